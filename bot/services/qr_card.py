@@ -235,6 +235,20 @@ def _block(role: str, lines: list[str], font_name: str, size: int, x: int, y: in
     return TextBlock(role, tuple(lines), font_name, size, x, y, line_height, (x, y, right, bottom))
 
 
+def _fit_code(code: str, sizes: tuple[int, ...], max_width: int) -> tuple[list[str], int]:
+    """One line at the largest size that fits; else two lines broken after a hyphen; else split anywhere."""
+    for size in sizes:
+        if font(FONT_MONO, size).getlength(code) <= max_width:
+            return [code], size
+    if " " not in code:
+        for size in sizes:
+            lines = wrap_text(code, max_width, font(FONT_MONO, size).getlength, 3)
+            if len(lines) <= 2 and "".join(lines) == code:
+                return lines, size
+    size = sizes[-1]
+    return split_chars(code, max_width, font(FONT_MONO, size).getlength), size
+
+
 def _shifted(block: TextBlock, dy: int) -> TextBlock:
     left, top, right, bottom = block.box
     return replace(block, y=block.y + dy, box=(left, top + dy, right, bottom + dy))
@@ -293,8 +307,7 @@ def layout_card(data: CardData) -> CardLayout:
     pad_x, pad_y = 16, 14
     code_sizes = (48, 44, 40, 36, 32, 28, 24)
     code_w = col_w - 2 * pad_x
-    size = next((s for s in code_sizes if font(FONT_MONO, s).getlength(data.code) <= code_w), code_sizes[-1])
-    code_lines = split_chars(data.code, code_w, font(FONT_MONO, size).getlength)
+    code_lines, size = _fit_code(data.code, code_sizes, code_w)
     code_block = _block("code", code_lines, FONT_MONO, size, col_x + pad_x, y + pad_y)
     blocks.append(code_block)
     code_box = (col_x, y, w - MARGIN, code_block.box[3] + pad_y)
