@@ -1,0 +1,504 @@
+"""FAQ content per language and audience, with a small full-text search.
+
+The FAQ ships as TOML (`content/faq/<lang>.toml`). A `Faq` is an immutable snapshot of one language
+with its search index computed at load time; a `FaqLibrary` holds every language and swaps all of
+them at once on `reload()`, so the IT officer can fix a typo in an answer without a restart and a
+broken edit never replaces working content.
+
+Search is BM25F-like over three fields (question and keywords weigh more than the answer) on
+Snowball stems. Queries come from phones: lowercase, no punctuation, occasional typos, so a query
+stem that is not in the vocabulary may still match a close stem (shared prefix or one edit away)
+at a discount.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import tomllib
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import snowballstemmer
+
+Audience = Literal["teacher", "pupil", "parent", "all"]
+AUDIENCES: frozenset[str] = frozenset({"teacher", "pupil", "parent", "all"})
+DEFAULT_LANG = "ru"
+
+STAFF_ROLES: frozenset[str] = frozenset(
+    {"director", "deputy_academic", "it_officer", "methodology_head", "site_admin", "class_teacher",
+     "teacher"}
+)
+
+_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_TAG_RE = re.compile(r"<[^>]*>")
+_AMP_RE = re.compile(r"&(?!(?:amp|lt|gt|quot);)")
+_WORD_RE = re.compile(r"[0-9a-zа-я]+")
+_ENTRY_FIELDS = ("id", "category", "audience", "question", "answer", "keywords")
+
+# Field weights: a question or keyword hit says far more about intent than a word buried in an answer.
+_W_QUESTION = 3.0
+_W_KEYWORDS = 3.0
+_W_ANSWER = 1.0
+_K1 = 1.2
+_B = 0.75
+# A query must be explained by the entry at least this much (share of the query's idf mass).
+_MIN_COVERAGE = 0.3
+# Results far below the best are noise, not alternatives.
+_MIN_RELATIVE_SCORE = 0.3
+# Fuzzy matches count less than exact stems.
+_PREFIX_FACTOR = 0.8
+_TYPO_FACTOR = 0.7
+_MIN_FUZZY_LEN = 4
+
+def _word_set(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_STOP_WORDS: dict[str, frozenset[str]] = {
+    "ru": _word_set(
+        """
+        и в во на ни с со к ко у о об обо от до по за из изо для а но или же ли бы то это этот эта эти
+        этого я мы вы ты он она оно они мне меня мной мой моя мое мои моего моей моему моих наш наша наши
+        ваш ваша ваши вас нам нас вам его ее их им ему ей как где что чтобы куда какой какая какое какие
+        каким каких там тут здесь есть быть был была было были если так уже еще только все весь вся всех
+        можно нужно надо пожалуйста подскажите скажите почему зачем при через над под сам сама себе свой
+        своего своему свои своих ну вот да нет либо тоже также очень просто
+        """
+    ),
+    "en": _word_set(
+        """
+        a an the i me my mine we our us you your he she it its they them their to of in on at for from by
+        with is are was were be been am do does did how what where which who whom why can could should
+        would will shall may might must and or but if so this that these those there here please any
+        some not no yes just also very get got have has had
+        """
+    ),
+}
+
+
+class FaqError(ValueError):
+    """Bad FAQ content; the message names the file, the entry and the field."""
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    category: str
+    audience: tuple[str, ...]
+    question: str
+    answer: str
+    keywords: tuple[str, ...]
+
+    def visible_to(self, audiences: Collection[str]) -> bool:
+        # "all" entries are for everyone, whatever the caller passes.
+        return "all" in self.audience or any(a in audiences for a in self.audience)
+
+
+@dataclass(frozen=True)
+class FaqCategory:
+    id: str
+    title: str
+
+
+def audiences_for_roles(roles: Collection[str]) -> set[str]:
+    """Map roster roles to FAQ audiences; unknown roles add nothing."""
+    result = {"all"}
+    for role in roles:
+        if role in STAFF_ROLES:
+            result.add("teacher")
+        elif role == "parent":
+            result.add("parent")
+        elif role == "student":
+            result.add("pupil")
+    return result
+
+
+class _Analyzer:
+    """Tokenize, drop stop words, stem. Snowball stemmer objects keep state between calls, so
+    stemming happens under a lock (queries are short; contention is negligible)."""
+
+    def __init__(self, lang: str) -> None:
+        # Russian users type Latin words too (qr, android, esia) and English users may paste Russian:
+        # each script goes to the stemmer of its own language.
+        self._cyrillic = snowballstemmer.stemmer("russian")
+        self._latin = snowballstemmer.stemmer("english")
+        self._stop = _STOP_WORDS.get(lang, _STOP_WORDS[DEFAULT_LANG])
+        self._lock = threading.Lock()
+        self._cache: dict[str, str] = {}
+
+    @staticmethod
+    def words(text: str) -> list[str]:
+        text = _TAG_RE.sub(" ", text).lower().replace("ё", "е")
+        return _WORD_RE.findall(text)
+
+    def _stem(self, word: str) -> str:
+        cached = self._cache.get(word)
+        if cached is not None:
+            return cached
+        stemmer = self._cyrillic if "а" <= word[0] <= "я" else self._latin
+        with self._lock:
+            stem: str = stemmer.stemWord(word)
+            if len(self._cache) < 50_000:
+                self._cache[word] = stem
+        return stem
+
+    def terms(self, text: str) -> list[str]:
+        return [self._stem(w) for w in self.words(text) if w not in self._stop]
+
+
+def _edit_distance_at_most_one(a: str, b: str) -> bool:
+    """True when a and b differ by one insertion, deletion, substitution or adjacent transposition."""
+    if a == b:
+        return True
+    la, lb = len(a), len(b)
+    if abs(la - lb) > 1:
+        return False
+    i = 0
+    while i < min(la, lb) and a[i] == b[i]:
+        i += 1
+    if la == lb:
+        if a[i + 1 :] == b[i + 1 :]:
+            return True
+        return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    if la < lb:
+        return a[i:] == b[i + 1 :]
+    return a[i + 1 :] == b[i:]
+
+
+def _common_prefix(a: str, b: str) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class _Index:
+    postings: Mapping[str, tuple[tuple[int, float], ...]]  # term -> (doc, weighted tf)
+    idf: Mapping[str, float]
+    doc_len: tuple[float, ...]
+    avg_len: float
+    max_idf: float
+    fuzzy_cache: dict[str, tuple[tuple[str, float], ...]] = field(default_factory=dict)
+
+
+class Faq:
+    """Immutable FAQ snapshot for one language."""
+
+    def __init__(
+        self, lang: str, categories: Iterable[FaqCategory], entries: Iterable[FaqEntry], source: str = ""
+    ) -> None:
+        self.lang = lang
+        self.source = source
+        self._categories = tuple(categories)
+        self._entries = tuple(entries)
+        self._by_id = {e.id: e for e in self._entries}
+        self._category_by_id = {c.id: c for c in self._categories}
+        self._analyzer = _Analyzer(lang)
+        self._index = self._build_index()
+
+    # --- loading ------------------------------------------------------------------------------
+
+    @classmethod
+    def load(cls, path: Path, lang: str | None = None) -> Faq:
+        lang = lang or path.stem
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise FaqError(f"{path}: cannot read: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise FaqError(f"{path}: not UTF-8: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise FaqError(f"{path}: invalid TOML: {exc}") from exc
+        return cls._from_mapping(raw, path, lang)
+
+    @classmethod
+    def _from_mapping(cls, raw: Mapping[str, Any], path: Path, lang: str) -> Faq:
+        unknown = set(raw) - {"categories", "entry"}
+        if unknown:
+            raise FaqError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+        cats_raw = raw.get("categories")
+        if not isinstance(cats_raw, dict) or not cats_raw:
+            raise FaqError(f"{path}: [categories] table is missing or empty")
+        categories: list[FaqCategory] = []
+        for cid, title in cats_raw.items():
+            if not _ID_RE.match(cid):
+                raise FaqError(f"{path}: [categories] key {cid!r}: must be a lowercase slug")
+            if not isinstance(title, str) or not title.strip():
+                raise FaqError(f"{path}: [categories] {cid!r}: title must be a non-empty string")
+            categories.append(FaqCategory(cid, title.strip()))
+        cat_ids = {c.id for c in categories}
+
+        entries_raw = raw.get("entry")
+        if not isinstance(entries_raw, list) or not entries_raw:
+            raise FaqError(f"{path}: no [[entry]] tables")
+        entries: list[FaqEntry] = []
+        seen: set[str] = set()
+        for number, item in enumerate(entries_raw, start=1):
+            entry = _parse_entry(item, path, number, cat_ids)
+            if entry.id in seen:
+                raise FaqError(f"{path}: entry #{number} (id={entry.id!r}): field 'id': duplicate id")
+            seen.add(entry.id)
+            entries.append(entry)
+        return cls(lang, categories, entries, source=str(path))
+
+    # --- browsing -----------------------------------------------------------------------------
+
+    def categories(self, audiences: Collection[str]) -> list[FaqCategory]:
+        visible = {e.category for e in self._entries if e.visible_to(audiences)}
+        return [c for c in self._categories if c.id in visible]
+
+    def all_categories(self) -> list[FaqCategory]:
+        return list(self._categories)
+
+    def category(self, category_id: str) -> FaqCategory | None:
+        return self._category_by_id.get(category_id)
+
+    def entries(self, category: str, audiences: Collection[str]) -> list[FaqEntry]:
+        return [e for e in self._entries if e.category == category and e.visible_to(audiences)]
+
+    def all_entries(self) -> list[FaqEntry]:
+        return list(self._entries)
+
+    def get(self, entry_id: str) -> FaqEntry | None:
+        return self._by_id.get(entry_id)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # --- search -------------------------------------------------------------------------------
+
+    def _build_index(self) -> _Index:
+        per_doc: list[dict[str, float]] = []
+        lengths: list[float] = []
+        for e in self._entries:
+            tf: dict[str, float] = {}
+            length = 0.0
+            for text, weight in (
+                (e.question, _W_QUESTION),
+                (" ".join(e.keywords), _W_KEYWORDS),
+                (e.answer, _W_ANSWER),
+            ):
+                for term in self._analyzer.terms(text):
+                    tf[term] = tf.get(term, 0.0) + weight
+                    length += weight
+            per_doc.append(tf)
+            lengths.append(length)
+        postings: dict[str, list[tuple[int, float]]] = {}
+        for doc, tf in enumerate(per_doc):
+            for term, weight in tf.items():
+                postings.setdefault(term, []).append((doc, weight))
+        n = len(self._entries)
+        idf = {t: math.log(1.0 + (n - len(p) + 0.5) / (len(p) + 0.5)) for t, p in postings.items()}
+        max_idf = math.log(1.0 + (n + 0.5) / 0.5)
+        return _Index(
+            postings={t: tuple(p) for t, p in postings.items()},
+            idf=idf,
+            doc_len=tuple(lengths),
+            avg_len=(sum(lengths) / n) if n else 1.0,
+            max_idf=max_idf,
+        )
+
+    def _expand(self, term: str) -> tuple[tuple[str, float], ...]:
+        """Vocabulary terms a query term stands for, with a match factor (1.0 for an exact stem)."""
+        index = self._index
+        if term in index.postings:
+            return ((term, 1.0),)
+        cached = index.fuzzy_cache.get(term)
+        if cached is not None:
+            return cached
+        found: list[tuple[str, float]] = []
+        if len(term) >= _MIN_FUZZY_LEN:
+            for vocab in index.postings:
+                if len(vocab) < _MIN_FUZZY_LEN:
+                    continue
+                shorter = min(len(term), len(vocab))
+                prefix = _common_prefix(term, vocab)
+                # Stems that differ only in a tail (ребенк/ребенок, a truncated word) or by one typo.
+                if prefix == shorter or (prefix >= 5 and prefix >= shorter - 1):
+                    found.append((vocab, _PREFIX_FACTOR))
+                elif len(term) >= 5 and _edit_distance_at_most_one(term, vocab):
+                    found.append((vocab, _TYPO_FACTOR))
+        result = tuple(found)
+        if len(index.fuzzy_cache) < 10_000:
+            index.fuzzy_cache[term] = result
+        return result
+
+    def search(self, query: str, audiences: Collection[str], limit: int = 3) -> list[FaqEntry]:
+        if limit <= 0:
+            return []
+        index = self._index
+        terms = list(dict.fromkeys(self._analyzer.terms(query)))
+        if not terms:
+            return []
+        scores: dict[int, float] = {}
+        covered: dict[int, float] = {}
+        total_mass = 0.0
+        for term in terms:
+            expansions = self._expand(term)
+            mass = max((index.idf[v] for v, _ in expansions), default=index.max_idf)
+            total_mass += mass
+            best: dict[int, float] = {}
+            for vocab, factor in expansions:
+                idf = index.idf[vocab] * factor
+                for doc, wtf in index.postings[vocab]:
+                    norm = _K1 * (1.0 - _B + _B * index.doc_len[doc] / index.avg_len)
+                    contribution = idf * wtf * (_K1 + 1.0) / (wtf + norm)
+                    if contribution > best.get(doc, 0.0):
+                        best[doc] = contribution
+            for doc, contribution in best.items():
+                scores[doc] = scores.get(doc, 0.0) + contribution
+                covered[doc] = covered.get(doc, 0.0) + mass
+        ranked = sorted(
+            (
+                (score, doc)
+                for doc, score in scores.items()
+                if covered[doc] / total_mass >= _MIN_COVERAGE and self._entries[doc].visible_to(audiences)
+            ),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        if not ranked:
+            return []
+        top = ranked[0][0]
+        return [self._entries[doc] for score, doc in ranked[:limit] if score >= top * _MIN_RELATIVE_SCORE]
+
+
+def _parse_entry(item: Any, path: Path, number: int, cat_ids: set[str]) -> FaqEntry:
+    where = f"{path}: entry #{number}"
+    if not isinstance(item, dict):
+        raise FaqError(f"{where}: must be a table")
+    raw_id = item.get("id")
+    if isinstance(raw_id, str):
+        where = f"{where} (id={raw_id!r})"
+
+    def fail(field_name: str, problem: str) -> FaqError:
+        return FaqError(f"{where}: field {field_name!r}: {problem}")
+
+    unknown = set(item) - set(_ENTRY_FIELDS)
+    if unknown:
+        raise fail(sorted(unknown)[0], "unknown field (expected: " + ", ".join(_ENTRY_FIELDS) + ")")
+    for name in _ENTRY_FIELDS:
+        if name not in item:
+            raise fail(name, "missing")
+
+    if not isinstance(raw_id, str) or not _ID_RE.match(raw_id):
+        raise fail("id", "must be a lowercase slug (a-z, 0-9, '-')")
+    category = item["category"]
+    if not isinstance(category, str) or category not in cat_ids:
+        raise fail("category", f"{category!r} is not in [categories] ({', '.join(sorted(cat_ids))})")
+    audience = item["audience"]
+    if (
+        not isinstance(audience, list)
+        or not audience
+        or not all(isinstance(a, str) and a in AUDIENCES for a in audience)
+    ):
+        raise fail("audience", f"must be a non-empty list of {', '.join(sorted(AUDIENCES))}")
+    question = item["question"]
+    if not isinstance(question, str) or not question.strip():
+        raise fail("question", "must be a non-empty string")
+    if "<" in question or ">" in question:
+        raise fail("question", "must be plain text (no markup)")
+    answer = item["answer"]
+    if not isinstance(answer, str) or not answer.strip():
+        raise fail("answer", "must be a non-empty string")
+    _check_answer_markup(answer, fail)
+    keywords = item["keywords"]
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        raise fail("keywords", "must be a list of non-empty strings")
+    return FaqEntry(
+        id=raw_id,
+        category=category,
+        audience=tuple(dict.fromkeys(audience)),
+        question=question.strip(),
+        answer=answer.strip(),
+        keywords=tuple(k.strip() for k in keywords),
+    )
+
+
+def _check_answer_markup(answer: str, fail: Callable[[str, str], FaqError]) -> None:
+    # Answers are sent with Telegram HTML parse mode: anything but balanced <b> would be rejected
+    # by Telegram at send time, so it is rejected here, at load time, where the file is named.
+    depth = 0
+    for tag in _TAG_RE.findall(answer):
+        if tag == "<b>":
+            depth += 1
+        elif tag == "</b>":
+            depth -= 1
+            if depth < 0:
+                raise fail("answer", "</b> without <b>")
+        else:
+            raise fail("answer", f"only <b> markup is allowed, found {tag}")
+    if depth:
+        raise fail("answer", "unclosed <b>")
+    stripped = _TAG_RE.sub("", answer)
+    if "<" in stripped or ">" in stripped:
+        raise fail("answer", "stray '<' or '>' (write &lt; / &gt;)")
+    if _AMP_RE.search(answer):
+        raise fail("answer", "bare '&' (write &amp;)")
+
+
+class FaqLibrary:
+    """Every language's FAQ. `reload()` swaps all snapshots at once, or none."""
+
+    def __init__(self, directory: Path, snapshots: Mapping[str, Faq]) -> None:
+        self.directory = directory
+        self._snapshots: Mapping[str, Faq] = dict(snapshots)
+        self._reload_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, directory: Path) -> FaqLibrary:
+        return cls(directory, _load_all(directory))
+
+    def get(self, lang: str) -> Faq:
+        snapshots = self._snapshots  # one read: a concurrent reload never mixes two generations
+        return snapshots.get(lang) or snapshots[DEFAULT_LANG]
+
+    @property
+    def languages(self) -> list[str]:
+        return sorted(self._snapshots)
+
+    def reload(self) -> None:
+        """Re-read every file; on any error raise FaqError and keep serving the old content."""
+        with self._reload_lock:
+            self._snapshots = _load_all(self.directory)
+
+
+def _load_all(directory: Path) -> dict[str, Faq]:
+    paths = sorted(directory.glob("*.toml"))
+    snapshots = {p.stem: Faq.load(p, p.stem) for p in paths}
+    if DEFAULT_LANG not in snapshots:
+        raise FaqError(f"{directory}: {DEFAULT_LANG}.toml is missing")
+    base = snapshots[DEFAULT_LANG]
+    base_ids = [e.id for e in base.all_entries()]
+    base_cats = {c.id for c in base.all_categories()}
+    for lang, faq in snapshots.items():
+        if lang == DEFAULT_LANG:
+            continue
+        ids = [e.id for e in faq.all_entries()]
+        missing = sorted(set(base_ids) - set(ids))
+        extra = sorted(set(ids) - set(base_ids))
+        if missing or extra:
+            raise FaqError(
+                f"{faq.source}: entry ids differ from {DEFAULT_LANG}.toml"
+                + (f"; missing: {', '.join(missing)}" if missing else "")
+                + (f"; extra: {', '.join(extra)}" if extra else "")
+            )
+        for entry_id in base_ids:
+            mine, theirs = faq.get(entry_id), base.get(entry_id)
+            assert mine is not None
+            assert theirs is not None
+            if mine.category != theirs.category or set(mine.audience) != set(theirs.audience):
+                raise FaqError(
+                    f"{faq.source}: entry {entry_id!r}: field 'category'/'audience' differs from "
+                    f"{DEFAULT_LANG}.toml"
+                )
+        missing_cats = sorted(base_cats - {c.id for c in faq.all_categories()})
+        if missing_cats:
+            raise FaqError(f"{faq.source}: [categories]: missing {', '.join(missing_cats)}")
+    return snapshots
