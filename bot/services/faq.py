@@ -47,6 +47,11 @@ _K1 = 1.2
 _B = 0.75
 # A query must be explained by the entry at least this much (share of the query's idf mass).
 _MIN_COVERAGE = 0.3
+# The best entry must score at least this much: a lone word found only deep in an answer is chance.
+_MIN_SCORE = 0.0
+# An unknown query word is either off-topic (a sign the FAQ has no answer) or filler the stop list
+# missed ("получается"); it counts against coverage, but less than the rarest known word.
+_UNKNOWN_MASS = 0.5
 # Results far below the best are noise, not alternatives.
 _MIN_RELATIVE_SCORE = 0.3
 # Fuzzy matches count less than exact stems.
@@ -66,15 +71,16 @@ _STOP_WORDS: dict[str, frozenset[str]] = {
         ваш ваша ваши вас нам нас вам его ее их им ему ей как где что чтобы куда какой какая какое какие
         каким каких там тут здесь есть быть был была было были если так уже еще только все весь вся всех
         можно нужно надо пожалуйста подскажите скажите почему зачем при через над под сам сама себе свой
-        своего своему свои своих ну вот да нет либо тоже также очень просто
+        своего своему свои своих когда ну вот да нет либо тоже также очень просто делать сделать смотреть
+        посмотреть
         """
     ),
     "en": _word_set(
         """
         a an the i me my mine we our us you your he she it its they them their to of in on at for from by
-        with is are was were be been am do does did how what where which who whom why can could should
+        with is are was were be been am do does did how what where which whom why can could should
         would will shall may might must and or but if so this that these those there here please any
-        some not no yes just also very get got have has had
+        some not no yes just also very get got have has had than then
         """
     ),
 }
@@ -150,8 +156,29 @@ class _Analyzer:
         return [self._stem(w) for w in self.words(text) if w not in self._stop]
 
 
-def _edit_distance_at_most_one(a: str, b: str) -> bool:
-    """True when a and b differ by one insertion, deletion, substitution or adjacent transposition."""
+def _keyboard_neighbours() -> frozenset[tuple[str, str]]:
+    pairs: set[tuple[str, str]] = set()
+    for rows in (("йцукенгшщзхъ", "фывапролджэ", "ячсмитьбю"), ("qwertyuiop", "asdfghjkl", "zxcvbnm")):
+        for r, row in enumerate(rows):
+            for c, key in enumerate(row):
+                near = [(r, c - 1), (r, c + 1), (r - 1, c), (r - 1, c + 1), (r + 1, c - 1), (r + 1, c)]
+                for nr, nc in near:
+                    if 0 <= nr < len(rows) and 0 <= nc < len(rows[nr]):
+                        pairs.add((key, rows[nr][nc]))
+    # Spelling slips by ear, not by finger: unstressed vowels and look-alike letters.
+    for a, b in ("ао", "еи", "ий", "шщ", "ьъ", "еэ"):
+        pairs.add((a, b))
+    return frozenset(pairs | {(b, a) for a, b in pairs})
+
+
+# A substitution counts as a typo only between neighbouring keys or letters people confuse, so
+# "пвроль" finds "пароль" but "привет" does not find "придет".
+_NEAR = _keyboard_neighbours()
+
+
+def _one_typo_apart(a: str, b: str) -> bool:
+    """True when a and b differ by one insertion, deletion, adjacent transposition, or substitution
+    of a near letter."""
     if a == b:
         return True
     la, lb = len(a), len(b)
@@ -162,7 +189,7 @@ def _edit_distance_at_most_one(a: str, b: str) -> bool:
         i += 1
     if la == lb:
         if a[i + 1 :] == b[i + 1 :]:
-            return True
+            return (a[i], b[i]) in _NEAR
         return i + 1 < la and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
     if la < lb:
         return a[i:] == b[i + 1 :]
@@ -321,18 +348,21 @@ class Faq:
                 shorter = min(len(term), len(vocab))
                 prefix = _common_prefix(term, vocab)
                 # Stems that differ only in a tail (ребенк/ребенок, a truncated word) or by one typo.
-                if prefix == shorter or (prefix >= 5 and prefix >= shorter - 1):
+                if prefix >= 5 and prefix >= shorter - 1:
                     found.append((vocab, _PREFIX_FACTOR))
-                elif len(term) >= 5 and _edit_distance_at_most_one(term, vocab):
+                elif len(term) >= 5 and _one_typo_apart(term, vocab):
                     found.append((vocab, _TYPO_FACTOR))
         result = tuple(found)
         if len(index.fuzzy_cache) < 10_000:
             index.fuzzy_cache[term] = result
         return result
 
-    def search(self, query: str, audiences: Collection[str], limit: int = 3) -> list[FaqEntry]:
-        if limit <= 0:
-            return []
+    def explain(self, query: str, audiences: Collection[str]) -> list[tuple[FaqEntry, float, float]]:
+        """Every visible entry matching any query term as (entry, score, coverage), best first.
+
+        Coverage is the share of the query's idf mass the entry explains; `search` cuts on it.
+        Exposed for tests and for tuning the content, not for handlers.
+        """
         index = self._index
         terms = list(dict.fromkeys(self._analyzer.terms(query)))
         if not terms:
@@ -342,31 +372,39 @@ class Faq:
         total_mass = 0.0
         for term in terms:
             expansions = self._expand(term)
-            mass = max((index.idf[v] for v, _ in expansions), default=index.max_idf)
+            mass = max((index.idf[v] for v, _ in expansions), default=index.max_idf * _UNKNOWN_MASS)
             total_mass += mass
-            best: dict[int, float] = {}
+            best: dict[int, tuple[float, float]] = {}
             for vocab, factor in expansions:
                 idf = index.idf[vocab] * factor
                 for doc, wtf in index.postings[vocab]:
                     norm = _K1 * (1.0 - _B + _B * index.doc_len[doc] / index.avg_len)
                     contribution = idf * wtf * (_K1 + 1.0) / (wtf + norm)
-                    if contribution > best.get(doc, 0.0):
-                        best[doc] = contribution
-            for doc, contribution in best.items():
+                    if contribution > best.get(doc, (0.0, 0.0))[0]:
+                        best[doc] = (contribution, factor)
+            for doc, (contribution, factor) in best.items():
                 scores[doc] = scores.get(doc, 0.0) + contribution
-                covered[doc] = covered.get(doc, 0.0) + mass
+                # A guessed (fuzzy) match explains the word only partly.
+                covered[doc] = covered.get(doc, 0.0) + mass * factor
         ranked = sorted(
             (
-                (score, doc)
+                (self._entries[doc], score, covered[doc] / total_mass)
                 for doc, score in scores.items()
-                if covered[doc] / total_mass >= _MIN_COVERAGE and self._entries[doc].visible_to(audiences)
+                if self._entries[doc].visible_to(audiences)
             ),
-            key=lambda pair: (-pair[0], pair[1]),
+            key=lambda item: -item[1],
         )
-        if not ranked:
+        return ranked
+
+    def search(self, query: str, audiences: Collection[str], limit: int = 3) -> list[FaqEntry]:
+        """Up to `limit` entries, best first; [] when no entry explains enough of the query."""
+        if limit <= 0:
             return []
-        top = ranked[0][0]
-        return [self._entries[doc] for score, doc in ranked[:limit] if score >= top * _MIN_RELATIVE_SCORE]
+        ranked = [item for item in self.explain(query, audiences) if item[2] >= _MIN_COVERAGE]
+        if not ranked or ranked[0][1] < _MIN_SCORE:
+            return []
+        top = ranked[0][1]
+        return [entry for entry, score, _ in ranked[:limit] if score >= top * _MIN_RELATIVE_SCORE]
 
 
 def _parse_entry(item: Any, path: Path, number: int, cat_ids: set[str]) -> FaqEntry:
