@@ -7,8 +7,9 @@ broken edit never replaces working content.
 
 Search is BM25F-like over three fields (question and keywords weigh more than the answer) on
 Snowball stems. Queries come from phones: lowercase, no punctuation, occasional typos, so a query
-stem that is not in the vocabulary may still match a close stem (shared prefix or one edit away)
-at a discount.
+stem that is not in the vocabulary may still match a close stem (a shared prefix, or one typo away
+where a substitution must be a neighbouring key) at a discount. A result must explain enough of the
+query (its idf mass), so an off-topic question gets no answer rather than a random one.
 """
 
 from __future__ import annotations
@@ -47,8 +48,6 @@ _K1 = 1.2
 _B = 0.75
 # A query must be explained by the entry at least this much (share of the query's idf mass).
 _MIN_COVERAGE = 0.3
-# The best entry must score at least this much: a lone word found only deep in an answer is chance.
-_MIN_SCORE = 0.0
 # An unknown query word is either off-topic (a sign the FAQ has no answer) or filler the stop list
 # missed ("получается"); it counts against coverage, but less than the rarest known word.
 _UNKNOWN_MASS = 0.5
@@ -401,7 +400,7 @@ class Faq:
         if limit <= 0:
             return []
         ranked = [item for item in self.explain(query, audiences) if item[2] >= _MIN_COVERAGE]
-        if not ranked or ranked[0][1] < _MIN_SCORE:
+        if not ranked:
             return []
         top = ranked[0][1]
         return [entry for entry, score, _ in ranked[:limit] if score >= top * _MIN_RELATIVE_SCORE]
