@@ -1,0 +1,172 @@
+"""The application factory, shared by `schoolbot run`, the tests and the sandbox.
+
+`create_app` assembles settings, storage, clock, catalog and scheduler into an `App`;
+`build_bot` makes the aiogram Bot (real aiohttp session, optionally against a local Bot API
+server); `build_dispatcher` wires middlewares, routers and the startup/shutdown hooks;
+`serve` runs all of it until stopped. Tests and the sandbox call exactly these functions,
+passing a ManualClock and a ManualScheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+
+from bot.clock import Clock, SystemClock
+from bot.config import ConfigError, SchoolConfig, Settings, load_school_config
+from bot.i18n import Catalog
+from scheduler.base import APScheduler, Scheduler
+from scheduler.sweeps import run_sweeps
+from storage.db import Database
+from storage.people import Person, PersonRepo
+
+if TYPE_CHECKING:
+    from bot.services.imports import Importer
+    from bot.services.sender import OutboxSender
+
+log = logging.getLogger(__name__)
+
+# Called inside the linking transaction, after a Telegram account was linked to a person
+# (e.g. staff get their invitation code). Registered by capabilities in `create_app`.
+LinkHook = Callable[["App", aiosqlite.Connection, Person, datetime], Awaitable[None]]
+# Produces the bytes (and a file name) of an outbox photo/document from its args; runs in a thread.
+Renderer = Callable[["App", dict[str, Any]], Awaitable[tuple[bytes, str]]]
+
+
+@dataclass
+class App:
+    settings: Settings
+    school: SchoolConfig
+    db: Database
+    clock: Clock
+    catalog: Catalog
+    people: PersonRepo
+    scheduler: Scheduler
+    link_hooks: list[LinkHook] = field(default_factory=list)
+    renderers: dict[str, Renderer] = field(default_factory=dict)
+    importers: dict[str, Importer] = field(default_factory=dict)
+    # (action id, catalog key of its label) of the IT officer's /admin menu, in display order.
+    admin_actions: list[tuple[str, str]] = field(default_factory=list)
+    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    bot_username: str = ""
+    sender: OutboxSender | None = None
+    # Services keep their own long-lived state here (e.g. the FAQ index), keyed by capability.
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def open(self) -> None:
+        if self.db._conn is None:
+            await self.db.open()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    def wake_sender(self) -> None:
+        self.outbox_wakeup.set()
+
+    async def tick(self) -> None:
+        """Run every capability's sweep at the clock's now, then let the sender drain."""
+        await run_sweeps(self, self.clock.now())
+        self.wake_sender()
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    scheduler: Scheduler | None = None,
+    school: SchoolConfig | None = None,
+) -> App:
+    school_config = school or load_school_config(settings.school_config)
+    db = Database(settings.database_path)
+    app = App(
+        settings=settings,
+        school=school_config,
+        db=db,
+        clock=clock or SystemClock(),
+        catalog=Catalog.load(),
+        people=PersonRepo(db),
+        scheduler=scheduler or APScheduler(),
+    )
+    from bot import capabilities
+
+    capabilities.install(app)
+    return app
+
+
+def build_bot(settings: Settings) -> Bot:
+    if settings.bot_token is None:
+        raise ConfigError(
+            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), then put "
+            "BOT_TOKEN=<token> into the environment or .env"
+        )
+    session = (
+        AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url, is_local=False))
+        if settings.bot_api_url
+        else AiohttpSession()
+    )
+    return Bot(
+        settings.bot_token.get_secret_value(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+    )
+
+
+def build_dispatcher(app: App) -> Dispatcher:
+    from bot.middlewares import install_middlewares
+    from handlers import routers
+    from storage.fsm import SQLiteStorage
+
+    dp = Dispatcher(
+        storage=SQLiteStorage(app.db),
+        app=app,
+        settings=app.settings,
+        school=app.school,
+        db=app.db,
+        clock=app.clock,
+        catalog=app.catalog,
+        people=app.people,
+        scheduler=app.scheduler,
+    )
+    install_middlewares(dp, app)
+    dp.include_routers(*routers())
+
+    async def on_startup(bot: Bot) -> None:
+        await app.open()
+        me = await bot.get_me()
+        app.bot_username = me.username or ""
+        from bot.services.sender import OutboxSender
+
+        app.sender = OutboxSender(app, bot)
+        app.sender.start()
+        app.scheduler.start(app.tick)
+        log.info("schoolbot started as @%s", app.bot_username)
+
+    async def on_shutdown(bot: Bot) -> None:
+        await app.scheduler.shutdown()
+        if app.sender is not None:
+            await app.sender.stop()
+        await app.close()
+        log.info("schoolbot stopped")
+
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return dp
+
+
+async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
+    """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`)."""
+    dp = build_dispatcher(app)
+    app.extras["dispatcher"] = dp
+    await bot.delete_webhook(drop_pending_updates=False)
+    await dp.start_polling(bot, handle_signals=handle_signals, close_bot_session=True, polling_timeout=10)

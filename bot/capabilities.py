@@ -1,0 +1,17 @@
+"""Where each capability plugs its hooks into the App (link hooks, outbox renderers, importers,
+admin menu entries)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+def install(app: App) -> None:
+    from bot.services.imports import ROSTER_IMPORTER
+
+    app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
+    app.admin_actions.append(("link", "admin.action.link"))
+    # Each capability adds one line below: `<module>.install(app)`.

@@ -1,0 +1,145 @@
+"""The `schoolbot` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bot.app import App, build_bot, create_app, serve
+from bot.config import ConfigError, load_settings
+from bot.i18n import Translator
+from bot.logging_setup import setup_logging
+from storage.db import StorageError
+
+log = logging.getLogger(__name__)
+
+# Capabilities add sub-commands here: each function receives the sub-parsers object and returns
+# nothing; its parsers set `func` to an `async def (app, args, t) -> int`.
+EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
+
+
+def _load_extra_commands() -> None:
+    # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
+    return None
+
+
+async def _with_app(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    app = create_app(settings)
+    await app.open()
+    t = app.catalog.bind(getattr(args, "lang", "ru") or "ru")
+    try:
+        result: int = await args.func(app, args, t)
+        return result
+    finally:
+        await app.close()
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    bot = build_bot(settings)
+    app = create_app(settings)
+    await serve(app, bot)
+    return 0
+
+
+async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
+    from bot.services.imports import ImportOptions, render_outcome
+
+    importer = app.importers.get(args.kind)
+    if importer is None:
+        print(f"unknown import kind {args.kind!r}; known: {', '.join(app.importers)}", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"{path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    options = ImportOptions(dry_run=args.dry_run, school_year=getattr(args, "school_year", None))
+    outcome = await importer.run(app, data, path.name, options)
+    print(render_outcome(outcome, t, limit=1000))
+    return 0 if outcome.ok else 1
+
+
+async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
+    from bot.services.onboarding import create_token, deep_link
+    from bot.services.people_text import name_key
+
+    query = name_key(args.person)
+    matches = [
+        p for p in await app.people.active()
+        if query == str(p.id) or query in name_key(p.full_name)
+    ]
+    if len(matches) != 1:
+        print(f"{len(matches)} people match {args.person!r}; be more specific (or give the id):", file=sys.stderr)
+        for p in matches[:20]:
+            print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
+        return 1
+    token = await create_token(app, purpose="link", person_id=matches[0].id, created_by=None)
+    print(f"{matches[0].full_name}: " + (deep_link(args.bot_username, token) if args.bot_username else f"/start {token}"))
+    return 0
+
+
+async def cmd_admin_token(app: App, args: argparse.Namespace, t: Translator) -> int:
+    from bot.services.onboarding import create_token, deep_link
+
+    token = await create_token(app, purpose="admin", person_id=None, created_by=None)
+    print("One-time IT officer token (valid 24 hours). Send this to the bot:")
+    print(deep_link(args.bot_username, token) if args.bot_username else f"/start {token}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="schoolbot",
+        description="Telegram bot for a school's electronic journal rollout. "
+        "Secrets come from the environment (.env): BOT_TOKEN, ADMIN_IDS; school facts from school.toml.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run the bot (long polling) with BOT_TOKEN")
+    p.set_defaults(entry=cmd_run)
+
+    p = sub.add_parser("import", help="import a file: roster, plan, codes, activations, ...")
+    p.add_argument("kind", help="what the file holds: roster, plan, codes, activations")
+    p.add_argument("file", help="CSV (cp1251 or UTF-8, ; or ,), XLSX, or TOML for the plan")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    p.add_argument("--school-year", type=int, default=None, help="plan only: the year the school year starts")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("link", help="create a one-time /start link for a roster person")
+    p.add_argument("person", help="part of the full name, or the person id")
+    p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
+    p.set_defaults(func=cmd_link)
+
+    p = sub.add_parser("admin-token", help="create a one-time token that makes its user an IT officer")
+    p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
+    p.set_defaults(func=cmd_admin_token)
+
+    for register in EXTRA_COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _load_extra_commands()
+    args = build_parser().parse_args(argv)
+    setup_logging()
+    try:
+        if hasattr(args, "entry"):
+            return asyncio.run(args.entry(args))
+        return asyncio.run(_with_app(args))
+    except (ConfigError, StorageError) as exc:
+        print(f"schoolbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Settings: secrets from the environment, school facts from `school.toml`.
+
+Both fail at start with a message that names the offending field, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, time
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.paths import CONTENT_DIR
+
+EXAMPLE_SCHOOL_CONFIG = CONTENT_DIR / "school.example.toml"
+
+
+class ConfigError(Exception):
+    """Bad settings; the message names the field and is meant for the operator."""
+
+
+def _format_validation_error(source: str, exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
+        lines.append(f"{source}: {loc}: {err['msg']}")
+    return "\n".join(lines)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    bot_token: SecretStr | None = None
+    bot_api_url: str | None = None
+    database_path: Path = Path("data/schoolbot.sqlite3")
+    backup_dir: Path = Path("data/backups")
+    school_config: Path = Path("school.toml")
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    outbox_rate: float = Field(default=25.0, gt=0, le=30)
+    outbox_per_chat_rate: float = Field(default=1.0, gt=0, le=1)
+    log_level: str = "INFO"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: Any) -> Any:
+        # ADMIN_IDS="1,2 3" is the natural way to write it in .env; JSON lists work too.
+        if isinstance(value, str):
+            parts = value.replace(",", " ").split()
+            return [int(p) for p in parts] if parts else []
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @field_validator("bot_api_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/") if value else value
+
+
+def load_settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error("environment", exc)) from None
+
+
+def _parse_hhmm(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            hours, minutes = value.split(":")
+            return time(int(hours), int(minutes))
+        except ValueError:
+            raise ValueError(f"expected HH:MM, got {value!r}") from None
+    return value
+
+
+class SchoolInfo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    short_name: str = ""
+    address: str = ""
+    timezone: str = "Europe/Moscow"
+    it_officer_contact: str = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+
+class Hours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+    work_start: time = time(9, 0)
+    work_end: time = time(18, 0)
+    # ISO weekdays, 1 = Monday.
+    working_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5])
+    holidays: list[date] = Field(default_factory=list)
+
+    _hhmm = field_validator("quiet_start", "quiet_end", "work_start", "work_end", mode="before")(_parse_hhmm)
+
+    @field_validator("working_days")
+    @classmethod
+    def _check_days(cls, value: list[int]) -> list[int]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("working days are ISO weekdays 1 (Monday) .. 7 (Sunday), at least one")
+        return sorted(set(value))
+
+    @model_validator(mode="after")
+    def _check_window(self) -> Hours:
+        if self.work_start >= self.work_end:
+            raise ValueError("work_start must be before work_end")
+        return self
+
+
+class QuarterSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _check(self) -> QuarterSpec:
+        if self.start > self.end:
+            raise ValueError("start is after end")
+        return self
+
+
+class SchoolYear(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    year: int = Field(ge=2000, le=2100)
+    quarters: list[QuarterSpec]
+
+    @model_validator(mode="after")
+    def _check(self) -> SchoolYear:
+        if len(self.quarters) != 4:
+            raise ValueError("a school year has exactly four quarters (четверти)")
+        for prev, nxt in zip(self.quarters, self.quarters[1:], strict=False):
+            if nxt.start <= prev.end:
+                raise ValueError("quarters must follow each other without overlap")
+        return self
+
+
+class Platform(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "Дневник.ру"
+    url: str = "https://dnevnik.ru"
+    operator: str = "ООО «Дневник.ру»"
+    operator_address: str = ""
+    code_entry_hint: str = "Откройте dnevnik.ru, нажмите «Регистрация» и введите код"
+    code_url_template: str = ""
+
+
+class ConsentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    paper_original_required: bool = True
+    paper_original_note: str = "Подписанный бумажный экземпляр согласия сдаётся классному руководителю."
+
+
+class CodesSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    protect_content: bool = True
+    column_aliases: dict[str, list[str]] = Field(default_factory=dict)
+
+
+class SchoolConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    school: SchoolInfo
+    hours: Hours = Field(default_factory=Hours)
+    school_year: SchoolYear
+    platform: Platform = Field(default_factory=Platform)
+    consent: ConsentSettings = Field(default_factory=ConsentSettings)
+    codes: CodesSettings = Field(default_factory=CodesSettings)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.school.timezone)
+
+
+def load_school_config(path: Path) -> SchoolConfig:
+    """Load `path`, or the shipped example when `path` does not exist."""
+    source = path if path.exists() else EXAMPLE_SCHOOL_CONFIG
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        return SchoolConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(str(source), exc)) from None

@@ -1,0 +1,47 @@
+"""Access filters: the one permission check, by role, on the server side."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.filters import Filter
+from aiogram.types import Message, TelegramObject
+
+from bot.i18n import LANGUAGES, Catalog
+from storage.people import STAFF_ROLES, Person
+
+ADMIN_ROLES = frozenset({"it_officer"})
+MANAGER_ROLES = frozenset({"it_officer", "director"})
+
+
+class HasRole(Filter):
+    """Passes when the caller is a linked roster person holding any of `roles`."""
+
+    def __init__(self, *roles: str) -> None:
+        self.roles = frozenset(roles)
+
+    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
+        return person is not None and bool(person.roles & self.roles)
+
+
+class IsLinked(Filter):
+    async def __call__(self, event: TelegramObject, person: Person | None = None) -> bool:
+        return person is not None
+
+
+class IsStaff(HasRole):
+    def __init__(self) -> None:
+        super().__init__(*STAFF_ROLES)
+
+
+class MenuButton(Filter):
+    """Matches the text of a main-menu button in any language."""
+
+    def __init__(self, button: str) -> None:
+        self.key = f"menu.{button}"
+
+    async def __call__(self, message: Message, catalog: Catalog) -> bool | dict[str, Any]:
+        text = message.text
+        if not text:
+            return False
+        return any(text == catalog.text(lang, self.key) for lang in LANGUAGES)

@@ -1,0 +1,118 @@
+"""All user-facing text, loaded once from `content/i18n/<lang>/<area>.toml`.
+
+Each capability owns one file per language; a key `foo` in `tasks.toml` is used as `tasks.foo`.
+A value is a string (str.format placeholders) or, for counted things, a table of plural forms:
+Russian needs one/few/many (1 задача, 2 задачи, 5 задач), English one/other.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.paths import CONTENT_DIR
+
+DEFAULT_LANG = "ru"
+LANGUAGES = ("ru", "en")
+PLURAL_FORMS = frozenset({"one", "few", "many", "other"})
+
+
+class CatalogError(Exception):
+    pass
+
+
+def plural_form(lang: str, n: int) -> str:
+    n = abs(n)
+    if lang == "ru":
+        if n % 10 == 1 and n % 100 != 11:
+            return "one"
+        if 2 <= n % 10 <= 4 and not 12 <= n % 100 <= 14:
+            return "few"
+        return "many"
+    return "one" if n == 1 else "other"
+
+
+def pick_lang(code: str | None) -> str:
+    """Telegram's language_code ('ru', 'en-US', 'uk', None) -> a language we speak."""
+    if code:
+        base = code.split("-")[0].lower()
+        if base in LANGUAGES:
+            return base
+    return DEFAULT_LANG
+
+
+def _flatten(prefix: str, table: Mapping[str, Any], out: dict[str, str | dict[str, str]], source: Path) -> None:
+    for name, value in table.items():
+        key = f"{prefix}.{name}"
+        if isinstance(value, str):
+            out[key] = value
+        elif isinstance(value, dict) and value and set(value) <= PLURAL_FORMS:
+            out[key] = {k: str(v) for k, v in value.items()}
+        elif isinstance(value, dict):
+            _flatten(key, value, out, source)
+        else:
+            raise CatalogError(f"{source}: {key}: expected text or a table, got {type(value).__name__}")
+
+
+class Catalog:
+    def __init__(self, entries: dict[str, dict[str, str | dict[str, str]]]) -> None:
+        self._entries = entries
+
+    @classmethod
+    def load(cls, directory: Path | None = None) -> Catalog:
+        root = directory or CONTENT_DIR / "i18n"
+        entries: dict[str, dict[str, str | dict[str, str]]] = {}
+        for lang in LANGUAGES:
+            flat: dict[str, str | dict[str, str]] = {}
+            for path in sorted((root / lang).glob("*.toml")):
+                try:
+                    data = tomllib.loads(path.read_text(encoding="utf-8"))
+                except tomllib.TOMLDecodeError as exc:
+                    raise CatalogError(f"{path}: {exc}") from None
+                _flatten(path.stem, data, flat, path)
+            entries[lang] = flat
+        return cls(entries)
+
+    def keys(self, lang: str) -> set[str]:
+        return set(self._entries.get(lang, {}))
+
+    def _raw(self, lang: str, key: str) -> str | dict[str, str]:
+        for candidate in (lang, DEFAULT_LANG):
+            value = self._entries.get(candidate, {}).get(key)
+            if value is not None:
+                return value
+        raise KeyError(f"no text for {key!r}")
+
+    def text(self, lang: str, key: str, /, **params: Any) -> str:
+        value = self._raw(lang, key)
+        if isinstance(value, dict):
+            raise KeyError(f"{key!r} has plural forms: use plural()")
+        return value.format(**params) if params else value
+
+    def plural(self, lang: str, key: str, n: int, /, **params: Any) -> str:
+        value = self._raw(lang, key)
+        if isinstance(value, str):
+            return value.format(n=n, **params)
+        form = plural_form(lang, n)
+        template = value.get(form) or value.get("other") or value.get("many") or next(iter(value.values()))
+        return template.format(n=n, **params)
+
+    def bind(self, lang: str) -> Translator:
+        return Translator(self, lang if lang in LANGUAGES else DEFAULT_LANG)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """The catalog bound to one user's language; handlers receive it as `t`."""
+
+    catalog: Catalog
+    lang: str
+
+    def __call__(self, key: str, /, **params: Any) -> str:
+        return self.catalog.text(self.lang, key, **params)
+
+    def plural(self, key: str, n: int, /, **params: Any) -> str:
+        return self.catalog.plural(self.lang, key, n, **params)

@@ -1,0 +1,58 @@
+"""The main menu and the command list, per role.
+
+A menu entry is shown to a person holding any of its roles (None: everyone linked). The same
+entry defines the slash command, so the reply keyboard and set_my_commands never disagree.
+Each capability's router handles `Command(<command>) | MenuButton(<id>)`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiogram.types import BotCommand, KeyboardButton, ReplyKeyboardMarkup
+
+from bot.i18n import Translator
+from storage.people import STAFF_ROLES, Person
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    id: str
+    roles: frozenset[str] | None
+    in_keyboard: bool = True
+
+
+MENU: tuple[MenuEntry, ...] = (
+    MenuEntry("tasks", STAFF_ROLES),
+    MenuEntry("consent", frozenset({"parent"})),
+    MenuEntry("codes", None),
+    MenuEntry("faq", None),
+    MenuEntry("ask", None),
+    MenuEntry("status", frozenset({"it_officer", "director", "class_teacher"})),
+    MenuEntry("report", frozenset({"it_officer", "director"}), in_keyboard=False),
+    MenuEntry("broadcast", frozenset({"it_officer", "director"}), in_keyboard=False),
+    MenuEntry("admin", frozenset({"it_officer"})),
+    MenuEntry("language", None),
+)
+
+
+def visible_entries(person: Person) -> list[MenuEntry]:
+    return [e for e in MENU if e.roles is None or person.roles & e.roles]
+
+
+def main_keyboard(person: Person, t: Translator) -> ReplyKeyboardMarkup:
+    labels = [t(f"menu.{e.id}") for e in visible_entries(person) if e.in_keyboard]
+    rows = [[KeyboardButton(text=label) for label in labels[i : i + 2]] for i in range(0, len(labels), 2)]
+    return ReplyKeyboardMarkup(keyboard=rows, resize_keyboard=True, is_persistent=True)
+
+
+def commands_for(person: Person | None, t: Translator) -> list[BotCommand]:
+    if person is None:
+        return [
+            BotCommand(command="start", description=t("commands.start")),
+            BotCommand(command="language", description=t("commands.language")),
+        ]
+    cmds = [BotCommand(command="menu", description=t("commands.menu"))]
+    cmds += [BotCommand(command=e.id, description=t(f"commands.{e.id}")) for e in visible_entries(person)]
+    cmds.append(BotCommand(command="help", description=t("commands.help")))
+    return cmds

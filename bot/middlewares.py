@@ -1,0 +1,72 @@
+"""Dispatcher middlewares: update de-duplication and the caller's roster person.
+
+Neither writes to the database: resolving the person is one indexed read per update, and the
+processed-update mark is written by the first write transaction of the handler itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from aiogram import BaseMiddleware, Dispatcher
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.types import TelegramObject, Update, User
+
+from bot.i18n import pick_lang
+from storage.db import CURRENT_UPDATE, DuplicateUpdate, UpdateMark
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
+
+
+class UpdateGuard(BaseMiddleware):
+    """Drops an update whose effects already happened (same update_id delivered again)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.in_flight = 0
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if not isinstance(event, Update):
+            return await handler(event, data)
+        if await self.app.db.is_processed(event.update_id):
+            log.info("update %s already processed, skipped", event.update_id)
+            return UNHANDLED
+        token = CURRENT_UPDATE.set(UpdateMark(event.update_id))
+        self.in_flight += 1
+        try:
+            return await handler(event, data)
+        except DuplicateUpdate:
+            log.info("update %s delivered twice, effects kept once", event.update_id)
+            return UNHANDLED
+        finally:
+            self.in_flight -= 1
+            CURRENT_UPDATE.reset(token)
+
+
+class PersonContext(BaseMiddleware):
+    """Injects `person` (the roster Person or None) and `t` (the catalog in the user's language)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        user: User | None = data.get("event_from_user")
+        person = await self.app.people.by_tg(user.id) if user is not None else None
+        lang = person.lang if person is not None and person.lang else pick_lang(user.language_code if user else None)
+        data["person"] = person
+        data["t"] = self.app.catalog.bind(lang)
+        return await handler(event, data)
+
+
+def install_middlewares(dp: Dispatcher, app: App) -> None:
+    guard = UpdateGuard(app)
+    app.extras["update_guard"] = guard
+    dp.update.outer_middleware(guard)
+    dp.update.outer_middleware(PersonContext(app))

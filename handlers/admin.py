@@ -1,0 +1,169 @@
+"""The IT officer's /admin menu: importing files sent to the bot, and one-time link tokens."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, MenuButton
+from bot.i18n import Translator
+from bot.services.imports import MAX_IMPORT_BYTES, ImportOptions, render_outcome
+from bot.services.onboarding import create_token, deep_link
+from bot.services.people_text import name_key
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+router = Router(name="admin")
+router.message.filter(HasRole("it_officer"))
+router.callback_query.filter(HasRole("it_officer"))
+
+
+class AdminAction(CallbackData, prefix="adm"):
+    action: str
+
+
+class ImportChoice(CallbackData, prefix="imp"):
+    kind: str
+    apply: bool = False
+
+
+class LinkPick(CallbackData, prefix="lnk"):
+    person_id: int
+
+
+class LinkSearch(StatesGroup):
+    waiting_name = State()
+
+
+@router.message(Command("admin"))
+@router.message(MenuButton("admin"))
+async def admin_menu(message: Message, app: App, t: Translator) -> None:
+    rows = [
+        [InlineKeyboardButton(text=t(label), callback_data=AdminAction(action=action).pack())]
+        for action, label in app.admin_actions
+    ]
+    await message.answer(t("admin.menu"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def _kinds_keyboard(app: App, t: Translator) -> InlineKeyboardMarkup:
+    rows = [
+        [InlineKeyboardButton(text=t(imp.label_key), callback_data=ImportChoice(kind=kind).pack())]
+        for kind, imp in app.importers.items()
+    ]
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@router.message(F.document, StateFilter(None))
+async def file_received(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+    assert message.document is not None
+    doc = message.document
+    if doc.file_size is not None and doc.file_size > MAX_IMPORT_BYTES:
+        await message.answer(t("imports.too_big"))
+        return
+    await state.update_data(import_file_id=doc.file_id, import_file_name=doc.file_name or "import.csv")
+    await message.answer(t("imports.what_is_it", name=doc.file_name or ""), reply_markup=_kinds_keyboard(app, t))
+
+
+async def _download(bot: Bot, file_id: str) -> bytes:
+    buffer = io.BytesIO()
+    await bot.download(file_id, destination=buffer)
+    return buffer.getvalue()
+
+
+@router.callback_query(ImportChoice.filter())
+async def import_chosen(
+    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: App, t: Translator, state: FSMContext
+) -> None:
+    data = await state.get_data()
+    importer = app.importers.get(callback_data.kind)
+    file_id = data.get("import_file_id")
+    if importer is None or not file_id or not isinstance(query.message, Message):
+        await query.answer(t("imports.expired"), show_alert=True)
+        return
+    await query.answer()
+    content = await _download(bot, str(file_id))
+    filename = str(data.get("import_file_name") or "import.csv")
+    outcome = await importer.run(app, content, filename, ImportOptions(dry_run=not callback_data.apply))
+    text = render_outcome(outcome, t)
+    markup = None
+    if outcome.ok and not callback_data.apply:
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=t("imports.apply"), callback_data=ImportChoice(kind=importer.kind, apply=True).pack()
+                    ),
+                    InlineKeyboardButton(text=t("imports.cancel"), callback_data=AdminAction(action="cancel").pack()),
+                ]
+            ]
+        )
+    if outcome.applied or not outcome.ok:
+        await state.update_data(import_file_id=None, import_file_name=None)
+    await query.message.edit_text(text, reply_markup=markup)
+
+
+@router.callback_query(AdminAction.filter(F.action == "cancel"))
+async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    await query.answer(t("imports.cancelled"))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("imports.cancelled"))
+
+
+# --- link tokens --------------------------------------------------------------------------------
+
+
+@router.callback_query(AdminAction.filter(F.action == "link"))
+async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.set_state(LinkSearch.waiting_name)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("admin.link_ask_name"))
+
+
+@router.message(LinkSearch.waiting_name, F.text)
+async def link_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    wanted = name_key(message.text)
+    found = [p for p in await app.people.active() if wanted in name_key(p.full_name)][:10]
+    if not found:
+        await message.answer(t("admin.link_none"))
+        return
+    await state.clear()
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=f"{p.full_name}{' · ' + p.class_label if p.class_label else ''}",
+                callback_data=LinkPick(person_id=p.id).pack(),
+            )
+        ]
+        for p in found
+    ]
+    await message.answer(t("admin.link_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(LinkPick.filter())
+async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, person: Person, t: Translator) -> None:
+    target = await app.people.get(callback_data.person_id)
+    if target is None or not target.active:
+        await query.answer(t("admin.link_none"), show_alert=True)
+        return
+    token = await create_token(app, purpose="link", person_id=target.id, created_by=person.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        # The link is shown once, to the IT officer who asked for it; only its hash is stored.
+        await query.message.edit_text(
+            t("admin.link_created", name=target.full_name, link=deep_link(app.bot_username, token))
+        )

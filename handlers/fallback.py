@@ -1,0 +1,28 @@
+"""Last router: whatever nobody else handled gets a clear answer, and no button is ever dead."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+
+from bot.app import App
+from bot.i18n import Translator
+from storage.people import Person
+
+router = Router(name="fallback")
+
+
+@router.message()
+async def unhandled_message(message: Message, app: App, person: Person | None, t: Translator) -> None:
+    if person is None:
+        await message.answer(t("fallback.unknown_user", contact=app.school.school.it_officer_contact))
+    elif message.text and message.text.startswith("/"):
+        await message.answer(t("fallback.unknown_command"))
+    else:
+        await message.answer(t("fallback.not_understood"))
+
+
+@router.callback_query()
+async def unhandled_callback(query: CallbackQuery, t: Translator) -> None:
+    # Reached by stale buttons and by buttons the caller has no right to press.
+    await query.answer(t("fallback.button_unavailable"), show_alert=True)

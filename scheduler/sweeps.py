@@ -1,0 +1,29 @@
+"""Every capability's sweep, in the order they run each minute."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from scheduler.base import Sweep
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+
+def all_sweeps() -> list[tuple[str, Sweep]]:
+    # Imported here so that each capability's module stays independent of the others.
+    sweeps: list[tuple[str, Sweep]] = []
+    return sweeps
+
+
+async def run_sweeps(app: App, now: datetime) -> None:
+    for name, sweep in all_sweeps():
+        try:
+            await sweep(app, now)
+        except Exception:
+            # One broken sweep must not stop the others; the next minute retries it.
+            log.exception("sweep %s failed", name)

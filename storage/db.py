@@ -1,0 +1,186 @@
+"""The SQLite database: one aiosqlite connection, numbered migrations, guarded write transactions.
+
+One aiosqlite connection serialises statements, not transactions: two coroutines that each run
+BEGIN ... COMMIT on it would interleave their statements inside one transaction. Every write
+therefore goes through `Database.transaction()`, which holds an asyncio.Lock from BEGIN to
+COMMIT/ROLLBACK. Reads may run outside it.
+
+Idempotent updates: the dispatcher middleware puts the Telegram update id into `CURRENT_UPDATE`;
+the first write transaction of that update records the id in `processed_updates` inside the same
+transaction as its effects. A second delivery of the same update then fails that insert, rolls
+back its effects and raises DuplicateUpdate, so the effects happen once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+
+
+class StorageError(Exception):
+    """The database cannot be used; the message is meant for the operator."""
+
+
+class DuplicateUpdate(Exception):
+    """This Telegram update has already had its effects."""
+
+
+@dataclass
+class UpdateMark:
+    update_id: int
+    recorded: bool = False
+
+
+CURRENT_UPDATE: contextvars.ContextVar[UpdateMark | None] = contextvars.ContextVar("current_update", default=None)
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every shipped migration, in order."""
+    found: list[tuple[int, str, str]] = []
+    folder = resources.files("storage") / "migrations"
+    for entry in folder.iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    numbers = [n for n, _, _ in found]
+    if len(set(numbers)) != len(numbers):
+        raise StorageError(f"two migrations share a number: {[name for _, name, _ in found]}")
+    return found
+
+
+class Database:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError("the database is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        memory = str(self.path) == ":memory:"
+        if not memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self.path.exists():
+                # Create it private before SQLite does (SQLite would use the umask).
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            self._conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=5.0)
+            self._conn.row_factory = aiosqlite.Row
+            await self._conn.execute("PRAGMA busy_timeout = 5000")
+            if not memory:
+                await self._conn.execute("PRAGMA journal_mode = WAL")
+            await self._conn.execute("PRAGMA foreign_keys = ON")
+            await self._conn.execute("PRAGMA synchronous = NORMAL")
+            await self._migrate()
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise StorageError(self._explain(exc)) from None
+
+    def _explain(self, exc: sqlite3.DatabaseError) -> str:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return f"database {self.path} is locked by another process (is another schoolbot running?)"
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            return (
+                f"database {self.path} is corrupt or not a schoolbot database ({text}); "
+                "restore a backup with `schoolbot restore FILE`"
+            )
+        return f"database {self.path}: {text}"
+
+    async def _migrate(self) -> None:
+        conn = self.conn
+        async with conn.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        current = int(row[0]) if row else 0
+        known = migrations()
+        newest = known[-1][0] if known else 0
+        if current > newest:
+            raise StorageError(
+                f"database {self.path} has schema version {current}, newer than this schoolbot knows ({newest})"
+            )
+        for number, name, sql in known:
+            if number <= current:
+                continue
+            log.info("applying migration %s", name)
+            async with self._write_lock:
+                # executescript would commit on its own; wrapping it keeps a migration atomic.
+                await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            conn = self.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                mark = CURRENT_UPDATE.get()
+                if mark is not None and not mark.recorded:
+                    try:
+                        await conn.execute(
+                            "INSERT INTO processed_updates(update_id) VALUES (?)", (mark.update_id,)
+                        )
+                    except sqlite3.IntegrityError:
+                        raise DuplicateUpdate(mark.update_id) from None
+                yield conn
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            else:
+                await conn.execute("COMMIT")
+                if mark is not None:
+                    mark.recorded = True
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self.conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self.conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = await self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    async def is_processed(self, update_id: int) -> bool:
+        return (await self.fetchone("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,))) is not None
+
+
+async def fetchall_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+    """Read inside an open transaction (with the connection the transaction yielded)."""
+    async with conn.execute(sql, tuple(params)) as cur:
+        return list(await cur.fetchall())
+
+
+async def fetchone_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+    async with conn.execute(sql, tuple(params)) as cur:
+        return await cur.fetchone()

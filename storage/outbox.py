@@ -1,0 +1,95 @@
+"""The outbox: every message that is not a direct reply to a user's own action.
+
+A message is enqueued inside the write transaction of the state change that causes it, keyed by
+a dedupe key, so that the change and the message are committed together or not at all, and
+enqueueing the same key twice is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+import aiosqlite
+
+from storage.timefmt import to_db
+
+Kind = Literal["text", "photo", "document"]
+
+
+@dataclass(frozen=True)
+class Payload:
+    """What to send. For photo/document, `renderer` names a function registered with the sender
+    that produces the file bytes from `args` at send time (so secrets such as invitation codes are
+    referenced by id, and rendering happens off the event loop)."""
+
+    text: str | None = None                 # message text, or the caption of a photo/document
+    reply_markup: dict[str, Any] | None = None
+    parse_mode: str | None = "HTML"
+    protect_content: bool = False
+    renderer: str | None = None
+    args: dict[str, Any] = field(default_factory=dict)
+    filename: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "text": self.text,
+                "reply_markup": self.reply_markup,
+                "parse_mode": self.parse_mode,
+                "protect_content": self.protect_content,
+                "renderer": self.renderer,
+                "args": self.args,
+                "filename": self.filename,
+            },
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_json(cls, raw: str) -> Payload:
+        data = json.loads(raw)
+        return cls(
+            text=data.get("text"),
+            reply_markup=data.get("reply_markup"),
+            parse_mode=data.get("parse_mode"),
+            protect_content=bool(data.get("protect_content")),
+            renderer=data.get("renderer"),
+            args=data.get("args") or {},
+            filename=data.get("filename"),
+        )
+
+
+async def enqueue(
+    conn: aiosqlite.Connection,
+    *,
+    dedupe_key: str,
+    chat_id: int,
+    person_id: int | None,
+    kind: Kind,
+    payload: Payload,
+    now: datetime,
+    not_before: datetime | None = None,
+    priority: int = 5,
+    broadcast_id: int | None = None,
+) -> bool:
+    """Call inside `Database.transaction()`. Returns False when the key was already enqueued."""
+    if kind != "text" and payload.renderer is None:
+        raise ValueError("photo and document messages need a renderer")
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
+        " next_attempt_at, broadcast_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        (
+            dedupe_key,
+            chat_id,
+            person_id,
+            kind,
+            payload.to_json(),
+            priority,
+            to_db(not_before or now),
+            broadcast_id,
+            to_db(now),
+        ),
+    )
+    return cur.rowcount == 1

@@ -1,0 +1,291 @@
+"""The roster: people, their roles, parent-child links and Telegram links."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, fetchall_in
+from storage.timefmt import to_db
+
+STAFF_ROLES = frozenset(
+    {"director", "deputy_academic", "it_officer", "methodology_head", "site_admin", "class_teacher", "teacher"}
+)
+ALL_ROLES = (
+    "director", "deputy_academic", "it_officer", "methodology_head", "site_admin",
+    "class_teacher", "teacher", "parent", "student",
+)
+
+
+@dataclass(frozen=True)
+class Person:
+    id: int
+    roster_key: str
+    full_name: str
+    class_label: str | None
+    phone: str | None
+    tg_user_id: int | None
+    tg_username: str | None
+    lang: str | None
+    active: bool
+    unreachable_reason: str | None
+    roles: frozenset[str]
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return bool(self.roles & STAFF_ROLES)
+
+    @property
+    def is_admin(self) -> bool:
+        return "it_officer" in self.roles
+
+    @property
+    def reachable(self) -> bool:
+        return self.tg_user_id is not None and self.unreachable_reason is None
+
+
+@dataclass(frozen=True)
+class RosterRecord:
+    """One person as a roster import wants them to be."""
+
+    roster_key: str
+    full_name: str
+    class_label: str | None
+    phone: str | None
+    roles: frozenset[str]
+    children: frozenset[str]  # roster keys of the pupils a parent represents
+
+
+_PERSON_COLUMNS = (
+    "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.tg_user_id, p.tg_username, p.lang,"
+    " p.active, p.unreachable_reason, (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id)"
+    " AS roles"
+)
+
+
+def _person(row: aiosqlite.Row) -> Person:
+    roles = row["roles"]
+    return Person(
+        id=row["id"],
+        roster_key=row["roster_key"],
+        full_name=row["full_name"],
+        class_label=row["class_label"],
+        phone=row["phone"],
+        tg_user_id=row["tg_user_id"],
+        tg_username=row["tg_username"],
+        lang=row["lang"],
+        active=bool(row["active"]),
+        unreachable_reason=row["unreachable_reason"],
+        roles=frozenset(roles.split(",")) if roles else frozenset(),
+    )
+
+
+class PersonRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def _many(self, where: str, params: Sequence[Any] = ()) -> list[Person]:
+        rows = await self.db.fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)
+        return [_person(r) for r in rows]
+
+    async def get(self, person_id: int) -> Person | None:
+        found = await self._many("p.id = ?", (person_id,))
+        return found[0] if found else None
+
+    async def get_many(self, ids: Iterable[int]) -> list[Person]:
+        id_list = list(ids)
+        if not id_list:
+            return []
+        marks = ",".join("?" * len(id_list))
+        return await self._many(f"p.id IN ({marks}) ORDER BY p.full_name", id_list)
+
+    async def by_tg(self, tg_user_id: int) -> Person | None:
+        found = await self._many("p.tg_user_id = ? AND p.active = 1", (tg_user_id,))
+        return found[0] if found else None
+
+    async def by_phone(self, phone: str) -> list[Person]:
+        return await self._many("p.phone = ? AND p.active = 1", (phone,))
+
+    async def by_key(self, roster_key: str) -> Person | None:
+        found = await self._many("p.roster_key = ?", (roster_key,))
+        return found[0] if found else None
+
+    async def active(self) -> list[Person]:
+        return await self._many("p.active = 1 ORDER BY p.class_label, p.full_name")
+
+    async def with_role(self, role: str, class_label: str | None = None) -> list[Person]:
+        where = "p.active = 1 AND EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role = ?)"
+        params: list[Any] = [role]
+        if class_label is not None:
+            where += " AND p.class_label = ?"
+            params.append(class_label)
+        return await self._many(where + " ORDER BY p.class_label, p.full_name", params)
+
+    async def children(self, parent_id: int) -> list[Person]:
+        return await self._many(
+            "p.active = 1 AND p.id IN (SELECT child_id FROM guardians WHERE parent_id = ?)"
+            " ORDER BY p.class_label, p.full_name",
+            (parent_id,),
+        )
+
+    async def parents(self, child_id: int) -> list[Person]:
+        return await self._many(
+            "p.active = 1 AND p.id IN (SELECT parent_id FROM guardians WHERE child_id = ?) ORDER BY p.full_name",
+            (child_id,),
+        )
+
+    async def parents_of_class(self, class_label: str) -> list[Person]:
+        return await self._many(
+            "p.active = 1 AND p.id IN (SELECT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id"
+            " WHERE c.class_label = ? AND c.active = 1) ORDER BY p.full_name",
+            (class_label,),
+        )
+
+    async def classes(self) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT p.class_label FROM persons p JOIN person_roles r ON r.person_id = p.id"
+            " WHERE r.role = 'student' AND p.active = 1 AND p.class_label IS NOT NULL"
+        )
+        return sorted((r[0] for r in rows), key=class_sort_key)
+
+    async def count_active(self) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM persons WHERE active = 1") or 0)
+
+    async def unreachable(self) -> list[Person]:
+        return await self._many("p.active = 1 AND p.unreachable_reason IS NOT NULL ORDER BY p.full_name")
+
+    # --- writes: call inside Database.transaction() with its connection -------------------------
+
+    @staticmethod
+    async def link_telegram(
+        conn: aiosqlite.Connection, person_id: int, tg_user_id: int, username: str | None, now: datetime
+    ) -> None:
+        # A Telegram account belongs to one person: move it if it was linked elsewhere.
+        await conn.execute(
+            "UPDATE persons SET tg_user_id = NULL, updated_at = ? WHERE tg_user_id = ? AND id != ?",
+            (to_db(now), tg_user_id, person_id),
+        )
+        await conn.execute(
+            "UPDATE persons SET tg_user_id = ?, tg_username = ?, linked_at = ?, unreachable_at = NULL,"
+            " unreachable_reason = NULL, updated_at = ? WHERE id = ?",
+            (tg_user_id, username, to_db(now), to_db(now), person_id),
+        )
+
+    @staticmethod
+    async def set_lang(conn: aiosqlite.Connection, person_id: int, lang: str | None, now: datetime) -> None:
+        await conn.execute("UPDATE persons SET lang = ?, updated_at = ? WHERE id = ?", (lang, to_db(now), person_id))
+
+    @staticmethod
+    async def mark_unreachable(conn: aiosqlite.Connection, person_id: int, reason: str, now: datetime) -> None:
+        await conn.execute(
+            "UPDATE persons SET unreachable_at = ?, unreachable_reason = ?, updated_at = ? WHERE id = ?",
+            (to_db(now), reason, to_db(now), person_id),
+        )
+
+    @staticmethod
+    async def clear_unreachable(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
+        await conn.execute(
+            "UPDATE persons SET unreachable_at = NULL, unreachable_reason = NULL, updated_at = ? WHERE id = ?",
+            (to_db(now), person_id),
+        )
+
+    @staticmethod
+    async def create(
+        conn: aiosqlite.Connection,
+        *,
+        roster_key: str,
+        full_name: str,
+        roles: Iterable[str],
+        now: datetime,
+        class_label: str | None = None,
+        phone: str | None = None,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO persons(roster_key, full_name, class_label, phone, created_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (roster_key, full_name, class_label, phone, to_db(now), to_db(now)),
+        )
+        person_id = int(cur.lastrowid or 0)
+        await conn.executemany(
+            "INSERT INTO person_roles(person_id, role) VALUES (?, ?)", [(person_id, r) for r in sorted(set(roles))]
+        )
+        return person_id
+
+    @staticmethod
+    async def add_role(conn: aiosqlite.Connection, person_id: int, role: str) -> None:
+        await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
+
+    @staticmethod
+    async def snapshot(conn: aiosqlite.Connection) -> dict[str, RosterRecord]:
+        """The roster as it is, keyed like an import, read inside the import's transaction."""
+        people = await fetchall_in(conn, f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE p.active = 1")
+        keys = {row["id"]: row["roster_key"] for row in people}
+        links = await fetchall_in(conn, "SELECT parent_id, child_id FROM guardians")
+        children: dict[int, set[str]] = {}
+        for link in links:
+            if link["child_id"] in keys:
+                children.setdefault(link["parent_id"], set()).add(keys[link["child_id"]])
+        result = {}
+        for row in people:
+            p = _person(row)
+            result[p.roster_key] = RosterRecord(
+                roster_key=p.roster_key,
+                full_name=p.full_name,
+                class_label=p.class_label,
+                phone=p.phone,
+                roles=p.roles,
+                children=frozenset(children.get(p.id, set())),
+            )
+        return result
+
+    @staticmethod
+    async def apply_roster(
+        conn: aiosqlite.Connection, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
+    ) -> None:
+        """Upsert every record by roster key; Telegram links and ids survive."""
+        stamp = to_db(now)
+        ids: dict[str, int] = {}
+        for rec in records:
+            await conn.execute(
+                "INSERT INTO persons(roster_key, full_name, class_label, phone, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(roster_key) DO UPDATE SET full_name = excluded.full_name,"
+                " class_label = excluded.class_label, phone = excluded.phone, active = 1,"
+                " updated_at = excluded.updated_at",
+                (rec.roster_key, rec.full_name, rec.class_label, rec.phone, stamp, stamp),
+            )
+            rows = await fetchall_in(conn, "SELECT id FROM persons WHERE roster_key = ?", (rec.roster_key,))
+            person_id = int(rows[0]["id"])
+            ids[rec.roster_key] = person_id
+            await conn.execute("DELETE FROM person_roles WHERE person_id = ?", (person_id,))
+            await conn.executemany(
+                "INSERT INTO person_roles(person_id, role) VALUES (?, ?)",
+                [(person_id, role) for role in sorted(rec.roles)],
+            )
+        for rec in records:
+            parent_id = ids[rec.roster_key]
+            await conn.execute("DELETE FROM guardians WHERE parent_id = ?", (parent_id,))
+            await conn.executemany(
+                "INSERT INTO guardians(parent_id, child_id) VALUES (?, ?)",
+                [(parent_id, ids[child]) for child in sorted(rec.children)],
+            )
+        if deactivate_missing:
+            keep = list(ids.values())
+            marks = ",".join("?" * len(keep)) or "NULL"
+            # IT officers bootstrapped outside the roster stay, so the bot never locks its admin out.
+            await conn.execute(
+                f"UPDATE persons SET active = 0, updated_at = ? WHERE active = 1 AND id NOT IN ({marks})"
+                " AND roster_key NOT LIKE 'admin:%'",
+                (stamp, *keep),
+            )
+
+
+def class_sort_key(label: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return (int(digits) if digits else 0, label)

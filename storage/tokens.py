@@ -1,0 +1,68 @@
+"""One-time link tokens for `/start <token>`. Only their sha256 is stored."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import fetchone_in
+from storage.timefmt import from_db, to_db
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class LinkToken:
+    purpose: str
+    person_id: int | None
+    expires_at: datetime
+    used: bool
+
+
+class TokenRepo:
+    @staticmethod
+    async def create(
+        conn: aiosqlite.Connection,
+        *,
+        token: str,
+        purpose: str,
+        person_id: int | None,
+        created_by: int | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO link_tokens(token_hash, purpose, person_id, created_by, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (token_hash(token), purpose, person_id, created_by, to_db(now), to_db(expires_at)),
+        )
+
+    @staticmethod
+    async def get(conn: aiosqlite.Connection, token: str) -> LinkToken | None:
+        row = await fetchone_in(
+            conn,
+            "SELECT purpose, person_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?",
+            (token_hash(token),),
+        )
+        if row is None:
+            return None
+        return LinkToken(
+            purpose=row["purpose"],
+            person_id=row["person_id"],
+            expires_at=from_db(row["expires_at"]),
+            used=row["used_at"] is not None,
+        )
+
+    @staticmethod
+    async def use(conn: aiosqlite.Connection, token: str, tg_user_id: int, now: datetime) -> bool:
+        """Spend the token; False when it was already spent (by a concurrent /start)."""
+        cur = await conn.execute(
+            "UPDATE link_tokens SET used_at = ?, used_by_tg = ? WHERE token_hash = ? AND used_at IS NULL",
+            (to_db(now), tg_user_id, token_hash(token)),
+        )
+        return cur.rowcount == 1
