@@ -11,6 +11,7 @@ import pytest
 from aiogram import Bot, Dispatcher, Router
 from aiogram.exceptions import (
     TelegramBadRequest,
+    TelegramConflictError,
     TelegramForbiddenError,
     TelegramNetworkError,
     TelegramRetryAfter,
@@ -21,11 +22,13 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeChat,
     BufferedInputFile,
+    CallbackQuery,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     KeyboardButton,
     Message,
     ReplyKeyboardMarkup,
+    ReplyParameters,
 )
 from PIL import Image
 
@@ -50,6 +53,7 @@ def png(width: int, height: int) -> bytes:
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as fake:
         yield fake
+    assert fake.internal_errors == []
 
 
 @pytest.fixture
@@ -393,12 +397,51 @@ async def test_wait_for_times_out_with_a_readable_dump(bot: Bot, tg: FakeTelegra
     assert (await tg.wait_for(CHAT, after=0)).text == "Hello"
 
 
+async def test_replies_both_ways(bot: Bot, tg: FakeTelegram) -> None:
+    anna = tg.user(501, "Анна")
+    await anna.send("question")
+    [update] = await bot.get_updates(timeout=0)
+    assert update.message is not None
+    answer = await bot.send_message(
+        anna.id, "answer", reply_parameters=ReplyParameters(message_id=update.message.message_id)
+    )
+    assert answer.reply_to_message is not None
+    assert answer.reply_to_message.text == "question"
+    assert answer.message_id == update.message.message_id + 1  # one numbering per private chat
+    [sent] = anna.inbox()
+    assert sent.reply_to_message_id == update.message.message_id
+
+    await anna.send("thanks", reply_to=sent)
+    [thanks] = await bot.get_updates(offset=update.update_id + 1, timeout=0)
+    assert thanks.message is not None
+    assert thanks.message.reply_to_message is not None
+    assert thanks.message.reply_to_message.text == "answer"
+    with pytest.raises(TelegramBadRequest, match="message to be replied not found"):
+        await bot.send_message(anna.id, "x", reply_parameters=ReplyParameters(message_id=999))
+
+
+async def test_user_writing_again_unblocks(bot: Bot, tg: FakeTelegram) -> None:
+    anna = tg.user(501, "Анна")
+    tg.block(anna.id, notify=False)
+    await anna.send("/start")
+    statuses = [u.my_chat_member.new_chat_member.status for u in await bot.get_updates() if u.my_chat_member]
+    assert statuses == ["member"]
+    await bot.send_message(anna.id, "welcome back")
+
+
 async def test_dispatcher_polls_and_answers_start(tg: FakeTelegram) -> None:
     router = Router()
 
     @router.message(CommandStart())
     async def start(message: Message) -> None:
-        await message.answer(f"Привет, <b>{message.from_user.first_name if message.from_user else ''}</b>!")
+        name = message.from_user.first_name if message.from_user else ""
+        await message.answer(f"Привет, <b>{name}</b>!", reply_markup=keyboard("Go"))
+
+    @router.callback_query()
+    async def pressed(query: CallbackQuery) -> None:
+        await query.answer("Going")
+        if isinstance(query.message, Message):
+            await query.message.edit_text("Gone")
 
     dp = Dispatcher()
     dp.include_router(router)
@@ -409,7 +452,36 @@ async def test_dispatcher_polls_and_answers_start(tg: FakeTelegram) -> None:
         await anna.send("/start")
         reply: SentMessage = await tg.wait_for(anna.id, lambda m: m.plain == "Привет, Анна!")
         assert reply.parse_mode == "HTML"
+        update_id = await anna.press(reply, "Go")
+        assert (await tg.wait_callback_answer(update_id))["text"] == "Going"
+        await tg.wait_for(anna.id, lambda m: m.plain == "Gone")
+        assert reply.buttons() == []  # edit_text without reply_markup drops the inline keyboard
     finally:
         await dp.stop_polling()
         await polling
     assert tg.stats.accepted["getUpdates"] >= 1
+
+
+async def test_stop_releases_a_waiting_long_poll(bot: Bot, tg: FakeTelegram) -> None:
+    poll = asyncio.create_task(bot.get_updates(timeout=30))
+    await tg.wait_for_request("getUpdates")
+    await asyncio.wait_for(tg.stop(), 5)
+    assert await asyncio.wait_for(poll, 5) == []
+
+
+async def test_a_newer_poll_terminates_the_older_with_409(bot: Bot, tg: FakeTelegram) -> None:
+    older = asyncio.create_task(bot.get_updates(timeout=30))
+    await tg.wait_for_request("getUpdates")
+    assert await bot.get_updates(timeout=0) == []
+    with pytest.raises(TelegramConflictError):
+        await asyncio.wait_for(older, 5)
+
+
+@pytest.mark.slow
+async def test_timeout_fault_outlasts_the_client(bot: Bot, tg: FakeTelegram) -> None:
+    tg.timeout_hold = 30.0
+    tg.fail_next("sendMessage", 0)
+    with pytest.raises(TelegramNetworkError, match="timeout"):
+        await bot.send_message(CHAT, "slow", request_timeout=1)
+    assert tg.stats.dropped["sendMessage"] == 1
+    assert tg.sent() == []

@@ -33,6 +33,7 @@ _TAGS: dict[str, str] = {
     "tg-emoji": "custom_emoji",
 }
 
+_TAG_NAME_RE = re.compile(r"\s*([^\s/>]*)")
 _ATTR_RE = re.compile(r"""([a-zA-Z_][\w-]*)\s*(?:=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
 
 
@@ -90,8 +91,9 @@ def parse_html(text: str) -> tuple[str, list[dict[str, Any]]]:
             if entity is not None:
                 entities.append(entity)
             continue
-        name, _, raw_attrs = body.partition(" ")
-        name = name.strip().lower().rstrip("/")
+        head = _TAG_NAME_RE.match(body)
+        name = head.group(1).lower() if head else ""
+        raw_attrs = body[head.end() :] if head else body
         attrs = _parse_attrs(raw_attrs)
         if name not in _TAGS or (name == "span" and attrs.get("class") != "tg-spoiler"):
             raise _error(f'Unsupported start tag "{name}" at byte offset {byte_offset}')

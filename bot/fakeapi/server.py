@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import itertools
 import json
+import logging
 import mimetypes
 import random
 import time
@@ -28,6 +29,8 @@ from bot.fakeapi.user import FakeUser
 
 if TYPE_CHECKING:
     from aiogram import Bot
+
+logger = logging.getLogger(__name__)
 
 Params = dict[str, Any]
 Uploads = dict[str, Upload]
@@ -156,6 +159,9 @@ class FakeTelegram:
         self.chat_actions: list[tuple[int, str]] = []
         self.menu_buttons: dict[int | None, dict[str, Any]] = {}
         self.callback_answers: dict[str, dict[str, Any]] = {}
+        self.descriptions: dict[tuple[str, str], str] = {}  # (field, language_code) -> text
+        # Bugs of the fake itself (answered as 500): tests may assert this stays empty.
+        self.internal_errors: list[BaseException] = []
         self._now = now
         self._limiter = RateLimiter(global_rate, per_chat_rate)
         self._users: dict[int, FakeUser] = {}
@@ -182,6 +188,7 @@ class FakeTelegram:
         # Events are replaced after being set, so each waiter wakes once per change.
         self._updates_changed = asyncio.Event()
         self._messages_changed = asyncio.Event()
+        self._requests_changed = asyncio.Event()
         self._closing = asyncio.Event()
         self._runner: web.AppRunner | None = None
         self._methods: dict[str, tuple[str, Handler]] = {
@@ -206,6 +213,11 @@ class FakeTelegram:
                 "sendChatAction": self._send_chat_action,
                 "setChatMenuButton": self._set_chat_menu_button,
                 "getChatMenuButton": self._get_chat_menu_button,
+                "getChat": self._get_chat,
+                "setMyDescription": self._description_setter("description", 512),
+                "setMyShortDescription": self._description_setter("short_description", 120),
+                "getMyDescription": self._description_getter("description"),
+                "getMyShortDescription": self._description_getter("short_description"),
             }.items()
         }
 
@@ -375,7 +387,12 @@ class FakeTelegram:
             **content,
         }
         if reply_to is not None:
-            message["reply_to_message"] = self.message(reply_to.chat_id, reply_to.message_id).raw
+            target = self.message(reply_to.chat_id, reply_to.message_id).raw
+            # Telegram nests replies one level deep only.
+            message["reply_to_message"] = {k: v for k, v in target.items() if k != "reply_to_message"}
+        if user.id in self._blocked:
+            # Writing to the bot again means the user unblocked it (pressed Start/Restart).
+            self.unblock(user.id)
         self._user_messages[(user.id, message["message_id"])] = message
         self._started.add(user.id)
         return self.push_update({"message": message})
@@ -415,9 +432,15 @@ class FakeTelegram:
         *,
         timeout: float = 5.0,  # noqa: ASYNC109 - a test helper; a deadline argument reads best here
     ) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while (answer := self.callback_answer(update_id)) is None:
-                await self._messages_changed.wait()
+        """Wait until the bot answers the callback query of ``update_id``; AssertionError on timeout."""
+        try:
+            async with asyncio.timeout(timeout):
+                while (answer := self.callback_answer(update_id)) is None:
+                    await self._messages_changed.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"the bot did not answer the callback query of update {update_id} within {timeout}s"
+            ) from None
         return answer
 
     # -- files ----------------------------------------------------------------------------------
@@ -602,6 +625,28 @@ class FakeTelegram:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
 
+    async def wait_for_request(
+        self,
+        method: str,
+        *,
+        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper; a deadline argument reads best here
+        after: int = 0,
+    ) -> RecordedRequest:
+        """The first recorded call of ``method`` with index >= ``after`` in ``requests`` (it may still be
+        in flight, e.g. a long poll), waiting for it to arrive; AssertionError on timeout."""
+        canonical = self._canonical(method)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    changed = self._requests_changed
+                    for record in self.requests[after:]:
+                        if record.method == canonical:
+                            return record
+                    await changed.wait()
+        except TimeoutError:
+            seen = [r.method for r in self.requests[after:]]
+            raise AssertionError(f"no {canonical} call within {timeout}s; calls seen: {seen}") from None
+
     def _dump(self, chat_id: int, after: int, timeout: float, predicate: Callable[[SentMessage], bool] | None) -> str:
         messages = self.sent(chat_id)
         what = "any message" if predicate is None else f"a message matching {getattr(predicate, '__name__', predicate)}"
@@ -624,6 +669,8 @@ class FakeTelegram:
         method = entry[0] if entry else name
         record = RecordedRequest(method=method, params={}, time=time.monotonic())
         self.requests.append(record)
+        self._requests_changed.set()
+        self._requests_changed = asyncio.Event()
         fault: _Fault | None = None
         try:
             params, uploads = await read_params(request)
@@ -636,6 +683,8 @@ class FakeTelegram:
                 raise ApiError(404, "Not Found")
             fault = self._pick_fault(method)
             if fault is not None and fault.status == 0:
+                # Counted before holding: a client that times out first cancels this handler.
+                self._count_drop(record)
                 if self.timeout_hold:
                     await self._sleep(self.timeout_hold)
                 raise _Drop
@@ -643,16 +692,24 @@ class FakeTelegram:
                 raise fault.error()
             result = await entry[1](params, uploads)
             if fault is not None and fault.lost:
+                self._count_drop(record)
                 raise _Drop
         except _Drop:
-            record.dropped = True
-            self.stats.dropped[method] += 1
             if request.transport is not None:
                 request.transport.close()
             return web.Response(status=499)  # never reaches the client
         except ApiError as error:
             return self._reply(record, error.status, error.payload())
+        except Exception as error:
+            logger.exception("fake Bot API failed on %s", method)
+            self.internal_errors.append(error)
+            payload = ApiError(500, f"Internal Server Error: fake API bug: {error!r}").payload()
+            return self._reply(record, 500, payload)
         return self._reply(record, 200, {"ok": True, "result": result})
+
+    def _count_drop(self, record: RecordedRequest) -> None:
+        record.dropped = True
+        self.stats.dropped[record.method] += 1
 
     def _reply(self, record: RecordedRequest, status: int, body: dict[str, Any]) -> web.Response:
         record.status = status
@@ -1042,6 +1099,11 @@ class FakeTelegram:
         markup: dict[str, Any] | None,
         parse_mode: str | None,
     ) -> dict[str, Any]:
+        if markup is not None and "inline_keyboard" not in markup:
+            raise bad_request("inline keyboard expected")
+        if markup is None and message.reply_markup and not self._inline_only(message.reply_markup):
+            # A reply keyboard belongs to the chat, not the message: an edit does not remove it.
+            markup = message.reply_markup
         if (
             plain == message.plain
             and entities == message.entities
@@ -1114,8 +1176,6 @@ class FakeTelegram:
     async def _edit_message_reply_markup(self, params: Params, uploads: Uploads) -> Any:
         message = self._editable(params)
         markup = self._validate_markup(params.get("reply_markup"))
-        if markup is not None and "inline_keyboard" not in markup:
-            raise bad_request("inline keyboard expected")
         return self._apply_edit(
             message,
             "editMessageReplyMarkup",
@@ -1177,6 +1237,36 @@ class FakeTelegram:
             raise bad_request("can't parse menu button JSON object")
         self.menu_buttons[chat_id if isinstance(chat_id, int) else None] = button
         return True
+
+    async def _get_chat(self, params: Params, uploads: Uploads) -> Any:
+        chat_id = self._target_chat(params)
+        return self._chat(chat_id) | {
+            "accent_color_id": 0,
+            "max_reaction_count": 11,
+            "accepted_gift_types": {
+                "unlimited_gifts": False,
+                "limited_gifts": False,
+                "unique_gifts": False,
+                "premium_subscription": False,
+                "gifts_from_channels": False,
+            },
+        }
+
+    def _description_setter(self, field: str, limit: int) -> Handler:
+        async def handler(params: Params, uploads: Uploads) -> Any:
+            text = str(params.get(field) or "")
+            if len(text) > limit:
+                raise bad_request(f"{field.upper()}_INVALID")
+            self.descriptions[(field, str(params.get("language_code") or ""))] = text
+            return True
+
+        return handler
+
+    def _description_getter(self, field: str) -> Handler:
+        async def handler(params: Params, uploads: Uploads) -> Any:
+            return {field: self.descriptions.get((field, str(params.get("language_code") or "")), "")}
+
+        return handler
 
     async def _get_chat_menu_button(self, params: Params, uploads: Uploads) -> Any:
         chat_id = params.get("chat_id")
