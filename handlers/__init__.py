@@ -1,4 +1,6 @@
-"""One Router per capability. The catch-all routers come last by construction, not by comment."""
+"""One Router per capability, built fresh by each module's `build_router()` so that several
+Dispatchers (tests, the sandbox) can exist in one process. The catch-all routers come last by
+construction, not by comment."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ from aiogram import Router
 def capability_routers() -> list[Router]:
     from handlers import admin, start
 
-    return [start.router, admin.router]
+    return [start.build_router(), admin.build_router()]
 
 
 def catch_all_routers() -> list[Router]:
     from handlers import fallback
 
-    return [fallback.router]
+    return [fallback.build_router()]
 
 
 def routers() -> list[Router]:

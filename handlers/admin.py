@@ -22,9 +22,6 @@ from storage.people import Person
 
 log = logging.getLogger(__name__)
 
-router = Router(name="admin")
-router.message.filter(HasRole("it_officer"))
-router.callback_query.filter(HasRole("it_officer"))
 
 
 class AdminAction(CallbackData, prefix="adm"):
@@ -44,8 +41,6 @@ class LinkSearch(StatesGroup):
     waiting_name = State()
 
 
-@router.message(Command("admin"))
-@router.message(MenuButton("admin"))
 async def admin_menu(message: Message, app: App, t: Translator) -> None:
     rows = [
         [InlineKeyboardButton(text=t(label), callback_data=AdminAction(action=action).pack())]
@@ -65,7 +60,6 @@ def _kinds_keyboard(app: App, t: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-@router.message(F.document, StateFilter(None))
 async def file_received(message: Message, app: App, t: Translator, state: FSMContext) -> None:
     assert message.document is not None
     doc = message.document
@@ -82,7 +76,6 @@ async def _download(bot: Bot, file_id: str) -> bytes:
     return buffer.getvalue()
 
 
-@router.callback_query(ImportChoice.filter())
 async def import_chosen(
     query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: App, t: Translator, state: FSMContext
 ) -> None:
@@ -114,7 +107,6 @@ async def import_chosen(
     await query.message.edit_text(text, reply_markup=markup)
 
 
-@router.callback_query(AdminAction.filter(F.action == "cancel"))
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer(t("imports.cancelled"))
@@ -125,7 +117,6 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 # --- link tokens --------------------------------------------------------------------------------
 
 
-@router.callback_query(AdminAction.filter(F.action == "link"))
 async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(LinkSearch.waiting_name)
     await query.answer()
@@ -133,7 +124,6 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("admin.link_ask_name"))
 
 
-@router.message(LinkSearch.waiting_name, F.text)
 async def link_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     wanted = name_key(message.text)
@@ -154,7 +144,6 @@ async def link_search(message: Message, app: App, t: Translator, state: FSMConte
     await message.answer(t("admin.link_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-@router.callback_query(LinkPick.filter())
 async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, person: Person, t: Translator) -> None:
     target = await app.people.get(callback_data.person_id)
     if target is None or not target.active:
@@ -167,3 +156,18 @@ async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, per
         await query.message.edit_text(
             t("admin.link_created", name=target.full_name, link=deep_link(app.bot_username, token))
         )
+
+
+def build_router() -> Router:
+    router = Router(name="admin")
+    router.message.filter(HasRole("it_officer"))
+    router.callback_query.filter(HasRole("it_officer"))
+    router.message.register(admin_menu, Command("admin"))
+    router.message.register(admin_menu, MenuButton("admin"))
+    router.message.register(file_received, F.document, StateFilter(None))
+    router.callback_query.register(import_chosen, ImportChoice.filter())
+    router.callback_query.register(cancel, AdminAction.filter(F.action == "cancel"))
+    router.callback_query.register(link_start, AdminAction.filter(F.action == "link"))
+    router.message.register(link_search, LinkSearch.waiting_name, F.text)
+    router.callback_query.register(link_pick, LinkPick.filter())
+    return router

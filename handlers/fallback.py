@@ -9,10 +9,8 @@ from bot.app import App
 from bot.i18n import Translator
 from storage.people import Person
 
-router = Router(name="fallback")
 
 
-@router.message()
 async def unhandled_message(message: Message, app: App, person: Person | None, t: Translator) -> None:
     if person is None:
         await message.answer(t("fallback.unknown_user", contact=app.school.school.it_officer_contact))
@@ -22,7 +20,13 @@ async def unhandled_message(message: Message, app: App, person: Person | None, t
         await message.answer(t("fallback.not_understood"))
 
 
-@router.callback_query()
 async def unhandled_callback(query: CallbackQuery, t: Translator) -> None:
     # Reached by stale buttons and by buttons the caller has no right to press.
     await query.answer(t("fallback.button_unavailable"), show_alert=True)
+
+
+def build_router() -> Router:
+    router = Router(name="fallback")
+    router.message.register(unhandled_message)
+    router.callback_query.register(unhandled_callback)
+    return router

@@ -31,7 +31,6 @@ from bot.services.onboarding import (
 from handlers.common import set_commands
 from storage.people import Person, PersonRepo
 
-router = Router(name="start")
 
 
 class LangChoice(CallbackData, prefix="lang"):
@@ -65,7 +64,6 @@ async def _unknown(message: Message, app: App, t: Translator) -> None:
     )
 
 
-@router.message(CommandStart(deep_link=True))
 async def start_with_token(
     message: Message, command: CommandObject, bot: Bot, app: App, t: Translator, state: FSMContext
 ) -> None:
@@ -78,7 +76,6 @@ async def start_with_token(
         await message.answer(t("start.bad_token", contact=app.school.school.it_officer_contact))
 
 
-@router.message(CommandStart())
 async def start(message: Message, bot: Bot, app: App, person: Person | None, t: Translator, state: FSMContext) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -91,7 +88,6 @@ async def start(message: Message, bot: Bot, app: App, person: Person | None, t: 
     await set_commands(bot, message.chat.id, None, t)
 
 
-@router.message(F.contact)
 async def contact_shared(message: Message, bot: Bot, app: App, t: Translator) -> None:
     assert message.from_user is not None and message.contact is not None
     result = await link_by_contact(
@@ -105,19 +101,15 @@ async def contact_shared(message: Message, bot: Bot, app: App, t: Translator) ->
         await _unknown(message, app, t)
 
 
-@router.message(Command("menu"), IsLinked())
 async def menu(message: Message, person: Person, t: Translator) -> None:
     await message.answer(t("start.menu"), reply_markup=main_keyboard(person, t))
 
 
-@router.message(Command("help"))
 async def help_(message: Message, app: App, person: Person | None, t: Translator) -> None:
     key = "start.help_linked" if person is not None else "start.help_unknown"
     await message.answer(t(key, contact=app.school.school.it_officer_contact))
 
 
-@router.message(Command("language"))
-@router.message(MenuButton("language"))
 async def language(message: Message, t: Translator) -> None:
     buttons = [
         InlineKeyboardButton(text=t(f"start.lang_{code}"), callback_data=LangChoice(code=code).pack())
@@ -126,7 +118,6 @@ async def language(message: Message, t: Translator) -> None:
     await message.answer(t("start.choose_language"), reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]))
 
 
-@router.callback_query(LangChoice.filter())
 async def language_chosen(
     query: CallbackQuery, callback_data: LangChoice, bot: Bot, app: App, person: Person | None
 ) -> None:
@@ -144,3 +135,16 @@ async def language_chosen(
         if person is not None:
             await bot.send_message(chat_id, t("start.language_set"), reply_markup=main_keyboard(person, t))
         await set_commands(bot, chat_id, person, t)
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start_with_token, CommandStart(deep_link=True))
+    router.message.register(start, CommandStart())
+    router.message.register(contact_shared, F.contact)
+    router.message.register(menu, Command("menu"), IsLinked())
+    router.message.register(help_, Command("help"))
+    router.message.register(language, Command("language"))
+    router.message.register(language, MenuButton("language"))
+    router.callback_query.register(language_chosen, LangChoice.filter())
+    return router

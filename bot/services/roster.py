@@ -70,6 +70,8 @@ def parse_roster(data: bytes, filename: str) -> tuple[list[RosterRecord], list[R
         v = row.values
         name = clean_name(v.get("full_name", ""))
         problems: list[tuple[str, dict[str, str]]] = []
+        if row.overflow:
+            problems.append(("overflow", {}))
         if len(name.split()) < 2:
             problems.append(("name", {}))
         roles: set[str] = set()

@@ -18,6 +18,8 @@ class TableError(Exception):
 class Row:
     line: int
     values: dict[str, str]  # canonical field -> cell text (stripped)
+    # More non-empty cells than header columns: usually a separator inside an unquoted cell.
+    overflow: bool = False
 
 
 def _norm_header(text: str) -> str:
@@ -117,5 +119,6 @@ def read_table(
     rows = []
     for line, cells in raw_rows:
         values = {field: (cells[i] if i < len(cells) else "") for i, field in columns.items()}
-        rows.append(Row(line=line, values=values))
+        overflow = any(cell for cell in cells[len(headers):])
+        rows.append(Row(line=line, values=values, overflow=overflow))
     return rows

@@ -1,0 +1,183 @@
+"""Feeds real Updates through the real Dispatcher (handler-level tests) and runs the whole bot
+against the fake Bot API server (end-to-end tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiogram import Dispatcher
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+
+from bot.app import App, build_bot, build_dispatcher, create_app, serve
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.fakeapi import FakeTelegram
+from scheduler.base import ManualScheduler
+from tests.mocked_bot import BOT_USERNAME, MockedBot
+
+# Monday 2026-11-30 10:00 Moscow: inside working hours.
+DEFAULT_START = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "bot_token": "123456:TEST-TOKEN",
+        "database_path": tmp_path / "schoolbot.sqlite3",
+        "backup_dir": tmp_path / "backups",
+        "school_config": tmp_path / "missing-school.toml",  # falls back to the shipped example
+        "admin_ids": [],
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class Harness:
+    """The real Dispatcher with a recording mock Bot; one method per kind of user action."""
+
+    def __init__(self, app: App, bot: MockedBot, dp: Dispatcher) -> None:
+        self.app = app
+        self.bot = bot
+        self.dp = dp
+        self._update_ids = itertools.count(1)
+        self._message_ids = itertools.count(1)
+
+    @property
+    def clock(self) -> ManualClock:
+        assert isinstance(self.app.clock, ManualClock)
+        return self.app.clock
+
+    def _user(self, user_id: int, first_name: str = "Test", language_code: str = "ru") -> dict[str, Any]:
+        return {"id": user_id, "is_bot": False, "first_name": first_name, "language_code": language_code}
+
+    def _message(self, user_id: int, **content: Any) -> dict[str, Any]:
+        return {
+            "message_id": next(self._message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private"},
+            "from": self._user(user_id),
+            **content,
+        }
+
+    async def feed(self, update: dict[str, Any]) -> list[TelegramMethod[Any]]:
+        """Feed one update; returns the Bot API calls it caused, in order."""
+        before = len(self.bot.calls)
+        update.setdefault("update_id", next(self._update_ids))
+        await self.dp.feed_update(self.bot, Update.model_validate(update, context={"bot": self.bot}))
+        return self.bot.calls[before:]
+
+    async def text(self, user_id: int, text: str, **extra: Any) -> list[TelegramMethod[Any]]:
+        content: dict[str, Any] = {"text": text, **extra}
+        if text.startswith("/"):
+            command = text.split()[0]
+            content["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return await self.feed({"message": self._message(user_id, **content)})
+
+    async def contact(self, user_id: int, phone: str, contact_user_id: int | None) -> list[TelegramMethod[Any]]:
+        contact: dict[str, Any] = {"phone_number": phone, "first_name": "Test"}
+        if contact_user_id is not None:
+            contact["user_id"] = contact_user_id
+        return await self.feed({"message": self._message(user_id, contact=contact)})
+
+    async def document(
+        self, user_id: int, data: bytes, filename: str, mime_type: str = "text/csv"
+    ) -> list[TelegramMethod[Any]]:
+        file_id = f"file-{next(self._message_ids)}"
+        self.bot.session.files[f"documents/{file_id}"] = data
+        self.bot.session.files[file_id] = data
+        doc = {"file_id": file_id, "file_unique_id": f"u{file_id}", "file_name": filename, "mime_type": mime_type,
+               "file_size": len(data)}
+        return await self.feed({"message": self._message(user_id, document=doc)})
+
+    async def press(
+        self, user_id: int, callback_data: str, *, message_id: int = 1, message_text: str = "…"
+    ) -> list[TelegramMethod[Any]]:
+        message = self._message(user_id, text=message_text)
+        message["message_id"] = message_id
+        message["from"] = {"id": 42, "is_bot": True, "first_name": "SchoolBot", "username": BOT_USERNAME}
+        query = {
+            "id": str(next(self._update_ids) * 7919),
+            "from": self._user(user_id),
+            "chat_instance": "ci",
+            "data": callback_data,
+            "message": message,
+        }
+        return await self.feed({"callback_query": query})
+
+
+@asynccontextmanager
+async def handler_harness(
+    tmp_path: Path, *, start: datetime = DEFAULT_START, **settings: Any
+) -> AsyncIterator[Harness]:
+    app = create_app(make_settings(tmp_path, **settings), clock=ManualClock(start), scheduler=ManualScheduler())
+    await app.open()
+    app.bot_username = BOT_USERNAME
+    bot = MockedBot()
+    dp = build_dispatcher(app)
+    try:
+        yield Harness(app, bot, dp)
+    finally:
+        await app.close()
+
+
+@asynccontextmanager
+async def running_bot(
+    tg: FakeTelegram, tmp_path: Path, *, clock: ManualClock | None = None, **settings: Any
+) -> AsyncIterator[App]:
+    """The bot exactly as `schoolbot run` builds it (create_app, build_bot, serve), polling `tg`."""
+    cfg = make_settings(tmp_path, bot_token=tg.token, bot_api_url=tg.base_url, **settings)
+    app = create_app(cfg, clock=clock or ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+    bot = build_bot(cfg)
+    task = asyncio.create_task(serve(app, bot, handle_signals=False))
+    try:
+        for _ in range(500):
+            if app.sender is not None or task.done():
+                break
+            await asyncio.sleep(0.01)
+        if task.done():
+            task.result()
+        yield app
+    finally:
+        dp = app.extras.get("dispatcher")
+        if dp is not None and not task.done():
+            await dp.stop_polling()
+        await asyncio.wait_for(task, timeout=15)
+
+
+def csv_bytes(rows: Sequence[Sequence[str]], *, encoding: str = "cp1251", delimiter: str = ";") -> bytes:
+    """As Excel writes it: quoted where a cell holds the separator, CRLF line ends."""
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+# A small school: an IT officer, a director, a class teacher of 5А, a subject teacher, two pupils
+# of 5А, one of 6Б, a parent of two children and a parent of one.
+ROSTER_ROWS: list[list[str]] = [
+    ["ФИО", "Роль", "Класс", "Телефон", "Дети"],
+    ["Петров Пётр Петрович", "ответственный по информатизации", "", "+7 (900) 000-00-01", ""],
+    ["Сидорова Анна Ивановна", "директор", "", "8 900 000 00 02", ""],
+    ["Кузнецова Ольга Николаевна", "классный руководитель, учитель", "5А", "89000000003", ""],
+    ["Морозов Игорь Сергеевич", "учитель", "", "+79000000004", ""],
+    ["Иванов Миша Андреевич", "ученик", "5А", "", ""],
+    ["Иванова Маша Андреевна", "ученица", "6Б", "", ""],
+    ["Смирнов Коля Олегович", "обучающийся", "5A", "", ""],
+    ["Иванова Елена Викторовна", "родитель", "", "+7 900 000-00-05", "Иванов Миша Андреевич; Иванова Маша Андреевна"],
+    ["Смирнов Олег Павлович", "родитель", "", "+7 900 000-00-06", "Смирнов Коля Олегович (5А)"],
+]
+
+# Telegram ids the tests use for the people above (phone's last digit -> id).
+IT_OFFICER, DIRECTOR, CLASS_TEACHER, TEACHER, PARENT_TWO, PARENT_ONE = 1001, 1002, 1003, 1004, 1005, 1006
+
+
+def roster_csv(encoding: str = "cp1251", delimiter: str = ";") -> bytes:
+    return csv_bytes(ROSTER_ROWS, encoding=encoding, delimiter=delimiter)
