@@ -1,7 +1,20 @@
 """A fake Telegram Bot API HTTP server for end-to-end tests, benchmarks and the sandbox.
 
 The real bot (aiogram with its real AiohttpSession) long-polls it over HTTP on 127.0.0.1 exactly as it
-polls Telegram; see ``FakeTelegram``.
+polls Telegram. Typical use::
+
+    async with FakeTelegram() as tg:
+        bot = tg.make_bot()                   # or point Settings at tg.base_url / tg.token
+        anna = tg.user(501, "Анна")           # private chat id == user id
+        await anna.send("/start")
+        reply = await tg.wait_for(anna.id, lambda m: "Привет" in (m.plain or ""))
+        await anna.press(reply, "Далее")       # inline button by text or callback_data
+
+Replies are validated the way Telegram validates them (HTML parse mode, inline keyboards,
+callback_data size, "message is not modified", replies to missing messages), so such bugs fail
+tests instead of production. Inspection: ``tg.sent()``, ``tg.requests``, ``tg.stats``,
+``tg.commands()``, ``tg.callback_answer()``. Faults: ``tg.fail_next()``, ``tg.set_faults()``,
+``tg.block()``, ``FakeTelegram(rate_limited=True, strict_chats=True, latency=...)``.
 """
 
 from bot.fakeapi.errors import ApiError

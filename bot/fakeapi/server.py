@@ -168,6 +168,7 @@ class FakeTelegram:
         self._blocked: set[int] = set()
         self._started: set[int] = set()
         self._sent: list[SentMessage] = []
+        self._sent_by_chat: dict[int, list[SentMessage]] = {}  # wait_for scans one chat, not all
         self._bot_messages: dict[tuple[int, int], SentMessage] = {}
         self._user_messages: dict[tuple[int, int], dict[str, Any]] = {}
         self._next_message_id: dict[int, int] = {}
@@ -590,7 +591,9 @@ class FakeTelegram:
 
     def sent(self, chat_id: int | None = None) -> list[SentMessage]:
         """Messages the bot sent (deleted ones included, flagged), edits applied, in order."""
-        return [m for m in self._sent if chat_id is None or m.chat_id == chat_id]
+        if chat_id is None:
+            return list(self._sent)
+        return list(self._sent_by_chat.get(chat_id, ()))
 
     def message(self, chat_id: int, message_id: int) -> SentMessage:
         try:
@@ -899,6 +902,7 @@ class FakeTelegram:
             raw=raw,
         )
         self._sent.append(message)
+        self._sent_by_chat.setdefault(chat_id, []).append(message)
         self._bot_messages[(chat_id, message_id)] = message
         self._notify_messages()
         return raw
