@@ -1,0 +1,270 @@
+"""Backups of the bot's own SQLite database: take, verify, rotate, restore.
+
+A backup is made with SQLite's online backup API on a separate connection to the same file, in a
+worker thread: the copy is one consistent snapshot (the whole copy is one step, so it holds one
+read transaction), and because the database runs in WAL mode the bot keeps writing meanwhile.
+The copy is switched to rollback-journal mode so it is one self-contained file, checked with
+`PRAGMA integrity_check`, and only then renamed into place (mode 0600: it holds phone numbers).
+
+Restore refuses anything that is not a healthy schoolbot database (integrity, user_version within
+the migrations this build knows, the foundation tables present) and moves the current database
+aside to a timestamped name first, so a restore can itself be undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import re
+import shutil
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from storage import ops
+from storage.db import Database, migrations
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+PREFIX = "schoolbot-"
+SUFFIX = ".sqlite3"
+_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.sqlite3$")
+_STAMP = "%Y%m%dT%H%M%SZ"
+# Tables every schoolbot database has since migration 001: a file without them is foreign.
+REQUIRED_TABLES = frozenset({"persons", "person_roles", "guardians", "outbox", "fsm", "processed_updates"})
+
+DEFAULT_KEEP = (7, 4, 12)  # daily, weekly, monthly
+
+
+class BackupError(Exception):
+    """The message is meant for the operator."""
+
+
+@dataclass(frozen=True)
+class BackupResult:
+    path: Path
+    size_bytes: int
+    ok: bool
+    detail: str | None
+    taken_at: datetime
+    removed: tuple[Path, ...] = ()
+
+
+def backup_name(moment: datetime) -> str:
+    return f"{PREFIX}{moment.astimezone(UTC).strftime(_STAMP)}{SUFFIX}"
+
+
+def stamp_of(path: Path) -> datetime | None:
+    match = _NAME.match(path.name)
+    if not match:
+        return None
+    return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
+
+
+# --- verification ----------------------------------------------------------------------------
+
+
+def verify_file(path: Path) -> str | None:
+    """None when `path` is a healthy schoolbot database this build can open; else the reason."""
+    if not path.is_file():
+        return f"{path}: no such file"
+    with open(path, "rb") as fh:
+        if fh.read(16) != b"SQLite format 3\x00":
+            return f"{path}: not an SQLite database"
+    newest = max((n for n, _, _ in migrations()), default=0)
+    try:
+        # Read-only and immutable: verifying must never create a -wal/-shm next to the file.
+        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    except sqlite3.Error as exc:
+        return f"{path}: cannot open: {exc}"
+    try:
+        result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        if result != ["ok"]:
+            return f"{path}: integrity check failed: {'; '.join(map(str, result[:3]))}"
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.DatabaseError as exc:
+        return f"{path}: corrupt: {exc}"
+    finally:
+        conn.close()
+    missing = REQUIRED_TABLES - tables
+    if version < 1 or missing:
+        return f"{path}: not a schoolbot database (schema version {version}, missing tables: {', '.join(sorted(missing))})"
+    if version > newest:
+        return f"{path}: made by a newer schoolbot (schema version {version}, this one knows {newest})"
+    return None
+
+
+# --- taking a backup -------------------------------------------------------------------------
+
+
+def _private_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+    os.chmod(path, 0o600)
+
+
+def backup_sync(source: Path, target: Path) -> tuple[int, str | None]:
+    """Copy `source` into `target` (replaced atomically). Returns (size, failure or None).
+    Blocking: run it in a thread."""
+    part = target.with_name(target.name + ".part")
+    _private_file(part)
+    try:
+        src = sqlite3.connect(str(source), timeout=30)
+        try:
+            dst = sqlite3.connect(str(part))
+            try:
+                src.backup(dst)  # pages=-1: the whole database in one step, one snapshot
+                dst.execute("PRAGMA journal_mode = DELETE")
+                result = [r[0] for r in dst.execute("PRAGMA integrity_check").fetchall()]
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        if result != ["ok"]:
+            part.unlink(missing_ok=True)
+            return 0, "integrity check: " + "; ".join(map(str, result[:3]))
+        os.chmod(part, 0o600)
+        os.replace(part, target)
+        return target.stat().st_size, None
+    except (sqlite3.Error, OSError) as exc:
+        part.unlink(missing_ok=True)
+        return 0, str(exc)
+
+
+async def take_backup(app: App, *, rotate_after: bool = True) -> BackupResult:
+    """Back up the live database into settings.backup_dir, record it, rotate old copies."""
+    now = app.clock.now()
+    source = app.db.path
+    target = Path(app.settings.backup_dir) / backup_name(now)
+    if str(source) == ":memory:":
+        raise BackupError("an in-memory database cannot be backed up")
+    size, failure = await asyncio.to_thread(backup_sync, source, target)
+    local_day = now.astimezone(app.school.tz).date().isoformat()
+    await ops.record_db_backup(
+        app.db, path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
+    )
+    removed: tuple[Path, ...] = ()
+    if failure is None and rotate_after:
+        removed = tuple(await asyncio.to_thread(rotate, Path(app.settings.backup_dir), app.school.tz))
+    if failure is None:
+        log.info("database backup %s (%d bytes)", target.name, size)
+    else:
+        log.error("database backup failed: %s", failure)
+    return BackupResult(target, size, failure is None, failure, now, removed)
+
+
+# --- rotation --------------------------------------------------------------------------------
+
+
+def select_keep(
+    items: Iterable[tuple[Path, datetime]], tz: ZoneInfo, *, daily: int = 7, weekly: int = 4, monthly: int = 12
+) -> set[Path]:
+    """Grandfather-father-son: the newest copy of each of the last `daily` days that have one, of
+    the last `weekly` ISO weeks and of the last `monthly` months (school-local calendar). The newest
+    copy overall is always kept."""
+    ordered = sorted(items, key=lambda item: item[1], reverse=True)
+    keep: set[Path] = set()
+    if ordered:
+        keep.add(ordered[0][0])
+    for limit, bucket in (
+        (daily, lambda d: d.date().isoformat()),
+        (weekly, lambda d: "{}-W{:02d}".format(*d.isocalendar()[:2])),
+        (monthly, lambda d: f"{d.year}-{d.month:02d}"),
+    ):
+        seen: set[str] = set()
+        for path, moment in ordered:
+            if len(seen) >= limit:
+                break
+            key = bucket(moment.astimezone(tz))
+            if key not in seen:
+                seen.add(key)
+                keep.add(path)
+    return keep
+
+
+def list_backups(folder: Path) -> list[tuple[Path, datetime]]:
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        moment = stamp_of(path)
+        if moment is not None and path.is_file():
+            found.append((path, moment))
+    return sorted(found, key=lambda item: item[1])
+
+
+def rotate(folder: Path, tz: ZoneInfo, keep: tuple[int, int, int] = DEFAULT_KEEP) -> list[Path]:
+    """Delete the copies the rotation does not keep; returns what was deleted."""
+    items = list_backups(folder)
+    kept = select_keep(items, tz, daily=keep[0], weekly=keep[1], monthly=keep[2])
+    removed = []
+    for path, _ in items:
+        if path not in kept:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def latest_backup(folder: Path) -> Path | None:
+    items = list_backups(folder)
+    return items[-1][0] if items else None
+
+
+# --- restore ---------------------------------------------------------------------------------
+
+
+def restore_sync(db_path: Path, source: Path, now: datetime) -> Path | None:
+    """Replace the database at `db_path` with `source`. The bot must be stopped. Returns where the
+    previous database was moved (None if there was none). Raises BackupError and changes nothing
+    when `source` is not a healthy schoolbot database."""
+    reason = verify_file(source)
+    if reason is not None:
+        raise BackupError(reason)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    part = db_path.with_name(db_path.name + ".restore-part")
+    _private_file(part)
+    shutil.copyfile(source, part)
+    os.chmod(part, 0o600)
+    aside: Path | None = None
+    if db_path.exists():
+        aside = db_path.with_name(f"{db_path.name}.before-restore-{now.astimezone(UTC).strftime(_STAMP)}")
+        os.replace(db_path, aside)
+    # The old WAL belongs to the old file: it moves along so the aside copy stays complete, and it
+    # must not be replayed into the restored one.
+    for ext in ("-wal", "-shm"):
+        side = Path(str(db_path) + ext)
+        if side.exists():
+            if aside is not None:
+                os.replace(side, Path(str(aside) + ext))
+            else:
+                side.unlink()
+    os.replace(part, db_path)
+    return aside
+
+
+async def restore(db_path: Path, source: Path, now: datetime) -> Path | None:
+    aside = await asyncio.to_thread(restore_sync, db_path, source, now)
+    # Opening applies any newer migrations; if that fails, put the previous database back.
+    db = Database(db_path)
+    try:
+        await db.open()
+    except Exception:
+        if aside is not None:
+            os.replace(aside, db_path)
+            for ext in ("-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.replace(Path(str(aside) + ext), Path(str(db_path) + ext))
+        raise
+    finally:
+        await db.close()
+    return aside
