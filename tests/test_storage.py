@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import asyncio
+import stat
+from pathlib import Path
+
+import pytest
+from aiogram.fsm.storage.base import StorageKey
+
+from storage.db import Database, StorageError, migrations
+from storage.fsm import SQLiteStorage
+
+
+async def test_migrations_apply_once_and_file_is_private(tmp_path: Path) -> None:
+    path = tmp_path / "sub" / "db.sqlite3"
+    db = Database(path)
+    await db.open()
+    newest = migrations()[-1][0]
+    assert await db.schema_version() == newest
+    assert await db.fetchval("PRAGMA journal_mode") == "wal"
+    assert await db.fetchval("PRAGMA foreign_keys") == 1
+    await db.close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    db = Database(path)
+    await db.open()  # idempotent: nothing re-applied, no error
+    assert await db.schema_version() == newest
+    await db.close()
+
+
+async def test_concurrent_write_transactions_do_not_mix(tmp_path: Path) -> None:
+    """Each writer inserts a batch, yielding to the loop between statements, then fails half the
+    time. With one shared connection and no guard, one writer's ROLLBACK would undo the other's rows
+    (or its BEGIN would fail inside the other's transaction). The guard keeps batches whole."""
+    db = Database(tmp_path / "db.sqlite3")
+    await db.open()
+    await db.conn.execute("CREATE TABLE t (writer INTEGER, seq INTEGER)")
+
+    async def writer(n: int) -> None:
+        try:
+            async with db.transaction() as conn:
+                for seq in range(5):
+                    await conn.execute("INSERT INTO t VALUES (?, ?)", (n, seq))
+                    await asyncio.sleep(0)
+                if n % 2:
+                    raise RuntimeError("fail this one")
+        except RuntimeError:
+            pass
+
+    await asyncio.gather(*(writer(n) for n in range(20)))
+    rows = await db.fetchall("SELECT writer, count(*) FROM t GROUP BY writer ORDER BY writer")
+    assert [(r[0], r[1]) for r in rows] == [(n, 5) for n in range(0, 20, 2)]
+    await db.close()
+
+
+async def test_corrupt_database_gives_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StorageError, match="corrupt or not a schoolbot database"):
+        await Database(path).open()
+
+
+async def test_fsm_state_survives_restart(tmp_path: Path) -> None:
+    key = StorageKey(bot_id=1, chat_id=5, user_id=5)
+    db = Database(tmp_path / "db.sqlite3")
+    await db.open()
+    fsm = SQLiteStorage(db)
+    await fsm.set_state(key, "Import:waiting")
+    await fsm.set_data(key, {"file": "abc", "n": 2})
+    await db.close()
+
+    db = Database(tmp_path / "db.sqlite3")
+    await db.open()
+    fsm = SQLiteStorage(db)
+    assert await fsm.get_state(key) == "Import:waiting"
+    assert await fsm.get_data(key) == {"file": "abc", "n": 2}
+    await db.close()
