@@ -22,6 +22,9 @@ from storage.people import Person
 
 log = logging.getLogger(__name__)
 
+# Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+
 
 
 class AdminAction(CallbackData, prefix="adm"):
