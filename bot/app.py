@@ -153,9 +153,15 @@ def build_dispatcher(app: App) -> Dispatcher:
         log.info("schoolbot started as @%s", app.bot_username)
 
     async def on_shutdown(bot: Bot) -> None:
+        # Graceful stop: polling has stopped; let running handlers and the sends in flight finish
+        # (bounded), then close the database. Whatever is cut off is retried at the next start.
         await app.scheduler.shutdown()
+        await _wait_for_handlers(app, dp, timeout=SHUTDOWN_GRACE)
+        from bot.services.broadcast import stop_watchers
+
+        await stop_watchers(app)
         if app.sender is not None:
-            await app.sender.stop()
+            await app.sender.stop(timeout=SHUTDOWN_GRACE)
         await app.close()
         log.info("schoolbot stopped")
 
@@ -164,8 +170,29 @@ def build_dispatcher(app: App) -> Dispatcher:
     return dp
 
 
+SHUTDOWN_GRACE = 5.0  # seconds for running handlers, then as much for the sends in flight
+
+
+async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> None:
+    tasks = [t for t in getattr(dp, "_handle_update_tasks", set()) if not t.done()]
+    if tasks:
+        await asyncio.wait(tasks, timeout=timeout)
+    guard = app.extras.get("update_guard")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    # The guard keeps a plain counter (no event to wait on); a short poll is fine at shutdown.
+    while guard is not None and guard.in_flight > 0 and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+
+
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
     """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`)."""
+    try:
+        # Open the database first: a locked or corrupt file is a one-line StorageError at start.
+        await app.open()
+    except BaseException:
+        await bot.session.close()
+        raise
     dp = build_dispatcher(app)
     app.extras["dispatcher"] = dp
     await bot.delete_webhook(drop_pending_updates=False)

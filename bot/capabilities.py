@@ -15,3 +15,15 @@ def install(app: App) -> None:
     app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
     app.admin_actions.append(("link", "admin.action.link"))
     # Each capability adds one line below: `<module>.install(app)`.
+    from bot.services import consent_export
+
+    consent_export.install(app)
+    from bot.services import broadcast
+
+    broadcast.install(app)
+    from bot.services import codes
+
+    codes.install(app)
+    from bot.services import tasks
+
+    tasks.install(app)

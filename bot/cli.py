@@ -24,7 +24,23 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
 
 def _load_extra_commands() -> None:
     # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
-    return None
+    from bot.services import consent_export
+
+    if consent_export.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(consent_export.register_cli)
+    from bot import sandbox
+    from bot.services import reminders
+
+    if reminders.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(reminders.register_cli)
+    from bot.services import broadcast, codes
+
+    if broadcast.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(broadcast.register_cli)
+    if sandbox.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(sandbox.register_cli)
+    if codes.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(codes.register_cli)
 
 
 async def _with_app(args: argparse.Namespace) -> int:
@@ -56,7 +72,7 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
         return 2
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)
         return 2
@@ -81,7 +97,8 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
             print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
         return 1
     token = await create_token(app, purpose="link", person_id=matches[0].id, created_by=None)
-    print(f"{matches[0].full_name}: " + (deep_link(args.bot_username, token) if args.bot_username else f"/start {token}"))
+    link = deep_link(args.bot_username, token) if args.bot_username else f"/start {token}"
+    print(f"{matches[0].full_name}: {link}")
     return 0
 
 
@@ -132,7 +149,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging()
     try:
         if hasattr(args, "entry"):
-            return asyncio.run(args.entry(args))
+            code: int = asyncio.run(args.entry(args))
+            return code
         return asyncio.run(_with_app(args))
     except (ConfigError, StorageError) as exc:
         print(f"schoolbot: {exc}", file=sys.stderr)

@@ -10,7 +10,6 @@ from bot.i18n import Translator
 from storage.people import Person
 
 
-
 async def unhandled_message(message: Message, app: App, person: Person | None, t: Translator) -> None:
     if person is None:
         await message.answer(t("fallback.unknown_user", contact=app.school.school.it_officer_contact))

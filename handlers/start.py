@@ -32,7 +32,6 @@ from handlers.common import set_commands
 from storage.people import Person, PersonRepo
 
 
-
 class LangChoice(CallbackData, prefix="lang"):
     code: str
 

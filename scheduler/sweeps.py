@@ -16,7 +16,14 @@ log = logging.getLogger(__name__)
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
+    from scheduler import codes_sweep, consent_sweep
+
     sweeps: list[tuple[str, Sweep]] = []
+    sweeps.append(("consent", consent_sweep.sweep))
+    sweeps.append(("codes", codes_sweep.sweep))
+    from scheduler import tasks_sweep
+
+    sweeps.append(("tasks", tasks_sweep.sweep))
     return sweeps
 
 

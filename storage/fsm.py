@@ -13,7 +13,8 @@ from storage.db import Database
 
 
 def _key(key: StorageKey) -> str:
-    return f"{key.bot_id}:{key.chat_id}:{key.user_id}:{key.thread_id or 0}:{key.business_connection_id or ''}:{key.destiny}"
+    parts = (key.bot_id, key.chat_id, key.user_id, key.thread_id or 0, key.business_connection_id or "", key.destiny)
+    return ":".join(str(p) for p in parts)
 
 
 class SQLiteStorage(BaseStorage):

@@ -20,7 +20,7 @@ async def test_parent_links_by_own_contact(harness: Harness) -> None:
     assert isinstance(calls[0], SendMessage)
     assert calls[0].reply_markup.keyboard[0][0].request_contact  # type: ignore[union-attr]
     calls = await harness.contact(PARENT_TWO, "+7 (900) 000-00-05", PARENT_TWO)
-    welcome = [c for c in calls if isinstance(c, SendMessage)][0]
+    welcome = next(c for c in calls if isinstance(c, SendMessage))
     assert "Иванова Елена Викторовна" in welcome.text
     assert any(isinstance(c, SetMyCommands) for c in calls)
     person = await harness.app.people.by_tg(PARENT_TWO)
@@ -60,7 +60,7 @@ async def test_roster_import_by_sending_a_file(harness: Harness) -> None:
     calls = await harness.document(1, roster_csv(encoding="utf-8-sig", delimiter=","), "состав.csv")
     assert "Что в нём" in calls[0].text  # type: ignore[attr-defined]
     calls = await harness.press(1, "imp:roster:0")
-    preview = [c for c in calls if type(c).__name__ == "EditMessageText"][0]
+    preview = next(c for c in calls if type(c).__name__ == "EditMessageText")
     assert "добавлено: 9" in preview.text  # type: ignore[attr-defined]
     assert await harness.app.people.count_active() == 1  # nothing written by the preview
     calls = await harness.press(1, "imp:roster:1")

@@ -66,7 +66,7 @@ def test_every_bad_row_is_reported_with_its_line() -> None:
         ["Иванов Миша Андреевич", "ученик", "5А", "", ""],  # line 6: duplicate
         ["Орлова Мария", "родитель", "", "+79000000009", "Нетов Нет Нетович"],  # line 7: unknown pupil
     ]
-    records, errors = parse_roster(csv_bytes(rows), "r.csv")
+    _, errors = parse_roster(csv_bytes(rows), "r.csv")
     assert [(e.line, e.code) for e in errors] == [
         (3, "role"), (4, "phone"), (5, "class"), (6, "duplicate"), (7, "unknown_child"),
     ]
@@ -115,6 +115,8 @@ def test_phones(raw: str, phone: str | None) -> None:
     assert normalize_phone(raw) == phone
 
 
-@pytest.mark.parametrize(("raw", "label"), [("5a", "5А"), ("5 А", "5А"), ("11-б", "11Б"), ("10B", "10В"), ("12А", None)])
+@pytest.mark.parametrize(
+    ("raw", "label"), [("5a", "5А"), ("5 А", "5А"), ("11-б", "11Б"), ("10B", "10В"), ("12А", None)]
+)
 def test_classes(raw: str, label: str | None) -> None:
     assert normalize_class(raw) == label

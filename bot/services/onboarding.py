@@ -27,7 +27,7 @@ class LinkOutcome(enum.Enum):
     ALREADY_LINKED = "already_linked"
     NOT_OWN_CONTACT = "not_own_contact"
     UNKNOWN = "unknown"          # also used for "known phone, but cannot be linked": nothing leaks
-    BAD_TOKEN = "bad_token"      # unknown, expired or spent: one answer for all three
+    BAD_TOKEN = "bad_token"  # noqa: S105 - an outcome name, not a secret; unknown, expired or spent: one answer for all three
 
 
 @dataclass(frozen=True)

@@ -109,9 +109,9 @@ def read_table(
             lookup.setdefault(_norm_header(name), field)
     columns: dict[int, str] = {}
     for index, header in enumerate(headers):
-        field = lookup.get(_norm_header(header))
-        if field is not None and field not in columns.values():
-            columns[index] = field
+        found = lookup.get(_norm_header(header))
+        if found is not None and found not in columns.values():
+            columns[index] = found
     missing = [f for f in required if f not in columns.values()]
     if missing:
         wanted = "; ".join(f"{f} ({', '.join(aliases.get(f, []))})" for f in missing)
