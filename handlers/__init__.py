@@ -8,9 +8,13 @@ from aiogram import Router
 
 
 def capability_routers() -> list[Router]:
-    from handlers import admin, start
+    from handlers import admin, broadcast, codes, start
 
-    return [start.build_router(), admin.build_router()]
+    from handlers import tasks
+
+    from handlers import consent as consent_handlers
+
+    return [start.build_router(), tasks.build_router(), admin.build_router(), broadcast.build_router(), codes.build_router(), consent_handlers.build_router()]
 
 
 def catch_all_routers() -> list[Router]:

@@ -1,79 +1,314 @@
-"""Outbox sender (minimal version; the delivery engine replaces it with paced, retrying sends)."""
+"""The outbox sender: drains due outbox rows at Telegram's pace and survives its errors.
+
+Pacing: a global token bucket (`settings.outbox_rate`, default 25/s: Telegram allows about 30/s
+per bot and direct replies to users need the remaining headroom) and one bucket per chat
+(`settings.outbox_per_chat_rate`, 1/s). Buckets use real monotonic time; whether a row is *due*
+is decided by `app.clock` (a ManualClock in tests), so tests move time without sleeping and the
+pace stays real.
+
+Throughput: sends run as tasks, up to `concurrency` at once, so API latency does not reduce the
+pace; the bucket alone decides when the next send starts.
+
+Errors:
+- 429 (TelegramRetryAfter): the whole sender pauses for retry_after, the row is retried; a rate
+  limit is not a failed attempt.
+- 403 (blocked, deactivated) and 400 "chat not found": the person is marked unreachable and all
+  their pending rows are cancelled; linking again (/start) clears the mark.
+- other 400s cannot succeed on retry: dead letter at once.
+- 5xx, network errors, timeouts, renderer failures: exponential backoff with jitter, then a dead
+  letter after MAX_ATTEMPTS (visible in /admin, retryable from there).
+
+Rows are leased while being sent (storage.delivery); a crash leaves them pending, so they are
+retried after a restart: a send in flight at a crash may be duplicated at most once.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from aiogram import Bot
-from aiogram.types import BufferedInputFile, InlineKeyboardMarkup
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
+from storage.delivery import DeliveryRepo, OutboxRow
 from storage.outbox import Payload
-from storage.timefmt import to_db
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger(__name__)
 
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
+BACKOFF_CAP = 600.0
+REQUEST_TIMEOUT = 20  # seconds per Bot API call
+STOP_TIMEOUT = 5.0
+
+
+class TokenBucket:
+    """`rate` tokens per second, at most `burst` stored; real monotonic time."""
+
+    def __init__(self, rate: float, burst: float = 1.0) -> None:
+        self.rate = rate
+        self.burst = max(1.0, burst)
+        self._tokens = self.burst
+        self._stamp = time.monotonic()
+
+    def _refill(self) -> None:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    def delay(self) -> float:
+        self._refill()
+        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
+
+    def take(self) -> None:
+        self._refill()
+        self._tokens -= 1.0
+
+    async def acquire(self) -> None:
+        # Sleeping the computed delay is the bucket's whole point; there is nothing to wait on.
+        while (wait := self.delay()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(wait)
+        self.take()
+
+
+class ChatBuckets:
+    """One bucket of burst 1 per chat, kept as "next allowed moment" (cheap for 10k chats)."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval = 1.0 / rate
+        self._next: dict[int, float] = {}
+
+    def delay(self, chat_id: int) -> float:
+        return max(0.0, self._next.get(chat_id, 0.0) - time.monotonic())
+
+    def take(self, chat_id: int) -> None:
+        now = time.monotonic()
+        self._next[chat_id] = max(now, self._next.get(chat_id, 0.0)) + self.interval
+        if len(self._next) > 20_000:
+            self._next = {c: t for c, t in self._next.items() if t > now}
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+    dead: int = 0
+    unreachable: int = 0
+
 
 class OutboxSender:
-    def __init__(self, app: App, bot: Bot) -> None:
+    def __init__(self, app: App, bot: Bot, *, rate: float | None = None, concurrency: int | None = None) -> None:
         self.app = app
         self.bot = bot
+        self.repo = DeliveryRepo(app.db)
+        self.rate = rate or app.settings.outbox_rate
+        # Enough parallel sends to keep the pace with ~1 s of API latency; bounded.
+        self.concurrency = concurrency or max(4, int(self.rate) + 1)
+        self.bucket = TokenBucket(self.rate, burst=min(3.0, self.rate))
+        self.chats = ChatBuckets(app.settings.outbox_per_chat_rate)
+        self.stats = SenderStats()
+        self._slots = asyncio.Semaphore(self.concurrency)
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._paused_until = 0.0  # monotonic
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._idle = asyncio.Event()
+
+    # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109 - a bounded shutdown
+        """Stop taking rows, wait (bounded) for the sends in flight, release unsent leases."""
+        self._stopping = True
+        self.app.wake_sender()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        pending = [t for t in self._inflight.values() if not t.done()]
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            for task in still:
+                task.cancel()
+            if still:
+                log.warning("stopped with %d send(s) unconfirmed; they are retried at the next start", len(still))
+                await asyncio.wait(still, timeout=1.0)
+        # Rows claimed but not sent (or cancelled mid-send) go back to the queue for the next start.
+        with contextlib.suppress(Exception):
+            await self.repo.release_own()
+        self._inflight.clear()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._inflight)
+
+    # --- the loop -----------------------------------------------------------------------------
 
     async def _run(self) -> None:
-        while True:
-            await self.drain_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.app.outbox_wakeup.wait(), timeout=1.0)
-            self.app.outbox_wakeup.clear()
+        released = await self.repo.release_orphans()
+        if released:
+            log.info("resuming %d outbox message(s) left in flight by a stopped process", released)
+        while not self._stopping:
+            try:
+                started, wait = await self._round()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox round failed; retrying in 1 s")
+                started, wait = 0, 1.0
+            if started == 0:
+                await self._idle_wait(wait)
+
+    async def _idle_wait(self, wait: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.app.outbox_wakeup.wait(), timeout=max(0.01, min(1.0, wait)))
+        self.app.outbox_wakeup.clear()
+
+    async def _wait_pause(self) -> None:
+        # A later 429 may extend the pause while we sleep, hence the loop.
+        while (left := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
+            await asyncio.sleep(left)
 
     async def drain_once(self) -> int:
-        now = self.app.clock.now()
-        rows = await self.app.db.fetchall(
-            "SELECT id, chat_id, kind, payload FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-            " ORDER BY priority, id LIMIT 100",
-            (to_db(now),),
-        )
+        """One round: start sending every due row that the buckets allow, wait for those sends.
+        Returns the number of rows started (tests and the CLI use it; the loop uses _round)."""
+        started, _ = await self._round()
+        pending = [t for t in self._inflight.values() if not t.done()]
+        if pending:
+            await asyncio.wait(pending)
+        return started
+
+    async def _round(self) -> tuple[int, float]:
+        await self._wait_pause()
+        # About two seconds of sends per round: a newly enqueued urgent row waits at most that long.
+        batch = max(20, int(self.rate * 2))
+        rows = await self.repo.due(self.app.clock.now(), time.time(), batch, set(self._inflight))
+        if not rows:
+            return 0, 1.0
+        picked: list[OutboxRow] = []
+        soonest = 1.0
         for row in rows:
-            payload = Payload.from_json(row["payload"])
-            markup = InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None
-            if row["kind"] == "text":
-                msg = await self.bot.send_message(
-                    row["chat_id"], payload.text or "", reply_markup=markup, protect_content=payload.protect_content
-                )
+            delay = self.chats.delay(row.chat_id)
+            if delay > 0:
+                soonest = min(soonest, delay)
+                continue
+            picked.append(row)
+        if not picked:
+            return 0, soonest
+        claimed = await self.repo.claim([r.id for r in picked], time.time())
+        picked = [r for r in picked if r.id in claimed]
+        started = 0
+        for index, row in enumerate(picked):
+            await self._wait_pause()
+            await self.bucket.acquire()
+            await self._slots.acquire()
+            if self._stopping:
+                self._slots.release()
+                await self.repo.release([r.id for r in picked[index:]])
+                break
+            self.chats.take(row.chat_id)
+            task = asyncio.create_task(self._send(row), name=f"outbox-send-{row.id}")
+            self._inflight[row.id] = task
+            started += 1
+        return started, soonest
+
+    # --- one send -------------------------------------------------------------------------------
+
+    async def _send(self, row: OutboxRow) -> None:
+        try:
+            await self._attempt(row)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Recording the outcome failed (e.g. the database closed under us): the lease expires
+            # and the row is retried, which is the at-least-once side of the contract.
+            log.exception("outbox row %s: could not record the outcome", row.id)
+        finally:
+            self._inflight.pop(row.id, None)
+            self._slots.release()
+
+    async def _attempt(self, row: OutboxRow) -> None:
+        now = self.app.clock.now
+        try:
+            message = await self._deliver(row)
+        except TelegramRetryAfter as exc:
+            self.stats.rate_limited += 1
+            self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
+            log.warning("Telegram asks to wait %s s; the sender pauses", exc.retry_after)
+            await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
+        except TelegramForbiddenError as exc:
+            await self._unreachable(row, f"403 {exc.message}")
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                await self._unreachable(row, f"400 {exc.message}")
             else:
-                assert payload.renderer is not None
-                data, filename = await self.app.renderers[payload.renderer](self.app, payload.args)
-                file = BufferedInputFile(data, filename=payload.filename or filename)
-                if row["kind"] == "photo":
-                    msg = await self.bot.send_photo(
-                        row["chat_id"], file, caption=payload.text, reply_markup=markup,
-                        protect_content=payload.protect_content,
-                    )
-                else:
-                    msg = await self.bot.send_document(
-                        row["chat_id"], file, caption=payload.text, reply_markup=markup,
-                        protect_content=payload.protect_content,
-                    )
-            async with self.app.db.transaction() as conn:
-                await conn.execute(
-                    "UPDATE outbox SET status = 'sent', tg_message_id = ?, sent_at = ?, attempts = attempts + 1"
-                    " WHERE id = ?",
-                    (msg.message_id, to_db(self.app.clock.now()), row["id"]),
-                )
-        return len(rows)
+                # A malformed message is not fixed by waiting: dead letter now, with the reason.
+                self.stats.dead += 1
+                log.error("outbox row %s refused by Telegram: %s", row.id, exc.message)
+                await self.repo.mark_dead(row.id, f"400 {exc.message}")
+        except Exception as exc:  # 5xx, network errors, timeouts, renderer failures
+            attempts = row.attempts + 1
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts >= MAX_ATTEMPTS:
+                self.stats.dead += 1
+                log.error("outbox row %s dead after %d attempts: %s", row.id, attempts, error)
+                await self.repo.mark_dead(row.id, error)
+            else:
+                self.stats.retried += 1
+                delay = min(BACKOFF_CAP, BACKOFF_BASE**attempts) * random.uniform(0.5, 1.5)
+                log.info("outbox row %s failed (%s); retry %d in %.0f s", row.id, error, attempts, delay)
+                await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
+        else:
+            self.stats.sent += 1
+            await self.repo.mark_sent(row.id, message.message_id, now())
+
+    async def _unreachable(self, row: OutboxRow, reason: str) -> None:
+        self.stats.unreachable += 1
+        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.app.clock.now())
+        log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
+
+    async def _deliver(self, row: OutboxRow) -> Message:
+        payload = Payload.from_json(row.payload)
+        markup = InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None
+        if row.kind == "text":
+            return await self.bot.send_message(
+                row.chat_id,
+                payload.text or "",
+                parse_mode=payload.parse_mode,
+                reply_markup=markup,
+                protect_content=payload.protect_content,
+                request_timeout=REQUEST_TIMEOUT,
+            )
+        renderer = self.app.renderers.get(payload.renderer or "")
+        if renderer is None:
+            raise LookupError(f"no renderer {payload.renderer!r}")
+        data, filename = await renderer(self.app, payload.args)
+        file = BufferedInputFile(data, filename=payload.filename or filename)
+        if row.kind == "photo":
+            return await self.bot.send_photo(
+                row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+                protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
+            )
+        return await self.bot.send_document(
+            row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+            protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
+        )
