@@ -1,0 +1,269 @@
+"""Plan items, proofs, the reminder log, snoozes and digests (the only SQL of the tasks capability)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from bot.services.plan import Deadline, PlanItem
+from storage.db import Database, fetchall_in, fetchone_in
+from storage.timefmt import from_db, opt_from_db, to_db
+
+
+@dataclass(frozen=True)
+class Proof:
+    id: int
+    item_number: str
+    occurrence_key: str
+    person_id: int
+    kind: str
+    body: str | None
+    file_id: str | None
+    file_unique_id: str | None
+    file_name: str | None
+    status: str
+    created_at: datetime
+    reviewed_by: int | None
+    reviewed_at: datetime | None
+    review_comment: str | None
+
+
+def _item(row: aiosqlite.Row) -> PlanItem:
+    raw_date = row["deadline_date"]
+    return PlanItem(
+        number=row["number"],
+        text=row["text"],
+        deadline=Deadline(
+            kind=row["deadline_kind"],
+            date=date.fromisoformat(raw_date) if raw_date else None,
+            year=row["deadline_year"],
+            month=row["deadline_month"],
+            source=row["deadline_source"],
+        ),
+        responsible=tuple(r for r in row["responsible"].split(",") if r),
+        responsible_text=row["responsible_text"],
+        proof=row["proof"],
+    )
+
+
+def _proof(row: aiosqlite.Row) -> Proof:
+    return Proof(
+        id=row["id"],
+        item_number=row["item_number"],
+        occurrence_key=row["occurrence_key"],
+        person_id=row["person_id"],
+        kind=row["kind"],
+        body=row["body"],
+        file_id=row["file_id"],
+        file_unique_id=row["file_unique_id"],
+        file_name=row["file_name"],
+        status=row["status"],
+        created_at=from_db(row["created_at"]),
+        reviewed_by=row["reviewed_by"],
+        reviewed_at=opt_from_db(row["reviewed_at"]),
+        review_comment=row["review_comment"],
+    )
+
+
+_ITEM_COLUMNS = (
+    "number, text, deadline_kind, deadline_date, deadline_year, deadline_month, deadline_source,"
+    " responsible, responsible_text, proof"
+)
+
+
+class TaskRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def plan_year(self) -> int | None:
+        value = await self.db.fetchval("SELECT value FROM plan_meta WHERE key = 'school_year'")
+        return int(value) if value is not None else None
+
+    async def items(self) -> list[PlanItem]:
+        rows = await self.db.fetchall(f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 ORDER BY position")
+        return [_item(r) for r in rows]
+
+    async def item(self, number: str) -> PlanItem | None:
+        row = await self.db.fetchone(
+            f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 AND number = ?", (number,)
+        )
+        return _item(row) if row is not None else None
+
+    async def proofs(self, item_number: str | None = None) -> list[Proof]:
+        if item_number is None:
+            rows = await self.db.fetchall("SELECT * FROM task_proofs ORDER BY id")
+        else:
+            rows = await self.db.fetchall("SELECT * FROM task_proofs WHERE item_number = ? ORDER BY id", (item_number,))
+        return [_proof(r) for r in rows]
+
+    async def proof(self, proof_id: int) -> Proof | None:
+        row = await self.db.fetchone("SELECT * FROM task_proofs WHERE id = ?", (proof_id,))
+        return _proof(row) if row is not None else None
+
+    async def reminder_log(self) -> set[tuple[str, str, int, str]]:
+        rows = await self.db.fetchall("SELECT item_number, occurrence_key, person_id, kind FROM task_reminders")
+        return {(r[0], r[1], int(r[2]), r[3]) for r in rows}
+
+    async def due_snoozes(self, now: datetime) -> list[tuple[int, str, str, int]]:
+        rows = await self.db.fetchall(
+            "SELECT s.id, s.item_number, s.occurrence_key, s.person_id FROM task_snoozes s"
+            " WHERE s.remind_at <= ? AND NOT EXISTS (SELECT 1 FROM task_reminders r"
+            " WHERE r.item_number = s.item_number AND r.occurrence_key = s.occurrence_key"
+            " AND r.person_id = s.person_id AND r.kind = 'snooze-' || s.id)",
+            (to_db(now),),
+        )
+        return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
+
+    async def digest_sent(self, week: str) -> set[int]:
+        rows = await self.db.fetchall("SELECT person_id FROM task_digests WHERE week = ?", (week,))
+        return {int(r[0]) for r in rows}
+
+    # --- writes: call inside Database.transaction() with its connection -------------------------
+
+    @staticmethod
+    async def existing_items(conn: aiosqlite.Connection) -> dict[str, tuple[object, ...]]:
+        rows = await fetchall_in(conn, f"SELECT {_ITEM_COLUMNS}, active FROM plan_items")
+        return {r["number"]: tuple(r) for r in rows}
+
+    @staticmethod
+    async def save_plan(
+        conn: aiosqlite.Connection,
+        items: Sequence[PlanItem],
+        *,
+        title: str,
+        order: str,
+        school_year: int,
+        now: datetime,
+    ) -> None:
+        stamp = to_db(now)
+        numbers = [item.number for item in items]
+        for position, item in enumerate(items):
+            d = item.deadline
+            await conn.execute(
+                "INSERT INTO plan_items(number, position, text, deadline_kind, deadline_date, deadline_year,"
+                " deadline_month, deadline_source, responsible, responsible_text, proof, active, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?) ON CONFLICT(number) DO UPDATE SET"
+                " position = excluded.position, text = excluded.text, deadline_kind = excluded.deadline_kind,"
+                " deadline_date = excluded.deadline_date, deadline_year = excluded.deadline_year,"
+                " deadline_month = excluded.deadline_month, deadline_source = excluded.deadline_source,"
+                " responsible = excluded.responsible, responsible_text = excluded.responsible_text,"
+                " proof = excluded.proof, active = 1, updated_at = excluded.updated_at",
+                (
+                    item.number,
+                    position,
+                    item.text,
+                    d.kind,
+                    d.date.isoformat() if d.date else None,
+                    d.year,
+                    d.month,
+                    d.source,
+                    ",".join(item.responsible),
+                    item.responsible_text,
+                    item.proof,
+                    stamp,
+                ),
+            )
+        marks = ",".join("?" * len(numbers))
+        await conn.execute(
+            f"UPDATE plan_items SET active = 0, updated_at = ? WHERE active = 1 AND number NOT IN ({marks})",
+            (stamp, *numbers),
+        )
+        meta = {"title": title, "order": order, "school_year": str(school_year), "loaded_at": stamp}
+        await conn.executemany(
+            "INSERT INTO plan_meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            list(meta.items()),
+        )
+
+    @staticmethod
+    async def update_deadline(conn: aiosqlite.Connection, number: str, deadline: Deadline, now: datetime) -> None:
+        await conn.execute(
+            "UPDATE plan_items SET deadline_kind = ?, deadline_date = ?, deadline_year = ?, deadline_month = ?,"
+            " updated_at = ? WHERE number = ?",
+            (
+                deadline.kind,
+                deadline.date.isoformat() if deadline.date else None,
+                deadline.year,
+                deadline.month,
+                to_db(now),
+                number,
+            ),
+        )
+
+    @staticmethod
+    async def update_roles(conn: aiosqlite.Connection, number: str, roles: Sequence[str], now: datetime) -> None:
+        await conn.execute(
+            "UPDATE plan_items SET responsible = ?, updated_at = ? WHERE number = ?",
+            (",".join(roles), to_db(now), number),
+        )
+
+    @staticmethod
+    async def add_proof(
+        conn: aiosqlite.Connection,
+        *,
+        item_number: str,
+        occurrence_key: str,
+        person_id: int,
+        kind: str,
+        body: str | None,
+        file_id: str | None,
+        file_unique_id: str | None,
+        file_name: str | None,
+        now: datetime,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO task_proofs(item_number, occurrence_key, person_id, kind, body, file_id, file_unique_id,"
+            " file_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?)",
+            (item_number, occurrence_key, person_id, kind, body, file_id, file_unique_id, file_name, to_db(now)),
+        )
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    async def review_proof(
+        conn: aiosqlite.Connection, proof_id: int, *, status: str, reviewer_id: int, comment: str | None, now: datetime
+    ) -> bool:
+        """Only a submitted proof can be reviewed; False when someone else already did."""
+        cur = await conn.execute(
+            "UPDATE task_proofs SET status = ?, reviewed_by = ?, reviewed_at = ?, review_comment = ?"
+            " WHERE id = ? AND status = 'submitted'",
+            (status, reviewer_id, to_db(now), comment, proof_id),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def log_reminder(
+        conn: aiosqlite.Connection, item_number: str, occurrence_key: str, person_id: int, kind: str, now: datetime
+    ) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO task_reminders(item_number, occurrence_key, person_id, kind, enqueued_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item_number, occurrence_key, person_id, kind, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def add_snooze(
+        conn: aiosqlite.Connection, item_number: str, occurrence_key: str, person_id: int, at: datetime, now: datetime
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO task_snoozes(item_number, occurrence_key, person_id, remind_at, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (item_number, occurrence_key, person_id, to_db(at), to_db(now)),
+        )
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    async def log_digest(conn: aiosqlite.Connection, week: str, person_id: int, now: datetime) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO task_digests(week, person_id, enqueued_at) VALUES (?, ?, ?)",
+            (week, person_id, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def has_plan(conn: aiosqlite.Connection) -> bool:
+        return (await fetchone_in(conn, "SELECT 1 FROM plan_meta WHERE key = 'school_year'")) is not None
