@@ -15,6 +15,9 @@ def install(app: App) -> None:
     app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
     app.admin_actions.append(("link", "admin.action.link"))
     # Each capability adds one line below: `<module>.install(app)`.
+    from bot.services import report as ops_report
+
+    ops_report.install(app)
     from bot.services import consent_export
 
     consent_export.install(app)

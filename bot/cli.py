@@ -24,6 +24,10 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
 
 def _load_extra_commands() -> None:
     # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
+    from bot.services import report as ops_report
+
+    if ops_report.register_cli not in EXTRA_COMMANDS:
+        EXTRA_COMMANDS.append(ops_report.register_cli)
     from bot.services import consent_export
 
     if consent_export.register_cli not in EXTRA_COMMANDS:

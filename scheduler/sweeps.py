@@ -18,7 +18,10 @@ def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
     from scheduler import codes_sweep, consent_sweep
 
+    from scheduler import ops_sweep
+
     sweeps: list[tuple[str, Sweep]] = []
+    sweeps.append(("ops", ops_sweep.sweep))
     sweeps.append(("consent", consent_sweep.sweep))
     sweeps.append(("codes", codes_sweep.sweep))
     from scheduler import tasks_sweep

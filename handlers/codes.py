@@ -1,0 +1,266 @@
+"""/codes: my invitation codes again (mine and my children's), activation, "it does not work",
+the class teacher's print sheet, and the IT officer's revoke/reissue (admin action "codes").
+
+Every callback names a person or a code; each is re-checked by the service against the caller's
+rights (`bot.services.codes.recipients`), so forged callback data gets the same refusal as a
+person who does not exist.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, IsLinked, MenuButton
+from bot.i18n import Translator
+from bot.services import codes as svc
+from bot.services.people_text import name_key
+from handlers.admin import AdminAction
+from storage.codes import CodeRepo
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+
+class CodeShow(CallbackData, prefix="cds"):
+    person_id: int
+
+
+class CodeActivated(CallbackData, prefix="cda"):
+    code_id: int
+
+
+class CodeTrouble(CallbackData, prefix="cdt"):
+    code_id: int
+
+
+class CodePrint(CallbackData, prefix="cdp"):
+    pass
+
+
+class CodeAdminPick(CallbackData, prefix="cdk"):
+    person_id: int
+
+
+class CodeRevoke(CallbackData, prefix="cdr"):
+    code_id: int
+
+
+class CodeIssue(CallbackData, prefix="cdi"):
+    person_id: int
+    role: str
+
+
+class CodeAdmin(StatesGroup):
+    waiting_name = State()
+    waiting_code = State()
+
+
+def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(text=text, callback_data=data.pack())]
+
+
+async def my_codes(message: Message, app: App, person: Person, t: Translator) -> None:
+    visible = await svc.visible_codes(app, person)
+    owners: dict[int, Person] = {}
+    for owner, _ in visible:
+        owners.setdefault(owner.id, owner)
+    rows = [
+        _button(t("codes.btn_mine") if o.id == person.id else t("codes.btn_child", name=o.full_name),
+                CodeShow(person_id=o.id))
+        for o in owners.values()
+    ]
+    if person.has_role("class_teacher") and person.class_label:
+        rows.append(_button(t("codes.btn_print", cls=person.class_label), CodePrint()))
+    if owners:
+        text = t("codes.menu_title")
+    elif person.has_role("parent", "student"):
+        text = t("codes.none_gate")
+    else:
+        text = t("codes.none")
+    await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
+
+
+async def show(query: CallbackQuery, callback_data: CodeShow, app: App, person: Person, t: Translator) -> None:
+    shown = await svc.request_cards(app, person, callback_data.person_id)
+    if shown.status == "forbidden":
+        await query.answer(t("codes.forbidden"), show_alert=True)
+        return
+    if shown.status == "too_soon":
+        await query.answer(t("codes.too_soon", n=shown.wait_minutes), show_alert=True)
+        return
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    for owner, code in shown.cards:
+        png, filename = await svc.render_card_for(app, {"code_id": code.id, "lang": t.lang})
+        sent = await query.message.answer_photo(
+            BufferedInputFile(png, filename=filename),
+            caption=svc.card_caption(t, owner, person),
+            reply_markup=InlineKeyboardMarkup.model_validate(svc.card_keyboard(code.id, t)),
+            protect_content=app.school.codes.protect_content,
+        )
+        await svc.record_direct(app, code, person, sent.message_id)
+
+
+async def activated(query: CallbackQuery, callback_data: CodeActivated, app: App, person: Person,
+                    t: Translator) -> None:
+    outcome = await svc.confirm_activation(app, person, callback_data.code_id)
+    if outcome == "forbidden":
+        await query.answer(t("codes.forbidden"), show_alert=True)
+        return
+    await query.answer(t(f"codes.activated_{outcome}"), show_alert=True)
+
+
+async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: App, person: Person, t: Translator) -> None:
+    outcome = await svc.report_trouble(app, person, callback_data.code_id, t)
+    if outcome == "forbidden":
+        await query.answer(t("codes.forbidden"), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        key = "codes.trouble_ok" if outcome == "ok" else "codes.trouble_contact"
+        await query.message.answer(t(key, contact=app.school.school.it_officer_contact))
+
+
+async def print_class(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+    # No object in the callback: the class is the caller's own, from the roster.
+    if not person.class_label:
+        await query.answer(t("codes.forbidden"), show_alert=True)
+        return
+    await query.answer()
+    pdf = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
+    if not isinstance(query.message, Message):
+        return
+    if pdf is None:
+        await query.message.answer(t("codes.print_none", cls=person.class_label))
+        return
+    await query.message.answer_document(
+        BufferedInputFile(pdf, filename=f"codes-{person.class_label}.pdf"),
+        caption=t("codes.print_caption", cls=person.class_label),
+        protect_content=app.school.codes.protect_content,
+    )
+
+
+# --- the IT officer: revoke and reissue ------------------------------------------------------------
+
+
+async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.set_state(CodeAdmin.waiting_name)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("codes.admin_ask_name"))
+
+
+async def admin_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    wanted = name_key(message.text)
+    found = [p for p in await app.people.active() if wanted in name_key(p.full_name)][:10]
+    if not found:
+        await message.answer(t("codes.admin_none"))
+        return
+    await state.clear()
+    rows = [
+        _button(f"{p.full_name}{' · ' + p.class_label if p.class_label else ''}", CodeAdminPick(person_id=p.id))
+        for p in found
+    ]
+    await message.answer(t("codes.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def _person_view(app: App, target: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+    lines = [t("codes.admin_person", name=target.full_name)]
+    rows: list[list[InlineKeyboardButton]] = []
+    history = await CodeRepo(app.db).history(target.id)
+    for code in history:
+        mark = t("codes.activated_mark") if code.activated_at else ""
+        lines.append(
+            t("codes.admin_code_line", role=t(f"codes.role.{code.role}"), masked=svc.mask(code.code),
+              status=t(f"codes.status.{code.status}"), activated=mark)
+        )
+        if code.active:
+            rows.append(_button(t("codes.btn_revoke", masked=svc.mask(code.code)), CodeRevoke(code_id=code.id)))
+    if not history:
+        lines.append(t("codes.admin_no_codes"))
+    groups = {c.role for c in history}
+    own = svc.role_group(target.roles)
+    if own:
+        groups.add(own)
+    for group in sorted(groups):
+        rows.append(_button(t("codes.btn_issue", role=t(f"codes.role.{group}")),
+                            CodeIssue(person_id=target.id, role=group)))
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def admin_pick(query: CallbackQuery, callback_data: CodeAdminPick, app: App, t: Translator) -> None:
+    target = await app.people.get(callback_data.person_id)
+    if target is None or not target.active:
+        await query.answer(t("codes.admin_none"), show_alert=True)
+        return
+    await query.answer()
+    text, markup = await _person_view(app, target, t)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def admin_revoke(query: CallbackQuery, callback_data: CodeRevoke, app: App, t: Translator) -> None:
+    code = await CodeRepo(app.db).get(callback_data.code_id)
+    if code is None or not await svc.revoke(app, code.id):
+        await query.answer(t("codes.revoke_gone"), show_alert=True)
+        return
+    await query.answer(t("codes.revoked_ok"))
+    target = await app.people.get(code.person_id)
+    if target is not None and isinstance(query.message, Message):
+        text, markup = await _person_view(app, target, t)
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: App, t: Translator,
+                      state: FSMContext) -> None:
+    target = await app.people.get(callback_data.person_id)
+    if target is None or not target.active or callback_data.role not in ("staff", "parent", "student"):
+        await query.answer(t("codes.admin_none"), show_alert=True)
+        return
+    await state.set_state(CodeAdmin.waiting_code)
+    await state.update_data(code_person=target.id, code_role=callback_data.role)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("codes.issue_ask", name=target.full_name))
+
+
+async def admin_code_typed(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    data = await state.get_data()
+    outcome = await svc.issue(app, int(data.get("code_person") or 0), str(data.get("code_role") or ""),
+                              message.text)
+    if outcome == "bad_code":
+        await message.answer(t("codes.issue_bad"))
+        return
+    await state.clear()
+    await message.answer(t(f"codes.issue_{outcome}"))
+
+
+def build_router() -> Router:
+    router = Router(name="codes")
+    router.message.filter(IsLinked())
+    router.callback_query.filter(IsLinked())
+    router.message.register(my_codes, Command("codes"))
+    router.message.register(my_codes, MenuButton("codes"))
+    router.callback_query.register(show, CodeShow.filter())
+    router.callback_query.register(activated, CodeActivated.filter())
+    router.callback_query.register(trouble, CodeTrouble.filter())
+    router.callback_query.register(print_class, CodePrint.filter(), HasRole("class_teacher"))
+    admin = HasRole("it_officer")
+    router.callback_query.register(admin_start, AdminAction.filter(F.action == "codes"), admin)
+    router.message.register(admin_search, CodeAdmin.waiting_name, F.text, admin)
+    router.callback_query.register(admin_pick, CodeAdminPick.filter(), admin)
+    router.callback_query.register(admin_revoke, CodeRevoke.filter(), admin)
+    router.callback_query.register(admin_issue, CodeIssue.filter(), admin)
+    router.message.register(admin_code_typed, CodeAdmin.waiting_code, F.text, admin)
+    return router

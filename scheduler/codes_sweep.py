@@ -1,0 +1,17 @@
+"""Invitation codes, each minute: catch up deliveries the consent gate now allows, and nudge
+people whose card arrived but who have not activated (at most two nudges, three days apart, in
+working hours). The rules live in bot.services.codes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+async def sweep(app: App, now: datetime) -> None:
+    from bot.services.codes import sweep as codes_sweep
+
+    await codes_sweep(app, now)

@@ -1,0 +1,331 @@
+"""Invitation codes, their deliveries, nudges and on-request rate limits.
+
+Codes are secrets: this module is the only place that reads or writes `codes.code`, and nothing
+here logs a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import aiosqlite
+
+from storage.db import Database, fetchall_in, fetchone_in
+from storage.timefmt import from_db, opt_from_db, to_db
+
+RoleGroup = Literal["staff", "parent", "student"]
+ROLE_GROUPS: tuple[RoleGroup, ...] = ("staff", "parent", "student")
+
+_COLUMNS = (
+    "id, person_id, role, class_label, code, status, source, created_at, ended_at, activated_at, activated_via"
+)
+
+
+@dataclass(frozen=True)
+class Code:
+    id: int
+    person_id: int
+    role: str
+    class_label: str | None
+    code: str
+    status: str
+    source: str
+    created_at: datetime
+    ended_at: datetime | None
+    activated_at: datetime | None
+    activated_via: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status == "active"
+
+    def __repr__(self) -> str:
+        # Never let the secret reach a log line or an assertion dump by accident.
+        return f"Code(id={self.id}, person_id={self.person_id}, role={self.role!r}, status={self.status!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class NewCode:
+    """One row of a codes import, matched to a roster person."""
+
+    person_id: int
+    role: str
+    class_label: str | None
+    code: str
+
+    def __repr__(self) -> str:
+        return f"NewCode(person_id={self.person_id}, role={self.role!r})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class FunnelCounts:
+    class_label: str | None
+    role: str
+    imported: int
+    delivered: int
+    activated: int
+
+
+def _code(row: aiosqlite.Row) -> Code:
+    return Code(
+        id=row["id"],
+        person_id=row["person_id"],
+        role=row["role"],
+        class_label=row["class_label"],
+        code=row["code"],
+        status=row["status"],
+        source=row["source"],
+        created_at=from_db(row["created_at"]),
+        ended_at=opt_from_db(row["ended_at"]),
+        activated_at=opt_from_db(row["activated_at"]),
+        activated_via=row["activated_via"],
+    )
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+class CodeRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, code_id: int) -> Code | None:
+        row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM codes WHERE id = ?", (code_id,))
+        return _code(row) if row else None
+
+    async def active_for(self, person_ids: Iterable[int]) -> list[Code]:
+        ids = list(person_ids)
+        if not ids:
+            return []
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM codes WHERE status = 'active' AND person_id IN ({_marks(ids)})"
+            " ORDER BY person_id, role",
+            ids,
+        )
+        return [_code(r) for r in rows]
+
+    async def history(self, person_id: int) -> list[Code]:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM codes WHERE person_id = ? ORDER BY id", (person_id,)
+        )
+        return [_code(r) for r in rows]
+
+    async def for_print(self, class_label: str, *, only_unlinked: bool) -> list[tuple[Code, int]]:
+        """Active codes of a class's pupils and of their parents (codes imported with that class),
+        with the owner's id; `only_unlinked` keeps people without a Telegram link."""
+        rows = await self.db.fetchall(
+            f"SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))} FROM codes c"
+            " JOIN persons p ON p.id = c.person_id"
+            " WHERE c.status = 'active' AND p.active = 1 AND c.role IN ('student', 'parent')"
+            " AND (c.class_label = ? OR (c.role = 'parent' AND c.class_label IS NULL AND c.person_id IN"
+            "      (SELECT g.parent_id FROM guardians g JOIN persons k ON k.id = g.child_id WHERE k.class_label = ?)))"
+            " AND (? = 0 OR p.tg_user_id IS NULL)"
+            " ORDER BY CASE c.role WHEN 'student' THEN 0 ELSE 1 END, p.full_name",
+            (class_label, class_label, 1 if only_unlinked else 0),
+        )
+        return [(_code(r), r["person_id"]) for r in rows]
+
+    async def deliveries(self, code_id: int, recipient_id: int) -> list[tuple[str | None, str | None]]:
+        """(outbox key, outbox status) of the outbox deliveries of a code to a recipient, oldest first."""
+        rows = await self.db.fetchall(
+            "SELECT d.outbox_key, o.status FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            " WHERE d.code_id = ? AND d.recipient_id = ? AND d.outbox_key IS NOT NULL ORDER BY d.id",
+            (code_id, recipient_id),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def was_delivered_to(self, code_id: int, recipient_id: int) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            " WHERE d.code_id = ? AND d.recipient_id = ? AND (d.tg_message_id IS NOT NULL OR o.status = 'sent')",
+            (code_id, recipient_id),
+        )
+        return row is not None
+
+    async def nudge_candidates(self) -> list[aiosqlite.Row]:
+        """(code_id, recipient_id, first_sent, nudges, last_nudge) for active, not activated codes
+        whose card reached a recipient."""
+        return await self.db.fetchall(
+            "SELECT d.code_id, d.recipient_id, min(o.sent_at) AS first_sent,"
+            " (SELECT count(*) FROM code_nudges n WHERE n.code_id = d.code_id AND n.recipient_id = d.recipient_id)"
+            "   AS nudges,"
+            " (SELECT max(enqueued_at) FROM code_nudges n WHERE n.code_id = d.code_id"
+            "   AND n.recipient_id = d.recipient_id) AS last_nudge"
+            " FROM code_deliveries d JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            " JOIN codes c ON c.id = d.code_id"
+            " WHERE o.status = 'sent' AND c.status = 'active' AND c.activated_at IS NULL"
+            " GROUP BY d.code_id, d.recipient_id"
+        )
+
+    async def last_request(self, requester_id: int, target_id: int) -> datetime | None:
+        value = await self.db.fetchval(
+            "SELECT last_at FROM code_requests WHERE requester_id = ? AND target_id = ?", (requester_id, target_id)
+        )
+        return opt_from_db(value)
+
+    async def funnel(self) -> list[FunnelCounts]:
+        rows = await self.db.fetchall(
+            "SELECT c.class_label, c.role, count(*) AS imported,"
+            " sum(CASE WHEN EXISTS (SELECT 1 FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            "   WHERE d.code_id = c.id AND (d.tg_message_id IS NOT NULL OR o.status = 'sent')) THEN 1 ELSE 0 END)"
+            "   AS delivered,"
+            " sum(CASE WHEN c.activated_at IS NOT NULL THEN 1 ELSE 0 END) AS activated"
+            " FROM codes c JOIN persons p ON p.id = c.person_id"
+            " WHERE c.status = 'active' AND p.active = 1"
+            " GROUP BY c.class_label, c.role"
+        )
+        return [
+            FunnelCounts(r["class_label"], r["role"], int(r["imported"]), int(r["delivered"] or 0),
+                         int(r["activated"] or 0))
+            for r in rows
+        ]
+
+    # --- writes: call inside Database.transaction() with its connection -------------------------
+
+    @staticmethod
+    async def active_in(conn: aiosqlite.Connection, person_ids: Iterable[int] | None = None) -> list[Code]:
+        if person_ids is None:
+            rows = await fetchall_in(conn, f"SELECT {_COLUMNS} FROM codes WHERE status = 'active' ORDER BY id")
+        else:
+            ids = list(person_ids)
+            if not ids:
+                return []
+            rows = await fetchall_in(
+                conn,
+                f"SELECT {_COLUMNS} FROM codes WHERE status = 'active' AND person_id IN ({_marks(ids)}) ORDER BY id",
+                ids,
+            )
+        return [_code(r) for r in rows]
+
+    @staticmethod
+    async def get_in(conn: aiosqlite.Connection, code_id: int) -> Code | None:
+        row = await fetchone_in(conn, f"SELECT {_COLUMNS} FROM codes WHERE id = ?", (code_id,))
+        return _code(row) if row else None
+
+    @staticmethod
+    async def code_owners(conn: aiosqlite.Connection, values: Iterable[str]) -> dict[str, int]:
+        """Active code value -> owner id, for the values given."""
+        vals = list(values)
+        if not vals:
+            return {}
+        rows = await fetchall_in(
+            conn, f"SELECT code, person_id FROM codes WHERE status = 'active' AND code IN ({_marks(vals)})", vals
+        )
+        return {r[0]: r[1] for r in rows}
+
+    @staticmethod
+    async def insert(
+        conn: aiosqlite.Connection, new: NewCode, *, source: str, now: datetime
+    ) -> tuple[int, Code | None]:
+        """Make `new` the person's active code for its role; the previous one, if any, is recorded
+        as replaced. Returns (new id, the replaced code)."""
+        old_row = await fetchone_in(
+            conn, f"SELECT {_COLUMNS} FROM codes WHERE person_id = ? AND role = ? AND status = 'active'",
+            (new.person_id, new.role),
+        )
+        old = _code(old_row) if old_row else None
+        if old is not None:
+            await conn.execute("UPDATE codes SET status = 'replaced', ended_at = ? WHERE id = ?", (to_db(now), old.id))
+        cur = await conn.execute(
+            "INSERT INTO codes(person_id, role, class_label, code, status, source, created_at)"
+            " VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            (new.person_id, new.role, new.class_label, new.code, source, to_db(now)),
+        )
+        new_id = cur.lastrowid
+        assert new_id is not None
+        if old is not None:
+            await conn.execute("UPDATE codes SET replaced_by = ? WHERE id = ?", (new_id, old.id))
+        return new_id, old
+
+    @staticmethod
+    async def update_class(conn: aiosqlite.Connection, code_id: int, class_label: str | None) -> None:
+        await conn.execute("UPDATE codes SET class_label = ? WHERE id = ?", (class_label, code_id))
+
+    @staticmethod
+    async def revoke(conn: aiosqlite.Connection, code_id: int, now: datetime) -> bool:
+        cur = await conn.execute(
+            "UPDATE codes SET status = 'revoked', ended_at = ? WHERE id = ? AND status = 'active'",
+            (to_db(now), code_id),
+        )
+        if cur.rowcount != 1:
+            return False
+        # Cards of a revoked code that are still waiting must not go out.
+        await conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key IN"
+            " (SELECT outbox_key FROM code_deliveries WHERE code_id = ?)",
+            (code_id,),
+        )
+        return True
+
+    @staticmethod
+    async def mark_activated(conn: aiosqlite.Connection, code_id: int, via: str, now: datetime) -> bool:
+        cur = await conn.execute(
+            "UPDATE codes SET activated_at = ?, activated_via = ? WHERE id = ? AND activated_at IS NULL",
+            (to_db(now), via, code_id),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def delivery_keys(
+        conn: aiosqlite.Connection, code_id: int, recipient_id: int
+    ) -> list[tuple[str, str | None]]:
+        rows = await fetchall_in(
+            conn,
+            "SELECT d.outbox_key, o.status FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            " WHERE d.code_id = ? AND d.recipient_id = ? AND d.outbox_key IS NOT NULL ORDER BY d.id",
+            (code_id, recipient_id),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    @staticmethod
+    async def record_delivery(
+        conn: aiosqlite.Connection,
+        *,
+        code_id: int,
+        recipient_id: int,
+        reason: str,
+        now: datetime,
+        outbox_key: str | None = None,
+        tg_message_id: int | None = None,
+    ) -> None:
+        await conn.execute(
+            "INSERT OR IGNORE INTO code_deliveries(code_id, recipient_id, reason, outbox_key, tg_message_id,"
+            " enqueued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (code_id, recipient_id, reason, outbox_key, tg_message_id, to_db(now)),
+        )
+
+    @staticmethod
+    async def record_nudge(conn: aiosqlite.Connection, code_id: int, recipient_id: int, n: int, now: datetime) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO code_nudges(code_id, recipient_id, n, enqueued_at) VALUES (?, ?, ?, ?)",
+            (code_id, recipient_id, n, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def touch_request(conn: aiosqlite.Connection, requester_id: int, target_id: int, now: datetime) -> None:
+        await conn.execute(
+            "INSERT INTO code_requests(requester_id, target_id, last_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(requester_id, target_id) DO UPDATE SET last_at = excluded.last_at",
+            (requester_id, target_id, to_db(now)),
+        )
+
+    @staticmethod
+    async def cancel_pending_for(conn: aiosqlite.Connection, recipient_ids: Iterable[int]) -> int:
+        ids = list(recipient_ids)
+        if not ids:
+            return 0
+        cur = await conn.execute(
+            f"UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE 'code:%'"
+            f" AND person_id IN ({_marks(ids)})",
+            ids,
+        )
+        return cur.rowcount
