@@ -106,7 +106,9 @@ async def journal_backups(db: Database, school_year: int | None = None) -> list[
     if school_year is None:
         rows = await db.fetchall(_JOURNAL_SELECT + " ORDER BY j.logged_at, j.id")
     else:
-        rows = await db.fetchall(_JOURNAL_SELECT + " WHERE j.school_year = ? ORDER BY j.logged_at, j.id", (school_year,))
+        rows = await db.fetchall(
+            _JOURNAL_SELECT + " WHERE j.school_year = ? ORDER BY j.logged_at, j.id", (school_year,)
+        )
     return [_journal(r) for r in rows]
 
 
@@ -231,7 +233,9 @@ async def outbox_counts(db: Database) -> dict[str, int]:
 # --- generic guarded reads over other capabilities' tables -----------------------------------
 
 
-async def rows_if(db: Database, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row] | None:
+async def rows_if(
+    db: Database, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()
+) -> list[aiosqlite.Row] | None:
     """Run `sql` when `table` exists with the `needed` columns; None ("not available") otherwise."""
     cols = await table_columns(db, table)
     if not cols or not needed <= cols:

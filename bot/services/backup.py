@@ -98,7 +98,8 @@ def verify_file(path: Path) -> str | None:
         conn.close()
     missing = REQUIRED_TABLES - tables
     if version < 1 or missing:
-        return f"{path}: not a schoolbot database (schema version {version}, missing tables: {', '.join(sorted(missing))})"
+        names = ", ".join(sorted(missing))
+        return f"{path}: not a schoolbot database (schema version {version}, missing tables: {names})"
     if version > newest:
         return f"{path}: made by a newer schoolbot (schema version {version}, this one knows {newest})"
     return None
@@ -268,3 +269,41 @@ async def restore(db_path: Path, source: Path, now: datetime) -> Path | None:
     finally:
         await db.close()
     return aside
+
+
+# --- journal backups to external media (plan item 16) ------------------------------------------
+
+MAX_LABEL = 200
+
+
+def journal_done_data(year: int, quarter: int) -> str:
+    """callback_data of the "Done" button under a nudge: the packed form of handlers.status.JournalDone
+    (the sweep builds it without importing handlers; a test checks both agree)."""
+    return f"jbk:{year}:{quarter}"
+
+
+class JournalError(Exception):
+    """Carries a catalog key for the user."""
+
+
+async def log_journal(app: App, *, quarter: int, label: str, person_id: int | None) -> int:
+    """Record a journal backup for `quarter` of the running school year; returns its id."""
+    label = " ".join(label.split())
+    if not label or len(label) > MAX_LABEL:
+        raise JournalError("status.journal.label_too_long")
+    if not 1 <= quarter <= len(app.school.school_year.quarters):
+        raise JournalError("status.journal.no_quarter")
+    async with app.db.transaction() as conn:
+        return await ops.log_journal_backup(
+            conn,
+            school_year=app.school.school_year.year,
+            quarter=quarter,
+            medium_label=label,
+            logged_by=person_id,
+            now=app.clock.now(),
+        )
+
+
+async def attach_photo(app: App, backup_id: int, file_id: str) -> None:
+    async with app.db.transaction() as conn:
+        await ops.attach_journal_photo(conn, backup_id, file_id)

@@ -1,0 +1,277 @@
+"""The XLSX report for plan item 18: plan status, consent by class, codes by class, training
+attendance and the backup log, one sheet each, laid out for printing (bold frozen header row,
+column widths, landscape A4 fitted to the page width, header rows repeated on every page).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import io
+import logging
+import sys
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from bot.services import status as status_service
+from storage import ops
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+Row = list[Any]
+
+
+@dataclass
+class SheetData:
+    title: str
+    headers: list[str]
+    rows: list[Row]
+    widths: list[int]
+    wrap: set[int]  # column indexes (0-based) whose text wraps
+
+
+@dataclass
+class ReportData:
+    title: str
+    sheets: list[SheetData]
+
+
+async def _plan_rows(app: App, t: Any, today: date) -> list[Row] | None:
+    if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
+        return None
+    from bot.services.deadlines import Quarter, deadline_words, occurrences
+    from storage.tasks import TaskRepo
+
+    repo = TaskRepo(app.db)
+    items = await repo.items()
+    done = {(p.item_number, p.occurrence_key) for p in await repo.proofs() if p.status != "returned"}
+    qs = [Quarter(q.number, q.start, q.end) for q in status_service.quarters(app)]
+    rows: list[Row] = []
+    for item in items:
+        occs = occurrences(item.deadline, school_year=app.school.school_year.year, quarters=qs)
+        if not occs:
+            rows.append([item.number, item.text, deadline_words(item.deadline, None, t.lang),
+                         item.responsible_text, t("status.report.no_deadline")])
+            continue
+        for occ in occs:
+            if (item.number, occ.key) in done:
+                state = t("status.report.done")
+            elif occ.due is not None and occ.due < today:
+                state = t("status.report.overdue")
+            else:
+                state = t("status.report.open")
+            rows.append([item.number, item.text, deadline_words(item.deadline, occ, t.lang), item.responsible_text,
+                         state])
+    return rows
+
+
+async def collect(app: App, t: Any) -> ReportData:
+    now = app.clock.now()
+    today = now.astimezone(app.school.tz).date()
+    data = await status_service.collect(app, None)
+    na = [[t("status.report.not_available")]]
+    R = "status.report."
+
+    plan_rows = await status_service._section("report-plan", lambda: _plan_rows(app, t, today))
+    plan = SheetData(
+        t(R + "sheet_plan"),
+        [t(R + "number"), t(R + "item"), t(R + "deadline"), t(R + "responsible"), t(R + "state")],
+        plan_rows if plan_rows is not None else na,
+        [8, 70, 28, 30, 14],
+        {1, 2, 3},
+    )
+
+    consent_rows: list[Row]
+    if data.consent is None:
+        consent_rows = na
+    else:
+        consent_rows = [[cls, r.total, r.done, r.percent] for cls, r in data.consent.per_class.items()]
+        c = data.consent.total
+        consent_rows.append([t(R + "total"), c.total, c.done, c.percent])
+    consent = SheetData(
+        t(R + "sheet_consent"),
+        [t(R + "class"), t(R + "children"), t(R + "covered"), t(R + "percent")],
+        consent_rows, [14, 12, 14, 8], set(),
+    )
+
+    codes_rows: list[Row]
+    if data.codes is None:
+        codes_rows = na
+    else:
+        codes_rows = [
+            [t(f"status.code_role.{r.role}"), r.class_label or "—", r.imported, r.delivered, r.activated]
+            for r in data.codes
+        ]
+        codes_rows.append([t(R + "total"), "", sum(r.imported for r in data.codes),
+                           sum(r.delivered for r in data.codes), sum(r.activated for r in data.codes)])
+    codes = SheetData(
+        t(R + "sheet_codes"),
+        [t(R + "role"), t(R + "class"), t(R + "imported"), t(R + "delivered"), t(R + "activated")],
+        codes_rows, [16, 10, 12, 14, 14], set(),
+    )
+
+    training = await status_service._section("report-training", lambda: status_service.training_rows(app))
+    tz = app.school.tz
+    training_sheet = SheetData(
+        t(R + "sheet_training"),
+        [t(R + "session"), t(R + "starts"), t(R + "invited"), t(R + "rsvp_yes"), t(R + "attended")],
+        [[s.title, s.starts_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), s.invited, s.rsvp_yes, s.attended]
+         for s in training] if training is not None else na,
+        [50, 18, 12, 10, 16], {0},
+    )
+
+    backup_rows: list[Row] = []
+    for j in await ops.journal_backups(app.db):
+        backup_rows.append([t(R + "journal"), j.logged_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), j.quarter,
+                            j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
+    for b in reversed(await ops.db_backup_log(app.db, limit=40)):
+        backup_rows.append([t(R + "db"), b.taken_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), "",
+                            b.path.rsplit("/", 1)[-1], "", t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"])
+    backups = SheetData(
+        t(R + "sheet_backups"),
+        [t(R + "kind"), t(R + "when"), t(R + "quarter"), t(R + "medium"), t(R + "who"), t(R + "result")],
+        backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
+    )
+    title = t("status.report_caption", when=now.astimezone(tz).strftime("%d.%m.%Y"))
+    return ReportData(title, [plan, consent, codes, training_sheet, backups])
+
+
+_HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
+
+
+def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
+    ws.title = sheet.title[:31]
+    ws.append(sheet.headers)
+    for cell in ws[1]:
+        cell.font = Font(bold=True)
+        cell.fill = _HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in sheet.rows:
+        ws.append(row)
+    for i, width in enumerate(sheet.widths):
+        ws.column_dimensions[get_column_letter(i + 1)].width = width
+    for row_cells in ws.iter_rows(min_row=2):
+        for cell in row_cells:
+            cell.alignment = Alignment(wrap_text=(int(cell.column or 1) - 1) in sheet.wrap, vertical="top")
+    ws.freeze_panes = "A2"
+    ws.print_title_rows = "1:1"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    if ws.sheet_properties.pageSetUpPr is not None:
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.gridLines = True
+    if ws.oddHeader is not None:
+        ws.oddHeader.center.text = title
+    if ws.oddFooter is not None:
+        ws.oddFooter.right.text = "&P / &N"
+
+
+def build_xlsx(report: ReportData) -> bytes:
+    """Blocking: run in a thread."""
+    wb = Workbook()
+    first = True
+    for sheet in report.sheets:
+        ws = wb.active if first else wb.create_sheet()
+        assert ws is not None
+        first = False
+        _write_sheet(ws, sheet, report.title)
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def report_filename(app: App) -> str:
+    return f"report-{app.clock.now().astimezone(app.school.tz).strftime('%Y-%m-%d')}.xlsx"
+
+
+async def render_report(app: App, t: Any) -> bytes:
+    return await asyncio.to_thread(build_xlsx, await collect(app, t))
+
+
+# --- CLI and installation -------------------------------------------------------------------------
+
+
+async def cmd_export_report(app: App, args: argparse.Namespace, t: Any) -> int:
+    data = await render_report(app, t)
+    out = Path(args.out) if args.out else Path(report_filename(app))
+    out.write_bytes(data)
+    print(f"{out}: {len(data)} bytes")
+    return 0
+
+
+async def cmd_backup(app: App, args: argparse.Namespace, t: Any) -> int:
+    from bot.services.backup import take_backup
+
+    result = await take_backup(app)
+    if not result.ok:
+        print(f"backup failed: {result.detail}", file=sys.stderr)
+        return 1
+    print(f"{result.path}: {result.size_bytes} bytes, integrity ok")
+    for path in result.removed:
+        print(f"rotated out: {path.name}")
+    return 0
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    # Not run through the app: the current database may be the broken thing being replaced, and
+    # it must not be open while its file is swapped.
+    from bot.config import load_settings
+    from bot.services.backup import BackupError, restore
+
+    settings = load_settings()
+    try:
+        aside = await restore(Path(settings.database_path), Path(args.file), datetime.now(UTC))
+    except BackupError as exc:
+        print(f"restore refused: {exc}", file=sys.stderr)
+        return 1
+    if aside is not None:
+        print(f"the previous database was moved to {aside}")
+    print(f"restored {args.file} into {settings.database_path}; start the bot again")
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # `export` is shared with other capabilities (consents): reuse its sub-parsers if it exists.
+    export_parser = sub.choices.get("export")
+    if export_parser is None:
+        export_parser = sub.add_parser("export", help="export registers and reports")
+        targets = export_parser.add_subparsers(dest="export_what", required=True, metavar="WHAT")
+    else:
+        targets = next(a for a in export_parser._actions if isinstance(a, argparse._SubParsersAction))
+    e = targets.add_parser("report", help="the rollout report (plan item 18) as XLSX")
+    e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
+    e.set_defaults(func=cmd_export_report)
+
+    p = sub.add_parser("backup", help="back up the bot's database now (verified, rotated)")
+    p.set_defaults(func=cmd_backup)
+    p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
+    p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
+    p.set_defaults(entry=cmd_restore)
+
+
+async def _consent_register(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
+    from bot.services import consent_export
+
+    t = app.catalog.bind(str(args.get("lang") or "ru"))
+    data, name, _count = await consent_export.export(app, "pdf", t, None)
+    return data, name
+
+
+def install(app: App) -> None:
+    # The printable consent register for the end-of-year archive, if the consent capability ships
+    # its exporter (it is optional: the reminder then names the CLI command instead).
+    if importlib.util.find_spec("bot.services.consent_export") is not None:
+        app.renderers["ops_consent_register"] = _consent_register

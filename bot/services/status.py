@@ -1,0 +1,423 @@
+"""Status at a glance (plan item 17): one snapshot of the rollout, shared by /status, the chart and
+the report.
+
+Every section comes from another capability's tables, which land independently; a section whose
+tables (or repository) are missing or broken is `None` ("not available") rather than an error, so
+/status always answers. A class teacher's snapshot is limited to their class.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, TypeVar
+
+from bot.i18n import Translator
+from storage import ops
+from storage.ops import DbBackup, JournalBackup
+from storage.people import Person, class_sort_key
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_MESSAGE = 4096
+
+
+@dataclass(frozen=True)
+class QuarterInfo:
+    number: int
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class OverdueTask:
+    number: str
+    text: str
+    due: date
+    days: int
+
+
+@dataclass
+class TasksSummary:
+    done: int = 0
+    open: int = 0
+    overdue: int = 0
+    worst: list[OverdueTask] = field(default_factory=list)  # most overdue first
+
+
+@dataclass
+class Ratio:
+    done: int = 0
+    total: int = 0
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else 0
+
+
+@dataclass
+class ConsentSummary:
+    total: Ratio
+    per_class: dict[str, Ratio]
+
+
+@dataclass(frozen=True)
+class CodeRow:
+    role: str
+    class_label: str | None
+    imported: int
+    delivered: int
+    activated: int
+
+
+@dataclass
+class Unreachable:
+    name: str
+    class_label: str | None
+    reason: str
+
+
+@dataclass
+class TrainingRow:
+    title: str
+    starts_at: datetime
+    invited: int
+    rsvp_yes: int
+    attended: int
+
+
+@dataclass
+class StatusData:
+    now: datetime
+    scope_class: str | None  # None: the whole school
+    people_total: int
+    people_linked: int
+    classes: list[str]
+    tasks: TasksSummary | None
+    consent: ConsentSummary | None
+    codes: list[CodeRow] | None
+    unreachable: list[Unreachable]
+    open_questions: int | None
+    last_journal: JournalBackup | None
+    next_journal_due: QuarterInfo | None
+    journal_done_this_quarter: bool
+    last_db_backup: DbBackup | None
+
+
+def quarters(app: App) -> list[QuarterInfo]:
+    return [QuarterInfo(i, q.start, q.end) for i, q in enumerate(app.school.school_year.quarters, start=1)]
+
+
+def current_quarter(app: App, today: date) -> QuarterInfo | None:
+    """The quarter `today` falls in, or the next one to come (holidays between quarters)."""
+    for q in quarters(app):
+        if today <= q.end:
+            return q
+    return None
+
+
+async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
+    try:
+        return await fn()
+    except Exception:
+        # A capability's table may be mid-migration or its repository changed shape; /status
+        # must still answer, showing this section as not available.
+        log.exception("status section %s failed", name)
+        return None
+
+
+# --- sections ---------------------------------------------------------------------------------
+
+
+async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary | None:
+    if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
+        return None
+    from bot.services.deadlines import Quarter, occurrences
+    from storage.tasks import TaskRepo
+
+    repo = TaskRepo(app.db)
+    items = await repo.items()
+    proofs = await repo.proofs()
+    done_keys: set[tuple[str, str]] = set()
+    for proof in proofs:
+        if proof.status == "returned":
+            continue
+        if viewer is not None and proof.person_id != viewer.id:
+            continue
+        done_keys.add((proof.item_number, proof.occurrence_key))
+    year = app.school.school_year.year
+    qs = [Quarter(q.number, q.start, q.end) for q in quarters(app)]
+    summary = TasksSummary()
+    for item in items:
+        if viewer is not None and "class_teacher" not in item.responsible:
+            continue
+        for occ in occurrences(item.deadline, school_year=year, quarters=qs):
+            if (item.number, occ.key) in done_keys:
+                summary.done += 1
+            elif occ.due is not None and occ.due < today:
+                summary.overdue += 1
+                summary.worst.append(OverdueTask(item.number, item.text, occ.due, (today - occ.due).days))
+            else:
+                summary.open += 1
+    summary.worst.sort(key=lambda o: (-o.days, o.number))
+    return summary
+
+
+async def _consent(app: App, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
+    rows = await ops.rows_if(
+        app.db,
+        "consent_ledger",
+        {"child_id", "decision", "version"},
+        "SELECT l.child_id FROM consent_ledger l"
+        " WHERE l.version = (SELECT max(number) FROM consent_versions)"
+        " AND l.id = (SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
+        " AND l.decision = 'given'",
+    )
+    if rows is None:
+        return None
+    covered = {int(r[0]) for r in rows}
+    total = Ratio()
+    per_class: dict[str, Ratio] = defaultdict(Ratio)
+    for child_id, label in children.items():
+        if scope is not None and label != scope:
+            continue
+        ratio = per_class[label or "—"]
+        ratio.total += 1
+        total.total += 1
+        if child_id in covered:
+            ratio.done += 1
+            total.done += 1
+    return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
+
+
+async def _codes(app: App, scope: str | None) -> list[CodeRow] | None:
+    if not await ops.table_exists(app.db, "codes") or not await ops.table_exists(app.db, "code_deliveries"):
+        return None
+    from storage.codes import CodeRepo
+
+    rows = [
+        CodeRow(f.role, f.class_label, f.imported, f.delivered, f.activated)
+        for f in await CodeRepo(app.db).funnel()
+        if scope is None or f.class_label == scope
+    ]
+    return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
+
+
+async def _open_questions(app: App) -> int | None:
+    rows = await ops.rows_if(app.db, "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'")
+    return None if rows is None else int(rows[0][0])
+
+
+async def training_rows(app: App) -> list[TrainingRow] | None:
+    rows = await ops.rows_if(
+        app.db,
+        "training_invitees",
+        {"session_id", "rsvp", "attended"},
+        "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
+        " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
+        " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
+        " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
+        " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
+    )
+    if rows is None:
+        return None
+    from storage.timefmt import from_db
+
+    return [
+        TrainingRow(r["title"], from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
+                    int(r["attended"] or 0))
+        for r in rows
+    ]
+
+
+# --- the snapshot -----------------------------------------------------------------------------
+
+
+def scope_for(viewer: Person | None) -> str | None:
+    """A class teacher who is not also the IT officer or director sees only their class."""
+    if viewer is None or viewer.has_role("it_officer", "director"):
+        return None
+    return viewer.class_label or "—"
+
+
+async def collect(app: App, viewer: Person | None = None) -> StatusData:
+    now = app.clock.now()
+    today = now.astimezone(app.school.tz).date()
+    scope = scope_for(viewer)
+    people = await ops.roster_rows(app.db)
+    pairs = await ops.guardian_pairs(app.db)
+    children = {p.id: p.class_label for p in people if "student" in p.roles}
+    in_scope: set[int]
+    if scope is None:
+        in_scope = {p.id for p in people}
+    else:
+        kids = {cid for cid, label in children.items() if label == scope}
+        in_scope = kids | {parent for parent, child in pairs if child in kids}
+    scoped = [p for p in people if p.id in in_scope]
+    classes = sorted({label for label in children.values() if label}, key=class_sort_key)
+    if scope is not None:
+        classes = [c for c in classes if c == scope]
+
+    unreachable = [
+        Unreachable(p.full_name, p.class_label, p.unreachable_reason or "")
+        for p in scoped
+        if p.unreachable_reason is not None
+    ]
+    tasks_viewer = viewer if scope is not None else None
+    cq = current_quarter(app, today)
+    year = app.school.school_year.year
+    done_now = cq is not None and await ops.quarter_has_backup(app.db, year, cq.number)
+    next_due = cq
+    if done_now and cq is not None:
+        later = [q for q in quarters(app) if q.number > cq.number]
+        next_due = later[0] if later else None
+    return StatusData(
+        now=now,
+        scope_class=scope,
+        people_total=len(scoped),
+        people_linked=sum(1 for p in scoped if p.linked),
+        classes=classes,
+        tasks=await _section("tasks", lambda: _tasks(app, today, tasks_viewer)),
+        consent=await _section("consent", lambda: _consent(app, children, scope)),
+        codes=await _section("codes", lambda: _codes(app, scope)),
+        unreachable=unreachable,
+        open_questions=await _section("questions", lambda: _open_questions(app)) if scope is None else None,
+        last_journal=await ops.last_journal_backup(app.db),
+        next_journal_due=next_due,
+        journal_done_this_quarter=done_now,
+        last_db_backup=await ops.last_db_backup(app.db),
+    )
+
+
+# --- rendering ---------------------------------------------------------------------------------
+
+
+def _limited(lines: list[str], limit: int, more: Callable[[int], str]) -> list[str]:
+    if len(lines) <= limit:
+        return lines
+    return [*lines[:limit], more(len(lines) - limit)]
+
+
+def render(data: StatusData, t: Translator, app: App) -> str:
+    """The /status message (HTML). Lists are cut with "…and N more"; the whole stays < 4096."""
+    from html import escape
+
+    tz = app.school.tz
+
+    def when(moment: datetime) -> str:
+        return moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
+
+    def day(d: date) -> str:
+        return d.strftime("%d.%m.%Y")
+
+    def more(n: int) -> str:
+        return t.plural("status.and_more", n)
+
+    na = t("status.not_available")
+    out: list[str] = []
+    title = t("status.title_class", cls=escape(data.scope_class)) if data.scope_class else t("status.title")
+    out.append(f"<b>{title}</b> · {when(data.now)}")
+    out.append(t("status.people", total=data.people_total, linked=data.people_linked))
+
+    out.append("")
+    out.append(f"<b>{t('status.tasks_h')}</b>")
+    if data.tasks is None:
+        out.append(na)
+    else:
+        out.append(t("status.tasks_line", done=data.tasks.done, open=data.tasks.open, overdue=data.tasks.overdue))
+        worst = [
+            t("status.task_overdue", number=escape(o.number), text=escape(_short(o.text, 70)), days=o.days)
+            for o in data.tasks.worst
+        ]
+        out += _limited(worst, 5, more)
+
+    out.append("")
+    out.append(f"<b>{t('status.consent_h')}</b>")
+    if data.consent is None:
+        out.append(na)
+    else:
+        c = data.consent.total
+        out.append(t("status.consent_total", done=c.done, total=c.total, pct=c.percent))
+        per = [
+            t("status.class_ratio", cls=escape(k), done=v.done, total=v.total, pct=v.percent)
+            for k, v in data.consent.per_class.items()
+        ]
+        out += _limited(per, 20, more)
+
+    out.append("")
+    out.append(f"<b>{t('status.codes_h')}</b>")
+    if data.codes is None:
+        out.append(na)
+    elif not data.codes:
+        out.append(t("status.codes_none"))
+    else:
+        lines = [
+            t(
+                "status.codes_line",
+                role=t(f"status.code_role.{r.role}"),
+                cls=escape(r.class_label or "—"),
+                imported=r.imported,
+                delivered=r.delivered,
+                activated=r.activated,
+            )
+            for r in data.codes
+        ]
+        out += _limited(lines, 25, more)
+
+    out.append("")
+    out.append(f"<b>{t('status.unreachable_h')}</b>")
+    if not data.unreachable:
+        out.append(t("status.nobody"))
+    else:
+        lines = [
+            f"• {escape(u.name)}{' (' + escape(u.class_label) + ')' if u.class_label else ''}" for u in data.unreachable
+        ]
+        out += _limited(lines, 10, more)
+
+    if data.scope_class is None:
+        out.append("")
+        out.append(
+            t("status.questions", n=data.open_questions) if data.open_questions is not None else
+            f"{t('status.questions_h')}: {na}"
+        )
+        out.append("")
+        out.append(f"<b>{t('status.backups_h')}</b>")
+        if data.last_journal is None:
+            out.append(t("status.journal_none"))
+        else:
+            j = data.last_journal
+            out.append(
+                t("status.journal_last", when=when(j.logged_at), quarter=j.quarter, label=escape(j.medium_label))
+            )
+        if data.next_journal_due is not None:
+            nxt = data.next_journal_due
+            out.append(t("status.journal_next", quarter=nxt.number, due=day(nxt.end)))
+        b = data.last_db_backup
+        if b is None:
+            out.append(t("status.db_none"))
+        elif b.ok:
+            out.append(t("status.db_last", when=when(b.taken_at), size=_size(b.size_bytes)))
+        else:
+            out.append(t("status.db_failed", when=when(b.taken_at), detail=escape(_short(b.detail or "", 120))))
+
+    text = "\n".join(out)
+    if len(text) > MAX_MESSAGE:
+        text = text[: MAX_MESSAGE - 2].rsplit("\n", 1)[0] + "\n…"
+    return text
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / 1024 / 1024:.1f} MB"
+    return f"{max(1, n // 1024)} KB"

@@ -1,0 +1,181 @@
+"""/status with its chart, /report, /backup, and logging a journal backup (plan items 16-18)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
+
+from bot.app import App
+from bot.filters import HasRole, MenuButton
+from bot.i18n import Translator
+from bot.services import backup as backup_service
+from bot.services import status as status_service
+from bot.services.chart import render_chart
+from bot.services.report import render_report, report_filename
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+VIEWERS = ("it_officer", "director", "class_teacher")
+MANAGERS = ("it_officer", "director")
+
+
+class StatusAction(CallbackData, prefix="st"):
+    action: str
+
+
+class JournalDone(CallbackData, prefix="jbk"):
+    year: int
+    quarter: int
+
+
+class JournalFlow(StatesGroup):
+    waiting_label = State()
+    waiting_photo = State()
+
+
+def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
+    rows = [[InlineKeyboardButton(text=t("status.chart_button"), callback_data=StatusAction(action="chart").pack())]]
+    if person.has_role("it_officer"):
+        rows.append(
+            [InlineKeyboardButton(text=t("status.log_backup_button"), callback_data=StatusAction(action="log").pack())]
+        )
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def show_status(message: Message, app: App, person: Person, t: Translator) -> None:
+    data = await status_service.collect(app, person)
+    await message.answer(status_service.render(data, t, app), reply_markup=_status_keyboard(person, t))
+
+
+async def send_chart(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    data = await status_service.collect(app, person)
+    png = await render_chart(app, data, t)
+    when = data.now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+    await query.message.answer_photo(
+        BufferedInputFile(png, filename="status.png"), caption=t("status.chart_caption", when=when)
+    )
+
+
+async def send_report(message: Message, app: App, t: Translator) -> None:
+    data = await render_report(app, t)
+    when = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
+    await message.answer_document(
+        BufferedInputFile(data, filename=report_filename(app)), caption=t("status.report_caption", when=when)
+    )
+
+
+async def send_backup(message: Message, app: App, t: Translator) -> None:
+    latest = backup_service.latest_backup(Path(app.settings.backup_dir))
+    if latest is None:
+        await message.answer(t("status.db.none"))
+        return
+    stamp = backup_service.stamp_of(latest)
+    when = stamp.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M") if stamp else ""
+    await message.answer_document(FSInputFile(latest), caption=t("status.db.sending", name=latest.name, when=when))
+
+
+# --- journal backup (item 16) -------------------------------------------------------------------
+
+
+async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: FSMContext) -> None:
+    await state.set_state(JournalFlow.waiting_label)
+    await state.update_data(journal_quarter=quarter)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("status.journal.ask_label"))
+
+
+async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: App, t: Translator,
+                       state: FSMContext) -> None:
+    # The callback names a quarter: only this school year's quarters are accepted.
+    year = app.school.school_year
+    if callback_data.year != year.year or not 1 <= callback_data.quarter <= len(year.quarters):
+        await query.answer(t("status.journal.no_quarter"), show_alert=True)
+        return
+    await _ask_label(query, callback_data.quarter, t, state)
+
+
+async def log_from_status(query: CallbackQuery, app: App, t: Translator, state: FSMContext) -> None:
+    today = app.clock.now().astimezone(app.school.tz).date()
+    quarter = status_service.current_quarter(app, today)
+    if quarter is None:
+        await query.answer(t("status.journal.no_quarter"), show_alert=True)
+        return
+    await _ask_label(query, quarter.number, t, state)
+
+
+async def journal_label(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    data = await state.get_data()
+    quarter = int(data.get("journal_quarter") or 0)
+    try:
+        backup_id = await backup_service.log_journal(app, quarter=quarter, label=message.text, person_id=person.id)
+    except backup_service.JournalError as exc:
+        await message.answer(t(str(exc.args[0])))
+        return
+    await state.set_state(JournalFlow.waiting_photo)
+    await state.update_data(journal_backup_id=backup_id)
+    skip = InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=t("status.journal.skip_photo"),
+                                               callback_data=StatusAction(action="skip_photo").pack())]]
+    )
+    label = " ".join(message.text.split())
+    from html import escape
+
+    await message.answer(t("status.journal.saved", quarter=quarter, label=escape(label)), reply_markup=skip)
+
+
+async def journal_photo(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+    assert message.photo
+    data = await state.get_data()
+    backup_id = data.get("journal_backup_id")
+    await state.clear()
+    if backup_id:
+        await backup_service.attach_photo(app, int(backup_id), message.photo[-1].file_id)
+    await message.answer(t("status.journal.photo_saved"))
+
+
+async def skip_photo(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+        await query.message.answer(t("status.journal.done_final"))
+
+
+def build_router() -> Router:
+    router = Router(name="status")
+    router.message.filter(HasRole(*VIEWERS))
+    router.callback_query.filter(HasRole(*VIEWERS))
+    router.message.register(show_status, Command("status"))
+    router.message.register(show_status, MenuButton("status"))
+    router.callback_query.register(send_chart, StatusAction.filter(F.action == "chart"))
+    router.message.register(send_report, Command("report"), HasRole(*MANAGERS))
+    router.message.register(send_report, MenuButton("report"), HasRole(*MANAGERS))
+    router.message.register(send_backup, Command("backup"), HasRole("it_officer"))
+    router.callback_query.register(journal_done, JournalDone.filter(), HasRole("it_officer"))
+    router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole("it_officer"))
+    router.callback_query.register(skip_photo, StatusAction.filter(F.action == "skip_photo"), HasRole("it_officer"))
+    router.message.register(
+        journal_label, JournalFlow.waiting_label, F.text, ~F.text.startswith("/"), HasRole("it_officer")
+    )
+    router.message.register(journal_photo, JournalFlow.waiting_photo, F.photo, HasRole("it_officer"))
+    return router

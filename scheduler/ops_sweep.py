@@ -1,0 +1,223 @@
+"""The operations sweep, every minute: quarterly journal backup nudges and their escalation (plan
+item 16), the nightly backup of the bot's own database, and the end-of-year archive reminder
+(item 19).
+
+Nudges are enqueued only while `now` is an allowed sending time (working hours of a working day,
+outside quiet hours): a nudge enqueued at night would still go out in the morning even if the
+backup was logged in between. Dedupe keys name the year, quarter, kind and person, so a restart or
+the next minute's sweep never repeats one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from html import escape
+from typing import TYPE_CHECKING
+
+from bot.services import backup as backup_service
+from bot.services.deadlines import next_allowed_time
+from bot.services.status import QuarterInfo, quarters
+from storage import ops
+from storage.outbox import Payload, enqueue
+from storage.people import Person
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+# (kind, days before the quarter's last day), earliest first.
+JOURNAL_MOMENTS: tuple[tuple[str, int], ...] = (("before14", 14), ("before3", 3), ("due", 0))
+# The director is told on the first working moment after the quarter's end; after this many days
+# (e.g. a fresh install in mid-year) past quarters are no longer escalated.
+ESCALATION_WINDOW_DAYS = 14
+BACKUP_WINDOW = (time(2, 0), time(5, 0))  # school-local; the nightly backup runs inside it
+BACKUP_ATTEMPTS_PER_NIGHT = 3
+YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by the end of May
+
+
+def allowed_now(app: App, now: datetime) -> bool:
+    hours = app.school.hours
+    return next_allowed_time(
+        now,
+        tz=app.school.tz,
+        work_start=hours.work_start,
+        work_end=hours.work_end,
+        working_days={d - 1 for d in hours.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
+        quiet_start=hours.quiet_start,
+        quiet_end=hours.quiet_end,
+        holidays=hours.holidays,
+    ) == now
+
+
+def is_working_day(app: App, day: date) -> bool:
+    return day.isoweekday() in app.school.hours.working_days and day not in app.school.hours.holidays
+
+
+def working_day_on_or_before(app: App, day: date) -> date:
+    for _ in range(30):
+        if is_working_day(app, day):
+            return day
+        day -= timedelta(days=1)
+    return day
+
+
+def working_day_on_or_after(app: App, day: date) -> date:
+    for _ in range(30):
+        if is_working_day(app, day):
+            return day
+        day += timedelta(days=1)
+    return day
+
+
+def journal_nudge_kind(app: App, q: QuarterInfo, today: date) -> str | None:
+    """Which nudge is due today for quarter q (the latest whose day has come), if any. A moment that
+    falls on a weekend or holiday moves to the working day before it, so the "last day" nudge of a
+    quarter ending on a Saturday goes out on Friday."""
+    if today > q.end:
+        return None
+    due = None
+    for kind, days in JOURNAL_MOMENTS:
+        moment = working_day_on_or_before(app, q.end - timedelta(days=days))
+        if moment <= today:
+            due = kind
+    return due
+
+
+def _reachable(people: list[Person]) -> list[Person]:
+    return [p for p in people if p.tg_user_id is not None and p.unreachable_reason is None]
+
+
+def _fmt(d: date) -> str:
+    return d.strftime("%d.%m.%Y")
+
+
+async def journal_nudges(app: App, now: datetime) -> int:
+    if not allowed_now(app, now):
+        return 0
+    today = now.astimezone(app.school.tz).date()
+    year = app.school.school_year.year
+    officers = _reachable(await app.people.with_role("it_officer"))
+    sent = 0
+    for q in quarters(app):
+        if await ops.quarter_has_backup(app.db, year, q.number):
+            continue
+        kind = journal_nudge_kind(app, q, today)
+        if kind is not None and officers:
+            async with app.db.transaction() as conn:
+                for person in officers:
+                    t = app.catalog.bind(person.lang or "ru")
+                    markup = {
+                        "inline_keyboard": [[{
+                            "text": t("status.journal.done_button"),
+                            "callback_data": backup_service.journal_done_data(year, q.number),
+                        }]]
+                    }
+                    assert person.tg_user_id is not None
+                    sent += await enqueue(
+                        conn,
+                        dedupe_key=f"ops:journal:{year}:q{q.number}:{kind}:{person.id}",
+                        chat_id=person.tg_user_id,
+                        person_id=person.id,
+                        kind="text",
+                        payload=Payload(text=t(f"status.journal.nudge_{kind}", quarter=q.number, due=_fmt(q.end)),
+                                        reply_markup=markup),
+                        now=now,
+                    )
+        if q.end < today <= q.end + timedelta(days=ESCALATION_WINDOW_DAYS):
+            sent += await _escalate(app, now, year, q)
+    return sent
+
+
+async def _escalate(app: App, now: datetime, year: int, q: QuarterInfo) -> int:
+    directors = _reachable(await app.people.with_role("director"))
+    officers = await app.people.with_role("it_officer")
+    sent = 0
+    async with app.db.transaction() as conn:
+        for person in directors:
+            t = app.catalog.bind(person.lang or "ru")
+            who = ", ".join(escape(p.full_name) for p in officers) or t("status.journal.nobody")
+            assert person.tg_user_id is not None
+            sent += await enqueue(
+                conn,
+                dedupe_key=f"ops:journal:{year}:q{q.number}:escalate:{person.id}",
+                chat_id=person.tg_user_id,
+                person_id=person.id,
+                kind="text",
+                payload=Payload(text=t("status.journal.escalation", quarter=q.number, due=_fmt(q.end), who=who)),
+                now=now,
+            )
+    return sent
+
+
+async def nightly_backup(app: App, now: datetime) -> bool:
+    """Take today's backup inside the night window unless one already succeeded today."""
+    if str(app.db.path) == ":memory:":
+        return False
+    local = now.astimezone(app.school.tz)
+    if not BACKUP_WINDOW[0] <= local.time() < BACKUP_WINDOW[1]:
+        return False
+    day = local.date().isoformat()
+    if await ops.has_db_backup_on(app.db, day):
+        return False
+    if await ops.db_backup_attempts_on(app.db, day) >= BACKUP_ATTEMPTS_PER_NIGHT:
+        return False
+    result = await backup_service.take_backup(app)
+    return result.ok
+
+
+def year_end_day(app: App) -> date:
+    month, day = YEAR_END_DAY
+    return working_day_on_or_after(app, date(app.school.school_year.year + 1, month, day))
+
+
+async def year_end(app: App, now: datetime) -> int:
+    today = now.astimezone(app.school.tz).date()
+    start = year_end_day(app)
+    if not start <= today <= date(start.year, 5, 31) or not allowed_now(app, now):
+        return 0
+    year = app.school.school_year.year
+    teachers = _reachable(await app.people.with_role("class_teacher"))
+    officers = _reachable(await app.people.with_role("it_officer"))
+    register = "ops_consent_register" in app.renderers
+    sent = 0
+    async with app.db.transaction() as conn:
+        for person in teachers:
+            if person.has_role("it_officer"):
+                continue
+            t = app.catalog.bind(person.lang or "ru")
+            assert person.tg_user_id is not None
+            sent += await enqueue(
+                conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
+                person_id=person.id, kind="text", payload=Payload(text=t("status.year_end.teacher")), now=now,
+            )
+        for person in officers:
+            t = app.catalog.bind(person.lang or "ru")
+            assert person.tg_user_id is not None
+            text = t("status.year_end.it_officer")
+            sent += await enqueue(
+                conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
+                person_id=person.id, kind="text",
+                payload=Payload(text=text if register else f"{text}\n\n{t('status.year_end.consent_register_hint')}"),
+                now=now,
+            )
+            if register:
+                # bot.services.report.install registers it when the consent exporter exists.
+                sent += await enqueue(
+                    conn, dedupe_key=f"ops:yearend:{year}:{person.id}:register", chat_id=person.tg_user_id,
+                    person_id=person.id, kind="document",
+                    payload=Payload(text=t("status.year_end.consent_register"), renderer="ops_consent_register",
+                                    args={"format": "pdf", "lang": t.lang}),
+                    now=now,
+                )
+    return sent
+
+
+async def sweep(app: App, now: datetime) -> None:
+    await journal_nudges(app, now)
+    await year_end(app, now)
+    try:
+        await nightly_backup(app, now)
+    except Exception:
+        log.exception("nightly database backup failed")
