@@ -1,0 +1,589 @@
+"""Consent to personal-data processing (152-FZ art. 9): the document, decisions with receipts,
+paper consents, nudges, registers and the gate that invitation codes ask.
+
+A child's state on the current version is its latest ledger row on that version, whoever made it
+(any parent, by Telegram or on paper); no row means "pending". Every decision is appended to the
+ledger inside one write transaction together with what it causes (code deliveries via the
+`on_consent_given` hooks, cancellations and alerts on withdrawal), so evidence and effects never
+disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiosqlite
+
+from bot.i18n import Translator
+from bot.paths import CONTENT_DIR
+from bot.services.deadlines import next_allowed_time
+from storage import consent as repo
+from storage.consent import Decision, LedgerRow, NewDecision, Version
+from storage.db import Database
+from storage.outbox import Payload, enqueue
+from storage.people import Person
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger(__name__)
+
+DOC_DIR = CONTENT_DIR / "consent"
+# Telegram's limit is 4096 characters; leave room for the "(1/3)" part marker.
+MESSAGE_LIMIT = 4000
+NUDGE_GAP = timedelta(days=3)
+MAX_NUDGES = 2
+
+State = Literal["pending", "given", "declined", "withdrawn"]
+# (app, conn, child_id, parent_id or None for a paper form without a known signer, now)
+ConsentGivenHook = Callable[["App", aiosqlite.Connection, int, int | None, datetime], Awaitable[None]]
+
+
+class Outcome(Enum):
+    RECORDED = "recorded"
+    UNCHANGED = "unchanged"        # the same decision as the current one: nothing written
+    DUPLICATE = "duplicate"        # this press was already recorded
+    FORBIDDEN = "forbidden"        # the caller does not represent this child / may not record it
+    STALE = "stale"                # the version is no longer current
+    NOT_GIVEN = "not_given"        # withdrawing what was never given
+
+
+@dataclass(frozen=True)
+class Result:
+    outcome: Outcome
+    child_id: int
+    row: LedgerRow | None = None
+
+
+# --- the document -------------------------------------------------------------------------------
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def shipped_template(lang: str = "ru") -> str:
+    return (DOC_DIR / f"{lang}.md").read_text(encoding="utf-8")
+
+
+async def publish(app: App, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
+    """Publish a new version: every child becomes "pending" on it; old decisions stay on record."""
+    text = text.replace("\r\n", "\n")
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        number = await repo.insert_version(
+            conn, sha256=sha256_text(text), text=text, text_en=text_en, now=now, by=by
+        )
+    version = await repo.get_version(app.db.conn, number)
+    assert version is not None
+    log.info("consent document version %s published", number)
+    return version
+
+
+async def current(app: App) -> Version:
+    """The current version; the shipped document becomes version 1 the first time it is needed.
+
+    Must not be called inside an open write transaction (it may open one)."""
+    version = await repo.current_version(app.db.conn)
+    if version is None:
+        version = await publish(app, shipped_template("ru"), text_en=shipped_template("en"))
+    return version
+
+
+async def current_or_none(db: Database) -> Version | None:
+    return await repo.current_version(db.conn)
+
+
+class _Blank(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def render_document(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> str:
+    template = version.text_en if lang == "en" and version.text_en else version.text
+    blank = "____________________"
+    platform = app.school.platform
+    values = _Blank(
+        parent_name=parent.full_name if parent else blank,
+        child_name=child.full_name,
+        child_class=child.class_label or blank,
+        school_name=app.school.school.name,
+        school_address=app.school.school.address or blank,
+        platform_name=platform.name,
+        platform_url=platform.url,
+        processor_name=platform.operator,
+        processor_address=platform.operator_address or blank,
+        version=str(version.number),
+    )
+    return template.format_map(values)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """Split at paragraph boundaries (blank lines) into parts under `limit` characters; a single
+    paragraph longer than the limit is split at line, then word boundaries."""
+    parts: list[str] = []
+    chunk = ""
+    for para in _pieces(text.strip().split("\n\n"), "\n", limit):
+        candidate = f"{chunk}\n\n{para}" if chunk else para
+        if len(candidate) <= limit:
+            chunk = candidate
+        else:
+            if chunk:
+                parts.append(chunk)
+            chunk = para
+    if chunk:
+        parts.append(chunk)
+    return parts
+
+
+def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
+    out: list[str] = []
+    for para in paragraphs:
+        if len(para) <= limit:
+            out.append(para)
+            continue
+        finer = " " if sep == "\n" else ""
+        pieces = para.split(sep) if sep else [para[i : i + limit] for i in range(0, len(para), limit)]
+        chunk = ""
+        for piece in _pieces(pieces, finer, limit) if sep else pieces:
+            candidate = f"{chunk}{sep}{piece}" if chunk else piece
+            if len(candidate) <= limit:
+                chunk = candidate
+            else:
+                if chunk:
+                    out.append(chunk)
+                chunk = piece
+        if chunk:
+            out.append(chunk)
+    return out
+
+
+def document_messages(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
+    """The document as HTML-safe messages, each under Telegram's limit."""
+    return [html.escape(part) for part in split_message(render_document(app, version, lang, parent, child))]
+
+
+# --- the gate (used by invitation codes) ----------------------------------------------------------
+
+
+async def is_covered(db: Database, child_id: int) -> bool:
+    """True when the child's latest decision on the current version is "given"."""
+    version = await repo.current_version(db.conn)
+    if version is None:
+        return False
+    row = (await repo.latest(db.conn, version.number, [child_id])).get(child_id)
+    return row is not None and row.decision == "given"
+
+
+async def covered_children(db: Database) -> set[int]:
+    version = await repo.current_version(db.conn)
+    if version is None:
+        return set()
+    return await repo.covered_child_ids(db.conn, version.number)
+
+
+# --- states -------------------------------------------------------------------------------------
+
+
+def state_of(row: LedgerRow | None) -> State:
+    return "pending" if row is None else row.decision
+
+
+@dataclass(frozen=True)
+class ChildState:
+    child: Person
+    state: State
+    row: LedgerRow | None
+
+
+async def family(app: App, parent: Person, version: Version) -> list[ChildState]:
+    children = await app.people.children(parent.id)
+    latest = await repo.latest(app.db.conn, version.number, [c.id for c in children])
+    return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]
+
+
+def new_receipt_id() -> str:
+    # 40 random bits in Crockford-like base32 without look-alikes: short enough to read out.
+    alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+    return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+# --- deciding -----------------------------------------------------------------------------------
+
+
+async def decide(
+    app: App,
+    *,
+    parent: Person,
+    child_ids: Sequence[int],
+    decision: Decision,
+    version: int,
+    tg_user_id: int,
+    update_id: int | None,
+    callback_id: str,
+) -> list[Result]:
+    """Record a parent's Telegram decision for each child (per child: one ledger row each)."""
+    now = app.clock.now()
+    current_version = await current(app)
+    own = {c.id: c for c in await app.people.children(parent.id)}
+    results: list[Result] = []
+    async with app.db.transaction() as conn:
+        if version != current_version.number:
+            return [Result(Outcome.STALE, cid) for cid in child_ids]
+        already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
+        latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
+        for cid in child_ids:
+            if cid not in own:
+                # A forged or outdated child id: the caller does not represent this child.
+                results.append(Result(Outcome.FORBIDDEN, cid))
+                continue
+            if cid in already:
+                results.append(Result(Outcome.DUPLICATE, cid, already[cid]))
+                continue
+            before = latest.get(cid)
+            if state_of(before) == decision:
+                results.append(Result(Outcome.UNCHANGED, cid, before))
+                continue
+            if decision == "withdrawn" and state_of(before) != "given":
+                results.append(Result(Outcome.NOT_GIVEN, cid, before))
+                continue
+            new = NewDecision(
+                receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
+                version=version, sha256=current_version.sha256, channel="telegram", created_at=now,
+                tg_user_id=tg_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
+            )
+            if not await repo.insert_decision(conn, new):
+                results.append(Result(Outcome.DUPLICATE, cid))
+                continue
+            row = await repo.by_receipt(conn, new.receipt_id)
+            assert row is not None
+            await _effects(app, conn, own[cid], parent.id, before, row, now)
+            results.append(Result(Outcome.RECORDED, cid, row))
+        await repo.cancel_pending_nudges(conn, parent.id)
+    return results
+
+
+async def _effects(
+    app: App,
+    conn: aiosqlite.Connection,
+    child: Person,
+    parent_id: int | None,
+    before: LedgerRow | None,
+    row: LedgerRow,
+    now: datetime,
+) -> None:
+    if row.decision == "given":
+        hooks: list[ConsentGivenHook] = app.extras.get("on_consent_given") or []
+        for hook in hooks:
+            await hook(app, conn, child.id, parent_id, now)
+    elif before is not None and before.decision == "given":
+        # Covered -> not covered: stop code deliveries to the family at once, tell the staff.
+        cancelled = await repo.cancel_code_deliveries(conn, child.id)
+        log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
+        await _alert_withdrawal(app, conn, child, row, now)
+
+
+async def _alert_withdrawal(app: App, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime) -> None:
+    staff = {p.id: p for p in await app.people.with_role("it_officer")}
+    if child.class_label:
+        staff.update({p.id: p for p in await app.people.with_role("class_teacher", child.class_label)})
+    when = now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+    for person in staff.values():
+        if person.tg_user_id is None:
+            continue
+        lang = person.lang or "ru"
+        text = app.catalog.text(
+            lang, "consent.alert_withdrawn",
+            child=html.escape(child.full_name), cls=html.escape(child.class_label or "—"),
+            decision=app.catalog.text(lang, f"consent.decision.{row.decision}"),
+            when=when, receipt=row.receipt_id,
+        )
+        await enqueue(
+            conn, dedupe_key=f"consent-withdrawn:{row.receipt_id}:{person.id}", chat_id=person.tg_user_id,
+            person_id=person.id, kind="text", payload=Payload(text=text), now=now, priority=2,
+        )
+
+
+# --- paper --------------------------------------------------------------------------------------
+
+
+def may_record_for(staff: Person, child: Person) -> bool:
+    if staff.is_admin:
+        return True
+    return staff.has_role("class_teacher") and staff.class_label is not None and staff.class_label == child.class_label
+
+
+def staff_classes(staff: Person, all_classes: Sequence[str]) -> list[str]:
+    if staff.is_admin:
+        return list(all_classes)
+    if staff.has_role("class_teacher") and staff.class_label in all_classes:
+        return [staff.class_label] if staff.class_label else []
+    return []
+
+
+async def record_paper(
+    app: App, *, staff: Person, child_id: int, decision: Decision, paper_date: date
+) -> Result:
+    now = app.clock.now()
+    version = await current(app)
+    child = await app.people.get(child_id)
+    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
+        return Result(Outcome.FORBIDDEN, child_id)
+    parents = await app.people.parents(child.id)
+    signer = parents[0].id if len(parents) == 1 else None
+    async with app.db.transaction() as conn:
+        before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+        if state_of(before) == decision:
+            return Result(Outcome.UNCHANGED, child.id, before)
+        if decision == "withdrawn" and state_of(before) != "given":
+            return Result(Outcome.NOT_GIVEN, child.id, before)
+        new = NewDecision(
+            receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
+            version=version.number, sha256=version.sha256, channel="paper", created_at=now,
+            recorded_by=staff.id, paper_date=paper_date,
+        )
+        await repo.insert_decision(conn, new)
+        row = await repo.by_receipt(conn, new.receipt_id)
+        assert row is not None
+        await _effects(app, conn, child, signer, before, row, now)
+    return Result(Outcome.RECORDED, child.id, row)
+
+
+def parse_paper_date(text: str, today: date) -> date | None:
+    """dd.mm.yyyy, not in the future and not before 2000."""
+    try:
+        value = datetime.strptime(text.strip(), "%d.%m.%Y").date()
+    except ValueError:
+        return None
+    if value > today or value.year < 2000:
+        return None
+    return value
+
+
+# --- receipts -----------------------------------------------------------------------------------
+
+
+def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
+    local = row.created_at.astimezone(app.school.tz)
+    return t(
+        "consent.receipt",
+        decision=t(f"consent.decision.{row.decision}"),
+        child=html.escape(child.full_name),
+        cls=html.escape(child.class_label or "—"),
+        local=local.strftime("%d.%m.%Y %H:%M:%S"),
+        tz=app.school.school.timezone,
+        utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        version=row.version,
+        sha=row.sha256,
+        receipt=row.receipt_id,
+    )
+
+
+# --- nudges -------------------------------------------------------------------------------------
+
+
+def _allowed(app: App, moment: datetime) -> datetime:
+    hours = app.school.hours
+    return next_allowed_time(
+        moment,
+        tz=app.school.tz,
+        work_start=hours.work_start,
+        work_end=hours.work_end,
+        working_days={d - 1 for d in hours.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
+        quiet_start=hours.quiet_start,
+        quiet_end=hours.quiet_end,
+        holidays=hours.holidays,
+    )
+
+
+def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:
+    from handlers.consent import ConsentCb  # the callback format belongs to the handler
+
+    data = ConsentCb(action="menu", child=0, version=version).pack()
+    return {"inline_keyboard": [[{"text": app.catalog.text(lang, "consent.open_button"), "callback_data": data}]]}
+
+
+async def pending_parents(app: App, version: Version) -> list[Person]:
+    """Linked parents with a child that has no decision on `version`, who have themselves made no
+    decision on it (a parent who declined is never nagged)."""
+    latest = await repo.latest(app.db.conn, version.number)
+    decided = await repo.parents_who_decided(app.db.conn, version.number)
+    out = []
+    for parent in await app.people.with_role("parent"):
+        if parent.id in decided or not parent.reachable:
+            continue
+        children = await app.people.children(parent.id)
+        if any(c.id not in latest for c in children):
+            out.append(parent)
+    return out
+
+
+async def run_nudges(app: App, now: datetime) -> int:
+    """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
+    working hours. Returns how many were enqueued."""
+    version = await repo.current_version(app.db.conn)
+    if version is None:
+        return 0
+    candidates = await pending_parents(app, version)
+    if not candidates:
+        return 0
+    scheduled = await repo.nudges(app.db.conn, version.number)
+    count = 0
+    async with app.db.transaction() as conn:
+        for parent in candidates:
+            done = scheduled.get(parent.id, {})
+            n = len(done) + 1
+            if n > MAX_NUDGES:
+                continue
+            if n == 2 and now < done[1] + NUDGE_GAP:
+                continue
+            due = _allowed(app, now)
+            if not await repo.record_nudge(conn, version.number, parent.id, n, due):
+                continue
+            assert parent.tg_user_id is not None
+            lang = parent.lang or "ru"
+            await enqueue(
+                conn, dedupe_key=f"consent-nudge:{version.number}:{parent.id}:{n}", chat_id=parent.tg_user_id,
+                person_id=parent.id, kind="text",
+                payload=Payload(
+                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=html.escape(parent.full_name)),
+                    reply_markup=_open_markup(app, lang, version.number),
+                ),
+                now=now, not_before=due,
+            )
+            count += 1
+    return count
+
+
+# --- class view and the class teacher's reminder ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassOverview:
+    class_label: str
+    pending: list[Person]       # children
+    declined: list[ChildState]
+    given: int
+    reminder_sent: datetime | None
+
+
+async def class_overview(app: App, class_label: str) -> ClassOverview:
+    version = await current(app)
+    pupils = await app.people.with_role("student", class_label)
+    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
+    pending = [p for p in pupils if p.id not in latest]
+    declined = [
+        ChildState(p, state_of(latest[p.id]), latest[p.id])
+        for p in pupils
+        if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
+    ]
+    given = sum(1 for r in latest.values() if r.decision == "given")
+    sent = await repo.class_reminder(app.db.conn, version.number, class_label)
+    return ClassOverview(class_label, pending, declined, given, sent)
+
+
+async def remind_class(app: App, staff: Person, class_label: str) -> int | None:
+    """One reminder per class and version to the parents of the class's pending children.
+    None when it was already sent (or the caller may not), else how many parents it reaches."""
+    if staff_classes(staff, [class_label]) != [class_label]:
+        return None
+    now = app.clock.now()
+    version = await current(app)
+    overview = await class_overview(app, class_label)
+    declined_parents = await repo.parents_who_declined(app.db.conn, version.number)
+    targets: dict[int, Person] = {}
+    for child in overview.pending:
+        for parent in await app.people.parents(child.id):
+            if parent.reachable and parent.id not in declined_parents:
+                targets[parent.id] = parent
+    due = _allowed(app, now)
+    async with app.db.transaction() as conn:
+        if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
+            return None
+        for parent in targets.values():
+            assert parent.tg_user_id is not None
+            lang = parent.lang or "ru"
+            await enqueue(
+                conn, dedupe_key=f"consent-remind:{version.number}:{parent.id}", chat_id=parent.tg_user_id,
+                person_id=parent.id, kind="text",
+                payload=Payload(
+                    text=app.catalog.text(
+                        lang, "consent.class_reminder", name=html.escape(parent.full_name),
+                        teacher=html.escape(staff.full_name),
+                    ),
+                    reply_markup=_open_markup(app, lang, version.number),
+                ),
+                now=now, not_before=due,
+            )
+    return len(targets)
+
+
+# --- registers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    class_label: str
+    child: str
+    child_id: int
+    state: State
+    by: str            # the parent who decided (telegram) or "paper form, entered by ..." parts
+    recorded_by: str
+    when: datetime | None
+    paper_date: date | None
+    channel: str
+    version: int | None
+    receipt_id: str
+
+
+async def register(app: App, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
+    version = await current(app)
+    pupils = await app.people.with_role("student", class_label)
+    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
+    names: dict[int, str] = {}
+    ids = {r.parent_id for r in latest.values() if r.parent_id} | {r.recorded_by for r in latest.values() if r.recorded_by}
+    for person in await app.people.get_many(i for i in ids if i is not None):
+        names[person.id] = person.full_name
+    rows = []
+    for pupil in pupils:
+        row = latest.get(pupil.id)
+        rows.append(
+            RegisterRow(
+                class_label=pupil.class_label or "",
+                child=pupil.full_name,
+                child_id=pupil.id,
+                state=state_of(row),
+                by=names.get(row.parent_id, "") if row and row.parent_id else "",
+                recorded_by=names.get(row.recorded_by, "") if row and row.recorded_by else "",
+                when=row.created_at if row else None,
+                paper_date=row.paper_date if row else None,
+                channel=row.channel if row else "",
+                version=row.version if row else None,
+                receipt_id=row.receipt_id if row else "",
+            )
+        )
+    from storage.people import class_sort_key
+
+    rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
+    return version, rows
+
+
+def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:
+    out: dict[str, dict[State, int]] = {}
+    for row in rows:
+        per = out.setdefault(row.class_label, {"pending": 0, "given": 0, "declined": 0, "withdrawn": 0})
+        per[row.state] += 1
+    return out
+
+
+def read_file_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8-sig")

@@ -1,0 +1,237 @@
+"""Consent registers: CSV, XLSX and a printable PDF (one class per page group, Cyrillic via
+DejaVu), plus the `schoolbot consent publish` and `schoolbot export consents` commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import math
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from bot.i18n import Translator
+from bot.paths import CONTENT_DIR
+from bot.services import consent as svc
+from storage.consent import Version
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+Format = Literal["csv", "xlsx", "pdf"]
+FONT_DIR = CONTENT_DIR / "fonts"
+# Landscape A4 at a 6.2 mm row: a fixed number per page makes the page count predictable
+# (each class starts on a new page, so a class's pages can be filed in its own folder).
+ROWS_PER_PAGE = 24
+COLUMNS = ("class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt")
+# PDF column widths in mm (sum 277 = A4 landscape minus 10 mm margins).
+PDF_WIDTHS = (14, 56, 28, 46, 40, 27, 20, 16, 12, 18)
+
+
+def _cells(row: svc.RegisterRow, t: Translator) -> list[str]:
+    return [
+        row.class_label,
+        row.child,
+        t(f"consent.state.{row.state}"),
+        row.by,
+        row.recorded_by,
+        row.when.strftime("%Y-%m-%d %H:%M") if row.when else "",
+        row.paper_date.strftime("%d.%m.%Y") if row.paper_date else "",
+        t(f"consent.channel.{row.channel}") if row.channel else "",
+        str(row.version) if row.version else "",
+        row.receipt_id,
+    ]
+
+
+def header(t: Translator) -> list[str]:
+    return [t(f"consent.export.{c}") for c in COLUMNS]
+
+
+def to_csv(rows: Sequence[svc.RegisterRow], t: Translator) -> bytes:
+    # UTF-8 with BOM and ';': what Russian Excel opens without an import dialog.
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(header(t))
+    writer.writerows(_cells(r, t) for r in rows)
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = t("consent.export.title")[:31]
+    ws.append([title])
+    ws.append([subtitle])
+    ws["A1"].font = Font(bold=True, size=13)
+    ws.append(header(t))
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for row in rows:
+        ws.append(_cells(row, t))
+    widths = (8, 34, 18, 30, 26, 17, 12, 10, 8, 11)
+    for i, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A4"
+    ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{ws.max_row}"
+    ws.print_title_rows = "3:3"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.oddFooter.center.text = "&P / &N"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+def pdf_pages(rows: Sequence[svc.RegisterRow]) -> int:
+    per_class: dict[str, int] = {}
+    for row in rows:
+        per_class[row.class_label] = per_class.get(row.class_label, 0) + 1
+    return max(1, sum(math.ceil(n / ROWS_PER_PAGE) for n in per_class.values()))
+
+
+def _fit(pdf: object, text: str, width: float) -> str:
+    from fpdf import FPDF
+
+    assert isinstance(pdf, FPDF)
+    if pdf.get_string_width(text) <= width - 2:
+        return text
+    while text and pdf.get_string_width(text + "…") > width - 2:
+        text = text[:-1]
+    return text + "…"
+
+
+def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str) -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_margins(10, 10, 10)
+    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(title)
+    groups: dict[str, list[svc.RegisterRow]] = {}
+    for row in rows:
+        groups.setdefault(row.class_label, []).append(row)
+    pages: list[tuple[str, list[svc.RegisterRow]]] = []
+    for cls, members in groups.items():
+        for i in range(0, len(members), ROWS_PER_PAGE):
+            pages.append((cls, members[i : i + ROWS_PER_PAGE]))
+    if not pages:
+        pages.append(("", []))
+    heads = header(t)
+    for number, (cls, chunk) in enumerate(pages, 1):
+        pdf.add_page()
+        pdf.set_font("DejaVu", "B", 13)
+        pdf.cell(0, 7, f"{title}{' — ' + cls if cls else ''}", new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("DejaVu", "", 8)
+        pdf.multi_cell(0, 4.5, subtitle, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2)
+        pdf.set_font("DejaVu", "B", 7.5)
+        pdf.set_fill_color(221, 221, 221)
+        for head, width in zip(heads, PDF_WIDTHS, strict=True):
+            pdf.cell(width, 7, _fit(pdf, head, width), border=1, fill=True)
+        pdf.ln()
+        pdf.set_font("DejaVu", "", 7.5)
+        for row in chunk:
+            for text, width in zip(_cells(row, t), PDF_WIDTHS, strict=True):
+                pdf.cell(width, 6.2, _fit(pdf, text, width), border=1)
+            pdf.ln()
+        pdf.set_y(-12)
+        pdf.set_font("DejaVu", "", 8)
+        pdf.cell(0, 5, t("consent.export.page", page=number, pages=len(pages)), align="C")
+    return bytes(pdf.output())
+
+
+async def export(
+    app: App, fmt: Format, t: Translator, class_label: str | None = None
+) -> tuple[bytes, str, int]:
+    """(file bytes, file name, number of rows)."""
+    version, rows = await svc.register(app, class_label)
+    now = app.clock.now()
+    title, subtitle = titles(app, version, t, now)
+    suffix = f"-{class_label}" if class_label else ""
+    name = f"consents{suffix}-{now.astimezone(app.school.tz):%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        return to_csv(rows, t), name, len(rows)
+    if fmt == "xlsx":
+        return await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle), name, len(rows)
+    return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle), name, len(rows)
+
+
+def titles(app: App, version: Version, t: Translator, now: datetime) -> tuple[str, str]:
+    subtitle = t(
+        "consent.export.subtitle", school=app.school.school.name, version=version.number, sha=version.sha256,
+        when=now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M"),
+    )
+    return t("consent.export.title"), subtitle
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+async def cmd_publish(app: App, args: argparse.Namespace, t: Translator) -> int:
+    try:
+        text = svc.read_file_text(Path(args.file))
+        text_en = svc.read_file_text(Path(args.en)) if args.en else None
+    except OSError as exc:
+        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError:
+        print(f"{args.file}: not UTF-8 text", file=sys.stderr)
+        return 2
+    if not text.strip():
+        print(f"{args.file}: the document is empty", file=sys.stderr)
+        return 2
+    await svc.current(app)  # the shipped document is version 1 if nothing was published yet
+    version = await svc.publish(app, text, text_en=text_en)
+    print(t("consent.cli.published", version=version.number, sha=version.sha256))
+    return 0
+
+
+async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
+    data, name, count = await export(app, args.format, t, args.class_label)
+    out = Path(args.out) if args.out else Path(name)
+    out.write_bytes(data)
+    print(t("consent.cli.exported", path=out, n=count))
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("consent", help="consent document: publish a new version")
+    inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
+    q = inner.add_parser("publish", help="publish FILE (UTF-8 text) as the next consent version; parents are asked again")
+    q.add_argument("file")
+    q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
+    q.set_defaults(func=cmd_publish)
+
+    # `export` may be shared with other capabilities: reuse its sub-parsers if it exists.
+    export_parser = sub.choices.get("export")
+    if export_parser is None:
+        export_parser = sub.add_parser("export", help="export registers")
+        targets = export_parser.add_subparsers(dest="export_what", required=True, metavar="WHAT")
+    else:
+        targets = next(a for a in export_parser._actions if isinstance(a, argparse._SubParsersAction))
+    e = targets.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
+    e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")
+    e.add_argument("--class", dest="class_label", default=None, help="one class only, e.g. 5А")
+    e.add_argument("--out", default=None, help="output file (default: consents-<date>.<format>)")
+    e.set_defaults(func=cmd_export)
+
+
+def install(app: App) -> None:
+    app.extras.setdefault("on_consent_given", [])
+    app.admin_actions.append(("consent", "consent.admin_action"))

@@ -1,0 +1,365 @@
+"""/consent: parents decide per child (read, agree, decline, withdraw with confirmation, receipts);
+class teachers and the IT officer see their classes, record paper forms and send one reminder."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, MenuButton
+from bot.i18n import Translator
+from bot.services import consent as svc
+from handlers.admin import AdminAction
+from storage.consent import Decision, Version
+from storage.people import Person
+
+CONSENT_ROLES = ("parent", "class_teacher", "it_officer")
+STAFF_CONSENT_ROLES = ("class_teacher", "it_officer")
+
+
+class ConsentCb(CallbackData, prefix="cns"):
+    """Parent actions. `child` 0 means "all my children"; `version` must be the current one."""
+
+    action: str  # menu | read | give | decline | withdraw | wyes | wno
+    child: int
+    version: int
+
+
+class StaffCb(CallbackData, prefix="cst"):
+    action: str  # classes | class | paper | child | dec | remind
+    cls: str = ""
+    child: int = 0
+    decision: str = ""
+
+
+class PaperForm(StatesGroup):
+    waiting_date = State()
+
+
+def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def _first_name(child: Person) -> str:
+    parts = child.full_name.split()
+    return parts[1] if len(parts) > 1 else child.full_name
+
+
+# --- parents ------------------------------------------------------------------------------------
+
+
+async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+    version = await svc.current(app)
+    states = await svc.family(app, parent, version)
+    if not states:
+        return t("consent.no_children", contact=app.school.school.it_officer_contact), None
+    lines = [t("consent.title", version=version.number), ""]
+    for s in states:
+        lines.append(
+            t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
+              cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
+        )
+    lines += ["", t("consent.ack")]
+    if app.school.consent.paper_original_required:
+        lines.append(t("consent.paper_note", note=html.escape(app.school.consent.paper_original_note)))
+    rows: list[list[InlineKeyboardButton]] = []
+    v = version.number
+    for s in states:
+        name = _first_name(s.child)
+        rows.append([_btn(t("consent.btn.read", child=name), ConsentCb(action="read", child=s.child.id, version=v))])
+        if s.state == "given":
+            rows.append(
+                [_btn(t("consent.btn.withdraw", child=name), ConsentCb(action="withdraw", child=s.child.id, version=v))]
+            )
+        else:
+            row = [_btn(t("consent.btn.give", child=name), ConsentCb(action="give", child=s.child.id, version=v))]
+            if s.state != "declined":
+                row.append(
+                    _btn(t("consent.btn.decline", child=name), ConsentCb(action="decline", child=s.child.id, version=v))
+                )
+            rows.append(row)
+    undecided = [s for s in states if s.state != "given"]
+    if len(states) > 1 and len(undecided) > 1:
+        rows.append([_btn(t("consent.btn.give_all"), ConsentCb(action="give", child=0, version=v))])
+        rows.append([_btn(t("consent.btn.decline_all"), ConsentCb(action="decline", child=0, version=v))])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def consent_command(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    await state.set_state(None)
+    shown = False
+    if person.has_role("parent"):
+        text, markup = await _parent_view(app, person, t)
+        await message.answer(text, reply_markup=markup)
+        shown = True
+    if person.has_role(*STAFF_CONSENT_ROLES):
+        text, markup = await _staff_view(app, person, t)
+        await message.answer(text, reply_markup=markup)
+        shown = True
+    if not shown:
+        await message.answer(t("consent.not_for_you"))
+
+
+async def parent_action(
+    query: CallbackQuery, callback_data: ConsentCb, app: App, person: Person, t: Translator
+) -> None:
+    msg = query.message if isinstance(query.message, Message) else None
+    action = callback_data.action
+    if action == "menu":
+        await query.answer()
+        text, markup = await _parent_view(app, person, t)
+        if msg is not None:
+            await msg.answer(text, reply_markup=markup)
+        return
+    version = await svc.current(app)
+    if callback_data.version != version.number:
+        await query.answer(t("consent.stale"), show_alert=True)
+        return
+    children = {c.id: c for c in await app.people.children(person.id)}
+    if callback_data.child != 0 and callback_data.child not in children:
+        # The server is the judge: a child id the caller does not represent is refused.
+        await query.answer(t("consent.forbidden"), show_alert=True)
+        return
+    if action == "read":
+        await query.answer()
+        await _send_document(app, msg, version, person, children[callback_data.child], t)
+        return
+    if action == "withdraw":
+        await query.answer()
+        if msg is not None and callback_data.child:
+            child = children[callback_data.child]
+            markup = InlineKeyboardMarkup(inline_keyboard=[[
+                _btn(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
+                _btn(t("consent.btn.withdraw_no"), ConsentCb(action="wno", child=child.id, version=version.number)),
+            ]])
+            await msg.edit_text(t("consent.withdraw_confirm", child=html.escape(child.full_name)), reply_markup=markup)
+        return
+    if action == "wno":
+        await query.answer(t("consent.withdraw_cancelled"))
+        await _refresh(app, msg, person, t)
+        return
+    decisions: dict[str, Decision] = {"give": "given", "decline": "declined", "wyes": "withdrawn"}
+    decision = decisions.get(action)
+    if decision is None:
+        await query.answer()
+        return
+    if callback_data.child == 0:
+        if decision == "withdrawn":
+            await query.answer()
+            return
+        states = await svc.family(app, person, version)
+        child_ids = [s.child.id for s in states if s.state != decision and not (decision == "declined" and s.state == "given")]
+    else:
+        child_ids = [callback_data.child]
+    assert query.from_user is not None
+    results = await svc.decide(
+        app, parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
+        tg_user_id=query.from_user.id, update_id=_current_update_id(), callback_id=query.id,
+    )
+    app.wake_sender()
+    recorded = [r for r in results if r.outcome is svc.Outcome.RECORDED]
+    if not recorded:
+        outcome = results[0].outcome if results else svc.Outcome.UNCHANGED
+        await query.answer(t(f"consent.{outcome.value}"), show_alert=outcome is not svc.Outcome.UNCHANGED)
+        return
+    await query.answer()
+    for r in recorded:
+        assert r.row is not None
+        if msg is not None:
+            await msg.answer(svc.receipt_text(app, t, r.row, children[r.child_id]))
+    await _refresh(app, msg, person, t)
+
+
+def _current_update_id() -> int | None:
+    from storage.db import CURRENT_UPDATE
+
+    mark = CURRENT_UPDATE.get()
+    return mark.update_id if mark is not None else None
+
+
+async def _refresh(app: App, msg: Message | None, person: Person, t: Translator) -> None:
+    if msg is None:
+        return
+    text, markup = await _parent_view(app, person, t)
+    await msg.edit_text(text, reply_markup=markup)
+
+
+async def _send_document(
+    app: App, msg: Message | None, version: Version, parent: Person, child: Person, t: Translator
+) -> None:
+    if msg is None:
+        return
+    parts = svc.document_messages(app, version, t.lang, parent, child)
+    for i, part in enumerate(parts, 1):
+        suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
+        await msg.answer(part + suffix)
+    text, markup = await _parent_view(app, parent, t)
+    await msg.answer(text, reply_markup=markup)
+
+
+# --- staff --------------------------------------------------------------------------------------
+
+
+async def _staff_view(app: App, staff: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+    classes = svc.staff_classes(staff, await app.people.classes())
+    if not classes:
+        return t("consent.staff.no_classes"), None
+    if len(classes) == 1 and not staff.is_admin:
+        return await _class_view(app, staff, classes[0], t)
+    version, rows = await svc.register(app)
+    counts = svc.counts_by_class(rows)
+    lines = [t("consent.staff.classes", version=version.number), ""]
+    buttons = []
+    for cls in classes:
+        c = counts.get(cls, {"pending": 0, "given": 0, "declined": 0, "withdrawn": 0})
+        line = t("consent.staff.class_line", cls=cls, given=c["given"], pending=c["pending"],
+                 declined=c["declined"] + c["withdrawn"])
+        lines.append(line)
+        buttons.append([_btn(line, StaffCb(action="class", cls=cls))])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+
+
+async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+    version, rows = await svc.register(app, cls)
+    overview = await svc.class_overview(app, cls)
+    lines = [t("consent.staff.class_title", cls=html.escape(cls), version=version.number), ""]
+    for r in rows:
+        details = ""
+        if r.when is not None:
+            when = r.when.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+            if r.channel == "paper":
+                details = t("consent.staff.details_paper", paper_date=r.paper_date.strftime("%d.%m.%Y") if r.paper_date else "",
+                            by=html.escape(r.recorded_by), when=when, version=r.version)
+            else:
+                details = t("consent.staff.details_telegram", by=html.escape(r.by), when=when, version=r.version)
+        lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
+                       state=t(f"consent.state.{r.state}"), details=details))
+    lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]
+    if overview.reminder_sent is not None:
+        lines.append(t("consent.staff.reminder_sent_at",
+                       when=overview.reminder_sent.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")))
+    buttons = [[_btn(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
+    if overview.pending and overview.reminder_sent is None:
+        buttons.append([_btn(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
+    if staff.is_admin:
+        buttons.append([_btn(t("consent.btn.back"), StaffCb(action="classes"))])
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+
+
+async def staff_action(
+    query: CallbackQuery, callback_data: StaffCb, app: App, person: Person, t: Translator, state: FSMContext
+) -> None:
+    msg = query.message if isinstance(query.message, Message) else None
+    action, cls = callback_data.action, callback_data.cls
+    if action == "classes":
+        await query.answer()
+        text, markup = await _staff_view(app, person, t)
+        if msg is not None:
+            await msg.edit_text(text, reply_markup=markup)
+        return
+    # Every class named in callback data is re-checked against the caller's classes.
+    if cls not in svc.staff_classes(person, await app.people.classes()):
+        await query.answer(t("consent.staff.forbidden"), show_alert=True)
+        return
+    if action == "class":
+        await query.answer()
+        text, markup = await _class_view(app, person, cls, t)
+        if msg is not None:
+            await msg.edit_text(text, reply_markup=markup)
+    elif action == "paper":
+        await query.answer()
+        pupils = await app.people.with_role("student", cls)
+        rows = [[_btn(p.full_name, StaffCb(action="child", cls=cls, child=p.id))] for p in pupils]
+        if msg is not None:
+            await msg.answer(t("consent.staff.pick_child", cls=html.escape(cls)),
+                             reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    elif action in ("child", "dec"):
+        child = await app.people.get(callback_data.child)
+        if child is None or child.class_label != cls or not svc.may_record_for(person, child):
+            await query.answer(t("consent.staff.forbidden"), show_alert=True)
+            return
+        await query.answer()
+        if msg is None:
+            return
+        if action == "child":
+            rows = [[
+                _btn(t(f"consent.btn.paper_{d}"), StaffCb(action="dec", cls=cls, child=child.id, decision=d))
+                for d in ("given", "declined", "withdrawn")
+            ]]
+            await msg.edit_text(
+                t("consent.staff.pick_decision", child=html.escape(child.full_name), cls=html.escape(cls)),
+                reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+            )
+        elif callback_data.decision in ("given", "declined", "withdrawn"):
+            await state.set_state(PaperForm.waiting_date)
+            await state.update_data(paper_child=child.id, paper_decision=callback_data.decision)
+            await msg.edit_text(t("consent.staff.ask_date"))
+    elif action == "remind":
+        sent = await svc.remind_class(app, person, cls)
+        if sent is None:
+            await query.answer(t("consent.staff.remind_already"), show_alert=True)
+            return
+        await query.answer(t.plural("consent.staff.remind_sent", sent), show_alert=True)
+        app.wake_sender()
+        text, markup = await _class_view(app, person, cls, t)
+        if msg is not None:
+            await msg.edit_text(text, reply_markup=markup)
+    else:
+        await query.answer()
+
+
+async def paper_date(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    data = await state.get_data()
+    child_id, decision = data.get("paper_child"), data.get("paper_decision")
+    if not isinstance(child_id, int) or decision not in ("given", "declined", "withdrawn"):
+        await state.set_state(None)
+        await message.answer(t("consent.staff.expired"))
+        return
+    today = app.clock.now().astimezone(app.school.tz).date()
+    when = svc.parse_paper_date(message.text or "", today)
+    if when is None:
+        await message.answer(t("consent.staff.bad_date"))
+        return
+    result = await svc.record_paper(app, staff=person, child_id=child_id, decision=decision, paper_date=when)
+    await state.set_state(None)
+    await state.update_data(paper_child=None, paper_decision=None)
+    if result.outcome is svc.Outcome.FORBIDDEN:
+        await message.answer(t("consent.staff.forbidden"))
+        return
+    if result.outcome is not svc.Outcome.RECORDED or result.row is None:
+        await message.answer(t(f"consent.{result.outcome.value}"))
+        return
+    child = await app.people.get(child_id)
+    assert child is not None
+    app.wake_sender()
+    await message.answer(t(
+        "consent.staff.paper_recorded", child=html.escape(child.full_name), cls=html.escape(child.class_label or "—"),
+        decision=t(f"consent.decision.{decision}"), paper_date=when.strftime("%d.%m.%Y"), receipt=result.row.receipt_id,
+    ))
+
+
+async def admin_entry(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+    await query.answer()
+    text, markup = await _staff_view(app, person, t)
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+def build_router() -> Router:
+    router = Router(name="consent")
+    router.message.filter(HasRole(*CONSENT_ROLES))
+    router.callback_query.filter(HasRole(*CONSENT_ROLES))
+    router.message.register(consent_command, Command("consent"))
+    router.message.register(consent_command, MenuButton("consent"))
+    router.callback_query.register(parent_action, ConsentCb.filter(), HasRole("parent"))
+    router.callback_query.register(staff_action, StaffCb.filter(), HasRole(*STAFF_CONSENT_ROLES))
+    router.callback_query.register(admin_entry, AdminAction.filter(F.action == "consent"), HasRole("it_officer"))
+    router.message.register(paper_date, StateFilter(PaperForm.waiting_date), F.text, HasRole(*STAFF_CONSENT_ROLES))
+    return router

@@ -1,0 +1,17 @@
+"""Consent sweep: reminders to parents who have not answered the current consent version."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.services.consent import current, run_nudges
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+async def sweep(app: App, now: datetime) -> None:
+    # The first sweep after start publishes the shipped document as version 1 if none exists.
+    await current(app)
+    await run_nudges(app, now)

@@ -1,0 +1,245 @@
+"""Consent repository: document versions, the append-only decision ledger, nudges and class
+reminders. Reads take a connection (`db.conn` outside a transaction, the transaction's own inside
+one) so that a decision re-checks the current state inside the same write transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Literal
+
+import aiosqlite
+
+from storage.db import fetchall_in, fetchone_in
+from storage.timefmt import from_db, to_db
+
+Decision = Literal["given", "declined", "withdrawn"]
+Channel = Literal["telegram", "paper"]
+DECISIONS: tuple[Decision, ...] = ("given", "declined", "withdrawn")
+
+
+@dataclass(frozen=True)
+class Version:
+    number: int
+    sha256: str
+    text: str
+    text_en: str | None
+    published_at: datetime
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    id: int
+    receipt_id: str
+    parent_id: int | None
+    child_id: int
+    decision: Decision
+    version: int
+    sha256: str
+    channel: Channel
+    tg_user_id: int | None
+    tg_update_id: int | None
+    tg_callback_id: str | None
+    recorded_by: int | None
+    paper_date: date | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    receipt_id: str
+    parent_id: int | None
+    child_id: int
+    decision: Decision
+    version: int
+    sha256: str
+    channel: Channel
+    created_at: datetime
+    tg_user_id: int | None = None
+    tg_update_id: int | None = None
+    tg_callback_id: str | None = None
+    recorded_by: int | None = None
+    paper_date: date | None = None
+
+
+def _version(row: aiosqlite.Row) -> Version:
+    return Version(row["number"], row["sha256"], row["text"], row["text_en"], from_db(row["published_at"]))
+
+
+def _ledger(row: aiosqlite.Row) -> LedgerRow:
+    return LedgerRow(
+        id=row["id"],
+        receipt_id=row["receipt_id"],
+        parent_id=row["parent_id"],
+        child_id=row["child_id"],
+        decision=row["decision"],
+        version=row["version"],
+        sha256=row["sha256"],
+        channel=row["channel"],
+        tg_user_id=row["tg_user_id"],
+        tg_update_id=row["tg_update_id"],
+        tg_callback_id=row["tg_callback_id"],
+        recorded_by=row["recorded_by"],
+        paper_date=date.fromisoformat(row["paper_date"]) if row["paper_date"] else None,
+        created_at=from_db(row["created_at"]),
+    )
+
+
+# --- versions -----------------------------------------------------------------------------------
+
+
+async def current_version(conn: aiosqlite.Connection) -> Version | None:
+    row = await fetchone_in(conn, "SELECT * FROM consent_versions ORDER BY number DESC LIMIT 1")
+    return _version(row) if row else None
+
+
+async def get_version(conn: aiosqlite.Connection, number: int) -> Version | None:
+    row = await fetchone_in(conn, "SELECT * FROM consent_versions WHERE number = ?", (number,))
+    return _version(row) if row else None
+
+
+async def insert_version(
+    conn: aiosqlite.Connection, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+) -> int:
+    """Call inside a transaction; numbers the version one past the newest."""
+    row = await fetchone_in(conn, "SELECT coalesce(max(number), 0) + 1 FROM consent_versions")
+    number = int(row[0]) if row else 1
+    await conn.execute(
+        "INSERT INTO consent_versions(number, sha256, text, text_en, published_at, published_by)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (number, sha256, text, text_en, to_db(now), by),
+    )
+    return number
+
+
+# --- ledger -------------------------------------------------------------------------------------
+
+
+async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
+    """Append one row; False when this callback query already recorded a row for this child."""
+    cur = await conn.execute(
+        "INSERT INTO consent_ledger(receipt_id, parent_id, child_id, decision, version, sha256, channel,"
+        " tg_user_id, tg_update_id, tg_callback_id, recorded_by, paper_date, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT(tg_callback_id, child_id) DO NOTHING",
+        (
+            d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
+            d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
+            d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at),
+        ),
+    )
+    return cur.rowcount == 1
+
+
+async def latest(conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None) -> dict[int, LedgerRow]:
+    """Each child's latest decision on `version` (children without one are absent)."""
+    sql = (
+        "SELECT l.* FROM consent_ledger l WHERE l.version = ? AND l.id = ("
+        " SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
+    )
+    params: list[object] = [version]
+    if child_ids is not None:
+        ids = list(child_ids)
+        if not ids:
+            return {}
+        sql += f" AND l.child_id IN ({','.join('?' * len(ids))})"
+        params += ids
+    return {r.child_id: r for r in map(_ledger, await fetchall_in(conn, sql, params))}
+
+
+async def covered_child_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
+    return {cid for cid, row in (await latest(conn, version)).items() if row.decision == "given"}
+
+
+async def ledger_rows(conn: aiosqlite.Connection, child_id: int | None = None) -> list[LedgerRow]:
+    if child_id is None:
+        rows = await fetchall_in(conn, "SELECT * FROM consent_ledger ORDER BY id")
+    else:
+        rows = await fetchall_in(conn, "SELECT * FROM consent_ledger WHERE child_id = ? ORDER BY id", (child_id,))
+    return [_ledger(r) for r in rows]
+
+
+async def by_receipt(conn: aiosqlite.Connection, receipt_id: str) -> LedgerRow | None:
+    row = await fetchone_in(conn, "SELECT * FROM consent_ledger WHERE receipt_id = ?", (receipt_id,))
+    return _ledger(row) if row else None
+
+
+async def rows_for_callback(conn: aiosqlite.Connection, callback_id: str) -> list[LedgerRow]:
+    rows = await fetchall_in(conn, "SELECT * FROM consent_ledger WHERE tg_callback_id = ? ORDER BY id", (callback_id,))
+    return [_ledger(r) for r in rows]
+
+
+async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[int]:
+    rows = await fetchall_in(
+        conn,
+        "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND decision = 'declined'"
+        " AND parent_id IS NOT NULL",
+        (version,),
+    )
+    return {int(r[0]) for r in rows}
+
+
+async def parents_who_decided(conn: aiosqlite.Connection, version: int) -> set[int]:
+    rows = await fetchall_in(
+        conn, "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND parent_id IS NOT NULL", (version,)
+    )
+    return {int(r[0]) for r in rows}
+
+
+# --- side effects of a withdrawal -----------------------------------------------------------------
+
+
+async def cancel_code_deliveries(conn: aiosqlite.Connection, child_id: int) -> int:
+    """Stop invitation-code messages not yet sent to the family: the child and its parents."""
+    cur = await conn.execute(
+        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE 'code:%'"
+        " AND person_id IN (SELECT ? UNION SELECT parent_id FROM guardians WHERE child_id = ?)",
+        (child_id, child_id),
+    )
+    return cur.rowcount
+
+
+async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> None:
+    """A parent who has decided must not get a reminder that was queued for later."""
+    await conn.execute(
+        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND person_id = ?"
+        " AND (dedupe_key LIKE 'consent-nudge:%' OR dedupe_key LIKE 'consent-remind:%')",
+        (parent_id,),
+    )
+
+
+# --- nudges -------------------------------------------------------------------------------------
+
+
+async def nudges(conn: aiosqlite.Connection, version: int) -> dict[int, dict[int, datetime]]:
+    """parent id -> {n: due_at} of the reminders already scheduled for `version`."""
+    out: dict[int, dict[int, datetime]] = {}
+    for row in await fetchall_in(conn, "SELECT parent_id, n, due_at FROM consent_nudges WHERE version = ?", (version,)):
+        out.setdefault(int(row["parent_id"]), {})[int(row["n"])] = from_db(row["due_at"])
+    return out
+
+
+async def record_nudge(conn: aiosqlite.Connection, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?)",
+        (version, parent_id, n, to_db(due_at)),
+    )
+    return cur.rowcount == 1
+
+
+async def class_reminder(conn: aiosqlite.Connection, version: int, class_label: str) -> datetime | None:
+    row = await fetchone_in(
+        conn, "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?", (version, class_label)
+    )
+    return from_db(row[0]) if row else None
+
+
+async def record_class_reminder(
+    conn: aiosqlite.Connection, version: int, class_label: str, sent_by: int, now: datetime
+) -> bool:
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)",
+        (version, class_label, sent_by, to_db(now)),
+    )
+    return cur.rowcount == 1

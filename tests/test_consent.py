@@ -1,0 +1,138 @@
+"""Consent through the real Dispatcher (handler level)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText
+
+from bot.services import consent as svc
+from storage import consent as repo
+from tests.consent_helpers import buttons, last_with_buttons, school, sent, texts
+from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
+
+
+async def _menu(h: Harness, user: int) -> dict[str, str]:
+    calls = await h.text(user, "/consent")
+    return buttons(last_with_buttons(calls))
+
+
+async def test_parent_sees_each_child_and_the_acknowledgement(harness: Harness) -> None:
+    await school(harness)
+    calls = await harness.text(PARENT_TWO, "/consent")
+    text = texts(calls)[0]
+    assert "Иванов Миша Андреевич (5А) — ответа нет" in text
+    assert "Иванова Маша Андреевна (6Б) — ответа нет" in text
+    assert "записывается как ваше подтверждение" in text
+    assert "Подписанный бумажный экземпляр" in text
+    keys = buttons(calls[0])
+    assert "✅ Согласен(на): Миша" in keys and "❌ Не согласен(на): Маша" in keys
+    assert "✅ Согласен(на) — за всех детей" in keys
+
+
+async def test_read_document_is_split_and_filled(harness: Harness) -> None:
+    await school(harness)
+    keys = await _menu(harness, PARENT_TWO)
+    calls = await harness.press(PARENT_TWO, keys["📄 Прочитать документ: Миша"])
+    parts = [m.text for m in sent(calls)][:-1]  # the menu is sent again after the document
+    assert parts and all(len(p) < 4096 for p in parts)
+    whole = "\n".join(parts)
+    assert "Иванова Елена Викторовна" in whole and "Иванов Миша Андреевич" in whole and "5А" in whole
+    assert "СОШ № 1" in whole or "Средняя общеобразовательная школа № 1" in whole
+    assert "ООО «Дневник.ру»" in whole and "ул. Яблочкова" in whole
+    assert "{" not in whole
+
+
+def test_split_message_respects_paragraphs_and_limit() -> None:
+    text = "\n\n".join(f"Абзац {i} " + "слово " * 300 for i in range(20))
+    parts = svc.split_message(text, limit=4000)
+    assert all(len(p) <= 4000 for p in parts)
+    assert all(p.startswith("Абзац") for p in parts)
+    assert "".join(parts).replace("\n", "").replace(" ", "") == text.replace("\n", "").replace(" ", "")
+    huge = "x" * 9000
+    assert [len(p) for p in svc.split_message(huge, limit=4000)] == [4000, 4000, 1000]
+
+
+async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harness: Harness) -> None:
+    await school(harness)
+    keys = await _menu(harness, PARENT_TWO)
+    data = keys["✅ Согласен(на): Миша"]
+    calls = await harness.press(PARENT_TWO, data)
+    receipt = [t for t in texts(calls) if "Квитанция" in t][0]
+    version = await svc.current(harness.app)
+    assert "согласие дано" in receipt and "Иванов Миша Андреевич" in receipt
+    assert "13:00:00 (Europe/Moscow)" in receipt or "10:00:00 (Europe/Moscow)" in receipt
+    assert "2026-11-30 07:00:00 UTC" in receipt
+    assert f"версия {version.number}" in receipt and version.sha256 in receipt
+    rows = await repo.ledger_rows(harness.app.db.conn)
+    assert len(rows) == 1 and rows[0].receipt_id in receipt
+    # Same button again: a new callback query, same decision -> polite no-op.
+    calls = await harness.press(PARENT_TWO, data)
+    answer = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
+    assert answer.text == "Это решение уже записано, ничего не изменилось."
+    # The very same update delivered twice: effects once.
+    update = {
+        "update_id": 9999,
+        "callback_query": {
+            "id": "dup-1", "from": {"id": PARENT_TWO, "is_bot": False, "first_name": "E"}, "chat_instance": "c",
+            "data": keys["✅ Согласен(на): Маша"],
+            "message": {"message_id": 5, "date": 0, "chat": {"id": PARENT_TWO, "type": "private"}, "text": "…"},
+        },
+    }
+    await harness.feed(dict(update))
+    await harness.feed(dict(update))
+    assert len(await repo.ledger_rows(harness.app.db.conn)) == 2
+    assert await svc.is_covered(harness.app.db, rows[0].child_id)
+    assert await svc.covered_children(harness.app.db) == {r.child_id for r in await repo.ledger_rows(harness.app.db.conn)}
+
+
+async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> None:
+    await school(harness)
+    await _menu(harness, PARENT_ONE)
+    misha = [c for c in await harness.app.people.with_role("student") if c.full_name.startswith("Иванов Миша")][0]
+    version = await svc.current(harness.app)
+    calls = await harness.press(PARENT_ONE, f"cns:give:{misha.id}:{version.number}")
+    answer = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
+    assert answer.show_alert and "не указаны законным представителем" in (answer.text or "")
+    calls = await harness.press(PARENT_ONE, f"cns:read:{misha.id}:{version.number}")
+    assert not sent(calls)
+    kolya = (await harness.app.people.children((await harness.app.people.by_tg(PARENT_ONE)).id))[0]  # type: ignore[union-attr]
+    calls = await harness.press(PARENT_ONE, f"cns:give:{kolya.id}:{version.number + 5}")
+    assert "обновился" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+    # Staff callbacks are re-checked too: the class teacher of 5А cannot open 6Б.
+    calls = await harness.press(CLASS_TEACHER, "cst:class:6Б:0:")
+    assert [c for c in calls if isinstance(c, AnswerCallbackQuery)][0].show_alert
+    assert await repo.ledger_rows(harness.app.db.conn) == []
+
+
+async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) -> None:
+    await school(harness)
+    keys = await _menu(harness, PARENT_ONE)
+    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    keys = await _menu(harness, PARENT_ONE)
+    calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
+    confirm = [c for c in calls if isinstance(c, EditMessageText)][0]
+    assert "Отозвать согласие" in confirm.text
+    assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
+    calls = await harness.press(PARENT_ONE, buttons(confirm)["Да, отозвать"])
+    assert any("согласие отозвано" in t and "Квитанция" in t for t in texts(calls))
+    rows = await repo.ledger_rows(harness.app.db.conn)
+    assert [r.decision for r in rows] == ["given", "withdrawn"]
+    alerts = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
+    assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
+    assert not await svc.is_covered(harness.app.db, rows[0].child_id)
+
+
+async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:
+    await school(harness)
+    keys = await _menu(harness, PARENT_ONE)
+    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    conn = harness.app.db.conn
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await conn.execute("UPDATE consent_ledger SET decision = 'declined'")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await conn.execute("DELETE FROM consent_ledger")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        await conn.execute("DELETE FROM consent_versions")
+    assert len(await repo.ledger_rows(conn)) == 1
