@@ -15,13 +15,20 @@ def capability_routers() -> list[Router]:
 
     from handlers import consent as consent_handlers
 
-    return [start.build_router(), tasks.build_router(), admin.build_router(), status_handlers.build_router(), broadcast.build_router(), codes.build_router(), consent_handlers.build_router()]
+    return [start.build_router(), tasks.build_router(), admin.build_router(), status_handlers.build_router(), broadcast.build_router(), codes.build_router(), consent_handlers.build_router(), *_help_routers()]
+
+
+def _help_routers() -> list[Router]:
+    from handlers import faq, tickets, training
+
+    return [faq.build_router(), tickets.build_router(), training.build_router()]
 
 
 def catch_all_routers() -> list[Router]:
-    from handlers import fallback
+    from handlers import fallback, search
 
-    return [fallback.build_router()]
+    # search: free text that no command, menu button or state handler took; before the fallback.
+    return [search.build_router(), fallback.build_router()]
 
 
 def routers() -> list[Router]:

@@ -27,6 +27,8 @@ def all_sweeps() -> list[tuple[str, Sweep]]:
     from scheduler import tasks_sweep
 
     sweeps.append(("tasks", tasks_sweep.sweep))
+    from scheduler import training_sweep
+    sweeps.append(("training", training_sweep.sweep))
     return sweeps
 
 

@@ -1,0 +1,269 @@
+"""Questions to the IT officer (tickets) and the FAQ as the bot serves it.
+
+The FAQ the bot serves is the shipped FAQ (`content/faq`, a FaqLibrary kept in
+`app.extras["faq"]`, reloadable) merged with entries the IT officer made from answered questions
+(table `faq_extra`), so those survive restarts and reloads and are found by search like any other.
+
+A ticket is created and announced to every IT officer in one transaction (outbox); an IT officer
+answers by replying to the announcement or with its "Answer" button; the answer is relayed to the
+asker through the outbox.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from aiogram.filters.callback_data import CallbackData
+
+from bot.i18n import DEFAULT_LANG, Translator
+from bot.paths import CONTENT_DIR
+from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary, audiences_for_roles
+from bot.services.training import outside_quiet_hours
+from storage.help import HelpRepo, Ticket, ticket_notice_key
+from storage.outbox import Payload, enqueue
+from storage.people import Person
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+FAQ_KEY = "faq"
+_MERGED_KEY = "faq_merged"
+EXTRA_CATEGORY = "asked"
+EXTRA_PREFIX = "asked-"
+MAX_TICKET_TEXT = 2000
+MAX_ANSWER_TEXT = 3000
+
+
+class TicketCb(CallbackData, prefix="tk"):
+    """Buttons on a ticket: answer, close, faq (make an FAQ entry), view, list."""
+
+    action: str
+    id: int = 0
+
+
+def install(app: App) -> None:
+    app.extras[FAQ_KEY] = FaqLibrary.load(CONTENT_DIR / "faq")
+    app.admin_actions.append(("tickets", "help.admin.tickets"))
+    app.admin_actions.append(("faq_reload", "help.admin.faq_reload"))
+
+
+def repo(app: App) -> HelpRepo:
+    found = app.extras.get("help_repo")
+    if not isinstance(found, HelpRepo) or found.db is not app.db:
+        found = HelpRepo(app.db)
+        app.extras["help_repo"] = found
+    return found
+
+
+# --- the FAQ as served ------------------------------------------------------------------------
+
+
+def library(app: App) -> FaqLibrary:
+    lib = app.extras.get(FAQ_KEY)
+    if not isinstance(lib, FaqLibrary):
+        lib = FaqLibrary.load(CONTENT_DIR / "faq")
+        app.extras[FAQ_KEY] = lib
+    return lib
+
+
+async def faq_for(app: App, lang: str) -> Faq:
+    """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
+    shipped FAQ is reloaded or an entry is added)."""
+    base = library(app).get(lang)
+    cache: dict[str, tuple[Faq, Faq]] = app.extras.setdefault(_MERGED_KEY, {})
+    cached = cache.get(lang)
+    if cached is not None and cached[0] is base:
+        return cached[1]
+    extras = await repo(app).faq_extras()
+    if not extras:
+        merged = base
+    else:
+        title = app.catalog.text(lang, "help.faq.asked_category")
+        entries = [
+            FaqEntry(
+                id=f"{EXTRA_PREFIX}{x.id}",
+                category=EXTRA_CATEGORY,
+                audience=x.audience or ("all",),
+                # The FAQ renders answers as HTML; questions and answers typed in Telegram are plain.
+                question=html.escape(x.question),
+                answer=html.escape(x.answer),
+                keywords=(),
+            )
+            for x in extras
+        ]
+        merged = Faq(
+            base.lang,
+            [*base.all_categories(), FaqCategory(EXTRA_CATEGORY, title)],
+            [*base.all_entries(), *entries],
+            source=base.source,
+        )
+    cache[lang] = (base, merged)
+    return merged
+
+
+def reload_faq(app: App) -> None:
+    """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
+    library(app).reload()
+    app.extras.pop(_MERGED_KEY, None)
+
+
+def audiences_of(person: Person | None) -> set[str]:
+    return {"all"} if person is None else audiences_for_roles(person.roles)
+
+
+# --- tickets ----------------------------------------------------------------------------------
+
+
+def _markup(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
+    return {"inline_keyboard": [[{"text": text, "callback_data": data} for text, data in row] for row in rows]}
+
+
+async def describe_person(app: App, person: Person, t: Translator) -> str:
+    """Name, roles and class (for a parent: the children and their classes), for staff eyes."""
+    roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles)) or "—"
+    parts = [f"<b>{html.escape(person.full_name)}</b>", roles]
+    if person.class_label:
+        parts.append(t("help.ticket.class", cls=html.escape(person.class_label)))
+    if "parent" in person.roles:
+        children = await app.people.children(person.id)
+        if children:
+            kids = "; ".join(
+                html.escape(c.full_name + (f" ({c.class_label})" if c.class_label else "")) for c in children
+            )
+            parts.append(t("help.ticket.children", children=kids))
+    return " · ".join(parts)
+
+
+def ticket_buttons(t: Translator, ticket_id: int, *, answered: bool) -> dict[str, Any]:
+    rows = [
+        [
+            (t("help.ticket.btn_answer"), TicketCb(action="answer", id=ticket_id).pack()),
+            (t("help.ticket.btn_close"), TicketCb(action="close", id=ticket_id).pack()),
+        ]
+    ]
+    if answered:
+        rows.append([(t("help.ticket.btn_faq"), TicketCb(action="faq", id=ticket_id).pack())])
+    return _markup(rows)
+
+
+async def open_ticket(app: App, asker: Person, text: str, *, context: str | None = None) -> int:
+    """Create a ticket and announce it to every reachable IT officer, in one transaction."""
+    text = text.strip()[:MAX_TICKET_TEXT]
+    if not text:
+        raise ValueError("empty question")
+    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
+    now = app.clock.now()
+    notices: list[tuple[Person, str, dict[str, Any]]] = []
+    for officer in officers:
+        t = app.catalog.bind(officer.lang or DEFAULT_LANG)
+        who = await describe_person(app, asker, t)
+        notices.append((officer, who, {}))
+    async with app.db.transaction() as conn:
+        ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
+        for officer, who, _ in notices:
+            assert officer.tg_user_id is not None
+            t = app.catalog.bind(officer.lang or DEFAULT_LANG)
+            body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
+            await enqueue(
+                conn,
+                dedupe_key=ticket_notice_key(ticket_id, officer.id),
+                chat_id=officer.tg_user_id,
+                person_id=officer.id,
+                kind="text",
+                payload=Payload(text=body, reply_markup=ticket_buttons(t, ticket_id, answered=False)),
+                now=now,
+                priority=3,
+            )
+    app.wake_sender()
+    return ticket_id
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    status: Literal["sent", "unreachable", "missing", "closed"]
+    ticket: Ticket | None = None
+
+
+async def answer_ticket(app: App, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
+    text = text.strip()[:MAX_ANSWER_TEXT]
+    ticket = await repo(app).ticket(ticket_id)
+    if ticket is None or not officer.is_admin:
+        return AnswerOutcome("missing")
+    if ticket.status == "closed":
+        return AnswerOutcome("closed", ticket)
+    asker = await app.people.get(ticket.asker_id)
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        number = await HelpRepo.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
+        reachable = asker is not None and asker.reachable and asker.active
+        if reachable:
+            assert asker is not None and asker.tg_user_id is not None
+            t = app.catalog.bind(asker.lang or DEFAULT_LANG)
+            body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
+            await enqueue(
+                conn,
+                dedupe_key=f"ticket:{ticket_id}:answer:{number}",
+                chat_id=asker.tg_user_id,
+                person_id=asker.id,
+                kind="text",
+                payload=Payload(text=body),
+                now=now,
+                # The IT officer may answer late in the evening; the asker hears it in the morning.
+                not_before=outside_quiet_hours(app, now),
+                priority=3,
+            )
+    app.wake_sender()
+    updated = await repo(app).ticket(ticket_id)
+    return AnswerOutcome("sent" if reachable else "unreachable", updated)
+
+
+async def close_ticket(app: App, officer: Person, ticket_id: int) -> bool:
+    if not officer.is_admin:
+        return False
+    async with app.db.transaction() as conn:
+        return await HelpRepo.close_ticket(conn, ticket_id, app.clock.now())
+
+
+@dataclass(frozen=True)
+class FaqOutcome:
+    status: Literal["created", "missing", "unanswered", "exists"]
+    entry_id: str | None = None
+
+
+async def make_faq_entry(app: App, officer: Person, ticket_id: int) -> FaqOutcome:
+    """Turn a question and its answer into an FAQ entry (for the asker's audiences) and close it."""
+    if not officer.is_admin:
+        return FaqOutcome("missing")
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        ticket = await HelpRepo.ticket_in(conn, ticket_id)
+        if ticket is None:
+            return FaqOutcome("missing")
+        if ticket.faq_extra_id is not None:
+            return FaqOutcome("exists", f"{EXTRA_PREFIX}{ticket.faq_extra_id}")
+        if not ticket.answer:
+            return FaqOutcome("unanswered")
+        asker = await app.people.get(ticket.asker_id)
+        audience = audiences_of(asker) - {"all"}
+        # A staff member's question about the journal is for teachers; a parent's for parents; an
+        # asker with no audience-giving role gets an entry for everyone.
+        extra_id = await HelpRepo.insert_faq_extra(
+            conn,
+            ticket_id=ticket.id,
+            audience=audience or {"all"},
+            question=ticket.text,
+            answer=ticket.answer,
+            created_by=officer.id,
+            now=now,
+        )
+        await HelpRepo.close_ticket(conn, ticket.id, now)
+    app.extras.pop(_MERGED_KEY, None)
+    return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
+
+
+async def tickets_overview(app: App, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
+    tickets = await repo(app).unclosed_tickets(limit)
+    people = {p.id: p for p in await app.people.get_many({tk.asker_id for tk in tickets})}
+    return [(tk, people.get(tk.asker_id)) for tk in tickets]

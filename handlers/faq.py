@@ -1,0 +1,168 @@
+"""FAQ browsing: categories filtered by the caller's roles, paginated entries, "back" everywhere.
+
+Every button names a category or an entry; both are re-checked against the caller's audiences on
+each press, so a stale button (FAQ reloaded) or a forged one gets an answer and the category list,
+never an error or silence. The IT officer reloads the FAQ from /admin ("faq_reload").
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, MenuButton
+from bot.i18n import Translator
+from bot.services.faq import FaqError
+from bot.services.tickets import TicketCb, audiences_of, faq_for, reload_faq
+from handlers.admin import AdminAction
+from storage.people import Person
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 6
+BUTTON_CHARS = 60
+
+
+class FaqNav(CallbackData, prefix="faq"):
+    """v: "c" categories, "l" a category's entries (page), "e" one entry (cat/page: where back goes)."""
+
+    v: str
+    cat: str = ""
+    page: int = 0
+    e: str = ""
+
+
+def button_text(question: str) -> str:
+    plain = html.unescape(question)
+    return plain if len(plain) <= BUTTON_CHARS else plain[: BUTTON_CHARS - 1].rstrip() + "…"
+
+
+def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=t("help.back"), callback_data=target.pack())
+
+
+async def categories_screen(app: App, person: Person | None, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+    faq = await faq_for(app, t.lang)
+    cats = faq.categories(audiences_of(person))
+    rows = [[InlineKeyboardButton(text=c.title, callback_data=FaqNav(v="l", cat=c.id).pack())] for c in cats]
+    if person is not None:  # only linked people can ask
+        rows.append([InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
+    return t("help.faq.title"), _kb(rows)
+
+
+async def category_screen(
+    app: App, person: Person | None, t: Translator, cat: str, page: int
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    faq = await faq_for(app, t.lang)
+    category = faq.category(cat)
+    entries = faq.entries(cat, audiences_of(person))
+    if category is None or not entries:
+        return None
+    pages = (len(entries) + PAGE_SIZE - 1) // PAGE_SIZE
+    page = min(max(page, 0), pages - 1)
+    shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=button_text(e.question), callback_data=FaqNav(v="e", cat=cat, page=page, e=e.id).pack()
+            )
+        ]
+        for e in shown
+    ]
+    nav = []
+    if page > 0:
+        nav.append(
+            InlineKeyboardButton(text=t("help.prev"), callback_data=FaqNav(v="l", cat=cat, page=page - 1).pack())
+        )
+    if page < pages - 1:
+        nav.append(
+            InlineKeyboardButton(text=t("help.next"), callback_data=FaqNav(v="l", cat=cat, page=page + 1).pack())
+        )
+    if nav:
+        rows.append(nav)
+    rows.append([_back(t, FaqNav(v="c"))])
+    text = t("help.faq.category", title=html.escape(category.title))
+    if pages > 1:
+        text += "\n" + t("help.faq.page", page=page + 1, pages=pages)
+    return text, _kb(rows)
+
+
+async def entry_screen(
+    app: App, person: Person | None, t: Translator, entry_id: str, cat: str, page: int
+) -> tuple[str, InlineKeyboardMarkup] | None:
+    faq = await faq_for(app, t.lang)
+    entry = faq.get(entry_id)
+    if entry is None or not entry.visible_to(audiences_of(person)):
+        return None
+    back = FaqNav(v="l", cat=cat, page=page) if cat else FaqNav(v="c")
+    rows = [[_back(t, back)]]
+    if person is not None:
+        rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
+    return f"<b>{entry.question}</b>\n\n{entry.answer}", _kb(rows)
+
+
+async def faq_command(message: Message, app: App, person: Person | None, t: Translator) -> None:
+    text, markup = await categories_screen(app, person, t)
+    await message.answer(text, reply_markup=markup)
+
+
+async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -> None:
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+        except TelegramBadRequest as exc:
+            # Pressing the button of the screen already shown: nothing to change.
+            if "not modified" not in str(exc):
+                raise
+    elif query.message is not None and query.bot is not None:
+        # Too old to edit: show the screen as a new message.
+        await query.bot.send_message(query.message.chat.id, text, reply_markup=markup)
+
+
+async def faq_nav(query: CallbackQuery, callback_data: FaqNav, app: App, person: Person | None, t: Translator) -> None:
+    screen: tuple[str, InlineKeyboardMarkup] | None
+    if callback_data.v == "l":
+        screen = await category_screen(app, person, t, callback_data.cat, callback_data.page)
+    elif callback_data.v == "e":
+        screen = await entry_screen(app, person, t, callback_data.e, callback_data.cat, callback_data.page)
+    else:
+        screen = await categories_screen(app, person, t)
+    if screen is None:
+        # Stale (the FAQ changed) or forged (not for this caller): say so, show what there is.
+        await query.answer(t("help.faq.stale"), show_alert=True)
+        screen = await categories_screen(app, person, t)
+    else:
+        await query.answer()
+    await _show(query, *screen)
+
+
+async def faq_reload(query: CallbackQuery, app: App, t: Translator) -> None:
+    try:
+        reload_faq(app)
+    except FaqError as exc:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(t("help.faq.reload_failed", error=html.escape(str(exc))))
+        return
+    count = len(await faq_for(app, t.lang))
+    await query.answer(t("help.faq.reloaded", n=count), show_alert=True)
+
+
+def build_router() -> Router:
+    router = Router(name="faq")
+    router.message.register(faq_command, Command("faq"))
+    router.message.register(faq_command, MenuButton("faq"))
+    router.callback_query.register(faq_nav, FaqNav.filter())
+    router.callback_query.register(faq_reload, AdminAction.filter(F.action == "faq_reload"), HasRole("it_officer"))
+    return router

@@ -1,0 +1,238 @@
+"""Questions to the IT officer: asking (menu, /ask, "none of these"), and the IT officer's side:
+answering by reply or button, the list of open tickets, closing, making an FAQ entry."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject, Filter, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, IsLinked, MenuButton
+from bot.i18n import Translator
+from bot.services.tickets import (
+    TicketCb,
+    answer_ticket,
+    close_ticket,
+    describe_person,
+    make_faq_entry,
+    open_ticket,
+    repo,
+    ticket_buttons,
+    tickets_overview,
+)
+from handlers.admin import AdminAction
+from handlers.search import AskQuery, recall_query
+from storage.people import Person
+
+
+class Asking(StatesGroup):
+    text = State()
+
+
+class Answering(StatesGroup):
+    text = State()
+
+
+def _cancel_kb(t: Translator) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=t("help.cancel"), callback_data=TicketCb(action="cancel").pack())]]
+    )
+
+
+def _markup(data: dict[str, Any]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup.model_validate(data)
+
+
+# --- asking -----------------------------------------------------------------------------------
+
+
+async def _submit(message: Message, app: App, person: Person, t: Translator, text: str, context: str) -> None:
+    ticket_id = await open_ticket(app, person, text, context=context)
+    await message.answer(t("help.ask.sent", id=ticket_id))
+
+
+async def ask_command(
+    message: Message, app: App, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None
+) -> None:
+    if command is not None and command.args and command.args.strip():
+        await state.set_state(None)
+        await _submit(message, app, person, t, command.args, "command")
+        return
+    await state.set_state(Asking.text)
+    await message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
+
+
+async def ask_text(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    await state.set_state(None)
+    await _submit(message, app, person, t, message.text, "menu")
+
+
+async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    """ "Ask the IT officer" under an FAQ screen: type the question next."""
+    await state.set_state(Asking.text)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
+
+
+async def ask_searched(
+    query: CallbackQuery, callback_data: AskQuery, app: App, person: Person, t: Translator, state: FSMContext
+) -> None:
+    text = await recall_query(state, callback_data.key)
+    if text is None:
+        # The searched text is gone (an old button): ask for the question instead.
+        await ask_button(query, t, state)
+        return
+    ticket_id = await open_ticket(app, person, text, context="search")
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("help.ask.sent_quoted", id=ticket_id, text=html.escape(text)))
+
+
+async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.set_state(None)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("help.cancelled"))
+
+
+# --- the IT officer ---------------------------------------------------------------------------
+
+
+class RepliesToTicket(Filter):
+    """A reply to a ticket notice the outbox delivered to this chat; injects `ticket_id`."""
+
+    async def __call__(self, message: Message, app: App) -> bool | dict[str, Any]:
+        reply = message.reply_to_message
+        if reply is None:
+            return False
+        ticket_id = await repo(app).ticket_for_notice(message.chat.id, reply.message_id)
+        return False if ticket_id is None else {"ticket_id": ticket_id}
+
+
+async def _answer(message: Message, app: App, person: Person, t: Translator, ticket_id: int, text: str) -> None:
+    outcome = await answer_ticket(app, person, ticket_id, text)
+    if outcome.status == "missing":
+        await message.answer(t("help.ticket.missing"))
+    elif outcome.status == "closed":
+        await message.answer(t("help.ticket.already_closed", id=ticket_id))
+    else:
+        key = "help.ticket.answer_sent" if outcome.status == "sent" else "help.ticket.answer_unreachable"
+        await message.answer(t(key, id=ticket_id), reply_markup=_markup(ticket_buttons(t, ticket_id, answered=True)))
+
+
+async def answer_by_reply(message: Message, app: App, person: Person, t: Translator, ticket_id: int) -> None:
+    assert message.text is not None
+    await _answer(message, app, person, t, ticket_id, message.text)
+
+
+async def answer_in_state(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    data = await state.get_data()
+    await state.set_state(None)
+    await _answer(message, app, person, t, int(data.get("ticket_id") or 0), message.text)
+
+
+async def ticket_action(
+    query: CallbackQuery, callback_data: TicketCb, app: App, person: Person, t: Translator, state: FSMContext
+) -> None:
+    ticket = await repo(app).ticket(callback_data.id)
+    if ticket is None:
+        await query.answer(t("help.ticket.missing"), show_alert=True)
+        return
+    message = query.message if isinstance(query.message, Message) else None
+    action = callback_data.action
+    if action == "answer":
+        if ticket.status == "closed":
+            await query.answer(t("help.ticket.already_closed", id=ticket.id), show_alert=True)
+            return
+        await state.set_state(Answering.text)
+        await state.update_data(ticket_id=ticket.id)
+        await query.answer()
+        if message is not None:
+            await message.answer(
+                t("help.ticket.answer_prompt", id=ticket.id, text=html.escape(ticket.text)), reply_markup=_cancel_kb(t)
+            )
+    elif action == "close":
+        closed = await close_ticket(app, person, ticket.id)
+        await query.answer(t("help.ticket.closed" if closed else "help.ticket.already_closed", id=ticket.id))
+        if message is not None:
+            await message.edit_reply_markup(reply_markup=None)
+    elif action == "faq":
+        outcome = await make_faq_entry(app, person, ticket.id)
+        if outcome.status == "unanswered":
+            await query.answer(t("help.ticket.faq_unanswered"), show_alert=True)
+            return
+        await query.answer(
+            t("help.ticket.faq_created" if outcome.status == "created" else "help.ticket.faq_exists"), show_alert=True
+        )
+        if message is not None:
+            await message.edit_reply_markup(reply_markup=None)
+    elif action == "view":
+        await query.answer()
+        asker = await app.people.get(ticket.asker_id)
+        who = await describe_person(app, asker, t) if asker is not None else "—"
+        text = t("help.ticket.notice", id=ticket.id, who=who, text=html.escape(ticket.text))
+        if ticket.answer:
+            text += "\n\n" + t("help.ticket.last_answer", answer=html.escape(ticket.answer))
+        if message is not None:
+            await message.answer(text, reply_markup=_markup(ticket_buttons(t, ticket.id, answered=bool(ticket.answer))))
+    else:
+        await query.answer(t("help.faq.stale"), show_alert=True)
+
+
+async def tickets_list(query: CallbackQuery, app: App, t: Translator) -> None:
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    items = await tickets_overview(app)
+    if not items:
+        await query.message.answer(t("help.ticket.none_open"))
+        return
+    rows = []
+    for ticket, asker in items:
+        mark = "✅" if ticket.status == "answered" else "🆕"
+        name = asker.full_name if asker is not None else "—"
+        snippet = ticket.text if len(ticket.text) <= 30 else ticket.text[:29] + "…"
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=f"{mark} №{ticket.id} · {name}: {snippet}",
+                    callback_data=TicketCb(action="view", id=ticket.id).pack(),
+                )
+            ]
+        )
+    await query.message.answer(
+        t.plural("help.ticket.open_list", len(items)), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="tickets")
+    officer = Router(name="tickets-officer")
+    officer.message.filter(HasRole("it_officer"))
+    officer.callback_query.filter(HasRole("it_officer"))
+    officer.message.register(answer_by_reply, F.text, StateFilter(None), RepliesToTicket())
+    officer.message.register(answer_in_state, Answering.text, F.text, ~F.text.startswith("/"))
+    officer.callback_query.register(tickets_list, AdminAction.filter(F.action == "tickets"))
+    officer.callback_query.register(ticket_action, TicketCb.filter(F.action.in_({"answer", "close", "faq", "view"})))
+
+    asker = Router(name="tickets-asker")
+    asker.message.filter(IsLinked())
+    asker.callback_query.filter(IsLinked())
+    asker.message.register(ask_command, Command("ask"))
+    asker.message.register(ask_command, MenuButton("ask"))
+    asker.message.register(ask_text, Asking.text, F.text, ~F.text.startswith("/"))
+    asker.callback_query.register(ask_button, TicketCb.filter(F.action == "ask"))
+    asker.callback_query.register(cancel, TicketCb.filter(F.action == "cancel"))
+    asker.callback_query.register(ask_searched, AskQuery.filter())
+
+    router.include_routers(officer, asker)
+    return router

@@ -1,0 +1,58 @@
+"""Helpers for the help-desk tests (FAQ in the bot, tickets, training): a linked small school."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiogram.methods import EditMessageText, SendMessage, TelegramMethod
+
+from bot.services.roster import import_roster
+from tests.harness import (
+    CLASS_TEACHER,
+    DIRECTOR,
+    IT_OFFICER,
+    PARENT_ONE,
+    PARENT_TWO,
+    TEACHER,
+    Harness,
+    roster_csv,
+)
+
+PHONES = {
+    IT_OFFICER: "+79000000001",
+    DIRECTOR: "+79000000002",
+    CLASS_TEACHER: "+79000000003",
+    TEACHER: "+79000000004",
+    PARENT_TWO: "+79000000005",
+    PARENT_ONE: "+79000000006",
+}
+
+
+async def linked_school(h: Harness, *who: int) -> None:
+    """Import the roster and link the given Telegram ids (all adults by default) by contact."""
+    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    assert report.ok, report.errors
+    for user_id in who or tuple(PHONES):
+        await h.contact(user_id, PHONES[user_id], user_id)
+        assert await h.app.people.by_tg(user_id) is not None
+
+
+def texts(calls: list[TelegramMethod[Any]]) -> list[str]:
+    return [c.text for c in calls if isinstance(c, SendMessage | EditMessageText)]
+
+
+def buttons(call: TelegramMethod[Any]) -> list[tuple[str, str]]:
+    markup = getattr(call, "reply_markup", None)
+    rows = getattr(markup, "inline_keyboard", None) or []
+    return [(b.text, b.callback_data or "") for row in rows for b in row]
+
+
+def last_with_buttons(calls: list[TelegramMethod[Any]]) -> TelegramMethod[Any]:
+    for call in reversed(calls):
+        if buttons(call):
+            return call
+    raise AssertionError(f"no inline keyboard in {calls!r}")
+
+
+def alerts(calls: list[TelegramMethod[Any]]) -> list[str]:
+    return [c.text or "" for c in calls if type(c).__name__ == "AnswerCallbackQuery"]
