@@ -1,0 +1,68 @@
+"""`schoolbot sandbox`: the whole bot with no token and no network, as any user, with time travel.
+
+One process holds a fake Telegram Bot API server (bot.fakeapi) on 127.0.0.1, a demo school
+(bot/sandbox/demo.py) and the real bot built as `schoolbot run` builds it. The terminal chat
+(bot/sandbox/chat.py) lets a person be anyone in the demo school; scripts (bot/sandbox/script.py)
+replay conversations and check the replies, for CI. See docs/SANDBOX.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+DEFAULT_DATA_DIR = Path("sandbox-data")
+
+
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "sandbox",
+        help="try the bot with no token: a fake Telegram, a demo school and a terminal chat",
+        description="Runs the real bot against a local fake Telegram Bot API server with a demo school. "
+        "Chat as anyone in the school, travel in time, or play a scripted conversation.",
+    )
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="where the database and received files go (default ./sandbox-data, wiped at start)")
+    p.add_argument("--keep", action="store_true", help="keep the data dir from the last run (no wipe, no demo reload)")
+    p.add_argument("--script", type=Path, default=None, help="play this TOML script and exit (non-zero on failure)")
+    p.add_argument("--start", default=None, help='school time to start at, e.g. "2026-12-01 10:00" '
+                   "(default: the next working day 10:00)")
+    p.add_argument("--lang", default="ru", choices=["ru", "en"], help="the demo people's Telegram language")
+    p.add_argument("--plain", action="store_true", help="plain text output even on a terminal")
+    p.add_argument("--verbose", action="store_true", help="show the bot's log lines")
+    p.set_defaults(entry=cmd_sandbox)
+
+
+async def cmd_sandbox(args: argparse.Namespace) -> int:
+    from bot.config import load_school_config
+    from bot.sandbox.chat import run_terminal
+    from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, school_config_path
+    from bot.sandbox.script import ScriptError, run_script
+
+    if not args.verbose:
+        # The bot's INFO lines would drown the chat; warnings still show.
+        logging.getLogger().setLevel(logging.WARNING)
+    options = SandboxOptions(data_dir=args.data_dir, keep=args.keep, lang=args.lang)
+    if args.start:
+        school = load_school_config(school_config_path(args.data_dir))
+        try:
+            options.start = parse_start(args.start, ZoneInfo(school.school.timezone))
+        except ValueError as exc:
+            print(f"schoolbot sandbox: --start: {exc}", file=sys.stderr)
+            return 2
+    if args.script is not None:
+        try:
+            result = await run_script(args.script, options)
+        except ScriptError as exc:
+            print(f"schoolbot sandbox: {exc}", file=sys.stderr)
+            return 2
+        print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+        return 0 if result.ok else 1
+    async with Sandbox.running(options) as sandbox:
+        from bot.sandbox.demo import write_demo_files
+
+        write_demo_files(args.data_dir)
+        return await run_terminal(sandbox, rich=False if args.plain else None)

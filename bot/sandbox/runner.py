@@ -1,0 +1,406 @@
+"""The sandbox process: a fake Telegram Bot API server, a demo school and the real bot, together.
+
+The bot is built exactly as `schoolbot run` builds it (create_app, build_bot, serve) and talks HTTP
+to `bot.fakeapi.FakeTelegram` on 127.0.0.1, so every capability that is installed shows up by
+itself. Time is a ManualClock moved by `travel()`, which runs the sweeps the way the scheduler
+would have run them in between.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.app import App, build_bot, create_app, serve
+from bot.clock import ManualClock
+from bot.config import Settings
+from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
+from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
+from scheduler.base import ManualScheduler
+
+log = logging.getLogger(__name__)
+
+SANDBOX_TOKEN = "700000:SANDBOX-TOKEN"  # noqa: S105 - the fake server's token, not a secret
+# Requests that are the bot waiting, not the bot working.
+_IDLE_METHODS = frozenset({"getUpdates"})
+
+
+@dataclass
+class SandboxOptions:
+    data_dir: Path = Path("sandbox-data")
+    start: datetime | None = None  # aware; None: the next working day 10:00 in the school's tz
+    keep: bool = False
+    # When False the demo data is not loaded (tests that want an empty school).
+    demo: bool = True
+    prelink: bool = True
+    lang: str = "ru"
+
+
+@dataclass
+class ChatCursor:
+    """What a persona has already seen of their chat: messages by index, edits per message."""
+
+    seen: int = 0
+    edits_seen: dict[int, int] = field(default_factory=dict)
+
+
+def parse_start(value: str, tz: ZoneInfo) -> datetime:
+    """"2026-12-01 10:00" (or an ISO date) in the school's time zone -> aware UTC."""
+    text = value.strip().replace("T", " ")
+    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
+        try:
+            naive = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return naive.replace(tzinfo=tz).astimezone(UTC)
+    raise ValueError(f"expected 'YYYY-MM-DD HH:MM' (school time), got {value!r}")
+
+
+class Sandbox:
+    """Owns the fake server, the app and the polling task. Use `Sandbox.running(options)`."""
+
+    def __init__(self, tg: FakeTelegram, app: App, options: SandboxOptions) -> None:
+        self.tg = tg
+        self.app = app
+        self.options = options
+        self.demo_report = DemoReport()
+        self.users: dict[str, FakeUser] = {}
+        self.cursors: dict[int, ChatCursor] = {}
+        self.files_dir = options.data_dir / "files"
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    @classmethod
+    @asynccontextmanager
+    async def running(cls, options: SandboxOptions) -> AsyncIterator[Sandbox]:
+        data_dir = options.data_dir
+        _prepare_data_dir(data_dir, options.keep)
+        from bot.config import load_school_config
+
+        school_config = school_config_path(data_dir)
+        school = load_school_config(school_config)
+        tz = ZoneInfo(school.school.timezone)
+        clock = ManualClock(options.start or default_start(datetime.now(UTC), tz))
+        # Message dates follow the sandbox clock, so what the chat shows matches the time travel.
+        async with FakeTelegram(token=SANDBOX_TOKEN, bot_username="schoolbot_sandbox_bot",
+                                now=lambda: clock.now().timestamp()) as tg:
+            it_officer = next(p for p in PERSONAS if p.key == "it_officer").person
+            settings = Settings(
+                _env_file=None,  # the sandbox never reads the operator's .env
+                bot_token=SANDBOX_TOKEN,
+                bot_api_url=tg.base_url,
+                database_path=data_dir / "schoolbot.sqlite3",
+                backup_dir=data_dir / "backups",
+                school_config=school_config,
+                admin_ids=[it_officer.tg_id] if it_officer.tg_id else [],
+            )
+            start = clock.now()
+            app = create_app(settings, clock=clock, scheduler=ManualScheduler(), school=school)
+            sandbox = cls(tg, app, options)
+            kept = options.keep and await _has_people(app)
+            await app.open()
+            if options.demo and not kept:
+                local = start.astimezone(tz)
+                sandbox.demo_report = await load_demo(app, school_year=school_year_of(local.year, local.month))
+            bot = build_bot(settings)
+            sandbox._task = asyncio.create_task(serve(app, bot, handle_signals=False))
+            try:
+                await sandbox._wait_started()
+                if options.demo and options.prelink and not kept:
+                    await sandbox._prelink()
+                yield sandbox
+            finally:
+                await sandbox._stop()
+
+    async def _wait_started(self) -> None:
+        assert self._task is not None
+        for _ in range(1000):
+            if self.app.sender is not None or self._task.done():
+                break
+            await asyncio.sleep(0.01)
+        if self._task.done():
+            self._task.result()
+            raise RuntimeError("the bot stopped during start")
+
+    async def _stop(self) -> None:
+        dp = self.app.extras.get("dispatcher")
+        if self._task is None:
+            return
+        if dp is not None and not self._task.done():
+            with suppress(RuntimeError):
+                await dp.stop_polling()
+        try:
+            await asyncio.wait_for(self._task, timeout=15)
+        finally:
+            if self.app.db._conn is not None:  # stopped before serve() closed it
+                await self.app.close()
+
+    async def _prelink(self) -> None:
+        """Link some personas through the real flow, so their menus work at once."""
+        for persona in PERSONAS:
+            if persona.prelink == "contact":
+                user = self.user_for(persona.person)
+                if persona.key != "it_officer":
+                    # The IT officer is in ADMIN_IDS: a /start before linking would make a new
+                    # admin-only person instead of linking the roster one, so they only share.
+                    await self.act(user, user.send("/start"))
+                await self.act(user, user.share_contact(user.phone))
+            elif persona.prelink == "token":
+                from bot.services.onboarding import create_token
+
+                person = await self._roster_person(persona.person)
+                if person is None:
+                    continue
+                token = await create_token(self.app, purpose="link", person_id=person, created_by=None)
+                user = self.user_for(persona.person)
+                await self.act(user, user.send(f"/start {token}"))
+        # What the prelinking said is history: personas start with nothing unread.
+        for persona in PERSONAS:
+            if persona.person.tg_id is not None:
+                self.mark_read(persona.person.tg_id)
+
+    async def _roster_person(self, demo: DemoPerson) -> int | None:
+        from bot.services.people_text import name_key
+
+        key = name_key(demo.full_name)
+        for person in await self.app.people.active():
+            if name_key(person.full_name) == key and person.class_label == (demo.class_label or None):
+                return person.id
+        return None
+
+    # -- people ---------------------------------------------------------------------------------
+
+    def user_for(self, demo: DemoPerson) -> FakeUser:
+        assert demo.tg_id is not None, f"{demo.full_name} is not in Telegram"
+        user = self.users.get(demo.full_name)
+        if user is None:
+            digits = "".join(ch for ch in demo.phone if ch.isdigit())
+            phone = "+7" + digits[1:] if digits else None
+            user = self.tg.user(demo.tg_id, demo.first_name, demo.last_name, phone=phone,
+                                language_code=self.options.lang)
+            self.users[demo.full_name] = user
+        return user
+
+    def persona(self, key: str) -> Persona:
+        for persona in PERSONAS:
+            if persona.key == key:
+                return persona
+        raise KeyError(key)
+
+    def people_in_telegram(self) -> list[DemoPerson]:
+        return [p for p in (*PEOPLE, STRANGER) if p.tg_id is not None]
+
+    def name_of(self, chat_id: int) -> str:
+        for persona in PERSONAS:
+            if persona.person.tg_id == chat_id:
+                return persona.key
+        for p in self.people_in_telegram():
+            if p.tg_id == chat_id:
+                return p.full_name
+        return str(chat_id)
+
+    # -- messages -------------------------------------------------------------------------------
+
+    def cursor(self, chat_id: int) -> ChatCursor:
+        return self.cursors.setdefault(chat_id, ChatCursor())
+
+    def unread(self, chat_id: int) -> list[tuple[SentMessage, bool]]:
+        """New messages and edited ones since last read: (message, is_edit)."""
+        cur = self.cursor(chat_id)
+        out: list[tuple[SentMessage, bool]] = []
+        messages = self.tg.sent(chat_id)
+        for index, message in enumerate(messages):
+            if index >= cur.seen:
+                out.append((message, False))
+            elif len(message.edits) > cur.edits_seen.get(message.message_id, 0):
+                out.append((message, True))
+        return out
+
+    def mark_read(self, chat_id: int) -> None:
+        cur = self.cursor(chat_id)
+        messages = self.tg.sent(chat_id)
+        cur.seen = len(messages)
+        cur.edits_seen = {m.message_id: len(m.edits) for m in messages}
+
+    def unread_counts(self) -> dict[int, int]:
+        chats = {m.chat_id for m in self.tg.sent()}
+        counts = {chat: len(self.unread(chat)) for chat in chats}
+        return {chat: n for chat, n in counts.items() if n}
+
+    def save_file(self, message: SentMessage) -> Path | None:
+        if message.file is None:
+            return None
+        folder = self.files_dir / self.name_of(message.chat_id).replace(" ", "_")
+        folder.mkdir(parents=True, exist_ok=True)
+        default = "photo.jpg" if message.method == "sendPhoto" else "file.bin"
+        name = Path(message.filename or default).name
+        path = folder / f"{message.message_id:04d}-{name}"
+        if not path.exists():
+            path.write_bytes(message.file)
+        return path
+
+    # -- waiting --------------------------------------------------------------------------------
+
+    def _busy(self) -> bool:
+        return any(r.status is None and not r.dropped and r.method not in _IDLE_METHODS for r in self.tg.requests)
+
+    def _db_changes(self) -> int:
+        conn = self.app.db._conn
+        return conn.total_changes if conn is not None else 0
+
+    async def settle(self, *, quiet: float = 0.15, limit: float = 10.0, since: int | None = None) -> None:
+        """Wait until the bot looks done: the update(s) were fetched, nothing is in flight and
+        neither the fake server nor the database saw anything new for `quiet` seconds.
+
+        A heuristic (the bot gives no "idle" signal), good enough for a sandbox; scripts' `expect`
+        steps wait for their message on top of it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        if since is not None:
+            # The fake server has no "fetched" event to wait on; polling it is cheap.
+            while self.tg.pending_updates() and loop.time() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        marker = (len(self.tg.requests), self._db_changes())
+        quiet_since = loop.time()
+        while loop.time() < deadline:
+            await asyncio.sleep(0.02)
+            now_marker = (len(self.tg.requests), self._db_changes())
+            if now_marker != marker or self._busy():
+                marker = now_marker
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= quiet:
+                return
+
+    async def act(self, user: FakeUser, action: Any) -> int:
+        """Run a user action (a coroutine of FakeUser) and wait for the bot to settle."""
+        update_id: int = await action
+        await self.settle(since=update_id)
+        return update_id
+
+    # -- time -----------------------------------------------------------------------------------
+
+    @property
+    def clock(self) -> ManualClock:
+        assert isinstance(self.app.clock, ManualClock)
+        return self.app.clock
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.app.school.school.timezone)
+
+    def local_now(self) -> datetime:
+        return self.clock.now().astimezone(self.tz)
+
+    def tick_times(self, start: datetime, end: datetime) -> list[datetime]:
+        """The moments between `start` (exclusive) and `end` (inclusive) to run the sweeps at.
+
+        The scheduler sweeps every minute; replaying that over days would be slow, so the sandbox
+        ticks hourly while people may be messaged (outside quiet hours), which is when reminders
+        are allowed to fire anyway, and once at each quiet-hours start. Over long jumps (more than
+        two weeks) it ticks three times per day: at work start, midday and work end."""
+        hours = self.app.school.hours
+        tz = self.tz
+        local_start = start.astimezone(tz)
+        local_end = end.astimezone(tz)
+        long_jump = end - start > timedelta(days=14)
+        if long_jump:
+            slots = sorted({hours.work_start, time(13, 0), hours.work_end})
+        else:
+            slots = [time(h, 0) for h in range(24) if _allowed_hour(h, hours.quiet_start, hours.quiet_end)]
+            slots = sorted({*slots, hours.quiet_start, hours.work_start})
+        moments: list[datetime] = []
+        day = local_start.date()
+        while day <= local_end.date():
+            for slot in slots:
+                moment = datetime.combine(day, slot, tzinfo=tz)
+                if local_start < moment < local_end:
+                    moments.append(moment.astimezone(UTC))
+            day += timedelta(days=1)
+        moments.append(end.astimezone(UTC))
+        return moments
+
+    async def travel(self, target: datetime) -> int:
+        """Move the clock to `target` in steps, sweeping at each; returns how many ticks ran."""
+        now = self.clock.now()
+        if target <= now:
+            raise ValueError("time only moves forward in the sandbox")
+        moments = self.tick_times(now, target)
+        for moment in moments:
+            self.clock.set(moment)
+            before = (self._db_changes(), len(self.tg.requests))
+            await self.app.tick()
+            # Let the woken sender pick up what the sweep enqueued before the clock moves on, so
+            # messages go out at the time they were due. Ticks that changed nothing need no wait.
+            await asyncio.sleep(0)
+            if (self._db_changes(), len(self.tg.requests)) != before:
+                await self.settle(quiet=0.1)
+        await self.settle()
+        return len(moments)
+
+
+def _allowed_hour(hour: int, quiet_start: time, quiet_end: time) -> bool:
+    moment = time(hour, 0)
+    if quiet_start > quiet_end:  # wraps midnight
+        return quiet_end <= moment < quiet_start
+    return not (quiet_start <= moment < quiet_end)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists()
+
+
+def school_config_path(data_dir: Path) -> Path:
+    """./school.toml when there is one, else a missing path, so the shipped example is used."""
+    local = Path("school.toml")
+    return local if local.is_file() else data_dir / "missing-school.toml"
+
+
+def _prepare_data_dir(data_dir: Path, keep: bool) -> None:
+    if data_dir.exists() and not keep:
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+
+
+def default_start(now: datetime, tz: ZoneInfo) -> datetime:
+    """The next working day (Mon-Fri) after today, 10:00 school time."""
+    day = now.astimezone(tz).date() + timedelta(days=1)
+    while day.isoweekday() > 5:
+        day += timedelta(days=1)
+    return datetime.combine(day, time(10, 0), tzinfo=tz).astimezone(UTC)
+
+
+async def _has_people(app: App) -> bool:
+    if not _exists(app.settings.database_path):
+        return False
+    await app.open()
+    return await app.people.count_active() > 0
+
+
+def parse_time_arg(arg: str, now: datetime, tz: ZoneInfo) -> datetime:
+    """`+3d`, `+2h`, `+30m`, `+1w`, or an absolute 'YYYY-MM-DD HH:MM' in school time."""
+    text = arg.strip()
+    if text.startswith("+"):
+        units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+        total = 0
+        number = ""
+        for ch in text[1:]:
+            if ch.isdigit():
+                number += ch
+            elif ch in units and number:
+                total += int(number) * units[ch]
+                number = ""
+            elif ch != " ":
+                raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
+        if number or total == 0:
+            raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
+        return now + timedelta(seconds=total)
+    return parse_start(text, tz)

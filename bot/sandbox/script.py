@@ -1,0 +1,300 @@
+"""Scripted conversations: play a TOML list of steps against the sandbox and check the replies.
+
+A script::
+
+    name = "parent"                       # optional; defaults to the file name
+    start = "2026-12-01 10:00"            # optional school time to start at
+    [[steps]]
+    as = "parent_5a"                      # a persona key (see bot/sandbox/demo.py PERSONAS)
+    send = "/start"
+    expect = "поделитесь своим номером"   # substring of a new message to this persona
+
+Each step may hold, in this order: `as`; one action (`send`, `press` — an inline or keyboard
+button by its text, `contact = true`, `file` — a path relative to the script, `time` — `+3d`,
+`+2h` or `YYYY-MM-DD HH:MM`); then checks on what the current persona got since the last action:
+`expect` (a substring, or a list of substrings, each in some new message), `expect_not` (no new
+message contains it), `expect_photo = true`, `expect_document = true | "name part"`,
+`expect_buttons = ["text", ...]`, `expect_none = true`; `timeout` (seconds, default 5).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.fakeapi import SentMessage
+from bot.sandbox.chat import active_buttons
+from bot.sandbox.demo import PERSONAS, DemoPerson
+from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, parse_time_arg, school_config_path
+
+ACTIONS = ("send", "press", "contact", "file", "time")
+CHECKS = ("expect", "expect_not", "expect_photo", "expect_document", "expect_buttons", "expect_none")
+KEYS = frozenset({"as", *ACTIONS, *CHECKS, "timeout", "note"})
+DEFAULT_TIMEOUT = 5.0
+
+
+class ScriptError(Exception):
+    """The script itself is wrong (unknown key, unknown persona, bad value)."""
+
+
+class StepFailed(Exception):
+    """An expectation did not hold; the message is the diff to show."""
+
+
+@dataclass
+class Script:
+    name: str
+    path: Path
+    steps: list[dict[str, Any]]
+    start: str | None = None
+
+
+@dataclass
+class ScriptResult:
+    name: str
+    passed: int
+    total: int
+    failure: str | None = None
+    transcript: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failure is None
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"script {self.name}: {self.passed} steps passed"
+        return f"script {self.name}: FAILED at step {self.passed + 1} of {self.total}\n{self.failure}"
+
+
+def load_script(path: Path) -> Script:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScriptError(f"{path}: {exc}") from None
+    steps = raw.get("steps")
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
+        raise ScriptError(f"{path}: expected [[steps]] tables")
+    personas = {p.key for p in PERSONAS}
+    for n, step in enumerate(steps, 1):
+        unknown = set(step) - KEYS
+        if unknown:
+            raise ScriptError(f"{path}: step {n}: unknown key(s) {sorted(unknown)}; known: {sorted(KEYS)}")
+        actions = [k for k in ACTIONS if k in step]
+        if len(actions) > 1:
+            raise ScriptError(f"{path}: step {n}: one action per step, got {actions}")
+        if "as" in step and step["as"] not in personas:
+            raise ScriptError(f"{path}: step {n}: unknown persona {step['as']!r}; known: {sorted(personas)}")
+    start = raw.get("start")
+    return Script(name=str(raw.get("name") or path.stem), path=path, steps=steps,
+                  start=str(start) if start else None)
+
+
+def _describe(step: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v!r}" for k, v in step.items() if k != "note")
+
+
+def _text(message: SentMessage) -> str:
+    parts = [message.plain or ""]
+    parts += [edit.text or "" for edit in message.edits]
+    if message.filename:
+        parts.append(message.filename)
+    return "\n".join(parts)
+
+
+class Player:
+    def __init__(self, sandbox: Sandbox, script: Script) -> None:
+        self.sb = sandbox
+        self.script = script
+        self.current: DemoPerson | None = None
+        # The window the checks look at: per chat, (messages before the last action, edits then).
+        self.marks: dict[int, tuple[int, dict[int, int]]] = {}
+        self.last_action = "(start)"
+        self.transcript: list[str] = []
+
+    def _snapshot(self) -> None:
+        self.marks = {}
+        for message in self.sb.tg.sent():
+            count, edits = self.marks.get(message.chat_id, (0, {}))
+            edits[message.message_id] = len(message.edits)
+            self.marks[message.chat_id] = (count + 1, edits)
+
+    def new_messages(self, chat_id: int) -> list[SentMessage]:
+        count, edits = self.marks.get(chat_id, (0, {}))
+        return [
+            m for i, m in enumerate(self.sb.tg.sent(chat_id))
+            if i >= count or len(m.edits) > edits.get(m.message_id, 0)
+        ]
+
+    @property
+    def chat_id(self) -> int:
+        if self.current is None or self.current.tg_id is None:
+            raise ScriptError("no persona chosen yet: start with `as = \"...\"`")
+        return self.current.tg_id
+
+    async def play(self) -> ScriptResult:
+        total = len(self.script.steps)
+        for n, step in enumerate(self.script.steps):
+            try:
+                await self.step(step)
+            except StepFailed as exc:
+                header = f"step {n + 1}: {_describe(step)}"
+                if step.get("note"):
+                    header += f"  ({step['note']})"
+                return ScriptResult(self.script.name, n, total, f"{header}\n{exc}", self.transcript)
+            except (ScriptError, LookupError, ValueError) as exc:
+                return ScriptResult(self.script.name, n, total, f"step {n + 1}: {_describe(step)}\n  {exc}",
+                                    self.transcript)
+        return ScriptResult(self.script.name, total, total, None, self.transcript)
+
+    async def step(self, step: dict[str, Any]) -> None:
+        if "as" in step:
+            self.current = next(p.person for p in PERSONAS if p.key == step["as"])
+        for action in ACTIONS:
+            if action in step:
+                self._snapshot()
+                self.last_action = f"{action} = {step[action]!r}"
+                await getattr(self, f"do_{action}")(step[action])
+        timeout = float(step.get("timeout", DEFAULT_TIMEOUT))
+        if "expect" in step:
+            wanted = step["expect"] if isinstance(step["expect"], list) else [step["expect"]]
+            for text in wanted:
+                await self.wait(f"a new message containing {str(text)!r}", lambda m, s=str(text): s in _text(m),
+                                timeout)
+        if step.get("expect_photo"):
+            await self.wait("a photo", lambda m: m.method == "sendPhoto", timeout)
+        if "expect_document" in step:
+            part = step["expect_document"]
+            if part is True:
+                await self.wait("a document", lambda m: m.method == "sendDocument", timeout)
+            else:
+                await self.wait(f"a document named like {part!r}",
+                                lambda m: m.method == "sendDocument" and str(part) in (m.filename or ""), timeout)
+        if "expect_buttons" in step:
+            for text in step["expect_buttons"]:
+                await self.wait(f"a new message with button {text!r}",
+                                lambda m, s=str(text): any(s in b for row in m.buttons() + m.reply_buttons()
+                                                           for b in row), timeout)
+        if "expect_not" in step:
+            await self.sb.settle()
+            wanted = step["expect_not"] if isinstance(step["expect_not"], list) else [step["expect_not"]]
+            for text in wanted:
+                bad = [m for m in self.new_messages(self.chat_id) if str(text) in _text(m)]
+                if bad:
+                    raise StepFailed(self.diff(f"no new message containing {str(text)!r}"))
+        if step.get("expect_none"):
+            await self.sb.settle()
+            if self.new_messages(self.chat_id):
+                raise StepFailed(self.diff("no new messages"))
+
+    async def wait(self, what: str, predicate: Any, timeout: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        chat_id = self.chat_id
+        while True:
+            if any(predicate(m) for m in self.new_messages(chat_id)):
+                return
+            if loop.time() >= deadline:
+                raise StepFailed(self.diff(what))
+            await asyncio.sleep(0.02)
+
+    def diff(self, expected: str) -> str:
+        chat_id = self.chat_id
+        got = self.new_messages(chat_id)
+        who = self.sb.name_of(chat_id)
+        lines = [f"--- expected ({who}, after {self.last_action})", f"+++ got ({len(got)} new message(s))",
+                 f"- {expected}"]
+        for m in got:
+            kind = {"sendPhoto": "photo ", "sendDocument": "document "}.get(m.method, "")
+            file = f" [{m.filename}]" if m.filename else ""
+            lines.append(f"+ #{m.message_id} {kind}{(m.plain or '')!r}{file}")
+            buttons = [b for row in m.buttons() for b in row]
+            keyboard = [b for row in m.reply_buttons() for b in row]
+            if buttons:
+                lines.append(f"+     buttons: {buttons}")
+            if keyboard:
+                lines.append(f"+     keyboard: {keyboard}")
+        if not got:
+            lines.append("+ (nothing)")
+        return "\n".join(lines)
+
+    # -- actions --------------------------------------------------------------------------------
+
+    def _log(self, text: str) -> None:
+        self.transcript.append(f"{self.sb.name_of(self.chat_id)}: {text}")
+
+    async def do_send(self, text: str) -> None:
+        user = self.sb.user_for(self.current) if self.current else None
+        if user is None:
+            raise ScriptError("no persona chosen yet")
+        self._log(f"says {text!r}")
+        await self.sb.act(user, user.send(str(text)))
+
+    async def do_press(self, text: str) -> None:
+        if self.current is None:
+            raise ScriptError("no persona chosen yet")
+        user = self.sb.user_for(self.current)
+        messages = self.sb.tg.sent(user.id)
+        for button in active_buttons(messages):
+            if button.text == text:
+                self._log(f"presses {text!r}")
+                if button.kind == "inline":
+                    await self.sb.act(user, user.press(button.message, text))
+                else:
+                    await self.sb.act(user, user.press_reply(button.message, text))
+                return
+        # An inline button on an older message is still pressable in Telegram.
+        for message in reversed(messages):
+            if not message.deleted and any(text == b for row in message.buttons() for b in row):
+                self._log(f"presses {text!r} (message #{message.message_id})")
+                await self.sb.act(user, user.press(message, text))
+                return
+        shown = [b.text for b in active_buttons(messages)]
+        raise StepFailed(f"--- expected a button {text!r}\n+++ buttons shown now: {shown}")
+
+    async def do_contact(self, value: Any) -> None:
+        if self.current is None:
+            raise ScriptError("no persona chosen yet")
+        user = self.sb.user_for(self.current)
+        self._log("shares contact")
+        await self.sb.act(user, user.share_contact(user.phone))
+
+    async def do_file(self, value: str) -> None:
+        if self.current is None:
+            raise ScriptError("no persona chosen yet")
+        user = self.sb.user_for(self.current)
+        path = (self.script.path.parent / str(value)).resolve()
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ScriptError(f"{path}: {exc.strerror}") from None
+        import mimetypes
+
+        self._log(f"sends file {path.name}")
+        await self.sb.act(user, user.send_document(data, path.name, mimetypes.guess_type(path.name)[0] or "text/csv"))
+
+    async def do_time(self, value: str) -> None:
+        target = parse_time_arg(str(value), self.sb.clock.now(), self.sb.tz)
+        self.transcript.append(f"time -> {target.astimezone(self.sb.tz):%Y-%m-%d %H:%M}")
+        await self.sb.travel(target)
+
+
+async def play(sandbox: Sandbox, script: Script) -> ScriptResult:
+    return await Player(sandbox, script).play()
+
+
+async def run_script(path: Path, options: SandboxOptions) -> ScriptResult:
+    """Start a fresh sandbox, play the script in it, stop. The script's `start` wins over options."""
+    script = load_script(path)
+    if script.start and options.start is None:
+        from zoneinfo import ZoneInfo
+
+        from bot.config import load_school_config
+
+        school = load_school_config(school_config_path(options.data_dir))
+        options.start = parse_start(script.start, ZoneInfo(school.school.timezone))
+    async with Sandbox.running(options) as sandbox:
+        return await play(sandbox, script)
