@@ -1,0 +1,231 @@
+"""Plan tasks through the real Dispatcher: plan import, /tasks, done with proof, review, snooze,
+editing, forged callbacks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
+
+from bot.app import App
+from bot.services import reminders
+from bot.services import tasks as svc
+from bot.services.imports import ImportOptions
+from bot.services.plan import PLAN_PATH
+from bot.services.roster import import_roster
+from storage.people import PersonRepo
+from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, Harness, roster_csv
+
+PHONE_TO_TG = {"1": IT_OFFICER, "2": DIRECTOR, "3": CLASS_TEACHER, "4": TEACHER, "5": 1005, "6": 1006}
+
+
+async def seed(app: App) -> None:
+    """The small roster, every person with a phone linked to Telegram (ids from tests.harness)."""
+    now = app.clock.now()
+    report = await import_roster(app.db, roster_csv(), "roster.csv", now=now)
+    assert report.ok, report.errors
+    async with app.db.transaction() as conn:
+        for person in await app.people.active():
+            if person.phone:
+                await PersonRepo.link_telegram(conn, person.id, PHONE_TO_TG[person.phone[-1]], None, now)
+
+
+def local(app: App, text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=app.school.tz).astimezone(UTC)
+
+
+async def outbox(app: App, prefix: str = "task") -> list[Any]:
+    return await app.db.fetchall(
+        "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at FROM outbox WHERE dedupe_key LIKE ?"
+        " ORDER BY id",
+        (prefix + "%",),
+    )
+
+
+def sent(calls: list[Any]) -> list[str]:
+    return [c.text for c in calls if isinstance(c, SendMessage | EditMessageText)]
+
+
+def alerts(calls: list[Any]) -> list[str]:
+    return [c.text or "" for c in calls if isinstance(c, AnswerCallbackQuery)]
+
+
+# --- import -------------------------------------------------------------------------------------
+
+
+async def test_plan_loads_on_first_use_and_reimport_is_idempotent(harness: Harness) -> None:
+    app = harness.app
+    snap = await svc.snapshot(app)
+    assert len(snap.items) == 22 and snap.year == 2026
+    item3 = snap.item("3")
+    assert item3 is not None and (item3.deadline.year, item3.deadline.month) == (2026, 10)
+    importer = app.importers["plan"]
+    outcome = await importer.run(app, PLAN_PATH.read_bytes(), "plan.toml", ImportOptions())
+    assert outcome.ok and outcome.counts == {"added": 0, "updated": 0, "unchanged": 22, "deactivated": 0}
+    moved = await importer.run(app, PLAN_PATH.read_bytes(), "plan.toml", ImportOptions(school_year=2027))
+    assert moved.counts["updated"] == 5  # items 3, 8, 11, 15 and 18 carry a year
+    item8 = await svc.get_item(app, "8")
+    assert item8 is not None and item8.deadline.date is not None and item8.deadline.date.year == 2028
+
+
+async def test_bad_plan_writes_nothing_and_names_the_line(harness: Harness) -> None:
+    app = harness.app
+    await svc.ensure_plan(app)
+    bad = PLAN_PATH.read_text(encoding="utf-8").replace('kind = "date", date = 2011-05-31', 'kind = "date"')
+    outcome = await app.importers["plan"].run(app, bad.encode(), "plan.toml", ImportOptions())
+    assert not outcome.ok
+    error = outcome.errors[0]
+    assert "deadline.date" in error.params["detail"]
+    assert 'number = "8"' in bad.splitlines()[error.line - 1]
+    item8 = await svc.get_item(app, "8")
+    assert item8 is not None and item8.deadline.date is not None  # untouched
+
+
+async def test_cli_import_plan(harness: Harness, capsys: Any) -> None:
+    import argparse
+
+    from bot.cli import cmd_import
+
+    args = argparse.Namespace(kind="plan", file=str(PLAN_PATH), dry_run=False, school_year=2026)
+    assert await cmd_import(harness.app, args, harness.app.catalog.bind("ru")) == 0
+    assert "добавлено: 22" in capsys.readouterr().out
+
+
+# --- listing and opening --------------------------------------------------------------------------
+
+
+async def test_tasks_list_is_paginated_and_sorted(harness: Harness) -> None:
+    app = harness.app
+    await seed(app)  # clock: Monday 2026-11-30, item 3 (October) and Q1 of item 16 overdue
+    calls = await harness.text(IT_OFFICER, "/tasks")
+    text = sent(calls)[0]
+    assert len(text) < 4096
+    first = text.split("\n\n")[1]
+    assert "просрочено" in first and "<b>16.</b>" in first  # overdue first
+    markup = calls[0].reply_markup  # type: ignore[attr-defined]
+    assert markup.inline_keyboard[-1][-1].callback_data == "tpg:1"
+    pages: list[str] = [text]
+    page = 1
+    while True:
+        calls = await harness.press(IT_OFFICER, f"tpg:{page}")
+        pages.append(sent(calls)[0])
+        nav = calls[-1].reply_markup.inline_keyboard[-1]  # type: ignore[attr-defined]
+        if not any(b.callback_data == f"tpg:{page + 1}" for b in nav):
+            break
+        page += 1
+    everything = "\n".join(pages)
+    assert "срок не задан" in everything  # unset items are listed for the IT officer
+    assert all(len(p) < 4096 for p in pages)
+
+    calls = await harness.text(DIRECTOR, "/tasks")
+    assert "<b>3.</b>" in sent(calls)[0] and "до 31 октября 2026" in sent(calls)[0]
+
+
+async def test_teacher_sees_own_tasks_only_and_forged_callbacks_are_refused(harness: Harness) -> None:
+    app = harness.app
+    await seed(app)
+    calls = await harness.text(TEACHER, "/tasks")
+    text = sent(calls)[0]
+    assert "<b>15.</b>" in text and "с 1 февраля 2027" in text and "<b>3.</b>" not in text
+    # Item 3 belongs to the director: a forged "done" is refused and nothing is asked.
+    calls = await harness.press(TEACHER, "tsk:done:3:2026-10-31")
+    assert "не ваша" in alerts(calls)[0]
+    calls = await harness.press(TEACHER, "tsk:open:3:2026-10-31")
+    assert "не ваша" in alerts(calls)[0]
+    calls = await harness.press(TEACHER, "tpr:accept:1")
+    assert "директор" in alerts(calls)[0]
+    calls = await harness.press(TEACHER, "ted:deadline:8:")
+    assert "ответственный по информатизации" in alerts(calls)[0]
+    calls = await harness.press(TEACHER, "tsk:open:99:-")
+    assert "не существует" in alerts(calls)[0]
+
+
+async def test_done_with_proof_review_and_several_responsible(harness: Harness) -> None:
+    app = harness.app
+    await seed(app)
+    # Item 11 (January) has the IT officer and the class teacher responsible.
+    harness.clock.set(local(app, "2027-01-25 10:00"))
+    calls = await harness.press(CLASS_TEACHER, "tsk:done:11:2027-01-31")
+    assert "Пришлите подтверждение" in sent(calls)[0]
+    calls = await harness.document(CLASS_TEACHER, b"%PDF-1.4 report", "отчёт.pdf", "application/pdf")
+    assert "отправлено на проверку" in sent(calls)[0]
+    proofs = await svc.TaskRepo(app.db).proofs("11")
+    assert proofs[0].kind == "document" and proofs[0].file_id and proofs[0].file_unique_id
+    assert proofs[0].status == "submitted"
+    notes = await outbox(app, "task:proof:")
+    assert {row["chat_id"] for row in notes} == {DIRECTOR, IT_OFFICER}
+    assert "Кузнецова Ольга Николаевна" in notes[0]["payload"]
+
+    # The IT officer submits a link for the same task; the task view shows who did what.
+    await harness.press(IT_OFFICER, "tsk:done:11:2027-01-31")
+    await harness.text(IT_OFFICER, "Готово: https://dnevnik.ru/school/1")
+    calls = await harness.press(DIRECTOR, "tsk:open:11:2027-01-31")
+    view = sent(calls)[0]
+    assert "Кузнецова Ольга Николаевна: документ: отчёт.pdf — на проверке" in view
+    assert "Петров Пётр Петрович: ссылка" in view
+
+    # The director returns the class teacher's proof with a comment; the teacher is told.
+    first = proofs[0].id
+    calls = await harness.press(DIRECTOR, f"tpr:return:{first}")
+    assert "комментарий" in sent(calls)[0]
+    calls = await harness.text(DIRECTOR, "Нет подписи директора")
+    assert "Возвращено" in sent(calls)[0]
+    told = await outbox(app, f"task:review:{first}")
+    assert told[0]["chat_id"] == CLASS_TEACHER and "Нет подписи директора" in told[0]["payload"]
+    # A second review of the same proof is refused.
+    calls = await harness.press(DIRECTOR, f"tpr:accept:{first}")
+    assert "уже проверено" in alerts(calls)[0]
+    # The IT officer may not review their own proof from the view, but the director accepts it.
+    second = (await svc.TaskRepo(app.db).proofs("11"))[1].id
+    await harness.press(DIRECTOR, f"tpr:accept:{second}")
+    assert (await svc.get_proof(app, second)).status == "accepted"  # type: ignore[union-attr]
+    told = await outbox(app, f"task:review:{second}")
+    assert told[0]["chat_id"] == IT_OFFICER and "принял" in told[0]["payload"]
+    # Accepted: no more reminders for anyone about it.
+    plan = await reminders.plan_at(app, local(app, "2027-02-01 10:00"))
+    assert not [r for r in plan.reminders if r.task.item.number == "11"]
+
+
+async def test_snooze_reminds_next_working_morning_once(harness: Harness) -> None:
+    app = harness.app
+    await seed(app)
+    harness.clock.set(local(app, "2027-02-05 15:00"))  # Friday
+    calls = await harness.press(TEACHER, "tsk:snooze:15:from-2027-02-01")
+    assert "08.02.2027 09:00" in alerts(calls)[0]
+    await reminders.sweep(app, local(app, "2027-02-06 12:00"))
+    assert not [r for r in await outbox(app) if "snooze" in r["dedupe_key"]]
+    await reminders.sweep(app, local(app, "2027-02-08 09:00"))
+    await reminders.sweep(app, local(app, "2027-02-08 10:00"))
+    snoozed = [r for r in await outbox(app) if "snooze" in r["dedupe_key"]]
+    assert len(snoozed) == 1 and snoozed[0]["chat_id"] == TEACHER
+
+
+async def test_it_officer_edits_deadline_and_roles(harness: Harness) -> None:
+    app = harness.app
+    await seed(app)
+    calls = await harness.press(IT_OFFICER, "tsk:open:4:-")  # unset item
+    buttons = [b.callback_data for row in calls[-1].reply_markup.inline_keyboard for b in row]  # type: ignore[attr-defined]
+    assert "ted:deadline:4:" in buttons and "ted:roles:4:" in buttons
+    calls = await harness.press(IT_OFFICER, "ted:deadline:4:")
+    calls = await harness.press(IT_OFFICER, "ted:kind:4:date")
+    assert "дд.мм.гггг" in sent(calls)[0]
+    calls = await harness.text(IT_OFFICER, "31.02.2027")
+    assert "Не понял дату" in sent(calls)[0]
+    calls = await harness.text(IT_OFFICER, "15.12.2026")
+    assert "до 15 декабря 2026" in sent(calls)[0]
+    item = await svc.get_item(app, "4")
+    assert item is not None and item.deadline.kind == "date"
+
+    # Roles: add the teacher role, drop the IT officer: the teachers are told.
+    await harness.press(IT_OFFICER, "ted:roles:4:")
+    await harness.press(IT_OFFICER, "ted:role:4:teacher")
+    await harness.press(IT_OFFICER, "ted:role:4:it_officer")
+    calls = await harness.press(IT_OFFICER, "ted:save:4:")
+    assert "учитель" in sent(calls)[0]
+    item = await svc.get_item(app, "4")
+    assert item is not None and item.responsible == ("teacher",)
+    told = {row["chat_id"] for row in await outbox(app, "task:edit:4:")}
+    assert told == {CLASS_TEACHER, TEACHER}
+    calls = await harness.text(TEACHER, "/tasks")
+    assert "<b>4.</b>" in "\n".join(sent(calls))
