@@ -283,8 +283,13 @@ async def _effects(
 ) -> None:
     if row.decision == "given":
         hooks: list[ConsentGivenHook] = app.extras.get("on_consent_given") or []
+        # A paper form whose signer is not known: every parent of the child is its representative.
+        signers: list[int | None] = (
+            [parent_id] if parent_id is not None else [p.id for p in await app.people.parents(child.id)] or [None]
+        )
         for hook in hooks:
-            await hook(app, conn, child.id, parent_id, now)
+            for signer in signers:
+                await hook(app, conn, child.id, signer, now)
     elif before is not None and before.decision == "given":
         # Covered -> not covered: stop code deliveries to the family at once, tell the staff.
         cancelled = await repo.cancel_code_deliveries(conn, child.id)

@@ -1,0 +1,119 @@
+"""End to end: a parent of two children agrees for one, declines for the other, withdraws and gets
+receipts; staff are alerted; a class teacher records a paper consent; the registers open."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from bot.fakeapi import FakeTelegram
+from bot.services import consent as svc
+from bot.services.consent_export import export, pdf_pages
+from bot.services.roster import import_roster
+from storage import consent as repo
+from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, roster_csv, running_bot
+
+pytestmark = pytest.mark.slow
+
+
+def has(text: str):  # noqa: ANN201 - a predicate factory for wait_for
+    def check(m) -> bool:  # noqa: ANN001
+        return text in (m.plain or "")
+
+    check.__name__ = f"has({text!r})"
+    return check
+
+
+async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegram, tmp_path: Path) -> None:
+    async with running_bot(tg, tmp_path) as app:
+        report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
+        assert report.ok
+        people = {
+            IT_OFFICER: tg.user(IT_OFFICER, "Пётр", "Петров", phone="+79000000001"),
+            CLASS_TEACHER: tg.user(CLASS_TEACHER, "Ольга", "Кузнецова", phone="+79000000003"),
+            PARENT_TWO: tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005"),
+        }
+        for uid, user in people.items():
+            await user.share_contact(user.phone)
+            await tg.wait_for(uid)  # the welcome
+        parent = people[PARENT_TWO]
+
+        n = len(tg.sent(PARENT_TWO))
+        await parent.send("/consent")
+        menu = await tg.wait_for(PARENT_TWO, has("Согласие на обработку"), after=n)
+        assert "ответа нет" in (menu.plain or "")
+
+        n = len(tg.sent(PARENT_TWO))
+        await parent.press(menu, "✅ Согласен(на): Миша")
+        given = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)
+        assert "согласие дано" in (given.plain or "") and "Иванов Миша Андреевич" in (given.plain or "")
+
+        n = len(tg.sent(PARENT_TWO))
+        await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "согласие дано" in (m.plain or ""))
+        await parent.press(tg.message(PARENT_TWO, menu.message_id), "❌ Не согласен(на): Маша")
+        declined = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)
+        assert "отказ от согласия" in (declined.plain or "") and "Иванова Маша" in (declined.plain or "")
+
+        await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "отказ" in (m.plain or ""))
+        await parent.press(tg.message(PARENT_TWO, menu.message_id), "↩️ Отозвать согласие: Миша")
+        await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "Отозвать согласие" in (m.plain or ""))
+        n = len(tg.sent(PARENT_TWO))
+        await parent.press(tg.message(PARENT_TWO, menu.message_id), "Да, отозвать")
+        withdrawn = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)
+        assert "согласие отозвано" in (withdrawn.plain or "")
+
+        # Staff are told through the outbox.
+        await tg.wait_for(IT_OFFICER, has("Отзыв согласия"))
+        await tg.wait_for(CLASS_TEACHER, has("Иванов Миша Андреевич"))
+
+        rows = await repo.ledger_rows(app.db.conn)
+        misha, masha = (await app.people.children((await app.people.by_tg(PARENT_TWO)).id))  # type: ignore[union-attr]
+        assert [(r.child_id, r.decision, r.channel, r.tg_user_id) for r in rows] == [
+            (misha.id, "given", "telegram", PARENT_TWO),
+            (masha.id, "declined", "telegram", PARENT_TWO),
+            (misha.id, "withdrawn", "telegram", PARENT_TWO),
+        ]
+        version = await svc.current(app)
+        assert {r.version for r in rows} == {version.number} and {r.sha256 for r in rows} == {version.sha256}
+        assert len({r.receipt_id for r in rows}) == 3 and len({r.tg_callback_id for r in rows}) == 3
+        for receipt, row in zip((given, declined, withdrawn), rows, strict=True):
+            assert row.receipt_id in (receipt.plain or "")
+
+        # The class teacher records a paper consent for a pupil of 5А.
+        teacher = people[CLASS_TEACHER]
+        n = len(tg.sent(CLASS_TEACHER))
+        await teacher.send("/consent")
+        view = await tg.wait_for(CLASS_TEACHER, has("Класс 5А"), after=n)
+        await teacher.press(view, "📝 Внести бумажное согласие")
+        pick = await tg.wait_for(CLASS_TEACHER, has("Бумажное согласие"), after=n)
+        await teacher.press(pick, "Смирнов Коля Олегович")
+        await tg.wait_for(CLASS_TEACHER, lambda m: m.message_id == pick.message_id and "что указано" in (m.plain or ""))
+        await teacher.press(tg.message(CLASS_TEACHER, pick.message_id), "✅ Согласие")
+        await tg.wait_for(CLASS_TEACHER, lambda m: m.message_id == pick.message_id and "дд.мм.гггг" in (m.plain or ""))
+        await teacher.send("27.11.2026")
+        done = await tg.wait_for(CLASS_TEACHER, has("Записано"), after=n)
+        assert "27.11.2026" in (done.plain or "")
+        paper = (await repo.ledger_rows(app.db.conn))[-1]
+        teacher_person = await app.people.by_tg(CLASS_TEACHER)
+        assert teacher_person is not None
+        assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (
+            "paper", "given", teacher_person.id, "2026-11-27"
+        )
+        assert await svc.is_covered(app.db, paper.child_id)
+        assert await svc.covered_children(app.db) == {paper.child_id}
+
+        # The registers.
+        t = app.catalog.bind("ru")
+        data, _, count = await export(app, "csv", t)
+        assert count == 3 and data.decode("utf-8-sig").splitlines()[0].startswith("Класс;Ученик")
+        data, _, _ = await export(app, "xlsx", t)
+        ws = load_workbook(io.BytesIO(data)).active
+        assert ws is not None and ws["A3"].value == "Класс" and ws.max_row == 6
+        data, _, _ = await export(app, "pdf", t)
+        assert data.startswith(b"%PDF")
+        _, register = await svc.register(app)
+        assert len(re.findall(rb"/Type\s*/Page\b", data)) == pdf_pages(register) == 2
