@@ -70,7 +70,8 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
 async def my_codes(message: Message, app: App, person: Person, t: Translator) -> None:
     visible = await svc.visible_codes(app, person)
     owners: dict[int, Person] = {}
-    for owner, _ in visible:
+    # The caller's own code first, then the children's.
+    for owner, _ in sorted(visible, key=lambda oc: oc[0].id != person.id):
         owners.setdefault(owner.id, owner)
     rows = [
         _button(t("codes.btn_mine") if o.id == person.id else t("codes.btn_child", name=o.full_name),
