@@ -95,6 +95,7 @@ def render_png(chart: ChartInput) -> bytes:
     """Blocking: run in a thread."""
     _ensure_fonts()
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     with _RENDER_LOCK:
         fig = Figure(figsize=(11, 5.5), dpi=110)
@@ -132,6 +133,7 @@ def render_png(chart: ChartInput) -> bytes:
             bars = ax2.bar(labels, values, color=["#55A868", "#4C72B0", "#C44E52"])
             ax2.bar_label(bars, fontsize=9, padding=2)
             ax2.set_ylim(0, max([*values, 1]) * 1.2)
+            ax2.yaxis.set_major_locator(MaxNLocator(integer=True))
             for tick in ax2.get_xticklabels():
                 tick.set_fontfamily("DejaVu Sans")
         else:

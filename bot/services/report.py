@@ -56,6 +56,7 @@ async def _plan_rows(app: App, t: Any, today: date) -> list[Row] | None:
     repo = TaskRepo(app.db)
     items = await repo.items()
     done = {(p.item_number, p.occurrence_key) for p in await repo.proofs() if p.status != "returned"}
+    done |= await status_service.journal_done_keys(app)
     qs = [Quarter(q.number, q.start, q.end) for q in status_service.quarters(app)]
     rows: list[Row] = []
     for item in items:

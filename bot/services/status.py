@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_MESSAGE = 4096
+JOURNAL_PLAN_ITEM = "16"  # "backup of the journal database to external media, once a quarter"
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,7 @@ async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary |
             continue
         done_keys.add((proof.item_number, proof.occurrence_key))
     year = app.school.school_year.year
+    done_keys |= await journal_done_keys(app)
     qs = [Quarter(q.number, q.start, q.end) for q in quarters(app)]
     summary = TasksSummary()
     for item in items:
@@ -168,6 +170,15 @@ async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary |
                 summary.open += 1
     summary.worst.sort(key=lambda o: (-o.days, o.number))
     return summary
+
+
+async def journal_done_keys(app: App) -> set[tuple[str, str]]:
+    """Item 16's quarterly occurrences are done when a journal backup is logged for the quarter,
+    whether or not a task proof was also submitted."""
+    year = app.school.school_year.year
+    return {
+        (JOURNAL_PLAN_ITEM, f"q{j.quarter}-{year}") for j in await ops.journal_backups(app.db, year)
+    }
 
 
 async def _consent(app: App, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
