@@ -43,7 +43,7 @@ async def enqueue_texts(app: App, people: list[tuple[int, int]], prefix: str = "
     app.wake_sender()
 
 
-async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, step: float = 0.05) -> None:  # noqa: ASYNC109
+async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0, step: float = 0.05) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not await check():
