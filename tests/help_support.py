@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.methods import EditMessageText, SendMessage, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, TelegramMethod
 
 from bot.services.roster import import_roster
 from tests.harness import (
@@ -38,7 +38,7 @@ async def linked_school(h: Harness, *who: int) -> None:
 
 
 def texts(calls: list[TelegramMethod[Any]]) -> list[str]:
-    return [c.text for c in calls if isinstance(c, SendMessage | EditMessageText)]
+    return [c.text or "" for c in calls if isinstance(c, SendMessage | EditMessageText)]
 
 
 def buttons(call: TelegramMethod[Any]) -> list[tuple[str, str]]:
@@ -50,9 +50,10 @@ def buttons(call: TelegramMethod[Any]) -> list[tuple[str, str]]:
 def last_with_buttons(calls: list[TelegramMethod[Any]]) -> TelegramMethod[Any]:
     for call in reversed(calls):
         if buttons(call):
-            return call
+            found: TelegramMethod[Any] = call
+            return found
     raise AssertionError(f"no inline keyboard in {calls!r}")
 
 
 def alerts(calls: list[TelegramMethod[Any]]) -> list[str]:
-    return [c.text or "" for c in calls if type(c).__name__ == "AnswerCallbackQuery"]
+    return [c.text or "" for c in calls if isinstance(c, AnswerCallbackQuery)]

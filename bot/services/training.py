@@ -112,9 +112,9 @@ def reminder_times(app: App, starts_at: datetime, now: datetime) -> tuple[dateti
     hour: datetime | None = starts_at - HOUR_BEFORE
     assert hour is not None
     if in_quiet_hours(app, hour):
-        # An early-morning session: the evening reminder already did the job; without one, remind
-        # at the last allowed minute before the quiet hours instead.
-        hour = None if evening is not None else latest_allowed_before(app, hour)
+        # An early-morning session: moving the reminder earlier would land it before the previous
+        # evening's quiet hours, i.e. at or before the evening reminder, so it is skipped.
+        hour = None
     if hour is not None and hour <= now:
         hour = None
     return evening, hour

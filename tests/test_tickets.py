@@ -1,0 +1,95 @@
+"""Questions to the IT officer through the real Dispatcher (handler level)."""
+
+from __future__ import annotations
+
+from storage.outbox import Payload
+from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
+from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
+
+
+async def _outbox(h: Harness, chat_id: int) -> list[tuple[str, Payload]]:
+    rows = await h.app.db.fetchall("SELECT dedupe_key, payload FROM outbox WHERE chat_id = ? ORDER BY id", (chat_id,))
+    return [(r["dedupe_key"], Payload.from_json(r["payload"])) for r in rows]
+
+
+async def test_ask_relay_answer_and_faq_entry(harness: Harness) -> None:
+    await linked_school(harness, IT_OFFICER, PARENT_TWO)
+    calls = await harness.text(PARENT_TWO, "✉️ Спросить ответственного")
+    assert "Напишите свой вопрос" in texts(calls)[0]
+    calls = await harness.text(PARENT_TWO, "Как поменять электронную почту в профиле ребёнка?")
+    assert "Вопрос №1 отправлен" in texts(calls)[0]
+
+    notices = [(k, p) for k, p in await _outbox(harness, IT_OFFICER) if k.startswith("ticket:1:new")]
+    assert len(notices) == 1
+    notice = notices[0][1]
+    assert notice.text is not None
+    assert "Иванова Елена Викторовна" in notice.text and "родитель" in notice.text
+    assert "Иванов Миша Андреевич (5А)" in notice.text and "6Б" in notice.text
+    assert "электронную почту" in notice.text
+
+    # The parent cannot press the IT officer's buttons (forged callback).
+    forged = await harness.press(PARENT_TWO, "tk:answer:1")
+    assert alerts(forged) and await harness.app.db.fetchval("SELECT answers FROM tickets WHERE id = 1") == 0
+
+    calls = await harness.press(IT_OFFICER, "tk:answer:1")
+    assert "Напишите ответ на вопрос №1" in texts(calls)[0]
+    calls = await harness.text(IT_OFFICER, "Профиль → Настройки → Почта. Сохраните изменения.")
+    assert "отправлен" in texts(calls)[0]
+    faq_button = [d for text, d in buttons(last_with_buttons(calls)) if "FAQ" in text]
+    assert faq_button == ["tk:faq:1"]
+    relayed = [p for k, p in await _outbox(harness, PARENT_TWO) if k == "ticket:1:answer:1"]
+    assert relayed and relayed[0].text is not None and "Профиль → Настройки" in relayed[0].text
+
+    calls = await harness.press(IT_OFFICER, "tk:faq:1")
+    assert any("добавлены в FAQ" in a for a in alerts(calls))
+    # The new entry is found by search (parents' audience) and survives as data, not memory.
+    harness.app.extras.pop("faq_merged", None)
+    calls = await harness.text(PARENT_TWO, "поменять электронную почту профиль")
+    found = buttons(last_with_buttons(calls))
+    assert any(d == "faq:e::0:asked-1" for _, d in found), found
+    assert await harness.app.db.fetchval("SELECT status FROM tickets WHERE id = 1") == "closed"
+
+
+async def test_none_of_these_asks_with_searched_text(harness: Harness) -> None:
+    await linked_school(harness, IT_OFFICER, PARENT_ONE)
+    calls = await harness.text(PARENT_ONE, "когда будет родительское собрание по питанию")
+    ask = buttons(last_with_buttons(calls))[-1][1]
+    assert ask.startswith("tkq:")
+    calls = await harness.press(PARENT_ONE, ask)
+    assert "Вопрос №1 отправлен" in texts(calls)[0]
+    assert await harness.app.db.fetchval("SELECT text FROM tickets WHERE id = 1") == (
+        "когда будет родительское собрание по питанию"
+    )
+    # A stale key does not create an empty ticket; it asks for the question.
+    calls = await harness.press(PARENT_ONE, "tkq:deadbeef")
+    assert "Напишите свой вопрос" in texts(calls)[0]
+    assert await harness.app.db.fetchval("SELECT count(*) FROM tickets") == 1
+
+
+async def test_ask_command_with_text_and_open_list_and_close(harness: Harness) -> None:
+    await linked_school(harness, IT_OFFICER, PARENT_ONE)
+    await harness.text(PARENT_ONE, "/ask Не приходит СМС с кодом")
+    calls = await harness.press(IT_OFFICER, "adm:tickets")
+    assert "1 открытый вопрос" in texts(calls)[0]
+    assert buttons(calls[-1])[0][1] == "tk:view:1"
+    calls = await harness.press(IT_OFFICER, "tk:view:1")
+    assert "Не приходит СМС" in texts(calls)[0]
+    calls = await harness.press(IT_OFFICER, "tk:faq:1")
+    assert any("Сначала ответьте" in a for a in alerts(calls))
+    calls = await harness.press(IT_OFFICER, "tk:close:1")
+    assert any("закрыт" in a for a in alerts(calls))
+    calls = await harness.press(IT_OFFICER, "adm:tickets")
+    assert "Открытых вопросов нет" in texts(calls)[0]
+    calls = await harness.press(IT_OFFICER, "tk:answer:1")
+    assert any("уже закрыт" in a for a in alerts(calls))
+    calls = await harness.press(IT_OFFICER, "tk:view:999")
+    assert any("не найден" in a for a in alerts(calls))
+
+
+async def test_cancel_asking(harness: Harness) -> None:
+    await linked_school(harness, PARENT_ONE)
+    await harness.text(PARENT_ONE, "/ask")
+    calls = await harness.press(PARENT_ONE, "tk:cancel:0")
+    assert "Отменено" in texts(calls)[0]
+    calls = await harness.text(PARENT_ONE, "забыл пароль")
+    assert buttons(last_with_buttons(calls))[0][1] == "faq:e::0:password-forgot"
