@@ -37,7 +37,7 @@ async def test_status_for_it_officer_shows_every_section(harness: Harness) -> No
     assert "Копия базы ЭЖ на внешний носитель ещё не отмечалась" in text
     assert "до 28.12.2026 (2 четверть)" in text
     assert len(text) < 4096
-    markup = [c for c in calls if isinstance(c, SendMessage)][0].reply_markup
+    markup = next(c for c in calls if isinstance(c, SendMessage)).reply_markup
     assert markup is not None
     buttons = [b.callback_data for row in markup.inline_keyboard for b in row]  # type: ignore[union-attr]
     assert buttons == ["st:chart", "st:log"]
