@@ -155,7 +155,9 @@ async def parent_action(
             await query.answer()
             return
         states = await svc.family(app, person, version)
-        child_ids = [s.child.id for s in states if s.state != decision and not (decision == "declined" and s.state == "given")]
+        # "For all": every child not already in that state; a given consent is never undone by
+        # "decline all" (withdrawal is per child, with its own confirmation).
+        child_ids = [s.child.id for s in states if s.state not in (decision, "given")]
     else:
         child_ids = [callback_data.child]
     assert query.from_user is not None
@@ -235,7 +237,8 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
         if r.when is not None:
             when = r.when.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
             if r.channel == "paper":
-                details = t("consent.staff.details_paper", paper_date=r.paper_date.strftime("%d.%m.%Y") if r.paper_date else "",
+                paper = r.paper_date.strftime("%d.%m.%Y") if r.paper_date else ""
+                details = t("consent.staff.details_paper", paper_date=paper,
                             by=html.escape(r.recorded_by), when=when, version=r.version)
             else:
                 details = t("consent.staff.details_telegram", by=html.escape(r.by), when=when, version=r.version)

@@ -132,7 +132,9 @@ async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
     return cur.rowcount == 1
 
 
-async def latest(conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None) -> dict[int, LedgerRow]:
+async def latest(
+    conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+) -> dict[int, LedgerRow]:
     """Each child's latest decision on `version` (children without one are absent)."""
     sql = (
         "SELECT l.* FROM consent_ledger l WHERE l.version = ? AND l.id = ("
@@ -230,7 +232,9 @@ async def record_nudge(conn: aiosqlite.Connection, version: int, parent_id: int,
 
 async def class_reminder(conn: aiosqlite.Connection, version: int, class_label: str) -> datetime | None:
     row = await fetchone_in(
-        conn, "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?", (version, class_label)
+        conn,
+        "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?",
+        (version, class_label),
     )
     return from_db(row[0]) if row else None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram.methods import SendMessage, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 
 from bot.services.roster import import_roster
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, roster_csv
@@ -42,3 +42,7 @@ def last_with_buttons(calls: list[TelegramMethod[Any]]) -> TelegramMethod[Any]:
 
 def sent(calls: list[TelegramMethod[Any]]) -> list[SendMessage]:
     return [c for c in calls if isinstance(c, SendMessage)]
+
+
+def answer(calls: list[TelegramMethod[Any]]) -> AnswerCallbackQuery:
+    return next(c for c in calls if isinstance(c, AnswerCallbackQuery))

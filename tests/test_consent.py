@@ -5,11 +5,11 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery, EditMessageText
+from aiogram.methods import EditMessageText
 
 from bot.services import consent as svc
 from storage import consent as repo
-from tests.consent_helpers import buttons, last_with_buttons, school, sent, texts
+from tests.consent_helpers import answer, buttons, last_with_buttons, school, sent, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 
 
@@ -59,7 +59,7 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     keys = await _menu(harness, PARENT_TWO)
     data = keys["✅ Согласен(на): Миша"]
     calls = await harness.press(PARENT_TWO, data)
-    receipt = [t for t in texts(calls) if "Квитанция" in t][0]
+    receipt = next(t for t in texts(calls) if "Квитанция" in t)
     version = await svc.current(harness.app)
     assert "согласие дано" in receipt and "Иванов Миша Андреевич" in receipt
     assert "13:00:00 (Europe/Moscow)" in receipt or "10:00:00 (Europe/Moscow)" in receipt
@@ -69,8 +69,7 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     assert len(rows) == 1 and rows[0].receipt_id in receipt
     # Same button again: a new callback query, same decision -> polite no-op.
     calls = await harness.press(PARENT_TWO, data)
-    answer = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
-    assert answer.text == "Это решение уже записано, ничего не изменилось."
+    assert answer(calls).text == "Это решение уже записано, ничего не изменилось."
     # The very same update delivered twice: effects once.
     update = {
         "update_id": 9999,
@@ -84,25 +83,28 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     await harness.feed(dict(update))
     assert len(await repo.ledger_rows(harness.app.db.conn)) == 2
     assert await svc.is_covered(harness.app.db, rows[0].child_id)
-    assert await svc.covered_children(harness.app.db) == {r.child_id for r in await repo.ledger_rows(harness.app.db.conn)}
+    ledger = await repo.ledger_rows(harness.app.db.conn)
+    assert await svc.covered_children(harness.app.db) == {r.child_id for r in ledger}
 
 
 async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> None:
     await school(harness)
     await _menu(harness, PARENT_ONE)
-    misha = [c for c in await harness.app.people.with_role("student") if c.full_name.startswith("Иванов Миша")][0]
+    pupils = await harness.app.people.with_role("student")
+    misha = next(c for c in pupils if c.full_name.startswith("Иванов Миша"))
     version = await svc.current(harness.app)
     calls = await harness.press(PARENT_ONE, f"cns:give:{misha.id}:{version.number}")
-    answer = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
-    assert answer.show_alert and "не указаны законным представителем" in (answer.text or "")
+    assert answer(calls).show_alert and "не указаны законным представителем" in (answer(calls).text or "")
     calls = await harness.press(PARENT_ONE, f"cns:read:{misha.id}:{version.number}")
     assert not sent(calls)
-    kolya = (await harness.app.people.children((await harness.app.people.by_tg(PARENT_ONE)).id))[0]  # type: ignore[union-attr]
+    parent_one = await harness.app.people.by_tg(PARENT_ONE)
+    assert parent_one is not None
+    kolya = (await harness.app.people.children(parent_one.id))[0]
     calls = await harness.press(PARENT_ONE, f"cns:give:{kolya.id}:{version.number + 5}")
-    assert "обновился" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+    assert "обновился" in (answer(calls).text or "")
     # Staff callbacks are re-checked too: the class teacher of 5А cannot open 6Б.
     calls = await harness.press(CLASS_TEACHER, "cst:class:6Б:0:")
-    assert [c for c in calls if isinstance(c, AnswerCallbackQuery)][0].show_alert
+    assert answer(calls).show_alert
     assert await repo.ledger_rows(harness.app.db.conn) == []
 
 
@@ -112,8 +114,8 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
     await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
     keys = await _menu(harness, PARENT_ONE)
     calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
-    confirm = [c for c in calls if isinstance(c, EditMessageText)][0]
-    assert "Отозвать согласие" in confirm.text
+    confirm = next(c for c in calls if isinstance(c, EditMessageText))
+    assert "Отозвать согласие" in (confirm.text or "")
     assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
     calls = await harness.press(PARENT_ONE, buttons(confirm)["Да, отозвать"])
     assert any("согласие отозвано" in t and "Квитанция" in t for t in texts(calls))

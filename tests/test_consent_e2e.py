@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
 
 from bot.fakeapi import FakeTelegram
+from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
 from bot.services.consent_export import export, pdf_pages
 from bot.services.roster import import_roster
@@ -20,8 +22,8 @@ from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, roster_csv, run
 pytestmark = pytest.mark.slow
 
 
-def has(text: str):  # noqa: ANN201 - a predicate factory for wait_for
-    def check(m) -> bool:  # noqa: ANN001
+def has(text: str) -> Callable[[SentMessage], bool]:
+    def check(m: SentMessage) -> bool:
         return text in (m.plain or "")
 
     check.__name__ = f"has({text!r})"
@@ -60,7 +62,9 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
 
         await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "отказ" in (m.plain or ""))
         await parent.press(tg.message(PARENT_TWO, menu.message_id), "↩️ Отозвать согласие: Миша")
-        await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "Отозвать согласие" in (m.plain or ""))
+        await tg.wait_for(
+            PARENT_TWO, lambda m: m.message_id == menu.message_id and "Отозвать согласие" in (m.plain or "")
+        )
         n = len(tg.sent(PARENT_TWO))
         await parent.press(tg.message(PARENT_TWO, menu.message_id), "Да, отозвать")
         withdrawn = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)

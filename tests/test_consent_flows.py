@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import shutil
 import subprocess
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from aiogram.methods import AnswerCallbackQuery
 from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
 from bot.services import consent as svc
 from storage import consent as repo
 from storage.timefmt import from_db
-from tests.consent_helpers import buttons, last_with_buttons, school, texts
+from tests.consent_helpers import answer, buttons, last_with_buttons, school, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, handler_harness, make_settings
 
 
@@ -80,7 +81,7 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     assert f"версия {new.number}" in text and "ответа нет" in text
     # The old press now names a version that is not current.
     calls = await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
-    assert "обновился" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+    assert "обновился" in (answer(calls).text or "")
     assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
 
 
@@ -89,12 +90,12 @@ async def test_paper_only_for_own_class_unless_it_officer(harness: Harness) -> N
     teacher = await harness.app.people.by_tg(CLASS_TEACHER)
     admin = await harness.app.people.by_tg(IT_OFFICER)
     assert teacher is not None and admin is not None
-    masha = [c for c in await harness.app.people.with_role("student") if c.class_label == "6Б"][0]
+    masha = next(c for c in await harness.app.people.with_role("student") if c.class_label == "6Б")
     result = await svc.record_paper(harness.app, staff=teacher, child_id=masha.id, decision="given",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.FORBIDDEN
     calls = await harness.press(CLASS_TEACHER, f"cst:child:6Б:{masha.id}:")
-    assert [c for c in calls if isinstance(c, AnswerCallbackQuery)][0].show_alert
+    assert answer(calls).show_alert
     result = await svc.record_paper(harness.app, staff=admin, child_id=masha.id, decision="declined",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.RECORDED and result.row is not None
@@ -111,12 +112,11 @@ async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness)
     assert "Класс 5А" in view.text  # type: ignore[attr-defined]
     assert "Ждут ответа: 2" in view.text  # type: ignore[attr-defined]
     calls = await harness.press(CLASS_TEACHER, buttons(view)["🔔 Напомнить ожидающим"])
-    answer = [c for c in calls if isinstance(c, AnswerCallbackQuery)][0]
-    assert answer.text == "Напоминание отправлено 2 родителям."
+    assert answer(calls).text == "Напоминание отправлено 2 родителям."
     reminders = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-remind:%'")
     assert sorted(r[0] for r in reminders) == [PARENT_TWO, PARENT_ONE]
     calls = await harness.press(CLASS_TEACHER, buttons(view)["🔔 Напомнить ожидающим"])
-    assert "уже отправлялось" in ([c for c in calls if isinstance(c, AnswerCallbackQuery)][0].text or "")
+    assert "уже отправлялось" in (answer(calls).text or "")
 
 
 async def test_it_officer_sees_counts_and_drills_down(harness: Harness) -> None:
@@ -156,7 +156,7 @@ async def test_versions_table_after_cli(tmp_path: Path) -> None:
         assert v1.number == 1 and v1.sha256 == svc.sha256_text(svc.shipped_template("ru"))
 
 
-@pytest.mark.skipif(subprocess.run(["which", "pdftoppm"], capture_output=True).returncode != 0, reason="no pdftoppm")
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
 async def test_pdf_renders_to_an_image(harness: Harness, tmp_path: Path) -> None:
     from bot.services.consent_export import export
 
@@ -164,11 +164,16 @@ async def test_pdf_renders_to_an_image(harness: Harness, tmp_path: Path) -> None
     data, _, _ = await export(harness.app, "pdf", harness.app.catalog.bind("ru"))
     pdf = tmp_path / "reg.pdf"
     pdf.write_bytes(data)
-    subprocess.run(["pdftoppm", "-png", "-r", "60", str(pdf), str(tmp_path / "page")], check=True)  # noqa: S603,S607
+    tool = shutil.which("pdftoppm")
+    assert tool is not None
+    await asyncio.to_thread(
+        subprocess.run, [tool, "-png", "-r", "60", str(pdf), str(tmp_path / "page")], check=True
+    )
     pages = sorted(tmp_path.glob("page*.png"))
     assert len(pages) == 2
     from PIL import Image
 
     with Image.open(pages[0]) as img:
         assert img.size[0] > img.size[1]  # landscape
-        assert img.convert("L").getextrema()[0] < 100  # something dark was drawn
+        darkest = img.convert("L").getextrema()[0]
+        assert isinstance(darkest, int) and darkest < 100  # something dark was drawn

@@ -555,7 +555,8 @@ async def register(app: App, class_label: str | None = None) -> tuple[Version, l
     pupils = await app.people.with_role("student", class_label)
     latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
     names: dict[int, str] = {}
-    ids = {r.parent_id for r in latest.values() if r.parent_id} | {r.recorded_by for r in latest.values() if r.recorded_by}
+    ids = {r.parent_id for r in latest.values() if r.parent_id}
+    ids |= {r.recorded_by for r in latest.values() if r.recorded_by}
     for person in await app.people.get_many(i for i in ids if i is not None):
         names[person.id] = person.full_name
     rows = []

@@ -29,7 +29,7 @@ FONT_DIR = CONTENT_DIR / "fonts"
 ROWS_PER_PAGE = 24
 COLUMNS = ("class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt")
 # PDF column widths in mm (sum 277 = A4 landscape minus 10 mm margins).
-PDF_WIDTHS = (14, 56, 28, 46, 40, 27, 20, 16, 12, 18)
+PDF_WIDTHS = (14, 56, 28, 40, 36, 27, 24, 16, 14, 22)
 
 
 def _cells(row: svc.RegisterRow, t: Translator) -> list[str]:
@@ -89,8 +89,10 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth = 1
     ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.oddFooter.center.text = "&P / &N"
+    if ws.sheet_properties.pageSetUpPr is not None:
+        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    if ws.oddFooter is not None:
+        ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -213,7 +215,9 @@ async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("consent", help="consent document: publish a new version")
     inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
-    q = inner.add_parser("publish", help="publish FILE (UTF-8 text) as the next consent version; parents are asked again")
+    q = inner.add_parser(
+        "publish", help="publish FILE (UTF-8 text) as the next consent version; parents are asked again"
+    )
     q.add_argument("file")
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=cmd_publish)
