@@ -691,7 +691,23 @@ async def funnel(db: Any) -> list[FunnelRow]:
     return sorted(rows, key=lambda r: (r.class_label is None, class_sort_key(r.class_label or ""), order[r.role]))
 
 
+class QuietStatementLog(logging.Filter):
+    """aiosqlite logs every statement with its parameters at DEBUG, and those parameters carry
+    invitation codes (the import's INSERTs). Drop those records at the logger, so no handler
+    configuration (LOG_LEVEL=DEBUG, pytest's caplog) can put a code into a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def _quiet_statement_log() -> None:
+    logger = logging.getLogger("aiosqlite")
+    if not any(isinstance(f, QuietStatementLog) for f in logger.filters):
+        logger.addFilter(QuietStatementLog())
+
+
 def install(app: App) -> None:
+    _quiet_statement_log()
     app.importers[CODES_IMPORTER.kind] = CODES_IMPORTER
     app.importers[ACTIVATIONS_IMPORTER.kind] = ACTIVATIONS_IMPORTER
     app.renderers[CARD_RENDERER] = render_card_for
