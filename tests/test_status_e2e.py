@@ -1,0 +1,67 @@
+"""End to end: the bot as `schoolbot run` builds it, long-polling the fake Bot API server: the IT
+officer imports the roster, asks for /status, the chart, the report and the latest backup, and
+logs a journal backup from a nudge."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from openpyxl import load_workbook
+from PIL import Image
+
+from bot.clock import ManualClock
+from bot.fakeapi import FakeTelegram
+from bot.services.roster import import_roster
+from storage import ops
+from tests.harness import DEFAULT_START, roster_csv, running_bot
+
+MSK = ZoneInfo("Europe/Moscow")
+
+
+async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram, tmp_path: Path) -> None:
+    clock = ManualClock(DEFAULT_START)
+    async with running_bot(tg, tmp_path, clock=clock) as app:
+        await import_roster(app.db, roster_csv(), "roster.csv", now=clock.now())
+        officer = tg.user(1001, "Пётр", "Петров", phone="+79000000001")
+        await officer.send("/start")
+        ask = await tg.wait_for(1001)
+        await officer.press_reply(ask, "📱 Поделиться номером телефона")
+        await tg.wait_for(1001, lambda m: "Петров Пётр Петрович" in (m.plain or ""))
+
+        await officer.send("📊 Статус")
+        status = await tg.wait_for(1001, lambda m: "Статус внедрения" in (m.plain or ""))
+        assert "Людей в составе: 9, подключились к боту: 1" in (status.plain or "")
+        assert "5А: 0/2 (0%)" in (status.plain or "")
+        await officer.press(status, "📈 График")
+        chart = await tg.wait_for(1001, lambda m: m.method == "sendPhoto")
+        assert chart.file is not None
+        with Image.open(io.BytesIO(chart.file)) as img:
+            assert img.format == "PNG" and img.width > 800
+
+        await officer.send("/report")
+        report = await tg.wait_for(1001, lambda m: m.method == "sendDocument")
+        assert report.file is not None and (report.filename or "").endswith(".xlsx")
+        assert len(load_workbook(io.BytesIO(report.file)).sheetnames) == 5
+
+        # Two weeks before the end of the second quarter the sweep nudges; "Done" logs the backup.
+        clock.set(datetime(2026, 12, 14, 10, 0, tzinfo=MSK))
+        await app.tick()
+        nudge = await tg.wait_for(1001, lambda m: "Через две недели" in (m.plain or ""))
+        await officer.press(nudge, "✅ Готово")
+        await tg.wait_for(1001, lambda m: "Как подписан носитель" in (m.plain or ""))
+        await officer.send("Флешка №3")
+        saved = await tg.wait_for(1001, lambda m: "Записано" in (m.plain or ""))
+        await officer.press(saved, "Без фото")
+        await tg.wait_for(1001, lambda m: "Готово, спасибо" in (m.plain or ""))
+        [logged] = await ops.journal_backups(app.db)
+        assert logged.medium_label == "Флешка №3" and logged.quarter == 2
+
+        # The nightly backup, then /backup sends it.
+        clock.set(datetime(2026, 12, 15, 3, 0, tzinfo=MSK))
+        await app.tick()
+        await officer.send("/backup")
+        copy = await tg.wait_for(1001, lambda m: m.method == "sendDocument" and "schoolbot-" in (m.filename or ""))
+        assert copy.file is not None and copy.file.startswith(b"SQLite format 3\x00")
