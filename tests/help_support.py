@@ -6,6 +6,8 @@ from typing import Any
 
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, TelegramMethod
 
+from bot.app import App
+from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services.roster import import_roster
 from tests.harness import (
     CLASS_TEACHER,
@@ -57,3 +59,17 @@ def last_with_buttons(calls: list[TelegramMethod[Any]]) -> TelegramMethod[Any]:
 
 def alerts(calls: list[TelegramMethod[Any]]) -> list[str]:
     return [c.text or "" for c in calls if isinstance(c, AnswerCallbackQuery)]
+
+
+async def link_e2e(tg: FakeTelegram, app: App, user_id: int, first: str, last: str) -> FakeUser:
+    """A roster person's Telegram account, linked by sharing its own contact (end to end)."""
+    user = tg.user(user_id, first, last, phone=PHONES[user_id])
+    await user.share_contact(PHONES[user_id])
+    await tg.wait_for(user_id, lambda m: last in (m.plain or ""))
+    assert await app.people.by_tg(user_id) is not None
+    return user
+
+
+async def import_school(app: App) -> None:
+    report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
+    assert report.ok, report.errors
