@@ -242,7 +242,7 @@ class ChatEngine:
         }
         tz = self.sb.tz
         for message, edited in pending:
-            when = datetime.fromtimestamp(message.date, UTC).astimezone(tz).strftime("%H:%M")
+            when = datetime.fromtimestamp(message.date, UTC).astimezone(tz).strftime("%d.%m %H:%M")
             self.out.message(self.who_label(person), message, edited=edited, numbers=numbers,
                              saved=self.sb.save_file(message), when=when)
         self.sb.mark_read(person.tg_id)

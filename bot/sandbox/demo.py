@@ -12,6 +12,7 @@ import hashlib
 import io
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -169,41 +170,37 @@ class DemoReport:
         return out
 
 
-def _training_file() -> tuple[bytes, str] | None:
-    """A sample training-session file, if the training capability ships one."""
-    for candidate in (
-        CONTENT_DIR / "training" / "sample.toml",
-        CONTENT_DIR / "training" / "example.toml",
-        CONTENT_DIR / "training.example.toml",
-        CONTENT_DIR / "training.example.csv",
-    ):
-        if candidate.is_file():
-            return candidate.read_bytes(), candidate.name
-    return None
+def training_csv(start: datetime, tz: tzinfo) -> bytes:
+    """A training session for teachers on the third working day after `start`, 15:00 school time."""
+    day = start.astimezone(tz).date()
+    added = 0
+    while added < 3:
+        day += timedelta(days=1)
+        if day.isoweekday() <= 5:
+            added += 1
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(["Название", "Аудитория", "Время", "Место"])
+    writer.writerow(["Работа с электронным журналом: выставление отметок и домашних заданий", "учителя",
+                     f"{day:%d.%m.%Y} 15:00", "Кабинет информатики (каб. 214)"])
+    return buffer.getvalue().encode("utf-8")
 
 
-async def load_demo(app: App, *, school_year: int, training: tuple[bytes, str] | None = None) -> DemoReport:
+async def load_demo(app: App, *, school_year: int) -> DemoReport:
     """Import the demo data through the registered importers; all-or-nothing per file."""
     from bot.services.imports import ImportOptions
 
     report = DemoReport()
-    files: list[tuple[str, bytes, str] | tuple[str, None, str]] = [
+    files: list[tuple[str, bytes, str]] = [
         ("roster", roster_csv(), "demo-roster.csv"),
         ("plan", (CONTENT_DIR / "plan.toml").read_bytes(), "plan.toml"),
         ("codes", codes_csv(), "demo-codes.csv"),
+        ("training", training_csv(app.clock.now(), app.school.tz), "demo-training.csv"),
     ]
-    found = training or _training_file()
-    if found is not None:
-        files.append(("training", found[0], found[1]))
-    else:
-        files.append(("training", None, "no sample training file shipped"))
     for kind, data, filename in files:
         importer = app.importers.get(kind)
         if importer is None:
             report.skipped[kind] = "importer not registered"
-            continue
-        if data is None:
-            report.skipped[kind] = filename
             continue
         outcome = await importer.run(app, data, filename, ImportOptions(school_year=school_year))
         if outcome.ok:

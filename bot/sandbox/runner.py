@@ -241,7 +241,9 @@ class Sandbox:
             return None
         folder = self.files_dir / self.name_of(message.chat_id).replace(" ", "_")
         folder.mkdir(parents=True, exist_ok=True)
-        default = "photo.jpg" if message.method == "sendPhoto" else "file.bin"
+        default = "file.bin"
+        if message.method == "sendPhoto":
+            default = "photo.png" if message.file.startswith(b"\x89PNG") else "photo.jpg"
         name = Path(message.filename or default).name
         path = folder / f"{message.message_id:04d}-{name}"
         if not path.exists():
@@ -256,6 +258,20 @@ class Sandbox:
     def _db_changes(self) -> int:
         conn = self.app.db._conn
         return conn.total_changes if conn is not None else 0
+
+    async def _outbox_busy(self) -> bool:
+        """Due outbox rows not sent yet, or sends in flight (the sender paces each chat at about
+        one message per second of real time, so several messages to one person take a while)."""
+        sender = self.app.sender
+        if sender is not None and getattr(sender, "in_flight", 0):
+            return True
+        try:
+            from storage.delivery import DeliveryRepo
+            from storage.timefmt import from_db
+        except ImportError:  # an older delivery engine: the quiet period alone decides
+            return False
+        due = await DeliveryRepo(self.app.db).next_due_at()
+        return due is not None and from_db(due) <= self.clock.now()
 
     async def settle(self, *, quiet: float = 0.15, limit: float = 10.0, since: int | None = None) -> None:
         """Wait until the bot looks done: the update(s) were fetched, nothing is in flight and
@@ -274,7 +290,7 @@ class Sandbox:
         while loop.time() < deadline:
             await asyncio.sleep(0.02)
             now_marker = (len(self.tg.requests), self._db_changes())
-            if now_marker != marker or self._busy():
+            if now_marker != marker or self._busy() or await self._outbox_busy():
                 marker = now_marker
                 quiet_since = loop.time()
             elif loop.time() - quiet_since >= quiet:

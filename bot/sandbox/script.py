@@ -15,6 +15,8 @@ button by its text, `contact = true`, `file` — a path relative to the script, 
 `expect` (a substring, or a list of substrings, each in some new message), `expect_not` (no new
 message contains it), `expect_photo = true`, `expect_document = true | "name part"`,
 `expect_buttons = ["text", ...]`, `expect_none = true`; `timeout` (seconds, default 5).
+"Since the last action" means since this persona's own last action, or since time last moved,
+whichever is later; so after `as = "..."` the checks see what reached that person meanwhile.
 """
 
 from __future__ import annotations
@@ -115,12 +117,17 @@ class Player:
         self.last_action = "(start)"
         self.transcript: list[str] = []
 
-    def _snapshot(self) -> None:
-        self.marks = {}
-        for message in self.sb.tg.sent():
-            count, edits = self.marks.get(message.chat_id, (0, {}))
+    def _snapshot(self, chat_id: int | None = None) -> None:
+        """Start a new window: for one chat (its persona acted) or for all (time moved)."""
+        marks: dict[int, tuple[int, dict[int, int]]] = {}
+        for message in self.sb.tg.sent(chat_id):
+            count, edits = marks.get(message.chat_id, (0, {}))
             edits[message.message_id] = len(message.edits)
-            self.marks[message.chat_id] = (count + 1, edits)
+            marks[message.chat_id] = (count + 1, edits)
+        if chat_id is None:
+            self.marks = marks
+        else:
+            self.marks[chat_id] = marks.get(chat_id, (0, {}))
 
     def new_messages(self, chat_id: int) -> list[SentMessage]:
         count, edits = self.marks.get(chat_id, (0, {}))
@@ -136,6 +143,7 @@ class Player:
         return self.current.tg_id
 
     async def play(self) -> ScriptResult:
+        self._snapshot()
         total = len(self.script.steps)
         for n, step in enumerate(self.script.steps):
             try:
@@ -155,7 +163,9 @@ class Player:
             self.current = next(p.person for p in PERSONAS if p.key == step["as"])
         for action in ACTIONS:
             if action in step:
-                self._snapshot()
+                # A persona's checks look at what reached them since their own last action (or
+                # since time last moved), so switching persona finds what arrived meanwhile.
+                self._snapshot(None if action == "time" else self.chat_id)
                 self.last_action = f"{action} = {step[action]!r}"
                 await getattr(self, f"do_{action}")(step[action])
         timeout = float(step.get("timeout", DEFAULT_TIMEOUT))

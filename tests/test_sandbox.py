@@ -1,0 +1,212 @@
+"""The sandbox: demo data, the chat engine driven programmatically, time travel, the script runner."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.cli import _load_extra_commands, build_parser
+from bot.sandbox.chat import ChatEngine, ChatOutput, parse_line
+from bot.sandbox.demo import PEOPLE, PERSONAS, codes_csv, invitation_code, roster_csv
+from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, parse_time_arg
+from bot.sandbox.script import Script, ScriptError, load_script, play, run_script
+
+MSK = ZoneInfo("Europe/Moscow")
+START = parse_start("2026-12-01 10:00", MSK)
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox.running(SandboxOptions(data_dir=tmp_path / "sb", start=START)) as sb:
+        yield sb
+
+
+def engine_for(sb: Sandbox) -> tuple[ChatEngine, io.StringIO]:
+    buffer = io.StringIO()
+    return ChatEngine(sb, ChatOutput(buffer)), buffer
+
+
+def test_parse_line() -> None:
+    assert parse_line("/as parent_5a") == parse_line("/AS parent_5a")
+    assert parse_line("/as parent_5a").name == "as" and parse_line("/as parent_5a").arg == "parent_5a"
+    assert parse_line(" 3 ").name == "press" and parse_line("3").arg == "3"
+    assert parse_line("/time +3d").arg == "+3d"
+    # Bot commands and text go to the bot; // escapes a sandbox command name.
+    assert parse_line("/start").name is None and parse_line("/start").arg == "/start"
+    assert parse_line("/consent").name is None
+    assert parse_line("Здравствуйте").name is None
+    assert parse_line("//help") == parse_line("/say /help")
+
+
+def test_parse_time_arg() -> None:
+    assert (parse_time_arg("+3d", START, MSK) - START).days == 3
+    assert (parse_time_arg("+1d12h", START, MSK) - START).total_seconds() == 36 * 3600
+    assert parse_time_arg("2027-05-20 09:00", START, MSK).astimezone(MSK).hour == 9
+    for bad in ("+", "+3x", "tomorrow", "+0d"):
+        with pytest.raises(ValueError):
+            parse_time_arg(bad, START, MSK)
+
+
+def test_demo_school_shape() -> None:
+    classes = {p.class_label for p in PEOPLE if "уче" in p.roles}
+    assert classes == {"5А", "6Б", "7В"}
+    assert 28 <= len(PEOPLE) <= 34
+    adults = [p for p in PEOPLE if "уче" not in p.roles]
+    assert all(p.phone for p in adults)
+    assert len({p.tg_id for p in PEOPLE if p.tg_id}) == len([p for p in PEOPLE if p.tg_id])
+    code = invitation_code("Иванов Миша Андреевич", "code")
+    assert code.startswith("DNV-") and len(code) == 13 and code == invitation_code("Иванов Миша Андреевич", "code")
+    assert roster_csv().decode("cp1251").count("\r\n") == len(PEOPLE) + 1
+    assert codes_csv().decode().count("DNV-") == len(PEOPLE)
+    assert {p.key for p in PERSONAS} >= {"it_officer", "director", "class_teacher_5a", "teacher", "parent_5a",
+                                          "parent_one", "pupil", "stranger"}
+
+
+def test_shipped_roster_update_is_the_demo_roster_plus_two() -> None:
+    from bot.paths import ROOT
+
+    update = (ROOT / "sandbox" / "scripts" / "files" / "roster-update.csv").read_bytes()
+    assert update.startswith(roster_csv())
+    assert update[len(roster_csv()):].decode("cp1251").count("\r\n") == 2
+
+
+def test_cli_registers_sandbox_with_its_own_entry() -> None:
+    _load_extra_commands()
+    args = build_parser().parse_args(["sandbox", "--start", "2026-12-01 10:00", "--data-dir", "x"])
+    assert args.entry.__name__ == "cmd_sandbox" and not hasattr(args, "func")
+
+
+async def test_sandbox_starts_with_demo_school_and_prelinked_staff(sandbox: Sandbox) -> None:
+    assert "roster" in sandbox.demo_report.loaded
+    assert await sandbox.app.people.count_active() == len(PEOPLE)
+    it = await sandbox.app.people.by_tg(sandbox.persona("it_officer").person.tg_id or 0)
+    assert it is not None and it.full_name == "Петров Пётр Петрович" and it.is_admin
+    pupil = await sandbox.app.people.by_tg(sandbox.persona("pupil").person.tg_id or 0)
+    assert pupil is not None and "student" in pupil.roles
+    assert await sandbox.app.people.by_tg(sandbox.persona("parent_5a").person.tg_id or 0) is None
+    assert sandbox.unread_counts() == {}  # the prelinking chatter counts as read
+
+
+async def test_chat_engine_parent_links_with_numbered_buttons(sandbox: Sandbox) -> None:
+    engine, out = engine_for(sandbox)
+    await engine.handle("/as")
+    assert "parent_5a" in out.getvalue()
+    await engine.handle("hello")
+    assert "choose who you are first" in out.getvalue()
+
+    await engine.handle("/as 6")  # the numbered list: parent_5a is sixth
+    assert engine.current is sandbox.persona("parent_5a").person
+    await engine.handle("/start")
+    assert "[1] 📱 Поделиться номером телефона" in out.getvalue()
+    buttons = engine.buttons()
+    assert [(b.number, b.kind) for b in buttons] == [(1, "reply")]
+
+    await engine.handle("1")  # a bare number presses; this reply button shares the contact
+    assert "Иванова Елена Викторовна" in out.getvalue()
+    labels = [b.text for b in engine.buttons()]
+    assert "📝 Согласие" in labels and "🔑 Мои коды" in labels
+    await engine.handle(f"{labels.index('📝 Согласие') + 1}")
+    inline = [b for b in engine.buttons() if b.kind == "inline"]
+    assert inline and inline[0].number == 1  # inline buttons come first, then the menu keyboard
+    assert engine.buttons()[-1].kind == "reply"
+
+    await engine.handle("/press 99")
+    assert "no button '99'" in out.getvalue()
+
+
+async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_path: Path) -> None:
+    engine, out = engine_for(sandbox)
+    await engine.handle("/as parent_5a")
+    await engine.handle("/contact")
+    await engine.handle("/consent")
+    all_yes = next(b for b in engine.buttons() if "за всех детей" in b.text and "✅" in b.text)
+    await engine.handle(f"/press {all_yes.number}")
+    text = out.getvalue()
+    assert "(edited)" in text and "согласие дано" in text
+    saved = list((sandbox.files_dir / "parent_5a").glob("*.png"))
+    assert saved and "photo saved:" in text  # QR cards are saved and their paths printed
+
+    await engine.handle("/as it_officer")
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(roster_csv())
+    await engine.handle(f"/file {roster}")
+    assert "Что в нём" in out.getvalue()
+
+    await engine.handle("/time +3d")
+    text = out.getvalue()
+    assert "Now 2026-12-04 10:00" in text and "new message(s) for teacher" in text
+    await engine.handle("/unread")
+    assert "teacher" in out.getvalue().split("Unread messages:")[-1]
+    await engine.handle("/time 2026-12-01 09:00")
+    assert "only moves forward" in out.getvalue()
+    await engine.handle("/who")
+    assert "School time: 2026-12-04 10:00" in out.getvalue()
+    assert await engine.handle("/quit") is False
+
+
+async def test_time_travel_ticks_within_allowed_hours(sandbox: Sandbox) -> None:
+    start = sandbox.clock.now()
+    moments = sandbox.tick_times(start, parse_time_arg("+2d", start, MSK))
+    hours = {m.astimezone(MSK).hour for m in moments}
+    assert 9 in hours and 15 in hours and 3 not in hours
+    long = sandbox.tick_times(start, parse_time_arg("2027-05-20 09:00", start, MSK))
+    assert len(long) < 3 * 175 + 2
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "s.toml"
+    path.write_text(body, encoding="utf-8")
+    return path
+
+
+async def test_script_runner_passes_and_fails_with_a_diff(sandbox: Sandbox, tmp_path: Path) -> None:
+    good = load_script(_script(tmp_path, """
+[[steps]]
+as = "parent_one"
+send = "/start"
+expect = "поделитесь своим номером"
+[[steps]]
+press = "📱 Поделиться номером телефона"
+expect = "Смирнов Олег Павлович"
+"""))
+    result = await play(sandbox, good)
+    assert result.ok and result.summary() == "script s: 2 steps passed"
+
+    bad = Script("wrong", good.path, [{"as": "parent_one", "send": "/menu", "expect": "Этого текста нет", "timeout": 0.5}])
+    result = await play(sandbox, bad)
+    assert not result.ok
+    summary = result.summary()
+    assert summary.startswith("script wrong: FAILED at step 1 of 1")
+    assert "- a new message containing 'Этого текста нет'" in summary
+    assert "+ #" in summary and "Главное меню" in summary  # what the chat actually got
+
+    missing = Script("btn", good.path, [{"as": "parent_one", "press": "Нет такой кнопки"}])
+    result = await play(sandbox, missing)
+    assert not result.ok and "buttons shown now" in (result.failure or "")
+
+
+def test_script_validation(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match="unknown key"):
+        load_script(_script(tmp_path, '[[steps]]\nas = "parent_5a"\nsned = "/start"\n'))
+    with pytest.raises(ScriptError, match="unknown persona"):
+        load_script(_script(tmp_path, '[[steps]]\nas = "nobody"\n'))
+    with pytest.raises(ScriptError, match="one action per step"):
+        load_script(_script(tmp_path, '[[steps]]\nas = "pupil"\nsend = "/start"\ncontact = true\n'))
+
+
+async def test_cli_script_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.sandbox import cmd_sandbox
+
+    _load_extra_commands()
+    path = _script(tmp_path, 'start = "2026-12-01 10:00"\n[[steps]]\nas = "stranger"\nsend = "/start"\n'
+                             'expect = "Совсем другой ответ"\ntimeout = 0.3\n')
+    args = build_parser().parse_args(["sandbox", "--script", str(path), "--data-dir", str(tmp_path / "d")])
+    assert await cmd_sandbox(args) == 1
+    err = capsys.readouterr().err
+    assert "FAILED at step 1" in err and "--- expected (stranger" in err
+    result = await run_script(path, SandboxOptions(data_dir=tmp_path / "d2"))
+    assert not result.ok
