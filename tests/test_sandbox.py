@@ -47,7 +47,7 @@ def test_parse_time_arg() -> None:
     assert (parse_time_arg("+1d12h", START, MSK) - START).total_seconds() == 36 * 3600
     assert parse_time_arg("2027-05-20 09:00", START, MSK).astimezone(MSK).hour == 9
     for bad in ("+", "+3x", "tomorrow", "+0d"):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="bad duration|expected"):
             parse_time_arg(bad, START, MSK)
 
 
@@ -176,7 +176,8 @@ expect = "Смирнов Олег Павлович"
     result = await play(sandbox, good)
     assert result.ok and result.summary() == "script s: 2 steps passed"
 
-    bad = Script("wrong", good.path, [{"as": "parent_one", "send": "/menu", "expect": "Этого текста нет", "timeout": 0.5}])
+    step = {"as": "parent_one", "send": "/menu", "expect": "Этого текста нет", "timeout": 0.5}
+    bad = Script("wrong", good.path, [step])
     result = await play(sandbox, bad)
     assert not result.ok
     summary = result.summary()

@@ -263,7 +263,7 @@ class Sandbox:
         """Due outbox rows not sent yet, or sends in flight (the sender paces each chat at about
         one message per second of real time, so several messages to one person take a while)."""
         sender = self.app.sender
-        if sender is not None and getattr(sender, "in_flight", 0):
+        if sender is not None and sender.in_flight:
             return True
         try:
             from storage.delivery import DeliveryRepo
