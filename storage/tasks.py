@@ -78,14 +78,19 @@ class TaskRepo:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+        # execute_fetchall is one hop to aiosqlite's thread instead of three (execute, fetch,
+        # close): the sweep reads these tables every minute, and the year-walk test thousands of times.
+        return list(await self.db.conn.execute_fetchall(sql, tuple(params)))
+
     # --- reads ----------------------------------------------------------------------------------
 
     async def plan_year(self) -> int | None:
-        value = await self.db.fetchval("SELECT value FROM plan_meta WHERE key = 'school_year'")
-        return int(value) if value is not None else None
+        rows = await self._rows("SELECT value FROM plan_meta WHERE key = 'school_year'")
+        return int(rows[0][0]) if rows else None
 
     async def items(self) -> list[PlanItem]:
-        rows = await self.db.fetchall(f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 ORDER BY position")
+        rows = await self._rows(f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 ORDER BY position")
         return [_item(r) for r in rows]
 
     async def item(self, number: str) -> PlanItem | None:
@@ -96,7 +101,7 @@ class TaskRepo:
 
     async def proofs(self, item_number: str | None = None) -> list[Proof]:
         if item_number is None:
-            rows = await self.db.fetchall("SELECT * FROM task_proofs ORDER BY id")
+            rows = await self._rows("SELECT * FROM task_proofs ORDER BY id")
         else:
             rows = await self.db.fetchall("SELECT * FROM task_proofs WHERE item_number = ? ORDER BY id", (item_number,))
         return [_proof(r) for r in rows]
@@ -106,11 +111,11 @@ class TaskRepo:
         return _proof(row) if row is not None else None
 
     async def reminder_log(self) -> set[tuple[str, str, int, str]]:
-        rows = await self.db.fetchall("SELECT item_number, occurrence_key, person_id, kind FROM task_reminders")
+        rows = await self._rows("SELECT item_number, occurrence_key, person_id, kind FROM task_reminders")
         return {(r[0], r[1], int(r[2]), r[3]) for r in rows}
 
     async def due_snoozes(self, now: datetime) -> list[tuple[int, str, str, int]]:
-        rows = await self.db.fetchall(
+        rows = await self._rows(
             "SELECT s.id, s.item_number, s.occurrence_key, s.person_id FROM task_snoozes s"
             " WHERE s.remind_at <= ? AND NOT EXISTS (SELECT 1 FROM task_reminders r"
             " WHERE r.item_number = s.item_number AND r.occurrence_key = s.occurrence_key"
@@ -120,7 +125,7 @@ class TaskRepo:
         return [(int(r[0]), r[1], r[2], int(r[3])) for r in rows]
 
     async def digest_sent(self, week: str) -> set[int]:
-        rows = await self.db.fetchall("SELECT person_id FROM task_digests WHERE week = ?", (week,))
+        rows = await self._rows("SELECT person_id FROM task_digests WHERE week = ?", (week,))
         return {int(r[0]) for r in rows}
 
     # --- writes: call inside Database.transaction() with its connection -------------------------

@@ -266,10 +266,11 @@ async def snapshot(app: App) -> Snapshot:
     repo = TaskRepo(app.db)
     year = await repo.plan_year() or app.school.school_year.year
     items = await repo.items()
+    # One read of the active roster, grouped by role (cheaper than a query per role every minute).
     by_role: dict[str, list[Person]] = {}
-    roles = {r for item in items for r in item.responsible} | REVIEWER_ROLES
-    for role in sorted(roles):
-        by_role[role] = await app.people.with_role(role)
+    for person in await app.people.active():
+        for role in person.roles:
+            by_role.setdefault(role, []).append(person)
     return Snapshot(year=year, items=items, quarters=quarters_of(app), by_role=by_role, proofs=await repo.proofs())
 
 
