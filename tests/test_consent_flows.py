@@ -177,3 +177,31 @@ async def test_pdf_renders_to_an_image(harness: Harness, tmp_path: Path) -> None
         assert img.size[0] > img.size[1]  # landscape
         darkest = img.convert("L").getextrema()[0]
         assert isinstance(darkest, int) and darkest < 100  # something dark was drawn
+
+
+async def test_given_hooks_run_and_withdrawal_cancels_family_code_deliveries(harness: Harness) -> None:
+    from storage.outbox import Payload, enqueue
+
+    await school(harness)
+    seen: list[tuple[int, int | None]] = []
+
+    async def hook(app: object, conn: object, child_id: int, parent_id: int | None, now: datetime) -> None:
+        seen.append((child_id, parent_id))
+        parent = await harness.app.people.get(parent_id or 0)
+        assert parent is not None and parent.tg_user_id is not None
+        await enqueue(conn, dedupe_key=f"code:test:{child_id}", chat_id=parent.tg_user_id,  # type: ignore[arg-type]
+                      person_id=parent.id, kind="text", payload=Payload(text="card"), now=now,
+                      not_before=now + timedelta(days=1))
+
+    harness.app.extras["on_consent_given"] = [hook]
+    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    parent = await harness.app.people.by_tg(PARENT_ONE)
+    assert parent is not None
+    kolya = (await harness.app.people.children(parent.id))[0]
+    assert seen == [(kolya.id, parent.id)]
+    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
+    await harness.press(PARENT_ONE, buttons(last_with_buttons(calls))["Да, отозвать"])
+    status = await harness.app.db.fetchval("SELECT status FROM outbox WHERE dedupe_key = ?", (f"code:test:{kolya.id}",))
+    assert status == "cancelled"
