@@ -4,9 +4,16 @@ sender (real I/O against the fake server, so a bounded real wait, never a deadli
 from __future__ import annotations
 
 import asyncio
+import os
+import sqlite3
+import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from bot.app import App
+from bot.fakeapi import FakeTelegram
+from bot.paths import ROOT
+from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from storage.outbox import Payload, enqueue
 from storage.people import PersonRepo
@@ -58,3 +65,74 @@ async def counts(app: App) -> dict[str, int]:
 
 async def drained(app: App) -> bool:
     return (await counts(app))["pending"] == 0
+
+
+# --- the bot in a subprocess (graceful stop and crash tests) ------------------------------------
+
+BROADCAST_TEXT = "Проверка рассылки"
+
+
+async def prepare_broadcast(tmp_path: Path, recipients: int) -> int:
+    """A database with `recipients` linked parents and one broadcast to all of them, enqueued."""
+    from bot.app import create_app
+    from bot.services import broadcast as service
+    from tests.harness import make_settings
+
+    app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
+    await app.open()
+    try:
+        await add_people(app, recipients)
+        broadcast_id, count = await service.create(
+            app, audience=service.Audience("parents"), html_text=BROADCAST_TEXT, author=None
+        )
+        assert count == recipients
+        return broadcast_id
+    finally:
+        await app.close()
+
+
+def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_"))}
+    env.update(
+        BOT_TOKEN=tg.token,
+        BOT_API_URL=tg.base_url,
+        DATABASE_PATH=str(tmp_path / "schoolbot.sqlite3"),
+        BACKUP_DIR=str(tmp_path / "backups"),
+        SCHOOL_CONFIG=str(tmp_path / "missing-school.toml"),
+        OUTBOX_RATE="30",
+        PYTHONPATH=str(ROOT),
+        **extra,
+    )
+    return env
+
+
+async def start_bot(tg: FakeTelegram, tmp_path: Path, log_name: str = "bot.log") -> asyncio.subprocess.Process:
+    """`schoolbot run` in a subprocess (cwd = tmp_path, so no .env of the developer is read)."""
+    with (tmp_path / log_name).open("ab") as log:  # the child keeps its own descriptor
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run",
+            cwd=tmp_path, env=bot_env(tg, tmp_path), stdout=log, stderr=log,
+        )
+
+
+def broadcast_deliveries(tg: FakeTelegram, recipients: int) -> dict[int, int]:
+    """Telegram id -> how many copies of the broadcast it received."""
+    return {
+        tg_id: sum(1 for m in tg.sent(tg_id) if BROADCAST_TEXT in (m.plain or ""))
+        for tg_id in range(FIRST_TG, FIRST_TG + recipients)
+    }
+
+
+def db_state(tmp_path: Path) -> dict[str, int]:
+    """Read with plain sqlite3 (the bot process is gone): integrity and outbox statuses."""
+    conn = sqlite3.connect(tmp_path / "schoolbot.sqlite3")
+    try:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        state = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
+        state["leased"] = conn.execute("SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL").fetchone()[0]
+        state["sent_without_id"] = conn.execute(
+            "SELECT count(*) FROM outbox WHERE status = 'sent' AND tg_message_id IS NULL"
+        ).fetchone()[0]
+        return state
+    finally:
+        conn.close()
