@@ -10,12 +10,13 @@ from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
 from bot.filters import HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services import consent as svc
+from bot.services.consent_export import export
 from handlers.admin import AdminAction
 from storage.consent import Decision, Version
 from storage.people import Person
@@ -225,6 +226,7 @@ async def _staff_view(app: App, staff: Person, t: Translator) -> tuple[str, Inli
                  declined=c["declined"] + c["withdrawn"])
         lines.append(line)
         buttons.append([_btn(line, StaffCb(action="class", cls=cls))])
+    buttons.append(_export_row(t, ""))
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
@@ -251,9 +253,24 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
     buttons = [[_btn(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
     if overview.pending and overview.reminder_sent is None:
         buttons.append([_btn(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
+    buttons.append(_export_row(t, cls))
     if staff.is_admin:
         buttons.append([_btn(t("consent.btn.back"), StaffCb(action="classes"))])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+
+
+def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
+    return [
+        _btn(t(f"consent.btn.export_{fmt}"), StaffCb(action="export", cls=cls, decision=fmt)) for fmt in ("xlsx", "pdf")
+    ]
+
+
+async def _send_export(query: CallbackQuery, app: App, t: Translator, cls: str, fmt: str) -> None:
+    await query.answer()
+    if not isinstance(query.message, Message) or fmt not in ("xlsx", "pdf"):
+        return
+    data, name, _ = await export(app, "pdf" if fmt == "pdf" else "xlsx", t, cls or None)
+    await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("consent.export.title"))
 
 
 async def staff_action(
@@ -267,6 +284,13 @@ async def staff_action(
         if msg is not None:
             await msg.edit_text(text, reply_markup=markup)
         return
+    if action == "export" and not cls:
+        # The whole school's register is the IT officer's.
+        if not person.is_admin:
+            await query.answer(t("consent.staff.forbidden"), show_alert=True)
+            return
+        await _send_export(query, app, t, "", callback_data.decision)
+        return
     # Every class named in callback data is re-checked against the caller's classes.
     if cls not in svc.staff_classes(person, await app.people.classes()):
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
@@ -276,6 +300,8 @@ async def staff_action(
         text, markup = await _class_view(app, person, cls, t)
         if msg is not None:
             await msg.edit_text(text, reply_markup=markup)
+    elif action == "export":
+        await _send_export(query, app, t, cls, callback_data.decision)
     elif action == "paper":
         await query.answer()
         pupils = await app.people.with_role("student", cls)

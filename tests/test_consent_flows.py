@@ -205,3 +205,21 @@ async def test_given_hooks_run_and_withdrawal_cancels_family_code_deliveries(har
     await harness.press(PARENT_ONE, buttons(last_with_buttons(calls))["Да, отозвать"])
     status = await harness.app.db.fetchval("SELECT status FROM outbox WHERE dedupe_key = ?", (f"code:test:{kolya.id}",))
     assert status == "cancelled"
+
+
+async def test_registers_are_sent_as_files_in_the_bot(harness: Harness) -> None:
+    from aiogram.methods import SendDocument
+
+    await school(harness)
+    view = last_with_buttons(await harness.text(IT_OFFICER, "/consent"))
+    calls = await harness.press(IT_OFFICER, buttons(view)["📥 Реестр PDF"])
+    doc = next(c for c in calls if isinstance(c, SendDocument))
+    assert doc.document.filename is not None and doc.document.filename.endswith(".pdf")  # type: ignore[union-attr]
+    view = last_with_buttons(await harness.text(CLASS_TEACHER, "/consent"))
+    calls = await harness.press(CLASS_TEACHER, buttons(view)["📥 Реестр XLSX"])
+    doc = next(c for c in calls if isinstance(c, SendDocument))
+    assert "5А" in (doc.document.filename or "")  # type: ignore[union-attr]
+    # The whole school's register is not the class teacher's.
+    calls = await harness.press(CLASS_TEACHER, "cst:export::0:xlsx")
+    assert answer(calls).show_alert
+    assert not any(isinstance(c, SendDocument) for c in calls)

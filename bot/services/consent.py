@@ -233,11 +233,13 @@ async def decide(
 ) -> list[Result]:
     """Record a parent's Telegram decision for each child (per child: one ledger row each)."""
     now = app.clock.now()
-    current_version = await current(app)
+    await current(app)  # publishes the shipped version 1 if needed (outside the transaction)
     own = {c.id: c for c in await app.people.children(parent.id)}
     results: list[Result] = []
     async with app.db.transaction() as conn:
-        if version != current_version.number:
+        # Re-read inside the transaction: a version published meanwhile makes this press stale.
+        current_version = await repo.current_version(conn)
+        if current_version is None or version != current_version.number:
             return [Result(Outcome.STALE, cid) for cid in child_ids]
         already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
         latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
