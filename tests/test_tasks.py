@@ -35,7 +35,7 @@ def local(app: App, text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=app.school.tz).astimezone(UTC)
 
 
-async def outbox(app: App, prefix: str = "task") -> list[Any]:
+async def outbox(app: App, prefix: str = "task:") -> list[Any]:
     return await app.db.fetchall(
         "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at FROM outbox WHERE dedupe_key LIKE ?"
         " ORDER BY id",

@@ -69,10 +69,10 @@ def expected(holidays: set[date]) -> tuple[dict[tuple[str, str, int, str], date]
     while monday <= END:
         send = sending_day(monday)
         year, week, _ = monday.isocalendar()
-        if send.isocalendar()[:2] == (year, week) and send <= END:
-            if any(due < send for _, _, due, _ in DUE_TASKS):
-                for person in (DIRECTOR, IT_OFFICER):
-                    digests[(f"{year}-W{week:02d}", person)] = send
+        in_week = send.isocalendar()[:2] == (year, week) and send <= END
+        if in_week and any(due < send for _, _, due, _ in DUE_TASKS):
+            for person in (DIRECTOR, IT_OFFICER):
+                digests[(f"{year}-W{week:02d}", person)] = send
         monday += timedelta(days=7)
     return result, digests
 

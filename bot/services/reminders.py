@@ -2,10 +2,10 @@
 
 The database is the truth. For every (task, responsible person) the reminder moments are fixed
 dates (7 days and 1 day before, the due day, then weekly while overdue; the start day of a "from"
-item). At a given instant the one relevant moment is the latest whose sending time (the first
-allowed instant of that day or after) has come; it is sent unless the reminder log already holds
-it. So after downtime only the most relevant missed reminder goes out, once, and never "7 days
-before" when the due day has passed. The log row and the outbox message share one transaction.
+item). At a given instant one moment is relevant, and it is sent unless the reminder log already
+holds it. That is: the latest moment whose day has come, once its sending time (the first allowed
+instant of that day or after) has come too. So after downtime only the most relevant missed reminder
+goes out, once, and never "7 days before" when the due day has passed. The log row and the outbox message share one transaction.
 """
 
 from __future__ import annotations
@@ -103,14 +103,10 @@ def due_reminders(app: App, snap: Snapshot, log: set[tuple[str, str, int, str]],
             continue
         for occ in snap.occurrences(item):
             task = Task(item, occ)
-            relevant = None
-            for kind, day in reversed(moments(task, until)):
-                if day > today:
-                    continue
-                if _send_at(app, day) <= now:
-                    relevant = (kind, day)
-                    break
-            if relevant is None:
+            # The relevant reminder is the latest whose day has come; if its sending time has not
+            # (a weekend, before work), wait for it rather than send an older, superseded one.
+            relevant = next(((k, d) for k, d in reversed(moments(task, until)) if d <= today), None)
+            if relevant is None or _send_at(app, relevant[1]) > now:
                 continue
             kind, day = relevant
             for person in people:

@@ -1,0 +1,130 @@
+"""Reminders across restarts and downtime, and the `schoolbot reminders --dry-run` command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from bot.app import App, create_app
+from bot.clock import ManualClock
+from bot.services import reminders
+from scheduler.base import ManualScheduler
+from scheduler.sweeps import all_sweeps
+from storage.timefmt import from_db
+from tests.harness import DEFAULT_START, DIRECTOR, IT_OFFICER, make_settings
+from tests.test_tasks import local, outbox, seed
+
+
+async def _open(tmp_path: Path) -> App:
+    app = create_app(make_settings(tmp_path), clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+    await app.open()
+    return app
+
+
+def _keys(rows: list[Any]) -> list[str]:
+    return sorted(row["dedupe_key"] for row in rows)
+
+
+async def test_sweep_is_registered() -> None:
+    assert "tasks" in [name for name, _ in all_sweeps()]
+
+
+async def test_restart_in_a_reminder_window_sends_each_reminder_once(tmp_path: Path) -> None:
+    # Monday 26 October 2026: item 3 "7 days before" (Saturday's, postponed) for the director and
+    # item 16's first quarter "due" (Saturday's) for the IT officer, plus the first Monday digest.
+    app = await _open(tmp_path)
+    try:
+        await seed(app)
+        await reminders.sweep(app, local(app, "2026-10-26 08:30"))
+        assert await outbox(app) == []  # before work starts: nothing yet
+        await reminders.sweep(app, local(app, "2026-10-26 09:00"))
+        first = _keys(await outbox(app)) + _keys(await outbox(app, "tasks:digest:"))
+    finally:
+        await app.close()
+    assert len(first) == 4
+
+    app = await _open(tmp_path)  # the same database, a new process
+    try:
+        for moment in ("2026-10-26 09:00", "2026-10-26 09:01", "2026-10-26 13:00", "2026-10-27 09:00"):
+            await reminders.sweep(app, local(app, moment))
+        rows = await outbox(app)
+        assert _keys(rows) + _keys(await outbox(app, "tasks:digest:")) == first
+        assert {row["chat_id"] for row in rows} == {DIRECTOR, IT_OFFICER}
+    finally:
+        await app.close()
+
+
+async def test_restart_before_the_window_then_resume(tmp_path: Path) -> None:
+    app = await _open(tmp_path)
+    try:
+        await seed(app)
+        await reminders.sweep(app, local(app, "2026-10-23 17:30"))  # Friday
+        before = _keys(await outbox(app))
+    finally:
+        await app.close()
+    app = await _open(tmp_path)
+    try:
+        await reminders.sweep(app, local(app, "2026-10-26 11:15"))
+        await reminders.sweep(app, local(app, "2026-10-26 11:16"))
+        new = [k for k in _keys(await outbox(app)) if k not in before]
+        assert new == sorted(
+            [f"task:16:q1-2026:{_id}:due" for _id in [await _pid(app, IT_OFFICER)]]
+            + [f"task:3:2026-10-31:{await _pid(app, DIRECTOR)}:before7"]
+        )
+    finally:
+        await app.close()
+
+
+async def _pid(app: App, tg: int) -> int:
+    person = await app.people.by_tg(tg)
+    assert person is not None
+    return person.id
+
+
+async def test_after_downtime_only_the_most_relevant_reminder_goes_out_at_an_allowed_time(tmp_path: Path) -> None:
+    app = await _open(tmp_path)
+    try:
+        await seed(app)
+        await reminders.sweep(app, local(app, "2026-10-20 10:00"))  # Q1 "7 days before" went out
+        sent_before = set(_keys(await outbox(app)))
+        # Down from 20 October until Tuesday 10 November, back at 22:00 (quiet hours).
+        await reminders.sweep(app, local(app, "2026-11-10 22:00"))
+        rows = [r for r in await outbox(app) if r["dedupe_key"] not in sent_before]
+        director, it = await _pid(app, DIRECTOR), await _pid(app, IT_OFFICER)
+        assert _keys(rows) == sorted(
+            [f"task:3:2026-10-31:{director}:over-2026-11-07", f"task:16:q1-2026:{it}:over-2026-11-07"]
+        )
+        for row in rows:  # postponed to Wednesday's start of work, not dropped
+            assert from_db(row["next_attempt_at"]) == local(app, "2026-11-11 09:00")
+        # Nothing is repeated the next morning.
+        await reminders.sweep(app, local(app, "2026-11-11 09:00"))
+        assert len([r for r in await outbox(app) if r["dedupe_key"] not in sent_before]) == 2
+    finally:
+        await app.close()
+
+
+async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) -> None:
+    app = await _open(tmp_path)
+    try:
+        await seed(app)
+        args = argparse.Namespace(dry_run=True, at="2027-05-24 09:00")
+        assert await reminders.cmd_reminders(app, args, app.catalog.bind("ru")) == 0
+        out = capsys.readouterr().out
+        assert "At 2027-05-24 09:00" in out
+        assert "before7" in out and "item 18" in out and "Петров Пётр Петрович" in out
+        assert "digest 2027-W21" in out
+        assert await outbox(app) == [] and await outbox(app, "tasks:") == []
+        assert await app.db.fetchval("SELECT count(*) FROM task_reminders") == 0
+        bad = argparse.Namespace(dry_run=True, at="24.05.2027")
+        assert await reminders.cmd_reminders(app, bad, app.catalog.bind("ru")) == 2
+    finally:
+        await app.close()
+
+
+def test_cli_parses_reminders_command() -> None:
+    from bot.cli import _load_extra_commands, build_parser
+
+    _load_extra_commands()
+    args = build_parser().parse_args(["reminders", "--dry-run", "--at", "2027-05-20 09:00"])
+    assert args.func is reminders.cmd_reminders and args.dry_run and args.at == "2027-05-20 09:00"
