@@ -5,7 +5,8 @@ dates (7 days and 1 day before, the due day, then weekly while overdue; the star
 item). At a given instant one moment is relevant, and it is sent unless the reminder log already
 holds it. That is: the latest moment whose day has come, once its sending time (the first allowed
 instant of that day or after) has come too. So after downtime only the most relevant missed reminder
-goes out, once, and never "7 days before" when the due day has passed. The log row and the outbox message share one transaction.
+goes out, once, and never "7 days before" when the due day has passed. The log row and the outbox
+message share one transaction.
 """
 
 from __future__ import annotations
