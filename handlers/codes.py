@@ -127,8 +127,7 @@ async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: App, pe
         return
     await query.answer()
     if isinstance(query.message, Message):
-        key = "codes.trouble_ok" if outcome == "ok" else "codes.trouble_contact"
-        await query.message.answer(t(key, contact=app.school.school.it_officer_contact))
+        await query.message.answer(t("codes.trouble_ok"))
 
 
 async def print_class(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:

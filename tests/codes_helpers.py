@@ -1,12 +1,9 @@
 """Shared helpers for the invitation-code tests: a codes file for the small school of
-tests.harness, the consent gate switched on for chosen children, and QR decoding."""
+tests.harness, and QR decoding."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
-
-import pytest
 
 from bot.app import App
 from bot.services.imports import ImportOptions
@@ -52,20 +49,6 @@ async def person_id(app: App, full_name: str) -> int:
     found = [p for p in await app.people.active() if p.full_name == full_name]
     assert len(found) == 1
     return found[0].id
-
-
-def gate(monkeypatch: pytest.MonkeyPatch, covered_ids: Iterable[int] | set[int]) -> set[int]:
-    """Switch the consent gate on for the given children (mutate the returned set to change it).
-
-    Used only while the consent capability is absent; with it present the tests give consent
-    through its own service instead."""
-    allowed = set(covered_ids)
-
-    async def fake(app: App, child_id: int) -> bool:
-        return child_id in allowed
-
-    monkeypatch.setattr("bot.services.codes.covered", fake)
-    return allowed
 
 
 def decode_qr(png: bytes) -> list[str]:

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.i18n import Translator
+from bot.services.consent import is_covered
 from bot.services.deadlines import next_allowed_time
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
 from bot.services.people_text import clean_name, name_key, normalize_class, parse_role
@@ -34,6 +35,7 @@ from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.roster import RowError
 from bot.services.tabular import TableError, read_table
+from bot.services.tickets import open_ticket
 from storage.codes import Code, CodeRepo, FunnelCounts, NewCode
 from storage.outbox import Payload, enqueue
 from storage.people import STAFF_ROLES, Person, class_sort_key
@@ -117,10 +119,7 @@ def translator(app: App, person: Person) -> Translator:
 
 
 async def covered(app: App, child_id: int) -> bool:
-    try:
-        from bot.services.consent import is_covered
-    except ImportError:  # the consent capability has not landed: nothing passes the gate
-        return False
+    """The gate: a valid "given" consent for the child on the current document version."""
     return bool(await is_covered(app.db, child_id))
 
 
@@ -325,7 +324,7 @@ async def confirm_activation(app: App, caller: Person, code_id: int) -> str:
 
 
 async def report_trouble(app: App, caller: Person, code_id: int, t: Translator) -> str:
-    """Open a question to the IT officer with the context attached: "ok", "no_tickets" or "forbidden"."""
+    """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
     code = await CodeRepo(app.db).get(code_id)
     if code is None or not await may_see(app, caller, code):
         return "forbidden"
@@ -338,10 +337,6 @@ async def report_trouble(app: App, caller: Person, code_id: int, t: Translator) 
         cls=code.class_label or "—",
         masked=mask(code.code),
     )
-    try:
-        from bot.services.tickets import open_ticket
-    except ImportError:
-        return "no_tickets"
     await open_ticket(app, caller, t("codes.ticket_text"), context=context)
     return "ok"
 
