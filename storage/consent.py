@@ -182,13 +182,6 @@ async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[
     return {int(r[0]) for r in rows}
 
 
-async def parents_who_decided(conn: aiosqlite.Connection, version: int) -> set[int]:
-    rows = await fetchall_in(
-        conn, "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND parent_id IS NOT NULL", (version,)
-    )
-    return {int(r[0]) for r in rows}
-
-
 # --- side effects of a withdrawal -----------------------------------------------------------------
 
 
@@ -209,6 +202,19 @@ async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> N
         " AND (dedupe_key LIKE 'consent-nudge:%' OR dedupe_key LIKE 'consent-remind:%')",
         (parent_id,),
     )
+
+
+async def undecided_parent_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
+    """Parents with an active child that has no decision on `version`, who have made no decision on
+    it themselves (one query: the sweep runs every minute)."""
+    rows = await fetchall_in(
+        conn,
+        "SELECT DISTINCT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id AND c.active = 1"
+        " WHERE NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.child_id = g.child_id)"
+        " AND NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.parent_id = g.parent_id)",
+        (version, version),
+    )
+    return {int(r[0]) for r in rows}
 
 
 # --- nudges -------------------------------------------------------------------------------------

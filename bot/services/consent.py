@@ -422,16 +422,8 @@ def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:
 async def pending_parents(app: App, version: Version) -> list[Person]:
     """Linked parents with a child that has no decision on `version`, who have themselves made no
     decision on it (a parent who declined is never nagged)."""
-    latest = await repo.latest(app.db.conn, version.number)
-    decided = await repo.parents_who_decided(app.db.conn, version.number)
-    out = []
-    for parent in await app.people.with_role("parent"):
-        if parent.id in decided or not parent.reachable:
-            continue
-        children = await app.people.children(parent.id)
-        if any(c.id not in latest for c in children):
-            out.append(parent)
-    return out
+    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
+    return [p for p in await app.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
 
 
 async def run_nudges(app: App, now: datetime) -> int:
@@ -440,10 +432,17 @@ async def run_nudges(app: App, now: datetime) -> int:
     version = await repo.current_version(app.db.conn)
     if version is None:
         return 0
-    candidates = await pending_parents(app, version)
+    scheduled = await repo.nudges(app.db.conn, version.number)
+    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
+    # Only those with a reminder due now are loaded: most minutes nobody is.
+    due_ids = [
+        pid for pid in ids
+        if len(scheduled.get(pid, {})) == 0
+        or (len(scheduled[pid]) == 1 and now >= scheduled[pid][1] + NUDGE_GAP)
+    ]
+    candidates = [p for p in await app.people.get_many(due_ids) if p.active and p.reachable and p.has_role("parent")]
     if not candidates:
         return 0
-    scheduled = await repo.nudges(app.db.conn, version.number)
     count = 0
     async with app.db.transaction() as conn:
         for parent in candidates:
