@@ -244,6 +244,10 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
                             by=html.escape(r.recorded_by), when=when, version=r.version)
             else:
                 details = t("consent.staff.details_telegram", by=html.escape(r.by), when=when, version=r.version)
+        elif r.state == "pending":
+            # The class teacher chases families, so a pending child shows who to call.
+            parents = ", ".join(html.escape(p.full_name) for p in await app.people.parents(r.child_id))
+            details = t("consent.staff.details_parents", parents=parents) if parents else ""
         lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
                        state=t(f"consent.state.{r.state}"), details=details))
     lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]

@@ -152,6 +152,9 @@ def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtit
             for text, width in zip(_cells(row, t), PDF_WIDTHS, strict=True):
                 pdf.cell(width, 6.2, _fit(pdf, text, width), border=1)
             pdf.ln()
+        pdf.set_y(-22)
+        pdf.set_font("DejaVu", "", 8.5)
+        pdf.cell(0, 5, t("consent.export.signature"), new_x="LMARGIN", new_y="NEXT")
         pdf.set_y(-12)
         pdf.set_font("DejaVu", "", 8)
         pdf.cell(0, 5, t("consent.export.page", page=number, pages=len(pages)), align="C")
