@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import html
 import logging
+import secrets
+from typing import Any
 
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
@@ -27,16 +30,45 @@ from storage.people import Person
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 6
+QUERIES_KEY = "help_queries"
+KEEP_QUERIES = 5
+MAX_QUERY = 500
 BUTTON_CHARS = 60
 
 
 class FaqNav(CallbackData, prefix="faq"):
-    """v: "c" categories, "l" a category's entries (page), "e" one entry (cat/page: where back goes)."""
+    """v: "c" categories, "l" a category's entries (page), "e" one entry (cat/page: where back goes;
+    cat "~<key>": back to the search results of the query saved under key), "s" search results."""
 
     v: str
     cat: str = ""
     page: int = 0
     e: str = ""
+
+
+class AskQuery(CallbackData, prefix="tkq"):
+    """ "None of these — ask the IT officer": `key` names the searched text in the FSM data."""
+
+    key: str
+
+
+async def remember_query(state: FSMContext, text: str) -> str:
+    """Keep the last few searched texts (for "back" to the results and for "none of these");
+    returns the short key buttons carry instead of the text."""
+    data = await state.get_data()
+    saved: dict[str, Any] = dict(data.get(QUERIES_KEY) or {})
+    key = secrets.token_hex(4)
+    saved[key] = text[:MAX_QUERY]
+    while len(saved) > KEEP_QUERIES:
+        saved.pop(next(iter(saved)))
+    await state.update_data({QUERIES_KEY: saved})
+    return key
+
+
+async def recall_query(state: FSMContext, key: str) -> str | None:
+    data = await state.get_data()
+    value = (data.get(QUERIES_KEY) or {}).get(key)
+    return str(value) if value else None
 
 
 def button_text(question: str) -> str:
@@ -105,11 +137,30 @@ async def entry_screen(
     entry = faq.get(entry_id)
     if entry is None or not entry.visible_to(audiences_of(person)):
         return None
-    back = FaqNav(v="l", cat=cat, page=page) if cat else FaqNav(v="c")
+    if cat.startswith("~"):
+        back = FaqNav(v="s", cat=cat[1:])
+    else:
+        back = FaqNav(v="l", cat=cat, page=page) if cat else FaqNav(v="c")
     rows = [[_back(t, back)]]
     if person is not None:
         rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
     return f"<b>{entry.question}</b>\n\n{entry.answer}", _kb(rows)
+
+
+async def results_screen(
+    app: App, person: Person | None, t: Translator, query: str, key: str
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The top three answers to a free-text question, plus "none of these — ask"."""
+    faq = await faq_for(app, t.lang)
+    found = faq.search(query, audiences_of(person), limit=3)
+    rows = [
+        [InlineKeyboardButton(text=button_text(e.question), callback_data=FaqNav(v="e", cat=f"~{key}", e=e.id).pack())]
+        for e in found
+    ]
+    if person is not None:
+        ask_label = t("help.search.none_of_these") if found else t("help.search.ask")
+        rows.append([InlineKeyboardButton(text=ask_label, callback_data=AskQuery(key=key).pack())])
+    return (t("help.search.found") if found else t("help.search.nothing")), _kb(rows)
 
 
 async def faq_command(message: Message, app: App, person: Person | None, t: Translator) -> None:
@@ -130,9 +181,14 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
         await query.bot.send_message(query.message.chat.id, text, reply_markup=markup)
 
 
-async def faq_nav(query: CallbackQuery, callback_data: FaqNav, app: App, person: Person | None, t: Translator) -> None:
+async def faq_nav(
+    query: CallbackQuery, callback_data: FaqNav, app: App, person: Person | None, t: Translator, state: FSMContext
+) -> None:
     screen: tuple[str, InlineKeyboardMarkup] | None
-    if callback_data.v == "l":
+    if callback_data.v == "s":
+        searched = await recall_query(state, callback_data.cat)
+        screen = None if searched is None else await results_screen(app, person, t, searched, callback_data.cat)
+    elif callback_data.v == "l":
         screen = await category_screen(app, person, t, callback_data.cat, callback_data.page)
     elif callback_data.v == "e":
         screen = await entry_screen(app, person, t, callback_data.e, callback_data.cat, callback_data.page)

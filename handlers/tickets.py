@@ -27,7 +27,7 @@ from bot.services.tickets import (
     tickets_overview,
 )
 from handlers.admin import AdminAction
-from handlers.search import AskQuery, recall_query
+from handlers.faq import AskQuery, recall_query
 from storage.people import Person
 
 

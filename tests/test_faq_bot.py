@@ -83,10 +83,17 @@ async def test_free_text_search_offers_top_three_and_ask(harness: Harness) -> No
     await linked_school(harness, PARENT_TWO)
     calls = await harness.text(PARENT_TWO, "забыл пароль")
     found = buttons(last_with_buttons(calls))
-    assert found[0][1] == FaqNav(v="e", e="password-forgot").pack()
+    assert FaqNav.unpack(found[0][1]).e == "password-forgot"
     assert len(found) <= 4 and found[-1][1].startswith("tkq:")
     answer = await harness.press(PARENT_TWO, found[0][1])
     assert "Забыли пароль" in texts(answer)[-1]
+    # "Back" from an answer returns to the same results.
+    back = [d for text, d in buttons(last_with_buttons(answer)) if text == "⬅️ Назад"]
+    results = await harness.press(PARENT_TWO, back[0])
+    assert buttons(last_with_buttons(results)) == found
+    # Results whose query is no longer kept: answered, and the categories are shown.
+    stale = await harness.press(PARENT_TWO, FaqNav(v="s", cat="00000000").pack())
+    assert alerts(stale) and "Выберите раздел" in texts(stale)[-1]
 
 
 async def test_faq_reload_reports_errors_and_keeps_content(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -105,4 +112,4 @@ async def test_faq_reload_reports_errors_and_keeps_content(harness: Harness, tmp
     bad = await harness.press(IT_OFFICER, "adm:faq_reload")
     assert any("не перечитан" in t for t in texts(bad))
     calls = await harness.text(IT_OFFICER, "забыл пароль")
-    assert buttons(last_with_buttons(calls))[0][1] == FaqNav(v="e", e="password-forgot").pack()
+    assert FaqNav.unpack(buttons(last_with_buttons(calls))[0][1]).e == "password-forgot"

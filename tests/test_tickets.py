@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from handlers.faq import FaqNav
 from storage.outbox import Payload
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
@@ -46,7 +47,7 @@ async def test_ask_relay_answer_and_faq_entry(harness: Harness) -> None:
     harness.app.extras.pop("faq_merged", None)
     calls = await harness.text(PARENT_TWO, "поменять электронную почту профиль")
     found = buttons(last_with_buttons(calls))
-    assert any(d == "faq:e::0:asked-1" for _, d in found), found
+    assert any(d.startswith("faq:e:") and FaqNav.unpack(d).e == "asked-1" for _, d in found), found
     assert await harness.app.db.fetchval("SELECT status FROM tickets WHERE id = 1") == "closed"
 
 
@@ -92,4 +93,4 @@ async def test_cancel_asking(harness: Harness) -> None:
     calls = await harness.press(PARENT_ONE, "tk:cancel:0")
     assert "Отменено" in texts(calls)[0]
     calls = await harness.text(PARENT_ONE, "забыл пароль")
-    assert buttons(last_with_buttons(calls))[0][1] == "faq:e::0:password-forgot"
+    assert FaqNav.unpack(buttons(last_with_buttons(calls))[0][1]).e == "password-forgot"
