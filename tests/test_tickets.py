@@ -94,3 +94,15 @@ async def test_cancel_asking(harness: Harness) -> None:
     assert "Отменено" in texts(calls)[0]
     calls = await harness.text(PARENT_ONE, "забыл пароль")
     assert FaqNav.unpack(buttons(last_with_buttons(calls))[0][1]).e == "password-forgot"
+
+
+async def test_question_at_night_reaches_it_officer_in_the_morning(harness: Harness) -> None:
+    from datetime import UTC, datetime
+
+    from storage.timefmt import from_db
+
+    await linked_school(harness, IT_OFFICER, PARENT_ONE)
+    harness.clock.set(datetime(2026, 11, 30, 20, 30, tzinfo=UTC))  # 23:30 Moscow: quiet hours
+    await harness.text(PARENT_ONE, "/ask Не приходит СМС с кодом")
+    due = await harness.app.db.fetchval("SELECT next_attempt_at FROM outbox WHERE dedupe_key LIKE 'ticket:1:new:%'")
+    assert from_db(due) == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)  # 08:00 Moscow, when quiet hours end

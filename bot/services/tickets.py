@@ -174,6 +174,8 @@ async def open_ticket(app: App, asker: Person, text: str, *, context: str | None
                 kind="text",
                 payload=Payload(text=body, reply_markup=ticket_buttons(t, ticket_id, answered=False)),
                 now=now,
+                # A question typed at night reaches the IT officer in the morning.
+                not_before=outside_quiet_hours(app, now),
                 priority=3,
             )
     app.wake_sender()

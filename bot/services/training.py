@@ -12,7 +12,7 @@ import html
 import io
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
 from aiogram.filters.callback_data import CallbackData
@@ -452,6 +452,3 @@ def install(app: App) -> None:
     app.renderers[RENDERER] = _render_attendance
     app.admin_actions.append(("training", "help.admin.training"))
 
-
-def day_of(app: App, moment: datetime) -> date:
-    return moment.astimezone(app.school.tz).date()
