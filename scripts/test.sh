@@ -6,7 +6,11 @@ PYTHON="${PYTHON:-python3}"
 "$PYTHON" -m venv .venv-test
 .venv-test/bin/python -m pip install --quiet --upgrade pip
 .venv-test/bin/python -m pip install --quiet -e '.[dev]'
-# pdftoppm renders PDFs in a few tests; they skip when it is missing.
+# pdftoppm (poppler-utils) renders the printable PDFs in a few tests so their QR codes can be
+# decoded back; install it where we can (CI runs as root on Debian), the tests skip without it.
+if ! command -v pdftoppm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && apt-get install -y -qq poppler-utils) >/dev/null 2>&1 || echo "poppler-utils not installed; PDF page tests will skip"
+fi
 .venv-test/bin/ruff check .
 .venv-test/bin/mypy
 .venv-test/bin/pytest -q -p no:cacheprovider
