@@ -15,6 +15,7 @@ from bot.services.imports import ImportOptions
 from bot.services.plan import PLAN_PATH
 from bot.services.roster import import_roster
 from storage.people import PersonRepo
+from storage.tasks import TaskRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, Harness, roster_csv
 
 PHONE_TO_TG = {"1": IT_OFFICER, "2": DIRECTOR, "3": CLASS_TEACHER, "4": TEACHER, "5": 1005, "6": 1006}
@@ -44,7 +45,7 @@ async def outbox(app: App, prefix: str = "task:") -> list[Any]:
 
 
 def sent(calls: list[Any]) -> list[str]:
-    return [c.text for c in calls if isinstance(c, SendMessage | EditMessageText)]
+    return [c.text or "" for c in calls if isinstance(c, SendMessage | EditMessageText)]
 
 
 def alerts(calls: list[Any]) -> list[str]:
@@ -150,7 +151,7 @@ async def test_done_with_proof_review_and_several_responsible(harness: Harness) 
     assert "Пришлите подтверждение" in sent(calls)[0]
     calls = await harness.document(CLASS_TEACHER, b"%PDF-1.4 report", "отчёт.pdf", "application/pdf")
     assert "отправлено на проверку" in sent(calls)[0]
-    proofs = await svc.TaskRepo(app.db).proofs("11")
+    proofs = await TaskRepo(app.db).proofs("11")
     assert proofs[0].kind == "document" and proofs[0].file_id and proofs[0].file_unique_id
     assert proofs[0].status == "submitted"
     notes = await outbox(app, "task:proof:")
@@ -177,7 +178,7 @@ async def test_done_with_proof_review_and_several_responsible(harness: Harness) 
     calls = await harness.press(DIRECTOR, f"tpr:accept:{first}")
     assert "уже проверено" in alerts(calls)[0]
     # The IT officer may not review their own proof from the view, but the director accepts it.
-    second = (await svc.TaskRepo(app.db).proofs("11"))[1].id
+    second = (await TaskRepo(app.db).proofs("11"))[1].id
     await harness.press(DIRECTOR, f"tpr:accept:{second}")
     assert (await svc.get_proof(app, second)).status == "accepted"  # type: ignore[union-attr]
     told = await outbox(app, f"task:review:{second}")
