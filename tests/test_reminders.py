@@ -128,3 +128,16 @@ def test_cli_parses_reminders_command() -> None:
     _load_extra_commands()
     args = build_parser().parse_args(["reminders", "--dry-run", "--at", "2027-05-20 09:00"])
     assert args.func is reminders.cmd_reminders and args.dry_run and args.at == "2027-05-20 09:00"
+
+
+async def test_start_announcement_is_not_sent_when_stale(tmp_path: Path) -> None:
+    app = await _open(tmp_path)
+    try:
+        await seed(app)
+        # Item 15 starts on Monday 1 February 2027; the bot was down until 1 March.
+        await reminders.sweep(app, local(app, "2027-03-01 10:00"))
+        assert not [r for r in await outbox(app) if r["dedupe_key"].startswith("task:15:")]
+        plan = await reminders.plan_at(app, local(app, "2027-02-05 10:00"))  # within a week: still sent
+        assert {r.kind for r in plan.reminders if r.task.item.number == "15"} == {"start"}
+    finally:
+        await app.close()

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
     from bot.i18n import Translator
 
 DIGEST_LIMIT = 30
+# A "from <date>" item is announced once, on its start date; after downtime (or to someone linked
+# later) the announcement is still worth sending within this many days, and stale after that.
+START_RELEVANT_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -93,13 +96,15 @@ def _send_at(app: App, day: date) -> datetime:
     return found
 
 
-def due_reminders(app: App, snap: Snapshot, log: set[tuple[str, str, int, str]], now: datetime) -> list[DueReminder]:
+def due_reminders(
+    app: App, snap: Snapshot, log: set[tuple[str, str, int, str]], now: datetime, *, linked_only: bool = True
+) -> list[DueReminder]:
     today = today_local(app, now)
     until = year_end(snap)
     not_before = send_window(app, now)
     due: list[DueReminder] = []
     for item in snap.items:
-        people = [p for p in snap.people_for(item) if p.reachable]
+        people = [p for p in snap.people_for(item) if p.reachable or not linked_only]
         if not people:
             continue
         for occ in snap.occurrences(item):
@@ -108,6 +113,8 @@ def due_reminders(app: App, snap: Snapshot, log: set[tuple[str, str, int, str]],
             # (a weekend, before work), wait for it rather than send an older, superseded one.
             relevant = next(((k, d) for k, d in reversed(moments(task, until)) if d <= today), None)
             if relevant is None or _send_at(app, relevant[1]) > now:
+                continue
+            if relevant[0] == "start" and (today - relevant[1]).days > START_RELEVANT_DAYS:
                 continue
             kind, day = relevant
             for person in people:
@@ -122,7 +129,9 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def due_digests(app: App, snap: Snapshot, sent: set[int], now: datetime) -> list[DueDigest]:
+def due_digests(
+    app: App, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
+) -> list[DueDigest]:
     """This ISO week's digest, from Monday's start of work (or the first allowed time after it)."""
     today = today_local(app, now)
     monday = today - timedelta(days=today.weekday())
@@ -136,7 +145,7 @@ def due_digests(app: App, snap: Snapshot, sent: set[int], now: datetime) -> list
     return [
         DueDigest(iso_week(monday), p, overdue, not_before)
         for p in snap.reviewers()
-        if p.reachable and p.id not in sent
+        if (p.reachable or not linked_only) and p.id not in sent
     ]
 
 
@@ -182,12 +191,13 @@ class SweepPlan:
     snap: Snapshot
 
 
-async def plan_at(app: App, now: datetime) -> SweepPlan:
-    """What the sweep would enqueue at `now` (reads only)."""
+async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> SweepPlan:
+    """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people
+    not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
     snap = await snapshot(app)
     repo = TaskRepo(app.db)
     log = await repo.reminder_log()
-    reminders = due_reminders(app, snap, log, now)
+    reminders = due_reminders(app, snap, log, now, linked_only=linked_only)
     not_before = send_window(app, now)
     people = {p.id: p for ps in snap.by_role.values() for p in ps}
     for snooze_id, number, key, person_id in await repo.due_snoozes(now):
@@ -198,7 +208,7 @@ async def plan_at(app: App, now: datetime) -> SweepPlan:
         reminders.append(DueReminder(task, person, f"snooze-{snooze_id}", today_local(app, now), not_before))
     today = today_local(app, now)
     week = iso_week(today - timedelta(days=today.weekday()))
-    digests = due_digests(app, snap, await repo.digest_sent(week), now)
+    digests = due_digests(app, snap, await repo.digest_sent(week), now, linked_only=linked_only)
     return SweepPlan(reminders, digests, snap)
 
 
@@ -253,17 +263,19 @@ async def cmd_reminders(app: App, args: argparse.Namespace, t: Translator) -> in
     else:
         moment = app.clock.now()
     # Reads only: the plan is loaded if missing, but nothing is enqueued or logged.
-    plan = await plan_at(app, moment.astimezone(UTC))
+    plan = await plan_at(app, moment.astimezone(UTC), linked_only=False)
     local = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
     print(f"At {local}: {len(plan.reminders)} reminder(s), {len(plan.digests)} digest(s) would be sent.")
     for r in plan.reminders:
         send = r.not_before.astimezone(tz).strftime("%Y-%m-%d %H:%M")
         words = deadline_words(r.task.item.deadline, r.task.occ, t.lang)
-        print(f"  reminder {r.kind:<18} item {r.task.item.number:<4} [{words}] -> {r.person.full_name} at {send}")
+        note = "" if r.person.reachable else "  (not linked to Telegram: not sent)"
+        print(f"  reminder {r.kind:<18} item {r.task.item.number:<4} [{words}] -> {r.person.full_name} at {send}{note}")
     for d in plan.digests:
         send = d.not_before.astimezone(tz).strftime("%Y-%m-%d %H:%M")
-        numbers = ", ".join(task.item.number for task in d.tasks)
-        print(f"  digest {d.week} -> {d.person.full_name} at {send}: overdue items {numbers}")
+        numbers = ", ".join(f"{task.item.number} ({task.key})" for task in d.tasks)
+        note = "" if d.person.reachable else "  (not linked to Telegram: not sent)"
+        print(f"  digest {d.week} -> {d.person.full_name} at {send}: overdue items {numbers}{note}")
     return 0
 
 
