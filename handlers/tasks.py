@@ -10,7 +10,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import App
 from bot.filters import HasRole, MenuButton
-from bot.i18n import Translator
+from bot.i18n import LANGUAGES, Translator
+from bot.menu import MENU
 from bot.services import tasks as svc
 from bot.services.deadlines import deadline_words
 from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
@@ -28,7 +29,10 @@ async def _edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardM
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def show_tasks(message: Message, app: App, person: Person, t: Translator) -> None:
+async def show_tasks(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    current = await state.get_state()
+    if current is not None and current.startswith("TaskStates:"):
+        await state.clear()  # asking for the list again abandons a half-done proof or edit
     snap = await svc.snapshot(app)
     text, markup = svc.render_list(snap, person, svc.today_local(app, app.clock.now()), 0, t)
     await message.answer(text, reply_markup=markup)
@@ -100,6 +104,11 @@ async def proof_received(message: Message, app: App, person: Person, t: Translat
         proof = svc.ProofInput(
             kind="photo", body=message.caption, file_id=photo.file_id, file_unique_id=photo.file_unique_id
         )
+    elif message.text and _is_menu_button(app, message.text):
+        # Pressing a menu button while a proof is awaited means "never mind", not a text proof.
+        await state.clear()
+        await message.answer(t("tasks.cancelled"))
+        return
     elif message.text and not message.text.startswith("/"):
         proof = svc.text_proof(message.text)
     else:
@@ -113,6 +122,10 @@ async def proof_received(message: Message, app: App, person: Person, t: Translat
         return
     await state.clear()
     await message.answer(t("tasks.proof_saved", number=number))
+
+
+def _is_menu_button(app: App, text: str) -> bool:
+    return any(text == app.catalog.text(lang, f"menu.{entry.id}") for entry in MENU for lang in LANGUAGES)
 
 
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:

@@ -230,3 +230,19 @@ async def test_it_officer_edits_deadline_and_roles(harness: Harness) -> None:
     assert told == {CLASS_TEACHER, TEACHER}
     calls = await harness.text(TEACHER, "/tasks")
     assert "<b>4.</b>" in "\n".join(sent(calls))
+
+
+async def test_menu_button_while_proof_is_awaited_cancels(harness: Harness) -> None:
+    await seed(harness.app)
+    await harness.press(TEACHER, "tsk:done:15:from-2027-02-01")
+    calls = await harness.text(TEACHER, "📋 Мои задачи")
+    assert "Ваши задачи" in sent(calls)[0]
+    calls = await harness.text(TEACHER, "просто текст")  # no longer taken as a proof
+    assert await TaskRepo(harness.app.db).proofs("15") == []
+    await harness.press(TEACHER, "tsk:done:15:from-2027-02-01")
+    calls = await harness.text(TEACHER, "⚙️ Администрирование")  # another menu button: cancels
+    assert "Отменено" in sent(calls)[0]
+    assert await TaskRepo(harness.app.db).proofs("15") == []
+    calls = await harness.press(TEACHER, "tsk:done:15:from-2027-02-01")
+    calls = await harness.text(TEACHER, "/cancel")
+    assert "Отменено" in sent(calls)[0]
