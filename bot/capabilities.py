@@ -30,6 +30,7 @@ def install(app: App) -> None:
     from bot.services import tasks
 
     tasks.install(app)
-    from bot.services import tickets as help_tickets, training as help_training
+    from bot.services import tickets as help_tickets
+    from bot.services import training as help_training
     help_tickets.install(app)
     help_training.install(app)

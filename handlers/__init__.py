@@ -8,20 +8,20 @@ from aiogram import Router
 
 
 def capability_routers() -> list[Router]:
-    from handlers import status as status_handlers
-    from handlers import admin, broadcast, codes, start
+    from handlers import admin, broadcast, codes, consent, faq, start, status, tasks, tickets, training
 
-    from handlers import tasks
-
-    from handlers import consent as consent_handlers
-
-    return [start.build_router(), tasks.build_router(), admin.build_router(), status_handlers.build_router(), broadcast.build_router(), codes.build_router(), consent_handlers.build_router(), *_help_routers()]
-
-
-def _help_routers() -> list[Router]:
-    from handlers import faq, tickets, training
-
-    return [faq.build_router(), tickets.build_router(), training.build_router()]
+    return [
+        start.build_router(),
+        tasks.build_router(),
+        admin.build_router(),
+        status.build_router(),
+        broadcast.build_router(),
+        codes.build_router(),
+        consent.build_router(),
+        faq.build_router(),
+        tickets.build_router(),
+        training.build_router(),
+    ]
 
 
 def catch_all_routers() -> list[Router]:

@@ -16,9 +16,7 @@ log = logging.getLogger(__name__)
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
-    from scheduler import codes_sweep, consent_sweep
-
-    from scheduler import ops_sweep
+    from scheduler import codes_sweep, consent_sweep, ops_sweep
 
     sweeps: list[tuple[str, Sweep]] = []
     sweeps.append(("ops", ops_sweep.sweep))

@@ -77,7 +77,7 @@ def test_qr_codes_on_pages_decode(tmp_path: Path) -> None:
     pdf_path.write_bytes(render_sheets(cards, title=TITLE))
     pdftoppm = shutil.which("pdftoppm")
     assert pdftoppm is not None
-    subprocess.run([pdftoppm, "-png", "-r", "100", str(pdf_path), str(tmp_path / "page")], check=True)  # noqa: S603
+    subprocess.run([pdftoppm, "-png", "-r", "100", str(pdf_path), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page-*.png"))
     assert len(pages) == 2
     decoded: list[str] = []

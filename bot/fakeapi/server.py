@@ -431,7 +431,7 @@ class FakeTelegram:
         self,
         update_id: int,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper; a deadline argument reads best here
+        timeout: float = 5.0,
     ) -> dict[str, Any]:
         """Wait until the bot answers the callback query of ``update_id``; AssertionError on timeout."""
         try:
@@ -610,7 +610,7 @@ class FakeTelegram:
         chat_id: int,
         predicate: Callable[[SentMessage], bool] | None = None,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper; a deadline argument reads best here
+        timeout: float = 5.0,
         after: int = 0,
     ) -> SentMessage:
         """The first message to ``chat_id`` with index >= ``after`` (in ``sent(chat_id)``) that matches
@@ -632,7 +632,7 @@ class FakeTelegram:
         self,
         method: str,
         *,
-        timeout: float = 5.0,  # noqa: ASYNC109 - a test helper; a deadline argument reads best here
+        timeout: float = 5.0,
         after: int = 0,
     ) -> RecordedRequest:
         """The first recorded call of ``method`` with index >= ``after`` in ``requests`` (it may still be
