@@ -19,6 +19,9 @@ from handlers.admin import AdminAction
 from storage.delivery import DeliveryRepo, Progress
 from storage.people import ALL_ROLES, Person
 
+# Every callback of this module is for staff only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+
 
 class BcAudience(CallbackData, prefix="bca"):
     kind: str

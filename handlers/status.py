@@ -28,6 +28,9 @@ from bot.services.chart import render_chart
 from bot.services.report import render_report, report_filename
 from storage.people import Person
 
+# Every callback of this module is for staff only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+
 log = logging.getLogger(__name__)
 
 VIEWERS = ("it_officer", "director", "class_teacher")

@@ -17,6 +17,9 @@ from bot.services.deadlines import deadline_words
 from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
 from storage.people import STAFF_ROLES, Person
 
+# Every callback of this module is for staff only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+
 
 class TaskStates(StatesGroup):
     waiting_proof = State()
