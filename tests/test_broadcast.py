@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Sequence
 import time
 from pathlib import Path
 
@@ -31,7 +32,7 @@ async def _school(h: Harness) -> None:
     await h.contact(TEACHER, "+79000000004", TEACHER)
 
 
-def _texts(calls: list[object]) -> list[str]:
+def _texts(calls: Sequence[object]) -> list[str]:
     return [str(getattr(c, "text", "")) for c in calls if isinstance(c, SendMessage | EditMessageText)]
 
 
@@ -63,7 +64,7 @@ async def test_it_officer_broadcasts_to_all_parents(harness: Harness, monkeypatc
     before = len(harness.bot.calls)
     await wait_until(lambda: _finished(harness))
     edits = [c for c in harness.bot.calls[before:] if isinstance(c, EditMessageText)]
-    assert edits and "завершена" in edits[-1].text
+    assert edits and "завершена" in (edits[-1].text or "")
     await service.stop_watchers(harness.app)
 
 

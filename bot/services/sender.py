@@ -119,7 +119,9 @@ class OutboxSender:
         self.rate = rate or app.settings.outbox_rate
         # Enough parallel sends to keep the pace with ~1 s of API latency; bounded.
         self.concurrency = concurrency or max(4, int(self.rate) + 1)
-        self.bucket = TokenBucket(self.rate, burst=min(3.0, self.rate))
+        # Burst of half a second: after a 429 pause Telegram's own bucket is full again, so the
+        # sender may catch up part of the pause; at steady state it stays half a bucket below.
+        self.bucket = TokenBucket(self.rate, burst=max(1.0, self.rate / 2))
         self.chats = ChatBuckets(app.settings.outbox_per_chat_rate)
         self.stats = SenderStats()
         self._slots = asyncio.Semaphore(self.concurrency)

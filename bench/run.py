@@ -1,0 +1,327 @@
+"""Delivery benchmarks P1-P6 against the fake Bot API server with Telegram-like limits.
+
+    python -m bench.run            # the full run (about 6 minutes)
+    python -m bench.run --quick    # 400 messages per scenario, for a smoke check
+
+Never run in CI and never asserted: it prints a table of what it measured next to the targets of
+issue #3. Each scenario uses a fresh temporary database and a fresh fake server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aiogram import Dispatcher
+from aiogram.types import Message
+
+from bot.app import App, build_bot, create_app, serve
+from bot.config import Settings
+from bot.fakeapi import FakeTelegram
+from bot.services.sender import OutboxSender
+from scheduler.base import ManualScheduler
+from storage.outbox import Payload, enqueue
+from storage.people import PersonRepo
+
+FIRST_CHAT = 100_000
+
+
+@dataclass
+class Row:
+    name: str
+    what: str
+    measured: str
+    target: str
+
+
+def settings_for(tmp: Path, tg: FakeTelegram | None = None, **extra: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_path": tmp / "bench.sqlite3",
+        "backup_dir": tmp / "backups",
+        "school_config": tmp / "missing-school.toml",
+    }
+    if tg is not None:
+        values.update(bot_token=tg.token, bot_api_url=tg.base_url)
+    values.update(extra)
+    return Settings(_env_file=None, **values)
+
+
+async def _fill_outbox(app: App, count: int, kind: str) -> None:
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        for i in range(count):
+            chat = FIRST_CHAT + i
+            person_id = await PersonRepo.create(
+                conn, roster_key=f"bench-{chat}", full_name=f"Иванова Мария {i}", roles=["parent"], now=now
+            )
+            await PersonRepo.link_telegram(conn, person_id, chat, None, now)
+            payload = (
+                Payload(text=f"Сообщение номер {i}")
+                if kind == "text"
+                else Payload(text="Ваш код", renderer="bench_card", args={"i": i})
+            )
+            await enqueue(conn, dedupe_key=f"bench:{i}", chat_id=chat, person_id=person_id,
+                          kind="text" if kind == "text" else "photo", payload=payload, now=now, broadcast_id=1)
+
+
+@dataclass
+class SendResult:
+    rate: float
+    fraction: float
+    n429: int
+    lost: int
+    duplicated: int
+    extra: dict[str, float]
+
+
+async def run_sender(
+    count: int, pace: float, *, kind: str = "text", latency: float = 0.0, fault_429: float = 0.0
+) -> SendResult:
+    render_ms: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        async with FakeTelegram(rate_limited=True, global_rate=30, per_chat_rate=1, latency=latency) as tg:
+            if fault_429:
+                tg.set_faults(fault_429, kinds=("429",), seed=1)
+            app = create_app(settings_for(tmp, tg, outbox_rate=pace), scheduler=ManualScheduler())
+            await app.open()
+            if kind == "photo":
+                from bot.services.qr_card import CardData, render_card
+
+                def card(i: int) -> bytes:
+                    started = time.perf_counter()
+                    data = render_card(CardData(
+                        full_name=f"Иванова Мария Петровна {i}", role_label="Родитель", class_label="5А",
+                        code=f"AB{i:02d}-CD34-EF56", qr_payload=f"AB{i:02d}-CD34-EF56",
+                        where_to_enter="Введите код на dnevnik.ru → «Регистрация по коду»",
+                        school_name="МБОУ СОШ № 1",
+                    ))
+                    render_ms.append((time.perf_counter() - started) * 1000)
+                    return data
+
+                async def renderer(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
+                    return await asyncio.to_thread(card, int(args["i"])), "card.png"
+
+                app.renderers["bench_card"] = renderer
+            await _fill_outbox(app, count, kind)
+            bot = build_bot(app.settings)
+            sender = OutboxSender(app, bot)
+            started = time.monotonic()
+            sender.start()
+            try:
+                while True:
+                    pending = await app.db.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'")
+                    if not pending:
+                        break
+                    await asyncio.sleep(0.1)
+                elapsed = time.monotonic() - started
+            finally:
+                await sender.stop()
+                await bot.session.close()
+            sent_rows = int(await app.db.fetchval("SELECT count(*) FROM outbox WHERE status = 'sent'") or 0)
+            await app.close()
+            per_chat = [len(tg.sent(FIRST_CHAT + i)) for i in range(count)]
+            # The fake server's own 429s (its rate limiter) plus injected ones; report the limiter's.
+            n429 = tg.stats.total_429
+    rate = count / elapsed
+    extra: dict[str, float] = {}
+    if render_ms:
+        extra["render_median_ms"] = statistics.median(render_ms)
+    return SendResult(
+        rate=rate,
+        fraction=rate / pace,
+        n429=n429,
+        lost=max(count - sent_rows, sum(1 for n in per_chat if n == 0)),
+        duplicated=sum(max(0, n - 1) for n in per_chat),
+        extra=extra,
+    )
+
+
+# --- P5: update handling ----------------------------------------------------------------------
+
+
+async def _updates_per_second(tg: FakeTelegram, count: int, start_bot: Callable[[], Any]) -> float:
+    task = await start_bot()
+    users = [tg.user(200_000 + i, f"User{i}") for i in range(count)]
+    await asyncio.sleep(0.5)
+    base = len(tg.sent())
+    started = time.monotonic()
+    for user in users:
+        await user.send("/start")
+    while len(tg.sent()) - base < count:  # noqa: ASYNC110 - a benchmark polls the fake's record
+        await asyncio.sleep(0.02)
+    elapsed = time.monotonic() - started
+    await task()
+    return count / elapsed
+
+
+async def p5(count: int) -> tuple[float, float]:
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        async with FakeTelegram() as tg:
+            app = create_app(settings_for(tmp, tg), scheduler=ManualScheduler())
+            bot = build_bot(app.settings)
+
+            async def start_full() -> Callable[[], Any]:
+                serving = asyncio.create_task(serve(app, bot, handle_signals=False))
+                while app.sender is None:  # noqa: ASYNC110 - startup takes a few ms
+                    await asyncio.sleep(0.02)
+
+                async def stop() -> None:
+                    await app.extras["dispatcher"].stop_polling()
+                    await serving
+
+                return stop
+
+            full = await _updates_per_second(tg, count, start_full)
+
+        async with FakeTelegram() as tg:
+            bare_bot = tg.make_bot()
+            dp = Dispatcher()
+
+            async def answer(message: Message) -> None:
+                await message.answer("Здравствуйте!")
+
+            dp.message.register(answer)
+
+            async def start_bare() -> Callable[[], Any]:
+                polling = asyncio.create_task(dp.start_polling(bare_bot, handle_signals=False))
+
+                async def stop() -> None:
+                    await dp.stop_polling()
+                    await polling
+
+                return stop
+
+            bare = await _updates_per_second(tg, count, start_bare)
+    return full, bare
+
+
+# --- P6: memory --------------------------------------------------------------------------------
+
+PROBE = r"""
+import asyncio, csv, io, resource, sys, tempfile
+from pathlib import Path
+import psutil
+from bench.run import settings_for
+from bot.app import create_app, build_dispatcher
+from bot.services.roster import import_roster
+from bot.services import broadcast
+from scheduler.base import ManualScheduler
+
+async def main():
+    tmp = Path(tempfile.mkdtemp())
+    app = create_app(settings_for(tmp), scheduler=ManualScheduler())
+    await app.open()
+    build_dispatcher(app)
+    rows = [["ФИО", "Роль", "Класс", "Телефон", "Дети"]]
+    classes = [f"{g}{l}" for g in range(1, 12) for l in "АБВ"]
+    for i in range(1200):
+        rows.append([f"Ученик{i} Тест Тестович", "ученик", classes[i % len(classes)], "", ""])
+    for i in range(700):
+        rows.append([f"Родитель{i} Тест Тестович", "родитель", "", f"+7900{i:07d}",
+                     f"Ученик{i} Тест Тестович; Ученик{i + 700 if i + 700 < 1200 else i} Тест Тестович"])
+    for i in range(100):
+        rows.append([f"Учитель{i} Тест Тестович", "учитель", "", f"+7901{i:07d}", ""])
+    buf = io.StringIO(); csv.writer(buf, delimiter=";").writerows(rows)
+    report = await import_roster(app.db, buf.getvalue().encode("utf-8"), "roster.csv", now=app.clock.now())
+    assert report.ok, report.errors[:3]
+    people = await app.people.active()
+    await broadcast.preview(app, broadcast.Audience("all"))
+    await app.close()
+    rss = psutil.Process().memory_info().rss / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{len(people)} {rss:.1f} {peak:.1f}")
+
+asyncio.run(main())
+"""
+
+
+BASELINE = "import aiogram.types, psutil; print(psutil.Process().memory_info().rss / 2**20)"
+
+
+def p6() -> tuple[int, float, float, float]:
+    """(people, RSS MB, peak RSS MB) of a fresh process that imported the roster, and the RSS of a
+    process that only imports aiogram's types (the floor under any aiogram bot)."""
+    root = Path(__file__).resolve().parents[1]
+    # Our own interpreter with code from this file: nothing untrusted.
+    out = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, check=True, cwd=root
+    ).stdout.split()
+    floor = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", BASELINE], capture_output=True, text=True, check=True, cwd=root
+    ).stdout
+    return int(out[0]), float(out[1]), float(out[2]), float(floor)
+
+
+# --- main --------------------------------------------------------------------------------------
+
+
+async def main(quick: bool) -> list[Row]:
+    n = 400 if quick else 2000
+    rows: list[Row] = []
+
+    def sends(name: str, what: str, r: SendResult, target: str) -> None:
+        rows.append(Row(name, what, f"{r.rate:.1f}/s = {r.fraction:.0%} of pace; 429: {r.n429} "
+                        f"({r.n429 / n:.1%}); lost {r.lost}; dup {r.duplicated}", target))
+
+    for pace in (30.0, 25.0):
+        r = await run_sender(n, pace)
+        sends("P1", f"{n} texts, pace {pace:.0f}/s", r, ">=95%, 0 lost, 0 dup, <=1% 429")
+    r = await run_sender(n, 30.0, fault_429=0.01)
+    sends("P2", f"{n} texts, 1% answered 429, pace 30/s", r, ">=80%, 0 lost")
+    r = await run_sender(n, 30.0, latency=0.1)
+    sends("P3", f"{n} texts, +100 ms latency, pace 30/s", r, ">=95%")
+    r = await run_sender(n, 30.0, kind="photo")
+    rows.append(Row("P4", f"{n} QR-card photos, pace 30/s",
+                    f"render median {r.extra['render_median_ms']:.1f} ms; {r.rate:.1f}/s = {r.fraction:.0%}; "
+                    f"lost {r.lost}; dup {r.duplicated}", "<=12 ms, >=95%"))
+    full, bare = await p5(200 if quick else 500)
+    rows.append(Row("P5", "update handling, full bot vs bare aiogram",
+                    f"{full:.0f} vs {bare:.0f} updates/s = {full / bare:.2f}", ">=0.75"))
+    people, rss, peak, floor = p6()
+    rows.append(Row("P6", f"memory with a {people}-person roster",
+                    f"RSS {rss:.0f} MB, peak {peak:.0f} MB (importing aiogram.types alone: {floor:.0f} MB)",
+                    "<150 MB"))
+    return rows
+
+
+def print_table(rows: list[Row]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="schoolbot delivery benchmarks")
+    for column in ("", "scenario", "measured", "target"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.name, row.what, row.measured, row.target)
+    Console(width=160).print(table)
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="400 messages per scenario instead of 2,000")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.ERROR)
+    os.environ.setdefault("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    started = time.monotonic()
+    rows = asyncio.run(main(args.quick))
+    print_table(rows)
+    print(f"total {time.monotonic() - started:.0f} s; peak RSS of this process "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    cli()
