@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Sequence
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
