@@ -219,3 +219,30 @@ async def drained_quick(tmp_path: Path) -> bool:
 
 
 __all__ = ["drained"]
+
+
+async def test_cli_broadcast_sends_with_a_progress_bar(tg: FakeTelegram, tmp_path: Path) -> None:
+    import sys
+
+    from bot.app import create_app
+    from scheduler.base import ManualScheduler
+    from tests.delivery_helpers import bot_env
+    from tests.harness import make_settings
+
+    app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
+    await app.open()
+    try:
+        await add_people(app, 5, role="teacher")
+    finally:
+        await app.close()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", "broadcast", "--audience", "role:teacher", "--text", "Педсовет <в 15:00>",
+        "--yes", cwd=tmp_path, env=bot_env(tg, tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()
+    assert "доступны в Telegram 5" in out.decode()
+    assert "доставлено 5" in out.decode()
+    for tg_id in range(50_000, 50_005):
+        assert [m.plain for m in tg.sent(tg_id)][0].endswith("Педсовет <в 15:00>")  # type: ignore[union-attr]
