@@ -95,6 +95,9 @@ async def text_received(message: Message, app: App, t: Translator, state: FSMCon
     if not message.text:
         await message.answer(t("broadcast.text_only"))
         return
+    if len(message.html_text) > service.MAX_TEXT:
+        await message.answer(t("broadcast.too_long", limit=service.MAX_TEXT))
+        return
     data = await state.get_data()
     try:
         audience = service.Audience.parse(str(data.get("bc_audience", "")))

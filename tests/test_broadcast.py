@@ -246,3 +246,13 @@ async def test_cli_broadcast_sends_with_a_progress_bar(tg: FakeTelegram, tmp_pat
     assert "доставлено 5" in out.decode()
     for tg_id in range(50_000, 50_005):
         assert (tg.sent(tg_id)[0].plain or "").endswith("Педсовет <в 15:00>")
+
+
+async def test_too_long_text_is_refused_before_preview(harness: Harness) -> None:
+    await _school(harness)
+    await harness.text(1, "/broadcast")
+    await harness.press(1, BcAudience(kind="parents").pack())
+    calls = await harness.text(1, "а" * (service.MAX_TEXT + 1))
+    assert "Слишком длинный текст" in _texts(calls)[0]
+    calls = await harness.text(1, "Коротко")
+    assert "Отправить?" in _texts(calls)[0]

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 
 BROADCAST_PRIORITY = 8  # after reminders and codes (5): a bulk message never delays them
 PROGRESS_INTERVAL = 3.0  # seconds between edits of the progress message (real time)
+# Telegram's limit is 4096 characters after entity parsing; leave room for the header.
+MAX_TEXT = 3800
 
 
 class AudienceError(ValueError):
