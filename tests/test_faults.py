@@ -25,6 +25,7 @@ from tests.delivery_helpers import (
 from tests.harness import DEFAULT_START, running_bot
 
 RECIPIENTS = 500
+SENDER_CONCURRENCY = 31  # OutboxSender's pool at OUTBOX_RATE=30
 
 
 async def test_kill_9_mid_broadcast_then_restart(tmp_path: Path) -> None:
@@ -56,10 +57,11 @@ async def test_kill_9_mid_broadcast_then_restart(tmp_path: Path) -> None:
             assert await asyncio.wait_for(proc.wait(), timeout=15) == 0
         deliveries = broadcast_deliveries(tg, RECIPIENTS)
         duplicates = sum(n - 1 for n in deliveries.values())
-        # Only sends in flight at the kill (accepted by Telegram, not yet recorded) are repeated,
-        # each at most once.
+        # Only sends in flight at the kill (accepted by Telegram, not yet recorded as sent) are
+        # repeated, each at most once; the bound is the number of sends the sender keeps in flight
+        # (typically 0 or 1 are caught in that window).
         assert max(deliveries.values()) <= 2
-        assert duplicates <= 2, duplicates
+        assert duplicates <= SENDER_CONCURRENCY, duplicates
         state = db_state(tmp_path)
         assert state["sent"] == RECIPIENTS and state["leased"] == 0
 
