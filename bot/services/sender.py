@@ -137,7 +137,7 @@ class OutboxSender:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
 
-    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:  # noqa: ASYNC109 - a bounded shutdown
+    async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop taking rows, wait (bounded) for the sends in flight, release unsent leases."""
         self._stopping = True
         self.app.wake_sender()
