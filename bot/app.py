@@ -149,6 +149,9 @@ def build_dispatcher(app: App) -> Dispatcher:
 
         app.sender = OutboxSender(app, bot)
         app.sender.start()
+        from bot.services.broadcast import resume_watchers
+
+        await resume_watchers(app, bot)
         app.scheduler.start(app.tick)
         log.info("schoolbot started as @%s", app.bot_username)
 

@@ -235,6 +235,14 @@ class DeliveryRepo:
                 (to_db(now), broadcast_id),
             )
 
+    async def unfinished_broadcasts(self) -> list[aiosqlite.Row]:
+        """Broadcasts under way with a progress message (id, chat, message, the author's lang)."""
+        return await self.db.fetchall(
+            "SELECT b.id, b.progress_chat_id, b.progress_message_id, p.lang FROM broadcasts b"
+            " LEFT JOIN persons p ON p.id = b.created_by"
+            " WHERE b.finished_at IS NULL AND b.progress_message_id IS NOT NULL"
+        )
+
     async def broadcast(self, broadcast_id: int) -> dict[str, Any] | None:
         row = await self.db.fetchone("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,))
         return None if row is None else dict(row)

@@ -162,6 +162,13 @@ def start_watch(app: App, bot: Bot, t: Translator, broadcast_id: int, chat_id: i
     task.add_done_callback(tasks.discard)
 
 
+async def resume_watchers(app: App, bot: Bot) -> None:
+    """After a restart, keep editing the progress messages of broadcasts still under way."""
+    for row in await DeliveryRepo(app.db).unfinished_broadcasts():
+        t = app.catalog.bind(row["lang"] or DEFAULT_LANG)
+        start_watch(app, bot, t, row["id"], row["progress_chat_id"], row["progress_message_id"])
+
+
 async def stop_watchers(app: App) -> None:
     tasks: set[asyncio.Task[None]] = app.extras.get("broadcast_watchers", set())
     for task in list(tasks):
