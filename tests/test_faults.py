@@ -61,6 +61,7 @@ async def test_kill_9_mid_broadcast_then_restart(tmp_path: Path) -> None:
         # repeated, each at most once; the bound is the number of sends the sender keeps in flight
         # (typically 0 or 1 are caught in that window).
         assert max(deliveries.values()) <= 2
+        print(f"kill -9: {killed_at} sent before the kill, {duplicates} duplicate(s) after the restart")
         assert duplicates <= SENDER_CONCURRENCY, duplicates
         state = db_state(tmp_path)
         assert state["sent"] == RECIPIENTS and state["leased"] == 0
@@ -70,7 +71,7 @@ async def test_flaky_api_every_key_delivered_exactly_once(tg: FakeTelegram, tmp_
     clock = ManualClock(DEFAULT_START)
     tg.set_faults(0.10, kinds=("429", "500", "timeout"), seed=7)
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        people = await add_people(app, 120)
+        people = await add_people(app, 80)
         await enqueue_texts(app, people, prefix="flaky")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + 40
@@ -81,7 +82,7 @@ async def test_flaky_api_every_key_delivered_exactly_once(tg: FakeTelegram, tmp_
             await app.tick()
             await asyncio.sleep(0.2)
         rows = await app.db.fetchall("SELECT status, count(*) AS n FROM outbox GROUP BY status")
-        assert {r["status"]: r["n"] for r in rows} == {"sent": 120}
+        assert {r["status"]: r["n"] for r in rows} == {"sent": 80}
         faults = tg.stats.total_429 + tg.stats.total_5xx + sum(tg.stats.dropped.values())
         assert faults > 0
         for _, tg_id in people:

@@ -10,7 +10,7 @@ from pathlib import Path
 from bot.fakeapi import FakeTelegram
 from tests.delivery_helpers import broadcast_deliveries, db_state, prepare_broadcast, start_bot, wait_until
 
-RECIPIENTS = 150
+RECIPIENTS = 100
 
 
 async def _stop(proc: asyncio.subprocess.Process) -> int:
@@ -29,7 +29,7 @@ async def test_sigterm_mid_broadcast_then_restart(tmp_path: Path) -> None:
         proc = await start_bot(tg, tmp_path)
 
         async def some_sent() -> bool:
-            return tg.stats.accepted_sends >= 40
+            return tg.stats.accepted_sends >= 30
 
         try:
             await wait_until(some_sent, timeout=20)
