@@ -32,6 +32,7 @@ class OutboxRow:
     payload: str
     attempts: int
     broadcast_id: int | None
+    unreachable: bool = False  # the person refused delivery earlier and has not /start-ed since
 
 
 @dataclass(frozen=True)
@@ -85,14 +86,17 @@ class DeliveryRepo:
         """The first due, unleased row of each chat (a chat's backlog must not starve the others,
         and a chat gets its messages in order), most urgent first."""
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id FROM ("
-            " SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS rn FROM outbox"
+            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone FROM ("
+            " SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS rn,"
+            " (SELECT p.unreachable_reason IS NOT NULL FROM persons p WHERE p.id = o.person_id) AS gone"
+            " FROM outbox o"
             " WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
             ") WHERE rn = 1 ORDER BY priority, id LIMIT ?",
             (to_db(now), wall, limit + len(exclude)),
         )
         found = [
-            OutboxRow(r["id"], r["chat_id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"])
+            OutboxRow(r["id"], r["chat_id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"],
+                      bool(r["gone"]))
             for r in rows
             if r["id"] not in exclude
         ]
@@ -176,6 +180,17 @@ class DeliveryRepo:
                     (reason[:500], chat_id, row_id),
                 )
             return cur.rowcount
+
+    async def cancel(self, ids: list[int], reason: str) -> None:
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                f"UPDATE outbox SET status = 'cancelled', last_error = ?, lease_owner = NULL, lease_until = NULL"
+                f" WHERE status = 'pending' AND id IN ({marks})",
+                (reason, *ids),
+            )
 
     async def next_due_at(self) -> str | None:
         value = await self.db.fetchval("SELECT min(next_attempt_at) FROM outbox WHERE status = 'pending'")

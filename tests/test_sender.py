@@ -76,6 +76,12 @@ async def test_blocked_user_becomes_unreachable_and_their_queue_is_cancelled(tg:
         assert person is not None and not person.reachable and "403" in (person.unreachable_reason or "")
         c = await counts(app)
         assert c["sent"] == 1 and c["cancelled"] == 2
+        # Later messages for them are cancelled without a call to Telegram.
+        calls = len(tg.requests)
+        await enqueue_texts(app, [blocked], prefix="c")
+        await wait_until(lambda: drained(app))
+        assert (await counts(app))["cancelled"] == 3
+        assert not any(r.params.get("chat_id") == blocked[1] for r in tg.requests[calls:])
         # Linking again (/start) clears the mark.
         async with app.db.transaction() as conn:
             from storage.people import PersonRepo

@@ -206,6 +206,11 @@ class OutboxSender:
         rows = await self.repo.due(self.app.clock.now(), time.time(), batch, set(self._inflight))
         if not rows:
             return 0, 1.0
+        # Enqueued for someone who blocked the bot since: never send until they /start again.
+        gone = [r.id for r in rows if r.unreachable]
+        if gone:
+            await self.repo.cancel(gone, "unreachable")
+            rows = [r for r in rows if not r.unreachable]
         picked: list[OutboxRow] = []
         soonest = 1.0
         for row in rows:
