@@ -145,6 +145,9 @@ def build_dispatcher(app: App) -> Dispatcher:
         await app.open()
         me = await bot.get_me()
         app.bot_username = me.username or ""
+        from handlers.common import set_default_commands
+
+        await set_default_commands(bot, app.catalog)
         from bot.services.sender import OutboxSender
 
         app.sender = OutboxSender(app, bot)

@@ -45,3 +45,21 @@ class MenuButton(Filter):
         if not text:
             return False
         return any(text == catalog.text(lang, self.key) for lang in LANGUAGES)
+
+
+class HasContent(Filter):
+    """`F.text`, `F.contact`, ... as an async filter: aiogram runs magic filters and plain `def`
+    callbacks in a worker thread, which costs a thread hop per update on hot paths."""
+
+    def __init__(self, attribute: str) -> None:
+        self.attribute = attribute
+
+    async def __call__(self, message: Message) -> bool:
+        return getattr(message, self.attribute, None) is not None
+
+
+class PlainText(Filter):
+    """A text message that is not a command (`F.text & ~F.text.startswith("/")`, without the hop)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return message.text is not None and not message.text.startswith("/")

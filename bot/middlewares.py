@@ -35,7 +35,7 @@ class UpdateGuard(BaseMiddleware):
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        if await self.app.db.is_processed(event.update_id):
+        if self.app.db.is_processed(event.update_id):
             log.info("update %s already processed, skipped", event.update_id)
             return UNHANDLED
         token = CURRENT_UPDATE.set(UpdateMark(event.update_id))

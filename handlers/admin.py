@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.filters import HasRole, MenuButton
+from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services.imports import MAX_IMPORT_BYTES, ImportOptions, render_outcome
 from bot.services.onboarding import create_token, deep_link
@@ -167,10 +167,10 @@ def build_router() -> Router:
     router.callback_query.filter(HasRole("it_officer"))
     router.message.register(admin_menu, Command("admin"))
     router.message.register(admin_menu, MenuButton("admin"))
-    router.message.register(file_received, F.document, StateFilter(None))
+    router.message.register(file_received, StateFilter(None), HasContent("document"))
     router.callback_query.register(import_chosen, ImportChoice.filter())
     router.callback_query.register(cancel, AdminAction.filter(F.action == "cancel"))
     router.callback_query.register(link_start, AdminAction.filter(F.action == "link"))
-    router.message.register(link_search, LinkSearch.waiting_name, F.text)
+    router.message.register(link_search, StateFilter(LinkSearch.waiting_name), HasContent("text"))
     router.callback_query.register(link_pick, LinkPick.filter())
     return router

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -189,7 +189,7 @@ def build_router() -> Router:
     router.message.register(start, MenuButton("broadcast"), managers)
     router.callback_query.register(audience_chosen, BcAudience.filter(), managers)
     router.callback_query.register(confirmed, BcConfirm.filter(), managers)
-    router.message.register(text_received, BroadcastFlow.waiting_text, managers)
+    router.message.register(text_received, StateFilter(BroadcastFlow.waiting_text), managers)
     admins = HasRole("it_officer")
     router.callback_query.register(dead_letters, AdminAction.filter(F.action == "dead"), admins)
     router.callback_query.register(dead_retry, AdminAction.filter(F.action == "dead_retry"), admins)

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.filters import HasRole, IsLinked, MenuButton
+from bot.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.i18n import Translator
 from bot.services import codes as svc
 from bot.services.people_text import name_key
@@ -258,9 +258,9 @@ def build_router() -> Router:
     router.callback_query.register(print_class, CodePrint.filter(), HasRole("class_teacher"))
     admin = HasRole("it_officer")
     router.callback_query.register(admin_start, AdminAction.filter(F.action == "codes"), admin)
-    router.message.register(admin_search, CodeAdmin.waiting_name, F.text, admin)
+    router.message.register(admin_search, StateFilter(CodeAdmin.waiting_name), HasContent("text"), admin)
     router.callback_query.register(admin_pick, CodeAdminPick.filter(), admin)
     router.callback_query.register(admin_revoke, CodeRevoke.filter(), admin)
     router.callback_query.register(admin_issue, CodeIssue.filter(), admin)
-    router.message.register(admin_code_typed, CodeAdmin.waiting_code, F.text, admin)
+    router.message.register(admin_code_typed, StateFilter(CodeAdmin.waiting_code), HasContent("text"), admin)
     return router

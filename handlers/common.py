@@ -6,13 +6,25 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommandScopeChat
+from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
-from bot.i18n import Translator
+from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.menu import commands_for
 from storage.people import Person
 
 log = logging.getLogger(__name__)
+
+
+async def set_default_commands(bot: Bot, catalog: Catalog) -> None:
+    """The command list of people the bot does not know yet, in each language we speak."""
+    for lang in LANGUAGES:
+        t = catalog.bind(lang)
+        try:
+            await bot.set_my_commands(
+                commands_for(None, t), scope=BotCommandScopeDefault(), language_code=None if lang == "ru" else lang
+            )
+        except TelegramAPIError as exc:
+            log.warning("set_my_commands (default) failed: %s", exc)
 
 
 async def set_commands(bot: Bot, chat_id: int, person: Person | None, t: Translator) -> None:

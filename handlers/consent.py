@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.filters import HasRole, MenuButton
+from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services import consent as svc
 from bot.services.consent_export import export
@@ -394,5 +394,7 @@ def build_router() -> Router:
     router.callback_query.register(parent_action, ConsentCb.filter(), HasRole("parent"))
     router.callback_query.register(staff_action, StaffCb.filter(), HasRole(*STAFF_CONSENT_ROLES))
     router.callback_query.register(admin_entry, AdminAction.filter(F.action == "consent"), HasRole("it_officer"))
-    router.message.register(paper_date, StateFilter(PaperForm.waiting_date), F.text, HasRole(*STAFF_CONSENT_ROLES))
+    router.message.register(
+        paper_date, StateFilter(PaperForm.waiting_date), HasContent("text"), HasRole(*STAFF_CONSENT_ROLES)
+    )
     return router

@@ -7,13 +7,13 @@ question: show the top three FAQ answers as buttons plus "none of these — ask 
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
 from bot.app import App
-from bot.filters import IsLinked
+from bot.filters import HasContent, IsLinked
 from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.menu import MENU
 from handlers.faq import remember_query, results_screen
@@ -39,5 +39,5 @@ async def free_text(message: Message, app: App, person: Person, t: Translator, s
 
 def build_router() -> Router:
     router = Router(name="search")
-    router.message.register(free_text, StateFilter(None), F.text, IsLinked(), NotMenuOrCommand())
+    router.message.register(free_text, StateFilter(None), IsLinked(), HasContent("text"), NotMenuOrCommand())
     return router

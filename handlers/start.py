@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram import Bot, F, Router
+from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -18,7 +18,7 @@ from aiogram.types import (
 )
 
 from bot.app import App
-from bot.filters import IsLinked, MenuButton
+from bot.filters import HasContent, IsLinked, MenuButton
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import main_keyboard
 from bot.services.onboarding import (
@@ -83,8 +83,8 @@ async def start(message: Message, bot: Bot, app: App, person: Person | None, t: 
     if person is not None:
         await _welcome(message, bot, app, person, t)
         return
+    # Unknown users see the default command list, set once at startup (no API call per /start).
     await message.answer(t("start.ask_contact", school=app.school.school.name), reply_markup=_contact_keyboard(t))
-    await set_commands(bot, message.chat.id, None, t)
 
 
 async def contact_shared(message: Message, bot: Bot, app: App, t: Translator) -> None:
@@ -140,7 +140,7 @@ def build_router() -> Router:
     router = Router(name="start")
     router.message.register(start_with_token, CommandStart(deep_link=True))
     router.message.register(start, CommandStart())
-    router.message.register(contact_shared, F.contact)
+    router.message.register(contact_shared, HasContent("contact"))
     router.message.register(menu, Command("menu"), IsLinked())
     router.message.register(help_, Command("help"))
     router.message.register(language, Command("language"))

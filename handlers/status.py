@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -20,7 +20,7 @@ from aiogram.types import (
 )
 
 from bot.app import App
-from bot.filters import HasRole, MenuButton
+from bot.filters import HasContent, HasRole, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services import backup as backup_service
 from bot.services import status as status_service
@@ -178,7 +178,9 @@ def build_router() -> Router:
     router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole("it_officer"))
     router.callback_query.register(skip_photo, StatusAction.filter(F.action == "skip_photo"), HasRole("it_officer"))
     router.message.register(
-        journal_label, JournalFlow.waiting_label, F.text, ~F.text.startswith("/"), HasRole("it_officer")
+        journal_label, StateFilter(JournalFlow.waiting_label), PlainText(), HasRole("it_officer")
     )
-    router.message.register(journal_photo, JournalFlow.waiting_photo, F.photo, HasRole("it_officer"))
+    router.message.register(
+        journal_photo, StateFilter(JournalFlow.waiting_photo), HasContent("photo"), HasRole("it_officer")
+    )
     return router

@@ -9,7 +9,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.filters import HasRole, MenuButton
+from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import MENU
 from bot.services import tasks as svc
@@ -308,9 +308,9 @@ def build_router() -> Router:
     router.message.register(cancel, Command("cancel"), StateFilter(TaskStates))
     router.message.register(show_tasks, Command("tasks"))
     router.message.register(show_tasks, MenuButton("tasks"))
-    router.message.register(proof_received, TaskStates.waiting_proof)
-    router.message.register(return_comment, TaskStates.waiting_comment, F.text)
-    router.message.register(date_typed, TaskStates.waiting_date, F.text)
+    router.message.register(proof_received, StateFilter(TaskStates.waiting_proof))
+    router.message.register(return_comment, StateFilter(TaskStates.waiting_comment), HasContent("text"))
+    router.message.register(date_typed, StateFilter(TaskStates.waiting_date), HasContent("text"))
     router.callback_query.register(page, TaskPage.filter())
     router.callback_query.register(open_task, TaskAct.filter(F.action == "open"))
     router.callback_query.register(done, TaskAct.filter(F.action == "done"))

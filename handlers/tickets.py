@@ -13,7 +13,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
-from bot.filters import HasRole, IsLinked, MenuButton
+from bot.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services.tickets import (
     TicketCb,
@@ -219,8 +219,8 @@ def build_router() -> Router:
     officer = Router(name="tickets-officer")
     officer.message.filter(HasRole("it_officer"))
     officer.callback_query.filter(HasRole("it_officer"))
-    officer.message.register(answer_by_reply, F.text, StateFilter(None), RepliesToTicket())
-    officer.message.register(answer_in_state, Answering.text, F.text, ~F.text.startswith("/"))
+    officer.message.register(answer_by_reply, StateFilter(None), HasContent("text"), RepliesToTicket())
+    officer.message.register(answer_in_state, StateFilter(Answering.text), PlainText())
     officer.callback_query.register(tickets_list, AdminAction.filter(F.action == "tickets"))
     officer.callback_query.register(ticket_action, TicketCb.filter(F.action.in_({"answer", "close", "faq", "view"})))
 
@@ -229,7 +229,7 @@ def build_router() -> Router:
     asker.callback_query.filter(IsLinked())
     asker.message.register(ask_command, Command("ask"))
     asker.message.register(ask_command, MenuButton("ask"))
-    asker.message.register(ask_text, Asking.text, F.text, ~F.text.startswith("/"))
+    asker.message.register(ask_text, StateFilter(Asking.text), PlainText())
     asker.callback_query.register(ask_button, TicketCb.filter(F.action == "ask"))
     asker.callback_query.register(cancel, TicketCb.filter(F.action == "cancel"))
     asker.callback_query.register(ask_searched, AskQuery.filter())

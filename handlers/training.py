@@ -7,6 +7,7 @@ import html
 from datetime import datetime
 
 from aiogram import F, Router
+from aiogram.filters import StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -19,7 +20,7 @@ from aiogram.types import (
 )
 
 from bot.app import App
-from bot.filters import HasRole, IsLinked
+from bot.filters import HasRole, IsLinked, PlainText
 from bot.i18n import Translator
 from bot.services.training import (
     MAX_PLACE,
@@ -353,10 +354,9 @@ def build_router() -> Router:
     officer.callback_query.register(view, TrAdm.filter(F.action == "view"))
     officer.callback_query.register(marks, TrAdm.filter(F.action.in_({"marks", "mark"})))
     officer.callback_query.register(xlsx, TrAdm.filter(F.action == "xlsx"))
-    not_command = ~F.text.startswith("/")
-    officer.message.register(got_title, TrNew.title, F.text, not_command)
-    officer.message.register(got_when, TrNew.when, F.text, not_command)
-    officer.message.register(got_place, TrNew.place, F.text, not_command)
+    officer.message.register(got_title, StateFilter(TrNew.title), PlainText())
+    officer.message.register(got_when, StateFilter(TrNew.when), PlainText())
+    officer.message.register(got_place, StateFilter(TrNew.place), PlainText())
 
     invitee = Router(name="training-invitee")
     invitee.callback_query.filter(IsLinked())

@@ -30,6 +30,8 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
+# Telegram redelivers only recent updates (after a crash while polling), so the newest ids suffice.
+PROCESSED_MEMORY = 100_000
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -70,6 +72,9 @@ class Database:
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
         self._conn: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
+        # Update ids whose effects are committed, mirrored in memory so the check that every update
+        # passes through costs no database round trip. Loaded at open, extended at each commit.
+        self._processed: set[int] = set()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -93,6 +98,10 @@ class Database:
             await self._conn.execute("PRAGMA foreign_keys = ON")
             await self._conn.execute("PRAGMA synchronous = NORMAL")
             await self._migrate()
+            rows = await self.fetchall(
+                "SELECT update_id FROM processed_updates ORDER BY update_id DESC LIMIT ?", (PROCESSED_MEMORY,)
+            )
+            self._processed = {int(r[0]) for r in rows}
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StorageError(self._explain(exc)) from None
@@ -156,23 +165,24 @@ class Database:
                 raise
             else:
                 await conn.execute("COMMIT")
-                if mark is not None:
+                if mark is not None and not mark.recorded:
                     mark.recorded = True
+                    self._processed.add(mark.update_id)
 
+    # execute_fetchall is one hop to aiosqlite's thread; execute + fetch + close would be three.
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.conn.execute(sql, params) as cur:
-            return await cur.fetchone()
+        rows = await self.conn.execute_fetchall(sql, params)
+        return next(iter(rows), None)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.conn.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        return list(await self.conn.execute_fetchall(sql, params))
 
     async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = await self.fetchone(sql, params)
         return None if row is None else row[0]
 
-    async def is_processed(self, update_id: int) -> bool:
-        return (await self.fetchone("SELECT 1 FROM processed_updates WHERE update_id = ?", (update_id,))) is not None
+    def is_processed(self, update_id: int) -> bool:
+        return update_id in self._processed
 
 
 async def fetchall_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:

@@ -1,7 +1,15 @@
-"""aiogram FSM storage in SQLite, so a restart does not lose a half-finished dialogue."""
+"""aiogram FSM storage in SQLite, so a restart does not lose a half-finished dialogue.
+
+aiogram reads the state of every update, and most handlers "clear" a state that is already
+empty. This process is the only writer of the fsm table, so the whole table is read once into
+memory and kept there write-through: reads and no-op writes cost no database round trip, and
+every real change is committed before the call returns. The table only holds conversations in
+progress (an emptied entry is deleted), so it stays small.
+"""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -20,32 +28,53 @@ def _key(key: StorageKey) -> str:
 class SQLiteStorage(BaseStorage):
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._cache: dict[str, tuple[str | None, dict[str, Any]]] | None = None
+
+    async def _entries(self) -> dict[str, tuple[str | None, dict[str, Any]]]:
+        if self._cache is None:
+            cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
+            for row in await self.db.fetchall("SELECT key, state, data FROM fsm"):
+                loaded = json.loads(row["data"] or "{}")
+                cache[row["key"]] = (row["state"], loaded if isinstance(loaded, dict) else {})
+            self._cache = cache
+        return self._cache
+
+    async def _write(self, key: str, state: str | None, data: dict[str, Any]) -> None:
+        entries = await self._entries()
+        if entries.get(key, (None, {})) == (state, data):
+            return
+        async with self.db.transaction() as conn:
+            if state is None and not data:
+                await conn.execute("DELETE FROM fsm WHERE key = ?", (key,))
+            else:
+                await conn.execute(
+                    "INSERT INTO fsm(key, state, data) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
+                    " state = excluded.state, data = excluded.data",
+                    (key, state, json.dumps(data, ensure_ascii=False)),
+                )
+        if state is None and not data:
+            entries.pop(key, None)
+        else:
+            entries[key] = (state, data)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         value = state.state if isinstance(state, State) else state
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO fsm(key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state",
-                (_key(key), value),
-            )
+        k = _key(key)
+        _, data = (await self._entries()).get(k, (None, {}))
+        await self._write(k, value, data)
 
     async def get_state(self, key: StorageKey) -> str | None:
-        value = await self.db.fetchval("SELECT state FROM fsm WHERE key = ?", (_key(key),))
-        return None if value is None else str(value)
+        return (await self._entries()).get(_key(key), (None, {}))[0]
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                "INSERT INTO fsm(key, data) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET data = excluded.data",
-                (_key(key), json.dumps(dict(data), ensure_ascii=False)),
-            )
+        k = _key(key)
+        state, _ = (await self._entries()).get(k, (None, {}))
+        # A JSON round trip: what is kept is exactly what a restart would read back, and a caller
+        # mutating its dict later does not change it.
+        await self._write(k, state, json.loads(json.dumps(dict(data), ensure_ascii=False)))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        raw = await self.db.fetchval("SELECT data FROM fsm WHERE key = ?", (_key(key),))
-        if not raw:
-            return {}
-        data = json.loads(raw)
-        return data if isinstance(data, dict) else {}
+        return copy.deepcopy((await self._entries()).get(_key(key), (None, {}))[1])
 
     async def close(self) -> None:
         # The database is owned and closed by the application, not by the FSM.
