@@ -12,16 +12,26 @@ def capability_routers() -> list[Router]:
 
     return [
         start.build_router(),
-        tasks.build_router(),
-        admin.build_router(),
-        status.build_router(),
-        broadcast.build_router(),
+        _staff_router(tasks.build_router(), admin.build_router(), status.build_router(), broadcast.build_router()),
         codes.build_router(),
         consent.build_router(),
         faq.build_router(),
         tickets.build_router(),
         training.build_router(),
     ]
+
+
+def _staff_router(*children: Router) -> Router:
+    """Staff-only capabilities behind one role check: parents, pupils and unknown users skip the
+    whole group at once instead of walking every router in it (each router walked costs time on
+    every update). Each child keeps its own, narrower role filter."""
+    from bot.filters import IsStaff
+
+    group = Router(name="staff")
+    group.message.filter(IsStaff())
+    group.callback_query.filter(IsStaff())
+    group.include_routers(*children)
+    return group
 
 
 def catch_all_routers() -> list[Router]:
