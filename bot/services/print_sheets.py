@@ -9,8 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from fpdf import FPDF
+if TYPE_CHECKING:
+    # fpdf pulls in numpy and fontTools (tens of MB); the bot imports it only when it prints.
+    from fpdf import FPDF
 
 from bot.services.qr_card import (
     FONT_BOLD,
@@ -51,6 +54,8 @@ def render_sheets(cards: Sequence[CardData], *, title: str, created_at: datetime
     """
     if not cards:
         raise ValueError("no cards to print")
+    from fpdf import FPDF
+
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     if created_at is not None:
         pdf.set_creation_date(created_at)

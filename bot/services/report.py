@@ -16,15 +16,13 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
-
 from bot.services import status as status_service
 from storage import ops
 
 if TYPE_CHECKING:
+    # openpyxl is imported where a report is written, not when the bot starts (memory).
+    from openpyxl.worksheet.worksheet import Worksheet
+
     from bot.app import App
 
 log = logging.getLogger(__name__)
@@ -148,15 +146,17 @@ async def collect(app: App, t: Any) -> ReportData:
     return ReportData(title, [plan, consent, codes, training_sheet, backups])
 
 
-_HEADER_FILL = PatternFill("solid", fgColor="DDE5F0")
 
 
 def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
     ws.title = sheet.title[:31]
     ws.append(sheet.headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
-        cell.fill = _HEADER_FILL
+        cell.fill = PatternFill("solid", fgColor="DDE5F0")
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in sheet.rows:
         ws.append(row)
@@ -182,6 +182,8 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
 
 def build_xlsx(report: ReportData) -> bytes:
     """Blocking: run in a thread."""
+    from openpyxl import Workbook
+
     wb = Workbook()
     first = True
     for sheet in report.sheets:
