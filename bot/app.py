@@ -71,6 +71,23 @@ class App:
     async def close(self) -> None:
         await self.db.close()
 
+    def send_window(self, moment: datetime) -> datetime:
+        """When a message nobody is waiting for may go out: the first instant >= moment inside
+        working hours on a working day, outside quiet hours and holidays (school time zone)."""
+        from bot.services.deadlines import next_allowed_time
+
+        h = self.school.hours
+        return next_allowed_time(
+            moment,
+            tz=self.school.tz,
+            work_start=h.work_start,
+            work_end=h.work_end,
+            working_days={d - 1 for d in h.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
+            quiet_start=h.quiet_start,
+            quiet_end=h.quiet_end,
+            holidays=h.holidays,
+        )
+
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()
 

@@ -16,7 +16,6 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from bot.services import backup as backup_service
-from bot.services.deadlines import next_allowed_time
 from bot.services.status import QuarterInfo, quarters
 from storage import ops
 from storage.outbox import Payload, enqueue
@@ -38,17 +37,7 @@ YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by 
 
 
 def allowed_now(app: App, now: datetime) -> bool:
-    hours = app.school.hours
-    return next_allowed_time(
-        now,
-        tz=app.school.tz,
-        work_start=hours.work_start,
-        work_end=hours.work_end,
-        working_days={d - 1 for d in hours.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
-        quiet_start=hours.quiet_start,
-        quiet_end=hours.quiet_end,
-        holidays=hours.holidays,
-    ) == now
+    return app.send_window(now) == now
 
 
 def is_working_day(app: App, day: date) -> bool:

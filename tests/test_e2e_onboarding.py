@@ -31,5 +31,8 @@ async def test_it_officer_imports_roster_and_parent_links_by_contact(tg: FakeTel
         assert hello.reply_markup is not None
         person = await app.people.by_tg(PARENT_TWO)
         assert person is not None and "parent" in person.roles
+        # Unknown users see the default list, set once at startup, in Russian and in English.
+        assert [c["command"] for c in tg.commands()] == ["start", "language"]
+        assert tg.commands(language_code="en")[0]["description"] == "Start using the bot"
         commands = tg.commands({"type": "chat", "chat_id": PARENT_TWO})
         assert {c["command"] for c in commands} >= {"menu", "consent", "codes", "faq"}

@@ -74,3 +74,22 @@ async def test_fsm_state_survives_restart(tmp_path: Path) -> None:
     assert await fsm.get_state(key) == "Import:waiting"
     assert await fsm.get_data(key) == {"file": "abc", "n": 2}
     await db.close()
+
+
+async def test_fsm_clear_removes_the_row_and_noop_writes_touch_nothing(tmp_path: Path) -> None:
+    key = StorageKey(bot_id=1, chat_id=7, user_id=7)
+    db = Database(tmp_path / "db.sqlite3")
+    await db.open()
+    fsm = SQLiteStorage(db)
+    await fsm.set_state(key, None)  # clearing an empty state: no row, no transaction
+    await fsm.set_data(key, {})
+    assert await db.fetchval("SELECT count(*) FROM fsm") == 0
+    await fsm.set_state(key, "Form:name")
+    data = {"items": [1, 2]}
+    await fsm.set_data(key, data)
+    data["items"].append(3)  # the caller's dict is not the stored one
+    assert await fsm.get_data(key) == {"items": [1, 2]}
+    await fsm.set_state(key, None)
+    await fsm.set_data(key, {})
+    assert await db.fetchval("SELECT count(*) FROM fsm") == 0
+    await db.close()

@@ -28,7 +28,6 @@ import aiosqlite
 
 from bot.i18n import Translator
 from bot.services.consent import is_covered
-from bot.services.deadlines import next_allowed_time
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
 from bot.services.people_text import clean_name, name_key, normalize_class, parse_role
 from bot.services.print_sheets import render_sheets
@@ -98,17 +97,7 @@ def normalize_code(raw: str) -> str | None:
 
 def allowed_time(app: App, moment: datetime) -> datetime:
     """The first moment within working hours (messages nobody asked for right now)."""
-    h = app.school.hours
-    return next_allowed_time(
-        moment,
-        tz=app.school.tz,
-        work_start=h.work_start,
-        work_end=h.work_end,
-        working_days={d - 1 for d in h.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
-        quiet_start=h.quiet_start,
-        quiet_end=h.quiet_end,
-        holidays=h.holidays,
-    )
+    return app.send_window(moment)
 
 
 def translator(app: App, person: Person) -> Translator:

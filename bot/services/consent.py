@@ -25,7 +25,6 @@ import aiosqlite
 
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
-from bot.services.deadlines import next_allowed_time
 from storage import consent as repo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 from storage.db import Database
@@ -399,17 +398,7 @@ def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
 
 
 def _allowed(app: App, moment: datetime) -> datetime:
-    hours = app.school.hours
-    return next_allowed_time(
-        moment,
-        tz=app.school.tz,
-        work_start=hours.work_start,
-        work_end=hours.work_end,
-        working_days={d - 1 for d in hours.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
-        quiet_start=hours.quiet_start,
-        quiet_end=hours.quiet_end,
-        holidays=hours.holidays,
-    )
+    return app.send_window(moment)
 
 
 def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:

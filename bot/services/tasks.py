@@ -23,7 +23,6 @@ from bot.services.deadlines import (
     Occurrence,
     Quarter,
     deadline_words,
-    next_allowed_time,
     occurrences,
 )
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
@@ -284,17 +283,7 @@ def translator(app: App, person: Person) -> Translator:
 
 def send_window(app: App, moment: datetime) -> datetime:
     """The first instant >= moment that is inside working hours, outside quiet hours and holidays."""
-    h = app.school.hours
-    return next_allowed_time(
-        moment,
-        tz=app.school.tz,
-        work_start=h.work_start,
-        work_end=h.work_end,
-        working_days={d - 1 for d in h.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
-        quiet_start=h.quiet_start,
-        quiet_end=h.quiet_end,
-        holidays=h.holidays,
-    )
+    return app.send_window(moment)
 
 
 def day_start(app: App, day: date) -> datetime:
