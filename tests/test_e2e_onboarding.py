@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from bot.fakeapi import FakeTelegram
@@ -34,5 +35,10 @@ async def test_it_officer_imports_roster_and_parent_links_by_contact(tg: FakeTel
         # Unknown users see the default list, set once at startup, in Russian and in English.
         assert [c["command"] for c in tg.commands()] == ["start", "language"]
         assert tg.commands(language_code="en")[0]["description"] == "Start using the bot"
-        commands = tg.commands({"type": "chat", "chat_id": PARENT_TWO})
+        # The per-chat list is set right after the welcome message.
+        for _ in range(100):
+            commands = tg.commands({"type": "chat", "chat_id": PARENT_TWO})
+            if commands:
+                break
+            await asyncio.sleep(0.05)
         assert {c["command"] for c in commands} >= {"menu", "consent", "codes", "faq"}
