@@ -131,9 +131,10 @@ class TaskRepo:
     # --- writes: call inside Database.transaction() with its connection -------------------------
 
     @staticmethod
-    async def existing_items(conn: aiosqlite.Connection) -> dict[str, tuple[object, ...]]:
+    async def existing_items(conn: aiosqlite.Connection) -> dict[str, tuple[PlanItem, bool]]:
+        """Every stored item, active or not, with its active flag."""
         rows = await fetchall_in(conn, f"SELECT {_ITEM_COLUMNS}, active FROM plan_items")
-        return {r["number"]: tuple(r) for r in rows}
+        return {r["number"]: (_item(r), bool(r["active"])) for r in rows}
 
     @staticmethod
     async def save_plan(

@@ -103,33 +103,16 @@ async def import_plan(app: App, data: bytes, filename: str, options: ImportOptio
             old = existing.get(item.number)
             if old is None:
                 added += 1
-            elif old != _row_of(item):
+            elif old != (item, True):
                 updated += 1
             else:
                 unchanged += 1
         incoming = {item.number for item in plan.items}
-        removed = sum(1 for number, row in existing.items() if number not in incoming and row[-1] == 1)
+        removed = sum(1 for number, (_, active) in existing.items() if number not in incoming and active)
         if not options.dry_run:
             await TaskRepo.save_plan(conn, plan.items, title=plan.title, order=plan.order, school_year=year, now=now)
     counts = {"added": added, "updated": updated, "unchanged": unchanged, "deactivated": removed}
     return ImportOutcome(counts=counts, applied=not options.dry_run)
-
-
-def _row_of(item: PlanItem) -> tuple[object, ...]:
-    d = item.deadline
-    return (
-        item.number,
-        item.text,
-        d.kind,
-        d.date.isoformat() if d.date else None,
-        d.year,
-        d.month,
-        d.source,
-        ",".join(item.responsible),
-        item.responsible_text,
-        item.proof,
-        1,
-    )
 
 
 PLAN_IMPORTER = Importer(kind="plan", label_key="tasks.import_kind", run=import_plan)
