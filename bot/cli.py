@@ -88,13 +88,10 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
 
 async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
     from bot.services.onboarding import create_token, deep_link
-    from bot.services.people_text import name_key
+    from bot.services.people_text import find_people
 
-    query = name_key(args.person)
-    matches = [
-        p for p in await app.people.active()
-        if query == str(p.id) or query in name_key(p.full_name)
-    ]
+    by_id = [p for p in await app.people.active() if str(p.id) == args.person.strip()]
+    matches = by_id or await find_people(app.people, args.person, limit=None)
     if len(matches) != 1:
         print(f"{len(matches)} people match {args.person!r}; be more specific (or give the id):", file=sys.stderr)
         for p in matches[:20]:

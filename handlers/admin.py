@@ -17,7 +17,7 @@ from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services.imports import MAX_IMPORT_BYTES, ImportOptions, render_outcome
 from bot.services.onboarding import create_token, deep_link
-from bot.services.people_text import name_key
+from bot.services.people_text import find_people, person_label
 from storage.people import Person
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,7 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 async def link_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
-    wanted = name_key(message.text)
-    found = [p for p in await app.people.active() if wanted in name_key(p.full_name)][:10]
+    found = await find_people(app.people, message.text)
     if not found:
         await message.answer(t("admin.link_none"))
         return
@@ -138,7 +137,7 @@ async def link_search(message: Message, app: App, t: Translator, state: FSMConte
     rows = [
         [
             InlineKeyboardButton(
-                text=f"{p.full_name}{' · ' + p.class_label if p.class_label else ''}",
+                text=person_label(p),
                 callback_data=LinkPick(person_id=p.id).pack(),
             )
         ]

@@ -21,7 +21,7 @@ from bot.app import App
 from bot.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.i18n import Translator
 from bot.services import codes as svc
-from bot.services.people_text import name_key
+from bot.services.people_text import find_people, person_label
 from handlers.admin import AdminAction
 from storage.codes import CodeRepo
 from storage.people import Person
@@ -161,14 +161,13 @@ async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) ->
 
 async def admin_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
-    wanted = name_key(message.text)
-    found = [p for p in await app.people.active() if wanted in name_key(p.full_name)][:10]
+    found = await find_people(app.people, message.text)
     if not found:
         await message.answer(t("codes.admin_none"))
         return
     await state.clear()
     rows = [
-        _button(f"{p.full_name}{' · ' + p.class_label if p.class_label else ''}", CodeAdminPick(person_id=p.id))
+        _button(person_label(p), CodeAdminPick(person_id=p.id))
         for p in found
     ]
     await message.answer(t("codes.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from storage.people import ALL_ROLES
+from storage.people import ALL_ROLES, Person, PersonRepo
 
 _LATIN_TO_CYRILLIC = str.maketrans("ABEKMHOPCTXYaekmhopctxy", "АВЕКМНОРСТХУАЕКМНОРСТХУ")
 CLASS_RE = re.compile(r"^(1[01]|[1-9])[А-Я]$")
@@ -78,3 +78,15 @@ def parse_role(raw: str) -> str | None:
 def split_list(raw: str) -> list[str]:
     """Cells that hold several values: separated by ',', ';', '/', '+' or new lines."""
     return [part.strip() for part in re.split(r"[,;/+\n]", raw) if part.strip()]
+
+
+def person_label(person: Person) -> str:
+    """A person as staff pick them from a list: name, and class where there is one."""
+    return f"{person.full_name} · {person.class_label}" if person.class_label else person.full_name
+
+
+async def find_people(people: PersonRepo, text: str, *, limit: int | None = 10) -> list[Person]:
+    """Active people whose full name contains `text` (case and ё/е insensitive)."""
+    wanted = name_key(text)
+    found = [p for p in await people.active() if wanted in name_key(p.full_name)]
+    return found if limit is None else found[:limit]
