@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services import consent as svc
+from bot.services.xlsx import fit_landscape_a4
 from storage.consent import Version
 
 if TYPE_CHECKING:
@@ -84,13 +85,7 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A4"
     ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{ws.max_row}"
-    ws.print_title_rows = "3:3"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    if ws.sheet_properties.pageSetUpPr is not None:
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    fit_landscape_a4(ws, title_rows="3:3")
     if ws.oddFooter is not None:
         ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.services import status as status_service
+from bot.services.xlsx import fit_landscape_a4
 from storage import ops
 
 if TYPE_CHECKING:
@@ -166,13 +167,7 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
         for cell in row_cells:
             cell.alignment = Alignment(wrap_text=(int(cell.column or 1) - 1) in sheet.wrap, vertical="top")
     ws.freeze_panes = "A2"
-    ws.print_title_rows = "1:1"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    if ws.sheet_properties.pageSetUpPr is not None:
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
+    fit_landscape_a4(ws, title_rows="1:1")
     ws.print_options.gridLines = True
     if ws.oddHeader is not None:
         ws.oddHeader.center.text = title
