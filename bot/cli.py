@@ -24,27 +24,21 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
 
 def _load_extra_commands() -> None:
     # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
-    from bot.services import report as ops_report
-
-    if ops_report.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(ops_report.register_cli)
-    from bot.services import consent_export
-
-    if consent_export.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(consent_export.register_cli)
     from bot import sandbox
-    from bot.services import reminders
+    from bot.services import broadcast, codes, consent_export, reminders, report
 
-    if reminders.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(reminders.register_cli)
-    from bot.services import broadcast, codes
+    for module in (report, consent_export, reminders, broadcast, sandbox, codes):
+        if module.register_cli not in EXTRA_COMMANDS:
+            EXTRA_COMMANDS.append(module.register_cli)
 
-    if broadcast.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(broadcast.register_cli)
-    if sandbox.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(sandbox.register_cli)
-    if codes.register_cli not in EXTRA_COMMANDS:
-        EXTRA_COMMANDS.append(codes.register_cli)
+
+_export_targets: argparse._SubParsersAction[argparse.ArgumentParser] | None = None
+
+
+def export_targets() -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """The `schoolbot export WHAT` group, to which capabilities add what they export."""
+    assert _export_targets is not None, "build_parser() creates the export group before the extra commands"
+    return _export_targets
 
 
 async def _with_app(args: argparse.Namespace) -> int:
@@ -138,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("admin-token", help="create a one-time token that makes its user an IT officer")
     p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
     p.set_defaults(func=cmd_admin_token)
+
+    global _export_targets
+    p = sub.add_parser("export", help="export registers and reports")
+    _export_targets = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
 
     for register in EXTRA_COMMANDS:
         register(sub)

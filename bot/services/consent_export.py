@@ -220,14 +220,9 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=cmd_publish)
 
-    # `export` may be shared with other capabilities: reuse its sub-parsers if it exists.
-    export_parser = sub.choices.get("export")
-    if export_parser is None:
-        export_parser = sub.add_parser("export", help="export registers")
-        targets = export_parser.add_subparsers(dest="export_what", required=True, metavar="WHAT")
-    else:
-        targets = next(a for a in export_parser._actions if isinstance(a, argparse._SubParsersAction))
-    e = targets.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
+    from bot.cli import export_targets
+
+    e = export_targets().add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
     e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")
     e.add_argument("--class", dest="class_label", default=None, help="one class only, e.g. 5А")
     e.add_argument("--out", default=None, help="output file (default: consents-<date>.<format>)")

@@ -242,14 +242,9 @@ async def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # `export` is shared with other capabilities (consents): reuse its sub-parsers if it exists.
-    export_parser = sub.choices.get("export")
-    if export_parser is None:
-        export_parser = sub.add_parser("export", help="export registers and reports")
-        targets = export_parser.add_subparsers(dest="export_what", required=True, metavar="WHAT")
-    else:
-        targets = next(a for a in export_parser._actions if isinstance(a, argparse._SubParsersAction))
-    e = targets.add_parser("report", help="the rollout report (plan item 18) as XLSX")
+    from bot.cli import export_targets
+
+    e = export_targets().add_parser("report", help="the rollout report (plan item 18) as XLSX")
     e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
     e.set_defaults(func=cmd_export_report)
 
