@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot.app import App, build_bot, create_app, serve
+from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Translator
 from bot.logging_setup import setup_logging
@@ -30,15 +31,6 @@ def _load_extra_commands() -> None:
     for module in (report, consent_export, reminders, broadcast, sandbox, codes):
         if module.register_cli not in EXTRA_COMMANDS:
             EXTRA_COMMANDS.append(module.register_cli)
-
-
-_export_targets: argparse._SubParsersAction[argparse.ArgumentParser] | None = None
-
-
-def export_targets() -> argparse._SubParsersAction[argparse.ArgumentParser]:
-    """The `schoolbot export WHAT` group, to which capabilities add what they export."""
-    assert _export_targets is not None, "build_parser() creates the export group before the extra commands"
-    return _export_targets
 
 
 async def _with_app(args: argparse.Namespace) -> int:
@@ -133,9 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
     p.set_defaults(func=cmd_admin_token)
 
-    global _export_targets
-    p = sub.add_parser("export", help="export registers and reports")
-    _export_targets = p.add_subparsers(dest="export_what", required=True, metavar="WHAT")
+    make_export_group(sub)
 
     for register in EXTRA_COMMANDS:
         register(sub)

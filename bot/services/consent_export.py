@@ -220,7 +220,7 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=cmd_publish)
 
-    from bot.cli import export_targets
+    from bot.cli_groups import export_targets
 
     e = export_targets().add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
     e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")

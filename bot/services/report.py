@@ -242,7 +242,7 @@ async def cmd_restore(args: argparse.Namespace) -> int:
 
 
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.cli import export_targets
+    from bot.cli_groups import export_targets
 
     e = export_targets().add_parser("report", help="the rollout report (plan item 18) as XLSX")
     e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
