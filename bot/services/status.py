@@ -182,18 +182,12 @@ async def journal_done_keys(app: App) -> set[tuple[str, str]]:
 
 
 async def _consent(app: App, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
-    rows = await ops.rows_if(
-        app.db,
-        "consent_ledger",
-        {"child_id", "decision", "version"},
-        "SELECT l.child_id FROM consent_ledger l"
-        " WHERE l.version = (SELECT max(number) FROM consent_versions)"
-        " AND l.id = (SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
-        " AND l.decision = 'given'",
-    )
-    if rows is None:
+    if not await ops.table_exists(app.db, "consent_ledger"):
         return None
-    covered = {int(r[0]) for r in rows}
+    # The consent capability's own rule (the same gate that releases invitation codes).
+    from bot.services.consent import covered_children
+
+    covered = await covered_children(app.db)
     total = Ratio()
     per_class: dict[str, Ratio] = defaultdict(Ratio)
     for child_id, label in children.items():
