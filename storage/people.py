@@ -155,6 +155,17 @@ class PersonRepo:
         )
         return sorted((r[0] for r in rows), key=class_sort_key)
 
+    async def children_classes(self) -> dict[int, frozenset[str]]:
+        """Parent id -> the classes of their active children."""
+        rows = await self.db.fetchall(
+            "SELECT g.parent_id, c.class_label FROM guardians g JOIN persons c ON c.id = g.child_id"
+            " WHERE c.active = 1 AND c.class_label IS NOT NULL"
+        )
+        classes: dict[int, set[str]] = {}
+        for row in rows:
+            classes.setdefault(int(row[0]), set()).add(str(row[1]))
+        return {k: frozenset(v) for k, v in classes.items()}
+
     async def count_active(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM persons WHERE active = 1") or 0)
 

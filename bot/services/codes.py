@@ -405,15 +405,7 @@ def role_group_has(person: Person, group: str) -> bool:
 
 
 async def _matcher(app: App) -> _Matcher:
-    people = await app.people.active()
-    rows = await app.db.fetchall(
-        "SELECT g.parent_id, c.class_label FROM guardians g JOIN persons c ON c.id = g.child_id WHERE c.active = 1"
-    )
-    classes: dict[int, set[str]] = {}
-    for row in rows:
-        if row[1]:
-            classes.setdefault(row[0], set()).add(row[1])
-    return _Matcher(people, {k: frozenset(v) for k, v in classes.items()})
+    return _Matcher(await app.people.active(), await app.people.children_classes())
 
 
 def _aliases(app: App) -> dict[str, list[str]]:
