@@ -65,7 +65,7 @@ class App:
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def open(self) -> None:
-        if self.db._conn is None:
+        if not self.db.is_open:
             await self.db.open()
 
     async def close(self) -> None:

@@ -82,6 +82,15 @@ class Database:
             raise StorageError("the database is not open")
         return self._conn
 
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def total_changes(self) -> int:
+        """Rows changed through this connection since it opened (0 when closed)."""
+        return self._conn.total_changes if self._conn is not None else 0
+
     async def open(self) -> None:
         memory = str(self.path) == ":memory:"
         if not memory:

@@ -25,6 +25,8 @@ from bot.config import Settings
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from scheduler.base import ManualScheduler
+from storage.delivery import DeliveryRepo
+from storage.timefmt import from_db
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +143,7 @@ class Sandbox:
         try:
             await asyncio.wait_for(self._task, timeout=15)
         finally:
-            if self.app.db._conn is not None:  # stopped before serve() closed it
+            if self.app.db.is_open:  # stopped before serve() closed it
                 await self.app.close()
 
     async def _prelink(self) -> None:
@@ -256,8 +258,7 @@ class Sandbox:
         return any(r.status is None and not r.dropped and r.method not in _IDLE_METHODS for r in self.tg.requests)
 
     def _db_changes(self) -> int:
-        conn = self.app.db._conn
-        return conn.total_changes if conn is not None else 0
+        return self.app.db.total_changes
 
     async def _outbox_busy(self) -> bool:
         """Due outbox rows not sent yet, or sends in flight (the sender paces each chat at about
@@ -265,11 +266,6 @@ class Sandbox:
         sender = self.app.sender
         if sender is not None and sender.in_flight:
             return True
-        try:
-            from storage.delivery import DeliveryRepo
-            from storage.timefmt import from_db
-        except ImportError:  # an older delivery engine: the quiet period alone decides
-            return False
         due = await DeliveryRepo(self.app.db).next_due_at()
         return due is not None and from_db(due) <= self.clock.now()
 
