@@ -169,7 +169,6 @@ async def year_end(app: App, now: datetime) -> int:
     year = app.school.school_year.year
     teachers = _reachable(await app.people.with_role("class_teacher"))
     officers = _reachable(await app.people.with_role("it_officer"))
-    register = "ops_consent_register" in app.renderers
     sent = 0
     async with app.db.transaction() as conn:
         for person in teachers:
@@ -184,22 +183,18 @@ async def year_end(app: App, now: datetime) -> int:
         for person in officers:
             t = app.catalog.bind(person.lang or "ru")
             assert person.tg_user_id is not None
-            text = t("status.year_end.it_officer")
             sent += await enqueue(
                 conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
-                person_id=person.id, kind="text",
-                payload=Payload(text=text if register else f"{text}\n\n{t('status.year_end.consent_register_hint')}"),
+                person_id=person.id, kind="text", payload=Payload(text=t("status.year_end.it_officer")), now=now,
+            )
+            # The printable consent register for the archive folder (renderer: bot.services.report).
+            sent += await enqueue(
+                conn, dedupe_key=f"ops:yearend:{year}:{person.id}:register", chat_id=person.tg_user_id,
+                person_id=person.id, kind="document",
+                payload=Payload(text=t("status.year_end.consent_register"), renderer="ops_consent_register",
+                                args={"format": "pdf", "lang": t.lang}),
                 now=now,
             )
-            if register:
-                # bot.services.report.install registers it when the consent exporter exists.
-                sent += await enqueue(
-                    conn, dedupe_key=f"ops:yearend:{year}:{person.id}:register", chat_id=person.tg_user_id,
-                    person_id=person.id, kind="document",
-                    payload=Payload(text=t("status.year_end.consent_register"), renderer="ops_consent_register",
-                                    args={"format": "pdf", "lang": t.lang}),
-                    now=now,
-                )
     return sent
 
 

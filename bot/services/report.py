@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import io
 import logging
 import sys
@@ -264,7 +263,5 @@ async def _consent_register(app: App, args: dict[str, Any]) -> tuple[bytes, str]
 
 
 def install(app: App) -> None:
-    # The printable consent register for the end-of-year archive, if the consent capability ships
-    # its exporter (it is optional: the reminder then names the CLI command instead).
-    if importlib.util.find_spec("bot.services.consent_export") is not None:
-        app.renderers["ops_consent_register"] = _consent_register
+    # The printable consent register the end-of-year reminder sends to the IT officer.
+    app.renderers["ops_consent_register"] = _consent_register
