@@ -25,7 +25,7 @@ from aiogram.enums import ParseMode
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, load_school_config
-from bot.i18n import Catalog
+from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
@@ -87,6 +87,10 @@ class App:
             quiet_end=h.quiet_end,
             holidays=h.holidays,
         )
+
+    def translator_for(self, person: Person) -> Translator:
+        """The catalog in the language a person chose (Russian unless they chose otherwise)."""
+        return self.catalog.bind(person.lang or DEFAULT_LANG)
 
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()

@@ -19,7 +19,6 @@ from bot.services import backup as backup_service
 from bot.services.status import QuarterInfo, quarters
 from storage import ops
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -74,9 +73,6 @@ def journal_nudge_kind(app: App, q: QuarterInfo, today: date) -> str | None:
     return due
 
 
-def _reachable(people: list[Person]) -> list[Person]:
-    return [p for p in people if p.tg_user_id is not None and p.unreachable_reason is None]
-
 
 def _fmt(d: date) -> str:
     return d.strftime("%d.%m.%Y")
@@ -87,7 +83,7 @@ async def journal_nudges(app: App, now: datetime) -> int:
         return 0
     today = now.astimezone(app.school.tz).date()
     year = app.school.school_year.year
-    officers = _reachable(await app.people.with_role("it_officer"))
+    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
     sent = 0
     for q in quarters(app):
         if await ops.quarter_has_backup(app.db, year, q.number):
@@ -96,7 +92,7 @@ async def journal_nudges(app: App, now: datetime) -> int:
         if kind is not None and officers:
             async with app.db.transaction() as conn:
                 for person in officers:
-                    t = app.catalog.bind(person.lang or "ru")
+                    t = app.translator_for(person)
                     markup = {
                         "inline_keyboard": [[{
                             "text": t("status.journal.done_button"),
@@ -120,12 +116,12 @@ async def journal_nudges(app: App, now: datetime) -> int:
 
 
 async def _escalate(app: App, now: datetime, year: int, q: QuarterInfo) -> int:
-    directors = _reachable(await app.people.with_role("director"))
+    directors = [p for p in await app.people.with_role("director") if p.reachable]
     officers = await app.people.with_role("it_officer")
     sent = 0
     async with app.db.transaction() as conn:
         for person in directors:
-            t = app.catalog.bind(person.lang or "ru")
+            t = app.translator_for(person)
             who = ", ".join(escape(p.full_name) for p in officers) or t("status.journal.nobody")
             assert person.tg_user_id is not None
             sent += await enqueue(
@@ -167,21 +163,21 @@ async def year_end(app: App, now: datetime) -> int:
     if not start <= today <= date(start.year, 5, 31) or not allowed_now(app, now):
         return 0
     year = app.school.school_year.year
-    teachers = _reachable(await app.people.with_role("class_teacher"))
-    officers = _reachable(await app.people.with_role("it_officer"))
+    teachers = [p for p in await app.people.with_role("class_teacher") if p.reachable]
+    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
     sent = 0
     async with app.db.transaction() as conn:
         for person in teachers:
             if person.has_role("it_officer"):
                 continue
-            t = app.catalog.bind(person.lang or "ru")
+            t = app.translator_for(person)
             assert person.tg_user_id is not None
             sent += await enqueue(
                 conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
                 person_id=person.id, kind="text", payload=Payload(text=t("status.year_end.teacher")), now=now,
             )
         for person in officers:
-            t = app.catalog.bind(person.lang or "ru")
+            t = app.translator_for(person)
             assert person.tg_user_id is not None
             sent += await enqueue(
                 conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,

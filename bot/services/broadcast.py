@@ -113,7 +113,7 @@ async def create(app: App, *, audience: Audience, html_text: str, author: Person
         )
         for person in reachable:
             assert person.tg_user_id is not None
-            header = app.catalog.bind(person.lang or DEFAULT_LANG)("broadcast.header")
+            header = app.translator_for(person)("broadcast.header")
             await enqueue(
                 conn,
                 dedupe_key=f"bc:{broadcast_id}:{person.id}",

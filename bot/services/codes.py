@@ -101,7 +101,7 @@ def allowed_time(app: App, moment: datetime) -> datetime:
 
 
 def translator(app: App, person: Person) -> Translator:
-    return app.catalog.bind(person.lang or "ru")
+    return app.translator_for(person)
 
 
 # --- the gate ---------------------------------------------------------------------------------
@@ -184,7 +184,7 @@ async def enqueue_card(
     if any(status != "cancelled" for _, status in keys):
         return False
     key = f"code:{code.id}:{recipient.id}" + (f":{len(keys) + 1}" if keys else "")
-    t = translator(app, recipient)
+    t = app.translator_for(recipient)
     payload = Payload(
         text=card_caption(t, owner, recipient),
         reply_markup=card_keyboard(code.id, t),
@@ -612,7 +612,7 @@ async def _nudge(app: App, now: datetime) -> None:
             continue
         owner = await app.people.get(code.person_id)
         assert owner is not None
-        t = translator(app, recipient)
+        t = app.translator_for(recipient)
         assert recipient.tg_user_id is not None
         async with app.db.transaction() as conn:
             if not await CodeRepo.record_nudge(conn, code.id, recipient.id, n + 1, now):

@@ -29,7 +29,6 @@ from bot.services.tasks import (
     shorten,
     snapshot,
     today_local,
-    translator,
 )
 from storage.outbox import Payload, enqueue
 from storage.people import Person
@@ -150,7 +149,7 @@ def due_digests(
 
 
 def reminder_payload(app: App, reminder: DueReminder) -> Payload:
-    t = translator(app, reminder.person)
+    t = app.translator_for(reminder.person)
     task = reminder.task
     kind = reminder.kind
     key = "overdue" if kind.startswith("over-") else "snooze" if kind.startswith("snooze-") else kind
@@ -165,7 +164,7 @@ def reminder_payload(app: App, reminder: DueReminder) -> Payload:
 
 
 def digest_payload(app: App, snap: Snapshot, digest: DueDigest) -> Payload:
-    t = translator(app, digest.person)
+    t = app.translator_for(digest.person)
     lines = [t.plural("tasks.digest.title", len(digest.tasks))]
     for task in digest.tasks[:DIGEST_LIMIT]:
         people = snap.people_for(task.item)

@@ -261,7 +261,7 @@ def today_local(app: App, now: datetime) -> date:
 
 
 def translator(app: App, person: Person) -> Translator:
-    return app.catalog.bind(person.lang or "ru")
+    return app.translator_for(person)
 
 
 def send_window(app: App, moment: datetime) -> datetime:
@@ -557,7 +557,7 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
             now=now,
         )
         for reviewer in reviewers:
-            t = translator(app, reviewer)
+            t = app.translator_for(reviewer)
             what = t(f"tasks.proof_kind.{proof.kind}")
             if proof.body:
                 what += f": {_esc(shorten(proof.body, 500))}"
@@ -611,7 +611,7 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
         if not ok:
             raise Refused("tasks.review.already")
         if submitter is not None and submitter.reachable and submitter.id != reviewer.id and item is not None:
-            t = translator(app, submitter)
+            t = app.translator_for(submitter)
             key = "tasks.review.accepted" if accept else "tasks.review.returned"
             text = t(
                 key,
@@ -705,7 +705,7 @@ async def _notify_change(
     for person in affected.values():
         if person.id == editor.id or not person.reachable:
             continue
-        t = translator(app, person)
+        t = app.translator_for(person)
         still = bool(person.roles & set(new.responsible))
         text = t(
             "tasks.edit.notify" if still else "tasks.edit.notify_removed",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiogram.filters.callback_data import CallbackData
 
-from bot.i18n import DEFAULT_LANG, Translator
+from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary, audiences_for_roles
 from bot.services.training import outside_quiet_hours
@@ -157,14 +157,14 @@ async def open_ticket(app: App, asker: Person, text: str, *, context: str | None
     now = app.clock.now()
     notices: list[tuple[Person, str, dict[str, Any]]] = []
     for officer in officers:
-        t = app.catalog.bind(officer.lang or DEFAULT_LANG)
+        t = app.translator_for(officer)
         who = await describe_person(app, asker, t)
         notices.append((officer, who, {}))
     async with app.db.transaction() as conn:
         ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
         for officer, who, _ in notices:
             assert officer.tg_user_id is not None
-            t = app.catalog.bind(officer.lang or DEFAULT_LANG)
+            t = app.translator_for(officer)
             body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
             await enqueue(
                 conn,
@@ -202,7 +202,7 @@ async def answer_ticket(app: App, officer: Person, ticket_id: int, text: str) ->
         reachable = asker is not None and asker.reachable and asker.active
         if reachable:
             assert asker is not None and asker.tg_user_id is not None
-            t = app.catalog.bind(asker.lang or DEFAULT_LANG)
+            t = app.translator_for(asker)
             body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
             await enqueue(
                 conn,

@@ -226,7 +226,7 @@ async def _create_in(
         if not p.reachable:
             continue
         assert p.tg_user_id is not None
-        t = app.catalog.bind(p.lang or DEFAULT_LANG)
+        t = app.translator_for(p)
         await enqueue(
             conn,
             dedupe_key=f"training:{sid}:invite:{p.id}",
@@ -371,7 +371,7 @@ async def send_due_reminders(app: App, now: datetime) -> int:
                 if inv.rsvp == "no" or not person.reachable or not person.active:
                     continue
                 assert person.tg_user_id is not None
-                t = app.catalog.bind(person.lang or DEFAULT_LANG)
+                t = app.translator_for(person)
                 markup = rsvp_markup(t, session.id) if inv.rsvp is None else None
                 queued += await enqueue(
                     conn,
