@@ -1,5 +1,5 @@
 """Where each capability plugs its hooks into the App (link hooks, outbox renderers, importers,
-admin menu entries)."""
+admin menu entries). The order is the order of the IT officer's /admin menu."""
 
 from __future__ import annotations
 
@@ -10,27 +10,10 @@ if TYPE_CHECKING:
 
 
 def install(app: App) -> None:
+    from bot.services import broadcast, codes, consent_export, report, tasks, tickets, training
     from bot.services.imports import ROSTER_IMPORTER
 
     app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
     app.admin_actions.append(("link", "admin.action.link"))
-    # Each capability adds one line below: `<module>.install(app)`.
-    from bot.services import report as ops_report
-
-    ops_report.install(app)
-    from bot.services import consent_export
-
-    consent_export.install(app)
-    from bot.services import broadcast
-
-    broadcast.install(app)
-    from bot.services import codes
-
-    codes.install(app)
-    from bot.services import tasks
-
-    tasks.install(app)
-    from bot.services import tickets as help_tickets
-    from bot.services import training as help_training
-    help_tickets.install(app)
-    help_training.install(app)
+    for capability in (report, consent_export, broadcast, codes, tasks, tickets, training):
+        capability.install(app)
