@@ -16,18 +16,15 @@ log = logging.getLogger(__name__)
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
-    from scheduler import codes_sweep, consent_sweep, ops_sweep
+    from scheduler import codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 
-    sweeps: list[tuple[str, Sweep]] = []
-    sweeps.append(("ops", ops_sweep.sweep))
-    sweeps.append(("consent", consent_sweep.sweep))
-    sweeps.append(("codes", codes_sweep.sweep))
-    from scheduler import tasks_sweep
-
-    sweeps.append(("tasks", tasks_sweep.sweep))
-    from scheduler import training_sweep
-    sweeps.append(("training", training_sweep.sweep))
-    return sweeps
+    return [
+        ("ops", ops_sweep.sweep),
+        ("consent", consent_sweep.sweep),
+        ("codes", codes_sweep.sweep),
+        ("tasks", tasks_sweep.sweep),
+        ("training", training_sweep.sweep),
+    ]
 
 
 async def run_sweeps(app: App, now: datetime) -> None:
