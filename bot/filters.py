@@ -7,7 +7,8 @@ from typing import Any
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
 
-from bot.i18n import LANGUAGES, Catalog
+from bot.i18n import Catalog
+from bot.menu import menu_entry_of
 from storage.people import STAFF_ROLES, Person
 
 ADMIN_ROLES = frozenset({"it_officer"})
@@ -38,13 +39,13 @@ class MenuButton(Filter):
     """Matches the text of a main-menu button in any language."""
 
     def __init__(self, button: str) -> None:
-        self.key = f"menu.{button}"
+        self.button = button
 
     async def __call__(self, message: Message, catalog: Catalog) -> bool | dict[str, Any]:
-        text = message.text
-        if not text:
+        if not message.text:
             return False
-        return any(text == catalog.text(lang, self.key) for lang in LANGUAGES)
+        entry = menu_entry_of(message.text, catalog)
+        return entry is not None and entry.id == self.button
 
 
 class HasContent(Filter):

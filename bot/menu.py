@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiogram.types import BotCommand, KeyboardButton, ReplyKeyboardMarkup
 
-from bot.i18n import Translator
+from bot.i18n import LANGUAGES, Catalog, Translator
 from storage.people import STAFF_ROLES, Person
 
 
@@ -56,3 +56,11 @@ def commands_for(person: Person | None, t: Translator) -> list[BotCommand]:
     cmds += [BotCommand(command=e.id, description=t(f"commands.{e.id}")) for e in visible_entries(person)]
     cmds.append(BotCommand(command="help", description=t("commands.help")))
     return cmds
+
+
+def menu_entry_of(text: str, catalog: Catalog) -> MenuEntry | None:
+    """The main-menu entry whose button label (in any language) is `text`."""
+    for entry in MENU:
+        if any(text == catalog.text(lang, f"menu.{entry.id}") for lang in LANGUAGES):
+            return entry
+    return None

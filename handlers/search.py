@@ -14,8 +14,8 @@ from aiogram.types import Message
 
 from bot.app import App
 from bot.filters import HasContent, IsLinked
-from bot.i18n import LANGUAGES, Catalog, Translator
-from bot.menu import MENU
+from bot.i18n import Catalog, Translator
+from bot.menu import menu_entry_of
 from handlers.faq import remember_query, results_screen
 from storage.people import Person
 
@@ -27,7 +27,7 @@ class NotMenuOrCommand(Filter):
         text = message.text or ""
         if text.startswith("/"):
             return False
-        return not any(text == catalog.text(lang, f"menu.{e.id}") for e in MENU for lang in LANGUAGES)
+        return menu_entry_of(text, catalog) is None
 
 
 async def free_text(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:

@@ -10,8 +10,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
-from bot.i18n import LANGUAGES, Translator
-from bot.menu import MENU
+from bot.i18n import Translator
+from bot.menu import menu_entry_of
 from bot.services import tasks as svc
 from bot.services.deadlines import deadline_words
 from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
@@ -107,7 +107,7 @@ async def proof_received(message: Message, app: App, person: Person, t: Translat
         proof = svc.ProofInput(
             kind="photo", body=message.caption, file_id=photo.file_id, file_unique_id=photo.file_unique_id
         )
-    elif message.text and _is_menu_button(app, message.text):
+    elif message.text and menu_entry_of(message.text, app.catalog) is not None:
         # Pressing a menu button while a proof is awaited means "never mind", not a text proof.
         await state.clear()
         await message.answer(t("tasks.cancelled"))
@@ -125,10 +125,6 @@ async def proof_received(message: Message, app: App, person: Person, t: Translat
         return
     await state.clear()
     await message.answer(t("tasks.proof_saved", number=number))
-
-
-def _is_menu_button(app: App, text: str) -> bool:
-    return any(text == app.catalog.text(lang, f"menu.{entry.id}") for entry in MENU for lang in LANGUAGES)
 
 
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
