@@ -7,6 +7,7 @@ Each capability's router handles `Command(<command>) | MenuButton(<id>)`.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 from aiogram.types import BotCommand, KeyboardButton, ReplyKeyboardMarkup
@@ -58,9 +59,14 @@ def commands_for(person: Person | None, t: Translator) -> list[BotCommand]:
     return cmds
 
 
+# Button label (any language) -> entry, per catalog: the menu filters ask on every message.
+_LABELS: weakref.WeakKeyDictionary[Catalog, dict[str, MenuEntry]] = weakref.WeakKeyDictionary()
+
+
 def menu_entry_of(text: str, catalog: Catalog) -> MenuEntry | None:
     """The main-menu entry whose button label (in any language) is `text`."""
-    for entry in MENU:
-        if any(text == catalog.text(lang, f"menu.{entry.id}") for lang in LANGUAGES):
-            return entry
-    return None
+    labels = _LABELS.get(catalog)
+    if labels is None:
+        labels = {catalog.text(lang, f"menu.{e.id}"): e for e in MENU for lang in LANGUAGES}
+        _LABELS[catalog] = labels
+    return labels.get(text)
