@@ -241,3 +241,22 @@ async def rows_if(
     if not cols or not needed <= cols:
         return None
     return await db.fetchall(sql, params)
+
+
+async def open_ticket_count(db: Database) -> int | None:
+    rows = await rows_if(db, "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'")
+    return None if rows is None else int(rows[0][0])
+
+
+async def training_attendance(db: Database) -> list[aiosqlite.Row] | None:
+    """Per session (not cancelled), in time order: title, starts_at, invited, yes, attended."""
+    return await rows_if(
+        db,
+        "training_invitees",
+        {"session_id", "rsvp", "attended"},
+        "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
+        " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
+        " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
+        " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
+        " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
+    )

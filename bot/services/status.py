@@ -216,21 +216,11 @@ async def _codes(app: App, scope: str | None) -> list[CodeRow] | None:
 
 
 async def _open_questions(app: App) -> int | None:
-    rows = await ops.rows_if(app.db, "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'")
-    return None if rows is None else int(rows[0][0])
+    return await ops.open_ticket_count(app.db)
 
 
 async def training_rows(app: App) -> list[TrainingRow] | None:
-    rows = await ops.rows_if(
-        app.db,
-        "training_invitees",
-        {"session_id", "rsvp", "attended"},
-        "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
-        " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
-        " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
-        " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
-        " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
-    )
+    rows = await ops.training_attendance(app.db)
     if rows is None:
         return None
     from storage.timefmt import from_db
