@@ -21,9 +21,10 @@ Kind = Literal["text", "photo", "document"]
 
 @dataclass(frozen=True)
 class Payload:
-    """What to send. For photo/document, `renderer` names a function registered with the sender
-    that produces the file bytes from `args` at send time (so secrets such as invitation codes are
-    referenced by id, and rendering happens off the event loop)."""
+    """What to send. For photo/document, either `file_id` names a file Telegram already holds, or
+    `renderer` names a function registered with the sender that produces the file bytes from `args`
+    at send time (so secrets such as invitation codes are referenced by id, and rendering happens
+    off the event loop)."""
 
     text: str | None = None                 # message text, or the caption of a photo/document
     reply_markup: dict[str, Any] | None = None
@@ -32,6 +33,9 @@ class Payload:
     renderer: str | None = None
     args: dict[str, Any] = field(default_factory=dict)
     filename: str | None = None
+    # A file Telegram already holds (e.g. a proof a staff member sent): re-sent by its file_id,
+    # so it needs no renderer and nothing is downloaded.
+    file_id: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(
@@ -43,6 +47,7 @@ class Payload:
                 "renderer": self.renderer,
                 "args": self.args,
                 "filename": self.filename,
+                "file_id": self.file_id,
             },
             ensure_ascii=False,
         )
@@ -58,6 +63,7 @@ class Payload:
             renderer=data.get("renderer"),
             args=data.get("args") or {},
             filename=data.get("filename"),
+            file_id=data.get("file_id"),
         )
 
 
@@ -75,8 +81,8 @@ async def enqueue(
     broadcast_id: int | None = None,
 ) -> bool:
     """Call inside `Database.transaction()`. Returns False when the key was already enqueued."""
-    if kind != "text" and payload.renderer is None:
-        raise ValueError("photo and document messages need a renderer")
+    if kind != "text" and payload.renderer is None and payload.file_id is None:
+        raise ValueError("photo and document messages need a renderer or a file_id")
     cur = await conn.execute(
         "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
         " next_attempt_at, broadcast_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",

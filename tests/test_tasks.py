@@ -103,8 +103,11 @@ async def test_tasks_list_is_paginated_and_sorted(harness: Harness) -> None:
     text = sent(calls)[0]
     assert len(text) < 4096
     first = text.split("\n\n")[1]
-    assert "просрочено" in first and "<b>16.</b>" in first  # overdue first
+    assert "просрочено" in first and "<b>Пункт 16 · I четверть.</b>" in first  # overdue first
     markup = calls[0].reply_markup  # type: ignore[attr-defined]
+    # Occurrences of a recurring item are told apart by their period, never identical buttons.
+    labels = [row[0].text for row in markup.inline_keyboard[:-1]]
+    assert labels[0] == "📄 Пункт 16 · I четверть" and len(set(labels)) == len(labels)
     assert markup.inline_keyboard[-1][-1].callback_data == "tpg:1"
     pages: list[str] = [text]
     page = 1
@@ -120,7 +123,7 @@ async def test_tasks_list_is_paginated_and_sorted(harness: Harness) -> None:
     assert all(len(p) < 4096 for p in pages)
 
     calls = await harness.text(DIRECTOR, "/tasks")
-    assert "<b>3.</b>" in sent(calls)[0] and "до 31 октября 2026" in sent(calls)[0]
+    assert "<b>Пункт 3.</b>" in sent(calls)[0] and "до 31 октября 2026" in sent(calls)[0]
 
 
 async def test_teacher_sees_own_tasks_only_and_forged_callbacks_are_refused(harness: Harness) -> None:
@@ -128,7 +131,7 @@ async def test_teacher_sees_own_tasks_only_and_forged_callbacks_are_refused(harn
     await seed(app)
     calls = await harness.text(TEACHER, "/tasks")
     text = sent(calls)[0]
-    assert "<b>15.</b>" in text and "с 1 февраля 2027" in text and "<b>3.</b>" not in text
+    assert "<b>Пункт 15.</b>" in text and "с 1 февраля 2027" in text and "<b>Пункт 3.</b>" not in text
     # Item 3 belongs to the director: a forged "done" is refused and nothing is asked.
     calls = await harness.press(TEACHER, "tsk:done:3:2026-10-31")
     assert "не ваша" in alerts(calls)[0]
@@ -229,7 +232,7 @@ async def test_it_officer_edits_deadline_and_roles(harness: Harness) -> None:
     told = {row["chat_id"] for row in await outbox(app, "task:edit:4:")}
     assert told == {CLASS_TEACHER, TEACHER}
     calls = await harness.text(TEACHER, "/tasks")
-    assert "<b>4.</b>" in "\n".join(sent(calls))
+    assert "<b>Пункт 4.</b>" in "\n".join(sent(calls))
 
 
 async def test_menu_button_while_proof_is_awaited_cancels(harness: Harness) -> None:

@@ -305,11 +305,15 @@ class OutboxSender:
                 protect_content=payload.protect_content,
                 request_timeout=REQUEST_TIMEOUT,
             )
-        renderer = self.app.renderers.get(payload.renderer or "")
-        if renderer is None:
-            raise LookupError(f"no renderer {payload.renderer!r}")
-        data, filename = await renderer(self.app, payload.args)
-        file = BufferedInputFile(data, filename=payload.filename or filename)
+        file: BufferedInputFile | str
+        if payload.file_id is not None:
+            file = payload.file_id
+        else:
+            renderer = self.app.renderers.get(payload.renderer or "")
+            if renderer is None:
+                raise LookupError(f"no renderer {payload.renderer!r}")
+            data, filename = await renderer(self.app, payload.args)
+            file = BufferedInputFile(data, filename=payload.filename or filename)
         if row.kind == "photo":
             return await self.bot.send_photo(
                 row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,

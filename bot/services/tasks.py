@@ -307,6 +307,27 @@ def tasks_for(snap: Snapshot, person: Person, today: date) -> list[Task]:
     return sorted(mine, key=sort_key)
 
 
+_ROMAN = ("I", "II", "III", "IV", "V", "VI")
+
+
+def quarter_of(task: Task) -> int | None:
+    """The quarter number of a quarterly occurrence ("q2-2026" -> 2), else None."""
+    key = task.key
+    if task.item.deadline.kind != "each_quarter" or not key.startswith("q"):
+        return None
+    head = key[1:].split("-", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def task_label(task: Task, t: Translator) -> str:
+    """ "Пункт 16 · II четверть" for a quarterly occurrence, "Пункт 3" otherwise: recurring
+    occurrences of one item never look alike in a list, a button or a message."""
+    quarter = quarter_of(task)
+    if quarter is not None and 1 <= quarter <= len(_ROMAN):
+        return t("tasks.label.quarter", number=task.item.number, quarter=_ROMAN[quarter - 1])
+    return t("tasks.label.plain", number=task.item.number)
+
+
 def _status_text(snap: Snapshot, task: Task, today: date, t: Translator) -> str:
     return t(f"tasks.status.{snap.status(task, today)}")
 
@@ -332,7 +353,7 @@ def render_list(
             t(
                 "tasks.list.line",
                 mark=t(f"tasks.mark.{status}"),
-                number=task.item.number,
+                label=task_label(task, t),
                 text=_esc(shorten(task.item.text, SHORT_TEXT)),
                 deadline=deadline_words(task.item.deadline, task.occ, t.lang),
                 status=t(f"tasks.status.{status}"),
@@ -342,7 +363,7 @@ def render_list(
         rows.append(
             [
                 InlineKeyboardButton(
-                    text=t("tasks.btn.open_n", number=task.item.number),
+                    text=t("tasks.btn.open_n", label=task_label(task, t)),
                     callback_data=TaskAct(action="open", item=task.item.number, occ=task.key).pack(),
                 )
             ]
@@ -556,18 +577,24 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
             file_name=proof.file_name,
             now=now,
         )
+        # A file proof travels as the file itself (re-sent by its file_id), captioned and with the
+        # review buttons under it: a reviewer must see what they accept, not only its name.
+        with_file = proof.kind in ("document", "photo") and proof.file_id is not None
+        # A caption holds 1024 characters: shorter excerpts there, cut before escaping.
+        excerpt = 200 if with_file else 500
         for reviewer in reviewers:
             t = app.translator_for(reviewer)
             what = t(f"tasks.proof_kind.{proof.kind}")
             if proof.body:
-                what += f": {_esc(shorten(proof.body, 500))}"
+                what += f": {_esc(shorten(proof.body, excerpt))}"
             elif proof.file_name:
-                what += f": {_esc(proof.file_name)}"
+                what += f": {_esc(shorten(proof.file_name, 100))}"
             text = t(
                 "tasks.review.new",
-                name=_esc(person.full_name),
+                name=_esc(shorten(person.full_name, 100)),
                 number=number,
-                text=_esc(shorten(task.item.text, 300)),
+                label=task_label(task, t),
+                text=_esc(shorten(task.item.text, excerpt if with_file else 300)),
                 deadline=deadline_words(task.item.deadline, task.occ, t.lang),
                 what=what,
             )
@@ -578,8 +605,12 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
                 dedupe_key=f"task:proof:{proof_id}:{reviewer.id}",
                 chat_id=reviewer.tg_user_id,
                 person_id=reviewer.id,
-                kind="text",
-                payload=Payload(text=_fit(text), reply_markup=markup),
+                kind="photo" if proof.kind == "photo" and with_file else "document" if with_file else "text",
+                payload=Payload(
+                    text=text if with_file else _fit(text),
+                    reply_markup=markup,
+                    file_id=proof.file_id if with_file else None,
+                ),
                 now=now,
                 priority=4,
             )
