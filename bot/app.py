@@ -24,12 +24,13 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, SchoolConfig, Settings, load_school_config
+from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
 from storage.people import Person, PersonRepo
+from storage.year import latest_year
 
 if TYPE_CHECKING:
     from bot.services.imports import Importer
@@ -67,6 +68,10 @@ class App:
     async def open(self) -> None:
         if not self.db.is_open:
             await self.db.open()
+            # A school year moved on by `schoolbot new-year` lives in the database (see migration 010).
+            record = await latest_year(self.db)
+            if record is not None:
+                apply_year_override(self.school, record.year, record.quarters, record.holidays)
 
     async def close(self) -> None:
         await self.db.close()

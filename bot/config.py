@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 from datetime import date, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -164,6 +164,10 @@ class Platform(BaseModel):
 class ConsentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paper_original_required: bool = True
+    # The consent document's term (its section "Срок действия согласия"), which `new-year` follows:
+    # "study_period" (the shipped text: for the whole time the child studies at the school) carries
+    # consents into the next school year; "school_year" asks every family again each September.
+    term: Literal["study_period", "school_year"] = "study_period"
     paper_original_note: str = "Подписанный бумажный экземпляр согласия сдаётся классному руководителю."
 
 
@@ -185,6 +189,22 @@ class SchoolConfig(BaseModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.school.timezone)
+
+
+def apply_year_override(
+    school: SchoolConfig, year: int, quarters: list[tuple[date, date]], holidays: list[date]
+) -> bool:
+    """Move the school's calendar to a later school year recorded by `schoolbot new-year`.
+
+    In place, so every holder of the config (dispatcher data, services) sees the new year. The
+    operator's school.toml is never rewritten: an override only applies while its year is later than
+    the file's, so editing school.toml to the new year (or a later one) takes precedence again.
+    """
+    if year <= school.school_year.year:
+        return False
+    school.school_year = SchoolYear(year=year, quarters=[QuarterSpec(start=a, end=b) for a, b in quarters])
+    school.hours.holidays = list(holidays)
+    return True
 
 
 def load_school_config(path: Path) -> SchoolConfig:

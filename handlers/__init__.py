@@ -8,11 +8,17 @@ from aiogram import Router
 
 
 def capability_routers() -> list[Router]:
-    from handlers import admin, broadcast, codes, consent, faq, start, status, tasks, tickets, training
+    from handlers import admin, broadcast, codes, consent, faq, school_year, start, status, tasks, tickets, training
 
     return [
         start.build_router(),
-        _staff_router(tasks.build_router(), admin.build_router(), status.build_router(), broadcast.build_router()),
+        _staff_router(
+            tasks.build_router(),
+            admin.build_router(),
+            school_year.build_router(),
+            status.build_router(),
+            broadcast.build_router(),
+        ),
         codes.build_router(),
         consent.build_router(),
         faq.build_router(),

@@ -1,0 +1,72 @@
+"""The IT officer's new school year in the bot: a dry-run preview, then an explicit confirm button."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole
+from bot.i18n import Translator
+from bot.services.school_year import YearError, new_year, render_report
+from handlers.admin import AdminAction
+from storage.people import Person
+
+# Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+# A Telegram message holds 4096 characters: the bot shows this many changes, the CLI all of them.
+SHOWN_CHANGES = 40
+
+
+class YearConfirm(CallbackData, prefix="nyr"):
+    year: int
+
+
+async def preview(query: CallbackQuery, app: App, t: Translator) -> None:
+    await query.answer()
+    year = app.school.school_year.year + 1
+    report = await new_year(app, year, dry_run=True)
+    text = render_report(report, t, limit=SHOWN_CHANGES, html=True).replace(t("year.nothing_written"), "")
+    text = f"{text.rstrip()}\n\n{t('year.mapping_hint')}"
+    markup = InlineKeyboardMarkup(
+        inline_keyboard=[
+            [
+                InlineKeyboardButton(text=t("year.confirm"), callback_data=YearConfirm(year=year).pack()),
+                InlineKeyboardButton(text=t("year.cancel"), callback_data=AdminAction(action="year_cancel").pack()),
+            ]
+        ]
+    )
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=None if report.already else markup)
+
+
+async def confirm(query: CallbackQuery, callback_data: YearConfirm, app: App, person: Person, t: Translator) -> None:
+    # A stale or forged button (another year than the next one) is refused, never applied.
+    if callback_data.year != app.school.school_year.year + 1:
+        await query.answer(t("year.expired"), show_alert=True)
+        return
+    try:
+        report = await new_year(app, callback_data.year, dry_run=False, by=person.id)
+    except YearError as exc:
+        await query.answer(t(f"year.error.{exc.code}", **exc.params), show_alert=True)
+        return
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_text(render_report(report, t, limit=SHOWN_CHANGES, html=True))
+
+
+async def cancel(query: CallbackQuery, t: Translator) -> None:
+    await query.answer(t("year.cancelled"))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("year.cancelled"))
+
+
+def build_router() -> Router:
+    router = Router(name="school_year")
+    router.message.filter(HasRole("it_officer"))
+    router.callback_query.filter(HasRole("it_officer"))
+    router.callback_query.register(preview, AdminAction.filter(F.action == "new_year"))
+    router.callback_query.register(cancel, AdminAction.filter(F.action == "year_cancel"))
+    router.callback_query.register(confirm, YearConfirm.filter())
+    return router
