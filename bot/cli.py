@@ -35,6 +35,10 @@ def _load_extra_commands() -> None:
 
 async def _with_app(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if getattr(args, "dry_run", False) and not settings.database_path.exists():
+        # A dry run writes nothing, not even an empty database file: preview against an empty
+        # database in memory (everything in the file shows as added).
+        settings = settings.model_copy(update={"database_path": Path(":memory:")})
     app = create_app(settings)
     await app.open()
     t = app.catalog.bind(getattr(args, "lang", "ru") or "ru")
@@ -66,9 +70,18 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
     except OSError as exc:
         print(f"{path}: {exc.strerror}", file=sys.stderr)
         return 2
-    options = ImportOptions(dry_run=args.dry_run, school_year=getattr(args, "school_year", None))
+    options = ImportOptions(
+        dry_run=args.dry_run,
+        school_year=getattr(args, "school_year", None),
+        confirm_deactivations=args.confirm_deactivations,
+    )
     outcome = await importer.run(app, data, path.name, options)
     print(render_outcome(outcome, t, limit=1000))
+    if outcome.ambiguous:
+        print(t("imports.ambiguous_cli"))
+    if outcome.needs_confirmation:
+        print(t("imports.confirm_cli"))
+        return 1
     return 0 if outcome.ok else 1
 
 
@@ -114,6 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="CSV (cp1251 or UTF-8, ; or ,), XLSX, or TOML for the plan")
     p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     p.add_argument("--school-year", type=int, default=None, help="plan only: the year the school year starts")
+    p.add_argument(
+        "--confirm-deactivations",
+        action="store_true",
+        help="roster only: apply although staff or more than a fifth of the people leave (the dry run lists who)",
+    )
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("link", help="create a one-time /start link for a roster person")

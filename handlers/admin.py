@@ -11,6 +11,7 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.utils.text_decorations import html_decoration as html
 
 from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
@@ -34,6 +35,15 @@ class AdminAction(CallbackData, prefix="adm"):
 class ImportChoice(CallbackData, prefix="imp"):
     kind: str
     apply: bool = False
+    # The IT officer saw who leaves and confirmed it (staff, or more than a fifth of the people).
+    confirm: bool = False
+
+
+class ImportPick(CallbackData, prefix="imq"):
+    """The answer to an ambiguous pupil: the index of an existing pupil shown, or -1 for a new one."""
+
+    kind: str
+    n: int
 
 
 class LinkPick(CallbackData, prefix="lnk"):
@@ -69,7 +79,9 @@ async def file_received(message: Message, app: App, t: Translator, state: FSMCon
     if doc.file_size is not None and doc.file_size > MAX_IMPORT_BYTES:
         await message.answer(t("imports.too_big"))
         return
-    await state.update_data(import_file_id=doc.file_id, import_file_name=doc.file_name or "import.csv")
+    await state.update_data(
+        import_file_id=doc.file_id, import_file_name=doc.file_name or "import.csv", import_resolutions=None
+    )
     await message.answer(t("imports.what_is_it", name=doc.file_name or ""), reply_markup=_kinds_keyboard(app, t))
 
 
@@ -80,7 +92,8 @@ async def _download(bot: Bot, file_id: str) -> bytes:
 
 
 async def import_chosen(
-    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: App, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: App, person: Person, t: Translator,
+    state: FSMContext,
 ) -> None:
     data = await state.get_data()
     importer = app.importers.get(callback_data.kind)
@@ -89,25 +102,94 @@ async def import_chosen(
         await query.answer(t("imports.expired"), show_alert=True)
         return
     await query.answer()
-    content = await _download(bot, str(file_id))
+    await _run_import(
+        query.message, bot, app, person, t, state, importer.kind, apply=callback_data.apply,
+        confirm=callback_data.confirm,
+    )
+
+
+async def _run_import(
+    message: Message, bot: Bot, app: App, person: Person, t: Translator, state: FSMContext, kind: str, *,
+    apply: bool, confirm: bool,
+) -> None:
+    data = await state.get_data()
+    importer = app.importers[kind]
+    content = await _download(bot, str(data.get("import_file_id")))
     filename = str(data.get("import_file_name") or "import.csv")
-    outcome = await importer.run(app, content, filename, ImportOptions(dry_run=not callback_data.apply))
-    text = render_outcome(outcome, t)
+    resolutions = data.get("import_resolutions") or {}
+    options = ImportOptions(
+        dry_run=not apply,
+        actor_id=person.id,
+        confirm_deactivations=confirm,
+        resolutions=tuple(sorted((str(k), str(v)) for k, v in resolutions.items())),
+    )
+    outcome = await importer.run(app, content, filename, options)
+    if outcome.ambiguous:
+        # Asked, never guessed: one pupil at a time, the existing pupils it could be as buttons.
+        first = outcome.ambiguous[0]
+        await state.update_data(import_pending=[first.roster_key, [key for key, _ in first.candidates]])
+        rows = [
+            [InlineKeyboardButton(
+                text=t("imports.ambiguous_was", name=first.name, cls=cls),
+                callback_data=ImportPick(kind=kind, n=i).pack(),
+            )]
+            for i, (_, cls) in enumerate(first.candidates)
+        ]
+        new_pupil = ImportPick(kind=kind, n=-1).pack()
+        rows.append([InlineKeyboardButton(text=t("imports.ambiguous_new"), callback_data=new_pupil)])
+        rows.append([InlineKeyboardButton(text=t("imports.cancel"), callback_data=AdminAction(action="cancel").pack())])
+        await message.edit_text(
+            t("imports.ambiguous_title", name=html.quote(first.name), cls=first.class_label or "—"),
+            reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
+        )
+        return
+    text = render_outcome(outcome, t, html=True)
     markup = None
-    if outcome.ok and not callback_data.apply:
+    if outcome.ok and outcome.needs_confirmation:
         markup = InlineKeyboardMarkup(
             inline_keyboard=[
                 [
                     InlineKeyboardButton(
-                        text=t("imports.apply"), callback_data=ImportChoice(kind=importer.kind, apply=True).pack()
+                        text=t("imports.confirm"),
+                        callback_data=ImportChoice(kind=kind, apply=True, confirm=True).pack(),
+                    ),
+                    InlineKeyboardButton(text=t("imports.cancel"), callback_data=AdminAction(action="cancel").pack()),
+                ]
+            ]
+        )
+    elif outcome.ok and not apply:
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[
+                [
+                    InlineKeyboardButton(
+                        text=t("imports.apply"), callback_data=ImportChoice(kind=kind, apply=True).pack()
                     ),
                     InlineKeyboardButton(text=t("imports.cancel"), callback_data=AdminAction(action="cancel").pack()),
                 ]
             ]
         )
     if outcome.applied or not outcome.ok:
-        await state.update_data(import_file_id=None, import_file_name=None)
-    await query.message.edit_text(text, reply_markup=markup)
+        await state.update_data(import_file_id=None, import_file_name=None, import_resolutions=None)
+    await message.edit_text(text, reply_markup=markup)
+
+
+async def import_pick(
+    query: CallbackQuery, callback_data: ImportPick, bot: Bot, app: App, person: Person, t: Translator,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    pending = data.get("import_pending")
+    if (
+        callback_data.kind not in app.importers or not data.get("import_file_id") or not isinstance(pending, list)
+        or not isinstance(query.message, Message) or not -1 <= callback_data.n < len(pending[1])
+    ):
+        await query.answer(t("imports.expired"), show_alert=True)
+        return
+    await query.answer()
+    resolutions = dict(data.get("import_resolutions") or {})
+    resolutions[str(pending[0])] = "new" if callback_data.n < 0 else str(pending[1][callback_data.n])
+    await state.update_data(import_resolutions=resolutions, import_pending=None)
+    await _run_import(query.message, bot, app, person, t, state, callback_data.kind, apply=False, confirm=False)
 
 
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
@@ -168,6 +250,7 @@ def build_router() -> Router:
     router.message.register(admin_menu, MenuButton("admin"))
     router.message.register(file_received, StateFilter(None), HasContent("document"))
     router.callback_query.register(import_chosen, ImportChoice.filter())
+    router.callback_query.register(import_pick, ImportPick.filter())
     router.callback_query.register(cancel, AdminAction.filter(F.action == "cancel"))
     router.callback_query.register(link_start, AdminAction.filter(F.action == "link"))
     router.message.register(link_search, StateFilter(LinkSearch.waiting_name), HasContent("text"))

@@ -252,3 +252,26 @@ async def parents_only_of(conn: aiosqlite.Connection, child_ids: set[int]) -> li
         (*sorted(child_ids), *sorted(child_ids)),
     )
     return [(int(r[0]), str(r[1])) for r in rows]
+
+
+@dataclass(frozen=True)
+class RosterPerson:
+    id: int
+    full_name: str
+    roles: frozenset[str]
+
+
+async def active_people(conn: aiosqlite.Connection) -> dict[str, RosterPerson]:
+    """Active people by roster key, read inside an import's transaction."""
+    rows = await fetchall_in(
+        conn,
+        "SELECT p.id, p.roster_key, p.full_name,"
+        " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
+        " FROM persons p WHERE p.active = 1",
+    )
+    return {
+        str(r["roster_key"]): RosterPerson(
+            int(r["id"]), str(r["full_name"]), frozenset(str(r["roles"]).split(",")) if r["roles"] else frozenset()
+        )
+        for r in rows
+    }

@@ -99,7 +99,11 @@ async def test_changed_file_updates_in_place_and_keeps_the_telegram_link(db: Dat
     for r in rows:
         if r[0] == "Иванова Елена Викторовна":
             r[3] = "+7 900 111-22-33"
-    report = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW)
+    # Морозов is staff: his leaving needs an explicit confirmation; without it nothing is written.
+    refused = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW)
+    assert refused.needs_confirmation and not refused.applied and refused.deactivated_staff == ["Морозов Игорь Сергеевич"]
+    assert (await repo.by_tg(555)).phone == "+79000000005"  # type: ignore[union-attr]
+    report = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW, confirm_deactivations=True)
     assert report.updated == ["Иванова Елена Викторовна"]
     assert report.deactivated == ["Морозов Игорь Сергеевич"]
     again = await repo.by_tg(555)
