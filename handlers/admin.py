@@ -35,8 +35,12 @@ class AdminAction(CallbackData, prefix="adm"):
 class ImportChoice(CallbackData, prefix="imp"):
     kind: str
     apply: bool = False
-    # The IT officer saw who leaves and confirmed it (staff, or more than a fifth of the people).
-    confirm: bool = False
+
+
+class ImportConfirm(CallbackData, prefix="imc"):
+    """The IT officer saw who leaves (staff, or more than a fifth of the people) and confirms it."""
+
+    kind: str
 
 
 class ImportPick(CallbackData, prefix="imq"):
@@ -103,9 +107,22 @@ async def import_chosen(
         return
     await query.answer()
     await _run_import(
-        query.message, bot, app, person, t, state, importer.kind, apply=callback_data.apply,
-        confirm=callback_data.confirm,
+        query.message, bot, app, person, t, state, importer.kind, apply=callback_data.apply, confirm=False
     )
+
+
+async def import_confirmed(
+    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, app: App, person: Person, t: Translator,
+    state: FSMContext,
+) -> None:
+    data = await state.get_data()
+    if callback_data.kind not in app.importers or not data.get("import_file_id") or not isinstance(
+        query.message, Message
+    ):
+        await query.answer(t("imports.expired"), show_alert=True)
+        return
+    await query.answer()
+    await _run_import(query.message, bot, app, person, t, state, callback_data.kind, apply=True, confirm=True)
 
 
 async def _run_import(
@@ -151,7 +168,7 @@ async def _run_import(
                 [
                     InlineKeyboardButton(
                         text=t("imports.confirm"),
-                        callback_data=ImportChoice(kind=kind, apply=True, confirm=True).pack(),
+                        callback_data=ImportConfirm(kind=kind).pack(),
                     ),
                     InlineKeyboardButton(text=t("imports.cancel"), callback_data=AdminAction(action="cancel").pack()),
                 ]
@@ -251,6 +268,7 @@ def build_router() -> Router:
     router.message.register(file_received, StateFilter(None), HasContent("document"))
     router.callback_query.register(import_chosen, ImportChoice.filter())
     router.callback_query.register(import_pick, ImportPick.filter())
+    router.callback_query.register(import_confirmed, ImportConfirm.filter())
     router.callback_query.register(cancel, AdminAction.filter(F.action == "cancel"))
     router.callback_query.register(link_start, AdminAction.filter(F.action == "link"))
     router.message.register(link_search, StateFilter(LinkSearch.waiting_name), HasContent("text"))

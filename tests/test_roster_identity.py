@@ -54,7 +54,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     # Миша moves 5А -> 5Б; Смирнов's parent row still says "(5А)": it follows the move.
     rows = _rows(cls={"Иванов Миша Андреевич": "5Б", "Смирнов Коля Олегович": "5Б"})
     await h.document(IT_OFFICER, csv_bytes(rows), "roster.csv")
-    calls = await h.press(IT_OFFICER, "imp:roster:0:0")
+    calls = await h.press(IT_OFFICER, "imp:roster:0")
     preview = texts(calls)[-1]
     assert "Иванов Миша Андреевич: переведён 5А → 5Б" in preview
     assert "Смирнов Коля Олегович: переведён 5А → 5Б" in preview
@@ -110,7 +110,7 @@ async def test_the_bot_asks_which_pupil_is_meant(harness: Harness) -> None:
     moved = [list(r) for r in TWINS]
     moved[-2][2], moved[-1][2] = "6А", "7Б"
     await h.document(IT_OFFICER, csv_bytes(moved), "roster.csv")
-    calls = await h.press(IT_OFFICER, "imp:roster:0:0")
+    calls = await h.press(IT_OFFICER, "imp:roster:0")
     ask = last_with_buttons(calls)
     assert "Кто из них «Петров Ваня Ильич» (6А)" in texts(calls)[-1]
     assert set(buttons(ask)) == {"Петров Ваня Ильич, был в 5А", "Петров Ваня Ильич, был в 6Б", "Новый обучающийся",
@@ -131,7 +131,7 @@ async def test_the_importing_it_officer_is_kept_and_staff_leave_only_when_confir
     before = await h.app.people.count_active()
     # The file forgets the IT officer himself and the director.
     await h.document(IT_OFFICER, csv_bytes(_rows(drop=("Петров Пётр", "Сидорова"))), "roster.csv")
-    calls = await h.press(IT_OFFICER, "imp:roster:0:0")
+    calls = await h.press(IT_OFFICER, "imp:roster:0")
     preview = texts(calls)[-1]
     assert "Сидорова Анна Ивановна (сотрудник)" in preview
     assert "Петров Пётр Петрович" in preview.split("Остаются")[1]  # kept, not leaving
@@ -139,7 +139,7 @@ async def test_the_importing_it_officer_is_kept_and_staff_leave_only_when_confir
     assert set(buttons(last_with_buttons(calls))) == {"⚠️ Подтвердить выбытие", "Отмена"}
     assert await h.app.people.count_active() == before
     # A forged plain "apply" (without the confirmation) still writes nothing.
-    calls = await h.press(IT_OFFICER, "imp:roster:1:0")
+    calls = await h.press(IT_OFFICER, "imp:roster:1")
     assert "Ничего не записано" in texts(calls)[-1] and await h.app.people.count_active() == before
     calls = await h.press(IT_OFFICER, buttons(last_with_buttons(calls))["⚠️ Подтвердить выбытие"])
     assert "Импорт выполнен" in texts(calls)[-1]
