@@ -16,5 +16,6 @@ def install(app: App) -> None:
     app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
     app.admin_actions.append(("link", "admin.action.link"))
     app.admin_actions.append(("new_year", "year.action"))
+    app.admin_actions.append(("archive", "archive.action"))
     for capability in (report, consent_export, broadcast, codes, tasks, tickets, training):
         capability.install(app)

@@ -8,7 +8,20 @@ from aiogram import Router
 
 
 def capability_routers() -> list[Router]:
-    from handlers import admin, broadcast, codes, consent, faq, school_year, start, status, tasks, tickets, training
+    from handlers import (
+        admin,
+        archive,
+        broadcast,
+        codes,
+        consent,
+        faq,
+        school_year,
+        start,
+        status,
+        tasks,
+        tickets,
+        training,
+    )
 
     return [
         start.build_router(),
@@ -16,6 +29,7 @@ def capability_routers() -> list[Router]:
             tasks.build_router(),
             admin.build_router(),
             school_year.build_router(),
+            archive.build_router(),
             status.build_router(),
             broadcast.build_router(),
         ),

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
-    from scheduler import codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
+    from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 
     return [
         ("ops", ops_sweep.sweep),
@@ -24,6 +24,7 @@ def all_sweeps() -> list[tuple[str, Sweep]]:
         ("codes", codes_sweep.sweep),
         ("tasks", tasks_sweep.sweep),
         ("training", training_sweep.sweep),
+        ("archive", archive_sweep.sweep),
     ]
 
 

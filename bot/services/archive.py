@@ -1,0 +1,212 @@
+"""Plan item 19, each May: every class teacher confirms per class that the journal was printed,
+laced, sealed, signed and handed to the archive (who, when); the IT officer sees the classes still
+missing and prints the checklist and the consent register for the archive folder.
+
+The database is the truth: the steps are rows of `archive_checks`, the May nudges rows of
+`archive_nudges` recorded in the same transaction as their outbox message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from bot.i18n import Translator
+from bot.paths import CONTENT_DIR
+from storage import year as repo
+from storage.outbox import Payload, enqueue
+from storage.people import Person
+from storage.year import ARCHIVE_STEPS, ArchiveCheck
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+FONT_DIR = CONTENT_DIR / "fonts"
+# The button of the nudge: handlers.archive.ArchiveView(action="open"), packed (a test checks it).
+OPEN_CALLBACK = "arv:open"
+YEAR_END_DAY = (5, 20)  # as the item-19 reminder of the operations sweep: May 20 or the next working day
+
+
+class Marked(Enum):
+    DONE = "done"
+    ALREADY = "already"
+    FORBIDDEN = "forbidden"
+
+
+@dataclass(frozen=True)
+class ClassChecklist:
+    class_label: str
+    teachers: list[str]
+    steps: dict[str, ArchiveCheck | None]
+
+    @property
+    def complete(self) -> bool:
+        return all(self.steps.values())
+
+    @property
+    def missing(self) -> list[str]:
+        return [step for step, check in self.steps.items() if check is None]
+
+
+def archive_year(app: App) -> int:
+    """The school year whose journals are archived this May (2026 for May 2027)."""
+    return app.school.school_year.year
+
+
+def may_mark(person: Person, class_label: str) -> bool:
+    """The class's own class teacher, or the IT officer (who may record it for anyone)."""
+    return person.is_admin or (person.has_role("class_teacher") and person.class_label == class_label)
+
+
+async def checklist(app: App) -> list[ClassChecklist]:
+    year = archive_year(app)
+    checks = await repo.archive_checks(app.db, year)
+    by_class: dict[str, dict[str, ArchiveCheck]] = {}
+    for check in checks:
+        by_class.setdefault(check.class_label, {})[check.step] = check
+    teachers: dict[str, list[str]] = {}
+    for person in await app.people.with_role("class_teacher"):
+        if person.class_label:
+            teachers.setdefault(person.class_label, []).append(person.full_name)
+    classes = sorted(set(await app.people.classes()) | set(by_class) | set(teachers), key=_class_order)
+    return [
+        ClassChecklist(
+            class_label=cls,
+            teachers=teachers.get(cls, []),
+            steps={step: by_class.get(cls, {}).get(step) for step in ARCHIVE_STEPS},
+        )
+        for cls in classes
+    ]
+
+
+def own_classes(person: Person, all_classes: list[ClassChecklist]) -> list[ClassChecklist]:
+    """The classes a person confirms: their own class; every class for the IT officer."""
+    return [c for c in all_classes if may_mark(person, c.class_label)]
+
+
+async def mark(app: App, person: Person, class_label: str, step: str) -> Marked:
+    """Record one step of one class; checked against the caller's rights on the server."""
+    if step not in ARCHIVE_STEPS or not may_mark(person, class_label):
+        return Marked.FORBIDDEN
+    if class_label not in {c.class_label for c in await checklist(app)}:
+        return Marked.FORBIDDEN
+    async with app.db.transaction() as conn:
+        done = await repo.mark_archive_step(
+            conn, school_year=archive_year(app), class_label=class_label, step=step, person_id=person.id,
+            now=app.clock.now(),
+        )
+    return Marked.DONE if done else Marked.ALREADY
+
+
+# --- the May nudge -------------------------------------------------------------------------------
+
+
+def _class_order(label: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return (int(digits) if digits else 0, label)
+
+
+def nudge_window(app: App) -> tuple[date, date]:
+    """From the week after the item-19 reminder (which opens the month) to the end of May."""
+    month, day = YEAR_END_DAY
+    first = date(archive_year(app) + 1, month, day)
+    start = first + timedelta(days=7 - first.weekday())  # the Monday after
+    return start, date(first.year, 5, 31)
+
+
+async def run_nudges(app: App, now: datetime) -> int:
+    """At most one nudge a week to each class teacher whose class's checklist is incomplete."""
+    if app.send_window(now) != now:
+        return 0
+    today = now.astimezone(app.school.tz).date()
+    start, end = nudge_window(app)
+    if not start <= today <= end:
+        return 0
+    year = archive_year(app)
+    iso = today.isocalendar()
+    week = f"{iso[0]}-W{iso[1]:02d}"
+    incomplete = {c.class_label: c for c in await checklist(app) if not c.complete}
+    teachers = [
+        p for p in await app.people.with_role("class_teacher")
+        if p.reachable and p.class_label in incomplete
+    ]
+    sent = 0
+    async with app.db.transaction() as conn:
+        for person in teachers:
+            assert person.tg_user_id is not None and person.class_label is not None
+            if await repo.archive_nudged(conn, year, person.id, week):
+                continue
+            t = app.translator_for(person)
+            missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
+            text = t("archive.nudge", cls=person.class_label, missing=missing)
+            open_markup = {"inline_keyboard": [[{"text": t("archive.open"), "callback_data": OPEN_CALLBACK}]]}
+            added = await enqueue(
+                conn, dedupe_key=f"archive:{year}:{person.id}:{week}", chat_id=person.tg_user_id,
+                person_id=person.id, kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
+            )
+            await repo.record_archive_nudge(conn, year, person.id, week, now)
+            sent += added
+    return sent
+
+
+# --- the printed checklist -------------------------------------------------------------------------
+
+
+def _when(app: App, check: ArchiveCheck | None) -> str:
+    if check is None:
+        return "—"
+    return f"{check.done_at.astimezone(app.school.tz):%d.%m.%Y}\n{check.person_name}"
+
+
+def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle: str) -> bytes:
+    from fpdf import FPDF  # heavy; imported where the PDF is made, as the consent register does
+
+    pdf = FPDF(orientation="L", unit="mm", format="A4")
+    pdf.set_margins(10, 10, 10)
+    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(title)
+    pdf.add_page()
+    pdf.set_font("DejaVu", "B", 13)
+    pdf.cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 8)
+    pdf.multi_cell(0, 4.5, subtitle, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    heads = [t("archive.pdf.class"), t("archive.pdf.teacher")] + [t(f"archive.step.{s}") for s in ARCHIVE_STEPS]
+    widths = [18, 49] + [42] * len(ARCHIVE_STEPS)
+    pdf.set_font("DejaVu", "B", 8)
+    pdf.set_fill_color(221, 221, 221)
+    for head, width in zip(heads, widths, strict=True):
+        pdf.cell(width, 7, head, border=1, fill=True)
+    pdf.ln()
+    pdf.set_font("DejaVu", "", 7.5)
+    for cls, cells in rows:
+        y = pdf.get_y()
+        if y > 180:
+            pdf.add_page()
+            y = pdf.get_y()
+        x = pdf.l_margin
+        for text, width in zip([cls, *cells], widths, strict=True):
+            pdf.set_xy(x, y)
+            pdf.multi_cell(width, 5, text, border=1, max_line_height=5, new_x="RIGHT", new_y="TOP")
+            x += width
+        pdf.set_xy(pdf.l_margin, y + 10)
+    pdf.ln(6)
+    pdf.set_font("DejaVu", "", 9)
+    pdf.cell(0, 5, t("archive.pdf.signature"), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+async def checklist_pdf(app: App, t: Translator) -> tuple[bytes, str]:
+    classes = await checklist(app)
+    year = archive_year(app)
+    rows = [(c.class_label, [", ".join(c.teachers) or "—", *[_when(app, c.steps[s]) for s in ARCHIVE_STEPS]])
+            for c in classes]
+    now = app.clock.now().astimezone(app.school.tz)
+    title = t("archive.pdf.title", label=f"{year}/{year + 1}")
+    subtitle = t("archive.pdf.subtitle", school=app.school.school.name, when=f"{now:%d.%m.%Y %H:%M}")
+    data = await asyncio.to_thread(_pdf, rows, t, title, subtitle)
+    return data, f"archive-checklist-{year}.pdf"

@@ -1,0 +1,125 @@
+"""Plan item 19 in the bot: /archive for class teachers (confirm each step of their class's journal)
+and for the IT officer (which classes are missing; the checklist and the consent register as PDF)."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole
+from bot.i18n import Translator
+from bot.services import archive as service
+from bot.services import consent_export
+from handlers.admin import AdminAction
+from storage.people import Person
+from storage.year import ARCHIVE_STEPS
+
+# Every callback of this module is for staff only (tests/test_access.py relies on it).
+STAFF_ONLY = True
+
+
+class ArchiveStep(CallbackData, prefix="arc"):
+    cls: str
+    step: str
+
+
+class ArchiveView(CallbackData, prefix="arv"):
+    action: str  # open, pdf, register
+
+
+def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
+    return [InlineKeyboardButton(text=text, callback_data=data.pack())]
+
+
+async def _view(app: App, person: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+    classes = service.own_classes(person, await service.checklist(app))
+    year = service.archive_year(app)
+    lines = [t("archive.title", label=f"{year}/{year + 1}")]
+    rows: list[list[InlineKeyboardButton]] = []
+    if person.is_admin:
+        missing = [c.class_label for c in classes if not c.complete]
+        done = [c.class_label for c in classes if c.complete]
+        lines.append(t("archive.missing", classes=", ".join(missing)) if missing else t("archive.all_done"))
+        if done:
+            lines.append(t("archive.done_classes", classes=", ".join(done)))
+        rows.append(_button(t("archive.pdf_button"), ArchiveView(action="pdf")))
+        rows.append(_button(t("archive.register_button"), ArchiveView(action="register")))
+    own = [c for c in classes if c.class_label == person.class_label and person.has_role("class_teacher")]
+    if not person.is_admin and not own:
+        lines.append(t("archive.no_class"))
+    for c in own:
+        lines.append("")
+        lines.append(t("archive.class_head", cls=c.class_label))
+        for step in ARCHIVE_STEPS:
+            check = c.steps[step]
+            if check is None:
+                lines.append(f"⬜ {t(f'archive.step.{step}')}")
+                label = t("archive.mark", step=t(f"archive.step.{step}"), cls=c.class_label)
+                rows.append(_button(label, ArchiveStep(cls=c.class_label, step=step)))
+            else:
+                when = check.done_at.astimezone(app.school.tz)
+                lines.append(
+                    f"✅ {t(f'archive.step.{step}')} — "
+                    + t("archive.done_by", name=check.person_name, when=f"{when:%d.%m.%Y %H:%M}")
+                )
+        if c.complete:
+            lines.append(t("archive.class_complete", cls=c.class_label))
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def archive_command(message: Message, app: App, person: Person, t: Translator) -> None:
+    text, markup = await _view(app, person, t)
+    await message.answer(text, reply_markup=markup)
+
+
+async def archive_open(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+    await query.answer()
+    text, markup = await _view(app, person, t)
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+async def archive_step(
+    query: CallbackQuery, callback_data: ArchiveStep, app: App, person: Person, t: Translator
+) -> None:
+    result = await service.mark(app, person, callback_data.cls, callback_data.step)
+    if result is service.Marked.FORBIDDEN:
+        await query.answer(t("archive.forbidden"), show_alert=True)
+        return
+    await query.answer(t("archive.recorded") if result is service.Marked.DONE else t("archive.already"))
+    text, markup = await _view(app, person, t)
+    if isinstance(query.message, Message):
+        await query.message.edit_text(text, reply_markup=markup)
+
+
+async def archive_print(
+    query: CallbackQuery, callback_data: ArchiveView, app: App, person: Person, t: Translator
+) -> None:
+    if not person.is_admin:
+        await query.answer(t("archive.forbidden"), show_alert=True)
+        return
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    if callback_data.action == "pdf":
+        data, name = await service.checklist_pdf(app, t)
+        caption = t("archive.pdf_caption")
+    else:
+        data, name, _ = await consent_export.export(app, "pdf", t, None)
+        caption = t("archive.register_caption")
+    await query.message.answer_document(BufferedInputFile(data, filename=name), caption=caption)
+
+
+def build_router() -> Router:
+    router = Router(name="archive")
+    router.message.filter(HasRole("class_teacher", "it_officer"))
+    router.callback_query.filter(HasRole("class_teacher", "it_officer"))
+    router.message.register(archive_command, Command("archive"))
+    router.callback_query.register(archive_open, ArchiveView.filter(F.action == "open"))
+    router.callback_query.register(archive_open, AdminAction.filter(F.action == "archive"))
+    router.callback_query.register(archive_print, ArchiveView.filter(F.action.in_({"pdf", "register"})))
+    router.callback_query.register(archive_step, ArchiveStep.filter())
+    return router
