@@ -1,8 +1,8 @@
 """The application factory, shared by `schoolbot run`, the tests and the sandbox.
 
 `create_app` assembles settings, storage, clock, catalog and scheduler into an `App`;
-`build_bot` makes the aiogram Bot (real aiohttp session, optionally against a local Bot API
-server); `build_dispatcher` wires middlewares, routers and the startup/shutdown hooks;
+`build_bot` makes the aiogram Bot (real aiohttp session with the one send limiter, optionally
+against a local Bot API server); `build_dispatcher` wires middlewares, routers and the startup/shutdown hooks;
 `serve` runs all of it until stopped. Tests and the sandbox call exactly these functions,
 passing a ManualClock and a ManualScheduler.
 """
@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
+from bot.limiter import LimitedSession, SendLimiter
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
@@ -136,10 +136,14 @@ def build_bot(settings: Settings) -> Bot:
             "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), then put "
             "BOT_TOKEN=<token> into the environment or .env"
         )
+    # One limiter for every send of this bot: direct answers and the outbox alike.
+    limiter = SendLimiter(
+        rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
+    )
     session = (
-        AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url, is_local=False))
+        LimitedSession(limiter, api=TelegramAPIServer.from_base(settings.bot_api_url, is_local=False))
         if settings.bot_api_url
-        else AiohttpSession()
+        else LimitedSession(limiter)
     )
     return Bot(
         settings.bot_token.get_secret_value(),

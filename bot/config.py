@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     backup_dir: Path = Path("data/backups")
     school_config: Path = Path("school.toml")
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # Every send (direct answers and bulk) shares `send_rate`; bulk work alone is capped at
+    # `outbox_rate` inside it. Telegram allows about 30 messages/s per bot.
+    send_rate: float = Field(default=30.0, gt=0, le=30)
     outbox_rate: float = Field(default=25.0, gt=0, le=30)
     outbox_per_chat_rate: float = Field(default=1.0, gt=0, le=1)
     log_level: str = "INFO"

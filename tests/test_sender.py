@@ -12,7 +12,7 @@ import pytest
 import bot.services.sender as sender_module
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.services.sender import OutboxSender, TokenBucket
+from bot.services.sender import OutboxSender
 from storage.delivery import DeliveryRepo
 from tests.delivery_helpers import add_people, counts, drained, enqueue_texts, wait_until
 from tests.harness import DEFAULT_START, running_bot
@@ -156,14 +156,6 @@ async def test_backoff_waits_for_the_app_clock(tg: FakeTelegram, tmp_path: Path)
         await app.tick()
         await wait_until(lambda: drained(app))
         assert len(tg.sent(people[0][1])) == 1
-
-
-async def test_token_bucket_paces_real_time() -> None:
-    bucket = TokenBucket(50.0, burst=1.0)
-    started = time.monotonic()
-    for _ in range(11):
-        await bucket.acquire()
-    assert 0.18 <= time.monotonic() - started < 0.5
 
 
 async def test_drain_once_sends_due_rows(tg: FakeTelegram, tmp_path: Path) -> None:

@@ -1,17 +1,20 @@
 """The outbox sender: drains due outbox rows at Telegram's pace and survives its errors.
 
-Pacing: a global token bucket (`settings.outbox_rate`, default 25/s: Telegram allows about 30/s
-per bot and direct replies to users need the remaining headroom) and one bucket per chat
-(`settings.outbox_per_chat_rate`, 1/s). Buckets use real monotonic time; whether a row is *due*
-is decided by `app.clock` (a ManualClock in tests), so tests move time without sleeping and the
-pace stays real.
+Pacing is not the sender's own: every send passes the one limiter of the Bot's session
+(`bot.limiter`), as bulk work, so a direct answer to a user always goes before it. The limiter
+applies the global budget (`settings.send_rate`), the bulk cap (`settings.outbox_rate`, default
+25/s) and one second per chat. The sender only avoids picking rows whose chat is not free yet (or
+has a send in flight), so a slow chat does not hold a sending slot. A Bot without a limited session
+(a test's plain bot) gets a limiter of the sender's own, so there is still exactly one. Whether a
+row is *due* is decided by `app.clock` (a ManualClock in tests), so tests move time without
+sleeping and the pace stays real.
 
 Throughput: sends run as tasks, up to `concurrency` at once, so API latency does not reduce the
-pace; the bucket alone decides when the next send starts.
+pace; the limiter alone decides when the next send starts.
 
 Errors:
-- 429 (TelegramRetryAfter): the whole sender pauses for retry_after, the row is retried; a rate
-  limit is not a failed attempt.
+- 429 (TelegramRetryAfter): every send pauses for retry_after (the limiter's pause), the row is
+  retried; a rate limit is not a failed attempt.
 - 403 (blocked, deactivated) and 400 "chat not found": the person is marked unreachable and all
   their pending rows are cancelled; linking again (/start) clears the mark.
 - other 400s cannot succeed on retry: dead letter at once.
@@ -41,6 +44,7 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
+from bot.limiter import Priority, SendLimiter, bulk_sends, limiter_of
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.outbox import Payload
 
@@ -54,52 +58,6 @@ BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
 BACKOFF_CAP = 600.0
 REQUEST_TIMEOUT = 20  # seconds per Bot API call
 STOP_TIMEOUT = 5.0
-
-
-class TokenBucket:
-    """`rate` tokens per second, at most `burst` stored; real monotonic time."""
-
-    def __init__(self, rate: float, burst: float = 1.0) -> None:
-        self.rate = rate
-        self.burst = max(1.0, burst)
-        self._tokens = self.burst
-        self._stamp = time.monotonic()
-
-    def _refill(self) -> None:
-        now = time.monotonic()
-        self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-        self._stamp = now
-
-    def delay(self) -> float:
-        self._refill()
-        return 0.0 if self._tokens >= 1.0 else (1.0 - self._tokens) / self.rate
-
-    def take(self) -> None:
-        self._refill()
-        self._tokens -= 1.0
-
-    async def acquire(self) -> None:
-        # Sleeping the computed delay is the bucket's whole point; there is nothing to wait on.
-        while (wait := self.delay()) > 0:  # noqa: ASYNC110
-            await asyncio.sleep(wait)
-        self.take()
-
-
-class ChatBuckets:
-    """One bucket of burst 1 per chat, kept as "next allowed moment" (cheap for 10k chats)."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval = 1.0 / rate
-        self._next: dict[int, float] = {}
-
-    def delay(self, chat_id: int) -> float:
-        return max(0.0, self._next.get(chat_id, 0.0) - time.monotonic())
-
-    def take(self, chat_id: int) -> None:
-        now = time.monotonic()
-        self._next[chat_id] = max(now, self._next.get(chat_id, 0.0)) + self.interval
-        if len(self._next) > 20_000:
-            self._next = {c: t for c, t in self._next.items() if t > now}
 
 
 @dataclass
@@ -116,17 +74,19 @@ class OutboxSender:
         self.app = app
         self.bot = bot
         self.repo = DeliveryRepo(app.db)
-        self.rate = rate or app.settings.outbox_rate
+        shared = limiter_of(bot)
+        self.rate = rate or (shared.bulk_rate if shared else app.settings.outbox_rate)
         # Enough parallel sends to keep the pace with ~1 s of API latency; bounded.
         self.concurrency = concurrency or max(4, int(self.rate) + 1)
-        # Burst of half a second: after a 429 pause Telegram's own bucket is full again, so the
-        # sender may catch up part of the pause; at steady state it stays half a bucket below.
-        self.bucket = TokenBucket(self.rate, burst=max(1.0, self.rate / 2))
-        self.chats = ChatBuckets(app.settings.outbox_per_chat_rate)
+        # The session's limiter paces every send; only a plain Bot needs one of the sender's own.
+        self._own_limiter = shared is None
+        self.limiter = shared or SendLimiter(
+            rate=app.settings.send_rate, bulk_rate=self.rate, per_chat_rate=app.settings.outbox_per_chat_rate
+        )
         self.stats = SenderStats()
         self._slots = asyncio.Semaphore(self.concurrency)
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._paused_until = 0.0  # monotonic
+        self._inflight_chats: dict[int, int] = {}  # chat id -> sends in flight
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._idle = asyncio.Event()
@@ -158,6 +118,9 @@ class OutboxSender:
         with contextlib.suppress(Exception):
             await self.repo.release_own()
         self._inflight.clear()
+        self._inflight_chats.clear()
+        if self._own_limiter:
+            self.limiter.close()
 
     @property
     def in_flight(self) -> int:
@@ -187,7 +150,7 @@ class OutboxSender:
 
     async def _wait_pause(self) -> None:
         # A later 429 may extend the pause while we sleep, hence the loop.
-        while (left := self._paused_until - time.monotonic()) > 0:  # noqa: ASYNC110
+        while (left := self.limiter.paused_for()) > 0:  # noqa: ASYNC110
             await asyncio.sleep(left)
 
     async def drain_once(self) -> int:
@@ -212,12 +175,16 @@ class OutboxSender:
             await self.repo.cancel(gone, "unreachable")
             rows = [r for r in rows if not r.unreachable]
         picked: list[OutboxRow] = []
+        chats: set[int] = set()
         soonest = 1.0
         for row in rows:
-            delay = self.chats.delay(row.chat_id)
+            if row.chat_id in chats or row.chat_id in self._inflight_chats:
+                continue  # one message per chat at a time: the next one waits a second anyway
+            delay = self.limiter.chat_delay(row.chat_id)
             if delay > 0:
                 soonest = min(soonest, delay)
                 continue
+            chats.add(row.chat_id)
             picked.append(row)
         if not picked:
             return 0, soonest
@@ -226,13 +193,12 @@ class OutboxSender:
         started = 0
         for index, row in enumerate(picked):
             await self._wait_pause()
-            await self.bucket.acquire()
             await self._slots.acquire()
             if self._stopping:
                 self._slots.release()
                 await self.repo.release([r.id for r in picked[index:]])
                 break
-            self.chats.take(row.chat_id)
+            self._inflight_chats[row.chat_id] = self._inflight_chats.get(row.chat_id, 0) + 1
             task = asyncio.create_task(self._send(row), name=f"outbox-send-{row.id}")
             self._inflight[row.id] = task
             started += 1
@@ -251,15 +217,20 @@ class OutboxSender:
             log.exception("outbox row %s: could not record the outcome", row.id)
         finally:
             self._inflight.pop(row.id, None)
+            left = self._inflight_chats.pop(row.chat_id, 1) - 1
+            if left > 0:
+                self._inflight_chats[row.chat_id] = left
             self._slots.release()
 
     async def _attempt(self, row: OutboxRow) -> None:
         now = self.app.clock.now
         try:
-            message = await self._deliver(row)
+            with bulk_sends():
+                message = await self._deliver(row)
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
-            self._paused_until = max(self._paused_until, time.monotonic() + exc.retry_after)
+            if self._own_limiter:  # a limited session has paused its limiter already
+                self.limiter.pause(exc.retry_after)
             log.warning("Telegram asks to wait %s s; the sender pauses", exc.retry_after)
             await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
         except TelegramForbiddenError as exc:
@@ -297,6 +268,7 @@ class OutboxSender:
         payload = Payload.from_json(row.payload)
         markup = InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None
         if row.kind == "text":
+            await self._own_pace(row)
             return await self.bot.send_message(
                 row.chat_id,
                 payload.text or "",
@@ -314,6 +286,7 @@ class OutboxSender:
                 raise LookupError(f"no renderer {payload.renderer!r}")
             data, filename = await renderer(self.app, payload.args)
             file = BufferedInputFile(data, filename=payload.filename or filename)
+        await self._own_pace(row)
         if row.kind == "photo":
             return await self.bot.send_photo(
                 row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
@@ -323,3 +296,7 @@ class OutboxSender:
             row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
             protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
         )
+
+    async def _own_pace(self, row: OutboxRow) -> None:
+        if self._own_limiter:
+            await self.limiter.acquire(row.chat_id, priority=Priority.BULK)

@@ -1,0 +1,314 @@
+"""One rate limiter for every Bot API request that sends, at the aiogram session layer.
+
+Telegram allows a bot about 30 messages per second overall and about one per second in a chat;
+beyond that it answers 429 with retry_after. Direct answers to a user's own action and the outbox's
+bulk work share that budget, so they pass ONE limiter, built into the session by
+`bot.app.build_bot`:
+
+- a global token bucket (`send_rate`, default 30/s) for every send;
+- a bulk cap (`outbox_rate`) only for bulk work, inside the global budget;
+- one "next allowed moment" per chat (1 s apart, plus a small margin against network jitter);
+- two priorities: a waiting direct answer always gets the next free slot before any bulk send,
+  so a reply waits behind at most the bulk sends already granted, never behind a backlog;
+- a 429 from Telegram pauses every send until retry_after has passed.
+
+What is a send: every method that posts a message into a chat (sendMessage, sendPhoto,
+sendDocument, copyMessage, ...). Edits of the bot's own messages pass the global bucket only
+(Telegram counts them against the bot's overall flood limit, not as new messages in the chat);
+answerCallbackQuery, getUpdates, setMyCommands and other calls are not paced.
+
+Bulk work marks itself with `bulk_sends()` (a context variable, so it covers exactly the calls
+made inside it); everything else is a direct answer. Time comes from an injectable monotonic
+`now` so unit tests move it by hand; waiting uses the event loop's timers, re-checked by `wake()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import enum
+import itertools
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
+
+log = logging.getLogger(__name__)
+
+# Methods that put a new message into a chat: global bucket + the chat's own pace.
+SEND_METHODS = frozenset({
+    "sendMessage", "sendPhoto", "sendDocument", "sendAudio", "sendVideo", "sendAnimation", "sendVoice",
+    "sendVideoNote", "sendMediaGroup", "sendLocation", "sendVenue", "sendContact", "sendPoll",
+    "sendDice", "sendSticker", "sendPaidMedia", "sendInvoice", "sendGame", "copyMessage",
+    "copyMessages", "forwardMessage", "forwardMessages",
+})
+# Methods that change a message already in the chat: global bucket only.
+EDIT_METHODS = frozenset({
+    "editMessageText", "editMessageCaption", "editMessageMedia", "editMessageReplyMarkup",
+    "editMessageLiveLocation", "stopMessageLiveLocation", "stopPoll",
+})
+
+# Telegram's per-chat guidance is "about one message per second"; the fake server (and Telegram)
+# measure the gap on arrival, which network and event-loop jitter can shorten by some
+# milliseconds, so each chat is paced a little slower than the nominal rate.
+CHAT_MARGIN = 0.1
+# Float drift of token arithmetic: a bucket this close to a whole token has it.
+_EPS = 1e-9
+# Bounded retries of a direct answer answered 429 (bulk work records its own retry instead).
+INTERACTIVE_429_RETRIES = 3
+
+
+class Priority(enum.IntEnum):
+    INTERACTIVE = 0  # the direct answer to a user's own action
+    BULK = 1  # outbox, broadcasts: nobody is watching the clock for one message
+
+
+_priority: contextvars.ContextVar[Priority] = contextvars.ContextVar("send_priority", default=Priority.INTERACTIVE)
+
+
+@contextlib.contextmanager
+def bulk_sends() -> Iterator[None]:
+    """Mark the sends made inside as bulk work (served after every waiting direct answer)."""
+    token = _priority.set(Priority.BULK)
+    try:
+        yield
+    finally:
+        _priority.reset(token)
+
+
+def current_priority() -> Priority:
+    return _priority.get()
+
+
+@dataclass
+class LimiterStats:
+    granted: dict[Priority, int] = field(default_factory=lambda: dict.fromkeys(Priority, 0))
+    paused: int = 0  # 429 pauses
+    # For each granted direct answer: how many bulk sends were granted while it waited.
+    overtaken: list[int] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    priority: Priority
+    seq: int
+    chat_id: int | str | None
+    per_chat: bool
+    future: asyncio.Future[None]
+    bulk_seen: int  # LimiterStats.granted[BULK] when it started waiting
+
+
+class SendLimiter:
+    """Global, bulk and per-chat pacing with priorities; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        rate: float = 30.0,
+        bulk_rate: float | None = None,
+        per_chat_rate: float = 1.0,
+        chat_margin: float = CHAT_MARGIN,
+        burst: float | None = None,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if rate <= 0 or per_chat_rate <= 0 or (bulk_rate is not None and bulk_rate <= 0):
+            raise ValueError("rates must be positive")
+        self.rate = rate
+        self.bulk_rate = min(rate, bulk_rate or rate)
+        self.chat_interval = 1.0 / per_chat_rate + chat_margin
+        self._now = now
+        # A third of a second of burst: after an idle spell the first replies go at once, while at
+        # steady state the server's own bucket (Telegram's is about a second deep) is never drained.
+        self._burst = max(1.0, burst if burst is not None else rate / 3)
+        self._bulk_burst = max(1.0, self.bulk_rate / 3)
+        start = now()
+        self._tokens = self._burst
+        self._bulk_tokens = self._bulk_burst
+        self._stamp = start
+        self._chat_next: dict[int | str, float] = {}
+        self._paused_until = start
+        self._waiters: list[_Waiter] = []
+        self._seq = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
+        self.stats = LimiterStats()
+
+    # --- state ------------------------------------------------------------------------------
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self._stamp)
+        self._tokens = min(self._burst, self._tokens + elapsed * self.rate)
+        self._bulk_tokens = min(self._bulk_burst, self._bulk_tokens + elapsed * self.bulk_rate)
+        self._stamp = max(self._stamp, now)
+
+    def paused_for(self) -> float:
+        """Seconds left of a 429 pause (0 when not paused)."""
+        return max(0.0, self._paused_until - self._now())
+
+    def chat_delay(self, chat_id: int | str) -> float:
+        """Seconds until `chat_id` may get its next message (0: now). Lets the outbox skip busy chats."""
+        return max(0.0, self._chat_next.get(chat_id, 0.0) - self._now())
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiters)
+
+    def pause(self, seconds: float) -> None:
+        """Telegram answered 429: no send at all until `seconds` have passed."""
+        until = self._now() + max(0.0, seconds)
+        if until > self._paused_until:
+            self._paused_until = until
+            self.stats.paused += 1
+        # Telegram's bucket is empty: start again from an empty one as well.
+        self._tokens = min(self._tokens, 0.0)
+        self._bulk_tokens = min(self._bulk_tokens, 0.0)
+        self._stamp = max(self._stamp, self._paused_until)
+        self.wake()
+
+    # --- granting --------------------------------------------------------------------------------
+
+    def _grant_delay(self, waiter: _Waiter, now: float) -> float:
+        """0 when `waiter` may go now, else how long until it might."""
+        delay = self._paused_until - now
+        if self._tokens < 1.0 - _EPS:
+            delay = max(delay, (1.0 - self._tokens) / self.rate)
+        if waiter.priority is Priority.BULK and self._bulk_tokens < 1.0 - _EPS:
+            delay = max(delay, (1.0 - self._bulk_tokens) / self.bulk_rate)
+        if waiter.per_chat and waiter.chat_id is not None:
+            delay = max(delay, self._chat_next.get(waiter.chat_id, 0.0) - now)
+        return delay if delay > _EPS else 0.0
+
+    def _take(self, waiter: _Waiter, now: float) -> None:
+        self._tokens -= 1.0
+        if waiter.priority is Priority.BULK:
+            self._bulk_tokens -= 1.0
+        if waiter.per_chat and waiter.chat_id is not None:
+            self._chat_next[waiter.chat_id] = max(now, self._chat_next.get(waiter.chat_id, 0.0)) + self.chat_interval
+            if len(self._chat_next) > 20_000:
+                self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
+        self.stats.granted[waiter.priority] += 1
+        if waiter.priority is Priority.INTERACTIVE:
+            self.stats.overtaken.append(self.stats.granted[Priority.BULK] - waiter.bulk_seen)
+            del self.stats.overtaken[:-1000]
+
+    def wake(self) -> None:
+        """Grant every waiter that may go now, in priority order; arm a timer for the rest."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        now = self._now()
+        self._refill(now)
+        self._waiters = [w for w in self._waiters if not w.future.done()]  # cancelled callers
+        self._waiters.sort(key=lambda w: (w.priority, w.seq))
+        soonest = float("inf")
+        blocked: set[Priority] = set()
+        for waiter in list(self._waiters):
+            if waiter.priority in blocked:
+                continue
+            delay = self._grant_delay(waiter, now)
+            if delay > 0:
+                soonest = min(soonest, delay)
+                # A direct answer held only by its own chat must not hold bulk work to other chats;
+                # one held by the global bucket (or a pause) holds everything behind it, or bulk
+                # sends would take the very token it is waiting for.
+                chat_only = waiter.per_chat and self._global_ready(waiter, now)
+                if not chat_only:
+                    blocked.update(p for p in Priority if p >= waiter.priority)
+                continue
+            self._take(waiter, now)
+            self._waiters.remove(waiter)
+            waiter.future.set_result(None)
+        if self._waiters and soonest < float("inf"):
+            self._arm(soonest)
+
+    def _global_ready(self, waiter: _Waiter, now: float) -> bool:
+        if self._paused_until > now + _EPS or self._tokens < 1.0 - _EPS:
+            return False
+        return not (waiter.priority is Priority.BULK and self._bulk_tokens < 1.0 - _EPS)
+
+    def _arm(self, delay: float) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside a loop (a unit test moving time by hand)
+            return
+        self._timer = loop.call_later(delay, self.wake)
+
+    async def acquire(
+        self, chat_id: int | str | None, *, per_chat: bool = True, priority: Priority | None = None
+    ) -> None:
+        """Wait for a slot to send to `chat_id` (None: no chat, e.g. an inline message edit)."""
+        loop = asyncio.get_running_loop()
+        waiter = _Waiter(
+            priority=current_priority() if priority is None else priority,
+            seq=next(self._seq),
+            chat_id=chat_id,
+            per_chat=per_chat,
+            future=loop.create_future(),
+            bulk_seen=self.stats.granted[Priority.BULK],
+        )
+        self._waiters.append(waiter)
+        self.wake()
+        try:
+            await waiter.future
+        except asyncio.CancelledError:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            raise
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _method_name(method: TelegramMethod[Any]) -> str:
+    return str(getattr(method, "__api_method__", type(method).__name__))
+
+
+class LimitedSession(AiohttpSession):
+    """The aiohttp session every Bot of the application uses: each send passes `limiter` first.
+
+    A 429 on any request pauses the limiter for retry_after. A direct answer is then retried (a few
+    times at most) so the user still gets it; bulk work gets the error and records its own retry.
+    """
+
+    def __init__(self, limiter: SendLimiter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limiter = limiter
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        name = _method_name(method)
+        if name not in SEND_METHODS and name not in EDIT_METHODS:
+            return await super().make_request(bot, method, timeout)
+        chat_id = getattr(method, "chat_id", None)
+        per_chat = name in SEND_METHODS
+        attempt = 0
+        while True:
+            await self.limiter.acquire(chat_id, per_chat=per_chat)
+            try:
+                return await super().make_request(bot, method, timeout)
+            except TelegramRetryAfter as exc:
+                self.limiter.pause(exc.retry_after)
+                attempt += 1
+                if current_priority() is Priority.BULK or attempt > INTERACTIVE_429_RETRIES:
+                    raise
+                log.warning("Telegram asks to wait %s s before %s; the answer is retried", exc.retry_after, name)
+
+    async def close(self) -> None:
+        self.limiter.close()
+        await super().close()
+
+
+def limiter_of(bot: Bot) -> SendLimiter | None:
+    """The limiter built into `bot`'s session, if it has one."""
+    session = bot.session
+    return session.limiter if isinstance(session, LimitedSession) else None
