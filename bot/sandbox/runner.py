@@ -23,6 +23,7 @@ from bot.app import App, build_bot, create_app, serve
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
+from bot.limiter import SendLimiter, limiter_of
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
@@ -78,6 +79,7 @@ class Sandbox:
         self.cursors: dict[int, ChatCursor] = {}
         self.files_dir = options.data_dir / "files"
         self._task: asyncio.Task[None] | None = None
+        self.limiter: SendLimiter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -114,6 +116,7 @@ class Sandbox:
                 local = start.astimezone(tz)
                 sandbox.demo_report = await load_demo(app, school_year=school_year_of(local.year, local.month))
             bot = build_bot(settings)
+            sandbox.limiter = limiter_of(bot)
             sandbox._task = asyncio.create_task(serve(app, bot, handle_signals=False))
             try:
                 await sandbox._wait_started()
@@ -255,6 +258,9 @@ class Sandbox:
     # -- waiting --------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
+        # A reply waiting for its chat's next second in the send limiter is not idleness.
+        if self.limiter is not None and self.limiter.waiting:
+            return True
         return any(r.status is None and not r.dropped and r.method not in _IDLE_METHODS for r in self.tg.requests)
 
     def _db_changes(self) -> int:
