@@ -155,6 +155,7 @@ def build_bot(settings: Settings) -> Bot:
 def build_dispatcher(app: App) -> Dispatcher:
     from bot.middlewares import install_middlewares
     from handlers import routers
+    from handlers.errors import install_error_handler
     from storage.fsm import SQLiteStorage
 
     dp = Dispatcher(
@@ -169,6 +170,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         scheduler=app.scheduler,
     )
     install_middlewares(dp, app)
+    install_error_handler(dp)
     dp.include_routers(*routers())
 
     async def on_startup(bot: Bot) -> None:

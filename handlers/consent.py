@@ -124,7 +124,9 @@ async def parent_action(
         await query.answer(t("consent.stale"), show_alert=True)
         return
     children = {c.id: c for c in await app.people.children(person.id)}
-    if callback_data.child != 0 and callback_data.child not in children:
+    # "read" and "withdraw" name one child; only a decision may stand for "all my children" (0).
+    per_child = action in ("read", "withdraw")
+    if (callback_data.child != 0 or per_child) and callback_data.child not in children:
         # The server is the judge: a child id the caller does not represent is refused.
         await query.answer(t("consent.forbidden"), show_alert=True)
         return
@@ -134,7 +136,7 @@ async def parent_action(
         return
     if action == "withdraw":
         await query.answer()
-        if msg is not None and callback_data.child:
+        if msg is not None:
             child = children[callback_data.child]
             markup = InlineKeyboardMarkup(inline_keyboard=[[
                 _btn(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
