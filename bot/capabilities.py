@@ -17,5 +17,6 @@ def install(app: App) -> None:
     app.admin_actions.append(("link", "admin.action.link"))
     app.admin_actions.append(("new_year", "year.action"))
     app.admin_actions.append(("archive", "archive.action"))
+    app.admin_actions.append(("merge", "admin.action.merge"))
     for capability in (report, consent_export, broadcast, codes, tasks, tickets, training):
         capability.install(app)

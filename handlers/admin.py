@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+import html
 import io
 import logging
 
@@ -17,7 +19,7 @@ from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services.imports import MAX_IMPORT_BYTES, ImportOptions, render_outcome
-from bot.services.onboarding import create_token, deep_link
+from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
 from storage.people import Person
 
@@ -52,6 +54,18 @@ class ImportPick(CallbackData, prefix="imq"):
 
 class LinkPick(CallbackData, prefix="lnk"):
     person_id: int
+
+
+class MergeStep(enum.StrEnum):
+    ASK = "ask"
+    DO = "do"
+    CANCEL = "cancel"
+
+
+class MergePick(CallbackData, prefix="mrg"):
+    step: MergeStep
+    duplicate: int
+    into: int
 
 
 class LinkSearch(StatesGroup):
@@ -255,8 +269,65 @@ async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, per
     if isinstance(query.message, Message):
         # The link is shown once, to the IT officer who asked for it; only its hash is stored.
         await query.message.edit_text(
-            t("admin.link_created", name=target.full_name, link=deep_link(app.bot_username, token))
+            t("admin.link_created", name=html.escape(target.full_name), link=deep_link(app.bot_username, token))
         )
+
+
+# --- one person per human ------------------------------------------------------------------------
+
+
+async def merge_start(query: CallbackQuery, app: App, t: Translator) -> None:
+    await query.answer()
+    if not isinstance(query.message, Message):
+        return
+    pairs = await merge_suggestions(app)
+    if not pairs:
+        await query.message.answer(t("admin.merge_none"))
+        return
+    rows = [
+        [InlineKeyboardButton(
+            text=f"{dup.full_name} → {person_label(into)}",
+            callback_data=MergePick(step=MergeStep.ASK, duplicate=dup.id, into=into.id).pack(),
+        )]
+        for dup, into in pairs
+    ]
+    await query.message.answer(t("admin.merge_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: App, t: Translator) -> None:
+    msg = query.message if isinstance(query.message, Message) else None
+    if callback_data.step is MergeStep.CANCEL:
+        await query.answer(t("admin.merge_cancelled"))
+        if msg is not None:
+            await msg.edit_text(t("admin.merge_cancelled"))
+        return
+    # Only a pair the bot itself suggests can be merged from a button: forged ids are refused.
+    pairs = {(d.id, i.id): (d, i) for d, i in await merge_suggestions(app)}
+    pair = pairs.get((callback_data.duplicate, callback_data.into))
+    if pair is None:
+        await query.answer(t("admin.merge_bad"), show_alert=True)
+        return
+    dup, into = pair
+    names = {"duplicate": html.escape(dup.full_name), "into": html.escape(into.full_name)}
+    if callback_data.step is MergeStep.ASK:
+        await query.answer()
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            InlineKeyboardButton(text=t("admin.merge_yes"), callback_data=MergePick(
+                step=MergeStep.DO, duplicate=dup.id, into=into.id).pack()),
+            InlineKeyboardButton(text=t("admin.merge_no"), callback_data=MergePick(
+                step=MergeStep.CANCEL, duplicate=dup.id, into=into.id).pack()),
+        ]])
+        if msg is not None:
+            await msg.edit_text(t("admin.merge_confirm", **names), reply_markup=markup)
+        return
+    try:
+        await merge_people(app, duplicate_id=dup.id, into_id=into.id)
+    except MergeRefused as refused:
+        await query.answer(t(str(refused)), show_alert=True)
+        return
+    await query.answer()
+    if msg is not None:
+        await msg.edit_text(t("admin.merge_done", **names))
 
 
 def build_router() -> Router:
@@ -273,4 +344,6 @@ def build_router() -> Router:
     router.callback_query.register(link_start, AdminAction.filter(F.action == "link"))
     router.message.register(link_search, StateFilter(LinkSearch.waiting_name), HasContent("text"))
     router.callback_query.register(link_pick, LinkPick.filter())
+    router.callback_query.register(merge_start, AdminAction.filter(F.action == "merge"))
+    router.callback_query.register(merge_pick, MergePick.filter())
     return router

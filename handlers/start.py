@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import enum
+import html
+
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
@@ -23,8 +26,10 @@ from bot.i18n import LANGUAGES, Translator
 from bot.menu import main_keyboard
 from bot.services.onboarding import (
     LinkOutcome,
+    LinkResult,
     TelegramUser,
     bootstrap_admin,
+    claim_admin,
     link_by_contact,
     link_by_token,
 )
@@ -34,6 +39,17 @@ from storage.people import Person, PersonRepo
 
 class LangChoice(CallbackData, prefix="lang"):
     code: str
+
+
+class ClaimAction(enum.StrEnum):
+    PICK = "pick"  # "I am this roster IT officer"
+    NEW = "new"  # "I am not in the list"
+    CONTACT = "contact"  # "find me by my phone number"
+
+
+class AdminClaim(CallbackData, prefix="adc"):
+    action: ClaimAction
+    person_id: int = 0
 
 
 def _tg_user(user: User) -> TelegramUser:
@@ -52,9 +68,14 @@ async def _welcome(message: Message, bot: Bot, app: App, person: Person, t: Tran
     t = app.catalog.bind(person.lang or t.lang)
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles))
     await message.answer(
-        t("start.welcome", name=person.full_name, roles=roles), reply_markup=main_keyboard(person, t)
+        t("start.welcome", name=html.escape(person.full_name), roles=roles), reply_markup=main_keyboard(person, t)
     )
     await set_commands(bot, message.chat.id, person, t)
+
+
+async def _ask_contact(message: Message, app: App, t: Translator) -> None:
+    text = t("start.ask_contact", school=html.escape(app.school.school.name))
+    await message.answer(text, reply_markup=_contact_keyboard(t))
 
 
 async def _unknown(message: Message, app: App, t: Translator) -> None:
@@ -63,13 +84,26 @@ async def _unknown(message: Message, app: App, t: Translator) -> None:
     )
 
 
+async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> None:
+    """Which roster IT officer are you? Button texts are not HTML, names go in as they are."""
+    def button(text: str, action: ClaimAction, person_id: int = 0) -> list[InlineKeyboardButton]:
+        return [InlineKeyboardButton(text=text, callback_data=AdminClaim(action=action, person_id=person_id).pack())]
+
+    rows = [button(p.full_name, ClaimAction.PICK, p.id) for p in result.candidates]
+    rows.append(button(t("start.admin_by_phone"), ClaimAction.CONTACT))
+    rows.append(button(t("start.admin_not_listed"), ClaimAction.NEW))
+    await message.answer(t("start.admin_who"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
 async def start_with_token(
     message: Message, command: CommandObject, bot: Bot, app: App, t: Translator, state: FSMContext
 ) -> None:
     assert message.from_user is not None
     await state.clear()
     result = await link_by_token(app, _tg_user(message.from_user), command.args or "")
-    if result.outcome is LinkOutcome.LINKED and result.person is not None:
+    if result.outcome is LinkOutcome.CHOOSE_ADMIN:
+        await _admin_choice(message, result, t)
+    elif result.outcome is LinkOutcome.LINKED and result.person is not None:
         await _welcome(message, bot, app, result.person, t)
     else:
         await message.answer(t("start.bad_token", contact=app.school.school.it_officer_contact))
@@ -79,12 +113,34 @@ async def start(message: Message, bot: Bot, app: App, person: Person | None, t: 
     assert message.from_user is not None
     await state.clear()
     if person is None:
-        person = await bootstrap_admin(app, _tg_user(message.from_user))
+        result = await bootstrap_admin(app, _tg_user(message.from_user))
+        if result is not None and result.outcome is LinkOutcome.CHOOSE_ADMIN:
+            await _admin_choice(message, result, t)
+            return
+        person = result.person if result is not None else None
     if person is not None:
         await _welcome(message, bot, app, person, t)
         return
     # Unknown users see the default command list, set once at startup (no API call per /start).
-    await message.answer(t("start.ask_contact", school=app.school.school.name), reply_markup=_contact_keyboard(t))
+    await _ask_contact(message, app, t)
+
+
+async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bot, app: App, t: Translator) -> None:
+    msg = query.message if isinstance(query.message, Message) else None
+    if callback_data.action is ClaimAction.CONTACT:
+        await query.answer()
+        if msg is not None:
+            await _ask_contact(msg, app, t)
+        return
+    person_id = callback_data.person_id if callback_data.action is ClaimAction.PICK else None
+    result = await claim_admin(app, _tg_user(query.from_user), person_id)
+    if result.person is None:
+        # Not an administrator, or a roster row someone else has claimed meanwhile.
+        await query.answer(t("fallback.button_unavailable"), show_alert=True)
+        return
+    await query.answer()
+    if msg is not None:
+        await _welcome(msg, bot, app, result.person, t)
 
 
 async def contact_shared(message: Message, bot: Bot, app: App, t: Translator) -> None:
@@ -146,4 +202,5 @@ def build_router() -> Router:
     router.message.register(language, Command("language"))
     router.message.register(language, MenuButton("language"))
     router.callback_query.register(language_chosen, LangChoice.filter())
+    router.callback_query.register(admin_claimed, AdminClaim.filter())
     return router

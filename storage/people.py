@@ -169,6 +169,18 @@ class PersonRepo:
     async def count_active(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM persons WHERE active = 1") or 0)
 
+    async def unclaimed_it_officers(self) -> list[Person]:
+        """Roster IT officers no Telegram account is linked to yet: who an ADMIN_IDS user may be."""
+        return await self._many(
+            "p.active = 1 AND p.tg_user_id IS NULL AND p.roster_key NOT LIKE 'admin:%'"
+            " AND EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role = 'it_officer')"
+            " ORDER BY p.full_name"
+        )
+
+    async def bootstrap_admins(self) -> list[Person]:
+        """Active IT officer records made from a Telegram display name, not from the roster."""
+        return await self._many("p.active = 1 AND p.roster_key LIKE 'admin:%' ORDER BY p.full_name")
+
     async def unreachable(self) -> list[Person]:
         return await self._many("p.active = 1 AND p.unreachable_reason IS NOT NULL ORDER BY p.full_name")
 
@@ -228,6 +240,17 @@ class PersonRepo:
             "INSERT INTO person_roles(person_id, role) VALUES (?, ?)", [(person_id, r) for r in sorted(set(roles))]
         )
         return person_id
+
+    @staticmethod
+    async def id_by_key(conn: aiosqlite.Connection, roster_key: str) -> int | None:
+        rows = await fetchall_in(conn, "SELECT id FROM persons WHERE roster_key = ?", (roster_key,))
+        return int(rows[0]["id"]) if rows else None
+
+    @staticmethod
+    async def reactivate(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
+        await conn.execute(
+            "UPDATE persons SET active = 1, merged_into = NULL, updated_at = ? WHERE id = ?", (to_db(now), person_id)
+        )
 
     @staticmethod
     async def add_role(conn: aiosqlite.Connection, person_id: int, role: str) -> None:

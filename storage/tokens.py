@@ -66,3 +66,14 @@ class TokenRepo:
             (to_db(now), tg_user_id, token_hash(token)),
         )
         return cur.rowcount == 1
+
+    @staticmethod
+    async def admin_grant_for(conn: aiosqlite.Connection, tg_user_id: int, since: datetime) -> bool:
+        """Whether this Telegram account spent an admin token at or after `since`: it may then
+        choose which roster IT officer it is."""
+        row = await fetchone_in(
+            conn,
+            "SELECT 1 FROM link_tokens WHERE purpose = 'admin' AND used_by_tg = ? AND used_at >= ? LIMIT 1",
+            (tg_user_id, to_db(since)),
+        )
+        return row is not None

@@ -6,10 +6,13 @@ import enum
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+import aiosqlite
+
 from bot.services.people_text import normalize_phone
+from storage.merge import merge_person
 from storage.people import Person, PersonRepo
 from storage.tokens import TokenRepo
 
@@ -20,6 +23,8 @@ log = logging.getLogger(__name__)
 
 LINK_TOKEN_TTL = timedelta(days=14)
 ADMIN_TOKEN_TTL = timedelta(days=1)
+# Roster key of an IT officer record made from a Telegram display name, not from the roster.
+BOOTSTRAP_PREFIX = "admin:"
 
 
 class LinkOutcome(enum.Enum):
@@ -28,6 +33,10 @@ class LinkOutcome(enum.Enum):
     NOT_OWN_CONTACT = "not_own_contact"
     UNKNOWN = "unknown"          # also used for "known phone, but cannot be linked": nothing leaks
     BAD_TOKEN = "bad_token"  # noqa: S105 - an outcome name, not a secret; unknown, expired or spent: one answer for all three
+    # An ADMIN_IDS or admin-token user whose roster row may already exist: they pick it (or share
+    # their contact) instead of the bot making a second person from their Telegram display name.
+    CHOOSE_ADMIN = "choose_admin"
+    FORBIDDEN = "forbidden"
 
 
 @dataclass(frozen=True)
@@ -41,12 +50,15 @@ class TelegramUser:
 class LinkResult:
     outcome: LinkOutcome
     person: Person | None = None
+    candidates: tuple[Person, ...] = ()
 
 
-async def _link(app: App, person_id: int, user: TelegramUser) -> Person:
+async def _link(app: App, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
     now = app.clock.now()
     async with app.db.transaction() as conn:
         await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
+        if admin:
+            await PersonRepo.add_role(conn, person_id, "it_officer")
         person = await app.people.get(person_id)
         assert person is not None
         for hook in app.link_hooks:
@@ -60,17 +72,28 @@ async def link_by_contact(app: App, user: TelegramUser, contact_user_id: int | N
     if contact_user_id != user.id:
         return LinkResult(LinkOutcome.NOT_OWN_CONTACT)
     current = await app.people.by_tg(user.id)
-    if current is not None:
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
     normalized = normalize_phone(phone)
+    if current is not None and not _is_bootstrap(current):
+        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
     if normalized is None:
-        return LinkResult(LinkOutcome.UNKNOWN)
-    candidates = [p for p in await app.people.by_phone(normalized) if p.tg_user_id in (None, user.id)]
+        return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
+    candidates = [
+        p for p in await app.people.by_phone(normalized) if p.tg_user_id in (None, user.id) and not _is_bootstrap(p)
+    ]
     if len(candidates) != 1:
         # Unknown phone, a phone shared by two roster people, or a person already linked to another
         # account: the same answer, so that nobody can probe the roster.
-        return LinkResult(LinkOutcome.UNKNOWN)
-    return LinkResult(LinkOutcome.LINKED, await _link(app, candidates[0].id, user))
+        return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
+    if current is not None:
+        # An IT officer bootstrapped from their display name found their roster row: one person.
+        merged = await merge_people(app, duplicate_id=current.id, into_id=candidates[0].id)
+        return LinkResult(LinkOutcome.LINKED, merged)
+    admin = user.id in app.settings.admin_ids
+    return LinkResult(LinkOutcome.LINKED, await _link(app, candidates[0].id, user, admin=admin))
+
+
+def _is_bootstrap(person: Person) -> bool:
+    return person.roster_key.startswith(BOOTSTRAP_PREFIX)
 
 
 async def link_by_token(app: App, user: TelegramUser, token: str) -> LinkResult:
@@ -87,21 +110,21 @@ async def link_by_token(app: App, user: TelegramUser, token: str) -> LinkResult:
                 await PersonRepo.add_role(conn, current.id, "it_officer")
                 person_id = current.id
             else:
-                person_id = await PersonRepo.create(
-                    conn,
-                    roster_key=f"admin:{user.id}",
-                    full_name=user.full_name,
-                    roles=["it_officer"],
-                    now=now,
-                )
+                # The spent token (used_by_tg) is this account's right to choose its roster row.
+                candidates = await app.people.unclaimed_it_officers()
+                if candidates:
+                    return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
+                person_id = await _create_bootstrap(conn, user, now)
         else:
             assert found.person_id is not None
             person_id = found.person_id
     return LinkResult(LinkOutcome.LINKED, await _link(app, person_id, user))
 
 
-async def bootstrap_admin(app: App, user: TelegramUser) -> Person | None:
-    """An ADMIN_IDS user who is not linked yet becomes an IT officer on /start."""
+async def bootstrap_admin(app: App, user: TelegramUser) -> LinkResult | None:
+    """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
+    IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
+    roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
     if user.id not in app.settings.admin_ids:
         return None
     current = await app.people.by_tg(user.id)
@@ -109,18 +132,83 @@ async def bootstrap_admin(app: App, user: TelegramUser) -> Person | None:
         if not current.is_admin:
             async with app.db.transaction() as conn:
                 await PersonRepo.add_role(conn, current.id, "it_officer")
-            return await app.people.get(current.id)
-        return current
+            current = await app.people.get(current.id)
+        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
+    candidates = await app.people.unclaimed_it_officers()
+    if candidates:
+        return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
+    return await claim_admin(app, user, None)
+
+
+async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now: datetime) -> int:
+    existing = await PersonRepo.id_by_key(conn, f"{BOOTSTRAP_PREFIX}{user.id}")
+    if existing is not None:
+        await PersonRepo.reactivate(conn, existing, now)
+        return existing
+    return await PersonRepo.create(
+        conn, roster_key=f"{BOOTSTRAP_PREFIX}{user.id}", full_name=user.full_name, roles=["it_officer"], now=now
+    )
+
+
+async def claim_admin(app: App, user: TelegramUser, person_id: int | None) -> LinkResult:
+    """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
+    (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
+    an admin token within its lifetime; anyone else is refused."""
     now = app.clock.now()
     async with app.db.transaction() as conn:
-        existing = await app.people.by_key(f"admin:{user.id}")
-        if existing is None:
-            person_id = await PersonRepo.create(
-                conn, roster_key=f"admin:{user.id}", full_name=user.full_name, roles=["it_officer"], now=now
-            )
-        else:
-            person_id = existing.id
-    return await _link(app, person_id, user)
+        allowed = user.id in app.settings.admin_ids or await TokenRepo.admin_grant_for(
+            conn, user.id, now - ADMIN_TOKEN_TTL
+        )
+    if not allowed:
+        return LinkResult(LinkOutcome.FORBIDDEN)
+    current = await app.people.by_tg(user.id)
+    if current is not None:
+        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
+    if person_id is None:
+        async with app.db.transaction() as conn:
+            new_id = await _create_bootstrap(conn, user, now)
+        return LinkResult(LinkOutcome.LINKED, await _link(app, new_id, user, admin=True))
+    if person_id not in {p.id for p in await app.people.unclaimed_it_officers()}:
+        return LinkResult(LinkOutcome.FORBIDDEN)
+    return LinkResult(LinkOutcome.LINKED, await _link(app, person_id, user, admin=True))
+
+
+class MergeRefused(Exception):
+    """The two records cannot be merged; the message is a catalog key."""
+
+
+async def merge_people(app: App, *, duplicate_id: int, into_id: int) -> Person:
+    """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
+    folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
+    every reference; link hooks run as for any new link."""
+    duplicate, into = await app.people.get(duplicate_id), await app.people.get(into_id)
+    if duplicate is None or into is None or duplicate.id == into.id or not duplicate.active or not into.active:
+        raise MergeRefused("admin.merge_bad")
+    if into.tg_user_id is not None and duplicate.tg_user_id is not None and into.tg_user_id != duplicate.tg_user_id:
+        raise MergeRefused("admin.merge_both_linked")
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
+        person = await app.people.get(into.id)
+        assert person is not None
+        if person.tg_user_id is not None and into.tg_user_id is None:
+            for hook in app.link_hooks:
+                await hook(app, conn, person, now)
+    log.info("person %s merged into %s (%s)", duplicate.id, into.id, ", ".join(report.moved) or "no references")
+    return person
+
+
+async def merge_suggestions(app: App) -> list[tuple[Person, Person]]:
+    """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
+    IT officers, and roster people with exactly the record's name."""
+    pairs: list[tuple[Person, Person]] = []
+    roster_admins = [p for p in await app.people.with_role("it_officer") if not _is_bootstrap(p)]
+    for dup in await app.people.bootstrap_admins():
+        same_name = [p for p in await app.people.active() if not _is_bootstrap(p) and p.full_name == dup.full_name]
+        for target in {p.id: p for p in [*same_name, *roster_admins]}.values():
+            if target.tg_user_id in (None, dup.tg_user_id):
+                pairs.append((dup, target))
+    return pairs
 
 
 async def create_token(app: App, *, purpose: str, person_id: int | None, created_by: int | None) -> str:

@@ -1,0 +1,44 @@
+"""`schoolbot merge-person`: one person per human, from the command line (the bot's /admin menu
+offers the same for the pairs it can suggest; here any two records can be named)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bot.app import App
+from bot.i18n import Translator
+from bot.services.onboarding import MergeRefused, merge_people
+from bot.services.people_text import find_people
+from storage.people import Person
+
+
+async def _one(app: App, query: str) -> Person | None:
+    by_id = [p for p in await app.people.active() if str(p.id) == query.strip()]
+    matches = by_id or await find_people(app.people, query, limit=None)
+    if len(matches) == 1:
+        return matches[0]
+    print(f"«{query}»: найдено записей — {len(matches)}; уточните ФИО или укажите номер записи:", file=sys.stderr)
+    for p in matches[:20]:
+        print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
+    return None
+
+
+async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) -> int:
+    duplicate, into = await _one(app, args.duplicate), await _one(app, args.into)
+    if duplicate is None or into is None:
+        return 1
+    try:
+        await merge_people(app, duplicate_id=duplicate.id, into_id=into.id)
+    except MergeRefused as refused:
+        print(t(str(refused)), file=sys.stderr)
+        return 1
+    print(t("admin.merge_done", duplicate=duplicate.full_name, into=into.full_name))
+    return 0
+
+
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("merge-person", help="объединить две записи об одном человеке (повтор → запись из состава)")
+    p.add_argument("duplicate", help="ФИО или номер записи-повтора (например, созданной по имени в Telegram)")
+    p.add_argument("into", help="ФИО или номер записи из состава школы, которая останется")
+    p.set_defaults(func=cmd_merge_person)

@@ -1,0 +1,85 @@
+"""Merging two person rows that are one human (an IT officer's bootstrap record and their roster
+row): every reference moves to the kept person, the duplicate is retired and points at it.
+
+The referencing columns are found from the schema (PRAGMA foreign_key_list), so a table added by a
+later migration is covered without editing this module. Append-only tables (the consent ledger,
+whose rows are evidence and hash-chained) are never rewritten: their rows keep the old id, which
+`persons.merged_into` resolves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import fetchall_in
+from storage.timefmt import to_db
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    moved: dict[str, int]  # "table.column" -> rows re-pointed
+    kept_as_evidence: list[str]  # append-only tables left as they are
+
+
+async def _append_only_tables(conn: aiosqlite.Connection) -> set[str]:
+    rows = await fetchall_in(conn, "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
+    return {r["tbl_name"] for r in rows if "BEFORE UPDATE" in (r["sql"] or "").upper() and "RAISE" in r["sql"].upper()}
+
+
+async def person_references(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+    """(table, column) pairs that reference persons.id."""
+    tables = await fetchall_in(
+        conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    )
+    found: list[tuple[str, str]] = []
+    for t in tables:
+        for fk in await fetchall_in(conn, f"PRAGMA foreign_key_list(\"{t['name']}\")"):
+            if fk["table"] == "persons":
+                found.append((t["name"], fk["from"]))
+    return found
+
+
+async def merge_person(conn: aiosqlite.Connection, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
+    """Call inside a write transaction. The Telegram link, roles, language and every reference of
+    `duplicate_id` go to `into_id`; rows that would collide with the kept person's own (the same
+    role twice, the same task done twice) are dropped from the duplicate's side."""
+    frozen = await _append_only_tables(conn)
+    moved: dict[str, int] = {}
+    kept: list[str] = []
+    for table, column in await person_references(conn):
+        if table in frozen:
+            kept.append(table)
+            continue
+        if table == "persons":  # persons.merged_into itself
+            continue
+        cur = await conn.execute(
+            f'UPDATE OR IGNORE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (into_id, duplicate_id)
+        )
+        await conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (duplicate_id,))
+        if cur.rowcount:
+            moved[f"{table}.{column}"] = cur.rowcount
+    rows = await fetchall_in(
+        conn,
+        "SELECT id, tg_user_id, tg_username, lang, linked_at FROM persons WHERE id IN (?, ?)",
+        (duplicate_id, into_id),
+    )
+    by_id = {r["id"]: r for r in rows}
+    dup, keep = by_id[duplicate_id], by_id[into_id]
+    stamp = to_db(now)
+    await conn.execute(
+        "UPDATE persons SET tg_user_id = NULL, tg_username = NULL, active = 0, merged_into = ?, updated_at = ?"
+        " WHERE id = ?",
+        (into_id, stamp, duplicate_id),
+    )
+    if keep["tg_user_id"] is None and dup["tg_user_id"] is not None:
+        await conn.execute(
+            "UPDATE persons SET tg_user_id = ?, tg_username = ?, linked_at = ?, unreachable_at = NULL,"
+            " unreachable_reason = NULL, updated_at = ? WHERE id = ?",
+            (dup["tg_user_id"], dup["tg_username"], dup["linked_at"] or stamp, stamp, into_id),
+        )
+    if keep["lang"] is None and dup["lang"] is not None:
+        await conn.execute("UPDATE persons SET lang = ? WHERE id = ?", (dup["lang"], into_id))
+    return MergeReport(moved=moved, kept_as_evidence=sorted(set(kept)))
