@@ -26,7 +26,7 @@ async def _school(h: Harness) -> None:
 
     report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
-    await h.text(1, "/start")  # the IT officer (ADMIN_IDS)
+    await h.admin_start()  # the IT officer (ADMIN_IDS)
     await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     await h.contact(DIRECTOR, "+79000000002", DIRECTOR)
     await h.contact(TEACHER, "+79000000004", TEACHER)

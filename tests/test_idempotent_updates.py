@@ -66,7 +66,7 @@ async def test_concurrent_duplicates_have_effects_once(harness: Harness) -> None
     """Both copies pass the "already processed?" read before either writes: the processed-update
     insert inside the first write transaction makes the second roll back its effects."""
     await _roster(harness)
-    await harness.text(1, "/start")
+    await harness.admin_start()
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     await harness.text(1, "/broadcast")
     await harness.press(1, BcAudience(kind="parents").pack())
