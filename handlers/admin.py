@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import enum
-import html
 import io
 import logging
 
@@ -269,7 +268,7 @@ async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, per
     if isinstance(query.message, Message):
         # The link is shown once, to the IT officer who asked for it; only its hash is stored.
         await query.message.edit_text(
-            t("admin.link_created", name=html.escape(target.full_name), link=deep_link(app.bot_username, token))
+            t("admin.link_created", name=html.quote(target.full_name), link=deep_link(app.bot_username, token))
         )
 
 
@@ -308,7 +307,7 @@ async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: App, t
         await query.answer(t("admin.merge_bad"), show_alert=True)
         return
     dup, into = pair
-    names = {"duplicate": html.escape(dup.full_name), "into": html.escape(into.full_name)}
+    names = {"duplicate": html.quote(dup.full_name), "into": html.quote(into.full_name)}
     if callback_data.step is MergeStep.ASK:
         await query.answer()
         markup = InlineKeyboardMarkup(inline_keyboard=[[
