@@ -76,7 +76,7 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
         confirm_deactivations=args.confirm_deactivations,
     )
     outcome = await importer.run(app, data, path.name, options)
-    print(render_outcome(outcome, t, limit=1000))
+    print(render_outcome(outcome, t, list_limit=1000))
     if outcome.ambiguous:
         print(t("imports.ambiguous_cli"))
     if outcome.needs_confirmation:

@@ -17,7 +17,7 @@ from aiogram.utils.text_decorations import html_decoration as html
 from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
-from bot.services.imports import MAX_IMPORT_BYTES, ImportOptions, render_outcome
+from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
 from storage.people import Person
@@ -173,7 +173,7 @@ async def _run_import(
             reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
         )
         return
-    text = render_outcome(outcome, t, html=True)
+    text = render_outcome(outcome, t, html=True, max_chars=MAX_MESSAGE_CHARS)
     markup = None
     if outcome.ok and outcome.needs_confirmation:
         markup = InlineKeyboardMarkup(

@@ -28,12 +28,12 @@ import aiosqlite
 
 from bot.i18n import Translator
 from bot.services.consent import is_covered
-from bot.services.imports import Importer, ImportOptions, ImportOutcome
+from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import clean_name, name_key, normalize_class, parse_role
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.roster import RowError
-from bot.services.tabular import TableError, read_table
+from bot.services.tabular import Limits, TableError, load_table
 from bot.services.tickets import open_ticket
 from storage.codes import Code, CodeRepo, FunnelCounts, NewCode
 from storage.outbox import Payload, enqueue
@@ -425,13 +425,15 @@ class _Row:
     status: bool | None = None
 
 
-async def _parse(app: App, data: bytes, filename: str, *, activations: bool) -> tuple[list[_Row], list[RowError]]:
+async def _parse(
+    app: App, data: bytes, filename: str, *, activations: bool, limits: Limits
+) -> tuple[list[_Row], list[RowError]]:
     aliases = _aliases(app)
     required = ("status",) if activations else ("full_name", "role", "code")
     try:
-        rows = read_table(data, filename, aliases, required)
+        rows = await load_table(data, filename, aliases, required, limits)
     except TableError as exc:
-        return [], [RowError(1, "table", {"detail": str(exc)})]
+        return [], [table_error(exc)]
     matcher = await _matcher(app)
     errors: list[RowError] = []
     parsed: list[_Row] = []
@@ -495,7 +497,7 @@ _NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None
 
 
 async def import_codes(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    rows, errors = await _parse(app, data, filename, activations=False)
+    rows, errors = await _parse(app, data, filename, activations=False, limits=options.limits)
     seen_person: dict[tuple[int, str], int] = {}
     seen_code: dict[str, int] = {}
     for row in rows:
@@ -548,7 +550,7 @@ async def import_codes(app: App, data: bytes, filename: str, options: ImportOpti
 
 
 async def import_activations(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    rows, errors = await _parse(app, data, filename, activations=True)
+    rows, errors = await _parse(app, data, filename, activations=True, limits=options.limits)
     if errors:
         return ImportOutcome(errors=errors)
     now = app.clock.now()

@@ -9,12 +9,17 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from bot.services.roster import Ambiguity, RowError, import_roster
+from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
 if TYPE_CHECKING:
     from bot.app import App
     from bot.i18n import Translator
 
-MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_IMPORT_BYTES = MAX_FILE_BYTES
+# The first this many errors are listed, then a count of the rest.
+MAX_REPORTED_ERRORS = 100
+# A Telegram message holds 4096 characters; the bot's report stops listing errors before that.
+MAX_MESSAGE_CHARS = 3800
 
 
 @dataclass
@@ -49,6 +54,17 @@ class ImportOptions:
     actor_id: int | None = None
     confirm_deactivations: bool = False
     resolutions: tuple[tuple[str, str], ...] = ()
+    # More data rows than this and the file is refused as a whole (all-or-nothing).
+    max_rows: int = DEFAULT_MAX_ROWS
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(max_rows=self.max_rows)
+
+
+def table_error(exc: TableError) -> RowError:
+    """How an unreadable file is reported: one error, on its line or on the file as a whole."""
+    return RowError(exc.line, exc.catalog_code, exc.params)
 
 
 @dataclass(frozen=True)
@@ -58,17 +74,41 @@ class Importer:
     run: Callable[[App, bytes, str, ImportOptions], Awaitable[ImportOutcome]]
 
 
-def render_outcome(outcome: ImportOutcome, t: Translator, *, limit: int = 25, html: bool = False) -> str:
-    """The report; `html` escapes names and values taken from the file for a Telegram HTML message."""
+def render_outcome(
+    outcome: ImportOutcome,
+    t: Translator,
+    *,
+    limit: int = MAX_REPORTED_ERRORS,
+    max_chars: int | None = None,
+    list_limit: int = 25,
+    html: bool = False,
+) -> str:
+    """The report: at most `limit` errors (and, with `max_chars`, no more than fit), then a count;
+    `list_limit` names per list. `html` escapes names and values taken from the file for a Telegram
+    HTML message."""
     quote = escape if html else str
     if outcome.errors:
-        lines = [t.plural("imports.errors_title", len(outcome.errors))]
+        head = t.plural("imports.errors_title", len(outcome.errors))
+        tail = t("imports.nothing_written")
+        lines = [head]
+        used = len(head) + len(tail) + 2
+        shown = 0
         for err in outcome.errors[:limit]:
             params = {k: quote(v) for k, v in err.params.items()}
-            lines.append(t("import_errors.line", line=err.line, message=t(f"import_errors.{err.code}", **params)))
-        if len(outcome.errors) > limit:
-            lines.append(t("imports.more_errors", n=len(outcome.errors) - limit))
-        lines.append(t("imports.nothing_written"))
+            message = t(f"import_errors.{err.code}", **params)
+            if err.line > 0:
+                line = t("import_errors.line", line=err.line, message=message)
+            else:
+                line = t("import_errors.whole_file", message=message)
+            # Room for the "and N more" line stays reserved.
+            if max_chars is not None and used + len(line) + 1 > max_chars - 40:
+                break
+            lines.append(line)
+            used += len(line) + 1
+            shown += 1
+        if len(outcome.errors) > shown:
+            lines.append(t.plural("imports.more_errors", len(outcome.errors) - shown))
+        lines.append(tail)
         return "\n".join(lines)
     if outcome.needs_confirmation:
         title = t("imports.confirm_title")
@@ -79,20 +119,21 @@ def render_outcome(outcome: ImportOutcome, t: Translator, *, limit: int = 25, ht
     if outcome.moves:
         lines.append(t("imports.list.moved"))
         lines += [
-            "  – " + t("imports.moved", name=quote(name), old=old, new=new) for name, old, new in outcome.moves[:limit]
+            "  – " + t("imports.moved", name=quote(name), old=old, new=new)
+            for name, old, new in outcome.moves[:list_limit]
         ]
-        if len(outcome.moves) > limit:
-            lines.append("  " + t("imports.more_names", n=len(outcome.moves) - limit))
+        if len(outcome.moves) > list_limit:
+            lines.append("  " + t("imports.more_names", n=len(outcome.moves) - list_limit))
     for heading, names in outcome.lists.items():
         if not names:
             continue
         lines.append(t(f"imports.list.{heading}"))
         lines += [
             "  – " + (t("imports.staff_mark", name=quote(name)) if name in outcome.staff else quote(name))
-            for name in names[:limit]
+            for name in names[:list_limit]
         ]
-        if len(names) > limit:
-            lines.append("  " + t("imports.more_names", n=len(names) - limit))
+        if len(names) > list_limit:
+            lines.append("  " + t("imports.more_names", n=len(names) - list_limit))
     return "\n".join(lines)
 
 
@@ -106,6 +147,7 @@ async def _roster(app: App, data: bytes, filename: str, options: ImportOptions) 
         actor_id=options.actor_id,
         confirm_deactivations=options.confirm_deactivations,
         resolutions=dict(options.resolutions),
+        limits=options.limits,
     )
     return ImportOutcome(
         errors=report.errors,

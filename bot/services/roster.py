@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from bot.services.people_text import (
     parse_role,
     split_list,
 )
-from bot.services.tabular import TableError, read_table
+from bot.services.tabular import Limits, TableError, read_table
 from storage import year as year_repo
 from storage.db import Database
 from storage.people import STAFF_ROLES, PersonRepo, RosterRecord
@@ -98,19 +99,22 @@ def _record_key(roles: frozenset[str], key: str, class_label: str | None) -> str
     return f"adult:{key}"
 
 
-def parse_roster(data: bytes, filename: str) -> tuple[list[RosterRecord], list[RowError]]:
-    records, _, errors = parse_roster_rows(data, filename)
+def parse_roster(
+    data: bytes, filename: str, limits: Limits | None = None
+) -> tuple[list[RosterRecord], list[RowError]]:
+    records, _, errors = parse_roster_rows(data, filename, limits)
     return records, errors
 
 
 def parse_roster_rows(
-    data: bytes, filename: str
+    data: bytes, filename: str, limits: Limits | None = None
 ) -> tuple[list[RosterRecord], dict[str, RowExtra], list[RowError]]:
-    """Records, each record's line and previous class (by roster key), and every error of every row."""
+    """Records, each record's line and previous class (by roster key), and every error of every row.
+    Pure CPU work on the file: `import_roster` runs it in a worker thread."""
     try:
-        rows = read_table(data, filename, ALIASES, REQUIRED)
+        rows = read_table(data, filename, ALIASES, REQUIRED, limits)
     except TableError as exc:
-        return [], {}, [RowError(1, "table", {"detail": str(exc)})]
+        return [], {}, [RowError(exc.line, exc.catalog_code, exc.params)]
     errors: list[RowError] = []
     extras: dict[str, RowExtra] = {}
     parsed: list[tuple[int, RosterRecord, list[str], bool]] = []
@@ -235,6 +239,7 @@ async def import_roster(
     actor_id: int | None = None,
     confirm_deactivations: bool = False,
     resolutions: Mapping[str, str] | None = None,
+    limits: Limits | None = None,
 ) -> RosterReport:
     """All-or-nothing roster import.
 
@@ -247,7 +252,7 @@ async def import_roster(
     Guards: the importing IT officer and the last IT officer are never deactivated; deactivating any
     staff member or more than a fifth of the active people needs `confirm_deactivations`.
     """
-    records, extras, errors = parse_roster_rows(data, filename)
+    records, extras, errors = await asyncio.to_thread(parse_roster_rows, data, filename, limits)
     report = RosterReport(errors=errors)
     if errors:
         return report

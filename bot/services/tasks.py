@@ -9,6 +9,7 @@ of asking, so roster changes apply at once.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import tomllib
 from dataclasses import dataclass
@@ -26,8 +27,18 @@ from bot.services.deadlines import (
     occurrences,
 )
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
-from bot.services.plan import PLAN_PATH, ROLE_CODES, Deadline, PlanError, PlanItem, parse_plan, shift_plan
+from bot.services.plan import (
+    PLAN_PATH,
+    ROLE_CODES,
+    Deadline,
+    Plan,
+    PlanError,
+    PlanItem,
+    parse_plan,
+    shift_plan,
+)
 from bot.services.roster import RowError
+from bot.services.tabular import MAX_FILE_BYTES
 from storage.outbox import Payload, enqueue
 from storage.people import Person
 from storage.tasks import Proof, TaskRepo
@@ -82,19 +93,30 @@ def _error_line(source: str, message: str) -> int:
     return int(match.group(1)) if match else 1
 
 
-async def import_plan(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
-    year = options.school_year or app.school.school_year.year
+def _read_plan(data: bytes, year: int) -> Plan | RowError:
+    """Decoding, TOML and validation: CPU work, run in a worker thread."""
+    if len(data) > MAX_FILE_BYTES:
+        return RowError(0, "file.too_big", {"limit": str(MAX_FILE_BYTES // (1024 * 1024))})
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return ImportOutcome(errors=[RowError(1, "table", {"detail": f"{filename}: not UTF-8: {exc.reason}"})])
+        line = data.count(b"\n", 0, exc.start) + 1
+        return RowError(line, "file.text_encoding", {"byte": f"0x{data[exc.start]:02X}"})
     try:
-        plan = shift_plan(parse_plan(tomllib.loads(text)), year)
+        return shift_plan(parse_plan(tomllib.loads(text)), year)
     except tomllib.TOMLDecodeError as exc:
-        return ImportOutcome(errors=[RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})])
+        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
     except PlanError as exc:
-        return ImportOutcome(errors=[RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})])
+        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
+
+
+async def import_plan(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+    """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
+    year = options.school_year or app.school.school_year.year
+    parsed = await asyncio.to_thread(_read_plan, data, year)
+    if isinstance(parsed, RowError):
+        return ImportOutcome(errors=[parsed])
+    plan = parsed
     now = app.clock.now()
     async with app.db.transaction() as conn:
         existing = await TaskRepo.existing_items(conn)

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiogram.filters.callback_data import CallbackData
 
 from bot.i18n import DEFAULT_LANG, Translator
-from bot.services.imports import Importer, ImportOptions, ImportOutcome
+from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
-from bot.services.tabular import TableError, read_table
+from bot.services.tabular import Row, TableError, load_table
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload, enqueue
 from storage.people import Person
@@ -401,11 +401,10 @@ _ALIASES = {
 }
 
 
-def parse_sessions(app: App, data: bytes, filename: str) -> tuple[list[SessionSpec], list[RowError]]:
-    try:
-        rows = read_table(data, filename, _ALIASES, ["title", "audience", "time", "place"])
-    except TableError as exc:
-        return [], [RowError(1, "table", {"detail": str(exc)})]
+_REQUIRED = ("title", "audience", "time", "place")
+
+
+def sessions_from_rows(app: App, rows: list[Row]) -> tuple[list[SessionSpec], list[RowError]]:
     specs: list[SessionSpec] = []
     errors: list[RowError] = []
     now = app.clock.now()
@@ -432,7 +431,11 @@ def parse_sessions(app: App, data: bytes, filename: str) -> tuple[list[SessionSp
 
 
 async def _import(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    specs, errors = parse_sessions(app, data, filename)
+    try:
+        rows = await load_table(data, filename, _ALIASES, _REQUIRED, options.limits)
+    except TableError as exc:
+        return ImportOutcome(errors=[table_error(exc)])
+    specs, errors = sessions_from_rows(app, rows)
     if errors:
         return ImportOutcome(errors=errors)
     invited = 0
