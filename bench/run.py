@@ -1,8 +1,8 @@
-"""Delivery benchmarks P1-P7 against the fake Bot API server with Telegram-like limits.
+"""Benchmarks P1-P8 against the fake Bot API server with Telegram-like limits.
 
     python -m bench.run            # the full run (about 8 minutes)
     python -m bench.run --quick    # 400 messages per scenario, for a smoke check
-    python -m bench.run P7         # only the named rows (P1 ... P7), full or --quick
+    python -m bench.run P7         # only the named rows (P1 ... P8), full or --quick
 
 Never run in CI and never asserted: it prints a table of what it measured next to the targets of
 issue #3. Each scenario uses a fresh temporary database and a fresh fake server.
@@ -28,6 +28,7 @@ from typing import Any
 from aiogram import Dispatcher
 from aiogram.types import Message
 
+from bench import p8
 from bot.app import App, build_bot, create_app, serve
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
@@ -355,7 +356,7 @@ async def p7_row(quick: bool) -> Row:
 # --- main --------------------------------------------------------------------------------------
 
 
-ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7")
+ROWS = ("P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8")
 
 
 async def main(quick: bool, only: set[str] | None = None) -> list[Row]:
@@ -396,6 +397,8 @@ async def main(quick: bool, only: set[str] | None = None) -> list[Row]:
                         "<150 MB"))
     if "P7" in wanted:
         rows.append(await p7_row(quick))
+    if "P8" in wanted:
+        rows += [Row(*row) for row in await p8.rows()]
     return rows
 
 
