@@ -145,6 +145,8 @@ async def move_person(
         " VALUES (?, ?, ?, ?, ?, ?)",
         (person_id, from_class, to_class, reason, school_year, stamp),
     )
+    if not deactivate:
+        await codes_follow(conn, person_id, from_class, to_class)
 
 
 async def log_import_move(
@@ -153,6 +155,21 @@ async def log_import_move(
     await conn.execute(
         "INSERT INTO class_moves(person_id, from_class, to_class, reason, moved_at) VALUES (?, ?, ?, 'import', ?)",
         (person_id, from_class, to_class, to_db(now)),
+    )
+    await codes_follow(conn, person_id, from_class, to_class)
+
+
+async def codes_follow(
+    conn: aiosqlite.Connection, person_id: int, from_class: str | None, to_class: str | None
+) -> None:
+    """The active codes of a moved pupil, and their parents' codes filed under the old class, follow
+    the pupil to the new class (print sheets, QR cards and per-class counts read codes.class_label)."""
+    if from_class is None or to_class is None or from_class == to_class:
+        return
+    await conn.execute(
+        "UPDATE codes SET class_label = ? WHERE status = 'active' AND class_label = ? AND (person_id = ?"
+        " OR (role = 'parent' AND person_id IN (SELECT parent_id FROM guardians WHERE child_id = ?)))",
+        (to_class, from_class, person_id, person_id),
     )
 
 

@@ -11,6 +11,7 @@ from bot.cli import main as cli_main
 from bot.services import consent as consent_service
 from bot.services.roster import import_roster, parse_roster
 from storage import year as year_repo
+from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, last_with_buttons, texts
 from tests.harness import IT_OFFICER, PARENT_TWO, ROSTER_ROWS, Harness, csv_bytes, roster_csv
 
@@ -39,7 +40,7 @@ def _cli(
 
 async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harness) -> None:
     h = harness
-    assert (await import_roster(h.app.db, roster_csv(), "r.csv", now=h.clock.now())).ok
+    await load_school(h.app)  # the roster and everyone's invitation codes
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     parent = await h.app.people.by_tg(PARENT_TWO)
@@ -67,6 +68,15 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     assert {c.id for c in await h.app.people.children(parent.id)} >= {misha.id}
     assert await consent_service.is_covered(h.app.db, misha.id)
     assert await h.app.people.count_active() == len(ROSTER_ROWS) - 1  # nobody lost, nobody added
+    # The codes stay theirs and follow the class (print sheets and QR cards read it).
+    code_classes = {
+        str(r[0]): r[1] for r in await h.app.db.fetchall(
+            "SELECT p.full_name, c.class_label FROM codes c JOIN persons p ON p.id = c.person_id"
+            " WHERE c.status = 'active'"
+        )
+    }
+    assert code_classes["Иванов Миша Андреевич"] == "5Б" and code_classes["Иванова Маша Андреевна"] == "6Б"
+    assert code_classes["Иванова Елена Викторовна"] == "5Б" and code_classes["Смирнов Олег Павлович"] == "5Б"
     moves = await year_repo.class_moves(h.app.db, misha.id)
     assert [(m.from_class, m.to_class, m.reason) for m in moves] == [("5А", "5Б", "import")]
     # Importing the same file again changes nothing.

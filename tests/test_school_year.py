@@ -10,11 +10,13 @@ import pytest
 
 from bot.cli import main as cli_main
 from bot.services import consent as consent_service
+from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, new_year, parse_mapping, render_report
 from handlers.school_year import YearConfirm
 from storage import year as year_repo
 from storage.tasks import TaskRepo
+from tests.codes_helpers import codes_csv
 from tests.consent_helpers import answer, buttons, last_with_buttons, texts
 from tests.harness import IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes, handler_harness
 
@@ -84,6 +86,8 @@ def test_cli_new_year_dry_run_lists_every_change_then_applies_once(
 async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
         assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
+        outcome = await h.app.importers["codes"].run(h.app, codes_csv(), "codes.csv", ImportOptions())
+        assert outcome.ok and outcome.applied, outcome.errors
         await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)
         parent = await h.app.people.by_tg(PARENT_ONE)
         assert parent is not None
@@ -101,6 +105,15 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
 
         moved = await h.app.people.get(child.id)
         assert moved is not None and moved.active and moved.class_label == "6А"
+        # A family with children in 5А and 6Б: each code moves exactly one grade.
+        code_classes = {
+            str(r[0]): r[1] for r in await h.app.db.fetchall(
+                "SELECT p.full_name, c.class_label FROM codes c JOIN persons p ON p.id = c.person_id"
+                " WHERE c.status = 'active'"
+            )
+        }
+        assert code_classes["Иванов Миша Андреевич"] == "6А" and code_classes["Иванова Маша Андреевна"] == "7Б"
+        assert code_classes["Иванова Елена Викторовна"] == "6А"
         assert await consent_service.is_covered(h.app.db, child.id)  # the consent is still theirs
         again = await h.app.people.by_tg(PARENT_ONE)
         assert again is not None and again.id == parent.id

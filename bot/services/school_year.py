@@ -261,7 +261,8 @@ async def new_year(
         for person, target in moves:
             if "student" in person.roles and target is not None:
                 await repo.rekey_person(conn, person.id, f"moving:{person.id}")
-        for person, target in moves:
+        # Highest grade first: the codes of a family whose two children are in 5А and 6А move once each.
+        for person, target in sorted(moves, key=lambda m: _class_order(m[0].class_label or ""), reverse=True):
             new_key: str | None = None
             if "student" in person.roles and target is not None:
                 new_key = student_key(person.full_name, target)
