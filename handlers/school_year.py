@@ -16,7 +16,7 @@ from storage.people import Person
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 # A Telegram message holds 4096 characters: the bot shows this many changes, the CLI all of them.
-SHOWN_CHANGES = 40
+SHOWN_CHANGES = 30
 
 
 class YearConfirm(CallbackData, prefix="nyr"):

@@ -39,6 +39,9 @@ LEAVING_GRADE = 11
 # A mapping-file value that retires a class instead of renaming it.
 RETIRE_WORDS = frozenset({"выпуск", "выпускники", "retire", "graduate", "-"})
 _GRADE = re.compile(r"^(\d+)(.*)$")
+SCHOOL_WIDE = frozenset(
+    {"class_retired", "class_mapped", "quarter", "holidays", "plan_item", "consent_carry", "consent_renew"}
+)
 
 
 class YearError(Exception):
@@ -322,7 +325,10 @@ def render_report(report: NewYearReport, t: Translator, *, limit: int | None = N
     lines = [t(title, label=f"{report.year}/{report.year + 1}")]
     summary = {code: report.count(code) for code in ("promoted", "graduated", "teacher_follows", "parent_leaves")}
     lines.append(t("year.summary", **{k: str(v) for k, v in summary.items()}))
-    shown = report.changes if limit is None else report.changes[:limit]
+    # School-wide changes first (classes, calendar, plan, consents), then every person by name: a
+    # bot message cut at `limit` still shows all of the former.
+    ordered = sorted(report.changes, key=lambda c: c.code not in SCHOOL_WIDE)
+    shown = ordered if limit is None else ordered[:limit]
     for c in shown:
         params = {k: escape(v) for k, v in c.params.items()} if html else c.params
         lines.append(f"• {t(f'year.change.{c.code}', **params)}")
