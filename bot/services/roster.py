@@ -300,7 +300,8 @@ async def import_roster(
                 chosen = candidates[0]
             if chosen is not None and chosen != "new":
                 if chosen not in candidates:
-                    report.errors.append(RowError(extra.line, "previous_class_unknown", {"value": chosen}))
+                    stale = {"value": _class_of(chosen) or "—"}
+                    report.errors.append(RowError(extra.line, "previous_class_unknown", stale))
                     continue
                 renames[chosen] = rec.roster_key
         if report.errors:
