@@ -23,7 +23,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config
+from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.limiter import LimitedSession, SendLimiter
 from scheduler.base import APScheduler, Scheduler
@@ -132,10 +132,7 @@ def create_app(
 
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
-        raise ConfigError(
-            "BOT_TOKEN is not set: create a bot with @BotFather in Telegram (/newbot), then put "
-            "BOT_TOKEN=<token> into the environment or .env"
-        )
+        raise ConfigError(startup_text("no_token"))
     # One limiter for every send of this bot: direct answers and the outbox alike.
     limiter = SendLimiter(
         rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate

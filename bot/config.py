@@ -5,6 +5,8 @@ Both fail at start with a message that names the offending field, never with a t
 
 from __future__ import annotations
 
+import functools
+import itertools
 import tomllib
 from datetime import date, time
 from pathlib import Path
@@ -14,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.paths import CONTENT_DIR
 
 EXAMPLE_SCHOOL_CONFIG = CONTENT_DIR / "school.example.toml"
@@ -23,11 +26,84 @@ class ConfigError(Exception):
     """Bad settings; the message names the field and is meant for the operator."""
 
 
-def _format_validation_error(source: str, exc: ValidationError) -> str:
+@functools.cache
+def _texts() -> Translator:
+    """The operator's messages (Russian); loaded only when something is wrong."""
+    return Catalog.load().bind(DEFAULT_LANG)
+
+
+def startup_text(key: str, /, **params: Any) -> str:
+    return _texts()(f"startup.{key}", **params)
+
+
+def ordinal(n: int) -> str:
+    """A quarter as a person counts it: 1 -> "1-я" (четверть)."""
+    return f"{n}-я"
+
+
+def _place(loc: tuple[int | str, ...]) -> str:
+    """("school_year", "quarters", 3, "start") -> "раздел [school_year], 4-я четверть, поле start"."""
+    parts: list[str] = []
+    items = list(loc)
+    if items and isinstance(items[0], str):
+        parts.append(startup_text("place_section", section=items.pop(0)))
+    while items:
+        item = items.pop(0)
+        following = items[0] if items else None
+        if isinstance(item, str) and isinstance(following, int):
+            items.pop(0)
+            if item == "quarters":
+                parts.append(startup_text("place_quarter", n=following + 1))
+            else:
+                parts.append(startup_text("place_item", field=item, n=following + 1))
+        elif isinstance(item, int):
+            parts.append(startup_text("place_index", n=item + 1))
+        else:
+            parts.append(startup_text("place_field", field=item))
+    return ", ".join(parts)
+
+
+_BOUNDS = {"greater_than_equal": ("too_small", "ge"), "greater_than": ("must_exceed", "gt"),
+           "less_than_equal": ("too_large", "le"), "less_than": ("must_be_below", "lt")}
+_BY_TYPE = {
+    "missing": "missing", "extra_forbidden": "extra", "string_type": "text", "string_too_short": "empty",
+    "list_type": "list", "date_parsing": "date", "date_from_datetime_parsing": "date",
+    "date_from_datetime_inexact": "date", "date_type": "date", "int_parsing": "integer", "int_type": "integer",
+    "int_from_float": "integer", "float_parsing": "number", "float_type": "number", "bool_parsing": "boolean",
+    "bool_type": "boolean",
+}
+
+
+def _message(err: Any) -> str:
+    kind = str(err.get("type", ""))
+    ctx = err.get("ctx") or {}
+    value = err.get("input")
+    shown = value if isinstance(value, str | int | float | bool | date | time) else ""
+    if kind == "value_error" and "error" in ctx:
+        return str(ctx["error"])
+    if kind in _BOUNDS:
+        key, bound = _BOUNDS[kind]
+        return startup_text(key, limit=ctx.get(bound, ""))
+    if kind == "literal_error":
+        return startup_text("choice", expected=ctx.get("expected", ""), value=shown)
+    if kind in _BY_TYPE:
+        return startup_text(_BY_TYPE[kind], value=shown)
+    return str(err.get("msg", kind))
+
+
+def _format_validation_error(source: str, exc: ValidationError, *, environment: bool = False) -> str:
+    """One line per problem, in Russian, naming the field the way the person wrote or counts it."""
     lines = []
     for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"]) or "(root)"
-        lines.append(f"{source}: {loc}: {err['msg']}")
+        loc = tuple(err["loc"])
+        message = _message(err)
+        if environment:
+            name = str(loc[0]).upper() if loc else "?"
+            lines.append(startup_text("where_env", name=name, message=message))
+        elif loc:
+            lines.append(startup_text("where_file", source=source, place=_place(loc), message=message))
+        else:
+            lines.append(f"{source}: {message}")
     return "\n".join(lines)
 
 
@@ -62,7 +138,7 @@ class Settings(BaseSettings):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
+            raise ValueError(startup_text("url"))
         return value.rstrip("/") if value else value
 
 
@@ -70,7 +146,7 @@ def load_settings(**overrides: Any) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error("environment", exc)) from None
+        raise ConfigError(_format_validation_error("environment", exc, environment=True)) from None
 
 
 def _parse_hhmm(value: Any) -> Any:
@@ -79,7 +155,7 @@ def _parse_hhmm(value: Any) -> Any:
             hours, minutes = value.split(":")
             return time(int(hours), int(minutes))
         except ValueError:
-            raise ValueError(f"expected HH:MM, got {value!r}") from None
+            raise ValueError(startup_text("hhmm", value=value)) from None
     return value
 
 
@@ -97,7 +173,7 @@ class SchoolInfo(BaseModel):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
+            raise ValueError(startup_text("timezone", value=value)) from None
         return value
 
 
@@ -117,13 +193,13 @@ class Hours(BaseModel):
     @classmethod
     def _check_days(cls, value: list[int]) -> list[int]:
         if not value or any(d < 1 or d > 7 for d in value):
-            raise ValueError("working days are ISO weekdays 1 (Monday) .. 7 (Sunday), at least one")
+            raise ValueError(startup_text("working_days"))
         return sorted(set(value))
 
     @model_validator(mode="after")
     def _check_window(self) -> Hours:
         if self.work_start >= self.work_end:
-            raise ValueError("work_start must be before work_end")
+            raise ValueError(startup_text("work_window"))
         return self
 
 
@@ -135,7 +211,7 @@ class QuarterSpec(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> QuarterSpec:
         if self.start > self.end:
-            raise ValueError("start is after end")
+            raise ValueError(startup_text("quarter_order", start=self.start, end=self.end))
         return self
 
 
@@ -147,10 +223,22 @@ class SchoolYear(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> SchoolYear:
         if len(self.quarters) != 4:
-            raise ValueError("a school year has exactly four quarters (четверти)")
-        for prev, nxt in zip(self.quarters, self.quarters[1:], strict=False):
-            if nxt.start <= prev.end:
-                raise ValueError("quarters must follow each other without overlap")
+            raise ValueError(startup_text("quarter_count", count=len(self.quarters)))
+        problems = []
+        numbered = list(enumerate(self.quarters, start=1))
+        for i, a in numbered:
+            for j, b in numbered[i:]:
+                if b.start <= a.end and a.start <= b.end:
+                    problems.append(startup_text(
+                        "quarters_overlap", first=ordinal(i), second=ordinal(j), end=a.end, start=b.start
+                    ))
+        if not problems:
+            for (i, a), (j, b) in itertools.pairwise(numbered):
+                if b.start < a.start:
+                    problems.append(startup_text("quarters_order", first=ordinal(i), second=ordinal(j),
+                                       first_start=a.start, second_start=b.start))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
 
@@ -216,9 +304,9 @@ def load_school_config(path: Path) -> SchoolConfig:
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: {exc}") from None
+        raise ConfigError(startup_text("toml", source=source, detail=exc)) from None
     except OSError as exc:
-        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+        raise ConfigError(startup_text("unreadable", source=source, detail=exc.strerror)) from None
     try:
         return SchoolConfig.model_validate(data)
     except ValidationError as exc:
