@@ -10,6 +10,7 @@ passing a ManualClock and a ManualScheduler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,11 +22,13 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.utils.token import TokenValidationError
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.limiter import LimitedSession, SendLimiter
+from bot.startup import PollingLogFilter, StateLog, check_data_folders, polling_backoff, try_or_retry, wait_for_bot_api
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
@@ -142,11 +145,14 @@ def build_bot(settings: Settings) -> Bot:
         if settings.bot_api_url
         else LimitedSession(limiter)
     )
-    return Bot(
-        settings.bot_token.get_secret_value(),
-        session=session,
-        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
-    )
+    try:
+        return Bot(
+            settings.bot_token.get_secret_value(),
+            session=session,
+            default=DefaultBotProperties(parse_mode=ParseMode.HTML),
+        )
+    except TokenValidationError:
+        raise ConfigError(startup_text("bad_token")) from None
 
 
 def build_dispatcher(app: App) -> Dispatcher:
@@ -176,7 +182,13 @@ def build_dispatcher(app: App) -> Dispatcher:
         app.bot_username = me.username or ""
         from handlers.common import set_default_commands
 
-        await set_default_commands(bot, app.catalog)
+        # A convenience: a failure is one line and a background retry, never a stopped bot.
+        retry = await try_or_retry(
+            lambda: set_default_commands(bot, app.catalog),
+            failed_key="commands_failed", recovered_key="commands_recovered",
+        )
+        if retry is not None:
+            app.extras["commands_retry"] = retry
         from bot.services.sender import OutboxSender
 
         app.sender = OutboxSender(app, bot)
@@ -195,6 +207,11 @@ def build_dispatcher(app: App) -> Dispatcher:
         from bot.services.broadcast import stop_watchers
 
         await stop_watchers(app)
+        retry = app.extras.pop("commands_retry", None)
+        if retry is not None:
+            retry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await retry
         if app.sender is not None:
             await app.sender.stop(timeout=SHUTDOWN_GRACE)
         await app.close()
@@ -221,14 +238,30 @@ async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> Non
 
 
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
-    """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`)."""
+    """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`).
+
+    Start-up problems are one line each (see bot.startup): the data folders are checked, then the
+    database opens (a locked or corrupt file is a one-line StorageError), then the Bot API is
+    waited for (retried with a growing pause; a refused token stops the start)."""
+    api_state = StateLog()
     try:
-        # Open the database first: a locked or corrupt file is a one-line StorageError at start.
+        await asyncio.to_thread(check_data_folders, app.settings)
         await app.open()
+        await wait_for_bot_api(bot, app.settings, api_state)
     except BaseException:
+        await app.close()
         await bot.session.close()
         raise
     dp = build_dispatcher(app)
     app.extras["dispatcher"] = dp
-    await bot.delete_webhook(drop_pending_updates=False)
-    await dp.start_polling(bot, handle_signals=handle_signals, close_bot_session=True, polling_timeout=10)
+    # aiogram logs every failed poll twice; the operator gets one line per change instead.
+    polling_log = logging.getLogger("aiogram.dispatcher")
+    folded = PollingLogFilter(api_state, app.settings)
+    polling_log.addFilter(folded)
+    try:
+        await dp.start_polling(
+            bot, handle_signals=handle_signals, close_bot_session=True, polling_timeout=10,
+            backoff_config=polling_backoff(),
+        )
+    finally:
+        polling_log.removeFilter(folded)

@@ -16,15 +16,13 @@ log = logging.getLogger(__name__)
 
 
 async def set_default_commands(bot: Bot, catalog: Catalog) -> None:
-    """The command list of people the bot does not know yet, in each language we speak."""
+    """The command list of people the bot does not know yet, in each language we speak. Raises
+    TelegramAPIError: the caller (start-up) reports it once and retries in the background."""
     for lang in LANGUAGES:
         t = catalog.bind(lang)
-        try:
-            await bot.set_my_commands(
-                commands_for(None, t), scope=BotCommandScopeDefault(), language_code=None if lang == "ru" else lang
-            )
-        except TelegramAPIError as exc:
-            log.warning("set_my_commands (default) failed: %s", exc)
+        await bot.set_my_commands(
+            commands_for(None, t), scope=BotCommandScopeDefault(), language_code=None if lang == "ru" else lang
+        )
 
 
 async def set_commands(bot: Bot, chat_id: int, person: Person | None, t: Translator) -> None:

@@ -18,7 +18,8 @@ def test_bad_school_config_names_the_field(tmp_path: Path) -> None:
     text = EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8").replace('"Europe/Moscow"', '"Europe/Atlantis"')
     path = tmp_path / "school.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"раздел \[school\], поле timezone: неизвестный часовой пояс «Europe/Atlantis»"):
+    expected = r"раздел \[school\], поле timezone: неизвестный часовой пояс «Europe/Atlantis»"
+    with pytest.raises(ConfigError, match=expected):
         load_school_config(path)
 
 
@@ -53,7 +54,9 @@ def _school_toml(tmp_path: Path, old: str, new: str) -> Path:
 
 
 def test_overlapping_quarters_are_named_as_people_count_them(tmp_path: Path) -> None:
-    path = _school_toml(tmp_path, "{ start = 2027-01-12, end = 2027-03-20 }", "{ start = 2026-12-20, end = 2027-03-20 }")
+    path = _school_toml(
+        tmp_path, "{ start = 2027-01-12, end = 2027-03-20 }", "{ start = 2026-12-20, end = 2027-03-20 }"
+    )
     with pytest.raises(ConfigError) as caught:
         load_school_config(path)
     assert str(caught.value) == (
@@ -63,7 +66,9 @@ def test_overlapping_quarters_are_named_as_people_count_them(tmp_path: Path) -> 
 
 
 def test_a_bad_quarter_is_the_fourth_not_quarters_3(tmp_path: Path) -> None:
-    path = _school_toml(tmp_path, "{ start = 2027-03-30, end = 2027-05-26 }", "{ start = 2027-06-30, end = 2027-05-26 }")
+    path = _school_toml(
+        tmp_path, "{ start = 2027-03-30, end = 2027-05-26 }", "{ start = 2027-06-30, end = 2027-05-26 }"
+    )
     with pytest.raises(ConfigError) as caught:
         load_school_config(path)
     message = str(caught.value)

@@ -44,7 +44,9 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
+from bot.config import startup_text
 from bot.limiter import Priority, SendLimiter, bulk_sends, limiter_of
+from bot.startup import StateLog, write_failure
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.outbox import Payload
 
@@ -90,6 +92,7 @@ class OutboxSender:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._idle = asyncio.Event()
+        self._health = StateLog(log)
 
     # --- lifecycle --------------------------------------------------------------------------------
 
@@ -137,9 +140,20 @@ class OutboxSender:
                 started, wait = await self._round()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("outbox round failed; retrying in 1 s")
+            except Exception as exc:
+                # A full disk or a folder turned read-only is one line until it is fixed, not one
+                # per second; anything else keeps its traceback (once per distinct error).
+                failure = write_failure(exc, self.app.settings.database_path)
+                if failure is not None:
+                    self._health.fail(failure[0], failure[1], level=logging.ERROR)
+                elif self._health.state != repr(exc):
+                    log.exception("outbox round failed; retrying in 1 s")
+                    self._health.state = repr(exc)
                 started, wait = 0, 1.0
+            else:
+                if self._health.state in ("full", "read_only"):
+                    self._health.ok(startup_text("write_recovered"))
+                self._health.state = None
             if started == 0:
                 await self._idle_wait(wait)
 
