@@ -15,6 +15,7 @@ from bot.menu import menu_entry_of
 from bot.services import tasks as svc
 from bot.services.deadlines import deadline_words
 from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
+from handlers.status import JournalFlow
 from storage.people import STAFF_ROLES, Person
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -75,6 +76,16 @@ async def done(
         return
     if snap.accepted(task):
         await query.answer(t("tasks.already_accepted"), show_alert=True)
+        return
+    quarter = svc.quarter_of(task)
+    if task.item.number == svc.JOURNAL_ITEM and quarter is not None and person.has_role("it_officer"):
+        # Item 16 is done by logging the backup itself (which medium, then a photo): the backup log
+        # is the one record of it, read by /tasks, reminders, /status and the reports alike.
+        await state.set_state(JournalFlow.waiting_label)
+        await state.update_data(journal_quarter=quarter)
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(t("status.journal.ask_label"))
         return
     await state.set_state(TaskStates.waiting_proof)
     await state.update_data(task_item=task.item.number, task_occ=task.key)

@@ -1,22 +1,20 @@
-"""The operations sweep, every minute: quarterly journal backup nudges and their escalation (plan
-item 16), the nightly backup of the bot's own database, and the end-of-year archive reminder
-(item 19).
+"""The operations sweep, every minute: the nightly backup of the bot's own database and the
+end-of-year archive reminder (item 19). The quarterly journal backup (item 16) is a plan task like
+any other: its reminders are the plan reminders (bot.services.reminders), and logging a backup
+closes that quarter's occurrence.
 
-Nudges are enqueued only while `now` is an allowed sending time (working hours of a working day,
-outside quiet hours): a nudge enqueued at night would still go out in the morning even if the
-backup was logged in between. Dedupe keys name the year, quarter, kind and person, so a restart or
-the next minute's sweep never repeats one.
+The year-end reminder is enqueued only while `now` is an allowed sending time (working hours of a
+working day, outside quiet hours). Dedupe keys name the year and person, so a restart or the next
+minute's sweep never repeats one.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
-from html import escape
 from typing import TYPE_CHECKING
 
 from bot.services import backup as backup_service
-from bot.services.status import QuarterInfo, quarters
 from storage import ops
 from storage.outbox import Payload, enqueue
 
@@ -25,11 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# (kind, days before the quarter's last day), earliest first.
-JOURNAL_MOMENTS: tuple[tuple[str, int], ...] = (("before14", 14), ("before3", 3), ("due", 0))
-# The director is told on the first working moment after the quarter's end; after this many days
-# (e.g. a fresh install in mid-year) past quarters are no longer escalated.
-ESCALATION_WINDOW_DAYS = 14
 BACKUP_WINDOW = (time(2, 0), time(5, 0))  # school-local; the nightly backup runs inside it
 BACKUP_ATTEMPTS_PER_NIGHT = 3
 YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by the end of May
@@ -43,97 +36,12 @@ def is_working_day(app: App, day: date) -> bool:
     return day.isoweekday() in app.school.hours.working_days and day not in app.school.hours.holidays
 
 
-def working_day_on_or_before(app: App, day: date) -> date:
-    for _ in range(30):
-        if is_working_day(app, day):
-            return day
-        day -= timedelta(days=1)
-    return day
-
-
 def working_day_on_or_after(app: App, day: date) -> date:
     for _ in range(30):
         if is_working_day(app, day):
             return day
         day += timedelta(days=1)
     return day
-
-
-def journal_nudge_kind(app: App, q: QuarterInfo, today: date) -> str | None:
-    """Which nudge is due today for quarter q (the latest whose day has come), if any. A moment that
-    falls on a weekend or holiday moves to the working day before it, so the "last day" nudge of a
-    quarter ending on a Saturday goes out on Friday."""
-    if today > q.end:
-        return None
-    due = None
-    for kind, days in JOURNAL_MOMENTS:
-        moment = working_day_on_or_before(app, q.end - timedelta(days=days))
-        if moment <= today:
-            due = kind
-    return due
-
-
-
-def _fmt(d: date) -> str:
-    return d.strftime("%d.%m.%Y")
-
-
-async def journal_nudges(app: App, now: datetime) -> int:
-    if not allowed_now(app, now):
-        return 0
-    today = now.astimezone(app.school.tz).date()
-    year = app.school.school_year.year
-    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
-    sent = 0
-    for q in quarters(app):
-        if await ops.quarter_has_backup(app.db, year, q.number):
-            continue
-        kind = journal_nudge_kind(app, q, today)
-        if kind is not None and officers:
-            async with app.db.transaction() as conn:
-                for person in officers:
-                    t = app.translator_for(person)
-                    markup = {
-                        "inline_keyboard": [[{
-                            "text": t("status.journal.done_button"),
-                            "callback_data": backup_service.journal_done_data(year, q.number),
-                        }]]
-                    }
-                    assert person.tg_user_id is not None
-                    sent += await enqueue(
-                        conn,
-                        dedupe_key=f"ops:journal:{year}:q{q.number}:{kind}:{person.id}",
-                        chat_id=person.tg_user_id,
-                        person_id=person.id,
-                        kind="text",
-                        payload=Payload(text=t(f"status.journal.nudge_{kind}", quarter=q.number, due=_fmt(q.end)),
-                                        reply_markup=markup),
-                        now=now,
-                    )
-        if q.end < today <= q.end + timedelta(days=ESCALATION_WINDOW_DAYS):
-            sent += await _escalate(app, now, year, q)
-    return sent
-
-
-async def _escalate(app: App, now: datetime, year: int, q: QuarterInfo) -> int:
-    directors = [p for p in await app.people.with_role("director") if p.reachable]
-    officers = await app.people.with_role("it_officer")
-    sent = 0
-    async with app.db.transaction() as conn:
-        for person in directors:
-            t = app.translator_for(person)
-            who = ", ".join(escape(p.full_name) for p in officers) or t("status.journal.nobody")
-            assert person.tg_user_id is not None
-            sent += await enqueue(
-                conn,
-                dedupe_key=f"ops:journal:{year}:q{q.number}:escalate:{person.id}",
-                chat_id=person.tg_user_id,
-                person_id=person.id,
-                kind="text",
-                payload=Payload(text=t("status.journal.escalation", quarter=q.number, due=_fmt(q.end), who=who)),
-                now=now,
-            )
-    return sent
 
 
 async def nightly_backup(app: App, now: datetime) -> bool:
@@ -195,7 +103,6 @@ async def year_end(app: App, now: datetime) -> int:
 
 
 async def sweep(app: App, now: datetime) -> None:
-    await journal_nudges(app, now)
     await year_end(app, now)
     try:
         await nightly_backup(app, now)

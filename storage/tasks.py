@@ -128,7 +128,20 @@ class TaskRepo:
         rows = await self._rows("SELECT person_id FROM task_digests WHERE week = ?", (week,))
         return {int(r[0]) for r in rows}
 
+    async def plan_days(self, day: date) -> set[int]:
+        """Who already got their plan message on this school-local day."""
+        rows = await self._rows("SELECT person_id FROM task_plan_days WHERE day = ?", (day.isoformat(),))
+        return {int(r[0]) for r in rows}
+
     # --- writes: call inside Database.transaction() with its connection -------------------------
+
+    @staticmethod
+    async def log_plan_day(conn: aiosqlite.Connection, person_id: int, day: date, now: datetime) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO task_plan_days(person_id, day, enqueued_at) VALUES (?, ?, ?)",
+            (person_id, day.isoformat(), to_db(now)),
+        )
+        return cur.rowcount == 1
 
     @staticmethod
     async def existing_items(conn: aiosqlite.Connection) -> dict[str, tuple[PlanItem, bool]]:

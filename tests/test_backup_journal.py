@@ -1,5 +1,5 @@
-"""Quarterly journal backup nudges (plan item 16), their escalation, and the end-of-year reminder
-(item 19), moved through time with the ManualClock and app.tick()."""
+"""The quarterly journal backup (plan item 16) as a plan task closed by the backup log, and the
+end-of-year reminder (item 19), moved through time with the ManualClock and app.tick()."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import backup as backup_service
-from bot.services.status import quarters
+from bot.services.tasks import snapshot
 from scheduler import ops_sweep
+from storage import ops
 from tests.conftest_status import populate
 from tests.harness import Harness
 
@@ -29,57 +30,54 @@ async def _at(h: Harness, *moment: int) -> list[str]:
     return [key for key, _, _ in await _ops_rows(h)]
 
 
-async def test_quarter_nudges_and_escalation_fire_at_the_right_moments(harness: Harness) -> None:
-    ids = await populate(harness)
-    officer = ids["Петров Пётр Петрович"]
-    director = ids["Сидорова Анна Ивановна"]
-    assert await _at(harness, 2026, 12, 13, 12, 0) == []  # Sunday, 15 days before the end
-    assert await _at(harness, 2026, 12, 14, 8, 59) == []  # two weeks before, not yet working hours
-    keys = await _at(harness, 2026, 12, 14, 9, 0)
-    assert keys == [f"ops:journal:2026:q2:before14:{officer}"]
-    assert await _at(harness, 2026, 12, 14, 9, 1) == keys  # deduped
-    [(_, chat_id, payload)] = await _ops_rows(harness)
-    body = json.loads(payload)
-    assert chat_id == 1001 and "Через две недели, 28.12.2026" in body["text"]
-    assert body["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "jbk:2026:2"
-
-    keys = await _at(harness, 2026, 12, 25, 10, 0)
-    assert keys[-1] == f"ops:journal:2026:q2:before3:{officer}"
-    keys = await _at(harness, 2026, 12, 28, 17, 59)
-    assert keys[-1] == f"ops:journal:2026:q2:due:{officer}"
-    assert len(keys) == 3
-    assert await _at(harness, 2026, 12, 28, 23, 0) == keys  # after the end of the day: nothing new
-    keys = await _at(harness, 2026, 12, 29, 9, 0)  # the next working day after the quarter
-    assert keys[-1] == f"ops:journal:2026:q2:escalate:{director}"
-    _, chat_id, payload = (await _ops_rows(harness))[-1]
-    assert chat_id == 1002
-    assert "2 четверть закончилась 28.12.2026" in json.loads(payload)["text"]
-    assert "Петров Пётр Петрович" in json.loads(payload)["text"]
-    assert await _at(harness, 2026, 12, 30, 9, 0) == keys
+async def _plan_rows(h: Harness) -> list[tuple[str, int, str]]:
+    rows = await h.app.db.fetchall(
+        "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE 'plan:%' ORDER BY id"
+    )
+    return [(r[0], r[1], json.loads(r[2])["text"]) for r in rows]
 
 
-async def test_a_logged_backup_stops_nudges_and_escalation(harness: Harness) -> None:
-    ids = await populate(harness)
-    officer = ids["Петров Пётр Петрович"]
-    assert await _at(harness, 2026, 12, 14, 10, 0) == [f"ops:journal:2026:q2:before14:{officer}"]
-    # The IT officer presses "Done" and names the medium.
+async def test_item_16_is_a_plan_task_and_a_logged_backup_closes_its_quarter(harness: Harness) -> None:
+    """The quarterly backup is reminded like any plan task (one message a day at most, labelled by
+    its quarter); "Done" on it logs the backup itself, which closes the quarter everywhere."""
+    await populate(harness)
+    await _at(harness, 2026, 12, 21, 9, 0)  # a week before the quarter's last day, Monday 28 December
+    rows = await _plan_rows(harness)
+    officer_rows = [r for r in rows if r[1] == 1001]
+    assert len(officer_rows) == 1 and "Пункт 16 · II четверть" in officer_rows[0][2]
+    assert not [key for key in await _ops_rows(harness) if ":journal:" in key[0]]  # no second nudge
+    [(key, _, payload)] = [
+        (r[0], r[1], r[2]) for r in await harness.app.db.fetchall(
+            "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE 'plan:%' AND chat_id = 1001"
+        )
+    ]
+    buttons = [b["callback_data"] for row in json.loads(payload)["reply_markup"]["inline_keyboard"] for b in row]
+    assert "tsk:done:16:q2-2026" in buttons
+
+    # "Done" on the quarter asks which medium, as the backup log does, and logs it.
+    calls = await harness.press(1001, "tsk:done:16:q2-2026")
+    assert any("Как подписан носитель" in (getattr(c, "text", "") or "") for c in calls)
+    await harness.text(1001, "Внешний диск WD-1")
+    [logged] = await ops.journal_backups(harness.app.db)
+    assert logged.quarter == 2 and logged.medium_label == "Внешний диск WD-1"
+
+    # Closed: no reminder of it on its last day, no digest lists it after.
+    for moment in ((2026, 12, 28, 9, 0), (2027, 1, 11, 9, 0)):
+        await _at(harness, *moment)
+    assert not [r for r in await _plan_rows(harness) if "II четверть" in r[2] and r[0] != key]
+    snap = await snapshot(harness.app)
+    q2 = snap.task("16", "q2-2026")
+    assert q2 is not None and snap.accepted(q2) and snap.status(q2, date(2027, 1, 11)) == "accepted"
+
+
+async def test_a_backup_logged_from_status_also_closes_the_quarter(harness: Harness) -> None:
+    await populate(harness)
+    harness.clock.set(datetime(2026, 12, 14, 10, 0, tzinfo=MSK))
     await harness.press(1001, backup_service.journal_done_data(2026, 2))
     await harness.text(1001, "Внешний диск WD-1")
-    for moment in ((2026, 12, 25, 10, 0), (2026, 12, 28, 10, 0), (2026, 12, 29, 10, 0)):
-        assert len(await _at(harness, *moment)) == 1
-
-
-async def test_moments_on_weekends_move_to_the_working_day_before(harness: Harness) -> None:
-    app = harness.app
-    q1 = quarters(app)[0]
-    assert q1.end == date(2026, 10, 24)  # a Saturday
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 8)) is None
-    # 14 days before is Saturday 10 October: the nudge moves to Friday.
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 9)) == "before14"
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 20)) == "before14"
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 21)) == "before3"
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 23)) == "due"  # Friday before the Saturday end
-    assert ops_sweep.journal_nudge_kind(app, q1, date(2026, 10, 25)) is None
+    for moment in ((2026, 12, 21, 9, 0), (2026, 12, 28, 9, 0), (2026, 12, 29, 10, 0)):
+        await _at(harness, *moment)
+    assert not [r for r in await _plan_rows(harness) if "Пункт 16 · II" in r[2]]
 
 
 async def test_year_end_reminder_goes_out_once_in_may(harness: Harness) -> None:

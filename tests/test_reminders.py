@@ -30,27 +30,41 @@ async def test_sweep_is_registered() -> None:
     assert "tasks" in [name for name, _ in all_sweeps()]
 
 
+async def logged(app: App) -> list[str]:
+    """The reminder log as "task:<item>:<occurrence>:<person>:<kind>" keys, sorted."""
+    rows = await app.db.fetchall("SELECT item_number, occurrence_key, person_id, kind FROM task_reminders")
+    return sorted(f"task:{r[0]}:{r[1]}:{r[2]}:{r[3]}" for r in rows)
+
+
 async def test_restart_in_a_reminder_window_sends_each_reminder_once(tmp_path: Path) -> None:
     # Monday 26 October 2026: item 3 "7 days before" (Saturday's, postponed) for the director and
-    # item 16's first quarter "due" (Saturday's) for the IT officer, plus the first Monday digest.
+    # item 16's first quarter "due" (Saturday's) for the IT officer, with the first Monday digest:
+    # one message each, grouping both.
     app = await _open(tmp_path)
     try:
         await seed(app)
         await reminders.sweep(app, local(app, "2026-10-26 08:30"))
-        assert await outbox(app) == []  # before work starts: nothing yet
+        assert await outbox(app, "plan:") == []  # before work starts: nothing yet
         await reminders.sweep(app, local(app, "2026-10-26 09:00"))
-        first = _keys(await outbox(app)) + _keys(await outbox(app, "tasks:digest:"))
+        first = _keys(await outbox(app, "plan:"))
+        first_log = await logged(app)
     finally:
         await app.close()
-    assert len(first) == 4
+    assert len(first) == 2 and len(first_log) == 2
 
     app = await _open(tmp_path)  # the same database, a new process
     try:
         for moment in ("2026-10-26 09:00", "2026-10-26 09:01", "2026-10-26 13:00", "2026-10-27 09:00"):
             await reminders.sweep(app, local(app, moment))
-        rows = await outbox(app)
-        assert _keys(rows) + _keys(await outbox(app, "tasks:digest:")) == first
+        rows = await outbox(app, "plan:")
+        assert _keys(rows) == first and await logged(app) == first_log
         assert {row["chat_id"] for row in rows} == {DIRECTOR, IT_OFFICER}
+        officer = next(r for r in rows if r["chat_id"] == IT_OFFICER)
+        # The quarter's due day has passed (Saturday): the message says so, once, not "today".
+        assert "Пункт 16 · I четверть" in officer["payload"] and "срок прошёл" in officer["payload"]
+        assert "ответственному по информатизации" not in officer["payload"]  # never "contact yourself"
+        director = next(r for r in rows if r["chat_id"] == DIRECTOR)
+        assert "через неделю" in director["payload"] and "Сводка за неделю" in director["payload"]
     finally:
         await app.close()
 
@@ -60,18 +74,20 @@ async def test_restart_before_the_window_then_resume(tmp_path: Path) -> None:
     try:
         await seed(app)
         await reminders.sweep(app, local(app, "2026-10-23 17:30"))  # Friday
-        before = _keys(await outbox(app))
+        before = await logged(app)
     finally:
         await app.close()
     app = await _open(tmp_path)
     try:
         await reminders.sweep(app, local(app, "2026-10-26 11:15"))
         await reminders.sweep(app, local(app, "2026-10-26 11:16"))
-        new = [k for k in _keys(await outbox(app)) if k not in before]
+        new = [k for k in await logged(app) if k not in before]
         assert new == sorted(
             [f"task:16:q1-2026:{_id}:due" for _id in [await _pid(app, IT_OFFICER)]]
             + [f"task:3:2026-10-31:{await _pid(app, DIRECTOR)}:before7"]
         )
+        days = [k.rsplit(":", 1)[1] for k in _keys(await outbox(app, "plan:"))]
+        assert sorted(days) == ["2026-10-23", "2026-10-26", "2026-10-26"]
     finally:
         await app.close()
 
@@ -82,24 +98,29 @@ async def _pid(app: App, tg: int) -> int:
     return person.id
 
 
-async def test_after_downtime_only_the_most_relevant_reminder_goes_out_at_an_allowed_time(tmp_path: Path) -> None:
+async def test_after_downtime_overdue_tasks_go_into_the_digest_at_an_allowed_time(tmp_path: Path) -> None:
     app = await _open(tmp_path)
     try:
         await seed(app)
         await reminders.sweep(app, local(app, "2026-10-20 10:00"))  # Q1 "7 days before" went out
-        sent_before = set(_keys(await outbox(app)))
-        # Down from 20 October until Tuesday 10 November, back at 22:00 (quiet hours).
+        sent_before = set(_keys(await outbox(app, "plan:")))
+        log_before = await logged(app)
+        # Down from 20 October until Tuesday 10 November, back at 22:00 (quiet hours): nothing is
+        # composed before the next sending moment, Wednesday's start of work.
         await reminders.sweep(app, local(app, "2026-11-10 22:00"))
-        rows = [r for r in await outbox(app) if r["dedupe_key"] not in sent_before]
-        director, it = await _pid(app, DIRECTOR), await _pid(app, IT_OFFICER)
-        assert _keys(rows) == sorted(
-            [f"task:3:2026-10-31:{director}:over-2026-11-07", f"task:16:q1-2026:{it}:over-2026-11-07"]
-        )
-        for row in rows:  # postponed to Wednesday's start of work, not dropped
-            assert from_db(row["next_attempt_at"]) == local(app, "2026-11-11 09:00")
-        # Nothing is repeated the next morning.
+        assert set(_keys(await outbox(app, "plan:"))) == sent_before
         await reminders.sweep(app, local(app, "2026-11-11 09:00"))
-        assert len([r for r in await outbox(app) if r["dedupe_key"] not in sent_before]) == 2
+        rows = [r for r in await outbox(app, "plan:") if r["dedupe_key"] not in sent_before]
+        # No reminder of its own for an overdue task: this week's digest lists them.
+        assert await logged(app) == log_before
+        assert {r["chat_id"] for r in rows} == {DIRECTOR, IT_OFFICER}
+        for row in rows:
+            assert from_db(row["next_attempt_at"]) == local(app, "2026-11-11 09:00")
+            assert "Пункт 3" in row["payload"] and "Пункт 16 · I четверть" in row["payload"]
+        # Nothing is repeated later that day or the next morning.
+        await reminders.sweep(app, local(app, "2026-11-11 15:00"))
+        await reminders.sweep(app, local(app, "2026-11-12 09:00"))
+        assert len([r for r in await outbox(app, "plan:") if r["dedupe_key"] not in sent_before]) == 2
     finally:
         await app.close()
 
@@ -114,7 +135,7 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
         assert "At 2027-05-24 09:00" in out
         assert "before7" in out and "item 18" in out and "Петров Пётр Петрович" in out
         assert "digest 2027-W21" in out
-        assert await outbox(app) == [] and await outbox(app, "tasks:") == []
+        assert await outbox(app, "plan:") == []
         assert await app.db.fetchval("SELECT count(*) FROM task_reminders") == 0
         bad = argparse.Namespace(dry_run=True, at="24.05.2027")
         assert await reminders.cmd_reminders(app, bad, app.catalog.bind("ru")) == 2

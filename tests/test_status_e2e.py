@@ -36,7 +36,8 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         assert "Людей в составе: 9, подключились к боту: 1" in (status.plain or "")
         assert "5А: 0/2 (0%)" in (status.plain or "")
         await officer.press(status, "📈 График")
-        chart = await tg.wait_for(1001, lambda m: m.method == "sendPhoto")
+        # The first chart imports matplotlib in a worker thread: seconds on a loaded machine.
+        chart = await tg.wait_for(1001, lambda m: m.method == "sendPhoto", timeout=30)
         assert chart.file is not None
         with Image.open(io.BytesIO(chart.file)) as img:
             assert img.format == "PNG" and img.width > 800
@@ -46,11 +47,11 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         assert report.file is not None and (report.filename or "").endswith(".xlsx")
         assert len(load_workbook(io.BytesIO(report.file)).sheetnames) == 5
 
-        # Two weeks before the end of the second quarter the sweep nudges; "Done" logs the backup.
-        clock.set(datetime(2026, 12, 14, 10, 0, tzinfo=MSK))
+        # A week before the end of the second quarter the plan reminder comes; "Done" logs the backup.
+        clock.set(datetime(2026, 12, 21, 10, 0, tzinfo=MSK))
         await app.tick()
-        nudge = await tg.wait_for(1001, lambda m: "Через две недели" in (m.plain or ""))
-        await officer.press(nudge, "✅ Готово")
+        nudge = await tg.wait_for(1001, lambda m: "Пункт 16 · II четверть" in (m.plain or ""))
+        await officer.press(nudge, "✅ Пункт 16 · II четверть")
         await tg.wait_for(1001, lambda m: "Как подписан носитель" in (m.plain or ""))
         await officer.send("Флешка №3")
         saved = await tg.wait_for(1001, lambda m: "Записано" in (m.plain or ""))

@@ -33,10 +33,10 @@ async def test_teacher_reminded_done_with_document_director_accepts(tg: FakeTele
         await app.tick()  # 08:00: before work, nothing about item 15 yet
         clock.set(local(app, "2027-02-01 09:00"))
         await app.tick()
-        reminder = await tg.wait_for(TEACHER, lambda m: "пункт 15" in (m.plain or ""))
-        assert "С сегодняшнего дня" in (reminder.plain or "")
+        reminder = await tg.wait_for(TEACHER, lambda m: "Пункт 15" in (m.plain or ""))
+        assert "с сегодняшнего дня" in (reminder.plain or "")
 
-        await teacher.press(reminder, "✅ Выполнено")
+        await teacher.press(reminder, "✅ Пункт 15")
         await tg.wait_for(TEACHER, lambda m: "Пришлите подтверждение" in (m.plain or ""))
         await teacher.send_document(b"%PDF-1.4 journal", "журнал_5А.pdf", "application/pdf")
         await tg.wait_for(TEACHER, lambda m: "отправлено на проверку" in (m.plain or ""))

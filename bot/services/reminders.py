@@ -1,12 +1,17 @@
-"""Deadline reminders and the Monday escalation digest: what is due at a moment, and enqueueing it.
+"""Plan reminders: what is due at a moment, grouped into at most one message per person per day.
 
 The database is the truth. For every (task, responsible person) the reminder moments are fixed
-dates (7 days and 1 day before, the due day, then weekly while overdue; the start day of a "from"
-item). At a given instant one moment is relevant, and it is sent unless the reminder log already
-holds it. That is: the latest moment whose day has come, once its sending time (the first allowed
+dates (7 days and 1 day before, the due day; the start day of a "from" item). At a given instant
+one moment is relevant: the latest whose day has come, once its sending time (the first allowed
 instant of that day or after) has come too. So after downtime only the most relevant missed reminder
-goes out, once, and never "7 days before" when the due day has passed. The log row and the outbox
-message share one transaction.
+goes out, once, and never "7 days before" when the due day has passed. Once a task is overdue it is
+no longer a message of its own: it goes into the weekly digest, which every responsible person gets
+for their own overdue tasks and the director and the IT officer get for the whole school.
+
+Everything one person is to be told on a day - due reminders, snoozed ones, the week's digest - is
+one message (`PlanMessage`); the reminder log, the digest log and the day's mark share its
+transaction, so a restart neither repeats nor loses anything, and a second message the same day
+is never sent (what falls due later that day waits for the next morning).
 """
 
 from __future__ import annotations
@@ -15,19 +20,24 @@ import argparse
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.i18n import Translator
 from bot.services.deadlines import deadline_words, overdue_moments, reminder_moments
 from bot.services.tasks import (
     Snapshot,
     Task,
+    TaskAct,
+    TaskPage,
     _esc,
     _fit,
     day_start,
-    reminder_markup,
     send_window,
     shorten,
     snapshot,
+    task_label,
     today_local,
 )
 from storage.outbox import Payload, enqueue
@@ -36,7 +46,6 @@ from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.i18n import Translator
 
 DIGEST_LIMIT = 30
 # A "from <date>" item is announced once, on its start date; after downtime (or to someone linked
@@ -116,6 +125,8 @@ def due_reminders(
             if relevant[0] == "start" and (today - relevant[1]).days > START_RELEVANT_DAYS:
                 continue
             kind, day = relevant
+            if kind.startswith("over-"):
+                continue  # overdue: the weekly digest tells, not a message of its own
             for person in people:
                 if (item.number, task.key, person.id, kind) in log or snap.done_by(task, person.id):
                     continue
@@ -128,59 +139,166 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def due_digests(
-    app: App, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
-) -> list[DueDigest]:
-    """This ISO week's digest, from Monday's start of work (or the first allowed time after it)."""
+def digest_moment(app: App, now: datetime) -> tuple[str, date] | None:
+    """This ISO week's digest (week, school-local day it goes out), once its moment has come:
+    Monday's start of work, or the first allowed time after it within the same week."""
     today = today_local(app, now)
     monday = today - timedelta(days=today.weekday())
     at = _send_at(app, monday)
     if now < at or iso_week(at.astimezone(app.school.tz).date()) != iso_week(monday):
+        return None
+    return iso_week(monday), at.astimezone(app.school.tz).date()
+
+
+def due_digests(
+    app: App, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
+) -> list[DueDigest]:
+    """This week's digests: each responsible person's own overdue tasks; the director and the IT
+    officer also get every overdue task of the school (with who is responsible)."""
+    moment = digest_moment(app, now)
+    if moment is None:
         return []
-    overdue = snap.overdue(at.astimezone(app.school.tz).date())
+    week, day = moment
+    overdue = snap.overdue(day)
     if not overdue:
         return []
     not_before = send_window(app, now)
-    return [
-        DueDigest(iso_week(monday), p, overdue, not_before)
-        for p in snap.reviewers()
-        if (p.reachable or not linked_only) and p.id not in sent
-    ]
+    reviewers = {p.id for p in snap.reviewers()}
+    people: dict[int, Person] = {}
+    for task in overdue:
+        for person in snap.people_for(task.item):
+            people.setdefault(person.id, person)
+    for person in snap.reviewers():
+        people.setdefault(person.id, person)
+    found = []
+    for person in sorted(people.values(), key=lambda p: p.id):
+        if person.id in sent or not (person.reachable or not linked_only):
+            continue
+        if person.id in reviewers:
+            tasks = overdue
+        else:
+            tasks = [
+                t for t in overdue if person.roles & set(t.item.responsible) and not snap.done_by(t, person.id)
+            ]
+        if tasks:
+            found.append(DueDigest(week, person, tasks, not_before))
+    return found
 
 
-def reminder_payload(app: App, reminder: DueReminder) -> Payload:
-    t = app.translator_for(reminder.person)
-    task = reminder.task
-    kind = reminder.kind
-    key = "overdue" if kind.startswith("over-") else "snooze" if kind.startswith("snooze-") else kind
-    text = t(
-        f"tasks.reminder.{key}",
-        number=task.item.number,
-        text=_esc(shorten(task.item.text, 1000)),
-        deadline=deadline_words(task.item.deadline, task.occ, t.lang),
-        proof=_esc(task.item.proof or t("tasks.proof_any")),
-    )
-    return Payload(text=_fit(text), reply_markup=reminder_markup(task, t))
+@dataclass
+class PlanMessage:
+    """Everything one person is told about the plan on one day, as one message."""
+
+    person: Person
+    day: date
+    due: list[DueReminder]
+    digest: DueDigest | None
+    not_before: datetime
+
+    @property
+    def dedupe_key(self) -> str:
+        return f"plan:{self.person.id}:{self.day.isoformat()}"
 
 
-def digest_payload(app: App, snap: Snapshot, digest: DueDigest) -> Payload:
-    t = app.translator_for(digest.person)
-    lines = [t.plural("tasks.digest.title", len(digest.tasks))]
-    for task in digest.tasks[:DIGEST_LIMIT]:
-        people = snap.people_for(task.item)
-        names = ", ".join(p.full_name for p in people) if people else t("tasks.view.nobody")
-        lines.append(
-            t(
-                "tasks.digest.line",
-                number=task.item.number,
-                text=_esc(shorten(task.item.text, 120)),
-                deadline=deadline_words(task.item.deadline, task.occ, t.lang),
-                people=_esc(names),
+_WHEN = {"before7": "in_week", "before1": "tomorrow", "due": "today", "start": "start"}
+BUTTON_LIMIT = 8
+
+
+def _when_words(reminder: DueReminder, today: date, t: Translator) -> str:
+    due = reminder.task.due
+    # The due day itself may have been a weekend: by Monday the deadline has passed.
+    key = "overdue" if due is not None and due < today else _WHEN.get(reminder.kind, "snooze")
+    return t(f"tasks.plan.when.{key}")
+
+
+def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
+    person = message.person
+    t = app.translator_for(person)
+    today = message.day
+    parts = [t("tasks.plan.title", day=today.strftime("%d.%m.%Y"))]
+    buttons: list[Task] = []
+    if message.due:
+        lines = [t("tasks.plan.due_h")]
+        for r in sorted(message.due, key=lambda r: (r.task.due or r.day, r.task.item.number)):
+            if r.task in buttons:
+                continue  # a snoozed task that is also due today is told once
+            lines.append(
+                t(
+                    "tasks.plan.due_line",
+                    label=task_label(r.task, t),
+                    when=_when_words(r, today, t),
+                    text=_esc(shorten(r.task.item.text, 200)),
+                    deadline=deadline_words(r.task.item.deadline, r.task.occ, t.lang),
+                    proof=_esc(shorten(r.task.item.proof or t("tasks.proof_any"), 120)),
+                )
             )
+            buttons.append(r.task)
+        parts.append("\n".join(lines))
+    digest = message.digest
+    if digest is not None:
+        # A task in today's reminders is not repeated in the digest part of the same message.
+        reminded = {(r.task.item.number, r.task.key) for r in message.due}
+        own = [task for task in digest.tasks if person.roles & set(task.item.responsible)
+               and not snap.done_by(task, person.id) and (task.item.number, task.key) not in reminded]
+        others = [task for task in digest.tasks if task not in own
+                  and (task.item.number, task.key) not in reminded]
+        if own:
+            lines = [t.plural("tasks.plan.overdue_h", len(own))]
+            for task in own[:DIGEST_LIMIT]:
+                lines.append(
+                    t(
+                        "tasks.plan.overdue_line",
+                        label=task_label(task, t),
+                        text=_esc(shorten(task.item.text, 160)),
+                        deadline=deadline_words(task.item.deadline, task.occ, t.lang),
+                        days=(today - task.due).days if task.due else 0,
+                    )
+                )
+                buttons.append(task)
+            parts.append("\n".join(lines))
+        if others:
+            lines = [t.plural("tasks.plan.school_h", len(others))]
+            for task in others[:DIGEST_LIMIT]:
+                people = snap.people_for(task.item)
+                names = ", ".join(p.full_name for p in people) if people else t("tasks.view.nobody")
+                lines.append(
+                    t(
+                        "tasks.plan.school_line",
+                        label=task_label(task, t),
+                        text=_esc(shorten(task.item.text, 120)),
+                        deadline=deadline_words(task.item.deadline, task.occ, t.lang),
+                        people=_esc(shorten(names, 200)),
+                    )
+                )
+            if len(others) > DIGEST_LIMIT:
+                lines.append(t("tasks.digest.more", n=len(others) - DIGEST_LIMIT))
+            parts.append("\n".join(lines))
+    # Only someone who is not the IT officer is pointed to the IT officer.
+    parts.append(t("tasks.plan.footer_admin" if person.has_role("it_officer") else "tasks.plan.footer"))
+    return Payload(text=_fit("\n\n".join(parts)), reply_markup=plan_markup(buttons, t))
+
+
+def plan_markup(tasks: list[Task], t: Translator) -> dict[str, Any]:
+    rows: list[list[InlineKeyboardButton]] = []
+    seen: set[tuple[str, str]] = set()
+    for task in tasks:
+        if (task.item.number, task.key) in seen or len(rows) >= BUTTON_LIMIT:
+            continue
+        seen.add((task.item.number, task.key))
+        rows.append(
+            [
+                InlineKeyboardButton(
+                    text=t("tasks.plan.btn_done", label=task_label(task, t)),
+                    callback_data=TaskAct(action="done", item=task.item.number, occ=task.key).pack(),
+                ),
+                InlineKeyboardButton(
+                    text=t("tasks.btn.snooze"),
+                    callback_data=TaskAct(action="snooze", item=task.item.number, occ=task.key).pack(),
+                ),
+            ]
         )
-    if len(digest.tasks) > DIGEST_LIMIT:
-        lines.append(t("tasks.digest.more", n=len(digest.tasks) - DIGEST_LIMIT))
-    return Payload(text=_fit("\n\n".join(lines)))
+    rows.append([InlineKeyboardButton(text=t("tasks.btn.back"), callback_data=TaskPage(page=0).pack())])
+    return InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
 
 
 @dataclass
@@ -188,12 +306,20 @@ class SweepPlan:
     reminders: list[DueReminder]
     digests: list[DueDigest]
     snap: Snapshot
+    messages: list[PlanMessage]
 
 
 async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> SweepPlan:
     """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people
     not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
     snap = await snapshot(app)
+    moment = send_window(app, now)
+    if moment != now:
+        if linked_only:
+            # Composed only at a sending moment, so the morning's one message holds everything
+            # due by then (a message enqueued at night could not take in what comes due later).
+            return SweepPlan([], [], snap, [])
+        now = moment  # the dry run shows what the next sending moment will bring
     repo = TaskRepo(app.db)
     log = await repo.reminder_log()
     reminders = due_reminders(app, snap, log, now, linked_only=linked_only)
@@ -208,40 +334,46 @@ async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> Sweep
     today = today_local(app, now)
     week = iso_week(today - timedelta(days=today.weekday()))
     digests = due_digests(app, snap, await repo.digest_sent(week), now, linked_only=linked_only)
-    return SweepPlan(reminders, digests, snap)
+    # One message per person per day: who already had theirs today waits for tomorrow.
+    done_today = await repo.plan_days(today)
+    grouped: dict[int, PlanMessage] = {}
+    for r in reminders:
+        if r.person.id in done_today:
+            continue
+        grouped.setdefault(r.person.id, PlanMessage(r.person, today, [], None, not_before)).due.append(r)
+    for d in digests:
+        if d.person.id in done_today:
+            continue
+        grouped.setdefault(d.person.id, PlanMessage(d.person, today, [], None, not_before)).digest = d
+    messages = list(grouped.values())
+    return SweepPlan(
+        [r for m in messages for r in m.due], [m.digest for m in messages if m.digest], snap, messages
+    )
 
 
 async def sweep(app: App, now: datetime) -> None:
     plan = await plan_at(app, now)
-    if not plan.reminders and not plan.digests:
+    if not plan.messages:
         return
     async with app.db.transaction() as conn:
-        for r in plan.reminders:
-            assert r.person.tg_user_id is not None
-            if await TaskRepo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now):
-                await enqueue(
-                    conn,
-                    dedupe_key=r.dedupe_key,
-                    chat_id=r.person.tg_user_id,
-                    person_id=r.person.id,
-                    kind="text",
-                    payload=reminder_payload(app, r),
-                    now=now,
-                    not_before=r.not_before,
-                )
-        for d in plan.digests:
-            assert d.person.tg_user_id is not None
-            if await TaskRepo.log_digest(conn, d.week, d.person.id, now):
-                await enqueue(
-                    conn,
-                    dedupe_key=d.dedupe_key,
-                    chat_id=d.person.tg_user_id,
-                    person_id=d.person.id,
-                    kind="text",
-                    payload=digest_payload(app, plan.snap, d),
-                    now=now,
-                    not_before=d.not_before,
-                )
+        for m in plan.messages:
+            assert m.person.tg_user_id is not None
+            if not await TaskRepo.log_plan_day(conn, m.person.id, m.day, now):
+                continue
+            for r in m.due:
+                await TaskRepo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now)
+            if m.digest is not None:
+                await TaskRepo.log_digest(conn, m.digest.week, m.person.id, now)
+            await enqueue(
+                conn,
+                dedupe_key=m.dedupe_key,
+                chat_id=m.person.tg_user_id,
+                person_id=m.person.id,
+                kind="text",
+                payload=plan_payload(app, plan.snap, m),
+                now=now,
+                not_before=m.not_before,
+            )
     app.wake_sender()
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.services import status as status_service
+from bot.services.deadlines import deadline_words
+from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4
 from storage import ops
 
@@ -48,30 +50,18 @@ class ReportData:
 async def _plan_rows(app: App, t: Any, today: date) -> list[Row] | None:
     if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
         return None
-    from bot.services.deadlines import Quarter, deadline_words, occurrences
-    from storage.tasks import TaskRepo
-
-    repo = TaskRepo(app.db)
-    items = await repo.items()
-    done = {(p.item_number, p.occurrence_key) for p in await repo.proofs() if p.status != "returned"}
-    done |= await status_service.journal_done_keys(app)
-    qs = [Quarter(q.number, q.start, q.end) for q in status_service.quarters(app)]
+    snap = await snapshot(app)
     rows: list[Row] = []
-    for item in items:
-        occs = occurrences(item.deadline, school_year=app.school.school_year.year, quarters=qs)
+    for item in snap.items:
+        occs = snap.occurrences(item)
         if not occs:
             rows.append([item.number, item.text, deadline_words(item.deadline, None, t.lang),
                          item.responsible_text, t("status.report.no_deadline")])
             continue
         for occ in occs:
-            if (item.number, occ.key) in done:
-                state = t("status.report.done")
-            elif occ.due is not None and occ.due < today:
-                state = t("status.report.overdue")
-            else:
-                state = t("status.report.open")
+            state = snap.summary_state(Task(item, occ), today)
             rows.append([item.number, item.text, deadline_words(item.deadline, occ, t.lang), item.responsible_text,
-                         state])
+                         t(f"status.report.{state}")])
     return rows
 
 

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.i18n import Translator
+from bot.services.tasks import snapshot
 from storage import ops
 from storage.ops import DbBackup, JournalBackup
 from storage.people import Person, class_sort_key
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_MESSAGE = 4096
-JOURNAL_PLAN_ITEM = "16"  # "backup of the journal database to external media, once a quarter"
 
 
 @dataclass(frozen=True)
@@ -140,45 +140,24 @@ async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
 async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary | None:
     if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
         return None
-    from bot.services.deadlines import Quarter, occurrences
-    from storage.tasks import TaskRepo
-
-    repo = TaskRepo(app.db)
-    items = await repo.items()
-    proofs = await repo.proofs()
-    done_keys: set[tuple[str, str]] = set()
-    for proof in proofs:
-        if proof.status == "returned":
-            continue
-        if viewer is not None and proof.person_id != viewer.id:
-            continue
-        done_keys.add((proof.item_number, proof.occurrence_key))
-    year = app.school.school_year.year
-    done_keys |= await journal_done_keys(app)
-    qs = [Quarter(q.number, q.start, q.end) for q in quarters(app)]
+    # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
+    # and the report say about each occurrence, this says too.
+    snap = await snapshot(app)
     summary = TasksSummary()
-    for item in items:
-        if viewer is not None and "class_teacher" not in item.responsible:
+    for task in snap.dated_tasks():
+        if viewer is not None and "class_teacher" not in task.item.responsible:
             continue
-        for occ in occurrences(item.deadline, school_year=year, quarters=qs):
-            if (item.number, occ.key) in done_keys:
-                summary.done += 1
-            elif occ.due is not None and occ.due < today:
-                summary.overdue += 1
-                summary.worst.append(OverdueTask(item.number, item.text, occ.due, (today - occ.due).days))
-            else:
-                summary.open += 1
+        state = snap.summary_state(task, today)
+        if state == "done":
+            summary.done += 1
+        elif state == "overdue":
+            assert task.due is not None
+            summary.overdue += 1
+            summary.worst.append(OverdueTask(task.item.number, task.item.text, task.due, (today - task.due).days))
+        else:
+            summary.open += 1
     summary.worst.sort(key=lambda o: (-o.days, o.number))
     return summary
-
-
-async def journal_done_keys(app: App) -> set[tuple[str, str]]:
-    """Item 16's quarterly occurrences are done when a journal backup is logged for the quarter,
-    whether or not a task proof was also submitted."""
-    year = app.school.school_year.year
-    return {
-        (JOURNAL_PLAN_ITEM, f"q{j.quarter}-{year}") for j in await ops.journal_backups(app.db, year)
-    }
 
 
 async def _consent(app: App, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
@@ -39,6 +39,7 @@ from bot.services.plan import (
 )
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
+from storage import ops
 from storage.outbox import Payload, enqueue
 from storage.people import Person
 from storage.tasks import Proof, TaskRepo
@@ -168,15 +169,23 @@ class Task:
         return self.occ.due if self.occ is not None else None
 
 
+# "Backup of the journal database to external media, at least once a quarter": a logged journal
+# backup (the backup log, bot.services.backup.log_journal) closes that quarter's occurrence.
+JOURNAL_ITEM = "16"
+
+
 @dataclass
 class Snapshot:
-    """Everything a listing, a sweep or a check needs, read once."""
+    """Everything a listing, a sweep or a check needs, read once. The one reading of the plan's
+    state: /tasks, reminders and digests, /status, the chart and the reports all ask it."""
 
     year: int
     items: list[PlanItem]
     quarters: list[Quarter]
     by_role: dict[str, list[Person]]
     proofs: list[Proof]
+    # (school year, quarter) -> when the first journal backup of that quarter was logged.
+    journal: dict[tuple[int, int], datetime] = field(default_factory=dict)
 
     def people_for(self, item: PlanItem) -> list[Person]:
         seen: dict[int, Person] = {}
@@ -210,19 +219,32 @@ class Snapshot:
     def proofs_of(self, task: Task) -> list[Proof]:
         return [p for p in self.proofs if p.item_number == task.item.number and p.occurrence_key == task.key]
 
+    def journal_logged(self, task: Task) -> datetime | None:
+        if task.item.number != JOURNAL_ITEM:
+            return None
+        quarter = quarter_of(task)
+        return self.journal.get((self.year, quarter)) if quarter is not None else None
+
+    def closed_at(self, task: Task) -> datetime | None:
+        """When the task was done: its journal backup was logged or a proof of it was accepted."""
+        moments = [p.reviewed_at or p.created_at for p in self.proofs_of(task) if p.status == "accepted"]
+        logged = self.journal_logged(task)
+        if logged is not None:
+            moments.append(logged)
+        return min(moments) if moments else None
+
     def accepted(self, task: Task) -> bool:
-        return any(p.status == "accepted" for p in self.proofs_of(task))
+        return self.journal_logged(task) is not None or any(p.status == "accepted" for p in self.proofs_of(task))
 
     def done_by(self, task: Task, person_id: int) -> bool:
         """No more nagging: the task is accepted, or this person's proof waits for review."""
-        return any(
-            p.status == "accepted" or (p.person_id == person_id and p.status == "submitted")
-            for p in self.proofs_of(task)
+        return self.accepted(task) or any(
+            p.person_id == person_id and p.status == "submitted" for p in self.proofs_of(task)
         )
 
     def status(self, task: Task, today: date) -> str:
         proofs = self.proofs_of(task)
-        if any(p.status == "accepted" for p in proofs):
+        if self.accepted(task):
             return "accepted"
         if any(p.status == "submitted" for p in proofs):
             return "submitted"
@@ -251,6 +273,19 @@ class Snapshot:
                 upcoming_taken = True
         return result
 
+    def summary_state(self, task: Task, today: date) -> str:
+        """The task in three words, for counts and sheets: "done" (accepted or its backup
+        logged), "overdue" (past its due date and not done, whatever waits for review), "open"."""
+        if self.accepted(task):
+            return "done"
+        if task.due is not None and task.due < today:
+            return "overdue"
+        return "open"
+
+    def dated_tasks(self) -> list[Task]:
+        """Every dated occurrence of every item, in plan order."""
+        return [Task(item, occ) for item in self.items for occ in self.occurrences(item)]
+
     def overdue(self, today: date) -> list[Task]:
         found = []
         for item in self.items:
@@ -275,7 +310,17 @@ async def snapshot(app: App) -> Snapshot:
     for person in await app.people.active():
         for role in person.roles:
             by_role.setdefault(role, []).append(person)
-    return Snapshot(year=year, items=items, quarters=quarters_of(app), by_role=by_role, proofs=await repo.proofs())
+    journal: dict[tuple[int, int], datetime] = {}
+    for backup in await ops.journal_backups(app.db):
+        journal.setdefault((backup.school_year, backup.quarter), backup.logged_at)
+    return Snapshot(
+        year=year,
+        items=items,
+        quarters=quarters_of(app),
+        by_role=by_role,
+        proofs=await repo.proofs(),
+        journal=journal,
+    )
 
 
 def today_local(app: App, now: datetime) -> date:
@@ -504,30 +549,6 @@ def review_buttons(proof_id: int, t: Translator, *, with_name: str | None = None
             text=t("tasks.btn.return"), callback_data=ProofAct(action="return", proof_id=proof_id).pack()
         ),
     ]
-
-
-def reminder_markup(task: Task, t: Translator) -> dict[str, Any]:
-    markup = InlineKeyboardMarkup(
-        inline_keyboard=[
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.btn.done"),
-                    callback_data=TaskAct(action="done", item=task.item.number, occ=task.key).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=t("tasks.btn.snooze"),
-                    callback_data=TaskAct(action="snooze", item=task.item.number, occ=task.key).pack(),
-                ),
-            ],
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.btn.open_task"),
-                    callback_data=TaskAct(action="open", item=task.item.number, occ=task.key).pack(),
-                )
-            ],
-        ]
-    )
-    return markup.model_dump(exclude_none=True)
 
 
 async def get_proof(app: App, proof_id: int) -> Proof | None:

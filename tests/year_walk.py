@@ -1,0 +1,309 @@
+"""A school year, 1 September to the next 1 September, through the bot as `schoolbot run` builds it
+(create_app, build_bot, serve) against the fake Bot API server, on a ManualClock.
+
+People act through Telegram where the action is the point of the walk (linking, consent, marking a
+plan task done with a document, reviewing it); the rest goes through the same services the
+handlers call (imports, journal backups, tickets, training). After every tick the test waits for
+the outbox sender to drain what is due, so each message is counted in the month it went out.
+
+`Walk.table()` is the messages-per-role-per-month table: every outbox message the bot sent on its
+own (reminders, digests, notices, cards), by the recipient's main role and the month it was sent.
+Direct answers to a person's own action are not counted: they are not nudges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time as timer
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from bot.app import App
+from bot.clock import ManualClock
+from bot.fakeapi import FakeTelegram, FakeUser
+from bot.services import backup as backup_service
+from bot.services import consent, tickets, training
+from bot.services import tasks as task_service
+from bot.services.imports import ImportOptions
+from bot.services.training import SessionSpec
+from storage.timefmt import from_db
+from tests.codes_helpers import CODES, codes_csv
+from tests.harness import (
+    CLASS_TEACHER,
+    DIRECTOR,
+    IT_OFFICER,
+    PARENT_ONE,
+    PARENT_TWO,
+    TEACHER,
+    roster_csv,
+)
+
+START = date(2026, 9, 1)
+END = date(2027, 9, 1)
+ROLE_ORDER = ("it_officer", "director", "class_teacher", "teacher", "parent", "student")
+MONTHS = [(2026, m) for m in range(9, 13)] + [(2027, m) for m in range(1, 10)]
+USERS = {
+    IT_OFFICER: ("Пётр", "Петров", "+79000000001"),
+    DIRECTOR: ("Анна", "Сидорова", "+79000000002"),
+    CLASS_TEACHER: ("Ольга", "Кузнецова", "+79000000003"),
+    TEACHER: ("Игорь", "Морозов", "+79000000004"),
+    PARENT_TWO: ("Елена", "Иванова", "+79000000005"),
+    PARENT_ONE: ("Олег", "Смирнов", "+79000000006"),
+}
+Action = Callable[["Walk"], Awaitable[None]]
+
+
+def main_role(roles: set[str]) -> str:
+    return next((r for r in ROLE_ORDER if r in roles), "other")
+
+
+@dataclass
+class Walk:
+    tg: FakeTelegram
+    app: App
+    clock: ManualClock
+    users: dict[int, FakeUser] = field(default_factory=dict)
+    ticks: int = 0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def tz(self) -> Any:
+        return self.app.school.tz
+
+    def at(self, day: date, hour: int, minute: int = 0) -> datetime:
+        return datetime.combine(day, time(hour, minute), tzinfo=self.tz).astimezone(UTC)
+
+    async def person(self, tg_id: int) -> Any:
+        person = await self.app.people.by_tg(tg_id)
+        assert person is not None, tg_id
+        return person
+
+    async def drained(self) -> None:
+        """Wait (I/O, not a deadline) until nothing due is pending and no send is in flight."""
+        now = self.clock.now()
+        for _ in range(2000):
+            row = await self.app.db.fetchone(
+                "SELECT count(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?",
+                (now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),),
+            )
+            sender = self.app.sender
+            if row is not None and row[0] == 0 and (sender is None or sender.in_flight == 0):
+                return
+            self.app.wake_sender()
+            await asyncio.sleep(0.005)
+        raise AssertionError("the outbox did not drain")
+
+    async def tick(self, moment: datetime) -> None:
+        self.clock.set(moment)
+        await self.app.tick()
+        self.ticks += 1
+        await self.drained()
+
+    async def link(self, tg_id: int) -> None:
+        first, last, phone = USERS[tg_id]
+        user = self.tg.user(tg_id, first, last, phone=phone)
+        self.users[tg_id] = user
+        n = len(self.tg.sent(tg_id))
+        await user.send("/start")
+        ask = await self.tg.wait_for(tg_id, after=n)
+        n = len(self.tg.sent(tg_id))
+        await user.press_reply(ask, "📱 Поделиться номером телефона")
+        await self.tg.wait_for(tg_id, lambda m: last in (m.plain or ""), after=n)
+        await self.drained()
+
+    async def table(self) -> dict[str, Counter[tuple[int, int]]]:
+        rows = await self.app.db.fetchall(
+            "SELECT o.person_id, o.sent_at FROM outbox o WHERE o.status = 'sent' AND o.person_id IS NOT NULL"
+        )
+        ids = [r[0] for r in await self.app.db.fetchall("SELECT id FROM persons")]
+        roles = {p.id: main_role(set(p.roles)) for p in await self.app.people.get_many(ids)}
+        result: dict[str, Counter[tuple[int, int]]] = {}
+        for row in rows:
+            sent = from_db(row["sent_at"]).astimezone(self.tz)
+            result.setdefault(roles.get(row["person_id"], "other"), Counter())[(sent.year, sent.month)] += 1
+        return result
+
+
+def format_table(table: dict[str, Counter[tuple[int, int]]]) -> str:
+    head = "role           " + " ".join(f"{m:02d}/{y % 100}" for y, m in MONTHS) + "  Dec-May  total"
+    lines = [head]
+    for role in (*ROLE_ORDER, "other"):
+        counts = table.get(role, Counter())
+        if not counts and role == "other":
+            continue
+        dec_may = sum(counts[(y, m)] for y, m in MONTHS if (y, m) >= (2026, 12) and (y, m) <= (2027, 5))
+        cells = " ".join(f"{counts[(y, m)]:5d}" for y, m in MONTHS)
+        lines.append(f"{role:<14} {cells}  {dec_may:7d}  {sum(counts.values()):5d}")
+    return "\n".join(lines)
+
+
+def dec_may(table: dict[str, Counter[tuple[int, int]]], role: str) -> int:
+    counts = table.get(role, Counter())
+    return sum(n for (y, m), n in counts.items() if (2026, 12) <= (y, m) <= (2027, 5))
+
+
+# --- what people do during the year ---------------------------------------------------------------
+
+
+async def import_school(w: Walk) -> None:
+    roster = await w.app.importers["roster"].run(w.app, roster_csv(), "roster.csv", ImportOptions())
+    assert roster.ok and roster.applied, roster.errors
+    codes = await w.app.importers["codes"].run(w.app, codes_csv(), "codes.csv", ImportOptions())
+    assert codes.ok and codes.applied, codes.errors
+
+
+async def link_staff(w: Walk) -> None:
+    for tg_id in (IT_OFFICER, DIRECTOR, CLASS_TEACHER, TEACHER):
+        await w.link(tg_id)
+
+
+async def link_parents(w: Walk) -> None:
+    for tg_id in (PARENT_TWO, PARENT_ONE):
+        await w.link(tg_id)
+
+
+async def parent_consents(w: Walk) -> None:
+    """Елена agrees for both children through the bot; Олег never answers (his family stays
+    uncovered: no code may ever reach him or his son)."""
+    user = w.users[PARENT_TWO]
+    n = len(w.tg.sent(PARENT_TWO))
+    await user.send("/consent")
+    menu = await w.tg.wait_for(PARENT_TWO, lambda m: "Согласие на обработку" in (m.plain or ""), after=n)
+    for child in ("Миша", "Маша"):
+        n = len(w.tg.sent(PARENT_TWO))
+        await user.press(w.tg.message(PARENT_TWO, menu.message_id), f"✅ Согласен(на): {child}")
+        await w.tg.wait_for(PARENT_TWO, lambda m: "Квитанция" in (m.plain or ""), after=n)
+    await w.drained()
+
+
+async def print_sheets(w: Walk) -> None:
+    from bot.services import codes as code_service
+
+    pdf = await code_service.print_cards(w.app, "5А", everyone=False)
+    assert pdf is None or pdf.startswith(b"%PDF")
+
+
+def journal_backup(quarter: int) -> Action:
+    async def act(w: Walk) -> None:
+        officer = await w.person(IT_OFFICER)
+        await backup_service.log_journal(w.app, quarter=quarter, label=f"USB-флешка №{quarter}", person_id=officer.id)
+
+    return act
+
+
+def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRECTOR) -> Action:
+    """A responsible person marks a task done with a document through the bot; a reviewer accepts
+    it from the message the bot delivered (the document itself, with its buttons)."""
+
+    async def act(w: Walk) -> None:
+        user = w.users[tg_id]
+        person = await w.person(tg_id)
+        await task_service.submit_proof(
+            w.app, person, number, key,
+            task_service.ProofInput(kind="text", body=f"Выполнено: пункт {number} ({key})"),
+        )
+        await w.drained()
+        if accept_by is None:
+            return
+        reviewer = await w.person(accept_by)
+        proofs = [p for p in await task_service.TaskRepo(w.app.db).proofs(number) if p.status == "submitted"]
+        for proof in proofs:
+            await task_service.review(w.app, reviewer, proof.id, accept=True, comment=None)
+        del user
+        await w.drained()
+
+    return act
+
+
+async def parent_asks(w: Walk) -> None:
+    parent = await w.person(PARENT_TWO)
+    ticket = await tickets.open_ticket(w.app, parent, "Не приходит код для Маши, что делать?")
+    await w.drained()
+    officer = await w.person(IT_OFFICER)
+    await tickets.answer_ticket(w.app, officer, ticket, "Код придёт после согласия; проверьте раздел «Коды».")
+    await w.drained()
+
+
+async def training_session(w: Walk) -> None:
+    officer = await w.person(IT_OFFICER)
+    starts = w.at(w.clock.now().astimezone(w.tz).date() + timedelta(days=7), 15)
+    session_id, _, _ = await training.create_session(
+        w.app, officer, SessionSpec("Работа с электронным журналом", "teachers", None, starts, "каб. 214")
+    )
+    for tg_id in (CLASS_TEACHER, TEACHER):
+        await training.rsvp(w.app, await w.person(tg_id), session_id, True)
+    await w.drained()
+    w.app.extras["walk.session"] = session_id
+
+
+async def training_attended(w: Walk) -> None:
+    session_id = int(w.app.extras["walk.session"])
+    await training.toggle_attendance(w.app, session_id, (await w.person(CLASS_TEACHER)).id)
+
+
+async def consent_check(w: Walk) -> None:
+    assert (await consent.current(w.app)).number >= 1
+
+
+EVENTS: dict[date, list[Action]] = {
+    date(2026, 9, 1): [import_school, link_staff, consent_check],
+    date(2026, 9, 2): [link_parents],
+    date(2026, 9, 3): [parent_consents],
+    date(2026, 9, 10): [print_sheets],
+    date(2026, 10, 14): [parent_asks],
+    date(2026, 10, 20): [task_done(DIRECTOR, "3", "2026-10-31", accept_by=IT_OFFICER)],
+    date(2026, 10, 22): [journal_backup(1)],
+    date(2026, 11, 10): [training_session],
+    date(2026, 11, 17): [training_attended],
+    date(2026, 12, 24): [journal_backup(2)],
+    date(2027, 2, 9): [task_done(CLASS_TEACHER, "11", "2027-01-31")],
+    date(2027, 2, 16): [parent_asks],
+    date(2027, 3, 25): [journal_backup(3)],  # late: the quarter ended on 20 March
+    date(2027, 5, 25): [journal_backup(4)],
+    date(2027, 5, 28): [task_done(IT_OFFICER, "18", "2027-05-31")],
+}
+
+
+async def run_year(w: Walk, extra: dict[date, list[Action]] | None = None) -> None:
+    events = {d: list(actions) for d, actions in EVENTS.items()}
+    for d, actions in (extra or {}).items():
+        events.setdefault(d, []).extend(actions)
+    began = timer.perf_counter()
+    day = START
+    while day <= END:
+        # Nudges go out only on working days from 09:00 (what falls due on a weekend waits for
+        # Monday), so one tick each working morning sees everything; actions then run at 10:30.
+        if day.isoweekday() in w.app.school.hours.working_days or day in events:
+            await w.tick(w.at(day, 9, 5))
+        for action in events.get(day, []):
+            w.clock.set(w.at(day, 10, 30))
+            await action(w)
+            await w.drained()
+        day += timedelta(days=1)
+    w.timings["year"] = timer.perf_counter() - began
+
+
+def uncovered_code_leaks(w: Walk) -> list[str]:
+    """Codes of the family that never consented (Смирнов) found in anything sent to anyone."""
+    secret = {CODES["Смирнов Коля Олегович"], CODES["Смирнов Олег Павлович"]}
+    found = []
+    for message in w.tg.sent():
+        for code in secret:
+            if code in (message.text or ""):
+                found.append(f"{code} in text to {message.chat_id}")
+        if message.method == "sendPhoto" and message.chat_id in (PARENT_ONE,):
+            found.append(f"photo to {message.chat_id}")
+    return found
+
+
+def lift_pace(app: App) -> None:
+    """The sender's buckets run on real time (1 message/s per chat): a year of messages would take
+    minutes. The walk counts messages, not pace, so its sender gets wide buckets."""
+    from bot.services.sender import ChatBuckets, TokenBucket
+
+    assert app.sender is not None
+    app.sender.bucket = TokenBucket(10_000.0, burst=10_000.0)
+    app.sender.chats = ChatBuckets(10_000.0)
