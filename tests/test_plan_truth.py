@@ -77,7 +77,8 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
 
     # 2. The chart draws the same three numbers.
     chart = chart_input(data, t)
-    assert chart.tasks is not None and [n for _, n in chart.tasks] == [counts["done"], counts["open"], counts["overdue"]]
+    assert chart.tasks is not None
+    assert [n for _, n in chart.tasks] == [counts["done"], counts["open"], counts["overdue"]]
 
     # 3. The XLSX report: one row per occurrence, in the same state.
     wb = load_workbook(io.BytesIO(await render_report(app, t)))
