@@ -10,6 +10,7 @@ from aiogram import Router
 def capability_routers() -> list[Router]:
     from handlers import (
         admin,
+        analysis,
         archive,
         broadcast,
         codes,
@@ -31,6 +32,7 @@ def capability_routers() -> list[Router]:
             school_year.build_router(),
             archive.build_router(),
             status.build_router(),
+            analysis.build_router(),
             broadcast.build_router(),
         ),
         codes.build_router(),

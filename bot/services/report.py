@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.services import analysis
 from bot.services import status as status_service
 from bot.services.deadlines import deadline_words
 from bot.services.tasks import Task, snapshot
@@ -71,6 +72,16 @@ async def collect(app: App, t: Any) -> ReportData:
     data = await status_service.collect(app, None)
     na = [[t("status.report.not_available")]]
     R = "status.report."
+
+    # Plan item 18's analysis comes first: the sheet the report is for.
+    found = await status_service._section("report-analysis", lambda: analysis.collect(app, t))
+    first = SheetData(
+        t("analysis.sheet.title"),
+        [t("analysis.sheet.section"), t("analysis.sheet.item"), t("analysis.sheet.value")],
+        analysis.rows(found, t) if found is not None else na,
+        [28, 80, 60],
+        {0, 1, 2},
+    )
 
     plan_rows = await status_service._section("report-plan", lambda: _plan_rows(app, t, today))
     plan = SheetData(
@@ -133,7 +144,7 @@ async def collect(app: App, t: Any) -> ReportData:
         backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
     )
     title = t("status.report_caption", when=now.astimezone(tz).strftime("%d.%m.%Y"))
-    return ReportData(title, [plan, consent, codes, training_sheet, backups])
+    return ReportData(title, [first, plan, consent, codes, training_sheet, backups])
 
 
 

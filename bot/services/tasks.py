@@ -374,7 +374,7 @@ def tasks_for(snap: Snapshot, person: Person, today: date) -> list[Task]:
     return sorted(mine, key=sort_key)
 
 
-_ROMAN = ("I", "II", "III", "IV", "V", "VI")
+ROMAN = ("I", "II", "III", "IV", "V", "VI")
 
 
 def quarter_of(task: Task) -> int | None:
@@ -390,8 +390,8 @@ def task_label(task: Task, t: Translator) -> str:
     """ "Пункт 16 · II четверть" for a quarterly occurrence, "Пункт 3" otherwise: recurring
     occurrences of one item never look alike in a list, a button or a message."""
     quarter = quarter_of(task)
-    if quarter is not None and 1 <= quarter <= len(_ROMAN):
-        return t("tasks.label.quarter", number=task.item.number, quarter=_ROMAN[quarter - 1])
+    if quarter is not None and 1 <= quarter <= len(ROMAN):
+        return t("tasks.label.quarter", number=task.item.number, quarter=ROMAN[quarter - 1])
     return t("tasks.label.plain", number=task.item.number)
 
 

@@ -7,3 +7,12 @@ CREATE TABLE task_plan_days (
     enqueued_at TEXT NOT NULL,
     PRIMARY KEY (person_id, day)
 );
+
+-- Plan item 18, "Анализ текущего состояния и задачи на следующий учебный год": the tasks for the next
+-- year as the IT officer edited them (the bot proposes a draft until then), per school year.
+CREATE TABLE analysis_tasks (
+    school_year INTEGER PRIMARY KEY,
+    text TEXT NOT NULL,                    -- one task per line
+    updated_by INTEGER REFERENCES persons(id),
+    updated_at TEXT NOT NULL
+);

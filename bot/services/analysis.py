@@ -1,0 +1,395 @@
+"""Plan item 18: "Анализ текущего состояния и задачи на следующий учебный год", drafted from the bot's
+own data - consent, delivery and activation of codes per class, training attendance, plan items
+done late or not done, the most frequent questions - with a proposed list of tasks for the next
+year that the IT officer edits (in the bot or with `schoolbot analysis --tasks FILE`) before
+printing. The same content is the PDF and the first sheet of the XLSX report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.i18n import Translator
+from bot.paths import CONTENT_DIR
+from bot.services import status as status_service
+from bot.services.deadlines import deadline_words
+from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, snapshot, task_label
+from storage import analysis as store
+from storage.snapshot import private_file
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+FONTS = CONTENT_DIR / "fonts"
+TOP_QUESTIONS = 5
+LOW_COVERAGE = 80  # percent: a class below it gets a task of its own
+MAX_TASKS_TEXT = 3000
+MAX_TASKS = 30
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    label: str
+    children: int
+    consent: int
+    codes: int
+    delivered: int
+    activated: int
+
+    @staticmethod
+    def pct(part: int, whole: int) -> int:
+        return round(100 * part / whole) if whole else 0
+
+
+@dataclass(frozen=True)
+class TrainingLine:
+    title: str
+    when: str
+    invited: int
+    attended: int
+
+
+@dataclass(frozen=True)
+class PlanLine:
+    number: str
+    period: str | None  # the quarter's roman numeral of a quarterly occurrence
+    label: str
+    text: str
+    deadline: str
+    done_on: date | None  # None: not done
+
+
+@dataclass
+class Analysis:
+    school: str
+    year: int
+    made_on: date
+    classes: list[ClassRow]
+    training: list[TrainingLine]
+    late: list[PlanLine]
+    not_done: list[PlanLine]
+    questions: list[tuple[str, int]]
+    tasks: list[str]
+    tasks_edited: bool
+    proposed: list[str] = field(default_factory=list)
+
+
+def _question_key(text: str) -> str:
+    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())[:80]
+
+
+def top_questions(texts: list[str], limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
+    """The most frequent questions: asked texts grouped case-, space- and punctuation-blind, each
+    shown as it was first asked, most asked first (then first asked first)."""
+    counts: Counter[str] = Counter()
+    first: dict[str, str] = {}
+    for text in texts:
+        key = _question_key(text)
+        if not key:
+            continue
+        counts[key] += 1
+        first.setdefault(key, " ".join(text.split()))
+    order = {key: i for i, key in enumerate(first)}
+    ranked = sorted(counts, key=lambda k: (-counts[k], order[k]))
+    return [(first[k], counts[k]) for k in ranked[:limit]]
+
+
+def propose_tasks(a: Analysis, t: Translator) -> list[str]:
+    """A draft the IT officer edits: one task per weakness the data shows, then the standing ones."""
+    tasks: list[str] = []
+    low = [c.label for c in a.classes if c.children and ClassRow.pct(c.consent, c.children) < LOW_COVERAGE]
+    if low:
+        tasks.append(t("analysis.task.consent", classes=", ".join(low)))
+    inactive = [c.label for c in a.classes if c.delivered and ClassRow.pct(c.activated, c.delivered) < LOW_COVERAGE]
+    if inactive:
+        tasks.append(t("analysis.task.activation", classes=", ".join(inactive)))
+    if any(line.invited and line.attended < line.invited for line in a.training) or not a.training:
+        tasks.append(t("analysis.task.training"))
+    # One task per item left undone; the quarterly backup's missed quarters go into its own task.
+    seen: set[str] = set()
+    for line in a.not_done:
+        if line.number == JOURNAL_ITEM or line.number in seen:
+            continue
+        seen.add(line.number)
+        tasks.append(t("analysis.task.not_done", label=t("tasks.label.plain", number=line.number),
+                       text=_short(line.text, 90)))
+    if a.late:
+        tasks.append(t("analysis.task.late", labels=", ".join(line.label for line in a.late)))
+    if a.questions:
+        tasks.append(t("analysis.task.faq", question=_short(a.questions[0][0], 90)))
+    missed = [line.period for line in a.not_done if line.number == JOURNAL_ITEM and line.period]
+    if missed:
+        tasks.append(t("analysis.task.backups_missed", quarters=", ".join(missed)))
+    else:
+        tasks.append(t("analysis.task.backups"))
+    tasks.append(t("analysis.task.roster"))
+    return tasks
+
+
+def _short(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def parse_tasks(text: str) -> list[str]:
+    """The IT officer's edit: one task per line; list marks ("1.", "-", "•") are dropped."""
+    tasks = []
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:\d+[.)]|[-–—•*])\s*", "", line).strip()
+        if line:
+            tasks.append(line)
+    return tasks
+
+
+class TasksError(Exception):
+    """`key` is a catalog key for the user."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+async def save_tasks(app: App, text: str, *, by: int | None) -> list[str]:
+    tasks = parse_tasks(text)
+    if not tasks:
+        raise TasksError("analysis.tasks_empty")
+    if len(text) > MAX_TASKS_TEXT or len(tasks) > MAX_TASKS:
+        raise TasksError("analysis.tasks_too_long")
+    await store.save_tasks(app.db, app.school.school_year.year, "\n".join(tasks), by=by, now=app.clock.now())
+    return tasks
+
+
+async def collect(app: App, t: Translator) -> Analysis:
+    now = app.clock.now()
+    today = now.astimezone(app.school.tz).date()
+    data = await status_service.collect(app, None)
+    codes: dict[str, list[int]] = {}
+    for row in data.codes or []:
+        if row.role == "student" and row.class_label:
+            acc = codes.setdefault(row.class_label, [0, 0, 0])
+            acc[0] += row.imported
+            acc[1] += row.delivered
+            acc[2] += row.activated
+    classes = []
+    per_class = data.consent.per_class if data.consent is not None else {}
+    for label in data.classes:
+        ratio = per_class.get(label)
+        imported, delivered, activated = codes.get(label, [0, 0, 0])
+        classes.append(
+            ClassRow(label, ratio.total if ratio else 0, ratio.done if ratio else 0, imported, delivered, activated)
+        )
+    tz = app.school.tz
+    training = [
+        TrainingLine(s.title, s.starts_at.astimezone(tz).strftime("%d.%m.%Y"), s.invited, s.attended)
+        for s in (await status_service.training_rows(app) or [])
+        if s.starts_at <= now
+    ]
+    snap = await snapshot(app)
+    late: list[PlanLine] = []
+    not_done: list[PlanLine] = []
+    for task in snap.dated_tasks():
+        if task.due is None or task.due >= today:
+            continue
+        closed = snap.closed_at(task)
+        quarter = quarter_of(task)
+        line = PlanLine(
+            task.item.number,
+            ROMAN[quarter - 1] if quarter else None,
+            task_label(task, t),
+            task.item.text,
+            deadline_words(task.item.deadline, task.occ, t.lang),
+            closed.astimezone(tz).date() if closed else None,
+        )
+        if closed is None:
+            not_done.append(line)
+        elif line.done_on is not None and line.done_on > task.due:
+            late.append(line)
+    analysis = Analysis(
+        school=app.school.school.name,
+        year=app.school.school_year.year,
+        made_on=today,
+        classes=classes,
+        training=training,
+        late=late,
+        not_done=not_done,
+        questions=top_questions(await store.ticket_texts(app.db)),
+        tasks=[],
+        tasks_edited=False,
+    )
+    analysis.proposed = propose_tasks(analysis, t)
+    edited = await store.edited_tasks(app.db, analysis.year)
+    analysis.tasks = edited.text.splitlines() if edited is not None else analysis.proposed
+    analysis.tasks_edited = edited is not None
+    return analysis
+
+
+def title(a: Analysis, t: Translator) -> str:
+    return t("analysis.title")
+
+
+def rows(a: Analysis, t: Translator) -> list[list[Any]]:
+    """The analysis as table rows (section, item, value): the XLSX report's first sheet."""
+    out: list[list[Any]] = []
+    for c in a.classes:
+        out.append([
+            t("analysis.sheet.coverage"),
+            c.label,
+            t("analysis.class_line", children=c.children, consent=c.consent,
+              consent_pct=ClassRow.pct(c.consent, c.children), delivered=c.delivered, codes=c.codes,
+              activated=c.activated, activated_pct=ClassRow.pct(c.activated, c.delivered)),
+        ])
+    for s in a.training:
+        out.append([t("analysis.sheet.training"), f"{s.title} ({s.when})",
+                    t("analysis.training_line", invited=s.invited, attended=s.attended)])
+    if not a.training:
+        out.append([t("analysis.sheet.training"), t("analysis.none"), ""])
+    for line in a.late:
+        assert line.done_on is not None
+        out.append([t("analysis.sheet.late"), f"{line.label}. {line.text}",
+                    t("analysis.late_line", deadline=line.deadline, done=line.done_on.strftime("%d.%m.%Y"))])
+    for line in a.not_done:
+        out.append([t("analysis.sheet.not_done"), f"{line.label}. {line.text}", line.deadline])
+    if not a.late and not a.not_done:
+        out.append([t("analysis.sheet.late"), t("analysis.all_on_time"), ""])
+    for question, n in a.questions:
+        out.append([t("analysis.sheet.questions"), question, n])
+    if not a.questions:
+        out.append([t("analysis.sheet.questions"), t("analysis.none"), ""])
+    for i, task in enumerate(a.tasks, start=1):
+        out.append([t("analysis.sheet.tasks"), f"{i}. {task}", ""])
+    return out
+
+
+def render_pdf(a: Analysis, t: Translator) -> bytes:
+    """Blocking (fpdf): run in a thread. A4 portrait, the school's name, the title, five sections."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf.set_auto_page_break(auto=True, margin=15)
+    pdf.add_font("DejaVu", "", str(FONTS / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONTS / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(title(a, t))
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    pdf.set_font("DejaVu", "", 10)
+    pdf.multi_cell(width, 5, a.school, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+    pdf.set_font("DejaVu", "B", 14)
+    pdf.multi_cell(width, 7, title(a, t), align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)
+    made = t("analysis.made_on", year=a.year, next=a.year + 1, day=a.made_on.strftime("%d.%m.%Y"))
+    pdf.multi_cell(width, 5, made, align="C", new_x="LMARGIN", new_y="NEXT")
+    head = FontFace(emphasis="BOLD", fill_color=(230, 236, 245))
+
+    def section(text: str) -> None:
+        pdf.ln(4)
+        pdf.set_font("DejaVu", "B", 12)
+        pdf.multi_cell(width, 6, text, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+        pdf.set_font("DejaVu", "", 9)
+
+    def table(header: list[str], body: list[list[str]], widths: tuple[int, ...]) -> None:
+        with pdf.table(col_widths=widths, headings_style=head, line_height=5, text_align="LEFT") as tbl:
+            for cells in [header, *body]:
+                row = tbl.row()
+                for cell in cells:
+                    row.cell(cell)
+
+    section(t("analysis.section.coverage"))
+    if a.classes:
+        table(
+            [t("analysis.col.class"), t("analysis.col.consent"), t("analysis.col.delivered"),
+             t("analysis.col.activated")],
+            [[c.label, f"{c.consent} / {c.children} ({ClassRow.pct(c.consent, c.children)}%)",
+              f"{c.delivered} / {c.codes}", f"{c.activated} ({ClassRow.pct(c.activated, c.delivered)}%)"]
+             for c in a.classes],
+            (20, 30, 25, 25),
+        )
+    else:
+        pdf.multi_cell(width, 5, t("analysis.none"), new_x="LMARGIN", new_y="NEXT")
+
+    section(t("analysis.section.training"))
+    if a.training:
+        table([t("analysis.col.session"), t("analysis.col.date"), t("analysis.col.invited"),
+               t("analysis.col.attended")],
+              [[s.title, s.when, str(s.invited), str(s.attended)] for s in a.training], (50, 18, 16, 16))
+    else:
+        pdf.multi_cell(width, 5, t("analysis.none"), new_x="LMARGIN", new_y="NEXT")
+
+    section(t("analysis.section.plan"))
+    plan_rows = [[f"{line.label}. {_short(line.text, 160)}", line.deadline,
+                  line.done_on.strftime("%d.%m.%Y") if line.done_on else t("analysis.not_done")]
+                 for line in [*a.late, *a.not_done]]
+    if plan_rows:
+        table([t("analysis.col.item"), t("analysis.col.deadline"), t("analysis.col.done")], plan_rows, (60, 25, 15))
+    else:
+        pdf.multi_cell(width, 5, t("analysis.all_on_time"), new_x="LMARGIN", new_y="NEXT")
+
+    section(t("analysis.section.questions"))
+    if a.questions:
+        table([t("analysis.col.question"), t("analysis.col.times")],
+              [[_short(q, 200), str(n)] for q, n in a.questions], (85, 15))
+    else:
+        pdf.multi_cell(width, 5, t("analysis.none"), new_x="LMARGIN", new_y="NEXT")
+
+    section(t("analysis.section.tasks"))
+    pdf.set_font("DejaVu", "", 10)
+    for i, task in enumerate(a.tasks, start=1):
+        pdf.multi_cell(width, 5.5, f"{i}. {task}", align="L", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(0.5)
+    pdf.ln(10)
+    pdf.multi_cell(width, 5, t("analysis.signature"), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def filename(a: Analysis) -> str:
+    return f"analysis-{a.year}-{a.year + 1}.pdf"
+
+
+async def pdf_bytes(app: App, t: Translator) -> tuple[bytes, str]:
+    a = await collect(app, t)
+    return await asyncio.to_thread(render_pdf, a, t), filename(a)
+
+
+# --- CLI: schoolbot analysis [--out FILE] [--tasks FILE] ---------------------------------------------
+
+
+async def cmd_analysis(app: App, args: argparse.Namespace, t: Translator) -> int:
+    if args.tasks:
+        try:
+            text = await asyncio.to_thread(Path(args.tasks).read_text, encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(t("analysis.cli.bad_file", path=args.tasks, detail=str(exc)), file=sys.stderr)
+            return 2
+        try:
+            tasks = await save_tasks(app, text, by=None)
+        except TasksError as exc:
+            print(t(exc.key), file=sys.stderr)
+            return 2
+        print(t("analysis.cli.saved", n=len(tasks)))
+    data, name = await pdf_bytes(app, t)
+    out = Path(args.out or name)
+    await asyncio.to_thread(_write_private, out, data)
+    print(t("analysis.cli.written", path=str(out)))
+    return 0
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    private_file(path)  # 0600 before the first byte: the analysis names classes and people's questions
+    path.write_bytes(data)
+
+
+def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("analysis", help="plan item 18: the year's analysis and next year's tasks as a PDF")
+    p.add_argument("--out", default=None, help="where to write the PDF (default: analysis-YYYY-YYYY.pdf)")
+    p.add_argument("--tasks", default=None, help="a UTF-8 text file with next year's tasks, one per line")
+    p.set_defaults(func=cmd_analysis)

@@ -1,0 +1,81 @@
+"""/analysis: plan item 18's document - the year's analysis and next year's tasks as a PDF - for the
+IT officer and the director; the IT officer edits the tasks by sending them as text."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.app import App
+from bot.filters import HasRole, PlainText
+from bot.i18n import Translator
+from bot.services import analysis as svc
+from storage.people import Person
+
+
+class AnalysisAction(CallbackData, prefix="ana"):
+    action: str  # edit
+
+
+class AnalysisFlow(StatesGroup):
+    waiting_tasks = State()
+
+
+async def _send(message: Message, app: App, person: Person, t: Translator, intro: str) -> None:
+    found = await svc.collect(app, t)
+    data, name = await svc.pdf_bytes(app, t)
+    tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
+    markup = None
+    if person.has_role("it_officer"):
+        markup = InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text=t("analysis.btn_edit"),
+                                                   callback_data=AnalysisAction(action="edit").pack())]]
+        )
+    await message.answer_document(BufferedInputFile(data, filename=name), caption=intro)
+    await message.answer(t("analysis.tasks_now", tasks=tasks)[:4000], reply_markup=markup)
+
+
+async def show(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    found = await svc.collect(app, t)
+    await _send(message, app, person, t, t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"))
+
+
+async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
+    await state.set_state(AnalysisFlow.waiting_tasks)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(t("analysis.ask_tasks"))
+
+
+async def tasks_received(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    assert message.text is not None
+    try:
+        tasks = await svc.save_tasks(app, message.text, by=person.id)
+    except svc.TasksError as exc:
+        await message.answer(t(exc.key))
+        return
+    await state.clear()
+    await _send(message, app, person, t, t("analysis.saved", n=len(tasks)))
+
+
+async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(t("tasks.cancelled"))
+
+
+def build_router() -> Router:
+    router = Router(name="analysis")
+    router.message.register(show, Command("analysis"), HasRole("it_officer", "director"))
+    router.callback_query.register(edit, AnalysisAction.filter(F.action == "edit"), HasRole("it_officer"))
+    router.message.register(cancel, Command("cancel"), StateFilter(AnalysisFlow))
+    router.message.register(
+        tasks_received, StateFilter(AnalysisFlow.waiting_tasks), PlainText(), HasRole("it_officer")
+    )
+    return router
