@@ -25,7 +25,7 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services import backup as backup_service
-from bot.services import consent, tickets, training
+from bot.services import consent, school_year, tickets, training
 from bot.services import tasks as task_service
 from bot.services.imports import ImportOptions
 from bot.services.training import SessionSpec
@@ -37,8 +37,9 @@ from tests.harness import (
     IT_OFFICER,
     PARENT_ONE,
     PARENT_TWO,
+    ROSTER_ROWS,
     TEACHER,
-    roster_csv,
+    csv_bytes,
 )
 
 START = date(2026, 9, 1)
@@ -148,8 +149,28 @@ def dec_may(table: dict[str, Counter[tuple[int, int]]], role: str) -> int:
 # --- what people do during the year ---------------------------------------------------------------
 
 
+# The small school of tests.harness plus a pupil of the leaving grade (graduates in June).
+GRADUATE = "Орлов Дмитрий Сергеевич"
+ROSTER = [*ROSTER_ROWS, [GRADUATE, "ученик", "11А", "", ""]]
+
+
+def next_roster() -> list[list[str]]:
+    """The roster the school exports for the next September: every class a grade up, the graduate
+    gone, and Коля moved to the parallel class (7Б, not 6А)."""
+    rows = [ROSTER[0]]
+    for name, role, cls, phone, children in ROSTER[1:]:
+        if name == GRADUATE:
+            continue
+        cls = {"5А": "6А", "5A": "6А", "6Б": "7Б"}.get(cls, cls)
+        if name == "Смирнов Коля Олегович":
+            cls = "6Б"
+        children = children.replace("(5А)", "(6Б)")
+        rows.append([name, role, cls, phone, children])
+    return rows
+
+
 async def import_school(w: Walk) -> None:
-    roster = await w.app.importers["roster"].run(w.app, roster_csv(), "roster.csv", ImportOptions())
+    roster = await w.app.importers["roster"].run(w.app, csv_bytes(ROSTER), "roster.csv", ImportOptions())
     assert roster.ok and roster.applied, roster.errors
     codes = await w.app.importers["codes"].run(w.app, codes_csv(), "codes.csv", ImportOptions())
     assert codes.ok and codes.applied, codes.errors
@@ -248,6 +269,68 @@ async def consent_check(w: Walk) -> None:
     assert (await consent.current(w.app)).number >= 1
 
 
+async def people_state(w: Walk) -> dict[int, tuple[str, str | None, int | None, bool]]:
+    """Every person by id: (name, class, Telegram id, active)."""
+    rows = await w.app.db.fetchall("SELECT id FROM persons")
+    return {
+        p.id: (p.full_name, p.class_label, p.tg_user_id, p.active)
+        for p in await w.app.people.get_many([r[0] for r in rows])
+    }
+
+
+async def new_school_year(w: Walk) -> None:
+    """The IT officer moves the school to 2027/28 (dry run first), as `schoolbot new-year 2027` does."""
+    officer = await w.person(IT_OFFICER)
+    before = await people_state(w)
+    covered = await consent.covered_children(w.app.db)
+    w.app.extras["walk.before_new_year"] = (before, covered)
+    preview = await school_year.new_year(w.app, 2027, dry_run=True, by=officer.id)
+    assert not preview.applied and await people_state(w) == before
+    report = await school_year.new_year(w.app, 2027, dry_run=False, by=officer.id)
+    assert report.applied and w.app.school.school_year.year == 2027
+    after = await people_state(w)
+    # Nobody is lost: the same people, the same links; pupils a grade up; the graduate kept, inactive.
+    assert set(after) == set(before)
+    for pid, (name, cls, tg_id, active) in before.items():
+        new_name, new_cls, new_tg, new_active = after[pid]
+        assert (new_name, new_tg) == (name, tg_id), name
+        if name == GRADUATE:
+            assert not new_active
+        else:
+            assert new_active == active, name
+            if cls is not None and cls[:-1].isdigit():
+                assert new_cls == f"{int(cls[:-1]) + 1}{cls[-1]}", (name, cls, new_cls)
+    assert covered <= await consent.covered_children(w.app.db) | {p for p, v in before.items() if v[0] == GRADUATE}
+
+
+async def reimport_roster(w: Walk) -> None:
+    """September's roster from the platform: the same people update in place, Коля moved to 6Б."""
+    before = await people_state(w)
+    outcome = await w.app.importers["roster"].run(
+        w.app, csv_bytes(next_roster()), "roster-2027.csv", ImportOptions(actor_id=(await w.person(IT_OFFICER)).id)
+    )
+    assert outcome.ok and outcome.applied, outcome.errors
+    after = await people_state(w)
+    active_before = {pid for pid, v in before.items() if v[3]}
+    assert active_before <= {pid for pid, v in after.items() if v[3]}, "a person was lost at the re-import"
+    assert len(after) == len(before), "a person was duplicated at the re-import"
+    kolya = next(pid for pid, v in after.items() if v[0] == "Смирнов Коля Олегович")
+    assert after[kolya][1] == "6Б"
+    parents = await w.app.people.parents(kolya)
+    assert [p.full_name for p in parents] == ["Смирнов Олег Павлович"]
+    _, covered = w.app.extras["walk.before_new_year"]
+    assert covered - {pid for pid, v in after.items() if not v[3]} <= await consent.covered_children(w.app.db)
+
+
+async def analysis_document(w: Walk) -> None:
+    """Item 18: the IT officer asks for the analysis through the bot and gets the PDF."""
+    n = len(w.tg.sent(IT_OFFICER))
+    await w.users[IT_OFFICER].send("/analysis")
+    pdf = await w.tg.wait_for(IT_OFFICER, lambda m: m.method == "sendDocument", after=n, timeout=30)
+    assert (pdf.file or b"").startswith(b"%PDF")
+    await w.tg.wait_for(IT_OFFICER, lambda m: "Задачи на следующий учебный год" in (m.plain or ""), after=n)
+
+
 EVENTS: dict[date, list[Action]] = {
     date(2026, 9, 1): [import_school, link_staff, consent_check],
     date(2026, 9, 2): [link_parents],
@@ -263,7 +346,9 @@ EVENTS: dict[date, list[Action]] = {
     date(2027, 2, 16): [parent_asks],
     date(2027, 3, 25): [journal_backup(3)],  # late: the quarter ended on 20 March
     date(2027, 5, 25): [journal_backup(4)],
-    date(2027, 5, 28): [task_done(IT_OFFICER, "18", "2027-05-31")],
+    date(2027, 5, 28): [analysis_document, task_done(IT_OFFICER, "18", "2027-05-31")],
+    date(2027, 8, 25): [new_school_year],
+    date(2027, 8, 30): [reimport_roster],
 }
 
 
