@@ -385,10 +385,14 @@ def uncovered_code_leaks(w: Walk) -> list[str]:
 
 
 def lift_pace(app: App) -> None:
-    """The sender's buckets run on real time (1 message/s per chat): a year of messages would take
-    minutes. The walk counts messages, not pace, so its sender gets wide buckets."""
-    from bot.services.sender import ChatBuckets, TokenBucket
+    """The limiter runs on real time (1 message/s per chat): a year of messages would take minutes.
+    The walk counts messages, not pace, so the bot's session and its sender get a wide limiter."""
+    from bot.limiter import LimitedSession, SendLimiter
 
     assert app.sender is not None
-    app.sender.bucket = TokenBucket(10_000.0, burst=10_000.0)
-    app.sender.chats = ChatBuckets(10_000.0)
+    fast = SendLimiter(rate=10_000.0, bulk_rate=10_000.0, per_chat_rate=10_000.0, chat_margin=0.0)
+    session = app.sender.bot.session
+    if isinstance(session, LimitedSession):
+        session.limiter.close()
+        session.limiter = fast
+    app.sender.limiter = fast
