@@ -88,7 +88,9 @@ async def test_cli_import_plan(harness: Harness, capsys: Any) -> None:
 
     from bot.cli import cmd_import
 
-    args = argparse.Namespace(kind="plan", file=str(PLAN_PATH), dry_run=False, school_year=2026)
+    args = argparse.Namespace(
+        kind="plan", file=str(PLAN_PATH), dry_run=False, school_year=2026, confirm_deactivations=False
+    )
     assert await cmd_import(harness.app, args, harness.app.catalog.bind("ru")) == 0
     assert "добавлено: 22" in capsys.readouterr().out
 
