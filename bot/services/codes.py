@@ -17,6 +17,7 @@ id), never in message text, outbox payloads, logs or error reports; staff views 
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 import re
 from collections.abc import Iterable
@@ -594,16 +595,19 @@ async def sweep(app: App, now: datetime) -> None:
 
 
 async def _nudge(app: App, now: datetime) -> None:
+    """Activation nudges, one message per recipient: a parent whose own code and children's codes
+    are all unactivated hears once about all of them, not once per code."""
     from storage.timefmt import from_db
 
     repo = CodeRepo(app.db)
+    due: dict[int, list[tuple[Code, Person, int]]] = {}
+    recipients_by_id: dict[int, Person] = {}
     for row in await repo.nudge_candidates():
         n = int(row["nudges"])
         if n >= MAX_NUDGES:
             continue
         since = from_db(row["last_nudge"] or row["first_sent"])
-        due = allowed_time(app, since + NUDGE_INTERVAL)
-        if now < due:
+        if now < allowed_time(app, since + NUDGE_INTERVAL):
             continue
         code = await repo.get(int(row["code_id"]))
         recipient = await app.people.get(int(row["recipient_id"]))
@@ -614,21 +618,58 @@ async def _nudge(app: App, now: datetime) -> None:
             continue
         owner = await app.people.get(code.person_id)
         assert owner is not None
+        recipients_by_id[recipient.id] = recipient
+        due.setdefault(recipient.id, []).append((code, owner, n + 1))
+    for recipient_id, items in due.items():
+        recipient = recipients_by_id[recipient_id]
         t = app.translator_for(recipient)
         assert recipient.tg_user_id is not None
         async with app.db.transaction() as conn:
-            if not await CodeRepo.record_nudge(conn, code.id, recipient.id, n + 1, now):
+            recorded = [item for item in items if await CodeRepo.record_nudge(conn, item[0].id, recipient.id,
+                                                                              item[2], now)]
+            if not recorded:
                 continue
+            first, owner, n = recorded[0]
+            if len(recorded) == 1:
+                payload = Payload(text=t("codes.nudge", name=html.escape(owner.full_name)),
+                                  reply_markup=card_keyboard(first.id, t))
+            else:
+                payload = Payload(
+                    text=t("codes.nudge_family",
+                           names="\n".join(f"• {html.escape(o.full_name)}" for _, o, _ in recorded)),
+                    reply_markup=family_keyboard([(code, o) for code, o, _ in recorded], t),
+                )
             await enqueue(
                 conn,
-                dedupe_key=f"code:{code.id}:{recipient.id}:nudge{n + 1}",
+                dedupe_key=f"code:{first.id}:{recipient.id}:nudge{n}",
                 chat_id=recipient.tg_user_id,
                 person_id=recipient.id,
                 kind="text",
-                payload=Payload(text=t("codes.nudge", name=owner.full_name), reply_markup=card_keyboard(code.id, t)),
+                payload=payload,
                 now=now,
             )
         app.wake_sender()
+
+
+def family_keyboard(codes: list[tuple[Code, Person]], t: Translator) -> dict[str, Any]:
+    from handlers.codes import CodeActivated, CodeTrouble
+
+    return {
+        "inline_keyboard": [
+            [
+                {"text": t("codes.btn_activated_for", name=_first_name(owner)),
+                 "callback_data": CodeActivated(code_id=code.id).pack()},
+                {"text": t("codes.btn_trouble_for", name=_first_name(owner)),
+                 "callback_data": CodeTrouble(code_id=code.id).pack()},
+            ]
+            for code, owner in codes
+        ]
+    }
+
+
+def _first_name(person: Person) -> str:
+    parts = person.full_name.split()
+    return parts[1] if len(parts) > 1 else person.full_name
 
 
 # --- print sheets -------------------------------------------------------------------------------------
