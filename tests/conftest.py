@@ -1,8 +1,9 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bot.fakeapi import FakeTelegram
@@ -19,3 +20,15 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 async def tg() -> AsyncIterator[FakeTelegram]:
     async with FakeTelegram() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _no_orphan_processes() -> Iterator[None]:
+    """A test that starts the bot as a process and then fails before stopping it must not leave it
+    polling for the rest of the run (orphans load the machine and skew every later timing)."""
+    yield
+    for child in psutil.Process().children(recursive=True):
+        try:
+            child.kill()
+        except psutil.NoSuchProcess:
+            continue
