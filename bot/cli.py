@@ -14,7 +14,7 @@ from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Translator
 from bot.logging_setup import setup_logging
-from storage.db import StorageError
+from storage.db import DiskFull, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,11 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
         school_year=getattr(args, "school_year", None),
         confirm_deactivations=args.confirm_deactivations,
     )
-    outcome = await importer.run(app, data, path.name, options)
+    try:
+        outcome = await importer.run(app, data, path.name, options)
+    except DiskFull:
+        print(t("imports.disk_full"), file=sys.stderr)
+        return 2
     print(render_outcome(outcome, t, list_limit=1000))
     if outcome.ambiguous:
         print(t("imports.ambiguous_cli"))

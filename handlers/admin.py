@@ -20,6 +20,7 @@ from bot.i18n import Translator
 from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
+from storage.db import DiskFull
 from storage.people import Person
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,12 @@ async def _run_import(
         confirm_deactivations=confirm,
         resolutions=tuple(sorted((str(k), str(v)) for k, v in resolutions.items())),
     )
-    outcome = await importer.run(app, content, filename, options)
+    try:
+        outcome = await importer.run(app, content, filename, options)
+    except DiskFull:
+        log.error("import of %s refused: the disk holding the database is full", kind)
+        await message.edit_text(t("imports.disk_full"))
+        return
     if outcome.ambiguous:
         # Asked, never guessed: one pupil at a time, the existing pupils it could be as buttons.
         first = outcome.ambiguous[0]

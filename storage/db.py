@@ -39,6 +39,17 @@ class StorageError(Exception):
     """The database cannot be used; the message is meant for the operator."""
 
 
+class DiskFull(StorageError):
+    """A write found no space on the disk; the transaction was rolled back, nothing was written."""
+
+
+def _disk_full(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
 class DuplicateUpdate(Exception):
     """This Telegram update has already had its effects."""
 
@@ -169,14 +180,32 @@ class Database:
                     except sqlite3.IntegrityError:
                         raise DuplicateUpdate(mark.update_id) from None
                 yield conn
-            except BaseException:
-                await conn.execute("ROLLBACK")
+            except BaseException as exc:
+                await self._rollback(conn)
+                if _disk_full(exc):
+                    raise DiskFull(self._full_message()) from None
                 raise
             else:
-                await conn.execute("COMMIT")
+                try:
+                    await conn.execute("COMMIT")
+                except sqlite3.DatabaseError as exc:
+                    await self._rollback(conn)
+                    if _disk_full(exc):
+                        raise DiskFull(self._full_message()) from None
+                    raise
                 if mark is not None and not mark.recorded:
                     mark.recorded = True
                     self._processed.add(mark.update_id)
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        # SQLite may have rolled the transaction back itself (a full disk does); then there is
+        # nothing to undo and a second ROLLBACK would hide the real error.
+        if conn.in_transaction:
+            await conn.execute("ROLLBACK")
+
+    def _full_message(self) -> str:
+        return f"database {self.path}: the disk is full, nothing was written; free some space and try again"
 
     # execute_fetchall is one hop to aiosqlite's thread; execute + fetch + close would be three.
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:

@@ -55,6 +55,10 @@ def backup_sync(source: Path, target: Path) -> tuple[int, str | None]:
     """Copy `source` into `target` (replaced atomically). Returns (size, failure or None).
     Blocking: run it in a thread."""
     part = target.with_name(target.name + ".part")
+    # A copy cut short (the process killed mid-backup) is never renamed into place; drop it here,
+    # the only place that writes them (one process owns the database, so none is in progress).
+    for stale in target.parent.glob("*.part*"):  # the copy and its rollback journal
+        stale.unlink(missing_ok=True)
     private_file(part)
     try:
         src = sqlite3.connect(str(source), timeout=30)

@@ -1,0 +1,221 @@
+"""Process-death and full-disk faults, with real `schoolbot` subprocesses: kill -9 during a roster
+import and during a backup, and ENOSPC while an import writes. Each leaves the database intact
+(integrity_check ok), holding all of a change or none of it, and the next start works."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from storage.snapshot import verify_file
+from tests.harness import ROSTER_ROWS, csv_bytes
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _env(folder: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_", "BACKUP_", "SCHOOL_"))}
+    env.update(
+        BOT_TOKEN="123456:TEST-TOKEN",
+        BOT_API_URL="http://127.0.0.1:9",  # never reached: these commands do not talk to Telegram
+        DATABASE_PATH=str(folder / "schoolbot.sqlite3"),
+        BACKUP_DIR=str(folder / "backups"),
+        SCHOOL_CONFIG=str(folder / "missing-school.toml"),
+        PYTHONPATH=str(ROOT),
+    )
+    return env
+
+
+async def _spawn(folder: Path, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, cwd=folder, env=_env(folder),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _run(folder: Path, *args: str, timeout: float = 120) -> tuple[int, str, str]:
+    proc = await _spawn(folder, *args)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    proc.kill()  # SIGKILL: no handler, no finally, no close runs
+    await proc.communicate()
+    assert proc.returncode == -9
+
+
+def _check(db: Path) -> sqlite3.Connection:
+    """The database after the fault, read by plain sqlite3 as the next start would read it."""
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    return conn
+
+
+def _people(db: Path) -> int:
+    conn = _check(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM persons").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def _pupils(n: int) -> bytes:
+    rows = [["ФИО", "Роль", "Класс"]] + [[f"Ученик{i} Тест", "ученик", f"{1 + i % 11}А"] for i in range(n)]
+    return csv_bytes(rows, encoding="utf-8", delimiter=";")
+
+
+def _write_locked(db: Path) -> bool:
+    """Whether another connection holds the write lock (an import's transaction is open)."""
+    conn = sqlite3.connect(db, timeout=0)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("ROLLBACK")
+        return False
+    except sqlite3.OperationalError:
+        return True
+    finally:
+        conn.close()
+
+
+async def _new_database(folder: Path) -> None:
+    """A database with every migration applied and the small school's 9 people."""
+    (folder / "small.csv").write_bytes(csv_bytes(ROSTER_ROWS))
+    code, _, err = await _run(folder, "import", "roster", "small.csv")
+    assert code == 0, err
+    assert _people(folder / "schoolbot.sqlite3") == 9
+
+
+def _active(db: Path) -> int:
+    conn = _check(db)
+    try:
+        return int(conn.execute("SELECT count(*) FROM persons WHERE active = 1").fetchone()[0])
+    finally:
+        conn.close()
+
+
+# --- kill -9 ------------------------------------------------------------------------------------
+
+
+async def test_kill_9_during_a_roster_import_leaves_all_or_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "schoolbot.sqlite3"
+    await _new_database(tmp_path)
+    (tmp_path / "big.csv").write_bytes(_pupils(20_000))
+    proc = await _spawn(tmp_path, "import", "roster", "big.csv", "--confirm-deactivations")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    held = 0
+    # Kill once the import's write transaction has been open for a while (rows being written).
+    while held < 5:
+        assert proc.returncode is None, "the import finished before it could be killed"
+        assert loop.time() < deadline, "the import never started writing"
+        held = held + 1 if await asyncio.to_thread(_write_locked, db) else 0
+        await asyncio.sleep(0.05)
+    await _kill(proc)
+    # None of the 20,000 rows and none of the 9 deactivations: the transaction never committed.
+    assert _people(db) == 9 and _active(db) == 9
+    # The next start is clean: the same database takes an import at once.
+    code, out, err = await _run(tmp_path, "import", "roster", "small.csv")
+    assert code == 0, err
+    assert "без изменений: 9" in out
+
+
+async def test_kill_9_during_a_backup_leaves_no_half_written_copy(tmp_path: Path) -> None:
+    db = tmp_path / "schoolbot.sqlite3"
+    backups = tmp_path / "backups"
+    await _new_database(tmp_path)
+    conn = sqlite3.connect(db)
+    try:
+        # 48 MB of data so that the copy takes long enough to be caught in the middle.
+        conn.execute("CREATE TABLE fault_filler(b BLOB)")
+        conn.executemany("INSERT INTO fault_filler VALUES (randomblob(1048576))", [()] * 48)
+        conn.commit()
+    finally:
+        conn.close()
+    proc = await _spawn(tmp_path, "backup")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while not (backups.exists() and any(".part" in p.name for p in backups.iterdir())):
+        assert proc.returncode is None, "the backup finished before it could be killed"
+        assert loop.time() < deadline, "the backup never started"
+        await asyncio.sleep(0.005)
+    await _kill(proc)
+    finished = [p for p in backups.iterdir() if ".part" not in p.name]
+    assert finished == []  # a copy is renamed into place only once complete and verified
+    _check(db).close()
+    code, _, err = await _run(tmp_path, "backup")
+    assert code == 0, err
+    copies = sorted(backups.iterdir())
+    assert len(copies) == 1 and ".part" not in copies[0].name, copies  # the cut-short copy is gone
+    assert verify_file(copies[0]) is None
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> AsyncIterator[Path]:
+    """A 4 MB tmpfs: room for the database, not for much more."""
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mount = shutil.which("mount")
+    if mount is None or os.geteuid() != 0:
+        pytest.skip("needs root and mount(8) to make a small tmpfs")
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run([shutil.which("umount") or "umount", str(folder)], check=False)
+
+
+def _fill(folder: Path, leave: int) -> Path:
+    """Fill the file system up to `leave` free bytes."""
+    filler = folder / "filler"
+    with filler.open("wb") as out:
+        chunk = b"\0" * 65536
+        while True:
+            free = shutil.disk_usage(folder).free
+            if free <= leave:
+                break
+            try:
+                out.write(chunk[: min(len(chunk), free - leave)])
+                out.flush()
+            except OSError:
+                break
+    return filler
+
+
+async def test_full_disk_during_an_import_is_one_clear_line_and_writes_nothing(small_disk: Path) -> None:
+    db = small_disk / "schoolbot.sqlite3"
+    await _new_database(small_disk)
+    (small_disk / "big.csv").write_bytes(_pupils(3000))
+    filler = _fill(small_disk, leave=96 * 1024)
+    code, out, err = await _run(small_disk, "import", "roster", "big.csv", "--confirm-deactivations")
+    assert code == 2, (out, err)
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert lines == [
+        "На диске с базой данных нет места: импорт не записан (ничего не изменено). "
+        "Освободите место и повторите импорт."
+    ], err
+    assert _people(db) == 9 and _active(db) == 9  # no partial row, nobody deactivated
+    filler.unlink()
+    code, out, err = await _run(small_disk, "import", "roster", "big.csv", "--confirm-deactivations")
+    assert code == 0, err
+    assert _people(db) == 3009 and _active(db) == 3001  # the last IT officer always stays
