@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -129,6 +130,7 @@ async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_pat
     assert "(edited)" in text and "согласие дано" in text
     saved = list((sandbox.files_dir / "parent_5a").glob("*.png"))
     assert saved and "photo saved:" in text  # QR cards are saved and their paths printed
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in saved)  # a card carries a code
 
     await engine.handle("/as it_officer")
     roster = tmp_path / "roster.csv"

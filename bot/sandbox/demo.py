@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.paths import CONTENT_DIR
+from bot.services.exports import write_private
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -220,6 +221,6 @@ def write_demo_files(directory: Path) -> list[Path]:
     written = []
     for name, data in (("demo-roster.csv", roster_csv()), ("demo-codes.csv", codes_csv())):
         path = directory / name
-        path.write_bytes(data)
+        write_private(path, data)  # the codes file is a secret
         written.append(path)
     return written

@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.limiter import SendLimiter, limiter_of
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
+from bot.services.exports import write_private
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from storage.timefmt import from_db
@@ -252,7 +253,8 @@ class Sandbox:
         name = Path(message.filename or default).name
         path = folder / f"{message.message_id:04d}-{name}"
         if not path.exists():
-            path.write_bytes(message.file)
+            # Saved cards and registers carry codes and personal data: 0600 like every export.
+            write_private(path, message.file)
         return path
 
     # -- waiting --------------------------------------------------------------------------------

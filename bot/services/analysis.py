@@ -21,9 +21,9 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services import status as status_service
 from bot.services.deadlines import deadline_words
+from bot.services.exports import write_private
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, snapshot, task_label
 from storage import analysis as store
-from storage.snapshot import private_file
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -378,14 +378,10 @@ async def cmd_analysis(app: App, args: argparse.Namespace, t: Translator) -> int
         print(t("analysis.cli.saved", n=len(tasks)))
     data, name = await pdf_bytes(app, t)
     out = Path(args.out or name)
-    await asyncio.to_thread(_write_private, out, data)
+    # 0600 from creation (the one export writer): the analysis names classes and people's questions.
+    await asyncio.to_thread(write_private, out, data)
     print(t("analysis.cli.written", path=str(out)))
     return 0
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    private_file(path)  # 0600 before the first byte: the analysis names classes and people's questions
-    path.write_bytes(data)
 
 
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

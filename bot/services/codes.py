@@ -29,6 +29,7 @@ import aiosqlite
 
 from bot.i18n import Translator
 from bot.services.consent import is_covered
+from bot.services.exports import write_private
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import clean_name, name_key, normalize_class, parse_role
 from bot.services.print_sheets import render_sheets
@@ -762,6 +763,6 @@ async def cmd_print_cards(app: App, args: Any, t: Translator) -> int:
         print(t("codes.cli_none"), file=sys.stderr)
         return 1
     out = Path(args.out or f"codes-{class_label}.pdf")
-    await asyncio.to_thread(out.write_bytes, pdf)
+    await asyncio.to_thread(write_private, out, pdf)
     print(t("codes.cli_written", path=out))
     return 0

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services import consent as svc
+from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4
 from storage.consent import Version
 
@@ -56,8 +57,8 @@ def to_csv(rows: Sequence[svc.RegisterRow], t: Translator) -> bytes:
     # UTF-8 with BOM and ';': what Russian Excel opens without an import dialog.
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
-    writer.writerow(header(t))
-    writer.writerows(_cells(r, t) for r in rows)
+    writer.writerow(csv_row(header(t)))
+    writer.writerows(csv_row(_cells(r, t)) for r in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
@@ -70,16 +71,16 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
     ws = wb.active
     assert ws is not None
     ws.title = t("consent.export.title")[:31]
-    ws.append([title])
-    ws.append([subtitle])
+    xlsx_append(ws, [title])
+    xlsx_append(ws, [subtitle])
     ws["A1"].font = Font(bold=True, size=13)
-    ws.append(header(t))
+    xlsx_append(ws, header(t))
     for cell in ws[3]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
-        ws.append(_cells(row, t))
+        xlsx_append(ws, _cells(row, t))
     widths = (8, 34, 18, 30, 26, 17, 12, 10, 8, 11)
     for i, width in enumerate(widths, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -205,7 +206,7 @@ async def cmd_publish(app: App, args: argparse.Namespace, t: Translator) -> int:
 async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
     data, name, count = await export(app, args.format, t, args.class_label)
     out = Path(args.out) if args.out else Path(name)
-    out.write_bytes(data)
+    await asyncio.to_thread(write_private, out, data)
     print(t("consent.cli.exported", path=out, n=count))
     return 0
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from bot.services import analysis
 from bot.services import status as status_service
 from bot.services.deadlines import deadline_words
+from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4
 from storage import ops
@@ -154,13 +155,13 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
     from openpyxl.utils import get_column_letter
 
     ws.title = sheet.title[:31]
-    ws.append(sheet.headers)
+    xlsx_append(ws, sheet.headers)
     for cell in ws[1]:
         cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDE5F0")
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in sheet.rows:
-        ws.append(row)
+        xlsx_append(ws, row)
     for i, width in enumerate(sheet.widths):
         ws.column_dimensions[get_column_letter(i + 1)].width = width
     for row_cells in ws.iter_rows(min_row=2):
@@ -205,7 +206,7 @@ async def render_report(app: App, t: Any) -> bytes:
 async def cmd_export_report(app: App, args: argparse.Namespace, t: Any) -> int:
     data = await render_report(app, t)
     out = Path(args.out) if args.out else Path(report_filename(app))
-    out.write_bytes(data)
+    await asyncio.to_thread(write_private, out, data)
     print(f"{out}: {len(data)} bytes")
     return 0
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from aiogram.filters.callback_data import CallbackData
 
 from bot.i18n import DEFAULT_LANG, Translator
+from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
@@ -309,7 +310,7 @@ def _xlsx(rows: list[list[str]], title: str) -> bytes:
     assert ws is not None
     ws.title = title[:31] or "Sheet"
     for row in rows:
-        ws.append(row)
+        xlsx_append(ws, row)
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for column, width in zip("ABCDE", (40, 30, 10, 14, 14), strict=False):
