@@ -8,6 +8,7 @@ person who does not exist.
 
 from __future__ import annotations
 
+import html
 import logging
 
 from aiogram import F, Router
@@ -136,17 +137,23 @@ async def print_class(query: CallbackQuery, app: App, person: Person, t: Transla
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
     await query.answer()
-    pdf = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
+    sheet = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
     if not isinstance(query.message, Message):
         return
-    if pdf is None:
-        await query.message.answer(t("codes.print_none", cls=person.class_label))
-        return
-    await query.message.answer_document(
-        BufferedInputFile(pdf, filename=f"codes-{person.class_label}.pdf"),
-        caption=t("codes.print_caption", cls=person.class_label),
-        protect_content=app.school.codes.protect_content,
-    )
+    cls = html.escape(person.class_label)
+    summary = svc.left_out_summary(t, sheet.left_out) if sheet.left_out else ""
+    if sheet.pdf is None:
+        await query.message.answer("\n".join(filter(None, [t("codes.print_none", cls=cls), summary])))
+    else:
+        await query.message.answer_document(
+            BufferedInputFile(sheet.pdf, filename=f"codes-{person.class_label}.pdf"),
+            caption="\n".join(filter(None, [t("codes.print_caption", cls=cls, n=sheet.printed), summary])),
+            protect_content=app.school.codes.protect_content,
+        )
+    if sheet.left_out:
+        # Who is not on the sheet and why, so the class teacher knows whom to ask for consent.
+        lines = [html.escape(line) for line in svc.left_out_lines(t, sheet.left_out)]
+        await query.message.answer("\n".join([t("codes.left_out_title"), *lines]))
 
 
 # --- the IT officer: revoke and reissue ------------------------------------------------------------

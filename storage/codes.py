@@ -118,20 +118,37 @@ class CodeRepo:
         )
         return [_code(r) for r in rows]
 
-    async def for_print(self, class_label: str, *, only_unlinked: bool) -> list[tuple[Code, int]]:
-        """Active codes of a class's pupils and of their parents (codes imported with that class),
-        with the owner's id; `only_unlinked` keeps people without a Telegram link."""
+    async def for_print(
+        self, class_label: str, *, role: RoleGroup, only_unlinked: bool
+    ) -> list[tuple[Code, int]]:
+        """Active codes for a class's print sheet, with the owner's id, by owner name: role
+        "student" - the own codes of the pupils in the class now; role "parent" - the own codes of
+        the parents of those pupils. `only_unlinked` keeps owners without a Telegram link. Whether
+        a code may be printed is not decided here (the consent gate does that)."""
+        if role == "student":
+            owners = "c.role = 'student' AND p.class_label = ?"
+        else:
+            owners = (
+                "c.role = 'parent' AND c.person_id IN (SELECT g.parent_id FROM guardians g"
+                " JOIN persons k ON k.id = g.child_id WHERE k.class_label = ? AND k.active = 1)"
+            )
         rows = await self.db.fetchall(
             f"SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))} FROM codes c"
             " JOIN persons p ON p.id = c.person_id"
-            " WHERE c.status = 'active' AND p.active = 1 AND c.role IN ('student', 'parent')"
-            " AND (c.class_label = ? OR (c.role = 'parent' AND c.class_label IS NULL AND c.person_id IN"
-            "      (SELECT g.parent_id FROM guardians g JOIN persons k ON k.id = g.child_id WHERE k.class_label = ?)))"
+            f" WHERE c.status = 'active' AND p.active = 1 AND {owners}"
             " AND (? = 0 OR p.tg_user_id IS NULL)"
-            " ORDER BY CASE c.role WHEN 'student' THEN 0 ELSE 1 END, p.full_name",
-            (class_label, class_label, 1 if only_unlinked else 0),
+            " ORDER BY p.full_name, p.id",
+            (class_label, 1 if only_unlinked else 0),
         )
         return [(_code(r), r["person_id"]) for r in rows]
+
+    async def holders(self) -> list[tuple[int, str, str | None]]:
+        """(owner id, role, class) of every active code of an active person (no code values)."""
+        rows = await self.db.fetchall(
+            "SELECT c.person_id, c.role, c.class_label FROM codes c JOIN persons p ON p.id = c.person_id"
+            " WHERE c.status = 'active' AND p.active = 1"
+        )
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
 
     async def deliveries(self, code_id: int, recipient_id: int) -> list[tuple[str | None, str | None]]:
         """(outbox key, outbox status) of the outbox deliveries of a code to a recipient, oldest first."""
@@ -258,12 +275,23 @@ class CodeRepo:
         if cur.rowcount != 1:
             return False
         # Cards of a revoked code that are still waiting must not go out.
-        await conn.execute(
-            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key IN"
-            " (SELECT outbox_key FROM code_deliveries WHERE code_id = ?)",
-            (code_id,),
-        )
+        await CodeRepo.cancel_pending_deliveries(conn, [code_id])
         return True
+
+    @staticmethod
+    async def cancel_pending_deliveries(conn: aiosqlite.Connection, code_ids: Sequence[int]) -> int:
+        """Cancel the outbox messages of these codes that have not gone out yet (cards, nudges)."""
+        ids = list(code_ids)
+        if not ids:
+            return 0
+        cur = await conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND (dedupe_key IN"
+            f" (SELECT outbox_key FROM code_deliveries WHERE code_id IN ({_marks(ids)}))"
+            f" OR dedupe_key IN (SELECT 'code:' || code_id || ':' || recipient_id || ':nudge' || n FROM code_nudges"
+            f"   WHERE code_id IN ({_marks(ids)})))",
+            [*ids, *ids],
+        )
+        return cur.rowcount
 
     @staticmethod
     async def mark_activated(conn: aiosqlite.Connection, code_id: int, via: str, now: datetime) -> bool:

@@ -185,16 +185,6 @@ async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[
 # --- side effects of a withdrawal -----------------------------------------------------------------
 
 
-async def cancel_code_deliveries(conn: aiosqlite.Connection, child_id: int) -> int:
-    """Stop invitation-code messages not yet sent to the family: the child and its parents."""
-    cur = await conn.execute(
-        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE 'code:%'"
-        " AND person_id IN (SELECT ? UNION SELECT parent_id FROM guardians WHERE child_id = ?)",
-        (child_id, child_id),
-    )
-    return cur.rowcount
-
-
 async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> None:
     """A parent who has decided must not get a reminder that was queued for later."""
     await conn.execute(

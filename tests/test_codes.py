@@ -331,10 +331,17 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
     labels = [row[0].text for row in calls[0].reply_markup.inline_keyboard]  # type: ignore[attr-defined]
     assert "🖨 Лист для печати: 5А" in labels
     calls = await harness.press(CLASS_TEACHER, CodePrint().pack())
+    # No family has answered yet: nothing may be printed, and the teacher is told why.
+    assert not any(isinstance(c, SendDocument) for c in calls)
+    assert any(isinstance(c, SendMessage) and "Не выдано: 2 кода — нет согласия (нет ответа: 2)" in c.text
+               for c in calls)
+    await _give_consent(app, ELENA, [MISHA])
+    await _give_consent(app, OLEG, [KOLYA])
+    calls = await harness.press(CLASS_TEACHER, CodePrint().pack())
     docs = [c for c in calls if isinstance(c, SendDocument)]
     assert len(docs) == 1
-    # Without Telegram: Миша, Коля and Елена (Олег is linked).
-    pdf = await svc.print_cards(app, "5А", everyone=False)
+    # The class's pupils without Telegram whose families agreed; never a parent's own code.
+    pdf = (await svc.print_cards(app, "5А", everyone=False)).pdf
     assert pdf is not None and pdf.startswith(b"%PDF")
     out = tmp_path / "sheet.pdf"
     out.write_bytes(pdf)
@@ -344,7 +351,8 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
         subprocess.run, [pdftoppm, "-png", "-r", "150", str(out), str(tmp_path / "page")], check=True
     )
     page = tmp_path / "page-1.png"
-    assert sorted(decode_qr(page.read_bytes())) == sorted([CODES[MISHA], CODES[KOLYA], CODES[ELENA]])
+    assert sorted(decode_qr(page.read_bytes())) == sorted([CODES[MISHA], CODES[KOLYA]])
     everyone = await svc.print_cards(app, "5А", everyone=True)
-    assert everyone is not None and len(everyone) > 0
-    assert await svc.print_cards(app, "11А", everyone=True) is None
+    assert everyone.pdf is not None and everyone.printed == 2
+    empty = await svc.print_cards(app, "11А", everyone=True)
+    assert empty.pdf is None and empty.left_out == []

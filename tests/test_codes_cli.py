@@ -21,8 +21,11 @@ def test_import_codes_and_print_cards(tmp_path: Path) -> None:
     # Codes are secrets: the command's output never shows them.
     assert not any(code in imported.stdout + again.stdout for code in CODES.values())
 
+    # No consent yet: nothing may be printed, and the output says who was left out and why.
     printed = _run(["print", "cards", "--class", "5a", "--out", "sheet.pdf"], tmp_path)
-    assert printed.returncode == 0, printed.stderr
-    assert (tmp_path / "sheet.pdf").read_bytes().startswith(b"%PDF")
+    assert printed.returncode == 1 and not (tmp_path / "sheet.pdf").exists()
+    assert "Не выдано: 2 кода — нет согласия (нет ответа: 2)" in printed.stdout
+    assert not any(code in printed.stdout + printed.stderr for code in CODES.values())
+    # (The sheets with consent given are decoded in tests/test_code_gate.py.)
     nothing = _run(["print", "cards", "--class", "11Б"], tmp_path)
     assert nothing.returncode == 1 and "Печатать нечего" in nothing.stderr

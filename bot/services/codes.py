@@ -4,10 +4,14 @@ Import and match codes to roster people, deliver each code as a QR card to its o
 pupil's code to the pupil's parents) once the gate allows it, track activation, nudge, print sheets
 for families without Telegram, revoke and reissue, and count the funnel.
 
-Who may receive a code is one rule (`recipients`), used for delivery, for showing codes again on
-request and for checking every callback that names a code or a person:
+Whether a code may leave at all is the consent gate (`bot.services.consent.code_clearances`), asked
+by every path here: delivery, showing codes again, nudges, the card renderer at send time, print
+sheets (bot and CLI) and the counts of withheld codes. Who may receive it is one rule
+(`recipients`), used for delivery, for showing codes again on request and for checking every
+callback that names a code or a person:
 - staff: the owner;
-- a parent's own code: the parent, once consent is given for at least one of their children;
+- a parent's own code: the parent, once consent is given for at least one of their children (it
+  is the parent's credential: it never goes on a class teacher's sheet of pupils);
 - a pupil's code: the pupil and each parent, once consent is given for that pupil.
 
 Codes are secrets: they travel only inside the card image (rendered at send time from the code's
@@ -28,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.i18n import Translator
-from bot.services.consent import is_covered
+from bot.services.consent import Clearance, GateReason, code_clearance, code_clearances
 from bot.services.exports import write_private
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import clean_name, name_key, normalize_class, parse_role
@@ -66,6 +70,10 @@ _YES = {"да", "активирован", "активирована", "акти�
         "yes", "y", "true", "1", "+", "activated", "active", "активен"}
 _NO = {"нет", "не активирован", "не активирована", "не зарегистрирован", "no", "n", "false", "0", "-", "",
        "not activated", "inactive"}
+
+
+class Withheld(PermissionError):
+    """A card asked to be rendered for someone the gate does not let the code reach."""
 
 
 def mask(code: str) -> str:
@@ -106,30 +114,18 @@ def translator(app: App, person: Person) -> Translator:
     return app.translator_for(person)
 
 
-# --- the gate ---------------------------------------------------------------------------------
-
-
-async def covered(app: App, child_id: int) -> bool:
-    """The gate: a valid "given" consent for the child on the current document version."""
-    return bool(await is_covered(app.db, child_id))
+# --- who may receive a code -----------------------------------------------------------------------
 
 
 async def recipients(app: App, code: Code, *, reachable_only: bool = True) -> list[Person]:
-    """Who may receive this code now (the one access rule for codes)."""
+    """Who may receive this code now (the one access rule for codes): nobody while the consent
+    gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
     owner = await app.people.get(code.person_id)
     if owner is None or not owner.active:
         return []
-    found: list[Person] = []
-    if code.role == "staff":
-        found = [owner]
-    elif code.role == "parent":
-        children = await app.people.children(owner.id)
-        for child in children:
-            if await covered(app, child.id):
-                found = [owner]
-                break
-    elif code.role == "student" and await covered(app, owner.id):
-        found = [owner, *await app.people.parents(owner.id)]
+    if not (await code_clearance(app.db, code.person_id, code.role)).open:
+        return []
+    found = [owner, *await app.people.parents(owner.id)] if code.role == "student" else [owner]
     found = [p for p in found if p.reachable] if reachable_only else [p for p in found if p.tg_user_id is not None]
     return found
 
@@ -192,7 +188,7 @@ async def enqueue_card(
         reply_markup=card_keyboard(code.id, t),
         protect_content=app.school.codes.protect_content,
         renderer=CARD_RENDERER,
-        args={"code_id": code.id, "lang": t.lang},
+        args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
     )
     added = await enqueue(
         conn, dedupe_key=key, chat_id=recipient.tg_user_id, person_id=recipient.id, kind="photo",
@@ -250,6 +246,12 @@ async def render_card_for(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
     owner = await app.people.get(code.person_id)
     if owner is None:
         raise LookupError(f"owner of code {code.id} is gone")
+    # The last check before the code leaves: the gate may have closed since the card was queued.
+    if not code.active or not (await code_clearance(app.db, code.person_id, code.role)).open:
+        raise Withheld(f"code {code.id}: the consent gate is closed")
+    if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await recipients(app, code,
+                                                                                              reachable_only=False)):
+        raise Withheld(f"code {code.id}: person {args['recipient']} may not receive it")
     t = app.catalog.bind(str(args.get("lang") or "ru"))
     data = card_data(app, t, owner, code)
     return await asyncio.to_thread(render_card, data), "code.png"
@@ -675,20 +677,78 @@ def _first_name(person: Person) -> str:
 
 # --- print sheets -------------------------------------------------------------------------------------
 
+# The order reasons are listed in, on sheets and in messages.
+LEFT_OUT_ORDER: tuple[GateReason, ...] = ("pending", "declined", "withdrawn", "no_children", "unknown")
 
-async def print_cards(app: App, class_label: str, *, everyone: bool, lang: str = "ru") -> bytes | None:
-    """An A4 PDF of the class's pupils' and parents' cards (without a Telegram link unless `everyone`)."""
+
+@dataclass(frozen=True)
+class LeftOut:
+    person: Person
+    reason: GateReason
+
+
+@dataclass(frozen=True)
+class PrintSheet:
+    pdf: bytes | None  # None: no card may be printed
+    printed: int
+    left_out: list[LeftOut]
+
+
+async def print_cards(
+    app: App, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
+) -> PrintSheet:
+    """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
+    of their parents' own codes (a separate sheet, each card handed to that parent in person);
+    without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
+    the others are listed with the reason, and the sheet's footer says how many and why."""
     t = app.catalog.bind(lang)
-    found = await CodeRepo(app.db).for_print(class_label, only_unlinked=not everyone)
+    found = await CodeRepo(app.db).for_print(class_label, role="parent" if parents else "student",
+                                             only_unlinked=not everyone)
+    gate = await code_clearances(app.db, [(code.person_id, code.role) for code, _ in found])
     cards: list[CardData] = []
+    left_out: list[LeftOut] = []
     for code, owner_id in found:
         owner = await app.people.get(owner_id)
-        if owner is not None:
+        if owner is None:
+            continue
+        clearance: Clearance = gate[(code.person_id, code.role)]
+        if clearance.open:
             cards.append(card_data(app, t, owner, code))
+        else:
+            left_out.append(LeftOut(owner, clearance.reason))
+    left_out.sort(key=lambda lo: (LEFT_OUT_ORDER.index(lo.reason), lo.person.full_name))
     if not cards:
-        return None
-    title = t("codes.sheet_title", cls=class_label)
-    return await asyncio.to_thread(render_sheets, cards, title=title, created_at=app.clock.now())
+        return PrintSheet(None, 0, left_out)
+    title = t("codes.sheet_title_parents" if parents else "codes.sheet_title", cls=class_label)
+    note = left_out_summary(t, left_out) if left_out else None
+    pdf = await asyncio.to_thread(render_sheets, cards, title=title, created_at=app.clock.now(), note=note)
+    return PrintSheet(pdf, len(cards), left_out)
+
+
+def left_out_summary(t: Translator, left_out: list[LeftOut]) -> str:
+    """E.g. "Не выдано: 3 кода — нет согласия (нет ответа: 2, отказ: 1)"."""
+    counts = {reason: sum(1 for lo in left_out if lo.reason == reason) for reason in LEFT_OUT_ORDER}
+    detail = ", ".join(t(f"codes.left_out_reason.{r}") + f": {n}" for r, n in counts.items() if n)
+    return t.plural("codes.left_out", len(left_out), detail=detail)
+
+
+def left_out_lines(t: Translator, left_out: list[LeftOut]) -> list[str]:
+    """One plain-text line per person left out: "• name — reason" (escape for HTML)."""
+    return [f"• {lo.person.full_name} — {t(f'codes.left_out_reason.{lo.reason}')}" for lo in left_out]
+
+
+# --- withheld codes (the status views and the report) ------------------------------------------------
+
+
+async def withheld_counts(app: App) -> dict[tuple[str | None, str], int]:
+    """(class, role) -> how many active codes the consent gate keeps in now."""
+    holders = await CodeRepo(app.db).holders()
+    gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders])
+    counts: dict[tuple[str | None, str], int] = {}
+    for owner, role, class_label in holders:
+        if not gate[(owner, role)].open:
+            counts[(class_label, role)] = counts.get((class_label, role), 0) + 1
+    return counts
 
 
 # --- funnel -----------------------------------------------------------------------------------------
@@ -746,6 +806,9 @@ def register_cli(sub: Any) -> None:
     cards.add_argument("--class", dest="class_label", required=True, help="the class, e.g. 5А")
     cards.add_argument("--all", dest="everyone", action="store_true",
                        help="everyone with a code, not only people without Telegram")
+    cards.add_argument("--parents", action="store_true",
+                       help="the parents' own codes instead of the pupils' (a separate sheet: hand each card"
+                            " to that parent in person)")
     cards.add_argument("--out", default=None, help="the PDF file (default: codes-<class>.pdf)")
     cards.set_defaults(func=cmd_print_cards)
 
@@ -758,11 +821,14 @@ async def cmd_print_cards(app: App, args: Any, t: Translator) -> int:
     if class_label is None:
         print(f"not a class: {args.class_label!r} (e.g. 5А)", file=sys.stderr)
         return 2
-    pdf = await print_cards(app, class_label, everyone=args.everyone, lang=t.lang)
-    if pdf is None:
+    sheet = await print_cards(app, class_label, everyone=args.everyone, lang=t.lang, parents=args.parents)
+    if sheet.left_out:
+        print("\n".join([left_out_summary(t, sheet.left_out), *left_out_lines(t, sheet.left_out)]))
+    if sheet.pdf is None:
         print(t("codes.cli_none"), file=sys.stderr)
         return 1
-    out = Path(args.out or f"codes-{class_label}.pdf")
-    await asyncio.to_thread(write_private, out, pdf)
-    print(t("codes.cli_written", path=out))
+    suffix = "-parents" if args.parents else ""
+    out = Path(args.out or f"codes-{class_label}{suffix}.pdf")
+    await asyncio.to_thread(write_private, out, sheet.pdf)
+    print(t("codes.cli_written", path=out, n=sheet.printed))
     return 0

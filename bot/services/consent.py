@@ -14,7 +14,7 @@ import hashlib
 import html
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
@@ -26,10 +26,11 @@ import aiosqlite
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from storage import consent as repo
+from storage.codes import CodeRepo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 from storage.db import Database
 from storage.outbox import Payload, enqueue
-from storage.people import Person
+from storage.people import Person, PersonRepo
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -171,19 +172,73 @@ def document_messages(app: App, version: Version, lang: str, parent: Person | No
     return [html.escape(part) for part in split_message(render_document(app, version, lang, parent, child))]
 
 
-# --- the gate (used by invitation codes) ----------------------------------------------------------
+# --- the gate: the one rule every invitation code asks before it leaves the system ---------------
+#
+# Every path that carries a code (the card in the bot, /codes, print sheets in the bot and the CLI,
+# reissue, nudges, the card renderer at send time, the status views and the report) asks
+# `code_clearances`; nothing else decides whether a code may leave.
+
+GateReason = Literal["staff", "given", "pending", "declined", "withdrawn", "no_children", "unknown"]
+# Why a closed gate is closed, most hopeful first: a parent with one pending and one declined child
+# is "pending" (an answer may still come).
+_CLOSED_ORDER: tuple[GateReason, ...] = ("pending", "withdrawn", "declined")
+_ALL_ROWS_ABOVE = 500  # past this many children one query for the whole ledger is cheaper
+
+
+@dataclass(frozen=True)
+class Clearance:
+    open: bool
+    reason: GateReason
+
+
+async def code_clearances(db: Database, holders: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Clearance]:
+    """The consent gate for invitation codes, one answer per (owner id, code role):
+    - a staff member's code: open (it carries no child's data);
+    - a pupil's code: open when the pupil's latest decision on the current document version is
+      "given", whoever made it (a parent in Telegram or on paper); else closed with that state;
+    - a parent's own code: open when consent covers at least one of the parent's active children.
+    Read on the caller's connection, so inside a write transaction it sees that transaction's rows."""
+    wanted = list(dict.fromkeys(holders))
+    people = PersonRepo(db)
+    children_of: dict[int, list[int]] = {}
+    for owner_id, role in wanted:
+        if role == "parent" and owner_id not in children_of:
+            children_of[owner_id] = [c.id for c in await people.children(owner_id)]
+    child_ids = {o for o, role in wanted if role == "student"} | {c for ids in children_of.values() for c in ids}
+    version = await repo.current_version(db.conn)
+    latest: dict[int, LedgerRow] = {}
+    if version is not None and child_ids:
+        latest = await repo.latest(db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids)
+    out: dict[tuple[int, str], Clearance] = {}
+    for owner_id, role in wanted:
+        if role == "staff":
+            out[(owner_id, role)] = Clearance(True, "staff")
+        elif role == "student":
+            state = state_of(latest.get(owner_id))
+            out[(owner_id, role)] = Clearance(state == "given", state)
+        elif role == "parent":
+            states = {state_of(latest.get(c)) for c in children_of[owner_id]}
+            if "given" in states:
+                out[(owner_id, role)] = Clearance(True, "given")
+            else:
+                reason: GateReason = next((r for r in _CLOSED_ORDER if r in states), "no_children")
+                out[(owner_id, role)] = Clearance(False, reason)
+        else:
+            out[(owner_id, role)] = Clearance(False, "unknown")
+    return out
+
+
+async def code_clearance(db: Database, owner_id: int, role: str) -> Clearance:
+    return (await code_clearances(db, [(owner_id, role)]))[(owner_id, role)]
 
 
 async def is_covered(db: Database, child_id: int) -> bool:
-    """True when the child's latest decision on the current version is "given"."""
-    version = await repo.current_version(db.conn)
-    if version is None:
-        return False
-    row = (await repo.latest(db.conn, version.number, [child_id])).get(child_id)
-    return row is not None and row.decision == "given"
+    """True when consent covers the child (the gate's answer for the child's own code)."""
+    return (await code_clearance(db, child_id, "student")).open
 
 
 async def covered_children(db: Database) -> set[int]:
+    """Every child consent covers now (the consent coverage figure in /status and the report)."""
     version = await repo.current_version(db.conn)
     if version is None:
         return set()
@@ -292,8 +347,13 @@ async def _effects(
             for signer in signers:
                 await hook(app, conn, child.id, signer, now)
     elif before is not None and before.decision == "given":
-        # Covered -> not covered: stop code deliveries to the family at once, tell the staff.
-        cancelled = await repo.cancel_code_deliveries(conn, child.id)
+        # Covered -> not covered: every code of the family whose gate is now closed (the child's,
+        # and a parent's own when no other child is covered) stops at once; tell the staff.
+        parents = [p.id for p in await app.people.parents(child.id)]
+        family = await CodeRepo.active_in(conn, [child.id, *parents])
+        gate = await code_clearances(app.db, [(c.person_id, c.role) for c in family])
+        closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
+        cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
         log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
         await _alert_withdrawal(app, conn, child, row, now)
 

@@ -46,8 +46,11 @@ CUT = (150, 150, 150)
 CODE_BG = (241, 243, 246)
 
 
-def render_sheets(cards: Sequence[CardData], *, title: str, created_at: datetime | None = None) -> bytes:
-    """An A4 PDF with the cards, 8 per page, and a footer "<title> · <page>/<pages>".
+def render_sheets(
+    cards: Sequence[CardData], *, title: str, created_at: datetime | None = None, note: str | None = None
+) -> bytes:
+    """An A4 PDF with the cards, 8 per page, and a footer "<title> · <page>/<pages>", with `note`
+    (who was left out and why) on a line above it on every page.
 
     `created_at` (pass `clock.now()`) is the document's creation date; without it fpdf2 stamps
     the wall-clock time, which is harmless metadata but makes the bytes differ between runs.
@@ -74,7 +77,7 @@ def render_sheets(cards: Sequence[CardData], *, title: str, created_at: datetime
             row, col = divmod(i, COLS)
             _draw_card(pdf, card, MARGIN_X + col * CELL_W, MARGIN_TOP + row * CELL_H)
         _draw_cut_lines(pdf, rows=math.ceil(len(chunk) / COLS))
-        _draw_footer(pdf, f"{title}  ·  {page + 1}/{pages}")
+        _draw_footer(pdf, f"{title}  ·  {page + 1}/{pages}", note)
     return bytes(pdf.output())
 
 
@@ -200,8 +203,13 @@ def _draw_cut_lines(pdf: FPDF, *, rows: int) -> None:
     pdf.set_dash_pattern()
 
 
-def _draw_footer(pdf: FPDF, text: str) -> None:
+def _draw_footer(pdf: FPDF, text: str, note: str | None = None) -> None:
     pdf.set_font(SANS, "", 8)
     pdf.set_text_color(*MUTED)
     width = float(pdf.get_string_width(text))
-    pdf.text((PAGE_W - width) / 2, PAGE_H - FOOTER_H / 2, text)
+    pdf.text((PAGE_W - width) / 2, PAGE_H - FOOTER_H / 2 + 2.0, text)
+    if note:
+        pdf.set_font(SANS, "B", 8)
+        pdf.set_text_color(*INK)
+        line = wrap_text(note, PAGE_W - 2 * MARGIN_X, _measure(pdf, SANS, "B", 8), 1)[0]
+        pdf.text((PAGE_W - float(pdf.get_string_width(line))) / 2, PAGE_H - FOOTER_H / 2 - 2.0, line)

@@ -111,15 +111,17 @@ async def collect(app: App, t: Any) -> ReportData:
         codes_rows = na
     else:
         codes_rows = [
-            [t(f"status.code_role.{r.role}"), r.class_label or "—", r.imported, r.delivered, r.activated]
+            [t(f"status.code_role.{r.role}"), r.class_label or "—", r.imported, r.delivered, r.activated, r.withheld]
             for r in data.codes
         ]
         codes_rows.append([t(R + "total"), "", sum(r.imported for r in data.codes),
-                           sum(r.delivered for r in data.codes), sum(r.activated for r in data.codes)])
+                           sum(r.delivered for r in data.codes), sum(r.activated for r in data.codes),
+                           sum(r.withheld for r in data.codes)])
     codes = SheetData(
         t(R + "sheet_codes"),
-        [t(R + "role"), t(R + "class"), t(R + "imported"), t(R + "delivered"), t(R + "activated")],
-        codes_rows, [16, 10, 12, 14, 14], set(),
+        [t(R + "role"), t(R + "class"), t(R + "imported"), t(R + "delivered"), t(R + "activated"),
+         t(R + "withheld")],
+        codes_rows, [16, 10, 12, 14, 14, 22], {5},
     )
 
     training = await status_service._section("report-training", lambda: status_service.training_rows(app))

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.i18n import Translator
+from bot.services.codes import withheld_counts
 from bot.services.tasks import snapshot
 from storage import ops
 from storage.ops import DbBackup, JournalBackup
@@ -76,6 +77,7 @@ class CodeRow:
     imported: int
     delivered: int
     activated: int
+    withheld: int = 0  # active codes the consent gate keeps in (no consent yet, declined, withdrawn)
 
 
 @dataclass
@@ -186,8 +188,9 @@ async def _codes(app: App, scope: str | None) -> list[CodeRow] | None:
         return None
     from storage.codes import CodeRepo
 
+    withheld = await withheld_counts(app)  # asks the consent gate, as every code path does
     rows = [
-        CodeRow(f.role, f.class_label, f.imported, f.delivered, f.activated)
+        CodeRow(f.role, f.class_label, f.imported, f.delivered, f.activated, withheld.get((f.class_label, f.role), 0))
         for f in await CodeRepo(app.db).funnel()
         if scope is None or f.class_label == scope
     ]
@@ -341,6 +344,7 @@ def render(data: StatusData, t: Translator, app: App) -> str:
                 delivered=r.delivered,
                 activated=r.activated,
             )
+            + (t.plural("status.codes_withheld", r.withheld) if r.withheld else "")
             for r in data.codes
         ]
         out += _limited(lines, 25, more)
