@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -171,6 +172,8 @@ def test_cli_print_sheets_hold_exactly_the_covered_families(tmp_path: Path, monk
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
 
+    (tmp_path / "pupils.pdf").write_bytes(b"")
+    (tmp_path / "pupils.pdf").chmod(0o644)  # an older sheet in the way must not keep its mode
     assert cli_main(["print", "cards", "--class", "5а", "--out", "pupils.pdf"]) == 0
     out = capsys.readouterr().out
     assert "Не выдано: 2 кода — нет согласия (нет ответа: 1, отказ: 1)" in out
@@ -191,6 +194,8 @@ def test_cli_print_sheets_hold_exactly_the_covered_families(tmp_path: Path, monk
     assert decoded == [CODES[ELENA]]
     assert "Коды родителей, 5А" in text
     assert f"• {ANNA} — нет ответа" in out and f"• {OLEG} — отказ" in out
+    for name in ("pupils.pdf", "all.pdf", "parents.pdf"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
 
 
 # --- withdrawal closes every path at once ------------------------------------------------------------

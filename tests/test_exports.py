@@ -158,10 +158,8 @@ def test_every_cli_export_is_0600(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             outputs.append(out)
         assert cli_main(["export", "report", "--out", "report.xlsx"]) == 0
         outputs.append(tmp_path / "report.xlsx")
-        assert cli_main(["print", "cards", "--class", "5А", "--all", "--out", "cards.pdf"]) in (0, 1)
-        if (tmp_path / "cards.pdf").exists():
-            outputs.append(tmp_path / "cards.pdf")
-        assert len(outputs) >= 5
+        # The print sheets' modes are checked in tests/test_code_gate.py (they need consent given).
+        assert len(outputs) == 4
         for out in outputs:
             assert _mode(out) == 0o600, out
         text = (tmp_path / "reg.csv").read_bytes().decode("utf-8-sig")

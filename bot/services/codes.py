@@ -213,7 +213,13 @@ async def deliver(
 ) -> int:
     """Enqueue every card that is due: call inside the transaction of the change that makes it due."""
     count = 0
-    for code in await CodeRepo.active_in(conn, owner_ids):
+    codes = await CodeRepo.active_in(conn, owner_ids)
+    # One gate query for the whole batch first: the minute sweep walks every active code, and
+    # most closed ones need no further look.
+    gate = await code_clearances(app.db, [(c.person_id, c.role) for c in codes])
+    for code in codes:
+        if not gate[(code.person_id, code.role)].open:
+            continue
         owner = await app.people.get(code.person_id)
         if owner is None:
             continue
