@@ -60,8 +60,10 @@ def write_private(path: Path, data: bytes) -> None:
     """Write `data` to `path` as a new file with mode 0600 (blocking: run in a thread).
 
     The bytes go to a temporary file created 0600 beside the target, which then replaces it: an
-    existing 0644 file is not reused, and a crash leaves either the old file or the whole new one."""
+    existing 0644 file is not reused, and a crash leaves either the old file or the whole new one.
+    A missing parent folder is created."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or Path("."))
     try:
         # mkstemp creates the file 0600 already; fchmod guards against an unusual platform default.
