@@ -1,6 +1,7 @@
 """Process-death and full-disk faults, with real `schoolbot` subprocesses: kill -9 during a roster
-import and during a backup, and ENOSPC while an import writes. Each leaves the database intact
-(integrity_check ok), holding all of a change or none of it, and the next start works."""
+import, during a consent decision and during a backup, and ENOSPC while an import writes. Each
+leaves the database intact (integrity_check ok), holding all of a change or none of it, and the
+next start works."""
 
 from __future__ import annotations
 
@@ -15,8 +16,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import create_app
+from bot.fakeapi import FakeTelegram
+from bot.services.roster import import_roster
+from scheduler.base import ManualScheduler
+from storage.people import PersonRepo
 from storage.snapshot import verify_file
-from tests.harness import ROSTER_ROWS, csv_bytes
+from tests.delivery_helpers import start_bot
+from tests.harness import PARENT_TWO, ROSTER_ROWS, csv_bytes, make_settings, roster_csv
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +137,58 @@ async def test_kill_9_during_a_roster_import_leaves_all_or_nothing(tmp_path: Pat
     code, out, err = await _run(tmp_path, "import", "roster", "small.csv")
     assert code == 0, err
     assert "без изменений: 9" in out
+
+
+def _decisions(db: Path, child: str) -> int:
+    conn = _check(db)
+    try:
+        row = conn.execute(
+            "SELECT count(*) FROM consent_ledger WHERE child_id = (SELECT id FROM persons WHERE full_name = ?)",
+            (child,),
+        ).fetchone()
+        return int(row[0])
+    finally:
+        conn.close()
+
+
+async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTelegram, tmp_path: Path) -> None:
+    db = tmp_path / "schoolbot.sqlite3"
+    app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
+    await app.open()
+    try:
+        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
+        async with app.db.transaction() as conn:
+            await PersonRepo.link_telegram(conn, parent.id, PARENT_TWO, None, app.clock.now())
+    finally:
+        await app.close()
+    user = tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")
+    proc = await start_bot(tg, tmp_path)
+    try:
+        await user.send("/consent")
+        menu = await tg.wait_for(PARENT_TWO, lambda m: "Согласие на обработку" in (m.plain or ""), timeout=60)
+        n = len(tg.requests)
+        await user.press(menu, "✅ Согласен(на): Миша")
+        # The next poll after the press: the bot holds the update and is deciding.
+        await tg.wait_for_request("getUpdates", after=n, timeout=60)
+    finally:
+        await _kill(proc)
+    after_kill = _decisions(db, "Иванов Миша Андреевич")
+    assert after_kill in (0, 1)  # the decision whole, or not at all
+    print(f"kill -9 during a consent decision: {after_kill} ledger row(s) after the kill")
+    proc = await start_bot(tg, tmp_path)
+    try:
+        seen = len(tg.sent(PARENT_TWO))
+        await user.send("/consent")
+        again = await tg.wait_for(
+            PARENT_TWO, lambda m: "Согласие на обработку" in (m.plain or ""), timeout=60, after=seen
+        )
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.communicate(), timeout=30)
+    # The next start shows what the ledger holds, and no press was recorded twice.
+    assert _decisions(db, "Иванов Миша Андреевич") == after_kill
+    assert ("согласие дано" in (again.plain or "")) == (after_kill == 1), again.plain
 
 
 async def test_kill_9_during_a_backup_leaves_no_half_written_copy(tmp_path: Path) -> None:
