@@ -73,7 +73,7 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
     options = ImportOptions(
         dry_run=args.dry_run,
         school_year=getattr(args, "school_year", None),
-        confirm_deactivations=args.confirm_deactivations,
+        confirm_deactivations=getattr(args, "confirm_deactivations", False),
     )
     try:
         outcome = await importer.run(app, data, path.name, options)
