@@ -12,9 +12,10 @@ from pathlib import Path
 from bot.app import App, build_bot, create_app, serve
 from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
-from bot.i18n import Translator
+from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
 from storage.db import DiskFull, StorageError
+from storage.lock import DatabaseBusy, DatabaseLock
 
 log = logging.getLogger(__name__)
 
@@ -39,21 +40,30 @@ async def _with_app(args: argparse.Namespace) -> int:
         # A dry run writes nothing, not even an empty database file: preview against an empty
         # database in memory (everything in the file shows as added).
         settings = settings.model_copy(update={"database_path": Path(":memory:")})
-    app = create_app(settings)
-    await app.open()
-    t = app.catalog.bind(getattr(args, "lang", "ru") or "ru")
+    # Commands that rewrite the database wholesale own it for their lifetime (see storage/lock.py).
+    lock = DatabaseLock(settings.database_path, args.command)
+    if getattr(args, "exclusive", False):
+        lock.acquire()
     try:
-        result: int = await args.func(app, args, t)
-        return result
+        app = create_app(settings)
+        await app.open()
+        t = app.catalog.bind(getattr(args, "lang", "ru") or "ru")
+        try:
+            result: int = await args.func(app, args, t)
+            return result
+        finally:
+            await app.close()
     finally:
-        await app.close()
+        lock.release()
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
-    bot = build_bot(settings)
-    app = create_app(settings)
-    await serve(app, bot)
+    # Held until the process ends: a second `run`, a restore or an import fails at once.
+    with DatabaseLock(settings.database_path, "run"):
+        bot = build_bot(settings)
+        app = create_app(settings)
+        await serve(app, bot)
     return 0
 
 
@@ -136,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="roster only: apply although staff or more than a fifth of the people leave (the dry run lists who)",
     )
-    p.set_defaults(func=cmd_import)
+    p.set_defaults(func=cmd_import, exclusive=True)
 
     p = sub.add_parser("link", help="create a one-time /start link for a roster person")
     p.add_argument("person", help="part of the full name, or the person id")
@@ -163,6 +173,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             code: int = asyncio.run(args.entry(args))
             return code
         return asyncio.run(_with_app(args))
+    except DatabaseBusy as exc:
+        t = Catalog.load().bind("ru")
+        print(
+            t("ledger.lock_busy", path=exc.db_path, pid=exc.holder_pid or "?", command=exc.holder_command or "?"),
+            file=sys.stderr,
+        )
+        return 3
     except (ConfigError, StorageError) as exc:
         print(f"schoolbot: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4
 from storage import ops
+from storage.lock import DatabaseLock
 
 if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
@@ -233,11 +234,13 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     from bot.services.backup import BackupError, restore
 
     settings = load_settings()
-    try:
-        aside = await restore(Path(settings.database_path), Path(args.file), datetime.now(UTC))
-    except BackupError as exc:
-        print(f"restore refused: {exc}", file=sys.stderr)
-        return 1
+    # The bot must not be running: its writes would go into the file being moved aside.
+    with DatabaseLock(settings.database_path, "restore"):
+        try:
+            aside = await restore(Path(settings.database_path), Path(args.file), datetime.now(UTC))
+        except BackupError as exc:
+            print(f"restore refused: {exc}", file=sys.stderr)
+            return 1
     if aside is not None:
         print(f"the previous database was moved to {aside}")
     print(f"restored {args.file} into {settings.database_path}; start the bot again")

@@ -1,0 +1,80 @@
+"""One process owns the database: a second `schoolbot run`, or a restore or an import while the bot
+runs, exits at once with one clear Russian line (real processes, the real CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.fakeapi import FakeTelegram
+from storage.lock import DatabaseBusy, DatabaseLock
+from tests.delivery_helpers import bot_env, start_bot, wait_until
+from tests.harness import roster_csv
+
+LOCK_LINE = "уже занята другим процессом schoolbot"
+
+
+async def _cli(tg: FakeTelegram, tmp_path: Path, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.cli", *args, cwd=tmp_path, env=bot_env(tg, tmp_path),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=180)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.slow
+async def test_second_run_restore_and_import_exit_with_one_line_while_the_bot_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot import cli
+
+    (tmp_path / "roster.csv").write_bytes(roster_csv())
+    async with FakeTelegram() as tg:
+        for key, value in bot_env(tg, tmp_path).items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.chdir(tmp_path)
+        first = await start_bot(tg, tmp_path)
+        try:
+            async def polling() -> bool:
+                return "schoolbot started" in (tmp_path / "bot.log").read_text(errors="replace")
+
+            await wait_until(polling, timeout=180)  # a loaded CI machine starts Python slowly
+            # A second `run`: a real process, as an operator would start it.
+            code, out, err = await _cli(tg, tmp_path, "run")
+            assert code != 0, (out, err)
+            [line] = err.strip().splitlines()
+            assert LOCK_LINE in line and f"PID {first.pid}" in line and "«run»" in line
+            # Restore and import through the same entry point, in this process (the lock is the
+            # kernel's, so it holds between processes all the same).
+            capsys.readouterr()
+            for args in (["restore", "roster.csv"], ["import", "roster", "roster.csv"]):
+                assert await asyncio.to_thread(cli.main, args) != 0
+                [line] = capsys.readouterr().err.strip().splitlines()
+                assert LOCK_LINE in line and f"PID {first.pid}" in line, args
+            assert first.returncode is None  # the running bot was not disturbed
+        finally:
+            first.send_signal(signal.SIGTERM)
+            try:
+                assert await asyncio.wait_for(first.wait(), timeout=30) == 0
+            finally:
+                if first.returncode is None:
+                    first.kill()
+                    await first.wait()
+        # Once the bot has stopped the database is free again.
+        assert await asyncio.to_thread(cli.main, ["import", "roster", "roster.csv", "--dry-run"]) == 0
+
+
+def test_lock_is_exclusive_between_holders_and_released(tmp_path: Path) -> None:
+    db = tmp_path / "db.sqlite3"
+    with DatabaseLock(db, "run"):
+        with pytest.raises(DatabaseBusy) as caught:
+            DatabaseLock(db, "restore").acquire()
+        assert caught.value.holder_command == "run"
+    with DatabaseLock(db, "restore") as again:
+        assert again.held
