@@ -28,6 +28,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.limiter import LimitedSession, SendLimiter
+from bot.services import ledger
 from bot.startup import PollingLogFilter, StateLog, check_data_folders, polling_backoff, try_or_retry, wait_for_bot_api
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
@@ -178,6 +179,9 @@ def build_dispatcher(app: App) -> Dispatcher:
 
     async def on_startup(bot: Bot) -> None:
         await app.open()
+        # The consent ledger's hash chain, checked before anything else is sent (alerts go out
+        # through the outbox; the bot starts either way, see bot/services/ledger.py).
+        await ledger.check_at_start(app)
         me = await bot.get_me()
         app.bot_username = me.username or ""
         from handlers.common import set_default_commands

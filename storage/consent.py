@@ -11,6 +11,7 @@ from typing import Literal
 
 import aiosqlite
 
+from storage import chain
 from storage.db import fetchall_in, fetchone_in
 from storage.timefmt import from_db, to_db
 
@@ -117,19 +118,47 @@ async def insert_version(
 
 
 async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
-    """Append one row; False when this callback query already recorded a row for this child."""
+    """Append one row, chained onto the ledger head (call inside a write transaction); False when
+    this callback query already recorded a row for this child."""
+    values = (
+        d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
+        d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
+        d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at),
+    )
+    return await _append(conn, values)
+
+
+async def _append(conn: aiosqlite.Connection, values: tuple[object, ...]) -> bool:
+    head = await fetchone_in(conn, "SELECT last_hash FROM consent_ledger_head WHERE id = 1")
+    prev = str(head[0]) if head else chain.GENESIS
     cur = await conn.execute(
-        "INSERT INTO consent_ledger(receipt_id, parent_id, child_id, decision, version, sha256, channel,"
-        " tg_user_id, tg_update_id, tg_callback_id, recorded_by, paper_date, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        f"INSERT INTO consent_ledger({', '.join(chain.COLUMNS)}, prev_hash, row_hash)"
+        f" VALUES ({', '.join('?' * (len(chain.COLUMNS) + 2))})"
         " ON CONFLICT(tg_callback_id, child_id) DO NOTHING",
-        (
-            d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
-            d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
-            d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at),
-        ),
+        (*values, prev, chain.row_hash(prev, values)),
     )
     return cur.rowcount == 1
+
+
+# --- the hash chain -----------------------------------------------------------------------------
+
+
+async def chain_rows(conn: aiosqlite.Connection) -> list[chain.ChainRow]:
+    rows = await fetchall_in(
+        conn, f"SELECT id, prev_hash, row_hash, {', '.join(chain.COLUMNS)} FROM consent_ledger ORDER BY id"
+    )
+    return [
+        chain.ChainRow(
+            id=int(r["id"]), receipt_id=str(r["receipt_id"]), prev_hash=r["prev_hash"], row_hash=r["row_hash"],
+            values=tuple(r[c] for c in chain.COLUMNS),
+        )
+        for r in rows
+    ]
+
+
+async def chain_head(conn: aiosqlite.Connection) -> chain.ChainHead | None:
+    row = await fetchone_in(conn, "SELECT rows, last_receipt, last_hash FROM consent_ledger_head WHERE id = 1")
+    return chain.ChainHead(int(row[0]), row[1], str(row[2])) if row else None
 
 
 async def latest(

@@ -28,6 +28,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage import chain
+
 log = logging.getLogger(__name__)
 
 # Telegram redelivers only recent updates (after a crash while polling), so the newest ids suffice.
@@ -117,6 +119,10 @@ class Database:
                 await self._conn.execute("PRAGMA journal_mode = WAL")
             await self._conn.execute("PRAGMA foreign_keys = ON")
             await self._conn.execute("PRAGMA synchronous = NORMAL")
+            # Migration 008 hashes the consent ledger's existing rows with this function.
+            await self._conn.create_function(
+                chain.SQL_FUNCTION, len(chain.COLUMNS) + 1, chain.sql_row_hash, deterministic=True
+            )
             await self._migrate()
             rows = await self.fetchall(
                 "SELECT update_id FROM processed_updates ORDER BY update_id DESC LIMIT ?", (PROCESSED_MEMORY,)
