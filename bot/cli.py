@@ -27,9 +27,11 @@ EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParse
 def _load_extra_commands() -> None:
     # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
     from bot import cli_people, sandbox
-    from bot.services import analysis, broadcast, codes, consent_export, ledger, reminders, report, school_year
+    from bot.services import analysis, backup, broadcast, codes, consent_export, ledger, reminders, report, school_year
 
-    modules = (report, consent_export, reminders, broadcast, sandbox, codes, school_year, cli_people, analysis, ledger)
+    modules = (
+        report, backup, consent_export, reminders, broadcast, sandbox, codes, school_year, cli_people, analysis, ledger,
+    )
     for module in modules:
         if module.register_cli not in EXTRA_COMMANDS:
             EXTRA_COMMANDS.append(module.register_cli)

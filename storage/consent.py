@@ -4,6 +4,7 @@ one) so that a decision re-checks the current state inside the same write transa
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -13,6 +14,7 @@ import aiosqlite
 
 from storage import chain
 from storage.db import fetchall_in, fetchone_in
+from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
 Decision = Literal["given", "declined", "withdrawn"]
@@ -138,6 +140,66 @@ async def _append(conn: aiosqlite.Connection, values: tuple[object, ...]) -> boo
         (*values, prev, chain.row_hash(prev, values)),
     )
     return cur.rowcount == 1
+
+
+# --- carrying receipts over into a restored database ------------------------------------------
+
+
+class CarryOverError(Exception):
+    """A receipt cannot be re-appended: `what` is "version" or "person" or "duplicate"."""
+
+    def __init__(self, what: str, key: object, name: str = "") -> None:
+        super().__init__(f"cannot carry over: {what} {key} {name}".strip())
+        self.what = what
+        self.key = key
+        self.name = name
+
+
+async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
+    return [str(r[1]) for r in await fetchall_in(conn, f"PRAGMA table_info({table})")]
+
+
+async def _insert_raw(conn: aiosqlite.Connection, table: str, row: dict[str, object]) -> None:
+    names = [c for c in await _columns(conn, table) if c in row]
+    await conn.execute(
+        f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", [row[c] for c in names]
+    )
+
+
+async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
+    """Re-append `carry.ledger` (rows from another copy of this database) at the end of this ledger,
+    chained, with the document versions and people they name where this copy lacks them. Call inside
+    a write transaction; raises CarryOverError (the caller rolls back) when this copy holds a
+    different version or person under the same number. Returns the receipts appended."""
+    for v in carry.versions:
+        row = await fetchone_in(conn, "SELECT sha256 FROM consent_versions WHERE number = ?", (v["number"],))
+        if row is None:
+            await _insert_raw(conn, "consent_versions", v)
+        elif row[0] != v["sha256"]:
+            raise CarryOverError("version", v["number"])
+    for p in carry.persons:
+        row = await fetchone_in(conn, "SELECT roster_key FROM persons WHERE id = ?", (p["id"],))
+        if row is None:
+            try:
+                await _insert_raw(conn, "persons", p)
+            except sqlite3.IntegrityError:
+                raise CarryOverError("person", p["id"], str(p["full_name"])) from None
+        elif row[0] != p["roster_key"]:
+            raise CarryOverError("person", p["id"], str(p["full_name"]))
+    for person_id, role in carry.roles:
+        await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
+    for parent_id, child_id in carry.guardians:
+        await conn.execute(
+            "INSERT OR IGNORE INTO guardians(parent_id, child_id) SELECT ?, ?"
+            " WHERE EXISTS (SELECT 1 FROM persons WHERE id = ?) AND EXISTS (SELECT 1 FROM persons WHERE id = ?)",
+            (parent_id, child_id, parent_id, child_id),
+        )
+    appended: list[str] = []
+    for r in carry.ledger:
+        if not await _append(conn, tuple(r[c] for c in chain.COLUMNS)):
+            raise CarryOverError("duplicate", r["receipt_id"])
+        appended.append(str(r["receipt_id"]))
+    return appended
 
 
 # --- the hash chain -----------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.db import migrations
@@ -81,3 +83,78 @@ def backup_sync(source: Path, target: Path) -> tuple[int, str | None]:
     except (sqlite3.Error, OSError) as exc:
         part.unlink(missing_ok=True)
         return 0, str(exc)
+
+
+# --- the consent ledger across files (restore compares receipts) --------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptInfo:
+    receipt_id: str
+    decision: str
+    version: int
+    created_at: str
+
+
+@dataclass
+class CarrySet:
+    """What re-appending some receipts to another database needs: the ledger rows (in their order)
+    and the people and document versions they name, as raw column -> value rows."""
+
+    ledger: list[dict[str, object]] = field(default_factory=list)
+    persons: list[dict[str, object]] = field(default_factory=list)
+    roles: list[tuple[int, str]] = field(default_factory=list)
+    guardians: list[tuple[int, int]] = field(default_factory=list)
+    versions: list[dict[str, object]] = field(default_factory=list)
+
+
+def _open_for_reading(path: Path, *, immutable: bool) -> sqlite3.Connection:
+    if immutable:
+        return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
+    # A live database (WAL, maybe left by a crash): a normal connection replays its log. The caller
+    # holds the database lock, so nothing else uses the file meanwhile; nothing is written.
+    return sqlite3.connect(str(path), timeout=5)
+
+
+def ledger_receipts(path: Path, *, immutable: bool) -> list[ReceiptInfo]:
+    """Every receipt in the file's consent ledger, oldest first (none before the ledger existed).
+    Raises sqlite3.Error when the file cannot be read."""
+    conn = _open_for_reading(path, immutable=immutable)
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'consent_ledger'").fetchone():
+            return []
+        rows = conn.execute("SELECT receipt_id, decision, version, created_at FROM consent_ledger ORDER BY id")
+        return [ReceiptInfo(str(r[0]), str(r[1]), int(r[2]), str(r[3])) for r in rows]
+    finally:
+        conn.close()
+
+
+def carry_set(path: Path, receipt_ids: Sequence[str]) -> CarrySet:
+    """The rows of `receipt_ids` in the database at `path`, with the people and versions they name."""
+    conn = _open_for_reading(path, immutable=False)
+    conn.row_factory = sqlite3.Row
+    try:
+        out = CarrySet()
+        wanted = set(receipt_ids)
+        for row in conn.execute("SELECT * FROM consent_ledger ORDER BY id"):
+            if row["receipt_id"] in wanted:
+                out.ledger.append(dict(row))
+        people = sorted({
+            int(str(v)) for r in out.ledger for v in (r["parent_id"], r["child_id"], r["recorded_by"])
+            if v is not None
+        })
+        versions = sorted({int(str(r["version"])) for r in out.ledger})
+        marks = ",".join("?" * len(people))
+        if people:
+            out.persons = [dict(r) for r in conn.execute(f"SELECT * FROM persons WHERE id IN ({marks})", people)]
+            out.roles = [(int(r[0]), str(r[1])) for r in conn.execute(
+                f"SELECT person_id, role FROM person_roles WHERE person_id IN ({marks})", people)]
+            out.guardians = [(int(r[0]), int(r[1])) for r in conn.execute(
+                f"SELECT parent_id, child_id FROM guardians WHERE parent_id IN ({marks}) OR child_id IN ({marks})",
+                people + people)]
+        if versions:
+            out.versions = [dict(r) for r in conn.execute(
+                f"SELECT * FROM consent_versions WHERE number IN ({','.join('?' * len(versions))})", versions)]
+        return out
+    finally:
+        conn.close()

@@ -150,7 +150,7 @@ async def test_restore_moves_the_current_database_aside(harness: Harness, tmp_pa
     result = await backup_service.take_backup(app)
     await backup_service.log_journal(app, quarter=2, label="after the backup", person_id=None)
     await app.close()
-    aside = await restore(app.db.path, result.path, datetime(2026, 12, 1, 7, tzinfo=UTC))
+    aside = (await restore(app.db.path, result.path, datetime(2026, 12, 1, 7, tzinfo=UTC))).aside
     assert aside is not None and aside.name == "schoolbot.sqlite3.before-restore-20261201T070000Z"
     assert stat.S_IMODE(app.db.path.stat().st_mode) == 0o600
     await app.open()
@@ -194,10 +194,10 @@ async def test_cli_backup_and_restore(
     assert await asyncio.to_thread(cli.main, ["backup"]) == 0
     [copy] = backup_service.list_backups(tmp_path / "bk")
     assert await asyncio.to_thread(cli.main, ["restore", str(copy[0])]) == 0
-    assert "moved to" in capsys.readouterr().out
+    assert "Прежняя база сохранена как" in capsys.readouterr().out
     bad = tmp_path / "bad.sqlite3"
     bad.write_bytes(b"nope")
     assert await asyncio.to_thread(cli.main, ["restore", str(bad)]) == 1
-    assert "restore refused" in capsys.readouterr().err
+    assert "Восстановление отменено: " in capsys.readouterr().err
     assert await asyncio.to_thread(cli.main, ["export", "report", "--out", str(tmp_path / "r.xlsx")]) == 0
     assert (tmp_path / "r.xlsx").stat().st_size > 1000

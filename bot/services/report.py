@@ -11,7 +11,7 @@ import io
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,6 @@ from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4
 from storage import ops
-from storage.lock import DatabaseLock
 
 if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
@@ -227,26 +226,6 @@ async def cmd_backup(app: App, args: argparse.Namespace, t: Any) -> int:
     return 0
 
 
-async def cmd_restore(args: argparse.Namespace) -> int:
-    # Not run through the app: the current database may be the broken thing being replaced, and
-    # it must not be open while its file is swapped.
-    from bot.config import load_settings
-    from bot.services.backup import BackupError, restore
-
-    settings = load_settings()
-    # The bot must not be running: its writes would go into the file being moved aside.
-    with DatabaseLock(settings.database_path, "restore"):
-        try:
-            aside = await restore(Path(settings.database_path), Path(args.file), datetime.now(UTC))
-        except BackupError as exc:
-            print(f"restore refused: {exc}", file=sys.stderr)
-            return 1
-    if aside is not None:
-        print(f"the previous database was moved to {aside}")
-    print(f"restored {args.file} into {settings.database_path}; start the bot again")
-    return 0
-
-
 def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from bot.cli_groups import export_targets
 
@@ -256,9 +235,6 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     p = sub.add_parser("backup", help="back up the bot's database now (verified, rotated)")
     p.set_defaults(func=cmd_backup)
-    p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
-    p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
-    p.set_defaults(entry=cmd_restore)
 
 
 async def _consent_register(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
