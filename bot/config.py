@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     bot_api_url: str | None = None
     database_path: Path = Path("data/schoolbot.sqlite3")
     backup_dir: Path = Path("data/backups")
+    # Set by the IT officer on the server only: the password of the encrypted off-site archive that
+    # /backup can send. Never sent through the messenger, never written beside an archive.
+    backup_passphrase: SecretStr | None = None
     school_config: Path = Path("school.toml")
     admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
     # Every send (direct answers and bulk) shares `send_rate`; bulk work alone is capped at

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
+from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
@@ -13,7 +13,6 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    FSInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -85,14 +84,58 @@ async def send_report(message: Message, app: App, t: Translator) -> None:
     )
 
 
+def _size(n: int, t: Translator) -> str:
+    if n >= 1_048_576:
+        return t("status.db.size_mb", n=f"{n / 1_048_576:.1f}".replace(".", ","))
+    return t("status.db.size_kb", n=max(1, n // 1024))
+
+
 async def send_backup(message: Message, app: App, t: Translator) -> None:
-    latest = backup_service.latest_backup(Path(app.settings.backup_dir))
-    if latest is None:
-        await message.answer(t("status.db.none"))
+    """Status and where the local copies are; the database itself never goes out in clear. With a
+    passphrase set on the server, a button offers the encrypted archive (see send_archive)."""
+    status = await backup_service.backup_status(app)
+    tz = app.school.tz
+    lines = [t("status.db.folder", folder=escape(str(status.folder)), count=status.copies)]
+    if status.latest is not None and status.latest_at is not None:
+        when = status.latest_at.astimezone(tz).strftime("%d.%m.%Y %H:%M")
+        lines.append(t("status.db.latest", name=escape(status.latest.name), when=when,
+                       size=_size(status.latest_size, t)))
+    else:
+        lines.append(t("status.db.none"))
+    run = status.last_run
+    if run is not None and not run.ok:
+        lines.append(t("status.db.last_failed", when=run.taken_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"),
+                       detail=escape(run.detail or "")))
+    markup = None
+    if status.passphrase is None:
+        lines.append(t("status.db.offsite_off"))
+    elif len(status.passphrase) < backup_service.MIN_PASSPHRASE:
+        lines.append(t("status.db.offsite_weak"))
+    else:
+        lines.append(t("status.db.offsite_on"))
+        if status.latest is not None:
+            markup = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(
+                text=t("status.db.archive_button"), callback_data=StatusAction(action="archive").pack()
+            )]])
+    await message.answer("\n\n".join(lines), reply_markup=markup)
+
+
+async def send_archive(query: CallbackQuery, app: App, t: Translator) -> None:
+    """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
+    by the filter, whatever the button's origin)."""
+    if not isinstance(query.message, Message):
+        await query.answer()
         return
-    stamp = backup_service.stamp_of(latest)
-    when = stamp.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M") if stamp else ""
-    await message.answer_document(FSInputFile(latest), caption=t("status.db.sending", name=latest.name, when=when))
+    try:
+        data, name, taken_at = await backup_service.encrypted_archive(app)
+    except backup_service.ArchiveRefused as exc:
+        await query.answer(t(str(exc)), show_alert=True)
+        return
+    await query.answer()
+    when = taken_at.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M") if taken_at else ""
+    await query.message.answer_document(
+        BufferedInputFile(data, filename=name), caption=t("status.db.archive_caption", when=when), protect_content=True
+    )
 
 
 # --- journal backup (item 16) -------------------------------------------------------------------
@@ -174,6 +217,7 @@ def build_router() -> Router:
     router.message.register(send_report, Command("report"), HasRole(*MANAGERS))
     router.message.register(send_report, MenuButton("report"), HasRole(*MANAGERS))
     router.message.register(send_backup, Command("backup"), HasRole("it_officer"))
+    router.callback_query.register(send_archive, StatusAction.filter(F.action == "archive"), HasRole("it_officer"))
     router.callback_query.register(journal_done, JournalDone.filter(), HasRole("it_officer"))
     router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole("it_officer"))
     router.callback_query.register(skip_photo, StatusAction.filter(F.action == "skip_photo"), HasRole("it_officer"))

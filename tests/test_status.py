@@ -165,13 +165,15 @@ async def test_forged_journal_callback_is_refused(harness: Harness) -> None:
     assert await ops.journal_backups(harness.app.db) == []
 
 
-async def test_backup_command_sends_latest_copy(harness: Harness) -> None:
+async def test_backup_command_reports_the_local_copies_and_sends_no_file(harness: Harness) -> None:
     await populate(harness)
     calls = await harness.text(IT_OFFICER, "/backup")
     assert "Копий базы бота ещё нет" in _texts(calls)[0]
     result = await backup_service.take_backup(harness.app)
     calls = await harness.text(IT_OFFICER, "/backup")
-    [doc] = [c for c in calls if isinstance(c, SendDocument)]
-    assert result.path.name in (doc.caption or "")
+    [text] = _texts(calls)
+    assert str(result.path.parent.resolve()) in text and result.path.name in text
+    assert "BACKUP_PASSPHRASE" in text
+    assert not any(isinstance(c, SendDocument) for c in calls)
     calls = await harness.text(DIRECTOR, "/backup")
     assert not any(isinstance(c, SendDocument) for c in calls)

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pyzipper
 from openpyxl import load_workbook
 from PIL import Image
 
@@ -18,12 +19,14 @@ from bot.services.roster import import_roster
 from storage import ops
 from tests.harness import DEFAULT_START, roster_csv, running_bot
 
+PASSPHRASE = "e2e passphrase, long enough"
+
 MSK = ZoneInfo("Europe/Moscow")
 
 
 async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram, tmp_path: Path) -> None:
     clock = ManualClock(DEFAULT_START)
-    async with running_bot(tg, tmp_path, clock=clock) as app:
+    async with running_bot(tg, tmp_path, clock=clock, backup_passphrase=PASSPHRASE) as app:
         await import_roster(app.db, roster_csv(), "roster.csv", now=clock.now())
         officer = tg.user(1001, "Пётр", "Петров", phone="+79000000001")
         await officer.send("/start")
@@ -60,9 +63,15 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         [logged] = await ops.journal_backups(app.db)
         assert logged.medium_label == "Флешка №3" and logged.quarter == 2
 
-        # The nightly backup, then /backup sends it.
+        # The nightly backup; /backup reports it and sends it only as an encrypted archive.
         clock.set(datetime(2026, 12, 15, 3, 0, tzinfo=MSK))
         await app.tick()
         await officer.send("/backup")
+        status = await tg.wait_for(1001, lambda m: "Копии базы бота хранятся" in (m.plain or ""))
+        await officer.press(status, "🔐 Прислать зашифрованный архив")
         copy = await tg.wait_for(1001, lambda m: m.method == "sendDocument" and "schoolbot-" in (m.filename or ""))
-        assert copy.file is not None and copy.file.startswith(b"SQLite format 3\x00")
+        assert copy.file is not None and copy.file.startswith(b"PK")
+        assert b"SQLite format 3" not in copy.file
+        with pyzipper.AESZipFile(io.BytesIO(copy.file)) as zf:
+            zf.setpassword(PASSPHRASE.encode())
+            assert zf.read(zf.namelist()[0]).startswith(b"SQLite format 3\x00")

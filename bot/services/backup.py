@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import re
@@ -28,6 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+import pyzipper
 
 from bot.config import load_settings
 from bot.i18n import Catalog, Translator
@@ -98,6 +101,68 @@ async def take_backup(app: App, *, rotate_after: bool = True) -> BackupResult:
     else:
         log.error("database backup failed: %s", failure)
     return BackupResult(target, size, failure is None, failure, now, removed)
+
+
+# --- what /backup tells and sends ---------------------------------------------------------------
+
+# Shorter passphrases are refused: the archive leaves the school's server through a foreign
+# messenger, and an offline guess at a short one is cheap.
+MIN_PASSPHRASE = 12
+
+
+@dataclass(frozen=True)
+class BackupStatus:
+    folder: Path
+    copies: int
+    latest: Path | None
+    latest_at: datetime | None
+    latest_size: int
+    last_run: ops.DbBackup | None        # the newest attempt, failed or not
+    passphrase: str | None               # None: off-site copies through the bot are off
+
+
+def _scan(folder: Path) -> tuple[Path, list[tuple[Path, datetime]], int]:
+    items = list_backups(folder)
+    return folder.resolve(), items, items[-1][0].stat().st_size if items else 0
+
+
+async def backup_status(app: App) -> BackupStatus:
+    folder, items, size = await asyncio.to_thread(_scan, Path(app.settings.backup_dir))
+    latest, moment = items[-1] if items else (None, None)
+    secret = app.settings.backup_passphrase
+    return BackupStatus(
+        folder, len(items), latest, moment, size, await ops.last_db_backup(app.db),
+        secret.get_secret_value() if secret is not None else None,
+    )
+
+
+def encrypted_archive_sync(source: Path, passphrase: str) -> bytes:
+    """`source` in a ZIP encrypted with AES-256 (WinZip AE-2: 7-Zip, WinZip, The Unarchiver and
+    `7z x` open it). Built in memory: the archive is never written next to the local copies, and
+    the passphrase goes nowhere but into the key derivation. Blocking: run it in a thread."""
+    buffer = io.BytesIO()
+    with pyzipper.AESZipFile(buffer, "w", compression=pyzipper.ZIP_DEFLATED, encryption=pyzipper.WZ_AES) as zf:
+        zf.setpassword(passphrase.encode("utf-8"))
+        zf.setencryption(pyzipper.WZ_AES, nbits=256)
+        zf.write(source, arcname=source.name)
+    return buffer.getvalue()
+
+
+class ArchiveRefused(Exception):
+    """Carries a catalog key for the IT officer."""
+
+
+async def encrypted_archive(app: App) -> tuple[bytes, str, datetime | None]:
+    """The newest verified local copy as an encrypted archive: (bytes, file name, when taken)."""
+    status = await backup_status(app)
+    if status.passphrase is None:
+        raise ArchiveRefused("status.db.offsite_off")
+    if len(status.passphrase) < MIN_PASSPHRASE:
+        raise ArchiveRefused("status.db.offsite_weak")
+    if status.latest is None:
+        raise ArchiveRefused("status.db.archive_none")
+    data = await asyncio.to_thread(encrypted_archive_sync, status.latest, status.passphrase)
+    return data, status.latest.name + ".zip", status.latest_at
 
 
 # --- rotation --------------------------------------------------------------------------------
