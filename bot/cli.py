@@ -14,6 +14,7 @@ from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
+from bot.startup import check_data_folders
 from storage.db import DiskFull, StorageError
 from storage.lock import DatabaseBusy, DatabaseLock
 
@@ -62,6 +63,8 @@ async def _with_app(args: argparse.Namespace) -> int:
 
 async def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings()
+    # A folder the bot cannot write gets its own one-line message before the lock file is tried.
+    await asyncio.to_thread(check_data_folders, settings)
     # Held until the process ends: a second `run`, a restore or an import fails at once.
     with DatabaseLock(settings.database_path, "run"):
         bot = build_bot(settings)
