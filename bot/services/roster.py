@@ -229,6 +229,98 @@ def _class_of(key: str) -> str | None:
     return parts[2] if len(parts) >= 3 and parts[0] == "student" and parts[2] != "None" else None
 
 
+def _plan(
+    report: RosterReport,
+    records: list[RosterRecord],
+    extras: Mapping[str, RowExtra],
+    current: Mapping[str, RosterRecord],
+    people: Mapping[str, year_repo.RosterPerson],
+    resolutions: Mapping[str, str],
+    actor_id: int | None,
+) -> tuple[dict[str, str], list[year_repo.RosterPerson]]:
+    """The whole comparison of the file with the roster, filling `report`; returns the moves
+    (existing key -> incoming key) and who would be deactivated. Pure Python over every row, so it
+    runs in a worker thread: on a 20,000-row file it is the one long step of an import."""
+    incoming = {r.roster_key for r in records}
+    # Existing pupils the file does not list under their key: the ones a moved pupil can be.
+    free: dict[str, list[str]] = {}
+    for key, rec in current.items():
+        if key not in incoming and "student" in rec.roles:
+            free.setdefault(name_key(rec.full_name), []).append(key)
+    renames: dict[str, str] = {}  # existing key -> incoming key (a move)
+    for rec in records:
+        if rec.roster_key in current or "student" not in rec.roles:
+            continue
+        candidates = [k for k in free.get(name_key(rec.full_name), []) if k not in renames]
+        extra = extras[rec.roster_key]
+        chosen = resolutions.get(rec.roster_key)
+        if chosen is None and extra.previous_class is not None:
+            chosen = "new" if extra.previous_class == "new" else next(
+                (k for k in candidates if _class_of(k) == extra.previous_class), None
+            )
+            if chosen is None:
+                report.errors.append(
+                    RowError(extra.line, "previous_class_unknown", {"value": extra.previous_class})
+                )
+                continue
+        if chosen is None and len(candidates) > 1:
+            report.ambiguous.append(
+                Ambiguity(
+                    line=extra.line,
+                    roster_key=rec.roster_key,
+                    name=rec.full_name,
+                    class_label=rec.class_label,
+                    candidates=tuple((k, _class_of(k) or "—") for k in sorted(candidates)),
+                )
+            )
+            classes = ", ".join(_class_of(k) or "—" for k in sorted(candidates))
+            params = {"name": rec.full_name, "classes": classes}
+            report.errors.append(RowError(extra.line, "ambiguous_pupil", params))
+            continue
+        if chosen is None and len(candidates) == 1:
+            chosen = candidates[0]
+        if chosen is not None and chosen != "new":
+            if chosen not in candidates:
+                stale = {"value": _class_of(chosen) or "—"}
+                report.errors.append(RowError(extra.line, "previous_class_unknown", stale))
+                continue
+            renames[chosen] = rec.roster_key
+    if report.errors:
+        report.errors.sort(key=lambda e: e.line)
+        return renames, []
+
+    moved_to = {new: old for old, new in renames.items()}
+    for rec in records:
+        old_key = moved_to.get(rec.roster_key, rec.roster_key)
+        old = current.get(old_key)
+        if old is None:
+            report.added.append(rec.full_name)
+        elif old_key != rec.roster_key:
+            report.moved.append(Move(rec.full_name, old.class_label, rec.class_label))
+            if old.phone != rec.phone or old.roles != rec.roles or old.children != rec.children:
+                report.updated.append(rec.full_name)
+        elif replace(old, children=frozenset(renames.get(k, k) for k in old.children)) != rec:
+            # (A parent's children are compared by who they are: a moved child is the same child.)
+            report.updated.append(rec.full_name)
+        else:
+            report.unchanged += 1
+
+    leaving = [p for key, p in people.items() if key not in incoming and key not in renames
+               and not key.startswith("admin:")]
+    # Never lock the school out of its bot: the importing IT officer and the last one stay.
+    officers_staying = any("it_officer" in r.roles for r in records) or any(
+        "it_officer" in p.roles for key, p in people.items() if key.startswith("admin:")
+    )
+    kept = [p for p in leaving if "it_officer" in p.roles and (p.id == actor_id or not officers_staying)]
+    leaving = [p for p in leaving if p not in kept]
+    report.kept = sorted(p.full_name for p in kept)
+    report.deactivated = sorted(p.full_name for p in leaving)
+    report.deactivated_staff = sorted(p.full_name for p in leaving if p.roles & STAFF_ROLES)
+    mass = len(leaving) > MASS_DEACTIVATION_SHARE * len(people)
+    report.needs_confirmation = bool(leaving) and (mass or bool(report.deactivated_staff))
+    return renames, leaving
+
+
 async def import_roster(
     db: Database,
     data: bytes,
@@ -260,84 +352,10 @@ async def import_roster(
     async with db.transaction() as conn:
         current = await PersonRepo.snapshot(conn)
         people = await year_repo.active_people(conn)
-        incoming = {r.roster_key for r in records}
-        # Existing pupils the file does not list under their key: the ones a moved pupil can be.
-        free: dict[str, list[str]] = {}
-        for key, rec in current.items():
-            if key not in incoming and "student" in rec.roles:
-                free.setdefault(name_key(rec.full_name), []).append(key)
-        renames: dict[str, str] = {}  # existing key -> incoming key (a move)
-        for rec in records:
-            if rec.roster_key in current or "student" not in rec.roles:
-                continue
-            candidates = [k for k in free.get(name_key(rec.full_name), []) if k not in renames]
-            extra = extras[rec.roster_key]
-            chosen = resolutions.get(rec.roster_key)
-            if chosen is None and extra.previous_class is not None:
-                chosen = "new" if extra.previous_class == "new" else next(
-                    (k for k in candidates if _class_of(k) == extra.previous_class), None
-                )
-                if chosen is None:
-                    report.errors.append(
-                        RowError(extra.line, "previous_class_unknown", {"value": extra.previous_class})
-                    )
-                    continue
-            if chosen is None and len(candidates) > 1:
-                report.ambiguous.append(
-                    Ambiguity(
-                        line=extra.line,
-                        roster_key=rec.roster_key,
-                        name=rec.full_name,
-                        class_label=rec.class_label,
-                        candidates=tuple((k, _class_of(k) or "—") for k in sorted(candidates)),
-                    )
-                )
-                classes = ", ".join(_class_of(k) or "—" for k in sorted(candidates))
-                params = {"name": rec.full_name, "classes": classes}
-                report.errors.append(RowError(extra.line, "ambiguous_pupil", params))
-                continue
-            if chosen is None and len(candidates) == 1:
-                chosen = candidates[0]
-            if chosen is not None and chosen != "new":
-                if chosen not in candidates:
-                    stale = {"value": _class_of(chosen) or "—"}
-                    report.errors.append(RowError(extra.line, "previous_class_unknown", stale))
-                    continue
-                renames[chosen] = rec.roster_key
-        if report.errors:
-            report.errors.sort(key=lambda e: e.line)
-            return report
-
-        moved_to = {new: old for old, new in renames.items()}
-        for rec in records:
-            old_key = moved_to.get(rec.roster_key, rec.roster_key)
-            old = current.get(old_key)
-            if old is None:
-                report.added.append(rec.full_name)
-            elif old_key != rec.roster_key:
-                report.moved.append(Move(rec.full_name, old.class_label, rec.class_label))
-                if old.phone != rec.phone or old.roles != rec.roles or old.children != rec.children:
-                    report.updated.append(rec.full_name)
-            elif replace(old, children=frozenset(renames.get(k, k) for k in old.children)) != rec:
-                # (A parent's children are compared by who they are: a moved child is the same child.)
-                report.updated.append(rec.full_name)
-            else:
-                report.unchanged += 1
-
-        leaving = [p for key, p in people.items() if key not in incoming and key not in renames
-                   and not key.startswith("admin:")]
-        # Never lock the school out of its bot: the importing IT officer and the last one stay.
-        officers_staying = any("it_officer" in r.roles for r in records) or any(
-            "it_officer" in p.roles for key, p in people.items() if key.startswith("admin:")
+        renames, leaving = await asyncio.to_thread(
+            _plan, report, records, extras, current, people, resolutions, actor_id
         )
-        kept = [p for p in leaving if "it_officer" in p.roles and (p.id == actor_id or not officers_staying)]
-        leaving = [p for p in leaving if p not in kept]
-        report.kept = sorted(p.full_name for p in kept)
-        report.deactivated = sorted(p.full_name for p in leaving)
-        report.deactivated_staff = sorted(p.full_name for p in leaving if p.roles & STAFF_ROLES)
-        mass = len(leaving) > MASS_DEACTIVATION_SHARE * len(people)
-        report.needs_confirmation = bool(leaving) and (mass or bool(report.deactivated_staff))
-        if dry_run or (report.needs_confirmation and not confirm_deactivations):
+        if report.errors or dry_run or (report.needs_confirmation and not confirm_deactivations):
             return report
         # Moves first, in two passes, so that a key one pupil frees can be taken by another.
         for old_key in renames:
