@@ -45,8 +45,10 @@ async def _with_app(args: argparse.Namespace) -> int:
         # database in memory (everything in the file shows as added).
         settings = settings.model_copy(update={"database_path": Path(":memory:")})
     # Commands that rewrite the database wholesale own it for their lifetime (see storage/lock.py).
+    # A dry run writes nothing, so it may read beside a running bot (WAL lets it): "check first"
+    # works without stopping the bot.
     lock = DatabaseLock(settings.database_path, args.command)
-    if getattr(args, "exclusive", False):
+    if getattr(args, "exclusive", False) and not getattr(args, "dry_run", False):
         lock.acquire()
     try:
         app = create_app(settings)

@@ -78,3 +78,28 @@ def test_lock_is_exclusive_between_holders_and_released(tmp_path: Path) -> None:
         assert caught.value.holder_command == "run"
     with DatabaseLock(db, "restore") as again:
         assert again.held
+
+
+def test_an_import_dry_run_reads_beside_the_running_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """"Check first" works without stopping the bot: a dry run writes nothing, so it does not need
+    the database to itself; the real import still does."""
+    from bot.cli import main
+    from tests.harness import roster_csv
+
+    db = tmp_path / "schoolbot.sqlite3"
+    monkeypatch.setenv("DATABASE_PATH", str(db))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.delenv("BOT_TOKEN", raising=False)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "roster.csv").write_bytes(roster_csv())
+    assert main(["import", "roster", "roster.csv"]) == 0
+    bot = DatabaseLock(db, "run").acquire()  # the running bot
+    try:
+        capsys.readouterr()
+        assert main(["import", "roster", "roster.csv", "--dry-run"]) == 0
+        assert "Traceback" not in capsys.readouterr().err
+        assert main(["import", "roster", "roster.csv"]) == 3
+    finally:
+        bot.release()
