@@ -100,7 +100,8 @@ async def file_received(message: Message, app: App, t: Translator, state: FSMCon
     await state.update_data(
         import_file_id=doc.file_id, import_file_name=doc.file_name or "import.csv", import_resolutions=None
     )
-    await message.answer(t("imports.what_is_it", name=doc.file_name or ""), reply_markup=_kinds_keyboard(app, t))
+    name = html.quote(doc.file_name or "")
+    await message.answer(t("imports.what_is_it", name=name), reply_markup=_kinds_keyboard(app, t))
 
 
 async def _download(bot: Bot, file_id: str) -> bytes:

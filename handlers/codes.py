@@ -181,13 +181,13 @@ async def admin_search(message: Message, app: App, t: Translator, state: FSMCont
 
 
 async def _person_view(app: App, target: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    lines = [t("codes.admin_person", name=target.full_name)]
+    lines = [t("codes.admin_person", name=html.escape(target.full_name))]
     rows: list[list[InlineKeyboardButton]] = []
     history = await CodeRepo(app.db).history(target.id)
     for code in history:
         mark = t("codes.activated_mark") if code.activated_at else ""
         lines.append(
-            t("codes.admin_code_line", role=t(f"codes.role.{code.role}"), masked=svc.mask(code.code),
+            t("codes.admin_code_line", role=t(f"codes.role.{code.role}"), masked=html.escape(svc.mask(code.code)),
               status=t(f"codes.status.{code.status}"), activated=mark)
         )
         if code.active:
@@ -237,7 +237,7 @@ async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: App, 
     await state.update_data(code_person=target.id, code_role=callback_data.role)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(t("codes.issue_ask", name=target.full_name))
+        await query.message.answer(t("codes.issue_ask", name=html.escape(target.full_name)))
 
 
 async def admin_code_typed(message: Message, app: App, t: Translator, state: FSMContext) -> None:

@@ -60,7 +60,7 @@ async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, In
     version = await svc.current(app)
     states = await svc.family(app, parent, version)
     if not states:
-        return t("consent.no_children", contact=app.school.school.it_officer_contact), None
+        return t("consent.no_children", contact=html.escape(app.school.school.it_officer_contact)), None
     lines = [t("consent.title", version=version.number), ""]
     for s in states:
         lines.append(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
@@ -12,7 +14,7 @@ from storage.people import Person
 
 async def unhandled_message(message: Message, app: App, person: Person | None, t: Translator) -> None:
     if person is None:
-        await message.answer(t("fallback.unknown_user", contact=app.school.school.it_officer_contact))
+        await message.answer(t("fallback.unknown_user", contact=escape(app.school.school.it_officer_contact)))
     elif message.text and message.text.startswith("/"):
         await message.answer(t("fallback.unknown_command"))
     else:

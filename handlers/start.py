@@ -79,9 +79,8 @@ async def _ask_contact(message: Message, app: App, t: Translator) -> None:
 
 
 async def _unknown(message: Message, app: App, t: Translator) -> None:
-    await message.answer(
-        t("start.unknown", contact=app.school.school.it_officer_contact), reply_markup=ReplyKeyboardRemove()
-    )
+    contact = html.escape(app.school.school.it_officer_contact)
+    await message.answer(t("start.unknown", contact=contact), reply_markup=ReplyKeyboardRemove())
 
 
 async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> None:
@@ -106,7 +105,7 @@ async def start_with_token(
     elif result.outcome is LinkOutcome.LINKED and result.person is not None:
         await _welcome(message, bot, app, result.person, t)
     else:
-        await message.answer(t("start.bad_token", contact=app.school.school.it_officer_contact))
+        await message.answer(t("start.bad_token", contact=html.escape(app.school.school.it_officer_contact)))
 
 
 async def start(message: Message, bot: Bot, app: App, person: Person | None, t: Translator, state: FSMContext) -> None:
@@ -162,7 +161,7 @@ async def menu(message: Message, person: Person, t: Translator) -> None:
 
 async def help_(message: Message, app: App, person: Person | None, t: Translator) -> None:
     key = "start.help_linked" if person is not None else "start.help_unknown"
-    await message.answer(t(key, contact=app.school.school.it_officer_contact))
+    await message.answer(t(key, contact=html.escape(app.school.school.it_officer_contact)))
 
 
 async def language(message: Message, t: Translator) -> None:

@@ -9,6 +9,7 @@ fails the test (UnexpectedCall). Explicitly queued responses (FIFO) take precede
 from __future__ import annotations
 
 import itertools
+import json
 import time
 from collections import deque
 from collections.abc import AsyncGenerator
@@ -21,6 +22,9 @@ from aiogram.enums import ParseMode
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import Response, TelegramType
 from aiogram.types import UNSET_PARSE_MODE, Chat, File, Message, PhotoSize, User
+
+from bot.fakeapi import ApiError
+from bot.fakeapi.rules import check_caption, check_markup, check_text
 
 BOT_ID = 42
 BOT_USERNAME = "schoolbot_test_bot"
@@ -83,10 +87,26 @@ class RecordingSession(BaseSession):
             return File(file_id=file_id, file_unique_id=f"u-{file_id}", file_path=f"documents/{file_id}")
         raise UnexpectedCall(f"unexpected Bot API call {name}: {method!r}")
 
+    def _enforce(self, bot: Bot, method: TelegramMethod[TelegramType]) -> None:
+        """Refuse what Telegram refuses, with the rules the fake Bot API server applies."""
+        name = type(method).__name__
+        fields = json.loads(self.prepare_value(method.model_dump(warnings=False), bot=bot, files={}))
+        parse_mode = fields.get("parse_mode")
+        if name in {"SendMessage", "EditMessageText"}:
+            check_text(fields.get("text"), parse_mode)
+        if name in {"SendPhoto", "SendDocument", "EditMessageCaption"}:
+            check_caption(fields.get("caption"), parse_mode)
+        markup = fields.get("reply_markup")
+        check_markup(json.loads(markup) if isinstance(markup, str) else markup)
+
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
     ) -> TelegramType:
         self.calls.append(method)
+        try:
+            self._enforce(bot, method)
+        except ApiError as error:
+            self.check_response(bot, method, error.status, json.dumps(error.payload()))
         if self.queued:
             response = self.queued.popleft()
         else:

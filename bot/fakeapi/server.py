@@ -21,10 +21,10 @@ from aiohttp import web
 
 from bot.fakeapi.errors import DEFAULT_DESCRIPTIONS, ApiError, bad_request, too_many_requests
 from bot.fakeapi.images import image_size, thumbnail_size
-from bot.fakeapi.markup import parse_html
 from bot.fakeapi.models import SEND_METHODS, Edit, RecordedRequest, SentMessage, Stats, StoredFile
 from bot.fakeapi.params import Upload, loggable, read_params
 from bot.fakeapi.ratelimit import RateLimiter
+from bot.fakeapi.rules import check_caption, check_markup, check_text, render
 from bot.fakeapi.user import FakeUser
 
 if TYPE_CHECKING:
@@ -60,18 +60,6 @@ _DEFAULT_UPDATE_TYPES = frozenset(
         "chat_boost",
         "removed_chat_boost",
     }
-)
-_INLINE_ACTIONS = (
-    "url",
-    "callback_data",
-    "web_app",
-    "login_url",
-    "switch_inline_query",
-    "switch_inline_query_current_chat",
-    "switch_inline_query_chosen_chat",
-    "copy_text",
-    "callback_game",
-    "pay",
 )
 _NOT_MODIFIED = (
     "message is not modified: specified new message content and reply markup are exactly the same "
@@ -765,51 +753,11 @@ class FakeTelegram:
 
     @staticmethod
     def _render(text: str, parse_mode: str | None) -> tuple[str, list[dict[str, Any]]]:
-        if not parse_mode:
-            return text, []
-        if parse_mode.upper() == "HTML":
-            return parse_html(text)
-        if parse_mode in {"Markdown", "MarkdownV2"}:
-            return text, []  # accepted but not parsed: the bot renders HTML
-        raise bad_request(f"unsupported parse_mode {parse_mode!r}")
+        return render(text, parse_mode)
 
     @staticmethod
     def _validate_markup(markup: Any) -> dict[str, Any] | None:
-        if markup is None:
-            return None
-        if not isinstance(markup, dict):
-            raise bad_request("can't parse reply keyboard markup JSON object")
-        if "inline_keyboard" in markup:
-            rows = markup["inline_keyboard"]
-            if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-                raise bad_request('field "inline_keyboard" must be an Array of Array')
-            for row in rows:
-                for button in row:
-                    if not isinstance(button, dict) or not str(button.get("text", "")).strip():
-                        raise bad_request("text buttons are unallowed in the inline keyboard")
-                    actions = [key for key in _INLINE_ACTIONS if key in button]
-                    if len(actions) != 1:
-                        raise bad_request("text buttons are unallowed in the inline keyboard")
-                    data = button.get("callback_data")
-                    if data is not None and not 1 <= len(str(data).encode()) <= 64:
-                        raise bad_request("BUTTON_DATA_INVALID")
-                    url = button.get("url")
-                    if url is not None and not str(url).startswith(("http://", "https://", "tg://")):
-                        raise bad_request(f"inline keyboard button URL '{url}' is invalid: Wrong HTTP URL")
-            return markup
-        if "keyboard" in markup:
-            rows = markup["keyboard"]
-            if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-                raise bad_request('field "keyboard" must be an Array of Array')
-            for row in rows:
-                for button in row:
-                    text = button if isinstance(button, str) else (button or {}).get("text")
-                    if not text:
-                        raise bad_request("keyboard button text is empty")
-            return markup
-        if "remove_keyboard" in markup or "force_reply" in markup:
-            return markup
-        raise bad_request("can't parse reply keyboard markup JSON object")
+        return check_markup(markup)
 
     @staticmethod
     def _inline_only(markup: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -854,12 +802,11 @@ class FakeTelegram:
         file: StoredFile | None = None,
     ) -> dict[str, Any]:
         parse_mode = params.get("parse_mode") or None
-        plain, entities = (None, []) if text is None else self._render(text, parse_mode)
-        limit, what = (4096, "message is too long") if text_key == "text" else (1024, "message caption is too long")
-        if plain is not None and len(plain) > limit:
-            raise bad_request(what)
-        if text_key == "text" and not (plain or "").strip():
-            raise bad_request("message text is empty")
+        plain: str | None
+        if text_key == "text":
+            plain, entities = check_text(text, parse_mode)
+        else:
+            plain, entities = check_caption(text, parse_mode)
         markup = self._validate_markup(params.get("reply_markup"))
         reply_to = self._reply_target(chat_id, params)
         self._check_rate(chat_id)  # last: requests refused for other reasons are not charged
@@ -1137,14 +1084,10 @@ class FakeTelegram:
     async def _edit_message_text(self, params: Params, uploads: Uploads) -> Any:
         message = self._editable(params)
         text = params.get("text")
-        if not isinstance(text, str) or not text.strip():
-            raise bad_request("message text is empty")
         if message.method != "sendMessage":
             raise bad_request("there is no text in the message to edit")
         parse_mode = params.get("parse_mode") or None
-        plain, entities = self._render(text, parse_mode)
-        if len(plain) > 4096:
-            raise bad_request("MESSAGE_TOO_LONG")
+        plain, entities = check_text(text, parse_mode)
         # No reply_markup in the edit removes the inline keyboard, exactly as on Telegram.
         markup = self._validate_markup(params.get("reply_markup"))
         return self._apply_edit(
@@ -1163,9 +1106,7 @@ class FakeTelegram:
             raise bad_request("there is no caption in the message to edit")
         caption = params.get("caption") or None
         parse_mode = params.get("parse_mode") or None
-        plain, entities = (None, []) if caption is None else self._render(caption, parse_mode)
-        if plain is not None and len(plain) > 1024:
-            raise bad_request("message caption is too long")
+        plain, entities = check_caption(caption, parse_mode)
         markup = self._validate_markup(params.get("reply_markup"))
         return self._apply_edit(
             message,

@@ -161,7 +161,7 @@ def card_keyboard(code_id: int, t: Translator) -> dict[str, Any]:
 
 
 def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
-    return t("codes.caption_own" if recipient.id == owner.id else "codes.caption", name=owner.full_name)
+    return t("codes.caption_own" if recipient.id == owner.id else "codes.caption", name=html.escape(owner.full_name))
 
 
 async def enqueue_card(

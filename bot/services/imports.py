@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING
 
+from bot.html_fit import fit_html
 from bot.services.roster import Ambiguity, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
@@ -109,7 +110,7 @@ def render_outcome(
         if len(outcome.errors) > shown:
             lines.append(t.plural("imports.more_errors", len(outcome.errors) - shown))
         lines.append(tail)
-        return "\n".join(lines)
+        return fit_html("\n".join(lines)) if html else "\n".join(lines)
     if outcome.needs_confirmation:
         title = t("imports.confirm_title")
     else:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.html_fit import fit_html
 from bot.i18n import Translator
 from bot.services.deadlines import (
     Occurrence,
@@ -450,7 +451,7 @@ def _esc(text: str) -> str:
 
 
 def _fit(text: str) -> str:
-    return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
+    return fit_html(text, TEXT_LIMIT)
 
 
 def _when(app: App, moment: datetime) -> str:
