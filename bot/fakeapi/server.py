@@ -114,7 +114,8 @@ class FakeTelegram:
     """An in-process Telegram Bot API HTTP server for tests, benchmarks and the sandbox.
 
     ``bot_id`` defaults to the numeric prefix of ``token`` (as aiogram derives ``Bot.id``).
-    ``now`` is the source of message dates (Unix seconds), real time by default.
+    ``now`` is the source of message dates (Unix seconds), real time by default; ``monotonic`` is the
+    clock of the rate limits (tests pass a manual one).
     """
 
     def __init__(
@@ -130,6 +131,7 @@ class FakeTelegram:
         strict_chats: bool = False,
         bot_first_name: str = "SchoolBot",
         now: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.token = token
         self.bot_id = bot_id if bot_id is not None else int(token.split(":", 1)[0])
@@ -151,7 +153,7 @@ class FakeTelegram:
         # Bugs of the fake itself (answered as 500): tests may assert this stays empty.
         self.internal_errors: list[BaseException] = []
         self._now = now
-        self._limiter = RateLimiter(global_rate, per_chat_rate)
+        self._limiter = RateLimiter(global_rate, per_chat_rate, now=monotonic)
         self._users: dict[int, FakeUser] = {}
         self._blocked: set[int] = set()
         self._started: set[int] = set()
