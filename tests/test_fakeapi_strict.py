@@ -16,6 +16,7 @@ from aiogram.types import (
     BufferedInputFile,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputMediaPhoto,
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
@@ -295,3 +296,29 @@ async def test_global_limit_is_30_per_second() -> None:
             await bot.session.close()
     assert tg.stats.total_429 == 2
     assert tg.stats.accepted_sends == 33
+
+
+async def test_albums_and_copies_are_checked_and_limited_like_any_send() -> None:
+    clock = Clock()
+    async with FakeTelegram(rate_limited=True, monotonic=clock) as tg:
+        bot = tg.make_bot()
+        try:
+            album = [InputMediaPhoto(media=BufferedInputFile(png(), f"{n}.png"), caption=f"№{n}") for n in (1, 2)]
+            bad = [InputMediaPhoto(media=BufferedInputFile(png(), "x.png"), caption="<b>x") for _ in (1, 2)]
+            with pytest.raises(TelegramBadRequest, match="can't parse entities"):
+                await bot.send_media_group(CHAT, media=bad)
+            sent = await bot.send_media_group(CHAT, media=album)
+            assert [m.caption for m in sent] == ["№1", "№2"]
+            with pytest.raises(TelegramRetryAfter):
+                await bot.copy_message(CHAT, CHAT, sent[0].message_id)
+            clock.value += 1.0
+            copy = await bot.copy_message(CHAT + 1, CHAT, sent[0].message_id)
+            assert tg.message(CHAT + 1, copy.message_id).caption == "№1"
+            with pytest.raises(TelegramRetryAfter):
+                await bot.send_media_group(CHAT + 1, media=album)
+            clock.value += 1.0
+            with pytest.raises(TelegramBadRequest, match="message to copy not found"):
+                await bot.copy_message(CHAT + 1, CHAT, 999)
+        finally:
+            await bot.session.close()
+    assert tg.stats.total_429 == 2

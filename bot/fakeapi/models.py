@@ -155,4 +155,4 @@ class Stats:
             counter.clear()
 
 
-SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument"})
+SEND_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage"})

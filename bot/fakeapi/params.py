@@ -57,6 +57,7 @@ JSON_FIELDS = frozenset(
         "caption_entities",
         "menu_button",
         "link_preview_options",
+        "media",
     }
 )
 

@@ -195,6 +195,8 @@ class FakeTelegram:
                 "sendMessage": self._send_message,
                 "sendPhoto": self._send_photo,
                 "sendDocument": self._send_document,
+                "sendMediaGroup": self._send_media_group,
+                "copyMessage": self._copy_message,
                 "editMessageText": self._edit_message_text,
                 "editMessageCaption": self._edit_message_caption,
                 "editMessageReplyMarkup": self._edit_message_reply_markup,
@@ -802,6 +804,7 @@ class FakeTelegram:
         text_key: str,
         content: dict[str, Any],
         file: StoredFile | None = None,
+        charge: bool = True,
     ) -> dict[str, Any]:
         parse_mode = params.get("parse_mode") or None
         plain: str | None
@@ -811,7 +814,8 @@ class FakeTelegram:
             plain, entities = check_caption(text, parse_mode)
         markup = self._validate_markup(params.get("reply_markup"))
         reply_to = self._reply_target(chat_id, params)
-        self._check_rate(chat_id)  # last: requests refused for other reasons are not charged
+        if charge:
+            self._check_rate(chat_id)  # last: requests refused for other reasons are not charged
         message_id = self._new_message_id(chat_id)
         raw: dict[str, Any] = {
             "message_id": message_id,
@@ -1026,6 +1030,97 @@ class FakeTelegram:
             content={"document": self._document_object(stored)},
             file=stored,
         )
+
+    def _media_item(self, item: Any, uploads: Uploads) -> tuple[str, StoredFile, dict[str, Any]]:
+        if not isinstance(item, dict) or item.get("type") not in ("photo", "document"):
+            kind = item.get("type") if isinstance(item, dict) else None
+            raise bad_request(f"unsupported media type {kind!r} in the album")  # others are not emulated
+        kind = str(item["type"])
+        source = self._input_file({kind: item.get("media")}, uploads, kind)
+        if isinstance(source, StoredFile):
+            stored = source
+        elif kind == "photo":
+            stored, _ = self._photo_sizes(source.data, validate=True)
+        else:
+            name = source.filename or "document"
+            mime = mimetypes.guess_type(name)[0] or "application/octet-stream"
+            stored = self._store_file(source.data, kind="document", file_name=name, mime_type=mime)
+        check_caption(item.get("caption"), item.get("parse_mode") or None)
+        if kind == "photo":
+            size = {
+                "file_id": stored.file_id,
+                "file_unique_id": stored.file_unique_id,
+                "width": stored.width,
+                "height": stored.height,
+                "file_size": len(stored.data),
+            }
+            return "sendPhoto", stored, {"photo": [size]}
+        return "sendDocument", stored, {"document": self._document_object(stored)}
+
+    async def _send_media_group(self, params: Params, uploads: Uploads) -> Any:
+        chat_id = self._target_chat(params)
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise bad_request("media must be an Array of 2-10 InputMedia")
+        items = [self._media_item(item, uploads) for item in media]
+        kinds = {method for method, _, _ in items}
+        if len(kinds) > 1:
+            raise bad_request("document can't be mixed with other media types")
+        # An album is one send for the rate limits: checked once, before anything is recorded.
+        self._check_rate(chat_id)
+        group_id = str(next(self._file_counter) * 7919)
+        sent = []
+        for item, (method, stored, content) in zip(media, items, strict=True):
+            item_params = {"parse_mode": item.get("parse_mode")} | {
+                key: params[key] for key in ("protect_content", "disable_notification") if key in params
+            }
+            raw = self._record_message(
+                chat_id,
+                method,
+                item_params,
+                text=item.get("caption") or None,
+                text_key="caption",
+                content=content | {"media_group_id": group_id},
+                file=stored,
+                charge=False,
+            )
+            sent.append(raw)
+        return sent
+
+    async def _copy_message(self, params: Params, uploads: Uploads) -> Any:
+        chat_id = self._target_chat(params)
+        from_chat, message_id = params.get("from_chat_id"), params.get("message_id")
+        raw: dict[str, Any] | None = None
+        if isinstance(from_chat, int) and isinstance(message_id, int):
+            source = self._bot_messages.get((from_chat, message_id))
+            if source is not None and not source.deleted:
+                raw = source.raw
+            else:
+                raw = self._user_messages.get((from_chat, message_id))
+        if raw is None:
+            raise bad_request("message to copy not found")
+        keep = ("reply_markup", "protect_content", "disable_notification", "reply_parameters", "reply_to_message_id")
+        copy_params: Params = {key: params[key] for key in keep if key in params}
+        if "photo" in raw or "document" in raw:
+            kind = "photo" if "photo" in raw else "document"
+            file_id = raw["photo"][-1]["file_id"] if kind == "photo" else raw["document"]["file_id"]
+            stored = self._files[file_id]
+            if "caption" in params:
+                caption, copy_params["parse_mode"] = params.get("caption") or None, params.get("parse_mode")
+            else:
+                caption = raw.get("caption")  # already plain text: entities are not re-parsed
+            method, text_key, content = ("sendPhoto" if kind == "photo" else "sendDocument"), "caption", {
+                kind: raw[kind]
+            }
+            result = self._record_message(
+                chat_id, method, copy_params, text=caption, text_key=text_key, content=content, file=stored
+            )
+        elif "text" in raw:
+            result = self._record_message(chat_id, "sendMessage", copy_params, text=raw["text"], text_key="text",
+                                          content={})
+        else:
+            raise bad_request("message can't be copied")
+        return {"message_id": result["message_id"]}
 
     def _editable(self, params: Params) -> SentMessage:
         if params.get("inline_message_id"):
