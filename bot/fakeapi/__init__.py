@@ -10,9 +10,13 @@ polls Telegram. Typical use::
         reply = await tg.wait_for(anna.id, lambda m: "Привет" in (m.plain or ""))
         await anna.press(reply, "Далее")       # inline button by text or callback_data
 
-Replies are validated the way Telegram validates them (HTML parse mode, inline keyboards,
-callback_data size, "message is not modified", replies to missing messages), so such bugs fail
-tests instead of production. Inspection: ``tg.sent()``, ``tg.requests``, ``tg.stats``,
+Requests are refused the way Telegram refuses them (``bot.fakeapi.rules``, shared with the
+handler-level test bot): HTML parse mode with Telegram's tags only and every bare ``<``, ``>``, ``&``
+refused; text 1..4096 and captions up to 1024 UTF-16 units after entity parsing; callback_data 1-64
+bytes, at most 8 buttons in a row and 100 in an inline keyboard; "message is not modified" for an
+identical edit; missing messages to edit, copy or reply to; a callback query answered at most once;
+and, with ``rate_limited``, 30 sends/s overall and 1/s per chat for every method that sends (429 with
+retry_after). So such bugs fail tests instead of production. Inspection: ``tg.sent()``, ``tg.requests``, ``tg.stats``,
 ``tg.commands()``, ``tg.callback_answer()``. Faults: ``tg.fail_next()``, ``tg.set_faults()``,
 ``tg.block()``, ``FakeTelegram(rate_limited=True, strict_chats=True, latency=...)``.
 """
