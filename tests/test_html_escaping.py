@@ -182,10 +182,22 @@ async def test_admin_whose_telegram_name_looks_like_html_gets_welcome_and_menu(h
         "entities": [{"type": "bot_command", "offset": 0, "length": 6}],
     }
     calls = await h.feed({"message": message})
-    welcome = [c for c in calls if isinstance(c, SendMessage)]
-    assert welcome
+    # The bot asks which of the roster's IT officers this is: the roster name shows as written.
+    assert NAMES["Петров Пётр Петрович"] in seen(calls) + " ".join(button_texts(calls))
+    new = next(
+        button.callback_data
+        for call in calls
+        for row in getattr(getattr(call, "reply_markup", None), "inline_keyboard", None) or []
+        for button in row
+        if str(button.callback_data).startswith("adc:new")
+    )
+    query = {"id": "q1", "from": user, "chat_instance": "ci", "data": new,
+             "message": message | {"message_id": 2, "from": {"id": 42, "is_bot": True, "first_name": "SchoolBot"}}}
+    calls = await h.feed({"callback_query": query})
+    welcome = [c for c in calls if isinstance(c, SendMessage | EditMessageText)]
+    assert welcome, calls
     person = await h.app.people.by_tg(ADMIN_TG)
-    assert person is not None
+    assert person is not None and person.full_name == "<Админ> & Co"
     assert person.full_name in seen(welcome)
     assert seen(await h.text(ADMIN_TG, "/menu"))
     assert seen(await h.text(ADMIN_TG, "/status"))
