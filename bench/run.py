@@ -191,7 +191,8 @@ async def p5(count: int, text: str = "/start") -> tuple[float, float]:
 
             full = await _updates_per_second(tg, count, start_full, text)
 
-        async with FakeTelegram() as tg:
+        # A bare aiogram bot without a send limiter, for comparison: Telegram's limits off.
+        async with FakeTelegram(rate_limited=False) as tg:
             bare_bot = tg.make_bot()
             dp = Dispatcher()
 

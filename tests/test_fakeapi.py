@@ -51,7 +51,8 @@ def png(width: int, height: int) -> bytes:
 
 @pytest.fixture
 async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as fake:
+    # A bare Bot without the bot's send limiter: the rate limits are tested on their own.
+    async with FakeTelegram(rate_limited=False) as fake:
         yield fake
     assert fake.internal_errors == []
 

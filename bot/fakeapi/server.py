@@ -114,6 +114,10 @@ class FakeTelegram:
     """An in-process Telegram Bot API HTTP server for tests, benchmarks and the sandbox.
 
     ``bot_id`` defaults to the numeric prefix of ``token`` (as aiogram derives ``Bot.id``).
+    ``rate_limited`` (on by default, as on Telegram) answers 429 with retry_after beyond ``global_rate``
+    sends per second overall and ``per_chat_rate`` per chat, for every method that sends; the bot
+    paces itself with its one send limiter (bot/limiter.py). Tests of the fake itself that drive a
+    bare Bot without that limiter turn it off.
     ``now`` is the source of message dates (Unix seconds), real time by default; ``monotonic`` is the
     clock of the rate limits (tests pass a manual one).
     """
@@ -124,7 +128,7 @@ class FakeTelegram:
         token: str = "123456:TEST-TOKEN",  # noqa: S107 - a fake server's well-known test token
         bot_id: int | None = None,
         bot_username: str = "schoolbot_test_bot",
-        rate_limited: bool = False,
+        rate_limited: bool = True,
         global_rate: float = 30.0,
         per_chat_rate: float = 1.0,
         latency: float = 0.0,
