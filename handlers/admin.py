@@ -17,6 +17,7 @@ from aiogram.utils.text_decorations import html_decoration as html
 from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
@@ -275,7 +276,7 @@ async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, per
     if isinstance(query.message, Message):
         # The link is shown once, to the IT officer who asked for it; only its hash is stored.
         await query.message.edit_text(
-            t("admin.link_created", name=html.quote(target.full_name), link=deep_link(app.bot_username, token))
+            t("admin.link_created", name=Named(target.full_name, escape=True), link=deep_link(app.bot_username, token))
         )
 
 

@@ -21,6 +21,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services import codes as svc
 from bot.services.people_text import find_people, person_label
 from handlers.admin import AdminAction
@@ -106,7 +107,7 @@ async def show(query: CallbackQuery, callback_data: CodeShow, app: App, person: 
         sent = await query.message.answer_photo(
             BufferedInputFile(png, filename=filename),
             caption=svc.card_caption(t, owner, person),
-            reply_markup=InlineKeyboardMarkup.model_validate(svc.card_keyboard(code.id, t)),
+            reply_markup=InlineKeyboardMarkup.model_validate(svc.card_keyboard(code.id, t, person)),
             protect_content=app.school.codes.protect_content,
         )
         await svc.record_direct(app, code, person, sent.message_id)
@@ -237,7 +238,7 @@ async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: App, 
     await state.update_data(code_person=target.id, code_role=callback_data.role)
     await query.answer()
     if isinstance(query.message, Message):
-        await query.message.answer(t("codes.issue_ask", name=html.escape(target.full_name)))
+        await query.message.answer(t("codes.issue_ask", name=Named(target.full_name, escape=True)))
 
 
 async def admin_code_typed(message: Message, app: App, t: Translator, state: FSMContext) -> None:

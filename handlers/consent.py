@@ -15,6 +15,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.consent_export import export
 from handlers.admin import AdminAction
@@ -48,11 +49,6 @@ def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
-def _first_name(child: Person) -> str:
-    parts = child.full_name.split()
-    return parts[1] if len(parts) > 1 else child.full_name
-
-
 # --- parents ------------------------------------------------------------------------------------
 
 
@@ -67,29 +63,30 @@ async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, In
             t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
               cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
         )
-    lines += ["", t("consent.ack")]
+    lines += ["", t("consent.ack", parent=Named(parent.full_name))]
     if app.school.consent.paper_original_required:
         lines.append(t("consent.paper_note", note=html.escape(app.school.consent.paper_original_note)))
     rows: list[list[InlineKeyboardButton]] = []
+    me = Named(parent.full_name)
     v = version.number
     for s in states:
-        name = _first_name(s.child)
-        rows.append([_btn(t("consent.btn.read", child=name), ConsentCb(action="read", child=s.child.id, version=v))])
+        name = Named(s.child.full_name)
+        def button(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
+            label = t(f"consent.btn.{action}", child=child, parent=me)
+            return _btn(label, ConsentCb(action=action, child=child_id, version=v))
+
+        rows.append([button("read")])
         if s.state == "given":
-            rows.append(
-                [_btn(t("consent.btn.withdraw", child=name), ConsentCb(action="withdraw", child=s.child.id, version=v))]
-            )
+            rows.append([button("withdraw")])
         else:
-            row = [_btn(t("consent.btn.give", child=name), ConsentCb(action="give", child=s.child.id, version=v))]
+            row = [button("give")]
             if s.state != "declined":
-                row.append(
-                    _btn(t("consent.btn.decline", child=name), ConsentCb(action="decline", child=s.child.id, version=v))
-                )
+                row.append(button("decline"))
             rows.append(row)
     undecided = [s for s in states if s.state != "given"]
     if len(states) > 1 and len(undecided) > 1:
-        rows.append([_btn(t("consent.btn.give_all"), ConsentCb(action="give", child=0, version=v))])
-        rows.append([_btn(t("consent.btn.decline_all"), ConsentCb(action="decline", child=0, version=v))])
+        rows.append([_btn(t("consent.btn.give_all", parent=me), ConsentCb(action="give", child=0, version=v))])
+        rows.append([_btn(t("consent.btn.decline_all", parent=me), ConsentCb(action="decline", child=0, version=v))])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -142,7 +139,8 @@ async def parent_action(
                 _btn(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
                 _btn(t("consent.btn.withdraw_no"), ConsentCb(action="wno", child=child.id, version=version.number)),
             ]])
-            await msg.edit_text(t("consent.withdraw_confirm", child=html.escape(child.full_name)), reply_markup=markup)
+            text = t("consent.withdraw_confirm", child=Named(child.full_name, escape=True))
+            await msg.edit_text(text, reply_markup=markup)
         return
     if action == "wno":
         await query.answer(t("consent.withdraw_cancelled"))
@@ -243,7 +241,7 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
             if r.channel == "paper":
                 paper = r.paper_date.strftime("%d.%m.%Y") if r.paper_date else ""
                 details = t("consent.staff.details_paper", paper_date=paper,
-                            by=html.escape(r.recorded_by), when=when, version=r.version)
+                            by=Named(r.recorded_by, escape=True), when=when, version=r.version)
             else:
                 details = t("consent.staff.details_telegram", by=html.escape(r.by), when=when, version=r.version)
         elif r.state == "pending":

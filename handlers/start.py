@@ -24,6 +24,7 @@ from bot.app import App
 from bot.filters import HasContent, IsLinked, MenuButton
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import main_keyboard
+from bot.russian import Named
 from bot.services.onboarding import (
     LinkOutcome,
     LinkResult,
@@ -68,7 +69,8 @@ async def _welcome(message: Message, bot: Bot, app: App, person: Person, t: Tran
     t = app.catalog.bind(person.lang or t.lang)
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles))
     await message.answer(
-        t("start.welcome", name=html.escape(person.full_name), roles=roles), reply_markup=main_keyboard(person, t)
+        t("start.welcome", name=Named(person.full_name, escape=True), roles=roles),
+        reply_markup=main_keyboard(person, t),
     )
     await set_commands(bot, message.chat.id, person, t)
 

@@ -27,8 +27,8 @@ async def test_parent_sees_each_child_and_the_acknowledgement(harness: Harness) 
     assert "записывается как ваше подтверждение" in text
     assert "Подписанный бумажный экземпляр" in text
     keys = buttons(calls[0])
-    assert "✅ Согласен(на): Миша" in keys and "❌ Не согласен(на): Маша" in keys
-    assert "✅ Согласен(на) — за всех детей" in keys
+    assert "✅ Согласна: Миша" in keys and "❌ Не согласна: Маша" in keys
+    assert "✅ Согласна — за всех детей" in keys
 
 
 async def test_read_document_is_split_and_filled(harness: Harness) -> None:
@@ -38,7 +38,7 @@ async def test_read_document_is_split_and_filled(harness: Harness) -> None:
     parts = [m.text for m in sent(calls)][:-1]  # the menu is sent again after the document
     assert parts and all(len(p) < 4096 for p in parts)
     whole = "\n".join(parts)
-    assert "Иванова Елена Викторовна" in whole and "Иванов Миша Андреевич" in whole and "5А" in whole
+    assert "Иванова Елена Викторовна" in whole and "обучающегося Иванова Миши Андреевича" in whole and "5А" in whole
     assert "СОШ № 1" in whole or "Средняя общеобразовательная школа № 1" in whole
     assert "ООО «Дневник.ру»" in whole and "ул. Яблочкова" in whole
     assert "{" not in whole
@@ -57,7 +57,7 @@ def test_split_message_respects_paragraphs_and_limit() -> None:
 async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harness: Harness) -> None:
     await school(harness)
     keys = await _menu(harness, PARENT_TWO)
-    data = keys["✅ Согласен(на): Миша"]
+    data = keys["✅ Согласна: Миша"]
     calls = await harness.press(PARENT_TWO, data)
     receipt = next(t for t in texts(calls) if "Квитанция" in t)
     version = await svc.current(harness.app)
@@ -75,7 +75,7 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
         "update_id": 9999,
         "callback_query": {
             "id": "dup-1", "from": {"id": PARENT_TWO, "is_bot": False, "first_name": "E"}, "chat_instance": "c",
-            "data": keys["✅ Согласен(на): Маша"],
+            "data": keys["✅ Согласна: Маша"],
             "message": {"message_id": 5, "date": 0, "chat": {"id": PARENT_TWO, "type": "private"}, "text": "…"},
         },
     }
@@ -111,7 +111,7 @@ async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> N
 async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) -> None:
     await school(harness)
     keys = await _menu(harness, PARENT_ONE)
-    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     keys = await _menu(harness, PARENT_ONE)
     calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
     confirm = next(c for c in calls if isinstance(c, EditMessageText))
@@ -129,7 +129,7 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
 async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:
     await school(harness)
     keys = await _menu(harness, PARENT_ONE)
-    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     conn = harness.app.db.conn
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await conn.execute("UPDATE consent_ledger SET decision = 'declined'")

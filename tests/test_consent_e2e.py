@@ -50,13 +50,13 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert "ответа нет" in (menu.plain or "")
 
         n = len(tg.sent(PARENT_TWO))
-        await parent.press(menu, "✅ Согласен(на): Миша")
+        await parent.press(menu, "✅ Согласна: Миша")
         given = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)
         assert "согласие дано" in (given.plain or "") and "Иванов Миша Андреевич" in (given.plain or "")
 
         n = len(tg.sent(PARENT_TWO))
         await tg.wait_for(PARENT_TWO, lambda m: m.message_id == menu.message_id and "согласие дано" in (m.plain or ""))
-        await parent.press(tg.message(PARENT_TWO, menu.message_id), "❌ Не согласен(на): Маша")
+        await parent.press(tg.message(PARENT_TWO, menu.message_id), "❌ Не согласна: Маша")
         declined = await tg.wait_for(PARENT_TWO, has("Квитанция"), after=n)
         assert "отказ от согласия" in (declined.plain or "") and "Иванова Маша" in (declined.plain or "")
 

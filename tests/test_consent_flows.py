@@ -43,7 +43,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
     assert {when for _, _, when in first} == {monday_9}
     # PARENT_ONE declines: never nagged again.
     keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
-    await harness.press(PARENT_ONE, keys["❌ Не согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["❌ Не согласен: Коля"])
     # Two days later: nothing new; four days after the first: the second, to PARENT_TWO only.
     harness.clock.set(monday_9 + timedelta(days=2))
     await harness.app.tick()
@@ -69,7 +69,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
 async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) -> None:
     await school(harness)
     keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
-    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await repo.ledger_rows(harness.app.db.conn))[0].child_id
     assert await svc.is_covered(harness.app.db, kolya)
     old = await svc.current(harness.app)
@@ -80,7 +80,7 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     text = texts(await harness.text(PARENT_ONE, "/consent"))[0]
     assert f"версия {new.number}" in text and "ответа нет" in text
     # The old press now names a version that is not current.
-    calls = await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    calls = await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     assert "обновился" in (answer(calls).text or "")
     assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
 
@@ -123,7 +123,7 @@ async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness)
 async def test_it_officer_sees_counts_and_drills_down(harness: Harness) -> None:
     await school(harness)
     keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
-    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     view = last_with_buttons(await harness.text(IT_OFFICER, "/consent"))
     assert "5А: ✅ 1 · ⏳ 1 · ❌ 0" in view.text  # type: ignore[attr-defined]
     assert "6Б: ✅ 0 · ⏳ 1 · ❌ 0" in view.text  # type: ignore[attr-defined]
@@ -191,7 +191,7 @@ async def test_given_hooks_run_once_per_decision(harness: Harness) -> None:
 
     harness.app.extras["on_consent_given"] = [hook]
     keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
-    await harness.press(PARENT_ONE, keys["✅ Согласен(на): Коля"])
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     parent = await harness.app.people.by_tg(PARENT_ONE)
     assert parent is not None
     kolya = (await harness.app.people.children(parent.id))[0]

@@ -21,7 +21,7 @@ async def test_parent_links_by_own_contact(harness: Harness) -> None:
     assert calls[0].reply_markup.keyboard[0][0].request_contact  # type: ignore[union-attr]
     calls = await harness.contact(PARENT_TWO, "+7 (900) 000-00-05", PARENT_TWO)
     welcome = next(c for c in calls if isinstance(c, SendMessage))
-    assert "Иванова Елена Викторовна" in welcome.text
+    assert "Здравствуйте, Елена Викторовна!" in welcome.text
     assert any(isinstance(c, SetMyCommands) for c in calls)
     person = await harness.app.people.by_tg(PARENT_TWO)
     assert person is not None and person.roles == {"parent"}

@@ -28,7 +28,7 @@ async def test_teacher_reminded_done_with_document_director_accepts(tg: FakeTele
             await user.send("/start")
             ask = await tg.wait_for(user.id)
             await user.press_reply(ask, "📱 Поделиться номером телефона")
-            await tg.wait_for(user.id, lambda m: "Морозов" in (m.plain or "") or "Сидорова" in (m.plain or ""))
+            await tg.wait_for(user.id, lambda m: "Ваши роли" in (m.plain or ""))
 
         await app.tick()  # 08:00: before work, nothing about item 15 yet
         clock.set(local(app, "2027-02-01 09:00"))
@@ -52,7 +52,7 @@ async def test_teacher_reminded_done_with_document_director_accepts(tg: FakeTele
         assert buttons == ["👍 Принять", "↩️ Вернуть"]
         await director.press(note, "👍 Принять")
         await tg.wait_for(DIRECTOR, lambda m: "Принято" in (m.plain or ""))
-        told = await tg.wait_for(TEACHER, lambda m: "принял(а) выполнение пункта 15" in (m.plain or ""))
+        told = await tg.wait_for(TEACHER, lambda m: "Ивановна приняла выполнение пункта 15" in (m.plain or ""))
         assert "Сидорова Анна Ивановна" in (told.plain or "")
         assert (await TaskRepo(app.db).proofs("15"))[0].status == "accepted"
 

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import aiosqlite
 
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services.consent import Clearance, GateReason, code_clearance, code_clearances
 from bot.services.exports import write_private
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
@@ -149,19 +150,25 @@ async def may_see(app: App, caller: Person, code: Code) -> bool:
 # --- delivery ---------------------------------------------------------------------------------
 
 
-def card_keyboard(code_id: int, t: Translator) -> dict[str, Any]:
+def card_keyboard(code_id: int, t: Translator, recipient: Person) -> dict[str, Any]:
     from handlers.codes import CodeActivated, CodeTrouble
 
     return {
         "inline_keyboard": [
-            [{"text": t("codes.btn_activated"), "callback_data": CodeActivated(code_id=code_id).pack()}],
+            [{
+                "text": t("codes.btn_activated", who=Named(recipient.full_name)),
+                "callback_data": CodeActivated(code_id=code_id).pack(),
+            }],
             [{"text": t("codes.btn_trouble"), "callback_data": CodeTrouble(code_id=code_id).pack()}],
         ]
     }
 
 
 def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
-    return t("codes.caption_own" if recipient.id == owner.id else "codes.caption", name=html.escape(owner.full_name))
+    return t(
+        "codes.caption_own" if recipient.id == owner.id else "codes.caption",
+        name=Named(owner.full_name, escape=True), who=Named(recipient.full_name),
+    )
 
 
 async def enqueue_card(
@@ -185,7 +192,7 @@ async def enqueue_card(
     t = app.translator_for(recipient)
     payload = Payload(
         text=card_caption(t, owner, recipient),
-        reply_markup=card_keyboard(code.id, t),
+        reply_markup=card_keyboard(code.id, t, recipient),
         protect_content=app.school.codes.protect_content,
         renderer=CARD_RENDERER,
         args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
@@ -267,7 +274,7 @@ def card_data(app: App, t: Translator, owner: Person, code: Code) -> CardData:
     template = app.school.platform.code_url_template or None
     return CardData(
         full_name=owner.full_name,
-        role_label=t(f"codes.role.{code.role}"),
+        role_label=t(f"codes.card_role.{code.role}", name=Named(owner.full_name)),
         class_label=code.class_label,
         code=code.code,
         qr_payload=qr_payload(code.code, template),
@@ -640,8 +647,10 @@ async def _nudge(app: App, now: datetime) -> None:
                 continue
             first, owner, n = recorded[0]
             if len(recorded) == 1:
-                payload = Payload(text=t("codes.nudge", name=html.escape(owner.full_name)),
-                                  reply_markup=card_keyboard(first.id, t))
+                payload = Payload(
+                    text=t("codes.nudge", name=Named(owner.full_name, escape=True), who=Named(recipient.full_name)),
+                    reply_markup=card_keyboard(first.id, t, recipient),
+                )
             else:
                 payload = Payload(
                     text=t("codes.nudge_family",

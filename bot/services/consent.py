@@ -25,6 +25,7 @@ import aiosqlite
 
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.russian import Named
 from storage import consent as repo
 from storage.codes import CodeRepo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
@@ -103,9 +104,19 @@ async def current_or_none(db: Database) -> Version | None:
     return await repo.current_version(db.conn)
 
 
-class _Blank(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+class _Unknown:
+    """A placeholder the template names but the bot does not fill: printed back as written."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __format__(self, spec: str) -> str:
+        return "{" + self.key + (":" + spec if spec else "") + "}"
+
+
+class _Blank(dict[str, object]):
+    def __missing__(self, key: str) -> _Unknown:
+        return _Unknown(key)
 
 
 def render_document(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> str:
@@ -113,8 +124,8 @@ def render_document(app: App, version: Version, lang: str, parent: Person | None
     blank = "____________________"
     platform = app.school.platform
     values = _Blank(
-        parent_name=parent.full_name if parent else blank,
-        child_name=child.full_name,
+        parent_name=Named(parent.full_name if parent else "", blank=blank),
+        child_name=Named(child.full_name),
         child_class=child.class_label or blank,
         school_name=app.school.school.name,
         school_address=app.school.school.address or blank,
@@ -369,7 +380,7 @@ async def _alert_withdrawal(app: App, conn: aiosqlite.Connection, child: Person,
         lang = person.lang or "ru"
         text = app.catalog.text(
             lang, "consent.alert_withdrawn",
-            child=html.escape(child.full_name), cls=html.escape(child.class_label or "—"),
+            child=Named(child.full_name, escape=True), cls=html.escape(child.class_label or "—"),
             decision=app.catalog.text(lang, f"consent.decision.{row.decision}"),
             when=when, receipt=row.receipt_id,
         )
@@ -443,7 +454,7 @@ def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
     return t(
         "consent.receipt",
         decision=t(f"consent.decision.{row.decision}"),
-        child=html.escape(child.full_name),
+        child=Named(child.full_name, escape=True),
         cls=html.escape(child.class_label or "—"),
         local=local.strftime("%d.%m.%Y %H:%M:%S"),
         tz=app.school.school.timezone,
@@ -510,7 +521,7 @@ async def run_nudges(app: App, now: datetime) -> int:
                 conn, dedupe_key=f"consent-nudge:{version.number}:{parent.id}:{n}", chat_id=parent.tg_user_id,
                 person_id=parent.id, kind="text",
                 payload=Payload(
-                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=html.escape(parent.full_name)),
+                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
                     reply_markup=_open_markup(app, lang, version.number),
                 ),
                 now=now, not_before=due,
@@ -572,8 +583,8 @@ async def remind_class(app: App, staff: Person, class_label: str) -> int | None:
                 person_id=parent.id, kind="text",
                 payload=Payload(
                     text=app.catalog.text(
-                        lang, "consent.class_reminder", name=html.escape(parent.full_name),
-                        teacher=html.escape(staff.full_name),
+                        lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
+                        teacher=Named(staff.full_name, escape=True),
                     ),
                     reply_markup=_open_markup(app, lang, version.number),
                 ),

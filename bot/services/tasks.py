@@ -21,6 +21,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.html_fit import fit_html
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services.deadlines import (
     Occurrence,
     Quarter,
@@ -635,7 +636,7 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
                 what += f": {_esc(shorten(proof.file_name, 100))}"
             text = t(
                 "tasks.review.new",
-                name=_esc(shorten(person.full_name, 100)),
+                name=Named(shorten(person.full_name, 100), escape=True),
                 number=number,
                 label=task_label(task, t),
                 text=_esc(shorten(task.item.text, excerpt if with_file else 300)),
@@ -692,7 +693,7 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
                 key,
                 number=item.number,
                 text=_esc(shorten(item.text, 300)),
-                name=_esc(reviewer.full_name),
+                name=Named(reviewer.full_name, escape=True),
                 comment=_esc(comment or ""),
             )
             markup = None
