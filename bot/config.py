@@ -263,6 +263,14 @@ class ConsentSettings(BaseModel):
     # consents into the next school year; "school_year" asks every family again each September.
     term: Literal["study_period", "school_year"] = "study_period"
     paper_original_note: str = "Подписанный бумажный экземпляр согласия сдаётся классному руководителю."
+    # Invitation codes wait until staff record the signed paper original, not only the button press.
+    codes_wait_for_original: bool = False
+    # Who else processes data for the school, named in the consent form (blank lines when empty).
+    hosting_name: str = ""
+    hosting_address: str = ""
+    messenger_name: str = "Telegram"
+    messenger_operator: str = ""
+    messenger_address: str = ""
 
 
 class CodesSettings(BaseModel):

@@ -13,6 +13,7 @@ Catalog templates use the format spec of a `Named` value:
     {child:gent}            Ивановой Маши Андреевны       (full name, case: nomn gent datv accs ablt loct)
     {parent:io}             Мария Петровна                (first name and patronymic: greetings)
     {child:i}               Маша                          (first name)
+    {parent:fi}             Иванова М. А.                 (surname and initials, under a signature)
     {parent:io.datv}        Марии Петровне
     {child:обучающегося|обучающейся}             gendered word, unknown -> first form + "(а)"
     {parent:Согласен|Согласна|Согласен(на)}      an explicit third form for unknown
@@ -45,7 +46,7 @@ CASES: dict[str, Case | None] = {
     "ablt": Case.INSTRUMENTAL,
     "loct": Case.PREPOSITIONAL,
 }
-PARTS = ("fio", "io", "i", "f")
+PARTS = ("fio", "io", "i", "f", "fi")
 _MALE_ENDINGS = ("ич", "оглы", "улы", "уулу")
 _FEMALE_ENDINGS = ("вна", "чна", "кызы", "гызы", "қызы")
 _FEMALE_SURNAME = ("ова", "ева", "ёва", "ина", "ына", "ская", "цкая")
@@ -148,6 +149,10 @@ def decline(full_name: str, case: str = "nomn", parts: str = "fio") -> str:
     p = split_name(full_name)
     if not p.first:
         return full_name.strip()
+    if parts == "fi":
+        # Surname and initials, as under a signature: "Иванова М. А."
+        initials = " ".join(f"{w[0]}." for w in (p.first, *p.middle.split()[:1]) if w)
+        return f"{decline(full_name, case, 'f')} {initials}".strip()
     pick = {"fio": (p.last, p.first, p.middle), "io": ("", p.first, p.middle), "i": ("", p.first, ""),
             "f": (p.last, "", "")}[parts]
     target = CASES[case]

@@ -17,9 +17,9 @@ from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import consent as svc
-from bot.services.consent_export import export
+from bot.services.consent_export import export, signing_form
 from handlers.admin import AdminAction
-from storage.consent import Decision, Version
+from storage.consent import Decision
 from storage.people import Person
 
 CONSENT_ROLES = ("parent", "class_teacher", "it_officer")
@@ -29,13 +29,13 @@ STAFF_CONSENT_ROLES = ("class_teacher", "it_officer")
 class ConsentCb(CallbackData, prefix="cns"):
     """Parent actions. `child` 0 means "all my children"; `version` must be the current one."""
 
-    action: str  # menu | read | give | decline | withdraw | wyes | wno
+    action: str  # menu | read | form | give | decline | withdraw | wyes | wno
     child: int
     version: int
 
 
 class StaffCb(CallbackData, prefix="cst"):
-    action: str  # classes | class | paper | child | dec | remind
+    action: str  # classes | class | paper | child | dec | remind | export | orig | origc
     cls: str = ""
     child: int = 0
     decision: str = ""
@@ -63,9 +63,11 @@ async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, In
             t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
               cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
         )
+    # Before the buttons, plainly: what a press records, and that it is not a signature.
     lines += ["", t("consent.ack", parent=Named(parent.full_name))]
     if app.school.consent.paper_original_required:
-        lines.append(t("consent.paper_note", note=html.escape(app.school.consent.paper_original_note)))
+        lines += ["", t("consent.paper_note", note=html.escape(app.school.consent.paper_original_note))]
+    seen = await svc.opened(app, parent, version)
     rows: list[list[InlineKeyboardButton]] = []
     me = Named(parent.full_name)
     v = version.number
@@ -76,15 +78,19 @@ async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, In
             return _btn(label, ConsentCb(action=action, child=child_id, version=v))
 
         rows.append([button("read")])
+        if app.school.consent.paper_original_required:
+            rows.append([button("form")])
         if s.state == "given":
             rows.append([button("withdraw")])
         else:
-            row = [button("give")]
+            # The agree button appears once the parent has opened this child's document.
+            row = [button("give")] if s.child.id in seen else []
             if s.state != "declined":
                 row.append(button("decline"))
-            rows.append(row)
+            if row:
+                rows.append(row)
     undecided = [s for s in states if s.state != "given"]
-    if len(states) > 1 and len(undecided) > 1:
+    if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
         rows.append([_btn(t("consent.btn.give_all", parent=me), ConsentCb(action="give", child=0, version=v))])
         rows.append([_btn(t("consent.btn.decline_all", parent=me), ConsentCb(action="decline", child=0, version=v))])
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
@@ -129,7 +135,18 @@ async def parent_action(
         return
     if action == "read":
         await query.answer()
-        await _send_document(app, msg, version, person, children[callback_data.child], t)
+        await _send_document(app, msg, person, children[callback_data.child], t)
+        return
+    if action == "form":
+        # Rendering a PDF takes a moment: say so at once.
+        await query.answer(t("consent.preparing"))
+        if msg is not None:
+            child = children[callback_data.child]
+            data, name = await signing_form(app, person, child, t)
+            caption = t("consent.form_caption", child=Named(child.full_name, escape=True))
+            await msg.answer_document(BufferedInputFile(data, filename=name), caption=caption)
+            text, markup = await _parent_view(app, person, t)
+            await msg.answer(text, reply_markup=markup)
         return
     if action == "withdraw":
         await query.answer()
@@ -194,12 +211,12 @@ async def _refresh(app: App, msg: Message | None, person: Person, t: Translator)
     await msg.edit_text(text, reply_markup=markup)
 
 
-async def _send_document(
-    app: App, msg: Message | None, version: Version, parent: Person, child: Person, t: Translator
-) -> None:
+async def _send_document(app: App, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
     if msg is None:
         return
-    parts = svc.document_messages(app, version, t.lang, parent, child)
+    # The text sent is the very text whose hash a decision will record.
+    _, text = await svc.open_document(app, parent, child, t.lang)
+    parts = [html.escape(part) for part in svc.split_message(text)]
     for i, part in enumerate(parts, 1):
         suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
         await msg.answer(part + suffix)
@@ -233,6 +250,7 @@ async def _staff_view(app: App, staff: Person, t: Translator) -> tuple[str, Inli
 async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
     version, rows = await svc.register(app, cls)
     overview = await svc.class_overview(app, cls)
+    originals = await svc.originals(app, version, [r.child_id for r in rows])
     lines = [t("consent.staff.class_title", cls=html.escape(cls), version=version.number), ""]
     for r in rows:
         details = ""
@@ -248,6 +266,8 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
             # The class teacher chases families, so a pending child shows who to call.
             parents = ", ".join(html.escape(p.full_name) for p in await app.people.parents(r.child_id))
             details = t("consent.staff.details_parents", parents=parents) if parents else ""
+        if r.child_id in originals:
+            details += t("consent.staff.original_mark", date=originals[r.child_id].strftime("%d.%m.%Y"))
         lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
                        state=t(f"consent.state.{r.state}"), details=details))
     lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]
@@ -255,6 +275,8 @@ async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple
         lines.append(t("consent.staff.reminder_sent_at",
                        when=overview.reminder_sent.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")))
     buttons = [[_btn(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
+    if app.school.consent.paper_original_required or app.school.consent.codes_wait_for_original:
+        buttons.append([_btn(t("consent.btn.original"), StaffCb(action="orig", cls=cls))])
     if overview.pending and overview.reminder_sent is None:
         buttons.append([_btn(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
     buttons.append(_export_row(t, cls))
@@ -313,6 +335,39 @@ async def staff_action(
         if msg is not None:
             await msg.answer(t("consent.staff.pick_child", cls=html.escape(cls)),
                              reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    elif action == "orig":
+        await query.answer()
+        version = await svc.current(app)
+        pupils = await app.people.with_role("student", cls)
+        have = await svc.originals(app, version, [p.id for p in pupils])
+        rows = [[_btn(p.full_name, StaffCb(action="origc", cls=cls, child=p.id))] for p in pupils if p.id not in have]
+        if msg is not None:
+            if rows:
+                await msg.answer(t("consent.staff.pick_original", cls=html.escape(cls)),
+                                 reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+            else:
+                await msg.answer(t("consent.staff.no_originals_left", cls=html.escape(cls)))
+    elif action == "origc":
+        child = await app.people.get(callback_data.child)
+        if child is None or child.class_label != cls:
+            await query.answer(t("consent.staff.forbidden"), show_alert=True)
+            return
+        outcome = await svc.record_original(app, staff=person, child_id=child.id)
+        if outcome is svc.Outcome.FORBIDDEN:
+            await query.answer(t("consent.staff.forbidden"), show_alert=True)
+            return
+        if outcome is svc.Outcome.UNCHANGED:
+            await query.answer(t("consent.staff.original_already"), show_alert=True)
+            return
+        await query.answer()
+        app.wake_sender()
+        today = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
+        if msg is not None:
+            await msg.edit_text(
+                t("consent.staff.original_recorded", child=Named(child.full_name, escape=True), date=today)
+            )
+            text, markup = await _class_view(app, person, cls, t)
+            await msg.answer(text, reply_markup=markup)
     elif action in ("child", "dec"):
         child = await app.people.get(callback_data.child)
         if child is None or child.class_label != cls or not svc.may_record_for(person, child):

@@ -46,3 +46,13 @@ def sent(calls: list[TelegramMethod[Any]]) -> list[SendMessage]:
 
 def answer(calls: list[TelegramMethod[Any]]) -> AnswerCallbackQuery:
     return next(c for c in calls if isinstance(c, AnswerCallbackQuery))
+
+
+async def consent_menu(h: Harness, user: int) -> dict[str, str]:
+    """/consent, then open every child's document (the agree buttons appear only after that):
+    the buttons of the menu that follows."""
+    keys = buttons(last_with_buttons(await h.text(user, "/consent")))
+    for label, data in keys.items():
+        if label.startswith("📄"):
+            keys = buttons(last_with_buttons(await h.press(user, data)))
+    return keys

@@ -39,6 +39,10 @@ async def _give_consent(app: App, parent_name: str, child_names: list[str]) -> N
     assert parent is not None
     version = await consent.current(app)
     ids = [await person_id(app, n) for n in child_names]
+    for cid in ids:
+        child = await app.people.get(cid)
+        assert child is not None
+        await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
     results = await consent.decide(app, parent=parent, child_ids=ids, decision="given", version=version.number,
                                    tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id=f"cb-{ids}")
     assert all(r.outcome is consent.Outcome.RECORDED for r in results), results

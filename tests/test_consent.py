@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import sqlite3
 
 import pytest
@@ -9,13 +11,12 @@ from aiogram.methods import EditMessageText
 
 from bot.services import consent as svc
 from storage import consent as repo
-from tests.consent_helpers import answer, buttons, last_with_buttons, school, sent, texts
+from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 
 
 async def _menu(h: Harness, user: int) -> dict[str, str]:
-    calls = await h.text(user, "/consent")
-    return buttons(last_with_buttons(calls))
+    return await consent_menu(h, user)
 
 
 async def test_parent_sees_each_child_and_the_acknowledgement(harness: Harness) -> None:
@@ -24,11 +25,19 @@ async def test_parent_sees_each_child_and_the_acknowledgement(harness: Harness) 
     text = texts(calls)[0]
     assert "Иванов Миша Андреевич (5А) — ответа нет" in text
     assert "Иванова Маша Андреевна (6Б) — ответа нет" in text
-    assert "записывается как ваше подтверждение" in text
-    assert "Подписанный бумажный экземпляр" in text
+    # Said plainly before any button: a press is an acknowledgement, not a signature, and where
+    # the signed original goes.
+    assert "записывает ваше подтверждение" in text and "Это не собственноручная подпись" in text
+    assert "Подписанный бумажный экземпляр согласия сдаётся классному руководителю" in text
     keys = buttons(calls[0])
-    assert "✅ Согласна: Миша" in keys and "❌ Не согласна: Маша" in keys
-    assert "✅ Согласна — за всех детей" in keys
+    # The agree buttons appear only once the document was opened (declining needs no reading).
+    assert not [k for k in keys if k.startswith("✅")]
+    assert "❌ Не согласна: Маша" in keys and "🖨 Бланк для подписи: Маша" in keys
+    keys = buttons(last_with_buttons(await harness.press(PARENT_TWO, keys["📄 Прочитать документ: Миша"])))
+    assert "✅ Согласна: Миша" in keys and "✅ Согласна: Маша" not in keys
+    assert "✅ Согласна — за всех детей" not in keys
+    keys = buttons(last_with_buttons(await harness.press(PARENT_TWO, keys["📄 Прочитать документ: Маша"])))
+    assert "✅ Согласна: Маша" in keys and "✅ Согласна — за всех детей" in keys
 
 
 async def test_read_document_is_split_and_filled(harness: Harness) -> None:
@@ -56,6 +65,8 @@ def test_split_message_respects_paragraphs_and_limit() -> None:
 
 async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harness: Harness) -> None:
     await school(harness)
+    first = buttons(last_with_buttons(await harness.text(PARENT_TWO, "/consent")))
+    shown = sent(await harness.press(PARENT_TWO, first["📄 Прочитать документ: Миша"]))[:-1]
     keys = await _menu(harness, PARENT_TWO)
     data = keys["✅ Согласна: Миша"]
     calls = await harness.press(PARENT_TWO, data)
@@ -64,9 +75,13 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     assert "согласие дано" in receipt and "Иванов Миша Андреевич" in receipt
     assert "13:00:00 (Europe/Moscow)" in receipt or "10:00:00 (Europe/Moscow)" in receipt
     assert "2026-11-30 07:00:00 UTC" in receipt
-    assert f"версия {version.number}" in receipt and version.sha256 in receipt
     rows = await repo.ledger_rows(harness.app.db.conn)
     assert len(rows) == 1 and rows[0].receipt_id in receipt
+    # The ledger and the receipt carry the hash of the exact text the parent was shown, names filled in.
+    text = "\n\n".join(re.sub(r"\n\n\(\d+/\d+\)$", "", html.unescape(m.text)) for m in shown)
+    assert "Иванова Елена Викторовна" in text and "{" not in text
+    assert f"версия {version.number}" in receipt and rows[0].sha256 == svc.sha256_text(text) in receipt
+    assert rows[0].sha256 != version.sha256
     # Same button again: a new callback query, same decision -> polite no-op.
     calls = await harness.press(PARENT_TWO, data)
     assert answer(calls).text == "Это решение уже записано, ничего не изменилось."

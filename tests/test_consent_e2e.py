@@ -17,6 +17,7 @@ from bot.services import consent as svc
 from bot.services.consent_export import export, pdf_pages
 from bot.services.roster import import_roster
 from storage import consent as repo
+from storage import consent_form as form_repo
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, roster_csv, running_bot
 
 pytestmark = pytest.mark.slow
@@ -48,6 +49,12 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         await parent.send("/consent")
         menu = await tg.wait_for(PARENT_TWO, has("Согласие на обработку"), after=n)
         assert "ответа нет" in (menu.plain or "")
+        # The document first: the agree button comes with the menu sent after it.
+        n = len(tg.sent(PARENT_TWO))
+        await parent.press(menu, "📄 Прочитать документ: Миша")
+        document = await tg.wait_for(PARENT_TWO, has("обучающегося Иванова Миши Андреевича"), after=n)
+        assert "Я, Иванова Елена Викторовна," in (document.plain or "")
+        menu = await tg.wait_for(PARENT_TWO, lambda m: any("✅ Согласна: Миша" in row for row in m.buttons()), after=n)
 
         n = len(tg.sent(PARENT_TWO))
         await parent.press(menu, "✅ Согласна: Миша")
@@ -82,7 +89,11 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
             (misha.id, "withdrawn", "telegram", PARENT_TWO),
         ]
         version = await svc.current(app)
-        assert {r.version for r in rows} == {version.number} and {r.sha256 for r in rows} == {version.sha256}
+        assert {r.version for r in rows} == {version.number}
+        # Each row names the exact text shown (or printed for paper), kept beside the ledger.
+        for r in rows:
+            kept = await form_repo.text_by_hash(app.db.conn, r.sha256)
+            assert kept is not None and svc.sha256_text(kept) == r.sha256 and "{" not in kept
         assert len({r.receipt_id for r in rows}) == 3 and len({r.tg_callback_id for r in rows}) == 3
         for receipt, row in zip((given, declined, withdrawn), rows, strict=True):
             assert row.receipt_id in (receipt.plain or "")

@@ -16,7 +16,7 @@ from bot.cli import main as cli_main
 from bot.services import consent as svc
 from storage import consent as repo
 from storage.timefmt import from_db
-from tests.consent_helpers import answer, buttons, last_with_buttons, school, texts
+from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, handler_harness, make_settings
 
 
@@ -42,7 +42,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
     monday_9 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
     assert {when for _, _, when in first} == {monday_9}
     # PARENT_ONE declines: never nagged again.
-    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["❌ Не согласен: Коля"])
     # Two days later: nothing new; four days after the first: the second, to PARENT_TWO only.
     harness.clock.set(monday_9 + timedelta(days=2))
@@ -68,7 +68,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
 
 async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) -> None:
     await school(harness)
-    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await repo.ledger_rows(harness.app.db.conn))[0].child_id
     assert await svc.is_covered(harness.app.db, kolya)
@@ -122,7 +122,7 @@ async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness)
 
 async def test_it_officer_sees_counts_and_drills_down(harness: Harness) -> None:
     await school(harness)
-    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     view = last_with_buttons(await harness.text(IT_OFFICER, "/consent"))
     assert "5А: ✅ 1 · ⏳ 1 · ❌ 0" in view.text  # type: ignore[attr-defined]
@@ -190,13 +190,13 @@ async def test_given_hooks_run_once_per_decision(harness: Harness) -> None:
         seen.append((child_id, parent_id))
 
     harness.app.extras["on_consent_given"] = [hook]
-    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     parent = await harness.app.people.by_tg(PARENT_ONE)
     assert parent is not None
     kolya = (await harness.app.people.children(parent.id))[0]
     assert seen == [(kolya.id, parent.id)]
-    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    keys = await consent_menu(harness, PARENT_ONE)
     calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
     await harness.press(PARENT_ONE, buttons(last_with_buttons(calls))["Да, отозвать"])
     assert seen == [(kolya.id, parent.id)]  # a withdrawal runs no "given" hook

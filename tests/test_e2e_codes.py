@@ -111,5 +111,9 @@ async def _consent(app: App, parent_name: str, children: list[str]) -> None:
     assert parent is not None
     version = await consent.current(app)
     ids = [await person_id(app, n) for n in children]
+    for cid in ids:
+        child = await app.people.get(cid)
+        assert child is not None
+        await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
     await consent.decide(app, parent=parent, child_ids=ids, decision="given", version=version.number,
                          tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id="e2e")

@@ -70,8 +70,8 @@ def _params(key: str, gender: str) -> dict[str, Any]:
     parent, child = Named(PARENT[gender], escape=True), Named(CHILD[gender], escape=True)
     base: dict[str, Any] = {
         "name": parent, "parent": parent, "child": child, "who": parent, "by": parent, "teacher": parent,
-        "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W", "comment": "C",
-        "paper_date": "01.12.2026", "when": "W", "version": 1,
+        "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
+        "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
     }
     return base
 
@@ -86,6 +86,10 @@ TABLE: dict[str, dict[str, list[str]]] = {
     "consent.btn.give": {MALE: ["Согласен: Миша"], FEMALE: ["Согласна: Маша"], UNKNOWN: ["Согласен(на): Женя"]},
     "consent.btn.decline": {
         MALE: ["Не согласен: Миша"], FEMALE: ["Не согласна: Маша"], UNKNOWN: ["Не согласен(на): Женя"],
+    },
+    "consent.btn.form": {MALE: ["подписи: Миша"], FEMALE: ["подписи: Маша"], UNKNOWN: ["подписи: Женя"]},
+    "consent.staff.original_recorded": {
+        MALE: ["за Петрова Мишу Ивановича"], FEMALE: ["за Иванову Машу Андреевну"], UNKNOWN: ["за Ким Женя"],
     },
     "consent.btn.read": {MALE: ["документ: Миша"], FEMALE: ["документ: Маша"], UNKNOWN: ["документ: Женя"]},
     "consent.btn.withdraw": {MALE: ["согласие: Миша"], FEMALE: ["согласие: Маша"], UNKNOWN: ["согласие: Женя"]},

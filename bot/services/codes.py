@@ -118,13 +118,18 @@ def translator(app: App, person: Person) -> Translator:
 # --- who may receive a code -----------------------------------------------------------------------
 
 
+def _wait(app: App) -> bool:
+    """Whether the school makes codes wait for the signed paper original (asked of the one gate)."""
+    return app.school.consent.codes_wait_for_original
+
+
 async def recipients(app: App, code: Code, *, reachable_only: bool = True) -> list[Person]:
     """Who may receive this code now (the one access rule for codes): nobody while the consent
     gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
     owner = await app.people.get(code.person_id)
     if owner is None or not owner.active:
         return []
-    if not (await code_clearance(app.db, code.person_id, code.role)).open:
+    if not (await code_clearance(app.db, code.person_id, code.role, require_original=_wait(app))).open:
         return []
     found = [owner, *await app.people.parents(owner.id)] if code.role == "student" else [owner]
     found = [p for p in found if p.reachable] if reachable_only else [p for p in found if p.tg_user_id is not None]
@@ -223,7 +228,7 @@ async def deliver(
     codes = await CodeRepo.active_in(conn, owner_ids)
     # One gate query for the whole batch first: the minute sweep walks every active code, and
     # most closed ones need no further look.
-    gate = await code_clearances(app.db, [(c.person_id, c.role) for c in codes])
+    gate = await code_clearances(app.db, [(c.person_id, c.role) for c in codes], require_original=_wait(app))
     for code in codes:
         if not gate[(code.person_id, code.role)].open:
             continue
@@ -260,7 +265,8 @@ async def render_card_for(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
     if owner is None:
         raise LookupError(f"owner of code {code.id} is gone")
     # The last check before the code leaves: the gate may have closed since the card was queued.
-    if not code.active or not (await code_clearance(app.db, code.person_id, code.role)).open:
+    clearance = await code_clearance(app.db, code.person_id, code.role, require_original=_wait(app))
+    if not code.active or not clearance.open:
         raise Withheld(f"code {code.id}: the consent gate is closed")
     if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await recipients(app, code,
                                                                                               reachable_only=False)):
@@ -719,7 +725,9 @@ async def print_cards(
     t = app.catalog.bind(lang)
     found = await CodeRepo(app.db).for_print(class_label, role="parent" if parents else "student",
                                              only_unlinked=not everyone)
-    gate = await code_clearances(app.db, [(code.person_id, code.role) for code, _ in found])
+    gate = await code_clearances(
+        app.db, [(code.person_id, code.role) for code, _ in found], require_original=_wait(app)
+    )
     cards: list[CardData] = []
     left_out: list[LeftOut] = []
     for code, owner_id in found:
@@ -758,7 +766,7 @@ def left_out_lines(t: Translator, left_out: list[LeftOut]) -> list[str]:
 async def withheld_counts(app: App) -> dict[tuple[str | None, str], int]:
     """(class, role) -> how many active codes the consent gate keeps in now."""
     holders = await CodeRepo(app.db).holders()
-    gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders])
+    gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders], require_original=_wait(app))
     counts: dict[tuple[str | None, str], int] = {}
     for owner, role, class_label in holders:
         if not gate[(owner, role)].open:

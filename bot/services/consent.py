@@ -27,6 +27,7 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from storage import consent as repo
+from storage import consent_form as form_repo
 from storage.codes import CodeRepo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 from storage.db import Database
@@ -56,6 +57,7 @@ class Outcome(Enum):
     FORBIDDEN = "forbidden"        # the caller does not represent this child / may not record it
     STALE = "stale"                # the version is no longer current
     NOT_GIVEN = "not_given"        # withdrawing what was never given
+    NOT_READ = "not_read"          # agreeing to a document the parent has not opened
 
 
 @dataclass(frozen=True)
@@ -119,23 +121,70 @@ class _Blank(dict[str, object]):
         return _Unknown(key)
 
 
+# A value the bot does not hold is a line to fill in by hand on the printed form, never a guess.
+BLANK = "____________________"
+LONG_BLANK = "______________________________________________"
+
+
 def render_document(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> str:
+    """The exact text a parent reads (and prints to sign): the version's template with the
+    parent's and the child's names in the case each sentence needs and the school's facts."""
     template = version.text_en if lang == "en" and version.text_en else version.text
-    blank = "____________________"
     platform = app.school.platform
+    form = app.school.consent
     values = _Blank(
-        parent_name=Named(parent.full_name if parent else "", blank=blank),
+        parent_name=Named(parent.full_name if parent else "", blank=LONG_BLANK),
+        parent_address=LONG_BLANK,
+        parent_document=LONG_BLANK,
+        authority=LONG_BLANK,
         child_name=Named(child.full_name),
-        child_class=child.class_label or blank,
+        child_class=child.class_label or BLANK,
+        child_address=LONG_BLANK,
+        child_document=LONG_BLANK,
         school_name=app.school.school.name,
-        school_address=app.school.school.address or blank,
+        school_address=app.school.school.address or LONG_BLANK,
         platform_name=platform.name,
         platform_url=platform.url,
-        processor_name=platform.operator,
-        processor_address=platform.operator_address or blank,
+        processor_name=platform.operator or LONG_BLANK,
+        processor_address=platform.operator_address or LONG_BLANK,
+        hosting_name=form.hosting_name or LONG_BLANK,
+        hosting_address=form.hosting_address or LONG_BLANK,
+        messenger_name=form.messenger_name or BLANK,
+        messenger_operator=form.messenger_operator or BLANK,
+        messenger_address=form.messenger_address or LONG_BLANK,
         version=str(version.number),
     )
-    return template.format_map(values)
+    return template.format_map(values).strip()
+
+
+async def open_document(app: App, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
+    """The parent opens a child's document: the exact text is kept (by its hash) and the opening
+    recorded, which is what lets them agree. Returns the version and the text to show."""
+    version = await current(app)
+    text = render_document(app, version, lang, parent, child)
+    sha = sha256_text(text)
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        await form_repo.store_text(conn, sha, text, now)
+        await form_repo.record_read(
+            conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
+        )
+    return version, text
+
+
+async def opened(app: App, parent: Person, version: Version) -> set[int]:
+    """The children whose document this parent has opened on `version`."""
+    return set(await form_repo.reads(app.db.conn, parent.id, version.number))
+
+
+async def _shown_text_hash(
+    app: App, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
+) -> str:
+    """The hash of the text this parent sees for this child now, the text itself kept."""
+    text = render_document(app, version, (parent.lang if parent else None) or "ru", parent, child)
+    sha = sha256_text(text)
+    await form_repo.store_text(conn, sha, text, now)
+    return sha
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -202,12 +251,16 @@ class Clearance:
     reason: GateReason
 
 
-async def code_clearances(db: Database, holders: Iterable[tuple[int, str]]) -> dict[tuple[int, str], Clearance]:
+async def code_clearances(
+    db: Database, holders: Iterable[tuple[int, str]], *, require_original: bool = False
+) -> dict[tuple[int, str], Clearance]:
     """The consent gate for invitation codes, one answer per (owner id, code role):
     - a staff member's code: open (it carries no child's data);
     - a pupil's code: open when the pupil's latest decision on the current document version is
       "given", whoever made it (a parent in Telegram or on paper); else closed with that state;
     - a parent's own code: open when consent covers at least one of the parent's active children.
+    With `require_original` (school.toml consent.codes_wait_for_original) a child counts as covered
+    only once staff recorded the signed paper original too; until then it reads "pending".
     Read on the caller's connection, so inside a write transaction it sees that transaction's rows."""
     wanted = list(dict.fromkeys(holders))
     people = PersonRepo(db)
@@ -220,6 +273,9 @@ async def code_clearances(db: Database, holders: Iterable[tuple[int, str]]) -> d
     latest: dict[int, LedgerRow] = {}
     if version is not None and child_ids:
         latest = await repo.latest(db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids)
+    if require_original and version is not None and child_ids:
+        signed = await form_repo.originals(db.conn, version.number, child_ids)
+        latest = {cid: row for cid, row in latest.items() if row.decision != "given" or cid in signed}
     out: dict[tuple[int, str], Clearance] = {}
     for owner_id, role in wanted:
         if role == "staff":
@@ -239,21 +295,24 @@ async def code_clearances(db: Database, holders: Iterable[tuple[int, str]]) -> d
     return out
 
 
-async def code_clearance(db: Database, owner_id: int, role: str) -> Clearance:
-    return (await code_clearances(db, [(owner_id, role)]))[(owner_id, role)]
+async def code_clearance(db: Database, owner_id: int, role: str, *, require_original: bool = False) -> Clearance:
+    return (await code_clearances(db, [(owner_id, role)], require_original=require_original))[(owner_id, role)]
 
 
-async def is_covered(db: Database, child_id: int) -> bool:
+async def is_covered(db: Database, child_id: int, *, require_original: bool = False) -> bool:
     """True when consent covers the child (the gate's answer for the child's own code)."""
-    return (await code_clearance(db, child_id, "student")).open
+    return (await code_clearance(db, child_id, "student", require_original=require_original)).open
 
 
-async def covered_children(db: Database) -> set[int]:
+async def covered_children(db: Database, *, require_original: bool = False) -> set[int]:
     """Every child consent covers now (the consent coverage figure in /status and the report)."""
     version = await repo.current_version(db.conn)
     if version is None:
         return set()
-    return await repo.covered_child_ids(db.conn, version.number)
+    covered = await repo.covered_child_ids(db.conn, version.number)
+    if require_original:
+        covered &= set(await form_repo.originals(db.conn, version.number))
+    return covered
 
 
 # --- states -------------------------------------------------------------------------------------
@@ -307,6 +366,7 @@ async def decide(
         if current_version is None or version != current_version.number:
             return [Result(Outcome.STALE, cid) for cid in child_ids]
         already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
+        seen = await form_repo.reads(conn, parent.id, version)
         latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
         for cid in child_ids:
             if cid not in own:
@@ -323,9 +383,17 @@ async def decide(
             if decision == "withdrawn" and state_of(before) != "given":
                 results.append(Result(Outcome.NOT_GIVEN, cid, before))
                 continue
+            if decision == "given" and cid not in seen:
+                # The agree button appears only once the document was opened; a press without it is refused.
+                results.append(Result(Outcome.NOT_READ, cid, before))
+                continue
+            # The ledger keeps the hash of the exact text the parent was shown, values filled in.
+            sha = seen[cid].sha256 if cid in seen else await _shown_text_hash(
+                app, conn, current_version, parent, own[cid], now
+            )
             new = NewDecision(
                 receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
-                version=version, sha256=current_version.sha256, channel="telegram", created_at=now,
+                version=version, sha256=sha, channel="telegram", created_at=now,
                 tg_user_id=tg_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
             )
             if not await repo.insert_decision(conn, new):
@@ -349,24 +417,31 @@ async def _effects(
     now: datetime,
 ) -> None:
     if row.decision == "given":
-        hooks: list[ConsentGivenHook] = app.extras.get("on_consent_given") or []
-        # A paper form whose signer is not known: every parent of the child is its representative.
-        signers: list[int | None] = (
-            [parent_id] if parent_id is not None else [p.id for p in await app.people.parents(child.id)] or [None]
-        )
-        for hook in hooks:
-            for signer in signers:
-                await hook(app, conn, child.id, signer, now)
+        await _release(app, conn, child, parent_id, now)
     elif before is not None and before.decision == "given":
         # Covered -> not covered: every code of the family whose gate is now closed (the child's,
         # and a parent's own when no other child is covered) stops at once; tell the staff.
         parents = [p.id for p in await app.people.parents(child.id)]
         family = await CodeRepo.active_in(conn, [child.id, *parents])
-        gate = await code_clearances(app.db, [(c.person_id, c.role) for c in family])
+        gate = await code_clearances(
+            app.db, [(c.person_id, c.role) for c in family], require_original=app.school.consent.codes_wait_for_original
+        )
         closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
         cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
         log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
         await _alert_withdrawal(app, conn, child, row, now)
+
+
+async def _release(app: App, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
+    """Tell the capabilities waiting on the gate (codes) that it may have opened for this child."""
+    hooks: list[ConsentGivenHook] = app.extras.get("on_consent_given") or []
+    # A paper form whose signer is not known: every parent of the child is its representative.
+    signers: list[int | None] = (
+        [parent_id] if parent_id is not None else [p.id for p in await app.people.parents(child.id)] or [None]
+    )
+    for hook in hooks:
+        for signer in signers:
+            await hook(app, conn, child.id, signer, now)
 
 
 async def _alert_withdrawal(app: App, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime) -> None:
@@ -418,6 +493,8 @@ async def record_paper(
     parents = await app.people.parents(child.id)
     signer = parents[0].id if len(parents) == 1 else None
     async with app.db.transaction() as conn:
+        # The paper form is the one the bot prints: the signer's name filled in when known.
+        sha = await _shown_text_hash(app, conn, version, parents[0] if signer else None, child, now)
         before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
         if state_of(before) == decision:
             return Result(Outcome.UNCHANGED, child.id, before)
@@ -425,7 +502,7 @@ async def record_paper(
             return Result(Outcome.NOT_GIVEN, child.id, before)
         new = NewDecision(
             receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
-            version=version.number, sha256=version.sha256, channel="paper", created_at=now,
+            version=version.number, sha256=sha, channel="paper", created_at=now,
             recorded_by=staff.id, paper_date=paper_date,
         )
         await repo.insert_decision(conn, new)
@@ -433,6 +510,32 @@ async def record_paper(
         assert row is not None
         await _effects(app, conn, child, signer, before, row, now)
     return Result(Outcome.RECORDED, child.id, row)
+
+
+async def record_original(app: App, *, staff: Person, child_id: int) -> Outcome:
+    """Staff received the child's signed paper original (today, in the school's time zone).
+    When codes wait for it, a consent already given now releases them."""
+    now = app.clock.now()
+    version = await current(app)
+    child = await app.people.get(child_id)
+    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
+        return Outcome.FORBIDDEN
+    today = now.astimezone(app.school.tz).date()
+    async with app.db.transaction() as conn:
+        if not await form_repo.record_original(
+            conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
+        ):
+            return Outcome.UNCHANGED
+        row = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+        if app.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
+            await _release(app, conn, child, row.parent_id, now)
+    return Outcome.RECORDED
+
+
+async def originals(app: App, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
+    """child id -> the day its signed original was received."""
+    found = await form_repo.originals(app.db.conn, version.number, child_ids)
+    return {cid: o.received_on for cid, o in found.items()}
 
 
 def parse_paper_date(text: str, today: date) -> date | None:

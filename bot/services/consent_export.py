@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4
 from storage.consent import Version
+from storage.people import Person
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -233,3 +235,50 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def install(app: App) -> None:
     app.extras.setdefault("on_consent_given", [])
     app.admin_actions.append(("consent", "consent.admin_action"))
+
+
+# --- the consent form to sign ----------------------------------------------------------------------
+
+
+def form_pdf(text: str, *, title: str, footer: str) -> bytes:
+    """The consent document as a portrait A4 form: the heading lines bold and centred, the body
+    justified, blank lines for what the bot does not hold, room to sign at the end."""
+    from fpdf import FPDF
+
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    pdf.set_margins(20, 15, 15)
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
+    pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+    pdf.set_title(title)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    paragraphs = text.strip().split("\n\n")
+    heading, body = paragraphs[0], paragraphs[1:]
+    pdf.set_font("DejaVu", "B", 12)
+    for line in heading.splitlines():
+        pdf.multi_cell(0, 6, line, align="C", new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(3)
+    pdf.set_font("DejaVu", "", 9.5)
+    for para in body:
+        for line in para.splitlines():
+            # Lines with blanks to fill in stay left-aligned: justified, the blanks would stretch apart.
+            align = "L" if "___" in line else "J"
+            pdf.multi_cell(0, 5, line, align=align, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(2.2)
+    pdf.set_auto_page_break(auto=False)
+    pdf.set_y(-14)
+    pdf.set_font("DejaVu", "", 7.5)
+    pdf.cell(0, 4, footer, align="C")
+    return bytes(pdf.output())
+
+
+async def signing_form(app: App, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
+    """The consent form pre-filled for this parent and child, as a PDF to print and sign. It is the
+    Russian text (the one that is signed), and opening it counts as opening the document."""
+    version, text = await svc.open_document(app, parent, child, "ru")
+    now = app.clock.now().astimezone(app.school.tz)
+    footer = t("consent.form_footer", version=version.number, sha=svc.sha256_text(text)[:16], when=f"{now:%d.%m.%Y}")
+    title = t("consent.form_title", child=Named(child.full_name))
+    data = await asyncio.to_thread(form_pdf, text, title=title, footer=footer)
+    return data, f"soglasie-{child.id}-v{version.number}.pdf"

@@ -168,7 +168,7 @@ async def _consent(app: App, children: dict[int, str | None], scope: str | None)
     # The consent capability's own rule (the same gate that releases invitation codes).
     from bot.services.consent import covered_children
 
-    covered = await covered_children(app.db)
+    covered = await covered_children(app.db, require_original=app.school.consent.codes_wait_for_original)
     total = Ratio()
     per_class: dict[str, Ratio] = defaultdict(Ratio)
     for child_id, label in children.items():

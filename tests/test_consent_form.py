@@ -1,0 +1,161 @@
+"""The consent form a school can sign (152-FZ art. 9 part 4), honest about what a button press is:
+the document is opened before the agree button appears, a pre-filled PDF to sign, staff record the
+signed original, and codes can wait for it."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from aiogram.methods import AnswerCallbackQuery, SendDocument
+
+from bot.services import consent as svc
+from handlers.consent import ConsentCb, StaffCb
+from storage import consent as repo
+from storage.codes import CodeRepo
+from storage.outbox import Payload
+from tests.codes_helpers import CODES, load_school, person_id
+from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
+from tests.harness import CLASS_TEACHER, PARENT_TWO, Harness
+
+MISHA = "Иванов Миша Андреевич"
+ELENA = "Иванова Елена Викторовна"
+BLANK = svc.LONG_BLANK
+
+
+async def _linked(h: Harness) -> None:
+    await load_school(h.app)
+    await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
+    await h.contact(CLASS_TEACHER, "+79000000003", CLASS_TEACHER)
+
+
+async def _document(h: Harness, parent_name: str, child_name: str) -> str:
+    parent = await h.app.people.get(await person_id(h.app, parent_name))
+    child = await h.app.people.get(await person_id(h.app, child_name))
+    assert parent is not None and child is not None
+    return svc.render_document(h.app, await svc.current(h.app), "ru", parent, child)
+
+
+async def test_form_has_every_element_of_article_9_part_4(harness: Harness) -> None:
+    await _linked(harness)
+    text = await _document(harness, ELENA, MISHA)
+    # 1, 3: the subject (the child) and the representative: names, addresses, identity documents,
+    # and the basis of the representative's authority. The bot does not hold addresses or
+    # documents: blank lines to fill in by hand, never invented.
+    assert "Я, Иванова Елена Викторовна,\nадрес: " + BLANK in text
+    assert "документ, удостоверяющий личность: " + BLANK in text
+    assert "обучающегося Иванова Миши Андреевича, класс 5А" in text
+    assert "адрес ребёнка: " + BLANK in text
+    assert "документ, удостоверяющий личность ребёнка (свидетельство о рождении или паспорт): " + BLANK in text
+    assert "полномочия законного представителя" in text and "реквизиты): " + BLANK in text
+    # 2: the operator's name and address.
+    assert "Оператор персональных данных: МБОУ «Средняя общеобразовательная школа № 1», адрес: 123456" in text
+    # 4: purpose; 5: the exact list of data, by where it is processed.
+    assert "Цель обработки:" in text
+    assert "— в чат-боте школы: ребёнка — фамилия, имя, отчество; класс; пригласительный код" in text
+    assert "номер телефона; идентификатор и имя пользователя в мессенджере Telegram" in text
+    # 6: every processor acting for the school: the journal platform, the bot's hosting (not
+    # configured here: a blank line) and the messenger as the channel.
+    assert "— ООО «Дневник.ру», адрес: 197198" in text
+    assert f"— {BLANK}, адрес: {BLANK}, — размещение чат-бота школы" in text
+    assert "Канал связи: мессенджер Telegram" in text
+    # 7: actions and methods; 8: term and how to withdraw; 9: signature.
+    assert "Перечень действий с персональными данными: сбор" in text and "Способы обработки:" in text
+    assert "Срок действия согласия:" in text and "Порядок отзыва согласия:" in text
+    assert "Подпись: ______________________ / Иванова Е. В. /" in text
+    assert "{" not in text and "}" not in text
+
+
+async def test_configured_hosting_and_messenger_are_named(harness: Harness) -> None:
+    await _linked(harness)
+    form = harness.app.school.consent
+    form.hosting_name, form.hosting_address = "ООО «Хостер»", "г. Москва, ул. Серверная, 1"
+    form.messenger_operator, form.messenger_address = "Telegram FZ-LLC", "Dubai, UAE"
+    text = await _document(harness, ELENA, MISHA)
+    assert "— ООО «Хостер», адрес: г. Москва, ул. Серверная, 1, — размещение чат-бота школы" in text
+    assert "мессенджер Telegram (Telegram FZ-LLC, адрес: Dubai, UAE)" in text
+
+
+async def test_agree_without_opening_the_document_is_refused(harness: Harness) -> None:
+    await _linked(harness)
+    keys = buttons(last_with_buttons(await harness.text(PARENT_TWO, "/consent")))
+    assert not [k for k in keys if k.startswith("✅")]
+    version = await svc.current(harness.app)
+    misha = await person_id(harness.app, MISHA)
+    # A hand-made "agree" press before reading: refused, nothing recorded.
+    calls = await harness.press(PARENT_TWO, ConsentCb(action="give", child=misha, version=version.number).pack())
+    refusal = next(c for c in calls if isinstance(c, AnswerCallbackQuery))
+    assert refusal.text is not None and "Сначала откройте документ" in refusal.text
+    assert await repo.ledger_rows(harness.app.db.conn) == []
+    # Declining needs no reading.
+    await harness.press(PARENT_TWO, keys["❌ Не согласна: Миша"])
+    assert [r.decision for r in await repo.ledger_rows(harness.app.db.conn)] == ["declined"]
+
+
+async def test_parent_gets_the_prefilled_form_as_pdf(harness: Harness, tmp_path: Path) -> None:
+    await _linked(harness)
+    keys = buttons(last_with_buttons(await harness.text(PARENT_TWO, "/consent")))
+    calls = await harness.press(PARENT_TWO, keys["🖨 Бланк для подписи: Миша"])
+    # "Preparing" at once, then the file, then the menu with the agree button (the form was opened).
+    first = calls[0]
+    assert isinstance(first, AnswerCallbackQuery) and first.text == "Готовлю файл…"
+    doc = next(c for c in calls if isinstance(c, SendDocument))
+    assert doc.caption is not None and "подпишите и сдайте в школу" in doc.caption
+    pdf = _document_bytes(doc)
+    assert pdf.startswith(b"%PDF")
+    assert any("✅ Согласна: Миша" in k for k in buttons(last_with_buttons(calls)))
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext:
+        path = tmp_path / "form.pdf"
+        path.write_bytes(pdf)
+        out = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True)
+        flat = " ".join(out.stdout.split())
+        assert "Иванова Елена Викторовна" in flat and "Иванова Миши Андреевича" in flat
+        assert "Оператор персональных данных" in flat and "Порядок отзыва согласия" in flat
+        assert "Иванова Е. В." in flat and "_____" in flat
+
+
+def _document_bytes(call: SendDocument) -> bytes:
+    document = call.document
+    data = getattr(document, "data", None)
+    assert isinstance(data, bytes)
+    return data
+
+
+async def test_codes_wait_for_the_signed_original_when_the_school_says_so(harness: Harness) -> None:
+    app = harness.app
+    app.school.consent.codes_wait_for_original = True
+    await _linked(harness)
+    keys = await consent_menu(harness, PARENT_TWO)
+    await harness.press(PARENT_TWO, keys["✅ Согласна: Миша"])
+    misha = await person_id(app, MISHA)
+    assert not await svc.is_covered(app.db, misha, require_original=True)
+    assert await _code_owners(harness) & {CODES[MISHA], CODES[ELENA]} == set()
+    # The class teacher marks the signed original received: the codes go out now.
+    view = last_with_buttons(await harness.text(CLASS_TEACHER, "/consent"))
+    marked = await harness.press(CLASS_TEACHER, buttons(view)["🖊 Получен подписанный оригинал"])
+    pick = buttons(last_with_buttons(marked))
+    calls = await harness.press(CLASS_TEACHER, pick[MISHA])
+    assert any("подписанный оригинал согласия за Иванова Мишу Андреевича получен" in t for t in texts(calls))
+    assert any("🖊 оригинал" in t for t in texts(calls))
+    assert await svc.is_covered(app.db, misha, require_original=True)
+    assert await _code_owners(harness) >= {CODES[MISHA], CODES[ELENA]}
+    # Twice is refused politely; another class's pupil is not this teacher's to record.
+    again = await harness.press(CLASS_TEACHER, pick[MISHA])
+    assert any(isinstance(c, AnswerCallbackQuery) and c.text and "уже отмечен" in c.text for c in again)
+    masha = await person_id(app, "Иванова Маша Андреевна")
+    forged = await harness.press(CLASS_TEACHER, StaffCb(action="origc", cls="5А", child=masha).pack())
+    assert any(isinstance(c, AnswerCallbackQuery) and c.show_alert for c in forged)
+
+
+async def _code_owners(h: Harness) -> set[str]:
+    rows = await h.app.db.fetchall(
+        "SELECT payload FROM outbox WHERE dedupe_key LIKE 'code:%' AND status != 'cancelled'"
+    )
+    found = set()
+    for (raw,) in rows:
+        code = await CodeRepo(h.app.db).get(Payload.from_json(raw).args["code_id"])
+        assert code is not None
+        found.add(code.code)
+    return found
