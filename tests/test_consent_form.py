@@ -4,6 +4,7 @@ signed original, and codes can wait for it."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 from pathlib import Path
@@ -109,7 +110,9 @@ async def test_parent_gets_the_prefilled_form_as_pdf(harness: Harness, tmp_path:
     if pdftotext:
         path = tmp_path / "form.pdf"
         path.write_bytes(pdf)
-        out = subprocess.run([pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True)
+        out = await asyncio.to_thread(
+            subprocess.run, [pdftotext, "-layout", str(path), "-"], capture_output=True, check=True, text=True
+        )
         flat = " ".join(out.stdout.split())
         assert "Иванова Елена Викторовна" in flat and "Иванова Миши Андреевича" in flat
         assert "Оператор персональных данных" in flat and "Порядок отзыва согласия" in flat
