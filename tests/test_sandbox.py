@@ -124,6 +124,9 @@ async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_pat
     await engine.handle("/as parent_5a")
     await engine.handle("/contact")
     await engine.handle("/consent")
+    for child in ("Миша", "Маша"):  # the agree buttons appear once each document was opened
+        read = next(b for b in engine.buttons() if b.text == f"📄 Прочитать документ: {child}")
+        await engine.handle(f"/press {read.number}")
     all_yes = next(b for b in engine.buttons() if "за всех детей" in b.text and "✅" in b.text)
     await engine.handle(f"/press {all_yes.number}")
     text = out.getvalue()

@@ -93,6 +93,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         assert parent is not None
         child = (await h.app.people.children(parent.id))[0]
         version = await consent_service.current(h.app)
+        await consent_service.open_document(h.app, parent, child, "ru")
         await consent_service.decide(
             h.app, parent=parent, child_ids=[child.id], decision="given", version=version.number,
             tg_user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
