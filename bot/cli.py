@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -38,6 +39,18 @@ def _load_extra_commands() -> None:
             EXTRA_COMMANDS.append(module.register_cli)
 
 
+def cli_lang(args: argparse.Namespace) -> str:
+    """Russian unless the user chose English: --lang en, or an English locale (LANG=en_US.UTF-8)."""
+    chosen = getattr(args, "ui_lang", None)
+    if chosen:
+        return str(chosen)
+    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
+        value = os.environ.get(name, "")
+        if value:
+            return "en" if value.lower().startswith("en") else "ru"
+    return "ru"
+
+
 async def _with_app(args: argparse.Namespace) -> int:
     settings = load_settings()
     if getattr(args, "dry_run", False) and not settings.database_path.exists():
@@ -53,7 +66,7 @@ async def _with_app(args: argparse.Namespace) -> int:
     try:
         app = create_app(settings)
         await app.open()
-        t = app.catalog.bind(getattr(args, "lang", "ru") or "ru")
+        t = app.catalog.bind(cli_lang(args))
         try:
             result: int = await args.func(app, args, t)
             return result
@@ -80,13 +93,13 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
 
     importer = app.importers.get(args.kind)
     if importer is None:
-        print(f"unknown import kind {args.kind!r}; known: {', '.join(app.importers)}", file=sys.stderr)
+        print(t("cli.unknown_import_kind", kind=args.kind, known=", ".join(app.importers)), file=sys.stderr)
         return 2
     path = Path(args.file)
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
-        print(f"{path}: {exc.strerror}", file=sys.stderr)
+        print(t("cli.cannot_read", path=path, reason=exc.strerror), file=sys.stderr)
         return 2
     options = ImportOptions(
         dry_run=args.dry_run,
@@ -113,8 +126,11 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
 
     by_id = [p for p in await app.people.active() if str(p.id) == args.person.strip()]
     matches = by_id or await find_people(app.people, args.person, limit=None)
+    if not matches:
+        print(t("cli.nobody_matches", query=args.person), file=sys.stderr)
+        return 1
     if len(matches) != 1:
-        print(f"{len(matches)} people match {args.person!r}; be more specific (or give the id):", file=sys.stderr)
+        print(t.plural("cli.many_match", len(matches), query=args.person), file=sys.stderr)
         for p in matches[:20]:
             print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
         return 1
@@ -128,7 +144,7 @@ async def cmd_admin_token(app: App, args: argparse.Namespace, t: Translator) -> 
     from bot.services.onboarding import create_token, deep_link
 
     token = await create_token(app, purpose="admin", person_id=None, created_by=None)
-    print("One-time IT officer token (valid 24 hours). Send this to the bot:")
+    print(t("cli.admin_token"))
     print(deep_link(args.bot_username, token) if args.bot_username else f"/start {token}")
     return 0
 
@@ -139,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Telegram bot for a school's electronic journal rollout. "
         "Secrets come from the environment (.env): BOT_TOKEN, ADMIN_IDS; school facts from school.toml.",
     )
+    parser.add_argument("--lang", dest="ui_lang", choices=("ru", "en"), default=None,
+                        help="language of the output (default: Russian; English with an English LANG)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="also show library and migration logs")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("run", help="run the bot (long polling) with BOT_TOKEN")
@@ -175,21 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     _load_extra_commands()
     args = build_parser().parse_args(argv)
-    setup_logging()
+    # The running bot is a service and logs; a one-off command speaks to a person and only prints.
+    setup_logging(verbose=args.verbose or hasattr(args, "entry"))
+    t = Catalog.load().bind(cli_lang(args))
     try:
         if hasattr(args, "entry"):
             code: int = asyncio.run(args.entry(args))
             return code
         return asyncio.run(_with_app(args))
     except DatabaseBusy as exc:
-        t = Catalog.load().bind("ru")
         print(
             t("ledger.lock_busy", path=exc.db_path, pid=exc.holder_pid or "?", command=exc.holder_command or "?"),
             file=sys.stderr,
         )
         return 3
     except (ConfigError, StorageError) as exc:
-        print(f"schoolbot: {exc}", file=sys.stderr)
+        # Settings errors are already in Russian, one line per field (bot.config).
+        print(t("cli.error", message=str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

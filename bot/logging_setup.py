@@ -18,10 +18,13 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str | None = None) -> None:
-    logging.basicConfig(
-        level=(level or os.environ.get("LOG_LEVEL", "INFO")).upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def setup_logging(level: str | None = None, *, verbose: bool = True) -> None:
+    """The running bot logs at INFO (or LOG_LEVEL). A one-off command prints its own result for a
+    person to read, so library and migration logs stay out of sight unless `verbose`: only errors."""
+    chosen = level or os.environ.get("LOG_LEVEL") or ("INFO" if verbose else "ERROR")
+    logging.basicConfig(level=chosen.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for handler in logging.getLogger().handlers:
+        # On the handler too: a library that sets its own logger's level (font subsetting does)
+        # must not get past a quiet command.
+        handler.setLevel(chosen.upper())
         handler.addFilter(RedactSecrets())

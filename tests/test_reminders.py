@@ -132,9 +132,9 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
         args = argparse.Namespace(dry_run=True, at="2027-05-24 09:00")
         assert await reminders.cmd_reminders(app, args, app.catalog.bind("ru")) == 0
         out = capsys.readouterr().out
-        assert "At 2027-05-24 09:00" in out
-        assert "before7" in out and "item 18" in out and "Петров Пётр Петрович" in out
-        assert "digest 2027-W21" in out
+        assert "На 24.05.2027 09:00" in out and "будет отправлено" in out
+        assert "before7" in out and "пункт 18" in out and "Петров Пётр Петрович" in out
+        assert "сводка 2027-W21" in out
         assert await outbox(app, "plan:") == []
         assert await app.db.fetchval("SELECT count(*) FROM task_reminders") == 0
         bad = argparse.Namespace(dry_run=True, at="24.05.2027")

@@ -842,7 +842,7 @@ async def cmd_print_cards(app: App, args: Any, t: Translator) -> int:
 
     class_label = normalize_class(args.class_label)
     if class_label is None:
-        print(f"not a class: {args.class_label!r} (e.g. 5А)", file=sys.stderr)
+        print(t("cli.not_a_class", value=args.class_label), file=sys.stderr)
         return 2
     sheet = await print_cards(app, class_label, everyone=args.everyone, lang=t.lang, parents=args.parents)
     if sheet.left_out:

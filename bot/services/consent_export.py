@@ -191,13 +191,13 @@ async def cmd_publish(app: App, args: argparse.Namespace, t: Translator) -> int:
         text = svc.read_file_text(Path(args.file))
         text_en = svc.read_file_text(Path(args.en)) if args.en else None
     except OSError as exc:
-        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+        print(t("cli.cannot_read", path=exc.filename, reason=exc.strerror), file=sys.stderr)
         return 2
     except UnicodeDecodeError:
-        print(f"{args.file}: not UTF-8 text", file=sys.stderr)
+        print(t("cli.not_utf8", path=args.file), file=sys.stderr)
         return 2
     if not text.strip():
-        print(f"{args.file}: the document is empty", file=sys.stderr)
+        print(t("cli.empty_document", path=args.file), file=sys.stderr)
         return 2
     await svc.current(app)  # the shipped document is version 1 if nothing was published yet
     version = await svc.publish(app, text, text_en=text_en)
@@ -209,7 +209,7 @@ async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
     data, name, count = await export(app, args.format, t, args.class_label)
     out = Path(args.out) if args.out else Path(name)
     await asyncio.to_thread(write_private, out, data)
-    print(t("consent.cli.exported", path=out, n=count))
+    print(t.plural("consent.cli.exported", count, path=out))
     return 0
 
 

@@ -382,31 +382,33 @@ async def sweep(app: App, now: datetime) -> None:
 
 async def cmd_reminders(app: App, args: argparse.Namespace, t: Translator) -> int:
     if not args.dry_run:
-        print("only --dry-run is supported: the running bot sends reminders itself", file=sys.stderr)
+        print(t("cli.reminders_dry_run_only"), file=sys.stderr)
         return 2
     tz = app.school.tz
     if args.at:
         try:
             moment = datetime.strptime(args.at, "%Y-%m-%d %H:%M").replace(tzinfo=tz)
         except ValueError:
-            print(f'--at: expected "YYYY-MM-DD HH:MM" (school time), got {args.at!r}', file=sys.stderr)
+            print(t("cli.reminders_bad_at", value=args.at), file=sys.stderr)
             return 2
     else:
         moment = app.clock.now()
     # Reads only: the plan is loaded if missing, but nothing is enqueued or logged.
     plan = await plan_at(app, moment.astimezone(UTC), linked_only=False)
-    local = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-    print(f"At {local}: {len(plan.reminders)} reminder(s), {len(plan.digests)} digest(s) would be sent.")
+    local = moment.astimezone(tz).strftime("%d.%m.%Y %H:%M %Z")
+    print(t("cli.reminders_at", local=local, reminders=t.plural("cli.reminders", len(plan.reminders)),
+            digests=t.plural("cli.digests", len(plan.digests))))
     for r in plan.reminders:
-        send = r.not_before.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        send = r.not_before.astimezone(tz).strftime("%d.%m.%Y %H:%M")
         words = deadline_words(r.task.item.deadline, r.task.occ, t.lang)
-        note = "" if r.person.reachable else "  (not linked to Telegram: not sent)"
-        print(f"  reminder {r.kind:<18} item {r.task.item.number:<4} [{words}] -> {r.person.full_name} at {send}{note}")
+        note = "" if r.person.reachable else t("cli.not_linked")
+        print(t("cli.reminder_line", kind=r.kind, item=r.task.item.number, words=words, name=r.person.full_name,
+                send=send, note=note))
     for d in plan.digests:
-        send = d.not_before.astimezone(tz).strftime("%Y-%m-%d %H:%M")
+        send = d.not_before.astimezone(tz).strftime("%d.%m.%Y %H:%M")
         numbers = ", ".join(f"{task.item.number} ({task.key})" for task in d.tasks)
-        note = "" if d.person.reachable else "  (not linked to Telegram: not sent)"
-        print(f"  digest {d.week} -> {d.person.full_name} at {send}: overdue items {numbers}{note}")
+        note = "" if d.person.reachable else t("cli.not_linked")
+        print(t("cli.digest_line", week=d.week, name=d.person.full_name, send=send, numbers=numbers, note=note))
     return 0
 
 

@@ -1,0 +1,116 @@
+"""The command line speaks Russian (English by choice) and shows no log lines unless --verbose.
+
+Every `schoolbot` command runs once in one child interpreter (main() called in turn, the real
+logging set-up each time), so the test costs one start-up."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.harness import roster_csv
+
+# One line per command (all of them: a new command must be added here or to SKIPPED).
+CASES: dict[str, list[str]] = {
+    "import": ["import", "roster", "roster.csv"],
+    "import-bad-kind": ["import", "nonsense", "roster.csv"],
+    "link": ["link", "Морозов"],
+    "link-many": ["link", "Иванов"],
+    "link-none": ["link", "Нетакогочеловека"],
+    "admin-token": ["admin-token"],
+    "export": ["export", "consents", "--format", "pdf", "--out", "consents.pdf"],
+    "export-xlsx": ["export", "consents", "--format", "xlsx", "--out", "consents.xlsx"],
+    "export-en": ["--lang", "en", "export", "consents", "--format", "csv", "--out", "consents.csv"],
+    "export-report": ["export", "report", "--out", "report.xlsx"],
+    "consent": ["consent", "publish", "empty.txt"],
+    "reminders": ["reminders", "--dry-run", "--at", "2026-12-07 09:00"],
+    "reminders-bad": ["reminders", "--dry-run", "--at", "07.12.2026"],
+    "print": ["print", "cards", "--class", "5А", "--all", "--out", "cards.pdf"],
+    "print-bad": ["print", "cards", "--class", "нет"],
+    "new-year": ["new-year", "2027", "--dry-run"],
+    "backup": ["backup"],
+    "restore": ["restore", "missing.sqlite3"],
+    "broadcast": ["broadcast", "--audience", "role:teacher", "--text", "Педсовет", "--yes"],
+    "run": ["run"],
+}
+SKIPPED = {"sandbox": "an interactive session of the whole bot, tested in test_sandbox"}
+LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR)")
+
+DRIVER = """
+import contextlib, io, json, sys
+from bot import cli
+results = {}
+for name, argv in json.loads(sys.argv[1]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = cli.main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    results[name] = [code, out.getvalue(), err.getvalue()]
+print(json.dumps(results))
+"""
+
+
+def _run_all(tmp_path: Path, cases: dict[str, list[str]], **env: str) -> dict[str, list[object]]:
+    base = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS", "LOG_LEVEL", "LANG", "LC_ALL"}}
+    base.update({"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "SCHOOL_CONFIG": str(tmp_path / "none.toml"),
+                 "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    base.update(env)
+    done = subprocess.run(
+        [sys.executable, "-c", DRIVER, json.dumps(cases)], capture_output=True, text=True, cwd=tmp_path, env=base,
+        timeout=300, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not LOG_LINE.search(done.stderr), done.stderr
+    result: dict[str, list[object]] = json.loads(done.stdout)
+    return result
+
+
+def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
+    from bot import cli
+
+    cli._load_extra_commands()
+    commands = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    assert commands == {argv[0] for argv in CASES.values() if argv[0] != "--lang"} | set(SKIPPED) - {"--lang"}
+
+    (tmp_path / "roster.csv").write_bytes(roster_csv())
+    (tmp_path / "empty.txt").write_text("  \n", encoding="utf-8")
+    results = _run_all(tmp_path, CASES)
+    for name, (_, out, err) in results.items():
+        # Not one log line at default verbosity (migrations, fonts, aiogram, the bot's own).
+        assert not LOG_LINE.search(str(out) + str(err)), (name, out, err)
+    def said(name: str) -> str:
+        return str(results[name][1]) + str(results[name][2])
+
+    assert "Импорт выполнен" in said("import") and "добавлено: 9" in said("import")
+    assert "Неизвестный вид импорта «nonsense»" in said("import-bad-kind")
+    assert "Под «Иванов» подходят 4 человека" in said("link-many")
+    assert "Под «Нетакогочеловека» никто не подходит." in said("link-none")
+    assert "Одноразовый токен ответственного по информатизации" in said("admin-token")
+    assert "Реестр согласий записан в consents.pdf (3 строки)." in said("export")
+    assert "Consent register written to consents.csv (3 rows)." in said("export-en")
+    assert "empty.txt: документ пуст." in said("consent")
+    assert "будет отправлено" in said("reminders")
+    assert "нужно «ГГГГ-ММ-ДД ЧЧ:ММ»" in said("reminders-bad")
+    assert "«нет» — это не класс" in said("print-bad")
+    assert "BOT_TOKEN" in said("run") and "@BotFather" in said("run") and len(said("run").strip().splitlines()) == 1
+    assert (tmp_path / "consents.pdf").exists() and (tmp_path / "cards.pdf").exists()
+
+
+def test_verbose_shows_logs_and_config_errors_are_russian(tmp_path: Path) -> None:
+    (tmp_path / "roster.csv").write_bytes(roster_csv())
+    loud = _run_all(tmp_path, {"import": ["--verbose", "import", "roster", "roster.csv", "--dry-run"]})
+    assert LOG_LINE.search(str(loud["import"][2]))
+    (tmp_path / "school.toml").write_text(
+        '[school]\nname = "Школа"\ntimezone = "Europe/Moscow"\nadress = "опечатка"\n'
+        '[school_year]\nyear = 2026\nquarters = []\n',
+        encoding="utf-8",
+    )
+    bad = _run_all(tmp_path, {"ru": ["reminders", "--dry-run"]}, SCHOOL_CONFIG=str(tmp_path / "school.toml"))
+    assert bad["ru"][0] == 2
+    assert "неизвестное поле" in str(bad["ru"][2]) and not LOG_LINE.search(str(bad["ru"][2]))
