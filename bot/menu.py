@@ -26,7 +26,10 @@ class MenuEntry:
 MENU: tuple[MenuEntry, ...] = (
     MenuEntry("tasks", STAFF_ROLES),
     MenuEntry("consent", frozenset({"parent"})),
+    # A class teacher's own class: its consents (paper forms, originals, reminder) and its code sheet.
+    MenuEntry("class_consent", frozenset({"class_teacher"})),
     MenuEntry("codes", None),
+    MenuEntry("class_codes", frozenset({"class_teacher"})),
     MenuEntry("faq", None),
     MenuEntry("ask", None),
     MenuEntry("status", frozenset({"it_officer", "director", "class_teacher"})),

@@ -137,16 +137,29 @@ async def print_class(query: CallbackQuery, app: App, person: Person, t: Transla
     if not person.class_label:
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
-    await query.answer()
-    sheet = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
-    if not isinstance(query.message, Message):
+    await query.answer(t("codes.preparing"))
+    if isinstance(query.message, Message):
+        await _send_sheet(app, query.message, person, t)
+
+
+async def class_sheet(message: Message, app: App, person: Person, t: Translator) -> None:
+    """The class teacher's menu button: the class's code sheet for families without Telegram."""
+    if not person.class_label:
+        await message.answer(t("codes.forbidden"))
         return
+    await message.answer(t("codes.preparing"))
+    await _send_sheet(app, message, person, t)
+
+
+async def _send_sheet(app: App, message: Message, person: Person, t: Translator) -> None:
+    assert person.class_label is not None
+    sheet = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
     summary = svc.left_out_summary(t, sheet.left_out) if sheet.left_out else ""
     if sheet.pdf is None:
-        await query.message.answer("\n".join(filter(None, [t("codes.print_none", cls=cls), summary])))
+        await message.answer("\n".join(filter(None, [t("codes.print_none", cls=cls), summary])))
     else:
-        await query.message.answer_document(
+        await message.answer_document(
             BufferedInputFile(sheet.pdf, filename=f"codes-{person.class_label}.pdf"),
             caption="\n".join(filter(None, [t("codes.print_caption", cls=cls, n=sheet.printed), summary])),
             protect_content=app.school.codes.protect_content,
@@ -154,7 +167,7 @@ async def print_class(query: CallbackQuery, app: App, person: Person, t: Transla
     if sheet.left_out:
         # Who is not on the sheet and why, so the class teacher knows whom to ask for consent.
         lines = [html.escape(line) for line in svc.left_out_lines(t, sheet.left_out)]
-        await query.message.answer("\n".join([t("codes.left_out_title"), *lines]))
+        await message.answer("\n".join([t("codes.left_out_title"), *lines]))
 
 
 # --- the IT officer: revoke and reissue ------------------------------------------------------------
@@ -263,6 +276,8 @@ def build_router() -> Router:
     router.callback_query.register(activated, CodeActivated.filter())
     router.callback_query.register(trouble, CodeTrouble.filter())
     router.callback_query.register(print_class, CodePrint.filter(), HasRole("class_teacher"))
+    router.message.register(class_sheet, Command("class_codes"), HasRole("class_teacher"))
+    router.message.register(class_sheet, MenuButton("class_codes"), HasRole("class_teacher"))
     admin = HasRole("it_officer")
     router.callback_query.register(admin_start, AdminAction.filter(F.action == "codes"), admin)
     router.message.register(admin_search, StateFilter(CodeAdmin.waiting_name), HasContent("text"), admin)

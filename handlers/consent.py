@@ -111,6 +111,13 @@ async def consent_command(message: Message, app: App, person: Person, t: Transla
         await message.answer(t("consent.not_for_you"))
 
 
+async def class_consents(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+    """The class teacher's menu button: their class's consents straight away."""
+    await state.set_state(None)
+    text, markup = await _staff_view(app, person, t)
+    await message.answer(text, reply_markup=markup)
+
+
 async def parent_action(
     query: CallbackQuery, callback_data: ConsentCb, app: App, person: Person, t: Translator
 ) -> None:
@@ -292,7 +299,8 @@ def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
 
 
 async def _send_export(query: CallbackQuery, app: App, t: Translator, cls: str, fmt: str) -> None:
-    await query.answer()
+    # Building the file takes a moment: say so at once.
+    await query.answer(t("consent.preparing"))
     if not isinstance(query.message, Message) or fmt not in ("xlsx", "pdf"):
         return
     data, name, _ = await export(app, "pdf" if fmt == "pdf" else "xlsx", t, cls or None)
@@ -446,6 +454,8 @@ def build_router() -> Router:
     router.callback_query.filter(HasRole(*CONSENT_ROLES))
     router.message.register(consent_command, Command("consent"))
     router.message.register(consent_command, MenuButton("consent"))
+    router.message.register(class_consents, Command("class_consent"), HasRole("class_teacher"))
+    router.message.register(class_consents, MenuButton("class_consent"), HasRole("class_teacher"))
     router.callback_query.register(parent_action, ConsentCb.filter(), HasRole("parent"))
     router.callback_query.register(staff_action, StaffCb.filter(), HasRole(*STAFF_CONSENT_ROLES))
     router.callback_query.register(admin_entry, AdminAction.filter(F.action == "consent"), HasRole("it_officer"))

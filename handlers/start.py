@@ -23,7 +23,7 @@ from aiogram.types import (
 from bot.app import App
 from bot.filters import HasContent, IsLinked, MenuButton
 from bot.i18n import LANGUAGES, Translator
-from bot.menu import main_keyboard
+from bot.menu import main_keyboard, visible_entries
 from bot.russian import Named
 from bot.services.onboarding import (
     LinkOutcome,
@@ -162,8 +162,18 @@ async def menu(message: Message, person: Person, t: Translator) -> None:
 
 
 async def help_(message: Message, app: App, person: Person | None, t: Translator) -> None:
-    key = "start.help_linked" if person is not None else "start.help_unknown"
-    await message.answer(t(key, contact=html.escape(app.school.school.it_officer_contact)))
+    contact = app.school.school.it_officer_contact
+    if person is None:
+        await message.answer(t("start.help_unknown", contact=html.escape(contact)))
+        return
+    # What this person's roles can do: the same entries as their menu and command list.
+    lines = [t("start.help_linked", contact=html.escape(contact)), "", t("start.help_roles")]
+    lines += [
+        t("start.help_line", label=t(f"menu.{e.id}"), what=t(f"commands.{e.id}"), command=e.id)
+        for e in visible_entries(person)
+    ]
+    lines += ["", t("start.help_footer", contact=html.escape(contact))]
+    await message.answer("\n".join(lines))
 
 
 async def language(message: Message, t: Translator) -> None:
