@@ -712,12 +712,20 @@ class RegisterRow:
     channel: str
     version: int | None
     receipt_id: str
+    original: date | None = None                     # the signed paper original received on
+    history: tuple[LedgerRow, ...] = ()              # every decision for the child, oldest first
 
 
 async def register(app: App, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
     version = await current(app)
     pupils = await app.people.with_role("student", class_label)
     latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
+    wanted = {p.id for p in pupils}
+    history: dict[int, list[LedgerRow]] = {}
+    for entry in await repo.ledger_rows(app.db.conn):
+        if entry.child_id in wanted:
+            history.setdefault(entry.child_id, []).append(entry)
+    received = await originals(app, version, list(wanted))
     names: dict[int, str] = {}
     ids = {r.parent_id for r in latest.values() if r.parent_id}
     ids |= {r.recorded_by for r in latest.values() if r.recorded_by}
@@ -739,6 +747,8 @@ async def register(app: App, class_label: str | None = None) -> tuple[Version, l
                 channel=row.channel if row else "",
                 version=row.version if row else None,
                 receipt_id=row.receipt_id if row else "",
+                original=received.get(pupil.id),
+                history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
             )
         )
     from storage.people import class_sort_key

@@ -7,10 +7,9 @@ import argparse
 import asyncio
 import csv
 import io
-import math
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -19,7 +18,7 @@ from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.exports import csv_row, write_private, xlsx_append
-from bot.services.xlsx import fit_landscape_a4
+from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
 from storage.people import Person
 
@@ -28,43 +27,75 @@ if TYPE_CHECKING:
 
 Format = Literal["csv", "xlsx", "pdf"]
 FONT_DIR = CONTENT_DIR / "fonts"
-# Landscape A4 at a 6.2 mm row: a fixed number per page makes the page count predictable
-# (each class starts on a new page, so a class's pages can be filed in its own folder).
-ROWS_PER_PAGE = 24
-COLUMNS = ("class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt")
-# PDF column widths in mm (sum 277 = A4 landscape minus 10 mm margins).
-PDF_WIDTHS = (14, 56, 28, 40, 36, 27, 24, 16, 14, 22)
+COLUMNS = (
+    "class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt", "original",
+)
+# XLSX column widths in characters: full names fit on one line at A4 landscape, longer ones wrap.
+XLSX_WIDTHS = (7, 34, 17, 32, 28, 16, 12, 10, 8, 12, 12)
+# The PDF register: one line of the table per child, with the history of decisions in the last
+# column; cells wrap so that no name is ever cut. Widths in mm (277 = A4 landscape minus margins).
+PDF_COLUMNS = ("class", "child", "state", "by", "when", "paper_date", "channel", "original", "receipt", "history")
+PDF_WIDTHS = (12, 44, 22, 42, 24, 19, 17, 19, 20, 58)
 
 
-def _cells(row: svc.RegisterRow, t: Translator) -> list[str]:
+def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
+    """Aware UTC -> the school's wall-clock time, naive (what a spreadsheet cell can hold)."""
+    return moment.astimezone(tz).replace(tzinfo=None) if moment is not None else None
+
+
+def _values(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> list[object]:
+    """The register row with real dates and numbers (for XLSX)."""
     return [
         row.class_label,
         row.child,
         t(f"consent.state.{row.state}"),
         row.by,
         row.recorded_by,
-        row.when.strftime("%Y-%m-%d %H:%M") if row.when else "",
-        row.paper_date.strftime("%d.%m.%Y") if row.paper_date else "",
+        _local(row.when, tz),
+        row.paper_date,
         t(f"consent.channel.{row.channel}") if row.channel else "",
-        str(row.version) if row.version else "",
+        row.version,
         row.receipt_id,
+        row.original,
     ]
+
+
+def _text(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%d.%m.%Y %H:%M")
+    if isinstance(value, date):
+        return value.strftime("%d.%m.%Y")
+    return "" if value is None else str(value)
+
+
+def _cells(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> list[str]:
+    return [_text(v) for v in _values(row, t, tz)]
 
 
 def header(t: Translator) -> list[str]:
     return [t(f"consent.export.{c}") for c in COLUMNS]
 
 
-def to_csv(rows: Sequence[svc.RegisterRow], t: Translator) -> bytes:
+def history_lines(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> str:
+    return "\n".join(
+        t("consent.export.history_line", when=_text(_local(h.created_at, tz)),
+          decision=t(f"consent.state.{h.decision}"), channel=t(f"consent.channel.{h.channel}"), version=h.version)
+        for h in row.history
+    )
+
+
+def to_csv(rows: Sequence[svc.RegisterRow], t: Translator, *, tz: tzinfo = UTC) -> bytes:
     # UTF-8 with BOM and ';': what Russian Excel opens without an import dialog.
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
     writer.writerow(csv_row(header(t)))
-    writer.writerows(csv_row(_cells(r, t)) for r in rows)
+    writer.writerows(csv_row(_cells(r, t, tz)) for r in rows)
     return buffer.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str) -> bytes:
+def to_xlsx(
+    rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str, sheet: str, tz: tzinfo = UTC
+) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
@@ -72,7 +103,7 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
     wb = Workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = t("consent.export.title")[:31]
+    ws.title = sheet[:31]
     xlsx_append(ws, [title])
     xlsx_append(ws, [subtitle])
     ws["A1"].font = Font(bold=True, size=13)
@@ -82,13 +113,16 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
         cell.alignment = Alignment(wrap_text=True, vertical="center")
     for row in rows:
-        xlsx_append(ws, _cells(row, t))
-    widths = (8, 34, 18, 30, 26, 17, 12, 10, 8, 11)
-    for i, width in enumerate(widths, 1):
+        xlsx_append(ws, _values(row, t, tz))
+    for row_cells in ws.iter_rows(min_row=4):
+        for cell in row_cells:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    for i, width in enumerate(XLSX_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A4"
     ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{ws.max_row}"
     fit_landscape_a4(ws, title_rows="3:3")
+    fit_rows(ws, first_row=3)
     if ws.oddFooter is not None:
         ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()
@@ -96,29 +130,13 @@ def to_xlsx(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subti
     return buffer.getvalue()
 
 
-def pdf_pages(rows: Sequence[svc.RegisterRow]) -> int:
-    per_class: dict[str, int] = {}
-    for row in rows:
-        per_class[row.class_label] = per_class.get(row.class_label, 0) + 1
-    return max(1, sum(math.ceil(n / ROWS_PER_PAGE) for n in per_class.values()))
-
-
-def _fit(pdf: object, text: str, width: float) -> str:
+def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC) -> bytes:
+    """Each class on its own pages; the table's heading repeats on every page; cells wrap."""
     from fpdf import FPDF
-
-    assert isinstance(pdf, FPDF)
-    if pdf.get_string_width(text) <= width - 2:
-        return text
-    while text and pdf.get_string_width(text + "…") > width - 2:
-        text = text[:-1]
-    return text + "…"
-
-
-def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str) -> bytes:
-    from fpdf import FPDF
+    from fpdf.fonts import FontFace
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
-    pdf.set_auto_page_break(auto=False)
+    pdf.set_auto_page_break(auto=True, margin=22)
     pdf.set_margins(10, 10, 10)
     pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
@@ -126,36 +144,38 @@ def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtit
     groups: dict[str, list[svc.RegisterRow]] = {}
     for row in rows:
         groups.setdefault(row.class_label, []).append(row)
-    pages: list[tuple[str, list[svc.RegisterRow]]] = []
-    for cls, members in groups.items():
-        for i in range(0, len(members), ROWS_PER_PAGE):
-            pages.append((cls, members[i : i + ROWS_PER_PAGE]))
-    if not pages:
-        pages.append(("", []))
-    heads = header(t)
-    for number, (cls, chunk) in enumerate(pages, 1):
+    heads = [t(f"consent.export.{c}") for c in PDF_COLUMNS]
+    footer = t("consent.export.signature")
+    for cls, members in (groups or {"": []}).items():
         pdf.add_page()
         pdf.set_font("DejaVu", "B", 13)
-        pdf.cell(0, 7, f"{title}{' — ' + cls if cls else ''}", new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 7, f"{title}{' — ' + cls if cls else ''}", new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("DejaVu", "", 8)
         pdf.multi_cell(0, 4.5, subtitle, new_x="LMARGIN", new_y="NEXT")
         pdf.ln(2)
-        pdf.set_font("DejaVu", "B", 7.5)
-        pdf.set_fill_color(221, 221, 221)
-        for head, width in zip(heads, PDF_WIDTHS, strict=True):
-            pdf.cell(width, 7, _fit(pdf, head, width), border=1, fill=True)
-        pdf.ln()
         pdf.set_font("DejaVu", "", 7.5)
-        for row in chunk:
-            for text, width in zip(_cells(row, t), PDF_WIDTHS, strict=True):
-                pdf.cell(width, 6.2, _fit(pdf, text, width), border=1)
-            pdf.ln()
-        pdf.set_y(-22)
+        with pdf.table(
+            col_widths=PDF_WIDTHS, width=sum(PDF_WIDTHS), line_height=3.8, repeat_headings=1,
+            headings_style=FontFace(emphasis="BOLD", fill_color=(221, 221, 221)), text_align="LEFT",
+        ) as table:
+            table.row(heads)
+            for r in members:
+                cells = dict(zip(COLUMNS, _cells(r, t, tz), strict=True))
+                who = r.by or (t("consent.export.entered_by", name=r.recorded_by) if r.recorded_by else "")
+                table.row([
+                    cells["class"], cells["child"], cells["state"], who, cells["when"], cells["paper_date"],
+                    cells["channel"], cells["original"], cells["receipt"], history_lines(r, t, tz),
+                ])
+        pdf.ln(4)
         pdf.set_font("DejaVu", "", 8.5)
-        pdf.cell(0, 5, t("consent.export.signature"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, footer, new_x="LMARGIN", new_y="NEXT")
+    total = pdf.pages_count
+    pdf.set_auto_page_break(auto=False)
+    for number in range(1, total + 1):
+        pdf.page = number
         pdf.set_y(-12)
         pdf.set_font("DejaVu", "", 8)
-        pdf.cell(0, 5, t("consent.export.page", page=number, pages=len(pages)), align="C")
+        pdf.cell(0, 5, t("consent.export.page", page=number, pages=total), align="C")
     return bytes(pdf.output())
 
 
@@ -168,11 +188,15 @@ async def export(
     title, subtitle = titles(app, version, t, now)
     suffix = f"-{class_label}" if class_label else ""
     name = f"consents{suffix}-{now.astimezone(app.school.tz):%Y%m%d}.{fmt}"
+    tz = app.school.tz
     if fmt == "csv":
-        return to_csv(rows, t), name, len(rows)
+        return to_csv(rows, t, tz=tz), name, len(rows)
     if fmt == "xlsx":
-        return await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle), name, len(rows)
-    return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle), name, len(rows)
+        # A sheet title says what it is and for whom, within Excel's 31 characters.
+        sheet = t("consent.export.sheet_class", cls=class_label) if class_label else t("consent.export.sheet")
+        data = await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle, sheet=sheet, tz=tz)
+        return data, name, len(rows)
+    return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle, tz=tz), name, len(rows)
 
 
 def titles(app: App, version: Version, t: Translator, now: datetime) -> tuple[str, str]:

@@ -11,7 +11,7 @@ import io
 import logging
 import sys
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from bot.services import status as status_service
 from bot.services.deadlines import deadline_words
 from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
-from bot.services.xlsx import fit_landscape_a4
+from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage import ops
 
 if TYPE_CHECKING:
@@ -129,17 +129,17 @@ async def collect(app: App, t: Any) -> ReportData:
     training_sheet = SheetData(
         t(R + "sheet_training"),
         [t(R + "session"), t(R + "starts"), t(R + "invited"), t(R + "rsvp_yes"), t(R + "attended")],
-        [[s.title, s.starts_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), s.invited, s.rsvp_yes, s.attended]
+        [[s.title, _local(s.starts_at, tz), s.invited, s.rsvp_yes, s.attended]
          for s in training] if training is not None else na,
         [50, 18, 12, 10, 16], {0},
     )
 
     backup_rows: list[Row] = []
     for j in await ops.journal_backups(app.db):
-        backup_rows.append([t(R + "journal"), j.logged_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), j.quarter,
+        backup_rows.append([t(R + "journal"), _local(j.logged_at, tz), j.quarter,
                             j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
     for b in reversed(await ops.db_backup_log(app.db, limit=40)):
-        backup_rows.append([t(R + "db"), b.taken_at.astimezone(tz).strftime("%d.%m.%Y %H:%M"), "",
+        backup_rows.append([t(R + "db"), _local(b.taken_at, tz), "",
                             b.path.rsplit("/", 1)[-1], "", t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"])
     backups = SheetData(
         t(R + "sheet_backups"),
@@ -150,6 +150,11 @@ async def collect(app: App, t: Any) -> ReportData:
     return ReportData(title, [first, plan, consent, codes, training_sheet, backups])
 
 
+
+
+def _local(moment: datetime, tz: tzinfo) -> datetime:
+    """A real date cell in the school's wall-clock time (a spreadsheet cell holds no time zone)."""
+    return moment.astimezone(tz).replace(tzinfo=None)
 
 
 def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
@@ -171,6 +176,7 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
             cell.alignment = Alignment(wrap_text=(int(cell.column or 1) - 1) in sheet.wrap, vertical="top")
     ws.freeze_panes = "A2"
     fit_landscape_a4(ws, title_rows="1:1")
+    fit_rows(ws)
     ws.print_options.gridLines = True
     if ws.oddHeader is not None:
         ws.oddHeader.center.text = title

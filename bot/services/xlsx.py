@@ -17,3 +17,62 @@ def fit_landscape_a4(ws: Worksheet, *, title_rows: str) -> None:
     ws.page_setup.fitToHeight = 0
     if ws.sheet_properties.pageSetUpPr is not None:
         ws.sheet_properties.pageSetUpPr.fitToPage = True
+
+
+# Excel's row height for one line of 11 pt text, in points. LibreOffice and Excel do not grow a
+# row for wrapped text that openpyxl wrote, so without an explicit height the lines overlap.
+LINE_POINTS = 15.0
+DATE_FORMAT = "DD.MM.YYYY"
+DATETIME_FORMAT = "DD.MM.YYYY HH:MM"
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """How many lines `text` takes in a column `width` characters wide, wrapped at spaces (a
+    word longer than the line is broken). Errs on the generous side: a spare line is blank
+    paper, a missing one is text printed over text."""
+    per_line = max(1, int(width * 0.9) - 1)
+    total = 0
+    for paragraph in text.split("\n"):
+        lines, used = 1, 0
+        for word in paragraph.split():
+            length = len(word)
+            need = length if used == 0 else used + 1 + length
+            if need <= per_line:
+                used = need
+                continue
+            if used:
+                lines += 1
+            lines += (length - 1) // per_line
+            used = length % per_line or per_line
+        total += lines
+    return total
+
+
+def fit_rows(ws: Worksheet, *, first_row: int = 1, default_width: float = 8.43) -> None:
+    """Real date cells shown as dd.mm.yyyy, and every row tall enough for its wrapped text."""
+    from datetime import date, datetime
+
+    from openpyxl.utils import get_column_letter
+
+    for row in ws.iter_rows(min_row=first_row):
+        height = LINE_POINTS
+        for cell in row:
+            value = cell.value
+            if isinstance(value, datetime):
+                cell.number_format = DATETIME_FORMAT
+                continue
+            if isinstance(value, date):
+                cell.number_format = DATE_FORMAT
+                continue
+            if not isinstance(value, str) or not value:
+                continue
+            # Larger type is wider and taller: 13 pt takes 13/11 of the room of 11 pt.
+            size = (float(cell.font.sz) if cell.font is not None and cell.font.sz else 11.0) / 11
+            lines = 1
+            if cell.alignment is not None and cell.alignment.wrap_text:
+                letter = get_column_letter(int(cell.column or 1))
+                width = ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
+                lines = wrapped_lines(value, (width or default_width) / size)
+            height = max(height, LINE_POINTS * size * lines + (2 if lines > 1 else 0))
+        if row[0].row is not None:
+            ws.row_dimensions[row[0].row].height = round(height, 1)
