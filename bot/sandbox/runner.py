@@ -27,6 +27,7 @@ from bot.limiter import SendLimiter, limiter_of
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from bot.services.exports import write_private
 from scheduler.base import ManualScheduler
+from scheduler.ops_sweep import BACKUP_WINDOW
 from storage.delivery import DeliveryRepo
 from storage.timefmt import from_db
 
@@ -326,17 +327,18 @@ class Sandbox:
         The scheduler sweeps every minute; replaying that over days would be slow, so the sandbox
         ticks hourly while people may be messaged (outside quiet hours), which is when reminders
         are allowed to fire anyway, and once at each quiet-hours start. Over long jumps (more than
-        two weeks) it ticks three times per day: at work start, midday and work end."""
+        two weeks) it ticks three times per day: at work start, midday and work end. Every night
+        it also ticks inside the backup window, so time travel takes the nightly backup too."""
         hours = self.app.school.hours
         tz = self.tz
         local_start = start.astimezone(tz)
         local_end = end.astimezone(tz)
         long_jump = end - start > timedelta(days=14)
         if long_jump:
-            slots = sorted({hours.work_start, time(13, 0), hours.work_end})
+            slots = sorted({NIGHTLY_BACKUP_AT, hours.work_start, time(13, 0), hours.work_end})
         else:
             slots = [time(h, 0) for h in range(24) if _allowed_hour(h, hours.quiet_start, hours.quiet_end)]
-            slots = sorted({*slots, hours.quiet_start, hours.work_start})
+            slots = sorted({*slots, hours.quiet_start, hours.work_start, NIGHTLY_BACKUP_AT})
         moments: list[datetime] = []
         day = local_start.date()
         while day <= local_end.date():
@@ -365,6 +367,10 @@ class Sandbox:
                 await self.settle(quiet=0.1)
         await self.settle()
         return len(moments)
+
+
+# Half an hour into the ops sweep's nightly backup window (school time).
+NIGHTLY_BACKUP_AT = time(BACKUP_WINDOW[0].hour, 30)
 
 
 def _allowed_hour(hour: int, quiet_start: time, quiet_end: time) -> bool:
