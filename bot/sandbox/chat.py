@@ -19,6 +19,7 @@ from typing import Literal, TextIO
 from bot.fakeapi import FakeUser, SentMessage
 from bot.sandbox.demo import PERSONAS, DemoPerson
 from bot.sandbox.runner import Sandbox, parse_time_arg
+from bot.services.people_text import parse_role, split_list
 
 HELP = """\
 Sandbox commands (anything else is sent to the bot as the current person):
@@ -119,8 +120,10 @@ class ChatOutput:
         for line in _button_lines(message, numbers):
             self.write(line)
 
-    def table(self, title: str, rows: Sequence[tuple[str, ...]]) -> None:
+    def table(self, title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[str] = ()) -> None:
         self.write(title)
+        if headers:
+            self.write("  " + "  ".join(headers))
         for row in rows:
             self.write("  " + "  ".join(row))
 
@@ -156,13 +159,13 @@ class RichOutput(ChatOutput):
         title = f"bot → {who} · #{message.message_id} · {when}" + (" · edited" if edited else "")
         self.console.print(Panel(body, title=title, title_align="left", border_style="yellow" if edited else "green"))
 
-    def table(self, title: str, rows: Sequence[tuple[str, ...]]) -> None:
+    def table(self, title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[str] = ()) -> None:
         from rich.table import Table
 
-        table = Table(title=title, title_justify="left")
-        width = max((len(r) for r in rows), default=1)
-        for _ in range(width):
-            table.add_column()
+        table = Table(title=title, title_justify="left", show_header=bool(headers))
+        width = max((len(r) for r in rows), default=len(headers) or 1)
+        for i in range(width):
+            table.add_column(headers[i] if i < len(headers) else "")
         for row in rows:
             table.add_row(*row)
         self.console.print(table)
@@ -203,6 +206,11 @@ class ChatEngine:
             if persona.person is person:
                 return f"{persona.key} ({person.full_name})"
         return person.full_name
+
+    def role_words(self, roster_roles: str) -> str:
+        """Roster roles ("учитель, родитель") in the sandbox's language (English)."""
+        codes = [parse_role(part) for part in split_list(roster_roles)]
+        return ", ".join(self.sb.app.catalog.text("en", f"roles.{c}") for c in codes if c) or roster_roles
 
     def buttons(self) -> list[Button]:
         if self.current is None or self.current.tg_id is None:
@@ -294,9 +302,12 @@ class ChatEngine:
             for i, person in enumerate(self.candidates(), 1):
                 persona = personas.get(person.full_name)
                 unread = len(self.sb.unread(person.tg_id)) if person.tg_id else 0
-                rows.append((str(i), persona.key if persona else "", person.full_name,
-                             persona.label if persona else person.roles, f"{unread} unread" if unread else ""))
-            self.out.table("Demo people in Telegram (/as N, /as key or /as part-of-name):", rows)
+                role = persona.label if persona else self.role_words(person.roles)
+                rows.append((str(i), persona.key if persona else "", person.full_name, role, str(unread or "")))
+            # The sandbox speaks English to whoever drives it: headers and roles in English only
+            # (the people's names stay as the roster writes them).
+            self.out.table("Demo people in Telegram (/as N, /as key or /as part-of-name):", rows,
+                           headers=("#", "key", "name", "role", "unread"))
             return
         self.current = self.resolve(arg)
         self.out.info(f"You are now {self.who_label(self.current)}.")

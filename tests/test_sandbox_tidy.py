@@ -1,0 +1,46 @@
+"""The sandbox as a school person meets it: time travel takes the nightly backup, and the people
+table has headers and roles in one language."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.sandbox.chat import ChatEngine, ChatOutput
+from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start
+from storage import ops
+
+START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox.running(SandboxOptions(data_dir=tmp_path / "sb", start=START)) as sb:
+        yield sb
+
+
+async def test_time_travel_runs_the_nightly_backup(sandbox: Sandbox) -> None:
+    buffer = io.StringIO()
+    engine = ChatEngine(sandbox, ChatOutput(buffer))
+    assert await ops.db_backup_log(sandbox.app.db) == []
+    await engine.handle("/time +1d")
+    taken = await ops.db_backup_log(sandbox.app.db)
+    assert len(taken) == 1 and taken[0].ok
+    assert taken[0].taken_at.astimezone(sandbox.tz).hour == 2  # inside the night window
+
+
+async def test_people_table_has_clean_headers_in_one_language(sandbox: Sandbox) -> None:
+    buffer = io.StringIO()
+    engine = ChatEngine(sandbox, ChatOutput(buffer))
+    await engine.handle("/as")
+    lines = buffer.getvalue().splitlines()
+    header = lines[1].split()
+    assert header == ["#", "key", "name", "role", "unread"]
+    table = "\n".join(lines[2:])
+    # Roles in English only: no roster wording such as "учитель" or "родитель".
+    assert "IT officer" in table and "учитель" not in table and "родитель" not in table
+    assert "unread" not in table  # the count sits under its header
