@@ -80,6 +80,9 @@ async def _decide(h: Harness, parent_name: str, child_name: str, decision: conse
     assert parent is not None
     version = await consent.current(app)
     cid = await person_id(app, child_name)
+    child = await app.people.get(cid)
+    assert child is not None
+    await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
     results = await consent.decide(app, parent=parent, child_ids=[cid], decision=decision, version=version.number,
                                    tg_user_id=parent.tg_user_id or 0, update_id=None,
                                    callback_id=f"{decision}-{cid}-{h.clock.now().timestamp()}")

@@ -47,6 +47,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     assert parent is not None
     misha = next(c for c in await h.app.people.children(parent.id) if c.full_name.startswith("Иванов Миша"))
     version = await consent_service.current(h.app)
+    await consent_service.open_document(h.app, parent, misha, "ru")  # the agree button appears only after this
     await consent_service.decide(
         h.app, parent=parent, child_ids=[misha.id], decision="given", version=version.number,
         tg_user_id=PARENT_TWO, update_id=None, callback_id="cb-move",
