@@ -145,6 +145,9 @@ async def parent_action(
         await _send_document(app, msg, person, children[callback_data.child], t)
         return
     if action == "form":
+        if callback_data.child not in children:
+            await query.answer(t("consent.forbidden"), show_alert=True)
+            return
         # Rendering a PDF takes a moment: say so at once.
         await query.answer(t("consent.preparing"))
         if msg is not None:
@@ -185,6 +188,12 @@ async def parent_action(
         child_ids = [s.child.id for s in states if s.state not in (decision, "given")]
     else:
         child_ids = [callback_data.child]
+    if decision == "given":
+        # The agree button appears only once the document was opened; a press without it is refused.
+        seen = await svc.opened(app, person, version)
+        if any(cid not in seen for cid in child_ids):
+            await query.answer(t("consent.not_read"), show_alert=True)
+            return
     assert query.from_user is not None
     results = await svc.decide(
         app, parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,

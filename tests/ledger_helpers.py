@@ -12,21 +12,21 @@ from pathlib import Path
 import pytest
 
 from storage import consent as repo
-from tests.consent_helpers import buttons, last_with_buttons, school
+from tests.consent_helpers import consent_menu, school
 from tests.harness import PARENT_ONE, PARENT_TWO, Harness
 
 
 async def decide(h: Harness, user: int, label: str) -> None:
-    keys = buttons(last_with_buttons(await h.text(user, "/consent")))
+    keys = await consent_menu(h, user)  # the documents opened: the agree buttons are there
     await h.press(user, keys[label])
 
 
 async def three_decisions(h: Harness) -> list[str]:
     """The harness school, linked; three decisions by two parents. Returns the receipts in order."""
     await school(h)
-    await decide(h, PARENT_TWO, "✅ Согласен(на): Миша")
-    await decide(h, PARENT_ONE, "✅ Согласен(на): Коля")
-    await decide(h, PARENT_TWO, "❌ Не согласен(на): Маша")
+    await decide(h, PARENT_TWO, "✅ Согласна: Миша")
+    await decide(h, PARENT_ONE, "✅ Согласен: Коля")
+    await decide(h, PARENT_TWO, "❌ Не согласна: Маша")
     receipts = [r.receipt_id for r in await repo.ledger_rows(h.app.db.conn)]
     assert len(receipts) == 3
     return receipts

@@ -167,8 +167,13 @@ async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTeleg
     try:
         await user.send("/consent")
         menu = await tg.wait_for(PARENT_TWO, lambda m: "Согласие на обработку" in (m.plain or ""), timeout=60)
+        n = len(tg.sent(PARENT_TWO))
+        await user.press(menu, "📄 Прочитать документ: Миша")  # the agree button comes after reading
+        menu = await tg.wait_for(
+            PARENT_TWO, lambda m: any("✅ Согласна: Миша" in row for row in m.buttons()), after=n, timeout=60
+        )
         n = len(tg.requests)
-        await user.press(menu, "✅ Согласен(на): Миша")
+        await user.press(menu, "✅ Согласна: Миша")
         # The next poll after the press: the bot holds the update and is deciding.
         await tg.wait_for_request("getUpdates", after=n, timeout=60)
     finally:

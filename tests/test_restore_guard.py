@@ -33,11 +33,11 @@ async def _receipts(path: Path) -> list[str]:
 
 async def _older_backup_then_two_decisions(h: Harness) -> tuple[Path, list[str]]:
     await school(h)
-    await decide(h, PARENT_TWO, "✅ Согласен(на): Миша")
+    await decide(h, PARENT_TWO, "✅ Согласна: Миша")
     backup = await backup_service.take_backup(h.app)
     assert backup.ok
-    await decide(h, PARENT_ONE, "✅ Согласен(на): Коля")
-    await decide(h, PARENT_TWO, "❌ Не согласен(на): Маша")
+    await decide(h, PARENT_ONE, "✅ Согласен: Коля")
+    await decide(h, PARENT_TWO, "❌ Не согласна: Маша")
     receipts = [r.receipt_id for r in await repo.ledger_rows(h.app.db.conn)]
     assert len(receipts) == 3
     await h.app.close()
@@ -105,7 +105,7 @@ async def test_force_names_every_lost_receipt_and_keeps_the_previous_database(
 async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(harness: Harness) -> None:
     early = await backup_service.take_backup(harness.app)  # before the roster was imported
     await school(harness)
-    await decide(harness, PARENT_ONE, "✅ Согласен(на): Коля")
+    await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
     receipts = [r.receipt_id for r in await repo.ledger_rows(harness.app.db.conn)]
     await harness.app.close()
     with pytest.raises(backup_service.RestoreRefused):
@@ -122,7 +122,7 @@ async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness:
     await school(harness)
     await consent_service.current(harness.app)  # version 1 is published before the backup
     backup = await backup_service.take_backup(harness.app)
-    await decide(harness, PARENT_ONE, "✅ Согласен(на): Коля")
+    await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
     await harness.app.close()
     before = await _receipts(harness.app.db.path)
     # The backup's version 1 differs from the one the live receipt was given on.

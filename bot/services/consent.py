@@ -383,10 +383,6 @@ async def decide(
             if decision == "withdrawn" and state_of(before) != "given":
                 results.append(Result(Outcome.NOT_GIVEN, cid, before))
                 continue
-            if decision == "given" and cid not in seen:
-                # The agree button appears only once the document was opened; a press without it is refused.
-                results.append(Result(Outcome.NOT_READ, cid, before))
-                continue
             # The ledger keeps the hash of the exact text the parent was shown, values filled in.
             sha = seen[cid].sha256 if cid in seen else await _shown_text_hash(
                 app, conn, current_version, parent, own[cid], now
