@@ -1,4 +1,3 @@
-import pytest
 """A whole school year with the seed plan and the small roster, on a ManualClock: the exact set of
 reminders and weekly digests, each once, each at an allowed time, at most one plan message per
 person per day, and nothing overdue left out of a digest.
@@ -21,6 +20,8 @@ import time as timer
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+
+import pytest
 
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
@@ -185,7 +186,7 @@ async def test_school_year_walk(tmp_path: Path) -> None:
           f"plan messages per person {dict(counts)}, {elapsed:.1f}s")
 
 
-@pytest.mark.skip(reason="year_walk.parent_consents must open the document before agreeing (consent rule landed after the walk); fix pending")
+@pytest.mark.skip(reason="year_walk.parent_consents agrees without opening the consent document; fix pending")
 async def test_school_year_end_to_end(tg: FakeTelegram, tmp_path: Path) -> None:
     """1 September to the next 1 September through the running bot and the fake Bot API server;
     prints the messages per role per month and the timing."""
