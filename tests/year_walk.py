@@ -194,8 +194,17 @@ async def parent_consents(w: Walk) -> None:
     await user.send("/consent")
     menu = await w.tg.wait_for(PARENT_TWO, lambda m: "Согласие на обработку" in (m.plain or ""), after=n)
     for child in ("Миша", "Маша"):
+        # The agree button appears only once the parent has opened the document.
         n = len(w.tg.sent(PARENT_TWO))
-        await user.press(w.tg.message(PARENT_TWO, menu.message_id), f"✅ Согласен(на): {child}")
+        await user.press(w.tg.message(PARENT_TWO, menu.message_id), f"📄 Прочитать документ: {child}")
+        agree = f"✅ Согласна: {child}"
+
+        def offers_agree(m: Any, label: str = agree) -> bool:
+            return any(label in b for row in m.buttons() for b in row)
+
+        menu = await w.tg.wait_for(PARENT_TWO, offers_agree, after=n)
+        n = len(w.tg.sent(PARENT_TWO))
+        await user.press(w.tg.message(PARENT_TWO, menu.message_id), agree)
         await w.tg.wait_for(PARENT_TWO, lambda m: "Квитанция" in (m.plain or ""), after=n)
     await w.drained()
 
@@ -203,8 +212,8 @@ async def parent_consents(w: Walk) -> None:
 async def print_sheets(w: Walk) -> None:
     from bot.services import codes as code_service
 
-    pdf = await code_service.print_cards(w.app, "5А", everyone=False)
-    assert pdf is None or pdf.startswith(b"%PDF")
+    sheet = await code_service.print_cards(w.app, "5А", everyone=False)
+    assert sheet.pdf is None or sheet.pdf.startswith(b"%PDF")
 
 
 def journal_backup(quarter: int) -> Action:
