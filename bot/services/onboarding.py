@@ -203,8 +203,9 @@ async def merge_suggestions(app: App) -> list[tuple[Person, Person]]:
     IT officers, and roster people with exactly the record's name."""
     pairs: list[tuple[Person, Person]] = []
     roster_admins = [p for p in await app.people.with_role("it_officer") if not _is_bootstrap(p)]
+    roster = [p for p in await app.people.active() if not _is_bootstrap(p)]
     for dup in await app.people.bootstrap_admins():
-        same_name = [p for p in await app.people.active() if not _is_bootstrap(p) and p.full_name == dup.full_name]
+        same_name = [p for p in roster if p.full_name == dup.full_name]
         for target in {p.id: p for p in [*same_name, *roster_admins]}.values():
             if target.tg_user_id in (None, dup.tg_user_id):
                 pairs.append((dup, target))
