@@ -339,6 +339,14 @@ class CodeRepo:
         return cur.rowcount == 1
 
     @staticmethod
+    async def last_nudge_to(conn: aiosqlite.Connection, recipient_id: int) -> datetime | None:
+        """When the latest activation reminder to this person was enqueued (any code)."""
+        cur = await conn.execute("SELECT max(enqueued_at) FROM code_nudges WHERE recipient_id = ?", (recipient_id,))
+        row = await cur.fetchone()
+        await cur.close()
+        return opt_from_db(row[0]) if row else None
+
+    @staticmethod
     async def touch_request(conn: aiosqlite.Connection, requester_id: int, target_id: int, now: datetime) -> None:
         await conn.execute(
             "INSERT INTO code_requests(requester_id, target_id, last_at) VALUES (?, ?, ?)"

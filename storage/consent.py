@@ -334,3 +334,11 @@ async def record_class_reminder(
         (version, class_label, sent_by, to_db(now)),
     )
     return cur.rowcount == 1
+
+
+async def nudges_of(conn: aiosqlite.Connection, version: int, parent_id: int) -> dict[int, datetime]:
+    """{n: due_at} of the consent reminders scheduled for one parent and `version`."""
+    rows = await fetchall_in(
+        conn, "SELECT n, due_at FROM consent_nudges WHERE version = ? AND parent_id = ?", (version, parent_id)
+    )
+    return {int(row["n"]): from_db(row["due_at"]) for row in rows}

@@ -99,3 +99,25 @@ async def enqueue(
         ),
     )
     return cur.rowcount == 1
+
+
+async def waiting_payload(conn: aiosqlite.Connection, dedupe_key: str) -> Payload | None:
+    """The payload of a message that is still waiting and that no sender has claimed (None once it
+    is being sent, sent, cancelled or absent): only such a message may still be amended."""
+    cur = await conn.execute(
+        "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
+        (dedupe_key,),
+    )
+    row = await cur.fetchone()
+    await cur.close()
+    return Payload.from_json(row[0]) if row else None
+
+
+async def amend_waiting(conn: aiosqlite.Connection, dedupe_key: str, payload: Payload) -> bool:
+    """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
+    transaction. Returns False when the message is no longer waiting."""
+    cur = await conn.execute(
+        "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
+        (payload.to_json(), dedupe_key),
+    )
+    return cur.rowcount == 1

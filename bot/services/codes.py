@@ -21,13 +21,14 @@ id), never in message text, outbox payloads, logs or error reports; staff views 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import html
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 
@@ -42,8 +43,9 @@ from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.roster import RowError
 from bot.services.tabular import Limits, TableError, load_table
 from bot.services.tickets import open_ticket
+from storage import consent as consent_repo
 from storage.codes import Code, CodeRepo, FunnelCounts, NewCode
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload, amend_waiting, enqueue, waiting_payload
 from storage.people import STAFF_ROLES, Person, class_sort_key
 
 if TYPE_CHECKING:
@@ -644,25 +646,36 @@ async def _nudge(app: App, now: datetime) -> None:
         due.setdefault(recipient.id, []).append((code, owner, n + 1))
     for recipient_id, items in due.items():
         recipient = recipients_by_id[recipient_id]
-        t = app.translator_for(recipient)
-        assert recipient.tg_user_id is not None
-        async with app.db.transaction() as conn:
-            recorded = [item for item in items if await CodeRepo.record_nudge(conn, item[0].id, recipient.id,
-                                                                              item[2], now)]
-            if not recorded:
-                continue
-            first, owner, n = recorded[0]
-            if len(recorded) == 1:
-                payload = Payload(
-                    text=t("codes.nudge", name=Named(owner.full_name, escape=True), who=Named(recipient.full_name)),
-                    reply_markup=card_keyboard(first.id, t, recipient),
-                )
-            else:
-                payload = Payload(
-                    text=t("codes.nudge_family",
-                           names="\n".join(f"• {html.escape(o.full_name)}" for _, o, _ in recorded)),
-                    reply_markup=family_keyboard([(code, o) for code, o, _ in recorded], t),
-                )
+        with contextlib.suppress(_NotToday):
+            await _nudge_one(app, recipient, items, now)
+
+
+async def _nudge_one(app: App, recipient: Person, items: list[tuple[Code, Person, int]], now: datetime) -> None:
+    t = app.translator_for(recipient)
+    assert recipient.tg_user_id is not None
+    async with app.db.transaction() as conn:
+        recorded = [item for item in items if await CodeRepo.record_nudge(conn, item[0].id, recipient.id,
+                                                                          item[2], now)]
+        if not recorded:
+            return
+        first, owner, n = recorded[0]
+        if len(recorded) == 1:
+            payload = Payload(
+                text=t("codes.nudge", name=Named(owner.full_name, escape=True), who=Named(recipient.full_name)),
+                reply_markup=card_keyboard(first.id, t, recipient),
+            )
+        else:
+            payload = Payload(
+                text=t("codes.nudge_family",
+                       names="\n".join(f"• {html.escape(o.full_name)}" for _, o, _ in recorded)),
+                reply_markup=family_keyboard([(code, o) for code, o, _ in recorded], t),
+            )
+        fold = await _fold_into_consent_reminder(app, conn, recipient, payload, now)
+        if fold == "wait":
+            # This family already had its consent reminder today: one reminder a day is
+            # enough, so this one waits for tomorrow (the records roll back with `raise`).
+            raise _NotToday
+        if fold == "send":
             await enqueue(
                 conn,
                 dedupe_key=f"code:{first.id}:{recipient.id}:nudge{n}",
@@ -672,7 +685,35 @@ async def _nudge(app: App, now: datetime) -> None:
                 payload=payload,
                 now=now,
             )
-        app.wake_sender()
+    app.wake_sender()
+
+
+class _NotToday(Exception):
+    """Rolls back an activation reminder's records when it must wait for another day."""
+
+
+async def _fold_into_consent_reminder(
+    app: App, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime
+) -> Literal["merged", "wait", "send"]:
+    """Consent and code reminders to one family are one message: when the parent's consent
+    reminder for today is still waiting in the outbox, the activation reminder is appended to it
+    (text and buttons); when it already went out today, the activation reminder waits a day."""
+    version = await consent_repo.current_version(conn)
+    if version is None:
+        return "send"
+    today = allowed_time(app, now).astimezone(app.school.tz).date()
+    for n, due in sorted((await consent_repo.nudges_of(conn, version.number, recipient.id)).items()):
+        if due.astimezone(app.school.tz).date() != today:
+            continue
+        key = f"consent-nudge:{version.number}:{recipient.id}:{n}"
+        waiting = await waiting_payload(conn, key)
+        if waiting is None:
+            return "wait"
+        rows = [*(waiting.reply_markup or {}).get("inline_keyboard", []),
+                *(payload.reply_markup or {}).get("inline_keyboard", [])]
+        merged = replace(waiting, text=f"{waiting.text}\n\n{payload.text}", reply_markup={"inline_keyboard": rows})
+        return "merged" if await amend_waiting(conn, key, merged) else "wait"
+    return "send"
 
 
 def family_keyboard(codes: list[tuple[Code, Person]], t: Translator) -> dict[str, Any]:

@@ -571,6 +571,10 @@ def _allowed(app: App, moment: datetime) -> datetime:
     return app.send_window(moment)
 
 
+def _school_day(app: App, moment: datetime) -> date:
+    return moment.astimezone(app.school.tz).date()
+
+
 def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:
     from handlers.consent import ConsentCb  # the callback format belongs to the handler
 
@@ -612,6 +616,12 @@ async def run_nudges(app: App, now: datetime) -> int:
             if n == 2 and now < done[1] + NUDGE_GAP:
                 continue
             due = _allowed(app, now)
+            # One reminder a family a day: when an activation reminder already went to this parent
+            # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
+            # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
+            last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
+            if last_code_nudge is not None and _school_day(app, last_code_nudge) == _school_day(app, due):
+                continue
             if not await repo.record_nudge(conn, version.number, parent.id, n, due):
                 continue
             assert parent.tg_user_id is not None
