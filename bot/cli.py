@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gettext
 import logging
 import os
 import sys
@@ -191,12 +192,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# argparse's own words, by the message id it passes to gettext -> key in clihelp.toml [argparse].
+_ARGPARSE_WORDS = {
+    "usage: ": "usage",
+    "positional arguments": "positional",
+    "options": "options",
+    "show this help message and exit": "help",
+    "%(prog)s: error: %(message)s\n": "error",
+    "the following arguments are required: %s": "required",
+    "invalid choice: %(value)r (choose from %(choices)s)": "invalid_choice",
+    "unrecognized arguments: %s": "unrecognized",
+    "argument %(argument_name)s: %(message)s": "argument",
+    "expected one argument": "expected_one",
+    "invalid %(type)s value: %(value)r": "invalid_value",
+}
+
+
+def _argv_lang(argv: Sequence[str]) -> str:
+    """The output language before the arguments are parsed (help and usage errors need it)."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return argv[i + 1] if argv[i + 1] in ("ru", "en") else "ru"
+        if arg.startswith("--lang="):
+            return "en" if arg.endswith("=en") else "ru"
+    return cli_lang(argparse.Namespace())
+
+
+def localize_parser(parser: argparse.ArgumentParser, catalog: Catalog, lang: str, path: str = "") -> None:
+    """Put the catalog's texts (clihelp.toml) into a built parser: commands are registered by their
+    capabilities in English; a person reading `--help` reads their own language."""
+    known = catalog.keys(lang)
+
+    def text(key: str) -> str | None:
+        full = f"clihelp.{key}"
+        return catalog.text(lang, full) if full in known else None
+
+    parser.description = text(f"{path or 'schoolbot'}.description") or parser.description
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            by_name = {choice.dest: choice for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub_path = f"{path}.{name}" if path else name
+                if name in by_name:
+                    by_name[name].help = text(sub_path) or by_name[name].help
+                localize_parser(sub, catalog, lang, sub_path)
+        elif action.help not in (None, argparse.SUPPRESS) and action.dest != "help":
+            action.help = text(f"{path or 'schoolbot'}.{action.dest}") or action.help
+
+
+def speak_argparse(catalog: Catalog, lang: str) -> None:
+    """argparse asks gettext for its own words ("usage:", "options", its errors); no Russian
+    argparse catalog is installed anywhere, so its translator is pointed at ours. Called before
+    the parser is built: it asks for some of them (section titles) at construction."""
+    if lang == "en":
+        argparse._ = gettext.gettext  # type: ignore[attr-defined]  # argparse's own English
+        return
+    words = {msgid: catalog.text(lang, f"clihelp.argparse.{key}") for msgid, key in _ARGPARSE_WORDS.items()}
+    argparse._ = lambda message: words.get(message, message)  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     _load_extra_commands()
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    catalog = Catalog.load()
+    lang = _argv_lang(argv)
+    speak_argparse(catalog, lang)
+    parser = build_parser()
+    localize_parser(parser, catalog, lang)
+    args = parser.parse_args(argv)
     # The running bot is a service and logs; a one-off command speaks to a person and only prints.
     setup_logging(verbose=args.verbose or hasattr(args, "entry"))
-    t = Catalog.load().bind(cli_lang(args))
+    t = catalog.bind(cli_lang(args))
     try:
         if hasattr(args, "entry"):
             code: int = asyncio.run(args.entry(args))
