@@ -117,3 +117,21 @@ async def test_report_sheets_fit_and_are_titled(harness: Harness) -> None:
             for cell in row:
                 if isinstance(cell.value, datetime):
                     assert cell.number_format in ("DD.MM.YYYY HH:MM", "DD.MM.YYYY")
+
+
+def test_a_word_is_never_broken_inside_a_wrapped_cell() -> None:
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    from bot.services.xlsx import fit_rows, wrapped_lines
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.column_dimensions["A"].width = 6
+    ws["A1"] = "Приглашено"
+    ws["A1"].font = Font(b=True)
+    ws["A1"].alignment = Alignment(wrap_text=True)
+    fit_rows(ws)
+    width = ws.column_dimensions["A"].width
+    assert wrapped_lines("Приглашено", width / 1.15) == 1

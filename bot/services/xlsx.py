@@ -54,6 +54,20 @@ def fit_rows(ws: Worksheet, *, first_row: int = 1, default_width: float = 8.43) 
 
     from openpyxl.utils import get_column_letter
 
+    # A word is never broken inside: a column narrower than the longest word of a wrapped cell
+    # (a header such as "Приглашено" in bold) is widened to hold it.
+    for row in ws.iter_rows(min_row=first_row):
+        for cell in row:
+            if not (isinstance(cell.value, str) and cell.alignment is not None and cell.alignment.wrap_text):
+                continue
+            longest = max((len(word) for word in cell.value.split()), default=0)
+            size = (float(cell.font.sz) if cell.font is not None and cell.font.sz else 11.0) / 11
+            bold = 1.15 if cell.font is not None and cell.font.b else 1.0
+            need = round(longest * size * bold / 0.9 + 2, 1)
+            letter = get_column_letter(int(cell.column or 1))
+            current = ws.column_dimensions[letter].width if letter in ws.column_dimensions else None
+            if (current or default_width) < need:
+                ws.column_dimensions[letter].width = need
     for row in ws.iter_rows(min_row=first_row):
         height = LINE_POINTS
         for cell in row:
