@@ -69,6 +69,10 @@ class Upload:
     content_type: str | None
 
 
+Params = dict[str, Any]  # one call's parameters, coerced by name
+Uploads = dict[str, Upload]  # its uploaded files by form field name
+
+
 def _coerce(name: str, value: Any) -> Any:
     if not isinstance(value, str):
         return value

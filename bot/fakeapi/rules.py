@@ -69,14 +69,22 @@ def check_caption(caption: Any, parse_mode: str | None) -> tuple[str | None, lis
     return plain or None, entities
 
 
-def _check_inline(rows: Any) -> None:
+def _rows(rows: Any, field: str) -> list[list[Any]]:
     if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request('field "inline_keyboard" must be an Array of Array')
+        raise bad_request(f'field "{field}" must be an Array of Array')
+    return rows
+
+
+def _row_size(row: list[Any], limit: int) -> int:
+    if len(row) > limit:
+        raise bad_request(f"BUTTONS_TOO_MUCH: {len(row)} buttons in a row, at most {limit}")
+    return len(row)
+
+
+def _check_inline(rows: Any) -> None:
     total = 0
-    for row in rows:
-        if len(row) > INLINE_ROW_LIMIT:
-            raise bad_request(f"BUTTONS_TOO_MUCH: {len(row)} buttons in a row, at most {INLINE_ROW_LIMIT}")
-        total += len(row)
+    for row in _rows(rows, "inline_keyboard"):
+        total += _row_size(row, INLINE_ROW_LIMIT)
         for button in row:
             if not isinstance(button, dict):
                 raise bad_request("can't parse inline keyboard button: InlineKeyboardButton must be an Object")
@@ -96,15 +104,11 @@ def _check_inline(rows: Any) -> None:
 
 
 def _check_reply(rows: Any) -> None:
-    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
-        raise bad_request('field "keyboard" must be an Array of Array')
-    if not any(rows):
+    if not any(_rows(rows, "keyboard")):
         raise bad_request("keyboard must be non-empty")
     total = 0
     for row in rows:
-        if len(row) > REPLY_ROW_LIMIT:
-            raise bad_request(f"BUTTONS_TOO_MUCH: {len(row)} buttons in a row, at most {REPLY_ROW_LIMIT}")
-        total += len(row)
+        total += _row_size(row, REPLY_ROW_LIMIT)
         for button in row:
             text = button if isinstance(button, str) else (button or {}).get("text")
             if not isinstance(text, str) or not text.strip():

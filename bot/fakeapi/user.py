@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from bot.fakeapi import callbacks
+from bot.fakeapi.files import document_object
 from bot.fakeapi.markup import utf16_len
-
-if TYPE_CHECKING:
-    from bot.fakeapi.models import SentMessage
-    from bot.fakeapi.server import FakeTelegram
+from bot.fakeapi.models import SentMessage
+from bot.fakeapi.state import FakeState
 
 
 class _Own(Enum):
@@ -29,7 +29,7 @@ class FakeUser:
 
     def __init__(
         self,
-        tg: FakeTelegram,
+        tg: FakeState,
         user_id: int,
         first_name: str,
         last_name: str | None = None,
@@ -77,7 +77,7 @@ class FakeUser:
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command)}]
-        return self._tg._user_message(self, content, reply_to=reply_to)
+        return self._tg.user_message(self, content, reply_to=reply_to)
 
     async def share_contact(self, phone: str, *, user_id: int | Literal[_Own.OWN] | None = OWN) -> int:
         """Share a contact. ``user_id`` defaults to the sender's own id (what the "share my phone"
@@ -88,27 +88,27 @@ class FakeUser:
         resolved = self.id if user_id is OWN else user_id
         if resolved is not None:
             contact["user_id"] = resolved
-        return self._tg._user_message(self, {"contact": contact})
+        return self._tg.user_message(self, {"contact": contact})
 
     async def send_document(
         self, data: bytes, filename: str, mime_type: str = "text/csv", caption: str | None = None
     ) -> int:
-        stored = self._tg._store_file(data, kind="document", file_name=filename, mime_type=mime_type)
-        content: dict[str, Any] = {"document": self._tg._document_object(stored)}
+        stored = self._tg.files.store_document(data, filename, mime_type)
+        content: dict[str, Any] = {"document": document_object(stored)}
         if caption is not None:
             content["caption"] = caption
-        return self._tg._user_message(self, content)
+        return self._tg.user_message(self, content)
 
     async def send_photo(self, data: bytes, caption: str | None = None) -> int:
         # Users' photos are not validated: the client has already turned them into an image.
-        content: dict[str, Any] = {"photo": self._tg._photo_sizes(data, validate=False)[1]}
+        content: dict[str, Any] = {"photo": self._tg.files.store_photo(data, validate=False)[1]}
         if caption is not None:
             content["caption"] = caption
-        return self._tg._user_message(self, content)
+        return self._tg.user_message(self, content)
 
     async def press(self, message: SentMessage, button: str) -> int:
         """Press an inline button found by its text (or exact callback_data)."""
-        return self._tg._press(self, message, button)
+        return callbacks.press(self._tg, self, message, button)
 
     async def press_reply(self, message: SentMessage, button: str) -> int:
         """Press a reply-keyboard button: sends its text, or this user's contact when the button
