@@ -11,8 +11,30 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from bot.fakeapi import callbacks, media, messages, profile, updates
+from bot.fakeapi.callbacks import answer_callback_query
+from bot.fakeapi.media import get_file, send_document, send_media_group, send_photo
+from bot.fakeapi.messages import (
+    copy_message,
+    delete_message,
+    edit_message_caption,
+    edit_message_reply_markup,
+    edit_message_text,
+    send_message,
+)
+from bot.fakeapi.profile import (
+    delete_my_commands,
+    description_getter,
+    description_setter,
+    get_chat,
+    get_chat_menu_button,
+    get_me,
+    get_my_commands,
+    send_chat_action,
+    set_chat_menu_button,
+    set_my_commands,
+)
 from bot.fakeapi.state import MethodHandler
+from bot.fakeapi.updates import delete_webhook, get_updates, get_webhook_info
 
 
 @dataclass(frozen=True)
@@ -22,32 +44,32 @@ class Method:
 
 
 _ALL: Final = (
-    Method("getMe", profile.get_me),
-    Method("getUpdates", updates.get_updates),
-    Method("deleteWebhook", updates.delete_webhook),
-    Method("getWebhookInfo", updates.get_webhook_info),
-    Method("setMyCommands", profile.set_my_commands),
-    Method("getMyCommands", profile.get_my_commands),
-    Method("deleteMyCommands", profile.delete_my_commands),
-    Method("sendMessage", messages.send_message),
-    Method("sendPhoto", media.send_photo),
-    Method("sendDocument", media.send_document),
-    Method("sendMediaGroup", media.send_media_group),
-    Method("copyMessage", messages.copy_message),
-    Method("editMessageText", messages.edit_message_text),
-    Method("editMessageCaption", messages.edit_message_caption),
-    Method("editMessageReplyMarkup", messages.edit_message_reply_markup),
-    Method("deleteMessage", messages.delete_message),
-    Method("answerCallbackQuery", callbacks.answer_callback_query),
-    Method("getFile", media.get_file),
-    Method("sendChatAction", profile.send_chat_action),
-    Method("setChatMenuButton", profile.set_chat_menu_button),
-    Method("getChatMenuButton", profile.get_chat_menu_button),
-    Method("getChat", profile.get_chat),
-    Method("setMyDescription", profile.description_setter("description", 512)),
-    Method("setMyShortDescription", profile.description_setter("short_description", 120)),
-    Method("getMyDescription", profile.description_getter("description")),
-    Method("getMyShortDescription", profile.description_getter("short_description")),
+    Method("getMe", get_me),
+    Method("getUpdates", get_updates),
+    Method("deleteWebhook", delete_webhook),
+    Method("getWebhookInfo", get_webhook_info),
+    Method("setMyCommands", set_my_commands),
+    Method("getMyCommands", get_my_commands),
+    Method("deleteMyCommands", delete_my_commands),
+    Method("sendMessage", send_message),
+    Method("sendPhoto", send_photo),
+    Method("sendDocument", send_document),
+    Method("sendMediaGroup", send_media_group),
+    Method("copyMessage", copy_message),
+    Method("editMessageText", edit_message_text),
+    Method("editMessageCaption", edit_message_caption),
+    Method("editMessageReplyMarkup", edit_message_reply_markup),
+    Method("deleteMessage", delete_message),
+    Method("answerCallbackQuery", answer_callback_query),
+    Method("getFile", get_file),
+    Method("sendChatAction", send_chat_action),
+    Method("setChatMenuButton", set_chat_menu_button),
+    Method("getChatMenuButton", get_chat_menu_button),
+    Method("getChat", get_chat),
+    Method("setMyDescription", description_setter("description", 512)),
+    Method("setMyShortDescription", description_setter("short_description", 120)),
+    Method("getMyDescription", description_getter("description")),
+    Method("getMyShortDescription", description_getter("short_description")),
 )
 METHODS: Final[Mapping[str, Method]] = MappingProxyType({method.name.lower(): method for method in _ALL})
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from aiohttp import web
 
-from bot.fakeapi import callbacks
+from bot.fakeapi.callbacks import query_id
 from bot.fakeapi.faults import Faults
 from bot.fakeapi.methods import canonical
 from bot.fakeapi.models import SEND_METHODS, RecordedRequest, SentMessage, StoredFile
@@ -79,6 +79,8 @@ class FakeTelegram(FakeState, Faults):
 
     def make_bot(self) -> Bot:
         """A real aiogram Bot (real AiohttpSession) talking to this server. Close its session."""
+        # Imported here, not at the top: the fake server itself speaks HTTP only and does not
+        # depend on the client library; only this convenience builds a client.
         from aiogram import Bot
         from aiogram.client.default import DefaultBotProperties
         from aiogram.client.session.aiohttp import AiohttpSession
@@ -108,7 +110,7 @@ class FakeTelegram(FakeState, Faults):
 
     def callback_answer(self, update_id: int) -> dict[str, Any] | None:
         """The bot's answerCallbackQuery for the press that produced ``update_id`` (None if none yet)."""
-        return self.callback_answers.get(callbacks.query_id(self, update_id))
+        return self.callback_answers.get(query_id(self, update_id))
 
     async def wait_callback_answer(
         self,

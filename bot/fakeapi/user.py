@@ -5,7 +5,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any, Literal
 
-from bot.fakeapi import callbacks
+from bot.fakeapi.callbacks import press
 from bot.fakeapi.files import document_object
 from bot.fakeapi.markup import utf16_len
 from bot.fakeapi.models import SentMessage
@@ -108,7 +108,7 @@ class FakeUser:
 
     async def press(self, message: SentMessage, button: str) -> int:
         """Press an inline button found by its text (or exact callback_data)."""
-        return callbacks.press(self._tg, self, message, button)
+        return press(self._tg, self, message, button)
 
     async def press_reply(self, message: SentMessage, button: str) -> int:
         """Press a reply-keyboard button: sends its text, or this user's contact when the button
