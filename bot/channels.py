@@ -1,0 +1,135 @@
+"""Messengers the bot speaks and which kinds of data each may carry (issue #17, item 5).
+
+Pure Python, no aiogram: services and the outbox decide with it; the wires only carry.
+
+Russian law bars a municipal school from passing citizens' personal data through foreign messengers on
+Roskomnadzor's list, Telegram among them (149-FZ art. 10 part 8). So every outgoing message carries a
+``DataClass`` and ``school.toml`` says, per channel, which classes that channel may carry. The default
+for a municipal school: Telegram carries public notices only (reminders, FAQ answers, notices without
+personal data); MAX, the national messenger, carries everything. A message a channel may not carry is
+replaced there by a pointer (catalog key ``POINTER_KEY``) to a channel that may, or to paper from the
+class teacher.
+
+``[channels]`` in school.toml (every key optional)::
+
+    [channels]
+    telegram = ["public"]                    # classes Telegram may carry
+    max = ["public", "personal", "child_personal", "credential", "personal_file"]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class Channel(StrEnum):
+    """A wire the bot talks over. User ids of different channels are separate spaces: a Telegram
+    user id and a MAX user id are never compared or stored in the same column."""
+
+    TELEGRAM = "telegram"
+    MAX = "max"
+
+
+class DataClass(StrEnum):
+    """What an outgoing message contains, for the channel policy and the send log."""
+
+    PUBLIC = "public"  # reminders, FAQ answers, notices without personal data
+    PERSONAL = "personal"  # the recipient's own personal data (name, class, consent receipt)
+    CHILD_PERSONAL = "child_personal"  # a child's personal data (name, class, consent state)
+    CREDENTIAL = "credential"  # invitation codes, link tokens: secrets that open an account
+    PERSONAL_FILE = "personal_file"  # a file carrying personal data (QR card, register, report)
+
+
+POINTER_KEY = "channels.pointer"
+"""Catalog key of the text sent instead of a message the channel may not carry (``{what}``: what it was)."""
+POINTER_KEYS: Mapping[DataClass, str] = {
+    DataClass.PERSONAL: POINTER_KEY,
+    DataClass.CHILD_PERSONAL: POINTER_KEY,
+    DataClass.PERSONAL_FILE: POINTER_KEY,
+    DataClass.CREDENTIAL: "channels.pointer_code",
+}
+"""The pointer text per data class ("Ваш код готов: откройте бота в MAX…" for a credential)."""
+
+ALL_CLASSES: frozenset[DataClass] = frozenset(DataClass)
+
+DEFAULT_ALLOWED: Mapping[Channel, frozenset[DataClass]] = {
+    Channel.TELEGRAM: frozenset({DataClass.PUBLIC}),
+    Channel.MAX: ALL_CLASSES,
+}
+
+
+class ChannelPolicyError(ValueError):
+    """A bad ``[channels]`` section; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    """Which data classes each channel may carry."""
+
+    allowed: Mapping[Channel, frozenset[DataClass]] = field(default_factory=lambda: dict(DEFAULT_ALLOWED))
+
+    def allows(self, channel: Channel, data_class: DataClass) -> bool:
+        return data_class in self.allowed.get(channel, frozenset())
+
+    def channels_for(self, data_class: DataClass, order: Iterable[Channel] = tuple(Channel)) -> list[Channel]:
+        """The channels that may carry ``data_class``, in ``order`` (e.g. the person's preference first)."""
+        return [channel for channel in order if self.allows(channel, data_class)]
+
+    def route(self, data_class: DataClass, preferred: Channel, reachable: Iterable[Channel]) -> Route:
+        """Where to send a message of ``data_class`` for a person who prefers ``preferred`` and can be
+        reached on ``reachable``: the preferred channel when it may carry the class; else another
+        reachable channel that may (fallback); else a pointer on the preferred channel (or on any
+        reachable one) and the paper path."""
+        reachable_list = list(dict.fromkeys(reachable))
+        ordered = reachable_list
+        if preferred in reachable_list:
+            ordered = [preferred, *[c for c in reachable_list if c != preferred]]
+        for channel in ordered:
+            if self.allows(channel, data_class):
+                return Route(channel=channel, pointer=False)
+        if not ordered:
+            return Route(channel=None, pointer=False)
+        return Route(channel=ordered[0], pointer=True)
+
+
+@dataclass(frozen=True)
+class Route:
+    """The outcome of routing: send the message itself on ``channel``, or (``pointer``) send the pointer
+    text there instead and record the paper path. ``channel`` None: the person is reachable nowhere."""
+
+    channel: Channel | None
+    pointer: bool
+
+
+def parse_channels(section: Mapping[str, Any] | None) -> ChannelPolicy:
+    """The policy from a ``[channels]`` table of school.toml (None or missing keys: the default).
+
+    Each key is a channel name, each value a list of data class names. Errors name the key and value.
+    """
+    if section is None:
+        return ChannelPolicy()
+    if not isinstance(section, Mapping):
+        raise ChannelPolicyError('[channels]: ожидается таблица вида telegram = ["public"]')
+    allowed: dict[Channel, frozenset[DataClass]] = dict(DEFAULT_ALLOWED)
+    known_channels = ", ".join(c.value for c in Channel)
+    known_classes = ", ".join(c.value for c in DataClass)
+    for key, value in section.items():
+        try:
+            channel = Channel(str(key))
+        except ValueError:
+            raise ChannelPolicyError(f"[channels] {key}: неизвестный канал; допустимые: {known_channels}") from None
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ChannelPolicyError(f'[channels] {key}: ожидается список классов данных, например ["public"]')
+        classes: set[DataClass] = set()
+        for item in value:
+            try:
+                classes.add(DataClass(item))
+            except ValueError:
+                raise ChannelPolicyError(
+                    f"[channels] {key}: неизвестный класс данных «{item}»; допустимые: {known_classes}"
+                ) from None
+        allowed[channel] = frozenset(classes)
+    return ChannelPolicy(allowed=allowed)

@@ -1,0 +1,45 @@
+"""A fake MAX Bot API HTTP server for end-to-end tests and the sandbox, checked against the official schema.
+
+The bot (aiogram with ``bot.max.MaxSession``) talks to it over HTTP on 127.0.0.1 exactly as it talks to
+MAX. Typical use::
+
+    async with FakeMax() as mx:
+        bot = make_max_bot(mx.token, mx.base_url, bot_id=mx.bot_id)
+        olga = mx.user(7001, "Ольга")
+        await olga.start("link-token")             # bot_started with a deep-link payload
+        reply = await mx.wait_for(olga.id, lambda m: "Здравствуйте" in m.plain)
+        await olga.press(reply, "Далее")            # callback button by text or payload
+
+What it enforces (each refusal is MAX's Error body ``{"code", "message"}``):
+- every request matches an operation of the vendored schema (tests/data/max/schema.yaml, v0.0.33):
+  path and query parameters parsed and typed, the JSON body checked against the requestBody schema,
+  discriminators (attachment, button and update types) followed; otherwise 400 ``proto.payload``;
+- the ``Authorization`` header carries the token (401 ``verify.token``);
+- 30 requests per second (429 ``too.many.requests``), every operation counted;
+- text up to 4000 characters (the schema's NewMessageBody.text maxLength);
+- a message needs text or attachments; uploads are the two-step /uploads + upload URL flow, and
+  ``not_ready_sends`` refuses the next sends with ``attachment.not.ready`` as MAX does while processing.
+Every answer is checked against the response schema of its operation and status; a violation lands in
+``response_violations`` (and the answer becomes a 500), so tests assert that list stays empty.
+"""
+
+from bot.fakemax.models import MaxMessage, RecordedRequest, Stats, StoredFile, plain_text
+from bot.fakemax.schema import SCHEMA_VERSION, MaxSchema, SchemaViolation, load_schema
+from bot.fakemax.server import DIALOG_CHAT_BASE, FakeMax, MaxApiError
+from bot.fakemax.user import FakeMaxUser
+
+__all__ = [
+    "DIALOG_CHAT_BASE",
+    "SCHEMA_VERSION",
+    "FakeMax",
+    "FakeMaxUser",
+    "MaxApiError",
+    "MaxMessage",
+    "MaxSchema",
+    "RecordedRequest",
+    "SchemaViolation",
+    "Stats",
+    "StoredFile",
+    "load_schema",
+    "plain_text",
+]

@@ -1,0 +1,455 @@
+"""An aiogram session that carries aiogram's Bot API methods over the MAX Bot API.
+
+The Dispatcher, routers, filters, FSM and handlers stay aiogram's: a ``Bot`` built with ``MaxSession``
+(``make_max_bot``) long-polls MAX ``/updates`` through ``getUpdates`` and answers through MAX's
+``/messages``, ``/answers`` and ``/uploads``. The approach follows the aiogram-max project (which needs
+Python >= 3.12, so it is not a dependency); the code is ours.
+
+Which wire a Bot speaks is ``channel_of(bot)`` (``Channel.MAX`` for this session): MAX user ids and
+Telegram user ids are separate spaces and the application keeps them apart by that.
+
+Covered methods (``COVERED``): getMe, getUpdates, sendMessage, sendPhoto, sendDocument, editMessageText,
+editMessageReplyMarkup, deleteMessage, answerCallbackQuery, getFile (+ download), setMyCommands and
+deleteMyCommands (default scope), sendChatAction. Accepted and ignored because MAX has no such thing
+(``IGNORED``): deleteWebhook, setChatMenuButton, setMyDescription, setMyShortDescription, and
+setMyCommands/deleteMyCommands for a non-default scope (MAX keeps one command list per bot). Every
+other method raises ``UnsupportedOnMax`` naming it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, ClassVar, cast
+
+from aiogram import Bot
+from aiogram.client.default import Default, DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    DeleteMessage,
+    DeleteMyCommands,
+    DeleteWebhook,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetFile,
+    GetMe,
+    GetUpdates,
+    SendChatAction,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    SetChatMenuButton,
+    SetMyCommands,
+    SetMyDescription,
+    SetMyShortDescription,
+    TelegramMethod,
+)
+from aiogram.methods.base import TelegramType
+from aiogram.types import BotCommandScopeDefault, File, InputFile, Message, Update, User
+from aiohttp import ClientError, ClientTimeout, FormData
+
+from bot.channels import Channel
+from bot.max.convert import (
+    Converter,
+    MidRegistry,
+    UnsupportedOnMax,
+    decode_file_id,
+    keyboard_attachment,
+    telegram_html_to_max,
+    to_user,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_API_URL = "https://platform-api.max.ru"
+UPDATE_TYPES = ("message_created", "message_callback", "bot_started")
+
+COVERED: tuple[str, ...] = (
+    "getMe", "getUpdates", "sendMessage", "sendPhoto", "sendDocument", "editMessageText",
+    "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery", "getFile", "setMyCommands",
+    "deleteMyCommands", "sendChatAction",
+)  # fmt: skip
+IGNORED: tuple[str, ...] = ("deleteWebhook", "setChatMenuButton", "setMyDescription", "setMyShortDescription")
+
+_ACTIONS = {"typing": "typing_on", "upload_photo": "sending_photo", "upload_document": "sending_file"}
+
+
+class MaxSession(AiohttpSession):
+    """aiogram session over the MAX Bot API. ``token`` is the MAX bot token (sent as the
+    ``Authorization`` header, never logged); the aiogram Bot's own token is a placeholder."""
+
+    channel: ClassVar[Channel] = Channel.MAX
+
+    def __init__(
+        self,
+        token: str,
+        api_url: str = MAX_API_URL,
+        *,
+        max_retries: int = 3,
+        retry_delay: float = 1.0,
+        not_ready_retries: int = 5,
+        not_ready_delay: float = 0.5,
+        **kwargs: Any,
+    ) -> None:
+        base = api_url.rstrip("/")
+        # Downloads: getFile puts the full MAX file URL into file_path, and this template passes it on.
+        super().__init__(api=TelegramAPIServer(base=base + "/{method}", file="{path}"), **kwargs)
+        self._max_token = token
+        self._base = base
+        self.max_retries = max_retries
+        self.retry_delay = retry_delay
+        self.not_ready_retries = not_ready_retries
+        self.not_ready_delay = not_ready_delay
+        self.mids = MidRegistry()
+        self.converter = Converter(self.mids)
+        self._marker: int | None = None
+        self._bot_id: int | None = None
+        self._handlers: dict[type[TelegramMethod[Any]], Callable[[Bot, Any], Awaitable[Any]]] = {
+            GetMe: self._get_me,
+            GetUpdates: self._get_updates,
+            SendMessage: self._send_message,
+            SendPhoto: self._send_photo,
+            SendDocument: self._send_document,
+            EditMessageText: self._edit_message_text,
+            EditMessageReplyMarkup: self._edit_message_reply_markup,
+            DeleteMessage: self._delete_message,
+            AnswerCallbackQuery: self._answer_callback_query,
+            GetFile: self._get_file,
+            SetMyCommands: self._set_my_commands,
+            DeleteMyCommands: self._delete_my_commands,
+            SendChatAction: self._send_chat_action,
+            DeleteWebhook: self._ignored,
+            SetChatMenuButton: self._ignored,
+            SetMyDescription: self._ignored,
+            SetMyShortDescription: self._ignored,
+        }
+
+    # -- transport ------------------------------------------------------------------------------
+
+    async def call(
+        self,
+        method: TelegramMethod[Any],
+        http_method: str,
+        path: str,
+        *,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One MAX API call with MAX's error answers turned into aiogram's exceptions.
+
+        429: retried ``max_retries`` times after ``retry_delay`` seconds, doubling; then
+        TelegramRetryAfter, so the outbox waits as it does for Telegram. 400 attachment.not.ready (an
+        upload still being processed): retried ``not_ready_retries`` times after ``not_ready_delay``.
+        """
+        session = await self.create_session()
+        params = {k: self._query_value(v) for k, v in (query or {}).items() if v is not None}
+        headers = {"Authorization": self._max_token}
+        client_timeout = ClientTimeout(total=timeout if timeout is not None else self.timeout)
+        rate_attempt = not_ready_attempt = 0
+        while True:
+            try:
+                async with session.request(
+                    http_method,
+                    self._base + path,
+                    params=params,
+                    json=body,
+                    headers=headers,
+                    timeout=client_timeout,
+                ) as resp:
+                    status = resp.status
+                    try:
+                        payload = await resp.json(content_type=None)
+                    except ValueError:
+                        payload = None
+            except TimeoutError as exc:
+                raise TelegramNetworkError(method=method, message="Request timeout error") from exc
+            except ClientError as exc:
+                raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+            if status == 200:
+                return payload
+            error = payload if isinstance(payload, dict) else {}
+            code, text = str(error.get("code", "")), str(error.get("message", ""))
+            description = f"MAX {status} {code}: {text}".strip()
+            if status == 429:
+                delay = self.retry_delay * (2**rate_attempt)
+                if rate_attempt < self.max_retries:
+                    rate_attempt += 1
+                    await asyncio.sleep(delay)
+                    continue
+                raise TelegramRetryAfter(method=method, message=description, retry_after=max(1, math.ceil(delay)))
+            if status == 400 and code == "attachment.not.ready" and not_ready_attempt < self.not_ready_retries:
+                not_ready_attempt += 1
+                await asyncio.sleep(self.not_ready_delay)
+                continue
+            if status == 401:
+                raise TelegramUnauthorizedError(method=method, message=description)
+            if status == 403:
+                raise TelegramForbiddenError(method=method, message=description)
+            if status >= 500:
+                raise TelegramServerError(method=method, message=description)
+            raise TelegramBadRequest(method=method, message=description)
+
+    @staticmethod
+    def _query_value(value: Any) -> str:
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, list | tuple):
+            return ",".join(str(v) for v in value)
+        return str(value)
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        handler = self._handlers.get(type(method))
+        if handler is None:
+            raise UnsupportedOnMax(
+                f"{type(method).__name__} is not carried over MAX by MaxSession; covered: {', '.join(COVERED)}"
+            )
+        return cast(TelegramType, await handler(bot, method))
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _target(chat_id: int | str) -> dict[str, int]:
+        value = int(chat_id)
+        return {"user_id": value} if value > 0 else {"chat_id": value}
+
+    def _mid(self, method: TelegramMethod[Any], message_id: int) -> str:
+        mid = self.mids.get(int(message_id))
+        if mid is None:
+            raise TelegramBadRequest(method=method, message=f"message {message_id} is not known on MAX (not found)")
+        return mid
+
+    @staticmethod
+    def _resolve(bot: Bot, value: Any) -> Any:
+        return bot.default[value.name] if isinstance(value, Default) else value
+
+    def _text_body(self, bot: Bot, method: TelegramMethod[Any], text: str | None, parse_mode: Any) -> dict[str, Any]:
+        mode = self._resolve(bot, parse_mode)
+        body: dict[str, Any] = {}
+        if text is not None:
+            if mode is None:
+                body["text"] = text
+            elif str(mode).upper() == "HTML":
+                body["text"] = telegram_html_to_max(text)
+                body["format"] = "html"
+            else:
+                raise UnsupportedOnMax(f"{type(method).__name__}: parse_mode {mode!r}; MAX takes HTML or plain text")
+        return body
+
+    def _common(self, bot: Bot, method: Any, body: dict[str, Any]) -> dict[str, Any]:
+        if self._resolve(bot, getattr(method, "disable_notification", None)):
+            body["notify"] = False
+        reply_to = getattr(method, "reply_to_message_id", None)
+        reply_parameters = self._resolve(bot, getattr(method, "reply_parameters", None))
+        if reply_parameters is not None:
+            reply_to = reply_parameters.message_id
+        if reply_to is not None:
+            mid = self.mids.get(int(reply_to))
+            if mid is not None:
+                body["link"] = {"type": "reply", "mid": mid}
+        return body
+
+    def _message(self, answer: Mapping[str, Any]) -> Message:
+        return self.converter.message(answer["message"], bot_id=self._bot_id)
+
+    async def _send(self, method: TelegramMethod[Any], chat_id: int | str, body: dict[str, Any]) -> Message:
+        answer = await self.call(method, "POST", "/messages", query=self._target(chat_id), body=body)
+        return self._message(answer)
+
+    # -- methods --------------------------------------------------------------------------------
+
+    async def _ignored(self, bot: Bot, method: TelegramMethod[Any]) -> bool:
+        log.debug("%s has no MAX counterpart; ignored", type(method).__name__)
+        return True
+
+    async def _get_me(self, bot: Bot, method: GetMe) -> User:
+        info = await self.call(method, "GET", "/me")
+        self._bot_id = int(info["user_id"])
+        return to_user(info)
+
+    async def _get_updates(self, bot: Bot, method: GetUpdates) -> list[Update]:
+        poll = int(method.timeout or 0)
+        query: dict[str, Any] = {"timeout": min(poll, 90), "types": list(UPDATE_TYPES), "marker": self._marker}
+        if method.limit:
+            query["limit"] = method.limit
+        answer = await self.call(method, "GET", "/updates", query=query, timeout=poll + 15)
+        if answer.get("marker") is not None:
+            self._marker = int(answer["marker"])
+        updates: list[Update] = []
+        for raw in answer.get("updates") or []:
+            try:
+                converted = self.converter.update(raw, bot_id=self._bot_id)
+            except (KeyError, ValueError, TypeError):
+                log.warning("MAX update of type %s could not be read; skipped", raw.get("update_type"))
+                continue
+            if converted is not None:
+                updates.append(converted)
+        return updates
+
+    async def _send_message(self, bot: Bot, method: SendMessage) -> Message:
+        body = self._text_body(bot, method, method.text, method.parse_mode)
+        keyboard = keyboard_attachment(method.reply_markup)
+        if keyboard is not None:
+            body["attachments"] = [keyboard]
+        preview = self._resolve(bot, method.link_preview_options)
+        disabled = self._resolve(bot, method.disable_web_page_preview) or (
+            preview is not None and bool(self._resolve(bot, preview.is_disabled))
+        )
+        query = self._target(method.chat_id) | ({"disable_link_preview": True} if disabled else {})
+        answer = await self.call(method, "POST", "/messages", query=query, body=self._common(bot, method, body))
+        return self._message(answer)
+
+    async def _upload(self, bot: Bot, method: TelegramMethod[Any], kind: str, value: Any) -> dict[str, Any]:
+        """The attachment payload for a photo/document given as InputFile, MAX file id or URL."""
+        if isinstance(value, InputFile):
+            data = b"".join([chunk async for chunk in value.read(bot)])
+            endpoint = await self.call(method, "POST", "/uploads", query={"type": kind})
+            form = FormData()
+            form.add_field("data", data, filename=value.filename or ("photo.jpg" if kind == "image" else "file"))
+            session = await self.create_session()
+            try:
+                async with session.post(endpoint["url"], data=form, timeout=ClientTimeout(total=300)) as resp:
+                    if resp.status != 200:
+                        raise TelegramBadRequest(method=method, message=f"MAX upload refused: {resp.status}")
+                    uploaded: dict[str, Any] = await resp.json(content_type=None)
+            except ClientError as exc:
+                raise TelegramNetworkError(method=method, message=f"upload: {type(exc).__name__}") from exc
+            if kind == "image" and uploaded.get("photos"):
+                return {"photos": uploaded["photos"]}
+            token = uploaded.get("token") or endpoint.get("token")
+            if not token:
+                raise TelegramBadRequest(method=method, message="MAX upload answered without a token")
+            return {"token": token}
+        if isinstance(value, str):
+            ref = decode_file_id(value)
+            if ref is not None:
+                return {"token": ref.token}
+            if kind == "image" and value.startswith(("http://", "https://")):
+                return {"url": value}
+        raise UnsupportedOnMax(
+            f"{type(method).__name__}: a file must be an InputFile or a MAX file id "
+            "(Telegram file ids are not valid on MAX)"
+        )
+
+    async def _send_media(self, bot: Bot, method: Any, kind: str, value: Any) -> Message:
+        payload = await self._upload(bot, method, kind, value)
+        body = self._text_body(bot, method, method.caption, method.parse_mode)
+        attachments: list[dict[str, Any]] = [{"type": kind, "payload": payload}]
+        keyboard = keyboard_attachment(method.reply_markup)
+        if keyboard is not None:
+            attachments.append(keyboard)
+        body["attachments"] = attachments
+        return await self._send(method, method.chat_id, self._common(bot, method, body))
+
+    async def _send_photo(self, bot: Bot, method: SendPhoto) -> Message:
+        return await self._send_media(bot, method, "image", method.photo)
+
+    async def _send_document(self, bot: Bot, method: SendDocument) -> Message:
+        return await self._send_media(bot, method, "file", method.document)
+
+    async def _edit(self, method: TelegramMethod[Any], message_id: int | None, body: dict[str, Any]) -> bool:
+        if message_id is None:
+            raise UnsupportedOnMax(f"{type(method).__name__}: inline messages do not exist on MAX")
+        await self.call(method, "PUT", "/messages", query={"message_id": self._mid(method, message_id)}, body=body)
+        return True
+
+    async def _edit_message_text(self, bot: Bot, method: EditMessageText) -> bool:
+        body = self._text_body(bot, method, method.text, method.parse_mode)
+        keyboard = keyboard_attachment(method.reply_markup)
+        # Telegram drops the inline keyboard when an edit carries none; an empty list does that on MAX.
+        body["attachments"] = [keyboard] if keyboard is not None else []
+        return await self._edit(method, method.message_id, body)
+
+    async def _edit_message_reply_markup(self, bot: Bot, method: EditMessageReplyMarkup) -> bool:
+        keyboard = keyboard_attachment(method.reply_markup)
+        return await self._edit(method, method.message_id, {"attachments": [keyboard] if keyboard is not None else []})
+
+    async def _delete_message(self, bot: Bot, method: DeleteMessage) -> bool:
+        await self.call(method, "DELETE", "/messages", query={"message_id": self._mid(method, method.message_id)})
+        return True
+
+    async def _answer_callback_query(self, bot: Bot, method: AnswerCallbackQuery) -> bool:
+        # MAX refuses an answer with neither a notification nor a new message, and needs none to stop
+        # the button: an empty Telegram-style answer is simply not sent.
+        if not method.text:
+            return True
+        query = {"callback_id": method.callback_query_id}
+        await self.call(method, "POST", "/answers", query=query, body={"notification": method.text})
+        return True
+
+    async def _get_file(self, bot: Bot, method: GetFile) -> File:
+        ref = decode_file_id(method.file_id)
+        if ref is None:
+            raise TelegramBadRequest(method=method, message="wrong file_id: not a MAX file id")
+        return File(file_id=method.file_id, file_unique_id=ref.token[:32], file_size=ref.size, file_path=ref.url)
+
+    @staticmethod
+    def _default_scope(method: SetMyCommands | DeleteMyCommands) -> bool:
+        return (method.scope is None or isinstance(method.scope, BotCommandScopeDefault)) and not method.language_code
+
+    async def _set_my_commands(self, bot: Bot, method: SetMyCommands) -> bool:
+        if not self._default_scope(method):
+            return await self._ignored(bot, method)
+        commands = [{"name": c.command, "description": c.description} for c in method.commands]
+        await self.call(method, "PATCH", "/me/commands", body={"commands": commands})
+        return True
+
+    async def _delete_my_commands(self, bot: Bot, method: DeleteMyCommands) -> bool:
+        if not self._default_scope(method):
+            return await self._ignored(bot, method)
+        await self.call(method, "PATCH", "/me/commands", body={"commands": []})
+        return True
+
+    async def _send_chat_action(self, bot: Bot, method: SendChatAction) -> bool:
+        action = _ACTIONS.get(method.action)
+        chat = int(method.chat_id)
+        dialog = self.converter.dialogs.get(chat) if chat > 0 else chat
+        if action is None or dialog is None:
+            return True
+        await self.call(method, "POST", f"/chats/{dialog}/actions", body={"action": action})
+        return True
+
+
+def channel_of(bot: Bot) -> Channel:
+    """The wire ``bot`` speaks: MAX for a MaxSession, Telegram otherwise."""
+    return Channel.MAX if isinstance(bot.session, MaxSession) else Channel.TELEGRAM
+
+
+def make_max_bot(
+    token: str,
+    api_url: str = MAX_API_URL,
+    *,
+    bot_id: int,
+    default: DefaultBotProperties | None = None,
+    **session_kwargs: Any,
+) -> Bot:
+    """An aiogram Bot speaking MAX. ``bot_id`` is the MAX bot's user id (``connect_max_bot`` asks MAX
+    for it); it keeps the FSM keys of the MAX bot apart from the Telegram bot's."""
+    session = MaxSession(token, api_url, **session_kwargs)
+    return Bot(token=f"{bot_id}:max", session=session, default=default)
+
+
+async def connect_max_bot(
+    token: str, api_url: str = MAX_API_URL, *, default: DefaultBotProperties | None = None, **session_kwargs: Any
+) -> Bot:
+    """Like make_max_bot, asking MAX (GET /me) for the bot's id first."""
+    probe = MaxSession(token, api_url, **session_kwargs)
+    try:
+        info = await probe.call(GetMe(), "GET", "/me")
+    finally:
+        await probe.close()
+    return make_max_bot(token, api_url, bot_id=int(info["user_id"]), default=default, **session_kwargs)
