@@ -11,6 +11,8 @@ PYTHON="${PYTHON:-python3}"
 if ! command -v pdftoppm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && apt-get install -y -qq poppler-utils) >/dev/null 2>&1 || echo "poppler-utils not installed; PDF page tests will skip"
 fi
+# Two workers (CI machines have two cores); tests that start child processes share one of them
+# (see PROCESS_MODULES in tests/conftest.py).
 .venv-test/bin/ruff check .
 .venv-test/bin/mypy
-.venv-test/bin/pytest -q -p no:cacheprovider
+.venv-test/bin/pytest -q -p no:cacheprovider -n 2 --dist loadgroup

@@ -9,6 +9,23 @@ import pytest
 from bot.fakeapi import FakeTelegram
 from tests.harness import Harness, handler_harness
 
+# Tests that start the bot or the CLI as child processes: each child imports aiogram and the rest
+# (seconds of CPU), and several of them wait on those children with time limits. Under
+# `pytest -n 2 --dist loadgroup` (scripts/test.sh) they all run on one worker, one at a time,
+# while the other worker takes the in-process tests, so two heavy children never race each other.
+PROCESS_MODULES = frozenset({
+    "test_broadcast", "test_cli", "test_cli_quiet", "test_code_gate", "test_codes", "test_codes_cli",
+    "test_consent_flows", "test_consent_form", "test_db_lock", "test_faults", "test_faults_process",
+    "test_graceful_stop", "test_print_ready", "test_print_sheets", "test_school_year", "test_startup_errors",
+    "test_sandbox", "test_sandbox_scripts", "test_sandbox_tidy",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.stem in PROCESS_MODULES:
+            item.add_marker(pytest.mark.xdist_group("processes"))
+
 
 @pytest.fixture
 async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
