@@ -27,6 +27,7 @@ from aiogram.utils.token import TokenValidationError
 
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
+from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.limiter import LimitedSession, SendLimiter
 from bot.services import ledger
@@ -34,7 +35,7 @@ from bot.startup import PollingLogFilter, StateLog, check_data_folders, polling_
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
-from storage.people import Person, PersonRepo
+from storage.people import PersonRepo
 from storage.year import latest_year
 
 if TYPE_CHECKING:
@@ -80,23 +81,6 @@ class App:
 
     async def close(self) -> None:
         await self.db.close()
-
-    def send_window(self, moment: datetime) -> datetime:
-        """When a message nobody is waiting for may go out: the first instant >= moment inside
-        working hours on a working day, outside quiet hours and holidays (school time zone)."""
-        from bot.services.deadlines import next_allowed_time
-
-        h = self.school.hours
-        return next_allowed_time(
-            moment,
-            tz=self.school.tz,
-            work_start=h.work_start,
-            work_end=h.work_end,
-            working_days={d - 1 for d in h.working_days},  # config is ISO (1=Monday), deadlines 0=Monday
-            quiet_start=h.quiet_start,
-            quiet_end=h.quiet_end,
-            holidays=h.holidays,
-        )
 
     def translator_for(self, person: Person) -> Translator:
         """The catalog in the language a person chose (Russian unless they chose otherwise)."""

@@ -7,10 +7,10 @@ import argparse
 import sys
 
 from bot.app import App
+from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.onboarding import MergeRefused, merge_people
 from bot.services.people_text import find_people
-from storage.people import Person
 
 
 async def _one(app: App, query: str) -> Person | None:

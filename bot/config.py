@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.domain.calendar import Quarter, SchoolCalendar
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.paths import CONTENT_DIR
 
@@ -291,6 +292,18 @@ class SchoolConfig(BaseModel):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.school.timezone)
+
+    @property
+    def calendar(self) -> SchoolCalendar:
+        """The school calendar as it stands now (a year override moves it, see below)."""
+        h = self.hours
+        return SchoolCalendar(
+            tz=self.tz, work_start=h.work_start, work_end=h.work_end,
+            working_days=frozenset(d - 1 for d in h.working_days),  # config is ISO (1=Monday)
+            quiet_start=h.quiet_start, quiet_end=h.quiet_end, holidays=tuple(h.holidays),
+            year=self.school_year.year,
+            quarters=tuple(Quarter(i, q.start, q.end) for i, q in enumerate(self.school_year.quarters, start=1)),
+        )
 
 
 def apply_year_override(

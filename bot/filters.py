@@ -7,12 +7,10 @@ from typing import Any
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
 
+from bot.domain.access import STAFF_ROLES
+from bot.domain.people import Person
 from bot.i18n import Catalog
 from bot.menu import menu_entry_of
-from storage.people import STAFF_ROLES, Person
-
-ADMIN_ROLES = frozenset({"it_officer"})
-MANAGER_ROLES = frozenset({"it_officer", "director"})
 
 
 class HasRole(Filter):

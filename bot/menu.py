@@ -12,8 +12,17 @@ from dataclasses import dataclass
 
 from aiogram.types import BotCommand, KeyboardButton, ReplyKeyboardMarkup
 
+from bot.domain.access import (
+    ADMIN_ROLES,
+    CLASS_TEACHER_ROLES,
+    MANAGER_ROLES,
+    PARENT_ROLES,
+    STAFF_ROLES,
+    STATUS_VIEWERS,
+    holds_any,
+)
+from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
-from storage.people import STAFF_ROLES, Person
 
 
 @dataclass(frozen=True)
@@ -25,23 +34,23 @@ class MenuEntry:
 
 MENU: tuple[MenuEntry, ...] = (
     MenuEntry("tasks", STAFF_ROLES),
-    MenuEntry("consent", frozenset({"parent"})),
+    MenuEntry("consent", PARENT_ROLES),
     # A class teacher's own class: its consents (paper forms, originals, reminder) and its code sheet.
-    MenuEntry("class_consent", frozenset({"class_teacher"})),
+    MenuEntry("class_consent", CLASS_TEACHER_ROLES),
     MenuEntry("codes", None),
-    MenuEntry("class_codes", frozenset({"class_teacher"})),
+    MenuEntry("class_codes", CLASS_TEACHER_ROLES),
     MenuEntry("faq", None),
     MenuEntry("ask", None),
-    MenuEntry("status", frozenset({"it_officer", "director", "class_teacher"})),
-    MenuEntry("report", frozenset({"it_officer", "director"}), in_keyboard=False),
-    MenuEntry("broadcast", frozenset({"it_officer", "director"}), in_keyboard=False),
-    MenuEntry("admin", frozenset({"it_officer"})),
+    MenuEntry("status", STATUS_VIEWERS),
+    MenuEntry("report", MANAGER_ROLES, in_keyboard=False),
+    MenuEntry("broadcast", MANAGER_ROLES, in_keyboard=False),
+    MenuEntry("admin", ADMIN_ROLES),
     MenuEntry("language", None),
 )
 
 
 def visible_entries(person: Person) -> list[MenuEntry]:
-    return [e for e in MENU if e.roles is None or person.roles & e.roles]
+    return [e for e in MENU if holds_any(person.roles, e.roles)]
 
 
 def main_keyboard(person: Person, t: Translator) -> ReplyKeyboardMarkup:

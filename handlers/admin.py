@@ -15,6 +15,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from aiogram.utils.text_decorations import html_decoration as html
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
@@ -22,7 +24,6 @@ from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOpti
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
 from storage.db import DiskFull
-from storage.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -339,8 +340,8 @@ async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: App, t
 
 def build_router() -> Router:
     router = Router(name="admin")
-    router.message.filter(HasRole("it_officer"))
-    router.callback_query.filter(HasRole("it_officer"))
+    router.message.filter(HasRole(*ADMIN_ROLES))
+    router.callback_query.filter(HasRole(*ADMIN_ROLES))
     router.message.register(admin_menu, Command("admin"))
     router.message.register(admin_menu, MenuButton("admin"))
     router.message.register(file_received, StateFilter(None), HasContent("document"))

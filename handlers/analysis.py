@@ -13,10 +13,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole, PlainText
 from bot.i18n import Translator
 from bot.services import analysis as svc
-from storage.people import Person
 
 
 class AnalysisAction(CallbackData, prefix="ana"):
@@ -32,7 +33,7 @@ async def _send(message: Message, app: App, person: Person, t: Translator, intro
     data, name = await svc.pdf_bytes(app, t)
     tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
     markup = None
-    if person.has_role("it_officer"):
+    if person.has_role(ADMIN_ROLE):
         markup = InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text=t("analysis.btn_edit"),
                                                    callback_data=AnalysisAction(action="edit").pack())]]
@@ -72,10 +73,10 @@ async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
 
 def build_router() -> Router:
     router = Router(name="analysis")
-    router.message.register(show, Command("analysis"), HasRole("it_officer", "director"))
-    router.callback_query.register(edit, AnalysisAction.filter(F.action == "edit"), HasRole("it_officer"))
+    router.message.register(show, Command("analysis"), HasRole(*MANAGER_ROLES))
+    router.callback_query.register(edit, AnalysisAction.filter(F.action == "edit"), HasRole(*ADMIN_ROLES))
     router.message.register(cancel, Command("cancel"), StateFilter(AnalysisFlow))
     router.message.register(
-        tasks_received, StateFilter(AnalysisFlow.waiting_tasks), PlainText(), HasRole("it_officer")
+        tasks_received, StateFilter(AnalysisFlow.waiting_tasks), PlainText(), HasRole(*ADMIN_ROLES)
     )
     return router

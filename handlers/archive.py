@@ -9,12 +9,13 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ARCHIVE_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole
 from bot.i18n import Translator
 from bot.services import archive as service
 from bot.services import consent_export
 from handlers.admin import AdminAction
-from storage.people import Person
 from storage.year import ARCHIVE_STEPS
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -115,8 +116,8 @@ async def archive_print(
 
 def build_router() -> Router:
     router = Router(name="archive")
-    router.message.filter(HasRole("class_teacher", "it_officer"))
-    router.callback_query.filter(HasRole("class_teacher", "it_officer"))
+    router.message.filter(HasRole(*ARCHIVE_ROLES))
+    router.callback_query.filter(HasRole(*ARCHIVE_ROLES))
     router.message.register(archive_command, Command("archive"))
     router.callback_query.register(archive_open, ArchiveView.filter(F.action == "open"))
     router.callback_query.register(archive_open, AdminAction.filter(F.action == "archive"))

@@ -12,12 +12,13 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services import broadcast as service
 from handlers.admin import AdminAction
 from storage.delivery import DeliveryRepo, Progress
-from storage.people import ALL_ROLES, Person
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -184,13 +185,13 @@ async def dead_retry(query: CallbackQuery, app: App, t: Translator) -> None:
 
 def build_router() -> Router:
     router = Router(name="broadcast")
-    managers = HasRole("it_officer", "director")
+    managers = HasRole(*MANAGER_ROLES)
     router.message.register(start, Command("broadcast"), managers)
     router.message.register(start, MenuButton("broadcast"), managers)
     router.callback_query.register(audience_chosen, BcAudience.filter(), managers)
     router.callback_query.register(confirmed, BcConfirm.filter(), managers)
     router.message.register(text_received, StateFilter(BroadcastFlow.waiting_text), managers)
-    admins = HasRole("it_officer")
+    admins = HasRole(*ADMIN_ROLES)
     router.callback_query.register(dead_letters, AdminAction.filter(F.action == "dead"), admins)
     router.callback_query.register(dead_retry, AdminAction.filter(F.action == "dead_retry"), admins)
     return router

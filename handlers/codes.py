@@ -19,6 +19,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
@@ -26,7 +28,6 @@ from bot.services import codes as svc
 from bot.services.people_text import find_people, person_label
 from handlers.admin import AdminAction
 from storage.codes import CodeRepo
-from storage.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -275,10 +276,10 @@ def build_router() -> Router:
     router.callback_query.register(show, CodeShow.filter())
     router.callback_query.register(activated, CodeActivated.filter())
     router.callback_query.register(trouble, CodeTrouble.filter())
-    router.callback_query.register(print_class, CodePrint.filter(), HasRole("class_teacher"))
-    router.message.register(class_sheet, Command("class_codes"), HasRole("class_teacher"))
-    router.message.register(class_sheet, MenuButton("class_codes"), HasRole("class_teacher"))
-    admin = HasRole("it_officer")
+    router.callback_query.register(print_class, CodePrint.filter(), HasRole(*CLASS_TEACHER_ROLES))
+    router.message.register(class_sheet, Command("class_codes"), HasRole(*CLASS_TEACHER_ROLES))
+    router.message.register(class_sheet, MenuButton("class_codes"), HasRole(*CLASS_TEACHER_ROLES))
+    admin = HasRole(*ADMIN_ROLES)
     router.callback_query.register(admin_start, AdminAction.filter(F.action == "codes"), admin)
     router.message.register(admin_search, StateFilter(CodeAdmin.waiting_name), HasContent("text"), admin)
     router.callback_query.register(admin_pick, CodeAdminPick.filter(), admin)

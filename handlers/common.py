@@ -8,9 +8,9 @@ from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
+from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.menu import commands_for
-from storage.people import Person
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, STAFF_CONSENT_ROLES
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
@@ -20,10 +22,6 @@ from bot.services import consent as svc
 from bot.services.consent_export import export, signing_form
 from handlers.admin import AdminAction
 from storage.consent import Decision
-from storage.people import Person
-
-CONSENT_ROLES = ("parent", "class_teacher", "it_officer")
-STAFF_CONSENT_ROLES = ("class_teacher", "it_officer")
 
 
 class ConsentCb(CallbackData, prefix="cns"):
@@ -463,11 +461,11 @@ def build_router() -> Router:
     router.callback_query.filter(HasRole(*CONSENT_ROLES))
     router.message.register(consent_command, Command("consent"))
     router.message.register(consent_command, MenuButton("consent"))
-    router.message.register(class_consents, Command("class_consent"), HasRole("class_teacher"))
-    router.message.register(class_consents, MenuButton("class_consent"), HasRole("class_teacher"))
+    router.message.register(class_consents, Command("class_consent"), HasRole(*CLASS_TEACHER_ROLES))
+    router.message.register(class_consents, MenuButton("class_consent"), HasRole(*CLASS_TEACHER_ROLES))
     router.callback_query.register(parent_action, ConsentCb.filter(), HasRole("parent"))
     router.callback_query.register(staff_action, StaffCb.filter(), HasRole(*STAFF_CONSENT_ROLES))
-    router.callback_query.register(admin_entry, AdminAction.filter(F.action == "consent"), HasRole("it_officer"))
+    router.callback_query.register(admin_entry, AdminAction.filter(F.action == "consent"), HasRole(*ADMIN_ROLES))
     router.message.register(
         paper_date, StateFilter(PaperForm.waiting_date), HasContent("text"), HasRole(*STAFF_CONSENT_ROLES)
     )

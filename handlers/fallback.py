@@ -8,8 +8,8 @@ from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
 from bot.app import App
+from bot.domain.people import Person
 from bot.i18n import Translator
-from storage.people import Person
 
 
 async def unhandled_message(message: Message, app: App, person: Person | None, t: Translator) -> None:

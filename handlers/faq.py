@@ -20,12 +20,13 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services.faq import FaqError
 from bot.services.tickets import TicketCb, audiences_of, faq_for, reload_faq
 from handlers.admin import AdminAction
-from storage.people import Person
 
 log = logging.getLogger(__name__)
 
@@ -220,5 +221,5 @@ def build_router() -> Router:
     router.message.register(faq_command, Command("faq"))
     router.message.register(faq_command, MenuButton("faq"))
     router.callback_query.register(faq_nav, FaqNav.filter())
-    router.callback_query.register(faq_reload, AdminAction.filter(F.action == "faq_reload"), HasRole("it_officer"))
+    router.callback_query.register(faq_reload, AdminAction.filter(F.action == "faq_reload"), HasRole(*ADMIN_ROLES))
     return router

@@ -7,11 +7,12 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole
 from bot.i18n import Translator
 from bot.services.school_year import YearError, new_year, render_report
 from handlers.admin import AdminAction
-from storage.people import Person
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -64,8 +65,8 @@ async def cancel(query: CallbackQuery, t: Translator) -> None:
 
 def build_router() -> Router:
     router = Router(name="school_year")
-    router.message.filter(HasRole("it_officer"))
-    router.callback_query.filter(HasRole("it_officer"))
+    router.message.filter(HasRole(*ADMIN_ROLES))
+    router.callback_query.filter(HasRole(*ADMIN_ROLES))
     router.callback_query.register(preview, AdminAction.filter(F.action == "new_year"))
     router.callback_query.register(cancel, AdminAction.filter(F.action == "year_cancel"))
     router.callback_query.register(confirm, YearConfirm.filter())

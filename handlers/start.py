@@ -21,6 +21,7 @@ from aiogram.types import (
 )
 
 from bot.app import App
+from bot.domain.people import Person
 from bot.filters import HasContent, IsLinked, MenuButton
 from bot.i18n import LANGUAGES, Translator
 from bot.menu import main_keyboard, visible_entries
@@ -35,7 +36,7 @@ from bot.services.onboarding import (
     link_by_token,
 )
 from handlers.common import set_commands
-from storage.people import Person, PersonRepo
+from storage.people import PersonRepo
 
 
 class LangChoice(CallbackData, prefix="lang"):

@@ -19,21 +19,22 @@ from aiogram.types import (
 )
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services import backup as backup_service
 from bot.services import status as status_service
 from bot.services.chart import render_chart
 from bot.services.report import render_report, report_filename
-from storage.people import Person
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 
 log = logging.getLogger(__name__)
 
-VIEWERS = ("it_officer", "director", "class_teacher")
-MANAGERS = ("it_officer", "director")
+VIEWERS = STATUS_VIEWERS
+MANAGERS = MANAGER_ROLES
 
 
 class StatusAction(CallbackData, prefix="st"):
@@ -52,7 +53,7 @@ class JournalFlow(StatesGroup):
 
 def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
     rows = [[InlineKeyboardButton(text=t("status.chart_button"), callback_data=StatusAction(action="chart").pack())]]
-    if person.has_role("it_officer"):
+    if person.has_role(ADMIN_ROLE):
         rows.append(
             [InlineKeyboardButton(text=t("status.log_backup_button"), callback_data=StatusAction(action="log").pack())]
         )
@@ -161,7 +162,7 @@ async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: Ap
 
 async def log_from_status(query: CallbackQuery, app: App, t: Translator, state: FSMContext) -> None:
     today = app.clock.now().astimezone(app.school.tz).date()
-    quarter = status_service.current_quarter(app, today)
+    quarter = app.school.calendar.current_quarter(today)
     if quarter is None:
         await query.answer(t("status.journal.no_quarter"), show_alert=True)
         return
@@ -216,15 +217,15 @@ def build_router() -> Router:
     router.callback_query.register(send_chart, StatusAction.filter(F.action == "chart"))
     router.message.register(send_report, Command("report"), HasRole(*MANAGERS))
     router.message.register(send_report, MenuButton("report"), HasRole(*MANAGERS))
-    router.message.register(send_backup, Command("backup"), HasRole("it_officer"))
-    router.callback_query.register(send_archive, StatusAction.filter(F.action == "archive"), HasRole("it_officer"))
-    router.callback_query.register(journal_done, JournalDone.filter(), HasRole("it_officer"))
-    router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole("it_officer"))
-    router.callback_query.register(skip_photo, StatusAction.filter(F.action == "skip_photo"), HasRole("it_officer"))
+    router.message.register(send_backup, Command("backup"), HasRole(*ADMIN_ROLES))
+    router.callback_query.register(send_archive, StatusAction.filter(F.action == "archive"), HasRole(*ADMIN_ROLES))
+    router.callback_query.register(journal_done, JournalDone.filter(), HasRole(*ADMIN_ROLES))
+    router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole(*ADMIN_ROLES))
+    router.callback_query.register(skip_photo, StatusAction.filter(F.action == "skip_photo"), HasRole(*ADMIN_ROLES))
     router.message.register(
-        journal_label, StateFilter(JournalFlow.waiting_label), PlainText(), HasRole("it_officer")
+        journal_label, StateFilter(JournalFlow.waiting_label), PlainText(), HasRole(*ADMIN_ROLES)
     )
     router.message.register(
-        journal_photo, StateFilter(JournalFlow.waiting_photo), HasContent("photo"), HasRole("it_officer")
+        journal_photo, StateFilter(JournalFlow.waiting_photo), HasContent("photo"), HasRole(*ADMIN_ROLES)
     )
     return router

@@ -9,14 +9,15 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLE, EDITOR_ROLES, REVIEWER_ROLES, STAFF_ROLES
+from bot.domain.calendar import deadline_words
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.menu import menu_entry_of
 from bot.services import tasks as svc
-from bot.services.deadlines import deadline_words
 from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
 from handlers.status import JournalFlow
-from storage.people import STAFF_ROLES, Person
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -38,13 +39,13 @@ async def show_tasks(message: Message, app: App, person: Person, t: Translator, 
     if current is not None and current.startswith("TaskStates:"):
         await state.clear()  # asking for the list again abandons a half-done proof or edit
     snap = await svc.snapshot(app)
-    text, markup = svc.render_list(snap, person, svc.today_local(app, app.clock.now()), 0, t)
+    text, markup = svc.render_list(snap, person, app.school.calendar.local_date(app.clock.now()), 0, t)
     await message.answer(text, reply_markup=markup)
 
 
 async def page(query: CallbackQuery, callback_data: TaskPage, app: App, person: Person, t: Translator) -> None:
     snap = await svc.snapshot(app)
-    text, markup = svc.render_list(snap, person, svc.today_local(app, app.clock.now()), callback_data.page, t)
+    text, markup = svc.render_list(snap, person, app.school.calendar.local_date(app.clock.now()), callback_data.page, t)
     await query.answer()
     await _edit_or_send(query, text, markup)
 
@@ -56,11 +57,11 @@ async def open_task(query: CallbackQuery, callback_data: TaskAct, app: App, pers
         # The IT officer may open unset items that are not theirs, to set a deadline.
         snap = await svc.snapshot(app)
         maybe = snap.task(callback_data.item, callback_data.occ)
-        if maybe is None or not person.roles & svc.EDITOR_ROLES:
+        if maybe is None or not person.roles & EDITOR_ROLES:
             await query.answer(t(exc.key), show_alert=True)
             return
         task = maybe
-    text, markup = svc.render_task(app, snap, task, person, svc.today_local(app, app.clock.now()), t)
+    text, markup = svc.render_task(app, snap, task, person, app.school.calendar.local_date(app.clock.now()), t)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
@@ -78,7 +79,7 @@ async def done(
         await query.answer(t("tasks.already_accepted"), show_alert=True)
         return
     quarter = svc.quarter_of(task)
-    if task.item.number == svc.JOURNAL_ITEM and quarter is not None and person.has_role("it_officer"):
+    if task.item.number == svc.JOURNAL_ITEM and quarter is not None and person.has_role(ADMIN_ROLE):
         # Item 16 is done by logging the backup itself (which medium, then a photo): the backup log
         # is the one record of it, read by /tasks, reminders, /status and the reports alike.
         await state.set_state(JournalFlow.waiting_label)
@@ -170,7 +171,7 @@ async def return_start(
     query: CallbackQuery, callback_data: ProofAct, app: App, person: Person, t: Translator, state: FSMContext
 ) -> None:
     proof = await svc.get_proof(app, callback_data.proof_id)
-    if not person.roles & svc.REVIEWER_ROLES:
+    if not person.roles & REVIEWER_ROLES:
         await query.answer(t("tasks.review.not_allowed"), show_alert=True)
         return
     if proof is None or proof.status != "submitted":
@@ -227,7 +228,7 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
 async def edit(
     query: CallbackQuery, callback_data: TaskEdit, app: App, person: Person, t: Translator, state: FSMContext
 ) -> None:
-    if not person.roles & svc.EDITOR_ROLES:
+    if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
         return
     item = await svc.get_item(app, callback_data.item)

@@ -13,6 +13,8 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES
+from bot.domain.people import Person
 from bot.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services.tickets import (
@@ -28,7 +30,6 @@ from bot.services.tickets import (
 )
 from handlers.admin import AdminAction
 from handlers.faq import AskQuery, recall_query
-from storage.people import Person
 
 
 class Asking(StatesGroup):
@@ -217,8 +218,8 @@ async def tickets_list(query: CallbackQuery, app: App, t: Translator) -> None:
 def build_router() -> Router:
     router = Router(name="tickets")
     officer = Router(name="tickets-officer")
-    officer.message.filter(HasRole("it_officer"))
-    officer.callback_query.filter(HasRole("it_officer"))
+    officer.message.filter(HasRole(*ADMIN_ROLES))
+    officer.callback_query.filter(HasRole(*ADMIN_ROLES))
     officer.message.register(answer_by_reply, StateFilter(None), HasContent("text"), RepliesToTicket())
     officer.message.register(answer_in_state, StateFilter(Answering.text), PlainText())
     officer.callback_query.register(tickets_list, AdminAction.filter(F.action == "tickets"))

@@ -20,6 +20,8 @@ from aiogram.types import (
 )
 
 from bot.app import App
+from bot.domain.access import ADMIN_ROLES
+from bot.domain.people import Person
 from bot.filters import HasRole, IsLinked, PlainText
 from bot.i18n import Translator
 from bot.services.training import (
@@ -40,7 +42,6 @@ from bot.services.training import (
 )
 from handlers.admin import AdminAction
 from storage.help import HelpRepo
-from storage.people import Person
 
 MARK_PAGE = 10
 
@@ -342,8 +343,8 @@ async def back_to_list(query: CallbackQuery, app: App, t: Translator) -> None:
 def build_router() -> Router:
     router = Router(name="training")
     officer = Router(name="training-officer")
-    officer.message.filter(HasRole("it_officer"))
-    officer.callback_query.filter(HasRole("it_officer"))
+    officer.message.filter(HasRole(*ADMIN_ROLES))
+    officer.callback_query.filter(HasRole(*ADMIN_ROLES))
     officer.callback_query.register(sessions_menu, AdminAction.filter(F.action == "training"))
     officer.callback_query.register(back_to_list, TrAdm.filter(F.action == "list"))
     officer.callback_query.register(new_session, TrAdm.filter(F.action == "new"))

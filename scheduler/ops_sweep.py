@@ -14,6 +14,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from bot.domain.access import ADMIN_ROLE
 from bot.services import backup as backup_service
 from storage import ops
 from storage.outbox import Payload, enqueue
@@ -29,7 +30,7 @@ YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by 
 
 
 def allowed_now(app: App, now: datetime) -> bool:
-    return app.send_window(now) == now
+    return app.school.calendar.send_window(now) == now
 
 
 def is_working_day(app: App, day: date) -> bool:
@@ -72,11 +73,11 @@ async def year_end(app: App, now: datetime) -> int:
         return 0
     year = app.school.school_year.year
     teachers = [p for p in await app.people.with_role("class_teacher") if p.reachable]
-    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
+    officers = [p for p in await app.people.with_role(ADMIN_ROLE) if p.reachable]
     sent = 0
     async with app.db.transaction() as conn:
         for person in teachers:
-            if person.has_role("it_officer"):
+            if person.has_role(ADMIN_ROLE):
                 continue
             t = app.translator_for(person)
             assert person.tg_user_id is not None

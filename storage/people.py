@@ -9,46 +9,9 @@ from typing import Any
 
 import aiosqlite
 
+from bot.domain.people import Person, class_sort_key
 from storage.db import Database, fetchall_in
 from storage.timefmt import to_db
-
-STAFF_ROLES = frozenset(
-    {"director", "deputy_academic", "it_officer", "methodology_head", "site_admin", "class_teacher", "teacher"}
-)
-ALL_ROLES = (
-    "director", "deputy_academic", "it_officer", "methodology_head", "site_admin",
-    "class_teacher", "teacher", "parent", "student",
-)
-
-
-@dataclass(frozen=True)
-class Person:
-    id: int
-    roster_key: str
-    full_name: str
-    class_label: str | None
-    phone: str | None
-    tg_user_id: int | None
-    tg_username: str | None
-    lang: str | None
-    active: bool
-    unreachable_reason: str | None
-    roles: frozenset[str]
-
-    def has_role(self, *roles: str) -> bool:
-        return any(role in self.roles for role in roles)
-
-    @property
-    def is_staff(self) -> bool:
-        return bool(self.roles & STAFF_ROLES)
-
-    @property
-    def is_admin(self) -> bool:
-        return "it_officer" in self.roles
-
-    @property
-    def reachable(self) -> bool:
-        return self.tg_user_id is not None and self.unreachable_reason is None
 
 
 @dataclass(frozen=True)
@@ -318,8 +281,3 @@ class PersonRepo:
                 " AND roster_key NOT LIKE 'admin:%'",
                 (stamp, *keep),
             )
-
-
-def class_sort_key(label: str) -> tuple[int, str]:
-    digits = "".join(ch for ch in label if ch.isdigit())
-    return (int(digits) if digits else 0, label)

@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from bot.services.plan import Deadline, PlanItem
+from bot.domain.plan import Deadline, PlanItem
 from storage.db import Database, fetchall_in, fetchone_in
 from storage.timefmt import from_db, opt_from_db, to_db
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.services.deadlines import (
+from bot.domain.calendar import (
     Occurrence,
     Quarter,
     deadline_words,
@@ -14,7 +14,8 @@ from bot.services.deadlines import (
     overdue_moments,
     reminder_moments,
 )
-from bot.services.plan import PLAN_PATH, Deadline, load_plan, shift_plan
+from bot.domain.plan import Deadline
+from bot.services.plan import PLAN_PATH, load_plan, shift_plan
 
 QUARTERS = (
     Quarter(1, date(2026, 9, 1), date(2026, 10, 24)),

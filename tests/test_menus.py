@@ -7,9 +7,10 @@ from itertools import combinations
 import pytest
 from aiogram.methods import SendDocument, SendMessage
 
+from bot.domain.access import ALL_ROLES
+from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog
 from bot.menu import MENU, main_keyboard
-from storage.people import ALL_ROLES, Person
 from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness

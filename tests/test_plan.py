@@ -6,17 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.plan import (
-    DEADLINE_KINDS,
-    PLAN_PATH,
-    ROLE_CODES,
-    Deadline,
-    Plan,
-    PlanError,
-    PlanItem,
-    load_plan,
-    shift_plan,
-)
+from bot.domain.plan import DEADLINE_KINDS, Deadline, Plan, PlanItem
+from bot.services.plan import PLAN_PATH, ROLE_CODES, PlanError, load_plan, shift_plan
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_5b36a63beb3f57ae.txt"
 

@@ -10,12 +10,12 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from bot.domain.calendar import deadline_words
 from bot.services import backup as backup_service
 from bot.services import reminders
 from bot.services import status as status_service
 from bot.services import tasks as svc
 from bot.services.chart import chart_input
-from bot.services.deadlines import deadline_words
 from bot.services.report import render_report
 from tests.harness import DIRECTOR, IT_OFFICER, Harness
 from tests.test_tasks import local, seed, sent

@@ -17,10 +17,10 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.domain.calendar import deadline_words
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services import status as status_service
-from bot.services.deadlines import deadline_words
 from bot.services.exports import write_private
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, snapshot, task_label
 from storage import analysis as store

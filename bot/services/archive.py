@@ -14,11 +14,11 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from storage import year as repo
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def nudge_window(app: App) -> tuple[date, date]:
 
 async def run_nudges(app: App, now: datetime) -> int:
     """At most one nudge a week to each class teacher whose class's checklist is incomplete."""
-    if app.send_window(now) != now:
+    if app.school.calendar.send_window(now) != now:
         return 0
     today = now.astimezone(app.school.tz).date()
     start, end = nudge_window(app)

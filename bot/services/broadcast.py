@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
 
+from bot.domain.access import ALL_ROLES, STAFF_ROLES
+from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
 from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload, enqueue
-from storage.people import ALL_ROLES, STAFF_ROLES, Person
 
 if TYPE_CHECKING:
     from bot.app import App

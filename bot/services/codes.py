@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 
+from bot.domain.access import STAFF_ROLES
+from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent import Clearance, GateReason, code_clearance, code_clearances
@@ -46,7 +48,6 @@ from bot.services.tickets import open_ticket
 from storage import consent as consent_repo
 from storage.codes import Code, CodeRepo, FunnelCounts, NewCode
 from storage.outbox import Payload, amend_waiting, enqueue, waiting_payload
-from storage.people import STAFF_ROLES, Person, class_sort_key
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -110,7 +111,7 @@ def normalize_code(raw: str) -> str | None:
 
 def allowed_time(app: App, moment: datetime) -> datetime:
     """The first moment within working hours (messages nobody asked for right now)."""
-    return app.send_window(moment)
+    return app.school.calendar.send_window(moment)
 
 
 def translator(app: App, person: Person) -> Translator:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import aiosqlite
 
+from bot.domain.access import ADMIN_ROLE
+from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
@@ -32,7 +34,7 @@ from storage.codes import CodeRepo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 from storage.db import Database
 from storage.outbox import Payload, enqueue
-from storage.people import Person, PersonRepo
+from storage.people import PersonRepo
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -441,7 +443,7 @@ async def _release(app: App, conn: aiosqlite.Connection, child: Person, parent_i
 
 
 async def _alert_withdrawal(app: App, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime) -> None:
-    staff = {p.id: p for p in await app.people.with_role("it_officer")}
+    staff = {p.id: p for p in await app.people.with_role(ADMIN_ROLE)}
     if child.class_label:
         staff.update({p.id: p for p in await app.people.with_role("class_teacher", child.class_label)})
     when = now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
@@ -568,7 +570,7 @@ def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
 
 
 def _allowed(app: App, moment: datetime) -> datetime:
-    return app.send_window(moment)
+    return app.school.calendar.send_window(moment)
 
 
 def _school_day(app: App, moment: datetime) -> date:
@@ -757,7 +759,7 @@ async def register(app: App, class_label: str | None = None) -> tuple[Version, l
                 history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
             )
         )
-    from storage.people import class_sort_key
+    from bot.domain.people import class_sort_key
 
     rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
     return version, rows

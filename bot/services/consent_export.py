@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
@@ -20,7 +21,6 @@ from bot.services import consent as svc
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
-from storage.people import Person
 
 if TYPE_CHECKING:
     from bot.app import App

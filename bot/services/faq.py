@@ -29,11 +29,6 @@ Audience = Literal["teacher", "pupil", "parent", "all"]
 AUDIENCES: frozenset[str] = frozenset({"teacher", "pupil", "parent", "all"})
 DEFAULT_LANG = "ru"
 
-STAFF_ROLES: frozenset[str] = frozenset(
-    {"director", "deputy_academic", "it_officer", "methodology_head", "site_admin", "class_teacher",
-     "teacher"}
-)
-
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _TAG_RE = re.compile(r"<[^>]*>")
 _AMP_RE = re.compile(r"&(?!(?:amp|lt|gt|quot);)")
@@ -107,19 +102,6 @@ class FaqEntry:
 class FaqCategory:
     id: str
     title: str
-
-
-def audiences_for_roles(roles: Collection[str]) -> set[str]:
-    """Map roster roles to FAQ audiences; unknown roles add nothing."""
-    result = {"all"}
-    for role in roles:
-        if role in STAFF_ROLES:
-            result.add("teacher")
-        elif role == "parent":
-            result.add("parent")
-        elif role == "student":
-            result.add("pupil")
-    return result
 
 
 class _Analyzer:

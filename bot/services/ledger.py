@@ -18,6 +18,7 @@ import logging
 from html import escape
 from typing import TYPE_CHECKING
 
+from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
 from storage import chain
 from storage import consent as repo
@@ -67,7 +68,7 @@ async def check_at_start(app: App) -> chain.Verdict:
         "The bot keeps running; the IT officers are alerted.",
         fault.kind, fault.receipt_id, fault.row_id,
     )
-    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
+    officers = [p for p in await app.people.with_role(ADMIN_ROLE) if p.reachable]
     now = app.clock.now()
     async with app.db.transaction() as conn:
         for person in officers:

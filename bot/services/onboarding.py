@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from bot.domain.access import ADMIN_ROLE
+from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
 from storage.merge import merge_person
-from storage.people import Person, PersonRepo
+from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ async def _link(app: App, person_id: int, user: TelegramUser, *, admin: bool = F
     async with app.db.transaction() as conn:
         await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
         if admin:
-            await PersonRepo.add_role(conn, person_id, "it_officer")
+            await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
         person = await app.people.get(person_id)
         assert person is not None
         for hook in app.link_hooks:
@@ -107,7 +109,7 @@ async def link_by_token(app: App, user: TelegramUser, token: str) -> LinkResult:
         if found.purpose == "admin":
             current = await app.people.by_tg(user.id)
             if current is not None:
-                await PersonRepo.add_role(conn, current.id, "it_officer")
+                await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
                 person_id = current.id
             else:
                 # The spent token (used_by_tg) is this account's right to choose its roster row.
@@ -131,7 +133,7 @@ async def bootstrap_admin(app: App, user: TelegramUser) -> LinkResult | None:
     if current is not None:
         if not current.is_admin:
             async with app.db.transaction() as conn:
-                await PersonRepo.add_role(conn, current.id, "it_officer")
+                await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
             current = await app.people.get(current.id)
         return LinkResult(LinkOutcome.ALREADY_LINKED, current)
     candidates = await app.people.unclaimed_it_officers()
@@ -146,7 +148,7 @@ async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now:
         await PersonRepo.reactivate(conn, existing, now)
         return existing
     return await PersonRepo.create(
-        conn, roster_key=f"{BOOTSTRAP_PREFIX}{user.id}", full_name=user.full_name, roles=["it_officer"], now=now
+        conn, roster_key=f"{BOOTSTRAP_PREFIX}{user.id}", full_name=user.full_name, roles=[ADMIN_ROLE], now=now
     )
 
 
@@ -202,7 +204,7 @@ async def merge_suggestions(app: App) -> list[tuple[Person, Person]]:
     """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
     IT officers, and roster people with exactly the record's name."""
     pairs: list[tuple[Person, Person]] = []
-    roster_admins = [p for p in await app.people.with_role("it_officer") if not _is_bootstrap(p)]
+    roster_admins = [p for p in await app.people.with_role(ADMIN_ROLE) if not _is_bootstrap(p)]
     roster = [p for p in await app.people.active() if not _is_bootstrap(p)]
     for dup in await app.people.bootstrap_admins():
         same_name = [p for p in roster if p.full_name == dup.full_name]

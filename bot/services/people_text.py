@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-from storage.people import ALL_ROLES, Person, PersonRepo
+from bot.domain.access import ALL_ROLES
+from bot.domain.people import Person
+from storage.people import PersonRepo
 
 _LATIN_TO_CYRILLIC = str.maketrans("ABEKMHOPCTXYaekmhopctxy", "АВЕКМНОРСТХУАЕКМНОРСТХУ")
 CLASS_RE = re.compile(r"^(1[01]|[1-9])[А-Я]$")

@@ -11,11 +11,13 @@ import calendar
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
 
+from bot.domain.access import ALL_ROLES as ROLE_CODES
+from bot.domain.plan import DEADLINE_KINDS, Deadline, Plan, PlanItem
 from bot.paths import CONTENT_DIR
 
 __all__ = [
@@ -32,28 +34,6 @@ __all__ = [
 
 PLAN_PATH = CONTENT_DIR / "plan.toml"
 
-ROLE_CODES: tuple[str, ...] = (
-    "director",
-    "deputy_academic",
-    "it_officer",
-    "methodology_head",
-    "site_admin",
-    "class_teacher",
-    "teacher",
-    "parent",
-    "student",
-)
-
-DEADLINE_KINDS: tuple[str, ...] = (
-    "date",
-    "month",
-    "whole_period",
-    "from_date",
-    "each_quarter",
-    "yearly_month",
-    "per_event",
-    "unset",
-)
 
 # Which optional deadline fields each kind requires; any other of them is rejected so that a typo
 # in the data (a date on a "month" deadline) is caught instead of silently ignored.
@@ -76,40 +56,6 @@ _NUMBER_RE = re.compile(r"^\d+(\.\d+)*$")
 
 class PlanError(ValueError):
     """The plan file is malformed; the message names the item and the field."""
-
-
-@dataclass(frozen=True)
-class Deadline:
-    kind: str
-    date: date | None
-    year: int | None
-    month: int | None
-    source: str
-
-
-@dataclass(frozen=True)
-class PlanItem:
-    number: str
-    text: str
-    deadline: Deadline
-    responsible: tuple[str, ...]
-    responsible_text: str
-    proof: str
-
-
-@dataclass(frozen=True)
-class Plan:
-    title: str
-    source_school_year: int
-    items: tuple[PlanItem, ...]
-    order: str = ""
-
-    def item(self, number: str) -> PlanItem:
-        """The item with this number; KeyError if there is none."""
-        for item in self.items:
-            if item.number == number:
-                return item
-        raise KeyError(number)
 
 
 def load_plan(path: Path | str = PLAN_PATH) -> Plan:

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.domain.access import ADMIN_ROLE
+from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
+from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.deadlines import deadline_words, overdue_moments, reminder_moments
 from bot.services.tasks import (
     Snapshot,
     Task,
@@ -33,15 +35,11 @@ from bot.services.tasks import (
     TaskPage,
     _esc,
     _fit,
-    day_start,
-    send_window,
     shorten,
     snapshot,
     task_label,
-    today_local,
 )
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
@@ -100,16 +98,16 @@ def _send_at(app: App, day: date) -> datetime:
     cache: dict[date, datetime] = app.extras.setdefault("tasks.send_at", {})
     found = cache.get(day)
     if found is None:
-        found = cache[day] = send_window(app, day_start(app, day))
+        found = cache[day] = app.school.calendar.send_window(app.school.calendar.day_start(day))
     return found
 
 
 def due_reminders(
     app: App, snap: Snapshot, log: set[tuple[str, str, int, str]], now: datetime, *, linked_only: bool = True
 ) -> list[DueReminder]:
-    today = today_local(app, now)
+    today = app.school.calendar.local_date(now)
     until = year_end(snap)
-    not_before = send_window(app, now)
+    not_before = app.school.calendar.send_window(now)
     due: list[DueReminder] = []
     for item in snap.items:
         people = [p for p in snap.people_for(item) if p.reachable or not linked_only]
@@ -142,7 +140,7 @@ def iso_week(day: date) -> str:
 def digest_moment(app: App, now: datetime) -> tuple[str, date] | None:
     """This ISO week's digest (week, school-local day it goes out), once its moment has come:
     Monday's start of work, or the first allowed time after it within the same week."""
-    today = today_local(app, now)
+    today = app.school.calendar.local_date(now)
     monday = today - timedelta(days=today.weekday())
     at = _send_at(app, monday)
     if now < at or iso_week(at.astimezone(app.school.tz).date()) != iso_week(monday):
@@ -162,7 +160,7 @@ def due_digests(
     overdue = snap.overdue(day)
     if not overdue:
         return []
-    not_before = send_window(app, now)
+    not_before = app.school.calendar.send_window(now)
     reviewers = {p.id for p in snap.reviewers()}
     people: dict[int, Person] = {}
     for task in overdue:
@@ -274,7 +272,7 @@ def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
                 lines.append(t("tasks.digest.more", n=len(others) - DIGEST_LIMIT))
             parts.append("\n".join(lines))
     # Only someone who is not the IT officer is pointed to the IT officer.
-    parts.append(t("tasks.plan.footer_admin" if person.has_role("it_officer") else "tasks.plan.footer"))
+    parts.append(t("tasks.plan.footer_admin" if person.has_role(ADMIN_ROLE) else "tasks.plan.footer"))
     return Payload(text=_fit("\n\n".join(parts)), reply_markup=plan_markup(buttons, t))
 
 
@@ -313,7 +311,7 @@ async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> Sweep
     """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people
     not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
     snap = await snapshot(app)
-    moment = send_window(app, now)
+    moment = app.school.calendar.send_window(now)
     if moment != now:
         if linked_only:
             # Composed only at a sending moment, so the morning's one message holds everything
@@ -323,15 +321,16 @@ async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> Sweep
     repo = TaskRepo(app.db)
     log = await repo.reminder_log()
     reminders = due_reminders(app, snap, log, now, linked_only=linked_only)
-    not_before = send_window(app, now)
+    not_before = app.school.calendar.send_window(now)
     people = {p.id: p for ps in snap.by_role.values() for p in ps}
     for snooze_id, number, key, person_id in await repo.due_snoozes(now):
         task = snap.task(number, key)
         person = people.get(person_id)
         if task is None or person is None or not person.reachable or snap.done_by(task, person_id):
             continue
-        reminders.append(DueReminder(task, person, f"snooze-{snooze_id}", today_local(app, now), not_before))
-    today = today_local(app, now)
+        today = app.school.calendar.local_date(now)
+        reminders.append(DueReminder(task, person, f"snooze-{snooze_id}", today, not_before))
+    today = app.school.calendar.local_date(now)
     week = iso_week(today - timedelta(days=today.weekday()))
     digests = due_digests(app, snap, await repo.digest_sent(week), now, linked_only=linked_only)
     # One message per person per day: who already had theirs today waits for tomorrow.

@@ -15,9 +15,9 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.domain.calendar import deadline_words
 from bot.services import analysis
 from bot.services import status as status_service
-from bot.services.deadlines import deadline_words
 from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4, fit_rows

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from bot.domain.access import STAFF_ROLES
 from bot.services.people_text import (
     clean_name,
     name_key,
@@ -19,7 +20,7 @@ from bot.services.people_text import (
 from bot.services.tabular import Limits, TableError, read_table
 from storage import year as year_repo
 from storage.db import Database
-from storage.people import STAFF_ROLES, PersonRepo, RosterRecord
+from storage.people import PersonRepo, RosterRecord
 
 ALIASES: dict[str, list[str]] = {
     "full_name": ["ФИО", "Ф.И.О.", "Фамилия Имя Отчество", "Name", "Full name"],

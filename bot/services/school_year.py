@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
+from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
-from bot.services.deadlines import Quarter, occurrences
 from bot.services.people_text import name_key, normalize_class
 from bot.services.tasks import ensure_plan
 from storage import consent as consent_repo

@@ -15,12 +15,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.domain.access import MANAGER_ROLES
+from bot.domain.calendar import Quarter
+from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.codes import withheld_counts
 from bot.services.tasks import snapshot
 from storage import ops
 from storage.ops import DbBackup, JournalBackup
-from storage.people import Person, class_sort_key
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -29,13 +31,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 MAX_MESSAGE = 4096
-
-
-@dataclass(frozen=True)
-class QuarterInfo:
-    number: int
-    start: date
-    end: date
 
 
 @dataclass(frozen=True)
@@ -109,21 +104,9 @@ class StatusData:
     unreachable: list[Unreachable]
     open_questions: int | None
     last_journal: JournalBackup | None
-    next_journal_due: QuarterInfo | None
+    next_journal_due: Quarter | None
     journal_done_this_quarter: bool
     last_db_backup: DbBackup | None
-
-
-def quarters(app: App) -> list[QuarterInfo]:
-    return [QuarterInfo(i, q.start, q.end) for i, q in enumerate(app.school.school_year.quarters, start=1)]
-
-
-def current_quarter(app: App, today: date) -> QuarterInfo | None:
-    """The quarter `today` falls in, or the next one to come (holidays between quarters)."""
-    for q in quarters(app):
-        if today <= q.end:
-            return q
-    return None
 
 
 async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
@@ -219,7 +202,7 @@ async def training_rows(app: App) -> list[TrainingRow] | None:
 
 def scope_for(viewer: Person | None) -> str | None:
     """A class teacher who is not also the IT officer or director sees only their class."""
-    if viewer is None or viewer.has_role("it_officer", "director"):
+    if viewer is None or viewer.has_role(*MANAGER_ROLES):
         return None
     return viewer.class_label or "—"
 
@@ -248,12 +231,12 @@ async def collect(app: App, viewer: Person | None = None) -> StatusData:
         if p.unreachable_reason is not None
     ]
     tasks_viewer = viewer if scope is not None else None
-    cq = current_quarter(app, today)
+    cq = app.school.calendar.current_quarter(today)
     year = app.school.school_year.year
     done_now = cq is not None and await ops.quarter_has_backup(app.db, year, cq.number)
     next_due = cq
     if done_now and cq is not None:
-        later = [q for q in quarters(app) if q.number > cq.number]
+        later = [q for q in app.school.calendar.quarters if q.number > cq.number]
         next_due = later[0] if later else None
     return StatusData(
         now=now,

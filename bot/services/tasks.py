@@ -19,31 +19,19 @@ from typing import TYPE_CHECKING
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
+from bot.domain.calendar import Occurrence, Quarter, deadline_words, occurrences
+from bot.domain.people import Person
+from bot.domain.plan import Deadline, Plan, PlanItem
 from bot.html_fit import fit_html
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.deadlines import (
-    Occurrence,
-    Quarter,
-    deadline_words,
-    occurrences,
-)
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
-from bot.services.plan import (
-    PLAN_PATH,
-    ROLE_CODES,
-    Deadline,
-    Plan,
-    PlanError,
-    PlanItem,
-    parse_plan,
-    shift_plan,
-)
+from bot.services.plan import PLAN_PATH, ROLE_CODES, PlanError, parse_plan, shift_plan
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
 from storage import ops
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
@@ -52,8 +40,6 @@ if TYPE_CHECKING:
     from bot.app import App
 
 NO_OCC = "-"
-REVIEWER_ROLES = frozenset({"director", "it_officer"})
-EDITOR_ROLES = frozenset({"it_officer"})
 TEXT_LIMIT = 4000  # Telegram allows 4096; keep a margin for entities
 
 
@@ -198,7 +184,7 @@ class Snapshot:
 
     def reviewers(self) -> list[Person]:
         seen: dict[int, Person] = {}
-        for role in ("director", "it_officer"):
+        for role in sorted(REVIEWER_ROLES):
             for person in self.by_role.get(role, []):
                 seen.setdefault(person.id, person)
         return list(seen.values())
@@ -325,21 +311,8 @@ async def snapshot(app: App) -> Snapshot:
     )
 
 
-def today_local(app: App, now: datetime) -> date:
-    return now.astimezone(app.school.tz).date()
-
-
 def translator(app: App, person: Person) -> Translator:
     return app.translator_for(person)
-
-
-def send_window(app: App, moment: datetime) -> datetime:
-    """The first instant >= moment that is inside working hours, outside quiet hours and holidays."""
-    return app.send_window(moment)
-
-
-def day_start(app: App, day: date) -> datetime:
-    return datetime.combine(day, app.school.hours.work_start, tzinfo=app.school.tz)
 
 
 # --- listing -------------------------------------------------------------------------------------
@@ -731,8 +704,9 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
 
 def next_working_morning(app: App, now: datetime) -> datetime:
     """Tomorrow's (or the next working day's) start of work."""
-    tomorrow = today_local(app, now) + timedelta(days=1)
-    return send_window(app, day_start(app, tomorrow))
+    tomorrow = app.school.calendar.local_date(now) + timedelta(days=1)
+    cal = app.school.calendar
+    return cal.send_window(cal.day_start(tomorrow))
 
 
 async def snooze(app: App, person: Person, number: str, key: str) -> datetime:

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiogram.filters.callback_data import CallbackData
 
+from bot.domain.access import ADMIN_ROLE, faq_audiences
+from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
-from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary, audiences_for_roles
-from bot.services.training import outside_quiet_hours
+from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -110,7 +110,7 @@ def reload_faq(app: App) -> None:
 
 
 def audiences_of(person: Person | None) -> set[str]:
-    return {"all"} if person is None else audiences_for_roles(person.roles)
+    return {"all"} if person is None else faq_audiences(person.roles)
 
 
 # --- tickets ----------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ async def open_ticket(app: App, asker: Person, text: str, *, context: str | None
     text = text.strip()[:MAX_TICKET_TEXT]
     if not text:
         raise ValueError("empty question")
-    officers = [p for p in await app.people.with_role("it_officer") if p.reachable]
+    officers = [p for p in await app.people.with_role(ADMIN_ROLE) if p.reachable]
     now = app.clock.now()
     notices: list[tuple[Person, str, dict[str, Any]]] = []
     for officer in officers:
@@ -175,7 +175,7 @@ async def open_ticket(app: App, asker: Person, text: str, *, context: str | None
                 payload=Payload(text=body, reply_markup=ticket_buttons(t, ticket_id, answered=False)),
                 now=now,
                 # A question typed at night reaches the IT officer in the morning.
-                not_before=outside_quiet_hours(app, now),
+                not_before=app.school.calendar.outside_quiet_hours(now),
                 priority=3,
             )
     app.wake_sender()
@@ -213,7 +213,7 @@ async def answer_ticket(app: App, officer: Person, ticket_id: int, text: str) ->
                 payload=Payload(text=body),
                 now=now,
                 # The IT officer may answer late in the evening; the asker hears it in the morning.
-                not_before=outside_quiet_hours(app, now),
+                not_before=app.school.calendar.outside_quiet_hours(now),
                 priority=3,
             )
     app.wake_sender()

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from aiogram.filters.callback_data import CallbackData
 
+from bot.domain.access import TEACHER_ROLES
+from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
 from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
@@ -25,7 +27,6 @@ from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload, enqueue
-from storage.people import Person
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -35,7 +36,6 @@ EVENING_REMINDER = time(18, 0)
 HOUR_BEFORE = timedelta(hours=1)
 MAX_TITLE = 200
 MAX_PLACE = 300
-TEACHER_ROLES = frozenset({"teacher", "class_teacher"})
 RENDERER = "training_attendance"
 
 _WHEN_RE = re.compile(r"^\s*(\d{1,2})\.(\d{1,2})\.(\d{4})\s+(\d{1,2})[:.](\d{2})\s*$")
@@ -67,52 +67,18 @@ class TrRsvp(CallbackData, prefix="trr"):
 # --- quiet hours ------------------------------------------------------------------------------
 
 
-def _in_quiet(app: App, local: datetime) -> bool:
-    start, end = app.school.hours.quiet_start, app.school.hours.quiet_end
-    now = local.time()
-    if start == end:
-        return False
-    if start < end:
-        return start <= now < end
-    return now >= start or now < end
-
-
-def in_quiet_hours(app: App, moment: datetime) -> bool:
-    return _in_quiet(app, moment.astimezone(app.school.tz))
-
-
-def outside_quiet_hours(app: App, moment: datetime) -> datetime:
-    """`moment`, or the end of the quiet hours it falls into."""
-    local = moment.astimezone(app.school.tz)
-    if not _in_quiet(app, local):
-        return moment
-    end = app.school.hours.quiet_end
-    day = local.date() if local.time() < end else local.date() + timedelta(days=1)
-    return datetime.combine(day, end, tzinfo=app.school.tz).astimezone(UTC)
-
-
-def latest_allowed_before(app: App, moment: datetime) -> datetime:
-    """`moment`, or the last minute before the quiet hours it falls into began."""
-    local = moment.astimezone(app.school.tz)
-    if not _in_quiet(app, local):
-        return moment
-    start = app.school.hours.quiet_start
-    day = local.date() if local.time() >= start else local.date() - timedelta(days=1)
-    return (datetime.combine(day, start, tzinfo=app.school.tz) - timedelta(minutes=1)).astimezone(UTC)
-
-
 def reminder_times(app: App, starts_at: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
     """(evening before, one hour before): either is None when it would be pointless or too late."""
     tz = app.school.tz
     day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
-    evening: datetime | None = latest_allowed_before(
-        app, datetime.combine(day_before, EVENING_REMINDER, tzinfo=tz).astimezone(UTC)
+    evening: datetime | None = app.school.calendar.latest_allowed_before(
+        datetime.combine(day_before, EVENING_REMINDER, tzinfo=tz).astimezone(UTC)
     )
     if evening is not None and evening <= now:
         evening = None
     hour: datetime | None = starts_at - HOUR_BEFORE
     assert hour is not None
-    if in_quiet_hours(app, hour):
+    if app.school.calendar.in_quiet_hours(hour):
         # An early-morning session: moving the reminder earlier would land it before the previous
         # evening's quiet hours, i.e. at or before the evening reminder, so it is skipped.
         hour = None
@@ -208,7 +174,7 @@ async def _create_in(
     app: App, conn: Any, creator: Person | None, spec: SessionSpec, people: list[Person], now: datetime
 ) -> tuple[int, int]:
     evening, hour = reminder_times(app, spec.starts_at, now)
-    send_at = outside_quiet_hours(app, now)
+    send_at = app.school.calendar.outside_quiet_hours(now)
     sent = 0
     sid = await HelpRepo.insert_session(
         conn,

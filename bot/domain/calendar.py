@@ -1,6 +1,8 @@
-"""Deadline arithmetic: when a plan item is due, when to remind, and when a reminder may be sent.
+"""The school calendar and deadline arithmetic: when a plan item is due, when to remind, and when a
+message nobody waits for may be sent (working hours, quiet hours, holidays, quarters).
 
-Pure functions, no I/O and no clock: callers pass "now" and the school's calendar in. Deadlines are
+Pure code, no I/O and no clock: callers pass "now" in; `SchoolCalendar` is the one calendar every
+capability asks (built from school.toml by `SchoolConfig.calendar`). Deadlines are
 expected to be already moved to the running school year (``bot.services.plan.shift_plan``).
 """
 
@@ -12,11 +14,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.services.plan import Deadline
+from bot.domain.plan import Deadline
 
 __all__ = [
     "Occurrence",
     "Quarter",
+    "SchoolCalendar",
     "deadline_words",
     "next_allowed_time",
     "occurrences",
@@ -288,3 +291,70 @@ def _first_instant(candidate: datetime, end: datetime, tz: ZoneInfo, not_before:
         if instant >= not_before:
             return instant
     return None  # pragma: no cover - unreachable, see above
+
+
+@dataclass(frozen=True)
+class SchoolCalendar:
+    """The school's time: its zone, working days and hours, quiet hours, holidays and quarters."""
+
+    tz: ZoneInfo
+    work_start: time
+    work_end: time
+    working_days: frozenset[int]  # 0=Monday
+    quiet_start: time
+    quiet_end: time
+    holidays: tuple[date, ...]
+    year: int
+    quarters: tuple[Quarter, ...]
+
+    def send_window(self, moment: datetime) -> datetime:
+        """When a message nobody is waiting for may go out: the first instant >= moment inside
+        working hours on a working day, outside quiet hours and holidays (school time zone)."""
+        return next_allowed_time(
+            moment, tz=self.tz, work_start=self.work_start, work_end=self.work_end,
+            working_days=set(self.working_days), quiet_start=self.quiet_start, quiet_end=self.quiet_end,
+            holidays=self.holidays,
+        )
+
+    def _quiet(self, local: datetime) -> bool:
+        start, end, now = self.quiet_start, self.quiet_end, local.time()
+        if start == end:
+            return False
+        if start < end:
+            return start <= now < end
+        return now >= start or now < end
+
+    def in_quiet_hours(self, moment: datetime) -> bool:
+        return self._quiet(moment.astimezone(self.tz))
+
+    def outside_quiet_hours(self, moment: datetime) -> datetime:
+        """`moment`, or the end of the quiet hours it falls into."""
+        local = moment.astimezone(self.tz)
+        if not self._quiet(local):
+            return moment
+        end = self.quiet_end
+        day = local.date() if local.time() < end else local.date() + timedelta(days=1)
+        return datetime.combine(day, end, tzinfo=self.tz).astimezone(UTC)
+
+    def latest_allowed_before(self, moment: datetime) -> datetime:
+        """`moment`, or the last minute before the quiet hours it falls into began."""
+        local = moment.astimezone(self.tz)
+        if not self._quiet(local):
+            return moment
+        start = self.quiet_start
+        day = local.date() if local.time() >= start else local.date() - timedelta(days=1)
+        return (datetime.combine(day, start, tzinfo=self.tz) - timedelta(minutes=1)).astimezone(UTC)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date()
+
+    def day_start(self, day: date) -> datetime:
+        """The start of working hours on `day` (school time zone)."""
+        return datetime.combine(day, self.work_start, tzinfo=self.tz)
+
+    def current_quarter(self, today: date) -> Quarter | None:
+        """The quarter `today` falls in, or the next one to come (holidays between quarters)."""
+        for q in self.quarters:
+            if today <= q.end:
+                return q
+        return None
