@@ -32,7 +32,7 @@ from bench import p8
 from bot.app import App, build_bot, create_app, serve
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
-from bot.services.sender import OutboxSender
+from bot.tg.sender import OutboxSender
 from scheduler.base import ManualScheduler
 from storage.outbox import Payload, enqueue
 from storage.people import PersonRepo

@@ -29,9 +29,16 @@ from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
-from bot.limiter import LimitedSession, SendLimiter
 from bot.services import ledger
-from bot.startup import PollingLogFilter, StateLog, check_data_folders, polling_backoff, try_or_retry, wait_for_bot_api
+from bot.tg.limiter import LimitedSession, SendLimiter
+from bot.tg.startup import (
+    PollingLogFilter,
+    StateLog,
+    check_data_folders,
+    polling_backoff,
+    try_or_retry,
+    wait_for_bot_api,
+)
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
@@ -40,7 +47,7 @@ from storage.year import latest_year
 
 if TYPE_CHECKING:
     from bot.services.imports import Importer
-    from bot.services.sender import OutboxSender
+    from bot.tg.sender import OutboxSender
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +149,10 @@ def build_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(app: App) -> Dispatcher:
-    from bot.middlewares import install_middlewares
+    from bot.tg.fsm import SQLiteStorage
+    from bot.tg.middlewares import install_middlewares
     from handlers import routers
     from handlers.errors import install_error_handler
-    from storage.fsm import SQLiteStorage
 
     dp = Dispatcher(
         storage=SQLiteStorage(app.db),
@@ -178,7 +185,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         )
         if retry is not None:
             app.extras["commands_retry"] = retry
-        from bot.services.sender import OutboxSender
+        from bot.tg.sender import OutboxSender
 
         app.sender = OutboxSender(app, bot)
         app.sender.start()
@@ -229,7 +236,7 @@ async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> Non
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
     """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`).
 
-    Start-up problems are one line each (see bot.startup): the data folders are checked, then the
+    Start-up problems are one line each (see bot.tg.startup): the data folders are checked, then the
     database opens (a locked or corrupt file is a one-line StorageError), then the Bot API is
     waited for (retried with a growing pause; a refused token stops the start)."""
     api_state = StateLog()

@@ -16,7 +16,7 @@ from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
-from bot.startup import check_data_folders
+from bot.tg.startup import check_data_folders
 from storage.db import DiskFull, StorageError
 from storage.lock import DatabaseBusy, DatabaseLock
 

@@ -47,7 +47,7 @@ def _staff_router(*children: Router) -> Router:
     """Staff-only capabilities behind one role check: parents, pupils and unknown users skip the
     whole group at once instead of walking every router in it (each router walked costs time on
     every update). Each child keeps its own, narrower role filter."""
-    from bot.filters import IsStaff
+    from bot.tg.filters import IsStaff
 
     group = Router(name="staff")
     group.message.filter(IsStaff())

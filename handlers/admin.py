@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import enum
 import io
 import logging
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -17,57 +15,19 @@ from aiogram.utils.text_decorations import html_decoration as html
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
+from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
+from bot.tg.filters import HasContent, HasRole, MenuButton
 from storage.db import DiskFull
 
 log = logging.getLogger(__name__)
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
-
-
-
-class AdminAction(CallbackData, prefix="adm"):
-    action: str
-
-
-class ImportChoice(CallbackData, prefix="imp"):
-    kind: str
-    apply: bool = False
-
-
-class ImportConfirm(CallbackData, prefix="imc"):
-    """The IT officer saw who leaves (staff, or more than a fifth of the people) and confirms it."""
-
-    kind: str
-
-
-class ImportPick(CallbackData, prefix="imq"):
-    """The answer to an ambiguous pupil: the index of an existing pupil shown, or -1 for a new one."""
-
-    kind: str
-    n: int
-
-
-class LinkPick(CallbackData, prefix="lnk"):
-    person_id: int
-
-
-class MergeStep(enum.StrEnum):
-    ASK = "ask"
-    DO = "do"
-    CANCEL = "cancel"
-
-
-class MergePick(CallbackData, prefix="mrg"):
-    step: MergeStep
-    duplicate: int
-    into: int
 
 
 class LinkSearch(StatesGroup):

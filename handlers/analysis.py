@@ -7,7 +7,6 @@ from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -15,13 +14,10 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole, PlainText
 from bot.i18n import Translator
 from bot.services import analysis as svc
-
-
-class AnalysisAction(CallbackData, prefix="ana"):
-    action: str  # edit
+from bot.tg.callbacks import AnalysisAction
+from bot.tg.filters import HasRole, PlainText
 
 
 class AnalysisFlow(StatesGroup):

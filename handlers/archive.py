@@ -11,24 +11,15 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.domain.access import ARCHIVE_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole
 from bot.i18n import Translator
 from bot.services import archive as service
 from bot.services import consent_export
-from handlers.admin import AdminAction
+from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView
+from bot.tg.filters import HasRole
 from storage.year import ARCHIVE_STEPS
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
-
-
-class ArchiveStep(CallbackData, prefix="arc"):
-    cls: str
-    step: str
-
-
-class ArchiveView(CallbackData, prefix="arv"):
-    action: str  # open, pdf, register
 
 
 def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:

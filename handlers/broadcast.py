@@ -14,23 +14,14 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services import broadcast as service
-from handlers.admin import AdminAction
+from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
+from bot.tg.filters import HasRole, MenuButton
 from storage.delivery import DeliveryRepo, Progress
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
-
-
-class BcAudience(CallbackData, prefix="bca"):
-    kind: str
-    value: str = ""
-
-
-class BcConfirm(CallbackData, prefix="bcc"):
-    ok: bool
 
 
 class BroadcastFlow(StatesGroup):

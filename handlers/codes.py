@@ -21,44 +21,24 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import codes as svc
 from bot.services.people_text import find_people, person_label
-from handlers.admin import AdminAction
+from bot.tg.callbacks import (
+    AdminAction,
+    CodeActivated,
+    CodeAdminPick,
+    CodeIssue,
+    CodePrint,
+    CodeRevoke,
+    CodeShow,
+    CodeTrouble,
+)
+from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton
 from storage.codes import CodeRepo
 
 log = logging.getLogger(__name__)
-
-
-class CodeShow(CallbackData, prefix="cds"):
-    person_id: int
-
-
-class CodeActivated(CallbackData, prefix="cda"):
-    code_id: int
-
-
-class CodeTrouble(CallbackData, prefix="cdt"):
-    code_id: int
-
-
-class CodePrint(CallbackData, prefix="cdp"):
-    pass
-
-
-class CodeAdminPick(CallbackData, prefix="cdk"):
-    person_id: int
-
-
-class CodeRevoke(CallbackData, prefix="cdr"):
-    code_id: int
-
-
-class CodeIssue(CallbackData, prefix="cdi"):
-    person_id: int
-    role: str
 
 
 class CodeAdmin(StatesGroup):

@@ -10,7 +10,7 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
-from bot.menu import commands_for
+from bot.tg.menu import commands_for
 
 log = logging.getLogger(__name__)
 

@@ -15,28 +15,13 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.consent_export import export, signing_form
-from handlers.admin import AdminAction
+from bot.tg.callbacks import AdminAction, ConsentCb, StaffCb
+from bot.tg.filters import HasContent, HasRole, MenuButton
 from storage.consent import Decision
-
-
-class ConsentCb(CallbackData, prefix="cns"):
-    """Parent actions. `child` 0 means "all my children"; `version` must be the current one."""
-
-    action: str  # menu | read | form | give | decline | withdraw | wyes | wno
-    child: int
-    version: int
-
-
-class StaffCb(CallbackData, prefix="cst"):
-    action: str  # classes | class | paper | child | dec | remind | export | orig | origc
-    cls: str = ""
-    child: int = 0
-    decision: str = ""
 
 
 class PaperForm(StatesGroup):

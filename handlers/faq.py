@@ -15,18 +15,17 @@ from typing import Any
 from aiogram import F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole, MenuButton
 from bot.i18n import Translator
 from bot.services.faq import FaqError
-from bot.services.tickets import TicketCb, audiences_of, faq_for, reload_faq
-from handlers.admin import AdminAction
+from bot.services.tickets import audiences_of, faq_for, reload_faq
+from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, TicketCb
+from bot.tg.filters import HasRole, MenuButton
 
 log = logging.getLogger(__name__)
 
@@ -35,22 +34,6 @@ QUERIES_KEY = "help_queries"
 KEEP_QUERIES = 5
 MAX_QUERY = 500
 BUTTON_CHARS = 60
-
-
-class FaqNav(CallbackData, prefix="faq"):
-    """v: "c" categories, "l" a category's entries (page), "e" one entry (cat/page: where back goes;
-    cat "~<key>": back to the search results of the query saved under key), "s" search results."""
-
-    v: str
-    cat: str = ""
-    page: int = 0
-    e: str = ""
-
-
-class AskQuery(CallbackData, prefix="tkq"):
-    """ "None of these — ask the IT officer": `key` names the searched text in the FSM data."""
-
-    key: str
 
 
 async def remember_query(state: FSMContext, text: str) -> str:

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from aiogram import F, Router
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole
 from bot.i18n import Translator
 from bot.services.school_year import YearError, new_year, render_report
-from handlers.admin import AdminAction
+from bot.tg.callbacks import AdminAction, YearConfirm
+from bot.tg.filters import HasRole
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 # A Telegram message holds 4096 characters: the bot shows this many changes, the CLI all of them.
 SHOWN_CHANGES = 30
-
-
-class YearConfirm(CallbackData, prefix="nyr"):
-    year: int
 
 
 async def preview(query: CallbackQuery, app: App, t: Translator) -> None:

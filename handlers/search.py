@@ -14,9 +14,9 @@ from aiogram.types import Message
 
 from bot.app import App
 from bot.domain.people import Person
-from bot.filters import HasContent, IsLinked
 from bot.i18n import Catalog, Translator
-from bot.menu import menu_entry_of
+from bot.tg.filters import HasContent, IsLinked
+from bot.tg.menu import menu_entry_of
 from handlers.faq import remember_query, results_screen
 
 

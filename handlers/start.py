@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 import html
 
 from aiogram import Bot, Router
 from aiogram.filters import Command, CommandObject, CommandStart
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -22,9 +20,7 @@ from aiogram.types import (
 
 from bot.app import App
 from bot.domain.people import Person
-from bot.filters import HasContent, IsLinked, MenuButton
 from bot.i18n import LANGUAGES, Translator
-from bot.menu import main_keyboard, visible_entries
 from bot.russian import Named
 from bot.services.onboarding import (
     LinkOutcome,
@@ -35,23 +31,11 @@ from bot.services.onboarding import (
     link_by_contact,
     link_by_token,
 )
+from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice
+from bot.tg.filters import HasContent, IsLinked, MenuButton
+from bot.tg.menu import main_keyboard, visible_entries
 from handlers.common import set_commands
 from storage.people import PersonRepo
-
-
-class LangChoice(CallbackData, prefix="lang"):
-    code: str
-
-
-class ClaimAction(enum.StrEnum):
-    PICK = "pick"  # "I am this roster IT officer"
-    NEW = "new"  # "I am not in the list"
-    CONTACT = "contact"  # "find me by my phone number"
-
-
-class AdminClaim(CallbackData, prefix="adc"):
-    action: ClaimAction
-    person_id: int = 0
 
 
 def _tg_user(user: User) -> TelegramUser:

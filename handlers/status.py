@@ -7,7 +7,6 @@ from html import escape
 
 from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
@@ -21,12 +20,13 @@ from aiogram.types import (
 from bot.app import App
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services import backup as backup_service
 from bot.services import status as status_service
 from bot.services.chart import render_chart
 from bot.services.report import render_report, report_filename
+from bot.tg.callbacks import JournalDone, StatusAction
+from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -35,15 +35,6 @@ log = logging.getLogger(__name__)
 
 VIEWERS = STATUS_VIEWERS
 MANAGERS = MANAGER_ROLES
-
-
-class StatusAction(CallbackData, prefix="st"):
-    action: str
-
-
-class JournalDone(CallbackData, prefix="jbk"):
-    year: int
-    quarter: int
 
 
 class JournalFlow(StatesGroup):

@@ -12,11 +12,12 @@ from bot.app import App
 from bot.domain.access import ADMIN_ROLE, EDITOR_ROLES, REVIEWER_ROLES, STAFF_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, MenuButton
 from bot.i18n import Translator
-from bot.menu import menu_entry_of
 from bot.services import tasks as svc
-from bot.services.tasks import ProofAct, Refused, TaskAct, TaskEdit, TaskPage
+from bot.services.tasks import Refused
+from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
+from bot.tg.filters import HasContent, HasRole, MenuButton
+from bot.tg.menu import menu_entry_of
 from handlers.status import JournalFlow
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).

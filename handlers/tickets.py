@@ -15,10 +15,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
-from bot.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from bot.i18n import Translator
 from bot.services.tickets import (
-    TicketCb,
     answer_ticket,
     close_ticket,
     describe_person,
@@ -28,8 +26,9 @@ from bot.services.tickets import (
     ticket_buttons,
     tickets_overview,
 )
-from handlers.admin import AdminAction
-from handlers.faq import AskQuery, recall_query
+from bot.tg.callbacks import AdminAction, AskQuery, TicketCb
+from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
+from handlers.faq import recall_query
 
 
 class Asking(StatesGroup):

@@ -22,13 +22,11 @@ from aiogram.types import (
 from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
-from bot.filters import HasRole, IsLinked, PlainText
 from bot.i18n import Translator
 from bot.services.training import (
     MAX_PLACE,
     MAX_TITLE,
     SessionSpec,
-    TrRsvp,
     attendance_xlsx,
     create_session,
     format_when,
@@ -40,7 +38,8 @@ from bot.services.training import (
     session_text,
     toggle_attendance,
 )
-from handlers.admin import AdminAction
+from bot.tg.callbacks import AdminAction, TrAdm, TrRsvp
+from bot.tg.filters import HasRole, IsLinked, PlainText
 from storage.help import HelpRepo
 
 MARK_PAGE = 10
@@ -52,16 +51,6 @@ class TrNew(StatesGroup):
     when = State()
     place = State()
     confirm = State()
-
-
-class TrAdm(CallbackData, prefix="tra"):
-    """action: new, aud, cls, create, cancel, view, marks, mark, xlsx, list."""
-
-    action: str
-    sid: int = 0
-    pid: int = 0
-    page: int = 0
-    arg: str = ""
 
 
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:

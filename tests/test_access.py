@@ -15,8 +15,8 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 import handlers
 from bot.i18n import Catalog
-from bot.menu import MENU
 from bot.services.roster import import_roster
+from bot.tg.menu import MENU
 from tests.harness import PARENT_TWO, Harness, roster_csv
 
 UNKNOWN = 777000

@@ -12,7 +12,7 @@ from aiogram.methods import SendDocument
 
 from bot.services import archive as service
 from bot.services.roster import import_roster
-from handlers.archive import ArchiveStep, ArchiveView
+from bot.tg.callbacks import ArchiveStep, ArchiveView
 from tests.consent_helpers import answer, buttons, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, Harness, roster_csv
 

@@ -14,8 +14,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.fakeapi import FakeTelegram
 from bot.services import broadcast as service
-from handlers.admin import AdminAction
-from handlers.broadcast import BcAudience, BcConfirm
+from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from storage.delivery import DeliveryRepo
 from tests.delivery_helpers import add_people, drained, wait_until
 from tests.harness import DIRECTOR, PARENT_ONE, PARENT_TWO, TEACHER, Harness, roster_csv, running_bot

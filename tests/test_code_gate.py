@@ -23,7 +23,7 @@ from bot.services import consent
 from bot.services import status as status_service
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
-from handlers.codes import CodePrint, CodeShow
+from bot.tg.callbacks import CodePrint, CodeShow
 from storage.codes import CodeRepo
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, decode_qr, person_id
 from tests.harness import (

@@ -15,7 +15,7 @@ from bot.app import App
 from bot.services import codes as svc
 from bot.services import consent
 from bot.services.imports import ImportOptions, render_outcome
-from handlers.codes import CodeActivated, CodeAdminPick, CodePrint, CodeShow
+from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow
 from storage.codes import CodeRepo
 from storage.outbox import Payload
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, decode_qr, load_school, person_id
@@ -301,7 +301,7 @@ async def test_trouble_opens_a_ticket_with_masked_context(harness: Harness) -> N
     await load_school(app)
     await harness.contact(TEACHER, "+79000000004", TEACHER)
     code = (await CodeRepo(app.db).active_for([await person_id(app, "Морозов Игорь Сергеевич")]))[0]
-    from handlers.codes import CodeTrouble
+    from bot.tg.callbacks import CodeTrouble
 
     calls = await harness.press(TEACHER, CodeTrouble(code_id=code.id).pack())
     assert any(isinstance(c, SendMessage) and "ответственному" in c.text for c in calls)

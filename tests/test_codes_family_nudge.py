@@ -10,7 +10,7 @@ from bot.services import codes as svc
 from bot.services import consent as consent_svc
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
-from handlers.codes import CodeActivated
+from bot.tg.callbacks import CodeActivated
 from storage.codes import CodeRepo
 from tests.codes_helpers import codes_csv, load_school, person_id
 from tests.harness import PARENT_TWO, ROSTER_ROWS, TEACHER, Harness, csv_bytes

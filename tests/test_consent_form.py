@@ -12,7 +12,7 @@ from pathlib import Path
 from aiogram.methods import AnswerCallbackQuery, SendDocument
 
 from bot.services import consent as svc
-from handlers.consent import ConsentCb, StaffCb
+from bot.tg.callbacks import ConsentCb, StaffCb
 from storage import consent as repo
 from storage.codes import CodeRepo
 from storage.outbox import Payload

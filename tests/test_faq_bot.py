@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiogram.methods import AnswerCallbackQuery
 
-from handlers.faq import PAGE_SIZE, FaqNav
+from bot.tg.callbacks import FaqNav
+from handlers.faq import PAGE_SIZE
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness
 from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
 
@@ -35,7 +36,7 @@ async def test_categories_by_role_and_back_everywhere(harness: Harness) -> None:
 async def test_pagination(harness: Harness) -> None:
     await linked_school(harness, IT_OFFICER)
     faq = harness.app.extras["faq"].get("ru")
-    from bot.services.faq import audiences_for_roles
+    from bot.domain.access import faq_audiences as audiences_for_roles
 
     aud = audiences_for_roles(["it_officer"])
     big = max(faq.categories(aud), key=lambda c: len(faq.entries(c.id, aud)))

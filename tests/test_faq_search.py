@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.faq import Faq, FaqError, FaqLibrary, audiences_for_roles
+from bot.domain.access import faq_audiences as audiences_for_roles
+from bot.services.faq import Faq, FaqError, FaqLibrary
 
 ROOT = Path(__file__).resolve().parent.parent
 FAQ_DIR = ROOT / "content" / "faq"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.services.sender as sender_module
+import bot.tg.sender as sender_module
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from tests.delivery_helpers import add_people, drained, enqueue_texts

@@ -10,7 +10,7 @@ from typing import Any
 from aiogram.methods import SendMessage
 
 from bot.fakeapi import FakeTelegram
-from handlers.broadcast import BcAudience, BcConfirm
+from bot.tg.callbacks import BcAudience, BcConfirm
 from tests.harness import PARENT_TWO, Harness, roster_csv, running_bot
 
 

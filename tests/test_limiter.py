@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import build_bot
 from bot.fakeapi import FakeTelegram
-from bot.limiter import LimitedSession, Priority, SendLimiter, bulk_sends, current_priority, limiter_of
+from bot.tg.limiter import LimitedSession, Priority, SendLimiter, bulk_sends, current_priority, limiter_of
 from tests.delivery_helpers import add_people, drained, enqueue_texts, wait_until
 from tests.harness import make_settings, running_bot
 

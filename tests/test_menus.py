@@ -10,7 +10,7 @@ from aiogram.methods import SendDocument, SendMessage
 from bot.domain.access import ALL_ROLES
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog
-from bot.menu import MENU, main_keyboard
+from bot.tg.menu import MENU, main_keyboard
 from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness

@@ -13,7 +13,7 @@ from bot.services import consent as consent_service
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, new_year, parse_mapping, render_report
-from handlers.school_year import YearConfirm
+from bot.tg.callbacks import YearConfirm
 from storage import year as year_repo
 from storage.tasks import TaskRepo
 from tests.codes_helpers import codes_csv

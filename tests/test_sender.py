@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-import bot.services.sender as sender_module
+import bot.tg.sender as sender_module
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.services.sender import OutboxSender
+from bot.tg.sender import OutboxSender
 from storage.delivery import DeliveryRepo
 from tests.delivery_helpers import add_people, counts, drained, enqueue_texts, wait_until
 from tests.harness import DEFAULT_START, running_bot

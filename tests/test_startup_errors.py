@@ -19,12 +19,12 @@ from pathlib import Path
 
 import pytest
 
-import bot.startup as startup
+import bot.tg.startup as startup
 from bot.app import build_bot, create_app, serve
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
-from bot.startup import StartupError
+from bot.tg.startup import StartupError
 from scheduler.base import ManualScheduler
 from storage.outbox import Payload, enqueue
 from tests.delivery_helpers import add_people, drained, wait_until

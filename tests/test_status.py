@@ -13,7 +13,7 @@ from PIL import Image
 from bot.services import backup as backup_service
 from bot.services import status as status_service
 from bot.services.chart import chart_input, render_png
-from handlers.status import JournalDone
+from bot.tg.callbacks import JournalDone
 from storage import ops
 from tests.conftest_status import populate
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_TWO, Harness

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from aiogram.fsm.storage.base import StorageKey
 
+from bot.tg.fsm import SQLiteStorage
 from storage.db import Database, StorageError, migrations
-from storage.fsm import SQLiteStorage
 
 
 async def test_migrations_apply_once_and_file_is_private(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers.faq import FaqNav
+from bot.tg.callbacks import FaqNav
 from storage.outbox import Payload
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts

@@ -396,7 +396,7 @@ def uncovered_code_leaks(w: Walk) -> list[str]:
 def lift_pace(app: App) -> None:
     """The limiter runs on real time (1 message/s per chat): a year of messages would take minutes.
     The walk counts messages, not pace, so the bot's session and its sender get a wide limiter."""
-    from bot.limiter import LimitedSession, SendLimiter
+    from bot.tg.limiter import LimitedSession, SendLimiter
 
     assert app.sender is not None
     fast = SendLimiter(rate=10_000.0, bulk_rate=10_000.0, per_chat_rate=10_000.0, chat_margin=0.0)

@@ -23,9 +23,9 @@ from bot.app import App, build_bot, create_app, serve
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
-from bot.limiter import SendLimiter, limiter_of
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from bot.services.exports import write_private
+from bot.tg.limiter import SendLimiter, limiter_of
 from scheduler.base import ManualScheduler
 from scheduler.ops_sweep import BACKUP_WINDOW
 from storage.delivery import DeliveryRepo

@@ -192,7 +192,7 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
     from rich.progress import Progress as Bar
 
     from bot.app import build_bot
-    from bot.services.sender import OutboxSender
+    from bot.tg.sender import OutboxSender
 
     try:
         audience = Audience.parse(args.audience)

@@ -159,7 +159,7 @@ async def may_see(app: App, caller: Person, code: Code) -> bool:
 
 
 def card_keyboard(code_id: int, t: Translator, recipient: Person) -> dict[str, Any]:
-    from handlers.codes import CodeActivated, CodeTrouble
+    from bot.tg.callbacks import CodeActivated, CodeTrouble
 
     return {
         "inline_keyboard": [
@@ -718,7 +718,7 @@ async def _fold_into_consent_reminder(
 
 
 def family_keyboard(codes: list[tuple[Code, Person]], t: Translator) -> dict[str, Any]:
-    from handlers.codes import CodeActivated, CodeTrouble
+    from bot.tg.callbacks import CodeActivated, CodeTrouble
 
     return {
         "inline_keyboard": [

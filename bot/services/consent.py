@@ -578,7 +578,7 @@ def _school_day(app: App, moment: datetime) -> date:
 
 
 def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:
-    from handlers.consent import ConsentCb  # the callback format belongs to the handler
+    from bot.tg.callbacks import ConsentCb
 
     data = ConsentCb(action="menu", child=0, version=version).pack()
     return {"inline_keyboard": [[{"text": app.catalog.text(lang, "consent.open_button"), "callback_data": data}]]}

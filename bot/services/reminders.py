@@ -28,17 +28,8 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.tasks import (
-    Snapshot,
-    Task,
-    TaskAct,
-    TaskPage,
-    _esc,
-    _fit,
-    shorten,
-    snapshot,
-    task_label,
-)
+from bot.services.tasks import Snapshot, Task, _esc, _fit, shorten, snapshot, task_label
+from bot.tg.callbacks import TaskAct, TaskPage
 from storage.outbox import Payload, enqueue
 from storage.tasks import TaskRepo
 

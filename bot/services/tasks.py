@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
@@ -30,6 +29,7 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome
 from bot.services.plan import PLAN_PATH, ROLE_CODES, PlanError, parse_plan, shift_plan
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
+from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from storage import ops
 from storage.outbox import Payload, enqueue
 from storage.tasks import Proof, TaskRepo
@@ -44,27 +44,6 @@ TEXT_LIMIT = 4000  # Telegram allows 4096; keep a margin for entities
 
 
 # --- callback data (shared by the handlers and the outbox messages this service builds) ----------
-
-
-class TaskAct(CallbackData, prefix="tsk"):
-    action: str  # open, done, snooze
-    item: str
-    occ: str
-
-
-class TaskPage(CallbackData, prefix="tpg"):
-    page: int
-
-
-class ProofAct(CallbackData, prefix="tpr"):
-    action: str  # accept, return
-    proof_id: int
-
-
-class TaskEdit(CallbackData, prefix="ted"):
-    action: str  # deadline, kind, roles, role, save
-    item: str
-    value: str = ""
 
 
 # --- plan import ----------------------------------------------------------------------------------

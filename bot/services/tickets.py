@@ -15,13 +15,12 @@ import html
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from aiogram.filters.callback_data import CallbackData
-
 from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
+from bot.tg.callbacks import TicketCb
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload, enqueue
 
@@ -34,13 +33,6 @@ EXTRA_CATEGORY = "asked"
 EXTRA_PREFIX = "asked-"
 MAX_TICKET_TEXT = 2000
 MAX_ANSWER_TEXT = 3000
-
-
-class TicketCb(CallbackData, prefix="tk"):
-    """Buttons on a ticket: answer, close, faq (make an FAQ entry), view, list."""
-
-    action: str
-    id: int = 0
 
 
 def install(app: App) -> None:

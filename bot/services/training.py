@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from aiogram.filters.callback_data import CallbackData
-
 from bot.domain.access import TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
@@ -25,6 +23,7 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_e
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
+from bot.tg.callbacks import TrRsvp
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload, enqueue
 
@@ -57,11 +56,6 @@ _AUDIENCE_WORDS: dict[str, SessionAudience] = {
     "все": "everyone",
     "всех": "everyone",
 }
-
-
-class TrRsvp(CallbackData, prefix="trr"):
-    sid: int
-    yes: bool
 
 
 # --- quiet hours ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from aiogram.types import Message, TelegramObject
 from bot.domain.access import STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Catalog
-from bot.menu import menu_entry_of
+from bot.tg.menu import menu_entry_of
 
 
 class HasRole(Filter):

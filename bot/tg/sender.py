@@ -1,7 +1,7 @@
 """The outbox sender: drains due outbox rows at Telegram's pace and survives its errors.
 
 Pacing is not the sender's own: every send passes the one limiter of the Bot's session
-(`bot.limiter`), as bulk work, so a direct answer to a user always goes before it. The limiter
+(`bot.tg.limiter`), as bulk work, so a direct answer to a user always goes before it. The limiter
 applies the global budget (`settings.send_rate`), the bulk cap (`settings.outbox_rate`, default
 25/s) and one second per chat. The sender only avoids picking rows whose chat is not free yet (or
 has a send in flight), so a slow chat does not hold a sending slot. A Bot without a limited session
@@ -45,8 +45,8 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
 from bot.config import startup_text
-from bot.limiter import Priority, SendLimiter, bulk_sends, limiter_of
-from bot.startup import StateLog, write_failure
+from bot.tg.limiter import Priority, SendLimiter, bulk_sends, limiter_of
+from bot.tg.startup import StateLog, write_failure
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.outbox import Payload
 
