@@ -251,7 +251,7 @@ async def measure() -> list[tuple[str, str, Sample]]:
                 results[-1][2].answer += f" ({people} active people after)"
             finally:
                 await ticker.stop()
-                dp = app.extras.get("dispatcher")
+                dp = app.dispatcher
                 if dp is not None and not task.done():
                     await dp.stop_polling()
                 await asyncio.wait_for(task, timeout=30)

@@ -32,6 +32,7 @@ from bench import p8
 from bot.app import App, build_bot, create_app, serve
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
+from bot.services.qr_card import CardData, render_card
 from bot.tg.sender import OutboxSender
 from scheduler.base import ManualScheduler
 from storage.outbox import Payload, enqueue
@@ -100,7 +101,6 @@ async def run_sender(
             app = create_app(settings_for(tmp, tg, outbox_rate=pace), scheduler=ManualScheduler())
             await app.open()
             if kind == "photo":
-                from bot.services.qr_card import CardData, render_card
 
                 def card(i: int) -> bytes:
                     started = time.perf_counter()
@@ -184,7 +184,8 @@ async def p5(count: int, text: str = "/start") -> tuple[float, float]:
                     await asyncio.sleep(0.02)
 
                 async def stop() -> None:
-                    await app.extras["dispatcher"].stop_polling()
+                    assert app.dispatcher is not None
+                    await app.dispatcher.stop_polling()
                     await serving
 
                 return stop
@@ -319,7 +320,8 @@ async def p7(count: int, users: int, pace: float = 30.0) -> P7Result:
             await asyncio.gather(*(one(i) for i in range(users)))
             while await app.db.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'"):  # noqa: ASYNC110 - polls the database
                 await asyncio.sleep(0.1)
-            await app.extras["dispatcher"].stop_polling()
+            assert app.dispatcher is not None
+            await app.dispatcher.stop_polling()
             await serving
             bulk = [r.time for r in tg.requests
                     if r.method == "sendMessage" and r.status == 200

@@ -13,24 +13,26 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
 
-import aiosqlite
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.utils.token import TokenValidationError
 
+from bot import capabilities
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
-from bot.domain.people import Person
-from bot.i18n import DEFAULT_LANG, Catalog, Translator
+from bot.i18n import Catalog
 from bot.services import ledger
+from bot.services.core import Core
+from bot.tg.buttons import TelegramButtons
+from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
+from bot.tg.middlewares import UpdateGuard, install_middlewares
+from bot.tg.progress import resume_watchers, stop_watchers
+from bot.tg.sender import OutboxSender
 from bot.tg.startup import (
     PollingLogFilter,
     StateLog,
@@ -39,44 +41,28 @@ from bot.tg.startup import (
     try_or_retry,
     wait_for_bot_api,
 )
+from handlers import routers
+from handlers.common import set_default_commands
+from handlers.errors import install_error_handler
 from scheduler.base import APScheduler, Scheduler
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
 from storage.people import PersonRepo
 from storage.year import latest_year
 
-if TYPE_CHECKING:
-    from bot.services.imports import Importer
-    from bot.tg.sender import OutboxSender
-
 log = logging.getLogger(__name__)
 
-# Called inside the linking transaction, after a Telegram account was linked to a person
-# (e.g. staff get their invitation code). Registered by capabilities in `create_app`.
-LinkHook = Callable[["App", aiosqlite.Connection, Person, datetime], Awaitable[None]]
-# Produces the bytes (and a file name) of an outbox photo/document from its args; runs in a thread.
-Renderer = Callable[["App", dict[str, Any]], Awaitable[tuple[bytes, str]]]
 
+@dataclass(kw_only=True)
+class App(Core):
+    """The composition root's product: the services' Core plus what only the root runs (the
+    scheduler, the outbox sender, the dispatcher and its update guard)."""
 
-@dataclass
-class App:
-    settings: Settings
-    school: SchoolConfig
-    db: Database
-    clock: Clock
-    catalog: Catalog
-    people: PersonRepo
     scheduler: Scheduler
-    link_hooks: list[LinkHook] = field(default_factory=list)
-    renderers: dict[str, Renderer] = field(default_factory=dict)
-    importers: dict[str, Importer] = field(default_factory=dict)
-    # (action id, catalog key of its label) of the IT officer's /admin menu, in display order.
-    admin_actions: list[tuple[str, str]] = field(default_factory=list)
-    outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
-    bot_username: str = ""
     sender: OutboxSender | None = None
-    # Services keep their own long-lived state here (e.g. the FAQ index), keyed by capability.
-    extras: dict[str, Any] = field(default_factory=dict)
+    dispatcher: Dispatcher | None = None
+    update_guard: UpdateGuard | None = None
+    commands_retry: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         if not self.db.is_open:
@@ -88,13 +74,6 @@ class App:
 
     async def close(self) -> None:
         await self.db.close()
-
-    def translator_for(self, person: Person) -> Translator:
-        """The catalog in the language a person chose (Russian unless they chose otherwise)."""
-        return self.catalog.bind(person.lang or DEFAULT_LANG)
-
-    def wake_sender(self) -> None:
-        self.outbox_wakeup.set()
 
     async def tick(self) -> None:
         """Run every capability's sweep at the clock's now, then let the sender drain."""
@@ -119,9 +98,8 @@ def create_app(
         catalog=Catalog.load(),
         people=PersonRepo(db),
         scheduler=scheduler or APScheduler(),
+        buttons=TelegramButtons(),
     )
-    from bot import capabilities
-
     capabilities.install(app)
     return app
 
@@ -149,10 +127,6 @@ def build_bot(settings: Settings) -> Bot:
 
 
 def build_dispatcher(app: App) -> Dispatcher:
-    from bot.tg.fsm import SQLiteStorage
-    from bot.tg.middlewares import install_middlewares
-    from handlers import routers
-    from handlers.errors import install_error_handler
 
     dp = Dispatcher(
         storage=SQLiteStorage(app.db),
@@ -165,7 +139,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         people=app.people,
         scheduler=app.scheduler,
     )
-    install_middlewares(dp, app)
+    app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     install_error_handler(dp)
     dp.include_routers(*routers())
 
@@ -176,21 +150,14 @@ def build_dispatcher(app: App) -> Dispatcher:
         await ledger.check_at_start(app)
         me = await bot.get_me()
         app.bot_username = me.username or ""
-        from handlers.common import set_default_commands
-
         # A convenience: a failure is one line and a background retry, never a stopped bot.
         retry = await try_or_retry(
             lambda: set_default_commands(bot, app.catalog),
             failed_key="commands_failed", recovered_key="commands_recovered",
         )
-        if retry is not None:
-            app.extras["commands_retry"] = retry
-        from bot.tg.sender import OutboxSender
-
+        app.commands_retry = retry
         app.sender = OutboxSender(app, bot)
         app.sender.start()
-        from bot.services.broadcast import resume_watchers
-
         await resume_watchers(app, bot)
         app.scheduler.start(app.tick)
         log.info("schoolbot started as @%s", app.bot_username)
@@ -200,10 +167,8 @@ def build_dispatcher(app: App) -> Dispatcher:
         # (bounded), then close the database. Whatever is cut off is retried at the next start.
         await app.scheduler.shutdown()
         await _wait_for_handlers(app, dp, timeout=SHUTDOWN_GRACE)
-        from bot.services.broadcast import stop_watchers
-
         await stop_watchers(app)
-        retry = app.extras.pop("commands_retry", None)
+        retry, app.commands_retry = app.commands_retry, None
         if retry is not None:
             retry.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -225,7 +190,7 @@ async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> Non
     tasks = [t for t in getattr(dp, "_handle_update_tasks", set()) if not t.done()]
     if tasks:
         await asyncio.wait(tasks, timeout=timeout)
-    guard = app.extras.get("update_guard")
+    guard = app.update_guard
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     # The guard keeps a plain counter (no event to wait on); a short poll is fine at shutdown.
@@ -249,7 +214,7 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
         await bot.session.close()
         raise
     dp = build_dispatcher(app)
-    app.extras["dispatcher"] = dp
+    app.dispatcher = dp
     # Everything built so far (modules, aiogram's models, catalogs, the FAQ index) lives as long as
     # the process: moved out of the collector's sight, a full collection triggered by a big import
     # in a worker thread (which holds the GIL, stalling the loop) walks only what the import made

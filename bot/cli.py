@@ -10,34 +10,32 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeAlias
 
+from bot import cli_broadcast, cli_people, sandbox
 from bot.app import App, build_bot, create_app, serve
 from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
+from bot.services import analysis, backup, codes, consent_export, ledger, reminders, report, school_year
+from bot.services.imports import ImportOptions, render_outcome
+from bot.services.onboarding import create_token, deep_link
+from bot.services.people_text import find_people
 from bot.tg.startup import check_data_folders
 from storage.db import DiskFull, StorageError
 from storage.lock import DatabaseBusy, DatabaseLock
 
 log = logging.getLogger(__name__)
 
-# Capabilities add sub-commands here: each function receives the sub-parsers object and returns
-# nothing; its parsers set `func` to an `async def (app, args, t) -> int`.
-EXTRA_COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = []
-
-
-def _load_extra_commands() -> None:
-    # Imported lazily so that `schoolbot --help` stays fast and each capability stays optional.
-    from bot import cli_people, sandbox
-    from bot.services import analysis, backup, broadcast, codes, consent_export, ledger, reminders, report, school_year
-
-    modules = (
-        report, backup, consent_export, reminders, broadcast, sandbox, codes, school_year, cli_people, analysis, ledger,
-    )
-    for module in modules:
-        if module.register_cli not in EXTRA_COMMANDS:
-            EXTRA_COMMANDS.append(module.register_cli)
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+# The capabilities' sub-commands: each function receives the sub-parsers object and the `export`
+# group; its parsers set `func` to an `async def (app, args, t) -> int`.
+EXTRA_COMMANDS: tuple[Callable[[SubParsers, SubParsers], None], ...] = (
+    report.register_cli, backup.register_cli, consent_export.register_cli, reminders.register_cli,
+    cli_broadcast.register_cli, sandbox.register_cli, codes.register_cli, school_year.register_cli,
+    cli_people.register_cli, analysis.register_cli, ledger.register_cli,
+)
 
 
 def cli_lang(args: argparse.Namespace) -> str:
@@ -90,7 +88,6 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
-    from bot.services.imports import ImportOptions, render_outcome
 
     importer = app.importers.get(args.kind)
     if importer is None:
@@ -122,8 +119,6 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
 
 
 async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
-    from bot.services.onboarding import create_token, deep_link
-    from bot.services.people_text import find_people
 
     by_id = [p for p in await app.people.active() if str(p.id) == args.person.strip()]
     matches = by_id or await find_people(app.people, args.person, limit=None)
@@ -142,7 +137,6 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
 
 
 async def cmd_admin_token(app: App, args: argparse.Namespace, t: Translator) -> int:
-    from bot.services.onboarding import create_token, deep_link
 
     token = await create_token(app, purpose="admin", person_id=None, created_by=None)
     print(t("cli.admin_token"))
@@ -185,10 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
     p.set_defaults(func=cmd_admin_token)
 
-    make_export_group(sub)
+    export = make_export_group(sub)
 
     for register in EXTRA_COMMANDS:
-        register(sub)
+        register(sub, export)
     return parser
 
 
@@ -252,7 +246,6 @@ def speak_argparse(catalog: Catalog, lang: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _load_extra_commands()
     argv = list(sys.argv[1:] if argv is None else argv)
     catalog = Catalog.load()
     lang = _argv_lang(argv)

@@ -37,7 +37,10 @@ async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) ->
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser("merge-person", help="объединить две записи об одном человеке (повтор → запись из состава)")
     p.add_argument("duplicate", help="ФИО или номер записи-повтора (например, созданной по имени в Telegram)")
     p.add_argument("into", help="ФИО или номер записи из состава школы, которая останется")

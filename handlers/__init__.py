@@ -6,23 +6,27 @@ from __future__ import annotations
 
 from aiogram import Router
 
+from bot.tg.filters import IsStaff
+from handlers import (
+    admin,
+    analysis,
+    archive,
+    broadcast,
+    codes,
+    consent,
+    fallback,
+    faq,
+    school_year,
+    search,
+    start,
+    status,
+    tasks,
+    tickets,
+    training,
+)
+
 
 def capability_routers() -> list[Router]:
-    from handlers import (
-        admin,
-        analysis,
-        archive,
-        broadcast,
-        codes,
-        consent,
-        faq,
-        school_year,
-        start,
-        status,
-        tasks,
-        tickets,
-        training,
-    )
 
     return [
         start.build_router(),
@@ -47,7 +51,6 @@ def _staff_router(*children: Router) -> Router:
     """Staff-only capabilities behind one role check: parents, pupils and unknown users skip the
     whole group at once instead of walking every router in it (each router walked costs time on
     every update). Each child keeps its own, narrower role filter."""
-    from bot.tg.filters import IsStaff
 
     group = Router(name="staff")
     group.message.filter(IsStaff())
@@ -57,7 +60,6 @@ def _staff_router(*children: Router) -> Router:
 
 
 def catch_all_routers() -> list[Router]:
-    from handlers import fallback, search
 
     # search: free text that no command, menu button or state handler took; before the fallback.
     return [search.build_router(), fallback.build_router()]

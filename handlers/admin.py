@@ -12,11 +12,11 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as html
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
+from bot.services.core import Core
 from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
 from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
 from bot.services.people_text import find_people, person_label
@@ -34,7 +34,7 @@ class LinkSearch(StatesGroup):
     waiting_name = State()
 
 
-async def admin_menu(message: Message, app: App, t: Translator) -> None:
+async def admin_menu(message: Message, app: Core, t: Translator) -> None:
     rows = [
         [InlineKeyboardButton(text=t(label), callback_data=AdminAction(action=action).pack())]
         for action, label in app.admin_actions
@@ -45,7 +45,7 @@ async def admin_menu(message: Message, app: App, t: Translator) -> None:
 # --- files ------------------------------------------------------------------------------------
 
 
-def _kinds_keyboard(app: App, t: Translator) -> InlineKeyboardMarkup:
+def _kinds_keyboard(app: Core, t: Translator) -> InlineKeyboardMarkup:
     rows = [
         [InlineKeyboardButton(text=t(imp.label_key), callback_data=ImportChoice(kind=kind).pack())]
         for kind, imp in app.importers.items()
@@ -53,7 +53,7 @@ def _kinds_keyboard(app: App, t: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def file_received(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def file_received(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.document is not None
     doc = message.document
     if doc.file_size is not None and doc.file_size > MAX_IMPORT_BYTES:
@@ -73,7 +73,7 @@ async def _download(bot: Bot, file_id: str) -> bytes:
 
 
 async def import_chosen(
-    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: App, person: Person, t: Translator,
+    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: Core, person: Person, t: Translator,
     state: FSMContext,
 ) -> None:
     data = await state.get_data()
@@ -89,7 +89,7 @@ async def import_chosen(
 
 
 async def import_confirmed(
-    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, app: App, person: Person, t: Translator,
+    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, app: Core, person: Person, t: Translator,
     state: FSMContext,
 ) -> None:
     data = await state.get_data()
@@ -103,7 +103,7 @@ async def import_confirmed(
 
 
 async def _run_import(
-    message: Message, bot: Bot, app: App, person: Person, t: Translator, state: FSMContext, kind: str, *,
+    message: Message, bot: Bot, app: Core, person: Person, t: Translator, state: FSMContext, kind: str, *,
     apply: bool, confirm: bool,
 ) -> None:
     data = await state.get_data()
@@ -173,7 +173,7 @@ async def _run_import(
 
 
 async def import_pick(
-    query: CallbackQuery, callback_data: ImportPick, bot: Bot, app: App, person: Person, t: Translator,
+    query: CallbackQuery, callback_data: ImportPick, bot: Bot, app: Core, person: Person, t: Translator,
     state: FSMContext,
 ) -> None:
     data = await state.get_data()
@@ -208,7 +208,7 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("admin.link_ask_name"))
 
 
-async def link_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def link_search(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     found = await find_people(app.people, message.text)
     if not found:
@@ -227,7 +227,7 @@ async def link_search(message: Message, app: App, t: Translator, state: FSMConte
     await message.answer(t("admin.link_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, person: Person, t: Translator) -> None:
+async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: Core, person: Person, t: Translator) -> None:
     target = await app.people.get(callback_data.person_id)
     if target is None or not target.active:
         await query.answer(t("admin.link_none"), show_alert=True)
@@ -244,7 +244,7 @@ async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: App, per
 # --- one person per human ------------------------------------------------------------------------
 
 
-async def merge_start(query: CallbackQuery, app: App, t: Translator) -> None:
+async def merge_start(query: CallbackQuery, app: Core, t: Translator) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return
@@ -262,7 +262,7 @@ async def merge_start(query: CallbackQuery, app: App, t: Translator) -> None:
     await query.message.answer(t("admin.merge_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: App, t: Translator) -> None:
+async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: Core, t: Translator) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.step is MergeStep.CANCEL:
         await query.answer(t("admin.merge_cancelled"))

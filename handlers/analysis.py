@@ -11,11 +11,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import analysis as svc
+from bot.services.core import Core
 from bot.tg.callbacks import AnalysisAction
 from bot.tg.filters import HasRole, PlainText
 
@@ -24,7 +24,7 @@ class AnalysisFlow(StatesGroup):
     waiting_tasks = State()
 
 
-async def _send(message: Message, app: App, person: Person, t: Translator, intro: str) -> None:
+async def _send(message: Message, app: Core, person: Person, t: Translator, intro: str) -> None:
     found = await svc.collect(app, t)
     data, name = await svc.pdf_bytes(app, t)
     tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
@@ -38,7 +38,7 @@ async def _send(message: Message, app: App, person: Person, t: Translator, intro
     await message.answer(t("analysis.tasks_now", tasks=tasks)[:4000], reply_markup=markup)
 
 
-async def show(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def show(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     await state.clear()
     found = await svc.collect(app, t)
     await _send(message, app, person, t, t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"))
@@ -51,7 +51,7 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
         await query.message.answer(t("analysis.ask_tasks"))
 
 
-async def tasks_received(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def tasks_received(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     try:
         tasks = await svc.save_tasks(app, message.text, by=person.id)

@@ -8,12 +8,12 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ARCHIVE_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import archive as service
 from bot.services import consent_export
+from bot.services.core import Core
 from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView
 from bot.tg.filters import HasRole
 from storage.year import ARCHIVE_STEPS
@@ -26,7 +26,7 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
-async def _view(app: App, person: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+async def _view(app: Core, person: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
     classes = service.own_classes(person, await service.checklist(app))
     year = service.archive_year(app)
     lines = [t("archive.title", label=f"{year}/{year + 1}")]
@@ -62,12 +62,12 @@ async def _view(app: App, person: Person, t: Translator) -> tuple[str, InlineKey
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def archive_command(message: Message, app: App, person: Person, t: Translator) -> None:
+async def archive_command(message: Message, app: Core, person: Person, t: Translator) -> None:
     text, markup = await _view(app, person, t)
     await message.answer(text, reply_markup=markup)
 
 
-async def archive_open(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+async def archive_open(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
     await query.answer()
     text, markup = await _view(app, person, t)
     if isinstance(query.message, Message):
@@ -75,7 +75,7 @@ async def archive_open(query: CallbackQuery, app: App, person: Person, t: Transl
 
 
 async def archive_step(
-    query: CallbackQuery, callback_data: ArchiveStep, app: App, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ArchiveStep, app: Core, person: Person, t: Translator
 ) -> None:
     result = await service.mark(app, person, callback_data.cls, callback_data.step)
     if result is service.Marked.FORBIDDEN:
@@ -88,7 +88,7 @@ async def archive_step(
 
 
 async def archive_print(
-    query: CallbackQuery, callback_data: ArchiveView, app: App, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ArchiveView, app: Core, person: Person, t: Translator
 ) -> None:
     if not person.is_admin:
         await query.answer(t("archive.forbidden"), show_alert=True)

@@ -11,13 +11,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import broadcast as service
+from bot.services.core import Core
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from bot.tg.filters import HasRole, MenuButton
+from bot.tg.progress import start_watch
 from storage.delivery import DeliveryRepo, Progress
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -46,7 +47,7 @@ async def start(message: Message, t: Translator, state: FSMContext) -> None:
 
 
 async def audience_chosen(
-    query: CallbackQuery, callback_data: BcAudience, app: App, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: BcAudience, app: Core, t: Translator, state: FSMContext
 ) -> None:
     if not isinstance(query.message, Message):
         await query.answer()
@@ -83,7 +84,7 @@ async def audience_chosen(
     await query.message.edit_text(t("broadcast.ask_text", audience=audience.describe(t)))
 
 
-async def text_received(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def text_received(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     if not message.text:
         await message.answer(t("broadcast.text_only"))
         return
@@ -116,7 +117,7 @@ async def text_received(message: Message, app: App, t: Translator, state: FSMCon
 
 
 async def confirmed(
-    query: CallbackQuery, callback_data: BcConfirm, bot: Bot, app: App, person: Person, t: Translator,
+    query: CallbackQuery, callback_data: BcConfirm, bot: Bot, app: Core, person: Person, t: Translator,
     state: FSMContext,
 ) -> None:
     data = await state.get_data()
@@ -140,13 +141,13 @@ async def confirmed(
     edited = await query.message.edit_text(service.render_progress(t, progress))
     message_id = edited.message_id if isinstance(edited, Message) else query.message.message_id
     await DeliveryRepo(app.db).set_progress_message(broadcast_id, query.message.chat.id, message_id)
-    service.start_watch(app, bot, t, broadcast_id, query.message.chat.id, message_id)
+    start_watch(app, bot, t, broadcast_id, query.message.chat.id, message_id)
 
 
 # --- dead letters (an /admin action) --------------------------------------------------------------
 
 
-async def dead_letters(query: CallbackQuery, app: App, t: Translator) -> None:
+async def dead_letters(query: CallbackQuery, app: Core, t: Translator) -> None:
     repo = DeliveryRepo(app.db)
     counts = await repo.counts()
     await query.answer()
@@ -166,7 +167,7 @@ async def dead_letters(query: CallbackQuery, app: App, t: Translator) -> None:
     )
 
 
-async def dead_retry(query: CallbackQuery, app: App, t: Translator) -> None:
+async def dead_retry(query: CallbackQuery, app: Core, t: Translator) -> None:
     count = await DeliveryRepo(app.db).requeue_dead(app.clock.now())
     app.wake_sender()
     await query.answer()

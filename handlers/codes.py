@@ -18,12 +18,12 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import codes as svc
+from bot.services.core import Core
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import (
     AdminAction,
@@ -50,7 +50,7 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
-async def my_codes(message: Message, app: App, person: Person, t: Translator) -> None:
+async def my_codes(message: Message, app: Core, person: Person, t: Translator) -> None:
     visible = await svc.visible_codes(app, person)
     owners: dict[int, Person] = {}
     # The caller's own code first, then the children's.
@@ -72,7 +72,7 @@ async def my_codes(message: Message, app: App, person: Person, t: Translator) ->
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 
-async def show(query: CallbackQuery, callback_data: CodeShow, app: App, person: Person, t: Translator) -> None:
+async def show(query: CallbackQuery, callback_data: CodeShow, app: Core, person: Person, t: Translator) -> None:
     shown = await svc.request_cards(app, person, callback_data.person_id)
     if shown.status == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -88,13 +88,13 @@ async def show(query: CallbackQuery, callback_data: CodeShow, app: App, person: 
         sent = await query.message.answer_photo(
             BufferedInputFile(png, filename=filename),
             caption=svc.card_caption(t, owner, person),
-            reply_markup=InlineKeyboardMarkup.model_validate(svc.card_keyboard(code.id, t, person)),
+            reply_markup=InlineKeyboardMarkup.model_validate(app.buttons.code_card(code.id, t, person)),
             protect_content=app.school.codes.protect_content,
         )
         await svc.record_direct(app, code, person, sent.message_id)
 
 
-async def activated(query: CallbackQuery, callback_data: CodeActivated, app: App, person: Person,
+async def activated(query: CallbackQuery, callback_data: CodeActivated, app: Core, person: Person,
                     t: Translator) -> None:
     outcome = await svc.confirm_activation(app, person, callback_data.code_id)
     if outcome == "forbidden":
@@ -103,7 +103,7 @@ async def activated(query: CallbackQuery, callback_data: CodeActivated, app: App
     await query.answer(t(f"codes.activated_{outcome}"), show_alert=True)
 
 
-async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: App, person: Person, t: Translator) -> None:
+async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: Core, person: Person, t: Translator) -> None:
     outcome = await svc.report_trouble(app, person, callback_data.code_id, t)
     if outcome == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -113,7 +113,7 @@ async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: App, pe
         await query.message.answer(t("codes.trouble_ok"))
 
 
-async def print_class(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+async def print_class(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -123,7 +123,7 @@ async def print_class(query: CallbackQuery, app: App, person: Person, t: Transla
         await _send_sheet(app, query.message, person, t)
 
 
-async def class_sheet(message: Message, app: App, person: Person, t: Translator) -> None:
+async def class_sheet(message: Message, app: Core, person: Person, t: Translator) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
         await message.answer(t("codes.forbidden"))
@@ -132,7 +132,7 @@ async def class_sheet(message: Message, app: App, person: Person, t: Translator)
     await _send_sheet(app, message, person, t)
 
 
-async def _send_sheet(app: App, message: Message, person: Person, t: Translator) -> None:
+async def _send_sheet(app: Core, message: Message, person: Person, t: Translator) -> None:
     assert person.class_label is not None
     sheet = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
@@ -161,7 +161,7 @@ async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) ->
         await query.message.answer(t("codes.admin_ask_name"))
 
 
-async def admin_search(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def admin_search(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     found = await find_people(app.people, message.text)
     if not found:
@@ -175,7 +175,7 @@ async def admin_search(message: Message, app: App, t: Translator, state: FSMCont
     await message.answer(t("codes.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def _person_view(app: App, target: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+async def _person_view(app: Core, target: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
     lines = [t("codes.admin_person", name=html.escape(target.full_name))]
     rows: list[list[InlineKeyboardButton]] = []
     history = await CodeRepo(app.db).history(target.id)
@@ -199,7 +199,7 @@ async def _person_view(app: App, target: Person, t: Translator) -> tuple[str, In
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def admin_pick(query: CallbackQuery, callback_data: CodeAdminPick, app: App, t: Translator) -> None:
+async def admin_pick(query: CallbackQuery, callback_data: CodeAdminPick, app: Core, t: Translator) -> None:
     target = await app.people.get(callback_data.person_id)
     if target is None or not target.active:
         await query.answer(t("codes.admin_none"), show_alert=True)
@@ -210,7 +210,7 @@ async def admin_pick(query: CallbackQuery, callback_data: CodeAdminPick, app: Ap
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def admin_revoke(query: CallbackQuery, callback_data: CodeRevoke, app: App, t: Translator) -> None:
+async def admin_revoke(query: CallbackQuery, callback_data: CodeRevoke, app: Core, t: Translator) -> None:
     code = await CodeRepo(app.db).get(callback_data.code_id)
     if code is None or not await svc.revoke(app, code.id):
         await query.answer(t("codes.revoke_gone"), show_alert=True)
@@ -222,7 +222,7 @@ async def admin_revoke(query: CallbackQuery, callback_data: CodeRevoke, app: App
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: App, t: Translator,
+async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: Core, t: Translator,
                       state: FSMContext) -> None:
     target = await app.people.get(callback_data.person_id)
     if target is None or not target.active or callback_data.role not in ("staff", "parent", "student"):
@@ -235,7 +235,7 @@ async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: App, 
         await query.message.answer(t("codes.issue_ask", name=Named(target.full_name, escape=True)))
 
 
-async def admin_code_typed(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def admin_code_typed(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     data = await state.get_data()
     outcome = await svc.issue(app, int(data.get("code_person") or 0), str(data.get("code_role") or ""),

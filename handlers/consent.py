@@ -12,16 +12,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.consent_export import export, signing_form
+from bot.services.core import Core
 from bot.tg.callbacks import AdminAction, ConsentCb, StaffCb
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from storage.consent import Decision
+from storage.db import CURRENT_UPDATE
 
 
 class PaperForm(StatesGroup):
@@ -35,7 +36,7 @@ def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
 # --- parents ------------------------------------------------------------------------------------
 
 
-async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
     version = await svc.current(app)
     states = await svc.family(app, parent, version)
     if not states:
@@ -79,7 +80,7 @@ async def _parent_view(app: App, parent: Person, t: Translator) -> tuple[str, In
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def consent_command(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def consent_command(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     await state.set_state(None)
     shown = False
     if person.has_role("parent"):
@@ -94,7 +95,7 @@ async def consent_command(message: Message, app: App, person: Person, t: Transla
         await message.answer(t("consent.not_for_you"))
 
 
-async def class_consents(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def class_consents(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
     text, markup = await _staff_view(app, person, t)
@@ -102,7 +103,7 @@ async def class_consents(message: Message, app: App, person: Person, t: Translat
 
 
 async def parent_action(
-    query: CallbackQuery, callback_data: ConsentCb, app: App, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator
 ) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     action = callback_data.action
@@ -197,20 +198,19 @@ async def parent_action(
 
 
 def _current_update_id() -> int | None:
-    from storage.db import CURRENT_UPDATE
 
     mark = CURRENT_UPDATE.get()
     return mark.update_id if mark is not None else None
 
 
-async def _refresh(app: App, msg: Message | None, person: Person, t: Translator) -> None:
+async def _refresh(app: Core, msg: Message | None, person: Person, t: Translator) -> None:
     if msg is None:
         return
     text, markup = await _parent_view(app, person, t)
     await msg.edit_text(text, reply_markup=markup)
 
 
-async def _send_document(app: App, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
+async def _send_document(app: Core, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
     if msg is None:
         return
     # The text sent is the very text whose hash a decision will record.
@@ -226,7 +226,7 @@ async def _send_document(app: App, msg: Message | None, parent: Person, child: P
 # --- staff --------------------------------------------------------------------------------------
 
 
-async def _staff_view(app: App, staff: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _staff_view(app: Core, staff: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
     classes = svc.staff_classes(staff, await app.people.classes())
     if not classes:
         return t("consent.staff.no_classes"), None
@@ -246,7 +246,7 @@ async def _staff_view(app: App, staff: Person, t: Translator) -> tuple[str, Inli
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
-async def _class_view(app: App, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
     version, rows = await svc.register(app, cls)
     overview = await svc.class_overview(app, cls)
     originals = await svc.originals(app, version, [r.child_id for r in rows])
@@ -290,7 +290,7 @@ def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
     ]
 
 
-async def _send_export(query: CallbackQuery, app: App, t: Translator, cls: str, fmt: str) -> None:
+async def _send_export(query: CallbackQuery, app: Core, t: Translator, cls: str, fmt: str) -> None:
     # Building the file takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
     if not isinstance(query.message, Message) or fmt not in ("xlsx", "pdf"):
@@ -300,7 +300,7 @@ async def _send_export(query: CallbackQuery, app: App, t: Translator, cls: str, 
 
 
 async def staff_action(
-    query: CallbackQuery, callback_data: StaffCb, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     action, cls = callback_data.action, callback_data.cls
@@ -403,7 +403,7 @@ async def staff_action(
         await query.answer()
 
 
-async def paper_date(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def paper_date(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     data = await state.get_data()
     child_id, decision = data.get("paper_child"), data.get("paper_decision")
     if not isinstance(child_id, int) or decision not in ("given", "declined", "withdrawn"):
@@ -433,7 +433,7 @@ async def paper_date(message: Message, app: App, person: Person, t: Translator, 
     ))
 
 
-async def admin_entry(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+async def admin_entry(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
     await query.answer()
     text, markup = await _staff_view(app, person, t)
     if isinstance(query.message, Message):

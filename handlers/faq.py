@@ -18,10 +18,10 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.core import Core
 from bot.services.faq import FaqError
 from bot.services.tickets import audiences_of, faq_for, reload_faq
 from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, TicketCb
@@ -68,7 +68,7 @@ def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=t("help.back"), callback_data=target.pack())
 
 
-async def categories_screen(app: App, person: Person | None, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+async def categories_screen(app: Core, person: Person | None, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
     faq = await faq_for(app, t.lang)
     cats = faq.categories(audiences_of(person))
     rows = [[InlineKeyboardButton(text=c.title, callback_data=FaqNav(v="l", cat=c.id).pack())] for c in cats]
@@ -78,7 +78,7 @@ async def categories_screen(app: App, person: Person | None, t: Translator) -> t
 
 
 async def category_screen(
-    app: App, person: Person | None, t: Translator, cat: str, page: int
+    app: Core, person: Person | None, t: Translator, cat: str, page: int
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await faq_for(app, t.lang)
     category = faq.category(cat)
@@ -115,7 +115,7 @@ async def category_screen(
 
 
 async def entry_screen(
-    app: App, person: Person | None, t: Translator, entry_id: str, cat: str, page: int
+    app: Core, person: Person | None, t: Translator, entry_id: str, cat: str, page: int
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await faq_for(app, t.lang)
     entry = faq.get(entry_id)
@@ -132,7 +132,7 @@ async def entry_screen(
 
 
 async def results_screen(
-    app: App, person: Person | None, t: Translator, query: str, key: str
+    app: Core, person: Person | None, t: Translator, query: str, key: str
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The top three answers to a free-text question, plus "none of these — ask"."""
     faq = await faq_for(app, t.lang)
@@ -147,7 +147,7 @@ async def results_screen(
     return (t("help.search.found") if found else t("help.search.nothing")), _kb(rows)
 
 
-async def faq_command(message: Message, app: App, person: Person | None, t: Translator) -> None:
+async def faq_command(message: Message, app: Core, person: Person | None, t: Translator) -> None:
     text, markup = await categories_screen(app, person, t)
     await message.answer(text, reply_markup=markup)
 
@@ -166,7 +166,7 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
 
 
 async def faq_nav(
-    query: CallbackQuery, callback_data: FaqNav, app: App, person: Person | None, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: FaqNav, app: Core, person: Person | None, t: Translator, state: FSMContext
 ) -> None:
     screen: tuple[str, InlineKeyboardMarkup] | None
     if callback_data.v == "s":
@@ -187,7 +187,7 @@ async def faq_nav(
     await _show(query, *screen)
 
 
-async def faq_reload(query: CallbackQuery, app: App, t: Translator) -> None:
+async def faq_reload(query: CallbackQuery, app: Core, t: Translator) -> None:
     try:
         reload_faq(app)
     except FaqError as exc:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.core import Core
 from bot.services.school_year import YearError, new_year, render_report
 from bot.tg.callbacks import AdminAction, YearConfirm
 from bot.tg.filters import HasRole
@@ -19,7 +19,7 @@ STAFF_ONLY = True
 SHOWN_CHANGES = 30
 
 
-async def preview(query: CallbackQuery, app: App, t: Translator) -> None:
+async def preview(query: CallbackQuery, app: Core, t: Translator) -> None:
     await query.answer()
     year = app.school.school_year.year + 1
     report = await new_year(app, year, dry_run=True)
@@ -37,7 +37,7 @@ async def preview(query: CallbackQuery, app: App, t: Translator) -> None:
         await query.message.answer(text, reply_markup=None if report.already else markup)
 
 
-async def confirm(query: CallbackQuery, callback_data: YearConfirm, app: App, person: Person, t: Translator) -> None:
+async def confirm(query: CallbackQuery, callback_data: YearConfirm, app: Core, person: Person, t: Translator) -> None:
     # A stale or forged button (another year than the next one) is refused, never applied.
     if callback_data.year != app.school.school_year.year + 1:
         await query.answer(t("year.expired"), show_alert=True)

@@ -12,9 +12,9 @@ from aiogram.filters import Filter, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message
 
-from bot.app import App
 from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
+from bot.services.core import Core
 from bot.tg.filters import HasContent, IsLinked
 from bot.tg.menu import menu_entry_of
 from handlers.faq import remember_query, results_screen
@@ -30,7 +30,7 @@ class NotMenuOrCommand(Filter):
         return menu_entry_of(text, catalog) is None
 
 
-async def free_text(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def free_text(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     key = await remember_query(state, message.text)
     text, markup = await results_screen(app, person, t, message.text, key)

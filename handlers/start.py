@@ -18,10 +18,10 @@ from aiogram.types import (
     User,
 )
 
-from bot.app import App
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Translator
 from bot.russian import Named
+from bot.services.core import Core
 from bot.services.onboarding import (
     LinkOutcome,
     LinkResult,
@@ -50,7 +50,7 @@ def _contact_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     )
 
 
-async def _welcome(message: Message, bot: Bot, app: App, person: Person, t: Translator) -> None:
+async def _welcome(message: Message, bot: Bot, app: Core, person: Person, t: Translator) -> None:
     t = app.catalog.bind(person.lang or t.lang)
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles))
     await message.answer(
@@ -60,12 +60,12 @@ async def _welcome(message: Message, bot: Bot, app: App, person: Person, t: Tran
     await set_commands(bot, message.chat.id, person, t)
 
 
-async def _ask_contact(message: Message, app: App, t: Translator) -> None:
+async def _ask_contact(message: Message, app: Core, t: Translator) -> None:
     text = t("start.ask_contact", school=html.escape(app.school.school.name))
     await message.answer(text, reply_markup=_contact_keyboard(t))
 
 
-async def _unknown(message: Message, app: App, t: Translator) -> None:
+async def _unknown(message: Message, app: Core, t: Translator) -> None:
     contact = html.escape(app.school.school.it_officer_contact)
     await message.answer(t("start.unknown", contact=contact), reply_markup=ReplyKeyboardRemove())
 
@@ -82,7 +82,7 @@ async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> 
 
 
 async def start_with_token(
-    message: Message, command: CommandObject, bot: Bot, app: App, t: Translator, state: FSMContext
+    message: Message, command: CommandObject, bot: Bot, app: Core, t: Translator, state: FSMContext
 ) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -95,7 +95,7 @@ async def start_with_token(
         await message.answer(t("start.bad_token", contact=html.escape(app.school.school.it_officer_contact)))
 
 
-async def start(message: Message, bot: Bot, app: App, person: Person | None, t: Translator, state: FSMContext) -> None:
+async def start(message: Message, bot: Bot, app: Core, person: Person | None, t: Translator, state: FSMContext) -> None:
     assert message.from_user is not None
     await state.clear()
     if person is None:
@@ -111,7 +111,7 @@ async def start(message: Message, bot: Bot, app: App, person: Person | None, t: 
     await _ask_contact(message, app, t)
 
 
-async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bot, app: App, t: Translator) -> None:
+async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bot, app: Core, t: Translator) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.action is ClaimAction.CONTACT:
         await query.answer()
@@ -129,7 +129,7 @@ async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bo
         await _welcome(msg, bot, app, result.person, t)
 
 
-async def contact_shared(message: Message, bot: Bot, app: App, t: Translator) -> None:
+async def contact_shared(message: Message, bot: Bot, app: Core, t: Translator) -> None:
     assert message.from_user is not None and message.contact is not None
     result = await link_by_contact(
         app, _tg_user(message.from_user), message.contact.user_id, message.contact.phone_number
@@ -146,7 +146,7 @@ async def menu(message: Message, person: Person, t: Translator) -> None:
     await message.answer(t("start.menu"), reply_markup=main_keyboard(person, t))
 
 
-async def help_(message: Message, app: App, person: Person | None, t: Translator) -> None:
+async def help_(message: Message, app: Core, person: Person | None, t: Translator) -> None:
     contact = app.school.school.it_officer_contact
     if person is None:
         await message.answer(t("start.help_unknown", contact=html.escape(contact)))
@@ -170,7 +170,7 @@ async def language(message: Message, t: Translator) -> None:
 
 
 async def language_chosen(
-    query: CallbackQuery, callback_data: LangChoice, bot: Bot, app: App, person: Person | None
+    query: CallbackQuery, callback_data: LangChoice, bot: Bot, app: Core, person: Person | None
 ) -> None:
     if callback_data.code not in LANGUAGES:
         await query.answer()

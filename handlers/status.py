@@ -17,13 +17,13 @@ from aiogram.types import (
     Message,
 )
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import backup as backup_service
 from bot.services import status as status_service
 from bot.services.chart import render_chart
+from bot.services.core import Core
 from bot.services.report import render_report, report_filename
 from bot.tg.callbacks import JournalDone, StatusAction
 from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
@@ -51,12 +51,12 @@ def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def show_status(message: Message, app: App, person: Person, t: Translator) -> None:
+async def show_status(message: Message, app: Core, person: Person, t: Translator) -> None:
     data = await status_service.collect(app, person)
     await message.answer(status_service.render(data, t, app), reply_markup=_status_keyboard(person, t))
 
 
-async def send_chart(query: CallbackQuery, app: App, person: Person, t: Translator) -> None:
+async def send_chart(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return
@@ -68,7 +68,7 @@ async def send_chart(query: CallbackQuery, app: App, person: Person, t: Translat
     )
 
 
-async def send_report(message: Message, app: App, t: Translator) -> None:
+async def send_report(message: Message, app: Core, t: Translator) -> None:
     data = await render_report(app, t)
     when = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
     await message.answer_document(
@@ -82,7 +82,7 @@ def _size(n: int, t: Translator) -> str:
     return t("status.db.size_kb", n=max(1, n // 1024))
 
 
-async def send_backup(message: Message, app: App, t: Translator) -> None:
+async def send_backup(message: Message, app: Core, t: Translator) -> None:
     """Status and where the local copies are; the database itself never goes out in clear. With a
     passphrase set on the server, a button offers the encrypted archive (see send_archive)."""
     status = await backup_service.backup_status(app)
@@ -112,7 +112,7 @@ async def send_backup(message: Message, app: App, t: Translator) -> None:
     await message.answer("\n\n".join(lines), reply_markup=markup)
 
 
-async def send_archive(query: CallbackQuery, app: App, t: Translator) -> None:
+async def send_archive(query: CallbackQuery, app: Core, t: Translator) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
     if not isinstance(query.message, Message):
@@ -141,7 +141,7 @@ async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: F
         await query.message.answer(t("status.journal.ask_label"))
 
 
-async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: App, t: Translator,
+async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: Core, t: Translator,
                        state: FSMContext) -> None:
     # The callback names a quarter: only this school year's quarters are accepted.
     year = app.school.school_year
@@ -151,7 +151,7 @@ async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: Ap
     await _ask_label(query, callback_data.quarter, t, state)
 
 
-async def log_from_status(query: CallbackQuery, app: App, t: Translator, state: FSMContext) -> None:
+async def log_from_status(query: CallbackQuery, app: Core, t: Translator, state: FSMContext) -> None:
     today = app.clock.now().astimezone(app.school.tz).date()
     quarter = app.school.calendar.current_quarter(today)
     if quarter is None:
@@ -160,7 +160,7 @@ async def log_from_status(query: CallbackQuery, app: App, t: Translator, state: 
     await _ask_label(query, quarter.number, t, state)
 
 
-async def journal_label(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def journal_label(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     data = await state.get_data()
     quarter = int(data.get("journal_quarter") or 0)
@@ -181,7 +181,7 @@ async def journal_label(message: Message, app: App, person: Person, t: Translato
     await message.answer(t("status.journal.saved", quarter=quarter, label=escape(label)), reply_markup=skip)
 
 
-async def journal_photo(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def journal_photo(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.photo
     data = await state.get_data()
     backup_id = data.get("journal_backup_id")

@@ -8,16 +8,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLE, EDITOR_ROLES, REVIEWER_ROLES, STAFF_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import tasks as svc
+from bot.services.core import Core
 from bot.services.tasks import Refused
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from bot.tg.menu import menu_entry_of
+from bot.tg.task_views import render_list, render_task, when
 from handlers.status import JournalFlow
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -35,23 +36,23 @@ async def _edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardM
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def show_tasks(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def show_tasks(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     current = await state.get_state()
     if current is not None and current.startswith("TaskStates:"):
         await state.clear()  # asking for the list again abandons a half-done proof or edit
     snap = await svc.snapshot(app)
-    text, markup = svc.render_list(snap, person, app.school.calendar.local_date(app.clock.now()), 0, t)
+    text, markup = render_list(snap, person, app.school.calendar.local_date(app.clock.now()), 0, t)
     await message.answer(text, reply_markup=markup)
 
 
-async def page(query: CallbackQuery, callback_data: TaskPage, app: App, person: Person, t: Translator) -> None:
+async def page(query: CallbackQuery, callback_data: TaskPage, app: Core, person: Person, t: Translator) -> None:
     snap = await svc.snapshot(app)
-    text, markup = svc.render_list(snap, person, app.school.calendar.local_date(app.clock.now()), callback_data.page, t)
+    text, markup = render_list(snap, person, app.school.calendar.local_date(app.clock.now()), callback_data.page, t)
     await query.answer()
     await _edit_or_send(query, text, markup)
 
 
-async def open_task(query: CallbackQuery, callback_data: TaskAct, app: App, person: Person, t: Translator) -> None:
+async def open_task(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
     try:
         snap, task = await svc.checked_task(app, person, callback_data.item, callback_data.occ, responsible=False)
     except Refused as exc:
@@ -62,14 +63,14 @@ async def open_task(query: CallbackQuery, callback_data: TaskAct, app: App, pers
             await query.answer(t(exc.key), show_alert=True)
             return
         task = maybe
-    text, markup = svc.render_task(app, snap, task, person, app.school.calendar.local_date(app.clock.now()), t)
+    text, markup = render_task(app, snap, task, person, app.school.calendar.local_date(app.clock.now()), t)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
 async def done(
-    query: CallbackQuery, callback_data: TaskAct, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     try:
         snap, task = await svc.checked_task(app, person, callback_data.item, callback_data.occ, responsible=True)
@@ -97,13 +98,13 @@ async def done(
             t(
                 "tasks.ask_proof",
                 number=task.item.number,
-                text=svc._esc(svc.shorten(task.item.text, 300)),
-                proof=svc._esc(task.item.proof or t("tasks.proof_any")),
+                text=svc.esc(svc.shorten(task.item.text, 300)),
+                proof=svc.esc(task.item.proof or t("tasks.proof_any")),
             )
         )
 
 
-async def proof_received(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def proof_received(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     data = await state.get_data()
     number, key = str(data.get("task_item", "")), str(data.get("task_occ", ""))
     if message.document is not None:
@@ -145,19 +146,19 @@ async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("tasks.cancelled"))
 
 
-async def snooze(query: CallbackQuery, callback_data: TaskAct, app: App, person: Person, t: Translator) -> None:
+async def snooze(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
     try:
         at = await svc.snooze(app, person, callback_data.item, callback_data.occ)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
-    await query.answer(t("tasks.snoozed", when=svc._when(app, at)), show_alert=True)
+    await query.answer(t("tasks.snoozed", when=when(app, at)), show_alert=True)
 
 
 # --- review ---------------------------------------------------------------------------------------
 
 
-async def accept(query: CallbackQuery, callback_data: ProofAct, app: App, person: Person, t: Translator) -> None:
+async def accept(query: CallbackQuery, callback_data: ProofAct, app: Core, person: Person, t: Translator) -> None:
     try:
         await svc.review(app, person, callback_data.proof_id, accept=True, comment=None)
     except Refused as exc:
@@ -169,7 +170,7 @@ async def accept(query: CallbackQuery, callback_data: ProofAct, app: App, person
 
 
 async def return_start(
-    query: CallbackQuery, callback_data: ProofAct, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: ProofAct, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     proof = await svc.get_proof(app, callback_data.proof_id)
     if not person.roles & REVIEWER_ROLES:
@@ -185,7 +186,7 @@ async def return_start(
         await query.message.answer(t("tasks.review.ask_comment"))
 
 
-async def return_comment(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def return_comment(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     data = await state.get_data()
     await state.clear()
@@ -227,7 +228,7 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
 
 
 async def edit(
-    query: CallbackQuery, callback_data: TaskEdit, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: TaskEdit, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
@@ -293,7 +294,7 @@ async def edit(
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
 
 
-async def date_typed(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def date_typed(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     day = svc.parse_day(message.text)
     if day is None:

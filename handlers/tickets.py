@@ -12,10 +12,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.core import Core
 from bot.services.tickets import (
     answer_ticket,
     close_ticket,
@@ -23,7 +23,6 @@ from bot.services.tickets import (
     make_faq_entry,
     open_ticket,
     repo,
-    ticket_buttons,
     tickets_overview,
 )
 from bot.tg.callbacks import AdminAction, AskQuery, TicketCb
@@ -52,13 +51,13 @@ def _markup(data: dict[str, Any]) -> InlineKeyboardMarkup:
 # --- asking -----------------------------------------------------------------------------------
 
 
-async def _submit(message: Message, app: App, person: Person, t: Translator, text: str, context: str) -> None:
+async def _submit(message: Message, app: Core, person: Person, t: Translator, text: str, context: str) -> None:
     ticket_id = await open_ticket(app, person, text, context=context)
     await message.answer(t("help.ask.sent", id=ticket_id))
 
 
 async def ask_command(
-    message: Message, app: App, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None
+    message: Message, app: Core, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None
 ) -> None:
     if command is not None and command.args and command.args.strip():
         await state.set_state(None)
@@ -68,7 +67,7 @@ async def ask_command(
     await message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
 
 
-async def ask_text(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def ask_text(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     await state.set_state(None)
     await _submit(message, app, person, t, message.text, "menu")
@@ -83,7 +82,7 @@ async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 
 async def ask_searched(
-    query: CallbackQuery, callback_data: AskQuery, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: AskQuery, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     text = await recall_query(state, callback_data.key)
     if text is None:
@@ -109,7 +108,7 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 class RepliesToTicket(Filter):
     """A reply to a ticket notice the outbox delivered to this chat; injects `ticket_id`."""
 
-    async def __call__(self, message: Message, app: App) -> bool | dict[str, Any]:
+    async def __call__(self, message: Message, app: Core) -> bool | dict[str, Any]:
         reply = message.reply_to_message
         if reply is None:
             return False
@@ -117,7 +116,7 @@ class RepliesToTicket(Filter):
         return False if ticket_id is None else {"ticket_id": ticket_id}
 
 
-async def _answer(message: Message, app: App, person: Person, t: Translator, ticket_id: int, text: str) -> None:
+async def _answer(message: Message, app: Core, person: Person, t: Translator, ticket_id: int, text: str) -> None:
     outcome = await answer_ticket(app, person, ticket_id, text)
     if outcome.status == "missing":
         await message.answer(t("help.ticket.missing"))
@@ -125,15 +124,16 @@ async def _answer(message: Message, app: App, person: Person, t: Translator, tic
         await message.answer(t("help.ticket.already_closed", id=ticket_id))
     else:
         key = "help.ticket.answer_sent" if outcome.status == "sent" else "help.ticket.answer_unreachable"
-        await message.answer(t(key, id=ticket_id), reply_markup=_markup(ticket_buttons(t, ticket_id, answered=True)))
+        markup = _markup(app.buttons.ticket(t, ticket_id, answered=True))
+        await message.answer(t(key, id=ticket_id), reply_markup=markup)
 
 
-async def answer_by_reply(message: Message, app: App, person: Person, t: Translator, ticket_id: int) -> None:
+async def answer_by_reply(message: Message, app: Core, person: Person, t: Translator, ticket_id: int) -> None:
     assert message.text is not None
     await _answer(message, app, person, t, ticket_id, message.text)
 
 
-async def answer_in_state(message: Message, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def answer_in_state(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     data = await state.get_data()
     await state.set_state(None)
@@ -141,7 +141,7 @@ async def answer_in_state(message: Message, app: App, person: Person, t: Transla
 
 
 async def ticket_action(
-    query: CallbackQuery, callback_data: TicketCb, app: App, person: Person, t: Translator, state: FSMContext
+    query: CallbackQuery, callback_data: TicketCb, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     ticket = await repo(app).ticket(callback_data.id)
     if ticket is None:
@@ -183,12 +183,13 @@ async def ticket_action(
         if ticket.answer:
             text += "\n\n" + t("help.ticket.last_answer", answer=html.escape(ticket.answer))
         if message is not None:
-            await message.answer(text, reply_markup=_markup(ticket_buttons(t, ticket.id, answered=bool(ticket.answer))))
+            markup = _markup(app.buttons.ticket(t, ticket.id, answered=bool(ticket.answer)))
+            await message.answer(text, reply_markup=markup)
     else:
         await query.answer(t("help.faq.stale"), show_alert=True)
 
 
-async def tickets_list(query: CallbackQuery, app: App, t: Translator) -> None:
+async def tickets_list(query: CallbackQuery, app: Core, t: Translator) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return

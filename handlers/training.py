@@ -19,10 +19,10 @@ from aiogram.types import (
     Message,
 )
 
-from bot.app import App
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.core import Core
 from bot.services.training import (
     MAX_PLACE,
     MAX_TITLE,
@@ -34,7 +34,6 @@ from bot.services.training import (
     resolve_invitees,
     roll,
     rsvp,
-    rsvp_markup,
     session_text,
     toggle_attendance,
 )
@@ -68,7 +67,7 @@ def _msg(query: CallbackQuery) -> Message | None:
 # --- invitees ---------------------------------------------------------------------------------
 
 
-async def rsvp_pressed(query: CallbackQuery, callback_data: TrRsvp, app: App, person: Person, t: Translator) -> None:
+async def rsvp_pressed(query: CallbackQuery, callback_data: TrRsvp, app: Core, person: Person, t: Translator) -> None:
     status, session = await rsvp(app, person, callback_data.sid, callback_data.yes)
     if status != "ok" or session is None:
         await query.answer(t(f"help.training.rsvp_{status}"), show_alert=True)
@@ -78,13 +77,14 @@ async def rsvp_pressed(query: CallbackQuery, callback_data: TrRsvp, app: App, pe
     message = _msg(query)
     if message is not None:
         text = t("help.training.invitation", card=session_text(app, t, session)) + "\n\n" + choice
-        await message.edit_text(text, reply_markup=InlineKeyboardMarkup.model_validate(rsvp_markup(t, session.id)))
+        markup = InlineKeyboardMarkup.model_validate(app.buttons.training_rsvp(session.id, t))
+        await message.edit_text(text, reply_markup=markup)
 
 
 # --- the IT officer: list and create ----------------------------------------------------------
 
 
-async def sessions_menu(query: CallbackQuery, app: App, t: Translator) -> None:
+async def sessions_menu(query: CallbackQuery, app: Core, t: Translator) -> None:
     await query.answer()
     message = _msg(query)
     if message is None:
@@ -125,7 +125,7 @@ async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("help.training.ask_audience"), reply_markup=_kb(rows))
 
 
-async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translator, state: FSMContext) -> None:
+async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator, state: FSMContext) -> None:
     audience = callback_data.arg
     message = _msg(query)
     if await state.get_state() != TrNew.audience.state or audience not in ("teachers", "pupils", "parents", "everyone"):
@@ -145,7 +145,7 @@ async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: App, t: 
         await message.edit_text(t("help.training.ask_when"))
 
 
-async def got_class(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translator, state: FSMContext) -> None:
+async def got_class(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator, state: FSMContext) -> None:
     data = await state.get_data()
     if await state.get_state() != TrNew.audience.state or callback_data.arg not in await app.people.classes():
         await query.answer(t("help.expired"), show_alert=True)
@@ -158,7 +158,7 @@ async def got_class(query: CallbackQuery, callback_data: TrAdm, app: App, t: Tra
         await message.edit_text(t("help.training.ask_when"))
 
 
-async def got_when(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def got_when(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     when = parse_when(message.text, app)
     if when is None:
@@ -185,7 +185,7 @@ def _spec(data: dict[str, object]) -> SessionSpec | None:
         return None
 
 
-async def got_place(message: Message, app: App, t: Translator, state: FSMContext) -> None:
+async def got_place(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     place = message.text.strip()
     if not place or len(place) > MAX_PLACE:
@@ -214,7 +214,7 @@ async def got_place(message: Message, app: App, t: Translator, state: FSMContext
     )
 
 
-async def create(query: CallbackQuery, app: App, person: Person, t: Translator, state: FSMContext) -> None:
+async def create(query: CallbackQuery, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     spec = _spec(await state.get_data()) if await state.get_state() == TrNew.confirm.state else None
     if spec is None:
         await query.answer(t("help.expired"), show_alert=True)
@@ -241,7 +241,7 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 # --- the IT officer: one session, attendance, export ------------------------------------------
 
 
-async def view(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translator) -> None:
+async def view(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
     session = await HelpRepo(app.db).session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
@@ -272,7 +272,7 @@ def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str
     return f"{sign} {name}{answer}"
 
 
-async def marks(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translator) -> None:
+async def marks(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
     session = await HelpRepo(app.db).session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
@@ -311,7 +311,7 @@ async def marks(query: CallbackQuery, callback_data: TrAdm, app: App, t: Transla
         await message.edit_text(text, reply_markup=_kb(rows))
 
 
-async def xlsx(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translator) -> None:
+async def xlsx(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
     result = await attendance_xlsx(app, callback_data.sid, t.lang)
     if result is None:
         await query.answer(t("help.expired"), show_alert=True)
@@ -325,7 +325,7 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, app: App, t: Translat
         )
 
 
-async def back_to_list(query: CallbackQuery, app: App, t: Translator) -> None:
+async def back_to_list(query: CallbackQuery, app: Core, t: Translator) -> None:
     await sessions_menu(query, app, t)
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from bot.services.archive import run_nudges
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     await run_nudges(app, now)

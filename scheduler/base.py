@@ -17,11 +17,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
-Sweep = Callable[["App", datetime], Awaitable[None]]
+Sweep = Callable[["Core", datetime], Awaitable[None]]
 SWEEP_JOB_ID = "schoolbot-sweep"
 
 

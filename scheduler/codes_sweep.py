@@ -7,11 +7,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from bot.services.codes import sweep as codes_sweep
+
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 
-async def sweep(app: App, now: datetime) -> None:
-    from bot.services.codes import sweep as codes_sweep
+async def sweep(app: Core, now: datetime) -> None:
 
     await codes_sweep(app, now)

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 from bot.services.consent import current, run_nudges
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     # The first sweep after start publishes the shipped document as version 1 if none exists.
     await current(app)
     await run_nudges(app, now)

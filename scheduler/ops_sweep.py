@@ -20,7 +20,7 @@ from storage import ops
 from storage.outbox import Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -29,15 +29,15 @@ BACKUP_ATTEMPTS_PER_NIGHT = 3
 YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by the end of May
 
 
-def allowed_now(app: App, now: datetime) -> bool:
+def allowed_now(app: Core, now: datetime) -> bool:
     return app.school.calendar.send_window(now) == now
 
 
-def is_working_day(app: App, day: date) -> bool:
+def is_working_day(app: Core, day: date) -> bool:
     return day.isoweekday() in app.school.hours.working_days and day not in app.school.hours.holidays
 
 
-def working_day_on_or_after(app: App, day: date) -> date:
+def working_day_on_or_after(app: Core, day: date) -> date:
     for _ in range(30):
         if is_working_day(app, day):
             return day
@@ -45,7 +45,7 @@ def working_day_on_or_after(app: App, day: date) -> date:
     return day
 
 
-async def nightly_backup(app: App, now: datetime) -> bool:
+async def nightly_backup(app: Core, now: datetime) -> bool:
     """Take today's backup inside the night window unless one already succeeded today."""
     if str(app.db.path) == ":memory:":
         return False
@@ -61,12 +61,12 @@ async def nightly_backup(app: App, now: datetime) -> bool:
     return result.ok
 
 
-def year_end_day(app: App) -> date:
+def year_end_day(app: Core) -> date:
     month, day = YEAR_END_DAY
     return working_day_on_or_after(app, date(app.school.school_year.year + 1, month, day))
 
 
-async def year_end(app: App, now: datetime) -> int:
+async def year_end(app: Core, now: datetime) -> int:
     today = now.astimezone(app.school.tz).date()
     start = year_end_day(app)
     if not start <= today <= date(start.year, 5, 31) or not allowed_now(app, now):
@@ -103,7 +103,7 @@ async def year_end(app: App, now: datetime) -> int:
     return sent
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     await year_end(app, now)
     try:
         await nightly_backup(app, now)

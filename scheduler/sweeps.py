@@ -6,17 +6,17 @@ import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 from scheduler.base import Sweep
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
 
 def all_sweeps() -> list[tuple[str, Sweep]]:
     # Imported here so that each capability's module stays independent of the others.
-    from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 
     return [
         ("ops", ops_sweep.sweep),
@@ -28,7 +28,7 @@ def all_sweeps() -> list[tuple[str, Sweep]]:
     ]
 
 
-async def run_sweeps(app: App, now: datetime) -> None:
+async def run_sweeps(app: Core, now: datetime) -> None:
     for name, sweep in all_sweeps():
         try:
             await sweep(app, now)

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from bot.services.reminders import sweep as reminders_sweep
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     await reminders_sweep(app, now)

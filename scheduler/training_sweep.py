@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from bot.services.training import send_due_reminders
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     await send_due_reminders(app, now)

@@ -10,13 +10,15 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.app import App
+from bot.app import App, create_app
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
+from bot.services import broadcast as service
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from storage.outbox import Payload, enqueue
 from storage.people import PersonRepo
+from tests.harness import make_settings
 
 FIRST_TG = 50_000
 
@@ -74,9 +76,6 @@ BROADCAST_TEXT = "Проверка рассылки"
 
 async def prepare_broadcast(tmp_path: Path, recipients: int) -> int:
     """A database with `recipients` linked parents and one broadcast to all of them, enqueued."""
-    from bot.app import create_app
-    from bot.services import broadcast as service
-    from tests.harness import make_settings
 
     app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
     await app.open()

@@ -159,7 +159,7 @@ async def running_bot(
             task.result()
         yield app
     finally:
-        dp = app.extras.get("dispatcher")
+        dp = app.dispatcher
         if dp is not None and not task.done():
             await dp.stop_polling()
         await asyncio.wait_for(task, timeout=15)

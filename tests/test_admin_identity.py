@@ -9,6 +9,7 @@ from typing import Any
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import InlineKeyboardMarkup
 
+from bot.cli_people import cmd_merge_person
 from bot.services.onboarding import create_token
 from bot.services.roster import import_roster
 from storage.merge import person_references
@@ -129,7 +130,6 @@ async def test_it_officer_merges_an_existing_duplicate_from_the_admin_menu(harne
 async def test_cli_merge_person(harness: Harness, capsys: Any) -> None:
     import argparse
 
-    from bot.cli_people import cmd_merge_person
 
     await _start_as(harness, ADMIN, "Петя")
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())

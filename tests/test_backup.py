@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot import cli
 from bot.services import backup as backup_service
 from bot.services.backup import BackupError, restore, select_keep, verify_file
 from scheduler import ops_sweep
@@ -185,7 +186,6 @@ async def test_nightly_sweep_backs_up_once_per_night(harness: Harness) -> None:
 async def test_cli_backup_and_restore(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot import cli
 
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "bk"))

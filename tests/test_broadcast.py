@@ -12,16 +12,19 @@ from pathlib import Path
 import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
+from bot.app import App, create_app
 from bot.fakeapi import FakeTelegram
 from bot.services import broadcast as service
+from bot.services.roster import import_roster
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
+from bot.tg.progress import stop_watchers
+from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
-from tests.delivery_helpers import add_people, drained, wait_until
-from tests.harness import DIRECTOR, PARENT_ONE, PARENT_TWO, TEACHER, Harness, roster_csv, running_bot
+from tests.delivery_helpers import add_people, bot_env, drained, enqueue_texts, wait_until
+from tests.harness import DIRECTOR, PARENT_ONE, PARENT_TWO, TEACHER, Harness, make_settings, roster_csv, running_bot
 
 
 async def _school(h: Harness) -> None:
-    from bot.services.roster import import_roster
 
     report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
@@ -64,7 +67,7 @@ async def test_it_officer_broadcasts_to_all_parents(harness: Harness, monkeypatc
     await wait_until(lambda: _finished(harness))
     edits = [c for c in harness.bot.calls[before:] if isinstance(c, EditMessageText)]
     assert edits and "завершена" in (edits[-1].text or "")
-    await service.stop_watchers(harness.app)
+    await stop_watchers(harness.app)
 
 
 async def _finished(h: Harness) -> bool:
@@ -131,7 +134,6 @@ async def test_staff_and_everyone(harness: Harness) -> None:
 async def test_dead_letters_listed_and_retried_from_admin(harness: Harness) -> None:
     await _school(harness)
     people = await add_people(harness.app, 2)
-    from tests.delivery_helpers import enqueue_texts
 
     await enqueue_texts(harness.app, people)
     await harness.app.db.conn.execute("UPDATE outbox SET status = 'dead', last_error = 'TelegramServerError: 502'")
@@ -198,7 +200,6 @@ async def test_start_is_answered_while_a_500_message_broadcast_drains(tmp_path: 
 
 
 async def _some_sent(app: object, broadcast_id: int) -> bool:
-    from bot.app import App
 
     assert isinstance(app, App)
     return (await DeliveryRepo(app.db).progress(broadcast_id)).sent >= 20
@@ -223,10 +224,6 @@ __all__ = ["drained"]
 async def test_cli_broadcast_sends_with_a_progress_bar(tg: FakeTelegram, tmp_path: Path) -> None:
     import sys
 
-    from bot.app import create_app
-    from scheduler.base import ManualScheduler
-    from tests.delivery_helpers import bot_env
-    from tests.harness import make_settings
 
     app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
     await app.open()

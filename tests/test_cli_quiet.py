@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot import cli
 from tests.harness import roster_csv
 
 # One line per command (all of them: a new command must be added here or to SKIPPED).
@@ -80,9 +81,7 @@ def _run_all(tmp_path: Path, cases: dict[str, list[str]], **env: str) -> dict[st
 
 
 def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
-    from bot import cli
 
-    cli._load_extra_commands()
     commands = set(cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
     assert commands == {argv[0] for argv in CASES.values() if argv[0] != "--lang"} | set(SKIPPED) - {"--lang"}
 
@@ -142,7 +141,6 @@ def test_help_is_russian_for_every_command_and_option() -> None:
     from bot import cli
     from bot.i18n import Catalog
 
-    cli._load_extra_commands()
     keys = Catalog.load().keys("ru")
     # A new command or option needs its Russian help in content/i18n/ru/clihelp.toml.
     missing = [p for p in _help_paths(cli.build_parser()) if f"clihelp.{p}" not in keys]

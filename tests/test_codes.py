@@ -15,9 +15,10 @@ from bot.app import App
 from bot.services import codes as svc
 from bot.services import consent
 from bot.services.imports import ImportOptions, render_outcome
-from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow
+from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow, CodeTrouble
 from storage.codes import CodeRepo
 from storage.outbox import Payload
+from storage.people import PersonRepo
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, decode_qr, load_school, person_id
 from tests.harness import CLASS_TEACHER, PARENT_ONE, PARENT_TWO, TEACHER, Harness
 
@@ -103,7 +104,6 @@ async def test_ambiguous_namesake_is_reported(harness: Harness) -> None:
     app = harness.app
     await load_school(app, with_codes=False)
     async with app.db.transaction() as conn:
-        from storage.people import PersonRepo
 
         await PersonRepo.create(conn, roster_key="adult:морозов игорь сергеевич:2", full_name="Морозов Игорь Сергеевич",
                                 roles=["teacher"], now=app.clock.now())
@@ -301,7 +301,6 @@ async def test_trouble_opens_a_ticket_with_masked_context(harness: Harness) -> N
     await load_school(app)
     await harness.contact(TEACHER, "+79000000004", TEACHER)
     code = (await CodeRepo(app.db).active_for([await person_id(app, "Морозов Игорь Сергеевич")]))[0]
-    from bot.tg.callbacks import CodeTrouble
 
     calls = await harness.press(TEACHER, CodeTrouble(code_id=code.id).pack())
     assert any(isinstance(c, SendMessage) and "ответственному" in c.text for c in calls)

@@ -14,6 +14,7 @@ from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
 from bot.services import consent as svc
+from bot.services.consent_export import export
 from storage import consent as repo
 from storage.timefmt import from_db
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, texts
@@ -159,7 +160,6 @@ async def test_versions_table_after_cli(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) is not installed")
 async def test_pdf_renders_to_an_image(harness: Harness, tmp_path: Path) -> None:
-    from bot.services.consent_export import export
 
     await school(harness)
     data, _, _ = await export(harness.app, "pdf", harness.app.catalog.bind("ru"))
@@ -189,7 +189,7 @@ async def test_given_hooks_run_once_per_decision(harness: Harness) -> None:
     async def hook(app: object, conn: object, child_id: int, parent_id: int | None, now: datetime) -> None:
         seen.append((child_id, parent_id))
 
-    harness.app.extras["on_consent_given"] = [hook]
+    harness.app.consent_listeners[:] = [hook]
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     parent = await harness.app.people.by_tg(PARENT_ONE)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from bot import cli
+from bot.cli import main
 from bot.fakeapi import FakeTelegram
 from storage.lock import DatabaseBusy, DatabaseLock
 from tests.delivery_helpers import bot_env, start_bot, wait_until
@@ -32,7 +34,6 @@ async def _cli(tg: FakeTelegram, tmp_path: Path, *args: str) -> tuple[int, str, 
 async def test_second_run_restore_and_import_exit_with_one_line_while_the_bot_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot import cli
 
     (tmp_path / "roster.csv").write_bytes(roster_csv())
     async with FakeTelegram() as tg:
@@ -85,8 +86,6 @@ def test_an_import_dry_run_reads_beside_the_running_bot(
 ) -> None:
     """"Check first" works without stopping the bot: a dry run writes nothing, so it does not need
     the database to itself; the real import still does."""
-    from bot.cli import main
-    from tests.harness import roster_csv
 
     db = tmp_path / "schoolbot.sqlite3"
     monkeypatch.setenv("DATABASE_PATH", str(db))

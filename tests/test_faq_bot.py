@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from aiogram.methods import AnswerCallbackQuery
 
+from bot.domain.access import faq_audiences as audiences_for_roles
+from bot.paths import CONTENT_DIR
+from bot.services.faq import FaqLibrary
 from bot.tg.callbacks import FaqNav
 from handlers.faq import PAGE_SIZE
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness
@@ -35,8 +38,7 @@ async def test_categories_by_role_and_back_everywhere(harness: Harness) -> None:
 
 async def test_pagination(harness: Harness) -> None:
     await linked_school(harness, IT_OFFICER)
-    faq = harness.app.extras["faq"].get("ru")
-    from bot.domain.access import faq_audiences as audiences_for_roles
+    faq = harness.app.faq_library.get("ru")
 
     aud = audiences_for_roles(["it_officer"])
     big = max(faq.categories(aud), key=lambda c: len(faq.entries(c.id, aud)))
@@ -100,12 +102,10 @@ async def test_free_text_search_offers_top_three_and_ask(harness: Harness) -> No
 async def test_faq_reload_reports_errors_and_keeps_content(harness: Harness, tmp_path) -> None:  # type: ignore[no-untyped-def]
     import shutil
 
-    from bot.paths import CONTENT_DIR
-    from bot.services.faq import FaqLibrary
 
     folder = tmp_path / "faq"
     shutil.copytree(CONTENT_DIR / "faq", folder)
-    harness.app.extras["faq"] = FaqLibrary.load(folder)
+    harness.app.faq_library = FaqLibrary.load(folder)
     await linked_school(harness, IT_OFFICER)
     ok = await harness.press(IT_OFFICER, "adm:faq_reload")
     assert any("FAQ перечитан" in a for a in alerts(ok))

@@ -10,7 +10,9 @@ from typing import Any
 from aiogram.methods import SendMessage
 
 from bot.fakeapi import FakeTelegram
+from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm
+from bot.tg.progress import stop_watchers
 from tests.harness import PARENT_TWO, Harness, roster_csv, running_bot
 
 
@@ -28,7 +30,6 @@ def _contact_update(update_id: int, user_id: int, phone: str) -> dict[str, Any]:
 
 
 async def _roster(h: Harness) -> None:
-    from bot.services.roster import import_roster
 
     report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok
@@ -77,14 +78,12 @@ async def test_concurrent_duplicates_have_effects_once(harness: Harness) -> None
     )
     assert await harness.app.db.fetchval("SELECT count(*) FROM broadcasts") == 1
     assert await harness.app.db.fetchval("SELECT count(*) FROM outbox") == 1
-    from bot.services.broadcast import stop_watchers
 
     await stop_watchers(harness.app)
 
 
 async def test_duplicate_update_from_the_server(tg: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(tg, tmp_path, admin_ids=[1]) as app:
-        from bot.services.roster import import_roster
 
         assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
         tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")

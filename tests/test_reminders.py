@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, create_app
+from bot.cli import build_parser
 from bot.clock import ManualClock
 from bot.services import reminders
 from scheduler.base import ManualScheduler
@@ -144,9 +145,7 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
 
 
 def test_cli_parses_reminders_command() -> None:
-    from bot.cli import _load_extra_commands, build_parser
 
-    _load_extra_commands()
     args = build_parser().parse_args(["reminders", "--dry-run", "--at", "2027-05-20 09:00"])
     assert args.func is reminders.cmd_reminders and args.dry_run and args.at == "2027-05-20 09:00"
 

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.cli import _load_extra_commands, build_parser
+from bot.cli import build_parser
+from bot.paths import ROOT
+from bot.sandbox import cmd_sandbox
 from bot.sandbox.chat import ChatEngine, ChatOutput, parse_line
 from bot.sandbox.demo import PEOPLE, PERSONAS, codes_csv, invitation_code, roster_csv
 from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, parse_time_arg
@@ -68,7 +70,6 @@ def test_demo_school_shape() -> None:
 
 
 def test_shipped_roster_update_is_the_demo_roster_plus_two() -> None:
-    from bot.paths import ROOT
 
     update = (ROOT / "sandbox" / "scripts" / "files" / "roster-update.csv").read_bytes()
     assert update.startswith(roster_csv())
@@ -76,7 +77,6 @@ def test_shipped_roster_update_is_the_demo_roster_plus_two() -> None:
 
 
 def test_cli_registers_sandbox_with_its_own_entry() -> None:
-    _load_extra_commands()
     args = build_parser().parse_args(["sandbox", "--start", "2026-12-01 10:00", "--data-dir", "x"])
     assert args.entry.__name__ == "cmd_sandbox" and not hasattr(args, "func")
 
@@ -206,9 +206,7 @@ def test_script_validation(tmp_path: Path) -> None:
 
 
 async def test_cli_script_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.sandbox import cmd_sandbox
 
-    _load_extra_commands()
     path = _script(tmp_path, 'start = "2026-12-01 10:00"\n[[steps]]\nas = "stranger"\nsend = "/start"\n'
                              'expect = "Совсем другой ответ"\ntimeout = 0.3\n')
     args = build_parser().parse_args(["sandbox", "--script", str(path), "--data-dir", str(tmp_path / "d")])

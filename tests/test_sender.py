@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 
 import bot.tg.sender as sender_module
+from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from bot.tg.sender import OutboxSender
 from storage.delivery import DeliveryRepo
+from storage.people import PersonRepo
 from tests.delivery_helpers import add_people, counts, drained, enqueue_texts, wait_until
-from tests.harness import DEFAULT_START, running_bot
+from tests.harness import DEFAULT_START, handler_harness, running_bot
 
 
 async def test_delivers_each_row_once_and_records_the_message_id(tg: FakeTelegram, tmp_path: Path) -> None:
@@ -84,7 +86,6 @@ async def test_blocked_user_becomes_unreachable_and_their_queue_is_cancelled(tg:
         assert not any(r.params.get("chat_id") == blocked[1] for r in tg.requests[calls:])
         # Linking again (/start) clears the mark.
         async with app.db.transaction() as conn:
-            from storage.people import PersonRepo
 
             await PersonRepo.link_telegram(conn, blocked[0], blocked[1], None, app.clock.now())
         person = await app.people.get(blocked[0])
@@ -130,7 +131,6 @@ async def test_server_errors_back_off_then_dead_letter_then_retry_all(
 
 
 async def _status_is(app: object, status: str) -> bool:
-    from bot.app import App
 
     assert isinstance(app, App)
     row = await app.db.fetchone("SELECT status FROM outbox")
@@ -159,7 +159,6 @@ async def test_backoff_waits_for_the_app_clock(tg: FakeTelegram, tmp_path: Path)
 
 
 async def test_drain_once_sends_due_rows(tg: FakeTelegram, tmp_path: Path) -> None:
-    from tests.harness import handler_harness
 
     async with handler_harness(tmp_path) as h:
         people = await add_people(h.app, 3)

@@ -22,6 +22,7 @@ import pytest
 import bot.tg.startup as startup
 from bot.app import build_bot, create_app, serve
 from bot.clock import ManualClock
+from bot.config import ConfigError
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.tg.startup import StartupError
@@ -98,7 +99,6 @@ async def test_a_token_telegram_refuses_stops_the_start_with_one_line(tg: FakeTe
 
 
 def test_a_malformed_or_missing_token_is_one_line(tmp_path: Path) -> None:
-    from bot.config import ConfigError
 
     with pytest.raises(ConfigError, match="BOT_TOKEN не похож на токен бота"):
         build_bot(make_settings(tmp_path, bot_token="not-a-token"))
@@ -143,7 +143,7 @@ async def test_unreachable_bot_api_is_one_line_until_it_is_back(
         assert len(lines_with(caplog, "связь с Bot API восстановлена")) == 2
         assert not lines_with(caplog, "Failed to fetch updates") and not lines_with(caplog, "Sleep for")
     finally:
-        dp = app.extras.get("dispatcher")
+        dp = app.dispatcher
         if dp is not None:
             await dp.stop_polling()
         await asyncio.wait_for(task, timeout=15)

@@ -9,6 +9,7 @@ from typing import Any
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.app import App
+from bot.cli import cmd_import
 from bot.services import reminders
 from bot.services import tasks as svc
 from bot.services.imports import ImportOptions
@@ -86,7 +87,6 @@ async def test_bad_plan_writes_nothing_and_names_the_line(harness: Harness) -> N
 async def test_cli_import_plan(harness: Harness, capsys: Any) -> None:
     import argparse
 
-    from bot.cli import cmd_import
 
     args = argparse.Namespace(
         kind="plan", file=str(PLAN_PATH), dry_run=False, school_year=2026, confirm_deactivations=False

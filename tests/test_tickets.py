@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.tg.callbacks import FaqNav
 from storage.outbox import Payload
+from storage.timefmt import from_db
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
 
@@ -44,7 +45,7 @@ async def test_ask_relay_answer_and_faq_entry(harness: Harness) -> None:
     calls = await harness.press(IT_OFFICER, "tk:faq:1")
     assert any("добавлены в FAQ" in a for a in alerts(calls))
     # The new entry is found by search (parents' audience) and survives as data, not memory.
-    harness.app.extras.pop("faq_merged", None)
+    harness.app.faq_merged.clear()
     calls = await harness.text(PARENT_TWO, "поменять электронную почту профиль")
     found = buttons(last_with_buttons(calls))
     assert any(d.startswith("faq:e:") and FaqNav.unpack(d).e == "asked-1" for _, d in found), found
@@ -99,7 +100,6 @@ async def test_cancel_asking(harness: Harness) -> None:
 async def test_question_at_night_reaches_it_officer_in_the_morning(harness: Harness) -> None:
     from datetime import UTC, datetime
 
-    from storage.timefmt import from_db
 
     await linked_school(harness, IT_OFFICER, PARENT_ONE)
     harness.clock.set(datetime(2026, 11, 30, 20, 30, tzinfo=UTC))  # 23:30 Moscow: quiet hours

@@ -25,10 +25,12 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services import backup as backup_service
+from bot.services import codes as code_service
 from bot.services import consent, school_year, tickets, training
 from bot.services import tasks as task_service
 from bot.services.imports import ImportOptions
 from bot.services.training import SessionSpec
+from bot.tg.limiter import LimitedSession, SendLimiter
 from storage.timefmt import from_db
 from tests.codes_helpers import CODES, codes_csv
 from tests.harness import (
@@ -69,6 +71,7 @@ class Walk:
     users: dict[int, FakeUser] = field(default_factory=dict)
     ticks: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    notes: dict[str, Any] = field(default_factory=dict)  # what one step leaves for a later one
 
     @property
     def tz(self) -> Any:
@@ -210,7 +213,6 @@ async def parent_consents(w: Walk) -> None:
 
 
 async def print_sheets(w: Walk) -> None:
-    from bot.services import codes as code_service
 
     sheet = await code_service.print_cards(w.app, "5А", everyone=False)
     assert sheet.pdf is None or sheet.pdf.startswith(b"%PDF")
@@ -266,11 +268,11 @@ async def training_session(w: Walk) -> None:
     for tg_id in (CLASS_TEACHER, TEACHER):
         await training.rsvp(w.app, await w.person(tg_id), session_id, True)
     await w.drained()
-    w.app.extras["walk.session"] = session_id
+    w.notes["walk.session"] = session_id
 
 
 async def training_attended(w: Walk) -> None:
-    session_id = int(w.app.extras["walk.session"])
+    session_id = int(w.notes["walk.session"])
     await training.toggle_attendance(w.app, session_id, (await w.person(CLASS_TEACHER)).id)
 
 
@@ -292,7 +294,7 @@ async def new_school_year(w: Walk) -> None:
     officer = await w.person(IT_OFFICER)
     before = await people_state(w)
     covered = await consent.covered_children(w.app.db)
-    w.app.extras["walk.before_new_year"] = (before, covered)
+    w.notes["walk.before_new_year"] = (before, covered)
     preview = await school_year.new_year(w.app, 2027, dry_run=True, by=officer.id)
     assert not preview.applied and await people_state(w) == before
     report = await school_year.new_year(w.app, 2027, dry_run=False, by=officer.id)
@@ -327,7 +329,7 @@ async def reimport_roster(w: Walk) -> None:
     assert after[kolya][1] == "6Б"
     parents = await w.app.people.parents(kolya)
     assert [p.full_name for p in parents] == ["Смирнов Олег Павлович"]
-    _, covered = w.app.extras["walk.before_new_year"]
+    _, covered = w.notes["walk.before_new_year"]
     assert covered - {pid for pid, v in after.items() if not v[3]} <= await consent.covered_children(w.app.db)
 
 
@@ -396,7 +398,6 @@ def uncovered_code_leaks(w: Walk) -> list[str]:
 def lift_pace(app: App) -> None:
     """The limiter runs on real time (1 message/s per chat): a year of messages would take minutes.
     The walk counts messages, not pace, so the bot's session and its sender get a wide limiter."""
-    from bot.tg.limiter import LimitedSession, SendLimiter
 
     assert app.sender is not None
     fast = SendLimiter(rate=10_000.0, bulk_rate=10_000.0, per_chat_rate=10_000.0, chat_margin=0.0)

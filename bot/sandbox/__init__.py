@@ -14,10 +14,19 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.config import load_school_config
+from bot.sandbox.chat import run_terminal
+from bot.sandbox.demo import write_demo_files
+from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, school_config_path
+from bot.sandbox.script import ScriptError, run_script
+
 DEFAULT_DATA_DIR = Path("sandbox-data")
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser(
         "sandbox",
         help="try the bot with no token: a fake Telegram, a demo school and a terminal chat",
@@ -37,10 +46,6 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
-    from bot.config import load_school_config
-    from bot.sandbox.chat import run_terminal
-    from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, school_config_path
-    from bot.sandbox.script import ScriptError, run_script
 
     if not args.verbose:
         # The bot's INFO lines would drown the chat; warnings still show.
@@ -62,7 +67,6 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
         return 0 if result.ok else 1
     async with Sandbox.running(options) as sandbox:
-        from bot.sandbox.demo import write_demo_files
 
         write_demo_files(args.data_dir)
         return await run_terminal(sandbox, rich=False if args.plain else None)

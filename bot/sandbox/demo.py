@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from bot.paths import CONTENT_DIR
 from bot.services.exports import write_private
+from bot.services.imports import ImportOptions
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -189,7 +190,6 @@ def training_csv(start: datetime, tz: tzinfo) -> bytes:
 
 async def load_demo(app: App, *, school_year: int) -> DemoReport:
     """Import the demo data through the registered importers; all-or-nothing per file."""
-    from bot.services.imports import ImportOptions
 
     report = DemoReport()
     files: list[tuple[str, bytes, str]] = [

@@ -21,10 +21,12 @@ from zoneinfo import ZoneInfo
 
 from bot.app import App, build_bot, create_app, serve
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import Settings, load_school_config
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from bot.services.exports import write_private
+from bot.services.onboarding import create_token
+from bot.services.people_text import name_key
 from bot.tg.limiter import SendLimiter, limiter_of
 from scheduler.base import ManualScheduler
 from scheduler.ops_sweep import BACKUP_WINDOW
@@ -90,7 +92,6 @@ class Sandbox:
     async def running(cls, options: SandboxOptions) -> AsyncIterator[Sandbox]:
         data_dir = options.data_dir
         _prepare_data_dir(data_dir, options.keep)
-        from bot.config import load_school_config
 
         school_config = school_config_path(data_dir)
         school = load_school_config(school_config)
@@ -139,7 +140,7 @@ class Sandbox:
             raise RuntimeError("the bot stopped during start")
 
     async def _stop(self) -> None:
-        dp = self.app.extras.get("dispatcher")
+        dp = self.app.dispatcher
         if self._task is None:
             return
         if dp is not None and not self._task.done():
@@ -162,7 +163,6 @@ class Sandbox:
                     await self.act(user, user.send("/start"))
                 await self.act(user, user.share_contact(user.phone))
             elif persona.prelink == "token":
-                from bot.services.onboarding import create_token
 
                 person = await self._roster_person(persona.person)
                 if person is None:
@@ -176,7 +176,6 @@ class Sandbox:
                 self.mark_read(persona.person.tg_id)
 
     async def _roster_person(self, demo: DemoPerson) -> int | None:
-        from bot.services.people_text import name_key
 
         key = name_key(demo.full_name)
         for person in await self.app.people.active():

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bot.config import load_school_config
 from bot.fakeapi import SentMessage
 from bot.sandbox.chat import active_buttons
 from bot.sandbox.demo import PERSONAS, DemoPerson
@@ -302,7 +303,6 @@ async def run_script(path: Path, options: SandboxOptions) -> ScriptResult:
     if script.start and options.start is None:
         from zoneinfo import ZoneInfo
 
-        from bot.config import load_school_config
 
         school = load_school_config(school_config_path(options.data_dir))
         options.start = parse_start(script.start, ZoneInfo(school.school.timezone))

@@ -26,7 +26,7 @@ from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, snapshot, task_l
 from storage import analysis as store
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 FONTS = CONTENT_DIR / "fonts"
 TOP_QUESTIONS = 5
@@ -157,7 +157,7 @@ class TasksError(Exception):
         self.key = key
 
 
-async def save_tasks(app: App, text: str, *, by: int | None) -> list[str]:
+async def save_tasks(app: Core, text: str, *, by: int | None) -> list[str]:
     tasks = parse_tasks(text)
     if not tasks:
         raise TasksError("analysis.tasks_empty")
@@ -167,7 +167,7 @@ async def save_tasks(app: App, text: str, *, by: int | None) -> list[str]:
     return tasks
 
 
-async def collect(app: App, t: Translator) -> Analysis:
+async def collect(app: Core, t: Translator) -> Analysis:
     now = app.clock.now()
     today = now.astimezone(app.school.tz).date()
     data = await status_service.collect(app, None)
@@ -355,7 +355,7 @@ def filename(a: Analysis) -> str:
     return f"analysis-{a.year}-{a.year + 1}.pdf"
 
 
-async def pdf_bytes(app: App, t: Translator) -> tuple[bytes, str]:
+async def pdf_bytes(app: Core, t: Translator) -> tuple[bytes, str]:
     a = await collect(app, t)
     return await asyncio.to_thread(render_pdf, a, t), filename(a)
 
@@ -363,7 +363,7 @@ async def pdf_bytes(app: App, t: Translator) -> tuple[bytes, str]:
 # --- CLI: schoolbot analysis [--out FILE] [--tasks FILE] ---------------------------------------------
 
 
-async def cmd_analysis(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_analysis(app: Core, args: argparse.Namespace, t: Translator) -> int:
     if args.tasks:
         try:
             text = await asyncio.to_thread(Path(args.tasks).read_text, encoding="utf-8-sig")
@@ -384,7 +384,10 @@ async def cmd_analysis(app: App, args: argparse.Namespace, t: Translator) -> int
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser("analysis", help="plan item 18: the year's analysis and next year's tasks as a PDF")
     p.add_argument("--out", default=None, help="where to write the PDF (default: analysis-YYYY-YYYY.pdf)")
     p.add_argument("--tasks", default=None, help="a UTF-8 text file with next year's tasks, one per line")

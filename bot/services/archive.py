@@ -22,11 +22,10 @@ from storage.outbox import Payload, enqueue
 from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 FONT_DIR = CONTENT_DIR / "fonts"
 # The button of the nudge: handlers.archive.ArchiveView(action="open"), packed (a test checks it).
-OPEN_CALLBACK = "arv:open"
 YEAR_END_DAY = (5, 20)  # as the item-19 reminder of the operations sweep: May 20 or the next working day
 
 
@@ -51,7 +50,7 @@ class ClassChecklist:
         return [step for step, check in self.steps.items() if check is None]
 
 
-def archive_year(app: App) -> int:
+def archive_year(app: Core) -> int:
     """The school year whose journals are archived this May (2026 for May 2027)."""
     return app.school.school_year.year
 
@@ -61,7 +60,7 @@ def may_mark(person: Person, class_label: str) -> bool:
     return person.is_admin or (person.has_role("class_teacher") and person.class_label == class_label)
 
 
-async def checklist(app: App) -> list[ClassChecklist]:
+async def checklist(app: Core) -> list[ClassChecklist]:
     year = archive_year(app)
     checks = await repo.archive_checks(app.db, year)
     by_class: dict[str, dict[str, ArchiveCheck]] = {}
@@ -87,7 +86,7 @@ def own_classes(person: Person, all_classes: list[ClassChecklist]) -> list[Class
     return [c for c in all_classes if may_mark(person, c.class_label)]
 
 
-async def mark(app: App, person: Person, class_label: str, step: str) -> Marked:
+async def mark(app: Core, person: Person, class_label: str, step: str) -> Marked:
     """Record one step of one class; checked against the caller's rights on the server."""
     if step not in ARCHIVE_STEPS or not may_mark(person, class_label):
         return Marked.FORBIDDEN
@@ -109,7 +108,7 @@ def _class_order(label: str) -> tuple[int, str]:
     return (int(digits) if digits else 0, label)
 
 
-def nudge_window(app: App) -> tuple[date, date]:
+def nudge_window(app: Core) -> tuple[date, date]:
     """From the week after the item-19 reminder (which opens the month) to the end of May."""
     month, day = YEAR_END_DAY
     first = date(archive_year(app) + 1, month, day)
@@ -117,7 +116,7 @@ def nudge_window(app: App) -> tuple[date, date]:
     return start, date(first.year, 5, 31)
 
 
-async def run_nudges(app: App, now: datetime) -> int:
+async def run_nudges(app: Core, now: datetime) -> int:
     """At most one nudge a week to each class teacher whose class's checklist is incomplete."""
     if app.school.calendar.send_window(now) != now:
         return 0
@@ -142,7 +141,7 @@ async def run_nudges(app: App, now: datetime) -> int:
             t = app.translator_for(person)
             missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
             text = t("archive.nudge", cls=person.class_label, missing=missing)
-            open_markup = {"inline_keyboard": [[{"text": t("archive.open"), "callback_data": OPEN_CALLBACK}]]}
+            open_markup = app.buttons.archive_open(t("archive.open"))
             added = await enqueue(
                 conn, dedupe_key=f"archive:{year}:{person.id}:{week}", chat_id=person.tg_user_id,
                 person_id=person.id, kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
@@ -155,7 +154,7 @@ async def run_nudges(app: App, now: datetime) -> int:
 # --- the printed checklist -------------------------------------------------------------------------
 
 
-def _when(app: App, check: ArchiveCheck | None) -> str:
+def _when(app: Core, check: ArchiveCheck | None) -> str:
     if check is None:
         return "—"
     return f"{check.done_at.astimezone(app.school.tz):%d.%m.%Y}\n{check.person_name}"
@@ -200,7 +199,7 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
     return bytes(pdf.output())
 
 
-async def checklist_pdf(app: App, t: Translator) -> tuple[bytes, str]:
+async def checklist_pdf(app: Core, t: Translator) -> tuple[bytes, str]:
     classes = await checklist(app)
     year = archive_year(app)
     rows = [(c.class_label, [", ".join(c.teachers) or "—", *[_when(app, c.steps[s]) for s in ARCHIVE_STEPS]])

@@ -41,7 +41,7 @@ from storage.lock import DatabaseLock
 from storage.snapshot import ReceiptInfo, backup_sync, carry_set, ledger_receipts, private_file, verify_file
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def stamp_of(path: Path) -> datetime | None:
 # --- taking a backup -------------------------------------------------------------------------
 
 
-async def take_backup(app: App, *, rotate_after: bool = True) -> BackupResult:
+async def take_backup(app: Core, *, rotate_after: bool = True) -> BackupResult:
     """Back up the live database into settings.backup_dir, record it, rotate old copies."""
     now = app.clock.now()
     source = app.db.path
@@ -126,7 +126,7 @@ def _scan(folder: Path) -> tuple[Path, list[tuple[Path, datetime]], int]:
     return folder.resolve(), items, items[-1][0].stat().st_size if items else 0
 
 
-async def backup_status(app: App) -> BackupStatus:
+async def backup_status(app: Core) -> BackupStatus:
     folder, items, size = await asyncio.to_thread(_scan, Path(app.settings.backup_dir))
     latest, moment = items[-1] if items else (None, None)
     secret = app.settings.backup_passphrase
@@ -152,7 +152,7 @@ class ArchiveRefused(Exception):
     """Carries a catalog key for the IT officer."""
 
 
-async def encrypted_archive(app: App) -> tuple[bytes, str, datetime | None]:
+async def encrypted_archive(app: Core) -> tuple[bytes, str, datetime | None]:
     """The newest verified local copy as an encrypted archive: (bytes, file name, when taken)."""
     status = await backup_status(app)
     if status.passphrase is None:
@@ -387,7 +387,10 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
     p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
     how = p.add_mutually_exclusive_group()
@@ -417,7 +420,7 @@ class JournalError(Exception):
     """Carries a catalog key for the user."""
 
 
-async def log_journal(app: App, *, quarter: int, label: str, person_id: int | None) -> int:
+async def log_journal(app: Core, *, quarter: int, label: str, person_id: int | None) -> int:
     """Record a journal backup for `quarter` of the running school year; returns its id."""
     label = " ".join(label.split())
     if not label or len(label) > MAX_LABEL:
@@ -435,6 +438,6 @@ async def log_journal(app: App, *, quarter: int, label: str, person_id: int | No
         )
 
 
-async def attach_photo(app: App, backup_id: int, file_id: str) -> None:
+async def attach_photo(app: Core, backup_id: int, file_id: str) -> None:
     async with app.db.transaction() as conn:
         await ops.attach_journal_photo(conn, backup_id, file_id)

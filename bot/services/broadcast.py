@@ -6,25 +6,18 @@ Audiences are strings so that the bot, the CLI and the database speak the same l
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
-import html
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from aiogram import Bot
-from aiogram.exceptions import TelegramAPIError
-
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
-from bot.i18n import DEFAULT_LANG, Translator
+from bot.i18n import Translator
 from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +66,7 @@ class Audience:
         return t(f"broadcast.audience.{self.kind}")
 
 
-async def resolve(app: App, audience: Audience) -> list[Person]:
+async def resolve(app: Core, audience: Audience) -> list[Person]:
     """Active people in the audience (reachable or not), each once."""
     people = app.people
     if audience.kind == "parents":
@@ -96,12 +89,12 @@ class Preview:
     reachable: int
 
 
-async def preview(app: App, audience: Audience) -> Preview:
+async def preview(app: Core, audience: Audience) -> Preview:
     people = await resolve(app, audience)
     return Preview(total=len(people), reachable=sum(1 for p in people if p.reachable))
 
 
-async def create(app: App, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
+async def create(app: Core, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
     """Enqueue the broadcast in one transaction: the broadcast row and one outbox row per reachable
     recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
     people = await resolve(app, audience)
@@ -136,102 +129,5 @@ def render_progress(t: Translator, progress: Progress) -> str:
     return t(key, sent=progress.sent, failed=progress.failed, left=progress.left, total=progress.total)
 
 
-async def watch_progress(app: App, bot: Bot, t: Translator, broadcast_id: int, chat_id: int, message_id: int) -> None:
-    """Edit the author's progress message at most every PROGRESS_INTERVAL seconds until done."""
-    repo = DeliveryRepo(app.db)
-    last = ""
-    while True:
-        await asyncio.sleep(PROGRESS_INTERVAL)
-        try:
-            progress = await repo.progress(broadcast_id)
-        except Exception:  # the database closed: the bot is stopping
-            return
-        text = render_progress(t, progress)
-        if text != last:
-            with contextlib.suppress(TelegramAPIError):
-                await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id)
-            last = text
-        if progress.done:
-            await repo.finish_broadcast(broadcast_id, app.clock.now())
-            return
-
-
-def start_watch(app: App, bot: Bot, t: Translator, broadcast_id: int, chat_id: int, message_id: int) -> None:
-    tasks: set[asyncio.Task[None]] = app.extras.setdefault("broadcast_watchers", set())
-    task = asyncio.create_task(watch_progress(app, bot, t, broadcast_id, chat_id, message_id))
-    tasks.add(task)
-    task.add_done_callback(tasks.discard)
-
-
-async def resume_watchers(app: App, bot: Bot) -> None:
-    """After a restart, keep editing the progress messages of broadcasts still under way."""
-    for row in await DeliveryRepo(app.db).unfinished_broadcasts():
-        t = app.catalog.bind(row["lang"] or DEFAULT_LANG)
-        start_watch(app, bot, t, row["id"], row["progress_chat_id"], row["progress_message_id"])
-
-
-async def stop_watchers(app: App) -> None:
-    tasks: set[asyncio.Task[None]] = app.extras.get("broadcast_watchers", set())
-    for task in list(tasks):
-        task.cancel()
-    if tasks:
-        await asyncio.wait(list(tasks), timeout=1.0)
-
-
-def install(app: App) -> None:
+def install(app: Core) -> None:
     app.admin_actions.append(("dead", "broadcast.admin.dead"))
-
-
-# --- CLI ----------------------------------------------------------------------------------------
-
-
-async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> int:
-    import sys
-
-    from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
-    from rich.progress import Progress as Bar
-
-    from bot.app import build_bot
-    from bot.tg.sender import OutboxSender
-
-    try:
-        audience = Audience.parse(args.audience)
-    except AudienceError as exc:
-        print(f"schoolbot: {exc}", file=sys.stderr)
-        return 2
-    seen = await preview(app, audience)
-    print(t("broadcast.cli_preview", audience=str(audience), total=seen.total, reachable=seen.reachable))
-    if seen.reachable == 0:
-        return 1
-    if not args.yes:
-        answer = await asyncio.to_thread(input, t("broadcast.cli_confirm") + " ")
-        if answer.strip().lower() not in ("y", "yes", "д", "да"):
-            return 1
-    bot = build_bot(app.settings)
-    sender = OutboxSender(app, bot)
-    broadcast_id, count = await create(app, audience=audience, html_text=html.escape(args.text), author=None)
-    sender.start()
-    repo = DeliveryRepo(app.db)
-    try:
-        with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
-            task = bar.add_task(t("broadcast.cli_sending"), total=count)
-            while True:
-                progress = await repo.progress(broadcast_id)
-                bar.update(task, completed=progress.sent + progress.failed)
-                if progress.done:
-                    break
-                await asyncio.sleep(0.5)
-    finally:
-        await sender.stop()
-        await bot.session.close()
-    await repo.finish_broadcast(broadcast_id, app.clock.now())
-    print(render_progress(t, progress))
-    return 0 if progress.failed == 0 else 1
-
-
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("broadcast", help="send a message to an audience, with a progress bar (needs BOT_TOKEN)")
-    p.add_argument("--audience", required=True, help="parents | parents:<class> | staff | role:<role> | all")
-    p.add_argument("--text", required=True, help="the message (plain text)")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.set_defaults(func=cmd_broadcast)

@@ -48,9 +48,10 @@ from bot.services.tickets import open_ticket
 from storage import consent as consent_repo
 from storage.codes import Code, CodeRepo, FunnelCounts, NewCode
 from storage.outbox import Payload, amend_waiting, enqueue, waiting_payload
+from storage.timefmt import from_db
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -109,24 +110,24 @@ def normalize_code(raw: str) -> str | None:
     return text if CODE_RE.match(text) else None
 
 
-def allowed_time(app: App, moment: datetime) -> datetime:
+def allowed_time(app: Core, moment: datetime) -> datetime:
     """The first moment within working hours (messages nobody asked for right now)."""
     return app.school.calendar.send_window(moment)
 
 
-def translator(app: App, person: Person) -> Translator:
+def translator(app: Core, person: Person) -> Translator:
     return app.translator_for(person)
 
 
 # --- who may receive a code -----------------------------------------------------------------------
 
 
-def _wait(app: App) -> bool:
+def _wait(app: Core) -> bool:
     """Whether the school makes codes wait for the signed paper original (asked of the one gate)."""
     return app.school.consent.codes_wait_for_original
 
 
-async def recipients(app: App, code: Code, *, reachable_only: bool = True) -> list[Person]:
+async def recipients(app: Core, code: Code, *, reachable_only: bool = True) -> list[Person]:
     """Who may receive this code now (the one access rule for codes): nobody while the consent
     gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
     owner = await app.people.get(code.person_id)
@@ -139,7 +140,7 @@ async def recipients(app: App, code: Code, *, reachable_only: bool = True) -> li
     return found
 
 
-async def visible_codes(app: App, caller: Person) -> list[tuple[Person, Code]]:
+async def visible_codes(app: Core, caller: Person) -> list[tuple[Person, Code]]:
     """The codes the caller may see: their own and their children's (gate permitting)."""
     owners = [caller, *(await app.people.children(caller.id) if caller.has_role("parent") else [])]
     repo = CodeRepo(app.db)
@@ -151,25 +152,11 @@ async def visible_codes(app: App, caller: Person) -> list[tuple[Person, Code]]:
     return result
 
 
-async def may_see(app: App, caller: Person, code: Code) -> bool:
+async def may_see(app: Core, caller: Person, code: Code) -> bool:
     return code.active and any(r.id == caller.id for r in await recipients(app, code, reachable_only=False))
 
 
 # --- delivery ---------------------------------------------------------------------------------
-
-
-def card_keyboard(code_id: int, t: Translator, recipient: Person) -> dict[str, Any]:
-    from bot.tg.callbacks import CodeActivated, CodeTrouble
-
-    return {
-        "inline_keyboard": [
-            [{
-                "text": t("codes.btn_activated", who=Named(recipient.full_name)),
-                "callback_data": CodeActivated(code_id=code_id).pack(),
-            }],
-            [{"text": t("codes.btn_trouble"), "callback_data": CodeTrouble(code_id=code_id).pack()}],
-        ]
-    }
 
 
 def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
@@ -180,7 +167,7 @@ def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
 
 
 async def enqueue_card(
-    app: App,
+    app: Core,
     conn: aiosqlite.Connection,
     code: Code,
     owner: Person,
@@ -200,7 +187,7 @@ async def enqueue_card(
     t = app.translator_for(recipient)
     payload = Payload(
         text=card_caption(t, owner, recipient),
-        reply_markup=card_keyboard(code.id, t, recipient),
+        reply_markup=app.buttons.code_card(code.id, t, recipient),
         protect_content=app.school.codes.protect_content,
         renderer=CARD_RENDERER,
         args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
@@ -217,7 +204,7 @@ async def enqueue_card(
 
 
 async def deliver(
-    app: App,
+    app: Core,
     conn: aiosqlite.Connection,
     *,
     reason: str,
@@ -248,18 +235,21 @@ async def deliver(
     return count
 
 
-async def on_link(app: App, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:
+async def on_link(app: Core, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:
     """Link hook: the person gets their own code and, as a parent, their children's (gate permitting)."""
     owners = [person.id, *(c.id for c in await app.people.children(person.id))]
     await deliver(app, conn, reason="link", now=now, owner_ids=owners, only_recipient=person.id)
 
 
-async def on_consent_given(app: App, conn: aiosqlite.Connection, child_id: int, parent_id: int, now: datetime) -> None:
+async def on_consent_given(
+    app: Core, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime
+) -> None:
     """Consent hook: the child's code (to the pupil and parents) and the parent's own code."""
-    await deliver(app, conn, reason="consent", now=now, owner_ids=[child_id, parent_id])
+    owners = [child_id] if parent_id is None else [child_id, parent_id]
+    await deliver(app, conn, reason="consent", now=now, owner_ids=owners)
 
 
-async def render_card_for(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
+async def render_card_for(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
     """Outbox renderer "qr_card": the card of `args["code_id"]`, in `args["lang"]`."""
     code = await CodeRepo(app.db).get(int(args["code_id"]))
     if code is None:
@@ -279,7 +269,7 @@ async def render_card_for(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
     return await asyncio.to_thread(render_card, data), "code.png"
 
 
-def card_data(app: App, t: Translator, owner: Person, code: Code) -> CardData:
+def card_data(app: Core, t: Translator, owner: Person, code: Code) -> CardData:
     template = app.school.platform.code_url_template or None
     return CardData(
         full_name=owner.full_name,
@@ -303,7 +293,7 @@ class Shown:
     wait_minutes: int = 0
 
 
-async def request_cards(app: App, caller: Person, owner_id: int) -> Shown:
+async def request_cards(app: Core, caller: Person, owner_id: int) -> Shown:
     """The caller asks to see `owner_id`'s codes again: rights first, then the rate limit."""
     cards = [(o, c) for o, c in await visible_codes(app, caller) if o.id == owner_id]
     if not cards:
@@ -319,7 +309,7 @@ async def request_cards(app: App, caller: Person, owner_id: int) -> Shown:
     return Shown("ok", cards)
 
 
-async def record_direct(app: App, code: Code, recipient: Person, message_id: int) -> None:
+async def record_direct(app: Core, code: Code, recipient: Person, message_id: int) -> None:
     async with app.db.transaction() as conn:
         await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason="request",
                                        now=app.clock.now(), tg_message_id=message_id)
@@ -328,7 +318,7 @@ async def record_direct(app: App, code: Code, recipient: Person, message_id: int
 # --- activation, trouble ------------------------------------------------------------------------
 
 
-async def confirm_activation(app: App, caller: Person, code_id: int) -> str:
+async def confirm_activation(app: Core, caller: Person, code_id: int) -> str:
     """"ok", "already" or "forbidden"."""
     code = await CodeRepo(app.db).get(code_id)
     if code is None or not await may_see(app, caller, code):
@@ -338,7 +328,7 @@ async def confirm_activation(app: App, caller: Person, code_id: int) -> str:
     return "ok" if changed else "already"
 
 
-async def report_trouble(app: App, caller: Person, code_id: int, t: Translator) -> str:
+async def report_trouble(app: Core, caller: Person, code_id: int, t: Translator) -> str:
     """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
     code = await CodeRepo(app.db).get(code_id)
     if code is None or not await may_see(app, caller, code):
@@ -359,7 +349,7 @@ async def report_trouble(app: App, caller: Person, code_id: int, t: Translator) 
 # --- revoke and reissue ---------------------------------------------------------------------------
 
 
-async def revoke(app: App, code_id: int) -> bool:
+async def revoke(app: Core, code_id: int) -> bool:
     async with app.db.transaction() as conn:
         done = await CodeRepo.revoke(conn, code_id, app.clock.now())
     if done:
@@ -367,7 +357,7 @@ async def revoke(app: App, code_id: int) -> bool:
     return done
 
 
-async def issue(app: App, person_id: int, role: str, raw_code: str) -> str:
+async def issue(app: Core, person_id: int, role: str, raw_code: str) -> str:
     """A new code typed by the IT officer: "ok", "bad_code", "taken" or "unknown"."""
     person = await app.people.get(person_id)
     if person is None or not person.active or role not in ("staff", "parent", "student"):
@@ -430,11 +420,11 @@ def role_group_has(person: Person, group: str) -> bool:
     return group in person.roles
 
 
-async def _matcher(app: App) -> _Matcher:
+async def _matcher(app: Core) -> _Matcher:
     return _Matcher(await app.people.active(), await app.people.children_classes())
 
 
-def _aliases(app: App) -> dict[str, list[str]]:
+def _aliases(app: Core) -> dict[str, list[str]]:
     merged = {k: list(v) for k, v in BASE_ALIASES.items()}
     for fieldname, extra in app.school.codes.column_aliases.items():
         merged.setdefault(fieldname, []).extend(extra)
@@ -452,7 +442,7 @@ class _Row:
 
 
 async def _parse(
-    app: App, data: bytes, filename: str, *, activations: bool, limits: Limits
+    app: Core, data: bytes, filename: str, *, activations: bool, limits: Limits
 ) -> tuple[list[_Row], list[RowError]]:
     aliases = _aliases(app)
     required = ("status",) if activations else ("full_name", "role", "code")
@@ -522,7 +512,7 @@ _NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None
                  tg_username=None, lang=None, active=False, unreachable_reason=None, roles=frozenset())
 
 
-async def import_codes(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+async def import_codes(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
     rows, errors = await _parse(app, data, filename, activations=False, limits=options.limits)
     seen_person: dict[tuple[int, str], int] = {}
     seen_code: dict[str, int] = {}
@@ -575,7 +565,7 @@ async def import_codes(app: App, data: bytes, filename: str, options: ImportOpti
     )
 
 
-async def import_activations(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+async def import_activations(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
     rows, errors = await _parse(app, data, filename, activations=True, limits=options.limits)
     if errors:
         return ImportOutcome(errors=errors)
@@ -611,7 +601,7 @@ ACTIVATIONS_IMPORTER = Importer(kind="activations", label_key="codes.import_acti
 # --- nudges (run by the sweep) ----------------------------------------------------------------------
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     """Catch up deliveries the gate now allows (e.g. consent given on paper and entered later) and
     nudge people whose card arrived but who have not activated."""
     async with app.db.transaction() as conn:
@@ -619,10 +609,9 @@ async def sweep(app: App, now: datetime) -> None:
     await _nudge(app, now)
 
 
-async def _nudge(app: App, now: datetime) -> None:
+async def _nudge(app: Core, now: datetime) -> None:
     """Activation nudges, one message per recipient: a parent whose own code and children's codes
     are all unactivated hears once about all of them, not once per code."""
-    from storage.timefmt import from_db
 
     repo = CodeRepo(app.db)
     due: dict[int, list[tuple[Code, Person, int]]] = {}
@@ -651,7 +640,7 @@ async def _nudge(app: App, now: datetime) -> None:
             await _nudge_one(app, recipient, items, now)
 
 
-async def _nudge_one(app: App, recipient: Person, items: list[tuple[Code, Person, int]], now: datetime) -> None:
+async def _nudge_one(app: Core, recipient: Person, items: list[tuple[Code, Person, int]], now: datetime) -> None:
     t = app.translator_for(recipient)
     assert recipient.tg_user_id is not None
     async with app.db.transaction() as conn:
@@ -663,13 +652,13 @@ async def _nudge_one(app: App, recipient: Person, items: list[tuple[Code, Person
         if len(recorded) == 1:
             payload = Payload(
                 text=t("codes.nudge", name=Named(owner.full_name, escape=True), who=Named(recipient.full_name)),
-                reply_markup=card_keyboard(first.id, t, recipient),
+                reply_markup=app.buttons.code_card(first.id, t, recipient),
             )
         else:
             payload = Payload(
                 text=t("codes.nudge_family",
                        names="\n".join(f"• {html.escape(o.full_name)}" for _, o, _ in recorded)),
-                reply_markup=family_keyboard([(code, o) for code, o, _ in recorded], t),
+                reply_markup=app.buttons.code_family([(code, o) for code, o, _ in recorded], t),
             )
         fold = await _fold_into_consent_reminder(app, conn, recipient, payload, now)
         if fold == "wait":
@@ -694,7 +683,7 @@ class _NotToday(Exception):
 
 
 async def _fold_into_consent_reminder(
-    app: App, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime
+    app: Core, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime
 ) -> Literal["merged", "wait", "send"]:
     """Consent and code reminders to one family are one message: when the parent's consent
     reminder for today is still waiting in the outbox, the activation reminder is appended to it
@@ -702,9 +691,9 @@ async def _fold_into_consent_reminder(
     version = await consent_repo.current_version(conn)
     if version is None:
         return "send"
-    today = allowed_time(app, now).astimezone(app.school.tz).date()
+    today = app.school.calendar.local_date(allowed_time(app, now))
     for n, due in sorted((await consent_repo.nudges_of(conn, version.number, recipient.id)).items()):
-        if due.astimezone(app.school.tz).date() != today:
+        if app.school.calendar.local_date(due) != today:
             continue
         key = f"consent-nudge:{version.number}:{recipient.id}:{n}"
         waiting = await waiting_payload(conn, key)
@@ -715,27 +704,6 @@ async def _fold_into_consent_reminder(
         merged = replace(waiting, text=f"{waiting.text}\n\n{payload.text}", reply_markup={"inline_keyboard": rows})
         return "merged" if await amend_waiting(conn, key, merged) else "wait"
     return "send"
-
-
-def family_keyboard(codes: list[tuple[Code, Person]], t: Translator) -> dict[str, Any]:
-    from bot.tg.callbacks import CodeActivated, CodeTrouble
-
-    return {
-        "inline_keyboard": [
-            [
-                {"text": t("codes.btn_activated_for", name=_first_name(owner)),
-                 "callback_data": CodeActivated(code_id=code.id).pack()},
-                {"text": t("codes.btn_trouble_for", name=_first_name(owner)),
-                 "callback_data": CodeTrouble(code_id=code.id).pack()},
-            ]
-            for code, owner in codes
-        ]
-    }
-
-
-def _first_name(person: Person) -> str:
-    parts = person.full_name.split()
-    return parts[1] if len(parts) > 1 else person.full_name
 
 
 # --- print sheets -------------------------------------------------------------------------------------
@@ -758,7 +726,7 @@ class PrintSheet:
 
 
 async def print_cards(
-    app: App, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
+    app: Core, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
 ) -> PrintSheet:
     """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
     of their parents' own codes (a separate sheet, each card handed to that parent in person);
@@ -805,7 +773,7 @@ def left_out_lines(t: Translator, left_out: list[LeftOut]) -> list[str]:
 # --- withheld codes (the status views and the report) ------------------------------------------------
 
 
-async def withheld_counts(app: App) -> dict[tuple[str | None, str], int]:
+async def withheld_counts(app: Core) -> dict[tuple[str | None, str], int]:
     """(class, role) -> how many active codes the consent gate keeps in now."""
     holders = await CodeRepo(app.db).holders()
     gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders], require_original=_wait(app))
@@ -851,20 +819,20 @@ def _quiet_statement_log() -> None:
         logger.addFilter(QuietStatementLog())
 
 
-def install(app: App) -> None:
+def install(app: Core) -> None:
     _quiet_statement_log()
     app.importers[CODES_IMPORTER.kind] = CODES_IMPORTER
     app.importers[ACTIVATIONS_IMPORTER.kind] = ACTIVATIONS_IMPORTER
     app.renderers[CARD_RENDERER] = render_card_for
-    app.link_hooks.append(on_link)
-    app.extras.setdefault("on_consent_given", []).append(on_consent_given)
+    app.link_listeners.append(on_link)
+    app.consent_listeners.append(on_consent_given)
     app.admin_actions.append(("codes", "codes.admin_action"))
 
 
 # --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------
 
 
-def register_cli(sub: Any) -> None:
+def register_cli(sub: Any, export: Any) -> None:
     p = sub.add_parser("print", help="printable sheets: `print cards --class 5А`")
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     cards = what.add_parser("cards", help="A4 PDF of invitation cards, 8 a page, for a class")
@@ -878,7 +846,7 @@ def register_cli(sub: Any) -> None:
     cards.set_defaults(func=cmd_print_cards)
 
 
-async def cmd_print_cards(app: App, args: Any, t: Translator) -> int:
+async def cmd_print_cards(app: Core, args: Any, t: Translator) -> int:
     import sys
     from pathlib import Path
 

@@ -14,17 +14,17 @@ import hashlib
 import html
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import aiosqlite
 
 from bot.domain.access import ADMIN_ROLE
-from bot.domain.people import Person
+from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
@@ -37,7 +37,7 @@ from storage.outbox import Payload, enqueue
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ MAX_NUDGES = 2
 
 State = Literal["pending", "given", "declined", "withdrawn"]
 # (app, conn, child_id, parent_id or None for a paper form without a known signer, now)
-ConsentGivenHook = Callable[["App", aiosqlite.Connection, int, int | None, datetime], Awaitable[None]]
 
 
 class Outcome(Enum):
@@ -80,7 +79,7 @@ def shipped_template(lang: str = "ru") -> str:
     return (DOC_DIR / f"{lang}.md").read_text(encoding="utf-8")
 
 
-async def publish(app: App, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
+async def publish(app: Core, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
     """Publish a new version: every child becomes "pending" on it; old decisions stay on record."""
     text = text.replace("\r\n", "\n")
     now = app.clock.now()
@@ -94,7 +93,7 @@ async def publish(app: App, text: str, *, text_en: str | None = None, by: int | 
     return version
 
 
-async def current(app: App) -> Version:
+async def current(app: Core) -> Version:
     """The current version; the shipped document becomes version 1 the first time it is needed.
 
     Must not be called inside an open write transaction (it may open one)."""
@@ -128,7 +127,7 @@ BLANK = "____________________"
 LONG_BLANK = "______________________________________________"
 
 
-def render_document(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> str:
+def render_document(app: Core, version: Version, lang: str, parent: Person | None, child: Person) -> str:
     """The exact text a parent reads (and prints to sign): the version's template with the
     parent's and the child's names in the case each sentence needs and the school's facts."""
     template = version.text_en if lang == "en" and version.text_en else version.text
@@ -159,7 +158,7 @@ def render_document(app: App, version: Version, lang: str, parent: Person | None
     return template.format_map(values).strip()
 
 
-async def open_document(app: App, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
+async def open_document(app: Core, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
     """The parent opens a child's document: the exact text is kept (by its hash) and the opening
     recorded, which is what lets them agree. Returns the version and the text to show."""
     version = await current(app)
@@ -174,13 +173,13 @@ async def open_document(app: App, parent: Person, child: Person, lang: str) -> t
     return version, text
 
 
-async def opened(app: App, parent: Person, version: Version) -> set[int]:
+async def opened(app: Core, parent: Person, version: Version) -> set[int]:
     """The children whose document this parent has opened on `version`."""
     return set(await form_repo.reads(app.db.conn, parent.id, version.number))
 
 
 async def _shown_text_hash(
-    app: App, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
+    app: Core, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
 ) -> str:
     """The hash of the text this parent sees for this child now, the text itself kept."""
     text = render_document(app, version, (parent.lang if parent else None) or "ru", parent, child)
@@ -229,7 +228,7 @@ def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
     return out
 
 
-def document_messages(app: App, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
+def document_messages(app: Core, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
     """The document as HTML-safe messages, each under Telegram's limit."""
     return [html.escape(part) for part in split_message(render_document(app, version, lang, parent, child))]
 
@@ -331,7 +330,7 @@ class ChildState:
     row: LedgerRow | None
 
 
-async def family(app: App, parent: Person, version: Version) -> list[ChildState]:
+async def family(app: Core, parent: Person, version: Version) -> list[ChildState]:
     children = await app.people.children(parent.id)
     latest = await repo.latest(app.db.conn, version.number, [c.id for c in children])
     return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]
@@ -347,7 +346,7 @@ def new_receipt_id() -> str:
 
 
 async def decide(
-    app: App,
+    app: Core,
     *,
     parent: Person,
     child_ids: Sequence[int],
@@ -406,7 +405,7 @@ async def decide(
 
 
 async def _effects(
-    app: App,
+    app: Core,
     conn: aiosqlite.Connection,
     child: Person,
     parent_id: int | None,
@@ -430,9 +429,9 @@ async def _effects(
         await _alert_withdrawal(app, conn, child, row, now)
 
 
-async def _release(app: App, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
+async def _release(app: Core, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
     """Tell the capabilities waiting on the gate (codes) that it may have opened for this child."""
-    hooks: list[ConsentGivenHook] = app.extras.get("on_consent_given") or []
+    hooks = app.consent_listeners
     # A paper form whose signer is not known: every parent of the child is its representative.
     signers: list[int | None] = (
         [parent_id] if parent_id is not None else [p.id for p in await app.people.parents(child.id)] or [None]
@@ -442,7 +441,9 @@ async def _release(app: App, conn: aiosqlite.Connection, child: Person, parent_i
             await hook(app, conn, child.id, signer, now)
 
 
-async def _alert_withdrawal(app: App, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime) -> None:
+async def _alert_withdrawal(
+    app: Core, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime
+) -> None:
     staff = {p.id: p for p in await app.people.with_role(ADMIN_ROLE)}
     if child.class_label:
         staff.update({p.id: p for p in await app.people.with_role("class_teacher", child.class_label)})
@@ -481,7 +482,7 @@ def staff_classes(staff: Person, all_classes: Sequence[str]) -> list[str]:
 
 
 async def record_paper(
-    app: App, *, staff: Person, child_id: int, decision: Decision, paper_date: date
+    app: Core, *, staff: Person, child_id: int, decision: Decision, paper_date: date
 ) -> Result:
     now = app.clock.now()
     version = await current(app)
@@ -510,7 +511,7 @@ async def record_paper(
     return Result(Outcome.RECORDED, child.id, row)
 
 
-async def record_original(app: App, *, staff: Person, child_id: int) -> Outcome:
+async def record_original(app: Core, *, staff: Person, child_id: int) -> Outcome:
     """Staff received the child's signed paper original (today, in the school's time zone).
     When codes wait for it, a consent already given now releases them."""
     now = app.clock.now()
@@ -530,7 +531,7 @@ async def record_original(app: App, *, staff: Person, child_id: int) -> Outcome:
     return Outcome.RECORDED
 
 
-async def originals(app: App, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
+async def originals(app: Core, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
     """child id -> the day its signed original was received."""
     found = await form_repo.originals(app.db.conn, version.number, child_ids)
     return {cid: o.received_on for cid, o in found.items()}
@@ -550,7 +551,7 @@ def parse_paper_date(text: str, today: date) -> date | None:
 # --- receipts -----------------------------------------------------------------------------------
 
 
-def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
+def receipt_text(app: Core, t: Translator, row: LedgerRow, child: Person) -> str:
     local = row.created_at.astimezone(app.school.tz)
     return t(
         "consent.receipt",
@@ -569,29 +570,22 @@ def receipt_text(app: App, t: Translator, row: LedgerRow, child: Person) -> str:
 # --- nudges -------------------------------------------------------------------------------------
 
 
-def _allowed(app: App, moment: datetime) -> datetime:
+def _allowed(app: Core, moment: datetime) -> datetime:
     return app.school.calendar.send_window(moment)
 
 
-def _school_day(app: App, moment: datetime) -> date:
-    return moment.astimezone(app.school.tz).date()
+def _school_day(app: Core, moment: datetime) -> date:
+    return app.school.calendar.local_date(moment)
 
 
-def _open_markup(app: App, lang: str, version: int) -> dict[str, Any]:
-    from bot.tg.callbacks import ConsentCb
-
-    data = ConsentCb(action="menu", child=0, version=version).pack()
-    return {"inline_keyboard": [[{"text": app.catalog.text(lang, "consent.open_button"), "callback_data": data}]]}
-
-
-async def pending_parents(app: App, version: Version) -> list[Person]:
+async def pending_parents(app: Core, version: Version) -> list[Person]:
     """Linked parents with a child that has no decision on `version`, who have themselves made no
     decision on it (a parent who declined is never nagged)."""
     ids = await repo.undecided_parent_ids(app.db.conn, version.number)
     return [p for p in await app.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
 
 
-async def run_nudges(app: App, now: datetime) -> int:
+async def run_nudges(app: Core, now: datetime) -> int:
     """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
     working hours. Returns how many were enqueued."""
     version = await repo.current_version(app.db.conn)
@@ -633,7 +627,9 @@ async def run_nudges(app: App, now: datetime) -> int:
                 person_id=parent.id, kind="text",
                 payload=Payload(
                     text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
-                    reply_markup=_open_markup(app, lang, version.number),
+                    reply_markup=app.buttons.consent_open(
+                        app.catalog.text(lang, "consent.open_button"), version.number
+                    ),
                 ),
                 now=now, not_before=due,
             )
@@ -653,7 +649,7 @@ class ClassOverview:
     reminder_sent: datetime | None
 
 
-async def class_overview(app: App, class_label: str) -> ClassOverview:
+async def class_overview(app: Core, class_label: str) -> ClassOverview:
     version = await current(app)
     pupils = await app.people.with_role("student", class_label)
     latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
@@ -668,7 +664,7 @@ async def class_overview(app: App, class_label: str) -> ClassOverview:
     return ClassOverview(class_label, pending, declined, given, sent)
 
 
-async def remind_class(app: App, staff: Person, class_label: str) -> int | None:
+async def remind_class(app: Core, staff: Person, class_label: str) -> int | None:
     """One reminder per class and version to the parents of the class's pending children.
     None when it was already sent (or the caller may not), else how many parents it reaches."""
     if staff_classes(staff, [class_label]) != [class_label]:
@@ -697,7 +693,9 @@ async def remind_class(app: App, staff: Person, class_label: str) -> int | None:
                         lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
                         teacher=Named(staff.full_name, escape=True),
                     ),
-                    reply_markup=_open_markup(app, lang, version.number),
+                    reply_markup=app.buttons.consent_open(
+                        app.catalog.text(lang, "consent.open_button"), version.number
+                    ),
                 ),
                 now=now, not_before=due,
             )
@@ -724,7 +722,7 @@ class RegisterRow:
     history: tuple[LedgerRow, ...] = ()              # every decision for the child, oldest first
 
 
-async def register(app: App, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
+async def register(app: Core, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
     version = await current(app)
     pupils = await app.people.with_role("student", class_label)
     latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
@@ -759,7 +757,6 @@ async def register(app: App, class_label: str | None = None) -> tuple[Version, l
                 history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
             )
         )
-    from bot.domain.people import class_sort_key
 
     rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
     return version, rows

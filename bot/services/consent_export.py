@@ -23,7 +23,7 @@ from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 Format = Literal["csv", "xlsx", "pdf"]
 FONT_DIR = CONTENT_DIR / "fonts"
@@ -180,7 +180,7 @@ def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtit
 
 
 async def export(
-    app: App, fmt: Format, t: Translator, class_label: str | None = None
+    app: Core, fmt: Format, t: Translator, class_label: str | None = None
 ) -> tuple[bytes, str, int]:
     """(file bytes, file name, number of rows)."""
     version, rows = await svc.register(app, class_label)
@@ -199,7 +199,7 @@ async def export(
     return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle, tz=tz), name, len(rows)
 
 
-def titles(app: App, version: Version, t: Translator, now: datetime) -> tuple[str, str]:
+def titles(app: Core, version: Version, t: Translator, now: datetime) -> tuple[str, str]:
     subtitle = t(
         "consent.export.subtitle", school=app.school.school.name, version=version.number, sha=version.sha256,
         when=now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M"),
@@ -210,7 +210,7 @@ def titles(app: App, version: Version, t: Translator, now: datetime) -> tuple[st
 # --- CLI ----------------------------------------------------------------------------------------
 
 
-async def cmd_publish(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_publish(app: Core, args: argparse.Namespace, t: Translator) -> int:
     try:
         text = svc.read_file_text(Path(args.file))
         text_en = svc.read_file_text(Path(args.en)) if args.en else None
@@ -229,7 +229,7 @@ async def cmd_publish(app: App, args: argparse.Namespace, t: Translator) -> int:
     return 0
 
 
-async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_export(app: Core, args: argparse.Namespace, t: Translator) -> int:
     data, name, count = await export(app, args.format, t, args.class_label)
     out = Path(args.out) if args.out else Path(name)
     await asyncio.to_thread(write_private, out, data)
@@ -237,7 +237,10 @@ async def cmd_export(app: App, args: argparse.Namespace, t: Translator) -> int:
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser("consent", help="consent document: publish a new version")
     inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
     q = inner.add_parser(
@@ -247,17 +250,15 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=cmd_publish)
 
-    from bot.cli_groups import export_targets
 
-    e = export_targets().add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
+    e = export.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
     e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")
     e.add_argument("--class", dest="class_label", default=None, help="one class only, e.g. 5А")
     e.add_argument("--out", default=None, help="output file (default: consents-<date>.<format>)")
     e.set_defaults(func=cmd_export)
 
 
-def install(app: App) -> None:
-    app.extras.setdefault("on_consent_given", [])
+def install(app: Core) -> None:
     app.admin_actions.append(("consent", "consent.admin_action"))
 
 
@@ -297,7 +298,7 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
     return bytes(pdf.output())
 
 
-async def signing_form(app: App, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
+async def signing_form(app: Core, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
     """The consent form pre-filled for this parent and child, as a PDF to print and sign. It is the
     Russian text (the one that is signed), and opening it counts as opening the document."""
     version, text = await svc.open_document(app, parent, child, "ru")

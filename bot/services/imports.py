@@ -13,8 +13,8 @@ from bot.services.roster import Ambiguity, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
 if TYPE_CHECKING:
-    from bot.app import App
     from bot.i18n import Translator
+    from bot.services.core import Core
 
 MAX_IMPORT_BYTES = MAX_FILE_BYTES
 # The first this many errors are listed, then a count of the rest.
@@ -72,7 +72,7 @@ def table_error(exc: TableError) -> RowError:
 class Importer:
     kind: str
     label_key: str
-    run: Callable[[App, bytes, str, ImportOptions], Awaitable[ImportOutcome]]
+    run: Callable[[Core, bytes, str, ImportOptions], Awaitable[ImportOutcome]]
 
 
 def render_outcome(
@@ -138,7 +138,7 @@ def render_outcome(
     return "\n".join(lines)
 
 
-async def _roster(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+async def _roster(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
     report = await import_roster(
         app.db,
         data,

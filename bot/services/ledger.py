@@ -26,7 +26,7 @@ from storage.db import Database
 from storage.outbox import Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def describe(verdict: chain.Verdict, t: Translator) -> str:
     return t("ledger.broken", what=what, receipt=fault.receipt_id or "—", row=fault.row_id or "—")
 
 
-async def check_at_start(app: App) -> chain.Verdict:
+async def check_at_start(app: Core) -> chain.Verdict:
     verdict = await check(app.db)
     if verdict.ok:
         log.info("consent ledger: %d rows, hash chain intact", verdict.rows)
@@ -93,13 +93,16 @@ async def check_at_start(app: App) -> chain.Verdict:
 # --- CLI ------------------------------------------------------------------------------------------
 
 
-async def cmd_verify_ledger(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_verify_ledger(app: Core, args: argparse.Namespace, t: Translator) -> int:
     verdict = await check(app.db)
     print(describe(verdict, t))
     return 0 if verdict.ok else 1
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser(
         "verify-ledger",
         help="check the consent ledger's hash chain; names the first receipt that does not check out",

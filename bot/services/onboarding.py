@@ -19,7 +19,7 @@ from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +55,7 @@ class LinkResult:
     candidates: tuple[Person, ...] = ()
 
 
-async def _link(app: App, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
+async def _link(app: Core, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
     now = app.clock.now()
     async with app.db.transaction() as conn:
         await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
@@ -63,13 +63,13 @@ async def _link(app: App, person_id: int, user: TelegramUser, *, admin: bool = F
             await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
         person = await app.people.get(person_id)
         assert person is not None
-        for hook in app.link_hooks:
+        for hook in app.link_listeners:
             await hook(app, conn, person, now)
     log.info("person %s linked to a Telegram account", person_id)
     return person
 
 
-async def link_by_contact(app: App, user: TelegramUser, contact_user_id: int | None, phone: str) -> LinkResult:
+async def link_by_contact(app: Core, user: TelegramUser, contact_user_id: int | None, phone: str) -> LinkResult:
     # A contact is the sender's own only when Telegram says it belongs to the sender.
     if contact_user_id != user.id:
         return LinkResult(LinkOutcome.NOT_OWN_CONTACT)
@@ -98,7 +98,7 @@ def _is_bootstrap(person: Person) -> bool:
     return person.roster_key.startswith(BOOTSTRAP_PREFIX)
 
 
-async def link_by_token(app: App, user: TelegramUser, token: str) -> LinkResult:
+async def link_by_token(app: Core, user: TelegramUser, token: str) -> LinkResult:
     now = app.clock.now()
     async with app.db.transaction() as conn:
         found = await TokenRepo.get(conn, token)
@@ -123,7 +123,7 @@ async def link_by_token(app: App, user: TelegramUser, token: str) -> LinkResult:
     return LinkResult(LinkOutcome.LINKED, await _link(app, person_id, user))
 
 
-async def bootstrap_admin(app: App, user: TelegramUser) -> LinkResult | None:
+async def bootstrap_admin(app: Core, user: TelegramUser) -> LinkResult | None:
     """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
     IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
     roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
@@ -152,7 +152,7 @@ async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now:
     )
 
 
-async def claim_admin(app: App, user: TelegramUser, person_id: int | None) -> LinkResult:
+async def claim_admin(app: Core, user: TelegramUser, person_id: int | None) -> LinkResult:
     """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
     (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
     an admin token within its lifetime; anyone else is refused."""
@@ -179,7 +179,7 @@ class MergeRefused(Exception):
     """The two records cannot be merged; the message is a catalog key."""
 
 
-async def merge_people(app: App, *, duplicate_id: int, into_id: int) -> Person:
+async def merge_people(app: Core, *, duplicate_id: int, into_id: int) -> Person:
     """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
     folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
     every reference; link hooks run as for any new link."""
@@ -194,13 +194,13 @@ async def merge_people(app: App, *, duplicate_id: int, into_id: int) -> Person:
         person = await app.people.get(into.id)
         assert person is not None
         if person.tg_user_id is not None and into.tg_user_id is None:
-            for hook in app.link_hooks:
+            for hook in app.link_listeners:
                 await hook(app, conn, person, now)
     log.info("person %s merged into %s (%s)", duplicate.id, into.id, ", ".join(report.moved) or "no references")
     return person
 
 
-async def merge_suggestions(app: App) -> list[tuple[Person, Person]]:
+async def merge_suggestions(app: Core) -> list[tuple[Person, Person]]:
     """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
     IT officers, and roster people with exactly the record's name."""
     pairs: list[tuple[Person, Person]] = []
@@ -214,7 +214,7 @@ async def merge_suggestions(app: App) -> list[tuple[Person, Person]]:
     return pairs
 
 
-async def create_token(app: App, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
+async def create_token(app: Core, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
     token = secrets.token_urlsafe(18)
     now = app.clock.now()
     ttl = ADMIN_TOKEN_TTL if purpose == "admin" else LINK_TOKEN_TTL

@@ -20,21 +20,18 @@ import argparse
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
-
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.tasks import Snapshot, Task, _esc, _fit, shorten, snapshot, task_label
-from bot.tg.callbacks import TaskAct, TaskPage
+from bot.services.tasks import Snapshot, Task, esc, fit, shorten, snapshot, task_label
 from storage.outbox import Payload, enqueue
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 DIGEST_LIMIT = 30
 # A "from <date>" item is announced once, on its start date; after downtime (or to someone linked
@@ -85,8 +82,8 @@ def moments(task: Task, until: date) -> list[tuple[str, date]]:
     return []
 
 
-def _send_at(app: App, day: date) -> datetime:
-    cache: dict[date, datetime] = app.extras.setdefault("tasks.send_at", {})
+def _send_at(app: Core, day: date) -> datetime:
+    cache = app.send_at_cache
     found = cache.get(day)
     if found is None:
         found = cache[day] = app.school.calendar.send_window(app.school.calendar.day_start(day))
@@ -94,7 +91,7 @@ def _send_at(app: App, day: date) -> datetime:
 
 
 def due_reminders(
-    app: App, snap: Snapshot, log: set[tuple[str, str, int, str]], now: datetime, *, linked_only: bool = True
+    app: Core, snap: Snapshot, log: set[tuple[str, str, int, str]], now: datetime, *, linked_only: bool = True
 ) -> list[DueReminder]:
     today = app.school.calendar.local_date(now)
     until = year_end(snap)
@@ -128,7 +125,7 @@ def iso_week(day: date) -> str:
     return f"{year}-W{week:02d}"
 
 
-def digest_moment(app: App, now: datetime) -> tuple[str, date] | None:
+def digest_moment(app: Core, now: datetime) -> tuple[str, date] | None:
     """This ISO week's digest (week, school-local day it goes out), once its moment has come:
     Monday's start of work, or the first allowed time after it within the same week."""
     today = app.school.calendar.local_date(now)
@@ -140,7 +137,7 @@ def digest_moment(app: App, now: datetime) -> tuple[str, date] | None:
 
 
 def due_digests(
-    app: App, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
+    app: Core, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
 ) -> list[DueDigest]:
     """This week's digests: each responsible person's own overdue tasks; the director and the IT
     officer also get every overdue task of the school (with who is responsible)."""
@@ -200,7 +197,7 @@ def _when_words(reminder: DueReminder, today: date, t: Translator) -> str:
     return t(f"tasks.plan.when.{key}")
 
 
-def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
+def plan_payload(app: Core, snap: Snapshot, message: PlanMessage) -> Payload:
     person = message.person
     t = app.translator_for(person)
     today = message.day
@@ -216,9 +213,9 @@ def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
                     "tasks.plan.due_line",
                     label=task_label(r.task, t),
                     when=_when_words(r, today, t),
-                    text=_esc(shorten(r.task.item.text, 200)),
+                    text=esc(shorten(r.task.item.text, 200)),
                     deadline=deadline_words(r.task.item.deadline, r.task.occ, t.lang),
-                    proof=_esc(shorten(r.task.item.proof or t("tasks.proof_any"), 120)),
+                    proof=esc(shorten(r.task.item.proof or t("tasks.proof_any"), 120)),
                 )
             )
             buttons.append(r.task)
@@ -238,7 +235,7 @@ def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
                     t(
                         "tasks.plan.overdue_line",
                         label=task_label(task, t),
-                        text=_esc(shorten(task.item.text, 160)),
+                        text=esc(shorten(task.item.text, 160)),
                         deadline=deadline_words(task.item.deadline, task.occ, t.lang),
                         days=(today - task.due).days if task.due else 0,
                     )
@@ -254,9 +251,9 @@ def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
                     t(
                         "tasks.plan.school_line",
                         label=task_label(task, t),
-                        text=_esc(shorten(task.item.text, 120)),
+                        text=esc(shorten(task.item.text, 120)),
                         deadline=deadline_words(task.item.deadline, task.occ, t.lang),
-                        people=_esc(shorten(names, 200)),
+                        people=esc(shorten(names, 200)),
                     )
                 )
             if len(others) > DIGEST_LIMIT:
@@ -264,30 +261,7 @@ def plan_payload(app: App, snap: Snapshot, message: PlanMessage) -> Payload:
             parts.append("\n".join(lines))
     # Only someone who is not the IT officer is pointed to the IT officer.
     parts.append(t("tasks.plan.footer_admin" if person.has_role(ADMIN_ROLE) else "tasks.plan.footer"))
-    return Payload(text=_fit("\n\n".join(parts)), reply_markup=plan_markup(buttons, t))
-
-
-def plan_markup(tasks: list[Task], t: Translator) -> dict[str, Any]:
-    rows: list[list[InlineKeyboardButton]] = []
-    seen: set[tuple[str, str]] = set()
-    for task in tasks:
-        if (task.item.number, task.key) in seen or len(rows) >= BUTTON_LIMIT:
-            continue
-        seen.add((task.item.number, task.key))
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.plan.btn_done", label=task_label(task, t)),
-                    callback_data=TaskAct(action="done", item=task.item.number, occ=task.key).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=t("tasks.btn.snooze"),
-                    callback_data=TaskAct(action="snooze", item=task.item.number, occ=task.key).pack(),
-                ),
-            ]
-        )
-    rows.append([InlineKeyboardButton(text=t("tasks.btn.back"), callback_data=TaskPage(page=0).pack())])
-    return InlineKeyboardMarkup(inline_keyboard=rows).model_dump(exclude_none=True)
+    return Payload(text=fit("\n\n".join(parts)), reply_markup=app.buttons.task_plan(buttons, t))
 
 
 @dataclass
@@ -298,7 +272,7 @@ class SweepPlan:
     messages: list[PlanMessage]
 
 
-async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> SweepPlan:
+async def plan_at(app: Core, now: datetime, *, linked_only: bool = True) -> SweepPlan:
     """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people
     not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
     snap = await snapshot(app)
@@ -341,7 +315,7 @@ async def plan_at(app: App, now: datetime, *, linked_only: bool = True) -> Sweep
     )
 
 
-async def sweep(app: App, now: datetime) -> None:
+async def sweep(app: Core, now: datetime) -> None:
     plan = await plan_at(app, now)
     if not plan.messages:
         return
@@ -370,7 +344,7 @@ async def sweep(app: App, now: datetime) -> None:
 # --- CLI: schoolbot reminders --dry-run [--at "YYYY-MM-DD HH:MM"] --------------------------------
 
 
-async def cmd_reminders(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_reminders(app: Core, args: argparse.Namespace, t: Translator) -> int:
     if not args.dry_run:
         print(t("cli.reminders_dry_run_only"), file=sys.stderr)
         return 2
@@ -402,7 +376,10 @@ async def cmd_reminders(app: App, args: argparse.Namespace, t: Translator) -> in
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser("reminders", help="show the plan reminders and digests due at a moment")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; write nothing")
     p.add_argument("--at", default=None, help='school-time moment, e.g. "2027-05-20 09:00" (default: now)')

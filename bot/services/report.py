@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.domain.calendar import deadline_words
-from bot.services import analysis
+from bot.services import analysis, consent_export
 from bot.services import status as status_service
+from bot.services.backup import take_backup
 from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task, snapshot
 from bot.services.xlsx import fit_landscape_a4, fit_rows
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
     from openpyxl.worksheet.worksheet import Worksheet
 
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class ReportData:
     sheets: list[SheetData]
 
 
-async def _plan_rows(app: App, t: Any, today: date) -> list[Row] | None:
+async def _plan_rows(app: Core, t: Any, today: date) -> list[Row] | None:
     if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
         return None
     snap = await snapshot(app)
@@ -67,7 +68,7 @@ async def _plan_rows(app: App, t: Any, today: date) -> list[Row] | None:
     return rows
 
 
-async def collect(app: App, t: Any) -> ReportData:
+async def collect(app: Core, t: Any) -> ReportData:
     now = app.clock.now()
     today = now.astimezone(app.school.tz).date()
     data = await status_service.collect(app, None)
@@ -200,18 +201,18 @@ def build_xlsx(report: ReportData) -> bytes:
     return buffer.getvalue()
 
 
-def report_filename(app: App) -> str:
+def report_filename(app: Core) -> str:
     return f"report-{app.clock.now().astimezone(app.school.tz).strftime('%Y-%m-%d')}.xlsx"
 
 
-async def render_report(app: App, t: Any) -> bytes:
+async def render_report(app: Core, t: Any) -> bytes:
     return await asyncio.to_thread(build_xlsx, await collect(app, t))
 
 
 # --- CLI and installation -------------------------------------------------------------------------
 
 
-async def cmd_export_report(app: App, args: argparse.Namespace, t: Any) -> int:
+async def cmd_export_report(app: Core, args: argparse.Namespace, t: Any) -> int:
     data = await render_report(app, t)
     out = Path(args.out) if args.out else Path(report_filename(app))
     await asyncio.to_thread(write_private, out, data)
@@ -219,8 +220,7 @@ async def cmd_export_report(app: App, args: argparse.Namespace, t: Any) -> int:
     return 0
 
 
-async def cmd_backup(app: App, args: argparse.Namespace, t: Any) -> int:
-    from bot.services.backup import take_backup
+async def cmd_backup(app: Core, args: argparse.Namespace, t: Any) -> int:
 
     result = await take_backup(app)
     if not result.ok:
@@ -232,10 +232,12 @@ async def cmd_backup(app: App, args: argparse.Namespace, t: Any) -> int:
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from bot.cli_groups import export_targets
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
 
-    e = export_targets().add_parser("report", help="the rollout report (plan item 18) as XLSX")
+    e = export.add_parser("report", help="the rollout report (plan item 18) as XLSX")
     e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
     e.set_defaults(func=cmd_export_report)
 
@@ -243,14 +245,13 @@ def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p.set_defaults(func=cmd_backup)
 
 
-async def _consent_register(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
-    from bot.services import consent_export
+async def _consent_register(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
 
     t = app.catalog.bind(str(args.get("lang") or "ru"))
     data, name, _count = await consent_export.export(app, "pdf", t, None)
     return data, name
 
 
-def install(app: App) -> None:
+def install(app: Core) -> None:
     # The printable consent register the end-of-year reminder sends to the IT officer.
     app.renderers["ops_consent_register"] = _consent_register

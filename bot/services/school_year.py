@@ -33,7 +33,7 @@ from storage import year as repo
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 LEAVING_GRADE = 11
 # A mapping-file value that retires a class instead of renaming it.
@@ -164,7 +164,7 @@ def student_key(full_name: str, class_label: str | None) -> str:
 
 
 async def new_year(
-    app: App, year: int, *, mapping: Mapping | None = None, dry_run: bool = True, by: int | None = None
+    app: Core, year: int, *, mapping: Mapping | None = None, dry_run: bool = True, by: int | None = None
 ) -> NewYearReport:
     """Compute (and unless `dry_run`, apply) the move to school year `year`.
 
@@ -342,7 +342,7 @@ def render_report(report: NewYearReport, t: Translator, *, limit: int | None = N
 # --- the command line ------------------------------------------------------------------------------
 
 
-async def cmd_new_year(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_new_year(app: Core, args: argparse.Namespace, t: Translator) -> int:
     mapping: Mapping | None = None
     try:
         if args.mapping:
@@ -361,7 +361,10 @@ async def cmd_new_year(app: App, args: argparse.Namespace, t: Translator) -> int
     return 0
 
 
-def register_cli(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
     p = sub.add_parser(
         "new-year",
         help="move to the next school year: promote classes, retire the leaving grade, move the calendar",

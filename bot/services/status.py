@@ -20,12 +20,15 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.codes import withheld_counts
+from bot.services.consent import covered_children
 from bot.services.tasks import snapshot
 from storage import ops
+from storage.codes import CodeRepo
 from storage.ops import DbBackup, JournalBackup
+from storage.timefmt import from_db
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
 # --- sections ---------------------------------------------------------------------------------
 
 
-async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary | None:
+async def _tasks(app: Core, today: date, viewer: Person | None) -> TasksSummary | None:
     if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
         return None
     # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
@@ -145,11 +148,10 @@ async def _tasks(app: App, today: date, viewer: Person | None) -> TasksSummary |
     return summary
 
 
-async def _consent(app: App, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
+async def _consent(app: Core, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
     if not await ops.table_exists(app.db, "consent_ledger"):
         return None
     # The consent capability's own rule (the same gate that releases invitation codes).
-    from bot.services.consent import covered_children
 
     covered = await covered_children(app.db, require_original=app.school.consent.codes_wait_for_original)
     total = Ratio()
@@ -166,10 +168,9 @@ async def _consent(app: App, children: dict[int, str | None], scope: str | None)
     return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
 
 
-async def _codes(app: App, scope: str | None) -> list[CodeRow] | None:
+async def _codes(app: Core, scope: str | None) -> list[CodeRow] | None:
     if not await ops.table_exists(app.db, "codes") or not await ops.table_exists(app.db, "code_deliveries"):
         return None
-    from storage.codes import CodeRepo
 
     withheld = await withheld_counts(app)  # asks the consent gate, as every code path does
     rows = [
@@ -180,15 +181,14 @@ async def _codes(app: App, scope: str | None) -> list[CodeRow] | None:
     return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
 
 
-async def _open_questions(app: App) -> int | None:
+async def _open_questions(app: Core) -> int | None:
     return await ops.open_ticket_count(app.db)
 
 
-async def training_rows(app: App) -> list[TrainingRow] | None:
+async def training_rows(app: Core) -> list[TrainingRow] | None:
     rows = await ops.training_attendance(app.db)
     if rows is None:
         return None
-    from storage.timefmt import from_db
 
     return [
         TrainingRow(r["title"], from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
@@ -207,7 +207,7 @@ def scope_for(viewer: Person | None) -> str | None:
     return viewer.class_label or "—"
 
 
-async def collect(app: App, viewer: Person | None = None) -> StatusData:
+async def collect(app: Core, viewer: Person | None = None) -> StatusData:
     now = app.clock.now()
     today = now.astimezone(app.school.tz).date()
     scope = scope_for(viewer)
@@ -265,7 +265,7 @@ def _limited(lines: list[str], limit: int, more: Callable[[int], str]) -> list[s
     return [*lines[:limit], more(len(lines) - limit)]
 
 
-def render(data: StatusData, t: Translator, app: App) -> str:
+def render(data: StatusData, t: Translator, app: Core) -> str:
     """The /status message (HTML). Lists are cut with "…and N more"; the whole stays < 4096."""
     from html import escape
 

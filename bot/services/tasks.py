@@ -16,8 +16,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
-
 from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
 from bot.domain.calendar import Occurrence, Quarter, deadline_words, occurrences
 from bot.domain.people import Person
@@ -29,7 +27,6 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome
 from bot.services.plan import PLAN_PATH, ROLE_CODES, PlanError, parse_plan, shift_plan
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
-from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from storage import ops
 from storage.outbox import Payload, enqueue
 from storage.tasks import Proof, TaskRepo
@@ -37,7 +34,7 @@ from storage.tasks import Proof, TaskRepo
 if TYPE_CHECKING:
     import aiosqlite
 
-    from bot.app import App
+    from bot.services.core import Core
 
 NO_OCC = "-"
 TEXT_LIMIT = 4000  # Telegram allows 4096; keep a margin for entities
@@ -78,7 +75,7 @@ def _read_plan(data: bytes, year: int) -> Plan | RowError:
         return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
 
 
-async def import_plan(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+async def import_plan(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
     """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
     year = options.school_year or app.school.school_year.year
     parsed = await asyncio.to_thread(_read_plan, data, year)
@@ -108,15 +105,15 @@ async def import_plan(app: App, data: bytes, filename: str, options: ImportOptio
 PLAN_IMPORTER = Importer(kind="plan", label_key="tasks.import_kind", run=import_plan)
 
 
-async def ensure_plan(app: App) -> None:
+async def ensure_plan(app: Core) -> None:
     """Load the shipped plan for the configured school year once, on the first start."""
-    if app.extras.get("tasks.plan_checked"):
+    if app.plan_checked:
         return
     if await TaskRepo(app.db).plan_year() is None:
         outcome = await import_plan(app, PLAN_PATH.read_bytes(), PLAN_PATH.name, ImportOptions())
         if not outcome.ok:  # pragma: no cover - the shipped plan is tested
             raise RuntimeError(f"shipped plan does not load: {outcome.errors}")
-    app.extras["tasks.plan_checked"] = True
+    app.plan_checked = True
 
 
 # --- the plan as of now -------------------------------------------------------------------------
@@ -263,11 +260,11 @@ class Snapshot:
         return found
 
 
-def quarters_of(app: App) -> list[Quarter]:
+def quarters_of(app: Core) -> list[Quarter]:
     return [Quarter(i, q.start, q.end) for i, q in enumerate(app.school.school_year.quarters, start=1)]
 
 
-async def snapshot(app: App) -> Snapshot:
+async def snapshot(app: Core) -> Snapshot:
     await ensure_plan(app)
     repo = TaskRepo(app.db)
     year = await repo.plan_year() or app.school.school_year.year
@@ -290,7 +287,7 @@ async def snapshot(app: App) -> Snapshot:
     )
 
 
-def translator(app: App, person: Person) -> Translator:
+def translator(app: Core, person: Person) -> Translator:
     return app.translator_for(person)
 
 
@@ -349,167 +346,19 @@ def task_label(task: Task, t: Translator) -> str:
     return t("tasks.label.plain", number=task.item.number)
 
 
-def _status_text(snap: Snapshot, task: Task, today: date, t: Translator) -> str:
-    return t(f"tasks.status.{snap.status(task, today)}")
-
-
-def _proof_expected(item: PlanItem, t: Translator) -> str:
-    return item.proof or t("tasks.proof_any")
-
-
-def render_list(
-    snap: Snapshot, person: Person, today: date, page: int, t: Translator
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    tasks = tasks_for(snap, person, today)
-    if not tasks:
-        return t("tasks.list.empty"), None
-    pages = (len(tasks) + PAGE_SIZE - 1) // PAGE_SIZE
-    page = max(0, min(page, pages - 1))
-    chunk = tasks[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
-    lines = [t("tasks.list.title", n=len(tasks), page=page + 1, pages=pages)]
-    rows: list[list[InlineKeyboardButton]] = []
-    for task in chunk:
-        status = snap.status(task, today)
-        lines.append(
-            t(
-                "tasks.list.line",
-                mark=t(f"tasks.mark.{status}"),
-                label=task_label(task, t),
-                text=_esc(shorten(task.item.text, SHORT_TEXT)),
-                deadline=deadline_words(task.item.deadline, task.occ, t.lang),
-                status=t(f"tasks.status.{status}"),
-                proof=_esc(shorten(_proof_expected(task.item, t), 100)),
-            )
-        )
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.btn.open_n", label=task_label(task, t)),
-                    callback_data=TaskAct(action="open", item=task.item.number, occ=task.key).pack(),
-                )
-            ]
-        )
-    nav = []
-    if page > 0:
-        nav.append(InlineKeyboardButton(text=t("tasks.btn.prev"), callback_data=TaskPage(page=page - 1).pack()))
-    if page < pages - 1:
-        nav.append(InlineKeyboardButton(text=t("tasks.btn.next"), callback_data=TaskPage(page=page + 1).pack()))
-    if nav:
-        rows.append(nav)
-    return _fit("\n\n".join(lines)), InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def _esc(text: str) -> str:
+def esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _fit(text: str) -> str:
+def fit(text: str) -> str:
     return fit_html(text, TEXT_LIMIT)
 
 
-def _when(app: App, moment: datetime) -> str:
-    return moment.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
-
-
-def render_task(
-    app: App, snap: Snapshot, task: Task, viewer: Person, today: date, t: Translator
-) -> tuple[str, InlineKeyboardMarkup]:
-    item = task.item
-    people = snap.people_for(item)
-    names = ", ".join(p.full_name for p in people) if people else t("tasks.view.nobody")
-    roles = ", ".join(t(f"roles.{r}") for r in item.responsible)
-    parts = [
-        t(
-            "tasks.view.body",
-            number=item.number,
-            text=_esc(shorten(item.text, 1500)),
-            deadline=deadline_words(item.deadline, task.occ, t.lang),
-            source=_esc(item.deadline.source or "—"),
-            roles=roles,
-            people=_esc(names),
-            proof=_esc(_proof_expected(item, t)),
-            status=_status_text(snap, task, today, t),
-        )
-    ]
-    proofs = snap.proofs_of(task)
-    if proofs:
-        parts.append(t("tasks.view.proofs_title"))
-        for proof in proofs[-10:]:
-            parts.append(_proof_line(app, snap, proof, t))
-    rows: list[list[InlineKeyboardButton]] = []
-    responsible = bool(viewer.roles & set(item.responsible))
-    if responsible and not snap.done_by(task, viewer.id):
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.btn.done"),
-                    callback_data=TaskAct(action="done", item=item.number, occ=task.key).pack(),
-                )
-            ]
-        )
-    if viewer.roles & REVIEWER_ROLES:
-        for proof in proofs:
-            if proof.status == "submitted" and proof.person_id != viewer.id:
-                rows.append(review_buttons(proof.id, t, with_name=_name(snap, proof.person_id)))
-    if viewer.roles & EDITOR_ROLES:
-        rows.append(
-            [
-                InlineKeyboardButton(
-                    text=t("tasks.btn.edit_deadline"),
-                    callback_data=TaskEdit(action="deadline", item=item.number).pack(),
-                ),
-                InlineKeyboardButton(
-                    text=t("tasks.btn.edit_roles"), callback_data=TaskEdit(action="roles", item=item.number).pack()
-                ),
-            ]
-        )
-    rows.append([InlineKeyboardButton(text=t("tasks.btn.back"), callback_data=TaskPage(page=0).pack())])
-    return _fit("\n\n".join(parts)), InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def _name(snap: Snapshot, person_id: int) -> str:
-    for people in snap.by_role.values():
-        for p in people:
-            if p.id == person_id:
-                return p.full_name
-    return f"#{person_id}"
-
-
-def _proof_line(app: App, snap: Snapshot, proof: Proof, t: Translator) -> str:
-    what = t(f"tasks.proof_kind.{proof.kind}")
-    if proof.body:
-        what += f": {_esc(shorten(proof.body, 120))}"
-    elif proof.file_name:
-        what += f": {_esc(shorten(proof.file_name, 60))}"
-    line = t(
-        "tasks.view.proof_line",
-        name=_esc(_name(snap, proof.person_id)),
-        what=what,
-        status=t(f"tasks.proof_status.{proof.status}"),
-        when=_when(app, proof.created_at),
-    )
-    if proof.review_comment:
-        line += "\n" + t("tasks.view.comment", comment=_esc(shorten(proof.review_comment, 300)))
-    return line
-
-
-def review_buttons(proof_id: int, t: Translator, *, with_name: str | None = None) -> list[InlineKeyboardButton]:
-    suffix = f" · {shorten(with_name, 24)}" if with_name else ""
-    return [
-        InlineKeyboardButton(
-            text=t("tasks.btn.accept") + suffix, callback_data=ProofAct(action="accept", proof_id=proof_id).pack()
-        ),
-        InlineKeyboardButton(
-            text=t("tasks.btn.return"), callback_data=ProofAct(action="return", proof_id=proof_id).pack()
-        ),
-    ]
-
-
-async def get_proof(app: App, proof_id: int) -> Proof | None:
+async def get_proof(app: Core, proof_id: int) -> Proof | None:
     return await TaskRepo(app.db).proof(proof_id)
 
 
-async def get_item(app: App, number: str) -> PlanItem | None:
+async def get_item(app: Core, number: str) -> PlanItem | None:
     await ensure_plan(app)
     return await TaskRepo(app.db).item(number)
 
@@ -525,7 +374,7 @@ class Refused(Exception):
         self.key = key
 
 
-async def checked_task(app: App, person: Person, number: str, key: str, *, responsible: bool) -> tuple[Snapshot, Task]:
+async def checked_task(app: Core, person: Person, number: str, key: str, *, responsible: bool) -> tuple[Snapshot, Task]:
     """The task a callback names, after checking the caller may see (or act on) it."""
     snap = await snapshot(app)
     task = snap.task(number, key)
@@ -555,7 +404,7 @@ def text_proof(text: str) -> ProofInput:
     return ProofInput(kind="link" if _LINK.search(text) else "text", body=text.strip()[:3000])
 
 
-async def submit_proof(app: App, person: Person, number: str, key: str, proof: ProofInput) -> int:
+async def submit_proof(app: Core, person: Person, number: str, key: str, proof: ProofInput) -> int:
     snap, task = await checked_task(app, person, number, key, responsible=True)
     if snap.accepted(task):
         raise Refused("tasks.already_accepted")
@@ -583,19 +432,19 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
             t = app.translator_for(reviewer)
             what = t(f"tasks.proof_kind.{proof.kind}")
             if proof.body:
-                what += f": {_esc(shorten(proof.body, excerpt))}"
+                what += f": {esc(shorten(proof.body, excerpt))}"
             elif proof.file_name:
-                what += f": {_esc(shorten(proof.file_name, 100))}"
+                what += f": {esc(shorten(proof.file_name, 100))}"
             text = t(
                 "tasks.review.new",
                 name=Named(shorten(person.full_name, 100), escape=True),
                 number=number,
                 label=task_label(task, t),
-                text=_esc(shorten(task.item.text, excerpt if with_file else 300)),
+                text=esc(shorten(task.item.text, excerpt if with_file else 300)),
                 deadline=deadline_words(task.item.deadline, task.occ, t.lang),
                 what=what,
             )
-            markup = InlineKeyboardMarkup(inline_keyboard=[review_buttons(proof_id, t)]).model_dump(exclude_none=True)
+            markup = app.buttons.proof_review(proof_id, t)
             assert reviewer.tg_user_id is not None
             await enqueue(
                 conn,
@@ -604,7 +453,7 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
                 person_id=reviewer.id,
                 kind="photo" if proof.kind == "photo" and with_file else "document" if with_file else "text",
                 payload=Payload(
-                    text=text if with_file else _fit(text),
+                    text=text if with_file else fit(text),
                     reply_markup=markup,
                     file_id=proof.file_id if with_file else None,
                 ),
@@ -615,7 +464,7 @@ async def submit_proof(app: App, person: Person, number: str, key: str, proof: P
     return proof_id
 
 
-async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, comment: str | None) -> Proof:
+async def review(app: Core, reviewer: Person, proof_id: int, *, accept: bool, comment: str | None) -> Proof:
     if not reviewer.roles & REVIEWER_ROLES:
         raise Refused("tasks.review.not_allowed")
     repo = TaskRepo(app.db)
@@ -644,26 +493,13 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
             text = t(
                 key,
                 number=item.number,
-                text=_esc(shorten(item.text, 300)),
+                text=esc(shorten(item.text, 300)),
                 name=Named(reviewer.full_name, escape=True),
-                comment=_esc(comment or ""),
+                comment=esc(comment or ""),
             )
             markup = None
             if not accept:
-                markup = InlineKeyboardMarkup(
-                    inline_keyboard=[
-                        [
-                            InlineKeyboardButton(
-                                text=t("tasks.btn.done"),
-                                callback_data=TaskAct(action="done", item=item.number, occ=proof.occurrence_key).pack(),
-                            ),
-                            InlineKeyboardButton(
-                                text=t("tasks.btn.open_task"),
-                                callback_data=TaskAct(action="open", item=item.number, occ=proof.occurrence_key).pack(),
-                            ),
-                        ]
-                    ]
-                ).model_dump(exclude_none=True)
+                markup = app.buttons.task_returned(item.number, proof.occurrence_key, t)
             assert submitter.tg_user_id is not None
             await enqueue(
                 conn,
@@ -671,7 +507,7 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
                 chat_id=submitter.tg_user_id,
                 person_id=submitter.id,
                 kind="text",
-                payload=Payload(text=_fit(text), reply_markup=markup),
+                payload=Payload(text=fit(text), reply_markup=markup),
                 now=now,
                 priority=4,
             )
@@ -681,14 +517,14 @@ async def review(app: App, reviewer: Person, proof_id: int, *, accept: bool, com
     return found
 
 
-def next_working_morning(app: App, now: datetime) -> datetime:
+def next_working_morning(app: Core, now: datetime) -> datetime:
     """Tomorrow's (or the next working day's) start of work."""
     tomorrow = app.school.calendar.local_date(now) + timedelta(days=1)
     cal = app.school.calendar
     return cal.send_window(cal.day_start(tomorrow))
 
 
-async def snooze(app: App, person: Person, number: str, key: str) -> datetime:
+async def snooze(app: Core, person: Person, number: str, key: str) -> datetime:
     _snap, task = await checked_task(app, person, number, key, responsible=True)
     now = app.clock.now()
     at = next_working_morning(app, now)
@@ -724,7 +560,7 @@ def make_deadline(kind: str, day: date | None, source: str) -> Deadline:
 
 
 async def _notify_change(
-    app: App, conn: aiosqlite.Connection, snap: Snapshot, old: PlanItem, new: PlanItem, editor: Person, now: datetime
+    app: Core, conn: aiosqlite.Connection, snap: Snapshot, old: PlanItem, new: PlanItem, editor: Person, now: datetime
 ) -> None:
     affected: dict[int, Person] = {}
     for role in set(old.responsible) | set(new.responsible):
@@ -739,10 +575,10 @@ async def _notify_change(
         text = t(
             "tasks.edit.notify" if still else "tasks.edit.notify_removed",
             number=new.number,
-            text=_esc(shorten(new.text, 300)),
+            text=esc(shorten(new.text, 300)),
             deadline=deadline_words(new.deadline, None, t.lang),
             roles=", ".join(t(f"roles.{r}") for r in new.responsible),
-            name=_esc(editor.full_name),
+            name=esc(editor.full_name),
         )
         assert person.tg_user_id is not None
         await enqueue(
@@ -751,12 +587,12 @@ async def _notify_change(
             chat_id=person.tg_user_id,
             person_id=person.id,
             kind="text",
-            payload=Payload(text=_fit(text)),
+            payload=Payload(text=fit(text)),
             now=now,
         )
 
 
-async def set_deadline(app: App, editor: Person, number: str, kind: str, day: date | None) -> PlanItem:
+async def set_deadline(app: Core, editor: Person, number: str, kind: str, day: date | None) -> PlanItem:
     if not editor.roles & EDITOR_ROLES:
         raise Refused("tasks.edit.not_allowed")
     if kind not in EDIT_KINDS or (kind in DATE_KINDS) != (day is not None):
@@ -784,7 +620,7 @@ async def set_deadline(app: App, editor: Person, number: str, kind: str, day: da
     return new
 
 
-async def set_roles(app: App, editor: Person, number: str, roles: list[str]) -> PlanItem:
+async def set_roles(app: Core, editor: Person, number: str, roles: list[str]) -> PlanItem:
     if not editor.roles & EDITOR_ROLES:
         raise Refused("tasks.edit.not_allowed")
     roles = [r for r in ROLE_CODES if r in set(roles)]
@@ -817,5 +653,5 @@ async def set_roles(app: App, editor: Person, number: str, roles: list[str]) -> 
 STAFF_EDIT_ROLES = tuple(r for r in ROLE_CODES if r not in ("parent", "student"))
 
 
-def install(app: App) -> None:
+def install(app: Core) -> None:
     app.importers[PLAN_IMPORTER.kind] = PLAN_IMPORTER

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal
 from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.paths import CONTENT_DIR
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
-from bot.tg.callbacks import TicketCb
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 FAQ_KEY = "faq"
 _MERGED_KEY = "faq_merged"
@@ -35,36 +33,27 @@ MAX_TICKET_TEXT = 2000
 MAX_ANSWER_TEXT = 3000
 
 
-def install(app: App) -> None:
-    app.extras[FAQ_KEY] = FaqLibrary.load(CONTENT_DIR / "faq")
+def install(app: Core) -> None:
     app.admin_actions.append(("tickets", "help.admin.tickets"))
     app.admin_actions.append(("faq_reload", "help.admin.faq_reload"))
 
 
-def repo(app: App) -> HelpRepo:
-    found = app.extras.get("help_repo")
-    if not isinstance(found, HelpRepo) or found.db is not app.db:
-        found = HelpRepo(app.db)
-        app.extras["help_repo"] = found
-    return found
+def repo(app: Core) -> HelpRepo:
+    return app.help
 
 
 # --- the FAQ as served ------------------------------------------------------------------------
 
 
-def library(app: App) -> FaqLibrary:
-    lib = app.extras.get(FAQ_KEY)
-    if not isinstance(lib, FaqLibrary):
-        lib = FaqLibrary.load(CONTENT_DIR / "faq")
-        app.extras[FAQ_KEY] = lib
-    return lib
+def library(app: Core) -> FaqLibrary:
+    return app.faq_library
 
 
-async def faq_for(app: App, lang: str) -> Faq:
+async def faq_for(app: Core, lang: str) -> Faq:
     """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
     shipped FAQ is reloaded or an entry is added)."""
     base = library(app).get(lang)
-    cache: dict[str, tuple[Faq, Faq]] = app.extras.setdefault(_MERGED_KEY, {})
+    cache = app.faq_merged
     cached = cache.get(lang)
     if cached is not None and cached[0] is base:
         return cached[1]
@@ -95,10 +84,10 @@ async def faq_for(app: App, lang: str) -> Faq:
     return merged
 
 
-def reload_faq(app: App) -> None:
+def reload_faq(app: Core) -> None:
     """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
     library(app).reload()
-    app.extras.pop(_MERGED_KEY, None)
+    app.faq_merged.clear()
 
 
 def audiences_of(person: Person | None) -> set[str]:
@@ -108,11 +97,7 @@ def audiences_of(person: Person | None) -> set[str]:
 # --- tickets ----------------------------------------------------------------------------------
 
 
-def _markup(rows: list[list[tuple[str, str]]]) -> dict[str, Any]:
-    return {"inline_keyboard": [[{"text": text, "callback_data": data} for text, data in row] for row in rows]}
-
-
-async def describe_person(app: App, person: Person, t: Translator) -> str:
+async def describe_person(app: Core, person: Person, t: Translator) -> str:
     """Name, roles and class (for a parent: the children and their classes), for staff eyes."""
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles)) or "—"
     parts = [f"<b>{html.escape(person.full_name)}</b>", roles]
@@ -128,19 +113,7 @@ async def describe_person(app: App, person: Person, t: Translator) -> str:
     return " · ".join(parts)
 
 
-def ticket_buttons(t: Translator, ticket_id: int, *, answered: bool) -> dict[str, Any]:
-    rows = [
-        [
-            (t("help.ticket.btn_answer"), TicketCb(action="answer", id=ticket_id).pack()),
-            (t("help.ticket.btn_close"), TicketCb(action="close", id=ticket_id).pack()),
-        ]
-    ]
-    if answered:
-        rows.append([(t("help.ticket.btn_faq"), TicketCb(action="faq", id=ticket_id).pack())])
-    return _markup(rows)
-
-
-async def open_ticket(app: App, asker: Person, text: str, *, context: str | None = None) -> int:
+async def open_ticket(app: Core, asker: Person, text: str, *, context: str | None = None) -> int:
     """Create a ticket and announce it to every reachable IT officer, in one transaction."""
     text = text.strip()[:MAX_TICKET_TEXT]
     if not text:
@@ -164,7 +137,7 @@ async def open_ticket(app: App, asker: Person, text: str, *, context: str | None
                 chat_id=officer.tg_user_id,
                 person_id=officer.id,
                 kind="text",
-                payload=Payload(text=body, reply_markup=ticket_buttons(t, ticket_id, answered=False)),
+                payload=Payload(text=body, reply_markup=app.buttons.ticket(t, ticket_id, answered=False)),
                 now=now,
                 # A question typed at night reaches the IT officer in the morning.
                 not_before=app.school.calendar.outside_quiet_hours(now),
@@ -180,7 +153,7 @@ class AnswerOutcome:
     ticket: Ticket | None = None
 
 
-async def answer_ticket(app: App, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
+async def answer_ticket(app: Core, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
     text = text.strip()[:MAX_ANSWER_TEXT]
     ticket = await repo(app).ticket(ticket_id)
     if ticket is None or not officer.is_admin:
@@ -213,7 +186,7 @@ async def answer_ticket(app: App, officer: Person, ticket_id: int, text: str) ->
     return AnswerOutcome("sent" if reachable else "unreachable", updated)
 
 
-async def close_ticket(app: App, officer: Person, ticket_id: int) -> bool:
+async def close_ticket(app: Core, officer: Person, ticket_id: int) -> bool:
     if not officer.is_admin:
         return False
     async with app.db.transaction() as conn:
@@ -226,7 +199,7 @@ class FaqOutcome:
     entry_id: str | None = None
 
 
-async def make_faq_entry(app: App, officer: Person, ticket_id: int) -> FaqOutcome:
+async def make_faq_entry(app: Core, officer: Person, ticket_id: int) -> FaqOutcome:
     """Turn a question and its answer into an FAQ entry (for the asker's audiences) and close it."""
     if not officer.is_admin:
         return FaqOutcome("missing")
@@ -253,11 +226,11 @@ async def make_faq_entry(app: App, officer: Person, ticket_id: int) -> FaqOutcom
             now=now,
         )
         await HelpRepo.close_ticket(conn, ticket.id, now)
-    app.extras.pop(_MERGED_KEY, None)
+    app.faq_merged.clear()
     return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
 
 
-async def tickets_overview(app: App, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
+async def tickets_overview(app: Core, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
     tickets = await repo(app).unclosed_tickets(limit)
     people = {p.id: p for p in await app.people.get_many({tk.asker_id for tk in tickets})}
     return [(tk, people.get(tk.asker_id)) for tk in tickets]

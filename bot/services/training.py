@@ -23,12 +23,11 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_e
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
-from bot.tg.callbacks import TrRsvp
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 # The evening reminder goes out at this local time the day before (earlier if quiet hours cover it).
 EVENING_REMINDER = time(18, 0)
@@ -61,7 +60,7 @@ _AUDIENCE_WORDS: dict[str, SessionAudience] = {
 # --- quiet hours ------------------------------------------------------------------------------
 
 
-def reminder_times(app: App, starts_at: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
+def reminder_times(app: Core, starts_at: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
     """(evening before, one hour before): either is None when it would be pointless or too late."""
     tz = app.school.tz
     day_before = starts_at.astimezone(tz).date() - timedelta(days=1)
@@ -84,7 +83,7 @@ def reminder_times(app: App, starts_at: datetime, now: datetime) -> tuple[dateti
 # --- parsing ----------------------------------------------------------------------------------
 
 
-def parse_when(text: str, app: App) -> datetime | None:
+def parse_when(text: str, app: Core) -> datetime | None:
     """ "dd.mm.yyyy hh:mm" in the school's time zone -> aware UTC, or None."""
     match = _WHEN_RE.match(text)
     if not match:
@@ -112,7 +111,7 @@ def parse_audience(text: str) -> tuple[SessionAudience, str | None] | None:
     return None if cls is None else (audience, cls)
 
 
-def format_when(app: App, moment: datetime) -> str:
+def format_when(app: Core, moment: datetime) -> str:
     return moment.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
 
 
@@ -132,7 +131,7 @@ class SessionSpec:
     place: str
 
 
-async def resolve_invitees(app: App, audience: SessionAudience, class_label: str | None) -> list[Person]:
+async def resolve_invitees(app: Core, audience: SessionAudience, class_label: str | None) -> list[Person]:
     if audience == "teachers":
         found = {p.id: p for role in sorted(TEACHER_ROLES) for p in await app.people.with_role(role)}
         return sorted(found.values(), key=lambda p: p.full_name)
@@ -143,18 +142,7 @@ async def resolve_invitees(app: App, audience: SessionAudience, class_label: str
     return await app.people.active()
 
 
-def rsvp_markup(t: Translator, session_id: int) -> dict[str, Any]:
-    return {
-        "inline_keyboard": [
-            [
-                {"text": t("help.training.btn_yes"), "callback_data": TrRsvp(sid=session_id, yes=True).pack()},
-                {"text": t("help.training.btn_no"), "callback_data": TrRsvp(sid=session_id, yes=False).pack()},
-            ]
-        ]
-    }
-
-
-def session_text(app: App, t: Translator, s: Session | SessionSpec) -> str:
+def session_text(app: Core, t: Translator, s: Session | SessionSpec) -> str:
     return t(
         "help.training.card",
         title=html.escape(s.title),
@@ -165,7 +153,7 @@ def session_text(app: App, t: Translator, s: Session | SessionSpec) -> str:
 
 
 async def _create_in(
-    app: App, conn: Any, creator: Person | None, spec: SessionSpec, people: list[Person], now: datetime
+    app: Core, conn: Any, creator: Person | None, spec: SessionSpec, people: list[Person], now: datetime
 ) -> tuple[int, int]:
     evening, hour = reminder_times(app, spec.starts_at, now)
     send_at = app.school.calendar.outside_quiet_hours(now)
@@ -196,7 +184,7 @@ async def _create_in(
             kind="text",
             payload=Payload(
                 text=t("help.training.invitation", card=session_text(app, t, spec)),
-                reply_markup=rsvp_markup(t, sid),
+                reply_markup=app.buttons.training_rsvp(sid, t),
             ),
             now=now,
             not_before=send_at,
@@ -205,7 +193,7 @@ async def _create_in(
     return sid, sent
 
 
-async def create_sessions(app: App, creator: Person | None, specs: list[SessionSpec]) -> list[tuple[int, int, int]]:
+async def create_sessions(app: Core, creator: Person | None, specs: list[SessionSpec]) -> list[tuple[int, int, int]]:
     """Create sessions, fix their invitees and invite the reachable ones (outbox), all in one
     transaction. Returns (session id, invitees, invitations sent) per session."""
     now = app.clock.now()
@@ -219,7 +207,7 @@ async def create_sessions(app: App, creator: Person | None, specs: list[SessionS
     return result
 
 
-async def create_session(app: App, creator: Person | None, spec: SessionSpec) -> tuple[int, int, int]:
+async def create_session(app: Core, creator: Person | None, spec: SessionSpec) -> tuple[int, int, int]:
     return (await create_sessions(app, creator, [spec]))[0]
 
 
@@ -229,7 +217,7 @@ async def create_session(app: App, creator: Person | None, spec: SessionSpec) ->
 RsvpStatus = Literal["ok", "not_invited", "past", "missing"]
 
 
-async def rsvp(app: App, person: Person, session_id: int, yes: bool) -> tuple[RsvpStatus, Session | None]:
+async def rsvp(app: Core, person: Person, session_id: int, yes: bool) -> tuple[RsvpStatus, Session | None]:
     repo = HelpRepo(app.db)
     session = await repo.session(session_id)
     if session is None or session.cancelled_at is not None:
@@ -244,7 +232,7 @@ async def rsvp(app: App, person: Person, session_id: int, yes: bool) -> tuple[Rs
     return "ok", session
 
 
-async def toggle_attendance(app: App, session_id: int, person_id: int) -> bool | None:
+async def toggle_attendance(app: Core, session_id: int, person_id: int) -> bool | None:
     """Cycle not marked -> present -> absent -> present ...; None when not an invitee."""
     invitee = await HelpRepo(app.db).invitee(session_id, person_id)
     if invitee is None:
@@ -255,7 +243,7 @@ async def toggle_attendance(app: App, session_id: int, person_id: int) -> bool |
     return new
 
 
-async def roll(app: App, session_id: int) -> list[tuple[Invitee, Person]]:
+async def roll(app: Core, session_id: int) -> list[tuple[Invitee, Person]]:
     invitees = await HelpRepo(app.db).invitees(session_id)
     people = {p.id: p for p in await app.people.get_many(i.person_id for i in invitees)}
     return [(i, people[i.person_id]) for i in invitees if i.person_id in people]
@@ -280,7 +268,7 @@ def _xlsx(rows: list[list[str]], title: str) -> bytes:
     return buffer.getvalue()
 
 
-async def attendance_xlsx(app: App, session_id: int, lang: str) -> tuple[bytes, str] | None:
+async def attendance_xlsx(app: Core, session_id: int, lang: str) -> tuple[bytes, str] | None:
     session = await HelpRepo(app.db).session(session_id)
     if session is None:
         return None
@@ -309,7 +297,7 @@ async def attendance_xlsx(app: App, session_id: int, lang: str) -> tuple[bytes, 
     return data, filename
 
 
-async def _render_attendance(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
+async def _render_attendance(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
     result = await attendance_xlsx(app, int(args["session_id"]), str(args.get("lang") or DEFAULT_LANG))
     if result is None:
         raise ValueError("session not found")
@@ -319,7 +307,7 @@ async def _render_attendance(app: App, args: dict[str, Any]) -> tuple[bytes, str
 # --- reminders --------------------------------------------------------------------------------
 
 
-async def send_due_reminders(app: App, now: datetime) -> int:
+async def send_due_reminders(app: Core, now: datetime) -> int:
     repo = HelpRepo(app.db)
     queued = 0
     for session, kind in await repo.due_reminders(now):
@@ -333,7 +321,7 @@ async def send_due_reminders(app: App, now: datetime) -> int:
                     continue
                 assert person.tg_user_id is not None
                 t = app.translator_for(person)
-                markup = rsvp_markup(t, session.id) if inv.rsvp is None else None
+                markup = app.buttons.training_rsvp(session.id, t) if inv.rsvp is None else None
                 queued += await enqueue(
                     conn,
                     dedupe_key=f"training:{session.id}:{kind}:{person.id}",
@@ -365,7 +353,7 @@ _ALIASES = {
 _REQUIRED = ("title", "audience", "time", "place")
 
 
-def sessions_from_rows(app: App, rows: list[Row]) -> tuple[list[SessionSpec], list[RowError]]:
+def sessions_from_rows(app: Core, rows: list[Row]) -> tuple[list[SessionSpec], list[RowError]]:
     specs: list[SessionSpec] = []
     errors: list[RowError] = []
     now = app.clock.now()
@@ -391,7 +379,7 @@ def sessions_from_rows(app: App, rows: list[Row]) -> tuple[list[SessionSpec], li
     return specs, errors
 
 
-async def _import(app: App, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+async def _import(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
     try:
         rows = await load_table(data, filename, _ALIASES, _REQUIRED, options.limits)
     except TableError as exc:
@@ -411,7 +399,7 @@ async def _import(app: App, data: bytes, filename: str, options: ImportOptions) 
 TRAINING_IMPORTER = Importer(kind="training", label_key="help.import_kind", run=_import)
 
 
-def install(app: App) -> None:
+def install(app: Core) -> None:
     app.importers[TRAINING_IMPORTER.kind] = TRAINING_IMPORTER
     app.renderers[RENDERER] = _render_attendance
     app.admin_actions.append(("training", "help.admin.training"))

@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update, User
 
-from bot.i18n import pick_lang
-from storage.db import CURRENT_UPDATE, DuplicateUpdate, UpdateMark
-
-if TYPE_CHECKING:
-    from bot.app import App
+from bot.i18n import Catalog, pick_lang
+from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
+from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +26,14 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 class UpdateGuard(BaseMiddleware):
     """Drops an update whose effects already happened (same update_id delivered again)."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, db: Database) -> None:
+        self.db = db
         self.in_flight = 0
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        if self.app.db.is_processed(event.update_id):
+        if self.db.is_processed(event.update_id):
             log.info("update %s already processed, skipped", event.update_id)
             return UNHANDLED
         token = CURRENT_UPDATE.set(UpdateMark(event.update_id))
@@ -53,20 +51,22 @@ class UpdateGuard(BaseMiddleware):
 class PersonContext(BaseMiddleware):
     """Injects `person` (the roster Person or None) and `t` (the catalog in the user's language)."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, people: PersonRepo, catalog: Catalog) -> None:
+        self.people = people
+        self.catalog = catalog
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        person = await self.app.people.by_tg(user.id) if user is not None else None
+        person = await self.people.by_tg(user.id) if user is not None else None
         lang = person.lang if person is not None and person.lang else pick_lang(user.language_code if user else None)
         data["person"] = person
-        data["t"] = self.app.catalog.bind(lang)
+        data["t"] = self.catalog.bind(lang)
         return await handler(event, data)
 
 
-def install_middlewares(dp: Dispatcher, app: App) -> None:
-    guard = UpdateGuard(app)
-    app.extras["update_guard"] = guard
+def install_middlewares(dp: Dispatcher, db: Database, people: PersonRepo, catalog: Catalog) -> UpdateGuard:
+    """The middlewares in their order; the guard is returned so that shutdown can wait for it."""
+    guard = UpdateGuard(db)
     dp.update.outer_middleware(guard)
-    dp.update.outer_middleware(PersonContext(app))
+    dp.update.outer_middleware(PersonContext(people, catalog))
+    return guard

@@ -51,7 +51,7 @@ from storage.delivery import DeliveryRepo, OutboxRow
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class SenderStats:
 
 
 class OutboxSender:
-    def __init__(self, app: App, bot: Bot, *, rate: float | None = None, concurrency: int | None = None) -> None:
+    def __init__(self, app: Core, bot: Bot, *, rate: float | None = None, concurrency: int | None = None) -> None:
         self.app = app
         self.bot = bot
         self.repo = DeliveryRepo(app.db)

@@ -1,0 +1,64 @@
+"""`schoolbot broadcast`: a message to an audience from the command line, with a progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import html
+import sys
+
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+from rich.progress import Progress as Bar
+
+from bot.app import App, build_bot
+from bot.i18n import Translator
+from bot.services.broadcast import Audience, AudienceError, create, preview, render_progress
+from bot.tg.sender import OutboxSender
+from storage.delivery import DeliveryRepo
+
+
+async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> int:
+    try:
+        audience = Audience.parse(args.audience)
+    except AudienceError as exc:
+        print(f"schoolbot: {exc}", file=sys.stderr)
+        return 2
+    seen = await preview(app, audience)
+    print(t("broadcast.cli_preview", audience=str(audience), total=seen.total, reachable=seen.reachable))
+    if seen.reachable == 0:
+        return 1
+    if not args.yes:
+        answer = await asyncio.to_thread(input, t("broadcast.cli_confirm") + " ")
+        if answer.strip().lower() not in ("y", "yes", "д", "да"):
+            return 1
+    bot = build_bot(app.settings)
+    sender = OutboxSender(app, bot)
+    broadcast_id, count = await create(app, audience=audience, html_text=html.escape(args.text), author=None)
+    sender.start()
+    repo = DeliveryRepo(app.db)
+    try:
+        with Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn()) as bar:
+            task = bar.add_task(t("broadcast.cli_sending"), total=count)
+            while True:
+                progress = await repo.progress(broadcast_id)
+                bar.update(task, completed=progress.sent + progress.failed)
+                if progress.done:
+                    break
+                await asyncio.sleep(0.5)
+    finally:
+        await sender.stop()
+        await bot.session.close()
+    await repo.finish_broadcast(broadcast_id, app.clock.now())
+    print(render_progress(t, progress))
+    return 0 if progress.failed == 0 else 1
+
+
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    p = sub.add_parser("broadcast", help="send a message to an audience, with a progress bar (needs BOT_TOKEN)")
+    p.add_argument("--audience", required=True, help="parents | parents:<class> | staff | role:<role> | all")
+    p.add_argument("--text", required=True, help="the message (plain text)")
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.set_defaults(func=cmd_broadcast)

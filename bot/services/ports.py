@@ -1,0 +1,65 @@
+"""What services need from the outside, as small Protocols: the inline buttons put on outbox
+messages (the messenger-facing package implements them, see bot/tg/buttons.py) and the typed
+listeners through which one capability reacts to another (consent given -> codes delivered; a
+person linked -> their staff card)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiosqlite
+
+from bot.domain.people import Person
+from bot.i18n import Translator
+
+if TYPE_CHECKING:
+    from bot.services.core import Core
+    from bot.services.tasks import Task
+    from storage.codes import Code
+
+# An inline keyboard in its wire (JSON) form, as the outbox stores it.
+Markup = dict[str, Any]
+
+
+class Buttons(Protocol):
+    """The inline buttons of the messages services enqueue."""
+
+    def code_card(self, code_id: int, t: Translator, recipient: Person) -> Markup: ...
+
+    def code_family(self, codes: list[tuple[Code, Person]], t: Translator) -> Markup: ...
+
+    def consent_open(self, label: str, version: int) -> Markup: ...
+
+    def archive_open(self, label: str) -> Markup: ...
+
+    def task_plan(self, tasks: list[Task], t: Translator) -> Markup: ...
+
+    def proof_review(self, proof_id: int, t: Translator, *, with_name: str | None = None) -> Markup: ...
+
+    def task_returned(self, item_number: str, occurrence_key: str, t: Translator) -> Markup: ...
+
+    def ticket(self, t: Translator, ticket_id: int, *, answered: bool) -> Markup: ...
+
+    def training_rsvp(self, session_id: int, t: Translator) -> Markup: ...
+
+
+class ConsentGivenListener(Protocol):
+    """Called inside the transaction that recorded a consent that may open the gate for a child.
+    `parent_id` is None for a paper form whose signer is unknown and who has no parent on file."""
+
+    async def __call__(
+        self, core: Core, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime, /
+    ) -> None: ...
+
+
+class PersonLinkedListener(Protocol):
+    """Called inside the transaction that linked a messenger account to a roster person."""
+
+    async def __call__(self, core: Core, conn: aiosqlite.Connection, person: Person, now: datetime, /) -> None: ...
+
+
+class Renderer(Protocol):
+    """Produces the bytes (and a file name) of an outbox photo/document from its args."""
+
+    async def __call__(self, core: Core, args: dict[str, Any], /) -> tuple[bytes, str]: ...

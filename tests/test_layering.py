@@ -1,0 +1,203 @@
+"""The layering rule, checked over the source tree (AST, no imports executed).
+
+Layers, lowest first; a module may import its own layer and the layers below, never above:
+
+    domain  ->  kernel  ->  storage  ->  services  ->  messenger (bot/tg)  ->  handlers, scheduler
+            ->  composition root (bot/app.py, bot/capabilities.py)  ->  entry points
+
+handlers and scheduler are siblings and do not import each other. The domain imports nothing of
+ours outside itself; nothing below the messenger-facing package imports aiogram. No module imports
+one of ours inside a function body (that is how cycles were dodged); `if TYPE_CHECKING:` imports
+are not deferred, but they are arrows like any other. Lazy imports of heavy third-party libraries
+(fpdf, matplotlib, openpyxl) inside functions stay allowed: they keep start-up fast.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = ("bot", "handlers", "storage", "scheduler", "bench", "tests", "sandbox")
+
+# (layer name, module prefixes), lowest first. A module belongs to the layer of its longest prefix.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("domain", ("bot.domain",)),
+    ("kernel", ("bot.clock", "bot.paths", "bot.russian", "bot.html_fit", "bot.i18n", "bot.config",
+                "bot.logging_setup", "bot")),
+    ("storage", ("storage",)),
+    ("services", ("bot.services",)),
+    ("messenger", ("bot.tg",)),
+    ("handlers", ("handlers",)),
+    ("scheduler", ("scheduler",)),
+    ("root", ("bot.app", "bot.capabilities")),
+    ("entry", ("bot.cli", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox", "bot.fakeapi",
+               "bench", "tests", "sandbox")),
+)
+RANK = {"domain": 0, "kernel": 1, "storage": 2, "services": 3, "messenger": 4, "handlers": 5, "scheduler": 5,
+        "root": 6, "entry": 7}
+WITHOUT_AIOGRAM = {"domain", "kernel", "storage", "services"}
+
+
+@dataclass(frozen=True)
+class Arrow:
+    source: str  # module name
+    target: str  # imported module name (ours or third-party)
+    line: int
+    deferred: bool  # inside a function body (and not under TYPE_CHECKING)
+
+
+def layer_of(module: str) -> str | None:
+    best: tuple[int, str] | None = None
+    for name, prefixes in LAYERS:
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), name)
+    return None if best is None else best[1]
+
+
+def module_name(root: Path, path: Path) -> str:
+    parts = list(path.relative_to(root).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def arrows_of(root: Path, path: Path) -> list[Arrow]:
+    source = module_name(root, path)
+    package = source if path.name == "__init__.py" else source.rpartition(".")[0]
+    found: list[Arrow] = []
+
+    def visit(node: ast.AST, in_function: bool, type_checking: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            tc = type_checking or (isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    found.append(Arrow(source, alias.name, child.lineno, in_function and not tc))
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (child.level - 1)]
+                    base = ".".join([*anchor, base] if base else anchor)
+                for alias in child.names:
+                    # `from bot import services` imports the module bot.services, not just bot.
+                    found.append(Arrow(source, f"{base}.{alias.name}", child.lineno, in_function and not tc))
+            visit(child, in_function or isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef), tc)
+
+    visit(ast.parse(path.read_text(encoding="utf-8")), False, False)
+    return found
+
+
+def _ours(module: str) -> bool:
+    return module.split(".")[0] in OURS
+
+
+def check_tree(root: Path) -> list[str]:
+    """Every breach of the layering rule below `root`, one line each (empty: the tree is clean)."""
+    problems: list[str] = []
+    modules = {
+        module_name(root, p): p
+        for top in OURS if (root / top).is_dir()
+        for p in sorted((root / top).rglob("*.py")) if ".venv" not in p.parts
+    }
+
+    def resolve(target: str) -> str:
+        # `from bot.services import core` names bot.services.core; `from bot.app import App` names bot.app.
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target
+
+    for name, path in modules.items():
+        src_layer = layer_of(name)
+        if src_layer is None:
+            continue
+        where = f"{path.relative_to(root)}"
+        for arrow in arrows_of(root, path):
+            if arrow.target.split(".")[0] == "aiogram" and src_layer in WITHOUT_AIOGRAM:
+                problems.append(f"{where}:{arrow.line}: {src_layer} imports aiogram ({arrow.target})")
+            if not _ours(arrow.target):
+                continue
+            target = resolve(arrow.target)
+            if not target or target == name:
+                continue
+            if arrow.deferred:
+                problems.append(f"{where}:{arrow.line}: import of {target} inside a function")
+            dst_layer = layer_of(target)
+            if dst_layer is None:
+                continue
+            if src_layer == "domain" and dst_layer != "domain":
+                problems.append(f"{where}:{arrow.line}: the domain imports {target}")
+            elif RANK[dst_layer] > RANK[src_layer]:
+                problems.append(f"{where}:{arrow.line}: {src_layer} imports {dst_layer} ({target})")
+            elif dst_layer != src_layer and RANK[dst_layer] == RANK[src_layer]:
+                problems.append(f"{where}:{arrow.line}: {src_layer} imports its sibling {dst_layer} ({target})")
+    return problems
+
+
+def test_the_tree_keeps_the_layers() -> None:
+    assert check_tree(ROOT) == []
+
+
+def test_only_entry_points_import_the_composition_root() -> None:
+    importers = {
+        arrow.source
+        for top in ("bot", "handlers", "storage", "scheduler")
+        for path in (ROOT / top).rglob("*.py")
+        for arrow in arrows_of(ROOT, path)
+        if arrow.target == "bot.app" or arrow.target.startswith("bot.app.")
+    }
+    assert {m for m in importers if layer_of(m) != "entry"} == set()
+
+
+def _write(root: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+CLEAN = {
+    "bot/__init__.py": "",
+    "bot/domain/__init__.py": "",
+    "bot/domain/people.py": "class Person: ...\n",
+    "bot/services/__init__.py": "",
+    "bot/services/roster.py": "from bot.domain.people import Person\nfrom storage.people import PersonRepo\n",
+    "storage/__init__.py": "",
+    "storage/people.py": "from bot.domain.people import Person\n\nclass PersonRepo: ...\n",
+    "handlers/__init__.py": "",
+    "handlers/start.py": "from aiogram import Router\nfrom bot.services.roster import Person\n",
+}
+
+
+def test_a_clean_synthetic_tree_passes(tmp_path: Path) -> None:
+    _write(tmp_path, CLEAN)
+    assert check_tree(tmp_path) == []
+
+
+def test_one_arrow_added_back_fails(tmp_path: Path) -> None:
+    # Storage reaching up into services: the arrow this rule exists to stop.
+    _write(tmp_path, {**CLEAN, "storage/people.py": "from bot.services.roster import Person\n"})
+    assert check_tree(tmp_path) == ["storage/people.py:1: storage imports services (bot.services.roster)"]
+
+
+def test_an_import_deferred_into_a_function_fails(tmp_path: Path) -> None:
+    deferred = "def load():\n    from storage.people import PersonRepo\n    return PersonRepo\n"
+    _write(tmp_path, {**CLEAN, "bot/services/roster.py": deferred})
+    assert check_tree(tmp_path) == ["bot/services/roster.py:2: import of storage.people inside a function"]
+
+
+def test_type_checking_imports_are_arrows_too(tmp_path: Path) -> None:
+    upward = "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from handlers.start import Router\n"
+    _write(tmp_path, {**CLEAN, "bot/services/roster.py": upward})
+    assert check_tree(tmp_path) == ["bot/services/roster.py:4: services imports handlers (handlers.start)"]
+
+
+def test_aiogram_below_the_messenger_package_fails(tmp_path: Path) -> None:
+    _write(tmp_path, {**CLEAN, "bot/services/roster.py": "from aiogram.types import Message\n"})
+    assert check_tree(tmp_path) == ["bot/services/roster.py:1: services imports aiogram (aiogram.types.Message)"]
+
+
+def test_the_domain_imports_nothing_of_ours(tmp_path: Path) -> None:
+    _write(tmp_path, {**CLEAN, "bot/domain/people.py": "from bot.i18n import Translator\n", "bot/i18n.py": ""})
+    assert check_tree(tmp_path) == ["bot/domain/people.py:1: the domain imports bot.i18n"]
