@@ -41,7 +41,6 @@ from bot.tg.startup import (
     try_or_retry,
     wait_for_bot_api,
 )
-from handlers import routers
 from handlers.common import set_default_commands
 from handlers.errors import install_error_handler
 from scheduler.base import APScheduler, Scheduler
@@ -77,7 +76,7 @@ class App(Core):
 
     async def tick(self) -> None:
         """Run every capability's sweep at the clock's now, then let the sender drain."""
-        await run_sweeps(self, self.clock.now())
+        await run_sweeps(self, self.clock.now(), capabilities.sweeps())
         self.wake_sender()
 
 
@@ -99,8 +98,15 @@ def create_app(
         people=PersonRepo(db),
         scheduler=scheduler or APScheduler(),
         buttons=TelegramButtons(),
+        importers=capabilities.importers(),
+        renderers=capabilities.renderers(),
+        admin_actions=capabilities.admin_actions(),
+        link_listeners=[listener for c in capabilities.CAPABILITIES for listener in c.link_listeners],
+        consent_listeners=[listener for c in capabilities.CAPABILITIES for listener in c.consent_listeners],
     )
-    capabilities.install(app)
+    for capability in capabilities.CAPABILITIES:
+        for setup in capability.setup:
+            setup()
     return app
 
 
@@ -141,7 +147,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     )
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     install_error_handler(dp)
-    dp.include_routers(*routers())
+    dp.include_routers(*capabilities.build_routers())
 
     async def on_startup(bot: Bot) -> None:
         await app.open()

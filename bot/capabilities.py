@@ -1,18 +1,225 @@
-"""Where each capability plugs into the services' Core (link listeners, outbox renderers,
-importers, admin menu entries). The order is the order of the IT officer's /admin menu."""
+"""One declaration per capability: its routers, sweeps, CLI commands, importers, outbox renderers,
+entries of the IT officer's /admin menu, listeners and process-wide set-up, in one place each.
+
+The composition root (bot/app.py) assembles the bot from `CAPABILITIES`: nothing registers itself
+anywhere and nothing here is mutable. Order matters three ways, each said where it applies: the
+list's order is the order of the routers (earlier routers see an update first; `staff=True` routers
+go into one staff-only group placed where the first of them stands); sweeps, importers and admin
+menu entries carry an explicit rank (sweeps run in rank order; consent's before codes', because an
+activation reminder folds into a consent reminder still waiting).
+
+Entry-point-only commands (`schoolbot run`, `import`, `link`, `admin-token`, `broadcast`,
+`merge-person`, `sandbox`) are declared by bot/cli.py itself: they build the bot or talk to it.
+"""
 
 from __future__ import annotations
 
-from bot.services import broadcast, codes, consent_export, report, tasks, tickets, training
-from bot.services.core import Core
-from bot.services.imports import ROSTER_IMPORTER
+import argparse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aiogram import Router
+
+from bot.services import (
+    analysis,
+    backup,
+    codes,
+    consent_export,
+    ledger,
+    reminders,
+    report,
+    school_year,
+    tasks,
+    training,
+)
+from bot.services.imports import ROSTER_IMPORTER, Importer
+from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Renderer
+from bot.tg.filters import IsStaff
+from handlers import admin as admin_handlers
+from handlers import analysis as analysis_handlers
+from handlers import archive as archive_handlers
+from handlers import broadcast as broadcast_handlers
+from handlers import codes as codes_handlers
+from handlers import consent as consent_handlers
+from handlers import fallback, faq, search, start
+from handlers import school_year as school_year_handlers
+from handlers import status as status_handlers
+from handlers import tasks as tasks_handlers
+from handlers import tickets as tickets_handlers
+from handlers import training as training_handlers
+from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
+from scheduler.base import Sweep
+
+CliCommands = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]",
+                        "argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 
 
-def install(app: Core) -> None:
-    app.importers[ROSTER_IMPORTER.kind] = ROSTER_IMPORTER
-    app.admin_actions.append(("link", "admin.action.link"))
-    app.admin_actions.append(("new_year", "year.action"))
-    app.admin_actions.append(("archive", "archive.action"))
-    app.admin_actions.append(("merge", "admin.action.merge"))
-    for capability in (report, consent_export, broadcast, codes, tasks, tickets, training):
-        capability.install(app)
+@dataclass(frozen=True)
+class RouterSpec:
+    build: Callable[[], Router]  # a fresh Router per Dispatcher (tests build many)
+    staff: bool = False  # behind the one staff-only role check
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    name: str
+    run: Sweep
+    rank: int
+
+
+@dataclass(frozen=True)
+class ImporterSpec:
+    importer: Importer
+    rank: int
+
+
+@dataclass(frozen=True)
+class AdminEntry:
+    action: str  # the AdminAction id its button carries
+    label_key: str  # catalog key of its label
+    rank: int  # position in the /admin menu
+
+
+@dataclass(frozen=True)
+class Capability:
+    name: str
+    routers: tuple[RouterSpec, ...] = ()
+    sweeps: tuple[SweepSpec, ...] = ()
+    cli: tuple[CliCommands, ...] = ()
+    importers: tuple[ImporterSpec, ...] = ()
+    renderers: tuple[tuple[str, Renderer], ...] = ()
+    admin_actions: tuple[AdminEntry, ...] = ()
+    link_listeners: tuple[PersonLinkedListener, ...] = ()
+    consent_listeners: tuple[ConsentGivenListener, ...] = ()
+    setup: tuple[Callable[[], None], ...] = ()  # process-wide set-up, run once per build
+
+
+CAPABILITIES: tuple[Capability, ...] = (
+    Capability(
+        "onboarding",  # /start, contact and deep-link linking, language
+        routers=(RouterSpec(start.build_router),),
+    ),
+    Capability(
+        "tasks",  # the plan's tasks, reminders and digests
+        routers=(RouterSpec(tasks_handlers.build_router, staff=True),),
+        sweeps=(SweepSpec("tasks", tasks_sweep.sweep, 40),),
+        cli=(reminders.register_cli,),
+        importers=(ImporterSpec(tasks.PLAN_IMPORTER, 40),),
+    ),
+    Capability(
+        "roster",  # imports, linking by the IT officer, merging duplicates
+        routers=(RouterSpec(admin_handlers.build_router, staff=True),),
+        importers=(ImporterSpec(ROSTER_IMPORTER, 10),),
+        admin_actions=(AdminEntry("link", "admin.action.link", 10), AdminEntry("merge", "admin.action.merge", 40)),
+    ),
+    Capability(
+        "school_year",
+        routers=(RouterSpec(school_year_handlers.build_router, staff=True),),
+        cli=(school_year.register_cli,),
+        admin_actions=(AdminEntry("new_year", "year.action", 20),),
+    ),
+    Capability(
+        "archive",  # plan item 19: printed journals to the archive each May
+        routers=(RouterSpec(archive_handlers.build_router, staff=True),),
+        sweeps=(SweepSpec("archive", archive_sweep.sweep, 60),),
+        admin_actions=(AdminEntry("archive", "archive.action", 30),),
+    ),
+    Capability(
+        "status",  # status, reports, journal and database backups
+        routers=(RouterSpec(status_handlers.build_router, staff=True),),
+        sweeps=(SweepSpec("ops", ops_sweep.sweep, 10),),
+        cli=(report.register_cli, backup.register_cli),
+        renderers=(("ops_consent_register", report.consent_register),),
+    ),
+    Capability(
+        "analysis",  # plan item 18
+        routers=(RouterSpec(analysis_handlers.build_router, staff=True),),
+        cli=(analysis.register_cli,),
+    ),
+    Capability(
+        "broadcast",
+        routers=(RouterSpec(broadcast_handlers.build_router, staff=True),),
+        admin_actions=(AdminEntry("dead", "broadcast.admin.dead", 60),),
+    ),
+    Capability(
+        "codes",  # invitation codes as QR cards
+        routers=(RouterSpec(codes_handlers.build_router),),
+        sweeps=(SweepSpec("codes", codes_sweep.sweep, 30),),
+        cli=(codes.register_cli,),
+        importers=(ImporterSpec(codes.CODES_IMPORTER, 20), ImporterSpec(codes.ACTIVATIONS_IMPORTER, 30)),
+        renderers=((codes.CARD_RENDERER, codes.render_card_for),),
+        admin_actions=(AdminEntry("codes", "codes.admin_action", 70),),
+        link_listeners=(codes.on_link,),
+        consent_listeners=(codes.on_consent_given,),
+        setup=(codes.quiet_statement_log,),
+    ),
+    Capability(
+        "consent",
+        routers=(RouterSpec(consent_handlers.build_router),),
+        sweeps=(SweepSpec("consent", consent_sweep.sweep, 20),),
+        cli=(consent_export.register_cli, ledger.register_cli),
+        admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
+    ),
+    Capability("faq", routers=(RouterSpec(faq.build_router),)),
+    Capability(
+        "tickets",  # "ask the IT officer"
+        routers=(RouterSpec(tickets_handlers.build_router),),
+        admin_actions=(
+            AdminEntry("tickets", "help.admin.tickets", 80), AdminEntry("faq_reload", "help.admin.faq_reload", 90),
+        ),
+    ),
+    Capability(
+        "training",  # training sessions and parent meetings
+        routers=(RouterSpec(training_handlers.build_router),),
+        sweeps=(SweepSpec("training", training_sweep.sweep, 50),),
+        importers=(ImporterSpec(training.TRAINING_IMPORTER, 50),),
+        renderers=((training.RENDERER, training.render_attendance),),
+        admin_actions=(AdminEntry("training", "help.admin.training", 100),),
+    ),
+    Capability(
+        "catch_all",  # last by construction: free-text search, then the fallback
+        routers=(RouterSpec(search.build_router), RouterSpec(fallback.build_router)),
+    ),
+)
+
+
+def build_routers(capabilities: Sequence[Capability] = CAPABILITIES) -> list[Router]:
+    """Every capability's routers in order; the staff-only ones in one group where the first stands.
+    The group lets parents, pupils and unknown users skip every staff router at one check."""
+    result: list[Router] = []
+    staff: Router | None = None
+    for capability in capabilities:
+        for spec in capability.routers:
+            if not spec.staff:
+                result.append(spec.build())
+                continue
+            if staff is None:
+                staff = Router(name="staff")
+                staff.message.filter(IsStaff())
+                staff.callback_query.filter(IsStaff())
+                result.append(staff)
+            staff.include_router(spec.build())
+    return result
+
+
+def sweeps(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, Sweep]]:
+    ordered = sorted((s for c in capabilities for s in c.sweeps), key=lambda s: s.rank)
+    return [(s.name, s.run) for s in ordered]
+
+
+def importers(capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Importer]:
+    ordered = sorted((i for c in capabilities for i in c.importers), key=lambda i: i.rank)
+    return {i.importer.kind: i.importer for i in ordered}
+
+
+def admin_actions(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, str]]:
+    ordered = sorted((a for c in capabilities for a in c.admin_actions), key=lambda a: a.rank)
+    return [(a.action, a.label_key) for a in ordered]
+
+
+def renderers(capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Renderer]:
+    return {name: fn for c in capabilities for name, fn in c.renderers}
+
+
+def cli_commands(capabilities: Sequence[Capability] = CAPABILITIES) -> list[CliCommands]:
+    return [register for c in capabilities for register in c.cli]

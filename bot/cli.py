@@ -12,13 +12,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
-from bot import cli_broadcast, cli_people, sandbox
+from bot import capabilities, cli_broadcast, cli_people, sandbox
 from bot.app import App, build_bot, create_app, serve
 from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
-from bot.services import analysis, backup, codes, consent_export, ledger, reminders, report, school_year
 from bot.services.imports import ImportOptions, render_outcome
 from bot.services.onboarding import create_token, deep_link
 from bot.services.people_text import find_people
@@ -29,12 +28,11 @@ from storage.lock import DatabaseBusy, DatabaseLock
 log = logging.getLogger(__name__)
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
-# The capabilities' sub-commands: each function receives the sub-parsers object and the `export`
-# group; its parsers set `func` to an `async def (app, args, t) -> int`.
-EXTRA_COMMANDS: tuple[Callable[[SubParsers, SubParsers], None], ...] = (
-    report.register_cli, backup.register_cli, consent_export.register_cli, reminders.register_cli,
-    cli_broadcast.register_cli, sandbox.register_cli, codes.register_cli, school_year.register_cli,
-    cli_people.register_cli, analysis.register_cli, ledger.register_cli,
+# Commands of the entry points themselves; each capability's own are declared in bot/capabilities.py.
+# Each function receives the sub-parsers object and the `export` group; its parsers set `func` to
+# an `async def (app, args, t) -> int`.
+ENTRY_COMMANDS: tuple[Callable[[SubParsers, SubParsers], None], ...] = (
+    cli_broadcast.register_cli, sandbox.register_cli, cli_people.register_cli,
 )
 
 
@@ -181,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     export = make_export_group(sub)
 
-    for register in EXTRA_COMMANDS:
+    for register in (*ENTRY_COMMANDS, *capabilities.cli_commands()):
         register(sub, export)
     return parser
 

@@ -1,12 +1,12 @@
-"""Every capability's sweep, in the order they run each minute."""
+"""Runs the capabilities' sweeps (declared in bot/capabilities.py) in their order, each minute."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 from scheduler.base import Sweep
 
 if TYPE_CHECKING:
@@ -15,21 +15,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def all_sweeps() -> list[tuple[str, Sweep]]:
-    # Imported here so that each capability's module stays independent of the others.
-
-    return [
-        ("ops", ops_sweep.sweep),
-        ("consent", consent_sweep.sweep),
-        ("codes", codes_sweep.sweep),
-        ("tasks", tasks_sweep.sweep),
-        ("training", training_sweep.sweep),
-        ("archive", archive_sweep.sweep),
-    ]
-
-
-async def run_sweeps(app: Core, now: datetime) -> None:
-    for name, sweep in all_sweeps():
+async def run_sweeps(app: Core, now: datetime, sweeps: Sequence[tuple[str, Sweep]]) -> None:
+    for name, sweep in sweeps:
         try:
             await sweep(app, now)
         except Exception:

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, create_app
+from bot.capabilities import sweeps as all_sweeps
 from bot.cli import build_parser
 from bot.clock import ManualClock
 from bot.services import reminders
 from scheduler.base import ManualScheduler
-from scheduler.sweeps import all_sweeps
 from storage.timefmt import from_db
 from tests.harness import DEFAULT_START, DIRECTOR, IT_OFFICER, make_settings
 from tests.test_tasks import local, outbox, seed

@@ -127,7 +127,3 @@ async def create(app: Core, *, audience: Audience, html_text: str, author: Perso
 def render_progress(t: Translator, progress: Progress) -> str:
     key = "broadcast.done" if progress.done else "broadcast.progress"
     return t(key, sent=progress.sent, failed=progress.failed, left=progress.left, total=progress.total)
-
-
-def install(app: Core) -> None:
-    app.admin_actions.append(("dead", "broadcast.admin.dead"))

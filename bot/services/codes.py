@@ -813,20 +813,10 @@ class QuietStatementLog(logging.Filter):
         return record.levelno > logging.DEBUG
 
 
-def _quiet_statement_log() -> None:
+def quiet_statement_log() -> None:
     logger = logging.getLogger("aiosqlite")
     if not any(isinstance(f, QuietStatementLog) for f in logger.filters):
         logger.addFilter(QuietStatementLog())
-
-
-def install(app: Core) -> None:
-    _quiet_statement_log()
-    app.importers[CODES_IMPORTER.kind] = CODES_IMPORTER
-    app.importers[ACTIVATIONS_IMPORTER.kind] = ACTIVATIONS_IMPORTER
-    app.renderers[CARD_RENDERER] = render_card_for
-    app.link_listeners.append(on_link)
-    app.consent_listeners.append(on_consent_given)
-    app.admin_actions.append(("codes", "codes.admin_action"))
 
 
 # --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------

@@ -258,10 +258,6 @@ def register_cli(
     e.set_defaults(func=cmd_export)
 
 
-def install(app: Core) -> None:
-    app.admin_actions.append(("consent", "consent.admin_action"))
-
-
 # --- the consent form to sign ----------------------------------------------------------------------
 
 

@@ -245,13 +245,8 @@ def register_cli(
     p.set_defaults(func=cmd_backup)
 
 
-async def _consent_register(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
+async def consent_register(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
 
     t = app.catalog.bind(str(args.get("lang") or "ru"))
     data, name, _count = await consent_export.export(app, "pdf", t, None)
     return data, name
-
-
-def install(app: Core) -> None:
-    # The printable consent register the end-of-year reminder sends to the IT officer.
-    app.renderers["ops_consent_register"] = _consent_register

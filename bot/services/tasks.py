@@ -651,7 +651,3 @@ async def set_roles(app: Core, editor: Person, number: str, roles: list[str]) ->
 
 
 STAFF_EDIT_ROLES = tuple(r for r in ROLE_CODES if r not in ("parent", "student"))
-
-
-def install(app: Core) -> None:
-    app.importers[PLAN_IMPORTER.kind] = PLAN_IMPORTER

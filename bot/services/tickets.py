@@ -33,11 +33,6 @@ MAX_TICKET_TEXT = 2000
 MAX_ANSWER_TEXT = 3000
 
 
-def install(app: Core) -> None:
-    app.admin_actions.append(("tickets", "help.admin.tickets"))
-    app.admin_actions.append(("faq_reload", "help.admin.faq_reload"))
-
-
 def repo(app: Core) -> HelpRepo:
     return app.help
 

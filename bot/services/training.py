@@ -297,7 +297,7 @@ async def attendance_xlsx(app: Core, session_id: int, lang: str) -> tuple[bytes,
     return data, filename
 
 
-async def _render_attendance(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
+async def render_attendance(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
     result = await attendance_xlsx(app, int(args["session_id"]), str(args.get("lang") or DEFAULT_LANG))
     if result is None:
         raise ValueError("session not found")
@@ -397,10 +397,3 @@ async def _import(app: Core, data: bytes, filename: str, options: ImportOptions)
 
 
 TRAINING_IMPORTER = Importer(kind="training", label_key="help.import_kind", run=_import)
-
-
-def install(app: Core) -> None:
-    app.importers[TRAINING_IMPORTER.kind] = TRAINING_IMPORTER
-    app.renderers[RENDERER] = _render_attendance
-    app.admin_actions.append(("training", "help.admin.training"))
-
