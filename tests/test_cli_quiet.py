@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bot import cli
+from bot.i18n import Catalog
 from tests.harness import roster_csv
 
 # One line per command (all of them: a new command must be added here or to SKIPPED).
@@ -138,8 +139,6 @@ def _help_paths(parser: argparse.ArgumentParser, path: str = "") -> list[str]:
 
 
 def test_help_is_russian_for_every_command_and_option() -> None:
-    from bot import cli
-    from bot.i18n import Catalog
 
     keys = Catalog.load().keys("ru")
     # A new command or option needs its Russian help in content/i18n/ru/clihelp.toml.

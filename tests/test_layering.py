@@ -28,12 +28,12 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
                 "bot.logging_setup", "bot")),
     ("storage", ("storage",)),
     ("services", ("bot.services",)),
-    ("messenger", ("bot.tg",)),
+    ("messenger", ("bot.tg", "bot.max")),  # one package per wire where they differ
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
     ("root", ("bot.app", "bot.capabilities")),
     ("entry", ("bot.cli", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox", "bot.fakeapi",
-               "bench", "tests", "sandbox")),
+               "bot.fakemax", "bench", "tests", "sandbox")),
 )
 RANK = {"domain": 0, "kernel": 1, "storage": 2, "services": 3, "messenger": 4, "handlers": 5, "scheduler": 5,
         "root": 6, "entry": 7}

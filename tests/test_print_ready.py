@@ -18,7 +18,7 @@ from bot.services import consent as svc
 from bot.services.consent_export import export
 from bot.services.report import render_report
 from bot.services.roster import import_roster
-from bot.services.xlsx import LINE_POINTS, wrapped_lines
+from bot.services.xlsx import LINE_POINTS, fit_rows, wrapped_lines
 from tests.codes_helpers import person_id
 from tests.harness import ROSTER_ROWS, Harness, csv_bytes
 
@@ -123,7 +123,6 @@ def test_a_word_is_never_broken_inside_a_wrapped_cell() -> None:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
-    from bot.services.xlsx import fit_rows, wrapped_lines
 
     wb = Workbook()
     ws = wb.active
