@@ -22,14 +22,16 @@ from aiogram import Router
 
 from bot.services import (
     analysis,
-    backup,
     codes,
+    codes_import,
+    codes_print,
     consent_export,
     ledger,
     reminders,
     report,
+    restore,
     school_year,
-    tasks,
+    tasks_import,
     training,
 )
 from bot.services.imports import ROSTER_IMPORTER, Importer
@@ -41,7 +43,7 @@ from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
-from handlers import fallback, faq, search, start
+from handlers import consent_staff, fallback, faq, search, start
 from handlers import school_year as school_year_handlers
 from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
@@ -104,7 +106,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         routers=(RouterSpec(tasks_handlers.build_router, staff=True),),
         sweeps=(SweepSpec("tasks", tasks_sweep.sweep, 40),),
         cli=(reminders.register_cli,),
-        importers=(ImporterSpec(tasks.PLAN_IMPORTER, 40),),
+        importers=(ImporterSpec(tasks_import.PLAN_IMPORTER, 40),),
     ),
     Capability(
         "roster",  # imports, linking by the IT officer, merging duplicates
@@ -128,7 +130,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "status",  # status, reports, journal and database backups
         routers=(RouterSpec(status_handlers.build_router, staff=True),),
         sweeps=(SweepSpec("ops", ops_sweep.sweep, 10),),
-        cli=(report.register_cli, backup.register_cli),
+        cli=(report.register_cli, restore.register_cli),
         renderers=(("ops_consent_register", report.consent_register),),
     ),
     Capability(
@@ -145,17 +147,17 @@ CAPABILITIES: tuple[Capability, ...] = (
         "codes",  # invitation codes as QR cards
         routers=(RouterSpec(codes_handlers.build_router),),
         sweeps=(SweepSpec("codes", codes_sweep.sweep, 30),),
-        cli=(codes.register_cli,),
-        importers=(ImporterSpec(codes.CODES_IMPORTER, 20), ImporterSpec(codes.ACTIVATIONS_IMPORTER, 30)),
+        cli=(codes_print.register_cli,),
+        importers=(ImporterSpec(codes_import.CODES_IMPORTER, 20), ImporterSpec(codes_import.ACTIVATIONS_IMPORTER, 30)),
         renderers=((codes.CARD_RENDERER, codes.render_card_for),),
         admin_actions=(AdminEntry("codes", "codes.admin_action", 70),),
         link_listeners=(codes.on_link,),
         consent_listeners=(codes.on_consent_given,),
-        setup=(codes.quiet_statement_log,),
+        setup=(codes_print.quiet_statement_log,),
     ),
     Capability(
         "consent",
-        routers=(RouterSpec(consent_handlers.build_router),),
+        routers=(RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router)),
         sweeps=(SweepSpec("consent", consent_sweep.sweep, 20),),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),

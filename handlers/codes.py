@@ -23,6 +23,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import codes as svc
+from bot.services.codes_print import left_out_lines, left_out_summary, print_cards
 from bot.services.core import Core
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import (
@@ -134,9 +135,9 @@ async def class_sheet(message: Message, app: Core, person: Person, t: Translator
 
 async def _send_sheet(app: Core, message: Message, person: Person, t: Translator) -> None:
     assert person.class_label is not None
-    sheet = await svc.print_cards(app, person.class_label, everyone=False, lang=t.lang)
+    sheet = await print_cards(app, person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
-    summary = svc.left_out_summary(t, sheet.left_out) if sheet.left_out else ""
+    summary = left_out_summary(t, sheet.left_out) if sheet.left_out else ""
     if sheet.pdf is None:
         await message.answer("\n".join(filter(None, [t("codes.print_none", cls=cls), summary])))
     else:
@@ -147,7 +148,7 @@ async def _send_sheet(app: Core, message: Message, person: Person, t: Translator
         )
     if sheet.left_out:
         # Who is not on the sheet and why, so the class teacher knows whom to ask for consent.
-        lines = [html.escape(line) for line in svc.left_out_lines(t, sheet.left_out)]
+        lines = [html.escape(line) for line in left_out_lines(t, sheet.left_out)]
         await message.answer("\n".join([t("codes.left_out_title"), *lines]))
 
 

@@ -12,9 +12,10 @@ from bot.domain.access import ADMIN_ROLE, EDITOR_ROLES, REVIEWER_ROLES, STAFF_RO
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services import task_actions as actions
 from bot.services import tasks as svc
 from bot.services.core import Core
-from bot.services.tasks import Refused
+from bot.services.task_actions import Refused
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from bot.tg.menu import menu_entry_of
@@ -54,7 +55,7 @@ async def page(query: CallbackQuery, callback_data: TaskPage, app: Core, person:
 
 async def open_task(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
     try:
-        snap, task = await svc.checked_task(app, person, callback_data.item, callback_data.occ, responsible=False)
+        snap, task = await actions.checked_task(app, person, callback_data.item, callback_data.occ, responsible=False)
     except Refused as exc:
         # The IT officer may open unset items that are not theirs, to set a deadline.
         snap = await svc.snapshot(app)
@@ -73,7 +74,7 @@ async def done(
     query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator, state: FSMContext
 ) -> None:
     try:
-        snap, task = await svc.checked_task(app, person, callback_data.item, callback_data.occ, responsible=True)
+        snap, task = await actions.checked_task(app, person, callback_data.item, callback_data.occ, responsible=True)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
@@ -109,7 +110,7 @@ async def proof_received(message: Message, app: Core, person: Person, t: Transla
     number, key = str(data.get("task_item", "")), str(data.get("task_occ", ""))
     if message.document is not None:
         doc = message.document
-        proof = svc.ProofInput(
+        proof = actions.ProofInput(
             kind="document",
             body=message.caption,
             file_id=doc.file_id,
@@ -118,7 +119,7 @@ async def proof_received(message: Message, app: Core, person: Person, t: Transla
         )
     elif message.photo:
         photo = message.photo[-1]  # the largest size
-        proof = svc.ProofInput(
+        proof = actions.ProofInput(
             kind="photo", body=message.caption, file_id=photo.file_id, file_unique_id=photo.file_unique_id
         )
     elif message.text and menu_entry_of(message.text, app.catalog) is not None:
@@ -127,12 +128,12 @@ async def proof_received(message: Message, app: Core, person: Person, t: Transla
         await message.answer(t("tasks.cancelled"))
         return
     elif message.text and not message.text.startswith("/"):
-        proof = svc.text_proof(message.text)
+        proof = actions.text_proof(message.text)
     else:
         await message.answer(t("tasks.proof_bad"))
         return
     try:
-        await svc.submit_proof(app, person, number, key, proof)
+        await actions.submit_proof(app, person, number, key, proof)
     except Refused as exc:
         await state.clear()
         await message.answer(t(exc.key))
@@ -148,7 +149,7 @@ async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
 
 async def snooze(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
     try:
-        at = await svc.snooze(app, person, callback_data.item, callback_data.occ)
+        at = await actions.snooze(app, person, callback_data.item, callback_data.occ)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
@@ -160,7 +161,7 @@ async def snooze(query: CallbackQuery, callback_data: TaskAct, app: Core, person
 
 async def accept(query: CallbackQuery, callback_data: ProofAct, app: Core, person: Person, t: Translator) -> None:
     try:
-        await svc.review(app, person, callback_data.proof_id, accept=True, comment=None)
+        await actions.review(app, person, callback_data.proof_id, accept=True, comment=None)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
@@ -191,7 +192,8 @@ async def return_comment(message: Message, app: Core, person: Person, t: Transla
     data = await state.get_data()
     await state.clear()
     try:
-        await svc.review(app, person, int(data.get("proof_id", 0)), accept=False, comment=message.text.strip()[:1000])
+        proof_id = int(data.get("proof_id", 0))
+        await actions.review(app, person, proof_id, accept=False, comment=message.text.strip()[:1000])
     except Refused as exc:
         await message.answer(t(exc.key))
         return
@@ -206,7 +208,7 @@ def _kinds_markup(number: str, t: Translator) -> InlineKeyboardMarkup:
         InlineKeyboardButton(
             text=t(f"tasks.edit.kind.{k}"), callback_data=TaskEdit(action="kind", item=number, value=k).pack()
         )
-        for k in svc.EDIT_KINDS
+        for k in actions.EDIT_KINDS
     ]
     return InlineKeyboardMarkup(inline_keyboard=[buttons[i : i + 2] for i in range(0, len(buttons), 2)])
 
@@ -219,7 +221,7 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
                 callback_data=TaskEdit(action="role", item=number, value=role).pack(),
             )
         ]
-        for role in svc.STAFF_EDIT_ROLES
+        for role in actions.STAFF_EDIT_ROLES
     ]
     rows.append(
         [InlineKeyboardButton(text=t("tasks.btn.save"), callback_data=TaskEdit(action="save", item=number).pack())]
@@ -246,16 +248,16 @@ async def edit(
             )
     elif action == "kind":
         kind = callback_data.value
-        if kind not in svc.EDIT_KINDS:
+        if kind not in actions.EDIT_KINDS:
             await query.answer(t("tasks.edit.bad_kind"), show_alert=True)
             return
-        if kind in svc.DATE_KINDS:
+        if kind in actions.DATE_KINDS:
             await state.set_state(TaskStates.waiting_date)
             await state.update_data(edit_item=number, edit_kind=kind)
             await query.answer()
             await _edit_or_send(query, t("tasks.edit.ask_date"), None)
             return
-        new = await svc.set_deadline(app, person, number, kind, None)
+        new = await actions.set_deadline(app, person, number, kind, None)
         await query.answer()
         await _edit_or_send(
             query, t("tasks.edit.saved", number=number, deadline=deadline_words(new.deadline, None, t.lang)), None
@@ -270,7 +272,7 @@ async def edit(
     elif action == "role":
         data = await state.get_data()
         chosen = set(data.get("edit_roles") or []) if data.get("edit_item") == number else set(item.responsible)
-        if callback_data.value not in svc.STAFF_EDIT_ROLES:
+        if callback_data.value not in actions.STAFF_EDIT_ROLES:
             await query.answer(t("tasks.edit.no_roles"), show_alert=True)
             return
         chosen ^= {callback_data.value}
@@ -282,7 +284,7 @@ async def edit(
         data = await state.get_data()
         picked = list(data.get("edit_roles") or []) if data.get("edit_item") == number else list(item.responsible)
         try:
-            new = await svc.set_roles(app, person, number, picked)
+            new = await actions.set_roles(app, person, number, picked)
         except Refused as exc:
             await query.answer(t(exc.key), show_alert=True)
             return
@@ -296,7 +298,7 @@ async def edit(
 
 async def date_typed(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
-    day = svc.parse_day(message.text)
+    day = actions.parse_day(message.text)
     if day is None:
         await message.answer(t("tasks.edit.bad_date"))
         return
@@ -304,7 +306,7 @@ async def date_typed(message: Message, app: Core, person: Person, t: Translator,
     await state.clear()
     number, kind = str(data.get("edit_item", "")), str(data.get("edit_kind", ""))
     try:
-        new = await svc.set_deadline(app, person, number, kind, day)
+        new = await actions.set_deadline(app, person, number, kind, day)
     except Refused as exc:
         await message.answer(t(exc.key))
         return

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.services.codes import sweep as codes_sweep
+from bot.services.codes_nudges import sweep as codes_sweep
 
 if TYPE_CHECKING:
     from bot.services.core import Core

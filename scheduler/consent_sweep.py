@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from bot.services.consent import current, run_nudges
+from bot.services.consent import current
+from bot.services.consent_nudges import run_nudges
 
 if TYPE_CHECKING:
     from bot.services.core import Core

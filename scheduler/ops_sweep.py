@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
 from bot.services import backup as backup_service
+from bot.services.outbox import notify
 from storage import ops
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -80,22 +81,20 @@ async def year_end(app: Core, now: datetime) -> int:
             if person.has_role(ADMIN_ROLE):
                 continue
             t = app.translator_for(person)
-            assert person.tg_user_id is not None
-            sent += await enqueue(
-                conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
-                person_id=person.id, kind="text", payload=Payload(text=t("status.year_end.teacher")), now=now,
+            sent += await notify(
+                app, conn, person, key=f"ops:yearend:{year}:{person.id}",
+                kind="text", payload=Payload(text=t("status.year_end.teacher")), now=now,
             )
         for person in officers:
             t = app.translator_for(person)
-            assert person.tg_user_id is not None
-            sent += await enqueue(
-                conn, dedupe_key=f"ops:yearend:{year}:{person.id}", chat_id=person.tg_user_id,
-                person_id=person.id, kind="text", payload=Payload(text=t("status.year_end.it_officer")), now=now,
+            sent += await notify(
+                app, conn, person, key=f"ops:yearend:{year}:{person.id}",
+                kind="text", payload=Payload(text=t("status.year_end.it_officer")), now=now,
             )
             # The printable consent register for the archive folder (renderer: bot.services.report).
-            sent += await enqueue(
-                conn, dedupe_key=f"ops:yearend:{year}:{person.id}:register", chat_id=person.tg_user_id,
-                person_id=person.id, kind="document",
+            sent += await notify(
+                app, conn, person, key=f"ops:yearend:{year}:{person.id}:register",
+                kind="document",
                 payload=Payload(text=t("status.year_end.consent_register"), renderer="ops_consent_register",
                                 args={"format": "pdf", "lang": t.lang}),
                 now=now,

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -88,6 +88,17 @@ class Database:
         # Update ids whose effects are committed, mirrored in memory so the check that every update
         # passes through costs no database round trip. Loaded at open, extended at each commit.
         self._processed: set[int] = set()
+        # Run once the write transaction in progress commits; dropped when it rolls back.
+        self._after_commit: list[Callable[[], None]] = []
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when the write transaction in progress commits (never if it rolls back);
+        outside a transaction, at once. The outbox wakes its sender this way, so a woken sender
+        always finds the message it was woken for."""
+        if self._conn is not None and self._conn.in_transaction:
+            self._after_commit.append(callback)
+        else:
+            callback()
 
     @property
     def conn(self) -> aiosqlite.Connection:
@@ -187,6 +198,7 @@ class Database:
                         raise DuplicateUpdate(mark.update_id) from None
                 yield conn
             except BaseException as exc:
+                self._after_commit.clear()
                 await self._rollback(conn)
                 if _disk_full(exc):
                     raise DiskFull(self._full_message()) from None
@@ -195,6 +207,7 @@ class Database:
                 try:
                     await conn.execute("COMMIT")
                 except sqlite3.DatabaseError as exc:
+                    self._after_commit.clear()
                     await self._rollback(conn)
                     if _disk_full(exc):
                         raise DiskFull(self._full_message()) from None
@@ -202,6 +215,9 @@ class Database:
                 if mark is not None and not mark.recorded:
                     mark.recorded = True
                     self._processed.add(mark.update_id)
+                callbacks, self._after_commit = self._after_commit, []
+                for callback in callbacks:
+                    callback()
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:

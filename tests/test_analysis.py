@@ -14,7 +14,7 @@ from openpyxl import load_workbook
 
 from bot.services import analysis, tickets
 from bot.services import backup as backup_service
-from bot.services import tasks as svc
+from bot.services.task_actions import review, submit_proof, text_proof
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.test_tasks import local, seed, sent
 
@@ -40,8 +40,8 @@ async def _year(h: Harness) -> None:
     h.clock.set(local(app, "2026-10-20 10:00"))
     await backup_service.log_journal(app, quarter=1, label="Флешка №1", person_id=officer.id)
     h.clock.set(local(app, "2026-11-05 10:00"))  # item 3 was due 31 October: accepted late
-    proof = await svc.submit_proof(app, director, "3", "2026-10-31", svc.text_proof("Приказ №12"))
-    await svc.review(app, officer, proof, accept=True, comment=None)
+    proof = await submit_proof(app, director, "3", "2026-10-31", text_proof("Приказ №12"))
+    await review(app, officer, proof, accept=True, comment=None)
     h.clock.set(local(app, "2027-05-31 10:00"))
 
 

@@ -14,10 +14,12 @@ import pytest
 
 from bot import cli
 from bot.services import backup as backup_service
-from bot.services.backup import BackupError, restore, select_keep, verify_file
+from bot.services.backup import BackupError, select_keep
+from bot.services.restore import restore
 from scheduler import ops_sweep
 from storage import ops
 from storage.db import Database
+from storage.snapshot import verify_file
 from tests.harness import Harness
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -11,8 +11,8 @@ from bot.services import backup as backup_service
 from bot.services.tasks import snapshot
 from scheduler import ops_sweep
 from storage import ops
-from tests.conftest_status import populate
 from tests.harness import Harness
+from tests.status_helpers import populate
 
 MSK = ZoneInfo("Europe/Moscow")
 

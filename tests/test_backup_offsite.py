@@ -17,9 +17,9 @@ from aiogram.types import BufferedInputFile
 from pydantic import SecretStr
 
 from bot.services import backup as backup_service
-from tests.conftest_status import populate
 from tests.consent_helpers import buttons, texts
 from tests.harness import DIRECTOR, IT_OFFICER, Harness, handler_harness
+from tests.status_helpers import populate
 
 PASSPHRASE = "correct horse battery staple"
 

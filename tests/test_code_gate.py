@@ -21,6 +21,8 @@ from bot.cli import main as cli_main
 from bot.services import codes as svc
 from bot.services import consent
 from bot.services import status as status_service
+from bot.services.codes_nudges import sweep
+from bot.services.consent_gate import code_clearances
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.tg.callbacks import CodePrint, CodeShow
@@ -131,7 +133,7 @@ async def test_the_gate_answers_per_code_role(harness: Harness) -> None:
     await _school(h)
     app = h.app
     ids = {name: await person_id(app, name) for name in (MISHA, KOLYA, DASHA, ELENA, OLEG, ANNA)}
-    gate = await consent.code_clearances(app.db, [
+    gate = await code_clearances(app.db, [
         (ids[MISHA], "student"), (ids[KOLYA], "student"), (ids[DASHA], "student"),
         (ids[ELENA], "parent"), (ids[OLEG], "parent"), (ids[ANNA], "parent"), (ids[ELENA], "staff"),
     ])
@@ -223,7 +225,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     # 1. Cards waiting in the outbox: Миша's and Елена's own (no other covered child) are cancelled.
     assert await _pending_cards(h) == {CODES["Кузнецова Ольга Николаевна"]}
     # 2. The sweep (link, consent, import catch-up) does not bring them back.
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert await _pending_cards(h) == {CODES["Кузнецова Ольга Николаевна"]}
     # 3. /codes: nothing to show, and why.
     calls = await h.text(PARENT_TWO, "/codes")
@@ -247,7 +249,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     from datetime import timedelta
 
     h.clock.advance(timedelta(days=4))
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     nudges = await app.db.fetchall("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE '%nudge%'")
     assert not any(str(r[0]).startswith(f"code:{misha_code.id}:") for r in nudges)
     # 8. The class teacher's sheet in the bot: nothing left to print, and who and why.

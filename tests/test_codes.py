@@ -12,8 +12,9 @@ from pathlib import Path
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
 
 from bot.app import App
-from bot.services import codes as svc
-from bot.services import consent
+from bot.services import codes_print, consent
+from bot.services.codes_nudges import sweep
+from bot.services.codes_print import print_cards
 from bot.services.imports import ImportOptions, render_outcome
 from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow, CodeTrouble
 from storage.codes import CodeRepo
@@ -162,7 +163,7 @@ async def test_parent_gets_family_cards_only_after_consent(harness: Harness) -> 
     await _give_consent(app, ELENA, [MASHA])
     assert len(await _code_rows(app)) == 3
     # Re-running the sweep enqueues nothing twice.
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert len(await _code_rows(app)) == 3
 
 
@@ -174,7 +175,7 @@ async def test_withdrawal_stops_deliveries(harness: Harness) -> None:
     assert len(await _code_rows(app)) == 2
     await _withdraw(app, OLEG, KOLYA)
     assert await _code_rows(app) == []  # pending cards cancelled by the consent capability
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert await _code_rows(app) == []  # and the sweep does not bring them back
     calls = await harness.press(PARENT_ONE, CodeShow(person_id=await person_id(app, KOLYA)).pack())
     assert any(isinstance(c, AnswerCallbackQuery) and c.show_alert for c in calls)
@@ -284,11 +285,11 @@ async def test_activation_button_and_nudges(harness: Harness) -> None:
         rows = await app.db.fetchall("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE '%nudge%' ORDER BY id")
         return [r[0] for r in rows]
 
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert await nudges() == []
     for _ in range(4):
         harness.clock.advance(timedelta(days=3))
-        await svc.sweep(app, app.clock.now())
+        await sweep(app, app.clock.now())
         await _mark_sent(app)
     # Only the class teacher (not activated), at most two nudges.
     assert await nudges() == [f"code:{ct_code.id}:{ct_code.person_id}:nudge1",
@@ -317,7 +318,7 @@ async def test_activation_import(harness: Harness) -> None:
     by_name = [["ФИО", "Класс", "Роль", "Активирован"], [ELENA, "5А", "родитель", "да"], ["Кто То", "", "", "да"]]
     outcome = await app.importers["activations"].run(app, codes_csv(by_name), "act.csv", ImportOptions())
     assert [(e.line, e.code) for e in outcome.errors] == [(3, "codes_role")]
-    funnel = {(r.class_label, r.role): r for r in await svc.funnel(app.db)}
+    funnel = {(r.class_label, r.role): r for r in await codes_print.funnel(app.db)}
     assert funnel[("5А", "student")].imported == 2 and funnel[("5А", "student")].activated == 1
     assert funnel[("5А", "parent")].imported == 2
 
@@ -344,7 +345,7 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
     docs = [c for c in calls if isinstance(c, SendDocument)]
     assert len(docs) == 1
     # The class's pupils without Telegram whose families agreed; never a parent's own code.
-    pdf = (await svc.print_cards(app, "5А", everyone=False)).pdf
+    pdf = (await print_cards(app, "5А", everyone=False)).pdf
     assert pdf is not None and pdf.startswith(b"%PDF")
     out = tmp_path / "sheet.pdf"
     out.write_bytes(pdf)
@@ -355,7 +356,7 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
     )
     page = tmp_path / "page-1.png"
     assert sorted(decode_qr(page.read_bytes())) == sorted([CODES[MISHA], CODES[KOLYA]])
-    everyone = await svc.print_cards(app, "5А", everyone=True)
+    everyone = await print_cards(app, "5А", everyone=True)
     assert everyone.pdf is not None and everyone.printed == 2
-    empty = await svc.print_cards(app, "11А", everyone=True)
+    empty = await print_cards(app, "11А", everyone=True)
     assert empty.pdf is None and empty.left_out == []

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.services import codes as svc
 from bot.services import consent as consent_svc
+from bot.services.codes_nudges import sweep
+from bot.services.consent_nudges import run_nudges
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.tg.callbacks import CodeActivated
@@ -33,13 +34,13 @@ async def test_a_family_gets_one_nudge_for_all_its_codes(harness: Harness) -> No
     await load_school(app)
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     await _give_consent(app, ELENA, [MISHA, MASHA])
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     await _mark_sent(app)
     repo = CodeRepo(app.db)
     codes = {name: (await repo.active_for([await person_id(app, name)]))[0] for name in (ELENA, MISHA, MASHA)}
 
     harness.clock.advance(timedelta(days=3, hours=1))
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     [(_, first)] = await _nudges(harness)
     text = str(first["text"])
     assert all(name in text for name in (ELENA, MISHA, MASHA))
@@ -51,14 +52,14 @@ async def test_a_family_gets_one_nudge_for_all_its_codes(harness: Harness) -> No
     await _mark_sent(app)
     await harness.press(PARENT_TWO, CodeActivated(code_id=codes[MISHA].id).pack())
     harness.clock.advance(timedelta(days=4))  # Monday 7 December (three days on is a Sunday)
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     nudges = await _nudges(harness)
     assert len(nudges) == 2
     second = str(nudges[1][1]["text"])
     assert ELENA in second and MASHA in second and MISHA not in second
     # At most two nudges per code: nothing more after that.
     harness.clock.advance(timedelta(days=7))
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert len(await _nudges(harness)) == 2
 
 
@@ -77,8 +78,8 @@ async def _consent_and_codes_due_together(harness: Harness) -> None:
     assert outcome.ok and outcome.applied, outcome.errors
     await harness.contact(TEACHER, "+79000000004", TEACHER)
     await consent_svc.current(app)  # the shipped document becomes version 1
-    await consent_svc.run_nudges(app, app.clock.now())
-    await svc.sweep(app, app.clock.now())
+    await run_nudges(app, app.clock.now())
+    await sweep(app, app.clock.now())
     await _mark_sent(app)
     harness.clock.advance(timedelta(days=3, hours=1))
 
@@ -116,12 +117,12 @@ async def test_an_activation_reminder_waits_a_day_after_a_consent_reminder_went_
     app = harness.app
     await _consent_and_codes_due_together(harness)
     before = len(await _teacher_nudges(harness))
-    await consent_svc.run_nudges(app, app.clock.now())
+    await run_nudges(app, app.clock.now())
     await _mark_sent(app)  # the consent reminder is delivered before the codes sweep runs
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     assert len(await _teacher_nudges(harness)) == before + 1
     harness.clock.advance(timedelta(days=1))
-    await svc.sweep(app, app.clock.now())
+    await sweep(app, app.clock.now())
     new = (await _teacher_nudges(harness))[before + 1:]
     assert [key.split(":")[0] for key, _ in new] == ["code"]
 
@@ -130,10 +131,10 @@ async def test_a_consent_reminder_waits_a_day_after_an_activation_reminder_went_
     app = harness.app
     await _consent_and_codes_due_together(harness)
     before = len(await _teacher_nudges(harness))
-    await svc.sweep(app, app.clock.now())  # the activation reminder first this time
+    await sweep(app, app.clock.now())  # the activation reminder first this time
     await _mark_sent(app)
-    await consent_svc.run_nudges(app, app.clock.now())
+    await run_nudges(app, app.clock.now())
     assert [k.split(":")[0] for k, _ in (await _teacher_nudges(harness))[before:]] == ["code"]
     harness.clock.advance(timedelta(days=1))
-    await consent_svc.run_nudges(app, app.clock.now())
+    await run_nudges(app, app.clock.now())
     assert [k.split(":")[0] for k, _ in (await _teacher_nudges(harness))[before:]] == ["code", "consent-nudge"]

@@ -10,6 +10,7 @@ import pytest
 from aiogram.methods import EditMessageText
 
 from bot.services import consent as svc
+from bot.services.consent_gate import covered_children, is_covered
 from storage import consent as repo
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
@@ -97,9 +98,9 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     await harness.feed(dict(update))
     await harness.feed(dict(update))
     assert len(await repo.ledger_rows(harness.app.db.conn)) == 2
-    assert await svc.is_covered(harness.app.db, rows[0].child_id)
+    assert await is_covered(harness.app.db, rows[0].child_id)
     ledger = await repo.ledger_rows(harness.app.db.conn)
-    assert await svc.covered_children(harness.app.db) == {r.child_id for r in ledger}
+    assert await covered_children(harness.app.db) == {r.child_id for r in ledger}
 
 
 async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> None:
@@ -138,7 +139,7 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
     assert [r.decision for r in rows] == ["given", "withdrawn"]
     alerts = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
-    assert not await svc.is_covered(harness.app.db, rows[0].child_id)
+    assert not await is_covered(harness.app.db, rows[0].child_id)
 
 
 async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:

@@ -14,7 +14,9 @@ from openpyxl import load_workbook
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
+from bot.services import consent_registers
 from bot.services.consent_export import export
+from bot.services.consent_gate import covered_children, is_covered
 from bot.services.roster import import_roster
 from storage import consent as repo
 from storage import consent_form as form_repo
@@ -118,8 +120,8 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (
             "paper", "given", teacher_person.id, "2026-11-27"
         )
-        assert await svc.is_covered(app.db, paper.child_id)
-        assert await svc.covered_children(app.db) == {paper.child_id}
+        assert await is_covered(app.db, paper.child_id)
+        assert await covered_children(app.db) == {paper.child_id}
 
         # The registers.
         t = app.catalog.bind("ru")
@@ -130,6 +132,6 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert ws is not None and ws["A3"].value == "Класс" and ws.max_row == 6
         data, _, _ = await export(app, "pdf", t)
         assert data.startswith(b"%PDF")
-        _, register = await svc.register(app)
+        _, register = await consent_registers.register(app)
         # Each class starts on its own page.
         assert len(re.findall(rb"/Type\s*/Page\b", data)) == len({r.class_label for r in register}) == 2

@@ -15,6 +15,8 @@ from openpyxl import load_workbook
 from bot.cli import main as cli_main
 from bot.services import consent as svc
 from bot.services.consent_export import export
+from bot.services.consent_gate import is_covered
+from bot.services.consent_paper import parse_paper_date, record_paper
 from storage import consent as repo
 from storage.timefmt import from_db
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, texts
@@ -72,12 +74,12 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await repo.ledger_rows(harness.app.db.conn))[0].child_id
-    assert await svc.is_covered(harness.app.db, kolya)
+    assert await is_covered(harness.app.db, kolya)
     old = await svc.current(harness.app)
     new = await svc.publish(harness.app, svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
     assert new.number == old.number + 1 and new.sha256 != old.sha256
     assert new.sha256 == svc.sha256_text(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
-    assert not await svc.is_covered(harness.app.db, kolya)
+    assert not await is_covered(harness.app.db, kolya)
     text = texts(await harness.text(PARENT_ONE, "/consent"))[0]
     assert f"версия {new.number}" in text and "ответа нет" in text
     # The old press now names a version that is not current.
@@ -92,18 +94,18 @@ async def test_paper_only_for_own_class_unless_it_officer(harness: Harness) -> N
     admin = await harness.app.people.by_tg(IT_OFFICER)
     assert teacher is not None and admin is not None
     masha = next(c for c in await harness.app.people.with_role("student") if c.class_label == "6Б")
-    result = await svc.record_paper(harness.app, staff=teacher, child_id=masha.id, decision="given",
+    result = await record_paper(harness.app, staff=teacher, child_id=masha.id, decision="given",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.FORBIDDEN
     calls = await harness.press(CLASS_TEACHER, f"cst:child:6Б:{masha.id}:")
     assert answer(calls).show_alert
-    result = await svc.record_paper(harness.app, staff=admin, child_id=masha.id, decision="declined",
+    result = await record_paper(harness.app, staff=admin, child_id=masha.id, decision="declined",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.RECORDED and result.row is not None
     assert result.row.parent_id is not None  # one parent: the signer is known
-    assert svc.parse_paper_date("31.12.2026", date(2026, 11, 30)) is None
-    assert svc.parse_paper_date("1.2.2026", date(2026, 11, 30)) == date(2026, 2, 1)
-    assert svc.parse_paper_date("2026-02-01", date(2026, 11, 30)) is None
+    assert parse_paper_date("31.12.2026", date(2026, 11, 30)) is None
+    assert parse_paper_date("1.2.2026", date(2026, 11, 30)) == date(2026, 2, 1)
+    assert parse_paper_date("2026-02-01", date(2026, 11, 30)) is None
 
 
 async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness) -> None:

@@ -10,7 +10,7 @@ from bot.services.faq import FaqLibrary
 from bot.tg.callbacks import FaqNav
 from handlers.faq import PAGE_SIZE
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness
-from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
+from tests.help_helpers import alerts, buttons, last_with_buttons, linked_school, texts
 
 
 async def test_categories_by_role_and_back_everywhere(harness: Harness) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from bot.fakeapi import FakeTelegram
 from tests.harness import PARENT_TWO, running_bot
-from tests.help_support import import_school, link_e2e
+from tests.help_helpers import import_school, link_e2e
 
 
 async def test_parent_finds_answer_by_free_text(tg: FakeTelegram, tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from bot.fakeapi.rules import check_caption, check_markup, check_text
 from bot.services import consent
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
-from bot.services.tasks import ensure_plan
+from bot.services.tasks_import import ensure_plan
 from bot.tg.sender import OutboxSender
 from scheduler.sweeps import run_sweeps
 from storage.outbox import Payload

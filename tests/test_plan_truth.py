@@ -17,6 +17,7 @@ from bot.services import status as status_service
 from bot.services import tasks as svc
 from bot.services.chart import chart_input
 from bot.services.report import render_report
+from bot.services.task_actions import review, submit_proof, text_proof
 from tests.harness import DIRECTOR, IT_OFFICER, Harness
 from tests.test_tasks import local, seed, sent
 
@@ -52,9 +53,9 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
     harness.clock.set(local(app, "2027-01-12 11:00"))
     await backup_service.log_journal(app, quarter=2, label="Флешка №2", person_id=officer.id)
     # Item 3 accepted; item 11 submitted, waiting for review.
-    proof = await svc.submit_proof(app, director, "3", "2026-10-31", svc.text_proof("Приказ №12"))
-    await svc.review(app, officer, proof, accept=True, comment=None)
-    await svc.submit_proof(app, officer, "11", "2027-01-31", svc.text_proof("Коды розданы"))
+    proof = await submit_proof(app, director, "3", "2026-10-31", text_proof("Приказ №12"))
+    await review(app, officer, proof, accept=True, comment=None)
+    await submit_proof(app, officer, "11", "2027-01-31", text_proof("Коды розданы"))
     harness.clock.set(local(app, "2027-04-05 10:00"))  # Monday: Q3 (20 March) and item 11 overdue
     today = harness.clock.now().astimezone(app.school.tz).date()
     t = app.catalog.bind("ru")

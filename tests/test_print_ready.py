@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 
 from bot.services import consent as svc
 from bot.services.consent_export import export
+from bot.services.consent_paper import record_paper
 from bot.services.report import render_report
 from bot.services.roster import import_roster
 from bot.services.xlsx import LINE_POINTS, fit_rows, wrapped_lines
@@ -77,7 +78,7 @@ async def test_paper_date_is_a_date_cell(harness: Harness) -> None:
     await _school(harness)
     officer_rows = await harness.app.people.with_role("it_officer")
     kolya = await person_id(harness.app, "Смирнов Коля Олегович")
-    await svc.record_paper(harness.app, staff=officer_rows[0], child_id=kolya, decision="given",
+    await record_paper(harness.app, staff=officer_rows[0], child_id=kolya, decision="given",
                            paper_date=date(2026, 11, 27))
     data, _, _ = await export(harness.app, "xlsx", harness.app.catalog.bind("ru"))
     ws = load_workbook(io.BytesIO(data)).active

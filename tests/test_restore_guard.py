@@ -14,6 +14,8 @@ from bot import cli
 from bot.services import backup as backup_service
 from bot.services import consent as consent_service
 from bot.services import ledger
+from bot.services.consent_gate import is_covered
+from bot.services.restore import CarryOverFailed, RestoreRefused, restore
 from storage import consent as repo
 from storage.db import Database
 from tests.consent_helpers import school
@@ -83,8 +85,8 @@ async def test_carry_over_keeps_every_receipt_chained(
     # The restored database decides as the live one did: Коля covered, Маша declined.
     await harness.app.open()
     rows = {r.receipt_id: r for r in await repo.ledger_rows(harness.app.db.conn)}
-    assert await consent_service.is_covered(harness.app.db, rows[receipts[1]].child_id)
-    assert not await consent_service.is_covered(harness.app.db, rows[receipts[2]].child_id)
+    assert await is_covered(harness.app.db, rows[receipts[1]].child_id)
+    assert not await is_covered(harness.app.db, rows[receipts[2]].child_id)
 
 
 async def test_force_names_every_lost_receipt_and_keeps_the_previous_database(
@@ -108,14 +110,14 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
     receipts = [r.receipt_id for r in await repo.ledger_rows(harness.app.db.conn)]
     await harness.app.close()
-    with pytest.raises(backup_service.RestoreRefused):
-        await backup_service.restore(harness.app.db.path, early.path, harness.clock.now())
-    outcome = await backup_service.restore(harness.app.db.path, early.path, harness.clock.now(), carry_over=True)
+    with pytest.raises(RestoreRefused):
+        await restore(harness.app.db.path, early.path, harness.clock.now())
+    outcome = await restore(harness.app.db.path, early.path, harness.clock.now(), carry_over=True)
     assert outcome.carried == tuple(receipts) and outcome.lost == ()
     assert await _receipts(harness.app.db.path) == receipts
     await harness.app.open()
     [row] = await repo.ledger_rows(harness.app.db.conn)
-    assert await consent_service.is_covered(harness.app.db, row.child_id)
+    assert await is_covered(harness.app.db, row.child_id)
 
 
 async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness: Harness) -> None:
@@ -131,6 +133,6 @@ async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness:
     conn.execute("UPDATE consent_versions SET sha256 = 'other' WHERE number = 1")
     conn.commit()
     conn.close()
-    with pytest.raises(backup_service.CarryOverFailed):
-        await backup_service.restore(harness.app.db.path, backup.path, harness.clock.now(), carry_over=True)
+    with pytest.raises(CarryOverFailed):
+        await restore(harness.app.db.path, backup.path, harness.clock.now(), carry_over=True)
     assert await _receipts(harness.app.db.path) == before

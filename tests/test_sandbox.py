@@ -13,9 +13,11 @@ import pytest
 from bot.cli import build_parser
 from bot.paths import ROOT
 from bot.sandbox import cmd_sandbox
-from bot.sandbox.chat import ChatEngine, ChatOutput, parse_line
+from bot.sandbox.chat import ChatEngine, parse_line
+from bot.sandbox.chat_output import ChatOutput
+from bot.sandbox.clock_args import parse_start, parse_time_arg
 from bot.sandbox.demo import PEOPLE, PERSONAS, codes_csv, invitation_code, roster_csv
-from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, parse_time_arg
+from bot.sandbox.runner import Sandbox, SandboxOptions
 from bot.sandbox.script import Script, ScriptError, load_script, play, run_script
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -10,8 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.sandbox.chat import ChatEngine, ChatOutput
-from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start
+from bot.sandbox.chat import ChatEngine
+from bot.sandbox.chat_output import ChatOutput
+from bot.sandbox.clock_args import parse_start
+from bot.sandbox.runner import Sandbox, SandboxOptions
 from storage import ops
 
 START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))

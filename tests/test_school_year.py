@@ -10,6 +10,7 @@ import pytest
 
 from bot.cli import main as cli_main
 from bot.services import consent as consent_service
+from bot.services.consent_gate import is_covered
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, new_year, parse_mapping, render_report
@@ -98,7 +99,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
             h.app, parent=parent, child_ids=[child.id], decision="given", version=version.number,
             tg_user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
         )
-        assert await consent_service.is_covered(h.app.db, child.id)
+        assert await is_covered(h.app.db, child.id)
         before = await h.app.people.count_active()
 
         report = await new_year(h.app, 2027, dry_run=False)
@@ -115,7 +116,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         }
         assert code_classes["Иванов Миша Андреевич"] == "6А" and code_classes["Иванова Маша Андреевна"] == "7Б"
         assert code_classes["Иванова Елена Викторовна"] == "6А"
-        assert await consent_service.is_covered(h.app.db, child.id)  # the consent is still theirs
+        assert await is_covered(h.app.db, child.id)  # the consent is still theirs
         again = await h.app.people.by_tg(PARENT_ONE)
         assert again is not None and again.id == parent.id
         assert [c.id for c in await h.app.people.children(parent.id)] == [child.id]

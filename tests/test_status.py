@@ -15,8 +15,8 @@ from bot.services import status as status_service
 from bot.services.chart import chart_input, render_png
 from bot.tg.callbacks import JournalDone
 from storage import ops
-from tests.conftest_status import populate
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_TWO, Harness
+from tests.status_helpers import populate
 
 
 def _texts(calls: list[object]) -> list[str]:

@@ -15,6 +15,7 @@ from bot.services import tasks as svc
 from bot.services.imports import ImportOptions
 from bot.services.plan import PLAN_PATH
 from bot.services.roster import import_roster
+from bot.services.tasks_import import ensure_plan
 from storage.people import PersonRepo
 from storage.tasks import TaskRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, Harness, roster_csv
@@ -73,7 +74,7 @@ async def test_plan_loads_on_first_use_and_reimport_is_idempotent(harness: Harne
 
 async def test_bad_plan_writes_nothing_and_names_the_line(harness: Harness) -> None:
     app = harness.app
-    await svc.ensure_plan(app)
+    await ensure_plan(app)
     bad = PLAN_PATH.read_text(encoding="utf-8").replace('kind = "date", date = 2011-05-31', 'kind = "date"')
     outcome = await app.importers["plan"].run(app, bad.encode(), "plan.toml", ImportOptions())
     assert not outcome.ok

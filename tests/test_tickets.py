@@ -6,7 +6,7 @@ from bot.tg.callbacks import FaqNav
 from storage.outbox import Payload
 from storage.timefmt import from_db
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
-from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
+from tests.help_helpers import alerts, buttons, last_with_buttons, linked_school, texts
 
 
 async def _outbox(h: Harness, chat_id: int) -> list[tuple[str, Payload]]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from bot.fakeapi import FakeTelegram
 from tests.harness import IT_OFFICER, PARENT_ONE, running_bot
-from tests.help_support import import_school, link_e2e
+from tests.help_helpers import import_school, link_e2e
 
 
 async def test_question_relayed_and_answered_by_reply(tg: FakeTelegram, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from bot.services.imports import ImportOptions, render_outcome
 from bot.services.training import reminder_times
 from storage.outbox import Payload
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness, csv_bytes
-from tests.help_support import alerts, buttons, last_with_buttons, linked_school, texts
+from tests.help_helpers import alerts, buttons, last_with_buttons, linked_school, texts
 
 
 def msk(day: int, hour: int, minute: int = 0) -> datetime:

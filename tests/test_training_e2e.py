@@ -9,7 +9,7 @@ from pathlib import Path
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from tests.harness import DEFAULT_START, IT_OFFICER, PARENT_ONE, PARENT_TWO, running_bot
-from tests.help_support import import_school, link_e2e
+from tests.help_helpers import import_school, link_e2e
 
 
 def msk(day: int, hour: int, minute: int = 0) -> datetime:

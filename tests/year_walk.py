@@ -25,10 +25,12 @@ from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services import backup as backup_service
-from bot.services import codes as code_service
 from bot.services import consent, school_year, tickets, training
 from bot.services import tasks as task_service
+from bot.services.codes_print import print_cards
+from bot.services.consent_gate import covered_children
 from bot.services.imports import ImportOptions
+from bot.services.task_actions import ProofInput, review, submit_proof
 from bot.services.training import SessionSpec
 from bot.tg.limiter import LimitedSession, SendLimiter
 from storage.timefmt import from_db
@@ -214,7 +216,7 @@ async def parent_consents(w: Walk) -> None:
 
 async def print_sheets(w: Walk) -> None:
 
-    sheet = await code_service.print_cards(w.app, "5А", everyone=False)
+    sheet = await print_cards(w.app, "5А", everyone=False)
     assert sheet.pdf is None or sheet.pdf.startswith(b"%PDF")
 
 
@@ -233,9 +235,9 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
     async def act(w: Walk) -> None:
         user = w.users[tg_id]
         person = await w.person(tg_id)
-        await task_service.submit_proof(
+        await submit_proof(
             w.app, person, number, key,
-            task_service.ProofInput(kind="text", body=f"Выполнено: пункт {number} ({key})"),
+            ProofInput(kind="text", body=f"Выполнено: пункт {number} ({key})"),
         )
         await w.drained()
         if accept_by is None:
@@ -243,7 +245,7 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
         reviewer = await w.person(accept_by)
         proofs = [p for p in await task_service.TaskRepo(w.app.db).proofs(number) if p.status == "submitted"]
         for proof in proofs:
-            await task_service.review(w.app, reviewer, proof.id, accept=True, comment=None)
+            await review(w.app, reviewer, proof.id, accept=True, comment=None)
         del user
         await w.drained()
 
@@ -293,7 +295,7 @@ async def new_school_year(w: Walk) -> None:
     """The IT officer moves the school to 2027/28 (dry run first), as `schoolbot new-year 2027` does."""
     officer = await w.person(IT_OFFICER)
     before = await people_state(w)
-    covered = await consent.covered_children(w.app.db)
+    covered = await covered_children(w.app.db)
     w.notes["walk.before_new_year"] = (before, covered)
     preview = await school_year.new_year(w.app, 2027, dry_run=True, by=officer.id)
     assert not preview.applied and await people_state(w) == before
@@ -311,7 +313,7 @@ async def new_school_year(w: Walk) -> None:
             assert new_active == active, name
             if cls is not None and cls[:-1].isdigit():
                 assert new_cls == f"{int(cls[:-1]) + 1}{cls[-1]}", (name, cls, new_cls)
-    assert covered <= await consent.covered_children(w.app.db) | {p for p, v in before.items() if v[0] == GRADUATE}
+    assert covered <= await covered_children(w.app.db) | {p for p, v in before.items() if v[0] == GRADUATE}
 
 
 async def reimport_roster(w: Walk) -> None:
@@ -330,7 +332,7 @@ async def reimport_roster(w: Walk) -> None:
     parents = await w.app.people.parents(kolya)
     assert [p.full_name for p in parents] == ["Смирнов Олег Павлович"]
     _, covered = w.notes["walk.before_new_year"]
-    assert covered - {pid for pid, v in after.items() if not v[3]} <= await consent.covered_children(w.app.db)
+    assert covered - {pid for pid, v in after.items() if not v[3]} <= await covered_children(w.app.db)
 
 
 async def analysis_document(w: Walk) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -23,13 +22,20 @@ from bot.app import App, build_bot, create_app, serve
 from bot.clock import ManualClock
 from bot.config import Settings, load_school_config
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
+from bot.sandbox.clock_args import (
+    NIGHTLY_BACKUP_AT,
+    _allowed_hour,
+    _has_people,
+    _prepare_data_dir,
+    default_start,
+    school_config_path,
+)
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from bot.services.exports import write_private
 from bot.services.onboarding import create_token
 from bot.services.people_text import name_key
 from bot.tg.limiter import SendLimiter, limiter_of
 from scheduler.base import ManualScheduler
-from scheduler.ops_sweep import BACKUP_WINDOW
 from storage.delivery import DeliveryRepo
 from storage.timefmt import from_db
 
@@ -57,18 +63,6 @@ class ChatCursor:
 
     seen: int = 0
     edits_seen: dict[int, int] = field(default_factory=dict)
-
-
-def parse_start(value: str, tz: ZoneInfo) -> datetime:
-    """"2026-12-01 10:00" (or an ISO date) in the school's time zone -> aware UTC."""
-    text = value.strip().replace("T", " ")
-    for fmt in ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"):
-        try:
-            naive = datetime.strptime(text, fmt)
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=tz).astimezone(UTC)
-    raise ValueError(f"expected 'YYYY-MM-DD HH:MM' (school time), got {value!r}")
 
 
 class Sandbox:
@@ -369,63 +363,3 @@ class Sandbox:
 
 
 # Half an hour into the ops sweep's nightly backup window (school time).
-NIGHTLY_BACKUP_AT = time(BACKUP_WINDOW[0].hour, 30)
-
-
-def _allowed_hour(hour: int, quiet_start: time, quiet_end: time) -> bool:
-    moment = time(hour, 0)
-    if quiet_start > quiet_end:  # wraps midnight
-        return quiet_end <= moment < quiet_start
-    return not (quiet_start <= moment < quiet_end)
-
-
-def _exists(path: Path) -> bool:
-    return path.exists()
-
-
-def school_config_path(data_dir: Path) -> Path:
-    """./school.toml when there is one, else a missing path, so the shipped example is used."""
-    local = Path("school.toml")
-    return local if local.is_file() else data_dir / "missing-school.toml"
-
-
-def _prepare_data_dir(data_dir: Path, keep: bool) -> None:
-    if data_dir.exists() and not keep:
-        shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-
-
-def default_start(now: datetime, tz: ZoneInfo) -> datetime:
-    """The next working day (Mon-Fri) after today, 10:00 school time."""
-    day = now.astimezone(tz).date() + timedelta(days=1)
-    while day.isoweekday() > 5:
-        day += timedelta(days=1)
-    return datetime.combine(day, time(10, 0), tzinfo=tz).astimezone(UTC)
-
-
-async def _has_people(app: App) -> bool:
-    if not _exists(app.settings.database_path):
-        return False
-    await app.open()
-    return await app.people.count_active() > 0
-
-
-def parse_time_arg(arg: str, now: datetime, tz: ZoneInfo) -> datetime:
-    """`+3d`, `+2h`, `+30m`, `+1w`, or an absolute 'YYYY-MM-DD HH:MM' in school time."""
-    text = arg.strip()
-    if text.startswith("+"):
-        units = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-        total = 0
-        number = ""
-        for ch in text[1:]:
-            if ch.isdigit():
-                number += ch
-            elif ch in units and number:
-                total += int(number) * units[ch]
-                number = ""
-            elif ch != " ":
-                raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
-        if number or total == 0:
-            raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
-        return now + timedelta(seconds=total)
-    return parse_start(text, tz)

@@ -30,8 +30,9 @@ from typing import Any
 from bot.config import load_school_config
 from bot.fakeapi import SentMessage
 from bot.sandbox.chat import active_buttons
+from bot.sandbox.clock_args import parse_start, parse_time_arg, school_config_path
 from bot.sandbox.demo import PERSONAS, DemoPerson
-from bot.sandbox.runner import Sandbox, SandboxOptions, parse_start, parse_time_arg, school_config_path
+from bot.sandbox.runner import Sandbox, SandboxOptions
 
 ACTIONS = ("send", "press", "contact", "file", "time")
 CHECKS = ("expect", "expect_not", "expect_photo", "expect_document", "expect_buttons", "expect_none")

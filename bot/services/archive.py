@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.services.outbox import notify
 from storage import year as repo
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
@@ -142,9 +143,9 @@ async def run_nudges(app: Core, now: datetime) -> int:
             missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
             text = t("archive.nudge", cls=person.class_label, missing=missing)
             open_markup = app.buttons.archive_open(t("archive.open"))
-            added = await enqueue(
-                conn, dedupe_key=f"archive:{year}:{person.id}:{week}", chat_id=person.tg_user_id,
-                person_id=person.id, kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
+            added = await notify(
+                app, conn, person, key=f"archive:{year}:{person.id}:{week}",
+                kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
             )
             await repo.record_archive_nudge(conn, year, person.id, week, now)
             sent += added

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.outbox import notify
 from storage.delivery import DeliveryRepo, Progress
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -108,11 +109,9 @@ async def create(app: Core, *, audience: Audience, html_text: str, author: Perso
         for person in reachable:
             assert person.tg_user_id is not None
             header = app.translator_for(person)("broadcast.header")
-            await enqueue(
-                conn,
-                dedupe_key=f"bc:{broadcast_id}:{person.id}",
-                chat_id=person.tg_user_id,
-                person_id=person.id,
+            await notify(
+                app, conn, person,
+                key=f"bc:{broadcast_id}:{person.id}",
                 kind="text",
                 payload=Payload(text=f"{header}\n\n{html_text}"),
                 now=now,

@@ -13,28 +13,26 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
-import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import Enum
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import aiosqlite
 
 from bot.domain.access import ADMIN_ROLE
-from bot.domain.people import Person, class_sort_key
-from bot.i18n import Translator
+from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
+from bot.services.consent_gate import code_clearances, new_receipt_id, state_of
+from bot.services.outbox import notify
 from storage import consent as repo
 from storage import consent_form as form_repo
 from storage.codes import CodeRepo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 from storage.db import Database
-from storage.outbox import Payload, enqueue
-from storage.people import PersonRepo
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -46,9 +44,6 @@ DOC_DIR = CONTENT_DIR / "consent"
 MESSAGE_LIMIT = 4000
 NUDGE_GAP = timedelta(days=3)
 MAX_NUDGES = 2
-
-State = Literal["pending", "given", "declined", "withdrawn"]
-# (app, conn, child_id, parent_id or None for a paper form without a known signer, now)
 
 
 class Outcome(Enum):
@@ -233,115 +228,6 @@ def document_messages(app: Core, version: Version, lang: str, parent: Person | N
     return [html.escape(part) for part in split_message(render_document(app, version, lang, parent, child))]
 
 
-# --- the gate: the one rule every invitation code asks before it leaves the system ---------------
-#
-# Every path that carries a code (the card in the bot, /codes, print sheets in the bot and the CLI,
-# reissue, nudges, the card renderer at send time, the status views and the report) asks
-# `code_clearances`; nothing else decides whether a code may leave.
-
-GateReason = Literal["staff", "given", "pending", "declined", "withdrawn", "no_children", "unknown"]
-# Why a closed gate is closed, most hopeful first: a parent with one pending and one declined child
-# is "pending" (an answer may still come).
-_CLOSED_ORDER: tuple[GateReason, ...] = ("pending", "withdrawn", "declined")
-_ALL_ROWS_ABOVE = 500  # past this many children one query for the whole ledger is cheaper
-
-
-@dataclass(frozen=True)
-class Clearance:
-    open: bool
-    reason: GateReason
-
-
-async def code_clearances(
-    db: Database, holders: Iterable[tuple[int, str]], *, require_original: bool = False
-) -> dict[tuple[int, str], Clearance]:
-    """The consent gate for invitation codes, one answer per (owner id, code role):
-    - a staff member's code: open (it carries no child's data);
-    - a pupil's code: open when the pupil's latest decision on the current document version is
-      "given", whoever made it (a parent in Telegram or on paper); else closed with that state;
-    - a parent's own code: open when consent covers at least one of the parent's active children.
-    With `require_original` (school.toml consent.codes_wait_for_original) a child counts as covered
-    only once staff recorded the signed paper original too; until then it reads "pending".
-    Read on the caller's connection, so inside a write transaction it sees that transaction's rows."""
-    wanted = list(dict.fromkeys(holders))
-    people = PersonRepo(db)
-    children_of: dict[int, list[int]] = {}
-    for owner_id, role in wanted:
-        if role == "parent" and owner_id not in children_of:
-            children_of[owner_id] = [c.id for c in await people.children(owner_id)]
-    child_ids = {o for o, role in wanted if role == "student"} | {c for ids in children_of.values() for c in ids}
-    version = await repo.current_version(db.conn)
-    latest: dict[int, LedgerRow] = {}
-    if version is not None and child_ids:
-        latest = await repo.latest(db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids)
-    if require_original and version is not None and child_ids:
-        signed = await form_repo.originals(db.conn, version.number, child_ids)
-        latest = {cid: row for cid, row in latest.items() if row.decision != "given" or cid in signed}
-    out: dict[tuple[int, str], Clearance] = {}
-    for owner_id, role in wanted:
-        if role == "staff":
-            out[(owner_id, role)] = Clearance(True, "staff")
-        elif role == "student":
-            state = state_of(latest.get(owner_id))
-            out[(owner_id, role)] = Clearance(state == "given", state)
-        elif role == "parent":
-            states = {state_of(latest.get(c)) for c in children_of[owner_id]}
-            if "given" in states:
-                out[(owner_id, role)] = Clearance(True, "given")
-            else:
-                reason: GateReason = next((r for r in _CLOSED_ORDER if r in states), "no_children")
-                out[(owner_id, role)] = Clearance(False, reason)
-        else:
-            out[(owner_id, role)] = Clearance(False, "unknown")
-    return out
-
-
-async def code_clearance(db: Database, owner_id: int, role: str, *, require_original: bool = False) -> Clearance:
-    return (await code_clearances(db, [(owner_id, role)], require_original=require_original))[(owner_id, role)]
-
-
-async def is_covered(db: Database, child_id: int, *, require_original: bool = False) -> bool:
-    """True when consent covers the child (the gate's answer for the child's own code)."""
-    return (await code_clearance(db, child_id, "student", require_original=require_original)).open
-
-
-async def covered_children(db: Database, *, require_original: bool = False) -> set[int]:
-    """Every child consent covers now (the consent coverage figure in /status and the report)."""
-    version = await repo.current_version(db.conn)
-    if version is None:
-        return set()
-    covered = await repo.covered_child_ids(db.conn, version.number)
-    if require_original:
-        covered &= set(await form_repo.originals(db.conn, version.number))
-    return covered
-
-
-# --- states -------------------------------------------------------------------------------------
-
-
-def state_of(row: LedgerRow | None) -> State:
-    return "pending" if row is None else row.decision
-
-
-@dataclass(frozen=True)
-class ChildState:
-    child: Person
-    state: State
-    row: LedgerRow | None
-
-
-async def family(app: Core, parent: Person, version: Version) -> list[ChildState]:
-    children = await app.people.children(parent.id)
-    latest = await repo.latest(app.db.conn, version.number, [c.id for c in children])
-    return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]
-
-
-def new_receipt_id() -> str:
-    # 40 random bits in Crockford-like base32 without look-alikes: short enough to read out.
-    alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
-    return "".join(secrets.choice(alphabet) for _ in range(8))
-
-
 # --- deciding -----------------------------------------------------------------------------------
 
 
@@ -458,317 +344,7 @@ async def _alert_withdrawal(
             decision=app.catalog.text(lang, f"consent.decision.{row.decision}"),
             when=when, receipt=row.receipt_id,
         )
-        await enqueue(
-            conn, dedupe_key=f"consent-withdrawn:{row.receipt_id}:{person.id}", chat_id=person.tg_user_id,
-            person_id=person.id, kind="text", payload=Payload(text=text), now=now, priority=2,
+        await notify(
+            app, conn, person, key=f"consent-withdrawn:{row.receipt_id}:{person.id}",
+            kind="text", payload=Payload(text=text), now=now, priority=2,
         )
-
-
-# --- paper --------------------------------------------------------------------------------------
-
-
-def may_record_for(staff: Person, child: Person) -> bool:
-    if staff.is_admin:
-        return True
-    return staff.has_role("class_teacher") and staff.class_label is not None and staff.class_label == child.class_label
-
-
-def staff_classes(staff: Person, all_classes: Sequence[str]) -> list[str]:
-    if staff.is_admin:
-        return list(all_classes)
-    if staff.has_role("class_teacher") and staff.class_label in all_classes:
-        return [staff.class_label] if staff.class_label else []
-    return []
-
-
-async def record_paper(
-    app: Core, *, staff: Person, child_id: int, decision: Decision, paper_date: date
-) -> Result:
-    now = app.clock.now()
-    version = await current(app)
-    child = await app.people.get(child_id)
-    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
-        return Result(Outcome.FORBIDDEN, child_id)
-    parents = await app.people.parents(child.id)
-    signer = parents[0].id if len(parents) == 1 else None
-    async with app.db.transaction() as conn:
-        # The paper form is the one the bot prints: the signer's name filled in when known.
-        sha = await _shown_text_hash(app, conn, version, parents[0] if signer else None, child, now)
-        before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
-        if state_of(before) == decision:
-            return Result(Outcome.UNCHANGED, child.id, before)
-        if decision == "withdrawn" and state_of(before) != "given":
-            return Result(Outcome.NOT_GIVEN, child.id, before)
-        new = NewDecision(
-            receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
-            version=version.number, sha256=sha, channel="paper", created_at=now,
-            recorded_by=staff.id, paper_date=paper_date,
-        )
-        await repo.insert_decision(conn, new)
-        row = await repo.by_receipt(conn, new.receipt_id)
-        assert row is not None
-        await _effects(app, conn, child, signer, before, row, now)
-    return Result(Outcome.RECORDED, child.id, row)
-
-
-async def record_original(app: Core, *, staff: Person, child_id: int) -> Outcome:
-    """Staff received the child's signed paper original (today, in the school's time zone).
-    When codes wait for it, a consent already given now releases them."""
-    now = app.clock.now()
-    version = await current(app)
-    child = await app.people.get(child_id)
-    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
-        return Outcome.FORBIDDEN
-    today = now.astimezone(app.school.tz).date()
-    async with app.db.transaction() as conn:
-        if not await form_repo.record_original(
-            conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
-        ):
-            return Outcome.UNCHANGED
-        row = (await repo.latest(conn, version.number, [child.id])).get(child.id)
-        if app.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
-            await _release(app, conn, child, row.parent_id, now)
-    return Outcome.RECORDED
-
-
-async def originals(app: Core, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
-    """child id -> the day its signed original was received."""
-    found = await form_repo.originals(app.db.conn, version.number, child_ids)
-    return {cid: o.received_on for cid, o in found.items()}
-
-
-def parse_paper_date(text: str, today: date) -> date | None:
-    """dd.mm.yyyy, not in the future and not before 2000."""
-    try:
-        value = datetime.strptime(text.strip(), "%d.%m.%Y").date()
-    except ValueError:
-        return None
-    if value > today or value.year < 2000:
-        return None
-    return value
-
-
-# --- receipts -----------------------------------------------------------------------------------
-
-
-def receipt_text(app: Core, t: Translator, row: LedgerRow, child: Person) -> str:
-    local = row.created_at.astimezone(app.school.tz)
-    return t(
-        "consent.receipt",
-        decision=t(f"consent.decision.{row.decision}"),
-        child=Named(child.full_name, escape=True),
-        cls=html.escape(child.class_label or "—"),
-        local=local.strftime("%d.%m.%Y %H:%M:%S"),
-        tz=app.school.school.timezone,
-        utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        version=row.version,
-        sha=row.sha256,
-        receipt=row.receipt_id,
-    )
-
-
-# --- nudges -------------------------------------------------------------------------------------
-
-
-def _allowed(app: Core, moment: datetime) -> datetime:
-    return app.school.calendar.send_window(moment)
-
-
-def _school_day(app: Core, moment: datetime) -> date:
-    return app.school.calendar.local_date(moment)
-
-
-async def pending_parents(app: Core, version: Version) -> list[Person]:
-    """Linked parents with a child that has no decision on `version`, who have themselves made no
-    decision on it (a parent who declined is never nagged)."""
-    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
-    return [p for p in await app.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
-
-
-async def run_nudges(app: Core, now: datetime) -> int:
-    """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
-    working hours. Returns how many were enqueued."""
-    version = await repo.current_version(app.db.conn)
-    if version is None:
-        return 0
-    scheduled = await repo.nudges(app.db.conn, version.number)
-    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
-    # Only those with a reminder due now are loaded: most minutes nobody is.
-    due_ids = [
-        pid for pid in ids
-        if len(scheduled.get(pid, {})) == 0
-        or (len(scheduled[pid]) == 1 and now >= scheduled[pid][1] + NUDGE_GAP)
-    ]
-    candidates = [p for p in await app.people.get_many(due_ids) if p.active and p.reachable and p.has_role("parent")]
-    if not candidates:
-        return 0
-    count = 0
-    async with app.db.transaction() as conn:
-        for parent in candidates:
-            done = scheduled.get(parent.id, {})
-            n = len(done) + 1
-            if n > MAX_NUDGES:
-                continue
-            if n == 2 and now < done[1] + NUDGE_GAP:
-                continue
-            due = _allowed(app, now)
-            # One reminder a family a day: when an activation reminder already went to this parent
-            # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
-            # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
-            last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
-            if last_code_nudge is not None and _school_day(app, last_code_nudge) == _school_day(app, due):
-                continue
-            if not await repo.record_nudge(conn, version.number, parent.id, n, due):
-                continue
-            assert parent.tg_user_id is not None
-            lang = parent.lang or "ru"
-            await enqueue(
-                conn, dedupe_key=f"consent-nudge:{version.number}:{parent.id}:{n}", chat_id=parent.tg_user_id,
-                person_id=parent.id, kind="text",
-                payload=Payload(
-                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
-                    reply_markup=app.buttons.consent_open(
-                        app.catalog.text(lang, "consent.open_button"), version.number
-                    ),
-                ),
-                now=now, not_before=due,
-            )
-            count += 1
-    return count
-
-
-# --- class view and the class teacher's reminder ---------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ClassOverview:
-    class_label: str
-    pending: list[Person]       # children
-    declined: list[ChildState]
-    given: int
-    reminder_sent: datetime | None
-
-
-async def class_overview(app: Core, class_label: str) -> ClassOverview:
-    version = await current(app)
-    pupils = await app.people.with_role("student", class_label)
-    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
-    pending = [p for p in pupils if p.id not in latest]
-    declined = [
-        ChildState(p, state_of(latest[p.id]), latest[p.id])
-        for p in pupils
-        if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
-    ]
-    given = sum(1 for r in latest.values() if r.decision == "given")
-    sent = await repo.class_reminder(app.db.conn, version.number, class_label)
-    return ClassOverview(class_label, pending, declined, given, sent)
-
-
-async def remind_class(app: Core, staff: Person, class_label: str) -> int | None:
-    """One reminder per class and version to the parents of the class's pending children.
-    None when it was already sent (or the caller may not), else how many parents it reaches."""
-    if staff_classes(staff, [class_label]) != [class_label]:
-        return None
-    now = app.clock.now()
-    version = await current(app)
-    overview = await class_overview(app, class_label)
-    declined_parents = await repo.parents_who_declined(app.db.conn, version.number)
-    targets: dict[int, Person] = {}
-    for child in overview.pending:
-        for parent in await app.people.parents(child.id):
-            if parent.reachable and parent.id not in declined_parents:
-                targets[parent.id] = parent
-    due = _allowed(app, now)
-    async with app.db.transaction() as conn:
-        if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
-            return None
-        for parent in targets.values():
-            assert parent.tg_user_id is not None
-            lang = parent.lang or "ru"
-            await enqueue(
-                conn, dedupe_key=f"consent-remind:{version.number}:{parent.id}", chat_id=parent.tg_user_id,
-                person_id=parent.id, kind="text",
-                payload=Payload(
-                    text=app.catalog.text(
-                        lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
-                        teacher=Named(staff.full_name, escape=True),
-                    ),
-                    reply_markup=app.buttons.consent_open(
-                        app.catalog.text(lang, "consent.open_button"), version.number
-                    ),
-                ),
-                now=now, not_before=due,
-            )
-    return len(targets)
-
-
-# --- registers ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RegisterRow:
-    class_label: str
-    child: str
-    child_id: int
-    state: State
-    by: str            # the parent who decided (telegram) or "paper form, entered by ..." parts
-    recorded_by: str
-    when: datetime | None
-    paper_date: date | None
-    channel: str
-    version: int | None
-    receipt_id: str
-    original: date | None = None                     # the signed paper original received on
-    history: tuple[LedgerRow, ...] = ()              # every decision for the child, oldest first
-
-
-async def register(app: Core, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
-    version = await current(app)
-    pupils = await app.people.with_role("student", class_label)
-    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
-    wanted = {p.id for p in pupils}
-    history: dict[int, list[LedgerRow]] = {}
-    for entry in await repo.ledger_rows(app.db.conn):
-        if entry.child_id in wanted:
-            history.setdefault(entry.child_id, []).append(entry)
-    received = await originals(app, version, list(wanted))
-    names: dict[int, str] = {}
-    ids = {r.parent_id for r in latest.values() if r.parent_id}
-    ids |= {r.recorded_by for r in latest.values() if r.recorded_by}
-    for person in await app.people.get_many(i for i in ids if i is not None):
-        names[person.id] = person.full_name
-    rows = []
-    for pupil in pupils:
-        row = latest.get(pupil.id)
-        rows.append(
-            RegisterRow(
-                class_label=pupil.class_label or "",
-                child=pupil.full_name,
-                child_id=pupil.id,
-                state=state_of(row),
-                by=names.get(row.parent_id, "") if row and row.parent_id else "",
-                recorded_by=names.get(row.recorded_by, "") if row and row.recorded_by else "",
-                when=row.created_at if row else None,
-                paper_date=row.paper_date if row else None,
-                channel=row.channel if row else "",
-                version=row.version if row else None,
-                receipt_id=row.receipt_id if row else "",
-                original=received.get(pupil.id),
-                history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
-            )
-        )
-
-    rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
-    return version, rows
-
-
-def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:
-    out: dict[str, dict[State, int]] = {}
-    for row in rows:
-        per = out.setdefault(row.class_label, {"pending": 0, "given": 0, "declined": 0, "withdrawn": 0})
-        per[row.state] += 1
-    return out
-
-
-def read_file_text(path: Path) -> str:
-    return path.read_text(encoding="utf-8-sig")

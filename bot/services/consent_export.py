@@ -18,6 +18,7 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
+from bot.services.consent_registers import RegisterRow, read_file_text, register
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
@@ -43,7 +44,7 @@ def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
     return moment.astimezone(tz).replace(tzinfo=None) if moment is not None else None
 
 
-def _values(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> list[object]:
+def _values(row: RegisterRow, t: Translator, tz: tzinfo) -> list[object]:
     """The register row with real dates and numbers (for XLSX)."""
     return [
         row.class_label,
@@ -68,7 +69,7 @@ def _text(value: object) -> str:
     return "" if value is None else str(value)
 
 
-def _cells(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> list[str]:
+def _cells(row: RegisterRow, t: Translator, tz: tzinfo) -> list[str]:
     return [_text(v) for v in _values(row, t, tz)]
 
 
@@ -76,7 +77,7 @@ def header(t: Translator) -> list[str]:
     return [t(f"consent.export.{c}") for c in COLUMNS]
 
 
-def history_lines(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> str:
+def history_lines(row: RegisterRow, t: Translator, tz: tzinfo) -> str:
     return "\n".join(
         t("consent.export.history_line", when=_text(_local(h.created_at, tz)),
           decision=t(f"consent.state.{h.decision}"), channel=t(f"consent.channel.{h.channel}"), version=h.version)
@@ -84,7 +85,7 @@ def history_lines(row: svc.RegisterRow, t: Translator, tz: tzinfo) -> str:
     )
 
 
-def to_csv(rows: Sequence[svc.RegisterRow], t: Translator, *, tz: tzinfo = UTC) -> bytes:
+def to_csv(rows: Sequence[RegisterRow], t: Translator, *, tz: tzinfo = UTC) -> bytes:
     # UTF-8 with BOM and ';': what Russian Excel opens without an import dialog.
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
@@ -94,7 +95,7 @@ def to_csv(rows: Sequence[svc.RegisterRow], t: Translator, *, tz: tzinfo = UTC) 
 
 
 def to_xlsx(
-    rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str, sheet: str, tz: tzinfo = UTC
+    rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: str, sheet: str, tz: tzinfo = UTC
 ) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
@@ -130,7 +131,7 @@ def to_xlsx(
     return buffer.getvalue()
 
 
-def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC) -> bytes:
+def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC) -> bytes:
     """Each class on its own pages; the table's heading repeats on every page; cells wrap."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
@@ -141,7 +142,7 @@ def to_pdf(rows: Sequence[svc.RegisterRow], t: Translator, *, title: str, subtit
     pdf.add_font("DejaVu", "", str(FONT_DIR / "DejaVuSans.ttf"))
     pdf.add_font("DejaVu", "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
     pdf.set_title(title)
-    groups: dict[str, list[svc.RegisterRow]] = {}
+    groups: dict[str, list[RegisterRow]] = {}
     for row in rows:
         groups.setdefault(row.class_label, []).append(row)
     heads = [t(f"consent.export.{c}") for c in PDF_COLUMNS]
@@ -183,7 +184,7 @@ async def export(
     app: Core, fmt: Format, t: Translator, class_label: str | None = None
 ) -> tuple[bytes, str, int]:
     """(file bytes, file name, number of rows)."""
-    version, rows = await svc.register(app, class_label)
+    version, rows = await register(app, class_label)
     now = app.clock.now()
     title, subtitle = titles(app, version, t, now)
     suffix = f"-{class_label}" if class_label else ""
@@ -212,8 +213,8 @@ def titles(app: Core, version: Version, t: Translator, now: datetime) -> tuple[s
 
 async def cmd_publish(app: Core, args: argparse.Namespace, t: Translator) -> int:
     try:
-        text = svc.read_file_text(Path(args.file))
-        text_en = svc.read_file_text(Path(args.en)) if args.en else None
+        text = read_file_text(Path(args.file))
+        text_en = read_file_text(Path(args.en)) if args.en else None
     except OSError as exc:
         print(t("cli.cannot_read", path=exc.filename, reason=exc.strerror), file=sys.stderr)
         return 2

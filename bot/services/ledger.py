@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
+from bot.services.outbox import notify
 from storage import chain
 from storage import consent as repo
 from storage.db import Database
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -73,13 +74,10 @@ async def check_at_start(app: Core) -> chain.Verdict:
     async with app.db.transaction() as conn:
         for person in officers:
             t = app.translator_for(person)
-            assert person.tg_user_id is not None
-            await enqueue(
-                conn,
+            await notify(
+                app, conn, person,
                 # One alert per distinct break and officer: a restart does not repeat it.
-                dedupe_key=f"ledger-broken:{fault.kind}:{fault.receipt_id}:{fault.expected_rows}:{person.id}",
-                chat_id=person.tg_user_id,
-                person_id=person.id,
+                key=f"ledger-broken:{fault.kind}:{fault.receipt_id}:{fault.expected_rows}:{person.id}",
                 kind="text",
                 payload=Payload(text=t("ledger.start_alert", problem=escape(describe(verdict, t)))),
                 now=now,

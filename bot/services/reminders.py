@@ -26,8 +26,9 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.outbox import notify
 from bot.services.tasks import Snapshot, Task, esc, fit, shorten, snapshot, task_label
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
@@ -328,11 +329,9 @@ async def sweep(app: Core, now: datetime) -> None:
                 await TaskRepo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now)
             if m.digest is not None:
                 await TaskRepo.log_digest(conn, m.digest.week, m.person.id, now)
-            await enqueue(
-                conn,
-                dedupe_key=m.dedupe_key,
-                chat_id=m.person.tg_user_id,
-                person_id=m.person.id,
+            await notify(
+                app, conn, m.person,
+                key=m.dedupe_key,
                 kind="text",
                 payload=plan_payload(app, plan.snap, m),
                 now=now,

@@ -27,7 +27,7 @@ from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.services.people_text import name_key, normalize_class
-from bot.services.tasks import ensure_plan
+from bot.services.tasks_import import ensure_plan
 from storage import consent as consent_repo
 from storage import year as repo
 from storage.tasks import TaskRepo

@@ -19,8 +19,8 @@ from bot.domain.access import MANAGER_ROLES
 from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
-from bot.services.codes import withheld_counts
-from bot.services.consent import covered_children
+from bot.services.codes_print import withheld_counts
+from bot.services.consent_gate import covered_children
 from bot.services.tasks import snapshot
 from storage import ops
 from storage.codes import CodeRepo

@@ -19,8 +19,9 @@ from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
+from bot.services.outbox import notify
 from storage.help import HelpRepo, Ticket, ticket_notice_key
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -126,11 +127,9 @@ async def open_ticket(app: Core, asker: Person, text: str, *, context: str | Non
             assert officer.tg_user_id is not None
             t = app.translator_for(officer)
             body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
-            await enqueue(
-                conn,
-                dedupe_key=ticket_notice_key(ticket_id, officer.id),
-                chat_id=officer.tg_user_id,
-                person_id=officer.id,
+            await notify(
+                app, conn, officer,
+                key=ticket_notice_key(ticket_id, officer.id),
                 kind="text",
                 payload=Payload(text=body, reply_markup=app.buttons.ticket(t, ticket_id, answered=False)),
                 now=now,
@@ -164,11 +163,9 @@ async def answer_ticket(app: Core, officer: Person, ticket_id: int, text: str) -
             assert asker is not None and asker.tg_user_id is not None
             t = app.translator_for(asker)
             body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
-            await enqueue(
-                conn,
-                dedupe_key=f"ticket:{ticket_id}:answer:{number}",
-                chat_id=asker.tg_user_id,
-                person_id=asker.id,
+            await notify(
+                app, conn, asker,
+                key=f"ticket:{ticket_id}:answer:{number}",
                 kind="text",
                 payload=Payload(text=body),
                 now=now,

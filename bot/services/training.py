@@ -20,11 +20,12 @@ from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
 from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
+from bot.services.outbox import notify
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
-from storage.outbox import Payload, enqueue
+from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -176,11 +177,9 @@ async def _create_in(
             continue
         assert p.tg_user_id is not None
         t = app.translator_for(p)
-        await enqueue(
-            conn,
-            dedupe_key=f"training:{sid}:invite:{p.id}",
-            chat_id=p.tg_user_id,
-            person_id=p.id,
+        await notify(
+            app, conn, p,
+            key=f"training:{sid}:invite:{p.id}",
             kind="text",
             payload=Payload(
                 text=t("help.training.invitation", card=session_text(app, t, spec)),
@@ -322,11 +321,9 @@ async def send_due_reminders(app: Core, now: datetime) -> int:
                 assert person.tg_user_id is not None
                 t = app.translator_for(person)
                 markup = app.buttons.training_rsvp(session.id, t) if inv.rsvp is None else None
-                queued += await enqueue(
-                    conn,
-                    dedupe_key=f"training:{session.id}:{kind}:{person.id}",
-                    chat_id=person.tg_user_id,
-                    person_id=person.id,
+                queued += await notify(
+                    app, conn, person,
+                    key=f"training:{session.id}:{kind}:{person.id}",
                     kind="text",
                     payload=Payload(
                         text=t(f"help.training.reminder_{kind}", card=session_text(app, t, session)),

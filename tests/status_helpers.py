@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.services.roster import import_roster
-from bot.services.tasks import ensure_plan
+from bot.services.tasks_import import ensure_plan
 from storage import consent as consent_store
 from storage.codes import CodeRepo, NewCode
 from storage.people import PersonRepo

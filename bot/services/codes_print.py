@@ -1,0 +1,172 @@
+"""Printable A4 code sheets per class, withheld codes, the activation funnel and the print CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from bot.domain.people import Person, class_sort_key
+from bot.i18n import Translator
+from bot.services.codes import _wait, card_data
+from bot.services.consent_gate import Clearance, GateReason, code_clearances
+from bot.services.exports import write_private
+from bot.services.people_text import normalize_class
+from bot.services.print_sheets import render_sheets
+from bot.services.qr_card import CardData
+from storage.codes import CodeRepo, FunnelCounts
+
+if TYPE_CHECKING:
+    from bot.services.core import Core
+
+
+# --- print sheets -------------------------------------------------------------------------------------
+
+# The order reasons are listed in, on sheets and in messages.
+LEFT_OUT_ORDER: tuple[GateReason, ...] = ("pending", "declined", "withdrawn", "no_children", "unknown")
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    person: Person
+    reason: GateReason
+
+
+@dataclass(frozen=True)
+class PrintSheet:
+    pdf: bytes | None  # None: no card may be printed
+    printed: int
+    left_out: list[LeftOut]
+
+
+async def print_cards(
+    app: Core, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
+) -> PrintSheet:
+    """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
+    of their parents' own codes (a separate sheet, each card handed to that parent in person);
+    without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
+    the others are listed with the reason, and the sheet's footer says how many and why."""
+    t = app.catalog.bind(lang)
+    found = await CodeRepo(app.db).for_print(class_label, role="parent" if parents else "student",
+                                             only_unlinked=not everyone)
+    gate = await code_clearances(
+        app.db, [(code.person_id, code.role) for code, _ in found], require_original=_wait(app)
+    )
+    cards: list[CardData] = []
+    left_out: list[LeftOut] = []
+    for code, owner_id in found:
+        owner = await app.people.get(owner_id)
+        if owner is None:
+            continue
+        clearance: Clearance = gate[(code.person_id, code.role)]
+        if clearance.open:
+            cards.append(card_data(app, t, owner, code))
+        else:
+            left_out.append(LeftOut(owner, clearance.reason))
+    left_out.sort(key=lambda lo: (LEFT_OUT_ORDER.index(lo.reason), lo.person.full_name))
+    if not cards:
+        return PrintSheet(None, 0, left_out)
+    title = t("codes.sheet_title_parents" if parents else "codes.sheet_title", cls=class_label)
+    note = left_out_summary(t, left_out) if left_out else None
+    pdf = await asyncio.to_thread(render_sheets, cards, title=title, created_at=app.clock.now(), note=note)
+    return PrintSheet(pdf, len(cards), left_out)
+
+
+def left_out_summary(t: Translator, left_out: list[LeftOut]) -> str:
+    """E.g. "Не выдано: 3 кода — нет согласия (нет ответа: 2, отказ: 1)"."""
+    counts = {reason: sum(1 for lo in left_out if lo.reason == reason) for reason in LEFT_OUT_ORDER}
+    detail = ", ".join(t(f"codes.left_out_reason.{r}") + f": {n}" for r, n in counts.items() if n)
+    return t.plural("codes.left_out", len(left_out), detail=detail)
+
+
+def left_out_lines(t: Translator, left_out: list[LeftOut]) -> list[str]:
+    """One plain-text line per person left out: "• name — reason" (escape for HTML)."""
+    return [f"• {lo.person.full_name} — {t(f'codes.left_out_reason.{lo.reason}')}" for lo in left_out]
+
+
+# --- withheld codes (the status views and the report) ------------------------------------------------
+
+
+async def withheld_counts(app: Core) -> dict[tuple[str | None, str], int]:
+    """(class, role) -> how many active codes the consent gate keeps in now."""
+    holders = await CodeRepo(app.db).holders()
+    gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders], require_original=_wait(app))
+    counts: dict[tuple[str | None, str], int] = {}
+    for owner, role, class_label in holders:
+        if not gate[(owner, role)].open:
+            counts[(class_label, role)] = counts.get((class_label, role), 0) + 1
+    return counts
+
+
+# --- funnel -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    class_label: str | None
+    role: str  # "staff" | "parent" | "student"
+    imported: int
+    delivered: int
+    activated: int
+
+
+async def funnel(db: Any) -> list[FunnelRow]:
+    """Per class and role: active codes imported, delivered (a card reached someone), activated."""
+    counts: list[FunnelCounts] = await CodeRepo(db).funnel()
+    order = {"student": 0, "parent": 1, "staff": 2}
+    rows = [FunnelRow(c.class_label, c.role, c.imported, c.delivered, c.activated) for c in counts]
+    return sorted(rows, key=lambda r: (r.class_label is None, class_sort_key(r.class_label or ""), order[r.role]))
+
+
+class QuietStatementLog(logging.Filter):
+    """aiosqlite logs every statement with its parameters at DEBUG, and those parameters carry
+    invitation codes (the import's INSERTs). Drop those records at the logger, so no handler
+    configuration (LOG_LEVEL=DEBUG, pytest's caplog) can put a code into a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def quiet_statement_log() -> None:
+    logger = logging.getLogger("aiosqlite")
+    if not any(isinstance(f, QuietStatementLog) for f in logger.filters):
+        logger.addFilter(QuietStatementLog())
+
+
+# --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------
+
+
+def register_cli(sub: Any, export: Any) -> None:
+    p = sub.add_parser("print", help="printable sheets: `print cards --class 5А`")
+    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    cards = what.add_parser("cards", help="A4 PDF of invitation cards, 8 a page, for a class")
+    cards.add_argument("--class", dest="class_label", required=True, help="the class, e.g. 5А")
+    cards.add_argument("--all", dest="everyone", action="store_true",
+                       help="everyone with a code, not only people without Telegram")
+    cards.add_argument("--parents", action="store_true",
+                       help="the parents' own codes instead of the pupils' (a separate sheet: hand each card"
+                            " to that parent in person)")
+    cards.add_argument("--out", default=None, help="the PDF file (default: codes-<class>.pdf)")
+    cards.set_defaults(func=cmd_print_cards)
+
+
+async def cmd_print_cards(app: Core, args: Any, t: Translator) -> int:
+    import sys
+    from pathlib import Path
+
+    class_label = normalize_class(args.class_label)
+    if class_label is None:
+        print(t("cli.not_a_class", value=args.class_label), file=sys.stderr)
+        return 2
+    sheet = await print_cards(app, class_label, everyone=args.everyone, lang=t.lang, parents=args.parents)
+    if sheet.left_out:
+        print("\n".join([left_out_summary(t, sheet.left_out), *left_out_lines(t, sheet.left_out)]))
+    if sheet.pdf is None:
+        print(t("codes.cli_none"), file=sys.stderr)
+        return 1
+    suffix = "-parents" if args.parents else ""
+    out = Path(args.out or f"codes-{class_label}{suffix}.pdf")
+    await asyncio.to_thread(write_private, out, sheet.pdf)
+    print(t("codes.cli_written", path=out, n=sheet.printed))
+    return 0

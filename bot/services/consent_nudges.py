@@ -1,0 +1,156 @@
+"""Consent reminders to parents (run by the consent sweep) and the class teacher's view and reminder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from bot.domain.people import Person
+from bot.russian import Named
+from bot.services.consent import MAX_NUDGES, NUDGE_GAP, current
+from bot.services.consent_gate import ChildState, state_of
+from bot.services.consent_paper import staff_classes
+from bot.services.outbox import notify
+from storage import consent as repo
+from storage.codes import CodeRepo
+from storage.consent import Version
+from storage.outbox import Payload
+
+if TYPE_CHECKING:
+    from bot.services.core import Core
+
+
+# --- nudges -------------------------------------------------------------------------------------
+
+
+def _allowed(app: Core, moment: datetime) -> datetime:
+    return app.school.calendar.send_window(moment)
+
+
+def _school_day(app: Core, moment: datetime) -> date:
+    return app.school.calendar.local_date(moment)
+
+
+async def pending_parents(app: Core, version: Version) -> list[Person]:
+    """Linked parents with a child that has no decision on `version`, who have themselves made no
+    decision on it (a parent who declined is never nagged)."""
+    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
+    return [p for p in await app.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
+
+
+async def run_nudges(app: Core, now: datetime) -> int:
+    """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
+    working hours. Returns how many were enqueued."""
+    version = await repo.current_version(app.db.conn)
+    if version is None:
+        return 0
+    scheduled = await repo.nudges(app.db.conn, version.number)
+    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
+    # Only those with a reminder due now are loaded: most minutes nobody is.
+    due_ids = [
+        pid for pid in ids
+        if len(scheduled.get(pid, {})) == 0
+        or (len(scheduled[pid]) == 1 and now >= scheduled[pid][1] + NUDGE_GAP)
+    ]
+    candidates = [p for p in await app.people.get_many(due_ids) if p.active and p.reachable and p.has_role("parent")]
+    if not candidates:
+        return 0
+    count = 0
+    async with app.db.transaction() as conn:
+        for parent in candidates:
+            done = scheduled.get(parent.id, {})
+            n = len(done) + 1
+            if n > MAX_NUDGES:
+                continue
+            if n == 2 and now < done[1] + NUDGE_GAP:
+                continue
+            due = _allowed(app, now)
+            # One reminder a family a day: when an activation reminder already went to this parent
+            # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
+            # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
+            last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
+            if last_code_nudge is not None and _school_day(app, last_code_nudge) == _school_day(app, due):
+                continue
+            if not await repo.record_nudge(conn, version.number, parent.id, n, due):
+                continue
+            assert parent.tg_user_id is not None
+            lang = parent.lang or "ru"
+            await notify(
+                app, conn, parent, key=f"consent-nudge:{version.number}:{parent.id}:{n}",
+                kind="text",
+                payload=Payload(
+                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
+                    reply_markup=app.buttons.consent_open(
+                        app.catalog.text(lang, "consent.open_button"), version.number
+                    ),
+                ),
+                now=now, not_before=due,
+            )
+            count += 1
+    return count
+
+
+# --- class view and the class teacher's reminder ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassOverview:
+    class_label: str
+    pending: list[Person]       # children
+    declined: list[ChildState]
+    given: int
+    reminder_sent: datetime | None
+
+
+async def class_overview(app: Core, class_label: str) -> ClassOverview:
+    version = await current(app)
+    pupils = await app.people.with_role("student", class_label)
+    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
+    pending = [p for p in pupils if p.id not in latest]
+    declined = [
+        ChildState(p, state_of(latest[p.id]), latest[p.id])
+        for p in pupils
+        if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
+    ]
+    given = sum(1 for r in latest.values() if r.decision == "given")
+    sent = await repo.class_reminder(app.db.conn, version.number, class_label)
+    return ClassOverview(class_label, pending, declined, given, sent)
+
+
+async def remind_class(app: Core, staff: Person, class_label: str) -> int | None:
+    """One reminder per class and version to the parents of the class's pending children.
+    None when it was already sent (or the caller may not), else how many parents it reaches."""
+    if staff_classes(staff, [class_label]) != [class_label]:
+        return None
+    now = app.clock.now()
+    version = await current(app)
+    overview = await class_overview(app, class_label)
+    declined_parents = await repo.parents_who_declined(app.db.conn, version.number)
+    targets: dict[int, Person] = {}
+    for child in overview.pending:
+        for parent in await app.people.parents(child.id):
+            if parent.reachable and parent.id not in declined_parents:
+                targets[parent.id] = parent
+    due = _allowed(app, now)
+    async with app.db.transaction() as conn:
+        if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
+            return None
+        for parent in targets.values():
+            assert parent.tg_user_id is not None
+            lang = parent.lang or "ru"
+            await notify(
+                app, conn, parent, key=f"consent-remind:{version.number}:{parent.id}",
+                kind="text",
+                payload=Payload(
+                    text=app.catalog.text(
+                        lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
+                        teacher=Named(staff.full_name, escape=True),
+                    ),
+                    reply_markup=app.buttons.consent_open(
+                        app.catalog.text(lang, "consent.open_button"), version.number
+                    ),
+                ),
+                now=now, not_before=due,
+            )
+    return len(targets)

@@ -1,0 +1,40 @@
+"""The one outbox helper: a message for a person, enqueued in the caller's write transaction (with
+the state change that causes it), and the sender woken once that transaction commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import aiosqlite
+
+from bot.domain.people import Person
+from storage.outbox import Kind, Payload, enqueue
+
+if TYPE_CHECKING:
+    from bot.services.core import Core
+
+
+async def notify(
+    app: Core,
+    conn: aiosqlite.Connection,
+    person: Person,
+    *,
+    key: str,
+    payload: Payload,
+    now: datetime,
+    kind: Kind = "text",
+    not_before: datetime | None = None,
+    priority: int = 5,
+    broadcast_id: int | None = None,
+) -> bool:
+    """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
+    `Database.transaction()`. A person without a messenger account gets nothing (False)."""
+    if person.tg_user_id is None:
+        return False
+    added = await enqueue(
+        conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
+        now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id,
+    )
+    app.db.after_commit(app.wake_sender)
+    return added

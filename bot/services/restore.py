@@ -1,0 +1,209 @@
+"""Restoring the bot's database from a backup, and the restore command (stop the bot first)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import sqlite3
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import load_settings
+from bot.i18n import Catalog, Translator
+from bot.services.backup import _STAMP, BackupError
+from storage import consent as consent_repo
+from storage.db import Database
+from storage.lock import DatabaseLock
+from storage.snapshot import ReceiptInfo, carry_set, ledger_receipts, private_file, verify_file
+
+if TYPE_CHECKING:
+    pass
+
+
+# --- restore ---------------------------------------------------------------------------------
+
+
+def restore_sync(db_path: Path, source: Path, now: datetime) -> Path | None:
+    """Replace the database at `db_path` with `source`. The bot must be stopped. Returns where the
+    previous database was moved (None if there was none). Raises BackupError and changes nothing
+    when `source` is not a healthy schoolbot database."""
+    reason = verify_file(source)
+    if reason is not None:
+        raise BackupError(reason)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    part = db_path.with_name(db_path.name + ".restore-part")
+    private_file(part)
+    shutil.copyfile(source, part)
+    os.chmod(part, 0o600)
+    aside: Path | None = None
+    if db_path.exists():
+        aside = db_path.with_name(f"{db_path.name}.before-restore-{now.astimezone(UTC).strftime(_STAMP)}")
+        os.replace(db_path, aside)
+    # The old WAL belongs to the old file: it moves along so the aside copy stays complete, and it
+    # must not be replayed into the restored one.
+    for ext in ("-wal", "-shm"):
+        side = Path(str(db_path) + ext)
+        if side.exists():
+            if aside is not None:
+                os.replace(side, Path(str(aside) + ext))
+            else:
+                side.unlink()
+    os.replace(part, db_path)
+    return aside
+
+
+@dataclass(frozen=True)
+class RestoreOutcome:
+    aside: Path | None                      # where the previous database was kept
+    carried: tuple[str, ...] = ()           # receipts re-appended to the restored ledger
+    lost: tuple[ReceiptInfo, ...] = ()      # receipts the restored ledger lacks (only with force)
+    live_unreadable: str | None = None      # the previous database could not be compared
+
+
+class RestoreRefused(BackupError):
+    """The live ledger holds receipts the backup lacks; nothing was changed."""
+
+    def __init__(self, missing: list[ReceiptInfo]) -> None:
+        super().__init__(f"the live consent ledger holds {len(missing)} receipts the backup lacks")
+        self.missing = missing
+
+
+class CarryOverFailed(BackupError):
+    """Re-appending the missing receipts failed; the previous database was put back."""
+
+    def __init__(self, error: consent_repo.CarryOverError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _missing_receipts(db_path: Path, source: Path) -> tuple[list[ReceiptInfo], str | None]:
+    """Receipts of the live database that the backup lacks (oldest first), or why the live
+    database could not be read."""
+    reason = verify_file(source)
+    if reason is not None:
+        raise BackupError(reason)
+    try:
+        in_backup = {r.receipt_id for r in ledger_receipts(source, immutable=True)}
+    except sqlite3.Error as exc:
+        raise BackupError(f"{source}: cannot read its consent ledger: {exc}") from None
+    if not db_path.exists():
+        return [], None
+    try:
+        live = ledger_receipts(db_path, immutable=False)
+    except sqlite3.Error as exc:
+        return [], str(exc)
+    return [r for r in live if r.receipt_id not in in_backup], None
+
+
+def _put_back(db_path: Path, aside: Path | None) -> None:
+    if aside is None:
+        return
+    os.replace(aside, db_path)
+    for ext in ("-wal", "-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(Path(str(aside) + ext), Path(str(db_path) + ext))
+
+
+async def restore(
+    db_path: Path, source: Path, now: datetime, *, carry_over: bool = False, force: bool = False
+) -> RestoreOutcome:
+    """Replace the database at `db_path` with the backup `source` (the caller holds the database
+    lock). Refuses (RestoreRefused, nothing changed) while the live consent ledger holds receipts
+    the backup lacks, unless `carry_over` (they are re-appended to the restored ledger, chained) or
+    `force` (they are reported lost; the previous database is kept aside either way)."""
+    missing, unreadable = await asyncio.to_thread(_missing_receipts, db_path, source)
+    if missing and not (carry_over or force):
+        raise RestoreRefused(missing)
+    aside = await asyncio.to_thread(restore_sync, db_path, source, now)
+    # Opening applies any newer migrations; if that or the carry-over fails, put the previous
+    # database back: nothing half-done.
+    db = Database(db_path)
+    carried: list[str] = []
+    try:
+        await db.open()
+        if missing and carry_over and aside is not None:
+            carry = await asyncio.to_thread(carry_set, aside, [r.receipt_id for r in missing])
+            async with db.transaction() as conn:
+                carried = await consent_repo.carry_over(conn, carry)
+    except consent_repo.CarryOverError as exc:
+        await db.close()
+        _put_back(db_path, aside)
+        raise CarryOverFailed(exc) from None
+    except Exception:
+        await db.close()
+        _put_back(db_path, aside)
+        raise
+    finally:
+        await db.close()
+    lost = () if carry_over else tuple(missing)
+    return RestoreOutcome(aside, tuple(carried), lost, unreadable)
+
+
+# --- the restore command ----------------------------------------------------------------------
+
+
+def _receipt_line(t: Translator, r: ReceiptInfo) -> str:
+    return t("ledger.restore.receipt_line", receipt=r.receipt_id, decision=t(f"ledger.decision.{r.decision}"),
+             version=r.version, when=r.created_at[:19].replace("T", " ") + " UTC")
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    # Not run through the app: the current database may be the broken thing being replaced, and
+    # it must not be open while its file is swapped. The lock keeps a running bot (and imports) out.
+    settings = load_settings()
+    t = Catalog.load().bind("ru")
+    source = Path(args.file)
+    with DatabaseLock(settings.database_path, "restore"):
+        try:
+            outcome = await restore(
+                Path(settings.database_path), source, datetime.now(UTC), carry_over=args.carry_over, force=args.force
+            )
+        except RestoreRefused as exc:
+            lines = [t.plural("ledger.restore.refused", len(exc.missing), file=source)]
+            lines += [_receipt_line(t, r) for r in exc.missing]
+            lines.append(t("ledger.restore.offer", file=source))
+            print("\n".join(lines), file=sys.stderr)
+            return 1
+        except CarryOverFailed as exc:
+            print(t(f"ledger.restore.carry_failed_{exc.error.what}", key=exc.error.key, name=exc.error.name),
+                  file=sys.stderr)
+            return 1
+        except BackupError as exc:
+            print(t("ledger.restore.bad_file", reason=exc), file=sys.stderr)
+            return 1
+    if outcome.live_unreadable:
+        print(t("ledger.restore.live_unreadable", reason=outcome.live_unreadable))
+    if outcome.carried:
+        print(t.plural("ledger.restore.carried", len(outcome.carried), receipts=", ".join(outcome.carried)))
+    if outcome.lost:
+        print(t.plural("ledger.restore.lost", len(outcome.lost), aside=outcome.aside))
+        for r in outcome.lost:
+            print(_receipt_line(t, r))
+    if outcome.aside is not None:
+        print(t("ledger.restore.aside", aside=outcome.aside))
+    print(t("ledger.restore.done", file=source, db=settings.database_path))
+    return 0
+
+
+def register_cli(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    export: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
+    p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument(
+        "--carry-over", action="store_true",
+        help="re-append the consent receipts the backup lacks to the restored ledger (nothing is lost)",
+    )
+    how.add_argument(
+        "--force", action="store_true",
+        help="restore even though consent receipts would be lost; lists them and keeps the previous database",
+    )
+    p.set_defaults(entry=cmd_restore)

@@ -1,0 +1,92 @@
+"""Importing the plan (TOML) and loading the shipped plan into the database for the running school year."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import tomllib
+from typing import TYPE_CHECKING
+
+from bot.domain.plan import Plan
+from bot.services.imports import Importer, ImportOptions, ImportOutcome
+from bot.services.plan import PLAN_PATH, PlanError, parse_plan, shift_plan
+from bot.services.roster import RowError
+from bot.services.tabular import MAX_FILE_BYTES
+from storage.tasks import TaskRepo
+
+if TYPE_CHECKING:
+
+    from bot.services.core import Core
+
+
+# --- plan import ----------------------------------------------------------------------------------
+
+
+def _error_line(source: str, message: str) -> int:
+    """The line of the item a PlanError names ("item 8 (entry 12): ..."), else 1."""
+    match = re.match(r"item (\S+) \(entry", message)
+    if match:
+        wanted = f'"{match.group(1)}"'
+        for number, line in enumerate(source.splitlines(), start=1):
+            if line.strip().startswith("number") and wanted in line:
+                return number
+    match = re.search(r"at line (\d+)", message)
+    return int(match.group(1)) if match else 1
+
+
+def _read_plan(data: bytes, year: int) -> Plan | RowError:
+    """Decoding, TOML and validation: CPU work, run in a worker thread."""
+    if len(data) > MAX_FILE_BYTES:
+        return RowError(0, "file.too_big", {"limit": str(MAX_FILE_BYTES // (1024 * 1024))})
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return RowError(line, "file.text_encoding", {"byte": f"0x{data[exc.start]:02X}"})
+    try:
+        return shift_plan(parse_plan(tomllib.loads(text)), year)
+    except tomllib.TOMLDecodeError as exc:
+        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
+    except PlanError as exc:
+        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
+
+
+async def import_plan(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+    """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
+    year = options.school_year or app.school.school_year.year
+    parsed = await asyncio.to_thread(_read_plan, data, year)
+    if isinstance(parsed, RowError):
+        return ImportOutcome(errors=[parsed])
+    plan = parsed
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        existing = await TaskRepo.existing_items(conn)
+        added = updated = unchanged = 0
+        for item in plan.items:
+            old = existing.get(item.number)
+            if old is None:
+                added += 1
+            elif old != (item, True):
+                updated += 1
+            else:
+                unchanged += 1
+        incoming = {item.number for item in plan.items}
+        removed = sum(1 for number, (_, active) in existing.items() if number not in incoming and active)
+        if not options.dry_run:
+            await TaskRepo.save_plan(conn, plan.items, title=plan.title, order=plan.order, school_year=year, now=now)
+    counts = {"added": added, "updated": updated, "unchanged": unchanged, "deactivated": removed}
+    return ImportOutcome(counts=counts, applied=not options.dry_run)
+
+
+PLAN_IMPORTER = Importer(kind="plan", label_key="tasks.import_kind", run=import_plan)
+
+
+async def ensure_plan(app: Core) -> None:
+    """Load the shipped plan for the configured school year once, on the first start."""
+    if app.plan_checked:
+        return
+    if await TaskRepo(app.db).plan_year() is None:
+        outcome = await import_plan(app, PLAN_PATH.read_bytes(), PLAN_PATH.name, ImportOptions())
+        if not outcome.ok:  # pragma: no cover - the shipped plan is tested
+            raise RuntimeError(f"shipped plan does not load: {outcome.errors}")
+    app.plan_checked = True
