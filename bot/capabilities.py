@@ -14,12 +14,12 @@ Entry-point-only commands (`schoolbot run`, `import`, `link`, `admin-token`, `br
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from aiogram import Router
 
+from bot.argparsing import SubParsers
 from bot.services import (
     analysis,
     codes,
@@ -52,8 +52,7 @@ from handlers import training as training_handlers
 from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 from scheduler.base import Sweep
 
-CliCommands = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]",
-                        "argparse._SubParsersAction[argparse.ArgumentParser]"], None]
+CliCommands = Callable[[SubParsers, SubParsers], None]
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeAlias
 
 from bot import capabilities, cli_broadcast, cli_people, sandbox
 from bot.app import App, build_bot, create_app, serve
+from bot.argparsing import SubParsers
 from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
@@ -27,7 +27,6 @@ from storage.lock import DatabaseBusy, DatabaseLock
 
 log = logging.getLogger(__name__)
 
-SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 # Commands of the entry points themselves; each capability's own are declared in bot/capabilities.py.
 # Each function receives the sub-parsers object and the `export` group; its parsers set `func` to
 # an `async def (app, args, t) -> int`.

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as Bar
 
 from bot.app import App, build_bot
+from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.broadcast import Audience, AudienceError, create, preview, render_progress
 from bot.tg.sender import OutboxSender
@@ -53,10 +54,7 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
     return 0 if progress.failed == 0 else 1
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("broadcast", help="send a message to an audience, with a progress bar (needs BOT_TOKEN)")
     p.add_argument("--audience", required=True, help="parents | parents:<class> | staff | role:<role> | all")
     p.add_argument("--text", required=True, help="the message (plain text)")

@@ -7,6 +7,7 @@ import argparse
 import sys
 
 from bot.app import App
+from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.onboarding import MergeRefused, merge_people
@@ -37,10 +38,7 @@ async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) ->
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("merge-person", help="объединить две записи об одном человеке (повтор → запись из состава)")
     p.add_argument("duplicate", help="ФИО или номер записи-повтора (например, созданной по имени в Telegram)")
     p.add_argument("into", help="ФИО или номер записи из состава школы, которая останется")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.argparsing import SubParsers
 from bot.config import load_school_config
 from bot.sandbox.chat import run_terminal
 from bot.sandbox.clock_args import parse_start, school_config_path
@@ -24,10 +25,7 @@ from bot.sandbox.script import ScriptError, run_script
 DEFAULT_DATA_DIR = Path("sandbox-data")
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser(
         "sandbox",
         help="try the bot with no token: a fake Telegram, a demo school and a terminal chat",

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
@@ -384,10 +385,7 @@ async def cmd_analysis(app: Core, args: argparse.Namespace, t: Translator) -> in
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("analysis", help="plan item 18: the year's analysis and next year's tasks as a PDF")
     p.add_argument("--out", default=None, help="where to write the PDF (default: analysis-YYYY-YYYY.pdf)")
     p.add_argument("--tasks", default=None, help="a UTF-8 text file with next year's tasks, one per line")

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.argparsing import SubParsers
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.codes import _wait, card_data
@@ -137,7 +138,7 @@ def quiet_statement_log() -> None:
 # --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------
 
 
-def register_cli(sub: Any, export: Any) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("print", help="printable sheets: `print cards --class 5А`")
     what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     cards = what.add_parser("cards", help="A4 PDF of invitation cards, 8 a page, for a class")

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
@@ -238,10 +239,7 @@ async def cmd_export(app: Core, args: argparse.Namespace, t: Translator) -> int:
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("consent", help="consent document: publish a new version")
     inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
     q = inner.add_parser(

@@ -18,6 +18,7 @@ import logging
 from html import escape
 from typing import TYPE_CHECKING
 
+from bot.argparsing import SubParsers
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
 from bot.services.outbox import notify
@@ -97,10 +98,7 @@ async def cmd_verify_ledger(app: Core, args: argparse.Namespace, t: Translator) 
     return 0 if verdict.ok else 1
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser(
         "verify-ledger",
         help="check the consent ledger's hash chain; names the first receipt that does not check out",

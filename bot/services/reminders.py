@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.argparsing import SubParsers
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
@@ -375,10 +376,7 @@ async def cmd_reminders(app: Core, args: argparse.Namespace, t: Translator) -> i
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("reminders", help="show the plan reminders and digests due at a moment")
     p.add_argument("--dry-run", action="store_true", help="print what would be sent; write nothing")
     p.add_argument("--at", default=None, help='school-time moment, e.g. "2027-05-20 09:00" (default: now)')

@@ -15,6 +15,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.services import analysis, consent_export
 from bot.services import status as status_service
@@ -232,10 +233,7 @@ async def cmd_backup(app: Core, args: argparse.Namespace, t: Any) -> int:
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
     e = export.add_parser("report", help="the rollout report (plan item 18) as XLSX")
     e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")

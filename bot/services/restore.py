@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.argparsing import SubParsers
 from bot.config import load_settings
 from bot.i18n import Catalog, Translator
 from bot.services.backup import _STAMP, BackupError
@@ -191,10 +192,7 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
     p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
     how = p.add_mutually_exclusive_group()

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from bot.argparsing import SubParsers
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
@@ -361,10 +362,7 @@ async def cmd_new_year(app: Core, args: argparse.Namespace, t: Translator) -> in
     return 0
 
 
-def register_cli(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    export: argparse._SubParsersAction[argparse.ArgumentParser],
-) -> None:
+def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser(
         "new-year",
         help="move to the next school year: promote classes, retire the leaving grade, move the calendar",
