@@ -75,7 +75,8 @@ async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tupl
                 details = t("consent.staff.details_paper", paper_date=paper,
                             by=Named(r.recorded_by, escape=True), when=when, version=r.version)
             else:
-                details = t("consent.staff.details_telegram", by=html.escape(r.by), when=when, version=r.version)
+                details = t("consent.staff.details_messenger", by=html.escape(r.by), when=when,
+                            channel=t(f"consent.channel.{r.channel}"), version=r.version)
         elif r.state == "pending":
             # The class teacher chases families, so a pending child shows who to call.
             parents = ", ".join(html.escape(p.full_name) for p in await app.people.parents(r.child_id))

@@ -26,18 +26,24 @@ GENESIS = "0" * 64
 
 # The evidence columns, in hash order. The row id is not among them: the order is fixed by each
 # row naming the hash of the row before it.
-COLUMNS: tuple[str, ...] = (
+BASE_COLUMNS: tuple[str, ...] = (
     "receipt_id", "parent_id", "child_id", "decision", "version", "sha256", "channel",
     "tg_user_id", "tg_update_id", "tg_callback_id", "recorded_by", "paper_date", "created_at",
 )
+# A press in MAX (migration 016) names its MAX account in a column of its own. It joins the hashed
+# content only when set: rows written before it (and every Telegram or paper row) hash as they did.
+COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "max_user_id")
 
 # The SQL function migration 008 uses to hash the rows that existed before the chain.
 SQL_FUNCTION = "schoolbot_ledger_row_hash"
 
 
 def row_hash(prev_hash: str, values: Sequence[object]) -> str:
-    """`values`: the COLUMNS of one row exactly as stored (str, int or None)."""
-    if len(values) != len(COLUMNS):
+    """`values`: the COLUMNS of one row exactly as stored (str, int or None); BASE_COLUMNS alone
+    for a row without a MAX account (migration 008 hashes the rows that existed then that way)."""
+    if len(values) == len(COLUMNS) and values[-1] is None:
+        values = values[:-1]
+    if len(values) not in (len(BASE_COLUMNS), len(COLUMNS)):
         raise ValueError(f"a ledger row has {len(COLUMNS)} hashed columns, got {len(values)}")
     canonical = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()

@@ -18,7 +18,7 @@ from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
 Decision = Literal["given", "declined", "withdrawn"]
-Channel = Literal["telegram", "paper"]
+Channel = Literal["telegram", "max", "paper"]
 DECISIONS: tuple[Decision, ...] = ("given", "declined", "withdrawn")
 
 
@@ -47,6 +47,7 @@ class LedgerRow:
     recorded_by: int | None
     paper_date: date | None
     created_at: datetime
+    max_user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class NewDecision:
     tg_callback_id: str | None = None
     recorded_by: int | None = None
     paper_date: date | None = None
+    max_user_id: int | None = None
 
 
 def _version(row: aiosqlite.Row) -> Version:
@@ -86,6 +88,7 @@ def _ledger(row: aiosqlite.Row) -> LedgerRow:
         recorded_by=row["recorded_by"],
         paper_date=date.fromisoformat(row["paper_date"]) if row["paper_date"] else None,
         created_at=from_db(row["created_at"]),
+        max_user_id=row["max_user_id"],
     )
 
 
@@ -125,7 +128,7 @@ async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
     values = (
         d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
         d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
-        d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at),
+        d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at), d.max_user_id,
     )
     return await _append(conn, values)
 
@@ -196,7 +199,8 @@ async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
         )
     appended: list[str] = []
     for r in carry.ledger:
-        if not await _append(conn, tuple(r[c] for c in chain.COLUMNS)):
+        # A backup made before migration 016 has no max_user_id: its rows carry none.
+        if not await _append(conn, tuple(r.get(c) for c in chain.COLUMNS)):
             raise CarryOverError("duplicate", r["receipt_id"])
         appended.append(str(r["receipt_id"]))
     return appended

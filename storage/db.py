@@ -132,7 +132,7 @@ class Database:
             await self._conn.execute("PRAGMA synchronous = NORMAL")
             # Migration 008 hashes the consent ledger's existing rows with this function.
             await self._conn.create_function(
-                chain.SQL_FUNCTION, len(chain.COLUMNS) + 1, chain.sql_row_hash, deterministic=True
+                chain.SQL_FUNCTION, len(chain.BASE_COLUMNS) + 1, chain.sql_row_hash, deterministic=True
             )
             await self._migrate()
             rows = await self.fetchall(

@@ -238,11 +238,16 @@ async def decide(
     child_ids: Sequence[int],
     decision: Decision,
     version: int,
-    tg_user_id: int,
+    tg_user_id: int | None = None,
+    max_user_id: int | None = None,
     update_id: int | None,
     callback_id: str,
 ) -> list[Result]:
-    """Record a parent's Telegram decision for each child (per child: one ledger row each)."""
+    """Record a parent's press in a messenger for each child (per child: one ledger row each). The
+    press names the account it came from: `tg_user_id` for Telegram, `max_user_id` for MAX."""
+    if (tg_user_id is None) == (max_user_id is None):
+        raise ValueError("a press comes from exactly one messenger account")
+    channel: repo.Channel = "telegram" if tg_user_id is not None else "max"
     now = app.clock.now()
     await current(app)  # publishes the shipped version 1 if needed (outside the transaction)
     own = {c.id: c for c in await app.people.children(parent.id)}
@@ -276,8 +281,8 @@ async def decide(
             )
             new = NewDecision(
                 receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
-                version=version, sha256=sha, channel="telegram", created_at=now,
-                tg_user_id=tg_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
+                version=version, sha256=sha, channel=channel, created_at=now,
+                tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
             )
             if not await repo.insert_decision(conn, new):
                 results.append(Result(Outcome.DUPLICATE, cid))
