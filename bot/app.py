@@ -25,6 +25,7 @@ from bot import capabilities
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import Catalog
+from bot.max.limited import build_limited_max_bot
 from bot.services import ledger
 from bot.services.core import Core
 from bot.tg.buttons import TelegramButtons
@@ -58,6 +59,10 @@ class App(Core):
     scheduler, the outbox sender, the dispatcher and its update guard)."""
 
     scheduler: Scheduler
+    # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
+    # MAX beside Telegram. Set by `serve`.
+    bot: Bot | None = None
+    max_bot: Bot | None = None
     sender: OutboxSender | None = None
     dispatcher: Dispatcher | None = None
     update_guard: UpdateGuard | None = None
@@ -110,6 +115,24 @@ def create_app(
     return app
 
 
+def build_max_bot(settings: Settings) -> Bot | None:
+    """The MAX Bot (MAX_TOKEN, MAX_API_URL) behind its own send limiter, or None without a MAX token."""
+    if settings.max_token is None:
+        return None
+    limiter = SendLimiter(
+        rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
+    )
+    return build_limited_max_bot(settings.max_token.get_secret_value(), settings.max_api_url, limiter)
+
+
+def build_bots(settings: Settings) -> tuple[Bot, Bot | None]:
+    """(primary, MAX beside it): Telegram and MAX, Telegram alone, or MAX alone as the primary."""
+    max_bot = build_max_bot(settings)
+    if settings.bot_token is None and max_bot is not None:
+        return max_bot, None
+    return build_bot(settings), max_bot
+
+
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigError(startup_text("no_token"))
@@ -150,6 +173,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.include_routers(*capabilities.build_routers())
 
     async def on_startup(bot: Bot) -> None:
+        # aiogram passes the last of the polled bots; the primary wire is the one set by `serve`.
+        bot = app.bot or bot
         await app.open()
         # The consent ledger's hash chain, checked before anything else is sent (alerts go out
         # through the outbox; the bot starts either way, see bot/services/ledger.py).
@@ -162,7 +187,12 @@ def build_dispatcher(app: App) -> Dispatcher:
             failed_key="commands_failed", recovered_key="commands_recovered",
         )
         app.commands_retry = retry
-        app.sender = OutboxSender(app, bot)
+        if app.max_bot is not None:
+            try:
+                await set_default_commands(app.max_bot, app.catalog)
+            except Exception as exc:  # a convenience, as for Telegram: the bot serves without it
+                log.warning("MAX command list not set: %s", type(exc).__name__)
+        app.sender = OutboxSender(app, bot, max_bot=app.max_bot)
         app.sender.start()
         await resume_watchers(app, bot)
         app.scheduler.start(app.tick)
@@ -204,7 +234,7 @@ async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> Non
         await asyncio.sleep(0.05)
 
 
-async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
+async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot | None = None) -> None:
     """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`).
 
     Start-up problems are one line each (see bot.tg.startup): the data folders are checked, then the
@@ -218,7 +248,12 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
     except BaseException:
         await app.close()
         await bot.session.close()
+        if max_bot is not None:
+            await max_bot.session.close()
         raise
+    app.bot, app.max_bot = bot, max_bot
+    if max_bot is not None or app.school.channels is not None:
+        app.channel_policy = app.school.channel_policy
     dp = build_dispatcher(app)
     app.dispatcher = dp
     # Everything built so far (modules, aiogram's models, catalogs, the FAQ index) lives as long as
@@ -233,7 +268,8 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True) -> None:
     polling_log.addFilter(folded)
     try:
         await dp.start_polling(
-            bot, handle_signals=handle_signals, close_bot_session=True, polling_timeout=10,
+            *(b for b in (bot, max_bot) if b is not None),
+            handle_signals=handle_signals, close_bot_session=True, polling_timeout=10,
             backoff_config=polling_backoff(),
         )
     finally:

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from bot import capabilities, cli_broadcast, cli_people, sandbox
-from bot.app import App, build_bot, create_app, serve
+from bot.app import App, build_bots, create_app, serve
 from bot.argparsing import SubParsers
 from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
@@ -78,9 +78,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
     await asyncio.to_thread(check_data_folders, settings)
     # Held until the process ends: a second `run`, a restore or an import fails at once.
     with DatabaseLock(settings.database_path, "run"):
-        bot = build_bot(settings)
+        bot, max_bot = build_bots(settings)
         app = create_app(settings)
-        await serve(app, bot)
+        await serve(app, bot, max_bot=max_bot)
     return 0
 
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.channels import ChannelPolicy, ChannelPolicyError, parse_channels
 from bot.domain.calendar import Quarter, SchoolCalendar
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.paths import CONTENT_DIR
@@ -113,6 +114,9 @@ class Settings(BaseSettings):
 
     bot_token: SecretStr | None = None
     bot_api_url: str | None = None
+    # MAX (issue #17): the bot's MAX token; with it `schoolbot run` serves MAX too (or MAX alone).
+    max_token: SecretStr | None = None
+    max_api_url: str | None = None
     database_path: Path = Path("data/schoolbot.sqlite3")
     backup_dir: Path = Path("data/backups")
     # Set by the IT officer on the server only: the password of the encrypted off-site archive that
@@ -138,7 +142,7 @@ class Settings(BaseSettings):
             return [value]
         return value
 
-    @field_validator("bot_api_url")
+    @field_validator("bot_api_url", "max_api_url")
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         if value and not value.startswith(("http://", "https://")):
@@ -288,6 +292,21 @@ class SchoolConfig(BaseModel):
     platform: Platform = Field(default_factory=Platform)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     codes: CodesSettings = Field(default_factory=CodesSettings)
+    # [channels]: which data classes each messenger may carry (bot/channels.py); absent: the default.
+    channels: dict[str, list[str]] | None = None
+
+    @field_validator("channels")
+    @classmethod
+    def _check_channels(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+        try:
+            parse_channels(value)
+        except ChannelPolicyError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def channel_policy(self) -> ChannelPolicy:
+        return parse_channels(self.channels)
 
     @property
     def tz(self) -> ZoneInfo:

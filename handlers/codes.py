@@ -18,6 +18,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import POINTER_KEYS, Channel, DataClass
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -73,7 +74,16 @@ async def my_codes(message: Message, app: Core, person: Person, t: Translator) -
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 
-async def show(query: CallbackQuery, callback_data: CodeShow, app: Core, person: Person, t: Translator) -> None:
+async def show(
+    query: CallbackQuery, callback_data: CodeShow, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
+    if app.forbids(channel, DataClass.CREDENTIAL):
+        # The channel policy keeps codes off this messenger: the pointer instead, never the card.
+        await query.answer()
+        if isinstance(query.message, Message):
+            await query.message.answer(t(POINTER_KEYS[DataClass.CREDENTIAL]))
+        return
     shown = await svc.request_cards(app, person, callback_data.person_id)
     if shown.status == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -114,27 +124,34 @@ async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: Core, p
         await query.message.answer(t("codes.trouble_ok"))
 
 
-async def print_class(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def print_class(
+    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
+) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
     await query.answer(t("codes.preparing"))
     if isinstance(query.message, Message):
-        await _send_sheet(app, query.message, person, t)
+        await _send_sheet(app, query.message, person, t, channel)
 
 
-async def class_sheet(message: Message, app: Core, person: Person, t: Translator) -> None:
+async def class_sheet(
+    message: Message, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
+) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
         await message.answer(t("codes.forbidden"))
         return
     await message.answer(t("codes.preparing"))
-    await _send_sheet(app, message, person, t)
+    await _send_sheet(app, message, person, t, channel)
 
 
-async def _send_sheet(app: Core, message: Message, person: Person, t: Translator) -> None:
+async def _send_sheet(app: Core, message: Message, person: Person, t: Translator, channel: Channel) -> None:
     assert person.class_label is not None
+    if app.forbids(channel, DataClass.PERSONAL_FILE):
+        await message.answer(t(POINTER_KEYS[DataClass.PERSONAL_FILE]))
+        return
     sheet = await print_cards(app, person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
     summary = left_out_summary(t, sheet.left_out) if sheet.left_out else ""

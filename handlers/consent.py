@@ -10,6 +10,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, PARENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -190,7 +191,15 @@ DECISIONS: dict[ConsentAction, Decision] = {
 }
 
 
-async def decide(query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator) -> None:
+async def decide(
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
+    if channel is not Channel.TELEGRAM:
+        # The ledger records a press by its Telegram account; on MAX the decision goes on paper
+        # (a MAX id is not a Telegram id and is never written where one is expected).
+        await query.answer(t("consent.max_paper_only"), show_alert=True)
+        return
     checked = await _checked(query, callback_data, app, person, t, per_child=False)
     if checked is None:
         return

@@ -20,6 +20,7 @@ from aiogram.types import (
 
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Translator
+from bot.max import channel_of
 from bot.russian import Named
 from bot.services.core import Core
 from bot.services.onboarding import (
@@ -38,8 +39,8 @@ from handlers.common import set_commands
 from storage.people import PersonRepo
 
 
-def _tg_user(user: User) -> TelegramUser:
-    return TelegramUser(id=user.id, full_name=user.full_name, username=user.username)
+def _tg_user(user: User, bot: Bot) -> TelegramUser:
+    return TelegramUser(id=user.id, full_name=user.full_name, username=user.username, channel=channel_of(bot))
 
 
 def _contact_keyboard(t: Translator) -> ReplyKeyboardMarkup:
@@ -86,7 +87,7 @@ async def start_with_token(
 ) -> None:
     assert message.from_user is not None
     await state.clear()
-    result = await link_by_token(app, _tg_user(message.from_user), command.args or "")
+    result = await link_by_token(app, _tg_user(message.from_user, bot), command.args or "")
     if result.outcome is LinkOutcome.CHOOSE_ADMIN:
         await _admin_choice(message, result, t)
     elif result.outcome is LinkOutcome.LINKED and result.person is not None:
@@ -99,7 +100,7 @@ async def start(message: Message, bot: Bot, app: Core, person: Person | None, t:
     assert message.from_user is not None
     await state.clear()
     if person is None:
-        result = await bootstrap_admin(app, _tg_user(message.from_user))
+        result = await bootstrap_admin(app, _tg_user(message.from_user, bot))
         if result is not None and result.outcome is LinkOutcome.CHOOSE_ADMIN:
             await _admin_choice(message, result, t)
             return
@@ -119,7 +120,7 @@ async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bo
             await _ask_contact(msg, app, t)
         return
     person_id = callback_data.person_id if callback_data.action is ClaimAction.PICK else None
-    result = await claim_admin(app, _tg_user(query.from_user), person_id)
+    result = await claim_admin(app, _tg_user(query.from_user, bot), person_id)
     if result.person is None:
         # Not an administrator, or a roster row someone else has claimed meanwhile.
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
@@ -132,7 +133,7 @@ async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bo
 async def contact_shared(message: Message, bot: Bot, app: Core, t: Translator) -> None:
     assert message.from_user is not None and message.contact is not None
     result = await link_by_contact(
-        app, _tg_user(message.from_user), message.contact.user_id, message.contact.phone_number
+        app, _tg_user(message.from_user, bot), message.contact.user_id, message.contact.phone_number
     )
     if result.outcome is LinkOutcome.NOT_OWN_CONTACT:
         await message.answer(t("start.not_own_contact"), reply_markup=_contact_keyboard(t))

@@ -12,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -108,11 +109,16 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 class RepliesToTicket(Filter):
     """A reply to a ticket notice the outbox delivered to this chat; injects `ticket_id`."""
 
-    async def __call__(self, message: Message, app: Core) -> bool | dict[str, Any]:
+    async def __call__(
+        self, message: Message, app: Core, person: Person | None = None, channel: Channel = Channel.TELEGRAM
+    ) -> bool | dict[str, Any]:
         reply = message.reply_to_message
         if reply is None:
             return False
-        ticket_id = await repo(app).ticket_for_notice(message.chat.id, reply.message_id)
+        on_max = person.id if channel is Channel.MAX and person is not None else None
+        if channel is Channel.MAX and on_max is None:
+            return False
+        ticket_id = await repo(app).ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
         return False if ticket_id is None else {"ticket_id": ticket_id}
 
 

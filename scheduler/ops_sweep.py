@@ -14,6 +14,7 @@ import logging
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.services import backup as backup_service
 from bot.services.outbox import notify
@@ -82,18 +83,18 @@ async def year_end(app: Core, now: datetime) -> int:
                 continue
             t = app.translator_for(person)
             sent += await notify(
-                app, conn, person, key=f"ops:yearend:{year}:{person.id}",
+                app, conn, person, data_class=DataClass.PUBLIC, key=f"ops:yearend:{year}:{person.id}",
                 kind="text", payload=Payload(text=t("status.year_end.teacher")), now=now,
             )
         for person in officers:
             t = app.translator_for(person)
             sent += await notify(
-                app, conn, person, key=f"ops:yearend:{year}:{person.id}",
+                app, conn, person, data_class=DataClass.PUBLIC, key=f"ops:yearend:{year}:{person.id}",
                 kind="text", payload=Payload(text=t("status.year_end.it_officer")), now=now,
             )
             # The printable consent register for the archive folder (renderer: bot.services.report).
             sent += await notify(
-                app, conn, person, key=f"ops:yearend:{year}:{person.id}:register",
+                app, conn, person, data_class=DataClass.PERSONAL_FILE, key=f"ops:yearend:{year}:{person.id}:register",
                 kind="document",
                 payload=Payload(text=t("status.year_end.consent_register"), renderer="ops_consent_register",
                                 args={"format": "pdf", "lang": t.lang}),

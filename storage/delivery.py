@@ -33,6 +33,7 @@ class OutboxRow:
     attempts: int
     broadcast_id: int | None
     unreachable: bool = False  # the person refused delivery earlier and has not /start-ed since
+    data_class: str = "personal"
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,11 @@ class DeliveryRepo:
         """The first due, unleased row of each chat (a chat's backlog must not starve the others,
         and a chat gets its messages in order), most urgent first."""
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone FROM ("
+            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone, data_class FROM ("
             " SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS rn,"
-            " (SELECT p.unreachable_reason IS NOT NULL FROM persons p WHERE p.id = o.person_id) AS gone"
+            # Gone: refused on Telegram and not reachable on MAX either.
+            " (SELECT p.unreachable_reason IS NOT NULL AND (p.max_user_id IS NULL OR p.max_unreachable_at IS NOT NULL)"
+            " FROM persons p WHERE p.id = o.person_id) AS gone"
             " FROM outbox o"
             " WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
             ") WHERE rn = 1 ORDER BY priority, id LIMIT ?",
@@ -96,7 +99,7 @@ class DeliveryRepo:
         )
         found = [
             OutboxRow(r["id"], r["chat_id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"],
-                      bool(r["gone"]))
+                      bool(r["gone"]), r["data_class"])
             for r in rows
             if r["id"] not in exclude
         ]
@@ -136,13 +139,22 @@ class DeliveryRepo:
                 (self.owner,),
             )
 
-    async def mark_sent(self, row_id: int, tg_message_id: int, now: datetime) -> None:
+    async def mark_sent(
+        self, row_id: int, tg_message_id: int, now: datetime, *, channel: str = "telegram", data_class: str = "",
+        outcome: str = "sent",
+    ) -> None:
+        """Sent; with ``data_class`` the send is also logged (send_log: channel, class, outcome only)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET status = 'sent', tg_message_id = ?, sent_at = ?, attempts = attempts + 1,"
-                " last_error = NULL, lease_owner = NULL, lease_until = NULL WHERE id = ?",
-                (tg_message_id, to_db(now), row_id),
+                " last_error = NULL, lease_owner = NULL, lease_until = NULL, channel = ? WHERE id = ?",
+                (tg_message_id, to_db(now), channel, row_id),
             )
+            if data_class:
+                await conn.execute(
+                    "INSERT INTO send_log(at, channel, data_class, outcome) VALUES (?, ?, ?, ?)",
+                    (to_db(now), channel, data_class, outcome),
+                )
 
     async def mark_retry(self, row_id: int, error: str, next_attempt_at: datetime, *, count: bool = True) -> None:
         """Back to pending at `next_attempt_at`; `count` False for a rate limit (not a failure)."""

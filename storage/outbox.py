@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from bot.channels import DataClass
 from storage.timefmt import to_db
 
 Kind = Literal["text", "photo", "document"]
@@ -71,7 +72,7 @@ async def enqueue(
     conn: aiosqlite.Connection,
     *,
     dedupe_key: str,
-    chat_id: int,
+    chat_id: int | None,
     person_id: int | None,
     kind: Kind,
     payload: Payload,
@@ -79,13 +80,22 @@ async def enqueue(
     not_before: datetime | None = None,
     priority: int = 5,
     broadcast_id: int | None = None,
+    data_class: DataClass = DataClass.PERSONAL,
 ) -> bool:
-    """Call inside `Database.transaction()`. Returns False when the key was already enqueued."""
+    """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
+
+    ``chat_id`` is the person's Telegram chat; None for a person reachable on MAX only (the row then
+    keys its chat by ``-person_id``, and the sender routes it by the person's channels). ``data_class``
+    says what the message carries, for the channel policy (bot/channels.py)."""
     if kind != "text" and payload.renderer is None and payload.file_id is None:
         raise ValueError("photo and document messages need a renderer or a file_id")
+    if chat_id is None:
+        if person_id is None:
+            raise ValueError("a message needs a Telegram chat or a person")
+        chat_id = -person_id
     cur = await conn.execute(
         "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
-        " next_attempt_at, broadcast_id, created_at) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)",
+        " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
         (
             dedupe_key,
             chat_id,
@@ -96,6 +106,7 @@ async def enqueue(
             to_db(not_before or now),
             broadcast_id,
             to_db(now),
+            data_class.value,
         ),
     )
     return cur.rowcount == 1

@@ -28,7 +28,8 @@ class RosterRecord:
 
 _PERSON_COLUMNS = (
     "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.tg_user_id, p.tg_username, p.lang,"
-    " p.active, p.unreachable_reason, (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id)"
+    " p.active, p.unreachable_reason, p.max_user_id, p.max_unreachable_at,"
+    " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id)"
     " AS roles"
 )
 
@@ -47,6 +48,8 @@ def _person(row: aiosqlite.Row) -> Person:
         active=bool(row["active"]),
         unreachable_reason=row["unreachable_reason"],
         roles=frozenset(roles.split(",")) if roles else frozenset(),
+        max_user_id=row["max_user_id"],
+        max_unreachable=row["max_unreachable_at"] is not None,
     )
 
 
@@ -71,6 +74,11 @@ class PersonRepo:
 
     async def by_tg(self, tg_user_id: int) -> Person | None:
         found = await self._many("p.tg_user_id = ? AND p.active = 1", (tg_user_id,))
+        return found[0] if found else None
+
+    async def by_max(self, max_user_id: int) -> Person | None:
+        """The active person linked to this MAX account (MAX ids are not Telegram ids)."""
+        found = await self._many("p.max_user_id = ? AND p.active = 1", (max_user_id,))
         return found[0] if found else None
 
     async def by_phone(self, phone: str) -> list[Person]:

@@ -59,8 +59,9 @@ class TokenRepo:
         )
 
     @staticmethod
-    async def use(conn: aiosqlite.Connection, token: str, tg_user_id: int, now: datetime) -> bool:
-        """Spend the token; False when it was already spent (by a concurrent /start)."""
+    async def use(conn: aiosqlite.Connection, token: str, tg_user_id: int | None, now: datetime) -> bool:
+        """Spend the token; False when it was already spent (by a concurrent /start). ``tg_user_id``
+        is None when a MAX account spent it (a MAX id is not a Telegram id)."""
         cur = await conn.execute(
             "UPDATE link_tokens SET used_at = ?, used_by_tg = ? WHERE token_hash = ? AND used_at IS NULL",
             (to_db(now), tg_user_id, token_hash(token)),

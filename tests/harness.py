@@ -18,10 +18,11 @@ from aiogram import Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
-from bot.app import App, build_bot, build_dispatcher, create_app, serve
+from bot.app import App, build_bots, build_dispatcher, create_app, serve
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
+from bot.fakemax import FakeMax
 from scheduler.base import ManualScheduler
 from tests.mocked_bot import BOT_USERNAME, MockedBot
 
@@ -143,13 +144,21 @@ async def handler_harness(
 
 @asynccontextmanager
 async def running_bot(
-    tg: FakeTelegram, tmp_path: Path, *, clock: ManualClock | None = None, **settings: Any
+    tg: FakeTelegram,
+    tmp_path: Path,
+    *,
+    clock: ManualClock | None = None,
+    mx: FakeMax | None = None,
+    **settings: Any,
 ) -> AsyncIterator[App]:
-    """The bot exactly as `schoolbot run` builds it (create_app, build_bot, serve), polling `tg`."""
+    """The bot exactly as `schoolbot run` builds it (create_app, build_bots, serve), polling `tg` and,
+    with `mx`, the fake MAX server as well (MAX_TOKEN and MAX_API_URL pointed at it)."""
+    if mx is not None:
+        settings = {"max_token": mx.token, "max_api_url": mx.base_url, **settings}
     cfg = make_settings(tmp_path, bot_token=tg.token, bot_api_url=tg.base_url, **settings)
     app = create_app(cfg, clock=clock or ManualClock(DEFAULT_START), scheduler=ManualScheduler())
-    bot = build_bot(cfg)
-    task = asyncio.create_task(serve(app, bot, handle_signals=False))
+    bot, max_bot = build_bots(cfg)
+    task = asyncio.create_task(serve(app, bot, handle_signals=False, max_bot=max_bot))
     try:
         for _ in range(500):
             if app.sender is not None or task.done():

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.client.default import DefaultBotProperties
+from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError, TelegramRetryAfter
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.methods import SendMediaGroup
@@ -107,7 +108,7 @@ async def max_bot(mx: FakeMax) -> AsyncIterator[Bot]:
         mx.token,
         mx.base_url,
         bot_id=mx.bot_id,
-        default=DefaultBotProperties(parse_mode="HTML"),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML),
         retry_delay=0.02,
         not_ready_delay=0.01,
     )

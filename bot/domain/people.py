@@ -20,6 +20,9 @@ class Person:
     active: bool
     unreachable_reason: str | None
     roles: frozenset[str]
+    # MAX (issue #17): a separate id space from Telegram's, in its own field, never compared with it.
+    max_user_id: int | None = None
+    max_unreachable: bool = False
 
     def has_role(self, *roles: str) -> bool:
         return any(role in self.roles for role in roles)
@@ -33,8 +36,17 @@ class Person:
         return is_admin(self.roles)
 
     @property
-    def reachable(self) -> bool:
+    def tg_reachable(self) -> bool:
         return self.tg_user_id is not None and self.unreachable_reason is None
+
+    @property
+    def max_reachable(self) -> bool:
+        return self.max_user_id is not None and not self.max_unreachable
+
+    @property
+    def reachable(self) -> bool:
+        """Reachable on Telegram or MAX; the outbox sender picks the channel (bot.channels)."""
+        return self.tg_reachable or self.max_reachable
 
 
 def class_sort_key(label: str) -> tuple[int, str]:

@@ -269,15 +269,24 @@ class FakeMax:
             obj["sender"] = sender
         return obj
 
-    def _user_message(self, user: FakeMaxUser, text: str, attachments: list[dict[str, Any]]) -> int:
+    def _user_message(
+        self, user: FakeMaxUser, text: str, attachments: list[dict[str, Any]], *, reply_to: MaxMessage | None = None
+    ) -> int:
         message = self._new_message(
             user_id=user.id, from_bot=False, text=text, text_format=None, attachments=attachments
         )
+        obj = self.message_object(message)
+        if reply_to is not None:
+            target = self.message_object(self._messages[reply_to.mid])
+            link: dict[str, Any] = {"type": "reply", "message": target["body"], "chat_id": reply_to.chat_id}
+            if "sender" in target:
+                link["sender"] = target["sender"]
+            obj["link"] = link
         return self.push_update(
             {
                 "update_type": "message_created",
                 "timestamp": message.timestamp,
-                "message": self.message_object(message),
+                "message": obj,
                 "user_locale": user.locale,
             }
         )

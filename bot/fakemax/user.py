@@ -73,8 +73,9 @@ class FakeMaxUser:
 
     # -- actions -------------------------------------------------------------------------------
 
-    async def send(self, text: str) -> int:
-        return self._server._user_message(self, text, [])
+    async def send(self, text: str, *, reply_to: MaxMessage | None = None) -> int:
+        """Send text; ``reply_to`` makes it a reply to that message (MAX's ``link`` of type reply)."""
+        return self._server._user_message(self, text, [], reply_to=reply_to)
 
     async def start(self, payload: str | None = None) -> int:
         """Open the bot (the Start button or a deep link https://max.ru/<bot>?start=<payload>)."""

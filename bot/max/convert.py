@@ -256,10 +256,24 @@ class Converter:
             fields["text"] = text
             fields["entities"] = _command_entities(text)
         markup = _keyboard_markup(attachments)
+        chat = self.chat(recipient, human)
+        link = obj.get("link")
+        if link and link.get("type") == "reply" and link.get("message"):
+            # The replied-to message as aiogram gives it: its seq is the message id the bot knows.
+            target = link["message"]
+            self.mids.remember(int(target["seq"]), str(target["mid"]))
+            link_sender = link.get("sender")
+            fields["reply_to_message"] = Message(
+                message_id=int(target["seq"]),
+                date=_date(int(obj["timestamp"])),
+                chat=chat,
+                from_user=to_user(link_sender) if link_sender else None,
+                text=target.get("text") or None,
+            )
         return Message(
             message_id=seq,
             date=_date(int(obj["timestamp"])),
-            chat=self.chat(recipient, human),
+            chat=chat,
             from_user=to_user(sender, locale) if sender is not None else None,
             reply_markup=markup,
             **fields,

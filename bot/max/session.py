@@ -239,6 +239,7 @@ class MaxSession(AiohttpSession):
 
     def _text_body(self, bot: Bot, method: TelegramMethod[Any], text: str | None, parse_mode: Any) -> dict[str, Any]:
         mode = self._resolve(bot, parse_mode)
+        mode = getattr(mode, "value", mode)  # ParseMode.HTML or "HTML"
         body: dict[str, Any] = {}
         if text is not None:
             if mode is None:

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
@@ -136,7 +137,7 @@ async def run_nudges(app: Core, now: datetime) -> int:
     sent = 0
     async with app.db.transaction() as conn:
         for person in teachers:
-            assert person.tg_user_id is not None and person.class_label is not None
+            assert person.class_label is not None
             if await repo.archive_nudged(conn, year, person.id, week):
                 continue
             t = app.translator_for(person)
@@ -144,7 +145,7 @@ async def run_nudges(app: Core, now: datetime) -> int:
             text = t("archive.nudge", cls=person.class_label, missing=missing)
             open_markup = app.buttons.archive_open(t("archive.open"))
             added = await notify(
-                app, conn, person, key=f"archive:{year}:{person.id}:{week}",
+                app, conn, person, data_class=DataClass.PUBLIC, key=f"archive:{year}:{person.id}:{week}",
                 kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
             )
             await repo.record_archive_nudge(conn, year, person.id, week, now)

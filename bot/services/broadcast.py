@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -107,10 +108,9 @@ async def create(app: Core, *, audience: Audience, html_text: str, author: Perso
             total=len(people), reachable=len(reachable), now=now,
         )
         for person in reachable:
-            assert person.tg_user_id is not None
             header = app.translator_for(person)("broadcast.header")
             await notify(
-                app, conn, person,
+                app, conn, person, data_class=DataClass.PUBLIC,
                 key=f"bc:{broadcast_id}:{person.id}",
                 kind="text",
                 payload=Payload(text=f"{header}\n\n{html_text}"),

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiosqlite
 
+from bot.channels import DataClass
 from bot.domain.access import STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -128,7 +129,9 @@ async def recipients(app: Core, code: Code, *, reachable_only: bool = True) -> l
     if not (await code_clearance(app.db, code.person_id, code.role, require_original=_wait(app))).open:
         return []
     found = [owner, *await app.people.parents(owner.id)] if code.role == "student" else [owner]
-    found = [p for p in found if p.reachable] if reachable_only else [p for p in found if p.tg_user_id is not None]
+    found = [p for p in found if p.reachable] if reachable_only else [
+        p for p in found if p.tg_user_id is not None or p.max_user_id is not None
+    ]
     return found
 
 
@@ -171,7 +174,6 @@ async def enqueue_card(
 ) -> bool:
     """Enqueue the card once per (code, recipient); a delivery cancelled by a consent withdrawal
     is enqueued anew under a fresh key once the gate opens again."""
-    assert recipient.tg_user_id is not None
     keys = await CodeRepo.delivery_keys(conn, code.id, recipient.id)
     if any(status != "cancelled" for _, status in keys):
         return False
@@ -185,7 +187,7 @@ async def enqueue_card(
         args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
     )
     added = await notify(
-        app, conn, recipient, key=key, kind="photo",
+        app, conn, recipient, data_class=DataClass.CREDENTIAL, key=key, kind="photo",
         payload=payload, now=now, not_before=not_before,
     )
     if added:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 
 import aiosqlite
 
+from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL, allowed_time, deliver, recipients
@@ -68,7 +69,6 @@ async def _nudge(app: Core, now: datetime) -> None:
 
 async def _nudge_one(app: Core, recipient: Person, items: list[tuple[Code, Person, int]], now: datetime) -> None:
     t = app.translator_for(recipient)
-    assert recipient.tg_user_id is not None
     async with app.db.transaction() as conn:
         recorded = [item for item in items if await CodeRepo.record_nudge(conn, item[0].id, recipient.id,
                                                                           item[2], now)]
@@ -93,7 +93,7 @@ async def _nudge_one(app: Core, recipient: Person, items: list[tuple[Code, Perso
             raise _NotToday
         if fold == "send":
             await notify(
-                app, conn, recipient,
+                app, conn, recipient, data_class=DataClass.PERSONAL,
                 key=f"code:{first.id}:{recipient.id}:nudge{n}",
                 kind="text",
                 payload=payload,

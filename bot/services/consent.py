@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
@@ -340,7 +341,7 @@ async def _alert_withdrawal(
         staff.update({p.id: p for p in await app.people.with_role("class_teacher", child.class_label)})
     when = now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
     for person in staff.values():
-        if person.tg_user_id is None:
+        if person.tg_user_id is None and person.max_user_id is None:
             continue
         lang = person.lang or "ru"
         text = app.catalog.text(
@@ -351,5 +352,6 @@ async def _alert_withdrawal(
         )
         await notify(
             app, conn, person, key=f"consent-withdrawn:{row.receipt_id}:{person.id}",
+            data_class=DataClass.CHILD_PERSONAL,
             kind="text", payload=Payload(text=text), now=now, priority=2,
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, current
@@ -74,10 +75,10 @@ async def run_nudges(app: Core, now: datetime) -> int:
                 continue
             if not await repo.record_nudge(conn, version.number, parent.id, n, due):
                 continue
-            assert parent.tg_user_id is not None
             lang = parent.lang or "ru"
             await notify(
                 app, conn, parent, key=f"consent-nudge:{version.number}:{parent.id}:{n}",
+                data_class=DataClass.CHILD_PERSONAL,
                 kind="text",
                 payload=Payload(
                     text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
@@ -137,10 +138,10 @@ async def remind_class(app: Core, staff: Person, class_label: str) -> int | None
         if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
             return None
         for parent in targets.values():
-            assert parent.tg_user_id is not None
             lang = parent.lang or "ru"
             await notify(
                 app, conn, parent, key=f"consent-remind:{version.number}:{parent.id}",
+                data_class=DataClass.CHILD_PERSONAL,
                 kind="text",
                 payload=Payload(
                     text=app.catalog.text(

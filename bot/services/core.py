@@ -9,6 +9,7 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.clock import Clock
 from bot.config import SchoolConfig, Settings
 from bot.domain.people import Person
@@ -40,6 +41,9 @@ class Core:
     consent_listeners: list[ConsentGivenListener] = field(default_factory=list)
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     bot_username: str = ""
+    # The channel policy in force (issue #17): set when MAX is served or school.toml has [channels];
+    # None for a Telegram-only school without it (everything goes to Telegram, as before).
+    channel_policy: ChannelPolicy | None = None
     # Long-lived state of capabilities, typed (this was an untyped `extras` dict).
     faq_library: FaqLibrary = field(default_factory=lambda: FaqLibrary.load(CONTENT_DIR / "faq"))
     faq_merged: dict[str, tuple[Faq, Faq]] = field(default_factory=dict)
@@ -55,6 +59,11 @@ class Core:
     def translator_for(self, person: Person) -> Translator:
         """The catalog in the language a person chose (Russian unless they chose otherwise)."""
         return self.catalog.bind(person.lang or DEFAULT_LANG)
+
+    def forbids(self, channel: Channel, data_class: DataClass) -> bool:
+        """Whether the channel policy keeps ``data_class`` off ``channel`` (a direct answer then sends
+        the pointer text instead)."""
+        return self.channel_policy is not None and not self.channel_policy.allows(channel, data_class)
 
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()

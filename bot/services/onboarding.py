@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
 from storage.merge import merge_person
+from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
@@ -43,9 +45,29 @@ class LinkOutcome(enum.Enum):
 
 @dataclass(frozen=True)
 class TelegramUser:
+    """The messenger account acting; ``id`` is a Telegram id or, with ``channel`` MAX, a MAX id."""
+
     id: int
     full_name: str
     username: str | None
+    channel: Channel = Channel.TELEGRAM
+
+    @property
+    def on_telegram(self) -> bool:
+        return self.channel is Channel.TELEGRAM
+
+
+def _account(person: Person, channel: Channel) -> int | None:
+    return person.tg_user_id if channel is Channel.TELEGRAM else person.max_user_id
+
+
+async def _current(app: Core, user: TelegramUser) -> Person | None:
+    return await (app.people.by_tg(user.id) if user.on_telegram else app.people.by_max(user.id))
+
+
+def _is_admin_id(app: Core, user: TelegramUser) -> bool:
+    # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
+    return user.on_telegram and user.id in app.settings.admin_ids
 
 
 @dataclass(frozen=True)
@@ -58,29 +80,33 @@ class LinkResult:
 async def _link(app: Core, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
     now = app.clock.now()
     async with app.db.transaction() as conn:
-        await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
+        if user.on_telegram:
+            await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
+        else:
+            await MessengerRepo.link_max(conn, person_id, user.id, user.username, now)
         if admin:
             await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
         person = await app.people.get(person_id)
         assert person is not None
         for hook in app.link_listeners:
             await hook(app, conn, person, now)
-    log.info("person %s linked to a Telegram account", person_id)
+    log.info("person %s linked to a %s account", person_id, user.channel.value)
     return person
 
 
 async def link_by_contact(app: Core, user: TelegramUser, contact_user_id: int | None, phone: str) -> LinkResult:
-    # A contact is the sender's own only when Telegram says it belongs to the sender.
+    # A contact is the sender's own only when the messenger says it belongs to the sender.
     if contact_user_id != user.id:
         return LinkResult(LinkOutcome.NOT_OWN_CONTACT)
-    current = await app.people.by_tg(user.id)
+    current = await _current(app, user)
     normalized = normalize_phone(phone)
     if current is not None and not _is_bootstrap(current):
         return LinkResult(LinkOutcome.ALREADY_LINKED, current)
     if normalized is None:
         return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
     candidates = [
-        p for p in await app.people.by_phone(normalized) if p.tg_user_id in (None, user.id) and not _is_bootstrap(p)
+        p for p in await app.people.by_phone(normalized)
+        if _account(p, user.channel) in (None, user.id) and not _is_bootstrap(p)
     ]
     if len(candidates) != 1:
         # Unknown phone, a phone shared by two roster people, or a person already linked to another
@@ -90,7 +116,7 @@ async def link_by_contact(app: Core, user: TelegramUser, contact_user_id: int | 
         # An IT officer bootstrapped from their display name found their roster row: one person.
         merged = await merge_people(app, duplicate_id=current.id, into_id=candidates[0].id)
         return LinkResult(LinkOutcome.LINKED, merged)
-    admin = user.id in app.settings.admin_ids
+    admin = _is_admin_id(app, user)
     return LinkResult(LinkOutcome.LINKED, await _link(app, candidates[0].id, user, admin=admin))
 
 
@@ -104,7 +130,10 @@ async def link_by_token(app: Core, user: TelegramUser, token: str) -> LinkResult
         found = await TokenRepo.get(conn, token)
         if found is None or found.used or found.expires_at <= now:
             return LinkResult(LinkOutcome.BAD_TOKEN)
-        if not await TokenRepo.use(conn, token, user.id, now):
+        if found.purpose == "admin" and not user.on_telegram:
+            # Admin grants are kept by Telegram id; the IT officer claims the role on Telegram.
+            return LinkResult(LinkOutcome.BAD_TOKEN)
+        if not await TokenRepo.use(conn, token, user.id if user.on_telegram else None, now):
             return LinkResult(LinkOutcome.BAD_TOKEN)
         if found.purpose == "admin":
             current = await app.people.by_tg(user.id)
@@ -127,7 +156,7 @@ async def bootstrap_admin(app: Core, user: TelegramUser) -> LinkResult | None:
     """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
     IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
     roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
-    if user.id not in app.settings.admin_ids:
+    if not _is_admin_id(app, user):
         return None
     current = await app.people.by_tg(user.id)
     if current is not None:
@@ -157,6 +186,8 @@ async def claim_admin(app: Core, user: TelegramUser, person_id: int | None) -> L
     (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
     an admin token within its lifetime; anyone else is refused."""
     now = app.clock.now()
+    if not user.on_telegram:
+        return LinkResult(LinkOutcome.FORBIDDEN)
     async with app.db.transaction() as conn:
         allowed = user.id in app.settings.admin_ids or await TokenRepo.admin_grant_for(
             conn, user.id, now - ADMIN_TOKEN_TTL

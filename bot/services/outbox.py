@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
+from bot.channels import DataClass
 from bot.domain.people import Person
 from storage.outbox import Kind, Payload, enqueue
 
@@ -27,14 +28,18 @@ async def notify(
     not_before: datetime | None = None,
     priority: int = 5,
     broadcast_id: int | None = None,
+    data_class: DataClass = DataClass.PERSONAL,
 ) -> bool:
     """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
-    `Database.transaction()`. A person without a messenger account gets nothing (False)."""
-    if person.tg_user_id is None:
+    `Database.transaction()`. A person without a messenger account gets nothing (False).
+
+    ``data_class`` says what the message carries; the sender routes it to Telegram or MAX by the
+    person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
+    if person.tg_user_id is None and person.max_user_id is None:
         return False
     added = await enqueue(
         conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
-        now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id,
+        now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
     )
     app.db.after_commit(app.wake_sender)
     return added

@@ -23,6 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from bot.argparsing import SubParsers
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
@@ -323,7 +324,6 @@ async def sweep(app: Core, now: datetime) -> None:
         return
     async with app.db.transaction() as conn:
         for m in plan.messages:
-            assert m.person.tg_user_id is not None
             if not await TaskRepo.log_plan_day(conn, m.person.id, m.day, now):
                 continue
             for r in m.due:
@@ -331,7 +331,7 @@ async def sweep(app: Core, now: datetime) -> None:
             if m.digest is not None:
                 await TaskRepo.log_digest(conn, m.digest.week, m.person.id, now)
             await notify(
-                app, conn, m.person,
+                app, conn, m.person, data_class=DataClass.PUBLIC,
                 key=m.dedupe_key,
                 kind="text",
                 payload=plan_payload(app, plan.snap, m),

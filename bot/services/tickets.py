@@ -124,7 +124,6 @@ async def open_ticket(app: Core, asker: Person, text: str, *, context: str | Non
     async with app.db.transaction() as conn:
         ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
         for officer, who, _ in notices:
-            assert officer.tg_user_id is not None
             t = app.translator_for(officer)
             body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
             await notify(
@@ -160,7 +159,7 @@ async def answer_ticket(app: Core, officer: Person, ticket_id: int, text: str) -
         number = await HelpRepo.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
         reachable = asker is not None and asker.reachable and asker.active
         if reachable:
-            assert asker is not None and asker.tg_user_id is not None
+            assert asker is not None
             t = app.translator_for(asker)
             body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
             await notify(

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.channels import DataClass
 from bot.domain.access import TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
@@ -175,10 +176,9 @@ async def _create_in(
     for p in people:
         if not p.reachable:
             continue
-        assert p.tg_user_id is not None
         t = app.translator_for(p)
         await notify(
-            app, conn, p,
+            app, conn, p, data_class=DataClass.PUBLIC,
             key=f"training:{sid}:invite:{p.id}",
             kind="text",
             payload=Payload(
@@ -318,11 +318,10 @@ async def send_due_reminders(app: Core, now: datetime) -> int:
             for inv, person in targets:
                 if inv.rsvp == "no" or not person.reachable or not person.active:
                     continue
-                assert person.tg_user_id is not None
                 t = app.translator_for(person)
                 markup = app.buttons.training_rsvp(session.id, t) if inv.rsvp is None else None
                 queued += await notify(
-                    app, conn, person,
+                    app, conn, person, data_class=DataClass.PUBLIC,
                     key=f"training:{session.id}:{kind}:{person.id}",
                     kind="text",
                     payload=Payload(

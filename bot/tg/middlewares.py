@@ -14,7 +14,9 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.types import TelegramObject, Update, User
 
+from bot.channels import Channel
 from bot.i18n import Catalog, pick_lang
+from bot.max import channel_of
 from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
 from storage.people import PersonRepo
 
@@ -49,7 +51,9 @@ class UpdateGuard(BaseMiddleware):
 
 
 class PersonContext(BaseMiddleware):
-    """Injects `person` (the roster Person or None) and `t` (the catalog in the user's language)."""
+    """Injects `person` (the roster Person or None), `t` (the catalog in the user's language) and
+    `channel` (the messenger the update came from). A MAX user is looked up by their MAX id, a
+    Telegram user by their Telegram id: the two id spaces are never mixed."""
 
     def __init__(self, people: PersonRepo, catalog: Catalog) -> None:
         self.people = people
@@ -57,7 +61,15 @@ class PersonContext(BaseMiddleware):
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         user: User | None = data.get("event_from_user")
-        person = await self.people.by_tg(user.id) if user is not None else None
+        bot = data.get("bot")
+        channel = channel_of(bot) if bot is not None else Channel.TELEGRAM
+        data["channel"] = channel
+        if user is None:
+            person = None
+        elif channel is Channel.MAX:
+            person = await self.people.by_max(user.id)
+        else:
+            person = await self.people.by_tg(user.id)
         lang = person.lang if person is not None and person.lang else pick_lang(user.language_code if user else None)
         data["person"] = person
         data["t"] = self.catalog.bind(lang)

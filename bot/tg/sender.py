@@ -44,11 +44,15 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
+from bot.channels import POINTER_KEY, POINTER_KEYS, Channel, ChannelPolicy, DataClass, Route
 from bot.config import startup_text
+from bot.max import channel_of
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends, limiter_of
 from bot.tg.startup import StateLog, write_failure
 from storage.delivery import DeliveryRepo, OutboxRow
+from storage.messengers import MessengerRepo
 from storage.outbox import Payload
+from storage.people import PersonRepo
 
 if TYPE_CHECKING:
     from bot.services.core import Core
@@ -62,6 +66,17 @@ REQUEST_TIMEOUT = 20  # seconds per Bot API call
 STOP_TIMEOUT = 5.0
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where one outbox row goes: the wire, its Bot, the chat there, and whether the pointer text
+    goes instead of the message (the channel policy forbids the message there)."""
+
+    channel: Channel
+    bot: Bot
+    chat_id: int
+    pointer: bool
+
+
 @dataclass
 class SenderStats:
     sent: int = 0
@@ -72,9 +87,30 @@ class SenderStats:
 
 
 class OutboxSender:
-    def __init__(self, app: Core, bot: Bot, *, rate: float | None = None, concurrency: int | None = None) -> None:
+    """``bot`` is the primary wire (Telegram, or MAX for a MAX-only school); ``max_bot`` adds MAX.
+
+    With MAX served, or a ``[channels]`` section in school.toml, every row with a person is routed at
+    send time: the person's preferred channel when the policy lets it carry the row's data class,
+    else another channel they are reachable on that may, else the pointer text (and, for a code or a
+    file, the paper path in the send log). Without either, rows go to their Telegram chat as before.
+    """
+
+    def __init__(
+        self,
+        app: Core,
+        bot: Bot,
+        *,
+        max_bot: Bot | None = None,
+        rate: float | None = None,
+        concurrency: int | None = None,
+    ) -> None:
         self.app = app
         self.bot = bot
+        self.wires: dict[Channel, Bot] = {channel_of(bot): bot}
+        if max_bot is not None:
+            self.wires[Channel.MAX] = max_bot
+        self.policy: ChannelPolicy | None = app.channel_policy
+        self.messengers = MessengerRepo(app.db)
         self.repo = DeliveryRepo(app.db)
         shared = limiter_of(bot)
         self.rate = rate or (shared.bulk_rate if shared else app.settings.outbox_rate)
@@ -236,22 +272,42 @@ class OutboxSender:
                 self._inflight_chats[row.chat_id] = left
             self._slots.release()
 
+    async def _target(self, row: OutboxRow) -> Target | None:
+        """The wire and chat for ``row`` (None: the person is reachable on no served channel)."""
+        if self.policy is None or row.person_id is None:
+            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
+        reach = await self.messengers.reach(row.person_id)
+        if reach is None:
+            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
+        reachable = [c for c in reach.reachable if c in self.wires]
+        route: Route = self.policy.route(DataClass(row.data_class), reach.preferred, reachable)
+        if route.channel is None:
+            return None
+        chat = reach.user_id(route.channel)
+        assert chat is not None
+        return Target(route.channel, self.wires[route.channel], chat, route.pointer)
+
     async def _attempt(self, row: OutboxRow) -> None:
         now = self.app.clock.now
+        target = await self._target(row)
+        if target is None:
+            self.stats.unreachable += 1
+            await self.repo.cancel([row.id], "unreachable on every channel")
+            return
         try:
             with bulk_sends():
-                message = await self._deliver(row)
+                message = await self._deliver(row, target)
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
-            if self._own_limiter:  # a limited session has paused its limiter already
+            if self._own_limiter and target.bot is self.bot:  # a limited session has paused its limiter already
                 self.limiter.pause(exc.retry_after)
             log.warning("Telegram asks to wait %s s; the sender pauses", exc.retry_after)
             await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
         except TelegramForbiddenError as exc:
-            await self._unreachable(row, f"403 {exc.message}")
+            await self._refused(row, target, f"403 {exc.message}")
         except TelegramBadRequest as exc:
             if "chat not found" in exc.message.lower():
-                await self._unreachable(row, f"400 {exc.message}")
+                await self._refused(row, target, f"400 {exc.message}")
             else:
                 # A malformed message is not fixed by waiting: dead letter now, with the reason.
                 self.stats.dead += 1
@@ -271,20 +327,55 @@ class OutboxSender:
                 await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
         else:
             self.stats.sent += 1
-            await self.repo.mark_sent(row.id, message.message_id, now())
+            logged = row.data_class if self.policy is not None else ""
+            await self.repo.mark_sent(
+                row.id, message.message_id, now(), channel=target.channel.value, data_class=logged,
+                outcome="pointer" if target.pointer else "sent",
+            )
+            if target.pointer and DataClass(row.data_class) in (DataClass.CREDENTIAL, DataClass.PERSONAL_FILE):
+                # The card goes on paper from the class teacher: the paper path is on record.
+                async with self.app.db.transaction() as conn:
+                    await MessengerRepo.log_send(conn, "paper", DataClass(row.data_class), "paper", now())
+
+    async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
+        """The chat refuses messages. On one channel of several, that channel is marked and the row
+        goes round again (to the person's other channel); otherwise as before: unreachable."""
+        if self.policy is None or row.person_id is None:
+            await self._unreachable(row, reason)
+            return
+        now = self.app.clock.now()
+        async with self.app.db.transaction() as conn:
+            if target.channel is Channel.MAX:
+                await MessengerRepo.mark_max_unreachable(conn, row.person_id, now)
+            else:
+                await PersonRepo.mark_unreachable(conn, row.person_id, reason, now)
+        self.stats.unreachable += 1
+        log.info("outbox row %s: %s refuses delivery (%s); routed again", row.id, target.channel.value, reason)
+        await self.repo.mark_retry(row.id, reason, now, count=False)
 
     async def _unreachable(self, row: OutboxRow, reason: str) -> None:
         self.stats.unreachable += 1
         cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.app.clock.now())
         log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
 
-    async def _deliver(self, row: OutboxRow) -> Message:
+    async def _pointer(self, row: OutboxRow, target: Target) -> Message:
+        assert row.person_id is not None
+        person = await self.app.people.get(row.person_id)
+        t = self.app.catalog.bind((person.lang if person is not None else None) or "ru")
+        text = t(POINTER_KEYS.get(DataClass(row.data_class), POINTER_KEY))
+        return await target.bot.send_message(target.chat_id, text, request_timeout=REQUEST_TIMEOUT)
+
+    async def _deliver(self, row: OutboxRow, target: Target) -> Message:
+        if target.pointer:
+            return await self._pointer(row, target)
         payload = Payload.from_json(row.payload)
         markup = InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None
+        bot, chat_id = target.bot, target.chat_id
         if row.kind == "text":
-            await self._own_pace(row)
-            return await self.bot.send_message(
-                row.chat_id,
+            if bot is self.bot:
+                await self._own_pace(row)
+            return await bot.send_message(
+                chat_id,
                 payload.text or "",
                 parse_mode=payload.parse_mode,
                 reply_markup=markup,
@@ -300,14 +391,15 @@ class OutboxSender:
                 raise LookupError(f"no renderer {payload.renderer!r}")
             data, filename = await renderer(self.app, payload.args)
             file = BufferedInputFile(data, filename=payload.filename or filename)
-        await self._own_pace(row)
+        if bot is self.bot:
+            await self._own_pace(row)
         if row.kind == "photo":
-            return await self.bot.send_photo(
-                row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+            return await bot.send_photo(
+                chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
                 protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
             )
-        return await self.bot.send_document(
-            row.chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+        return await bot.send_document(
+            chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
             protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
         )
 
