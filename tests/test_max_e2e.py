@@ -19,11 +19,11 @@ from bot.app import App
 from bot.channels import DataClass
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services import consent
+from bot.services import consent, consent_paper
 from storage.messengers import MessengerRepo
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, running_bot
-from tests.help_support import PHONES
+from tests.help_helpers import PHONES
 
 SHARE = "📱 Поделиться номером телефона"
 TEACHER_NAME = "Морозов Игорь Сергеевич"
@@ -192,7 +192,7 @@ async def test_consent_then_family_codes(wire_name: str, tg: FakeTelegram, mx: F
             teacher = await w.app.people.get(await person_id(w.app, "Кузнецова Ольга Николаевна"))
             assert teacher is not None
             for child_id in children:
-                result = await consent.record_paper(
+                result = await consent_paper.record_paper(
                     w.app, staff=teacher, child_id=child_id, decision="given", paper_date=w.app.clock.now().date()
                 )
                 assert result.outcome is consent.Outcome.RECORDED
