@@ -195,11 +195,6 @@ async def decide(
     query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
     channel: Channel = Channel.TELEGRAM,
 ) -> None:
-    if channel is not Channel.TELEGRAM:
-        # The ledger records a press by its Telegram account; on MAX the decision goes on paper
-        # (a MAX id is not a Telegram id and is never written where one is expected).
-        await query.answer(t("consent.max_paper_only"), show_alert=True)
-        return
     checked = await _checked(query, callback_data, app, person, t, per_child=False)
     if checked is None:
         return
@@ -224,7 +219,10 @@ async def decide(
     assert query.from_user is not None
     results = await svc.decide(
         app, parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
-        tg_user_id=query.from_user.id, update_id=_current_update_id(), callback_id=query.id,
+        # The press names its account in the messenger it came from (MAX ids are not Telegram ids).
+        tg_user_id=query.from_user.id if channel is Channel.TELEGRAM else None,
+        max_user_id=query.from_user.id if channel is Channel.MAX else None,
+        update_id=_current_update_id(), callback_id=query.id,
     )
     app.wake_sender()
     recorded = [r for r in results if r.outcome is svc.Outcome.RECORDED]

@@ -19,7 +19,7 @@ from bot.app import App
 from bot.channels import DataClass
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services import consent, consent_paper
+from bot.services import consent
 from storage.messengers import MessengerRepo
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, running_bot
@@ -187,24 +187,16 @@ async def test_consent_then_family_codes(wire_name: str, tg: FakeTelegram, mx: F
         assert elena is not None
         version = await consent.current(w.app)
         children = [await person_id(w.app, MISHA)]
-        if wire_name == "max":
-            # In MAX the decision is taken on paper and recorded by the class teacher.
-            teacher = await w.app.people.get(await person_id(w.app, "Кузнецова Ольга Николаевна"))
-            assert teacher is not None
-            for child_id in children:
-                result = await consent_paper.record_paper(
-                    w.app, staff=teacher, child_id=child_id, decision="given", paper_date=w.app.clock.now().date()
-                )
-                assert result.outcome is consent.Outcome.RECORDED
-        else:
-            for child_id in children:
-                child = await w.app.people.get(child_id)
-                assert child is not None
-                await consent.open_document(w.app, elena, child, "ru")
-            await consent.decide(
-                w.app, parent=elena, child_ids=children, decision="given", version=version.number,
-                tg_user_id=PARENT_TWO, update_id=None, callback_id="e2e",
-            )  # fmt: skip
+        for child_id in children:
+            child = await w.app.people.get(child_id)
+            assert child is not None
+            await consent.open_document(w.app, elena, child, "ru")
+        # The press names its account in the messenger it came from (migration 016 for MAX).
+        account = {"max_user_id": PARENT_TWO} if wire_name == "max" else {"tg_user_id": PARENT_TWO}
+        await consent.decide(
+            w.app, parent=elena, child_ids=children, decision="given", version=version.number,
+            update_id=None, callback_id="e2e", **account,
+        )  # fmt: skip
         w.app.wake_sender()
 
         async def two_cards() -> bool:
