@@ -18,6 +18,7 @@ from aiogram.types import (
     User,
 )
 
+from bot.channels import Channel
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Translator
 from bot.max import channel_of
@@ -32,10 +33,11 @@ from bot.services.onboarding import (
     link_by_contact,
     link_by_token,
 )
-from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice
+from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice, MessengerChoice
 from bot.tg.filters import HasContent, IsLinked, MenuButton
 from bot.tg.menu import main_keyboard, visible_entries
 from handlers.common import set_commands
+from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
 
 
@@ -189,6 +191,43 @@ async def language_chosen(
         await set_commands(bot, chat_id, person, t)
 
 
+async def messenger(message: Message, app: Core, person: Person, t: Translator) -> None:
+    """/messenger: which messenger the bot's messages go to, among those the person is linked on."""
+    reach = await MessengerRepo(app.db).reach(person.id)
+    if reach is None:
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                text=("✅ " if channel is reach.preferred else "") + t(f"start.messenger_{channel.value}"),
+                callback_data=MessengerChoice(channel=channel.value).pack(),
+            )
+        ]
+        for channel in Channel
+        if reach.user_id(channel) is not None
+    ]
+    current = t(f"start.messenger_{reach.preferred.value}")
+    await message.answer(
+        t("start.messenger_title", current=current), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
+    )
+
+
+async def messenger_chosen(
+    query: CallbackQuery, callback_data: MessengerChoice, app: Core, person: Person | None, t: Translator
+) -> None:
+    channel = next((c for c in Channel if c.value == callback_data.channel), None)
+    if person is None or channel is None:
+        await query.answer(t("fallback.button_unavailable"), show_alert=True)
+        return
+    async with app.db.transaction() as conn:
+        chosen = await MessengerRepo.set_preferred(conn, person.id, channel, app.clock.now())
+    if not chosen:
+        # Not linked there (a forged or stale button): nothing changes.
+        await query.answer(t("start.messenger_not_linked"), show_alert=True)
+        return
+    await query.answer(t("start.messenger_set", channel=t(f"start.messenger_{channel.value}")))
+
+
 def build_router() -> Router:
     router = Router(name="start")
     router.message.register(start_with_token, CommandStart(deep_link=True))
@@ -200,4 +239,6 @@ def build_router() -> Router:
     router.message.register(language, MenuButton("language"))
     router.callback_query.register(language_chosen, LangChoice.filter())
     router.callback_query.register(admin_claimed, AdminClaim.filter())
+    router.message.register(messenger, Command("messenger"), IsLinked())
+    router.callback_query.register(messenger_chosen, MessengerChoice.filter())
     return router

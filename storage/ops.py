@@ -188,12 +188,14 @@ class PersonRow:
     roles: frozenset[str]
     linked: bool
     unreachable_reason: str | None
+    on_telegram: bool = False
+    on_max: bool = False
 
 
 async def roster_rows(db: Database) -> list[PersonRow]:
     """Every active person with roles and link state, in one query."""
     rows = await db.fetchall(
-        "SELECT p.id, p.full_name, p.class_label, p.tg_user_id, p.unreachable_reason,"
+        "SELECT p.id, p.full_name, p.class_label, p.tg_user_id, p.max_user_id, p.unreachable_reason,"
         " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
         " FROM persons p WHERE p.active = 1 ORDER BY p.full_name"
     )
@@ -203,8 +205,10 @@ async def roster_rows(db: Database) -> list[PersonRow]:
             full_name=r["full_name"],
             class_label=r["class_label"],
             roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
-            linked=r["tg_user_id"] is not None,
+            linked=r["tg_user_id"] is not None or r["max_user_id"] is not None,
             unreachable_reason=r["unreachable_reason"],
+            on_telegram=r["tg_user_id"] is not None,
+            on_max=r["max_user_id"] is not None,
         )
         for r in rows
     ]

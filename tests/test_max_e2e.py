@@ -16,11 +16,13 @@ from typing import Any, Protocol
 import pytest
 
 from bot.app import App
-from bot.channels import DataClass
+from bot.channels import Channel, DataClass
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services import consent
+from bot.services import consent, status
+from bot.services.outbox import notify
 from storage.messengers import MessengerRepo
+from storage.outbox import Payload
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, running_bot
 from tests.help_helpers import PHONES
@@ -283,3 +285,52 @@ async def test_a_credential_never_goes_out_on_a_channel_the_policy_forbids(
             await teacher.press(menu, labels[0])
             await teacher.wait(lambda text: "откройте бота в MAX" in text, after=mark)
         assert all(m.method != "sendPhoto" for m in tg.sent(TEACHER))
+
+
+async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> None:
+    """Linked on both, the parent picks MAX with /messenger; a notice then goes to MAX, not Telegram.
+    A button naming a messenger the person is not linked on changes nothing."""
+    async with running_bot(tg, tmp_path, mx=mx) as app:
+        await load_school(app)
+        w = World("telegram", app, tg, mx)
+        on_tg = await w.link(PARENT_ONE, "Олег", "Смирнов")
+        on_max = MaxWire(mx, 77_006, "Олег", "Смирнов", PHONES[PARENT_ONE].lstrip("+"))
+        await on_max.send("/start")
+        await on_max.share_contact(await on_max.wait(lambda text: "поделитесь своим номером" in text))
+        await on_max.wait(lambda text: "Ваши роли" in text)
+        oleg = await app.people.by_max(77_006)
+        assert oleg is not None and oleg.tg_user_id == PARENT_ONE
+
+        mark = on_tg.count()
+        await on_tg.send("/messenger")
+        choice = await on_tg.wait(lambda text: "Куда присылать" in text, after=mark)
+        assert on_tg.labels(choice) == ["✅ Telegram", "MAX"]
+        await on_tg.press(choice, "MAX")
+        repo = MessengerRepo(app.db)
+
+        async def chosen() -> bool:
+            reach = await repo.reach(oleg.id)
+            return reach is not None and reach.preferred is Channel.MAX
+
+        await _eventually(chosen)
+        async with app.db.transaction() as conn:
+            await notify(
+                app, conn, oleg, key="e2e:notice", payload=Payload(text="Собрание в четверг в 18:00"),
+                now=app.clock.now(), data_class=DataClass.PUBLIC,
+            )  # fmt: skip
+        await on_max.wait(lambda text: "Собрание в четверг" in text)
+        assert not any("Собрание" in (m.plain or "") for m in tg.sent(PARENT_ONE))
+
+        # Someone linked on Telegram only cannot pick MAX, even with a forged button.
+        ivan = await w.link(PARENT_TWO, "Елена", "Иванова")
+        mark = ivan.count()
+        await ivan.send("/messenger")
+        only = await ivan.wait(lambda text: "Куда присылать" in text, after=mark)
+        assert ivan.labels(only) == ["✅ Telegram"]
+        elena = await app.people.by_tg(PARENT_TWO)
+        assert elena is not None
+        async with app.db.transaction() as conn:
+            assert not await MessengerRepo.set_preferred(conn, elena.id, Channel.MAX, app.clock.now())
+        # The IT officer's status counts people per messenger.
+        text = status.render(await status.collect(app), app.catalog.bind("ru"), app)
+        assert "В Telegram: 1, в MAX: 0, в обоих: 1" in text

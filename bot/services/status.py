@@ -110,6 +110,8 @@ class StatusData:
     next_journal_due: Quarter | None
     journal_done_this_quarter: bool
     last_db_backup: DbBackup | None
+    people_max: int = 0  # linked on MAX (with or without Telegram)
+    people_both: int = 0  # linked on both
 
 
 async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
@@ -243,6 +245,8 @@ async def collect(app: Core, viewer: Person | None = None) -> StatusData:
         scope_class=scope,
         people_total=len(scoped),
         people_linked=sum(1 for p in scoped if p.linked),
+        people_max=sum(1 for p in scoped if p.on_max),
+        people_both=sum(1 for p in scoped if p.on_max and p.on_telegram),
         classes=classes,
         tasks=await _section("tasks", lambda: _tasks(app, today, tasks_viewer)),
         consent=await _section("consent", lambda: _consent(app, children, scope)),
@@ -285,6 +289,11 @@ def render(data: StatusData, t: Translator, app: Core) -> str:
     title = t("status.title_class", cls=escape(data.scope_class)) if data.scope_class else t("status.title")
     out.append(f"<b>{title}</b> · {when(data.now)}")
     out.append(t("status.people", total=data.people_total, linked=data.people_linked))
+    if data.people_max:
+        # Per messenger, once anyone is on MAX (issue #17).
+        only_tg = data.people_linked - data.people_max
+        only_max = data.people_max - data.people_both
+        out.append(t("status.people_channels", tg=only_tg, max=only_max, both=data.people_both))
 
     out.append("")
     out.append(f"<b>{t('status.tasks_h')}</b>")

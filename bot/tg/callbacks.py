@@ -297,3 +297,10 @@ class TrAdm(CallbackData, prefix="tra"):
     pid: int = 0
     page: int = 0
     arg: str = ""
+
+
+class MessengerChoice(CallbackData, prefix="msgr"):
+    """The person picks the messenger the bot's messages go to; checked on the server against the
+    messengers they are linked on."""
+
+    channel: str
