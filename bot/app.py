@@ -254,6 +254,10 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
     app.bot, app.max_bot = bot, max_bot
     if max_bot is not None or app.school.channels is not None:
         app.channel_policy = app.school.channel_policy
+    else:
+        # A Telegram-only school without [channels] keeps sending everything through Telegram
+        # (a private school may); a municipal school may not, so the operator is told at every start.
+        log.warning(startup_text("telegram_carries_personal_data"))
     dp = build_dispatcher(app)
     app.dispatcher = dp
     # Everything built so far (modules, aiogram's models, catalogs, the FAQ index) lives as long as
