@@ -8,12 +8,14 @@ and the people act in MAX. One set of handlers and services serves both.
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.app import App
 from bot.channels import Channel, DataClass
@@ -21,6 +23,7 @@ from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services import consent, status
 from bot.services.outbox import notify
+from bot.services.report import render_report
 from storage.messengers import MessengerRepo
 from storage.outbox import Payload
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
@@ -334,3 +337,10 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
         # The IT officer's status counts people per messenger.
         text = status.render(await status.collect(app), app.catalog.bind("ru"), app)
         assert "В Telegram: 1, в MAX: 0, в обоих: 1" in text
+        # So does the XLSX report, on a sheet of its own.
+        book = load_workbook(io.BytesIO(await render_report(app, app.catalog.bind("ru"))))
+        sheet = book["Мессенджеры"]
+        counts = {str(r[0]): r[1] for r in sheet.iter_rows(min_row=2, values_only=True)}
+        assert counts["Только Telegram"] == 1 and counts["Telegram и MAX"] == 1 and counts["Только MAX"] == 0
+        assert counts["Всего в составе"] == counts["Только Telegram"] + counts["Только MAX"] + counts[
+            "Telegram и MAX"] + counts["Не подключены (бумага)"]

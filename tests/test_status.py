@@ -116,7 +116,7 @@ async def test_report_is_an_xlsx_with_the_sheets(harness: Harness) -> None:
     assert isinstance(doc.document, BufferedInputFile)
     assert doc.document.filename == "report-2026-11-30.xlsx"
     wb = load_workbook(io.BytesIO(doc.document.data))
-    assert wb.sheetnames == ["Анализ", "План", "Согласия", "Коды", "Обучение", "Резервные копии"]
+    assert wb.sheetnames == ["Анализ", "План", "Согласия", "Коды", "Обучение", "Резервные копии", "Мессенджеры"]
     consent = wb["Согласия"]
     assert [c.value for c in consent[1]] == ["Класс", "Детей", "С согласием", "%"]
     assert consent[1][0].font.b

@@ -48,7 +48,7 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         await officer.send("/report")
         report = await tg.wait_for(1001, lambda m: m.method == "sendDocument")
         assert report.file is not None and (report.filename or "").endswith(".xlsx")
-        assert len(load_workbook(io.BytesIO(report.file)).sheetnames) == 6  # the analysis (item 18) first
+        assert len(load_workbook(io.BytesIO(report.file)).sheetnames) == 7  # the analysis (item 18) first
 
         # A week before the end of the second quarter the plan reminder comes; "Done" logs the backup.
         clock.set(datetime(2026, 12, 21, 10, 0, tzinfo=MSK))
