@@ -12,6 +12,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as html
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -23,6 +24,7 @@ from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from storage.db import DiskFull
+from storage.messengers import MessengerRepo, Reach
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +226,24 @@ async def link_search(message: Message, app: Core, t: Translator, state: FSMCont
         ]
         for p in found
     ]
-    await message.answer(t("admin.link_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    # Where each of them is reached, and the messenger they chose (#17): the IT officer sees it.
+    repo = MessengerRepo(app.db)
+    lines = [t("admin.link_pick")]
+    for p in found:
+        reach = await repo.reach(p.id)
+        lines.append(t("admin.reach_line", name=html.quote(p.full_name), where=_where(reach, t)))
+    await message.answer("\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def _where(reach: Reach | None, t: Translator) -> str:
+    linked = [] if reach is None else [
+        channel for channel in Channel if reach.user_id(channel) is not None
+    ]
+    if reach is None or not linked:
+        return t("admin.reach_none")
+    how = t("admin.reach_chosen") if reach.chosen is not None else t("admin.reach_default")
+    return t("admin.reach_where", channels=", ".join(t(f"admin.channel.{c.value}") for c in linked),
+             preferred=t(f"admin.channel.{reach.preferred.value}"), how=how)
 
 
 async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: Core, person: Person, t: Translator) -> None:
