@@ -31,6 +31,7 @@ from bot.services import (
     report,
     restore,
     school_year,
+    send_log_export,
     tasks_import,
     training,
 )
@@ -129,7 +130,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         "status",  # status, reports, journal and database backups
         routers=(RouterSpec(status_handlers.build_router, staff=True),),
         sweeps=(SweepSpec("ops", ops_sweep.sweep, 10),),
-        cli=(report.register_cli, restore.register_cli),
+        cli=(report.register_cli, restore.register_cli, send_log_export.register_cli),
         renderers=(("ops_consent_register", report.consent_register),),
     ),
     Capability(

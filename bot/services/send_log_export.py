@@ -1,0 +1,194 @@
+"""The send log for an inspector (issue #17, item 5): `schoolbot export sends`.
+
+One row per routed send: when (the school's wall-clock time), the channel, the data class and the
+outcome, all in words from the catalog; then a summary: sends per channel and data class, and how
+many credentials and children's personal data went out on a channel the school's policy does not
+allow (0 when the policy held). The log holds no personal data (see migration 015), and neither does
+this file: no names, ids, chats or texts exist to put in it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, tzinfo
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from bot.argparsing import SubParsers
+from bot.channels import Channel, ChannelPolicy, DataClass
+from bot.i18n import Translator
+from bot.services.exports import csv_row, write_private, xlsx_append
+from storage.messengers import MessengerRepo, SendRecord
+
+if TYPE_CHECKING:
+    from bot.services.core import Core
+
+Format = Literal["csv", "xlsx"]
+COLUMNS = ("when", "channel", "data_class", "outcome")
+XLSX_WIDTHS = (18, 12, 36, 40)
+CHANNELS = ("telegram", "max", "paper")
+# The classes the law keeps off a forbidden channel above all: the summary's explicit line counts these.
+GUARDED = frozenset({DataClass.CREDENTIAL, DataClass.CHILD_PERSONAL})
+DATE_FORMAT = "%d.%m.%Y %H:%M"
+
+
+@dataclass(frozen=True)
+class Summary:
+    counts: Counter[tuple[str, DataClass]]  # (channel, data class) -> sends
+    violations: int  # credential / child-data messages sent on a channel the policy forbids
+
+
+def summarise(records: Sequence[SendRecord], policy: ChannelPolicy) -> Summary:
+    counts: Counter[tuple[str, DataClass]] = Counter((r.channel, r.data_class) for r in records)
+    violations = sum(
+        1 for r in records
+        if r.outcome == "sent" and r.data_class in GUARDED and r.channel in tuple(Channel)
+        and not policy.allows(Channel(r.channel), r.data_class)
+    )
+    return Summary(counts, violations)
+
+
+def _local(moment: datetime, tz: tzinfo) -> datetime:
+    """Aware UTC -> the school's wall-clock time to the minute, naive (what a spreadsheet cell holds)."""
+    return moment.astimezone(tz).replace(tzinfo=None, second=0, microsecond=0)
+
+
+def header(t: Translator) -> list[str]:
+    return [t(f"channels.export.{c}") for c in COLUMNS]
+
+
+def _words(record: SendRecord, t: Translator) -> list[str]:
+    return [
+        t(f"channels.export.channel_name.{record.channel}"),
+        t(f"channels.export.class.{record.data_class.value}"),
+        t(f"channels.export.outcome_name.{record.outcome}"),
+    ]
+
+
+def summary_rows(summary: Summary, t: Translator) -> list[list[object]]:
+    """The summary block: its heading, one row per channel and data class that has sends, the total
+    and the explicit line on forbidden sends."""
+    rows: list[list[object]] = [[t("channels.export.summary")],
+                                [t("channels.export.channel"), t("channels.export.data_class"),
+                                 t("channels.export.count")]]
+    for channel in CHANNELS:
+        for data_class in DataClass:
+            n = summary.counts.get((channel, data_class), 0)
+            if n:
+                rows.append([t(f"channels.export.channel_name.{channel}"),
+                             t(f"channels.export.class.{data_class.value}"), n])
+    rows.append([t("channels.export.total"), "", sum(summary.counts.values())])
+    rows.append([t("channels.export.violations", n=summary.violations)])
+    return rows
+
+
+def to_csv(records: Sequence[SendRecord], summary: Summary, t: Translator, *, tz: tzinfo = UTC) -> bytes:
+    # UTF-8 with BOM and ';': what Russian Excel opens without an import dialog (as the consent register).
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer.writerow(csv_row(header(t)))
+    for record in records:
+        writer.writerow(csv_row([_local(record.at, tz).strftime(DATE_FORMAT), *_words(record, t)]))
+    writer.writerow([])
+    writer.writerows(csv_row(row) for row in summary_rows(summary, t))
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def to_xlsx(
+    records: Sequence[SendRecord], summary: Summary, t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC
+) -> bytes:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = t("channels.export.sheet")[:31]
+    xlsx_append(ws, [title])
+    xlsx_append(ws, [subtitle])
+    ws["A1"].font = Font(bold=True, size=13)
+    xlsx_append(ws, header(t))
+    for cell in ws[3]:
+        cell.font = Font(bold=True)
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+    for record in records:
+        xlsx_append(ws, [_local(record.at, tz), *_words(record, t)])
+        ws.cell(row=ws.max_row, column=1).number_format = "DD.MM.YYYY HH:MM"
+    last = ws.max_row
+    xlsx_append(ws, [])
+    first_summary = ws.max_row + 1
+    for row in summary_rows(summary, t):
+        xlsx_append(ws, row)
+    ws.cell(row=first_summary, column=1).font = Font(bold=True)
+    ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
+    for i, width in enumerate(XLSX_WIDTHS, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A4"
+    ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{last}"
+    buffer = io.BytesIO()
+    wb.save(buffer)
+    return buffer.getvalue()
+
+
+async def export(
+    app: Core, fmt: Format, t: Translator, since: date | None = None
+) -> tuple[bytes, str, int]:
+    """(file bytes, file name, number of sends). ``since`` is a day in the school's time zone."""
+    tz = app.school.tz
+    start = datetime.combine(since, time(0), tz).astimezone(UTC) if since is not None else None
+    records = await MessengerRepo(app.db).send_log(start)
+    # The school's policy as configured (the default for a municipal school when school.toml says
+    # nothing): what an inspector checks the sends against, served channels or not.
+    summary = summarise(records, app.school.channel_policy)
+    now = app.clock.now().astimezone(tz)
+    name = f"sends-{now:%Y%m%d}.{fmt}"
+    if fmt == "csv":
+        return to_csv(records, summary, t, tz=tz), name, len(records)
+    title = t("channels.export.title")
+    period = t("channels.export.since", since=f"{since:%d.%m.%Y}") if since is not None else ""
+    subtitle = t("channels.export.subtitle", school=app.school.school.name, when=now.strftime(DATE_FORMAT),
+                 period=period)
+    data = await asyncio.to_thread(to_xlsx, records, summary, t, title=title, subtitle=subtitle, tz=tz)
+    return data, name, len(records)
+
+
+# --- CLI ----------------------------------------------------------------------------------------
+
+
+def parse_since(value: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if len(value) == 10 else None
+    except ValueError:
+        return None
+
+
+async def cmd_export(app: Core, args: argparse.Namespace, t: Translator) -> int:
+    since: date | None = None
+    if args.since is not None:
+        since = parse_since(args.since)
+        if since is None:
+            print(t("channels.export.bad_since", value=args.since), file=sys.stderr)
+            return 2
+    data, name, count = await export(app, args.format, t, since)
+    out = Path(args.out) if args.out else Path(name)
+    await asyncio.to_thread(write_private, out, data)
+    print(t.plural("channels.export.written", count, path=out))
+    return 0
+
+
+def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
+    e = export_group.add_parser(
+        "sends", help="the send log for an inspector: channel, data class and outcome of every send"
+    )
+    e.add_argument("--since", default=None, help="from this day on, YYYY-MM-DD (default: everything)")
+    e.add_argument("--format", choices=("csv", "xlsx"), default="xlsx")
+    e.add_argument("--out", default=None, help="output file (default: sends-<date>.<format>)")
+    e.set_defaults(func=cmd_export)
