@@ -31,6 +31,7 @@ CASES: dict[str, list[str]] = {
     "export-xlsx": ["export", "consents", "--format", "xlsx", "--out", "consents.xlsx"],
     "export-en": ["--lang", "en", "export", "consents", "--format", "csv", "--out", "consents.csv"],
     "export-report": ["export", "report", "--out", "report.xlsx"],
+    "export-sends": ["export", "sends", "--format", "csv", "--out", "sends.csv"],
     "consent": ["consent", "publish", "empty.txt"],
     "reminders": ["reminders", "--dry-run", "--at", "2026-12-07 09:00"],
     "reminders-bad": ["reminders", "--dry-run", "--at", "07.12.2026"],
@@ -102,6 +103,7 @@ def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
     assert "Одноразовый токен ответственного по информатизации" in said("admin-token")
     assert "Реестр согласий записан в consents.pdf (3 строки)." in said("export")
     assert "Consent register written to consents.csv (3 rows)." in said("export-en")
+    assert "Журнал отправок записан в sends.csv (0 строк)." in said("export-sends")
     assert "empty.txt: документ пуст." in said("consent")
     assert "будет отправлено" in said("reminders")
     assert "нужно «ГГГГ-ММ-ДД ЧЧ:ММ»" in said("reminders-bad")
