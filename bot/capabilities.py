@@ -46,6 +46,7 @@ from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
 from handlers import consent_staff, fallback, faq, search, start
 from handlers import school_year as school_year_handlers
+from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
@@ -130,8 +131,14 @@ CAPABILITIES: tuple[Capability, ...] = (
         "status",  # status, reports, journal and database backups
         routers=(RouterSpec(status_handlers.build_router, staff=True),),
         sweeps=(SweepSpec("ops", ops_sweep.sweep, 10),),
-        cli=(report.register_cli, restore.register_cli, send_log_export.register_cli),
+        cli=(report.register_cli, restore.register_cli),
         renderers=(("ops_consent_register", report.consent_register),),
+    ),
+    Capability(
+        "send_log",  # issue #17 item 5: every send by channel and data class, for an inspector
+        routers=(RouterSpec(send_log_handlers.build_router, staff=True),),
+        cli=(send_log_export.register_cli,),
+        admin_actions=(AdminEntry(send_log_handlers.ACTION, "channels.admin_action", 110),),
     ),
     Capability(
         "analysis",  # plan item 18

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage
 from openpyxl import load_workbook
 
 from bot.channels import ChannelPolicy, DataClass
@@ -23,11 +24,13 @@ from bot.cli import main as cli_main
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services.outbox import notify
+from bot.services.roster import import_roster
 from bot.services.send_log_export import summarise
+from bot.tg.callbacks import AdminAction
 from storage.messengers import MessengerRepo, SendRecord
 from storage.outbox import Payload
 from tests.codes_helpers import CODES, load_school
-from tests.harness import PARENT_ONE, ROSTER_ROWS, TEACHER, running_bot
+from tests.harness import DIRECTOR, PARENT_ONE, ROSTER_ROWS, TEACHER, Harness, roster_csv, running_bot
 from tests.help_helpers import PHONES
 from tests.test_max_e2e import MaxWire, TelegramWire, _eventually
 
@@ -190,3 +193,31 @@ def test_a_forbidden_send_is_counted_and_a_bad_date_is_refused(
     assert _cli(monkeypatch, tmp_path / "db.sqlite3", tmp_path / "none.toml", argv) == 2
     assert "--since" in capsys.readouterr().err
     assert not (tmp_path / "x.xlsx").exists()
+
+
+async def test_the_it_officer_gets_the_send_log_from_admin(harness: Harness) -> None:
+    """/admin offers the send log; pressing it answers "Готовлю файл…" at once, then sends the XLSX.
+    Only the IT officer: the director's press sends nothing."""
+    report = await import_roster(harness.app.db, roster_csv(), "roster.csv", now=harness.clock.now())
+    assert report.ok, report.errors
+    await harness.admin_start()
+    async with harness.app.db.transaction() as conn:
+        await MessengerRepo.log_send(conn, "max", DataClass.CREDENTIAL, "sent", harness.clock.now())
+    calls = await harness.text(1, "/admin")
+    menu = next(c for c in calls if isinstance(c, SendMessage))
+    assert menu.reply_markup is not None
+    labels = {b.text: b.callback_data for row in menu.reply_markup.inline_keyboard for b in row}  # type: ignore[union-attr]
+    data = labels["📒 Журнал отправок (для проверяющего)"]
+    assert data == AdminAction(action="sends").pack()
+    calls = await harness.press(1, data)
+    assert isinstance(calls[0], AnswerCallbackQuery) and calls[0].text == "Готовлю файл…"
+    sent = next(c for c in calls if isinstance(c, SendDocument))
+    wb = load_workbook(io.BytesIO(sent.document.data))  # type: ignore[union-attr]
+    ws = wb.active
+    assert ws is not None
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[3][1:4] == ["MAX", "учётные данные (код приглашения)", "отправлено"]
+    assert rows[-1][0] == VIOLATIONS_ZERO
+    wb.close()
+    refused = await harness.press(DIRECTOR, data)
+    assert not any(isinstance(c, SendDocument) for c in refused)

@@ -51,6 +51,7 @@ class AdminActionId(enum.StrEnum):
     TICKETS = "tickets"
     FAQ_RELOAD = "faq_reload"
     TRAINING = "training"
+    SENDS = "sends"  # the send log for an inspector (issue #17)
     CANCEL = "cancel"
     YEAR_CANCEL = "year_cancel"
 
