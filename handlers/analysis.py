@@ -11,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -18,13 +19,17 @@ from bot.services import analysis as svc
 from bot.services.core import Core
 from bot.tg.callbacks import AnalysisAction
 from bot.tg.filters import HasRole, PlainText
+from bot.tg.policy import may_send
 
 
 class AnalysisFlow(StatesGroup):
     waiting_tasks = State()
 
 
-async def _send(message: Message, app: Core, person: Person, t: Translator, intro: str) -> None:
+async def _send(message: Message, app: Core, person: Person, t: Translator, intro: str, channel: Channel) -> None:
+    # The analysis names classes and quotes people's questions: a file with personal data.
+    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
+        return
     found = await svc.collect(app, t)
     data, name = await svc.pdf_bytes(app, t)
     tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
@@ -38,10 +43,14 @@ async def _send(message: Message, app: Core, person: Person, t: Translator, intr
     await message.answer(t("analysis.tasks_now", tasks=tasks)[:4000], reply_markup=markup)
 
 
-async def show(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def show(
+    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     await state.clear()
     found = await svc.collect(app, t)
-    await _send(message, app, person, t, t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"))
+    await _send(message, app, person, t, t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"),
+                channel)
 
 
 async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
@@ -51,7 +60,10 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
         await query.message.answer(t("analysis.ask_tasks"))
 
 
-async def tasks_received(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def tasks_received(
+    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     assert message.text is not None
     try:
         tasks = await svc.save_tasks(app, message.text, by=person.id)
@@ -59,7 +71,7 @@ async def tasks_received(message: Message, app: Core, person: Person, t: Transla
         await message.answer(t(exc.key))
         return
     await state.clear()
-    await _send(message, app, person, t, t("analysis.saved", n=len(tasks)))
+    await _send(message, app, person, t, t("analysis.saved", n=len(tasks)), channel)
 
 
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:

@@ -8,6 +8,7 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel, DataClass
 from bot.domain.access import ARCHIVE_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -16,6 +17,7 @@ from bot.services import consent_export
 from bot.services.core import Core
 from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView
 from bot.tg.filters import HasRole
+from bot.tg.policy import may_send
 from storage.year import ARCHIVE_STEPS
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -88,13 +90,17 @@ async def archive_step(
 
 
 async def archive_print(
-    query: CallbackQuery, callback_data: ArchiveView, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ArchiveView, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     if not person.is_admin:
         await query.answer(t("archive.forbidden"), show_alert=True)
         return
     await query.answer()
     if not isinstance(query.message, Message):
+        return
+    # The checklist names the class teachers, the register the children: files with personal data.
+    if not await may_send(app, query.message, t, channel, DataClass.PERSONAL_FILE):
         return
     if callback_data.action == "pdf":
         data, name = await service.checklist_pdf(app, t)

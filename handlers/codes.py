@@ -38,6 +38,7 @@ from bot.tg.callbacks import (
     CodeTrouble,
 )
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton
+from bot.tg.policy import may_send
 from storage.codes import CodeRepo
 
 log = logging.getLogger(__name__)
@@ -149,8 +150,7 @@ async def class_sheet(
 
 async def _send_sheet(app: Core, message: Message, person: Person, t: Translator, channel: Channel) -> None:
     assert person.class_label is not None
-    if app.forbids(channel, DataClass.PERSONAL_FILE):
-        await message.answer(t(POINTER_KEYS[DataClass.PERSONAL_FILE]))
+    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
         return
     sheet = await print_cards(app, person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)

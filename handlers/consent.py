@@ -10,7 +10,7 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, PARENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -24,8 +24,9 @@ from bot.services.consent_paper import (
 from bot.services.core import Core
 from bot.tg.callbacks import AdminAction, ConsentAction, ConsentCb
 from bot.tg.filters import HasRole, MenuButton
+from bot.tg.policy import may_send
 from handlers.consent_staff import button as _btn
-from handlers.consent_staff import staff_view
+from handlers.consent_staff import staff_view, staff_view_class
 from storage.consent import Decision, Version
 from storage.db import CURRENT_UPDATE
 
@@ -76,30 +77,46 @@ async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, I
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def consent_command(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def consent_command(
+    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     await state.set_state(None)
     shown = False
+    # The parent's menu names the children and their classes: where the policy forbids a child's
+    # personal data, the pointer instead.
     if person.has_role("parent"):
-        text, markup = await _parent_view(app, person, t)
-        await message.answer(text, reply_markup=markup)
+        if await may_send(app, message, t, channel, DataClass.CHILD_PERSONAL):
+            text, markup = await _parent_view(app, person, t)
+            await message.answer(text, reply_markup=markup)
         shown = True
     if person.has_role(*STAFF_CONSENT_ROLES):
-        text, markup = await staff_view(app, person, t)
-        await message.answer(text, reply_markup=markup)
+        if await may_send(app, message, t, channel, await staff_view_class(app, person)):
+            text, markup = await staff_view(app, person, t)
+            await message.answer(text, reply_markup=markup)
         shown = True
     if not shown:
         await message.answer(t("consent.not_for_you"))
 
 
-async def class_consents(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def class_consents(
+    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
+    if not await may_send(app, message, t, channel, await staff_view_class(app, person)):
+        return
     text, markup = await staff_view(app, person, t)
     await message.answer(text, reply_markup=markup)
 
 
-async def open_menu(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def open_menu(
+    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
+) -> None:
     await query.answer()
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     text, markup = await _parent_view(app, person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
@@ -127,17 +144,22 @@ def _message(query: CallbackQuery) -> Message | None:
 
 
 async def read_document(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     checked = await _checked(query, callback_data, app, person, t, per_child=True)
     if checked is None:
         return
     await query.answer()
+    # The document is filled in with the child's name and class.
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     await _send_document(app, _message(query), person, checked[1][callback_data.child], t)
 
 
 async def signing_form_pdf(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     checked = await _checked(query, callback_data, app, person, t, per_child=False)
     if checked is None:
@@ -146,9 +168,14 @@ async def signing_form_pdf(
     if callback_data.child not in children:
         await query.answer(t("consent.forbidden"), show_alert=True)
         return
+    msg = _message(query)
+    # The pre-filled form is a file with the parent's and the child's personal data.
+    if app.forbids(channel, DataClass.PERSONAL_FILE):
+        await query.answer()
+        await may_send(app, msg, t, channel, DataClass.PERSONAL_FILE)
+        return
     # Rendering a PDF takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
-    msg = _message(query)
     if msg is not None:
         child = children[callback_data.child]
         data, name = await signing_form(app, person, child, t)
@@ -159,7 +186,8 @@ async def signing_form_pdf(
 
 
 async def ask_withdraw(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     checked = await _checked(query, callback_data, app, person, t, per_child=True)
     if checked is None:
@@ -167,6 +195,8 @@ async def ask_withdraw(
     version, children = checked
     await query.answer()
     msg = _message(query)
+    if not await may_send(app, msg, t, channel, DataClass.CHILD_PERSONAL):
+        return
     if msg is not None:
         child = children[callback_data.child]
         markup = InlineKeyboardMarkup(inline_keyboard=[[
@@ -178,11 +208,14 @@ async def ask_withdraw(
 
 
 async def keep_consent(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     if await _checked(query, callback_data, app, person, t, per_child=False) is None:
         return
     await query.answer(t("consent.withdraw_cancelled"))
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     await _refresh(app, _message(query), person, t)
 
 
@@ -232,6 +265,9 @@ async def decide(
         return
     await query.answer()
     msg = _message(query)
+    # The decision is recorded wherever it was pressed; the receipts and the menu name the children.
+    if not await may_send(app, msg, t, channel, DataClass.CHILD_PERSONAL):
+        return
     for r in recorded:
         assert r.row is not None
         if msg is not None:
@@ -265,8 +301,12 @@ async def _send_document(app: Core, msg: Message | None, parent: Person, child: 
     await msg.answer(text, reply_markup=markup)
 
 
-async def admin_entry(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def admin_entry(
+    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
+) -> None:
     await query.answer()
+    if not await may_send(app, _message(query), t, channel, await staff_view_class(app, person)):
+        return
     text, markup = await staff_view(app, person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)

@@ -12,6 +12,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel, DataClass
 from bot.domain.access import STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -31,6 +32,7 @@ from bot.services.consent_registers import counts_by_class, register
 from bot.services.core import Core
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasContent, HasRole
+from bot.tg.policy import may_send
 
 
 class PaperForm(StatesGroup):
@@ -59,6 +61,13 @@ async def staff_view(app: Core, staff: Person, t: Translator) -> tuple[str, Inli
         buttons.append([button(line, StaffCb(action="class", cls=cls))])
     buttons.append(_export_row(t, ""))
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+
+
+async def staff_view_class(app: Core, staff: Person) -> DataClass:
+    """The data class of what ``staff_view`` shows this person: one class's children by name
+    (a child's personal data), or only counts per class (public)."""
+    classes = staff_classes(staff, await app.people.classes())
+    return DataClass.CHILD_PERSONAL if len(classes) == 1 and not staff.is_admin else DataClass.PUBLIC
 
 
 async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
@@ -137,7 +146,8 @@ async def show_classes(query: CallbackQuery, app: Core, person: Person, t: Trans
 
 
 async def export_register(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     if not callback_data.cls:
         # The whole school's register is the IT officer's.
@@ -146,13 +156,23 @@ async def export_register(
             return
     elif not await _own_class(query, callback_data, app, person, t):
         return
+    # The register is a file of children's and parents' names: the pointer where it may not go.
+    if app.forbids(channel, DataClass.PERSONAL_FILE):
+        await query.answer()
+        await may_send(app, _message(query), t, channel, DataClass.PERSONAL_FILE)
+        return
     await _send_export(query, app, t, callback_data.cls, callback_data.decision)
 
 
-async def show_class(query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator) -> None:
+async def show_class(
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     if not await _own_class(query, callback_data, app, person, t):
         return
     await query.answer()
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     text, markup = await _class_view(app, person, callback_data.cls, t)
     msg = _message(query)
     if msg is not None:
@@ -160,12 +180,15 @@ async def show_class(query: CallbackQuery, callback_data: StaffCb, app: Core, pe
 
 
 async def pick_paper_child(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     if not await _own_class(query, callback_data, app, person, t):
         return
     cls = callback_data.cls
     await query.answer()
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     pupils = await app.people.with_role("student", cls)
     rows = [[button(p.full_name, StaffCb(action="child", cls=cls, child=p.id))] for p in pupils]
     msg = _message(query)
@@ -174,11 +197,16 @@ async def pick_paper_child(
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def pick_original(query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator) -> None:
+async def pick_original(
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+) -> None:
     if not await _own_class(query, callback_data, app, person, t):
         return
     cls = callback_data.cls
     await query.answer()
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     version = await svc.current(app)
     pupils = await app.people.with_role("student", cls)
     have = await originals(app, version, [p.id for p in pupils])
@@ -236,12 +264,15 @@ async def _paper_child(
 
 
 async def pick_paper_decision(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM,
 ) -> None:
     found = await _paper_child(query, callback_data, app, person, t)
     if found is None:
         return
     child, msg = found
+    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
     cls = callback_data.cls
     rows = [[
         button(t(f"consent.btn.paper_{d}"), StaffCb(action="dec", cls=cls, child=child.id, decision=d))

@@ -17,6 +17,7 @@ from aiogram.types import (
     Message,
 )
 
+from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -27,6 +28,7 @@ from bot.services.core import Core
 from bot.services.report import render_report, report_filename
 from bot.tg.callbacks import JournalDone, StatusAction
 from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
+from bot.tg.policy import may_send
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -68,7 +70,10 @@ async def send_chart(query: CallbackQuery, app: Core, person: Person, t: Transla
     )
 
 
-async def send_report(message: Message, app: Core, t: Translator) -> None:
+async def send_report(message: Message, app: Core, t: Translator, channel: Channel = Channel.TELEGRAM) -> None:
+    # The report names who logged journal backups: a file with personal data.
+    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
+        return
     data = await render_report(app, t)
     when = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
     await message.answer_document(
@@ -112,11 +117,18 @@ async def send_backup(message: Message, app: Core, t: Translator) -> None:
     await message.answer("\n\n".join(lines), reply_markup=markup)
 
 
-async def send_archive(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def send_archive(
+    query: CallbackQuery, app: Core, t: Translator, channel: Channel = Channel.TELEGRAM
+) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
     if not isinstance(query.message, Message):
         await query.answer()
+        return
+    # Encrypted or not, the archive is the whole database of people: it stays off such a channel.
+    if app.forbids(channel, DataClass.PERSONAL_FILE):
+        await query.answer()
+        await may_send(app, query.message, t, channel, DataClass.PERSONAL_FILE)
         return
     try:
         data, name, taken_at = await backup_service.encrypted_archive(app)

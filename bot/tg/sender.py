@@ -44,10 +44,11 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
-from bot.channels import POINTER_KEY, POINTER_KEYS, Channel, ChannelPolicy, DataClass, Route
+from bot.channels import Channel, ChannelPolicy, DataClass, Route
 from bot.config import startup_text
 from bot.max import channel_of
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends, limiter_of
+from bot.tg.policy import pointer_text
 from bot.tg.startup import StateLog, write_failure
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo
@@ -362,7 +363,7 @@ class OutboxSender:
         assert row.person_id is not None
         person = await self.app.people.get(row.person_id)
         t = self.app.catalog.bind((person.lang if person is not None else None) or "ru")
-        text = t(POINTER_KEYS.get(DataClass(row.data_class), POINTER_KEY))
+        text = pointer_text(t, DataClass(row.data_class))
         return await target.bot.send_message(target.chat_id, text, request_timeout=REQUEST_TIMEOUT)
 
     async def _deliver(self, row: OutboxRow, target: Target) -> Message:
