@@ -7,8 +7,10 @@ file. The send log records the pointer (and the paper path for the file), with n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+
+import pytest
 
 from bot.channels import DataClass
 from bot.fakeapi import FakeTelegram
@@ -17,10 +19,18 @@ from storage.messengers import MessengerRepo
 from tests.codes_helpers import load_school
 from tests.harness import IT_OFFICER, PARENT_TWO, running_bot
 from tests.help_helpers import PHONES
-from tests.test_max_e2e import ELENA, MASHA, MISHA, MaxWire, TelegramWire, mx  # noqa: F401  (fixture)
+from tests.test_max_e2e import ELENA, MASHA, MISHA, MaxWire, TelegramWire
 
 POINTER = "бота в MAX"
 CHILDREN = ("Миша", "Маша", "Иванов Миша", MISHA, MASHA)
+
+
+@pytest.fixture
+async def mx() -> AsyncIterator[FakeMax]:
+    async with FakeMax() as server:
+        yield server
+    assert server.response_violations == []
+    assert server.internal_errors == []
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], attempts: int = 400) -> None:
