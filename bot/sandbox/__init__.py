@@ -39,6 +39,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.add_argument("--start", default=None, help='school time to start at, e.g. "2026-12-01 10:00" '
                    "(default: the next working day 10:00)")
     p.add_argument("--lang", default="ru", choices=["ru", "en"], help="the demo people's Telegram language")
+    p.add_argument("--max", action="store_true",
+                   help="serve MAX beside Telegram (a fake MAX server): play people on MAX with /as N max or /wire")
     p.add_argument("--plain", action="store_true", help="plain text output even on a terminal")
     p.add_argument("--verbose", action="store_true", help="show the bot's log lines")
     p.set_defaults(entry=cmd_sandbox)
@@ -49,7 +51,7 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     if not args.verbose:
         # The bot's INFO lines would drown the chat; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)
-    options = SandboxOptions(data_dir=args.data_dir, keep=args.keep, lang=args.lang)
+    options = SandboxOptions(data_dir=args.data_dir, keep=args.keep, lang=args.lang, max=args.max)
     if args.start:
         school = load_school_config(school_config_path(args.data_dir))
         try:

@@ -15,16 +15,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from bot.fakeapi import FakeUser, SentMessage
+from bot.fakeapi import SentMessage
 from bot.sandbox.chat_output import ChatOutput, RichOutput
 from bot.sandbox.clock_args import parse_time_arg
 from bot.sandbox.demo import PERSONAS, DemoPerson
 from bot.sandbox.runner import Sandbox
+from bot.sandbox.wires import WIRE_LABELS, PlayedUser, Wire, parse_wire
 from bot.services.people_text import parse_role, split_list
 
 HELP = """\
 Sandbox commands (anything else is sent to the bot as the current person):
-  /as [N|key|name]   who you are: without an argument lists the demo people
+  /as [N|key|name] [max|telegram]   who you are (and on which messenger, with --max);
+                     without an argument lists the demo people
+  /wire max|telegram  play the current person on MAX or on Telegram (sandbox started with --max)
   /press N  or  N    press button N (inline buttons of the last message, then the menu keyboard)
   /buttons           show the numbered buttons again
   /contact           share your phone number (what the "share phone" button does)
@@ -37,7 +40,8 @@ Sandbox commands (anything else is sent to the bot as the current person):
   /help, /quit"""
 
 META = frozenset(
-    {"as", "press", "buttons", "contact", "file", "time", "unread", "read", "who", "say", "help", "quit", "exit"}
+    {"as", "wire", "press", "buttons", "contact", "file", "time", "unread", "read", "who", "say", "help", "quit",
+     "exit"}
 )
 
 
@@ -101,14 +105,22 @@ class ChatEngine:
         self.running = True
         # Unread counts already announced, so each "N new messages" line is said once.
         self._announced: dict[int, int] = {}
+        # The messenger each person is played on (by full name); Telegram unless chosen.
+        self.wires: dict[str, Wire] = {}
 
     # -- helpers --------------------------------------------------------------------------------
 
+    def wire_of(self, person: DemoPerson) -> Wire:
+        return self.wires.get(person.full_name, "telegram")
+
     @property
-    def user(self) -> FakeUser:
+    def user(self) -> PlayedUser:
         if self.current is None:
             raise ChatError("choose who you are first: /as (lists the demo people)")
-        return self.sb.user_for(self.current)
+        return self.sb.played(self.current, self.wire_of(self.current))
+
+    def chat_of(self, person: DemoPerson) -> int:
+        return self.sb.chat_of(person, self.wire_of(person))
 
     def who_label(self, person: DemoPerson) -> str:
         for persona in PERSONAS:
@@ -124,11 +136,12 @@ class ChatEngine:
     def buttons(self) -> list[Button]:
         if self.current is None or self.current.tg_id is None:
             return []
-        return active_buttons(self.sb.tg.sent(self.current.tg_id))
+        return active_buttons(self.sb.sent(self.chat_of(self.current)))
 
     def prompt(self) -> str:
         who = self.current and next((p.key for p in PERSONAS if p.person is self.current), self.current.full_name)
-        return f"[{who or '-'} · {self.sb.local_now():%Y-%m-%d %H:%M %a}] > "
+        on = f" · {WIRE_LABELS[self.wire_of(self.current)]}" if self.current and self.sb.mx is not None else ""
+        return f"[{who or '-'}{on} · {self.sb.local_now():%Y-%m-%d %H:%M %a}] > "
 
     def candidates(self) -> list[DemoPerson]:
         personas = [p.person for p in PERSONAS]
@@ -152,22 +165,25 @@ class ChatEngine:
 
     def show_unread(self, person: DemoPerson) -> int:
         assert person.tg_id is not None
-        pending = self.sb.unread(person.tg_id)
+        chat = self.chat_of(person)
+        pending = self.sb.unread(chat)
         numbers = {
             (b.message.message_id if b.kind == "inline" else -b.message.message_id, b.text): b.number
-            for b in active_buttons(self.sb.tg.sent(person.tg_id))
+            for b in active_buttons(self.sb.sent(chat))
         }
+        # Which messenger the message came through.
+        who = f"{self.who_label(person)} · {WIRE_LABELS[self.wire_of(person)]}"
         tz = self.sb.tz
         for message, edited in pending:
             when = datetime.fromtimestamp(message.date, UTC).astimezone(tz).strftime("%d.%m %H:%M")
-            self.out.message(self.who_label(person), message, edited=edited, numbers=numbers,
+            self.out.message(who, message, edited=edited, numbers=numbers,
                              saved=self.sb.save_file(message), when=when)
-        self.sb.mark_read(person.tg_id)
+        self.sb.mark_read(chat)
         return len(pending)
 
     def report_others(self) -> None:
         counts = self.sb.unread_counts()
-        mine = self.current.tg_id if self.current else None
+        mine = self.chat_of(self.current) if self.current else None
         for chat_id, n in sorted(counts.items()):
             if chat_id != mine and n > self._announced.get(chat_id, 0):
                 self.out.info(f"{n} new message(s) for {self.sb.name_of(chat_id)} (/unread, /as to read)")
@@ -210,7 +226,7 @@ class ChatEngine:
             personas = {p.person.full_name: p for p in PERSONAS}
             for i, person in enumerate(self.candidates(), 1):
                 persona = personas.get(person.full_name)
-                unread = len(self.sb.unread(person.tg_id)) if person.tg_id else 0
+                unread = len(self.sb.unread(self.chat_of(person))) if person.tg_id else 0
                 role = persona.label if persona else self.role_words(person.roles)
                 rows.append((str(i), persona.key if persona else "", person.full_name, role, str(unread or "")))
             # The sandbox speaks English to whoever drives it: headers and roles in English only
@@ -218,8 +234,33 @@ class ChatEngine:
             self.out.table("Demo people in Telegram (/as N, /as key or /as part-of-name):", rows,
                            headers=("#", "key", "name", "role", "unread"))
             return
-        self.current = self.resolve(arg)
-        self.out.info(f"You are now {self.who_label(self.current)}.")
+        words = arg.split()
+        wire = parse_wire(words[-1]) if len(words) > 1 else None
+        if wire is not None:
+            arg = " ".join(words[:-1])
+        person = self.resolve(arg)
+        if wire is not None:
+            self._check_wire(wire)
+            self.wires[person.full_name] = wire
+        self.current = person
+        on = f" on {WIRE_LABELS[self.wire_of(person)]}" if self.sb.mx is not None else ""
+        self.out.info(f"You are now {self.who_label(self.current)}{on}.")
+        self.show_unread(self.current)
+        self.show_buttons_hint()
+
+    def _check_wire(self, wire: Wire) -> None:
+        if wire == "max" and self.sb.mx is None:
+            raise ChatError("this sandbox runs without MAX: start it with `schoolbot sandbox --max`")
+
+    async def cmd_wire(self, arg: str) -> None:
+        wire = parse_wire(arg)
+        if wire is None:
+            raise ChatError("/wire max or /wire telegram")
+        if self.current is None:
+            raise ChatError("choose who you are first: /as")
+        self._check_wire(wire)
+        self.wires[self.current.full_name] = wire
+        self.out.info(f"{self.who_label(self.current)} is now on {WIRE_LABELS[wire]}.")
         self.show_unread(self.current)
         self.show_buttons_hint()
 
@@ -243,10 +284,10 @@ class ChatEngine:
         await self.press(user, button)
         self.after_action()
 
-    async def press(self, user: FakeUser, button: Button) -> None:
+    async def press(self, user: PlayedUser, button: Button) -> None:
         if button.kind == "inline":
             update_id = await self.sb.act(user, user.press(button.message, button.text))
-            answer = self.sb.tg.callback_answer(update_id)
+            answer = user.callback_answer(self.sb.tg, update_id)
             if answer and answer.get("text"):
                 self.out.info(f"(popup: {answer['text']})")
         else:
@@ -254,7 +295,7 @@ class ChatEngine:
 
     async def cmd_contact(self, arg: str) -> None:
         user = self.user
-        await self.sb.act(user, user.share_contact(user.phone))
+        await self.sb.act(user, user.share_contact())
         self.after_action()
 
     async def cmd_file(self, arg: str) -> None:
@@ -292,11 +333,14 @@ class ChatEngine:
             self.out.info("(nothing new)")
 
     async def cmd_who(self, arg: str) -> None:
-        me = self.who_label(self.current) if self.current else "nobody yet (/as)"
+        me = (f"{self.who_label(self.current)} on {WIRE_LABELS[self.wire_of(self.current)]}"
+              if self.current else "nobody yet (/as)")
         tg = self.sb.tg
         self.out.info(
             f"You: {me}\nSchool time: {self.sb.local_now():%Y-%m-%d %H:%M %A}\n"
-            f"Bot: @{tg.bot_username} at {tg.base_url}\nData: {self.sb.options.data_dir}"
+            f"Bot: @{tg.bot_username} at {tg.base_url}"
+            + (f"; MAX at {self.sb.mx.base_url}" if self.sb.mx is not None else "")
+            + f"\nData: {self.sb.options.data_dir}"
         )
 
     async def cmd_help(self, arg: str) -> None:

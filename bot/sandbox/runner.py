@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bot.app import App, build_bot, create_app, serve
+from bot.app import App, build_bots, create_app, serve
 from bot.clock import ManualClock
 from bot.config import Settings, load_school_config
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
+from bot.fakemax import FakeMax
+from bot.fakemax.server import DIALOG_CHAT_BASE
+from bot.fakemax.user import FakeMaxUser
 from bot.sandbox.clock_args import (
     NIGHTLY_BACKUP_AT,
     _allowed_hour,
@@ -31,6 +34,7 @@ from bot.sandbox.clock_args import (
     school_config_path,
 )
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
+from bot.sandbox.wires import PlayedUser, Wire, max_view
 from bot.services.exports import write_private
 from bot.services.onboarding import create_token
 from bot.services.people_text import name_key
@@ -42,6 +46,7 @@ from storage.timefmt import from_db
 log = logging.getLogger(__name__)
 
 SANDBOX_TOKEN = "700000:SANDBOX-TOKEN"  # noqa: S105 - the fake server's token, not a secret
+SANDBOX_MAX_TOKEN = "sandbox-max-token"  # noqa: S105 - the fake MAX server's token, not a secret
 # Requests that are the bot waiting, not the bot working.
 _IDLE_METHODS = frozenset({"getUpdates"})
 
@@ -55,6 +60,8 @@ class SandboxOptions:
     demo: bool = True
     prelink: bool = True
     lang: str = "ru"
+    # Serve MAX beside Telegram (fake MAX server, MAX_TOKEN set): people can be played on either.
+    max: bool = False
 
 
 @dataclass
@@ -68,8 +75,10 @@ class ChatCursor:
 class Sandbox:
     """Owns the fake server, the app and the polling task. Use `Sandbox.running(options)`."""
 
-    def __init__(self, tg: FakeTelegram, app: App, options: SandboxOptions) -> None:
+    def __init__(self, tg: FakeTelegram, app: App, options: SandboxOptions, mx: FakeMax | None = None) -> None:
         self.tg = tg
+        self.mx = mx
+        self.max_users: dict[str, FakeMaxUser] = {}
         self.app = app
         self.options = options
         self.demo_report = DemoReport()
@@ -78,6 +87,7 @@ class Sandbox:
         self.files_dir = options.data_dir / "files"
         self._task: asyncio.Task[None] | None = None
         self.limiter: SendLimiter | None = None
+        self.max_limiter: SendLimiter | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -93,7 +103,12 @@ class Sandbox:
         clock = ManualClock(options.start or default_start(datetime.now(UTC), tz))
         # Message dates follow the sandbox clock, so what the chat shows matches the time travel.
         async with FakeTelegram(token=SANDBOX_TOKEN, bot_username="schoolbot_sandbox_bot",
-                                now=lambda: clock.now().timestamp()) as tg:
+                                now=lambda: clock.now().timestamp()) as tg, AsyncExitStack() as stack:
+            mx: FakeMax | None = None
+            if options.max:
+                mx = await stack.enter_async_context(
+                    FakeMax(token=SANDBOX_MAX_TOKEN, bot_username="schoolbot_sandbox_bot",
+                            now=lambda: clock.now().timestamp()))
             it_officer = next(p for p in PERSONAS if p.key == "it_officer").person
             settings = Settings(
                 _env_file=None,  # the sandbox never reads the operator's .env
@@ -103,18 +118,22 @@ class Sandbox:
                 backup_dir=data_dir / "backups",
                 school_config=school_config,
                 admin_ids=[it_officer.tg_id] if it_officer.tg_id else [],
+                max_token=SANDBOX_MAX_TOKEN if mx is not None else None,
+                max_api_url=mx.base_url if mx is not None else None,
             )
             start = clock.now()
             app = create_app(settings, clock=clock, scheduler=ManualScheduler(), school=school)
-            sandbox = cls(tg, app, options)
+            sandbox = cls(tg, app, options, mx)
             kept = options.keep and await _has_people(app)
             await app.open()
             if options.demo and not kept:
                 local = start.astimezone(tz)
                 sandbox.demo_report = await load_demo(app, school_year=school_year_of(local.year, local.month))
-            bot = build_bot(settings)
+            # Both wires exactly as `schoolbot run` builds them with BOT_TOKEN and MAX_TOKEN.
+            bot, max_bot = build_bots(settings)
             sandbox.limiter = limiter_of(bot)
-            sandbox._task = asyncio.create_task(serve(app, bot, handle_signals=False))
+            sandbox.max_limiter = limiter_of(max_bot) if max_bot is not None else None
+            sandbox._task = asyncio.create_task(serve(app, bot, handle_signals=False, max_bot=max_bot))
             try:
                 await sandbox._wait_started()
                 if options.demo and options.prelink and not kept:
@@ -190,6 +209,46 @@ class Sandbox:
             self.users[demo.full_name] = user
         return user
 
+    def max_user_for(self, demo: DemoPerson) -> FakeMaxUser:
+        """The person on MAX: the same number as their Telegram id, in MAX's own id space."""
+        assert demo.tg_id is not None, f"{demo.full_name} is not in the demo messengers"
+        if self.mx is None:
+            raise LookupError("the sandbox runs without MAX (start it with --max)")
+        user = self.max_users.get(demo.full_name)
+        if user is None:
+            digits = "".join(ch for ch in demo.phone if ch.isdigit())
+            phone = "7" + digits[1:] if digits else None
+            user = self.mx.user(demo.tg_id, demo.first_name, demo.last_name, phone=phone, locale=self.options.lang)
+            self.max_users[demo.full_name] = user
+        return user
+
+    def played(self, demo: DemoPerson, wire: Wire = "telegram") -> PlayedUser:
+        if wire == "max":
+            return PlayedUser("max", mx=self.max_user_for(demo), max_server=self.mx)
+        return PlayedUser("telegram", tg=self.user_for(demo))
+
+    def chat_of(self, demo: DemoPerson, wire: Wire = "telegram") -> int:
+        """The chat the bot writes to the person in: their Telegram id, or their MAX dialog."""
+        assert demo.tg_id is not None
+        if wire == "max":
+            return self.max_user_for(demo).chat_id
+        return demo.tg_id
+
+    @staticmethod
+    def wire_of_chat(chat_id: int) -> Wire:
+        return "max" if chat_id >= DIALOG_CHAT_BASE else "telegram"
+
+    def sent(self, chat_id: int | None = None) -> list[SentMessage]:
+        """What the bot sent into one chat (either wire) or everywhere, as SentMessage."""
+        if chat_id is None:
+            views = [max_view(self.mx, m) for m in self.mx.sent()] if self.mx is not None else []
+            return [*self.tg.sent(), *views]
+        if self.wire_of_chat(chat_id) == "max":
+            if self.mx is None:
+                return []
+            return [max_view(self.mx, m) for m in self.mx.sent(chat_id - DIALOG_CHAT_BASE)]
+        return self.tg.sent(chat_id)
+
     def persona(self, key: str) -> Persona:
         for persona in PERSONAS:
             if persona.key == key:
@@ -200,6 +259,11 @@ class Sandbox:
         return [p for p in (*PEOPLE, STRANGER) if p.tg_id is not None]
 
     def name_of(self, chat_id: int) -> str:
+        if self.wire_of_chat(chat_id) == "max":
+            return f"{self._name_of(chat_id - DIALOG_CHAT_BASE)} (MAX)"
+        return self._name_of(chat_id)
+
+    def _name_of(self, chat_id: int) -> str:
         for persona in PERSONAS:
             if persona.person.tg_id == chat_id:
                 return persona.key
@@ -217,7 +281,7 @@ class Sandbox:
         """New messages and edited ones since last read: (message, is_edit)."""
         cur = self.cursor(chat_id)
         out: list[tuple[SentMessage, bool]] = []
-        messages = self.tg.sent(chat_id)
+        messages = self.sent(chat_id)
         for index, message in enumerate(messages):
             if index >= cur.seen:
                 out.append((message, False))
@@ -227,12 +291,12 @@ class Sandbox:
 
     def mark_read(self, chat_id: int) -> None:
         cur = self.cursor(chat_id)
-        messages = self.tg.sent(chat_id)
+        messages = self.sent(chat_id)
         cur.seen = len(messages)
         cur.edits_seen = {m.message_id: len(m.edits) for m in messages}
 
     def unread_counts(self) -> dict[int, int]:
-        chats = {m.chat_id for m in self.tg.sent()}
+        chats = {m.chat_id for m in self.sent()}
         counts = {chat: len(self.unread(chat)) for chat in chats}
         return {chat: n for chat, n in counts.items() if n}
 
@@ -257,7 +321,19 @@ class Sandbox:
         # A reply waiting for its chat's next second in the send limiter is not idleness.
         if self.limiter is not None and self.limiter.waiting:
             return True
+        if self.max_limiter is not None and self.max_limiter.waiting:
+            return True
+        if self.mx is not None and any(
+            r.status is None and r.operation_id not in _IDLE_METHODS for r in self.mx.requests
+        ):
+            return True
         return any(r.status is None and not r.dropped and r.method not in _IDLE_METHODS for r in self.tg.requests)
+
+    def _requests(self) -> int:
+        return len(self.tg.requests) + (len(self.mx.requests) if self.mx is not None else 0)
+
+    def _pending(self) -> bool:
+        return bool(self.tg.pending_updates() or (self.mx is not None and self.mx.pending_updates()))
 
     def _db_changes(self) -> int:
         return self.app.db.total_changes
@@ -281,20 +357,20 @@ class Sandbox:
         deadline = loop.time() + limit
         if since is not None:
             # The fake server has no "fetched" event to wait on; polling it is cheap.
-            while self.tg.pending_updates() and loop.time() < deadline:  # noqa: ASYNC110
+            while self._pending() and loop.time() < deadline:  # noqa: ASYNC110
                 await asyncio.sleep(0.01)
-        marker = (len(self.tg.requests), self._db_changes())
+        marker = (self._requests(), self._db_changes())
         quiet_since = loop.time()
         while loop.time() < deadline:
             await asyncio.sleep(0.02)
-            now_marker = (len(self.tg.requests), self._db_changes())
+            now_marker = (self._requests(), self._db_changes())
             if now_marker != marker or self._busy() or await self._outbox_busy():
                 marker = now_marker
                 quiet_since = loop.time()
             elif loop.time() - quiet_since >= quiet:
                 return
 
-    async def act(self, user: FakeUser, action: Any) -> int:
+    async def act(self, user: FakeUser | PlayedUser, action: Any) -> int:
         """Run a user action (a coroutine of FakeUser) and wait for the bot to settle."""
         update_id: int = await action
         await self.settle(since=update_id)
@@ -351,12 +427,12 @@ class Sandbox:
         moments = self.tick_times(now, target)
         for moment in moments:
             self.clock.set(moment)
-            before = (self._db_changes(), len(self.tg.requests))
+            before = (self._db_changes(), self._requests())
             await self.app.tick()
             # Let the woken sender pick up what the sweep enqueued before the clock moves on, so
             # messages go out at the time they were due. Ticks that changed nothing need no wait.
             await asyncio.sleep(0)
-            if (self._db_changes(), len(self.tg.requests)) != before:
+            if (self._db_changes(), self._requests()) != before:
                 await self.settle(quiet=0.1)
         await self.settle()
         return len(moments)

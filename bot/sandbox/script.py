@@ -33,10 +33,11 @@ from bot.sandbox.chat import active_buttons
 from bot.sandbox.clock_args import parse_start, parse_time_arg, school_config_path
 from bot.sandbox.demo import PERSONAS, DemoPerson
 from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.wires import PlayedUser, Wire, parse_wire
 
 ACTIONS = ("send", "press", "contact", "file", "time")
 CHECKS = ("expect", "expect_not", "expect_photo", "expect_document", "expect_buttons", "expect_none")
-KEYS = frozenset({"as", *ACTIONS, *CHECKS, "timeout", "note"})
+KEYS = frozenset({"as", "wire", *ACTIONS, *CHECKS, "timeout", "note"})
 DEFAULT_TIMEOUT = 5.0
 
 
@@ -90,6 +91,8 @@ def load_script(path: Path) -> Script:
         actions = [k for k in ACTIONS if k in step]
         if len(actions) > 1:
             raise ScriptError(f"{path}: step {n}: one action per step, got {actions}")
+        if "wire" in step and parse_wire(str(step["wire"])) is None:
+            raise ScriptError(f"{path}: step {n}: wire must be \"max\" or \"telegram\", got {step['wire']!r}")
         if "as" in step and step["as"] not in personas:
             raise ScriptError(f"{path}: step {n}: unknown persona {step['as']!r}; known: {sorted(personas)}")
     start = raw.get("start")
@@ -118,11 +121,13 @@ class Player:
         self.marks: dict[int, tuple[int, dict[int, int]]] = {}
         self.last_action = "(start)"
         self.transcript: list[str] = []
+        # The messenger each persona is played on (`wire = "max"` in a step); Telegram by default.
+        self.wires: dict[str, Wire] = {}
 
     def _snapshot(self, chat_id: int | None = None) -> None:
         """Start a new window: for one chat (its persona acted) or for all (time moved)."""
         marks: dict[int, tuple[int, dict[int, int]]] = {}
-        for message in self.sb.tg.sent(chat_id):
+        for message in self.sb.sent(chat_id):
             count, edits = marks.get(message.chat_id, (0, {}))
             edits[message.message_id] = len(message.edits)
             marks[message.chat_id] = (count + 1, edits)
@@ -134,7 +139,7 @@ class Player:
     def new_messages(self, chat_id: int) -> list[SentMessage]:
         count, edits = self.marks.get(chat_id, (0, {}))
         return [
-            m for i, m in enumerate(self.sb.tg.sent(chat_id))
+            m for i, m in enumerate(self.sb.sent(chat_id))
             if i >= count or len(m.edits) > edits.get(m.message_id, 0)
         ]
 
@@ -142,7 +147,16 @@ class Player:
     def chat_id(self) -> int:
         if self.current is None or self.current.tg_id is None:
             raise ScriptError("no persona chosen yet: start with `as = \"...\"`")
-        return self.current.tg_id
+        return self.sb.chat_of(self.current, self.wire)
+
+    @property
+    def wire(self) -> Wire:
+        return self.wires.get(self.current.full_name, "telegram") if self.current else "telegram"
+
+    def user(self) -> PlayedUser:
+        if self.current is None:
+            raise ScriptError("no persona chosen yet")
+        return self.sb.played(self.current, self.wire)
 
     async def play(self) -> ScriptResult:
         self._snapshot()
@@ -163,6 +177,12 @@ class Player:
     async def step(self, step: dict[str, Any]) -> None:
         if "as" in step:
             self.current = next(p.person for p in PERSONAS if p.key == step["as"])
+        if "wire" in step:
+            if self.current is None:
+                raise ScriptError("no persona chosen yet")
+            wire = parse_wire(str(step["wire"]))
+            assert wire is not None  # checked by load_script
+            self.wires[self.current.full_name] = wire
         for action in ACTIONS:
             if action in step:
                 # A persona's checks look at what reached them since their own last action (or
@@ -239,17 +259,13 @@ class Player:
         self.transcript.append(f"{self.sb.name_of(self.chat_id)}: {text}")
 
     async def do_send(self, text: str) -> None:
-        user = self.sb.user_for(self.current) if self.current else None
-        if user is None:
-            raise ScriptError("no persona chosen yet")
+        user = self.user()
         self._log(f"says {text!r}")
         await self.sb.act(user, user.send(str(text)))
 
     async def do_press(self, text: str) -> None:
-        if self.current is None:
-            raise ScriptError("no persona chosen yet")
-        user = self.sb.user_for(self.current)
-        messages = self.sb.tg.sent(user.id)
+        user = self.user()
+        messages = self.sb.sent(self.chat_id)
         for button in active_buttons(messages):
             if button.text == text:
                 self._log(f"presses {text!r}")
@@ -268,16 +284,12 @@ class Player:
         raise StepFailed(f"--- expected a button {text!r}\n+++ buttons shown now: {shown}")
 
     async def do_contact(self, value: Any) -> None:
-        if self.current is None:
-            raise ScriptError("no persona chosen yet")
-        user = self.sb.user_for(self.current)
+        user = self.user()
         self._log("shares contact")
-        await self.sb.act(user, user.share_contact(user.phone))
+        await self.sb.act(user, user.share_contact())
 
     async def do_file(self, value: str) -> None:
-        if self.current is None:
-            raise ScriptError("no persona chosen yet")
-        user = self.sb.user_for(self.current)
+        user = self.user()
         path = (self.script.path.parent / str(value)).resolve()
         try:
             data = path.read_bytes()
@@ -307,5 +319,7 @@ async def run_script(path: Path, options: SandboxOptions) -> ScriptResult:
 
         school = load_school_config(school_config_path(options.data_dir))
         options.start = parse_start(script.start, ZoneInfo(school.school.timezone))
+    if any(parse_wire(str(step.get("wire", ""))) == "max" for step in script.steps):
+        options.max = True  # a script that plays someone on MAX needs the MAX wire served
     async with Sandbox.running(options) as sandbox:
         return await play(sandbox, script)

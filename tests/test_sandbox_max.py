@@ -1,0 +1,74 @@
+"""The sandbox plays a MAX user: the fake MAX server beside the fake Telegram, both wires served."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.sandbox.chat import ChatEngine
+from bot.sandbox.chat_output import ChatOutput
+from bot.sandbox.clock_args import parse_start
+from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.script import ScriptError, load_script, play
+
+START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))
+
+
+@pytest.fixture
+async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
+    async with Sandbox.running(SandboxOptions(data_dir=tmp_path / "sb", start=START, max=True)) as sb:
+        yield sb
+    assert sb.mx is not None and sb.mx.response_violations == [] and sb.mx.internal_errors == []
+
+
+async def test_chat_engine_plays_a_max_parent_who_links_by_contact_and_presses(sandbox: Sandbox) -> None:
+    out = io.StringIO()
+    engine = ChatEngine(sandbox, ChatOutput(out))
+    await engine.handle("/as parent_5a max")
+    parent = sandbox.persona("parent_5a").person
+    assert engine.wire_of(parent) == "max" and "on MAX" in out.getvalue()
+    await engine.handle("/start")
+    # MAX has no reply keyboard: the contact request is an inline request_contact button.
+    assert [(b.number, b.kind, b.text) for b in engine.buttons()] == [(1, "inline", "📱 Поделиться номером телефона")]
+    assert "parent_5a (Иванова Елена Викторовна) · MAX" in out.getvalue()  # which messenger it came through
+    await engine.handle("1")
+    assert "Иванова Елена Викторовна" in out.getvalue()
+    linked = await sandbox.app.people.by_max(sandbox.max_user_for(parent).id)
+    assert linked is not None and linked.tg_user_id is None
+    assert await sandbox.app.people.by_tg(parent.tg_id or 0) is None  # nothing reached Telegram
+    labels = [b.text for b in engine.buttons()]
+    await engine.handle(f"{labels.index('📝 Согласие') + 1}")
+    read = next(b for b in engine.buttons() if b.text == "📄 Прочитать документ: Миша")
+    await engine.handle(f"/press {read.number}")  # an inline callback over MAX
+    assert "152-ФЗ" in out.getvalue()
+
+    await engine.handle("/wire telegram")
+    assert engine.wire_of(parent) == "telegram" and engine.buttons() == []
+    await engine.handle("/wire pigeon")
+    assert "/wire max or /wire telegram" in out.getvalue()
+
+
+async def test_script_plays_on_the_max_wire(sandbox: Sandbox, tmp_path: Path) -> None:
+    path = tmp_path / "max.toml"
+    path.write_text("""
+[[steps]]
+as = "parent_one"
+wire = "max"
+send = "/start"
+expect = "поделитесь своим номером"
+expect_buttons = ["📱 Поделиться номером телефона"]
+[[steps]]
+press = "📱 Поделиться номером телефона"
+expect = "Смирнов Олег Павлович"
+""", encoding="utf-8")
+    result = await play(sandbox, load_script(path))
+    assert result.ok, result.summary()
+    person = sandbox.persona("parent_one").person
+    assert await sandbox.app.people.by_max(sandbox.max_user_for(person).id) is not None
+    path.write_text('[[steps]]\nas = "pupil"\nwire = "icq"\n', encoding="utf-8")
+    with pytest.raises(ScriptError, match="wire must be"):
+        load_script(path)
