@@ -20,7 +20,7 @@ START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))
 
 @pytest.fixture
 async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    async with Sandbox.running(SandboxOptions(data_dir=tmp_path / "sb", start=START, max=True)) as sb:
+    async with Sandbox.running(SandboxOptions(data_dir=tmp_path / "sb", start=START, max=True, prelink=False)) as sb:
         yield sb
     assert sb.mx is not None and sb.mx.response_violations == [] and sb.mx.internal_errors == []
 
