@@ -149,15 +149,14 @@ async def collect(app: Core, t: Any) -> ReportData:
         backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
     )
     # People per messenger (#17): who the bot reaches where, for the policy's sake.
-    only_max = data.people_max - data.people_both
     messengers = SheetData(
         t(R + "sheet_messengers"),
         [t(R + "reach"), t(R + "people")],
         [[t(R + "reach_total"), data.people_total],
-         [t(R + "reach_telegram_only"), data.people_linked - data.people_max],
-         [t(R + "reach_max_only"), only_max],
+         [t(R + "reach_telegram_only"), data.people_telegram_only],
+         [t(R + "reach_max_only"), data.people_max_only],
          [t(R + "reach_both"), data.people_both],
-         [t(R + "reach_none"), data.people_total - data.people_linked]],
+         [t(R + "reach_none"), data.people_unlinked]],
         [40, 12], {0},
     )
     title = t("status.report_caption", when=now.astimezone(tz).strftime("%d.%m.%Y"))

@@ -113,6 +113,19 @@ class StatusData:
     people_max: int = 0  # linked on MAX (with or without Telegram)
     people_both: int = 0  # linked on both
 
+    # Per messenger, derived (linked = on Telegram or MAX): /status and the report say the same.
+    @property
+    def people_telegram_only(self) -> int:
+        return self.people_linked - self.people_max
+
+    @property
+    def people_max_only(self) -> int:
+        return self.people_max - self.people_both
+
+    @property
+    def people_unlinked(self) -> int:
+        return self.people_total - self.people_linked
+
 
 async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
     try:
@@ -291,9 +304,8 @@ def render(data: StatusData, t: Translator, app: Core) -> str:
     out.append(t("status.people", total=data.people_total, linked=data.people_linked))
     if data.people_max:
         # Per messenger, once anyone is on MAX (issue #17).
-        only_tg = data.people_linked - data.people_max
-        only_max = data.people_max - data.people_both
-        out.append(t("status.people_channels", tg=only_tg, max=only_max, both=data.people_both))
+        out.append(t("status.people_channels", tg=data.people_telegram_only, max=data.people_max_only,
+                     both=data.people_both))
 
     out.append("")
     out.append(f"<b>{t('status.tasks_h')}</b>")
