@@ -15,6 +15,7 @@ from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL, allowed_time, deliver, recipients
+from bot.services.consent import nudge_key
 from bot.services.outbox import notify
 from storage import consent as consent_repo
 from storage.codes import Code, CodeRepo
@@ -119,7 +120,7 @@ async def _fold_into_consent_reminder(
     for n, due in sorted((await consent_repo.nudges_of(conn, version.number, recipient.id)).items()):
         if app.school.calendar.local_date(due) != today:
             continue
-        key = f"consent-nudge:{version.number}:{recipient.id}:{n}"
+        key = nudge_key(version.number, recipient.id, n)
         waiting = await waiting_payload(conn, key)
         if waiting is None:
             return "wait"

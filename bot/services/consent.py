@@ -47,6 +47,12 @@ NUDGE_GAP = timedelta(days=3)
 MAX_NUDGES = 2
 
 
+def nudge_key(version: int, parent_id: int, n: int) -> str:
+    """The outbox key of a parent's n-th consent reminder on `version` (the codes sweep finds it to
+    fold an activation reminder into it)."""
+    return f"consent-nudge:{version}:{parent_id}:{n}"
+
+
 class Outcome(Enum):
     RECORDED = "recorded"
     UNCHANGED = "unchanged"        # the same decision as the current one: nothing written

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
-from bot.services.consent import MAX_NUDGES, NUDGE_GAP, current
+from bot.services.consent import MAX_NUDGES, NUDGE_GAP, current, nudge_key
 from bot.services.consent_gate import ChildState, state_of
 from bot.services.consent_paper import staff_classes
 from bot.services.outbox import notify
@@ -77,7 +77,7 @@ async def run_nudges(app: Core, now: datetime) -> int:
                 continue
             lang = parent.lang or "ru"
             await notify(
-                app, conn, parent, key=f"consent-nudge:{version.number}:{parent.id}:{n}",
+                app, conn, parent, key=nudge_key(version.number, parent.id, n),
                 data_class=DataClass.CHILD_PERSONAL,
                 kind="text",
                 payload=Payload(
