@@ -11,13 +11,20 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bot.paths import CONTENT_DIR
 
 DEFAULT_LANG = "ru"
 LANGUAGES = ("ru", "en")
 PLURAL_FORMS = frozenset({"one", "few", "many", "other"})
+
+
+class HasLang(Protocol):
+    """Whoever chose a language (a Person): None means the default."""
+
+    @property
+    def lang(self) -> str | None: ...
 
 
 class CatalogError(Exception):
@@ -99,6 +106,10 @@ class Catalog:
         form = plural_form(lang, n)
         template = value.get(form) or value.get("other") or value.get("many") or next(iter(value.values()))
         return template.format(n=n, **params)
+
+    def translator_for(self, person: HasLang) -> Translator:
+        """The catalog in the language a person chose (Russian unless they chose otherwise)."""
+        return self.bind(person.lang or DEFAULT_LANG)
 
     def bind(self, lang: str) -> Translator:
         return Translator(self, lang if lang in LANGUAGES else DEFAULT_LANG)

@@ -63,7 +63,7 @@ async def send_chart(query: CallbackQuery, app: Core, person: Person, t: Transla
     if not isinstance(query.message, Message):
         return
     data = await status_service.collect(app, person)
-    png = await render_chart(app, data, t)
+    png = await render_chart(data, t)
     when = data.now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
     await query.message.answer_photo(
         BufferedInputFile(png, filename="status.png"), caption=t("status.chart_caption", when=when)

@@ -160,7 +160,7 @@ async def got_class(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Tr
 
 async def got_when(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
-    when = parse_when(message.text, app)
+    when = parse_when(message.text, app.school.tz)
     if when is None:
         await message.answer(t("help.training.bad_when"))
         return

@@ -21,13 +21,16 @@ from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
-from bot.services import status as status_service
 from bot.services.exports import write_private
-from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, snapshot, task_label
+from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, task_label
 from storage import analysis as store
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.services.status import StatusService
+    from bot.services.tasks import TasksService
+    from storage.db import Database
 
 FONTS = CONTENT_DIR / "fonts"
 TOP_QUESTIONS = 5
@@ -158,80 +161,6 @@ class TasksError(Exception):
         self.key = key
 
 
-async def save_tasks(app: Core, text: str, *, by: int | None) -> list[str]:
-    tasks = parse_tasks(text)
-    if not tasks:
-        raise TasksError("analysis.tasks_empty")
-    if len(text) > MAX_TASKS_TEXT or len(tasks) > MAX_TASKS:
-        raise TasksError("analysis.tasks_too_long")
-    await store.save_tasks(app.db, app.school.school_year.year, "\n".join(tasks), by=by, now=app.clock.now())
-    return tasks
-
-
-async def collect(app: Core, t: Translator) -> Analysis:
-    now = app.clock.now()
-    today = now.astimezone(app.school.tz).date()
-    data = await status_service.collect(app, None)
-    codes: dict[str, list[int]] = {}
-    for row in data.codes or []:
-        if row.role == "student" and row.class_label:
-            acc = codes.setdefault(row.class_label, [0, 0, 0])
-            acc[0] += row.imported
-            acc[1] += row.delivered
-            acc[2] += row.activated
-    classes = []
-    per_class = data.consent.per_class if data.consent is not None else {}
-    for label in data.classes:
-        ratio = per_class.get(label)
-        imported, delivered, activated = codes.get(label, [0, 0, 0])
-        classes.append(
-            ClassRow(label, ratio.total if ratio else 0, ratio.done if ratio else 0, imported, delivered, activated)
-        )
-    tz = app.school.tz
-    training = [
-        TrainingLine(s.title, s.starts_at.astimezone(tz).strftime("%d.%m.%Y"), s.invited, s.attended)
-        for s in (await status_service.training_rows(app) or [])
-        if s.starts_at <= now
-    ]
-    snap = await snapshot(app)
-    late: list[PlanLine] = []
-    not_done: list[PlanLine] = []
-    for task in snap.dated_tasks():
-        if task.due is None or task.due >= today:
-            continue
-        closed = snap.closed_at(task)
-        quarter = quarter_of(task)
-        line = PlanLine(
-            task.item.number,
-            ROMAN[quarter - 1] if quarter else None,
-            task_label(task, t),
-            task.item.text,
-            deadline_words(task.item.deadline, task.occ, t.lang),
-            closed.astimezone(tz).date() if closed else None,
-        )
-        if closed is None:
-            not_done.append(line)
-        elif line.done_on is not None and line.done_on > task.due:
-            late.append(line)
-    analysis = Analysis(
-        school=app.school.school.name,
-        year=app.school.school_year.year,
-        made_on=today,
-        classes=classes,
-        training=training,
-        late=late,
-        not_done=not_done,
-        questions=top_questions(await store.ticket_texts(app.db)),
-        tasks=[],
-        tasks_edited=False,
-    )
-    analysis.proposed = propose_tasks(analysis, t)
-    edited = await store.edited_tasks(app.db, analysis.year)
-    analysis.tasks = edited.text.splitlines() if edited is not None else analysis.proposed
-    analysis.tasks_edited = edited is not None
-    return analysis
-
-
 def title(a: Analysis, t: Translator) -> str:
     return t("analysis.title")
 
@@ -356,37 +285,122 @@ def filename(a: Analysis) -> str:
     return f"analysis-{a.year}-{a.year + 1}.pdf"
 
 
-async def pdf_bytes(app: Core, t: Translator) -> tuple[bytes, str]:
-    a = await collect(app, t)
-    return await asyncio.to_thread(render_pdf, a, t), filename(a)
-
-
-# --- CLI: schoolbot analysis [--out FILE] [--tasks FILE] ---------------------------------------------
-
-
-async def cmd_analysis(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    if args.tasks:
-        try:
-            text = await asyncio.to_thread(Path(args.tasks).read_text, encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            print(t("analysis.cli.bad_file", path=args.tasks, detail=str(exc)), file=sys.stderr)
-            return 2
-        try:
-            tasks = await save_tasks(app, text, by=None)
-        except TasksError as exc:
-            print(t(exc.key), file=sys.stderr)
-            return 2
-        print(t("analysis.cli.saved", n=len(tasks)))
-    data, name = await pdf_bytes(app, t)
-    out = Path(args.out or name)
-    # 0600 from creation (the one export writer): the analysis names classes and people's questions.
-    await asyncio.to_thread(write_private, out, data)
-    print(t("analysis.cli.written", path=str(out)))
-    return 0
-
-
 def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("analysis", help="plan item 18: the year's analysis and next year's tasks as a PDF")
     p.add_argument("--out", default=None, help="where to write the PDF (default: analysis-YYYY-YYYY.pdf)")
     p.add_argument("--tasks", default=None, help="a UTF-8 text file with next year's tasks, one per line")
-    p.set_defaults(func=cmd_analysis)
+    p.set_defaults(func=AnalysisService.cmd_analysis, service=AnalysisService)
+
+
+class AnalysisService:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        db: Database,
+        school: SchoolConfig,
+        status: StatusService,
+        tasks: TasksService,
+    ) -> None:
+        self.clock = clock
+        self.db = db
+        self.school = school
+        self.status = status
+        self.tasks = tasks
+
+    async def save_tasks(self, text: str, *, by: int | None) -> list[str]:
+        tasks = parse_tasks(text)
+        if not tasks:
+            raise TasksError("analysis.tasks_empty")
+        if len(text) > MAX_TASKS_TEXT or len(tasks) > MAX_TASKS:
+            raise TasksError("analysis.tasks_too_long")
+        await store.save_tasks(self.db, self.school.school_year.year, "\n".join(tasks), by=by, now=self.clock.now())
+        return tasks
+
+    async def collect(self, t: Translator) -> Analysis:
+        now = self.clock.now()
+        today = now.astimezone(self.school.tz).date()
+        data = await self.status.collect(None)
+        codes: dict[str, list[int]] = {}
+        for row in data.codes or []:
+            if row.role == "student" and row.class_label:
+                acc = codes.setdefault(row.class_label, [0, 0, 0])
+                acc[0] += row.imported
+                acc[1] += row.delivered
+                acc[2] += row.activated
+        classes = []
+        per_class = data.consent.per_class if data.consent is not None else {}
+        for label in data.classes:
+            ratio = per_class.get(label)
+            imported, delivered, activated = codes.get(label, [0, 0, 0])
+            classes.append(
+                ClassRow(label, ratio.total if ratio else 0, ratio.done if ratio else 0, imported, delivered, activated)
+            )
+        tz = self.school.tz
+        training = [
+            TrainingLine(s.title, s.starts_at.astimezone(tz).strftime("%d.%m.%Y"), s.invited, s.attended)
+            for s in (await self.status.training_rows() or [])
+            if s.starts_at <= now
+        ]
+        snap = await self.tasks.snapshot()
+        late: list[PlanLine] = []
+        not_done: list[PlanLine] = []
+        for task in snap.dated_tasks():
+            if task.due is None or task.due >= today:
+                continue
+            closed = snap.closed_at(task)
+            quarter = quarter_of(task)
+            line = PlanLine(
+                task.item.number,
+                ROMAN[quarter - 1] if quarter else None,
+                task_label(task, t),
+                task.item.text,
+                deadline_words(task.item.deadline, task.occ, t.lang),
+                closed.astimezone(tz).date() if closed else None,
+            )
+            if closed is None:
+                not_done.append(line)
+            elif line.done_on is not None and line.done_on > task.due:
+                late.append(line)
+        analysis = Analysis(
+            school=self.school.school.name,
+            year=self.school.school_year.year,
+            made_on=today,
+            classes=classes,
+            training=training,
+            late=late,
+            not_done=not_done,
+            questions=top_questions(await store.ticket_texts(self.db)),
+            tasks=[],
+            tasks_edited=False,
+        )
+        analysis.proposed = propose_tasks(analysis, t)
+        edited = await store.edited_tasks(self.db, analysis.year)
+        analysis.tasks = edited.text.splitlines() if edited is not None else analysis.proposed
+        analysis.tasks_edited = edited is not None
+        return analysis
+
+    async def pdf_bytes(self, t: Translator) -> tuple[bytes, str]:
+        a = await self.collect(t)
+        return await asyncio.to_thread(render_pdf, a, t), filename(a)
+
+    # --- CLI: schoolbot analysis [--out FILE] [--tasks FILE] ---------------------------------------------
+    async def cmd_analysis(self, args: argparse.Namespace, t: Translator) -> int:
+        if args.tasks:
+            try:
+                text = await asyncio.to_thread(Path(args.tasks).read_text, encoding="utf-8-sig")
+            except (OSError, UnicodeDecodeError) as exc:
+                print(t("analysis.cli.bad_file", path=args.tasks, detail=str(exc)), file=sys.stderr)
+                return 2
+            try:
+                tasks = await self.save_tasks(text, by=None)
+            except TasksError as exc:
+                print(t(exc.key), file=sys.stderr)
+                return 2
+            print(t("analysis.cli.saved", n=len(tasks)))
+        data, name = await self.pdf_bytes(t)
+        out = Path(args.out or name)
+        # 0600 from creation (the one export writer): the analysis names classes and people's questions.
+        await asyncio.to_thread(write_private, out, data)
+        print(t("analysis.cli.written", path=str(out)))
+        return 0

@@ -18,13 +18,18 @@ from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
-from bot.services.outbox import notify
 from storage import year as repo
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.outbox import Outbox
+    from bot.services.ports import Buttons
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 FONT_DIR = CONTENT_DIR / "fonts"
 # The button of the nudge: handlers.archive.ArchiveView(action="open"), packed (a test checks it).
@@ -52,54 +57,14 @@ class ClassChecklist:
         return [step for step, check in self.steps.items() if check is None]
 
 
-def archive_year(app: Core) -> int:
-    """The school year whose journals are archived this May (2026 for May 2027)."""
-    return app.school.school_year.year
-
-
 def may_mark(person: Person, class_label: str) -> bool:
     """The class's own class teacher, or the IT officer (who may record it for anyone)."""
     return person.is_admin or (person.has_role("class_teacher") and person.class_label == class_label)
 
 
-async def checklist(app: Core) -> list[ClassChecklist]:
-    year = archive_year(app)
-    checks = await repo.archive_checks(app.db, year)
-    by_class: dict[str, dict[str, ArchiveCheck]] = {}
-    for check in checks:
-        by_class.setdefault(check.class_label, {})[check.step] = check
-    teachers: dict[str, list[str]] = {}
-    for person in await app.people.with_role("class_teacher"):
-        if person.class_label:
-            teachers.setdefault(person.class_label, []).append(person.full_name)
-    classes = sorted(set(await app.people.classes()) | set(by_class) | set(teachers), key=_class_order)
-    return [
-        ClassChecklist(
-            class_label=cls,
-            teachers=teachers.get(cls, []),
-            steps={step: by_class.get(cls, {}).get(step) for step in ARCHIVE_STEPS},
-        )
-        for cls in classes
-    ]
-
-
 def own_classes(person: Person, all_classes: list[ClassChecklist]) -> list[ClassChecklist]:
     """The classes a person confirms: their own class; every class for the IT officer."""
     return [c for c in all_classes if may_mark(person, c.class_label)]
-
-
-async def mark(app: Core, person: Person, class_label: str, step: str) -> Marked:
-    """Record one step of one class; checked against the caller's rights on the server."""
-    if step not in ARCHIVE_STEPS or not may_mark(person, class_label):
-        return Marked.FORBIDDEN
-    if class_label not in {c.class_label for c in await checklist(app)}:
-        return Marked.FORBIDDEN
-    async with app.db.transaction() as conn:
-        done = await repo.mark_archive_step(
-            conn, school_year=archive_year(app), class_label=class_label, step=step, person_id=person.id,
-            now=app.clock.now(),
-        )
-    return Marked.DONE if done else Marked.ALREADY
 
 
 # --- the May nudge -------------------------------------------------------------------------------
@@ -108,58 +73,6 @@ async def mark(app: Core, person: Person, class_label: str, step: str) -> Marked
 def _class_order(label: str) -> tuple[int, str]:
     digits = "".join(ch for ch in label if ch.isdigit())
     return (int(digits) if digits else 0, label)
-
-
-def nudge_window(app: Core) -> tuple[date, date]:
-    """From the week after the item-19 reminder (which opens the month) to the end of May."""
-    month, day = YEAR_END_DAY
-    first = date(archive_year(app) + 1, month, day)
-    start = first + timedelta(days=7 - first.weekday())  # the Monday after
-    return start, date(first.year, 5, 31)
-
-
-async def run_nudges(app: Core, now: datetime) -> int:
-    """At most one nudge a week to each class teacher whose class's checklist is incomplete."""
-    if app.school.calendar.send_window(now) != now:
-        return 0
-    today = now.astimezone(app.school.tz).date()
-    start, end = nudge_window(app)
-    if not start <= today <= end:
-        return 0
-    year = archive_year(app)
-    iso = today.isocalendar()
-    week = f"{iso[0]}-W{iso[1]:02d}"
-    incomplete = {c.class_label: c for c in await checklist(app) if not c.complete}
-    teachers = [
-        p for p in await app.people.with_role("class_teacher")
-        if p.reachable and p.class_label in incomplete
-    ]
-    sent = 0
-    async with app.db.transaction() as conn:
-        for person in teachers:
-            assert person.class_label is not None
-            if await repo.archive_nudged(conn, year, person.id, week):
-                continue
-            t = app.translator_for(person)
-            missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
-            text = t("archive.nudge", cls=person.class_label, missing=missing)
-            open_markup = app.buttons.archive_open(t("archive.open"))
-            added = await notify(
-                app, conn, person, data_class=DataClass.PUBLIC, key=f"archive:{year}:{person.id}:{week}",
-                kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
-            )
-            await repo.record_archive_nudge(conn, year, person.id, week, now)
-            sent += added
-    return sent
-
-
-# --- the printed checklist -------------------------------------------------------------------------
-
-
-def _when(app: Core, check: ArchiveCheck | None) -> str:
-    if check is None:
-        return "—"
-    return f"{check.done_at.astimezone(app.school.tz):%d.%m.%Y}\n{check.person_name}"
 
 
 def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle: str) -> bytes:
@@ -201,13 +114,117 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
     return bytes(pdf.output())
 
 
-async def checklist_pdf(app: Core, t: Translator) -> tuple[bytes, str]:
-    classes = await checklist(app)
-    year = archive_year(app)
-    rows = [(c.class_label, [", ".join(c.teachers) or "—", *[_when(app, c.steps[s]) for s in ARCHIVE_STEPS]])
-            for c in classes]
-    now = app.clock.now().astimezone(app.school.tz)
-    title = t("archive.pdf.title", label=f"{year}/{year + 1}")
-    subtitle = t("archive.pdf.subtitle", school=app.school.school.name, when=f"{now:%d.%m.%Y %H:%M}")
-    data = await asyncio.to_thread(_pdf, rows, t, title, subtitle)
-    return data, f"archive-checklist-{year}.pdf"
+class ArchiveService:
+    def __init__(
+        self,
+        *,
+        buttons: Buttons,
+        catalog: Catalog,
+        clock: Clock,
+        db: Database,
+        outbox: Outbox,
+        people: PersonRepo,
+        school: SchoolConfig,
+    ) -> None:
+        self.buttons = buttons
+        self.catalog = catalog
+        self.clock = clock
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+        self.school = school
+
+    def archive_year(self) -> int:
+        """The school year whose journals are archived this May (2026 for May 2027)."""
+        return self.school.school_year.year
+
+    async def checklist(self) -> list[ClassChecklist]:
+        year = self.archive_year()
+        checks = await repo.archive_checks(self.db, year)
+        by_class: dict[str, dict[str, ArchiveCheck]] = {}
+        for check in checks:
+            by_class.setdefault(check.class_label, {})[check.step] = check
+        teachers: dict[str, list[str]] = {}
+        for person in await self.people.with_role("class_teacher"):
+            if person.class_label:
+                teachers.setdefault(person.class_label, []).append(person.full_name)
+        classes = sorted(set(await self.people.classes()) | set(by_class) | set(teachers), key=_class_order)
+        return [
+            ClassChecklist(
+                class_label=cls,
+                teachers=teachers.get(cls, []),
+                steps={step: by_class.get(cls, {}).get(step) for step in ARCHIVE_STEPS},
+            )
+            for cls in classes
+        ]
+
+    async def mark(self, person: Person, class_label: str, step: str) -> Marked:
+        """Record one step of one class; checked against the caller's rights on the server."""
+        if step not in ARCHIVE_STEPS or not may_mark(person, class_label):
+            return Marked.FORBIDDEN
+        if class_label not in {c.class_label for c in await self.checklist()}:
+            return Marked.FORBIDDEN
+        async with self.db.transaction() as conn:
+            done = await repo.mark_archive_step(
+                conn, school_year=self.archive_year(), class_label=class_label, step=step, person_id=person.id,
+                now=self.clock.now(),
+            )
+        return Marked.DONE if done else Marked.ALREADY
+
+    def nudge_window(self) -> tuple[date, date]:
+        """From the week after the item-19 reminder (which opens the month) to the end of May."""
+        month, day = YEAR_END_DAY
+        first = date(self.archive_year() + 1, month, day)
+        start = first + timedelta(days=7 - first.weekday())  # the Monday after
+        return start, date(first.year, 5, 31)
+
+    async def run_nudges(self, now: datetime) -> int:
+        """At most one nudge a week to each class teacher whose class's checklist is incomplete."""
+        if self.school.calendar.send_window(now) != now:
+            return 0
+        today = now.astimezone(self.school.tz).date()
+        start, end = self.nudge_window()
+        if not start <= today <= end:
+            return 0
+        year = self.archive_year()
+        iso = today.isocalendar()
+        week = f"{iso[0]}-W{iso[1]:02d}"
+        incomplete = {c.class_label: c for c in await self.checklist() if not c.complete}
+        teachers = [
+            p for p in await self.people.with_role("class_teacher")
+            if p.reachable and p.class_label in incomplete
+        ]
+        sent = 0
+        async with self.db.transaction() as conn:
+            for person in teachers:
+                assert person.class_label is not None
+                if await repo.archive_nudged(conn, year, person.id, week):
+                    continue
+                t = self.catalog.translator_for(person)
+                missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
+                text = t("archive.nudge", cls=person.class_label, missing=missing)
+                open_markup = self.buttons.archive_open(t("archive.open"))
+                added = await self.outbox.notify(
+                    conn, person, data_class=DataClass.PUBLIC, key=f"archive:{year}:{person.id}:{week}",
+                    kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
+                )
+                await repo.record_archive_nudge(conn, year, person.id, week, now)
+                sent += added
+        return sent
+
+    # --- the printed checklist -------------------------------------------------------------------------
+    def _when(self, check: ArchiveCheck | None) -> str:
+        if check is None:
+            return "—"
+        return f"{check.done_at.astimezone(self.school.tz):%d.%m.%Y}\n{check.person_name}"
+
+    async def checklist_pdf(self, t: Translator) -> tuple[bytes, str]:
+        classes = await self.checklist()
+        year = self.archive_year()
+        rows = [(c.class_label, [", ".join(c.teachers) or "—", *[self._when(c.steps[s]) for s in ARCHIVE_STEPS]])
+                for c in classes]
+        now = self.clock.now().astimezone(self.school.tz)
+        title = t("archive.pdf.title", label=f"{year}/{year + 1}")
+        subtitle = t("archive.pdf.subtitle", school=self.school.school.name, when=f"{now:%d.%m.%Y %H:%M}")
+        data = await asyncio.to_thread(_pdf, rows, t, title, subtitle)
+        return data, f"archive-checklist-{year}.pdf"

@@ -30,7 +30,9 @@ from storage import ops
 from storage.snapshot import backup_sync
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig, Settings
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -67,31 +69,6 @@ def stamp_of(path: Path) -> datetime | None:
     return datetime.strptime(match.group(1), _STAMP).replace(tzinfo=UTC)
 
 
-# --- taking a backup -------------------------------------------------------------------------
-
-
-async def take_backup(app: Core, *, rotate_after: bool = True) -> BackupResult:
-    """Back up the live database into settings.backup_dir, record it, rotate old copies."""
-    now = app.clock.now()
-    source = app.db.path
-    target = Path(app.settings.backup_dir) / backup_name(now)
-    if str(source) == ":memory:":
-        raise BackupError("an in-memory database cannot be backed up")
-    size, failure = await asyncio.to_thread(backup_sync, source, target)
-    local_day = now.astimezone(app.school.tz).date().isoformat()
-    await ops.record_db_backup(
-        app.db, path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
-    )
-    removed: tuple[Path, ...] = ()
-    if failure is None and rotate_after:
-        removed = tuple(await asyncio.to_thread(rotate, Path(app.settings.backup_dir), app.school.tz))
-    if failure is None:
-        log.info("database backup %s (%d bytes)", target.name, size)
-    else:
-        log.error("database backup failed: %s", failure)
-    return BackupResult(target, size, failure is None, failure, now, removed)
-
-
 # --- what /backup tells and sends ---------------------------------------------------------------
 
 # Shorter passphrases are refused: the archive leaves the school's server through a foreign
@@ -115,16 +92,6 @@ def _scan(folder: Path) -> tuple[Path, list[tuple[Path, datetime]], int]:
     return folder.resolve(), items, items[-1][0].stat().st_size if items else 0
 
 
-async def backup_status(app: Core) -> BackupStatus:
-    folder, items, size = await asyncio.to_thread(_scan, Path(app.settings.backup_dir))
-    latest, moment = items[-1] if items else (None, None)
-    secret = app.settings.backup_passphrase
-    return BackupStatus(
-        folder, len(items), latest, moment, size, await ops.last_db_backup(app.db),
-        secret.get_secret_value() if secret is not None else None,
-    )
-
-
 def encrypted_archive_sync(source: Path, passphrase: str) -> bytes:
     """`source` in a ZIP encrypted with AES-256 (WinZip AE-2: 7-Zip, WinZip, The Unarchiver and
     `7z x` open it). Built in memory: the archive is never written next to the local copies, and
@@ -139,19 +106,6 @@ def encrypted_archive_sync(source: Path, passphrase: str) -> bytes:
 
 class ArchiveRefused(Exception):
     """Carries a catalog key for the IT officer."""
-
-
-async def encrypted_archive(app: Core) -> tuple[bytes, str, datetime | None]:
-    """The newest verified local copy as an encrypted archive: (bytes, file name, when taken)."""
-    status = await backup_status(app)
-    if status.passphrase is None:
-        raise ArchiveRefused("status.db.offsite_off")
-    if len(status.passphrase) < MIN_PASSPHRASE:
-        raise ArchiveRefused("status.db.offsite_weak")
-    if status.latest is None:
-        raise ArchiveRefused("status.db.archive_none")
-    data = await asyncio.to_thread(encrypted_archive_sync, status.latest, status.passphrase)
-    return data, status.latest.name + ".zip", status.latest_at
 
 
 # --- rotation --------------------------------------------------------------------------------
@@ -226,24 +180,73 @@ class JournalError(Exception):
     """Carries a catalog key for the user."""
 
 
-async def log_journal(app: Core, *, quarter: int, label: str, person_id: int | None) -> int:
-    """Record a journal backup for `quarter` of the running school year; returns its id."""
-    label = " ".join(label.split())
-    if not label or len(label) > MAX_LABEL:
-        raise JournalError("status.journal.label_too_long")
-    if not 1 <= quarter <= len(app.school.school_year.quarters):
-        raise JournalError("status.journal.no_quarter")
-    async with app.db.transaction() as conn:
-        return await ops.log_journal_backup(
-            conn,
-            school_year=app.school.school_year.year,
-            quarter=quarter,
-            medium_label=label,
-            logged_by=person_id,
-            now=app.clock.now(),
+class BackupService:
+    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, settings: Settings) -> None:
+        self.clock = clock
+        self.db = db
+        self.school = school
+        self.settings = settings
+
+    # --- taking a backup -------------------------------------------------------------------------
+    async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:
+        """Back up the live database into settings.backup_dir, record it, rotate old copies."""
+        now = self.clock.now()
+        source = self.db.path
+        target = Path(self.settings.backup_dir) / backup_name(now)
+        if str(source) == ":memory:":
+            raise BackupError("an in-memory database cannot be backed up")
+        size, failure = await asyncio.to_thread(backup_sync, source, target)
+        local_day = now.astimezone(self.school.tz).date().isoformat()
+        await ops.record_db_backup(
+            self.db, path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
+        )
+        removed: tuple[Path, ...] = ()
+        if failure is None and rotate_after:
+            removed = tuple(await asyncio.to_thread(rotate, Path(self.settings.backup_dir), self.school.tz))
+        if failure is None:
+            log.info("database backup %s (%d bytes)", target.name, size)
+        else:
+            log.error("database backup failed: %s", failure)
+        return BackupResult(target, size, failure is None, failure, now, removed)
+
+    async def backup_status(self) -> BackupStatus:
+        folder, items, size = await asyncio.to_thread(_scan, Path(self.settings.backup_dir))
+        latest, moment = items[-1] if items else (None, None)
+        secret = self.settings.backup_passphrase
+        return BackupStatus(
+            folder, len(items), latest, moment, size, await ops.last_db_backup(self.db),
+            secret.get_secret_value() if secret is not None else None,
         )
 
+    async def encrypted_archive(self) -> tuple[bytes, str, datetime | None]:
+        """The newest verified local copy as an encrypted archive: (bytes, file name, when taken)."""
+        status = await self.backup_status()
+        if status.passphrase is None:
+            raise ArchiveRefused("status.db.offsite_off")
+        if len(status.passphrase) < MIN_PASSPHRASE:
+            raise ArchiveRefused("status.db.offsite_weak")
+        if status.latest is None:
+            raise ArchiveRefused("status.db.archive_none")
+        data = await asyncio.to_thread(encrypted_archive_sync, status.latest, status.passphrase)
+        return data, status.latest.name + ".zip", status.latest_at
 
-async def attach_photo(app: Core, backup_id: int, file_id: str) -> None:
-    async with app.db.transaction() as conn:
-        await ops.attach_journal_photo(conn, backup_id, file_id)
+    async def log_journal(self, *, quarter: int, label: str, person_id: int | None) -> int:
+        """Record a journal backup for `quarter` of the running school year; returns its id."""
+        label = " ".join(label.split())
+        if not label or len(label) > MAX_LABEL:
+            raise JournalError("status.journal.label_too_long")
+        if not 1 <= quarter <= len(self.school.school_year.quarters):
+            raise JournalError("status.journal.no_quarter")
+        async with self.db.transaction() as conn:
+            return await ops.log_journal_backup(
+                conn,
+                school_year=self.school.school_year.year,
+                quarter=quarter,
+                medium_label=label,
+                logged_by=person_id,
+                now=self.clock.now(),
+            )
+
+    async def attach_photo(self, backup_id: int, file_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await ops.attach_journal_photo(conn, backup_id, file_id)

@@ -14,12 +14,17 @@ from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.outbox import notify
 from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Callable
+
+    from bot.clock import Clock
+    from bot.i18n import Catalog
+    from bot.services.outbox import Outbox
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -68,61 +73,78 @@ class Audience:
         return t(f"broadcast.audience.{self.kind}")
 
 
-async def resolve(app: Core, audience: Audience) -> list[Person]:
-    """Active people in the audience (reachable or not), each once."""
-    people = app.people
-    if audience.kind == "parents":
-        found = await people.with_role("parent")
-    elif audience.kind == "class":
-        found = await people.parents_of_class(audience.value or "")
-    elif audience.kind == "role":
-        found = await people.with_role(audience.value or "")
-    elif audience.kind == "staff":
-        found = [p for p in await people.active() if p.roles & STAFF_ROLES]
-    else:
-        found = await people.active()
-    unique = {p.id: p for p in found}
-    return list(unique.values())
-
-
 @dataclass(frozen=True)
 class Preview:
     total: int
     reachable: int
 
 
-async def preview(app: Core, audience: Audience) -> Preview:
-    people = await resolve(app, audience)
-    return Preview(total=len(people), reachable=sum(1 for p in people if p.reachable))
-
-
-async def create(app: Core, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
-    """Enqueue the broadcast in one transaction: the broadcast row and one outbox row per reachable
-    recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
-    people = await resolve(app, audience)
-    reachable = [p for p in people if p.reachable]
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        broadcast_id = await DeliveryRepo.create_broadcast(
-            conn, created_by=author.id if author else None, audience=str(audience), text=html_text,
-            total=len(people), reachable=len(reachable), now=now,
-        )
-        for person in reachable:
-            header = app.translator_for(person)("broadcast.header")
-            await notify(
-                app, conn, person, data_class=DataClass.PUBLIC,
-                key=f"bc:{broadcast_id}:{person.id}",
-                kind="text",
-                payload=Payload(text=f"{header}\n\n{html_text}"),
-                now=now,
-                priority=BROADCAST_PRIORITY,
-                broadcast_id=broadcast_id,
-            )
-    log.info("broadcast %s to %s: %d of %d reachable", broadcast_id, audience, len(reachable), len(people))
-    app.wake_sender()
-    return broadcast_id, len(reachable)
-
-
 def render_progress(t: Translator, progress: Progress) -> str:
     key = "broadcast.done" if progress.done else "broadcast.progress"
     return t(key, sent=progress.sent, failed=progress.failed, left=progress.left, total=progress.total)
+
+
+class BroadcastService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        clock: Clock,
+        db: Database,
+        outbox: Outbox,
+        people: PersonRepo,
+        wake_sender: Callable[[],
+        None],
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+        self.wake_sender = wake_sender
+
+    async def resolve(self, audience: Audience) -> list[Person]:
+        """Active people in the audience (reachable or not), each once."""
+        people = self.people
+        if audience.kind == "parents":
+            found = await people.with_role("parent")
+        elif audience.kind == "class":
+            found = await people.parents_of_class(audience.value or "")
+        elif audience.kind == "role":
+            found = await people.with_role(audience.value or "")
+        elif audience.kind == "staff":
+            found = [p for p in await people.active() if p.roles & STAFF_ROLES]
+        else:
+            found = await people.active()
+        unique = {p.id: p for p in found}
+        return list(unique.values())
+
+    async def preview(self, audience: Audience) -> Preview:
+        people = await self.resolve(audience)
+        return Preview(total=len(people), reachable=sum(1 for p in people if p.reachable))
+
+    async def create(self, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
+        """Enqueue the broadcast in one transaction: the broadcast row and one outbox row per reachable
+    recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
+        people = await self.resolve(audience)
+        reachable = [p for p in people if p.reachable]
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            broadcast_id = await DeliveryRepo.create_broadcast(
+                conn, created_by=author.id if author else None, audience=str(audience), text=html_text,
+                total=len(people), reachable=len(reachable), now=now,
+            )
+            for person in reachable:
+                header = self.catalog.translator_for(person)("broadcast.header")
+                await self.outbox.notify(
+                    conn, person, data_class=DataClass.PUBLIC,
+                    key=f"bc:{broadcast_id}:{person.id}",
+                    kind="text",
+                    payload=Payload(text=f"{header}\n\n{html_text}"),
+                    now=now,
+                    priority=BROADCAST_PRIORITY,
+                    broadcast_id=broadcast_id,
+                )
+        log.info("broadcast %s to %s: %d of %d reachable", broadcast_id, audience, len(reachable), len(people))
+        self.wake_sender()
+        return broadcast_id, len(reachable)

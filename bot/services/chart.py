@@ -17,7 +17,7 @@ from bot.paths import CONTENT_DIR
 from bot.services.status import StatusData
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    pass
 
 FONT_DIR = CONTENT_DIR / "fonts"
 _FONT_LOCK = threading.Lock()
@@ -146,5 +146,5 @@ def render_png(chart: ChartInput) -> bytes:
         return buffer.getvalue()
 
 
-async def render_chart(app: Core, data: StatusData, t: Any) -> bytes:
+async def render_chart(data: StatusData, t: Any) -> bytes:
     return await asyncio.to_thread(render_png, chart_input(data, t))

@@ -36,15 +36,22 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent_gate import code_clearance, code_clearances
-from bot.services.outbox import notify
 from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
-from bot.services.tickets import open_ticket
 from storage.codes import Code, CodeRepo, NewCode
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Callable
+
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.outbox import Outbox
+    from bot.services.ports import Buttons
+    from bot.services.tickets import TicketsService
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -103,54 +110,6 @@ def normalize_code(raw: str) -> str | None:
     return text if CODE_RE.match(text) else None
 
 
-def allowed_time(app: Core, moment: datetime) -> datetime:
-    """The first moment within working hours (messages nobody asked for right now)."""
-    return app.school.calendar.send_window(moment)
-
-
-def translator(app: Core, person: Person) -> Translator:
-    return app.translator_for(person)
-
-
-# --- who may receive a code -----------------------------------------------------------------------
-
-
-def _wait(app: Core) -> bool:
-    """Whether the school makes codes wait for the signed paper original (asked of the one gate)."""
-    return app.school.consent.codes_wait_for_original
-
-
-async def recipients(app: Core, code: Code, *, reachable_only: bool = True) -> list[Person]:
-    """Who may receive this code now (the one access rule for codes): nobody while the consent
-    gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
-    owner = await app.people.get(code.person_id)
-    if owner is None or not owner.active:
-        return []
-    if not (await code_clearance(app.db, code.person_id, code.role, require_original=_wait(app))).open:
-        return []
-    found = [owner, *await app.people.parents(owner.id)] if code.role == "student" else [owner]
-    found = [p for p in found if p.reachable] if reachable_only else [
-        p for p in found if p.tg_user_id is not None or p.max_user_id is not None
-    ]
-    return found
-
-
-async def visible_codes(app: Core, caller: Person) -> list[tuple[Person, Code]]:
-    """The codes the caller may see: their own and their children's (gate permitting)."""
-    owners = [caller, *(await app.people.children(caller.id) if caller.has_role("parent") else [])]
-    repo = CodeRepo(app.db)
-    result: list[tuple[Person, Code]] = []
-    by_id = {p.id: p for p in owners}
-    for code in await repo.active_for(by_id):
-        if any(r.id == caller.id for r in await recipients(app, code, reachable_only=False)):
-            result.append((by_id[code.person_id], code))
-    return result
-
-
-async def may_see(app: Core, caller: Person, code: Code) -> bool:
-    return code.active and any(r.id == caller.id for r in await recipients(app, code, reachable_only=False))
-
-
 # --- delivery ---------------------------------------------------------------------------------
 
 
@@ -158,122 +117,6 @@ def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
     return t(
         "codes.caption_own" if recipient.id == owner.id else "codes.caption",
         name=Named(owner.full_name, escape=True), who=Named(recipient.full_name),
-    )
-
-
-async def enqueue_card(
-    app: Core,
-    conn: aiosqlite.Connection,
-    code: Code,
-    owner: Person,
-    recipient: Person,
-    *,
-    reason: str,
-    now: datetime,
-    not_before: datetime | None = None,
-) -> bool:
-    """Enqueue the card once per (code, recipient); a delivery cancelled by a consent withdrawal
-    is enqueued anew under a fresh key once the gate opens again."""
-    keys = await CodeRepo.delivery_keys(conn, code.id, recipient.id)
-    if any(status != "cancelled" for _, status in keys):
-        return False
-    key = f"code:{code.id}:{recipient.id}" + (f":{len(keys) + 1}" if keys else "")
-    t = app.translator_for(recipient)
-    payload = Payload(
-        text=card_caption(t, owner, recipient),
-        reply_markup=app.buttons.code_card(code.id, t, recipient),
-        protect_content=app.school.codes.protect_content,
-        renderer=CARD_RENDERER,
-        args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
-    )
-    added = await notify(
-        app, conn, recipient, data_class=DataClass.CREDENTIAL, key=key, kind="photo",
-        payload=payload, now=now, not_before=not_before,
-    )
-    if added:
-        await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason=reason, now=now,
-                                       outbox_key=key)
-        log.info("code card %s enqueued for person %s (%s)", code.id, recipient.id, reason)
-    return added
-
-
-async def deliver(
-    app: Core,
-    conn: aiosqlite.Connection,
-    *,
-    reason: str,
-    now: datetime,
-    owner_ids: Iterable[int] | None = None,
-    only_recipient: int | None = None,
-    not_before: datetime | None = None,
-) -> int:
-    """Enqueue every card that is due: call inside the transaction of the change that makes it due."""
-    count = 0
-    codes = await CodeRepo.active_in(conn, owner_ids)
-    # One gate query for the whole batch first: the minute sweep walks every active code, and
-    # most closed ones need no further look.
-    gate = await code_clearances(app.db, [(c.person_id, c.role) for c in codes], require_original=_wait(app))
-    for code in codes:
-        if not gate[(code.person_id, code.role)].open:
-            continue
-        owner = await app.people.get(code.person_id)
-        if owner is None:
-            continue
-        for recipient in await recipients(app, code):
-            if only_recipient is not None and recipient.id != only_recipient:
-                continue
-            if await enqueue_card(app, conn, code, owner, recipient, reason=reason, now=now, not_before=not_before):
-                count += 1
-    if count:
-        app.wake_sender()
-    return count
-
-
-async def on_link(app: Core, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:
-    """Link hook: the person gets their own code and, as a parent, their children's (gate permitting)."""
-    owners = [person.id, *(c.id for c in await app.people.children(person.id))]
-    await deliver(app, conn, reason="link", now=now, owner_ids=owners, only_recipient=person.id)
-
-
-async def on_consent_given(
-    app: Core, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime
-) -> None:
-    """Consent hook: the child's code (to the pupil and parents) and the parent's own code."""
-    owners = [child_id] if parent_id is None else [child_id, parent_id]
-    await deliver(app, conn, reason="consent", now=now, owner_ids=owners)
-
-
-async def render_card_for(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
-    """Outbox renderer "qr_card": the card of `args["code_id"]`, in `args["lang"]`."""
-    code = await CodeRepo(app.db).get(int(args["code_id"]))
-    if code is None:
-        raise LookupError(f"code {args.get('code_id')} is gone")
-    owner = await app.people.get(code.person_id)
-    if owner is None:
-        raise LookupError(f"owner of code {code.id} is gone")
-    # The last check before the code leaves: the gate may have closed since the card was queued.
-    clearance = await code_clearance(app.db, code.person_id, code.role, require_original=_wait(app))
-    if not code.active or not clearance.open:
-        raise Withheld(f"code {code.id}: the consent gate is closed")
-    if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await recipients(app, code,
-                                                                                              reachable_only=False)):
-        raise Withheld(f"code {code.id}: person {args['recipient']} may not receive it")
-    t = app.catalog.bind(str(args.get("lang") or "ru"))
-    data = card_data(app, t, owner, code)
-    return await asyncio.to_thread(render_card, data), "code.png"
-
-
-def card_data(app: Core, t: Translator, owner: Person, code: Code) -> CardData:
-    template = app.school.platform.code_url_template or None
-    return CardData(
-        full_name=owner.full_name,
-        role_label=t(f"codes.card_role.{code.role}", name=Named(owner.full_name)),
-        class_label=code.class_label,
-        code=code.code,
-        qr_payload=qr_payload(code.code, template),
-        where_to_enter=app.school.platform.code_entry_hint,
-        school_name=app.school.school.name,
-        title=t("codes.card_title"),
     )
 
 
@@ -287,91 +130,255 @@ class Shown:
     wait_minutes: int = 0
 
 
-async def request_cards(app: Core, caller: Person, owner_id: int) -> Shown:
-    """The caller asks to see `owner_id`'s codes again: rights first, then the rate limit."""
-    cards = [(o, c) for o, c in await visible_codes(app, caller) if o.id == owner_id]
-    if not cards:
-        # Same answer whether the person does not exist, is someone else's or has no code yet.
-        return Shown("forbidden")
-    now = app.clock.now()
-    last = await CodeRepo(app.db).last_request(caller.id, owner_id)
-    if last is not None and now - last < REQUEST_INTERVAL:
-        left = REQUEST_INTERVAL - (now - last)
-        return Shown("too_soon", wait_minutes=max(1, int(left.total_seconds() + 59) // 60))
-    async with app.db.transaction() as conn:
-        await CodeRepo.touch_request(conn, caller.id, owner_id, now)
-    return Shown("ok", cards)
-
-
-async def record_direct(app: Core, code: Code, recipient: Person, message_id: int) -> None:
-    async with app.db.transaction() as conn:
-        await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason="request",
-                                       now=app.clock.now(), tg_message_id=message_id)
-
-
-# --- activation, trouble ------------------------------------------------------------------------
-
-
-async def confirm_activation(app: Core, caller: Person, code_id: int) -> str:
-    """"ok", "already" or "forbidden"."""
-    code = await CodeRepo(app.db).get(code_id)
-    if code is None or not await may_see(app, caller, code):
-        return "forbidden"
-    async with app.db.transaction() as conn:
-        changed = await CodeRepo.mark_activated(conn, code.id, "user", app.clock.now())
-    return "ok" if changed else "already"
-
-
-async def report_trouble(app: Core, caller: Person, code_id: int, t: Translator) -> str:
-    """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
-    code = await CodeRepo(app.db).get(code_id)
-    if code is None or not await may_see(app, caller, code):
-        return "forbidden"
-    owner = await app.people.get(code.person_id)
-    assert owner is not None
-    context = t(
-        "codes.ticket_context",
-        name=owner.full_name,
-        role=t(f"codes.role.{code.role}"),
-        cls=code.class_label or "—",
-        masked=mask(code.code),
-    )
-    await open_ticket(app, caller, t("codes.ticket_text"), context=context)
-    return "ok"
-
-
-# --- revoke and reissue ---------------------------------------------------------------------------
-
-
-async def revoke(app: Core, code_id: int) -> bool:
-    async with app.db.transaction() as conn:
-        done = await CodeRepo.revoke(conn, code_id, app.clock.now())
-    if done:
-        log.info("code %s revoked", code_id)
-    return done
-
-
-async def issue(app: Core, person_id: int, role: str, raw_code: str) -> str:
-    """A new code typed by the IT officer: "ok", "bad_code", "taken" or "unknown"."""
-    person = await app.people.get(person_id)
-    if person is None or not person.active or role not in ("staff", "parent", "student"):
-        return "unknown"
-    value = normalize_code(raw_code)
-    if value is None:
-        return "bad_code"
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        owners = await CodeRepo.code_owners(conn, [value])
-        if value in owners and owners[value] != person_id:
-            return "taken"
-        previous = [c for c in await CodeRepo.active_in(conn, [person_id]) if c.role == role]
-        class_label = previous[0].class_label if previous else _default_class(person, role)
-        if previous and previous[0].code == value:
-            return "ok"
-        await CodeRepo.insert(conn, NewCode(person_id, role, class_label, value), source="manual", now=now)
-        await deliver(app, conn, reason="reissue", now=now, owner_ids=[person_id])
-    return "ok"
-
-
 def _default_class(person: Person, role: str) -> str | None:
     return person.class_label if role in ("student", "staff") else None
+
+
+class CodesService:
+    def __init__(
+        self,
+        *,
+        buttons: Buttons,
+        catalog: Catalog,
+        clock: Clock,
+        db: Database,
+        outbox: Outbox,
+        people: PersonRepo,
+        school: SchoolConfig,
+        tickets: TicketsService,
+        wake_sender: Callable[[],
+        None],
+    ) -> None:
+        self.buttons = buttons
+        self.catalog = catalog
+        self.clock = clock
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+        self.school = school
+        self.tickets = tickets
+        self.wake_sender = wake_sender
+
+    def allowed_time(self, moment: datetime) -> datetime:
+        """The first moment within working hours (messages nobody asked for right now)."""
+        return self.school.calendar.send_window(moment)
+
+    def translator(self, person: Person) -> Translator:
+        return self.catalog.translator_for(person)
+
+    # --- who may receive a code -----------------------------------------------------------------------
+    def _wait(self) -> bool:
+        """Whether the school makes codes wait for the signed paper original (asked of the one gate)."""
+        return self.school.consent.codes_wait_for_original
+
+    async def recipients(self, code: Code, *, reachable_only: bool = True) -> list[Person]:
+        """Who may receive this code now (the one access rule for codes): nobody while the consent
+    gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
+        owner = await self.people.get(code.person_id)
+        if owner is None or not owner.active:
+            return []
+        if not (await code_clearance(self.db, code.person_id, code.role, require_original=self._wait())).open:
+            return []
+        found = [owner, *await self.people.parents(owner.id)] if code.role == "student" else [owner]
+        found = [p for p in found if p.reachable] if reachable_only else [
+            p for p in found if p.tg_user_id is not None or p.max_user_id is not None
+        ]
+        return found
+
+    async def visible_codes(self, caller: Person) -> list[tuple[Person, Code]]:
+        """The codes the caller may see: their own and their children's (gate permitting)."""
+        owners = [caller, *(await self.people.children(caller.id) if caller.has_role("parent") else [])]
+        repo = CodeRepo(self.db)
+        result: list[tuple[Person, Code]] = []
+        by_id = {p.id: p for p in owners}
+        for code in await repo.active_for(by_id):
+            if any(r.id == caller.id for r in await self.recipients(code, reachable_only=False)):
+                result.append((by_id[code.person_id], code))
+        return result
+
+    async def may_see(self, caller: Person, code: Code) -> bool:
+        return code.active and any(r.id == caller.id for r in await self.recipients(code, reachable_only=False))
+
+    async def enqueue_card(
+        self, conn: aiosqlite.Connection,
+        code: Code,
+        owner: Person,
+        recipient: Person,
+        *,
+        reason: str,
+        now: datetime,
+        not_before: datetime | None = None,
+    ) -> bool:
+        """Enqueue the card once per (code, recipient); a delivery cancelled by a consent withdrawal
+    is enqueued anew under a fresh key once the gate opens again."""
+        keys = await CodeRepo.delivery_keys(conn, code.id, recipient.id)
+        if any(status != "cancelled" for _, status in keys):
+            return False
+        key = f"code:{code.id}:{recipient.id}" + (f":{len(keys) + 1}" if keys else "")
+        t = self.catalog.translator_for(recipient)
+        payload = Payload(
+            text=card_caption(t, owner, recipient),
+            reply_markup=self.buttons.code_card(code.id, t, recipient),
+            protect_content=self.school.codes.protect_content,
+            renderer=CARD_RENDERER,
+            args={"code_id": code.id, "lang": t.lang, "recipient": recipient.id},
+        )
+        added = await self.outbox.notify(
+            conn, recipient, data_class=DataClass.CREDENTIAL, key=key, kind="photo",
+            payload=payload, now=now, not_before=not_before,
+        )
+        if added:
+            await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason=reason, now=now,
+                                           outbox_key=key)
+            log.info("code card %s enqueued for person %s (%s)", code.id, recipient.id, reason)
+        return added
+
+    async def deliver(
+        self, conn: aiosqlite.Connection,
+        *,
+        reason: str,
+        now: datetime,
+        owner_ids: Iterable[int] | None = None,
+        only_recipient: int | None = None,
+        not_before: datetime | None = None,
+    ) -> int:
+        """Enqueue every card that is due: call inside the transaction of the change that makes it due."""
+        count = 0
+        codes = await CodeRepo.active_in(conn, owner_ids)
+        # One gate query for the whole batch first: the minute sweep walks every active code, and
+        # most closed ones need no further look.
+        gate = await code_clearances(self.db, [(c.person_id, c.role) for c in codes], require_original=self._wait())
+        for code in codes:
+            if not gate[(code.person_id, code.role)].open:
+                continue
+            owner = await self.people.get(code.person_id)
+            if owner is None:
+                continue
+            for recipient in await self.recipients(code):
+                if only_recipient is not None and recipient.id != only_recipient:
+                    continue
+                if await self.enqueue_card(conn, code, owner, recipient, reason=reason, now=now, not_before=not_before):
+                    count += 1
+        if count:
+            self.wake_sender()
+        return count
+
+    async def on_link(self, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:
+        """Link hook: the person gets their own code and, as a parent, their children's (gate permitting)."""
+        owners = [person.id, *(c.id for c in await self.people.children(person.id))]
+        await self.deliver(conn, reason="link", now=now, owner_ids=owners, only_recipient=person.id)
+
+    async def on_consent_given(
+        self, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime
+    ) -> None:
+        """Consent hook: the child's code (to the pupil and parents) and the parent's own code."""
+        owners = [child_id] if parent_id is None else [child_id, parent_id]
+        await self.deliver(conn, reason="consent", now=now, owner_ids=owners)
+
+    async def render_card_for(self, args: dict[str, Any]) -> tuple[bytes, str]:
+        """Outbox renderer "qr_card": the card of `args["code_id"]`, in `args["lang"]`."""
+        code = await CodeRepo(self.db).get(int(args["code_id"]))
+        if code is None:
+            raise LookupError(f"code {args.get('code_id')} is gone")
+        owner = await self.people.get(code.person_id)
+        if owner is None:
+            raise LookupError(f"owner of code {code.id} is gone")
+        # The last check before the code leaves: the gate may have closed since the card was queued.
+        clearance = await code_clearance(self.db, code.person_id, code.role, require_original=self._wait())
+        if not code.active or not clearance.open:
+            raise Withheld(f"code {code.id}: the consent gate is closed")
+        if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await self.recipients(code,
+                                                                                                  reachable_only=False)):
+            raise Withheld(f"code {code.id}: person {args['recipient']} may not receive it")
+        t = self.catalog.bind(str(args.get("lang") or "ru"))
+        data = self.card_data(t, owner, code)
+        return await asyncio.to_thread(render_card, data), "code.png"
+
+    def card_data(self, t: Translator, owner: Person, code: Code) -> CardData:
+        template = self.school.platform.code_url_template or None
+        return CardData(
+            full_name=owner.full_name,
+            role_label=t(f"codes.card_role.{code.role}", name=Named(owner.full_name)),
+            class_label=code.class_label,
+            code=code.code,
+            qr_payload=qr_payload(code.code, template),
+            where_to_enter=self.school.platform.code_entry_hint,
+            school_name=self.school.school.name,
+            title=t("codes.card_title"),
+        )
+
+    async def request_cards(self, caller: Person, owner_id: int) -> Shown:
+        """The caller asks to see `owner_id`'s codes again: rights first, then the rate limit."""
+        cards = [(o, c) for o, c in await self.visible_codes(caller) if o.id == owner_id]
+        if not cards:
+            # Same answer whether the person does not exist, is someone else's or has no code yet.
+            return Shown("forbidden")
+        now = self.clock.now()
+        last = await CodeRepo(self.db).last_request(caller.id, owner_id)
+        if last is not None and now - last < REQUEST_INTERVAL:
+            left = REQUEST_INTERVAL - (now - last)
+            return Shown("too_soon", wait_minutes=max(1, int(left.total_seconds() + 59) // 60))
+        async with self.db.transaction() as conn:
+            await CodeRepo.touch_request(conn, caller.id, owner_id, now)
+        return Shown("ok", cards)
+
+    async def record_direct(self, code: Code, recipient: Person, message_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason="request",
+                                           now=self.clock.now(), tg_message_id=message_id)
+
+    # --- activation, trouble ------------------------------------------------------------------------
+    async def confirm_activation(self, caller: Person, code_id: int) -> str:
+        """"ok", "already" or "forbidden"."""
+        code = await CodeRepo(self.db).get(code_id)
+        if code is None or not await self.may_see(caller, code):
+            return "forbidden"
+        async with self.db.transaction() as conn:
+            changed = await CodeRepo.mark_activated(conn, code.id, "user", self.clock.now())
+        return "ok" if changed else "already"
+
+    async def report_trouble(self, caller: Person, code_id: int, t: Translator) -> str:
+        """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
+        code = await CodeRepo(self.db).get(code_id)
+        if code is None or not await self.may_see(caller, code):
+            return "forbidden"
+        owner = await self.people.get(code.person_id)
+        assert owner is not None
+        context = t(
+            "codes.ticket_context",
+            name=owner.full_name,
+            role=t(f"codes.role.{code.role}"),
+            cls=code.class_label or "—",
+            masked=mask(code.code),
+        )
+        await self.tickets.open_ticket(caller, t("codes.ticket_text"), context=context)
+        return "ok"
+
+    # --- revoke and reissue ---------------------------------------------------------------------------
+    async def revoke(self, code_id: int) -> bool:
+        async with self.db.transaction() as conn:
+            done = await CodeRepo.revoke(conn, code_id, self.clock.now())
+        if done:
+            log.info("code %s revoked", code_id)
+        return done
+
+    async def issue(self, person_id: int, role: str, raw_code: str) -> str:
+        """A new code typed by the IT officer: "ok", "bad_code", "taken" or "unknown"."""
+        person = await self.people.get(person_id)
+        if person is None or not person.active or role not in ("staff", "parent", "student"):
+            return "unknown"
+        value = normalize_code(raw_code)
+        if value is None:
+            return "bad_code"
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            owners = await CodeRepo.code_owners(conn, [value])
+            if value in owners and owners[value] != person_id:
+                return "taken"
+            previous = [c for c in await CodeRepo.active_in(conn, [person_id]) if c.role == role]
+            class_label = previous[0].class_label if previous else _default_class(person, role)
+            if previous and previous[0].code == value:
+                return "ok"
+            await CodeRepo.insert(conn, NewCode(person_id, role, class_label, value), source="manual", now=now)
+            await self.deliver(conn, reason="reissue", now=now, owner_ids=[person_id])
+        return "ok"

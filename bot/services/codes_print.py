@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 from bot.argparsing import SubParsers
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
-from bot.services.codes import _wait, card_data
 from bot.services.consent_gate import Clearance, GateReason, code_clearances
 from bot.services.exports import write_private
 from bot.services.people_text import normalize_class
@@ -19,7 +18,11 @@ from bot.services.qr_card import CardData
 from storage.codes import CodeRepo, FunnelCounts
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.i18n import Catalog
+    from bot.services.codes import CodesService
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 
 # --- print sheets -------------------------------------------------------------------------------------
@@ -41,39 +44,6 @@ class PrintSheet:
     left_out: list[LeftOut]
 
 
-async def print_cards(
-    app: Core, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
-) -> PrintSheet:
-    """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
-    of their parents' own codes (a separate sheet, each card handed to that parent in person);
-    without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
-    the others are listed with the reason, and the sheet's footer says how many and why."""
-    t = app.catalog.bind(lang)
-    found = await CodeRepo(app.db).for_print(class_label, role="parent" if parents else "student",
-                                             only_unlinked=not everyone)
-    gate = await code_clearances(
-        app.db, [(code.person_id, code.role) for code, _ in found], require_original=_wait(app)
-    )
-    cards: list[CardData] = []
-    left_out: list[LeftOut] = []
-    for code, owner_id in found:
-        owner = await app.people.get(owner_id)
-        if owner is None:
-            continue
-        clearance: Clearance = gate[(code.person_id, code.role)]
-        if clearance.open:
-            cards.append(card_data(app, t, owner, code))
-        else:
-            left_out.append(LeftOut(owner, clearance.reason))
-    left_out.sort(key=lambda lo: (LEFT_OUT_ORDER.index(lo.reason), lo.person.full_name))
-    if not cards:
-        return PrintSheet(None, 0, left_out)
-    title = t("codes.sheet_title_parents" if parents else "codes.sheet_title", cls=class_label)
-    note = left_out_summary(t, left_out) if left_out else None
-    pdf = await asyncio.to_thread(render_sheets, cards, title=title, created_at=app.clock.now(), note=note)
-    return PrintSheet(pdf, len(cards), left_out)
-
-
 def left_out_summary(t: Translator, left_out: list[LeftOut]) -> str:
     """E.g. "Не выдано: 3 кода — нет согласия (нет ответа: 2, отказ: 1)"."""
     counts = {reason: sum(1 for lo in left_out if lo.reason == reason) for reason in LEFT_OUT_ORDER}
@@ -84,20 +54,6 @@ def left_out_summary(t: Translator, left_out: list[LeftOut]) -> str:
 def left_out_lines(t: Translator, left_out: list[LeftOut]) -> list[str]:
     """One plain-text line per person left out: "• name — reason" (escape for HTML)."""
     return [f"• {lo.person.full_name} — {t(f'codes.left_out_reason.{lo.reason}')}" for lo in left_out]
-
-
-# --- withheld codes (the status views and the report) ------------------------------------------------
-
-
-async def withheld_counts(app: Core) -> dict[tuple[str | None, str], int]:
-    """(class, role) -> how many active codes the consent gate keeps in now."""
-    holders = await CodeRepo(app.db).holders()
-    gate = await code_clearances(app.db, [(owner, role) for owner, role, _ in holders], require_original=_wait(app))
-    counts: dict[tuple[str | None, str], int] = {}
-    for owner, role, class_label in holders:
-        if not gate[(owner, role)].open:
-            counts[(class_label, role)] = counts.get((class_label, role), 0) + 1
-    return counts
 
 
 # --- funnel -----------------------------------------------------------------------------------------
@@ -149,25 +105,86 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
                        help="the parents' own codes instead of the pupils' (a separate sheet: hand each card"
                             " to that parent in person)")
     cards.add_argument("--out", default=None, help="the PDF file (default: codes-<class>.pdf)")
-    cards.set_defaults(func=cmd_print_cards)
+    cards.set_defaults(func=CodesPrint.cmd_print_cards, service=CodesPrint)
 
 
-async def cmd_print_cards(app: Core, args: Any, t: Translator) -> int:
-    import sys
-    from pathlib import Path
+class CodesPrint:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        clock: Clock,
+        codes: CodesService,
+        db: Database,
+        people: PersonRepo,
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.codes = codes
+        self.db = db
+        self.people = people
 
-    class_label = normalize_class(args.class_label)
-    if class_label is None:
-        print(t("cli.not_a_class", value=args.class_label), file=sys.stderr)
-        return 2
-    sheet = await print_cards(app, class_label, everyone=args.everyone, lang=t.lang, parents=args.parents)
-    if sheet.left_out:
-        print("\n".join([left_out_summary(t, sheet.left_out), *left_out_lines(t, sheet.left_out)]))
-    if sheet.pdf is None:
-        print(t("codes.cli_none"), file=sys.stderr)
-        return 1
-    suffix = "-parents" if args.parents else ""
-    out = Path(args.out or f"codes-{class_label}{suffix}.pdf")
-    await asyncio.to_thread(write_private, out, sheet.pdf)
-    print(t("codes.cli_written", path=out, n=sheet.printed))
-    return 0
+    async def print_cards(
+        self, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
+    ) -> PrintSheet:
+        """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
+    of their parents' own codes (a separate sheet, each card handed to that parent in person);
+    without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
+    the others are listed with the reason, and the sheet's footer says how many and why."""
+        t = self.catalog.bind(lang)
+        found = await CodeRepo(self.db).for_print(class_label, role="parent" if parents else "student",
+                                                 only_unlinked=not everyone)
+        gate = await code_clearances(
+            self.db, [(code.person_id, code.role) for code, _ in found], require_original=self.codes._wait()
+        )
+        cards: list[CardData] = []
+        left_out: list[LeftOut] = []
+        for code, owner_id in found:
+            owner = await self.people.get(owner_id)
+            if owner is None:
+                continue
+            clearance: Clearance = gate[(code.person_id, code.role)]
+            if clearance.open:
+                cards.append(self.codes.card_data(t, owner, code))
+            else:
+                left_out.append(LeftOut(owner, clearance.reason))
+        left_out.sort(key=lambda lo: (LEFT_OUT_ORDER.index(lo.reason), lo.person.full_name))
+        if not cards:
+            return PrintSheet(None, 0, left_out)
+        title = t("codes.sheet_title_parents" if parents else "codes.sheet_title", cls=class_label)
+        note = left_out_summary(t, left_out) if left_out else None
+        pdf = await asyncio.to_thread(render_sheets, cards, title=title, created_at=self.clock.now(), note=note)
+        return PrintSheet(pdf, len(cards), left_out)
+
+    # --- withheld codes (the status views and the report) ------------------------------------------------
+    async def withheld_counts(self) -> dict[tuple[str | None, str], int]:
+        """(class, role) -> how many active codes the consent gate keeps in now."""
+        holders = await CodeRepo(self.db).holders()
+        gate = await code_clearances(
+            self.db, [(owner, role) for owner, role, _ in holders], require_original=self.codes._wait()
+        )
+        counts: dict[tuple[str | None, str], int] = {}
+        for owner, role, class_label in holders:
+            if not gate[(owner, role)].open:
+                counts[(class_label, role)] = counts.get((class_label, role), 0) + 1
+        return counts
+
+    async def cmd_print_cards(self, args: Any, t: Translator) -> int:
+        import sys
+        from pathlib import Path
+
+        class_label = normalize_class(args.class_label)
+        if class_label is None:
+            print(t("cli.not_a_class", value=args.class_label), file=sys.stderr)
+            return 2
+        sheet = await self.print_cards(class_label, everyone=args.everyone, lang=t.lang, parents=args.parents)
+        if sheet.left_out:
+            print("\n".join([left_out_summary(t, sheet.left_out), *left_out_lines(t, sheet.left_out)]))
+        if sheet.pdf is None:
+            print(t("codes.cli_none"), file=sys.stderr)
+            return 1
+        suffix = "-parents" if args.parents else ""
+        out = Path(args.out or f"codes-{class_label}{suffix}.pdf")
+        await asyncio.to_thread(write_private, out, sheet.pdf)
+        print(t("codes.cli_written", path=out, n=sheet.printed))
+        return 0

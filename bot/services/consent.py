@@ -27,7 +27,6 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id, state_of
-from bot.services.outbox import notify
 from storage import consent as repo
 from storage import consent_form as form_repo
 from storage.codes import CodeRepo
@@ -36,7 +35,15 @@ from storage.db import Database
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Sequence
+
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.outbox import Outbox
+    from bot.services.ports import ConsentGivenListener
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -81,30 +88,6 @@ def shipped_template(lang: str = "ru") -> str:
     return (DOC_DIR / f"{lang}.md").read_text(encoding="utf-8")
 
 
-async def publish(app: Core, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
-    """Publish a new version: every child becomes "pending" on it; old decisions stay on record."""
-    text = text.replace("\r\n", "\n")
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        number = await repo.insert_version(
-            conn, sha256=sha256_text(text), text=text, text_en=text_en, now=now, by=by
-        )
-    version = await repo.get_version(app.db.conn, number)
-    assert version is not None
-    log.info("consent document version %s published", number)
-    return version
-
-
-async def current(app: Core) -> Version:
-    """The current version; the shipped document becomes version 1 the first time it is needed.
-
-    Must not be called inside an open write transaction (it may open one)."""
-    version = await repo.current_version(app.db.conn)
-    if version is None:
-        version = await publish(app, shipped_template("ru"), text_en=shipped_template("en"))
-    return version
-
-
 async def current_or_none(db: Database) -> Version | None:
     return await repo.current_version(db.conn)
 
@@ -127,67 +110,6 @@ class _Blank(dict[str, object]):
 # A value the bot does not hold is a line to fill in by hand on the printed form, never a guess.
 BLANK = "____________________"
 LONG_BLANK = "______________________________________________"
-
-
-def render_document(app: Core, version: Version, lang: str, parent: Person | None, child: Person) -> str:
-    """The exact text a parent reads (and prints to sign): the version's template with the
-    parent's and the child's names in the case each sentence needs and the school's facts."""
-    template = version.text_en if lang == "en" and version.text_en else version.text
-    platform = app.school.platform
-    form = app.school.consent
-    values = _Blank(
-        parent_name=Named(parent.full_name if parent else "", blank=LONG_BLANK),
-        parent_address=LONG_BLANK,
-        parent_document=LONG_BLANK,
-        authority=LONG_BLANK,
-        child_name=Named(child.full_name),
-        child_class=child.class_label or BLANK,
-        child_address=LONG_BLANK,
-        child_document=LONG_BLANK,
-        school_name=app.school.school.name,
-        school_address=app.school.school.address or LONG_BLANK,
-        platform_name=platform.name,
-        platform_url=platform.url,
-        processor_name=platform.operator or LONG_BLANK,
-        processor_address=platform.operator_address or LONG_BLANK,
-        hosting_name=form.hosting_name or LONG_BLANK,
-        hosting_address=form.hosting_address or LONG_BLANK,
-        messenger_name=form.messenger_name or BLANK,
-        messenger_operator=form.messenger_operator or BLANK,
-        messenger_address=form.messenger_address or LONG_BLANK,
-        version=str(version.number),
-    )
-    return template.format_map(values).strip()
-
-
-async def open_document(app: Core, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
-    """The parent opens a child's document: the exact text is kept (by its hash) and the opening
-    recorded, which is what lets them agree. Returns the version and the text to show."""
-    version = await current(app)
-    text = render_document(app, version, lang, parent, child)
-    sha = sha256_text(text)
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        await form_repo.store_text(conn, sha, text, now)
-        await form_repo.record_read(
-            conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
-        )
-    return version, text
-
-
-async def opened(app: Core, parent: Person, version: Version) -> set[int]:
-    """The children whose document this parent has opened on `version`."""
-    return set(await form_repo.reads(app.db.conn, parent.id, version.number))
-
-
-async def _shown_text_hash(
-    app: Core, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
-) -> str:
-    """The hash of the text this parent sees for this child now, the text itself kept."""
-    text = render_document(app, version, (parent.lang if parent else None) or "ru", parent, child)
-    sha = sha256_text(text)
-    await form_repo.store_text(conn, sha, text, now)
-    return sha
 
 
 def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
@@ -230,134 +152,227 @@ def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
     return out
 
 
-def document_messages(app: Core, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
-    """The document as HTML-safe messages, each under Telegram's limit."""
-    return [html.escape(part) for part in split_message(render_document(app, version, lang, parent, child))]
+class ConsentService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        clock: Clock,
+        consent_listeners: Sequence[ConsentGivenListener],
+        db: Database,
+        outbox: Outbox,
+        people: PersonRepo,
+        school: SchoolConfig,
+    ) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.consent_listeners = consent_listeners
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+        self.school = school
 
+    async def publish(self, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
+        """Publish a new version: every child becomes "pending" on it; old decisions stay on record."""
+        text = text.replace("\r\n", "\n")
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            number = await repo.insert_version(
+                conn, sha256=sha256_text(text), text=text, text_en=text_en, now=now, by=by
+            )
+        version = await repo.get_version(self.db.conn, number)
+        assert version is not None
+        log.info("consent document version %s published", number)
+        return version
 
-# --- deciding -----------------------------------------------------------------------------------
+    async def current(self) -> Version:
+        """The current version; the shipped document becomes version 1 the first time it is needed.
 
+    Must not be called inside an open write transaction (it may open one)."""
+        version = await repo.current_version(self.db.conn)
+        if version is None:
+            version = await self.publish(shipped_template("ru"), text_en=shipped_template("en"))
+        return version
 
-async def decide(
-    app: Core,
-    *,
-    parent: Person,
-    child_ids: Sequence[int],
-    decision: Decision,
-    version: int,
-    tg_user_id: int | None = None,
-    max_user_id: int | None = None,
-    update_id: int | None,
-    callback_id: str,
-) -> list[Result]:
-    """Record a parent's press in a messenger for each child (per child: one ledger row each). The
+    def render_document(self, version: Version, lang: str, parent: Person | None, child: Person) -> str:
+        """The exact text a parent reads (and prints to sign): the version's template with the
+    parent's and the child's names in the case each sentence needs and the school's facts."""
+        template = version.text_en if lang == "en" and version.text_en else version.text
+        platform = self.school.platform
+        form = self.school.consent
+        values = _Blank(
+            parent_name=Named(parent.full_name if parent else "", blank=LONG_BLANK),
+            parent_address=LONG_BLANK,
+            parent_document=LONG_BLANK,
+            authority=LONG_BLANK,
+            child_name=Named(child.full_name),
+            child_class=child.class_label or BLANK,
+            child_address=LONG_BLANK,
+            child_document=LONG_BLANK,
+            school_name=self.school.school.name,
+            school_address=self.school.school.address or LONG_BLANK,
+            platform_name=platform.name,
+            platform_url=platform.url,
+            processor_name=platform.operator or LONG_BLANK,
+            processor_address=platform.operator_address or LONG_BLANK,
+            hosting_name=form.hosting_name or LONG_BLANK,
+            hosting_address=form.hosting_address or LONG_BLANK,
+            messenger_name=form.messenger_name or BLANK,
+            messenger_operator=form.messenger_operator or BLANK,
+            messenger_address=form.messenger_address or LONG_BLANK,
+            version=str(version.number),
+        )
+        return template.format_map(values).strip()
+
+    async def open_document(self, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
+        """The parent opens a child's document: the exact text is kept (by its hash) and the opening
+    recorded, which is what lets them agree. Returns the version and the text to show."""
+        version = await self.current()
+        text = self.render_document(version, lang, parent, child)
+        sha = sha256_text(text)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await form_repo.store_text(conn, sha, text, now)
+            await form_repo.record_read(
+                conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
+            )
+        return version, text
+
+    async def opened(self, parent: Person, version: Version) -> set[int]:
+        """The children whose document this parent has opened on `version`."""
+        return set(await form_repo.reads(self.db.conn, parent.id, version.number))
+
+    async def _shown_text_hash(
+        self, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
+    ) -> str:
+        """The hash of the text this parent sees for this child now, the text itself kept."""
+        text = self.render_document(version, (parent.lang if parent else None) or "ru", parent, child)
+        sha = sha256_text(text)
+        await form_repo.store_text(conn, sha, text, now)
+        return sha
+
+    def document_messages(self, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
+        """The document as HTML-safe messages, each under Telegram's limit."""
+        return [html.escape(part) for part in split_message(self.render_document(version, lang, parent, child))]
+
+    # --- deciding -----------------------------------------------------------------------------------
+    async def decide(
+        self, *,
+        parent: Person,
+        child_ids: Sequence[int],
+        decision: Decision,
+        version: int,
+        tg_user_id: int | None = None,
+        max_user_id: int | None = None,
+        update_id: int | None,
+        callback_id: str,
+    ) -> list[Result]:
+        """Record a parent's press in a messenger for each child (per child: one ledger row each). The
     press names the account it came from: `tg_user_id` for Telegram, `max_user_id` for MAX."""
-    if (tg_user_id is None) == (max_user_id is None):
-        raise ValueError("a press comes from exactly one messenger account")
-    channel: repo.Channel = "telegram" if tg_user_id is not None else "max"
-    now = app.clock.now()
-    await current(app)  # publishes the shipped version 1 if needed (outside the transaction)
-    own = {c.id: c for c in await app.people.children(parent.id)}
-    results: list[Result] = []
-    async with app.db.transaction() as conn:
-        # Re-read inside the transaction: a version published meanwhile makes this press stale.
-        current_version = await repo.current_version(conn)
-        if current_version is None or version != current_version.number:
-            return [Result(Outcome.STALE, cid) for cid in child_ids]
-        already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
-        seen = await form_repo.reads(conn, parent.id, version)
-        latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
-        for cid in child_ids:
-            if cid not in own:
-                # A forged or outdated child id: the caller does not represent this child.
-                results.append(Result(Outcome.FORBIDDEN, cid))
-                continue
-            if cid in already:
-                results.append(Result(Outcome.DUPLICATE, cid, already[cid]))
-                continue
-            before = latest.get(cid)
-            if state_of(before) == decision:
-                results.append(Result(Outcome.UNCHANGED, cid, before))
-                continue
-            if decision == "withdrawn" and state_of(before) != "given":
-                results.append(Result(Outcome.NOT_GIVEN, cid, before))
-                continue
-            # The ledger keeps the hash of the exact text the parent was shown, values filled in.
-            sha = seen[cid].sha256 if cid in seen else await _shown_text_hash(
-                app, conn, current_version, parent, own[cid], now
+        if (tg_user_id is None) == (max_user_id is None):
+            raise ValueError("a press comes from exactly one messenger account")
+        channel: repo.Channel = "telegram" if tg_user_id is not None else "max"
+        now = self.clock.now()
+        await self.current()  # publishes the shipped version 1 if needed (outside the transaction)
+        own = {c.id: c for c in await self.people.children(parent.id)}
+        results: list[Result] = []
+        async with self.db.transaction() as conn:
+            # Re-read inside the transaction: a version published meanwhile makes this press stale.
+            current_version = await repo.current_version(conn)
+            if current_version is None or version != current_version.number:
+                return [Result(Outcome.STALE, cid) for cid in child_ids]
+            already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
+            seen = await form_repo.reads(conn, parent.id, version)
+            latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
+            for cid in child_ids:
+                if cid not in own:
+                    # A forged or outdated child id: the caller does not represent this child.
+                    results.append(Result(Outcome.FORBIDDEN, cid))
+                    continue
+                if cid in already:
+                    results.append(Result(Outcome.DUPLICATE, cid, already[cid]))
+                    continue
+                before = latest.get(cid)
+                if state_of(before) == decision:
+                    results.append(Result(Outcome.UNCHANGED, cid, before))
+                    continue
+                if decision == "withdrawn" and state_of(before) != "given":
+                    results.append(Result(Outcome.NOT_GIVEN, cid, before))
+                    continue
+                # The ledger keeps the hash of the exact text the parent was shown, values filled in.
+                sha = seen[cid].sha256 if cid in seen else await self._shown_text_hash(
+                    conn, current_version, parent, own[cid], now
+                )
+                new = NewDecision(
+                    receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
+                    version=version, sha256=sha, channel=channel, created_at=now,
+                    tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
+                )
+                if not await repo.insert_decision(conn, new):
+                    results.append(Result(Outcome.DUPLICATE, cid))
+                    continue
+                row = await repo.by_receipt(conn, new.receipt_id)
+                assert row is not None
+                await self._effects(conn, own[cid], parent.id, before, row, now)
+                results.append(Result(Outcome.RECORDED, cid, row))
+            await repo.cancel_pending_nudges(conn, parent.id)
+        return results
+
+    async def _effects(
+        self, conn: aiosqlite.Connection,
+        child: Person,
+        parent_id: int | None,
+        before: LedgerRow | None,
+        row: LedgerRow,
+        now: datetime,
+    ) -> None:
+        if row.decision == "given":
+            await self._release(conn, child, parent_id, now)
+        elif before is not None and before.decision == "given":
+            # Covered -> not covered: every code of the family whose gate is now closed (the child's,
+            # and a parent's own when no other child is covered) stops at once; tell the staff.
+            parents = [p.id for p in await self.people.parents(child.id)]
+            family = await CodeRepo.active_in(conn, [child.id, *parents])
+            gate = await code_clearances(
+                self.db,
+                [(c.person_id, c.role) for c in family],
+                require_original=self.school.consent.codes_wait_for_original,
             )
-            new = NewDecision(
-                receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
-                version=version, sha256=sha, channel=channel, created_at=now,
-                tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
-            )
-            if not await repo.insert_decision(conn, new):
-                results.append(Result(Outcome.DUPLICATE, cid))
+            closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
+            cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
+            log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
+            await self._alert_withdrawal(conn, child, row, now)
+
+    async def _release(self, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
+        """Tell the capabilities waiting on the gate (codes) that it may have opened for this child."""
+        hooks = self.consent_listeners
+        # A paper form whose signer is not known: every parent of the child is its representative.
+        signers: list[int | None] = (
+            [parent_id] if parent_id is not None else [p.id for p in await self.people.parents(child.id)] or [None]
+        )
+        for hook in hooks:
+            for signer in signers:
+                await hook(conn, child.id, signer, now)
+
+    async def _alert_withdrawal(
+        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime
+    ) -> None:
+        staff = {p.id: p for p in await self.people.with_role(ADMIN_ROLE)}
+        if child.class_label:
+            staff.update({p.id: p for p in await self.people.with_role("class_teacher", child.class_label)})
+        when = now.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
+        for person in staff.values():
+            if person.tg_user_id is None and person.max_user_id is None:
                 continue
-            row = await repo.by_receipt(conn, new.receipt_id)
-            assert row is not None
-            await _effects(app, conn, own[cid], parent.id, before, row, now)
-            results.append(Result(Outcome.RECORDED, cid, row))
-        await repo.cancel_pending_nudges(conn, parent.id)
-    return results
-
-
-async def _effects(
-    app: Core,
-    conn: aiosqlite.Connection,
-    child: Person,
-    parent_id: int | None,
-    before: LedgerRow | None,
-    row: LedgerRow,
-    now: datetime,
-) -> None:
-    if row.decision == "given":
-        await _release(app, conn, child, parent_id, now)
-    elif before is not None and before.decision == "given":
-        # Covered -> not covered: every code of the family whose gate is now closed (the child's,
-        # and a parent's own when no other child is covered) stops at once; tell the staff.
-        parents = [p.id for p in await app.people.parents(child.id)]
-        family = await CodeRepo.active_in(conn, [child.id, *parents])
-        gate = await code_clearances(
-            app.db, [(c.person_id, c.role) for c in family], require_original=app.school.consent.codes_wait_for_original
-        )
-        closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
-        cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
-        log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
-        await _alert_withdrawal(app, conn, child, row, now)
-
-
-async def _release(app: Core, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
-    """Tell the capabilities waiting on the gate (codes) that it may have opened for this child."""
-    hooks = app.consent_listeners
-    # A paper form whose signer is not known: every parent of the child is its representative.
-    signers: list[int | None] = (
-        [parent_id] if parent_id is not None else [p.id for p in await app.people.parents(child.id)] or [None]
-    )
-    for hook in hooks:
-        for signer in signers:
-            await hook(app, conn, child.id, signer, now)
-
-
-async def _alert_withdrawal(
-    app: Core, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime
-) -> None:
-    staff = {p.id: p for p in await app.people.with_role(ADMIN_ROLE)}
-    if child.class_label:
-        staff.update({p.id: p for p in await app.people.with_role("class_teacher", child.class_label)})
-    when = now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
-    for person in staff.values():
-        if person.tg_user_id is None and person.max_user_id is None:
-            continue
-        lang = person.lang or "ru"
-        text = app.catalog.text(
-            lang, "consent.alert_withdrawn",
-            child=Named(child.full_name, escape=True), cls=html.escape(child.class_label or "—"),
-            decision=app.catalog.text(lang, f"consent.decision.{row.decision}"),
-            when=when, receipt=row.receipt_id,
-        )
-        await notify(
-            app, conn, person, key=f"consent-withdrawn:{row.receipt_id}:{person.id}",
-            data_class=DataClass.CHILD_PERSONAL,
-            kind="text", payload=Payload(text=text), now=now, priority=2,
-        )
+            lang = person.lang or "ru"
+            text = self.catalog.text(
+                lang, "consent.alert_withdrawn",
+                child=Named(child.full_name, escape=True), cls=html.escape(child.class_label or "—"),
+                decision=self.catalog.text(lang, f"consent.decision.{row.decision}"),
+                when=when, receipt=row.receipt_id,
+            )
+            await self.outbox.notify(
+                conn, person, key=f"consent-withdrawn:{row.receipt_id}:{person.id}",
+                data_class=DataClass.CHILD_PERSONAL,
+                kind="text", payload=Payload(text=text), now=now, priority=2,
+            )

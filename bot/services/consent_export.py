@@ -19,13 +19,16 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
-from bot.services.consent_registers import RegisterRow, read_file_text, register
+from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.services.consent import ConsentService
+    from bot.services.consent_registers import ConsentRegisters
 
 Format = Literal["csv", "xlsx", "pdf"]
 FONT_DIR = CONTENT_DIR / "fonts"
@@ -181,64 +184,6 @@ def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: 
     return bytes(pdf.output())
 
 
-async def export(
-    app: Core, fmt: Format, t: Translator, class_label: str | None = None
-) -> tuple[bytes, str, int]:
-    """(file bytes, file name, number of rows)."""
-    version, rows = await register(app, class_label)
-    now = app.clock.now()
-    title, subtitle = titles(app, version, t, now)
-    suffix = f"-{class_label}" if class_label else ""
-    name = f"consents{suffix}-{now.astimezone(app.school.tz):%Y%m%d}.{fmt}"
-    tz = app.school.tz
-    if fmt == "csv":
-        return to_csv(rows, t, tz=tz), name, len(rows)
-    if fmt == "xlsx":
-        # A sheet title says what it is and for whom, within Excel's 31 characters.
-        sheet = t("consent.export.sheet_class", cls=class_label) if class_label else t("consent.export.sheet")
-        data = await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle, sheet=sheet, tz=tz)
-        return data, name, len(rows)
-    return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle, tz=tz), name, len(rows)
-
-
-def titles(app: Core, version: Version, t: Translator, now: datetime) -> tuple[str, str]:
-    subtitle = t(
-        "consent.export.subtitle", school=app.school.school.name, version=version.number, sha=version.sha256,
-        when=now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M"),
-    )
-    return t("consent.export.title"), subtitle
-
-
-# --- CLI ----------------------------------------------------------------------------------------
-
-
-async def cmd_publish(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    try:
-        text = read_file_text(Path(args.file))
-        text_en = read_file_text(Path(args.en)) if args.en else None
-    except OSError as exc:
-        print(t("cli.cannot_read", path=exc.filename, reason=exc.strerror), file=sys.stderr)
-        return 2
-    except UnicodeDecodeError:
-        print(t("cli.not_utf8", path=args.file), file=sys.stderr)
-        return 2
-    if not text.strip():
-        print(t("cli.empty_document", path=args.file), file=sys.stderr)
-        return 2
-    await svc.current(app)  # the shipped document is version 1 if nothing was published yet
-    version = await svc.publish(app, text, text_en=text_en)
-    print(t("consent.cli.published", version=version.number, sha=version.sha256))
-    return 0
-
-
-async def cmd_export(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    data, name, count = await export(app, args.format, t, args.class_label)
-    out = Path(args.out) if args.out else Path(name)
-    await asyncio.to_thread(write_private, out, data)
-    print(t.plural("consent.cli.exported", count, path=out))
-    return 0
-
-
 def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser("consent", help="consent document: publish a new version")
     inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
@@ -247,14 +192,14 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     )
     q.add_argument("file")
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
-    q.set_defaults(func=cmd_publish)
+    q.set_defaults(func=ConsentExport.cmd_publish, service=ConsentExport)
 
 
     e = export.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
     e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")
     e.add_argument("--class", dest="class_label", default=None, help="one class only, e.g. 5А")
     e.add_argument("--out", default=None, help="output file (default: consents-<date>.<format>)")
-    e.set_defaults(func=cmd_export)
+    e.set_defaults(func=ConsentExport.cmd_export, service=ConsentExport)
 
 
 # --- the consent form to sign ----------------------------------------------------------------------
@@ -293,12 +238,80 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
     return bytes(pdf.output())
 
 
-async def signing_form(app: Core, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
-    """The consent form pre-filled for this parent and child, as a PDF to print and sign. It is the
+class ConsentExport:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        consent: ConsentService,
+        consent_registers: ConsentRegisters,
+        school: SchoolConfig,
+    ) -> None:
+        self.clock = clock
+        self.consent = consent
+        self.consent_registers = consent_registers
+        self.school = school
+
+    async def export(
+        self, fmt: Format, t: Translator, class_label: str | None = None
+    ) -> tuple[bytes, str, int]:
+        """(file bytes, file name, number of rows)."""
+        version, rows = await self.consent_registers.register(class_label)
+        now = self.clock.now()
+        title, subtitle = self.titles(version, t, now)
+        suffix = f"-{class_label}" if class_label else ""
+        name = f"consents{suffix}-{now.astimezone(self.school.tz):%Y%m%d}.{fmt}"
+        tz = self.school.tz
+        if fmt == "csv":
+            return to_csv(rows, t, tz=tz), name, len(rows)
+        if fmt == "xlsx":
+            # A sheet title says what it is and for whom, within Excel's 31 characters.
+            sheet = t("consent.export.sheet_class", cls=class_label) if class_label else t("consent.export.sheet")
+            data = await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle, sheet=sheet, tz=tz)
+            return data, name, len(rows)
+        return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle, tz=tz), name, len(rows)
+
+    def titles(self, version: Version, t: Translator, now: datetime) -> tuple[str, str]:
+        subtitle = t(
+            "consent.export.subtitle", school=self.school.school.name, version=version.number, sha=version.sha256,
+            when=now.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M"),
+        )
+        return t("consent.export.title"), subtitle
+
+    # --- CLI ----------------------------------------------------------------------------------------
+    async def cmd_publish(self, args: argparse.Namespace, t: Translator) -> int:
+        try:
+            text = read_file_text(Path(args.file))
+            text_en = read_file_text(Path(args.en)) if args.en else None
+        except OSError as exc:
+            print(t("cli.cannot_read", path=exc.filename, reason=exc.strerror), file=sys.stderr)
+            return 2
+        except UnicodeDecodeError:
+            print(t("cli.not_utf8", path=args.file), file=sys.stderr)
+            return 2
+        if not text.strip():
+            print(t("cli.empty_document", path=args.file), file=sys.stderr)
+            return 2
+        await self.consent.current()  # the shipped document is version 1 if nothing was published yet
+        version = await self.consent.publish(text, text_en=text_en)
+        print(t("consent.cli.published", version=version.number, sha=version.sha256))
+        return 0
+
+    async def cmd_export(self, args: argparse.Namespace, t: Translator) -> int:
+        data, name, count = await self.export(args.format, t, args.class_label)
+        out = Path(args.out) if args.out else Path(name)
+        await asyncio.to_thread(write_private, out, data)
+        print(t.plural("consent.cli.exported", count, path=out))
+        return 0
+
+    async def signing_form(self, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
+        """The consent form pre-filled for this parent and child, as a PDF to print and sign. It is the
     Russian text (the one that is signed), and opening it counts as opening the document."""
-    version, text = await svc.open_document(app, parent, child, "ru")
-    now = app.clock.now().astimezone(app.school.tz)
-    footer = t("consent.form_footer", version=version.number, sha=svc.sha256_text(text)[:16], when=f"{now:%d.%m.%Y}")
-    title = t("consent.form_title", child=Named(child.full_name))
-    data = await asyncio.to_thread(form_pdf, text, title=title, footer=footer)
-    return data, f"soglasie-{child.id}-v{version.number}.pdf"
+        version, text = await self.consent.open_document(parent, child, "ru")
+        now = self.clock.now().astimezone(self.school.tz)
+        footer = t(
+            "consent.form_footer", version=version.number, sha=svc.sha256_text(text)[:16], when=f"{now:%d.%m.%Y}"
+        )
+        title = t("consent.form_title", child=Named(child.full_name))
+        data = await asyncio.to_thread(form_pdf, text, title=title, footer=footer)
+        return data, f"soglasie-{child.id}-v{version.number}.pdf"

@@ -16,7 +16,8 @@ from storage.db import Database
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 
 State = Literal["pending", "given", "declined", "withdrawn"]
@@ -118,13 +119,18 @@ class ChildState:
     row: LedgerRow | None
 
 
-async def family(app: Core, parent: Person, version: Version) -> list[ChildState]:
-    children = await app.people.children(parent.id)
-    latest = await repo.latest(app.db.conn, version.number, [c.id for c in children])
-    return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]
-
-
 def new_receipt_id() -> str:
     # 40 random bits in Crockford-like base32 without look-alikes: short enough to read out.
     alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
     return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+class ConsentGate:
+    def __init__(self, *, db: Database, people: PersonRepo) -> None:
+        self.db = db
+        self.people = people
+
+    async def family(self, parent: Person, version: Version) -> list[ChildState]:
+        children = await self.people.children(parent.id)
+        latest = await repo.latest(self.db.conn, version.number, [c.id for c in children])
+        return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]

@@ -9,87 +9,23 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
-from bot.services.consent import MAX_NUDGES, NUDGE_GAP, current, nudge_key
+from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
 from bot.services.consent_gate import ChildState, state_of
 from bot.services.consent_paper import staff_classes
-from bot.services.outbox import notify
 from storage import consent as repo
 from storage.codes import CodeRepo
 from storage.consent import Version
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
-
-
-# --- nudges -------------------------------------------------------------------------------------
-
-
-def _allowed(app: Core, moment: datetime) -> datetime:
-    return app.school.calendar.send_window(moment)
-
-
-def _school_day(app: Core, moment: datetime) -> date:
-    return app.school.calendar.local_date(moment)
-
-
-async def pending_parents(app: Core, version: Version) -> list[Person]:
-    """Linked parents with a child that has no decision on `version`, who have themselves made no
-    decision on it (a parent who declined is never nagged)."""
-    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
-    return [p for p in await app.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
-
-
-async def run_nudges(app: Core, now: datetime) -> int:
-    """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
-    working hours. Returns how many were enqueued."""
-    version = await repo.current_version(app.db.conn)
-    if version is None:
-        return 0
-    scheduled = await repo.nudges(app.db.conn, version.number)
-    ids = await repo.undecided_parent_ids(app.db.conn, version.number)
-    # Only those with a reminder due now are loaded: most minutes nobody is.
-    due_ids = [
-        pid for pid in ids
-        if len(scheduled.get(pid, {})) == 0
-        or (len(scheduled[pid]) == 1 and now >= scheduled[pid][1] + NUDGE_GAP)
-    ]
-    candidates = [p for p in await app.people.get_many(due_ids) if p.active and p.reachable and p.has_role("parent")]
-    if not candidates:
-        return 0
-    count = 0
-    async with app.db.transaction() as conn:
-        for parent in candidates:
-            done = scheduled.get(parent.id, {})
-            n = len(done) + 1
-            if n > MAX_NUDGES:
-                continue
-            if n == 2 and now < done[1] + NUDGE_GAP:
-                continue
-            due = _allowed(app, now)
-            # One reminder a family a day: when an activation reminder already went to this parent
-            # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
-            # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
-            last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
-            if last_code_nudge is not None and _school_day(app, last_code_nudge) == _school_day(app, due):
-                continue
-            if not await repo.record_nudge(conn, version.number, parent.id, n, due):
-                continue
-            lang = parent.lang or "ru"
-            await notify(
-                app, conn, parent, key=nudge_key(version.number, parent.id, n),
-                data_class=DataClass.CHILD_PERSONAL,
-                kind="text",
-                payload=Payload(
-                    text=app.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
-                    reply_markup=app.buttons.consent_open(
-                        app.catalog.text(lang, "consent.open_button"), version.number
-                    ),
-                ),
-                now=now, not_before=due,
-            )
-            count += 1
-    return count
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.consent import ConsentService
+    from bot.services.outbox import Outbox
+    from bot.services.ports import Buttons
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 
 # --- class view and the class teacher's reminder ---------------------------------------------------
@@ -104,54 +40,141 @@ class ClassOverview:
     reminder_sent: datetime | None
 
 
-async def class_overview(app: Core, class_label: str) -> ClassOverview:
-    version = await current(app)
-    pupils = await app.people.with_role("student", class_label)
-    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
-    pending = [p for p in pupils if p.id not in latest]
-    declined = [
-        ChildState(p, state_of(latest[p.id]), latest[p.id])
-        for p in pupils
-        if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
-    ]
-    given = sum(1 for r in latest.values() if r.decision == "given")
-    sent = await repo.class_reminder(app.db.conn, version.number, class_label)
-    return ClassOverview(class_label, pending, declined, given, sent)
+class ConsentNudges:
+    def __init__(
+        self,
+        *,
+        buttons: Buttons,
+        catalog: Catalog,
+        clock: Clock,
+        consent: ConsentService,
+        db: Database,
+        outbox: Outbox,
+        people: PersonRepo,
+        school: SchoolConfig,
+    ) -> None:
+        self.buttons = buttons
+        self.catalog = catalog
+        self.clock = clock
+        self.consent = consent
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+        self.school = school
 
+    # --- nudges -------------------------------------------------------------------------------------
+    def _allowed(self, moment: datetime) -> datetime:
+        return self.school.calendar.send_window(moment)
 
-async def remind_class(app: Core, staff: Person, class_label: str) -> int | None:
-    """One reminder per class and version to the parents of the class's pending children.
+    def _school_day(self, moment: datetime) -> date:
+        return self.school.calendar.local_date(moment)
+
+    async def pending_parents(self, version: Version) -> list[Person]:
+        """Linked parents with a child that has no decision on `version`, who have themselves made no
+    decision on it (a parent who declined is never nagged)."""
+        ids = await repo.undecided_parent_ids(self.db.conn, version.number)
+        return [p for p in await self.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
+
+    async def run_nudges(self, now: datetime) -> int:
+        """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
+    working hours. Returns how many were enqueued."""
+        version = await repo.current_version(self.db.conn)
+        if version is None:
+            return 0
+        scheduled = await repo.nudges(self.db.conn, version.number)
+        ids = await repo.undecided_parent_ids(self.db.conn, version.number)
+        # Only those with a reminder due now are loaded: most minutes nobody is.
+        due_ids = [
+            pid for pid in ids
+            if len(scheduled.get(pid, {})) == 0
+            or (len(scheduled[pid]) == 1 and now >= scheduled[pid][1] + NUDGE_GAP)
+        ]
+        candidates = [
+            p for p in await self.people.get_many(due_ids) if p.active and p.reachable and p.has_role("parent")
+        ]
+        if not candidates:
+            return 0
+        count = 0
+        async with self.db.transaction() as conn:
+            for parent in candidates:
+                done = scheduled.get(parent.id, {})
+                n = len(done) + 1
+                if n > MAX_NUDGES:
+                    continue
+                if n == 2 and now < done[1] + NUDGE_GAP:
+                    continue
+                due = self._allowed(now)
+                # One reminder a family a day: when an activation reminder already went to this parent
+                # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
+                # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
+                last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
+                if last_code_nudge is not None and self._school_day(last_code_nudge) == self._school_day(due):
+                    continue
+                if not await repo.record_nudge(conn, version.number, parent.id, n, due):
+                    continue
+                lang = parent.lang or "ru"
+                await self.outbox.notify(
+                    conn, parent, key=nudge_key(version.number, parent.id, n),
+                    data_class=DataClass.CHILD_PERSONAL,
+                    kind="text",
+                    payload=Payload(
+                        text=self.catalog.text(lang, f"consent.nudge_{n}", name=Named(parent.full_name, escape=True)),
+                        reply_markup=self.buttons.consent_open(
+                            self.catalog.text(lang, "consent.open_button"), version.number
+                        ),
+                    ),
+                    now=now, not_before=due,
+                )
+                count += 1
+        return count
+
+    async def class_overview(self, class_label: str) -> ClassOverview:
+        version = await self.consent.current()
+        pupils = await self.people.with_role("student", class_label)
+        latest = await repo.latest(self.db.conn, version.number, [p.id for p in pupils])
+        pending = [p for p in pupils if p.id not in latest]
+        declined = [
+            ChildState(p, state_of(latest[p.id]), latest[p.id])
+            for p in pupils
+            if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
+        ]
+        given = sum(1 for r in latest.values() if r.decision == "given")
+        sent = await repo.class_reminder(self.db.conn, version.number, class_label)
+        return ClassOverview(class_label, pending, declined, given, sent)
+
+    async def remind_class(self, staff: Person, class_label: str) -> int | None:
+        """One reminder per class and version to the parents of the class's pending children.
     None when it was already sent (or the caller may not), else how many parents it reaches."""
-    if staff_classes(staff, [class_label]) != [class_label]:
-        return None
-    now = app.clock.now()
-    version = await current(app)
-    overview = await class_overview(app, class_label)
-    declined_parents = await repo.parents_who_declined(app.db.conn, version.number)
-    targets: dict[int, Person] = {}
-    for child in overview.pending:
-        for parent in await app.people.parents(child.id):
-            if parent.reachable and parent.id not in declined_parents:
-                targets[parent.id] = parent
-    due = _allowed(app, now)
-    async with app.db.transaction() as conn:
-        if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
+        if staff_classes(staff, [class_label]) != [class_label]:
             return None
-        for parent in targets.values():
-            lang = parent.lang or "ru"
-            await notify(
-                app, conn, parent, key=f"consent-remind:{version.number}:{parent.id}",
-                data_class=DataClass.CHILD_PERSONAL,
-                kind="text",
-                payload=Payload(
-                    text=app.catalog.text(
-                        lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
-                        teacher=Named(staff.full_name, escape=True),
+        now = self.clock.now()
+        version = await self.consent.current()
+        overview = await self.class_overview(class_label)
+        declined_parents = await repo.parents_who_declined(self.db.conn, version.number)
+        targets: dict[int, Person] = {}
+        for child in overview.pending:
+            for parent in await self.people.parents(child.id):
+                if parent.reachable and parent.id not in declined_parents:
+                    targets[parent.id] = parent
+        due = self._allowed(now)
+        async with self.db.transaction() as conn:
+            if not await repo.record_class_reminder(conn, version.number, class_label, staff.id, now):
+                return None
+            for parent in targets.values():
+                lang = parent.lang or "ru"
+                await self.outbox.notify(
+                    conn, parent, key=f"consent-remind:{version.number}:{parent.id}",
+                    data_class=DataClass.CHILD_PERSONAL,
+                    kind="text",
+                    payload=Payload(
+                        text=self.catalog.text(
+                            lang, "consent.class_reminder", name=Named(parent.full_name, escape=True),
+                            teacher=Named(staff.full_name, escape=True),
+                        ),
+                        reply_markup=self.buttons.consent_open(
+                            self.catalog.text(lang, "consent.open_button"), version.number
+                        ),
                     ),
-                    reply_markup=app.buttons.consent_open(
-                        app.catalog.text(lang, "consent.open_button"), version.number
-                    ),
-                ),
-                now=now, not_before=due,
-            )
-    return len(targets)
+                    now=now, not_before=due,
+                )
+        return len(targets)

@@ -10,14 +10,18 @@ from typing import TYPE_CHECKING
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.consent import Outcome, Result, _effects, _release, _shown_text_hash, current
+from bot.services.consent import Outcome, Result
 from bot.services.consent_gate import new_receipt_id, state_of
 from storage import consent as repo
 from storage import consent_form as form_repo
 from storage.consent import Decision, LedgerRow, NewDecision, Version
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.services.consent import ConsentService
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 
 # --- paper --------------------------------------------------------------------------------------
@@ -37,62 +41,6 @@ def staff_classes(staff: Person, all_classes: Sequence[str]) -> list[str]:
     return []
 
 
-async def record_paper(
-    app: Core, *, staff: Person, child_id: int, decision: Decision, paper_date: date
-) -> Result:
-    now = app.clock.now()
-    version = await current(app)
-    child = await app.people.get(child_id)
-    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
-        return Result(Outcome.FORBIDDEN, child_id)
-    parents = await app.people.parents(child.id)
-    signer = parents[0].id if len(parents) == 1 else None
-    async with app.db.transaction() as conn:
-        # The paper form is the one the bot prints: the signer's name filled in when known.
-        sha = await _shown_text_hash(app, conn, version, parents[0] if signer else None, child, now)
-        before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
-        if state_of(before) == decision:
-            return Result(Outcome.UNCHANGED, child.id, before)
-        if decision == "withdrawn" and state_of(before) != "given":
-            return Result(Outcome.NOT_GIVEN, child.id, before)
-        new = NewDecision(
-            receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
-            version=version.number, sha256=sha, channel="paper", created_at=now,
-            recorded_by=staff.id, paper_date=paper_date,
-        )
-        await repo.insert_decision(conn, new)
-        row = await repo.by_receipt(conn, new.receipt_id)
-        assert row is not None
-        await _effects(app, conn, child, signer, before, row, now)
-    return Result(Outcome.RECORDED, child.id, row)
-
-
-async def record_original(app: Core, *, staff: Person, child_id: int) -> Outcome:
-    """Staff received the child's signed paper original (today, in the school's time zone).
-    When codes wait for it, a consent already given now releases them."""
-    now = app.clock.now()
-    version = await current(app)
-    child = await app.people.get(child_id)
-    if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
-        return Outcome.FORBIDDEN
-    today = now.astimezone(app.school.tz).date()
-    async with app.db.transaction() as conn:
-        if not await form_repo.record_original(
-            conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
-        ):
-            return Outcome.UNCHANGED
-        row = (await repo.latest(conn, version.number, [child.id])).get(child.id)
-        if app.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
-            await _release(app, conn, child, row.parent_id, now)
-    return Outcome.RECORDED
-
-
-async def originals(app: Core, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
-    """child id -> the day its signed original was received."""
-    found = await form_repo.originals(app.db.conn, version.number, child_ids)
-    return {cid: o.received_on for cid, o in found.items()}
-
-
 def parse_paper_date(text: str, today: date) -> date | None:
     """dd.mm.yyyy, not in the future and not before 2000."""
     try:
@@ -104,20 +52,87 @@ def parse_paper_date(text: str, today: date) -> date | None:
     return value
 
 
-# --- receipts -----------------------------------------------------------------------------------
+class ConsentPaper:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        consent: ConsentService,
+        db: Database,
+        people: PersonRepo,
+        school: SchoolConfig,
+    ) -> None:
+        self.clock = clock
+        self.consent = consent
+        self.db = db
+        self.people = people
+        self.school = school
 
+    async def record_paper(
+        self, *, staff: Person, child_id: int, decision: Decision, paper_date: date
+    ) -> Result:
+        now = self.clock.now()
+        version = await self.consent.current()
+        child = await self.people.get(child_id)
+        if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
+            return Result(Outcome.FORBIDDEN, child_id)
+        parents = await self.people.parents(child.id)
+        signer = parents[0].id if len(parents) == 1 else None
+        async with self.db.transaction() as conn:
+            # The paper form is the one the bot prints: the signer's name filled in when known.
+            sha = await self.consent._shown_text_hash(conn, version, parents[0] if signer else None, child, now)
+            before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+            if state_of(before) == decision:
+                return Result(Outcome.UNCHANGED, child.id, before)
+            if decision == "withdrawn" and state_of(before) != "given":
+                return Result(Outcome.NOT_GIVEN, child.id, before)
+            new = NewDecision(
+                receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
+                version=version.number, sha256=sha, channel="paper", created_at=now,
+                recorded_by=staff.id, paper_date=paper_date,
+            )
+            await repo.insert_decision(conn, new)
+            row = await repo.by_receipt(conn, new.receipt_id)
+            assert row is not None
+            await self.consent._effects(conn, child, signer, before, row, now)
+        return Result(Outcome.RECORDED, child.id, row)
 
-def receipt_text(app: Core, t: Translator, row: LedgerRow, child: Person) -> str:
-    local = row.created_at.astimezone(app.school.tz)
-    return t(
-        "consent.receipt",
-        decision=t(f"consent.decision.{row.decision}"),
-        child=Named(child.full_name, escape=True),
-        cls=html.escape(child.class_label or "—"),
-        local=local.strftime("%d.%m.%Y %H:%M:%S"),
-        tz=app.school.school.timezone,
-        utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-        version=row.version,
-        sha=row.sha256,
-        receipt=row.receipt_id,
-    )
+    async def record_original(self, *, staff: Person, child_id: int) -> Outcome:
+        """Staff received the child's signed paper original (today, in the school's time zone).
+    When codes wait for it, a consent already given now releases them."""
+        now = self.clock.now()
+        version = await self.consent.current()
+        child = await self.people.get(child_id)
+        if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
+            return Outcome.FORBIDDEN
+        today = now.astimezone(self.school.tz).date()
+        async with self.db.transaction() as conn:
+            if not await form_repo.record_original(
+                conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
+            ):
+                return Outcome.UNCHANGED
+            row = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+            if self.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
+                await self.consent._release(conn, child, row.parent_id, now)
+        return Outcome.RECORDED
+
+    async def originals(self, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
+        """child id -> the day its signed original was received."""
+        found = await form_repo.originals(self.db.conn, version.number, child_ids)
+        return {cid: o.received_on for cid, o in found.items()}
+
+    # --- receipts -----------------------------------------------------------------------------------
+    def receipt_text(self, t: Translator, row: LedgerRow, child: Person) -> str:
+        local = row.created_at.astimezone(self.school.tz)
+        return t(
+            "consent.receipt",
+            decision=t(f"consent.decision.{row.decision}"),
+            child=Named(child.full_name, escape=True),
+            cls=html.escape(child.class_label or "—"),
+            local=local.strftime("%d.%m.%Y %H:%M:%S"),
+            tz=self.school.school.timezone,
+            utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            version=row.version,
+            sha=row.sha256,
+            receipt=row.receipt_id,
+        )

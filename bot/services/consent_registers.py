@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.domain.people import class_sort_key
-from bot.services.consent import current
 from bot.services.consent_gate import State, state_of
-from bot.services.consent_paper import originals
 from storage import consent as repo
 from storage.consent import LedgerRow, Version
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.services.consent import ConsentService
+    from bot.services.consent_paper import ConsentPaper
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 
 # --- registers ----------------------------------------------------------------------------------
@@ -39,46 +40,6 @@ class RegisterRow:
     history: tuple[LedgerRow, ...] = ()              # every decision for the child, oldest first
 
 
-async def register(app: Core, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
-    version = await current(app)
-    pupils = await app.people.with_role("student", class_label)
-    latest = await repo.latest(app.db.conn, version.number, [p.id for p in pupils])
-    wanted = {p.id for p in pupils}
-    history: dict[int, list[LedgerRow]] = {}
-    for entry in await repo.ledger_rows(app.db.conn):
-        if entry.child_id in wanted:
-            history.setdefault(entry.child_id, []).append(entry)
-    received = await originals(app, version, list(wanted))
-    names: dict[int, str] = {}
-    ids = {r.parent_id for r in latest.values() if r.parent_id}
-    ids |= {r.recorded_by for r in latest.values() if r.recorded_by}
-    for person in await app.people.get_many(i for i in ids if i is not None):
-        names[person.id] = person.full_name
-    rows = []
-    for pupil in pupils:
-        row = latest.get(pupil.id)
-        rows.append(
-            RegisterRow(
-                class_label=pupil.class_label or "",
-                child=pupil.full_name,
-                child_id=pupil.id,
-                state=state_of(row),
-                by=names.get(row.parent_id, "") if row and row.parent_id else "",
-                recorded_by=names.get(row.recorded_by, "") if row and row.recorded_by else "",
-                when=row.created_at if row else None,
-                paper_date=row.paper_date if row else None,
-                channel=row.channel if row else "",
-                version=row.version if row else None,
-                receipt_id=row.receipt_id if row else "",
-                original=received.get(pupil.id),
-                history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
-            )
-        )
-
-    rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
-    return version, rows
-
-
 def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:
     out: dict[str, dict[State, int]] = {}
     for row in rows:
@@ -89,3 +50,57 @@ def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:
 
 def read_file_text(path: Path) -> str:
     return path.read_text(encoding="utf-8-sig")
+
+
+class ConsentRegisters:
+    def __init__(
+        self,
+        *,
+        consent: ConsentService,
+        consent_paper: ConsentPaper,
+        db: Database,
+        people: PersonRepo,
+    ) -> None:
+        self.consent = consent
+        self.consent_paper = consent_paper
+        self.db = db
+        self.people = people
+
+    async def register(self, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
+        version = await self.consent.current()
+        pupils = await self.people.with_role("student", class_label)
+        latest = await repo.latest(self.db.conn, version.number, [p.id for p in pupils])
+        wanted = {p.id for p in pupils}
+        history: dict[int, list[LedgerRow]] = {}
+        for entry in await repo.ledger_rows(self.db.conn):
+            if entry.child_id in wanted:
+                history.setdefault(entry.child_id, []).append(entry)
+        received = await self.consent_paper.originals(version, list(wanted))
+        names: dict[int, str] = {}
+        ids = {r.parent_id for r in latest.values() if r.parent_id}
+        ids |= {r.recorded_by for r in latest.values() if r.recorded_by}
+        for person in await self.people.get_many(i for i in ids if i is not None):
+            names[person.id] = person.full_name
+        rows = []
+        for pupil in pupils:
+            row = latest.get(pupil.id)
+            rows.append(
+                RegisterRow(
+                    class_label=pupil.class_label or "",
+                    child=pupil.full_name,
+                    child_id=pupil.id,
+                    state=state_of(row),
+                    by=names.get(row.parent_id, "") if row and row.parent_id else "",
+                    recorded_by=names.get(row.recorded_by, "") if row and row.recorded_by else "",
+                    when=row.created_at if row else None,
+                    paper_date=row.paper_date if row else None,
+                    channel=row.channel if row else "",
+                    version=row.version if row else None,
+                    receipt_id=row.receipt_id if row else "",
+                    original=received.get(pupil.id),
+                    history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
+                )
+            )
+
+        rows.sort(key=lambda r: (class_sort_key(r.class_label), r.child))
+        return version, rows

@@ -13,8 +13,9 @@ from bot.services.roster import Ambiguity, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
 if TYPE_CHECKING:
+    from bot.clock import Clock
     from bot.i18n import Translator
-    from bot.services.core import Core
+    from storage.db import Database
 
 MAX_IMPORT_BYTES = MAX_FILE_BYTES
 # The first this many errors are listed, then a count of the rest.
@@ -72,7 +73,7 @@ def table_error(exc: TableError) -> RowError:
 class Importer:
     kind: str
     label_key: str
-    run: Callable[[Core, bytes, str, ImportOptions], Awaitable[ImportOutcome]]
+    run: Callable[[bytes, str, ImportOptions], Awaitable[ImportOutcome]]
 
 
 def render_outcome(
@@ -138,35 +139,40 @@ def render_outcome(
     return "\n".join(lines)
 
 
-async def _roster(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    report = await import_roster(
-        app.db,
-        data,
-        filename,
-        now=app.clock.now(),
-        dry_run=options.dry_run,
-        actor_id=options.actor_id,
-        confirm_deactivations=options.confirm_deactivations,
-        resolutions=dict(options.resolutions),
-        limits=options.limits,
-    )
-    return ImportOutcome(
-        errors=report.errors,
-        counts={
-            "added": len(report.added),
-            "updated": len(report.updated),
-            "moved": len(report.moved),
-            "unchanged": report.unchanged,
-            "deactivated": len(report.deactivated),
-        },
-        lists={"added": report.added, "updated": report.updated, "deactivated": report.deactivated,
-               "kept": report.kept},
-        moves=[(m.name, m.from_class or "—", m.to_class or "—") for m in report.moved],
-        staff=frozenset(report.deactivated_staff),
-        needs_confirmation=report.needs_confirmation and not report.applied,
-        ambiguous=report.ambiguous,
-        applied=report.applied and report.ok,
-    )
 
 
-ROSTER_IMPORTER = Importer(kind="roster", label_key="imports.kind.roster", run=_roster)
+class RosterImport:
+    def __init__(self, *, clock: Clock, db: Database) -> None:
+        self.clock = clock
+        self.db = db
+        self.importer = Importer(kind="roster", label_key="imports.kind.roster", run=self._roster)
+
+    async def _roster(self, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+        report = await import_roster(
+            self.db,
+            data,
+            filename,
+            now=self.clock.now(),
+            dry_run=options.dry_run,
+            actor_id=options.actor_id,
+            confirm_deactivations=options.confirm_deactivations,
+            resolutions=dict(options.resolutions),
+            limits=options.limits,
+        )
+        return ImportOutcome(
+            errors=report.errors,
+            counts={
+                "added": len(report.added),
+                "updated": len(report.updated),
+                "moved": len(report.moved),
+                "unchanged": report.unchanged,
+                "deactivated": len(report.deactivated),
+            },
+            lists={"added": report.added, "updated": report.updated, "deactivated": report.deactivated,
+                   "kept": report.kept},
+            moves=[(m.name, m.from_class or "—", m.to_class or "—") for m in report.moved],
+            staff=frozenset(report.deactivated_staff),
+            needs_confirmation=report.needs_confirmation and not report.applied,
+            ambiguous=report.ambiguous,
+            applied=report.applied and report.ok,
+        )

@@ -21,14 +21,17 @@ from typing import TYPE_CHECKING
 from bot.argparsing import SubParsers
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
-from bot.services.outbox import notify
 from storage import chain
 from storage import consent as repo
 from storage.db import Database
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.i18n import Catalog
+    from bot.services.outbox import Outbox
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -58,49 +61,54 @@ def describe(verdict: chain.Verdict, t: Translator) -> str:
     return t("ledger.broken", what=what, receipt=fault.receipt_id or "—", row=fault.row_id or "—")
 
 
-async def check_at_start(app: Core) -> chain.Verdict:
-    verdict = await check(app.db)
-    if verdict.ok:
-        log.info("consent ledger: %d rows, hash chain intact", verdict.rows)
-        return verdict
-    fault = verdict.fault
-    assert fault is not None
-    log.error(
-        "CONSENT LEDGER BROKEN: %s at receipt %s (row %s); run `schoolbot verify-ledger`. "
-        "The bot keeps running; the IT officers are alerted.",
-        fault.kind, fault.receipt_id, fault.row_id,
-    )
-    officers = [p for p in await app.people.with_role(ADMIN_ROLE) if p.reachable]
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        for person in officers:
-            t = app.translator_for(person)
-            await notify(
-                app, conn, person,
-                # One alert per distinct break and officer: a restart does not repeat it.
-                key=f"ledger-broken:{fault.kind}:{fault.receipt_id}:{fault.expected_rows}:{person.id}",
-                kind="text",
-                payload=Payload(text=t("ledger.start_alert", problem=escape(describe(verdict, t)))),
-                now=now,
-                priority=1,
-            )
-    if not officers:
-        log.error("no IT officer is linked in Telegram: nobody could be alerted about the consent ledger")
-    return verdict
-
-
-# --- CLI ------------------------------------------------------------------------------------------
-
-
-async def cmd_verify_ledger(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    verdict = await check(app.db)
-    print(describe(verdict, t))
-    return 0 if verdict.ok else 1
-
-
 def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser(
         "verify-ledger",
         help="check the consent ledger's hash chain; names the first receipt that does not check out",
     )
-    p.set_defaults(func=cmd_verify_ledger)
+    p.set_defaults(func=LedgerService.cmd_verify_ledger, service=LedgerService)
+
+
+class LedgerService:
+    def __init__(self, *, catalog: Catalog, clock: Clock, db: Database, outbox: Outbox, people: PersonRepo) -> None:
+        self.catalog = catalog
+        self.clock = clock
+        self.db = db
+        self.outbox = outbox
+        self.people = people
+
+    async def check_at_start(self) -> chain.Verdict:
+        verdict = await check(self.db)
+        if verdict.ok:
+            log.info("consent ledger: %d rows, hash chain intact", verdict.rows)
+            return verdict
+        fault = verdict.fault
+        assert fault is not None
+        log.error(
+            "CONSENT LEDGER BROKEN: %s at receipt %s (row %s); run `schoolbot verify-ledger`. "
+            "The bot keeps running; the IT officers are alerted.",
+            fault.kind, fault.receipt_id, fault.row_id,
+        )
+        officers = [p for p in await self.people.with_role(ADMIN_ROLE) if p.reachable]
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            for person in officers:
+                t = self.catalog.translator_for(person)
+                await self.outbox.notify(
+                    conn, person,
+                    # One alert per distinct break and officer: a restart does not repeat it.
+                    key=f"ledger-broken:{fault.kind}:{fault.receipt_id}:{fault.expected_rows}:{person.id}",
+                    kind="text",
+                    payload=Payload(text=t("ledger.start_alert", problem=escape(describe(verdict, t)))),
+                    now=now,
+                    priority=1,
+                )
+        if not officers:
+            log.error("no IT officer is linked in Telegram: nobody could be alerted about the consent ledger")
+        return verdict
+
+    # --- CLI ------------------------------------------------------------------------------------------
+    async def cmd_verify_ledger(self, args: argparse.Namespace, t: Translator) -> int:
+        verdict = await check(self.db)
+        print(describe(verdict, t))
+        return 0 if verdict.ok else 1

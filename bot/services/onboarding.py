@@ -21,7 +21,13 @@ from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Sequence
+
+    from bot.clock import Clock
+    from bot.config import Settings
+    from bot.services.ports import PersonLinkedListener
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -61,15 +67,6 @@ def _account(person: Person, channel: Channel) -> int | None:
     return person.tg_user_id if channel is Channel.TELEGRAM else person.max_user_id
 
 
-async def _current(app: Core, user: TelegramUser) -> Person | None:
-    return await (app.people.by_tg(user.id) if user.on_telegram else app.people.by_max(user.id))
-
-
-def _is_admin_id(app: Core, user: TelegramUser) -> bool:
-    # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
-    return user.on_telegram and user.id in app.settings.admin_ids
-
-
 @dataclass(frozen=True)
 class LinkResult:
     outcome: LinkOutcome
@@ -77,98 +74,8 @@ class LinkResult:
     candidates: tuple[Person, ...] = ()
 
 
-async def _link(app: Core, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        if user.on_telegram:
-            await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
-        else:
-            await MessengerRepo.link_max(conn, person_id, user.id, user.username, now)
-        if admin:
-            await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
-        person = await app.people.get(person_id)
-        assert person is not None
-        for hook in app.link_listeners:
-            await hook(app, conn, person, now)
-    log.info("person %s linked to a %s account", person_id, user.channel.value)
-    return person
-
-
-async def link_by_contact(app: Core, user: TelegramUser, contact_user_id: int | None, phone: str) -> LinkResult:
-    # A contact is the sender's own only when the messenger says it belongs to the sender.
-    if contact_user_id != user.id:
-        return LinkResult(LinkOutcome.NOT_OWN_CONTACT)
-    current = await _current(app, user)
-    normalized = normalize_phone(phone)
-    if current is not None and not _is_bootstrap(current):
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
-    if normalized is None:
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
-    candidates = [
-        p for p in await app.people.by_phone(normalized)
-        if _account(p, user.channel) in (None, user.id) and not _is_bootstrap(p)
-    ]
-    if len(candidates) != 1:
-        # Unknown phone, a phone shared by two roster people, or a person already linked to another
-        # account: the same answer, so that nobody can probe the roster.
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
-    if current is not None:
-        # An IT officer bootstrapped from their display name found their roster row: one person.
-        merged = await merge_people(app, duplicate_id=current.id, into_id=candidates[0].id)
-        return LinkResult(LinkOutcome.LINKED, merged)
-    admin = _is_admin_id(app, user)
-    return LinkResult(LinkOutcome.LINKED, await _link(app, candidates[0].id, user, admin=admin))
-
-
 def _is_bootstrap(person: Person) -> bool:
     return person.roster_key.startswith(BOOTSTRAP_PREFIX)
-
-
-async def link_by_token(app: Core, user: TelegramUser, token: str) -> LinkResult:
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        found = await TokenRepo.get(conn, token)
-        if found is None or found.used or found.expires_at <= now:
-            return LinkResult(LinkOutcome.BAD_TOKEN)
-        if found.purpose == "admin" and not user.on_telegram:
-            # Admin grants are kept by Telegram id; the IT officer claims the role on Telegram.
-            return LinkResult(LinkOutcome.BAD_TOKEN)
-        if not await TokenRepo.use(conn, token, user.id if user.on_telegram else None, now):
-            return LinkResult(LinkOutcome.BAD_TOKEN)
-        if found.purpose == "admin":
-            current = await app.people.by_tg(user.id)
-            if current is not None:
-                await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
-                person_id = current.id
-            else:
-                # The spent token (used_by_tg) is this account's right to choose its roster row.
-                candidates = await app.people.unclaimed_it_officers()
-                if candidates:
-                    return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
-                person_id = await _create_bootstrap(conn, user, now)
-        else:
-            assert found.person_id is not None
-            person_id = found.person_id
-    return LinkResult(LinkOutcome.LINKED, await _link(app, person_id, user))
-
-
-async def bootstrap_admin(app: Core, user: TelegramUser) -> LinkResult | None:
-    """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
-    IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
-    roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
-    if not _is_admin_id(app, user):
-        return None
-    current = await app.people.by_tg(user.id)
-    if current is not None:
-        if not current.is_admin:
-            async with app.db.transaction() as conn:
-                await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
-            current = await app.people.get(current.id)
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
-    candidates = await app.people.unclaimed_it_officers()
-    if candidates:
-        return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
-    return await claim_admin(app, user, None)
 
 
 async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now: datetime) -> int:
@@ -181,81 +88,187 @@ async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now:
     )
 
 
-async def claim_admin(app: Core, user: TelegramUser, person_id: int | None) -> LinkResult:
-    """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
-    (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
-    an admin token within its lifetime; anyone else is refused."""
-    now = app.clock.now()
-    if not user.on_telegram:
-        return LinkResult(LinkOutcome.FORBIDDEN)
-    async with app.db.transaction() as conn:
-        allowed = user.id in app.settings.admin_ids or await TokenRepo.admin_grant_for(
-            conn, user.id, now - ADMIN_TOKEN_TTL
-        )
-    if not allowed:
-        return LinkResult(LinkOutcome.FORBIDDEN)
-    current = await app.people.by_tg(user.id)
-    if current is not None:
-        return LinkResult(LinkOutcome.ALREADY_LINKED, current)
-    if person_id is None:
-        async with app.db.transaction() as conn:
-            new_id = await _create_bootstrap(conn, user, now)
-        return LinkResult(LinkOutcome.LINKED, await _link(app, new_id, user, admin=True))
-    if person_id not in {p.id for p in await app.people.unclaimed_it_officers()}:
-        return LinkResult(LinkOutcome.FORBIDDEN)
-    return LinkResult(LinkOutcome.LINKED, await _link(app, person_id, user, admin=True))
-
-
 class MergeRefused(Exception):
     """The two records cannot be merged; the message is a catalog key."""
 
 
-async def merge_people(app: Core, *, duplicate_id: int, into_id: int) -> Person:
-    """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
-    folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
-    every reference; link hooks run as for any new link."""
-    duplicate, into = await app.people.get(duplicate_id), await app.people.get(into_id)
-    if duplicate is None or into is None or duplicate.id == into.id or not duplicate.active or not into.active:
-        raise MergeRefused("admin.merge_bad")
-    if into.tg_user_id is not None and duplicate.tg_user_id is not None and into.tg_user_id != duplicate.tg_user_id:
-        raise MergeRefused("admin.merge_both_linked")
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
-        person = await app.people.get(into.id)
-        assert person is not None
-        if person.tg_user_id is not None and into.tg_user_id is None:
-            for hook in app.link_listeners:
-                await hook(app, conn, person, now)
-    log.info("person %s merged into %s (%s)", duplicate.id, into.id, ", ".join(report.moved) or "no references")
-    return person
-
-
-async def merge_suggestions(app: Core) -> list[tuple[Person, Person]]:
-    """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
-    IT officers, and roster people with exactly the record's name."""
-    pairs: list[tuple[Person, Person]] = []
-    roster_admins = [p for p in await app.people.with_role(ADMIN_ROLE) if not _is_bootstrap(p)]
-    roster = [p for p in await app.people.active() if not _is_bootstrap(p)]
-    for dup in await app.people.bootstrap_admins():
-        same_name = [p for p in roster if p.full_name == dup.full_name]
-        for target in {p.id: p for p in [*same_name, *roster_admins]}.values():
-            if target.tg_user_id in (None, dup.tg_user_id):
-                pairs.append((dup, target))
-    return pairs
-
-
-async def create_token(app: Core, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
-    token = secrets.token_urlsafe(18)
-    now = app.clock.now()
-    ttl = ADMIN_TOKEN_TTL if purpose == "admin" else LINK_TOKEN_TTL
-    async with app.db.transaction() as conn:
-        await TokenRepo.create(
-            conn, token=token, purpose=purpose, person_id=person_id, created_by=created_by, now=now,
-            expires_at=now + ttl,
-        )
-    return token
-
-
 def deep_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username}?start={token}"
+
+
+class OnboardingService:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        db: Database,
+        link_listeners: Sequence[PersonLinkedListener],
+        people: PersonRepo,
+        settings: Settings,
+    ) -> None:
+        self.clock = clock
+        self.db = db
+        self.link_listeners = link_listeners
+        self.people = people
+        self.settings = settings
+
+    async def _current(self, user: TelegramUser) -> Person | None:
+        return await (self.people.by_tg(user.id) if user.on_telegram else self.people.by_max(user.id))
+
+    def _is_admin_id(self, user: TelegramUser) -> bool:
+        # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
+        return user.on_telegram and user.id in self.settings.admin_ids
+
+    async def _link(self, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            if user.on_telegram:
+                await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
+            else:
+                await MessengerRepo.link_max(conn, person_id, user.id, user.username, now)
+            if admin:
+                await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
+            person = await self.people.get(person_id)
+            assert person is not None
+            for hook in self.link_listeners:
+                await hook(conn, person, now)
+        log.info("person %s linked to a %s account", person_id, user.channel.value)
+        return person
+
+    async def link_by_contact(self, user: TelegramUser, contact_user_id: int | None, phone: str) -> LinkResult:
+        # A contact is the sender's own only when the messenger says it belongs to the sender.
+        if contact_user_id != user.id:
+            return LinkResult(LinkOutcome.NOT_OWN_CONTACT)
+        current = await self._current(user)
+        normalized = normalize_phone(phone)
+        if current is not None and not _is_bootstrap(current):
+            return LinkResult(LinkOutcome.ALREADY_LINKED, current)
+        if normalized is None:
+            return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
+        candidates = [
+            p for p in await self.people.by_phone(normalized)
+            if _account(p, user.channel) in (None, user.id) and not _is_bootstrap(p)
+        ]
+        if len(candidates) != 1:
+            # Unknown phone, a phone shared by two roster people, or a person already linked to another
+            # account: the same answer, so that nobody can probe the roster.
+            return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
+        if current is not None:
+            # An IT officer bootstrapped from their display name found their roster row: one person.
+            merged = await self.merge_people(duplicate_id=current.id, into_id=candidates[0].id)
+            return LinkResult(LinkOutcome.LINKED, merged)
+        admin = self._is_admin_id(user)
+        return LinkResult(LinkOutcome.LINKED, await self._link(candidates[0].id, user, admin=admin))
+
+    async def link_by_token(self, user: TelegramUser, token: str) -> LinkResult:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            found = await TokenRepo.get(conn, token)
+            if found is None or found.used or found.expires_at <= now:
+                return LinkResult(LinkOutcome.BAD_TOKEN)
+            if found.purpose == "admin" and not user.on_telegram:
+                # Admin grants are kept by Telegram id; the IT officer claims the role on Telegram.
+                return LinkResult(LinkOutcome.BAD_TOKEN)
+            if not await TokenRepo.use(conn, token, user.id if user.on_telegram else None, now):
+                return LinkResult(LinkOutcome.BAD_TOKEN)
+            if found.purpose == "admin":
+                current = await self.people.by_tg(user.id)
+                if current is not None:
+                    await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
+                    person_id = current.id
+                else:
+                    # The spent token (used_by_tg) is this account's right to choose its roster row.
+                    candidates = await self.people.unclaimed_it_officers()
+                    if candidates:
+                        return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
+                    person_id = await _create_bootstrap(conn, user, now)
+            else:
+                assert found.person_id is not None
+                person_id = found.person_id
+        return LinkResult(LinkOutcome.LINKED, await self._link(person_id, user))
+
+    async def bootstrap_admin(self, user: TelegramUser) -> LinkResult | None:
+        """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
+    IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
+    roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
+        if not self._is_admin_id(user):
+            return None
+        current = await self.people.by_tg(user.id)
+        if current is not None:
+            if not current.is_admin:
+                async with self.db.transaction() as conn:
+                    await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
+                current = await self.people.get(current.id)
+            return LinkResult(LinkOutcome.ALREADY_LINKED, current)
+        candidates = await self.people.unclaimed_it_officers()
+        if candidates:
+            return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
+        return await self.claim_admin(user, None)
+
+    async def claim_admin(self, user: TelegramUser, person_id: int | None) -> LinkResult:
+        """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
+    (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
+    an admin token within its lifetime; anyone else is refused."""
+        now = self.clock.now()
+        if not user.on_telegram:
+            return LinkResult(LinkOutcome.FORBIDDEN)
+        async with self.db.transaction() as conn:
+            allowed = user.id in self.settings.admin_ids or await TokenRepo.admin_grant_for(
+                conn, user.id, now - ADMIN_TOKEN_TTL
+            )
+        if not allowed:
+            return LinkResult(LinkOutcome.FORBIDDEN)
+        current = await self.people.by_tg(user.id)
+        if current is not None:
+            return LinkResult(LinkOutcome.ALREADY_LINKED, current)
+        if person_id is None:
+            async with self.db.transaction() as conn:
+                new_id = await _create_bootstrap(conn, user, now)
+            return LinkResult(LinkOutcome.LINKED, await self._link(new_id, user, admin=True))
+        if person_id not in {p.id for p in await self.people.unclaimed_it_officers()}:
+            return LinkResult(LinkOutcome.FORBIDDEN)
+        return LinkResult(LinkOutcome.LINKED, await self._link(person_id, user, admin=True))
+
+    async def merge_people(self, *, duplicate_id: int, into_id: int) -> Person:
+        """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
+    folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
+    every reference; link hooks run as for any new link."""
+        duplicate, into = await self.people.get(duplicate_id), await self.people.get(into_id)
+        if duplicate is None or into is None or duplicate.id == into.id or not duplicate.active or not into.active:
+            raise MergeRefused("admin.merge_bad")
+        if into.tg_user_id is not None and duplicate.tg_user_id is not None and into.tg_user_id != duplicate.tg_user_id:
+            raise MergeRefused("admin.merge_both_linked")
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
+            person = await self.people.get(into.id)
+            assert person is not None
+            if person.tg_user_id is not None and into.tg_user_id is None:
+                for hook in self.link_listeners:
+                    await hook(conn, person, now)
+        log.info("person %s merged into %s (%s)", duplicate.id, into.id, ", ".join(report.moved) or "no references")
+        return person
+
+    async def merge_suggestions(self) -> list[tuple[Person, Person]]:
+        """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
+    IT officers, and roster people with exactly the record's name."""
+        pairs: list[tuple[Person, Person]] = []
+        roster_admins = [p for p in await self.people.with_role(ADMIN_ROLE) if not _is_bootstrap(p)]
+        roster = [p for p in await self.people.active() if not _is_bootstrap(p)]
+        for dup in await self.people.bootstrap_admins():
+            same_name = [p for p in roster if p.full_name == dup.full_name]
+            for target in {p.id: p for p in [*same_name, *roster_admins]}.values():
+                if target.tg_user_id in (None, dup.tg_user_id):
+                    pairs.append((dup, target))
+        return pairs
+
+    async def create_token(self, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
+        token = secrets.token_urlsafe(18)
+        now = self.clock.now()
+        ttl = ADMIN_TOKEN_TTL if purpose == "admin" else LINK_TOKEN_TTL
+        async with self.db.transaction() as conn:
+            await TokenRepo.create(
+                conn, token=token, purpose=purpose, person_id=person_id, created_by=created_by, now=now,
+                expires_at=now + ttl,
+            )
+        return token

@@ -13,33 +13,39 @@ from bot.domain.people import Person
 from storage.outbox import Kind, Payload, enqueue
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Callable
+
+    from storage.db import Database
 
 
-async def notify(
-    app: Core,
-    conn: aiosqlite.Connection,
-    person: Person,
-    *,
-    key: str,
-    payload: Payload,
-    now: datetime,
-    kind: Kind = "text",
-    not_before: datetime | None = None,
-    priority: int = 5,
-    broadcast_id: int | None = None,
-    data_class: DataClass = DataClass.PERSONAL,
-) -> bool:
-    """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
+class Outbox:
+    def __init__(self, *, db: Database, wake_sender: Callable[[], None]) -> None:
+        self.db = db
+        self.wake_sender = wake_sender
+
+    async def notify(
+        self, conn: aiosqlite.Connection,
+        person: Person,
+        *,
+        key: str,
+        payload: Payload,
+        now: datetime,
+        kind: Kind = "text",
+        not_before: datetime | None = None,
+        priority: int = 5,
+        broadcast_id: int | None = None,
+        data_class: DataClass = DataClass.PERSONAL,
+    ) -> bool:
+        """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
     `Database.transaction()`. A person without a messenger account gets nothing (False).
 
     ``data_class`` says what the message carries; the sender routes it to Telegram or MAX by the
     person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
-    if person.tg_user_id is None and person.max_user_id is None:
-        return False
-    added = await enqueue(
-        conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
-        now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
-    )
-    app.db.after_commit(app.wake_sender)
-    return added
+        if person.tg_user_id is None and person.max_user_id is None:
+            return False
+        added = await enqueue(
+            conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
+            now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
+        )
+        self.db.after_commit(self.wake_sender)
+        return added

@@ -14,7 +14,6 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
     from bot.services.tasks import Task
     from storage.codes import Code
 
@@ -49,17 +48,17 @@ class ConsentGivenListener(Protocol):
     `parent_id` is None for a paper form whose signer is unknown and who has no parent on file."""
 
     async def __call__(
-        self, core: Core, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime, /
+        self, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime, /
     ) -> None: ...
 
 
 class PersonLinkedListener(Protocol):
     """Called inside the transaction that linked a messenger account to a roster person."""
 
-    async def __call__(self, core: Core, conn: aiosqlite.Connection, person: Person, now: datetime, /) -> None: ...
+    async def __call__(self, conn: aiosqlite.Connection, person: Person, now: datetime, /) -> None: ...
 
 
 class Renderer(Protocol):
     """Produces the bytes (and a file name) of an outbox photo/document from its args."""
 
-    async def __call__(self, core: Core, args: dict[str, Any], /) -> tuple[bytes, str]: ...
+    async def __call__(self, args: dict[str, Any], /) -> tuple[bytes, str]: ...

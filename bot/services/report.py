@@ -17,11 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
-from bot.services import analysis, consent_export
+from bot.services import analysis
 from bot.services import status as status_service
-from bot.services.backup import take_backup
 from bot.services.exports import write_private, xlsx_append
-from bot.services.tasks import Task, snapshot
+from bot.services.tasks import Task
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage import ops
 
@@ -29,7 +28,15 @@ if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
     from openpyxl.worksheet.worksheet import Worksheet
 
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.analysis import AnalysisService
+    from bot.services.backup import BackupService
+    from bot.services.consent_export import ConsentExport
+    from bot.services.status import StatusService
+    from bot.services.tasks import TasksService
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -49,118 +56,6 @@ class SheetData:
 class ReportData:
     title: str
     sheets: list[SheetData]
-
-
-async def _plan_rows(app: Core, t: Any, today: date) -> list[Row] | None:
-    if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
-        return None
-    snap = await snapshot(app)
-    rows: list[Row] = []
-    for item in snap.items:
-        occs = snap.occurrences(item)
-        if not occs:
-            rows.append([item.number, item.text, deadline_words(item.deadline, None, t.lang),
-                         item.responsible_text, t("status.report.no_deadline")])
-            continue
-        for occ in occs:
-            state = snap.summary_state(Task(item, occ), today)
-            rows.append([item.number, item.text, deadline_words(item.deadline, occ, t.lang), item.responsible_text,
-                         t(f"status.report.{state}")])
-    return rows
-
-
-async def collect(app: Core, t: Any) -> ReportData:
-    now = app.clock.now()
-    today = now.astimezone(app.school.tz).date()
-    data = await status_service.collect(app, None)
-    na = [[t("status.report.not_available")]]
-    R = "status.report."
-
-    # Plan item 18's analysis comes first: the sheet the report is for.
-    found = await status_service._section("report-analysis", lambda: analysis.collect(app, t))
-    first = SheetData(
-        t("analysis.sheet.title"),
-        [t("analysis.sheet.section"), t("analysis.sheet.item"), t("analysis.sheet.value")],
-        analysis.rows(found, t) if found is not None else na,
-        [28, 80, 60],
-        {0, 1, 2},
-    )
-
-    plan_rows = await status_service._section("report-plan", lambda: _plan_rows(app, t, today))
-    plan = SheetData(
-        t(R + "sheet_plan"),
-        [t(R + "number"), t(R + "item"), t(R + "deadline"), t(R + "responsible"), t(R + "state")],
-        plan_rows if plan_rows is not None else na,
-        [8, 70, 28, 30, 14],
-        {1, 2, 3},
-    )
-
-    consent_rows: list[Row]
-    if data.consent is None:
-        consent_rows = na
-    else:
-        consent_rows = [[cls, r.total, r.done, r.percent] for cls, r in data.consent.per_class.items()]
-        c = data.consent.total
-        consent_rows.append([t(R + "total"), c.total, c.done, c.percent])
-    consent = SheetData(
-        t(R + "sheet_consent"),
-        [t(R + "class"), t(R + "children"), t(R + "covered"), t(R + "percent")],
-        consent_rows, [14, 12, 14, 8], set(),
-    )
-
-    codes_rows: list[Row]
-    if data.codes is None:
-        codes_rows = na
-    else:
-        codes_rows = [
-            [t(f"status.code_role.{r.role}"), r.class_label or "—", r.imported, r.delivered, r.activated, r.withheld]
-            for r in data.codes
-        ]
-        codes_rows.append([t(R + "total"), "", sum(r.imported for r in data.codes),
-                           sum(r.delivered for r in data.codes), sum(r.activated for r in data.codes),
-                           sum(r.withheld for r in data.codes)])
-    codes = SheetData(
-        t(R + "sheet_codes"),
-        [t(R + "role"), t(R + "class"), t(R + "imported"), t(R + "delivered"), t(R + "activated"),
-         t(R + "withheld")],
-        codes_rows, [16, 10, 12, 14, 14, 22], {5},
-    )
-
-    training = await status_service._section("report-training", lambda: status_service.training_rows(app))
-    tz = app.school.tz
-    training_sheet = SheetData(
-        t(R + "sheet_training"),
-        [t(R + "session"), t(R + "starts"), t(R + "invited"), t(R + "rsvp_yes"), t(R + "attended")],
-        [[s.title, _local(s.starts_at, tz), s.invited, s.rsvp_yes, s.attended]
-         for s in training] if training is not None else na,
-        [50, 18, 12, 10, 16], {0},
-    )
-
-    backup_rows: list[Row] = []
-    for j in await ops.journal_backups(app.db):
-        backup_rows.append([t(R + "journal"), _local(j.logged_at, tz), j.quarter,
-                            j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
-    for b in reversed(await ops.db_backup_log(app.db, limit=40)):
-        backup_rows.append([t(R + "db"), _local(b.taken_at, tz), "",
-                            b.path.rsplit("/", 1)[-1], "", t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"])
-    backups = SheetData(
-        t(R + "sheet_backups"),
-        [t(R + "kind"), t(R + "when"), t(R + "quarter"), t(R + "medium"), t(R + "who"), t(R + "result")],
-        backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
-    )
-    # People per messenger (#17): who the bot reaches where, for the policy's sake.
-    messengers = SheetData(
-        t(R + "sheet_messengers"),
-        [t(R + "reach"), t(R + "people")],
-        [[t(R + "reach_total"), data.people_total],
-         [t(R + "reach_telegram_only"), data.people_telegram_only],
-         [t(R + "reach_max_only"), data.people_max_only],
-         [t(R + "reach_both"), data.people_both],
-         [t(R + "reach_none"), data.people_unlinked]],
-        [40, 12], {0},
-    )
-    title = t("status.report_caption", when=now.astimezone(tz).strftime("%d.%m.%Y"))
-    return ReportData(title, [first, plan, consent, codes, training_sheet, backups, messengers])
 
 
 
@@ -213,49 +108,180 @@ def build_xlsx(report: ReportData) -> bytes:
     return buffer.getvalue()
 
 
-def report_filename(app: Core) -> str:
-    return f"report-{app.clock.now().astimezone(app.school.tz).strftime('%Y-%m-%d')}.xlsx"
-
-
-async def render_report(app: Core, t: Any) -> bytes:
-    return await asyncio.to_thread(build_xlsx, await collect(app, t))
-
-
-# --- CLI and installation -------------------------------------------------------------------------
-
-
-async def cmd_export_report(app: Core, args: argparse.Namespace, t: Any) -> int:
-    data = await render_report(app, t)
-    out = Path(args.out) if args.out else Path(report_filename(app))
-    await asyncio.to_thread(write_private, out, data)
-    print(f"{out}: {len(data)} bytes")
-    return 0
-
-
-async def cmd_backup(app: Core, args: argparse.Namespace, t: Any) -> int:
-
-    result = await take_backup(app)
-    if not result.ok:
-        print(f"backup failed: {result.detail}", file=sys.stderr)
-        return 1
-    print(f"{result.path}: {result.size_bytes} bytes, integrity ok")
-    for path in result.removed:
-        print(f"rotated out: {path.name}")
-    return 0
-
-
 def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
     e = export.add_parser("report", help="the rollout report (plan item 18) as XLSX")
     e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
-    e.set_defaults(func=cmd_export_report)
+    e.set_defaults(func=ReportService.cmd_export_report, service=ReportService)
 
     p = sub.add_parser("backup", help="back up the bot's database now (verified, rotated)")
-    p.set_defaults(func=cmd_backup)
+    p.set_defaults(func=ReportService.cmd_backup, service=ReportService)
 
 
-async def consent_register(app: Core, args: dict[str, Any]) -> tuple[bytes, str]:
+class ReportService:
+    def __init__(
+        self,
+        *,
+        analysis: AnalysisService,
+        backup: BackupService,
+        catalog: Catalog,
+        clock: Clock,
+        consent_export: ConsentExport,
+        db: Database,
+        school: SchoolConfig,
+        status: StatusService,
+        tasks: TasksService,
+    ) -> None:
+        self.analysis = analysis
+        self.backup = backup
+        self.catalog = catalog
+        self.clock = clock
+        self.consent_export = consent_export
+        self.db = db
+        self.school = school
+        self.status = status
+        self.tasks = tasks
 
-    t = app.catalog.bind(str(args.get("lang") or "ru"))
-    data, name, _count = await consent_export.export(app, "pdf", t, None)
-    return data, name
+    async def _plan_rows(self, t: Any, today: date) -> list[Row] | None:
+        if not await ops.table_exists(self.db, "plan_items") or not await ops.table_exists(self.db, "task_proofs"):
+            return None
+        snap = await self.tasks.snapshot()
+        rows: list[Row] = []
+        for item in snap.items:
+            occs = snap.occurrences(item)
+            if not occs:
+                rows.append([item.number, item.text, deadline_words(item.deadline, None, t.lang),
+                             item.responsible_text, t("status.report.no_deadline")])
+                continue
+            for occ in occs:
+                state = snap.summary_state(Task(item, occ), today)
+                rows.append([item.number, item.text, deadline_words(item.deadline, occ, t.lang), item.responsible_text,
+                             t(f"status.report.{state}")])
+        return rows
+
+    async def collect(self, t: Any) -> ReportData:
+        now = self.clock.now()
+        today = now.astimezone(self.school.tz).date()
+        data = await self.status.collect(None)
+        na = [[t("status.report.not_available")]]
+        R = "status.report."
+
+        # Plan item 18's analysis comes first: the sheet the report is for.
+        found = await status_service._section("report-analysis", lambda: self.analysis.collect(t))
+        first = SheetData(
+            t("analysis.sheet.title"),
+            [t("analysis.sheet.section"), t("analysis.sheet.item"), t("analysis.sheet.value")],
+            analysis.rows(found, t) if found is not None else na,
+            [28, 80, 60],
+            {0, 1, 2},
+        )
+
+        plan_rows = await status_service._section("report-plan", lambda: self._plan_rows(t, today))
+        plan = SheetData(
+            t(R + "sheet_plan"),
+            [t(R + "number"), t(R + "item"), t(R + "deadline"), t(R + "responsible"), t(R + "state")],
+            plan_rows if plan_rows is not None else na,
+            [8, 70, 28, 30, 14],
+            {1, 2, 3},
+        )
+
+        consent_rows: list[Row]
+        if data.consent is None:
+            consent_rows = na
+        else:
+            consent_rows = [[cls, r.total, r.done, r.percent] for cls, r in data.consent.per_class.items()]
+            c = data.consent.total
+            consent_rows.append([t(R + "total"), c.total, c.done, c.percent])
+        consent = SheetData(
+            t(R + "sheet_consent"),
+            [t(R + "class"), t(R + "children"), t(R + "covered"), t(R + "percent")],
+            consent_rows, [14, 12, 14, 8], set(),
+        )
+
+        codes_rows: list[Row]
+        if data.codes is None:
+            codes_rows = na
+        else:
+            codes_rows = [
+                [
+                    t(f"status.code_role.{r.role}"), r.class_label or "—",
+                    r.imported, r.delivered, r.activated, r.withheld,
+                ]
+                for r in data.codes
+            ]
+            codes_rows.append([t(R + "total"), "", sum(r.imported for r in data.codes),
+                               sum(r.delivered for r in data.codes), sum(r.activated for r in data.codes),
+                               sum(r.withheld for r in data.codes)])
+        codes = SheetData(
+            t(R + "sheet_codes"),
+            [t(R + "role"), t(R + "class"), t(R + "imported"), t(R + "delivered"), t(R + "activated"),
+             t(R + "withheld")],
+            codes_rows, [16, 10, 12, 14, 14, 22], {5},
+        )
+
+        training = await status_service._section("report-training", lambda: self.status.training_rows())
+        tz = self.school.tz
+        training_sheet = SheetData(
+            t(R + "sheet_training"),
+            [t(R + "session"), t(R + "starts"), t(R + "invited"), t(R + "rsvp_yes"), t(R + "attended")],
+            [[s.title, _local(s.starts_at, tz), s.invited, s.rsvp_yes, s.attended]
+             for s in training] if training is not None else na,
+            [50, 18, 12, 10, 16], {0},
+        )
+
+        backup_rows: list[Row] = []
+        for j in await ops.journal_backups(self.db):
+            backup_rows.append([t(R + "journal"), _local(j.logged_at, tz), j.quarter,
+                                j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
+        for b in reversed(await ops.db_backup_log(self.db, limit=40)):
+            outcome = t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"
+            backup_rows.append([t(R + "db"), _local(b.taken_at, tz), "", b.path.rsplit("/", 1)[-1], "", outcome])
+        backups = SheetData(
+            t(R + "sheet_backups"),
+            [t(R + "kind"), t(R + "when"), t(R + "quarter"), t(R + "medium"), t(R + "who"), t(R + "result")],
+            backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
+        )
+        # People per messenger (#17): who the bot reaches where, for the policy's sake.
+        messengers = SheetData(
+            t(R + "sheet_messengers"),
+            [t(R + "reach"), t(R + "people")],
+            [[t(R + "reach_total"), data.people_total],
+             [t(R + "reach_telegram_only"), data.people_telegram_only],
+             [t(R + "reach_max_only"), data.people_max_only],
+             [t(R + "reach_both"), data.people_both],
+             [t(R + "reach_none"), data.people_unlinked]],
+            [40, 12], {0},
+        )
+        title = t("status.report_caption", when=now.astimezone(tz).strftime("%d.%m.%Y"))
+        return ReportData(title, [first, plan, consent, codes, training_sheet, backups, messengers])
+
+    def report_filename(self) -> str:
+        return f"report-{self.clock.now().astimezone(self.school.tz).strftime('%Y-%m-%d')}.xlsx"
+
+    async def render_report(self, t: Any) -> bytes:
+        return await asyncio.to_thread(build_xlsx, await self.collect(t))
+
+    # --- CLI and installation -------------------------------------------------------------------------
+    async def cmd_export_report(self, args: argparse.Namespace, t: Any) -> int:
+        data = await self.render_report(t)
+        out = Path(args.out) if args.out else Path(self.report_filename())
+        await asyncio.to_thread(write_private, out, data)
+        print(f"{out}: {len(data)} bytes")
+        return 0
+
+    async def cmd_backup(self, args: argparse.Namespace, t: Any) -> int:
+
+        result = await self.backup.take_backup()
+        if not result.ok:
+            print(f"backup failed: {result.detail}", file=sys.stderr)
+            return 1
+        print(f"{result.path}: {result.size_bytes} bytes, integrity ok")
+        for path in result.removed:
+            print(f"rotated out: {path.name}")
+        return 0
+
+    async def consent_register(self, args: dict[str, Any]) -> tuple[bytes, str]:
+
+        t = self.catalog.bind(str(args.get("lang") or "ru"))
+        data, name, _count = await self.consent_export.export("pdf", t, None)
+        return data, name

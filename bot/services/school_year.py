@@ -28,13 +28,15 @@ from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.services.people_text import name_key, normalize_class
-from bot.services.tasks_import import ensure_plan
 from storage import consent as consent_repo
 from storage import year as repo
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.services.tasks_import import TasksImport
+    from storage.db import Database
 
 LEAVING_GRADE = 11
 # A mapping-file value that retires a class instead of renaming it.
@@ -164,148 +166,6 @@ def student_key(full_name: str, class_label: str | None) -> str:
     return f"student:{name_key(full_name)}:{class_label}"
 
 
-async def new_year(
-    app: Core, year: int, *, mapping: Mapping | None = None, dry_run: bool = True, by: int | None = None
-) -> NewYearReport:
-    """Compute (and unless `dry_run`, apply) the move to school year `year`.
-
-    Raises YearError when `year` is not the one after the running school year."""
-    mapping = mapping or Mapping()
-    await ensure_plan(app)  # outside the transaction: it may load the shipped plan
-    current = app.school.school_year
-    report = NewYearReport(year=year, from_year=current.year)
-    async with app.db.transaction() as conn:
-        if year <= current.year or await repo.year_record(conn, year) is not None:
-            report.already = True
-            return report
-        if year != current.year + 1:
-            raise YearError("year_gap", year=str(year), current=str(current.year), next=str(current.year + 1))
-
-        # Classes and people.
-        people = await repo.active_people_with_class(conn)
-        pupils = [p for p in people if "student" in p.roles]
-        known_classes = {p.class_label for p in pupils if p.class_label}
-        for old in mapping.classes:
-            if old not in known_classes and not any(p.class_label == old for p in people):
-                raise YearError("mapping_unknown_class", value=old)
-        moves: list[tuple[repo.PersonClass, str | None]] = []
-        for cls in sorted(known_classes, key=_class_order):
-            target = promote_class(cls, mapping)
-            if target is None:
-                report.changes.append(Change("class_retired", {"cls": cls}))
-            elif cls in mapping.classes:
-                report.changes.append(Change("class_mapped", {"cls": cls, "to": target}))
-        for person in pupils:
-            assert person.class_label is not None
-            target = promote_class(person.class_label, mapping)
-            moves.append((person, target))
-            if target is None:
-                report.changes.append(Change("graduated", {"name": person.full_name, "cls": person.class_label}))
-            else:
-                report.changes.append(
-                    Change("promoted", {"name": person.full_name, "cls": person.class_label, "to": target})
-                )
-        teachers = [p for p in people if "student" not in p.roles and "class_teacher" in p.roles]
-        for person in teachers:
-            assert person.class_label is not None
-            target = promote_class(person.class_label, mapping)
-            moves.append((person, target))
-            code = "teacher_follows" if target is not None else "teacher_released"
-            report.changes.append(
-                Change(code, {"name": person.full_name, "cls": person.class_label, "to": target or ""})
-            )
-        graduate_ids = {p.id for p, target in moves if target is None and "student" in p.roles}
-        parents_leaving = await _parents_leaving(conn, graduate_ids)
-        for _, parent_name in parents_leaving:
-            report.changes.append(Change("parent_leaves", {"name": parent_name}))
-
-        # Calendar.
-        quarters = mapping.quarters or [(_shift(q.start, 1), _shift(q.end, 1)) for q in current.quarters]
-        holidays = mapping.holidays
-        if holidays is None:
-            holidays = [_shift(d, 1) for d in app.school.hours.holidays]
-        for number, (start, end) in enumerate(quarters, start=1):
-            report.changes.append(
-                Change("quarter", {"n": str(number), "start": _ru_date(start), "end": _ru_date(end)})
-            )
-        report.changes.append(Change("holidays", {"n": str(len(holidays))}))
-
-        # The plan's recurring items.
-        old_qs = [Quarter(i, q.start, q.end) for i, q in enumerate(current.quarters, start=1)]
-        new_qs = [Quarter(i, a, b) for i, (a, b) in enumerate(quarters, start=1)]
-        plan_year = await TaskRepo(app.db).plan_year()
-        for item in await TaskRepo(app.db).items():
-            if item.deadline.kind not in ("each_quarter", "yearly_month"):
-                continue
-            before = occurrences(item.deadline, school_year=plan_year or current.year, quarters=old_qs)
-            after = occurrences(item.deadline, school_year=year, quarters=new_qs)
-            for old_occ, new_occ in zip(before, after, strict=False):
-                if old_occ.due is None or new_occ.due is None:
-                    continue
-                dues = {"old": _ru_date(old_occ.due), "new": _ru_date(new_occ.due)}
-                report.changes.append(Change("plan_item", {"item": item.number, **dues}))
-
-        # Consents, by the document's term.
-        version = await consent_repo.current_version(conn)
-        graduates = sorted(p.full_name for p, target in moves if target is None and "student" in p.roles)
-        if version is not None:
-            if app.school.consent.term == "school_year":
-                report.changes.append(Change("consent_renew", {"version": str(version.number + 1)}))
-            else:
-                staying = len([p for p, target in moves if target is not None and "student" in p.roles])
-                report.changes.append(Change("consent_carry", {"n": str(staying)}))
-                for name in graduates:
-                    report.changes.append(Change("consent_ends", {"name": name}))
-
-        if dry_run:
-            return report
-
-        now = app.clock.now()
-        # Two passes over the keys: a promoted 5А pupil takes the key a promoted 6А pupil frees.
-        for person, target in moves:
-            if "student" in person.roles and target is not None:
-                await repo.rekey_person(conn, person.id, f"moving:{person.id}")
-        # Highest grade first: the codes of a family whose two children are in 5А and 6А move once each.
-        for person, target in sorted(moves, key=lambda m: _class_order(m[0].class_label or ""), reverse=True):
-            new_key: str | None = None
-            if "student" in person.roles and target is not None:
-                new_key = student_key(person.full_name, target)
-                if await repo.key_taken(conn, new_key, person.id):
-                    # Only an inactive (left) person can hold it: they keep a key of their own.
-                    await repo.rekey_holder(conn, new_key)
-            is_graduate = target is None and "student" in person.roles
-            await repo.move_person(
-                conn,
-                person_id=person.id,
-                from_class=person.class_label,
-                to_class=person.class_label if is_graduate else target,
-                reason="graduation" if is_graduate else "promotion",
-                school_year=year,
-                now=now,
-                new_key=new_key,
-                deactivate=is_graduate,
-            )
-        for parent_id, _ in parents_leaving:
-            await repo.deactivate(conn, parent_id, now)
-        await repo.set_plan_year(conn, year)
-        if version is not None and app.school.consent.term == "school_year":
-            await consent_repo.insert_version(
-                conn, sha256=version.sha256, text=version.text, text_en=version.text_en, now=now, by=by
-            )
-        await repo.record_year(
-            conn,
-            year=year,
-            quarters=quarters,
-            holidays=holidays,
-            report={"from_year": current.year, "changes": [asdict(c) for c in report.changes]},
-            applied_by=by,
-            now=now,
-        )
-    apply_year_override(app.school, year, quarters, holidays)
-    report.applied = True
-    return report
-
-
 def _class_order(label: str) -> tuple[int, str]:
     match = _GRADE.match(label)
     return (int(match.group(1)) if match else 0, label)
@@ -340,28 +200,6 @@ def render_report(report: NewYearReport, t: Translator, *, limit: int | None = N
     return "\n".join(lines)
 
 
-# --- the command line ------------------------------------------------------------------------------
-
-
-async def cmd_new_year(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    mapping: Mapping | None = None
-    try:
-        if args.mapping:
-            path = Path(args.mapping)
-            try:
-                text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
-            except (OSError, UnicodeDecodeError) as exc:
-                print(f"{path}: {exc}", file=sys.stderr)
-                return 2
-            mapping = parse_mapping(text, args.year)
-        report = await new_year(app, args.year, mapping=mapping, dry_run=not args.apply)
-    except YearError as exc:
-        print(t(f"year.error.{exc.code}", **exc.params), file=sys.stderr)
-        return 1
-    print(render_report(report, t))
-    return 0
-
-
 def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p = sub.add_parser(
         "new-year",
@@ -372,4 +210,172 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     group = p.add_mutually_exclusive_group()
     group.add_argument("--dry-run", action="store_true", help="list every change, write nothing (the default)")
     group.add_argument("--apply", action="store_true", help="apply the changes the dry run lists")
-    p.set_defaults(func=cmd_new_year)
+    p.set_defaults(func=SchoolYearService.cmd_new_year, service=SchoolYearService)
+
+
+class SchoolYearService:
+    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, tasks_import: TasksImport) -> None:
+        self.clock = clock
+        self.db = db
+        self.school = school
+        self.tasks_import = tasks_import
+
+    async def new_year(
+        self, year: int, *, mapping: Mapping | None = None, dry_run: bool = True, by: int | None = None
+    ) -> NewYearReport:
+        """Compute (and unless `dry_run`, apply) the move to school year `year`.
+
+    Raises YearError when `year` is not the one after the running school year."""
+        mapping = mapping or Mapping()
+        await self.tasks_import.ensure_plan()  # outside the transaction: it may load the shipped plan
+        current = self.school.school_year
+        report = NewYearReport(year=year, from_year=current.year)
+        async with self.db.transaction() as conn:
+            if year <= current.year or await repo.year_record(conn, year) is not None:
+                report.already = True
+                return report
+            if year != current.year + 1:
+                raise YearError("year_gap", year=str(year), current=str(current.year), next=str(current.year + 1))
+
+            # Classes and people.
+            people = await repo.active_people_with_class(conn)
+            pupils = [p for p in people if "student" in p.roles]
+            known_classes = {p.class_label for p in pupils if p.class_label}
+            for old in mapping.classes:
+                if old not in known_classes and not any(p.class_label == old for p in people):
+                    raise YearError("mapping_unknown_class", value=old)
+            moves: list[tuple[repo.PersonClass, str | None]] = []
+            for cls in sorted(known_classes, key=_class_order):
+                target = promote_class(cls, mapping)
+                if target is None:
+                    report.changes.append(Change("class_retired", {"cls": cls}))
+                elif cls in mapping.classes:
+                    report.changes.append(Change("class_mapped", {"cls": cls, "to": target}))
+            for person in pupils:
+                assert person.class_label is not None
+                target = promote_class(person.class_label, mapping)
+                moves.append((person, target))
+                if target is None:
+                    report.changes.append(Change("graduated", {"name": person.full_name, "cls": person.class_label}))
+                else:
+                    report.changes.append(
+                        Change("promoted", {"name": person.full_name, "cls": person.class_label, "to": target})
+                    )
+            teachers = [p for p in people if "student" not in p.roles and "class_teacher" in p.roles]
+            for person in teachers:
+                assert person.class_label is not None
+                target = promote_class(person.class_label, mapping)
+                moves.append((person, target))
+                code = "teacher_follows" if target is not None else "teacher_released"
+                report.changes.append(
+                    Change(code, {"name": person.full_name, "cls": person.class_label, "to": target or ""})
+                )
+            graduate_ids = {p.id for p, target in moves if target is None and "student" in p.roles}
+            parents_leaving = await _parents_leaving(conn, graduate_ids)
+            for _, parent_name in parents_leaving:
+                report.changes.append(Change("parent_leaves", {"name": parent_name}))
+
+            # Calendar.
+            quarters = mapping.quarters or [(_shift(q.start, 1), _shift(q.end, 1)) for q in current.quarters]
+            holidays = mapping.holidays
+            if holidays is None:
+                holidays = [_shift(d, 1) for d in self.school.hours.holidays]
+            for number, (start, end) in enumerate(quarters, start=1):
+                report.changes.append(
+                    Change("quarter", {"n": str(number), "start": _ru_date(start), "end": _ru_date(end)})
+                )
+            report.changes.append(Change("holidays", {"n": str(len(holidays))}))
+
+            # The plan's recurring items.
+            old_qs = [Quarter(i, q.start, q.end) for i, q in enumerate(current.quarters, start=1)]
+            new_qs = [Quarter(i, a, b) for i, (a, b) in enumerate(quarters, start=1)]
+            plan_year = await TaskRepo(self.db).plan_year()
+            for item in await TaskRepo(self.db).items():
+                if item.deadline.kind not in ("each_quarter", "yearly_month"):
+                    continue
+                before = occurrences(item.deadline, school_year=plan_year or current.year, quarters=old_qs)
+                after = occurrences(item.deadline, school_year=year, quarters=new_qs)
+                for old_occ, new_occ in zip(before, after, strict=False):
+                    if old_occ.due is None or new_occ.due is None:
+                        continue
+                    dues = {"old": _ru_date(old_occ.due), "new": _ru_date(new_occ.due)}
+                    report.changes.append(Change("plan_item", {"item": item.number, **dues}))
+
+            # Consents, by the document's term.
+            version = await consent_repo.current_version(conn)
+            graduates = sorted(p.full_name for p, target in moves if target is None and "student" in p.roles)
+            if version is not None:
+                if self.school.consent.term == "school_year":
+                    report.changes.append(Change("consent_renew", {"version": str(version.number + 1)}))
+                else:
+                    staying = len([p for p, target in moves if target is not None and "student" in p.roles])
+                    report.changes.append(Change("consent_carry", {"n": str(staying)}))
+                    for name in graduates:
+                        report.changes.append(Change("consent_ends", {"name": name}))
+
+            if dry_run:
+                return report
+
+            now = self.clock.now()
+            # Two passes over the keys: a promoted 5А pupil takes the key a promoted 6А pupil frees.
+            for person, target in moves:
+                if "student" in person.roles and target is not None:
+                    await repo.rekey_person(conn, person.id, f"moving:{person.id}")
+            # Highest grade first: the codes of a family whose two children are in 5А and 6А move once each.
+            for person, target in sorted(moves, key=lambda m: _class_order(m[0].class_label or ""), reverse=True):
+                new_key: str | None = None
+                if "student" in person.roles and target is not None:
+                    new_key = student_key(person.full_name, target)
+                    if await repo.key_taken(conn, new_key, person.id):
+                        # Only an inactive (left) person can hold it: they keep a key of their own.
+                        await repo.rekey_holder(conn, new_key)
+                is_graduate = target is None and "student" in person.roles
+                await repo.move_person(
+                    conn,
+                    person_id=person.id,
+                    from_class=person.class_label,
+                    to_class=person.class_label if is_graduate else target,
+                    reason="graduation" if is_graduate else "promotion",
+                    school_year=year,
+                    now=now,
+                    new_key=new_key,
+                    deactivate=is_graduate,
+                )
+            for parent_id, _ in parents_leaving:
+                await repo.deactivate(conn, parent_id, now)
+            await repo.set_plan_year(conn, year)
+            if version is not None and self.school.consent.term == "school_year":
+                await consent_repo.insert_version(
+                    conn, sha256=version.sha256, text=version.text, text_en=version.text_en, now=now, by=by
+                )
+            await repo.record_year(
+                conn,
+                year=year,
+                quarters=quarters,
+                holidays=holidays,
+                report={"from_year": current.year, "changes": [asdict(c) for c in report.changes]},
+                applied_by=by,
+                now=now,
+            )
+        apply_year_override(self.school, year, quarters, holidays)
+        report.applied = True
+        return report
+
+    # --- the command line ------------------------------------------------------------------------------
+    async def cmd_new_year(self, args: argparse.Namespace, t: Translator) -> int:
+        mapping: Mapping | None = None
+        try:
+            if args.mapping:
+                path = Path(args.mapping)
+                try:
+                    text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
+                except (OSError, UnicodeDecodeError) as exc:
+                    print(f"{path}: {exc}", file=sys.stderr)
+                    return 2
+                mapping = parse_mapping(text, args.year)
+            report = await self.new_year(args.year, mapping=mapping, dry_run=not args.apply)
+        except YearError as exc:
+            print(t(f"year.error.{exc.code}", **exc.params), file=sys.stderr)
+            return 1
+        print(render_report(report, t))
+        return 0

@@ -28,7 +28,9 @@ from bot.services.exports import csv_row, write_private, xlsx_append
 from storage.messengers import MessengerRepo, SendRecord
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from storage.db import Database
 
 Format = Literal["csv", "xlsx"]
 COLUMNS = ("when", "channel", "data_class", "outcome")
@@ -138,28 +140,6 @@ def to_xlsx(
     return buffer.getvalue()
 
 
-async def export(
-    app: Core, fmt: Format, t: Translator, since: date | None = None
-) -> tuple[bytes, str, int]:
-    """(file bytes, file name, number of sends). ``since`` is a day in the school's time zone."""
-    tz = app.school.tz
-    start = datetime.combine(since, time(0), tz).astimezone(UTC) if since is not None else None
-    records = await MessengerRepo(app.db).send_log(start)
-    # The school's policy as configured (the default for a municipal school when school.toml says
-    # nothing): what an inspector checks the sends against, served channels or not.
-    summary = summarise(records, app.school.channel_policy)
-    now = app.clock.now().astimezone(tz)
-    name = f"sends-{now:%Y%m%d}.{fmt}"
-    if fmt == "csv":
-        return to_csv(records, summary, t, tz=tz), name, len(records)
-    title = t("channels.export.title")
-    period = t("channels.export.since", since=f"{since:%d.%m.%Y}") if since is not None else ""
-    subtitle = t("channels.export.subtitle", school=app.school.school.name, when=now.strftime(DATE_FORMAT),
-                 period=period)
-    data = await asyncio.to_thread(to_xlsx, records, summary, t, title=title, subtitle=subtitle, tz=tz)
-    return data, name, len(records)
-
-
 # --- CLI ----------------------------------------------------------------------------------------
 
 
@@ -170,20 +150,6 @@ def parse_since(value: str) -> date | None:
         return None
 
 
-async def cmd_export(app: Core, args: argparse.Namespace, t: Translator) -> int:
-    since: date | None = None
-    if args.since is not None:
-        since = parse_since(args.since)
-        if since is None:
-            print(t("channels.export.bad_since", value=args.since), file=sys.stderr)
-            return 2
-    data, name, count = await export(app, args.format, t, since)
-    out = Path(args.out) if args.out else Path(name)
-    await asyncio.to_thread(write_private, out, data)
-    print(t.plural("channels.export.written", count, path=out))
-    return 0
-
-
 def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
     e = export_group.add_parser(
         "sends", help="the send log for an inspector: channel, data class and outcome of every send"
@@ -191,4 +157,45 @@ def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
     e.add_argument("--since", default=None, help="from this day on, YYYY-MM-DD (default: everything)")
     e.add_argument("--format", choices=("csv", "xlsx"), default="xlsx")
     e.add_argument("--out", default=None, help="output file (default: sends-<date>.<format>)")
-    e.set_defaults(func=cmd_export)
+    e.set_defaults(func=SendLogExport.cmd_export, service=SendLogExport)
+
+
+class SendLogExport:
+    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
+        self.clock = clock
+        self.db = db
+        self.school = school
+
+    async def export(
+        self, fmt: Format, t: Translator, since: date | None = None
+    ) -> tuple[bytes, str, int]:
+        """(file bytes, file name, number of sends). ``since`` is a day in the school's time zone."""
+        tz = self.school.tz
+        start = datetime.combine(since, time(0), tz).astimezone(UTC) if since is not None else None
+        records = await MessengerRepo(self.db).send_log(start)
+        # The school's policy as configured (the default for a municipal school when school.toml says
+        # nothing): what an inspector checks the sends against, served channels or not.
+        summary = summarise(records, self.school.channel_policy)
+        now = self.clock.now().astimezone(tz)
+        name = f"sends-{now:%Y%m%d}.{fmt}"
+        if fmt == "csv":
+            return to_csv(records, summary, t, tz=tz), name, len(records)
+        title = t("channels.export.title")
+        period = t("channels.export.since", since=f"{since:%d.%m.%Y}") if since is not None else ""
+        subtitle = t("channels.export.subtitle", school=self.school.school.name, when=now.strftime(DATE_FORMAT),
+                     period=period)
+        data = await asyncio.to_thread(to_xlsx, records, summary, t, title=title, subtitle=subtitle, tz=tz)
+        return data, name, len(records)
+
+    async def cmd_export(self, args: argparse.Namespace, t: Translator) -> int:
+        since: date | None = None
+        if args.since is not None:
+            since = parse_since(args.since)
+            if since is None:
+                print(t("channels.export.bad_since", value=args.since), file=sys.stderr)
+                return 2
+        data, name, count = await self.export(args.format, t, since)
+        out = Path(args.out) if args.out else Path(name)
+        await asyncio.to_thread(write_private, out, data)
+        print(t.plural("channels.export.written", count, path=out))
+        return 0

@@ -19,16 +19,19 @@ from bot.domain.access import MANAGER_ROLES
 from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
-from bot.services.codes_print import withheld_counts
 from bot.services.consent_gate import covered_children
-from bot.services.tasks import snapshot
 from storage import ops
 from storage.codes import CodeRepo
 from storage.ops import DbBackup, JournalBackup
 from storage.timefmt import from_db
 
 if TYPE_CHECKING:
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.services.codes_print import CodesPrint
     from bot.services.core import Core
+    from bot.services.tasks import TasksService
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -137,81 +140,6 @@ async def _section(name: str, fn: Callable[[], Awaitable[T]]) -> T | None:
         return None
 
 
-# --- sections ---------------------------------------------------------------------------------
-
-
-async def _tasks(app: Core, today: date, viewer: Person | None) -> TasksSummary | None:
-    if not await ops.table_exists(app.db, "plan_items") or not await ops.table_exists(app.db, "task_proofs"):
-        return None
-    # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
-    # and the report say about each occurrence, this says too.
-    snap = await snapshot(app)
-    summary = TasksSummary()
-    for task in snap.dated_tasks():
-        if viewer is not None and "class_teacher" not in task.item.responsible:
-            continue
-        state = snap.summary_state(task, today)
-        if state == "done":
-            summary.done += 1
-        elif state == "overdue":
-            assert task.due is not None
-            summary.overdue += 1
-            summary.worst.append(OverdueTask(task.item.number, task.item.text, task.due, (today - task.due).days))
-        else:
-            summary.open += 1
-    summary.worst.sort(key=lambda o: (-o.days, o.number))
-    return summary
-
-
-async def _consent(app: Core, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
-    if not await ops.table_exists(app.db, "consent_ledger"):
-        return None
-    # The consent capability's own rule (the same gate that releases invitation codes).
-
-    covered = await covered_children(app.db, require_original=app.school.consent.codes_wait_for_original)
-    total = Ratio()
-    per_class: dict[str, Ratio] = defaultdict(Ratio)
-    for child_id, label in children.items():
-        if scope is not None and label != scope:
-            continue
-        ratio = per_class[label or "—"]
-        ratio.total += 1
-        total.total += 1
-        if child_id in covered:
-            ratio.done += 1
-            total.done += 1
-    return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
-
-
-async def _codes(app: Core, scope: str | None) -> list[CodeRow] | None:
-    if not await ops.table_exists(app.db, "codes") or not await ops.table_exists(app.db, "code_deliveries"):
-        return None
-
-    withheld = await withheld_counts(app)  # asks the consent gate, as every code path does
-    rows = [
-        CodeRow(f.role, f.class_label, f.imported, f.delivered, f.activated, withheld.get((f.class_label, f.role), 0))
-        for f in await CodeRepo(app.db).funnel()
-        if scope is None or f.class_label == scope
-    ]
-    return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
-
-
-async def _open_questions(app: Core) -> int | None:
-    return await ops.open_ticket_count(app.db)
-
-
-async def training_rows(app: Core) -> list[TrainingRow] | None:
-    rows = await ops.training_attendance(app.db)
-    if rows is None:
-        return None
-
-    return [
-        TrainingRow(r["title"], from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
-                    int(r["attended"] or 0))
-        for r in rows
-    ]
-
-
 # --- the snapshot -----------------------------------------------------------------------------
 
 
@@ -220,57 +148,6 @@ def scope_for(viewer: Person | None) -> str | None:
     if viewer is None or viewer.has_role(*MANAGER_ROLES):
         return None
     return viewer.class_label or "—"
-
-
-async def collect(app: Core, viewer: Person | None = None) -> StatusData:
-    now = app.clock.now()
-    today = now.astimezone(app.school.tz).date()
-    scope = scope_for(viewer)
-    people = await ops.roster_rows(app.db)
-    pairs = await ops.guardian_pairs(app.db)
-    children = {p.id: p.class_label for p in people if "student" in p.roles}
-    in_scope: set[int]
-    if scope is None:
-        in_scope = {p.id for p in people}
-    else:
-        kids = {cid for cid, label in children.items() if label == scope}
-        in_scope = kids | {parent for parent, child in pairs if child in kids}
-    scoped = [p for p in people if p.id in in_scope]
-    classes = sorted({label for label in children.values() if label}, key=class_sort_key)
-    if scope is not None:
-        classes = [c for c in classes if c == scope]
-
-    unreachable = [
-        Unreachable(p.full_name, p.class_label, p.unreachable_reason or "")
-        for p in scoped
-        if p.unreachable_reason is not None
-    ]
-    tasks_viewer = viewer if scope is not None else None
-    cq = app.school.calendar.current_quarter(today)
-    year = app.school.school_year.year
-    done_now = cq is not None and await ops.quarter_has_backup(app.db, year, cq.number)
-    next_due = cq
-    if done_now and cq is not None:
-        later = [q for q in app.school.calendar.quarters if q.number > cq.number]
-        next_due = later[0] if later else None
-    return StatusData(
-        now=now,
-        scope_class=scope,
-        people_total=len(scoped),
-        people_linked=sum(1 for p in scoped if p.linked),
-        people_max=sum(1 for p in scoped if p.on_max),
-        people_both=sum(1 for p in scoped if p.on_max and p.on_telegram),
-        classes=classes,
-        tasks=await _section("tasks", lambda: _tasks(app, today, tasks_viewer)),
-        consent=await _section("consent", lambda: _consent(app, children, scope)),
-        codes=await _section("codes", lambda: _codes(app, scope)),
-        unreachable=unreachable,
-        open_questions=await _section("questions", lambda: _open_questions(app)) if scope is None else None,
-        last_journal=await ops.last_journal_backup(app.db),
-        next_journal_due=next_due,
-        journal_done_this_quarter=done_now,
-        last_db_backup=await ops.last_db_backup(app.db),
-    )
 
 
 # --- rendering ---------------------------------------------------------------------------------
@@ -403,3 +280,140 @@ def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / 1024 / 1024:.1f} MB"
     return f"{max(1, n // 1024)} KB"
+
+
+class StatusService:
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        codes_print: CodesPrint,
+        db: Database,
+        school: SchoolConfig,
+        tasks: TasksService,
+    ) -> None:
+        self.clock = clock
+        self.codes_print = codes_print
+        self.db = db
+        self.school = school
+        self.tasks = tasks
+
+    # --- sections ---------------------------------------------------------------------------------
+    async def _tasks(self, today: date, viewer: Person | None) -> TasksSummary | None:
+        if not await ops.table_exists(self.db, "plan_items") or not await ops.table_exists(self.db, "task_proofs"):
+            return None
+        # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
+        # and the report say about each occurrence, this says too.
+        snap = await self.tasks.snapshot()
+        summary = TasksSummary()
+        for task in snap.dated_tasks():
+            if viewer is not None and "class_teacher" not in task.item.responsible:
+                continue
+            state = snap.summary_state(task, today)
+            if state == "done":
+                summary.done += 1
+            elif state == "overdue":
+                assert task.due is not None
+                summary.overdue += 1
+                summary.worst.append(OverdueTask(task.item.number, task.item.text, task.due, (today - task.due).days))
+            else:
+                summary.open += 1
+        summary.worst.sort(key=lambda o: (-o.days, o.number))
+        return summary
+
+    async def _consent(self, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
+        if not await ops.table_exists(self.db, "consent_ledger"):
+            return None
+        # The consent capability's own rule (the same gate that releases invitation codes).
+
+        covered = await covered_children(self.db, require_original=self.school.consent.codes_wait_for_original)
+        total = Ratio()
+        per_class: dict[str, Ratio] = defaultdict(Ratio)
+        for child_id, label in children.items():
+            if scope is not None and label != scope:
+                continue
+            ratio = per_class[label or "—"]
+            ratio.total += 1
+            total.total += 1
+            if child_id in covered:
+                ratio.done += 1
+                total.done += 1
+        return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
+
+    async def _codes(self, scope: str | None) -> list[CodeRow] | None:
+        if not await ops.table_exists(self.db, "codes") or not await ops.table_exists(self.db, "code_deliveries"):
+            return None
+
+        withheld = await self.codes_print.withheld_counts()  # asks the consent gate, as every code path does
+        rows = [
+            CodeRow(
+                f.role, f.class_label, f.imported, f.delivered, f.activated, withheld.get((f.class_label, f.role), 0)
+            )
+            for f in await CodeRepo(self.db).funnel()
+            if scope is None or f.class_label == scope
+        ]
+        return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
+
+    async def _open_questions(self) -> int | None:
+        return await ops.open_ticket_count(self.db)
+
+    async def training_rows(self) -> list[TrainingRow] | None:
+        rows = await ops.training_attendance(self.db)
+        if rows is None:
+            return None
+
+        return [
+            TrainingRow(r["title"], from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
+                        int(r["attended"] or 0))
+            for r in rows
+        ]
+
+    async def collect(self, viewer: Person | None = None) -> StatusData:
+        now = self.clock.now()
+        today = now.astimezone(self.school.tz).date()
+        scope = scope_for(viewer)
+        people = await ops.roster_rows(self.db)
+        pairs = await ops.guardian_pairs(self.db)
+        children = {p.id: p.class_label for p in people if "student" in p.roles}
+        in_scope: set[int]
+        if scope is None:
+            in_scope = {p.id for p in people}
+        else:
+            kids = {cid for cid, label in children.items() if label == scope}
+            in_scope = kids | {parent for parent, child in pairs if child in kids}
+        scoped = [p for p in people if p.id in in_scope]
+        classes = sorted({label for label in children.values() if label}, key=class_sort_key)
+        if scope is not None:
+            classes = [c for c in classes if c == scope]
+
+        unreachable = [
+            Unreachable(p.full_name, p.class_label, p.unreachable_reason or "")
+            for p in scoped
+            if p.unreachable_reason is not None
+        ]
+        tasks_viewer = viewer if scope is not None else None
+        cq = self.school.calendar.current_quarter(today)
+        year = self.school.school_year.year
+        done_now = cq is not None and await ops.quarter_has_backup(self.db, year, cq.number)
+        next_due = cq
+        if done_now and cq is not None:
+            later = [q for q in self.school.calendar.quarters if q.number > cq.number]
+            next_due = later[0] if later else None
+        return StatusData(
+            now=now,
+            scope_class=scope,
+            people_total=len(scoped),
+            people_linked=sum(1 for p in scoped if p.linked),
+            people_max=sum(1 for p in scoped if p.on_max),
+            people_both=sum(1 for p in scoped if p.on_max and p.on_telegram),
+            classes=classes,
+            tasks=await _section("tasks", lambda: self._tasks(today, tasks_viewer)),
+            consent=await _section("consent", lambda: self._consent(children, scope)),
+            codes=await _section("codes", lambda: self._codes(scope)),
+            unreachable=unreachable,
+            open_questions=await _section("questions", lambda: self._open_questions()) if scope is None else None,
+            last_journal=await ops.last_journal_backup(self.db),
+            next_journal_due=next_due,
+            journal_done_this_quarter=done_now,
+            last_db_backup=await ops.last_db_backup(self.db),
+        )

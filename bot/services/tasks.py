@@ -19,13 +19,15 @@ from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.html_fit import fit_html
 from bot.i18n import Translator
-from bot.services.tasks_import import ensure_plan
 from storage import ops
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
-
-    from bot.services.core import Core
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.tasks_import import TasksImport
+    from storage.db import Database
+    from storage.people import PersonRepo
 
 NO_OCC = "-"
 TEXT_LIMIT = 4000  # Telegram allows 4096; keep a margin for entities
@@ -175,37 +177,6 @@ class Snapshot:
         return found
 
 
-def quarters_of(app: Core) -> list[Quarter]:
-    return [Quarter(i, q.start, q.end) for i, q in enumerate(app.school.school_year.quarters, start=1)]
-
-
-async def snapshot(app: Core) -> Snapshot:
-    await ensure_plan(app)
-    repo = TaskRepo(app.db)
-    year = await repo.plan_year() or app.school.school_year.year
-    items = await repo.items()
-    # One read of the active roster, grouped by role (cheaper than a query per role every minute).
-    by_role: dict[str, list[Person]] = {}
-    for person in await app.people.active():
-        for role in person.roles:
-            by_role.setdefault(role, []).append(person)
-    journal: dict[tuple[int, int], datetime] = {}
-    for backup in await ops.journal_backups(app.db):
-        journal.setdefault((backup.school_year, backup.quarter), backup.logged_at)
-    return Snapshot(
-        year=year,
-        items=items,
-        quarters=quarters_of(app),
-        by_role=by_role,
-        proofs=await repo.proofs(),
-        journal=journal,
-    )
-
-
-def translator(app: Core, person: Person) -> Translator:
-    return app.translator_for(person)
-
-
 # --- listing -------------------------------------------------------------------------------------
 
 PAGE_SIZE = 5
@@ -269,10 +240,53 @@ def fit(text: str) -> str:
     return fit_html(text, TEXT_LIMIT)
 
 
-async def get_proof(app: Core, proof_id: int) -> Proof | None:
-    return await TaskRepo(app.db).proof(proof_id)
+class TasksService:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        db: Database,
+        people: PersonRepo,
+        school: SchoolConfig,
+        tasks_import: TasksImport,
+    ) -> None:
+        self.catalog = catalog
+        self.db = db
+        self.people = people
+        self.school = school
+        self.tasks_import = tasks_import
 
+    def quarters_of(self) -> list[Quarter]:
+        return [Quarter(i, q.start, q.end) for i, q in enumerate(self.school.school_year.quarters, start=1)]
 
-async def get_item(app: Core, number: str) -> PlanItem | None:
-    await ensure_plan(app)
-    return await TaskRepo(app.db).item(number)
+    async def snapshot(self) -> Snapshot:
+        await self.tasks_import.ensure_plan()
+        repo = TaskRepo(self.db)
+        year = await repo.plan_year() or self.school.school_year.year
+        items = await repo.items()
+        # One read of the active roster, grouped by role (cheaper than a query per role every minute).
+        by_role: dict[str, list[Person]] = {}
+        for person in await self.people.active():
+            for role in person.roles:
+                by_role.setdefault(role, []).append(person)
+        journal: dict[tuple[int, int], datetime] = {}
+        for backup in await ops.journal_backups(self.db):
+            journal.setdefault((backup.school_year, backup.quarter), backup.logged_at)
+        return Snapshot(
+            year=year,
+            items=items,
+            quarters=self.quarters_of(),
+            by_role=by_role,
+            proofs=await repo.proofs(),
+            journal=journal,
+        )
+
+    def translator(self, person: Person) -> Translator:
+        return self.catalog.translator_for(person)
+
+    async def get_proof(self, proof_id: int) -> Proof | None:
+        return await TaskRepo(self.db).proof(proof_id)
+
+    async def get_item(self, number: str) -> PlanItem | None:
+        await self.tasks_import.ensure_plan()
+        return await TaskRepo(self.db).item(number)

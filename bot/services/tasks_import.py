@@ -15,8 +15,9 @@ from bot.services.tabular import MAX_FILE_BYTES
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
-
-    from bot.services.core import Core
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from storage.db import Database
 
 
 # --- plan import ----------------------------------------------------------------------------------
@@ -51,42 +52,50 @@ def _read_plan(data: bytes, year: int) -> Plan | RowError:
         return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
 
 
-async def import_plan(app: Core, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-    """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
-    year = options.school_year or app.school.school_year.year
-    parsed = await asyncio.to_thread(_read_plan, data, year)
-    if isinstance(parsed, RowError):
-        return ImportOutcome(errors=[parsed])
-    plan = parsed
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        existing = await TaskRepo.existing_items(conn)
-        added = updated = unchanged = 0
-        for item in plan.items:
-            old = existing.get(item.number)
-            if old is None:
-                added += 1
-            elif old != (item, True):
-                updated += 1
-            else:
-                unchanged += 1
-        incoming = {item.number for item in plan.items}
-        removed = sum(1 for number, (_, active) in existing.items() if number not in incoming and active)
-        if not options.dry_run:
-            await TaskRepo.save_plan(conn, plan.items, title=plan.title, order=plan.order, school_year=year, now=now)
-    counts = {"added": added, "updated": updated, "unchanged": unchanged, "deactivated": removed}
-    return ImportOutcome(counts=counts, applied=not options.dry_run)
 
 
-PLAN_IMPORTER = Importer(kind="plan", label_key="tasks.import_kind", run=import_plan)
+class TasksImport:
+    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
+        self.clock = clock
+        self.db = db
+        self.plan_checked: bool = False
+        self.school = school
+        self.importer = Importer(kind="plan", label_key="tasks.import_kind", run=self.import_plan)
 
+    async def import_plan(self, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
+        """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""
+        year = options.school_year or self.school.school_year.year
+        parsed = await asyncio.to_thread(_read_plan, data, year)
+        if isinstance(parsed, RowError):
+            return ImportOutcome(errors=[parsed])
+        plan = parsed
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            existing = await TaskRepo.existing_items(conn)
+            added = updated = unchanged = 0
+            for item in plan.items:
+                old = existing.get(item.number)
+                if old is None:
+                    added += 1
+                elif old != (item, True):
+                    updated += 1
+                else:
+                    unchanged += 1
+            incoming = {item.number for item in plan.items}
+            removed = sum(1 for number, (_, active) in existing.items() if number not in incoming and active)
+            if not options.dry_run:
+                await TaskRepo.save_plan(
+                    conn, plan.items, title=plan.title, order=plan.order, school_year=year, now=now
+                )
+        counts = {"added": added, "updated": updated, "unchanged": unchanged, "deactivated": removed}
+        return ImportOutcome(counts=counts, applied=not options.dry_run)
 
-async def ensure_plan(app: Core) -> None:
-    """Load the shipped plan for the configured school year once, on the first start."""
-    if app.plan_checked:
-        return
-    if await TaskRepo(app.db).plan_year() is None:
-        outcome = await import_plan(app, PLAN_PATH.read_bytes(), PLAN_PATH.name, ImportOptions())
-        if not outcome.ok:  # pragma: no cover - the shipped plan is tested
-            raise RuntimeError(f"shipped plan does not load: {outcome.errors}")
-    app.plan_checked = True
+    async def ensure_plan(self) -> None:
+        """Load the shipped plan for the configured school year once, on the first start."""
+        if self.plan_checked:
+            return
+        if await TaskRepo(self.db).plan_year() is None:
+            outcome = await self.import_plan(PLAN_PATH.read_bytes(), PLAN_PATH.name, ImportOptions())
+            if not outcome.ok:  # pragma: no cover - the shipped plan is tested
+                raise RuntimeError(f"shipped plan does not load: {outcome.errors}")
+        self.plan_checked = True

@@ -19,12 +19,21 @@ from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
-from bot.services.outbox import notify
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    from collections.abc import Callable
+
+    from bot.clock import Clock
+    from bot.config import SchoolConfig
+    from bot.i18n import Catalog
+    from bot.services.faq import FaqLibrary
+    from bot.services.outbox import Outbox
+    from bot.services.ports import Buttons
+    from storage.db import Database
+    from storage.help import HelpRepo
+    from storage.people import PersonRepo
 
 FAQ_KEY = "faq"
 _MERGED_KEY = "faq_merged"
@@ -34,110 +43,8 @@ MAX_TICKET_TEXT = 2000
 MAX_ANSWER_TEXT = 3000
 
 
-def repo(app: Core) -> HelpRepo:
-    return app.help
-
-
-# --- the FAQ as served ------------------------------------------------------------------------
-
-
-def library(app: Core) -> FaqLibrary:
-    return app.faq_library
-
-
-async def faq_for(app: Core, lang: str) -> Faq:
-    """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
-    shipped FAQ is reloaded or an entry is added)."""
-    base = library(app).get(lang)
-    cache = app.faq_merged
-    cached = cache.get(lang)
-    if cached is not None and cached[0] is base:
-        return cached[1]
-    extras = await repo(app).faq_extras()
-    if not extras:
-        merged = base
-    else:
-        title = app.catalog.text(lang, "help.faq.asked_category")
-        entries = [
-            FaqEntry(
-                id=f"{EXTRA_PREFIX}{x.id}",
-                category=EXTRA_CATEGORY,
-                audience=x.audience or ("all",),
-                # The FAQ renders answers as HTML; questions and answers typed in Telegram are plain.
-                question=html.escape(x.question),
-                answer=html.escape(x.answer),
-                keywords=(),
-            )
-            for x in extras
-        ]
-        merged = Faq(
-            base.lang,
-            [*base.all_categories(), FaqCategory(EXTRA_CATEGORY, title)],
-            [*base.all_entries(), *entries],
-            source=base.source,
-        )
-    cache[lang] = (base, merged)
-    return merged
-
-
-def reload_faq(app: Core) -> None:
-    """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
-    library(app).reload()
-    app.faq_merged.clear()
-
-
 def audiences_of(person: Person | None) -> set[str]:
     return {"all"} if person is None else faq_audiences(person.roles)
-
-
-# --- tickets ----------------------------------------------------------------------------------
-
-
-async def describe_person(app: Core, person: Person, t: Translator) -> str:
-    """Name, roles and class (for a parent: the children and their classes), for staff eyes."""
-    roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles)) or "—"
-    parts = [f"<b>{html.escape(person.full_name)}</b>", roles]
-    if person.class_label:
-        parts.append(t("help.ticket.class", cls=html.escape(person.class_label)))
-    if "parent" in person.roles:
-        children = await app.people.children(person.id)
-        if children:
-            kids = "; ".join(
-                html.escape(c.full_name + (f" ({c.class_label})" if c.class_label else "")) for c in children
-            )
-            parts.append(t("help.ticket.children", children=kids))
-    return " · ".join(parts)
-
-
-async def open_ticket(app: Core, asker: Person, text: str, *, context: str | None = None) -> int:
-    """Create a ticket and announce it to every reachable IT officer, in one transaction."""
-    text = text.strip()[:MAX_TICKET_TEXT]
-    if not text:
-        raise ValueError("empty question")
-    officers = [p for p in await app.people.with_role(ADMIN_ROLE) if p.reachable]
-    now = app.clock.now()
-    notices: list[tuple[Person, str, dict[str, Any]]] = []
-    for officer in officers:
-        t = app.translator_for(officer)
-        who = await describe_person(app, asker, t)
-        notices.append((officer, who, {}))
-    async with app.db.transaction() as conn:
-        ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
-        for officer, who, _ in notices:
-            t = app.translator_for(officer)
-            body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
-            await notify(
-                app, conn, officer,
-                key=ticket_notice_key(ticket_id, officer.id),
-                kind="text",
-                payload=Payload(text=body, reply_markup=app.buttons.ticket(t, ticket_id, answered=False)),
-                now=now,
-                # A question typed at night reaches the IT officer in the morning.
-                not_before=app.school.calendar.outside_quiet_hours(now),
-                priority=3,
-            )
-    app.wake_sender()
-    return ticket_id
 
 
 @dataclass(frozen=True)
@@ -146,82 +53,199 @@ class AnswerOutcome:
     ticket: Ticket | None = None
 
 
-async def answer_ticket(app: Core, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
-    text = text.strip()[:MAX_ANSWER_TEXT]
-    ticket = await repo(app).ticket(ticket_id)
-    if ticket is None or not officer.is_admin:
-        return AnswerOutcome("missing")
-    if ticket.status == "closed":
-        return AnswerOutcome("closed", ticket)
-    asker = await app.people.get(ticket.asker_id)
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        number = await HelpRepo.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
-        reachable = asker is not None and asker.reachable and asker.active
-        if reachable:
-            assert asker is not None
-            t = app.translator_for(asker)
-            body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
-            await notify(
-                app, conn, asker,
-                key=f"ticket:{ticket_id}:answer:{number}",
-                kind="text",
-                payload=Payload(text=body),
-                now=now,
-                # The IT officer may answer late in the evening; the asker hears it in the morning.
-                not_before=app.school.calendar.outside_quiet_hours(now),
-                priority=3,
-            )
-    app.wake_sender()
-    updated = await repo(app).ticket(ticket_id)
-    return AnswerOutcome("sent" if reachable else "unreachable", updated)
-
-
-async def close_ticket(app: Core, officer: Person, ticket_id: int) -> bool:
-    if not officer.is_admin:
-        return False
-    async with app.db.transaction() as conn:
-        return await HelpRepo.close_ticket(conn, ticket_id, app.clock.now())
-
-
 @dataclass(frozen=True)
 class FaqOutcome:
     status: Literal["created", "missing", "unanswered", "exists"]
     entry_id: str | None = None
 
 
-async def make_faq_entry(app: Core, officer: Person, ticket_id: int) -> FaqOutcome:
-    """Turn a question and its answer into an FAQ entry (for the asker's audiences) and close it."""
-    if not officer.is_admin:
-        return FaqOutcome("missing")
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        ticket = await HelpRepo.ticket_in(conn, ticket_id)
-        if ticket is None:
+class TicketsService:
+    def __init__(
+        self,
+        *,
+        buttons: Buttons,
+        catalog: Catalog,
+        clock: Clock,
+        db: Database,
+        faq_library: FaqLibrary,
+        help: HelpRepo,
+        outbox: Outbox,
+        people: PersonRepo,
+        school: SchoolConfig,
+        wake_sender: Callable[[],
+        None],
+    ) -> None:
+        self.buttons = buttons
+        self.catalog = catalog
+        self.clock = clock
+        self.db = db
+        self.faq_library = faq_library
+        self.faq_merged: dict[str, tuple[Faq, Faq]] = {}
+        self.help = help
+        self.outbox = outbox
+        self.people = people
+        self.school = school
+        self.wake_sender = wake_sender
+
+    def repo(self) -> HelpRepo:
+        return self.help
+
+    # --- the FAQ as served ------------------------------------------------------------------------
+    def library(self) -> FaqLibrary:
+        return self.faq_library
+
+    async def faq_for(self, lang: str) -> Faq:
+        """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
+    shipped FAQ is reloaded or an entry is added)."""
+        base = self.library().get(lang)
+        cache = self.faq_merged
+        cached = cache.get(lang)
+        if cached is not None and cached[0] is base:
+            return cached[1]
+        extras = await self.repo().faq_extras()
+        if not extras:
+            merged = base
+        else:
+            title = self.catalog.text(lang, "help.faq.asked_category")
+            entries = [
+                FaqEntry(
+                    id=f"{EXTRA_PREFIX}{x.id}",
+                    category=EXTRA_CATEGORY,
+                    audience=x.audience or ("all",),
+                    # The FAQ renders answers as HTML; questions and answers typed in Telegram are plain.
+                    question=html.escape(x.question),
+                    answer=html.escape(x.answer),
+                    keywords=(),
+                )
+                for x in extras
+            ]
+            merged = Faq(
+                base.lang,
+                [*base.all_categories(), FaqCategory(EXTRA_CATEGORY, title)],
+                [*base.all_entries(), *entries],
+                source=base.source,
+            )
+        cache[lang] = (base, merged)
+        return merged
+
+    def reload_faq(self) -> None:
+        """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
+        self.library().reload()
+        self.faq_merged.clear()
+
+    # --- tickets ----------------------------------------------------------------------------------
+    async def describe_person(self, person: Person, t: Translator) -> str:
+        """Name, roles and class (for a parent: the children and their classes), for staff eyes."""
+        roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles)) or "—"
+        parts = [f"<b>{html.escape(person.full_name)}</b>", roles]
+        if person.class_label:
+            parts.append(t("help.ticket.class", cls=html.escape(person.class_label)))
+        if "parent" in person.roles:
+            children = await self.people.children(person.id)
+            if children:
+                kids = "; ".join(
+                    html.escape(c.full_name + (f" ({c.class_label})" if c.class_label else "")) for c in children
+                )
+                parts.append(t("help.ticket.children", children=kids))
+        return " · ".join(parts)
+
+    async def open_ticket(self, asker: Person, text: str, *, context: str | None = None) -> int:
+        """Create a ticket and announce it to every reachable IT officer, in one transaction."""
+        text = text.strip()[:MAX_TICKET_TEXT]
+        if not text:
+            raise ValueError("empty question")
+        officers = [p for p in await self.people.with_role(ADMIN_ROLE) if p.reachable]
+        now = self.clock.now()
+        notices: list[tuple[Person, str, dict[str, Any]]] = []
+        for officer in officers:
+            t = self.catalog.translator_for(officer)
+            who = await self.describe_person(asker, t)
+            notices.append((officer, who, {}))
+        async with self.db.transaction() as conn:
+            ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
+            for officer, who, _ in notices:
+                t = self.catalog.translator_for(officer)
+                body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
+                await self.outbox.notify(
+                    conn, officer,
+                    key=ticket_notice_key(ticket_id, officer.id),
+                    kind="text",
+                    payload=Payload(text=body, reply_markup=self.buttons.ticket(t, ticket_id, answered=False)),
+                    now=now,
+                    # A question typed at night reaches the IT officer in the morning.
+                    not_before=self.school.calendar.outside_quiet_hours(now),
+                    priority=3,
+                )
+        self.wake_sender()
+        return ticket_id
+
+    async def answer_ticket(self, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
+        text = text.strip()[:MAX_ANSWER_TEXT]
+        ticket = await self.repo().ticket(ticket_id)
+        if ticket is None or not officer.is_admin:
+            return AnswerOutcome("missing")
+        if ticket.status == "closed":
+            return AnswerOutcome("closed", ticket)
+        asker = await self.people.get(ticket.asker_id)
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            number = await HelpRepo.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
+            reachable = asker is not None and asker.reachable and asker.active
+            if reachable:
+                assert asker is not None
+                t = self.catalog.translator_for(asker)
+                body = t("help.ticket.answer_to_asker", question=html.escape(ticket.text), answer=html.escape(text))
+                await self.outbox.notify(
+                    conn, asker,
+                    key=f"ticket:{ticket_id}:answer:{number}",
+                    kind="text",
+                    payload=Payload(text=body),
+                    now=now,
+                    # The IT officer may answer late in the evening; the asker hears it in the morning.
+                    not_before=self.school.calendar.outside_quiet_hours(now),
+                    priority=3,
+                )
+        self.wake_sender()
+        updated = await self.repo().ticket(ticket_id)
+        return AnswerOutcome("sent" if reachable else "unreachable", updated)
+
+    async def close_ticket(self, officer: Person, ticket_id: int) -> bool:
+        if not officer.is_admin:
+            return False
+        async with self.db.transaction() as conn:
+            return await HelpRepo.close_ticket(conn, ticket_id, self.clock.now())
+
+    async def make_faq_entry(self, officer: Person, ticket_id: int) -> FaqOutcome:
+        """Turn a question and its answer into an FAQ entry (for the asker's audiences) and close it."""
+        if not officer.is_admin:
             return FaqOutcome("missing")
-        if ticket.faq_extra_id is not None:
-            return FaqOutcome("exists", f"{EXTRA_PREFIX}{ticket.faq_extra_id}")
-        if not ticket.answer:
-            return FaqOutcome("unanswered")
-        asker = await app.people.get(ticket.asker_id)
-        audience = audiences_of(asker) - {"all"}
-        # A staff member's question about the journal is for teachers; a parent's for parents; an
-        # asker with no audience-giving role gets an entry for everyone.
-        extra_id = await HelpRepo.insert_faq_extra(
-            conn,
-            ticket_id=ticket.id,
-            audience=audience or {"all"},
-            question=ticket.text,
-            answer=ticket.answer,
-            created_by=officer.id,
-            now=now,
-        )
-        await HelpRepo.close_ticket(conn, ticket.id, now)
-    app.faq_merged.clear()
-    return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            ticket = await HelpRepo.ticket_in(conn, ticket_id)
+            if ticket is None:
+                return FaqOutcome("missing")
+            if ticket.faq_extra_id is not None:
+                return FaqOutcome("exists", f"{EXTRA_PREFIX}{ticket.faq_extra_id}")
+            if not ticket.answer:
+                return FaqOutcome("unanswered")
+            asker = await self.people.get(ticket.asker_id)
+            audience = audiences_of(asker) - {"all"}
+            # A staff member's question about the journal is for teachers; a parent's for parents; an
+            # asker with no audience-giving role gets an entry for everyone.
+            extra_id = await HelpRepo.insert_faq_extra(
+                conn,
+                ticket_id=ticket.id,
+                audience=audience or {"all"},
+                question=ticket.text,
+                answer=ticket.answer,
+                created_by=officer.id,
+                now=now,
+            )
+            await HelpRepo.close_ticket(conn, ticket.id, now)
+        self.faq_merged.clear()
+        return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
 
-
-async def tickets_overview(app: Core, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
-    tickets = await repo(app).unclosed_tickets(limit)
-    people = {p.id: p for p in await app.people.get_many({tk.asker_id for tk in tickets})}
-    return [(tk, people.get(tk.asker_id)) for tk in tickets]
+    async def tickets_overview(self, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
+        tickets = await self.repo().unclosed_tickets(limit)
+        people = {p.id: p for p in await self.people.get_many({tk.asker_id for tk in tickets})}
+        return [(tk, people.get(tk.asker_id)) for tk in tickets]

@@ -1,0 +1,261 @@
+"""The composition root's wiring: every capability's service built once, in dependency order, each
+with only what it needs (constructor injection). `Services` is what the root holds; handlers never
+see it: each asks the Dispatcher for the one service it calls, by the field's name and type
+(`consent: ConsentService`). Only entry points (bot/app.py, bot/capabilities.py, the CLI, the
+sandbox, the bench and the tests' harness) import this module."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+from bot.clock import Clock
+from bot.config import SchoolConfig, Settings
+from bot.i18n import Catalog
+from bot.services.analysis import AnalysisService
+from bot.services.archive import ArchiveService
+from bot.services.backup import BackupService
+from bot.services.broadcast import BroadcastService
+from bot.services.codes import CodesService
+from bot.services.codes_import import CodesImport
+from bot.services.codes_nudges import CodesNudges
+from bot.services.codes_print import CodesPrint
+from bot.services.consent import ConsentService
+from bot.services.consent_export import ConsentExport
+from bot.services.consent_gate import ConsentGate
+from bot.services.consent_nudges import ConsentNudges
+from bot.services.consent_paper import ConsentPaper
+from bot.services.consent_registers import ConsentRegisters
+from bot.services.faq import FaqLibrary
+from bot.services.imports import RosterImport
+from bot.services.ledger import LedgerService
+from bot.services.onboarding import OnboardingService
+from bot.services.outbox import Outbox
+from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
+from bot.services.reminders import Reminders
+from bot.services.report import ReportService
+from bot.services.school_year import SchoolYearService
+from bot.services.send_log_export import SendLogExport
+from bot.services.status import StatusService
+from bot.services.task_actions import TaskActions
+from bot.services.tasks import TasksService
+from bot.services.tasks_import import TasksImport
+from bot.services.tickets import TicketsService
+from bot.services.training import TrainingService
+from storage.db import Database
+from storage.help import HelpRepo
+from storage.people import PersonRepo
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Services:
+    outbox: Outbox
+    tickets: TicketsService
+    codes: CodesService
+    codes_print: CodesPrint
+    tasks_import: TasksImport
+    tasks: TasksService
+    status: StatusService
+    analysis: AnalysisService
+    archive: ArchiveService
+    backup: BackupService
+    broadcast: BroadcastService
+    codes_import: CodesImport
+    codes_nudges: CodesNudges
+    consent: ConsentService
+    consent_paper: ConsentPaper
+    consent_registers: ConsentRegisters
+    consent_export: ConsentExport
+    consent_gate: ConsentGate
+    consent_nudges: ConsentNudges
+    roster_import: RosterImport
+    ledger: LedgerService
+    onboarding: OnboardingService
+    reminders: Reminders
+    report: ReportService
+    school_year: SchoolYearService
+    send_log_export: SendLogExport
+    task_actions: TaskActions
+    training: TrainingService
+
+    def items(self) -> Iterator[tuple[str, Any]]:
+        """(name, service) pairs: the names handlers ask the Dispatcher for."""
+        for f in fields(self):
+            yield f.name, getattr(self, f.name)
+
+    def get(self, kind: type[S]) -> S:
+        """The one service of a class (a CLI command names the class it runs on)."""
+        for _, service in self.items():
+            if isinstance(service, kind):
+                return service
+        raise LookupError(kind.__name__)
+
+
+def build_services(
+    *,
+    settings: Settings,
+    school: SchoolConfig,
+    db: Database,
+    clock: Clock,
+    catalog: Catalog,
+    people: PersonRepo,
+    buttons: Buttons,
+    faq_library: FaqLibrary,
+    wake_sender: Callable[[], None],
+    consent_listeners: list[ConsentGivenListener],
+    link_listeners: list[PersonLinkedListener],
+) -> Services:
+    """Each service gets exactly the collaborators it names. The listener lists are filled by the
+    root once every service exists (a listener is a method of a service built after the one that
+    calls it)."""
+    help_repo = HelpRepo(db)
+    outbox = Outbox(db=db, wake_sender=wake_sender)
+    tickets = TicketsService(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        db=db,
+        faq_library=faq_library,
+        help=help_repo,
+        outbox=outbox,
+        people=people,
+        school=school,
+        wake_sender=wake_sender,
+    )
+    codes = CodesService(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+        tickets=tickets,
+        wake_sender=wake_sender,
+    )
+    codes_print = CodesPrint(catalog=catalog, clock=clock, codes=codes, db=db, people=people)
+    tasks_import = TasksImport(clock=clock, db=db, school=school)
+    tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
+    status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
+    analysis = AnalysisService(clock=clock, db=db, school=school, status=status, tasks=tasks)
+    archive = ArchiveService(
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school
+    )
+    backup = BackupService(clock=clock, db=db, school=school, settings=settings)
+    broadcast = BroadcastService(
+        catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, wake_sender=wake_sender
+    )
+    codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
+    codes_nudges = CodesNudges(
+        buttons=buttons,
+        catalog=catalog,
+        codes=codes,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+        wake_sender=wake_sender,
+    )
+    consent = ConsentService(
+        catalog=catalog,
+        clock=clock,
+        consent_listeners=consent_listeners,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+    )
+    consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=people, school=school)
+    consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=people)
+    consent_export = ConsentExport(clock=clock, consent=consent, consent_registers=consent_registers, school=school)
+    consent_gate = ConsentGate(db=db, people=people)
+    consent_nudges = ConsentNudges(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        consent=consent,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+    )
+    roster_import = RosterImport(clock=clock, db=db)
+    ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
+    onboarding = OnboardingService(clock=clock, db=db, link_listeners=link_listeners, people=people, settings=settings)
+    reminders = Reminders(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        db=db,
+        outbox=outbox,
+        school=school,
+        tasks=tasks,
+        wake_sender=wake_sender,
+    )
+    report = ReportService(
+        analysis=analysis,
+        backup=backup,
+        catalog=catalog,
+        clock=clock,
+        consent_export=consent_export,
+        db=db,
+        school=school,
+        status=status,
+        tasks=tasks,
+    )
+    school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
+    send_log_export = SendLogExport(clock=clock, db=db, school=school)
+    task_actions = TaskActions(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+        tasks=tasks,
+        wake_sender=wake_sender,
+    )
+    training = TrainingService(
+        buttons=buttons,
+        catalog=catalog,
+        clock=clock,
+        db=db,
+        outbox=outbox,
+        people=people,
+        school=school,
+        wake_sender=wake_sender,
+    )
+    return Services(
+        outbox=outbox,
+        tickets=tickets,
+        codes=codes,
+        codes_print=codes_print,
+        tasks_import=tasks_import,
+        tasks=tasks,
+        status=status,
+        analysis=analysis,
+        archive=archive,
+        backup=backup,
+        broadcast=broadcast,
+        codes_import=codes_import,
+        codes_nudges=codes_nudges,
+        consent=consent,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        consent_export=consent_export,
+        consent_gate=consent_gate,
+        consent_nudges=consent_nudges,
+        roster_import=roster_import,
+        ledger=ledger,
+        onboarding=onboarding,
+        reminders=reminders,
+        report=report,
+        school_year=school_year,
+        send_log_export=send_log_export,
+        task_actions=task_actions,
+        training=training,
+    )
