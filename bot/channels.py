@@ -95,6 +95,20 @@ class ChannelPolicy:
         return Route(channel=ordered[0], pointer=True)
 
 
+class ChannelRules:
+    """The channel policy in force, one object for the whole bot: the root sets ``policy`` when it
+    serves MAX or school.toml has ``[channels]``; None for a Telegram-only school without it
+    (everything goes to Telegram, as before issue #17)."""
+
+    def __init__(self, policy: ChannelPolicy | None = None) -> None:
+        self.policy = policy
+
+    def forbids(self, channel: Channel, data_class: DataClass) -> bool:
+        """Whether the policy keeps ``data_class`` off ``channel`` (a direct answer then sends the
+        pointer text instead)."""
+        return self.policy is not None and not self.policy.allows(channel, data_class)
+
+
 @dataclass(frozen=True)
 class Route:
     """The outcome of routing: send the message itself on ``channel``, or (``pointer``) send the pointer

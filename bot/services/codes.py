@@ -200,7 +200,8 @@ class CodesService:
         return code.active and any(r.id == caller.id for r in await self.recipients(code, reachable_only=False))
 
     async def enqueue_card(
-        self, conn: aiosqlite.Connection,
+        self,
+        conn: aiosqlite.Connection,
         code: Code,
         owner: Person,
         recipient: Person,
@@ -234,7 +235,8 @@ class CodesService:
         return added
 
     async def deliver(
-        self, conn: aiosqlite.Connection,
+        self,
+        conn: aiosqlite.Connection,
         *,
         reason: str,
         now: datetime,

@@ -319,7 +319,8 @@ class ConsentService:
         return results
 
     async def _effects(
-        self, conn: aiosqlite.Connection,
+        self,
+        conn: aiosqlite.Connection,
         child: Person,
         parent_id: int | None,
         before: LedgerRow | None,

@@ -19,12 +19,19 @@ if TYPE_CHECKING:
 
 
 class Outbox:
+    """Enqueues for a person in the caller's transaction; the sender is woken after it commits."""
+
     def __init__(self, *, db: Database, wake_sender: Callable[[], None]) -> None:
         self.db = db
         self.wake_sender = wake_sender
 
+    def wake(self) -> None:
+        """Wake the sender now (after a write that queued rows without `notify`)."""
+        self.wake_sender()
+
     async def notify(
-        self, conn: aiosqlite.Connection,
+        self,
+        conn: aiosqlite.Connection,
         person: Person,
         *,
         key: str,

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from aiogram.types import Message
 
-from bot.channels import POINTER_KEY, POINTER_KEYS, Channel, DataClass
+from bot.channels import POINTER_KEY, POINTER_KEYS, Channel, ChannelRules, DataClass
+from bot.clock import Clock
 from bot.i18n import Translator
-from bot.services.core import Core
+from storage.db import Database
 from storage.messengers import MessengerRepo
 
 PAPER_CLASSES = frozenset({DataClass.CREDENTIAL, DataClass.PERSONAL_FILE})
@@ -30,18 +31,26 @@ def pointer_text(t: Translator, data_class: DataClass) -> str:
     return t(key)
 
 
-async def may_send(
-    app: Core, message: Message | None, t: Translator, channel: Channel, data_class: DataClass
-) -> bool:
-    """Whether ``channel`` may carry a direct answer of ``data_class``. When it may not, the pointer
-    has been sent on ``message``'s chat (if there is one) and logged; the caller sends nothing more."""
-    if not app.forbids(channel, data_class):
-        return True
-    if message is not None:
-        await message.answer(pointer_text(t, data_class))
-    now = app.clock.now()
-    async with app.db.transaction() as conn:
-        await MessengerRepo.log_send(conn, channel, data_class, "pointer", now)
-        if data_class in PAPER_CLASSES:
-            await MessengerRepo.log_send(conn, "paper", data_class, "paper", now)
-    return False
+class AnswerPolicy:
+    """Asked by a handler before it answers with something of a data class (handlers get it as
+    ``policy``)."""
+
+    def __init__(self, *, rules: ChannelRules, db: Database, clock: Clock) -> None:
+        self.rules = rules
+        self.db = db
+        self.clock = clock
+
+    async def may_send(self, message: Message | None, t: Translator, channel: Channel, data_class: DataClass) -> bool:
+        """Whether ``channel`` may carry a direct answer of ``data_class``. When it may not, the
+        pointer has been sent on ``message``'s chat (if there is one) and logged; the caller sends
+        nothing more."""
+        if not self.rules.forbids(channel, data_class):
+            return True
+        if message is not None:
+            await message.answer(pointer_text(t, data_class))
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            await MessengerRepo.log_send(conn, channel, data_class, "pointer", now)
+            if data_class in PAPER_CLASSES:
+                await MessengerRepo.log_send(conn, "paper", data_class, "paper", now)
+        return False

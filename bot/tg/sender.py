@@ -32,6 +32,7 @@ import contextlib
 import logging
 import random
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -44,19 +45,23 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, ChannelPolicy, DataClass, Route
-from bot.config import startup_text
+from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass, Route
+from bot.clock import Clock
+from bot.config import Settings, startup_text
+from bot.i18n import Catalog
 from bot.max import channel_of
+from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends, limiter_of
 from bot.tg.policy import pointer_text
 from bot.tg.startup import StateLog, write_failure
+from storage.db import Database
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo
 from storage.outbox import Payload
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
-    from bot.services.core import Core
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -98,29 +103,43 @@ class OutboxSender:
 
     def __init__(
         self,
-        app: Core,
         bot: Bot,
         *,
+        db: Database,
+        clock: Clock,
+        people: PersonRepo,
+        catalog: Catalog,
+        settings: Settings,
+        renderers: Mapping[str, Renderer],
+        wakeup: asyncio.Event,
+        rules: ChannelRules,
         max_bot: Bot | None = None,
         rate: float | None = None,
         concurrency: int | None = None,
     ) -> None:
-        self.app = app
+        self.db = db
+        self.clock = clock
+        self.people = people
+        self.catalog = catalog
+        self.settings = settings
+        self.renderers = renderers
+        self.wakeup = wakeup
         self.bot = bot
         self.wires: dict[Channel, Bot] = {channel_of(bot): bot}
         if max_bot is not None:
             self.wires[Channel.MAX] = max_bot
-        self.policy: ChannelPolicy | None = app.channel_policy
-        self.messengers = MessengerRepo(app.db)
-        self.repo = DeliveryRepo(app.db)
+        # Read once: the root sets the policy before the sender starts.
+        self.policy: ChannelPolicy | None = rules.policy
+        self.messengers = MessengerRepo(db)
+        self.repo = DeliveryRepo(db)
         shared = limiter_of(bot)
-        self.rate = rate or (shared.bulk_rate if shared else app.settings.outbox_rate)
+        self.rate = rate or (shared.bulk_rate if shared else settings.outbox_rate)
         # Enough parallel sends to keep the pace with ~1 s of API latency; bounded.
         self.concurrency = concurrency or max(4, int(self.rate) + 1)
         # The session's limiter paces every send; only a plain Bot needs one of the sender's own.
         self._own_limiter = shared is None
         self.limiter = shared or SendLimiter(
-            rate=app.settings.send_rate, bulk_rate=self.rate, per_chat_rate=app.settings.outbox_per_chat_rate
+            rate=settings.send_rate, bulk_rate=self.rate, per_chat_rate=settings.outbox_per_chat_rate
         )
         self.stats = SenderStats()
         self._slots = asyncio.Semaphore(self.concurrency)
@@ -140,7 +159,7 @@ class OutboxSender:
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop taking rows, wait (bounded) for the sends in flight, release unsent leases."""
         self._stopping = True
-        self.app.wake_sender()
+        self.wakeup.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,7 +199,7 @@ class OutboxSender:
             except Exception as exc:
                 # A full disk or a folder turned read-only is one line until it is fixed, not one
                 # per second; anything else keeps its traceback (once per distinct error).
-                failure = write_failure(exc, self.app.settings.database_path)
+                failure = write_failure(exc, self.settings.database_path)
                 if failure is not None:
                     self._health.fail(failure[0], failure[1], level=logging.ERROR)
                 elif self._health.state != repr(exc):
@@ -196,8 +215,8 @@ class OutboxSender:
 
     async def _idle_wait(self, wait: float) -> None:
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.app.outbox_wakeup.wait(), timeout=max(0.01, min(1.0, wait)))
-        self.app.outbox_wakeup.clear()
+            await asyncio.wait_for(self.wakeup.wait(), timeout=max(0.01, min(1.0, wait)))
+        self.wakeup.clear()
 
     async def _wait_pause(self) -> None:
         # A later 429 may extend the pause while we sleep, hence the loop.
@@ -217,7 +236,7 @@ class OutboxSender:
         await self._wait_pause()
         # About two seconds of sends per round: a newly enqueued urgent row waits at most that long.
         batch = max(20, int(self.rate * 2))
-        rows = await self.repo.due(self.app.clock.now(), time.time(), batch, set(self._inflight))
+        rows = await self.repo.due(self.clock.now(), time.time(), batch, set(self._inflight))
         if not rows:
             return 0, 1.0
         # Enqueued for someone who blocked the bot since: never send until they /start again.
@@ -289,7 +308,7 @@ class OutboxSender:
         return Target(route.channel, self.wires[route.channel], chat, route.pointer)
 
     async def _attempt(self, row: OutboxRow) -> None:
-        now = self.app.clock.now
+        now = self.clock.now
         target = await self._target(row)
         if target is None:
             self.stats.unreachable += 1
@@ -335,7 +354,7 @@ class OutboxSender:
             )
             if target.pointer and DataClass(row.data_class) in (DataClass.CREDENTIAL, DataClass.PERSONAL_FILE):
                 # The card goes on paper from the class teacher: the paper path is on record.
-                async with self.app.db.transaction() as conn:
+                async with self.db.transaction() as conn:
                     await MessengerRepo.log_send(conn, "paper", DataClass(row.data_class), "paper", now())
 
     async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
@@ -344,8 +363,8 @@ class OutboxSender:
         if self.policy is None or row.person_id is None:
             await self._unreachable(row, reason)
             return
-        now = self.app.clock.now()
-        async with self.app.db.transaction() as conn:
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
             if target.channel is Channel.MAX:
                 await MessengerRepo.mark_max_unreachable(conn, row.person_id, now)
             else:
@@ -356,13 +375,13 @@ class OutboxSender:
 
     async def _unreachable(self, row: OutboxRow, reason: str) -> None:
         self.stats.unreachable += 1
-        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.app.clock.now())
+        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.clock.now())
         log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
 
     async def _pointer(self, row: OutboxRow, target: Target) -> Message:
         assert row.person_id is not None
-        person = await self.app.people.get(row.person_id)
-        t = self.app.catalog.bind((person.lang if person is not None else None) or "ru")
+        person = await self.people.get(row.person_id)
+        t = self.catalog.bind((person.lang if person is not None else None) or "ru")
         text = pointer_text(t, DataClass(row.data_class))
         return await target.bot.send_message(target.chat_id, text, request_timeout=REQUEST_TIMEOUT)
 
@@ -387,10 +406,10 @@ class OutboxSender:
         if payload.file_id is not None:
             file = payload.file_id
         else:
-            renderer = self.app.renderers.get(payload.renderer or "")
+            renderer = self.renderers.get(payload.renderer or "")
             if renderer is None:
                 raise LookupError(f"no renderer {payload.renderer!r}")
-            data, filename = await renderer(self.app, payload.args)
+            data, filename = await renderer(payload.args)
             file = BufferedInputFile(data, filename=payload.filename or filename)
         if bot is self.bot:
             await self._own_pace(row)

@@ -6,12 +6,12 @@ from datetime import date, datetime
 
 from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
+from bot.config import SchoolConfig
 from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.i18n import Translator
-from bot.services.core import Core
 from bot.services.tasks import PAGE_SIZE, SHORT_TEXT, Snapshot, Task, esc, fit, shorten, task_label, tasks_for
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from storage.tasks import Proof
@@ -67,12 +67,12 @@ def render_list(
     return fit("\n\n".join(lines)), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def when(app: Core, moment: datetime) -> str:
-    return moment.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+def when(school: SchoolConfig, moment: datetime) -> str:
+    return moment.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")
 
 
 def render_task(
-    app: Core, snap: Snapshot, task: Task, viewer: Person, today: date, t: Translator
+    school: SchoolConfig, snap: Snapshot, task: Task, viewer: Person, today: date, t: Translator
 ) -> tuple[str, InlineKeyboardMarkup]:
     item = task.item
     people = snap.people_for(item)
@@ -95,7 +95,7 @@ def render_task(
     if proofs:
         parts.append(t("tasks.view.proofs_title"))
         for proof in proofs[-10:]:
-            parts.append(_proof_line(app, snap, proof, t))
+            parts.append(_proof_line(school, snap, proof, t))
     rows: list[list[InlineKeyboardButton]] = []
     responsible = bool(viewer.roles & set(item.responsible))
     if responsible and not snap.done_by(task, viewer.id):
@@ -135,7 +135,7 @@ def _name(snap: Snapshot, person_id: int) -> str:
     return f"#{person_id}"
 
 
-def _proof_line(app: Core, snap: Snapshot, proof: Proof, t: Translator) -> str:
+def _proof_line(school: SchoolConfig, snap: Snapshot, proof: Proof, t: Translator) -> str:
     what = t(f"tasks.proof_kind.{proof.kind}")
     if proof.body:
         what += f": {esc(shorten(proof.body, 120))}"
@@ -146,7 +146,7 @@ def _proof_line(app: Core, snap: Snapshot, proof: Proof, t: Translator) -> str:
         name=esc(_name(snap, proof.person_id)),
         what=what,
         status=t(f"tasks.proof_status.{proof.status}"),
-        when=when(app, proof.created_at),
+        when=when(school, proof.created_at),
     )
     if proof.review_comment:
         line += "\n" + t("tasks.view.comment", comment=esc(shorten(proof.review_comment, 300)))
