@@ -22,17 +22,22 @@ from aiogram.enums import ParseMode
 from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
+from bot.channels import ChannelPolicy, ChannelRules
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
-from bot.i18n import Catalog
+from bot.domain.people import Person
+from bot.i18n import Catalog, Translator
 from bot.max.limited import build_limited_max_bot
-from bot.services import ledger
-from bot.services.core import Core
+from bot.paths import CONTENT_DIR
+from bot.services.faq import FaqLibrary
+from bot.services.imports import Importer
+from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener, Renderer
 from bot.tg.buttons import TelegramButtons
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, install_middlewares
-from bot.tg.progress import resume_watchers, stop_watchers
+from bot.tg.policy import AnswerPolicy
+from bot.tg.progress import ProgressWatchers
 from bot.tg.sender import OutboxSender
 from bot.tg.startup import (
     PollingLogFilter,
@@ -42,9 +47,10 @@ from bot.tg.startup import (
     try_or_retry,
     wait_for_bot_api,
 )
+from bot.wiring import Services, build_services
 from handlers.common import set_default_commands
 from handlers.errors import install_error_handler
-from scheduler.base import APScheduler, Scheduler
+from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
 from storage.people import PersonRepo
@@ -54,11 +60,34 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
-class App(Core):
-    """The composition root's product: the services' Core plus what only the root runs (the
-    scheduler, the outbox sender, the dispatcher and its update guard)."""
+class App:
+    """The composition root's product: what the process shares (settings, the school and its
+    calendar, the database, the clock, the catalog, the roster), every capability's service
+    (`services`, built once with narrow dependencies, see bot/wiring.py), what the capabilities
+    declared (importers, renderers, the /admin menu), and what only the root runs (the scheduler,
+    the outbox sender, the dispatcher and its update guard). Only entry points hold it: handlers get
+    the one service they call from the Dispatcher's data."""
 
+    settings: Settings
+    school: SchoolConfig
+    db: Database
+    clock: Clock
+    catalog: Catalog
+    people: PersonRepo
+    buttons: Buttons
     scheduler: Scheduler
+    services: Services
+    importers: dict[str, Importer]
+    renderers: dict[str, Renderer]
+    # (action id, catalog key of its label) of the IT officer's /admin menu, in display order.
+    admin_actions: list[tuple[str, str]]
+    # The channel policy in force (issue #17): set by `serve` when MAX is served or school.toml has
+    # [channels]; without it everything goes to Telegram, as before.
+    channels: ChannelRules
+    policy: AnswerPolicy
+    watchers: ProgressWatchers
+    outbox_wakeup: asyncio.Event
+    bot_username: str = ""
     # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
     # MAX beside Telegram. Set by `serve`.
     bot: Bot | None = None
@@ -67,6 +96,40 @@ class App(Core):
     dispatcher: Dispatcher | None = None
     update_guard: UpdateGuard | None = None
     commands_retry: asyncio.Task[None] | None = None
+
+    @property
+    def channel_policy(self) -> ChannelPolicy | None:
+        return self.channels.policy
+
+    @channel_policy.setter
+    def channel_policy(self, policy: ChannelPolicy | None) -> None:
+        self.channels.policy = policy
+
+    def wake_sender(self) -> None:
+        self.outbox_wakeup.set()
+
+    def translator_for(self, person: Person) -> Translator:
+        return self.catalog.translator_for(person)
+
+    def dispatcher_data(self) -> dict[str, object]:
+        """What handlers, filters and middlewares may ask for by name: the shared pieces, the
+        capabilities' declarations, the messenger-side helpers and each service by its field name."""
+        return {
+            "settings": self.settings, "school": self.school, "db": self.db, "clock": self.clock,
+            "catalog": self.catalog, "people": self.people, "scheduler": self.scheduler, "buttons": self.buttons,
+            "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
+            "policy": self.policy, "watchers": self.watchers,
+            **dict(self.services.items()),
+        }
+
+    def new_sender(
+        self, bot: Bot, *, max_bot: Bot | None = None, rate: float | None = None, concurrency: int | None = None
+    ) -> OutboxSender:
+        return OutboxSender(
+            bot, db=self.db, clock=self.clock, people=self.people, catalog=self.catalog, settings=self.settings,
+            renderers=self.renderers, wakeup=self.outbox_wakeup, rules=self.channels, max_bot=max_bot, rate=rate,
+            concurrency=concurrency,
+        )
 
     async def open(self) -> None:
         if not self.db.is_open:
@@ -81,8 +144,12 @@ class App(Core):
 
     async def tick(self) -> None:
         """Run every capability's sweep at the clock's now, then let the sender drain."""
-        await run_sweeps(self, self.clock.now(), capabilities.sweeps())
+        await run_sweeps(self.clock.now(), self.sweeps)
         self.wake_sender()
+
+    @property
+    def sweeps(self) -> list[tuple[str, Sweep]]:
+        return capabilities.sweeps(self.services)
 
 
 def create_app(
@@ -94,20 +161,39 @@ def create_app(
 ) -> App:
     school_config = school or load_school_config(settings.school_config)
     db = Database(settings.database_path)
+    the_clock = clock or SystemClock()
+    catalog = Catalog.load()
+    people = PersonRepo(db)
+    buttons = TelegramButtons()
+    wakeup = asyncio.Event()
+    consent_listeners: list[ConsentGivenListener] = []
+    link_listeners: list[PersonLinkedListener] = []
+    services = build_services(
+        settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
+        buttons=buttons, faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
+        consent_listeners=consent_listeners, link_listeners=link_listeners,
+    )
+    # A listener is a method of a service built after the one that calls it: the lists are filled now.
+    consent_listeners.extend(capabilities.consent_listeners(services))
+    link_listeners.extend(capabilities.link_listeners(services))
+    channels = ChannelRules()
     app = App(
         settings=settings,
         school=school_config,
         db=db,
-        clock=clock or SystemClock(),
-        catalog=Catalog.load(),
-        people=PersonRepo(db),
+        clock=the_clock,
+        catalog=catalog,
+        people=people,
+        buttons=buttons,
         scheduler=scheduler or APScheduler(),
-        buttons=TelegramButtons(),
-        importers=capabilities.importers(),
-        renderers=capabilities.renderers(),
+        services=services,
+        importers=capabilities.importers(services),
+        renderers=capabilities.renderers(services),
         admin_actions=capabilities.admin_actions(),
-        link_listeners=[listener for c in capabilities.CAPABILITIES for listener in c.link_listeners],
-        consent_listeners=[listener for c in capabilities.CAPABILITIES for listener in c.consent_listeners],
+        channels=channels,
+        policy=AnswerPolicy(rules=channels, db=db, clock=the_clock),
+        watchers=ProgressWatchers(db=db, clock=the_clock, catalog=catalog),
+        outbox_wakeup=wakeup,
     )
     for capability in capabilities.CAPABILITIES:
         for setup in capability.setup:
@@ -157,17 +243,8 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(app: App) -> Dispatcher:
 
-    dp = Dispatcher(
-        storage=SQLiteStorage(app.db),
-        app=app,
-        settings=app.settings,
-        school=app.school,
-        db=app.db,
-        clock=app.clock,
-        catalog=app.catalog,
-        people=app.people,
-        scheduler=app.scheduler,
-    )
+    dp = Dispatcher(storage=SQLiteStorage(app.db))
+    dp.workflow_data.update(app.dispatcher_data())
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     install_error_handler(dp)
     dp.include_routers(*capabilities.build_routers())
@@ -178,7 +255,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         await app.open()
         # The consent ledger's hash chain, checked before anything else is sent (alerts go out
         # through the outbox; the bot starts either way, see bot/services/ledger.py).
-        await ledger.check_at_start(app)
+        await app.services.ledger.check_at_start()
         me = await bot.get_me()
         app.bot_username = me.username or ""
         # A convenience: a failure is one line and a background retry, never a stopped bot.
@@ -192,9 +269,9 @@ def build_dispatcher(app: App) -> Dispatcher:
                 await set_default_commands(app.max_bot, app.catalog)
             except Exception as exc:  # a convenience, as for Telegram: the bot serves without it
                 log.warning("MAX command list not set: %s", type(exc).__name__)
-        app.sender = OutboxSender(app, bot, max_bot=app.max_bot)
+        app.sender = app.new_sender(bot, max_bot=app.max_bot)
         app.sender.start()
-        await resume_watchers(app, bot)
+        await app.watchers.resume(bot)
         app.scheduler.start(app.tick)
         log.info("schoolbot started as @%s", app.bot_username)
 
@@ -203,7 +280,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         # (bounded), then close the database. Whatever is cut off is retried at the next start.
         await app.scheduler.shutdown()
         await _wait_for_handlers(app, dp, timeout=SHUTDOWN_GRACE)
-        await stop_watchers(app)
+        await app.watchers.stop()
         retry, app.commands_retry = app.commands_retry, None
         if retry is not None:
             retry.cancel()

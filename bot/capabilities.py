@@ -22,8 +22,6 @@ from aiogram import Router
 from bot.argparsing import SubParsers
 from bot.services import (
     analysis,
-    codes,
-    codes_import,
     codes_print,
     consent_export,
     ledger,
@@ -32,12 +30,13 @@ from bot.services import (
     restore,
     school_year,
     send_log_export,
-    tasks_import,
-    training,
 )
-from bot.services.imports import ROSTER_IMPORTER, Importer
+from bot.services.codes import CARD_RENDERER
+from bot.services.imports import Importer
 from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Renderer
+from bot.services.training import RENDERER as TRAINING_RENDERER
 from bot.tg.filters import IsStaff
+from bot.wiring import Services
 from handlers import admin as admin_handlers
 from handlers import analysis as analysis_handlers
 from handlers import archive as archive_handlers
@@ -51,7 +50,6 @@ from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
 from handlers import training as training_handlers
-from scheduler import archive_sweep, codes_sweep, consent_sweep, ops_sweep, tasks_sweep, training_sweep
 from scheduler.base import Sweep
 
 CliCommands = Callable[[SubParsers, SubParsers], None]
@@ -63,17 +61,25 @@ class RouterSpec:
     staff: bool = False  # behind the one staff-only role check
 
 
+# What a capability declares about its service is taken from the built services (bot/wiring.py):
+# each spec names the bound method or object it means, and the root reads it once at start.
 @dataclass(frozen=True)
 class SweepSpec:
     name: str
-    run: Sweep
+    run: Callable[[Services], Sweep]
     rank: int
 
 
 @dataclass(frozen=True)
 class ImporterSpec:
-    importer: Importer
+    importer: Callable[[Services], Importer]
     rank: int
+
+
+@dataclass(frozen=True)
+class RendererSpec:
+    name: str  # the outbox payload's `renderer`
+    render: Callable[[Services], Renderer]
 
 
 @dataclass(frozen=True)
@@ -90,10 +96,10 @@ class Capability:
     sweeps: tuple[SweepSpec, ...] = ()
     cli: tuple[CliCommands, ...] = ()
     importers: tuple[ImporterSpec, ...] = ()
-    renderers: tuple[tuple[str, Renderer], ...] = ()
+    renderers: tuple[RendererSpec, ...] = ()
     admin_actions: tuple[AdminEntry, ...] = ()
-    link_listeners: tuple[PersonLinkedListener, ...] = ()
-    consent_listeners: tuple[ConsentGivenListener, ...] = ()
+    link_listeners: tuple[Callable[[Services], PersonLinkedListener], ...] = ()
+    consent_listeners: tuple[Callable[[Services], ConsentGivenListener], ...] = ()
     setup: tuple[Callable[[], None], ...] = ()  # process-wide set-up, run once per build
 
 
@@ -105,14 +111,14 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "tasks",  # the plan's tasks, reminders and digests
         routers=(RouterSpec(tasks_handlers.build_router, staff=True),),
-        sweeps=(SweepSpec("tasks", tasks_sweep.sweep, 40),),
+        sweeps=(SweepSpec("tasks", lambda s: s.reminders.sweep, 40),),
         cli=(reminders.register_cli,),
-        importers=(ImporterSpec(tasks_import.PLAN_IMPORTER, 40),),
+        importers=(ImporterSpec(lambda s: s.tasks_import.importer, 40),),
     ),
     Capability(
         "roster",  # imports, linking by the IT officer, merging duplicates
         routers=(RouterSpec(admin_handlers.build_router, staff=True),),
-        importers=(ImporterSpec(ROSTER_IMPORTER, 10),),
+        importers=(ImporterSpec(lambda s: s.roster_import.importer, 10),),
         admin_actions=(AdminEntry("link", "admin.action.link", 10), AdminEntry("merge", "admin.action.merge", 40)),
     ),
     Capability(
@@ -124,15 +130,15 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "archive",  # plan item 19: printed journals to the archive each May
         routers=(RouterSpec(archive_handlers.build_router, staff=True),),
-        sweeps=(SweepSpec("archive", archive_sweep.sweep, 60),),
+        sweeps=(SweepSpec("archive", lambda s: s.archive.run_nudges, 60),),
         admin_actions=(AdminEntry("archive", "archive.action", 30),),
     ),
     Capability(
         "status",  # status, reports, journal and database backups
         routers=(RouterSpec(status_handlers.build_router, staff=True),),
-        sweeps=(SweepSpec("ops", ops_sweep.sweep, 10),),
+        sweeps=(SweepSpec("ops", lambda s: s.ops.sweep, 10),),
         cli=(report.register_cli, restore.register_cli),
-        renderers=(("ops_consent_register", report.consent_register),),
+        renderers=(RendererSpec("ops_consent_register", lambda s: s.report.consent_register),),
     ),
     Capability(
         "send_log",  # issue #17 item 5: every send by channel and data class, for an inspector
@@ -153,19 +159,22 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "codes",  # invitation codes as QR cards
         routers=(RouterSpec(codes_handlers.build_router),),
-        sweeps=(SweepSpec("codes", codes_sweep.sweep, 30),),
+        sweeps=(SweepSpec("codes", lambda s: s.codes_nudges.sweep, 30),),
         cli=(codes_print.register_cli,),
-        importers=(ImporterSpec(codes_import.CODES_IMPORTER, 20), ImporterSpec(codes_import.ACTIVATIONS_IMPORTER, 30)),
-        renderers=((codes.CARD_RENDERER, codes.render_card_for),),
+        importers=(
+            ImporterSpec(lambda s: s.codes_import.codes_importer, 20),
+            ImporterSpec(lambda s: s.codes_import.activations_importer, 30),
+        ),
+        renderers=(RendererSpec(CARD_RENDERER, lambda s: s.codes.render_card_for),),
         admin_actions=(AdminEntry("codes", "codes.admin_action", 70),),
-        link_listeners=(codes.on_link,),
-        consent_listeners=(codes.on_consent_given,),
+        link_listeners=(lambda s: s.codes.on_link,),
+        consent_listeners=(lambda s: s.codes.on_consent_given,),
         setup=(codes_print.quiet_statement_log,),
     ),
     Capability(
         "consent",
         routers=(RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router)),
-        sweeps=(SweepSpec("consent", consent_sweep.sweep, 20),),
+        sweeps=(SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
     ),
@@ -180,9 +189,9 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "training",  # training sessions and parent meetings
         routers=(RouterSpec(training_handlers.build_router),),
-        sweeps=(SweepSpec("training", training_sweep.sweep, 50),),
-        importers=(ImporterSpec(training.TRAINING_IMPORTER, 50),),
-        renderers=((training.RENDERER, training.render_attendance),),
+        sweeps=(SweepSpec("training", lambda s: s.training.send_due_reminders, 50),),
+        importers=(ImporterSpec(lambda s: s.training.importer, 50),),
+        renderers=(RendererSpec(TRAINING_RENDERER, lambda s: s.training.render_attendance),),
         admin_actions=(AdminEntry("training", "help.admin.training", 100),),
     ),
     Capability(
@@ -211,14 +220,15 @@ def build_routers(capabilities: Sequence[Capability] = CAPABILITIES) -> list[Rou
     return result
 
 
-def sweeps(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, Sweep]]:
+def sweeps(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, Sweep]]:
     ordered = sorted((s for c in capabilities for s in c.sweeps), key=lambda s: s.rank)
-    return [(s.name, s.run) for s in ordered]
+    return [(s.name, s.run(services)) for s in ordered]
 
 
-def importers(capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Importer]:
+def importers(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Importer]:
     ordered = sorted((i for c in capabilities for i in c.importers), key=lambda i: i.rank)
-    return {i.importer.kind: i.importer for i in ordered}
+    built = [i.importer(services) for i in ordered]
+    return {importer.kind: importer for importer in built}
 
 
 def admin_actions(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, str]]:
@@ -226,8 +236,18 @@ def admin_actions(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tup
     return [(a.action, a.label_key) for a in ordered]
 
 
-def renderers(capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Renderer]:
-    return {name: fn for c in capabilities for name, fn in c.renderers}
+def renderers(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Renderer]:
+    return {spec.name: spec.render(services) for c in capabilities for spec in c.renderers}
+
+
+def consent_listeners(
+    services: Services, capabilities: Sequence[Capability] = CAPABILITIES
+) -> list[ConsentGivenListener]:
+    return [listener(services) for c in capabilities for listener in c.consent_listeners]
+
+
+def link_listeners(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> list[PersonLinkedListener]:
+    return [listener(services) for c in capabilities for listener in c.link_listeners]
 
 
 def cli_commands(capabilities: Sequence[Capability] = CAPABILITIES) -> list[CliCommands]:

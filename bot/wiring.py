@@ -31,6 +31,7 @@ from bot.services.faq import FaqLibrary
 from bot.services.imports import RosterImport
 from bot.services.ledger import LedgerService
 from bot.services.onboarding import OnboardingService
+from bot.services.ops import OpsService
 from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
@@ -80,6 +81,7 @@ class Services:
     send_log_export: SendLogExport
     task_actions: TaskActions
     training: TrainingService
+    ops: OpsService
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(name, service) pairs: the names handlers ask the Dispatcher for."""
@@ -229,6 +231,7 @@ def build_services(
         school=school,
         wake_sender=wake_sender,
     )
+    ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
     return Services(
         outbox=outbox,
         tickets=tickets,
@@ -258,4 +261,5 @@ def build_services(
         send_log_export=send_log_export,
         task_actions=task_actions,
         training=training,
+        ops=ops,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Mapping, Sequence
 
 from aiogram import Bot, F, Router
 from aiogram.filters import Command, StateFilter
@@ -17,14 +18,18 @@ from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.core import Core
-from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, ImportOptions, render_outcome
-from bot.services.onboarding import MergeRefused, create_token, deep_link, merge_people, merge_suggestions
+from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, Importer, ImportOptions, render_outcome
+from bot.services.onboarding import (
+    MergeRefused,
+    OnboardingService,
+    deep_link,
+)
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
 from bot.tg.filters import HasContent, HasRole, MenuButton
-from storage.db import DiskFull
+from storage.db import Database, DiskFull
 from storage.messengers import MessengerRepo, Reach
+from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,10 @@ class LinkSearch(StatesGroup):
     waiting_name = State()
 
 
-async def admin_menu(message: Message, app: Core, t: Translator) -> None:
+async def admin_menu(message: Message, t: Translator, *, admin_actions: Sequence[tuple[str, str]]) -> None:
     rows = [
         [InlineKeyboardButton(text=t(label), callback_data=AdminAction(action=action).pack())]
-        for action, label in app.admin_actions
+        for action, label in admin_actions
     ]
     await message.answer(t("admin.menu"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
@@ -47,15 +52,21 @@ async def admin_menu(message: Message, app: Core, t: Translator) -> None:
 # --- files ------------------------------------------------------------------------------------
 
 
-def _kinds_keyboard(app: Core, t: Translator) -> InlineKeyboardMarkup:
+def _kinds_keyboard(t: Translator, *, importers: Mapping[str, Importer]) -> InlineKeyboardMarkup:
     rows = [
         [InlineKeyboardButton(text=t(imp.label_key), callback_data=ImportChoice(kind=kind).pack())]
-        for kind, imp in app.importers.items()
+        for kind, imp in importers.items()
     ]
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def file_received(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def file_received(
+    message: Message,
+    t: Translator,
+    state: FSMContext,
+    *,
+    importers: Mapping[str, Importer],
+) -> None:
     assert message.document is not None
     doc = message.document
     if doc.file_size is not None and doc.file_size > MAX_IMPORT_BYTES:
@@ -65,7 +76,7 @@ async def file_received(message: Message, app: Core, t: Translator, state: FSMCo
         import_file_id=doc.file_id, import_file_name=doc.file_name or "import.csv", import_resolutions=None
     )
     name = html.quote(doc.file_name or "")
-    await message.answer(t("imports.what_is_it", name=name), reply_markup=_kinds_keyboard(app, t))
+    await message.answer(t("imports.what_is_it", name=name), reply_markup=_kinds_keyboard(t, importers=importers))
 
 
 async def _download(bot: Bot, file_id: str) -> bytes:
@@ -75,41 +86,40 @@ async def _download(bot: Bot, file_id: str) -> bytes:
 
 
 async def import_chosen(
-    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, app: Core, person: Person, t: Translator,
-    state: FSMContext,
-) -> None:
+    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, person: Person, t: Translator,
+    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
     data = await state.get_data()
-    importer = app.importers.get(callback_data.kind)
+    importer = importers.get(callback_data.kind)
     file_id = data.get("import_file_id")
     if importer is None or not file_id or not isinstance(query.message, Message):
         await query.answer(t("imports.expired"), show_alert=True)
         return
     await query.answer()
     await _run_import(
-        query.message, bot, app, person, t, state, importer.kind, apply=callback_data.apply, confirm=False
-    )
+        query.message, bot, person, t, state, importer.kind, apply=callback_data.apply, confirm=False,
+    importers=importers)
 
 
 async def import_confirmed(
-    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, app: Core, person: Person, t: Translator,
-    state: FSMContext,
-) -> None:
+    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, person: Person, t: Translator,
+    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
     data = await state.get_data()
-    if callback_data.kind not in app.importers or not data.get("import_file_id") or not isinstance(
+    if callback_data.kind not in importers or not data.get("import_file_id") or not isinstance(
         query.message, Message
     ):
         await query.answer(t("imports.expired"), show_alert=True)
         return
     await query.answer()
-    await _run_import(query.message, bot, app, person, t, state, callback_data.kind, apply=True, confirm=True)
+    await _run_import(
+        query.message, bot, person, t, state, callback_data.kind, apply=True, confirm=True, importers=importers
+    )
 
 
 async def _run_import(
-    message: Message, bot: Bot, app: Core, person: Person, t: Translator, state: FSMContext, kind: str, *,
-    apply: bool, confirm: bool,
-) -> None:
+    message: Message, bot: Bot, person: Person, t: Translator, state: FSMContext, kind: str, *,
+    apply: bool, confirm: bool, importers: Mapping[str, Importer]) -> None:
     data = await state.get_data()
-    importer = app.importers[kind]
+    importer = importers[kind]
     content = await _download(bot, str(data.get("import_file_id")))
     filename = str(data.get("import_file_name") or "import.csv")
     resolutions = data.get("import_resolutions") or {}
@@ -120,7 +130,7 @@ async def _run_import(
         resolutions=tuple(sorted((str(k), str(v)) for k, v in resolutions.items())),
     )
     try:
-        outcome = await importer.run(app, content, filename, options)
+        outcome = await importer.run(content, filename, options)
     except DiskFull:
         log.error("import of %s refused: the disk holding the database is full", kind)
         await message.edit_text(t("imports.disk_full"))
@@ -175,13 +185,12 @@ async def _run_import(
 
 
 async def import_pick(
-    query: CallbackQuery, callback_data: ImportPick, bot: Bot, app: Core, person: Person, t: Translator,
-    state: FSMContext,
-) -> None:
+    query: CallbackQuery, callback_data: ImportPick, bot: Bot, person: Person, t: Translator,
+    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
     data = await state.get_data()
     pending = data.get("import_pending")
     if (
-        callback_data.kind not in app.importers or not data.get("import_file_id") or not isinstance(pending, list)
+        callback_data.kind not in importers or not data.get("import_file_id") or not isinstance(pending, list)
         or not isinstance(query.message, Message) or not -1 <= callback_data.n < len(pending[1])
     ):
         await query.answer(t("imports.expired"), show_alert=True)
@@ -190,7 +199,9 @@ async def import_pick(
     resolutions = dict(data.get("import_resolutions") or {})
     resolutions[str(pending[0])] = "new" if callback_data.n < 0 else str(pending[1][callback_data.n])
     await state.update_data(import_resolutions=resolutions, import_pending=None)
-    await _run_import(query.message, bot, app, person, t, state, callback_data.kind, apply=False, confirm=False)
+    await _run_import(
+        query.message, bot, person, t, state, callback_data.kind, apply=False, confirm=False, importers=importers
+    )
 
 
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
@@ -210,9 +221,9 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("admin.link_ask_name"))
 
 
-async def link_search(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def link_search(message: Message, t: Translator, state: FSMContext, *, db: Database, people: PersonRepo) -> None:
     assert message.text is not None
-    found = await find_people(app.people, message.text)
+    found = await find_people(people, message.text)
     if not found:
         await message.answer(t("admin.link_none"))
         return
@@ -227,7 +238,7 @@ async def link_search(message: Message, app: Core, t: Translator, state: FSMCont
         for p in found
     ]
     # Where each of them is reached, and the messenger they chose (#17): the IT officer sees it.
-    repo = MessengerRepo(app.db)
+    repo = MessengerRepo(db)
     lines = [t("admin.link_pick")]
     for p in found:
         reach = await repo.reach(p.id)
@@ -246,28 +257,37 @@ def _where(reach: Reach | None, t: Translator) -> str:
              preferred=t(f"admin.channel.{reach.preferred.value}"), how=how)
 
 
-async def link_pick(query: CallbackQuery, callback_data: LinkPick, app: Core, person: Person, t: Translator) -> None:
-    target = await app.people.get(callback_data.person_id)
+async def link_pick(
+    query: CallbackQuery,
+    callback_data: LinkPick,
+    bot: Bot,
+    person: Person,
+    t: Translator,
+    *,
+    onboarding: OnboardingService,
+    people: PersonRepo,
+) -> None:
+    target = await people.get(callback_data.person_id)
     if target is None or not target.active:
         await query.answer(t("admin.link_none"), show_alert=True)
         return
-    token = await create_token(app, purpose="link", person_id=target.id, created_by=person.id)
+    token = await onboarding.create_token(purpose="link", person_id=target.id, created_by=person.id)
     await query.answer()
     if isinstance(query.message, Message):
         # The link is shown once, to the IT officer who asked for it; only its hash is stored.
-        await query.message.edit_text(
-            t("admin.link_created", name=Named(target.full_name, escape=True), link=deep_link(app.bot_username, token))
-        )
+        me = await bot.me()  # aiogram keeps it after the first call
+        link = deep_link(me.username or "", token)
+        await query.message.edit_text(t("admin.link_created", name=Named(target.full_name, escape=True), link=link))
 
 
 # --- one person per human ------------------------------------------------------------------------
 
 
-async def merge_start(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def merge_start(query: CallbackQuery, t: Translator, *, onboarding: OnboardingService) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    pairs = await merge_suggestions(app)
+    pairs = await onboarding.merge_suggestions()
     if not pairs:
         await query.message.answer(t("admin.merge_none"))
         return
@@ -281,7 +301,13 @@ async def merge_start(query: CallbackQuery, app: Core, t: Translator) -> None:
     await query.message.answer(t("admin.merge_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: Core, t: Translator) -> None:
+async def merge_pick(
+    query: CallbackQuery,
+    callback_data: MergePick,
+    t: Translator,
+    *,
+    onboarding: OnboardingService,
+) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.step is MergeStep.CANCEL:
         await query.answer(t("admin.merge_cancelled"))
@@ -289,7 +315,7 @@ async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: Core, 
             await msg.edit_text(t("admin.merge_cancelled"))
         return
     # Only a pair the bot itself suggests can be merged from a button: forged ids are refused.
-    pairs = {(d.id, i.id): (d, i) for d, i in await merge_suggestions(app)}
+    pairs = {(d.id, i.id): (d, i) for d, i in await onboarding.merge_suggestions()}
     pair = pairs.get((callback_data.duplicate, callback_data.into))
     if pair is None:
         await query.answer(t("admin.merge_bad"), show_alert=True)
@@ -308,7 +334,7 @@ async def merge_pick(query: CallbackQuery, callback_data: MergePick, app: Core, 
             await msg.edit_text(t("admin.merge_confirm", **names), reply_markup=markup)
         return
     try:
-        await merge_people(app, duplicate_id=dup.id, into_id=into.id)
+        await onboarding.merge_people(duplicate_id=dup.id, into_id=into.id)
     except MergeRefused as refused:
         await query.answer(t(str(refused)), show_alert=True)
         return

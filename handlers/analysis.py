@@ -16,22 +16,31 @@ from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import analysis as svc
-from bot.services.core import Core
+from bot.services.analysis import AnalysisService
 from bot.tg.callbacks import AnalysisAction
 from bot.tg.filters import HasRole, PlainText
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
 
 
 class AnalysisFlow(StatesGroup):
     waiting_tasks = State()
 
 
-async def _send(message: Message, app: Core, person: Person, t: Translator, intro: str, channel: Channel) -> None:
+async def _send(
+    message: Message,
+    person: Person,
+    t: Translator,
+    intro: str,
+    channel: Channel,
+    *,
+    analysis: AnalysisService,
+    policy: AnswerPolicy,
+) -> None:
     # The analysis names classes and quotes people's questions: a file with personal data.
-    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
+    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
         return
-    found = await svc.collect(app, t)
-    data, name = await svc.pdf_bytes(app, t)
+    found = await analysis.collect(t)
+    data, name = await analysis.pdf_bytes(t)
     tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
     markup = None
     if person.has_role(ADMIN_ROLE):
@@ -44,13 +53,19 @@ async def _send(message: Message, app: Core, person: Person, t: Translator, intr
 
 
 async def show(
-    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-) -> None:
+    message: Message, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM, *, analysis: AnalysisService, policy: AnswerPolicy) -> None:
     await state.clear()
-    found = await svc.collect(app, t)
-    await _send(message, app, person, t, t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"),
-                channel)
+    found = await analysis.collect(t)
+    await _send(
+        message,
+        person,
+        t,
+        t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"),
+        channel,
+        analysis=analysis,
+        policy=policy,
+    )
 
 
 async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
@@ -61,17 +76,16 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
 
 
 async def tasks_received(
-    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-) -> None:
+    message: Message, person: Person, t: Translator, state: FSMContext,
+    channel: Channel = Channel.TELEGRAM, *, analysis: AnalysisService, policy: AnswerPolicy) -> None:
     assert message.text is not None
     try:
-        tasks = await svc.save_tasks(app, message.text, by=person.id)
+        tasks = await analysis.save_tasks(message.text, by=person.id)
     except svc.TasksError as exc:
         await message.answer(t(exc.key))
         return
     await state.clear()
-    await _send(message, app, person, t, t("analysis.saved", n=len(tasks)), channel)
+    await _send(message, person, t, t("analysis.saved", n=len(tasks)), channel, analysis=analysis, policy=policy)
 
 
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:

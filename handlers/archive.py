@@ -9,15 +9,16 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.channels import Channel, DataClass
+from bot.config import SchoolConfig
 from bot.domain.access import ARCHIVE_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import archive as service
-from bot.services import consent_export
-from bot.services.core import Core
+from bot.services.archive import ArchiveService
+from bot.services.consent_export import ConsentExport
 from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView
 from bot.tg.filters import HasRole
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
 from storage.year import ARCHIVE_STEPS
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -28,9 +29,15 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
-async def _view(app: Core, person: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    classes = service.own_classes(person, await service.checklist(app))
-    year = service.archive_year(app)
+async def _view(
+    person: Person,
+    t: Translator,
+    *,
+    archive: ArchiveService,
+    school: SchoolConfig,
+) -> tuple[str, InlineKeyboardMarkup]:
+    classes = service.own_classes(person, await archive.checklist())
+    year = archive.archive_year()
     lines = [t("archive.title", label=f"{year}/{year + 1}")]
     rows: list[list[InlineKeyboardButton]] = []
     if person.is_admin:
@@ -54,7 +61,7 @@ async def _view(app: Core, person: Person, t: Translator) -> tuple[str, InlineKe
                 label = t("archive.mark", step=t(f"archive.step.{step}"), cls=c.class_label)
                 rows.append(_button(label, ArchiveStep(cls=c.class_label, step=step)))
             else:
-                when = check.done_at.astimezone(app.school.tz)
+                when = check.done_at.astimezone(school.tz)
                 lines.append(
                     f"✅ {t(f'archive.step.{step}')} — "
                     + t("archive.done_by", name=check.person_name, when=f"{when:%d.%m.%Y %H:%M}")
@@ -64,34 +71,55 @@ async def _view(app: Core, person: Person, t: Translator) -> tuple[str, InlineKe
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def archive_command(message: Message, app: Core, person: Person, t: Translator) -> None:
-    text, markup = await _view(app, person, t)
+async def archive_command(
+    message: Message,
+    person: Person,
+    t: Translator,
+    *,
+    archive: ArchiveService,
+    school: SchoolConfig,
+) -> None:
+    text, markup = await _view(person, t, archive=archive, school=school)
     await message.answer(text, reply_markup=markup)
 
 
-async def archive_open(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def archive_open(
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    *,
+    archive: ArchiveService,
+    school: SchoolConfig,
+) -> None:
     await query.answer()
-    text, markup = await _view(app, person, t)
+    text, markup = await _view(person, t, archive=archive, school=school)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
 async def archive_step(
-    query: CallbackQuery, callback_data: ArchiveStep, app: Core, person: Person, t: Translator
-) -> None:
-    result = await service.mark(app, person, callback_data.cls, callback_data.step)
+    query: CallbackQuery, callback_data: ArchiveStep, person: Person, t: Translator,
+*, archive: ArchiveService, school: SchoolConfig) -> None:
+    result = await archive.mark(person, callback_data.cls, callback_data.step)
     if result is service.Marked.FORBIDDEN:
         await query.answer(t("archive.forbidden"), show_alert=True)
         return
     await query.answer(t("archive.recorded") if result is service.Marked.DONE else t("archive.already"))
-    text, markup = await _view(app, person, t)
+    text, markup = await _view(person, t, archive=archive, school=school)
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
 
 async def archive_print(
-    query: CallbackQuery, callback_data: ArchiveView, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: ArchiveView,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    archive: ArchiveService,
+    consent_export: ConsentExport,
+    policy: AnswerPolicy,
 ) -> None:
     if not person.is_admin:
         await query.answer(t("archive.forbidden"), show_alert=True)
@@ -100,13 +128,13 @@ async def archive_print(
     if not isinstance(query.message, Message):
         return
     # The checklist names the class teachers, the register the children: files with personal data.
-    if not await may_send(app, query.message, t, channel, DataClass.PERSONAL_FILE):
+    if not await policy.may_send(query.message, t, channel, DataClass.PERSONAL_FILE):
         return
     if callback_data.action == "pdf":
-        data, name = await service.checklist_pdf(app, t)
+        data, name = await archive.checklist_pdf(t)
         caption = t("archive.pdf_caption")
     else:
-        data, name, _ = await consent_export.export(app, "pdf", t, None)
+        data, name, _ = await consent_export.export("pdf", t, None)
         caption = t("archive.register_caption")
     await query.message.answer_document(BufferedInputFile(data, filename=name), caption=caption)
 

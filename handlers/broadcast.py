@@ -11,15 +11,19 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.clock import Clock
 from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import broadcast as service
-from bot.services.core import Core
+from bot.services.broadcast import BroadcastService
+from bot.services.outbox import Outbox
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from bot.tg.filters import HasRole, MenuButton
-from bot.tg.progress import start_watch
+from bot.tg.progress import ProgressWatchers
+from storage.db import Database
 from storage.delivery import DeliveryRepo, Progress
+from storage.people import PersonRepo
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -47,14 +51,14 @@ async def start(message: Message, t: Translator, state: FSMContext) -> None:
 
 
 async def audience_chosen(
-    query: CallbackQuery, callback_data: BcAudience, app: Core, t: Translator, state: FSMContext
-) -> None:
+    query: CallbackQuery, callback_data: BcAudience, t: Translator, state: FSMContext,
+*, people: PersonRepo) -> None:
     if not isinstance(query.message, Message):
         await query.answer()
         return
     kind, value = callback_data.kind, callback_data.value
     if kind == "class" and not value:
-        classes = await app.people.classes()
+        classes = await people.classes()
         rows = [_button(label, BcAudience(kind="class", value=label)) for label in classes]
         await query.answer()
         await query.message.edit_text(
@@ -71,7 +75,7 @@ async def audience_chosen(
     # Callback data comes from the client: re-check what it names.
     valid = (
         (kind in ("parents", "staff", "all") and not value)
-        or (kind == "class" and value in await app.people.classes())
+        or (kind == "class" and value in await people.classes())
         or (kind == "role" and value in ALL_ROLES)
     )
     if not valid:
@@ -84,7 +88,7 @@ async def audience_chosen(
     await query.message.edit_text(t("broadcast.ask_text", audience=audience.describe(t)))
 
 
-async def text_received(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def text_received(message: Message, t: Translator, state: FSMContext, *, broadcast: BroadcastService) -> None:
     if not message.text:
         await message.answer(t("broadcast.text_only"))
         return
@@ -98,7 +102,7 @@ async def text_received(message: Message, app: Core, t: Translator, state: FSMCo
         await state.clear()
         await message.answer(t("broadcast.expired"))
         return
-    seen = await service.preview(app, audience)
+    seen = await broadcast.preview(audience)
     if seen.reachable == 0:
         await state.clear()
         await message.answer(t("broadcast.nobody", audience=audience.describe(t)))
@@ -117,9 +121,8 @@ async def text_received(message: Message, app: Core, t: Translator, state: FSMCo
 
 
 async def confirmed(
-    query: CallbackQuery, callback_data: BcConfirm, bot: Bot, app: Core, person: Person, t: Translator,
-    state: FSMContext,
-) -> None:
+    query: CallbackQuery, callback_data: BcConfirm, bot: Bot, person: Person, t: Translator,
+    state: FSMContext, *, broadcast: BroadcastService, db: Database, watchers: ProgressWatchers) -> None:
     data = await state.get_data()
     await state.clear()
     if not callback_data.ok:
@@ -135,20 +138,20 @@ async def confirmed(
     if not text or audience is None or not isinstance(query.message, Message):
         await query.answer(t("broadcast.expired"), show_alert=True)
         return
-    broadcast_id, count = await service.create(app, audience=audience, html_text=str(text), author=person)
+    broadcast_id, count = await broadcast.create(audience=audience, html_text=str(text), author=person)
     await query.answer(t("broadcast.started", total=count))
     progress = Progress(total=count, sent=0, failed=0, left=count)
     edited = await query.message.edit_text(service.render_progress(t, progress))
     message_id = edited.message_id if isinstance(edited, Message) else query.message.message_id
-    await DeliveryRepo(app.db).set_progress_message(broadcast_id, query.message.chat.id, message_id)
-    start_watch(app, bot, t, broadcast_id, query.message.chat.id, message_id)
+    await DeliveryRepo(db).set_progress_message(broadcast_id, query.message.chat.id, message_id)
+    watchers.start(bot, t, broadcast_id, query.message.chat.id, message_id)
 
 
 # --- dead letters (an /admin action) --------------------------------------------------------------
 
 
-async def dead_letters(query: CallbackQuery, app: Core, t: Translator) -> None:
-    repo = DeliveryRepo(app.db)
+async def dead_letters(query: CallbackQuery, t: Translator, *, db: Database) -> None:
+    repo = DeliveryRepo(db)
     counts = await repo.counts()
     await query.answer()
     if not isinstance(query.message, Message):
@@ -167,9 +170,9 @@ async def dead_letters(query: CallbackQuery, app: Core, t: Translator) -> None:
     )
 
 
-async def dead_retry(query: CallbackQuery, app: Core, t: Translator) -> None:
-    count = await DeliveryRepo(app.db).requeue_dead(app.clock.now())
-    app.wake_sender()
+async def dead_retry(query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, outbox: Outbox) -> None:
+    count = await DeliveryRepo(db).requeue_dead(clock.now())
+    outbox.wake()
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(t("broadcast.admin.requeued", count=count))

@@ -18,15 +18,17 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import POINTER_KEYS, Channel, DataClass
+from bot.channels import POINTER_KEYS, Channel, ChannelRules, DataClass
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import codes as svc
-from bot.services.codes_print import left_out_lines, left_out_summary, print_cards
-from bot.services.core import Core
+from bot.services.codes import CodesService
+from bot.services.codes_print import CodesPrint, left_out_lines, left_out_summary
 from bot.services.people_text import find_people, person_label
+from bot.services.ports import Buttons
 from bot.tg.callbacks import (
     AdminAction,
     CodeActivated,
@@ -38,8 +40,10 @@ from bot.tg.callbacks import (
     CodeTrouble,
 )
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
 from storage.codes import CodeRepo
+from storage.db import Database
+from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +57,8 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
-async def my_codes(message: Message, app: Core, person: Person, t: Translator) -> None:
-    visible = await svc.visible_codes(app, person)
+async def my_codes(message: Message, person: Person, t: Translator, *, codes: CodesService) -> None:
+    visible = await codes.visible_codes(person)
     owners: dict[int, Person] = {}
     # The caller's own code first, then the children's.
     for owner, _ in sorted(visible, key=lambda oc: oc[0].id != person.id):
@@ -76,16 +80,24 @@ async def my_codes(message: Message, app: Core, person: Person, t: Translator) -
 
 
 async def show(
-    query: CallbackQuery, callback_data: CodeShow, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: CodeShow,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    buttons: Buttons,
+    channels: ChannelRules,
+    codes: CodesService,
+    school: SchoolConfig,
 ) -> None:
-    if app.forbids(channel, DataClass.CREDENTIAL):
+    if channels.forbids(channel, DataClass.CREDENTIAL):
         # The channel policy keeps codes off this messenger: the pointer instead, never the card.
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.answer(t(POINTER_KEYS[DataClass.CREDENTIAL]))
         return
-    shown = await svc.request_cards(app, person, callback_data.person_id)
+    shown = await codes.request_cards(person, callback_data.person_id)
     if shown.status == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
@@ -96,27 +108,34 @@ async def show(
     if not isinstance(query.message, Message):
         return
     for owner, code in shown.cards:
-        png, filename = await svc.render_card_for(app, {"code_id": code.id, "lang": t.lang})
+        png, filename = await codes.render_card_for({"code_id": code.id, "lang": t.lang})
         sent = await query.message.answer_photo(
             BufferedInputFile(png, filename=filename),
             caption=svc.card_caption(t, owner, person),
-            reply_markup=InlineKeyboardMarkup.model_validate(app.buttons.code_card(code.id, t, person)),
-            protect_content=app.school.codes.protect_content,
+            reply_markup=InlineKeyboardMarkup.model_validate(buttons.code_card(code.id, t, person)),
+            protect_content=school.codes.protect_content,
         )
-        await svc.record_direct(app, code, person, sent.message_id)
+        await codes.record_direct(code, person, sent.message_id)
 
 
-async def activated(query: CallbackQuery, callback_data: CodeActivated, app: Core, person: Person,
-                    t: Translator) -> None:
-    outcome = await svc.confirm_activation(app, person, callback_data.code_id)
+async def activated(query: CallbackQuery, callback_data: CodeActivated, person: Person,
+                    t: Translator, *, codes: CodesService) -> None:
+    outcome = await codes.confirm_activation(person, callback_data.code_id)
     if outcome == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
     await query.answer(t(f"codes.activated_{outcome}"), show_alert=True)
 
 
-async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: Core, person: Person, t: Translator) -> None:
-    outcome = await svc.report_trouble(app, person, callback_data.code_id, t)
+async def trouble(
+    query: CallbackQuery,
+    callback_data: CodeTrouble,
+    person: Person,
+    t: Translator,
+    *,
+    codes: CodesService,
+) -> None:
+    outcome = await codes.report_trouble(person, callback_data.code_id, t)
     if outcome == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
@@ -126,33 +145,42 @@ async def trouble(query: CallbackQuery, callback_data: CodeTrouble, app: Core, p
 
 
 async def print_class(
-    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
-) -> None:
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+*, codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
     await query.answer(t("codes.preparing"))
     if isinstance(query.message, Message):
-        await _send_sheet(app, query.message, person, t, channel)
+        await _send_sheet(query.message, person, t, channel, codes_print=codes_print, policy=policy, school=school)
 
 
 async def class_sheet(
-    message: Message, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
-) -> None:
+    message: Message, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+*, codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
         await message.answer(t("codes.forbidden"))
         return
     await message.answer(t("codes.preparing"))
-    await _send_sheet(app, message, person, t, channel)
+    await _send_sheet(message, person, t, channel, codes_print=codes_print, policy=policy, school=school)
 
 
-async def _send_sheet(app: Core, message: Message, person: Person, t: Translator, channel: Channel) -> None:
+async def _send_sheet(
+    message: Message,
+    person: Person,
+    t: Translator,
+    channel: Channel,
+    *,
+    codes_print: CodesPrint,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
+) -> None:
     assert person.class_label is not None
-    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
+    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
         return
-    sheet = await print_cards(app, person.class_label, everyone=False, lang=t.lang)
+    sheet = await codes_print.print_cards(person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
     summary = left_out_summary(t, sheet.left_out) if sheet.left_out else ""
     if sheet.pdf is None:
@@ -161,7 +189,7 @@ async def _send_sheet(app: Core, message: Message, person: Person, t: Translator
         await message.answer_document(
             BufferedInputFile(sheet.pdf, filename=f"codes-{person.class_label}.pdf"),
             caption="\n".join(filter(None, [t("codes.print_caption", cls=cls, n=sheet.printed), summary])),
-            protect_content=app.school.codes.protect_content,
+            protect_content=school.codes.protect_content,
         )
     if sheet.left_out:
         # Who is not on the sheet and why, so the class teacher knows whom to ask for consent.
@@ -179,9 +207,9 @@ async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) ->
         await query.message.answer(t("codes.admin_ask_name"))
 
 
-async def admin_search(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def admin_search(message: Message, t: Translator, state: FSMContext, *, people: PersonRepo) -> None:
     assert message.text is not None
-    found = await find_people(app.people, message.text)
+    found = await find_people(people, message.text)
     if not found:
         await message.answer(t("codes.admin_none"))
         return
@@ -193,10 +221,10 @@ async def admin_search(message: Message, app: Core, t: Translator, state: FSMCon
     await message.answer(t("codes.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def _person_view(app: Core, target: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+async def _person_view(target: Person, t: Translator, *, db: Database) -> tuple[str, InlineKeyboardMarkup]:
     lines = [t("codes.admin_person", name=html.escape(target.full_name))]
     rows: list[list[InlineKeyboardButton]] = []
-    history = await CodeRepo(app.db).history(target.id)
+    history = await CodeRepo(db).history(target.id)
     for code in history:
         mark = t("codes.activated_mark") if code.activated_at else ""
         lines.append(
@@ -217,32 +245,47 @@ async def _person_view(app: Core, target: Person, t: Translator) -> tuple[str, I
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def admin_pick(query: CallbackQuery, callback_data: CodeAdminPick, app: Core, t: Translator) -> None:
-    target = await app.people.get(callback_data.person_id)
+async def admin_pick(
+    query: CallbackQuery,
+    callback_data: CodeAdminPick,
+    t: Translator,
+    *,
+    db: Database,
+    people: PersonRepo,
+) -> None:
+    target = await people.get(callback_data.person_id)
     if target is None or not target.active:
         await query.answer(t("codes.admin_none"), show_alert=True)
         return
     await query.answer()
-    text, markup = await _person_view(app, target, t)
+    text, markup = await _person_view(target, t, db=db)
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def admin_revoke(query: CallbackQuery, callback_data: CodeRevoke, app: Core, t: Translator) -> None:
-    code = await CodeRepo(app.db).get(callback_data.code_id)
-    if code is None or not await svc.revoke(app, code.id):
+async def admin_revoke(
+    query: CallbackQuery,
+    callback_data: CodeRevoke,
+    t: Translator,
+    *,
+    codes: CodesService,
+    db: Database,
+    people: PersonRepo,
+) -> None:
+    code = await CodeRepo(db).get(callback_data.code_id)
+    if code is None or not await codes.revoke(code.id):
         await query.answer(t("codes.revoke_gone"), show_alert=True)
         return
     await query.answer(t("codes.revoked_ok"))
-    target = await app.people.get(code.person_id)
+    target = await people.get(code.person_id)
     if target is not None and isinstance(query.message, Message):
-        text, markup = await _person_view(app, target, t)
+        text, markup = await _person_view(target, t, db=db)
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: Core, t: Translator,
-                      state: FSMContext) -> None:
-    target = await app.people.get(callback_data.person_id)
+async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, t: Translator,
+                      state: FSMContext, *, people: PersonRepo) -> None:
+    target = await people.get(callback_data.person_id)
     if target is None or not target.active or callback_data.role not in ("staff", "parent", "student"):
         await query.answer(t("codes.admin_none"), show_alert=True)
         return
@@ -253,10 +296,10 @@ async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, app: Core,
         await query.message.answer(t("codes.issue_ask", name=Named(target.full_name, escape=True)))
 
 
-async def admin_code_typed(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def admin_code_typed(message: Message, t: Translator, state: FSMContext, *, codes: CodesService) -> None:
     assert message.text is not None
     data = await state.get_data()
-    outcome = await svc.issue(app, int(data.get("code_person") or 0), str(data.get("code_role") or ""),
+    outcome = await codes.issue(int(data.get("code_person") or 0), str(data.get("code_role") or ""),
                               message.text)
     if outcome == "bad_code":
         await message.answer(t("codes.issue_bad"))

@@ -10,34 +10,46 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, DataClass
+from bot.channels import Channel, ChannelRules, DataClass
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, PARENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import consent as svc
-from bot.services.consent_export import signing_form
-from bot.services.consent_gate import family
+from bot.services.consent import ConsentService
+from bot.services.consent_export import ConsentExport
+from bot.services.consent_gate import ConsentGate
+from bot.services.consent_nudges import ConsentNudges
 from bot.services.consent_paper import (
-    receipt_text,
+    ConsentPaper,
 )
-from bot.services.core import Core
+from bot.services.consent_registers import ConsentRegisters
+from bot.services.outbox import Outbox
 from bot.tg.callbacks import AdminAction, ConsentAction, ConsentCb
 from bot.tg.filters import HasRole, MenuButton
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
 from handlers.consent_staff import button as _btn
 from handlers.consent_staff import staff_view, staff_view_class
 from storage.consent import Decision, Version
 from storage.db import CURRENT_UPDATE
+from storage.people import PersonRepo
 
 # --- parents ------------------------------------------------------------------------------------
 
 
-async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
-    version = await svc.current(app)
-    states = await family(app, parent, version)
+async def _parent_view(
+    parent: Person,
+    t: Translator,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    school: SchoolConfig,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    version = await consent.current()
+    states = await consent_gate.family(parent, version)
     if not states:
-        return t("consent.no_children", contact=html.escape(app.school.school.it_officer_contact)), None
+        return t("consent.no_children", contact=html.escape(school.school.it_officer_contact)), None
     lines = [t("consent.title", version=version.number), ""]
     for s in states:
         lines.append(
@@ -46,9 +58,9 @@ async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, I
         )
     # Before the buttons, plainly: what a press records, and that it is not a signature.
     lines += ["", t("consent.ack", parent=Named(parent.full_name))]
-    if app.school.consent.paper_original_required:
-        lines += ["", t("consent.paper_note", note=html.escape(app.school.consent.paper_original_note))]
-    seen = await svc.opened(app, parent, version)
+    if school.consent.paper_original_required:
+        lines += ["", t("consent.paper_note", note=html.escape(school.consent.paper_original_note))]
+    seen = await consent.opened(parent, version)
     rows: list[list[InlineKeyboardButton]] = []
     me = Named(parent.full_name)
     v = version.number
@@ -59,7 +71,7 @@ async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, I
             return _btn(label, ConsentCb(action=action, child=child_id, version=v))
 
         rows.append([button("read")])
-        if app.school.consent.paper_original_required:
+        if school.consent.paper_original_required:
             rows.append([button("form")])
         if s.state == "given":
             rows.append([button("withdraw")])
@@ -78,21 +90,41 @@ async def _parent_view(app: Core, parent: Person, t: Translator) -> tuple[str, I
 
 
 async def consent_command(
-    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
     await state.set_state(None)
     shown = False
     # The parent's menu names the children and their classes: where the policy forbids a child's
     # personal data, the pointer instead.
     if person.has_role("parent"):
-        if await may_send(app, message, t, channel, DataClass.CHILD_PERSONAL):
-            text, markup = await _parent_view(app, person, t)
+        if await policy.may_send(message, t, channel, DataClass.CHILD_PERSONAL):
+            text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
             await message.answer(text, reply_markup=markup)
         shown = True
     if person.has_role(*STAFF_CONSENT_ROLES):
-        if await may_send(app, message, t, channel, await staff_view_class(app, person)):
-            text, markup = await staff_view(app, person, t)
+        if await policy.may_send(message, t, channel, await staff_view_class(person, people=people)):
+            text, markup = await staff_view(
+                person,
+                t,
+                consent_nudges=consent_nudges,
+                consent_paper=consent_paper,
+                consent_registers=consent_registers,
+                people=people,
+                school=school,
+            )
             await message.answer(text, reply_markup=markup)
         shown = True
     if not shown:
@@ -100,39 +132,57 @@ async def consent_command(
 
 
 async def class_consents(
-    message: Message, app: Core, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
-    if not await may_send(app, message, t, channel, await staff_view_class(app, person)):
+    if not await policy.may_send(message, t, channel, await staff_view_class(person, people=people)):
         return
-    text, markup = await staff_view(app, person, t)
+    text, markup = await staff_view(
+        person,
+        t,
+        consent_nudges=consent_nudges,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        people=people,
+        school=school,
+    )
     await message.answer(text, reply_markup=markup)
 
 
 async def open_menu(
-    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
-) -> None:
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+*, consent: ConsentService, consent_gate: ConsentGate, policy: AnswerPolicy, school: SchoolConfig) -> None:
     await query.answer()
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    text, markup = await _parent_view(app, person, t)
+    text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
 async def _checked(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator, *, per_child: bool
-) -> tuple[Version, dict[int, Person]] | None:
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, *, per_child: bool,
+consent: ConsentService, people: PersonRepo) -> tuple[Version, dict[int, Person]] | None:
     """The version the button was made for must be the current one, and a child it names must be
     the caller's (the server is the judge: a forged child id is refused). `per_child`: the action
     names one child; only a decision may stand for "all my children" (0)."""
-    version = await svc.current(app)
+    version = await consent.current()
     if callback_data.version != version.number:
         await query.answer(t("consent.stale"), show_alert=True)
         return None
-    children = {c.id: c for c in await app.people.children(person.id)}
+    children = {c.id: c for c in await people.children(person.id)}
     if (callback_data.child != 0 or per_child) and callback_data.child not in children:
         await query.answer(t("consent.forbidden"), show_alert=True)
         return None
@@ -144,24 +194,52 @@ def _message(query: CallbackQuery) -> Message | None:
 
 
 async def read_document(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
-    checked = await _checked(query, callback_data, app, person, t, per_child=True)
+    checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
         return
     await query.answer()
     # The document is filled in with the child's name and class.
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await _send_document(app, _message(query), person, checked[1][callback_data.child], t)
+    await _send_document(
+        _message(query),
+        person,
+        checked[1][callback_data.child],
+        t,
+        consent=consent,
+        consent_gate=consent_gate,
+        school=school,
+    )
 
 
 async def signing_form_pdf(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    channels: ChannelRules,
+    consent: ConsentService,
+    consent_export: ConsentExport,
+    consent_gate: ConsentGate,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
-    checked = await _checked(query, callback_data, app, person, t, per_child=False)
+    checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
         return
     children = checked[1]
@@ -170,32 +248,31 @@ async def signing_form_pdf(
         return
     msg = _message(query)
     # The pre-filled form is a file with the parent's and the child's personal data.
-    if app.forbids(channel, DataClass.PERSONAL_FILE):
+    if channels.forbids(channel, DataClass.PERSONAL_FILE):
         await query.answer()
-        await may_send(app, msg, t, channel, DataClass.PERSONAL_FILE)
+        await policy.may_send(msg, t, channel, DataClass.PERSONAL_FILE)
         return
     # Rendering a PDF takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
     if msg is not None:
         child = children[callback_data.child]
-        data, name = await signing_form(app, person, child, t)
+        data, name = await consent_export.signing_form(person, child, t)
         caption = t("consent.form_caption", child=Named(child.full_name, escape=True))
         await msg.answer_document(BufferedInputFile(data, filename=name), caption=caption)
-        text, markup = await _parent_view(app, person, t)
+        text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
         await msg.answer(text, reply_markup=markup)
 
 
 async def ask_withdraw(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-) -> None:
-    checked = await _checked(query, callback_data, app, person, t, per_child=True)
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM, *, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy) -> None:
+    checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
         return
     version, children = checked
     await query.answer()
     msg = _message(query)
-    if not await may_send(app, msg, t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
         return
     if msg is not None:
         child = children[callback_data.child]
@@ -208,15 +285,24 @@ async def ask_withdraw(
 
 
 async def keep_consent(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
-    if await _checked(query, callback_data, app, person, t, per_child=False) is None:
+    if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
         return
     await query.answer(t("consent.withdraw_cancelled"))
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await _refresh(app, _message(query), person, t)
+    await _refresh(_message(query), person, t, consent=consent, consent_gate=consent_gate, school=school)
 
 
 DECISIONS: dict[ConsentAction, Decision] = {
@@ -225,10 +311,21 @@ DECISIONS: dict[ConsentAction, Decision] = {
 
 
 async def decide(
-    query: CallbackQuery, callback_data: ConsentCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    consent_paper: ConsentPaper,
+    outbox: Outbox,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
-    checked = await _checked(query, callback_data, app, person, t, per_child=False)
+    checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
         return
     version, children = checked
@@ -237,7 +334,7 @@ async def decide(
         if decision == "withdrawn":
             await query.answer()
             return
-        states = await family(app, person, version)
+        states = await consent_gate.family(person, version)
         # "For all": every child not already in that state; a given consent is never undone by
         # "decline all" (withdrawal is per child, with its own confirmation).
         child_ids = [s.child.id for s in states if s.state not in (decision, "given")]
@@ -245,19 +342,19 @@ async def decide(
         child_ids = [callback_data.child]
     if decision == "given":
         # The agree button appears only once the document was opened; a press without it is refused.
-        seen = await svc.opened(app, person, version)
+        seen = await consent.opened(person, version)
         if any(cid not in seen for cid in child_ids):
             await query.answer(t("consent.not_read"), show_alert=True)
             return
     assert query.from_user is not None
-    results = await svc.decide(
-        app, parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
+    results = await consent.decide(
+        parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
         # The press names its account in the messenger it came from (MAX ids are not Telegram ids).
         tg_user_id=query.from_user.id if channel is Channel.TELEGRAM else None,
         max_user_id=query.from_user.id if channel is Channel.MAX else None,
         update_id=_current_update_id(), callback_id=query.id,
     )
-    app.wake_sender()
+    outbox.wake()
     recorded = [r for r in results if r.outcome is svc.Outcome.RECORDED]
     if not recorded:
         outcome = results[0].outcome if results else svc.Outcome.UNCHANGED
@@ -266,13 +363,13 @@ async def decide(
     await query.answer()
     msg = _message(query)
     # The decision is recorded wherever it was pressed; the receipts and the menu name the children.
-    if not await may_send(app, msg, t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
         return
     for r in recorded:
         assert r.row is not None
         if msg is not None:
-            await msg.answer(receipt_text(app, t, r.row, children[r.child_id]))
-    await _refresh(app, msg, person, t)
+            await msg.answer(consent_paper.receipt_text(t, r.row, children[r.child_id]))
+    await _refresh(msg, person, t, consent=consent, consent_gate=consent_gate, school=school)
 
 
 def _current_update_id() -> int | None:
@@ -281,33 +378,68 @@ def _current_update_id() -> int | None:
     return mark.update_id if mark is not None else None
 
 
-async def _refresh(app: Core, msg: Message | None, person: Person, t: Translator) -> None:
+async def _refresh(
+    msg: Message | None,
+    person: Person,
+    t: Translator,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    school: SchoolConfig,
+) -> None:
     if msg is None:
         return
-    text, markup = await _parent_view(app, person, t)
+    text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
     await msg.edit_text(text, reply_markup=markup)
 
 
-async def _send_document(app: Core, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
+async def _send_document(
+    msg: Message | None,
+    parent: Person,
+    child: Person,
+    t: Translator,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    school: SchoolConfig,
+) -> None:
     if msg is None:
         return
     # The text sent is the very text whose hash a decision will record.
-    _, text = await svc.open_document(app, parent, child, t.lang)
+    _, text = await consent.open_document(parent, child, t.lang)
     parts = [html.escape(part) for part in svc.split_message(text)]
     for i, part in enumerate(parts, 1):
         suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
         await msg.answer(part + suffix)
-    text, markup = await _parent_view(app, parent, t)
+    text, markup = await _parent_view(parent, t, consent=consent, consent_gate=consent_gate, school=school)
     await msg.answer(text, reply_markup=markup)
 
 
 async def admin_entry(
-    query: CallbackQuery, app: Core, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
     await query.answer()
-    if not await may_send(app, _message(query), t, channel, await staff_view_class(app, person)):
+    if not await policy.may_send(_message(query), t, channel, await staff_view_class(person, people=people)):
         return
-    text, markup = await staff_view(app, person, t)
+    text, markup = await staff_view(
+        person,
+        t,
+        consent_nudges=consent_nudges,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        people=people,
+        school=school,
+    )
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 

@@ -12,27 +12,29 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, DataClass
+from bot.channels import Channel, ChannelRules, DataClass
+from bot.clock import Clock
+from bot.config import SchoolConfig
 from bot.domain.access import STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import consent as svc
-from bot.services.consent_export import export
-from bot.services.consent_nudges import class_overview, remind_class
+from bot.services.consent import ConsentService
+from bot.services.consent_export import ConsentExport
+from bot.services.consent_nudges import ConsentNudges
 from bot.services.consent_paper import (
+    ConsentPaper,
     may_record_for,
-    originals,
     parse_paper_date,
-    record_original,
-    record_paper,
     staff_classes,
 )
-from bot.services.consent_registers import counts_by_class, register
-from bot.services.core import Core
+from bot.services.consent_registers import ConsentRegisters, counts_by_class
+from bot.services.outbox import Outbox
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
+from storage.people import PersonRepo
 
 
 class PaperForm(StatesGroup):
@@ -43,13 +45,31 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
-async def staff_view(app: Core, staff: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
-    classes = staff_classes(staff, await app.people.classes())
+async def staff_view(
+    staff: Person,
+    t: Translator,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    school: SchoolConfig,
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    classes = staff_classes(staff, await people.classes())
     if not classes:
         return t("consent.staff.no_classes"), None
     if len(classes) == 1 and not staff.is_admin:
-        return await _class_view(app, staff, classes[0], t)
-    version, rows = await register(app)
+        return await _class_view(
+            staff,
+            classes[0],
+            t,
+            consent_nudges=consent_nudges,
+            consent_paper=consent_paper,
+            consent_registers=consent_registers,
+            people=people,
+            school=school,
+        )
+    version, rows = await consent_registers.register()
     counts = counts_by_class(rows)
     lines = [t("consent.staff.classes", version=version.number), ""]
     buttons = []
@@ -63,22 +83,32 @@ async def staff_view(app: Core, staff: Person, t: Translator) -> tuple[str, Inli
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
-async def staff_view_class(app: Core, staff: Person) -> DataClass:
+async def staff_view_class(staff: Person, *, people: PersonRepo) -> DataClass:
     """The data class of what ``staff_view`` shows this person: one class's children by name
     (a child's personal data), or only counts per class (public)."""
-    classes = staff_classes(staff, await app.people.classes())
+    classes = staff_classes(staff, await people.classes())
     return DataClass.CHILD_PERSONAL if len(classes) == 1 and not staff.is_admin else DataClass.PUBLIC
 
 
-async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    version, rows = await register(app, cls)
-    overview = await class_overview(app, cls)
-    signed = await originals(app, version, [r.child_id for r in rows])
+async def _class_view(
+    staff: Person,
+    cls: str,
+    t: Translator,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    school: SchoolConfig,
+) -> tuple[str, InlineKeyboardMarkup]:
+    version, rows = await consent_registers.register(cls)
+    overview = await consent_nudges.class_overview(cls)
+    signed = await consent_paper.originals(version, [r.child_id for r in rows])
     lines = [t("consent.staff.class_title", cls=html.escape(cls), version=version.number), ""]
     for r in rows:
         details = ""
         if r.when is not None:
-            when = r.when.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+            when = r.when.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")
             if r.channel == "paper":
                 paper = r.paper_date.strftime("%d.%m.%Y") if r.paper_date else ""
                 details = t("consent.staff.details_paper", paper_date=paper,
@@ -88,7 +118,7 @@ async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tupl
                             channel=t(f"consent.channel.{r.channel}"), version=r.version)
         elif r.state == "pending":
             # The class teacher chases families, so a pending child shows who to call.
-            parents = ", ".join(html.escape(p.full_name) for p in await app.people.parents(r.child_id))
+            parents = ", ".join(html.escape(p.full_name) for p in await people.parents(r.child_id))
             details = t("consent.staff.details_parents", parents=parents) if parents else ""
         if r.child_id in signed:
             details += t("consent.staff.original_mark", date=signed[r.child_id].strftime("%d.%m.%Y"))
@@ -97,9 +127,9 @@ async def _class_view(app: Core, staff: Person, cls: str, t: Translator) -> tupl
     lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]
     if overview.reminder_sent is not None:
         lines.append(t("consent.staff.reminder_sent_at",
-                       when=overview.reminder_sent.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")))
+                       when=overview.reminder_sent.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")))
     buttons = [[button(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
-    if app.school.consent.paper_original_required or app.school.consent.codes_wait_for_original:
+    if school.consent.paper_original_required or school.consent.codes_wait_for_original:
         buttons.append([button(t("consent.btn.original"), StaffCb(action="orig", cls=cls))])
     if overview.pending and overview.reminder_sent is None:
         buttons.append([button(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
@@ -116,12 +146,19 @@ def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
     ]
 
 
-async def _send_export(query: CallbackQuery, app: Core, t: Translator, cls: str, fmt: str) -> None:
+async def _send_export(
+    query: CallbackQuery,
+    t: Translator,
+    cls: str,
+    fmt: str,
+    *,
+    consent_export: ConsentExport,
+) -> None:
     # Building the file takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
     if not isinstance(query.message, Message) or fmt not in ("xlsx", "pdf"):
         return
-    data, name, _ = await export(app, "pdf" if fmt == "pdf" else "xlsx", t, cls or None)
+    data, name, _ = await consent_export.export("pdf" if fmt == "pdf" else "xlsx", t, cls or None)
     await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("consent.export.title"))
 
 
@@ -129,67 +166,118 @@ def _message(query: CallbackQuery) -> Message | None:
     return query.message if isinstance(query.message, Message) else None
 
 
-async def _own_class(query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator) -> bool:
+async def _own_class(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    *,
+    people: PersonRepo,
+) -> bool:
     """Every class named in callback data is re-checked against the caller's classes."""
-    if callback_data.cls not in staff_classes(person, await app.people.classes()):
+    if callback_data.cls not in staff_classes(person, await people.classes()):
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
         return False
     return True
 
 
-async def show_classes(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def show_classes(
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    school: SchoolConfig,
+) -> None:
     await query.answer()
-    text, markup = await staff_view(app, person, t)
+    text, markup = await staff_view(
+        person,
+        t,
+        consent_nudges=consent_nudges,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        people=people,
+        school=school,
+    )
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
 
 async def export_register(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    channels: ChannelRules,
+    consent_export: ConsentExport,
+    people: PersonRepo,
+    policy: AnswerPolicy,
 ) -> None:
     if not callback_data.cls:
         # The whole school's register is the IT officer's.
         if not person.is_admin:
             await query.answer(t("consent.staff.forbidden"), show_alert=True)
             return
-    elif not await _own_class(query, callback_data, app, person, t):
+    elif not await _own_class(query, callback_data, person, t, people=people):
         return
     # The register is a file of children's and parents' names: the pointer where it may not go.
-    if app.forbids(channel, DataClass.PERSONAL_FILE):
+    if channels.forbids(channel, DataClass.PERSONAL_FILE):
         await query.answer()
-        await may_send(app, _message(query), t, channel, DataClass.PERSONAL_FILE)
+        await policy.may_send(_message(query), t, channel, DataClass.PERSONAL_FILE)
         return
-    await _send_export(query, app, t, callback_data.cls, callback_data.decision)
+    await _send_export(query, t, callback_data.cls, callback_data.decision, consent_export=consent_export)
 
 
 async def show_class(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
 ) -> None:
-    if not await _own_class(query, callback_data, app, person, t):
+    if not await _own_class(query, callback_data, person, t, people=people):
         return
     await query.answer()
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    text, markup = await _class_view(app, person, callback_data.cls, t)
+    text, markup = await _class_view(
+        person,
+        callback_data.cls,
+        t,
+        consent_nudges=consent_nudges,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        people=people,
+        school=school,
+    )
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
 
 async def pick_paper_child(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-) -> None:
-    if not await _own_class(query, callback_data, app, person, t):
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM, *, people: PersonRepo, policy: AnswerPolicy) -> None:
+    if not await _own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    pupils = await app.people.with_role("student", cls)
+    pupils = await people.with_role("student", cls)
     rows = [[button(p.full_name, StaffCb(action="child", cls=cls, child=p.id))] for p in pupils]
     msg = _message(query)
     if msg is not None:
@@ -198,18 +286,26 @@ async def pick_paper_child(
 
 
 async def pick_original(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_paper: ConsentPaper,
+    people: PersonRepo,
+    policy: AnswerPolicy,
 ) -> None:
-    if not await _own_class(query, callback_data, app, person, t):
+    if not await _own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    version = await svc.current(app)
-    pupils = await app.people.with_role("student", cls)
-    have = await originals(app, version, [p.id for p in pupils])
+    version = await consent.current()
+    pupils = await people.with_role("student", cls)
+    have = await consent_paper.originals(version, [p.id for p in pupils])
     rows = [[button(p.full_name, StaffCb(action="origc", cls=cls, child=p.id))] for p in pupils if p.id not in have]
     msg = _message(query)
     if msg is not None:
@@ -221,16 +317,27 @@ async def pick_original(
 
 
 async def original_received(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    *,
+    clock: Clock,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    outbox: Outbox,
+    people: PersonRepo,
+    school: SchoolConfig,
 ) -> None:
-    if not await _own_class(query, callback_data, app, person, t):
+    if not await _own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
-    child = await app.people.get(callback_data.child)
+    child = await people.get(callback_data.child)
     if child is None or child.class_label != cls:
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
         return
-    outcome = await record_original(app, staff=person, child_id=child.id)
+    outcome = await consent_paper.record_original(staff=person, child_id=child.id)
     if outcome is svc.Outcome.FORBIDDEN:
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
         return
@@ -238,23 +345,32 @@ async def original_received(
         await query.answer(t("consent.staff.original_already"), show_alert=True)
         return
     await query.answer()
-    app.wake_sender()
-    today = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
+    outbox.wake()
+    today = clock.now().astimezone(school.tz).strftime("%d.%m.%Y")
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(
             t("consent.staff.original_recorded", child=Named(child.full_name, escape=True), date=today)
         )
-        text, markup = await _class_view(app, person, cls, t)
+        text, markup = await _class_view(
+            person,
+            cls,
+            t,
+            consent_nudges=consent_nudges,
+            consent_paper=consent_paper,
+            consent_registers=consent_registers,
+            people=people,
+            school=school,
+        )
         await msg.answer(text, reply_markup=markup)
 
 
 async def _paper_child(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator
-) -> tuple[Person, Message] | None:
-    if not await _own_class(query, callback_data, app, person, t):
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
+*, people: PersonRepo) -> tuple[Person, Message] | None:
+    if not await _own_class(query, callback_data, person, t, people=people):
         return None
-    child = await app.people.get(callback_data.child)
+    child = await people.get(callback_data.child)
     if child is None or child.class_label != callback_data.cls or not may_record_for(person, child):
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
         return None
@@ -264,14 +380,13 @@ async def _paper_child(
 
 
 async def pick_paper_decision(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-) -> None:
-    found = await _paper_child(query, callback_data, app, person, t)
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM, *, people: PersonRepo, policy: AnswerPolicy) -> None:
+    found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
         return
     child, msg = found
-    if not await may_send(app, _message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     cls = callback_data.cls
     rows = [[
@@ -285,9 +400,9 @@ async def pick_paper_decision(
 
 
 async def ask_paper_date(
-    query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
-    found = await _paper_child(query, callback_data, app, person, t)
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, state: FSMContext,
+*, people: PersonRepo) -> None:
+    found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
         return
     child, msg = found
@@ -297,34 +412,66 @@ async def ask_paper_date(
         await msg.edit_text(t("consent.staff.ask_date"))
 
 
-async def remind(query: CallbackQuery, callback_data: StaffCb, app: Core, person: Person, t: Translator) -> None:
-    if not await _own_class(query, callback_data, app, person, t):
+async def remind(
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    *,
+    consent_nudges: ConsentNudges,
+    consent_paper: ConsentPaper,
+    consent_registers: ConsentRegisters,
+    outbox: Outbox,
+    people: PersonRepo,
+    school: SchoolConfig,
+) -> None:
+    if not await _own_class(query, callback_data, person, t, people=people):
         return
-    sent = await remind_class(app, person, callback_data.cls)
+    sent = await consent_nudges.remind_class(person, callback_data.cls)
     if sent is None:
         await query.answer(t("consent.staff.remind_already"), show_alert=True)
         return
     await query.answer(t.plural("consent.staff.remind_sent", sent), show_alert=True)
-    app.wake_sender()
-    text, markup = await _class_view(app, person, callback_data.cls, t)
+    outbox.wake()
+    text, markup = await _class_view(
+        person,
+        callback_data.cls,
+        t,
+        consent_nudges=consent_nudges,
+        consent_paper=consent_paper,
+        consent_registers=consent_registers,
+        people=people,
+        school=school,
+    )
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
 
-async def paper_date(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def paper_date(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    clock: Clock,
+    consent_paper: ConsentPaper,
+    outbox: Outbox,
+    people: PersonRepo,
+    school: SchoolConfig,
+) -> None:
     data = await state.get_data()
     child_id, decision = data.get("paper_child"), data.get("paper_decision")
     if not isinstance(child_id, int) or decision not in ("given", "declined", "withdrawn"):
         await state.set_state(None)
         await message.answer(t("consent.staff.expired"))
         return
-    today = app.clock.now().astimezone(app.school.tz).date()
+    today = clock.now().astimezone(school.tz).date()
     when = parse_paper_date(message.text or "", today)
     if when is None:
         await message.answer(t("consent.staff.bad_date"))
         return
-    result = await record_paper(app, staff=person, child_id=child_id, decision=decision, paper_date=when)
+    result = await consent_paper.record_paper(staff=person, child_id=child_id, decision=decision, paper_date=when)
     await state.set_state(None)
     await state.update_data(paper_child=None, paper_decision=None)
     if result.outcome is svc.Outcome.FORBIDDEN:
@@ -333,9 +480,9 @@ async def paper_date(message: Message, app: Core, person: Person, t: Translator,
     if result.outcome is not svc.Outcome.RECORDED or result.row is None:
         await message.answer(t(f"consent.{result.outcome.value}"))
         return
-    child = await app.people.get(child_id)
+    child = await people.get(child_id)
     assert child is not None
-    app.wake_sender()
+    outbox.wake()
     await message.answer(t(
         "consent.staff.paper_recorded", child=html.escape(child.full_name), cls=html.escape(child.class_label or "—"),
         decision=t(f"consent.decision.{decision}"), paper_date=when.strftime("%d.%m.%Y"), receipt=result.row.receipt_id,

@@ -7,14 +7,14 @@ from html import escape
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
 
+from bot.config import SchoolConfig
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.core import Core
 
 
-async def unhandled_message(message: Message, app: Core, person: Person | None, t: Translator) -> None:
+async def unhandled_message(message: Message, person: Person | None, t: Translator, *, school: SchoolConfig) -> None:
     if person is None:
-        await message.answer(t("fallback.unknown_user", contact=escape(app.school.school.it_officer_contact)))
+        await message.answer(t("fallback.unknown_user", contact=escape(school.school.it_officer_contact)))
     elif message.text and message.text.startswith("/"):
         await message.answer(t("fallback.unknown_command"))
     else:

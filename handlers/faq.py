@@ -21,9 +21,8 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.core import Core
 from bot.services.faq import FaqError
-from bot.services.tickets import audiences_of, faq_for, reload_faq
+from bot.services.tickets import TicketsService, audiences_of
 from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, TicketCb
 from bot.tg.filters import HasRole, MenuButton
 
@@ -68,8 +67,13 @@ def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=t("help.back"), callback_data=target.pack())
 
 
-async def categories_screen(app: Core, person: Person | None, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
-    faq = await faq_for(app, t.lang)
+async def categories_screen(
+    person: Person | None,
+    t: Translator,
+    *,
+    tickets: TicketsService,
+) -> tuple[str, InlineKeyboardMarkup]:
+    faq = await tickets.faq_for(t.lang)
     cats = faq.categories(audiences_of(person))
     rows = [[InlineKeyboardButton(text=c.title, callback_data=FaqNav(v="l", cat=c.id).pack())] for c in cats]
     if person is not None:  # only linked people can ask
@@ -78,9 +82,9 @@ async def categories_screen(app: Core, person: Person | None, t: Translator) -> 
 
 
 async def category_screen(
-    app: Core, person: Person | None, t: Translator, cat: str, page: int
-) -> tuple[str, InlineKeyboardMarkup] | None:
-    faq = await faq_for(app, t.lang)
+    person: Person | None, t: Translator, cat: str, page: int,
+*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup] | None:
+    faq = await tickets.faq_for(t.lang)
     category = faq.category(cat)
     entries = faq.entries(cat, audiences_of(person))
     if category is None or not entries:
@@ -115,9 +119,9 @@ async def category_screen(
 
 
 async def entry_screen(
-    app: Core, person: Person | None, t: Translator, entry_id: str, cat: str, page: int
-) -> tuple[str, InlineKeyboardMarkup] | None:
-    faq = await faq_for(app, t.lang)
+    person: Person | None, t: Translator, entry_id: str, cat: str, page: int,
+*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup] | None:
+    faq = await tickets.faq_for(t.lang)
     entry = faq.get(entry_id)
     if entry is None or not entry.visible_to(audiences_of(person)):
         return None
@@ -132,10 +136,10 @@ async def entry_screen(
 
 
 async def results_screen(
-    app: Core, person: Person | None, t: Translator, query: str, key: str
-) -> tuple[str, InlineKeyboardMarkup]:
+    person: Person | None, t: Translator, query: str, key: str,
+*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup]:
     """The top three answers to a free-text question, plus "none of these — ask"."""
-    faq = await faq_for(app, t.lang)
+    faq = await tickets.faq_for(t.lang)
     found = faq.search(query, audiences_of(person), limit=3)
     rows = [
         [InlineKeyboardButton(text=button_text(e.question), callback_data=FaqNav(v="e", cat=f"~{key}", e=e.id).pack())]
@@ -147,8 +151,8 @@ async def results_screen(
     return (t("help.search.found") if found else t("help.search.nothing")), _kb(rows)
 
 
-async def faq_command(message: Message, app: Core, person: Person | None, t: Translator) -> None:
-    text, markup = await categories_screen(app, person, t)
+async def faq_command(message: Message, person: Person | None, t: Translator, *, tickets: TicketsService) -> None:
+    text, markup = await categories_screen(person, t, tickets=tickets)
     await message.answer(text, reply_markup=markup)
 
 
@@ -166,36 +170,38 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
 
 
 async def faq_nav(
-    query: CallbackQuery, callback_data: FaqNav, app: Core, person: Person | None, t: Translator, state: FSMContext
-) -> None:
+    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext,
+*, tickets: TicketsService) -> None:
     screen: tuple[str, InlineKeyboardMarkup] | None
     if callback_data.v == "s":
         searched = await recall_query(state, callback_data.cat)
-        screen = None if searched is None else await results_screen(app, person, t, searched, callback_data.cat)
+        screen = None if searched is None else await results_screen(
+            person, t, searched, callback_data.cat, tickets=tickets
+        )
     elif callback_data.v == "l":
-        screen = await category_screen(app, person, t, callback_data.cat, callback_data.page)
+        screen = await category_screen(person, t, callback_data.cat, callback_data.page, tickets=tickets)
     elif callback_data.v == "e":
-        screen = await entry_screen(app, person, t, callback_data.e, callback_data.cat, callback_data.page)
+        screen = await entry_screen(person, t, callback_data.e, callback_data.cat, callback_data.page, tickets=tickets)
     else:
-        screen = await categories_screen(app, person, t)
+        screen = await categories_screen(person, t, tickets=tickets)
     if screen is None:
         # Stale (the FAQ changed) or forged (not for this caller): say so, show what there is.
         await query.answer(t("help.faq.stale"), show_alert=True)
-        screen = await categories_screen(app, person, t)
+        screen = await categories_screen(person, t, tickets=tickets)
     else:
         await query.answer()
     await _show(query, *screen)
 
 
-async def faq_reload(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def faq_reload(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     try:
-        reload_faq(app)
+        tickets.reload_faq()
     except FaqError as exc:
         await query.answer()
         if isinstance(query.message, Message):
             await query.message.answer(t("help.faq.reload_failed", error=html.escape(str(exc))))
         return
-    count = len(await faq_for(app, t.lang))
+    count = len(await tickets.faq_for(t.lang))
     await query.answer(t("help.faq.reloaded", n=count), show_alert=True)
 
 

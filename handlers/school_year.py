@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.core import Core
-from bot.services.school_year import YearError, new_year, render_report
+from bot.services.school_year import SchoolYearService, YearError, render_report
 from bot.tg.callbacks import AdminAction, YearConfirm
 from bot.tg.filters import HasRole
 
@@ -19,10 +19,10 @@ STAFF_ONLY = True
 SHOWN_CHANGES = 30
 
 
-async def preview(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def preview(query: CallbackQuery, t: Translator, *, school: SchoolConfig, school_year: SchoolYearService) -> None:
     await query.answer()
-    year = app.school.school_year.year + 1
-    report = await new_year(app, year, dry_run=True)
+    year = school.school_year.year + 1
+    report = await school_year.new_year(year, dry_run=True)
     text = render_report(report, t, limit=SHOWN_CHANGES, html=True).replace(t("year.nothing_written"), "")
     text = f"{text.rstrip()}\n\n{t('year.mapping_hint')}"
     markup = InlineKeyboardMarkup(
@@ -37,13 +37,21 @@ async def preview(query: CallbackQuery, app: Core, t: Translator) -> None:
         await query.message.answer(text, reply_markup=None if report.already else markup)
 
 
-async def confirm(query: CallbackQuery, callback_data: YearConfirm, app: Core, person: Person, t: Translator) -> None:
+async def confirm(
+    query: CallbackQuery,
+    callback_data: YearConfirm,
+    person: Person,
+    t: Translator,
+    *,
+    school: SchoolConfig,
+    school_year: SchoolYearService,
+) -> None:
     # A stale or forged button (another year than the next one) is refused, never applied.
-    if callback_data.year != app.school.school_year.year + 1:
+    if callback_data.year != school.school_year.year + 1:
         await query.answer(t("year.expired"), show_alert=True)
         return
     try:
-        report = await new_year(app, callback_data.year, dry_run=False, by=person.id)
+        report = await school_year.new_year(callback_data.year, dry_run=False, by=person.id)
     except YearError as exc:
         await query.answer(t(f"year.error.{exc.code}", **exc.params), show_alert=True)
         return

@@ -14,7 +14,7 @@ from aiogram.types import Message
 
 from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
-from bot.services.core import Core
+from bot.services.tickets import TicketsService
 from bot.tg.filters import HasContent, IsLinked
 from bot.tg.menu import menu_entry_of
 from handlers.faq import remember_query, results_screen
@@ -30,10 +30,17 @@ class NotMenuOrCommand(Filter):
         return menu_entry_of(text, catalog) is None
 
 
-async def free_text(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def free_text(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    tickets: TicketsService,
+) -> None:
     assert message.text is not None
     key = await remember_query(state, message.text)
-    text, markup = await results_screen(app, person, t, message.text, key)
+    text, markup = await results_screen(person, t, message.text, key, tickets=tickets)
     await message.answer(text, reply_markup=markup)
 
 

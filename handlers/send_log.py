@@ -9,8 +9,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 
 from bot.domain.access import ADMIN_ROLES
 from bot.i18n import Translator
-from bot.services import send_log_export
-from bot.services.core import Core
+from bot.services.send_log_export import SendLogExport
 from bot.tg.callbacks import AdminAction, AdminActionId
 from bot.tg.filters import HasRole
 
@@ -19,12 +18,12 @@ STAFF_ONLY = True
 ACTION = AdminActionId.SENDS
 
 
-async def send_log_file(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def send_log_file(query: CallbackQuery, t: Translator, *, send_log_export: SendLogExport) -> None:
     # Building the file takes a moment: say so at once.
     await query.answer(t("channels.export.preparing"))
     if not isinstance(query.message, Message):
         return
-    data, name, _ = await send_log_export.export(app, "xlsx", t)
+    data, name, _ = await send_log_export.export("xlsx", t)
     await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("channels.export.title"))
 
 

@@ -19,24 +19,23 @@ from aiogram.types import (
 )
 
 from bot.channels import Channel
+from bot.clock import Clock
+from bot.config import SchoolConfig
 from bot.domain.people import Person
-from bot.i18n import LANGUAGES, Translator
+from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.max import channel_of
 from bot.russian import Named
-from bot.services.core import Core
 from bot.services.onboarding import (
     LinkOutcome,
     LinkResult,
+    OnboardingService,
     TelegramUser,
-    bootstrap_admin,
-    claim_admin,
-    link_by_contact,
-    link_by_token,
 )
 from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice, MessengerChoice
 from bot.tg.filters import HasContent, IsLinked, MenuButton
 from bot.tg.menu import main_keyboard, visible_entries
 from handlers.common import set_commands
+from storage.db import Database
 from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
 
@@ -53,8 +52,8 @@ def _contact_keyboard(t: Translator) -> ReplyKeyboardMarkup:
     )
 
 
-async def _welcome(message: Message, bot: Bot, app: Core, person: Person, t: Translator) -> None:
-    t = app.catalog.bind(person.lang or t.lang)
+async def _welcome(message: Message, bot: Bot, person: Person, t: Translator, *, catalog: Catalog) -> None:
+    t = catalog.bind(person.lang or t.lang)
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles))
     await message.answer(
         t("start.welcome", name=Named(person.full_name, escape=True), roles=roles),
@@ -63,13 +62,13 @@ async def _welcome(message: Message, bot: Bot, app: Core, person: Person, t: Tra
     await set_commands(bot, message.chat.id, person, t)
 
 
-async def _ask_contact(message: Message, app: Core, t: Translator) -> None:
-    text = t("start.ask_contact", school=html.escape(app.school.school.name))
+async def _ask_contact(message: Message, t: Translator, *, school: SchoolConfig) -> None:
+    text = t("start.ask_contact", school=html.escape(school.school.name))
     await message.answer(text, reply_markup=_contact_keyboard(t))
 
 
-async def _unknown(message: Message, app: Core, t: Translator) -> None:
-    contact = html.escape(app.school.school.it_officer_contact)
+async def _unknown(message: Message, t: Translator, *, school: SchoolConfig) -> None:
+    contact = html.escape(school.school.it_officer_contact)
     await message.answer(t("start.unknown", contact=contact), reply_markup=ReplyKeyboardRemove())
 
 
@@ -85,72 +84,99 @@ async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> 
 
 
 async def start_with_token(
-    message: Message, command: CommandObject, bot: Bot, app: Core, t: Translator, state: FSMContext
-) -> None:
+    message: Message, command: CommandObject, bot: Bot, t: Translator, state: FSMContext,
+*, catalog: Catalog, onboarding: OnboardingService, school: SchoolConfig) -> None:
     assert message.from_user is not None
     await state.clear()
-    result = await link_by_token(app, _tg_user(message.from_user, bot), command.args or "")
+    result = await onboarding.link_by_token(_tg_user(message.from_user, bot), command.args or "")
     if result.outcome is LinkOutcome.CHOOSE_ADMIN:
         await _admin_choice(message, result, t)
     elif result.outcome is LinkOutcome.LINKED and result.person is not None:
-        await _welcome(message, bot, app, result.person, t)
+        await _welcome(message, bot, result.person, t, catalog=catalog)
     else:
-        await message.answer(t("start.bad_token", contact=html.escape(app.school.school.it_officer_contact)))
+        await message.answer(t("start.bad_token", contact=html.escape(school.school.it_officer_contact)))
 
 
-async def start(message: Message, bot: Bot, app: Core, person: Person | None, t: Translator, state: FSMContext) -> None:
+async def start(
+    message: Message,
+    bot: Bot,
+    person: Person | None,
+    t: Translator,
+    state: FSMContext,
+    *,
+    catalog: Catalog,
+    onboarding: OnboardingService,
+    school: SchoolConfig,
+) -> None:
     assert message.from_user is not None
     await state.clear()
     if person is None:
-        result = await bootstrap_admin(app, _tg_user(message.from_user, bot))
+        result = await onboarding.bootstrap_admin(_tg_user(message.from_user, bot))
         if result is not None and result.outcome is LinkOutcome.CHOOSE_ADMIN:
             await _admin_choice(message, result, t)
             return
         person = result.person if result is not None else None
     if person is not None:
-        await _welcome(message, bot, app, person, t)
+        await _welcome(message, bot, person, t, catalog=catalog)
         return
     # Unknown users see the default command list, set once at startup (no API call per /start).
-    await _ask_contact(message, app, t)
+    await _ask_contact(message, t, school=school)
 
 
-async def admin_claimed(query: CallbackQuery, callback_data: AdminClaim, bot: Bot, app: Core, t: Translator) -> None:
+async def admin_claimed(
+    query: CallbackQuery,
+    callback_data: AdminClaim,
+    bot: Bot,
+    t: Translator,
+    *,
+    catalog: Catalog,
+    onboarding: OnboardingService,
+    school: SchoolConfig,
+) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.action is ClaimAction.CONTACT:
         await query.answer()
         if msg is not None:
-            await _ask_contact(msg, app, t)
+            await _ask_contact(msg, t, school=school)
         return
     person_id = callback_data.person_id if callback_data.action is ClaimAction.PICK else None
-    result = await claim_admin(app, _tg_user(query.from_user, bot), person_id)
+    result = await onboarding.claim_admin(_tg_user(query.from_user, bot), person_id)
     if result.person is None:
         # Not an administrator, or a roster row someone else has claimed meanwhile.
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
         return
     await query.answer()
     if msg is not None:
-        await _welcome(msg, bot, app, result.person, t)
+        await _welcome(msg, bot, result.person, t, catalog=catalog)
 
 
-async def contact_shared(message: Message, bot: Bot, app: Core, t: Translator) -> None:
+async def contact_shared(
+    message: Message,
+    bot: Bot,
+    t: Translator,
+    *,
+    catalog: Catalog,
+    onboarding: OnboardingService,
+    school: SchoolConfig,
+) -> None:
     assert message.from_user is not None and message.contact is not None
-    result = await link_by_contact(
-        app, _tg_user(message.from_user, bot), message.contact.user_id, message.contact.phone_number
+    result = await onboarding.link_by_contact(
+        _tg_user(message.from_user, bot), message.contact.user_id, message.contact.phone_number
     )
     if result.outcome is LinkOutcome.NOT_OWN_CONTACT:
         await message.answer(t("start.not_own_contact"), reply_markup=_contact_keyboard(t))
     elif result.outcome in (LinkOutcome.LINKED, LinkOutcome.ALREADY_LINKED) and result.person is not None:
-        await _welcome(message, bot, app, result.person, t)
+        await _welcome(message, bot, result.person, t, catalog=catalog)
     else:
-        await _unknown(message, app, t)
+        await _unknown(message, t, school=school)
 
 
 async def menu(message: Message, person: Person, t: Translator) -> None:
     await message.answer(t("start.menu"), reply_markup=main_keyboard(person, t))
 
 
-async def help_(message: Message, app: Core, person: Person | None, t: Translator) -> None:
-    contact = app.school.school.it_officer_contact
+async def help_(message: Message, person: Person | None, t: Translator, *, school: SchoolConfig) -> None:
+    contact = school.school.it_officer_contact
     if person is None:
         await message.answer(t("start.help_unknown", contact=html.escape(contact)))
         return
@@ -173,16 +199,16 @@ async def language(message: Message, t: Translator) -> None:
 
 
 async def language_chosen(
-    query: CallbackQuery, callback_data: LangChoice, bot: Bot, app: Core, person: Person | None
-) -> None:
+    query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None,
+*, catalog: Catalog, clock: Clock, db: Database, people: PersonRepo) -> None:
     if callback_data.code not in LANGUAGES:
         await query.answer()
         return
-    t = app.catalog.bind(callback_data.code)
+    t = catalog.bind(callback_data.code)
     if person is not None:
-        async with app.db.transaction() as conn:
-            await PersonRepo.set_lang(conn, person.id, callback_data.code, app.clock.now())
-        person = await app.people.get(person.id)
+        async with db.transaction() as conn:
+            await PersonRepo.set_lang(conn, person.id, callback_data.code, clock.now())
+        person = await people.get(person.id)
     await query.answer(t("start.language_set"))
     if query.message is not None:
         chat_id = query.message.chat.id
@@ -191,9 +217,9 @@ async def language_chosen(
         await set_commands(bot, chat_id, person, t)
 
 
-async def messenger(message: Message, app: Core, person: Person, t: Translator) -> None:
+async def messenger(message: Message, person: Person, t: Translator, *, db: Database) -> None:
     """/messenger: which messenger the bot's messages go to, among those the person is linked on."""
-    reach = await MessengerRepo(app.db).reach(person.id)
+    reach = await MessengerRepo(db).reach(person.id)
     if reach is None:
         return
     rows = [
@@ -213,14 +239,14 @@ async def messenger(message: Message, app: Core, person: Person, t: Translator) 
 
 
 async def messenger_chosen(
-    query: CallbackQuery, callback_data: MessengerChoice, app: Core, person: Person | None, t: Translator
-) -> None:
+    query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator,
+*, clock: Clock, db: Database) -> None:
     channel = next((c for c in Channel if c.value == callback_data.channel), None)
     if person is None or channel is None:
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
         return
-    async with app.db.transaction() as conn:
-        chosen = await MessengerRepo.set_preferred(conn, person.id, channel, app.clock.now())
+    async with db.transaction() as conn:
+        chosen = await MessengerRepo.set_preferred(conn, person.id, channel, clock.now())
     if not chosen:
         # Not linked there (a forged or stale button): nothing changes.
         await query.answer(t("start.messenger_not_linked"), show_alert=True)

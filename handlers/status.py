@@ -17,18 +17,21 @@ from aiogram.types import (
     Message,
 )
 
-from bot.channels import Channel, DataClass
+from bot.channels import Channel, ChannelRules, DataClass
+from bot.clock import Clock
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import backup as backup_service
 from bot.services import status as status_service
+from bot.services.backup import BackupService
 from bot.services.chart import render_chart
-from bot.services.core import Core
-from bot.services.report import render_report, report_filename
+from bot.services.report import ReportService
+from bot.services.status import StatusService
 from bot.tg.callbacks import JournalDone, StatusAction
 from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
-from bot.tg.policy import may_send
+from bot.tg.policy import AnswerPolicy
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -53,31 +56,49 @@ def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def show_status(message: Message, app: Core, person: Person, t: Translator) -> None:
-    data = await status_service.collect(app, person)
-    await message.answer(status_service.render(data, t, app), reply_markup=_status_keyboard(person, t))
+async def show_status(
+    message: Message, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService
+) -> None:
+    data = await status.collect(person)
+    await message.answer(status_service.render(data, t, school.tz), reply_markup=_status_keyboard(person, t))
 
 
-async def send_chart(query: CallbackQuery, app: Core, person: Person, t: Translator) -> None:
+async def send_chart(
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    *,
+    school: SchoolConfig,
+    status: StatusService,
+) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    data = await status_service.collect(app, person)
+    data = await status.collect(person)
     png = await render_chart(data, t)
-    when = data.now.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M")
+    when = data.now.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")
     await query.message.answer_photo(
         BufferedInputFile(png, filename="status.png"), caption=t("status.chart_caption", when=when)
     )
 
 
-async def send_report(message: Message, app: Core, t: Translator, channel: Channel = Channel.TELEGRAM) -> None:
+async def send_report(
+    message: Message,
+    t: Translator,
+    channel: Channel=Channel.TELEGRAM,
+    *,
+    clock: Clock,
+    policy: AnswerPolicy,
+    report: ReportService,
+    school: SchoolConfig,
+) -> None:
     # The report names who logged journal backups: a file with personal data.
-    if not await may_send(app, message, t, channel, DataClass.PERSONAL_FILE):
+    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
         return
-    data = await render_report(app, t)
-    when = app.clock.now().astimezone(app.school.tz).strftime("%d.%m.%Y")
+    data = await report.render_report(t)
+    when = clock.now().astimezone(school.tz).strftime("%d.%m.%Y")
     await message.answer_document(
-        BufferedInputFile(data, filename=report_filename(app)), caption=t("status.report_caption", when=when)
+        BufferedInputFile(data, filename=report.report_filename()), caption=t("status.report_caption", when=when)
     )
 
 
@@ -87,11 +108,11 @@ def _size(n: int, t: Translator) -> str:
     return t("status.db.size_kb", n=max(1, n // 1024))
 
 
-async def send_backup(message: Message, app: Core, t: Translator) -> None:
+async def send_backup(message: Message, t: Translator, *, backup: BackupService, school: SchoolConfig) -> None:
     """Status and where the local copies are; the database itself never goes out in clear. With a
     passphrase set on the server, a button offers the encrypted archive (see send_archive)."""
-    status = await backup_service.backup_status(app)
-    tz = app.school.tz
+    status = await backup.backup_status()
+    tz = school.tz
     lines = [t("status.db.folder", folder=escape(str(status.folder)), count=status.copies)]
     if status.latest is not None and status.latest_at is not None:
         when = status.latest_at.astimezone(tz).strftime("%d.%m.%Y %H:%M")
@@ -118,25 +139,25 @@ async def send_backup(message: Message, app: Core, t: Translator) -> None:
 
 
 async def send_archive(
-    query: CallbackQuery, app: Core, t: Translator, channel: Channel = Channel.TELEGRAM
-) -> None:
+    query: CallbackQuery, t: Translator, channel: Channel = Channel.TELEGRAM,
+*, backup: BackupService, channels: ChannelRules, policy: AnswerPolicy, school: SchoolConfig) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
     if not isinstance(query.message, Message):
         await query.answer()
         return
     # Encrypted or not, the archive is the whole database of people: it stays off such a channel.
-    if app.forbids(channel, DataClass.PERSONAL_FILE):
+    if channels.forbids(channel, DataClass.PERSONAL_FILE):
         await query.answer()
-        await may_send(app, query.message, t, channel, DataClass.PERSONAL_FILE)
+        await policy.may_send(query.message, t, channel, DataClass.PERSONAL_FILE)
         return
     try:
-        data, name, taken_at = await backup_service.encrypted_archive(app)
+        data, name, taken_at = await backup.encrypted_archive()
     except backup_service.ArchiveRefused as exc:
         await query.answer(t(str(exc)), show_alert=True)
         return
     await query.answer()
-    when = taken_at.astimezone(app.school.tz).strftime("%d.%m.%Y %H:%M") if taken_at else ""
+    when = taken_at.astimezone(school.tz).strftime("%d.%m.%Y %H:%M") if taken_at else ""
     await query.message.answer_document(
         BufferedInputFile(data, filename=name), caption=t("status.db.archive_caption", when=when), protect_content=True
     )
@@ -153,31 +174,45 @@ async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: F
         await query.message.answer(t("status.journal.ask_label"))
 
 
-async def journal_done(query: CallbackQuery, callback_data: JournalDone, app: Core, t: Translator,
-                       state: FSMContext) -> None:
+async def journal_done(query: CallbackQuery, callback_data: JournalDone, t: Translator,
+                       state: FSMContext, *, school: SchoolConfig) -> None:
     # The callback names a quarter: only this school year's quarters are accepted.
-    year = app.school.school_year
+    year = school.school_year
     if callback_data.year != year.year or not 1 <= callback_data.quarter <= len(year.quarters):
         await query.answer(t("status.journal.no_quarter"), show_alert=True)
         return
     await _ask_label(query, callback_data.quarter, t, state)
 
 
-async def log_from_status(query: CallbackQuery, app: Core, t: Translator, state: FSMContext) -> None:
-    today = app.clock.now().astimezone(app.school.tz).date()
-    quarter = app.school.calendar.current_quarter(today)
+async def log_from_status(
+    query: CallbackQuery,
+    t: Translator,
+    state: FSMContext,
+    *,
+    clock: Clock,
+    school: SchoolConfig,
+) -> None:
+    today = clock.now().astimezone(school.tz).date()
+    quarter = school.calendar.current_quarter(today)
     if quarter is None:
         await query.answer(t("status.journal.no_quarter"), show_alert=True)
         return
     await _ask_label(query, quarter.number, t, state)
 
 
-async def journal_label(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def journal_label(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    backup: BackupService,
+) -> None:
     assert message.text is not None
     data = await state.get_data()
     quarter = int(data.get("journal_quarter") or 0)
     try:
-        backup_id = await backup_service.log_journal(app, quarter=quarter, label=message.text, person_id=person.id)
+        backup_id = await backup.log_journal(quarter=quarter, label=message.text, person_id=person.id)
     except backup_service.JournalError as exc:
         await message.answer(t(str(exc.args[0])))
         return
@@ -193,13 +228,13 @@ async def journal_label(message: Message, app: Core, person: Person, t: Translat
     await message.answer(t("status.journal.saved", quarter=quarter, label=escape(label)), reply_markup=skip)
 
 
-async def journal_photo(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def journal_photo(message: Message, t: Translator, state: FSMContext, *, backup: BackupService) -> None:
     assert message.photo
     data = await state.get_data()
     backup_id = data.get("journal_backup_id")
     await state.clear()
     if backup_id:
-        await backup_service.attach_photo(app, int(backup_id), message.photo[-1].file_id)
+        await backup.attach_photo(int(backup_id), message.photo[-1].file_id)
     await message.answer(t("status.journal.photo_saved"))
 
 

@@ -8,14 +8,16 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.clock import Clock
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLE, EDITOR_ROLES, REVIEWER_ROLES, STAFF_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
-from bot.i18n import Translator
+from bot.i18n import Catalog, Translator
 from bot.services import task_actions as actions
 from bot.services import tasks as svc
-from bot.services.core import Core
-from bot.services.task_actions import Refused
+from bot.services.task_actions import Refused, TaskActions
+from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from bot.tg.menu import menu_entry_of
@@ -37,44 +39,72 @@ async def _edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardM
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def show_tasks(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def show_tasks(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    clock: Clock,
+    school: SchoolConfig,
+    tasks: TasksService,
+) -> None:
     current = await state.get_state()
     if current is not None and current.startswith("TaskStates:"):
         await state.clear()  # asking for the list again abandons a half-done proof or edit
-    snap = await svc.snapshot(app)
-    text, markup = render_list(snap, person, app.school.calendar.local_date(app.clock.now()), 0, t)
+    snap = await tasks.snapshot()
+    text, markup = render_list(snap, person, school.calendar.local_date(clock.now()), 0, t)
     await message.answer(text, reply_markup=markup)
 
 
-async def page(query: CallbackQuery, callback_data: TaskPage, app: Core, person: Person, t: Translator) -> None:
-    snap = await svc.snapshot(app)
-    text, markup = render_list(snap, person, app.school.calendar.local_date(app.clock.now()), callback_data.page, t)
+async def page(
+    query: CallbackQuery,
+    callback_data: TaskPage,
+    person: Person,
+    t: Translator,
+    *,
+    clock: Clock,
+    school: SchoolConfig,
+    tasks: TasksService,
+) -> None:
+    snap = await tasks.snapshot()
+    text, markup = render_list(snap, person, school.calendar.local_date(clock.now()), callback_data.page, t)
     await query.answer()
     await _edit_or_send(query, text, markup)
 
 
-async def open_task(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
+async def open_task(
+    query: CallbackQuery,
+    callback_data: TaskAct,
+    person: Person,
+    t: Translator,
+    *,
+    clock: Clock,
+    school: SchoolConfig,
+    task_actions: TaskActions,
+    tasks: TasksService,
+) -> None:
     try:
-        snap, task = await actions.checked_task(app, person, callback_data.item, callback_data.occ, responsible=False)
+        snap, task = await task_actions.checked_task(person, callback_data.item, callback_data.occ, responsible=False)
     except Refused as exc:
         # The IT officer may open unset items that are not theirs, to set a deadline.
-        snap = await svc.snapshot(app)
+        snap = await tasks.snapshot()
         maybe = snap.task(callback_data.item, callback_data.occ)
         if maybe is None or not person.roles & EDITOR_ROLES:
             await query.answer(t(exc.key), show_alert=True)
             return
         task = maybe
-    text, markup = render_task(app, snap, task, person, app.school.calendar.local_date(app.clock.now()), t)
+    text, markup = render_task(school, snap, task, person, school.calendar.local_date(clock.now()), t)
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
 
 async def done(
-    query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
+    query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, state: FSMContext,
+*, task_actions: TaskActions) -> None:
     try:
-        snap, task = await actions.checked_task(app, person, callback_data.item, callback_data.occ, responsible=True)
+        snap, task = await task_actions.checked_task(person, callback_data.item, callback_data.occ, responsible=True)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
@@ -105,7 +135,15 @@ async def done(
         )
 
 
-async def proof_received(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def proof_received(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    catalog: Catalog,
+    task_actions: TaskActions,
+) -> None:
     data = await state.get_data()
     number, key = str(data.get("task_item", "")), str(data.get("task_occ", ""))
     if message.document is not None:
@@ -122,7 +160,7 @@ async def proof_received(message: Message, app: Core, person: Person, t: Transla
         proof = actions.ProofInput(
             kind="photo", body=message.caption, file_id=photo.file_id, file_unique_id=photo.file_unique_id
         )
-    elif message.text and menu_entry_of(message.text, app.catalog) is not None:
+    elif message.text and menu_entry_of(message.text, catalog) is not None:
         # Pressing a menu button while a proof is awaited means "never mind", not a text proof.
         await state.clear()
         await message.answer(t("tasks.cancelled"))
@@ -133,7 +171,7 @@ async def proof_received(message: Message, app: Core, person: Person, t: Transla
         await message.answer(t("tasks.proof_bad"))
         return
     try:
-        await actions.submit_proof(app, person, number, key, proof)
+        await task_actions.submit_proof(person, number, key, proof)
     except Refused as exc:
         await state.clear()
         await message.answer(t(exc.key))
@@ -147,21 +185,36 @@ async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("tasks.cancelled"))
 
 
-async def snooze(query: CallbackQuery, callback_data: TaskAct, app: Core, person: Person, t: Translator) -> None:
+async def snooze(
+    query: CallbackQuery,
+    callback_data: TaskAct,
+    person: Person,
+    t: Translator,
+    *,
+    school: SchoolConfig,
+    task_actions: TaskActions,
+) -> None:
     try:
-        at = await actions.snooze(app, person, callback_data.item, callback_data.occ)
+        at = await task_actions.snooze(person, callback_data.item, callback_data.occ)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
-    await query.answer(t("tasks.snoozed", when=when(app, at)), show_alert=True)
+    await query.answer(t("tasks.snoozed", when=when(school, at)), show_alert=True)
 
 
 # --- review ---------------------------------------------------------------------------------------
 
 
-async def accept(query: CallbackQuery, callback_data: ProofAct, app: Core, person: Person, t: Translator) -> None:
+async def accept(
+    query: CallbackQuery,
+    callback_data: ProofAct,
+    person: Person,
+    t: Translator,
+    *,
+    task_actions: TaskActions,
+) -> None:
     try:
-        await actions.review(app, person, callback_data.proof_id, accept=True, comment=None)
+        await task_actions.review(person, callback_data.proof_id, accept=True, comment=None)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
@@ -171,9 +224,9 @@ async def accept(query: CallbackQuery, callback_data: ProofAct, app: Core, perso
 
 
 async def return_start(
-    query: CallbackQuery, callback_data: ProofAct, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
-    proof = await svc.get_proof(app, callback_data.proof_id)
+    query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, state: FSMContext,
+*, tasks: TasksService) -> None:
+    proof = await tasks.get_proof(callback_data.proof_id)
     if not person.roles & REVIEWER_ROLES:
         await query.answer(t("tasks.review.not_allowed"), show_alert=True)
         return
@@ -187,13 +240,20 @@ async def return_start(
         await query.message.answer(t("tasks.review.ask_comment"))
 
 
-async def return_comment(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def return_comment(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    task_actions: TaskActions,
+) -> None:
     assert message.text is not None
     data = await state.get_data()
     await state.clear()
     try:
         proof_id = int(data.get("proof_id", 0))
-        await actions.review(app, person, proof_id, accept=False, comment=message.text.strip()[:1000])
+        await task_actions.review(person, proof_id, accept=False, comment=message.text.strip()[:1000])
     except Refused as exc:
         await message.answer(t(exc.key))
         return
@@ -230,12 +290,12 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
 
 
 async def edit(
-    query: CallbackQuery, callback_data: TaskEdit, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext,
+*, task_actions: TaskActions, tasks: TasksService) -> None:
     if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
         return
-    item = await svc.get_item(app, callback_data.item)
+    item = await tasks.get_item(callback_data.item)
     if item is None:
         await query.answer(t("tasks.gone"), show_alert=True)
         return
@@ -257,7 +317,7 @@ async def edit(
             await query.answer()
             await _edit_or_send(query, t("tasks.edit.ask_date"), None)
             return
-        new = await actions.set_deadline(app, person, number, kind, None)
+        new = await task_actions.set_deadline(person, number, kind, None)
         await query.answer()
         await _edit_or_send(
             query, t("tasks.edit.saved", number=number, deadline=deadline_words(new.deadline, None, t.lang)), None
@@ -284,7 +344,7 @@ async def edit(
         data = await state.get_data()
         picked = list(data.get("edit_roles") or []) if data.get("edit_item") == number else list(item.responsible)
         try:
-            new = await actions.set_roles(app, person, number, picked)
+            new = await task_actions.set_roles(person, number, picked)
         except Refused as exc:
             await query.answer(t(exc.key), show_alert=True)
             return
@@ -296,7 +356,14 @@ async def edit(
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
 
 
-async def date_typed(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def date_typed(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    task_actions: TaskActions,
+) -> None:
     assert message.text is not None
     day = actions.parse_day(message.text)
     if day is None:
@@ -306,7 +373,7 @@ async def date_typed(message: Message, app: Core, person: Person, t: Translator,
     await state.clear()
     number, kind = str(data.get("edit_item", "")), str(data.get("edit_kind", ""))
     try:
-        new = await actions.set_deadline(app, person, number, kind, day)
+        new = await task_actions.set_deadline(person, number, kind, day)
     except Refused as exc:
         await message.answer(t(exc.key))
         return

@@ -16,19 +16,14 @@ from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.core import Core
+from bot.services.ports import Buttons
 from bot.services.tickets import (
-    answer_ticket,
-    close_ticket,
-    describe_person,
-    make_faq_entry,
-    open_ticket,
-    repo,
-    tickets_overview,
+    TicketsService,
 )
 from bot.tg.callbacks import AdminAction, AskQuery, TicketCb
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from handlers.faq import recall_query
+from storage.people import PersonRepo
 
 
 class Asking(StatesGroup):
@@ -52,26 +47,41 @@ def _markup(data: dict[str, Any]) -> InlineKeyboardMarkup:
 # --- asking -----------------------------------------------------------------------------------
 
 
-async def _submit(message: Message, app: Core, person: Person, t: Translator, text: str, context: str) -> None:
-    ticket_id = await open_ticket(app, person, text, context=context)
+async def _submit(
+    message: Message,
+    person: Person,
+    t: Translator,
+    text: str,
+    context: str,
+    *,
+    tickets: TicketsService,
+) -> None:
+    ticket_id = await tickets.open_ticket(person, text, context=context)
     await message.answer(t("help.ask.sent", id=ticket_id))
 
 
 async def ask_command(
-    message: Message, app: Core, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None
-) -> None:
+    message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None,
+*, tickets: TicketsService) -> None:
     if command is not None and command.args and command.args.strip():
         await state.set_state(None)
-        await _submit(message, app, person, t, command.args, "command")
+        await _submit(message, person, t, command.args, "command", tickets=tickets)
         return
     await state.set_state(Asking.text)
     await message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
 
 
-async def ask_text(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def ask_text(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    tickets: TicketsService,
+) -> None:
     assert message.text is not None
     await state.set_state(None)
-    await _submit(message, app, person, t, message.text, "menu")
+    await _submit(message, person, t, message.text, "menu", tickets=tickets)
 
 
 async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
@@ -83,14 +93,14 @@ async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 
 async def ask_searched(
-    query: CallbackQuery, callback_data: AskQuery, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
+    query: CallbackQuery, callback_data: AskQuery, person: Person, t: Translator, state: FSMContext,
+*, tickets: TicketsService) -> None:
     text = await recall_query(state, callback_data.key)
     if text is None:
         # The searched text is gone (an old button): ask for the question instead.
         await ask_button(query, t, state)
         return
-    ticket_id = await open_ticket(app, person, text, context="search")
+    ticket_id = await tickets.open_ticket(person, text, context="search")
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(t("help.ask.sent_quoted", id=ticket_id, text=html.escape(text)))
@@ -110,7 +120,8 @@ class RepliesToTicket(Filter):
     """A reply to a ticket notice the outbox delivered to this chat; injects `ticket_id`."""
 
     async def __call__(
-        self, message: Message, app: Core, person: Person | None = None, channel: Channel = Channel.TELEGRAM
+        self, message: Message, tickets: TicketsService, person: Person | None = None,
+        channel: Channel = Channel.TELEGRAM,
     ) -> bool | dict[str, Any]:
         reply = message.reply_to_message
         if reply is None:
@@ -118,38 +129,63 @@ class RepliesToTicket(Filter):
         on_max = person.id if channel is Channel.MAX and person is not None else None
         if channel is Channel.MAX and on_max is None:
             return False
-        ticket_id = await repo(app).ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
+        ticket_id = await tickets.repo().ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
         return False if ticket_id is None else {"ticket_id": ticket_id}
 
 
-async def _answer(message: Message, app: Core, person: Person, t: Translator, ticket_id: int, text: str) -> None:
-    outcome = await answer_ticket(app, person, ticket_id, text)
+async def _answer(
+    message: Message,
+    person: Person,
+    t: Translator,
+    ticket_id: int,
+    text: str,
+    *,
+    buttons: Buttons,
+    tickets: TicketsService,
+) -> None:
+    outcome = await tickets.answer_ticket(person, ticket_id, text)
     if outcome.status == "missing":
         await message.answer(t("help.ticket.missing"))
     elif outcome.status == "closed":
         await message.answer(t("help.ticket.already_closed", id=ticket_id))
     else:
         key = "help.ticket.answer_sent" if outcome.status == "sent" else "help.ticket.answer_unreachable"
-        markup = _markup(app.buttons.ticket(t, ticket_id, answered=True))
+        markup = _markup(buttons.ticket(t, ticket_id, answered=True))
         await message.answer(t(key, id=ticket_id), reply_markup=markup)
 
 
-async def answer_by_reply(message: Message, app: Core, person: Person, t: Translator, ticket_id: int) -> None:
+async def answer_by_reply(
+    message: Message,
+    person: Person,
+    t: Translator,
+    ticket_id: int,
+    *,
+    buttons: Buttons,
+    tickets: TicketsService,
+) -> None:
     assert message.text is not None
-    await _answer(message, app, person, t, ticket_id, message.text)
+    await _answer(message, person, t, ticket_id, message.text, buttons=buttons, tickets=tickets)
 
 
-async def answer_in_state(message: Message, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def answer_in_state(
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    buttons: Buttons,
+    tickets: TicketsService,
+) -> None:
     assert message.text is not None
     data = await state.get_data()
     await state.set_state(None)
-    await _answer(message, app, person, t, int(data.get("ticket_id") or 0), message.text)
+    await _answer(message, person, t, int(data.get("ticket_id") or 0), message.text, buttons=buttons, tickets=tickets)
 
 
 async def ticket_action(
-    query: CallbackQuery, callback_data: TicketCb, app: Core, person: Person, t: Translator, state: FSMContext
-) -> None:
-    ticket = await repo(app).ticket(callback_data.id)
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, state: FSMContext,
+*, buttons: Buttons, people: PersonRepo, tickets: TicketsService) -> None:
+    ticket = await tickets.repo().ticket(callback_data.id)
     if ticket is None:
         await query.answer(t("help.ticket.missing"), show_alert=True)
         return
@@ -167,12 +203,12 @@ async def ticket_action(
                 t("help.ticket.answer_prompt", id=ticket.id, text=html.escape(ticket.text)), reply_markup=_cancel_kb(t)
             )
     elif action == "close":
-        closed = await close_ticket(app, person, ticket.id)
+        closed = await tickets.close_ticket(person, ticket.id)
         await query.answer(t("help.ticket.closed" if closed else "help.ticket.already_closed", id=ticket.id))
         if message is not None:
             await message.edit_reply_markup(reply_markup=None)
     elif action == "faq":
-        outcome = await make_faq_entry(app, person, ticket.id)
+        outcome = await tickets.make_faq_entry(person, ticket.id)
         if outcome.status == "unanswered":
             await query.answer(t("help.ticket.faq_unanswered"), show_alert=True)
             return
@@ -183,23 +219,23 @@ async def ticket_action(
             await message.edit_reply_markup(reply_markup=None)
     elif action == "view":
         await query.answer()
-        asker = await app.people.get(ticket.asker_id)
-        who = await describe_person(app, asker, t) if asker is not None else "—"
+        asker = await people.get(ticket.asker_id)
+        who = await tickets.describe_person(asker, t) if asker is not None else "—"
         text = t("help.ticket.notice", id=ticket.id, who=who, text=html.escape(ticket.text))
         if ticket.answer:
             text += "\n\n" + t("help.ticket.last_answer", answer=html.escape(ticket.answer))
         if message is not None:
-            markup = _markup(app.buttons.ticket(t, ticket.id, answered=bool(ticket.answer)))
+            markup = _markup(buttons.ticket(t, ticket.id, answered=bool(ticket.answer)))
             await message.answer(text, reply_markup=markup)
     else:
         await query.answer(t("help.faq.stale"), show_alert=True)
 
 
-async def tickets_list(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
         return
-    items = await tickets_overview(app)
+    items = await tickets.tickets_overview()
     if not items:
         await query.message.answer(t("help.ticket.none_open"))
         return

@@ -19,27 +19,24 @@ from aiogram.types import (
     Message,
 )
 
+from bot.clock import Clock
+from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.core import Core
+from bot.services.ports import Buttons
 from bot.services.training import (
     MAX_PLACE,
     MAX_TITLE,
     SessionSpec,
-    attendance_xlsx,
-    create_session,
-    format_when,
+    TrainingService,
     parse_when,
-    resolve_invitees,
-    roll,
-    rsvp,
-    session_text,
-    toggle_attendance,
 )
 from bot.tg.callbacks import AdminAction, TrAdm, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
+from storage.db import Database
 from storage.help import HelpRepo
+from storage.people import PersonRepo
 
 MARK_PAGE = 10
 
@@ -67,8 +64,16 @@ def _msg(query: CallbackQuery) -> Message | None:
 # --- invitees ---------------------------------------------------------------------------------
 
 
-async def rsvp_pressed(query: CallbackQuery, callback_data: TrRsvp, app: Core, person: Person, t: Translator) -> None:
-    status, session = await rsvp(app, person, callback_data.sid, callback_data.yes)
+async def rsvp_pressed(
+    query: CallbackQuery,
+    callback_data: TrRsvp,
+    person: Person,
+    t: Translator,
+    *,
+    buttons: Buttons,
+    training: TrainingService,
+) -> None:
+    status, session = await training.rsvp(person, callback_data.sid, callback_data.yes)
     if status != "ok" or session is None:
         await query.answer(t(f"help.training.rsvp_{status}"), show_alert=True)
         return
@@ -76,24 +81,33 @@ async def rsvp_pressed(query: CallbackQuery, callback_data: TrRsvp, app: Core, p
     await query.answer(choice)
     message = _msg(query)
     if message is not None:
-        text = t("help.training.invitation", card=session_text(app, t, session)) + "\n\n" + choice
-        markup = InlineKeyboardMarkup.model_validate(app.buttons.training_rsvp(session.id, t))
+        text = t("help.training.invitation", card=training.session_text(t, session)) + "\n\n" + choice
+        markup = InlineKeyboardMarkup.model_validate(buttons.training_rsvp(session.id, t))
         await message.edit_text(text, reply_markup=markup)
 
 
 # --- the IT officer: list and create ----------------------------------------------------------
 
 
-async def sessions_menu(query: CallbackQuery, app: Core, t: Translator) -> None:
+async def sessions_menu(
+    query: CallbackQuery,
+    t: Translator,
+    *,
+    clock: Clock,
+    db: Database,
+    training: TrainingService,
+) -> None:
     await query.answer()
     message = _msg(query)
     if message is None:
         return
-    repo = HelpRepo(app.db)
-    now = app.clock.now()
+    repo = HelpRepo(db)
+    now = clock.now()
     sessions = [*await repo.recent_sessions(now, 5)][::-1] + await repo.sessions_after(now, 15)
     rows = [
-        [_btn(f"{format_when(app, s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id))] for s in sessions
+        [_btn(
+            f"{training.format_when(s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id)
+        )] for s in sessions
     ]
     rows.append([_btn(t("help.training.btn_new"), TrAdm(action="new"))])
     await message.answer(t("help.training.menu"), reply_markup=_kb(rows))
@@ -125,7 +139,14 @@ async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("help.training.ask_audience"), reply_markup=_kb(rows))
 
 
-async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator, state: FSMContext) -> None:
+async def got_audience(
+    query: CallbackQuery,
+    callback_data: TrAdm,
+    t: Translator,
+    state: FSMContext,
+    *,
+    people: PersonRepo,
+) -> None:
     audience = callback_data.arg
     message = _msg(query)
     if await state.get_state() != TrNew.audience.state or audience not in ("teachers", "pupils", "parents", "everyone"):
@@ -134,7 +155,7 @@ async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: Core, t:
     await query.answer()
     await state.update_data(tr_audience=audience, tr_class=None)
     if audience in ("pupils", "parents"):
-        classes = await app.people.classes()
+        classes = await people.classes()
         rows = [[_btn(c, TrAdm(action="cls", arg=c)) for c in classes[i : i + 4]] for i in range(0, len(classes), 4)]
         rows.append([_btn(t("help.cancel"), TrAdm(action="cancel"))])
         if message is not None:
@@ -145,9 +166,16 @@ async def got_audience(query: CallbackQuery, callback_data: TrAdm, app: Core, t:
         await message.edit_text(t("help.training.ask_when"))
 
 
-async def got_class(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator, state: FSMContext) -> None:
+async def got_class(
+    query: CallbackQuery,
+    callback_data: TrAdm,
+    t: Translator,
+    state: FSMContext,
+    *,
+    people: PersonRepo,
+) -> None:
     data = await state.get_data()
-    if await state.get_state() != TrNew.audience.state or callback_data.arg not in await app.people.classes():
+    if await state.get_state() != TrNew.audience.state or callback_data.arg not in await people.classes():
         await query.answer(t("help.expired"), show_alert=True)
         return
     await query.answer()
@@ -158,13 +186,13 @@ async def got_class(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Tr
         await message.edit_text(t("help.training.ask_when"))
 
 
-async def got_when(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def got_when(message: Message, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig) -> None:
     assert message.text is not None
-    when = parse_when(message.text, app.school.tz)
+    when = parse_when(message.text, school.tz)
     if when is None:
         await message.answer(t("help.training.bad_when"))
         return
-    if when <= app.clock.now():
+    if when <= clock.now():
         await message.answer(t("help.training.past_when"))
         return
     await state.update_data(tr_when=when.isoformat())
@@ -185,7 +213,7 @@ def _spec(data: dict[str, object]) -> SessionSpec | None:
         return None
 
 
-async def got_place(message: Message, app: Core, t: Translator, state: FSMContext) -> None:
+async def got_place(message: Message, t: Translator, state: FSMContext, *, training: TrainingService) -> None:
     assert message.text is not None
     place = message.text.strip()
     if not place or len(place) > MAX_PLACE:
@@ -198,9 +226,9 @@ async def got_place(message: Message, app: Core, t: Translator, state: FSMContex
         await message.answer(t("help.expired"))
         return
     await state.set_state(TrNew.confirm)
-    people = await resolve_invitees(app, spec.audience, spec.class_label)
+    people = await training.resolve_invitees(spec.audience, spec.class_label)
     reachable = sum(p.reachable for p in people)
-    text = session_text(app, t, spec) + "\n\n" + t("help.training.preview", n=len(people), reachable=reachable)
+    text = training.session_text(t, spec) + "\n\n" + t("help.training.preview", n=len(people), reachable=reachable)
     await message.answer(
         text,
         reply_markup=_kb(
@@ -214,18 +242,25 @@ async def got_place(message: Message, app: Core, t: Translator, state: FSMContex
     )
 
 
-async def create(query: CallbackQuery, app: Core, person: Person, t: Translator, state: FSMContext) -> None:
+async def create(
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    training: TrainingService,
+) -> None:
     spec = _spec(await state.get_data()) if await state.get_state() == TrNew.confirm.state else None
     if spec is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
     await state.set_state(None)
     await query.answer()
-    sid, invitees, sent = await create_session(app, person, spec)
+    sid, invitees, sent = await training.create_session(person, spec)
     message = _msg(query)
     if message is not None:
         await message.edit_text(
-            session_text(app, t, spec) + "\n\n" + t("help.training.created", n=invitees, sent=sent),
+            training.session_text(t, spec) + "\n\n" + t("help.training.created", n=invitees, sent=sent),
             reply_markup=_kb([[_btn(t("help.training.btn_open"), TrAdm(action="view", sid=sid))]]),
         )
 
@@ -241,13 +276,20 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 # --- the IT officer: one session, attendance, export ------------------------------------------
 
 
-async def view(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
-    session = await HelpRepo(app.db).session(callback_data.sid)
+async def view(
+    query: CallbackQuery,
+    callback_data: TrAdm,
+    t: Translator,
+    *,
+    db: Database,
+    training: TrainingService,
+) -> None:
+    session = await HelpRepo(db).session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
     await query.answer()
-    invitees = [i for i, _ in await roll(app, session.id)]
+    invitees = [i for i, _ in await training.roll(session.id)]
     counts = t(
         "help.training.counts",
         n=len(invitees),
@@ -263,7 +305,7 @@ async def view(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Transla
     ]
     message = _msg(query)
     if message is not None:
-        await message.edit_text(session_text(app, t, session) + "\n\n" + counts, reply_markup=_kb(rows))
+        await message.edit_text(training.session_text(t, session) + "\n\n" + counts, reply_markup=_kb(rows))
 
 
 def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str:
@@ -272,18 +314,25 @@ def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str
     return f"{sign} {name}{answer}"
 
 
-async def marks(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
-    session = await HelpRepo(app.db).session(callback_data.sid)
+async def marks(
+    query: CallbackQuery,
+    callback_data: TrAdm,
+    t: Translator,
+    *,
+    db: Database,
+    training: TrainingService,
+) -> None:
+    session = await HelpRepo(db).session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
     if callback_data.action == "mark":
-        new = await toggle_attendance(app, session.id, callback_data.pid)
+        new = await training.toggle_attendance(session.id, callback_data.pid)
         if new is None:
             await query.answer(t("help.expired"), show_alert=True)
             return
     await query.answer()
-    people = await roll(app, session.id)
+    people = await training.roll(session.id)
     pages = max(1, (len(people) + MARK_PAGE - 1) // MARK_PAGE)
     page = min(max(callback_data.page, 0), pages - 1)
     rows = [
@@ -311,8 +360,8 @@ async def marks(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Transl
         await message.edit_text(text, reply_markup=_kb(rows))
 
 
-async def xlsx(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Translator) -> None:
-    result = await attendance_xlsx(app, callback_data.sid, t.lang)
+async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService) -> None:
+    result = await training.attendance_xlsx(callback_data.sid, t.lang)
     if result is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
@@ -325,8 +374,15 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, app: Core, t: Transla
         )
 
 
-async def back_to_list(query: CallbackQuery, app: Core, t: Translator) -> None:
-    await sessions_menu(query, app, t)
+async def back_to_list(
+    query: CallbackQuery,
+    t: Translator,
+    *,
+    clock: Clock,
+    db: Database,
+    training: TrainingService,
+) -> None:
+    await sessions_menu(query, t, clock=clock, db=db, training=training)
 
 
 def build_router() -> Router:

@@ -11,17 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-if TYPE_CHECKING:
-    from bot.services.core import Core
-
 log = logging.getLogger(__name__)
 
-Sweep = Callable[["Core", datetime], Awaitable[None]]
+# A capability's minute: a bound method of its service (or a small sweep object), given the time.
+Sweep = Callable[[datetime], Awaitable[object]]
 SWEEP_JOB_ID = "schoolbot-sweep"
 
 

@@ -5,20 +5,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from scheduler.base import Sweep
-
-if TYPE_CHECKING:
-    from bot.services.core import Core
 
 log = logging.getLogger(__name__)
 
 
-async def run_sweeps(app: Core, now: datetime, sweeps: Sequence[tuple[str, Sweep]]) -> None:
+async def run_sweeps(now: datetime, sweeps: Sequence[tuple[str, Sweep]]) -> None:
     for name, sweep in sweeps:
         try:
-            await sweep(app, now)
+            await sweep(now)
         except Exception:
             # One broken sweep must not stop the others; the next minute retries it.
             log.exception("sweep %s failed", name)

@@ -8,7 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import App
-from scheduler.ops_sweep import BACKUP_WINDOW
+from bot.services.ops import BACKUP_WINDOW
 
 
 def parse_start(value: str, tz: ZoneInfo) -> datetime:

@@ -75,6 +75,12 @@ class ConsentNudges:
         ids = await repo.undecided_parent_ids(self.db.conn, version.number)
         return [p for p in await self.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
 
+    async def sweep(self, now: datetime) -> None:
+        """The consent capability's minute: the first sweep after start publishes the shipped
+        document as version 1 if none exists, then reminds who has not answered."""
+        await self.consent.current()
+        await self.run_nudges(now)
+
     async def run_nudges(self, now: datetime) -> int:
         """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
     working hours. Returns how many were enqueued."""

@@ -12,7 +12,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
+from html import escape
 from typing import TYPE_CHECKING, TypeVar
 
 from bot.domain.access import MANAGER_ROLES
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.services.codes_print import CodesPrint
-    from bot.services.core import Core
     from bot.services.tasks import TasksService
     from storage.db import Database
 
@@ -159,11 +159,8 @@ def _limited(lines: list[str], limit: int, more: Callable[[int], str]) -> list[s
     return [*lines[:limit], more(len(lines) - limit)]
 
 
-def render(data: StatusData, t: Translator, app: Core) -> str:
+def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
     """The /status message (HTML). Lists are cut with "…and N more"; the whole stays < 4096."""
-    from html import escape
-
-    tz = app.school.tz
 
     def when(moment: datetime) -> str:
         return moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
