@@ -14,7 +14,6 @@ from bot.app import App, build_bot, create_app
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
 from bot.services.qr_card import CardData, render_card
-from bot.tg.sender import OutboxSender
 from scheduler.base import ManualScheduler
 from storage.outbox import Payload, enqueue
 from storage.people import PersonRepo
@@ -100,7 +99,7 @@ async def run_sender(
                 app.renderers["bench_card"] = renderer
             await _fill_outbox(app, count, kind)
             bot = build_bot(app.settings)
-            sender = OutboxSender(app, bot)
+            sender = app.new_sender(bot)
             started = time.monotonic()
             sender.start()
             try:

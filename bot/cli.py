@@ -19,7 +19,7 @@ from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
 from bot.services.imports import ImportOptions, render_outcome
-from bot.services.onboarding import create_token, deep_link
+from bot.services.onboarding import deep_link
 from bot.services.people_text import find_people
 from bot.tg.startup import check_data_folders
 from storage.db import DiskFull, StorageError
@@ -102,7 +102,7 @@ async def cmd_import(app: App, args: argparse.Namespace, t: Translator) -> int:
         confirm_deactivations=getattr(args, "confirm_deactivations", False),
     )
     try:
-        outcome = await importer.run(app, data, path.name, options)
+        outcome = await importer.run(data, path.name, options)
     except DiskFull:
         print(t("imports.disk_full"), file=sys.stderr)
         return 2
@@ -127,7 +127,7 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
         for p in matches[:20]:
             print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
         return 1
-    token = await create_token(app, purpose="link", person_id=matches[0].id, created_by=None)
+    token = await app.services.onboarding.create_token(purpose="link", person_id=matches[0].id, created_by=None)
     link = deep_link(args.bot_username, token) if args.bot_username else f"/start {token}"
     print(f"{matches[0].full_name}: {link}")
     return 0
@@ -135,7 +135,7 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
 
 async def cmd_admin_token(app: App, args: argparse.Namespace, t: Translator) -> int:
 
-    token = await create_token(app, purpose="admin", person_id=None, created_by=None)
+    token = await app.services.onboarding.create_token(purpose="admin", person_id=None, created_by=None)
     print(t("cli.admin_token"))
     print(deep_link(args.bot_username, token) if args.bot_username else f"/start {token}")
     return 0

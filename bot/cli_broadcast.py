@@ -13,8 +13,7 @@ from rich.progress import Progress as Bar
 from bot.app import App, build_bot
 from bot.argparsing import SubParsers
 from bot.i18n import Translator
-from bot.services.broadcast import Audience, AudienceError, create, preview, render_progress
-from bot.tg.sender import OutboxSender
+from bot.services.broadcast import Audience, AudienceError, render_progress
 from storage.delivery import DeliveryRepo
 
 
@@ -24,7 +23,7 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
     except AudienceError as exc:
         print(f"schoolbot: {exc}", file=sys.stderr)
         return 2
-    seen = await preview(app, audience)
+    seen = await app.services.broadcast.preview(audience)
     print(t("broadcast.cli_preview", audience=str(audience), total=seen.total, reachable=seen.reachable))
     if seen.reachable == 0:
         return 1
@@ -33,8 +32,10 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
         if answer.strip().lower() not in ("y", "yes", "д", "да"):
             return 1
     bot = build_bot(app.settings)
-    sender = OutboxSender(app, bot)
-    broadcast_id, count = await create(app, audience=audience, html_text=html.escape(args.text), author=None)
+    sender = app.new_sender(bot)
+    broadcast_id, count = await app.services.broadcast.create(
+        audience=audience, html_text=html.escape(args.text), author=None
+    )
     sender.start()
     repo = DeliveryRepo(app.db)
     try:

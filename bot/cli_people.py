@@ -10,7 +10,7 @@ from bot.app import App
 from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.onboarding import MergeRefused, merge_people
+from bot.services.onboarding import MergeRefused
 from bot.services.people_text import find_people
 
 
@@ -30,7 +30,7 @@ async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) ->
     if duplicate is None or into is None:
         return 1
     try:
-        await merge_people(app, duplicate_id=duplicate.id, into_id=into.id)
+        await app.services.onboarding.merge_people(duplicate_id=duplicate.id, into_id=into.id)
     except MergeRefused as refused:
         print(t(str(refused)), file=sys.stderr)
         return 1

@@ -41,7 +41,7 @@ async def load_school(app: App, *, with_codes: bool = True) -> None:
     report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
     if with_codes:
-        outcome = await app.importers["codes"].run(app, codes_csv(), "codes.csv", ImportOptions())
+        outcome = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
         assert outcome.ok and outcome.applied, outcome.errors
 
 

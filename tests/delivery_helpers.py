@@ -81,8 +81,8 @@ async def prepare_broadcast(tmp_path: Path, recipients: int) -> int:
     await app.open()
     try:
         await add_people(app, recipients)
-        broadcast_id, count = await service.create(
-            app, audience=service.Audience("parents"), html_text=BROADCAST_TEXT, author=None
+        broadcast_id, count = await app.services.broadcast.create(
+            audience=service.Audience("parents"), html_text=BROADCAST_TEXT, author=None
         )
         assert count == recipients
         return broadcast_id

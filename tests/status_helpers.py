@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date
 
 from bot.services.roster import import_roster
-from bot.services.tasks_import import ensure_plan
 from storage import consent as consent_store
 from storage.codes import CodeRepo, NewCode
 from storage.people import PersonRepo
@@ -24,7 +23,7 @@ PHONES = {
 
 async def populate(h: Harness) -> dict[str, int]:
     app = h.app
-    await ensure_plan(app)
+    await app.services.tasks_import.ensure_plan()
     report = await import_roster(app.db, roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for tg_id, phone in PHONES.items():

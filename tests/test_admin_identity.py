@@ -10,7 +10,6 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import InlineKeyboardMarkup
 
 from bot.cli_people import cmd_merge_person
-from bot.services.onboarding import create_token
 from bot.services.roster import import_roster
 from storage.merge import person_references
 from tests.harness import Harness, roster_csv
@@ -65,7 +64,7 @@ async def test_a_stranger_cannot_claim_a_roster_it_officer(harness: Harness) -> 
 
 async def test_admin_token_user_picks_their_roster_row(harness: Harness) -> None:
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
-    token = await create_token(harness.app, purpose="admin", person_id=None, created_by=None)
+    token = await harness.app.services.onboarding.create_token(purpose="admin", person_id=None, created_by=None)
     calls = await _start_as(harness, STRANGER, "Пётр", text=f"/start {token}")
     buttons = _buttons(calls)
     assert "Петров Пётр Петрович" in buttons

@@ -12,9 +12,8 @@ from aiogram.methods import SendDocument
 from aiogram.types import BufferedInputFile
 from openpyxl import load_workbook
 
-from bot.services import analysis, tickets
-from bot.services import backup as backup_service
-from bot.services.task_actions import review, submit_proof, text_proof
+from bot.services import analysis
+from bot.services.task_actions import text_proof
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.test_tasks import local, seed, sent
 
@@ -36,12 +35,12 @@ async def _year(h: Harness) -> None:
                         (PARENT_TWO, "Где вводить код?")):
         asker = await app.people.by_tg(tg_id)
         assert asker is not None
-        await tickets.open_ticket(app, asker, text)
+        await app.services.tickets.open_ticket(asker, text)
     h.clock.set(local(app, "2026-10-20 10:00"))
-    await backup_service.log_journal(app, quarter=1, label="Флешка №1", person_id=officer.id)
+    await app.services.backup.log_journal(quarter=1, label="Флешка №1", person_id=officer.id)
     h.clock.set(local(app, "2026-11-05 10:00"))  # item 3 was due 31 October: accepted late
-    proof = await submit_proof(app, director, "3", "2026-10-31", text_proof("Приказ №12"))
-    await review(app, officer, proof, accept=True, comment=None)
+    proof = await app.services.task_actions.submit_proof(director, "3", "2026-10-31", text_proof("Приказ №12"))
+    await app.services.task_actions.review(officer, proof, accept=True, comment=None)
     h.clock.set(local(app, "2027-05-31 10:00"))
 
 
@@ -56,7 +55,7 @@ async def test_it_officer_gets_the_analysis_edits_the_tasks_and_the_report_follo
     await _year(harness)
     app = harness.app
     t = app.catalog.bind("ru")
-    found = await analysis.collect(app, t)
+    found = await app.services.analysis.collect(t)
     assert [c.label for c in found.classes] == ["5А", "6Б"]
     assert [line.label for line in found.late] == ["Пункт 3"]
     assert "Пункт 16 · II четверть" in [line.label for line in found.not_done]
@@ -80,7 +79,7 @@ async def test_it_officer_gets_the_analysis_edits_the_tasks_and_the_report_follo
     [pdf2] = _documents(calls)
     assert pdf2.data.startswith(b"%PDF") and pdf2.data != pdf.data
     assert "1. Обучить новых учителей &lt;5А&gt;\n2. Собрать согласия в 6Б" in sent(calls)[-1]
-    again = await analysis.collect(app, t)
+    again = await app.services.analysis.collect(t)
     assert again.tasks_edited and again.tasks == ["Обучить новых учителей <5А>", "Собрать согласия в 6Б"]
 
     # The XLSX report's first sheet is the same analysis, with the edited tasks.
@@ -106,7 +105,7 @@ async def test_empty_edit_is_refused_and_nothing_saved(harness: Harness) -> None
     await harness.press(IT_OFFICER, "ana:edit")
     calls = await harness.text(IT_OFFICER, "  \n - \n")
     assert "хотя бы одна задача" in sent(calls)[0]
-    assert not (await analysis.collect(harness.app, harness.app.catalog.bind("ru"))).tasks_edited
+    assert not (await harness.app.services.analysis.collect(harness.app.catalog.bind("ru"))).tasks_edited
 
 
 async def test_cli_sets_the_tasks_and_writes_a_private_pdf(harness: Harness, tmp_path: Path) -> None:
@@ -116,8 +115,8 @@ async def test_cli_sets_the_tasks_and_writes_a_private_pdf(harness: Harness, tmp
     tasks_file.write_text("Первое\nВторое\n", encoding="utf-8")
     out = tmp_path / "out" / "analysis.pdf"
     args = argparse.Namespace(tasks=str(tasks_file), out=str(out))
-    assert await analysis.cmd_analysis(app, args, app.catalog.bind("ru")) == 0
+    assert await app.services.analysis.cmd_analysis(args, app.catalog.bind("ru")) == 0
     assert out.read_bytes().startswith(b"%PDF") and os.stat(out).st_mode & 0o777 == 0o600
-    assert (await analysis.collect(app, app.catalog.bind("ru"))).tasks == ["Первое", "Второе"]
+    assert (await app.services.analysis.collect(app.catalog.bind("ru"))).tasks == ["Первое", "Второе"]
     bad = argparse.Namespace(tasks=str(tmp_path / "missing.txt"), out=str(out))
-    assert await analysis.cmd_analysis(app, bad, app.catalog.bind("ru")) == 2
+    assert await app.services.analysis.cmd_analysis(bad, app.catalog.bind("ru")) == 2

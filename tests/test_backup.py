@@ -16,7 +16,6 @@ from bot import cli
 from bot.services import backup as backup_service
 from bot.services.backup import BackupError, select_keep
 from bot.services.restore import restore
-from scheduler import ops_sweep
 from storage import ops
 from storage.db import Database
 from storage.snapshot import verify_file
@@ -26,7 +25,7 @@ MSK = ZoneInfo("Europe/Moscow")
 
 
 async def test_backup_is_verified_private_and_recorded(harness: Harness) -> None:
-    result = await backup_service.take_backup(harness.app)
+    result = await harness.app.services.backup.take_backup()
     assert result.ok and result.size_bytes > 0
     assert result.path.name == "schoolbot-20261130T070000Z.sqlite3"
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
@@ -59,7 +58,7 @@ async def test_backup_during_concurrent_writes_restores_every_committed_row(harn
     task = asyncio.create_task(writer())
     await warmed_up.wait()
     before = committed[-1]  # every row up to here was committed before the backup started
-    result = await backup_service.take_backup(app)
+    result = await app.services.backup.take_backup()
     writes_during = committed[-1] - before
     stop.set()
     await task
@@ -150,8 +149,8 @@ async def test_restore_refuses_corrupt_and_foreign_files_and_changes_nothing(tmp
 
 async def test_restore_moves_the_current_database_aside(harness: Harness, tmp_path: Path) -> None:
     app = harness.app
-    result = await backup_service.take_backup(app)
-    await backup_service.log_journal(app, quarter=2, label="after the backup", person_id=None)
+    result = await app.services.backup.take_backup()
+    await app.services.backup.log_journal(quarter=2, label="after the backup", person_id=None)
     await app.close()
     aside = (await restore(app.db.path, result.path, datetime(2026, 12, 1, 7, tzinfo=UTC))).aside
     assert aside is not None and aside.name == "schoolbot.sqlite3.before-restore-20261201T070000Z"
@@ -179,9 +178,9 @@ async def test_nightly_sweep_backs_up_once_per_night(harness: Harness) -> None:
     await app.tick()
     assert len(await ops.db_backup_log(app.db)) == 1
     harness.clock.set(datetime(2026, 12, 2, 4, 59, tzinfo=MSK))
-    assert await ops_sweep.nightly_backup(app, app.clock.now())
+    assert await app.services.ops.nightly_backup(app.clock.now())
     harness.clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=MSK))
-    assert not await ops_sweep.nightly_backup(app, app.clock.now())  # after the window
+    assert not await app.services.ops.nightly_backup(app.clock.now())  # after the window
     assert len(backup_service.list_backups(Path(app.settings.backup_dir))) == 2
 
 

@@ -8,8 +8,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import backup as backup_service
-from bot.services.tasks import snapshot
-from scheduler import ops_sweep
 from storage import ops
 from tests.harness import Harness
 from tests.status_helpers import populate
@@ -65,7 +63,7 @@ async def test_item_16_is_a_plan_task_and_a_logged_backup_closes_its_quarter(har
     for moment in ((2026, 12, 28, 9, 0), (2027, 1, 11, 9, 0)):
         await _at(harness, *moment)
     assert not [r for r in await _plan_rows(harness) if "II четверть" in r[2] and r[0] != key]
-    snap = await snapshot(harness.app)
+    snap = await harness.app.services.tasks.snapshot()
     q2 = snap.task("16", "q2-2026")
     assert q2 is not None and snap.accepted(q2) and snap.status(q2, date(2027, 1, 11)) == "accepted"
 
@@ -84,7 +82,7 @@ async def test_year_end_reminder_goes_out_once_in_may(harness: Harness) -> None:
     ids = await populate(harness)
     teacher = ids["Кузнецова Ольга Николаевна"]
     officer = ids["Петров Пётр Петрович"]
-    assert ops_sweep.year_end_day(harness.app) == date(2027, 5, 20)
+    assert harness.app.services.ops.year_end_day() == date(2027, 5, 20)
     before = [k for k in await _at(harness, 2027, 5, 19, 10, 0) if "yearend" in k]
     assert before == []
     keys = [k for k in await _at(harness, 2027, 5, 20, 9, 30) if "yearend" in k]

@@ -16,7 +16,6 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument, TelegramMethod
 from aiogram.types import BufferedInputFile
 from pydantic import SecretStr
 
-from bot.services import backup as backup_service
 from tests.consent_helpers import buttons, texts
 from tests.harness import DIRECTOR, IT_OFFICER, Harness, handler_harness
 from tests.status_helpers import populate
@@ -41,7 +40,7 @@ def _bytes(doc: SendDocument) -> bytes:
 
 async def test_archive_is_aes_encrypted_and_holds_the_verified_database(secured: Harness, tmp_path: Path) -> None:
     await populate(secured)
-    result = await backup_service.take_backup(secured.app)
+    result = await secured.app.services.backup.take_backup()
     calls = await secured.text(IT_OFFICER, "/backup")
     assert not _documents(calls)
     [status] = [c for c in calls if buttons(c)]
@@ -77,7 +76,7 @@ async def test_archive_is_aes_encrypted_and_holds_the_verified_database(secured:
 
 async def test_no_file_for_anyone_else_nor_without_a_strong_passphrase(harness: Harness, tmp_path: Path) -> None:
     await populate(harness)
-    await backup_service.take_backup(harness.app)
+    await harness.app.services.backup.take_backup()
     # No passphrase on the server: the status says how to enable it, and a forged press sends nothing.
     calls = await harness.text(IT_OFFICER, "/backup")
     assert not _documents(calls) and not any(buttons(c) for c in calls)

@@ -124,8 +124,8 @@ async def test_audience_strings() -> None:
 
 async def test_staff_and_everyone(harness: Harness) -> None:
     await _school(harness)
-    staff = await service.preview(harness.app, service.Audience("staff"))
-    everyone = await service.preview(harness.app, service.Audience("all"))
+    staff = await harness.app.services.broadcast.preview(service.Audience("staff"))
+    everyone = await harness.app.services.broadcast.preview(service.Audience("all"))
     # The roster's IT officer, the bootstrapped admin, the director and two teachers; 3 linked.
     assert (staff.total, staff.reachable) == (5, 3)
     assert everyone.total == 10
@@ -181,8 +181,8 @@ async def test_start_is_answered_while_a_500_message_broadcast_drains(tmp_path: 
     broadcast messages queue against Telegram-like limits (30/s global, 1/s per chat)."""
     async with FakeTelegram(rate_limited=True) as tg, running_bot(tg, tmp_path) as app:
         await add_people(app, 500)
-        broadcast_id, count = await service.create(
-            app, audience=service.Audience("parents"), html_text="Большая рассылка", author=None
+        broadcast_id, count = await app.services.broadcast.create(
+            audience=service.Audience("parents"), html_text="Большая рассылка", author=None
         )
         assert count == 500
         await wait_until(lambda: _some_sent(app, broadcast_id), timeout=5)

@@ -21,7 +21,6 @@ from bot.cli import main as cli_main
 from bot.services import codes as svc
 from bot.services import consent
 from bot.services import status as status_service
-from bot.services.codes_nudges import sweep
 from bot.services.consent_gate import code_clearances
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
@@ -66,7 +65,7 @@ async def _school(h: Harness) -> None:
     app = h.app
     report = await import_roster(app.db, _roster(), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
-    outcome = await app.importers["codes"].run(app, _codes(), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(_codes(), "codes.csv", ImportOptions())
     assert outcome.ok, outcome.errors
     await h.text(IT_OFFICER, "/start")
     for user, phone in ((IT_OFFICER, "+79000000001"), (CLASS_TEACHER, "+79000000003"),
@@ -80,12 +79,13 @@ async def _decide(h: Harness, parent_name: str, child_name: str, decision: conse
     app = h.app
     parent = await app.people.get(await person_id(app, parent_name))
     assert parent is not None
-    version = await consent.current(app)
+    version = await app.services.consent.current()
     cid = await person_id(app, child_name)
     child = await app.people.get(cid)
     assert child is not None
-    await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
-    results = await consent.decide(app, parent=parent, child_ids=[cid], decision=decision, version=version.number,
+    await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
+    results = await app.services.consent.decide(
+                                   parent=parent, child_ids=[cid], decision=decision, version=version.number,
                                    tg_user_id=parent.tg_user_id or 0, update_id=None,
                                    callback_id=f"{decision}-{cid}-{h.clock.now().timestamp()}")
     assert [r.outcome for r in results] == [consent.Outcome.RECORDED], results
@@ -225,7 +225,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     # 1. Cards waiting in the outbox: Миша's and Елена's own (no other covered child) are cancelled.
     assert await _pending_cards(h) == {CODES["Кузнецова Ольга Николаевна"]}
     # 2. The sweep (link, consent, import catch-up) does not bring them back.
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert await _pending_cards(h) == {CODES["Кузнецова Ольга Николаевна"]}
     # 3. /codes: nothing to show, and why.
     calls = await h.text(PARENT_TWO, "/codes")
@@ -238,9 +238,9 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     # 5. The card renderer at send time (a card queued before the withdrawal, e.g. by a race).
     for code in (misha_code, elena_code):
         with pytest.raises(svc.Withheld):
-            await svc.render_card_for(app, {"code_id": code.id, "lang": "ru", "recipient": elena})
+            await app.services.codes.render_card_for({"code_id": code.id, "lang": "ru", "recipient": elena})
     # 6. Reissue: a new code for Миша is stored but goes to nobody.
-    assert await svc.issue(app, misha, "student", "IVM3-NEW0-Z03") == "ok"
+    assert await app.services.codes.issue(misha, "student", "IVM3-NEW0-Z03") == "ok"
     assert await _pending_cards(h) == {CODES["Кузнецова Ольга Николаевна"]}
     # 7. Nudges: none for a code whose gate is closed, even after its card went out earlier.
     async with app.db.transaction() as conn:
@@ -249,7 +249,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     from datetime import timedelta
 
     h.clock.advance(timedelta(days=4))
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     nudges = await app.db.fetchall("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE '%nudge%'")
     assert not any(str(r[0]).startswith(f"code:{misha_code.id}:") for r in nudges)
     # 8. The class teacher's sheet in the bot: nothing left to print, and who and why.
@@ -258,7 +258,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     assert "Не выдано: 3 кода — нет согласия (нет ответа: 1, отказ: 1, согласие отозвано: 1)" in texts[0]
     assert f"• {MISHA} — согласие отозвано" in texts[1]
     # 9. The status view and the report count what the gate keeps in.
-    data = await status_service.collect(app, await app.people.by_tg(IT_OFFICER))
+    data = await app.services.status.collect(await app.people.by_tg(IT_OFFICER))
     withheld = {(r.class_label, r.role): r.withheld for r in data.codes or []}
     assert withheld[("5А", "student")] == 3 and withheld[("5А", "parent")] == 3
     text = status_service.render(data, app.catalog.bind("ru"), app)

@@ -13,8 +13,6 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, Send
 
 from bot.app import App
 from bot.services import codes_print, consent
-from bot.services.codes_nudges import sweep
-from bot.services.codes_print import print_cards
 from bot.services.imports import ImportOptions, render_outcome
 from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow, CodeTrouble
 from storage.codes import CodeRepo
@@ -39,13 +37,13 @@ async def _code_rows(app: App) -> list[tuple[str, int, str]]:
 async def _give_consent(app: App, parent_name: str, child_names: list[str]) -> None:
     parent = await app.people.get(await person_id(app, parent_name))
     assert parent is not None
-    version = await consent.current(app)
+    version = await app.services.consent.current()
     ids = [await person_id(app, n) for n in child_names]
     for cid in ids:
         child = await app.people.get(cid)
         assert child is not None
-        await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
-    results = await consent.decide(app, parent=parent, child_ids=ids, decision="given", version=version.number,
+        await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
+    results = await app.services.consent.decide(parent=parent, child_ids=ids, decision="given", version=version.number,
                                    tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id=f"cb-{ids}")
     assert all(r.outcome is consent.Outcome.RECORDED for r in results), results
 
@@ -53,9 +51,9 @@ async def _give_consent(app: App, parent_name: str, child_names: list[str]) -> N
 async def _withdraw(app: App, parent_name: str, child_name: str) -> None:
     parent = await app.people.get(await person_id(app, parent_name))
     assert parent is not None
-    version = await consent.current(app)
+    version = await app.services.consent.current()
     cid = await person_id(app, child_name)
-    await consent.decide(app, parent=parent, child_ids=[cid], decision="withdrawn", version=version.number,
+    await app.services.consent.decide(parent=parent, child_ids=[cid], decision="withdrawn", version=version.number,
                          tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id=f"wd-{cid}")
 
 
@@ -65,14 +63,14 @@ async def _withdraw(app: App, parent_name: str, child_name: str) -> None:
 async def test_import_matches_roster_and_is_idempotent(harness: Harness) -> None:
     app = harness.app
     await load_school(app, with_codes=False)
-    first = await app.importers["codes"].run(app, codes_csv(), "codes.csv", ImportOptions())
+    first = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
     assert first.ok and first.counts == {"added": 7, "updated": 0, "unchanged": 0}
-    again = await app.importers["codes"].run(app, codes_csv(), "codes.csv", ImportOptions())
+    again = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
     assert again.counts == {"added": 0, "updated": 0, "unchanged": 7}
 
     changed = [list(r) for r in CODE_ROWS]
     changed[6][3] = "IVE6-NEW0-X99"
-    outcome = await app.importers["codes"].run(app, codes_csv(changed), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(codes_csv(changed), "codes.csv", ImportOptions())
     assert outcome.counts == {"added": 0, "updated": 1, "unchanged": 6}
     history = await CodeRepo(app.db).history(await person_id(app, ELENA))
     assert [(c.status, c.code) for c in history] == [("replaced", CODES[ELENA]), ("active", "IVE6-NEW0-X99")]
@@ -89,7 +87,7 @@ async def test_import_reports_bad_rows_by_line_and_writes_nothing(harness: Harne
     rows[4][2] = "завхоз"                                                        # line 5: unknown role
     rows[5][3] = "!"                                                             # line 6: bad code
     rows.append([OLEG, "5А", "родитель", "SMK5-DUPL-E05"])  # line 9: duplicate person
-    outcome = await app.importers["codes"].run(app, codes_csv(rows), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(codes_csv(rows), "codes.csv", ImportOptions())
     assert [(e.line, e.code) for e in outcome.errors] == [
         (3, "codes_unmatched"), (4, "codes_unmatched"), (5, "codes_role"), (6, "codes_code"),
         (9, "codes_duplicate_person"),
@@ -109,7 +107,7 @@ async def test_ambiguous_namesake_is_reported(harness: Harness) -> None:
         await PersonRepo.create(conn, roster_key="adult:морозов игорь сергеевич:2", full_name="Морозов Игорь Сергеевич",
                                 roles=["teacher"], now=app.clock.now())
     rows = [CODE_ROWS[0], CODE_ROWS[2]]
-    outcome = await app.importers["codes"].run(app, codes_csv(rows), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(codes_csv(rows), "codes.csv", ImportOptions())
     assert [(e.line, e.code) for e in outcome.errors] == [(2, "codes_ambiguous")]
 
 
@@ -118,7 +116,7 @@ async def test_header_aliases_from_school_config(harness: Harness) -> None:
     await load_school(app, with_codes=False)
     app.school.codes.column_aliases["code"] = ["Секретный ключ"]
     rows = [["ФИО", "Класс", "Роль", "Секретный ключ"], CODE_ROWS[2]]
-    outcome = await app.importers["codes"].run(app, codes_csv(rows), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(codes_csv(rows), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.counts["added"] == 1
 
 
@@ -163,7 +161,7 @@ async def test_parent_gets_family_cards_only_after_consent(harness: Harness) -> 
     await _give_consent(app, ELENA, [MASHA])
     assert len(await _code_rows(app)) == 3
     # Re-running the sweep enqueues nothing twice.
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert len(await _code_rows(app)) == 3
 
 
@@ -175,7 +173,7 @@ async def test_withdrawal_stops_deliveries(harness: Harness) -> None:
     assert len(await _code_rows(app)) == 2
     await _withdraw(app, OLEG, KOLYA)
     assert await _code_rows(app) == []  # pending cards cancelled by the consent capability
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert await _code_rows(app) == []  # and the sweep does not bring them back
     calls = await harness.press(PARENT_ONE, CodeShow(person_id=await person_id(app, KOLYA)).pack())
     assert any(isinstance(c, AnswerCallbackQuery) and c.show_alert for c in calls)
@@ -285,11 +283,11 @@ async def test_activation_button_and_nudges(harness: Harness) -> None:
         rows = await app.db.fetchall("SELECT dedupe_key FROM outbox WHERE dedupe_key LIKE '%nudge%' ORDER BY id")
         return [r[0] for r in rows]
 
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert await nudges() == []
     for _ in range(4):
         harness.clock.advance(timedelta(days=3))
-        await sweep(app, app.clock.now())
+        await app.services.codes_nudges.sweep(app.clock.now())
         await _mark_sent(app)
     # Only the class teacher (not activated), at most two nudges.
     assert await nudges() == [f"code:{ct_code.id}:{ct_code.person_id}:nudge1",
@@ -313,10 +311,10 @@ async def test_activation_import(harness: Harness) -> None:
     app = harness.app
     await load_school(app)
     rows = [["Код", "Статус"], [CODES[MISHA], "Активирован"], [CODES[KOLYA], "нет"]]
-    outcome = await app.importers["activations"].run(app, codes_csv(rows), "act.csv", ImportOptions())
+    outcome = await app.importers["activations"].run(codes_csv(rows), "act.csv", ImportOptions())
     assert outcome.ok and outcome.counts == {"updated": 1, "unchanged": 1}
     by_name = [["ФИО", "Класс", "Роль", "Активирован"], [ELENA, "5А", "родитель", "да"], ["Кто То", "", "", "да"]]
-    outcome = await app.importers["activations"].run(app, codes_csv(by_name), "act.csv", ImportOptions())
+    outcome = await app.importers["activations"].run(codes_csv(by_name), "act.csv", ImportOptions())
     assert [(e.line, e.code) for e in outcome.errors] == [(3, "codes_role")]
     funnel = {(r.class_label, r.role): r for r in await codes_print.funnel(app.db)}
     assert funnel[("5А", "student")].imported == 2 and funnel[("5А", "student")].activated == 1
@@ -345,7 +343,7 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
     docs = [c for c in calls if isinstance(c, SendDocument)]
     assert len(docs) == 1
     # The class's pupils without Telegram whose families agreed; never a parent's own code.
-    pdf = (await print_cards(app, "5А", everyone=False)).pdf
+    pdf = (await app.services.codes_print.print_cards("5А", everyone=False)).pdf
     assert pdf is not None and pdf.startswith(b"%PDF")
     out = tmp_path / "sheet.pdf"
     out.write_bytes(pdf)
@@ -356,7 +354,7 @@ async def test_class_teacher_prints_sheet_and_pdf_renders(harness: Harness, tmp_
     )
     page = tmp_path / "page-1.png"
     assert sorted(decode_qr(page.read_bytes())) == sorted([CODES[MISHA], CODES[KOLYA]])
-    everyone = await print_cards(app, "5А", everyone=True)
+    everyone = await app.services.codes_print.print_cards("5А", everyone=True)
     assert everyone.pdf is not None and everyone.printed == 2
-    empty = await print_cards(app, "11А", everyone=True)
+    empty = await app.services.codes_print.print_cards("11А", everyone=True)
     assert empty.pdf is None and empty.left_out == []

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from bot.services import consent as consent_svc
-from bot.services.codes_nudges import sweep
-from bot.services.consent_nudges import run_nudges
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.tg.callbacks import CodeActivated
@@ -34,13 +31,13 @@ async def test_a_family_gets_one_nudge_for_all_its_codes(harness: Harness) -> No
     await load_school(app)
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     await _give_consent(app, ELENA, [MISHA, MASHA])
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     await _mark_sent(app)
     repo = CodeRepo(app.db)
     codes = {name: (await repo.active_for([await person_id(app, name)]))[0] for name in (ELENA, MISHA, MASHA)}
 
     harness.clock.advance(timedelta(days=3, hours=1))
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     [(_, first)] = await _nudges(harness)
     text = str(first["text"])
     assert all(name in text for name in (ELENA, MISHA, MASHA))
@@ -52,14 +49,14 @@ async def test_a_family_gets_one_nudge_for_all_its_codes(harness: Harness) -> No
     await _mark_sent(app)
     await harness.press(PARENT_TWO, CodeActivated(code_id=codes[MISHA].id).pack())
     harness.clock.advance(timedelta(days=4))  # Monday 7 December (three days on is a Sunday)
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     nudges = await _nudges(harness)
     assert len(nudges) == 2
     second = str(nudges[1][1]["text"])
     assert ELENA in second and MASHA in second and MISHA not in second
     # At most two nudges per code: nothing more after that.
     harness.clock.advance(timedelta(days=7))
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert len(await _nudges(harness)) == 2
 
 
@@ -74,12 +71,12 @@ async def _consent_and_codes_due_together(harness: Harness) -> None:
             row[1], row[4] = "учитель, родитель", "Смирнов Коля Олегович (5А)"
     report = await import_roster(app.db, csv_bytes(rows), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
-    outcome = await app.importers["codes"].run(app, codes_csv(), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.applied, outcome.errors
     await harness.contact(TEACHER, "+79000000004", TEACHER)
-    await consent_svc.current(app)  # the shipped document becomes version 1
-    await run_nudges(app, app.clock.now())
-    await sweep(app, app.clock.now())
+    await app.services.consent.current()  # the shipped document becomes version 1
+    await app.services.consent_nudges.run_nudges(app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     await _mark_sent(app)
     harness.clock.advance(timedelta(days=3, hours=1))
 
@@ -117,12 +114,12 @@ async def test_an_activation_reminder_waits_a_day_after_a_consent_reminder_went_
     app = harness.app
     await _consent_and_codes_due_together(harness)
     before = len(await _teacher_nudges(harness))
-    await run_nudges(app, app.clock.now())
+    await app.services.consent_nudges.run_nudges(app.clock.now())
     await _mark_sent(app)  # the consent reminder is delivered before the codes sweep runs
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     assert len(await _teacher_nudges(harness)) == before + 1
     harness.clock.advance(timedelta(days=1))
-    await sweep(app, app.clock.now())
+    await app.services.codes_nudges.sweep(app.clock.now())
     new = (await _teacher_nudges(harness))[before + 1:]
     assert [key.split(":")[0] for key, _ in new] == ["code"]
 
@@ -131,10 +128,10 @@ async def test_a_consent_reminder_waits_a_day_after_an_activation_reminder_went_
     app = harness.app
     await _consent_and_codes_due_together(harness)
     before = len(await _teacher_nudges(harness))
-    await sweep(app, app.clock.now())  # the activation reminder first this time
+    await app.services.codes_nudges.sweep(app.clock.now())  # the activation reminder first this time
     await _mark_sent(app)
-    await run_nudges(app, app.clock.now())
+    await app.services.consent_nudges.run_nudges(app.clock.now())
     assert [k.split(":")[0] for k, _ in (await _teacher_nudges(harness))[before:]] == ["code"]
     harness.clock.advance(timedelta(days=1))
-    await run_nudges(app, app.clock.now())
+    await app.services.consent_nudges.run_nudges(app.clock.now())
     assert [k.split(":")[0] for k, _ in (await _teacher_nudges(harness))[before:]] == ["code", "consent-nudge"]

@@ -72,7 +72,7 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     data = keys["✅ Согласна: Миша"]
     calls = await harness.press(PARENT_TWO, data)
     receipt = next(t for t in texts(calls) if "Квитанция" in t)
-    version = await svc.current(harness.app)
+    version = await harness.app.services.consent.current()
     assert "согласие дано" in receipt and "Иванов Миша Андреевич" in receipt
     assert "13:00:00 (Europe/Moscow)" in receipt or "10:00:00 (Europe/Moscow)" in receipt
     assert "2026-11-30 07:00:00 UTC" in receipt
@@ -108,7 +108,7 @@ async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> N
     await _menu(harness, PARENT_ONE)
     pupils = await harness.app.people.with_role("student")
     misha = next(c for c in pupils if c.full_name.startswith("Иванов Миша"))
-    version = await svc.current(harness.app)
+    version = await harness.app.services.consent.current()
     calls = await harness.press(PARENT_ONE, f"cns:give:{misha.id}:{version.number}")
     assert answer(calls).show_alert and "не указаны законным представителем" in (answer(calls).text or "")
     calls = await harness.press(PARENT_ONE, f"cns:read:{misha.id}:{version.number}")

@@ -14,8 +14,6 @@ from openpyxl import load_workbook
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
-from bot.services import consent_registers
-from bot.services.consent_export import export
 from bot.services.consent_gate import covered_children, is_covered
 from bot.services.roster import import_roster
 from storage import consent as repo
@@ -90,7 +88,7 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
             (masha.id, "declined", "telegram", PARENT_TWO),
             (misha.id, "withdrawn", "telegram", PARENT_TWO),
         ]
-        version = await svc.current(app)
+        version = await app.services.consent.current()
         assert {r.version for r in rows} == {version.number}
         # Each row names the exact text shown (or printed for paper), kept beside the ledger.
         for r in rows:
@@ -125,13 +123,13 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
 
         # The registers.
         t = app.catalog.bind("ru")
-        data, _, count = await export(app, "csv", t)
+        data, _, count = await app.services.consent_export.export("csv", t)
         assert count == 3 and data.decode("utf-8-sig").splitlines()[0].startswith("Класс;Ученик")
-        data, _, _ = await export(app, "xlsx", t)
+        data, _, _ = await app.services.consent_export.export("xlsx", t)
         ws = load_workbook(io.BytesIO(data)).active
         assert ws is not None and ws["A3"].value == "Класс" and ws.max_row == 6
-        data, _, _ = await export(app, "pdf", t)
+        data, _, _ = await app.services.consent_export.export("pdf", t)
         assert data.startswith(b"%PDF")
-        _, register = await consent_registers.register(app)
+        _, register = await app.services.consent_registers.register()
         # Each class starts on its own page.
         assert len(re.findall(rb"/Type\s*/Page\b", data)) == len({r.class_label for r in register}) == 2

@@ -14,9 +14,8 @@ from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
 from bot.services import consent as svc
-from bot.services.consent_export import export
 from bot.services.consent_gate import is_covered
-from bot.services.consent_paper import parse_paper_date, record_paper
+from bot.services.consent_paper import parse_paper_date
 from storage import consent as repo
 from storage.timefmt import from_db
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, texts
@@ -37,7 +36,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
     harness.clock.set(friday_evening)
     await harness.app.tick()
     first = await _nudges(harness)
-    version = await svc.current(harness.app)
+    version = await harness.app.services.consent.current()
     assert {(k, c) for k, c, _ in first} == {
         (f"consent-nudge:{version.number}:{p.id}:1", p.tg_user_id)
         for p in await harness.app.people.with_role("parent")
@@ -75,8 +74,8 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await repo.ledger_rows(harness.app.db.conn))[0].child_id
     assert await is_covered(harness.app.db, kolya)
-    old = await svc.current(harness.app)
-    new = await svc.publish(harness.app, svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
+    old = await harness.app.services.consent.current()
+    new = await harness.app.services.consent.publish(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
     assert new.number == old.number + 1 and new.sha256 != old.sha256
     assert new.sha256 == svc.sha256_text(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
     assert not await is_covered(harness.app.db, kolya)
@@ -94,12 +93,12 @@ async def test_paper_only_for_own_class_unless_it_officer(harness: Harness) -> N
     admin = await harness.app.people.by_tg(IT_OFFICER)
     assert teacher is not None and admin is not None
     masha = next(c for c in await harness.app.people.with_role("student") if c.class_label == "6Б")
-    result = await record_paper(harness.app, staff=teacher, child_id=masha.id, decision="given",
+    result = await harness.app.services.consent_paper.record_paper(staff=teacher, child_id=masha.id, decision="given",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.FORBIDDEN
     calls = await harness.press(CLASS_TEACHER, f"cst:child:6Б:{masha.id}:")
     assert answer(calls).show_alert
-    result = await record_paper(harness.app, staff=admin, child_id=masha.id, decision="declined",
+    result = await harness.app.services.consent_paper.record_paper(staff=admin, child_id=masha.id, decision="declined",
                                     paper_date=date(2026, 11, 20))
     assert result.outcome is svc.Outcome.RECORDED and result.row is not None
     assert result.row.parent_id is not None  # one parent: the signer is known
@@ -156,7 +155,7 @@ def test_cli_publish_and_export(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 async def test_versions_table_after_cli(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
-        v1 = await svc.current(h.app)
+        v1 = await h.app.services.consent.current()
         assert v1.number == 1 and v1.sha256 == svc.sha256_text(svc.shipped_template("ru"))
 
 
@@ -164,7 +163,7 @@ async def test_versions_table_after_cli(tmp_path: Path) -> None:
 async def test_pdf_renders_to_an_image(harness: Harness, tmp_path: Path) -> None:
 
     await school(harness)
-    data, _, _ = await export(harness.app, "pdf", harness.app.catalog.bind("ru"))
+    data, _, _ = await harness.app.services.consent_export.export("pdf", harness.app.catalog.bind("ru"))
     pdf = tmp_path / "reg.pdf"
     pdf.write_bytes(data)
     tool = shutil.which("pdftoppm")

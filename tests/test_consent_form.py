@@ -36,7 +36,7 @@ async def _document(h: Harness, parent_name: str, child_name: str) -> str:
     parent = await h.app.people.get(await person_id(h.app, parent_name))
     child = await h.app.people.get(await person_id(h.app, child_name))
     assert parent is not None and child is not None
-    return svc.render_document(h.app, await svc.current(h.app), "ru", parent, child)
+    return h.app.services.consent.render_document(await h.app.services.consent.current(), "ru", parent, child)
 
 
 async def test_form_has_every_element_of_article_9_part_4(harness: Harness) -> None:
@@ -83,7 +83,7 @@ async def test_agree_without_opening_the_document_is_refused(harness: Harness) -
     await _linked(harness)
     keys = buttons(last_with_buttons(await harness.text(PARENT_TWO, "/consent")))
     assert not [k for k in keys if k.startswith("✅")]
-    version = await svc.current(harness.app)
+    version = await harness.app.services.consent.current()
     misha = await person_id(harness.app, MISHA)
     # A hand-made "agree" press before reading: refused, nothing recorded.
     calls = await harness.press(PARENT_TWO, ConsentCb(action="give", child=misha, version=version.number).pack())

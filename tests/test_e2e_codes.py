@@ -11,7 +11,6 @@ import pytest
 
 from bot.app import App
 from bot.fakeapi import FakeTelegram
-from bot.services import consent
 from storage.codes import CodeRepo
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
 from tests.harness import PARENT_TWO, TEACHER, running_bot
@@ -109,11 +108,11 @@ async def test_parent_gets_family_cards_only_after_consent(tg: FakeTelegram, tmp
 async def _consent(app: App, parent_name: str, children: list[str]) -> None:
     parent = await app.people.get(await person_id(app, parent_name))
     assert parent is not None
-    version = await consent.current(app)
+    version = await app.services.consent.current()
     ids = [await person_id(app, n) for n in children]
     for cid in ids:
         child = await app.people.get(cid)
         assert child is not None
-        await consent.open_document(app, parent, child, "ru")  # the agree button appears only after this
-    await consent.decide(app, parent=parent, child_ids=ids, decision="given", version=version.number,
+        await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
+    await app.services.consent.decide(parent=parent, child_ids=ids, decision="given", version=version.number,
                          tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id="e2e")

@@ -14,7 +14,6 @@ from aiogram.methods import SendDocument
 from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
-from bot.services import consent_export, report
 from bot.services.exports import csv_cell, write_private
 from bot.services.roster import import_roster
 from storage import ops
@@ -73,13 +72,13 @@ async def test_consent_register_keeps_a_formula_name_as_text(harness: Harness) -
     assert result.ok, result.errors
     t = app.catalog.bind("ru")
 
-    data, _, _ = await consent_export.export(app, "csv", t)
+    data, _, _ = await app.services.consent_export.export("csv", t)
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
     cells = [c for row in rows for c in row]
     assert "'" + FORMULA_NAME in cells
     assert not any(c and c[0] in "=+-@\t\r" for c in cells)
 
-    data, _, _ = await consent_export.export(app, "xlsx", t)
+    data, _, _ = await app.services.consent_export.export("xlsx", t)
     _assert_text_not_formula(data, FORMULA_NAME)
 
 
@@ -88,7 +87,7 @@ async def test_report_keeps_user_typed_labels_as_text(harness: Harness) -> None:
     async with app.db.transaction() as conn:
         await ops.log_journal_backup(conn, school_year=app.school.school_year.year, quarter=1, medium_label=FORMULA,
                                      logged_by=None, now=app.clock.now())
-    data = await report.render_report(app, app.catalog.bind("ru"))
+    data = await app.services.report.render_report(app.catalog.bind("ru"))
     _assert_text_not_formula(data, FORMULA)
     # Numbers stay numbers.
     assert any(kind == "n" for _, kind in _xlsx_cells(data))

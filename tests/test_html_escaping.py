@@ -17,11 +17,8 @@ from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhot
 
 from bot import capabilities
 from bot.fakeapi.rules import check_caption, check_markup, check_text
-from bot.services import consent
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
-from bot.services.tasks_import import ensure_plan
-from bot.tg.sender import OutboxSender
 from scheduler.sweeps import run_sweeps
 from storage.outbox import Payload
 from storage.people import PersonRepo
@@ -94,10 +91,10 @@ def button_texts(calls: list[TelegramMethod[Any]]) -> list[str]:
 
 async def _school(h: Harness) -> None:
     app = h.app
-    await ensure_plan(app)
+    await app.services.tasks_import.ensure_plan()
     report = await import_roster(app.db, csv_bytes(_rename(ROSTER_ROWS)), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
-    outcome = await app.importers["codes"].run(app, csv_bytes(_rename(CODE_ROWS)), "codes.csv", ImportOptions())
+    outcome = await app.importers["codes"].run(csv_bytes(_rename(CODE_ROWS)), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.applied, outcome.errors
 
 
@@ -113,7 +110,7 @@ async def _check_outbox(h: Harness) -> list[Payload]:
             check_caption(payload.text, payload.parse_mode)
         check_markup(json.loads(json.dumps(payload.reply_markup)))
         payloads.append(payload)
-    sender = OutboxSender(h.app, h.bot, rate=1000)
+    sender = h.app.new_sender(h.bot, rate=1000)
     while await sender.drain_once():
         pass
     dead = await h.app.db.fetchall("SELECT dedupe_key, last_error FROM outbox WHERE status = 'dead'")
@@ -139,11 +136,11 @@ async def test_odd_roster_names_reach_every_main_message(harness: Harness) -> No
     # Consent for the children, then the family's QR cards (captions) and the codes menu buttons.
     parent = await h.app.people.by_tg(PARENT_TWO)
     assert parent is not None
-    version = await consent.current(h.app)
+    version = await h.app.services.consent.current()
     children = [p for p in await h.app.people.active() if p.full_name in (NAMES["Иванов Миша Андреевич"],)]
     for child in children:
-        await consent.open_document(h.app, parent, child, "ru")  # the agree button appears only after this
-    await consent.decide(h.app, parent=parent, child_ids=[c.id for c in children], decision="given",
+        await h.app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
+    await h.app.services.consent.decide(parent=parent, child_ids=[c.id for c in children], decision="given",
                          version=version.number, tg_user_id=PARENT_TWO, update_id=None, callback_id="cb-1")
     calls = await h.text(PARENT_TWO, "/codes")
     assert NAMES["Иванов Миша Андреевич"] in " ".join(button_texts(calls)) + seen(calls)

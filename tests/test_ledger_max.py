@@ -24,8 +24,8 @@ async def _max_press(h: Harness, receipts_before: int) -> repo.LedgerRow:
     app = h.app
     parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
     child = next(p for p in await app.people.active() if p.full_name == "Иванов Миша Андреевич")
-    version = await consent.current(app)
-    [result] = await consent.decide(app, parent=parent, child_ids=[child.id], decision="withdrawn",
+    version = await app.services.consent.current()
+    [result] = await app.services.consent.decide(parent=parent, child_ids=[child.id], decision="withdrawn",
                                     version=version.number, max_user_id=MAX_ACCOUNT, update_id=None,
                                     callback_id="max-press-1")
     assert result.outcome is consent.Outcome.RECORDED, result
@@ -58,7 +58,7 @@ async def test_a_press_names_exactly_one_account(harness: Harness) -> None:
     app = harness.app
     parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
     with pytest.raises(ValueError, match="exactly one"):
-        await consent.decide(app, parent=parent, child_ids=[1], decision="given", version=1, tg_user_id=1,
+        await app.services.consent.decide(parent=parent, child_ids=[1], decision="given", version=1, tg_user_id=1,
                              max_user_id=2, update_id=None, callback_id="x")
     # The table refuses a MAX row without its account, or with a Telegram one, whatever the caller.
     async with app.db.transaction() as conn:

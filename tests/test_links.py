@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from aiogram.methods import SendMessage
 
-from bot.services.onboarding import create_token
 from bot.services.roster import import_roster
 from tests.harness import Harness, roster_csv
 
@@ -12,7 +11,7 @@ from tests.harness import Harness, roster_csv
 async def test_one_time_link_token(harness: Harness) -> None:
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
     target = (await harness.app.people.by_phone("+79000000004"))[0]
-    token = await create_token(harness.app, purpose="link", person_id=target.id, created_by=None)
+    token = await harness.app.services.onboarding.create_token(purpose="link", person_id=target.id, created_by=None)
     stored = await harness.app.db.fetchval("SELECT token_hash FROM link_tokens")
     assert token not in str(stored)  # only the hash is kept
 
@@ -29,7 +28,7 @@ async def test_one_time_link_token(harness: Harness) -> None:
 async def test_expired_token_is_refused(harness: Harness) -> None:
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
     target = (await harness.app.people.by_phone("+79000000004"))[0]
-    token = await create_token(harness.app, purpose="link", person_id=target.id, created_by=None)
+    token = await harness.app.services.onboarding.create_token(purpose="link", person_id=target.id, created_by=None)
     harness.clock.advance(timedelta(days=15))
     calls = await harness.text(4004, f"/start {token}")
     assert isinstance(calls[0], SendMessage) and "недействительна" in calls[0].text
@@ -37,7 +36,7 @@ async def test_expired_token_is_refused(harness: Harness) -> None:
 
 
 async def test_admin_token_makes_an_it_officer(harness: Harness) -> None:
-    token = await create_token(harness.app, purpose="admin", person_id=None, created_by=None)
+    token = await harness.app.services.onboarding.create_token(purpose="admin", person_id=None, created_by=None)
     await harness.text(9009, f"/start {token}")
     person = await harness.app.people.by_tg(9009)
     assert person is not None and person.is_admin

@@ -21,9 +21,7 @@ from bot.app import App
 from bot.channels import Channel, DataClass
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services import consent, status
-from bot.services.outbox import notify
-from bot.services.report import render_report
+from bot.services import status
 from storage.messengers import MessengerRepo
 from storage.outbox import Payload
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
@@ -190,16 +188,16 @@ async def test_consent_then_family_codes(wire_name: str, tg: FakeTelegram, mx: F
         assert parent.photos() == []  # no consent yet: no codes
         elena = await w.app.people.get(await person_id(w.app, ELENA))
         assert elena is not None
-        version = await consent.current(w.app)
+        version = await w.app.services.consent.current()
         children = [await person_id(w.app, MISHA)]
         for child_id in children:
             child = await w.app.people.get(child_id)
             assert child is not None
-            await consent.open_document(w.app, elena, child, "ru")
+            await w.app.services.consent.open_document(elena, child, "ru")
         # The press names its account in the messenger it came from (migration 016 for MAX).
         account = {"max_user_id": PARENT_TWO} if wire_name == "max" else {"tg_user_id": PARENT_TWO}
-        await consent.decide(
-            w.app, parent=elena, child_ids=children, decision="given", version=version.number,
+        await w.app.services.consent.decide(
+            parent=elena, child_ids=children, decision="given", version=version.number,
             update_id=None, callback_id="e2e", **account,
         )  # fmt: skip
         w.app.wake_sender()
@@ -317,8 +315,8 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
 
         await _eventually(chosen)
         async with app.db.transaction() as conn:
-            await notify(
-                app, conn, oleg, key="e2e:notice", payload=Payload(text="Собрание в четверг в 18:00"),
+            await app.services.outbox.notify(
+                conn, oleg, key="e2e:notice", payload=Payload(text="Собрание в четверг в 18:00"),
                 now=app.clock.now(), data_class=DataClass.PUBLIC,
             )  # fmt: skip
         await on_max.wait(lambda text: "Собрание в четверг" in text)
@@ -335,10 +333,10 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
         async with app.db.transaction() as conn:
             assert not await MessengerRepo.set_preferred(conn, elena.id, Channel.MAX, app.clock.now())
         # The IT officer's status counts people per messenger.
-        text = status.render(await status.collect(app), app.catalog.bind("ru"), app)
+        text = status.render(await app.services.status.collect(), app.catalog.bind("ru"), app)
         assert "В Telegram: 1, в MAX: 0, в обоих: 1" in text
         # So does the XLSX report, on a sheet of its own.
-        book = load_workbook(io.BytesIO(await render_report(app, app.catalog.bind("ru"))))
+        book = load_workbook(io.BytesIO(await app.services.report.render_report(app.catalog.bind("ru"))))
         sheet = book["Мессенджеры"]
         counts = {str(r[0]): r[1] for r in sheet.iter_rows(min_row=2, values_only=True)}
         assert counts["Только Telegram"] == 1 and counts["Telegram и MAX"] == 1 and counts["Только MAX"] == 0

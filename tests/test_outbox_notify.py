@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from bot.domain.people import Person
-from bot.services.outbox import notify
 from storage.outbox import Payload
 from storage.people import PersonRepo
 from tests.harness import Harness
@@ -37,14 +36,18 @@ async def test_the_sender_is_woken_by_the_commit(harness: Harness) -> None:
     person = await _person(h, chat=500_001)
     h.app.outbox_wakeup.clear()
     async with h.app.db.transaction() as conn:
-        assert await notify(h.app, conn, person, key="t:1", payload=Payload(text="Привет"), now=h.clock.now())
+        assert await h.app.services.outbox.notify(
+            conn, person, key="t:1", payload=Payload(text="Привет"), now=h.clock.now()
+        )
         # Enqueued but not committed: a sender woken now would find nothing.
         assert not h.app.outbox_wakeup.is_set()
     assert h.app.outbox_wakeup.is_set()
     assert await _queued(h, "t:1") == 1
     # The same key again is no new message.
     async with h.app.db.transaction() as conn:
-        assert not await notify(h.app, conn, person, key="t:1", payload=Payload(text="Привет"), now=h.clock.now())
+        assert not await h.app.services.outbox.notify(
+            conn, person, key="t:1", payload=Payload(text="Привет"), now=h.clock.now()
+        )
     assert await _queued(h, "t:1") == 1
 
 
@@ -55,7 +58,9 @@ async def test_a_rollback_enqueues_nothing_and_wakes_nobody(harness: Harness) ->
 
     async def failing_write() -> None:
         async with h.app.db.transaction() as conn:
-            await notify(h.app, conn, person, key="t:2", payload=Payload(text="Привет"), now=h.clock.now())
+            await h.app.services.outbox.notify(
+                conn, person, key="t:2", payload=Payload(text="Привет"), now=h.clock.now()
+            )
             raise Boom
 
     with pytest.raises(Boom):
@@ -72,5 +77,7 @@ async def test_a_person_without_messenger_gets_nothing(harness: Harness) -> None
     h = harness
     person = await _person(h, chat=None)
     async with h.app.db.transaction() as conn:
-        assert not await notify(h.app, conn, person, key="t:3", payload=Payload(text="Привет"), now=h.clock.now())
+        assert not await h.app.services.outbox.notify(
+            conn, person, key="t:3", payload=Payload(text="Привет"), now=h.clock.now()
+        )
     assert await _queued(h, "t:3") == 0

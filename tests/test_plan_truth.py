@@ -11,13 +11,9 @@ from typing import Any
 from openpyxl import load_workbook
 
 from bot.domain.calendar import deadline_words
-from bot.services import backup as backup_service
-from bot.services import reminders
-from bot.services import status as status_service
 from bot.services import tasks as svc
 from bot.services.chart import chart_input
-from bot.services.report import render_report
-from bot.services.task_actions import review, submit_proof, text_proof
+from bot.services.task_actions import text_proof
 from tests.harness import DIRECTOR, IT_OFFICER, Harness
 from tests.test_tasks import local, seed, sent
 
@@ -49,19 +45,19 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
     director = await _person(harness, DIRECTOR)
     # Item 16: quarter I backed up on time, quarter II late (logged in January), III and IV not yet.
     harness.clock.set(local(app, "2026-10-22 11:00"))
-    await backup_service.log_journal(app, quarter=1, label="Флешка №1", person_id=officer.id)
+    await app.services.backup.log_journal(quarter=1, label="Флешка №1", person_id=officer.id)
     harness.clock.set(local(app, "2027-01-12 11:00"))
-    await backup_service.log_journal(app, quarter=2, label="Флешка №2", person_id=officer.id)
+    await app.services.backup.log_journal(quarter=2, label="Флешка №2", person_id=officer.id)
     # Item 3 accepted; item 11 submitted, waiting for review.
-    proof = await submit_proof(app, director, "3", "2026-10-31", text_proof("Приказ №12"))
-    await review(app, officer, proof, accept=True, comment=None)
-    await submit_proof(app, officer, "11", "2027-01-31", text_proof("Коды розданы"))
+    proof = await app.services.task_actions.submit_proof(director, "3", "2026-10-31", text_proof("Приказ №12"))
+    await app.services.task_actions.review(officer, proof, accept=True, comment=None)
+    await app.services.task_actions.submit_proof(officer, "11", "2027-01-31", text_proof("Коды розданы"))
     harness.clock.set(local(app, "2027-04-05 10:00"))  # Monday: Q3 (20 March) and item 11 overdue
     today = harness.clock.now().astimezone(app.school.tz).date()
     t = app.catalog.bind("ru")
 
     # The truth, read once.
-    snap = await svc.snapshot(app)
+    snap = await app.services.tasks.snapshot()
     truth = {(task.item.number, task.key): snap.summary_state(task, today) for task in snap.dated_tasks()}
     assert truth[("16", "q1-2026")] == truth[("16", "q2-2026")] == "done"
     assert truth[("16", "q3-2026")] == "overdue" and truth[("16", "q4-2026")] == "open"
@@ -69,7 +65,7 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
     counts = Counter(truth.values())
 
     # 1. /status: the counts, in the message the IT officer reads.
-    data = await status_service.collect(app, None)
+    data = await app.services.status.collect(None)
     assert data.tasks is not None
     assert (data.tasks.done, data.tasks.open, data.tasks.overdue) == (counts["done"], counts["open"], counts["overdue"])
     text = sent(await harness.text(IT_OFFICER, "/status"))[0]
@@ -82,7 +78,7 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
     assert [n for _, n in chart.tasks] == [counts["done"], counts["open"], counts["overdue"]]
 
     # 3. The XLSX report: one row per occurrence, in the same state.
-    wb = load_workbook(io.BytesIO(await render_report(app, t)))
+    wb = load_workbook(io.BytesIO(await app.services.report.render_report(t)))
     rows = [[c.value for c in r] for r in wb["План"].iter_rows(min_row=2)]
     words = {"выполнено": "done", "в работе": "open", "просрочено": "overdue"}
     sheet = {(str(r[0]), str(r[2])): words[str(r[4])] for r in rows if r[4] in words}
@@ -94,11 +90,11 @@ async def test_tasks_reminders_status_chart_and_report_agree(harness: Harness) -
 
     # 4. Reminders and digests: this Monday's digest lists exactly the overdue occurrences, and no
     # reminder is due for a closed one.
-    plan = await reminders.plan_at(app, harness.clock.now())
+    plan = await app.services.reminders.plan_at(harness.clock.now())
     [digest] = [d for d in plan.digests if d.person.id == director.id]
     assert {(task.item.number, task.key) for task in digest.tasks} == {k for k, s in truth.items() if s == "overdue"}
     for moment in ("2026-12-21 09:00", "2026-12-28 09:00"):  # Q2's reminders, had it not been logged then
-        later = await reminders.plan_at(app, local(app, moment))
+        later = await app.services.reminders.plan_at(local(app, moment))
         assert not [r for r in later.reminders if (r.task.item.number, r.task.key) == ("16", "q1-2026")]
 
     # 5. /tasks: the IT officer's list shows the overdue occurrences, labelled by their quarter, and

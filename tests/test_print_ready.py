@@ -14,10 +14,6 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
-from bot.services import consent as svc
-from bot.services.consent_export import export
-from bot.services.consent_paper import record_paper
-from bot.services.report import render_report
 from bot.services.roster import import_roster
 from bot.services.xlsx import LINE_POINTS, fit_rows, wrapped_lines
 from tests.codes_helpers import person_id
@@ -43,17 +39,18 @@ async def _school(h: Harness) -> None:
     parent = await app.people.get(await person_id(app, LONG_PARENT))
     child = await app.people.get(await person_id(app, LONG))
     assert parent is not None and child is not None
-    version = await svc.current(app)
-    await svc.open_document(app, parent, child, "ru")
+    version = await app.services.consent.current()
+    await app.services.consent.open_document(parent, child, "ru")
     for i, decision in enumerate(("given", "withdrawn", "given")):
-        await svc.decide(app, parent=parent, child_ids=[child.id], decision=decision, version=version.number,
+        await app.services.consent.decide(
+                         parent=parent, child_ids=[child.id], decision=decision, version=version.number,
                          tg_user_id=9, update_id=None, callback_id=f"cb{i}")
 
 
 async def test_consent_register_xlsx_has_real_cells_and_rows_that_fit(harness: Harness) -> None:
     await _school(harness)
     t = harness.app.catalog.bind("ru")
-    data, _, _ = await export(harness.app, "xlsx", t)
+    data, _, _ = await harness.app.services.consent_export.export("xlsx", t)
     ws = load_workbook(io.BytesIO(data)).active
     assert ws is not None and ws.title == "Реестр согласий"
     assert ws["F3"].value == "Когда (время школы)"
@@ -69,7 +66,7 @@ async def test_consent_register_xlsx_has_real_cells_and_rows_that_fit(harness: H
     short = next(r for r in ws.iter_rows(min_row=4) if r[1].value == "Иванов Миша Андреевич")
     assert ws.row_dimensions[short[0].row].height == LINE_POINTS
     # One class: the sheet says so, within Excel's 31 characters.
-    data, _, _ = await export(harness.app, "xlsx", t, "5А")
+    data, _, _ = await harness.app.services.consent_export.export("xlsx", t, "5А")
     one = load_workbook(io.BytesIO(data)).active
     assert one is not None and one.title == "Согласия 5А" and len(one.title) <= 31
 
@@ -78,9 +75,9 @@ async def test_paper_date_is_a_date_cell(harness: Harness) -> None:
     await _school(harness)
     officer_rows = await harness.app.people.with_role("it_officer")
     kolya = await person_id(harness.app, "Смирнов Коля Олегович")
-    await record_paper(harness.app, staff=officer_rows[0], child_id=kolya, decision="given",
+    await harness.app.services.consent_paper.record_paper(staff=officer_rows[0], child_id=kolya, decision="given",
                            paper_date=date(2026, 11, 27))
-    data, _, _ = await export(harness.app, "xlsx", harness.app.catalog.bind("ru"))
+    data, _, _ = await harness.app.services.consent_export.export("xlsx", harness.app.catalog.bind("ru"))
     ws = load_workbook(io.BytesIO(data)).active
     assert ws is not None
     row = next(r for r in ws.iter_rows(min_row=4) if r[1].value == "Смирнов Коля Олегович")
@@ -89,7 +86,7 @@ async def test_paper_date_is_a_date_cell(harness: Harness) -> None:
 
 async def test_pdf_register_shows_local_time_history_and_whole_names(harness: Harness, tmp_path: Path) -> None:
     await _school(harness)
-    data, _, _ = await export(harness.app, "pdf", harness.app.catalog.bind("ru"))
+    data, _, _ = await harness.app.services.consent_export.export("pdf", harness.app.catalog.bind("ru"))
     assert data.startswith(b"%PDF")
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
@@ -109,7 +106,7 @@ async def test_pdf_register_shows_local_time_history_and_whole_names(harness: Ha
 
 async def test_report_sheets_fit_and_are_titled(harness: Harness) -> None:
     await _school(harness)
-    data = await render_report(harness.app, harness.app.catalog.bind("ru"))
+    data = await harness.app.services.report.render_report(harness.app.catalog.bind("ru"))
     wb = load_workbook(io.BytesIO(data))
     for ws in wb.worksheets:
         assert 0 < len(ws.title) <= 31

@@ -44,9 +44,9 @@ async def test_restart_in_a_reminder_window_sends_each_reminder_once(tmp_path: P
     app = await _open(tmp_path)
     try:
         await seed(app)
-        await reminders.sweep(app, local(app, "2026-10-26 08:30"))
+        await app.services.reminders.sweep(local(app, "2026-10-26 08:30"))
         assert await outbox(app, "plan:") == []  # before work starts: nothing yet
-        await reminders.sweep(app, local(app, "2026-10-26 09:00"))
+        await app.services.reminders.sweep(local(app, "2026-10-26 09:00"))
         first = _keys(await outbox(app, "plan:"))
         first_log = await logged(app)
     finally:
@@ -56,7 +56,7 @@ async def test_restart_in_a_reminder_window_sends_each_reminder_once(tmp_path: P
     app = await _open(tmp_path)  # the same database, a new process
     try:
         for moment in ("2026-10-26 09:00", "2026-10-26 09:01", "2026-10-26 13:00", "2026-10-27 09:00"):
-            await reminders.sweep(app, local(app, moment))
+            await app.services.reminders.sweep(local(app, moment))
         rows = await outbox(app, "plan:")
         assert _keys(rows) == first and await logged(app) == first_log
         assert {row["chat_id"] for row in rows} == {DIRECTOR, IT_OFFICER}
@@ -74,14 +74,14 @@ async def test_restart_before_the_window_then_resume(tmp_path: Path) -> None:
     app = await _open(tmp_path)
     try:
         await seed(app)
-        await reminders.sweep(app, local(app, "2026-10-23 17:30"))  # Friday
+        await app.services.reminders.sweep(local(app, "2026-10-23 17:30"))  # Friday
         before = await logged(app)
     finally:
         await app.close()
     app = await _open(tmp_path)
     try:
-        await reminders.sweep(app, local(app, "2026-10-26 11:15"))
-        await reminders.sweep(app, local(app, "2026-10-26 11:16"))
+        await app.services.reminders.sweep(local(app, "2026-10-26 11:15"))
+        await app.services.reminders.sweep(local(app, "2026-10-26 11:16"))
         new = [k for k in await logged(app) if k not in before]
         assert new == sorted(
             [f"task:16:q1-2026:{_id}:due" for _id in [await _pid(app, IT_OFFICER)]]
@@ -103,14 +103,14 @@ async def test_after_downtime_overdue_tasks_go_into_the_digest_at_an_allowed_tim
     app = await _open(tmp_path)
     try:
         await seed(app)
-        await reminders.sweep(app, local(app, "2026-10-20 10:00"))  # Q1 "7 days before" went out
+        await app.services.reminders.sweep(local(app, "2026-10-20 10:00"))  # Q1 "7 days before" went out
         sent_before = set(_keys(await outbox(app, "plan:")))
         log_before = await logged(app)
         # Down from 20 October until Tuesday 10 November, back at 22:00 (quiet hours): nothing is
         # composed before the next sending moment, Wednesday's start of work.
-        await reminders.sweep(app, local(app, "2026-11-10 22:00"))
+        await app.services.reminders.sweep(local(app, "2026-11-10 22:00"))
         assert set(_keys(await outbox(app, "plan:"))) == sent_before
-        await reminders.sweep(app, local(app, "2026-11-11 09:00"))
+        await app.services.reminders.sweep(local(app, "2026-11-11 09:00"))
         rows = [r for r in await outbox(app, "plan:") if r["dedupe_key"] not in sent_before]
         # No reminder of its own for an overdue task: this week's digest lists them.
         assert await logged(app) == log_before
@@ -119,8 +119,8 @@ async def test_after_downtime_overdue_tasks_go_into_the_digest_at_an_allowed_tim
             assert from_db(row["next_attempt_at"]) == local(app, "2026-11-11 09:00")
             assert "Пункт 3" in row["payload"] and "Пункт 16 · I четверть" in row["payload"]
         # Nothing is repeated later that day or the next morning.
-        await reminders.sweep(app, local(app, "2026-11-11 15:00"))
-        await reminders.sweep(app, local(app, "2026-11-12 09:00"))
+        await app.services.reminders.sweep(local(app, "2026-11-11 15:00"))
+        await app.services.reminders.sweep(local(app, "2026-11-12 09:00"))
         assert len([r for r in await outbox(app, "plan:") if r["dedupe_key"] not in sent_before]) == 2
     finally:
         await app.close()
@@ -131,7 +131,7 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
     try:
         await seed(app)
         args = argparse.Namespace(dry_run=True, at="2027-05-24 09:00")
-        assert await reminders.cmd_reminders(app, args, app.catalog.bind("ru")) == 0
+        assert await app.services.reminders.cmd_reminders(args, app.catalog.bind("ru")) == 0
         out = capsys.readouterr().out
         assert "На 24.05.2027 09:00" in out and "будет отправлено" in out
         assert "before7" in out and "пункт 18" in out and "Петров Пётр Петрович" in out
@@ -139,7 +139,7 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
         assert await outbox(app, "plan:") == []
         assert await app.db.fetchval("SELECT count(*) FROM task_reminders") == 0
         bad = argparse.Namespace(dry_run=True, at="24.05.2027")
-        assert await reminders.cmd_reminders(app, bad, app.catalog.bind("ru")) == 2
+        assert await app.services.reminders.cmd_reminders(bad, app.catalog.bind("ru")) == 2
     finally:
         await app.close()
 
@@ -155,9 +155,9 @@ async def test_start_announcement_is_not_sent_when_stale(tmp_path: Path) -> None
     try:
         await seed(app)
         # Item 15 starts on Monday 1 February 2027; the bot was down until 1 March.
-        await reminders.sweep(app, local(app, "2027-03-01 10:00"))
+        await app.services.reminders.sweep(local(app, "2027-03-01 10:00"))
         assert not [r for r in await outbox(app) if r["dedupe_key"].startswith("task:15:")]
-        plan = await reminders.plan_at(app, local(app, "2027-02-05 10:00"))  # within a week: still sent
+        plan = await app.services.reminders.plan_at(local(app, "2027-02-05 10:00"))  # within a week: still sent
         assert {r.kind for r in plan.reminders if r.task.item.number == "15"} == {"start"}
     finally:
         await app.close()

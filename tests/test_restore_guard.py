@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 
 from bot import cli
-from bot.services import backup as backup_service
-from bot.services import consent as consent_service
 from bot.services import ledger
 from bot.services.consent_gate import is_covered
 from bot.services.restore import CarryOverFailed, RestoreRefused, restore
@@ -36,7 +34,7 @@ async def _receipts(path: Path) -> list[str]:
 async def _older_backup_then_two_decisions(h: Harness) -> tuple[Path, list[str]]:
     await school(h)
     await decide(h, PARENT_TWO, "✅ Согласна: Миша")
-    backup = await backup_service.take_backup(h.app)
+    backup = await h.app.services.backup.take_backup()
     assert backup.ok
     await decide(h, PARENT_ONE, "✅ Согласен: Коля")
     await decide(h, PARENT_TWO, "❌ Не согласна: Маша")
@@ -105,7 +103,7 @@ async def test_force_names_every_lost_receipt_and_keeps_the_previous_database(
 
 
 async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(harness: Harness) -> None:
-    early = await backup_service.take_backup(harness.app)  # before the roster was imported
+    early = await harness.app.services.backup.take_backup()  # before the roster was imported
     await school(harness)
     await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
     receipts = [r.receipt_id for r in await repo.ledger_rows(harness.app.db.conn)]
@@ -122,8 +120,8 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
 
 async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness: Harness) -> None:
     await school(harness)
-    await consent_service.current(harness.app)  # version 1 is published before the backup
-    backup = await backup_service.take_backup(harness.app)
+    await harness.app.services.consent.current()  # version 1 is published before the backup
+    backup = await harness.app.services.backup.take_backup()
     await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
     await harness.app.close()
     before = await _receipts(harness.app.db.path)

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main as cli_main
-from bot.services import consent as consent_service
 from bot.services.consent_gate import is_covered
 from bot.services.roster import import_roster, parse_roster
 from storage import year as year_repo
@@ -47,10 +46,10 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     parent = await h.app.people.by_tg(PARENT_TWO)
     assert parent is not None
     misha = next(c for c in await h.app.people.children(parent.id) if c.full_name.startswith("Иванов Миша"))
-    version = await consent_service.current(h.app)
-    await consent_service.open_document(h.app, parent, misha, "ru")  # the agree button appears only after this
-    await consent_service.decide(
-        h.app, parent=parent, child_ids=[misha.id], decision="given", version=version.number,
+    version = await h.app.services.consent.current()
+    await h.app.services.consent.open_document(parent, misha, "ru")  # the agree button appears only after this
+    await h.app.services.consent.decide(
+        parent=parent, child_ids=[misha.id], decision="given", version=version.number,
         tg_user_id=PARENT_TWO, update_id=None, callback_id="cb-move",
     )
 

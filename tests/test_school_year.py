@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main as cli_main
-from bot.services import consent as consent_service
 from bot.services.consent_gate import is_covered
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
-from bot.services.school_year import Mapping, YearError, new_year, parse_mapping, render_report
+from bot.services.school_year import Mapping, YearError, parse_mapping, render_report
 from bot.tg.callbacks import YearConfirm
 from storage import year as year_repo
 from storage.tasks import TaskRepo
@@ -87,22 +86,22 @@ def test_cli_new_year_dry_run_lists_every_change_then_applies_once(
 async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
         assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
-        outcome = await h.app.importers["codes"].run(h.app, codes_csv(), "codes.csv", ImportOptions())
+        outcome = await h.app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
         assert outcome.ok and outcome.applied, outcome.errors
         await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)
         parent = await h.app.people.by_tg(PARENT_ONE)
         assert parent is not None
         child = (await h.app.people.children(parent.id))[0]
-        version = await consent_service.current(h.app)
-        await consent_service.open_document(h.app, parent, child, "ru")
-        await consent_service.decide(
-            h.app, parent=parent, child_ids=[child.id], decision="given", version=version.number,
+        version = await h.app.services.consent.current()
+        await h.app.services.consent.open_document(parent, child, "ru")
+        await h.app.services.consent.decide(
+            parent=parent, child_ids=[child.id], decision="given", version=version.number,
             tg_user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
         )
         assert await is_covered(h.app.db, child.id)
         before = await h.app.people.count_active()
 
-        report = await new_year(h.app, 2027, dry_run=False)
+        report = await h.app.services.school_year.new_year(2027, dry_run=False)
         assert report.applied and report.count("promoted") == 3 and report.count("graduated") == 1
 
         moved = await h.app.people.get(child.id)
@@ -141,7 +140,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         assert reimport.added == [] and reimport.deactivated == []
         assert reimport.updated == ["Старшова Нина Львовна"]
 
-        assert (await new_year(h.app, 2027, dry_run=False)).already
+        assert (await h.app.services.school_year.new_year(2027, dry_run=False)).already
 
     # The new year survives a restart: the override is in the database, school.toml is untouched.
     async with handler_harness(tmp_path) as h2:
@@ -160,12 +159,12 @@ async def test_mapping_merges_classes_and_a_bad_mapping_names_the_field(tmp_path
     assert cal.value.code == "mapping_calendar"
     async with handler_harness(tmp_path) as h:
         assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
-        report = await new_year(h.app, 2027, mapping=mapping)
+        report = await h.app.services.school_year.new_year(2027, mapping=mapping)
         text = render_report(report, h.app.catalog.bind("ru"))
         assert "Иванов Миша Андреевич: переведён 5А → 6Б" in text
         assert "Иванова Маша Андреевна: выпуск из 6Б" in text
         with pytest.raises(YearError) as unknown:
-            await new_year(h.app, 2027, mapping=Mapping(classes={"8В": "9В"}))
+            await h.app.services.school_year.new_year(2027, mapping=Mapping(classes={"8В": "9В"}))
         assert unknown.value.code == "mapping_unknown_class"
 
 
@@ -173,10 +172,10 @@ async def test_consent_for_one_school_year_is_asked_again(tmp_path: Path) -> Non
     async with handler_harness(tmp_path) as h:
         h.app.school.consent.term = "school_year"
         assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
-        version = await consent_service.current(h.app)
-        report = await new_year(h.app, 2027, dry_run=False)
+        version = await h.app.services.consent.current()
+        report = await h.app.services.school_year.new_year(2027, dry_run=False)
         assert report.count("consent_renew") == 1
-        renewed = await consent_service.current(h.app)
+        renewed = await h.app.services.consent.current()
         assert renewed.number == version.number + 1 and renewed.sha256 == version.sha256
 
 

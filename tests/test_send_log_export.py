@@ -23,7 +23,6 @@ from bot.channels import ChannelPolicy, DataClass
 from bot.cli import main as cli_main
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services.outbox import notify
 from bot.services.roster import import_roster
 from bot.services.send_log_export import summarise
 from bot.tg.callbacks import AdminAction
@@ -86,11 +85,14 @@ async def _routed_sends(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> tuple[
         assert teacher_person is not None and parent is not None
         async with app.db.transaction() as conn:
             now = app.clock.now()
-            await notify(app, conn, teacher_person, key="t:public", payload=Payload(text="Педсовет в 15:00"),
+            await app.services.outbox.notify(conn, teacher_person, key="t:public", payload=Payload(
+                text="Педсовет в 15:00"
+            ),
                          now=now, data_class=DataClass.PUBLIC)
-            await notify(app, conn, parent, key="t:child", payload=Payload(text=NOTICE), now=now,
+            await app.services.outbox.notify(conn, parent, key="t:child", payload=Payload(text=NOTICE), now=now,
                          data_class=DataClass.CHILD_PERSONAL)
-            await notify(app, conn, teacher_person, key="t:personal", payload=Payload(text=NOTICE), now=now,
+            await app.services.outbox.notify(
+                conn, teacher_person, key="t:personal", payload=Payload(text=NOTICE), now=now,
                          data_class=DataClass.PERSONAL)
         repo = MessengerRepo(app.db)
         wanted = {("telegram", DataClass.PUBLIC, "sent"), ("max", DataClass.CHILD_PERSONAL, "sent"),

@@ -13,7 +13,6 @@ import bot.tg.sender as sender_module
 from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.tg.sender import OutboxSender
 from storage.delivery import DeliveryRepo
 from storage.people import PersonRepo
 from tests.delivery_helpers import add_people, counts, drained, enqueue_texts, wait_until
@@ -165,7 +164,7 @@ async def test_drain_once_sends_due_rows(tg: FakeTelegram, tmp_path: Path) -> No
         await enqueue_texts(h.app, people)
         bot = tg.make_bot()
         try:
-            sender = OutboxSender(h.app, bot)
+            sender = h.app.new_sender(bot)
             assert await sender.drain_once() == 3
             assert (await counts(h.app))["sent"] == 3
         finally:

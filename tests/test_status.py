@@ -71,7 +71,7 @@ async def test_sections_degrade_when_tables_are_missing(harness: Harness) -> Non
     await populate(harness)
     async with harness.app.db.transaction() as conn:
         await conn.execute("ALTER TABLE tickets RENAME TO tickets_gone")
-    data = await status_service.collect(harness.app, None)
+    data = await harness.app.services.status.collect(None)
     assert data.open_questions is None
     text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app)
     assert "Открытые вопросы: — нет данных" in text
@@ -79,7 +79,7 @@ async def test_sections_degrade_when_tables_are_missing(harness: Harness) -> Non
 
 async def test_long_lists_are_cut_and_message_fits(harness: Harness) -> None:
     await populate(harness)
-    data = await status_service.collect(harness.app, None)
+    data = await harness.app.services.status.collect(None)
     data.unreachable = [status_service.Unreachable(f"Человек {i}", "5А", "blocked") for i in range(300)]
     text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app)
     assert "…и ещё 290" in text
@@ -101,7 +101,7 @@ async def test_chart_is_sent_and_is_a_real_png(harness: Harness, tmp_path: Path)
 
 
 async def test_chart_without_data_still_renders(harness: Harness) -> None:
-    data = await status_service.collect(harness.app, None)
+    data = await harness.app.services.status.collect(None)
     png = render_png(chart_input(data, harness.app.catalog.bind("en")))
     with Image.open(io.BytesIO(png)) as img:
         assert img.format == "PNG"
@@ -109,8 +109,8 @@ async def test_chart_without_data_still_renders(harness: Harness) -> None:
 
 async def test_report_is_an_xlsx_with_the_sheets(harness: Harness) -> None:
     await populate(harness)
-    await backup_service.log_journal(harness.app, quarter=2, label="Флешка №2", person_id=None)
-    await backup_service.take_backup(harness.app)
+    await harness.app.services.backup.log_journal(quarter=2, label="Флешка №2", person_id=None)
+    await harness.app.services.backup.take_backup()
     calls = await harness.text(DIRECTOR, "/report")
     [doc] = [c for c in calls if isinstance(c, SendDocument)]
     assert isinstance(doc.document, BufferedInputFile)
@@ -169,7 +169,7 @@ async def test_backup_command_reports_the_local_copies_and_sends_no_file(harness
     await populate(harness)
     calls = await harness.text(IT_OFFICER, "/backup")
     assert "Копий базы бота ещё нет" in _texts(calls)[0]
-    result = await backup_service.take_backup(harness.app)
+    result = await harness.app.services.backup.take_backup()
     calls = await harness.text(IT_OFFICER, "/backup")
     [text] = _texts(calls)
     assert str(result.path.parent.resolve()) in text and result.path.name in text

@@ -10,12 +10,9 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.app import App
 from bot.cli import cmd_import
-from bot.services import reminders
-from bot.services import tasks as svc
 from bot.services.imports import ImportOptions
 from bot.services.plan import PLAN_PATH
 from bot.services.roster import import_roster
-from bot.services.tasks_import import ensure_plan
 from storage.people import PersonRepo
 from storage.tasks import TaskRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, Harness, roster_csv
@@ -59,29 +56,29 @@ def alerts(calls: list[Any]) -> list[str]:
 
 async def test_plan_loads_on_first_use_and_reimport_is_idempotent(harness: Harness) -> None:
     app = harness.app
-    snap = await svc.snapshot(app)
+    snap = await app.services.tasks.snapshot()
     assert len(snap.items) == 22 and snap.year == 2026
     item3 = snap.item("3")
     assert item3 is not None and (item3.deadline.year, item3.deadline.month) == (2026, 10)
     importer = app.importers["plan"]
-    outcome = await importer.run(app, PLAN_PATH.read_bytes(), "plan.toml", ImportOptions())
+    outcome = await importer.run(PLAN_PATH.read_bytes(), "plan.toml", ImportOptions())
     assert outcome.ok and outcome.counts == {"added": 0, "updated": 0, "unchanged": 22, "deactivated": 0}
-    moved = await importer.run(app, PLAN_PATH.read_bytes(), "plan.toml", ImportOptions(school_year=2027))
+    moved = await importer.run(PLAN_PATH.read_bytes(), "plan.toml", ImportOptions(school_year=2027))
     assert moved.counts["updated"] == 5  # items 3, 8, 11, 15 and 18 carry a year
-    item8 = await svc.get_item(app, "8")
+    item8 = await app.services.tasks.get_item("8")
     assert item8 is not None and item8.deadline.date is not None and item8.deadline.date.year == 2028
 
 
 async def test_bad_plan_writes_nothing_and_names_the_line(harness: Harness) -> None:
     app = harness.app
-    await ensure_plan(app)
+    await app.services.tasks_import.ensure_plan()
     bad = PLAN_PATH.read_text(encoding="utf-8").replace('kind = "date", date = 2011-05-31', 'kind = "date"')
-    outcome = await app.importers["plan"].run(app, bad.encode(), "plan.toml", ImportOptions())
+    outcome = await app.importers["plan"].run(bad.encode(), "plan.toml", ImportOptions())
     assert not outcome.ok
     error = outcome.errors[0]
     assert "deadline.date" in error.params["detail"]
     assert 'number = "8"' in bad.splitlines()[error.line - 1]
-    item8 = await svc.get_item(app, "8")
+    item8 = await app.services.tasks.get_item("8")
     assert item8 is not None and item8.deadline.date is not None  # untouched
 
 
@@ -186,11 +183,11 @@ async def test_done_with_proof_review_and_several_responsible(harness: Harness) 
     # The IT officer may not review their own proof from the view, but the director accepts it.
     second = (await TaskRepo(app.db).proofs("11"))[1].id
     await harness.press(DIRECTOR, f"tpr:accept:{second}")
-    assert (await svc.get_proof(app, second)).status == "accepted"  # type: ignore[union-attr]
+    assert (await app.services.tasks.get_proof(second)).status == "accepted"  # type: ignore[union-attr]
     told = await outbox(app, f"task:review:{second}")
     assert told[0]["chat_id"] == IT_OFFICER and "принял" in told[0]["payload"]
     # Accepted: no more reminders for anyone about it.
-    plan = await reminders.plan_at(app, local(app, "2027-02-01 10:00"))
+    plan = await app.services.reminders.plan_at(local(app, "2027-02-01 10:00"))
     assert not [r for r in plan.reminders if r.task.item.number == "11"]
 
 
@@ -200,10 +197,10 @@ async def test_snooze_reminds_next_working_morning_once(harness: Harness) -> Non
     harness.clock.set(local(app, "2027-02-05 15:00"))  # Friday
     calls = await harness.press(TEACHER, "tsk:snooze:15:from-2027-02-01")
     assert "08.02.2027 09:00" in alerts(calls)[0]
-    await reminders.sweep(app, local(app, "2027-02-06 12:00"))  # Saturday: nothing is composed
+    await app.services.reminders.sweep(local(app, "2027-02-06 12:00"))  # Saturday: nothing is composed
     assert await outbox(app, "plan:") == []
-    await reminders.sweep(app, local(app, "2027-02-08 09:00"))
-    await reminders.sweep(app, local(app, "2027-02-08 10:00"))
+    await app.services.reminders.sweep(local(app, "2027-02-08 09:00"))
+    await app.services.reminders.sweep(local(app, "2027-02-08 10:00"))
     # One message for the teacher that Monday: item 15 once, though both its start and the snooze are due.
     [snoozed] = [r for r in await outbox(app, "plan:") if r["chat_id"] == TEACHER]
     assert snoozed["payload"].count("Пункт 15") == 2  # the line and its button
@@ -224,7 +221,7 @@ async def test_it_officer_edits_deadline_and_roles(harness: Harness) -> None:
     assert "Не понял дату" in sent(calls)[0]
     calls = await harness.text(IT_OFFICER, "15.12.2026")
     assert "до 15 декабря 2026" in sent(calls)[0]
-    item = await svc.get_item(app, "4")
+    item = await app.services.tasks.get_item("4")
     assert item is not None and item.deadline.kind == "date"
 
     # Roles: add the teacher role, drop the IT officer: the teachers are told.
@@ -233,7 +230,7 @@ async def test_it_officer_edits_deadline_and_roles(harness: Harness) -> None:
     await harness.press(IT_OFFICER, "ted:role:4:it_officer")
     calls = await harness.press(IT_OFFICER, "ted:save:4:")
     assert "учитель" in sent(calls)[0]
-    item = await svc.get_item(app, "4")
+    item = await app.services.tasks.get_item("4")
     assert item is not None and item.responsible == ("teacher",)
     told = {row["chat_id"] for row in await outbox(app, "task:edit:4:")}
     assert told == {CLASS_TEACHER, TEACHER}

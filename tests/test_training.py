@@ -10,7 +10,6 @@ from aiogram.methods import SendDocument
 from openpyxl import load_workbook
 
 from bot.services.imports import ImportOptions, render_outcome
-from bot.services.training import reminder_times
 from storage.outbox import Payload
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness, csv_bytes
 from tests.help_helpers import alerts, buttons, last_with_buttons, linked_school, texts
@@ -111,14 +110,14 @@ async def test_reminder_times_respect_quiet_hours(harness: Harness) -> None:
     app = harness.app
     now = msk(1, 10)
     # An early session: one hour before (07:30) is quiet, the evening reminder covers it.
-    assert reminder_times(app, msk(3, 8, 30), now) == (msk(2, 18), None)
+    assert app.services.training.reminder_times(msk(3, 8, 30), now) == (msk(2, 18), None)
     # Created the same day: no evening reminder, one hour before only.
-    assert reminder_times(app, msk(1, 15), now) == (None, msk(1, 14))
+    assert app.services.training.reminder_times(msk(1, 15), now) == (None, msk(1, 14))
     # Quiet hours from 17:00: the evening reminder moves to the last minute before them.
     app.school.hours.quiet_start = time(17, 0)
-    assert reminder_times(app, msk(3, 15), now) == (msk(2, 16, 59), msk(3, 14))
+    assert app.services.training.reminder_times(msk(3, 15), now) == (msk(2, 16, 59), msk(3, 14))
     # Created in the quiet evening before an early session: neither reminder may wake anyone.
-    assert reminder_times(app, msk(2, 8, 30), msk(1, 17, 30)) == (None, None)
+    assert app.services.training.reminder_times(msk(2, 8, 30), msk(1, 17, 30)) == (None, None)
     app.school.hours.quiet_start = time(21, 0)
 
 
@@ -134,7 +133,7 @@ async def test_training_import(harness: Harness) -> None:
             ["Ученики", "ученики 5А", "32.12.2026 10:00", "Каб. 5"],
         ]
     )
-    outcome = await importer.run(h.app, bad, "s.csv", ImportOptions())
+    outcome = await importer.run(bad, "s.csv", ImportOptions())
     assert [e.line for e in outcome.errors] == [3, 4]
     report = render_outcome(outcome, h.app.catalog.bind("ru"))
     assert "Строка 3: непонятная аудитория «родители 9Z»" in report and "Строка 4: непонятное время" in report
@@ -147,11 +146,11 @@ async def test_training_import(harness: Harness) -> None:
             ["Для всех", "все", "05.12.2026 12:00", "Актовый зал"],
         ]
     )
-    preview = await importer.run(h.app, good, "s.csv", ImportOptions(dry_run=True))
+    preview = await importer.run(good, "s.csv", ImportOptions(dry_run=True))
     assert preview.ok and not preview.applied
     assert "занятий и собраний: 3" in render_outcome(preview, h.app.catalog.bind("ru"))
     assert await h.app.db.fetchval("SELECT count(*) FROM training_sessions") == 0
-    outcome = await importer.run(h.app, good, "s.csv", ImportOptions())
+    outcome = await importer.run(good, "s.csv", ImportOptions())
     assert outcome.ok and outcome.applied
     sessions = await h.app.db.fetchall("SELECT audience, class_label FROM training_sessions ORDER BY id")
     assert [(r[0], r[1]) for r in sessions] == [("teachers", None), ("pupils", "5А"), ("everyone", None)]

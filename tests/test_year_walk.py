@@ -23,7 +23,6 @@ from pathlib import Path
 
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.services import reminders
 from storage.timefmt import from_db
 from tests import year_walk
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, handler_harness, running_bot
@@ -115,7 +114,7 @@ async def test_school_year_walk(tmp_path: Path) -> None:
             for hour in hours_of_day:
                 now = datetime.combine(day, time(hour, 0), tzinfo=tz).astimezone(UTC)
                 h.clock.set(now)
-                await reminders.sweep(app, now)
+                await app.services.reminders.sweep(now)
                 sweeps += 1
             day += timedelta(days=1)
 

@@ -24,13 +24,10 @@ from typing import Any
 from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
-from bot.services import backup as backup_service
-from bot.services import consent, school_year, tickets, training
 from bot.services import tasks as task_service
-from bot.services.codes_print import print_cards
 from bot.services.consent_gate import covered_children
 from bot.services.imports import ImportOptions
-from bot.services.task_actions import ProofInput, review, submit_proof
+from bot.services.task_actions import ProofInput
 from bot.services.training import SessionSpec
 from bot.tg.limiter import LimitedSession, SendLimiter
 from storage.timefmt import from_db
@@ -216,14 +213,14 @@ async def parent_consents(w: Walk) -> None:
 
 async def print_sheets(w: Walk) -> None:
 
-    sheet = await print_cards(w.app, "5А", everyone=False)
+    sheet = await w.app.services.codes_print.print_cards("5А", everyone=False)
     assert sheet.pdf is None or sheet.pdf.startswith(b"%PDF")
 
 
 def journal_backup(quarter: int) -> Action:
     async def act(w: Walk) -> None:
         officer = await w.person(IT_OFFICER)
-        await backup_service.log_journal(w.app, quarter=quarter, label=f"USB-флешка №{quarter}", person_id=officer.id)
+        await w.app.services.backup.log_journal(quarter=quarter, label=f"USB-флешка №{quarter}", person_id=officer.id)
 
     return act
 
@@ -235,8 +232,8 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
     async def act(w: Walk) -> None:
         user = w.users[tg_id]
         person = await w.person(tg_id)
-        await submit_proof(
-            w.app, person, number, key,
+        await w.app.services.task_actions.submit_proof(
+            person, number, key,
             ProofInput(kind="text", body=f"Выполнено: пункт {number} ({key})"),
         )
         await w.drained()
@@ -245,7 +242,7 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
         reviewer = await w.person(accept_by)
         proofs = [p for p in await task_service.TaskRepo(w.app.db).proofs(number) if p.status == "submitted"]
         for proof in proofs:
-            await review(w.app, reviewer, proof.id, accept=True, comment=None)
+            await w.app.services.task_actions.review(reviewer, proof.id, accept=True, comment=None)
         del user
         await w.drained()
 
@@ -254,32 +251,32 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
 
 async def parent_asks(w: Walk) -> None:
     parent = await w.person(PARENT_TWO)
-    ticket = await tickets.open_ticket(w.app, parent, "Не приходит код для Маши, что делать?")
+    ticket = await w.app.services.tickets.open_ticket(parent, "Не приходит код для Маши, что делать?")
     await w.drained()
     officer = await w.person(IT_OFFICER)
-    await tickets.answer_ticket(w.app, officer, ticket, "Код придёт после согласия; проверьте раздел «Коды».")
+    await w.app.services.tickets.answer_ticket(officer, ticket, "Код придёт после согласия; проверьте раздел «Коды».")
     await w.drained()
 
 
 async def training_session(w: Walk) -> None:
     officer = await w.person(IT_OFFICER)
     starts = w.at(w.clock.now().astimezone(w.tz).date() + timedelta(days=7), 15)
-    session_id, _, _ = await training.create_session(
-        w.app, officer, SessionSpec("Работа с электронным журналом", "teachers", None, starts, "каб. 214")
+    session_id, _, _ = await w.app.services.training.create_session(
+        officer, SessionSpec("Работа с электронным журналом", "teachers", None, starts, "каб. 214")
     )
     for tg_id in (CLASS_TEACHER, TEACHER):
-        await training.rsvp(w.app, await w.person(tg_id), session_id, True)
+        await w.app.services.training.rsvp(await w.person(tg_id), session_id, True)
     await w.drained()
     w.notes["walk.session"] = session_id
 
 
 async def training_attended(w: Walk) -> None:
     session_id = int(w.notes["walk.session"])
-    await training.toggle_attendance(w.app, session_id, (await w.person(CLASS_TEACHER)).id)
+    await w.app.services.training.toggle_attendance(session_id, (await w.person(CLASS_TEACHER)).id)
 
 
 async def consent_check(w: Walk) -> None:
-    assert (await consent.current(w.app)).number >= 1
+    assert (await w.app.services.consent.current()).number >= 1
 
 
 async def people_state(w: Walk) -> dict[int, tuple[str, str | None, int | None, bool]]:
@@ -297,9 +294,9 @@ async def new_school_year(w: Walk) -> None:
     before = await people_state(w)
     covered = await covered_children(w.app.db)
     w.notes["walk.before_new_year"] = (before, covered)
-    preview = await school_year.new_year(w.app, 2027, dry_run=True, by=officer.id)
+    preview = await w.app.services.school_year.new_year(2027, dry_run=True, by=officer.id)
     assert not preview.applied and await people_state(w) == before
-    report = await school_year.new_year(w.app, 2027, dry_run=False, by=officer.id)
+    report = await w.app.services.school_year.new_year(2027, dry_run=False, by=officer.id)
     assert report.applied and w.app.school.school_year.year == 2027
     after = await people_state(w)
     # Nobody is lost: the same people, the same links; pupils a grade up; the graduate kept, inactive.

@@ -203,7 +203,7 @@ async def load_demo(app: App, *, school_year: int) -> DemoReport:
         if importer is None:
             report.skipped[kind] = "importer not registered"
             continue
-        outcome = await importer.run(app, data, filename, ImportOptions(school_year=school_year))
+        outcome = await importer.run(data, filename, ImportOptions(school_year=school_year))
         if outcome.ok:
             report.loaded[kind] = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()) or "ok"
         else:

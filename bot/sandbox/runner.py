@@ -36,7 +36,6 @@ from bot.sandbox.clock_args import (
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, DemoReport, Persona, load_demo, school_year_of
 from bot.sandbox.wires import PlayedUser, Wire, max_view
 from bot.services.exports import write_private
-from bot.services.onboarding import create_token
 from bot.services.people_text import name_key
 from bot.tg.limiter import SendLimiter, limiter_of
 from scheduler.base import ManualScheduler
@@ -180,7 +179,9 @@ class Sandbox:
                 person = await self._roster_person(persona.person)
                 if person is None:
                     continue
-                token = await create_token(self.app, purpose="link", person_id=person, created_by=None)
+                token = await self.app.services.onboarding.create_token(
+                    purpose="link", person_id=person, created_by=None
+                )
                 user = self.user_for(persona.person)
                 await self.act(user, user.send(f"/start {token}"))
         # What the prelinking said is history: personas start with nothing unread.
