@@ -64,7 +64,11 @@ async def _with_app(args: argparse.Namespace) -> int:
         await app.open()
         t = app.catalog.bind(cli_lang(args))
         try:
-            result: int = await args.func(app, args, t)
+            # A capability's command is a method of its service (`set_defaults(func=..., service=...)`);
+            # the root's own commands (import, link, ...) take the application.
+            service = getattr(args, "service", None)
+            target = app if service is None else app.services.get(service)
+            result: int = await args.func(target, args, t)
             return result
         finally:
             await app.close()

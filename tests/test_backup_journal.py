@@ -95,5 +95,5 @@ async def test_year_end_reminder_goes_out_once_in_may(harness: Harness) -> None:
     rows = {key: json.loads(payload) for key, _, payload in await _ops_rows(harness)}
     assert "прошнуруйте" in rows[f"ops:yearend:2026:{teacher}"]["text"]
     register = rows[f"ops:yearend:2026:{officer}:register"]
-    data, name = await harness.app.renderers[register["renderer"]](harness.app, register["args"])
+    data, name = await harness.app.renderers[register["renderer"]](register["args"])
     assert data.startswith(b"%PDF") and name.endswith(".pdf")

@@ -17,7 +17,6 @@ from bot.fakeapi import FakeTelegram
 from bot.services import broadcast as service
 from bot.services.roster import import_roster
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
-from bot.tg.progress import stop_watchers
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from tests.delivery_helpers import add_people, bot_env, drained, enqueue_texts, wait_until
@@ -67,7 +66,7 @@ async def test_it_officer_broadcasts_to_all_parents(harness: Harness, monkeypatc
     await wait_until(lambda: _finished(harness))
     edits = [c for c in harness.bot.calls[before:] if isinstance(c, EditMessageText)]
     assert edits and "завершена" in (edits[-1].text or "")
-    await stop_watchers(harness.app)
+    await harness.app.watchers.stop()
 
 
 async def _finished(h: Harness) -> bool:

@@ -261,7 +261,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     data = await app.services.status.collect(await app.people.by_tg(IT_OFFICER))
     withheld = {(r.class_label, r.role): r.withheld for r in data.codes or []}
     assert withheld[("5А", "student")] == 3 and withheld[("5А", "parent")] == 3
-    text = status_service.render(data, app.catalog.bind("ru"), app)
+    text = status_service.render(data, app.catalog.bind("ru"), app.school.tz)
     assert "не выдано 3 кода — нет согласия" in text
 
     # 10. The CLI sheet, from the same database.

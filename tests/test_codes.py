@@ -134,7 +134,7 @@ async def test_teacher_gets_card_when_linking(harness: Harness) -> None:
     assert CODES["Морозов Игорь Сергеевич"] not in raw  # the payload references the code by id
     payload = Payload.from_json(raw)
     assert payload.protect_content and payload.renderer == "qr_card"
-    png, name = await app.renderers["qr_card"](app, payload.args)
+    png, name = await app.renderers["qr_card"](payload.args)
     assert name == "code.png"
     assert decode_qr(png) == [CODES["Морозов Игорь Сергеевич"]]
 

@@ -187,10 +187,10 @@ async def test_given_hooks_run_once_per_decision(harness: Harness) -> None:
     await school(harness)
     seen: list[tuple[int, int | None]] = []
 
-    async def hook(app: object, conn: object, child_id: int, parent_id: int | None, now: datetime) -> None:
+    async def hook(conn: object, child_id: int, parent_id: int | None, now: datetime) -> None:
         seen.append((child_id, parent_id))
 
-    harness.app.consent_listeners[:] = [hook]
+    harness.app.services.consent.consent_listeners[:] = [hook]  # type: ignore[index]
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     parent = await harness.app.people.by_tg(PARENT_ONE)

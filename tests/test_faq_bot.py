@@ -38,7 +38,7 @@ async def test_categories_by_role_and_back_everywhere(harness: Harness) -> None:
 
 async def test_pagination(harness: Harness) -> None:
     await linked_school(harness, IT_OFFICER)
-    faq = harness.app.faq_library.get("ru")
+    faq = harness.app.services.tickets.faq_library.get("ru")
 
     aud = audiences_for_roles(["it_officer"])
     big = max(faq.categories(aud), key=lambda c: len(faq.entries(c.id, aud)))
@@ -105,7 +105,7 @@ async def test_faq_reload_reports_errors_and_keeps_content(harness: Harness, tmp
 
     folder = tmp_path / "faq"
     shutil.copytree(CONTENT_DIR / "faq", folder)
-    harness.app.faq_library = FaqLibrary.load(folder)
+    harness.app.services.tickets.faq_library = FaqLibrary.load(folder)
     await linked_school(harness, IT_OFFICER)
     ok = await harness.press(IT_OFFICER, "adm:faq_reload")
     assert any("FAQ перечитан" in a for a in alerts(ok))

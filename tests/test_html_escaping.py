@@ -154,7 +154,7 @@ async def test_odd_roster_names_reach_every_main_message(harness: Harness) -> No
     nudges: list[str] = []
     for _ in range(6):
         h.clock.advance(timedelta(days=3))
-        await run_sweeps(h.app, h.clock.now(), capabilities.sweeps())
+        await run_sweeps(h.clock.now(), capabilities.sweeps(h.app.services))
         nudges += [check_text(p.text, p.parse_mode)[0] for p in await _check_outbox(h) if p.renderer is None]
     # The consent nudge greets by first name and patronymic.
     assert any(NAMES["Смирнов Олег Павлович"].split(" ", 1)[1] in n for n in nudges)

@@ -12,7 +12,6 @@ from aiogram.methods import SendMessage
 from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm
-from bot.tg.progress import stop_watchers
 from tests.harness import PARENT_TWO, Harness, roster_csv, running_bot
 
 
@@ -79,7 +78,7 @@ async def test_concurrent_duplicates_have_effects_once(harness: Harness) -> None
     assert await harness.app.db.fetchval("SELECT count(*) FROM broadcasts") == 1
     assert await harness.app.db.fetchval("SELECT count(*) FROM outbox") == 1
 
-    await stop_watchers(harness.app)
+    await harness.app.watchers.stop()
 
 
 async def test_duplicate_update_from_the_server(tg: FakeTelegram, tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 Layers, lowest first; a module may import its own layer and the layers below, never above:
 
     domain  ->  kernel  ->  storage  ->  services  ->  messenger (bot/tg)  ->  handlers, scheduler
-            ->  composition root (bot/app.py, bot/capabilities.py)  ->  entry points
+            ->  composition root (bot/app.py, bot/wiring.py, bot/capabilities.py)  ->  entry points
 
 handlers and scheduler are siblings and do not import each other. The domain imports nothing of
 ours outside itself; nothing below the messenger-facing package imports aiogram. No module imports
@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("messenger", ("bot.tg", "bot.max")),  # one package per wire where they differ
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
-    ("root", ("bot.app", "bot.capabilities")),
+    ("root", ("bot.app", "bot.capabilities", "bot.wiring")),
     ("entry", ("bot.cli", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox", "bot.fakeapi",
                "bot.fakemax", "bench", "tests", "sandbox")),
 )
@@ -201,3 +201,37 @@ def test_aiogram_below_the_messenger_package_fails(tmp_path: Path) -> None:
 def test_the_domain_imports_nothing_of_ours(tmp_path: Path) -> None:
     _write(tmp_path, {**CLEAN, "bot/domain/people.py": "from bot.i18n import Translator\n", "bot/i18n.py": ""})
     assert check_tree(tmp_path) == ["bot/domain/people.py:1: the domain imports bot.i18n"]
+
+
+def _functions(top: str) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
+    found = []
+    for path in (ROOT / top).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                found.append((f"{path.relative_to(ROOT)}:{node.lineno}", node))
+    return found
+
+
+def test_handlers_and_services_take_narrow_dependencies() -> None:
+    """Issue #16 item 1/3: a handler asks for the service it calls (`consent: ConsentService`), a
+    service gets its collaborators in its constructor; neither is handed the whole application."""
+    wide = {"App", "Services", "Core"}
+    offenders = []
+    for top in ("handlers", "bot/tg", "bot/services", "scheduler"):
+        for where, fn in _functions(top):
+            for arg in [*fn.args.posonlyargs, *fn.args.args, *fn.args.kwonlyargs]:
+                annotation = ast.unparse(arg.annotation).strip("'\"") if arg.annotation is not None else ""
+                if arg.arg in {"app", "core", "services"} or annotation in wide:
+                    offenders.append(f"{where}: {fn.name}({arg.arg})")
+    assert offenders == []
+
+
+def test_only_the_root_and_entry_points_import_the_services_bundle() -> None:
+    importers = {
+        arrow.source
+        for top in ("bot", "handlers", "storage", "scheduler")
+        for path in (ROOT / top).rglob("*.py")
+        for arrow in arrows_of(ROOT, path)
+        if arrow.target == "bot.wiring" or arrow.target.startswith("bot.wiring.")
+    }
+    assert {m for m in importers if layer_of(m) not in {"root", "entry"}} == set()

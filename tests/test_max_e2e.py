@@ -333,7 +333,7 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
         async with app.db.transaction() as conn:
             assert not await MessengerRepo.set_preferred(conn, elena.id, Channel.MAX, app.clock.now())
         # The IT officer's status counts people per messenger.
-        text = status.render(await app.services.status.collect(), app.catalog.bind("ru"), app)
+        text = status.render(await app.services.status.collect(), app.catalog.bind("ru"), app.school.tz)
         assert "В Telegram: 1, в MAX: 0, в обоих: 1" in text
         # So does the XLSX report, on a sheet of its own.
         book = load_workbook(io.BytesIO(await app.services.report.render_report(app.catalog.bind("ru"))))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, create_app
-from bot.capabilities import sweeps as all_sweeps
+from bot.capabilities import CAPABILITIES
 from bot.cli import build_parser
 from bot.clock import ManualClock
 from bot.services import reminders
@@ -28,7 +28,7 @@ def _keys(rows: list[Any]) -> list[str]:
 
 
 async def test_sweep_is_registered() -> None:
-    assert "tasks" in [name for name, _ in all_sweeps()]
+    assert "tasks" in [spec.name for capability in CAPABILITIES for spec in capability.sweeps]
 
 
 async def logged(app: App) -> list[str]:
@@ -147,7 +147,8 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
 def test_cli_parses_reminders_command() -> None:
 
     args = build_parser().parse_args(["reminders", "--dry-run", "--at", "2027-05-20 09:00"])
-    assert args.func is reminders.cmd_reminders and args.dry_run and args.at == "2027-05-20 09:00"
+    assert args.func is reminders.Reminders.cmd_reminders and args.service is reminders.Reminders
+    assert args.dry_run and args.at == "2027-05-20 09:00"
 
 
 async def test_start_announcement_is_not_sent_when_stale(tmp_path: Path) -> None:

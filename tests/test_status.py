@@ -73,7 +73,7 @@ async def test_sections_degrade_when_tables_are_missing(harness: Harness) -> Non
         await conn.execute("ALTER TABLE tickets RENAME TO tickets_gone")
     data = await harness.app.services.status.collect(None)
     assert data.open_questions is None
-    text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app)
+    text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app.school.tz)
     assert "Открытые вопросы: — нет данных" in text
 
 
@@ -81,7 +81,7 @@ async def test_long_lists_are_cut_and_message_fits(harness: Harness) -> None:
     await populate(harness)
     data = await harness.app.services.status.collect(None)
     data.unreachable = [status_service.Unreachable(f"Человек {i}", "5А", "blocked") for i in range(300)]
-    text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app)
+    text = status_service.render(data, harness.app.catalog.bind("ru"), harness.app.school.tz)
     assert "…и ещё 290" in text
     assert len(text) < 4096
 

@@ -45,7 +45,7 @@ async def test_ask_relay_answer_and_faq_entry(harness: Harness) -> None:
     calls = await harness.press(IT_OFFICER, "tk:faq:1")
     assert any("добавлены в FAQ" in a for a in alerts(calls))
     # The new entry is found by search (parents' audience) and survives as data, not memory.
-    harness.app.faq_merged.clear()
+    harness.app.services.tickets.faq_merged.clear()
     calls = await harness.text(PARENT_TWO, "поменять электронную почту профиль")
     found = buttons(last_with_buttons(calls))
     assert any(d.startswith("faq:e:") and FaqNav.unpack(d).e == "asked-1" for _, d in found), found

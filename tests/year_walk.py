@@ -172,9 +172,9 @@ def next_roster() -> list[list[str]]:
 
 
 async def import_school(w: Walk) -> None:
-    roster = await w.app.importers["roster"].run(w.app, csv_bytes(ROSTER), "roster.csv", ImportOptions())
+    roster = await w.app.importers["roster"].run(csv_bytes(ROSTER), "roster.csv", ImportOptions())
     assert roster.ok and roster.applied, roster.errors
-    codes = await w.app.importers["codes"].run(w.app, codes_csv(), "codes.csv", ImportOptions())
+    codes = await w.app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
     assert codes.ok and codes.applied, codes.errors
 
 
@@ -317,7 +317,7 @@ async def reimport_roster(w: Walk) -> None:
     """September's roster from the platform: the same people update in place, Коля moved to 6Б."""
     before = await people_state(w)
     outcome = await w.app.importers["roster"].run(
-        w.app, csv_bytes(next_roster()), "roster-2027.csv", ImportOptions(actor_id=(await w.person(IT_OFFICER)).id)
+        csv_bytes(next_roster()), "roster-2027.csv", ImportOptions(actor_id=(await w.person(IT_OFFICER)).id)
     )
     assert outcome.ok and outcome.applied, outcome.errors
     after = await people_state(w)
