@@ -20,9 +20,10 @@ from bot.services.ports import Buttons
 from bot.services.tickets import (
     TicketsService,
 )
-from bot.tg.callbacks import AdminAction, AskQuery, TicketCb
+from bot.tg.callbacks import AdminAction, AskQuery, TicketAction, TicketCb
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from handlers.faq import recall_query
+from storage.help import Ticket
 from storage.people import PersonRepo
 
 
@@ -182,53 +183,84 @@ async def answer_in_state(
     await _answer(message, person, t, int(data.get("ticket_id") or 0), message.text, buttons=buttons, tickets=tickets)
 
 
-async def ticket_action(
-    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, state: FSMContext,
-*, buttons: Buttons, people: PersonRepo, tickets: TicketsService) -> None:
+async def _ticket(
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, tickets: TicketsService
+) -> Ticket | None:
+    """The ticket a button names, or None after telling the officer it is gone."""
     ticket = await tickets.repo().ticket(callback_data.id)
     if ticket is None:
         await query.answer(t("help.ticket.missing"), show_alert=True)
+    return ticket
+
+
+async def ticket_answer(
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, state: FSMContext, *, tickets: TicketsService
+) -> None:
+    ticket = await _ticket(query, callback_data, t, tickets)
+    if ticket is None:
         return
-    message = query.message if isinstance(query.message, Message) else None
-    action = callback_data.action
-    if action == "answer":
-        if ticket.status == "closed":
-            await query.answer(t("help.ticket.already_closed", id=ticket.id), show_alert=True)
-            return
-        await state.set_state(Answering.text)
-        await state.update_data(ticket_id=ticket.id)
-        await query.answer()
-        if message is not None:
-            await message.answer(
-                t("help.ticket.answer_prompt", id=ticket.id, text=html.escape(ticket.text)), reply_markup=_cancel_kb(t)
-            )
-    elif action == "close":
-        closed = await tickets.close_ticket(person, ticket.id)
-        await query.answer(t("help.ticket.closed" if closed else "help.ticket.already_closed", id=ticket.id))
-        if message is not None:
-            await message.edit_reply_markup(reply_markup=None)
-    elif action == "faq":
-        outcome = await tickets.make_faq_entry(person, ticket.id)
-        if outcome.status == "unanswered":
-            await query.answer(t("help.ticket.faq_unanswered"), show_alert=True)
-            return
-        await query.answer(
-            t("help.ticket.faq_created" if outcome.status == "created" else "help.ticket.faq_exists"), show_alert=True
+    if ticket.status == "closed":
+        await query.answer(t("help.ticket.already_closed", id=ticket.id), show_alert=True)
+        return
+    await state.set_state(Answering.text)
+    await state.update_data(ticket_id=ticket.id)
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("help.ticket.answer_prompt", id=ticket.id, text=html.escape(ticket.text)), reply_markup=_cancel_kb(t)
         )
-        if message is not None:
-            await message.edit_reply_markup(reply_markup=None)
-    elif action == "view":
-        await query.answer()
-        asker = await people.get(ticket.asker_id)
-        who = await tickets.describe_person(asker, t) if asker is not None else "—"
-        text = t("help.ticket.notice", id=ticket.id, who=who, text=html.escape(ticket.text))
-        if ticket.answer:
-            text += "\n\n" + t("help.ticket.last_answer", answer=html.escape(ticket.answer))
-        if message is not None:
-            markup = _markup(buttons.ticket(t, ticket.id, answered=bool(ticket.answer)))
-            await message.answer(text, reply_markup=markup)
-    else:
-        await query.answer(t("help.faq.stale"), show_alert=True)
+
+
+async def ticket_close(
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService
+) -> None:
+    ticket = await _ticket(query, callback_data, t, tickets)
+    if ticket is None:
+        return
+    closed = await tickets.close_ticket(person, ticket.id)
+    await query.answer(t("help.ticket.closed" if closed else "help.ticket.already_closed", id=ticket.id))
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+
+
+async def ticket_to_faq(
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService
+) -> None:
+    ticket = await _ticket(query, callback_data, t, tickets)
+    if ticket is None:
+        return
+    outcome = await tickets.make_faq_entry(person, ticket.id)
+    if outcome.status == "unanswered":
+        await query.answer(t("help.ticket.faq_unanswered"), show_alert=True)
+        return
+    await query.answer(
+        t("help.ticket.faq_created" if outcome.status == "created" else "help.ticket.faq_exists"), show_alert=True
+    )
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=None)
+
+
+async def ticket_view(
+    query: CallbackQuery,
+    callback_data: TicketCb,
+    t: Translator,
+    *,
+    buttons: Buttons,
+    people: PersonRepo,
+    tickets: TicketsService,
+) -> None:
+    ticket = await _ticket(query, callback_data, t, tickets)
+    if ticket is None:
+        return
+    await query.answer()
+    asker = await people.get(ticket.asker_id)
+    who = await tickets.describe_person(asker, t) if asker is not None else "—"
+    text = t("help.ticket.notice", id=ticket.id, who=who, text=html.escape(ticket.text))
+    if ticket.answer:
+        text += "\n\n" + t("help.ticket.last_answer", answer=html.escape(ticket.answer))
+    if isinstance(query.message, Message):
+        markup = _markup(buttons.ticket(t, ticket.id, answered=bool(ticket.answer)))
+        await query.message.answer(text, reply_markup=markup)
 
 
 async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
@@ -248,7 +280,7 @@ async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsS
             [
                 InlineKeyboardButton(
                     text=f"{mark} №{ticket.id} · {name}: {snippet}",
-                    callback_data=TicketCb(action="view", id=ticket.id).pack(),
+                    callback_data=TicketCb(action=TicketAction.VIEW, id=ticket.id).pack(),
                 )
             ]
         )
@@ -265,7 +297,10 @@ def build_router() -> Router:
     officer.message.register(answer_by_reply, StateFilter(None), HasContent("text"), RepliesToTicket())
     officer.message.register(answer_in_state, StateFilter(Answering.text), PlainText())
     officer.callback_query.register(tickets_list, AdminAction.filter(F.action == "tickets"))
-    officer.callback_query.register(ticket_action, TicketCb.filter(F.action.in_({"answer", "close", "faq", "view"})))
+    officer.callback_query.register(ticket_answer, TicketCb.filter(F.action == TicketAction.ANSWER))
+    officer.callback_query.register(ticket_close, TicketCb.filter(F.action == TicketAction.CLOSE))
+    officer.callback_query.register(ticket_to_faq, TicketCb.filter(F.action == TicketAction.FAQ))
+    officer.callback_query.register(ticket_view, TicketCb.filter(F.action == TicketAction.VIEW))
 
     asker = Router(name="tickets-asker")
     asker.message.filter(IsLinked())
@@ -273,8 +308,8 @@ def build_router() -> Router:
     asker.message.register(ask_command, Command("ask"))
     asker.message.register(ask_command, MenuButton("ask"))
     asker.message.register(ask_text, StateFilter(Asking.text), PlainText())
-    asker.callback_query.register(ask_button, TicketCb.filter(F.action == "ask"))
-    asker.callback_query.register(cancel, TicketCb.filter(F.action == "cancel"))
+    asker.callback_query.register(ask_button, TicketCb.filter(F.action == TicketAction.ASK))
+    asker.callback_query.register(cancel, TicketCb.filter(F.action == TicketAction.CANCEL))
     asker.callback_query.register(ask_searched, AskQuery.filter())
 
     router.include_routers(officer, asker)

@@ -32,10 +32,10 @@ from bot.services.training import (
     TrainingService,
     parse_when,
 )
-from bot.tg.callbacks import AdminAction, TrAdm, TrRsvp
+from bot.tg.callbacks import AdminAction, TrAdm, TrainingAdminAction, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
 from storage.db import Database
-from storage.help import HelpRepo
+from storage.help import HelpRepo, Session
 from storage.people import PersonRepo
 
 MARK_PAGE = 10
@@ -326,12 +326,30 @@ async def marks(
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
-    if callback_data.action == "mark":
-        new = await training.toggle_attendance(session.id, callback_data.pid)
-        if new is None:
-            await query.answer(t("help.expired"), show_alert=True)
-            return
     await query.answer()
+    await _show_marks(query, callback_data, t, session, training)
+
+
+async def mark(
+    query: CallbackQuery,
+    callback_data: TrAdm,
+    t: Translator,
+    *,
+    db: Database,
+    training: TrainingService,
+) -> None:
+    """A name pressed on the roll: its attendance toggles, then the same page again."""
+    session = await HelpRepo(db).session(callback_data.sid)
+    if session is None or await training.toggle_attendance(session.id, callback_data.pid) is None:
+        await query.answer(t("help.expired"), show_alert=True)
+        return
+    await query.answer()
+    await _show_marks(query, callback_data, t, session, training)
+
+
+async def _show_marks(
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, session: Session, training: TrainingService
+) -> None:
     people = await training.roll(session.id)
     pages = max(1, (len(people) + MARK_PAGE - 1) // MARK_PAGE)
     page = min(max(callback_data.page, 0), pages - 1)
@@ -391,15 +409,16 @@ def build_router() -> Router:
     officer.message.filter(HasRole(*ADMIN_ROLES))
     officer.callback_query.filter(HasRole(*ADMIN_ROLES))
     officer.callback_query.register(sessions_menu, AdminAction.filter(F.action == "training"))
-    officer.callback_query.register(back_to_list, TrAdm.filter(F.action == "list"))
-    officer.callback_query.register(new_session, TrAdm.filter(F.action == "new"))
-    officer.callback_query.register(got_audience, TrAdm.filter(F.action == "aud"))
-    officer.callback_query.register(got_class, TrAdm.filter(F.action == "cls"))
-    officer.callback_query.register(create, TrAdm.filter(F.action == "create"))
-    officer.callback_query.register(cancel, TrAdm.filter(F.action == "cancel"))
-    officer.callback_query.register(view, TrAdm.filter(F.action == "view"))
-    officer.callback_query.register(marks, TrAdm.filter(F.action.in_({"marks", "mark"})))
-    officer.callback_query.register(xlsx, TrAdm.filter(F.action == "xlsx"))
+    officer.callback_query.register(back_to_list, TrAdm.filter(F.action == TrainingAdminAction.LIST))
+    officer.callback_query.register(new_session, TrAdm.filter(F.action == TrainingAdminAction.NEW))
+    officer.callback_query.register(got_audience, TrAdm.filter(F.action == TrainingAdminAction.AUD))
+    officer.callback_query.register(got_class, TrAdm.filter(F.action == TrainingAdminAction.CLS))
+    officer.callback_query.register(create, TrAdm.filter(F.action == TrainingAdminAction.CREATE))
+    officer.callback_query.register(cancel, TrAdm.filter(F.action == TrainingAdminAction.CANCEL))
+    officer.callback_query.register(view, TrAdm.filter(F.action == TrainingAdminAction.VIEW))
+    officer.callback_query.register(marks, TrAdm.filter(F.action == TrainingAdminAction.MARKS))
+    officer.callback_query.register(mark, TrAdm.filter(F.action == TrainingAdminAction.MARK))
+    officer.callback_query.register(xlsx, TrAdm.filter(F.action == TrainingAdminAction.XLSX))
     officer.message.register(got_title, StateFilter(TrNew.title), PlainText())
     officer.message.register(got_when, StateFilter(TrNew.when), PlainText())
     officer.message.register(got_place, StateFilter(TrNew.place), PlainText())
