@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.fakeapi import FakeTelegram
 from bot.services.qr_card import CardData, render_card
 from scheduler.base import ManualScheduler
-from storage.outbox import Payload, enqueue
+from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
 
 FIRST_CHAT = 100_000
@@ -55,7 +55,7 @@ async def _fill_outbox(app: App, count: int, kind: str) -> None:
                 if kind == "text"
                 else Payload(text="Ваш код", renderer="bench_card", args={"i": i})
             )
-            await enqueue(conn, dedupe_key=f"bench:{i}", chat_id=chat, person_id=person_id,
+            await OutboxRepo.enqueue(conn, dedupe_key=f"bench:{i}", chat_id=chat, person_id=person_id,
                           kind="text" if kind == "text" else "photo", payload=payload, now=now, broadcast_id=1)
 
 

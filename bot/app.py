@@ -54,7 +54,7 @@ from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.db import Database
 from storage.people import PersonRepo
-from storage.year import latest_year
+from storage.year import YearRepo
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ class App:
         if not self.db.is_open:
             await self.db.open()
             # A school year moved on by `schoolbot new-year` lives in the database (see migration 010).
-            record = await latest_year(self.db)
+            record = await YearRepo(self.db).latest_year()
             if record is not None:
                 apply_year_override(self.school, record.year, record.quarters, record.holidays)
 

@@ -16,26 +16,29 @@ class EditedTasks:
     updated_at: datetime
 
 
-async def ticket_texts(db: Database) -> list[str]:
-    """Every question asked through the bot ("ask the IT officer"), oldest first."""
-    rows = await db.fetchall("SELECT text FROM tickets ORDER BY id")
-    return [str(r[0]) for r in rows]
+class AnalysisRepo:
+    """The analysis tables: reads on the database given, writes (static) in the caller's transaction."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
+    async def ticket_texts(self) -> list[str]:
+        """Every question asked through the bot ("ask the IT officer"), oldest first."""
+        rows = await self.db.fetchall("SELECT text FROM tickets ORDER BY id")
+        return [str(r[0]) for r in rows]
 
-async def edited_tasks(db: Database, school_year: int) -> EditedTasks | None:
-    row = await db.fetchone(
-        "SELECT text, updated_by, updated_at FROM analysis_tasks WHERE school_year = ?", (school_year,)
-    )
-    if row is None:
-        return None
-    return EditedTasks(str(row[0]), row[1], from_db(row[2]))
-
-
-async def save_tasks(db: Database, school_year: int, text: str, *, by: int | None, now: datetime) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO analysis_tasks(school_year, text, updated_by, updated_at) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT(school_year) DO UPDATE SET text = excluded.text, updated_by = excluded.updated_by,"
-            " updated_at = excluded.updated_at",
-            (school_year, text, by, to_db(now)),
+    async def edited_tasks(self, school_year: int) -> EditedTasks | None:
+        row = await self.db.fetchone(
+            "SELECT text, updated_by, updated_at FROM analysis_tasks WHERE school_year = ?", (school_year,)
         )
+        if row is None:
+            return None
+        return EditedTasks(str(row[0]), row[1], from_db(row[2]))
+
+    async def save_tasks(self, school_year: int, text: str, *, by: int | None, now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO analysis_tasks(school_year, text, updated_by, updated_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(school_year) DO UPDATE SET text = excluded.text, updated_by = excluded.updated_by,"
+                " updated_at = excluded.updated_at",
+                (school_year, text, by, to_db(now)),
+            )

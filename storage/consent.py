@@ -13,7 +13,7 @@ from typing import Literal
 import aiosqlite
 
 from storage import chain
-from storage.db import fetchall_in, fetchone_in
+from storage.db import Database, fetchall_in, fetchone_in
 from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
@@ -92,47 +92,6 @@ def _ledger(row: aiosqlite.Row) -> LedgerRow:
     )
 
 
-# --- versions -----------------------------------------------------------------------------------
-
-
-async def current_version(conn: aiosqlite.Connection) -> Version | None:
-    row = await fetchone_in(conn, "SELECT * FROM consent_versions ORDER BY number DESC LIMIT 1")
-    return _version(row) if row else None
-
-
-async def get_version(conn: aiosqlite.Connection, number: int) -> Version | None:
-    row = await fetchone_in(conn, "SELECT * FROM consent_versions WHERE number = ?", (number,))
-    return _version(row) if row else None
-
-
-async def insert_version(
-    conn: aiosqlite.Connection, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
-) -> int:
-    """Call inside a transaction; numbers the version one past the newest."""
-    row = await fetchone_in(conn, "SELECT coalesce(max(number), 0) + 1 FROM consent_versions")
-    number = int(row[0]) if row else 1
-    await conn.execute(
-        "INSERT INTO consent_versions(number, sha256, text, text_en, published_at, published_by)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
-        (number, sha256, text, text_en, to_db(now), by),
-    )
-    return number
-
-
-# --- ledger -------------------------------------------------------------------------------------
-
-
-async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
-    """Append one row, chained onto the ledger head (call inside a write transaction); False when
-    this callback query already recorded a row for this child."""
-    values = (
-        d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
-        d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
-        d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at), d.max_user_id,
-    )
-    return await _append(conn, values)
-
-
 async def _append(conn: aiosqlite.Connection, values: tuple[object, ...]) -> bool:
     head = await fetchone_in(conn, "SELECT last_hash FROM consent_ledger_head WHERE id = 1")
     prev = str(head[0]) if head else chain.GENESIS
@@ -169,180 +128,221 @@ async def _insert_raw(conn: aiosqlite.Connection, table: str, row: dict[str, obj
     )
 
 
-async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
-    """Re-append `carry.ledger` (rows from another copy of this database) at the end of this ledger,
+class ConsentRepo:
+    """The consent tables: reads on the database given, writes (static) in the caller's transaction."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- versions -----------------------------------------------------------------------------------
+    @staticmethod
+    async def current_version(conn: aiosqlite.Connection) -> Version | None:
+        row = await fetchone_in(conn, "SELECT * FROM consent_versions ORDER BY number DESC LIMIT 1")
+        return _version(row) if row else None
+
+    @staticmethod
+    async def get_version(conn: aiosqlite.Connection, number: int) -> Version | None:
+        row = await fetchone_in(conn, "SELECT * FROM consent_versions WHERE number = ?", (number,))
+        return _version(row) if row else None
+
+    @staticmethod
+    async def insert_version(
+        conn: aiosqlite.Connection, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+    ) -> int:
+        """Call inside a transaction; numbers the version one past the newest."""
+        row = await fetchone_in(conn, "SELECT coalesce(max(number), 0) + 1 FROM consent_versions")
+        number = int(row[0]) if row else 1
+        await conn.execute(
+            "INSERT INTO consent_versions(number, sha256, text, text_en, published_at, published_by)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (number, sha256, text, text_en, to_db(now), by),
+        )
+        return number
+
+    # --- ledger -------------------------------------------------------------------------------------
+    @staticmethod
+    async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
+        """Append one row, chained onto the ledger head (call inside a write transaction); False when
+    this callback query already recorded a row for this child."""
+        values = (
+            d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
+            d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
+            d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at), d.max_user_id,
+        )
+        return await _append(conn, values)
+
+    @staticmethod
+    async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
+        """Re-append `carry.ledger` (rows from another copy of this database) at the end of this ledger,
     chained, with the document versions and people they name where this copy lacks them. Call inside
     a write transaction; raises CarryOverError (the caller rolls back) when this copy holds a
     different version or person under the same number. Returns the receipts appended."""
-    for v in carry.versions:
-        row = await fetchone_in(conn, "SELECT sha256 FROM consent_versions WHERE number = ?", (v["number"],))
-        if row is None:
-            await _insert_raw(conn, "consent_versions", v)
-        elif row[0] != v["sha256"]:
-            raise CarryOverError("version", v["number"])
-    for p in carry.persons:
-        row = await fetchone_in(conn, "SELECT roster_key FROM persons WHERE id = ?", (p["id"],))
-        if row is None:
-            try:
-                await _insert_raw(conn, "persons", p)
-            except sqlite3.IntegrityError:
-                raise CarryOverError("person", p["id"], str(p["full_name"])) from None
-        elif row[0] != p["roster_key"]:
-            raise CarryOverError("person", p["id"], str(p["full_name"]))
-    for person_id, role in carry.roles:
-        await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
-    for parent_id, child_id in carry.guardians:
+        for v in carry.versions:
+            row = await fetchone_in(conn, "SELECT sha256 FROM consent_versions WHERE number = ?", (v["number"],))
+            if row is None:
+                await _insert_raw(conn, "consent_versions", v)
+            elif row[0] != v["sha256"]:
+                raise CarryOverError("version", v["number"])
+        for p in carry.persons:
+            row = await fetchone_in(conn, "SELECT roster_key FROM persons WHERE id = ?", (p["id"],))
+            if row is None:
+                try:
+                    await _insert_raw(conn, "persons", p)
+                except sqlite3.IntegrityError:
+                    raise CarryOverError("person", p["id"], str(p["full_name"])) from None
+            elif row[0] != p["roster_key"]:
+                raise CarryOverError("person", p["id"], str(p["full_name"]))
+        for person_id, role in carry.roles:
+            await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
+        for parent_id, child_id in carry.guardians:
+            await conn.execute(
+                "INSERT OR IGNORE INTO guardians(parent_id, child_id) SELECT ?, ?"
+                " WHERE EXISTS (SELECT 1 FROM persons WHERE id = ?) AND EXISTS (SELECT 1 FROM persons WHERE id = ?)",
+                (parent_id, child_id, parent_id, child_id),
+            )
+        appended: list[str] = []
+        for r in carry.ledger:
+            # A backup made before migration 016 has no max_user_id: its rows carry none.
+            if not await _append(conn, tuple(r.get(c) for c in chain.COLUMNS)):
+                raise CarryOverError("duplicate", r["receipt_id"])
+            appended.append(str(r["receipt_id"]))
+        return appended
+
+    # --- the hash chain -----------------------------------------------------------------------------
+    @staticmethod
+    async def chain_rows(conn: aiosqlite.Connection) -> list[chain.ChainRow]:
+        rows = await fetchall_in(
+            conn, f"SELECT id, prev_hash, row_hash, {', '.join(chain.COLUMNS)} FROM consent_ledger ORDER BY id"
+        )
+        return [
+            chain.ChainRow(
+                id=int(r["id"]), receipt_id=str(r["receipt_id"]), prev_hash=r["prev_hash"], row_hash=r["row_hash"],
+                values=tuple(r[c] for c in chain.COLUMNS),
+            )
+            for r in rows
+        ]
+
+    @staticmethod
+    async def chain_head(conn: aiosqlite.Connection) -> chain.ChainHead | None:
+        row = await fetchone_in(conn, "SELECT rows, last_receipt, last_hash FROM consent_ledger_head WHERE id = 1")
+        return chain.ChainHead(int(row[0]), row[1], str(row[2])) if row else None
+
+    @staticmethod
+    async def latest(
+        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+    ) -> dict[int, LedgerRow]:
+        """Each child's latest decision on `version` (children without one are absent)."""
+        sql = (
+            "SELECT l.* FROM consent_ledger l WHERE l.version = ? AND l.id = ("
+            " SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
+        )
+        params: list[object] = [version]
+        if child_ids is not None:
+            ids = list(child_ids)
+            if not ids:
+                return {}
+            sql += f" AND l.child_id IN ({','.join('?' * len(ids))})"
+            params += ids
+        return {r.child_id: r for r in map(_ledger, await fetchall_in(conn, sql, params))}
+
+    @staticmethod
+    async def covered_child_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
+        return {cid for cid, row in (await ConsentRepo.latest(conn, version)).items() if row.decision == "given"}
+
+    @staticmethod
+    async def ledger_rows(conn: aiosqlite.Connection, child_id: int | None = None) -> list[LedgerRow]:
+        if child_id is None:
+            rows = await fetchall_in(conn, "SELECT * FROM consent_ledger ORDER BY id")
+        else:
+            rows = await fetchall_in(conn, "SELECT * FROM consent_ledger WHERE child_id = ? ORDER BY id", (child_id,))
+        return [_ledger(r) for r in rows]
+
+    @staticmethod
+    async def by_receipt(conn: aiosqlite.Connection, receipt_id: str) -> LedgerRow | None:
+        row = await fetchone_in(conn, "SELECT * FROM consent_ledger WHERE receipt_id = ?", (receipt_id,))
+        return _ledger(row) if row else None
+
+    @staticmethod
+    async def rows_for_callback(conn: aiosqlite.Connection, callback_id: str) -> list[LedgerRow]:
+        rows = await fetchall_in(
+            conn, "SELECT * FROM consent_ledger WHERE tg_callback_id = ? ORDER BY id", (callback_id,)
+        )
+        return [_ledger(r) for r in rows]
+
+    @staticmethod
+    async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[int]:
+        rows = await fetchall_in(
+            conn,
+            "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND decision = 'declined'"
+            " AND parent_id IS NOT NULL",
+            (version,),
+        )
+        return {int(r[0]) for r in rows}
+
+    # --- side effects of a withdrawal -----------------------------------------------------------------
+    @staticmethod
+    async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> None:
+        """A parent who has decided must not get a reminder that was queued for later."""
         await conn.execute(
-            "INSERT OR IGNORE INTO guardians(parent_id, child_id) SELECT ?, ?"
-            " WHERE EXISTS (SELECT 1 FROM persons WHERE id = ?) AND EXISTS (SELECT 1 FROM persons WHERE id = ?)",
-            (parent_id, child_id, parent_id, child_id),
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND person_id = ?"
+            " AND (dedupe_key LIKE 'consent-nudge:%' OR dedupe_key LIKE 'consent-remind:%')",
+            (parent_id,),
         )
-    appended: list[str] = []
-    for r in carry.ledger:
-        # A backup made before migration 016 has no max_user_id: its rows carry none.
-        if not await _append(conn, tuple(r.get(c) for c in chain.COLUMNS)):
-            raise CarryOverError("duplicate", r["receipt_id"])
-        appended.append(str(r["receipt_id"]))
-    return appended
 
-
-# --- the hash chain -----------------------------------------------------------------------------
-
-
-async def chain_rows(conn: aiosqlite.Connection) -> list[chain.ChainRow]:
-    rows = await fetchall_in(
-        conn, f"SELECT id, prev_hash, row_hash, {', '.join(chain.COLUMNS)} FROM consent_ledger ORDER BY id"
-    )
-    return [
-        chain.ChainRow(
-            id=int(r["id"]), receipt_id=str(r["receipt_id"]), prev_hash=r["prev_hash"], row_hash=r["row_hash"],
-            values=tuple(r[c] for c in chain.COLUMNS),
-        )
-        for r in rows
-    ]
-
-
-async def chain_head(conn: aiosqlite.Connection) -> chain.ChainHead | None:
-    row = await fetchone_in(conn, "SELECT rows, last_receipt, last_hash FROM consent_ledger_head WHERE id = 1")
-    return chain.ChainHead(int(row[0]), row[1], str(row[2])) if row else None
-
-
-async def latest(
-    conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
-) -> dict[int, LedgerRow]:
-    """Each child's latest decision on `version` (children without one are absent)."""
-    sql = (
-        "SELECT l.* FROM consent_ledger l WHERE l.version = ? AND l.id = ("
-        " SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
-    )
-    params: list[object] = [version]
-    if child_ids is not None:
-        ids = list(child_ids)
-        if not ids:
-            return {}
-        sql += f" AND l.child_id IN ({','.join('?' * len(ids))})"
-        params += ids
-    return {r.child_id: r for r in map(_ledger, await fetchall_in(conn, sql, params))}
-
-
-async def covered_child_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
-    return {cid for cid, row in (await latest(conn, version)).items() if row.decision == "given"}
-
-
-async def ledger_rows(conn: aiosqlite.Connection, child_id: int | None = None) -> list[LedgerRow]:
-    if child_id is None:
-        rows = await fetchall_in(conn, "SELECT * FROM consent_ledger ORDER BY id")
-    else:
-        rows = await fetchall_in(conn, "SELECT * FROM consent_ledger WHERE child_id = ? ORDER BY id", (child_id,))
-    return [_ledger(r) for r in rows]
-
-
-async def by_receipt(conn: aiosqlite.Connection, receipt_id: str) -> LedgerRow | None:
-    row = await fetchone_in(conn, "SELECT * FROM consent_ledger WHERE receipt_id = ?", (receipt_id,))
-    return _ledger(row) if row else None
-
-
-async def rows_for_callback(conn: aiosqlite.Connection, callback_id: str) -> list[LedgerRow]:
-    rows = await fetchall_in(conn, "SELECT * FROM consent_ledger WHERE tg_callback_id = ? ORDER BY id", (callback_id,))
-    return [_ledger(r) for r in rows]
-
-
-async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[int]:
-    rows = await fetchall_in(
-        conn,
-        "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND decision = 'declined'"
-        " AND parent_id IS NOT NULL",
-        (version,),
-    )
-    return {int(r[0]) for r in rows}
-
-
-# --- side effects of a withdrawal -----------------------------------------------------------------
-
-
-async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> None:
-    """A parent who has decided must not get a reminder that was queued for later."""
-    await conn.execute(
-        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND person_id = ?"
-        " AND (dedupe_key LIKE 'consent-nudge:%' OR dedupe_key LIKE 'consent-remind:%')",
-        (parent_id,),
-    )
-
-
-async def undecided_parent_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
-    """Parents with an active child that has no decision on `version`, who have made no decision on
+    @staticmethod
+    async def undecided_parent_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
+        """Parents with an active child that has no decision on `version`, who have made no decision on
     it themselves (one query: the sweep runs every minute)."""
-    rows = await fetchall_in(
-        conn,
-        "SELECT DISTINCT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id AND c.active = 1"
-        " WHERE NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.child_id = g.child_id)"
-        " AND NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.parent_id = g.parent_id)",
-        (version, version),
-    )
-    return {int(r[0]) for r in rows}
+        rows = await fetchall_in(
+            conn,
+            "SELECT DISTINCT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id AND c.active = 1"
+            " WHERE NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.child_id = g.child_id)"
+            " AND NOT EXISTS (SELECT 1 FROM consent_ledger l WHERE l.version = ? AND l.parent_id = g.parent_id)",
+            (version, version),
+        )
+        return {int(r[0]) for r in rows}
 
+    # --- nudges -------------------------------------------------------------------------------------
+    @staticmethod
+    async def nudges(conn: aiosqlite.Connection, version: int) -> dict[int, dict[int, datetime]]:
+        """parent id -> {n: due_at} of the reminders already scheduled for `version`."""
+        out: dict[int, dict[int, datetime]] = {}
+        for row in await fetchall_in(
+            conn, "SELECT parent_id, n, due_at FROM consent_nudges WHERE version = ?", (version,)
+        ):
+            out.setdefault(int(row["parent_id"]), {})[int(row["n"])] = from_db(row["due_at"])
+        return out
 
-# --- nudges -------------------------------------------------------------------------------------
+    @staticmethod
+    async def record_nudge(conn: aiosqlite.Connection, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?)",
+            (version, parent_id, n, to_db(due_at)),
+        )
+        return cur.rowcount == 1
 
+    @staticmethod
+    async def class_reminder(conn: aiosqlite.Connection, version: int, class_label: str) -> datetime | None:
+        row = await fetchone_in(
+            conn,
+            "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?",
+            (version, class_label),
+        )
+        return from_db(row[0]) if row else None
 
-async def nudges(conn: aiosqlite.Connection, version: int) -> dict[int, dict[int, datetime]]:
-    """parent id -> {n: due_at} of the reminders already scheduled for `version`."""
-    out: dict[int, dict[int, datetime]] = {}
-    for row in await fetchall_in(conn, "SELECT parent_id, n, due_at FROM consent_nudges WHERE version = ?", (version,)):
-        out.setdefault(int(row["parent_id"]), {})[int(row["n"])] = from_db(row["due_at"])
-    return out
+    @staticmethod
+    async def record_class_reminder(
+        conn: aiosqlite.Connection, version: int, class_label: str, sent_by: int, now: datetime
+    ) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)",
+            (version, class_label, sent_by, to_db(now)),
+        )
+        return cur.rowcount == 1
 
-
-async def record_nudge(conn: aiosqlite.Connection, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
-    cur = await conn.execute(
-        "INSERT OR IGNORE INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?)",
-        (version, parent_id, n, to_db(due_at)),
-    )
-    return cur.rowcount == 1
-
-
-async def class_reminder(conn: aiosqlite.Connection, version: int, class_label: str) -> datetime | None:
-    row = await fetchone_in(
-        conn,
-        "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?",
-        (version, class_label),
-    )
-    return from_db(row[0]) if row else None
-
-
-async def record_class_reminder(
-    conn: aiosqlite.Connection, version: int, class_label: str, sent_by: int, now: datetime
-) -> bool:
-    cur = await conn.execute(
-        "INSERT OR IGNORE INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)",
-        (version, class_label, sent_by, to_db(now)),
-    )
-    return cur.rowcount == 1
-
-
-async def nudges_of(conn: aiosqlite.Connection, version: int, parent_id: int) -> dict[int, datetime]:
-    """{n: due_at} of the consent reminders scheduled for one parent and `version`."""
-    rows = await fetchall_in(
-        conn, "SELECT n, due_at FROM consent_nudges WHERE version = ? AND parent_id = ?", (version, parent_id)
-    )
-    return {int(row["n"]): from_db(row["due_at"]) for row in rows}
+    @staticmethod
+    async def nudges_of(conn: aiosqlite.Connection, version: int, parent_id: int) -> dict[int, datetime]:
+        """{n: due_at} of the consent reminders scheduled for one parent and `version`."""
+        rows = await fetchall_in(
+            conn, "SELECT n, due_at FROM consent_nudges WHERE version = ? AND parent_id = ?", (version, parent_id)
+        )
+        return {int(row["n"]): from_db(row["due_at"]) for row in rows}

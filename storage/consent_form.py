@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import fetchall_in, fetchone_in
+from storage.db import Database, fetchall_in, fetchone_in
 from storage.timefmt import from_db, to_db
 
 
@@ -31,67 +31,75 @@ class Original:
     recorded_at: datetime
 
 
-async def store_text(conn: aiosqlite.Connection, sha256: str, text: str, now: datetime) -> None:
-    await conn.execute(
-        "INSERT OR IGNORE INTO consent_texts(sha256, text, first_shown_at) VALUES (?, ?, ?)",
-        (sha256, text, to_db(now)),
-    )
+class ConsentFormRepo:
+    """The consent form tables: reads on the database given, writes (static) in the caller's transaction."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
 
-
-async def text_by_hash(conn: aiosqlite.Connection, sha256: str) -> str | None:
-    row = await fetchone_in(conn, "SELECT text FROM consent_texts WHERE sha256 = ?", (sha256,))
-    return None if row is None else str(row["text"])
-
-
-async def record_read(
-    conn: aiosqlite.Connection, *, parent_id: int, child_id: int, version: int, sha256: str, now: datetime
-) -> None:
-    await conn.execute(
-        "INSERT INTO consent_reads(parent_id, child_id, version, sha256, read_at) VALUES (?, ?, ?, ?, ?)"
-        " ON CONFLICT(parent_id, child_id, version) DO UPDATE SET sha256 = excluded.sha256, read_at = excluded.read_at",
-        (parent_id, child_id, version, sha256, to_db(now)),
-    )
-
-
-async def reads(conn: aiosqlite.Connection, parent_id: int, version: int) -> dict[int, Read]:
-    """child id -> the parent's latest opening of that child's document on `version`."""
-    rows = await fetchall_in(
-        conn,
-        "SELECT parent_id, child_id, version, sha256, read_at FROM consent_reads WHERE parent_id = ? AND version = ?",
-        (parent_id, version),
-    )
-    return {
-        r["child_id"]: Read(r["parent_id"], r["child_id"], r["version"], r["sha256"], from_db(r["read_at"]))
-        for r in rows
-    }
-
-
-async def record_original(
-    conn: aiosqlite.Connection, *, child_id: int, version: int, received_on: date, by: int, now: datetime
-) -> bool:
-    """False when the original was already recorded."""
-    cur = await conn.execute(
-        "INSERT OR IGNORE INTO consent_originals(child_id, version, received_on, recorded_by, recorded_at)"
-        " VALUES (?, ?, ?, ?, ?)",
-        (child_id, version, received_on.isoformat(), by, to_db(now)),
-    )
-    return cur.rowcount == 1
-
-
-async def originals(
-    conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
-) -> dict[int, Original]:
-    rows = await fetchall_in(
-        conn,
-        "SELECT child_id, version, received_on, recorded_by, recorded_at FROM consent_originals WHERE version = ?",
-        (version,),
-    )
-    wanted = None if child_ids is None else set(child_ids)
-    return {
-        r["child_id"]: Original(
-            r["child_id"], r["version"], date.fromisoformat(r["received_on"]), r["recorded_by"],
-            from_db(r["recorded_at"]),
+    @staticmethod
+    async def store_text(conn: aiosqlite.Connection, sha256: str, text: str, now: datetime) -> None:
+        await conn.execute(
+            "INSERT OR IGNORE INTO consent_texts(sha256, text, first_shown_at) VALUES (?, ?, ?)",
+            (sha256, text, to_db(now)),
         )
-        for r in rows
-        if wanted is None or r["child_id"] in wanted
-    }
+
+    @staticmethod
+    async def text_by_hash(conn: aiosqlite.Connection, sha256: str) -> str | None:
+        row = await fetchone_in(conn, "SELECT text FROM consent_texts WHERE sha256 = ?", (sha256,))
+        return None if row is None else str(row["text"])
+
+    @staticmethod
+    async def record_read(
+        conn: aiosqlite.Connection, *, parent_id: int, child_id: int, version: int, sha256: str, now: datetime
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO consent_reads(parent_id, child_id, version, sha256, read_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(parent_id, child_id, version)"
+            " DO UPDATE SET sha256 = excluded.sha256, read_at = excluded.read_at",
+            (parent_id, child_id, version, sha256, to_db(now)),
+        )
+
+    @staticmethod
+    async def reads(conn: aiosqlite.Connection, parent_id: int, version: int) -> dict[int, Read]:
+        """child id -> the parent's latest opening of that child's document on `version`."""
+        rows = await fetchall_in(
+            conn,
+            "SELECT parent_id, child_id, version, sha256, read_at FROM consent_reads"
+            " WHERE parent_id = ? AND version = ?",
+            (parent_id, version),
+        )
+        return {
+            r["child_id"]: Read(r["parent_id"], r["child_id"], r["version"], r["sha256"], from_db(r["read_at"]))
+            for r in rows
+        }
+
+    @staticmethod
+    async def record_original(
+        conn: aiosqlite.Connection, *, child_id: int, version: int, received_on: date, by: int, now: datetime
+    ) -> bool:
+        """False when the original was already recorded."""
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_originals(child_id, version, received_on, recorded_by, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (child_id, version, received_on.isoformat(), by, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def originals(
+        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+    ) -> dict[int, Original]:
+        rows = await fetchall_in(
+            conn,
+            "SELECT child_id, version, received_on, recorded_by, recorded_at FROM consent_originals WHERE version = ?",
+            (version,),
+        )
+        wanted = None if child_ids is None else set(child_ids)
+        return {
+            r["child_id"]: Original(
+                r["child_id"], r["version"], date.fromisoformat(r["received_on"]), r["recorded_by"],
+                from_db(r["recorded_at"]),
+            )
+            for r in rows
+            if wanted is None or r["child_id"] in wanted
+        }

@@ -42,22 +42,6 @@ class DbBackup:
     taken_at: datetime
 
 
-# --- schema introspection --------------------------------------------------------------------
-
-
-async def table_exists(db: Database, name: str) -> bool:
-    row = await db.fetchone("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,))
-    return row is not None
-
-
-async def table_columns(db: Database, name: str) -> set[str]:
-    # PRAGMA arguments cannot be bound; the name is checked against sqlite_master first.
-    if not await table_exists(db, name):
-        return set()
-    rows = await db.fetchall("SELECT name FROM pragma_table_info(?)", (name,))
-    return {str(r[0]) for r in rows}
-
-
 # --- journal backups (item 16) ---------------------------------------------------------------
 
 
@@ -80,50 +64,6 @@ _JOURNAL_SELECT = (
 )
 
 
-async def log_journal_backup(
-    conn: aiosqlite.Connection,
-    *,
-    school_year: int,
-    quarter: int,
-    medium_label: str,
-    logged_by: int | None,
-    now: datetime,
-) -> int:
-    """Call inside `Database.transaction()`."""
-    cur = await conn.execute(
-        "INSERT INTO journal_backups(school_year, quarter, medium_label, logged_by, logged_at) VALUES (?, ?, ?, ?, ?)",
-        (school_year, quarter, medium_label, logged_by, to_db(now)),
-    )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
-
-
-async def attach_journal_photo(conn: aiosqlite.Connection, backup_id: int, file_id: str) -> None:
-    await conn.execute("UPDATE journal_backups SET photo_file_id = ? WHERE id = ?", (file_id, backup_id))
-
-
-async def journal_backups(db: Database, school_year: int | None = None) -> list[JournalBackup]:
-    if school_year is None:
-        rows = await db.fetchall(_JOURNAL_SELECT + " ORDER BY j.logged_at, j.id")
-    else:
-        rows = await db.fetchall(
-            _JOURNAL_SELECT + " WHERE j.school_year = ? ORDER BY j.logged_at, j.id", (school_year,)
-        )
-    return [_journal(r) for r in rows]
-
-
-async def last_journal_backup(db: Database) -> JournalBackup | None:
-    row = await db.fetchone(_JOURNAL_SELECT + " ORDER BY j.logged_at DESC, j.id DESC LIMIT 1")
-    return _journal(row) if row else None
-
-
-async def quarter_has_backup(db: Database, school_year: int, quarter: int) -> bool:
-    row = await db.fetchone(
-        "SELECT 1 FROM journal_backups WHERE school_year = ? AND quarter = ? LIMIT 1", (school_year, quarter)
-    )
-    return row is not None
-
-
 # --- the bot's own database backups ---------------------------------------------------------
 
 
@@ -137,44 +77,6 @@ def _db_backup(row: aiosqlite.Row) -> DbBackup:
         local_day=row["local_day"],
         taken_at=from_db(row["taken_at"]),
     )
-
-
-async def record_db_backup(
-    db: Database, *, path: str, size_bytes: int, ok: bool, detail: str | None, local_day: str, now: datetime
-) -> None:
-    async with db.transaction() as conn:
-        await conn.execute(
-            "INSERT INTO db_backups(path, size_bytes, ok, detail, local_day, taken_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (path, size_bytes, int(ok), detail, local_day, to_db(now)),
-        )
-
-
-async def has_db_backup_on(db: Database, local_day: str) -> bool:
-    row = await db.fetchone("SELECT 1 FROM db_backups WHERE local_day = ? AND ok = 1 LIMIT 1", (local_day,))
-    return row is not None
-
-
-async def db_backup_attempts_on(db: Database, local_day: str) -> int:
-    return int(await db.fetchval("SELECT count(*) FROM db_backups WHERE local_day = ?", (local_day,)) or 0)
-
-
-async def last_db_backup(db: Database, *, ok_only: bool = False) -> DbBackup | None:
-    where = " WHERE ok = 1" if ok_only else ""
-    row = await db.fetchone(
-        "SELECT id, path, size_bytes, ok, detail, local_day, taken_at FROM db_backups"
-        + where
-        + " ORDER BY taken_at DESC, id DESC LIMIT 1"
-    )
-    return _db_backup(row) if row else None
-
-
-async def db_backup_log(db: Database, limit: int = 60) -> list[DbBackup]:
-    rows = await db.fetchall(
-        "SELECT id, path, size_bytes, ok, detail, local_day, taken_at FROM db_backups"
-        " ORDER BY taken_at DESC, id DESC LIMIT ?",
-        (limit,),
-    )
-    return [_db_backup(r) for r in rows]
 
 
 # --- roster aggregates -----------------------------------------------------------------------
@@ -192,75 +94,162 @@ class PersonRow:
     on_max: bool = False
 
 
-async def roster_rows(db: Database) -> list[PersonRow]:
-    """Every active person with roles and link state, in one query."""
-    rows = await db.fetchall(
-        "SELECT p.id, p.full_name, p.class_label, p.tg_user_id, p.max_user_id, p.unreachable_reason,"
-        " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
-        " FROM persons p WHERE p.active = 1 ORDER BY p.full_name"
-    )
-    return [
-        PersonRow(
-            id=r["id"],
-            full_name=r["full_name"],
-            class_label=r["class_label"],
-            roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
-            linked=r["tg_user_id"] is not None or r["max_user_id"] is not None,
-            unreachable_reason=r["unreachable_reason"],
-            on_telegram=r["tg_user_id"] is not None,
-            on_max=r["max_user_id"] is not None,
+class OpsRepo:
+    """The ops tables: reads on the database given, writes (static) in the caller's transaction."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # --- schema introspection --------------------------------------------------------------------
+    async def table_exists(self, name: str) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)
         )
-        for r in rows
-    ]
+        return row is not None
 
+    async def table_columns(self, name: str) -> set[str]:
+        # PRAGMA arguments cannot be bound; the name is checked against sqlite_master first.
+        if not await self.table_exists(name):
+            return set()
+        rows = await self.db.fetchall("SELECT name FROM pragma_table_info(?)", (name,))
+        return {str(r[0]) for r in rows}
 
-async def guardian_pairs(db: Database) -> list[tuple[int, int]]:
-    rows = await db.fetchall(
-        "SELECT g.parent_id, g.child_id FROM guardians g JOIN persons c ON c.id = g.child_id WHERE c.active = 1"
-    )
-    return [(int(r[0]), int(r[1])) for r in rows]
+    @staticmethod
+    async def log_journal_backup(
+        conn: aiosqlite.Connection,
+        *,
+        school_year: int,
+        quarter: int,
+        medium_label: str,
+        logged_by: int | None,
+        now: datetime,
+    ) -> int:
+        """Call inside `Database.transaction()`."""
+        cur = await conn.execute(
+            "INSERT INTO journal_backups(school_year, quarter, medium_label, logged_by, logged_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (school_year, quarter, medium_label, logged_by, to_db(now)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
 
+    @staticmethod
+    async def attach_journal_photo(conn: aiosqlite.Connection, backup_id: int, file_id: str) -> None:
+        await conn.execute("UPDATE journal_backups SET photo_file_id = ? WHERE id = ?", (file_id, backup_id))
 
-async def failed_outbox(db: Database) -> list[tuple[int | None, str | None]]:
-    """(person_id, last_error) of messages that could not be delivered (status 'dead')."""
-    rows = await db.fetchall(
-        "SELECT DISTINCT person_id, last_error FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT 500"
-    )
-    return [(r[0], r[1]) for r in rows]
+    async def journal_backups(self, school_year: int | None = None) -> list[JournalBackup]:
+        if school_year is None:
+            rows = await self.db.fetchall(_JOURNAL_SELECT + " ORDER BY j.logged_at, j.id")
+        else:
+            rows = await self.db.fetchall(
+                _JOURNAL_SELECT + " WHERE j.school_year = ? ORDER BY j.logged_at, j.id", (school_year,)
+            )
+        return [_journal(r) for r in rows]
 
+    async def last_journal_backup(self) -> JournalBackup | None:
+        row = await self.db.fetchone(_JOURNAL_SELECT + " ORDER BY j.logged_at DESC, j.id DESC LIMIT 1")
+        return _journal(row) if row else None
 
-async def outbox_counts(db: Database) -> dict[str, int]:
-    rows = await db.fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
-    return {str(r[0]): int(r[1]) for r in rows}
+    async def quarter_has_backup(self, school_year: int, quarter: int) -> bool:
+        row = await self.db.fetchone(
+            "SELECT 1 FROM journal_backups WHERE school_year = ? AND quarter = ? LIMIT 1", (school_year, quarter)
+        )
+        return row is not None
 
+    async def record_db_backup(
+        self, *, path: str, size_bytes: int, ok: bool, detail: str | None, local_day: str, now: datetime
+    ) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO db_backups(path, size_bytes, ok, detail, local_day, taken_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (path, size_bytes, int(ok), detail, local_day, to_db(now)),
+            )
 
-# --- generic guarded reads over other capabilities' tables -----------------------------------
+    async def has_db_backup_on(self, local_day: str) -> bool:
+        row = await self.db.fetchone("SELECT 1 FROM db_backups WHERE local_day = ? AND ok = 1 LIMIT 1", (local_day,))
+        return row is not None
 
+    async def db_backup_attempts_on(self, local_day: str) -> int:
+        return int(await self.db.fetchval("SELECT count(*) FROM db_backups WHERE local_day = ?", (local_day,)) or 0)
 
-async def rows_if(
-    db: Database, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()
-) -> list[aiosqlite.Row] | None:
-    """Run `sql` when `table` exists with the `needed` columns; None ("not available") otherwise."""
-    cols = await table_columns(db, table)
-    if not cols or not needed <= cols:
-        return None
-    return await db.fetchall(sql, params)
+    async def last_db_backup(self, *, ok_only: bool = False) -> DbBackup | None:
+        where = " WHERE ok = 1" if ok_only else ""
+        row = await self.db.fetchone(
+            "SELECT id, path, size_bytes, ok, detail, local_day, taken_at FROM db_backups"
+            + where
+            + " ORDER BY taken_at DESC, id DESC LIMIT 1"
+        )
+        return _db_backup(row) if row else None
 
+    async def db_backup_log(self, limit: int = 60) -> list[DbBackup]:
+        rows = await self.db.fetchall(
+            "SELECT id, path, size_bytes, ok, detail, local_day, taken_at FROM db_backups"
+            " ORDER BY taken_at DESC, id DESC LIMIT ?",
+            (limit,),
+        )
+        return [_db_backup(r) for r in rows]
 
-async def open_ticket_count(db: Database) -> int | None:
-    rows = await rows_if(db, "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'")
-    return None if rows is None else int(rows[0][0])
+    async def roster_rows(self) -> list[PersonRow]:
+        """Every active person with roles and link state, in one query."""
+        rows = await self.db.fetchall(
+            "SELECT p.id, p.full_name, p.class_label, p.tg_user_id, p.max_user_id, p.unreachable_reason,"
+            " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
+            " FROM persons p WHERE p.active = 1 ORDER BY p.full_name"
+        )
+        return [
+            PersonRow(
+                id=r["id"],
+                full_name=r["full_name"],
+                class_label=r["class_label"],
+                roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
+                linked=r["tg_user_id"] is not None or r["max_user_id"] is not None,
+                unreachable_reason=r["unreachable_reason"],
+                on_telegram=r["tg_user_id"] is not None,
+                on_max=r["max_user_id"] is not None,
+            )
+            for r in rows
+        ]
 
+    async def guardian_pairs(self) -> list[tuple[int, int]]:
+        rows = await self.db.fetchall(
+            "SELECT g.parent_id, g.child_id FROM guardians g JOIN persons c ON c.id = g.child_id WHERE c.active = 1"
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
 
-async def training_attendance(db: Database) -> list[aiosqlite.Row] | None:
-    """Per session (not cancelled), in time order: title, starts_at, invited, yes, attended."""
-    return await rows_if(
-        db,
-        "training_invitees",
-        {"session_id", "rsvp", "attended"},
-        "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
-        " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
-        " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
-        " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
-        " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
-    )
+    async def failed_outbox(self) -> list[tuple[int | None, str | None]]:
+        """(person_id, last_error) of messages that could not be delivered (status 'dead')."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT person_id, last_error FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT 500"
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    async def outbox_counts(self) -> dict[str, int]:
+        rows = await self.db.fetchall("SELECT status, count(*) FROM outbox GROUP BY status")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    # --- generic guarded reads over other capabilities' tables -----------------------------------
+    async def rows_if(
+        self, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()
+    ) -> list[aiosqlite.Row] | None:
+        """Run `sql` when `table` exists with the `needed` columns; None ("not available") otherwise."""
+        cols = await self.table_columns(table)
+        if not cols or not needed <= cols:
+            return None
+        return await self.db.fetchall(sql, params)
+
+    async def open_ticket_count(self) -> int | None:
+        rows = await self.rows_if(
+            "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'"
+        )
+        return None if rows is None else int(rows[0][0])
+
+    async def training_attendance(self) -> list[aiosqlite.Row] | None:
+        """Per session (not cancelled), in time order: title, starts_at, invited, yes, attended."""
+        return await self.rows_if(
+            "training_invitees",
+            {"session_id", "rsvp", "attended"},
+            "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
+            " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
+            " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
+            " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
+            " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
+        )

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import aiosqlite
 
 from bot.channels import DataClass
+from storage.db import Database
 from storage.timefmt import to_db
 
 Kind = Literal["text", "photo", "document"]
@@ -68,67 +69,73 @@ class Payload:
         )
 
 
-async def enqueue(
-    conn: aiosqlite.Connection,
-    *,
-    dedupe_key: str,
-    chat_id: int | None,
-    person_id: int | None,
-    kind: Kind,
-    payload: Payload,
-    now: datetime,
-    not_before: datetime | None = None,
-    priority: int = 5,
-    broadcast_id: int | None = None,
-    data_class: DataClass = DataClass.PERSONAL,
-) -> bool:
-    """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
+class OutboxRepo:
+    """The outbox tables: reads on the database given, writes (static) in the caller's transaction."""
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def enqueue(
+        conn: aiosqlite.Connection,
+        *,
+        dedupe_key: str,
+        chat_id: int | None,
+        person_id: int | None,
+        kind: Kind,
+        payload: Payload,
+        now: datetime,
+        not_before: datetime | None = None,
+        priority: int = 5,
+        broadcast_id: int | None = None,
+        data_class: DataClass = DataClass.PERSONAL,
+    ) -> bool:
+        """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
 
     ``chat_id`` is the person's Telegram chat; None for a person reachable on MAX only (the row then
     keys its chat by ``-person_id``, and the sender routes it by the person's channels). ``data_class``
     says what the message carries, for the channel policy (bot/channels.py)."""
-    if kind != "text" and payload.renderer is None and payload.file_id is None:
-        raise ValueError("photo and document messages need a renderer or a file_id")
-    if chat_id is None:
-        if person_id is None:
-            raise ValueError("a message needs a Telegram chat or a person")
-        chat_id = -person_id
-    cur = await conn.execute(
-        "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
-        " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
-        (
-            dedupe_key,
-            chat_id,
-            person_id,
-            kind,
-            payload.to_json(),
-            priority,
-            to_db(not_before or now),
-            broadcast_id,
-            to_db(now),
-            data_class.value,
-        ),
-    )
-    return cur.rowcount == 1
+        if kind != "text" and payload.renderer is None and payload.file_id is None:
+            raise ValueError("photo and document messages need a renderer or a file_id")
+        if chat_id is None:
+            if person_id is None:
+                raise ValueError("a message needs a Telegram chat or a person")
+            chat_id = -person_id
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
+            " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            (
+                dedupe_key,
+                chat_id,
+                person_id,
+                kind,
+                payload.to_json(),
+                priority,
+                to_db(not_before or now),
+                broadcast_id,
+                to_db(now),
+                data_class.value,
+            ),
+        )
+        return cur.rowcount == 1
 
-
-async def waiting_payload(conn: aiosqlite.Connection, dedupe_key: str) -> Payload | None:
-    """The payload of a message that is still waiting and that no sender has claimed (None once it
+    @staticmethod
+    async def waiting_payload(conn: aiosqlite.Connection, dedupe_key: str) -> Payload | None:
+        """The payload of a message that is still waiting and that no sender has claimed (None once it
     is being sent, sent, cancelled or absent): only such a message may still be amended."""
-    cur = await conn.execute(
-        "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
-        (dedupe_key,),
-    )
-    row = await cur.fetchone()
-    await cur.close()
-    return Payload.from_json(row[0]) if row else None
+        cur = await conn.execute(
+            "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
+            (dedupe_key,),
+        )
+        row = await cur.fetchone()
+        await cur.close()
+        return Payload.from_json(row[0]) if row else None
 
-
-async def amend_waiting(conn: aiosqlite.Connection, dedupe_key: str, payload: Payload) -> bool:
-    """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
+    @staticmethod
+    async def amend_waiting(conn: aiosqlite.Connection, dedupe_key: str, payload: Payload) -> bool:
+        """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
     transaction. Returns False when the message is no longer waiting."""
-    cur = await conn.execute(
-        "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
-        (payload.to_json(), dedupe_key),
-    )
-    return cur.rowcount == 1
+        cur = await conn.execute(
+            "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
+            (payload.to_json(), dedupe_key),
+        )
+        return cur.rowcount == 1

@@ -16,7 +16,7 @@ from bot.paths import ROOT
 from bot.services import broadcast as service
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
-from storage.outbox import Payload, enqueue
+from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
 from tests.harness import make_settings
 
@@ -45,7 +45,7 @@ async def enqueue_texts(app: App, people: list[tuple[int, int]], prefix: str = "
     now = app.clock.now()
     async with app.db.transaction() as conn:
         for person_id, tg_id in people:
-            await enqueue(
+            await OutboxRepo.enqueue(
                 conn, dedupe_key=f"{prefix}:{person_id}", chat_id=tg_id, person_id=person_id, kind="text",
                 payload=Payload(text=f"{prefix} for {tg_id}"), now=now,
             )

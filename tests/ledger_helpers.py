@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from tests.consent_helpers import consent_menu, school
 from tests.harness import PARENT_ONE, PARENT_TWO, Harness
 
@@ -27,7 +27,7 @@ async def three_decisions(h: Harness) -> list[str]:
     await decide(h, PARENT_TWO, "✅ Согласна: Миша")
     await decide(h, PARENT_ONE, "✅ Согласен: Коля")
     await decide(h, PARENT_TWO, "❌ Не согласна: Маша")
-    receipts = [r.receipt_id for r in await repo.ledger_rows(h.app.db.conn)]
+    receipts = [r.receipt_id for r in await ConsentRepo.ledger_rows(h.app.db.conn)]
     assert len(receipts) == 3
     return receipts
 

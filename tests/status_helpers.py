@@ -9,6 +9,7 @@ from datetime import date
 from bot.services.roster import import_roster
 from storage import consent as consent_store
 from storage.codes import CodeRepo, NewCode
+from storage.consent import ConsentRepo
 from storage.people import PersonRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, roster_csv
 
@@ -32,12 +33,12 @@ async def populate(h: Harness) -> dict[str, int]:
     officer = ids["Петров Пётр Петрович"]
     now = h.clock.now()
     async with app.db.transaction() as conn:
-        version = await consent_store.insert_version(conn, sha256="0" * 64, text="Согласие", text_en=None, now=now,
+        version = await ConsentRepo.insert_version(conn, sha256="0" * 64, text="Согласие", text_en=None, now=now,
                                                      by=officer)
         for n, (child, decision) in enumerate(
             [("Иванов Миша Андреевич", "given"), ("Иванова Маша Андреевна", "declined")]
         ):
-            await consent_store.insert_decision(conn, consent_store.NewDecision(
+            await ConsentRepo.insert_decision(conn, consent_store.NewDecision(
                 receipt_id=f"R-{n}", parent_id=ids["Иванова Елена Викторовна"], child_id=ids[child],
                 decision=decision, version=version, sha256="0" * 64, channel="paper",  # type: ignore[arg-type]
                 created_at=now, recorded_by=officer, paper_date=date(2026, 11, 27),

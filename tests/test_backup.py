@@ -16,8 +16,8 @@ from bot import cli
 from bot.services import backup as backup_service
 from bot.services.backup import BackupError, select_keep
 from bot.services.restore import restore
-from storage import ops
 from storage.db import Database
+from storage.ops import OpsRepo
 from storage.snapshot import verify_file
 from tests.harness import Harness
 
@@ -31,7 +31,7 @@ async def test_backup_is_verified_private_and_recorded(harness: Harness) -> None
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
     assert verify_file(result.path) is None
     assert not Path(str(result.path) + "-wal").exists()
-    last = await ops.last_db_backup(harness.app.db)
+    last = await OpsRepo(harness.app.db).last_db_backup()
     assert last is not None and last.ok and last.local_day == "2026-11-30"
 
 
@@ -156,11 +156,11 @@ async def test_restore_moves_the_current_database_aside(harness: Harness, tmp_pa
     assert aside is not None and aside.name == "schoolbot.sqlite3.before-restore-20261201T070000Z"
     assert stat.S_IMODE(app.db.path.stat().st_mode) == 0o600
     await app.open()
-    assert await ops.journal_backups(app.db) == []  # the restored state predates the log entry
+    assert await OpsRepo(app.db).journal_backups() == []  # the restored state predates the log entry
     old = Database(aside)
     await old.open()
     try:
-        assert len(await ops.journal_backups(old)) == 1  # the previous database is intact aside
+        assert len(await OpsRepo(old).journal_backups()) == 1  # the previous database is intact aside
     finally:
         await old.close()
 
@@ -169,14 +169,14 @@ async def test_nightly_sweep_backs_up_once_per_night(harness: Harness) -> None:
     app = harness.app
     harness.clock.set(datetime(2026, 12, 1, 1, 30, tzinfo=MSK))
     await app.tick()
-    assert await ops.last_db_backup(app.db) is None  # before the window
+    assert await OpsRepo(app.db).last_db_backup() is None  # before the window
     harness.clock.set(datetime(2026, 12, 1, 2, 1, tzinfo=MSK))
     await app.tick()
-    first = await ops.last_db_backup(app.db)
+    first = await OpsRepo(app.db).last_db_backup()
     assert first is not None and first.ok and first.local_day == "2026-12-01"
     harness.clock.advance(timedelta(minutes=1))
     await app.tick()
-    assert len(await ops.db_backup_log(app.db)) == 1
+    assert len(await OpsRepo(app.db).db_backup_log()) == 1
     harness.clock.set(datetime(2026, 12, 2, 4, 59, tzinfo=MSK))
     assert await app.services.ops.nightly_backup(app.clock.now())
     harness.clock.set(datetime(2026, 12, 3, 5, 0, tzinfo=MSK))

@@ -8,7 +8,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from bot.services import backup as backup_service
-from storage import ops
+from storage.ops import OpsRepo
 from tests.harness import Harness
 from tests.status_helpers import populate
 
@@ -56,7 +56,7 @@ async def test_item_16_is_a_plan_task_and_a_logged_backup_closes_its_quarter(har
     calls = await harness.press(1001, "tsk:done:16:q2-2026")
     assert any("Как подписан носитель" in (getattr(c, "text", "") or "") for c in calls)
     await harness.text(1001, "Внешний диск WD-1")
-    [logged] = await ops.journal_backups(harness.app.db)
+    [logged] = await OpsRepo(harness.app.db).journal_backups()
     assert logged.quarter == 2 and logged.medium_label == "Внешний диск WD-1"
 
     # Closed: no reminder of it on its last day, no digest lists it after.

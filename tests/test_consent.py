@@ -11,7 +11,7 @@ from aiogram.methods import EditMessageText
 
 from bot.services import consent as svc
 from bot.services.consent_gate import covered_children, is_covered
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 
@@ -76,7 +76,7 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     assert "согласие дано" in receipt and "Иванов Миша Андреевич" in receipt
     assert "13:00:00 (Europe/Moscow)" in receipt or "10:00:00 (Europe/Moscow)" in receipt
     assert "2026-11-30 07:00:00 UTC" in receipt
-    rows = await repo.ledger_rows(harness.app.db.conn)
+    rows = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert len(rows) == 1 and rows[0].receipt_id in receipt
     # The ledger and the receipt carry the hash of the exact text the parent was shown, names filled in.
     text = "\n\n".join(re.sub(r"\n\n\(\d+/\d+\)$", "", html.unescape(m.text)) for m in shown)
@@ -97,9 +97,9 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     }
     await harness.feed(dict(update))
     await harness.feed(dict(update))
-    assert len(await repo.ledger_rows(harness.app.db.conn)) == 2
+    assert len(await ConsentRepo.ledger_rows(harness.app.db.conn)) == 2
     assert await is_covered(harness.app.db, rows[0].child_id)
-    ledger = await repo.ledger_rows(harness.app.db.conn)
+    ledger = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert await covered_children(harness.app.db) == {r.child_id for r in ledger}
 
 
@@ -121,7 +121,7 @@ async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> N
     # Staff callbacks are re-checked too: the class teacher of 5А cannot open 6Б.
     calls = await harness.press(CLASS_TEACHER, "cst:class:6Б:0:")
     assert answer(calls).show_alert
-    assert await repo.ledger_rows(harness.app.db.conn) == []
+    assert await ConsentRepo.ledger_rows(harness.app.db.conn) == []
 
 
 async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) -> None:
@@ -132,10 +132,10 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
     calls = await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"])
     confirm = next(c for c in calls if isinstance(c, EditMessageText))
     assert "Отозвать согласие" in (confirm.text or "")
-    assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
+    assert len(await ConsentRepo.ledger_rows(harness.app.db.conn)) == 1
     calls = await harness.press(PARENT_ONE, buttons(confirm)["Да, отозвать"])
     assert any("согласие отозвано" in t and "Квитанция" in t for t in texts(calls))
-    rows = await repo.ledger_rows(harness.app.db.conn)
+    rows = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert [r.decision for r in rows] == ["given", "withdrawn"]
     alerts = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
@@ -153,4 +153,4 @@ async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:
         await conn.execute("DELETE FROM consent_ledger")
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         await conn.execute("DELETE FROM consent_versions")
-    assert len(await repo.ledger_rows(conn)) == 1
+    assert len(await ConsentRepo.ledger_rows(conn)) == 1

@@ -16,8 +16,8 @@ from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
 from bot.services.consent_gate import covered_children, is_covered
 from bot.services.roster import import_roster
-from storage import consent as repo
-from storage import consent_form as form_repo
+from storage.consent import ConsentRepo
+from storage.consent_form import ConsentFormRepo
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, roster_csv, running_bot
 
 pytestmark = pytest.mark.slow
@@ -81,7 +81,7 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         await tg.wait_for(IT_OFFICER, has("Отзыв согласия"))
         await tg.wait_for(CLASS_TEACHER, has("Иванов Миша Андреевич"))
 
-        rows = await repo.ledger_rows(app.db.conn)
+        rows = await ConsentRepo.ledger_rows(app.db.conn)
         misha, masha = (await app.people.children((await app.people.by_tg(PARENT_TWO)).id))  # type: ignore[union-attr]
         assert [(r.child_id, r.decision, r.channel, r.tg_user_id) for r in rows] == [
             (misha.id, "given", "telegram", PARENT_TWO),
@@ -92,7 +92,7 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert {r.version for r in rows} == {version.number}
         # Each row names the exact text shown (or printed for paper), kept beside the ledger.
         for r in rows:
-            kept = await form_repo.text_by_hash(app.db.conn, r.sha256)
+            kept = await ConsentFormRepo.text_by_hash(app.db.conn, r.sha256)
             assert kept is not None and svc.sha256_text(kept) == r.sha256 and "{" not in kept
         assert len({r.receipt_id for r in rows}) == 3 and len({r.tg_callback_id for r in rows}) == 3
         for receipt, row in zip((given, declined, withdrawn), rows, strict=True):
@@ -112,7 +112,7 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         await teacher.send("27.11.2026")
         done = await tg.wait_for(CLASS_TEACHER, has("Записано"), after=n)
         assert "27.11.2026" in (done.plain or "")
-        paper = (await repo.ledger_rows(app.db.conn))[-1]
+        paper = (await ConsentRepo.ledger_rows(app.db.conn))[-1]
         teacher_person = await app.people.by_tg(CLASS_TEACHER)
         assert teacher_person is not None
         assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (

@@ -16,7 +16,7 @@ from bot.cli import main as cli_main
 from bot.services import consent as svc
 from bot.services.consent_gate import is_covered
 from bot.services.consent_paper import parse_paper_date
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from storage.timefmt import from_db
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, handler_harness, make_settings
@@ -72,7 +72,7 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     await school(harness)
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
-    kolya = (await repo.ledger_rows(harness.app.db.conn))[0].child_id
+    kolya = (await ConsentRepo.ledger_rows(harness.app.db.conn))[0].child_id
     assert await is_covered(harness.app.db, kolya)
     old = await harness.app.services.consent.current()
     new = await harness.app.services.consent.publish(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
@@ -84,7 +84,7 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     # The old press now names a version that is not current.
     calls = await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     assert "обновился" in (answer(calls).text or "")
-    assert len(await repo.ledger_rows(harness.app.db.conn)) == 1
+    assert len(await ConsentRepo.ledger_rows(harness.app.db.conn)) == 1
 
 
 async def test_paper_only_for_own_class_unless_it_officer(harness: Harness) -> None:

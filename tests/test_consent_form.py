@@ -14,8 +14,8 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument
 from bot.services import consent as svc
 from bot.services.consent_gate import is_covered
 from bot.tg.callbacks import ConsentCb, StaffCb
-from storage import consent as repo
 from storage.codes import CodeRepo
+from storage.consent import ConsentRepo
 from storage.outbox import Payload
 from tests.codes_helpers import CODES, load_school, person_id
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
@@ -89,10 +89,10 @@ async def test_agree_without_opening_the_document_is_refused(harness: Harness) -
     calls = await harness.press(PARENT_TWO, ConsentCb(action="give", child=misha, version=version.number).pack())
     refusal = next(c for c in calls if isinstance(c, AnswerCallbackQuery))
     assert refusal.text is not None and "Сначала откройте документ" in refusal.text
-    assert await repo.ledger_rows(harness.app.db.conn) == []
+    assert await ConsentRepo.ledger_rows(harness.app.db.conn) == []
     # Declining needs no reading.
     await harness.press(PARENT_TWO, keys["❌ Не согласна: Миша"])
-    assert [r.decision for r in await repo.ledger_rows(harness.app.db.conn)] == ["declined"]
+    assert [r.decision for r in await ConsentRepo.ledger_rows(harness.app.db.conn)] == ["declined"]
 
 
 async def test_parent_gets_the_prefilled_form_as_pdf(harness: Harness, tmp_path: Path) -> None:

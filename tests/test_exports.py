@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 from bot.cli import main as cli_main
 from bot.services.exports import csv_cell, write_private
 from bot.services.roster import import_roster
-from storage import ops
+from storage.ops import OpsRepo
 from tests.codes_helpers import codes_csv
 from tests.harness import IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes, make_settings
 
@@ -85,7 +85,7 @@ async def test_consent_register_keeps_a_formula_name_as_text(harness: Harness) -
 async def test_report_keeps_user_typed_labels_as_text(harness: Harness) -> None:
     app = harness.app
     async with app.db.transaction() as conn:
-        await ops.log_journal_backup(conn, school_year=app.school.school_year.year, quarter=1, medium_label=FORMULA,
+        await OpsRepo.log_journal_backup(conn, school_year=app.school.school_year.year, quarter=1, medium_label=FORMULA,
                                      logged_by=None, now=app.clock.now())
     data = await app.services.report.render_report(app.catalog.bind("ru"))
     _assert_text_not_formula(data, FORMULA)

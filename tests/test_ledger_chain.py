@@ -15,7 +15,7 @@ from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import ledger
 from storage import chain
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from storage.db import Database, migrations
 from tests.harness import IT_OFFICER, Harness, running_bot
 from tests.ledger_helpers import bypass, cli_env, three_decisions
@@ -31,10 +31,10 @@ async def test_intact_ledger_verifies_and_new_rows_chain(
     harness: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     receipts = await three_decisions(harness)
-    rows = await repo.chain_rows(harness.app.db.conn)
+    rows = await ConsentRepo.chain_rows(harness.app.db.conn)
     assert rows[0].prev_hash == chain.GENESIS
     assert [r.prev_hash for r in rows[1:]] == [r.row_hash for r in rows[:-1]]
-    head = await repo.chain_head(harness.app.db.conn)
+    head = await ConsentRepo.chain_head(harness.app.db.conn)
     assert head is not None and head.rows == 3 and head.last_receipt == receipts[-1]
     assert (await ledger.check(harness.app.db)).ok
     await harness.app.close()
@@ -163,7 +163,7 @@ async def test_existing_rows_are_chained_by_the_migration(tmp_path: Path) -> Non
     try:
         verdict = await ledger.check(db)
         assert verdict.ok and verdict.rows == 3 and verdict.last_receipt == "OLD3"
-        rows = await repo.chain_rows(db.conn)
+        rows = await ConsentRepo.chain_rows(db.conn)
         assert rows[0].row_hash == chain.row_hash(chain.GENESIS, rows[0].values)
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             await db.conn.execute("UPDATE consent_ledger SET decision = 'given'")

@@ -12,6 +12,7 @@ import pytest
 from bot.services import consent, ledger
 from storage import chain
 from storage import consent as repo
+from storage.consent import ConsentRepo
 from storage.db import Database, migrations
 from tests.harness import Harness
 from tests.ledger_helpers import bypass, three_decisions
@@ -29,7 +30,7 @@ async def _max_press(h: Harness, receipts_before: int) -> repo.LedgerRow:
                                     version=version.number, max_user_id=MAX_ACCOUNT, update_id=None,
                                     callback_id="max-press-1")
     assert result.outcome is consent.Outcome.RECORDED, result
-    rows = await repo.ledger_rows(app.db.conn)
+    rows = await ConsentRepo.ledger_rows(app.db.conn)
     assert len(rows) == receipts_before + 1
     return rows[-1]
 
@@ -62,7 +63,7 @@ async def test_a_press_names_exactly_one_account(harness: Harness) -> None:
                              max_user_id=2, update_id=None, callback_id="x")
     # The table refuses a MAX row without its account, or with a Telegram one, whatever the caller.
     async with app.db.transaction() as conn:
-        head = await repo.chain_head(conn)
+        head = await ConsentRepo.chain_head(conn)
         assert head is not None
         for tg, mx in ((None, None), (5, 6)):
             values = ("R-bad", parent.id, 5, "given", 1, "abc", "max", tg, None, "cb-bad", None, None,

@@ -14,7 +14,7 @@ from bot import cli
 from bot.services import ledger
 from bot.services.consent_gate import is_covered
 from bot.services.restore import CarryOverFailed, RestoreRefused, restore
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from storage.db import Database
 from tests.consent_helpers import school
 from tests.harness import PARENT_ONE, PARENT_TWO, Harness
@@ -26,7 +26,7 @@ async def _receipts(path: Path) -> list[str]:
     await db.open()
     try:
         assert (await ledger.check(db)).ok
-        return [r.receipt_id for r in await repo.ledger_rows(db.conn)]
+        return [r.receipt_id for r in await ConsentRepo.ledger_rows(db.conn)]
     finally:
         await db.close()
 
@@ -38,7 +38,7 @@ async def _older_backup_then_two_decisions(h: Harness) -> tuple[Path, list[str]]
     assert backup.ok
     await decide(h, PARENT_ONE, "✅ Согласен: Коля")
     await decide(h, PARENT_TWO, "❌ Не согласна: Маша")
-    receipts = [r.receipt_id for r in await repo.ledger_rows(h.app.db.conn)]
+    receipts = [r.receipt_id for r in await ConsentRepo.ledger_rows(h.app.db.conn)]
     assert len(receipts) == 3
     await h.app.close()
     return backup.path, receipts
@@ -82,7 +82,7 @@ async def test_carry_over_keeps_every_receipt_chained(
     assert await _receipts(aside) == receipts
     # The restored database decides as the live one did: Коля covered, Маша declined.
     await harness.app.open()
-    rows = {r.receipt_id: r for r in await repo.ledger_rows(harness.app.db.conn)}
+    rows = {r.receipt_id: r for r in await ConsentRepo.ledger_rows(harness.app.db.conn)}
     assert await is_covered(harness.app.db, rows[receipts[1]].child_id)
     assert not await is_covered(harness.app.db, rows[receipts[2]].child_id)
 
@@ -106,7 +106,7 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     early = await harness.app.services.backup.take_backup()  # before the roster was imported
     await school(harness)
     await decide(harness, PARENT_ONE, "✅ Согласен: Коля")
-    receipts = [r.receipt_id for r in await repo.ledger_rows(harness.app.db.conn)]
+    receipts = [r.receipt_id for r in await ConsentRepo.ledger_rows(harness.app.db.conn)]
     await harness.app.close()
     with pytest.raises(RestoreRefused):
         await restore(harness.app.db.path, early.path, harness.clock.now())
@@ -114,7 +114,7 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     assert outcome.carried == tuple(receipts) and outcome.lost == ()
     assert await _receipts(harness.app.db.path) == receipts
     await harness.app.open()
-    [row] = await repo.ledger_rows(harness.app.db.conn)
+    [row] = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert await is_covered(harness.app.db, row.child_id)
 
 

@@ -10,7 +10,7 @@ import pytest
 from bot.cli import main as cli_main
 from bot.services.consent_gate import is_covered
 from bot.services.roster import import_roster, parse_roster
-from storage import year as year_repo
+from storage.year import YearRepo
 from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, last_with_buttons, texts
 from tests.harness import IT_OFFICER, PARENT_TWO, ROSTER_ROWS, Harness, csv_bytes, roster_csv
@@ -78,7 +78,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     }
     assert code_classes["Иванов Миша Андреевич"] == "5Б" and code_classes["Иванова Маша Андреевна"] == "6Б"
     assert code_classes["Иванова Елена Викторовна"] == "5Б" and code_classes["Смирнов Олег Павлович"] == "5Б"
-    moves = await year_repo.class_moves(h.app.db, misha.id)
+    moves = await YearRepo(h.app.db).class_moves(misha.id)
     assert [(m.from_class, m.to_class, m.reason) for m in moves] == [("5А", "5Б", "import")]
     # Importing the same file again changes nothing.
     again = await import_roster(h.app.db, csv_bytes(rows), "r.csv", now=h.clock.now())

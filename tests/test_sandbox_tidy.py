@@ -14,7 +14,7 @@ from bot.sandbox.chat import ChatEngine
 from bot.sandbox.chat_output import ChatOutput
 from bot.sandbox.clock_args import parse_start
 from bot.sandbox.runner import Sandbox, SandboxOptions
-from storage import ops
+from storage.ops import OpsRepo
 
 START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))
 
@@ -28,9 +28,9 @@ async def sandbox(tmp_path: Path) -> AsyncIterator[Sandbox]:
 async def test_time_travel_runs_the_nightly_backup(sandbox: Sandbox) -> None:
     buffer = io.StringIO()
     engine = ChatEngine(sandbox, ChatOutput(buffer))
-    assert await ops.db_backup_log(sandbox.app.db) == []
+    assert await OpsRepo(sandbox.app.db).db_backup_log() == []
     await engine.handle("/time +1d")
-    taken = await ops.db_backup_log(sandbox.app.db)
+    taken = await OpsRepo(sandbox.app.db).db_backup_log()
     assert len(taken) == 1 and taken[0].ok
     assert taken[0].taken_at.astimezone(sandbox.tz).hour == 2  # inside the night window
 

@@ -14,8 +14,8 @@ from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, parse_mapping, render_report
 from bot.tg.callbacks import YearConfirm
-from storage import year as year_repo
 from storage.tasks import TaskRepo
+from storage.year import YearRepo
 from tests.codes_helpers import codes_csv
 from tests.consent_helpers import answer, buttons, last_with_buttons, texts
 from tests.harness import IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes, handler_harness
@@ -121,7 +121,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         assert [c.id for c in await h.app.people.children(parent.id)] == [child.id]
         # The graduate and their only-parent leave; nobody else is lost.
         assert await h.app.people.count_active() == before - 2
-        assert [m.reason for m in await year_repo.class_moves(h.app.db, child.id)] == ["promotion"]
+        assert [m.reason for m in await YearRepo(h.app.db).class_moves(child.id)] == ["promotion"]
 
         assert h.app.school.school_year.year == 2027
         assert h.app.school.school_year.quarters[0].start == date(2027, 9, 1)

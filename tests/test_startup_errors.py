@@ -27,7 +27,7 @@ from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.tg.startup import StartupError
 from scheduler.base import ManualScheduler
-from storage.outbox import Payload, enqueue
+from storage.outbox import OutboxRepo, Payload
 from tests.delivery_helpers import add_people, drained, wait_until
 from tests.harness import DEFAULT_START, make_settings, running_bot
 
@@ -180,7 +180,8 @@ async def test_a_database_that_refuses_writes_is_one_line_until_it_works_again(
         people = await add_people(app, 3)
         async with app.db.transaction() as conn:
             for person_id, tg_id in people:
-                await enqueue(conn, dedupe_key=f"ro:{person_id}", chat_id=tg_id, person_id=person_id, kind="text",
+                await OutboxRepo.enqueue(conn, dedupe_key=f"ro:{person_id}", chat_id=tg_id, person_id=person_id,
+                              kind="text",
                               payload=Payload(text="после сбоя"), now=clock.now(),
                               not_before=clock.now() + timedelta(hours=1))
         # What a data folder turned read-only under the running bot looks like to SQLite.

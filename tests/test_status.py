@@ -14,7 +14,7 @@ from bot.services import backup as backup_service
 from bot.services import status as status_service
 from bot.services.chart import chart_input, render_png
 from bot.tg.callbacks import JournalDone
-from storage import ops
+from storage.ops import OpsRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_TWO, Harness
 from tests.status_helpers import populate
 
@@ -148,7 +148,7 @@ async def test_journal_backup_logged_with_label_and_photo(harness: Harness) -> N
     photo = {"file_id": "ph1", "file_unique_id": "u1", "width": 10, "height": 10}
     calls = await harness.feed({"message": harness._message(IT_OFFICER, photo=[photo])})
     assert "Фото носителя сохранено" in _texts(calls)[0]
-    [logged] = await ops.journal_backups(harness.app.db)
+    [logged] = await OpsRepo(harness.app.db).journal_backups()
     assert (logged.quarter, logged.medium_label, logged.photo_file_id) == (2, "Флешка №2, сейф", "ph1")
     [text] = _texts(await harness.text(IT_OFFICER, "/status"))
     assert "Последняя копия ЭЖ: 30.11.2026 10:00, 2 четверть" in text
@@ -162,7 +162,7 @@ async def test_forged_journal_callback_is_refused(harness: Harness) -> None:
     assert answer.show_alert
     calls = await harness.press(DIRECTOR, JournalDone(year=2026, quarter=2).pack())
     assert not _texts(calls) or all("носитель" not in t for t in _texts(calls))
-    assert await ops.journal_backups(harness.app.db) == []
+    assert await OpsRepo(harness.app.db).journal_backups() == []
 
 
 async def test_backup_command_reports_the_local_copies_and_sends_no_file(harness: Harness) -> None:

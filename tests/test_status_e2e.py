@@ -16,7 +16,7 @@ from PIL import Image
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
-from storage import ops
+from storage.ops import OpsRepo
 from tests.harness import DEFAULT_START, roster_csv, running_bot
 
 PASSPHRASE = "e2e passphrase, long enough"
@@ -60,7 +60,7 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         saved = await tg.wait_for(1001, lambda m: "Записано" in (m.plain or ""))
         await officer.press(saved, "Без фото")
         await tg.wait_for(1001, lambda m: "Готово, спасибо" in (m.plain or ""))
-        [logged] = await ops.journal_backups(app.db)
+        [logged] = await OpsRepo(app.db).journal_backups()
         assert logged.medium_label == "Флешка №3" and logged.quarter == 2
 
         # The nightly backup; /backup reports it and sends it only as an encrypted archive.

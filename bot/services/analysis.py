@@ -23,7 +23,7 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.exports import write_private
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, task_label
-from storage import analysis as store
+from storage.analysis import AnalysisRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -314,7 +314,9 @@ class AnalysisService:
             raise TasksError("analysis.tasks_empty")
         if len(text) > MAX_TASKS_TEXT or len(tasks) > MAX_TASKS:
             raise TasksError("analysis.tasks_too_long")
-        await store.save_tasks(self.db, self.school.school_year.year, "\n".join(tasks), by=by, now=self.clock.now())
+        await AnalysisRepo(self.db).save_tasks(
+            self.school.school_year.year, "\n".join(tasks), by=by, now=self.clock.now()
+        )
         return tasks
 
     async def collect(self, t: Translator) -> Analysis:
@@ -370,12 +372,12 @@ class AnalysisService:
             training=training,
             late=late,
             not_done=not_done,
-            questions=top_questions(await store.ticket_texts(self.db)),
+            questions=top_questions(await AnalysisRepo(self.db).ticket_texts()),
             tasks=[],
             tasks_edited=False,
         )
         analysis.proposed = propose_tasks(analysis, t)
-        edited = await store.edited_tasks(self.db, analysis.year)
+        edited = await AnalysisRepo(self.db).edited_tasks(analysis.year)
         analysis.tasks = edited.text.splitlines() if edited is not None else analysis.proposed
         analysis.tasks_edited = edited is not None
         return analysis

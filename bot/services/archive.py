@@ -18,9 +18,8 @@ from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
-from storage import year as repo
 from storage.outbox import Payload
-from storage.year import ARCHIVE_STEPS, ArchiveCheck
+from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -140,7 +139,7 @@ class ArchiveService:
 
     async def checklist(self) -> list[ClassChecklist]:
         year = self.archive_year()
-        checks = await repo.archive_checks(self.db, year)
+        checks = await YearRepo(self.db).archive_checks(year)
         by_class: dict[str, dict[str, ArchiveCheck]] = {}
         for check in checks:
             by_class.setdefault(check.class_label, {})[check.step] = check
@@ -165,7 +164,7 @@ class ArchiveService:
         if class_label not in {c.class_label for c in await self.checklist()}:
             return Marked.FORBIDDEN
         async with self.db.transaction() as conn:
-            done = await repo.mark_archive_step(
+            done = await YearRepo.mark_archive_step(
                 conn, school_year=self.archive_year(), class_label=class_label, step=step, person_id=person.id,
                 now=self.clock.now(),
             )
@@ -198,7 +197,7 @@ class ArchiveService:
         async with self.db.transaction() as conn:
             for person in teachers:
                 assert person.class_label is not None
-                if await repo.archive_nudged(conn, year, person.id, week):
+                if await YearRepo.archive_nudged(conn, year, person.id, week):
                     continue
                 t = self.catalog.translator_for(person)
                 missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
@@ -208,7 +207,7 @@ class ArchiveService:
                     conn, person, data_class=DataClass.PUBLIC, key=f"archive:{year}:{person.id}:{week}",
                     kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
                 )
-                await repo.record_archive_nudge(conn, year, person.id, week, now)
+                await YearRepo.record_archive_nudge(conn, year, person.id, week, now)
                 sent += added
         return sent
 

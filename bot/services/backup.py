@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 import pyzipper
 
 from storage import ops
+from storage.ops import OpsRepo
 from storage.snapshot import backup_sync
 
 if TYPE_CHECKING:
@@ -197,8 +198,8 @@ class BackupService:
             raise BackupError("an in-memory database cannot be backed up")
         size, failure = await asyncio.to_thread(backup_sync, source, target)
         local_day = now.astimezone(self.school.tz).date().isoformat()
-        await ops.record_db_backup(
-            self.db, path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
+        await OpsRepo(self.db).record_db_backup(
+            path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
         )
         removed: tuple[Path, ...] = ()
         if failure is None and rotate_after:
@@ -214,7 +215,7 @@ class BackupService:
         latest, moment = items[-1] if items else (None, None)
         secret = self.settings.backup_passphrase
         return BackupStatus(
-            folder, len(items), latest, moment, size, await ops.last_db_backup(self.db),
+            folder, len(items), latest, moment, size, await OpsRepo(self.db).last_db_backup(),
             secret.get_secret_value() if secret is not None else None,
         )
 
@@ -238,7 +239,7 @@ class BackupService:
         if not 1 <= quarter <= len(self.school.school_year.quarters):
             raise JournalError("status.journal.no_quarter")
         async with self.db.transaction() as conn:
-            return await ops.log_journal_backup(
+            return await OpsRepo.log_journal_backup(
                 conn,
                 school_year=self.school.school_year.year,
                 quarter=quarter,
@@ -249,4 +250,4 @@ class BackupService:
 
     async def attach_photo(self, backup_id: int, file_id: str) -> None:
         async with self.db.transaction() as conn:
-            await ops.attach_journal_photo(conn, backup_id, file_id)
+            await OpsRepo.attach_journal_photo(conn, backup_id, file_id)

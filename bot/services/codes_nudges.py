@@ -16,9 +16,9 @@ from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
-from storage import consent as consent_repo
 from storage.codes import Code, CodeRepo
-from storage.outbox import Payload, amend_waiting, waiting_payload
+from storage.consent import ConsentRepo
+from storage.outbox import OutboxRepo, Payload
 from storage.timefmt import from_db
 
 if TYPE_CHECKING:
@@ -138,19 +138,19 @@ class CodesNudges:
         """Consent and code reminders to one family are one message: when the parent's consent
     reminder for today is still waiting in the outbox, the activation reminder is appended to it
     (text and buttons); when it already went out today, the activation reminder waits a day."""
-        version = await consent_repo.current_version(conn)
+        version = await ConsentRepo.current_version(conn)
         if version is None:
             return "send"
         today = self.school.calendar.local_date(self.codes.allowed_time(now))
-        for n, due in sorted((await consent_repo.nudges_of(conn, version.number, recipient.id)).items()):
+        for n, due in sorted((await ConsentRepo.nudges_of(conn, version.number, recipient.id)).items()):
             if self.school.calendar.local_date(due) != today:
                 continue
             key = nudge_key(version.number, recipient.id, n)
-            waiting = await waiting_payload(conn, key)
+            waiting = await OutboxRepo.waiting_payload(conn, key)
             if waiting is None:
                 return "wait"
             rows = [*(waiting.reply_markup or {}).get("inline_keyboard", []),
                     *(payload.reply_markup or {}).get("inline_keyboard", [])]
             merged = replace(waiting, text=f"{waiting.text}\n\n{payload.text}", reply_markup={"inline_keyboard": rows})
-            return "merged" if await amend_waiting(conn, key, merged) else "wait"
+            return "merged" if await OutboxRepo.amend_waiting(conn, key, merged) else "wait"
         return "send"

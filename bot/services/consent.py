@@ -28,9 +28,9 @@ from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id, state_of
 from storage import consent as repo
-from storage import consent_form as form_repo
 from storage.codes import CodeRepo
-from storage.consent import Decision, LedgerRow, NewDecision, Version
+from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
+from storage.consent_form import ConsentFormRepo
 from storage.db import Database
 from storage.outbox import Payload
 
@@ -89,7 +89,7 @@ def shipped_template(lang: str = "ru") -> str:
 
 
 async def current_or_none(db: Database) -> Version | None:
-    return await repo.current_version(db.conn)
+    return await ConsentRepo.current_version(db.conn)
 
 
 class _Unknown:
@@ -177,10 +177,10 @@ class ConsentService:
         text = text.replace("\r\n", "\n")
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            number = await repo.insert_version(
+            number = await ConsentRepo.insert_version(
                 conn, sha256=sha256_text(text), text=text, text_en=text_en, now=now, by=by
             )
-        version = await repo.get_version(self.db.conn, number)
+        version = await ConsentRepo.get_version(self.db.conn, number)
         assert version is not None
         log.info("consent document version %s published", number)
         return version
@@ -189,7 +189,7 @@ class ConsentService:
         """The current version; the shipped document becomes version 1 the first time it is needed.
 
     Must not be called inside an open write transaction (it may open one)."""
-        version = await repo.current_version(self.db.conn)
+        version = await ConsentRepo.current_version(self.db.conn)
         if version is None:
             version = await self.publish(shipped_template("ru"), text_en=shipped_template("en"))
         return version
@@ -232,15 +232,15 @@ class ConsentService:
         sha = sha256_text(text)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await form_repo.store_text(conn, sha, text, now)
-            await form_repo.record_read(
+            await ConsentFormRepo.store_text(conn, sha, text, now)
+            await ConsentFormRepo.record_read(
                 conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
             )
         return version, text
 
     async def opened(self, parent: Person, version: Version) -> set[int]:
         """The children whose document this parent has opened on `version`."""
-        return set(await form_repo.reads(self.db.conn, parent.id, version.number))
+        return set(await ConsentFormRepo.reads(self.db.conn, parent.id, version.number))
 
     async def _shown_text_hash(
         self, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
@@ -248,7 +248,7 @@ class ConsentService:
         """The hash of the text this parent sees for this child now, the text itself kept."""
         text = self.render_document(version, (parent.lang if parent else None) or "ru", parent, child)
         sha = sha256_text(text)
-        await form_repo.store_text(conn, sha, text, now)
+        await ConsentFormRepo.store_text(conn, sha, text, now)
         return sha
 
     def document_messages(self, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
@@ -278,12 +278,12 @@ class ConsentService:
         results: list[Result] = []
         async with self.db.transaction() as conn:
             # Re-read inside the transaction: a version published meanwhile makes this press stale.
-            current_version = await repo.current_version(conn)
+            current_version = await ConsentRepo.current_version(conn)
             if current_version is None or version != current_version.number:
                 return [Result(Outcome.STALE, cid) for cid in child_ids]
-            already = {r.child_id: r for r in await repo.rows_for_callback(conn, callback_id)}
-            seen = await form_repo.reads(conn, parent.id, version)
-            latest = await repo.latest(conn, version, [cid for cid in child_ids if cid in own])
+            already = {r.child_id: r for r in await ConsentRepo.rows_for_callback(conn, callback_id)}
+            seen = await ConsentFormRepo.reads(conn, parent.id, version)
+            latest = await ConsentRepo.latest(conn, version, [cid for cid in child_ids if cid in own])
             for cid in child_ids:
                 if cid not in own:
                     # A forged or outdated child id: the caller does not represent this child.
@@ -308,14 +308,14 @@ class ConsentService:
                     version=version, sha256=sha, channel=channel, created_at=now,
                     tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
                 )
-                if not await repo.insert_decision(conn, new):
+                if not await ConsentRepo.insert_decision(conn, new):
                     results.append(Result(Outcome.DUPLICATE, cid))
                     continue
-                row = await repo.by_receipt(conn, new.receipt_id)
+                row = await ConsentRepo.by_receipt(conn, new.receipt_id)
                 assert row is not None
                 await self._effects(conn, own[cid], parent.id, before, row, now)
                 results.append(Result(Outcome.RECORDED, cid, row))
-            await repo.cancel_pending_nudges(conn, parent.id)
+            await ConsentRepo.cancel_pending_nudges(conn, parent.id)
         return results
 
     async def _effects(

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.people import Person
-from storage import consent as repo
-from storage import consent_form as form_repo
-from storage.consent import LedgerRow, Version
+from storage.consent import ConsentRepo, LedgerRow, Version
+from storage.consent_form import ConsentFormRepo
 from storage.db import Database
 from storage.people import PersonRepo
 
@@ -59,12 +58,14 @@ async def code_clearances(
         if role == "parent" and owner_id not in children_of:
             children_of[owner_id] = [c.id for c in await people.children(owner_id)]
     child_ids = {o for o, role in wanted if role == "student"} | {c for ids in children_of.values() for c in ids}
-    version = await repo.current_version(db.conn)
+    version = await ConsentRepo.current_version(db.conn)
     latest: dict[int, LedgerRow] = {}
     if version is not None and child_ids:
-        latest = await repo.latest(db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids)
+        latest = await ConsentRepo.latest(
+            db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids
+        )
     if require_original and version is not None and child_ids:
-        signed = await form_repo.originals(db.conn, version.number, child_ids)
+        signed = await ConsentFormRepo.originals(db.conn, version.number, child_ids)
         latest = {cid: row for cid, row in latest.items() if row.decision != "given" or cid in signed}
     out: dict[tuple[int, str], Clearance] = {}
     for owner_id, role in wanted:
@@ -96,12 +97,12 @@ async def is_covered(db: Database, child_id: int, *, require_original: bool = Fa
 
 async def covered_children(db: Database, *, require_original: bool = False) -> set[int]:
     """Every child consent covers now (the consent coverage figure in /status and the report)."""
-    version = await repo.current_version(db.conn)
+    version = await ConsentRepo.current_version(db.conn)
     if version is None:
         return set()
-    covered = await repo.covered_child_ids(db.conn, version.number)
+    covered = await ConsentRepo.covered_child_ids(db.conn, version.number)
     if require_original:
-        covered &= set(await form_repo.originals(db.conn, version.number))
+        covered &= set(await ConsentFormRepo.originals(db.conn, version.number))
     return covered
 
 
@@ -132,5 +133,5 @@ class ConsentGate:
 
     async def family(self, parent: Person, version: Version) -> list[ChildState]:
         children = await self.people.children(parent.id)
-        latest = await repo.latest(self.db.conn, version.number, [c.id for c in children])
+        latest = await ConsentRepo.latest(self.db.conn, version.number, [c.id for c in children])
         return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]

@@ -12,9 +12,8 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent import Outcome, Result
 from bot.services.consent_gate import new_receipt_id, state_of
-from storage import consent as repo
-from storage import consent_form as form_repo
-from storage.consent import Decision, LedgerRow, NewDecision, Version
+from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
+from storage.consent_form import ConsentFormRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -81,7 +80,7 @@ class ConsentPaper:
         async with self.db.transaction() as conn:
             # The paper form is the one the bot prints: the signer's name filled in when known.
             sha = await self.consent._shown_text_hash(conn, version, parents[0] if signer else None, child, now)
-            before = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+            before = (await ConsentRepo.latest(conn, version.number, [child.id])).get(child.id)
             if state_of(before) == decision:
                 return Result(Outcome.UNCHANGED, child.id, before)
             if decision == "withdrawn" and state_of(before) != "given":
@@ -91,8 +90,8 @@ class ConsentPaper:
                 version=version.number, sha256=sha, channel="paper", created_at=now,
                 recorded_by=staff.id, paper_date=paper_date,
             )
-            await repo.insert_decision(conn, new)
-            row = await repo.by_receipt(conn, new.receipt_id)
+            await ConsentRepo.insert_decision(conn, new)
+            row = await ConsentRepo.by_receipt(conn, new.receipt_id)
             assert row is not None
             await self.consent._effects(conn, child, signer, before, row, now)
         return Result(Outcome.RECORDED, child.id, row)
@@ -107,18 +106,18 @@ class ConsentPaper:
             return Outcome.FORBIDDEN
         today = now.astimezone(self.school.tz).date()
         async with self.db.transaction() as conn:
-            if not await form_repo.record_original(
+            if not await ConsentFormRepo.record_original(
                 conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
             ):
                 return Outcome.UNCHANGED
-            row = (await repo.latest(conn, version.number, [child.id])).get(child.id)
+            row = (await ConsentRepo.latest(conn, version.number, [child.id])).get(child.id)
             if self.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
                 await self.consent._release(conn, child, row.parent_id, now)
         return Outcome.RECORDED
 
     async def originals(self, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
         """child id -> the day its signed original was received."""
-        found = await form_repo.originals(self.db.conn, version.number, child_ids)
+        found = await ConsentFormRepo.originals(self.db.conn, version.number, child_ids)
         return {cid: o.received_on for cid, o in found.items()}
 
     # --- receipts -----------------------------------------------------------------------------------

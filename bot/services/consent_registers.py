@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.people import class_sort_key
 from bot.services.consent_gate import State, state_of
-from storage import consent as repo
-from storage.consent import LedgerRow, Version
+from storage.consent import ConsentRepo, LedgerRow, Version
 
 if TYPE_CHECKING:
     from bot.services.consent import ConsentService
@@ -69,10 +68,10 @@ class ConsentRegisters:
     async def register(self, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
         version = await self.consent.current()
         pupils = await self.people.with_role("student", class_label)
-        latest = await repo.latest(self.db.conn, version.number, [p.id for p in pupils])
+        latest = await ConsentRepo.latest(self.db.conn, version.number, [p.id for p in pupils])
         wanted = {p.id for p in pupils}
         history: dict[int, list[LedgerRow]] = {}
-        for entry in await repo.ledger_rows(self.db.conn):
+        for entry in await ConsentRepo.ledger_rows(self.db.conn):
             if entry.child_id in wanted:
                 history.setdefault(entry.child_id, []).append(entry)
         received = await self.consent_paper.originals(version, list(wanted))

@@ -22,7 +22,7 @@ from bot.argparsing import SubParsers
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
 from storage import chain
-from storage import consent as repo
+from storage.consent import ConsentRepo
 from storage.db import Database
 from storage.outbox import Payload
 
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 async def check(db: Database) -> chain.Verdict:
     """Read the ledger and its head in one transaction (one snapshot), hash off the event loop."""
     async with db.transaction() as conn:
-        rows = await repo.chain_rows(conn)
-        head = await repo.chain_head(conn)
+        rows = await ConsentRepo.chain_rows(conn)
+        head = await ConsentRepo.chain_head(conn)
     return await asyncio.to_thread(chain.verify, rows, head)
 
 

@@ -19,8 +19,8 @@ from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Catalog
 from bot.services.backup import BackupService
 from bot.services.outbox import Outbox
-from storage import ops
 from storage.db import Database
+from storage.ops import OpsRepo
 from storage.outbox import Payload
 from storage.people import PersonRepo
 
@@ -66,9 +66,9 @@ class OpsService:
         if not BACKUP_WINDOW[0] <= local.time() < BACKUP_WINDOW[1]:
             return False
         day = local.date().isoformat()
-        if await ops.has_db_backup_on(self.db, day):
+        if await OpsRepo(self.db).has_db_backup_on(day):
             return False
-        if await ops.db_backup_attempts_on(self.db, day) >= BACKUP_ATTEMPTS_PER_NIGHT:
+        if await OpsRepo(self.db).db_backup_attempts_on(day) >= BACKUP_ATTEMPTS_PER_NIGHT:
             return False
         result = await self.backup.take_backup()
         return result.ok

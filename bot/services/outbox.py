@@ -10,7 +10,7 @@ import aiosqlite
 
 from bot.channels import DataClass
 from bot.domain.people import Person
-from storage.outbox import Kind, Payload, enqueue
+from storage.outbox import Kind, OutboxRepo, Payload
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -50,7 +50,7 @@ class Outbox:
     person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
         if person.tg_user_id is None and person.max_user_id is None:
             return False
-        added = await enqueue(
+        added = await OutboxRepo.enqueue(
             conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
             now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
         )

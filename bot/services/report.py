@@ -22,7 +22,7 @@ from bot.services import status as status_service
 from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task
 from bot.services.xlsx import fit_landscape_a4, fit_rows
-from storage import ops
+from storage.ops import OpsRepo
 
 if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
@@ -143,7 +143,8 @@ class ReportService:
         self.tasks = tasks
 
     async def _plan_rows(self, t: Any, today: date) -> list[Row] | None:
-        if not await ops.table_exists(self.db, "plan_items") or not await ops.table_exists(self.db, "task_proofs"):
+        ops = OpsRepo(self.db)
+        if not await ops.table_exists("plan_items") or not await ops.table_exists("task_proofs"):
             return None
         snap = await self.tasks.snapshot()
         rows: list[Row] = []
@@ -230,10 +231,10 @@ class ReportService:
         )
 
         backup_rows: list[Row] = []
-        for j in await ops.journal_backups(self.db):
+        for j in await OpsRepo(self.db).journal_backups():
             backup_rows.append([t(R + "journal"), _local(j.logged_at, tz), j.quarter,
                                 j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
-        for b in reversed(await ops.db_backup_log(self.db, limit=40)):
+        for b in reversed(await OpsRepo(self.db).db_backup_log(limit=40)):
             outcome = t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"
             backup_rows.append([t(R + "db"), _local(b.taken_at, tz), "", b.path.rsplit("/", 1)[-1], "", outcome])
         backups = SheetData(

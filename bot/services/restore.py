@@ -19,6 +19,7 @@ from bot.config import load_settings
 from bot.i18n import Catalog, Translator
 from bot.services.backup import _STAMP, BackupError
 from storage import consent as consent_repo
+from storage.consent import ConsentRepo
 from storage.db import Database
 from storage.lock import DatabaseLock
 from storage.snapshot import ReceiptInfo, carry_set, ledger_receipts, private_file, verify_file
@@ -131,7 +132,7 @@ async def restore(
         if missing and carry_over and aside is not None:
             carry = await asyncio.to_thread(carry_set, aside, [r.receipt_id for r in missing])
             async with db.transaction() as conn:
-                carried = await consent_repo.carry_over(conn, carry)
+                carried = await ConsentRepo.carry_over(conn, carry)
     except consent_repo.CarryOverError as exc:
         await db.close()
         _put_back(db_path, aside)

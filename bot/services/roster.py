@@ -21,6 +21,7 @@ from bot.services.tabular import Limits, TableError, read_table
 from storage import year as year_repo
 from storage.db import Database
 from storage.people import PersonRepo, RosterRecord
+from storage.year import YearRepo
 
 ALIASES: dict[str, list[str]] = {
     "full_name": ["ФИО", "Ф.И.О.", "Фамилия Имя Отчество", "Name", "Full name"],
@@ -352,7 +353,7 @@ async def import_roster(
     resolutions = resolutions or {}
     async with db.transaction() as conn:
         current = await PersonRepo.snapshot(conn)
-        people = await year_repo.active_people(conn)
+        people = await YearRepo.active_people(conn)
         renames, leaving = await asyncio.to_thread(
             _plan, report, records, extras, current, people, resolutions, actor_id
         )
@@ -360,16 +361,16 @@ async def import_roster(
             return report
         # Moves first, in two passes, so that a key one pupil frees can be taken by another.
         for old_key in renames:
-            await year_repo.rekey_person(conn, people[old_key].id, f"moving:{people[old_key].id}")
+            await YearRepo.rekey_person(conn, people[old_key].id, f"moving:{people[old_key].id}")
         for old_key, new_key in renames.items():
-            await year_repo.rekey_holder(conn, new_key)
-            await year_repo.rekey_person(conn, people[old_key].id, new_key)
-            await year_repo.log_import_move(
+            await YearRepo.rekey_holder(conn, new_key)
+            await YearRepo.rekey_person(conn, people[old_key].id, new_key)
+            await YearRepo.log_import_move(
                 conn, people[old_key].id, current[old_key].class_label, _class_of(new_key), now
             )
         if report.added or report.updated or report.moved or leaving or renames:
             await PersonRepo.apply_roster(conn, records, deactivate_missing=False, now=now)
             for person in leaving:
-                await year_repo.deactivate(conn, person.id, now)
+                await YearRepo.deactivate(conn, person.id, now)
         report.applied = True
     return report

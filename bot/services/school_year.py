@@ -28,9 +28,10 @@ from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.services.people_text import name_key, normalize_class
-from storage import consent as consent_repo
 from storage import year as repo
+from storage.consent import ConsentRepo
 from storage.tasks import TaskRepo
+from storage.year import YearRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -175,7 +176,7 @@ async def _parents_leaving(conn: aiosqlite.Connection, graduate_ids: set[int]) -
     """Parents (not staff) whose every active child graduates: they leave with them."""
     if not graduate_ids:
         return []
-    return await repo.parents_only_of(conn, graduate_ids)
+    return await YearRepo.parents_only_of(conn, graduate_ids)
 
 
 def render_report(report: NewYearReport, t: Translator, *, limit: int | None = None, html: bool = False) -> str:
@@ -231,14 +232,14 @@ class SchoolYearService:
         current = self.school.school_year
         report = NewYearReport(year=year, from_year=current.year)
         async with self.db.transaction() as conn:
-            if year <= current.year or await repo.year_record(conn, year) is not None:
+            if year <= current.year or await YearRepo.year_record(conn, year) is not None:
                 report.already = True
                 return report
             if year != current.year + 1:
                 raise YearError("year_gap", year=str(year), current=str(current.year), next=str(current.year + 1))
 
             # Classes and people.
-            people = await repo.active_people_with_class(conn)
+            people = await YearRepo.active_people_with_class(conn)
             pupils = [p for p in people if "student" in p.roles]
             known_classes = {p.class_label for p in pupils if p.class_label}
             for old in mapping.classes:
@@ -302,7 +303,7 @@ class SchoolYearService:
                     report.changes.append(Change("plan_item", {"item": item.number, **dues}))
 
             # Consents, by the document's term.
-            version = await consent_repo.current_version(conn)
+            version = await ConsentRepo.current_version(conn)
             graduates = sorted(p.full_name for p, target in moves if target is None and "student" in p.roles)
             if version is not None:
                 if self.school.consent.term == "school_year":
@@ -320,17 +321,17 @@ class SchoolYearService:
             # Two passes over the keys: a promoted 5А pupil takes the key a promoted 6А pupil frees.
             for person, target in moves:
                 if "student" in person.roles and target is not None:
-                    await repo.rekey_person(conn, person.id, f"moving:{person.id}")
+                    await YearRepo.rekey_person(conn, person.id, f"moving:{person.id}")
             # Highest grade first: the codes of a family whose two children are in 5А and 6А move once each.
             for person, target in sorted(moves, key=lambda m: _class_order(m[0].class_label or ""), reverse=True):
                 new_key: str | None = None
                 if "student" in person.roles and target is not None:
                     new_key = student_key(person.full_name, target)
-                    if await repo.key_taken(conn, new_key, person.id):
+                    if await YearRepo.key_taken(conn, new_key, person.id):
                         # Only an inactive (left) person can hold it: they keep a key of their own.
-                        await repo.rekey_holder(conn, new_key)
+                        await YearRepo.rekey_holder(conn, new_key)
                 is_graduate = target is None and "student" in person.roles
-                await repo.move_person(
+                await YearRepo.move_person(
                     conn,
                     person_id=person.id,
                     from_class=person.class_label,
@@ -342,13 +343,13 @@ class SchoolYearService:
                     deactivate=is_graduate,
                 )
             for parent_id, _ in parents_leaving:
-                await repo.deactivate(conn, parent_id, now)
-            await repo.set_plan_year(conn, year)
+                await YearRepo.deactivate(conn, parent_id, now)
+            await YearRepo.set_plan_year(conn, year)
             if version is not None and self.school.consent.term == "school_year":
-                await consent_repo.insert_version(
+                await ConsentRepo.insert_version(
                     conn, sha256=version.sha256, text=version.text, text_en=version.text_en, now=now, by=by
                 )
-            await repo.record_year(
+            await YearRepo.record_year(
                 conn,
                 year=year,
                 quarters=quarters,

@@ -21,9 +21,8 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import covered_children
-from storage import ops
 from storage.codes import CodeRepo
-from storage.ops import DbBackup, JournalBackup
+from storage.ops import DbBackup, JournalBackup, OpsRepo
 from storage.timefmt import from_db
 
 if TYPE_CHECKING:
@@ -297,7 +296,8 @@ class StatusService:
 
     # --- sections ---------------------------------------------------------------------------------
     async def _tasks(self, today: date, viewer: Person | None) -> TasksSummary | None:
-        if not await ops.table_exists(self.db, "plan_items") or not await ops.table_exists(self.db, "task_proofs"):
+        ops = OpsRepo(self.db)
+        if not await ops.table_exists("plan_items") or not await ops.table_exists("task_proofs"):
             return None
         # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
         # and the report say about each occurrence, this says too.
@@ -319,7 +319,7 @@ class StatusService:
         return summary
 
     async def _consent(self, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
-        if not await ops.table_exists(self.db, "consent_ledger"):
+        if not await OpsRepo(self.db).table_exists("consent_ledger"):
             return None
         # The consent capability's own rule (the same gate that releases invitation codes).
 
@@ -338,7 +338,8 @@ class StatusService:
         return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
 
     async def _codes(self, scope: str | None) -> list[CodeRow] | None:
-        if not await ops.table_exists(self.db, "codes") or not await ops.table_exists(self.db, "code_deliveries"):
+        ops = OpsRepo(self.db)
+        if not await ops.table_exists("codes") or not await ops.table_exists("code_deliveries"):
             return None
 
         withheld = await self.codes_print.withheld_counts()  # asks the consent gate, as every code path does
@@ -352,10 +353,10 @@ class StatusService:
         return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
 
     async def _open_questions(self) -> int | None:
-        return await ops.open_ticket_count(self.db)
+        return await OpsRepo(self.db).open_ticket_count()
 
     async def training_rows(self) -> list[TrainingRow] | None:
-        rows = await ops.training_attendance(self.db)
+        rows = await OpsRepo(self.db).training_attendance()
         if rows is None:
             return None
 
@@ -369,8 +370,8 @@ class StatusService:
         now = self.clock.now()
         today = now.astimezone(self.school.tz).date()
         scope = scope_for(viewer)
-        people = await ops.roster_rows(self.db)
-        pairs = await ops.guardian_pairs(self.db)
+        people = await OpsRepo(self.db).roster_rows()
+        pairs = await OpsRepo(self.db).guardian_pairs()
         children = {p.id: p.class_label for p in people if "student" in p.roles}
         in_scope: set[int]
         if scope is None:
@@ -391,7 +392,7 @@ class StatusService:
         tasks_viewer = viewer if scope is not None else None
         cq = self.school.calendar.current_quarter(today)
         year = self.school.school_year.year
-        done_now = cq is not None and await ops.quarter_has_backup(self.db, year, cq.number)
+        done_now = cq is not None and await OpsRepo(self.db).quarter_has_backup(year, cq.number)
         next_due = cq
         if done_now and cq is not None:
             later = [q for q in self.school.calendar.quarters if q.number > cq.number]
@@ -409,8 +410,8 @@ class StatusService:
             codes=await _section("codes", lambda: self._codes(scope)),
             unreachable=unreachable,
             open_questions=await _section("questions", lambda: self._open_questions()) if scope is None else None,
-            last_journal=await ops.last_journal_backup(self.db),
+            last_journal=await OpsRepo(self.db).last_journal_backup(),
             next_journal_due=next_due,
             journal_done_this_quarter=done_now,
-            last_db_backup=await ops.last_db_backup(self.db),
+            last_db_backup=await OpsRepo(self.db).last_db_backup(),
         )

@@ -19,7 +19,7 @@ from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.html_fit import fit_html
 from bot.i18n import Translator
-from storage import ops
+from storage.ops import OpsRepo
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
@@ -270,7 +270,7 @@ class TasksService:
             for role in person.roles:
                 by_role.setdefault(role, []).append(person)
         journal: dict[tuple[int, int], datetime] = {}
-        for backup in await ops.journal_backups(self.db):
+        for backup in await OpsRepo(self.db).journal_backups():
             journal.setdefault((backup.school_year, backup.quarter), backup.logged_at)
         return Snapshot(
             year=year,
