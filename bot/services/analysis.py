@@ -293,6 +293,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class AnalysisService:
+    """Plan item 18: the year's analysis (classes, training, plan) and next year's task list."""
+
     def __init__(
         self,
         *,

@@ -114,6 +114,8 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
 
 
 class ArchiveService:
+    """Plan item 19: the class teachers' journal-archive checklist and its May nudges."""
+
     def __init__(
         self,
         *,

@@ -182,6 +182,8 @@ class JournalError(Exception):
 
 
 class BackupService:
+    """Backups of the bot's own database (verified, rotated, optionally encrypted off-site)."""
+
     def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, settings: Settings) -> None:
         self.clock = clock
         self.db = db

@@ -85,6 +85,8 @@ def render_progress(t: Translator, progress: Progress) -> str:
 
 
 class BroadcastService:
+    """Announcements to an audience, enqueued in one transaction, with progress."""
+
     def __init__(
         self,
         *,

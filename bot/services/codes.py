@@ -135,6 +135,8 @@ def _default_class(person: Person, role: str) -> str | None:
 
 
 class CodesService:
+    """Invitation codes: the gate-respecting delivery of QR cards, activation and trouble reports."""
+
     def __init__(
         self,
         *,

@@ -75,6 +75,8 @@ _NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None
 
 
 class CodesImport:
+    """The codes and activations files the IT officer imports (all-or-nothing)."""
+
     def __init__(
         self,
         *,

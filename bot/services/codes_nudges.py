@@ -38,6 +38,8 @@ class _NotToday(Exception):
 
 
 class CodesNudges:
+    """The codes capability's minute: catch-up deliveries and activation reminders."""
+
     def __init__(
         self,
         *,

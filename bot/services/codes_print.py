@@ -109,6 +109,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class CodesPrint:
+    """Printable code sheets for a class (only families the consent gate covers)."""
+
     def __init__(
         self,
         *,

@@ -153,6 +153,8 @@ def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
 
 
 class ConsentService:
+    """The consent document's versions and every decision, appended to the hash-chained ledger."""
+
     def __init__(
         self,
         *,

@@ -239,6 +239,8 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
 
 
 class ConsentExport:
+    """Consent exports and printable forms; the `consent` CLI commands."""
+
     def __init__(
         self,
         *,

@@ -127,6 +127,8 @@ def new_receipt_id() -> str:
 
 
 class ConsentGate:
+    """Who is covered by a consent: the one rule every code path asks."""
+
     def __init__(self, *, db: Database, people: PersonRepo) -> None:
         self.db = db
         self.people = people

@@ -40,6 +40,8 @@ class ClassOverview:
 
 
 class ConsentNudges:
+    """The consent capability's minute: reminders to parents, overviews for class teachers."""
+
     def __init__(
         self,
         *,

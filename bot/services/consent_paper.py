@@ -52,6 +52,8 @@ def parse_paper_date(text: str, today: date) -> date | None:
 
 
 class ConsentPaper:
+    """Paper consents recorded by staff, and receipts."""
+
     def __init__(
         self,
         *,

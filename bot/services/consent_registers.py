@@ -52,6 +52,8 @@ def read_file_text(path: Path) -> str:
 
 
 class ConsentRegisters:
+    """The consent register of a class or the school, as rows for print and export."""
+
     def __init__(
         self,
         *,

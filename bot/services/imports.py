@@ -142,6 +142,8 @@ def render_outcome(
 
 
 class RosterImport:
+    """The roster file the IT officer imports (all-or-nothing, with confirmations)."""
+
     def __init__(self, *, clock: Clock, db: Database) -> None:
         self.clock = clock
         self.db = db

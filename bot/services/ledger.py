@@ -70,6 +70,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class LedgerService:
+    """The consent ledger's hash chain, checked at start and by `schoolbot verify-ledger`."""
+
     def __init__(self, *, catalog: Catalog, clock: Clock, db: Database, outbox: Outbox, people: PersonRepo) -> None:
         self.catalog = catalog
         self.clock = clock

@@ -97,6 +97,8 @@ def deep_link(bot_username: str, token: str) -> str:
 
 
 class OnboardingService:
+    """Linking a messenger account to a roster person (contact, deep link), admin claim, merges."""
+
     def __init__(
         self,
         *,

@@ -139,6 +139,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class Reminders:
+    """The tasks capability's minute: deadline reminders, snoozes and the Monday digest."""
+
     def __init__(
         self,
         *,

@@ -119,6 +119,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class ReportService:
+    """The IT officer's XLSX report and the printable consent register renderer."""
+
     def __init__(
         self,
         *,

@@ -215,6 +215,8 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 
 
 class SchoolYearService:
+    """Moving to a new school year: promotions, plan dates, carried-over consents."""
+
     def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, tasks_import: TasksImport) -> None:
         self.clock = clock
         self.db = db

@@ -161,6 +161,8 @@ def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
 
 
 class SendLogExport:
+    """The send log by channel and data class, exported for an inspector."""
+
     def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
         self.clock = clock
         self.db = db

@@ -279,6 +279,8 @@ def _size(n: int) -> str:
 
 
 class StatusService:
+    """The /status figures: people, tasks, consent, codes, backups."""
+
     def __init__(
         self,
         *,

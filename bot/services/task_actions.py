@@ -90,6 +90,8 @@ STAFF_EDIT_ROLES = tuple(r for r in ROLE_CODES if r not in ("parent", "student")
 
 
 class TaskActions:
+    """What staff do to a task: proofs, reviews, snoozes, date and text edits."""
+
     def __init__(
         self,
         *,

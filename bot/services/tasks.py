@@ -241,6 +241,8 @@ def fit(text: str) -> str:
 
 
 class TasksService:
+    """The plan's tasks as each person sees them (one snapshot per reading)."""
+
     def __init__(
         self,
         *,

@@ -55,6 +55,8 @@ def _read_plan(data: bytes, year: int) -> Plan | RowError:
 
 
 class TasksImport:
+    """The plan file: loaded once at start if missing, or imported by the IT officer."""
+
     def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
         self.clock = clock
         self.db = db

@@ -60,6 +60,8 @@ class FaqOutcome:
 
 
 class TicketsService:
+    """"Ask the IT officer": tickets, answers, FAQ entries made from them, the FAQ itself."""
+
     def __init__(
         self,
         *,

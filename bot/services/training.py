@@ -154,6 +154,8 @@ _REQUIRED = ("title", "audience", "time", "place")
 
 
 class TrainingService:
+    """Training sessions and parent meetings: invitations, RSVPs, reminders, attendance."""
+
     def __init__(
         self,
         *,
