@@ -120,6 +120,7 @@ class App:
             "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
             "policy": self.policy, "watchers": self.watchers,
             **dict(self.services.items()),
+            **capabilities.dispatcher_data(self.services),
         }
 
     def new_sender(

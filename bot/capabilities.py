@@ -50,6 +50,7 @@ from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
 from handlers import training as training_handlers
+from handlers.consent_staff import ConsentScreens
 from scheduler.base import Sweep
 
 CliCommands = Callable[[SubParsers, SubParsers], None]
@@ -83,6 +84,14 @@ class RendererSpec:
 
 
 @dataclass(frozen=True)
+class DataSpec:
+    """A handler-side object (a screen reading several services) handed to handlers by name."""
+
+    name: str
+    build: Callable[[Services], object]
+
+
+@dataclass(frozen=True)
 class AdminEntry:
     action: str  # the AdminAction id its button carries
     label_key: str  # catalog key of its label
@@ -100,6 +109,7 @@ class Capability:
     admin_actions: tuple[AdminEntry, ...] = ()
     link_listeners: tuple[Callable[[Services], PersonLinkedListener], ...] = ()
     consent_listeners: tuple[Callable[[Services], ConsentGivenListener], ...] = ()
+    data: tuple[DataSpec, ...] = ()  # more Dispatcher data, built from the services
     setup: tuple[Callable[[], None], ...] = ()  # process-wide set-up, run once per build
 
 
@@ -177,6 +187,10 @@ CAPABILITIES: tuple[Capability, ...] = (
         sweeps=(SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
+        data=(DataSpec("consent_screens", lambda s: ConsentScreens(
+            consent_nudges=s.consent_nudges, consent_paper=s.consent_paper, consent_registers=s.consent_registers,
+            people=s.people, school=s.school,
+        )),),
     ),
     Capability("faq", routers=(RouterSpec(faq.build_router),)),
     Capability(
@@ -238,6 +252,10 @@ def admin_actions(capabilities: Sequence[Capability] = CAPABILITIES) -> list[tup
 
 def renderers(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, Renderer]:
     return {spec.name: spec.render(services) for c in capabilities for spec in c.renderers}
+
+
+def dispatcher_data(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, object]:
+    return {spec.name: spec.build(services) for c in capabilities for spec in c.data}
 
 
 def consent_listeners(

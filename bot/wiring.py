@@ -53,6 +53,10 @@ S = TypeVar("S")
 
 @dataclass(frozen=True, kw_only=True)
 class Services:
+    # What every capability is built from, beside the services themselves (for handler-side objects
+    # a capability declares, see bot/capabilities.py `DataSpec`).
+    school: SchoolConfig
+    people: PersonRepo
     outbox: Outbox
     tickets: TicketsService
     codes: CodesService
@@ -116,27 +120,12 @@ def build_services(
     help_repo = HelpRepo(db)
     outbox = Outbox(db=db, wake_sender=wake_sender)
     tickets = TicketsService(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        db=db,
-        faq_library=faq_library,
-        help=help_repo,
-        outbox=outbox,
-        people=people,
-        school=school,
-        wake_sender=wake_sender,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=help_repo, outbox=outbox,
+        people=people, school=school,
     )
     codes = CodesService(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        db=db,
-        outbox=outbox,
-        people=people,
-        school=school,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
         tickets=tickets,
-        wake_sender=wake_sender,
     )
     codes_print = CodesPrint(catalog=catalog, clock=clock, codes=codes, db=db, people=people)
     tasks_import = TasksImport(clock=clock, db=db, school=school)
@@ -144,30 +133,16 @@ def build_services(
     status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
     analysis = AnalysisService(clock=clock, db=db, school=school, status=status, tasks=tasks)
     archive = ArchiveService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
     )
     backup = BackupService(clock=clock, db=db, school=school, settings=settings)
-    broadcast = BroadcastService(
-        catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, wake_sender=wake_sender
-    )
+    broadcast = BroadcastService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
     codes_nudges = CodesNudges(
-        buttons=buttons,
-        catalog=catalog,
-        codes=codes,
-        db=db,
-        outbox=outbox,
-        people=people,
-        school=school,
-        wake_sender=wake_sender,
+        buttons=buttons, catalog=catalog, codes=codes, db=db, outbox=outbox, people=people, school=school,
     )
     consent = ConsentService(
-        catalog=catalog,
-        clock=clock,
-        consent_listeners=consent_listeners,
-        db=db,
-        outbox=outbox,
-        people=people,
+        catalog=catalog, clock=clock, consent_listeners=consent_listeners, db=db, outbox=outbox, people=people,
         school=school,
     )
     consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=people, school=school)
@@ -175,91 +150,36 @@ def build_services(
     consent_export = ConsentExport(clock=clock, consent=consent, consent_registers=consent_registers, school=school)
     consent_gate = ConsentGate(db=db, people=people)
     consent_nudges = ConsentNudges(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        consent=consent,
-        db=db,
-        outbox=outbox,
-        people=people,
+        buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=people,
         school=school,
     )
     roster_import = RosterImport(clock=clock, db=db)
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     onboarding = OnboardingService(clock=clock, db=db, link_listeners=link_listeners, people=people, settings=settings)
     reminders = Reminders(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        db=db,
-        outbox=outbox,
-        school=school,
-        tasks=tasks,
-        wake_sender=wake_sender,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, school=school, tasks=tasks,
     )
     report = ReportService(
-        analysis=analysis,
-        backup=backup,
-        catalog=catalog,
-        clock=clock,
-        consent_export=consent_export,
-        db=db,
-        school=school,
-        status=status,
-        tasks=tasks,
+        analysis=analysis, backup=backup, catalog=catalog, clock=clock, consent_export=consent_export, db=db,
+        school=school, status=status, tasks=tasks,
     )
     school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
     send_log_export = SendLogExport(clock=clock, db=db, school=school)
     task_actions = TaskActions(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        db=db,
-        outbox=outbox,
-        people=people,
-        school=school,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
         tasks=tasks,
-        wake_sender=wake_sender,
     )
     training = TrainingService(
-        buttons=buttons,
-        catalog=catalog,
-        clock=clock,
-        db=db,
-        outbox=outbox,
-        people=people,
-        school=school,
-        wake_sender=wake_sender,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
     )
     ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
     return Services(
-        outbox=outbox,
-        tickets=tickets,
-        codes=codes,
-        codes_print=codes_print,
-        tasks_import=tasks_import,
-        tasks=tasks,
-        status=status,
-        analysis=analysis,
-        archive=archive,
-        backup=backup,
-        broadcast=broadcast,
-        codes_import=codes_import,
-        codes_nudges=codes_nudges,
-        consent=consent,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        consent_export=consent_export,
-        consent_gate=consent_gate,
-        consent_nudges=consent_nudges,
-        roster_import=roster_import,
-        ledger=ledger,
-        onboarding=onboarding,
-        reminders=reminders,
-        report=report,
-        school_year=school_year,
-        send_log_export=send_log_export,
-        task_actions=task_actions,
-        training=training,
-        ops=ops,
+        school=school, people=people,
+        outbox=outbox, tickets=tickets, codes=codes, codes_print=codes_print, tasks_import=tasks_import, tasks=tasks,
+        status=status, analysis=analysis, archive=archive, backup=backup, broadcast=broadcast,
+        codes_import=codes_import, codes_nudges=codes_nudges, consent=consent, consent_paper=consent_paper,
+        consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
+        consent_nudges=consent_nudges, roster_import=roster_import, ledger=ledger, onboarding=onboarding,
+        reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
+        task_actions=task_actions, training=training, ops=ops,
     )

@@ -20,17 +20,15 @@ from bot.services import consent as svc
 from bot.services.consent import ConsentService
 from bot.services.consent_export import ConsentExport
 from bot.services.consent_gate import ConsentGate
-from bot.services.consent_nudges import ConsentNudges
 from bot.services.consent_paper import (
     ConsentPaper,
 )
-from bot.services.consent_registers import ConsentRegisters
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import AdminAction, ConsentAction, ConsentCb
 from bot.tg.filters import HasRole, MenuButton
 from bot.tg.policy import AnswerPolicy
+from handlers.consent_staff import ConsentScreens
 from handlers.consent_staff import button as _btn
-from handlers.consent_staff import staff_view, staff_view_class
 from storage.consent import Decision, Version
 from storage.db import CURRENT_UPDATE
 from storage.people import PersonRepo
@@ -96,12 +94,9 @@ async def consent_command(
     state: FSMContext,
     channel: Channel=Channel.TELEGRAM,
     *,
+    consent_screens: ConsentScreens,
     consent: ConsentService,
     consent_gate: ConsentGate,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
     policy: AnswerPolicy,
     school: SchoolConfig,
 ) -> None:
@@ -115,16 +110,8 @@ async def consent_command(
             await message.answer(text, reply_markup=markup)
         shown = True
     if person.has_role(*STAFF_CONSENT_ROLES):
-        if await policy.may_send(message, t, channel, await staff_view_class(person, people=people)):
-            text, markup = await staff_view(
-                person,
-                t,
-                consent_nudges=consent_nudges,
-                consent_paper=consent_paper,
-                consent_registers=consent_registers,
-                people=people,
-                school=school,
-            )
+        if await policy.may_send(message, t, channel, await consent_screens.staff_view_class(person)):
+            text, markup = await consent_screens.staff_view(person, t)
             await message.answer(text, reply_markup=markup)
         shown = True
     if not shown:
@@ -138,26 +125,14 @@ async def class_consents(
     state: FSMContext,
     channel: Channel=Channel.TELEGRAM,
     *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
+    consent_screens: ConsentScreens,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
-    if not await policy.may_send(message, t, channel, await staff_view_class(person, people=people)):
+    if not await policy.may_send(message, t, channel, await consent_screens.staff_view_class(person)):
         return
-    text, markup = await staff_view(
-        person,
-        t,
-        consent_nudges=consent_nudges,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        people=people,
-        school=school,
-    )
+    text, markup = await consent_screens.staff_view(person, t)
     await message.answer(text, reply_markup=markup)
 
 
@@ -421,25 +396,13 @@ async def admin_entry(
     t: Translator,
     channel: Channel=Channel.TELEGRAM,
     *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
+    consent_screens: ConsentScreens,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, await staff_view_class(person, people=people)):
+    if not await policy.may_send(_message(query), t, channel, await consent_screens.staff_view_class(person)):
         return
-    text, markup = await staff_view(
-        person,
-        t,
-        consent_nudges=consent_nudges,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        people=people,
-        school=school,
-    )
+    text, markup = await consent_screens.staff_view(person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 

@@ -45,98 +45,84 @@ def button(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
-async def staff_view(
-    staff: Person,
-    t: Translator,
-    *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
-    school: SchoolConfig,
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    classes = staff_classes(staff, await people.classes())
-    if not classes:
-        return t("consent.staff.no_classes"), None
-    if len(classes) == 1 and not staff.is_admin:
-        return await _class_view(
-            staff,
-            classes[0],
-            t,
-            consent_nudges=consent_nudges,
-            consent_paper=consent_paper,
-            consent_registers=consent_registers,
-            people=people,
-            school=school,
-        )
-    version, rows = await consent_registers.register()
-    counts = counts_by_class(rows)
-    lines = [t("consent.staff.classes", version=version.number), ""]
-    buttons = []
-    for cls in classes:
-        c = counts.get(cls, {"pending": 0, "given": 0, "declined": 0, "withdrawn": 0})
-        line = t("consent.staff.class_line", cls=cls, given=c["given"], pending=c["pending"],
-                 declined=c["declined"] + c["withdrawn"])
-        lines.append(line)
-        buttons.append([button(line, StaffCb(action="class", cls=cls))])
-    buttons.append(_export_row(t, ""))
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+class ConsentScreens:
+    """The staff's consent screens (the school's classes, one class), built once with what they read;
+    handlers ask for them as ``consent_screens``."""
+
+    def __init__(
+        self, *, consent_nudges: ConsentNudges, consent_paper: ConsentPaper, consent_registers: ConsentRegisters,
+        people: PersonRepo, school: SchoolConfig,
+    ) -> None:
+        self.consent_nudges = consent_nudges
+        self.consent_paper = consent_paper
+        self.consent_registers = consent_registers
+        self.people = people
+        self.school = school
+
+    async def staff_view(self, staff: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+        classes = staff_classes(staff, await self.people.classes())
+        if not classes:
+            return t("consent.staff.no_classes"), None
+        if len(classes) == 1 and not staff.is_admin:
+            return await self.class_view(staff, classes[0], t)
+        version, rows = await self.consent_registers.register()
+        counts = counts_by_class(rows)
+        lines = [t("consent.staff.classes", version=version.number), ""]
+        buttons = []
+        for cls in classes:
+            c = counts.get(cls, {"pending": 0, "given": 0, "declined": 0, "withdrawn": 0})
+            line = t("consent.staff.class_line", cls=cls, given=c["given"], pending=c["pending"],
+                     declined=c["declined"] + c["withdrawn"])
+            lines.append(line)
+            buttons.append([button(line, StaffCb(action="class", cls=cls))])
+        buttons.append(_export_row(t, ""))
+        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
-async def staff_view_class(staff: Person, *, people: PersonRepo) -> DataClass:
-    """The data class of what ``staff_view`` shows this person: one class's children by name
-    (a child's personal data), or only counts per class (public)."""
-    classes = staff_classes(staff, await people.classes())
-    return DataClass.CHILD_PERSONAL if len(classes) == 1 and not staff.is_admin else DataClass.PUBLIC
+    async def staff_view_class(self, staff: Person) -> DataClass:
+        """The data class of what ``staff_view`` shows this person: one class's children by name
+        (a child's personal data), or only counts per class (public)."""
+        classes = staff_classes(staff, await self.people.classes())
+        return DataClass.CHILD_PERSONAL if len(classes) == 1 and not staff.is_admin else DataClass.PUBLIC
 
 
-async def _class_view(
-    staff: Person,
-    cls: str,
-    t: Translator,
-    *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
-    school: SchoolConfig,
-) -> tuple[str, InlineKeyboardMarkup]:
-    version, rows = await consent_registers.register(cls)
-    overview = await consent_nudges.class_overview(cls)
-    signed = await consent_paper.originals(version, [r.child_id for r in rows])
-    lines = [t("consent.staff.class_title", cls=html.escape(cls), version=version.number), ""]
-    for r in rows:
-        details = ""
-        if r.when is not None:
-            when = r.when.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")
-            if r.channel == "paper":
-                paper = r.paper_date.strftime("%d.%m.%Y") if r.paper_date else ""
-                details = t("consent.staff.details_paper", paper_date=paper,
-                            by=Named(r.recorded_by, escape=True), when=when, version=r.version)
-            else:
-                details = t("consent.staff.details_messenger", by=html.escape(r.by), when=when,
-                            channel=t(f"consent.channel.{r.channel}"), version=r.version)
-        elif r.state == "pending":
-            # The class teacher chases families, so a pending child shows who to call.
-            parents = ", ".join(html.escape(p.full_name) for p in await people.parents(r.child_id))
-            details = t("consent.staff.details_parents", parents=parents) if parents else ""
-        if r.child_id in signed:
-            details += t("consent.staff.original_mark", date=signed[r.child_id].strftime("%d.%m.%Y"))
-        lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
-                       state=t(f"consent.state.{r.state}"), details=details))
-    lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]
-    if overview.reminder_sent is not None:
-        lines.append(t("consent.staff.reminder_sent_at",
-                       when=overview.reminder_sent.astimezone(school.tz).strftime("%d.%m.%Y %H:%M")))
-    buttons = [[button(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
-    if school.consent.paper_original_required or school.consent.codes_wait_for_original:
-        buttons.append([button(t("consent.btn.original"), StaffCb(action="orig", cls=cls))])
-    if overview.pending and overview.reminder_sent is None:
-        buttons.append([button(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
-    buttons.append(_export_row(t, cls))
-    if staff.is_admin:
-        buttons.append([button(t("consent.btn.back"), StaffCb(action="classes"))])
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
+    async def class_view(self, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+        version, rows = await self.consent_registers.register(cls)
+        overview = await self.consent_nudges.class_overview(cls)
+        signed = await self.consent_paper.originals(version, [r.child_id for r in rows])
+        lines = [t("consent.staff.class_title", cls=html.escape(cls), version=version.number), ""]
+        for r in rows:
+            details = ""
+            if r.when is not None:
+                when = r.when.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
+                if r.channel == "paper":
+                    paper = r.paper_date.strftime("%d.%m.%Y") if r.paper_date else ""
+                    details = t("consent.staff.details_paper", paper_date=paper,
+                                by=Named(r.recorded_by, escape=True), when=when, version=r.version)
+                else:
+                    details = t("consent.staff.details_messenger", by=html.escape(r.by), when=when,
+                                channel=t(f"consent.channel.{r.channel}"), version=r.version)
+            elif r.state == "pending":
+                # The class teacher chases families, so a pending child shows who to call.
+                parents = ", ".join(html.escape(p.full_name) for p in await self.people.parents(r.child_id))
+                details = t("consent.staff.details_parents", parents=parents) if parents else ""
+            if r.child_id in signed:
+                details += t("consent.staff.original_mark", date=signed[r.child_id].strftime("%d.%m.%Y"))
+            lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
+                           state=t(f"consent.state.{r.state}"), details=details))
+        lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]
+        if overview.reminder_sent is not None:
+            lines.append(t("consent.staff.reminder_sent_at",
+                           when=overview.reminder_sent.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")))
+        buttons = [[button(t("consent.btn.paper"), StaffCb(action="paper", cls=cls))]]
+        if self.school.consent.paper_original_required or self.school.consent.codes_wait_for_original:
+            buttons.append([button(t("consent.btn.original"), StaffCb(action="orig", cls=cls))])
+        if overview.pending and overview.reminder_sent is None:
+            buttons.append([button(t("consent.btn.remind"), StaffCb(action="remind", cls=cls))])
+        buttons.append(_export_row(t, cls))
+        if staff.is_admin:
+            buttons.append([button(t("consent.btn.back"), StaffCb(action="classes"))])
+        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=buttons)
 
 
 def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
@@ -186,22 +172,10 @@ async def show_classes(
     person: Person,
     t: Translator,
     *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
-    people: PersonRepo,
-    school: SchoolConfig,
+    consent_screens: ConsentScreens,
 ) -> None:
     await query.answer()
-    text, markup = await staff_view(
-        person,
-        t,
-        consent_nudges=consent_nudges,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        people=people,
-        school=school,
-    )
+    text, markup = await consent_screens.staff_view(person, t)
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
@@ -241,28 +215,16 @@ async def show_class(
     t: Translator,
     channel: Channel=Channel.TELEGRAM,
     *,
-    consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
+    consent_screens: ConsentScreens,
     people: PersonRepo,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
     await query.answer()
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    text, markup = await _class_view(
-        person,
-        callback_data.cls,
-        t,
-        consent_nudges=consent_nudges,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        people=people,
-        school=school,
-    )
+    text, markup = await consent_screens.class_view(person, callback_data.cls, t)
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
@@ -322,10 +284,9 @@ async def original_received(
     person: Person,
     t: Translator,
     *,
+    consent_screens: ConsentScreens,
     clock: Clock,
-    consent_nudges: ConsentNudges,
     consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
     outbox: Outbox,
     people: PersonRepo,
     school: SchoolConfig,
@@ -352,16 +313,7 @@ async def original_received(
         await msg.edit_text(
             t("consent.staff.original_recorded", child=Named(child.full_name, escape=True), date=today)
         )
-        text, markup = await _class_view(
-            person,
-            cls,
-            t,
-            consent_nudges=consent_nudges,
-            consent_paper=consent_paper,
-            consent_registers=consent_registers,
-            people=people,
-            school=school,
-        )
+        text, markup = await consent_screens.class_view(person, cls, t)
         await msg.answer(text, reply_markup=markup)
 
 
@@ -418,12 +370,10 @@ async def remind(
     person: Person,
     t: Translator,
     *,
+    consent_screens: ConsentScreens,
     consent_nudges: ConsentNudges,
-    consent_paper: ConsentPaper,
-    consent_registers: ConsentRegisters,
     outbox: Outbox,
     people: PersonRepo,
-    school: SchoolConfig,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
@@ -433,16 +383,7 @@ async def remind(
         return
     await query.answer(t.plural("consent.staff.remind_sent", sent), show_alert=True)
     outbox.wake()
-    text, markup = await _class_view(
-        person,
-        callback_data.cls,
-        t,
-        consent_nudges=consent_nudges,
-        consent_paper=consent_paper,
-        consent_registers=consent_registers,
-        people=people,
-        school=school,
-    )
+    text, markup = await consent_screens.class_view(person, callback_data.cls, t)
     msg = _message(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)

@@ -292,23 +292,16 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(func=AnalysisService.cmd_analysis, service=AnalysisService)
 
 
+@dataclass(kw_only=True, eq=False)
 class AnalysisService:
     """Plan item 18: the year's analysis (classes, training, plan) and next year's task list."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        db: Database,
-        school: SchoolConfig,
-        status: StatusService,
-        tasks: TasksService,
-    ) -> None:
-        self.clock = clock
-        self.db = db
-        self.school = school
-        self.status = status
-        self.tasks = tasks
+    clock: Clock
+    db: Database
+    school: SchoolConfig
+    status: StatusService
+    tasks: TasksService
+
 
     async def save_tasks(self, text: str, *, by: int | None) -> list[str]:
         tasks = parse_tasks(text)

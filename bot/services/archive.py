@@ -113,27 +113,18 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
     return bytes(pdf.output())
 
 
+@dataclass(kw_only=True, eq=False)
 class ArchiveService:
     """Plan item 19: the class teachers' journal-archive checklist and its May nudges."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+
 
     def archive_year(self) -> int:
         """The school year whose journals are archived this May (2026 for May 2027)."""

@@ -181,14 +181,15 @@ class JournalError(Exception):
     """Carries a catalog key for the user."""
 
 
+@dataclass(kw_only=True, eq=False)
 class BackupService:
     """Backups of the bot's own database (verified, rotated, optionally encrypted off-site)."""
 
-    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, settings: Settings) -> None:
-        self.clock = clock
-        self.db = db
-        self.school = school
-        self.settings = settings
+    clock: Clock
+    db: Database
+    school: SchoolConfig
+    settings: Settings
+
 
     # --- taking a backup -------------------------------------------------------------------------
     async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:

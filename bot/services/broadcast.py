@@ -18,7 +18,6 @@ from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.clock import Clock
     from bot.i18n import Catalog
@@ -84,26 +83,16 @@ def render_progress(t: Translator, progress: Progress) -> str:
     return t(key, sent=progress.sent, failed=progress.failed, left=progress.left, total=progress.total)
 
 
+@dataclass(kw_only=True, eq=False)
 class BroadcastService:
     """Announcements to an audience, enqueued in one transaction, with progress."""
 
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.wake_sender = wake_sender
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+
 
     async def resolve(self, audience: Audience) -> list[Person]:
         """Active people in the audience (reachable or not), each once."""
@@ -148,5 +137,5 @@ class BroadcastService:
                     broadcast_id=broadcast_id,
                 )
         log.info("broadcast %s to %s: %d of %d reachable", broadcast_id, audience, len(reachable), len(people))
-        self.wake_sender()
+        self.outbox.wake()
         return broadcast_id, len(reachable)

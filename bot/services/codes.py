@@ -42,7 +42,6 @@ from storage.codes import Code, CodeRepo, NewCode
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.clock import Clock
     from bot.config import SchoolConfig
@@ -134,32 +133,19 @@ def _default_class(person: Person, role: str) -> str | None:
     return person.class_label if role in ("student", "staff") else None
 
 
+@dataclass(kw_only=True, eq=False)
 class CodesService:
     """Invitation codes: the gate-respecting delivery of QR cards, activation and trouble reports."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-        tickets: TicketsService,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
-        self.tickets = tickets
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+    tickets: TicketsService
+
 
     def allowed_time(self, moment: datetime) -> datetime:
         """The first moment within working hours (messages nobody asked for right now)."""
@@ -264,7 +250,7 @@ class CodesService:
                 if await self.enqueue_card(conn, code, owner, recipient, reason=reason, now=now, not_before=not_before):
                     count += 1
         if count:
-            self.wake_sender()
+            self.outbox.wake()
         return count
 
     async def on_link(self, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.domain.people import Person
@@ -74,27 +74,24 @@ _NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None
 
 
 
+@dataclass(kw_only=True, eq=False)
 class CodesImport:
     """The codes and activations files the IT officer imports (all-or-nothing)."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        codes: CodesService,
-        db: Database,
-        people: PersonRepo,
-        school: SchoolConfig,
-    ) -> None:
-        self.clock = clock
-        self.codes = codes
-        self.db = db
-        self.people = people
-        self.school = school
+    clock: Clock
+    codes: CodesService
+    db: Database
+    people: PersonRepo
+    school: SchoolConfig
+    codes_importer: Importer = field(init=False)
+    activations_importer: Importer = field(init=False)
+
+    def __post_init__(self) -> None:
         self.codes_importer = Importer(kind="codes", label_key="codes.import_codes", run=self.import_codes)
         self.activations_importer = Importer(
-            kind="activations", label_key="codes.import_activations", run=self.import_activations
+        kind="activations", label_key="codes.import_activations", run=self.import_activations
         )
+
 
     async def _matcher(self) -> _Matcher:
         return _Matcher(await self.people.active(), await self.people.children_classes())

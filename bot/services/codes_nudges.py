@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import html
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -22,7 +22,6 @@ from storage.outbox import OutboxRepo, Payload
 from storage.timefmt import from_db
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.config import SchoolConfig
     from bot.i18n import Catalog
@@ -37,30 +36,18 @@ class _NotToday(Exception):
     """Rolls back an activation reminder's records when it must wait for another day."""
 
 
+@dataclass(kw_only=True, eq=False)
 class CodesNudges:
     """The codes capability's minute: catch-up deliveries and activation reminders."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        codes: CodesService,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.codes = codes
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    codes: CodesService
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+
 
     # --- nudges (run by the sweep) ----------------------------------------------------------------------
     async def sweep(self, now: datetime) -> None:
@@ -132,7 +119,7 @@ class CodesNudges:
                     payload=payload,
                     now=now,
                 )
-        self.wake_sender()
+        self.outbox.wake()
 
     async def _fold_into_consent_reminder(
         self, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime

@@ -108,23 +108,16 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     cards.set_defaults(func=CodesPrint.cmd_print_cards, service=CodesPrint)
 
 
+@dataclass(kw_only=True, eq=False)
 class CodesPrint:
     """Printable code sheets for a class (only families the consent gate covers)."""
 
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        clock: Clock,
-        codes: CodesService,
-        db: Database,
-        people: PersonRepo,
-    ) -> None:
-        self.catalog = catalog
-        self.clock = clock
-        self.codes = codes
-        self.db = db
-        self.people = people
+    catalog: Catalog
+    clock: Clock
+    codes: CodesService
+    db: Database
+    people: PersonRepo
+
 
     async def print_cards(
         self, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False

@@ -152,27 +152,18 @@ def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
     return out
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentService:
     """The consent document's versions and every decision, appended to the hash-chained ledger."""
 
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        clock: Clock,
-        consent_listeners: Sequence[ConsentGivenListener],
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-    ) -> None:
-        self.catalog = catalog
-        self.clock = clock
-        self.consent_listeners = consent_listeners
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
+    catalog: Catalog
+    clock: Clock
+    consent_listeners: Sequence[ConsentGivenListener]
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+
 
     async def publish(self, text: str, *, text_en: str | None = None, by: int | None = None) -> Version:
         """Publish a new version: every child becomes "pending" on it; old decisions stay on record."""

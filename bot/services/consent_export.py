@@ -9,6 +9,7 @@ import csv
 import io
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -238,21 +239,15 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
     return bytes(pdf.output())
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentExport:
     """Consent exports and printable forms; the `consent` CLI commands."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        consent: ConsentService,
-        consent_registers: ConsentRegisters,
-        school: SchoolConfig,
-    ) -> None:
-        self.clock = clock
-        self.consent = consent
-        self.consent_registers = consent_registers
-        self.school = school
+    clock: Clock
+    consent: ConsentService
+    consent_registers: ConsentRegisters
+    school: SchoolConfig
+
 
     async def export(
         self, fmt: Format, t: Translator, class_label: str | None = None

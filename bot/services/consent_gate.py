@@ -126,12 +126,13 @@ def new_receipt_id() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentGate:
     """Who is covered by a consent: the one rule every code path asks."""
 
-    def __init__(self, *, db: Database, people: PersonRepo) -> None:
-        self.db = db
-        self.people = people
+    db: Database
+    people: PersonRepo
+
 
     async def family(self, parent: Person, version: Version) -> list[ChildState]:
         children = await self.people.children(parent.id)

@@ -39,29 +39,19 @@ class ClassOverview:
     reminder_sent: datetime | None
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentNudges:
     """The consent capability's minute: reminders to parents, overviews for class teachers."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        consent: ConsentService,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.consent = consent
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    consent: ConsentService
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+
 
     # --- nudges -------------------------------------------------------------------------------------
     def _allowed(self, moment: datetime) -> datetime:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
@@ -51,23 +52,16 @@ def parse_paper_date(text: str, today: date) -> date | None:
     return value
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentPaper:
     """Paper consents recorded by staff, and receipts."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        consent: ConsentService,
-        db: Database,
-        people: PersonRepo,
-        school: SchoolConfig,
-    ) -> None:
-        self.clock = clock
-        self.consent = consent
-        self.db = db
-        self.people = people
-        self.school = school
+    clock: Clock
+    consent: ConsentService
+    db: Database
+    people: PersonRepo
+    school: SchoolConfig
+
 
     async def record_paper(
         self, *, staff: Person, child_id: int, decision: Decision, paper_date: date

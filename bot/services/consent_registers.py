@@ -51,21 +51,15 @@ def read_file_text(path: Path) -> str:
     return path.read_text(encoding="utf-8-sig")
 
 
+@dataclass(kw_only=True, eq=False)
 class ConsentRegisters:
     """The consent register of a class or the school, as rows for print and export."""
 
-    def __init__(
-        self,
-        *,
-        consent: ConsentService,
-        consent_paper: ConsentPaper,
-        db: Database,
-        people: PersonRepo,
-    ) -> None:
-        self.consent = consent
-        self.consent_paper = consent_paper
-        self.db = db
-        self.people = people
+    consent: ConsentService
+    consent_paper: ConsentPaper
+    db: Database
+    people: PersonRepo
+
 
     async def register(self, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
         version = await self.consent.current()

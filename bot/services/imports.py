@@ -141,13 +141,17 @@ def render_outcome(
 
 
 
+@dataclass(kw_only=True, eq=False)
 class RosterImport:
     """The roster file the IT officer imports (all-or-nothing, with confirmations)."""
 
-    def __init__(self, *, clock: Clock, db: Database) -> None:
-        self.clock = clock
-        self.db = db
+    clock: Clock
+    db: Database
+    importer: Importer = field(init=False)
+
+    def __post_init__(self) -> None:
         self.importer = Importer(kind="roster", label_key="imports.kind.roster", run=self._roster)
+
 
     async def _roster(self, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
         report = await import_roster(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -69,15 +70,16 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(func=LedgerService.cmd_verify_ledger, service=LedgerService)
 
 
+@dataclass(kw_only=True, eq=False)
 class LedgerService:
     """The consent ledger's hash chain, checked at start and by `schoolbot verify-ledger`."""
 
-    def __init__(self, *, catalog: Catalog, clock: Clock, db: Database, outbox: Outbox, people: PersonRepo) -> None:
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+
 
     async def check_at_start(self) -> chain.Verdict:
         verdict = await check(self.db)

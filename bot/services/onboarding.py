@@ -96,23 +96,16 @@ def deep_link(bot_username: str, token: str) -> str:
     return f"https://t.me/{bot_username}?start={token}"
 
 
+@dataclass(kw_only=True, eq=False)
 class OnboardingService:
     """Linking a messenger account to a roster person (contact, deep link), admin claim, merges."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        db: Database,
-        link_listeners: Sequence[PersonLinkedListener],
-        people: PersonRepo,
-        settings: Settings,
-    ) -> None:
-        self.clock = clock
-        self.db = db
-        self.link_listeners = link_listeners
-        self.people = people
-        self.settings = settings
+    clock: Clock
+    db: Database
+    link_listeners: Sequence[PersonLinkedListener]
+    people: PersonRepo
+    settings: Settings
+
 
     async def _current(self, user: TelegramUser) -> Person | None:
         return await (self.people.by_tg(user.id) if user.on_telegram else self.people.by_max(user.id))

@@ -11,6 +11,7 @@ minute's sweep never repeats one.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from bot.channels import DataClass
@@ -31,19 +32,17 @@ BACKUP_ATTEMPTS_PER_NIGHT = 3
 YEAR_END_DAY = (5, 20)  # May 20 or the next working day; the archive is due by the end of May
 
 
+@dataclass(kw_only=True, eq=False)
 class OpsService:
     """The status capability's minute (its `sweep`): year-end reminders, the nightly backup."""
 
-    def __init__(
-        self, *, school: SchoolConfig, db: Database, people: PersonRepo, catalog: Catalog, outbox: Outbox,
-        backup: BackupService,
-    ) -> None:
-        self.school = school
-        self.db = db
-        self.people = people
-        self.catalog = catalog
-        self.outbox = outbox
-        self.backup = backup
+    school: SchoolConfig
+    db: Database
+    people: PersonRepo
+    catalog: Catalog
+    outbox: Outbox
+    backup: BackupService
+
 
     def allowed_now(self, now: datetime) -> bool:
         return self.school.calendar.send_window(now) == now

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,6 @@ from storage.outbox import Payload
 from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.clock import Clock
     from bot.config import SchoolConfig
@@ -138,31 +137,19 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(func=Reminders.cmd_reminders, service=Reminders)
 
 
+@dataclass(kw_only=True, eq=False)
 class Reminders:
     """The tasks capability's minute: deadline reminders, snoozes and the Monday digest."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        school: SchoolConfig,
-        tasks: TasksService,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.school = school
-        self.send_at_cache: dict[date, datetime] = {}
-        self.tasks = tasks
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    school: SchoolConfig
+    tasks: TasksService
+    send_at_cache: dict[date, datetime] = field(default_factory=dict, init=False)
+
 
     def _send_at(self, day: date) -> datetime:
         cache = self.send_at_cache
@@ -372,7 +359,7 @@ class Reminders:
                     now=now,
                     not_before=m.not_before,
                 )
-        self.wake_sender()
+        self.outbox.wake()
 
     # --- CLI: schoolbot reminders --dry-run [--at "YYYY-MM-DD HH:MM"] --------------------------------
     async def cmd_reminders(self, args: argparse.Namespace, t: Translator) -> int:

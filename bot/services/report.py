@@ -118,31 +118,20 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(func=ReportService.cmd_backup, service=ReportService)
 
 
+@dataclass(kw_only=True, eq=False)
 class ReportService:
     """The IT officer's XLSX report and the printable consent register renderer."""
 
-    def __init__(
-        self,
-        *,
-        analysis: AnalysisService,
-        backup: BackupService,
-        catalog: Catalog,
-        clock: Clock,
-        consent_export: ConsentExport,
-        db: Database,
-        school: SchoolConfig,
-        status: StatusService,
-        tasks: TasksService,
-    ) -> None:
-        self.analysis = analysis
-        self.backup = backup
-        self.catalog = catalog
-        self.clock = clock
-        self.consent_export = consent_export
-        self.db = db
-        self.school = school
-        self.status = status
-        self.tasks = tasks
+    analysis: AnalysisService
+    backup: BackupService
+    catalog: Catalog
+    clock: Clock
+    consent_export: ConsentExport
+    db: Database
+    school: SchoolConfig
+    status: StatusService
+    tasks: TasksService
+
 
     async def _plan_rows(self, t: Any, today: date) -> list[Row] | None:
         ops = OpsRepo(self.db)

@@ -214,14 +214,15 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(func=SchoolYearService.cmd_new_year, service=SchoolYearService)
 
 
+@dataclass(kw_only=True, eq=False)
 class SchoolYearService:
     """Moving to a new school year: promotions, plan dates, carried-over consents."""
 
-    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig, tasks_import: TasksImport) -> None:
-        self.clock = clock
-        self.db = db
-        self.school = school
-        self.tasks_import = tasks_import
+    clock: Clock
+    db: Database
+    school: SchoolConfig
+    tasks_import: TasksImport
+
 
     async def new_year(
         self, year: int, *, mapping: Mapping | None = None, dry_run: bool = True, by: int | None = None

@@ -160,13 +160,14 @@ def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
     e.set_defaults(func=SendLogExport.cmd_export, service=SendLogExport)
 
 
+@dataclass(kw_only=True, eq=False)
 class SendLogExport:
     """The send log by channel and data class, exported for an inspector."""
 
-    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
-        self.clock = clock
-        self.db = db
-        self.school = school
+    clock: Clock
+    db: Database
+    school: SchoolConfig
+
 
     async def export(
         self, fmt: Format, t: Translator, since: date | None = None

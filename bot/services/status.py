@@ -278,23 +278,16 @@ def _size(n: int) -> str:
     return f"{max(1, n // 1024)} KB"
 
 
+@dataclass(kw_only=True, eq=False)
 class StatusService:
     """The /status figures: people, tasks, consent, codes, backups."""
 
-    def __init__(
-        self,
-        *,
-        clock: Clock,
-        codes_print: CodesPrint,
-        db: Database,
-        school: SchoolConfig,
-        tasks: TasksService,
-    ) -> None:
-        self.clock = clock
-        self.codes_print = codes_print
-        self.db = db
-        self.school = school
-        self.tasks = tasks
+    clock: Clock
+    codes_print: CodesPrint
+    db: Database
+    school: SchoolConfig
+    tasks: TasksService
+
 
     # --- sections ---------------------------------------------------------------------------------
     async def _tasks(self, today: date, viewer: Person | None) -> TasksSummary | None:

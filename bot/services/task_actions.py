@@ -19,7 +19,6 @@ from storage.outbox import Payload
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     import aiosqlite
 
@@ -89,32 +88,19 @@ def make_deadline(kind: str, day: date | None, source: str) -> Deadline:
 STAFF_EDIT_ROLES = tuple(r for r in ROLE_CODES if r not in ("parent", "student"))
 
 
+@dataclass(kw_only=True, eq=False)
 class TaskActions:
     """What staff do to a task: proofs, reviews, snoozes, date and text edits."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-        tasks: TasksService,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
-        self.tasks = tasks
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+    tasks: TasksService
+
 
     async def checked_task(self, person: Person, number: str, key: str, *, responsible: bool) -> tuple[Snapshot, Task]:
         """The task a callback names, after checking the caller may see (or act on) it."""
@@ -182,7 +168,7 @@ class TaskActions:
                     now=now,
                     priority=4,
                 )
-        self.wake_sender()
+        self.outbox.wake()
         return proof_id
 
     async def review(self, reviewer: Person, proof_id: int, *, accept: bool, comment: str | None) -> Proof:
@@ -229,7 +215,7 @@ class TaskActions:
                     now=now,
                     priority=4,
                 )
-        self.wake_sender()
+        self.outbox.wake()
         found = await repo.proof(proof_id)
         assert found is not None
         return found
@@ -301,7 +287,7 @@ class TaskActions:
         async with self.db.transaction() as conn:
             await TaskRepo.update_deadline(conn, number, deadline, now)
             await self._notify_change(conn, snap, old, new, editor, now)
-        self.wake_sender()
+        self.outbox.wake()
         return new
 
     async def set_roles(self, editor: Person, number: str, roles: list[str]) -> PlanItem:
@@ -330,5 +316,5 @@ class TaskActions:
         async with self.db.transaction() as conn:
             await TaskRepo.update_roles(conn, number, roles, now)
             await self._notify_change(conn, snap, old, new, editor, now)
-        self.wake_sender()
+        self.outbox.wake()
         return new

@@ -240,23 +240,16 @@ def fit(text: str) -> str:
     return fit_html(text, TEXT_LIMIT)
 
 
+@dataclass(kw_only=True, eq=False)
 class TasksService:
     """The plan's tasks as each person sees them (one snapshot per reading)."""
 
-    def __init__(
-        self,
-        *,
-        catalog: Catalog,
-        db: Database,
-        people: PersonRepo,
-        school: SchoolConfig,
-        tasks_import: TasksImport,
-    ) -> None:
-        self.catalog = catalog
-        self.db = db
-        self.people = people
-        self.school = school
-        self.tasks_import = tasks_import
+    catalog: Catalog
+    db: Database
+    people: PersonRepo
+    school: SchoolConfig
+    tasks_import: TasksImport
+
 
     def quarters_of(self) -> list[Quarter]:
         return [Quarter(i, q.start, q.end) for i, q in enumerate(self.school.school_year.quarters, start=1)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import tomllib
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.domain.plan import Plan
@@ -54,15 +55,19 @@ def _read_plan(data: bytes, year: int) -> Plan | RowError:
 
 
 
+@dataclass(kw_only=True, eq=False)
 class TasksImport:
     """The plan file: loaded once at start if missing, or imported by the IT officer."""
 
-    def __init__(self, *, clock: Clock, db: Database, school: SchoolConfig) -> None:
-        self.clock = clock
-        self.db = db
-        self.plan_checked: bool = False
-        self.school = school
+    clock: Clock
+    db: Database
+    school: SchoolConfig
+    plan_checked: bool = field(default=False, init=False)
+    importer: Importer = field(init=False)
+
+    def __post_init__(self) -> None:
         self.importer = Importer(kind="plan", label_key="tasks.import_kind", run=self.import_plan)
+
 
     async def import_plan(self, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
         """All-or-nothing: a bad file writes nothing; importing the same file twice changes nothing."""

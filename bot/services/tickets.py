@@ -12,7 +12,7 @@ asker through the outbox.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from bot.domain.access import ADMIN_ROLE, faq_audiences
@@ -23,7 +23,6 @@ from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.clock import Clock
     from bot.config import SchoolConfig
@@ -59,35 +58,21 @@ class FaqOutcome:
     entry_id: str | None = None
 
 
+@dataclass(kw_only=True, eq=False)
 class TicketsService:
     """"Ask the IT officer": tickets, answers, FAQ entries made from them, the FAQ itself."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        faq_library: FaqLibrary,
-        help: HelpRepo,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.faq_library = faq_library
-        self.faq_merged: dict[str, tuple[Faq, Faq]] = {}
-        self.help = help
-        self.outbox = outbox
-        self.people = people
-        self.school = school
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    faq_library: FaqLibrary
+    help: HelpRepo
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+    faq_merged: dict[str, tuple[Faq, Faq]] = field(default_factory=dict, init=False)
+
 
     def repo(self) -> HelpRepo:
         return self.help
@@ -178,7 +163,7 @@ class TicketsService:
                     not_before=self.school.calendar.outside_quiet_hours(now),
                     priority=3,
                 )
-        self.wake_sender()
+        self.outbox.wake()
         return ticket_id
 
     async def answer_ticket(self, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
@@ -207,7 +192,7 @@ class TicketsService:
                     not_before=self.school.calendar.outside_quiet_hours(now),
                     priority=3,
                 )
-        self.wake_sender()
+        self.outbox.wake()
         updated = await self.repo().ticket(ticket_id)
         return AnswerOutcome("sent" if reachable else "unreachable", updated)
 

@@ -11,7 +11,7 @@ import asyncio
 import html
 import io
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,7 +28,6 @@ from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from bot.clock import Clock
     from bot.config import SchoolConfig
@@ -153,31 +152,22 @@ _REQUIRED = ("title", "audience", "time", "place")
 
 
 
+@dataclass(kw_only=True, eq=False)
 class TrainingService:
     """Training sessions and parent meetings: invitations, RSVPs, reminders, attendance."""
 
-    def __init__(
-        self,
-        *,
-        buttons: Buttons,
-        catalog: Catalog,
-        clock: Clock,
-        db: Database,
-        outbox: Outbox,
-        people: PersonRepo,
-        school: SchoolConfig,
-        wake_sender: Callable[[],
-        None],
-    ) -> None:
-        self.buttons = buttons
-        self.catalog = catalog
-        self.clock = clock
-        self.db = db
-        self.outbox = outbox
-        self.people = people
-        self.school = school
-        self.wake_sender = wake_sender
+    buttons: Buttons
+    catalog: Catalog
+    clock: Clock
+    db: Database
+    outbox: Outbox
+    people: PersonRepo
+    school: SchoolConfig
+    importer: Importer = field(init=False)
+
+    def __post_init__(self) -> None:
         self.importer = Importer(kind="training", label_key="help.import_kind", run=self._import)
+
 
     # --- quiet hours ------------------------------------------------------------------------------
     def reminder_times(self, starts_at: datetime, now: datetime) -> tuple[datetime | None, datetime | None]:
@@ -268,7 +258,7 @@ class TrainingService:
             for spec, people in zip(specs, resolved, strict=True):
                 sid, sent = await self._create_in(conn, creator, spec, people, now)
                 result.append((sid, len(people), sent))
-        self.wake_sender()
+        self.outbox.wake()
         return result
 
     async def create_session(self, creator: Person | None, spec: SessionSpec) -> tuple[int, int, int]:
@@ -364,7 +354,7 @@ class TrainingService:
                     )
                 await HelpRepo.mark_reminder_done(conn, session.id, kind, now)
         if queued:
-            self.wake_sender()
+            self.outbox.wake()
         return queued
 
     def sessions_from_rows(self, rows: list[Row]) -> tuple[list[SessionSpec], list[RowError]]:
