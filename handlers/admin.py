@@ -86,8 +86,15 @@ async def _download(bot: Bot, file_id: str) -> bytes:
 
 
 async def import_chosen(
-    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, person: Person, t: Translator,
-    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
+    query: CallbackQuery,
+    callback_data: ImportChoice,
+    bot: Bot,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    importers: Mapping[str, Importer],
+) -> None:
     data = await state.get_data()
     importer = importers.get(callback_data.kind)
     file_id = data.get("import_file_id")
@@ -101,8 +108,15 @@ async def import_chosen(
 
 
 async def import_confirmed(
-    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, person: Person, t: Translator,
-    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
+    query: CallbackQuery,
+    callback_data: ImportConfirm,
+    bot: Bot,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    importers: Mapping[str, Importer],
+) -> None:
     data = await state.get_data()
     if callback_data.kind not in importers or not data.get("import_file_id") or not isinstance(
         query.message, Message
@@ -116,8 +130,17 @@ async def import_confirmed(
 
 
 async def _run_import(
-    message: Message, bot: Bot, person: Person, t: Translator, state: FSMContext, kind: str, *,
-    apply: bool, confirm: bool, importers: Mapping[str, Importer]) -> None:
+    message: Message,
+    bot: Bot,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    kind: str,
+    *,
+    apply: bool,
+    confirm: bool,
+    importers: Mapping[str, Importer],
+) -> None:
     data = await state.get_data()
     importer = importers[kind]
     content = await _download(bot, str(data.get("import_file_id")))
@@ -185,8 +208,15 @@ async def _run_import(
 
 
 async def import_pick(
-    query: CallbackQuery, callback_data: ImportPick, bot: Bot, person: Person, t: Translator,
-    state: FSMContext, *, importers: Mapping[str, Importer]) -> None:
+    query: CallbackQuery,
+    callback_data: ImportPick,
+    bot: Bot,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    importers: Mapping[str, Importer],
+) -> None:
     data = await state.get_data()
     pending = data.get("import_pending")
     if (

@@ -53,8 +53,15 @@ async def _send(
 
 
 async def show(
-    message: Message, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM, *, analysis: AnalysisService, policy: AnswerPolicy) -> None:
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    analysis: AnalysisService,
+    policy: AnswerPolicy,
+) -> None:
     await state.clear()
     found = await analysis.collect(t)
     await _send(
@@ -76,8 +83,15 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
 
 
 async def tasks_received(
-    message: Message, person: Person, t: Translator, state: FSMContext,
-    channel: Channel = Channel.TELEGRAM, *, analysis: AnalysisService, policy: AnswerPolicy) -> None:
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    analysis: AnalysisService,
+    policy: AnswerPolicy,
+) -> None:
     assert message.text is not None
     try:
         tasks = await analysis.save_tasks(message.text, by=person.id)

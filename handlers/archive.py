@@ -98,8 +98,14 @@ async def archive_open(
 
 
 async def archive_step(
-    query: CallbackQuery, callback_data: ArchiveStep, person: Person, t: Translator,
-*, archive: ArchiveService, school: SchoolConfig) -> None:
+    query: CallbackQuery,
+    callback_data: ArchiveStep,
+    person: Person,
+    t: Translator,
+    *,
+    archive: ArchiveService,
+    school: SchoolConfig,
+) -> None:
     result = await archive.mark(person, callback_data.cls, callback_data.step)
     if result is service.Marked.FORBIDDEN:
         await query.answer(t("archive.forbidden"), show_alert=True)
@@ -115,7 +121,7 @@ async def archive_print(
     callback_data: ArchiveView,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     archive: ArchiveService,
     consent_export: ConsentExport,

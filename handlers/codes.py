@@ -84,7 +84,7 @@ async def show(
     callback_data: CodeShow,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     buttons: Buttons,
     channels: ChannelRules,
@@ -118,8 +118,14 @@ async def show(
         await codes.record_direct(code, person, sent.message_id)
 
 
-async def activated(query: CallbackQuery, callback_data: CodeActivated, person: Person,
-                    t: Translator, *, codes: CodesService) -> None:
+async def activated(
+    query: CallbackQuery,
+    callback_data: CodeActivated,
+    person: Person,
+    t: Translator,
+    *,
+    codes: CodesService,
+) -> None:
     outcome = await codes.confirm_activation(person, callback_data.code_id)
     if outcome == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -145,8 +151,15 @@ async def trouble(
 
 
 async def print_class(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-*, codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig) -> None:
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    codes_print: CodesPrint,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
+) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -157,8 +170,15 @@ async def print_class(
 
 
 async def class_sheet(
-    message: Message, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-*, codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig) -> None:
+    message: Message,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    codes_print: CodesPrint,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
+) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
         await message.answer(t("codes.forbidden"))
@@ -283,8 +303,14 @@ async def admin_revoke(
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def admin_issue(query: CallbackQuery, callback_data: CodeIssue, t: Translator,
-                      state: FSMContext, *, people: PersonRepo) -> None:
+async def admin_issue(
+    query: CallbackQuery,
+    callback_data: CodeIssue,
+    t: Translator,
+    state: FSMContext,
+    *,
+    people: PersonRepo,
+) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active or callback_data.role not in ("staff", "parent", "student"):
         await query.answer(t("codes.admin_none"), show_alert=True)

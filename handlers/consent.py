@@ -92,7 +92,7 @@ async def consent_command(
     person: Person,
     t: Translator,
     state: FSMContext,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent_screens: ConsentScreens,
     consent: ConsentService,
@@ -123,7 +123,7 @@ async def class_consents(
     person: Person,
     t: Translator,
     state: FSMContext,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent_screens: ConsentScreens,
     policy: AnswerPolicy,
@@ -137,8 +137,16 @@ async def class_consents(
 
 
 async def open_menu(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-*, consent: ConsentService, consent_gate: ConsentGate, policy: AnswerPolicy, school: SchoolConfig) -> None:
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
+) -> None:
     await query.answer()
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
@@ -148,8 +156,15 @@ async def open_menu(
 
 
 async def _checked(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, *, per_child: bool,
-consent: ConsentService, people: PersonRepo) -> tuple[Version, dict[int, Person]] | None:
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    *,
+    per_child: bool,
+    consent: ConsentService,
+    people: PersonRepo,
+) -> tuple[Version, dict[int, Person]] | None:
     """The version the button was made for must be the current one, and a child it names must be
     the caller's (the server is the judge: a forged child id is refused). `per_child`: the action
     names one child; only a decision may stand for "all my children" (0)."""
@@ -173,7 +188,7 @@ async def read_document(
     callback_data: ConsentCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent: ConsentService,
     consent_gate: ConsentGate,
@@ -204,7 +219,7 @@ async def signing_form_pdf(
     callback_data: ConsentCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     channels: ChannelRules,
     consent: ConsentService,
@@ -239,8 +254,16 @@ async def signing_form_pdf(
 
 
 async def ask_withdraw(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM, *, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy) -> None:
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
         return
@@ -264,7 +287,7 @@ async def keep_consent(
     callback_data: ConsentCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent: ConsentService,
     consent_gate: ConsentGate,
@@ -290,7 +313,7 @@ async def decide(
     callback_data: ConsentCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent: ConsentService,
     consent_gate: ConsentGate,
@@ -394,7 +417,7 @@ async def admin_entry(
     query: CallbackQuery,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent_screens: ConsentScreens,
     policy: AnswerPolicy,

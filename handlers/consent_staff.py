@@ -186,7 +186,7 @@ async def export_register(
     callback_data: StaffCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     channels: ChannelRules,
     consent_export: ConsentExport,
@@ -213,7 +213,7 @@ async def show_class(
     callback_data: StaffCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent_screens: ConsentScreens,
     people: PersonRepo,
@@ -231,8 +231,15 @@ async def show_class(
 
 
 async def pick_paper_child(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM, *, people: PersonRepo, policy: AnswerPolicy) -> None:
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
@@ -252,7 +259,7 @@ async def pick_original(
     callback_data: StaffCb,
     person: Person,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     consent: ConsentService,
     consent_paper: ConsentPaper,
@@ -318,8 +325,13 @@ async def original_received(
 
 
 async def _paper_child(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
-*, people: PersonRepo) -> tuple[Person, Message] | None:
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    *,
+    people: PersonRepo,
+) -> tuple[Person, Message] | None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return None
     child = await people.get(callback_data.child)
@@ -332,8 +344,15 @@ async def _paper_child(
 
 
 async def pick_paper_decision(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM, *, people: PersonRepo, policy: AnswerPolicy) -> None:
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
     found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
         return
@@ -352,8 +371,14 @@ async def pick_paper_decision(
 
 
 async def ask_paper_date(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, state: FSMContext,
-*, people: PersonRepo) -> None:
+    query: CallbackQuery,
+    callback_data: StaffCb,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    people: PersonRepo,
+) -> None:
     found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
         return

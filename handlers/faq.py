@@ -82,8 +82,13 @@ async def categories_screen(
 
 
 async def category_screen(
-    person: Person | None, t: Translator, cat: str, page: int,
-*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup] | None:
+    person: Person | None,
+    t: Translator,
+    cat: str,
+    page: int,
+    *,
+    tickets: TicketsService,
+) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await tickets.faq_for(t.lang)
     category = faq.category(cat)
     entries = faq.entries(cat, audiences_of(person))
@@ -119,8 +124,14 @@ async def category_screen(
 
 
 async def entry_screen(
-    person: Person | None, t: Translator, entry_id: str, cat: str, page: int,
-*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup] | None:
+    person: Person | None,
+    t: Translator,
+    entry_id: str,
+    cat: str,
+    page: int,
+    *,
+    tickets: TicketsService,
+) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await tickets.faq_for(t.lang)
     entry = faq.get(entry_id)
     if entry is None or not entry.visible_to(audiences_of(person)):
@@ -136,8 +147,13 @@ async def entry_screen(
 
 
 async def results_screen(
-    person: Person | None, t: Translator, query: str, key: str,
-*, tickets: TicketsService) -> tuple[str, InlineKeyboardMarkup]:
+    person: Person | None,
+    t: Translator,
+    query: str,
+    key: str,
+    *,
+    tickets: TicketsService,
+) -> tuple[str, InlineKeyboardMarkup]:
     """The top three answers to a free-text question, plus "none of these — ask"."""
     faq = await tickets.faq_for(t.lang)
     found = faq.search(query, audiences_of(person), limit=3)
@@ -170,8 +186,14 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
 
 
 async def faq_nav(
-    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext,
-*, tickets: TicketsService) -> None:
+    query: CallbackQuery,
+    callback_data: FaqNav,
+    person: Person | None,
+    t: Translator,
+    state: FSMContext,
+    *,
+    tickets: TicketsService,
+) -> None:
     screen: tuple[str, InlineKeyboardMarkup] | None
     if callback_data.v == "s":
         searched = await recall_query(state, callback_data.cat)

@@ -84,8 +84,16 @@ async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> 
 
 
 async def start_with_token(
-    message: Message, command: CommandObject, bot: Bot, t: Translator, state: FSMContext,
-*, catalog: Catalog, onboarding: OnboardingService, school: SchoolConfig) -> None:
+    message: Message,
+    command: CommandObject,
+    bot: Bot,
+    t: Translator,
+    state: FSMContext,
+    *,
+    catalog: Catalog,
+    onboarding: OnboardingService,
+    school: SchoolConfig,
+) -> None:
     assert message.from_user is not None
     await state.clear()
     result = await onboarding.link_by_token(_tg_user(message.from_user, bot), command.args or "")
@@ -199,8 +207,16 @@ async def language(message: Message, t: Translator) -> None:
 
 
 async def language_chosen(
-    query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None,
-*, catalog: Catalog, clock: Clock, db: Database, people: PersonRepo) -> None:
+    query: CallbackQuery,
+    callback_data: LangChoice,
+    bot: Bot,
+    person: Person | None,
+    *,
+    catalog: Catalog,
+    clock: Clock,
+    db: Database,
+    people: PersonRepo,
+) -> None:
     if callback_data.code not in LANGUAGES:
         await query.answer()
         return
@@ -239,8 +255,14 @@ async def messenger(message: Message, person: Person, t: Translator, *, db: Data
 
 
 async def messenger_chosen(
-    query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator,
-*, clock: Clock, db: Database) -> None:
+    query: CallbackQuery,
+    callback_data: MessengerChoice,
+    person: Person | None,
+    t: Translator,
+    *,
+    clock: Clock,
+    db: Database,
+) -> None:
     channel = next((c for c in Channel if c.value == callback_data.channel), None)
     if person is None or channel is None:
         await query.answer(t("fallback.button_unavailable"), show_alert=True)

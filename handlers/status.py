@@ -85,7 +85,7 @@ async def send_chart(
 async def send_report(
     message: Message,
     t: Translator,
-    channel: Channel=Channel.TELEGRAM,
+    channel: Channel = Channel.TELEGRAM,
     *,
     clock: Clock,
     policy: AnswerPolicy,
@@ -139,8 +139,15 @@ async def send_backup(message: Message, t: Translator, *, backup: BackupService,
 
 
 async def send_archive(
-    query: CallbackQuery, t: Translator, channel: Channel = Channel.TELEGRAM,
-*, backup: BackupService, channels: ChannelRules, policy: AnswerPolicy, school: SchoolConfig) -> None:
+    query: CallbackQuery,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    backup: BackupService,
+    channels: ChannelRules,
+    policy: AnswerPolicy,
+    school: SchoolConfig,
+) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
     if not isinstance(query.message, Message):
@@ -174,8 +181,14 @@ async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: F
         await query.message.answer(t("status.journal.ask_label"))
 
 
-async def journal_done(query: CallbackQuery, callback_data: JournalDone, t: Translator,
-                       state: FSMContext, *, school: SchoolConfig) -> None:
+async def journal_done(
+    query: CallbackQuery,
+    callback_data: JournalDone,
+    t: Translator,
+    state: FSMContext,
+    *,
+    school: SchoolConfig,
+) -> None:
     # The callback names a quarter: only this school year's quarters are accepted.
     year = school.school_year
     if callback_data.year != year.year or not 1 <= callback_data.quarter <= len(year.quarters):

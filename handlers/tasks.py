@@ -101,8 +101,14 @@ async def open_task(
 
 
 async def done(
-    query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, state: FSMContext,
-*, task_actions: TaskActions) -> None:
+    query: CallbackQuery,
+    callback_data: TaskAct,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    task_actions: TaskActions,
+) -> None:
     try:
         snap, task = await task_actions.checked_task(person, callback_data.item, callback_data.occ, responsible=True)
     except Refused as exc:
@@ -224,8 +230,14 @@ async def accept(
 
 
 async def return_start(
-    query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, state: FSMContext,
-*, tasks: TasksService) -> None:
+    query: CallbackQuery,
+    callback_data: ProofAct,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    tasks: TasksService,
+) -> None:
     proof = await tasks.get_proof(callback_data.proof_id)
     if not person.roles & REVIEWER_ROLES:
         await query.answer(t("tasks.review.not_allowed"), show_alert=True)
@@ -290,8 +302,15 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
 
 
 async def edit(
-    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext,
-*, task_actions: TaskActions, tasks: TasksService) -> None:
+    query: CallbackQuery,
+    callback_data: TaskEdit,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    task_actions: TaskActions,
+    tasks: TasksService,
+) -> None:
     if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
         return

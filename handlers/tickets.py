@@ -62,8 +62,14 @@ async def _submit(
 
 
 async def ask_command(
-    message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None,
-*, tickets: TicketsService) -> None:
+    message: Message,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    command: CommandObject | None=None,
+    *,
+    tickets: TicketsService,
+) -> None:
     if command is not None and command.args and command.args.strip():
         await state.set_state(None)
         await _submit(message, person, t, command.args, "command", tickets=tickets)
@@ -94,8 +100,14 @@ async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 
 async def ask_searched(
-    query: CallbackQuery, callback_data: AskQuery, person: Person, t: Translator, state: FSMContext,
-*, tickets: TicketsService) -> None:
+    query: CallbackQuery,
+    callback_data: AskQuery,
+    person: Person,
+    t: Translator,
+    state: FSMContext,
+    *,
+    tickets: TicketsService,
+) -> None:
     text = await recall_query(state, callback_data.key)
     if text is None:
         # The searched text is gone (an old button): ask for the question instead.
