@@ -50,6 +50,7 @@ from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
 from handlers import training as training_handlers
+from handlers.consent import ParentScreens
 from handlers.consent_staff import ConsentScreens
 from scheduler.base import Sweep
 
@@ -187,10 +188,15 @@ CAPABILITIES: tuple[Capability, ...] = (
         sweeps=(SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
-        data=(DataSpec("consent_screens", lambda s: ConsentScreens(
-            consent_nudges=s.consent_nudges, consent_paper=s.consent_paper, consent_registers=s.consent_registers,
-            people=s.people, school=s.school,
-        )),),
+        data=(
+            DataSpec("consent_screens", lambda s: ConsentScreens(
+                consent_nudges=s.consent_nudges, consent_paper=s.consent_paper,
+                consent_registers=s.consent_registers, people=s.people, school=s.school,
+            )),
+            DataSpec("parent_screens", lambda s: ParentScreens(
+                consent=s.consent, consent_gate=s.consent_gate, school=s.school,
+            )),
+        ),
     ),
     Capability("faq", routers=(RouterSpec(faq.build_router),)),
     Capability(

@@ -36,55 +36,94 @@ from storage.people import PersonRepo
 # --- parents ------------------------------------------------------------------------------------
 
 
-async def _parent_view(
-    parent: Person,
-    t: Translator,
-    *,
-    consent: ConsentService,
-    consent_gate: ConsentGate,
-    school: SchoolConfig,
-) -> tuple[str, InlineKeyboardMarkup | None]:
-    version = await consent.current()
-    states = await consent_gate.family(parent, version)
-    if not states:
-        return t("consent.no_children", contact=html.escape(school.school.it_officer_contact)), None
-    lines = [t("consent.title", version=version.number), ""]
-    for s in states:
-        lines.append(
-            t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
-              cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
-        )
-    # Before the buttons, plainly: what a press records, and that it is not a signature.
-    lines += ["", t("consent.ack", parent=Named(parent.full_name))]
-    if school.consent.paper_original_required:
-        lines += ["", t("consent.paper_note", note=html.escape(school.consent.paper_original_note))]
-    seen = await consent.opened(parent, version)
-    rows: list[list[InlineKeyboardButton]] = []
-    me = Named(parent.full_name)
-    v = version.number
-    for s in states:
-        name = Named(s.child.full_name)
-        def button(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
-            label = t(f"consent.btn.{action}", child=child, parent=me)
-            return _btn(label, ConsentCb(action=action, child=child_id, version=v))
+class ParentScreens:
+    """A parent's consent screen (each child, the buttons a parent may press) and the document,
+    built once with what they read; handlers ask for them as ``parent_screens``."""
 
-        rows.append([button("read")])
-        if school.consent.paper_original_required:
-            rows.append([button("form")])
-        if s.state == "given":
-            rows.append([button("withdraw")])
-        else:
-            # The agree button appears once the parent has opened this child's document.
-            row = [button("give")] if s.child.id in seen else []
-            if s.state != "declined":
-                row.append(button("decline"))
-            if row:
-                rows.append(row)
-    undecided = [s for s in states if s.state != "given"]
-    if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
-        rows.append([_btn(t("consent.btn.give_all", parent=me), ConsentCb(action="give", child=0, version=v))])
-        rows.append([_btn(t("consent.btn.decline_all", parent=me), ConsentCb(action="decline", child=0, version=v))])
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+    def __init__(self, *, consent: ConsentService, consent_gate: ConsentGate, school: SchoolConfig) -> None:
+        self.consent = consent
+        self.consent_gate = consent_gate
+        self.school = school
+
+    async def view(
+        self,
+        parent: Person,
+        t: Translator,
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
+        version = await self.consent.current()
+        states = await self.consent_gate.family(parent, version)
+        if not states:
+            return t("consent.no_children", contact=html.escape(self.school.school.it_officer_contact)), None
+        lines = [t("consent.title", version=version.number), ""]
+        for s in states:
+            lines.append(
+                t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
+                  cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
+            )
+        # Before the buttons, plainly: what a press records, and that it is not a signature.
+        lines += ["", t("consent.ack", parent=Named(parent.full_name))]
+        if self.school.consent.paper_original_required:
+            lines += ["", t("consent.paper_note", note=html.escape(self.school.consent.paper_original_note))]
+        seen = await self.consent.opened(parent, version)
+        rows: list[list[InlineKeyboardButton]] = []
+        me = Named(parent.full_name)
+        v = version.number
+        for s in states:
+            name = Named(s.child.full_name)
+            def button(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
+                label = t(f"consent.btn.{action}", child=child, parent=me)
+                return _btn(label, ConsentCb(action=action, child=child_id, version=v))
+
+            rows.append([button("read")])
+            if self.school.consent.paper_original_required:
+                rows.append([button("form")])
+            if s.state == "given":
+                rows.append([button("withdraw")])
+            else:
+                # The agree button appears once the parent has opened this child's document.
+                row = [button("give")] if s.child.id in seen else []
+                if s.state != "declined":
+                    row.append(button("decline"))
+                if row:
+                    rows.append(row)
+        undecided = [s for s in states if s.state != "given"]
+        if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
+            give_all = ConsentCb(action="give", child=0, version=v)
+            decline_all = ConsentCb(action="decline", child=0, version=v)
+            rows.append([_btn(t("consent.btn.give_all", parent=me), give_all)])
+            rows.append([_btn(t("consent.btn.decline_all", parent=me), decline_all)])
+        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+    async def refresh(
+        self,
+        msg: Message | None,
+        person: Person,
+        t: Translator,
+    ) -> None:
+        if msg is None:
+            return
+        text, markup = await self.view(person, t)
+        await msg.edit_text(text, reply_markup=markup)
+
+    async def send_document(
+        self,
+        msg: Message | None,
+        parent: Person,
+        child: Person,
+        t: Translator,
+    ) -> None:
+        if msg is None:
+            return
+        # The text sent is the very text whose hash a decision will record.
+        _, text = await self.consent.open_document(parent, child, t.lang)
+        parts = [html.escape(part) for part in svc.split_message(text)]
+        for i, part in enumerate(parts, 1):
+            suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
+            await msg.answer(part + suffix)
+        text, markup = await self.view(parent, t)
+        await msg.answer(text, reply_markup=markup)
+
+
 
 
 async def consent_command(
@@ -94,11 +133,10 @@ async def consent_command(
     state: FSMContext,
     channel: Channel = Channel.TELEGRAM,
     *,
+    parent_screens: ParentScreens,
     consent_screens: ConsentScreens,
     consent: ConsentService,
-    consent_gate: ConsentGate,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     await state.set_state(None)
     shown = False
@@ -106,7 +144,7 @@ async def consent_command(
     # personal data, the pointer instead.
     if person.has_role("parent"):
         if await policy.may_send(message, t, channel, DataClass.CHILD_PERSONAL):
-            text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
+            text, markup = await parent_screens.view(person, t)
             await message.answer(text, reply_markup=markup)
         shown = True
     if person.has_role(*STAFF_CONSENT_ROLES):
@@ -142,15 +180,13 @@ async def open_menu(
     t: Translator,
     channel: Channel = Channel.TELEGRAM,
     *,
-    consent: ConsentService,
-    consent_gate: ConsentGate,
+    parent_screens: ParentScreens,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     await query.answer()
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
+    text, markup = await parent_screens.view(person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
 
@@ -190,11 +226,10 @@ async def read_document(
     t: Translator,
     channel: Channel = Channel.TELEGRAM,
     *,
+    parent_screens: ParentScreens,
     consent: ConsentService,
-    consent_gate: ConsentGate,
     people: PersonRepo,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
@@ -203,15 +238,7 @@ async def read_document(
     # The document is filled in with the child's name and class.
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await _send_document(
-        _message(query),
-        person,
-        checked[1][callback_data.child],
-        t,
-        consent=consent,
-        consent_gate=consent_gate,
-        school=school,
-    )
+    await parent_screens.send_document(_message(query), person, checked[1][callback_data.child], t)
 
 
 async def signing_form_pdf(
@@ -221,13 +248,12 @@ async def signing_form_pdf(
     t: Translator,
     channel: Channel = Channel.TELEGRAM,
     *,
+    parent_screens: ParentScreens,
     channels: ChannelRules,
     consent: ConsentService,
     consent_export: ConsentExport,
-    consent_gate: ConsentGate,
     people: PersonRepo,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
@@ -249,7 +275,7 @@ async def signing_form_pdf(
         data, name = await consent_export.signing_form(person, child, t)
         caption = t("consent.form_caption", child=Named(child.full_name, escape=True))
         await msg.answer_document(BufferedInputFile(data, filename=name), caption=caption)
-        text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
+        text, markup = await parent_screens.view(person, t)
         await msg.answer(text, reply_markup=markup)
 
 
@@ -289,18 +315,17 @@ async def keep_consent(
     t: Translator,
     channel: Channel = Channel.TELEGRAM,
     *,
+    parent_screens: ParentScreens,
     consent: ConsentService,
-    consent_gate: ConsentGate,
     people: PersonRepo,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
         return
     await query.answer(t("consent.withdraw_cancelled"))
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await _refresh(_message(query), person, t, consent=consent, consent_gate=consent_gate, school=school)
+    await parent_screens.refresh(_message(query), person, t)
 
 
 DECISIONS: dict[ConsentAction, Decision] = {
@@ -315,13 +340,13 @@ async def decide(
     t: Translator,
     channel: Channel = Channel.TELEGRAM,
     *,
+    parent_screens: ParentScreens,
     consent: ConsentService,
     consent_gate: ConsentGate,
     consent_paper: ConsentPaper,
     outbox: Outbox,
     people: PersonRepo,
     policy: AnswerPolicy,
-    school: SchoolConfig,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
@@ -367,7 +392,7 @@ async def decide(
         assert r.row is not None
         if msg is not None:
             await msg.answer(consent_paper.receipt_text(t, r.row, children[r.child_id]))
-    await _refresh(msg, person, t, consent=consent, consent_gate=consent_gate, school=school)
+    await parent_screens.refresh(msg, person, t)
 
 
 def _current_update_id() -> int | None:
@@ -376,41 +401,8 @@ def _current_update_id() -> int | None:
     return mark.update_id if mark is not None else None
 
 
-async def _refresh(
-    msg: Message | None,
-    person: Person,
-    t: Translator,
-    *,
-    consent: ConsentService,
-    consent_gate: ConsentGate,
-    school: SchoolConfig,
-) -> None:
-    if msg is None:
-        return
-    text, markup = await _parent_view(person, t, consent=consent, consent_gate=consent_gate, school=school)
-    await msg.edit_text(text, reply_markup=markup)
 
 
-async def _send_document(
-    msg: Message | None,
-    parent: Person,
-    child: Person,
-    t: Translator,
-    *,
-    consent: ConsentService,
-    consent_gate: ConsentGate,
-    school: SchoolConfig,
-) -> None:
-    if msg is None:
-        return
-    # The text sent is the very text whose hash a decision will record.
-    _, text = await consent.open_document(parent, child, t.lang)
-    parts = [html.escape(part) for part in svc.split_message(text)]
-    for i, part in enumerate(parts, 1):
-        suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
-        await msg.answer(part + suffix)
-    text, markup = await _parent_view(parent, t, consent=consent, consent_gate=consent_gate, school=school)
-    await msg.answer(text, reply_markup=markup)
 
 
 async def admin_entry(
