@@ -12,7 +12,7 @@ from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
 from storage.tasks import TaskRepo
 from tests.harness import DIRECTOR, IT_OFFICER, TEACHER, roster_csv, running_bot
-from tests.test_fakeapi import png
+from tests.test_fakeapi_messages import png
 from tests.test_tasks import local
 
 

@@ -24,8 +24,10 @@ Every answer is checked against the response schema of its operation and status;
 """
 
 from bot.fakemax.models import MaxMessage, RecordedRequest, Stats, StoredFile, plain_text
+from bot.fakemax.refusals import MaxApiError
 from bot.fakemax.schema import SCHEMA_VERSION, MaxSchema, SchemaViolation, load_schema
-from bot.fakemax.server import DIALOG_CHAT_BASE, FakeMax, MaxApiError
+from bot.fakemax.server import FakeMax
+from bot.fakemax.state import DIALOG_CHAT_BASE
 from bot.fakemax.user import FakeMaxUser
 
 __all__ = [

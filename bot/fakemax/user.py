@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.fakemax.models import MaxMessage
-    from bot.fakemax.server import FakeMax
+    from bot.fakemax.state import FakeMaxState
 
 
 class FakeMaxUser:
@@ -15,7 +15,7 @@ class FakeMaxUser:
 
     def __init__(
         self,
-        server: FakeMax,
+        server: FakeMaxState,
         user_id: int,
         first_name: str,
         last_name: str | None,

@@ -25,17 +25,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, ClassVar, cast
 
 from aiogram import Bot
-from aiogram.client.default import Default, DefaultBotProperties
+from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import (
-    TelegramBadRequest,
-    TelegramForbiddenError,
-    TelegramNetworkError,
-    TelegramRetryAfter,
-    TelegramServerError,
-    TelegramUnauthorizedError,
-)
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramRetryAfter
 from aiogram.methods import (
     AnswerCallbackQuery,
     DeleteMessage,
@@ -57,19 +50,12 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import BotCommandScopeDefault, File, InputFile, Message, Update, User
+from aiogram.types import File, InputFile, Message, Update, User
 from aiohttp import ClientError, ClientTimeout, FormData
 
 from bot.channels import Channel
-from bot.max.convert import (
-    Converter,
-    MidRegistry,
-    UnsupportedOnMax,
-    decode_file_id,
-    keyboard_attachment,
-    telegram_html_to_max,
-    to_user,
-)
+from bot.max.convert import Converter, MidRegistry, UnsupportedOnMax, decode_file_id, keyboard_attachment, to_user
+from bot.max.wire import CHAT_ACTIONS, common, default_scope, error_for, query_value, resolve, target, text_body
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +68,6 @@ COVERED: tuple[str, ...] = (
     "deleteMyCommands", "sendChatAction",
 )  # fmt: skip
 IGNORED: tuple[str, ...] = ("deleteWebhook", "setChatMenuButton", "setMyDescription", "setMyShortDescription")
-
-_ACTIONS = {"typing": "typing_on", "upload_photo": "sending_photo", "upload_document": "sending_file"}
 
 
 class MaxSession(AiohttpSession):
@@ -155,7 +139,7 @@ class MaxSession(AiohttpSession):
         upload still being processed): retried ``not_ready_retries`` times after ``not_ready_delay``.
         """
         session = await self.create_session()
-        params = {k: self._query_value(v) for k, v in (query or {}).items() if v is not None}
+        params = {k: query_value(v) for k, v in (query or {}).items() if v is not None}
         headers = {"Authorization": self._max_token}
         client_timeout = ClientTimeout(total=timeout if timeout is not None else self.timeout)
         rate_attempt = not_ready_attempt = 0
@@ -194,21 +178,7 @@ class MaxSession(AiohttpSession):
                 not_ready_attempt += 1
                 await asyncio.sleep(self.not_ready_delay)
                 continue
-            if status == 401:
-                raise TelegramUnauthorizedError(method=method, message=description)
-            if status == 403:
-                raise TelegramForbiddenError(method=method, message=description)
-            if status >= 500:
-                raise TelegramServerError(method=method, message=description)
-            raise TelegramBadRequest(method=method, message=description)
-
-    @staticmethod
-    def _query_value(value: Any) -> str:
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, list | tuple):
-            return ",".join(str(v) for v in value)
-        return str(value)
+            raise error_for(method, status, description)
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -222,53 +192,17 @@ class MaxSession(AiohttpSession):
 
     # -- helpers --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _target(chat_id: int | str) -> dict[str, int]:
-        value = int(chat_id)
-        return {"user_id": value} if value > 0 else {"chat_id": value}
-
     def _mid(self, method: TelegramMethod[Any], message_id: int) -> str:
         mid = self.mids.get(int(message_id))
         if mid is None:
             raise TelegramBadRequest(method=method, message=f"message {message_id} is not known on MAX (not found)")
         return mid
 
-    @staticmethod
-    def _resolve(bot: Bot, value: Any) -> Any:
-        return bot.default[value.name] if isinstance(value, Default) else value
-
-    def _text_body(self, bot: Bot, method: TelegramMethod[Any], text: str | None, parse_mode: Any) -> dict[str, Any]:
-        mode = self._resolve(bot, parse_mode)
-        mode = getattr(mode, "value", mode)  # ParseMode.HTML or "HTML"
-        body: dict[str, Any] = {}
-        if text is not None:
-            if mode is None:
-                body["text"] = text
-            elif str(mode).upper() == "HTML":
-                body["text"] = telegram_html_to_max(text)
-                body["format"] = "html"
-            else:
-                raise UnsupportedOnMax(f"{type(method).__name__}: parse_mode {mode!r}; MAX takes HTML or plain text")
-        return body
-
-    def _common(self, bot: Bot, method: Any, body: dict[str, Any]) -> dict[str, Any]:
-        if self._resolve(bot, getattr(method, "disable_notification", None)):
-            body["notify"] = False
-        reply_to = getattr(method, "reply_to_message_id", None)
-        reply_parameters = self._resolve(bot, getattr(method, "reply_parameters", None))
-        if reply_parameters is not None:
-            reply_to = reply_parameters.message_id
-        if reply_to is not None:
-            mid = self.mids.get(int(reply_to))
-            if mid is not None:
-                body["link"] = {"type": "reply", "mid": mid}
-        return body
-
     def _message(self, answer: Mapping[str, Any]) -> Message:
         return self.converter.message(answer["message"], bot_id=self._bot_id)
 
     async def _send(self, method: TelegramMethod[Any], chat_id: int | str, body: dict[str, Any]) -> Message:
-        answer = await self.call(method, "POST", "/messages", query=self._target(chat_id), body=body)
+        answer = await self.call(method, "POST", "/messages", query=target(chat_id), body=body)
         return self._message(answer)
 
     # -- methods --------------------------------------------------------------------------------
@@ -302,16 +236,16 @@ class MaxSession(AiohttpSession):
         return updates
 
     async def _send_message(self, bot: Bot, method: SendMessage) -> Message:
-        body = self._text_body(bot, method, method.text, method.parse_mode)
+        body = text_body(bot, method, method.text, method.parse_mode)
         keyboard = keyboard_attachment(method.reply_markup)
         if keyboard is not None:
             body["attachments"] = [keyboard]
-        preview = self._resolve(bot, method.link_preview_options)
-        disabled = self._resolve(bot, method.disable_web_page_preview) or (
-            preview is not None and bool(self._resolve(bot, preview.is_disabled))
+        preview = resolve(bot, method.link_preview_options)
+        disabled = resolve(bot, method.disable_web_page_preview) or (
+            preview is not None and bool(resolve(bot, preview.is_disabled))
         )
-        query = self._target(method.chat_id) | ({"disable_link_preview": True} if disabled else {})
-        answer = await self.call(method, "POST", "/messages", query=query, body=self._common(bot, method, body))
+        query = target(method.chat_id) | ({"disable_link_preview": True} if disabled else {})
+        answer = await self.call(method, "POST", "/messages", query=query, body=common(bot, method, body, self.mids))
         return self._message(answer)
 
     async def _upload(self, bot: Bot, method: TelegramMethod[Any], kind: str, value: Any) -> dict[str, Any]:
@@ -348,13 +282,13 @@ class MaxSession(AiohttpSession):
 
     async def _send_media(self, bot: Bot, method: Any, kind: str, value: Any) -> Message:
         payload = await self._upload(bot, method, kind, value)
-        body = self._text_body(bot, method, method.caption, method.parse_mode)
+        body = text_body(bot, method, method.caption, method.parse_mode)
         attachments: list[dict[str, Any]] = [{"type": kind, "payload": payload}]
         keyboard = keyboard_attachment(method.reply_markup)
         if keyboard is not None:
             attachments.append(keyboard)
         body["attachments"] = attachments
-        return await self._send(method, method.chat_id, self._common(bot, method, body))
+        return await self._send(method, method.chat_id, common(bot, method, body, self.mids))
 
     async def _send_photo(self, bot: Bot, method: SendPhoto) -> Message:
         return await self._send_media(bot, method, "image", method.photo)
@@ -369,7 +303,7 @@ class MaxSession(AiohttpSession):
         return True
 
     async def _edit_message_text(self, bot: Bot, method: EditMessageText) -> bool:
-        body = self._text_body(bot, method, method.text, method.parse_mode)
+        body = text_body(bot, method, method.text, method.parse_mode)
         keyboard = keyboard_attachment(method.reply_markup)
         # Telegram drops the inline keyboard when an edit carries none; an empty list does that on MAX.
         body["attachments"] = [keyboard] if keyboard is not None else []
@@ -398,25 +332,21 @@ class MaxSession(AiohttpSession):
             raise TelegramBadRequest(method=method, message="wrong file_id: not a MAX file id")
         return File(file_id=method.file_id, file_unique_id=ref.token[:32], file_size=ref.size, file_path=ref.url)
 
-    @staticmethod
-    def _default_scope(method: SetMyCommands | DeleteMyCommands) -> bool:
-        return (method.scope is None or isinstance(method.scope, BotCommandScopeDefault)) and not method.language_code
-
     async def _set_my_commands(self, bot: Bot, method: SetMyCommands) -> bool:
-        if not self._default_scope(method):
+        if not default_scope(method):
             return await self._ignored(bot, method)
         commands = [{"name": c.command, "description": c.description} for c in method.commands]
         await self.call(method, "PATCH", "/me/commands", body={"commands": commands})
         return True
 
     async def _delete_my_commands(self, bot: Bot, method: DeleteMyCommands) -> bool:
-        if not self._default_scope(method):
+        if not default_scope(method):
             return await self._ignored(bot, method)
         await self.call(method, "PATCH", "/me/commands", body={"commands": []})
         return True
 
     async def _send_chat_action(self, bot: Bot, method: SendChatAction) -> bool:
-        action = _ACTIONS.get(method.action)
+        action = CHAT_ACTIONS.get(method.action)
         chat = int(method.chat_id)
         dialog = self.converter.dialogs.get(chat) if chat > 0 else chat
         if action is None or dialog is None:
