@@ -35,7 +35,7 @@ from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListen
 from bot.tg.buttons import TelegramButtons
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
-from bot.tg.middlewares import UpdateGuard, install_middlewares
+from bot.tg.middlewares import UpdateGuard, install_dependencies, install_middlewares
 from bot.tg.policy import AnswerPolicy
 from bot.tg.progress import ProgressWatchers
 from bot.tg.sender import OutboxSender
@@ -245,10 +245,16 @@ def build_bot(settings: Settings) -> Bot:
 def build_dispatcher(app: App) -> Dispatcher:
 
     dp = Dispatcher(storage=SQLiteStorage(app.db))
-    dp.workflow_data.update(app.dispatcher_data())
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     install_error_handler(dp)
     dp.include_routers(*capabilities.build_routers())
+    # Handlers get their dependencies from an inner middleware (once per update, for the chosen
+    # handler); only what a filter asks for is in the Dispatcher's data, which aiogram passes to
+    # every filter it checks.
+    data = app.dispatcher_data()
+    wanted_by_filters = filter_params(dp)
+    dp.workflow_data.update({name: value for name, value in data.items() if name in wanted_by_filters})
+    install_dependencies(dp, data)
 
     async def on_startup(bot: Bot) -> None:
         # aiogram passes the last of the polled bots; the primary wire is the one set by `serve`.
@@ -295,6 +301,17 @@ def build_dispatcher(app: App) -> Dispatcher:
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return dp
+
+
+def filter_params(dp: Dispatcher) -> set[str]:
+    """The parameter names of every filter of every router under ``dp``."""
+    names: set[str] = set()
+    for router in dp.chain_tail:
+        for observer in router.observers.values():
+            for handler in [observer._handler, *observer.handlers]:  # _handler: the observer's own filters
+                for flt in handler.filters or ():
+                    names |= flt.params
+    return names
 
 
 SHUTDOWN_GRACE = 5.0  # seconds for running handlers, then as much for the sends in flight
