@@ -162,7 +162,7 @@ class ConsentRepo:
     @staticmethod
     async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
         """Append one row, chained onto the ledger head (call inside a write transaction); False when
-    this callback query already recorded a row for this child."""
+        this callback query already recorded a row for this child."""
         values = (
             d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
             d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
@@ -173,9 +173,9 @@ class ConsentRepo:
     @staticmethod
     async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
         """Re-append `carry.ledger` (rows from another copy of this database) at the end of this ledger,
-    chained, with the document versions and people they name where this copy lacks them. Call inside
-    a write transaction; raises CarryOverError (the caller rolls back) when this copy holds a
-    different version or person under the same number. Returns the receipts appended."""
+        chained, with the document versions and people they name where this copy lacks them. Call inside
+        a write transaction; raises CarryOverError (the caller rolls back) when this copy holds a
+        different version or person under the same number. Returns the receipts appended."""
         for v in carry.versions:
             row = await fetchone_in(conn, "SELECT sha256 FROM consent_versions WHERE number = ?", (v["number"],))
             if row is None:
@@ -291,7 +291,7 @@ class ConsentRepo:
     @staticmethod
     async def undecided_parent_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
         """Parents with an active child that has no decision on `version`, who have made no decision on
-    it themselves (one query: the sweep runs every minute)."""
+        it themselves (one query: the sweep runs every minute)."""
         rows = await fetchall_in(
             conn,
             "SELECT DISTINCT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id AND c.active = 1"

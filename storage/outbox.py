@@ -91,9 +91,9 @@ class OutboxRepo:
     ) -> bool:
         """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
 
-    ``chat_id`` is the person's Telegram chat; None for a person reachable on MAX only (the row then
-    keys its chat by ``-person_id``, and the sender routes it by the person's channels). ``data_class``
-    says what the message carries, for the channel policy (bot/channels.py)."""
+        ``chat_id`` is the person's Telegram chat; None for a person reachable on MAX only (the row then
+        keys its chat by ``-person_id``, and the sender routes it by the person's channels). ``data_class``
+        says what the message carries, for the channel policy (bot/channels.py)."""
         if kind != "text" and payload.renderer is None and payload.file_id is None:
             raise ValueError("photo and document messages need a renderer or a file_id")
         if chat_id is None:
@@ -121,7 +121,7 @@ class OutboxRepo:
     @staticmethod
     async def waiting_payload(conn: aiosqlite.Connection, dedupe_key: str) -> Payload | None:
         """The payload of a message that is still waiting and that no sender has claimed (None once it
-    is being sent, sent, cancelled or absent): only such a message may still be amended."""
+        is being sent, sent, cancelled or absent): only such a message may still be amended."""
         cur = await conn.execute(
             "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
             (dedupe_key,),
@@ -133,7 +133,7 @@ class OutboxRepo:
     @staticmethod
     async def amend_waiting(conn: aiosqlite.Connection, dedupe_key: str, payload: Payload) -> bool:
         """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
-    transaction. Returns False when the message is no longer waiting."""
+        transaction. Returns False when the message is no longer waiting."""
         cur = await conn.execute(
             "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
             (payload.to_json(), dedupe_key),

@@ -175,7 +175,7 @@ class YearRepo:
         conn: aiosqlite.Connection, person_id: int, from_class: str | None, to_class: str | None
     ) -> None:
         """The active codes of a moved pupil, and their parents' codes filed under the old class, follow
-    the pupil to the new class (print sheets, QR cards and per-class counts read codes.class_label)."""
+        the pupil to the new class (print sheets, QR cards and per-class counts read codes.class_label)."""
         if from_class is None or to_class is None or from_class == to_class:
             return
         await conn.execute(

@@ -116,7 +116,7 @@ class BroadcastService:
 
     async def create(self, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
         """Enqueue the broadcast in one transaction: the broadcast row and one outbox row per reachable
-    recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
+        recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
         people = await self.resolve(audience)
         reachable = [p for p in people if p.reachable]
         now = self.clock.now()

@@ -161,7 +161,7 @@ class CodesService:
 
     async def recipients(self, code: Code, *, reachable_only: bool = True) -> list[Person]:
         """Who may receive this code now (the one access rule for codes): nobody while the consent
-    gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
+        gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
         owner = await self.people.get(code.person_id)
         if owner is None or not owner.active:
             return []
@@ -199,7 +199,7 @@ class CodesService:
         not_before: datetime | None = None,
     ) -> bool:
         """Enqueue the card once per (code, recipient); a delivery cancelled by a consent withdrawal
-    is enqueued anew under a fresh key once the gate opens again."""
+        is enqueued anew under a fresh key once the gate opens again."""
         keys = await CodeRepo.delivery_keys(conn, code.id, recipient.id)
         if any(status != "cancelled" for _, status in keys):
             return False

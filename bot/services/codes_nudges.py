@@ -52,14 +52,14 @@ class CodesNudges:
     # --- nudges (run by the sweep) ----------------------------------------------------------------------
     async def sweep(self, now: datetime) -> None:
         """Catch up deliveries the gate now allows (e.g. consent given on paper and entered later) and
-    nudge people whose card arrived but who have not activated."""
+        nudge people whose card arrived but who have not activated."""
         async with self.db.transaction() as conn:
             await self.codes.deliver(conn, reason="sweep", now=now, not_before=self.codes.allowed_time(now))
         await self._nudge(now)
 
     async def _nudge(self, now: datetime) -> None:
         """Activation nudges, one message per recipient: a parent whose own code and children's codes
-    are all unactivated hears once about all of them, not once per code."""
+        are all unactivated hears once about all of them, not once per code."""
 
         repo = CodeRepo(self.db)
         due: dict[int, list[tuple[Code, Person, int]]] = {}
@@ -125,8 +125,8 @@ class CodesNudges:
         self, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime
     ) -> Literal["merged", "wait", "send"]:
         """Consent and code reminders to one family are one message: when the parent's consent
-    reminder for today is still waiting in the outbox, the activation reminder is appended to it
-    (text and buttons); when it already went out today, the activation reminder waits a day."""
+        reminder for today is still waiting in the outbox, the activation reminder is appended to it
+        (text and buttons); when it already went out today, the activation reminder waits a day."""
         version = await ConsentRepo.current_version(conn)
         if version is None:
             return "send"

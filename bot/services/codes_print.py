@@ -123,9 +123,9 @@ class CodesPrint:
         self, class_label: str, *, everyone: bool, lang: str = "ru", parents: bool = False
     ) -> PrintSheet:
         """An A4 PDF of the cards of a class's pupils (the class teacher's sheet), or with `parents`
-    of their parents' own codes (a separate sheet, each card handed to that parent in person);
-    without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
-    the others are listed with the reason, and the sheet's footer says how many and why."""
+        of their parents' own codes (a separate sheet, each card handed to that parent in person);
+        without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
+        the others are listed with the reason, and the sheet's footer says how many and why."""
         t = self.catalog.bind(lang)
         found = await CodeRepo(self.db).for_print(class_label, role="parent" if parents else "student",
                                                  only_unlinked=not everyone)

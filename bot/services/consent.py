@@ -181,7 +181,7 @@ class ConsentService:
     async def current(self) -> Version:
         """The current version; the shipped document becomes version 1 the first time it is needed.
 
-    Must not be called inside an open write transaction (it may open one)."""
+        Must not be called inside an open write transaction (it may open one)."""
         version = await ConsentRepo.current_version(self.db.conn)
         if version is None:
             version = await self.publish(shipped_template("ru"), text_en=shipped_template("en"))
@@ -189,7 +189,7 @@ class ConsentService:
 
     def render_document(self, version: Version, lang: str, parent: Person | None, child: Person) -> str:
         """The exact text a parent reads (and prints to sign): the version's template with the
-    parent's and the child's names in the case each sentence needs and the school's facts."""
+        parent's and the child's names in the case each sentence needs and the school's facts."""
         template = version.text_en if lang == "en" and version.text_en else version.text
         platform = self.school.platform
         form = self.school.consent
@@ -219,7 +219,7 @@ class ConsentService:
 
     async def open_document(self, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
         """The parent opens a child's document: the exact text is kept (by its hash) and the opening
-    recorded, which is what lets them agree. Returns the version and the text to show."""
+        recorded, which is what lets them agree. Returns the version and the text to show."""
         version = await self.current()
         text = self.render_document(version, lang, parent, child)
         sha = sha256_text(text)
@@ -261,7 +261,7 @@ class ConsentService:
         callback_id: str,
     ) -> list[Result]:
         """Record a parent's press in a messenger for each child (per child: one ledger row each). The
-    press names the account it came from: `tg_user_id` for Telegram, `max_user_id` for MAX."""
+        press names the account it came from: `tg_user_id` for Telegram, `max_user_id` for MAX."""
         if (tg_user_id is None) == (max_user_id is None):
             raise ValueError("a press comes from exactly one messenger account")
         channel: repo.Channel = "telegram" if tg_user_id is not None else "max"

@@ -303,7 +303,7 @@ class ConsentExport:
 
     async def signing_form(self, parent: Person, child: Person, t: Translator) -> tuple[bytes, str]:
         """The consent form pre-filled for this parent and child, as a PDF to print and sign. It is the
-    Russian text (the one that is signed), and opening it counts as opening the document."""
+        Russian text (the one that is signed), and opening it counts as opening the document."""
         version, text = await self.consent.open_document(parent, child, "ru")
         now = self.clock.now().astimezone(self.school.tz)
         footer = t(

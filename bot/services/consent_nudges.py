@@ -62,7 +62,7 @@ class ConsentNudges:
 
     async def pending_parents(self, version: Version) -> list[Person]:
         """Linked parents with a child that has no decision on `version`, who have themselves made no
-    decision on it (a parent who declined is never nagged)."""
+        decision on it (a parent who declined is never nagged)."""
         ids = await ConsentRepo.undecided_parent_ids(self.db.conn, version.number)
         return [p for p in await self.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
 
@@ -74,7 +74,7 @@ class ConsentNudges:
 
     async def run_nudges(self, now: datetime) -> int:
         """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
-    working hours. Returns how many were enqueued."""
+        working hours. Returns how many were enqueued."""
         version = await ConsentRepo.current_version(self.db.conn)
         if version is None:
             return 0
@@ -141,7 +141,7 @@ class ConsentNudges:
 
     async def remind_class(self, staff: Person, class_label: str) -> int | None:
         """One reminder per class and version to the parents of the class's pending children.
-    None when it was already sent (or the caller may not), else how many parents it reaches."""
+        None when it was already sent (or the caller may not), else how many parents it reaches."""
         if staff_classes(staff, [class_label]) != [class_label]:
             return None
         now = self.clock.now()

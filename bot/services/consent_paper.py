@@ -94,7 +94,7 @@ class ConsentPaper:
 
     async def record_original(self, *, staff: Person, child_id: int) -> Outcome:
         """Staff received the child's signed paper original (today, in the school's time zone).
-    When codes wait for it, a consent already given now releases them."""
+        When codes wait for it, a consent already given now releases them."""
         now = self.clock.now()
         version = await self.consent.current()
         child = await self.people.get(child_id)

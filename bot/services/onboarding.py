@@ -184,8 +184,8 @@ class OnboardingService:
 
     async def bootstrap_admin(self, user: TelegramUser) -> LinkResult | None:
         """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
-    IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
-    roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
+        IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
+        roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
         if not self._is_admin_id(user):
             return None
         current = await self.people.by_tg(user.id)
@@ -202,8 +202,8 @@ class OnboardingService:
 
     async def claim_admin(self, user: TelegramUser, person_id: int | None) -> LinkResult:
         """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
-    (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
-    an admin token within its lifetime; anyone else is refused."""
+        (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
+        an admin token within its lifetime; anyone else is refused."""
         now = self.clock.now()
         if not user.on_telegram:
             return LinkResult(LinkOutcome.FORBIDDEN)
@@ -226,8 +226,8 @@ class OnboardingService:
 
     async def merge_people(self, *, duplicate_id: int, into_id: int) -> Person:
         """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
-    folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
-    every reference; link hooks run as for any new link."""
+        folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
+        every reference; link hooks run as for any new link."""
         duplicate, into = await self.people.get(duplicate_id), await self.people.get(into_id)
         if duplicate is None or into is None or duplicate.id == into.id or not duplicate.active or not into.active:
             raise MergeRefused("admin.merge_bad")
@@ -246,7 +246,7 @@ class OnboardingService:
 
     async def merge_suggestions(self) -> list[tuple[Person, Person]]:
         """Pairs (display-name record, roster row) that are probably one IT officer: the roster's
-    IT officers, and roster people with exactly the record's name."""
+        IT officers, and roster people with exactly the record's name."""
         pairs: list[tuple[Person, Person]] = []
         roster_admins = [p for p in await self.people.with_role(ADMIN_ROLE) if not _is_bootstrap(p)]
         roster = [p for p in await self.people.active() if not _is_bootstrap(p)]

@@ -44,10 +44,10 @@ class Outbox:
         data_class: DataClass = DataClass.PERSONAL,
     ) -> bool:
         """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
-    `Database.transaction()`. A person without a messenger account gets nothing (False).
+        `Database.transaction()`. A person without a messenger account gets nothing (False).
 
-    ``data_class`` says what the message carries; the sender routes it to Telegram or MAX by the
-    person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
+        ``data_class`` says what the message carries; the sender routes it to Telegram or MAX by the
+        person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
         if person.tg_user_id is None and person.max_user_id is None:
             return False
         added = await OutboxRepo.enqueue(

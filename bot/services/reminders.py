@@ -189,7 +189,7 @@ class Reminders:
 
     def digest_moment(self, now: datetime) -> tuple[str, date] | None:
         """This ISO week's digest (week, school-local day it goes out), once its moment has come:
-    Monday's start of work, or the first allowed time after it within the same week."""
+        Monday's start of work, or the first allowed time after it within the same week."""
         today = self.school.calendar.local_date(now)
         monday = today - timedelta(days=today.weekday())
         at = self._send_at(monday)
@@ -201,7 +201,7 @@ class Reminders:
         self, snap: Snapshot, sent: set[int], now: datetime, *, linked_only: bool = True
     ) -> list[DueDigest]:
         """This week's digests: each responsible person's own overdue tasks; the director and the IT
-    officer also get every overdue task of the school (with who is responsible)."""
+        officer also get every overdue task of the school (with who is responsible)."""
         moment = self.digest_moment(now)
         if moment is None:
             return []
@@ -299,7 +299,7 @@ class Reminders:
 
     async def plan_at(self, now: datetime, *, linked_only: bool = True) -> SweepPlan:
         """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people
-    not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
+        not linked to Telegram are included, so the operator sees whom the bot cannot reach."""
         snap = await self.tasks.snapshot()
         moment = self.school.calendar.send_window(now)
         if moment != now:

@@ -229,7 +229,7 @@ class SchoolYearService:
     ) -> NewYearReport:
         """Compute (and unless `dry_run`, apply) the move to school year `year`.
 
-    Raises YearError when `year` is not the one after the running school year."""
+        Raises YearError when `year` is not the one after the running school year."""
         mapping = mapping or Mapping()
         await self.tasks_import.ensure_plan()  # outside the transaction: it may load the shipped plan
         current = self.school.school_year

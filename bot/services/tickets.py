@@ -83,7 +83,7 @@ class TicketsService:
 
     async def faq_for(self, lang: str) -> Faq:
         """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
-    shipped FAQ is reloaded or an entry is added)."""
+        shipped FAQ is reloaded or an entry is added)."""
         base = self.library().get(lang)
         cache = self.faq_merged
         cached = cache.get(lang)

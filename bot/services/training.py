@@ -250,7 +250,7 @@ class TrainingService:
 
     async def create_sessions(self, creator: Person | None, specs: list[SessionSpec]) -> list[tuple[int, int, int]]:
         """Create sessions, fix their invitees and invite the reachable ones (outbox), all in one
-    transaction. Returns (session id, invitees, invitations sent) per session."""
+        transaction. Returns (session id, invitees, invitations sent) per session."""
         now = self.clock.now()
         resolved = [await self.resolve_invitees(s.audience, s.class_label) for s in specs]
         result: list[tuple[int, int, int]] = []
