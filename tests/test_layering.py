@@ -235,3 +235,40 @@ def test_only_the_root_and_entry_points_import_the_services_bundle() -> None:
         if arrow.target == "bot.wiring" or arrow.target.startswith("bot.wiring.")
     }
     assert {m for m in importers if layer_of(m) not in {"root", "entry"}} == set()
+
+
+def test_no_import_cycles() -> None:
+    """No two of our modules import each other, directly or around a loop (`if TYPE_CHECKING:`
+    imports included): a cycle is how the old App locator held together (issue #16)."""
+    paths = [p for top in ("bot", "handlers", "storage", "scheduler") for p in (ROOT / top).rglob("*.py")]
+    modules = {module_name(ROOT, p): p for p in paths}
+
+    def known(target: str) -> str | None:
+        while target and target not in modules:
+            target = target.rpartition(".")[0]
+        return target or None
+
+    graph: dict[str, set[str]] = {m: set() for m in modules}
+    for source, path in modules.items():
+        for arrow in arrows_of(ROOT, path):
+            target = known(arrow.target)
+            if target is not None and target != source and not source.startswith(target + "."):
+                graph[source].add(target)
+    # Depth-first search for a back edge; the first loop found is named.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def loop_from(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt):], nxt]
+            if nxt not in state and (found := loop_from(nxt)) is not None:
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    loops = [found for node in sorted(graph) if node not in state and (found := loop_from(node)) is not None]
+    assert loops == []

@@ -17,7 +17,8 @@ from bot.sandbox.chat import ChatEngine, parse_line
 from bot.sandbox.chat_output import ChatOutput
 from bot.sandbox.clock_args import parse_start, parse_time_arg
 from bot.sandbox.demo import PEOPLE, PERSONAS, codes_csv, invitation_code, roster_csv
-from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.options import SandboxOptions
+from bot.sandbox.runner import Sandbox
 from bot.sandbox.script import Script, ScriptError, load_script, play, run_script
 
 MSK = ZoneInfo("Europe/Moscow")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bot.paths import ROOT
-from bot.sandbox.runner import SandboxOptions
+from bot.sandbox.options import SandboxOptions
 from bot.sandbox.script import run_script
 
 SCRIPTS = sorted((ROOT / "sandbox" / "scripts").glob("*.toml"))

@@ -13,7 +13,8 @@ import pytest
 from bot.sandbox.chat import ChatEngine
 from bot.sandbox.chat_output import ChatOutput
 from bot.sandbox.clock_args import parse_start
-from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.options import SandboxOptions
+from bot.sandbox.runner import Sandbox
 from storage.ops import OpsRepo
 
 START = parse_start("2026-12-01 10:00", ZoneInfo("Europe/Moscow"))

@@ -3,11 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from bot.fakemax.models import MaxMessage
-    from bot.fakemax.state import FakeMaxState
+from bot.fakemax.models import MaxMessage, StoredFile
+
+
+class UserSide(Protocol):
+    """What a simulated user needs of the fake server (bot/fakemax/state.py implements it); a
+    Protocol, so the state that creates users and the users that act on it are not an import cycle."""
+
+    def dialog_chat_id(self, user_id: int) -> int: ...
+    def _ms(self) -> int: ...
+    def _user_message(
+        self, user: FakeMaxUser, text: str, attachments: list[dict[str, Any]], *, reply_to: MaxMessage | None = None
+    ) -> int: ...
+    def _press(self, user: FakeMaxUser, message: MaxMessage, button_text: str) -> int: ...
+    def _started(self, user: FakeMaxUser, payload: str | None) -> int: ...
+    def store_file(self, data: bytes, filename: str, kind: str) -> StoredFile: ...
+    def attachment_object(self, stored: StoredFile) -> dict[str, Any]: ...
+    def sent(self, user_id: int | None = None) -> list[MaxMessage]: ...
 
 
 class FakeMaxUser:
@@ -15,7 +29,7 @@ class FakeMaxUser:
 
     def __init__(
         self,
-        server: FakeMaxState,
+        server: UserSide,
         user_id: int,
         first_name: str,
         last_name: str | None,

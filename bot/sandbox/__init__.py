@@ -19,7 +19,8 @@ from bot.config import load_school_config
 from bot.sandbox.chat import run_terminal
 from bot.sandbox.clock_args import parse_start, school_config_path
 from bot.sandbox.demo import write_demo_files
-from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.options import SandboxOptions
+from bot.sandbox.runner import Sandbox
 from bot.sandbox.script import ScriptError, run_script
 
 DEFAULT_DATA_DIR = Path("sandbox-data")

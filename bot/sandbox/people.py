@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from bot.app import App
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.fakemax import DIALOG_CHAT_BASE, FakeMax
 from bot.fakemax.user import FakeMaxUser
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, Persona
+from bot.sandbox.options import SandboxOptions
 from bot.sandbox.wires import PlayedUser, Wire, max_view
 from bot.services.people_text import name_key
-
-if TYPE_CHECKING:
-    from bot.sandbox.runner import SandboxOptions
 
 
 class SandboxPeople:

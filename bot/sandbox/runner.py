@@ -33,6 +33,7 @@ from bot.sandbox.clock_args import (
     school_config_path,
 )
 from bot.sandbox.demo import PERSONAS, DemoReport, load_demo, school_year_of
+from bot.sandbox.options import SandboxOptions
 from bot.sandbox.people import SandboxPeople
 from bot.sandbox.wires import PlayedUser
 from bot.services.exports import write_private
@@ -47,19 +48,6 @@ SANDBOX_TOKEN = "700000:SANDBOX-TOKEN"  # noqa: S105 - the fake server's token, 
 SANDBOX_MAX_TOKEN = "sandbox-max-token"  # noqa: S105 - the fake MAX server's token, not a secret
 # Requests that are the bot waiting, not the bot working.
 _IDLE_METHODS = frozenset({"getUpdates"})
-
-
-@dataclass
-class SandboxOptions:
-    data_dir: Path = Path("sandbox-data")
-    start: datetime | None = None  # aware; None: the next working day 10:00 in the school's tz
-    keep: bool = False
-    # When False the demo data is not loaded (tests that want an empty school).
-    demo: bool = True
-    prelink: bool = True
-    lang: str = "ru"
-    # Serve MAX beside Telegram (fake MAX server, MAX_TOKEN set): people can be played on either.
-    max: bool = False
 
 
 @dataclass

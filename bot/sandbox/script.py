@@ -32,7 +32,8 @@ from bot.fakeapi import SentMessage
 from bot.sandbox.chat import active_buttons
 from bot.sandbox.clock_args import parse_start, parse_time_arg, school_config_path
 from bot.sandbox.demo import PERSONAS, DemoPerson
-from bot.sandbox.runner import Sandbox, SandboxOptions
+from bot.sandbox.options import SandboxOptions
+from bot.sandbox.runner import Sandbox
 from bot.sandbox.wires import PlayedUser, Wire, parse_wire
 
 ACTIONS = ("send", "press", "contact", "file", "time")
