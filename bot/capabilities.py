@@ -43,14 +43,14 @@ from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
-from handlers import consent_staff, fallback, faq, search, start
+from handlers import consent_paper, consent_staff, fallback, faq, search, start
 from handlers import school_year as school_year_handlers
 from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
 from handlers import training as training_handlers
-from handlers.consent import ParentScreens
+from handlers.consent_parent import ParentScreens
 from handlers.consent_staff import ConsentScreens
 from scheduler.base import Sweep
 
@@ -184,7 +184,10 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "consent",
-        routers=(RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router)),
+        routers=(
+            RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router),
+            RouterSpec(consent_paper.build_router),
+        ),
         sweeps=(SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),

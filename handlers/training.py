@@ -1,64 +1,47 @@
 """Training sessions and parent meetings: the IT officer creates them (/admin → "training") and
-marks attendance; invitees answer "Приду" / "Не смогу" (re-checked: only invitees)."""
+marks attendance; invitees answer "Приду" / "Не смогу" (re-checked: only invitees). This module
+holds one session's view, the attendance marks and the xlsx, the invitees' answers, and the router;
+the list of sessions and the creation wizard are handlers/training_new.py."""
 
 from __future__ import annotations
 
 import html
-from datetime import datetime
 
 from aiogram import F, Router
 from aiogram.filters import StateFilter
-from aiogram.filters.callback_data import CallbackData
-from aiogram.fsm.context import FSMContext
-from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
-    InlineKeyboardButton,
     InlineKeyboardMarkup,
-    Message,
 )
 
 from bot.clock import Clock
-from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.ports import Buttons
-from bot.services.training import (
-    MAX_PLACE,
-    MAX_TITLE,
-    SessionSpec,
-    TrainingService,
-    parse_when,
-)
+from bot.services.training import TrainingService
 from bot.tg.callbacks import AdminAction, TrAdm, TrainingAdminAction, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
+from handlers.training_new import (
+    TrNew,
+    _btn,
+    _kb,
+    _msg,
+    cancel,
+    create,
+    got_audience,
+    got_class,
+    got_place,
+    got_title,
+    got_when,
+    new_session,
+    sessions_menu,
+)
 from storage.db import Database
 from storage.help import HelpRepo, Session
-from storage.people import PersonRepo
 
 MARK_PAGE = 10
-
-
-class TrNew(StatesGroup):
-    title = State()
-    audience = State()
-    when = State()
-    place = State()
-    confirm = State()
-
-
-def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
-
-
-def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=rows)
-
-
-def _msg(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 # --- invitees ---------------------------------------------------------------------------------
@@ -84,193 +67,6 @@ async def rsvp_pressed(
         text = t("help.training.invitation", card=training.session_text(t, session)) + "\n\n" + choice
         markup = InlineKeyboardMarkup.model_validate(buttons.training_rsvp(session.id, t))
         await message.edit_text(text, reply_markup=markup)
-
-
-# --- the IT officer: list and create ----------------------------------------------------------
-
-
-async def sessions_menu(
-    query: CallbackQuery,
-    t: Translator,
-    *,
-    clock: Clock,
-    db: Database,
-    training: TrainingService,
-) -> None:
-    await query.answer()
-    message = _msg(query)
-    if message is None:
-        return
-    repo = HelpRepo(db)
-    now = clock.now()
-    sessions = [*await repo.recent_sessions(now, 5)][::-1] + await repo.sessions_after(now, 15)
-    rows = [
-        [_btn(
-            f"{training.format_when(s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id)
-        )] for s in sessions
-    ]
-    rows.append([_btn(t("help.training.btn_new"), TrAdm(action="new"))])
-    await message.answer(t("help.training.menu"), reply_markup=_kb(rows))
-
-
-async def new_session(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
-    await state.set_state(TrNew.title)
-    await query.answer()
-    message = _msg(query)
-    if message is not None:
-        await message.answer(
-            t("help.training.ask_title"), reply_markup=_kb([[_btn(t("help.cancel"), TrAdm(action="cancel"))]])
-        )
-
-
-async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
-    assert message.text is not None
-    title = message.text.strip()
-    if not title or len(title) > MAX_TITLE:
-        await message.answer(t("help.training.bad_title", n=MAX_TITLE))
-        return
-    await state.update_data(tr_title=title)
-    await state.set_state(TrNew.audience)
-    rows = [
-        [_btn(t(f"help.training.aud_btn.{a}"), TrAdm(action="aud", arg=a))]
-        for a in ("teachers", "pupils", "parents", "everyone")
-    ]
-    rows.append([_btn(t("help.cancel"), TrAdm(action="cancel"))])
-    await message.answer(t("help.training.ask_audience"), reply_markup=_kb(rows))
-
-
-async def got_audience(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
-) -> None:
-    audience = callback_data.arg
-    message = _msg(query)
-    if await state.get_state() != TrNew.audience.state or audience not in ("teachers", "pupils", "parents", "everyone"):
-        await query.answer(t("help.expired"), show_alert=True)
-        return
-    await query.answer()
-    await state.update_data(tr_audience=audience, tr_class=None)
-    if audience in ("pupils", "parents"):
-        classes = await people.classes()
-        rows = [[_btn(c, TrAdm(action="cls", arg=c)) for c in classes[i : i + 4]] for i in range(0, len(classes), 4)]
-        rows.append([_btn(t("help.cancel"), TrAdm(action="cancel"))])
-        if message is not None:
-            await message.edit_text(t("help.training.ask_class"), reply_markup=_kb(rows))
-        return
-    await state.set_state(TrNew.when)
-    if message is not None:
-        await message.edit_text(t("help.training.ask_when"))
-
-
-async def got_class(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
-) -> None:
-    data = await state.get_data()
-    if await state.get_state() != TrNew.audience.state or callback_data.arg not in await people.classes():
-        await query.answer(t("help.expired"), show_alert=True)
-        return
-    await query.answer()
-    await state.update_data(tr_class=callback_data.arg)
-    await state.set_state(TrNew.when)
-    message = _msg(query)
-    if message is not None and data.get("tr_audience"):
-        await message.edit_text(t("help.training.ask_when"))
-
-
-async def got_when(message: Message, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig) -> None:
-    assert message.text is not None
-    when = parse_when(message.text, school.tz)
-    if when is None:
-        await message.answer(t("help.training.bad_when"))
-        return
-    if when <= clock.now():
-        await message.answer(t("help.training.past_when"))
-        return
-    await state.update_data(tr_when=when.isoformat())
-    await state.set_state(TrNew.place)
-    await message.answer(t("help.training.ask_place"))
-
-
-def _spec(data: dict[str, object]) -> SessionSpec | None:
-    try:
-        return SessionSpec(
-            title=str(data["tr_title"]),
-            audience=data["tr_audience"],  # type: ignore[arg-type]
-            class_label=str(data["tr_class"]) if data.get("tr_class") else None,
-            starts_at=datetime.fromisoformat(str(data["tr_when"])),
-            place=str(data["tr_place"]),
-        )
-    except (KeyError, ValueError):
-        return None
-
-
-async def got_place(message: Message, t: Translator, state: FSMContext, *, training: TrainingService) -> None:
-    assert message.text is not None
-    place = message.text.strip()
-    if not place or len(place) > MAX_PLACE:
-        await message.answer(t("help.training.bad_place", n=MAX_PLACE))
-        return
-    await state.update_data(tr_place=place)
-    spec = _spec(await state.get_data())
-    if spec is None:
-        await state.set_state(None)
-        await message.answer(t("help.expired"))
-        return
-    await state.set_state(TrNew.confirm)
-    people = await training.resolve_invitees(spec.audience, spec.class_label)
-    reachable = sum(p.reachable for p in people)
-    text = training.session_text(t, spec) + "\n\n" + t("help.training.preview", n=len(people), reachable=reachable)
-    await message.answer(
-        text,
-        reply_markup=_kb(
-            [
-                [
-                    _btn(t("help.training.btn_create"), TrAdm(action="create")),
-                    _btn(t("help.cancel"), TrAdm(action="cancel")),
-                ]
-            ]
-        ),
-    )
-
-
-async def create(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    training: TrainingService,
-) -> None:
-    spec = _spec(await state.get_data()) if await state.get_state() == TrNew.confirm.state else None
-    if spec is None:
-        await query.answer(t("help.expired"), show_alert=True)
-        return
-    await state.set_state(None)
-    await query.answer()
-    sid, invitees, sent = await training.create_session(person, spec)
-    message = _msg(query)
-    if message is not None:
-        await message.edit_text(
-            training.session_text(t, spec) + "\n\n" + t("help.training.created", n=invitees, sent=sent),
-            reply_markup=_kb([[_btn(t("help.training.btn_open"), TrAdm(action="view", sid=sid))]]),
-        )
-
-
-async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
-    await state.set_state(None)
-    await query.answer()
-    message = _msg(query)
-    if message is not None:
-        await message.edit_text(t("help.cancelled"))
 
 
 # --- the IT officer: one session, attendance, export ------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.tg.sender as sender_module
+import bot.tg.sender_row as sender_row
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from tests.delivery_helpers import add_people, drained, enqueue_texts
@@ -27,10 +27,10 @@ async def test_storm_of_5xx_and_slow_responses_delivers_every_key_once(
 ) -> None:
     # Slow answers beyond the client's timeout: the client gives up and the fake (like Telegram
     # for a request it never finished reading) does not perform the call.
-    monkeypatch.setattr(sender_module, "REQUEST_TIMEOUT", 1)
+    monkeypatch.setattr(sender_row, "REQUEST_TIMEOUT", 1)
     # Enough attempts that the storm, not bad luck, is what the test exercises (at 30 % failures a
     # row dead-lettered after 12 attempts has odds of 1 in 2 million).
-    monkeypatch.setattr(sender_module, "MAX_ATTEMPTS", 12)
+    monkeypatch.setattr(sender_row, "MAX_ATTEMPTS", 12)
     clock = ManualClock(DEFAULT_START)
     async with FakeTelegram(rate_limited=True, latency=0.05) as tg:
         tg.timeout_hold = 1.5
@@ -53,12 +53,12 @@ async def test_storm_of_5xx_and_slow_responses_delivers_every_key_once(
             rows = await app.db.fetchall("SELECT status, count(*) AS n FROM outbox GROUP BY status")
             assert {r["status"]: r["n"] for r in rows} == {"sent": PEOPLE}
             attempts = await app.db.fetchval("SELECT max(attempts) FROM outbox")
-            assert attempts is not None and int(attempts) <= sender_module.MAX_ATTEMPTS
+            assert attempts is not None and int(attempts) <= sender_row.MAX_ATTEMPTS
     assert tg.stats.total_5xx >= 25 and sum(tg.stats.dropped.values()) > 0
     assert tg.stats.total_429 == 0  # the storm did not make the sender outrun Telegram's limits
     for _, tg_id in people:
         assert [m.plain for m in tg.sent(tg_id)] == [f"storm for {tg_id}"]
     send_calls = sum(1 for r in tg.requests if r.method == "sendMessage")
-    assert send_calls <= PEOPLE * sender_module.MAX_ATTEMPTS
+    assert send_calls <= PEOPLE * sender_row.MAX_ATTEMPTS
     print(f"storm: {tg.stats.total_5xx} x 5xx, {sum(tg.stats.dropped.values())} timeouts, "
           f"{send_calls} sendMessage calls for {PEOPLE} messages, max attempts {attempts}")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-import bot.tg.sender as sender_module
+import bot.tg.sender_row as sender_row
 from bot.app import App
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
@@ -104,13 +104,13 @@ async def test_server_errors_back_off_then_dead_letter_then_retry_all(
     tg: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Fewer attempts keep the test short: retries to one chat are paced at 1/s.
-    monkeypatch.setattr(sender_module, "MAX_ATTEMPTS", 3)
+    monkeypatch.setattr(sender_row, "MAX_ATTEMPTS", 3)
     clock = ManualClock(DEFAULT_START)
     async with running_bot(tg, tmp_path, clock=clock) as app:
         people = await add_people(app, 1)
-        tg.fail_next("sendMessage", 500, count=sender_module.MAX_ATTEMPTS)
+        tg.fail_next("sendMessage", 500, count=sender_row.MAX_ATTEMPTS)
         await enqueue_texts(app, people)
-        for attempt in range(1, sender_module.MAX_ATTEMPTS + 1):
+        for attempt in range(1, sender_row.MAX_ATTEMPTS + 1):
             async def attempts_seen(n: int = attempt) -> bool:
                 row = await app.db.fetchone("SELECT attempts, status FROM outbox")
                 return row is not None and (row["attempts"] >= n or row["status"] == "dead")

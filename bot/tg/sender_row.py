@@ -1,0 +1,217 @@
+"""One outbox row's send, for the outbox sender (bot/tg/sender.py): where the row goes (`Target`: the
+person's channel under the channel policy, or the pointer text instead), rendering and sending it
+(text, photo or document, a file rendered at send time), and what each answer means for the row
+(sent, retried with backoff, dead letter, the chat unreachable). `RowSender` holds these methods;
+`OutboxSender` inherits them and sets the attributes they read. The error rules are in sender.py's
+module docstring."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from aiogram import Bot
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramRetryAfter,
+)
+from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
+
+from bot.channels import Channel, ChannelPolicy, DataClass, Route
+from bot.clock import Clock
+from bot.i18n import Catalog
+from bot.max import channel_of
+from bot.services.ports import Renderer
+from bot.tg.limiter import Priority, SendLimiter, bulk_sends
+from bot.tg.policy import pointer_text
+from storage.db import Database
+from storage.delivery import DeliveryRepo, OutboxRow
+from storage.messengers import MessengerRepo
+from storage.outbox import Payload
+from storage.people import PersonRepo
+
+# The sender's one logger: these lines read as they did when they were written in sender.py.
+log = logging.getLogger("bot.tg.sender")
+
+MAX_ATTEMPTS = 6
+BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
+BACKOFF_CAP = 600.0
+REQUEST_TIMEOUT = 20  # seconds per Bot API call
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where one outbox row goes: the wire, its Bot, the chat there, and whether the pointer text
+    goes instead of the message (the channel policy forbids the message there)."""
+
+    channel: Channel
+    bot: Bot
+    chat_id: int
+    pointer: bool
+
+
+@dataclass
+class SenderStats:
+    sent: int = 0
+    rate_limited: int = 0
+    retried: int = 0
+    dead: int = 0
+    unreachable: int = 0
+
+
+class RowSender:
+    """The per-row half of `OutboxSender`: route, render, send and record one row. The attributes
+    are set by `OutboxSender.__init__`."""
+
+    db: Database
+    clock: Clock
+    people: PersonRepo
+    catalog: Catalog
+    renderers: Mapping[str, Renderer]
+    bot: Bot
+    wires: dict[Channel, Bot]
+    policy: ChannelPolicy | None
+    messengers: MessengerRepo
+    repo: DeliveryRepo
+    limiter: SendLimiter
+    stats: SenderStats
+    _own_limiter: bool
+
+    async def _target(self, row: OutboxRow) -> Target | None:
+        """The wire and chat for ``row`` (None: the person is reachable on no served channel)."""
+        if self.policy is None or row.person_id is None:
+            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
+        reach = await self.messengers.reach(row.person_id)
+        if reach is None:
+            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
+        reachable = [c for c in reach.reachable if c in self.wires]
+        route: Route = self.policy.route(DataClass(row.data_class), reach.preferred, reachable)
+        if route.channel is None:
+            return None
+        chat = reach.user_id(route.channel)
+        assert chat is not None
+        return Target(route.channel, self.wires[route.channel], chat, route.pointer)
+
+    async def _attempt(self, row: OutboxRow) -> None:
+        now = self.clock.now
+        target = await self._target(row)
+        if target is None:
+            self.stats.unreachable += 1
+            await self.repo.cancel([row.id], "unreachable on every channel")
+            return
+        try:
+            with bulk_sends():
+                message = await self._deliver(row, target)
+        except TelegramRetryAfter as exc:
+            self.stats.rate_limited += 1
+            if self._own_limiter and target.bot is self.bot:  # a limited session has paused its limiter already
+                self.limiter.pause(exc.retry_after)
+            log.warning("Telegram asks to wait %s s; the sender pauses", exc.retry_after)
+            await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
+        except TelegramForbiddenError as exc:
+            await self._refused(row, target, f"403 {exc.message}")
+        except TelegramBadRequest as exc:
+            if "chat not found" in exc.message.lower():
+                await self._refused(row, target, f"400 {exc.message}")
+            else:
+                # A malformed message is not fixed by waiting: dead letter now, with the reason.
+                self.stats.dead += 1
+                log.error("outbox row %s refused by Telegram: %s", row.id, exc.message)
+                await self.repo.mark_dead(row.id, f"400 {exc.message}")
+        except Exception as exc:  # 5xx, network errors, timeouts, renderer failures
+            attempts = row.attempts + 1
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts >= MAX_ATTEMPTS:
+                self.stats.dead += 1
+                log.error("outbox row %s dead after %d attempts: %s", row.id, attempts, error)
+                await self.repo.mark_dead(row.id, error)
+            else:
+                self.stats.retried += 1
+                delay = min(BACKOFF_CAP, BACKOFF_BASE**attempts) * random.uniform(0.5, 1.5)
+                log.info("outbox row %s failed (%s); retry %d in %.0f s", row.id, error, attempts, delay)
+                await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
+        else:
+            self.stats.sent += 1
+            logged = row.data_class if self.policy is not None else ""
+            await self.repo.mark_sent(
+                row.id, message.message_id, now(), channel=target.channel.value, data_class=logged,
+                outcome="pointer" if target.pointer else "sent",
+            )
+            if target.pointer and DataClass(row.data_class) in (DataClass.CREDENTIAL, DataClass.PERSONAL_FILE):
+                # The card goes on paper from the class teacher: the paper path is on record.
+                async with self.db.transaction() as conn:
+                    await MessengerRepo.log_send(conn, "paper", DataClass(row.data_class), "paper", now())
+
+    async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
+        """The chat refuses messages. On one channel of several, that channel is marked and the row
+        goes round again (to the person's other channel); otherwise as before: unreachable."""
+        if self.policy is None or row.person_id is None:
+            await self._unreachable(row, reason)
+            return
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            if target.channel is Channel.MAX:
+                await MessengerRepo.mark_max_unreachable(conn, row.person_id, now)
+            else:
+                await PersonRepo.mark_unreachable(conn, row.person_id, reason, now)
+        self.stats.unreachable += 1
+        log.info("outbox row %s: %s refuses delivery (%s); routed again", row.id, target.channel.value, reason)
+        await self.repo.mark_retry(row.id, reason, now, count=False)
+
+    async def _unreachable(self, row: OutboxRow, reason: str) -> None:
+        self.stats.unreachable += 1
+        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.clock.now())
+        log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
+
+    async def _pointer(self, row: OutboxRow, target: Target) -> Message:
+        assert row.person_id is not None
+        person = await self.people.get(row.person_id)
+        t = self.catalog.bind((person.lang if person is not None else None) or "ru")
+        text = pointer_text(t, DataClass(row.data_class))
+        return await target.bot.send_message(target.chat_id, text, request_timeout=REQUEST_TIMEOUT)
+
+    async def _deliver(self, row: OutboxRow, target: Target) -> Message:
+        if target.pointer:
+            return await self._pointer(row, target)
+        payload = Payload.from_json(row.payload)
+        markup = InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None
+        bot, chat_id = target.bot, target.chat_id
+        if row.kind == "text":
+            if bot is self.bot:
+                await self._own_pace(row)
+            return await bot.send_message(
+                chat_id,
+                payload.text or "",
+                parse_mode=payload.parse_mode,
+                reply_markup=markup,
+                protect_content=payload.protect_content,
+                request_timeout=REQUEST_TIMEOUT,
+            )
+        file: BufferedInputFile | str
+        if payload.file_id is not None:
+            file = payload.file_id
+        else:
+            renderer = self.renderers.get(payload.renderer or "")
+            if renderer is None:
+                raise LookupError(f"no renderer {payload.renderer!r}")
+            data, filename = await renderer(payload.args)
+            file = BufferedInputFile(data, filename=payload.filename or filename)
+        if bot is self.bot:
+            await self._own_pace(row)
+        if row.kind == "photo":
+            return await bot.send_photo(
+                chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+                protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
+            )
+        return await bot.send_document(
+            chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
+            protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
+        )
+
+    async def _own_pace(self, row: OutboxRow) -> None:
+        if self._own_limiter:
+            await self.limiter.acquire(row.chat_id, priority=Priority.BULK)

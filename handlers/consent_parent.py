@@ -1,0 +1,343 @@
+"""/consent for parents: decide per child (read, agree, decline, withdraw with confirmation, receipts).
+Holds a parent's consent screen (`ParentScreens`), the check every parent button repeats (current
+version, own child) and one handler per parent button; handlers/consent.py registers them on its
+router. The staff side is handlers/consent_staff.py and handlers/consent_paper.py."""
+
+from __future__ import annotations
+
+import html
+
+from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.channels import Channel, ChannelRules, DataClass
+from bot.config import SchoolConfig
+from bot.domain.people import Person
+from bot.i18n import Translator
+from bot.russian import Named
+from bot.services import consent as svc
+from bot.services.consent import ConsentService
+from bot.services.consent_export import ConsentExport
+from bot.services.consent_gate import ConsentGate
+from bot.services.consent_paper import ConsentPaper
+from bot.services.outbox import Outbox
+from bot.tg.callbacks import ConsentAction, ConsentCb
+from bot.tg.policy import AnswerPolicy
+from handlers.consent_staff import button as _btn
+from storage.consent import Decision, Version
+from storage.db import CURRENT_UPDATE
+from storage.people import PersonRepo
+
+
+class ParentScreens:
+    """A parent's consent screen (each child, the buttons a parent may press) and the document,
+    built once with what they read; handlers ask for them as ``parent_screens``."""
+
+    def __init__(self, *, consent: ConsentService, consent_gate: ConsentGate, school: SchoolConfig) -> None:
+        self.consent = consent
+        self.consent_gate = consent_gate
+        self.school = school
+
+    async def view(
+        self,
+        parent: Person,
+        t: Translator,
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
+        version = await self.consent.current()
+        states = await self.consent_gate.family(parent, version)
+        if not states:
+            return t("consent.no_children", contact=html.escape(self.school.school.it_officer_contact)), None
+        lines = [t("consent.title", version=version.number), ""]
+        for s in states:
+            lines.append(
+                t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
+                  cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
+            )
+        # Before the buttons, plainly: what a press records, and that it is not a signature.
+        lines += ["", t("consent.ack", parent=Named(parent.full_name))]
+        if self.school.consent.paper_original_required:
+            lines += ["", t("consent.paper_note", note=html.escape(self.school.consent.paper_original_note))]
+        seen = await self.consent.opened(parent, version)
+        rows: list[list[InlineKeyboardButton]] = []
+        me = Named(parent.full_name)
+        v = version.number
+        for s in states:
+            name = Named(s.child.full_name)
+            def button(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
+                label = t(f"consent.btn.{action}", child=child, parent=me)
+                return _btn(label, ConsentCb(action=action, child=child_id, version=v))
+
+            rows.append([button("read")])
+            if self.school.consent.paper_original_required:
+                rows.append([button("form")])
+            if s.state == "given":
+                rows.append([button("withdraw")])
+            else:
+                # The agree button appears once the parent has opened this child's document.
+                row = [button("give")] if s.child.id in seen else []
+                if s.state != "declined":
+                    row.append(button("decline"))
+                if row:
+                    rows.append(row)
+        undecided = [s for s in states if s.state != "given"]
+        if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
+            give_all = ConsentCb(action="give", child=0, version=v)
+            decline_all = ConsentCb(action="decline", child=0, version=v)
+            rows.append([_btn(t("consent.btn.give_all", parent=me), give_all)])
+            rows.append([_btn(t("consent.btn.decline_all", parent=me), decline_all)])
+        return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+    async def refresh(
+        self,
+        msg: Message | None,
+        person: Person,
+        t: Translator,
+    ) -> None:
+        if msg is None:
+            return
+        text, markup = await self.view(person, t)
+        await msg.edit_text(text, reply_markup=markup)
+
+    async def send_document(
+        self,
+        msg: Message | None,
+        parent: Person,
+        child: Person,
+        t: Translator,
+    ) -> None:
+        if msg is None:
+            return
+        # The text sent is the very text whose hash a decision will record.
+        _, text = await self.consent.open_document(parent, child, t.lang)
+        parts = [html.escape(part) for part in svc.split_message(text)]
+        for i, part in enumerate(parts, 1):
+            suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
+            await msg.answer(part + suffix)
+        text, markup = await self.view(parent, t)
+        await msg.answer(text, reply_markup=markup)
+
+
+async def open_menu(
+    query: CallbackQuery,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    parent_screens: ParentScreens,
+    policy: AnswerPolicy,
+) -> None:
+    await query.answer()
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
+    text, markup = await parent_screens.view(person, t)
+    if isinstance(query.message, Message):
+        await query.message.answer(text, reply_markup=markup)
+
+
+async def _checked(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    *,
+    per_child: bool,
+    consent: ConsentService,
+    people: PersonRepo,
+) -> tuple[Version, dict[int, Person]] | None:
+    """The version the button was made for must be the current one, and a child it names must be
+    the caller's (the server is the judge: a forged child id is refused). `per_child`: the action
+    names one child; only a decision may stand for "all my children" (0)."""
+    version = await consent.current()
+    if callback_data.version != version.number:
+        await query.answer(t("consent.stale"), show_alert=True)
+        return None
+    children = {c.id: c for c in await people.children(person.id)}
+    if (callback_data.child != 0 or per_child) and callback_data.child not in children:
+        await query.answer(t("consent.forbidden"), show_alert=True)
+        return None
+    return version, children
+
+
+def _message(query: CallbackQuery) -> Message | None:
+    return query.message if isinstance(query.message, Message) else None
+
+
+async def read_document(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    parent_screens: ParentScreens,
+    consent: ConsentService,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
+    checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
+    if checked is None:
+        return
+    await query.answer()
+    # The document is filled in with the child's name and class.
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
+    await parent_screens.send_document(_message(query), person, checked[1][callback_data.child], t)
+
+
+async def signing_form_pdf(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    parent_screens: ParentScreens,
+    channels: ChannelRules,
+    consent: ConsentService,
+    consent_export: ConsentExport,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
+    checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
+    if checked is None:
+        return
+    children = checked[1]
+    if callback_data.child not in children:
+        await query.answer(t("consent.forbidden"), show_alert=True)
+        return
+    msg = _message(query)
+    # The pre-filled form is a file with the parent's and the child's personal data.
+    if channels.forbids(channel, DataClass.PERSONAL_FILE):
+        await query.answer()
+        await policy.may_send(msg, t, channel, DataClass.PERSONAL_FILE)
+        return
+    # Rendering a PDF takes a moment: say so at once.
+    await query.answer(t("consent.preparing"))
+    if msg is not None:
+        child = children[callback_data.child]
+        data, name = await consent_export.signing_form(person, child, t)
+        caption = t("consent.form_caption", child=Named(child.full_name, escape=True))
+        await msg.answer_document(BufferedInputFile(data, filename=name), caption=caption)
+        text, markup = await parent_screens.view(person, t)
+        await msg.answer(text, reply_markup=markup)
+
+
+async def ask_withdraw(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    consent: ConsentService,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
+    checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
+    if checked is None:
+        return
+    version, children = checked
+    await query.answer()
+    msg = _message(query)
+    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
+        return
+    if msg is not None:
+        child = children[callback_data.child]
+        markup = InlineKeyboardMarkup(inline_keyboard=[[
+            _btn(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
+            _btn(t("consent.btn.withdraw_no"), ConsentCb(action="wno", child=child.id, version=version.number)),
+        ]])
+        text = t("consent.withdraw_confirm", child=Named(child.full_name, escape=True))
+        await msg.edit_text(text, reply_markup=markup)
+
+
+async def keep_consent(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    parent_screens: ParentScreens,
+    consent: ConsentService,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
+    if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
+        return
+    await query.answer(t("consent.withdraw_cancelled"))
+    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+        return
+    await parent_screens.refresh(_message(query), person, t)
+
+
+DECISIONS: dict[ConsentAction, Decision] = {
+    ConsentAction.GIVE: "given", ConsentAction.DECLINE: "declined", ConsentAction.WYES: "withdrawn",
+}
+
+
+async def decide(
+    query: CallbackQuery,
+    callback_data: ConsentCb,
+    person: Person,
+    t: Translator,
+    channel: Channel = Channel.TELEGRAM,
+    *,
+    parent_screens: ParentScreens,
+    consent: ConsentService,
+    consent_gate: ConsentGate,
+    consent_paper: ConsentPaper,
+    outbox: Outbox,
+    people: PersonRepo,
+    policy: AnswerPolicy,
+) -> None:
+    checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
+    if checked is None:
+        return
+    version, children = checked
+    decision = DECISIONS[callback_data.action]
+    if callback_data.child == 0:
+        if decision == "withdrawn":
+            await query.answer()
+            return
+        states = await consent_gate.family(person, version)
+        # "For all": every child not already in that state; a given consent is never undone by
+        # "decline all" (withdrawal is per child, with its own confirmation).
+        child_ids = [s.child.id for s in states if s.state not in (decision, "given")]
+    else:
+        child_ids = [callback_data.child]
+    if decision == "given":
+        # The agree button appears only once the document was opened; a press without it is refused.
+        seen = await consent.opened(person, version)
+        if any(cid not in seen for cid in child_ids):
+            await query.answer(t("consent.not_read"), show_alert=True)
+            return
+    assert query.from_user is not None
+    results = await consent.decide(
+        parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
+        # The press names its account in the messenger it came from (MAX ids are not Telegram ids).
+        tg_user_id=query.from_user.id if channel is Channel.TELEGRAM else None,
+        max_user_id=query.from_user.id if channel is Channel.MAX else None,
+        update_id=_current_update_id(), callback_id=query.id,
+    )
+    outbox.wake()
+    recorded = [r for r in results if r.outcome is svc.Outcome.RECORDED]
+    if not recorded:
+        outcome = results[0].outcome if results else svc.Outcome.UNCHANGED
+        await query.answer(t(f"consent.{outcome.value}"), show_alert=outcome is not svc.Outcome.UNCHANGED)
+        return
+    await query.answer()
+    msg = _message(query)
+    # The decision is recorded wherever it was pressed; the receipts and the menu name the children.
+    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
+        return
+    for r in recorded:
+        assert r.row is not None
+        if msg is not None:
+            await msg.answer(consent_paper.receipt_text(t, r.row, children[r.child_id]))
+    await parent_screens.refresh(msg, person, t)
+
+
+def _current_update_id() -> int | None:
+
+    mark = CURRENT_UPDATE.get()
+    return mark.update_id if mark is not None else None
