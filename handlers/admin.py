@@ -61,11 +61,7 @@ def _kinds_keyboard(t: Translator, *, importers: Mapping[str, Importer]) -> Inli
 
 
 async def file_received(
-    message: Message,
-    t: Translator,
-    state: FSMContext,
-    *,
-    importers: Mapping[str, Importer],
+    message: Message, t: Translator, state: FSMContext, *, importers: Mapping[str, Importer],
 ) -> None:
     assert message.document is not None
     doc = message.document
@@ -86,13 +82,7 @@ async def _download(bot: Bot, file_id: str) -> bytes:
 
 
 async def import_chosen(
-    query: CallbackQuery,
-    callback_data: ImportChoice,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: ImportChoice, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
 ) -> None:
     data = await state.get_data()
@@ -108,13 +98,7 @@ async def import_chosen(
 
 
 async def import_confirmed(
-    query: CallbackQuery,
-    callback_data: ImportConfirm,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
 ) -> None:
     data = await state.get_data()
@@ -130,16 +114,8 @@ async def import_confirmed(
 
 
 async def _run_import(
-    message: Message,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    kind: str,
-    *,
-    apply: bool,
-    confirm: bool,
-    importers: Mapping[str, Importer],
+    message: Message, bot: Bot, person: Person, t: Translator, state: FSMContext, kind: str, *, apply: bool,
+    confirm: bool, importers: Mapping[str, Importer],
 ) -> None:
     data = await state.get_data()
     importer = importers[kind]
@@ -208,13 +184,7 @@ async def _run_import(
 
 
 async def import_pick(
-    query: CallbackQuery,
-    callback_data: ImportPick,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: ImportPick, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
 ) -> None:
     data = await state.get_data()
@@ -288,14 +258,8 @@ def _where(reach: Reach | None, t: Translator) -> str:
 
 
 async def link_pick(
-    query: CallbackQuery,
-    callback_data: LinkPick,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    *,
-    onboarding: OnboardingService,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: LinkPick, bot: Bot, person: Person, t: Translator, *,
+    onboarding: OnboardingService, people: PersonRepo,
 ) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active:
@@ -332,11 +296,7 @@ async def merge_start(query: CallbackQuery, t: Translator, *, onboarding: Onboar
 
 
 async def merge_pick(
-    query: CallbackQuery,
-    callback_data: MergePick,
-    t: Translator,
-    *,
-    onboarding: OnboardingService,
+    query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
 ) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.step is MergeStep.CANCEL:

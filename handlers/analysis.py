@@ -27,13 +27,7 @@ class AnalysisFlow(StatesGroup):
 
 
 async def _send(
-    message: Message,
-    person: Person,
-    t: Translator,
-    intro: str,
-    channel: Channel,
-    *,
-    analysis: AnalysisService,
+    message: Message, person: Person, t: Translator, intro: str, channel: Channel, *, analysis: AnalysisService,
     policy: AnswerPolicy,
 ) -> None:
     # The analysis names classes and quotes people's questions: a file with personal data.
@@ -53,14 +47,8 @@ async def _send(
 
 
 async def show(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    analysis: AnalysisService,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
+    analysis: AnalysisService, policy: AnswerPolicy,
 ) -> None:
     await state.clear()
     found = await analysis.collect(t)
@@ -83,14 +71,8 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
 
 
 async def tasks_received(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    analysis: AnalysisService,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
+    analysis: AnalysisService, policy: AnswerPolicy,
 ) -> None:
     assert message.text is not None
     try:

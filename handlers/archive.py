@@ -30,11 +30,7 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
 
 
 async def _view(
-    person: Person,
-    t: Translator,
-    *,
-    archive: ArchiveService,
-    school: SchoolConfig,
+    person: Person, t: Translator, *, archive: ArchiveService, school: SchoolConfig,
 ) -> tuple[str, InlineKeyboardMarkup]:
     classes = service.own_classes(person, await archive.checklist())
     year = archive.archive_year()
@@ -72,24 +68,14 @@ async def _view(
 
 
 async def archive_command(
-    message: Message,
-    person: Person,
-    t: Translator,
-    *,
-    archive: ArchiveService,
-    school: SchoolConfig,
+    message: Message, person: Person, t: Translator, *, archive: ArchiveService, school: SchoolConfig,
 ) -> None:
     text, markup = await _view(person, t, archive=archive, school=school)
     await message.answer(text, reply_markup=markup)
 
 
 async def archive_open(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    *,
-    archive: ArchiveService,
-    school: SchoolConfig,
+    query: CallbackQuery, person: Person, t: Translator, *, archive: ArchiveService, school: SchoolConfig,
 ) -> None:
     await query.answer()
     text, markup = await _view(person, t, archive=archive, school=school)
@@ -98,12 +84,7 @@ async def archive_open(
 
 
 async def archive_step(
-    query: CallbackQuery,
-    callback_data: ArchiveStep,
-    person: Person,
-    t: Translator,
-    *,
-    archive: ArchiveService,
+    query: CallbackQuery, callback_data: ArchiveStep, person: Person, t: Translator, *, archive: ArchiveService,
     school: SchoolConfig,
 ) -> None:
     result = await archive.mark(person, callback_data.cls, callback_data.step)
@@ -117,14 +98,8 @@ async def archive_step(
 
 
 async def archive_print(
-    query: CallbackQuery,
-    callback_data: ArchiveView,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    archive: ArchiveService,
-    consent_export: ConsentExport,
+    query: CallbackQuery, callback_data: ArchiveView, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM, *, archive: ArchiveService, consent_export: ConsentExport,
     policy: AnswerPolicy,
 ) -> None:
     if not person.is_admin:

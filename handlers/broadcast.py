@@ -51,12 +51,7 @@ async def start(message: Message, t: Translator, state: FSMContext) -> None:
 
 
 async def audience_chosen(
-    query: CallbackQuery,
-    callback_data: BcAudience,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: BcAudience, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
     if not isinstance(query.message, Message):
         await query.answer()
@@ -126,16 +121,8 @@ async def text_received(message: Message, t: Translator, state: FSMContext, *, b
 
 
 async def confirmed(
-    query: CallbackQuery,
-    callback_data: BcConfirm,
-    bot: Bot,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    broadcast: BroadcastService,
-    db: Database,
-    watchers: ProgressWatchers,
+    query: CallbackQuery, callback_data: BcConfirm, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
+    broadcast: BroadcastService, db: Database, watchers: ProgressWatchers,
 ) -> None:
     data = await state.get_data()
     await state.clear()

@@ -80,16 +80,8 @@ async def my_codes(message: Message, person: Person, t: Translator, *, codes: Co
 
 
 async def show(
-    query: CallbackQuery,
-    callback_data: CodeShow,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    buttons: Buttons,
-    channels: ChannelRules,
-    codes: CodesService,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: CodeShow, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, buttons: Buttons, channels: ChannelRules, codes: CodesService, school: SchoolConfig,
 ) -> None:
     if channels.forbids(channel, DataClass.CREDENTIAL):
         # The channel policy keeps codes off this messenger: the pointer instead, never the card.
@@ -119,12 +111,7 @@ async def show(
 
 
 async def activated(
-    query: CallbackQuery,
-    callback_data: CodeActivated,
-    person: Person,
-    t: Translator,
-    *,
-    codes: CodesService,
+    query: CallbackQuery, callback_data: CodeActivated, person: Person, t: Translator, *, codes: CodesService,
 ) -> None:
     outcome = await codes.confirm_activation(person, callback_data.code_id)
     if outcome == "forbidden":
@@ -134,12 +121,7 @@ async def activated(
 
 
 async def trouble(
-    query: CallbackQuery,
-    callback_data: CodeTrouble,
-    person: Person,
-    t: Translator,
-    *,
-    codes: CodesService,
+    query: CallbackQuery, callback_data: CodeTrouble, person: Person, t: Translator, *, codes: CodesService,
 ) -> None:
     outcome = await codes.report_trouble(person, callback_data.code_id, t)
     if outcome == "forbidden":
@@ -151,14 +133,8 @@ async def trouble(
 
 
 async def print_class(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    codes_print: CodesPrint,
-    policy: AnswerPolicy,
-    school: SchoolConfig,
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig,
 ) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
@@ -170,14 +146,8 @@ async def print_class(
 
 
 async def class_sheet(
-    message: Message,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    codes_print: CodesPrint,
-    policy: AnswerPolicy,
-    school: SchoolConfig,
+    message: Message, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *, codes_print: CodesPrint,
+    policy: AnswerPolicy, school: SchoolConfig,
 ) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
@@ -188,13 +158,7 @@ async def class_sheet(
 
 
 async def _send_sheet(
-    message: Message,
-    person: Person,
-    t: Translator,
-    channel: Channel,
-    *,
-    codes_print: CodesPrint,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, channel: Channel, *, codes_print: CodesPrint, policy: AnswerPolicy,
     school: SchoolConfig,
 ) -> None:
     assert person.class_label is not None
@@ -266,12 +230,7 @@ async def _person_view(target: Person, t: Translator, *, db: Database) -> tuple[
 
 
 async def admin_pick(
-    query: CallbackQuery,
-    callback_data: CodeAdminPick,
-    t: Translator,
-    *,
-    db: Database,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: CodeAdminPick, t: Translator, *, db: Database, people: PersonRepo,
 ) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active:
@@ -284,12 +243,7 @@ async def admin_pick(
 
 
 async def admin_revoke(
-    query: CallbackQuery,
-    callback_data: CodeRevoke,
-    t: Translator,
-    *,
-    codes: CodesService,
-    db: Database,
+    query: CallbackQuery, callback_data: CodeRevoke, t: Translator, *, codes: CodesService, db: Database,
     people: PersonRepo,
 ) -> None:
     code = await CodeRepo(db).get(callback_data.code_id)
@@ -304,12 +258,7 @@ async def admin_revoke(
 
 
 async def admin_issue(
-    query: CallbackQuery,
-    callback_data: CodeIssue,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: CodeIssue, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active or callback_data.role not in ("staff", "parent", "student"):

@@ -32,16 +32,8 @@ from handlers.consent_staff import ConsentScreens, _message
 
 
 async def consent_command(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    consent_screens: ConsentScreens,
-    consent: ConsentService,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
+    parent_screens: ParentScreens, consent_screens: ConsentScreens, consent: ConsentService, policy: AnswerPolicy,
 ) -> None:
     await state.set_state(None)
     shown = False
@@ -62,14 +54,8 @@ async def consent_command(
 
 
 async def class_consents(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    consent_screens: ConsentScreens,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
+    consent_screens: ConsentScreens, policy: AnswerPolicy,
 ) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
@@ -80,13 +66,8 @@ async def class_consents(
 
 
 async def admin_entry(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    consent_screens: ConsentScreens,
-    policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    consent_screens: ConsentScreens, policy: AnswerPolicy,
 ) -> None:
     await query.answer()
     if not await policy.may_send(_message(query), t, channel, await consent_screens.staff_view_class(person)):

@@ -36,14 +36,8 @@ class PaperForm(StatesGroup):
 
 
 async def pick_paper_child(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
@@ -60,16 +54,8 @@ async def pick_paper_child(
 
 
 async def pick_original(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    consent: ConsentService,
-    consent_paper: ConsentPaper,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    consent: ConsentService, consent_paper: ConsentPaper, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
@@ -91,17 +77,8 @@ async def pick_original(
 
 
 async def original_received(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    *,
-    consent_screens: ConsentScreens,
-    clock: Clock,
-    consent_paper: ConsentPaper,
-    outbox: Outbox,
-    people: PersonRepo,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
+    clock: Clock, consent_paper: ConsentPaper, outbox: Outbox, people: PersonRepo, school: SchoolConfig,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
@@ -130,12 +107,7 @@ async def original_received(
 
 
 async def _paper_child(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, people: PersonRepo,
 ) -> tuple[Person, Message] | None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return None
@@ -149,14 +121,8 @@ async def _paper_child(
 
 
 async def pick_paper_decision(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
@@ -176,12 +142,7 @@ async def pick_paper_decision(
 
 
 async def ask_paper_date(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, state: FSMContext, *,
     people: PersonRepo,
 ) -> None:
     found = await _paper_child(query, callback_data, person, t, people=people)
@@ -195,15 +156,8 @@ async def ask_paper_date(
 
 
 async def remind(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    *,
-    consent_screens: ConsentScreens,
-    consent_nudges: ConsentNudges,
-    outbox: Outbox,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
+    consent_nudges: ConsentNudges, outbox: Outbox, people: PersonRepo,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return
@@ -220,16 +174,8 @@ async def remind(
 
 
 async def paper_date(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    clock: Clock,
-    consent_paper: ConsentPaper,
-    outbox: Outbox,
-    people: PersonRepo,
-    school: SchoolConfig,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, clock: Clock, consent_paper: ConsentPaper,
+    outbox: Outbox, people: PersonRepo, school: SchoolConfig,
 ) -> None:
     data = await state.get_data()
     child_id, decision = data.get("paper_child"), data.get("paper_decision")

@@ -37,11 +37,7 @@ class ParentScreens:
         self.consent_gate = consent_gate
         self.school = school
 
-    async def view(
-        self,
-        parent: Person,
-        t: Translator,
-    ) -> tuple[str, InlineKeyboardMarkup | None]:
+    async def view(self, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
         version = await self.consent.current()
         states = await self.consent_gate.family(parent, version)
         if not states:
@@ -86,24 +82,13 @@ class ParentScreens:
             rows.append([_btn(t("consent.btn.decline_all", parent=me), decline_all)])
         return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
-    async def refresh(
-        self,
-        msg: Message | None,
-        person: Person,
-        t: Translator,
-    ) -> None:
+    async def refresh(self, msg: Message | None, person: Person, t: Translator) -> None:
         if msg is None:
             return
         text, markup = await self.view(person, t)
         await msg.edit_text(text, reply_markup=markup)
 
-    async def send_document(
-        self,
-        msg: Message | None,
-        parent: Person,
-        child: Person,
-        t: Translator,
-    ) -> None:
+    async def send_document(self, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
         if msg is None:
             return
         # The text sent is the very text whose hash a decision will record.
@@ -117,13 +102,8 @@ class ParentScreens:
 
 
 async def open_menu(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    parent_screens: ParentScreens, policy: AnswerPolicy,
 ) -> None:
     await query.answer()
     if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
@@ -134,14 +114,8 @@ async def open_menu(
 
 
 async def _checked(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    *,
-    per_child: bool,
-    consent: ConsentService,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, *, per_child: bool,
+    consent: ConsentService, people: PersonRepo,
 ) -> tuple[Version, dict[int, Person]] | None:
     """The version the button was made for must be the current one, and a child it names must be
     the caller's (the server is the judge: a forged child id is refused). `per_child`: the action
@@ -162,16 +136,8 @@ def _message(query: CallbackQuery) -> Message | None:
 
 
 async def read_document(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    consent: ConsentService,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
@@ -184,18 +150,9 @@ async def read_document(
 
 
 async def signing_form_pdf(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    channels: ChannelRules,
-    consent: ConsentService,
-    consent_export: ConsentExport,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, parent_screens: ParentScreens, channels: ChannelRules, consent: ConsentService, consent_export: ConsentExport,
+    people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
@@ -222,15 +179,8 @@ async def signing_form_pdf(
 
 
 async def ask_withdraw(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    consent: ConsentService,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
@@ -251,16 +201,8 @@ async def ask_withdraw(
 
 
 async def keep_consent(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    consent: ConsentService,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
         return
@@ -276,19 +218,9 @@ DECISIONS: dict[ConsentAction, Decision] = {
 
 
 async def decide(
-    query: CallbackQuery,
-    callback_data: ConsentCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    parent_screens: ParentScreens,
-    consent: ConsentService,
-    consent_gate: ConsentGate,
-    consent_paper: ConsentPaper,
-    outbox: Outbox,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, parent_screens: ParentScreens, consent: ConsentService, consent_gate: ConsentGate, consent_paper: ConsentPaper,
+    outbox: Outbox, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:

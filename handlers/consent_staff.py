@@ -119,12 +119,7 @@ def _export_row(t: Translator, cls: str) -> list[InlineKeyboardButton]:
 
 
 async def _send_export(
-    query: CallbackQuery,
-    t: Translator,
-    cls: str,
-    fmt: str,
-    *,
-    consent_export: ConsentExport,
+    query: CallbackQuery, t: Translator, cls: str, fmt: str, *, consent_export: ConsentExport,
 ) -> None:
     # Building the file takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
@@ -139,12 +134,7 @@ def _message(query: CallbackQuery) -> Message | None:
 
 
 async def _own_class(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, people: PersonRepo,
 ) -> bool:
     """Every class named in callback data is re-checked against the caller's classes."""
     if callback_data.cls not in staff_classes(person, await people.classes()):
@@ -153,13 +143,7 @@ async def _own_class(
     return True
 
 
-async def show_classes(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    *,
-    consent_screens: ConsentScreens,
-) -> None:
+async def show_classes(query: CallbackQuery, person: Person, t: Translator, *, consent_screens: ConsentScreens) -> None:
     await query.answer()
     text, markup = await consent_screens.staff_view(person, t)
     msg = _message(query)
@@ -168,16 +152,8 @@ async def show_classes(
 
 
 async def export_register(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    channels: ChannelRules,
-    consent_export: ConsentExport,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    channels: ChannelRules, consent_export: ConsentExport, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     if not callback_data.cls:
         # The whole school's register is the IT officer's.
@@ -195,15 +171,8 @@ async def export_register(
 
 
 async def show_class(
-    query: CallbackQuery,
-    callback_data: StaffCb,
-    person: Person,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    consent_screens: ConsentScreens,
-    people: PersonRepo,
-    policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    consent_screens: ConsentScreens, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
     if not await _own_class(query, callback_data, person, t, people=people):
         return

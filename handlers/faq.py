@@ -68,10 +68,7 @@ def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
 
 
 async def categories_screen(
-    person: Person | None,
-    t: Translator,
-    *,
-    tickets: TicketsService,
+    person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> tuple[str, InlineKeyboardMarkup]:
     faq = await tickets.faq_for(t.lang)
     cats = faq.categories(audiences_of(person))
@@ -82,12 +79,7 @@ async def categories_screen(
 
 
 async def category_screen(
-    person: Person | None,
-    t: Translator,
-    cat: str,
-    page: int,
-    *,
-    tickets: TicketsService,
+    person: Person | None, t: Translator, cat: str, page: int, *, tickets: TicketsService,
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await tickets.faq_for(t.lang)
     category = faq.category(cat)
@@ -124,13 +116,7 @@ async def category_screen(
 
 
 async def entry_screen(
-    person: Person | None,
-    t: Translator,
-    entry_id: str,
-    cat: str,
-    page: int,
-    *,
-    tickets: TicketsService,
+    person: Person | None, t: Translator, entry_id: str, cat: str, page: int, *, tickets: TicketsService,
 ) -> tuple[str, InlineKeyboardMarkup] | None:
     faq = await tickets.faq_for(t.lang)
     entry = faq.get(entry_id)
@@ -147,12 +133,7 @@ async def entry_screen(
 
 
 async def results_screen(
-    person: Person | None,
-    t: Translator,
-    query: str,
-    key: str,
-    *,
-    tickets: TicketsService,
+    person: Person | None, t: Translator, query: str, key: str, *, tickets: TicketsService,
 ) -> tuple[str, InlineKeyboardMarkup]:
     """The top three answers to a free-text question, plus "none of these — ask"."""
     faq = await tickets.faq_for(t.lang)
@@ -186,12 +167,7 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
 
 
 async def faq_nav(
-    query: CallbackQuery,
-    callback_data: FaqNav,
-    person: Person | None,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext, *,
     tickets: TicketsService,
 ) -> None:
     screen: tuple[str, InlineKeyboardMarkup] | None

@@ -38,12 +38,7 @@ async def preview(query: CallbackQuery, t: Translator, *, school: SchoolConfig, 
 
 
 async def confirm(
-    query: CallbackQuery,
-    callback_data: YearConfirm,
-    person: Person,
-    t: Translator,
-    *,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: YearConfirm, person: Person, t: Translator, *, school: SchoolConfig,
     school_year: SchoolYearService,
 ) -> None:
     # A stale or forged button (another year than the next one) is refused, never applied.

@@ -31,12 +31,7 @@ class NotMenuOrCommand(Filter):
 
 
 async def free_text(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:
     assert message.text is not None
     key = await remember_query(state, message.text)

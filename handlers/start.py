@@ -84,15 +84,8 @@ async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> 
 
 
 async def start_with_token(
-    message: Message,
-    command: CommandObject,
-    bot: Bot,
-    t: Translator,
-    state: FSMContext,
-    *,
-    catalog: Catalog,
-    onboarding: OnboardingService,
-    school: SchoolConfig,
+    message: Message, command: CommandObject, bot: Bot, t: Translator, state: FSMContext, *, catalog: Catalog,
+    onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -106,15 +99,8 @@ async def start_with_token(
 
 
 async def start(
-    message: Message,
-    bot: Bot,
-    person: Person | None,
-    t: Translator,
-    state: FSMContext,
-    *,
-    catalog: Catalog,
-    onboarding: OnboardingService,
-    school: SchoolConfig,
+    message: Message, bot: Bot, person: Person | None, t: Translator, state: FSMContext, *, catalog: Catalog,
+    onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
     assert message.from_user is not None
     await state.clear()
@@ -132,14 +118,8 @@ async def start(
 
 
 async def admin_claimed(
-    query: CallbackQuery,
-    callback_data: AdminClaim,
-    bot: Bot,
-    t: Translator,
-    *,
-    catalog: Catalog,
-    onboarding: OnboardingService,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: AdminClaim, bot: Bot, t: Translator, *, catalog: Catalog,
+    onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
     msg = query.message if isinstance(query.message, Message) else None
     if callback_data.action is ClaimAction.CONTACT:
@@ -159,13 +139,7 @@ async def admin_claimed(
 
 
 async def contact_shared(
-    message: Message,
-    bot: Bot,
-    t: Translator,
-    *,
-    catalog: Catalog,
-    onboarding: OnboardingService,
-    school: SchoolConfig,
+    message: Message, bot: Bot, t: Translator, *, catalog: Catalog, onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
     assert message.from_user is not None and message.contact is not None
     result = await onboarding.link_by_contact(
@@ -207,15 +181,8 @@ async def language(message: Message, t: Translator) -> None:
 
 
 async def language_chosen(
-    query: CallbackQuery,
-    callback_data: LangChoice,
-    bot: Bot,
-    person: Person | None,
-    *,
-    catalog: Catalog,
-    clock: Clock,
-    db: Database,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None, *, catalog: Catalog, clock: Clock,
+    db: Database, people: PersonRepo,
 ) -> None:
     if callback_data.code not in LANGUAGES:
         await query.answer()
@@ -255,12 +222,7 @@ async def messenger(message: Message, person: Person, t: Translator, *, db: Data
 
 
 async def messenger_chosen(
-    query: CallbackQuery,
-    callback_data: MessengerChoice,
-    person: Person | None,
-    t: Translator,
-    *,
-    clock: Clock,
+    query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator, *, clock: Clock,
     db: Database,
 ) -> None:
     channel = next((c for c in Channel if c.value == callback_data.channel), None)

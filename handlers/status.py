@@ -57,19 +57,14 @@ def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
 
 
 async def show_status(
-    message: Message, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService
+    message: Message, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService,
 ) -> None:
     data = await status.collect(person)
     await message.answer(status_service.render(data, t, school.tz), reply_markup=_status_keyboard(person, t))
 
 
 async def send_chart(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    *,
-    school: SchoolConfig,
-    status: StatusService,
+    query: CallbackQuery, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService,
 ) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
@@ -83,14 +78,8 @@ async def send_chart(
 
 
 async def send_report(
-    message: Message,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    clock: Clock,
-    policy: AnswerPolicy,
-    report: ReportService,
-    school: SchoolConfig,
+    message: Message, t: Translator, channel: Channel = Channel.TELEGRAM, *, clock: Clock, policy: AnswerPolicy,
+    report: ReportService, school: SchoolConfig,
 ) -> None:
     # The report names who logged journal backups: a file with personal data.
     if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
@@ -139,14 +128,8 @@ async def send_backup(message: Message, t: Translator, *, backup: BackupService,
 
 
 async def send_archive(
-    query: CallbackQuery,
-    t: Translator,
-    channel: Channel = Channel.TELEGRAM,
-    *,
-    backup: BackupService,
-    channels: ChannelRules,
-    policy: AnswerPolicy,
-    school: SchoolConfig,
+    query: CallbackQuery, t: Translator, channel: Channel = Channel.TELEGRAM, *, backup: BackupService,
+    channels: ChannelRules, policy: AnswerPolicy, school: SchoolConfig,
 ) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
@@ -182,12 +165,7 @@ async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: F
 
 
 async def journal_done(
-    query: CallbackQuery,
-    callback_data: JournalDone,
-    t: Translator,
-    state: FSMContext,
-    *,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: JournalDone, t: Translator, state: FSMContext, *, school: SchoolConfig,
 ) -> None:
     # The callback names a quarter: only this school year's quarters are accepted.
     year = school.school_year
@@ -198,12 +176,7 @@ async def journal_done(
 
 
 async def log_from_status(
-    query: CallbackQuery,
-    t: Translator,
-    state: FSMContext,
-    *,
-    clock: Clock,
-    school: SchoolConfig,
+    query: CallbackQuery, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig,
 ) -> None:
     today = clock.now().astimezone(school.tz).date()
     quarter = school.calendar.current_quarter(today)
@@ -214,12 +187,7 @@ async def log_from_status(
 
 
 async def journal_label(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    backup: BackupService,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, backup: BackupService,
 ) -> None:
     assert message.text is not None
     data = await state.get_data()

@@ -27,13 +27,7 @@ STAFF_ONLY = True
 
 
 async def show_tasks(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    clock: Clock,
-    school: SchoolConfig,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig,
     tasks: TasksService,
 ) -> None:
     current = await state.get_state()
@@ -45,13 +39,7 @@ async def show_tasks(
 
 
 async def page(
-    query: CallbackQuery,
-    callback_data: TaskPage,
-    person: Person,
-    t: Translator,
-    *,
-    clock: Clock,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: TaskPage, person: Person, t: Translator, *, clock: Clock, school: SchoolConfig,
     tasks: TasksService,
 ) -> None:
     snap = await tasks.snapshot()
@@ -61,15 +49,8 @@ async def page(
 
 
 async def open_task(
-    query: CallbackQuery,
-    callback_data: TaskAct,
-    person: Person,
-    t: Translator,
-    *,
-    clock: Clock,
-    school: SchoolConfig,
-    task_actions: TaskActions,
-    tasks: TasksService,
+    query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, *, clock: Clock, school: SchoolConfig,
+    task_actions: TaskActions, tasks: TasksService,
 ) -> None:
     try:
         snap, task = await task_actions.checked_task(person, callback_data.item, callback_data.occ, responsible=False)
@@ -93,12 +74,7 @@ async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
 
 
 async def snooze(
-    query: CallbackQuery,
-    callback_data: TaskAct,
-    person: Person,
-    t: Translator,
-    *,
-    school: SchoolConfig,
+    query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, *, school: SchoolConfig,
     task_actions: TaskActions,
 ) -> None:
     try:

@@ -56,14 +56,8 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
 
 
 async def edit(
-    query: CallbackQuery,
-    callback_data: TaskEdit,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    task_actions: TaskActions,
-    tasks: TasksService,
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
+    task_actions: TaskActions, tasks: TasksService,
 ) -> None:
     if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
@@ -130,12 +124,7 @@ async def edit(
 
 
 async def date_typed(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    task_actions: TaskActions,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
 ) -> None:
     assert message.text is not None
     day = actions.parse_day(message.text)

@@ -31,12 +31,7 @@ class TaskStates(StatesGroup):
 
 
 async def done(
-    query: CallbackQuery,
-    callback_data: TaskAct,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, state: FSMContext, *,
     task_actions: TaskActions,
 ) -> None:
     try:
@@ -72,13 +67,7 @@ async def done(
 
 
 async def proof_received(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    catalog: Catalog,
-    task_actions: TaskActions,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, catalog: Catalog, task_actions: TaskActions,
 ) -> None:
     data = await state.get_data()
     number, key = str(data.get("task_item", "")), str(data.get("task_occ", ""))
@@ -120,12 +109,7 @@ async def proof_received(
 
 
 async def accept(
-    query: CallbackQuery,
-    callback_data: ProofAct,
-    person: Person,
-    t: Translator,
-    *,
-    task_actions: TaskActions,
+    query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, *, task_actions: TaskActions,
 ) -> None:
     try:
         await task_actions.review(person, callback_data.proof_id, accept=True, comment=None)
@@ -138,12 +122,7 @@ async def accept(
 
 
 async def return_start(
-    query: CallbackQuery,
-    callback_data: ProofAct,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, state: FSMContext, *,
     tasks: TasksService,
 ) -> None:
     proof = await tasks.get_proof(callback_data.proof_id)
@@ -161,12 +140,7 @@ async def return_start(
 
 
 async def return_comment(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    task_actions: TaskActions,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
 ) -> None:
     assert message.text is not None
     data = await state.get_data()

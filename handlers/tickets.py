@@ -49,25 +49,14 @@ def _markup(data: dict[str, Any]) -> InlineKeyboardMarkup:
 
 
 async def _submit(
-    message: Message,
-    person: Person,
-    t: Translator,
-    text: str,
-    context: str,
-    *,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, text: str, context: str, *, tickets: TicketsService,
 ) -> None:
     ticket_id = await tickets.open_ticket(person, text, context=context)
     await message.answer(t("help.ask.sent", id=ticket_id))
 
 
 async def ask_command(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    command: CommandObject | None=None,
-    *,
+    message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None, *,
     tickets: TicketsService,
 ) -> None:
     if command is not None and command.args and command.args.strip():
@@ -79,12 +68,7 @@ async def ask_command(
 
 
 async def ask_text(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:
     assert message.text is not None
     await state.set_state(None)
@@ -100,12 +84,7 @@ async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 
 async def ask_searched(
-    query: CallbackQuery,
-    callback_data: AskQuery,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
+    query: CallbackQuery, callback_data: AskQuery, person: Person, t: Translator, state: FSMContext, *,
     tickets: TicketsService,
 ) -> None:
     text = await recall_query(state, callback_data.key)
@@ -147,13 +126,7 @@ class RepliesToTicket(Filter):
 
 
 async def _answer(
-    message: Message,
-    person: Person,
-    t: Translator,
-    ticket_id: int,
-    text: str,
-    *,
-    buttons: Buttons,
+    message: Message, person: Person, t: Translator, ticket_id: int, text: str, *, buttons: Buttons,
     tickets: TicketsService,
 ) -> None:
     outcome = await tickets.answer_ticket(person, ticket_id, text)
@@ -168,26 +141,14 @@ async def _answer(
 
 
 async def answer_by_reply(
-    message: Message,
-    person: Person,
-    t: Translator,
-    ticket_id: int,
-    *,
-    buttons: Buttons,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, ticket_id: int, *, buttons: Buttons, tickets: TicketsService,
 ) -> None:
     assert message.text is not None
     await _answer(message, person, t, ticket_id, message.text, buttons=buttons, tickets=tickets)
 
 
 async def answer_in_state(
-    message: Message,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    buttons: Buttons,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, buttons: Buttons, tickets: TicketsService,
 ) -> None:
     assert message.text is not None
     data = await state.get_data()
@@ -196,7 +157,7 @@ async def answer_in_state(
 
 
 async def _ticket(
-    query: CallbackQuery, callback_data: TicketCb, t: Translator, tickets: TicketsService
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, tickets: TicketsService,
 ) -> Ticket | None:
     """The ticket a button names, or None after telling the officer it is gone."""
     ticket = await tickets.repo().ticket(callback_data.id)
@@ -206,7 +167,7 @@ async def _ticket(
 
 
 async def ticket_answer(
-    query: CallbackQuery, callback_data: TicketCb, t: Translator, state: FSMContext, *, tickets: TicketsService
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:
     ticket = await _ticket(query, callback_data, t, tickets)
     if ticket is None:
@@ -224,7 +185,7 @@ async def ticket_answer(
 
 
 async def ticket_close(
-    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService,
 ) -> None:
     ticket = await _ticket(query, callback_data, t, tickets)
     if ticket is None:
@@ -236,7 +197,7 @@ async def ticket_close(
 
 
 async def ticket_to_faq(
-    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService,
 ) -> None:
     ticket = await _ticket(query, callback_data, t, tickets)
     if ticket is None:
@@ -253,12 +214,7 @@ async def ticket_to_faq(
 
 
 async def ticket_view(
-    query: CallbackQuery,
-    callback_data: TicketCb,
-    t: Translator,
-    *,
-    buttons: Buttons,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, *, buttons: Buttons, people: PersonRepo,
     tickets: TicketsService,
 ) -> None:
     ticket = await _ticket(query, callback_data, t, tickets)

@@ -48,12 +48,7 @@ MARK_PAGE = 10
 
 
 async def rsvp_pressed(
-    query: CallbackQuery,
-    callback_data: TrRsvp,
-    person: Person,
-    t: Translator,
-    *,
-    buttons: Buttons,
+    query: CallbackQuery, callback_data: TrRsvp, person: Person, t: Translator, *, buttons: Buttons,
     training: TrainingService,
 ) -> None:
     status, session = await training.rsvp(person, callback_data.sid, callback_data.yes)
@@ -73,12 +68,7 @@ async def rsvp_pressed(
 
 
 async def view(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    *,
-    db: Database,
-    training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
 ) -> None:
     session = await HelpRepo(db).session(callback_data.sid)
     if session is None:
@@ -111,12 +101,7 @@ def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str
 
 
 async def marks(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    *,
-    db: Database,
-    training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
 ) -> None:
     session = await HelpRepo(db).session(callback_data.sid)
     if session is None:
@@ -127,12 +112,7 @@ async def marks(
 
 
 async def mark(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    *,
-    db: Database,
-    training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
 ) -> None:
     """A name pressed on the roll: its attendance toggles, then the same page again."""
     session = await HelpRepo(db).session(callback_data.sid)
@@ -144,7 +124,7 @@ async def mark(
 
 
 async def _show_marks(
-    query: CallbackQuery, callback_data: TrAdm, t: Translator, session: Session, training: TrainingService
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, session: Session, training: TrainingService,
 ) -> None:
     people = await training.roll(session.id)
     pages = max(1, (len(people) + MARK_PAGE - 1) // MARK_PAGE)
@@ -189,12 +169,7 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, tra
 
 
 async def back_to_list(
-    query: CallbackQuery,
-    t: Translator,
-    *,
-    clock: Clock,
-    db: Database,
-    training: TrainingService,
+    query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, training: TrainingService,
 ) -> None:
     await sessions_menu(query, t, clock=clock, db=db, training=training)
 

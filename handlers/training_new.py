@@ -58,12 +58,7 @@ def _msg(query: CallbackQuery) -> Message | None:
 
 
 async def sessions_menu(
-    query: CallbackQuery,
-    t: Translator,
-    *,
-    clock: Clock,
-    db: Database,
-    training: TrainingService,
+    query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, training: TrainingService,
 ) -> None:
     await query.answer()
     message = _msg(query)
@@ -108,12 +103,7 @@ async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
 
 
 async def got_audience(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
     audience = callback_data.arg
     message = _msg(query)
@@ -135,12 +125,7 @@ async def got_audience(
 
 
 async def got_class(
-    query: CallbackQuery,
-    callback_data: TrAdm,
-    t: Translator,
-    state: FSMContext,
-    *,
-    people: PersonRepo,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
     data = await state.get_data()
     if await state.get_state() != TrNew.audience.state or callback_data.arg not in await people.classes():
@@ -211,12 +196,7 @@ async def got_place(message: Message, t: Translator, state: FSMContext, *, train
 
 
 async def create(
-    query: CallbackQuery,
-    person: Person,
-    t: Translator,
-    state: FSMContext,
-    *,
-    training: TrainingService,
+    query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *, training: TrainingService,
 ) -> None:
     spec = _spec(await state.get_data()) if await state.get_state() == TrNew.confirm.state else None
     if spec is None:
