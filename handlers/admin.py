@@ -295,42 +295,60 @@ async def merge_start(query: CallbackQuery, t: Translator, *, onboarding: Onboar
     await query.message.answer(t("admin.merge_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def merge_pick(
-    query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
-) -> None:
-    msg = query.message if isinstance(query.message, Message) else None
-    if callback_data.step is MergeStep.CANCEL:
-        await query.answer(t("admin.merge_cancelled"))
-        if msg is not None:
-            await msg.edit_text(t("admin.merge_cancelled"))
-        return
-    # Only a pair the bot itself suggests can be merged from a button: forged ids are refused.
+async def _suggested(
+    query: CallbackQuery, callback_data: MergePick, t: Translator, onboarding: OnboardingService,
+) -> tuple[Person, Person] | None:
+    """The pair a button names, only if the bot itself suggests it: forged ids are refused."""
     pairs = {(d.id, i.id): (d, i) for d, i in await onboarding.merge_suggestions()}
     pair = pairs.get((callback_data.duplicate, callback_data.into))
     if pair is None:
         await query.answer(t("admin.merge_bad"), show_alert=True)
+    return pair
+
+
+def _names(dup: Person, into: Person) -> dict[str, str]:
+    return {"duplicate": html.quote(dup.full_name), "into": html.quote(into.full_name)}
+
+
+async def merge_cancel(query: CallbackQuery, t: Translator) -> None:
+    await query.answer(t("admin.merge_cancelled"))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("admin.merge_cancelled"))
+
+
+async def merge_ask(
+    query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
+) -> None:
+    pair = await _suggested(query, callback_data, t, onboarding)
+    if pair is None:
         return
     dup, into = pair
-    names = {"duplicate": html.quote(dup.full_name), "into": html.quote(into.full_name)}
-    if callback_data.step is MergeStep.ASK:
-        await query.answer()
-        markup = InlineKeyboardMarkup(inline_keyboard=[[
-            InlineKeyboardButton(text=t("admin.merge_yes"), callback_data=MergePick(
-                step=MergeStep.DO, duplicate=dup.id, into=into.id).pack()),
-            InlineKeyboardButton(text=t("admin.merge_no"), callback_data=MergePick(
-                step=MergeStep.CANCEL, duplicate=dup.id, into=into.id).pack()),
-        ]])
-        if msg is not None:
-            await msg.edit_text(t("admin.merge_confirm", **names), reply_markup=markup)
+    await query.answer()
+    markup = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=t("admin.merge_yes"), callback_data=MergePick(
+            step=MergeStep.DO, duplicate=dup.id, into=into.id).pack()),
+        InlineKeyboardButton(text=t("admin.merge_no"), callback_data=MergePick(
+            step=MergeStep.CANCEL, duplicate=dup.id, into=into.id).pack()),
+    ]])
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("admin.merge_confirm", **_names(dup, into)), reply_markup=markup)
+
+
+async def merge_do(
+    query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
+) -> None:
+    pair = await _suggested(query, callback_data, t, onboarding)
+    if pair is None:
         return
+    dup, into = pair
     try:
         await onboarding.merge_people(duplicate_id=dup.id, into_id=into.id)
     except MergeRefused as refused:
         await query.answer(t(str(refused)), show_alert=True)
         return
     await query.answer()
-    if msg is not None:
-        await msg.edit_text(t("admin.merge_done", **names))
+    if isinstance(query.message, Message):
+        await query.message.edit_text(t("admin.merge_done", **_names(dup, into)))
 
 
 def build_router() -> Router:
@@ -348,5 +366,7 @@ def build_router() -> Router:
     router.message.register(link_search, StateFilter(LinkSearch.waiting_name), HasContent("text"))
     router.callback_query.register(link_pick, LinkPick.filter())
     router.callback_query.register(merge_start, AdminAction.filter(F.action == "merge"))
-    router.callback_query.register(merge_pick, MergePick.filter())
+    router.callback_query.register(merge_cancel, MergePick.filter(F.step == MergeStep.CANCEL))
+    router.callback_query.register(merge_ask, MergePick.filter(F.step == MergeStep.ASK))
+    router.callback_query.register(merge_do, MergePick.filter(F.step == MergeStep.DO))
     return router

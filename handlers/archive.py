@@ -16,7 +16,7 @@ from bot.i18n import Translator
 from bot.services import archive as service
 from bot.services.archive import ArchiveService
 from bot.services.consent_export import ConsentExport
-from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView
+from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView, ArchiveViewAction
 from bot.tg.filters import HasRole
 from bot.tg.policy import AnswerPolicy
 from storage.year import ARCHIVE_STEPS
@@ -97,27 +97,37 @@ async def archive_step(
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def archive_print(
-    query: CallbackQuery, callback_data: ArchiveView, person: Person, t: Translator,
-    channel: Channel = Channel.TELEGRAM, *, archive: ArchiveService, consent_export: ConsentExport,
-    policy: AnswerPolicy,
-) -> None:
+async def _file_allowed(
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel, policy: AnswerPolicy,
+) -> bool:
     if not person.is_admin:
         await query.answer(t("archive.forbidden"), show_alert=True)
-        return
+        return False
     await query.answer()
-    if not isinstance(query.message, Message):
-        return
     # The checklist names the class teachers, the register the children: files with personal data.
-    if not await policy.may_send(query.message, t, channel, DataClass.PERSONAL_FILE):
-        return
-    if callback_data.action == "pdf":
+    return isinstance(query.message, Message) and await policy.may_send(
+        query.message, t, channel, DataClass.PERSONAL_FILE
+    )
+
+
+async def archive_pdf(
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    archive: ArchiveService, policy: AnswerPolicy,
+) -> None:
+    if await _file_allowed(query, person, t, channel, policy) and isinstance(query.message, Message):
         data, name = await archive.checklist_pdf(t)
-        caption = t("archive.pdf_caption")
-    else:
+        await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("archive.pdf_caption"))
+
+
+async def archive_register(
+    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
+    consent_export: ConsentExport, policy: AnswerPolicy,
+) -> None:
+    if await _file_allowed(query, person, t, channel, policy) and isinstance(query.message, Message):
         data, name, _ = await consent_export.export("pdf", t, None)
-        caption = t("archive.register_caption")
-    await query.message.answer_document(BufferedInputFile(data, filename=name), caption=caption)
+        await query.message.answer_document(
+            BufferedInputFile(data, filename=name), caption=t("archive.register_caption")
+        )
 
 
 def build_router() -> Router:
@@ -125,8 +135,9 @@ def build_router() -> Router:
     router.message.filter(HasRole(*ARCHIVE_ROLES))
     router.callback_query.filter(HasRole(*ARCHIVE_ROLES))
     router.message.register(archive_command, Command("archive"))
-    router.callback_query.register(archive_open, ArchiveView.filter(F.action == "open"))
+    router.callback_query.register(archive_open, ArchiveView.filter(F.action == ArchiveViewAction.OPEN))
     router.callback_query.register(archive_open, AdminAction.filter(F.action == "archive"))
-    router.callback_query.register(archive_print, ArchiveView.filter(F.action.in_({"pdf", "register"})))
+    router.callback_query.register(archive_pdf, ArchiveView.filter(F.action == ArchiveViewAction.PDF))
+    router.callback_query.register(archive_register, ArchiveView.filter(F.action == ArchiveViewAction.REGISTER))
     router.callback_query.register(archive_step, ArchiveStep.filter())
     return router

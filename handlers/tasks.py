@@ -16,10 +16,10 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
-from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
+from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskEditAction, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from bot.tg.task_views import render_list, render_task, when
-from handlers.tasks_edit import _edit_or_send, date_typed, edit
+from handlers.tasks_edit import _edit_or_send, date_typed, edit_deadline, edit_kind, edit_roles, save_roles, toggle_role
 from handlers.tasks_proofs import TaskStates, accept, done, proof_received, return_comment, return_start
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -101,5 +101,9 @@ def build_router() -> Router:
     router.callback_query.register(snooze, TaskAct.filter(F.action == "snooze"))
     router.callback_query.register(accept, ProofAct.filter(F.action == "accept"))
     router.callback_query.register(return_start, ProofAct.filter(F.action == "return"))
-    router.callback_query.register(edit, TaskEdit.filter())
+    router.callback_query.register(edit_deadline, TaskEdit.filter(F.action == TaskEditAction.DEADLINE))
+    router.callback_query.register(edit_kind, TaskEdit.filter(F.action == TaskEditAction.KIND))
+    router.callback_query.register(edit_roles, TaskEdit.filter(F.action == TaskEditAction.ROLES))
+    router.callback_query.register(toggle_role, TaskEdit.filter(F.action == TaskEditAction.ROLE))
+    router.callback_query.register(save_roles, TaskEdit.filter(F.action == TaskEditAction.SAVE))
     return router

@@ -10,6 +10,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.domain.access import EDITOR_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
+from bot.domain.plan import PlanItem
 from bot.i18n import Translator
 from bot.services import task_actions as actions
 from bot.services.task_actions import Refused, TaskActions
@@ -55,72 +56,111 @@ def _roles_markup(number: str, chosen: set[str], t: Translator) -> InlineKeyboar
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-async def edit(
-    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
-    task_actions: TaskActions, tasks: TasksService,
-) -> None:
+async def _editable(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, tasks: TasksService,
+) -> PlanItem | None:
+    """The plan item a button names, if this person may edit it; otherwise None, said to them."""
     if not person.roles & EDITOR_ROLES:
         await query.answer(t("tasks.edit.not_allowed"), show_alert=True)
-        return
+        return None
     item = await tasks.get_item(callback_data.item)
     if item is None:
         await query.answer(t("tasks.gone"), show_alert=True)
+    return item
+
+
+async def edit_deadline(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, *, tasks: TasksService,
+) -> None:
+    item = await _editable(query, callback_data, person, t, tasks)
+    if item is None:
         return
-    action, number = callback_data.action, item.number
-    if action == "deadline":
-        await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.answer(
-                t("tasks.edit.choose_kind", number=number), reply_markup=_kinds_markup(number, t)
-            )
-    elif action == "kind":
-        kind = callback_data.value
-        if kind not in actions.EDIT_KINDS:
-            await query.answer(t("tasks.edit.bad_kind"), show_alert=True)
-            return
-        if kind in actions.DATE_KINDS:
-            await state.set_state(TaskStates.waiting_date)
-            await state.update_data(edit_item=number, edit_kind=kind)
-            await query.answer()
-            await _edit_or_send(query, t("tasks.edit.ask_date"), None)
-            return
-        new = await task_actions.set_deadline(person, number, kind, None)
-        await query.answer()
-        await _edit_or_send(
-            query, t("tasks.edit.saved", number=number, deadline=deadline_words(new.deadline, None, t.lang)), None
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("tasks.edit.choose_kind", number=item.number), reply_markup=_kinds_markup(item.number, t)
         )
-    elif action == "roles":
-        await state.update_data(edit_item=number, edit_roles=list(item.responsible))
+
+
+async def edit_kind(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
+    task_actions: TaskActions, tasks: TasksService,
+) -> None:
+    item = await _editable(query, callback_data, person, t, tasks)
+    if item is None:
+        return
+    number, kind = item.number, callback_data.value
+    if kind not in actions.EDIT_KINDS:
+        await query.answer(t("tasks.edit.bad_kind"), show_alert=True)
+        return
+    if kind in actions.DATE_KINDS:
+        await state.set_state(TaskStates.waiting_date)
+        await state.update_data(edit_item=number, edit_kind=kind)
         await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.answer(
-                t("tasks.edit.roles_title", number=number), reply_markup=_roles_markup(number, set(item.responsible), t)
-            )
-    elif action == "role":
-        data = await state.get_data()
-        chosen = set(data.get("edit_roles") or []) if data.get("edit_item") == number else set(item.responsible)
-        if callback_data.value not in actions.STAFF_EDIT_ROLES:
-            await query.answer(t("tasks.edit.no_roles"), show_alert=True)
-            return
-        chosen ^= {callback_data.value}
-        await state.update_data(edit_item=number, edit_roles=sorted(chosen))
-        await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.edit_reply_markup(reply_markup=_roles_markup(number, chosen, t))
-    elif action == "save":
-        data = await state.get_data()
-        picked = list(data.get("edit_roles") or []) if data.get("edit_item") == number else list(item.responsible)
-        try:
-            new = await task_actions.set_roles(person, number, picked)
-        except Refused as exc:
-            await query.answer(t(exc.key), show_alert=True)
-            return
-        await state.update_data(edit_item=None, edit_roles=None)
-        await query.answer()
-        roles = ", ".join(t(f"roles.{r}") for r in new.responsible)
-        await _edit_or_send(query, t("tasks.edit.roles_saved", number=number, roles=roles), None)
-    else:
-        await query.answer(t("fallback.button_unavailable"), show_alert=True)
+        await _edit_or_send(query, t("tasks.edit.ask_date"), None)
+        return
+    new = await task_actions.set_deadline(person, number, kind, None)
+    await query.answer()
+    await _edit_or_send(
+        query, t("tasks.edit.saved", number=number, deadline=deadline_words(new.deadline, None, t.lang)), None
+    )
+
+
+async def edit_roles(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
+    tasks: TasksService,
+) -> None:
+    item = await _editable(query, callback_data, person, t, tasks)
+    if item is None:
+        return
+    await state.update_data(edit_item=item.number, edit_roles=list(item.responsible))
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.answer(
+            t("tasks.edit.roles_title", number=item.number),
+            reply_markup=_roles_markup(item.number, set(item.responsible), t),
+        )
+
+
+async def toggle_role(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
+    tasks: TasksService,
+) -> None:
+    item = await _editable(query, callback_data, person, t, tasks)
+    if item is None:
+        return
+    number = item.number
+    data = await state.get_data()
+    chosen = set(data.get("edit_roles") or []) if data.get("edit_item") == number else set(item.responsible)
+    if callback_data.value not in actions.STAFF_EDIT_ROLES:
+        await query.answer(t("tasks.edit.no_roles"), show_alert=True)
+        return
+    chosen ^= {callback_data.value}
+    await state.update_data(edit_item=number, edit_roles=sorted(chosen))
+    await query.answer()
+    if isinstance(query.message, Message):
+        await query.message.edit_reply_markup(reply_markup=_roles_markup(number, chosen, t))
+
+
+async def save_roles(
+    query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
+    task_actions: TaskActions, tasks: TasksService,
+) -> None:
+    item = await _editable(query, callback_data, person, t, tasks)
+    if item is None:
+        return
+    number = item.number
+    data = await state.get_data()
+    picked = list(data.get("edit_roles") or []) if data.get("edit_item") == number else list(item.responsible)
+    try:
+        new = await task_actions.set_roles(person, number, picked)
+    except Refused as exc:
+        await query.answer(t(exc.key), show_alert=True)
+        return
+    await state.update_data(edit_item=None, edit_roles=None)
+    await query.answer()
+    roles = ", ".join(t(f"roles.{r}") for r in new.responsible)
+    await _edit_or_send(query, t("tasks.edit.roles_saved", number=number, roles=roles), None)
 
 
 async def date_typed(
