@@ -23,7 +23,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import FaqError
 from bot.services.tickets import TicketsService, audiences_of
-from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, TicketCb
+from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
 from bot.tg.filters import HasRole, MenuButton
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ async def categories_screen(
 ) -> tuple[str, InlineKeyboardMarkup]:
     faq = await tickets.faq_for(t.lang)
     cats = faq.categories(audiences_of(person))
-    rows = [[InlineKeyboardButton(text=c.title, callback_data=FaqNav(v="l", cat=c.id).pack())] for c in cats]
+    rows = [
+        [InlineKeyboardButton(text=c.title, callback_data=FaqNav(v=FaqView.CATEGORY, cat=c.id).pack())] for c in cats
+    ]
     if person is not None:  # only linked people can ask
         rows.append([InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
     return t("help.faq.title"), _kb(rows)
@@ -92,7 +94,7 @@ async def category_screen(
     rows = [
         [
             InlineKeyboardButton(
-                text=button_text(e.question), callback_data=FaqNav(v="e", cat=cat, page=page, e=e.id).pack()
+                text=button_text(e.question), callback_data=FaqNav(v=FaqView.ENTRY, cat=cat, page=page, e=e.id).pack()
             )
         ]
         for e in shown
@@ -100,15 +102,19 @@ async def category_screen(
     nav = []
     if page > 0:
         nav.append(
-            InlineKeyboardButton(text=t("help.prev"), callback_data=FaqNav(v="l", cat=cat, page=page - 1).pack())
+            InlineKeyboardButton(
+                text=t("help.prev"), callback_data=FaqNav(v=FaqView.CATEGORY, cat=cat, page=page - 1).pack()
+            )
         )
     if page < pages - 1:
         nav.append(
-            InlineKeyboardButton(text=t("help.next"), callback_data=FaqNav(v="l", cat=cat, page=page + 1).pack())
+            InlineKeyboardButton(
+                text=t("help.next"), callback_data=FaqNav(v=FaqView.CATEGORY, cat=cat, page=page + 1).pack()
+            )
         )
     if nav:
         rows.append(nav)
-    rows.append([_back(t, FaqNav(v="c"))])
+    rows.append([_back(t, FaqNav(v=FaqView.CATEGORIES))])
     text = t("help.faq.category", title=html.escape(category.title))
     if pages > 1:
         text += "\n" + t("help.faq.page", page=page + 1, pages=pages)
@@ -123,9 +129,9 @@ async def entry_screen(
     if entry is None or not entry.visible_to(audiences_of(person)):
         return None
     if cat.startswith("~"):
-        back = FaqNav(v="s", cat=cat[1:])
+        back = FaqNav(v=FaqView.SEARCH, cat=cat[1:])
     else:
-        back = FaqNav(v="l", cat=cat, page=page) if cat else FaqNav(v="c")
+        back = FaqNav(v=FaqView.CATEGORY, cat=cat, page=page) if cat else FaqNav(v=FaqView.CATEGORIES)
     rows = [[_back(t, back)]]
     if person is not None:
         rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
@@ -139,7 +145,9 @@ async def results_screen(
     faq = await tickets.faq_for(t.lang)
     found = faq.search(query, audiences_of(person), limit=3)
     rows = [
-        [InlineKeyboardButton(text=button_text(e.question), callback_data=FaqNav(v="e", cat=f"~{key}", e=e.id).pack())]
+        [InlineKeyboardButton(
+            text=button_text(e.question), callback_data=FaqNav(v=FaqView.ENTRY, cat=f"~{key}", e=e.id).pack()
+        )]
         for e in found
     ]
     if person is not None:
@@ -166,22 +174,10 @@ async def _show(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup) -
         await query.bot.send_message(query.message.chat.id, text, reply_markup=markup)
 
 
-async def faq_nav(
-    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext, *,
+async def _show_or_stale(
+    query: CallbackQuery, person: Person | None, t: Translator, screen: tuple[str, InlineKeyboardMarkup] | None,
     tickets: TicketsService,
 ) -> None:
-    screen: tuple[str, InlineKeyboardMarkup] | None
-    if callback_data.v == "s":
-        searched = await recall_query(state, callback_data.cat)
-        screen = None if searched is None else await results_screen(
-            person, t, searched, callback_data.cat, tickets=tickets
-        )
-    elif callback_data.v == "l":
-        screen = await category_screen(person, t, callback_data.cat, callback_data.page, tickets=tickets)
-    elif callback_data.v == "e":
-        screen = await entry_screen(person, t, callback_data.e, callback_data.cat, callback_data.page, tickets=tickets)
-    else:
-        screen = await categories_screen(person, t, tickets=tickets)
     if screen is None:
         # Stale (the FAQ changed) or forged (not for this caller): say so, show what there is.
         await query.answer(t("help.faq.stale"), show_alert=True)
@@ -189,6 +185,37 @@ async def faq_nav(
     else:
         await query.answer()
     await _show(query, *screen)
+
+
+async def faq_search_back(
+    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext, *,
+    tickets: TicketsService,
+) -> None:
+    searched = await recall_query(state, callback_data.cat)
+    screen = None if searched is None else await results_screen(
+        person, t, searched, callback_data.cat, tickets=tickets
+    )
+    await _show_or_stale(query, person, t, screen, tickets)
+
+
+async def faq_category(
+    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
+) -> None:
+    screen = await category_screen(person, t, callback_data.cat, callback_data.page, tickets=tickets)
+    await _show_or_stale(query, person, t, screen, tickets)
+
+
+async def faq_entry(
+    query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
+) -> None:
+    screen = await entry_screen(person, t, callback_data.e, callback_data.cat, callback_data.page, tickets=tickets)
+    await _show_or_stale(query, person, t, screen, tickets)
+
+
+async def faq_categories(
+    query: CallbackQuery, person: Person | None, t: Translator, *, tickets: TicketsService,
+) -> None:
+    await _show_or_stale(query, person, t, await categories_screen(person, t, tickets=tickets), tickets)
 
 
 async def faq_reload(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
@@ -207,6 +234,9 @@ def build_router() -> Router:
     router = Router(name="faq")
     router.message.register(faq_command, Command("faq"))
     router.message.register(faq_command, MenuButton("faq"))
-    router.callback_query.register(faq_nav, FaqNav.filter())
+    router.callback_query.register(faq_search_back, FaqNav.filter(F.v == FaqView.SEARCH))
+    router.callback_query.register(faq_category, FaqNav.filter(F.v == FaqView.CATEGORY))
+    router.callback_query.register(faq_entry, FaqNav.filter(F.v == FaqView.ENTRY))
+    router.callback_query.register(faq_categories, FaqNav.filter())  # "c", or a view no longer known
     router.callback_query.register(faq_reload, AdminAction.filter(F.action == "faq_reload"), HasRole(*ADMIN_ROLES))
     return router

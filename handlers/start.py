@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from aiogram import Bot, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
@@ -117,16 +117,18 @@ async def start(
     await _ask_contact(message, t, school=school)
 
 
+async def admin_claim_by_contact(query: CallbackQuery, t: Translator, *, school: SchoolConfig) -> None:
+    """"Find me by my phone number": the contact request, as for anyone unknown."""
+    await query.answer()
+    if isinstance(query.message, Message):
+        await _ask_contact(query.message, t, school=school)
+
+
 async def admin_claimed(
     query: CallbackQuery, callback_data: AdminClaim, bot: Bot, t: Translator, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
     msg = query.message if isinstance(query.message, Message) else None
-    if callback_data.action is ClaimAction.CONTACT:
-        await query.answer()
-        if msg is not None:
-            await _ask_contact(msg, t, school=school)
-        return
     person_id = callback_data.person_id if callback_data.action is ClaimAction.PICK else None
     result = await onboarding.claim_admin(_tg_user(query.from_user, bot), person_id)
     if result.person is None:
@@ -248,7 +250,8 @@ def build_router() -> Router:
     router.message.register(language, Command("language"))
     router.message.register(language, MenuButton("language"))
     router.callback_query.register(language_chosen, LangChoice.filter())
-    router.callback_query.register(admin_claimed, AdminClaim.filter())
+    router.callback_query.register(admin_claim_by_contact, AdminClaim.filter(F.action == ClaimAction.CONTACT))
+    router.callback_query.register(admin_claimed, AdminClaim.filter())  # pick a roster row, or "not in the list"
     router.message.register(messenger, Command("messenger"), IsLinked())
     router.callback_query.register(messenger_chosen, MessengerChoice.filter())
     return router

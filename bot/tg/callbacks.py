@@ -252,9 +252,16 @@ class StaffCb(CallbackData, prefix="cst"):
     decision: str = ""
 
 
+class FaqView(enum.StrEnum):
+    CATEGORIES = "c"
+    CATEGORY = "l"  # a category's entries (page)
+    ENTRY = "e"  # one entry (cat/page: where back goes; cat "~<key>": back to the saved search results)
+    SEARCH = "s"  # the search results of the query saved under `cat`
+
+
 class FaqNav(CallbackData, prefix="faq"):
-    """v: "c" categories, "l" a category's entries (page), "e" one entry (cat/page: where back goes;
-    cat "~<key>": back to the search results of the query saved under key), "s" search results."""
+    """Which FAQ screen to show (`FaqView`). A plain str, not the Enum: an unknown view (an old or
+    forged button) shows the categories rather than the fallback's "button unavailable"."""
 
     v: str
     cat: str = ""
