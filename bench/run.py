@@ -134,7 +134,7 @@ async def main():
     report = await import_roster(app.db, buf.getvalue().encode("utf-8"), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors[:3]
     people = await app.people.active()
-    await broadcast.preview(app, broadcast.Audience("all"))
+    await app.services.broadcast.preview(broadcast.Audience("all"))
     await app.close()
     rss = psutil.Process().memory_info().rss / 2**20
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
