@@ -93,7 +93,7 @@ async def run_sender(
                     render_ms.append((time.perf_counter() - started) * 1000)
                     return data
 
-                async def renderer(app: App, args: dict[str, Any]) -> tuple[bytes, str]:
+                async def renderer(args: dict[str, Any]) -> tuple[bytes, str]:
                     return await asyncio.to_thread(card, int(args["i"])), "card.png"
 
                 app.renderers["bench_card"] = renderer
