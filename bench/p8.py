@@ -66,11 +66,11 @@ class CallbackTimer:
             original(handle)
             self.longest = max(self.longest, time.perf_counter() - started)
 
-        asyncio.Handle._run = timed  # type: ignore[method-assign]
+        asyncio.Handle._run = timed  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         if self._original is not None:
-            asyncio.Handle._run = self._original  # type: ignore[method-assign]
+            asyncio.Handle._run = self._original  # type: ignore[method-assign,assignment]
 
 
 class Ticker:
