@@ -65,8 +65,8 @@ class App:
     calendar, the database, the clock, the catalog, the roster), every capability's service
     (`services`, built once with narrow dependencies, see bot/wiring.py), what the capabilities
     declared (importers, renderers, the /admin menu), and what only the root runs (the scheduler,
-    the outbox sender, the dispatcher and its update guard). Only entry points hold it: handlers get
-    the one service they call from the Dispatcher's data."""
+    the outbox sender, the dispatcher and its update guard). Only entry points hold it: a handler gets
+    the one service it calls by name (`dispatcher_data`, handed over by bot.tg.middlewares.Dependencies)."""
 
     settings: Settings
     school: SchoolConfig

@@ -1,8 +1,9 @@
 """The composition root's wiring: every capability's service built once, in dependency order, each
 with only what it needs (constructor injection). `Services` is what the root holds; handlers never
-see it: each asks the Dispatcher for the one service it calls, by the field's name and type
-(`consent: ConsentService`). Only entry points (bot/app.py, bot/capabilities.py, the CLI, the
-sandbox, the bench and the tests' harness) import this module."""
+see it: each asks for the one service it calls, by the field's name and type
+(`consent: ConsentService`), and bot.tg.middlewares.Dependencies hands it over. Only entry points
+(bot/app.py, bot/capabilities.py, the CLI, the sandbox, the bench and the tests' harness) import
+this module."""
 
 from __future__ import annotations
 
