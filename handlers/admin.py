@@ -27,8 +27,8 @@ from bot.services.onboarding import (
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
 from bot.tg.filters import HasContent, HasRole, MenuButton
-from storage.db import Database, DiskFull
-from storage.messengers import MessengerRepo, Reach
+from storage.db import DiskFull
+from storage.messengers import Reach
 from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -221,7 +221,9 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("admin.link_ask_name"))
 
 
-async def link_search(message: Message, t: Translator, state: FSMContext, *, db: Database, people: PersonRepo) -> None:
+async def link_search(
+    message: Message, t: Translator, state: FSMContext, *, onboarding: OnboardingService, people: PersonRepo,
+) -> None:
     assert message.text is not None
     found = await find_people(people, message.text)
     if not found:
@@ -238,10 +240,9 @@ async def link_search(message: Message, t: Translator, state: FSMContext, *, db:
         for p in found
     ]
     # Where each of them is reached, and the messenger they chose (#17): the IT officer sees it.
-    repo = MessengerRepo(db)
     lines = [t("admin.link_pick")]
     for p in found:
-        reach = await repo.reach(p.id)
+        reach = await onboarding.reach(p.id)
         lines.append(t("admin.reach_line", name=html.quote(p.full_name), where=_where(reach, t)))
     await message.answer("\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 

@@ -11,18 +11,15 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.clock import Clock
 from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import broadcast as service
 from bot.services.broadcast import BroadcastService
-from bot.services.outbox import Outbox
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from bot.tg.filters import HasRole, MenuButton
 from bot.tg.progress import ProgressWatchers
-from storage.db import Database
-from storage.delivery import DeliveryRepo, Progress
+from storage.delivery import Progress
 from storage.people import PersonRepo
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -122,7 +119,7 @@ async def text_received(message: Message, t: Translator, state: FSMContext, *, b
 
 async def confirmed(
     query: CallbackQuery, callback_data: BcConfirm, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
-    broadcast: BroadcastService, db: Database, watchers: ProgressWatchers,
+    broadcast: BroadcastService, watchers: ProgressWatchers,
 ) -> None:
     data = await state.get_data()
     await state.clear()
@@ -144,23 +141,22 @@ async def confirmed(
     progress = Progress(total=count, sent=0, failed=0, left=count)
     edited = await query.message.edit_text(service.render_progress(t, progress))
     message_id = edited.message_id if isinstance(edited, Message) else query.message.message_id
-    await DeliveryRepo(db).set_progress_message(broadcast_id, query.message.chat.id, message_id)
+    await broadcast.remember_progress_message(broadcast_id, query.message.chat.id, message_id)
     watchers.start(bot, t, broadcast_id, query.message.chat.id, message_id)
 
 
 # --- dead letters (an /admin action) --------------------------------------------------------------
 
 
-async def dead_letters(query: CallbackQuery, t: Translator, *, db: Database) -> None:
-    repo = DeliveryRepo(db)
-    counts = await repo.counts()
+async def dead_letters(query: CallbackQuery, t: Translator, *, broadcast: BroadcastService) -> None:
+    counts, dead_by_error = await broadcast.dead_letters()
     await query.answer()
     if not isinstance(query.message, Message):
         return
     if counts["dead"] == 0:
         await query.message.answer(t("broadcast.admin.dead_none", pending=counts["pending"], sent=counts["sent"]))
         return
-    reasons = "\n".join(f"• {error[:120]} — {n}" for error, n in await repo.dead_by_error())
+    reasons = "\n".join(f"• {error[:120]} — {n}" for error, n in dead_by_error)
     markup = InlineKeyboardMarkup(
         inline_keyboard=[_button(t("broadcast.admin.retry_all"), AdminAction(action="dead_retry"))]
     )
@@ -171,9 +167,8 @@ async def dead_letters(query: CallbackQuery, t: Translator, *, db: Database) -> 
     )
 
 
-async def dead_retry(query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, outbox: Outbox) -> None:
-    count = await DeliveryRepo(db).requeue_dead(clock.now())
-    outbox.wake()
+async def dead_retry(query: CallbackQuery, t: Translator, *, broadcast: BroadcastService) -> None:
+    count = await broadcast.requeue_dead()
     await query.answer()
     if isinstance(query.message, Message):
         await query.message.edit_text(t("broadcast.admin.requeued", count=count))

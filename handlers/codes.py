@@ -41,8 +41,6 @@ from bot.tg.callbacks import (
 )
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton
 from bot.tg.policy import AnswerPolicy
-from storage.codes import CodeRepo
-from storage.db import Database
 from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -205,10 +203,10 @@ async def admin_search(message: Message, t: Translator, state: FSMContext, *, pe
     await message.answer(t("codes.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-async def _person_view(target: Person, t: Translator, *, db: Database) -> tuple[str, InlineKeyboardMarkup]:
+async def _person_view(target: Person, t: Translator, codes: CodesService) -> tuple[str, InlineKeyboardMarkup]:
     lines = [t("codes.admin_person", name=html.escape(target.full_name))]
     rows: list[list[InlineKeyboardButton]] = []
-    history = await CodeRepo(db).history(target.id)
+    history = await codes.history(target.id)
     for code in history:
         mark = t("codes.activated_mark") if code.activated_at else ""
         lines.append(
@@ -230,30 +228,30 @@ async def _person_view(target: Person, t: Translator, *, db: Database) -> tuple[
 
 
 async def admin_pick(
-    query: CallbackQuery, callback_data: CodeAdminPick, t: Translator, *, db: Database, people: PersonRepo,
+    query: CallbackQuery, callback_data: CodeAdminPick, t: Translator, *, codes: CodesService, people: PersonRepo,
 ) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active:
         await query.answer(t("codes.admin_none"), show_alert=True)
         return
     await query.answer()
-    text, markup = await _person_view(target, t, db=db)
+    text, markup = await _person_view(target, t, codes)
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
 
 async def admin_revoke(
-    query: CallbackQuery, callback_data: CodeRevoke, t: Translator, *, codes: CodesService, db: Database,
+    query: CallbackQuery, callback_data: CodeRevoke, t: Translator, *, codes: CodesService,
     people: PersonRepo,
 ) -> None:
-    code = await CodeRepo(db).get(callback_data.code_id)
+    code = await codes.code(callback_data.code_id)
     if code is None or not await codes.revoke(code.id):
         await query.answer(t("codes.revoke_gone"), show_alert=True)
         return
     await query.answer(t("codes.revoked_ok"))
     target = await people.get(code.person_id)
     if target is not None and isinstance(query.message, Message):
-        text, markup = await _person_view(target, t, db=db)
+        text, markup = await _person_view(target, t, codes)
         await query.message.edit_text(text, reply_markup=markup)
 
 

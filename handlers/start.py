@@ -19,7 +19,6 @@ from aiogram.types import (
 )
 
 from bot.channels import Channel
-from bot.clock import Clock
 from bot.config import SchoolConfig
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
@@ -35,9 +34,6 @@ from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice, MessengerChoic
 from bot.tg.filters import HasContent, IsLinked, MenuButton
 from bot.tg.menu import main_keyboard, visible_entries
 from handlers.common import set_commands
-from storage.db import Database
-from storage.messengers import MessengerRepo
-from storage.people import PersonRepo
 
 
 def _tg_user(user: User, bot: Bot) -> TelegramUser:
@@ -183,17 +179,15 @@ async def language(message: Message, t: Translator) -> None:
 
 
 async def language_chosen(
-    query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None, *, catalog: Catalog, clock: Clock,
-    db: Database, people: PersonRepo,
+    query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None, *, onboarding: OnboardingService,
+    catalog: Catalog,
 ) -> None:
     if callback_data.code not in LANGUAGES:
         await query.answer()
         return
     t = catalog.bind(callback_data.code)
     if person is not None:
-        async with db.transaction() as conn:
-            await PersonRepo.set_lang(conn, person.id, callback_data.code, clock.now())
-        person = await people.get(person.id)
+        person = await onboarding.set_language(person.id, callback_data.code)
     await query.answer(t("start.language_set"))
     if query.message is not None:
         chat_id = query.message.chat.id
@@ -202,9 +196,9 @@ async def language_chosen(
         await set_commands(bot, chat_id, person, t)
 
 
-async def messenger(message: Message, person: Person, t: Translator, *, db: Database) -> None:
+async def messenger(message: Message, person: Person, t: Translator, *, onboarding: OnboardingService) -> None:
     """/messenger: which messenger the bot's messages go to, among those the person is linked on."""
-    reach = await MessengerRepo(db).reach(person.id)
+    reach = await onboarding.reach(person.id)
     if reach is None:
         return
     rows = [
@@ -224,16 +218,14 @@ async def messenger(message: Message, person: Person, t: Translator, *, db: Data
 
 
 async def messenger_chosen(
-    query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator, *, clock: Clock,
-    db: Database,
+    query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator, *,
+    onboarding: OnboardingService,
 ) -> None:
     channel = next((c for c in Channel if c.value == callback_data.channel), None)
     if person is None or channel is None:
         await query.answer(t("fallback.button_unavailable"), show_alert=True)
         return
-    async with db.transaction() as conn:
-        chosen = await MessengerRepo.set_preferred(conn, person.id, channel, clock.now())
-    if not chosen:
+    if not await onboarding.choose_messenger(person.id, channel):
         # Not linked there (a forged or stale button): nothing changes.
         await query.answer(t("start.messenger_not_linked"), show_alert=True)
         return

@@ -15,7 +15,6 @@ from aiogram.types import (
     InlineKeyboardMarkup,
 )
 
-from bot.clock import Clock
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -38,8 +37,7 @@ from handlers.training_new import (
     new_session,
     sessions_menu,
 )
-from storage.db import Database
-from storage.help import HelpRepo, Session
+from storage.help import Session
 
 MARK_PAGE = 10
 
@@ -68,9 +66,9 @@ async def rsvp_pressed(
 
 
 async def view(
-    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
-    session = await HelpRepo(db).session(callback_data.sid)
+    session = await training.session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
@@ -101,9 +99,9 @@ def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str
 
 
 async def marks(
-    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
-    session = await HelpRepo(db).session(callback_data.sid)
+    session = await training.session(callback_data.sid)
     if session is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
@@ -112,10 +110,10 @@ async def marks(
 
 
 async def mark(
-    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, db: Database, training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
     """A name pressed on the roll: its attendance toggles, then the same page again."""
-    session = await HelpRepo(db).session(callback_data.sid)
+    session = await training.session(callback_data.sid)
     if session is None or await training.toggle_attendance(session.id, callback_data.pid) is None:
         await query.answer(t("help.expired"), show_alert=True)
         return
@@ -168,10 +166,8 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, tra
         )
 
 
-async def back_to_list(
-    query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, training: TrainingService,
-) -> None:
-    await sessions_menu(query, t, clock=clock, db=db, training=training)
+async def back_to_list(query: CallbackQuery, t: Translator, *, training: TrainingService) -> None:
+    await sessions_menu(query, t, training=training)
 
 
 def build_router() -> Router:

@@ -29,8 +29,6 @@ from bot.services.training import (
     parse_when,
 )
 from bot.tg.callbacks import TrAdm
-from storage.db import Database
-from storage.help import HelpRepo
 from storage.people import PersonRepo
 
 
@@ -58,15 +56,13 @@ def _msg(query: CallbackQuery) -> Message | None:
 
 
 async def sessions_menu(
-    query: CallbackQuery, t: Translator, *, clock: Clock, db: Database, training: TrainingService,
+    query: CallbackQuery, t: Translator, *, training: TrainingService,
 ) -> None:
     await query.answer()
     message = _msg(query)
     if message is None:
         return
-    repo = HelpRepo(db)
-    now = clock.now()
-    sessions = [*await repo.recent_sessions(now, 5)][::-1] + await repo.sessions_after(now, 15)
+    sessions = await training.menu_sessions()
     rows = [
         [_btn(
             f"{training.format_when(s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id)

@@ -110,6 +110,21 @@ class BroadcastService:
         unique = {p.id: p for p in found}
         return list(unique.values())
 
+    async def remember_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
+        """The author's progress message, edited until the broadcast is done (also after a restart)."""
+        await DeliveryRepo(self.db).set_progress_message(broadcast_id, chat_id, message_id)
+
+    async def dead_letters(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
+        """The outbox's counts by status, and the commonest reasons messages died."""
+        repo = DeliveryRepo(self.db)
+        return await repo.counts(), await repo.dead_by_error()
+
+    async def requeue_dead(self) -> int:
+        """Every dead message back in the queue; the sender woken."""
+        count = await DeliveryRepo(self.db).requeue_dead(self.clock.now())
+        self.outbox.wake()
+        return count
+
     async def preview(self, audience: Audience) -> Preview:
         people = await self.resolve(audience)
         return Preview(total=len(people), reachable=sum(1 for p in people if p.reachable))

@@ -345,6 +345,13 @@ class CodesService:
         return "ok"
 
     # --- revoke and reissue ---------------------------------------------------------------------------
+    async def code(self, code_id: int) -> Code | None:
+        return await CodeRepo(self.db).get(code_id)
+
+    async def history(self, person_id: int) -> list[Code]:
+        """Every code a person has had, for the IT officer's view."""
+        return await CodeRepo(self.db).history(person_id)
+
     async def revoke(self, code_id: int) -> bool:
         async with self.db.transaction() as conn:
             done = await CodeRepo.revoke(conn, code_id, self.clock.now())

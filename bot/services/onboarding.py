@@ -16,7 +16,7 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
 from storage.merge import merge_person
-from storage.messengers import MessengerRepo
+from storage.messengers import MessengerRepo, Reach
 from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
@@ -256,6 +256,20 @@ class OnboardingService:
                 if target.tg_user_id in (None, dup.tg_user_id):
                     pairs.append((dup, target))
         return pairs
+
+    async def reach(self, person_id: int) -> Reach | None:
+        """Where a person is reached, and the messenger they chose (#17)."""
+        return await MessengerRepo(self.db).reach(person_id)
+
+    async def choose_messenger(self, person_id: int, channel: Channel) -> bool:
+        """The messenger the bot's messages go to; False when the person is not linked there."""
+        async with self.db.transaction() as conn:
+            return await MessengerRepo.set_preferred(conn, person_id, channel, self.clock.now())
+
+    async def set_language(self, person_id: int, lang: str) -> Person | None:
+        async with self.db.transaction() as conn:
+            await PersonRepo.set_lang(conn, person_id, lang, self.clock.now())
+        return await self.people.get(person_id)
 
     async def create_token(self, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
         token = secrets.token_urlsafe(18)

@@ -189,6 +189,14 @@ class TrainingService:
             hour = None
         return evening, hour
 
+    async def session(self, session_id: int) -> Session | None:
+        return await HelpRepo(self.db).session(session_id)
+
+    async def menu_sessions(self) -> list[Session]:
+        """The IT officer's list: the five latest past sessions, oldest first, then the next fifteen."""
+        repo, now = HelpRepo(self.db), self.clock.now()
+        return [*await repo.recent_sessions(now, 5)][::-1] + await repo.sessions_after(now, 15)
+
     def format_when(self, moment: datetime) -> str:
         return moment.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
 
