@@ -5,6 +5,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from aiogram import Bot
 
 from bot.fakeapi import FakeTelegram
 from tests.harness import Harness, handler_harness
@@ -34,9 +35,23 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
 
 
 @pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram() as server:
+async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
+    # Modules marked `bare_fake` test the fake itself: a bare Bot without the bot's send limiter
+    # (the rate limits are tested on their own), and the fake must not fail inside.
+    bare = request.node.get_closest_marker("bare_fake") is not None
+    async with FakeTelegram(rate_limited=not bare) as server:
         yield server
+    if bare:
+        assert server.internal_errors == []
+
+
+@pytest.fixture
+async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
+    bot = tg.make_bot()
+    try:
+        yield bot
+    finally:
+        await bot.session.close()
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,6 @@ delivery, blocked users, refusals, injected faults and rate limits."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -20,24 +19,11 @@ from aiogram.exceptions import (
 
 from bot.fakeapi import FakeTelegram
 
+pytestmark = pytest.mark.bare_fake
+
 CHAT = 1001
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    # A bare Bot without the bot's send limiter: the rate limits are tested on their own.
-    async with FakeTelegram(rate_limited=False) as fake:
-        yield fake
-    assert fake.internal_errors == []
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = tg.make_bot()
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot, Dispatcher, Router
@@ -29,6 +28,8 @@ from PIL import Image
 
 from bot.fakeapi import FakeTelegram, SentMessage
 
+pytestmark = pytest.mark.bare_fake
+
 CHAT = 1001
 
 
@@ -45,21 +46,6 @@ def png(width: int, height: int) -> bytes:
 
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    # A bare Bot without the bot's send limiter: the rate limits are tested on their own.
-    async with FakeTelegram(rate_limited=False) as fake:
-        yield fake
-    assert fake.internal_errors == []
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = tg.make_bot()
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 

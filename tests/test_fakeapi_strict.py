@@ -7,7 +7,6 @@ every test of the suite is held to them.
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator
 
 import pytest
 from aiogram import Bot
@@ -23,6 +22,8 @@ from aiogram.types import (
 from PIL import Image
 
 from bot.fakeapi import FakeTelegram
+
+pytestmark = pytest.mark.bare_fake
 
 CHAT = 1001
 
@@ -47,20 +48,6 @@ class Clock:
         return self.value
 
 
-@pytest.fixture
-async def tg() -> AsyncIterator[FakeTelegram]:
-    async with FakeTelegram(rate_limited=False) as fake:
-        yield fake
-    assert fake.internal_errors == []
-
-
-@pytest.fixture
-async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
-    bot = tg.make_bot()
-    try:
-        yield bot
-    finally:
-        await bot.session.close()
 
 
 # --- HTML parse mode ---------------------------------------------------------------------------------
