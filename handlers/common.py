@@ -1,4 +1,5 @@
-"""Small helpers shared by handlers: refreshing a person's menu and command list."""
+"""Small helpers shared by handlers: the message a button was pressed on, inline buttons, and
+refreshing a person's menu and command list."""
 
 from __future__ import annotations
 
@@ -6,13 +7,34 @@ import logging
 
 from aiogram import Bot
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import (
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.tg.menu import commands_for
 
 log = logging.getLogger(__name__)
+
+
+def message_of(query: CallbackQuery) -> Message | None:
+    """The message a button was pressed on, when the bot can still use it (not an inaccessible one)."""
+    return query.message if isinstance(query.message, Message) else None
+
+
+def button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+def keyboard(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 async def set_default_commands(bot: Bot, catalog: Catalog) -> None:

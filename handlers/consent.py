@@ -18,6 +18,7 @@ from bot.services.consent import ConsentService
 from bot.tg.callbacks import AdminAction, ConsentAction, ConsentCb
 from bot.tg.filters import HasRole, MenuButton
 from bot.tg.policy import AnswerPolicy
+from handlers.common import message_of
 from handlers.consent_parent import (
     DECISIONS,
     ParentScreens,
@@ -28,7 +29,7 @@ from handlers.consent_parent import (
     read_document,
     signing_form_pdf,
 )
-from handlers.consent_staff import ConsentScreens, _message
+from handlers.consent_staff import ConsentScreens
 
 
 async def consent_command(
@@ -70,7 +71,7 @@ async def admin_entry(
     consent_screens: ConsentScreens, policy: AnswerPolicy,
 ) -> None:
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, await consent_screens.staff_view_class(person)):
+    if not await policy.may_send(message_of(query), t, channel, await consent_screens.staff_view_class(person)):
         return
     text, markup = await consent_screens.staff_view(person, t)
     if isinstance(query.message, Message):

@@ -27,7 +27,8 @@ from bot.services.outbox import Outbox
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasContent, HasRole
 from bot.tg.policy import AnswerPolicy
-from handlers.consent_staff import ConsentScreens, _message, _own_class, button
+from handlers.common import button, message_of
+from handlers.consent_staff import ConsentScreens, own_class
 from storage.people import PersonRepo
 
 
@@ -39,15 +40,15 @@ async def pick_paper_child(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
     people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     pupils = await people.with_role("student", cls)
     rows = [[button(p.full_name, StaffCb(action="child", cls=cls, child=p.id))] for p in pupils]
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         await msg.answer(t("consent.staff.pick_child", cls=html.escape(cls)),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
@@ -57,17 +58,17 @@ async def pick_original(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
     consent: ConsentService, consent_paper: ConsentPaper, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     version = await consent.current()
     pupils = await people.with_role("student", cls)
     have = await consent_paper.originals(version, [p.id for p in pupils])
     rows = [[button(p.full_name, StaffCb(action="origc", cls=cls, child=p.id))] for p in pupils if p.id not in have]
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         if rows:
             await msg.answer(t("consent.staff.pick_original", cls=html.escape(cls)),
@@ -80,7 +81,7 @@ async def original_received(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
     clock: Clock, consent_paper: ConsentPaper, outbox: Outbox, people: PersonRepo, school: SchoolConfig,
 ) -> None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     child = await people.get(callback_data.child)
@@ -97,7 +98,7 @@ async def original_received(
     await query.answer()
     outbox.wake()
     today = clock.now().astimezone(school.tz).strftime("%d.%m.%Y")
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         await msg.edit_text(
             t("consent.staff.original_recorded", child=Named(child.full_name, escape=True), date=today)
@@ -109,14 +110,14 @@ async def original_received(
 async def _paper_child(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, people: PersonRepo,
 ) -> tuple[Person, Message] | None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return None
     child = await people.get(callback_data.child)
     if child is None or child.class_label != callback_data.cls or not may_record_for(person, child):
         await query.answer(t("consent.staff.forbidden"), show_alert=True)
         return None
     await query.answer()
-    msg = _message(query)
+    msg = message_of(query)
     return None if msg is None else (child, msg)
 
 
@@ -128,7 +129,7 @@ async def pick_paper_decision(
     if found is None:
         return
     child, msg = found
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     cls = callback_data.cls
     rows = [[
@@ -159,7 +160,7 @@ async def remind(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
     consent_nudges: ConsentNudges, outbox: Outbox, people: PersonRepo,
 ) -> None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return
     sent = await consent_nudges.remind_class(person, callback_data.cls)
     if sent is None:
@@ -168,7 +169,7 @@ async def remind(
     await query.answer(t.plural("consent.staff.remind_sent", sent), show_alert=True)
     outbox.wake()
     text, markup = await consent_screens.class_view(person, callback_data.cls, t)
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 

@@ -22,7 +22,7 @@ from bot.services.consent_paper import ConsentPaper
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import ConsentAction, ConsentCb
 from bot.tg.policy import AnswerPolicy
-from handlers.consent_staff import button as _btn
+from handlers.common import button, message_of
 from storage.consent import Decision, Version
 from storage.db import CURRENT_UPDATE
 from storage.people import PersonRepo
@@ -58,28 +58,28 @@ class ParentScreens:
         v = version.number
         for s in states:
             name = Named(s.child.full_name)
-            def button(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
+            def press(action: str, child_id: int = s.child.id, child: Named = name) -> InlineKeyboardButton:
                 label = t(f"consent.btn.{action}", child=child, parent=me)
-                return _btn(label, ConsentCb(action=action, child=child_id, version=v))
+                return button(label, ConsentCb(action=action, child=child_id, version=v))
 
-            rows.append([button("read")])
+            rows.append([press("read")])
             if self.school.consent.paper_original_required:
-                rows.append([button("form")])
+                rows.append([press("form")])
             if s.state == "given":
-                rows.append([button("withdraw")])
+                rows.append([press("withdraw")])
             else:
                 # The agree button appears once the parent has opened this child's document.
-                row = [button("give")] if s.child.id in seen else []
+                row = [press("give")] if s.child.id in seen else []
                 if s.state != "declined":
-                    row.append(button("decline"))
+                    row.append(press("decline"))
                 if row:
                     rows.append(row)
         undecided = [s for s in states if s.state != "given"]
         if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
             give_all = ConsentCb(action="give", child=0, version=v)
             decline_all = ConsentCb(action="decline", child=0, version=v)
-            rows.append([_btn(t("consent.btn.give_all", parent=me), give_all)])
-            rows.append([_btn(t("consent.btn.decline_all", parent=me), decline_all)])
+            rows.append([button(t("consent.btn.give_all", parent=me), give_all)])
+            rows.append([button(t("consent.btn.decline_all", parent=me), decline_all)])
         return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
     async def refresh(self, msg: Message | None, person: Person, t: Translator) -> None:
@@ -106,7 +106,7 @@ async def open_menu(
     parent_screens: ParentScreens, policy: AnswerPolicy,
 ) -> None:
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     text, markup = await parent_screens.view(person, t)
     if isinstance(query.message, Message):
@@ -131,8 +131,6 @@ async def _checked(
     return version, children
 
 
-def _message(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 async def read_document(
@@ -144,9 +142,9 @@ async def read_document(
         return
     await query.answer()
     # The document is filled in with the child's name and class.
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await parent_screens.send_document(_message(query), person, checked[1][callback_data.child], t)
+    await parent_screens.send_document(message_of(query), person, checked[1][callback_data.child], t)
 
 
 async def signing_form_pdf(
@@ -161,7 +159,7 @@ async def signing_form_pdf(
     if callback_data.child not in children:
         await query.answer(t("consent.forbidden"), show_alert=True)
         return
-    msg = _message(query)
+    msg = message_of(query)
     # The pre-filled form is a file with the parent's and the child's personal data.
     if channels.forbids(channel, DataClass.PERSONAL_FILE):
         await query.answer()
@@ -187,14 +185,14 @@ async def ask_withdraw(
         return
     version, children = checked
     await query.answer()
-    msg = _message(query)
+    msg = message_of(query)
     if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
         return
     if msg is not None:
         child = children[callback_data.child]
         markup = InlineKeyboardMarkup(inline_keyboard=[[
-            _btn(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
-            _btn(t("consent.btn.withdraw_no"), ConsentCb(action="wno", child=child.id, version=version.number)),
+            button(t("consent.btn.withdraw_yes"), ConsentCb(action="wyes", child=child.id, version=version.number)),
+            button(t("consent.btn.withdraw_no"), ConsentCb(action="wno", child=child.id, version=version.number)),
         ]])
         text = t("consent.withdraw_confirm", child=Named(child.full_name, escape=True))
         await msg.edit_text(text, reply_markup=markup)
@@ -207,9 +205,9 @@ async def keep_consent(
     if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
         return
     await query.answer(t("consent.withdraw_cancelled"))
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
-    await parent_screens.refresh(_message(query), person, t)
+    await parent_screens.refresh(message_of(query), person, t)
 
 
 DECISIONS: dict[ConsentAction, Decision] = {
@@ -258,7 +256,7 @@ async def decide(
         await query.answer(t(f"consent.{outcome.value}"), show_alert=outcome is not svc.Outcome.UNCHANGED)
         return
     await query.answer()
-    msg = _message(query)
+    msg = message_of(query)
     # The decision is recorded wherever it was pressed; the receipts and the menu name the children.
     if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
         return

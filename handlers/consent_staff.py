@@ -8,7 +8,6 @@ from __future__ import annotations
 import html
 
 from aiogram import F, Router
-from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.channels import Channel, ChannelRules, DataClass
@@ -24,11 +23,8 @@ from bot.services.consent_registers import ConsentRegisters, counts_by_class
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasRole
 from bot.tg.policy import AnswerPolicy
+from handlers.common import button, message_of
 from storage.people import PersonRepo
-
-
-def button(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
 class ConsentScreens:
@@ -129,11 +125,9 @@ async def _send_export(
     await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("consent.export.title"))
 
 
-def _message(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
-async def _own_class(
+async def own_class(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, people: PersonRepo,
 ) -> bool:
     """Every class named in callback data is re-checked against the caller's classes."""
@@ -146,7 +140,7 @@ async def _own_class(
 async def show_classes(query: CallbackQuery, person: Person, t: Translator, *, consent_screens: ConsentScreens) -> None:
     await query.answer()
     text, markup = await consent_screens.staff_view(person, t)
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 
@@ -160,12 +154,12 @@ async def export_register(
         if not person.is_admin:
             await query.answer(t("consent.staff.forbidden"), show_alert=True)
             return
-    elif not await _own_class(query, callback_data, person, t, people=people):
+    elif not await own_class(query, callback_data, person, t, people=people):
         return
     # The register is a file of children's and parents' names: the pointer where it may not go.
     if channels.forbids(channel, DataClass.PERSONAL_FILE):
         await query.answer()
-        await policy.may_send(_message(query), t, channel, DataClass.PERSONAL_FILE)
+        await policy.may_send(message_of(query), t, channel, DataClass.PERSONAL_FILE)
         return
     await _send_export(query, t, callback_data.cls, callback_data.decision, consent_export=consent_export)
 
@@ -174,13 +168,13 @@ async def show_class(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
     consent_screens: ConsentScreens, people: PersonRepo, policy: AnswerPolicy,
 ) -> None:
-    if not await _own_class(query, callback_data, person, t, people=people):
+    if not await own_class(query, callback_data, person, t, people=people):
         return
     await query.answer()
-    if not await policy.may_send(_message(query), t, channel, DataClass.CHILD_PERSONAL):
+    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
         return
     text, markup = await consent_screens.class_view(person, callback_data.cls, t)
-    msg = _message(query)
+    msg = message_of(query)
     if msg is not None:
         await msg.edit_text(text, reply_markup=markup)
 

@@ -25,6 +25,7 @@ from bot.services.faq import FaqError
 from bot.services.tickets import TicketsService, audiences_of
 from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
 from bot.tg.filters import HasRole, MenuButton
+from handlers.common import keyboard
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ def button_text(question: str) -> str:
     return plain if len(plain) <= BUTTON_CHARS else plain[: BUTTON_CHARS - 1].rstrip() + "…"
 
 
-def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
@@ -77,7 +76,7 @@ async def categories_screen(
     ]
     if person is not None:  # only linked people can ask
         rows.append([InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
-    return t("help.faq.title"), _kb(rows)
+    return t("help.faq.title"), keyboard(rows)
 
 
 async def category_screen(
@@ -118,7 +117,7 @@ async def category_screen(
     text = t("help.faq.category", title=html.escape(category.title))
     if pages > 1:
         text += "\n" + t("help.faq.page", page=page + 1, pages=pages)
-    return text, _kb(rows)
+    return text, keyboard(rows)
 
 
 async def entry_screen(
@@ -135,7 +134,7 @@ async def entry_screen(
     rows = [[_back(t, back)]]
     if person is not None:
         rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
-    return f"<b>{entry.question}</b>\n\n{entry.answer}", _kb(rows)
+    return f"<b>{entry.question}</b>\n\n{entry.answer}", keyboard(rows)
 
 
 async def results_screen(
@@ -153,7 +152,7 @@ async def results_screen(
     if person is not None:
         ask_label = t("help.search.none_of_these") if found else t("help.search.ask")
         rows.append([InlineKeyboardButton(text=ask_label, callback_data=AskQuery(key=key).pack())])
-    return (t("help.search.found") if found else t("help.search.nothing")), _kb(rows)
+    return (t("help.search.found") if found else t("help.search.nothing")), keyboard(rows)
 
 
 async def faq_command(message: Message, person: Person | None, t: Translator, *, tickets: TicketsService) -> None:

@@ -19,7 +19,7 @@ from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskEditAction, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
 from bot.tg.task_views import render_list, render_task, when
-from handlers.tasks_edit import _edit_or_send, date_typed, edit_deadline, edit_kind, edit_roles, save_roles, toggle_role
+from handlers.tasks_edit import date_typed, edit_deadline, edit_kind, edit_or_send, edit_roles, save_roles, toggle_role
 from handlers.tasks_proofs import TaskStates, accept, done, proof_received, return_comment, return_start
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -45,7 +45,7 @@ async def page(
     snap = await tasks.snapshot()
     text, markup = render_list(snap, person, school.calendar.local_date(clock.now()), callback_data.page, t)
     await query.answer()
-    await _edit_or_send(query, text, markup)
+    await edit_or_send(query, text, markup)
 
 
 async def open_task(

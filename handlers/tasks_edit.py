@@ -1,5 +1,5 @@
 """Plan tasks, editing by the IT officer: a deadline (its kind, then a date typed where the kind
-needs one) and the responsible roles (toggled, then saved). Also holds `_edit_or_send`, the edit of
+needs one) and the responsible roles (toggled, then saved). Also holds `edit_or_send`, the edit of
 the pressed message the task handlers share; handlers/tasks.py builds the router."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from handlers.tasks_proofs import TaskStates
 STAFF_ONLY = True
 
 
-async def _edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+async def edit_or_send(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
     if isinstance(query.message, Message):
         await query.message.edit_text(text, reply_markup=markup)
 
@@ -97,11 +97,11 @@ async def edit_kind(
         await state.set_state(TaskStates.waiting_date)
         await state.update_data(edit_item=number, edit_kind=kind)
         await query.answer()
-        await _edit_or_send(query, t("tasks.edit.ask_date"), None)
+        await edit_or_send(query, t("tasks.edit.ask_date"), None)
         return
     new = await task_actions.set_deadline(person, number, kind, None)
     await query.answer()
-    await _edit_or_send(
+    await edit_or_send(
         query, t("tasks.edit.saved", number=number, deadline=deadline_words(new.deadline, None, t.lang)), None
     )
 
@@ -160,7 +160,7 @@ async def save_roles(
     await state.update_data(edit_item=None, edit_roles=None)
     await query.answer()
     roles = ", ".join(t(f"roles.{r}") for r in new.responsible)
-    await _edit_or_send(query, t("tasks.edit.roles_saved", number=number, roles=roles), None)
+    await edit_or_send(query, t("tasks.edit.roles_saved", number=number, roles=roles), None)
 
 
 async def date_typed(

@@ -22,11 +22,9 @@ from bot.services.ports import Buttons
 from bot.services.training import TrainingService
 from bot.tg.callbacks import AdminAction, TrAdm, TrainingAdminAction, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
+from handlers.common import button, keyboard, message_of
 from handlers.training_new import (
     TrNew,
-    _btn,
-    _kb,
-    _msg,
     cancel,
     create,
     got_audience,
@@ -55,7 +53,7 @@ async def rsvp_pressed(
         return
     choice = t("help.training.your_yes" if callback_data.yes else "help.training.your_no")
     await query.answer(choice)
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
         text = t("help.training.invitation", card=training.session_text(t, session)) + "\n\n" + choice
         markup = InlineKeyboardMarkup.model_validate(buttons.training_rsvp(session.id, t))
@@ -83,13 +81,13 @@ async def view(
         present=sum(i.attended is True for i in invitees),
     )
     rows = [
-        [_btn(t("help.training.btn_marks"), TrAdm(action="marks", sid=session.id))],
-        [_btn(t("help.training.btn_xlsx"), TrAdm(action="xlsx", sid=session.id))],
-        [_btn(t("help.back"), TrAdm(action="list"))],
+        [button(t("help.training.btn_marks"), TrAdm(action="marks", sid=session.id))],
+        [button(t("help.training.btn_xlsx"), TrAdm(action="xlsx", sid=session.id))],
+        [button(t("help.back"), TrAdm(action="list"))],
     ]
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
-        await message.edit_text(training.session_text(t, session) + "\n\n" + counts, reply_markup=_kb(rows))
+        await message.edit_text(training.session_text(t, session) + "\n\n" + counts, reply_markup=keyboard(rows))
 
 
 def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str:
@@ -129,7 +127,7 @@ async def _show_marks(
     page = min(max(callback_data.page, 0), pages - 1)
     rows = [
         [
-            _btn(
+            button(
                 _mark_label(inv.attended, inv.rsvp, p.full_name)[:60],
                 TrAdm(action="mark", sid=session.id, pid=p.id, page=page),
             )
@@ -138,18 +136,18 @@ async def _show_marks(
     ]
     nav = []
     if page > 0:
-        nav.append(_btn(t("help.prev"), TrAdm(action="marks", sid=session.id, page=page - 1)))
+        nav.append(button(t("help.prev"), TrAdm(action="marks", sid=session.id, page=page - 1)))
     if page < pages - 1:
-        nav.append(_btn(t("help.next"), TrAdm(action="marks", sid=session.id, page=page + 1)))
+        nav.append(button(t("help.next"), TrAdm(action="marks", sid=session.id, page=page + 1)))
     if nav:
         rows.append(nav)
-    rows.append([_btn(t("help.back"), TrAdm(action="view", sid=session.id))])
-    message = _msg(query)
+    rows.append([button(t("help.back"), TrAdm(action="view", sid=session.id))])
+    message = message_of(query)
     if message is not None:
         text = t("help.training.marks_title", title=html.escape(session.title)) + (
             "\n" + t("help.faq.page", page=page + 1, pages=pages) if pages > 1 else ""
         )
-        await message.edit_text(text, reply_markup=_kb(rows))
+        await message.edit_text(text, reply_markup=keyboard(rows))
 
 
 async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService) -> None:
@@ -159,7 +157,7 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, tra
         return
     await query.answer()
     data, filename = result
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
         await message.answer_document(
             BufferedInputFile(data, filename=filename), caption=t("help.training.xlsx_caption")

@@ -7,13 +7,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     CallbackQuery,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Message,
 )
 
@@ -29,6 +26,7 @@ from bot.services.training import (
     parse_when,
 )
 from bot.tg.callbacks import TrAdm
+from handlers.common import button, keyboard, message_of
 from storage.people import PersonRepo
 
 
@@ -40,16 +38,10 @@ class TrNew(StatesGroup):
     confirm = State()
 
 
-def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data.pack())
 
 
-def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
-    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
-def _msg(query: CallbackQuery) -> Message | None:
-    return query.message if isinstance(query.message, Message) else None
 
 
 # --- the IT officer: list and create ----------------------------------------------------------
@@ -59,26 +51,26 @@ async def sessions_menu(
     query: CallbackQuery, t: Translator, *, training: TrainingService,
 ) -> None:
     await query.answer()
-    message = _msg(query)
+    message = message_of(query)
     if message is None:
         return
     sessions = await training.menu_sessions()
     rows = [
-        [_btn(
+        [button(
             f"{training.format_when(s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id)
         )] for s in sessions
     ]
-    rows.append([_btn(t("help.training.btn_new"), TrAdm(action="new"))])
-    await message.answer(t("help.training.menu"), reply_markup=_kb(rows))
+    rows.append([button(t("help.training.btn_new"), TrAdm(action="new"))])
+    await message.answer(t("help.training.menu"), reply_markup=keyboard(rows))
 
 
 async def new_session(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(TrNew.title)
     await query.answer()
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
         await message.answer(
-            t("help.training.ask_title"), reply_markup=_kb([[_btn(t("help.cancel"), TrAdm(action="cancel"))]])
+            t("help.training.ask_title"), reply_markup=keyboard([[button(t("help.cancel"), TrAdm(action="cancel"))]])
         )
 
 
@@ -91,18 +83,18 @@ async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
     await state.update_data(tr_title=title)
     await state.set_state(TrNew.audience)
     rows = [
-        [_btn(t(f"help.training.aud_btn.{a}"), TrAdm(action="aud", arg=a))]
+        [button(t(f"help.training.aud_btn.{a}"), TrAdm(action="aud", arg=a))]
         for a in ("teachers", "pupils", "parents", "everyone")
     ]
-    rows.append([_btn(t("help.cancel"), TrAdm(action="cancel"))])
-    await message.answer(t("help.training.ask_audience"), reply_markup=_kb(rows))
+    rows.append([button(t("help.cancel"), TrAdm(action="cancel"))])
+    await message.answer(t("help.training.ask_audience"), reply_markup=keyboard(rows))
 
 
 async def got_audience(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
     audience = callback_data.arg
-    message = _msg(query)
+    message = message_of(query)
     if await state.get_state() != TrNew.audience.state or audience not in ("teachers", "pupils", "parents", "everyone"):
         await query.answer(t("help.expired"), show_alert=True)
         return
@@ -110,10 +102,10 @@ async def got_audience(
     await state.update_data(tr_audience=audience, tr_class=None)
     if audience in ("pupils", "parents"):
         classes = await people.classes()
-        rows = [[_btn(c, TrAdm(action="cls", arg=c)) for c in classes[i : i + 4]] for i in range(0, len(classes), 4)]
-        rows.append([_btn(t("help.cancel"), TrAdm(action="cancel"))])
+        rows = [[button(c, TrAdm(action="cls", arg=c)) for c in classes[i : i + 4]] for i in range(0, len(classes), 4)]
+        rows.append([button(t("help.cancel"), TrAdm(action="cancel"))])
         if message is not None:
-            await message.edit_text(t("help.training.ask_class"), reply_markup=_kb(rows))
+            await message.edit_text(t("help.training.ask_class"), reply_markup=keyboard(rows))
         return
     await state.set_state(TrNew.when)
     if message is not None:
@@ -130,7 +122,7 @@ async def got_class(
     await query.answer()
     await state.update_data(tr_class=callback_data.arg)
     await state.set_state(TrNew.when)
-    message = _msg(query)
+    message = message_of(query)
     if message is not None and data.get("tr_audience"):
         await message.edit_text(t("help.training.ask_when"))
 
@@ -180,11 +172,11 @@ async def got_place(message: Message, t: Translator, state: FSMContext, *, train
     text = training.session_text(t, spec) + "\n\n" + t("help.training.preview", n=len(people), reachable=reachable)
     await message.answer(
         text,
-        reply_markup=_kb(
+        reply_markup=keyboard(
             [
                 [
-                    _btn(t("help.training.btn_create"), TrAdm(action="create")),
-                    _btn(t("help.cancel"), TrAdm(action="cancel")),
+                    button(t("help.training.btn_create"), TrAdm(action="create")),
+                    button(t("help.cancel"), TrAdm(action="cancel")),
                 ]
             ]
         ),
@@ -201,17 +193,17 @@ async def create(
     await state.set_state(None)
     await query.answer()
     sid, invitees, sent = await training.create_session(person, spec)
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
         await message.edit_text(
             training.session_text(t, spec) + "\n\n" + t("help.training.created", n=invitees, sent=sent),
-            reply_markup=_kb([[_btn(t("help.training.btn_open"), TrAdm(action="view", sid=sid))]]),
+            reply_markup=keyboard([[button(t("help.training.btn_open"), TrAdm(action="view", sid=sid))]]),
         )
 
 
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(None)
     await query.answer()
-    message = _msg(query)
+    message = message_of(query)
     if message is not None:
         await message.edit_text(t("help.cancelled"))
