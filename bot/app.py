@@ -22,11 +22,10 @@ from aiogram.enums import ParseMode
 from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
-from bot.channels import ChannelPolicy, ChannelRules
+from bot.channels import ChannelRules
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
-from bot.domain.people import Person
-from bot.i18n import Catalog, Translator
+from bot.i18n import Catalog
 from bot.max.limited import build_limited_max_bot
 from bot.paths import CONTENT_DIR
 from bot.services.faq import FaqLibrary
@@ -87,7 +86,6 @@ class App:
     policy: AnswerPolicy
     watchers: ProgressWatchers
     outbox_wakeup: asyncio.Event
-    bot_username: str = ""
     # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
     # MAX beside Telegram. Set by `serve`.
     bot: Bot | None = None
@@ -97,19 +95,8 @@ class App:
     update_guard: UpdateGuard | None = None
     commands_retry: asyncio.Task[None] | None = None
 
-    @property
-    def channel_policy(self) -> ChannelPolicy | None:
-        return self.channels.policy
-
-    @channel_policy.setter
-    def channel_policy(self, policy: ChannelPolicy | None) -> None:
-        self.channels.policy = policy
-
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()
-
-    def translator_for(self, person: Person) -> Translator:
-        return self.catalog.translator_for(person)
 
     def dispatcher_data(self) -> dict[str, object]:
         """What handlers, filters and middlewares may ask for by name: the shared pieces, the
@@ -264,7 +251,6 @@ def build_dispatcher(app: App) -> Dispatcher:
         # through the outbox; the bot starts either way, see bot/services/ledger.py).
         await app.services.ledger.check_at_start()
         me = await bot.get_me()
-        app.bot_username = me.username or ""
         # A convenience: a failure is one line and a background retry, never a stopped bot.
         retry = await try_or_retry(
             lambda: set_default_commands(bot, app.catalog),
@@ -280,7 +266,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         app.sender.start()
         await app.watchers.resume(bot)
         app.scheduler.start(app.tick)
-        log.info("schoolbot started as @%s", app.bot_username)
+        log.info("schoolbot started as @%s", me.username or "")
 
     async def on_shutdown(bot: Bot) -> None:
         # Graceful stop: polling has stopped; let running handlers and the sends in flight finish
@@ -348,7 +334,7 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
         raise
     app.bot, app.max_bot = bot, max_bot
     if max_bot is not None or app.school.channels is not None:
-        app.channel_policy = app.school.channel_policy
+        app.channels.policy = app.school.channel_policy
     else:
         # A Telegram-only school without [channels] keeps sending everything through Telegram
         # (a private school may); a municipal school may not, so the operator is told at every start.

@@ -121,7 +121,7 @@ class RepliesToTicket(Filter):
         on_max = person.id if channel is Channel.MAX and person is not None else None
         if channel is Channel.MAX and on_max is None:
             return False
-        ticket_id = await tickets.repo().ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
+        ticket_id = await tickets.ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
         return False if ticket_id is None else {"ticket_id": ticket_id}
 
 
@@ -160,7 +160,7 @@ async def _ticket(
     query: CallbackQuery, callback_data: TicketCb, t: Translator, tickets: TicketsService,
 ) -> Ticket | None:
     """The ticket a button names, or None after telling the officer it is gone."""
-    ticket = await tickets.repo().ticket(callback_data.id)
+    ticket = await tickets.ticket(callback_data.id)
     if ticket is None:
         await query.answer(t("help.ticket.missing"), show_alert=True)
     return ticket

@@ -133,7 +133,6 @@ async def handler_harness(
 ) -> AsyncIterator[Harness]:
     app = create_app(make_settings(tmp_path, **settings), clock=ManualClock(start), scheduler=ManualScheduler())
     await app.open()
-    app.bot_username = BOT_USERNAME
     bot = MockedBot()
     dp = build_dispatcher(app)
     try:

@@ -25,7 +25,7 @@ async def test_telegram_only_start_warns_once(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         async with running_bot(tg, tmp_path) as app:
-            assert app.channel_policy is None
+            assert app.channels.policy is None
     [line] = _lines(caplog)
     assert "MAX_TOKEN" in line and "[channels]" in line
 
@@ -39,5 +39,5 @@ async def test_a_channels_section_applies_the_policy_silently(
     )
     with caplog.at_level(logging.WARNING, logger="bot.app"):
         async with running_bot(tg, tmp_path, school_config=school) as app:
-            assert app.channel_policy is not None
+            assert app.channels.policy is not None
     assert _lines(caplog) == []

@@ -74,22 +74,23 @@ class TicketsService:
     faq_merged: dict[str, tuple[Faq, Faq]] = field(default_factory=dict, init=False)
 
 
-    def repo(self) -> HelpRepo:
-        return self.help
+    async def ticket(self, ticket_id: int) -> Ticket | None:
+        return await self.help.ticket(ticket_id)
+
+    async def ticket_for_notice(self, chat_id: int, message_id: int, *, max_person_id: int | None) -> int | None:
+        """The ticket whose notice the bot sent as this message (an answer is a reply to it)."""
+        return await self.help.ticket_for_notice(chat_id, message_id, max_person_id=max_person_id)
 
     # --- the FAQ as served ------------------------------------------------------------------------
-    def library(self) -> FaqLibrary:
-        return self.faq_library
-
     async def faq_for(self, lang: str) -> Faq:
         """The shipped FAQ of `lang` plus the entries made from answered questions (cached until the
         shipped FAQ is reloaded or an entry is added)."""
-        base = self.library().get(lang)
+        base = self.faq_library.get(lang)
         cache = self.faq_merged
         cached = cache.get(lang)
         if cached is not None and cached[0] is base:
             return cached[1]
-        extras = await self.repo().faq_extras()
+        extras = await self.help.faq_extras()
         if not extras:
             merged = base
         else:
@@ -117,7 +118,7 @@ class TicketsService:
 
     def reload_faq(self) -> None:
         """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
-        self.library().reload()
+        self.faq_library.reload()
         self.faq_merged.clear()
 
     # --- tickets ----------------------------------------------------------------------------------
@@ -168,7 +169,7 @@ class TicketsService:
 
     async def answer_ticket(self, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
         text = text.strip()[:MAX_ANSWER_TEXT]
-        ticket = await self.repo().ticket(ticket_id)
+        ticket = await self.help.ticket(ticket_id)
         if ticket is None or not officer.is_admin:
             return AnswerOutcome("missing")
         if ticket.status == "closed":
@@ -193,7 +194,7 @@ class TicketsService:
                     priority=3,
                 )
         self.outbox.wake()
-        updated = await self.repo().ticket(ticket_id)
+        updated = await self.help.ticket(ticket_id)
         return AnswerOutcome("sent" if reachable else "unreachable", updated)
 
     async def close_ticket(self, officer: Person, ticket_id: int) -> bool:
@@ -233,6 +234,6 @@ class TicketsService:
         return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
 
     async def tickets_overview(self, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
-        tickets = await self.repo().unclosed_tickets(limit)
+        tickets = await self.help.unclosed_tickets(limit)
         people = {p.id: p for p in await self.people.get_many({tk.asker_id for tk in tickets})}
         return [(tk, people.get(tk.asker_id)) for tk in tickets]
