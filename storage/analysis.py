@@ -18,6 +18,7 @@ class EditedTasks:
 
 class AnalysisRepo:
     """The analysis tables: reads on the database given, writes (static) in the caller's transaction."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 

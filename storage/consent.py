@@ -13,7 +13,7 @@ from typing import Literal
 import aiosqlite
 
 from storage import chain
-from storage.db import Database, fetchall_in, fetchone_in
+from storage.db import fetchall_in, fetchone_in
 from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
@@ -129,9 +129,8 @@ async def _insert_raw(conn: aiosqlite.Connection, table: str, row: dict[str, obj
 
 
 class ConsentRepo:
-    """The consent tables: reads on the database given, writes (static) in the caller's transaction."""
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    """The consent tables, read and written on the caller's connection (every call may run inside
+    its transaction)."""
 
     # --- versions -----------------------------------------------------------------------------------
     @staticmethod

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in, fetchone_in
+from storage.db import fetchall_in, fetchone_in
 from storage.timefmt import from_db, to_db
 
 
@@ -32,9 +32,8 @@ class Original:
 
 
 class ConsentFormRepo:
-    """The consent form tables: reads on the database given, writes (static) in the caller's transaction."""
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    """The consent form tables, read and written on the caller's connection (every call may run inside
+    its transaction)."""
 
     @staticmethod
     async def store_text(conn: aiosqlite.Connection, sha256: str, text: str, now: datetime) -> None:

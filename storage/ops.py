@@ -96,6 +96,7 @@ class PersonRow:
 
 class OpsRepo:
     """The ops tables: reads on the database given, writes (static) in the caller's transaction."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 

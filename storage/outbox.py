@@ -15,7 +15,6 @@ from typing import Any, Literal
 import aiosqlite
 
 from bot.channels import DataClass
-from storage.db import Database
 from storage.timefmt import to_db
 
 Kind = Literal["text", "photo", "document"]
@@ -70,9 +69,8 @@ class Payload:
 
 
 class OutboxRepo:
-    """The outbox tables: reads on the database given, writes (static) in the caller's transaction."""
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    """The outbox tables, read and written on the caller's connection (every call may run inside
+    its transaction)."""
 
     @staticmethod
     async def enqueue(

@@ -73,6 +73,7 @@ class RosterPerson:
 
 class YearRepo:
     """The year tables: reads on the database given, writes (static) in the caller's transaction."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
