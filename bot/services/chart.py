@@ -11,13 +11,10 @@ import io
 import threading
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.paths import CONTENT_DIR
 from bot.services.status import StatusData
-
-if TYPE_CHECKING:
-    pass
 
 FONT_DIR = CONTENT_DIR / "fonts"
 _FONT_LOCK = threading.Lock()

@@ -12,7 +12,6 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from bot.argparsing import SubParsers
 from bot.config import load_settings
@@ -23,10 +22,6 @@ from storage.consent import ConsentRepo
 from storage.db import Database
 from storage.lock import DatabaseLock
 from storage.snapshot import ReceiptInfo, carry_set, ledger_receipts, private_file, verify_file
-
-if TYPE_CHECKING:
-    pass
-
 
 # --- restore ---------------------------------------------------------------------------------
 

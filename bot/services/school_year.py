@@ -1,7 +1,7 @@
 """A new school year: promote every class, retire the leaving grade, move the calendar and the plan's
 recurring items, carry consents by the consent document's term.
 
-`new_year(app, 2027, dry_run=True)` computes the whole change and lists it by name; with
+`SchoolYearService.new_year(2027, dry_run=True)` computes the whole change and lists it by name; with
 `dry_run=False` it applies the same list in one write transaction and records it in
 `school_years`, so a second run for the same year does nothing. The calendar override lives in the
 database, never in school.toml (see `bot.config.apply_year_override`).

@@ -1,7 +1,7 @@
 """Questions to the IT officer (tickets) and the FAQ as the bot serves it.
 
-The FAQ the bot serves is the shipped FAQ (`content/faq`, a FaqLibrary kept in
-`app.extras["faq"]`, reloadable) merged with entries the IT officer made from answered questions
+The FAQ the bot serves is the shipped FAQ (`content/faq`, the FaqLibrary the service
+holds, reloadable) merged with entries the IT officer made from answered questions
 (table `faq_extra`), so those survive restarts and reloads and are found by search like any other.
 
 A ticket is created and announced to every IT officer in one transaction (outbox); an IT officer

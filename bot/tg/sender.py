@@ -6,7 +6,7 @@ applies the global budget (`settings.send_rate`), the bulk cap (`settings.outbox
 25/s) and one second per chat. The sender only avoids picking rows whose chat is not free yet (or
 has a send in flight), so a slow chat does not hold a sending slot. A Bot without a limited session
 (a test's plain bot) gets a limiter of the sender's own, so there is still exactly one. Whether a
-row is *due* is decided by `app.clock` (a ManualClock in tests), so tests move time without
+row is *due* is decided by the injected clock (a ManualClock in tests), so tests move time without
 sleeping and the pace stays real.
 
 Throughput: sends run as tasks, up to `concurrency` at once, so API latency does not reduce the
