@@ -307,6 +307,9 @@ class SchoolCalendar:
     year: int
     quarters: tuple[Quarter, ...]
 
+    def is_working_day(self, day: date) -> bool:
+        return day.weekday() in self.working_days and day not in self.holidays
+
     def send_window(self, moment: datetime) -> datetime:
         """When a message nobody is waiting for may go out: the first instant >= moment inside
         working hours on a working day, outside quiet hours and holidays (school time zone)."""

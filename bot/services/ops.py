@@ -48,7 +48,7 @@ class OpsService:
         return self.school.calendar.send_window(now) == now
 
     def is_working_day(self, day: date) -> bool:
-        return day.isoweekday() in self.school.hours.working_days and day not in self.school.hours.holidays
+        return self.school.calendar.is_working_day(day)
 
     def working_day_on_or_after(self, day: date) -> date:
         for _ in range(30):
