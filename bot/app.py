@@ -190,13 +190,16 @@ def create_app(
 
 
 def build_max_bot(settings: Settings) -> Bot | None:
-    """The MAX Bot (MAX_TOKEN, MAX_API_URL) behind its own send limiter, or None without a MAX token."""
+    """The MAX Bot (MAX_TOKEN, MAX_API_URL, MAX_CA_FILE) behind its own send limiter, or None without a
+    MAX token."""
     if settings.max_token is None:
         return None
     limiter = SendLimiter(
         rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
     )
-    return build_limited_max_bot(settings.max_token.get_secret_value(), settings.max_api_url, limiter)
+    return build_limited_max_bot(
+        settings.max_token.get_secret_value(), settings.max_api_url, limiter, ca_file=settings.max_ca_file
+    )
 
 
 def build_bots(settings: Settings) -> tuple[Bot, Bot | None]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import ssl
 import tomllib
 from datetime import date, time
 from pathlib import Path
@@ -117,6 +118,9 @@ class Settings(BaseSettings):
     # MAX (issue #17): the bot's MAX token; with it `schoolbot run` serves MAX too (or MAX alone).
     max_token: SecretStr | None = None
     max_api_url: str | None = None
+    # A PEM file trusted for MAX instead of the shipped Russian Trusted Root CA (content/certs); the
+    # public roots stay trusted either way.
+    max_ca_file: Path | None = None
     database_path: Path = Path("data/schoolbot.sqlite3")
     backup_dir: Path = Path("data/backups")
     # Set by the IT officer on the server only: the password of the encrypted off-site archive that
@@ -148,6 +152,18 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(startup_text("url"))
         return value.rstrip("/") if value else value
+
+
+    @field_validator("max_ca_file")
+    @classmethod
+    def _check_ca_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return value
+        try:
+            ssl.create_default_context().load_verify_locations(cafile=str(value))
+        except (OSError, ssl.SSLError, ValueError):
+            raise ValueError(startup_text("ca_file", value=str(value))) from None
+        return value
 
 
 def load_settings(**overrides: Any) -> Settings:

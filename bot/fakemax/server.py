@@ -1,4 +1,4 @@
-"""An in-process fake of the MAX Bot API (platform-api.max.ru), checked against the official schema.
+"""An in-process fake of the MAX Bot API (platform-api2.max.ru), checked against the official schema.
 
 ``FakeMax`` is the HTTP server: its lifecycle and routes, and the checks every request and answer go
 through. The state it serves is ``bot.fakemax.state``, the operations ``bot.fakemax.operations``.
@@ -48,11 +48,12 @@ class FakeMax(FakeMaxOperations):
         # No access log: it would print query strings, and the token must never reach logs.
         runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=self.server_ssl)
         await site.start()
         self._runner = runner
         self._closing = asyncio.Event()
-        self.base_url = f"http://{host}:{runner.addresses[0][1]}"
+        scheme = "https" if self.server_ssl is not None else "http"
+        self.base_url = f"{scheme}://{host}:{runner.addresses[0][1]}"
         return self.base_url
 
     async def stop(self) -> None:

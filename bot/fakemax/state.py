@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import itertools
 import secrets
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -34,8 +35,12 @@ class FakeMaxState:
         rate: float = 30.0,
         now: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        server_ssl: ssl.SSLContext | None = None,
     ) -> None:
         self.token = token
+        # With a server context the fake serves HTTPS (as MAX does), so a test proves whom the
+        # session trusts; without one, plain HTTP on 127.0.0.1.
+        self.server_ssl = server_ssl
         self.bot_id = bot_id
         self.bot_name = bot_name
         self.bot_username = bot_username

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any, ClassVar, cast
 
 from aiogram import Bot
@@ -55,11 +56,14 @@ from aiohttp import ClientError, ClientTimeout, FormData
 
 from bot.channels import Channel
 from bot.max.convert import Converter, MidRegistry, UnsupportedOnMax, decode_file_id, keyboard_attachment, to_user
+from bot.max.tls import max_ssl_context
 from bot.max.wire import CHAT_ACTIONS, common, default_scope, error_for, query_value, resolve, target, text_body
 
 log = logging.getLogger(__name__)
 
-MAX_API_URL = "https://platform-api.max.ru"
+# MAX moved bots to platform-api2 (the old platform-api host stopped serving them in July 2026); the
+# vendored schema (v0.0.33) names this host itself.
+MAX_API_URL = "https://platform-api2.max.ru"
 UPDATE_TYPES = ("message_created", "message_callback", "bot_started")
 
 COVERED: tuple[str, ...] = (
@@ -85,11 +89,14 @@ class MaxSession(AiohttpSession):
         retry_delay: float = 1.0,
         not_ready_retries: int = 5,
         not_ready_delay: float = 0.5,
+        ca_file: Path | None = None,
         **kwargs: Any,
     ) -> None:
         base = api_url.rstrip("/")
         # Downloads: getFile puts the full MAX file URL into file_path, and this template passes it on.
         super().__init__(api=TelegramAPIServer(base=base + "/{method}", file="{path}"), **kwargs)
+        # aiogram's context trusts certifi alone; MAX's certificates chain to the Russian Trusted Root CA.
+        self._connector_init["ssl"] = max_ssl_context(ca_file)
         self._max_token = token
         self._base = base
         self.max_retries = max_retries
