@@ -14,11 +14,17 @@ What it enforces (each refusal is MAX's Error body ``{"code", "message"}``):
 - every request matches an operation of the vendored schema (tests/data/max/schema.yaml, v0.0.33):
   path and query parameters parsed and typed, the JSON body checked against the requestBody schema,
   discriminators (attachment, button and update types) followed; otherwise 400 ``proto.payload``;
-- the ``Authorization`` header carries the token (401 ``verify.token``);
+- the ``Authorization`` header carries the token, and only it: a token in the query is refused (401
+  ``verify.token``);
 - 30 requests per second (429 ``too.many.requests``), every operation counted;
-- text up to 4000 characters (the schema's NewMessageBody.text maxLength);
-- a message needs text or attachments; uploads are the two-step /uploads + upload URL flow, and
-  ``not_ready_sends`` refuses the next sends with ``attachment.not.ready`` as MAX does while processing.
+- text up to 4000 characters as sent, markup included (the schema's NewMessageBody.text maxLength);
+- a message needs text or attachments; a file is the only file or picture of its message (buttons
+  may go with it);
+- uploads are the two-step /uploads + upload URL flow; a fresh upload stays ``attachment.not.ready``
+  for ``upload_processing`` seconds of the fake's clock (``not_ready_sends`` refuses the next N
+  sends outright);
+- an edit's ``attachments`` replace the message's: ``[]`` deletes its picture or file, as on MAX;
+- ``fail_next`` forces 5xx answers or dropped connections; ``server_ssl`` serves HTTPS.
 Every answer is checked against the response schema of its operation and status; a violation lands in
 ``response_violations`` (and the answer becomes a 500), so tests assert that list stays empty.
 """

@@ -62,6 +62,7 @@ class StoredFile:
     data: bytes
     filename: str
     photo_id: int | None = None
+    ready_at: float = 0.0  # the fake's clock time from which MAX has processed the upload
 
 
 @dataclass

@@ -47,6 +47,10 @@ class FakeMaxOperations(FakeMaxState):
         return {"commands": self.commands}
 
     def _resolve_attachments(self, requested: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        media = [a["type"] for a in requested if a["type"] != "inline_keyboard"]
+        if "file" in media and len(media) > 1:
+            # MAX delivers a file only on its own: beside a photo or another file the message is refused.
+            raise MaxApiError(400, "proto.payload", "A file attachment must be the only attachment of a message")
         result: list[dict[str, Any]] = []
         for attachment in requested:
             kind = attachment["type"]
@@ -64,8 +68,8 @@ class FakeMaxOperations(FakeMaxState):
                     stored = self._files.get(token)
                     if stored is None:
                         raise MaxApiError(400, "attachment.not.found", f"Unknown attachment token for {kind}")
-                    if self.not_ready_sends > 0:
-                        self.not_ready_sends -= 1
+                    if self.not_ready_sends > 0 or stored.ready_at > self._now():
+                        self.not_ready_sends = max(0, self.not_ready_sends - 1)
                         raise MaxApiError(
                             400, "attachment.not.ready", "Key: errors.process.attachment.file.not.processed"
                         )

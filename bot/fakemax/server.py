@@ -90,7 +90,18 @@ class FakeMax(FakeMaxOperations):
         operation, path_params = found
         record.operation_id = operation.operation_id
         self.stats.by_operation[operation.operation_id] = self.stats.by_operation.get(operation.operation_id, 0) + 1
+        if self.fail_next:
+            forced = self.fail_next.pop(0)
+            record.status = forced
+            if forced == 0:  # the connection drops before any answer
+                if request.transport is not None:
+                    request.transport.close()
+                return web.Response(status=500)
+            return self._json(record, forced, {"code": "internal", "message": "Service temporarily unavailable"})
         try:
+            if "access_token" in query:
+                # MAX takes the token in the Authorization header only; the query parameter was retired.
+                raise MaxApiError(401, "verify.token", "Pass the token in the Authorization header")
             if request.headers.get("Authorization") != self.token:
                 raise MaxApiError(401, "verify.token", "Invalid access_token")
             if not self._bucket.admit():
@@ -138,7 +149,7 @@ class FakeMax(FakeMaxOperations):
                 data = bytes(await part.read())
         if not data:
             return web.json_response({"code": "proto.payload", "message": "No data part"}, status=400)
-        stored = self.store_file(data, filename, kind)
+        stored = self.store_file(data, filename, kind, processing=self.upload_processing)
         if kind == "image":
             return web.json_response({"photos": {str(stored.photo_id): {"token": stored.token}}})
         return web.json_response({"token": stored.token})

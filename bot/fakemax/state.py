@@ -56,6 +56,11 @@ class FakeMaxState:
         # The next N sends carrying an uploaded file are refused with attachment.not.ready, as MAX does
         # while it still processes an upload.
         self.not_ready_sends = 0
+        # A fresh upload stays "not ready" for this many seconds of the fake's clock (``now``).
+        self.upload_processing = 0.0
+        # Answers forced on the next requests, in order: an HTTP status (e.g. 503), or 0 to drop the
+        # connection without an answer.
+        self.fail_next: list[int] = []
         self._now = now
         self._bucket = RateBucket(rate, monotonic)
         self._schema: MaxSchema | None = None
@@ -247,10 +252,15 @@ class FakeMaxState:
             update["payload"] = payload
         return self.push_update(update)
 
-    def store_file(self, data: bytes, filename: str, kind: str) -> StoredFile:
+    def store_file(self, data: bytes, filename: str, kind: str, *, processing: float = 0.0) -> StoredFile:
         token = secrets.token_urlsafe(24)
         stored = StoredFile(
-            token=token, kind=kind, data=data, filename=filename, photo_id=next(self._ids) if kind == "image" else None
+            token=token,
+            kind=kind,
+            data=data,
+            filename=filename,
+            photo_id=next(self._ids) if kind == "image" else None,
+            ready_at=self._now() + processing,
         )
         self._files[token] = stored
         return stored

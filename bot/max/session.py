@@ -52,7 +52,7 @@ from aiogram.methods import (
 )
 from aiogram.methods.base import TelegramType
 from aiogram.types import File, InputFile, Message, Update, User
-from aiohttp import ClientError, ClientTimeout, FormData
+from aiohttp import ClientConnectorError, ClientError, ClientSSLError, ClientTimeout, FormData
 
 from bot.channels import Channel
 from bot.max.convert import Converter, MidRegistry, UnsupportedOnMax, decode_file_id, keyboard_attachment, to_user
@@ -87,9 +87,10 @@ class MaxSession(AiohttpSession):
         *,
         max_retries: int = 3,
         retry_delay: float = 1.0,
-        not_ready_retries: int = 5,
         not_ready_delay: float = 0.5,
+        not_ready_budget: float = 20.0,
         ca_file: Path | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **kwargs: Any,
     ) -> None:
         base = api_url.rstrip("/")
@@ -101,8 +102,10 @@ class MaxSession(AiohttpSession):
         self._base = base
         self.max_retries = max_retries
         self.retry_delay = retry_delay
-        self.not_ready_retries = not_ready_retries
         self.not_ready_delay = not_ready_delay
+        self.not_ready_budget = not_ready_budget
+        # Every wait of the session goes through this (tests pass one that moves a manual clock).
+        self.sleep = sleep
         self.mids = MidRegistry()
         self.converter = Converter(self.mids)
         self._marker: int | None = None
@@ -141,15 +144,21 @@ class MaxSession(AiohttpSession):
     ) -> Any:
         """One MAX API call with MAX's error answers turned into aiogram's exceptions.
 
-        429: retried ``max_retries`` times after ``retry_delay`` seconds, doubling; then
-        TelegramRetryAfter, so the outbox waits as it does for Telegram. 400 attachment.not.ready (an
-        upload still being processed): retried ``not_ready_retries`` times after ``not_ready_delay``.
+        Retried here, with a doubling pause from ``retry_delay``, at most ``max_retries`` times each:
+        429 (then TelegramRetryAfter, so the outbox waits as it does for Telegram), 5xx (then
+        TelegramServerError), and network errors (then TelegramNetworkError). A network error after
+        the request may have reached MAX (a timeout, a dropped connection) is retried only for GET:
+        repeating a send could deliver the message twice, and the outbox retries sends itself.
+        400 attachment.not.ready (MAX still processes an upload) is waited out from
+        ``not_ready_delay``, doubling, for up to ``not_ready_budget`` seconds in all (MAX's reference
+        clients wait 12-20 s).
         """
         session = await self.create_session()
         params = {k: query_value(v) for k, v in (query or {}).items() if v is not None}
         headers = {"Authorization": self._max_token}
         client_timeout = ClientTimeout(total=timeout if timeout is not None else self.timeout)
-        rate_attempt = not_ready_attempt = 0
+        rate_attempt = server_attempt = network_attempt = not_ready_attempt = 0
+        not_ready_waited = 0.0
         while True:
             try:
                 async with session.request(
@@ -165,10 +174,14 @@ class MaxSession(AiohttpSession):
                         payload = await resp.json(content_type=None)
                     except ValueError:
                         payload = None
-            except TimeoutError as exc:
-                raise TelegramNetworkError(method=method, message="Request timeout error") from exc
-            except ClientError as exc:
-                raise TelegramNetworkError(method=method, message=f"{type(exc).__name__}: {exc}") from exc
+            except (TimeoutError, ClientError) as exc:
+                message = "Request timeout error" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {exc}"
+                never_sent = isinstance(exc, ClientConnectorError) and not isinstance(exc, ClientSSLError)
+                if network_attempt < self.max_retries and (never_sent or http_method == "GET"):
+                    await self.sleep(self.retry_delay * (2**network_attempt))
+                    network_attempt += 1
+                    continue
+                raise TelegramNetworkError(method=method, message=message) from exc
             if status == 200:
                 return payload
             error = payload if isinstance(payload, dict) else {}
@@ -178,12 +191,18 @@ class MaxSession(AiohttpSession):
                 delay = self.retry_delay * (2**rate_attempt)
                 if rate_attempt < self.max_retries:
                     rate_attempt += 1
-                    await asyncio.sleep(delay)
+                    await self.sleep(delay)
                     continue
                 raise TelegramRetryAfter(method=method, message=description, retry_after=max(1, math.ceil(delay)))
-            if status == 400 and code == "attachment.not.ready" and not_ready_attempt < self.not_ready_retries:
+            if status >= 500 and server_attempt < self.max_retries:
+                await self.sleep(self.retry_delay * (2**server_attempt))
+                server_attempt += 1
+                continue
+            if status == 400 and code == "attachment.not.ready" and not_ready_waited < self.not_ready_budget:
+                delay = min(self.not_ready_delay * (2**not_ready_attempt), self.not_ready_budget - not_ready_waited)
+                await self.sleep(delay)
                 not_ready_attempt += 1
-                await asyncio.sleep(self.not_ready_delay)
+                not_ready_waited += delay
                 continue
             raise error_for(method, status, description)
 

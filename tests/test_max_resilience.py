@@ -1,0 +1,153 @@
+"""The MAX session rides out what the platform does under load, and the fake MAX is as strict as MAX.
+
+Waits go through the session's injectable ``sleep``; here it moves the fake's clock, so a 20-second
+wait costs nothing and its length is measured exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramServerError
+from aiogram.types import BufferedInputFile
+from PIL import Image
+
+from bot.fakemax import FakeMax
+from bot.max import make_max_bot
+
+
+class FakeTime:
+    """The fake MAX's clock and the session's sleep in one: sleeping moves the clock."""
+
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.t += seconds
+        await asyncio.sleep(0)
+
+
+def _png() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 120, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def clock() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+async def mx(clock: FakeTime) -> AsyncIterator[FakeMax]:
+    async with FakeMax(now=clock.now) as server:
+        server.user(7201, "Ольга")
+        yield server
+    assert server.response_violations == [] and server.internal_errors == []
+
+
+@pytest.fixture
+async def bot(mx: FakeMax, clock: FakeTime) -> AsyncIterator[Bot]:
+    bot = make_max_bot(mx.token, mx.base_url, bot_id=mx.bot_id, sleep=clock.sleep)
+    yield bot
+    await bot.session.close()
+
+
+def _not_ready(mx: FakeMax) -> int:
+    codes = [r.response.get("code") for r in mx.requests if isinstance(r.response, dict)]
+    return codes.count("attachment.not.ready")
+
+
+async def test_a_fresh_upload_is_waited_out_with_backoff(bot: Bot, mx: FakeMax, clock: FakeTime) -> None:
+    mx.upload_processing = 12.0  # MAX takes 12 s to process the picture
+    await bot.send_photo(7201, BufferedInputFile(_png(), "card.png"), caption="Карточка")
+    [photo] = mx.sent(7201)
+    assert photo.files() and photo.plain == "Карточка"
+    assert 12.0 <= sum(clock.slept) <= 20.0
+    assert clock.slept[:4] == [0.5, 1.0, 2.0, 4.0]  # doubling, not a hammering loop
+    assert _not_ready(mx) == len(clock.slept)
+
+
+async def test_an_upload_never_ready_gives_up_after_about_twenty_seconds(
+    bot: Bot, mx: FakeMax, clock: FakeTime
+) -> None:
+    mx.upload_processing = 600.0
+    with pytest.raises(TelegramBadRequest, match="attachment.not.ready"):
+        await bot.send_document(7201, BufferedInputFile(b"x;y\n", "report.csv"))
+    assert sum(clock.slept) == pytest.approx(20.0)
+    assert mx.sent(7201) == []
+
+
+async def test_server_errors_are_retried_with_backoff(bot: Bot, mx: FakeMax, clock: FakeTime) -> None:
+    mx.fail_next = [503, 502]
+    await bot.send_message(7201, "Напоминание")
+    assert [m.plain for m in mx.sent(7201)] == ["Напоминание"]
+    assert clock.slept == [1.0, 2.0]
+    mx.fail_next = [500, 503, 502, 504]  # more than max_retries (3): the error reaches the caller
+    with pytest.raises(TelegramServerError, match="MAX 504"):
+        await bot.send_message(7201, "Ещё")
+    assert len(mx.sent(7201)) == 1
+
+
+async def test_network_errors_are_retried_where_a_repeat_cannot_duplicate(
+    bot: Bot, mx: FakeMax, clock: FakeTime
+) -> None:
+    mx.fail_next = [0, 0]  # the connection drops twice: a GET is safe to repeat
+    me = await bot.get_me()
+    # (aiohttp itself repeats an idempotent request once on a reused connection, so not every drop
+    # costs a pause of the session.)
+    assert me.id == mx.bot_id and mx.fail_next == [] and clock.slept[:1] == [1.0]
+    # A send whose connection dropped may have reached MAX: repeating it could deliver it twice, so
+    # the session reports it and leaves the retry to the outbox.
+    mx.fail_next = [0]
+    with pytest.raises(TelegramNetworkError):
+        await bot.send_message(7201, "Один раз")
+    assert sum(1 for r in mx.requests if r.path == "/messages" and r.method == "POST") == 1
+
+
+async def test_the_token_travels_in_the_header_only(bot: Bot, mx: FakeMax) -> None:
+    await bot.send_message(7201, "Привет")
+    assert all("access_token" not in r.query for r in mx.requests)
+    async with aiohttp.ClientSession() as raw:
+        url = f"{mx.base_url}/me"
+        async with raw.get(url, params={"access_token": mx.token}) as resp:
+            assert resp.status == 401
+        async with raw.get(url, params={"access_token": mx.token}, headers={"Authorization": mx.token}) as resp:
+            assert resp.status == 401 and (await resp.json())["code"] == "verify.token"
+        async with raw.get(url, headers={"Authorization": mx.token}) as resp:
+            assert resp.status == 200
+
+
+async def test_the_fake_refuses_a_file_beside_another_attachment_and_text_over_4000_as_sent(mx: FakeMax) -> None:
+    picture = mx.store_file(_png(), "a.png", "image")
+    document = mx.store_file(b"data", "a.csv", "file")
+    headers = {"Authorization": mx.token}
+    url = f"{mx.base_url}/messages"
+    both = [
+        {"type": "image", "payload": {"token": picture.token}},
+        {"type": "file", "payload": {"token": document.token}},
+    ]
+    button = {"type": "callback", "text": "OK", "payload": "ok"}
+    keyboard = {"type": "inline_keyboard", "payload": {"buttons": [[button]]}}
+    async with aiohttp.ClientSession() as raw:
+        async with raw.post(url, params={"user_id": 7201}, json={"attachments": both}, headers=headers) as resp:
+            assert resp.status == 400 and "only attachment" in (await resp.json())["message"]
+        alone = {"attachments": [both[1], keyboard]}  # a file with its buttons is fine
+        async with raw.post(url, params={"user_id": 7201}, json=alone, headers=headers) as resp:
+            assert resp.status == 200
+        # 3 994 characters the user sees, 4 001 as sent: MAX counts what is sent.
+        marked = {"text": "<b>" + "я" * 3993 + "</b>\n", "format": "html"}
+        assert len(marked["text"]) == 4001
+        async with raw.post(url, params={"user_id": 7201}, json=marked, headers=headers) as resp:
+            assert resp.status == 400
+    assert len(mx.sent(7201)) == 1
