@@ -21,6 +21,7 @@ from aiogram import Router
 
 from bot.argparsing import SubParsers
 from bot.services import (
+    access_log,
     analysis,
     codes_print,
     consent_export,
@@ -37,6 +38,7 @@ from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Rende
 from bot.services.training import RENDERER as TRAINING_RENDERER
 from bot.tg.filters import IsStaff
 from bot.wiring import Services
+from handlers import access_log as access_log_handlers
 from handlers import admin as admin_handlers
 from handlers import analysis as analysis_handlers
 from handlers import archive as archive_handlers
@@ -158,6 +160,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         admin_actions=(AdminEntry(send_log_handlers.ACTION, "channels.admin_action", 110),),
     ),
     Capability(
+        "access_log",  # issue #24 item 5: who opened or exported personal data, for an inspector
+        routers=(RouterSpec(access_log_handlers.build_router, staff=True),),
+        cli=(access_log.register_cli,),
+        admin_actions=(AdminEntry(access_log_handlers.ACTION, "access.admin_action", 115),),
+    ),
+    Capability(
         "analysis",  # plan item 18
         routers=(RouterSpec(analysis_handlers.build_router, staff=True),),
         cli=(analysis.register_cli,),
@@ -193,7 +201,7 @@ CAPABILITIES: tuple[Capability, ...] = (
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
         data=(
             DataSpec("consent_screens", lambda s: ConsentScreens(
-                consent_nudges=s.consent_nudges, consent_paper=s.consent_paper,
+                access_log=s.access_log, consent_nudges=s.consent_nudges, consent_paper=s.consent_paper,
                 consent_registers=s.consent_registers, people=s.people, school=s.school,
             )),
             DataSpec("parent_screens", lambda s: ParentScreens(

@@ -18,6 +18,7 @@ from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
+from bot.services.access_log import CLI, acting_as
 from bot.services.imports import ImportOptions, render_outcome
 from bot.services.onboarding import deep_link
 from bot.services.people_text import find_people
@@ -68,7 +69,9 @@ async def _with_app(args: argparse.Namespace) -> int:
             # the root's own commands (import, link, ...) take the application.
             service = getattr(args, "service", None)
             target = app if service is None else app.services.get(service)
-            result: int = await args.func(target, args, t)
+            # What a command opens or exports is logged as done from the command line.
+            with acting_as(CLI):
+                result: int = await args.func(target, args, t)
             return result
         finally:
             await app.close()

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from bot.clock import Clock
 from bot.config import SchoolConfig, Settings
 from bot.i18n import Catalog
+from bot.services.access_log import AccessLog
 from bot.services.analysis import AnalysisService
 from bot.services.archive import ArchiveService
 from bot.services.backup import BackupService
@@ -59,6 +60,7 @@ class Services:
     school: SchoolConfig
     people: PersonRepo
     outbox: Outbox
+    access_log: AccessLog
     tickets: TicketsService
     codes: CodesService
     codes_print: CodesPrint
@@ -119,6 +121,7 @@ def build_services(
     root once every service exists (a listener is a method of a service built after the one that
     calls it)."""
     help_repo = HelpRepo(db)
+    access_log = AccessLog(clock=clock, db=db, school=school)
     outbox = Outbox(db=db, wake_sender=wake_sender)
     tickets = TicketsService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=help_repo, outbox=outbox,
@@ -128,15 +131,16 @@ def build_services(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
         tickets=tickets,
     )
-    codes_print = CodesPrint(catalog=catalog, clock=clock, codes=codes, db=db, people=people)
+    codes_print = CodesPrint(access_log=access_log, catalog=catalog, clock=clock, codes=codes, db=db, people=people)
     tasks_import = TasksImport(clock=clock, db=db, school=school)
     tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
     status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
-    analysis = AnalysisService(clock=clock, db=db, school=school, status=status, tasks=tasks)
+    analysis = AnalysisService(access_log=access_log, clock=clock, db=db, school=school, status=status, tasks=tasks)
     archive = ArchiveService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
+        school=school,
     )
-    backup = BackupService(clock=clock, db=db, school=school, settings=settings)
+    backup = BackupService(access_log=access_log, clock=clock, db=db, school=school, settings=settings)
     broadcast = BroadcastService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
     codes_nudges = CodesNudges(
@@ -148,7 +152,9 @@ def build_services(
     )
     consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=people, school=school)
     consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=people)
-    consent_export = ConsentExport(clock=clock, consent=consent, consent_registers=consent_registers, school=school)
+    consent_export = ConsentExport(
+        access_log=access_log, clock=clock, consent=consent, consent_registers=consent_registers, school=school,
+    )
     consent_gate = ConsentGate(db=db, people=people)
     consent_nudges = ConsentNudges(
         buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=people,
@@ -161,11 +167,11 @@ def build_services(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, school=school, tasks=tasks,
     )
     report = ReportService(
-        analysis=analysis, backup=backup, catalog=catalog, clock=clock, consent_export=consent_export, db=db,
-        school=school, status=status, tasks=tasks,
+        access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
+        consent_export=consent_export, db=db, school=school, status=status, tasks=tasks,
     )
     school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
-    send_log_export = SendLogExport(clock=clock, db=db, school=school)
+    send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, school=school)
     task_actions = TaskActions(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
         tasks=tasks,
@@ -176,7 +182,8 @@ def build_services(
     ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
     return Services(
         school=school, people=people,
-        outbox=outbox, tickets=tickets, codes=codes, codes_print=codes_print, tasks_import=tasks_import, tasks=tasks,
+        outbox=outbox, access_log=access_log,
+        tickets=tickets, codes=codes, codes_print=codes_print, tasks_import=tasks_import, tasks=tasks,
         status=status, analysis=analysis, archive=archive, backup=backup, broadcast=broadcast,
         codes_import=codes_import, codes_nudges=codes_nudges, consent=consent, consent_paper=consent_paper,
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,

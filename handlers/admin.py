@@ -18,6 +18,7 @@ from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, Importer, ImportOptions, render_outcome
 from bot.services.onboarding import (
     MergeRefused,
@@ -222,10 +223,13 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
 
 
 async def link_search(
-    message: Message, t: Translator, state: FSMContext, *, onboarding: OnboardingService, people: PersonRepo,
+    message: Message, t: Translator, state: FSMContext, *, access_log: AccessLog, onboarding: OnboardingService,
+    people: PersonRepo,
 ) -> None:
     assert message.text is not None
     found = await find_people(people, message.text)
+    # The log keeps who was found (ids), never the name typed.
+    await access_log.record(AccessKind.PERSON_SEARCH, ",".join(str(p.id) for p in found))
     if not found:
         await message.answer(t("admin.link_none"))
         return

@@ -25,6 +25,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services import codes as svc
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.codes import CodesService
 from bot.services.codes_print import CodesPrint, left_out_lines, left_out_summary
 from bot.services.people_text import find_people, person_label
@@ -189,9 +190,13 @@ async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) ->
         await query.message.answer(t("codes.admin_ask_name"))
 
 
-async def admin_search(message: Message, t: Translator, state: FSMContext, *, people: PersonRepo) -> None:
+async def admin_search(
+    message: Message, t: Translator, state: FSMContext, *, access_log: AccessLog, people: PersonRepo,
+) -> None:
     assert message.text is not None
     found = await find_people(people, message.text)
+    # The log keeps who was found (ids), never the name typed.
+    await access_log.record(AccessKind.PERSON_SEARCH, ",".join(str(p.id) for p in found))
     if not found:
         await message.answer(t("codes.admin_none"))
         return

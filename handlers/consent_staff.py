@@ -16,6 +16,7 @@ from bot.domain.access import STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_export import ConsentExport
 from bot.services.consent_nudges import ConsentNudges
 from bot.services.consent_paper import ConsentPaper, staff_classes
@@ -32,9 +33,10 @@ class ConsentScreens:
     handlers ask for them as ``consent_screens``."""
 
     def __init__(
-        self, *, consent_nudges: ConsentNudges, consent_paper: ConsentPaper, consent_registers: ConsentRegisters,
-        people: PersonRepo, school: SchoolConfig,
+        self, *, access_log: AccessLog, consent_nudges: ConsentNudges, consent_paper: ConsentPaper,
+        consent_registers: ConsentRegisters, people: PersonRepo, school: SchoolConfig,
     ) -> None:
+        self.access_log = access_log
         self.consent_nudges = consent_nudges
         self.consent_paper = consent_paper
         self.consent_registers = consent_registers
@@ -69,6 +71,7 @@ class ConsentScreens:
 
 
     async def class_view(self, staff: Person, cls: str, t: Translator) -> tuple[str, InlineKeyboardMarkup]:
+        await self.access_log.record(AccessKind.REGISTER, cls)
         version, rows = await self.consent_registers.register(cls)
         overview = await self.consent_nudges.class_overview(cls)
         signed = await self.consent_paper.originals(version, [r.child_id for r in rows])

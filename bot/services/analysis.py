@@ -21,6 +21,7 @@ from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import write_private
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, task_label
 from storage.analysis import AnalysisRepo
@@ -296,6 +297,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 class AnalysisService:
     """Plan item 18: the year's analysis (classes, training, plan) and next year's task list."""
 
+    access_log: AccessLog
     clock: Clock
     db: Database
     school: SchoolConfig
@@ -379,6 +381,7 @@ class AnalysisService:
 
     async def pdf_bytes(self, t: Translator) -> tuple[bytes, str]:
         a = await self.collect(t)
+        await self.access_log.record(AccessKind.ANALYSIS, filename(a))
         return await asyncio.to_thread(render_pdf, a, t), filename(a)
 
     # --- CLI: schoolbot analysis [--out FILE] [--tasks FILE] ---------------------------------------------

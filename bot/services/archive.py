@@ -18,6 +18,7 @@ from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.services.access_log import AccessKind, AccessLog
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
 
@@ -117,6 +118,7 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
 class ArchiveService:
     """Plan item 19: the class teachers' journal-archive checklist and its May nudges."""
 
+    access_log: AccessLog
     buttons: Buttons
     catalog: Catalog
     clock: Clock
@@ -213,6 +215,7 @@ class ArchiveService:
     async def checklist_pdf(self, t: Translator) -> tuple[bytes, str]:
         classes = await self.checklist()
         year = self.archive_year()
+        await self.access_log.record(AccessKind.ARCHIVE_CHECKLIST, year)
         rows = [(c.class_label, [", ".join(c.teachers) or "—", *[self._when(c.steps[s]) for s in ARCHIVE_STEPS]])
                 for c in classes]
         now = self.clock.now().astimezone(self.school.tz)

@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import pyzipper
 
+from bot.services.access_log import AccessKind, AccessLog
 from storage import ops
 from storage.ops import OpsRepo
 from storage.snapshot import backup_sync
@@ -185,6 +186,7 @@ class JournalError(Exception):
 class BackupService:
     """Backups of the bot's own database (verified, rotated, optionally encrypted off-site)."""
 
+    access_log: AccessLog
     clock: Clock
     db: Database
     school: SchoolConfig
@@ -231,6 +233,7 @@ class BackupService:
             raise ArchiveRefused("status.db.offsite_weak")
         if status.latest is None:
             raise ArchiveRefused("status.db.archive_none")
+        await self.access_log.record(AccessKind.BACKUP_EXPORT, status.latest.name)
         data = await asyncio.to_thread(encrypted_archive_sync, status.latest, status.passphrase)
         return data, status.latest.name + ".zip", status.latest_at
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bot.argparsing import SubParsers
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_gate import Clearance, GateReason, code_clearances
 from bot.services.exports import write_private
 from bot.services.people_text import normalize_class
@@ -112,6 +113,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 class CodesPrint:
     """Printable code sheets for a class (only families the consent gate covers)."""
 
+    access_log: AccessLog
     catalog: Catalog
     clock: Clock
     codes: CodesService
@@ -127,6 +129,7 @@ class CodesPrint:
         without a Telegram link unless `everyone`. Only codes the consent gate lets out are printed;
         the others are listed with the reason, and the sheet's footer says how many and why."""
         t = self.catalog.bind(lang)
+        await self.access_log.record(AccessKind.CODE_SHEET, f"{class_label}:{'parents' if parents else 'pupils'}")
         found = await CodeRepo(self.db).for_print(class_label, role="parent" if parents else "student",
                                                  only_unlinked=not everyone)
         gate = await code_clearances(

@@ -20,6 +20,7 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
@@ -243,6 +244,7 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
 class ConsentExport:
     """Consent exports and printable forms; the `consent` CLI commands."""
 
+    access_log: AccessLog
     clock: Clock
     consent: ConsentService
     consent_registers: ConsentRegisters
@@ -253,6 +255,7 @@ class ConsentExport:
         self, fmt: Format, t: Translator, class_label: str | None = None
     ) -> tuple[bytes, str, int]:
         """(file bytes, file name, number of rows)."""
+        await self.access_log.record(AccessKind.REGISTER_EXPORT, class_label or "*")
         version, rows = await self.consent_registers.register(class_label)
         now = self.clock.now()
         title, subtitle = self.titles(version, t, now)

@@ -19,6 +19,7 @@ from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.services import analysis
 from bot.services import status as status_service
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import write_private, xlsx_append
 from bot.services.tasks import Task
 from bot.services.xlsx import fit_landscape_a4, fit_rows
@@ -122,6 +123,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 class ReportService:
     """The IT officer's XLSX report and the printable consent register renderer."""
 
+    access_log: AccessLog
     analysis: AnalysisService
     backup: BackupService
     catalog: Catalog
@@ -251,6 +253,7 @@ class ReportService:
         return f"report-{self.clock.now().astimezone(self.school.tz).strftime('%Y-%m-%d')}.xlsx"
 
     async def render_report(self, t: Any) -> bytes:
+        await self.access_log.record(AccessKind.REPORT, self.report_filename())
         return await asyncio.to_thread(build_xlsx, await self.collect(t))
 
     # --- CLI and installation -------------------------------------------------------------------------

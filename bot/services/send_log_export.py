@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.argparsing import SubParsers
 from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import csv_row, write_private, xlsx_append
 from storage.messengers import MessengerRepo, SendRecord
 
@@ -164,6 +165,7 @@ def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
 class SendLogExport:
     """The send log by channel and data class, exported for an inspector."""
 
+    access_log: AccessLog
     clock: Clock
     db: Database
     school: SchoolConfig
@@ -173,6 +175,7 @@ class SendLogExport:
         self, fmt: Format, t: Translator, since: date | None = None
     ) -> tuple[bytes, str, int]:
         """(file bytes, file name, number of sends). ``since`` is a day in the school's time zone."""
+        await self.access_log.record(AccessKind.SEND_LOG, since.isoformat() if since else None)
         tz = self.school.tz
         start = datetime.combine(since, time(0), tz).astimezone(UTC) if since is not None else None
         records = await MessengerRepo(self.db).send_log(start)

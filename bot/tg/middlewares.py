@@ -17,6 +17,7 @@ from aiogram.types import TelegramObject, Update, User
 from bot.channels import Channel
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
+from bot.services.access_log import Accessor, acting_as
 from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
 from storage.people import PersonRepo
 
@@ -73,7 +74,10 @@ class PersonContext(BaseMiddleware):
         lang = person.lang if person is not None and person.lang else pick_lang(user.language_code if user else None)
         data["person"] = person
         data["t"] = self.catalog.bind(lang)
-        return await handler(event, data)
+        # Whatever this update opens or exports is logged as done by this person on this messenger
+        # (bot/services/access_log.py); an unknown user is logged by channel alone.
+        with acting_as(Accessor(person.id if person is not None else None, channel.value)):
+            return await handler(event, data)
 
 
 class Dependencies(BaseMiddleware):

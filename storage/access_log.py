@@ -1,0 +1,60 @@
+"""The access log (#24 item 5): append-only rows of who opened or exported what. The triggers of
+migration 027 refuse UPDATE and DELETE, so the only writer is `AccessLogRepo.append`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from storage.db import Database
+from storage.timefmt import from_db, to_db
+
+
+@dataclass(frozen=True)
+class AccessRow:
+    id: int
+    at: datetime
+    actor: int | None
+    channel: str
+    kind: str
+    object_id: str | None
+    due_on: date | None
+
+
+def _row(row: aiosqlite.Row) -> AccessRow:
+    return AccessRow(
+        id=row["id"], at=from_db(row["at"]), actor=row["actor"], channel=row["channel"], kind=row["kind"],
+        object_id=row["object_id"], due_on=date.fromisoformat(row["due_on"]) if row["due_on"] else None,
+    )
+
+
+class AccessLogRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @staticmethod
+    async def append(
+        conn: aiosqlite.Connection, *, at: datetime, actor: int | None, channel: str, kind: str,
+        object_id: str | None, due_on: date | None = None,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO access_log(at, actor, channel, kind, object_id, due_on) VALUES (?, ?, ?, ?, ?, ?)",
+            (to_db(at), actor, channel, kind, object_id, due_on.isoformat() if due_on else None),
+        )
+        return int(cur.lastrowid or 0)
+
+    async def rows(self, *, since: datetime | None = None) -> list[AccessRow]:
+        if since is None:
+            found = await self.db.fetchall("SELECT * FROM access_log ORDER BY id")
+        else:
+            found = await self.db.fetchall("SELECT * FROM access_log WHERE at >= ? ORDER BY id", (to_db(since),))
+        return [_row(r) for r in found]
+
+    async def about(self, kind: str, object_id: str) -> list[AccessRow]:
+        """Rows of one kind naming one object (a subject's own requests, for their report)."""
+        found = await self.db.fetchall(
+            "SELECT * FROM access_log WHERE kind = ? AND object_id = ? ORDER BY id", (kind, object_id)
+        )
+        return [_row(r) for r in found]
