@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramServerError
-from aiogram.types import BufferedInputFile
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from PIL import Image
 
 from bot.fakemax import FakeMax
@@ -151,3 +151,60 @@ async def test_the_fake_refuses_a_file_beside_another_attachment_and_text_over_4
         async with raw.post(url, params={"user_id": 7201}, json=marked, headers=headers) as resp:
             assert resp.status == 400
     assert len(mx.sent(7201)) == 1
+
+
+def _keyboard(*labels: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text=label, callback_data=f"k:{label}")] for label in labels]
+    )
+
+
+async def test_an_edit_of_the_buttons_keeps_the_picture_or_file(bot: Bot, mx: FakeMax) -> None:
+    # The fake, as MAX, replaces attachments on an edit: sending `attachments: []` (or the keyboard
+    # alone) would delete the card. Telegram keeps it; so must the MAX wire.
+    card = await bot.send_photo(7201, BufferedInputFile(_png(), "card.png"), caption="Код", reply_markup=_keyboard("A"))
+    report = await bot.send_document(7201, BufferedInputFile(b"a;b\n", "r.csv"), reply_markup=_keyboard("B"))
+    photo_message, file_message = mx.sent(7201)
+    token = photo_message.files()[0]["payload"]["token"]
+    await bot.edit_message_reply_markup(chat_id=7201, message_id=card.message_id, reply_markup=_keyboard("C", "D"))
+    assert photo_message.buttons() == ["C", "D"] and [f["payload"]["token"] for f in photo_message.files()] == [token]
+    await bot.edit_message_reply_markup(chat_id=7201, message_id=card.message_id, reply_markup=None)
+    assert photo_message.buttons() == [] and len(photo_message.files()) == 1
+    await bot.edit_message_text("Код выдан", chat_id=7201, message_id=card.message_id)
+    assert photo_message.plain == "Код выдан" and len(photo_message.files()) == 1
+    await bot.edit_message_reply_markup(chat_id=7201, message_id=report.message_id, reply_markup=None)
+    assert file_message.buttons() == [] and file_message.files()[0]["filename"] == "r.csv"
+    edits = [r.body for r in mx.requests if r.method == "PUT"]
+    assert edits and all(body["attachments"] for body in edits)  # never an empty list on a media message
+
+
+async def test_an_edit_of_a_message_a_user_pressed_keeps_its_picture(bot: Bot, mx: FakeMax) -> None:
+    """The media of a message is learnt from MAX's own copy too (a callback carries it)."""
+    await bot.send_photo(7201, BufferedInputFile(_png(), "card.png"), reply_markup=_keyboard("Готово"))
+    [card] = mx.sent(7201)
+    fresh = make_max_bot(mx.token, mx.base_url, bot_id=mx.bot_id)  # knows nothing of the card yet
+    try:
+        await mx.user(7201, "Ольга").press(card, "Готово")
+        [update] = await fresh.get_updates(timeout=0)
+        assert update.callback_query is not None and update.callback_query.message is not None
+        await fresh.edit_message_reply_markup(
+            chat_id=7201, message_id=update.callback_query.message.message_id, reply_markup=None
+        )
+    finally:
+        await fresh.session.close()
+    assert card.buttons() == [] and len(card.files()) == 1
+
+
+async def test_the_fake_deletes_attachments_on_an_empty_edit(mx: FakeMax) -> None:
+    picture = mx.store_file(_png(), "a.png", "image")
+    headers = {"Authorization": mx.token}
+    async with aiohttp.ClientSession() as raw:
+        body = {"text": "Карточка", "attachments": [{"type": "image", "payload": {"token": picture.token}}]}
+        async with raw.post(f"{mx.base_url}/messages", params={"user_id": 7201}, json=body, headers=headers) as resp:
+            mid = (await resp.json())["message"]["body"]["mid"]
+        async with raw.put(
+            f"{mx.base_url}/messages", params={"message_id": mid}, json={"attachments": []}, headers=headers
+        ) as resp:
+            assert resp.status == 200
+    [message] = mx.sent(7201)
+    assert message.files() == [] and message.plain == "Карточка"

@@ -51,20 +51,34 @@ class UnsupportedOnMax(NotImplementedError):
 
 
 class MidRegistry:
-    """seq -> mid, bounded (oldest forgotten first)."""
+    """seq -> mid, and the picture or file the message carries, bounded (oldest forgotten first).
+
+    The media is kept because an edit on MAX replaces a message's attachments as a whole: an edit of
+    the buttons must send the picture or file again, or MAX deletes it (``attachments: []`` removes
+    everything). Telegram keeps the media when only the keyboard changes; the session does the same.
+    """
 
     def __init__(self, capacity: int = 20_000) -> None:
         self._items: OrderedDict[int, str] = OrderedDict()
+        self._media: dict[int, list[dict[str, Any]]] = {}
         self._capacity = capacity
 
-    def remember(self, seq: int, mid: str) -> None:
+    def remember(self, seq: int, mid: str, media: list[dict[str, Any]] | None = None) -> None:
+        """``media``: the message's image/file attachments as a request carries them (None: unchanged)."""
         self._items[seq] = mid
         self._items.move_to_end(seq)
+        if media is not None:
+            self._media[seq] = media
         while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
+            old, _ = self._items.popitem(last=False)
+            self._media.pop(old, None)
 
     def get(self, seq: int) -> str | None:
         return self._items.get(seq)
+
+    def media(self, seq: int) -> list[dict[str, Any]]:
+        """The image/file attachments to send again with an edit of message ``seq``."""
+        return [dict(a) for a in self._media.get(seq, [])]
 
     def __len__(self) -> int:
         return len(self._items)
@@ -193,6 +207,15 @@ def _keyboard_markup(attachments: list[Mapping[str, Any]]) -> InlineKeyboardMark
     return None
 
 
+def _media(attachments: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A message's pictures and files in the form a send or an edit carries them (by token)."""
+    return [
+        {"type": a["type"], "payload": {"token": a["payload"]["token"]}}
+        for a in attachments
+        if a.get("type") in ("image", "file") and (a.get("payload") or {}).get("token")
+    ]
+
+
 class Converter:
     """Turns MAX updates and messages into aiogram ones, remembering seq -> mid and user -> dialog."""
 
@@ -215,7 +238,7 @@ class Converter:
     def message(self, obj: Mapping[str, Any], locale: str | None = None, *, bot_id: int | None = None) -> Message:
         body = obj["body"]
         seq, mid = int(body["seq"]), str(body["mid"])
-        self.mids.remember(seq, mid)
+        self.mids.remember(seq, mid, _media(body.get("attachments") or []))
         sender = obj.get("sender")
         recipient = obj["recipient"]
         human: Mapping[str, Any] | None

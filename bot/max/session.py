@@ -322,22 +322,28 @@ class MaxSession(AiohttpSession):
     async def _send_document(self, bot: Bot, method: SendDocument) -> Message:
         return await self._send_media(bot, method, "file", method.document)
 
-    async def _edit(self, method: TelegramMethod[Any], message_id: int | None, body: dict[str, Any]) -> bool:
+    async def _edit(
+        self, method: TelegramMethod[Any], message_id: int | None, body: dict[str, Any], markup: Any
+    ) -> bool:
+        """PUT /messages. MAX replaces a message's attachments as a whole, so the edit carries the
+        picture or file the message has (``MidRegistry.media``) beside the new keyboard: an edit of
+        the buttons keeps the media, as on Telegram. Telegram drops the inline keyboard when an edit
+        carries none; leaving it out of the list does that on MAX (``[]`` only when nothing else is
+        attached, so it never deletes a picture or file)."""
         if message_id is None:
             raise UnsupportedOnMax(f"{type(method).__name__}: inline messages do not exist on MAX")
-        await self.call(method, "PUT", "/messages", query={"message_id": self._mid(method, message_id)}, body=body)
+        mid = self._mid(method, message_id)
+        keyboard = keyboard_attachment(markup)
+        body["attachments"] = self.mids.media(int(message_id)) + ([keyboard] if keyboard is not None else [])
+        await self.call(method, "PUT", "/messages", query={"message_id": mid}, body=body)
         return True
 
     async def _edit_message_text(self, bot: Bot, method: EditMessageText) -> bool:
         body = text_body(bot, method, method.text, method.parse_mode)
-        keyboard = keyboard_attachment(method.reply_markup)
-        # Telegram drops the inline keyboard when an edit carries none; an empty list does that on MAX.
-        body["attachments"] = [keyboard] if keyboard is not None else []
-        return await self._edit(method, method.message_id, body)
+        return await self._edit(method, method.message_id, body, method.reply_markup)
 
     async def _edit_message_reply_markup(self, bot: Bot, method: EditMessageReplyMarkup) -> bool:
-        keyboard = keyboard_attachment(method.reply_markup)
-        return await self._edit(method, method.message_id, {"attachments": [keyboard] if keyboard is not None else []})
+        return await self._edit(method, method.message_id, {}, method.reply_markup)
 
     async def _delete_message(self, bot: Bot, method: DeleteMessage) -> bool:
         await self.call(method, "DELETE", "/messages", query={"message_id": self._mid(method, method.message_id)})
