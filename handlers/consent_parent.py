@@ -65,16 +65,19 @@ class ParentScreens:
             rows.append([press("read")])
             if self.school.consent.paper_original_required:
                 rows.append([press("form")])
-            if s.state == "given":
-                rows.append([press("withdraw")])
-            else:
+            # Each representative decides for themself (the family rule weighs everyone's word):
+            # the buttons follow this parent's own decision; consent the other parent gave may be
+            # withdrawn by this one too.
+            if s.own != "given":
                 # The agree button appears once the parent has opened this child's document.
                 row = [press("give")] if s.child.id in seen else []
-                if s.state != "declined":
+                if s.own != "declined":
                     row.append(press("decline"))
                 if row:
                     rows.append(row)
-        undecided = [s for s in states if s.state != "given"]
+            if s.own == "given" or s.state == "given":
+                rows.append([press("withdraw")])
+        undecided = [s for s in states if s.own != "given"]
         if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
             give_all = ConsentCb(action="give", child=0, version=v)
             decline_all = ConsentCb(action="decline", child=0, version=v)
@@ -232,7 +235,7 @@ async def decide(
         states = await consent_gate.family(person, version)
         # "For all": every child not already in that state; a given consent is never undone by
         # "decline all" (withdrawal is per child, with its own confirmation).
-        child_ids = [s.child.id for s in states if s.state not in (decision, "given")]
+        child_ids = [s.child.id for s in states if s.own not in (decision, "given")]
     else:
         child_ids = [callback_data.child]
     if decision == "given":

@@ -93,6 +93,8 @@ class ConsentScreens:
                 details = t("consent.staff.details_parents", parents=parents) if parents else ""
             if r.child_id in signed:
                 details += t("consent.staff.original_mark", date=signed[r.child_id].strftime("%d.%m.%Y"))
+            if r.conflict:
+                details += t("consent.staff.conflict_mark")
             lines.append(t("consent.staff.child_line", icon=t(f"consent.icon.{r.state}"), child=html.escape(r.child),
                            state=t(f"consent.state.{r.state}"), details=details))
         lines += ["", t("consent.staff.pending_families", n=len(overview.pending), d=len(overview.declined))]

@@ -244,8 +244,28 @@ class ConsentRepo:
         return {r.child_id: r for r in map(_ledger, await fetchall_in(conn, sql, params))}
 
     @staticmethod
-    async def covered_child_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
-        return {cid for cid, row in (await ConsentRepo.latest(conn, version)).items() if row.decision == "given"}
+    async def standing(
+        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+    ) -> dict[int, list[LedgerRow]]:
+        """child id -> each representative's latest decision on `version` (one row per parent; a
+        paper row without a parent counts as one more): what bot.domain.consent's family rule reads.
+        Children without a decision are absent."""
+        sql = (
+            "SELECT l.* FROM consent_ledger l WHERE l.id IN ("
+            " SELECT max(x.id) FROM consent_ledger x WHERE x.version = ?"
+            " GROUP BY x.child_id, coalesce(x.parent_id, -1))"
+        )
+        params: list[object] = [version]
+        if child_ids is not None:
+            ids = list(child_ids)
+            if not ids:
+                return {}
+            sql += f" AND l.child_id IN ({','.join('?' * len(ids))})"
+            params += ids
+        out: dict[int, list[LedgerRow]] = {}
+        for row in map(_ledger, await fetchall_in(conn, sql + " ORDER BY l.id", params)):
+            out.setdefault(row.child_id, []).append(row)
+        return out
 
     @staticmethod
     async def ledger_rows(conn: aiosqlite.Connection, child_id: int | None = None) -> list[LedgerRow]:

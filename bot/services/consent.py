@@ -1,8 +1,9 @@
 """Consent to personal-data processing (152-FZ art. 9): the document, decisions with receipts,
 paper consents, nudges, registers and the gate that invitation codes ask.
 
-A child's state on the current version is its latest ledger row on that version, whoever made it
-(any parent, by Telegram or on paper); no row means "pending". Every decision is appended to the
+A child's state on the current version is the family rule's (bot.domain.consent): each
+representative's latest decision counts, whatever the order of presses; no row means "pending".
+Every decision is appended to the
 ledger inside one write transaction together with what it causes (code deliveries via the
 `on_consent_given` hooks, cancellations and alerts on withdrawal), so evidence and effects never
 disagree.
@@ -15,18 +16,19 @@ import html
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import Enum
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import aiosqlite
 
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
+from bot.domain.consent import Effect, apply, effects, family_state, judge
+from bot.domain.consent import Outcome as Outcome  # re-exported: handlers read outcomes from here
 from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
-from bot.services.consent_gate import code_clearances, new_receipt_id, state_of
+from bot.services.consent_gate import code_clearances, new_receipt_id
 from storage import consent as repo
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
@@ -58,16 +60,6 @@ def nudge_key(version: int, parent_id: int, n: int) -> str:
     """The outbox key of a parent's n-th consent reminder on `version` (the codes sweep finds it to
     fold an activation reminder into it)."""
     return f"consent-nudge:{version}:{parent_id}:{n}"
-
-
-class Outcome(Enum):
-    RECORDED = "recorded"
-    UNCHANGED = "unchanged"        # the same decision as the current one: nothing written
-    DUPLICATE = "duplicate"        # this press was already recorded
-    FORBIDDEN = "forbidden"        # the caller does not represent this child / may not record it
-    STALE = "stale"                # the version is no longer current
-    NOT_GIVEN = "not_given"        # withdrawing what was never given
-    NOT_READ = "not_read"          # agreeing to a document the parent has not opened
 
 
 @dataclass(frozen=True)
@@ -248,7 +240,13 @@ class ConsentService:
         """The document as HTML-safe messages, each under Telegram's limit."""
         return [html.escape(part) for part in split_message(self.render_document(version, lang, parent, child))]
 
-    # --- deciding -----------------------------------------------------------------------------------
+    # --- deciding: the one writer of decisions ------------------------------------------------------
+    #
+    # A press in a messenger (`decide`) and a paper form entered by staff (`record_paper`) both go
+    # through `_write`: the family rule and the transition rules of bot.domain.consent judge it on the
+    # ledger as it stands inside the write transaction, and what it sets in motion is done in the
+    # same transaction. Nothing else appends to the ledger.
+
     async def decide(
         self, *,
         parent: Person,
@@ -276,7 +274,6 @@ class ConsentService:
                 return [Result(Outcome.STALE, cid) for cid in child_ids]
             already = {r.child_id: r for r in await ConsentRepo.rows_for_callback(conn, callback_id)}
             seen = await ConsentFormRepo.reads(conn, parent.id, version)
-            latest = await ConsentRepo.latest(conn, version, [cid for cid in child_ids if cid in own])
             for cid in child_ids:
                 if cid not in own:
                     # A forged or outdated child id: the caller does not represent this child.
@@ -284,13 +281,6 @@ class ConsentService:
                     continue
                 if cid in already:
                     results.append(Result(Outcome.DUPLICATE, cid, already[cid]))
-                    continue
-                before = latest.get(cid)
-                if state_of(before) == decision:
-                    results.append(Result(Outcome.UNCHANGED, cid, before))
-                    continue
-                if decision == "withdrawn" and state_of(before) != "given":
-                    results.append(Result(Outcome.NOT_GIVEN, cid, before))
                     continue
                 # The ledger keeps the hash of the exact text the parent was shown, values filled in.
                 sha = seen[cid].sha256 if cid in seen else await self._shown_text_hash(
@@ -301,28 +291,51 @@ class ConsentService:
                     version=version, sha256=sha, channel=channel, created_at=now,
                     tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
                 )
-                if not await ConsentRepo.insert_decision(conn, new):
-                    results.append(Result(Outcome.DUPLICATE, cid))
-                    continue
-                row = await ConsentRepo.by_receipt(conn, new.receipt_id)
-                assert row is not None
-                await self._effects(conn, own[cid], parent.id, before, row, now)
-                results.append(Result(Outcome.RECORDED, cid, row))
+                results.append(await self._write(conn, own[cid], new, has_read=cid in seen, now=now))
             await ConsentRepo.cancel_pending_nudges(conn, parent.id)
         return results
 
+    async def record_paper(
+        self, *, staff: Person, child: Person, signer: Person | None, decision: Decision, paper_date: date,
+    ) -> Result:
+        """Record a paper form staff entered (the caller checked that `staff` may record for `child`).
+        `signer`: the representative who signed, when the roster names only one."""
+        now = self.clock.now()
+        version = await self.current()
+        async with self.db.transaction() as conn:
+            # The paper form is the one the bot prints: the signer's name filled in when known.
+            sha = await self._shown_text_hash(conn, version, signer, child, now)
+            new = NewDecision(
+                receipt_id=new_receipt_id(), parent_id=signer.id if signer else None, child_id=child.id,
+                decision=decision, version=version.number, sha256=sha, channel="paper", created_at=now,
+                recorded_by=staff.id, paper_date=paper_date,
+            )
+            # A signed paper form is its own reading: the signer held the text they signed.
+            return await self._write(conn, child, new, has_read=True, now=now)
+
+    async def _write(
+        self, conn: aiosqlite.Connection, child: Person, new: NewDecision, *, has_read: bool, now: datetime
+    ) -> Result:
+        rows = (await ConsentRepo.standing(conn, new.version, [child.id])).get(child.id, [])
+        before = family_state(rows)
+        newest = max(rows, key=lambda r: r.id) if rows else None
+        outcome = judge(family=before, representative=new.parent_id, decision=new.decision, has_read=has_read)
+        if outcome is not Outcome.RECORDED:
+            return Result(outcome, child.id, newest)
+        if not await ConsentRepo.insert_decision(conn, new):
+            return Result(Outcome.DUPLICATE, child.id)
+        row = await ConsentRepo.by_receipt(conn, new.receipt_id)
+        assert row is not None
+        after = apply(before, new.parent_id, new.decision)
+        await self._effects(conn, child, row, effects(before, after, new.decision), now)
+        return Result(Outcome.RECORDED, child.id, row)
+
     async def _effects(
-        self,
-        conn: aiosqlite.Connection,
-        child: Person,
-        parent_id: int | None,
-        before: LedgerRow | None,
-        row: LedgerRow,
-        now: datetime,
+        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, caused: frozenset[Effect], now: datetime,
     ) -> None:
-        if row.decision == "given":
-            await self._release(conn, child, parent_id, now)
-        elif before is not None and before.decision == "given":
+        if Effect.RELEASE in caused:
+            await self.release_codes(conn, child, row.parent_id, now)
+        if Effect.STOP in caused:
             # Covered -> not covered: every code of the family whose gate is now closed (the child's,
             # and a parent's own when no other child is covered) stops at once; tell the staff.
             parents = [p.id for p in await self.people.parents(child.id)]
@@ -334,11 +347,16 @@ class ConsentService:
             )
             closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
             cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
-            log.info("consent withdrawn for a child: %d pending code messages cancelled", cancelled)
-            await self._alert_withdrawal(conn, child, row, now)
+            log.info("consent no longer covers a child: %d pending code messages cancelled", cancelled)
+            await self._alert_staff(conn, child, row, now, "consent.alert_withdrawn", "consent-withdrawn")
+        if Effect.CONFLICT in caused:
+            await self._alert_staff(conn, child, row, now, "consent.alert_conflict", "consent-conflict")
 
-    async def _release(self, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime) -> None:
-        """Tell the capabilities waiting on the gate (codes) that it may have opened for this child."""
+    async def release_codes(
+        self, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime
+    ) -> None:
+        """Tell the capabilities waiting on the gate (codes) that it may have opened for this child
+        (a decision that covers the child, or a signed original the gate was waiting for)."""
         hooks = self.consent_listeners
         # A paper form whose signer is not known: every parent of the child is its representative.
         signers: list[int | None] = (
@@ -348,9 +366,11 @@ class ConsentService:
             for signer in signers:
                 await hook(conn, child.id, signer, now)
 
-    async def _alert_withdrawal(
-        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime
+    async def _alert_staff(
+        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime, key: str, dedupe: str,
     ) -> None:
+        """The IT officer and the child's class teacher hear of it (a withdrawal, or a conflict between
+        the representatives: a case to settle with the family)."""
         staff = {p.id: p for p in await self.people.with_role(ADMIN_ROLE)}
         if child.class_label:
             staff.update({p.id: p for p in await self.people.with_role("class_teacher", child.class_label)})
@@ -360,13 +380,13 @@ class ConsentService:
                 continue
             lang = person.lang or "ru"
             text = self.catalog.text(
-                lang, "consent.alert_withdrawn",
+                lang, key,
                 child=Named(child.full_name, escape=True), cls=html.escape(child.class_label or "—"),
                 decision=self.catalog.text(lang, f"consent.decision.{row.decision}"),
                 when=when, receipt=row.receipt_id,
             )
             await self.outbox.notify(
-                conn, person, key=f"consent-withdrawn:{row.receipt_id}:{person.id}",
+                conn, person, key=f"{dedupe}:{row.receipt_id}:{person.id}",
                 data_class=DataClass.CHILD_PERSONAL,
                 kind="text", payload=Payload(text=text), now=now, priority=2,
             )

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import aiosqlite
+
+from bot.domain.consent import PENDING, Decision, FamilyState, State, family_state, parent_covered
 from bot.domain.people import Person
 from storage.consent import ConsentRepo, LedgerRow, Version
 from storage.consent_form import ConsentFormRepo
@@ -18,8 +21,6 @@ if TYPE_CHECKING:
     from storage.db import Database
     from storage.people import PersonRepo
 
-
-State = Literal["pending", "given", "declined", "withdrawn"]
 
 # --- the gate: the one rule every invitation code asks before it leaves the system ---------------
 #
@@ -45,8 +46,10 @@ async def code_clearances(
 ) -> dict[tuple[int, str], Clearance]:
     """The consent gate for invitation codes, one answer per (owner id, code role):
     - a staff member's code: open (it carries no child's data);
-    - a pupil's code: open when the pupil's latest decision on the current document version is
-      "given", whoever made it (a parent in Telegram or on paper); else closed with that state;
+    - a pupil's code: open when the family rule (bot.domain.consent) finds the pupil covered on the
+      current document version: at least one representative's latest decision is "given" and none's
+      is "declined" or "withdrawn", whatever the order of presses (in a messenger or on paper);
+      else closed with the family's state;
     - a parent's own code: open when consent covers at least one of the parent's active children.
     With `require_original` (school.toml consent.codes_wait_for_original) a child counts as covered
     only once staff recorded the signed paper original too; until then it reads "pending".
@@ -59,30 +62,49 @@ async def code_clearances(
             children_of[owner_id] = [c.id for c in await people.children(owner_id)]
     child_ids = {o for o, role in wanted if role == "student"} | {c for ids in children_of.values() for c in ids}
     version = await ConsentRepo.current_version(db.conn)
-    latest: dict[int, LedgerRow] = {}
+    states: dict[int, FamilyState] = {}
     if version is not None and child_ids:
-        latest = await ConsentRepo.latest(
-            db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids
+        states = await family_states(
+            db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids,
+            require_original=require_original,
         )
-    if require_original and version is not None and child_ids:
-        signed = await ConsentFormRepo.originals(db.conn, version.number, child_ids)
-        latest = {cid: row for cid, row in latest.items() if row.decision != "given" or cid in signed}
     out: dict[tuple[int, str], Clearance] = {}
     for owner_id, role in wanted:
         if role == "staff":
             out[(owner_id, role)] = Clearance(True, "staff")
         elif role == "student":
-            state = state_of(latest.get(owner_id))
+            state = states.get(owner_id, PENDING).state
             out[(owner_id, role)] = Clearance(state == "given", state)
         elif role == "parent":
-            states = {state_of(latest.get(c)) for c in children_of[owner_id]}
-            if "given" in states:
+            family = [states.get(c, PENDING) for c in children_of[owner_id]]
+            if parent_covered(family):
                 out[(owner_id, role)] = Clearance(True, "given")
             else:
-                reason: GateReason = next((r for r in _CLOSED_ORDER if r in states), "no_children")
+                said = {f.state for f in family}
+                reason: GateReason = next((r for r in _CLOSED_ORDER if r in said), "no_children")
                 out[(owner_id, role)] = Clearance(False, reason)
         else:
             out[(owner_id, role)] = Clearance(False, "unknown")
+    return out
+
+
+async def family_states(
+    conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None, *,
+    require_original: bool = False,
+) -> dict[int, FamilyState]:
+    """Each child's state on `version` under the family rule (bot.domain.consent), read on `conn`
+    (inside a write transaction it sees that transaction's rows). Children with no decision are
+    absent (read them as `PENDING`). With `require_original` a covered child whose signed paper
+    original has not been received reads "pending"."""
+    wanted = None if child_ids is None else list(child_ids)
+    standing = await ConsentRepo.standing(conn, version, wanted)
+    out = {cid: family_state(rows) for cid, rows in standing.items()}
+    if require_original and out:
+        signed = await ConsentFormRepo.originals(conn, version, list(out))
+        out = {
+            cid: f if not f.covered or cid in signed else FamilyState("pending", f.by_representative, f.latest_id)
+            for cid, f in out.items()
+        }
     return out
 
 
@@ -100,24 +122,30 @@ async def covered_children(db: Database, *, require_original: bool = False) -> s
     version = await ConsentRepo.current_version(db.conn)
     if version is None:
         return set()
-    covered = await ConsentRepo.covered_child_ids(db.conn, version.number)
-    if require_original:
-        covered &= set(await ConsentFormRepo.originals(db.conn, version.number))
-    return covered
+    states = await family_states(db.conn, version.number, require_original=require_original)
+    return {cid for cid, f in states.items() if f.covered}
+
+
+async def conflicts(db: Database, child_ids: Iterable[int] | None = None) -> set[int]:
+    """Children whose representatives disagree on the current version (a case for the school)."""
+    version = await ConsentRepo.current_version(db.conn)
+    if version is None:
+        return set()
+    return {cid for cid, f in (await family_states(db.conn, version.number, child_ids)).items() if f.conflict}
 
 
 # --- states -------------------------------------------------------------------------------------
 
 
-def state_of(row: LedgerRow | None) -> State:
-    return "pending" if row is None else row.decision
-
-
 @dataclass(frozen=True)
 class ChildState:
+    """A child's consent as the family rule reads it; `row` is the newest decision (for display)."""
+
     child: Person
     state: State
     row: LedgerRow | None
+    conflict: bool = False
+    own: Decision | None = None    # the viewing representative's own latest decision, if any
 
 
 def new_receipt_id() -> str:
@@ -135,6 +163,21 @@ class ConsentGate:
 
 
     async def family(self, parent: Person, version: Version) -> list[ChildState]:
-        children = await self.people.children(parent.id)
-        latest = await ConsentRepo.latest(self.db.conn, version.number, [c.id for c in children])
-        return [ChildState(c, state_of(latest.get(c.id)), latest.get(c.id)) for c in children]
+        return await child_states(self.db.conn, version, await self.people.children(parent.id), viewer=parent.id)
+
+
+async def child_states(
+    conn: aiosqlite.Connection, version: Version, children: Iterable[Person], *, viewer: int | None = None
+) -> list[ChildState]:
+    """Each child's state under the family rule, with its newest decision (one read of the ledger)
+    and, for a representative viewing their own family, their own latest decision."""
+    kids = list(children)
+    standing = await ConsentRepo.standing(conn, version.number, [c.id for c in kids])
+    out = []
+    for child in kids:
+        rows = standing.get(child.id, [])
+        family = family_state(rows)
+        newest = max(rows, key=lambda r: r.id) if rows else None
+        own = family.own(viewer) if viewer is not None else None
+        out.append(ChildState(child, family.state, newest, family.conflict, own))
+    return out

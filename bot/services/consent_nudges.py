@@ -10,7 +10,7 @@ from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
-from bot.services.consent_gate import ChildState, state_of
+from bot.services.consent_gate import ChildState, child_states
 from bot.services.consent_paper import staff_classes
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Version
@@ -128,14 +128,10 @@ class ConsentNudges:
     async def class_overview(self, class_label: str) -> ClassOverview:
         version = await self.consent.current()
         pupils = await self.people.with_role("student", class_label)
-        latest = await ConsentRepo.latest(self.db.conn, version.number, [p.id for p in pupils])
-        pending = [p for p in pupils if p.id not in latest]
-        declined = [
-            ChildState(p, state_of(latest[p.id]), latest[p.id])
-            for p in pupils
-            if p.id in latest and latest[p.id].decision in ("declined", "withdrawn")
-        ]
-        given = sum(1 for r in latest.values() if r.decision == "given")
+        states = await child_states(self.db.conn, version, pupils)
+        pending = [s.child for s in states if s.state == "pending"]
+        declined = [s for s in states if s.state in ("declined", "withdrawn")]
+        given = sum(1 for s in states if s.state == "given")
         sent = await ConsentRepo.class_reminder(self.db.conn, version.number, class_label)
         return ClassOverview(class_label, pending, declined, given, sent)
 

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
+from bot.domain.consent import PENDING, Decision, Outcome
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.consent import Outcome, Result
-from bot.services.consent_gate import new_receipt_id, state_of
-from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
+from bot.services.consent import Result
+from bot.services.consent_gate import family_states
+from storage.consent import LedgerRow, Version
 from storage.consent_form import ConsentFormRepo
 
 if TYPE_CHECKING:
@@ -66,31 +67,15 @@ class ConsentPaper:
     async def record_paper(
         self, *, staff: Person, child_id: int, decision: Decision, paper_date: date
     ) -> Result:
-        now = self.clock.now()
-        version = await self.consent.current()
         child = await self.people.get(child_id)
         if child is None or not child.active or "student" not in child.roles or not may_record_for(staff, child):
             return Result(Outcome.FORBIDDEN, child_id)
         parents = await self.people.parents(child.id)
-        signer = parents[0].id if len(parents) == 1 else None
-        async with self.db.transaction() as conn:
-            # The paper form is the one the bot prints: the signer's name filled in when known.
-            sha = await self.consent._shown_text_hash(conn, version, parents[0] if signer else None, child, now)
-            before = (await ConsentRepo.latest(conn, version.number, [child.id])).get(child.id)
-            if state_of(before) == decision:
-                return Result(Outcome.UNCHANGED, child.id, before)
-            if decision == "withdrawn" and state_of(before) != "given":
-                return Result(Outcome.NOT_GIVEN, child.id, before)
-            new = NewDecision(
-                receipt_id=new_receipt_id(), parent_id=signer, child_id=child.id, decision=decision,
-                version=version.number, sha256=sha, channel="paper", created_at=now,
-                recorded_by=staff.id, paper_date=paper_date,
-            )
-            await ConsentRepo.insert_decision(conn, new)
-            row = await ConsentRepo.by_receipt(conn, new.receipt_id)
-            assert row is not None
-            await self.consent._effects(conn, child, signer, before, row, now)
-        return Result(Outcome.RECORDED, child.id, row)
+        # One representative in the roster: they signed. Several: the form's signer is not identified.
+        signer = parents[0] if len(parents) == 1 else None
+        return await self.consent.record_paper(
+            staff=staff, child=child, signer=signer, decision=decision, paper_date=paper_date
+        )
 
     async def record_original(self, *, staff: Person, child_id: int) -> Outcome:
         """Staff received the child's signed paper original (today, in the school's time zone).
@@ -106,9 +91,9 @@ class ConsentPaper:
                 conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
             ):
                 return Outcome.UNCHANGED
-            row = (await ConsentRepo.latest(conn, version.number, [child.id])).get(child.id)
-            if self.school.consent.codes_wait_for_original and row is not None and row.decision == "given":
-                await self.consent._release(conn, child, row.parent_id, now)
+            family = (await family_states(conn, version.number, [child.id])).get(child.id, PENDING)
+            if self.school.consent.codes_wait_for_original and family.covered:
+                await self.consent.release_codes(conn, child, None, now)
         return Outcome.RECORDED
 
     async def originals(self, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:

@@ -8,8 +8,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.domain.consent import State
 from bot.domain.people import class_sort_key
-from bot.services.consent_gate import State, state_of
+from bot.services.consent_gate import child_states
 from storage.consent import ConsentRepo, LedgerRow, Version
 
 if TYPE_CHECKING:
@@ -37,6 +38,18 @@ class RegisterRow:
     receipt_id: str
     original: date | None = None                     # the signed paper original received on
     history: tuple[LedgerRow, ...] = ()              # every decision for the child, oldest first
+    conflict: bool = False                           # the representatives disagree: a case to settle
+    account: str = ""                                # the messenger account that pressed ("tg:…", "max:…")
+    sha256: str = ""                                 # the hash of the exact text the decision was on
+
+
+def account_of(row: LedgerRow) -> str:
+    """The messenger account a decision came from, as the evidence names it."""
+    if row.tg_user_id is not None and row.channel == "telegram":
+        return f"tg:{row.tg_user_id}"
+    if row.max_user_id is not None:
+        return f"max:{row.max_user_id}"
+    return ""
 
 
 def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:
@@ -64,7 +77,9 @@ class ConsentRegisters:
     async def register(self, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:
         version = await self.consent.current()
         pupils = await self.people.with_role("student", class_label)
-        latest = await ConsentRepo.latest(self.db.conn, version.number, [p.id for p in pupils])
+        # The state is the family rule's; the row shown is the newest decision on this version.
+        states = {c.child.id: c for c in await child_states(self.db.conn, version, pupils)}
+        latest = {cid: c.row for cid, c in states.items() if c.row is not None}
         wanted = {p.id for p in pupils}
         history: dict[int, list[LedgerRow]] = {}
         for entry in await ConsentRepo.ledger_rows(self.db.conn):
@@ -84,7 +99,7 @@ class ConsentRegisters:
                     class_label=pupil.class_label or "",
                     child=pupil.full_name,
                     child_id=pupil.id,
-                    state=state_of(row),
+                    state=states[pupil.id].state,
                     by=names.get(row.parent_id, "") if row and row.parent_id else "",
                     recorded_by=names.get(row.recorded_by, "") if row and row.recorded_by else "",
                     when=row.created_at if row else None,
@@ -94,6 +109,9 @@ class ConsentRegisters:
                     receipt_id=row.receipt_id if row else "",
                     original=received.get(pupil.id),
                     history=tuple(sorted(history.get(pupil.id, []), key=lambda r: r.id)),
+                    conflict=states[pupil.id].conflict,
+                    account=account_of(row) if row else "",
+                    sha256=row.sha256 if row else "",
                 )
             )
 
