@@ -226,6 +226,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         admin_actions=(AdminEntry("training", "help.admin.training", 100),),
     ),
     Capability(
+        "surveys",  # issue #26: the plan's own questions (items 1, 2, 11-14), results into item 18
+        # After the plan's, consent's and codes' sweeps: a survey reminder keeps to the one nudge a
+        # person a day that those have used or left (bot/services/surveys_nudges.py).
+        sweeps=(SweepSpec("surveys", lambda s: s.survey_nudges.sweep, 70),),
+    ),
+    Capability(
         "catch_all",  # last by construction: free-text search, then the fallback
         routers=(RouterSpec(search.build_router), RouterSpec(fallback.build_router)),
     ),

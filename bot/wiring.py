@@ -41,6 +41,9 @@ from bot.services.report import ReportService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
 from bot.services.status import StatusService
+from bot.services.surveys import SurveysService
+from bot.services.surveys_nudges import SurveyNudges
+from bot.services.surveys_results import SurveyResults
 from bot.services.task_actions import TaskActions
 from bot.services.tasks import TasksService
 from bot.services.tasks_import import TasksImport
@@ -89,6 +92,9 @@ class Services:
     task_actions: TaskActions
     training: TrainingService
     ops: OpsService
+    surveys: SurveysService
+    survey_results: SurveyResults
+    survey_nudges: SurveyNudges
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(name, service) pairs: the names handlers ask the Dispatcher for."""
@@ -180,6 +186,14 @@ def build_services(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
     )
     ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
+    surveys = SurveysService(
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
+    )
+    survey_results = SurveyResults(db=db)
+    survey_nudges = SurveyNudges(
+        buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, school=school, surveys=surveys,
+        survey_results=survey_results, task_actions=task_actions, tasks=tasks,
+    )
     return Services(
         school=school, people=people,
         outbox=outbox, access_log=access_log,
@@ -189,5 +203,6 @@ def build_services(
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
         consent_nudges=consent_nudges, roster_import=roster_import, ledger=ledger, onboarding=onboarding,
         reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
-        task_actions=task_actions, training=training, ops=ops,
+        task_actions=task_actions, training=training, ops=ops, surveys=surveys, survey_results=survey_results,
+        survey_nudges=survey_nudges,
     )

@@ -27,6 +27,8 @@ REVIEWER_ROLES: frozenset[str] = frozenset({"director", "it_officer"})  # accept
 EDITOR_ROLES: frozenset[str] = frozenset({"it_officer"})  # edit the plan's deadlines
 CONSENT_ROLES: frozenset[str] = frozenset({"parent", "class_teacher", "it_officer"})  # the consent menu
 STAFF_CONSENT_ROLES: frozenset[str] = frozenset({"class_teacher", "it_officer"})  # record paper consent
+# Create surveys and acknowledgement campaigns, see their results (issue #26).
+SURVEY_AUTHOR_ROLES: frozenset[str] = frozenset({"it_officer", "director", "deputy_academic"})
 
 
 def is_staff(roles: Collection[str]) -> bool:

@@ -310,6 +310,15 @@ class SchoolCalendar:
     def is_working_day(self, day: date) -> bool:
         return day.weekday() in self.working_days and day not in self.holidays
 
+    def add_working_days(self, day: date, n: int) -> date:
+        """The n-th working day after `day` (n >= 1): a deadline "in n working days" of the school."""
+        found = 0
+        while found < n:
+            day += timedelta(days=1)
+            if self.is_working_day(day):
+                found += 1
+        return day
+
     def send_window(self, moment: datetime) -> datetime:
         """When a message nobody is waiting for may go out: the first instant >= moment inside
         working hours on a working day, outside quiet hours and holidays (school time zone)."""

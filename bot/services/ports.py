@@ -42,6 +42,8 @@ class Buttons(Protocol):
 
     def training_rsvp(self, session_id: int, t: Translator) -> Markup: ...
 
+    def survey_open(self, survey_id: int, label: str) -> Markup: ...
+
 
 class ConsentGivenListener(Protocol):
     """Called inside the transaction that recorded a consent that may open the gate for a child.

@@ -16,6 +16,7 @@ from bot.tg.callbacks import (
     CodeActivated,
     CodeTrouble,
     ConsentCb,
+    SurveyCb,
     TaskAct,
     TaskPage,
     TicketCb,
@@ -63,6 +64,10 @@ class TelegramButtons:
 
     def consent_open(self, label: str, version: int) -> Markup:
         data = ConsentCb(action="menu", child=0, version=version).pack()
+        return {"inline_keyboard": [[{"text": label, "callback_data": data}]]}
+
+    def survey_open(self, survey_id: int, label: str) -> Markup:
+        data = SurveyCb(action="open", sid=survey_id).pack()
         return {"inline_keyboard": [[{"text": label, "callback_data": data}]]}
 
     def archive_open(self, label: str) -> Markup:

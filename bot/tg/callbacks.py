@@ -313,3 +313,46 @@ class MessengerChoice(CallbackData, prefix="msgr"):
     messengers they are linked on."""
 
     channel: str
+
+
+class SurveyAction(enum.StrEnum):
+    OPEN = "open"  # start or resume: the first unanswered question
+    ANSWER = "a"  # option `v` of question `q` (a multiple choice: toggled)
+    DONE = "done"  # a multiple choice is complete
+    SKIP = "skip"  # an optional question left unanswered
+    LATER = "later"  # stop now, resume later
+    REVIEW = "review"  # change answers: walk from question 1
+
+
+class SurveyCb(CallbackData, prefix="svy"):
+    """A respondent's buttons; `w`: walking through every question to change answers."""
+
+    action: SurveyAction
+    sid: int
+    q: int = 0
+    v: int = 0
+    w: bool = False
+
+
+class SurveyAdminAction(enum.StrEnum):
+    LIST = "list"
+    NEW = "new"
+    TEMPLATE = "tpl"  # arg: the template's name
+    FILE = "file"  # send a TOML or XLSX file
+    AUDIENCE = "aud"  # arg: role:<role>|staff, class, parents
+    CLASS = "cls"  # arg: a class label ("*": every class)
+    DAYS = "days"  # arg: working days
+    ANONYMOUS = "anon"  # arg: "1" or "0"
+    CREATE = "create"
+    CANCEL = "cancel"
+    VIEW = "view"
+    CHART = "chart"
+    XLSX = "xlsx"
+    TEXTS = "texts"
+    CLOSE = "close"
+
+
+class SurveyAdm(CallbackData, prefix="sva"):
+    action: SurveyAdminAction
+    sid: int = 0
+    arg: str = ""

@@ -1,0 +1,262 @@
+"""Surveys: their specs, fixed respondents, answers, reminders, and the anonymising close."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.db import Database, fetchall_in, fetchone_in
+from storage.timefmt import from_db, opt_from_db, to_db
+
+# A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
+MIN_GROUP = 5
+
+
+@dataclass(frozen=True)
+class SurveyRow:
+    id: int
+    title: str
+    template: str | None
+    spec: dict[str, Any]
+    plan_item: str | None
+    audience: str
+    audience_value: str
+    anonymous: bool
+    data_class: str
+    author_id: int | None
+    created_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Respondent:
+    survey_id: int
+    person_id: int
+    role: str
+    class_label: str | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: int
+    value: Any
+    role: str | None
+    class_label: str | None
+    sheet: str
+
+
+def _survey(row: aiosqlite.Row) -> SurveyRow:
+    return SurveyRow(
+        id=row["id"], title=row["title"], template=row["template"], spec=json.loads(row["spec"]),
+        plan_item=row["plan_item"], audience=row["audience"], audience_value=row["audience_value"],
+        anonymous=bool(row["anonymous"]), data_class=row["data_class"], author_id=row["author_id"],
+        created_at=from_db(row["created_at"]), deadline=from_db(row["deadline"]),
+        closed_at=opt_from_db(row["closed_at"]),
+    )
+
+
+def _respondent(row: aiosqlite.Row) -> Respondent:
+    return Respondent(row["survey_id"], row["person_id"], row["role"], row["class_label"],
+                      opt_from_db(row["finished_at"]))
+
+
+class SurveyRepo:
+    """Reads on the database given; writes (static) in the caller's transaction."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def get(self, survey_id: int) -> SurveyRow | None:
+        row = await self.db.fetchone("SELECT * FROM surveys WHERE id = ?", (survey_id,))
+        return None if row is None else _survey(row)
+
+    async def all(self) -> list[SurveyRow]:
+        return [_survey(r) for r in await self.db.fetchall("SELECT * FROM surveys ORDER BY id")]
+
+    async def open_at(self, now: datetime) -> list[SurveyRow]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM surveys WHERE closed_at IS NULL AND deadline > ? ORDER BY id", (to_db(now),)
+        )
+        return [_survey(r) for r in rows]
+
+    async def due_to_close(self, now: datetime) -> list[SurveyRow]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM surveys WHERE closed_at IS NULL AND deadline <= ? ORDER BY id", (to_db(now),)
+        )
+        return [_survey(r) for r in rows]
+
+    async def of_person(self, person_id: int) -> list[tuple[SurveyRow, Respondent]]:
+        rows = await self.db.fetchall(
+            "SELECT s.*, r.person_id, r.role, r.class_label, r.finished_at, r.survey_id FROM surveys s"
+            " JOIN survey_respondents r ON r.survey_id = s.id WHERE r.person_id = ? ORDER BY s.id",
+            (person_id,),
+        )
+        return [(_survey(r), _respondent(r)) for r in rows]
+
+    async def respondent(self, survey_id: int, person_id: int) -> Respondent | None:
+        row = await self.db.fetchone(
+            "SELECT * FROM survey_respondents WHERE survey_id = ? AND person_id = ?", (survey_id, person_id)
+        )
+        return None if row is None else _respondent(row)
+
+    async def respondents(self, survey_id: int) -> list[Respondent]:
+        rows = await self.db.fetchall(
+            "SELECT * FROM survey_respondents WHERE survey_id = ? ORDER BY person_id", (survey_id,)
+        )
+        return [_respondent(r) for r in rows]
+
+    async def answers_of(self, survey_id: int, person_id: int) -> dict[int, Any]:
+        rows = await self.db.fetchall(
+            "SELECT question, value FROM survey_answers WHERE survey_id = ? AND person_id = ?",
+            (survey_id, person_id),
+        )
+        return {int(r[0]): json.loads(r[1]) for r in rows}
+
+    async def answers(self, survey_id: int) -> list[Answer]:
+        rows = await self.db.fetchall(
+            "SELECT question, value, role, class_label, sheet FROM survey_answers WHERE survey_id = ?"
+            " ORDER BY rowid", (survey_id,),
+        )
+        return [Answer(int(r[0]), json.loads(r[1]), r[2], r[3], r[4]) for r in rows]
+
+    async def named_answers(self, survey_id: int) -> list[tuple[int, int, Any]]:
+        """(person id, question, value) of a named survey (an anonymous one has none after closing)."""
+        rows = await self.db.fetchall(
+            "SELECT person_id, question, value FROM survey_answers WHERE survey_id = ? AND person_id IS NOT NULL",
+            (survey_id,),
+        )
+        return [(int(r[0]), int(r[1]), json.loads(r[2])) for r in rows]
+
+    async def reminders(self, survey_id: int) -> dict[int, set[int]]:
+        """person id -> which reminders (n) they have had for this survey."""
+        rows = await self.db.fetchall("SELECT person_id, n FROM survey_reminders WHERE survey_id = ?", (survey_id,))
+        out: dict[int, set[int]] = {}
+        for r in rows:
+            out.setdefault(int(r[0]), set()).add(int(r[1]))
+        return out
+
+    # --- writes ----------------------------------------------------------------------------------
+
+    @staticmethod
+    async def insert(
+        conn: aiosqlite.Connection, *, title: str, template: str | None, spec: dict[str, Any], plan_item: str | None,
+        audience: str, audience_value: str, anonymous: bool, data_class: str, author_id: int | None,
+        now: datetime, deadline: datetime,
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO surveys(title, template, spec, plan_item, audience, audience_value, anonymous, data_class,"
+            " author_id, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (title, template, json.dumps(spec, ensure_ascii=False), plan_item, audience, audience_value,
+             int(anonymous), data_class, author_id, to_db(now), to_db(deadline)),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    @staticmethod
+    async def add_respondents(
+        conn: aiosqlite.Connection, survey_id: int, rows: Iterable[tuple[int, str, str | None]]
+    ) -> None:
+        await conn.executemany(
+            "INSERT OR IGNORE INTO survey_respondents(survey_id, person_id, role, class_label) VALUES (?, ?, ?, ?)",
+            [(survey_id, pid, role, cls) for pid, role, cls in rows],
+        )
+
+    @staticmethod
+    async def put_answer(
+        conn: aiosqlite.Connection, survey_id: int, respondent: Respondent, question: int, value: Any, now: datetime
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO survey_answers(survey_id, person_id, sheet, question, value, role, class_label, answered_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(survey_id, person_id, question) WHERE person_id IS NOT NULL"
+            " DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at",
+            (survey_id, respondent.person_id, f"p{respondent.person_id}", question,
+             json.dumps(value, ensure_ascii=False), respondent.role, respondent.class_label, to_db(now)),
+        )
+
+    @staticmethod
+    async def mark_finished(conn: aiosqlite.Connection, survey_id: int, person_id: int, now: datetime) -> bool:
+        cur = await conn.execute(
+            "UPDATE survey_respondents SET finished_at = ? WHERE survey_id = ? AND person_id = ?"
+            " AND finished_at IS NULL", (to_db(now), survey_id, person_id),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def record_reminder(
+        conn: aiosqlite.Connection, survey_id: int, person_id: int, n: int, day: date, now: datetime
+    ) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO survey_reminders(survey_id, person_id, n, day, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+            (survey_id, person_id, n, day.isoformat(), to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def reminded_on(conn: aiosqlite.Connection, person_id: int, day: date) -> bool:
+        row = await fetchone_in(
+            conn, "SELECT 1 FROM survey_reminders WHERE person_id = ? AND day = ? LIMIT 1", (person_id, day.isoformat())
+        )
+        return row is not None
+
+    @staticmethod
+    async def close(conn: aiosqlite.Connection, survey: SurveyRow, now: datetime) -> None:
+        """Close the survey. An anonymous one keeps no link between a person and an answer: its answers
+        are deleted and written again without the person, without times, in a random order, under a
+        random sheet per respondent, and with the class (role) only where at least MIN_GROUP people of
+        that class (role) answered; the respondents keep only whether they finished, not when."""
+        await conn.execute("UPDATE surveys SET closed_at = ? WHERE id = ?", (to_db(now), survey.id))
+        # Nothing still waiting in the outbox keeps nudging about a closed survey.
+        await conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
+            (f"survey:{survey.id}:%",),
+        )
+        if not survey.anonymous:
+            return
+        # Overwrite freed pages, so the old rows do not linger in the file.
+        await conn.execute("PRAGMA secure_delete = ON")
+        rows = await fetchall_in(
+            conn, "SELECT person_id, question, value, role, class_label FROM survey_answers WHERE survey_id = ?",
+            (survey.id,),
+        )
+        people: dict[int, list[aiosqlite.Row]] = {}
+        for r in rows:
+            people.setdefault(int(r["person_id"]) if r["person_id"] is not None else -len(people) - 1, []).append(r)
+        classes: dict[str | None, int] = {}
+        roles: dict[str | None, int] = {}
+        for answers in people.values():
+            classes[answers[0]["class_label"]] = classes.get(answers[0]["class_label"], 0) + 1
+            roles[answers[0]["role"]] = roles.get(answers[0]["role"], 0) + 1
+        shuffled: list[tuple[Any, ...]] = []
+        for answers in people.values():
+            sheet = secrets.token_hex(8)
+            for r in answers:
+                cls = r["class_label"] if classes.get(r["class_label"], 0) >= MIN_GROUP else None
+                role = r["role"] if roles.get(r["role"], 0) >= MIN_GROUP else None
+                shuffled.append((survey.id, sheet, r["question"], r["value"], role, cls))
+        secrets.SystemRandom().shuffle(shuffled)
+        await conn.execute("DELETE FROM survey_answers WHERE survey_id = ?", (survey.id,))
+        await conn.executemany(
+            "INSERT INTO survey_answers(survey_id, person_id, sheet, question, value, role, class_label, answered_at)"
+            " VALUES (?, NULL, ?, ?, ?, ?, ?, NULL)", shuffled,
+        )
+        await conn.execute(
+            "UPDATE survey_respondents SET finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END"
+            " WHERE survey_id = ?", (to_db(survey.deadline), survey.id),
+        )
+        await conn.execute("DELETE FROM survey_reminders WHERE survey_id = ?", (survey.id,))
+
+
+async def cancel_reminders(conn: aiosqlite.Connection, survey_id: int, person_id: int) -> None:
+    """A reminder still waiting in the outbox is dropped once its person has answered."""
+    await conn.execute(
+        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
+        (f"survey:{survey_id}:remind:{person_id}:%",),
+    )
