@@ -51,9 +51,9 @@ def _contact_keyboard(t: Translator) -> ReplyKeyboardMarkup:
 async def _welcome(message: Message, bot: Bot, person: Person, t: Translator, *, catalog: Catalog) -> None:
     t = catalog.bind(person.lang or t.lang)
     roles = ", ".join(t(f"roles.{r}") for r in sorted(person.roles))
+    welcome = t("start.welcome", name=Named(person.full_name, escape=True), roles=roles)
     await message.answer(
-        t("start.welcome", name=Named(person.full_name, escape=True), roles=roles),
-        reply_markup=main_keyboard(person, t),
+        f"{welcome} {t(f'start.commands_where.{channel_of(bot).value}')}", reply_markup=main_keyboard(person, t)
     )
     await set_commands(bot, message.chat.id, person, t)
 

@@ -164,6 +164,9 @@ async def test_onboarding_by_own_contact(wire_name: str, tg: FakeTelegram, mx: F
         await teacher.share_contact(ask)
         hello = await teacher.wait(lambda text: "Здравствуйте, Игорь Сергеевич" in text)
         assert TEACHER_NAME in str(hello.plain)
+        # Each messenger is told where its commands are: MAX has no «Меню» button.
+        assert ("по кнопке «Меню»" in str(hello.plain)) == (wire_name == "telegram")
+        assert ("например /help" in str(hello.plain)) == (wire_name == "max")
         person = await w.app.people.get(await person_id(w.app, TEACHER_NAME))
         assert person is not None
         if wire_name == "max":

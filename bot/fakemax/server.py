@@ -90,8 +90,9 @@ class FakeMax(FakeMaxOperations):
         operation, path_params = found
         record.operation_id = operation.operation_id
         self.stats.by_operation[operation.operation_id] = self.stats.by_operation.get(operation.operation_id, 0) + 1
-        if self.fail_next:
-            forced = self.fail_next.pop(0)
+        planned = self.fail_operation.get(operation.operation_id)
+        if self.fail_next or planned:
+            forced = planned.pop(0) if planned else self.fail_next.pop(0)
             record.status = forced
             if forced == 0:  # the connection drops before any answer
                 if request.transport is not None:

@@ -61,6 +61,8 @@ class FakeMaxState:
         # Answers forced on the next requests, in order: an HTTP status (e.g. 503), or 0 to drop the
         # connection without an answer.
         self.fail_next: list[int] = []
+        # The same, for the next requests of one operation only (by operationId, e.g. "getUploadUrl").
+        self.fail_operation: dict[str, list[int]] = {}
         self._now = now
         self._bucket = RateBucket(rate, monotonic)
         self._schema: MaxSchema | None = None

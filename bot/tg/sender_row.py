@@ -41,6 +41,8 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
 BACKOFF_CAP = 600.0
 REQUEST_TIMEOUT = 20  # seconds per Bot API call
+# Logs name the messenger that refused or throttled a send (an operator reads them, not a user).
+MESSENGER = {Channel.TELEGRAM: "Telegram", Channel.MAX: "MAX"}
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ class RowSender:
             self.stats.rate_limited += 1
             if self._own_limiter and target.bot is self.bot:  # a limited session has paused its limiter already
                 self.limiter.pause(exc.retry_after)
-            log.warning("Telegram asks to wait %s s; the sender pauses", exc.retry_after)
+            log.warning("%s asks to wait %s s; the sender pauses", MESSENGER[target.channel], exc.retry_after)
             await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
         except TelegramForbiddenError as exc:
             await self._refused(row, target, f"403 {exc.message}")
@@ -120,7 +122,7 @@ class RowSender:
             else:
                 # A malformed message is not fixed by waiting: dead letter now, with the reason.
                 self.stats.dead += 1
-                log.error("outbox row %s refused by Telegram: %s", row.id, exc.message)
+                log.error("outbox row %s refused by %s: %s", row.id, MESSENGER[target.channel], exc.message)
                 await self.repo.mark_dead(row.id, f"400 {exc.message}")
         except Exception as exc:  # 5xx, network errors, timeouts, renderer failures
             attempts = row.attempts + 1

@@ -1,0 +1,44 @@
+"""What MAX users and the operator read about MAX: texts written for the wire they travel on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.fakeapi import FakeTelegram
+from bot.fakemax import FakeMax
+from tests.codes_helpers import load_school
+from tests.harness import TEACHER, running_bot
+from tests.help_helpers import PHONES
+
+
+@pytest.fixture
+async def mx() -> AsyncIterator[FakeMax]:
+    async with FakeMax() as server:
+        yield server
+    assert server.response_violations == [] and server.internal_errors == []
+
+
+async def test_a_send_max_refuses_is_logged_as_refused_by_max(
+    tg: FakeTelegram, mx: FakeMax, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The staff member's code card goes out through the outbox on MAX; MAX refuses its upload."""
+    caplog.set_level(logging.ERROR, logger="bot.tg.sender_row")
+    mx.fail_operation["getUploadUrl"] = [400]
+    async with running_bot(tg, tmp_path, mx=mx) as app:
+        await load_school(app)
+        teacher = mx.user(TEACHER, "Игорь", "Морозов", phone=PHONES[TEACHER].lstrip("+"))
+        await teacher.start()
+        ask = await mx.wait_for(TEACHER, lambda m: "поделитесь своим номером" in m.plain)
+        await teacher.press(ask, "📱 Поделиться номером телефона")
+        await mx.wait_for(TEACHER, lambda m: "Ваши роли" in m.plain)
+        for _ in range(400):
+            if any("refused by" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    refusals = [r.getMessage() for r in caplog.records if "refused by" in r.getMessage()]
+    assert refusals and all("refused by MAX: MAX 400" in line for line in refusals), refusals
