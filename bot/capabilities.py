@@ -45,10 +45,11 @@ from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
-from handlers import consent_paper, consent_staff, fallback, faq, search, start
+from handlers import consent_paper, consent_staff, fallback, faq, search, start, surveys_admin
 from handlers import school_year as school_year_handlers
 from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
+from handlers import surveys as surveys_handlers
 from handlers import tasks as tasks_handlers
 from handlers import tickets as tickets_handlers
 from handlers import training as training_handlers
@@ -229,7 +230,9 @@ CAPABILITIES: tuple[Capability, ...] = (
         "surveys",  # issue #26: the plan's own questions (items 1, 2, 11-14), results into item 18
         # After the plan's, consent's and codes' sweeps: a survey reminder keeps to the one nudge a
         # person a day that those have used or left (bot/services/surveys_nudges.py).
+        routers=(RouterSpec(surveys_handlers.build_router), RouterSpec(surveys_admin.build_router, staff=True)),
         sweeps=(SweepSpec("surveys", lambda s: s.survey_nudges.sweep, 70),),
+        admin_actions=(AdminEntry("surveys", "surveys.admin.action", 105),),
     ),
     Capability(
         "catch_all",  # last by construction: free-text search, then the fallback

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import aiosqlite
 
 from bot.channels import DataClass
+from bot.domain.people import Person
 from bot.domain.surveys import questions_of
 from bot.services.task_actions import ProofInput, Refused
 from storage.codes import CodeRepo
@@ -62,6 +63,15 @@ class SurveyNudges:
         for survey in await self.surveys.close_due(now):
             await self.to_plan(survey)
         await self.remind(now)
+
+    async def close_now(self, person: Person, survey_id: int) -> SurveyRow:
+        """The author (or another author) closes the survey before its deadline: as at the deadline,
+        the result goes to the plan item it serves."""
+        before = await self.surveys.survey(survey_id)
+        survey = await self.surveys.close_now(person, survey_id)
+        if before is not None and before.closed_at is None:
+            await self.to_plan(survey)
+        return survey
 
     # --- into the plan ----------------------------------------------------------------------------
 

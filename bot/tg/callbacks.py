@@ -52,6 +52,7 @@ class AdminActionId(enum.StrEnum):
     FAQ_RELOAD = "faq_reload"
     TRAINING = "training"
     SENDS = "sends"  # the send log for an inspector (issue #17)
+    SURVEYS = "surveys"  # surveys and acknowledgements (issue #26)
     ACCESS = "access"  # the access log for an inspector (issue #24)
     CANCEL = "cancel"
     YEAR_CANCEL = "year_cancel"

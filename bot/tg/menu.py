@@ -41,6 +41,7 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("class_codes", CLASS_TEACHER_ROLES),
     MenuEntry("faq", None),
     MenuEntry("ask", None),
+    MenuEntry("surveys", None),  # answer the surveys one is asked; authors also manage them (issue #26)
     MenuEntry("status", STATUS_VIEWERS),
     MenuEntry("report", MANAGER_ROLES, in_keyboard=False),
     MenuEntry("broadcast", MANAGER_ROLES, in_keyboard=False),

@@ -1,0 +1,137 @@
+"""Every inline keyboard of surveys and acknowledgements, in one module (the outbox's buttons are the
+`Buttons` port, bot/tg/buttons.py): a question with its choices, the survey lists, the creation
+wizard's steps and a survey's results."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from aiogram.filters.callback_data import CallbackData
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.domain.surveys import Question
+from bot.i18n import Translator
+from bot.tg.callbacks import SurveyAction, SurveyAdm, SurveyAdminAction, SurveyCb
+
+BUTTON_TEXT = 60
+
+
+def _button(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text[:BUTTON_TEXT], callback_data=data.pack())
+
+
+def _markup(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def question(t: Translator, sid: int, index: int, q: Question, current: Any, *, walk: bool) -> InlineKeyboardMarkup:
+    """The choices of question `index` (the current answer marked), then skip / stop."""
+    rows: list[list[InlineKeyboardButton]] = []
+
+    def data(action: SurveyAction, v: int = 0) -> SurveyCb:
+        return SurveyCb(action=action, sid=sid, q=index, v=v, w=walk)
+
+    if q.kind == "scale":
+        rows.append([_button(("✅ " if current == n + 1 else "") + c, data(SurveyAction.ANSWER, n))
+                     for n, c in enumerate(q.choices)])
+    elif q.kind == "single":
+        rows += [[_button(("✅ " if current == n else "") + c, data(SurveyAction.ANSWER, n))]
+                 for n, c in enumerate(q.choices)]
+    elif q.kind == "multi":
+        chosen = set(current or [])
+        rows += [[_button(("☑️ " if n in chosen else "⬜ ") + c, data(SurveyAction.ANSWER, n))]
+                 for n, c in enumerate(q.choices)]
+        rows.append([_button(t("surveys.ask.btn_done"), data(SurveyAction.DONE))])
+    if q.optional:
+        rows.append([_button(t("surveys.ask.btn_skip"), data(SurveyAction.SKIP))])
+    rows.append([_button(t("surveys.ask.btn_later"), data(SurveyAction.LATER))])
+    return _markup(rows)
+
+
+def finished(t: Translator, sid: int) -> InlineKeyboardMarkup:
+    return _markup([[_button(t("surveys.ask.btn_review"), SurveyCb(action=SurveyAction.REVIEW, sid=sid))]])
+
+
+def my_surveys(t: Translator, items: Sequence[tuple[int, str]], *, manage: bool) -> InlineKeyboardMarkup | None:
+    rows = [[_button(label, SurveyCb(action=SurveyAction.OPEN, sid=sid))] for sid, label in items]
+    if manage:
+        rows.append([_button(t("surveys.admin.btn_manage"), SurveyAdm(action=SurveyAdminAction.LIST))])
+    return _markup(rows) if rows else None
+
+
+def adm(action: SurveyAdminAction, sid: int = 0, arg: str = "") -> SurveyAdm:
+    return SurveyAdm(action=action, sid=sid, arg=arg)
+
+
+def cancel_row(t: Translator) -> list[InlineKeyboardButton]:
+    return [_button(t("surveys.admin.btn_cancel"), adm(SurveyAdminAction.CANCEL))]
+
+
+def cancel_only(t: Translator) -> InlineKeyboardMarkup:
+    return _markup([cancel_row(t)])
+
+
+def survey_list(t: Translator, items: Sequence[tuple[int, str]]) -> InlineKeyboardMarkup:
+    rows = [[_button(label, adm(SurveyAdminAction.VIEW, sid))] for sid, label in items]
+    rows.append([_button(t("surveys.admin.btn_new"), adm(SurveyAdminAction.NEW))])
+    return _markup(rows)
+
+
+def templates(t: Translator, items: Sequence[tuple[str, str]]) -> InlineKeyboardMarkup:
+    rows = [[_button(title, adm(SurveyAdminAction.TEMPLATE, arg=name))] for name, title in items]
+    rows.append([_button(t("surveys.admin.btn_file"), adm(SurveyAdminAction.FILE))])
+    rows.append(cancel_row(t))
+    return _markup(rows)
+
+
+# "kind.value" (a colon would break the callback data): role.staff, parents.* ...
+AUDIENCES = ("role.staff", "role.teacher", "role.class_teacher", "parents.*", "parents", "class")
+
+
+def audiences(t: Translator, suggested: str | None) -> InlineKeyboardMarkup:
+    order = sorted(AUDIENCES, key=lambda a: a != suggested)
+    def label(a: str) -> str:
+        return t(f"surveys.admin.aud.{a.replace('.', '_').replace('*', 'all')}")
+
+    rows = [[_button(("⭐ " if a == suggested else "") + label(a), adm(SurveyAdminAction.AUDIENCE, arg=a))]
+            for a in order]
+    rows.append(cancel_row(t))
+    return _markup(rows)
+
+
+def classes(t: Translator, labels: Sequence[str]) -> InlineKeyboardMarkup:
+    buttons = [_button(label, adm(SurveyAdminAction.CLASS, arg=label)) for label in labels]
+    rows = [buttons[i:i + 4] for i in range(0, len(buttons), 4)]
+    rows.append(cancel_row(t))
+    return _markup(rows)
+
+
+DAYS = (3, 5, 10)
+
+
+def days(t: Translator) -> InlineKeyboardMarkup:
+    return _markup([[_button(t("surveys.admin.days_btn", n=n), adm(SurveyAdminAction.DAYS, arg=str(n)))
+                     for n in DAYS], cancel_row(t)])
+
+
+def anonymity(t: Translator, default: bool) -> InlineKeyboardMarkup:
+    rows = [[_button(("⭐ " if value == default else "") + t(f"surveys.admin.anon_{int(value)}"),
+                     adm(SurveyAdminAction.ANONYMOUS, arg=str(int(value))))] for value in (default, not default)]
+    rows.append(cancel_row(t))
+    return _markup(rows)
+
+
+def confirm(t: Translator) -> InlineKeyboardMarkup:
+    return _markup([[_button(t("surveys.admin.btn_create"), adm(SurveyAdminAction.CREATE))], cancel_row(t)])
+
+
+def results(t: Translator, sid: int, *, is_open: bool, author: bool, has_texts: bool) -> InlineKeyboardMarkup:
+    rows = [[_button(t("surveys.admin.btn_chart"), adm(SurveyAdminAction.CHART, sid)),
+             _button(t("surveys.admin.btn_xlsx"), adm(SurveyAdminAction.XLSX, sid))]]
+    if author and has_texts:
+        rows.append([_button(t("surveys.admin.btn_texts"), adm(SurveyAdminAction.TEXTS, sid))])
+    if is_open:
+        rows.append([_button(t("surveys.admin.btn_close"), adm(SurveyAdminAction.CLOSE, sid))])
+    rows.append([_button(t("surveys.admin.btn_back"), adm(SurveyAdminAction.LIST))])
+    return _markup(rows)

@@ -1,0 +1,250 @@
+"""Answering a survey: /surveys (or the menu's button) lists what a person is asked; a question at a
+time with buttons (a number or a short text typed as a message); the answer to any question can be
+changed until the deadline (its buttons stay, and "change answers" walks through them all again);
+"later" stops, and the list or a reminder's button resumes at the first unanswered question. Every
+press is checked on the server: only a respondent, only an open survey, only an existing choice.
+A survey about a child or a family is personal data: where the channel policy keeps it off this
+messenger, the pointer is sent instead of the questions."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, Message
+
+from bot.channels import Channel, DataClass
+from bot.domain.access import SURVEY_AUTHOR_ROLES
+from bot.domain.people import Person
+from bot.domain.surveys import Question
+from bot.i18n import Translator
+from bot.services.surveys import AnswerResult, SurveysService
+from bot.tg import survey_keyboards as kb
+from bot.tg.callbacks import SurveyAction, SurveyCb
+from bot.tg.filters import IsLinked, MenuButton, PlainText
+from bot.tg.policy import AnswerPolicy
+from handlers.common import message_of
+from storage.surveys import SurveyRow
+
+
+class SurveyFlow(StatesGroup):
+    typing = State()  # a number or a short text for question `svq` of survey `svs`
+
+
+def answer_words(t: Translator, q: Question, value: Any) -> str:
+    if value is None:
+        return t("surveys.ask.skipped")
+    if q.kind == "multi":
+        return ", ".join(q.choices[i] for i in value if 0 <= i < len(q.choices))
+    if q.kind == "single":
+        return q.choices[value] if 0 <= value < len(q.choices) else "?"
+    return str(value)
+
+
+def question_text(t: Translator, survey: SurveyRow, index: int, answers: dict[int, Any]) -> str:
+    questions = SurveysService.questions(survey)
+    q = questions[index]
+    text = t("surveys.ask.question", title=escape(survey.title), i=index + 1, n=len(questions), text=escape(q.text))
+    hint = {"multi": "surveys.ask.hint_multi", "number": "surveys.ask.hint_number", "text": "surveys.ask.hint_text"}
+    if q.kind in hint:
+        text += "\n\n" + t(hint[q.kind])
+    if index in answers and q.kind != "multi":
+        text += "\n\n" + t("surveys.ask.current", answer=escape(answer_words(t, q, answers[index])))
+    return text
+
+
+async def _allowed(message: Message | None, t: Translator, channel: Channel, survey: SurveyRow,
+                   policy: AnswerPolicy) -> bool:
+    return await policy.may_send(message, t, channel, DataClass(survey.data_class))
+
+
+async def _refuse(query: CallbackQuery, t: Translator, result: AnswerResult) -> None:
+    key = {"closed": "surveys.closed", "not_respondent": "surveys.not_respondent", "bad": "surveys.bad_answer"}
+    title = escape(result.survey.title) if result.survey is not None else ""
+    await query.answer(t(key.get(result.status, "surveys.expired"), title=title), show_alert=True)
+
+
+async def _ask(message: Message, t: Translator, state: FSMContext, survey: SurveyRow, index: int,
+               answers: dict[int, Any], *, walk: bool) -> None:
+    q = SurveysService.questions(survey)[index]
+    if q.kind in ("number", "text"):
+        await state.set_state(SurveyFlow.typing)
+        await state.update_data(svs=survey.id, svq=index, svw=walk)
+    else:
+        await state.clear()
+    await message.answer(question_text(t, survey, index, answers),
+                         reply_markup=kb.question(t, survey.id, index, q, answers.get(index), walk=walk))
+
+
+async def _go_on(message: Message, t: Translator, state: FSMContext, result: AnswerResult, after: int, *,
+                 walk: bool, surveys: SurveysService) -> None:
+    """After an answer: the next question (walking: simply the next one), or the end."""
+    survey = result.survey
+    assert survey is not None
+    total = len(SurveysService.questions(survey))
+    nxt = (after + 1 if after + 1 < total else None) if walk else surveys.next_question(survey, result.answers, after)
+    if nxt is not None:
+        await _ask(message, t, state, survey, nxt, result.answers, walk=walk)
+        return
+    await state.clear()
+    await message.answer(t("surveys.ask.thanks", title=escape(survey.title),
+                           deadline=surveys.format_day(survey.deadline)),
+                         reply_markup=kb.finished(t, survey.id))
+
+
+async def _mark_answered(query: CallbackQuery, t: Translator, survey: SurveyRow, index: int,
+                         answers: dict[int, Any], walk: bool) -> None:
+    """The question's own message shows the answer now; its buttons stay to change it."""
+    message = message_of(query)
+    if message is None:
+        return
+    q = SurveysService.questions(survey)[index]
+    await message.edit_text(question_text(t, survey, index, answers),
+                            reply_markup=kb.question(t, survey.id, index, q, answers.get(index), walk=walk))
+
+
+# --- the list ---------------------------------------------------------------------------------------
+
+
+async def my_surveys(message: Message, person: Person, t: Translator, state: FSMContext, *,
+                     surveys: SurveysService) -> None:
+    await state.clear()
+    items = []
+    for survey, _, answers in await surveys.mine(person):
+        total = len(SurveysService.questions(survey))
+        items.append((survey.id, t("surveys.ask.list_item", title=survey.title, answered=len(answers), total=total,
+                                   deadline=surveys.format_day(survey.deadline))))
+    manage = person.has_role(*SURVEY_AUTHOR_ROLES)
+    text = t("surveys.ask.list") if items else t("surveys.ask.none")
+    await message.answer(text, reply_markup=kb.my_surveys(t, items, manage=manage))
+
+
+# --- answering --------------------------------------------------------------------------------------
+
+
+async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
+                      state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
+                      surveys: SurveysService) -> None:
+    """Start or resume: the first unanswered question (or, all answered, the offer to change them)."""
+    result = await surveys.state(person, callback_data.sid)
+    message = message_of(query)
+    if result.status != "ok" or result.survey is None or message is None:
+        await _refuse(query, t, result)
+        return
+    await query.answer()
+    if not await _allowed(message, t, channel, result.survey, policy):
+        return
+    index = surveys.next_question(result.survey, result.answers)
+    if index is None:
+        await message.answer(t("surveys.ask.all_done", deadline=surveys.format_day(result.survey.deadline)),
+                             reply_markup=kb.finished(t, result.survey.id))
+        return
+    await _ask(message, t, state, result.survey, index, result.answers, walk=False)
+
+
+async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
+                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+    result = await surveys.state(person, callback_data.sid)
+    message = message_of(query)
+    if result.status != "ok" or result.survey is None or message is None:
+        await _refuse(query, t, result)
+        return
+    await query.answer()
+    if await _allowed(message, t, channel, result.survey, policy):
+        await _ask(message, t, state, result.survey, 0, result.answers, walk=True)
+
+
+async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
+                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+    cb = callback_data
+    result = await surveys.choose(person, cb.sid, cb.q, cb.v)
+    message = message_of(query)
+    if result.status != "ok" or result.survey is None:
+        await _refuse(query, t, result)
+        return
+    await query.answer(t("surveys.ask.saved"))
+    if message is None or not await _allowed(message, t, channel, result.survey, policy):
+        return
+    await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
+    # A multiple choice waits for "done"; any other choice moves on.
+    if SurveysService.questions(result.survey)[cb.q].kind != "multi":
+        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+
+
+async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
+                     state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
+                     surveys: SurveysService) -> None:
+    cb = callback_data
+    result = await surveys.state(person, cb.sid)
+    message = message_of(query)
+    if result.status != "ok" or result.survey is None or message is None:
+        await _refuse(query, t, result)
+        return
+    if not result.answers.get(cb.q):
+        await query.answer(t("surveys.ask.pick_one"), show_alert=True)
+        return
+    await query.answer()
+    if await _allowed(message, t, channel, result.survey, policy):
+        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+
+
+async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
+               channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+    cb = callback_data
+    result = await surveys.skip(person, cb.sid, cb.q)
+    message = message_of(query)
+    if result.status != "ok" or result.survey is None or message is None:
+        await _refuse(query, t, result)
+        return
+    await query.answer()
+    if await _allowed(message, t, channel, result.survey, policy):
+        await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
+        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+
+
+async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, state: FSMContext, *,
+                surveys: SurveysService) -> None:
+    await state.clear()
+    await query.answer()
+    survey = await surveys.survey(callback_data.sid)
+    message = message_of(query)
+    if message is not None and survey is not None:
+        await message.answer(t("surveys.ask.later", deadline=surveys.format_day(survey.deadline)))
+
+
+async def typed(message: Message, person: Person, t: Translator, state: FSMContext,
+                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+    data = await state.get_data()
+    sid, index, walk = int(data.get("svs", 0)), int(data.get("svq", 0)), bool(data.get("svw"))
+    assert message.text is not None
+    result = await surveys.typed(person, sid, index, message.text)
+    if result.status == "bad" and result.survey is not None:
+        q = SurveysService.questions(result.survey)[index]
+        await message.answer(t("surveys.ask.bad_number" if q.kind == "number" else "surveys.ask.bad_text"))
+        return
+    if result.status != "ok" or result.survey is None:
+        await state.clear()
+        title = escape(result.survey.title) if result.survey is not None else ""
+        await message.answer(t("surveys.closed" if result.status == "closed" else "surveys.expired", title=title))
+        return
+    if await _allowed(message, t, channel, result.survey, policy):
+        await message.answer(t("surveys.ask.saved"))
+        await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
+
+
+def build_router() -> Router:
+    router = Router(name="surveys")
+    router.message.register(my_surveys, Command("surveys"), IsLinked())
+    router.message.register(my_surveys, MenuButton("surveys"), IsLinked())
+    router.callback_query.register(open_survey, SurveyCb.filter(F.action == SurveyAction.OPEN), IsLinked())
+    router.callback_query.register(review, SurveyCb.filter(F.action == SurveyAction.REVIEW), IsLinked())
+    router.callback_query.register(choose, SurveyCb.filter(F.action == SurveyAction.ANSWER), IsLinked())
+    router.callback_query.register(multi_done, SurveyCb.filter(F.action == SurveyAction.DONE), IsLinked())
+    router.callback_query.register(skip, SurveyCb.filter(F.action == SurveyAction.SKIP), IsLinked())
+    router.callback_query.register(later, SurveyCb.filter(F.action == SurveyAction.LATER), IsLinked())
+    router.message.register(typed, StateFilter(SurveyFlow.typing), PlainText(), IsLinked())
+    return router
