@@ -189,7 +189,7 @@ def build_services(
     surveys = SurveysService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
     )
-    survey_results = SurveyResults(db=db)
+    survey_results = SurveyResults(access_log=access_log, db=db)
     survey_nudges = SurveyNudges(
         buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, school=school, surveys=surveys,
         survey_results=survey_results, task_actions=task_actions, tasks=tasks,

@@ -255,3 +255,35 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
     assert await h.app.db.fetchall("SELECT * FROM survey_reminders WHERE survey_id = ?", (sid,)) == []
     # Nothing else of ours holds an answer: no FSM state, no outbox row with a typed text.
     assert await h.app.db.fetchone("SELECT 1 FROM outbox WHERE payload LIKE '%Пожелание%'") is None
+
+
+async def test_an_anonymous_survey_shows_nothing_below_five(harness: Harness) -> None:
+    h = harness
+    await big_school(h)
+    surveys, results = h.app.services.surveys, h.app.services.survey_results
+    officer = await h.app.people.by_tg(IT_OFFICER)
+    assert officer is not None
+    sid, _, _ = await surveys.create(officer, surveys.templates["training_feedback"], Audience("role", "teacher"), 3,
+                                     anonymous=True)
+    tg_ids = [TEACHER, *(tg for tg, _, _ in EXTRA_TEACHERS)]
+    t = h.app.catalog.bind("ru")
+    for k, tg_id in enumerate(tg_ids):
+        person = await h.app.people.by_tg(tg_id)
+        assert person is not None
+        await surveys.choose(person, sid, 0, 4)
+        survey = await surveys.survey(sid)
+        assert survey is not None
+        res = await results.results(survey)
+        if k + 1 < 5:
+            # Four answers: no distribution, no chart, no table; the summary says why.
+            assert res.hidden and res.questions == [] and res.by_role == []
+            assert await results.chart_png(survey, t) is None and await results.xlsx(survey, t) is None
+            assert "Ответов меньше 5" in await results.summary_text(survey, t)
+        else:
+            assert not res.hidden and res.questions[0].counts[4] == ("5", k + 1, 100)
+    survey = await surveys.survey(sid)
+    assert survey is not None
+    found = await results.xlsx(survey, t)
+    assert found is not None
+    logged = await h.app.db.fetchall("SELECT kind, object_id FROM access_log")
+    assert [tuple(r) for r in logged] == [("survey_results", f"{sid}:xlsx")]

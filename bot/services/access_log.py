@@ -49,6 +49,7 @@ class AccessKind(enum.StrEnum):
     SEND_LOG = "send_log"  # the send log export
     ACCESS_LOG = "access_log"  # this log's own export
     ARCHIVE_CHECKLIST = "archive_checklist"  # the item-19 checklist (class teachers' names)
+    SURVEY_RESULTS = "survey_results"  # a survey's results as a file, or its free-text answers (issue #26)
 
 
 CHANNELS = ("telegram", "max", "cli", "system")

@@ -12,6 +12,7 @@ import asyncio
 import io
 import random
 import statistics
+import textwrap
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import Question, questions_of, share
 from bot.i18n import Translator
+from bot.services.access_log import AccessKind
 from bot.services.chart import _RENDER_LOCK, _ensure_fonts
 from bot.services.exports import xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.surveys import MIN_GROUP, Answer, SurveyRepo, SurveyRow
 
 if TYPE_CHECKING:
+    from bot.services.access_log import AccessLog
     from storage.db import Database
 
 FONT = "DejaVu Sans"
@@ -110,6 +113,7 @@ def fmt_number(value: float) -> str:
 
 @dataclass(kw_only=True, eq=False)
 class SurveyResults:
+    access_log: AccessLog
     db: Database
 
     async def results(self, survey: SurveyRow) -> Results:
@@ -137,6 +141,7 @@ class SurveyResults:
         found = [(questions[a.question].text, str(a.value)) for a in await SurveyRepo(self.db).answers(survey.id)
                  if a.question < len(questions) and questions[a.question].kind == "text" and a.value]
         random.shuffle(found)
+        await self.access_log.record(AccessKind.SURVEY_RESULTS, f"{survey.id}:texts")
         return found[:MAX_TEXTS]
 
     async def summary_text(self, survey: SurveyRow, t: Translator) -> str:
@@ -161,7 +166,8 @@ class SurveyResults:
 
     async def chart_png(self, survey: SurveyRow, t: Translator) -> bytes | None:
         res = await self.results(survey)
-        bars = [(qr.index + 1, qr.question.text, qr.counts) for qr in res.questions if qr.counts and qr.answered]
+        bars = [(qr.index + 1, qr.question.text, qr.counts, qr.question.attention)
+                for qr in res.questions if qr.counts and qr.answered]
         if res.hidden or not bars:
             return None
         title = t("surveys.chart.title", title=survey.title, sheets=res.sheets, total=res.respondents)
@@ -174,32 +180,36 @@ class SurveyResults:
         if res.hidden:
             return None
         data = await asyncio.to_thread(render_xlsx, res, t)
+        await self.access_log.record(AccessKind.SURVEY_RESULTS, f"{survey.id}:xlsx")
         return data, f"survey-{survey.id}.xlsx"
 
 
 def _wrap(text: str, width: int) -> str:
-    import textwrap
-
     return "\n".join(textwrap.wrap(text, width)) or text
 
 
-def render_png(title: str, bars: list[tuple[int, str, list[tuple[str, int, int]]]], share_label: str) -> bytes:
-    """Blocking: run in a thread. One horizontal bar chart of shares per choice question."""
+ChartBars = list[tuple[int, str, list[tuple[str, int, int]], tuple[int, ...]]]
+
+
+def render_png(title: str, bars: ChartBars, share_label: str) -> bytes:
+    """Blocking: run in a thread. One horizontal bar chart of shares per choice question; the choices
+    that need the school's attention (the template's `attention`) in orange."""
     _ensure_fonts()
     from matplotlib.figure import Figure
 
-    heights = [max(1.4, 0.42 * len(counts) + 0.9) for _, _, counts in bars]
+    heights = [max(1.4, 0.42 * len(counts) + 0.9) for _, _, counts, _ in bars]
     with _RENDER_LOCK:
         fig = Figure(figsize=(10, sum(heights) + 0.8), dpi=100)
         fig.set_layout_engine("constrained")
         fig.suptitle(title, fontsize=14, fontweight="bold", fontfamily=FONT)
         grid = fig.add_gridspec(len(bars), 1, height_ratios=heights)
-        for row, (number, text, counts) in enumerate(bars):
+        for row, (number, text, counts, attention) in enumerate(bars):
             ax = fig.add_subplot(grid[row, 0])
             labels = [_wrap(c, 28) for c, _, _ in counts][::-1]
             values = [pct for _, _, pct in counts][::-1]
             found = [n for _, n, _ in counts][::-1]
-            bars_drawn = ax.barh(labels, values, color="#4C72B0")
+            colors = ["#DD8452" if i in attention else "#4C72B0" for i in range(len(counts))][::-1]
+            bars_drawn = ax.barh(labels, values, color=colors)
             ax.bar_label(bars_drawn, labels=[f"{v}% ({n})" for v, n in zip(values, found, strict=True)],
                          fontsize=9, padding=3, fontfamily=FONT)
             ax.set_xlim(0, 115)
