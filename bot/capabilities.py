@@ -45,7 +45,7 @@ from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
-from handlers import consent_paper, consent_staff, fallback, faq, search, start, surveys_admin
+from handlers import consent_destruction, consent_paper, consent_staff, fallback, faq, search, start, surveys_admin
 from handlers import school_year as school_year_handlers
 from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
@@ -195,9 +195,12 @@ CAPABILITIES: tuple[Capability, ...] = (
         "consent",
         routers=(
             RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router),
-            RouterSpec(consent_paper.build_router),
+            RouterSpec(consent_paper.build_router), RouterSpec(consent_destruction.build_router, staff=True),
         ),
-        sweeps=(SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),),
+        sweeps=(
+            SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),
+            SweepSpec("consent_destruction", lambda s: s.consent_withdrawal.sweep, 21),
+        ),
         cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
         data=(

@@ -29,6 +29,7 @@ from bot.services.consent_gate import ConsentGate
 from bot.services.consent_nudges import ConsentNudges
 from bot.services.consent_paper import ConsentPaper
 from bot.services.consent_registers import ConsentRegisters
+from bot.services.consent_withdrawal import ConsentWithdrawal
 from bot.services.faq import FaqLibrary
 from bot.services.imports import RosterImport
 from bot.services.ledger import LedgerService
@@ -82,6 +83,7 @@ class Services:
     consent_export: ConsentExport
     consent_gate: ConsentGate
     consent_nudges: ConsentNudges
+    consent_withdrawal: ConsentWithdrawal
     roster_import: RosterImport
     ledger: LedgerService
     onboarding: OnboardingService
@@ -152,9 +154,13 @@ def build_services(
     codes_nudges = CodesNudges(
         buttons=buttons, catalog=catalog, codes=codes, db=db, outbox=outbox, people=people, school=school,
     )
-    consent = ConsentService(
-        catalog=catalog, clock=clock, consent_listeners=consent_listeners, db=db, outbox=outbox, people=people,
+    consent_withdrawal = ConsentWithdrawal(
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
         school=school,
+    )
+    consent = ConsentService(
+        catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
+        db=db, outbox=outbox, people=people, school=school,
     )
     consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=people, school=school)
     consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=people)
@@ -201,7 +207,8 @@ def build_services(
         status=status, analysis=analysis, archive=archive, backup=backup, broadcast=broadcast,
         codes_import=codes_import, codes_nudges=codes_nudges, consent=consent, consent_paper=consent_paper,
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
-        consent_nudges=consent_nudges, roster_import=roster_import, ledger=ledger, onboarding=onboarding,
+        consent_nudges=consent_nudges, consent_withdrawal=consent_withdrawal,
+        roster_import=roster_import, ledger=ledger, onboarding=onboarding,
         reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
         task_actions=task_actions, training=training, ops=ops, surveys=surveys, survey_results=survey_results,
         survey_nudges=survey_nudges,

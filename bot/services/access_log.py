@@ -46,6 +46,7 @@ class AccessKind(enum.StrEnum):
     BACKUP_EXPORT = "backup_export"  # a copy of the database leaving the server
     BACKUP_RESTORE = "backup_restore"  # a backup opened to replace the database
     EVIDENCE = "evidence"  # consent evidence for an inspector
+    DESTRUCTION_ACT = "destruction_act"  # the act of destroying a withdrawn child's data
     SEND_LOG = "send_log"  # the send log export
     ACCESS_LOG = "access_log"  # this log's own export
     ARCHIVE_CHECKLIST = "archive_checklist"  # the item-19 checklist (class teachers' names)

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.i18n import Catalog
+    from bot.services.consent_withdrawal import ConsentWithdrawal
     from bot.services.outbox import Outbox
     from bot.services.ports import ConsentGivenListener
     from storage.db import Database
@@ -151,6 +152,7 @@ class ConsentService:
     catalog: Catalog
     clock: Clock
     consent_listeners: Sequence[ConsentGivenListener]
+    consent_withdrawal: ConsentWithdrawal
     db: Database
     outbox: Outbox
     people: PersonRepo
@@ -349,6 +351,9 @@ class ConsentService:
             cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
             log.info("consent no longer covers a child: %d pending code messages cancelled", cancelled)
             await self._alert_staff(conn, child, row, now, "consent.alert_withdrawn", "consent-withdrawn")
+        if Effect.DESTROY in caused:
+            # Codes revoked (delivered ones too), a destruction task for the IT officer, the parents told.
+            await self.consent_withdrawal.on_withdrawal(conn, child, row, now)
         if Effect.CONFLICT in caused:
             await self._alert_staff(conn, child, row, now, "consent.alert_conflict", "consent-conflict")
 

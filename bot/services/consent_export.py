@@ -22,6 +22,7 @@ from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_registers import RegisterRow, read_file_text
+from bot.services.consent_withdrawal import add_consent_commands
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.consent import Version
@@ -195,6 +196,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     q.add_argument("file")
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=ConsentExport.cmd_publish, service=ConsentExport)
+    add_consent_commands(inner)
 
 
     e = export.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")

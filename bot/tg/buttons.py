@@ -16,6 +16,8 @@ from bot.tg.callbacks import (
     CodeActivated,
     CodeTrouble,
     ConsentCb,
+    DestroyAction,
+    DestroyCb,
     SurveyCb,
     TaskAct,
     TaskPage,
@@ -69,6 +71,15 @@ class TelegramButtons:
     def survey_open(self, survey_id: int, label: str) -> Markup:
         data = SurveyCb(action="open", sid=survey_id).pack()
         return {"inline_keyboard": [[{"text": label, "callback_data": data}]]}
+
+    def consent_destruction(self, task_id: int, t: Translator) -> Markup:
+        done = DestroyCb(action=DestroyAction.DONE, task=task_id).pack()
+        act = DestroyCb(action=DestroyAction.ACT, task=task_id).pack()
+        rows = [
+            [{"text": t("consent.destroy.btn_done"), "callback_data": done}],
+            [{"text": t("consent.destroy.btn_act"), "callback_data": act}],
+        ]
+        return {"inline_keyboard": rows}
 
     def archive_open(self, label: str) -> Markup:
         return {"inline_keyboard": [[{"text": label, "callback_data": ArchiveView(action="open").pack()}]]}

@@ -85,6 +85,11 @@ class ConsentAction(enum.StrEnum):
     WNO = "wno"
 
 
+class DestroyAction(enum.StrEnum):
+    DONE = "done"
+    ACT = "act"
+
+
 class StaffAction(enum.StrEnum):
     CLASSES = "classes"
     CLASS = "class"
@@ -245,6 +250,13 @@ class ConsentCb(CallbackData, prefix="cns"):
     action: ConsentAction
     child: int
     version: int
+
+
+class DestroyCb(CallbackData, prefix="cdx"):
+    """The IT officer's destruction task (a withdrawn consent): confirm it was done, or get the act."""
+
+    action: DestroyAction
+    task: int
 
 
 class StaffCb(CallbackData, prefix="cst"):

@@ -1,0 +1,128 @@
+"""Destruction tasks opened by a withdrawn consent (migration 024): the task, its reminders and who
+confirmed the destruction, all append-only. Reads take the caller's connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import aiosqlite
+
+from storage.db import fetchall_in, fetchone_in
+from storage.timefmt import from_db, to_db
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    by: int | None          # persons.id; None from the command line
+    channel: str            # telegram, max or cli
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Destruction:
+    id: int
+    child_id: int
+    receipt_id: str
+    opened_at: datetime
+    due_on: date
+    reminders: int                       # how many reminders went out
+    last_reminder_at: datetime | None
+    confirmed: Confirmation | None
+
+    @property
+    def open(self) -> bool:
+        return self.confirmed is None
+
+
+_SELECT = (
+    "SELECT d.*,"
+    " (SELECT count(*) FROM consent_destruction_events e WHERE e.destruction_id = d.id AND e.kind = 'reminder')"
+    "   AS reminders,"
+    " (SELECT max(e.at) FROM consent_destruction_events e WHERE e.destruction_id = d.id AND e.kind = 'reminder')"
+    "   AS last_reminder_at,"
+    " c.by_person AS c_by, c.channel AS c_channel, c.at AS c_at"
+    " FROM consent_destructions d"
+    " LEFT JOIN consent_destruction_events c ON c.destruction_id = d.id AND c.kind = 'confirmed'"
+)
+
+
+def _destruction(row: aiosqlite.Row) -> Destruction:
+    confirmed = (
+        Confirmation(row["c_by"], str(row["c_channel"]), from_db(row["c_at"])) if row["c_at"] is not None else None
+    )
+    return Destruction(
+        id=int(row["id"]), child_id=int(row["child_id"]), receipt_id=str(row["receipt_id"]),
+        opened_at=from_db(row["opened_at"]), due_on=date.fromisoformat(row["due_on"]),
+        reminders=int(row["reminders"]),
+        last_reminder_at=from_db(row["last_reminder_at"]) if row["last_reminder_at"] else None,
+        confirmed=confirmed,
+    )
+
+
+class DestructionRepo:
+    @staticmethod
+    async def open_for(conn: aiosqlite.Connection, child_id: int) -> Destruction | None:
+        """The child's task still waiting for its confirmation, if any."""
+        row = await fetchone_in(conn, _SELECT + " WHERE d.child_id = ? AND c.id IS NULL ORDER BY d.id LIMIT 1",
+                                (child_id,))
+        return _destruction(row) if row else None
+
+    @staticmethod
+    async def insert(
+        conn: aiosqlite.Connection, *, child_id: int, receipt_id: str, now: datetime, due_on: date
+    ) -> int:
+        cur = await conn.execute(
+            "INSERT INTO consent_destructions(child_id, receipt_id, opened_at, due_on) VALUES (?, ?, ?, ?)",
+            (child_id, receipt_id, to_db(now), due_on.isoformat()),
+        )
+        return int(cur.lastrowid or 0)
+
+    @staticmethod
+    async def get(conn: aiosqlite.Connection, task_id: int) -> Destruction | None:
+        row = await fetchone_in(conn, _SELECT + " WHERE d.id = ?", (task_id,))
+        return _destruction(row) if row else None
+
+    @staticmethod
+    async def all_open(conn: aiosqlite.Connection) -> list[Destruction]:
+        return [_destruction(r) for r in await fetchall_in(conn, _SELECT + " WHERE c.id IS NULL ORDER BY d.id")]
+
+    @staticmethod
+    async def of_children(conn: aiosqlite.Connection, child_ids: Iterable[int]) -> list[Destruction]:
+        ids = list(child_ids)
+        if not ids:
+            return []
+        rows = await fetchall_in(
+            conn, _SELECT + f" WHERE d.child_id IN ({','.join('?' * len(ids))}) ORDER BY d.id", ids
+        )
+        return [_destruction(r) for r in rows]
+
+    @staticmethod
+    async def record_reminder(conn: aiosqlite.Connection, task_id: int, n: int, now: datetime) -> bool:
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, at)"
+            " VALUES (?, 'reminder', ?, ?)",
+            (task_id, n, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def confirm(
+        conn: aiosqlite.Connection, task_id: int, *, by: int | None, channel: str, now: datetime
+    ) -> bool:
+        """False when it was confirmed already (the first confirmation stands)."""
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, by_person, channel, at)"
+            " VALUES (?, 'confirmed', 0, ?, ?, ?)",
+            (task_id, by, channel, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def cancel_reminders(conn: aiosqlite.Connection, task_id: int) -> None:
+        """A confirmed task's messages to the IT officers still waiting in the outbox are moot."""
+        await conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
+            (f"consent-destroy:{task_id}:%",),
+        )
