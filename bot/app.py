@@ -26,6 +26,7 @@ from bot.channels import ChannelRules
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import Catalog
+from bot.max import MaxSession
 from bot.max.limited import build_limited_max_bot
 from bot.paths import CONTENT_DIR
 from bot.services.faq import FaqLibrary
@@ -46,11 +47,13 @@ from bot.tg.startup import (
     try_or_retry,
     wait_for_bot_api,
 )
+from bot.webhook import drop_leftover_webhook, serve_webhooks
 from bot.wiring import Services, build_services
 from handlers.common import set_default_commands
 from handlers.errors import install_error_handler
 from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
+from storage.cursors import UpdateCursorRepo
 from storage.db import Database
 from storage.people import PersonRepo
 from storage.year import YearRepo
@@ -94,6 +97,8 @@ class App:
     dispatcher: Dispatcher | None = None
     update_guard: UpdateGuard | None = None
     commands_retry: asyncio.Task[None] | None = None
+    # Set by `serve` in webhook mode: setting it stops the server (see `stop_serving`).
+    webhook_stop: asyncio.Event | None = None
 
     def wake_sender(self) -> None:
         self.outbox_wakeup.set()
@@ -318,17 +323,32 @@ async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> Non
         await asyncio.sleep(0.05)
 
 
+async def stop_serving(app: App) -> None:
+    """Stop what `serve` runs, as SIGTERM does: polling, or the webhook server."""
+    if app.webhook_stop is not None:
+        app.webhook_stop.set()
+    elif app.dispatcher is not None:
+        await app.dispatcher.stop_polling()
+
+
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot | None = None) -> None:
-    """Long-poll until stopped (SIGTERM/SIGINT, or `dp.stop_polling()`).
+    """Receive updates until stopped (SIGTERM/SIGINT, or `stop_serving`): by long polling, or by
+    webhook when WEBHOOK_URL is set (bot/webhook.py).
 
     Start-up problems are one line each (see bot.tg.startup): the data folders are checked, then the
     database opens (a locked or corrupt file is a one-line StorageError), then the Bot API is
-    waited for (retried with a growing pause; a refused token stops the start)."""
+    waited for (retried with a growing pause; a refused token stops the start). When polling, a
+    webhook left over from webhook mode is reported and deleted (it would silence polling)."""
     api_state = StateLog()
+    bots = [b for b in (bot, max_bot) if b is not None]
+    webhooks = bool(app.settings.webhook_url)
     try:
         await asyncio.to_thread(check_data_folders, app.settings)
         await app.open()
         await wait_for_bot_api(bot, app.settings, api_state)
+        if not webhooks:
+            for each in bots:
+                await drop_leftover_webhook(each)
     except BaseException:
         await app.close()
         await bot.session.close()
@@ -336,6 +356,10 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
             await max_bot.session.close()
         raise
     app.bot, app.max_bot = bot, max_bot
+    for each in bots:
+        if isinstance(each.session, MaxSession):
+            # MAX's polling marker survives a restart (migration 035); see bot/max/session.py.
+            each.session.marker_store = UpdateCursorRepo(app.db, "max")
     if max_bot is not None or app.school.channels is not None:
         app.channels.policy = app.school.channel_policy
     else:
@@ -355,11 +379,14 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
     folded = PollingLogFilter(api_state, app.settings)
     polling_log.addFilter(folded)
     try:
-        await dp.start_polling(
-            *(b for b in (bot, max_bot) if b is not None),
-            handle_signals=handle_signals, close_bot_session=True, polling_timeout=10,
-            backoff_config=polling_backoff(),
-        )
+        if webhooks:
+            app.webhook_stop = asyncio.Event()
+            await serve_webhooks(dp, app.settings, bots, app.webhook_stop, handle_signals=handle_signals)
+        else:
+            await dp.start_polling(
+                *bots, handle_signals=handle_signals, close_bot_session=True, polling_timeout=10,
+                backoff_config=polling_backoff(),
+            )
     finally:
         polling_log.removeFilter(folded)
         gc.unfreeze()

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import functools
 import itertools
+import re
 import ssl
 import tomllib
 from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -37,6 +39,11 @@ def _texts() -> Translator:
 
 def startup_text(key: str, /, **params: Any) -> str:
     return _texts()(f"startup.{key}", **params)
+
+
+def webhook_text(key: str, /, **params: Any) -> str:
+    """The operator's messages about receiving updates (webhook or polling), content/i18n/*/webhook.toml."""
+    return _texts()(f"webhook.{key}", **params)
 
 
 def ordinal(n: int) -> str:
@@ -134,6 +141,15 @@ class Settings(BaseSettings):
     outbox_rate: float = Field(default=25.0, gt=0, le=30)
     outbox_per_chat_rate: float = Field(default=1.0, gt=0, le=1)
     log_level: str = "INFO"
+    # Webhooks (issue #23): with WEBHOOK_URL set, `schoolbot run` receives updates by webhook instead
+    # of long polling. WEBHOOK_URL is the public HTTPS address the reverse proxy serves (Telegram's
+    # webhook is WEBHOOK_URL/telegram, MAX's WEBHOOK_URL/max); the bot listens on plain HTTP at
+    # WEBHOOK_LISTEN:WEBHOOK_PORT behind it. WEBHOOK_SECRET is checked on every request (each
+    # messenger gets its own secret derived from it, see bot/webhook.py).
+    webhook_url: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    webhook_secret: SecretStr | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -153,7 +169,6 @@ class Settings(BaseSettings):
             raise ValueError(startup_text("url"))
         return value.rstrip("/") if value else value
 
-
     @field_validator("max_ca_file")
     @classmethod
     def _check_ca_file(cls, value: Path | None) -> Path | None:
@@ -164,6 +179,37 @@ class Settings(BaseSettings):
         except (OSError, ssl.SSLError, ValueError):
             raise ValueError(startup_text("ca_file", value=str(value))) from None
         return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlsplit(value)
+        # Plain HTTP only on this machine (tests and the sandbox against the fakes): both messengers
+        # deliver to HTTPS only.
+        local = parsed.scheme == "http" and parsed.hostname in ("127.0.0.1", "localhost", "::1")
+        if (parsed.scheme != "https" and not local) or not parsed.hostname or parsed.query or parsed.fragment:
+            raise ValueError(webhook_text("bad_url"))
+        return value.rstrip("/")
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _check_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError(webhook_text("bad_secret"))
+        return value
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.webhook_url and self.webhook_secret is None:
+            raise ValueError(webhook_text("no_secret"))
+        return self
+
+
+# What both messengers accept as a webhook secret (MAX: 5-256 of these; Telegram: 1-256); at least
+# 16 so that it cannot be guessed.
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -244,6 +244,11 @@ class Database:
     def is_processed(self, update_id: int) -> bool:
         return update_id in self._processed
 
+    def remember_processed(self, update_id: int) -> None:
+        """An update handled without writing (an answer only): known as processed until the process
+        ends. Redelivery after a restart is bounded by the wires' cursors (bot/max/session.py)."""
+        self._processed.add(update_id)
+
 
 async def fetchall_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
     """Read inside an open transaction (with the connection the transaction yielded)."""

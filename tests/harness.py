@@ -7,8 +7,9 @@ import asyncio
 import csv
 import io
 import itertools
+import socket
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from aiogram import Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
-from bot.app import App, build_bots, build_dispatcher, create_app, serve
+from bot.app import App, build_bots, build_dispatcher, create_app, serve, stop_serving
 from bot.clock import ManualClock
 from bot.config import Settings
 from bot.fakeapi import FakeTelegram
@@ -141,6 +142,25 @@ async def handler_harness(
         await app.close()
 
 
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the webhook tests restart the bot on the same one)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _until(ready: Callable[[], bool], task: asyncio.Task[None]) -> None:
+    for _ in range(1000):
+        if ready() or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if task.done():
+        task.result()
+
+
 @asynccontextmanager
 async def running_bot(
     tg: FakeTelegram,
@@ -148,28 +168,50 @@ async def running_bot(
     *,
     clock: ManualClock | None = None,
     mx: FakeMax | None = None,
+    telegram: bool = True,
+    webhook_port: int | None = None,
     **settings: Any,
 ) -> AsyncIterator[App]:
     """The bot exactly as `schoolbot run` builds it (create_app, build_bots, serve), polling `tg` and,
-    with `mx`, the fake MAX server as well (MAX_TOKEN and MAX_API_URL pointed at it)."""
+    with `mx`, the fake MAX server as well (MAX_TOKEN and MAX_API_URL pointed at it). Without
+    `telegram` it is a MAX-only school (no BOT_TOKEN). With `webhook_port` the updates arrive by
+    webhook (WEBHOOK_URL on 127.0.0.1:`webhook_port`, the fakes allowed to post to plain HTTP).
+    Yields once the bot receives updates: its first poll was made, or its webhooks are registered."""
     if mx is not None:
         settings = {"max_token": mx.token, "max_api_url": mx.base_url, **settings}
-    cfg = make_settings(tmp_path, bot_token=tg.token, bot_api_url=tg.base_url, **settings)
+    if telegram:
+        settings = {"bot_token": tg.token, "bot_api_url": tg.base_url, **settings}
+    else:
+        settings = {"bot_token": None, **settings}
+    if webhook_port is not None:
+        tg.webhooks.allow_http = True
+        if mx is not None:
+            mx.allow_http_webhooks = True
+        settings = {
+            "webhook_url": f"http://127.0.0.1:{webhook_port}/hook", "webhook_port": webhook_port,
+            "webhook_secret": WEBHOOK_SECRET, **settings,
+        }  # fmt: skip
+    cfg = make_settings(tmp_path, **settings)
     app = create_app(cfg, clock=clock or ManualClock(DEFAULT_START), scheduler=ManualScheduler())
     bot, max_bot = build_bots(cfg)
+    tg_mark, mx_mark = len(tg.requests), len(mx.requests) if mx is not None else 0
+    # Polling: the first getUpdates of each wire (MAX without a saved marker keeps only the newest
+    # update, as MAX does). Webhook: the registration check, made once the server listens.
+    tg_op, mx_op = ("getWebhookInfo", "getSubscriptions") if webhook_port is not None else ("getUpdates", "getUpdates")
+
+    def ready() -> bool:
+        tg_ok = not telegram or any(r.method == tg_op for r in tg.requests[tg_mark:])
+        mx_ok = mx is None or any(r.operation_id == mx_op for r in mx.requests[mx_mark:])
+        return app.sender is not None and tg_ok and mx_ok
+
     task = asyncio.create_task(serve(app, bot, handle_signals=False, max_bot=max_bot))
     try:
-        for _ in range(500):
-            if app.sender is not None or task.done():
-                break
-            await asyncio.sleep(0.01)
-        if task.done():
-            task.result()
+        await _until(ready, task)
         yield app
     finally:
-        dp = app.dispatcher
-        if dp is not None and not task.done():
-            await dp.stop_polling()
+        if not task.done():
+            await _until(lambda: app.dispatcher is not None, task)
+            await stop_serving(app)
         await asyncio.wait_for(task, timeout=15)
 
 

@@ -31,7 +31,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("messenger", ("bot.tg", "bot.max")),  # one package per wire where they differ
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
-    ("root", ("bot.app", "bot.capabilities", "bot.wiring")),
+    ("root", ("bot.app", "bot.capabilities", "bot.wiring", "bot.webhook")),
     ("entry", ("bot.cli", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox", "bot.fakeapi",
                "bot.fakemax", "bench", "tests", "sandbox")),
 )

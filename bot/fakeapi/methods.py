@@ -34,7 +34,8 @@ from bot.fakeapi.profile import (
     set_my_commands,
 )
 from bot.fakeapi.state import MethodHandler
-from bot.fakeapi.updates import delete_webhook, get_updates, get_webhook_info
+from bot.fakeapi.updates import get_updates
+from bot.fakeapi.webhook import delete_webhook, get_webhook_info, set_webhook
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Method:
 _ALL: Final = (
     Method("getMe", get_me),
     Method("getUpdates", get_updates),
+    Method("setWebhook", set_webhook),
     Method("deleteWebhook", delete_webhook),
     Method("getWebhookInfo", get_webhook_info),
     Method("setMyCommands", set_my_commands),

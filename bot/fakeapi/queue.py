@@ -100,6 +100,17 @@ class UpdateQueue:
         elif offset > 0:
             self._queue = [q for q in self._queue if q.update_id >= offset or (q.replay and not q.delivered)]
 
+    def first(self) -> _Queued | None:
+        """The next update a webhook delivery posts (types the bot did not ask for are dropped)."""
+        self._queue = [q for q in self._queue if q.kind in self.allowed]
+        return self._queue[0] if self._queue else None
+
+    def remove(self, item: _Queued) -> None:
+        """``item`` was accepted by the webhook."""
+        item.delivered = True
+        self._queue = [q for q in self._queue if q is not item]
+        self.notify()
+
     def take(self, limit: int) -> list[dict[str, Any]]:
         # Updates of types the bot did not ask for are dropped, never delivered (as on Telegram).
         self._queue = [q for q in self._queue if q.kind in self.allowed]

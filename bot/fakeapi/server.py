@@ -24,6 +24,7 @@ from bot.fakeapi.profile import scope_key
 from bot.fakeapi.routes import MAX_UPLOAD, Routes
 from bot.fakeapi.state import FakeState
 from bot.fakeapi.user import FakeUser
+from bot.fakeapi.webhook import WebhookDelivery
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -38,6 +39,11 @@ class FakeTelegram(FakeState, Faults):
 
     base_url = ""  # set by start()
     _runner: web.AppRunner | None = None
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # setWebhook, and the POSTs to the webhook it sets (bot.fakeapi.webhook).
+        self.webhooks = WebhookDelivery(self)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -57,6 +63,7 @@ class FakeTelegram(FakeState, Faults):
         self.closing = asyncio.Event()
         bound_port = runner.addresses[0][1]
         self.base_url = f"http://{host}:{bound_port}"
+        self.webhooks.start()
         return self.base_url
 
     async def stop(self) -> None:
@@ -65,6 +72,7 @@ class FakeTelegram(FakeState, Faults):
             return
         self.closing.set()
         self.updates.notify()
+        await self.webhooks.stop()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 

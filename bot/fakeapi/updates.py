@@ -1,4 +1,4 @@
-"""getUpdates and the webhook calls a polling bot makes at start."""
+"""getUpdates (the webhook methods are in bot.fakeapi.webhook)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 from bot.fakeapi.errors import DEFAULT_DESCRIPTIONS, ApiError
 from bot.fakeapi.params import Params, Uploads
 from bot.fakeapi.state import FakeState
+from bot.fakeapi.webhook import refuse_polling
 
 
 async def get_updates(state: FakeState, params: Params, uploads: Uploads) -> Any:
+    refuse_polling(state)
     queue = state.updates
     offset = int(params.get("offset") or 0)
     limit = min(max(int(params.get("limit") or 100), 1), 100)
@@ -36,13 +38,3 @@ async def get_updates(state: FakeState, params: Params, uploads: Uploads) -> Any
             await asyncio.wait_for(changed.wait(), remaining)
         if generation != queue.poll_generation:
             raise ApiError(409, DEFAULT_DESCRIPTIONS[409])
-
-
-async def delete_webhook(state: FakeState, params: Params, uploads: Uploads) -> Any:
-    if params.get("drop_pending_updates"):
-        state.updates.clear()
-    return True
-
-
-async def get_webhook_info(state: FakeState, params: Params, uploads: Uploads) -> Any:
-    return {"url": "", "has_custom_certificate": False, "pending_update_count": len(state.updates)}

@@ -11,12 +11,13 @@ from typing import Any
 
 from bot.fakemax.models import MaxMessage, plain_text
 from bot.fakemax.refusals import MaxApiError
-from bot.fakemax.state import DIALOG_CHAT_BASE, FakeMaxState
+from bot.fakemax.state import DIALOG_CHAT_BASE
+from bot.fakemax.webhooks import FakeMaxWebhooks
 
 Handler = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
 
-class FakeMaxOperations(FakeMaxState):
+class FakeMaxOperations(FakeMaxWebhooks):
     """The handlers behind each operation: they read the checked parameters and body and change the state."""
 
     @cached_property
@@ -30,6 +31,9 @@ class FakeMaxOperations(FakeMaxState):
             "getMessageById": self._get_message,
             "answerOnCallback": self._answer_on_callback,
             "getUpdates": self._get_updates,
+            "getSubscriptions": self._get_subscriptions,
+            "subscribe": self._subscribe,
+            "unsubscribe": self._unsubscribe,
             "getUploadUrl": self._get_upload_url,
             "sendAction": self._send_action,
         }
@@ -148,6 +152,9 @@ class FakeMaxOperations(FakeMaxState):
         marker = params.get("marker")
         if marker is not None:
             self._committed = max(self._committed, marker)
+        elif self._committed < self._next_marker - 1:
+            # Without a marker MAX gives only the newest update: whatever came before it is gone.
+            self._committed = self._next_marker - 1
         limit = params.get("limit", 100)
         timeout = params.get("timeout", 30)
         types = set(params.get("types") or [])
@@ -155,9 +162,10 @@ class FakeMaxOperations(FakeMaxState):
         deadline = loop.time() + timeout
         while True:
             changed = self._changed
+            # While a webhook subscription is active, polling receives nothing (updates go to the webhook).
             batch = [
                 (m, u) for m, u in self._updates if m >= self._committed and (not types or u["update_type"] in types)
-            ][:limit]
+            ][:limit] if not self.subscriptions else []
             remaining = deadline - loop.time()
             if batch or remaining <= 0 or self._closing.is_set():
                 break

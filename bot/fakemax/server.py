@@ -54,6 +54,7 @@ class FakeMax(FakeMaxOperations):
         self._closing = asyncio.Event()
         scheme = "https" if self.server_ssl is not None else "http"
         self.base_url = f"{scheme}://{host}:{runner.addresses[0][1]}"
+        self.start_delivery()
         return self.base_url
 
     async def stop(self) -> None:
@@ -61,6 +62,7 @@ class FakeMax(FakeMaxOperations):
             return
         self._closing.set()
         self._notify()
+        await self.stop_delivery()
         runner, self._runner = self._runner, None
         await runner.cleanup()
 

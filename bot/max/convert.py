@@ -10,6 +10,10 @@ Identity mapping (kept in one place so ids never mix):
 - ``update_id`` is derived from the update itself (``timestamp_ms * 4096 + 12 bits of a hash of the
   mid / callback id / start``): the same MAX update redelivered after a restart gets the same id, so
   the processed-updates guard drops it; ids grow with time and sit far above Telegram's update ids.
+- A start is answered once: MAX clients may send a typed ``/start`` beside the ``bot_started`` of the
+  Start button; the later of the two from the same person within ``START_WINDOW_MS`` (by MAX's own
+  timestamps) is dropped, unless it carries a deep-link payload the earlier one lacked. The memory is
+  per process: a pair split by a restart would be answered twice.
 - ``file_id`` carries the MAX token and download URL of a file a user sent (``encode_file_id``), so a
   file id stays usable after a restart for getFile/download and for sending the file again.
 """
@@ -44,6 +48,7 @@ from aiogram.types import (
 )
 
 FILE_ID_PREFIX = "max1."
+START_WINDOW_MS = 10_000
 
 
 class UnsupportedOnMax(NotImplementedError):
@@ -222,6 +227,19 @@ class Converter:
     def __init__(self, mids: MidRegistry) -> None:
         self.mids = mids
         self.dialogs: dict[int, int] = {}  # MAX user id -> dialog chat_id (for chat actions)
+        # MAX user id -> (timestamp ms, "started" | "typed", payload) of the last start answered.
+        self._starts: dict[int, tuple[int, str, str]] = {}
+
+    def repeated_start(self, user_id: int, timestamp: int, kind: str, payload: str) -> bool:
+        """Whether this start repeats one of the other kind the same person just made (see the module
+        docstring); a start that is not a repeat is remembered."""
+        last = self._starts.get(user_id)
+        if last is not None:
+            last_ts, last_kind, last_payload = last
+            if last_kind != kind and abs(timestamp - last_ts) <= START_WINDOW_MS and payload in ("", last_payload):
+                return True
+        self._starts[user_id] = (timestamp, kind, payload)
+        return False
 
     def chat(self, recipient: Mapping[str, Any], human: Mapping[str, Any] | None) -> Chat:
         if recipient.get("chat_type") == "dialog" and human is not None:
@@ -312,6 +330,14 @@ class Converter:
             sender = message.get("sender") or {}
             if sender.get("is_bot"):
                 return None
+            text = str(message["body"].get("text") or "")
+            command, _, argument = text.partition(" ")
+            if (
+                command == "/start"
+                and sender.get("user_id") is not None
+                and self.repeated_start(int(sender["user_id"]), timestamp, "typed", argument.strip())
+            ):
+                return None
             update_id = derive_update_id(timestamp, "m:" + str(message["body"]["mid"]))
             return Update(update_id=update_id, message=self.message(message, locale, bot_id=bot_id))
         if kind == "message_callback":
@@ -333,6 +359,8 @@ class Converter:
         if kind == "bot_started":
             user = obj["user"]
             payload = obj.get("payload")
+            if self.repeated_start(int(user["user_id"]), timestamp, "started", payload or ""):
+                return None
             text = "/start" if not payload else f"/start {payload}"
             key = f"s:{obj.get('chat_id')}:{user['user_id']}:{payload or ''}"
             update_id = derive_update_id(timestamp, key)

@@ -8,12 +8,19 @@ Python >= 3.12, so it is not a dependency); the code is ours.
 Which wire a Bot speaks is ``channel_of(bot)`` (``Channel.MAX`` for this session): MAX user ids and
 Telegram user ids are separate spaces and the application keeps them apart by that.
 
-Covered methods (``COVERED``): getMe, getUpdates, sendMessage, sendPhoto, sendDocument, editMessageText,
-editMessageReplyMarkup, deleteMessage, answerCallbackQuery, getFile (+ download), setMyCommands and
-deleteMyCommands (default scope), sendChatAction. Accepted and ignored because MAX has no such thing
-(``IGNORED``): deleteWebhook, setChatMenuButton, setMyDescription, setMyShortDescription, and
-setMyCommands/deleteMyCommands for a non-default scope (MAX keeps one command list per bot). Every
-other method raises ``UnsupportedOnMax`` naming it.
+Covered methods (``COVERED``): getMe, getUpdates, setWebhook, getWebhookInfo, deleteWebhook, sendMessage,
+sendPhoto, sendDocument, editMessageText, editMessageReplyMarkup, deleteMessage, answerCallbackQuery,
+getFile (+ download), setMyCommands and deleteMyCommands (default scope), sendChatAction. Accepted and
+ignored because MAX has no such thing (``IGNORED``): setChatMenuButton, setMyDescription,
+setMyShortDescription, and setMyCommands/deleteMyCommands for a non-default scope (MAX keeps one command
+list per bot). Every other method raises ``UnsupportedOnMax`` naming it.
+
+Updates arrive by long polling (``getUpdates`` -> ``GET /updates``; the ``marker`` is kept by a
+``MarkerStore``, the database in ``schoolbot run``, so a restart resumes where it stopped: MAX answers
+a poll without a marker with only the newest update) or by webhook: ``setWebhook`` is MAX's
+``POST /subscriptions`` (``secret_token`` becomes the ``secret`` MAX sends in ``X-Max-Bot-Api-Secret``),
+``getWebhookInfo`` lists the subscriptions and ``deleteWebhook`` removes every one of them (while one is
+active, MAX's /updates returns nothing). ``convert`` turns a MAX update from either path into aiogram's.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar, cast
+from typing import Any, ClassVar, Protocol, cast
 
 from aiogram import Bot
 from aiogram.client.default import DefaultBotProperties
@@ -40,6 +47,7 @@ from aiogram.methods import (
     GetFile,
     GetMe,
     GetUpdates,
+    GetWebhookInfo,
     SendChatAction,
     SendDocument,
     SendMessage,
@@ -48,10 +56,11 @@ from aiogram.methods import (
     SetMyCommands,
     SetMyDescription,
     SetMyShortDescription,
+    SetWebhook,
     TelegramMethod,
 )
 from aiogram.methods.base import TelegramType
-from aiogram.types import File, InputFile, Message, Update, User
+from aiogram.types import File, InputFile, Message, Update, User, WebhookInfo
 from aiohttp import ClientConnectorError, ClientError, ClientSSLError, ClientTimeout, FormData
 
 from bot.channels import Channel
@@ -67,11 +76,19 @@ MAX_API_URL = "https://platform-api2.max.ru"
 UPDATE_TYPES = ("message_created", "message_callback", "bot_started")
 
 COVERED: tuple[str, ...] = (
-    "getMe", "getUpdates", "sendMessage", "sendPhoto", "sendDocument", "editMessageText",
+    "getMe", "getUpdates", "setWebhook", "getWebhookInfo", "deleteWebhook",
+    "sendMessage", "sendPhoto", "sendDocument", "editMessageText",
     "editMessageReplyMarkup", "deleteMessage", "answerCallbackQuery", "getFile", "setMyCommands",
     "deleteMyCommands", "sendChatAction",
 )  # fmt: skip
-IGNORED: tuple[str, ...] = ("deleteWebhook", "setChatMenuButton", "setMyDescription", "setMyShortDescription")
+IGNORED: tuple[str, ...] = ("setChatMenuButton", "setMyDescription", "setMyShortDescription")
+
+
+class MarkerStore(Protocol):
+    """Where the polling marker survives a restart (storage.cursors.UpdateCursorRepo)."""
+
+    async def load(self) -> int | None: ...
+    async def save(self, marker: int) -> None: ...
 
 
 class MaxSession(AiohttpSession):
@@ -109,6 +126,9 @@ class MaxSession(AiohttpSession):
         self.mids = MidRegistry()
         self.converter = Converter(self.mids)
         self._marker: int | None = None
+        self._saved_marker: int | None = None
+        # Set by the application before polling starts; without one the marker lives in memory only.
+        self.marker_store: MarkerStore | None = None
         self._bot_id: int | None = None
         self._handlers: dict[type[TelegramMethod[Any]], Callable[[Bot, Any], Awaitable[Any]]] = {
             GetMe: self._get_me,
@@ -124,7 +144,9 @@ class MaxSession(AiohttpSession):
             SetMyCommands: self._set_my_commands,
             DeleteMyCommands: self._delete_my_commands,
             SendChatAction: self._send_chat_action,
-            DeleteWebhook: self._ignored,
+            SetWebhook: self._set_webhook,
+            GetWebhookInfo: self._get_webhook_info,
+            DeleteWebhook: self._delete_webhook,
             SetChatMenuButton: self._ignored,
             SetMyDescription: self._ignored,
             SetMyShortDescription: self._ignored,
@@ -244,6 +266,15 @@ class MaxSession(AiohttpSession):
 
     async def _get_updates(self, bot: Bot, method: GetUpdates) -> list[Update]:
         poll = int(method.timeout or 0)
+        store = self.marker_store
+        if store is not None:
+            if self._marker is None:
+                self._marker = self._saved_marker = await store.load()
+            elif self._marker != self._saved_marker:
+                # Saved before MAX sees it: passing a marker commits every update before it, and the
+                # updates before it were handed to the dispatcher when the previous poll returned.
+                await store.save(self._marker)
+                self._saved_marker = self._marker
         query: dict[str, Any] = {"timeout": min(poll, 90), "types": list(UPDATE_TYPES), "marker": self._marker}
         if method.limit:
             query["limit"] = method.limit
@@ -252,14 +283,44 @@ class MaxSession(AiohttpSession):
             self._marker = int(answer["marker"])
         updates: list[Update] = []
         for raw in answer.get("updates") or []:
-            try:
-                converted = self.converter.update(raw, bot_id=self._bot_id)
-            except (KeyError, ValueError, TypeError):
-                log.warning("MAX update of type %s could not be read; skipped", raw.get("update_type"))
-                continue
+            converted = self.convert(raw)
             if converted is not None:
                 updates.append(converted)
         return updates
+
+    def convert(self, raw: Mapping[str, Any]) -> Update | None:
+        """The aiogram Update for a MAX update (polled or posted to the webhook); None for one the bot
+        does not handle, one it cannot read (logged), and a start already answered (bot.max.convert)."""
+        try:
+            return self.converter.update(raw, bot_id=self._bot_id)
+        except (KeyError, ValueError, TypeError):
+            log.warning("MAX update of type %s could not be read; skipped", raw.get("update_type"))
+            return None
+
+    async def _set_webhook(self, bot: Bot, method: SetWebhook) -> bool:
+        body: dict[str, Any] = {"url": method.url, "update_types": list(UPDATE_TYPES)}
+        if method.secret_token:
+            body["secret"] = method.secret_token
+        await self.call(method, "POST", "/subscriptions", body=body)
+        return True
+
+    async def subscriptions(self) -> list[str]:
+        """The URLs of the bot's webhook subscriptions."""
+        answer = await self.call(GetWebhookInfo(), "GET", "/subscriptions")
+        return [str(s["url"]) for s in answer.get("subscriptions") or []]
+
+    async def unsubscribe(self, url: str) -> None:
+        await self.call(DeleteWebhook(), "DELETE", "/subscriptions", query={"url": url})
+
+    async def _get_webhook_info(self, bot: Bot, method: GetWebhookInfo) -> WebhookInfo:
+        urls = await self.subscriptions()
+        # MAX may hold several subscriptions; Telegram's answer has room for one URL: the first.
+        return WebhookInfo(url=urls[0] if urls else "", has_custom_certificate=False, pending_update_count=0)
+
+    async def _delete_webhook(self, bot: Bot, method: DeleteWebhook) -> bool:
+        for url in await self.subscriptions():
+            await self.unsubscribe(url)
+        return True
 
     async def _send_message(self, bot: Bot, method: SendMessage) -> Message:
         body = text_body(bot, method, method.text, method.parse_mode)

@@ -27,28 +27,42 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 
 class UpdateGuard(BaseMiddleware):
-    """Drops an update whose effects already happened (same update_id delivered again)."""
+    """Drops an update whose effects already happened (same update_id delivered again), on every
+    wire and path: Telegram and MAX (whose ids bot.max.convert derives from the update itself, so a
+    redelivery keeps its id), polled or posted to the webhook (a platform that missed the 200
+    posts again, sometimes while the first delivery still runs).
+
+    An update that wrote is known by its processed_updates row (restarts included); one that only
+    answered is remembered in memory once handled, and one still running drops its twin at once."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.in_flight = 0
+        self._running: set[int] = set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        if self.db.is_processed(event.update_id):
-            log.info("update %s already processed, skipped", event.update_id)
+        update_id = event.update_id
+        if self.db.is_processed(update_id) or update_id in self._running:
+            log.info("update %s already processed, skipped", update_id)
             return UNHANDLED
-        token = CURRENT_UPDATE.set(UpdateMark(event.update_id))
+        mark = UpdateMark(update_id)
+        token = CURRENT_UPDATE.set(mark)
         self.in_flight += 1
+        self._running.add(update_id)
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
         except DuplicateUpdate:
-            log.info("update %s delivered twice, effects kept once", event.update_id)
+            log.info("update %s delivered twice, effects kept once", update_id)
             return UNHANDLED
         finally:
+            self._running.discard(update_id)
             self.in_flight -= 1
             CURRENT_UPDATE.reset(token)
+        if not mark.recorded:
+            self.db.remember_processed(update_id)
+        return result
 
 
 class PersonContext(BaseMiddleware):

@@ -136,13 +136,13 @@ def _api_detail(exc: BaseException) -> str:
 
 
 async def wait_for_bot_api(bot: Bot, settings: Settings, state: StateLog) -> User:
-    """getMe (and deleteWebhook, which polling needs) until they succeed, with a growing pause."""
+    """getMe until it succeeds, with a growing pause (a webhook left over while polling is
+    bot.webhook.drop_leftover_webhook's, reported rather than deleted silently)."""
     url = settings.bot_api_url or "https://api.telegram.org"
     delay = API_BACKOFF_FIRST
     while True:
         try:
             me = await bot.get_me()
-            await bot.delete_webhook(drop_pending_updates=False)
         except TelegramUnauthorizedError as exc:
             raise StartupError(startup_text("api_unauthorized", detail=exc.message)) from None
         except TelegramAPIError as exc:
