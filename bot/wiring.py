@@ -143,7 +143,9 @@ def build_services(
     tasks_import = TasksImport(clock=clock, db=db, school=school)
     tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
     status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
-    analysis = AnalysisService(access_log=access_log, clock=clock, db=db, school=school, status=status, tasks=tasks)
+    analysis = AnalysisService(
+        access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status, tasks=tasks,
+    )
     archive = ArchiveService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
         school=school,

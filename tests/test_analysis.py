@@ -4,8 +4,11 @@ officer in the bot or from the command line, as a PDF and as the XLSX report's f
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 from aiogram.methods import SendDocument
@@ -44,9 +47,7 @@ async def _year(h: Harness) -> None:
     h.clock.set(local(app, "2027-05-31 10:00"))
 
 
-def test_most_frequent_questions_are_grouped() -> None:
-    texts = ["Где код?", "где  КОД", "Как войти?", "где код!", "Как войти"]
-    assert analysis.top_questions(texts) == [("Где код?", 3), ("Как войти?", 2)]
+def test_tasks_are_parsed_one_a_line() -> None:
     assert analysis.parse_tasks("1. Первое\n\n- Второе\n  • Третье  \n2) Четвёртое") == [
         "Первое", "Второе", "Третье", "Четвёртое"]
 
@@ -60,7 +61,8 @@ async def test_it_officer_gets_the_analysis_edits_the_tasks_and_the_report_follo
     assert [line.label for line in found.late] == ["Пункт 3"]
     assert "Пункт 16 · II четверть" in [line.label for line in found.not_done]
     assert "Пункт 16 · I четверть" not in [line.label for line in found.not_done]  # logged in time
-    assert found.questions[0] == ("Не приходит код, что делать?", 2)
+    # Questions are counted by topic (the FAQ section that answers them), never quoted.
+    assert found.topics[0] == ("Пригласительные коды", 3)
     assert not found.tasks_edited and found.tasks == found.proposed
     assert any("5А, 6Б" in task for task in found.tasks)  # consent coverage is low in both classes
     assert any("II, III, IV" in task for task in found.tasks)  # the missed backups
@@ -91,7 +93,7 @@ async def test_it_officer_gets_the_analysis_edits_the_tasks_and_the_report_follo
     assert ["Задачи на следующий год", "1. Обучить новых учителей <5А>", None] in rows
     assert ["Выполнено с опозданием", rows[[r[0] for r in rows].index("Выполнено с опозданием")][1], rows[
         [r[0] for r in rows].index("Выполнено с опозданием")][2]] in rows
-    assert any(r[0] == "Частые вопросы" and r[1] == "Не приходит код, что делать?" and r[2] == 2 for r in rows)
+    assert any(r[0] == "Вопросы по темам" and r[1] == "Пригласительные коды" and r[2] == 3 for r in rows)
 
     # The director reads it but does not edit; a class teacher does not get it.
     calls = await harness.text(DIRECTOR, "/analysis")
@@ -120,3 +122,41 @@ async def test_cli_sets_the_tasks_and_writes_a_private_pdf(harness: Harness, tmp
     assert (await app.services.analysis.collect(app.catalog.bind("ru"))).tasks == ["Первое", "Второе"]
     bad = argparse.Namespace(tasks=str(tmp_path / "missing.txt"), out=str(out))
     assert await app.services.analysis.cmd_analysis(bad, app.catalog.bind("ru")) == 2
+
+
+async def test_a_private_question_appears_nowhere_in_the_report_or_the_analysis(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A parent's question names a child and asks for a password: the XLSX report and the item-18
+    analysis count it under a topic and never print it, nor propose it for the FAQ."""
+    await _year(harness)
+    app = harness.app
+    private = "сбросьте пароль дочери Маше, 7В"
+    asker = await app.people.by_tg(PARENT_TWO)
+    assert asker is not None
+    for _ in range(3):  # the most asked, so it would lead the "frequent questions" before
+        await app.services.tickets.open_ticket(asker, private)
+    t = app.catalog.bind("ru")
+    found = await app.services.analysis.collect(t)
+    assert sum(n for _, n in found.topics) == 6
+    assert ("Вход в Дневник.ру", 3) in found.topics
+    everything = repr(found) + repr(analysis.rows(found, t))
+    for needle in ("сбросьте", "Маше", "7В"):
+        assert needle not in everything
+    workbook = load_workbook(io.BytesIO(await app.services.report.render_report(t)))
+    cells = " ".join(
+        str(c.value) for ws in workbook.worksheets for row in ws.iter_rows() for c in row if c.value is not None
+    )
+    workbook.close()
+    assert "Вход в Дневник.ру" in cells
+    for needle in ("сбросьте", "Маше", "7В", "Не приходит код"):
+        assert needle not in cells
+    data, _ = await app.services.analysis.pdf_bytes(t)
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext:
+        path = tmp_path / "analysis.pdf"
+        path.write_bytes(data)
+        out = await asyncio.to_thread(
+            subprocess.run, [pdftotext, str(path), "-"], capture_output=True, check=True, text=True
+        )
+        assert "сбросьте" not in out.stdout and "Маше" not in out.stdout

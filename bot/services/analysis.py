@@ -29,6 +29,7 @@ from storage.analysis import AnalysisRepo
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
+    from bot.services.faq import Faq, FaqLibrary
     from bot.services.status import StatusService
     from bot.services.tasks import TasksService
     from storage.db import Database
@@ -81,30 +82,29 @@ class Analysis:
     training: list[TrainingLine]
     late: list[PlanLine]
     not_done: list[PlanLine]
-    questions: list[tuple[str, int]]
+    topics: list[tuple[str, int]]   # (FAQ category title, questions asked), never a question's text
     tasks: list[str]
     tasks_edited: bool
     proposed: list[str] = field(default_factory=list)
 
 
-def _question_key(text: str) -> str:
-    return " ".join(re.sub(r"[^\w]+", " ", text.lower()).split())[:80]
+# Every audience: a question is sorted into a topic whoever asked it.
+_ALL_AUDIENCES = ("all", "parent", "pupil", "teacher")
+OTHER_TOPIC = ""
 
 
-def top_questions(texts: list[str], limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
-    """The most frequent questions: asked texts grouped case-, space- and punctuation-blind, each
-    shown as it was first asked, most asked first (then first asked first)."""
+def topic_counts(texts: list[str], faq: Faq, limit: int = TOP_QUESTIONS) -> list[tuple[str, int]]:
+    """Questions counted by topic, most asked first: each question's topic is the FAQ category of
+    the entry that answers it best ("" when none does).
+
+    A question is a person's private message: it may name a child, a class or ask for a password
+    (152-FZ: the analysis and the report go to staff who have no business reading it). So the
+    report counts topics and never quotes a question; the texts stay with the IT officer's tickets."""
     counts: Counter[str] = Counter()
-    first: dict[str, str] = {}
     for text in texts:
-        key = _question_key(text)
-        if not key:
-            continue
-        counts[key] += 1
-        first.setdefault(key, " ".join(text.split()))
-    order = {key: i for i, key in enumerate(first)}
-    ranked = sorted(counts, key=lambda k: (-counts[k], order[k]))
-    return [(first[k], counts[k]) for k in ranked[:limit]]
+        hits = faq.search(text, _ALL_AUDIENCES, limit=1)
+        counts[hits[0].category if hits else OTHER_TOPIC] += 1
+    return counts.most_common(limit)
 
 
 def propose_tasks(a: Analysis, t: Translator) -> list[str]:
@@ -128,8 +128,8 @@ def propose_tasks(a: Analysis, t: Translator) -> list[str]:
                        text=_short(line.text, 90)))
     if a.late:
         tasks.append(t("analysis.task.late", labels=", ".join(line.label for line in a.late)))
-    if a.questions:
-        tasks.append(t("analysis.task.faq", question=_short(a.questions[0][0], 90)))
+    if a.topics:
+        tasks.append(t("analysis.task.faq", topic=a.topics[0][0], n=a.topics[0][1]))
     missed = [line.period for line in a.not_done if line.number == JOURNAL_ITEM and line.period]
     if missed:
         tasks.append(t("analysis.task.backups_missed", quarters=", ".join(missed)))
@@ -190,9 +190,9 @@ def rows(a: Analysis, t: Translator) -> list[list[Any]]:
         out.append([t("analysis.sheet.not_done"), f"{line.label}. {line.text}", line.deadline])
     if not a.late and not a.not_done:
         out.append([t("analysis.sheet.late"), t("analysis.all_on_time"), ""])
-    for question, n in a.questions:
-        out.append([t("analysis.sheet.questions"), question, n])
-    if not a.questions:
+    for topic, n in a.topics:
+        out.append([t("analysis.sheet.questions"), topic, n])
+    if not a.topics:
         out.append([t("analysis.sheet.questions"), t("analysis.none"), ""])
     for i, task in enumerate(a.tasks, start=1):
         out.append([t("analysis.sheet.tasks"), f"{i}. {task}", ""])
@@ -266,9 +266,9 @@ def render_pdf(a: Analysis, t: Translator) -> bytes:
         pdf.multi_cell(width, 5, t("analysis.all_on_time"), new_x="LMARGIN", new_y="NEXT")
 
     section(t("analysis.section.questions"))
-    if a.questions:
+    if a.topics:
         table([t("analysis.col.question"), t("analysis.col.times")],
-              [[_short(q, 200), str(n)] for q, n in a.questions], (85, 15))
+              [[topic, str(n)] for topic, n in a.topics], (85, 15))
     else:
         pdf.multi_cell(width, 5, t("analysis.none"), new_x="LMARGIN", new_y="NEXT")
 
@@ -301,9 +301,14 @@ class AnalysisService:
     clock: Clock
     db: Database
     school: SchoolConfig
+    faq_library: FaqLibrary
     status: StatusService
     tasks: TasksService
 
+    def _topics(self, texts: list[str], t: Translator) -> list[tuple[str, int]]:
+        faq = self.faq_library.get(t.lang)
+        titles = {c.id: c.title for c in faq.all_categories()}
+        return [(titles.get(topic, topic) or t("analysis.topic_other"), n) for topic, n in topic_counts(texts, faq)]
 
     async def save_tasks(self, text: str, *, by: int | None) -> list[str]:
         tasks = parse_tasks(text)
@@ -369,7 +374,7 @@ class AnalysisService:
             training=training,
             late=late,
             not_done=not_done,
-            questions=top_questions(await AnalysisRepo(self.db).ticket_texts()),
+            topics=self._topics(await AnalysisRepo(self.db).ticket_texts(), t),
             tasks=[],
             tasks_edited=False,
         )
