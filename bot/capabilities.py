@@ -32,6 +32,7 @@ from bot.services import (
     school_year,
     send_log_export,
 )
+from bot.services.acks import RENDERER as ACK_RENDERER
 from bot.services.codes import CARD_RENDERER
 from bot.services.imports import Importer
 from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Renderer
@@ -39,13 +40,24 @@ from bot.services.training import RENDERER as TRAINING_RENDERER
 from bot.tg.filters import IsStaff
 from bot.wiring import Services
 from handlers import access_log as access_log_handlers
+from handlers import acks as acks_handlers
+from handlers import (
+    acks_admin,
+    consent_destruction,
+    consent_paper,
+    consent_staff,
+    fallback,
+    faq,
+    search,
+    start,
+    surveys_admin,
+)
 from handlers import admin as admin_handlers
 from handlers import analysis as analysis_handlers
 from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
-from handlers import consent_destruction, consent_paper, consent_staff, fallback, faq, search, start, surveys_admin
 from handlers import school_year as school_year_handlers
 from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
@@ -236,6 +248,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         routers=(RouterSpec(surveys_handlers.build_router), RouterSpec(surveys_admin.build_router, staff=True)),
         sweeps=(SweepSpec("surveys", lambda s: s.survey_nudges.sweep, 70),),
         admin_actions=(AdminEntry("surveys", "surveys.admin.action", 105),),
+    ),
+    Capability(
+        "acks",  # issue #26: «Ознакомлен(а)» under a broadcast or a plan document, coverage per class
+        routers=(RouterSpec(acks_handlers.build_router), RouterSpec(acks_admin.build_router, staff=True)),
+        renderers=(RendererSpec(ACK_RENDERER, lambda s: s.acks.render_document),),
     ),
     Capability(
         "catch_all",  # last by construction: free-text search, then the fallback

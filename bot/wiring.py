@@ -15,6 +15,7 @@ from bot.clock import Clock
 from bot.config import SchoolConfig, Settings
 from bot.i18n import Catalog
 from bot.services.access_log import AccessLog
+from bot.services.acks import AcksService
 from bot.services.analysis import AnalysisService
 from bot.services.archive import ArchiveService
 from bot.services.backup import BackupService
@@ -97,6 +98,7 @@ class Services:
     surveys: SurveysService
     survey_results: SurveyResults
     survey_nudges: SurveyNudges
+    acks: AcksService
 
     def items(self) -> Iterator[tuple[str, Any]]:
         """(name, service) pairs: the names handlers ask the Dispatcher for."""
@@ -202,6 +204,10 @@ def build_services(
         buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, school=school, surveys=surveys,
         survey_results=survey_results, task_actions=task_actions, tasks=tasks,
     )
+    acks = AcksService(
+        broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
+        school=school, task_actions=task_actions, tasks=tasks,
+    )
     return Services(
         school=school, people=people,
         outbox=outbox, access_log=access_log,
@@ -213,5 +219,5 @@ def build_services(
         roster_import=roster_import, ledger=ledger, onboarding=onboarding,
         reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
         task_actions=task_actions, training=training, ops=ops, surveys=surveys, survey_results=survey_results,
-        survey_nudges=survey_nudges,
+        survey_nudges=survey_nudges, acks=acks,
     )

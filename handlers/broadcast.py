@@ -19,6 +19,7 @@ from bot.services.broadcast import BroadcastService
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from bot.tg.filters import HasRole, MenuButton
 from bot.tg.progress import ProgressWatchers
+from bot.tg.survey_keyboards import broadcast_with_ack
 from storage.delivery import Progress
 from storage.people import PersonRepo
 
@@ -107,8 +108,9 @@ async def text_received(message: Message, t: Translator, state: FSMContext, *, b
     html_text = message.html_text
     await state.set_state(BroadcastFlow.confirming)
     await state.update_data(bc_text=html_text)
+    # Or sent asking for «Ознакомлен(а)», with who confirmed per class (handlers/acks_admin.py).
     markup = InlineKeyboardMarkup(
-        inline_keyboard=[_button(t("broadcast.confirm"), BcConfirm(ok=True)), _cancel_row(t)]
+        inline_keyboard=[_button(t("broadcast.confirm"), BcConfirm(ok=True)), [broadcast_with_ack(t)], _cancel_row(t)]
     )
     await message.answer(
         t("broadcast.preview", audience=audience.describe(t), total=seen.total, reachable=seen.reachable,

@@ -119,8 +119,10 @@ async def my_surveys(message: Message, person: Person, t: Translator, state: FSM
         items.append((survey.id, t("surveys.ask.list_item", title=survey.title, answered=len(answers), total=total,
                                    deadline=surveys.format_day(survey.deadline))))
     manage = person.has_role(*SURVEY_AUTHOR_ROLES)
+    # Acknowledgement campaigns: their authors, and class teachers for their own class.
+    acks = manage or person.has_role("class_teacher")
     text = t("surveys.ask.list") if items else t("surveys.ask.none")
-    await message.answer(text, reply_markup=kb.my_surveys(t, items, manage=manage))
+    await message.answer(text, reply_markup=kb.my_surveys(t, items, manage=manage, acks=acks))
 
 
 # --- answering --------------------------------------------------------------------------------------

@@ -46,6 +46,8 @@ class Buttons(Protocol):
 
     def survey_open(self, survey_id: int, label: str) -> Markup: ...
 
+    def ack_confirm(self, campaign_id: int, label: str) -> Markup: ...
+
 
 class ConsentGivenListener(Protocol):
     """Called inside the transaction that recorded a consent that may open the gate for a child.

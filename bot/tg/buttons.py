@@ -12,6 +12,7 @@ from bot.services.ports import Markup
 from bot.services.reminders import BUTTON_LIMIT
 from bot.services.tasks import Task, task_label
 from bot.tg.callbacks import (
+    AckCb,
     ArchiveView,
     CodeActivated,
     CodeTrouble,
@@ -67,6 +68,9 @@ class TelegramButtons:
     def consent_open(self, label: str, version: int) -> Markup:
         data = ConsentCb(action="menu", child=0, version=version).pack()
         return {"inline_keyboard": [[{"text": label, "callback_data": data}]]}
+
+    def ack_confirm(self, campaign_id: int, label: str) -> Markup:
+        return {"inline_keyboard": [[{"text": label, "callback_data": AckCb(cid=campaign_id).pack()}]]}
 
     def survey_open(self, survey_id: int, label: str) -> Markup:
         data = SurveyCb(action="open", sid=survey_id).pack()

@@ -369,3 +369,28 @@ class SurveyAdm(CallbackData, prefix="sva"):
     action: SurveyAdminAction
     sid: int = 0
     arg: str = ""
+
+
+class AckCb(CallbackData, prefix="ack"):
+    """«Ознакомлен(а)» under a broadcast or a plan document."""
+
+    cid: int
+
+
+class AckAdminAction(enum.StrEnum):
+    LIST = "list"
+    VIEW = "view"
+    REMIND = "remind"
+    PLAN = "plan"  # the coverage as a proof for the campaign's plan item
+    NEW = "new"
+    ITEM = "item"  # arg: a plan item number, or "" for none
+    AUDIENCE = "aud"  # arg: staff, parents, all, class, parents.<class>
+    CREATE = "create"
+    CANCEL = "cancel"
+    FROM_BROADCAST = "bc"  # the broadcast being confirmed, sent with «Ознакомлен(а)» instead
+
+
+class AckAdm(CallbackData, prefix="aka"):
+    action: AckAdminAction
+    cid: int = 0
+    arg: str = ""

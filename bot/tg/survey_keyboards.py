@@ -12,7 +12,7 @@ from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
 
 from bot.domain.surveys import Question
 from bot.i18n import Translator
-from bot.tg.callbacks import SurveyAction, SurveyAdm, SurveyAdminAction, SurveyCb
+from bot.tg.callbacks import AckAdm, AckAdminAction, SurveyAction, SurveyAdm, SurveyAdminAction, SurveyCb
 
 BUTTON_TEXT = 60
 
@@ -53,10 +53,14 @@ def finished(t: Translator, sid: int) -> InlineKeyboardMarkup:
     return _markup([[_button(t("surveys.ask.btn_review"), SurveyCb(action=SurveyAction.REVIEW, sid=sid))]])
 
 
-def my_surveys(t: Translator, items: Sequence[tuple[int, str]], *, manage: bool) -> InlineKeyboardMarkup | None:
+def my_surveys(
+    t: Translator, items: Sequence[tuple[int, str]], *, manage: bool, acks: bool
+) -> InlineKeyboardMarkup | None:
     rows = [[_button(label, SurveyCb(action=SurveyAction.OPEN, sid=sid))] for sid, label in items]
     if manage:
         rows.append([_button(t("surveys.admin.btn_manage"), SurveyAdm(action=SurveyAdminAction.LIST))])
+    if acks:
+        rows.append([_button(t("acks.btn_list"), AckAdm(action=AckAdminAction.LIST))])
     return _markup(rows) if rows else None
 
 
@@ -135,3 +139,64 @@ def results(t: Translator, sid: int, *, is_open: bool, author: bool, has_texts: 
         rows.append([_button(t("surveys.admin.btn_close"), adm(SurveyAdminAction.CLOSE, sid))])
     rows.append([_button(t("surveys.admin.btn_back"), adm(SurveyAdminAction.LIST))])
     return _markup(rows)
+
+
+# --- acknowledgements -------------------------------------------------------------------------------
+
+
+def ack(action: AckAdminAction, cid: int = 0, arg: str = "") -> AckAdm:
+    return AckAdm(action=action, cid=cid, arg=arg)
+
+
+def ack_cancel_row(t: Translator) -> list[InlineKeyboardButton]:
+    return [_button(t("acks.btn_cancel"), ack(AckAdminAction.CANCEL))]
+
+
+def ack_list(t: Translator, items: Sequence[tuple[int, str]], *, author: bool) -> InlineKeyboardMarkup:
+    rows = [[_button(label, ack(AckAdminAction.VIEW, cid))] for cid, label in items]
+    if author:
+        rows.append([_button(t("acks.btn_new"), ack(AckAdminAction.NEW))])
+    return _markup(rows)
+
+
+def ack_items(t: Translator, items: Sequence[str]) -> InlineKeyboardMarkup:
+    buttons = [_button(t("acks.item_btn", n=n), ack(AckAdminAction.ITEM, arg=n)) for n in items]
+    rows = [buttons[i:i + 3] for i in range(0, len(buttons), 3)]
+    rows.append([_button(t("acks.no_item"), ack(AckAdminAction.ITEM, arg="-"))])
+    rows.append(ack_cancel_row(t))
+    return _markup(rows)
+
+
+ACK_AUDIENCES = ("staff", "parents", "all", "class")
+
+
+def ack_audiences(t: Translator) -> InlineKeyboardMarkup:
+    rows = [[_button(t(f"acks.aud.{a}"), ack(AckAdminAction.AUDIENCE, arg=a))] for a in ACK_AUDIENCES]
+    rows.append(ack_cancel_row(t))
+    return _markup(rows)
+
+
+def ack_classes(t: Translator, labels: Sequence[str]) -> InlineKeyboardMarkup:
+    buttons = [_button(label, ack(AckAdminAction.AUDIENCE, arg=f"parents.{label}")) for label in labels]
+    rows = [buttons[i:i + 4] for i in range(0, len(buttons), 4)]
+    rows.append(ack_cancel_row(t))
+    return _markup(rows)
+
+
+def ack_confirm_send(t: Translator) -> InlineKeyboardMarkup:
+    return _markup([[_button(t("acks.btn_send"), ack(AckAdminAction.CREATE))], ack_cancel_row(t)])
+
+
+def ack_view(t: Translator, cid: int, *, pending: bool, plan_item: str | None) -> InlineKeyboardMarkup:
+    rows = []
+    if pending:
+        rows.append([_button(t("acks.btn_remind"), ack(AckAdminAction.REMIND, cid))])
+    if plan_item:
+        rows.append([_button(t("acks.btn_plan", n=plan_item), ack(AckAdminAction.PLAN, cid))])
+    rows.append([_button(t("acks.btn_back"), ack(AckAdminAction.LIST))])
+    return _markup(rows)
+
+
+def broadcast_with_ack(t: Translator) -> InlineKeyboardButton:
+    """The broadcast preview's extra button: send it asking for «Ознакомлен(а)»."""
+    return _button(t("acks.btn_broadcast"), ack(AckAdminAction.FROM_BROADCAST))

@@ -1,0 +1,38 @@
+"""«Ознакомлен(а)»: the button under a broadcast or a plan document. Only a person it was sent to may
+confirm (checked on the server); the first confirmation stands and records the text's hash."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import Router
+from aiogram.types import CallbackQuery
+
+from bot.channels import Channel
+from bot.domain.people import Person
+from bot.i18n import Translator
+from bot.services.acks import AcksService
+from bot.tg.callbacks import AckCb
+from bot.tg.filters import IsLinked
+from handlers.common import message_of
+
+
+async def confirm(query: CallbackQuery, callback_data: AckCb, person: Person, t: Translator,
+                  channel: Channel = Channel.TELEGRAM, *, acks: AcksService) -> None:
+    status, campaign = await acks.confirm(person, callback_data.cid, channel.value)
+    if status in ("missing", "not_target") or campaign is None:
+        await query.answer(t(f"acks.{status}"), show_alert=True)
+        return
+    await query.answer(t(f"acks.confirmed_{status}"))
+    message = message_of(query)
+    if message is not None and status == "ok":
+        # The button goes; a line says what was confirmed and when (the record keeps its hash).
+        note = t("acks.confirmed_note", title=escape(campaign.title), when=acks.when(acks.clock.now()))
+        await message.answer(note)
+        await message.edit_reply_markup(reply_markup=None)
+
+
+def build_router() -> Router:
+    router = Router(name="acks")
+    router.callback_query.register(confirm, AckCb.filter(), IsLinked())
+    return router
