@@ -47,6 +47,7 @@ from bot.tg.startup import (
     try_or_retry,
     wait_for_bot_api,
 )
+from bot.tg.wire_text import WireText
 from bot.webhook import drop_leftover_webhook, serve_webhooks
 from bot.wiring import Services, build_services
 from handlers.common import set_default_commands
@@ -202,9 +203,11 @@ def build_max_bot(settings: Settings) -> Bot | None:
     limiter = SendLimiter(
         rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
     )
-    return build_limited_max_bot(
+    bot = build_limited_max_bot(
         settings.max_token.get_secret_value(), settings.max_api_url, limiter, ca_file=settings.max_ca_file
     )
+    bot.session.middleware(WireText())  # MAX's text limits, counted the MAX way
+    return bot
 
 
 def build_bots(settings: Settings) -> tuple[Bot, Bot | None]:
@@ -227,6 +230,7 @@ def build_bot(settings: Settings) -> Bot:
         if settings.bot_api_url
         else LimitedSession(limiter)
     )
+    session.middleware(WireText())  # Telegram's text and caption limits: services write texts whole
     try:
         return Bot(
             settings.bot_token.get_secret_value(),

@@ -19,7 +19,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.imports import MAX_IMPORT_BYTES, MAX_MESSAGE_CHARS, Importer, ImportOptions, render_outcome
+from bot.services.imports import MAX_IMPORT_BYTES, Importer, ImportOptions, render_outcome
 from bot.services.onboarding import (
     MergeRefused,
     OnboardingService,
@@ -154,7 +154,7 @@ async def _run_import(
             reply_markup=InlineKeyboardMarkup(inline_keyboard=rows),
         )
         return
-    text = render_outcome(outcome, t, html=True, max_chars=MAX_MESSAGE_CHARS)
+    text = render_outcome(outcome, t, html=True)  # whole: the wire cuts it into messages
     markup = None
     if outcome.ok and outcome.needs_confirmation:
         markup = InlineKeyboardMarkup(

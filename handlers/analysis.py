@@ -43,7 +43,7 @@ async def _send(
                                                    callback_data=AnalysisAction(action="edit").pack())]]
         )
     await message.answer_document(BufferedInputFile(data, filename=name), caption=intro)
-    await message.answer(t("analysis.tasks_now", tasks=tasks)[:4000], reply_markup=markup)
+    await message.answer(t("analysis.tasks_now", tasks=tasks), reply_markup=markup)
 
 
 async def show(

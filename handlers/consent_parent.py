@@ -94,12 +94,10 @@ class ParentScreens:
     async def send_document(self, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
         if msg is None:
             return
-        # The text sent is the very text whose hash a decision will record.
+        # The text sent is the very text whose hash a decision will record; sent whole, the messenger's
+        # wire cuts it into messages its platform holds (bot/tg/wire_text.py).
         _, text = await self.consent.open_document(parent, child, t.lang)
-        parts = [html.escape(part) for part in svc.split_message(text)]
-        for i, part in enumerate(parts, 1):
-            suffix = f"\n\n{t('consent.doc_part', i=i, n=len(parts))}" if len(parts) > 1 else ""
-            await msg.answer(part + suffix)
+        await msg.answer(html.escape(text))
         text, markup = await self.view(parent, t)
         await msg.answer(text, reply_markup=markup)
 

@@ -25,6 +25,7 @@ from aiogram.types import UNSET_PARSE_MODE, Chat, File, Message, PhotoSize, User
 
 from bot.fakeapi import ApiError
 from bot.fakeapi.rules import check_caption, check_markup, check_text
+from bot.tg.wire_text import WireText
 
 BOT_ID = 42
 BOT_USERNAME = "schoolbot_test_bot"
@@ -37,6 +38,8 @@ class UnexpectedCall(AssertionError):
 class RecordingSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
+        # As build_bot sets up the Telegram session: the wire fits texts to Telegram's limits.
+        self.middleware(WireText())
         self.calls: list[TelegramMethod[Any]] = []
         self.queued: deque[Response[Any]] = deque()
         self.files: dict[str, bytes] = {}

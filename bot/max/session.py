@@ -64,9 +64,18 @@ from aiogram.types import File, InputFile, Message, Update, User, WebhookInfo
 from aiohttp import ClientConnectorError, ClientError, ClientSSLError, ClientTimeout, FormData
 
 from bot.channels import Channel
-from bot.max.convert import Converter, MidRegistry, UnsupportedOnMax, decode_file_id, keyboard_attachment, to_user
+from bot.max.convert import (
+    Converter,
+    MidRegistry,
+    UnsupportedOnMax,
+    decode_file_id,
+    keyboard_attachment,
+    telegram_html_to_max,
+    to_user,
+)
 from bot.max.tls import max_ssl_context
 from bot.max.wire import CHAT_ACTIONS, common, default_scope, error_for, query_value, resolve, target, text_body
+from bot.tg.wire_text import TextLimits, utf16_len
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +100,19 @@ class MarkerStore(Protocol):
     async def save(self, marker: int) -> None: ...
 
 
+def max_text_length(text: str, is_html: bool) -> int:
+    """The length MAX counts: the text as the session sends it (HTML in MAX's dialect)."""
+    return utf16_len(telegram_html_to_max(text) if is_html else text)
+
+
 class MaxSession(AiohttpSession):
     """aiogram session over the MAX Bot API. ``token`` is the MAX bot token (sent as the
     ``Authorization`` header, never logged); the aiogram Bot's own token is a placeholder."""
 
     channel: ClassVar[Channel] = Channel.MAX
+    # MAX counts a text as sent, markup included (UTF-16 units, as its Java server counts), up to 4000;
+    # a picture's or file's text is an ordinary message text (bot/tg/wire_text.py fits texts to it).
+    text_limits: ClassVar[TextLimits] = TextLimits(message=4000, caption=4000, measure=max_text_length)
 
     def __init__(
         self,

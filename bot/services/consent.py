@@ -51,8 +51,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DOC_DIR = CONTENT_DIR / "consent"
-# Telegram's limit is 4096 characters; leave room for the "(1/3)" part marker.
-MESSAGE_LIMIT = 4000
 NUDGE_GAP = timedelta(days=3)
 MAX_NUDGES = 2
 
@@ -103,46 +101,6 @@ class _Blank(dict[str, object]):
 # A value the bot does not hold is a line to fill in by hand on the printed form, never a guess.
 BLANK = "____________________"
 LONG_BLANK = "______________________________________________"
-
-
-def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
-    """Split at paragraph boundaries (blank lines) into parts under `limit` characters; a single
-    paragraph longer than the limit is split at line, then word boundaries."""
-    parts: list[str] = []
-    chunk = ""
-    for para in _pieces(text.strip().split("\n\n"), "\n", limit):
-        candidate = f"{chunk}\n\n{para}" if chunk else para
-        if len(candidate) <= limit:
-            chunk = candidate
-        else:
-            if chunk:
-                parts.append(chunk)
-            chunk = para
-    if chunk:
-        parts.append(chunk)
-    return parts
-
-
-def _pieces(paragraphs: Sequence[str], sep: str, limit: int) -> list[str]:
-    out: list[str] = []
-    for para in paragraphs:
-        if len(para) <= limit:
-            out.append(para)
-            continue
-        finer = " " if sep == "\n" else ""
-        pieces = para.split(sep) if sep else [para[i : i + limit] for i in range(0, len(para), limit)]
-        chunk = ""
-        for piece in _pieces(pieces, finer, limit) if sep else pieces:
-            candidate = f"{chunk}{sep}{piece}" if chunk else piece
-            if len(candidate) <= limit:
-                chunk = candidate
-            else:
-                if chunk:
-                    out.append(chunk)
-                chunk = piece
-        if chunk:
-            out.append(chunk)
-    return out
 
 
 @dataclass(kw_only=True, eq=False)
@@ -237,10 +195,6 @@ class ConsentService:
         sha = sha256_text(text)
         await ConsentFormRepo.store_text(conn, sha, text, now)
         return sha
-
-    def document_messages(self, version: Version, lang: str, parent: Person | None, child: Person) -> list[str]:
-        """The document as HTML-safe messages, each under Telegram's limit."""
-        return [html.escape(part) for part in split_message(self.render_document(version, lang, parent, child))]
 
     # --- deciding: the one writer of decisions ------------------------------------------------------
     #

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING
 
-from bot.html_fit import fit_html
 from bot.services.roster import Ambiguity, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
@@ -20,8 +19,6 @@ if TYPE_CHECKING:
 MAX_IMPORT_BYTES = MAX_FILE_BYTES
 # The first this many errors are listed, then a count of the rest.
 MAX_REPORTED_ERRORS = 100
-# A Telegram message holds 4096 characters; the bot's report stops listing errors before that.
-MAX_MESSAGE_CHARS = 3800
 
 
 @dataclass
@@ -81,19 +78,17 @@ def render_outcome(
     t: Translator,
     *,
     limit: int = MAX_REPORTED_ERRORS,
-    max_chars: int | None = None,
     list_limit: int = 25,
     html: bool = False,
 ) -> str:
-    """The report: at most `limit` errors (and, with `max_chars`, no more than fit), then a count;
-    `list_limit` names per list. `html` escapes names and values taken from the file for a Telegram
-    HTML message."""
+    """The report, whole: at most `limit` errors, then a count; `list_limit` names per list (the
+    messenger's wire cuts a long report into messages). `html` escapes names and values taken from
+    the file for an HTML message."""
     quote = escape if html else str
     if outcome.errors:
         head = t.plural("imports.errors_title", len(outcome.errors))
         tail = t("imports.nothing_written")
         lines = [head]
-        used = len(head) + len(tail) + 2
         shown = 0
         for err in outcome.errors[:limit]:
             params = {k: quote(v) for k, v in err.params.items()}
@@ -102,16 +97,12 @@ def render_outcome(
                 line = t("import_errors.line", line=err.line, message=message)
             else:
                 line = t("import_errors.whole_file", message=message)
-            # Room for the "and N more" line stays reserved.
-            if max_chars is not None and used + len(line) + 1 > max_chars - 40:
-                break
             lines.append(line)
-            used += len(line) + 1
             shown += 1
         if len(outcome.errors) > shown:
             lines.append(t.plural("imports.more_errors", len(outcome.errors) - shown))
         lines.append(tail)
-        return fit_html("\n".join(lines)) if html else "\n".join(lines)
+        return "\n".join(lines)
     if outcome.needs_confirmation:
         title = t("imports.confirm_title")
     else:

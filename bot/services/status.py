@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-MAX_MESSAGE = 4096
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def _limited(lines: list[str], limit: int, more: Callable[[int], str]) -> list[s
 
 
 def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
-    """The /status message (HTML). Lists are cut with "…and N more"; the whole stays < 4096."""
+    """The /status message (HTML). Lists are cut with "…and N more"; the text is whole, the wire fits it."""
 
     def when(moment: datetime) -> str:
         return moment.astimezone(tz).strftime("%d.%m.%Y %H:%M")
@@ -262,10 +261,8 @@ def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
         else:
             out.append(t("status.db_failed", when=when(b.taken_at), detail=escape(_short(b.detail or "", 120))))
 
-    text = "\n".join(out)
-    if len(text) > MAX_MESSAGE:
-        text = text[: MAX_MESSAGE - 2].rsplit("\n", 1)[0] + "\n…"
-    return text
+    # Whole: the messenger's wire cuts a long status into messages (bot/tg/wire_text.py).
+    return "\n".join(out)
 
 
 def _short(text: str, limit: int) -> str:
