@@ -16,7 +16,10 @@ refused; text 1..4096 and captions up to 1024 UTF-16 units after entity parsing;
 bytes, at most 8 buttons in a row and 100 in an inline keyboard; "message is not modified" for an
 identical edit; missing messages to edit, copy or reply to; a callback query answered at most once;
 and, with ``rate_limited``, 30 sends/s overall and 1/s per chat for every method that sends (429 with
-retry_after). So such bugs fail tests instead of production. Inspection: ``tg.sent()``, ``tg.requests``, ``tg.stats``,
+retry_after). A webhook (setWebhook, HTTPS only unless ``tg.webhooks.allow_http``) gets every update
+by POST with ``X-Telegram-Bot-Api-Secret-Token``, again until answered 2xx, and getUpdates answers 409
+while it is set (``bot.fakeapi.webhook``). So such bugs fail tests instead of production.
+Inspection: ``tg.sent()``, ``tg.requests``, ``tg.stats``,
 ``tg.commands()``, ``tg.callback_answer()``. Faults: ``tg.fail_next()``, ``tg.set_faults()``,
 ``tg.block()``, ``FakeTelegram(rate_limited=True, strict_chats=True, latency=...)``.
 """

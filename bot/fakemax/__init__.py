@@ -24,7 +24,11 @@ What it enforces (each refusal is MAX's Error body ``{"code", "message"}``):
   for ``upload_processing`` seconds of the fake's clock (``not_ready_sends`` refuses the next N
   sends outright);
 - an edit's ``attachments`` replace the message's: ``[]`` deletes its picture or file, as on MAX;
-- ``fail_next`` forces 5xx answers or dropped connections; ``server_ssl`` serves HTTPS.
+- ``fail_next`` forces 5xx answers or dropped connections; ``server_ssl`` serves HTTPS;
+- updates by long polling or webhook, never both (``bot.fakemax.webhooks``): a poll without a
+  ``marker`` gets only the newest update; while a subscription (HTTPS only, unless
+  ``allow_http_webhooks``) is active polling gets nothing, and each update is POSTed with the
+  ``X-Max-Bot-Api-Secret`` header, again until answered 200.
 Every answer is checked against the response schema of its operation and status; a violation lands in
 ``response_violations`` (and the answer becomes a 500), so tests assert that list stays empty.
 """
