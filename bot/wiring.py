@@ -25,6 +25,7 @@ from bot.services.codes_import import CodesImport
 from bot.services.codes_nudges import CodesNudges
 from bot.services.codes_print import CodesPrint
 from bot.services.consent import ConsentService
+from bot.services.consent_evidence import ConsentEvidence
 from bot.services.consent_export import ConsentExport
 from bot.services.consent_gate import ConsentGate
 from bot.services.consent_nudges import ConsentNudges
@@ -85,6 +86,7 @@ class Services:
     consent_gate: ConsentGate
     consent_nudges: ConsentNudges
     consent_withdrawal: ConsentWithdrawal
+    consent_evidence: ConsentEvidence
     roster_import: RosterImport
     ledger: LedgerService
     onboarding: OnboardingService
@@ -162,6 +164,7 @@ def build_services(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
         school=school,
     )
+    consent_evidence = ConsentEvidence(access_log=access_log, clock=clock, db=db, people=people, school=school)
     consent = ConsentService(
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
         db=db, outbox=outbox, people=people, school=school,
@@ -215,7 +218,7 @@ def build_services(
         status=status, analysis=analysis, archive=archive, backup=backup, broadcast=broadcast,
         codes_import=codes_import, codes_nudges=codes_nudges, consent=consent, consent_paper=consent_paper,
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
-        consent_nudges=consent_nudges, consent_withdrawal=consent_withdrawal,
+        consent_nudges=consent_nudges, consent_withdrawal=consent_withdrawal, consent_evidence=consent_evidence,
         roster_import=roster_import, ledger=ledger, onboarding=onboarding,
         reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
         task_actions=task_actions, training=training, ops=ops, surveys=surveys, survey_results=survey_results,

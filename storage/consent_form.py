@@ -102,3 +102,46 @@ class ConsentFormRepo:
             for r in rows
             if wanted is None or r["child_id"] in wanted
         }
+
+    # --- evidence (migration 025) -------------------------------------------------------------------
+    @staticmethod
+    async def link_translation(conn: aiosqlite.Connection, sha256: str, shown_sha256: str, lang: str) -> None:
+        """The parent read `shown_sha256` (a translation) standing for the Russian text `sha256`."""
+        await conn.execute(
+            "INSERT OR IGNORE INTO consent_translations(sha256, shown_sha256, lang) VALUES (?, ?, ?)",
+            (sha256, shown_sha256, lang),
+        )
+
+    @staticmethod
+    async def translations(conn: aiosqlite.Connection, sha256: str) -> list[tuple[str, str]]:
+        """(lang, shown hash) of every translation shown for the Russian text `sha256`."""
+        rows = await fetchall_in(
+            conn, "SELECT lang, shown_sha256 FROM consent_translations WHERE sha256 = ? ORDER BY lang, shown_sha256",
+            (sha256,),
+        )
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    @staticmethod
+    async def attach_scan(
+        conn: aiosqlite.Connection, *, receipt_id: str, scan_sha256: str | None, scan_ref: str | None,
+        by: int | None, now: datetime,
+    ) -> bool:
+        """False when the receipt already carries a scan (the first one stands)."""
+        cur = await conn.execute(
+            "INSERT OR IGNORE INTO consent_scans(receipt_id, scan_sha256, scan_ref, recorded_by, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (receipt_id, scan_sha256, scan_ref, by, to_db(now)),
+        )
+        return cur.rowcount == 1
+
+    @staticmethod
+    async def scans(conn: aiosqlite.Connection, receipt_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """receipt -> (scan sha256, reference)."""
+        ids = list(receipt_ids)
+        if not ids:
+            return {}
+        rows = await fetchall_in(
+            conn, f"SELECT receipt_id, scan_sha256, scan_ref FROM consent_scans WHERE receipt_id IN"
+            f" ({','.join('?' * len(ids))})", ids,
+        )
+        return {str(r[0]): (r[1], r[2]) for r in rows}

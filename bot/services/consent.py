@@ -171,13 +171,21 @@ class ConsentService:
 
     async def open_document(self, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
         """The parent opens a child's document: the exact text is kept (by its hash) and the opening
-        recorded, which is what lets them agree. Returns the version and the text to show."""
+        recorded, which is what lets them agree. Returns the version and the text to show.
+
+        The legally binding document is the Russian text: the opening (and so the decision that
+        follows) records the hash of the Russian text with this family's values. A parent who reads
+        a translation has it kept too, linked to the Russian text it stands for."""
         version = await self.current()
         text = self.render_document(version, lang, parent, child)
-        sha = sha256_text(text)
+        legal = self.render_document(version, "ru", parent, child)
+        sha, shown_sha = sha256_text(legal), sha256_text(text)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await ConsentFormRepo.store_text(conn, sha, text, now)
+            await ConsentFormRepo.store_text(conn, sha, legal, now)
+            if shown_sha != sha:
+                await ConsentFormRepo.store_text(conn, shown_sha, text, now)
+                await ConsentFormRepo.link_translation(conn, sha, shown_sha, lang)
             await ConsentFormRepo.record_read(
                 conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
             )
@@ -190,8 +198,9 @@ class ConsentService:
     async def _shown_text_hash(
         self, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
     ) -> str:
-        """The hash of the text this parent sees for this child now, the text itself kept."""
-        text = self.render_document(version, (parent.lang if parent else None) or "ru", parent, child)
+        """The hash of the legally binding (Russian) text for this parent and child now, the text
+        itself kept: for a decision made without opening the document (a decline, a withdrawal)."""
+        text = self.render_document(version, "ru", parent, child)
         sha = sha256_text(text)
         await ConsentFormRepo.store_text(conn, sha, text, now)
         return sha
@@ -259,8 +268,13 @@ class ConsentService:
         now = self.clock.now()
         version = await self.current()
         async with self.db.transaction() as conn:
-            # The paper form is the one the bot prints: the signer's name filled in when known.
-            sha = await self._shown_text_hash(conn, version, signer, child, now)
+            # The paper form is the one the bot printed for the signer (its opening recorded the text's
+            # hash then, whatever changed in school.toml since); a form the bot did not print for them
+            # is the one it prints now, the signer's name filled in when known.
+            printed = await ConsentFormRepo.reads(conn, signer.id, version.number) if signer else {}
+            sha = printed[child.id].sha256 if child.id in printed else await self._shown_text_hash(
+                conn, version, signer, child, now
+            )
             new = NewDecision(
                 receipt_id=new_receipt_id(), parent_id=signer.id if signer else None, child_id=child.id,
                 decision=decision, version=version.number, sha256=sha, channel="paper", created_at=now,

@@ -21,6 +21,7 @@ from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.access_log import AccessKind, AccessLog
+from bot.services.consent_evidence import add_evidence_commands
 from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.consent_withdrawal import add_consent_commands
 from bot.services.exports import csv_row, write_private, xlsx_append
@@ -37,13 +38,14 @@ Format = Literal["csv", "xlsx", "pdf"]
 FONT_DIR = CONTENT_DIR / "fonts"
 COLUMNS = (
     "class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt", "original",
+    "account", "sha256", "conflict",
 )
 # XLSX column widths in characters: full names fit on one line at A4 landscape, longer ones wrap.
-XLSX_WIDTHS = (7, 34, 17, 32, 28, 16, 12, 10, 8, 12, 12)
+XLSX_WIDTHS = (7, 34, 17, 32, 28, 16, 12, 10, 8, 12, 12, 16, 66, 14)
 # The PDF register: one line of the table per child, with the history of decisions in the last
 # column; cells wrap so that no name is ever cut. Widths in mm (277 = A4 landscape minus margins).
 PDF_COLUMNS = ("class", "child", "state", "by", "when", "paper_date", "channel", "original", "receipt", "history")
-PDF_WIDTHS = (12, 44, 22, 42, 24, 19, 17, 19, 20, 58)
+PDF_WIDTHS = (12, 40, 22, 38, 24, 19, 17, 19, 36, 50)
 
 
 def _local(moment: datetime | None, tz: tzinfo) -> datetime | None:
@@ -65,6 +67,9 @@ def _values(row: RegisterRow, t: Translator, tz: tzinfo) -> list[object]:
         row.version,
         row.receipt_id,
         row.original,
+        row.account,
+        row.sha256,
+        t("consent.export.conflict_yes") if row.conflict else "",
     ]
 
 
@@ -172,7 +177,10 @@ def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: 
                 who = r.by or (t("consent.export.entered_by", name=r.recorded_by) if r.recorded_by else "")
                 table.row([
                     cells["class"], cells["child"], cells["state"], who, cells["when"], cells["paper_date"],
-                    cells["channel"], cells["original"], cells["receipt"], history_lines(r, t, tz),
+                    cells["channel"], cells["original"],
+                    # The receipt names the account that pressed and the hash of the text it was on.
+                    "\n".join(x for x in (cells["receipt"], cells["account"], cells["sha256"]) if x),
+                    history_lines(r, t, tz),
                 ])
         pdf.ln(4)
         pdf.set_font("DejaVu", "", 8.5)
@@ -197,6 +205,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
     q.set_defaults(func=ConsentExport.cmd_publish, service=ConsentExport)
     add_consent_commands(inner)
+    add_evidence_commands(inner)
 
 
     e = export.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
