@@ -29,6 +29,7 @@ from bot.services import (
     reminders,
     report,
     restore,
+    retention,
     school_year,
     send_log_export,
 )
@@ -177,6 +178,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         routers=(RouterSpec(access_log_handlers.build_router, staff=True),),
         cli=(access_log.register_cli,),
         admin_actions=(AdminEntry(access_log_handlers.ACTION, "access.admin_action", 115),),
+    ),
+    Capability(
+        "retention",  # issue #24 item 3: the daily purge of data past its term, `schoolbot purge`
+        sweeps=(SweepSpec("retention", lambda s: s.retention.sweep, 70),),
+        cli=(retention.register_cli,),
     ),
     Capability(
         "analysis",  # plan item 18

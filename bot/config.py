@@ -340,6 +340,31 @@ class ConsentSettings(BaseModel):
     messenger_address: str = ""
 
 
+# 152-FZ art. 21 part 5: after a withdrawal the data are destroyed within thirty days at most.
+MAX_WITHDRAWAL_DAYS = 30
+
+
+class RetentionSettings(BaseModel):
+    """How long the bot keeps a person's data (#24 item 3). The consent document (its section 6)
+    gives the term: "for the period of the child's study" — when the person leaves the school (a
+    graduate, a record the roster no longer lists) the purpose is reached, and 152-FZ art. 21 part 4
+    allows thirty days to destroy what was collected for it; after a withdrawal, part 5 does the
+    same. The consent ledger itself is the archive's proof of the decisions and stays (its rows
+    hold ids, the version, the hash and the time), see bot/services/retention.py."""
+
+    model_config = ConfigDict(extra="forbid")
+    after_leaving_days: int = Field(30, ge=0, le=3650)
+    after_withdrawal_days: int = 30
+    backup_days: int = Field(30, ge=1, le=3650)
+
+    @field_validator("after_withdrawal_days")
+    @classmethod
+    def _check_withdrawal(cls, value: int) -> int:
+        if not 0 <= value <= MAX_WITHDRAWAL_DAYS:
+            raise ValueError(startup_text("retention_withdrawal", value=value, limit=MAX_WITHDRAWAL_DAYS))
+        return value
+
+
 class CodesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     protect_content: bool = True
@@ -354,6 +379,7 @@ class SchoolConfig(BaseModel):
     platform: Platform = Field(default_factory=Platform)
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     codes: CodesSettings = Field(default_factory=CodesSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     # [channels]: which data classes each messenger may carry (bot/channels.py); absent: the default.
     channels: dict[str, list[str]] | None = None
 

@@ -41,6 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
+from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
 from bot.services.status import StatusService
@@ -92,6 +93,7 @@ class Services:
     onboarding: OnboardingService
     reminders: Reminders
     report: ReportService
+    retention: RetentionService
     school_year: SchoolYearService
     send_log_export: SendLogExport
     task_actions: TaskActions
@@ -189,6 +191,7 @@ def build_services(
         access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
         consent_export=consent_export, db=db, school=school, status=status, tasks=tasks,
     )
+    retention = RetentionService(catalog=catalog, clock=clock, db=db, school=school, settings=settings)
     school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
     send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, school=school)
     task_actions = TaskActions(
@@ -220,7 +223,7 @@ def build_services(
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
         consent_nudges=consent_nudges, consent_withdrawal=consent_withdrawal, consent_evidence=consent_evidence,
         roster_import=roster_import, ledger=ledger, onboarding=onboarding,
-        reminders=reminders, report=report, school_year=school_year, send_log_export=send_log_export,
-        task_actions=task_actions, training=training, ops=ops, surveys=surveys, survey_results=survey_results,
-        survey_nudges=survey_nudges, acks=acks,
+        reminders=reminders, report=report, retention=retention, school_year=school_year,
+        send_log_export=send_log_export, task_actions=task_actions, training=training, ops=ops, surveys=surveys,
+        survey_results=survey_results, survey_nudges=survey_nudges, acks=acks,
     )

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
@@ -160,6 +160,13 @@ def rotate(folder: Path, tz: ZoneInfo, keep: tuple[int, int, int] = DEFAULT_KEEP
             path.unlink(missing_ok=True)
             removed.append(path)
     return removed
+
+
+def expired(folder: Path, now: datetime, days: int) -> list[Path]:
+    """Copies taken more than `days` days before `now`: past the retention term (#24), they still
+    hold the data of people purged since, so they go too (bot/services/retention.py)."""
+    cutoff = now - timedelta(days=days)
+    return [path for path, moment in list_backups(folder) if moment < cutoff]
 
 
 def latest_backup(folder: Path) -> Path | None:

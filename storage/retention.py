@@ -1,0 +1,223 @@
+"""Retention (#24 item 3): who is due for destruction, what the database holds of them, the
+destruction itself and its append-only record.
+
+One list of steps (`_steps`) says, for one person, what is counted and what is removed, so the
+dry run counts exactly what the real run removes. Steps run in order: outbox rows are found
+through the person's code deliveries before the codes (and their deliveries) go; conversation
+state is found through the messenger ids before those are cleared.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import Database, fetchone_in
+from storage.timefmt import from_db, to_db
+
+LEFT = "left"
+WITHDRAWAL = "withdrawal"
+BACKUP = "backup"
+
+# What a purge removes, in the order the dry run names it (the service has a word for each).
+KINDS = ("phone", "accounts", "codes", "tickets", "conversation", "messages", "links", "family", "name")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    person_id: int
+    reason: str  # LEFT or WITHDRAWAL
+    since: datetime  # when the person left, or the withdrawal's time
+    withdrawal_row: int | None = None
+
+
+@dataclass(frozen=True)
+class DestructionRecord:
+    id: int
+    at: datetime
+    reason: str
+    person_id: int | None
+    withdrawal_row: int | None
+    what: dict[str, object]
+    actor: int | None
+    channel: str
+
+
+@dataclass(frozen=True)
+class _Step:
+    kind: str
+    count: str  # SELECT count(*)-like SQL with one parameter: the person id
+    actions: tuple[str, ...]  # statements with one parameter each: the person id
+    left_only: bool = False
+
+
+# The person's messenger user ids; a private chat's FSM key is "<bot>:<chat>:<user>:..." with the
+# chat equal to the user.
+_IDS = (
+    "SELECT tg_user_id AS uid FROM persons WHERE id = ?1 AND tg_user_id IS NOT NULL"
+    " UNION SELECT max_user_id FROM persons WHERE id = ?1 AND max_user_id IS NOT NULL"
+)
+_FSM = "key LIKE '%:' || u.uid || ':' || u.uid || ':%'"
+# Outbox rows addressed to the person, and the cards of their codes delivered to someone else (a
+# parent receives the child's card): both carry the person's name or code in their payload.
+_OUTBOX = (
+    "(person_id = ?1 OR dedupe_key IN (SELECT d.outbox_key FROM code_deliveries d JOIN codes c ON c.id = d.code_id"
+    " WHERE c.person_id = ?1 AND d.outbox_key IS NOT NULL))"
+)
+
+_STEPS: tuple[_Step, ...] = (
+    _Step("messages", f"SELECT count(*) FROM outbox WHERE {_OUTBOX} AND payload != '{{}}'", (
+        # Nothing left to send: a pending or dead row is cancelled, every payload emptied, the chat
+        # forgotten; the row itself stays for the send counts.
+        f"UPDATE outbox SET payload = '{{}}', chat_id = 0, last_error = NULL,"
+        f" status = CASE WHEN status IN ('pending', 'dead') THEN 'cancelled' ELSE status END"
+        f" WHERE {_OUTBOX} AND (payload != '{{}}' OR status IN ('pending', 'dead'))",
+    )),
+    _Step("conversation", f"SELECT count(*) FROM fsm, ({_IDS}) u WHERE {_FSM}", (
+        f"DELETE FROM fsm WHERE EXISTS (SELECT 1 FROM ({_IDS}) u WHERE {_FSM})",
+    )),
+    _Step("codes", "SELECT count(*) FROM codes WHERE person_id = ?1", (
+        "DELETE FROM code_requests WHERE requester_id = ?1 OR target_id = ?1",
+        "DELETE FROM code_deliveries WHERE recipient_id = ?1",
+        "UPDATE codes SET replaced_by = NULL WHERE replaced_by IN (SELECT id FROM codes WHERE person_id = ?1)",
+        "DELETE FROM codes WHERE person_id = ?1",
+    )),
+    _Step("tickets", "SELECT count(*) FROM tickets WHERE asker_id = ?1", (
+        # An FAQ entry the IT officer wrote from a question stays (it is the school's text), unlinked.
+        "UPDATE faq_extra SET ticket_id = NULL WHERE ticket_id IN (SELECT id FROM tickets WHERE asker_id = ?1)",
+        "DELETE FROM tickets WHERE asker_id = ?1",
+    )),
+    _Step("links", "SELECT count(*) FROM link_tokens WHERE person_id = ?1", (
+        "DELETE FROM link_tokens WHERE person_id = ?1",
+    )),
+    _Step("phone", "SELECT count(*) FROM persons WHERE id = ?1 AND phone IS NOT NULL", (
+        "UPDATE persons SET phone = NULL WHERE id = ?1",
+    )),
+    _Step("accounts",
+          "SELECT (tg_user_id IS NOT NULL) + (max_user_id IS NOT NULL) FROM persons WHERE id = ?1", (
+              "UPDATE persons SET tg_user_id = NULL, tg_username = NULL, linked_at = NULL, unreachable_at = NULL,"
+              " unreachable_reason = NULL, max_user_id = NULL, max_username = NULL, max_linked_at = NULL,"
+              " max_unreachable_at = NULL, preferred_channel = NULL, lang = NULL WHERE id = ?1",
+          )),
+    _Step("family", "SELECT count(*) FROM guardians WHERE parent_id = ?1 OR child_id = ?1", (
+        "DELETE FROM guardians WHERE parent_id = ?1 OR child_id = ?1",
+    ), left_only=True),
+    _Step("name", "SELECT count(*) FROM persons WHERE id = ?1 AND purged_at IS NULL", (), left_only=True),
+)
+
+
+def _record(row: aiosqlite.Row) -> DestructionRecord:
+    return DestructionRecord(
+        id=row["id"], at=from_db(row["at"]), reason=row["reason"], person_id=row["person_id"],
+        withdrawal_row=row["withdrawal_row"], what=json.loads(row["what"]), actor=row["actor"],
+        channel=row["channel"],
+    )
+
+
+async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
+    steps = [s for s in _STEPS if reason == LEFT or not s.left_only]
+    # Messenger accounts as rows (#23, migration 017+) where that table exists: removed with the rest.
+    if await fetchone_in(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'"):
+        steps.insert(0, _Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?1",
+                              ("DELETE FROM accounts WHERE person_id = ?1",)))
+    return steps
+
+
+class RetentionRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def left_before(self, cutoff: datetime) -> list[Candidate]:
+        """Inactive people not yet purged whose leaving is at or before `cutoff`."""
+        rows = await self.db.fetchall(
+            "SELECT id, inactive_since FROM persons WHERE active = 0 AND purged_at IS NULL"
+            " AND inactive_since IS NOT NULL AND inactive_since <= ? ORDER BY id",
+            (to_db(cutoff),),
+        )
+        return [Candidate(int(r["id"]), LEFT, from_db(r["inactive_since"])) for r in rows]
+
+    async def withdrawals_before(self, cutoff: datetime) -> list[Candidate]:
+        """Withdrawals at or before `cutoff` that still stand (no "given" for the child since), not
+        yet carried out, of children not purged already."""
+        rows = await self.db.fetchall(
+            "SELECT w.id, w.child_id, w.created_at FROM consent_ledger w JOIN persons p ON p.id = w.child_id"
+            " WHERE w.decision = 'withdrawn' AND w.created_at <= ? AND p.purged_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM consent_ledger g WHERE g.child_id = w.child_id AND g.id > w.id"
+            "                 AND g.decision = 'given')"
+            " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id)"
+            " ORDER BY w.id",
+            (to_db(cutoff),),
+        )
+        return [Candidate(int(r["child_id"]), WITHDRAWAL, from_db(r["created_at"]), int(r["id"])) for r in rows]
+
+    async def holdings(self, candidate: Candidate) -> dict[str, int]:
+        """What a purge of `candidate` would remove, by kind (the dry run)."""
+        conn = self.db.conn
+        counts: dict[str, int] = {}
+        for step in await _steps(conn, candidate.reason):
+            row = await fetchone_in(conn, step.count, (candidate.person_id,))
+            counts[step.kind] = counts.get(step.kind, 0) + (int(row[0] or 0) if row else 0)
+        return counts
+
+    @staticmethod
+    async def purge(
+        conn: aiosqlite.Connection, candidate: Candidate, *, pseudonym: str, now: datetime, actor: int | None,
+        channel: str,
+    ) -> dict[str, int]:
+        """Remove what `holdings` names, write the destruction record; returns the counts."""
+        counts: dict[str, int] = {}
+        pid = candidate.person_id
+        for step in await _steps(conn, candidate.reason):
+            row = await fetchone_in(conn, step.count, (pid,))
+            counts[step.kind] = counts.get(step.kind, 0) + (int(row[0] or 0) if row else 0)
+            for sql in step.actions:
+                await conn.execute(sql, (pid,))
+        if candidate.reason == LEFT:
+            # The row stays as a tombstone (ledger rows, proofs and archive checks name it by id).
+            await conn.execute(
+                "UPDATE persons SET full_name = ?, roster_key = ?, class_label = NULL, purged_at = ?, updated_at = ?"
+                " WHERE id = ?",
+                (pseudonym, f"purged:{pid}", to_db(now), to_db(now), pid),
+            )
+        else:
+            await conn.execute("UPDATE persons SET updated_at = ? WHERE id = ?", (to_db(now), pid))
+        await RetentionRepo.record(
+            conn, now=now, reason=candidate.reason, person_id=pid, withdrawal_row=candidate.withdrawal_row,
+            what=counts, actor=actor, channel=channel,
+        )
+        return counts
+
+    @staticmethod
+    async def record(
+        conn: aiosqlite.Connection, *, now: datetime, reason: str, person_id: int | None, withdrawal_row: int | None,
+        what: Mapping[str, object], actor: int | None, channel: str,
+    ) -> None:
+        await conn.execute(
+            "INSERT INTO destruction_records(at, reason, person_id, withdrawal_row, what, actor, channel)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (to_db(now), reason, person_id, withdrawal_row, json.dumps(what, ensure_ascii=False, sort_keys=True),
+             actor, channel),
+        )
+
+    async def records(self, person_id: int | None = None) -> list[DestructionRecord]:
+        if person_id is None:
+            rows = await self.db.fetchall("SELECT * FROM destruction_records ORDER BY id")
+        else:
+            rows = await self.db.fetchall(
+                "SELECT * FROM destruction_records WHERE person_id = ? ORDER BY id", (person_id,)
+            )
+        return [_record(r) for r in rows]
+
+    async def ran_on(self, local_day: str) -> bool:
+        return await self.db.fetchone("SELECT 1 FROM retention_runs WHERE local_day = ?", (local_day,)) is not None
+
+    @staticmethod
+    async def mark_run(conn: aiosqlite.Connection, local_day: str, now: datetime) -> None:
+        await conn.execute(
+            "INSERT OR IGNORE INTO retention_runs(local_day, at) VALUES (?, ?)", (local_day, to_db(now))
+        )
+

@@ -1,0 +1,265 @@
+"""Retention (#24 item 3): `purge` on a year-walk database removes exactly what [retention] says,
+the dry run names the same and removes nothing, every purge writes a destruction record, and the
+consent ledger still verifies. The daily sweep carries out a withdrawal 30 days after it; backups
+past the term are deleted. school.toml's [retention] is validated with clear Russian errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.cli import main as cli_main
+from bot.clock import ManualClock
+from bot.config import EXAMPLE_SCHOOL_CONFIG, ConfigError, load_school_config
+from bot.fakeapi import FakeTelegram
+from bot.services import ledger
+from bot.services.access_log import CLI, acting_as
+from bot.services.imports import ImportOptions
+from storage.retention import RetentionRepo
+from tests import year_walk
+from tests.harness import PARENT_TWO, ROSTER_ROWS, csv_bytes, running_bot
+
+GRADUATE = year_walk.GRADUATE
+MASHA = "Иванова Маша Андреевна"
+
+
+async def graduate_has_data(w: year_walk.Walk) -> None:
+    """The graduate got a code and asked a question during the year (what a purge must find)."""
+    rows = [["Пользователь", "Класс", "Тип пользователя", "Код приглашения"],
+            [GRADUATE, "11А", "ученик", "ORL8-STU1-H08"]]
+    outcome = await w.app.importers["codes"].run(csv_bytes(rows), "codes-11.csv", ImportOptions())
+    assert outcome.ok and outcome.applied, outcome.errors
+    grad = await _pid(w, GRADUATE)
+    person = await w.app.people.get(grad)
+    assert person is not None
+    await w.app.services.tickets.open_ticket(person, "Как восстановить пароль?")
+
+
+async def withdraw_masha(w: year_walk.Walk) -> None:
+    """Елена withdraws her consent for Маша through the bot."""
+    user = w.users[PARENT_TWO]
+    n = len(w.tg.sent(PARENT_TWO))
+    await user.send("/consent")
+    label = "↩️ Отозвать согласие: Маша"
+    menu = await w.tg.wait_for(PARENT_TWO, lambda m: any(label in b for row in m.buttons() for b in row), after=n)
+    n = len(w.tg.sent(PARENT_TWO))
+    await user.press(w.tg.message(PARENT_TWO, menu.message_id), label)
+    # The confirmation replaces the menu (an edit of the same message).
+    confirm = await w.tg.wait_for(PARENT_TWO, lambda m: any("Да, отозвать" in b for row in m.buttons() for b in row),
+                                  after=n - 1)
+    n = len(w.tg.sent(PARENT_TWO))
+    await user.press(w.tg.message(PARENT_TWO, confirm.message_id), "Да, отозвать")
+    await w.tg.wait_for(PARENT_TWO, lambda m: "согласие отозвано" in (m.plain or ""), after=n - 1, timeout=30)
+    w.notes["withdrawn_at"] = w.clock.now()
+
+
+def backup_at(day: date) -> year_walk.Action:
+    async def act(w: year_walk.Walk) -> None:
+        result = await w.app.services.backup.take_backup(rotate_after=False)
+        assert result.ok, result.detail
+        w.notes.setdefault("backups", []).append((day, result.path))
+    return act
+
+
+async def _pid(w: year_walk.Walk, name: str) -> int:
+    row = await w.app.db.fetchone("SELECT id FROM persons WHERE full_name = ?", (name,))
+    assert row is not None, name
+    return int(row[0])
+
+
+def _dump(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
+    """Every row of every table, by rowid (the database as a whole, to diff)."""
+    con = sqlite3.connect(path)
+    con.row_factory = sqlite3.Row
+    try:
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
+                                             " AND name NOT LIKE 'sqlite_%'")]
+        return {t: {int(r["_rid"]): {k: r[k] for k in r.keys() if k != "_rid"}  # noqa: SIM118
+                    for r in con.execute(f"SELECT rowid AS _rid, * FROM {t}")} for t in tables}
+    finally:
+        con.close()
+
+
+def _diff(before: dict[str, dict[int, dict[str, Any]]], after: dict[str, dict[int, dict[str, Any]]]) -> dict[
+        str, tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]]:
+    """table -> (removed rows, added rows, (old, new) changed rows); unchanged tables left out."""
+    out = {}
+    for table in before.keys() | after.keys():
+        b, a = before.get(table, {}), after.get(table, {})
+        removed = [b[k] for k in b.keys() - a.keys()]
+        added = [a[k] for k in a.keys() - b.keys()]
+        changed = [(b[k], a[k]) for k in b.keys() & a.keys() if b[k] != a[k]]
+        if removed or added or changed:
+            out[table] = (removed, added, changed)
+    return out
+
+
+async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: FakeTelegram, tmp_path: Path) -> None:
+    clock = ManualClock(datetime.combine(year_walk.START, time(6, 0), tzinfo=UTC))
+    extra: dict[date, list[year_walk.Action]] = {
+        date(2026, 9, 4): [graduate_has_data],
+        date(2026, 10, 1): [backup_at(date(2026, 10, 1))],
+        date(2027, 3, 1): [withdraw_masha],
+        date(2027, 8, 20): [backup_at(date(2027, 8, 20))],
+    }
+    db_path = tmp_path / "schoolbot.sqlite3"
+    async with running_bot(tg, tmp_path, clock=clock) as app:
+        year_walk.lift_pace(app)
+        w = year_walk.Walk(tg, app, clock)
+        await year_walk.run_year(w, extra)
+        masha, grad = await _pid(w, MASHA), await _pid(w, GRADUATE)
+        repo = RetentionRepo(app.db)
+
+        # The daily sweep carried out the withdrawal 30 days after it, once, as the bot's schedule:
+        # Маша's code (delivered to Елена as a card) is gone, the card's payload emptied, her name kept.
+        records = await repo.records()
+        withdrawal = [r for r in records if r.reason == "withdrawal"]
+        assert [(r.person_id, r.channel, r.actor) for r in withdrawal] == [(masha, "system", None)]
+        withdrawn_at: datetime = w.notes["withdrawn_at"]
+        assert withdrawal[0].at - withdrawn_at >= timedelta(days=30)
+        assert withdrawal[0].at - withdrawn_at < timedelta(days=34)  # the first working-day tick after
+        assert withdrawal[0].what["codes"] == 1 and int(str(withdrawal[0].what["messages"])) >= 1
+        assert await app.db.fetchval("SELECT count(*) FROM codes WHERE person_id = ?", (masha,)) == 0
+        assert await app.db.fetchval("SELECT full_name FROM persons WHERE id = ?", (masha,)) == MASHA
+        # The October backup passed its 30 days in the year and the sweep deleted it, with a record.
+        october = w.notes["backups"][0][1]
+        assert not october.exists()
+        assert [r.what for r in records if r.reason == "backup"] == [{"file": october.name}]
+
+        # 1 October 2027: the graduate left on 25 August (new-year), 37 days ago.
+        clock.set(datetime(2027, 10, 1, 8, 0, tzinfo=UTC))
+        svc = app.services.retention
+        before = _dump(db_path)
+        plan = await svc.plan(clock.now())
+        assert _dump(db_path) == before  # the dry run writes nothing
+        assert [(p.candidate.person_id, p.candidate.reason) for p in plan.people] == [(grad, "left")]
+        counts = plan.people[0].counts
+        assert counts["codes"] == 1 and counts["tickets"] == 1 and counts["name"] == 1
+        august = w.notes["backups"][1][1]
+        assert plan.backups == [august]
+        t = app.catalog.bind("ru")
+        text = svc.describe(plan, t, applied=False)
+        assert f"Запись № {grad}, выбыл(а) 25.08.2027" in text and "пригласительные коды: 1" in text
+        assert "вопросы: 1" in text and august.name in text and "schoolbot purge --apply" in text
+        assert GRADUATE not in text
+
+        with acting_as(CLI):
+            assert await svc.cmd_purge(argparse.Namespace(apply=True), t) == 0
+        after = _dump(db_path)
+        changes = _diff(before, after)
+        # What changed is exactly the graduate's data and the destruction records.
+        assert set(changes) <= {"persons", "codes", "code_deliveries", "code_requests", "code_nudges", "tickets",
+                                "outbox", "fsm", "link_tokens", "guardians", "destruction_records", "faq_extra"}, \
+            set(changes)
+        removed, added, changed = changes["persons"]
+        assert not removed and not added and [old["id"] for old, _ in changed] == [grad]
+        _, new = changed[0]
+        assert new["full_name"] == f"Запись № {grad} (данные удалены)" and new["roster_key"] == f"purged:{grad}"
+        assert new["phone"] is None and new["tg_user_id"] is None and new["max_user_id"] is None
+        assert new["purged_at"] is not None and new["class_label"] is None
+        assert [r["person_id"] for r in changes["codes"][0]] == [grad] and not changes["codes"][2]
+        assert [r["asker_id"] for r in changes["tickets"][0]] == [grad]
+        for table in ("outbox", "fsm", "link_tokens", "guardians", "code_deliveries", "code_requests", "code_nudges"):
+            if table in changes:
+                gone, _, edited = changes[table]
+                assert all(grad in row.values() or table in ("outbox", "code_deliveries", "code_nudges")
+                           for row in gone), table
+                if table == "outbox":
+                    assert all(old["person_id"] == grad for old, _ in edited)
+        new_records = changes["destruction_records"][1]
+        assert sorted((r["reason"], r["person_id"], r["channel"]) for r in new_records) == [
+            ("backup", None, "cli"), ("left", grad, "cli")]
+        left = next(r for r in new_records if r["reason"] == "left")
+        assert json.loads(left["what"]) == counts
+        assert not august.exists() and w.notes["backups"][1][0] == date(2027, 8, 20)
+
+        # The ledger is untouched and still verifies; nothing is left to purge.
+        assert "consent_ledger" not in changes
+        verdict = await ledger.check(app.db)
+        assert verdict.ok and verdict.rows >= 3
+        assert (await svc.plan(clock.now())).empty
+        assert "Удалять нечего" in svc.describe(await svc.plan(clock.now()), t, applied=False)
+        # Destruction records are append-only.
+        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            async with app.db.transaction() as conn:
+                await conn.execute("DELETE FROM destruction_records")
+
+
+def _school(tmp_path: Path, key: str, value: str) -> Path:
+    """The shipped example with one [retention] key set to `value`."""
+    lines = EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8").splitlines()
+    lines = [f"{key} = {value}" if line.startswith(f"{key} =") else line for line in lines]
+    path = tmp_path / "school.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def test_retention_defaults_follow_the_consent_term_and_bad_values_are_named(tmp_path: Path) -> None:
+    shipped = load_school_config(EXAMPLE_SCHOOL_CONFIG).retention
+    assert (shipped.after_leaving_days, shipped.after_withdrawal_days, shipped.backup_days) == (30, 30, 30)
+    with pytest.raises(ConfigError) as err:
+        load_school_config(_school(tmp_path, "after_withdrawal_days", "90"))
+    message = str(err.value)
+    assert "[retention]" in message and "after_withdrawal_days" in message
+    assert "90 — слишком долго" in message and "ч. 5 ст. 21 152-ФЗ" in message
+    with pytest.raises(ConfigError) as err:
+        load_school_config(_school(tmp_path, "backup_days", "0"))
+    assert "backup_days" in str(err.value) and "не меньше 1" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        load_school_config(_school(tmp_path, "after_leaving_days", '"месяц"'))
+    assert "after_leaving_days" in str(err.value)
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]) -> int:
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
+    monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "school.toml"))
+    monkeypatch.chdir(tmp_path)
+    return cli_main(argv)
+
+
+def test_schoolbot_purge_is_a_dry_run_unless_applied(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A school that removes data at once (after_leaving_days = 0): Олег leaves the roster; `purge`
+    names his record and what it holds and removes nothing; `purge --apply` removes it."""
+    _school(tmp_path, "after_leaving_days", "0")
+    (tmp_path / "roster.csv").write_bytes(csv_bytes(ROSTER_ROWS))
+    leaving = "Смирнов Олег Павлович"
+    (tmp_path / "roster2.csv").write_bytes(csv_bytes([r for r in ROSTER_ROWS if r[0] != leaving]))
+    assert _cli(monkeypatch, tmp_path, ["import", "roster", "roster.csv"]) == 0
+    assert _cli(monkeypatch, tmp_path, ["import", "roster", "roster2.csv", "--confirm-deactivations"]) == 0
+    con = sqlite3.connect(tmp_path / "db.sqlite3")
+    oleg, phone = con.execute("SELECT id, phone FROM persons WHERE full_name = ?", (leaving,)).fetchone()
+    con.close()
+    assert phone
+    capsys.readouterr()
+    assert _cli(monkeypatch, tmp_path, ["purge"]) == 0
+    out = capsys.readouterr().out
+    assert "ничего не удалено" in out and f"Запись № {oleg}" in out and "телефон" in out
+    assert "связи родитель — ребёнок: 1" in out and "schoolbot purge --apply" in out and leaving not in out
+    con = sqlite3.connect(tmp_path / "db.sqlite3")
+    assert con.execute("SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)).fetchone() == (leaving, phone)
+    assert con.execute("SELECT count(*) FROM destruction_records").fetchone() == (0,)
+    con.close()
+    assert _cli(monkeypatch, tmp_path, ["purge", "--apply"]) == 0
+    out = capsys.readouterr().out
+    assert "Удаление данных" in out and f"Запись № {oleg}" in out
+    con = sqlite3.connect(tmp_path / "db.sqlite3")
+    try:
+        assert con.execute("SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)).fetchone() == (
+            f"Запись № {oleg} (данные удалены)", None)
+        assert con.execute("SELECT reason, person_id, channel FROM destruction_records").fetchall() == [
+            ("left", oleg, "cli")]
+        assert con.execute("SELECT count(*) FROM guardians WHERE parent_id = ?", (oleg,)).fetchone() == (0,)
+    finally:
+        con.close()
+    assert _cli(monkeypatch, tmp_path, ["purge"]) == 0
+    assert "Удалять нечего" in capsys.readouterr().out
