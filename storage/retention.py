@@ -16,7 +16,7 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import Database, fetchone_in
+from storage.db import Database, fetchall_in, fetchone_in
 from storage.timefmt import from_db, to_db
 
 LEFT = "left"
@@ -24,7 +24,9 @@ WITHDRAWAL = "withdrawal"
 BACKUP = "backup"
 
 # What a purge removes, in the order the dry run names it (the service has a word for each).
-KINDS = ("phone", "accounts", "codes", "tickets", "conversation", "messages", "links", "family", "name")
+KINDS = (
+    "phone", "accounts", "codes", "tickets", "conversation", "messages", "links", "surveys", "family", "name",
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class _Step:
     count: str  # SELECT count(*)-like SQL with one parameter: the person id
     actions: tuple[str, ...]  # statements with one parameter each: the person id
     left_only: bool = False
+    needs: str | None = None  # a table another capability adds; the step is skipped without it
 
 
 # The person's messenger user ids; a private chat's FSM key is "<bot>:<chat>:<user>:..." with the
@@ -103,6 +106,11 @@ _STEPS: tuple[_Step, ...] = (
               " unreachable_reason = NULL, max_user_id = NULL, max_username = NULL, max_linked_at = NULL,"
               " max_unreachable_at = NULL, preferred_channel = NULL, lang = NULL WHERE id = ?1",
           )),
+    # Survey answers stay for the results, no longer linked to the person (#26's table).
+    _Step("surveys", "SELECT count(*) FROM survey_answers WHERE person_id = ?1", (
+        "UPDATE survey_answers SET person_id = NULL WHERE person_id = ?1",
+        "DELETE FROM survey_reminders WHERE person_id = ?1",
+    ), needs="survey_answers"),
     _Step("family", "SELECT count(*) FROM guardians WHERE parent_id = ?1 OR child_id = ?1", (
         "DELETE FROM guardians WHERE parent_id = ?1 OR child_id = ?1",
     ), left_only=True),
@@ -119,9 +127,10 @@ def _record(row: aiosqlite.Row) -> DestructionRecord:
 
 
 async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
-    steps = [s for s in _STEPS if reason == LEFT or not s.left_only]
+    tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    steps = [s for s in _STEPS if (reason == LEFT or not s.left_only) and (s.needs is None or s.needs in tables)]
     # Messenger accounts as rows (#23, migration 017+) where that table exists: removed with the rest.
-    if await fetchone_in(conn, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'accounts'"):
+    if "accounts" in tables:
         steps.insert(0, _Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?1",
                               ("DELETE FROM accounts WHERE person_id = ?1",)))
     return steps
