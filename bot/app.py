@@ -36,7 +36,7 @@ from bot.tg.buttons import TelegramButtons
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, install_dependencies, install_middlewares
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import AnswerPolicy, GuardedBots, SendGuard
 from bot.tg.progress import ProgressWatchers
 from bot.tg.sender import OutboxSender
 from bot.tg.startup import (
@@ -56,6 +56,7 @@ from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.cursors import UpdateCursorRepo
 from storage.db import Database
+from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
 from storage.year import YearRepo
 
@@ -87,7 +88,9 @@ class App:
     # The channel policy in force (issue #17): set by `serve` when MAX is served or school.toml has
     # [channels]; without it everything goes to Telegram, as before.
     channels: ChannelRules
-    policy: AnswerPolicy
+    # Enforces the policy on every request to a messenger and writes the send log (bot/tg/policy.py);
+    # on the session of every Bot the application sends with.
+    send_guard: SendGuard
     watchers: ProgressWatchers
     outbox_wakeup: asyncio.Event
     # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
@@ -111,7 +114,7 @@ class App:
             "settings": self.settings, "school": self.school, "db": self.db, "clock": self.clock,
             "catalog": self.catalog, "people": self.people, "scheduler": self.scheduler, "buttons": self.buttons,
             "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
-            "policy": self.policy, "watchers": self.watchers,
+            "watchers": self.watchers, "policy": AnswerPolicy(),
             **dict(self.services.items()),
             **capabilities.dispatcher_data(self.services),
         }
@@ -119,6 +122,8 @@ class App:
     def new_sender(
         self, bot: Bot, *, max_bot: Bot | None = None, rate: float | None = None, concurrency: int | None = None
     ) -> OutboxSender:
+        self.send_guard.protect(bot)
+        self.send_guard.protect(max_bot)
         return OutboxSender(
             bot, db=self.db, clock=self.clock, people=self.people, catalog=self.catalog, settings=self.settings,
             renderers=self.renderers, wakeup=self.outbox_wakeup, rules=self.channels, max_bot=max_bot, rate=rate,
@@ -185,7 +190,7 @@ def create_app(
         renderers=capabilities.renderers(services),
         admin_actions=capabilities.admin_actions(),
         channels=channels,
-        policy=AnswerPolicy(rules=channels, db=db, clock=the_clock),
+        send_guard=SendGuard(rules=channels, catalog=catalog, db_repo=MessengerRepo(db), clock=the_clock),
         watchers=ProgressWatchers(db=db, clock=the_clock, catalog=catalog),
         outbox_wakeup=wakeup,
     )
@@ -245,6 +250,7 @@ def build_dispatcher(app: App) -> Dispatcher:
 
     dp = Dispatcher(storage=SQLiteStorage(app.db))
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
+    dp.update.outer_middleware(GuardedBots(app.send_guard))
     install_error_handler(dp)
     dp.include_routers(*capabilities.build_routers())
     # Handlers get their dependencies from an inner middleware (once per update, for the chosen
@@ -274,6 +280,13 @@ def build_dispatcher(app: App) -> Dispatcher:
                 await set_default_commands(app.max_bot, app.catalog)
             except Exception as exc:  # a convenience, as for Telegram: the bot serves without it
                 log.warning("MAX command list not set: %s", type(exc).__name__)
+            # Pointers on Telegram lead to the bot in MAX: its name, when MAX tells it.
+            try:
+                max_me = await app.max_bot.get_me()
+            except Exception as exc:
+                log.warning("MAX bot name not known (%s): pointers say 'the school's bot in MAX'", type(exc).__name__)
+                max_me = None
+            app.send_guard.serve_max(max_me.username if max_me is not None else None)
         app.sender = app.new_sender(bot, max_bot=app.max_bot)
         app.sender.start()
         await app.watchers.resume(bot)
@@ -364,6 +377,10 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
         if isinstance(each.session, MaxSession):
             # MAX's polling marker survives a restart (migration 035); see bot/max/session.py.
             each.session.marker_store = UpdateCursorRepo(app.db, "max")
+    app.send_guard.protect(bot)
+    app.send_guard.protect(max_bot)
+    if max_bot is not None:
+        app.send_guard.serve_max(None)
     if max_bot is not None or app.school.channels is not None:
         app.channels.policy = app.school.channel_policy
     else:

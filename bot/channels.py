@@ -7,8 +7,7 @@ Roskomnadzor's list, Telegram among them (149-FZ art. 10 part 8). So every outgo
 ``DataClass`` and ``school.toml`` says, per channel, which classes that channel may carry. The default
 for a municipal school: Telegram carries public notices only (reminders, FAQ answers, notices without
 personal data); MAX, the national messenger, carries everything. A message a channel may not carry is
-replaced there by a pointer (catalog key ``POINTER_KEY``) to a channel that may, or to paper from the
-class teacher.
+replaced there by a pointer to a channel that may, or to paper from the class teacher (bot/tg/policy.py).
 
 ``[channels]`` in school.toml (every key optional)::
 
@@ -42,16 +41,6 @@ class DataClass(StrEnum):
     CREDENTIAL = "credential"  # invitation codes, link tokens: secrets that open an account
     PERSONAL_FILE = "personal_file"  # a file carrying personal data (QR card, register, report)
 
-
-POINTER_KEY = "channels.pointer"
-"""Catalog key of the text sent instead of a message the channel may not carry (``{what}``: what it was)."""
-POINTER_KEYS: Mapping[DataClass, str] = {
-    DataClass.PERSONAL: POINTER_KEY,
-    DataClass.CHILD_PERSONAL: POINTER_KEY,
-    DataClass.PERSONAL_FILE: POINTER_KEY,
-    DataClass.CREDENTIAL: "channels.pointer_code",
-}
-"""The pointer text per data class ("Ваш код готов: откройте бота в MAX…" for a credential)."""
 
 ALL_CLASSES: frozenset[DataClass] = frozenset(DataClass)
 

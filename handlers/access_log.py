@@ -11,12 +11,14 @@ from bot.i18n import Translator
 from bot.services.access_log import AccessLog
 from bot.tg.callbacks import AdminAction, AdminActionId
 from bot.tg.filters import HasRole
+from bot.tg.policy import public
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 ACTION = AdminActionId.ACCESS
 
 
+@public
 async def access_log_file(query: CallbackQuery, t: Translator, *, access_log: AccessLog) -> None:
     await query.answer(t("access.export.preparing"))
     if not isinstance(query.message, Message):

@@ -28,6 +28,7 @@ from bot.services.onboarding import (
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
 from bot.tg.filters import HasContent, HasRole, MenuButton
+from bot.tg.policy import credential, personal, public
 from storage.db import DiskFull
 from storage.messengers import Reach
 from storage.people import PersonRepo
@@ -42,6 +43,7 @@ class LinkSearch(StatesGroup):
     waiting_name = State()
 
 
+@public
 async def admin_menu(message: Message, t: Translator, *, admin_actions: Sequence[tuple[str, str]]) -> None:
     rows = [
         [InlineKeyboardButton(text=t(label), callback_data=AdminAction(action=action).pack())]
@@ -61,6 +63,7 @@ def _kinds_keyboard(t: Translator, *, importers: Mapping[str, Importer]) -> Inli
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+@personal
 async def file_received(
     message: Message, t: Translator, state: FSMContext, *, importers: Mapping[str, Importer],
 ) -> None:
@@ -82,6 +85,7 @@ async def _download(bot: Bot, file_id: str) -> bytes:
     return buffer.getvalue()
 
 
+@personal
 async def import_chosen(
     query: CallbackQuery, callback_data: ImportChoice, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
@@ -98,6 +102,7 @@ async def import_chosen(
     importers=importers)
 
 
+@personal
 async def import_confirmed(
     query: CallbackQuery, callback_data: ImportConfirm, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
@@ -184,6 +189,7 @@ async def _run_import(
     await message.edit_text(text, reply_markup=markup)
 
 
+@personal
 async def import_pick(
     query: CallbackQuery, callback_data: ImportPick, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     importers: Mapping[str, Importer],
@@ -205,6 +211,7 @@ async def import_pick(
     )
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer(t("imports.cancelled"))
@@ -215,6 +222,7 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 # --- link tokens --------------------------------------------------------------------------------
 
 
+@public
 async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(LinkSearch.waiting_name)
     await query.answer()
@@ -222,6 +230,7 @@ async def link_start(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("admin.link_ask_name"))
 
 
+@personal
 async def link_search(
     message: Message, t: Translator, state: FSMContext, *, access_log: AccessLog, onboarding: OnboardingService,
     people: PersonRepo,
@@ -262,6 +271,7 @@ def _where(reach: Reach | None, t: Translator) -> str:
              preferred=t(f"admin.channel.{reach.preferred.value}"), how=how)
 
 
+@credential
 async def link_pick(
     query: CallbackQuery, callback_data: LinkPick, bot: Bot, person: Person, t: Translator, *,
     onboarding: OnboardingService, people: PersonRepo,
@@ -282,6 +292,7 @@ async def link_pick(
 # --- one person per human ------------------------------------------------------------------------
 
 
+@personal
 async def merge_start(query: CallbackQuery, t: Translator, *, onboarding: OnboardingService) -> None:
     await query.answer()
     if not isinstance(query.message, Message):
@@ -315,12 +326,14 @@ def _names(dup: Person, into: Person) -> dict[str, str]:
     return {"duplicate": html.quote(dup.full_name), "into": html.quote(into.full_name)}
 
 
+@public
 async def merge_cancel(query: CallbackQuery, t: Translator) -> None:
     await query.answer(t("admin.merge_cancelled"))
     if isinstance(query.message, Message):
         await query.message.edit_text(t("admin.merge_cancelled"))
 
 
+@personal
 async def merge_ask(
     query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
 ) -> None:
@@ -339,6 +352,7 @@ async def merge_ask(
         await query.message.edit_text(t("admin.merge_confirm", **_names(dup, into)), reply_markup=markup)
 
 
+@personal
 async def merge_do(
     query: CallbackQuery, callback_data: MergePick, t: Translator, *, onboarding: OnboardingService,
 ) -> None:

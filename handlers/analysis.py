@@ -11,7 +11,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -19,7 +18,7 @@ from bot.services import analysis as svc
 from bot.services.analysis import AnalysisService
 from bot.tg.callbacks import AnalysisAction
 from bot.tg.filters import HasRole, PlainText
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import personal_file, public
 
 
 class AnalysisFlow(StatesGroup):
@@ -27,12 +26,8 @@ class AnalysisFlow(StatesGroup):
 
 
 async def _send(
-    message: Message, person: Person, t: Translator, intro: str, channel: Channel, *, analysis: AnalysisService,
-    policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, intro: str, *, analysis: AnalysisService,
 ) -> None:
-    # The analysis names classes and quotes people's questions: a file with personal data.
-    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
-        return
     found = await analysis.collect(t)
     data, name = await analysis.pdf_bytes(t)
     tasks = "\n".join(f"{i}. {escape(task)}" for i, task in enumerate(found.tasks, start=1))
@@ -46,9 +41,10 @@ async def _send(
     await message.answer(t("analysis.tasks_now", tasks=tasks), reply_markup=markup)
 
 
+@personal_file
 async def show(
-    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
-    analysis: AnalysisService, policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, *,
+    analysis: AnalysisService,
 ) -> None:
     await state.clear()
     found = await analysis.collect(t)
@@ -57,12 +53,11 @@ async def show(
         person,
         t,
         t("analysis.sending_edited" if found.tasks_edited else "analysis.sending"),
-        channel,
         analysis=analysis,
-        policy=policy,
     )
 
 
+@public
 async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(AnalysisFlow.waiting_tasks)
     await query.answer()
@@ -70,9 +65,10 @@ async def edit(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
         await query.message.answer(t("analysis.ask_tasks"))
 
 
+@personal_file
 async def tasks_received(
-    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
-    analysis: AnalysisService, policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, *,
+    analysis: AnalysisService,
 ) -> None:
     assert message.text is not None
     try:
@@ -81,9 +77,10 @@ async def tasks_received(
         await message.answer(t(exc.key))
         return
     await state.clear()
-    await _send(message, person, t, t("analysis.saved", n=len(tasks)), channel, analysis=analysis, policy=policy)
+    await _send(message, person, t, t("analysis.saved", n=len(tasks)), analysis=analysis)
 
 
+@public
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await message.answer(t("tasks.cancelled"))

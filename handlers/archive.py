@@ -8,7 +8,6 @@ from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, DataClass
 from bot.config import SchoolConfig
 from bot.domain.access import ARCHIVE_ROLES
 from bot.domain.people import Person
@@ -18,7 +17,7 @@ from bot.services.archive import ArchiveService
 from bot.services.consent_export import ConsentExport
 from bot.tg.callbacks import AdminAction, ArchiveStep, ArchiveView, ArchiveViewAction
 from bot.tg.filters import HasRole
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import personal, personal_file
 from storage.year import ARCHIVE_STEPS
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -67,6 +66,7 @@ async def _view(
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+@personal
 async def archive_command(
     message: Message, person: Person, t: Translator, *, archive: ArchiveService, school: SchoolConfig,
 ) -> None:
@@ -74,6 +74,7 @@ async def archive_command(
     await message.answer(text, reply_markup=markup)
 
 
+@personal
 async def archive_open(
     query: CallbackQuery, person: Person, t: Translator, *, archive: ArchiveService, school: SchoolConfig,
 ) -> None:
@@ -83,6 +84,7 @@ async def archive_open(
         await query.message.answer(text, reply_markup=markup)
 
 
+@personal
 async def archive_step(
     query: CallbackQuery, callback_data: ArchiveStep, person: Person, t: Translator, *, archive: ArchiveService,
     school: SchoolConfig,
@@ -97,33 +99,29 @@ async def archive_step(
         await query.message.edit_text(text, reply_markup=markup)
 
 
-async def _file_allowed(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel, policy: AnswerPolicy,
-) -> bool:
+async def _file_allowed(query: CallbackQuery, person: Person, t: Translator) -> bool:
     if not person.is_admin:
         await query.answer(t("archive.forbidden"), show_alert=True)
         return False
     await query.answer()
-    # The checklist names the class teachers, the register the children: files with personal data.
-    return isinstance(query.message, Message) and await policy.may_send(
-        query.message, t, channel, DataClass.PERSONAL_FILE
-    )
+    return isinstance(query.message, Message)
 
 
+@personal_file
 async def archive_pdf(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    archive: ArchiveService, policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, *, archive: ArchiveService,
 ) -> None:
-    if await _file_allowed(query, person, t, channel, policy) and isinstance(query.message, Message):
+    # The checklist names the class teachers, the register the children: files with personal data.
+    if await _file_allowed(query, person, t) and isinstance(query.message, Message):
         data, name = await archive.checklist_pdf(t)
         await query.message.answer_document(BufferedInputFile(data, filename=name), caption=t("archive.pdf_caption"))
 
 
+@personal_file
 async def archive_register(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    consent_export: ConsentExport, policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, *, consent_export: ConsentExport,
 ) -> None:
-    if await _file_allowed(query, person, t, channel, policy) and isinstance(query.message, Message):
+    if await _file_allowed(query, person, t) and isinstance(query.message, Message):
         data, name, _ = await consent_export.export("pdf", t, None)
         await query.message.answer_document(
             BufferedInputFile(data, filename=name), caption=t("archive.register_caption")

@@ -18,6 +18,7 @@ from bot.services import broadcast as service
 from bot.services.broadcast import BroadcastService
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from bot.tg.filters import HasRole, MenuButton
+from bot.tg.policy import personal, public
 from bot.tg.progress import ProgressWatchers
 from bot.tg.survey_keyboards import broadcast_with_ack
 from storage.delivery import Progress
@@ -40,6 +41,7 @@ def _cancel_row(t: Translator) -> list[InlineKeyboardButton]:
     return _button(t("broadcast.cancel"), BcConfirm(ok=False))
 
 
+@public
 async def start(message: Message, t: Translator, state: FSMContext) -> None:
     await state.clear()
     rows = [_button(t(f"broadcast.audience.{kind}"), BcAudience(kind=kind))
@@ -48,6 +50,7 @@ async def start(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("broadcast.choose_audience"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
+@public
 async def audience_chosen(
     query: CallbackQuery, callback_data: BcAudience, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
@@ -86,6 +89,7 @@ async def audience_chosen(
     await query.message.edit_text(t("broadcast.ask_text", audience=audience.describe(t)))
 
 
+@personal
 async def text_received(message: Message, t: Translator, state: FSMContext, *, broadcast: BroadcastService) -> None:
     if not message.text:
         await message.answer(t("broadcast.text_only"))
@@ -119,6 +123,7 @@ async def text_received(message: Message, t: Translator, state: FSMContext, *, b
     )
 
 
+@personal
 async def confirmed(
     query: CallbackQuery, callback_data: BcConfirm, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
     broadcast: BroadcastService, watchers: ProgressWatchers,
@@ -150,6 +155,7 @@ async def confirmed(
 # --- dead letters (an /admin action) --------------------------------------------------------------
 
 
+@personal
 async def dead_letters(query: CallbackQuery, t: Translator, *, broadcast: BroadcastService) -> None:
     counts, dead_by_error = await broadcast.dead_letters()
     await query.answer()
@@ -169,6 +175,7 @@ async def dead_letters(query: CallbackQuery, t: Translator, *, broadcast: Broadc
     )
 
 
+@personal
 async def dead_retry(query: CallbackQuery, t: Translator, *, broadcast: BroadcastService) -> None:
     count = await broadcast.requeue_dead()
     await query.answer()

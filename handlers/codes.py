@@ -18,7 +18,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import POINTER_KEYS, Channel, ChannelRules, DataClass
 from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
@@ -41,7 +40,7 @@ from bot.tg.callbacks import (
     CodeTrouble,
 )
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import child_data, credential, personal_file, public
 from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,7 @@ def _button(text: str, data: CallbackData) -> list[InlineKeyboardButton]:
     return [InlineKeyboardButton(text=text, callback_data=data.pack())]
 
 
+@child_data
 async def my_codes(message: Message, person: Person, t: Translator, *, codes: CodesService) -> None:
     visible = await codes.visible_codes(person)
     owners: dict[int, Person] = {}
@@ -78,16 +78,11 @@ async def my_codes(message: Message, person: Person, t: Translator, *, codes: Co
     await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 
+@credential
 async def show(
-    query: CallbackQuery, callback_data: CodeShow, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, buttons: Buttons, channels: ChannelRules, codes: CodesService, school: SchoolConfig,
+    query: CallbackQuery, callback_data: CodeShow, person: Person, t: Translator,
+    *, buttons: Buttons, codes: CodesService, school: SchoolConfig,
 ) -> None:
-    if channels.forbids(channel, DataClass.CREDENTIAL):
-        # The channel policy keeps codes off this messenger: the pointer instead, never the card.
-        await query.answer()
-        if isinstance(query.message, Message):
-            await query.message.answer(t(POINTER_KEYS[DataClass.CREDENTIAL]))
-        return
     shown = await codes.request_cards(person, callback_data.person_id)
     if shown.status == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
@@ -109,6 +104,7 @@ async def show(
         await codes.record_direct(code, person, sent.message_id)
 
 
+@public
 async def activated(
     query: CallbackQuery, callback_data: CodeActivated, person: Person, t: Translator, *, codes: CodesService,
 ) -> None:
@@ -119,6 +115,7 @@ async def activated(
     await query.answer(t(f"codes.activated_{outcome}"), show_alert=True)
 
 
+@public
 async def trouble(
     query: CallbackQuery, callback_data: CodeTrouble, person: Person, t: Translator, *, codes: CodesService,
 ) -> None:
@@ -131,9 +128,9 @@ async def trouble(
         await query.message.answer(t("codes.trouble_ok"))
 
 
+@personal_file
 async def print_class(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    codes_print: CodesPrint, policy: AnswerPolicy, school: SchoolConfig,
+    query: CallbackQuery, person: Person, t: Translator, *, codes_print: CodesPrint, school: SchoolConfig,
 ) -> None:
     # No object in the callback: the class is the caller's own, from the roster.
     if not person.class_label:
@@ -141,28 +138,26 @@ async def print_class(
         return
     await query.answer(t("codes.preparing"))
     if isinstance(query.message, Message):
-        await _send_sheet(query.message, person, t, channel, codes_print=codes_print, policy=policy, school=school)
+        await _send_sheet(query.message, person, t, codes_print=codes_print, school=school)
 
 
+@personal_file
 async def class_sheet(
-    message: Message, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *, codes_print: CodesPrint,
-    policy: AnswerPolicy, school: SchoolConfig,
+    message: Message, person: Person, t: Translator, *, codes_print: CodesPrint, school: SchoolConfig,
 ) -> None:
     """The class teacher's menu button: the class's code sheet for families without Telegram."""
     if not person.class_label:
         await message.answer(t("codes.forbidden"))
         return
     await message.answer(t("codes.preparing"))
-    await _send_sheet(message, person, t, channel, codes_print=codes_print, policy=policy, school=school)
+    await _send_sheet(message, person, t, codes_print=codes_print, school=school)
 
 
 async def _send_sheet(
-    message: Message, person: Person, t: Translator, channel: Channel, *, codes_print: CodesPrint, policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, *, codes_print: CodesPrint,
     school: SchoolConfig,
 ) -> None:
     assert person.class_label is not None
-    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
-        return
     sheet = await codes_print.print_cards(person.class_label, everyone=False, lang=t.lang)
     cls = html.escape(person.class_label)
     summary = left_out_summary(t, sheet.left_out) if sheet.left_out else ""
@@ -183,6 +178,7 @@ async def _send_sheet(
 # --- the IT officer: revoke and reissue ------------------------------------------------------------
 
 
+@public
 async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(CodeAdmin.waiting_name)
     await query.answer()
@@ -190,6 +186,7 @@ async def admin_start(query: CallbackQuery, t: Translator, state: FSMContext) ->
         await query.message.answer(t("codes.admin_ask_name"))
 
 
+@child_data
 async def admin_search(
     message: Message, t: Translator, state: FSMContext, *, access_log: AccessLog, people: PersonRepo,
 ) -> None:
@@ -232,6 +229,7 @@ async def _person_view(target: Person, t: Translator, codes: CodesService) -> tu
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+@child_data
 async def admin_pick(
     query: CallbackQuery, callback_data: CodeAdminPick, t: Translator, *, codes: CodesService, people: PersonRepo,
 ) -> None:
@@ -245,6 +243,7 @@ async def admin_pick(
         await query.message.edit_text(text, reply_markup=markup)
 
 
+@child_data
 async def admin_revoke(
     query: CallbackQuery, callback_data: CodeRevoke, t: Translator, *, codes: CodesService,
     people: PersonRepo,
@@ -260,6 +259,7 @@ async def admin_revoke(
         await query.message.edit_text(text, reply_markup=markup)
 
 
+@child_data
 async def admin_issue(
     query: CallbackQuery, callback_data: CodeIssue, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
@@ -274,6 +274,7 @@ async def admin_issue(
         await query.message.answer(t("codes.issue_ask", name=Named(target.full_name, escape=True)))
 
 
+@public
 async def admin_code_typed(message: Message, t: Translator, state: FSMContext, *, codes: CodesService) -> None:
     assert message.text is not None
     data = await state.get_data()

@@ -10,15 +10,13 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 
-from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES, CONSENT_ROLES, PARENT_ROLES, STAFF_CONSENT_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.consent import ConsentService
 from bot.tg.callbacks import AdminAction, ConsentAction, ConsentCb
 from bot.tg.filters import HasRole, MenuButton
-from bot.tg.policy import AnswerPolicy
-from handlers.common import message_of
+from bot.tg.policy import child_data, public
 from handlers.consent_parent import (
     DECISIONS,
     ParentScreens,
@@ -32,47 +30,43 @@ from handlers.consent_parent import (
 from handlers.consent_staff import ConsentScreens
 
 
+@child_data
 async def consent_command(
-    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
-    parent_screens: ParentScreens, consent_screens: ConsentScreens, consent: ConsentService, policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, *,
+    parent_screens: ParentScreens, consent_screens: ConsentScreens, consent: ConsentService,
 ) -> None:
     await state.set_state(None)
     shown = False
-    # The parent's menu names the children and their classes: where the policy forbids a child's
-    # personal data, the pointer instead.
+    # The parent's menu names the children and their classes; a class teacher's names their pupils.
     if person.has_role("parent"):
-        if await policy.may_send(message, t, channel, DataClass.CHILD_PERSONAL):
-            text, markup = await parent_screens.view(person, t)
-            await message.answer(text, reply_markup=markup)
+        text, markup = await parent_screens.view(person, t)
+        await message.answer(text, reply_markup=markup)
         shown = True
     if person.has_role(*STAFF_CONSENT_ROLES):
-        if await policy.may_send(message, t, channel, await consent_screens.staff_view_class(person)):
-            text, markup = await consent_screens.staff_view(person, t)
-            await message.answer(text, reply_markup=markup)
+        text, markup = await consent_screens.staff_view(person, t)
+        await message.answer(text, reply_markup=markup)
         shown = True
     if not shown:
         await message.answer(t("consent.not_for_you"))
 
 
+@child_data
 async def class_consents(
-    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM, *,
-    consent_screens: ConsentScreens, policy: AnswerPolicy,
+    message: Message, person: Person, t: Translator, state: FSMContext, *,
+    consent_screens: ConsentScreens,
 ) -> None:
     """The class teacher's menu button: their class's consents straight away."""
     await state.set_state(None)
-    if not await policy.may_send(message, t, channel, await consent_screens.staff_view_class(person)):
-        return
     text, markup = await consent_screens.staff_view(person, t)
     await message.answer(text, reply_markup=markup)
 
 
+@public
 async def admin_entry(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    consent_screens: ConsentScreens, policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, *,
+    consent_screens: ConsentScreens,
 ) -> None:
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, await consent_screens.staff_view_class(person)):
-        return
     text, markup = await consent_screens.staff_view(person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from bot.channels import Channel, ChannelRules, DataClass
+from bot.channels import Channel, ChannelRules
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -14,13 +14,14 @@ from bot.services.consent_withdrawal import ConsentWithdrawal
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import DestroyAction, DestroyCb
 from bot.tg.filters import HasRole
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import AnswerPolicy, personal_file
 from handlers.common import message_of
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 
 
+@personal_file
 async def confirm_destroyed(
     query: CallbackQuery, callback_data: DestroyCb, person: Person, t: Translator,
     channel: Channel = Channel.TELEGRAM, *, consent_withdrawal: ConsentWithdrawal, outbox: Outbox,
@@ -34,6 +35,7 @@ async def confirm_destroyed(
                         channels=channels, policy=policy)
 
 
+@personal_file
 async def destruction_act(
     query: CallbackQuery, callback_data: DestroyCb, t: Translator, channel: Channel = Channel.TELEGRAM, *,
     consent_withdrawal: ConsentWithdrawal, channels: ChannelRules, policy: AnswerPolicy,
@@ -50,10 +52,8 @@ async def _send_act(
     msg = message_of(query)
     if msg is None:
         return
-    # The act names the child and the parents: a file with personal data.
-    if channels.forbids(channel, DataClass.PERSONAL_FILE):
-        await policy.may_send(msg, t, channel, DataClass.PERSONAL_FILE)
-        return
+    # The act names the child and the parents: a file with personal data (declared above; where the
+    # channel may not carry it, the session's guard sends the pointer instead).
     made = await consent_withdrawal.act_pdf(task_id, t)
     if made is None:
         return

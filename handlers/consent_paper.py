@@ -12,7 +12,6 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, DataClass
 from bot.clock import Clock
 from bot.config import SchoolConfig
 from bot.domain.access import STAFF_CONSENT_ROLES
@@ -26,7 +25,7 @@ from bot.services.consent_paper import ConsentPaper, may_record_for, parse_paper
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import child_data
 from handlers.common import button, message_of
 from handlers.consent_staff import ConsentScreens, own_class
 from storage.people import PersonRepo
@@ -36,16 +35,15 @@ class PaperForm(StatesGroup):
     waiting_date = State()
 
 
+@child_data
 async def pick_paper_child(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *,
+    people: PersonRepo,
 ) -> None:
     if not await own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     pupils = await people.with_role("student", cls)
     rows = [[button(p.full_name, StaffCb(action="child", cls=cls, child=p.id))] for p in pupils]
     msg = message_of(query)
@@ -54,16 +52,15 @@ async def pick_paper_child(
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
+@child_data
 async def pick_original(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    consent: ConsentService, consent_paper: ConsentPaper, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *,
+    consent: ConsentService, consent_paper: ConsentPaper, people: PersonRepo,
 ) -> None:
     if not await own_class(query, callback_data, person, t, people=people):
         return
     cls = callback_data.cls
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     version = await consent.current()
     pupils = await people.with_role("student", cls)
     have = await consent_paper.originals(version, [p.id for p in pupils])
@@ -77,6 +74,7 @@ async def pick_original(
             await msg.answer(t("consent.staff.no_originals_left", cls=html.escape(cls)))
 
 
+@child_data
 async def original_received(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
     clock: Clock, consent_paper: ConsentPaper, outbox: Outbox, people: PersonRepo, school: SchoolConfig,
@@ -121,16 +119,15 @@ async def _paper_child(
     return None if msg is None else (child, msg)
 
 
+@child_data
 async def pick_paper_decision(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *,
+    people: PersonRepo,
 ) -> None:
     found = await _paper_child(query, callback_data, person, t, people=people)
     if found is None:
         return
     child, msg = found
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     cls = callback_data.cls
     rows = [[
         button(t(f"consent.btn.paper_{d}"), StaffCb(action="dec", cls=cls, child=child.id, decision=d))
@@ -142,6 +139,7 @@ async def pick_paper_decision(
     )
 
 
+@child_data
 async def ask_paper_date(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, state: FSMContext, *,
     people: PersonRepo,
@@ -156,6 +154,7 @@ async def ask_paper_date(
         await msg.edit_text(t("consent.staff.ask_date"))
 
 
+@child_data
 async def remind(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, consent_screens: ConsentScreens,
     consent_nudges: ConsentNudges, outbox: Outbox, people: PersonRepo,
@@ -174,6 +173,7 @@ async def remind(
         await msg.edit_text(text, reply_markup=markup)
 
 
+@child_data
 async def paper_date(
     message: Message, person: Person, t: Translator, state: FSMContext, *, clock: Clock, consent_paper: ConsentPaper,
     outbox: Outbox, people: PersonRepo, school: SchoolConfig,

@@ -9,7 +9,7 @@ import html
 
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, ChannelRules, DataClass
+from bot.channels import Channel
 from bot.config import SchoolConfig
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -21,7 +21,7 @@ from bot.services.consent_gate import ConsentGate
 from bot.services.consent_paper import ConsentPaper
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import ConsentAction, ConsentCb
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import child_data, personal_file
 from handlers.common import button, message_of
 from storage.consent import Decision, Version
 from storage.db import CURRENT_UPDATE
@@ -102,13 +102,12 @@ class ParentScreens:
         await msg.answer(text, reply_markup=markup)
 
 
+@child_data
 async def open_menu(
-    query: CallbackQuery, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    parent_screens: ParentScreens, policy: AnswerPolicy,
+    query: CallbackQuery, person: Person, t: Translator, *,
+    parent_screens: ParentScreens,
 ) -> None:
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     text, markup = await parent_screens.view(person, t)
     if isinstance(query.message, Message):
         await query.message.answer(text, reply_markup=markup)
@@ -134,24 +133,23 @@ async def _checked(
 
 
 
+@child_data
 async def read_document(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
+    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
         return
     await query.answer()
-    # The document is filled in with the child's name and class.
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     await parent_screens.send_document(message_of(query), person, checked[1][callback_data.child], t)
 
 
+@personal_file
 async def signing_form_pdf(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, parent_screens: ParentScreens, channels: ChannelRules, consent: ConsentService, consent_export: ConsentExport,
-    people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
+    *, parent_screens: ParentScreens, consent: ConsentService, consent_export: ConsentExport,
+    people: PersonRepo,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
@@ -161,11 +159,6 @@ async def signing_form_pdf(
         await query.answer(t("consent.forbidden"), show_alert=True)
         return
     msg = message_of(query)
-    # The pre-filled form is a file with the parent's and the child's personal data.
-    if channels.forbids(channel, DataClass.PERSONAL_FILE):
-        await query.answer()
-        await policy.may_send(msg, t, channel, DataClass.PERSONAL_FILE)
-        return
     # Rendering a PDF takes a moment: say so at once.
     await query.answer(t("consent.preparing"))
     if msg is not None:
@@ -177,9 +170,10 @@ async def signing_form_pdf(
         await msg.answer(text, reply_markup=markup)
 
 
+@child_data
 async def ask_withdraw(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
+    *, consent: ConsentService, people: PersonRepo,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
@@ -187,8 +181,6 @@ async def ask_withdraw(
     version, children = checked
     await query.answer()
     msg = message_of(query)
-    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
-        return
     if msg is not None:
         child = children[callback_data.child]
         markup = InlineKeyboardMarkup(inline_keyboard=[[
@@ -199,15 +191,14 @@ async def ask_withdraw(
         await msg.edit_text(text, reply_markup=markup)
 
 
+@child_data
 async def keep_consent(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
+    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo,
 ) -> None:
     if await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people) is None:
         return
     await query.answer(t("consent.withdraw_cancelled"))
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     await parent_screens.refresh(message_of(query), person, t)
 
 
@@ -216,10 +207,11 @@ DECISIONS: dict[ConsentAction, Decision] = {
 }
 
 
+@child_data
 async def decide(
     query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
     *, parent_screens: ParentScreens, consent: ConsentService, consent_gate: ConsentGate, consent_paper: ConsentPaper,
-    outbox: Outbox, people: PersonRepo, policy: AnswerPolicy,
+    outbox: Outbox, people: PersonRepo,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
@@ -258,9 +250,6 @@ async def decide(
         return
     await query.answer()
     msg = message_of(query)
-    # The decision is recorded wherever it was pressed; the receipts and the menu name the children.
-    if not await policy.may_send(msg, t, channel, DataClass.CHILD_PERSONAL):
-        return
     for r in recorded:
         assert r.row is not None
         if msg is not None:

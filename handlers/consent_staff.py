@@ -10,7 +10,7 @@ import html
 from aiogram import F, Router
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, ChannelRules, DataClass
+from bot.channels import DataClass
 from bot.config import SchoolConfig
 from bot.domain.access import STAFF_CONSENT_ROLES
 from bot.domain.people import Person
@@ -23,7 +23,7 @@ from bot.services.consent_paper import ConsentPaper, staff_classes
 from bot.services.consent_registers import ConsentRegisters, counts_by_class
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasRole
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import child_data, personal_file, public
 from handlers.common import button, message_of
 from storage.people import PersonRepo
 
@@ -132,6 +132,7 @@ async def _send_export(
 
 
 
+@child_data
 async def own_class(
     query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *, people: PersonRepo,
 ) -> bool:
@@ -142,6 +143,7 @@ async def own_class(
     return True
 
 
+@public
 async def show_classes(query: CallbackQuery, person: Person, t: Translator, *, consent_screens: ConsentScreens) -> None:
     await query.answer()
     text, markup = await consent_screens.staff_view(person, t)
@@ -150,9 +152,10 @@ async def show_classes(query: CallbackQuery, person: Person, t: Translator, *, c
         await msg.edit_text(text, reply_markup=markup)
 
 
+@personal_file
 async def export_register(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    channels: ChannelRules, consent_export: ConsentExport, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *,
+    consent_export: ConsentExport, people: PersonRepo,
 ) -> None:
     if not callback_data.cls:
         # The whole school's register is the IT officer's.
@@ -161,23 +164,17 @@ async def export_register(
             return
     elif not await own_class(query, callback_data, person, t, people=people):
         return
-    # The register is a file of children's and parents' names: the pointer where it may not go.
-    if channels.forbids(channel, DataClass.PERSONAL_FILE):
-        await query.answer()
-        await policy.may_send(message_of(query), t, channel, DataClass.PERSONAL_FILE)
-        return
     await _send_export(query, t, callback_data.cls, callback_data.decision, consent_export=consent_export)
 
 
+@child_data
 async def show_class(
-    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    consent_screens: ConsentScreens, people: PersonRepo, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: StaffCb, person: Person, t: Translator, *,
+    consent_screens: ConsentScreens, people: PersonRepo,
 ) -> None:
     if not await own_class(query, callback_data, person, t, people=people):
         return
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, DataClass.CHILD_PERSONAL):
-        return
     text, markup = await consent_screens.class_view(person, callback_data.cls, t)
     msg = message_of(query)
     if msg is not None:

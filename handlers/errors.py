@@ -16,6 +16,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.types import ErrorEvent, User
 
 from bot.i18n import Catalog, pick_lang
+from bot.tg.policy import public
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def _where(exc: BaseException) -> str:
     return " <- ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} {f.name}" for f in reversed(frames))
 
 
+@public
 async def on_error(event: ErrorEvent, catalog: Catalog, event_from_user: User | None = None) -> bool:
     update = event.update
     log.error("update %s failed: %s at %s", update.update_id, type(event.exception).__name__, _where(event.exception))

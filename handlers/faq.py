@@ -25,6 +25,7 @@ from bot.services.faq import FaqError
 from bot.services.tickets import TicketsService, audiences_of
 from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
 from bot.tg.filters import HasRole, MenuButton
+from bot.tg.policy import public
 from handlers.common import keyboard
 
 log = logging.getLogger(__name__)
@@ -155,6 +156,7 @@ async def results_screen(
     return (t("help.search.found") if found else t("help.search.nothing")), keyboard(rows)
 
 
+@public
 async def faq_command(message: Message, person: Person | None, t: Translator, *, tickets: TicketsService) -> None:
     text, markup = await categories_screen(person, t, tickets=tickets)
     await message.answer(text, reply_markup=markup)
@@ -186,6 +188,7 @@ async def _show_or_stale(
     await _show(query, *screen)
 
 
+@public
 async def faq_search_back(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext, *,
     tickets: TicketsService,
@@ -197,6 +200,7 @@ async def faq_search_back(
     await _show_or_stale(query, person, t, screen, tickets)
 
 
+@public
 async def faq_category(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> None:
@@ -204,6 +208,7 @@ async def faq_category(
     await _show_or_stale(query, person, t, screen, tickets)
 
 
+@public
 async def faq_entry(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> None:
@@ -211,12 +216,14 @@ async def faq_entry(
     await _show_or_stale(query, person, t, screen, tickets)
 
 
+@public
 async def faq_categories(
     query: CallbackQuery, person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> None:
     await _show_or_stale(query, person, t, await categories_screen(person, t, tickets=tickets), tickets)
 
 
+@public
 async def faq_reload(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     try:
         tickets.reload_faq()

@@ -12,6 +12,7 @@ from bot.i18n import Translator
 from bot.services.school_year import SchoolYearService, YearError, render_report
 from bot.tg.callbacks import AdminAction, YearConfirm
 from bot.tg.filters import HasRole
+from bot.tg.policy import child_data, public
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -19,6 +20,7 @@ STAFF_ONLY = True
 SHOWN_CHANGES = 30
 
 
+@child_data
 async def preview(query: CallbackQuery, t: Translator, *, school: SchoolConfig, school_year: SchoolYearService) -> None:
     await query.answer()
     year = school.school_year.year + 1
@@ -37,6 +39,7 @@ async def preview(query: CallbackQuery, t: Translator, *, school: SchoolConfig, 
         await query.message.answer(text, reply_markup=None if report.already else markup)
 
 
+@child_data
 async def confirm(
     query: CallbackQuery, callback_data: YearConfirm, person: Person, t: Translator, *, school: SchoolConfig,
     school_year: SchoolYearService,
@@ -55,6 +58,7 @@ async def confirm(
         await query.message.edit_text(render_report(report, t, limit=SHOWN_CHANGES, html=True))
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator) -> None:
     await query.answer(t("year.cancelled"))
     if isinstance(query.message, Message):

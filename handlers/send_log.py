@@ -12,12 +12,14 @@ from bot.i18n import Translator
 from bot.services.send_log_export import SendLogExport
 from bot.tg.callbacks import AdminAction, AdminActionId
 from bot.tg.filters import HasRole
+from bot.tg.policy import public
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
 ACTION = AdminActionId.SENDS
 
 
+@public
 async def send_log_file(query: CallbackQuery, t: Translator, *, send_log_export: SendLogExport) -> None:
     # Building the file takes a moment: say so at once.
     await query.answer(t("channels.export.preparing"))

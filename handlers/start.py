@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from aiogram import Bot, F, Router
-from aiogram.filters import Command, CommandObject, CommandStart
+from aiogram.filters import Command, CommandObject, CommandStart, Filter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import (
     CallbackQuery,
@@ -33,6 +33,7 @@ from bot.services.onboarding import (
 from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice, MessengerChoice
 from bot.tg.filters import HasContent, IsLinked, MenuButton
 from bot.tg.menu import main_keyboard, visible_entries
+from bot.tg.policy import personal, public
 from handlers.common import set_commands
 
 
@@ -79,6 +80,7 @@ async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> 
     await message.answer(t("start.admin_who"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
+@personal
 async def start_with_token(
     message: Message, command: CommandObject, bot: Bot, t: Translator, state: FSMContext, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,
@@ -94,6 +96,26 @@ async def start_with_token(
         await message.answer(t("start.bad_token", contact=html.escape(school.school.it_officer_contact)))
 
 
+class Newcomer(Filter):
+    """Someone the bot does not know yet and who is not an administrator (ADMIN_IDS): /start can only
+    ask for their phone number, which names nobody."""
+
+    async def __call__(
+        self, message: Message, bot: Bot, onboarding: OnboardingService, person: Person | None = None,
+    ) -> bool:
+        return person is None and message.from_user is not None and not onboarding.is_admin_id(
+            _tg_user(message.from_user, bot)
+        )
+
+
+@public
+async def start_newcomer(message: Message, t: Translator, state: FSMContext, *, school: SchoolConfig) -> None:
+    await state.clear()
+    # Unknown users see the default command list, set once at startup (no API call per /start).
+    await _ask_contact(message, t, school=school)
+
+
+@personal
 async def start(
     message: Message, bot: Bot, person: Person | None, t: Translator, state: FSMContext, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,
@@ -113,6 +135,7 @@ async def start(
     await _ask_contact(message, t, school=school)
 
 
+@public
 async def admin_claim_by_contact(query: CallbackQuery, t: Translator, *, school: SchoolConfig) -> None:
     """"Find me by my phone number": the contact request, as for anyone unknown."""
     await query.answer()
@@ -120,6 +143,7 @@ async def admin_claim_by_contact(query: CallbackQuery, t: Translator, *, school:
         await _ask_contact(query.message, t, school=school)
 
 
+@personal
 async def admin_claimed(
     query: CallbackQuery, callback_data: AdminClaim, bot: Bot, t: Translator, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,
@@ -136,6 +160,7 @@ async def admin_claimed(
         await _welcome(msg, bot, result.person, t, catalog=catalog)
 
 
+@personal
 async def contact_shared(
     message: Message, bot: Bot, t: Translator, *, catalog: Catalog, onboarding: OnboardingService, school: SchoolConfig,
 ) -> None:
@@ -151,10 +176,12 @@ async def contact_shared(
         await _unknown(message, t, school=school)
 
 
+@public
 async def menu(message: Message, person: Person, t: Translator) -> None:
     await message.answer(t("start.menu"), reply_markup=main_keyboard(person, t))
 
 
+@public
 async def help_(message: Message, person: Person | None, t: Translator, *, school: SchoolConfig) -> None:
     contact = school.school.it_officer_contact
     if person is None:
@@ -170,6 +197,7 @@ async def help_(message: Message, person: Person | None, t: Translator, *, schoo
     await message.answer("\n".join(lines))
 
 
+@public
 async def language(message: Message, t: Translator) -> None:
     buttons = [
         InlineKeyboardButton(text=t(f"start.lang_{code}"), callback_data=LangChoice(code=code).pack())
@@ -178,6 +206,7 @@ async def language(message: Message, t: Translator) -> None:
     await message.answer(t("start.choose_language"), reply_markup=InlineKeyboardMarkup(inline_keyboard=[buttons]))
 
 
+@public
 async def language_chosen(
     query: CallbackQuery, callback_data: LangChoice, bot: Bot, person: Person | None, *, onboarding: OnboardingService,
     catalog: Catalog,
@@ -196,6 +225,7 @@ async def language_chosen(
         await set_commands(bot, chat_id, person, t)
 
 
+@public
 async def messenger(message: Message, person: Person, t: Translator, *, onboarding: OnboardingService) -> None:
     """/messenger: which messenger the bot's messages go to, among those the person is linked on."""
     reach = await onboarding.reach(person.id)
@@ -217,6 +247,7 @@ async def messenger(message: Message, person: Person, t: Translator, *, onboardi
     )
 
 
+@public
 async def messenger_chosen(
     query: CallbackQuery, callback_data: MessengerChoice, person: Person | None, t: Translator, *,
     onboarding: OnboardingService,
@@ -235,6 +266,9 @@ async def messenger_chosen(
 def build_router() -> Router:
     router = Router(name="start")
     router.message.register(start_with_token, CommandStart(deep_link=True))
+    # Split by what each can show: the newcomer's question names nobody; the greeting and the
+    # administrator's choice of roster IT officers name people.
+    router.message.register(start_newcomer, CommandStart(), Newcomer())
     router.message.register(start, CommandStart())
     router.message.register(contact_shared, HasContent("contact"))
     router.message.register(menu, Command("menu"), IsLinked())

@@ -17,7 +17,6 @@ from aiogram.types import (
     Message,
 )
 
-from bot.channels import Channel, ChannelRules, DataClass
 from bot.clock import Clock
 from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLE, ADMIN_ROLES, MANAGER_ROLES, STATUS_VIEWERS
@@ -31,7 +30,7 @@ from bot.services.report import ReportService
 from bot.services.status import StatusService
 from bot.tg.callbacks import JournalDone, StatusAction
 from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import personal, personal_file, public
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
 STAFF_ONLY = True
@@ -56,6 +55,7 @@ def _status_keyboard(person: Person, t: Translator) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
+@personal
 async def show_status(
     message: Message, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService,
 ) -> None:
@@ -63,6 +63,7 @@ async def show_status(
     await message.answer(status_service.render(data, t, school.tz), reply_markup=_status_keyboard(person, t))
 
 
+@public
 async def send_chart(
     query: CallbackQuery, person: Person, t: Translator, *, school: SchoolConfig, status: StatusService,
 ) -> None:
@@ -77,13 +78,11 @@ async def send_chart(
     )
 
 
+@personal_file
 async def send_report(
-    message: Message, t: Translator, channel: Channel = Channel.TELEGRAM, *, clock: Clock, policy: AnswerPolicy,
+    message: Message, t: Translator, *, clock: Clock,
     report: ReportService, school: SchoolConfig,
 ) -> None:
-    # The report names who logged journal backups: a file with personal data.
-    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
-        return
     data = await report.render_report(t)
     when = clock.now().astimezone(school.tz).strftime("%d.%m.%Y")
     await message.answer_document(
@@ -97,6 +96,7 @@ def _size(n: int, t: Translator) -> str:
     return t("status.db.size_kb", n=max(1, n // 1024))
 
 
+@personal_file
 async def send_backup(message: Message, t: Translator, *, backup: BackupService, school: SchoolConfig) -> None:
     """Status and where the local copies are; the database itself never goes out in clear. With a
     passphrase set on the server, a button offers the encrypted archive (see send_archive)."""
@@ -127,19 +127,15 @@ async def send_backup(message: Message, t: Translator, *, backup: BackupService,
     await message.answer("\n\n".join(lines), reply_markup=markup)
 
 
+@personal_file
 async def send_archive(
-    query: CallbackQuery, t: Translator, channel: Channel = Channel.TELEGRAM, *, backup: BackupService,
-    channels: ChannelRules, policy: AnswerPolicy, school: SchoolConfig,
+    query: CallbackQuery, t: Translator, *, backup: BackupService,
+    school: SchoolConfig,
 ) -> None:
     """The encrypted off-site copy, to the IT officer who asked (the role is checked on the server
     by the filter, whatever the button's origin)."""
     if not isinstance(query.message, Message):
         await query.answer()
-        return
-    # Encrypted or not, the archive is the whole database of people: it stays off such a channel.
-    if channels.forbids(channel, DataClass.PERSONAL_FILE):
-        await query.answer()
-        await policy.may_send(query.message, t, channel, DataClass.PERSONAL_FILE)
         return
     try:
         data, name, taken_at = await backup.encrypted_archive()
@@ -164,6 +160,7 @@ async def _ask_label(query: CallbackQuery, quarter: int, t: Translator, state: F
         await query.message.answer(t("status.journal.ask_label"))
 
 
+@personal
 async def journal_done(
     query: CallbackQuery, callback_data: JournalDone, t: Translator, state: FSMContext, *, school: SchoolConfig,
 ) -> None:
@@ -175,6 +172,7 @@ async def journal_done(
     await _ask_label(query, callback_data.quarter, t, state)
 
 
+@personal
 async def log_from_status(
     query: CallbackQuery, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig,
 ) -> None:
@@ -186,6 +184,7 @@ async def log_from_status(
     await _ask_label(query, quarter.number, t, state)
 
 
+@personal
 async def journal_label(
     message: Message, person: Person, t: Translator, state: FSMContext, *, backup: BackupService,
 ) -> None:
@@ -209,6 +208,7 @@ async def journal_label(
     await message.answer(t("status.journal.saved", quarter=quarter, label=escape(label)), reply_markup=skip)
 
 
+@personal
 async def journal_photo(message: Message, t: Translator, state: FSMContext, *, backup: BackupService) -> None:
     assert message.photo
     data = await state.get_data()
@@ -219,6 +219,7 @@ async def journal_photo(message: Message, t: Translator, state: FSMContext, *, b
     await message.answer(t("status.journal.photo_saved"))
 
 
+@personal
 async def skip_photo(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer()

@@ -26,7 +26,7 @@ from bot.services.surveys import AnswerResult, SurveysService
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import SurveyAction, SurveyCb
 from bot.tg.filters import IsLinked, MenuButton, PlainText
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import AnswerPolicy, child_data, public
 from handlers.common import message_of
 from storage.surveys import SurveyRow
 
@@ -110,6 +110,7 @@ async def _mark_answered(query: CallbackQuery, t: Translator, survey: SurveyRow,
 # --- the list ---------------------------------------------------------------------------------------
 
 
+@public
 async def my_surveys(message: Message, person: Person, t: Translator, state: FSMContext, *,
                      surveys: SurveysService) -> None:
     await state.clear()
@@ -128,6 +129,7 @@ async def my_surveys(message: Message, person: Person, t: Translator, state: FSM
 # --- answering --------------------------------------------------------------------------------------
 
 
+@child_data
 async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
                       state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
                       surveys: SurveysService) -> None:
@@ -148,6 +150,7 @@ async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Per
     await _ask(message, t, state, result.survey, index, result.answers, walk=False)
 
 
+@child_data
 async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                  channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
     result = await surveys.state(person, callback_data.sid)
@@ -160,6 +163,7 @@ async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
         await _ask(message, t, state, result.survey, 0, result.answers, walk=True)
 
 
+@child_data
 async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                  channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
     cb = callback_data
@@ -177,6 +181,7 @@ async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
+@child_data
 async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
                      state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
                      surveys: SurveysService) -> None:
@@ -194,6 +199,7 @@ async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Pers
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
+@child_data
 async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
     cb = callback_data
@@ -208,6 +214,7 @@ async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t:
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
+@public
 async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, state: FSMContext, *,
                 surveys: SurveysService) -> None:
     await state.clear()
@@ -218,6 +225,7 @@ async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, st
         await message.answer(t("surveys.ask.later", deadline=surveys.format_day(survey.deadline)))
 
 
+@child_data
 async def typed(message: Message, person: Person, t: Translator, state: FSMContext,
                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
     data = await state.get_data()

@@ -28,7 +28,7 @@ from bot.services.surveys_spec import MAX_FILE, SpecInvalid, parse_audience, par
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AdminAction, SurveyAdm, SurveyAdminAction
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import AnswerPolicy
+from bot.tg.policy import AnswerPolicy, child_data, personal_file, public
 from handlers.common import message_of
 from storage.people import PersonRepo
 from storage.surveys import MIN_GROUP
@@ -60,6 +60,7 @@ async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | 
         await message.edit_text(text, reply_markup=markup)
 
 
+@public
 async def survey_list(query: CallbackQuery, t: Translator, state: FSMContext, *, surveys: SurveysService,
                       survey_results: SurveyResults) -> None:
     await state.clear()
@@ -73,6 +74,7 @@ async def survey_list(query: CallbackQuery, t: Translator, state: FSMContext, *,
     await _edit(query, t("surveys.admin.list") if items else t("surveys.admin.list_empty"), kb.survey_list(t, items))
 
 
+@public
 async def new_survey(query: CallbackQuery, t: Translator, state: FSMContext, *, surveys: SurveysService) -> None:
     await state.clear()
     await query.answer()
@@ -80,6 +82,7 @@ async def new_survey(query: CallbackQuery, t: Translator, state: FSMContext, *, 
     await _edit(query, t("surveys.admin.pick_template"), kb.templates(t, items))
 
 
+@public
 async def template_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                           surveys: SurveysService) -> None:
     spec = surveys.templates.get(callback_data.arg)
@@ -93,6 +96,7 @@ async def template_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Tra
     await _edit(query, t("surveys.admin.pick_audience", title=escape(spec.title)), kb.audiences(t, suggested))
 
 
+@public
 async def ask_file(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await query.answer()
     await state.set_state(SurveyNew.file)
@@ -101,6 +105,7 @@ async def ask_file(query: CallbackQuery, t: Translator, state: FSMContext) -> No
         await message.answer(t("surveys.admin.ask_file"), reply_markup=kb.cancel_only(t))
 
 
+@public
 async def file_received(message: Message, bot: Bot, t: Translator, state: FSMContext) -> None:
     doc = message.document
     assert doc is not None
@@ -125,6 +130,7 @@ async def file_received(message: Message, bot: Bot, t: Translator, state: FSMCon
     await message.answer(text, reply_markup=kb.audiences(t, None))
 
 
+@public
 async def audience_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                           people: PersonRepo) -> None:
     arg = callback_data.arg
@@ -140,6 +146,7 @@ async def audience_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Tra
     await _edit(query, t("surveys.admin.pick_days"), kb.days(t))
 
 
+@public
 async def class_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                        people: PersonRepo) -> None:
     data = await state.get_data()
@@ -153,6 +160,7 @@ async def class_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Transl
     await _edit(query, t("surveys.admin.pick_days"), kb.days(t))
 
 
+@public
 async def days_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                       surveys: SurveysService) -> None:
     data = await state.get_data()
@@ -166,6 +174,7 @@ async def days_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Transla
     await _edit(query, t("surveys.admin.pick_anonymous"), kb.anonymity(t, spec.anonymous))
 
 
+@public
 async def anonymity_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                            surveys: SurveysService) -> None:
     data = await state.get_data()
@@ -188,6 +197,7 @@ async def anonymity_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Tr
     await _edit(query, text, kb.confirm(t))
 
 
+@public
 async def create(query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *,
                  surveys: SurveysService) -> None:
     data = await state.get_data()
@@ -208,6 +218,7 @@ async def create(query: CallbackQuery, person: Person, t: Translator, state: FSM
     await _edit(query, t("surveys.admin.created", title=escape(spec.title), n=n, sent=sent))
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
@@ -247,6 +258,7 @@ def results_text(t: Translator, res: Any, surveys: SurveysService) -> str:
     return "\n".join(lines)[:4000]
 
 
+@child_data
 async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
@@ -264,6 +276,7 @@ async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
                            has_texts=has_texts))
 
 
+@personal_file
 async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
                 survey_results: SurveyResults) -> None:
@@ -283,6 +296,7 @@ async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
                                caption=t("surveys.admin.chart_caption", title=escape(survey.title)))
 
 
+@personal_file
 async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
@@ -303,6 +317,7 @@ async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
                                   caption=t("surveys.admin.xlsx_caption", title=escape(survey.title)))
 
 
+@child_data
 async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
                 survey_results: SurveyResults) -> None:
@@ -319,6 +334,7 @@ async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
     await message.answer((t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)[:4000])
 
 
+@public
 async def close(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator, *,
                 surveys: SurveysService, survey_nudges: SurveyNudges) -> None:
     try:
@@ -329,6 +345,7 @@ async def close(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
     await query.answer(t("surveys.admin.closed", title=survey.title), show_alert=True)
 
 
+@public
 async def admin_entry(query: CallbackQuery, t: Translator, state: FSMContext, *, surveys: SurveysService,
                       survey_results: SurveyResults) -> None:
     await survey_list(query, t, state, surveys=surveys, survey_results=survey_results)

@@ -18,6 +18,7 @@ from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskEditAction, TaskPage
 from bot.tg.filters import HasContent, HasRole, MenuButton
+from bot.tg.policy import personal, public
 from bot.tg.task_views import render_list, render_task, when
 from handlers.tasks_edit import date_typed, edit_deadline, edit_kind, edit_or_send, edit_roles, save_roles, toggle_role
 from handlers.tasks_proofs import TaskStates, accept, done, proof_received, return_comment, return_start
@@ -26,6 +27,7 @@ from handlers.tasks_proofs import TaskStates, accept, done, proof_received, retu
 STAFF_ONLY = True
 
 
+@personal
 async def show_tasks(
     message: Message, person: Person, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig,
     tasks: TasksService,
@@ -38,6 +40,7 @@ async def show_tasks(
     await message.answer(text, reply_markup=markup)
 
 
+@personal
 async def page(
     query: CallbackQuery, callback_data: TaskPage, person: Person, t: Translator, *, clock: Clock, school: SchoolConfig,
     tasks: TasksService,
@@ -48,6 +51,7 @@ async def page(
     await edit_or_send(query, text, markup)
 
 
+@personal
 async def open_task(
     query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, *, clock: Clock, school: SchoolConfig,
     task_actions: TaskActions, tasks: TasksService,
@@ -68,11 +72,13 @@ async def open_task(
         await query.message.answer(text, reply_markup=markup)
 
 
+@public
 async def cancel(message: Message, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await message.answer(t("tasks.cancelled"))
 
 
+@personal
 async def snooze(
     query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, *, school: SchoolConfig,
     task_actions: TaskActions,

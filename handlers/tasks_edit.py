@@ -16,6 +16,7 @@ from bot.services import task_actions as actions
 from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import TaskEdit
+from bot.tg.policy import personal
 from handlers.tasks_proofs import TaskStates
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -69,6 +70,7 @@ async def _editable(
     return item
 
 
+@personal
 async def edit_deadline(
     query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, *, tasks: TasksService,
 ) -> None:
@@ -82,6 +84,7 @@ async def edit_deadline(
         )
 
 
+@personal
 async def edit_kind(
     query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
     task_actions: TaskActions, tasks: TasksService,
@@ -106,6 +109,7 @@ async def edit_kind(
     )
 
 
+@personal
 async def edit_roles(
     query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
     tasks: TasksService,
@@ -122,6 +126,7 @@ async def edit_roles(
         )
 
 
+@personal
 async def toggle_role(
     query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
     tasks: TasksService,
@@ -142,6 +147,7 @@ async def toggle_role(
         await query.message.edit_reply_markup(reply_markup=_roles_markup(number, chosen, t))
 
 
+@personal
 async def save_roles(
     query: CallbackQuery, callback_data: TaskEdit, person: Person, t: Translator, state: FSMContext, *,
     task_actions: TaskActions, tasks: TasksService,
@@ -163,6 +169,7 @@ async def save_roles(
     await edit_or_send(query, t("tasks.edit.roles_saved", number=number, roles=roles), None)
 
 
+@personal
 async def date_typed(
     message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
 ) -> None:

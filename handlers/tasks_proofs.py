@@ -18,6 +18,7 @@ from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct
 from bot.tg.menu import menu_entry_of
+from bot.tg.policy import personal
 from handlers.status import JournalFlow
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -30,6 +31,7 @@ class TaskStates(StatesGroup):
     waiting_date = State()
 
 
+@personal
 async def done(
     query: CallbackQuery, callback_data: TaskAct, person: Person, t: Translator, state: FSMContext, *,
     task_actions: TaskActions,
@@ -66,6 +68,7 @@ async def done(
         )
 
 
+@personal
 async def proof_received(
     message: Message, person: Person, t: Translator, state: FSMContext, *, catalog: Catalog, task_actions: TaskActions,
 ) -> None:
@@ -108,6 +111,7 @@ async def proof_received(
 # --- review ---------------------------------------------------------------------------------------
 
 
+@personal
 async def accept(
     query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, *, task_actions: TaskActions,
 ) -> None:
@@ -121,6 +125,7 @@ async def accept(
         await query.message.answer(t("tasks.review.done_accept"))
 
 
+@personal
 async def return_start(
     query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, state: FSMContext, *,
     tasks: TasksService,
@@ -139,6 +144,7 @@ async def return_start(
         await query.message.answer(t("tasks.review.ask_comment"))
 
 
+@personal
 async def return_comment(
     message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
 ) -> None:

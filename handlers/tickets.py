@@ -22,6 +22,7 @@ from bot.services.tickets import (
 )
 from bot.tg.callbacks import AdminAction, AskQuery, TicketAction, TicketCb
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
+from bot.tg.policy import personal, public
 from handlers.faq import recall_query
 from storage.help import Ticket
 from storage.people import PersonRepo
@@ -55,6 +56,7 @@ async def _submit(
     await message.answer(t("help.ask.sent", id=ticket_id))
 
 
+@public
 async def ask_command(
     message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None, *,
     tickets: TicketsService,
@@ -67,6 +69,7 @@ async def ask_command(
     await message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
 
 
+@personal
 async def ask_text(
     message: Message, person: Person, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:
@@ -75,6 +78,7 @@ async def ask_text(
     await _submit(message, person, t, message.text, "menu", tickets=tickets)
 
 
+@personal
 async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     """ "Ask the IT officer" under an FAQ screen: type the question next."""
     await state.set_state(Asking.text)
@@ -83,6 +87,7 @@ async def ask_button(query: CallbackQuery, t: Translator, state: FSMContext) -> 
         await query.message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
 
 
+@personal
 async def ask_searched(
     query: CallbackQuery, callback_data: AskQuery, person: Person, t: Translator, state: FSMContext, *,
     tickets: TicketsService,
@@ -98,6 +103,7 @@ async def ask_searched(
         await query.message.edit_text(t("help.ask.sent_quoted", id=ticket_id, text=html.escape(text)))
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(None)
     await query.answer()
@@ -140,6 +146,7 @@ async def _answer(
         await message.answer(t(key, id=ticket_id), reply_markup=markup)
 
 
+@personal
 async def answer_by_reply(
     message: Message, person: Person, t: Translator, ticket_id: int, *, buttons: Buttons, tickets: TicketsService,
 ) -> None:
@@ -147,6 +154,7 @@ async def answer_by_reply(
     await _answer(message, person, t, ticket_id, message.text, buttons=buttons, tickets=tickets)
 
 
+@personal
 async def answer_in_state(
     message: Message, person: Person, t: Translator, state: FSMContext, *, buttons: Buttons, tickets: TicketsService,
 ) -> None:
@@ -166,6 +174,7 @@ async def _ticket(
     return ticket
 
 
+@personal
 async def ticket_answer(
     query: CallbackQuery, callback_data: TicketCb, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:
@@ -184,6 +193,7 @@ async def ticket_answer(
         )
 
 
+@personal
 async def ticket_close(
     query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService,
 ) -> None:
@@ -196,6 +206,7 @@ async def ticket_close(
         await query.message.edit_reply_markup(reply_markup=None)
 
 
+@personal
 async def ticket_to_faq(
     query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService,
 ) -> None:
@@ -213,6 +224,7 @@ async def ticket_to_faq(
         await query.message.edit_reply_markup(reply_markup=None)
 
 
+@personal
 async def ticket_view(
     query: CallbackQuery, callback_data: TicketCb, t: Translator, *, buttons: Buttons, people: PersonRepo,
     tickets: TicketsService,
@@ -231,6 +243,7 @@ async def ticket_view(
         await query.message.answer(text, reply_markup=markup)
 
 
+@personal
 async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     await query.answer()
     if not isinstance(query.message, Message):

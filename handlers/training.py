@@ -22,6 +22,7 @@ from bot.services.ports import Buttons
 from bot.services.training import TrainingService
 from bot.tg.callbacks import AdminAction, TrAdm, TrainingAdminAction, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
+from bot.tg.policy import personal, personal_file, public
 from handlers.common import button, keyboard, message_of
 from handlers.training_new import (
     TrNew,
@@ -43,6 +44,7 @@ MARK_PAGE = 10
 # --- invitees ---------------------------------------------------------------------------------
 
 
+@public
 async def rsvp_pressed(
     query: CallbackQuery, callback_data: TrRsvp, person: Person, t: Translator, *, buttons: Buttons,
     training: TrainingService,
@@ -63,6 +65,7 @@ async def rsvp_pressed(
 # --- the IT officer: one session, attendance, export ------------------------------------------
 
 
+@personal
 async def view(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
@@ -96,6 +99,7 @@ def _mark_label(attended: bool | None, rsvp_value: str | None, name: str) -> str
     return f"{sign} {name}{answer}"
 
 
+@personal
 async def marks(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
@@ -107,6 +111,7 @@ async def marks(
     await _show_marks(query, callback_data, t, session, training)
 
 
+@personal
 async def mark(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService,
 ) -> None:
@@ -150,6 +155,7 @@ async def _show_marks(
         await message.edit_text(text, reply_markup=keyboard(rows))
 
 
+@personal_file
 async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, training: TrainingService) -> None:
     result = await training.attendance_xlsx(callback_data.sid, t.lang)
     if result is None:
@@ -164,6 +170,7 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, tra
         )
 
 
+@personal
 async def back_to_list(query: CallbackQuery, t: Translator, *, training: TrainingService) -> None:
     await sessions_menu(query, t, training=training)
 

@@ -26,6 +26,7 @@ from bot.services.training import (
     parse_when,
 )
 from bot.tg.callbacks import TrAdm
+from bot.tg.policy import public
 from handlers.common import button, keyboard, message_of
 from storage.people import PersonRepo
 
@@ -47,6 +48,7 @@ class TrNew(StatesGroup):
 # --- the IT officer: list and create ----------------------------------------------------------
 
 
+@public
 async def sessions_menu(
     query: CallbackQuery, t: Translator, *, training: TrainingService,
 ) -> None:
@@ -64,6 +66,7 @@ async def sessions_menu(
     await message.answer(t("help.training.menu"), reply_markup=keyboard(rows))
 
 
+@public
 async def new_session(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(TrNew.title)
     await query.answer()
@@ -74,6 +77,7 @@ async def new_session(query: CallbackQuery, t: Translator, state: FSMContext) ->
         )
 
 
+@public
 async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     title = message.text.strip()
@@ -90,6 +94,7 @@ async def got_title(message: Message, t: Translator, state: FSMContext) -> None:
     await message.answer(t("help.training.ask_audience"), reply_markup=keyboard(rows))
 
 
+@public
 async def got_audience(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
@@ -112,6 +117,7 @@ async def got_audience(
         await message.edit_text(t("help.training.ask_when"))
 
 
+@public
 async def got_class(
     query: CallbackQuery, callback_data: TrAdm, t: Translator, state: FSMContext, *, people: PersonRepo,
 ) -> None:
@@ -127,6 +133,7 @@ async def got_class(
         await message.edit_text(t("help.training.ask_when"))
 
 
+@public
 async def got_when(message: Message, t: Translator, state: FSMContext, *, clock: Clock, school: SchoolConfig) -> None:
     assert message.text is not None
     when = parse_when(message.text, school.tz)
@@ -154,6 +161,7 @@ def _spec(data: dict[str, object]) -> SessionSpec | None:
         return None
 
 
+@public
 async def got_place(message: Message, t: Translator, state: FSMContext, *, training: TrainingService) -> None:
     assert message.text is not None
     place = message.text.strip()
@@ -183,6 +191,7 @@ async def got_place(message: Message, t: Translator, state: FSMContext, *, train
     )
 
 
+@public
 async def create(
     query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *, training: TrainingService,
 ) -> None:
@@ -201,6 +210,7 @@ async def create(
         )
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.set_state(None)
     await query.answer()

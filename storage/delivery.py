@@ -34,6 +34,8 @@ class OutboxRow:
     broadcast_id: int | None
     unreachable: bool = False  # the person refused delivery earlier and has not /start-ed since
     data_class: str = "personal"
+    # The notice kind, the dedupe key's first part ("task", "codes", "bc"): the send log's purpose.
+    purpose: str = ""
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ class DeliveryRepo:
         """The first due, unleased row of each chat (a chat's backlog must not starve the others,
         and a chat gets its messages in order), most urgent first."""
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone, data_class FROM ("
+            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone, data_class, dedupe_key FROM ("
             " SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS rn,"
             # Gone: refused on Telegram and not reachable on MAX either.
             " (SELECT p.unreachable_reason IS NOT NULL AND (p.max_user_id IS NULL OR p.max_unreachable_at IS NOT NULL)"
@@ -99,7 +101,7 @@ class DeliveryRepo:
         )
         found = [
             OutboxRow(r["id"], r["chat_id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"],
-                      bool(r["gone"]), r["data_class"])
+                      bool(r["gone"]), r["data_class"], str(r["dedupe_key"] or "").split(":", 1)[0])
             for r in rows
             if r["id"] not in exclude
         ]
@@ -140,21 +142,15 @@ class DeliveryRepo:
             )
 
     async def mark_sent(
-        self, row_id: int, tg_message_id: int, now: datetime, *, channel: str = "telegram", data_class: str = "",
-        outcome: str = "sent",
+        self, row_id: int, tg_message_id: int, now: datetime, *, channel: str = "telegram",
     ) -> None:
-        """Sent; with ``data_class`` the send is also logged (send_log: channel, class, outcome only)."""
+        """Sent (the send log has the send already: bot/tg/policy.py logs every request)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET status = 'sent', tg_message_id = ?, sent_at = ?, attempts = attempts + 1,"
                 " last_error = NULL, lease_owner = NULL, lease_until = NULL, channel = ? WHERE id = ?",
                 (tg_message_id, to_db(now), channel, row_id),
             )
-            if data_class:
-                await conn.execute(
-                    "INSERT INTO send_log(at, channel, data_class, outcome) VALUES (?, ?, ?, ?)",
-                    (to_db(now), channel, data_class, outcome),
-                )
 
     async def mark_retry(self, row_id: int, error: str, next_attempt_at: datetime, *, count: bool = True) -> None:
         """Back to pending at `next_attempt_at`; `count` False for a rate limit (not a failure)."""

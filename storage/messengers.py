@@ -14,7 +14,7 @@ from datetime import datetime
 import aiosqlite
 
 from bot.channels import Channel, DataClass
-from storage.db import Database, fetchone_in
+from storage.db import CURRENT_UPDATE, Database, fetchone_in
 from storage.timefmt import from_db, to_db
 
 OUTCOMES = ("sent", "pointer", "paper", "failed")
@@ -57,6 +57,7 @@ class SendRecord:
     channel: str
     data_class: DataClass
     outcome: str
+    purpose: str = ""
 
 
 _REACH = "SELECT id, tg_user_id, unreachable_at, max_user_id, max_unreachable_at, preferred_channel FROM persons"
@@ -125,21 +126,38 @@ class MessengerRepo:
 
     @staticmethod
     async def log_send(
-        conn: aiosqlite.Connection, channel: Channel | str, data_class: DataClass, outcome: str, now: datetime
+        conn: aiosqlite.Connection, channel: Channel | str, data_class: DataClass, outcome: str, now: datetime,
+        purpose: str = "",
     ) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown send outcome {outcome!r}")
         await conn.execute(
-            "INSERT INTO send_log(at, channel, data_class, outcome) VALUES (?, ?, ?, ?)",
-            (to_db(now), str(channel), data_class.value, outcome),
+            "INSERT INTO send_log(at, channel, data_class, outcome, purpose) VALUES (?, ?, ?, ?, ?)",
+            (to_db(now), str(channel), data_class.value, outcome, purpose),
         )
+
+    async def record_send(
+        self, channel: Channel | str, data_class: DataClass, outcome: str, purpose: str, now: datetime
+    ) -> None:
+        """One send, in a write transaction of its own. It is not the update's effect: the update's
+        processed mark is left to the handler's own first write (storage/db.py), so logging a reply
+        never changes what a redelivered update does."""
+        token = CURRENT_UPDATE.set(None)
+        try:
+            async with self.db.transaction() as conn:
+                await self.log_send(conn, channel, data_class, outcome, now, purpose)
+        finally:
+            CURRENT_UPDATE.reset(token)
 
     async def send_log(self, since: datetime | None = None) -> list[SendRecord]:
         rows = await self.db.fetchall(
-            "SELECT at, channel, data_class, outcome FROM send_log WHERE at >= ? ORDER BY id",
+            "SELECT at, channel, data_class, outcome, purpose FROM send_log WHERE at >= ? ORDER BY id",
             (to_db(since) if since is not None else "",),
         )
-        return [SendRecord(from_db(r["at"]), r["channel"], DataClass(r["data_class"]), r["outcome"]) for r in rows]
+        return [
+            SendRecord(from_db(r["at"]), r["channel"], DataClass(r["data_class"]), r["outcome"], r["purpose"])
+            for r in rows
+        ]
 
     async def people_per_channel(self) -> Counter[str]:
         """Active people (not the bootstrap admin) by where they are linked: telegram, max, both, none."""

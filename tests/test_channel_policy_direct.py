@@ -21,7 +21,7 @@ from tests.harness import IT_OFFICER, PARENT_TWO, running_bot
 from tests.help_helpers import PHONES
 from tests.test_max_e2e import ELENA, MASHA, MISHA, MaxWire, TelegramWire
 
-POINTER = "бота в MAX"
+POINTER = "в боте школы в MAX"
 CHILDREN = ("Миша", "Маша", "Иванов Миша", MISHA, MASHA)
 
 
@@ -45,7 +45,8 @@ async def _link(who: TelegramWire | MaxWire) -> None:
     await who.send("/start")
     ask = await who.wait(lambda text: "поделитесь своим номером" in text)
     await who.share_contact(ask)
-    await who.wait(lambda text: "Ваши роли" in text)
+    # The greeting names the person: on Telegram the pointer stands in for it.
+    await who.wait(lambda text: "Ваши роли" in text or POINTER in text)
 
 
 async def test_parent_consent_on_telegram_gets_the_pointer_and_in_max_the_menu(
@@ -89,8 +90,15 @@ async def test_consent_register_on_telegram_gets_the_pointer_not_the_file(
         officer = TelegramWire(tg, IT_OFFICER, "Пётр", "Петров", PHONES[IT_OFFICER])
         await _link(officer)
         mark = len(tg.sent(IT_OFFICER))
+        # /consent can show a class's children (a class teacher's view): the pointer on Telegram.
         await officer.send("/consent")
-        # The overview is counts per class (public): it is shown, with the export buttons.
+        await officer.wait(lambda text: POINTER in text, after=mark)
+        # The administrator's entry shows counts per class only (public), with the export buttons.
+        mark = len(tg.sent(IT_OFFICER))
+        await officer.send("/admin")
+        menu = await officer.wait(lambda text: "Администрирование" in text, after=mark)
+        mark = len(tg.sent(IT_OFFICER))
+        await officer.press(menu, "✅ Согласия: реестр по классам")
         overview = await officer.wait(lambda text: "Согласия по классам" in text, after=mark)
         mark = len(tg.sent(IT_OFFICER))
         await officer.press(overview, "📥 Реестр XLSX")

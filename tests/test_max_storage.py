@@ -85,5 +85,5 @@ async def test_the_send_log_holds_no_personal_data(db: Database) -> None:
         ("paper", DataClass.CREDENTIAL, "paper"),
     ]
     columns = [row[1] for row in await db.fetchall("PRAGMA table_info(send_log)")]
-    assert columns == ["id", "at", "channel", "data_class", "outcome"]
+    assert columns == ["id", "at", "channel", "data_class", "outcome", "purpose"]
     assert len(await repo.send_log(since=NOW + timedelta(seconds=1))) == 1

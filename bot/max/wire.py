@@ -81,3 +81,8 @@ def common(bot: Bot, method: Any, body: dict[str, Any], mids: MidRegistry) -> di
 
 def default_scope(method: SetMyCommands | DeleteMyCommands) -> bool:
     return (method.scope is None or isinstance(method.scope, BotCommandScopeDefault)) and not method.language_code
+
+
+def bot_link(username: str) -> str:
+    """A link that opens the bot ``username`` in MAX (the form MAX gives for a bot's page)."""
+    return f"https://max.ru/{username}"

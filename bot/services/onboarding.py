@@ -110,7 +110,7 @@ class OnboardingService:
     async def _current(self, user: TelegramUser) -> Person | None:
         return await (self.people.by_tg(user.id) if user.on_telegram else self.people.by_max(user.id))
 
-    def _is_admin_id(self, user: TelegramUser) -> bool:
+    def is_admin_id(self, user: TelegramUser) -> bool:
         # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
         return user.on_telegram and user.id in self.settings.admin_ids
 
@@ -152,7 +152,7 @@ class OnboardingService:
             # An IT officer bootstrapped from their display name found their roster row: one person.
             merged = await self.merge_people(duplicate_id=current.id, into_id=candidates[0].id)
             return LinkResult(LinkOutcome.LINKED, merged)
-        admin = self._is_admin_id(user)
+        admin = self.is_admin_id(user)
         return LinkResult(LinkOutcome.LINKED, await self._link(candidates[0].id, user, admin=admin))
 
     async def link_by_token(self, user: TelegramUser, token: str) -> LinkResult:
@@ -186,7 +186,7 @@ class OnboardingService:
         """An ADMIN_IDS user on /start: None for everyone else. Linked already: their person, with the
         IT officer role. Not linked: the roster's unclaimed IT officers to choose from, or, before any
         roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
-        if not self._is_admin_id(user):
+        if not self.is_admin_id(user):
             return None
         current = await self.people.by_tg(user.id)
         if current is not None:

@@ -18,6 +18,7 @@ from bot.channels import Channel
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
 from bot.services.access_log import Accessor, acting_as
+from bot.tg.policy import DeclaredClass
 from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
 from storage.people import PersonRepo
 
@@ -115,12 +116,15 @@ class Dependencies(BaseMiddleware):
 
 
 def install_dependencies(dp: Dispatcher, values: Mapping[str, object]) -> None:
-    """`Dependencies` on every event but the raw update (whose one handler is the dispatcher's own
-    propagation, which would hand the values to every filter again)."""
+    """`Dependencies` and the handler's declared data class (bot/tg/policy.py) on every event but the
+    raw update (whose one handler is the dispatcher's own propagation, which would hand the values to
+    every filter again)."""
     dependencies = Dependencies(values)
+    declared = DeclaredClass()
     for name, observer in dp.observers.items():
         if name != "update":
             observer.middleware(dependencies)
+            observer.middleware(declared)
 
 
 def install_middlewares(dp: Dispatcher, db: Database, people: PersonRepo, catalog: Catalog) -> UpdateGuard:

@@ -27,7 +27,7 @@ from bot.i18n import Catalog
 from bot.max import channel_of
 from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends
-from bot.tg.policy import pointer_text
+from bot.tg.policy import sending
 from storage.db import Database
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo
@@ -106,7 +106,9 @@ class RowSender:
             await self.repo.cancel([row.id], "unreachable on every channel")
             return
         try:
-            with bulk_sends():
+            # The row's class is in force for its send: the session's guard (bot/tg/policy.py) checks
+            # it against the channel and logs the send with the notice kind as its purpose.
+            with bulk_sends(), sending(DataClass(row.data_class), f"outbox:{row.purpose or row.kind}"):
                 message = await self._deliver(row, target)
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
@@ -138,15 +140,7 @@ class RowSender:
                 await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
         else:
             self.stats.sent += 1
-            logged = row.data_class if self.policy is not None else ""
-            await self.repo.mark_sent(
-                row.id, message.message_id, now(), channel=target.channel.value, data_class=logged,
-                outcome="pointer" if target.pointer else "sent",
-            )
-            if target.pointer and DataClass(row.data_class) in (DataClass.CREDENTIAL, DataClass.PERSONAL_FILE):
-                # The card goes on paper from the class teacher: the paper path is on record.
-                async with self.db.transaction() as conn:
-                    await MessengerRepo.log_send(conn, "paper", DataClass(row.data_class), "paper", now())
+            await self.repo.mark_sent(row.id, message.message_id, now(), channel=target.channel.value)
 
     async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
         """The chat refuses messages. On one channel of several, that channel is marked and the row
@@ -170,11 +164,12 @@ class RowSender:
         log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
 
     async def _pointer(self, row: OutboxRow, target: Target) -> Message:
+        """No rendering for a row its channel may not carry: a bare text goes, which the session's guard
+        replaces by the pointer (in the person's language) and logs, with the paper path for a file."""
         assert row.person_id is not None
         person = await self.people.get(row.person_id)
-        t = self.catalog.bind((person.lang if person is not None else None) or "ru")
-        text = pointer_text(t, DataClass(row.data_class))
-        return await target.bot.send_message(target.chat_id, text, request_timeout=REQUEST_TIMEOUT)
+        with sending(DataClass(row.data_class), f"outbox:{row.purpose or row.kind}", person.lang if person else None):
+            return await target.bot.send_message(target.chat_id, "🔒", request_timeout=REQUEST_TIMEOUT)
 
     async def _deliver(self, row: OutboxRow, target: Target) -> Message:
         if target.pointer:

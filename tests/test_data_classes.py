@@ -1,0 +1,49 @@
+"""Every handler declares the data class of what it answers (issue #22): the channel policy is
+enforced at the send (bot/tg/policy.py) by that declaration, so a handler without one would count as
+personal data everywhere; a new handler must say what it can show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.app import build_dispatcher
+from bot.channels import DataClass
+from bot.tg.policy import declared_class, purpose_of
+from tests.harness import handler_harness
+
+
+async def test_every_registered_handler_declares_its_data_class(tmp_path: Path) -> None:
+    async with handler_harness(tmp_path) as h:
+        dp = build_dispatcher(h.app)
+        missing: list[str] = []
+        seen = 0
+        for router in dp.chain_tail:
+            for name, observer in router.observers.items():
+                if name == "update" and router is dp:
+                    continue  # the dispatcher's own propagation, not a handler
+                for handler in observer.handlers:
+                    seen += 1
+                    if declared_class(handler) is None:
+                        missing.append(f"{router.name}/{name}: {purpose_of(handler)}")
+        assert seen > 100
+        assert missing == [], "handlers without a declared data class: " + ", ".join(missing)
+
+
+async def test_what_a_handler_can_show_decides_its_class(tmp_path: Path) -> None:
+    """Decided by what it can show, not by its usual case (the issue's examples)."""
+    async with handler_harness(tmp_path) as h:
+        dp = build_dispatcher(h.app)
+        classes = {
+            purpose_of(handler): declared_class(handler)
+            for router in dp.chain_tail for observer in router.observers.values() for handler in observer.handlers
+        }
+    assert classes["admin.link_pick"] is DataClass.CREDENTIAL  # a one-time link with a full name
+    assert classes["codes.my_codes"] is DataClass.CHILD_PERSONAL  # buttons named after the children
+    assert classes["codes.admin_search"] is DataClass.CHILD_PERSONAL
+    assert classes["school_year.preview"] is DataClass.CHILD_PERSONAL  # every pupil by full name
+    assert classes["tickets.tickets_list"] is DataClass.PERSONAL  # askers' names and their questions
+    assert classes["start.start"] is DataClass.PERSONAL  # the greeting names the person
+    assert classes["tasks.show_tasks"] is DataClass.PERSONAL  # "👤 Сейчас: <name>"
+    assert classes["training.xlsx"] is DataClass.PERSONAL_FILE  # the attendance XLSX
+    assert classes["admin.link_search"] is DataClass.PERSONAL  # the person search
+    assert classes["start.start_newcomer"] is DataClass.PUBLIC  # asks for a phone number, names nobody
