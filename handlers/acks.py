@@ -14,9 +14,11 @@ from bot.i18n import Translator
 from bot.services.acks import AcksService
 from bot.tg.callbacks import AckCb
 from bot.tg.filters import IsLinked
+from bot.tg.policy import public
 from handlers.common import message_of
 
 
+@public
 async def confirm(query: CallbackQuery, callback_data: AckCb, person: Person, t: Translator,
                   channel: Channel = Channel.TELEGRAM, *, acks: AcksService) -> None:
     status, campaign = await acks.confirm(person, callback_data.cid, channel.value)

@@ -23,6 +23,7 @@ from bot.services.broadcast import Audience, AudienceError
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AckAdm, AckAdminAction
 from bot.tg.filters import HasContent, HasRole
+from bot.tg.policy import personal, public
 from handlers.common import message_of
 from storage.people import PersonRepo
 
@@ -63,6 +64,7 @@ def coverage_text(t: Translator, cov: Coverage) -> str:
     return "\n".join(lines)
 
 
+@public
 async def ack_list(query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *,
                    acks: AcksService) -> None:
     await state.clear()
@@ -76,6 +78,7 @@ async def ack_list(query: CallbackQuery, person: Person, t: Translator, state: F
     await _edit(query, t("acks.list") if items else t("acks.list_empty"), kb.ack_list(t, items, author=author))
 
 
+@personal
 async def view(query: CallbackQuery, callback_data: AckAdm, person: Person, t: Translator, *,
                acks: AcksService) -> None:
     campaign = next((c for c in await acks.campaigns(person) if c.id == callback_data.cid), None)
@@ -88,6 +91,7 @@ async def view(query: CallbackQuery, callback_data: AckAdm, person: Person, t: T
                 kb.ack_view(t, campaign.id, pending=bool(cov.pending), plan_item=campaign.plan_item))
 
 
+@public
 async def remind(query: CallbackQuery, callback_data: AckAdm, person: Person, t: Translator, *,
                  acks: AcksService) -> None:
     try:
@@ -98,6 +102,7 @@ async def remind(query: CallbackQuery, callback_data: AckAdm, person: Person, t:
     await query.answer(t("acks.reminded", n=n), show_alert=True)
 
 
+@public
 async def to_plan(query: CallbackQuery, callback_data: AckAdm, person: Person, t: Translator, *,
                   acks: AcksService) -> None:
     try:
@@ -111,6 +116,7 @@ async def to_plan(query: CallbackQuery, callback_data: AckAdm, person: Person, t
 # --- a new campaign ---------------------------------------------------------------------------------
 
 
+@public
 async def new(query: CallbackQuery, person: Person, t: Translator, state: FSMContext) -> None:
     if not person.has_role(*SURVEY_AUTHOR_ROLES):
         await query.answer(t("acks.not_author"), show_alert=True)
@@ -120,6 +126,7 @@ async def new(query: CallbackQuery, person: Person, t: Translator, state: FSMCon
     await _edit(query, t("acks.ask_content"), InlineKeyboardMarkup(inline_keyboard=[kb.ack_cancel_row(t)]))
 
 
+@public
 async def document_received(message: Message, t: Translator, state: FSMContext) -> None:
     doc = message.document
     assert doc is not None
@@ -133,6 +140,7 @@ async def document_received(message: Message, t: Translator, state: FSMContext) 
     await message.answer(t("acks.ask_item"), reply_markup=kb.ack_items(t, PLAN_ITEMS))
 
 
+@public
 async def text_received(message: Message, t: Translator, state: FSMContext) -> None:
     assert message.text is not None
     first = message.text.strip().splitlines()[0] if message.text.strip() else ""
@@ -141,6 +149,7 @@ async def text_received(message: Message, t: Translator, state: FSMContext) -> N
     await message.answer(t("acks.ask_item"), reply_markup=kb.ack_items(t, PLAN_ITEMS))
 
 
+@public
 async def item_chosen(query: CallbackQuery, callback_data: AckAdm, t: Translator, state: FSMContext) -> None:
     item = callback_data.arg
     if await state.get_state() != AckNew.setup.state or (item != "-" and item not in PLAN_ITEMS):
@@ -151,6 +160,7 @@ async def item_chosen(query: CallbackQuery, callback_data: AckAdm, t: Translator
     await _edit(query, t("acks.ask_audience"), kb.ack_audiences(t))
 
 
+@public
 async def audience_chosen(query: CallbackQuery, callback_data: AckAdm, t: Translator, state: FSMContext, *,
                           acks: AcksService, people: PersonRepo) -> None:
     arg = callback_data.arg
@@ -180,6 +190,7 @@ async def audience_chosen(query: CallbackQuery, callback_data: AckAdm, t: Transl
                 kb.ack_confirm_send(t))
 
 
+@public
 async def create(query: CallbackQuery, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
                  acks: AcksService) -> None:
     data = await state.get_data()
@@ -205,6 +216,7 @@ async def create(query: CallbackQuery, bot: Bot, person: Person, t: Translator, 
     await _edit(query, t("acks.created", n=n, sent=sent))
 
 
+@public
 async def from_broadcast(query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *,
                          acks: AcksService) -> None:
     """The broadcast being previewed goes out with «Ознакомлен(а)» (as a campaign, not a plain broadcast)."""
@@ -229,6 +241,7 @@ async def from_broadcast(query: CallbackQuery, person: Person, t: Translator, st
     await _edit(query, t("acks.created", n=n, sent=sent))
 
 
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
