@@ -13,6 +13,7 @@ import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from aiogram import Bot
 from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
@@ -199,3 +200,39 @@ async def test_the_consent_document_arrives_whole_and_readable(
     bodies = _unmarked(texts)
     assert len(bodies) > 1
     assert "".join(re.sub(r"\s+", "", b) for b in bodies) == re.sub(r"\s+", "", document)
+
+
+@pytest.mark.parametrize("wire", ["telegram", "max"])
+async def test_a_keyboard_row_too_wide_for_the_wire_continues_on_the_next(
+    wire: str, bots: dict[str, Bot], tg: FakeTelegram, mx: FakeMax
+) -> None:
+    # Ten class buttons in one row: Telegram shows 8 in a row, MAX 7 (3 with a link among them).
+    classes = [InlineKeyboardButton(text=f"{n}А", callback_data=f"class:{n}") for n in range(1, 11)]
+    links = [InlineKeyboardButton(text=f"Сайт {n}", url=f"https://school.example/{n}") for n in range(4)]
+    long_label = InlineKeyboardButton(text="Очень длинная подпись кнопки " * 6, callback_data="long")
+    markup = InlineKeyboardMarkup(inline_keyboard=[classes, links, [long_label]])
+    await bots[wire].send_message(USER, "Выберите класс", reply_markup=markup)
+    if wire == "telegram":
+        [message] = tg.sent(USER)
+        widths = [len(row) for row in message.buttons()]
+        assert widths == [8, 2, 4, 1]
+    else:
+        [message] = mx.sent(USER)
+        widths = [len(row) for row in message.keyboard()]
+        assert widths == [7, 3, 3, 1, 1]
+        assert len(message.keyboard()[-1][0]["text"]) == 128 and message.keyboard()[-1][0]["text"].endswith("…")
+    labels = [b for _, _, row in _received(wire, tg, mx) for b in row]
+    assert labels[:10] == [f"{n}А" for n in range(1, 11)]
+
+
+async def test_the_fake_max_refuses_a_keyboard_max_would_refuse(mx: FakeMax) -> None:
+    mx.user(USER, "Ольга")
+    headers = {"Authorization": mx.token}
+    row = [{"type": "callback", "text": str(n), "payload": str(n)} for n in range(8)]
+    links = [{"type": "link", "text": str(n), "url": "https://example.org"} for n in range(4)]
+    async with aiohttp.ClientSession() as raw:
+        for rows in ([row], [links], [[row[0]]] * 31):
+            body = {"text": "x", "attachments": [{"type": "inline_keyboard", "payload": {"buttons": rows}}]}
+            async with raw.post(f"{mx.base_url}/messages", params={"user_id": USER}, json=body, headers=headers) as r:
+                assert r.status == 400, rows
+    assert mx.sent(USER) == []

@@ -16,6 +16,20 @@ from bot.fakemax.webhooks import FakeMaxWebhooks
 
 Handler = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
+# MAX's keyboard limits (dev.max.ru, "Клавиатура в сообщениях").
+ROW_BUTTONS, WIDE_ROW_BUTTONS, ROWS, BUTTONS = 7, 3, 30, 210
+WIDE = frozenset({"link", "open_app", "request_geo_location", "request_contact"})
+
+
+def _check_keyboard(rows: list[list[dict[str, Any]]]) -> None:
+    for number, row in enumerate(rows, 1):
+        width = WIDE_ROW_BUTTONS if any(button["type"] in WIDE for button in row) else ROW_BUTTONS
+        if len(row) > width:
+            raise MaxApiError(400, "proto.payload", f"Row {number} of the keyboard has {len(row)} buttons, max {width}")
+    total = sum(len(row) for row in rows)
+    if len(rows) > ROWS or total > BUTTONS:
+        raise MaxApiError(400, "proto.payload", f"Keyboard of {total} buttons in {len(rows)} rows is too large")
+
 
 class FakeMaxOperations(FakeMaxWebhooks):
     """The handlers behind each operation: they read the checked parameters and body and change the state."""
@@ -59,7 +73,9 @@ class FakeMaxOperations(FakeMaxWebhooks):
         for attachment in requested:
             kind = attachment["type"]
             if kind == "inline_keyboard":
-                result.append({"type": "inline_keyboard", "payload": {"buttons": attachment["payload"]["buttons"]}})
+                rows = attachment["payload"]["buttons"]
+                _check_keyboard(rows)
+                result.append({"type": "inline_keyboard", "payload": {"buttons": rows}})
             elif kind in ("image", "file"):
                 payload = attachment["payload"]
                 tokens: list[str] = []

@@ -431,7 +431,38 @@ def keyboard_attachment(markup: Any) -> dict[str, Any] | None:
         return None  # ForceReply: MAX has no forced replies
     if not rows:
         return None
-    return {"type": "inline_keyboard", "payload": {"buttons": rows}}
+    return {"type": "inline_keyboard", "payload": {"buttons": fit_rows(rows)}}
+
+
+# MAX's keyboard (dev.max.ru, "Клавиатура в сообщениях"): up to 210 buttons in 30 rows, up to 7 in a row,
+# 3 when the row holds a link, open_app, request_geo_location or request_contact button; a button's
+# text up to 128 characters (the schema's Button.text maxLength).
+MAX_ROW_BUTTONS = 7
+MAX_WIDE_ROW_BUTTONS = 3
+WIDE_BUTTONS = frozenset({"link", "open_app", "request_geo_location", "request_contact"})
+MAX_ROWS = 30
+MAX_BUTTONS = 210
+MAX_BUTTON_TEXT = 128
+
+
+def fit_rows(rows: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]:
+    """``rows`` within MAX's keyboard limits: a row too wide for MAX continues on the next row(s), a
+    text too long is cut with "…"; a keyboard larger than MAX holds at all is refused, naming it."""
+    fitted: list[list[dict[str, Any]]] = []
+    for row in rows:
+        for button in row:
+            if len(button["text"]) > MAX_BUTTON_TEXT:
+                button["text"] = button["text"][: MAX_BUTTON_TEXT - 1] + "…"
+        wide = any(button["type"] in WIDE_BUTTONS for button in row)
+        width = MAX_WIDE_ROW_BUTTONS if wide else MAX_ROW_BUTTONS
+        fitted += [row[i : i + width] for i in range(0, len(row), width)]
+    total = sum(len(row) for row in fitted)
+    if len(fitted) > MAX_ROWS or total > MAX_BUTTONS:
+        raise UnsupportedOnMax(
+            f"a keyboard of {total} buttons in {len(fitted)} rows: MAX holds at most {MAX_BUTTONS} buttons "
+            f"in {MAX_ROWS} rows"
+        )
+    return fitted
 
 
 _DROP_TAGS = re.compile(r"</?(?:tg-spoiler|tg-emoji|span)(?:\s[^>]*)?>", re.IGNORECASE)

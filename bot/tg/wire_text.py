@@ -8,7 +8,8 @@ boundary, never inside a tag or an entity (open tags are closed at the cut and o
 each ending with "(i/n)" counted within the limit; the keyboard rides on the last part, and the last
 part is what the caller gets back (so a later edit finds the keyboard). A caption too long for its
 media keeps what fits, and the rest follows as text messages. An edit cannot become several
-messages: a text too long for an edit is cut at a boundary and ends with "…".
+messages: a text too long for an edit is cut at a boundary and ends with "…". A keyboard row wider
+than the wire shows continues on the next row.
 
 The session says how its wire counts (``text_limits``; MaxSession sets MAX's); a session without it
 is Telegram's.
@@ -27,6 +28,7 @@ from aiogram.client.default import Default
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.methods.base import Response, TelegramType
+from aiogram.types import InlineKeyboardMarkup
 
 _TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)[^<>]*>")
 _ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);")
@@ -46,6 +48,9 @@ class TextLimits:
     message: int
     caption: int
     measure: Callable[[str, bool], int]
+    # Buttons in one row of an inline keyboard; a wider row continues on the next (0: the session
+    # fits keyboards itself, as MaxSession does by button type).
+    row_buttons: int = 0
 
 
 def _visible(text: str, is_html: bool) -> int:
@@ -54,7 +59,7 @@ def _visible(text: str, is_html: bool) -> int:
     return utf16_len(text)
 
 
-TELEGRAM_TEXT = TextLimits(message=4096, caption=1024, measure=_visible)
+TELEGRAM_TEXT = TextLimits(message=4096, caption=1024, measure=_visible, row_buttons=8)
 
 
 def _unsafe(text: str, is_html: bool) -> set[int]:
@@ -148,6 +153,13 @@ class WireText(BaseRequestMiddleware):
     ) -> Response[TelegramType]:
         limits: TextLimits = getattr(bot.session, "text_limits", TELEGRAM_TEXT)
         send: Callable[[Bot, Any], Awaitable[Any]] = make_request  # one call per part, of another method type
+        markup = getattr(method, "reply_markup", None)
+        if limits.row_buttons and isinstance(markup, InlineKeyboardMarkup):
+            width = limits.row_buttons
+            if any(len(row) > width for row in markup.inline_keyboard):
+                rows = [row[i : i + width] for row in markup.inline_keyboard for i in range(0, len(row), width)]
+                keyboard = InlineKeyboardMarkup(inline_keyboard=rows)
+                method = method.model_copy(update={"reply_markup": keyboard})
         if isinstance(method, SendMessage):
             is_html = _is_html(bot, method.parse_mode)
             parts = split_text(method.text, lambda s: limits.measure(s, is_html) <= limits.message, is_html=is_html)
