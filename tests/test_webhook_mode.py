@@ -8,19 +8,33 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
+from bot.app import build_bots, create_app, serve
+from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.webhook import Webhook
 from bot.fakemax import FakeMax
 from bot.fakemax.webhooks import Subscription
 from bot.services.roster import import_roster
-from tests.harness import PARENT_TWO, TEACHER, WEBHOOK_SECRET, free_port, roster_csv, running_bot
+from bot.tg.startup import StartupError
+from scheduler.base import ManualScheduler
+from tests.harness import (
+    DEFAULT_START,
+    PARENT_TWO,
+    TEACHER,
+    WEBHOOK_SECRET,
+    free_port,
+    make_settings,
+    roster_csv,
+    running_bot,
+)
 
 ASK = "Чтобы бот узнал вас"
 
@@ -163,3 +177,42 @@ def test_webhook_settings_are_checked_at_start(
         load_settings(_env_file=None)
     assert needle in str(caught.value)
     assert WEBHOOK_SECRET not in str(caught.value)
+
+
+async def test_a_webhook_the_messenger_refuses_stops_the_start_with_one_line(tg: FakeTelegram, tmp_path: Path) -> None:
+    """Telegram posts to HTTPS only (the fake is left strict here): the start stops with one line
+    naming the address and what to check, and nothing is left running or open."""
+    port = free_port()
+    settings = make_settings(
+        tmp_path, bot_token=tg.token, bot_api_url=tg.base_url, webhook_url=f"http://127.0.0.1:{port}/hook",
+        webhook_port=port, webhook_secret=WEBHOOK_SECRET,
+    )  # fmt: skip
+    app = create_app(settings, clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+    bot, _ = build_bots(settings)
+    with pytest.raises(StartupError) as caught:
+        await serve(app, bot, handle_signals=False)
+    line = str(caught.value)
+    assert line.startswith(f"Telegram не принял вебхук http://127.0.0.1:{port}/hook/telegram") and "HTTPS" in line
+    assert "\n" not in line and WEBHOOK_SECRET not in line
+    assert not app.db.is_open
+    # The port is free again.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))
+
+
+async def test_a_port_in_use_stops_the_start_with_one_line(tg: FakeTelegram, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        tg.webhooks.allow_http = True
+        settings = make_settings(
+            tmp_path, bot_token=tg.token, bot_api_url=tg.base_url, webhook_url=f"http://127.0.0.1:{port}/hook",
+            webhook_port=port, webhook_secret=WEBHOOK_SECRET,
+        )  # fmt: skip
+        app = create_app(settings, clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+        bot, _ = build_bots(settings)
+        with pytest.raises(StartupError) as caught:
+            await serve(app, bot, handle_signals=False)
+    assert str(caught.value).startswith(f"не удалось открыть 127.0.0.1:{port} для вебхука")
+    assert tg.webhooks.webhook is None  # nothing registered for a server that never listened
