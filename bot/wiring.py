@@ -46,6 +46,7 @@ from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
 from bot.services.status import StatusService
 from bot.services.surveys import SurveysService
+from bot.services.surveys_findings import SurveyFindings
 from bot.services.surveys_nudges import SurveyNudges
 from bot.services.surveys_results import SurveyResults
 from bot.services.task_actions import TaskActions
@@ -149,8 +150,10 @@ def build_services(
     tasks_import = TasksImport(clock=clock, db=db, school=school)
     tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
     status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
+    survey_findings = SurveyFindings(db=db, people=people)
     analysis = AnalysisService(
-        access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status, tasks=tasks,
+        access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
+        survey_findings=survey_findings, tasks=tasks,
     )
     archive = ArchiveService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,

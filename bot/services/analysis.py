@@ -23,6 +23,9 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import write_private
+from bot.services.surveys_findings import Findings, SurveyFindings
+from bot.services.surveys_findings import lines as finding_lines
+from bot.services.surveys_findings import tasks as survey_tasks
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, task_label
 from storage.analysis import AnalysisRepo
 
@@ -86,6 +89,8 @@ class Analysis:
     tasks: list[str]
     tasks_edited: bool
     proposed: list[str] = field(default_factory=list)
+    # Surveys and acknowledgements (issue #26): competence, training, equipment, families, coverage.
+    findings: Findings = field(default_factory=Findings)
 
 
 # Every audience: a question is sorted into a topic whoever asked it.
@@ -109,7 +114,7 @@ def topic_counts(texts: list[str], faq: Faq, limit: int = TOP_QUESTIONS) -> list
 
 def propose_tasks(a: Analysis, t: Translator) -> list[str]:
     """A draft the IT officer edits: one task per weakness the data shows, then the standing ones."""
-    tasks: list[str] = []
+    tasks: list[str] = list(survey_tasks(a.findings, t))
     low = [c.label for c in a.classes if c.children and ClassRow.pct(c.consent, c.children) < LOW_COVERAGE]
     if low:
         tasks.append(t("analysis.task.consent", classes=", ".join(low)))
@@ -194,6 +199,8 @@ def rows(a: Analysis, t: Translator) -> list[list[Any]]:
         out.append([t("analysis.sheet.questions"), topic, n])
     if not a.topics:
         out.append([t("analysis.sheet.questions"), t("analysis.none"), ""])
+    for part, what, value in finding_lines(a.findings, t):
+        out.append([t("surveys.findings.sheet"), f"{part}: {what}", value])
     for i, task in enumerate(a.tasks, start=1):
         out.append([t("analysis.sheet.tasks"), f"{i}. {task}", ""])
     return out
@@ -272,6 +279,14 @@ def render_pdf(a: Analysis, t: Translator) -> bytes:
     else:
         pdf.multi_cell(width, 5, t("analysis.none"), new_x="LMARGIN", new_y="NEXT")
 
+    section(t("surveys.findings.section"))
+    found = finding_lines(a.findings, t)
+    if found:
+        table([t("surveys.findings.col.part"), t("surveys.findings.col.what"), t("surveys.findings.col.value")],
+              [[part, _short(what, 160), value] for part, what, value in found], (22, 38, 40))
+    else:
+        pdf.multi_cell(width, 5, t("surveys.findings.none"), new_x="LMARGIN", new_y="NEXT")
+
     section(t("analysis.section.tasks"))
     pdf.set_font("DejaVu", "", 10)
     for i, task in enumerate(a.tasks, start=1):
@@ -303,6 +318,7 @@ class AnalysisService:
     school: SchoolConfig
     faq_library: FaqLibrary
     status: StatusService
+    survey_findings: SurveyFindings
     tasks: TasksService
 
     def _topics(self, texts: list[str], t: Translator) -> list[tuple[str, int]]:
@@ -377,6 +393,7 @@ class AnalysisService:
             topics=self._topics(await AnalysisRepo(self.db).ticket_texts(), t),
             tasks=[],
             tasks_edited=False,
+            findings=await self.survey_findings.collect(),
         )
         analysis.proposed = propose_tasks(analysis, t)
         edited = await AnalysisRepo(self.db).edited_tasks(analysis.year)
