@@ -24,7 +24,7 @@ OURS = ("bot", "handlers", "storage", "scheduler", "bench", "tests", "sandbox")
 # (layer name, module prefixes), lowest first. A module belongs to the layer of its longest prefix.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("domain", ("bot.domain",)),
-    ("kernel", ("bot.clock", "bot.paths", "bot.russian", "bot.html_fit", "bot.i18n", "bot.config",
+    ("kernel", ("bot.clock", "bot.paths", "bot.russian", "bot.i18n", "bot.config",
                 "bot.logging_setup", "bot")),
     ("storage", ("storage",)),
     ("services", ("bot.services",)),

@@ -28,7 +28,7 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.tasks import Snapshot, Task, esc, fit, shorten, task_label
+from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from storage.outbox import Payload
 from storage.tasks import TaskRepo
 
@@ -295,7 +295,7 @@ class Reminders:
                 parts.append("\n".join(lines))
         # Only someone who is not the IT officer is pointed to the IT officer.
         parts.append(t("tasks.plan.footer_admin" if person.has_role(ADMIN_ROLE) else "tasks.plan.footer"))
-        return Payload(text=fit("\n\n".join(parts)), reply_markup=self.buttons.task_plan(buttons, t))
+        return Payload(text="\n\n".join(parts), reply_markup=self.buttons.task_plan(buttons, t))
 
     async def plan_at(self, now: datetime, *, linked_only: bool = True) -> SweepPlan:
         """What the sweep would enqueue at `now` (reads only). With linked_only=False (the dry run) people

@@ -14,7 +14,7 @@ from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem
 from bot.russian import Named
 from bot.services.plan import ROLE_CODES
-from bot.services.tasks import Snapshot, Task, esc, fit, shorten, task_label
+from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from storage.outbox import Payload
 from storage.tasks import Proof, TaskRepo
 
@@ -161,7 +161,7 @@ class TaskActions:
                     key=f"task:proof:{proof_id}:{reviewer.id}",
                     kind="photo" if proof.kind == "photo" and with_file else "document" if with_file else "text",
                     payload=Payload(
-                        text=text if with_file else fit(text),
+                        text=text,
                         reply_markup=markup,
                         file_id=proof.file_id if with_file else None,
                     ),
@@ -211,7 +211,7 @@ class TaskActions:
                     conn, submitter,
                     key=f"task:review:{proof_id}",
                     kind="text",
-                    payload=Payload(text=fit(text), reply_markup=markup),
+                    payload=Payload(text=text, reply_markup=markup),
                     now=now,
                     priority=4,
                 )
@@ -259,7 +259,7 @@ class TaskActions:
                 conn, person,
                 key=f"task:edit:{new.number}:{stamp}:{person.id}",
                 kind="text",
-                payload=Payload(text=fit(text)),
+                payload=Payload(text=text),
                 now=now,
             )
 

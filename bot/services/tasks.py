@@ -17,7 +17,6 @@ from bot.domain.access import REVIEWER_ROLES
 from bot.domain.calendar import Occurrence, Quarter, occurrences
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
-from bot.html_fit import fit_html
 from bot.i18n import Translator
 from storage.ops import OpsRepo
 from storage.tasks import Proof, TaskRepo
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
     from storage.people import PersonRepo
 
 NO_OCC = "-"
-TEXT_LIMIT = 4000  # Telegram allows 4096; keep a margin for entities
 
 
 # --- the plan as of now -------------------------------------------------------------------------
@@ -234,10 +232,6 @@ def task_label(task: Task, t: Translator) -> str:
 
 def esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def fit(text: str) -> str:
-    return fit_html(text, TEXT_LIMIT)
 
 
 @dataclass(kw_only=True, eq=False)

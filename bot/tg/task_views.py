@@ -12,7 +12,7 @@ from bot.domain.calendar import deadline_words
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.i18n import Translator
-from bot.services.tasks import PAGE_SIZE, SHORT_TEXT, Snapshot, Task, esc, fit, shorten, task_label, tasks_for
+from bot.services.tasks import PAGE_SIZE, SHORT_TEXT, Snapshot, Task, esc, shorten, task_label, tasks_for
 from bot.tg.callbacks import ProofAct, TaskAct, TaskEdit, TaskPage
 from storage.tasks import Proof
 
@@ -64,7 +64,7 @@ def render_list(
         nav.append(InlineKeyboardButton(text=t("tasks.btn.next"), callback_data=TaskPage(page=page + 1).pack()))
     if nav:
         rows.append(nav)
-    return fit("\n\n".join(lines)), InlineKeyboardMarkup(inline_keyboard=rows)
+    return "\n\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def when(school: SchoolConfig, moment: datetime) -> str:
@@ -124,7 +124,7 @@ def render_task(
             ]
         )
     rows.append([InlineKeyboardButton(text=t("tasks.btn.back"), callback_data=TaskPage(page=0).pack())])
-    return fit("\n\n".join(parts)), InlineKeyboardMarkup(inline_keyboard=rows)
+    return "\n\n".join(parts), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def _name(snap: Snapshot, person_id: int) -> str:
