@@ -3,6 +3,12 @@
 Each capability owns one file per language; a key `foo` in `tasks.toml` is used as `tasks.foo`.
 A value is a string (str.format placeholders) or, for counted things, a table of plural forms:
 Russian needs one/few/many (1 задача, 2 задачи, 5 задач), English one/other.
+
+A number inside a text agrees by construction: every int passed to a text becomes a `Count`, whose
+format spec names the forms, `{total:получатель|получателя|получателей}` -> "21 получатель",
+`{total:ребёнка|детей|детей}` after «из» -> "из 21 ребёнка" (the forms are picked by the plural
+category, so an oblique case is written with its own three forms), `{n:recipient|recipients}`.
+A person agrees the same way through `bot.russian.Named` (`{name:переведён|переведена}`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,35 @@ def plural_form(lang: str, n: int) -> str:
             return "few"
         return "many"
     return "one" if n == 1 else "other"
+
+
+class Count(int):
+    """An int in a text: formats as a number, or with a "one|few|many" ("one|other" in English)
+    spec as the number followed by the noun in the form the number governs."""
+
+    lang: str
+
+    def __new__(cls, value: int, lang: str = DEFAULT_LANG) -> Count:
+        made = super().__new__(cls, value)
+        made.lang = lang
+        return made
+
+    def __format__(self, spec: str) -> str:
+        if "|" not in spec:
+            return int.__format__(int(self), spec)
+        forms = spec.split("|")
+        wanted = ("one", "few", "many") if len(forms) == 3 else ("one", "other")
+        if len(forms) not in (2, 3):
+            raise ValueError(f"counted forms need 'one|few|many' or 'one|other', got {spec!r}")
+        form = plural_form(self.lang if len(forms) == 3 else "en", int(self))
+        # Thousands grouped the way each language prints them: 10 000 строк, 10,000 rows.
+        number = f"{int(self):,}".replace(",", "\u00a0" if len(forms) == 3 else ",")
+        return f"{number} {forms[wanted.index(form)]}"
+
+
+def counted(lang: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The params with every plain int made a `Count` in the text's language."""
+    return {k: Count(v, lang) if type(v) is int else v for k, v in params.items()}
 
 
 def pick_lang(code: str | None) -> str:
@@ -97,15 +132,15 @@ class Catalog:
         value = self._raw(lang, key)
         if isinstance(value, dict):
             raise KeyError(f"{key!r} has plural forms: use plural()")
-        return value.format(**params) if params else value
+        return value.format(**counted(lang, params)) if params else value
 
     def plural(self, lang: str, key: str, n: int, /, **params: Any) -> str:
         value = self._raw(lang, key)
         if isinstance(value, str):
-            return value.format(n=n, **params)
+            return value.format(**counted(lang, {"n": n, **params}))
         form = plural_form(lang, n)
         template = value.get(form) or value.get("other") or value.get("many") or next(iter(value.values()))
-        return template.format(n=n, **params)
+        return template.format(**counted(lang, {"n": n, **params}))
 
     def translator_for(self, person: HasLang) -> Translator:
         """The catalog in the language a person chose (Russian unless they chose otherwise)."""

@@ -181,6 +181,23 @@ def gendered(gender: Gender, forms: str) -> str:
     return pieces[2] if len(pieces) == 3 else pieces[0] + "(а)"
 
 
+# Words that stay capitalised inside a sentence: names, places, organisations, abbreviations.
+_PROPER = frozenset({"Name", "Surn", "Patr", "Geox", "Orgn", "Trad", "Abbr"})
+
+
+def mid_sentence(text: str) -> str:
+    """A phrase written to stand alone ("Ответственный по информатизации: каб. 214") as it reads after
+    «или» or a comma: its first word lower-cased unless it is a proper name or an abbreviation."""
+    first = text.split(maxsplit=1)[0] if text.strip() else ""
+    word = first.strip("«»\"'(),.:;")
+    if len(word) < 2 or not word[0].isupper() or not word[1:].islower() or not _is_cyrillic(word):
+        return text
+    if any(_PROPER & parse.tag.grammemes for parse in _morph().parse(word)[:2]):
+        return text
+    at = text.index(word[0])
+    return text[:at] + word[0].lower() + text[at + 1 :]
+
+
 class Named:
     """A person's name as a catalog value: str.format's spec picks the case, parts or a gendered
     word (see the module docstring). `escape` makes every rendering HTML-safe."""

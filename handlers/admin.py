@@ -146,7 +146,7 @@ async def _run_import(
         await state.update_data(import_pending=[first.roster_key, [key for key, _ in first.candidates]])
         rows = [
             [InlineKeyboardButton(
-                text=t("imports.ambiguous_was", name=first.name, cls=cls),
+                text=t("imports.ambiguous_was", name=Named(first.name), cls=cls),
                 callback_data=ImportPick(kind=kind, n=i).pack(),
             )]
             for i, (_, cls) in enumerate(first.candidates)

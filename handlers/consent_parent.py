@@ -48,11 +48,16 @@ class ParentScreens:
                 t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
                   cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
             )
-        # Before the buttons, plainly: what a press records, and that it is not a signature.
-        lines += ["", t("consent.ack", parent=Named(parent.full_name))]
+        seen = await self.consent.opened(parent, version)
+        undecided = [s for s in states if s.own != "given"]
+        # Before the buttons, plainly: what a press records, and that it is not a signature; the
+        # "open it first" line only while a document that still waits for an answer is unread.
+        if any(s.child.id not in seen for s in undecided):
+            lines += ["", t("consent.read_first", parent=Named(parent.full_name))]
+        if undecided:
+            lines += ["", t("consent.ack", parent=Named(parent.full_name))]
         if self.school.consent.paper_original_required:
             lines += ["", t("consent.paper_note", note=html.escape(self.school.consent.paper_original_note))]
-        seen = await self.consent.opened(parent, version)
         rows: list[list[InlineKeyboardButton]] = []
         me = Named(parent.full_name)
         v = version.number
@@ -77,7 +82,6 @@ class ParentScreens:
                     rows.append(row)
             if s.own == "given" or s.state == "given":
                 rows.append([press("withdraw")])
-        undecided = [s for s in states if s.own != "given"]
         if len(states) > 1 and len(undecided) > 1 and all(s.child.id in seen for s in undecided):
             give_all = ConsentCb(action="give", child=0, version=v)
             decline_all = ConsentCb(action="decline", child=0, version=v)

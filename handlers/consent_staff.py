@@ -89,8 +89,9 @@ class ConsentScreens:
                                 channel=t(f"consent.channel.{r.channel}"), version=r.version)
             elif r.state == "pending":
                 # The class teacher chases families, so a pending child shows who to call.
-                parents = ", ".join(html.escape(p.full_name) for p in await self.people.parents(r.child_id))
-                details = t("consent.staff.details_parents", parents=parents) if parents else ""
+                family = await self.people.parents(r.child_id)
+                parents = ", ".join(html.escape(p.full_name) for p in family)
+                details = t.plural("consent.staff.details_parents", len(family), parents=parents) if family else ""
             if r.child_id in signed:
                 details += t("consent.staff.original_mark", date=signed[r.child_id].strftime("%d.%m.%Y"))
             if r.conflict:

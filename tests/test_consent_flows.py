@@ -113,7 +113,7 @@ async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness)
     view = last_with_buttons(calls)
     assert "Класс 5А" in view.text  # type: ignore[attr-defined]
     assert "Ждут ответа: 2" in view.text  # type: ignore[attr-defined]
-    assert "Иванов Миша Андреевич: ответа нет — родители: Иванова Елена Викторовна" in view.text  # type: ignore[attr-defined]
+    assert "Иванов Миша Андреевич: ответа нет — родитель: Иванова Елена Викторовна" in view.text  # type: ignore[attr-defined]
     calls = await harness.press(CLASS_TEACHER, buttons(view)["🔔 Напомнить ожидающим"])
     assert answer(calls).text == "Напоминание отправлено 2 родителям."
     reminders = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-remind:%'")

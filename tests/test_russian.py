@@ -72,6 +72,7 @@ def _params(key: str, gender: str) -> dict[str, Any]:
         "name": parent, "parent": parent, "child": child, "who": parent, "by": parent, "teacher": parent,
         "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
         "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
+        "cls": "5А", "to": "6А", "old": "5А", "new": "6А",
     }
     return base
 
@@ -83,6 +84,7 @@ TABLE: dict[str, dict[str, list[str]]] = {
         UNKNOWN: ["Здравствуйте, Саша!"],
     },
     "consent.ack": {MALE: ["«Согласен»"], FEMALE: ["«Согласна»"], UNKNOWN: ["«Согласен(на)»"]},
+    "consent.read_first": {MALE: ["«Согласен»"], FEMALE: ["«Согласна»"], UNKNOWN: ["«Согласен(на)»"]},
     "consent.btn.give": {MALE: ["Согласен: Миша"], FEMALE: ["Согласна: Маша"], UNKNOWN: ["Согласен(на): Женя"]},
     "consent.btn.decline": {
         MALE: ["Не согласен: Миша"], FEMALE: ["Не согласна: Маша"], UNKNOWN: ["Не согласен(на): Женя"],
@@ -136,6 +138,18 @@ TABLE: dict[str, dict[str, list[str]]] = {
     "tasks.review.accepted": {
         MALE: ["Сергеевич принял выполнение"], FEMALE: ["Петровна приняла выполнение"], UNKNOWN: ["Саша принял(а)"],
     },
+    "imports.moved": {
+        MALE: ["Петров Иван Сергеевич: переведён"], FEMALE: ["Иванова Мария Петровна: переведена"],
+        UNKNOWN: ["Ли Саша: переведён(а)"],
+    },
+    "imports.ambiguous_was": {
+        MALE: ["Петров Иван Сергеевич, был в"], FEMALE: ["Иванова Мария Петровна, была в"],
+        UNKNOWN: ["Ли Саша, был(а) в"],
+    },
+    "year.change.promoted": {
+        MALE: ["Петров Иван Сергеевич: переведён"], FEMALE: ["Иванова Мария Петровна: переведена"],
+        UNKNOWN: ["Ли Саша: переведён(а)"],
+    },
     "tasks.review.returned": {
         MALE: ["Сергеевич вернул пункт"], FEMALE: ["Петровна вернула пункт"], UNKNOWN: ["Саша вернул(а) пункт"],
     },
@@ -150,7 +164,9 @@ def _person_keys(catalog: Catalog) -> set[str]:
         raw = catalog._raw("ru", key)
         for template in raw.values() if isinstance(raw, dict) else [raw]:
             for _, field, spec, _ in string.Formatter().parse(template):
-                if field and spec and ("|" in spec or set(spec.split(".")) <= NAME_SPECS):
+                # A "|" spec on a count ({n:строки|строк|строк}) is the number's noun, not a person's word.
+                person = field in {"name", "parent", "child", "who", "by", "teacher"}
+                if field and spec and person and ("|" in spec or set(spec.split(".")) <= NAME_SPECS):
                     found.add(key)
     return found
 

@@ -56,7 +56,7 @@ def test_cli_new_year_dry_run_lists_every_change_then_applies_once(
     assert code == 0, err
     assert "предварительный просмотр" in out
     assert "Иванов Миша Андреевич: переведён 5А → 6А" in out
-    assert "Иванова Маша Андреевна: переведён 6Б → 7Б" in out
+    assert "Иванова Маша Андреевна: переведена 6Б → 7Б" in out
     assert "Выпускников Гриша Ильич: выпуск из 11А" in out
     assert "Выпускникова Вера Петровна: родитель выпускника" in out
     assert "Кузнецова Ольга Николаевна: классный руководитель 5А → 6А" in out

@@ -120,6 +120,9 @@ async def test_tasks_list_is_paginated_and_sorted(harness: Harness) -> None:
         page += 1
     everything = "\n".join(pages)
     assert "срок не задан" in everything  # unset items are listed for the IT officer
+    # A status that only repeats the deadline is said once.
+    assert "срок не задан · срок не задан" not in everything
+    assert "по плану мероприятий · по плану мероприятий" not in everything
     assert all(len(p) < 4096 for p in pages)
 
     calls = await harness.text(DIRECTOR, "/tasks")

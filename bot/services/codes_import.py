@@ -160,7 +160,7 @@ class CodesImport:
                 errors.append(RowError(row.line, "codes_unmatched", {"name": name, "cls": class_label or "—"}))
                 continue
             if len(found) > 1:
-                errors.append(RowError(row.line, "codes_ambiguous", {"name": name, "n": str(len(found))}))
+                errors.append(RowError(row.line, "codes_ambiguous", {"name": name, "n": len(found)}))
                 continue
             person = found[0]
             if class_label is None and group != "parent":

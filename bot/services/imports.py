@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html import escape
 from typing import TYPE_CHECKING
 
+from bot.russian import Named
 from bot.services.roster import Ambiguity, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
@@ -91,7 +92,7 @@ def render_outcome(
         lines = [head]
         shown = 0
         for err in outcome.errors[:limit]:
-            params = {k: quote(v) for k, v in err.params.items()}
+            params = {k: quote(v) if isinstance(v, str) else v for k, v in err.params.items()}
             message = t(f"import_errors.{err.code}", **params)
             if err.line > 0:
                 line = t("import_errors.line", line=err.line, message=message)
@@ -112,7 +113,7 @@ def render_outcome(
     if outcome.moves:
         lines.append(t("imports.list.moved"))
         lines += [
-            "  – " + t("imports.moved", name=quote(name), old=old, new=new)
+            "  – " + t("imports.moved", name=Named(name, escape=html), old=quote(old), new=quote(new))
             for name, old, new in outcome.moves[:list_limit]
         ]
         if len(outcome.moves) > list_limit:

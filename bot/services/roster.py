@@ -45,7 +45,7 @@ class RowError:
 
     line: int
     code: str
-    params: dict[str, str] = field(default_factory=dict)
+    params: Mapping[str, str | int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from bot.argparsing import SubParsers
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
+from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
 from storage import year as repo
 from storage.consent import ConsentRepo
@@ -72,7 +73,7 @@ class Change:
     """One line of the report: `code` is a key of the `year.change` catalog table."""
 
     code: str
-    params: dict[str, str]
+    params: dict[str, str | int]
 
 
 @dataclass
@@ -192,7 +193,11 @@ def render_report(report: NewYearReport, t: Translator, *, limit: int | None = N
     ordered = sorted(report.changes, key=lambda c: c.code not in SCHOOL_WIDE)
     shown = ordered if limit is None else ordered[:limit]
     for c in shown:
-        params = {k: escape(v) for k, v in c.params.items()} if html else c.params
+        # A person's name renders through Named, so the words around it agree with them.
+        params = {
+            k: Named(v, escape=html) if k == "name" and isinstance(v, str) else escape(v) if html and isinstance(v, str)
+            else v for k, v in c.params.items()
+        }
         lines.append(f"• {t(f'year.change.{c.code}', **params)}")
     if limit is not None and len(report.changes) > limit:
         lines.append(t("year.more", n=len(report.changes) - limit))
@@ -286,7 +291,7 @@ class SchoolYearService:
                 holidays = [_shift(d, 1) for d in self.school.hours.holidays]
             for number, (start, end) in enumerate(quarters, start=1):
                 report.changes.append(
-                    Change("quarter", {"n": str(number), "start": _ru_date(start), "end": _ru_date(end)})
+                    Change("quarter", {"number": str(number), "start": _ru_date(start), "end": _ru_date(end)})
                 )
             report.changes.append(Change("holidays", {"n": str(len(holidays))}))
 
@@ -313,7 +318,7 @@ class SchoolYearService:
                     report.changes.append(Change("consent_renew", {"version": str(version.number + 1)}))
                 else:
                     staying = len([p for p, target in moves if target is not None and "student" in p.roles])
-                    report.changes.append(Change("consent_carry", {"n": str(staying)}))
+                    report.changes.append(Change("consent_carry", {"n": staying}))
                     for name in graduates:
                         report.changes.append(Change("consent_ends", {"name": name}))
 

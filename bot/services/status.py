@@ -213,9 +213,9 @@ def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
     else:
         lines = [
             t(
-                "status.codes_line",
+                "status.codes_line" if r.class_label else "status.codes_line_all",
                 role=t(f"status.code_role.{r.role}"),
-                cls=escape(r.class_label or "—"),
+                cls=escape(r.class_label or ""),
                 imported=r.imported,
                 delivered=r.delivered,
                 activated=r.activated,

@@ -41,7 +41,7 @@ class TableError(Exception):
     """The file as a whole cannot be read. `code` is a key of the `import_errors.file` catalog
     table, `params` fill its placeholders; `line` is 0 when the problem is not on one line."""
 
-    def __init__(self, code: str, line: int = 0, **params: str) -> None:
+    def __init__(self, code: str, line: int = 0, **params: str | int) -> None:
         super().__init__(code)
         self.code = code
         self.line = line
@@ -82,13 +82,13 @@ class _Collector:
         if not any(cells):
             self.blank += 1
             if self.blank > MAX_BLANK_ROWS:
-                raise TableError("too_many_rows", limit=_number(self.limits.max_rows))
+                raise TableError("too_many_rows", limit=self.limits.max_rows)
             return
         if self.headers is None:
             self.headers = cells
             return
         if len(self.rows) >= self.limits.max_rows:
-            raise TableError("too_many_rows", limit=_number(self.limits.max_rows))
+            raise TableError("too_many_rows", limit=self.limits.max_rows)
         self.rows.append((line, cells))
 
 
@@ -211,7 +211,7 @@ def _read_csv(data: bytes, limits: Limits) -> tuple[list[str], list[tuple[int, l
     try:
         for cells in reader:
             if len(cells) > MAX_COLUMNS:
-                raise TableError("too_many_columns", reader.line_num, limit=_number(MAX_COLUMNS))
+                raise TableError("too_many_columns", reader.line_num, limit=MAX_COLUMNS)
             collector.add(reader.line_num, [c.strip() for c in cells])
     except csv.Error:
         # The only errors the lenient reader raises: a cell beyond the field size limit

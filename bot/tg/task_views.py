@@ -38,14 +38,17 @@ def render_list(
     rows: list[list[InlineKeyboardButton]] = []
     for task in chunk:
         status = snap.status(task, today)
+        deadline = deadline_words(task.item.deadline, task.occ, t.lang)
+        status_text = t(f"tasks.status.{status}")
         lines.append(
             t(
-                "tasks.list.line",
+                # "срок не задан · срок не задан": a status that only repeats the deadline is said once.
+                "tasks.list.line_deadline" if status_text.casefold() == deadline.casefold() else "tasks.list.line",
                 mark=t(f"tasks.mark.{status}"),
                 label=task_label(task, t),
                 text=esc(shorten(task.item.text, SHORT_TEXT)),
-                deadline=deadline_words(task.item.deadline, task.occ, t.lang),
-                status=t(f"tasks.status.{status}"),
+                deadline=deadline,
+                status=status_text,
                 proof=esc(shorten(_proof_expected(task.item, t), 100)),
             )
         )
