@@ -79,7 +79,7 @@ class SpecError:
     line: int
     field_name: str
     key: str
-    params: dict[str, str] = field(default_factory=dict)
+    params: dict[str, str | int] = field(default_factory=dict)
 
 
 class SpecInvalid(Exception):
@@ -135,7 +135,7 @@ def _check_question(
         errors.append(SpecError(line, text_field, "surveys.error.text_missing"))
         text = ""
     elif len(text.strip()) > MAX_QUESTION:
-        errors.append(SpecError(line, text_field, "surveys.error.text_long", {"limit": str(MAX_QUESTION)}))
+        errors.append(SpecError(line, text_field, "surveys.error.text_long", {"limit": MAX_QUESTION}))
     options_raw = raw.get("options", [])
     if not isinstance(options_raw, list) or not all(isinstance(o, str) for o in options_raw):
         errors.append(SpecError(line, options_field, "surveys.error.options_type"))
@@ -143,13 +143,13 @@ def _check_question(
     options = tuple(" ".join(o.split()) for o in options_raw if o.strip())
     if kind in ("single", "multi") and not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
         errors.append(SpecError(line, options_field, "surveys.error.options_count",
-                                {"min": str(MIN_OPTIONS), "max": str(MAX_OPTIONS), "n": str(len(options))}))
+                                {"min": MIN_OPTIONS, "max": MAX_OPTIONS, "n": len(options)}))
     if kind in ("scale", "number", "text") and options:
         errors.append(SpecError(line, options_field, "surveys.error.options_unexpected"))
     for option in options:
         if len(option) > MAX_OPTION:
             errors.append(SpecError(line, options_field, "surveys.error.option_long",
-                                    {"value": option[:30], "limit": str(MAX_OPTION)}))
+                                    {"value": option[:30], "limit": MAX_OPTION}))
     if len(set(options)) != len(options):
         errors.append(SpecError(line, options_field, "surveys.error.options_repeat"))
     key = str(raw.get("key", "")).strip()
@@ -175,7 +175,7 @@ def _check_title(title: Any, line: int, field_name: str, errors: list[SpecError]
         errors.append(SpecError(line, field_name, "surveys.error.title_missing"))
         return ""
     if len(title.strip()) > MAX_TITLE:
-        errors.append(SpecError(line, field_name, "surveys.error.title_long", {"limit": str(MAX_TITLE)}))
+        errors.append(SpecError(line, field_name, "surveys.error.title_long", {"limit": MAX_TITLE}))
     return " ".join(title.split())
 
 
@@ -183,7 +183,7 @@ def _finish(title: str, questions: list[Question], errors: list[SpecError], **re
     if not questions and not errors:
         errors.append(SpecError(0, "questions", "surveys.error.no_questions"))
     if len(questions) > MAX_QUESTIONS:
-        errors.append(SpecError(0, "questions", "surveys.error.too_many", {"limit": str(MAX_QUESTIONS)}))
+        errors.append(SpecError(0, "questions", "surveys.error.too_many", {"limit": MAX_QUESTIONS}))
     if errors:
         raise SpecInvalid(errors)
     return SurveySpec(title=title, questions=tuple(questions), **rest)
