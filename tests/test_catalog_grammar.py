@@ -47,7 +47,7 @@ CONFIG_FIELDS = {
 OPEN, CLOSE = "\x01", "\x02"   # around a rendered name: its case follows OPEN
 NUM_OPEN, NUM_CLOSE = "\x03", "\x04"
 WORD = re.compile(r"[А-Яа-яЁё]+(?:-[А-Яа-яЁё]+)*(?:\([а-яё]+\))?")
-ABBREVIATIONS = {"дн", "мин", "ч", "стр", "шт", "руб", "сек", "кв"}
+ABBREVIATIONS = {"дн", "раб", "чел", "мин", "ч", "стр", "шт", "руб", "сек", "кв"}
 # Words before a number that put it in an oblique case: «из 21 ребёнка», «нет 1 квитанции».
 GOVERN_GENITIVE = {"из", "нет", "больше", "меньше", "длиннее", "короче", "около", "до"}
 GENDERED = {"VERB", "PRTS", "ADJS"}
@@ -246,7 +246,8 @@ def test_every_russian_text_agrees_with_its_person_and_count(key: str, template:
 _SINGULAR_S = {"status", "class", "access", "address", "process", "this", "is", "was", "has", "less", "its", "plus"}
 _NOT_NOUNS = {"of", "out", "in", "at", "to", "from", "and", "or", "more", "min", "per", "a", "the", "by", "for",
               "left", "is", "are", "were", "was", "will", "times", "mb", "kb", "reachable", "delivered", "failed",
-              "with", "on", "without", "would", "open", "consent", "new", "than", "answered", "given"}
+              "with", "on", "without", "would", "than", "answered", "given"}
+_MODIFIERS = {"working", "open", "new", "consent", "unanswered", "overdue"}
 _INVARIANT = {"people", "children", "staff", "feedback", "sheep"}
 
 
@@ -254,10 +255,11 @@ def _english_slips(text: str, n: int) -> list[str]:
     slips = []
     for m in re.finditer(f"{NUM_OPEN}(\\d+)([^{NUM_CLOSE}]*){NUM_CLOSE}", text):
         tail = m.group(2) or _plain(text[m.end():])
-        word = re.match(r" ([a-z]+)\b(?![.'’])", tail)
+        word = re.match(r" ([a-z]+)\b(?![.'’])(?: ([a-z]+)\b)?", tail)
         if not word or word.group(1) in _NOT_NOUNS:
             continue
-        w = word.group(1)
+        # "5 working days", "2 open questions": the noun after a modifier.
+        w = word.group(2) if word.group(1) in _MODIFIERS and word.group(2) else word.group(1)
         plural_looking = (w.endswith("s") and not w.endswith("ss") and w not in _SINGULAR_S) or w in _INVARIANT
         if (n == 1) == plural_looking and w not in {"staff", "feedback"}:
             slips.append(f"«{n} {w}»")
