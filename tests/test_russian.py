@@ -72,7 +72,8 @@ def _params(key: str, gender: str) -> dict[str, Any]:
         "name": parent, "parent": parent, "child": child, "who": parent, "by": parent, "teacher": parent,
         "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
         "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
-        "cls": "5А", "to": "6А", "old": "5А", "new": "6А",
+        "cls": "5А", "to": "6А", "old": "5А", "new": "6А", "task": "7", "platform": "P", "due": "D",
+        "receipt": "R", "day": "D", "act": "A", "codes": "C",
     }
     return base
 
@@ -137,6 +138,22 @@ TABLE: dict[str, dict[str, list[str]]] = {
     },
     "tasks.review.accepted": {
         MALE: ["Сергеевич принял выполнение"], FEMALE: ["Петровна приняла выполнение"], UNKNOWN: ["Саша принял(а)"],
+    },
+    "consent.destroy.remind": {
+        MALE: ["запись Петрова Миши Ивановича"], FEMALE: ["запись Ивановой Маши Андреевны"],
+        UNKNOWN: ["запись Ким Женя"],
+    },
+    "consent.destroy.overdue": {
+        MALE: ["данных Петрова Миши Ивановича"], FEMALE: ["данных Ивановой Маши Андреевны"],
+        UNKNOWN: ["данных Ким Женя"],
+    },
+    "consent.destroy.parent_opened": {
+        MALE: ["за ребёнка Петрова Мишу Ивановича"], FEMALE: ["за ребёнка Иванову Машу Андреевну"],
+        UNKNOWN: ["за ребёнка Ким Женя"],
+    },
+    "consent.destroy.parent_done": {
+        MALE: ["ребёнка Петрова Миши Ивановича"], FEMALE: ["ребёнка Ивановой Маши Андреевны"],
+        UNKNOWN: ["ребёнка Ким Женя"],
     },
     "imports.moved": {
         MALE: ["Петров Иван Сергеевич: переведён"], FEMALE: ["Иванова Мария Петровна: переведена"],
