@@ -246,7 +246,7 @@ def test_every_russian_text_agrees_with_its_person_and_count(key: str, template:
 _SINGULAR_S = {"status", "class", "access", "address", "process", "this", "is", "was", "has", "less", "its", "plus"}
 _NOT_NOUNS = {"of", "out", "in", "at", "to", "from", "and", "or", "more", "min", "per", "a", "the", "by", "for",
               "left", "is", "are", "were", "was", "will", "times", "mb", "kb", "reachable", "delivered", "failed",
-              "with", "on", "without", "would", "than", "answered", "given"}
+              "with", "on", "without", "would", "than", "answered", "given", "confirmed"}
 _MODIFIERS = {"working", "open", "new", "consent", "unanswered", "overdue"}
 _INVARIANT = {"people", "children", "staff", "feedback", "sheep"}
 
