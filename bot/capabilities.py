@@ -32,6 +32,7 @@ from bot.services import (
     retention,
     school_year,
     send_log_export,
+    subject_report,
 )
 from bot.services.acks import RENDERER as ACK_RENDERER
 from bot.services.codes import CARD_RENDERER
@@ -59,6 +60,7 @@ from handlers import archive as archive_handlers
 from handlers import broadcast as broadcast_handlers
 from handlers import codes as codes_handlers
 from handlers import consent as consent_handlers
+from handlers import my_data as my_data_handlers
 from handlers import school_year as school_year_handlers
 from handlers import send_log as send_log_handlers
 from handlers import status as status_handlers
@@ -178,6 +180,11 @@ CAPABILITIES: tuple[Capability, ...] = (
         routers=(RouterSpec(access_log_handlers.build_router, staff=True),),
         cli=(access_log.register_cli,),
         admin_actions=(AdminEntry(access_log_handlers.ACTION, "access.admin_action", 115),),
+    ),
+    Capability(
+        "my_data",  # issue #24 item 4: a person's own data (152-FZ art. 14), bot button and CLI
+        routers=(RouterSpec(my_data_handlers.build_router),),
+        cli=(subject_report.register_cli,),
     ),
     Capability(
         "retention",  # issue #24 item 3: the daily purge of data past its term, `schoolbot purge`

@@ -45,6 +45,7 @@ from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
 from bot.services.status import StatusService
+from bot.services.subject_report import SubjectReport
 from bot.services.surveys import SurveysService
 from bot.services.surveys_findings import SurveyFindings
 from bot.services.surveys_nudges import SurveyNudges
@@ -95,6 +96,7 @@ class Services:
     reminders: Reminders
     report: ReportService
     retention: RetentionService
+    subject_report: SubjectReport
     school_year: SchoolYearService
     send_log_export: SendLogExport
     task_actions: TaskActions
@@ -195,6 +197,7 @@ def build_services(
         consent_export=consent_export, db=db, school=school, status=status, tasks=tasks,
     )
     retention = RetentionService(catalog=catalog, clock=clock, db=db, school=school, settings=settings)
+    subject_report = SubjectReport(access_log=access_log, clock=clock, db=db, people=people, school=school)
     school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
     send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, school=school)
     task_actions = TaskActions(
@@ -226,7 +229,7 @@ def build_services(
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,
         consent_nudges=consent_nudges, consent_withdrawal=consent_withdrawal, consent_evidence=consent_evidence,
         roster_import=roster_import, ledger=ledger, onboarding=onboarding,
-        reminders=reminders, report=report, retention=retention, school_year=school_year,
+        reminders=reminders, report=report, retention=retention, subject_report=subject_report, school_year=school_year,
         send_log_export=send_log_export, task_actions=task_actions, training=training, ops=ops, surveys=surveys,
         survey_results=survey_results, survey_nudges=survey_nudges, acks=acks,
     )

@@ -46,6 +46,8 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("report", MANAGER_ROLES, in_keyboard=False),
     MenuEntry("broadcast", MANAGER_ROLES, in_keyboard=False),
     MenuEntry("admin", ADMIN_ROLES),
+    # A person's own data (152-FZ art. 14): the parents', who are the consent's subjects (staff use the CLI).
+    MenuEntry("my_data", PARENT_ROLES),
     MenuEntry("language", None),
 )
 

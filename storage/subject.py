@@ -1,0 +1,144 @@
+"""What the database holds about one person (152-FZ art. 14: a subject's own data).
+
+`references` finds every table that names a person, by the schema itself (each foreign key to
+persons, plus the id columns kept without one so they outlive a purge), so a table another
+capability adds later is counted without anyone remembering to list it here. The other reads are
+the details the report spells out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import aiosqlite
+
+from storage.db import Database, fetchall_in
+from storage.timefmt import from_db, opt_from_db
+
+# Id columns that name a person without a foreign key (they must outlive a purge).
+UNLINKED_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("access_log", "actor"),
+    ("destruction_records", "person_id"),
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    table: str
+    column: str
+    rows: int
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    receipt_id: str
+    child_id: int
+    child_name: str
+    decision: str
+    version: int
+    sha256: str
+    channel: str
+    created_at: datetime
+    by_self: bool  # recorded for this person's own decision (or on paper in their name)
+
+
+@dataclass(frozen=True)
+class TicketEntry:
+    created_at: datetime
+    text: str
+    status: str
+    answer: str | None
+    answered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SentEntry:
+    created_at: datetime
+    sent_at: datetime | None
+    channel: str | None
+    data_class: str
+    kind: str
+    status: str
+
+
+@dataclass(frozen=True)
+class CodeEntry:
+    owner_id: int
+    owner_name: str
+    role: str
+    code: str
+    status: str
+    activated_at: datetime | None
+
+
+class SubjectRepo:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def references(self, person_id: int) -> list[Reference]:
+        conn = self.db.conn
+        tables = [str(r[0]) for r in await fetchall_in(
+            conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        )]
+        pairs: list[tuple[str, str]] = []
+        for table in tables:
+            # PRAGMA arguments cannot be bound; the names come from sqlite_master itself.
+            for fk in await fetchall_in(conn, f"PRAGMA foreign_key_list({table})"):
+                if str(fk["table"]) == "persons":
+                    pairs.append((table, str(fk["from"])))
+        pairs += [(t, c) for t, c in UNLINKED_REFERENCES if t in tables]
+        pairs.append(("persons", "id"))
+        found = []
+        for table, column in pairs:
+            row = await self.db.fetchone(f"SELECT count(*) FROM {table} WHERE {column} = ?", (person_id,))
+            if row is not None and row[0]:
+                found.append(Reference(table, column, int(row[0])))
+        return found
+
+    async def person_row(self, person_id: int) -> dict[str, object] | None:
+        row = await self.db.fetchone("SELECT * FROM persons WHERE id = ?", (person_id,))
+        return {k: row[k] for k in row.keys()} if row is not None else None  # noqa: SIM118
+
+    async def ledger(self, person_id: int, child_ids: list[int]) -> list[LedgerEntry]:
+        marks = ",".join("?" * len(child_ids)) or "NULL"
+        rows = await self.db.fetchall(
+            "SELECT l.*, p.full_name AS child_name FROM consent_ledger l JOIN persons p ON p.id = l.child_id"
+            f" WHERE l.parent_id = ? OR l.child_id = ? OR l.child_id IN ({marks}) ORDER BY l.id",
+            (person_id, person_id, *child_ids),
+        )
+        return [_ledger(r, person_id) for r in rows]
+
+    async def tickets(self, person_id: int) -> list[TicketEntry]:
+        rows = await self.db.fetchall(
+            "SELECT created_at, text, status, answer, answered_at FROM tickets WHERE asker_id = ? ORDER BY id",
+            (person_id,),
+        )
+        return [TicketEntry(from_db(r["created_at"]), r["text"], r["status"], r["answer"],
+                            opt_from_db(r["answered_at"])) for r in rows]
+
+    async def sent(self, person_id: int) -> list[SentEntry]:
+        rows = await self.db.fetchall(
+            "SELECT created_at, sent_at, channel, data_class, kind, status FROM outbox WHERE person_id = ? ORDER BY id",
+            (person_id,),
+        )
+        return [SentEntry(from_db(r["created_at"]), opt_from_db(r["sent_at"]), r["channel"], r["data_class"],
+                          r["kind"], r["status"]) for r in rows]
+
+    async def codes(self, owner_ids: list[int]) -> list[CodeEntry]:
+        if not owner_ids:
+            return []
+        marks = ",".join("?" * len(owner_ids))
+        rows = await self.db.fetchall(
+            "SELECT c.person_id, p.full_name, c.role, c.code, c.status, c.activated_at FROM codes c"
+            f" JOIN persons p ON p.id = c.person_id WHERE c.person_id IN ({marks}) ORDER BY c.person_id, c.id",
+            owner_ids,
+        )
+        return [CodeEntry(r[0], r[1], r[2], r[3], r[4], opt_from_db(r[5])) for r in rows]
+
+
+def _ledger(row: aiosqlite.Row, person_id: int) -> LedgerEntry:
+    return LedgerEntry(
+        receipt_id=row["receipt_id"], child_id=row["child_id"], child_name=row["child_name"],
+        decision=row["decision"], version=row["version"], sha256=row["sha256"], channel=row["channel"],
+        created_at=from_db(row["created_at"]), by_self=row["parent_id"] == person_id,
+    )
