@@ -147,7 +147,7 @@ async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
         assert elena is not None
         mark = len(tg.sent(PARENT_TWO))
         await on_tg.send("/my_data")
-        await on_tg.wait(lambda text: "бота в MAX" in text, after=mark)
+        await on_tg.wait(lambda text: "Файл с персональными данными" in text and "MAX" in text, after=mark)
         assert all(m.method != "sendDocument" for m in tg.sent(PARENT_TWO))
         assert await AccessLogRepo(app.db).about("subject_report", str(elena.id)) == []
 
