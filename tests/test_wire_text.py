@@ -26,7 +26,7 @@ from bot.fakemax import FakeMax
 from bot.max.session import max_text_length
 from bot.tg.wire_text import TELEGRAM_TEXT, fit_text, split_text
 from tests.codes_helpers import load_school, person_id
-from tests.harness import PARENT_ONE, make_settings, running_bot
+from tests.harness import PARENT_ONE, Harness, csv_bytes, make_settings, running_bot
 from tests.help_helpers import PHONES
 
 MARKER = re.compile(r"\n\n\((\d+)/(\d+)\)$")
@@ -236,3 +236,35 @@ async def test_the_fake_max_refuses_a_keyboard_max_would_refuse(mx: FakeMax) -> 
             async with raw.post(f"{mx.base_url}/messages", params={"user_id": USER}, json=body, headers=headers) as r:
                 assert r.status == 400, rows
     assert mx.sent(USER) == []
+
+
+@pytest.mark.parametrize("wire", ["telegram", "max"])
+async def test_a_long_edit_becomes_the_first_part_and_the_rest_follows(
+    wire: str, bots: dict[str, Bot], tg: FakeTelegram, mx: FakeMax
+) -> None:
+    """An import report replaces the "checking…" message: the whole report arrives, buttons last."""
+    bot = bots[wire]
+    waiting = await bot.send_message(USER, "Проверяю файл…")
+    report = "\n".join(f"Строка {n}: не указано ФИО &lt;пусто&gt;" for n in range(2, 302))
+    keyboard = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="Отмена", callback_data="cancel")]])
+    await bot.edit_message_text(report, chat_id=USER, message_id=waiting.message_id, reply_markup=keyboard)
+    got = _received(wire, tg, mx)
+    assert len(got) > 2
+    assert [labels for _, _, labels in got] == [[]] * (len(got) - 1) + [["Отмена"]]
+    bodies = _unmarked([plain for _, plain, _ in got])
+    assert "".join(re.sub(r"\s+", "", b) for b in bodies) == _visible(report)
+    assert got[0][1].startswith("Строка 2:")  # the first message was edited, not left behind
+
+
+async def test_an_import_report_with_many_errors_arrives_whole(harness: Harness) -> None:
+    """Through the real Dispatcher (Telegram's wire as build_bot sets it up): nothing is cut."""
+    rows = [["ФИО", "Роль", "Класс", "Телефон", "Дети"]] + [["", "учитель", "", "", ""] for _ in range(150)]
+    await harness.text(1, "/start")
+    await harness.document(1, csv_bytes(rows), "состав.csv")
+    calls = await harness.press(1, "imp:roster:0")
+    texts = [str(getattr(c, "text", "")) for c in calls if type(c).__name__ in ("EditMessageText", "SendMessage")]
+    report = [t for t in texts if MARKER.search(t)]
+    assert len(report) > 1
+    whole = "\n".join(_unmarked(report))
+    assert "В файле 150 ошибок:" in whole and "…и ещё 50 ошибок" in whole
+    assert all(f"Строка {n}:" in whole for n in range(2, 102))

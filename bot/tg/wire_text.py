@@ -7,9 +7,10 @@ than its wire allows goes out as several messages, cut at a paragraph, else a li
 boundary, never inside a tag or an entity (open tags are closed at the cut and opened again after it),
 each ending with "(i/n)" counted within the limit; the keyboard rides on the last part, and the last
 part is what the caller gets back (so a later edit finds the keyboard). A caption too long for its
-media keeps what fits, and the rest follows as text messages. An edit cannot become several
-messages: a text too long for an edit is cut at a boundary and ends with "…". A keyboard row wider
-than the wire shows continues on the next row.
+media keeps what fits, and the rest follows as text messages. An edit too long for one message
+becomes the first part, the rest follow as new messages with the keyboard on the last (an inline
+message, which has no chat, is cut instead and ends with "…"). A keyboard row wider than the wire
+shows continues on the next row.
 
 The session says how its wire counts (``text_limits``; MaxSession sets MAX's); a session without it
 is Telegram's.
@@ -185,7 +186,23 @@ class WireText(BaseRequestMiddleware):
             return cast(Response[TelegramType], response)
         if isinstance(method, EditMessageText) and method.text:
             is_html = _is_html(bot, method.parse_mode)
-            fitted = fit_text(method.text, lambda s: limits.measure(s, is_html) <= limits.message, is_html=is_html)
-            if fitted != method.text:
+
+            def fits(text: str) -> bool:
+                return limits.measure(text, is_html) <= limits.message
+
+            if method.chat_id is None:  # an inline message cannot grow into several: cut it
+                fitted = fit_text(method.text, fits, is_html=is_html)
                 return cast(Response[TelegramType], await send(bot, method.model_copy(update={"text": fitted})))
+            parts = split_text(method.text, fits, is_html=is_html)
+            if len(parts) > 1:
+                # The message becomes the first part; the rest follow as new messages, the keyboard on
+                # the last (where a later press and its edit then find it).
+                edited = await send(bot, method.model_copy(update={"text": parts[0], "reply_markup": None}))
+                for number, part in enumerate(parts[1:], 2):
+                    markup = method.reply_markup if number == len(parts) else None
+                    follow = SendMessage(
+                        chat_id=method.chat_id, text=part, parse_mode=method.parse_mode, reply_markup=markup
+                    )
+                    await send(bot, follow)
+                return cast(Response[TelegramType], edited)
         return await make_request(bot, method)
