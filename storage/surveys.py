@@ -51,6 +51,7 @@ class Answer:
     role: str | None
     class_label: str | None
     sheet: str
+    person_id: int | None = None  # a named (or still open) survey's; None once anonymised or purged
 
 
 def _survey(row: aiosqlite.Row) -> SurveyRow:
@@ -122,18 +123,10 @@ class SurveyRepo:
 
     async def answers(self, survey_id: int) -> list[Answer]:
         rows = await self.db.fetchall(
-            "SELECT question, value, role, class_label, sheet FROM survey_answers WHERE survey_id = ?"
+            "SELECT question, value, role, class_label, sheet, person_id FROM survey_answers WHERE survey_id = ?"
             " ORDER BY rowid", (survey_id,),
         )
-        return [Answer(int(r[0]), json.loads(r[1]), r[2], r[3], r[4]) for r in rows]
-
-    async def named_answers(self, survey_id: int) -> list[tuple[int, int, Any]]:
-        """(person id, question, value) of a named survey (an anonymous one has none after closing)."""
-        rows = await self.db.fetchall(
-            "SELECT person_id, question, value FROM survey_answers WHERE survey_id = ? AND person_id IS NOT NULL",
-            (survey_id,),
-        )
-        return [(int(r[0]), int(r[1]), json.loads(r[2])) for r in rows]
+        return [Answer(int(r[0]), json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
     async def reminders(self, survey_id: int) -> dict[int, set[int]]:
         """person id -> which reminders (n) they have had for this survey."""
@@ -173,11 +166,18 @@ class SurveyRepo:
     async def put_answer(
         conn: aiosqlite.Connection, survey_id: int, respondent: Respondent, question: int, value: Any, now: datetime
     ) -> None:
+        # A person's answers share a random sheet (never derived from who they are), so once the person
+        # is unlinked (the anonymous close, a purge) nothing leads back to them.
+        row = await fetchone_in(
+            conn, "SELECT sheet FROM survey_answers WHERE survey_id = ? AND person_id = ? LIMIT 1",
+            (survey_id, respondent.person_id),
+        )
+        sheet = str(row[0]) if row is not None else secrets.token_hex(8)
         await conn.execute(
             "INSERT INTO survey_answers(survey_id, person_id, sheet, question, value, role, class_label, answered_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(survey_id, person_id, question) WHERE person_id IS NOT NULL"
             " DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at",
-            (survey_id, respondent.person_id, f"p{respondent.person_id}", question,
+            (survey_id, respondent.person_id, sheet, question,
              json.dumps(value, ensure_ascii=False), respondent.role, respondent.class_label, to_db(now)),
         )
 
@@ -247,6 +247,7 @@ class SurveyRepo:
             "INSERT INTO survey_answers(survey_id, person_id, sheet, question, value, role, class_label, answered_at)"
             " VALUES (?, NULL, ?, ?, ?, ?, ?, NULL)", shuffled,
         )
+        await conn.execute("PRAGMA secure_delete = OFF")
         await conn.execute(
             "UPDATE survey_respondents SET finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END"
             " WHERE survey_id = ?", (to_db(survey.deadline), survey.id),

@@ -230,8 +230,11 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
     ct = await h.app.people.by_tg(1003)
     assert ct is not None
     await surveys.choose(ct, sid, 0, 4)
-    rows = await h.app.db.fetchall("SELECT person_id FROM survey_answers WHERE survey_id = ?", (sid,))
+    rows = await h.app.db.fetchall("SELECT person_id, sheet FROM survey_answers WHERE survey_id = ?", (sid,))
     assert {r[0] for r in rows} == {*answered, ct.id}  # while open: answers can be changed
+    # One random sheet per person, never derived from who they are.
+    open_sheets = {r[1] for r in rows}
+    assert len(open_sheets) == 8 and not open_sheets & {str(pid) for pid in [*answered, ct.id]}
 
     closed = await surveys.close_now(officer, sid)
     assert closed.closed_at is not None
@@ -239,7 +242,7 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
     assert len(answers) == 7 * 4 + 1
     assert all(r["person_id"] is None and r["answered_at"] is None for r in answers)
     sheets = {r["sheet"] for r in answers}
-    assert len(sheets) == 8 and not any(s.startswith("p") for s in sheets)
+    assert len(sheets) == 8 and not sheets & open_sheets  # new sheets: nothing joins the old rows
     # Every column is accounted for: no person, no time of answering, a random sheet, and only the
     # survey, the question, the value and the groups of five or more.
     assert set(dict(answers[0])) == {"survey_id", "person_id", "sheet", "question", "value", "role", "class_label",

@@ -121,7 +121,7 @@ class SurveyFindings:
                 by_sheet[a.sheet][a.question] = a.value
             if survey.anonymous and len(by_sheet) < MIN_GROUP:
                 continue
-            owners = {} if survey.anonymous else {f"p{pid}": pid for pid, _, _ in await repo.named_answers(survey.id)}
+            owners = {} if survey.anonymous else {a.sheet: a.person_id for a in answers if a.person_id is not None}
             questions = questions_of(survey.spec)
             keys = {q.key: i for i, q in enumerate(questions) if q.key}
             for i, q in enumerate(questions):
