@@ -112,8 +112,9 @@ class MaxWebhook:
             if not isinstance(raw, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
+            # Answered 200 all the same: MAX would post a body that cannot be read again for hours.
             log.warning(webhook_text("unreadable", wire="MAX", peer=request.remote or "?", detail=type(exc).__name__))
-            return web.Response(status=400, text="Bad Request")
+            return web.json_response({"ok": False})
         update = self.session.convert(raw)
         if update is not None:
             await self.dp.feed_webhook_update(self.bot, update)

@@ -218,3 +218,24 @@ async def test_a_port_in_use_stops_the_start_with_one_line(tg: FakeTelegram, tmp
             await serve(app, bot, handle_signals=False)
     assert str(caught.value).startswith(f"не удалось открыть 127.0.0.1:{port} для вебхука")
     assert tg.webhooks.webhook is None  # nothing registered for a server that never listened
+
+
+async def test_a_body_that_cannot_be_read_is_logged_and_not_asked_for_again(
+    tg: FakeTelegram, mx: FakeMax, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With the right secret but no JSON object: one line, and 200 so that MAX does not post it again
+    for hours; an update of a kind the bot does not read is skipped the same way."""
+    port = free_port()
+    async with running_bot(tg, tmp_path, mx=mx, telegram=False, webhook_port=port):
+        url = f"http://127.0.0.1:{port}/hook/max"
+        headers = {"X-Max-Bot-Api-Secret": _derived("max")}
+        async with aiohttp.ClientSession() as http:
+            for body in (b"not json", b"[1, 2]", b'{"update_type": "message_created"}'):
+                async with http.post(url, data=body, headers=headers) as resp:
+                    assert resp.status == 200
+        olga = mx.user(77_001, "Ольга", "Иванова")
+        await olga.send("/start")
+        await mx.wait_for(olga.id, lambda m: ASK in m.plain)
+    lines = [r.getMessage() for r in caplog.records if "MAX" in r.getMessage() and r.levelno >= logging.WARNING]
+    assert len([line for line in lines if "не прочитан" in line]) == 2, lines
+    assert len([line for line in lines if "could not be read" in line]) == 1, lines
