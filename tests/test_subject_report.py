@@ -137,8 +137,8 @@ async def test_my_data_lists_everything_the_database_holds_about_the_parent(tmp_
 async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
     tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:
-    """With MAX served the municipal policy holds: on Telegram the parent gets the pointer, nothing
-    is built or logged; in MAX the same parent gets the document."""
+    """With MAX served the municipal policy holds: on Telegram the parent gets the pointer, not the
+    file (the request is logged all the same: its deadline runs); in MAX the same parent gets it."""
     async with running_bot(tg, tmp_path, mx=mx) as app:
         await load_school(app)
         on_tg = TelegramWire(tg, PARENT_TWO, "Елена", "Иванова", PHONES[PARENT_TWO])
@@ -149,7 +149,8 @@ async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
         await on_tg.send("/my_data")
         await on_tg.wait(lambda text: "Файл с персональными данными" in text and "MAX" in text, after=mark)
         assert all(m.method != "sendDocument" for m in tg.sent(PARENT_TWO))
-        assert await AccessLogRepo(app.db).about("subject_report", str(elena.id)) == []
+        rows = await AccessLogRepo(app.db).about("subject_report", str(elena.id))
+        assert [(r.actor, r.channel) for r in rows] == [(elena.id, "telegram")]
 
         on_max = MaxWire(mx, 88_005, "Елена", "Иванова", PHONES[PARENT_TWO].lstrip("+"))
         await _link(on_max)
@@ -157,7 +158,7 @@ async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
         await on_max.send("🗂 Мои данные")
         await on_max.wait(lambda text: "Сведения о ваших персональных данных" in text, after=mark)
         rows = await AccessLogRepo(app.db).about("subject_report", str(elena.id))
-        assert [(r.actor, r.channel) for r in rows] == [(elena.id, "max")]
+        assert [(r.actor, r.channel) for r in rows] == [(elena.id, "telegram"), (elena.id, "max")]
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]) -> int:
