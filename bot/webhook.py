@@ -73,6 +73,15 @@ def wire_url(settings: Settings, channel: Channel) -> str:
     return f"{settings.webhook_url}/{channel.value}"
 
 
+def peer(request: web.Request) -> str:
+    """Who sent a request: behind the reverse proxy on this machine, the client it names."""
+    remote = request.remote or "?"
+    forwarded = request.headers.get("X-Forwarded-For")
+    if forwarded and remote in ("127.0.0.1", "::1"):
+        return forwarded.split(",")[0].strip()[:64]
+    return remote
+
+
 def _secret_ok(sent: str | None, expected: str) -> bool:
     # Bytes: compare_digest refuses non-ASCII str, and a header may carry anything.
     return hmac.compare_digest((sent or "").encode("utf-8", "surrogateescape"), expected.encode())
@@ -86,7 +95,7 @@ class TelegramWebhook(SimpleRequestHandler):
 
     async def handle(self, request: web.Request) -> web.Response:
         if not _secret_ok(request.headers.get(TELEGRAM_HEADER), self.secret_token or ""):
-            log.warning(webhook_text("refused", wire="Telegram", peer=request.remote or "?"))
+            log.warning(webhook_text("refused", wire="Telegram", peer=peer(request)))
             return web.Response(status=403, text="Forbidden")
         return await super().handle(request)
 
@@ -105,7 +114,7 @@ class MaxWebhook:
 
     async def handle(self, request: web.Request) -> web.Response:
         if not _secret_ok(request.headers.get(MAX_HEADER), self.secret):
-            log.warning(webhook_text("refused", wire="MAX", peer=request.remote or "?"))
+            log.warning(webhook_text("refused", wire="MAX", peer=peer(request)))
             return web.Response(status=403, text="Forbidden")
         try:
             raw: Any = await request.json()
@@ -113,7 +122,7 @@ class MaxWebhook:
                 raise ValueError("not a JSON object")
         except ValueError as exc:
             # Answered 200 all the same: MAX would post a body that cannot be read again for hours.
-            log.warning(webhook_text("unreadable", wire="MAX", peer=request.remote or "?", detail=type(exc).__name__))
+            log.warning(webhook_text("unreadable", wire="MAX", peer=peer(request), detail=type(exc).__name__))
             return web.json_response({"ok": False})
         update = self.session.convert(raw)
         if update is not None:

@@ -85,10 +85,11 @@ async def test_both_messengers_by_webhook_with_their_own_secrets(
             for path, header in (("telegram", "X-Telegram-Bot-Api-Secret-Token"), ("max", "X-Max-Bot-Api-Secret")):
                 other = _derived("max" if path == "telegram" else "telegram")
                 for headers in ({}, {header: "wrong-secret-1234567"}, {header: other}, {header: WEBHOOK_SECRET}):
+                    headers = {**headers, "X-Forwarded-For": "203.0.113.7, 10.0.0.1"}  # as nginx adds it
                     async with http.post(f"{base}/{path}", json={"update_id": 1}, headers=headers) as resp:
                         assert resp.status == 403
     refused = [r.getMessage() for r in caplog.records if "отклонён запрос к вебхуку" in r.getMessage()]
-    assert len(refused) == 8
+    assert len(refused) == 8 and all("с 203.0.113.7:" in line for line in refused), refused
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for secret in (WEBHOOK_SECRET, _derived("telegram"), _derived("max")):
         assert secret not in logged
