@@ -322,6 +322,15 @@ class Platform(BaseModel):
     code_url_template: str = ""
 
 
+class MessengerSpec(BaseModel):
+    """A messenger the school's bot serves, as the consent form names it with its operator."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    operator: str = ""
+    address: str = ""
+
+
 class ConsentSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     paper_original_required: bool = True
@@ -332,12 +341,23 @@ class ConsentSettings(BaseModel):
     paper_original_note: str = "Подписанный бумажный экземпляр согласия сдаётся классному руководителю."
     # Invitation codes wait until staff record the signed paper original, not only the button press.
     codes_wait_for_original: bool = False
-    # Who else processes data for the school, named in the consent form (blank lines when empty).
+    # Who else processes data for the school, named in the consent form. No hosting_name: the school
+    # hosts the bot itself, and the form names no hosting processor. An operator or address left
+    # empty is a blank line to fill in by hand, never guessed.
     hosting_name: str = ""
     hosting_address: str = ""
+    # Every messenger the school serves, each with its operator ([[consent.messengers]]). Empty: the
+    # one messenger of the fields below (the form before MAX).
+    messengers: list[MessengerSpec] = Field(default_factory=list)
     messenger_name: str = "Telegram"
     messenger_operator: str = ""
     messenger_address: str = ""
+
+    def served_messengers(self) -> list[MessengerSpec]:
+        if self.messengers:
+            return self.messengers
+        return [MessengerSpec(name=self.messenger_name, operator=self.messenger_operator,
+                              address=self.messenger_address)]
 
 
 # 152-FZ art. 21 part 5: after a withdrawal the data are destroyed within thirty days at most.

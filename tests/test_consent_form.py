@@ -11,6 +11,7 @@ from pathlib import Path
 
 from aiogram.methods import AnswerCallbackQuery, SendDocument
 
+from bot.config import MessengerSpec
 from bot.services import consent as svc
 from bot.services.consent_gate import is_covered
 from bot.tg.callbacks import ConsentCb, StaffCb
@@ -46,22 +47,32 @@ async def test_form_has_every_element_of_article_9_part_4(harness: Harness) -> N
     # and the basis of the representative's authority. The bot does not hold addresses or
     # documents: blank lines to fill in by hand, never invented.
     assert "Я, Иванова Елена Викторовна,\nадрес: " + BLANK in text
-    assert "документ, удостоверяющий личность: " + BLANK in text
+    # The identity documents field by field (series and number, issued by, date), parent and child.
+    short = svc.BLANK
+    parent_doc = (f"документ, удостоверяющий личность (вид): {BLANK},\nсерия и номер: {short},\n"
+                  f"кем выдан: {BLANK},\nдата выдачи: {short},")
+    assert parent_doc in text
     assert "обучающегося Иванова Миши Андреевича, класс 5А" in text
     assert "адрес ребёнка: " + BLANK in text
-    assert "документ, удостоверяющий личность ребёнка (свидетельство о рождении или паспорт): " + BLANK in text
+    child_doc = (f"документ, удостоверяющий личность ребёнка (вид: свидетельство о рождении или паспорт): {BLANK},"
+                 f"\nсерия и номер: {short},\nкем выдан: {BLANK},\nдата выдачи: {short},")
+    assert child_doc in text
     assert "полномочия законного представителя" in text and "реквизиты): " + BLANK in text
     # 2: the operator's name and address.
     assert "Оператор персональных данных: МБОУ «Средняя общеобразовательная школа № 1», адрес: 123456" in text
     # 4: purpose; 5: the exact list of data, by where it is processed.
     assert "Цель обработки:" in text
     assert "— в чат-боте школы: ребёнка — фамилия, имя, отчество; класс; пригласительный код" in text
-    assert "номер телефона; идентификатор и имя пользователя в мессенджере Telegram" in text
-    # 6: every processor acting for the school: the journal platform, the bot's hosting (not
-    # configured here: a blank line) and the messenger as the channel.
+    assert "номер телефона; идентификатор и имя пользователя в мессенджере (MAX, Telegram)" in text
+    # 6: every processor acting for the school: the journal platform; the bot's hosting is not
+    # configured (the school hosts it): no hosting processor, said plainly. Every messenger the
+    # school serves, with its operator.
     assert "— ООО «Дневник.ру», адрес: 197198" in text
-    assert f"— {BLANK}, адрес: {BLANK}, — размещение чат-бота школы" in text
-    assert "Канал связи: мессенджер Telegram" in text
+    assert "размещение чат-бота" not in text and "размещены на собственном сервере оператора" in text
+    assert "Каналы связи: мессенджер MAX (ООО «Коммуникационная платформа», адрес: " in text
+    assert "; мессенджер Telegram (" in text
+    # Nothing else is confirmed inside the consent (a separate document since 1 September 2025).
+    assert "ознакомлен" not in text and "Я подтверждаю" not in text
     # 7: actions and methods; 8: term and how to withdraw; 9: signature.
     assert "Перечень действий с персональными данными: сбор" in text and "Способы обработки:" in text
     assert "Срок действия согласия:" in text and "Порядок отзыва согласия:" in text
@@ -73,9 +84,16 @@ async def test_configured_hosting_and_messenger_are_named(harness: Harness) -> N
     await _linked(harness)
     form = harness.app.school.consent
     form.hosting_name, form.hosting_address = "ООО «Хостер»", "г. Москва, ул. Серверная, 1"
-    form.messenger_operator, form.messenger_address = "Telegram FZ-LLC", "Dubai, UAE"
+    form.messengers = [MessengerSpec(name="MAX", operator="ООО «Коммуникационная платформа»", address="г. Москва")]
     text = await _document(harness, ELENA, MISHA)
     assert "— ООО «Хостер», адрес: г. Москва, ул. Серверная, 1, — размещение чат-бота школы" in text
+    # A MAX-only school names MAX, not Telegram.
+    assert "Каналы связи: мессенджер MAX (ООО «Коммуникационная платформа», адрес: г. Москва)" in text
+    assert "Telegram" not in text
+    # A school without [[consent.messengers]] keeps its one messenger from the older fields.
+    form.messengers = []
+    form.messenger_operator, form.messenger_address = "Telegram FZ-LLC", "Dubai, UAE"
+    text = await _document(harness, ELENA, MISHA)
     assert "мессенджер Telegram (Telegram FZ-LLC, адрес: Dubai, UAE)" in text
 
 
@@ -116,6 +134,8 @@ async def test_parent_gets_the_prefilled_form_as_pdf(harness: Harness, tmp_path:
         )
         flat = " ".join(out.stdout.split())
         assert "Иванова Елена Викторовна" in flat and "Иванова Миши Андреевича" in flat
+        # The acknowledgement of having read the law follows as a document of its own.
+        assert "ПОДТВЕРЖДЕНИЕ ОЗНАКОМЛЕНИЯ" in flat and "ознакомлена с положениями" in flat
         assert "Оператор персональных данных" in flat and "Порядок отзыва согласия" in flat
         assert "Иванова Е. В." in flat and "_____" in flat
 

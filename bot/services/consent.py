@@ -145,15 +145,32 @@ class ConsentService:
         template = version.text_en if lang == "en" and version.text_en else version.text
         platform = self.school.platform
         form = self.school.consent
+        # The form's generated parts speak the template's language.
+        doc_lang = "en" if lang == "en" and version.text_en else "ru"
+        messengers = form.served_messengers()
+        first = messengers[0]
         values = _Blank(
             parent_name=Named(parent.full_name if parent else "", blank=LONG_BLANK),
             parent_address=LONG_BLANK,
             parent_document=LONG_BLANK,
+            # The identity documents, field by field (152-FZ art. 9 part 4 item 1): the bot holds
+            # none of them, so each is a line to fill in by hand.
+            parent_doc_kind=LONG_BLANK,
+            parent_doc_number=BLANK,
+            parent_doc_issued_by=LONG_BLANK,
+            parent_doc_issued_on=BLANK,
             authority=LONG_BLANK,
             child_name=Named(child.full_name),
             child_class=child.class_label or BLANK,
             child_address=LONG_BLANK,
             child_document=LONG_BLANK,
+            child_doc_kind=LONG_BLANK,
+            child_doc_number=BLANK,
+            child_doc_issued_by=LONG_BLANK,
+            child_doc_issued_on=BLANK,
+            processors=self._processors(doc_lang),
+            messengers="; ".join(self._messenger(doc_lang, m.name, m.operator, m.address) for m in messengers),
+            messenger_names=", ".join(m.name for m in messengers),
             school_name=self.school.school.name,
             school_address=self.school.school.address or LONG_BLANK,
             platform_name=platform.name,
@@ -162,12 +179,30 @@ class ConsentService:
             processor_address=platform.operator_address or LONG_BLANK,
             hosting_name=form.hosting_name or LONG_BLANK,
             hosting_address=form.hosting_address or LONG_BLANK,
-            messenger_name=form.messenger_name or BLANK,
-            messenger_operator=form.messenger_operator or BLANK,
-            messenger_address=form.messenger_address or LONG_BLANK,
+            # Versions published before the form named every messenger read these.
+            messenger_name=first.name or BLANK,
+            messenger_operator=first.operator or BLANK,
+            messenger_address=first.address or LONG_BLANK,
             version=str(version.number),
         )
         return template.format_map(values).strip()
+
+    def _processors(self, lang: str) -> str:
+        """Section 4's processors: the journal platform's operator, and the bot's hosting only when
+        school.toml names one (no hosting_name: the school hosts the bot itself, no processor)."""
+        platform, form = self.school.platform, self.school.consent
+        lines = [self.catalog.text(lang, "consent.form.processor_platform", operator=platform.operator or LONG_BLANK,
+                                   address=platform.operator_address or LONG_BLANK, platform=platform.name)]
+        if form.hosting_name:
+            lines.append(self.catalog.text(lang, "consent.form.processor_hosting", name=form.hosting_name,
+                                           address=form.hosting_address or LONG_BLANK))
+        else:
+            lines.append(self.catalog.text(lang, "consent.form.self_hosted"))
+        return "\n".join(lines)
+
+    def _messenger(self, lang: str, name: str, operator: str, address: str) -> str:
+        return self.catalog.text(lang, "consent.form.messenger", name=name, operator=operator or BLANK,
+                                 address=address or LONG_BLANK)
 
     async def open_document(self, parent: Person, child: Person, lang: str) -> tuple[Version, str]:
         """The parent opens a child's document: the exact text is kept (by its hash) and the opening

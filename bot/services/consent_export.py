@@ -218,9 +218,13 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
 # --- the consent form to sign ----------------------------------------------------------------------
 
 
-def form_pdf(text: str, *, title: str, footer: str) -> bytes:
+def form_pdf(text: str, *, title: str, footer: str, acknowledgement: Sequence[str] = ()) -> bytes:
     """The consent document as a portrait A4 form: the heading lines bold and centred, the body
-    justified, blank lines for what the bot does not hold, room to sign at the end."""
+    justified, blank lines for what the bot does not hold, room to sign at the end.
+
+    Since 1 September 2025 a consent is a document of its own (152-FZ art. 9 part 4 as amended):
+    nothing else is confirmed inside it. The acknowledgement of having read the law (title, text,
+    signature lines) follows on a page of its own, signed separately, outside the hashed text."""
     from fpdf import FPDF
 
     pdf = FPDF(orientation="P", unit="mm", format="A4")
@@ -248,6 +252,19 @@ def form_pdf(text: str, *, title: str, footer: str) -> bytes:
     pdf.set_y(-14)
     pdf.set_font("DejaVu", "", 7.5)
     pdf.cell(0, 4, footer, align="C")
+    if acknowledgement:
+        pdf.set_auto_page_break(auto=True, margin=18)
+        pdf.add_page()
+        ack_title, *ack_body = acknowledgement
+        pdf.set_font("DejaVu", "B", 12)
+        for line in ack_title.splitlines():
+            pdf.multi_cell(0, 6, line, align="C", new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+        pdf.set_font("DejaVu", "", 9.5)
+        for para in ack_body:
+            for line in para.splitlines():
+                pdf.multi_cell(0, 5, line, align="L" if "___" in line else "J", new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(3)
     return bytes(pdf.output())
 
 
@@ -324,5 +341,10 @@ class ConsentExport:
             "consent.form_footer", version=version.number, sha=svc.sha256_text(text)[:16], when=f"{now:%d.%m.%Y}"
         )
         title = t("consent.form_title", child=Named(child.full_name))
-        data = await asyncio.to_thread(form_pdf, text, title=title, footer=footer)
+        # Signed on paper beside the Russian form, so in Russian too.
+        ru, me = self.consent.catalog.bind("ru"), Named(parent.full_name)
+        ack = (
+            ru("consent.form.ack_title"), ru("consent.form.ack_body", parent=me), ru("consent.form.ack_sign", parent=me)
+        )
+        data = await asyncio.to_thread(form_pdf, text, title=title, footer=footer, acknowledgement=ack)
         return data, f"soglasie-{child.id}-v{version.number}.pdf"
