@@ -15,6 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot import webhook
 from bot.app import build_bots, create_app, serve
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_settings
@@ -240,3 +241,24 @@ async def test_a_body_that_cannot_be_read_is_logged_and_not_asked_for_again(
     lines = [r.getMessage() for r in caplog.records if "MAX" in r.getMessage() and r.levelno >= logging.WARNING]
     assert len([line for line in lines if "не прочитан" in line]) == 2, lines
     assert len([line for line in lines if "could not be read" in line]) == 1, lines
+
+
+async def test_an_update_cut_off_by_a_stop_is_delivered_again_and_answered_once(
+    tg: FakeTelegram, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bot stops while a handler still waits on Telegram: past the grace period the request is cut
+    off unanswered, so Telegram keeps the update and posts it again to the restarted bot."""
+    monkeypatch.setattr(webhook, "SHUTDOWN_GRACE", 0.2)
+    port = free_port()
+    async with running_bot(tg, tmp_path, webhook_port=port):
+        tg.latency = 2.0  # every answer of the Bot API takes 2 s: the handler's reply is in flight
+        anna = tg.user(TEACHER, "Игорь", "Морозов")
+        await anna.send("/start")
+        await tg.wait_for_request("sendMessage", timeout=5.0)
+    tg.latency = 0.0
+    assert tg.sent(TEACHER) == []  # the reply was cut off with the request
+    assert len(tg.pending_updates()) == 1  # unanswered: Telegram still holds it
+    async with running_bot(tg, tmp_path, webhook_port=port):
+        await tg.wait_for(TEACHER, lambda m: ASK in (m.plain or ""))
+        await tg.webhooks.wait_delivered()
+    assert len([m for m in tg.sent(TEACHER) if ASK in (m.plain or "")]) == 1
