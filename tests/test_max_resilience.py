@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramNetworkError, TelegramServerError
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import BotCommand, BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
 from PIL import Image
 
 from bot.fakemax import FakeMax
+from bot.fakemax.refusals import RateBucket
 from bot.max import make_max_bot
+from bot.max.limited import build_limited_max_bot
+from bot.tg.limiter import SendLimiter
 
 
 class FakeTime:
@@ -208,3 +212,16 @@ async def test_the_fake_deletes_attachments_on_an_empty_edit(mx: FakeMax) -> Non
             assert resp.status == 200
     [message] = mx.sent(7201)
     assert message.files() == [] and message.plain == "Карточка"
+
+
+async def test_every_max_request_takes_a_slot_of_the_limiter(mx: FakeMax) -> None:
+    """MAX counts all requests toward 30 per second; here the fake allows 5 and the limiter 4."""
+    mx._bucket = RateBucket(5.0, time.monotonic)
+    bot = build_limited_max_bot(mx.token, mx.base_url, SendLimiter(rate=4.0, burst=4.0))
+    try:
+        commands = [BotCommand(command="start", description="Начать")]
+        await asyncio.gather(*(bot.set_my_commands(commands) for _ in range(8)))
+    finally:
+        await bot.session.close()
+    assert mx.stats.by_operation["editMyCommands"] == 8
+    assert mx.stats.refused_rate == 0  # paced before MAX, not refused and retried
