@@ -11,6 +11,8 @@ import pytest
 
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
+from bot.max.limited import build_limited_max_bot
+from bot.tg.limiter import SendLimiter
 from tests.codes_helpers import load_school
 from tests.harness import TEACHER, running_bot
 from tests.help_helpers import PHONES
@@ -42,3 +44,19 @@ async def test_a_send_max_refuses_is_logged_as_refused_by_max(
             await asyncio.sleep(0.02)
     refusals = [r.getMessage() for r in caplog.records if "refused by" in r.getMessage()]
     assert refusals and all("refused by MAX: MAX 400" in line for line in refusals), refusals
+
+
+async def test_a_direct_answer_throttled_by_max_is_logged_as_max(
+    mx: FakeMax, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.tg.limiter")
+    mx.user(7401, "Ольга")
+    mx.fail_operation["sendMessage"] = [429]
+    bot = build_limited_max_bot(mx.token, mx.base_url, SendLimiter(), max_retries=0)
+    try:
+        await bot.send_message(7401, "Ответ")  # an interactive answer: paused, then sent again
+    finally:
+        await bot.session.close()
+    assert [m.plain for m in mx.sent(7401)] == ["Ответ"]
+    waits = [r.getMessage() for r in caplog.records if "asks to wait" in r.getMessage()]
+    assert waits and all(line.startswith("MAX asks to wait") for line in waits), waits

@@ -108,7 +108,7 @@ class LedgerService:
                     priority=1,
                 )
         if not officers:
-            log.error("no IT officer is linked in Telegram: nobody could be alerted about the consent ledger")
+            log.error("no IT officer is reachable in any messenger: nobody could be alerted about the consent ledger")
         return verdict
 
     # --- CLI ------------------------------------------------------------------------------------------

@@ -301,7 +301,9 @@ class LimitedSession(AiohttpSession):
                 attempt += 1
                 if current_priority() is Priority.BULK or attempt > INTERACTIVE_429_RETRIES:
                     raise
-                log.warning("Telegram asks to wait %s s before %s; the answer is retried", exc.retry_after, name)
+                # The MAX session (bot/max/limited.py) shares this path: the log names the messenger.
+                messenger = "MAX" if getattr(self, "channel", None) == "max" else "Telegram"
+                log.warning("%s asks to wait %s s before %s; the answer is retried", messenger, exc.retry_after, name)
 
     async def close(self) -> None:
         self.limiter.close()
