@@ -37,6 +37,20 @@ PROCESSED_MEMORY = 100_000
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
+def private_dir(folder: Path) -> None:
+    """Create `folder` and any missing parents as 0700 (the umask cannot widen them): the data and
+    backup folders hold phone numbers and consent records (#24 item 9). A folder that exists is
+    left as its owner set it (it may be shared, e.g. /var/lib)."""
+    missing: list[Path] = []
+    current = folder
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for created in missing:
+        os.chmod(created, 0o700)
+
+
 class StorageError(Exception):
     """The database cannot be used; the message is meant for the operator."""
 
@@ -118,7 +132,7 @@ class Database:
     async def open(self) -> None:
         memory = str(self.path) == ":memory:"
         if not memory:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(self.path.parent)
             if not self.path.exists():
                 # Create it private before SQLite does (SQLite would use the umask).
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storage.db import migrations
+from storage.db import migrations, private_dir
 
 # A file without these is not a schoolbot database, whatever its name.
 REQUIRED_TABLES = frozenset({"persons", "person_roles", "guardians", "outbox", "fsm", "processed_updates"})
@@ -48,7 +48,7 @@ def verify_file(path: Path) -> str | None:
 
 
 def private_file(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
     os.chmod(path, 0o600)
 

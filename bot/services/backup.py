@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ import pyzipper
 from bot.services.access_log import AccessKind, AccessLog
 from storage import ops
 from storage.ops import OpsRepo
-from storage.snapshot import backup_sync
+from storage.snapshot import backup_sync, private_file
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -40,7 +41,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "schoolbot-"
 SUFFIX = ".sqlite3"
-_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.sqlite3$")
+_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.sqlite3(\.zip)?$")
+# With BACKUP_PASSPHRASE set, each nightly copy is kept as `<name>.zip`: the same AES-256 ZIP as the
+# off-site copy (7-Zip and WinZip open it; `schoolbot restore` reads it with the passphrase).
+ENCRYPTED = ".zip"
 _STAMP = "%Y%m%dT%H%M%SZ"
 
 DEFAULT_KEEP = (7, 4, 12)  # daily, weekly, monthly
@@ -62,6 +66,10 @@ class BackupResult:
 
 def backup_name(moment: datetime) -> str:
     return f"{PREFIX}{moment.astimezone(UTC).strftime(_STAMP)}{SUFFIX}"
+
+
+def is_encrypted(path: Path) -> bool:
+    return path.name.endswith(SUFFIX + ENCRYPTED)
 
 
 def stamp_of(path: Path) -> datetime | None:
@@ -104,6 +112,38 @@ def encrypted_archive_sync(source: Path, passphrase: str) -> bytes:
         zf.setencryption(pyzipper.WZ_AES, nbits=256)
         zf.write(source, arcname=source.name)
     return buffer.getvalue()
+
+
+def encrypt_in_place_sync(plain: Path, passphrase: str) -> Path:
+    """Replace the verified copy `plain` by `<plain>.zip`, encrypted as the off-site copy is; the
+    plain file exists only between the copy's integrity check and this (0600, in the 0700 folder).
+    Blocking: run it in a thread."""
+    target = plain.with_name(plain.name + ENCRYPTED)
+    part = target.with_name(target.name + ".part")
+    private_file(part)
+    part.write_bytes(encrypted_archive_sync(plain, passphrase))
+    os.replace(part, target)
+    plain.unlink()
+    return target
+
+
+def decrypt_sync(archive: Path, passphrase: str, into: Path) -> Path:
+    """The database inside an encrypted backup, written to the new file `into` (0600). BackupError
+    with the reason (in Russian, for the operator) when it cannot be read."""
+    try:
+        with pyzipper.AESZipFile(archive) as zf:
+            zf.setpassword(passphrase.encode("utf-8"))
+            names = [n for n in zf.namelist() if n.endswith(SUFFIX)]
+            if len(names) != 1:
+                raise BackupError(f"{archive}: в архиве нет копии базы schoolbot (*.sqlite3)")
+            data = zf.read(names[0])
+    except RuntimeError as exc:  # pyzipper: a wrong or missing password
+        raise BackupError(f"{archive}: не удалось расшифровать: неверная парольная фраза ({exc})") from None
+    except (pyzipper.BadZipFile, OSError) as exc:
+        raise BackupError(f"{archive}: не архив резервной копии: {exc}") from None
+    private_file(into)
+    into.write_bytes(data)
+    return into
 
 
 class ArchiveRefused(Exception):
@@ -209,6 +249,11 @@ class BackupService:
         if str(source) == ":memory:":
             raise BackupError("an in-memory database cannot be backed up")
         size, failure = await asyncio.to_thread(backup_sync, source, target)
+        secret = self.settings.backup_passphrase
+        if failure is None and secret is not None:
+            # At rest (#24 item 9): the copy is kept encrypted when the school set a passphrase.
+            target = await asyncio.to_thread(encrypt_in_place_sync, target, secret.get_secret_value())
+            size = target.stat().st_size
         local_day = now.astimezone(self.school.tz).date().isoformat()
         await OpsRepo(self.db).record_db_backup(
             path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
@@ -241,8 +286,12 @@ class BackupService:
         if status.latest is None:
             raise ArchiveRefused("status.db.archive_none")
         await self.access_log.record(AccessKind.BACKUP_EXPORT, status.latest.name)
+        if is_encrypted(status.latest):
+            # Kept encrypted already, with the same passphrase and format: sent as it is.
+            data = await asyncio.to_thread(status.latest.read_bytes)
+            return data, status.latest.name, status.latest_at
         data = await asyncio.to_thread(encrypted_archive_sync, status.latest, status.passphrase)
-        return data, status.latest.name + ".zip", status.latest_at
+        return data, status.latest.name + ENCRYPTED, status.latest_at
 
     async def log_journal(self, *, quarter: int, label: str, person_id: int | None) -> int:
         """Record a journal backup for `quarter` of the running school year; returns its id."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from bot.argparsing import SubParsers
 from bot.config import load_settings
 from bot.i18n import Catalog, Translator
-from bot.services.backup import _STAMP, BackupError
+from bot.services.backup import _STAMP, BackupError, decrypt_sync, is_encrypted
 from storage import consent as consent_repo
 from storage.consent import ConsentRepo
 from storage.db import Database
@@ -107,7 +107,33 @@ def _put_back(db_path: Path, aside: Path | None) -> None:
             os.replace(Path(str(aside) + ext), Path(str(db_path) + ext))
 
 
+def _is_zip(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
+
+
 async def restore(
+    db_path: Path, source: Path, now: datetime, *, carry_over: bool = False, force: bool = False,
+    passphrase: str | None = None,
+) -> RestoreOutcome:
+    """An encrypted backup (BACKUP_PASSPHRASE set when it was taken) is decrypted first, with
+    `passphrase`, into a private file next to the database that is removed afterwards."""
+    if not (is_encrypted(source) or _is_zip(source)):
+        return await _restore_plain(db_path, source, now, carry_over=carry_over, force=force)
+    if passphrase is None:
+        raise BackupError(f"{source}: копия зашифрована — задайте BACKUP_PASSPHRASE, с которой она сделана")
+    plain = db_path.with_name(db_path.name + ".restore-plain")
+    try:
+        await asyncio.to_thread(decrypt_sync, source, passphrase, plain)
+        return await _restore_plain(db_path, plain, now, carry_over=carry_over, force=force)
+    finally:
+        plain.unlink(missing_ok=True)
+
+
+async def _restore_plain(
     db_path: Path, source: Path, now: datetime, *, carry_over: bool = False, force: bool = False
 ) -> RestoreOutcome:
     """Replace the database at `db_path` with the backup `source` (the caller holds the database
@@ -159,7 +185,8 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     with DatabaseLock(settings.database_path, "restore"):
         try:
             outcome = await restore(
-                Path(settings.database_path), source, datetime.now(UTC), carry_over=args.carry_over, force=args.force
+                Path(settings.database_path), source, datetime.now(UTC), carry_over=args.carry_over, force=args.force,
+                passphrase=secret.get_secret_value() if (secret := settings.backup_passphrase) is not None else None,
             )
         except RestoreRefused as exc:
             lines = [t.plural("ledger.restore.refused", len(exc.missing), file=source)]

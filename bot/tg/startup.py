@@ -27,6 +27,7 @@ from aiogram.types import User
 from aiogram.utils.backoff import BackoffConfig
 
 from bot.config import ConfigError, Settings, startup_text
+from storage.db import private_dir
 
 log = logging.getLogger("schoolbot")
 
@@ -86,7 +87,7 @@ def _folder_error(folder: Path, exc: OSError) -> StartupError:
 def check_data_folder(folder: Path) -> None:
     """Create `folder` if needed and prove it takes a write; StartupError (one line) if not."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        private_dir(folder)
         probe = folder / f".schoolbot-write-test-{os.getpid()}"
         fd = os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
         try:
