@@ -20,6 +20,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.acks import MAX_DOCUMENT, PLAN_ITEMS, AckRefused, AcksService, Coverage
 from bot.services.broadcast import Audience, AudienceError
+from bot.services.tasks import TasksService
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AckAdm, AckAdminAction
 from bot.tg.filters import HasContent, HasRole
@@ -242,6 +243,26 @@ async def from_broadcast(query: CallbackQuery, person: Person, t: Translator, st
 
 
 @public
+async def from_proof(query: CallbackQuery, callback_data: AckAdm, t: Translator, state: FSMContext, *,
+                     tasks: TasksService) -> None:
+    """An accepted plan document (a local act, an instruction) goes out asking for «Ознакомлен(а)»,
+    as evidence for its own plan item: the audience is asked next."""
+    proof = await tasks.get_proof(callback_data.cid)
+    if proof is None or proof.status != "accepted" or proof.kind != "document" or not proof.file_id or (
+            proof.item_number not in PLAN_ITEMS):
+        await query.answer(t("acks.expired"), show_alert=True)
+        return
+    await query.answer()
+    name = proof.file_name or "document.pdf"
+    await state.set_state(AckNew.setup)
+    await state.set_data({"ack_file": proof.file_id, "ack_name": name, "ack_title": Path(name).stem.replace("_", " "),
+                          "ack_body": escape(Path(name).stem), "ack_item": proof.item_number})
+    message = message_of(query)
+    if message is not None:
+        await message.answer(t("acks.ask_audience"), reply_markup=kb.ack_audiences(t))
+
+
+@public
 async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
@@ -258,6 +279,7 @@ def build_router() -> Router:
         (AckAdminAction.NEW, new, authors), (AckAdminAction.ITEM, item_chosen, authors),
         (AckAdminAction.AUDIENCE, audience_chosen, authors), (AckAdminAction.CREATE, create, authors),
         (AckAdminAction.CANCEL, cancel, viewers), (AckAdminAction.FROM_BROADCAST, from_broadcast, authors),
+        (AckAdminAction.FROM_PROOF, from_proof, authors),
     ):
         router.callback_query.register(handler, AckAdm.filter(F.action == action), allowed)
     router.message.register(document_received, StateFilter(AckNew.content), HasContent("document"), authors)

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
-from bot.domain.access import ADMIN_ROLE, REVIEWER_ROLES
+from bot.domain.access import ADMIN_ROLE, REVIEWER_ROLES, SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
 from bot.services import task_actions as actions
 from bot.services import tasks as svc
+from bot.services.acks import PLAN_ITEMS as ACK_ITEMS
 from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct
 from bot.tg.menu import menu_entry_of
 from bot.tg.policy import personal
+from bot.tg.survey_keyboards import ack_from_proof
 from handlers.status import JournalFlow
 
 # Every callback of this module is for staff only (tests/test_access.py relies on it).
@@ -116,13 +118,18 @@ async def accept(
     query: CallbackQuery, callback_data: ProofAct, person: Person, t: Translator, *, task_actions: TaskActions,
 ) -> None:
     try:
-        await task_actions.review(person, callback_data.proof_id, accept=True, comment=None)
+        proof = await task_actions.review(person, callback_data.proof_id, accept=True, comment=None)
     except Refused as exc:
         await query.answer(t(exc.key), show_alert=True)
         return
     await query.answer(t("tasks.review.done_accept"))
     if isinstance(query.message, Message):
-        await query.message.answer(t("tasks.review.done_accept"))
+        # An accepted local act or instruction (items 5-7, 12-14) can go out asking for «Ознакомлен(а)».
+        markup = None
+        if proof.kind == "document" and proof.file_id and proof.item_number in ACK_ITEMS and person.has_role(
+                *SURVEY_AUTHOR_ROLES):
+            markup = InlineKeyboardMarkup(inline_keyboard=[[ack_from_proof(t, proof.id)]])
+        await query.message.answer(t("tasks.review.done_accept"), reply_markup=markup)
 
 
 @personal

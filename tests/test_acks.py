@@ -8,7 +8,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
-from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness
+from bot.services.task_actions import ProofInput
+from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness
 from tests.help_helpers import alerts, buttons, texts
 from tests.surveys_helpers import EXTRA_PARENTS, big_school, queued
 
@@ -108,3 +109,35 @@ async def test_a_broadcast_asks_for_acknowledgement(harness: Harness) -> None:
         "inline_keyboard": [[{"text": "✅ Ознакомлен(а)", "callback_data": "ack:1"}]]}
     # No plain broadcast went out beside it.
     assert await queued(h, "bc:%") == []
+
+
+async def test_an_accepted_local_act_goes_out_to_be_read(harness: Harness) -> None:
+    """Item 6's package of local acts, accepted as the IT officer's proof, is sent by the director to
+    the staff asking for «Ознакомлен(а)», as evidence for item 6."""
+    h = harness
+    await big_school(h)
+    officer = await h.app.people.by_tg(IT_OFFICER)
+    assert officer is not None
+    h.bot.session.files["file-act"] = PDF
+    h.bot.session.files["documents/file-act"] = PDF
+    snap = await h.app.services.tasks.snapshot()
+    item = snap.item("6")
+    assert item is not None
+    key = snap.current_tasks(item, h.clock.now().date())[0].key
+    proof_id = await h.app.services.task_actions.submit_proof(
+        officer, "6", key, ProofInput(kind="document", body=None, file_id="file-act", file_unique_id="u-act",
+                                      file_name="Положение_об_ЭЖ.pdf"))
+    calls = await h.press(DIRECTOR, f"tpr:accept:{proof_id}")
+    assert ("✍️ Отправить на ознакомление", f"aka:proof:{proof_id}:") in buttons(calls[-1])
+    calls = await h.press(DIRECTOR, f"aka:proof:{proof_id}:")
+    assert "Кому отправить?" in texts(calls)[-1]
+    calls = await h.press(DIRECTOR, "aka:aud:0:staff")
+    assert "Пункт 6" in texts(calls)[0]
+    calls = await h.press(DIRECTOR, "aka:create:0:")
+    assert "адресатов 10" in texts(calls)[0]
+    campaign = await h.app.db.fetchone("SELECT plan_item, sha256, file_name FROM ack_campaigns")
+    assert campaign is not None and campaign["plan_item"] == "6"
+    assert campaign["sha256"] == hashlib.sha256(PDF).hexdigest()
+    # A teacher (not an author) cannot do it with a hand-made button.
+    calls = await h.press(TEACHER, f"aka:proof:{proof_id}:")
+    assert await h.app.db.fetchval("SELECT count(*) FROM ack_campaigns") == 1

@@ -388,6 +388,7 @@ class AckAdminAction(enum.StrEnum):
     CREATE = "create"
     CANCEL = "cancel"
     FROM_BROADCAST = "bc"  # the broadcast being confirmed, sent with «Ознакомлен(а)» instead
+    FROM_PROOF = "proof"  # an accepted plan document (a task's proof, `cid`: its id) sent to be read
 
 
 class AckAdm(CallbackData, prefix="aka"):

@@ -200,3 +200,8 @@ def ack_view(t: Translator, cid: int, *, pending: bool, plan_item: str | None) -
 def broadcast_with_ack(t: Translator) -> InlineKeyboardButton:
     """The broadcast preview's extra button: send it asking for «Ознакомлен(а)»."""
     return _button(t("acks.btn_broadcast"), ack(AckAdminAction.FROM_BROADCAST))
+
+
+def ack_from_proof(t: Translator, proof_id: int) -> InlineKeyboardButton:
+    """Under an accepted plan document: send it asking for «Ознакомлен(а)»."""
+    return _button(t("acks.btn_from_proof"), ack(AckAdminAction.FROM_PROOF, proof_id))
