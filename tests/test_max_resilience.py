@@ -225,3 +225,12 @@ async def test_every_max_request_takes_a_slot_of_the_limiter(mx: FakeMax) -> Non
         await bot.session.close()
     assert mx.stats.by_operation["editMyCommands"] == 8
     assert mx.stats.refused_rate == 0  # paced before MAX, not refused and retried
+
+
+async def test_a_long_file_name_is_cut_to_what_max_takes_keeping_its_extension(bot: Bot, mx: FakeMax) -> None:
+    name = "Реестр согласий " + "5А класс " * 40 + ".xlsx"
+    assert len(name) > 200
+    await bot.send_document(7201, BufferedInputFile(b"PK", name))
+    [message] = mx.sent(7201)
+    sent_name = message.files()[0]["filename"]
+    assert len(sent_name) == 200 and sent_name.endswith(".xlsx") and sent_name.startswith("Реестр согласий")

@@ -11,6 +11,7 @@ import json
 import logging
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import unquote
 
 from aiohttp import BodyPartReader, web
 
@@ -148,10 +149,13 @@ class FakeMax(FakeMaxOperations):
         data, filename = b"", "file"
         async for part in reader:
             if isinstance(part, BodyPartReader) and part.name == "data":
-                filename = part.filename or filename
+                # aiohttp percent-encodes a non-ASCII file name in the form; the server reads it back.
+                filename = unquote(part.filename or filename)
                 data = bytes(await part.read())
         if not data:
             return web.json_response({"code": "proto.payload", "message": "No data part"}, status=400)
+        if len(filename) > 200:  # as MAX: a file name up to 200 characters
+            return web.json_response({"code": "proto.payload", "message": "File name is too long"}, status=400)
         stored = self.store_file(data, filename, kind, processing=self.upload_processing)
         if kind == "image":
             return web.json_response({"photos": {str(stored.photo_id): {"token": stored.token}}})

@@ -100,6 +100,19 @@ class MarkerStore(Protocol):
     async def save(self, marker: int) -> None: ...
 
 
+MAX_FILENAME = 200  # MAX refuses an upload whose file name is longer
+
+
+def _upload_name(name: str) -> str:
+    """``name`` within MAX's 200 characters, its extension kept (a register's name can be long)."""
+    if len(name) <= MAX_FILENAME:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or len(extension) > 10:
+        return name[:MAX_FILENAME]
+    return stem[: MAX_FILENAME - len(extension) - 1] + "." + extension
+
+
 def max_text_length(text: str, is_html: bool) -> int:
     """The length MAX counts: the text as the session sends it (HTML in MAX's dialect)."""
     return utf16_len(telegram_html_to_max(text) if is_html else text)
@@ -358,7 +371,8 @@ class MaxSession(AiohttpSession):
             data = b"".join([chunk async for chunk in value.read(bot)])
             endpoint = await self.call(method, "POST", "/uploads", query={"type": kind})
             form = FormData()
-            form.add_field("data", data, filename=value.filename or ("photo.jpg" if kind == "image" else "file"))
+            name = _upload_name(value.filename or ("photo.jpg" if kind == "image" else "file"))
+            form.add_field("data", data, filename=name)
             session = await self.create_session()
             try:
                 async with session.post(endpoint["url"], data=form, timeout=ClientTimeout(total=300)) as resp:
