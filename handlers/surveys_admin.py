@@ -236,7 +236,8 @@ def results_text(t: Translator, res: Any, surveys: SurveysService) -> str:
                total=res.respondents, finished=res.finished,
                privacy=t(f"surveys.admin.anon_{int(survey.anonymous)}"))]
     if res.hidden:
-        lines.append(t("surveys.summary.too_few", n=MIN_GROUP))
+        lines.append(t("surveys.summary.after_close" if survey.closed_at is None else "surveys.summary.too_few",
+                       n=MIN_GROUP))
         return "\n".join(lines)
     for qr in res.questions:
         lines.append(f"\n<b>{qr.index + 1}. {escape(qr.question.text)}</b>")

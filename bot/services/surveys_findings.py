@@ -119,7 +119,8 @@ class SurveyFindings:
             by_sheet: dict[str, dict[int, Any]] = defaultdict(dict)
             for a in answers:
                 by_sheet[a.sheet][a.question] = a.value
-            if survey.anonymous and len(by_sheet) < MIN_GROUP:
+            # An anonymous survey counts once closed, and only with five answers or more (as its results).
+            if survey.anonymous and (len(by_sheet) < MIN_GROUP or survey.closed_at is None):
                 continue
             owners = {} if survey.anonymous else {a.sheet: a.person_id for a in answers if a.person_id is not None}
             questions = questions_of(survey.spec)

@@ -57,7 +57,7 @@ class Results:
     respondents: int
     finished: int
     sheets: int  # how many people answered at least one question
-    hidden: bool  # anonymous and fewer than MIN_GROUP: nothing but the counts is shown
+    hidden: bool  # anonymous, and open or fewer than MIN_GROUP: nothing but the counts is shown
     questions: list[QuestionResult] = field(default_factory=list)
     by_class: list[GroupResult] = field(default_factory=list)
     by_role: list[GroupResult] = field(default_factory=list)
@@ -123,7 +123,9 @@ class SurveyResults:
         sheets = len({a.sheet for a in answers})
         questions = questions_of(survey.spec)
         res = Results(survey, len(respondents), sum(r.finished_at is not None for r in respondents), sheets,
-                      hidden=survey.anonymous and sheets < MIN_GROUP)
+                      # While it is open, watching the counts move as one person answers would tell
+                      # what that person said: an anonymous survey's results wait for its close.
+                      hidden=survey.anonymous and (sheets < MIN_GROUP or survey.closed_at is None))
         if res.hidden:
             return res
         res.questions = _tally(questions, answers)
@@ -151,7 +153,8 @@ class SurveyResults:
         lines = [t("surveys.summary.head", title=survey.title, sheets=res.sheets, total=res.respondents,
                    pct=share(res.sheets, res.respondents))]
         if res.hidden:
-            lines.append(t("surveys.summary.too_few", n=MIN_GROUP))
+            lines.append(t("surveys.summary.after_close" if survey.closed_at is None else "surveys.summary.too_few",
+                           n=MIN_GROUP))
         for qr in res.questions:
             if qr.counts and qr.answered:
                 label, n, pct = max(qr.counts, key=lambda c: c[1])
