@@ -46,7 +46,7 @@ async def test_it_officer_broadcasts_to_all_parents(harness: Harness, monkeypatc
     calls = await harness.text(1, "Родительское собрание в пятницу в 18:00")
     preview = _texts(calls)[0]
     # Two parents on the roster, one has joined the bot.
-    assert "Всего в списке: 2, получат в Telegram: 1" in preview
+    assert "Всего в списке: 2, получат в Telegram или MAX: 1" in preview
     monkeypatch.setattr(service, "PROGRESS_INTERVAL", 0.01)
     calls = await harness.press(1, BcConfirm(ok=True).pack())
     assert any("Рассылка идёт" in t for t in _texts(calls))
@@ -83,7 +83,7 @@ async def test_director_picks_a_class(harness: Harness) -> None:
     assert "5А" in labels and "6Б" in labels
     await harness.press(DIRECTOR, BcAudience(kind="class", value="6Б").pack())
     calls = await harness.text(DIRECTOR, "Экскурсия")
-    assert "Всего в списке: 1, получат в Telegram: 1" in _texts(calls)[0]
+    assert "Всего в списке: 1, получат в Telegram или MAX: 1" in _texts(calls)[0]
 
 
 async def test_forged_and_foreign_callbacks_are_refused(harness: Harness) -> None:
@@ -164,7 +164,7 @@ async def test_end_to_end_broadcast_with_progress(tg: FakeTelegram, tmp_path: Pa
         await tg.wait_for(1, lambda m: any("Напишите текст" in (e.text or "") for e in m.edits))
         await admin.send("Завтра <b>сокращённые</b> уроки")
         preview = await tg.wait_for(1, lambda m: "Отправить?" in (m.plain or ""))
-        assert "получат в Telegram: 15" in (preview.plain or "")
+        assert "получат в Telegram или MAX: 15" in (preview.plain or "")
         await admin.press(preview, "✅ Отправить")
         done = await tg.wait_for(1, lambda m: "завершена" in (m.plain or ""), timeout=10)
         assert "доставлено 15" in (done.plain or "")
@@ -237,7 +237,7 @@ async def test_cli_broadcast_sends_with_a_progress_bar(tg: FakeTelegram, tmp_pat
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()
-    assert "доступны в Telegram 5" in out.decode()
+    assert "доступны в Telegram или MAX: 5" in out.decode()
     assert "доставлено 5" in out.decode()
     for tg_id in range(50_000, 50_005):
         assert (tg.sent(tg_id)[0].plain or "").endswith("Педсовет <в 15:00>")
