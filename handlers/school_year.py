@@ -16,7 +16,8 @@ from bot.tg.policy import child_data, public
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
 STAFF_ONLY = True
-# A Telegram message holds 4096 characters: the bot shows this many changes, the CLI all of them.
+# A screen a person can read: the bot shows this many changes (the wire would cut more into parts), the
+# CLI all of them.
 SHOWN_CHANGES = 30
 
 

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 
 BROADCAST_PRIORITY = 8  # after reminders and codes (5): a bulk message never delays them
 PROGRESS_INTERVAL = 3.0  # seconds between edits of the progress message (real time)
-# Telegram's limit is 4096 characters after entity parsing; leave room for the header.
+# A broadcast is meant to be one message on either wire (Telegram 4096 seen, MAX 4000 as sent): room
+# is left for the header. (A longer one would still arrive whole, cut into parts by the wire.)
 MAX_TEXT = 3800
 
 
