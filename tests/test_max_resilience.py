@@ -234,3 +234,14 @@ async def test_a_long_file_name_is_cut_to_what_max_takes_keeping_its_extension(b
     [message] = mx.sent(7201)
     sent_name = message.files()[0]["filename"]
     assert len(sent_name) == 200 and sent_name.endswith(".xlsx") and sent_name.startswith("Реестр согласий")
+
+
+async def test_a_failed_upload_is_tried_again_on_a_fresh_url(bot: Bot, mx: FakeMax, clock: FakeTime) -> None:
+    mx.fail_uploads = [503, 0]  # the upload server answers 503, then drops the connection
+    await bot.send_photo(7201, BufferedInputFile(_png(), "card.png"))
+    [photo] = mx.sent(7201)
+    assert photo.files() and clock.slept == [1.0, 2.0]
+    assert mx.stats.by_operation["getUploadUrl"] == 3
+    mx.fail_uploads = [400]  # a refusal is not a hiccup: reported at once
+    with pytest.raises(TelegramBadRequest, match="upload refused: 400"):
+        await bot.send_document(7201, BufferedInputFile(b"x", "a.csv"))

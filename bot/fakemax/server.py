@@ -143,6 +143,11 @@ class FakeMax(FakeMaxOperations):
 
     async def _handle_upload(self, request: web.Request) -> web.StreamResponse:
         kind = self._uploads.pop(request.match_info["upload_id"], None)
+        if self.fail_uploads:  # a forced failure of the upload server: a status, or 0 to drop
+            forced = self.fail_uploads.pop(0)
+            if forced == 0 and request.transport is not None:
+                request.transport.close()
+            return web.json_response({"code": "internal", "message": "Upload failed"}, status=forced or 500)
         if kind is None:
             return web.json_response({"code": "not.found", "message": "Unknown upload"}, status=404)
         reader = await request.multipart()

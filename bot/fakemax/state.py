@@ -63,6 +63,8 @@ class FakeMaxState:
         self.fail_next: list[int] = []
         # The same, for the next requests of one operation only (by operationId, e.g. "getUploadUrl").
         self.fail_operation: dict[str, list[int]] = {}
+        # The same for the upload server (POST to an upload URL).
+        self.fail_uploads: list[int] = []
         self._now = now
         self._bucket = RateBucket(rate, monotonic)
         self._schema: MaxSchema | None = None

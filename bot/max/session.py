@@ -369,18 +369,8 @@ class MaxSession(AiohttpSession):
         """The attachment payload for a photo/document given as InputFile, MAX file id or URL."""
         if isinstance(value, InputFile):
             data = b"".join([chunk async for chunk in value.read(bot)])
-            endpoint = await self.call(method, "POST", "/uploads", query={"type": kind})
-            form = FormData()
             name = _upload_name(value.filename or ("photo.jpg" if kind == "image" else "file"))
-            form.add_field("data", data, filename=name)
-            session = await self.create_session()
-            try:
-                async with session.post(endpoint["url"], data=form, timeout=ClientTimeout(total=300)) as resp:
-                    if resp.status != 200:
-                        raise TelegramBadRequest(method=method, message=f"MAX upload refused: {resp.status}")
-                    uploaded: dict[str, Any] = await resp.json(content_type=None)
-            except ClientError as exc:
-                raise TelegramNetworkError(method=method, message=f"upload: {type(exc).__name__}") from exc
+            endpoint, uploaded = await self._send_file(method, kind, data, name)
             if kind == "image" and uploaded.get("photos"):
                 return {"photos": uploaded["photos"]}
             token = uploaded.get("token") or endpoint.get("token")
@@ -397,6 +387,32 @@ class MaxSession(AiohttpSession):
             f"{type(method).__name__}: a file must be an InputFile or a MAX file id "
             "(Telegram file ids are not valid on MAX)"
         )
+
+    async def _send_file(
+        self, method: TelegramMethod[Any], kind: str, data: bytes, name: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(the /uploads answer, the upload server's answer). An upload that fails on the network or
+        with a 5xx is tried again on a fresh upload URL (an upload URL serves one upload), with the
+        same doubling pauses as ``call``; a repeated upload only stores the file twice."""
+        session = await self.create_session()
+        attempt = 0
+        while True:
+            endpoint = await self.call(method, "POST", "/uploads", query={"type": kind})
+            form = FormData()
+            form.add_field("data", data, filename=name)
+            try:
+                async with session.post(endpoint["url"], data=form, timeout=ClientTimeout(total=300)) as resp:
+                    if resp.status == 200:
+                        uploaded: dict[str, Any] = await resp.json(content_type=None)
+                        return endpoint, uploaded
+                    failure: Exception = TelegramBadRequest(method=method, message=f"MAX upload refused: {resp.status}")
+                    retry = resp.status >= 500
+            except (TimeoutError, ClientError) as exc:
+                failure, retry = TelegramNetworkError(method=method, message=f"upload: {type(exc).__name__}"), True
+            if not retry or attempt >= self.max_retries:
+                raise failure
+            await self.sleep(self.retry_delay * (2**attempt))
+            attempt += 1
 
     async def _send_media(self, bot: Bot, method: Any, kind: str, value: Any) -> Message:
         payload = await self._upload(bot, method, kind, value)
