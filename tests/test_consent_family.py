@@ -24,7 +24,7 @@ from bot.domain.consent import (
 from bot.services.consent_gate import code_clearance, conflicts, covered_children, is_covered
 from bot.services.roster import import_roster
 from storage.consent import ConsentRepo
-from tests.consent_helpers import buttons, consent_menu, last_with_buttons
+from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes
 
 # A second legal representative of Коля (5А), beside Смирнов Олег Павлович (PARENT_ONE).
@@ -143,6 +143,10 @@ async def test_both_orders_of_two_parents_give_the_same_coverage(harness: Harnes
     _, register = await harness.app.services.consent_registers.register("5А")
     row = next(r for r in register if r.child_id == kolya)
     assert row.conflict and row.state == "declined"
+    # /status counts it as a case for the class.
+    status = " ".join(texts(await harness.text(IT_OFFICER, "/status")))
+    assert "Разногласия родителей (урегулировать с семьёй): 5А — 1" in status
+    assert not await db.fetchall("SELECT 1 FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
     # The parent who declined changes their mind: now both agree and the child is covered.
     await press(harness, PARENT_THREE, "✅")
     assert await is_covered(db, kolya) and await conflicts(db) == set()

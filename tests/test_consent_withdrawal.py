@@ -21,7 +21,7 @@ from scheduler.sweeps import run_sweeps
 from storage.codes import CodeRepo
 from storage.consent_destruction import DestructionRepo
 from tests.codes_helpers import load_school, person_id
-from tests.consent_helpers import buttons, consent_menu, last_with_buttons
+from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, Harness
 
 KOLYA = "Смирнов Коля Олегович"
@@ -70,6 +70,8 @@ async def test_withdrawal_revokes_delivered_codes_and_opens_a_destruction_task(h
     assert [chat for chat, _ in officer] == [IT_OFFICER]
     text = str(officer[0][1]["text"])
     assert "Заблокируйте учётную запись" in text and tasks[0].due_on.strftime("%d.%m.%Y") in text
+    status = " ".join(texts(await harness.text(IT_OFFICER, "/status")))
+    assert "данные к уничтожению — 1, из них просрочено: 0" in status
     parent = await _payloads(harness, "consent-destroy-parent:%")
     assert [chat for chat, _ in parent] == [PARENT_ONE]
     assert "уничтожит данные не позднее" in str(parent[0][1]["text"])

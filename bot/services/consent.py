@@ -353,7 +353,8 @@ class ConsentService:
             closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
             cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
             log.info("consent no longer covers a child: %d pending code messages cancelled", cancelled)
-            await self._alert_staff(conn, child, row, now, "consent.alert_withdrawn", "consent-withdrawn")
+            if Effect.CONFLICT not in caused:  # a conflict's own alert below says it all, once
+                await self._alert_staff(conn, child, row, now, "consent.alert_withdrawn", "consent-withdrawn")
         if Effect.DESTROY in caused:
             # Codes revoked (delivered ones too), a destruction task for the IT officer, the parents told.
             await self.consent_withdrawal.on_withdrawal(conn, child, row, now)

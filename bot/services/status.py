@@ -20,8 +20,9 @@ from bot.domain.access import MANAGER_ROLES
 from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
-from bot.services.consent_gate import covered_children
+from bot.services.consent_gate import conflicts, covered_children
 from storage.codes import CodeRepo
+from storage.consent_destruction import DestructionRepo
 from storage.ops import DbBackup, JournalBackup, OpsRepo
 from storage.timefmt import from_db
 
@@ -67,6 +68,10 @@ class Ratio:
 class ConsentSummary:
     total: Ratio
     per_class: dict[str, Ratio]
+    # Children whose representatives disagree, by class: cases for the school to settle.
+    conflicts: dict[str, int] = field(default_factory=dict)
+    # Destruction tasks after withdrawals still waiting for the IT officer: (open, past the term).
+    destructions: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -203,6 +208,12 @@ def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
             for k, v in data.consent.per_class.items()
         ]
         out += _limited(per, 20, more)
+        if data.consent.conflicts:
+            cases = ", ".join(f"{escape(k)} — {v}" for k, v in data.consent.conflicts.items())
+            out.append(t("status.consent_conflicts", cases=cases))
+        open_tasks, overdue = data.consent.destructions
+        if open_tasks:
+            out.append(t("status.consent_destructions", n=open_tasks, overdue=overdue))
 
     out.append("")
     out.append(f"<b>{t('status.codes_h')}</b>")
@@ -316,6 +327,8 @@ class StatusService:
         # The consent capability's own rule (the same gate that releases invitation codes).
 
         covered = await covered_children(self.db, require_original=self.school.consent.codes_wait_for_original)
+        disagree = await conflicts(self.db)
+        cases: dict[str, int] = defaultdict(int)
         total = Ratio()
         per_class: dict[str, Ratio] = defaultdict(Ratio)
         for child_id, label in children.items():
@@ -327,7 +340,18 @@ class StatusService:
             if child_id in covered:
                 ratio.done += 1
                 total.done += 1
-        return ConsentSummary(total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))))
+            if child_id in disagree:
+                cases[label or "—"] += 1
+        today = self.school.calendar.local_date(self.clock.now())
+        pending = [
+            d for d in await DestructionRepo.all_open(self.db.conn)
+            if scope is None or children.get(d.child_id) == scope
+        ] if await OpsRepo(self.db).table_exists("consent_destructions") else []
+        return ConsentSummary(
+            total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))),
+            conflicts=dict(sorted(cases.items(), key=lambda kv: class_sort_key(kv[0]))),
+            destructions=(len(pending), sum(1 for d in pending if d.due_on < today)),
+        )
 
     async def _codes(self, scope: str | None) -> list[CodeRow] | None:
         ops = OpsRepo(self.db)
