@@ -245,3 +245,13 @@ async def test_a_failed_upload_is_tried_again_on_a_fresh_url(bot: Bot, mx: FakeM
     mx.fail_uploads = [400]  # a refusal is not a hiccup: reported at once
     with pytest.raises(TelegramBadRequest, match="upload refused: 400"):
         await bot.send_document(7201, BufferedInputFile(b"x", "a.csv"))
+
+
+async def test_the_fake_counts_text_in_utf16_units_as_max_does(mx: FakeMax) -> None:
+    headers = {"Authorization": mx.token}
+    async with aiohttp.ClientSession() as raw:
+        for text, status in (("😀" * 2000, 200), ("😀" * 2000 + "!", 400)):
+            body = {"text": text}
+            async with raw.post(f"{mx.base_url}/messages", params={"user_id": 7201}, json=body, headers=headers) as r:
+                assert r.status == status
+    assert len(mx.sent(7201)) == 1

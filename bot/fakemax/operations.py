@@ -18,7 +18,15 @@ Handler = Callable[[dict[str, Any], Any], Awaitable[Any]]
 
 # MAX's keyboard limits (dev.max.ru, "Клавиатура в сообщениях").
 ROW_BUTTONS, WIDE_ROW_BUTTONS, ROWS, BUTTONS = 7, 3, 30, 210
+TEXT_LIMIT = 4000
 WIDE = frozenset({"link", "open_app", "request_geo_location", "request_contact"})
+
+
+def _check_length(text: str | None) -> None:
+    """4000 characters as sent, counted as MAX's Java server counts them (UTF-16 units: an emoji is
+    two); the schema's maxLength counts code points and lets such a text through."""
+    if text is not None and len(text.encode("utf-16-le")) // 2 > TEXT_LIMIT:
+        raise MaxApiError(400, "proto.payload", f"text: length must be at most {TEXT_LIMIT}")
 
 
 def _check_keyboard(rows: list[list[dict[str, Any]]]) -> None:
@@ -109,6 +117,7 @@ class FakeMaxOperations(FakeMaxWebhooks):
         if self._users[user_id].blocked:
             raise MaxApiError(403, "chat.denied", "The user has stopped the bot")
         text = body.get("text")
+        _check_length(text)
         attachments = self._resolve_attachments(body.get("attachments") or [])
         if not text and not attachments:
             raise MaxApiError(400, "proto.payload", "Message must have text or attachments")
@@ -124,6 +133,7 @@ class FakeMaxOperations(FakeMaxWebhooks):
         return message
 
     def _apply_edit(self, message: MaxMessage, body: dict[str, Any]) -> None:
+        _check_length(body.get("text"))
         if body.get("text") is not None:
             message.text = body["text"]
             message.format = body.get("format")
