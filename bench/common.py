@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, build_bot, create_app
-from bot.config import Settings
+from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings
 from bot.fakeapi import FakeTelegram
 from bot.services.qr_card import CardData, render_card
 from scheduler.base import ManualScheduler
@@ -33,7 +33,7 @@ def settings_for(tmp: Path, tg: FakeTelegram | None = None, **extra: Any) -> Set
     values: dict[str, Any] = {
         "database_path": tmp / "bench.sqlite3",
         "backup_dir": tmp / "backups",
-        "school_config": tmp / "missing-school.toml",
+        "school_config": EXAMPLE_SCHOOL_CONFIG,
     }
     if tg is not None:
         values.update(bot_token=tg.token, bot_api_url=tg.base_url)

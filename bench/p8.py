@@ -28,7 +28,7 @@ import psutil
 from openpyxl import Workbook
 
 from bot.app import App, build_bot, create_app, serve
-from bot.config import Settings
+from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings
 from bot.fakeapi import FakeTelegram
 from scheduler.base import ManualScheduler
 
@@ -176,7 +176,7 @@ def _settings(tmp: Path, tg: FakeTelegram) -> Settings:
     values: dict[str, Any] = {
         "database_path": tmp / "bench.sqlite3",
         "backup_dir": tmp / "backups",
-        "school_config": tmp / "missing-school.toml",
+        "school_config": EXAMPLE_SCHOOL_CONFIG,
         "bot_token": tg.token,
         "bot_api_url": tg.base_url,
         "admin_ids": [ADMIN],

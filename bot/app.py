@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from dataclasses import dataclass
 
 from aiogram import Bot, Dispatcher
@@ -158,7 +159,10 @@ def create_app(
     scheduler: Scheduler | None = None,
     school: SchoolConfig | None = None,
 ) -> App:
-    school_config = school or load_school_config(settings.school_config)
+    # Set in the environment or .env (not the default): the file must be there.
+    school_config = school or load_school_config(
+        settings.school_config, required="school_config" in settings.model_fields_set
+    )
     db = Database(settings.database_path)
     the_clock = clock or SystemClock()
     catalog = Catalog.load()
@@ -292,6 +296,8 @@ def build_dispatcher(app: App) -> Dispatcher:
         await app.watchers.resume(bot)
         app.scheduler.start(app.tick)
         log.info("schoolbot started as @%s", me.username or "")
+        # The operator's console says it in their language, whatever the log level.
+        print(startup_text("started", username=me.username or ""), file=sys.stderr, flush=True)
 
     async def on_shutdown(bot: Bot) -> None:
         # Graceful stop: polling has stopped; let running handlers and the sends in flight finish
@@ -308,6 +314,7 @@ def build_dispatcher(app: App) -> Dispatcher:
             await app.sender.stop(timeout=SHUTDOWN_GRACE)
         await app.close()
         log.info("schoolbot stopped")
+        print(startup_text("stopped"), file=sys.stderr, flush=True)
 
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)

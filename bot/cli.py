@@ -258,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     localize_parser(parser, catalog, lang)
     args = parser.parse_args(argv)
     # The running bot is a service and logs; a one-off command speaks to a person and only prints.
-    setup_logging(verbose=args.verbose or hasattr(args, "entry"))
+    setup_logging(verbose=args.verbose, quiet="WARNING" if hasattr(args, "entry") else "ERROR")
     t = catalog.bind(cli_lang(args))
     try:
         if hasattr(args, "entry"):

@@ -12,6 +12,7 @@ from rich.progress import Progress as Bar
 
 from bot.app import App, build_bot
 from bot.argparsing import SubParsers
+from bot.domain.access import ALL_ROLES
 from bot.i18n import Translator
 from bot.services.broadcast import Audience, AudienceError, render_progress
 from storage.delivery import DeliveryRepo
@@ -20,8 +21,8 @@ from storage.delivery import DeliveryRepo
 async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> int:
     try:
         audience = Audience.parse(args.audience)
-    except AudienceError as exc:
-        print(f"schoolbot: {exc}", file=sys.stderr)
+    except AudienceError:
+        print(t("cli.bad_audience", value=args.audience, roles=", ".join(ALL_ROLES)), file=sys.stderr)
         return 2
     seen = await app.services.broadcast.preview(audience)
     print(t("broadcast.cli_preview", audience=str(audience), total=seen.total, reachable=seen.reachable))

@@ -14,19 +14,22 @@ from bot.services.onboarding import MergeRefused
 from bot.services.people_text import find_people
 
 
-async def _one(app: App, query: str) -> Person | None:
+async def _one(app: App, query: str, t: Translator) -> Person | None:
     by_id = [p for p in await app.people.active() if str(p.id) == query.strip()]
     matches = by_id or await find_people(app.people, query, limit=None)
     if len(matches) == 1:
         return matches[0]
-    print(f"«{query}»: найдено записей — {len(matches)}; уточните ФИО или укажите номер записи:", file=sys.stderr)
+    if not matches:
+        print(t("cli.nobody_matches", query=query), file=sys.stderr)
+        return None
+    print(t.plural("cli.many_match", len(matches), query=query), file=sys.stderr)
     for p in matches[:20]:
         print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
     return None
 
 
 async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) -> int:
-    duplicate, into = await _one(app, args.duplicate), await _one(app, args.into)
+    duplicate, into = await _one(app, args.duplicate, t), await _one(app, args.into, t)
     if duplicate is None or into is None:
         return 1
     try:

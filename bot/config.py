@@ -449,8 +449,11 @@ def apply_year_override(
     return True
 
 
-def load_school_config(path: Path) -> SchoolConfig:
-    """Load `path`, or the shipped example when `path` does not exist."""
+def load_school_config(path: Path, *, required: bool = False) -> SchoolConfig:
+    """Load `path`, or the shipped example when `path` does not exist and was not asked for: a file
+    SCHOOL_CONFIG names (`required`) must exist, or a typo would start the example school unseen."""
+    if required and not path.exists():
+        raise ConfigError(startup_text("school_missing", source=path))
     source = path if path.exists() else EXAMPLE_SCHOOL_CONFIG
     try:
         data = tomllib.loads(source.read_text(encoding="utf-8"))

@@ -18,10 +18,11 @@ class RedactSecrets(logging.Filter):
         return True
 
 
-def setup_logging(level: str | None = None, *, verbose: bool = True) -> None:
-    """The running bot logs at INFO (or LOG_LEVEL). A one-off command prints its own result for a
-    person to read, so library and migration logs stay out of sight unless `verbose`: only errors."""
-    chosen = level or os.environ.get("LOG_LEVEL") or ("INFO" if verbose else "ERROR")
+def setup_logging(level: str | None = None, *, verbose: bool = True, quiet: str = "ERROR") -> None:
+    """INFO with `verbose` (or LOG_LEVEL), else `quiet`: a one-off command prints its own result for a
+    person to read and shows only errors; the running bot shows warnings (its start and stop are
+    printed in the operator's language), and library and migration lines stay out of sight."""
+    chosen = level or os.environ.get("LOG_LEVEL") or ("INFO" if verbose else quiet)
     logging.basicConfig(level=chosen.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for handler in logging.getLogger().handlers:
         # On the handler too: a library that sets its own logger's level (font subsetting does)

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.app import App, create_app
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.services import broadcast as service
@@ -97,7 +98,7 @@ def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
         BOT_API_URL=tg.base_url,
         DATABASE_PATH=str(tmp_path / "schoolbot.sqlite3"),
         BACKUP_DIR=str(tmp_path / "backups"),
-        SCHOOL_CONFIG=str(tmp_path / "missing-school.toml"),
+        SCHOOL_CONFIG=str(EXAMPLE_SCHOOL_CONFIG),
         OUTBOX_RATE="30",
         PYTHONPATH=str(ROOT),
         **extra,

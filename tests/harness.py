@@ -21,7 +21,7 @@ from aiogram.types import Update
 
 from bot.app import App, build_bots, build_dispatcher, create_app, serve, stop_serving
 from bot.clock import ManualClock
-from bot.config import Settings
+from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from scheduler.base import ManualScheduler
@@ -36,7 +36,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
         "bot_token": "123456:TEST-TOKEN",
         "database_path": tmp_path / "schoolbot.sqlite3",
         "backup_dir": tmp_path / "backups",
-        "school_config": tmp_path / "missing-school.toml",  # falls back to the shipped example
+        "school_config": EXAMPLE_SCHOOL_CONFIG,
         "admin_ids": [],
     }
     values.update(overrides)

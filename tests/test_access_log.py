@@ -18,6 +18,7 @@ from aiogram.methods import SendDocument, TelegramMethod
 from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.imports import ImportOptions
 from bot.tg.callbacks import AdminAction, ArchiveView, CodePrint, StaffCb
 from storage.access_log import AccessLogRepo, AccessRow
@@ -124,7 +125,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]) -> in
     monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.chdir(tmp_path)
     return cli_main(argv)
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot import cli
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services import backup as backup_service
 from bot.services.backup import BackupError, select_keep
 from bot.services.restore import restore
@@ -190,7 +191,7 @@ async def test_cli_backup_and_restore(
 
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "bk"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.chdir(tmp_path)
     assert await asyncio.to_thread(cli.main, ["backup"]) == 0
     [copy] = backup_service.list_backups(tmp_path / "bk")

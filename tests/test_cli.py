@@ -5,12 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from tests.harness import roster_csv
 
 
 def _run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS"}}
-    base.update({"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "SCHOOL_CONFIG": str(tmp_path / "none.toml")})
+    base.update({"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "SCHOOL_CONFIG": str(EXAMPLE_SCHOOL_CONFIG)})
     base.update(env)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=tmp_path, env=base,

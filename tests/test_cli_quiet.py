@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from bot import cli
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.i18n import Catalog
 from tests.harness import roster_csv
 
@@ -45,9 +46,18 @@ CASES: dict[str, list[str]] = {
     "verify-ledger": ["verify-ledger"],
     "merge-person": ["merge-person", "Морозов", "Нетакогочеловека"],
     "analysis": ["analysis", "--out", "analysis.pdf"],
+    "purge": ["purge"],
 }
 SKIPPED = {
     "sandbox": "an interactive session of the whole bot, tested in test_sandbox",
+}
+# A Latin word that is not a file, a command, a format or a product name.
+ENGLISH_WORD = re.compile(r"(?<![\w./:<@_-])[A-Za-z]{3,}(?![\w./:>_-])")
+NOT_ENGLISH = {
+    "schoolbot", "csv", "xlsx", "pdf", "toml", "telegram", "max", "bot_token", "botfather", "sha", "utc", "ctrl",
+    "start", "dry", "run", "apply", "yes", "all", "out", "format", "lang", "parents", "staff", "role",
+    "teacher", "class", "restore", "import", "roster", "carry", "over", "force", "msk", "zip", "aes",
+    "codes", "activations", "plan", "training", "the", "pdftoppm",
 }
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (DEBUG|INFO|WARNING|ERROR)")
 
@@ -69,7 +79,7 @@ print(json.dumps(results))
 
 def _run_all(tmp_path: Path, cases: dict[str, list[str]], **env: str) -> dict[str, list[object]]:
     base = {k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS", "LOG_LEVEL", "LANG", "LC_ALL"}}
-    base.update({"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "SCHOOL_CONFIG": str(tmp_path / "none.toml"),
+    base.update({"DATABASE_PATH": str(tmp_path / "db.sqlite3"), "SCHOOL_CONFIG": str(EXAMPLE_SCHOOL_CONFIG),
                  "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
     base.update(env)
     done = subprocess.run(
@@ -110,6 +120,18 @@ def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
     assert "«нет» — это не класс" in said("print-bad")
     assert "BOT_TOKEN" in said("run") and "@BotFather" in said("run") and len(said("run").strip().splitlines()) == 1
     assert (tmp_path / "consents.pdf").exists()
+    assert re.search(r"Копия базы бота записана и проверена: .*schoolbot-.*\.sqlite3 \(\d+ КБ\)\.", said("backup"))
+    assert re.search(r"Файл записан: report\.xlsx \(\d+ КБ\)\.", said("export-report"))
+    assert "bytes" not in said("backup") + said("export-report")
+    # Every line a command prints is Russian: no English word outside names of files, commands and formats.
+    for name, (_, out, err) in results.items():
+        # restore's reasons come from storage/snapshot.py in English (not translated yet: #25 left open).
+        if name.endswith("-en") or name == "restore":
+            continue
+        for line in (str(out) + str(err)).splitlines():
+            line = re.sub(r"«[^»]*»", "«»", line)   # what the user typed, quoted back
+            english = [w for w in ENGLISH_WORD.findall(line) if w.lower() not in NOT_ENGLISH and "." not in w]
+            assert not english, (name, line)
 
 
 def test_verbose_shows_logs_and_config_errors_are_russian(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from bot import cli
 from bot.cli import main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from storage.lock import DatabaseBusy, DatabaseLock
 from tests.delivery_helpers import bot_env, start_bot, wait_until
@@ -43,7 +44,7 @@ async def test_second_run_restore_and_import_exit_with_one_line_while_the_bot_ru
         first = await start_bot(tg, tmp_path)
         try:
             async def polling() -> bool:
-                return "schoolbot started" in (tmp_path / "bot.log").read_text(errors="replace")
+                return "Бот запущен" in (tmp_path / "bot.log").read_text(errors="replace")
 
             await wait_until(polling, timeout=180)  # a loaded CI machine starts Python slowly
             # A second `run`: a real process, as an operator would start it.
@@ -89,7 +90,7 @@ def test_an_import_dry_run_reads_beside_the_running_bot(
 
     db = tmp_path / "schoolbot.sqlite3"
     monkeypatch.setenv("DATABASE_PATH", str(db))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.delenv("BOT_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "roster.csv").write_bytes(roster_csv())

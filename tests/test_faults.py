@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from bot.clock import ManualClock
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from tests.delivery_helpers import (
     add_people,
@@ -95,7 +96,7 @@ async def _run_expecting_error(tmp_path: Path) -> tuple[int, str]:
         BOT_TOKEN="123456:TEST-TOKEN",
         BOT_API_URL="http://127.0.0.1:9",  # never reached: the database is checked first
         DATABASE_PATH=str(tmp_path / "schoolbot.sqlite3"),
-        SCHOOL_CONFIG=str(tmp_path / "missing-school.toml"),
+        SCHOOL_CONFIG=str(EXAMPLE_SCHOOL_CONFIG),
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,

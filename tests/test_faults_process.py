@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
 from scheduler.base import ManualScheduler
@@ -38,7 +39,7 @@ def _env(folder: Path) -> dict[str, str]:
         BOT_API_URL="http://127.0.0.1:9",  # never reached: these commands do not talk to Telegram
         DATABASE_PATH=str(folder / "schoolbot.sqlite3"),
         BACKUP_DIR=str(folder / "backups"),
-        SCHOOL_CONFIG=str(folder / "missing-school.toml"),
+        SCHOOL_CONFIG=str(EXAMPLE_SCHOOL_CONFIG),
         PYTHONPATH=str(ROOT),
     )
     return env

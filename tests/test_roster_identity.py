@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main as cli_main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.consent_gate import is_covered
 from bot.services.roster import import_roster, parse_roster
 from storage.year import YearRepo
@@ -30,7 +31,7 @@ def _cli(
     db: str = "db.sqlite3",
 ) -> tuple[int, str, str]:
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / db))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     code = cli_main(list(args))

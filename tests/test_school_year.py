@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main as cli_main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.consent_gate import is_covered
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
@@ -38,7 +39,7 @@ def _cli(
 ) -> tuple[int, str, str]:
     """`schoolbot ARGS` in this process (a subprocess costs seconds of imports on a busy machine)."""
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.chdir(tmp_path)
     capsys.readouterr()
     code = cli_main(list(args))

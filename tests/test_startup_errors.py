@@ -22,7 +22,7 @@ import pytest
 import bot.tg.startup as startup
 from bot.app import build_bot, create_app, serve
 from bot.clock import ManualClock
-from bot.config import ConfigError
+from bot.config import EXAMPLE_SCHOOL_CONFIG, ConfigError
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.tg.startup import StartupError
@@ -64,7 +64,7 @@ async def test_read_only_data_folder_stops_the_start_with_one_line(tmp_path: Pat
         env.update(
             BOT_TOKEN="123456:TEST-TOKEN", BOT_API_URL="http://127.0.0.1:9",  # never reached
             DATABASE_PATH=str(data / "schoolbot.sqlite3"), BACKUP_DIR=str(tmp_path / "backups"),
-            SCHOOL_CONFIG=str(tmp_path / "missing-school.toml"), PYTHONPATH=str(ROOT),
+            SCHOOL_CONFIG=str(EXAMPLE_SCHOOL_CONFIG), PYTHONPATH=str(ROOT),
         )
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env,

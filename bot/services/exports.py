@@ -56,6 +56,13 @@ def xlsx_append(ws: Worksheet, values: Iterable[Any]) -> None:
                 cell.quotePrefix = True
 
 
+def file_size(t: Any, n: int) -> str:
+    """A file's size as a person reads it: "392 КБ", "1,2 МБ"."""
+    if n >= 1_048_576:
+        return str(t("status.db.size_mb", n=f"{n / 1_048_576:.1f}".replace(".", "," if t.lang == "ru" else ".")))
+    return str(t("status.db.size_kb", n=max(1, n // 1024)))
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write `data` to `path` as a new file with mode 0600 (blocking: run in a thread).
 

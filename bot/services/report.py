@@ -20,7 +20,7 @@ from bot.domain.calendar import deadline_words
 from bot.services import analysis
 from bot.services import status as status_service
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.exports import write_private, xlsx_append
+from bot.services.exports import file_size, write_private, xlsx_append
 from bot.services.tasks import Task
 from bot.services.xlsx import fit_landscape_a4, fit_rows
 from storage.ops import OpsRepo
@@ -261,18 +261,18 @@ class ReportService:
         data = await self.render_report(t)
         out = Path(args.out) if args.out else Path(self.report_filename())
         await asyncio.to_thread(write_private, out, data)
-        print(f"{out}: {len(data)} bytes")
+        print(t("cli.file_written", path=out, size=file_size(t, len(data))))
         return 0
 
     async def cmd_backup(self, args: argparse.Namespace, t: Any) -> int:
 
         result = await self.backup.take_backup()
         if not result.ok:
-            print(f"backup failed: {result.detail}", file=sys.stderr)
+            print(t("cli.backup_failed", detail=result.detail), file=sys.stderr)
             return 1
-        print(f"{result.path}: {result.size_bytes} bytes, integrity ok")
+        print(t("cli.backup_done", path=result.path, size=file_size(t, result.size_bytes)))
         for path in result.removed:
-            print(f"rotated out: {path.name}")
+            print(t("cli.backup_rotated", name=path.name))
         return 0
 
     async def consent_register(self, args: dict[str, Any]) -> tuple[bytes, str]:

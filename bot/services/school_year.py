@@ -379,7 +379,8 @@ class SchoolYearService:
                 try:
                     text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
                 except (OSError, UnicodeDecodeError) as exc:
-                    print(f"{path}: {exc}", file=sys.stderr)
+                    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+                    print(t("cli.cannot_read", path=path, reason=reason), file=sys.stderr)
                     return 2
                 mapping = parse_mapping(text, args.year)
             report = await self.new_year(args.year, mapping=mapping, dry_run=not args.apply)
