@@ -71,7 +71,7 @@ async def test_restore_reads_an_encrypted_backup_with_the_passphrase(
     monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "bk"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.setenv("BACKUP_PASSPHRASE", SECRET)
     monkeypatch.chdir(tmp_path)
     (tmp_path / "roster.csv").write_bytes(roster_csv())

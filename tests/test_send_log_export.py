@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 
 from bot.channels import ChannelPolicy, DataClass
 from bot.cli import main as cli_main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services.roster import import_roster
@@ -193,7 +194,7 @@ def test_a_forbidden_send_is_counted_and_a_bad_date_is_refused(
     assert summarise(records, ChannelPolicy()).violations == 1
     monkeypatch.chdir(tmp_path)
     argv = ["export", "sends", "--since", "01.09.2026", "--out", "x.xlsx"]
-    assert _cli(monkeypatch, tmp_path / "db.sqlite3", tmp_path / "none.toml", argv) == 2
+    assert _cli(monkeypatch, tmp_path / "db.sqlite3", EXAMPLE_SCHOOL_CONFIG, argv) == 2
     assert "--since" in capsys.readouterr().err
     assert not (tmp_path / "x.xlsx").exists()
 

@@ -18,6 +18,7 @@ import pytest
 from aiogram.methods import SendDocument
 
 from bot.cli import main as cli_main
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services.imports import ImportOptions
@@ -165,7 +166,7 @@ def _cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, argv: list[str]) -> in
     monkeypatch.setenv("BOT_TOKEN", "123456:TEST-TOKEN")
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(tmp_path / "none.toml"))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
     monkeypatch.chdir(tmp_path)
     return cli_main(argv)
 
