@@ -45,7 +45,7 @@ async def test_document_campaign_coverage_reminders_and_plan(harness: Harness) -
     # Елена (children in 5А and 6Б) and three parents of 6Б confirm; a teacher's press is refused.
     calls = await h.press(PARENT_TWO, "ack:1")
     assert alerts(calls) == ["Спасибо, отмечено."]
-    assert "Вы ознакомились с «Положение об ЭЖ»" in texts(calls)[0]
+    assert "Вы ознакомились с документом «Положение об ЭЖ»" in texts(calls)[0]
     assert alerts(await h.press(PARENT_TWO, "ack:1")) == ["Вы уже подтвердили ознакомление."]
     assert alerts(await h.press(TEACHER, "ack:1")) == ["Этот документ адресован не вам."]
     for tg_id, _, _ in EXTRA_PARENTS[:3]:

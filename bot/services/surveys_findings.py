@@ -181,8 +181,8 @@ def lines(f: Findings, t: Translator) -> list[tuple[str, str, str]]:
                         ("paper_code", f.paper_code), ("feedback", f.feedback)):
         for item in items:
             out.append((t(f"surveys.findings.part.{part}"), item.text,
-                        t("surveys.findings.attention", n=item.attention, total=item.answered, pct=item.pct,
-                          choices=_choices(item)) + _names(item, t)))
+                        t("surveys.findings.attention", n=item.attention, total=item.answered, pct=item.pct)
+                        + (f": {_choices(item)}" if _choices(item) else "") + _names(item, t)))
     if f.rooms:
         out.append((t("surveys.findings.part.equipment"), t("surveys.findings.rooms_label"), ", ".join(f.rooms)))
     for a in f.acks:
