@@ -118,6 +118,13 @@ _STEPS: tuple[_Step, ...] = (
 )
 
 
+# A withdrawal row `{w}` that still stands: no "given" for the same child after it.
+_STANDING = (
+    "{w}.decision = 'withdrawn' AND NOT EXISTS (SELECT 1 FROM consent_ledger g WHERE g.child_id = {w}.child_id"
+    " AND g.id > {w}.id AND g.decision = 'given')"
+)
+
+
 def _record(row: aiosqlite.Row) -> DestructionRecord:
     return DestructionRecord(
         id=row["id"], at=from_db(row["at"]), reason=row["reason"], person_id=row["person_id"],
@@ -151,33 +158,42 @@ class RetentionRepo:
 
     async def withdrawals_before(self, cutoff: datetime) -> list[Candidate]:
         """Withdrawals at or before `cutoff` that still stand (no "given" for the child since), not
-        yet carried out, of children not purged already."""
-        rows = await self.db.fetchall(
-            "SELECT w.id, w.child_id, w.created_at FROM consent_ledger w JOIN persons p ON p.id = w.child_id"
-            " WHERE w.decision = 'withdrawn' AND w.created_at <= ? AND p.purged_at IS NULL"
-            " AND NOT EXISTS (SELECT 1 FROM consent_ledger g WHERE g.child_id = w.child_id AND g.id > w.id"
-            "                 AND g.decision = 'given')"
-            " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id)"
+        yet carried out: the child's, and the withdrawing parent's own once none of their children
+        is left under consent (the consent covers the parent's data in the bot too). A parent who is
+        also staff keeps their data: the school processes staff data on another ground."""
+        child_rows = await self.db.fetchall(
+            "SELECT w.id, w.child_id AS person_id, w.created_at FROM consent_ledger w"
+            " JOIN persons p ON p.id = w.child_id"
+            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ?1 AND p.purged_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id"
+            "                 AND d.person_id = w.child_id)"
             " ORDER BY w.id",
             (to_db(cutoff),),
         )
-        return [Candidate(int(r["child_id"]), WITHDRAWAL, from_db(r["created_at"]), int(r["id"])) for r in rows]
-
-    async def holdings(self, candidate: Candidate) -> dict[str, int]:
-        """What a purge of `candidate` would remove, by kind (the dry run)."""
-        conn = self.db.conn
-        counts: dict[str, int] = {}
-        for step in await _steps(conn, candidate.reason):
-            row = await fetchone_in(conn, step.count, (candidate.person_id,))
-            counts[step.kind] = counts.get(step.kind, 0) + (int(row[0] or 0) if row else 0)
-        return counts
+        parent_rows = await self.db.fetchall(
+            "SELECT w.id, w.parent_id AS person_id, w.created_at FROM consent_ledger w"
+            " JOIN persons p ON p.id = w.parent_id"
+            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ?1 AND p.purged_at IS NULL"
+            " AND w.id = (SELECT max(x.id) FROM consent_ledger x WHERE x.parent_id = w.parent_id"
+            "             AND x.decision = 'withdrawn')"
+            " AND NOT EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = w.parent_id AND r.role != 'parent')"
+            " AND NOT EXISTS (SELECT 1 FROM guardians c WHERE c.parent_id = w.parent_id AND NOT EXISTS ("
+            f"     SELECT 1 FROM consent_ledger s WHERE s.child_id = c.child_id AND {_STANDING.format(w='s')}"
+            "      AND s.created_at <= ?1))"
+            " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id"
+            "                 AND d.person_id = w.parent_id)"
+            " ORDER BY w.id",
+            (to_db(cutoff),),
+        )
+        return [Candidate(int(r["person_id"]), WITHDRAWAL, from_db(r["created_at"]), int(r["id"]))
+                for r in [*child_rows, *parent_rows]]
 
     @staticmethod
     async def purge(
         conn: aiosqlite.Connection, candidate: Candidate, *, pseudonym: str, now: datetime, actor: int | None,
         channel: str,
     ) -> dict[str, int]:
-        """Remove what `holdings` names, write the destruction record; returns the counts."""
+        """Remove the candidate's data, write the destruction record; returns the counts by kind."""
         counts: dict[str, int] = {}
         pid = candidate.person_id
         for step in await _steps(conn, candidate.reason):

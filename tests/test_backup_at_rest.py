@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import sqlite3
 import stat
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +93,13 @@ async def test_restore_reads_an_encrypted_backup_with_the_passphrase(
     assert "Прежняя база сохранена как" in capsys.readouterr().out
     assert verify_file(tmp_path / "db.sqlite3") is None
     assert not (tmp_path / "db.sqlite3.restore-plain").exists()
+    # The restored database's access log says it was restored, from which copy, from the command line.
+    con = sqlite3.connect(tmp_path / "db.sqlite3")
+    try:
+        rows = con.execute("SELECT kind, actor, channel, object_id FROM access_log").fetchall()
+    finally:
+        con.close()
+    assert rows == [("backup_restore", None, "cli", copy.name)]
 
 
 def test_the_faq_says_what_the_bot_keeps_and_who_sees_codes_as_the_code_does() -> None:

@@ -23,7 +23,10 @@ from bot.services.access_log import CLI, acting_as
 from bot.services.imports import ImportOptions
 from storage.retention import RetentionRepo
 from tests import year_walk
-from tests.harness import PARENT_TWO, ROSTER_ROWS, csv_bytes, running_bot
+from tests.codes_helpers import codes_csv
+from tests.consent_helpers import buttons, consent_menu, last_with_buttons
+from tests.consent_helpers import school as consent_school
+from tests.harness import PARENT_ONE, PARENT_TWO, ROSTER_ROWS, Harness, csv_bytes, handler_harness, running_bot
 
 GRADUATE = year_walk.GRADUATE
 MASHA = "Иванова Маша Андреевна"
@@ -263,3 +266,56 @@ def test_schoolbot_purge_is_a_dry_run_unless_applied(
         con.close()
     assert _cli(monkeypatch, tmp_path, ["purge"]) == 0
     assert "Удалять нечего" in capsys.readouterr().out
+
+
+async def _agree_then_withdraw(h: Harness, user: int, child: str, agree: str) -> None:
+    keys = await consent_menu(h, user)
+    await h.press(user, keys[f"{agree}: {child}"])
+    keys = await consent_menu(h, user)
+    confirm = buttons(last_with_buttons(await h.press(user, keys[f"↩️ Отозвать согласие: {child}"])))
+    await h.press(user, confirm["Да, отозвать"])
+
+
+async def test_a_withdrawal_purges_the_child_and_a_parent_left_with_no_child_under_consent(tmp_path: Path) -> None:
+    """Олег withdraws for his only child: 30 days later both Коля's and Олег's data go (the consent
+    covered Олег's data in the bot too), their names stay. Елена withdraws for Маша but Миша stays
+    covered: Маша's data go, Елена keeps hers."""
+    async with handler_harness(tmp_path) as h:
+        await consent_school(h)
+        outcome = await h.app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
+        assert outcome.ok, outcome.errors
+        await _agree_then_withdraw(h, PARENT_ONE, "Коля", "✅ Согласен")
+        keys = await consent_menu(h, PARENT_TWO)
+        await h.press(PARENT_TWO, keys["✅ Согласна: Миша"])
+        await _agree_then_withdraw(h, PARENT_TWO, "Маша", "✅ Согласна")
+        people = {p.full_name: p for p in await h.app.people.active()}
+        oleg, kolya = people["Смирнов Олег Павлович"], people["Смирнов Коля Олегович"]
+        elena, masha = people["Иванова Елена Викторовна"], people[MASHA]
+        svc = h.app.services.retention
+
+        h.clock.advance(timedelta(days=29))
+        assert (await svc.plan(h.clock.now())).people == []  # not yet: the term is 30 days
+        h.clock.advance(timedelta(days=2))
+        plan = await svc.plan(h.clock.now())
+        assert sorted((p.candidate.person_id, p.candidate.reason) for p in plan.people) == sorted(
+            [(kolya.id, "withdrawal"), (masha.id, "withdrawal"), (oleg.id, "withdrawal")])
+        by_id = {p.candidate.person_id: p.counts for p in plan.people}
+        assert by_id[oleg.id]["phone"] == 1 and by_id[oleg.id]["accounts"] == 1 and by_id[oleg.id]["codes"] == 1
+        assert "name" not in by_id[oleg.id]
+
+        with acting_as(CLI):
+            done = await svc.apply(h.clock.now())
+        assert {p.candidate.person_id: p.counts for p in done.people} == by_id
+        after = {p.id: p for p in await h.app.people.get_many([oleg.id, kolya.id, elena.id, masha.id])}
+        assert (after[oleg.id].phone, after[oleg.id].tg_user_id) == (None, None)
+        assert after[oleg.id].full_name == oleg.full_name and after[kolya.id].full_name == kolya.full_name
+        assert (after[elena.id].phone, after[elena.id].tg_user_id) == (elena.phone, elena.tg_user_id)
+        for pid in (oleg.id, kolya.id, masha.id):
+            assert await h.app.db.fetchval("SELECT count(*) FROM codes WHERE person_id = ?", (pid,)) == 0
+        assert await h.app.db.fetchval("SELECT count(*) FROM codes WHERE person_id = ?", (elena.id,)) == 1
+        assert (await ledger.check(h.app.db)).ok
+        # Carried out once: the next day's plan is empty, and the records say who, why and by which door.
+        assert (await svc.plan(h.clock.now() + timedelta(days=1))).people == []
+        records = await RetentionRepo(h.app.db).records()
+        assert sorted((r.person_id, r.reason, r.channel) for r in records) == sorted(
+            [(kolya.id, "withdrawal", "cli"), (masha.id, "withdrawal", "cli"), (oleg.id, "withdrawal", "cli")])

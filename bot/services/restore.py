@@ -16,8 +16,10 @@ from pathlib import Path
 from bot.argparsing import SubParsers
 from bot.config import load_settings
 from bot.i18n import Catalog, Translator
+from bot.services.access_log import CLI, AccessKind
 from bot.services.backup import _STAMP, BackupError, decrypt_sync, is_encrypted
 from storage import consent as consent_repo
+from storage.access_log import AccessLogRepo
 from storage.consent import ConsentRepo
 from storage.db import Database
 from storage.lock import DatabaseLock
@@ -122,19 +124,19 @@ async def restore(
     """An encrypted backup (BACKUP_PASSPHRASE set when it was taken) is decrypted first, with
     `passphrase`, into a private file next to the database that is removed afterwards."""
     if not (is_encrypted(source) or _is_zip(source)):
-        return await _restore_plain(db_path, source, now, carry_over=carry_over, force=force)
+        return await _restore_plain(db_path, source, now, carry_over=carry_over, force=force, name=source.name)
     if passphrase is None:
         raise BackupError(f"{source}: копия зашифрована — задайте BACKUP_PASSPHRASE, с которой она сделана")
     plain = db_path.with_name(db_path.name + ".restore-plain")
     try:
         await asyncio.to_thread(decrypt_sync, source, passphrase, plain)
-        return await _restore_plain(db_path, plain, now, carry_over=carry_over, force=force)
+        return await _restore_plain(db_path, plain, now, carry_over=carry_over, force=force, name=source.name)
     finally:
         plain.unlink(missing_ok=True)
 
 
 async def _restore_plain(
-    db_path: Path, source: Path, now: datetime, *, carry_over: bool = False, force: bool = False
+    db_path: Path, source: Path, now: datetime, *, carry_over: bool, force: bool, name: str
 ) -> RestoreOutcome:
     """Replace the database at `db_path` with the backup `source` (the caller holds the database
     lock). Refuses (RestoreRefused, nothing changed) while the live consent ledger holds receipts
@@ -154,6 +156,11 @@ async def _restore_plain(
             carry = await asyncio.to_thread(carry_set, aside, [r.receipt_id for r in missing])
             async with db.transaction() as conn:
                 carried = await ConsentRepo.carry_over(conn, carry)
+        # Who looked (#24 item 5): the restored database records that it was restored, from which copy.
+        async with db.transaction() as conn:
+            await AccessLogRepo.append(
+                conn, at=now, actor=None, channel=CLI.channel, kind=AccessKind.BACKUP_RESTORE, object_id=name
+            )
     except consent_repo.CarryOverError as exc:
         await db.close()
         _put_back(db_path, aside)

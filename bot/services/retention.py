@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -40,6 +41,10 @@ if TYPE_CHECKING:
     from bot.config import SchoolConfig, Settings
     from bot.i18n import Catalog
     from storage.db import Database
+
+
+class _DryRun(Exception):
+    """Raised to roll the dry run's transaction back."""
 
 
 @dataclass(frozen=True)
@@ -77,31 +82,47 @@ class RetentionService:
     def _folder(self) -> Path:
         return Path(self.settings.backup_dir)
 
-    async def plan(self, now: datetime) -> PurgePlan:
-        """Everything past its term at `now`, with what would be removed; nothing is written."""
+    async def _candidates(self, now: datetime) -> list[Candidate]:
         terms = self.school.retention
         repo = RetentionRepo(self.db)
-        found = [
+        return [
             *await repo.left_before(now - timedelta(days=terms.after_leaving_days)),
             *await repo.withdrawals_before(now - timedelta(days=terms.after_withdrawal_days)),
         ]
-        people = [PersonPurge(c, await repo.holdings(c)) for c in found]
-        backups = await asyncio.to_thread(expired, self._folder(), now, terms.backup_days)
+
+    async def plan(self, now: datetime) -> PurgePlan:
+        """Everything past its term at `now`, with what would be removed; nothing is written. The
+        purge itself runs, in order, inside a transaction that is rolled back: the counts are the
+        real run's, even where two purges meet (a parent's card of a child's code is one message)."""
+        who = current_accessor()
+        t = self.catalog.bind("ru")
+        people: list[PersonPurge] = []
+        with contextlib.suppress(_DryRun):
+            async with self.db.transaction() as conn:
+                for candidate in await self._candidates(now):
+                    counts = await RetentionRepo.purge(
+                        conn, candidate, pseudonym=t("retention.pseudonym", id=candidate.person_id), now=now,
+                        actor=who.person_id, channel=who.channel,
+                    )
+                    people.append(PersonPurge(candidate, counts))
+                raise _DryRun
+        backups = await asyncio.to_thread(expired, self._folder(), now, self.school.retention.backup_days)
         return PurgePlan(people, backups)
 
     async def apply(self, now: datetime) -> PurgePlan:
-        """Carry out the plan at `now`; returns what was removed. Each person in one transaction."""
+        """Carry out what is due at `now`; returns what was removed. Each person in one transaction."""
         who = current_accessor()
-        plan = await self.plan(now)
-        pseudonym = self.catalog.bind("ru")
+        t = self.catalog.bind("ru")
         done = PurgePlan()
-        for item in plan.people:
+        for candidate in await self._candidates(now):
             async with self.db.transaction() as conn:
                 counts = await RetentionRepo.purge(
-                    conn, item.candidate, pseudonym=pseudonym("retention.pseudonym", id=item.candidate.person_id),
-                    now=now, actor=who.person_id, channel=who.channel,
+                    conn, candidate, pseudonym=t("retention.pseudonym", id=candidate.person_id), now=now,
+                    actor=who.person_id, channel=who.channel,
                 )
-            done.people.append(PersonPurge(item.candidate, counts))
+            done.people.append(PersonPurge(candidate, counts))
+        plan = PurgePlan(backups=await asyncio.to_thread(
+            expired, self._folder(), now, self.school.retention.backup_days))
         for path in plan.backups:
             await asyncio.to_thread(path.unlink, True)
             async with self.db.transaction() as conn:
