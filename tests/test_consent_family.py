@@ -22,8 +22,12 @@ from bot.domain.consent import (
     judge,
 )
 from bot.services.consent_gate import code_clearance, conflicts, covered_children, is_covered
+from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
+from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
+from storage.outbox import Payload
+from tests.codes_helpers import CODE_ROWS, CODES
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes
 
@@ -180,3 +184,21 @@ async def test_paper_goes_through_the_same_writer_and_rule(harness: Harness) -> 
     assert not await is_covered(harness.app.db, kolya)
     again = await paper.record_paper(staff=teacher, child_id=kolya, decision="given", paper_date=date(2026, 11, 30))
     assert again.outcome is Outcome.UNCHANGED
+
+
+async def test_once_covered_every_parent_gets_the_codes_not_only_who_pressed(harness: Harness) -> None:
+    await two_parent_school(harness)
+    rows = [*CODE_ROWS, ["Смирнова Ирина Олеговна", "5А", "родитель", "SMI8-PAR5-H08"]]
+    outcome = await harness.app.importers["codes"].run(csv_bytes(rows), "codes.csv", ImportOptions())
+    assert outcome.ok, outcome.errors
+    await press(harness, PARENT_ONE, "✅")
+    sent_to: dict[str, set[int]] = {}
+    for raw, chat in await harness.app.db.fetchall(
+        "SELECT payload, chat_id FROM outbox WHERE dedupe_key LIKE 'code:%' AND status != 'cancelled'"
+    ):
+        code = await CodeRepo(harness.app.db).get(Payload.from_json(raw).args["code_id"])
+        assert code is not None
+        sent_to.setdefault(code.code, set()).add(int(chat))
+    # Коля's card reaches both parents; the second parent's own code goes out too.
+    assert sent_to[CODES["Смирнов Коля Олегович"]] >= {PARENT_ONE, PARENT_THREE}
+    assert sent_to["SMI8-PAR5-H08"] == {PARENT_THREE}

@@ -339,7 +339,9 @@ class ConsentService:
         self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, caused: frozenset[Effect], now: datetime,
     ) -> None:
         if Effect.RELEASE in caused:
-            await self.release_codes(conn, child, row.parent_id, now)
+            # Covered under the family rule: no representative objects, so the codes go to every
+            # parent on file (each one's own code included), not only to whoever pressed last.
+            await self.release_codes(conn, child, None, now)
         if Effect.STOP in caused:
             # Covered -> not covered: every code of the family whose gate is now closed (the child's,
             # and a parent's own when no other child is covered) stops at once; tell the staff.
