@@ -246,6 +246,13 @@ async def typed(message: Message, person: Person, t: Translator, state: FSMConte
         await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
 
 
+@public
+async def cancel_typing(message: Message, t: Translator, state: FSMContext) -> None:
+    """/cancel while a typed answer is awaited: stop, as «⏸ Продолжить позже» does."""
+    await state.clear()
+    await message.answer(t("surveys.ask.cancelled"))
+
+
 def build_router() -> Router:
     router = Router(name="surveys")
     router.message.register(my_surveys, Command("surveys"), IsLinked())
@@ -256,5 +263,6 @@ def build_router() -> Router:
     router.callback_query.register(multi_done, SurveyCb.filter(F.action == SurveyAction.DONE), IsLinked())
     router.callback_query.register(skip, SurveyCb.filter(F.action == SurveyAction.SKIP), IsLinked())
     router.callback_query.register(later, SurveyCb.filter(F.action == SurveyAction.LATER), IsLinked())
+    router.message.register(cancel_typing, Command("cancel"), StateFilter(SurveyFlow.typing))
     router.message.register(typed, StateFilter(SurveyFlow.typing), PlainText(), IsLinked())
     return router

@@ -148,6 +148,13 @@ async def test_survey_from_a_file_errors_then_sent(harness: Harness) -> None:
     assert "Нужно число" in texts(calls)[0]
     calls = await h.text(TEACHER, "3,5")
     assert "Вопрос 2 из 2" in texts(calls)[-1]
+    # /cancel while a typed answer is awaited stops; the list resumes at the unanswered question.
+    other = 2001
+    calls = await h.press(other, "svy:open:1:0:0:0")
+    calls = await h.text(other, "/cancel")
+    assert "остальные ответы сохранены" in texts(calls)[0]
+    calls = await h.text(other, "12")  # no longer taken as an answer
+    assert await h.app.db.fetchval("SELECT count(*) FROM survey_answers WHERE value = '12'") == 0
 
 
 async def test_results_chart_xlsx_and_free_text_for_the_author_only(harness: Harness) -> None:
