@@ -243,6 +243,10 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
     assert all(r["person_id"] is None and r["answered_at"] is None for r in answers)
     sheets = {r["sheet"] for r in answers}
     assert len(sheets) == 8 and not sheets & open_sheets  # new sheets: nothing joins the old rows
+    # Nor in the file itself: the old rows' pages were overwritten and the write-ahead log folded in.
+    path = h.app.settings.database_path
+    raw = b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    assert not [s for s in open_sheets if s.encode() in raw]
     # Every column is accounted for: no person, no time of answering, a random sheet, and only the
     # survey, the question, the value and the groups of five or more.
     assert set(dict(answers[0])) == {"survey_id", "person_id", "sheet", "question", "value", "role", "class_label",
