@@ -196,6 +196,12 @@ class Database:
         row = await self.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
 
+    async def checkpoint(self) -> None:
+        """Fold the write-ahead log into the file and empty it (between write transactions), so rows
+        just overwritten do not linger in the log (an anonymous survey's close, storage/surveys.py)."""
+        async with self._write_lock:
+            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:

@@ -300,7 +300,7 @@ class SurveysService:
         # The anonymised rows' old pages are overwritten (secure_delete); the write-ahead log that
         # still holds them is folded into the file and emptied.
         if survey.anonymous:
-            await self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self.db.checkpoint()
 
     async def close_now(self, person: Person, survey_id: int) -> SurveyRow:
         survey = await self.survey(survey_id)
