@@ -58,12 +58,7 @@ class _Step:
     needs: str | None = None  # a table another capability adds; the step is skipped without it
 
 
-# The person's messenger user ids; a private chat's FSM key is "<bot>:<chat>:<user>:..." with the
-# chat equal to the user.
-_IDS = (
-    "SELECT tg_user_id AS uid FROM persons WHERE id = ?1 AND tg_user_id IS NOT NULL"
-    " UNION SELECT max_user_id FROM persons WHERE id = ?1 AND max_user_id IS NOT NULL"
-)
+# A private chat's FSM key is "<bot>:<chat>:<user>:..." with the chat equal to the user.
 _FSM = "key LIKE '%:' || u.uid || ':' || u.uid || ':%'"
 # Outbox rows addressed to the person, and the cards of their codes delivered to someone else (a
 # parent receives the child's card): both carry the person's name or code in their payload.
@@ -79,9 +74,6 @@ _STEPS: tuple[_Step, ...] = (
         f"UPDATE outbox SET payload = '{{}}', chat_id = 0, last_error = NULL,"
         f" status = CASE WHEN status IN ('pending', 'dead') THEN 'cancelled' ELSE status END"
         f" WHERE {_OUTBOX} AND (payload != '{{}}' OR status IN ('pending', 'dead'))",
-    )),
-    _Step("conversation", f"SELECT count(*) FROM fsm, ({_IDS}) u WHERE {_FSM}", (
-        f"DELETE FROM fsm WHERE EXISTS (SELECT 1 FROM ({_IDS}) u WHERE {_FSM})",
     )),
     _Step("codes", "SELECT count(*) FROM codes WHERE person_id = ?1", (
         "DELETE FROM code_requests WHERE requester_id = ?1 OR target_id = ?1",
@@ -100,12 +92,6 @@ _STEPS: tuple[_Step, ...] = (
     _Step("phone", "SELECT count(*) FROM persons WHERE id = ?1 AND phone IS NOT NULL", (
         "UPDATE persons SET phone = NULL WHERE id = ?1",
     )),
-    _Step("accounts",
-          "SELECT (tg_user_id IS NOT NULL) + (max_user_id IS NOT NULL) FROM persons WHERE id = ?1", (
-              "UPDATE persons SET tg_user_id = NULL, tg_username = NULL, linked_at = NULL, unreachable_at = NULL,"
-              " unreachable_reason = NULL, max_user_id = NULL, max_username = NULL, max_linked_at = NULL,"
-              " max_unreachable_at = NULL, preferred_channel = NULL, lang = NULL WHERE id = ?1",
-          )),
     # Survey answers stay for the results, no longer linked to the person (#26's table).
     _Step("surveys", "SELECT count(*) FROM survey_answers WHERE person_id = ?1", (
         "UPDATE survey_answers SET person_id = NULL WHERE person_id = ?1",
@@ -133,14 +119,44 @@ def _record(row: aiosqlite.Row) -> DestructionRecord:
     )
 
 
+# Where a person's messenger accounts live: columns of persons (001, 015), or rows of `accounts`
+# (#23, migration 017). The purge reads the schema and handles both, so it runs before and after.
+_PERSON_ACCOUNT_COLUMNS = (
+    "tg_user_id", "tg_username", "linked_at", "unreachable_at", "unreachable_reason", "max_user_id", "max_username",
+    "max_linked_at", "max_unreachable_at", "preferred_channel", "lang",
+)
+
+
 async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
     tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    steps = [s for s in _STEPS if (reason == LEFT or not s.left_only) and (s.needs is None or s.needs in tables)]
-    # Messenger accounts as rows (#23, migration 017+) where that table exists: removed with the rest.
+    person_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(persons)")}
+    ids = [f"SELECT {c} AS uid FROM persons WHERE id = ?1 AND {c} IS NOT NULL"
+           for c in ("tg_user_id", "max_user_id") if c in person_columns]
+    account_steps: list[_Step] = []
     if "accounts" in tables:
-        steps.insert(0, _Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?1",
-                              ("DELETE FROM accounts WHERE person_id = ?1",)))
-    return steps
+        ids.append("SELECT user_id FROM accounts WHERE person_id = ?1")
+        # The account row stays, unlinked and without its name: a ledger row or a spent token may
+        # name it (what proves who pressed); nothing joins it back to the person any more.
+        account_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(accounts)")}
+        cleared = [f"{c} = NULL" for c in ("username", "linked_at", "unreachable_at", "unreachable_reason")
+                   if c in account_columns]
+        account_steps.append(_Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?1", (
+            f"UPDATE accounts SET {', '.join(['person_id = NULL', *cleared])} WHERE person_id = ?1",
+        )))
+    linked = [c for c in ("tg_user_id", "max_user_id") if c in person_columns]
+    clear = [f"{c} = NULL" for c in _PERSON_ACCOUNT_COLUMNS if c in person_columns]
+    if clear:
+        count = " + ".join(f"({c} IS NOT NULL)" for c in linked) or "0"
+        account_steps.append(_Step("accounts", f"SELECT {count} FROM persons WHERE id = ?1", (
+            f"UPDATE persons SET {', '.join(clear)} WHERE id = ?1",
+        )))
+    ids_sql = " UNION ".join(ids) or "SELECT NULL AS uid WHERE 0"
+    conversation = _Step("conversation", f"SELECT count(*) FROM fsm, ({ids_sql}) u WHERE {_FSM}", (
+        f"DELETE FROM fsm WHERE EXISTS (SELECT 1 FROM ({ids_sql}) u WHERE {_FSM})",
+    ))
+    steps = [s for s in _STEPS if (reason == LEFT or not s.left_only) and (s.needs is None or s.needs in tables)]
+    # Conversation state is found through the messenger ids, so before the accounts go.
+    return [steps[0], conversation, *steps[1:], *account_steps]
 
 
 class RetentionRepo:

@@ -99,6 +99,25 @@ class SubjectRepo:
         row = await self.db.fetchone("SELECT * FROM persons WHERE id = ?", (person_id,))
         return {k: row[k] for k in row.keys()} if row is not None else None  # noqa: SIM118
 
+    async def accounts(self, person_id: int) -> list[tuple[str, int, str | None]]:
+        """(channel, user id, username) of each messenger account: rows of `accounts` (#23) where
+        that table exists, the persons columns where they still do."""
+        conn = self.db.conn
+        tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        found: list[tuple[str, int, str | None]] = []
+        if "accounts" in tables:
+            for r in await fetchall_in(
+                conn, "SELECT channel, user_id, username FROM accounts WHERE person_id = ? ORDER BY id", (person_id,)
+            ):
+                found.append((str(r[0]), int(r[1]), r[2]))
+        row = await self.person_row(person_id) or {}
+        for channel, uid, name in (("telegram", "tg_user_id", "tg_username"), ("max", "max_user_id", "max_username")):
+            value = row.get(uid)
+            if isinstance(value, int) and (channel, value) not in {(c, u) for c, u, _ in found}:
+                username = row.get(name)
+                found.append((channel, value, str(username) if username else None))
+        return found
+
     async def ledger(self, person_id: int, child_ids: list[int]) -> list[LedgerEntry]:
         marks = ",".join("?" * len(child_ids)) or "NULL"
         rows = await self.db.fetchall(

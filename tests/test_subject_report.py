@@ -95,7 +95,7 @@ async def test_my_data_lists_everything_the_database_holds_about_the_parent(tmp_
         con.row_factory = sqlite3.Row
         try:
             me = con.execute("SELECT * FROM persons WHERE id = ?", (elena,)).fetchone()
-            for value in (me["full_name"], me["phone"], str(me["tg_user_id"])):
+            for value in (me["full_name"], me["phone"], str(PARENT_TWO)):  # her Telegram account's id
                 assert value in text, value
             assert "Роли: родитель" in text
             children = con.execute("SELECT p.full_name, p.id FROM guardians g JOIN persons p ON p.id = g.child_id"

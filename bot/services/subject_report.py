@@ -87,9 +87,9 @@ class SubjectReport:
             t("subject.class", cls=person.class_label or "—"),
             t("subject.phone", phone=person.phone or "—"),
             t("subject.roles", roles=", ".join(t(f"roles.{r}") for r in sorted(person.roles)) or "—"),
-            t("subject.telegram", id=row.get("tg_user_id") or "—", username=row.get("tg_username") or "—",
-              linked=row.get("linked_at") or "—"),
-            t("subject.max", id=row.get("max_user_id") or "—", username=row.get("max_username") or "—"),
+            *[t("subject.account", channel=t(f"subject.channel.{channel}") if channel in ("telegram", "max")
+                else channel, id=uid, username=username or "—")
+              for channel, uid, username in await repo.accounts(person.id)],
             t("subject.lang", lang=row.get("lang") or "—"),
             "",
             t("subject.section_children"),
