@@ -303,3 +303,13 @@ async def test_an_anonymous_survey_shows_nothing_below_five(harness: Harness) ->
     assert found is not None
     logged = await h.app.db.fetchall("SELECT kind, object_id FROM access_log")
     assert [tuple(r) for r in logged] == [("survey_results", f"{sid}:xlsx")]
+
+
+def test_a_deadline_in_working_days_skips_weekends_and_holidays(harness: Harness) -> None:
+    cal = harness.app.school.calendar
+    # Monday 2 November 2026: 4 November is a public holiday (content/school.example.toml).
+    assert cal.add_working_days(date(2026, 11, 2), 3) == date(2026, 11, 6)
+    assert cal.add_working_days(date(2026, 11, 6), 1) == date(2026, 11, 9)  # Friday -> Monday
+    surveys = harness.app.services.surveys
+    deadline = surveys.deadline_for(3, msk(date(2026, 11, 2), 12))
+    assert deadline == msk(date(2026, 11, 6), 18)  # the end of work on the last day
