@@ -104,10 +104,11 @@ _STEPS: tuple[_Step, ...] = (
 )
 
 
-# A withdrawal row `{w}` that still stands: no "given" for the same child after it.
+# A withdrawal row `{w}` that still stands: the same representative has not given consent again
+# since (bot.domain.consent's family rule: another parent's "given" does not lift a withdrawal).
 _STANDING = (
     "{w}.decision = 'withdrawn' AND NOT EXISTS (SELECT 1 FROM consent_ledger g WHERE g.child_id = {w}.child_id"
-    " AND g.id > {w}.id AND g.decision = 'given')"
+    " AND coalesce(g.parent_id, -1) = coalesce({w}.parent_id, -1) AND g.id > {w}.id AND g.decision = 'given')"
 )
 
 

@@ -27,6 +27,7 @@ from bot.services.roster import import_roster
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import Payload
+from storage.retention import RetentionRepo
 from tests.codes_helpers import CODE_ROWS, CODES
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes
@@ -202,3 +203,17 @@ async def test_once_covered_every_parent_gets_the_codes_not_only_who_pressed(har
     # Коля's card reaches both parents; the second parent's own code goes out too.
     assert sent_to[CODES["Смирнов Коля Олегович"]] >= {PARENT_ONE, PARENT_THREE}
     assert sent_to["SMI8-PAR5-H08"] == {PARENT_THREE}
+
+
+async def test_retention_reads_a_withdrawal_as_the_family_rule_does(harness: Harness) -> None:
+    """The second parent's "agree" after the first parent's withdrawal does not lift it: the child
+    stays uncovered, and the purge 30 days on still carries the withdrawal out."""
+    kolya = await two_parent_school(harness)
+    await press(harness, PARENT_ONE, "✅")
+    keys = buttons(last_with_buttons(await harness.text(PARENT_ONE, "/consent")))
+    confirm = last_with_buttons(await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"]))
+    await harness.press(PARENT_ONE, buttons(confirm)["Да, отозвать"])
+    await press(harness, PARENT_THREE, "✅")
+    assert not await is_covered(harness.app.db, kolya)
+    due = await RetentionRepo(harness.app.db).withdrawals_before(harness.clock.now())
+    assert kolya in [c.person_id for c in due]
