@@ -23,11 +23,11 @@ from aiogram.enums import ParseMode
 from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
-from bot.channels import ChannelRules
+from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
 from bot.i18n import Catalog
-from bot.max import MaxSession
+from bot.max import MaxSession, channel_of
 from bot.max.limited import build_limited_max_bot
 from bot.paths import CONTENT_DIR
 from bot.services.faq import FaqLibrary
@@ -179,7 +179,9 @@ def create_app(
     # A listener is a method of a service built after the one that calls it: the lists are filled now.
     consent_listeners.extend(capabilities.consent_listeners(services))
     link_listeners.extend(capabilities.link_listeners(services))
-    channels = ChannelRules()
+    # The school's channel policy from the start (safe by default: a state or municipal school's rules
+    # unless school.toml says otherwise), for the handlers' answers and the outbox alike.
+    channels = ChannelRules(school_config.channel_policy)
     app = App(
         settings=settings,
         school=school_config,
@@ -321,6 +323,21 @@ def build_dispatcher(app: App) -> Dispatcher:
     return dp
 
 
+def channel_rules_line(rules: ChannelRules, catalog: Catalog, *, max_served: bool) -> str:
+    """The start-up line that says which channel rules are in force and what each messenger carries."""
+    policy = rules.policy or ChannelPolicy()
+    t = catalog.bind("ru")
+
+    def carried(channel: Channel) -> str:
+        classes = [t(f"channels.export.class.{c.value}") for c in DataClass if policy.allows(channel, c)]
+        return ", ".join(classes) or t("startup.channels_nothing")
+
+    return startup_text(
+        f"channels_{policy.operator.value}", telegram=carried(Channel.TELEGRAM),
+        max=carried(Channel.MAX) if max_served else t("startup.channels_max_not_served"),
+    )
+
+
 def filter_params(dp: Dispatcher) -> set[str]:
     """The parameter names of every filter of every router under ``dp``."""
     names: set[str] = set()
@@ -388,12 +405,8 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
     app.send_guard.protect(max_bot)
     if max_bot is not None:
         app.send_guard.serve_max(None)
-    if max_bot is not None or app.school.channels is not None:
-        app.channels.policy = app.school.channel_policy
-    else:
-        # A Telegram-only school without [channels] keeps sending everything through Telegram
-        # (a private school may); a municipal school may not, so the operator is told at every start.
-        log.warning(startup_text("telegram_carries_personal_data"))
+    served_max = max_bot is not None or channel_of(bot) is Channel.MAX
+    log.info(channel_rules_line(app.channels, app.catalog, max_served=served_max))
     dp = build_dispatcher(app)
     app.dispatcher = dp
     # Everything built so far (modules, aiogram's models, catalogs, the FAQ index) lives as long as

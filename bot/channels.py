@@ -12,8 +12,14 @@ replaced there by a pointer to a channel that may, or to paper from the class te
 ``[channels]`` in school.toml (every key optional)::
 
     [channels]
+    operator = "municipal"                   # or "state"; "private" only for a school that is neither
     telegram = ["public"]                    # classes Telegram may carry
     max = ["public", "personal", "child_personal", "credential", "personal_file"]
+
+Safe by default (issue #22): without the section, or without ``operator``, the school is taken for a
+state or municipal body and Telegram carries public notices only, whatever else is served; asking for
+more on Telegram is refused with a message saying why. Only ``operator = "private"`` (the school says
+it is not a state or municipal body) lets Telegram carry more, everything unless ``telegram`` says.
 """
 
 from __future__ import annotations
@@ -50,6 +56,20 @@ DEFAULT_ALLOWED: Mapping[Channel, frozenset[DataClass]] = {
 }
 
 
+class Operator(StrEnum):
+    """Who runs the school, as school.toml states it: the law on foreign messengers binds state and
+    municipal bodies (149-FZ art. 10 part 8)."""
+
+    MUNICIPAL = "municipal"
+    STATE = "state"
+    PRIVATE = "private"
+
+    @property
+    def bound(self) -> bool:
+        """Whether 149-FZ art. 10 part 8 binds it (Telegram: public notices only)."""
+        return self is not Operator.PRIVATE
+
+
 class ChannelPolicyError(ValueError):
     """A bad ``[channels]`` section; the message names the key and the value."""
 
@@ -59,6 +79,7 @@ class ChannelPolicy:
     """Which data classes each channel may carry."""
 
     allowed: Mapping[Channel, frozenset[DataClass]] = field(default_factory=lambda: dict(DEFAULT_ALLOWED))
+    operator: Operator = Operator.MUNICIPAL
 
     def allows(self, channel: Channel, data_class: DataClass) -> bool:
         return data_class in self.allowed.get(channel, frozenset())
@@ -116,10 +137,22 @@ def parse_channels(section: Mapping[str, Any] | None) -> ChannelPolicy:
         return ChannelPolicy()
     if not isinstance(section, Mapping):
         raise ChannelPolicyError('[channels]: ожидается таблица вида telegram = ["public"]')
+    raw_operator = section.get("operator", Operator.MUNICIPAL.value)
+    try:
+        operator = Operator(str(raw_operator))
+    except ValueError:
+        raise ChannelPolicyError(
+            f"[channels] operator: «{raw_operator}» — допустимо \"municipal\" (муниципальная школа), \"state\""
+            " (государственная) или \"private\" (школа не государственный и не муниципальный орган)"
+        ) from None
     allowed: dict[Channel, frozenset[DataClass]] = dict(DEFAULT_ALLOWED)
+    if not operator.bound:
+        allowed[Channel.TELEGRAM] = ALL_CLASSES
     known_channels = ", ".join(c.value for c in Channel)
     known_classes = ", ".join(c.value for c in DataClass)
     for key, value in section.items():
+        if key == "operator":
+            continue
         try:
             channel = Channel(str(key))
         except ValueError:
@@ -135,4 +168,12 @@ def parse_channels(section: Mapping[str, Any] | None) -> ChannelPolicy:
                     f"[channels] {key}: неизвестный класс данных «{item}»; допустимые: {known_classes}"
                 ) from None
         allowed[channel] = frozenset(classes)
-    return ChannelPolicy(allowed=allowed)
+    beyond = allowed[Channel.TELEGRAM] - DEFAULT_ALLOWED[Channel.TELEGRAM]
+    if operator.bound and beyond:
+        names = ", ".join(sorted(c.value for c in beyond))
+        raise ChannelPolicyError(
+            f"[channels] telegram: {names} — государственной или муниципальной школе запрещено передавать"
+            " персональные данные через Telegram (149-ФЗ, ст. 10, ч. 8). Если оператор не государственный и"
+            ' не муниципальный орган, укажите в [channels] operator = "private"'
+        )
+    return ChannelPolicy(allowed=allowed, operator=operator)

@@ -400,12 +400,13 @@ class SchoolConfig(BaseModel):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     codes: CodesSettings = Field(default_factory=CodesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
-    # [channels]: which data classes each messenger may carry (bot/channels.py); absent: the default.
-    channels: dict[str, list[str]] | None = None
+    # [channels]: who runs the school and which data classes each messenger may carry (bot/channels.py);
+    # absent: a state or municipal school's rules (Telegram carries public notices only).
+    channels: dict[str, list[str] | str] | None = None
 
     @field_validator("channels")
     @classmethod
-    def _check_channels(cls, value: dict[str, list[str]] | None) -> dict[str, list[str]] | None:
+    def _check_channels(cls, value: dict[str, list[str] | str] | None) -> dict[str, list[str] | str] | None:
         try:
             parse_channels(value)
         except ChannelPolicyError as exc:

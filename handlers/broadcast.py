@@ -11,6 +11,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLES, ALL_ROLES, MANAGER_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -113,12 +114,18 @@ async def text_received(message: Message, t: Translator, state: FSMContext, *, b
     await state.set_state(BroadcastFlow.confirming)
     await state.update_data(bc_text=html_text)
     # Or sent asking for «Ознакомлен(а)», with who confirmed per class (handlers/acks_admin.py).
+    # Two ways to send: as personal data (the default: where the school's rules keep it off a
+    # messenger, people there get a pointer), or marked by the author as carrying none (public).
     markup = InlineKeyboardMarkup(
-        inline_keyboard=[_button(t("broadcast.confirm"), BcConfirm(ok=True)), [broadcast_with_ack(t)], _cancel_row(t)]
+        inline_keyboard=[
+            _button(t("broadcast.confirm"), BcConfirm(ok=True)),
+            _button(t("broadcast.confirm_public"), BcConfirm(ok=True, public=True)),
+            [broadcast_with_ack(t)], _cancel_row(t),
+        ]
     )
     await message.answer(
         t("broadcast.preview", audience=audience.describe(t), total=seen.total, reachable=seen.reachable,
-          text=html_text),
+          text=html_text) + "\n\n" + t("broadcast.class_note"),
         reply_markup=markup,
     )
 
@@ -143,7 +150,10 @@ async def confirmed(
     if not text or audience is None or not isinstance(query.message, Message):
         await query.answer(t("broadcast.expired"), show_alert=True)
         return
-    broadcast_id, count = await broadcast.create(audience=audience, html_text=str(text), author=person)
+    data_class = DataClass.PUBLIC if callback_data.public else DataClass.PERSONAL
+    broadcast_id, count = await broadcast.create(
+        audience=audience, html_text=str(text), author=person, data_class=data_class
+    )
     await query.answer(t("broadcast.started", total=count))
     progress = Progress(total=count, sent=0, failed=0, left=count)
     edited = await query.message.edit_text(service.render_progress(t, progress))

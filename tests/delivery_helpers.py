@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.app import App, create_app
-from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.services import broadcast as service
@@ -19,7 +18,7 @@ from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
-from tests.harness import make_settings
+from tests.harness import make_settings, private_school_config
 
 FIRST_TG = 50_000
 
@@ -98,7 +97,7 @@ def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
         BOT_API_URL=tg.base_url,
         DATABASE_PATH=str(tmp_path / "schoolbot.sqlite3"),
         BACKUP_DIR=str(tmp_path / "backups"),
-        SCHOOL_CONFIG=str(EXAMPLE_SCHOOL_CONFIG),
+        SCHOOL_CONFIG=str(private_school_config(tmp_path)),
         OUTBOX_RATE="30",
         PYTHONPATH=str(ROOT),
         **extra,

@@ -31,12 +31,26 @@ from tests.mocked_bot import BOT_USERNAME, MockedBot
 DEFAULT_START = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 
 
+def private_school_config(tmp_path: Path) -> Path:
+    """The shipped example school, stating that it is not a state or municipal body
+    (``operator = "private"``), so Telegram may carry everything. Most tests are about what the bot
+    does, not where the law lets it say so: they use this school. The channel policy's own tests use
+    the example as shipped (a municipal school, Telegram: public notices only)."""
+    text = EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8")
+    municipal = 'operator = "municipal"\n'
+    assert municipal in text and 'telegram = ["public"]\n' in text, "the example's [channels] section changed"
+    text = text.replace(municipal, 'operator = "private"\n').replace('telegram = ["public"]\n', "")
+    path = tmp_path / "school-private.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "bot_token": "123456:TEST-TOKEN",
         "database_path": tmp_path / "schoolbot.sqlite3",
         "backup_dir": tmp_path / "backups",
-        "school_config": EXAMPLE_SCHOOL_CONFIG,
+        "school_config": private_school_config(tmp_path),
         "admin_ids": [],
     }
     values.update(overrides)

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import EXAMPLE_SCHOOL_CONFIG
 from storage.consent import ConsentRepo
 from tests.consent_helpers import consent_menu, school
-from tests.harness import PARENT_ONE, PARENT_TWO, Harness
+from tests.harness import PARENT_ONE, PARENT_TWO, Harness, private_school_config
 
 
 async def decide(h: Harness, user: int, label: str) -> None:
@@ -51,6 +50,6 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """`schoolbot` in this process on the harness's database (see tests.harness.make_settings)."""
     monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "schoolbot.sqlite3"))
     monkeypatch.setenv("BACKUP_DIR", str(tmp_path / "backups"))
-    monkeypatch.setenv("SCHOOL_CONFIG", str(EXAMPLE_SCHOOL_CONFIG))
+    monkeypatch.setenv("SCHOOL_CONFIG", str(private_school_config(tmp_path)))
     monkeypatch.delenv("BOT_TOKEN", raising=False)
     monkeypatch.chdir(tmp_path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import DataClass
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from storage.messengers import MessengerRepo
@@ -52,7 +53,7 @@ async def _link(who: TelegramWire | MaxWire) -> None:
 async def test_parent_consent_on_telegram_gets_the_pointer_and_in_max_the_menu(
     tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app)
         on_tg = TelegramWire(tg, PARENT_TWO, "Елена", "Иванова", PHONES[PARENT_TWO])
         await _link(on_tg)
@@ -85,7 +86,7 @@ async def test_parent_consent_on_telegram_gets_the_pointer_and_in_max_the_menu(
 async def test_consent_register_on_telegram_gets_the_pointer_not_the_file(
     tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app)
         officer = TelegramWire(tg, IT_OFFICER, "Пётр", "Петров", PHONES[IT_OFFICER])
         await _link(officer)

@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aiogram.methods import SendMessage
+
 from bot.app import build_dispatcher
 from bot.channels import DataClass
+from bot.tg.callbacks import BcAudience, BcConfirm
 from bot.tg.policy import declared_class, purpose_of
-from tests.harness import handler_harness
+from tests.harness import DIRECTOR, Harness, handler_harness
+from tests.help_helpers import buttons, linked_school
 
 
 async def test_every_registered_handler_declares_its_data_class(tmp_path: Path) -> None:
@@ -47,3 +51,24 @@ async def test_what_a_handler_can_show_decides_its_class(tmp_path: Path) -> None
     assert classes["training.xlsx"] is DataClass.PERSONAL_FILE  # the attendance XLSX
     assert classes["admin.link_search"] is DataClass.PERSONAL  # the person search
     assert classes["start.start_newcomer"] is DataClass.PUBLIC  # asks for a phone number, names nobody
+
+
+async def test_a_broadcast_is_personal_unless_its_author_marks_it(harness: Harness) -> None:
+    """The preview says how the text will go out; "✅ Отправить" sends it as personal data, the other
+    button (the author's statement that the text carries none) as a public notice."""
+    await linked_school(harness)
+    sent_as: list[str] = []
+    for public in (False, True):
+        await harness.text(DIRECTOR, "/broadcast")
+        await harness.press(DIRECTOR, BcAudience(kind="staff").pack())
+        calls = await harness.text(DIRECTOR, "Педсовет в четверг в 15:00")
+        preview = next(c for c in calls if isinstance(c, SendMessage) and "Отправить?" in c.text)
+        assert "как личные данные" in preview.text
+        assert BcConfirm(ok=True, public=True).pack() in [data for _, data in buttons(preview)]
+        await harness.press(DIRECTOR, BcConfirm(ok=True, public=public).pack())
+        rows = await harness.app.db.fetchall(
+            "SELECT DISTINCT data_class FROM outbox WHERE dedupe_key LIKE 'bc:%' AND broadcast_id ="
+            " (SELECT max(id) FROM broadcasts)"
+        )
+        sent_as += [r[0] for r in rows]
+    assert sent_as == ["personal", "public"]

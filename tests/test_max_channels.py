@@ -49,6 +49,7 @@ def test_school_toml_section_overrides_per_channel() -> None:
     section = tomllib.loads(
         """
         [channels]
+        operator = "private"
         telegram = ["public", "personal"]
         """
     )["channels"]

@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 
 from bot.app import App
 from bot.channels import Channel, DataClass
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services import status
@@ -240,7 +241,7 @@ async def test_a_credential_never_goes_out_on_a_channel_the_policy_forbids(
     """MAX is served, so the default policy holds: Telegram carries public notices only. A teacher
     linked on Telegram alone gets a pointer there, never the card; once linked on MAX too, the card
     goes to MAX, still never to Telegram. The send log says so, with no personal data in it."""
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app)
         teacher = TelegramWire(tg, TEACHER, "Игорь", "Морозов", PHONES[TEACHER])
         await teacher.send("/start")

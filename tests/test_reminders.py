@@ -66,6 +66,8 @@ async def test_restart_in_a_reminder_window_sends_each_reminder_once(tmp_path: P
         assert "ответственному по информатизации" not in officer["payload"]  # never "contact yourself"
         director = next(r for r in rows if r["chat_id"] == DIRECTOR)
         assert "через неделю" in director["payload"] and "Сводка за неделю" in director["payload"]
+        # The weekly digest names colleagues: a message carrying it goes out as personal data (#22).
+        assert director["data_class"] == "personal"
     finally:
         await app.close()
 

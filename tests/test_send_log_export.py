@@ -47,7 +47,7 @@ OUTCOME_WORDS = {
     "sent": "отправлено", "pointer": "вместо сообщения отправлена отсылка", "paper": "передано на бумагу",
     "failed": "не доставлено",
 }
-HEADER = ["Дата и время", "Канал", "Класс данных", "Результат"]
+HEADER = ["Дата и время", "Канал", "Класс данных", "Результат", "Кто отправил"]
 VIOLATIONS_ZERO = "Учётных данных и персональных данных детей отправлено по каналу, который политика не разрешает: 0"
 NOTICE = "Собрание в четверг в 18:00 для родителей Смирнова Коли"
 
@@ -71,7 +71,7 @@ USER_IDS = [str(TEACHER), str(PARENT_ONE), str(OLEG_MAX)]
 async def _routed_sends(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> tuple[list[SendRecord], Path, Path]:
     """A teacher on Telegram only and a parent on MAX only; MAX is served, so the default policy holds
     (Telegram carries public notices only). Returns the send log and the database and school files."""
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app)
         teacher = TelegramWire(tg, TEACHER, "Игорь", "Морозов", PHONES[TEACHER])
         await teacher.send("/start")
@@ -143,8 +143,10 @@ async def test_the_send_log_export_for_an_inspector(
     assert rows[0] == HEADER
     body = rows[1 : 1 + n]
     assert [r[1:] for r in body] == [
-        [CHANNEL_WORDS[r.channel], CLASS_WORDS[r.data_class], OUTCOME_WORDS[r.outcome]] for r in records
+        [CHANNEL_WORDS[r.channel], CLASS_WORDS[r.data_class], OUTCOME_WORDS[r.outcome], r.purpose] for r in records
     ]
+    # Who sent: a handler or the outbox's notice kind, never a person.
+    assert {r.purpose for r in records} >= {"start.start_newcomer", "outbox:t"}
     for row in body:
         assert datetime.strptime(row[0], "%d.%m.%Y %H:%M")  # dd.mm.yyyy hh:mm, the school's time
     assert rows[1 + n] == []
@@ -152,10 +154,21 @@ async def test_the_send_log_export_for_an_inspector(
     assert summary[0] == ["Итого по каналам и классам данных"]
     assert summary[1] == ["Канал", "Класс данных", "Отправок"]
     counts = Counter((r.channel, r.data_class) for r in records)
-    assert {(row[0], row[1]): int(row[2]) for row in summary[2:-2]} == {
+    total_at = next(i for i, row in enumerate(summary) if row and row[0] == "Всего")
+    assert {(row[0], row[1]): int(row[2]) for row in summary[2:total_at]} == {
         (CHANNEL_WORDS[c], CLASS_WORDS[d]): k for (c, d), k in counts.items()
     }
-    assert summary[-2] == ["Всего", "", str(n)]
+    assert summary[total_at] == ["Всего", "", str(n)]
+    # Per data class: sent, replaced by the pointer, refused by the messenger.
+    assert summary[total_at + 2] == ["По классам данных"]
+    assert summary[total_at + 3] == ["Класс данных", "Отправлено", "Заменено отсылкой", "Не принято мессенджером"]
+    by_class = {row[0]: [int(v) for v in row[1:]] for row in summary[total_at + 4 : -1]}
+    messenger = [r for r in records if r.channel != "paper"]
+    for data_class, words in CLASS_WORDS.items():
+        wanted = [sum(1 for r in messenger if r.data_class is data_class and r.outcome == o)
+                  for o in ("sent", "pointer", "failed")]
+        assert by_class.get(words, [0, 0, 0]) == wanted, words
+    assert by_class[CLASS_WORDS[DataClass.CREDENTIAL]][1] >= 1  # the code kept off Telegram
     assert summary[-1] == [VIOLATIONS_ZERO]
 
     # XLSX: the same rows, the time a real date cell.
@@ -166,8 +179,8 @@ async def test_the_send_log_export_for_an_inspector(
     assert [v for v in values[2] if v is not None] == HEADER
     first = ws.cell(row=4, column=1)
     assert isinstance(first.value, datetime) and first.number_format == "DD.MM.YYYY HH:MM"
-    assert [v[1:4] for v in values[3 : 3 + n]] == [
-        [CHANNEL_WORDS[r.channel], CLASS_WORDS[r.data_class], OUTCOME_WORDS[r.outcome]] for r in records
+    assert [v[1:5] for v in values[3 : 3 + n]] == [
+        [CHANNEL_WORDS[r.channel], CLASS_WORDS[r.data_class], OUTCOME_WORDS[r.outcome], r.purpose] for r in records
     ]
     assert values[-1][0] == VIOLATIONS_ZERO
     wb.close()

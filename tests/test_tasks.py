@@ -37,7 +37,8 @@ def local(app: App, text: str) -> datetime:
 
 async def outbox(app: App, prefix: str = "task:") -> list[Any]:
     return await app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at FROM outbox WHERE dedupe_key LIKE ?"
+        "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at, data_class FROM outbox"
+        " WHERE dedupe_key LIKE ?"
         " ORDER BY id",
         (prefix + "%",),
     )

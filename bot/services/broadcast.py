@@ -130,9 +130,14 @@ class BroadcastService:
         people = await self.resolve(audience)
         return Preview(total=len(people), reachable=sum(1 for p in people if p.reachable))
 
-    async def create(self, *, audience: Audience, html_text: str, author: Person | None) -> tuple[int, int]:
+    async def create(
+        self, *, audience: Audience, html_text: str, author: Person | None, data_class: DataClass = DataClass.PERSONAL,
+    ) -> tuple[int, int]:
         """Enqueue the broadcast in one transaction: the broadcast row and one outbox row per reachable
-        recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued)."""
+        recipient (dedupe key bc:<broadcast>:<person>). Returns (broadcast id, rows enqueued).
+
+        A broadcast's text is the author's: personal data unless the author marked it as carrying
+        none (``data_class`` public), since nothing else can tell."""
         people = await self.resolve(audience)
         reachable = [p for p in people if p.reachable]
         now = self.clock.now()
@@ -144,7 +149,7 @@ class BroadcastService:
             for person in reachable:
                 header = self.catalog.translator_for(person)("broadcast.header")
                 await self.outbox.notify(
-                    conn, person, data_class=DataClass.PUBLIC,
+                    conn, person, data_class=data_class,
                     key=f"bc:{broadcast_id}:{person.id}",
                     kind="text",
                     payload=Payload(text=f"{header}\n\n{html_text}"),

@@ -351,8 +351,10 @@ class Reminders:
                     await TaskRepo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now)
                 if m.digest is not None:
                     await TaskRepo.log_digest(conn, m.digest.week, m.person.id, now)
+                # The weekly digest names colleagues (whose tasks are overdue): personal data. The
+                # reminders alone name only the person's own tasks: a public notice.
                 await self.outbox.notify(
-                    conn, m.person, data_class=DataClass.PUBLIC,
+                    conn, m.person, data_class=DataClass.PERSONAL if m.digest is not None else DataClass.PUBLIC,
                     key=m.dedupe_key,
                     kind="text",
                     payload=self.plan_payload(plan.snap, m),

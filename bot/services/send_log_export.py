@@ -1,10 +1,13 @@
 """The send log for an inspector (issue #17, item 5): `schoolbot export sends`.
 
-One row per routed send: when (the school's wall-clock time), the channel, the data class and the
-outcome, all in words from the catalog; then a summary: sends per channel and data class, and how
-many credentials and children's personal data went out on a channel the school's policy does not
-allow (0 when the policy held). The log holds no personal data (see migration 015), and neither does
-this file: no names, ids, chats or texts exist to put in it.
+One row per send (every request that put content before a person, direct answers and the outbox's
+alike, issue #22): when (the school's wall-clock time), the channel, the data class, the outcome, all
+in words from the catalog, and the purpose (the handler or the outbox's notice kind, a code name);
+then a summary: sends per channel and data class, per data class how many went out, were replaced by
+the pointer and were refused by the messenger, and how many credentials and children's personal data
+went out on a channel the school's policy does not allow (0 when the policy held). The log holds no
+personal data (see migration 015), and neither does this file: no names, ids, chats or texts exist to
+put in it.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import io
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -34,8 +37,10 @@ if TYPE_CHECKING:
     from storage.db import Database
 
 Format = Literal["csv", "xlsx"]
-COLUMNS = ("when", "channel", "data_class", "outcome")
-XLSX_WIDTHS = (18, 12, 36, 40)
+COLUMNS = ("when", "channel", "data_class", "outcome", "purpose")
+XLSX_WIDTHS = (18, 12, 36, 40, 28)
+# Per data class: sent as it was, replaced by the pointer, refused (the messenger did not take it).
+OUTCOME_COLUMNS = (("sent", ("sent",)), ("replaced", ("pointer",)), ("refused", ("failed",)))
 CHANNELS = ("telegram", "max", "paper")
 # The classes the law keeps off a forbidden channel above all: the summary's explicit line counts these.
 GUARDED = frozenset({DataClass.CREDENTIAL, DataClass.CHILD_PERSONAL})
@@ -46,6 +51,8 @@ DATE_FORMAT = "%d.%m.%Y %H:%M"
 class Summary:
     counts: Counter[tuple[str, DataClass]]  # (channel, data class) -> sends
     violations: int  # credential / child-data messages sent on a channel the policy forbids
+    # (data class, outcome) -> sends on a messenger (the paper path is not a send)
+    outcomes: Counter[tuple[DataClass, str]] = field(default_factory=Counter)
 
 
 def summarise(records: Sequence[SendRecord], policy: ChannelPolicy) -> Summary:
@@ -55,7 +62,10 @@ def summarise(records: Sequence[SendRecord], policy: ChannelPolicy) -> Summary:
         if r.outcome == "sent" and r.data_class in GUARDED and r.channel in tuple(Channel)
         and not policy.allows(Channel(r.channel), r.data_class)
     )
-    return Summary(counts, violations)
+    outcomes: Counter[tuple[DataClass, str]] = Counter(
+        (r.data_class, r.outcome) for r in records if r.channel in tuple(Channel)
+    )
+    return Summary(counts, violations, outcomes)
 
 
 def _local(moment: datetime, tz: tzinfo) -> datetime:
@@ -72,6 +82,7 @@ def _words(record: SendRecord, t: Translator) -> list[str]:
         t(f"channels.export.channel_name.{record.channel}"),
         t(f"channels.export.class.{record.data_class.value}"),
         t(f"channels.export.outcome_name.{record.outcome}"),
+        record.purpose,
     ]
 
 
@@ -88,6 +99,13 @@ def summary_rows(summary: Summary, t: Translator) -> list[list[object]]:
                 rows.append([t(f"channels.export.channel_name.{channel}"),
                              t(f"channels.export.class.{data_class.value}"), n])
     rows.append([t("channels.export.total"), "", sum(summary.counts.values())])
+    rows.append([])
+    rows.append([t("channels.export.by_class")])
+    rows.append([t("channels.export.data_class"), *(t(f"channels.export.{name}") for name, _ in OUTCOME_COLUMNS)])
+    for data_class in DataClass:
+        counts = [sum(summary.outcomes.get((data_class, o), 0) for o in outcomes) for _, outcomes in OUTCOME_COLUMNS]
+        if any(counts):
+            rows.append([t(f"channels.export.class.{data_class.value}"), *counts])
     rows.append([t("channels.export.violations", n=summary.violations)])
     return rows
 

@@ -213,6 +213,8 @@ class BcAudience(CallbackData, prefix="bca"):
 
 class BcConfirm(CallbackData, prefix="bcc"):
     ok: bool
+    # The author marks the text as carrying no personal data: it goes out as a public notice.
+    public: bool = False
 
 
 class CodeShow(CallbackData, prefix="cds"):
