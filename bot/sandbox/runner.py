@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from bot.app import App, build_bots, create_app, serve
 from bot.clock import ManualClock
-from bot.config import Settings, load_school_config
+from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings, load_school_config
 from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.fakemax import FakeMax
 from bot.fakemax.user import FakeMaxUser
@@ -58,6 +58,17 @@ class ChatCursor:
     edits_seen: dict[int, int] = field(default_factory=dict)
 
 
+def demo_private_school(data_dir: Path) -> Path:
+    """The shipped example as a school that is not a state or municipal body (``operator =
+    "private"``): the Telegram-only sandbox shows every screen in Telegram. With MAX (``--max``) the
+    example stays as shipped, a municipal school, so the sandbox shows the channel policy at work."""
+    text = EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8")
+    text = text.replace('operator = "municipal"\n', 'operator = "private"\n').replace('telegram = ["public"]\n', "")
+    path = data_dir / "school.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 class Sandbox(SandboxPeople):
     """Owns the fake server, the app and the polling task. Use `Sandbox.running(options)`."""
 
@@ -84,6 +95,8 @@ class Sandbox(SandboxPeople):
         _prepare_data_dir(data_dir, options.keep)
 
         school_config = school_config_path(data_dir)
+        if not school_config.exists() and not options.max:
+            school_config = demo_private_school(data_dir)
         school = load_school_config(school_config)
         tz = ZoneInfo(school.school.timezone)
         clock = ManualClock(options.start or default_start(datetime.now(UTC), tz))
