@@ -205,7 +205,8 @@ def build_services(
         tasks=tasks,
     )
     training = TrainingService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
+        school=school,
     )
     ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
     surveys = SurveysService(

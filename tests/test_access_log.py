@@ -10,6 +10,7 @@ import os
 import sqlite3
 import stat
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
+from bot.i18n import Catalog
+from bot.services.access_log import AccessKind
 from bot.services.imports import ImportOptions
-from bot.tg.callbacks import AdminAction, ArchiveView, CodePrint, StaffCb
+from bot.services.training import SessionSpec
+from bot.tg.callbacks import AdminAction, ArchiveView, CodePrint, StaffCb, TrAdm
 from storage.access_log import AccessLogRepo, AccessRow
 from tests.codes_helpers import codes_csv, person_id
 from tests.consent_helpers import school
@@ -49,6 +53,10 @@ async def test_every_register_sheet_report_search_and_export_in_the_bot_writes_o
         officer = await person_id(h.app, "Петров Пётр Петрович")
         teacher = await person_id(h.app, "Кузнецова Ольга Николаевна")
         await h.app.services.backup.take_backup()
+        officer_person = await h.app.people.get(officer)
+        assert officer_person is not None
+        session, _, _ = await h.app.services.training.create_session(officer_person, SessionSpec(
+            "Работа с журналом", "teachers", None, h.clock.now() + timedelta(days=7), "каб. 214"))
         adm = AdminAction
         steps: list[tuple[int, Step, str, str | None, bool]] = [
             # (user, action, kind, object, a file is sent)
@@ -67,6 +75,8 @@ async def test_every_register_sheet_report_search_and_export_in_the_bot_writes_o
             (IT_OFFICER, lambda: h.press(IT_OFFICER, ArchiveView(action="register").pack()), "register_export", "*",
              True),
             (IT_OFFICER, lambda: h.press(IT_OFFICER, "st:archive"), "backup_export", None, True),
+            (IT_OFFICER, lambda: h.press(IT_OFFICER, TrAdm(action="xlsx", sid=session).pack()), "training_attendance",
+             str(session), True),
         ]
         for user, step, kind, obj, file_sent in steps:
             row, calls = await _one_new_row(h, step)
@@ -157,3 +167,12 @@ def test_cli_exports_are_logged_as_the_command_line_and_the_log_exports_0600(
     assert {(a, c) for _, a, c in rows} == {(None, "cli")}
     assert _cli(monkeypatch, tmp_path, ["export", "access", "--since", "вчера"]) == 2
     assert "--since" in capsys.readouterr().err
+
+
+def test_every_kind_has_words_in_both_languages() -> None:
+    """The export names each kind in words: a kind another capability adds needs its words too."""
+    catalog = Catalog.load()
+    for lang in ("ru", "en"):
+        keys = catalog.keys(lang)
+        missing = [k.value for k in AccessKind if f"access.kind.{k.value}" not in keys]
+        assert missing == [], (lang, missing)

@@ -50,6 +50,7 @@ class AccessKind(enum.StrEnum):
     SEND_LOG = "send_log"  # the send log export
     ACCESS_LOG = "access_log"  # this log's own export
     ARCHIVE_CHECKLIST = "archive_checklist"  # the item-19 checklist (class teachers' names)
+    TRAINING_ATTENDANCE = "training_attendance"  # who was invited to a session, answered and came
     SURVEY_RESULTS = "survey_results"  # a survey's results as a file, or its free-text answers (issue #26)
 
 

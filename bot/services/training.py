@@ -19,6 +19,7 @@ from bot.channels import DataClass
 from bot.domain.access import TEACHER_ROLES
 from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
+from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import normalize_class
@@ -156,6 +157,7 @@ _REQUIRED = ("title", "audience", "time", "place")
 class TrainingService:
     """Training sessions and parent meetings: invitations, RSVPs, reminders, attendance."""
 
+    access_log: AccessLog
     buttons: Buttons
     catalog: Catalog
     clock: Clock
@@ -305,6 +307,7 @@ class TrainingService:
         session = await HelpRepo(self.db).session(session_id)
         if session is None:
             return None
+        await self.access_log.record(AccessKind.TRAINING_ATTENDANCE, session_id)
         t = self.catalog.bind(lang)
         header = [
             t("help.xlsx.name"),
