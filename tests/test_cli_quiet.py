@@ -47,6 +47,7 @@ CASES: dict[str, list[str]] = {
     "merge-person": ["merge-person", "Морозов", "Нетакогочеловека"],
     "analysis": ["analysis", "--out", "analysis.pdf"],
     "purge": ["purge"],
+    "subject-report": ["subject-report", "Морозов", "--out", "my-data.txt"],
 }
 SKIPPED = {
     "sandbox": "an interactive session of the whole bot, tested in test_sandbox",

@@ -32,8 +32,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
     ("root", ("bot.app", "bot.capabilities", "bot.wiring", "bot.webhook")),
-    ("entry", ("bot.cli", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox", "bot.fakeapi",
-               "bot.fakemax", "bench", "tests", "sandbox")),
+    ("entry", ("bot.cli", "bot.cli_app", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox",
+               "bot.fakeapi", "bot.fakemax", "bench", "tests", "sandbox")),
 )
 RANK = {"domain": 0, "kernel": 1, "storage": 2, "services": 3, "messenger": 4, "handlers": 5, "scheduler": 5,
         "root": 6, "entry": 7}
