@@ -30,6 +30,9 @@ class Destruction:
     reminders: int                       # how many reminders went out
     last_reminder_at: datetime | None
     confirmed: Confirmation | None
+    subject_name: str | None = None        # as the act prints them, kept past the purge
+    subject_class: str | None = None
+    representatives: str | None = None
 
     @property
     def open(self) -> bool:
@@ -58,6 +61,8 @@ def _destruction(row: aiosqlite.Row) -> Destruction:
         reminders=int(row["reminders"]),
         last_reminder_at=from_db(row["last_reminder_at"]) if row["last_reminder_at"] else None,
         confirmed=confirmed,
+        subject_name=row["subject_name"], subject_class=row["subject_class"],
+        representatives=row["representatives"],
     )
 
 
@@ -71,11 +76,13 @@ class DestructionRepo:
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection, *, child_id: int, receipt_id: str, now: datetime, due_on: date
+        conn: aiosqlite.Connection, *, child_id: int, receipt_id: str, now: datetime, due_on: date,
+        subject_name: str, subject_class: str | None, representatives: str,
     ) -> int:
         cur = await conn.execute(
-            "INSERT INTO consent_destructions(child_id, receipt_id, opened_at, due_on) VALUES (?, ?, ?, ?)",
-            (child_id, receipt_id, to_db(now), due_on.isoformat()),
+            "INSERT INTO consent_destructions(child_id, receipt_id, opened_at, due_on, subject_name, subject_class,"
+            " representatives) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (child_id, receipt_id, to_db(now), due_on.isoformat(), subject_name, subject_class, representatives),
         )
         return int(cur.lastrowid or 0)
 

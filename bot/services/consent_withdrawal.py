@@ -83,8 +83,12 @@ class ConsentWithdrawal:
         await CodeRepo.cancel_pending_deliveries(conn, [c.id for c in codes])
         task = await DestructionRepo.open_for(conn, child.id)
         if task is None:
+            # The act names the subject and the family as they are now: the bot's own copy of them is
+            # purged 30 days after the withdrawal (retention), the act is kept.
+            family = ", ".join(p.full_name for p in await self.people.parents(child.id))
             task_id = await DestructionRepo.insert(
-                conn, child_id=child.id, receipt_id=row.receipt_id, now=now, due_on=self.due_on(row.created_at)
+                conn, child_id=child.id, receipt_id=row.receipt_id, now=now, due_on=self.due_on(row.created_at),
+                subject_name=child.full_name, subject_class=child.class_label, representatives=family,
             )
             task = await DestructionRepo.get(conn, task_id)
             assert task is not None
@@ -194,7 +198,9 @@ class ConsentWithdrawal:
         child = await self.people.get(task.child_id)
         row = await ConsentRepo.by_receipt(self.db.conn, task.receipt_id)
         assert child is not None and row is not None
-        parents = ", ".join(p.full_name for p in await self.people.parents(child.id)) or "—"
+        # The names the task was opened with (the person may be purged by now).
+        parents = task.representatives or ", ".join(p.full_name for p in await self.people.parents(child.id)) or "—"
+        subject, subject_class = task.subject_name or child.full_name, task.subject_class or child.class_label
         school = self.school.school
         platform = self.school.platform
         withdrawn = row.created_at.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
@@ -217,7 +223,7 @@ class ConsentWithdrawal:
             Para(t("consent.act.operator", school=school.name, address=school.address or "—")),
             Para(t("consent.act.processor", platform=platform.name, url=platform.url,
                    operator=platform.operator or "—", address=platform.operator_address or "—")),
-            Para(t("consent.act.subject", child=child.full_name, cls=child.class_label or "—", parents=parents)),
+            Para(t("consent.act.subject", child=subject, cls=subject_class or "—", parents=parents)),
             Para(t("consent.act.categories")),
             Para(t("consent.act.system", platform=platform.name, url=platform.url)),
             Para(t("consent.act.method")),
