@@ -73,7 +73,8 @@ def _params(key: str, gender: str) -> dict[str, Any]:
         "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
         "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
         "cls": "5А", "to": "6А", "old": "5А", "new": "6А", "task": "7", "platform": "P", "due": "D",
-        "receipt": "R", "day": "D", "act": "A", "codes": "C",
+        "receipt": "R", "day": "D", "act": "A", "codes": "C", "title": "T",
+        "intro": "I", "n": 3, "privacy": "P", "anonymous": "A", "author": "A",
     }
     return base
 
@@ -158,6 +159,9 @@ TABLE: dict[str, dict[str, list[str]]] = {
     "consent.destroy.parent_done": {
         MALE: ["ребёнка Петрова Миши Ивановича"], FEMALE: ["ребёнка Ивановой Маши Андреевны"],
         UNKNOWN: ["ребёнка Ким Женя"],
+    },
+    "surveys.invitation": {
+        MALE: ["📋 Иван Сергеевич, просим"], FEMALE: ["📋 Мария Петровна, просим"], UNKNOWN: ["📋 Саша, просим"],
     },
     "imports.moved": {
         MALE: ["Петров Иван Сергеевич: переведён"], FEMALE: ["Иванова Мария Петровна: переведена"],
