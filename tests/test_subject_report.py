@@ -140,7 +140,8 @@ async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
 ) -> None:
     """With MAX served the municipal policy holds: on Telegram the parent gets the pointer, not the
     file (the request is logged all the same: its deadline runs); in MAX the same parent gets it."""
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    # The example as shipped: a municipal school (Telegram carries public notices only).
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app)
         on_tg = TelegramWire(tg, PARENT_TWO, "Елена", "Иванова", PHONES[PARENT_TWO])
         await _link(on_tg)
