@@ -48,6 +48,9 @@ class ParentScreens:
                 t("consent.child_line", icon=t(f"consent.icon.{s.state}"), child=html.escape(s.child.full_name),
                   cls=html.escape(s.child.class_label or "—"), state=t(f"consent.state.{s.state}"))
             )
+            if s.conflict:
+                # The family rule weighs every representative's word: say why consent does not apply.
+                lines.append(t("consent.parent_conflict"))
         seen = await self.consent.opened(parent, version)
         undecided = [s for s in states if s.own != "given"]
         # Before the buttons, plainly: what a press records, and that it is not a signature; the

@@ -152,6 +152,9 @@ async def test_both_orders_of_two_parents_give_the_same_coverage(harness: Harnes
     status = " ".join(texts(await harness.text(IT_OFFICER, "/status")))
     assert "Разногласия родителей (урегулировать с семьёй): 5А — 1" in status
     assert not await db.fetchall("SELECT 1 FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
+    # Each parent sees why consent does not apply.
+    parent_view = " ".join(texts(await harness.text(PARENT_ONE, "/consent")))
+    assert "ответили по-разному" in parent_view
     # The parent who declined changes their mind: now both agree and the child is covered.
     await press(harness, PARENT_THREE, "✅")
     assert await is_covered(db, kolya) and await conflicts(db) == set()
