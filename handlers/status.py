@@ -238,6 +238,7 @@ def build_router() -> Router:
     router.message.register(send_report, Command("report"), HasRole(*MANAGERS))
     router.message.register(send_report, MenuButton("report"), HasRole(*MANAGERS))
     router.message.register(send_backup, Command("backup"), HasRole(*ADMIN_ROLES))
+    router.message.register(send_backup, MenuButton("backup"), HasRole(*ADMIN_ROLES))
     router.callback_query.register(send_archive, StatusAction.filter(F.action == "archive"), HasRole(*ADMIN_ROLES))
     router.callback_query.register(journal_done, JournalDone.filter(), HasRole(*ADMIN_ROLES))
     router.callback_query.register(log_from_status, StatusAction.filter(F.action == "log"), HasRole(*ADMIN_ROLES))

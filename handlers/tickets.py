@@ -246,11 +246,20 @@ async def ticket_view(
 @personal
 async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     await query.answer()
-    if not isinstance(query.message, Message):
-        return
+    if isinstance(query.message, Message):
+        await _send_open_list(query.message, t, tickets)
+
+
+@personal
+async def questions_command(message: Message, t: Translator, *, tickets: TicketsService) -> None:
+    """The IT officer's «❓ Вопросы» button and /questions: the open questions, each a button."""
+    await _send_open_list(message, t, tickets)
+
+
+async def _send_open_list(message: Message, t: Translator, tickets: TicketsService) -> None:
     items = await tickets.tickets_overview()
     if not items:
-        await query.message.answer(t("help.ticket.none_open"))
+        await message.answer(t("help.ticket.none_open"))
         return
     rows = []
     for ticket, asker in items:
@@ -265,7 +274,7 @@ async def tickets_list(query: CallbackQuery, t: Translator, *, tickets: TicketsS
                 )
             ]
         )
-    await query.message.answer(
+    await message.answer(
         t.plural("help.ticket.open_list", len(items)), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
     )
 
@@ -278,6 +287,8 @@ def build_router() -> Router:
     officer.message.register(answer_by_reply, StateFilter(None), HasContent("text"), RepliesToTicket())
     officer.message.register(answer_in_state, StateFilter(Answering.text), PlainText())
     officer.callback_query.register(tickets_list, AdminAction.filter(F.action == "tickets"))
+    officer.message.register(questions_command, Command("questions"))
+    officer.message.register(questions_command, MenuButton("questions"))
     officer.callback_query.register(ticket_answer, TicketCb.filter(F.action == TicketAction.ANSWER))
     officer.callback_query.register(ticket_close, TicketCb.filter(F.action == TicketAction.CLOSE))
     officer.callback_query.register(ticket_to_faq, TicketCb.filter(F.action == TicketAction.FAQ))

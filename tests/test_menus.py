@@ -76,3 +76,15 @@ async def test_help_lists_what_the_persons_roles_can_do(harness: Harness) -> Non
     officer = texts(await harness.text(IT_OFFICER, "/help"))[0]
     assert "⚙️ Администрирование" in officer and "/broadcast" in officer and "📝 Согласие" not in officer
     assert buttons  # the helpers stay imported for the consent checks above
+
+
+async def test_the_it_officers_menu_holds_the_everyday_work(harness: Harness) -> None:
+    await load_school(harness.app)
+    keyboard = _keyboard(await harness.contact(IT_OFFICER, "+79000000001", IT_OFFICER))
+    for label in ("📊 Статус", "📑 Отчёт", "📣 Рассылка", "📨 Открытые вопросы", "💾 Резервные копии",
+                  "⚙️ Администрирование"):
+        assert label in keyboard, keyboard
+    # Each of them answers from the keyboard, as its command does.
+    assert "вопрос" in " ".join(texts(await harness.text(IT_OFFICER, "📨 Открытые вопросы"))).lower()
+    assert "Копии базы бота" in " ".join(texts(await harness.text(IT_OFFICER, "💾 Резервные копии")))
+    assert "Кому отправить" in " ".join(texts(await harness.text(IT_OFFICER, "📣 Рассылка")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +121,11 @@ async def test_after_downtime_overdue_tasks_go_into_the_digest_at_an_allowed_tim
         for row in rows:
             assert from_db(row["next_attempt_at"]) == local(app, "2026-11-11 09:00")
             assert "Пункт 3" in row["payload"] and "Пункт 16 · I четверть" in row["payload"]
+            # Buttons acting on an item name it: no two alike, each snooze says which item it moves.
+            labels = [b["text"] for line in json.loads(row["payload"])["reply_markup"]["inline_keyboard"] for b in line]
+            assert len(labels) == len(set(labels)), labels
+            snoozes = [label for label in labels if label.startswith("⏰")]
+            assert snoozes and all(label.startswith("⏰ Завтра: Пункт ") for label in snoozes), labels
         # Nothing is repeated later that day or the next morning.
         await app.services.reminders.sweep(local(app, "2026-11-11 15:00"))
         await app.services.reminders.sweep(local(app, "2026-11-12 09:00"))

@@ -102,7 +102,8 @@ class TelegramButtons:
                         callback_data=TaskAct(action="done", item=task.item.number, occ=task.key).pack(),
                     ),
                     InlineKeyboardButton(
-                        text=t("tasks.btn.snooze"),
+                        # Several items in one digest: each snooze button says which item it moves.
+                        text=t("tasks.btn.snooze_n", label=task_label(task, t)),
                         callback_data=TaskAct(action="snooze", item=task.item.number, occ=task.key).pack(),
                     ),
                 ]

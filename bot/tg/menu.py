@@ -42,9 +42,13 @@ MENU: tuple[MenuEntry, ...] = (
     MenuEntry("faq", None),
     MenuEntry("ask", None),
     MenuEntry("surveys", None),  # answer the surveys one is asked; authors also manage them (issue #26)
+    # The managers' everyday work on the keyboard, not only as commands: status, report, broadcast;
+    # the IT officer's also the questions waiting for an answer and the bot's backups.
     MenuEntry("status", STATUS_VIEWERS),
-    MenuEntry("report", MANAGER_ROLES, in_keyboard=False),
-    MenuEntry("broadcast", MANAGER_ROLES, in_keyboard=False),
+    MenuEntry("report", MANAGER_ROLES),
+    MenuEntry("broadcast", MANAGER_ROLES),
+    MenuEntry("questions", ADMIN_ROLES),
+    MenuEntry("backup", ADMIN_ROLES),
     MenuEntry("admin", ADMIN_ROLES),
     # A person's own data (152-FZ art. 14): the parents', who are the consent's subjects (staff use the CLI).
     MenuEntry("my_data", PARENT_ROLES),
