@@ -30,7 +30,7 @@ from bot.services.imports import ImportOptions
 from bot.services.task_actions import ProofInput
 from bot.services.training import SessionSpec
 from bot.tg.limiter import LimitedSession, SendLimiter
-from storage.timefmt import from_db
+from storage.timefmt import from_db, to_db
 from tests.codes_helpers import CODES, codes_csv
 from tests.harness import (
     CLASS_TEACHER,
@@ -90,7 +90,9 @@ class Walk:
         for _ in range(2000):
             row = await self.app.db.fetchone(
                 "SELECT count(*) FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?",
-                (now.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00"),),
+                # Stored times are to_db's `...Z` text; comparing another spelling (`+00:00` sorts
+                # before `Z`) would skip rows due at exactly `now`.
+                (to_db(now),),
             )
             sender = self.app.sender
             if row is not None and row[0] == 0 and (sender is None or sender.in_flight == 0):
