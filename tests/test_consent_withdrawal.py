@@ -167,3 +167,25 @@ async def test_the_cli_confirms_and_writes_the_act(harness: Harness, tmp_path: P
     assert await service.cmd_act(argparse.Namespace(task=task.id, out=str(out)), t) == 0
     assert out.read_bytes().startswith(b"%PDF") and out.stat().st_mode & 0o777 == 0o600
     assert await service.cmd_destroyed(argparse.Namespace(task=999), t) == 1
+
+
+async def test_a_paper_withdrawal_takes_the_same_path(harness: Harness) -> None:
+    """Staff enter a signed withdrawal on paper: the same writer revokes the codes, opens the task
+    and tells the family."""
+    await load_school(harness.app)
+    for user, phone in ((IT_OFFICER, "+79000000001"), (CLASS_TEACHER, "+79000000003"), (PARENT_ONE, "+79000000006")):
+        await harness.contact(user, phone, user)
+    keys = await consent_menu(harness, PARENT_ONE)
+    await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
+    kolya = await person_id(harness.app, KOLYA)
+    teacher = await harness.app.people.by_tg(CLASS_TEACHER)
+    assert teacher is not None
+    result = await harness.app.services.consent_paper.record_paper(
+        staff=teacher, child_id=kolya, decision="withdrawn", paper_date=harness.clock.now().date()
+    )
+    assert result.row is not None and result.row.channel == "paper"
+    assert [c.status for c in await CodeRepo(harness.app.db).history(kolya)] == ["revoked"]
+    [task] = await DestructionRepo.all_open(harness.app.db.conn)
+    assert task.child_id == kolya and task.receipt_id == result.row.receipt_id
+    assert task.subject_name == KOLYA and task.representatives == OLEG
+    assert [chat for chat, _ in await _payloads(harness, "consent-destroy-parent:%")] == [PARENT_ONE]
