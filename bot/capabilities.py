@@ -242,6 +242,8 @@ CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "tickets",  # "ask the IT officer"
         routers=(RouterSpec(tickets_handlers.build_router),),
+        # Unanswered questions: the IT officer's daily list, then the director (bot/services/tickets_escalation.py).
+        sweeps=(SweepSpec("questions", lambda s: s.question_escalation.sweep, 55),),
         admin_actions=(
             AdminEntry("tickets", "help.admin.tickets", 80), AdminEntry("faq_reload", "help.admin.faq_reload", 90),
         ),

@@ -391,6 +391,24 @@ class CodesSettings(BaseModel):
     column_aliases: dict[str, list[str]] = Field(default_factory=dict)
 
 
+class QuestionSettings(BaseModel):
+    """[questions]: when a question nobody has answered is raised, in the school's working hours
+    (a question asked on Friday evening waits from Monday morning)."""
+
+    model_config = ConfigDict(extra="forbid")
+    # In the IT officer's daily list of unanswered questions after this many working hours.
+    digest_after_hours: int = Field(default=8, ge=1, le=400)
+    # Sent to the director after this many.
+    director_after_hours: int = Field(default=24, ge=1, le=800)
+
+    @model_validator(mode="after")
+    def _director_later(self) -> QuestionSettings:
+        if self.director_after_hours <= self.digest_after_hours:
+            raise ValueError(startup_text("questions_order", digest=self.digest_after_hours,
+                                          director=self.director_after_hours))
+        return self
+
+
 class SchoolConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     school: SchoolInfo
@@ -400,6 +418,7 @@ class SchoolConfig(BaseModel):
     consent: ConsentSettings = Field(default_factory=ConsentSettings)
     codes: CodesSettings = Field(default_factory=CodesSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    questions: QuestionSettings = Field(default_factory=QuestionSettings)
     # [channels]: who runs the school and which data classes each messenger may carry (bot/channels.py);
     # absent: a state or municipal school's rules (Telegram carries public notices only).
     channels: dict[str, list[str] | str] | None = None

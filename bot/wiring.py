@@ -54,6 +54,7 @@ from bot.services.task_actions import TaskActions
 from bot.services.tasks import TasksService
 from bot.services.tasks_import import TasksImport
 from bot.services.tickets import TicketsService
+from bot.services.tickets_escalation import QuestionEscalation
 from bot.services.training import TrainingService
 from storage.db import Database
 from storage.help import HelpRepo
@@ -71,6 +72,7 @@ class Services:
     outbox: Outbox
     access_log: AccessLog
     tickets: TicketsService
+    question_escalation: QuestionEscalation
     codes: CodesService
     codes_print: CodesPrint
     tasks_import: TasksImport
@@ -151,7 +153,11 @@ def build_services(
     codes_print = CodesPrint(access_log=access_log, catalog=catalog, clock=clock, codes=codes, db=db, people=people)
     tasks_import = TasksImport(clock=clock, db=db, school=school)
     tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
-    status = StatusService(clock=clock, codes_print=codes_print, db=db, school=school, tasks=tasks)
+    question_escalation = QuestionEscalation(
+        catalog=catalog, clock=clock, db=db, help=help_repo, outbox=outbox, people=people, school=school,
+    )
+    status = StatusService(clock=clock, codes_print=codes_print, db=db, question_escalation=question_escalation,
+                           school=school, tasks=tasks)
     survey_findings = SurveyFindings(db=db, people=people)
     analysis = AnalysisService(
         access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
@@ -224,7 +230,8 @@ def build_services(
     return Services(
         school=school, people=people,
         outbox=outbox, access_log=access_log,
-        tickets=tickets, codes=codes, codes_print=codes_print, tasks_import=tasks_import, tasks=tasks,
+        tickets=tickets, question_escalation=question_escalation, codes=codes, codes_print=codes_print,
+        tasks_import=tasks_import, tasks=tasks,
         status=status, analysis=analysis, archive=archive, backup=backup, broadcast=broadcast,
         codes_import=codes_import, codes_nudges=codes_nudges, consent=consent, consent_paper=consent_paper,
         consent_registers=consent_registers, consent_export=consent_export, consent_gate=consent_gate,

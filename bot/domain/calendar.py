@@ -319,6 +319,24 @@ class SchoolCalendar:
                 found += 1
         return day
 
+    def working_hours_between(self, start: datetime, end: datetime) -> float:
+        """Hours of the school's working time (working days, work_start..work_end, school time zone)
+        between two moments: how long a question has waited, as the school counts it."""
+        if end <= start:
+            return 0.0
+        local_start, local_end = start.astimezone(self.tz), end.astimezone(self.tz)
+        total = 0.0
+        day = local_start.date()
+        while day <= local_end.date():
+            if self.is_working_day(day):
+                open_at = datetime.combine(day, self.work_start, tzinfo=self.tz)
+                close_at = datetime.combine(day, self.work_end, tzinfo=self.tz)
+                lo, hi = max(open_at, local_start), min(close_at, local_end)
+                if hi > lo:
+                    total += (hi - lo).total_seconds() / 3600
+            day += timedelta(days=1)
+        return total
+
     def send_window(self, moment: datetime) -> datetime:
         """When a message nobody is waiting for may go out: the first instant >= moment inside
         working hours on a working day, outside quiet hours and holidays (school time zone)."""

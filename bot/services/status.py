@@ -21,6 +21,7 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import conflicts, covered_children
+from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
 from storage.codes import CodeRepo
 from storage.consent_destruction import DestructionRepo
 from storage.ops import DbBackup, JournalBackup, OpsRepo
@@ -116,6 +117,7 @@ class StatusData:
     next_journal_due: Quarter | None
     journal_done_this_quarter: bool
     last_db_backup: DbBackup | None
+    question_ages: QuestionAges | None = None  # unanswered questions by working hours waited
     people_max: int = 0  # linked on MAX (with or without Telegram)
     people_both: int = 0  # linked on both
 
@@ -252,6 +254,10 @@ def render(data: StatusData, t: Translator, tz: tzinfo) -> str:
             t("status.questions", n=data.open_questions) if data.open_questions is not None else
             f"{t('status.questions_h')}: {na}"
         )
+        if data.question_ages is not None and data.open_questions:
+            a = data.question_ages
+            out.append(t("status.questions_ages", digest=a.digest_after, fresh=a.fresh, listed=a.listed,
+                         escalated=a.escalated))
         out.append("")
         out.append(f"<b>{t('status.backups_h')}</b>")
         if data.last_journal is None:
@@ -293,6 +299,7 @@ class StatusService:
     clock: Clock
     codes_print: CodesPrint
     db: Database
+    question_escalation: QuestionEscalation
     school: SchoolConfig
     tasks: TasksService
 
@@ -430,4 +437,6 @@ class StatusService:
             next_journal_due=next_due,
             journal_done_this_quarter=done_now,
             last_db_backup=await OpsRepo(self.db).last_db_backup(),
+            question_ages=await _section("questions", lambda: self.question_escalation.ages(now))
+            if scope is None else None,
         )
