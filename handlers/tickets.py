@@ -114,8 +114,35 @@ async def cancel(query: CallbackQuery, t: Translator, state: FSMContext) -> None
 # --- the IT officer ---------------------------------------------------------------------------
 
 
+def _ticket_named_by(reply: Message) -> int | None:
+    """The ticket a notice's own buttons name (`TicketCb`), when ``reply`` is a message of the bot.
+
+    The notice carries its ticket in its keyboard, and the messenger hands the replied-to message
+    back with it, so the reply is resolved from what the IT officer actually replied to. The outbox's
+    record of the notice's message id cannot be the only way: it is written after the messenger
+    accepted the send, so a quick reply, a send whose answer was lost (the row retried: the first
+    notice's id is never recorded) or a write lock held elsewhere left the answer taken as a FAQ
+    search. Only the bot's own messages count (a user's message sent through an inline bot could
+    carry any keyboard); the answer path still checks the ticket and the officer's role."""
+    if reply.via_bot is not None or (reply.from_user is not None and not reply.from_user.is_bot):
+        return None
+    markup = reply.reply_markup
+    for row in markup.inline_keyboard if markup is not None else []:
+        for button in row:
+            if button.callback_data is None or not button.callback_data.startswith(f"{TicketCb.__prefix__}:"):
+                continue
+            try:
+                data = TicketCb.unpack(button.callback_data)
+            except (TypeError, ValueError):
+                continue
+            if data.id > 0:
+                return data.id
+    return None
+
+
 class RepliesToTicket(Filter):
-    """A reply to a ticket notice the outbox delivered to this chat; injects `ticket_id`."""
+    """A reply to a ticket notice delivered to this chat; injects `ticket_id`: from the notice's own
+    buttons, else from the outbox's record of the notice (a notice without its keyboard)."""
 
     async def __call__(
         self, message: Message, tickets: TicketsService, person: Person | None = None,
@@ -124,6 +151,9 @@ class RepliesToTicket(Filter):
         reply = message.reply_to_message
         if reply is None:
             return False
+        named = _ticket_named_by(reply)
+        if named is not None:
+            return {"ticket_id": named}
         on_max = person.id if channel is Channel.MAX and person is not None else None
         if channel is Channel.MAX and on_max is None:
             return False

@@ -310,6 +310,9 @@ class Converter:
                 chat=chat,
                 from_user=to_user(link_sender) if link_sender else None,
                 text=target.get("text") or None,
+                # The replied-to message's buttons come back as on Telegram: a reply to a ticket
+                # notice is resolved from the ticket its buttons name (handlers/tickets.py).
+                reply_markup=_keyboard_markup(target.get("attachments") or []),
             )
         return Message(
             message_id=seq,
