@@ -18,7 +18,7 @@ from bot.cli_groups import make_export_group
 from bot.config import ConfigError, load_settings
 from bot.i18n import Catalog, Translator
 from bot.logging_setup import setup_logging
-from bot.services.access_log import CLI, acting_as
+from bot.services.access_log import CLI, AccessKind, acting_as
 from bot.services.imports import ImportOptions, render_outcome
 from bot.services.onboarding import deep_link
 from bot.services.people_text import find_people
@@ -114,6 +114,8 @@ async def cmd_link(app: App, args: argparse.Namespace, t: Translator) -> int:
 
     by_id = [p for p in await app.people.active() if str(p.id) == args.person.strip()]
     matches = by_id or await find_people(app.people, args.person, limit=None)
+    # Who looked (#24): the ids found, never the name typed.
+    await app.services.access_log.record(AccessKind.PERSON_SEARCH, ",".join(str(p.id) for p in matches))
     if not matches:
         print(t("cli.nobody_matches", query=args.person), file=sys.stderr)
         return 1

@@ -10,6 +10,7 @@ from bot.app import App
 from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.access_log import AccessKind
 from bot.services.onboarding import MergeRefused
 from bot.services.people_text import find_people
 
@@ -17,6 +18,8 @@ from bot.services.people_text import find_people
 async def _one(app: App, query: str, t: Translator) -> Person | None:
     by_id = [p for p in await app.people.active() if str(p.id) == query.strip()]
     matches = by_id or await find_people(app.people, query, limit=None)
+    # Who looked (#24): the ids found, never the name typed.
+    await app.services.access_log.record(AccessKind.PERSON_SEARCH, ",".join(str(p.id) for p in matches))
     if len(matches) == 1:
         return matches[0]
     if not matches:

@@ -148,14 +148,14 @@ def test_cli_exports_are_logged_as_the_command_line_and_the_log_exports_0600(
     assert _cli(monkeypatch, tmp_path, ["import", "roster", "roster.csv"]) == 0
     assert _cli(monkeypatch, tmp_path, ["import", "codes", "codes.csv"]) == 0
     for argv in (["export", "consents", "--format", "xlsx"], ["export", "report"], ["export", "sends"],
-                 ["analysis"], ["print", "cards", "--class", "5А", "--all"]):
+                 ["analysis"], ["print", "cards", "--class", "5А", "--all"], ["link", "Иванова Елена"]):
         _cli(monkeypatch, tmp_path, argv)
     assert _cli(monkeypatch, tmp_path, ["export", "access", "--out", "access.xlsx"]) == 0
     out = tmp_path / "access.xlsx"
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     text = _xlsx_text(out.read_bytes())
     for words in ("реестр согласий (файл)", "отчёт о внедрении (XLSX)", "журнал отправок", "анализ внедрения (PDF)",
-                  "лист кодов приглашения для печати", "журнал доступа"):
+                  "лист кодов приглашения для печати", "поиск человека по имени", "журнал доступа"):
         assert words in text, words
     con = sqlite3.connect(tmp_path / "db.sqlite3")
     try:
@@ -163,7 +163,7 @@ def test_cli_exports_are_logged_as_the_command_line_and_the_log_exports_0600(
     finally:
         con.close()
     assert [k for k, _, _ in rows] == ["register_export", "report", "send_log", "analysis", "code_sheet",
-                                       "access_log"]
+                                       "person_search", "access_log"]
     assert {(a, c) for _, a, c in rows} == {(None, "cli")}
     assert _cli(monkeypatch, tmp_path, ["export", "access", "--since", "вчера"]) == 2
     assert "--since" in capsys.readouterr().err

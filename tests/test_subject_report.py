@@ -190,4 +190,6 @@ def test_cli_subject_report_writes_a_private_file_and_logs_the_request(
         rows = con.execute("SELECT kind, actor, channel, object_id, due_on FROM access_log").fetchall()
     finally:
         con.close()
-    assert len(rows) == 1 and rows[0][:3] == ("subject_report", None, "cli") and rows[0][4]
+    # The ambiguous name listed four people to pick from (a person search, ids only); then the report.
+    assert [r[:3] for r in rows] == [("person_search", None, "cli"), ("subject_report", None, "cli")]
+    assert len(rows[0][3].split(",")) == 4 and rows[1][4]

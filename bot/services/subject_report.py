@@ -165,6 +165,8 @@ class SubjectReport:
         if person is None:
             found = await find_people(self.people, query, limit=None)
             if len(found) != 1:
+                # Names are listed to pick from: a person search, logged as such (ids only).
+                await self.access_log.record(AccessKind.PERSON_SEARCH, ",".join(str(p.id) for p in found))
                 print(t("subject.cli_pick", query=query, n=len(found)), file=sys.stderr)
                 for p in found[:20]:
                     print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
