@@ -36,7 +36,7 @@ from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListen
 from bot.tg.buttons import TelegramButtons
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
-from bot.tg.middlewares import UpdateGuard, install_dependencies, install_middlewares
+from bot.tg.middlewares import UpdateGuard, check_handler_dependencies, install_dependencies, install_middlewares
 from bot.tg.policy import AnswerPolicy, GuardedBots, SendGuard
 from bot.tg.progress import ProgressWatchers
 from bot.tg.sender import OutboxSender
@@ -112,8 +112,9 @@ class App:
         """What handlers, filters and middlewares may ask for by name: the shared pieces, the
         capabilities' declarations, the messenger-side helpers and each service by its field name."""
         return {
-            "settings": self.settings, "school": self.school, "db": self.db, "clock": self.clock,
-            "catalog": self.catalog, "people": self.people, "scheduler": self.scheduler, "buttons": self.buttons,
+            # Not the database, the settings or the scheduler: a handler gets the service it calls.
+            "school": self.school, "clock": self.clock,
+            "catalog": self.catalog, "people": self.people, "buttons": self.buttons,
             "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
             "watchers": self.watchers, "policy": AnswerPolicy(),
             **dict(self.services.items()),
@@ -266,6 +267,8 @@ def build_dispatcher(app: App) -> Dispatcher:
     wanted_by_filters = filter_params(dp)
     dp.workflow_data.update({name: value for name, value in data.items() if name in wanted_by_filters})
     install_dependencies(dp, data)
+    # A handler's parameter that nothing provides fails here, at build, not at the button press.
+    check_handler_dependencies(dp, data)
 
     async def on_startup(bot: Bot) -> None:
         # aiogram passes the last of the polled bots; the primary wire is the one set by `serve`.
@@ -343,7 +346,9 @@ def filter_params(dp: Dispatcher) -> set[str]:
     names: set[str] = set()
     for router in dp.chain_tail:
         for observer in router.observers.values():
-            for handler in [observer._handler, *observer.handlers]:  # _handler: the observer's own filters
+            # The handlers' own filters (public). A router's own filters (`router.message.filter(...)`)
+            # are HasRole and IsLinked only, which ask for `person`, which every update carries.
+            for handler in observer.handlers:
                 for flt in handler.filters or ():
                     names |= flt.params
     return names
@@ -353,9 +358,7 @@ SHUTDOWN_GRACE = 5.0  # seconds for running handlers, then as much for the sends
 
 
 async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> None:
-    tasks = [t for t in getattr(dp, "_handle_update_tasks", set()) if not t.done()]
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout)
+    # The update guard counts the handlers running (nothing of aiogram's private state is read).
     guard = app.update_guard
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

@@ -144,6 +144,8 @@ class RepliesToTicket(Filter):
     """A reply to a ticket notice delivered to this chat; injects `ticket_id`: from the notice's own
     buttons, else from the outbox's record of the notice (a notice without its keyboard)."""
 
+    provides = frozenset({"ticket_id"})
+
     async def __call__(
         self, message: Message, tickets: TicketsService, person: Person | None = None,
         channel: Channel = Channel.TELEGRAM,

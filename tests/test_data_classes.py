@@ -4,14 +4,21 @@ personal data everywhere; a new handler must say what it can show."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
+from aiogram import Router
+from aiogram.filters import Command
 from aiogram.methods import SendMessage
+from aiogram.types import Message
 
 from bot.app import build_dispatcher
 from bot.channels import DataClass
+from bot.i18n import Translator
 from bot.tg.callbacks import BcAudience, BcConfirm
-from bot.tg.policy import declared_class, purpose_of
+from bot.tg.middlewares import HandlerDependencyError, check_handler_dependencies
+from bot.tg.policy import declared_class, public, purpose_of
 from tests.harness import DIRECTOR, Harness, handler_harness
 from tests.help_helpers import buttons, linked_school
 
@@ -58,17 +65,51 @@ async def test_a_broadcast_is_personal_unless_its_author_marks_it(harness: Harne
     button (the author's statement that the text carries none) as a public notice."""
     await linked_school(harness)
     sent_as: list[str] = []
-    for public in (False, True):
+    for marked in (False, True):
         await harness.text(DIRECTOR, "/broadcast")
         await harness.press(DIRECTOR, BcAudience(kind="staff").pack())
         calls = await harness.text(DIRECTOR, "Педсовет в четверг в 15:00")
         preview = next(c for c in calls if isinstance(c, SendMessage) and "Отправить?" in c.text)
         assert "как личные данные" in preview.text
         assert BcConfirm(ok=True, public=True).pack() in [data for _, data in buttons(preview)]
-        await harness.press(DIRECTOR, BcConfirm(ok=True, public=public).pack())
+        await harness.press(DIRECTOR, BcConfirm(ok=True, public=marked).pack())
         rows = await harness.app.db.fetchall(
             "SELECT DISTINCT data_class FROM outbox WHERE dedupe_key LIKE 'bc:%' AND broadcast_id ="
             " (SELECT max(id) FROM broadcasts)"
         )
         sent_as += [r[0] for r in rows]
     assert sent_as == ["personal", "public"]
+
+
+async def test_a_handler_asking_for_what_nothing_provides_fails_the_build(tmp_path: Path) -> None:
+    """Item 7: dependencies are checked when the dispatcher is built; `db`, `settings` and `scheduler`
+    are not handed to handlers at all."""
+    async with handler_harness(tmp_path) as h:
+        dp = build_dispatcher(h.app)  # every real handler resolves
+        assert check_handler_dependencies(dp, h.app.dispatcher_data()) > 100
+        for withheld in ("db", "settings", "scheduler"):
+            assert withheld not in h.app.dispatcher_data()
+
+        @public
+        async def typo(message: Message, t: Translator, *, tickest: object) -> None:
+            raise AssertionError("never called")
+
+        router = Router(name="typo")
+        router.message.register(typo, Command("typo"))
+        dp.include_router(router)
+        with pytest.raises(HandlerDependencyError, match="typo: tickest"):
+            check_handler_dependencies(dp, h.app.dispatcher_data())
+
+
+def test_nothing_reads_aiogram_private_attributes() -> None:
+    """No `._name` access on aiogram's objects (dispatcher, routers, observers, handlers, sessions)."""
+    root = Path(__file__).resolve().parent.parent
+    pattern = re.compile(r"\b(dp|dispatcher|router|observer|handler|session|bot)\._[a-z]\w*")
+    found = [
+        f"{path.relative_to(root)}:{n}: {line.strip()}"
+        for folder in ("bot", "handlers", "scheduler")
+        for path in (root / folder).rglob("*.py")
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if pattern.search(line) and "getattr(" not in line
+    ]
+    assert found == []

@@ -6,12 +6,15 @@ processed-update mark is written by the first write transaction of the handler i
 
 from __future__ import annotations
 
+import inspect
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.types import TelegramObject, Update, User
 
 from bot.channels import Channel
@@ -133,3 +136,59 @@ def install_middlewares(dp: Dispatcher, db: Database, people: PersonRepo, catalo
     dp.update.outer_middleware(guard)
     dp.update.outer_middleware(PersonContext(people, catalog))
     return guard
+
+
+# What aiogram itself hands a handler (besides the event, its first argument), and what our outer
+# middlewares add for every update (PersonContext: person, t, channel).
+AIOGRAM_NAMES = frozenset({
+    "bot", "dispatcher", "event_from_user", "event_chat", "event_thread_id", "event_business_connection_id",
+    "event_router", "event_update", "event_context", "handler", "state", "raw_state", "fsm_storage",
+})
+CONTEXT_NAMES = frozenset({"person", "t", "channel"})
+
+
+class HandlerDependencyError(LookupError):
+    """A handler asks for something nothing provides (a typo, a service that is not built)."""
+
+
+def _filter_provides(flt: object) -> set[str]:
+    """Names a filter adds for its handler: aiogram's CallbackData filter `callback_data`, Command
+    `command`; ours say so in a `provides` attribute (RepliesToTicket: `ticket_id`)."""
+    provided: set[str] = set(getattr(flt, "provides", ()))
+    if isinstance(flt, CallbackQueryFilter):
+        provided.add("callback_data")
+    if isinstance(flt, Command):
+        provided.add("command")
+    return provided
+
+
+def check_handler_dependencies(dp: Dispatcher, available: Iterable[str]) -> int:
+    """When the dispatcher is built: every parameter of every handler (after the event) without a
+    default must be something a handler is given, by name: what aiogram passes, the caller's person,
+    language and channel, a dependency the root declared (`available`), or what the handler's own
+    filters add. A typo or a missing service fails the start, not the button press. Returns how many
+    handlers were checked."""
+    known = AIOGRAM_NAMES | CONTEXT_NAMES | set(available)
+    problems: list[str] = []
+    checked = 0
+    for router in dp.chain_tail:
+        for name, observer in router.observers.items():
+            if name == "update" and router is dp:
+                continue  # the dispatcher's own propagation
+            for handler in observer.handlers:
+                checked += 1
+                own = {p for flt in handler.filters or () for p in _filter_provides(flt.callback)}
+                signature = inspect.signature(handler.callback)
+                params = list(signature.parameters.values())[1:]  # the event comes first
+                for param in params:
+                    if param.kind in (param.VAR_KEYWORD, param.VAR_POSITIONAL):
+                        continue
+                    if param.default is param.empty and param.name not in known | own:
+                        where = f"{getattr(handler.callback, '__module__', '?')}.{handler.callback.__qualname__}"
+                        problems.append(f"{where}: {param.name}")
+    if problems:
+        raise HandlerDependencyError(
+            "handlers ask for what nothing provides: " + ", ".join(sorted(problems))
+            + f" (a handler may ask for: {', '.join(sorted(known))})"
+        )
+    return checked
