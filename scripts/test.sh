@@ -11,6 +11,12 @@ PYTHON="${PYTHON:-python3}"
 if ! command -v pdftoppm >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
     (apt-get update -qq && apt-get install -y -qq poppler-utils) >/dev/null 2>&1 || echo "poppler-utils not installed; PDF page tests will skip"
 fi
+# LibreOffice (headless Calc) converts the XLSX files to PDF in tests/test_files_print.py to prove they
+# print; the test skips without it.
+if ! command -v soffice >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui) >/dev/null 2>&1 \
+        || echo "LibreOffice not installed; the print test will skip"
+fi
 # Two workers (CI machines have two cores); tests that start child processes share one of them
 # (see PROCESS_MODULES in tests/conftest.py).
 .venv-test/bin/ruff check .

@@ -25,7 +25,7 @@ from bot.services.consent_evidence import add_evidence_commands
 from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.consent_withdrawal import add_consent_commands
 from bot.services.exports import csv_row, write_private, xlsx_append
-from bot.services.xlsx import fit_landscape_a4, fit_rows
+from bot.services.xlsx import fit_landscape_a4, fit_rows, style_table
 from storage.consent import Version
 
 if TYPE_CHECKING:
@@ -40,8 +40,10 @@ COLUMNS = (
     "class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt", "original",
     "account", "sha256", "conflict",
 )
-# XLSX column widths in characters: full names fit on one line at A4 landscape, longer ones wrap.
-XLSX_WIDTHS = (7, 34, 17, 32, 28, 16, 12, 10, 8, 12, 12, 16, 66, 14)
+# XLSX column widths in characters, about 210 in all: at 10 pt an A4 landscape page scaled to its
+# width still prints readable type (284 with the hash on one line shrank it to ~5 pt). Long names
+# and the SHA-256 (four lines of 16) wrap.
+XLSX_WIDTHS = (7, 28, 15, 26, 22, 16, 12, 11, 8, 12, 12, 14, 18, 12)
 # The PDF register: one line of the table per child, with the history of decisions in the last
 # column; cells wrap so that no name is ever cut. Widths in mm (277 = A4 landscape minus margins).
 PDF_COLUMNS = ("class", "child", "state", "by", "when", "paper_date", "channel", "original", "receipt", "history")
@@ -132,6 +134,7 @@ def to_xlsx(
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     for i, width in enumerate(XLSX_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    style_table(ws, header_row=3, columns=len(COLUMNS))
     ws.freeze_panes = "A4"
     ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{ws.max_row}"
     fit_landscape_a4(ws, title_rows="3:3")

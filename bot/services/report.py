@@ -22,7 +22,7 @@ from bot.services import status as status_service
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import file_size, write_private, xlsx_append
 from bot.services.tasks import Task
-from bot.services.xlsx import fit_landscape_a4, fit_rows
+from bot.services.xlsx import fit_landscape_a4, fit_rows, style_table
 from storage.ops import OpsRepo
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Row = list[Any]
+# Deadlines that fall on a day: the report's "Срок" holds that day as a date cell.
+DATED_KINDS = frozenset({"date", "month", "each_quarter", "yearly_month"})
 
 
 @dataclass
@@ -83,10 +85,10 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
     for row_cells in ws.iter_rows(min_row=2):
         for cell in row_cells:
             cell.alignment = Alignment(wrap_text=(int(cell.column or 1) - 1) in sheet.wrap, vertical="top")
+    style_table(ws, header_row=1, columns=len(sheet.headers))
     ws.freeze_panes = "A2"
     fit_landscape_a4(ws, title_rows="1:1")
     fit_rows(ws)
-    ws.print_options.gridLines = True
     if ws.oddHeader is not None:
         ws.oddHeader.center.text = title
     if ws.oddFooter is not None:
@@ -149,7 +151,11 @@ class ReportService:
                 continue
             for occ in occs:
                 state = snap.summary_state(Task(item, occ), today)
-                rows.append([item.number, item.text, deadline_words(item.deadline, occ, t.lang), item.responsible_text,
+                # A real date where the deadline is one (sortable, printed dd.mm.yyyy); words otherwise.
+                dated = occ.due is not None and item.deadline.kind in DATED_KINDS
+                due: date | str = occ.due if dated and occ.due is not None else deadline_words(
+                    item.deadline, occ, t.lang)
+                rows.append([item.number, item.text, due, item.responsible_text,
                              t(f"status.report.{state}")])
         return rows
 
@@ -233,7 +239,8 @@ class ReportService:
         backups = SheetData(
             t(R + "sheet_backups"),
             [t(R + "kind"), t(R + "when"), t(R + "quarter"), t(R + "medium"), t(R + "who"), t(R + "result")],
-            backup_rows, [22, 18, 10, 40, 28, 16], {3, 5},
+            # An empty log still says so on paper, rather than print a header alone.
+            backup_rows or [[t(R + "no_backups")]], [22, 18, 10, 40, 28, 16], {0, 3, 5},
         )
         # People per messenger (#17): who the bot reaches where, for the policy's sake.
         messengers = SheetData(

@@ -90,3 +90,32 @@ def fit_rows(ws: Worksheet, *, first_row: int = 1, default_width: float = 8.43) 
             height = max(height, LINE_POINTS * size * lines + (2 if lines > 1 else 0))
         if row[0].row is not None:
             ws.row_dimensions[row[0].row].height = round(height, 1)
+
+
+# One sans-serif face and size for every workbook the bot makes: a cell without an explicit font
+# prints in whatever the viewer falls back to (LibreOffice picked a serif). Arial is metric-compatible
+# with Liberation Sans, which LibreOffice substitutes where Arial is not installed.
+FONT_NAME = "Arial"
+FONT_SIZE = 10
+
+
+def style_table(ws: Worksheet, *, header_row: int, columns: int) -> None:
+    """Explicit fonts (bold header), thin borders around every cell of the table and numbers centred,
+    so that neighbouring columns never run into each other on paper ("1 BZ2QQ87N")."""
+    from openpyxl.styles import Alignment, Border, Font, Side
+
+    thin = Side(style="thin", color="808080")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    for row in ws.iter_rows(min_row=header_row, max_col=columns):
+        for cell in row:
+            header = cell.row == header_row
+            cell.font = Font(name=FONT_NAME, size=FONT_SIZE, bold=header)
+            cell.border = border
+            if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+                wrap = cell.alignment.wrap_text if cell.alignment is not None else False
+                cell.alignment = Alignment(horizontal="center", vertical="top", wrap_text=wrap)
+    for row in ws.iter_rows(max_row=header_row - 1):
+        for cell in row:
+            if cell.value is not None and (cell.font is None or cell.font.name != FONT_NAME):
+                size = cell.font.sz if cell.font is not None and cell.font.sz else FONT_SIZE
+                cell.font = Font(name=FONT_NAME, size=size, bold=bool(cell.font is not None and cell.font.b))
