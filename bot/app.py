@@ -37,7 +37,7 @@ from bot.tg.buttons import TelegramButtons
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, check_handler_dependencies, install_dependencies, install_middlewares
-from bot.tg.policy import AnswerPolicy, GuardedBots, SendGuard
+from bot.tg.policy import GuardedBots, SendGuard
 from bot.tg.progress import ProgressWatchers
 from bot.tg.sender import OutboxSender
 from bot.tg.startup import (
@@ -116,7 +116,7 @@ class App:
             "school": self.school, "clock": self.clock,
             "catalog": self.catalog, "people": self.people, "buttons": self.buttons,
             "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
-            "watchers": self.watchers, "policy": AnswerPolicy(),
+            "watchers": self.watchers,
             **dict(self.services.items()),
             **capabilities.dispatcher_data(self.services),
         }

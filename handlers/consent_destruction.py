@@ -6,7 +6,7 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.types import BufferedInputFile, CallbackQuery
 
-from bot.channels import Channel, ChannelRules
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -14,7 +14,7 @@ from bot.services.consent_withdrawal import ConsentWithdrawal
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import DestroyAction, DestroyCb
 from bot.tg.filters import HasRole
-from bot.tg.policy import AnswerPolicy, personal_file
+from bot.tg.policy import personal_file
 from handlers.common import message_of
 
 # Every callback of this module is for the IT officer only (tests/test_access.py relies on it).
@@ -25,29 +25,24 @@ STAFF_ONLY = True
 async def confirm_destroyed(
     query: CallbackQuery, callback_data: DestroyCb, person: Person, t: Translator,
     channel: Channel = Channel.TELEGRAM, *, consent_withdrawal: ConsentWithdrawal, outbox: Outbox,
-    channels: ChannelRules, policy: AnswerPolicy,
 ) -> None:
     outcome = await consent_withdrawal.confirm(callback_data.task, by=person, channel=channel.value)
     outbox.wake()
     await query.answer(t(f"consent.destroy.{outcome}", task=callback_data.task), show_alert=outcome != "confirmed")
     if outcome == "confirmed":
-        await _send_act(query, callback_data.task, t, channel, consent_withdrawal=consent_withdrawal,
-                        channels=channels, policy=policy)
+        await _send_act(query, callback_data.task, t, consent_withdrawal=consent_withdrawal)
 
 
 @personal_file
 async def destruction_act(
-    query: CallbackQuery, callback_data: DestroyCb, t: Translator, channel: Channel = Channel.TELEGRAM, *,
-    consent_withdrawal: ConsentWithdrawal, channels: ChannelRules, policy: AnswerPolicy,
+    query: CallbackQuery, callback_data: DestroyCb, t: Translator, *, consent_withdrawal: ConsentWithdrawal,
 ) -> None:
     await query.answer(t("consent.preparing"))
-    await _send_act(query, callback_data.task, t, channel, consent_withdrawal=consent_withdrawal,
-                    channels=channels, policy=policy)
+    await _send_act(query, callback_data.task, t, consent_withdrawal=consent_withdrawal)
 
 
 async def _send_act(
-    query: CallbackQuery, task_id: int, t: Translator, channel: Channel, *,
-    consent_withdrawal: ConsentWithdrawal, channels: ChannelRules, policy: AnswerPolicy,
+    query: CallbackQuery, task_id: int, t: Translator, *, consent_withdrawal: ConsentWithdrawal,
 ) -> None:
     msg = message_of(query)
     if msg is None:

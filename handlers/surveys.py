@@ -26,7 +26,7 @@ from bot.services.surveys import AnswerResult, SurveysService
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import SurveyAction, SurveyCb
 from bot.tg.filters import IsLinked, MenuButton, PlainText
-from bot.tg.policy import AnswerPolicy, child_data, public
+from bot.tg.policy import child_data, declare, public
 from handlers.common import message_of
 from storage.surveys import SurveyRow
 
@@ -57,9 +57,11 @@ def question_text(t: Translator, survey: SurveyRow, index: int, answers: dict[in
     return text
 
 
-async def _allowed(message: Message | None, t: Translator, channel: Channel, survey: SurveyRow,
-                   policy: AnswerPolicy) -> bool:
-    return await policy.may_send(message, t, channel, DataClass(survey.data_class))
+def _allowed(survey: SurveyRow) -> bool:
+    """A survey's answers carry its own class: declared for what follows (bot/tg/policy.py decides at
+    the send, replacing it by the pointer where the channel may not carry it)."""
+    declare(DataClass(survey.data_class))
+    return True
 
 
 async def _refuse(query: CallbackQuery, t: Translator, result: AnswerResult) -> None:
@@ -131,8 +133,7 @@ async def my_surveys(message: Message, person: Person, t: Translator, state: FSM
 
 @child_data
 async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
-                      state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
-                      surveys: SurveysService) -> None:
+                      state: FSMContext, channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     """Start or resume: the first unanswered question (or, all answered, the offer to change them)."""
     result = await surveys.state(person, callback_data.sid)
     message = message_of(query)
@@ -140,7 +141,7 @@ async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Per
         await _refuse(query, t, result)
         return
     await query.answer()
-    if not await _allowed(message, t, channel, result.survey, policy):
+    if not _allowed(result.survey):
         return
     index = surveys.next_question(result.survey, result.answers)
     if index is None:
@@ -152,20 +153,20 @@ async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Per
 
 @child_data
 async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
-                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     result = await surveys.state(person, callback_data.sid)
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
         return
     await query.answer()
-    if await _allowed(message, t, channel, result.survey, policy):
+    if _allowed(result.survey):
         await _ask(message, t, state, result.survey, 0, result.answers, walk=True)
 
 
 @child_data
 async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
-                 channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
     result = await surveys.choose(person, cb.sid, cb.q, cb.v)
     message = message_of(query)
@@ -173,7 +174,7 @@ async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
         await _refuse(query, t, result)
         return
     await query.answer(t("surveys.ask.saved"))
-    if message is None or not await _allowed(message, t, channel, result.survey, policy):
+    if message is None or not _allowed(result.survey):
         return
     await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
     # A multiple choice waits for "done"; any other choice moves on.
@@ -183,8 +184,7 @@ async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
 
 @child_data
 async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
-                     state: FSMContext, channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy,
-                     surveys: SurveysService) -> None:
+                     state: FSMContext, channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
     result = await surveys.state(person, cb.sid)
     message = message_of(query)
@@ -195,13 +195,13 @@ async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Pers
         await query.answer(t("surveys.ask.pick_one"), show_alert=True)
         return
     await query.answer()
-    if await _allowed(message, t, channel, result.survey, policy):
+    if _allowed(result.survey):
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
 @child_data
 async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
-               channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+               channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
     result = await surveys.skip(person, cb.sid, cb.q)
     message = message_of(query)
@@ -209,7 +209,7 @@ async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t:
         await _refuse(query, t, result)
         return
     await query.answer()
-    if await _allowed(message, t, channel, result.survey, policy):
+    if _allowed(result.survey):
         await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
@@ -227,7 +227,7 @@ async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, st
 
 @child_data
 async def typed(message: Message, person: Person, t: Translator, state: FSMContext,
-                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService) -> None:
+                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     data = await state.get_data()
     sid, index, walk = int(data.get("svs", 0)), int(data.get("svq", 0)), bool(data.get("svw"))
     assert message.text is not None
@@ -241,7 +241,7 @@ async def typed(message: Message, person: Person, t: Translator, state: FSMConte
         title = escape(result.survey.title) if result.survey is not None else ""
         await message.answer(t("surveys.closed" if result.status == "closed" else "surveys.expired", title=title))
         return
-    if await _allowed(message, t, channel, result.survey, policy):
+    if _allowed(result.survey):
         await message.answer(t("surveys.ask.saved"))
         await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
 

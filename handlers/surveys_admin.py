@@ -28,7 +28,7 @@ from bot.services.surveys_spec import MAX_FILE, SpecInvalid, parse_audience, par
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AdminAction, SurveyAdm, SurveyAdminAction
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import AnswerPolicy, child_data, personal_file, public
+from bot.tg.policy import child_data, declare, personal_file, public
 from handlers.common import message_of
 from storage.people import PersonRepo
 from storage.surveys import MIN_GROUP
@@ -261,15 +261,14 @@ def results_text(t: Translator, res: Any, surveys: SurveysService) -> str:
 
 @child_data
 async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
-               channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
+               channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
     survey = await surveys.survey(callback_data.sid)
     if survey is None or not surveys.may_manage(person, survey):
         await query.answer(t("surveys.expired"), show_alert=True)
         return
     await query.answer()
-    if not await policy.may_send(message_of(query), t, channel, DataClass(survey.data_class)):
-        return
+    declare(DataClass(survey.data_class))
     res = await survey_results.results(survey)
     has_texts = any(qr.texts for qr in res.questions)
     await _edit(query, results_text(t, res, surveys),
@@ -279,7 +278,7 @@ async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
 
 @personal_file
 async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
-                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
+                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                 survey_results: SurveyResults) -> None:
     survey = await surveys.survey(callback_data.sid)
     message = message_of(query)
@@ -287,8 +286,6 @@ async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
         await query.answer(t("surveys.expired"), show_alert=True)
         return
     await query.answer()
-    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
-        return
     png = await survey_results.chart_png(survey, t)
     if png is None:
         await message.answer(t("surveys.admin.nothing_to_show", n=MIN_GROUP))
@@ -299,7 +296,7 @@ async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
 
 @personal_file
 async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
-               channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
+               channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
     survey = await surveys.survey(callback_data.sid)
     message = message_of(query)
@@ -307,8 +304,6 @@ async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
         await query.answer(t("surveys.expired"), show_alert=True)
         return
     await query.answer()
-    if not await policy.may_send(message, t, channel, DataClass.PERSONAL_FILE):
-        return
     found = await survey_results.xlsx(survey, t)
     if found is None:
         await message.answer(t("surveys.admin.nothing_to_show", n=MIN_GROUP))
@@ -320,7 +315,7 @@ async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
 
 @child_data
 async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
-                channel: Channel = Channel.TELEGRAM, *, policy: AnswerPolicy, surveys: SurveysService,
+                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                 survey_results: SurveyResults) -> None:
     survey = await surveys.survey(callback_data.sid)
     message = message_of(query)
@@ -329,8 +324,7 @@ async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
         await query.answer(t("surveys.admin.texts_author_only"), show_alert=True)
         return
     await query.answer()
-    if not await policy.may_send(message, t, channel, DataClass(survey.data_class)):
-        return
+    declare(DataClass(survey.data_class))
     body = "\n".join(f"• <i>{escape(q[:60])}</i>: {escape(text)}" for q, text in found) or t("surveys.admin.no_texts")
     await message.answer((t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)[:4000])
 

@@ -1,5 +1,5 @@
 """Surveys and acknowledgements on both messengers and under the channel policy (issue #26, item 6):
-MAX is served, so the municipal default holds and Telegram carries public notices only. A survey
+MAX is served and the school is the shipped (municipal) example and Telegram carries public notices only. A survey
 about a family is child personal data: its invitation goes to the parent's MAX, she answers there;
 on Telegram the list of her surveys (titles only) is shown, but opening one gets the pointer, never
 a question. An acknowledgement (a public notice) is confirmed from MAX and recorded as such."""
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services.broadcast import Audience as BroadcastAudience
@@ -43,7 +44,7 @@ async def _link(who: TelegramWire | MaxWire) -> None:
 async def test_a_family_survey_is_answered_in_max_and_withheld_from_telegram(
     tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:
-    async with running_bot(tg, tmp_path, mx=mx) as app:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app, with_codes=False)
         on_tg = TelegramWire(tg, PARENT_TWO, "Елена", "Иванова", PHONES[PARENT_TWO])
         await _link(on_tg)

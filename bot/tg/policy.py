@@ -307,13 +307,11 @@ class GuardedBots(BaseMiddleware):
         return await handler(event, data)
 
 
-class AnswerPolicy:
-    """For a handler whose answer's class is data, not code (a survey carries its own class): it
-    declares that class for what it sends next with ``may_send``. The guard at the send decides and
-    replaces, so this always answers True; handlers whose class is fixed declare it with a flag."""
 
-    async def may_send(self, message: object, t: object, channel: object, data_class: DataClass) -> bool:
-        scope = _scope.get()
-        if scope is not None:
-            scope.data_class = data_class
-        return True
+def declare(data_class: DataClass) -> None:
+    """For a handler whose answer's class is data, not code (a survey carries its own class): what it
+    sends from here on carries ``data_class``. The guard at the send still decides; handlers whose
+    class is fixed declare it with their flag only."""
+    scope = _scope.get()
+    if scope is not None:
+        scope.data_class = data_class
