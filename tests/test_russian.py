@@ -74,7 +74,8 @@ def _params(key: str, gender: str) -> dict[str, Any]:
         "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
         "cls": "5А", "to": "6А", "old": "5А", "new": "6А", "task": "7", "platform": "P", "due": "D",
         "receipt": "R", "day": "D", "act": "A", "codes": "C", "title": "T",
-        "intro": "I", "n": 3, "privacy": "P", "anonymous": "A", "author": "A",
+        "intro": "I", "n": 3, "privacy": "P", "anonymous": "A", "author": "A", "id": "1",
+        "hours": 9,
     }
     return base
 
@@ -159,6 +160,10 @@ TABLE: dict[str, dict[str, list[str]]] = {
     "consent.destroy.parent_done": {
         MALE: ["ребёнка Петрова Миши Ивановича"], FEMALE: ["ребёнка Ивановой Маши Андреевны"],
         UNKNOWN: ["ребёнка Ким Женя"],
+    },
+    "help.escalation.line": {
+        MALE: ["от Петрова Ивана Сергеевича, ждёт 9 рабочих часов"],
+        FEMALE: ["от Ивановой Марии Петровны, ждёт 9 рабочих часов"], UNKNOWN: ["от Ли Саша, ждёт"],
     },
     "surveys.invitation": {
         MALE: ["📋 Иван Сергеевич, просим"], FEMALE: ["📋 Мария Петровна, просим"], UNKNOWN: ["📋 Саша, просим"],
