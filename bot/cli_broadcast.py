@@ -12,6 +12,7 @@ from rich.progress import Progress as Bar
 
 from bot.app import App, build_bot
 from bot.argparsing import SubParsers
+from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES
 from bot.i18n import Translator
 from bot.services.broadcast import Audience, AudienceError, render_progress
@@ -26,6 +27,9 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
         return 2
     seen = await app.services.broadcast.preview(audience)
     print(t("broadcast.cli_preview", audience=str(audience), total=seen.total, reachable=seen.reachable))
+    # The text is personal data unless the author states it carries none (--no-personal-data).
+    data_class = DataClass.PUBLIC if args.no_personal_data else DataClass.PERSONAL
+    print(t("broadcast.cli_public" if data_class is DataClass.PUBLIC else "broadcast.cli_personal"))
     if seen.reachable == 0:
         return 1
     if not args.yes:
@@ -35,7 +39,7 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
     bot = build_bot(app.settings)
     sender = app.new_sender(bot)
     broadcast_id, count = await app.services.broadcast.create(
-        audience=audience, html_text=html.escape(args.text), author=None
+        audience=audience, html_text=html.escape(args.text), author=None, data_class=data_class
     )
     sender.start()
     repo = DeliveryRepo(app.db)
@@ -61,4 +65,9 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     p.add_argument("--audience", required=True, help="parents | parents:<class> | staff | role:<role> | all")
     p.add_argument("--text", required=True, help="the message (plain text)")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--no-personal-data", action="store_true",
+        help="the text names nobody and says nothing about children: send it as a public notice (else it is"
+        " personal data, and a messenger the school's rules keep it off gets a pointer instead)",
+    )
     p.set_defaults(func=cmd_broadcast)

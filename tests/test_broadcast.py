@@ -232,13 +232,14 @@ async def test_cli_broadcast_sends_with_a_progress_bar(tg: FakeTelegram, tmp_pat
         await app.close()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.cli", "broadcast", "--audience", "role:teacher", "--text", "Педсовет <в 15:00>",
-        "--yes", cwd=tmp_path, env=bot_env(tg, tmp_path),
+        "--yes", "--no-personal-data", cwd=tmp_path, env=bot_env(tg, tmp_path),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), timeout=30)
     assert proc.returncode == 0, err.decode()
     assert "доступны в Telegram или MAX: 5" in out.decode()
     assert "доставлено 5" in out.decode()
+    assert "как общее уведомление (--no-personal-data)" in out.decode()  # the author's statement (#22)
     for tg_id in range(50_000, 50_005):
         assert (tg.sent(tg_id)[0].plain or "").endswith("Педсовет <в 15:00>")
 
