@@ -9,6 +9,7 @@ from bot.services.qr_card import (
     CARD_HEIGHT,
     CARD_WIDTH,
     ELLIPSIS,
+    HEADER_HEIGHT,
     CardData,
     layout_card,
     qr_payload,
@@ -135,6 +136,16 @@ def test_layout_keeps_everything_inside_and_apart(card: CardData) -> None:
     assert code_block.box[2] <= cx1
     assert cy0 <= code_block.box[1]
     assert code_block.box[3] <= cy1
+
+
+def test_a_long_school_name_is_wrapped_in_the_header_not_cut() -> None:
+    name = "Муниципальное бюджетное общеобразовательное учреждение «Средняя общеобразовательная школа № 1»"
+    layout = layout_card(make_card(school_name=name))
+    school = next(b for b in layout.blocks if b.role == "school")
+    title = next(b for b in layout.blocks if b.role == "title")
+    assert " ".join(school.lines) == name and "…" not in "".join(school.lines)
+    assert school.box[3] <= title.box[1] and title.box[3] <= HEADER_HEIGHT
+    assert school.box[2] <= layout.width - 20
 
 
 def test_long_name_is_wrapped_at_hyphen_and_ellipsized() -> None:

@@ -273,10 +273,16 @@ def layout_card(data: CardData) -> CardLayout:
     blocks: list[TextBlock] = []
     inner = w - 2 * MARGIN
 
+    # A school's full official name is long («Муниципальное бюджетное общеобразовательное
+    # учреждение …»): one line while it fits, else two smaller lines, never cut.
     school, size = _wrap_fitting(data.school_name, FONT_BOLD, (28, 24, 20), inner, 1)
-    blocks.append(_block("school", school, FONT_BOLD, size, MARGIN, 18))
-    title, size = _wrap_fitting(data.title, FONT_REGULAR, (22, 18), inner, 1)
-    blocks.append(_block("title", title, FONT_REGULAR, size, MARGIN, 60))
+    if len(school) == 1 and school[0] != data.school_name:
+        school, size = _wrap_fitting(data.school_name, FONT_BOLD, (22, 20, 18, 16, 14), inner, 2)
+    two = len(school) > 1
+    school_block = _block("school", school, FONT_BOLD, size, MARGIN, 8 if two else 18)
+    blocks.append(school_block)
+    title, size = _wrap_fitting(data.title, FONT_REGULAR, (18, 16) if two else (22, 18), inner, 1)
+    blocks.append(_block("title", title, FONT_REGULAR, size, MARGIN, school_block.box[3] + 6 if two else 60))
 
     # QR: the largest integer module size that fits the box, centred vertically in the body.
     matrix = qr_matrix(data.qr_payload)
