@@ -7,6 +7,7 @@ import asyncio
 import signal
 from pathlib import Path
 
+from bot.config import startup_text
 from bot.fakeapi import FakeTelegram
 from tests.delivery_helpers import broadcast_deliveries, db_state, prepare_broadcast, start_bot, wait_until
 
@@ -32,7 +33,9 @@ async def test_sigterm_mid_broadcast_then_restart(tmp_path: Path) -> None:
             return tg.stats.accepted_sends >= 30
 
         try:
-            await wait_until(some_sent, timeout=20)
+            # The limits below include starting `schoolbot run` cold (20-25 s on a loaded 2-core CI
+            # machine); what the test checks is the state at the stop, not how soon sending began.
+            await wait_until(some_sent, timeout=120)
         except BaseException:
             proc.kill()
             await proc.wait()
@@ -43,7 +46,9 @@ async def test_sigterm_mid_broadcast_then_restart(tmp_path: Path) -> None:
         assert state["leased"] == 0 and state["sent_without_id"] == 0
         assert state["sent"] == tg.stats.accepted_sends
         assert state.get("pending", 0) > 0  # stopped mid-broadcast
-        assert "schoolbot stopped" in (tmp_path / "bot.log").read_text()
+        # The operator's stop line (printed whatever the log level) comes last in on_shutdown: the
+        # shutdown ran to its end.
+        assert startup_text("stopped") in (tmp_path / "bot.log").read_text()
 
         proc = await start_bot(tg, tmp_path)
 
@@ -51,7 +56,7 @@ async def test_sigterm_mid_broadcast_then_restart(tmp_path: Path) -> None:
             return tg.stats.accepted_sends >= RECIPIENTS
 
         try:
-            await wait_until(all_sent, timeout=30)
+            await wait_until(all_sent, timeout=120)
         finally:
             assert await _stop(proc) == 0
         deliveries = broadcast_deliveries(tg, RECIPIENTS)
