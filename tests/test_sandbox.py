@@ -144,6 +144,11 @@ async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_pat
     await engine.handle(f"/file {roster}")
     assert "Что в нём" in out.getvalue()
 
+    # A file the bot draws (the report: several sheets) arrives before the prompt comes back.
+    mark = len(out.getvalue())
+    await engine.handle("/report")
+    assert "(no reply)" not in out.getvalue()[mark:] and "report-" in out.getvalue()[mark:]
+
     await engine.handle("/time +3d")
     text = out.getvalue()
     assert "Now 2026-12-04 10:00" in text and "new message(s) for teacher" in text

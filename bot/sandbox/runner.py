@@ -235,6 +235,11 @@ class Sandbox(SandboxPeople):
     # -- waiting --------------------------------------------------------------------------------
 
     def _busy(self) -> bool:
+        # A handler still running (a register, a chart or a code sheet being drawn in a thread sends
+        # nothing and writes nothing for a while) is not idleness: wait for its file as for a message.
+        guard = self.app.update_guard
+        if guard is not None and guard.in_flight > 0:
+            return True
         # A reply waiting for its chat's next second in the send limiter is not idleness.
         if self.limiter is not None and self.limiter.waiting:
             return True
