@@ -11,10 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App, build_bot, create_app
+from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings
 from bot.fakeapi import FakeTelegram
 from bot.services.qr_card import CardData, render_card
 from scheduler.base import ManualScheduler
+from storage.accounts import AccountRepo
 from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
 
@@ -49,13 +51,13 @@ async def _fill_outbox(app: App, count: int, kind: str) -> None:
             person_id = await PersonRepo.create(
                 conn, roster_key=f"bench-{chat}", full_name=f"Иванова Мария {i}", roles=["parent"], now=now
             )
-            await PersonRepo.link_telegram(conn, person_id, chat, None, now)
+            await AccountRepo.link(conn, person_id, Channel.TELEGRAM, chat, None, now)
             payload = (
                 Payload(text=f"Сообщение номер {i}")
                 if kind == "text"
                 else Payload(text="Ваш код", renderer="bench_card", args={"i": i})
             )
-            await OutboxRepo.enqueue(conn, dedupe_key=f"bench:{i}", chat_id=chat, person_id=person_id,
+            await OutboxRepo.enqueue(conn, dedupe_key=f"bench:{i}", person_id=person_id,
                           kind="text" if kind == "text" else "photo", payload=payload, now=now, broadcast_id=1)
 
 

@@ -404,12 +404,15 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
         if isinstance(each.session, MaxSession):
             # MAX's polling marker survives a restart (migration 035); see bot/max/session.py.
             each.session.marker_store = UpdateCursorRepo(app.db, "max")
+    wires = [channel_of(b) for b in bots]
     app.send_guard.protect(bot)
     app.send_guard.protect(max_bot)
-    if max_bot is not None:
+    if Channel.MAX in wires:
         app.send_guard.serve_max(None)
-    served_max = max_bot is not None or channel_of(bot) is Channel.MAX
+    served_max = Channel.MAX in wires
     log.info(channel_rules_line(app.channels, app.catalog, max_served=served_max))
+    # Which messengers people are reached on (a MAX-only school: MAX alone, no Telegram).
+    log.info(startup_text("serving", wires=", ".join(channel.label for channel in wires)))
     dp = build_dispatcher(app)
     app.dispatcher = dp
     # Everything built so far (modules, aiogram's models, catalogs, the FAQ index) lives as long as

@@ -37,6 +37,14 @@ class Channel(StrEnum):
     TELEGRAM = "telegram"
     MAX = "max"
 
+    @property
+    def label(self) -> str:
+        """The messenger's own name, for logs ("refused by MAX")."""
+        return _LABELS.get(self.value, self.value)
+
+
+_LABELS = {"telegram": "Telegram", "max": "MAX"}
+
 
 class DataClass(StrEnum):
     """What an outgoing message contains, for the channel policy and the send log."""

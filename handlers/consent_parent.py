@@ -244,9 +244,8 @@ async def decide(
     assert query.from_user is not None
     results = await consent.decide(
         parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
-        # The press names its account in the messenger it came from (MAX ids are not Telegram ids).
-        tg_user_id=query.from_user.id if channel is Channel.TELEGRAM else None,
-        max_user_id=query.from_user.id if channel is Channel.MAX else None,
+        # The press names its account: the messenger it came from and the user id there.
+        channel=channel, user_id=query.from_user.id,
         update_id=_current_update_id(), callback_id=query.id,
     )
     outbox.wake()

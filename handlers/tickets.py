@@ -141,14 +141,13 @@ def _ticket_named_by(reply: Message) -> int | None:
 
 
 class RepliesToTicket(Filter):
-    """A reply to a ticket notice delivered to this chat; injects `ticket_id`: from the notice's own
-    buttons, else from the outbox's record of the notice (a notice without its keyboard)."""
+    """A reply to a ticket notice delivered to the replying account; injects `ticket_id`: from the
+    notice's own buttons, else from the outbox's record of the notice (a notice without its keyboard)."""
 
     provides = frozenset({"ticket_id"})
 
     async def __call__(
-        self, message: Message, tickets: TicketsService, person: Person | None = None,
-        channel: Channel = Channel.TELEGRAM,
+        self, message: Message, tickets: TicketsService, channel: Channel = Channel.TELEGRAM,
     ) -> bool | dict[str, Any]:
         reply = message.reply_to_message
         if reply is None:
@@ -156,10 +155,9 @@ class RepliesToTicket(Filter):
         named = _ticket_named_by(reply)
         if named is not None:
             return {"ticket_id": named}
-        on_max = person.id if channel is Channel.MAX and person is not None else None
-        if channel is Channel.MAX and on_max is None:
+        if message.from_user is None:
             return False
-        ticket_id = await tickets.ticket_for_notice(message.chat.id, reply.message_id, max_person_id=on_max)
+        ticket_id = await tickets.ticket_for_notice(channel, message.from_user.id, reply.message_id)
         return False if ticket_id is None else {"ticket_id": ticket_id}
 
 

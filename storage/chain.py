@@ -30,22 +30,26 @@ BASE_COLUMNS: tuple[str, ...] = (
     "receipt_id", "parent_id", "child_id", "decision", "version", "sha256", "channel",
     "tg_user_id", "tg_update_id", "tg_callback_id", "recorded_by", "paper_date", "created_at",
 )
-# A press in MAX (migration 016) names its MAX account in a column of its own. It joins the hashed
-# content only when set: rows written before it (and every Telegram or paper row) hash as they did.
-COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, "max_user_id")
+# A press in MAX (migration 016) named its MAX account in a column of its own; since migration 019
+# a press names its account as (channel, user_id), whatever the messenger. Each joins the hashed
+# content only when set: trailing unset columns are left out, so rows written before either column
+# existed (every Telegram and paper row, and the MAX rows of 016) hash exactly as they did.
+OPTIONAL_COLUMNS: tuple[str, ...] = ("max_user_id", "user_id")
+COLUMNS: tuple[str, ...] = (*BASE_COLUMNS, *OPTIONAL_COLUMNS)
 
 # The SQL function migration 008 uses to hash the rows that existed before the chain.
 SQL_FUNCTION = "schoolbot_ledger_row_hash"
 
 
 def row_hash(prev_hash: str, values: Sequence[object]) -> str:
-    """`values`: the COLUMNS of one row exactly as stored (str, int or None); BASE_COLUMNS alone
-    for a row without a MAX account (migration 008 hashes the rows that existed then that way)."""
-    if len(values) == len(COLUMNS) and values[-1] is None:
-        values = values[:-1]
-    if len(values) not in (len(BASE_COLUMNS), len(COLUMNS)):
+    """`values`: the COLUMNS of one row exactly as stored (str, int or None), or a prefix of them at
+    least BASE_COLUMNS long (migration 008 hashes the rows that existed then with BASE_COLUMNS)."""
+    if not len(BASE_COLUMNS) <= len(values) <= len(COLUMNS):
         raise ValueError(f"a ledger row has {len(COLUMNS)} hashed columns, got {len(values)}")
-    canonical = json.dumps(list(values), ensure_ascii=False, separators=(",", ":"))
+    values = list(values)
+    while len(values) > len(BASE_COLUMNS) and values[-1] is None:
+        values.pop()
+    canonical = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 

@@ -123,7 +123,7 @@ class CodeRepo:
     ) -> list[tuple[Code, int]]:
         """Active codes for a class's print sheet, with the owner's id, by owner name: role
         "student" - the own codes of the pupils in the class now; role "parent" - the own codes of
-        the parents of those pupils. `only_unlinked` keeps owners without a Telegram link. Whether
+        the parents of those pupils. `only_unlinked` keeps owners with no messenger account. Whether
         a code may be printed is not decided here (the consent gate does that)."""
         if role == "student":
             owners = "c.role = 'student' AND p.class_label = ?"
@@ -136,7 +136,7 @@ class CodeRepo:
             f"SELECT {', '.join('c.' + c.strip() for c in _COLUMNS.split(','))} FROM codes c"
             " JOIN persons p ON p.id = c.person_id"
             f" WHERE c.status = 'active' AND p.active = 1 AND {owners}"
-            " AND (? = 0 OR p.tg_user_id IS NULL)"
+            " AND (? = 0 OR NOT EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id))"
             " ORDER BY p.full_name, p.id",
             (class_label, 1 if only_unlinked else 0),
         )

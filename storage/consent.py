@@ -18,7 +18,8 @@ from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
 Decision = Literal["given", "declined", "withdrawn"]
-Channel = Literal["telegram", "max", "paper"]
+# The messenger a decision came through (a bot.channels.Channel value) or "paper".
+Channel = str
 DECISIONS: tuple[Decision, ...] = ("given", "declined", "withdrawn")
 
 
@@ -41,13 +42,15 @@ class LedgerRow:
     version: int
     sha256: str
     channel: Channel
-    tg_user_id: int | None
+    # The account the decision came through, with `channel` (None for paper): the messenger's own
+    # user id. Rows written before migration 019 hold it in tg_user_id / max_user_id, which are
+    # read here as the same thing and never written again (see the migration).
+    user_id: int | None
     tg_update_id: int | None
     tg_callback_id: str | None
     recorded_by: int | None
     paper_date: date | None
     created_at: datetime
-    max_user_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,11 @@ class NewDecision:
     sha256: str
     channel: Channel
     created_at: datetime
-    tg_user_id: int | None = None
-    tg_update_id: int | None = None
+    user_id: int | None = None  # the account's id on `channel` (a messenger decision)
+    tg_update_id: int | None = None  # the update and press ids as the messenger delivered them
     tg_callback_id: str | None = None
     recorded_by: int | None = None
     paper_date: date | None = None
-    max_user_id: int | None = None
 
 
 def _version(row: aiosqlite.Row) -> Version:
@@ -82,13 +84,12 @@ def _ledger(row: aiosqlite.Row) -> LedgerRow:
         version=row["version"],
         sha256=row["sha256"],
         channel=row["channel"],
-        tg_user_id=row["tg_user_id"],
+        user_id=next((row[c] for c in ("user_id", "tg_user_id", "max_user_id") if row[c] is not None), None),
         tg_update_id=row["tg_update_id"],
         tg_callback_id=row["tg_callback_id"],
         recorded_by=row["recorded_by"],
         paper_date=date.fromisoformat(row["paper_date"]) if row["paper_date"] else None,
         created_at=from_db(row["created_at"]),
-        max_user_id=row["max_user_id"],
     )
 
 
@@ -164,8 +165,10 @@ class ConsentRepo:
         this callback query already recorded a row for this child."""
         values = (
             d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
-            d.tg_user_id, d.tg_update_id, d.tg_callback_id, d.recorded_by,
-            d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at), d.max_user_id,
+            # tg_user_id and max_user_id are history (migration 019): a new row names its account
+            # in user_id, whatever the messenger.
+            None, d.tg_update_id, d.tg_callback_id, d.recorded_by,
+            d.paper_date.isoformat() if d.paper_date else None, to_db(d.created_at), None, d.user_id,
         )
         return await _append(conn, values)
 
@@ -200,7 +203,7 @@ class ConsentRepo:
             )
         appended: list[str] = []
         for r in carry.ledger:
-            # A backup made before migration 016 has no max_user_id: its rows carry none.
+            # A backup made before migration 016 (019) has no max_user_id (user_id): its rows carry none.
             if not await _append(conn, tuple(r.get(c) for c in chain.COLUMNS)):
                 raise CarryOverError("duplicate", r["receipt_id"])
             appended.append(str(r["receipt_id"]))

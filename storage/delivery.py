@@ -16,8 +16,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage.accounts import AccountRepo
 from storage.db import Database, fetchall_in
-from storage.people import PersonRepo
 from storage.timefmt import to_db
 
 LEASE_SECONDS = 120.0
@@ -26,13 +26,12 @@ LEASE_SECONDS = 120.0
 @dataclass(frozen=True)
 class OutboxRow:
     id: int
-    chat_id: int
-    person_id: int | None
+    person_id: int | None  # whom the row addresses (the account is chosen when it is sent)
     kind: str
     payload: str
     attempts: int
     broadcast_id: int | None
-    unreachable: bool = False  # the person refused delivery earlier and has not /start-ed since
+    unreachable: bool = False  # every account of the person refused delivery (or none is left)
     data_class: str = "personal"
     # The notice kind, the dedupe key's first part ("task", "codes", "bc"): the send log's purpose.
     purpose: str = ""
@@ -86,21 +85,21 @@ class DeliveryRepo:
             return cur.rowcount
 
     async def due(self, now: datetime, wall: float, limit: int, exclude: set[int]) -> list[OutboxRow]:
-        """The first due, unleased row of each chat (a chat's backlog must not starve the others,
-        and a chat gets its messages in order), most urgent first."""
+        """The first due, unleased row of each person (a person's backlog must not starve the others,
+        and a person gets their messages in order), most urgent first."""
         rows = await self.db.fetchall(
-            "SELECT id, chat_id, person_id, kind, payload, attempts, broadcast_id, gone, data_class, dedupe_key FROM ("
-            " SELECT *, row_number() OVER (PARTITION BY chat_id ORDER BY priority, id) AS rn,"
-            # Gone: refused on Telegram and not reachable on MAX either.
-            " (SELECT p.unreachable_reason IS NOT NULL AND (p.max_user_id IS NULL OR p.max_unreachable_at IS NOT NULL)"
-            " FROM persons p WHERE p.id = o.person_id) AS gone"
+            "SELECT id, person_id, kind, payload, attempts, broadcast_id, gone, data_class, dedupe_key FROM ("
+            " SELECT *, row_number() OVER (PARTITION BY coalesce(person_id, -id) ORDER BY priority, id) AS rn,"
+            # Gone: no account of the person takes messages any more.
+            " NOT EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = o.person_id AND a.unreachable_at IS NULL)"
+            " AS gone"
             " FROM outbox o"
             " WHERE status = 'pending' AND next_attempt_at <= ? AND (lease_until IS NULL OR lease_until < ?)"
             ") WHERE rn = 1 ORDER BY priority, id LIMIT ?",
             (to_db(now), wall, limit + len(exclude)),
         )
         found = [
-            OutboxRow(r["id"], r["chat_id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"],
+            OutboxRow(r["id"], r["person_id"], r["kind"], r["payload"], r["attempts"], r["broadcast_id"],
                       bool(r["gone"]), r["data_class"], str(r["dedupe_key"] or "").split(":", 1)[0])
             for r in rows
             if r["id"] not in exclude
@@ -142,14 +141,15 @@ class DeliveryRepo:
             )
 
     async def mark_sent(
-        self, row_id: int, tg_message_id: int, now: datetime, *, channel: str = "telegram",
+        self, row_id: int, tg_message_id: int, now: datetime, *, account_id: int,
     ) -> None:
-        """Sent (the send log has the send already: bot/tg/policy.py logs every request)."""
+        """Sent to ``account_id`` (the send log has the send already: bot/tg/policy.py logs every
+        request)."""
         async with self.db.transaction() as conn:
             await conn.execute(
                 "UPDATE outbox SET status = 'sent', tg_message_id = ?, sent_at = ?, attempts = attempts + 1,"
-                " last_error = NULL, lease_owner = NULL, lease_until = NULL, channel = ? WHERE id = ?",
-                (tg_message_id, to_db(now), channel, row_id),
+                " last_error = NULL, lease_owner = NULL, lease_until = NULL, account_id = ? WHERE id = ?",
+                (tg_message_id, to_db(now), account_id, row_id),
             )
 
     async def mark_retry(self, row_id: int, error: str, next_attempt_at: datetime, *, count: bool = True) -> None:
@@ -169,25 +169,24 @@ class DeliveryRepo:
                 (error[:500], row_id),
             )
 
-    async def mark_unreachable(self, row_id: int, person_id: int | None, chat_id: int, reason: str,
-                               now: datetime) -> int:
-        """The chat refuses messages: mark the person unreachable and cancel everything pending
-        for them (this row included) in one transaction. Returns the rows cancelled."""
+    async def mark_unreachable(
+        self, row_id: int, person_id: int | None, account_id: int, reason: str, now: datetime
+    ) -> int:
+        """The account refuses messages and the person has no other account to take them: mark it
+        and cancel everything pending for the person (this row included) in one transaction.
+        Returns the rows cancelled."""
         async with self.db.transaction() as conn:
-            if person_id is not None:
-                await PersonRepo.mark_unreachable(conn, person_id, reason, now)
-                cur = await conn.execute(
-                    "UPDATE outbox SET status = 'cancelled', last_error = ?, lease_owner = NULL, lease_until = NULL"
-                    " WHERE status = 'pending' AND (person_id = ? OR chat_id = ? OR id = ?)",
-                    (reason[:500], person_id, chat_id, row_id),
-                )
-            else:
-                cur = await conn.execute(
-                    "UPDATE outbox SET status = 'cancelled', last_error = ?, lease_owner = NULL, lease_until = NULL"
-                    " WHERE status = 'pending' AND (chat_id = ? OR id = ?)",
-                    (reason[:500], chat_id, row_id),
-                )
+            await AccountRepo.mark_unreachable(conn, account_id, reason, now)
+            cur = await conn.execute(
+                "UPDATE outbox SET status = 'cancelled', last_error = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE status = 'pending' AND (person_id = ? OR id = ?)",
+                (reason[:500], person_id, row_id),
+            )
             return cur.rowcount
+
+    async def mark_account_unreachable(self, account_id: int, reason: str, now: datetime) -> None:
+        async with self.db.transaction() as conn:
+            await AccountRepo.mark_unreachable(conn, account_id, reason, now)
 
     async def cancel(self, ids: list[int], reason: str) -> None:
         if not ids:

@@ -139,24 +139,14 @@ class HelpRepo:
     async def count_unclosed(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM tickets WHERE status != 'closed'") or 0)
 
-    async def ticket_for_notice(
-        self, chat_id: int, tg_message_id: int, *, max_person_id: int | None = None
-    ) -> int | None:
-        """The ticket whose notice the outbox delivered as this message in this chat, if any. On MAX
-        (``max_person_id``: the person replying there) the notice is found by the person and the
-        channel it went out on, since the row's chat is a Telegram chat."""
-        if max_person_id is not None:
-            row = await self.db.fetchone(
-                "SELECT dedupe_key FROM outbox WHERE person_id = ? AND channel = 'max' AND tg_message_id = ?"
-                " AND dedupe_key LIKE ?",
-                (max_person_id, tg_message_id, f"{TICKET_NOTICE_PREFIX}%{TICKET_NOTICE_MARK}%"),
-            )
-        else:
-            row = await self.db.fetchone(
-                "SELECT dedupe_key FROM outbox WHERE chat_id = ? AND tg_message_id = ? AND dedupe_key LIKE ?"
-                " AND (channel IS NULL OR channel = 'telegram')",
-                (chat_id, tg_message_id, f"{TICKET_NOTICE_PREFIX}%{TICKET_NOTICE_MARK}%"),
-            )
+    async def ticket_for_notice(self, channel: str, user_id: int, message_id: int) -> int | None:
+        """The ticket whose notice the outbox delivered as this message to this messenger account
+        (``channel``, ``user_id``: whoever replies to it), if any."""
+        row = await self.db.fetchone(
+            "SELECT o.dedupe_key FROM outbox o JOIN accounts a ON a.id = o.account_id"
+            " WHERE a.channel = ? AND a.user_id = ? AND o.tg_message_id = ? AND o.dedupe_key LIKE ?",
+            (channel, user_id, message_id, f"{TICKET_NOTICE_PREFIX}%{TICKET_NOTICE_MARK}%"),
+        )
         if row is None:
             return None
         key = str(row["dedupe_key"])

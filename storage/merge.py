@@ -43,9 +43,11 @@ async def person_references(conn: aiosqlite.Connection) -> list[tuple[str, str]]
 
 
 async def merge_person(conn: aiosqlite.Connection, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
-    """Call inside a write transaction. The Telegram link, roles, language and every reference of
-    `duplicate_id` go to `into_id`; rows that would collide with the kept person's own (the same
-    role twice, the same task done twice) are dropped from the duplicate's side."""
+    """Call inside a write transaction. The messenger accounts, roles, language and every reference
+    of `duplicate_id` go to `into_id`; rows that would collide with the kept person's own (the same
+    role twice, the same task done twice) are dropped from the duplicate's side. An account on a
+    messenger the kept person already has is let go (linked to nobody), never deleted: a ledger
+    row or a spent token may name it."""
     frozen = await _append_only_tables(conn)
     moved: dict[str, int] = {}
     kept: list[str] = []
@@ -53,7 +55,7 @@ async def merge_person(conn: aiosqlite.Connection, *, duplicate_id: int, into_id
         if table in frozen:
             kept.append(table)
             continue
-        if table == "persons":  # persons.merged_into itself
+        if table in ("persons", "accounts"):  # persons.merged_into itself; accounts below
             continue
         cur = await conn.execute(
             f'UPDATE OR IGNORE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (into_id, duplicate_id)
@@ -61,25 +63,21 @@ async def merge_person(conn: aiosqlite.Connection, *, duplicate_id: int, into_id
         await conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (duplicate_id,))
         if cur.rowcount:
             moved[f"{table}.{column}"] = cur.rowcount
-    rows = await fetchall_in(
-        conn,
-        "SELECT id, tg_user_id, tg_username, lang, linked_at FROM persons WHERE id IN (?, ?)",
-        (duplicate_id, into_id),
+    stamp = to_db(now)
+    cur = await conn.execute(
+        "UPDATE OR IGNORE accounts SET person_id = ?, unreachable_at = NULL, unreachable_reason = NULL"
+        " WHERE person_id = ?",
+        (into_id, duplicate_id),
     )
+    if cur.rowcount:
+        moved["accounts.person_id"] = cur.rowcount
+    await conn.execute("UPDATE accounts SET person_id = NULL, linked_at = NULL WHERE person_id = ?", (duplicate_id,))
+    rows = await fetchall_in(conn, "SELECT id, lang FROM persons WHERE id IN (?, ?)", (duplicate_id, into_id))
     by_id = {r["id"]: r for r in rows}
     dup, keep = by_id[duplicate_id], by_id[into_id]
-    stamp = to_db(now)
     await conn.execute(
-        "UPDATE persons SET tg_user_id = NULL, tg_username = NULL, active = 0, merged_into = ?, updated_at = ?"
-        " WHERE id = ?",
-        (into_id, stamp, duplicate_id),
+        "UPDATE persons SET active = 0, merged_into = ?, updated_at = ? WHERE id = ?", (into_id, stamp, duplicate_id)
     )
-    if keep["tg_user_id"] is None and dup["tg_user_id"] is not None:
-        await conn.execute(
-            "UPDATE persons SET tg_user_id = ?, tg_username = ?, linked_at = ?, unreachable_at = NULL,"
-            " unreachable_reason = NULL, updated_at = ? WHERE id = ?",
-            (dup["tg_user_id"], dup["tg_username"], dup["linked_at"] or stamp, stamp, into_id),
-        )
     if keep["lang"] is None and dup["lang"] is not None:
         await conn.execute("UPDATE persons SET lang = ? WHERE id = ?", (dup["lang"], into_id))
     return MergeReport(moved=moved, kept_as_evidence=sorted(set(kept)))

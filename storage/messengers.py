@@ -1,19 +1,22 @@
 """Which messengers a person is reachable on, which they prefer, and the send log (migration 015).
 
-A person links a Telegram account (``persons.tg_user_id``), a MAX account (``persons.max_user_id``) or
-both; the two ids are separate spaces and live in separate columns. ``send_log`` records every send
+A person's messenger accounts are rows of ``accounts`` (migration 017, storage.accounts), one per
+messenger at most; ``Reach`` is that view of a person for routing. ``send_log`` records every send
 decision by channel and data class only, so it can be exported for an inspector as it is.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import aiosqlite
 
 from bot.channels import Channel, DataClass
+from bot.domain.people import Account
+from storage.accounts import ACCOUNTS_JSON, accounts_of
 from storage.db import CURRENT_UPDATE, Database, fetchone_in
 from storage.timefmt import from_db, to_db
 
@@ -25,30 +28,33 @@ class Reach:
     """A person's accounts per messenger and the channel they prefer."""
 
     person_id: int
-    tg_user_id: int | None
-    tg_reachable: bool
-    max_user_id: int | None
-    max_reachable: bool
+    accounts: tuple[Account, ...]
     chosen: Channel | None
+
+    def account(self, channel: Channel) -> Account | None:
+        return next((a for a in self.accounts if a.channel == channel.value), None)
+
+    def user_id(self, channel: Channel) -> int | None:
+        found = self.account(channel)
+        return None if found is None else found.user_id
+
+    @property
+    def linked(self) -> list[Channel]:
+        """The channels the person has an account on, in Channel order (unknown values skipped)."""
+        known = {c.value: c for c in Channel}
+        return [known[a.channel] for a in self.accounts if a.channel in known]
 
     @property
     def reachable(self) -> list[Channel]:
-        found = []
-        if self.tg_user_id is not None and self.tg_reachable:
-            found.append(Channel.TELEGRAM)
-        if self.max_user_id is not None and self.max_reachable:
-            found.append(Channel.MAX)
-        return found
+        return [c for c in self.linked if (found := self.account(c)) is not None and found.reachable]
 
     @property
     def preferred(self) -> Channel:
-        """The chosen channel; unchosen: Telegram when linked there, else MAX."""
+        """The chosen channel; unchosen: the first messenger (Channel order) they are linked on."""
         if self.chosen is not None:
             return self.chosen
-        return Channel.TELEGRAM if self.tg_user_id is not None or self.max_user_id is None else Channel.MAX
-
-    def user_id(self, channel: Channel) -> int | None:
-        return self.tg_user_id if channel is Channel.TELEGRAM else self.max_user_id
+        linked = self.linked
+        return linked[0] if linked else next(iter(Channel))
 
 
 @dataclass(frozen=True)
@@ -60,18 +66,18 @@ class SendRecord:
     purpose: str = ""
 
 
-_REACH = "SELECT id, tg_user_id, unreachable_at, max_user_id, max_unreachable_at, preferred_channel FROM persons"
+_REACH = f"SELECT p.id, p.preferred_channel, {ACCOUNTS_JSON} AS accounts FROM persons p"
+
+
+def _chosen(value: str | None) -> Channel | None:
+    try:
+        return Channel(value) if value else None
+    except ValueError:  # a messenger this build no longer serves: as if unchosen
+        return None
 
 
 def _reach(row: aiosqlite.Row) -> Reach:
-    return Reach(
-        person_id=row["id"],
-        tg_user_id=row["tg_user_id"],
-        tg_reachable=row["unreachable_at"] is None,
-        max_user_id=row["max_user_id"],
-        max_reachable=row["max_unreachable_at"] is None,
-        chosen=Channel(row["preferred_channel"]) if row["preferred_channel"] else None,
-    )
+    return Reach(person_id=row["id"], accounts=accounts_of(row["accounts"]), chosen=_chosen(row["preferred_channel"]))
 
 
 class MessengerRepo:
@@ -79,50 +85,30 @@ class MessengerRepo:
         self.db = db
 
     async def reach(self, person_id: int) -> Reach | None:
-        row = await self.db.fetchone(_REACH + " WHERE id = ?", (person_id,))
+        row = await self.db.fetchone(_REACH + " WHERE p.id = ?", (person_id,))
         return None if row is None else _reach(row)
 
-    async def person_by_max(self, max_user_id: int) -> int | None:
-        """The active person linked to this MAX account."""
-        value = await self.db.fetchval("SELECT id FROM persons WHERE max_user_id = ? AND active = 1", (max_user_id,))
-        return None if value is None else int(value)
-
-    @staticmethod
-    async def link_max(
-        conn: aiosqlite.Connection, person_id: int, max_user_id: int, username: str | None, now: datetime
-    ) -> None:
-        """Link a MAX account to a person inside the caller's write transaction; an account linked to
-        someone else before is moved (one MAX account is one person)."""
-        stamp = to_db(now)
-        await conn.execute(
-            "UPDATE persons SET max_user_id = NULL, updated_at = ? WHERE max_user_id = ? AND id != ?",
-            (stamp, max_user_id, person_id),
-        )
-        await conn.execute(
-            "UPDATE persons SET max_user_id = ?, max_username = ?, max_linked_at = ?, max_unreachable_at = NULL,"
-            " updated_at = ? WHERE id = ?",
-            (max_user_id, username, stamp, stamp, person_id),
-        )
+    async def reaches(self, person_ids: Iterable[int]) -> dict[int, Reach]:
+        """``reach`` for many people in one query (the sender routes a round of rows with it)."""
+        ids = sorted(set(person_ids))
+        if not ids:
+            return {}
+        rows = await self.db.fetchall(_REACH + f" WHERE p.id IN ({','.join('?' * len(ids))})", ids)
+        return {int(r["id"]): _reach(r) for r in rows}
 
     @staticmethod
     async def set_preferred(conn: aiosqlite.Connection, person_id: int, channel: Channel, now: datetime) -> bool:
         """Choose the channel messages go to; refused (False) when the person is not linked there."""
-        column = "tg_user_id" if channel is Channel.TELEGRAM else "max_user_id"
-        row = await fetchone_in(conn, f"SELECT {column} FROM persons WHERE id = ?", (person_id,))
-        if row is None or row[0] is None:
+        row = await fetchone_in(
+            conn, "SELECT 1 FROM accounts WHERE person_id = ? AND channel = ?", (person_id, channel.value)
+        )
+        if row is None:
             return False
         await conn.execute(
             "UPDATE persons SET preferred_channel = ?, updated_at = ? WHERE id = ?",
             (channel.value, to_db(now), person_id),
         )
         return True
-
-    @staticmethod
-    async def mark_max_unreachable(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
-        await conn.execute(
-            "UPDATE persons SET max_unreachable_at = ?, updated_at = ? WHERE id = ?",
-            (to_db(now), to_db(now), person_id),
-        )
 
     @staticmethod
     async def log_send(
@@ -160,13 +146,11 @@ class MessengerRepo:
         ]
 
     async def people_per_channel(self) -> Counter[str]:
-        """Active people (not the bootstrap admin) by where they are linked: telegram, max, both, none."""
+        """Active people (not the bootstrap admin) by where they are linked: a channel's value when
+        on that messenger alone, 'both' (several), 'none'."""
         rows = await self.db.fetchall(
-            "SELECT CASE"
-            " WHEN tg_user_id IS NOT NULL AND max_user_id IS NOT NULL THEN 'both'"
-            " WHEN tg_user_id IS NOT NULL THEN 'telegram'"
-            " WHEN max_user_id IS NOT NULL THEN 'max'"
-            " ELSE 'none' END AS reach, COUNT(*) AS n"
-            " FROM persons WHERE active = 1 AND roster_key NOT LIKE 'admin:%' GROUP BY reach"
+            "SELECT CASE count(a.id) WHEN 0 THEN 'none' WHEN 1 THEN min(a.channel) ELSE 'both' END AS reach"
+            " FROM persons p LEFT JOIN accounts a ON a.person_id = p.id"
+            " WHERE p.active = 1 AND p.roster_key NOT LIKE 'admin:%' GROUP BY p.id"
         )
-        return Counter({row["reach"]: int(row["n"]) for row in rows})
+        return Counter(str(row["reach"]) for row in rows)

@@ -90,8 +90,7 @@ class PersonRow:
     roles: frozenset[str]
     linked: bool
     unreachable_reason: str | None
-    on_telegram: bool = False
-    on_max: bool = False
+    channels: frozenset[str] = frozenset()  # the messengers (Channel values) the person has an account on
 
 
 class OpsRepo:
@@ -192,23 +191,28 @@ class OpsRepo:
     async def roster_rows(self) -> list[PersonRow]:
         """Every active person with roles and link state, in one query."""
         rows = await self.db.fetchall(
-            "SELECT p.id, p.full_name, p.class_label, p.tg_user_id, p.max_user_id, p.unreachable_reason,"
+            "SELECT p.id, p.full_name, p.class_label,"
+            " (SELECT group_concat(a.channel) FROM accounts a WHERE a.person_id = p.id) AS channels,"
+            " (SELECT a.unreachable_reason FROM accounts a WHERE a.person_id = p.id AND a.unreachable_at IS NOT NULL"
+            " ORDER BY a.id LIMIT 1) AS unreachable_reason,"
             " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
             " FROM persons p WHERE p.active = 1 ORDER BY p.full_name"
         )
-        return [
-            PersonRow(
-                id=r["id"],
-                full_name=r["full_name"],
-                class_label=r["class_label"],
-                roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
-                linked=r["tg_user_id"] is not None or r["max_user_id"] is not None,
-                unreachable_reason=r["unreachable_reason"],
-                on_telegram=r["tg_user_id"] is not None,
-                on_max=r["max_user_id"] is not None,
+        result = []
+        for r in rows:
+            channels = frozenset(r["channels"].split(",")) if r["channels"] else frozenset()
+            result.append(
+                PersonRow(
+                    id=r["id"],
+                    full_name=r["full_name"],
+                    class_label=r["class_label"],
+                    roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
+                    linked=bool(channels),
+                    unreachable_reason=r["unreachable_reason"],
+                    channels=channels,
+                )
             )
-            for r in rows
-        ]
+        return result
 
     async def guardian_pairs(self) -> list[tuple[int, int]]:
         rows = await self.db.fetchall(

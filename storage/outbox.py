@@ -77,8 +77,7 @@ class OutboxRepo:
         conn: aiosqlite.Connection,
         *,
         dedupe_key: str,
-        chat_id: int | None,
-        person_id: int | None,
+        person_id: int,
         kind: Kind,
         payload: Payload,
         now: datetime,
@@ -89,21 +88,17 @@ class OutboxRepo:
     ) -> bool:
         """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
 
-        ``chat_id`` is the person's Telegram chat; None for a person reachable on MAX only (the row then
-        keys its chat by ``-person_id``, and the sender routes it by the person's channels). ``data_class``
-        says what the message carries, for the channel policy (bot/channels.py)."""
+        A row addresses a person, never a chat: the sender resolves their account at send time (the
+        messenger they chose, under the channel policy, among those served) and records the account
+        it went out on. ``data_class`` says what the message carries, for the channel policy
+        (bot/channels.py)."""
         if kind != "text" and payload.renderer is None and payload.file_id is None:
             raise ValueError("photo and document messages need a renderer or a file_id")
-        if chat_id is None:
-            if person_id is None:
-                raise ValueError("a message needs a Telegram chat or a person")
-            chat_id = -person_id
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO outbox(dedupe_key, chat_id, person_id, kind, payload, priority, status,"
-            " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO outbox(dedupe_key, person_id, kind, payload, priority, status,"
+            " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
             (
                 dedupe_key,
-                chat_id,
                 person_id,
                 kind,
                 payload.to_json(),

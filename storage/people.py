@@ -1,4 +1,5 @@
-"""The roster: people, their roles, parent-child links and Telegram links."""
+"""The roster: people, their roles and parent-child links; their messenger accounts come along
+(storage.accounts)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from typing import Any
 
 import aiosqlite
 
+from bot.channels import Channel
 from bot.domain.people import Person, class_sort_key
+from storage.accounts import ACCOUNTS_JSON, accounts_of
 from storage.db import Database, fetchall_in
 from storage.timefmt import to_db
 
@@ -27,10 +30,9 @@ class RosterRecord:
 
 
 _PERSON_COLUMNS = (
-    "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.tg_user_id, p.tg_username, p.lang,"
-    " p.active, p.unreachable_reason, p.max_user_id, p.max_unreachable_at,"
-    " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id)"
-    " AS roles"
+    "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active,"
+    " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles,"
+    f" {ACCOUNTS_JSON} AS accounts"
 )
 
 
@@ -42,14 +44,10 @@ def _person(row: aiosqlite.Row) -> Person:
         full_name=row["full_name"],
         class_label=row["class_label"],
         phone=row["phone"],
-        tg_user_id=row["tg_user_id"],
-        tg_username=row["tg_username"],
         lang=row["lang"],
         active=bool(row["active"]),
-        unreachable_reason=row["unreachable_reason"],
         roles=frozenset(roles.split(",")) if roles else frozenset(),
-        max_user_id=row["max_user_id"],
-        max_unreachable=row["max_unreachable_at"] is not None,
+        accounts=accounts_of(row["accounts"]),
     )
 
 
@@ -72,13 +70,13 @@ class PersonRepo:
         marks = ",".join("?" * len(id_list))
         return await self._many(f"p.id IN ({marks}) ORDER BY p.full_name", id_list)
 
-    async def by_tg(self, tg_user_id: int) -> Person | None:
-        found = await self._many("p.tg_user_id = ? AND p.active = 1", (tg_user_id,))
-        return found[0] if found else None
-
-    async def by_max(self, max_user_id: int) -> Person | None:
-        """The active person linked to this MAX account (MAX ids are not Telegram ids)."""
-        found = await self._many("p.max_user_id = ? AND p.active = 1", (max_user_id,))
+    async def by_account(self, channel: Channel, user_id: int) -> Person | None:
+        """The active person linked to this messenger account (user ids are compared within their
+        channel only: a Telegram id and a MAX id with the same number are different people)."""
+        found = await self._many(
+            "p.active = 1 AND p.id = (SELECT a.person_id FROM accounts a WHERE a.channel = ? AND a.user_id = ?)",
+            (channel.value, user_id),
+        )
         return found[0] if found else None
 
     async def by_phone(self, phone: str) -> list[Person]:
@@ -140,12 +138,15 @@ class PersonRepo:
     async def count_active(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM persons WHERE active = 1") or 0)
 
-    async def unclaimed_it_officers(self) -> list[Person]:
-        """Roster IT officers no Telegram account is linked to yet: who an ADMIN_IDS user may be."""
+    async def unclaimed_it_officers(self, channel: Channel = Channel.TELEGRAM) -> list[Person]:
+        """Roster IT officers with no account on ``channel`` yet: who an ADMIN_IDS user (or whoever
+        spent an admin token there) may be."""
         return await self._many(
-            "p.active = 1 AND p.tg_user_id IS NULL AND p.roster_key NOT LIKE 'admin:%'"
+            "p.active = 1 AND p.roster_key NOT LIKE 'admin:%'"
+            " AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id AND a.channel = ?)"
             " AND EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role = 'it_officer')"
-            " ORDER BY p.full_name"
+            " ORDER BY p.full_name",
+            (channel.value,),
         )
 
     async def bootstrap_admins(self) -> list[Person]:
@@ -153,42 +154,17 @@ class PersonRepo:
         return await self._many("p.active = 1 AND p.roster_key LIKE 'admin:%' ORDER BY p.full_name")
 
     async def unreachable(self) -> list[Person]:
-        return await self._many("p.active = 1 AND p.unreachable_reason IS NOT NULL ORDER BY p.full_name")
+        """Active people one of whose messengers refused delivery."""
+        return await self._many(
+            "p.active = 1 AND EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id"
+            " AND a.unreachable_at IS NOT NULL) ORDER BY p.full_name"
+        )
 
     # --- writes: call inside Database.transaction() with its connection -------------------------
 
     @staticmethod
-    async def link_telegram(
-        conn: aiosqlite.Connection, person_id: int, tg_user_id: int, username: str | None, now: datetime
-    ) -> None:
-        # A Telegram account belongs to one person: move it if it was linked elsewhere.
-        await conn.execute(
-            "UPDATE persons SET tg_user_id = NULL, updated_at = ? WHERE tg_user_id = ? AND id != ?",
-            (to_db(now), tg_user_id, person_id),
-        )
-        await conn.execute(
-            "UPDATE persons SET tg_user_id = ?, tg_username = ?, linked_at = ?, unreachable_at = NULL,"
-            " unreachable_reason = NULL, updated_at = ? WHERE id = ?",
-            (tg_user_id, username, to_db(now), to_db(now), person_id),
-        )
-
-    @staticmethod
     async def set_lang(conn: aiosqlite.Connection, person_id: int, lang: str | None, now: datetime) -> None:
         await conn.execute("UPDATE persons SET lang = ?, updated_at = ? WHERE id = ?", (lang, to_db(now), person_id))
-
-    @staticmethod
-    async def mark_unreachable(conn: aiosqlite.Connection, person_id: int, reason: str, now: datetime) -> None:
-        await conn.execute(
-            "UPDATE persons SET unreachable_at = ?, unreachable_reason = ?, updated_at = ? WHERE id = ?",
-            (to_db(now), reason, to_db(now), person_id),
-        )
-
-    @staticmethod
-    async def clear_unreachable(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
-        await conn.execute(
-            "UPDATE persons SET unreachable_at = NULL, unreachable_reason = NULL, updated_at = ? WHERE id = ?",
-            (to_db(now), person_id),
-        )
 
     @staticmethod
     async def create(
@@ -254,7 +230,7 @@ class PersonRepo:
     async def apply_roster(
         conn: aiosqlite.Connection, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
     ) -> None:
-        """Upsert every record by roster key; Telegram links and ids survive."""
+        """Upsert every record by roster key; messenger accounts and ids survive."""
         stamp = to_db(now)
         ids: dict[str, int] = {}
         for rec in records:

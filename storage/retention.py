@@ -71,7 +71,7 @@ _STEPS: tuple[_Step, ...] = (
     _Step("messages", f"SELECT count(*) FROM outbox WHERE {_OUTBOX} AND payload != '{{}}'", (
         # Nothing left to send: a pending or dead row is cancelled, every payload emptied, the chat
         # forgotten; the row itself stays for the send counts.
-        f"UPDATE outbox SET payload = '{{}}', chat_id = 0, last_error = NULL,"
+        f"UPDATE outbox SET payload = '{{}}', account_id = NULL, last_error = NULL,"
         f" status = CASE WHEN status IN ('pending', 'dead') THEN 'cancelled' ELSE status END"
         f" WHERE {_OUTBOX} AND (payload != '{{}}' OR status IN ('pending', 'dead'))",
     )),

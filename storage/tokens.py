@@ -59,22 +59,22 @@ class TokenRepo:
         )
 
     @staticmethod
-    async def use(conn: aiosqlite.Connection, token: str, tg_user_id: int | None, now: datetime) -> bool:
-        """Spend the token; False when it was already spent (by a concurrent /start). ``tg_user_id``
-        is None when a MAX account spent it (a MAX id is not a Telegram id)."""
+    async def use(conn: aiosqlite.Connection, token: str, account_id: int, now: datetime) -> bool:
+        """Spend the token by the messenger account ``account_id`` (storage.accounts); False when it
+        was already spent (by a concurrent /start)."""
         cur = await conn.execute(
-            "UPDATE link_tokens SET used_at = ?, used_by_tg = ? WHERE token_hash = ? AND used_at IS NULL",
-            (to_db(now), tg_user_id, token_hash(token)),
+            "UPDATE link_tokens SET used_at = ?, used_by_account = ? WHERE token_hash = ? AND used_at IS NULL",
+            (to_db(now), account_id, token_hash(token)),
         )
         return cur.rowcount == 1
 
     @staticmethod
-    async def admin_grant_for(conn: aiosqlite.Connection, tg_user_id: int, since: datetime) -> bool:
-        """Whether this Telegram account spent an admin token at or after `since`: it may then
-        choose which roster IT officer it is."""
+    async def admin_grant_for(conn: aiosqlite.Connection, account_id: int, since: datetime) -> bool:
+        """Whether this account spent an admin token at or after `since`: it may then choose which
+        roster IT officer it is."""
         row = await fetchone_in(
             conn,
-            "SELECT 1 FROM link_tokens WHERE purpose = 'admin' AND used_by_tg = ? AND used_at >= ? LIMIT 1",
-            (tg_user_id, to_db(since)),
+            "SELECT 1 FROM link_tokens WHERE purpose = 'admin' AND used_by_account = ? AND used_at >= ? LIMIT 1",
+            (account_id, to_db(since)),
         )
         return row is not None

@@ -11,16 +11,22 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bot.app import App, create_app
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.paths import ROOT
 from bot.services import broadcast as service
 from scheduler.base import ManualScheduler
+from storage.accounts import AccountRepo
 from storage.delivery import DeliveryRepo
 from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
 from tests.harness import make_settings, private_school_config
 
 FIRST_TG = 50_000
+
+# The Telegram chat of an outbox row's person, for tests that look at the outbox by Telegram chat:
+# a row addresses a person, and the sender sends it to their account.
+TG_CHAT = "(SELECT a.user_id FROM accounts a WHERE a.person_id = outbox.person_id AND a.channel = 'telegram')"
 
 
 async def add_people(
@@ -36,7 +42,7 @@ async def add_people(
                 conn, roster_key=f"{role}-{tg_id}", full_name=f"Person {tg_id}", roles=[role], now=now,
                 class_label=class_label,
             )
-            await PersonRepo.link_telegram(conn, person_id, tg_id, None, now)
+            await AccountRepo.link(conn, person_id, Channel.TELEGRAM, tg_id, None, now)
             result.append((person_id, tg_id))
     return result
 
@@ -46,7 +52,7 @@ async def enqueue_texts(app: App, people: list[tuple[int, int]], prefix: str = "
     async with app.db.transaction() as conn:
         for person_id, tg_id in people:
             await OutboxRepo.enqueue(
-                conn, dedupe_key=f"{prefix}:{person_id}", chat_id=tg_id, person_id=person_id, kind="text",
+                conn, dedupe_key=f"{prefix}:{person_id}", person_id=person_id, kind="text",
                 payload=Payload(text=f"{prefix} for {tg_id}"), now=now,
             )
     app.wake_sender()

@@ -7,6 +7,7 @@ from typing import Any
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, TelegramMethod
 
 from bot.app import App
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services.roster import import_roster
 from tests.harness import (
@@ -36,7 +37,7 @@ async def linked_school(h: Harness, *who: int) -> None:
     assert report.ok, report.errors
     for user_id in who or tuple(PHONES):
         await h.contact(user_id, PHONES[user_id], user_id)
-        assert await h.app.people.by_tg(user_id) is not None
+        assert await h.app.people.by_account(Channel.TELEGRAM, user_id) is not None
 
 
 def texts(calls: list[TelegramMethod[Any]]) -> list[str]:
@@ -66,7 +67,7 @@ async def link_e2e(tg: FakeTelegram, app: App, user_id: int, first: str, last: s
     user = tg.user(user_id, first, last, phone=PHONES[user_id])
     await user.share_contact(PHONES[user_id])
     await tg.wait_for(user_id, lambda m: last in (m.plain or ""))
-    assert await app.people.by_tg(user_id) is not None
+    assert await app.people.by_account(Channel.TELEGRAM, user_id) is not None
     return user
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.app import App
+from bot.channels import Channel
 from bot.services.roster import import_roster
 from storage import consent as consent_store
+from storage.accounts import AccountRepo
 from storage.codes import CodeRepo, NewCode
 from storage.consent import ConsentRepo
-from storage.people import PersonRepo
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, roster_csv
 
 PHONES = {
@@ -20,6 +22,13 @@ PHONES = {
     PARENT_TWO: "+79000000005",
     PARENT_ONE: "+79000000006",
 }
+
+
+async def _telegram_account(app: App, person_id: int) -> int:
+    person = await app.people.get(person_id)
+    account = person.account(Channel.TELEGRAM) if person is not None else None
+    assert account is not None
+    return account.id
 
 
 async def populate(h: Harness) -> dict[str, int]:
@@ -53,5 +62,6 @@ async def populate(h: Harness) -> dict[str, int]:
                                                now=now)
             if n == 0:
                 await CodeRepo.mark_activated(conn, code_id, "import", now)
-        await PersonRepo.mark_unreachable(conn, ids["Смирнов Олег Павлович"], "blocked", now)
+        await AccountRepo.mark_unreachable(conn, await _telegram_account(app, ids["Смирнов Олег Павлович"]), "blocked",
+                                           now)
     return ids

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels import Channel
 from bot.services.imports import ImportOptions
 from storage.outbox import Payload
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import ROSTER_ROWS, Harness, csv_bytes
 
 # The small school of tests.harness plus six teachers and six parents of 6Б: Telegram ids 2001-2006
@@ -35,13 +37,13 @@ async def big_school(h: Harness) -> None:
     assert outcome.ok and outcome.applied, outcome.errors
     for tg_id, phone in PHONES.items():
         await h.contact(tg_id, phone, tg_id)
-        assert await h.app.people.by_tg(tg_id) is not None, tg_id
+        assert await h.app.people.by_account(Channel.TELEGRAM, tg_id) is not None, tg_id
 
 
 async def queued(h: Harness, pattern: str) -> list[tuple[str, int | None, Payload, str]]:
     """(dedupe key, chat id, payload, status) of outbox rows whose key matches `pattern` (SQL LIKE)."""
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload, status FROM outbox WHERE dedupe_key LIKE ? ORDER BY id", (pattern,)
+        f"SELECT dedupe_key, {TG_CHAT}, payload, status FROM outbox WHERE dedupe_key LIKE ? ORDER BY id", (pattern,)
     )
     return [(r[0], r[1], Payload.from_json(r[2]), r[3]) for r in rows]
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from bot.channels import Channel
 from bot.services.task_actions import ProofInput
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness
 from tests.help_helpers import alerts, buttons, texts
@@ -116,7 +117,7 @@ async def test_an_accepted_local_act_goes_out_to_be_read(harness: Harness) -> No
     the staff asking for «Ознакомлен(а)», as evidence for item 6."""
     h = harness
     await big_school(h)
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None
     h.bot.session.files["file-act"] = PDF
     h.bot.session.files["documents/file-act"] = PDF

@@ -9,6 +9,7 @@ from typing import Any
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import InlineKeyboardMarkup
 
+from bot.channels import Channel
 from bot.cli_people import cmd_merge_person
 from bot.services.roster import import_roster
 from storage.merge import person_references
@@ -47,7 +48,7 @@ async def test_admin_ids_user_picks_their_roster_row_instead_of_becoming_a_secon
     calls = await harness.press(ADMIN, buttons["Петров Пётр Петрович"])
     welcome = next(c for c in calls if isinstance(c, SendMessage))
     assert "Петров Пётр Петрович" in welcome.text
-    me = await harness.app.people.by_tg(ADMIN)
+    me = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert me is not None and me.full_name == "Петров Пётр Петрович" and me.is_admin
     assert await harness.app.people.count_active() == people_before
     assert await _it_officers(harness) == ["Петров Пётр Петрович"]
@@ -59,7 +60,7 @@ async def test_a_stranger_cannot_claim_a_roster_it_officer(harness: Harness) -> 
     calls = await harness.press(STRANGER, f"adc:pick:{petrov.id}")
     answers = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
     assert len(answers) == 1 and answers[0].show_alert
-    assert await harness.app.people.by_tg(STRANGER) is None
+    assert await harness.app.people.by_account(Channel.TELEGRAM, STRANGER) is None
 
 
 async def test_admin_token_user_picks_their_roster_row(harness: Harness) -> None:
@@ -69,7 +70,7 @@ async def test_admin_token_user_picks_their_roster_row(harness: Harness) -> None
     buttons = _buttons(calls)
     assert "Петров Пётр Петрович" in buttons
     await harness.press(STRANGER, buttons["Петров Пётр Петрович"])
-    me = await harness.app.people.by_tg(STRANGER)
+    me = await harness.app.people.by_account(Channel.TELEGRAM, STRANGER)
     assert me is not None and me.full_name == "Петров Пётр Петрович"
     assert await _it_officers(harness) == ["Петров Пётр Петрович"]
 
@@ -78,14 +79,14 @@ async def test_admin_before_the_roster_then_shares_contact_is_merged_into_their_
     calls = await _start_as(harness, ADMIN, "Петя <админ> & Ко")
     welcome = next(c for c in calls if isinstance(c, SendMessage))
     assert "Петя &lt;админ&gt; &amp; Ко" in welcome.text  # the display name is escaped in HTML
-    boot = await harness.app.people.by_tg(ADMIN)
+    boot = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert boot is not None and boot.roster_key.startswith("admin:")
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
     assert sorted(await _it_officers(harness)) == ["Петров Пётр Петрович", "Петя <админ> & Ко"]
 
     await harness.contact(ADMIN, "+79000000001", ADMIN)
 
-    me = await harness.app.people.by_tg(ADMIN)
+    me = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert me is not None and me.full_name == "Петров Пётр Петрович" and me.is_admin
     assert await _it_officers(harness) == ["Петров Пётр Петрович"]
     merged = await harness.app.db.fetchone("SELECT active, merged_into FROM persons WHERE id = ?", (boot.id,))
@@ -94,15 +95,15 @@ async def test_admin_before_the_roster_then_shares_contact_is_merged_into_their_
 
 async def test_it_officer_merges_an_existing_duplicate_from_the_admin_menu(harness: Harness) -> None:
     await _start_as(harness, ADMIN, "Петя")
-    boot = await harness.app.people.by_tg(ADMIN)
+    boot = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert boot is not None
     await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
     # Something the duplicate owns: a queued message addressed to them.
     async with harness.app.db.transaction() as conn:
         await conn.execute(
-            "INSERT INTO outbox(dedupe_key, chat_id, person_id, kind, payload, status, next_attempt_at, created_at)"
-            " SELECT 'x', ?, ?, 'text', '{}', 'cancelled', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'",
-            (ADMIN, boot.id),
+            "INSERT INTO outbox(dedupe_key, person_id, kind, payload, status, next_attempt_at, created_at)"
+            " SELECT 'x', ?, 'text', '{}', 'cancelled', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00'",
+            (boot.id,),
         )
     calls = await harness.press(ADMIN, "adm:merge")
     buttons = _buttons(calls)
@@ -112,7 +113,7 @@ async def test_it_officer_merges_an_existing_duplicate_from_the_admin_menu(harne
     yes = confirm.reply_markup.inline_keyboard[0][0].callback_data
     await harness.press(ADMIN, yes)
 
-    me = await harness.app.people.by_tg(ADMIN)
+    me = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert me is not None and me.full_name == "Петров Пётр Петрович"
     assert await _it_officers(harness) == ["Петров Пётр Петрович"]
     async with harness.app.db.transaction() as conn:
@@ -136,7 +137,7 @@ async def test_cli_merge_person(harness: Harness, capsys: Any) -> None:
     args = argparse.Namespace(duplicate="Петя", into="Петров Пётр")
     assert await cmd_merge_person(harness.app, args, t) == 0
     assert "объединена" in capsys.readouterr().out
-    me = await harness.app.people.by_tg(ADMIN)
+    me = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert me is not None and me.full_name == "Петров Пётр Петрович"
     # The duplicate is retired: naming it again is refused with a list, not a traceback.
     assert await cmd_merge_person(harness.app, args, t) == 1

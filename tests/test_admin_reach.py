@@ -7,6 +7,7 @@ from aiogram.methods import SendMessage
 
 from bot.channels import Channel
 from bot.tg.callbacks import AdminAction
+from storage.accounts import AccountRepo
 from storage.messengers import MessengerRepo
 from tests.codes_helpers import load_school, person_id
 from tests.harness import PARENT_ONE, PARENT_TWO, Harness
@@ -20,7 +21,7 @@ async def test_person_search_shows_each_persons_messengers_and_choice(harness: H
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     oleg = await person_id(app, "Смирнов Олег Павлович")
     async with app.db.transaction() as conn:
-        await MessengerRepo.link_max(conn, oleg, 77_006, None, app.clock.now())
+        await AccountRepo.link(conn, oleg, Channel.MAX, 77_006, None, app.clock.now())
         assert await MessengerRepo.set_preferred(conn, oleg, Channel.MAX, app.clock.now())
 
     await harness.press(1, AdminAction(action="link").pack())

@@ -15,6 +15,7 @@ from aiogram.methods import SendDocument
 from aiogram.types import BufferedInputFile
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.services import analysis
 from bot.services.task_actions import text_proof
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
@@ -31,12 +32,12 @@ async def _year(h: Harness) -> None:
     """A year with something to say: late and missed plan items, questions asked."""
     app = h.app
     await seed(app)
-    officer = await app.people.by_tg(IT_OFFICER)
-    director = await app.people.by_tg(DIRECTOR)
+    officer = await app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
+    director = await app.people.by_account(Channel.TELEGRAM, DIRECTOR)
     assert officer is not None and director is not None
     for tg_id, text in ((PARENT_TWO, "Не приходит код, что делать?"), (PARENT_ONE, "не приходит  код — что делать"),
                         (PARENT_TWO, "Где вводить код?")):
-        asker = await app.people.by_tg(tg_id)
+        asker = await app.people.by_account(Channel.TELEGRAM, tg_id)
         assert asker is not None
         await app.services.tickets.open_ticket(asker, text)
     h.clock.set(local(app, "2026-10-20 10:00"))
@@ -132,7 +133,7 @@ async def test_a_private_question_appears_nowhere_in_the_report_or_the_analysis(
     await _year(harness)
     app = harness.app
     private = "сбросьте пароль дочери Маше, 7В"
-    asker = await app.people.by_tg(PARENT_TWO)
+    asker = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert asker is not None
     for _ in range(3):  # the most asked, so it would lead the "frequent questions" before
         await app.services.tickets.open_ticket(asker, private)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.methods import SendDocument
 
+from bot.channels import Channel
 from bot.services.roster import import_roster
 from bot.tg.callbacks import ArchiveStep, ArchiveView
 from tests.consent_helpers import answer, buttons, last_with_buttons, texts
@@ -37,7 +38,7 @@ async def test_class_teacher_confirms_each_step_and_the_it_officer_prints(harnes
     assert (await import_roster(h.app.db, roster_csv(), "r.csv", now=h.clock.now())).ok
     for user, phone in PHONES.items():
         await h.contact(user, phone, user)
-    teacher = await h.app.people.by_tg(CLASS_TEACHER)
+    teacher = await h.app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
     assert teacher is not None
     open_callback = ArchiveView(action="open").pack()
     assert open_callback == "arv:open"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.services import backup as backup_service
 from storage.ops import OpsRepo
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import Harness
 from tests.status_helpers import populate
 
@@ -17,7 +18,7 @@ MSK = ZoneInfo("Europe/Moscow")
 
 async def _ops_rows(h: Harness) -> list[tuple[str, int, str]]:
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE 'ops:%' ORDER BY id"
+        f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload FROM outbox WHERE dedupe_key LIKE 'ops:%' ORDER BY id"
     )
     return [(r[0], r[1], r[2]) for r in rows]
 
@@ -30,7 +31,7 @@ async def _at(h: Harness, *moment: int) -> list[str]:
 
 async def _plan_rows(h: Harness) -> list[tuple[str, int, str]]:
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE 'plan:%' ORDER BY id"
+        f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload FROM outbox WHERE dedupe_key LIKE 'plan:%' ORDER BY id"
     )
     return [(r[0], r[1], json.loads(r[2])["text"]) for r in rows]
 
@@ -46,7 +47,8 @@ async def test_item_16_is_a_plan_task_and_a_logged_backup_closes_its_quarter(har
     assert not [key for key in await _ops_rows(harness) if ":journal:" in key[0]]  # no second nudge
     [(key, _, payload)] = [
         (r[0], r[1], r[2]) for r in await harness.app.db.fetchall(
-            "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE 'plan:%' AND chat_id = 1001"
+            f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload FROM outbox"
+            f" WHERE dedupe_key LIKE 'plan:%' AND {TG_CHAT} = 1001"
         )
     ]
     buttons = [b["callback_data"] for row in json.loads(payload)["reply_markup"]["inline_keyboard"] for b in row]

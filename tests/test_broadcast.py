@@ -13,13 +13,14 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.app import App, create_app
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.services import broadcast as service
 from bot.services.roster import import_roster
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
-from tests.delivery_helpers import add_people, bot_env, drained, enqueue_texts, wait_until
+from tests.delivery_helpers import TG_CHAT, add_people, bot_env, drained, enqueue_texts, wait_until
 from tests.harness import DIRECTOR, PARENT_ONE, PARENT_TWO, TEACHER, Harness, make_settings, roster_csv, running_bot
 
 
@@ -50,8 +51,10 @@ async def test_it_officer_broadcasts_to_all_parents(harness: Harness, monkeypatc
     monkeypatch.setattr(service, "PROGRESS_INTERVAL", 0.01)
     calls = await harness.press(1, BcConfirm(ok=True).pack())
     assert any("Рассылка идёт" in t for t in _texts(calls))
-    rows = await harness.app.db.fetchall("SELECT dedupe_key, chat_id, payload, broadcast_id, priority FROM outbox")
-    parent = await harness.app.people.by_tg(PARENT_TWO)
+    rows = await harness.app.db.fetchall(
+        f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload, broadcast_id, priority FROM outbox"
+    )
+    parent = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert parent is not None
     assert len(rows) == 1 and rows[0]["dedupe_key"] == f"bc:{rows[0]['broadcast_id']}:{parent.id}"
     assert rows[0]["chat_id"] == PARENT_TWO and "собрание" in rows[0]["payload"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels import DataClass
+from bot.channels import Channel, DataClass
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
@@ -79,7 +79,7 @@ async def test_parent_consent_on_telegram_gets_the_pointer_and_in_max_the_menu(
         menu = await on_max.wait(lambda text: "Согласие на обработку" in text, after=mark)
         assert "Иванов Миша" in str(menu.plain) or "Миша" in " ".join(on_max.labels(menu))
         assert POINTER not in str(menu.plain)
-        person = await app.people.by_max(88_005)
+        person = await app.people.by_account(Channel.MAX, 88_005)
         assert person is not None and person.full_name == ELENA
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
 
+from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.services import codes as svc
 from bot.services import consent
@@ -86,7 +87,8 @@ async def _decide(h: Harness, parent_name: str, child_name: str, decision: conse
     await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
     results = await app.services.consent.decide(
                                    parent=parent, child_ids=[cid], decision=decision, version=version.number,
-                                   tg_user_id=parent.tg_user_id or 0, update_id=None,
+                                   channel=Channel.TELEGRAM,
+                                   user_id=parent.user_id(Channel.TELEGRAM) or 0, update_id=None,
                                    callback_id=f"{decision}-{cid}-{h.clock.now().timestamp()}")
     assert [r.outcome for r in results] == [consent.Outcome.RECORDED], results
 
@@ -258,7 +260,7 @@ async def test_withdrawal_removes_the_code_from_every_path(harness: Harness, tmp
     assert "Не выдано: 3 кода — нет согласия (нет ответа: 1, отказ: 1, согласие отозвано: 1)" in texts[0]
     assert f"• {MISHA} — согласие отозвано" in texts[1]
     # 9. The status view and the report count what the gate keeps in.
-    data = await app.services.status.collect(await app.people.by_tg(IT_OFFICER))
+    data = await app.services.status.collect(await app.people.by_account(Channel.TELEGRAM, IT_OFFICER))
     withheld = {(r.class_label, r.role): r.withheld for r in data.codes or []}
     assert withheld[("5А", "student")] == 3 and withheld[("5А", "parent")] == 3
     text = status_service.render(data, app.catalog.bind("ru"), app.school.tz)

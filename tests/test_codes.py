@@ -12,6 +12,7 @@ from pathlib import Path
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
 
 from bot.app import App
+from bot.channels import Channel
 from bot.services import codes_print, consent
 from bot.services.imports import ImportOptions, render_outcome
 from bot.tg.callbacks import CodeActivated, CodeAdminPick, CodePrint, CodeShow, CodeTrouble
@@ -44,7 +45,9 @@ async def _give_consent(app: App, parent_name: str, child_names: list[str]) -> N
         assert child is not None
         await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
     results = await app.services.consent.decide(parent=parent, child_ids=ids, decision="given", version=version.number,
-                                   tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id=f"cb-{ids}")
+                                   channel=Channel.TELEGRAM,
+                                   user_id=parent.user_id(Channel.TELEGRAM) or 0, update_id=None,
+                                   callback_id=f"cb-{ids}")
     assert all(r.outcome is consent.Outcome.RECORDED for r in results), results
 
 
@@ -54,7 +57,8 @@ async def _withdraw(app: App, parent_name: str, child_name: str) -> None:
     version = await app.services.consent.current()
     cid = await person_id(app, child_name)
     await app.services.consent.decide(parent=parent, child_ids=[cid], decision="withdrawn", version=version.number,
-                         tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id=f"wd-{cid}")
+                         channel=Channel.TELEGRAM,
+                         user_id=parent.user_id(Channel.TELEGRAM) or 0, update_id=None, callback_id=f"wd-{cid}")
 
 
 # --- import ----------------------------------------------------------------------------------------

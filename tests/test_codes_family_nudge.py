@@ -11,6 +11,7 @@ from bot.services.roster import import_roster
 from bot.tg.callbacks import CodeActivated
 from storage.codes import CodeRepo
 from tests.codes_helpers import codes_csv, load_school, person_id
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import PARENT_TWO, ROSTER_ROWS, TEACHER, Harness, csv_bytes
 from tests.test_codes import _give_consent, _mark_sent
 
@@ -20,7 +21,7 @@ IGOR = "Морозов Игорь Сергеевич"
 
 async def _nudges(h: Harness) -> list[tuple[str, dict[str, object]]]:
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, payload FROM outbox WHERE dedupe_key LIKE '%nudge%' AND chat_id = ? ORDER BY id",
+        f"SELECT dedupe_key, payload FROM outbox WHERE dedupe_key LIKE '%nudge%' AND {TG_CHAT} = ? ORDER BY id",
         (PARENT_TWO,),
     )
     return [(r[0], json.loads(r[1])) for r in rows]
@@ -83,7 +84,7 @@ async def _consent_and_codes_due_together(harness: Harness) -> None:
 
 async def _teacher_nudges(h: Harness) -> list[tuple[str, dict[str, object]]]:
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, payload FROM outbox WHERE dedupe_key LIKE '%nudge%' AND chat_id = ? ORDER BY id",
+        f"SELECT dedupe_key, payload FROM outbox WHERE dedupe_key LIKE '%nudge%' AND {TG_CHAT} = ? ORDER BY id",
         (TEACHER,),
     )
     return [(r[0], json.loads(r[1])) for r in rows]

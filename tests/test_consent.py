@@ -9,10 +9,12 @@ import sqlite3
 import pytest
 from aiogram.methods import EditMessageText
 
+from bot.channels import Channel
 from bot.services import consent as svc
 from bot.services.consent_gate import covered_children, is_covered
 from storage.consent import ConsentRepo
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 
 
@@ -105,7 +107,7 @@ async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> N
     assert answer(calls).show_alert and "не указаны законным представителем" in (answer(calls).text or "")
     calls = await harness.press(PARENT_ONE, f"cns:read:{misha.id}:{version.number}")
     assert not sent(calls)
-    parent_one = await harness.app.people.by_tg(PARENT_ONE)
+    parent_one = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
     assert parent_one is not None
     kolya = (await harness.app.people.children(parent_one.id))[0]
     calls = await harness.press(PARENT_ONE, f"cns:give:{kolya.id}:{version.number + 5}")
@@ -129,7 +131,7 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
     assert any("согласие отозвано" in t and "Квитанция" in t for t in texts(calls))
     rows = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert [r.decision for r in rows] == ["given", "withdrawn"]
-    alerts = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
+    alerts = await harness.app.db.fetchall(f"SELECT {TG_CHAT} FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
     assert not await is_covered(harness.app.db, rows[0].child_id)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
@@ -82,8 +83,8 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         await tg.wait_for(CLASS_TEACHER, has("Иванов Миша Андреевич"))
 
         rows = await ConsentRepo.ledger_rows(app.db.conn)
-        misha, masha = (await app.people.children((await app.people.by_tg(PARENT_TWO)).id))  # type: ignore[union-attr]
-        assert [(r.child_id, r.decision, r.channel, r.tg_user_id) for r in rows] == [
+        misha, masha = (await app.people.children((await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)).id))  # type: ignore[union-attr]
+        assert [(r.child_id, r.decision, r.channel, r.user_id) for r in rows] == [
             (misha.id, "given", "telegram", PARENT_TWO),
             (masha.id, "declined", "telegram", PARENT_TWO),
             (misha.id, "withdrawn", "telegram", PARENT_TWO),
@@ -113,7 +114,7 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         done = await tg.wait_for(CLASS_TEACHER, has("Записано"), after=n)
         assert "27.11.2026" in (done.plain or "")
         paper = (await ConsentRepo.ledger_rows(app.db.conn))[-1]
-        teacher_person = await app.people.by_tg(CLASS_TEACHER)
+        teacher_person = await app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
         assert teacher_person is not None
         assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (
             "paper", "given", teacher_person.id, "2026-11-27"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.services import consent as svc
 from bot.services.consent_evidence import Selection
 from bot.services.consent_pdf import plain_text
@@ -38,7 +39,7 @@ async def test_an_english_speaking_parent_s_receipt_hashes_the_russian_text(harn
     await harness.press(PARENT_ONE, next(v for k, v in keys.items() if k.startswith("✅")))
     [row] = await ConsentRepo.ledger_rows(harness.app.db.conn)
     consent = harness.app.services.consent
-    parent = await harness.app.people.by_tg(PARENT_ONE)
+    parent = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
     child = await harness.app.people.get(row.child_id)
     assert parent is not None and child is not None
     russian = consent.render_document(await consent.current(), "ru", parent, child)
@@ -64,7 +65,7 @@ async def test_a_paper_decision_hashes_the_form_as_printed(harness: Harness) -> 
     # school.toml changes between printing and entering the signed form.
     app.school.school.address = "Новый адрес школы, д. 1"
     assert app.services.consent.render_document(version, "ru", oleg, child) != printed
-    teacher = await app.people.by_tg(CLASS_TEACHER)
+    teacher = await app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
     assert teacher is not None
     result = await app.services.consent_paper.record_paper(
         staff=teacher, child_id=kolya, decision="given", paper_date=date(2026, 11, 30)

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.channels import Channel
 from bot.domain.consent import (
     PENDING,
     Decision,
@@ -30,6 +31,7 @@ from storage.outbox import Payload
 from storage.retention import RetentionRepo
 from tests.codes_helpers import CODE_ROWS, CODES
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes
 
 # A second legal representative of Коля (5А), beside Смирнов Олег Павлович (PARENT_ONE).
@@ -138,7 +140,7 @@ async def test_both_orders_of_two_parents_give_the_same_coverage(harness: Harnes
     assert not (await code_clearance(db, kolya, "student")).open
     assert await conflicts(db) == {kolya}
     # The conflict is a case for the class teacher and the IT officer, in both orders.
-    alerts = await db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-conflict:%'")
+    alerts = await db.fetchall(f"SELECT {TG_CHAT} FROM outbox WHERE dedupe_key LIKE 'consent-conflict:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
     # The class teacher's view marks it.
     view = last_with_buttons(await harness.text(CLASS_TEACHER, "/consent"))
@@ -179,7 +181,7 @@ async def test_withdrawal_by_the_second_parent_stops_the_first_parents_consent(h
 async def test_paper_goes_through_the_same_writer_and_rule(harness: Harness) -> None:
     kolya = await two_parent_school(harness)
     await press(harness, PARENT_THREE, "❌")
-    teacher = await harness.app.people.by_tg(CLASS_TEACHER)
+    teacher = await harness.app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
     assert teacher is not None
     paper = harness.app.services.consent_paper
     result = await paper.record_paper(staff=teacher, child_id=kolya, decision="given", paper_date=date(2026, 11, 30))

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.services import consent as svc
 from bot.services.consent_gate import is_covered
@@ -24,7 +25,7 @@ from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Har
 
 async def _nudges(h: Harness) -> list[tuple[str, int, datetime]]:
     rows = await h.app.db.fetchall(
-        "SELECT dedupe_key, chat_id, next_attempt_at FROM outbox WHERE dedupe_key LIKE 'consent-nudge:%' ORDER BY id"
+        "SELECT dedupe_key, person_id, next_attempt_at FROM outbox WHERE dedupe_key LIKE 'consent-nudge:%' ORDER BY id"
     )
     return [(r[0], r[1], from_db(r[2])) for r in rows]
 
@@ -38,7 +39,7 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
     first = await _nudges(harness)
     version = await harness.app.services.consent.current()
     assert {(k, c) for k, c, _ in first} == {
-        (f"consent-nudge:{version.number}:{p.id}:1", p.tg_user_id)
+        (f"consent-nudge:{version.number}:{p.id}:1", p.id)
         for p in await harness.app.people.with_role("parent")
     }
     monday_9 = datetime(2026, 12, 7, 6, 0, tzinfo=UTC)
@@ -54,16 +55,18 @@ async def test_two_nudges_three_days_apart_in_working_hours_and_none_after_decli
     await harness.app.tick()
     nudges = await _nudges(harness)
     assert len(nudges) == 3
-    parent_two = await harness.app.people.by_tg(PARENT_TWO)
+    parent_two = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert parent_two is not None
-    assert nudges[-1][0] == f"consent-nudge:{version.number}:{parent_two.id}:2" and nudges[-1][1] == PARENT_TWO
+    assert nudges[-1][0] == f"consent-nudge:{version.number}:{parent_two.id}:2" and nudges[-1][1] == parent_two.id
     # Never a third.
     harness.clock.set(monday_9 + timedelta(days=10))
     await harness.app.tick()
     assert len(await _nudges(harness)) == 3
     # A declined parent's still-queued first nudge was cancelled with the decision.
+    parent_one = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
+    assert parent_one is not None
     status = await harness.app.db.fetchval(
-        "SELECT status FROM outbox WHERE chat_id = ? AND dedupe_key LIKE 'consent-nudge:%'", (PARENT_ONE,)
+        "SELECT status FROM outbox WHERE person_id = ? AND dedupe_key LIKE 'consent-nudge:%'", (parent_one.id,)
     )
     assert status == "cancelled"
 
@@ -89,8 +92,8 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
 
 async def test_paper_only_for_own_class_unless_it_officer(harness: Harness) -> None:
     await school(harness)
-    teacher = await harness.app.people.by_tg(CLASS_TEACHER)
-    admin = await harness.app.people.by_tg(IT_OFFICER)
+    teacher = await harness.app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
+    admin = await harness.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert teacher is not None and admin is not None
     masha = next(c for c in await harness.app.people.with_role("student") if c.class_label == "6Б")
     result = await harness.app.services.consent_paper.record_paper(staff=teacher, child_id=masha.id, decision="given",
@@ -116,7 +119,10 @@ async def test_class_teacher_sees_class_and_sends_one_reminder(harness: Harness)
     assert "Иванов Миша Андреевич: ответа нет — родитель: Иванова Елена Викторовна" in view.text  # type: ignore[attr-defined]
     calls = await harness.press(CLASS_TEACHER, buttons(view)["🔔 Напомнить ожидающим"])
     assert answer(calls).text == "Напоминание отправлено 2 родителям."
-    reminders = await harness.app.db.fetchall("SELECT chat_id FROM outbox WHERE dedupe_key LIKE 'consent-remind:%'")
+    reminders = await harness.app.db.fetchall(
+        "SELECT a.user_id FROM outbox o JOIN accounts a ON a.person_id = o.person_id AND a.channel = 'telegram'"
+        " WHERE o.dedupe_key LIKE 'consent-remind:%'"
+    )
     assert sorted(r[0] for r in reminders) == [PARENT_TWO, PARENT_ONE]
     calls = await harness.press(CLASS_TEACHER, buttons(view)["🔔 Напомнить ожидающим"])
     assert "уже отправлялось" in (answer(calls).text or "")
@@ -193,7 +199,7 @@ async def test_given_hooks_run_once_per_decision(harness: Harness) -> None:
     harness.app.services.consent.consent_listeners[:] = [hook]  # type: ignore[index]
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
-    parent = await harness.app.people.by_tg(PARENT_ONE)
+    parent = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
     assert parent is not None
     kolya = (await harness.app.people.children(parent.id))[0]
     assert seen == [(kolya.id, parent.id)]

@@ -16,6 +16,7 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, SendDocument
 
 from bot import capabilities
+from bot.channels import Channel
 from bot.services.consent_pdf import plain_text
 from scheduler.sweeps import run_sweeps
 from storage.codes import CodeRepo
@@ -23,6 +24,7 @@ from storage.consent_destruction import DestructionRepo
 from storage.delivery import DeliveryRepo
 from tests.codes_helpers import load_school, person_id
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, Harness
 
 KOLYA = "Смирнов Коля Олегович"
@@ -52,7 +54,7 @@ async def _withdrawn(h: Harness) -> int:
 
 async def _payloads(h: Harness, like: str) -> list[tuple[int, dict[str, object]]]:
     rows = await h.app.db.fetchall(
-        "SELECT chat_id, payload FROM outbox WHERE dedupe_key LIKE ? AND status != 'cancelled' ORDER BY id", (like,)
+        f"SELECT {TG_CHAT}, payload FROM outbox WHERE dedupe_key LIKE ? AND status != 'cancelled' ORDER BY id", (like,)
     )
     return [(int(r[0]), json.loads(r[1])) for r in rows]
 
@@ -114,7 +116,7 @@ async def test_reminders_until_confirmed_then_the_act(harness: Harness, tmp_path
     # Who confirmed and when: appended, and the first confirmation stands.
     confirmed = (await DestructionRepo.get(harness.app.db.conn, task.id))
     assert confirmed is not None and confirmed.confirmed is not None
-    officer = await harness.app.people.by_tg(IT_OFFICER)
+    officer = await harness.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None and confirmed.confirmed.by == officer.id
     assert confirmed.confirmed.channel == "telegram" and confirmed.confirmed.at == harness.clock.now()
     again = await harness.press(IT_OFFICER, done)

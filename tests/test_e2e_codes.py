@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import App
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from storage.codes import CodeRepo
 from tests.codes_helpers import CODES, decode_qr, load_school, person_id
@@ -115,4 +116,5 @@ async def _consent(app: App, parent_name: str, children: list[str]) -> None:
         assert child is not None
         await app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
     await app.services.consent.decide(parent=parent, child_ids=ids, decision="given", version=version.number,
-                         tg_user_id=parent.tg_user_id or 0, update_id=None, callback_id="e2e")
+                         channel=Channel.TELEGRAM,
+                         user_id=parent.user_id(Channel.TELEGRAM) or 0, update_id=None, callback_id="e2e")

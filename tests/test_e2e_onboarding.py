@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from tests.harness import PARENT_TWO, roster_csv, running_bot
 
@@ -30,7 +31,7 @@ async def test_it_officer_imports_roster_and_parent_links_by_contact(tg: FakeTel
         await parent.press_reply(ask, "📱 Поделиться номером телефона")
         hello = await tg.wait_for(PARENT_TWO, lambda m: "Иванова Елена Викторовна" in (m.plain or ""))
         assert hello.reply_markup is not None
-        person = await app.people.by_tg(PARENT_TWO)
+        person = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
         assert person is not None and "parent" in person.roles
         # Unknown users see the default list, set once at startup, in Russian and in English.
         assert [c["command"] for c in tg.commands()] == ["start", "language"]

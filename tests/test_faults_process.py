@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from bot.app import create_app
+from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
 from scheduler.base import ManualScheduler
-from storage.people import PersonRepo
+from storage.accounts import AccountRepo
 from storage.snapshot import verify_file
 from tests.delivery_helpers import start_bot
 from tests.harness import PARENT_TWO, ROSTER_ROWS, csv_bytes, make_settings, roster_csv
@@ -160,7 +161,7 @@ async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTeleg
         assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
         parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
         async with app.db.transaction() as conn:
-            await PersonRepo.link_telegram(conn, parent.id, PARENT_TWO, None, app.clock.now())
+            await AccountRepo.link(conn, parent.id, Channel.TELEGRAM, PARENT_TWO, None, app.clock.now())
     finally:
         await app.close()
     user = tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")

@@ -16,12 +16,13 @@ from typing import Any
 from aiogram.methods import EditMessageText, SendDocument, SendMessage, SendPhoto, TelegramMethod
 
 from bot import capabilities
+from bot.channels import Channel
 from bot.fakeapi.rules import check_caption, check_markup, check_text
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from scheduler.sweeps import run_sweeps
+from storage.accounts import AccountRepo
 from storage.outbox import Payload
-from storage.people import PersonRepo
 from tests.codes_helpers import CODE_ROWS
 from tests.harness import (
     CLASS_TEACHER,
@@ -127,21 +128,22 @@ async def test_odd_roster_names_reach_every_main_message(harness: Harness) -> No
         calls = await h.contact(tg_id, phone, tg_id)
         welcome = [c for c in calls if isinstance(c, SendMessage)]
         assert welcome, calls
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         assert person.full_name in seen(welcome)
         assert seen(await h.text(tg_id, "/start"))
         assert seen(await h.text(tg_id, "/menu"))
 
     # Consent for the children, then the family's QR cards (captions) and the codes menu buttons.
-    parent = await h.app.people.by_tg(PARENT_TWO)
+    parent = await h.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert parent is not None
     version = await h.app.services.consent.current()
     children = [p for p in await h.app.people.active() if p.full_name in (NAMES["Иванов Миша Андреевич"],)]
     for child in children:
         await h.app.services.consent.open_document(parent, child, "ru")  # the agree button appears only after this
     await h.app.services.consent.decide(parent=parent, child_ids=[c.id for c in children], decision="given",
-                         version=version.number, tg_user_id=PARENT_TWO, update_id=None, callback_id="cb-1")
+                         version=version.number, channel=Channel.TELEGRAM,
+                         user_id=PARENT_TWO, update_id=None, callback_id="cb-1")
     calls = await h.text(PARENT_TWO, "/codes")
     assert NAMES["Иванов Миша Андреевич"] in " ".join(button_texts(calls)) + seen(calls)
     calls = await h.text(PARENT_TWO, "/consent")
@@ -161,10 +163,11 @@ async def test_odd_roster_names_reach_every_main_message(harness: Harness) -> No
     assert any(NAMES["Кузнецова Ольга Николаевна"] in n for n in nudges)  # code nudge
 
     # Task views and the status at a glance, for the IT officer and the class teacher.
-    blocked = await h.app.people.by_tg(PARENT_ONE)
-    assert blocked is not None
+    blocked = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
+    account = blocked.account(Channel.TELEGRAM) if blocked is not None else None
+    assert blocked is not None and account is not None
     async with h.app.db.transaction() as conn:
-        await PersonRepo.mark_unreachable(conn, blocked.id, "blocked", h.clock.now())
+        await AccountRepo.mark_unreachable(conn, account.id, "blocked", h.clock.now())
     for tg_id in (IT_OFFICER, CLASS_TEACHER):
         assert seen(await h.text(tg_id, "/tasks"))
         assert blocked.full_name in seen(await h.text(tg_id, "/status"))
@@ -197,7 +200,7 @@ async def test_admin_whose_telegram_name_looks_like_html_gets_welcome_and_menu(h
     calls = await h.feed({"callback_query": query})
     welcome = [c for c in calls if isinstance(c, SendMessage | EditMessageText)]
     assert welcome, calls
-    person = await h.app.people.by_tg(ADMIN_TG)
+    person = await h.app.people.by_account(Channel.TELEGRAM, ADMIN_TG)
     assert person is not None and person.full_name == "<Админ> & Co"
     assert person.full_name in seen(welcome)
     assert seen(await h.text(ADMIN_TG, "/menu"))

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiogram.methods import SendMessage
 
+from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm
@@ -99,5 +100,5 @@ async def test_duplicate_update_from_the_server(tg: FakeTelegram, tmp_path: Path
         await asyncio.sleep(0.2)
         assert len(tg.sent(PARENT_TWO)) == replies
         assert await app.db.fetchval("SELECT count(*) FROM processed_updates WHERE update_id = ?", (update_id,)) == 1
-        person = await app.people.by_tg(PARENT_TWO)
+        person = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
         assert person is not None

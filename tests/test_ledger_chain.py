@@ -124,8 +124,8 @@ async def test_row_inserted_around_the_chain_is_refused_or_detected(harness: Har
     await three_decisions(harness)
     conn = harness.app.db.conn
     copy = "INSERT INTO consent_ledger(receipt_id, parent_id, child_id, decision, version, sha256, channel," \
-        " tg_user_id, created_at{}) SELECT 'FORGED01', parent_id, child_id, 'given', version, sha256, channel," \
-        " tg_user_id, created_at{} FROM consent_ledger WHERE id = 1"
+        " user_id, created_at{}) SELECT 'FORGED01', parent_id, child_id, 'given', version, sha256, channel," \
+        " user_id, created_at{} FROM consent_ledger WHERE id = 1"
     with pytest.raises(sqlite3.IntegrityError, match="chain onto the ledger head"):
         await conn.execute(copy.format("", ""))
     with pytest.raises(sqlite3.IntegrityError, match="chain onto the ledger head"):

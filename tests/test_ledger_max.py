@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import Channel
 from bot.services import consent, ledger
 from storage import chain
 from storage import consent as repo
@@ -27,7 +28,7 @@ async def _max_press(h: Harness, receipts_before: int) -> repo.LedgerRow:
     child = next(p for p in await app.people.active() if p.full_name == "Иванов Миша Андреевич")
     version = await app.services.consent.current()
     [result] = await app.services.consent.decide(parent=parent, child_ids=[child.id], decision="withdrawn",
-                                    version=version.number, max_user_id=MAX_ACCOUNT, update_id=None,
+                                    version=version.number, channel=Channel.MAX, user_id=MAX_ACCOUNT, update_id=None,
                                     callback_id="max-press-1")
     assert result.outcome is consent.Outcome.RECORDED, result
     rows = await ConsentRepo.ledger_rows(app.db.conn)
@@ -38,13 +39,18 @@ async def _max_press(h: Harness, receipts_before: int) -> repo.LedgerRow:
 async def test_a_max_press_is_a_chained_row_with_its_own_account(harness: Harness) -> None:
     receipts = await three_decisions(harness)
     row = await _max_press(harness, len(receipts))
-    assert (row.channel, row.max_user_id, row.tg_user_id) == ("max", MAX_ACCOUNT, None)
+    assert (row.channel, row.user_id) == ("max", MAX_ACCOUNT)
+    # Written since migration 019: the account in user_id, the historical per-messenger columns empty.
+    stored = await harness.app.db.fetchone(
+        "SELECT tg_user_id, max_user_id, user_id FROM consent_ledger WHERE receipt_id = ?", (row.receipt_id,)
+    )
+    assert stored is not None and tuple(stored) == (None, None, MAX_ACCOUNT)
     verdict = await ledger.check(harness.app.db)
     assert verdict.ok and verdict.rows == 4 and verdict.last_receipt == row.receipt_id
     # The MAX account is part of the row's hashed evidence: changing it is detected.
     await harness.app.close()
     with bypass(harness.app.db.path) as conn:
-        conn.execute("UPDATE consent_ledger SET max_user_id = 1 WHERE receipt_id = ?", (row.receipt_id,))
+        conn.execute("UPDATE consent_ledger SET user_id = 1 WHERE receipt_id = ?", (row.receipt_id,))
     db = Database(harness.app.db.path)
     await db.open()
     try:
@@ -54,20 +60,18 @@ async def test_a_max_press_is_a_chained_row_with_its_own_account(harness: Harnes
         await db.close()
 
 
-async def test_a_press_names_exactly_one_account(harness: Harness) -> None:
+async def test_a_messenger_row_names_exactly_one_account(harness: Harness) -> None:
     await three_decisions(harness)
     app = harness.app
     parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
-    with pytest.raises(ValueError, match="exactly one"):
-        await app.services.consent.decide(parent=parent, child_ids=[1], decision="given", version=1, tg_user_id=1,
-                             max_user_id=2, update_id=None, callback_id="x")
-    # The table refuses a MAX row without its account, or with a Telegram one, whatever the caller.
+    # The table refuses a MAX row without its account, or naming it both the old way and the new,
+    # whatever the caller.
     async with app.db.transaction() as conn:
         head = await ConsentRepo.chain_head(conn)
         assert head is not None
-        for tg, mx in ((None, None), (5, 6)):
+        for tg, mx, uid in ((None, None, None), (5, None, 6), (None, 6, 6)):
             values = ("R-bad", parent.id, 5, "given", 1, "abc", "max", tg, None, "cb-bad", None, None,
-                      "2026-12-01T10:00:00.000000Z", mx)
+                      "2026-12-01T10:00:00.000000Z", mx, uid)
             with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
                 await conn.execute(
                     f"INSERT INTO consent_ledger({', '.join(chain.COLUMNS)}, prev_hash, row_hash)"

@@ -171,11 +171,8 @@ async def test_onboarding_by_own_contact(wire_name: str, tg: FakeTelegram, mx: F
         assert ("например /help" in str(hello.plain)) == (wire_name == "max")
         person = await w.app.people.get(await person_id(w.app, TEACHER_NAME))
         assert person is not None
-        if wire_name == "max":
-            # Linked by the MAX id, in its own column; the Telegram column stays empty.
-            assert (person.max_user_id, person.tg_user_id) == (TEACHER, None)
-        else:
-            assert (person.tg_user_id, person.max_user_id) == (TEACHER, None)
+        # Linked as an account of the messenger used, and of that one only.
+        assert [(a.channel, a.user_id) for a in person.accounts] == [(wire_name, TEACHER)]
 
         # Staff get their invitation code card on linking, over the wire they use.
         async def card() -> bool:
@@ -199,12 +196,11 @@ async def test_consent_then_family_codes(wire_name: str, tg: FakeTelegram, mx: F
             child = await w.app.people.get(child_id)
             assert child is not None
             await w.app.services.consent.open_document(elena, child, "ru")
-        # The press names its account in the messenger it came from (migration 016 for MAX).
-        account = {"max_user_id": PARENT_TWO} if wire_name == "max" else {"tg_user_id": PARENT_TWO}
+        # The press names its account: the messenger it came from and the user id there.
         await w.app.services.consent.decide(
             parent=elena, child_ids=children, decision="given", version=version.number,
-            update_id=None, callback_id="e2e", **account,
-        )  # fmt: skip
+            channel=Channel(wire_name), user_id=PARENT_TWO, update_id=None, callback_id="e2e",
+        )
         w.app.wake_sender()
 
         async def two_cards() -> bool:
@@ -267,7 +263,8 @@ async def test_a_credential_never_goes_out_on_a_channel_the_policy_forbids(
         await on_max.share_contact(ask)
         await on_max.wait(lambda text: "Ваши роли" in text)
         person = await app.people.get(await person_id(app, TEACHER_NAME))
-        assert person is not None and (person.tg_user_id, person.max_user_id) == (TEACHER, 99_004)
+        assert person is not None
+        assert (person.user_id(Channel.TELEGRAM), person.user_id(Channel.MAX)) == (TEACHER, 99_004)
         assert (await repo.people_per_channel())["both"] == 1
         await on_max.send("/codes")
         menu = await on_max.wait(lambda text: "Чей код" in text or "код" in text.lower())
@@ -307,8 +304,8 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
         await on_max.send("/start")
         await on_max.share_contact(await on_max.wait(lambda text: "поделитесь своим номером" in text))
         await on_max.wait(lambda text: "Ваши роли" in text)
-        oleg = await app.people.by_max(77_006)
-        assert oleg is not None and oleg.tg_user_id == PARENT_ONE
+        oleg = await app.people.by_account(Channel.MAX, 77_006)
+        assert oleg is not None and oleg.user_id(Channel.TELEGRAM) == PARENT_ONE
 
         mark = on_tg.count()
         await on_tg.send("/messenger")
@@ -336,7 +333,7 @@ async def test_the_person_chooses_the_messenger(tg: FakeTelegram, mx: FakeMax, t
         await ivan.send("/messenger")
         only = await ivan.wait(lambda text: "Куда присылать" in text, after=mark)
         assert ivan.labels(only) == ["✅ Telegram"]
-        elena = await app.people.by_tg(PARENT_TWO)
+        elena = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
         assert elena is not None
         async with app.db.transaction() as conn:
             assert not await MessengerRepo.set_preferred(conn, elena.id, Channel.MAX, app.clock.now())

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import Channel, DataClass
+from storage.accounts import AccountRepo
 from storage.db import Database
 from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
@@ -35,9 +36,9 @@ async def test_a_person_on_telegram_max_or_both(db: Database) -> None:
     ivan = await _person(db, "иван", "Иван Сидоров")
     nina = await _person(db, "нина", "Нина Козлова")
     async with db.transaction() as conn:
-        await PersonRepo.link_telegram(conn, olga, 501, None, NOW)
-        await MessengerRepo.link_max(conn, olga, 501, "olga_max", NOW)  # same number, another id space
-        await MessengerRepo.link_max(conn, ivan, 7002, None, NOW)
+        await AccountRepo.link(conn, olga, Channel.TELEGRAM, 501, None, NOW)
+        await AccountRepo.link(conn, olga, Channel.MAX, 501, "olga_max", NOW)  # same number, another id space
+        await AccountRepo.link(conn, ivan, Channel.MAX, 7002, None, NOW)
     both = await repo.reach(olga)
     assert both is not None
     assert both.reachable == [Channel.TELEGRAM, Channel.MAX]
@@ -45,13 +46,19 @@ async def test_a_person_on_telegram_max_or_both(db: Database) -> None:
     assert (both.user_id(Channel.TELEGRAM), both.user_id(Channel.MAX)) == (501, 501)
     only_max = await repo.reach(ivan)
     assert only_max is not None and only_max.reachable == [Channel.MAX] and only_max.preferred is Channel.MAX
-    assert await repo.person_by_max(7002) == ivan
-    assert await repo.person_by_max(501) == olga
+    people = PersonRepo(db)
+    assert [await people.by_account(Channel.MAX, n) for n in (7002, 501)] == [
+        await people.get(ivan), await people.get(olga)
+    ]
+    assert await people.by_account(Channel.TELEGRAM, 7002) is None
     assert await repo.people_per_channel() == {"both": 1, "max": 1, "none": 1}
     async with db.transaction() as conn:
         assert await MessengerRepo.set_preferred(conn, olga, Channel.MAX, NOW)
         assert not await MessengerRepo.set_preferred(conn, nina, Channel.MAX, NOW)  # not linked on MAX
-        await MessengerRepo.mark_max_unreachable(conn, ivan, NOW)
+        person = await people.get(ivan)
+        account = person.account(Channel.MAX) if person is not None else None
+        assert account is not None
+        await AccountRepo.mark_unreachable(conn, account.id, "403 bot stopped", NOW)
     chosen = await repo.reach(olga)
     assert chosen is not None and chosen.preferred is Channel.MAX
     stopped = await repo.reach(ivan)
@@ -63,11 +70,12 @@ async def test_one_max_account_is_one_person(db: Database) -> None:
     first = await _person(db, "а", "Анна")
     second = await _person(db, "б", "Борис")
     async with db.transaction() as conn:
-        await MessengerRepo.link_max(conn, first, 9001, None, NOW)
-        await MessengerRepo.link_max(conn, second, 9001, None, NOW)
-    assert await repo.person_by_max(9001) == second
+        await AccountRepo.link(conn, first, Channel.MAX, 9001, None, NOW)
+        await AccountRepo.link(conn, second, Channel.MAX, 9001, None, NOW)
+    found = await PersonRepo(db).by_account(Channel.MAX, 9001)
+    assert found is not None and found.id == second
     moved = await repo.reach(first)
-    assert moved is not None and moved.max_user_id is None
+    assert moved is not None and moved.user_id(Channel.MAX) is None
 
 
 async def test_the_send_log_holds_no_personal_data(db: Database) -> None:

@@ -8,7 +8,7 @@ import pytest
 from aiogram.methods import SendDocument, SendMessage
 
 from bot.domain.access import ALL_ROLES
-from bot.domain.people import Person
+from bot.domain.people import Account, Person
 from bot.i18n import LANGUAGES, Catalog
 from bot.tg.menu import MENU, main_keyboard
 from tests.codes_helpers import load_school
@@ -18,7 +18,7 @@ from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, Harness
 
 def _person(roles: frozenset[str]) -> Person:
     return Person(id=1, roster_key="k", full_name="Иванова Анна Петровна", class_label="5А", phone=None,
-                  tg_user_id=1, tg_username=None, lang="ru", active=True, unreachable_reason=None, roles=roles)
+                  lang="ru", active=True, roles=roles, accounts=(Account(1, "telegram", 1),))
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiogram.methods import SendMessage, SetMyCommands
 
+from bot.channels import Channel
 from bot.services.roster import import_roster
 from tests.harness import IT_OFFICER, PARENT_TWO, Harness, roster_csv
 
@@ -23,7 +24,7 @@ async def test_parent_links_by_own_contact(harness: Harness) -> None:
     welcome = next(c for c in calls if isinstance(c, SendMessage))
     assert "Здравствуйте, Елена Викторовна!" in welcome.text
     assert any(isinstance(c, SetMyCommands) for c in calls)
-    person = await harness.app.people.by_tg(PARENT_TWO)
+    person = await harness.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert person is not None and person.roles == {"parent"}
     assert [c.full_name for c in await harness.app.people.children(person.id)] == [
         "Иванов Миша Андреевич",
@@ -35,7 +36,7 @@ async def test_someone_elses_contact_is_refused(harness: Harness) -> None:
     await _import(harness)
     calls = await harness.contact(PARENT_TWO, "+79000000005", 999)
     assert "свой" in calls[0].text  # type: ignore[attr-defined]
-    assert await harness.app.people.by_tg(PARENT_TWO) is None
+    assert await harness.app.people.by_account(Channel.TELEGRAM, PARENT_TWO) is None
 
 
 async def test_unknown_and_known_phone_of_someone_else_answer_the_same(harness: Harness) -> None:
@@ -51,7 +52,7 @@ async def test_unknown_and_known_phone_of_someone_else_answer_the_same(harness: 
 async def test_admin_bootstrap_from_admin_ids(harness: Harness) -> None:
     calls = await harness.text(1, "/start")
     assert "ответственный по информатизации" in calls[0].text  # type: ignore[attr-defined]
-    person = await harness.app.people.by_tg(1)
+    person = await harness.app.people.by_account(Channel.TELEGRAM, 1)
     assert person is not None and person.is_admin
 
 

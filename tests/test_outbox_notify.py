@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from bot.channels import Channel
 from bot.domain.people import Person
+from storage.accounts import AccountRepo
 from storage.outbox import Payload
 from storage.people import PersonRepo
 from tests.harness import Harness
@@ -21,7 +23,7 @@ async def _person(h: Harness, *, chat: int | None) -> Person:
         person_id = await PersonRepo.create(conn, roster_key=f"p-{chat}", full_name="Иванова Мария", roles=["parent"],
                                             now=now)
         if chat is not None:
-            await PersonRepo.link_telegram(conn, person_id, chat, None, now)
+            await AccountRepo.link(conn, person_id, Channel.TELEGRAM, chat, None, now)
     person = await h.app.people.get(person_id)
     assert person is not None
     return person

@@ -10,6 +10,7 @@ from typing import Any
 
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.domain.calendar import deadline_words
 from bot.services import tasks as svc
 from bot.services.chart import chart_input
@@ -19,7 +20,7 @@ from tests.test_tasks import local, seed, sent
 
 
 async def _person(h: Harness, tg_id: int) -> Any:
-    person = await h.app.people.by_tg(tg_id)
+    person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
     assert person is not None
     return person
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.services.roster import import_roster
 from bot.services.xlsx import LINE_POINTS, fit_rows, wrapped_lines
 from tests.codes_helpers import person_id
@@ -44,7 +45,7 @@ async def _school(h: Harness) -> None:
     for i, decision in enumerate(("given", "withdrawn", "given")):
         await app.services.consent.decide(
                          parent=parent, child_ids=[child.id], decision=decision, version=version.number,
-                         tg_user_id=9, update_id=None, callback_id=f"cb{i}")
+                         channel=Channel.TELEGRAM, user_id=9, update_id=None, callback_id=f"cb{i}")
 
 
 async def test_consent_register_xlsx_has_real_cells_and_rows_that_fit(harness: Harness) -> None:

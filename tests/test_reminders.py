@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.app import App, create_app
 from bot.capabilities import CAPABILITIES
+from bot.channels import Channel
 from bot.cli import build_parser
 from bot.clock import ManualClock
 from bot.services import reminders
@@ -97,7 +98,7 @@ async def test_restart_before_the_window_then_resume(tmp_path: Path) -> None:
 
 
 async def _pid(app: App, tg: int) -> int:
-    person = await app.people.by_tg(tg)
+    person = await app.people.by_account(Channel.TELEGRAM, tg)
     assert person is not None
     return person.id
 

@@ -159,7 +159,8 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
         changes = _diff(before, after)
         # What changed is exactly the graduate's data and the destruction records.
         assert set(changes) <= {"persons", "codes", "code_deliveries", "code_requests", "code_nudges", "tickets",
-                                "outbox", "fsm", "link_tokens", "guardians", "destruction_records", "faq_extra"}, \
+                                "outbox", "fsm", "link_tokens", "guardians", "destruction_records", "faq_extra",
+                                "accounts"}, \
             set(changes)
         removed, added, changed = changes["persons"]
         assert not removed and not added and [old["id"] for old, _ in changed] == [grad]

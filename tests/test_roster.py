@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook
 
+from bot.channels import Channel
 from bot.services.people_text import normalize_class, normalize_phone
 from bot.services.roster import import_roster, parse_roster
+from storage.accounts import AccountRepo
 from storage.db import Database
 from storage.people import PersonRepo
 from tests.harness import ROSTER_ROWS, csv_bytes, roster_csv
@@ -94,7 +96,7 @@ async def test_changed_file_updates_in_place_and_keeps_the_telegram_link(db: Dat
     repo = PersonRepo(db)
     parent = (await repo.by_phone("+79000000005"))[0]
     async with db.transaction() as conn:
-        await PersonRepo.link_telegram(conn, parent.id, 555, None, NOW)
+        await AccountRepo.link(conn, parent.id, Channel.TELEGRAM, 555, None, NOW)
     rows = [list(r) for r in ROSTER_ROWS if not r[0].startswith("Морозов")]
     for r in rows:
         if r[0] == "Иванова Елена Викторовна":
@@ -103,11 +105,11 @@ async def test_changed_file_updates_in_place_and_keeps_the_telegram_link(db: Dat
     refused = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW)
     assert refused.needs_confirmation and not refused.applied
     assert refused.deactivated_staff == ["Морозов Игорь Сергеевич"]
-    assert (await repo.by_tg(555)).phone == "+79000000005"  # type: ignore[union-attr]
+    assert (await repo.by_account(Channel.TELEGRAM, 555)).phone == "+79000000005"  # type: ignore[union-attr]
     report = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW, confirm_deactivations=True)
     assert report.updated == ["Иванова Елена Викторовна"]
     assert report.deactivated == ["Морозов Игорь Сергеевич"]
-    again = await repo.by_tg(555)
+    again = await repo.by_account(Channel.TELEGRAM, 555)
     assert again is not None and again.id == parent.id and again.phone == "+79001112233"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.consent_gate import is_covered
@@ -44,14 +45,14 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     await load_school(h.app)  # the roster and everyone's invitation codes
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
-    parent = await h.app.people.by_tg(PARENT_TWO)
+    parent = await h.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert parent is not None
     misha = next(c for c in await h.app.people.children(parent.id) if c.full_name.startswith("Иванов Миша"))
     version = await h.app.services.consent.current()
     await h.app.services.consent.open_document(parent, misha, "ru")  # the agree button appears only after this
     await h.app.services.consent.decide(
         parent=parent, child_ids=[misha.id], decision="given", version=version.number,
-        tg_user_id=PARENT_TWO, update_id=None, callback_id="cb-move",
+        channel=Channel.TELEGRAM, user_id=PARENT_TWO, update_id=None, callback_id="cb-move",
     )
 
     # Миша moves 5А -> 5Б; Смирнов's parent row still says "(5А)": it follows the move.
@@ -156,7 +157,7 @@ async def test_the_importing_it_officer_is_kept_and_staff_leave_only_when_confir
     calls = await h.press(IT_OFFICER, buttons(last_with_buttons(calls))["⚠️ Подтвердить выбытие"])
     assert "Импорт выполнен" in texts(calls)[-1]
     assert await h.app.people.count_active() == before - 1
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None and officer.active  # the importing IT officer never locks himself out
 
 

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.channels import Channel
 from bot.cli import build_parser
 from bot.paths import ROOT
 from bot.sandbox import cmd_sandbox
@@ -87,11 +88,11 @@ def test_cli_registers_sandbox_with_its_own_entry() -> None:
 async def test_sandbox_starts_with_demo_school_and_prelinked_staff(sandbox: Sandbox) -> None:
     assert "roster" in sandbox.demo_report.loaded
     assert await sandbox.app.people.count_active() == len(PEOPLE)
-    it = await sandbox.app.people.by_tg(sandbox.persona("it_officer").person.tg_id or 0)
+    it = await sandbox.app.people.by_account(Channel.TELEGRAM, sandbox.persona("it_officer").person.tg_id or 0)
     assert it is not None and it.full_name == "Петров Пётр Петрович" and it.is_admin
-    pupil = await sandbox.app.people.by_tg(sandbox.persona("pupil").person.tg_id or 0)
+    pupil = await sandbox.app.people.by_account(Channel.TELEGRAM, sandbox.persona("pupil").person.tg_id or 0)
     assert pupil is not None and "student" in pupil.roles
-    assert await sandbox.app.people.by_tg(sandbox.persona("parent_5a").person.tg_id or 0) is None
+    assert await sandbox.app.people.by_account(Channel.TELEGRAM, sandbox.persona("parent_5a").person.tg_id or 0) is None
     assert sandbox.unread_counts() == {}  # the prelinking chatter counts as read
 
 

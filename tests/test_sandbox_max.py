@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from bot.channels import Channel
 from bot.sandbox.chat import ChatEngine
 from bot.sandbox.chat_output import ChatOutput
 from bot.sandbox.clock_args import parse_start
@@ -38,9 +39,9 @@ async def test_chat_engine_plays_a_max_parent_who_links_by_contact_and_presses(s
     assert "parent_5a (Иванова Елена Викторовна) · MAX" in out.getvalue()  # which messenger it came through
     await engine.handle("1")
     assert "Иванова Елена Викторовна" in out.getvalue()
-    linked = await sandbox.app.people.by_max(sandbox.max_user_for(parent).id)
-    assert linked is not None and linked.tg_user_id is None
-    assert await sandbox.app.people.by_tg(parent.tg_id or 0) is None  # nothing reached Telegram
+    linked = await sandbox.app.people.by_account(Channel.MAX, sandbox.max_user_for(parent).id)
+    assert linked is not None and linked.user_id(Channel.TELEGRAM) is None
+    assert await sandbox.app.people.by_account(Channel.TELEGRAM, parent.tg_id or 0) is None  # nothing reached Telegram
     labels = [b.text for b in engine.buttons()]
     await engine.handle(f"{labels.index('📝 Согласие') + 1}")
     read = next(b for b in engine.buttons() if b.text == "📄 Прочитать документ: Миша")
@@ -69,7 +70,7 @@ expect = "Смирнов Олег Павлович"
     result = await play(sandbox, load_script(path))
     assert result.ok, result.summary()
     person = sandbox.persona("parent_one").person
-    assert await sandbox.app.people.by_max(sandbox.max_user_for(person).id) is not None
+    assert await sandbox.app.people.by_account(Channel.MAX, sandbox.max_user_for(person).id) is not None
     path.write_text('[[steps]]\nas = "pupil"\nwire = "icq"\n', encoding="utf-8")
     with pytest.raises(ScriptError, match="wire must be"):
         load_script(path)

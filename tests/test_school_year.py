@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.consent_gate import is_covered
@@ -90,14 +91,14 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         outcome = await h.app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
         assert outcome.ok and outcome.applied, outcome.errors
         await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)
-        parent = await h.app.people.by_tg(PARENT_ONE)
+        parent = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
         assert parent is not None
         child = (await h.app.people.children(parent.id))[0]
         version = await h.app.services.consent.current()
         await h.app.services.consent.open_document(parent, child, "ru")
         await h.app.services.consent.decide(
             parent=parent, child_ids=[child.id], decision="given", version=version.number,
-            tg_user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
+            channel=Channel.TELEGRAM, user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
         )
         assert await is_covered(h.app.db, child.id)
         before = await h.app.people.count_active()
@@ -117,7 +118,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         assert code_classes["Иванов Миша Андреевич"] == "6А" and code_classes["Иванова Маша Андреевна"] == "7Б"
         assert code_classes["Иванова Елена Викторовна"] == "6А"
         assert await is_covered(h.app.db, child.id)  # the consent is still theirs
-        again = await h.app.people.by_tg(PARENT_ONE)
+        again = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
         assert again is not None and again.id == parent.id
         assert [c.id for c in await h.app.people.children(parent.id)] == [child.id]
         # The graduate and their only-parent leave; nobody else is lost.
@@ -206,7 +207,7 @@ async def test_the_it_officer_moves_the_year_in_the_bot_after_a_preview(harness:
     assert "выполнен" in done and "Выпускников Гриша Ильич: выпуск из 11А" in done
     assert h.app.school.school_year.year == 2027
     by = await h.app.db.fetchval("SELECT applied_by FROM school_years WHERE year = 2027")
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None and by == officer.id
 
     again = await h.press(IT_OFFICER, YearConfirm(year=2027).pack())  # the same button pressed twice

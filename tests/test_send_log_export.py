@@ -19,7 +19,7 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage
 from openpyxl import load_workbook
 
-from bot.channels import ChannelPolicy, DataClass
+from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
@@ -82,8 +82,8 @@ async def _routed_sends(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> tuple[
         await oleg.send("/start")
         await oleg.share_contact(await oleg.wait(lambda text: "поделитесь своим номером" in text))
         await oleg.wait(lambda text: "Ваши роли" in text)
-        teacher_person = await app.people.by_tg(TEACHER)
-        parent = await app.people.by_max(OLEG_MAX)
+        teacher_person = await app.people.by_account(Channel.TELEGRAM, TEACHER)
+        parent = await app.people.by_account(Channel.MAX, OLEG_MAX)
         assert teacher_person is not None and parent is not None
         async with app.db.transaction() as conn:
             now = app.clock.now()

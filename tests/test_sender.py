@@ -11,10 +11,11 @@ import pytest
 
 import bot.tg.sender_row as sender_row
 from bot.app import App
+from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
+from storage.accounts import AccountRepo
 from storage.delivery import DeliveryRepo
-from storage.people import PersonRepo
 from tests.delivery_helpers import add_people, counts, drained, enqueue_texts, wait_until
 from tests.harness import DEFAULT_START, handler_harness, running_bot
 
@@ -86,7 +87,7 @@ async def test_blocked_user_becomes_unreachable_and_their_queue_is_cancelled(tg:
         # Linking again (/start) clears the mark.
         async with app.db.transaction() as conn:
 
-            await PersonRepo.link_telegram(conn, blocked[0], blocked[1], None, app.clock.now())
+            await AccountRepo.link(conn, blocked[0], Channel.TELEGRAM, blocked[1], None, app.clock.now())
         person = await app.people.get(blocked[0])
         assert person is not None and person.reachable
 

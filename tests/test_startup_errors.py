@@ -179,8 +179,8 @@ async def test_a_database_that_refuses_writes_is_one_line_until_it_works_again(
     async with running_bot(tg, tmp_path, clock=clock) as app:
         people = await add_people(app, 3)
         async with app.db.transaction() as conn:
-            for person_id, tg_id in people:
-                await OutboxRepo.enqueue(conn, dedupe_key=f"ro:{person_id}", chat_id=tg_id, person_id=person_id,
+            for person_id, _tg_id in people:
+                await OutboxRepo.enqueue(conn, dedupe_key=f"ro:{person_id}", person_id=person_id,
                               kind="text",
                               payload=Payload(text="после сбоя"), now=clock.now(),
                               not_before=clock.now() + timedelta(hours=1))

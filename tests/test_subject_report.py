@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiogram.methods import SendDocument
 
+from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
@@ -67,7 +68,7 @@ async def _parent_with_a_history(h: Harness) -> int:
     await h.press(PARENT_TWO, keys["✅ Согласна: Миша"])
     keys = await consent_menu(h, PARENT_TWO)
     await h.press(PARENT_TWO, keys["❌ Не согласна: Маша"])
-    elena = await h.app.people.by_tg(PARENT_TWO)
+    elena = await h.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert elena is not None
     await h.app.services.tickets.open_ticket(elena, "Где найти расписание?")
     return elena.id
@@ -145,7 +146,7 @@ async def test_a_channel_that_may_not_carry_the_file_gets_the_pointer(
         await load_school(app)
         on_tg = TelegramWire(tg, PARENT_TWO, "Елена", "Иванова", PHONES[PARENT_TWO])
         await _link(on_tg)
-        elena = await app.people.by_tg(PARENT_TWO)
+        elena = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
         assert elena is not None
         mark = len(tg.sent(PARENT_TWO))
         await on_tg.send("/my_data")

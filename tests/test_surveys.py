@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from openpyxl import Workbook
 
+from bot.channels import Channel
 from bot.services.surveys import Audience, SurveyRefused
 from bot.services.surveys_spec import SpecInvalid, load_templates, parse_file, parse_toml, render_errors
 from storage.tasks import TaskRepo
@@ -108,7 +109,8 @@ async def test_staff_survey_answers_changes_reminders_and_deadline(harness: Harn
     h = harness
     await big_school(h)
     surveys, nudges = h.app.services.surveys, h.app.services.survey_nudges
-    officer, teacher = await h.app.people.by_tg(IT_OFFICER), await h.app.people.by_tg(TEACHER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
+    teacher = await h.app.people.by_account(Channel.TELEGRAM, TEACHER)
     assert officer is not None and teacher is not None
     # Monday 30 November 2026; five working days: Tuesday 1 .. Monday 7 December.
     with pytest.raises(SurveyRefused):
@@ -134,7 +136,7 @@ async def test_staff_survey_answers_changes_reminders_and_deadline(harness: Harn
     assert (await surveys.choose(teacher, sid, 1, 7)).status == "bad"
     assert (await surveys.choose(teacher, sid, 9, 0)).status == "bad"
     # The director stops half way: two questions answered.
-    director = await h.app.people.by_tg(DIRECTOR)
+    director = await h.app.people.by_account(Channel.TELEGRAM, DIRECTOR)
     assert director is not None
     await surveys.choose(director, sid, 0, 1)
     await surveys.choose(director, sid, 1, 2)
@@ -158,13 +160,13 @@ async def test_staff_survey_answers_changes_reminders_and_deadline(harness: Harn
     # The six extra teachers answer before the last day: no second reminder for them. A reminder
     # still waiting in the outbox is cancelled when its person finishes.
     for tg_id, _, _ in EXTRA_TEACHERS:
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         for q in range(3):
             await surveys.choose(person, sid, q, 0)
         assert (await surveys.choose(person, sid, 3, 0)).finished_now
     statuses = {key: status for key, _, _, status in await queued(h, f"survey:{sid}:remind:%")}
-    extra_ids = {(await h.app.people.by_tg(tg)).id for tg, _, _ in EXTRA_TEACHERS}  # type: ignore[union-attr]
+    extra_ids = {(await h.app.people.by_account(Channel.TELEGRAM, tg)).id for tg, _, _ in EXTRA_TEACHERS}  # type: ignore[union-attr]
     for key, status in statuses.items():
         pid = int(key.split(":")[3])
         assert status == ("cancelled" if pid in extra_ids else "pending"), key
@@ -191,11 +193,11 @@ async def test_budget_one_nudge_a_day_plan_message_first(harness: Harness) -> No
     h = harness
     await big_school(h)
     surveys, nudges = h.app.services.surveys, h.app.services.survey_nudges
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None
     sid, _, _ = await surveys.create(officer, surveys.templates["equipment"], Audience("role", "teacher"), 10,
                                      anonymous=False)
-    teacher = await h.app.people.by_tg(TEACHER)
+    teacher = await h.app.people.by_account(Channel.TELEGRAM, TEACHER)
     assert teacher is not None
     async with h.app.db.transaction() as conn:
         await TaskRepo.log_plan_day(conn, teacher.id, date(2026, 12, 2), msk(date(2026, 12, 2), 9))
@@ -211,14 +213,14 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
     h = harness
     await big_school(h)
     surveys = h.app.services.surveys
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None
     spec = surveys.templates["training_feedback"]
     sid, n, _ = await surveys.create(officer, spec, Audience("role", "teacher"), 3, anonymous=True)
     assert n == 8  # the teacher, the class teacher (she teaches too) and six more
     answered = []
     for tg_id in [TEACHER, *(tg for tg, _, _ in EXTRA_TEACHERS)]:
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         answered.append(person.id)
         await surveys.choose(person, sid, 0, tg_id % 5)
@@ -227,7 +229,7 @@ async def test_anonymous_survey_leaves_no_trace_after_closing(harness: Harness) 
         await surveys.choose(person, sid, 2, 0)
         await surveys.typed(person, sid, 3, f"Пожелание {tg_id}")
     # The class teacher (5А) answers too: a class of one.
-    ct = await h.app.people.by_tg(1003)
+    ct = await h.app.people.by_account(Channel.TELEGRAM, 1003)
     assert ct is not None
     await surveys.choose(ct, sid, 0, 4)
     rows = await h.app.db.fetchall("SELECT person_id, sheet FROM survey_answers WHERE survey_id = ?", (sid,))
@@ -268,7 +270,7 @@ async def test_an_anonymous_survey_shows_nothing_below_five(harness: Harness) ->
     h = harness
     await big_school(h)
     surveys, results = h.app.services.surveys, h.app.services.survey_results
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None
     sid, _, _ = await surveys.create(officer, surveys.templates["training_feedback"], Audience("role", "teacher"), 3,
                                      anonymous=True)
@@ -277,7 +279,7 @@ async def test_an_anonymous_survey_shows_nothing_below_five(harness: Harness) ->
     # While it is open nothing but the counts is shown, however many answered (watching the counts
     # move as one person answers would tell what they said).
     for tg_id in tg_ids:
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         await surveys.choose(person, sid, 0, 4)
         survey = await surveys.survey(sid)
@@ -293,7 +295,7 @@ async def test_an_anonymous_survey_shows_nothing_below_five(harness: Harness) ->
     few, _, _ = await surveys.create(officer, surveys.templates["training_feedback"], Audience("role", "teacher"), 3,
                                      anonymous=True)
     for tg_id in tg_ids[:4]:
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         await surveys.choose(person, few, 0, 4)
     closed_few = await surveys.close_now(officer, few)

@@ -11,6 +11,7 @@ from typing import Any
 from aiogram.methods import SendDocument, SendPhoto, TelegramMethod
 from openpyxl import Workbook, load_workbook
 
+from bot.channels import Channel
 from tests.harness import DIRECTOR, IT_OFFICER, PARENT_TWO, TEACHER, Harness
 from tests.help_helpers import alerts, buttons, last_with_buttons, texts
 from tests.surveys_helpers import big_school
@@ -67,7 +68,7 @@ async def test_staff_answer_stop_resume_and_change(harness: Harness) -> None:
     assert "Напишите ответ сообщением" in texts(calls)[-1]
     calls = await h.text(TEACHER, "Медленный компьютер в кабинете")
     assert "Спасибо! Вы ответили на все вопросы" in texts(calls)[-1]
-    state = await h.app.services.surveys.state(await h.app.people.by_tg(TEACHER), 1)  # type: ignore[arg-type]
+    state = await h.app.services.surveys.state(await h.app.people.by_account(Channel.TELEGRAM, TEACHER), 1)  # type: ignore[arg-type]
     assert state.answers == {0: 4, 1: 1, 2: [0, 4], 3: 1, 4: "Медленный компьютер в кабинете"}
 
     # Change answers: a walk through every question from the first, the current answer marked.
@@ -78,7 +79,7 @@ async def test_staff_answer_stop_resume_and_change(harness: Harness) -> None:
     assert "Вопрос 2 из 5" in texts(calls)[-1]  # walking: the next one, although answered
     # An old question's button still changes its answer, until the deadline.
     await h.press(TEACHER, "svy:a:1:3:2:0")
-    state = await h.app.services.surveys.state(await h.app.people.by_tg(TEACHER), 1)  # type: ignore[arg-type]
+    state = await h.app.services.surveys.state(await h.app.people.by_account(Channel.TELEGRAM, TEACHER), 1)  # type: ignore[arg-type]
     assert state.answers[0] == 2 and state.answers[3] == 2
 
     # The director stops after one question and resumes from the list at question 2.
@@ -164,7 +165,7 @@ async def test_results_chart_xlsx_and_free_text_for_the_author_only(harness: Har
     surveys = h.app.services.surveys
     answers = {1001: (4, 0, [5], 2), 1002: (5, 0, [4], 2), 1003: (2, 2, [0, 1], 0), 1004: (1, 2, [0], 0)}
     for tg_id, (scale, exp, helps, training) in answers.items():
-        person = await h.app.people.by_tg(tg_id)
+        person = await h.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None
         await surveys.choose(person, 1, 0, scale - 1)
         await surveys.choose(person, 1, 1, exp)

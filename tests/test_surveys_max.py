@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
@@ -60,7 +61,7 @@ async def test_a_family_survey_is_answered_in_max_and_withheld_from_telegram(
         q1 = await on_max.wait(lambda text: "Вопрос 1 из 5" in text, after=max_mark)
         await on_max.press(q1, "Нет")
         await on_max.wait(lambda text: "Вопрос 2 из 5" in text, after=max_mark)
-        elena = await app.people.by_max(ELENA_MAX)
+        elena = await app.people.by_account(Channel.MAX, ELENA_MAX)
         assert elena is not None
         assert (await surveys.state(elena, sid)).answers == {0: 2}
 
@@ -94,6 +95,6 @@ async def test_a_family_survey_is_answered_in_max_and_withheld_from_telegram(
         await on_tg.press(on_telegram, "✅ Ознакомлен(а)")
         await on_tg.wait(lambda text: "Вы ознакомились" in text, after=tg_mark)
         rows = await app.db.fetchall("SELECT person_id, channel FROM ack_confirmations WHERE campaign_id = ?", (cid,))
-        oleg_person = await app.people.by_max(OLEG_MAX)
+        oleg_person = await app.people.by_account(Channel.MAX, OLEG_MAX)
         assert oleg_person is not None
         assert {(r[0], r[1]) for r in rows} == {(oleg_person.id, "max"), (elena.id, "telegram")}

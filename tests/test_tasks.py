@@ -9,12 +9,14 @@ from typing import Any
 from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage
 
 from bot.app import App
+from bot.channels import Channel
 from bot.cli import cmd_import
 from bot.services.imports import ImportOptions
 from bot.services.plan import PLAN_PATH
 from bot.services.roster import import_roster
-from storage.people import PersonRepo
+from storage.accounts import AccountRepo
 from storage.tasks import TaskRepo
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, TEACHER, Harness, roster_csv
 
 PHONE_TO_TG = {"1": IT_OFFICER, "2": DIRECTOR, "3": CLASS_TEACHER, "4": TEACHER, "5": 1005, "6": 1006}
@@ -28,7 +30,7 @@ async def seed(app: App) -> None:
     async with app.db.transaction() as conn:
         for person in await app.people.active():
             if person.phone:
-                await PersonRepo.link_telegram(conn, person.id, PHONE_TO_TG[person.phone[-1]], None, now)
+                await AccountRepo.link(conn, person.id, Channel.TELEGRAM, PHONE_TO_TG[person.phone[-1]], None, now)
 
 
 def local(app: App, text: str) -> datetime:
@@ -37,7 +39,7 @@ def local(app: App, text: str) -> datetime:
 
 async def outbox(app: App, prefix: str = "task:") -> list[Any]:
     return await app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at, data_class FROM outbox"
+        f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload, next_attempt_at, created_at, data_class FROM outbox"
         " WHERE dedupe_key LIKE ?"
         " ORDER BY id",
         (prefix + "%",),

@@ -5,12 +5,15 @@ from __future__ import annotations
 from bot.tg.callbacks import FaqNav
 from storage.outbox import Payload
 from storage.timefmt import from_db
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
 from tests.help_helpers import alerts, buttons, last_with_buttons, linked_school, texts
 
 
 async def _outbox(h: Harness, chat_id: int) -> list[tuple[str, Payload]]:
-    rows = await h.app.db.fetchall("SELECT dedupe_key, payload FROM outbox WHERE chat_id = ? ORDER BY id", (chat_id,))
+    rows = await h.app.db.fetchall(
+        f"SELECT dedupe_key, payload FROM outbox WHERE {TG_CHAT} = ? ORDER BY id", (chat_id,)
+    )
     return [(r["dedupe_key"], Payload.from_json(r["payload"])) for r in rows]
 
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, time
 from aiogram.methods import SendDocument
 from openpyxl import load_workbook
 
+from bot.channels import Channel
 from bot.services.imports import ImportOptions, render_outcome
 from storage.outbox import Payload
 from tests.harness import CLASS_TEACHER, DIRECTOR, IT_OFFICER, PARENT_ONE, PARENT_TWO, TEACHER, Harness, csv_bytes
@@ -73,7 +74,7 @@ async def test_parent_meeting_rsvp_and_reminders(harness: Harness) -> None:
     h.clock.set(msk(1, 18, 0))
     await h.app.tick()
     evening = await _keys(h, "training:1:evening:%")
-    parent_two = await h.app.people.by_tg(PARENT_TWO)
+    parent_two = await h.app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     assert parent_two is not None and evening == [f"training:1:evening:{parent_two.id}"]
     h.clock.set(msk(2, 13, 59))
     await h.app.tick()

@@ -21,6 +21,7 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from storage.timefmt import from_db
@@ -118,10 +119,10 @@ async def test_school_year_walk(tmp_path: Path) -> None:
                 sweeps += 1
             day += timedelta(days=1)
 
-        people = {r["id"]: r["tg_user_id"] for r in await app.db.fetchall("SELECT id, tg_user_id FROM persons")}
+        people = {p.id: p.user_id(Channel.TELEGRAM) for p in await app.people.active()}
         messages: dict[tuple[int, date], str] = {}
         for row in await app.db.fetchall(
-            "SELECT dedupe_key, chat_id, payload, next_attempt_at, created_at FROM outbox ORDER BY id"
+            "SELECT dedupe_key, person_id, payload, next_attempt_at, created_at FROM outbox ORDER BY id"
         ):
             assert row["dedupe_key"].startswith("plan:"), row["dedupe_key"]
             not_before = from_db(row["next_attempt_at"]).astimezone(tz)
@@ -133,9 +134,9 @@ async def test_school_year_walk(tmp_path: Path) -> None:
             assert created <= not_before + timedelta(minutes=1)
             assert not_before == datetime.combine(not_before.date(), hours.work_start, tzinfo=tz)
             _, person_id, day_text = row["dedupe_key"].split(":")
-            assert people[int(person_id)] == row["chat_id"]
+            assert int(person_id) == row["person_id"] and people[int(person_id)] is not None
             assert date.fromisoformat(day_text) == not_before.date()
-            key = (row["chat_id"], not_before.date())
+            key = (row["person_id"], not_before.date())
             assert key not in messages, f"two plan messages to {key}"  # at most one per person per day
             messages[key] = json.loads(row["payload"])["text"]
 

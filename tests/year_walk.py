@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bot.app import App
+from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
 from bot.services import tasks as task_service
@@ -80,7 +81,7 @@ class Walk:
         return datetime.combine(day, time(hour, minute), tzinfo=self.tz).astimezone(UTC)
 
     async def person(self, tg_id: int) -> Any:
-        person = await self.app.people.by_tg(tg_id)
+        person = await self.app.people.by_account(Channel.TELEGRAM, tg_id)
         assert person is not None, tg_id
         return person
 
@@ -285,7 +286,7 @@ async def people_state(w: Walk) -> dict[int, tuple[str, str | None, int | None, 
     """Every person by id: (name, class, Telegram id, active)."""
     rows = await w.app.db.fetchall("SELECT id FROM persons")
     return {
-        p.id: (p.full_name, p.class_label, p.tg_user_id, p.active)
+        p.id: (p.full_name, p.class_label, p.user_id(Channel.TELEGRAM), p.active)
         for p in await w.app.people.get_many([r[0] for r in rows])
     }
 

@@ -8,21 +8,34 @@ from bot.domain.access import is_admin, is_staff
 
 
 @dataclass(frozen=True)
+class Account:
+    """One messenger account of a person (storage: the accounts table). ``channel`` is a
+    bot.channels.Channel value; user ids of different channels are separate spaces and are only
+    ever compared together with their channel."""
+
+    id: int
+    channel: str
+    user_id: int
+    username: str | None = None
+    unreachable_reason: str | None = None  # set when the messenger refused delivery
+
+    @property
+    def reachable(self) -> bool:
+        return self.unreachable_reason is None
+
+
+@dataclass(frozen=True)
 class Person:
     id: int
     roster_key: str
     full_name: str
     class_label: str | None
     phone: str | None
-    tg_user_id: int | None
-    tg_username: str | None
     lang: str | None
     active: bool
-    unreachable_reason: str | None
     roles: frozenset[str]
-    # MAX (issue #17): a separate id space from Telegram's, in its own field, never compared with it.
-    max_user_id: int | None = None
-    max_unreachable: bool = False
+    # The person's messenger accounts, at most one per channel, in bot.channels.Channel order.
+    accounts: tuple[Account, ...] = ()
 
     def has_role(self, *roles: str) -> bool:
         return any(role in self.roles for role in roles)
@@ -35,18 +48,27 @@ class Person:
     def is_admin(self) -> bool:
         return is_admin(self.roles)
 
-    @property
-    def tg_reachable(self) -> bool:
-        return self.tg_user_id is not None and self.unreachable_reason is None
+    def account(self, channel: str) -> Account | None:
+        """The account on ``channel`` (a Channel value), if linked there."""
+        return next((a for a in self.accounts if a.channel == channel), None)
+
+    def user_id(self, channel: str) -> int | None:
+        found = self.account(channel)
+        return None if found is None else found.user_id
 
     @property
-    def max_reachable(self) -> bool:
-        return self.max_user_id is not None and not self.max_unreachable
+    def linked(self) -> bool:
+        return bool(self.accounts)
 
     @property
     def reachable(self) -> bool:
-        """Reachable on Telegram or MAX; the outbox sender picks the channel (bot.channels)."""
-        return self.tg_reachable or self.max_reachable
+        """Reachable on some messenger; the outbox sender picks which (bot.channels)."""
+        return any(a.reachable for a in self.accounts)
+
+    @property
+    def unreachable_reason(self) -> str | None:
+        """Why the first refusing account refused (None when no account has refused)."""
+        return next((a.unreachable_reason for a in self.accounts if a.unreachable_reason is not None), None)
 
 
 def class_sort_key(label: str) -> tuple[int, str]:

@@ -169,7 +169,7 @@ class CodesService:
             return []
         found = [owner, *await self.people.parents(owner.id)] if code.role == "student" else [owner]
         found = [p for p in found if p.reachable] if reachable_only else [
-            p for p in found if p.tg_user_id is not None or p.max_user_id is not None
+            p for p in found if p.linked
         ]
         return found
 

@@ -68,8 +68,8 @@ class _Row:
     status: bool | None = None
 
 
-_NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None, tg_user_id=None,
-                 tg_username=None, lang=None, active=False, unreachable_reason=None, roles=frozenset())
+_NOBODY = Person(id=0, roster_key="", full_name="", class_label=None, phone=None, lang=None, active=False,
+                 roles=frozenset())
 
 
 

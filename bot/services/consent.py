@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from bot.channels import DataClass
+from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import Effect, apply, effects, family_state, judge
 from bot.domain.consent import Outcome as Outcome  # re-exported: handlers read outcomes from here
@@ -29,7 +29,6 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
-from storage import consent as repo
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
 from storage.consent_form import ConsentFormRepo
@@ -253,16 +252,13 @@ class ConsentService:
         child_ids: Sequence[int],
         decision: Decision,
         version: int,
-        tg_user_id: int | None = None,
-        max_user_id: int | None = None,
+        channel: Channel,
+        user_id: int,
         update_id: int | None,
         callback_id: str,
     ) -> list[Result]:
         """Record a parent's press in a messenger for each child (per child: one ledger row each). The
-        press names the account it came from: `tg_user_id` for Telegram, `max_user_id` for MAX."""
-        if (tg_user_id is None) == (max_user_id is None):
-            raise ValueError("a press comes from exactly one messenger account")
-        channel: repo.Channel = "telegram" if tg_user_id is not None else "max"
+        press names the account it came from: its messenger and the user id there."""
         now = self.clock.now()
         await self.current()  # publishes the shipped version 1 if needed (outside the transaction)
         own = {c.id: c for c in await self.people.children(parent.id)}
@@ -288,8 +284,8 @@ class ConsentService:
                 )
                 new = NewDecision(
                     receipt_id=new_receipt_id(), parent_id=parent.id, child_id=cid, decision=decision,
-                    version=version, sha256=sha, channel=channel, created_at=now,
-                    tg_user_id=tg_user_id, max_user_id=max_user_id, tg_update_id=update_id, tg_callback_id=callback_id,
+                    version=version, sha256=sha, channel=channel.value, created_at=now,
+                    user_id=user_id, tg_update_id=update_id, tg_callback_id=callback_id,
                 )
                 results.append(await self._write(conn, own[cid], new, has_read=cid in seen, now=now))
             await ConsentRepo.cancel_pending_nudges(conn, parent.id)
@@ -387,7 +383,7 @@ class ConsentService:
             staff.update({p.id: p for p in await self.people.with_role("class_teacher", child.class_label)})
         when = now.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
         for person in staff.values():
-            if person.tg_user_id is None and person.max_user_id is None:
+            if not person.linked:
                 continue
             lang = person.lang or "ru"
             text = self.catalog.text(

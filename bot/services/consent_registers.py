@@ -45,11 +45,10 @@ class RegisterRow:
 
 def account_of(row: LedgerRow) -> str:
     """The messenger account a decision came from, as the evidence names it."""
-    if row.tg_user_id is not None and row.channel == "telegram":
-        return f"tg:{row.tg_user_id}"
-    if row.max_user_id is not None:
-        return f"max:{row.max_user_id}"
-    return ""
+    if row.user_id is None or row.channel == "paper":
+        return ""
+    # "tg:" as the evidence has always named a Telegram account; other messengers by their own name.
+    return f"{'tg' if row.channel == 'telegram' else row.channel}:{row.user_id}"
 
 
 def counts_by_class(rows: Sequence[RegisterRow]) -> dict[str, dict[State, int]]:

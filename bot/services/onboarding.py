@@ -1,4 +1,4 @@
-"""Linking a Telegram account to a roster person: by their own phone contact or a one-time token."""
+"""Linking a messenger account to a roster person: by their own phone contact or a one-time token."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
+from storage.accounts import AccountRepo
 from storage.merge import merge_person
 from storage.messengers import MessengerRepo, Reach
 from storage.people import PersonRepo
@@ -63,10 +64,6 @@ class TelegramUser:
         return self.channel is Channel.TELEGRAM
 
 
-def _account(person: Person, channel: Channel) -> int | None:
-    return person.tg_user_id if channel is Channel.TELEGRAM else person.max_user_id
-
-
 @dataclass(frozen=True)
 class LinkResult:
     outcome: LinkOutcome
@@ -108,7 +105,7 @@ class OnboardingService:
 
 
     async def _current(self, user: TelegramUser) -> Person | None:
-        return await (self.people.by_tg(user.id) if user.on_telegram else self.people.by_max(user.id))
+        return await self.people.by_account(user.channel, user.id)
 
     def is_admin_id(self, user: TelegramUser) -> bool:
         # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
@@ -117,10 +114,7 @@ class OnboardingService:
     async def _link(self, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            if user.on_telegram:
-                await PersonRepo.link_telegram(conn, person_id, user.id, user.username, now)
-            else:
-                await MessengerRepo.link_max(conn, person_id, user.id, user.username, now)
+            await AccountRepo.link(conn, person_id, user.channel, user.id, user.username, now)
             if admin:
                 await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
             person = await self.people.get(person_id)
@@ -142,7 +136,7 @@ class OnboardingService:
             return LinkResult(LinkOutcome.ALREADY_LINKED, current) if current else LinkResult(LinkOutcome.UNKNOWN)
         candidates = [
             p for p in await self.people.by_phone(normalized)
-            if _account(p, user.channel) in (None, user.id) and not _is_bootstrap(p)
+            if p.user_id(user.channel) in (None, user.id) and not _is_bootstrap(p)
         ]
         if len(candidates) != 1:
             # Unknown phone, a phone shared by two roster people, or a person already linked to another
@@ -164,15 +158,16 @@ class OnboardingService:
             if found.purpose == "admin" and not user.on_telegram:
                 # Admin grants are kept by Telegram id; the IT officer claims the role on Telegram.
                 return LinkResult(LinkOutcome.BAD_TOKEN)
-            if not await TokenRepo.use(conn, token, user.id if user.on_telegram else None, now):
+            account_id = await AccountRepo.ensure(conn, user.channel, user.id, now)
+            if not await TokenRepo.use(conn, token, account_id, now):
                 return LinkResult(LinkOutcome.BAD_TOKEN)
             if found.purpose == "admin":
-                current = await self.people.by_tg(user.id)
+                current = await self.people.by_account(user.channel, user.id)
                 if current is not None:
                     await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
                     person_id = current.id
                 else:
-                    # The spent token (used_by_tg) is this account's right to choose its roster row.
+                    # The spent token (used_by_account) is this account's right to choose its roster row.
                     candidates = await self.people.unclaimed_it_officers()
                     if candidates:
                         return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
@@ -188,7 +183,7 @@ class OnboardingService:
         roster exists, a person made from the Telegram display name (merged later, see merge_people)."""
         if not self.is_admin_id(user):
             return None
-        current = await self.people.by_tg(user.id)
+        current = await self.people.by_account(user.channel, user.id)
         if current is not None:
             if not current.is_admin:
                 async with self.db.transaction() as conn:
@@ -208,12 +203,13 @@ class OnboardingService:
         if not user.on_telegram:
             return LinkResult(LinkOutcome.FORBIDDEN)
         async with self.db.transaction() as conn:
-            allowed = user.id in self.settings.admin_ids or await TokenRepo.admin_grant_for(
-                conn, user.id, now - ADMIN_TOKEN_TTL
+            account_id = await AccountRepo.find(conn, user.channel, user.id)
+            allowed = user.id in self.settings.admin_ids or (
+                account_id is not None and await TokenRepo.admin_grant_for(conn, account_id, now - ADMIN_TOKEN_TTL)
             )
         if not allowed:
             return LinkResult(LinkOutcome.FORBIDDEN)
-        current = await self.people.by_tg(user.id)
+        current = await self.people.by_account(user.channel, user.id)
         if current is not None:
             return LinkResult(LinkOutcome.ALREADY_LINKED, current)
         if person_id is None:
@@ -226,19 +222,20 @@ class OnboardingService:
 
     async def merge_people(self, *, duplicate_id: int, into_id: int) -> Person:
         """One person per human: `duplicate_id` (typically an IT officer's display-name record) is
-        folded into `into_id` (their roster row). The kept person gets the Telegram link, the roles and
-        every reference; link hooks run as for any new link."""
+        folded into `into_id` (their roster row). The kept person gets the messenger accounts, the roles
+        and every reference; link hooks run as for any new link."""
         duplicate, into = await self.people.get(duplicate_id), await self.people.get(into_id)
         if duplicate is None or into is None or duplicate.id == into.id or not duplicate.active or not into.active:
             raise MergeRefused("admin.merge_bad")
-        if into.tg_user_id is not None and duplicate.tg_user_id is not None and into.tg_user_id != duplicate.tg_user_id:
+        if any(into.user_id(a.channel) not in (None, a.user_id) for a in duplicate.accounts):
+            # Both linked on one messenger with different accounts: which is the human's is unclear.
             raise MergeRefused("admin.merge_both_linked")
         now = self.clock.now()
         async with self.db.transaction() as conn:
             report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
             person = await self.people.get(into.id)
             assert person is not None
-            if person.tg_user_id is not None and into.tg_user_id is None:
+            if {a.channel for a in person.accounts} - {a.channel for a in into.accounts}:
                 for hook in self.link_listeners:
                     await hook(conn, person, now)
         log.info("person %s merged into %s (%s)", duplicate.id, into.id, ", ".join(report.moved) or "no references")
@@ -253,7 +250,7 @@ class OnboardingService:
         for dup in await self.people.bootstrap_admins():
             same_name = [p for p in roster if p.full_name == dup.full_name]
             for target in {p.id: p for p in [*same_name, *roster_admins]}.values():
-                if target.tg_user_id in (None, dup.tg_user_id):
+                if all(target.user_id(a.channel) in (None, a.user_id) for a in dup.accounts):
                     pairs.append((dup, target))
         return pairs
 

@@ -46,12 +46,13 @@ class Outbox:
         """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
         `Database.transaction()`. A person without a messenger account gets nothing (False).
 
-        ``data_class`` says what the message carries; the sender routes it to Telegram or MAX by the
-        person's channels and the channel policy (bot/channels.py). Unlabelled: personal data."""
-        if person.tg_user_id is None and person.max_user_id is None:
+        The row addresses the person; ``data_class`` says what the message carries. The sender picks
+        the account at send time, by the person's messengers and the channel policy (bot/channels.py).
+        Unlabelled: personal data."""
+        if not person.linked:
             return False
         added = await OutboxRepo.enqueue(
-            conn, dedupe_key=key, chat_id=person.tg_user_id, person_id=person.id, kind=kind, payload=payload,
+            conn, dedupe_key=key, person_id=person.id, kind=kind, payload=payload,
             now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
         )
         self.db.after_commit(self.wake_sender)

@@ -16,6 +16,7 @@ from datetime import date, datetime, tzinfo
 from html import escape
 from typing import TYPE_CHECKING, TypeVar
 
+from bot.channels import Channel
 from bot.domain.access import MANAGER_ROLES
 from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
@@ -425,8 +426,8 @@ class StatusService:
             scope_class=scope,
             people_total=len(scoped),
             people_linked=sum(1 for p in scoped if p.linked),
-            people_max=sum(1 for p in scoped if p.on_max),
-            people_both=sum(1 for p in scoped if p.on_max and p.on_telegram),
+            people_max=sum(1 for p in scoped if Channel.MAX in p.channels),
+            people_both=sum(1 for p in scoped if len(p.channels) > 1),
             classes=classes,
             tasks=await _section("tasks", lambda: self._tasks(today, tasks_viewer)),
             consent=await _section("consent", lambda: self._consent(children, scope)),

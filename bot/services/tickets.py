@@ -15,6 +15,7 @@ import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -77,9 +78,10 @@ class TicketsService:
     async def ticket(self, ticket_id: int) -> Ticket | None:
         return await self.help.ticket(ticket_id)
 
-    async def ticket_for_notice(self, chat_id: int, message_id: int, *, max_person_id: int | None) -> int | None:
-        """The ticket whose notice the bot sent as this message (an answer is a reply to it)."""
-        return await self.help.ticket_for_notice(chat_id, message_id, max_person_id=max_person_id)
+    async def ticket_for_notice(self, channel: Channel, user_id: int, message_id: int) -> int | None:
+        """The ticket whose notice the bot sent as this message to this messenger account (an answer
+        is a reply to it)."""
+        return await self.help.ticket_for_notice(channel.value, user_id, message_id)
 
     # --- the FAQ as served ------------------------------------------------------------------------
     async def faq_for(self, lang: str) -> Faq:

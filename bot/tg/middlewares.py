@@ -71,8 +71,8 @@ class UpdateGuard(BaseMiddleware):
 
 class PersonContext(BaseMiddleware):
     """Injects `person` (the roster Person or None), `t` (the catalog in the user's language) and
-    `channel` (the messenger the update came from). A MAX user is looked up by their MAX id, a
-    Telegram user by their Telegram id: the two id spaces are never mixed."""
+    `channel` (the messenger the update came from). The user is looked up as an account of that
+    messenger (channel, user id): the id spaces of two messengers are never mixed."""
 
     def __init__(self, people: PersonRepo, catalog: Catalog) -> None:
         self.people = people
@@ -83,12 +83,7 @@ class PersonContext(BaseMiddleware):
         bot = data.get("bot")
         channel = channel_of(bot) if bot is not None else Channel.TELEGRAM
         data["channel"] = channel
-        if user is None:
-            person = None
-        elif channel is Channel.MAX:
-            person = await self.people.by_max(user.id)
-        else:
-            person = await self.people.by_tg(user.id)
+        person = None if user is None else await self.people.by_account(channel, user.id)
         lang = person.lang if person is not None and person.lang else pick_lang(user.language_code if user else None)
         data["person"] = person
         data["t"] = self.catalog.bind(lang)

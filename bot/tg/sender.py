@@ -3,8 +3,9 @@
 Pacing is not the sender's own: every send passes the one limiter of the Bot's session
 (`bot.tg.limiter`), as bulk work, so a direct answer to a user always goes before it. The limiter
 applies the global budget (`settings.send_rate`), the bulk cap (`settings.outbox_rate`, default
-25/s) and one second per chat. The sender only avoids picking rows whose chat is not free yet (or
-has a send in flight), so a slow chat does not hold a sending slot. A Bot without a limited session
+25/s) and one second per chat. A row addresses a person: each round resolves the account every due
+row goes to (bot/tg/sender_row.py), and the sender only avoids picking rows whose chat is not free
+yet (or whose person has a send in flight), so a slow chat does not hold a sending slot. A Bot without a limited session
 (a test's plain bot) gets a limiter of the sender's own, so there is still exactly one. Whether a
 row is *due* is decided by the injected clock (a ManualClock in tests), so tests move time without
 sleeping and the pace stays real.
@@ -15,8 +16,9 @@ pace; the limiter alone decides when the next send starts.
 Errors:
 - 429 (TelegramRetryAfter): every send pauses for retry_after (the limiter's pause), the row is
   retried; a rate limit is not a failed attempt.
-- 403 (blocked, deactivated) and 400 "chat not found": the person is marked unreachable and all
-  their pending rows are cancelled; linking again (/start) clears the mark.
+- 403 (blocked, deactivated) and 400 "chat not found": that account is marked unreachable; the row
+  goes to the person's other messenger when they have one served, else all their pending rows are
+  cancelled; linking again (/start) clears the mark.
 - other 400s cannot succeed on retry: dead letter at once.
 - 5xx, network errors, timeouts, renderer failures: exponential backoff with jitter, then a dead
   letter after MAX_ATTEMPTS (visible in /admin, retryable from there).
@@ -46,7 +48,7 @@ from bot.i18n import Catalog
 from bot.max import channel_of
 from bot.services.ports import Renderer
 from bot.tg.limiter import SendLimiter, limiter_of
-from bot.tg.sender_row import RowSender, SenderStats
+from bot.tg.sender_row import RowSender, SenderStats, Target
 from bot.tg.startup import StateLog, write_failure
 from storage.db import Database
 from storage.delivery import DeliveryRepo, OutboxRow
@@ -61,10 +63,11 @@ STOP_TIMEOUT = 5.0
 class OutboxSender(RowSender):
     """``bot`` is the primary wire (Telegram, or MAX for a MAX-only school); ``max_bot`` adds MAX.
 
-    With MAX served, or a ``[channels]`` section in school.toml, every row with a person is routed at
-    send time: the person's preferred channel when the policy lets it carry the row's data class,
-    else another channel they are reachable on that may, else the pointer text (and, for a code or a
-    file, the paper path in the send log). Without either, rows go to their Telegram chat as before.
+    Every row is routed at send time to an account of its person on a served wire: the preferred
+    channel when the policy lets it carry the row's data class, else another channel they are
+    reachable on that may, else the pointer text (and, for a code or a file, the paper path in the
+    send log). Without a policy (a Telegram-only school without ``[channels]``) every wire carries
+    everything.
     """
 
     def __init__(
@@ -110,7 +113,7 @@ class OutboxSender(RowSender):
         self.stats = SenderStats()
         self._slots = asyncio.Semaphore(self.concurrency)
         self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._inflight_chats: dict[int, int] = {}  # chat id -> sends in flight
+        self._inflight_people: dict[int, int] = {}  # person (or -row id) -> sends in flight
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._idle = asyncio.Event()
@@ -143,7 +146,7 @@ class OutboxSender(RowSender):
         with contextlib.suppress(Exception):
             await self.repo.release_own()
         self._inflight.clear()
-        self._inflight_chats.clear()
+        self._inflight_people.clear()
         if self._own_limiter:
             self.limiter.close()
 
@@ -210,41 +213,52 @@ class OutboxSender(RowSender):
         if gone:
             await self.repo.cancel(gone, "unreachable")
             rows = [r for r in rows if not r.unreachable]
-        picked: list[OutboxRow] = []
-        chats: set[int] = set()
+        reaches = await self.messengers.reaches(r.person_id for r in rows if r.person_id is not None)
+        picked: list[tuple[OutboxRow, Target]] = []
+        nowhere: list[int] = []
+        people: set[int] = set()
         soonest = 1.0
         for row in rows:
-            if row.chat_id in chats or row.chat_id in self._inflight_chats:
-                continue  # one message per chat at a time: the next one waits a second anyway
-            delay = self.limiter.chat_delay(row.chat_id)
+            target = self._target(row, reaches.get(row.person_id) if row.person_id is not None else None)
+            if target is None:
+                nowhere.append(row.id)
+                continue
+            key = _person_key(row)
+            if key in people or key in self._inflight_people:
+                continue  # one message per person at a time: the next one waits a second anyway
+            delay = (limiter_of(target.bot) or self.limiter).chat_delay(target.chat_id)
             if delay > 0:
                 soonest = min(soonest, delay)
                 continue
-            chats.add(row.chat_id)
-            picked.append(row)
+            people.add(key)
+            picked.append((row, target))
+        if nowhere:
+            self.stats.unreachable += len(nowhere)
+            await self.repo.cancel(nowhere, "unreachable on every channel")
         if not picked:
             return 0, soonest
-        claimed = await self.repo.claim([r.id for r in picked], time.time())
-        picked = [r for r in picked if r.id in claimed]
+        claimed = await self.repo.claim([r.id for r, _ in picked], time.time())
+        picked = [(r, target) for r, target in picked if r.id in claimed]
         started = 0
-        for index, row in enumerate(picked):
+        for index, (row, target) in enumerate(picked):
             await self._wait_pause()
             await self._slots.acquire()
             if self._stopping:
                 self._slots.release()
-                await self.repo.release([r.id for r in picked[index:]])
+                await self.repo.release([r.id for r, _ in picked[index:]])
                 break
-            self._inflight_chats[row.chat_id] = self._inflight_chats.get(row.chat_id, 0) + 1
-            task = asyncio.create_task(self._send(row), name=f"outbox-send-{row.id}")
+            key = _person_key(row)
+            self._inflight_people[key] = self._inflight_people.get(key, 0) + 1
+            task = asyncio.create_task(self._send(row, target), name=f"outbox-send-{row.id}")
             self._inflight[row.id] = task
             started += 1
         return started, soonest
 
     # --- one send -------------------------------------------------------------------------------
 
-    async def _send(self, row: OutboxRow) -> None:
+    async def _send(self, row: OutboxRow, target: Target) -> None:
         try:
-            await self._attempt(row)
+            await self._attempt(row, target)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -253,7 +267,12 @@ class OutboxSender(RowSender):
             log.exception("outbox row %s: could not record the outcome", row.id)
         finally:
             self._inflight.pop(row.id, None)
-            left = self._inflight_chats.pop(row.chat_id, 1) - 1
+            key = _person_key(row)
+            left = self._inflight_people.pop(key, 1) - 1
             if left > 0:
-                self._inflight_chats[row.chat_id] = left
+                self._inflight_people[key] = left
             self._slots.release()
+
+
+def _person_key(row: OutboxRow) -> int:
+    return row.person_id if row.person_id is not None else -row.id

@@ -1,5 +1,6 @@
 """One outbox row's send, for the outbox sender (bot/tg/sender.py): where the row goes (`Target`: the
-person's channel under the channel policy, or the pointer text instead), rendering and sending it
+person's account on the channel their choice and the policy allow, or the pointer text instead; a
+row addresses a person, never a chat), rendering and sending it
 (text, photo or document, a file rendered at send time), and what each answer means for the row
 (sent, retried with backoff, dead letter, the chat unreachable). `RowSender` holds these methods;
 `OutboxSender` inherits them and sets the attributes they read. The error rules are in sender.py's
@@ -21,16 +22,15 @@ from aiogram.exceptions import (
 )
 from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 
-from bot.channels import Channel, ChannelPolicy, DataClass, Route
+from bot.channels import ALL_CLASSES, Channel, ChannelPolicy, DataClass, Route
 from bot.clock import Clock
 from bot.i18n import Catalog
-from bot.max import channel_of
 from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends
 from bot.tg.policy import sending
 from storage.db import Database
 from storage.delivery import DeliveryRepo, OutboxRow
-from storage.messengers import MessengerRepo
+from storage.messengers import MessengerRepo, Reach
 from storage.outbox import Payload
 from storage.people import PersonRepo
 
@@ -41,19 +41,24 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
 BACKOFF_CAP = 600.0
 REQUEST_TIMEOUT = 20  # seconds per Bot API call
-# Logs name the messenger that refused or throttled a send (an operator reads them, not a user).
-MESSENGER = {Channel.TELEGRAM: "Telegram", Channel.MAX: "MAX"}
+
+# Without a channel policy (a Telegram-only school without [channels], see bot/app.py serve) every
+# served messenger may carry everything; rows are still routed by the person's accounts, so a
+# message never goes to a chat that is not an account of theirs.
+CARRY_ALL = ChannelPolicy(allowed={channel: ALL_CLASSES for channel in Channel})
 
 
 @dataclass(frozen=True)
 class Target:
-    """Where one outbox row goes: the wire, its Bot, the chat there, and whether the pointer text
-    goes instead of the message (the channel policy forbids the message there)."""
+    """Where one outbox row goes: the wire, its Bot, the account there (its id and the chat, which is
+    the account's user id), and whether the pointer text goes instead of the message (the channel
+    policy forbids the message there)."""
 
     channel: Channel
     bot: Bot
     chat_id: int
     pointer: bool
+    account_id: int
 
 
 @dataclass
@@ -83,28 +88,23 @@ class RowSender:
     stats: SenderStats
     _own_limiter: bool
 
-    async def _target(self, row: OutboxRow) -> Target | None:
-        """The wire and chat for ``row`` (None: the person is reachable on no served channel)."""
-        if self.policy is None or row.person_id is None:
-            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
-        reach = await self.messengers.reach(row.person_id)
-        if reach is None:
-            return Target(channel_of(self.bot), self.bot, row.chat_id, pointer=False)
-        reachable = [c for c in reach.reachable if c in self.wires]
-        route: Route = self.policy.route(DataClass(row.data_class), reach.preferred, reachable)
+    def _target(self, row: OutboxRow, reach: Reach | None) -> Target | None:
+        """The account ``row`` goes to, given its person's ``reach`` (None: the person is reachable on
+        no served messenger, or the row addresses nobody)."""
+        if row.person_id is None or reach is None:
+            return None
+        served = [c for c in reach.reachable if c in self.wires]
+        route: Route = (self.policy or CARRY_ALL).route(DataClass(row.data_class), reach.preferred, served)
         if route.channel is None:
             return None
-        chat = reach.user_id(route.channel)
-        assert chat is not None
-        return Target(route.channel, self.wires[route.channel], chat, route.pointer)
+        account = reach.account(route.channel)
+        assert account is not None
+        return Target(route.channel, self.wires[route.channel], account.user_id, route.pointer, account.id)
 
-    async def _attempt(self, row: OutboxRow) -> None:
+    async def _attempt(self, row: OutboxRow, target: Target) -> None:
         now = self.clock.now
-        target = await self._target(row)
-        if target is None:
-            self.stats.unreachable += 1
-            await self.repo.cancel([row.id], "unreachable on every channel")
-            return
+        # Logs name the messenger that refused or throttled a send (an operator reads them).
+        wire = target.channel.label
         try:
             # The row's class is in force for its send: the session's guard (bot/tg/policy.py) checks
             # it against the channel and logs the send with the notice kind as its purpose.
@@ -114,7 +114,7 @@ class RowSender:
             self.stats.rate_limited += 1
             if self._own_limiter and target.bot is self.bot:  # a limited session has paused its limiter already
                 self.limiter.pause(exc.retry_after)
-            log.warning("%s asks to wait %s s; the sender pauses", MESSENGER[target.channel], exc.retry_after)
+            log.warning("%s asks to wait %s s; the sender pauses", wire, exc.retry_after)
             await self.repo.mark_retry(row.id, f"429 retry after {exc.retry_after}", now(), count=False)
         except TelegramForbiddenError as exc:
             await self._refused(row, target, f"403 {exc.message}")
@@ -124,44 +124,46 @@ class RowSender:
             else:
                 # A malformed message is not fixed by waiting: dead letter now, with the reason.
                 self.stats.dead += 1
-                log.error("outbox row %s refused by %s: %s", row.id, MESSENGER[target.channel], exc.message)
+                log.error("outbox row %s refused by %s: %s", row.id, wire, exc.message)
                 await self.repo.mark_dead(row.id, f"400 {exc.message}")
         except Exception as exc:  # 5xx, network errors, timeouts, renderer failures
             attempts = row.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
             if attempts >= MAX_ATTEMPTS:
                 self.stats.dead += 1
-                log.error("outbox row %s dead after %d attempts: %s", row.id, attempts, error)
+                log.error("outbox row %s dead after %d attempts on %s: %s", row.id, attempts, wire, error)
                 await self.repo.mark_dead(row.id, error)
             else:
                 self.stats.retried += 1
                 delay = min(BACKOFF_CAP, BACKOFF_BASE**attempts) * random.uniform(0.5, 1.5)
-                log.info("outbox row %s failed (%s); retry %d in %.0f s", row.id, error, attempts, delay)
+                log.info("outbox row %s failed on %s (%s); retry %d in %.0f s", row.id, wire, error, attempts, delay)
                 await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
         else:
             self.stats.sent += 1
-            await self.repo.mark_sent(row.id, message.message_id, now(), channel=target.channel.value)
+            await self.repo.mark_sent(row.id, message.message_id, now(), account_id=target.account_id)
 
     async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
-        """The chat refuses messages. On one channel of several, that channel is marked and the row
-        goes round again (to the person's other channel); otherwise as before: unreachable."""
-        if self.policy is None or row.person_id is None:
-            await self._unreachable(row, reason)
-            return
+        """The account refuses messages. When the person has another served account, this one is
+        marked and the row goes round again (to the other); otherwise the person is unreachable and
+        everything pending for them is cancelled."""
         now = self.clock.now()
-        async with self.db.transaction() as conn:
-            if target.channel is Channel.MAX:
-                await MessengerRepo.mark_max_unreachable(conn, row.person_id, now)
-            else:
-                await PersonRepo.mark_unreachable(conn, row.person_id, reason, now)
+        reach = await self.messengers.reach(row.person_id) if row.person_id is not None else None
+        others = [c for c in reach.reachable if c in self.wires and c is not target.channel] if reach else []
+        if not others:
+            await self._unreachable(row, target, reason)
+            return
+        await self.repo.mark_account_unreachable(target.account_id, reason, now)
         self.stats.unreachable += 1
-        log.info("outbox row %s: %s refuses delivery (%s); routed again", row.id, target.channel.value, reason)
+        log.info("outbox row %s: %s refuses delivery (%s); routed again", row.id, target.channel.label, reason)
         await self.repo.mark_retry(row.id, reason, now, count=False)
 
-    async def _unreachable(self, row: OutboxRow, reason: str) -> None:
+    async def _unreachable(self, row: OutboxRow, target: Target, reason: str) -> None:
         self.stats.unreachable += 1
-        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, row.chat_id, reason, self.clock.now())
-        log.info("chat %s unreachable (%s); %d pending message(s) cancelled", row.chat_id, reason, cancelled)
+        cancelled = await self.repo.mark_unreachable(row.id, row.person_id, target.account_id, reason, self.clock.now())
+        log.info(
+            "person %s unreachable on %s (%s); %d pending message(s) cancelled",
+            row.person_id, target.channel.label, reason, cancelled,
+        )
 
     async def _pointer(self, row: OutboxRow, target: Target) -> Message:
         """No rendering for a row its channel may not carry: a bare text goes, which the session's guard
@@ -179,7 +181,7 @@ class RowSender:
         bot, chat_id = target.bot, target.chat_id
         if row.kind == "text":
             if bot is self.bot:
-                await self._own_pace(row)
+                await self._own_pace(target)
             return await bot.send_message(
                 chat_id,
                 payload.text or "",
@@ -198,7 +200,7 @@ class RowSender:
             data, filename = await renderer(payload.args)
             file = BufferedInputFile(data, filename=payload.filename or filename)
         if bot is self.bot:
-            await self._own_pace(row)
+            await self._own_pace(target)
         if row.kind == "photo":
             return await bot.send_photo(
                 chat_id, file, caption=payload.text, parse_mode=payload.parse_mode, reply_markup=markup,
@@ -209,6 +211,6 @@ class RowSender:
             protect_content=payload.protect_content, request_timeout=REQUEST_TIMEOUT,
         )
 
-    async def _own_pace(self, row: OutboxRow) -> None:
+    async def _own_pace(self, target: Target) -> None:
         if self._own_limiter:
-            await self.limiter.acquire(row.chat_id, priority=Priority.BULK)
+            await self.limiter.acquire(target.chat_id, priority=Priority.BULK)

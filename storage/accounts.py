@@ -1,0 +1,95 @@
+"""Messenger accounts (migration 017): one row per (channel, user id), linked to at most one person.
+
+Every lookup of a person by a messenger user, every link, move, unlink and "the messenger refused
+delivery" mark goes through these rows; no code reads a per-messenger column. A new messenger is a
+``bot.channels.Channel`` value: nothing here names one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import aiosqlite
+
+from bot.channels import Channel
+from bot.domain.people import Account
+from storage.db import fetchone_in
+from storage.timefmt import to_db
+
+_ORDER = {channel.value: index for index, channel in enumerate(Channel)}
+
+# A person's accounts as one JSON value, for the person queries (storage.people) to carry along.
+ACCOUNTS_JSON = (
+    "(SELECT json_group_array(json_array(a.id, a.channel, a.user_id, a.username, a.unreachable_reason,"
+    " a.unreachable_at IS NOT NULL)) FROM accounts a WHERE a.person_id = p.id)"
+)
+
+
+def accounts_of(raw: str | None) -> tuple[Account, ...]:
+    """The accounts of an ``ACCOUNTS_JSON`` value, in Channel order."""
+    found = []
+    for account_id, channel, user_id, username, reason, refused in json.loads(raw or "[]"):
+        if refused and reason is None:
+            reason = "refused"
+        found.append(Account(int(account_id), str(channel), int(user_id), username, reason))
+    found.sort(key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel))
+    return tuple(found)
+
+
+class AccountRepo:
+    """Writes take the caller's write-transaction connection."""
+
+    @staticmethod
+    async def find(conn: aiosqlite.Connection, channel: Channel, user_id: int) -> int | None:
+        """The id of the account (channel, user_id), None when the bot has never seen it."""
+        row = await fetchone_in(
+            conn, "SELECT id FROM accounts WHERE channel = ? AND user_id = ?", (channel.value, user_id)
+        )
+        return None if row is None else int(row[0])
+
+    @staticmethod
+    async def ensure(conn: aiosqlite.Connection, channel: Channel, user_id: int, now: datetime) -> int:
+        """The id of the account (channel, user_id), created linked to nobody when it is new."""
+        await conn.execute(
+            "INSERT OR IGNORE INTO accounts(channel, user_id, created_at) VALUES (?, ?, ?)",
+            (channel.value, user_id, to_db(now)),
+        )
+        found = await AccountRepo.find(conn, channel, user_id)
+        assert found is not None
+        return found
+
+    @staticmethod
+    async def link(
+        conn: aiosqlite.Connection, person_id: int, channel: Channel, user_id: int, username: str | None,
+        now: datetime,
+    ) -> int:
+        """Link the account to ``person_id``: an account linked to someone else before moves (one
+        account is one person); the person's earlier account on the same messenger is let go (one
+        account per messenger per person). Linking again clears a refusal. Returns the account id."""
+        account_id = await AccountRepo.ensure(conn, channel, user_id, now)
+        stamp = to_db(now)
+        await conn.execute(
+            "UPDATE accounts SET person_id = NULL, linked_at = NULL WHERE person_id = ? AND channel = ? AND id != ?",
+            (person_id, channel.value, account_id),
+        )
+        await conn.execute(
+            "UPDATE accounts SET person_id = ?, username = ?, linked_at = ?, unreachable_at = NULL,"
+            " unreachable_reason = NULL WHERE id = ?",
+            (person_id, username, stamp, account_id),
+        )
+        await conn.execute("UPDATE persons SET updated_at = ? WHERE id = ?", (stamp, person_id))
+        return account_id
+
+    @staticmethod
+    async def unlink(conn: aiosqlite.Connection, account_id: int) -> None:
+        """The account belongs to nobody any more (the row stays: ledger rows and tokens name it)."""
+        await conn.execute("UPDATE accounts SET person_id = NULL, linked_at = NULL WHERE id = ?", (account_id,))
+
+    @staticmethod
+    async def mark_unreachable(conn: aiosqlite.Connection, account_id: int, reason: str, now: datetime) -> None:
+        """The messenger refuses delivery to this account (blocked, stopped, chat gone)."""
+        await conn.execute(
+            "UPDATE accounts SET unreachable_at = ?, unreachable_reason = ? WHERE id = ?",
+            (to_db(now), reason[:200], account_id),
+        )
