@@ -15,24 +15,25 @@ import aiosqlite
 from bot.channels import Channel
 from bot.domain.people import Account
 from storage.db import fetchone_in
-from storage.timefmt import to_db
+from storage.timefmt import from_db, to_db
 
 _ORDER = {channel.value: index for index, channel in enumerate(Channel)}
 
 # A person's accounts as one JSON value, for the person queries (storage.people) to carry along.
 ACCOUNTS_JSON = (
     "(SELECT json_group_array(json_array(a.id, a.channel, a.user_id, a.username, a.unreachable_reason,"
-    " a.unreachable_at IS NOT NULL)) FROM accounts a WHERE a.person_id = p.id)"
+    " a.unreachable_at IS NOT NULL, a.linked_at)) FROM accounts a WHERE a.person_id = p.id)"
 )
 
 
 def accounts_of(raw: str | None) -> tuple[Account, ...]:
     """The accounts of an ``ACCOUNTS_JSON`` value, in Channel order."""
     found = []
-    for account_id, channel, user_id, username, reason, refused in json.loads(raw or "[]"):
+    for account_id, channel, user_id, username, reason, refused, linked_at in json.loads(raw or "[]"):
         if refused and reason is None:
             reason = "refused"
-        found.append(Account(int(account_id), str(channel), int(user_id), username, reason))
+        linked = from_db(linked_at) if linked_at else None
+        found.append(Account(int(account_id), str(channel), int(user_id), username, reason, linked))
     found.sort(key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel))
     return tuple(found)
 

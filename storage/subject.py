@@ -137,7 +137,8 @@ class SubjectRepo:
 
     async def sent(self, person_id: int) -> list[SentEntry]:
         rows = await self.db.fetchall(
-            "SELECT created_at, sent_at, channel, data_class, kind, status FROM outbox WHERE person_id = ? ORDER BY id",
+            "SELECT o.created_at, o.sent_at, a.channel, o.data_class, o.kind, o.status FROM outbox o"
+            " LEFT JOIN accounts a ON a.id = o.account_id WHERE o.person_id = ? ORDER BY o.id",
             (person_id,),
         )
         return [SentEntry(from_db(r["created_at"]), opt_from_db(r["sent_at"]), r["channel"], r["data_class"],

@@ -114,6 +114,15 @@ async def test_a_max_only_school_delivers_every_outbox_message(
         await oleg.press(offer, oleg.labels(offer)[-1])
         notice = await officer.wait(lambda text: "Вопрос №1" in text)
         assert OLEG in str(notice.plain)
+
+        async def notice_recorded() -> bool:  # the sender has written down which message the notice is
+            key = "ticket:1:%"
+            return bool(await app.db.fetchval(
+                "SELECT count(*) FROM outbox WHERE status = 'sent' AND account_id IS NOT NULL AND dedupe_key LIKE ?",
+                (key,),
+            ))
+
+        await _eventually(notice_recorded, "the notice recorded as sent")
         mark = oleg.count()
         await officer.send("Справку выдаёт медсестра, кабинет 3.", reply_to=notice)
         answer = await oleg.wait(lambda text: "медсестра" in text, after=mark)

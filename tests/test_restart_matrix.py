@@ -93,7 +93,7 @@ async def notify(app: App, full_name: str, text: str, *, not_before: datetime | 
     assert person is not None
     async with app.db.transaction() as conn:
         await app.services.outbox.notify(
-            conn, person, key=f"restart:{text}", payload=Payload(text=text), now=app.clock.now(),
+            conn, person, key=f"restart:{person.id}:{text}", payload=Payload(text=text), now=app.clock.now(),
             not_before=not_before, data_class=DataClass.PUBLIC,
         )  # fmt: skip
 
@@ -158,17 +158,7 @@ async def test_a_restart_in_the_middle_loses_and_repeats_nothing(
             assert count(parent, needle) == 1, (needle, parent)
 
 
-# Until messenger accounts are rows (issue #23 item 1, being landed separately), an outbox message
-# for a person linked on MAX alone is addressed to a placeholder chat and lost.
-NEEDS_ACCOUNTS = pytest.mark.xfail(
-    reason="outbox to a person linked on MAX only goes to POST /messages?chat_id=-<person id> "
-    "(404 chat.not.found) until accounts as rows land (#23 item 1)",
-)
-
-
-@pytest.mark.parametrize(
-    "wires", ["telegram", pytest.param("max", marks=NEEDS_ACCOUNTS), pytest.param("both", marks=NEEDS_ACCOUNTS)]
-)
+@pytest.mark.parametrize("wires", ["telegram", "max", "both"])
 async def test_the_outbox_loses_and_repeats_nothing_across_a_restart(
     wires: str, tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from bot.domain.access import is_admin, is_staff
 
@@ -18,6 +19,7 @@ class Account:
     user_id: int
     username: str | None = None
     unreachable_reason: str | None = None  # set when the messenger refused delivery
+    linked_at: datetime | None = None
 
     @property
     def reachable(self) -> bool:
