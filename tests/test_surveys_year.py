@@ -205,7 +205,9 @@ async def test_surveys_through_the_year(tg: FakeTelegram, tmp_path: Path) -> Non
         year_walk.lift_pace(app)
         w = Walk(tg, app, clock)
         await year_walk.run_year(w, SURVEY_EVENTS)
-        people = {r["id"]: r["tg_user_id"] for r in await app.db.fetchall("SELECT id, tg_user_id FROM persons")}
+        people = {r["id"]: r["user_id"] for r in await app.db.fetchall(
+            "SELECT p.id, a.user_id FROM persons p"
+            " LEFT JOIN accounts a ON a.person_id = p.id AND a.channel = 'telegram'")}
         rows = await app.db.fetchall(
             "SELECT dedupe_key, next_attempt_at, status FROM outbox WHERE dedupe_key LIKE 'survey:%:remind:%'")
         parents = _reminders(rows, "survey:1:", people)
@@ -215,7 +217,8 @@ async def test_surveys_through_the_year(tg: FakeTelegram, tmp_path: Path) -> Non
         # but never on a day he had a consent reminder (one nudge a family a day).
         assert {who for who, _ in parents} == {PARENT_ONE}
         consent_days = {from_db(r[0]).astimezone(year_walk_tz()).date() for r in await app.db.fetchall(
-            "SELECT due_at FROM consent_nudges WHERE parent_id = (SELECT id FROM persons WHERE tg_user_id = ?)",
+            "SELECT due_at FROM consent_nudges WHERE parent_id ="
+            " (SELECT person_id FROM accounts WHERE channel = 'telegram' AND user_id = ?)",
             (PARENT_ONE,))}
         assert set(parents) == {(PARENT_ONE, 1), (PARENT_ONE, 2)}
         assert not set(parents.values()) & consent_days
