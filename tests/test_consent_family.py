@@ -200,7 +200,7 @@ async def test_once_covered_every_parent_gets_the_codes_not_only_who_pressed(har
     await press(harness, PARENT_ONE, "✅")
     sent_to: dict[str, set[int]] = {}
     for raw, chat in await harness.app.db.fetchall(
-        "SELECT payload, chat_id FROM outbox WHERE dedupe_key LIKE 'code:%' AND status != 'cancelled'"
+        f"SELECT payload, {TG_CHAT} FROM outbox WHERE dedupe_key LIKE 'code:%' AND status != 'cancelled'"
     ):
         code = await CodeRepo(harness.app.db).get(Payload.from_json(raw).args["code_id"])
         assert code is not None

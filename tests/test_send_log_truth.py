@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bot.channels import DataClass
+from bot.channels import Channel, DataClass
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.tg.limiter import SEND_METHODS
@@ -63,7 +63,7 @@ async def _drive(tg: FakeTelegram, app: Any) -> None:
     await parent.wait(lambda text: "Согласие" in text or "🔒" in text, after=mark)
     await officer.send("/admin")
     await officer.wait(lambda text: "Администрирование" in text)
-    person = await app.people.by_tg(PARENT_TWO)
+    person = await app.people.by_account(Channel.TELEGRAM, PARENT_TWO)
     async with app.db.transaction() as conn:
         await app.services.outbox.notify(
             conn, person, key="t:notice", payload=Payload(text="Собрание в четверг"), now=app.clock.now(),
