@@ -135,7 +135,7 @@ async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
            for c in ("tg_user_id", "max_user_id") if c in person_columns]
     account_steps: list[_Step] = []
     if "accounts" in tables:
-        ids.append("SELECT user_id FROM accounts WHERE person_id = ?1")
+        ids.append("SELECT user_id AS uid FROM accounts WHERE person_id = ?1")
         # The account row stays, unlinked and without its name: a ledger row or a spent token may
         # name it (what proves who pressed); nothing joins it back to the person any more.
         account_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(accounts)")}
