@@ -180,7 +180,7 @@ async def test_a_paper_withdrawal_takes_the_same_path(harness: Harness) -> None:
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = await person_id(harness.app, KOLYA)
-    teacher = await harness.app.people.by_tg(CLASS_TEACHER)
+    teacher = await harness.app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)
     assert teacher is not None
     result = await harness.app.services.consent_paper.record_paper(
         staff=teacher, child_id=kolya, decision="withdrawn", paper_date=harness.clock.now().date()

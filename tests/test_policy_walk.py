@@ -16,7 +16,7 @@ from aiogram.filters import Command
 from aiogram.methods import TelegramMethod
 
 from bot.app import build_dispatcher
-from bot.channels import ChannelPolicy, DataClass, Operator, parse_channels
+from bot.channels import Channel, ChannelPolicy, DataClass, Operator, parse_channels
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.tg.filters import MenuButton
 from bot.tg.policy import purpose_of
@@ -122,7 +122,7 @@ async def _school(h: Harness) -> None:
     await load_school(h.app)
     for who in WALKERS:
         await h.contact(who, PHONES[who], who)
-        assert await h.app.people.by_tg(who) is not None
+        assert await h.app.people.by_account(Channel.TELEGRAM, who) is not None
     # A question, so the IT officer's ticket list has an asker's name in it. It names no child: the
     # walk also presses "add to the FAQ", which publishes the question as the officer's own public
     # text (as a broadcast marked as carrying no personal data).

@@ -8,8 +8,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG, QuestionSettings, load_school_config
 from tests.consent_helpers import school, texts
+from tests.delivery_helpers import TG_CHAT
 from tests.harness import DIRECTOR, IT_OFFICER, PARENT_TWO, Harness
 
 MSK = timedelta(hours=3)
@@ -21,7 +23,8 @@ def _at(text: str) -> datetime:
 
 async def _rows(h: Harness, prefix: str) -> list[Any]:
     return list(await h.app.db.fetchall(
-        "SELECT dedupe_key, chat_id, payload FROM outbox WHERE dedupe_key LIKE ? ORDER BY id", (prefix + "%",)))
+        f"SELECT dedupe_key, {TG_CHAT} AS chat_id, payload FROM outbox WHERE dedupe_key LIKE ? ORDER BY id",
+        (prefix + "%",)))
 
 
 def test_working_hours_skip_nights_and_weekends() -> None:
@@ -76,7 +79,7 @@ async def test_an_answered_question_is_not_raised(harness: Harness) -> None:
     await h.text(PARENT_TWO, "/ask")
     await h.text(PARENT_TWO, "Где взять бланк?")
     ticket = (await h.app.services.tickets.tickets_overview())[0][0]
-    officer = await h.app.people.by_tg(IT_OFFICER)
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
     assert officer is not None
     await h.app.services.tickets.answer_ticket(officer, ticket.id, "У классного руководителя.")
     h.clock.set(_at("2026-12-14 10:00"))
