@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.config import startup_text
 from storage.db import migrations, private_dir
 
 # A file without these is not a schoolbot database, whatever its name.
@@ -16,34 +17,35 @@ REQUIRED_TABLES = frozenset({"persons", "person_roles", "guardians", "outbox", "
 
 
 def verify_file(path: Path) -> str | None:
-    """None when `path` is a healthy schoolbot database this build can open; else the reason."""
+    """None when `path` is a healthy schoolbot database this build can open; else the reason, in the
+    operator's words (startup.toml, as every message the operator reads on the console)."""
     if not path.is_file():
-        return f"{path}: no such file"
+        return startup_text("file_missing", path=path)
     with open(path, "rb") as fh:
         if fh.read(16) != b"SQLite format 3\x00":
-            return f"{path}: not an SQLite database"
+            return startup_text("file_not_sqlite", path=path)
     newest = max((n for n, _, _ in migrations()), default=0)
     try:
         # Read-only and immutable: verifying must never create a -wal/-shm next to the file.
         conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
     except sqlite3.Error as exc:
-        return f"{path}: cannot open: {exc}"
+        return startup_text("file_cannot_open", path=path, detail=exc)
     try:
         result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
         if result != ["ok"]:
-            return f"{path}: integrity check failed: {'; '.join(map(str, result[:3]))}"
+            return startup_text("file_integrity", path=path, detail="; ".join(map(str, result[:3])))
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     except sqlite3.DatabaseError as exc:
-        return f"{path}: corrupt: {exc}"
+        return startup_text("file_corrupt", path=path, detail=exc)
     finally:
         conn.close()
     missing = REQUIRED_TABLES - tables
     if version < 1 or missing:
         names = ", ".join(sorted(missing))
-        return f"{path}: not a schoolbot database (schema version {version}, missing tables: {names})"
+        return startup_text("file_not_schoolbot", path=path, version=version, tables=names)
     if version > newest:
-        return f"{path}: made by a newer schoolbot (schema version {version}, this one knows {newest})"
+        return startup_text("file_newer", path=path, version=version, newest=newest)
     return None
 
 

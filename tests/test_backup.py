@@ -140,8 +140,8 @@ async def test_restore_refuses_corrupt_and_foreign_files_and_changes_nothing(tmp
     conn.commit()
     conn.close()
 
-    for bad, words in ((garbage, "not an SQLite"), (foreign, "not a schoolbot"), (truncated, None),
-                       (newer, "newer schoolbot"), (tmp_path / "missing.sqlite3", "no such file")):
+    for bad, words in ((garbage, "это не база данных SQLite"), (foreign, "это не база schoolbot"), (truncated, None),
+                       (newer, "более новой версией schoolbot"), (tmp_path / "missing.sqlite3", "такого файла нет")):
         with pytest.raises(BackupError, match=words):
             await restore(db_path, bad, now)
     assert db_path.read_bytes() == original

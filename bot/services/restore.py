@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.argparsing import SubParsers
-from bot.config import load_settings
+from bot.config import load_settings, startup_text
 from bot.i18n import Catalog, Translator
 from bot.services.access_log import CLI, AccessKind
 from bot.services.backup import _STAMP, BackupError, decrypt_sync, is_encrypted
@@ -90,7 +90,7 @@ def _missing_receipts(db_path: Path, source: Path) -> tuple[list[ReceiptInfo], s
     try:
         in_backup = {r.receipt_id for r in ledger_receipts(source, immutable=True)}
     except sqlite3.Error as exc:
-        raise BackupError(f"{source}: cannot read its consent ledger: {exc}") from None
+        raise BackupError(startup_text("file_ledger_unreadable", path=source, detail=exc)) from None
     if not db_path.exists():
         return [], None
     try:
