@@ -209,7 +209,7 @@ async def test_snooze_reminds_next_working_morning_once(harness: Harness) -> Non
     await app.services.reminders.sweep(local(app, "2027-02-08 10:00"))
     # One message for the teacher that Monday: item 15 once, though both its start and the snooze are due.
     [snoozed] = [r for r in await outbox(app, "plan:") if r["chat_id"] == TEACHER]
-    assert snoozed["payload"].count("Пункт 15") == 2  # the line and its button
+    assert snoozed["payload"].count("Пункт 15") == 3  # the line and its two buttons (done, snooze), each naming it
     kinds = await app.db.fetchall("SELECT kind FROM task_reminders WHERE item_number = '15'")
     assert [r[0] for r in kinds if r[0].startswith("snooze-")] != []
 
