@@ -3,8 +3,9 @@
 The bot is built as `schoolbot run` builds it with no Telegram token (running_bot(telegram=False))
 against the fake MAX, which is as strict as the platform (4000 characters as sent, HTML checked).
 The IT officer links by their own contact, sends a roster file with many errors through the real
-admin flow (file -> "what is in it?" -> the roster button) and asks /status; each long text comes
-as numbered parts whose visible text, put together, is exactly what the service wrote.
+admin flow (file -> "what is in it?" -> the roster button), then the corrected file (preview ->
+«Применить»), and asks /status; each long text comes as numbered parts whose visible text, put
+together, is exactly what the service wrote.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from bot.fakemax.models import MaxMessage
 from bot.services import status as status_service
 from bot.services.imports import ImportOptions, render_outcome
 from tests.codes_helpers import load_school, person_id
-from tests.harness import IT_OFFICER, csv_bytes, running_bot
+from tests.harness import IT_OFFICER, ROSTER_ROWS, csv_bytes, running_bot
 from tests.help_helpers import PHONES
 
 MARKER = re.compile(r"\n\n\((\d+)/(\d+)\)$")
@@ -104,6 +105,21 @@ async def test_import_report_and_status_arrive_whole_on_a_max_only_school(
         # Nothing half-written: a file with errors adds nobody.
         assert not outcome.ok
         assert await app.db.fetchval("SELECT count(*) FROM persons WHERE full_name LIKE 'Работников%'") == 0
+
+        # The corrected file: checked first (the preview's buttons on its message), applied on the press.
+        fixed = csv_bytes([*ROSTER_ROWS, ["Новикова Вера Сергеевна", "ученица", "6Б", "", ""]])
+        mark = len(mx.sent(IT_OFFICER))
+        await officer.send_file(fixed, "состав.csv")
+        choice = await mx.wait_for(IT_OFFICER, lambda m: "Что в нём?" in m.plain, after=mark)
+        await officer.press(choice, "👥 Состав (ученики, родители, сотрудники)")
+        preview = await mx.wait_for(IT_OFFICER, lambda m: "Проверка прошла" in m.plain, after=mark)
+        _readable(preview)
+        assert "✅ Применить" in preview.buttons()
+        assert await app.db.fetchval("SELECT count(*) FROM persons WHERE full_name LIKE 'Новикова%'") == 0
+        await officer.press(preview, "✅ Применить")
+        applied = await mx.wait_for(IT_OFFICER, lambda m: "Импорт выполнен" in m.plain, after=mark)
+        _readable(applied)
+        assert await app.db.fetchval("SELECT count(*) FROM persons WHERE full_name LIKE 'Новикова%'") == 1
 
         # /status over MAX: the counts per messenger, whole and formatted.
         mark = len(mx.sent(IT_OFFICER))
