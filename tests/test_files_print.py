@@ -48,13 +48,21 @@ def _fonts(pdf: Path) -> str:
     return subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
 
 
-async def test_the_report_and_the_consent_register_print(harness: Harness, tmp_path: Path) -> None:
+async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -> None:
     h = harness
     await school(h)
     t = h.app.catalog.bind("ru")
     report = await h.app.services.report.render_report(t)
     register, _, _ = await h.app.services.consent_export.export("xlsx", t, None)
-    pdfs = _to_pdf({"report.xlsx": report, "register.xlsx": register}, tmp_path)
+    sends, _, _ = await h.app.services.send_log_export.export("xlsx", t, None)
+    pdfs = _to_pdf({"report.xlsx": report, "register.xlsx": register, "sends.xlsx": sends}, tmp_path)
+    # The PDFs the bot makes itself need no conversion: read them as they are.
+    for name, (data, _) in {
+        "analysis.pdf": await h.app.services.analysis.pdf_bytes(t),
+        "archive.pdf": await h.app.services.archive.checklist_pdf(t),
+    }.items():
+        (tmp_path / name).write_bytes(data)
+        pdfs[name] = tmp_path / name
     if keep := os.environ.get("KEEP_PRINTS"):   # to look at the pages: KEEP_PRINTS=/some/folder
         for pdf in pdfs.values():
             shutil.copy(pdf, keep)
@@ -73,3 +81,7 @@ async def test_the_report_and_the_consent_register_print(harness: Harness, tmp_p
     assert _pages(pdfs["register.xlsx"]) == 1
     fonts = _fonts(pdfs["register.xlsx"])
     assert "Serif" not in fonts and "Times" not in fonts, fonts
+
+    assert "Журнал отправок сообщений" in _text(pdfs["sends.xlsx"]) and _pages(pdfs["sends.xlsx"]) >= 1
+    assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 1
+    assert "Сдача классных журналов в архив" in _text(pdfs["archive.pdf"]) and _pages(pdfs["archive.pdf"]) == 1
