@@ -136,7 +136,8 @@ async def test_school_year_walk(tmp_path: Path) -> None:
             _, person_id, day_text = row["dedupe_key"].split(":")
             assert int(person_id) == row["person_id"] and people[int(person_id)] is not None
             assert date.fromisoformat(day_text) == not_before.date()
-            key = (row["person_id"], not_before.date())
+            # Keyed by the Telegram id, as `want` (built from the walk's users) names its readers.
+            key = (people[row["person_id"]], not_before.date())
             assert key not in messages, f"two plan messages to {key}"  # at most one per person per day
             messages[key] = json.loads(row["payload"])["text"]
 
