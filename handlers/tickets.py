@@ -126,6 +126,9 @@ def _ticket_named_by(reply: Message) -> int | None:
     carry any keyboard); the answer path still checks the ticket and the officer's role."""
     if reply.via_bot is not None or (reply.from_user is not None and not reply.from_user.is_bot):
         return None
+    # Only a message offering «Ответить» for exactly one ticket names it (the notice, the answer's
+    # confirmation): a list of several questions (/questions) names none.
+    named: set[int] = set()
     markup = reply.reply_markup
     for row in markup.inline_keyboard if markup is not None else []:
         for button in row:
@@ -135,9 +138,9 @@ def _ticket_named_by(reply: Message) -> int | None:
                 data = TicketCb.unpack(button.callback_data)
             except (TypeError, ValueError):
                 continue
-            if data.id > 0:
-                return data.id
-    return None
+            if data.action is TicketAction.ANSWER and data.id > 0:
+                named.add(data.id)
+    return named.pop() if len(named) == 1 else None
 
 
 class RepliesToTicket(Filter):

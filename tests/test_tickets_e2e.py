@@ -83,3 +83,24 @@ async def test_a_reply_reaches_the_asker_when_the_notice_send_was_not_recorded(
         answer = await tg.wait_for(PARENT_ONE, lambda m: "медсестра" in (m.plain or ""), after=mark)
         assert "Где взять справку для бассейна?" in (answer.plain or "")
         assert await app.db.fetchval("SELECT status FROM tickets WHERE id = 1") == "answered"
+
+
+async def test_a_reply_to_the_list_of_questions_answers_none_of_them(tg: FakeTelegram, tmp_path: Path) -> None:
+    """The /questions list carries a button per question: a reply to it names no single question,
+    so it answers none (rather than the first one listed)."""
+    async with running_bot(tg, tmp_path) as app:
+        await import_school(app)
+        officer = await link_e2e(tg, app, IT_OFFICER, "Пётр", "Петров")
+        await link_e2e(tg, app, PARENT_ONE, "Олег", "Смирнов")
+        [asker] = [p for p in await app.people.active() if p.full_name == "Смирнов Олег Павлович"]
+        for text in ("Где взять справку для бассейна?", "Когда родительское собрание?"):
+            await app.services.tickets.open_ticket(asker, text)
+
+        mark = len(tg.sent(IT_OFFICER))
+        await officer.send("/questions")
+        listed = await tg.wait_for(IT_OFFICER, lambda m: str(m.reply_markup).count("tk:view") == 2, after=mark)
+        mark = len(tg.sent(IT_OFFICER))
+        await officer.send("Справку выдаёт медсестра, кабинет 3, с 9 до 12.", reply_to=listed)
+        await tg.wait_for(IT_OFFICER, lambda m: True, after=mark)  # the bot has handled the reply
+        assert not [m for m in tg.sent(IT_OFFICER)[mark:] if "Ответ на вопрос" in (m.plain or "")]
+        assert await app.db.fetchval("SELECT count(*) FROM tickets WHERE status = 'open'") == 2
