@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.services.print_sheets import render_sheets
+from bot.services.qr_card import CardData, qr_payload
+from bot.services.roster import import_roster
+from bot.services.training import SessionSpec
 from tests.consent_helpers import school
-from tests.harness import Harness
+from tests.harness import ROSTER_ROWS, Harness, csv_bytes
 
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
 pytestmark = pytest.mark.skipif(
@@ -48,14 +53,46 @@ def _fonts(pdf: Path) -> str:
     return subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
 
 
+# The longest name a school is likely to have: it wraps on paper, it is never cut.
+LONG_NAME = "Константинопольская-Голенищева Александра-Виктория Святославовна"
+
+
+def _flat(text: str) -> str:
+    """pdftotext's text with line breaks and runs of spaces (wrapped cells, table layout) as one space."""
+    return " ".join(text.split())
+
+
+def _sans_only(pdf: Path) -> None:
+    fonts = _fonts(pdf)
+    assert "Serif" not in fonts and "Times" not in fonts, fonts
+
+
 async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -> None:
     h = harness
     await school(h)
+    # A teacher with a very long name: the training attendance sheet must wrap it.
+    rows = [*ROSTER_ROWS, [LONG_NAME, "учитель", "", "+79000000009", ""]]
+    assert (await import_roster(h.app.db, csv_bytes(rows, encoding="utf-8", delimiter=";"), "roster.csv",
+                                now=h.clock.now())).ok
     t = h.app.catalog.bind("ru")
     report = await h.app.services.report.render_report(t)
     register, _, _ = await h.app.services.consent_export.export("xlsx", t, None)
     sends, _, _ = await h.app.services.send_log_export.export("xlsx", t, None)
-    pdfs = _to_pdf({"report.xlsx": report, "register.xlsx": register, "sends.xlsx": sends}, tmp_path)
+    session_id, _, _ = await h.app.services.training.create_session(None, SessionSpec(
+        title="Работа в электронном журнале", audience="teachers", class_label=None,
+        starts_at=h.clock.now() + timedelta(days=2), place="Кабинет информатики"))
+    attendance = await h.app.services.training.attendance_xlsx(session_id, "ru")
+    assert attendance is not None
+    access, _, _ = await h.app.services.access_log.export(t)
+    pdfs = _to_pdf({"report.xlsx": report, "register.xlsx": register, "sends.xlsx": sends,
+                    "attendance.xlsx": attendance[0], "access.xlsx": access}, tmp_path)
+    # The class teacher's code sheet as print_cards renders it, with the long name on a card.
+    code = "AB12-CD34-EF56"
+    (tmp_path / "codes.pdf").write_bytes(render_sheets([CardData(
+        full_name=LONG_NAME, role_label="Обучающийся", class_label="5А", code=code,
+        qr_payload=qr_payload(code, None), where_to_enter="Введите код в боте школы",
+        school_name="МБОУ «СОШ № 17»")], title="5А — пригласительные коды"))
+    pdfs["codes.pdf"] = tmp_path / "codes.pdf"
     # The PDFs the bot makes itself need no conversion: read them as they are.
     for name, (data, _) in {
         "analysis.pdf": await h.app.services.analysis.pdf_bytes(t),
@@ -82,6 +119,25 @@ async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -
     fonts = _fonts(pdfs["register.xlsx"])
     assert "Serif" not in fonts and "Times" not in fonts, fonts
 
-    assert "Журнал отправок сообщений" in _text(pdfs["sends.xlsx"]) and _pages(pdfs["sends.xlsx"]) >= 1
+    text = _flat(_text(pdfs["sends.xlsx"]))
+    assert "Журнал отправок сообщений" in text and _pages(pdfs["sends.xlsx"]) == 1
+    # The subtitle wraps to its end instead of stopping at the page's edge ("… Только в").
+    assert "персональных данных в журнале нет" in text, text
+    _sans_only(pdfs["sends.xlsx"])
+
+    text = _flat(_text(pdfs["attendance.xlsx"]))
+    assert "Работа в электронном журнале" in text and "Присутствие" in text
+    assert all(part in text for part in LONG_NAME.split()), text   # wrapped, every word there
+    assert _pages(pdfs["attendance.xlsx"]) == 1
+    _sans_only(pdfs["attendance.xlsx"])
+
+    text = _flat(_text(pdfs["access.xlsx"]))
+    assert "Журнал" in text and _pages(pdfs["access.xlsx"]) == 1
+    _sans_only(pdfs["access.xlsx"])
+
+    # The card breaks the name after its hyphens and at spaces: whole on the card, never "…".
+    text = _flat(_text(pdfs["codes.pdf"])).replace("- ", "-")
+    assert "…" not in text and LONG_NAME in text, text
+    assert code in text and _pages(pdfs["codes.pdf"]) == 1
     assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 1
     assert "Сдача классных журналов в архив" in _text(pdfs["archive.pdf"]) and _pages(pdfs["archive.pdf"]) == 1

@@ -86,3 +86,19 @@ def test_qr_codes_on_pages_decode(tmp_path: Path) -> None:
             gray = img.convert("L")
         decoded.extend(r.text for r in zxingcpp.read_barcodes(gray))
     assert sorted(decoded) == sorted(c.qr_payload for c in cards)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils is not installed")
+def test_a_name_too_long_for_three_lines_wraps_further_and_is_never_cut(tmp_path: Path) -> None:
+    name = ("Константинопольская-Голенищева-Верхнеднепровская Александра-Виктория-Анастасия "
+            "Святославовна-Ярополковна")
+    card = make_cards(1)[0]
+    pdf_path = tmp_path / "long.pdf"
+    pdf_path.write_bytes(render_sheets([CardData(
+        full_name=name, role_label=card.role_label, class_label=card.class_label, code=card.code,
+        qr_payload=card.qr_payload, where_to_enter=card.where_to_enter, school_name=card.school_name)], title=TITLE))
+    text = subprocess.run(["pdftotext", "-layout", str(pdf_path), "-"], check=True, capture_output=True,  # noqa: S607
+                          text=True).stdout
+    flat = " ".join(text.split()).replace("- ", "-")
+    assert "…" not in flat and name in flat, flat
+    assert card.code in flat

@@ -100,7 +100,9 @@ async def test_parent_meeting_rsvp_and_reminders(harness: Harness) -> None:
     sheet = load_workbook(io.BytesIO(data)).active
     assert sheet is not None
     rows = [[c.value for c in r] for r in sheet.iter_rows()]
-    assert rows[0] == ["ФИО", "Роль", "Класс", "Ответ", "Присутствие"]
+    # The session's title and time head the sheet (it was dropped before), the table's header follows.
+    assert isinstance(rows[0][0], str) and " — " in rows[0][0]
+    assert rows[1] == ["ФИО", "Роль", "Класс", "Ответ", "Присутствие"]
     assert ["Иванова Елена Викторовна", "родитель", None, "придёт", "был"] in rows
     assert ["Смирнов Олег Павлович", "родитель", None, "не сможет", "не отмечено"] in rows
     # Non-admins cannot open the session screens.

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
+from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, style_table, wrap_across
 from storage.access_log import AccessLogRepo, AccessRow
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def register_cli(sub: SubParsers, export: SubParsers) -> None:
     e.set_defaults(func=AccessLog.cmd_export, service=AccessLog)
 
 
-XLSX_WIDTHS = (18, 16, 14, 40, 22, 14)
+XLSX_WIDTHS = (18, 19, 19, 40, 22, 14)  # "расписание бота" on one line
 
 
 def _who(row: AccessRow, t: Translator) -> str:
@@ -102,7 +103,7 @@ def _who(row: AccessRow, t: Translator) -> str:
 
 def to_xlsx(rows: Sequence[AccessRow], t: Translator, *, title: str, subtitle: str, tz: object) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
@@ -111,21 +112,28 @@ def to_xlsx(rows: Sequence[AccessRow], t: Translator, *, title: str, subtitle: s
     ws.title = t("access.export.sheet")[:31]
     xlsx_append(ws, [title])
     xlsx_append(ws, [subtitle])
-    ws["A1"].font = Font(bold=True, size=13)
+    ws["A1"].font = Font(name=FONT_NAME, bold=True, size=13)
     xlsx_append(ws, [t(f"access.export.{c}") for c in ("when", "who", "channel", "what", "object", "due")])
     for cell in ws[3]:
-        cell.font = Font(bold=True)
         cell.fill = PatternFill("solid", fgColor="DDDDDD")
     for r in rows:
         xlsx_append(ws, [
             r.at.astimezone(tz).replace(tzinfo=None),  # type: ignore[arg-type]
             _who(r, t), t(f"access.channel.{r.channel}"), t(f"access.kind.{r.kind}"), r.object_id or "",
-            r.due_on.strftime("%d.%m.%Y") if r.due_on else "",
+            r.due_on,   # a real date cell (fit_rows prints it dd.mm.yyyy), not text
         ])
-        ws.cell(row=ws.max_row, column=1).number_format = "DD.MM.YYYY HH:MM"
+    for cells in ws.iter_rows(min_row=3):
+        for cell in cells:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
     for i, width in enumerate(XLSX_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    wrap_across(ws, row=2, columns=len(XLSX_WIDTHS))
+    style_table(ws, header_row=3, columns=len(XLSX_WIDTHS))
     ws.freeze_panes = "A4"
+    fit_landscape_a4(ws, title_rows="3:3")
+    fit_rows(ws, first_row=3)
+    if ws.oddFooter is not None:
+        ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

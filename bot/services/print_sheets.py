@@ -147,7 +147,11 @@ def _draw_card(pdf: FPDF, card: CardData, x0: float, y0: float) -> None:
     col_w = x0 + CELL_W - PAD - col_x
 
     # Lay the text column out first, then centre it vertically beside the QR.
+    # A name is never cut: three lines at the largest size that holds it, else as many lines as it
+    # takes at the smallest (the "where to enter" hint below gives up its room first).
     name, name_size = _lines(pdf, card.full_name, SANS, "B", (11, 10, 9, 8), col_w, 3)
+    if name[-1].endswith("…"):
+        name, name_size = _lines(pdf, card.full_name, SANS, "B", (8, 7), col_w, 6)
     role, role_size = _lines(pdf, card.role_line, SANS, "", (8.5, 7.5), col_w, 1)
     # The code is never shortened: shrink, then break after hyphens, then anywhere.
     pad_x, pad_y = 1.6, 1.4

@@ -29,6 +29,7 @@ from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import csv_row, write_private, xlsx_append
+from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_landscape_a4, fit_rows, style_table, wrap_across
 from storage.messengers import MessengerRepo, SendRecord
 
 if TYPE_CHECKING:
@@ -126,34 +127,52 @@ def to_xlsx(
     records: Sequence[SendRecord], summary: Summary, t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC
 ) -> bytes:
     from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = t("channels.export.sheet")[:31]
-    xlsx_append(ws, [title])
-    xlsx_append(ws, [subtitle])
-    ws["A1"].font = Font(bold=True, size=13)
-    xlsx_append(ws, header(t))
-    for cell in ws[3]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDDDDD")
-    for record in records:
-        xlsx_append(ws, [_local(record.at, tz), *_words(record, t)])
-        ws.cell(row=ws.max_row, column=1).number_format = "DD.MM.YYYY HH:MM"
-    last = ws.max_row
-    xlsx_append(ws, [])
-    first_summary = ws.max_row + 1
-    for row in summary_rows(summary, t):
-        xlsx_append(ws, row)
-    ws.cell(row=first_summary, column=1).font = Font(bold=True)
-    ws.cell(row=ws.max_row, column=1).font = Font(bold=True)
     for i, width in enumerate(XLSX_WIDTHS, 1):
         ws.column_dimensions[get_column_letter(i)].width = width
+    last_column = get_column_letter(len(COLUMNS))
+    xlsx_append(ws, [title])
+    xlsx_append(ws, [subtitle])
+    ws["A1"].font = Font(name=FONT_NAME, bold=True, size=13)
+    wrap_across(ws, row=2, columns=len(COLUMNS))
+    xlsx_append(ws, header(t))
+    for cell in ws[3]:
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for record in records:
+        xlsx_append(ws, [_local(record.at, tz), *_words(record, t)])
+    last = ws.max_row
+    style_table(ws, header_row=3, columns=len(COLUMNS))
+    fit_rows(ws, first_row=3)
+    xlsx_append(ws, [])
+    # The summary: two small tables under the log, each with a bold heading line above it; bordered
+    # and in the same face as the log (style_table covers only the log's own rows).
+    thin = Side(style="thin", color="808080")
+    border = Border(left=thin, right=thin, top=thin, bottom=thin)
+    headings = {t("channels.export.summary"), t("channels.export.by_class")}
+    table_header = False
+    for row in summary_rows(summary, t):
+        xlsx_append(ws, row)
+        n = ws.max_row
+        heading = len(row) == 1   # the two headings and the closing line on forbidden sends
+        for cell in ws[n]:
+            if cell.value is None and cell.column is not None and cell.column > len(row):
+                continue
+            cell.font = Font(name=FONT_NAME, size=FONT_SIZE, bold=heading or table_header)
+            if len(row) > 1:
+                cell.border = border
+        table_header = len(row) == 1 and row[0] in headings
     ws.freeze_panes = "A4"
-    ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{last}"
+    ws.auto_filter.ref = f"A3:{last_column}{last}"
+    fit_landscape_a4(ws, title_rows="3:3")
+    if ws.oddFooter is not None:
+        ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()

@@ -25,6 +25,7 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_e
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
+from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, style_table
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload
 
@@ -120,19 +121,30 @@ RsvpStatus = Literal["ok", "not_invited", "past", "missing"]
 
 
 def _xlsx(rows: list[list[str]], title: str) -> bytes:
+    """The first row is the session's title and time, the second the table's header."""
     from openpyxl import Workbook
-    from openpyxl.styles import Font
+    from openpyxl.styles import Alignment, Font, PatternFill
 
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = title[:31] or "Sheet"
-    for row in rows:
-        xlsx_append(ws, row)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
     for column, width in zip("ABCDE", (40, 30, 10, 14, 14), strict=False):
         ws.column_dimensions[column].width = width
+    for row in rows:
+        xlsx_append(ws, row)
+    ws["A1"].font = Font(name=FONT_NAME, bold=True, size=12)
+    for cell in ws[2]:
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+    # Long names and several roles wrap inside their column instead of running under the next one.
+    for cells in ws.iter_rows(min_row=2):
+        for cell in cells:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    style_table(ws, header_row=2, columns=len(rows[1]) if len(rows) > 1 else 1)
+    fit_landscape_a4(ws, title_rows="2:2")
+    fit_rows(ws, first_row=2)
+    if ws.oddFooter is not None:
+        ws.oddFooter.center.text = "&P / &N"
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
@@ -327,8 +339,8 @@ class TrainingService:
                     t(f"help.xlsx.att_{'none' if inv.attended is None else ('yes' if inv.attended else 'no')}"),
                 ]
             )
-        # The header is the second row; keep bold on it rather than on the title.
-        data = await asyncio.to_thread(_xlsx, rows[1:], t("help.xlsx.sheet"))
+        # The title row (what and when) prints above the table: a page without it says nothing.
+        data = await asyncio.to_thread(_xlsx, rows, t("help.xlsx.sheet"))
         filename = f"attendance-{session.id}-{session.starts_at.astimezone(self.school.tz):%Y%m%d}.xlsx"
         return data, filename
 

@@ -119,3 +119,23 @@ def style_table(ws: Worksheet, *, header_row: int, columns: int) -> None:
             if cell.value is not None and (cell.font is None or cell.font.name != FONT_NAME):
                 size = cell.font.sz if cell.font is not None and cell.font.sz else FONT_SIZE
                 cell.font = Font(name=FONT_NAME, size=size, bold=bool(cell.font is not None and cell.font.b))
+
+
+def wrap_across(ws: Worksheet, *, row: int, columns: int) -> None:
+    """A long line above a table (a subtitle) merged across the table's width and wrapped, its row
+    tall enough: spilled over the empty neighbours, it was cut at the page's edge ("… Только в").
+    Call after the column widths are set."""
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    cell = ws.cell(row=row, column=1)
+    text = str(cell.value or "")
+    width = 0.0
+    for column in range(1, columns + 1):
+        letter = get_column_letter(column)
+        width += (ws.column_dimensions[letter].width if letter in ws.column_dimensions else None) or 8.43
+    ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=columns)
+    cell.font = Font(name=FONT_NAME, size=FONT_SIZE)
+    cell.alignment = Alignment(wrap_text=True, vertical="top")
+    lines = wrapped_lines(text, width)
+    ws.row_dimensions[row].height = LINE_POINTS * lines + (2 if lines > 1 else 0)
