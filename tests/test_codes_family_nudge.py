@@ -44,7 +44,7 @@ async def test_a_family_gets_one_nudge_for_all_its_codes(harness: Harness) -> No
     assert all(name in text for name in (ELENA, MISHA, MASHA))
     buttons = [b for row in first["reply_markup"]["inline_keyboard"] for b in row]  # type: ignore[index]
     assert {b["callback_data"] for b in buttons} >= {CodeActivated(code_id=c.id).pack() for c in codes.values()}
-    assert "✅ Миша: активирован" in [b["text"] for b in buttons]
+    assert "✅ Миша: код активирован" in [b["text"] for b in buttons]
 
     # Misha's code gets activated; the second nudge names the two left, still as one message.
     await _mark_sent(app)
