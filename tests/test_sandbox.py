@@ -6,6 +6,7 @@ import io
 import stat
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,6 +42,7 @@ def test_parse_line() -> None:
     assert parse_line("/as parent_5a") == parse_line("/AS parent_5a")
     assert parse_line("/as parent_5a").name == "as" and parse_line("/as parent_5a").arg == "parent_5a"
     assert parse_line(" 3 ").name == "press" and parse_line("3").arg == "3"
+    assert parse_line("14.2").name == "press" and parse_line("14.2").arg == "14.2"
     assert parse_line("/time +3d").arg == "+3d"
     # Bot commands and text go to the bot; // escapes a sandbox command name.
     assert parse_line("/start").name is None and parse_line("/start").arg == "/start"
@@ -101,26 +103,27 @@ async def test_chat_engine_parent_links_with_numbered_buttons(sandbox: Sandbox) 
     await engine.handle("/as")
     assert "parent_5a" in out.getvalue()
     await engine.handle("hello")
-    assert "choose who you are first" in out.getvalue()
+    assert "Сначала выберите, кем вы будете" in out.getvalue()
 
     await engine.handle("/as 6")  # the numbered list: parent_5a is sixth
     assert engine.current is sandbox.persona("parent_5a").person
     await engine.handle("/start")
-    assert "[1] 📱 Поделиться номером телефона" in out.getvalue()
     buttons = engine.buttons()
-    assert [(b.number, b.kind) for b in buttons] == [(1, "reply")]
+    assert [(b.index, b.kind) for b in buttons] == [(1, "reply")]
+    # A button is labelled by its message (the "#N" of the header) and its place in it.
+    assert f"[{buttons[0].message_no}.1] 📱 Поделиться номером телефона" in out.getvalue()
 
-    await engine.handle("1")  # a bare number presses; this reply button shares the contact
+    await engine.handle("1")  # one message has buttons: a bare number presses; this one shares the contact
     assert "Иванова Елена Викторовна" in out.getvalue()
-    labels = [b.text for b in engine.buttons()]
-    assert "📝 Согласие" in labels and "🔑 Мои коды" in labels
-    await engine.handle(f"{labels.index('📝 Согласие') + 1}")
+    by_text = {b.text: b for b in engine.buttons()}
+    assert "📝 Согласие" in by_text and "🔑 Мои коды" in by_text
+    await engine.handle(by_text["📝 Согласие"].label)
     inline = [b for b in engine.buttons() if b.kind == "inline"]
-    assert inline and inline[0].number == 1  # inline buttons come first, then the menu keyboard
+    assert inline and inline[0].index == 1  # inline buttons come first, then the menu keyboard
     assert engine.buttons()[-1].kind == "reply"
 
-    await engine.handle("/press 99")
-    assert "no button '99'" in out.getvalue()
+    await engine.handle("/press 99.1")
+    assert "Кнопки «99.1» нет" in out.getvalue()
 
 
 async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_path: Path) -> None:
@@ -130,13 +133,13 @@ async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_pat
     await engine.handle("/consent")
     for child in ("Миша", "Маша"):  # the agree buttons appear once each document was opened
         read = next(b for b in engine.buttons() if b.text == f"📄 Прочитать документ: {child}")
-        await engine.handle(f"/press {read.number}")
+        await engine.handle(f"/press {read.label}")
     all_yes = next(b for b in engine.buttons() if "за всех детей" in b.text and "✅" in b.text)
-    await engine.handle(f"/press {all_yes.number}")
+    await engine.handle(f"/press {all_yes.label}")
     text = out.getvalue()
-    assert "(edited)" in text and "согласие дано" in text
+    assert "(изменено)" in text and "согласие дано" in text
     saved = list((sandbox.files_dir / "parent_5a").glob("*.png"))
-    assert saved and "photo saved:" in text  # QR cards are saved and their paths printed
+    assert saved and "фото сохранено:" in text  # QR cards are saved and their paths printed
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in saved)  # a card carries a code
 
     await engine.handle("/as it_officer")
@@ -148,17 +151,17 @@ async def test_chat_engine_edits_files_unread_and_time(sandbox: Sandbox, tmp_pat
     # A file the bot draws (the report: several sheets) arrives before the prompt comes back.
     mark = len(out.getvalue())
     await engine.handle("/report")
-    assert "(no reply)" not in out.getvalue()[mark:] and "report-" in out.getvalue()[mark:]
+    assert "(ответа нет)" not in out.getvalue()[mark:] and "report-" in out.getvalue()[mark:]
 
     await engine.handle("/time +3d")
     text = out.getvalue()
-    assert "Now 2026-12-04 10:00" in text and "new message(s) for teacher" in text
+    assert "Сейчас 2026-12-04 10:00 пт" in text and "Для teacher:" in text
     await engine.handle("/unread")
-    assert "teacher" in out.getvalue().split("Unread messages:")[-1]
+    assert "teacher" in out.getvalue().split("Непрочитанные сообщения:")[-1]
     await engine.handle("/time 2026-12-01 09:00")
-    assert "only moves forward" in out.getvalue()
+    assert "время идёт только вперёд" in out.getvalue()
     await engine.handle("/who")
-    assert "School time: 2026-12-04 10:00" in out.getvalue()
+    assert "Время школы: 2026-12-04 10:00" in out.getvalue()
     assert await engine.handle("/quit") is False
 
 
@@ -224,3 +227,73 @@ async def test_cli_script_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "FAILED at step 1" in err and "--- expected (stranger" in err
     result = await run_script(path, SandboxOptions(data_dir=tmp_path / "d2"))
     assert not result.ok
+
+
+async def test_a_late_message_never_changes_what_a_button_label_presses(sandbox: Sandbox,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    engine, out = engine_for(sandbox)
+    await engine.handle("/as parent_5a")
+    await engine.handle("/contact")
+    await engine.handle("/consent")
+    read = next(b for b in engine.buttons() if b.text == "📄 Прочитать документ: Миша")
+    assert f"[{read.label}] {read.text}" in out.getvalue()
+    # A later message with the same buttons arrives (the parent asked again from their phone) and
+    # becomes the latest one; before, "1" and the numbers shown for the first screen moved to it.
+    parent = sandbox.persona("parent_5a").person
+    user = sandbox.played(parent)
+    await sandbox.act(user, user.send("/consent"))
+    await engine.handle("/read")
+    late = next(b for b in engine.buttons() if b.text == read.text)
+    assert late.message_no > read.message_no and late.label != read.label
+    assert f"[{late.label}] {late.text}" in out.getvalue()
+
+    # A plain number names no message: refused now that two messages have buttons, not guessed.
+    mark = len(out.getvalue())
+    await engine.handle(str(read.index))
+    assert "Кнопки есть у нескольких сообщений" in out.getvalue()[mark:]
+
+    # The label shown on the first screen still presses the first screen's button: the callback
+    # query the bot receives comes from that message.
+    pressed_on: list[int] = []
+    push = sandbox.tg.push_update
+
+    def record(update: dict[str, Any]) -> int:
+        if "callback_query" in update:
+            pressed_on.append(update["callback_query"]["message"]["message_id"])
+        return push(update)
+
+    monkeypatch.setattr(sandbox.tg, "push_update", record)
+    await engine.handle(read.label)
+    assert pressed_on == [read.message_no]
+    assert "(нажато: 📄 Прочитать документ: Миша)" in out.getvalue()
+
+
+_RUSSIAN_SCREENS = ("Команды песочницы", "Сначала выберите, кем вы будете", "Люди учебной школы", "непрочитано",
+                    "Теперь вы — parent_one (Смирнов Олег Павлович).", "(кнопок нет)", "(ничего нового)",
+                    "(ответа нет)", "Сейчас 2026-12-01 11:00 вт", "Время школы: 2026-12-01 11:00 вт",
+                    "время идёт только вперёд", "Кнопки «7.7» нет", "без MAX", "Не удалось прочитать",
+                    "Не понимаю время «+3x»")
+_ENGLISH_SCREENS = ("Sandbox commands", "Choose who you are first", "Demo people", "unread",
+                    "You are now parent_one (Смирнов Олег Павлович).", "(no buttons)", "(nothing new)", "(no reply)",
+                    "Now 2026-12-01 11:00 Tue", "School time: 2026-12-01 11:00 Tue",
+                    "Time only moves forward", "No button '7.7'", "without MAX", "Cannot read",
+                    "Cannot read the time '+3x'")
+
+
+@pytest.mark.parametrize("lang", ["ru", "en"])
+async def test_the_sandbox_speaks_russian_by_default_and_english_with_lang_en(tmp_path: Path, lang: str) -> None:
+    argv = ["sandbox", "--data-dir", str(tmp_path / "sb")] + (["--lang", "en"] if lang == "en" else [])
+    args = build_parser().parse_args(argv)
+    options = SandboxOptions(data_dir=args.data_dir, start=START, lang=args.lang)
+    async with Sandbox.running(options) as sb:
+        engine, out = engine_for(sb)
+        for line in ("/help", "hello", "/as", "/as parent_one", "/buttons", "/read", "/time +1h", "/who",
+                     "/time 2020-01-01 10:00", "/time +3x", "/press 7.7", "/wire max", f"/file {tmp_path}/none.csv"):
+            await engine.handle(line)
+        engine.after_action()  # nothing came: the "(no reply)" line
+        text = out.getvalue()
+        prompt = engine.prompt()
+    wanted, foreign = (_RUSSIAN_SCREENS, _ENGLISH_SCREENS) if lang == "ru" else (_ENGLISH_SCREENS, _RUSSIAN_SCREENS)
+    assert [w for w in wanted if w not in text] == []
+    assert [w for w in foreign if w in text and w not in ("unread",)] == []
+    assert prompt.endswith("вт] > " if lang == "ru" else "Tue] > ")

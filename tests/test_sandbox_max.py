@@ -32,26 +32,26 @@ async def test_chat_engine_plays_a_max_parent_who_links_by_contact_and_presses(s
     engine = ChatEngine(sandbox, ChatOutput(out))
     await engine.handle("/as parent_5a max")
     parent = sandbox.persona("parent_5a").person
-    assert engine.wire_of(parent) == "max" and "on MAX" in out.getvalue()
+    assert engine.wire_of(parent) == "max" and "мессенджер MAX" in out.getvalue()
     await engine.handle("/start")
     # MAX has no reply keyboard: the contact request is an inline request_contact button.
-    assert [(b.number, b.kind, b.text) for b in engine.buttons()] == [(1, "inline", "📱 Поделиться номером телефона")]
+    assert [(b.index, b.kind, b.text) for b in engine.buttons()] == [(1, "inline", "📱 Поделиться номером телефона")]
     assert "parent_5a (Иванова Елена Викторовна) · MAX" in out.getvalue()  # which messenger it came through
     await engine.handle("1")
     assert "Иванова Елена Викторовна" in out.getvalue()
     linked = await sandbox.app.people.by_account(Channel.MAX, sandbox.max_user_for(parent).id)
     assert linked is not None and linked.user_id(Channel.TELEGRAM) is None
     assert await sandbox.app.people.by_account(Channel.TELEGRAM, parent.tg_id or 0) is None  # nothing reached Telegram
-    labels = [b.text for b in engine.buttons()]
-    await engine.handle(f"{labels.index('📝 Согласие') + 1}")
+    consent = next(b for b in engine.buttons() if b.text == "📝 Согласие")
+    await engine.handle(consent.label)
     read = next(b for b in engine.buttons() if b.text == "📄 Прочитать документ: Миша")
-    await engine.handle(f"/press {read.number}")  # an inline callback over MAX
+    await engine.handle(f"/press {read.label}")  # an inline callback over MAX
     assert "152-ФЗ" in out.getvalue()
 
     await engine.handle("/wire telegram")
     assert engine.wire_of(parent) == "telegram" and engine.buttons() == []
     await engine.handle("/wire pigeon")
-    assert "/wire max or /wire telegram" in out.getvalue()
+    assert "/wire max или /wire telegram" in out.getvalue()
 
 
 async def test_script_plays_on_the_max_wire(sandbox: Sandbox, tmp_path: Path) -> None:

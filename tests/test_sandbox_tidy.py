@@ -42,8 +42,9 @@ async def test_people_table_has_clean_headers_in_one_language(sandbox: Sandbox) 
     await engine.handle("/as")
     lines = buffer.getvalue().splitlines()
     header = lines[1].split()
-    assert header == ["#", "key", "name", "role", "unread"]
+    assert header == ["№", "ключ", "имя", "роль", "непрочитано"]
     table = "\n".join(lines[2:])
-    # Roles in English only: no roster wording such as "учитель" or "родитель".
-    assert "IT officer" in table and "учитель" not in table and "родитель" not in table
-    assert "unread" not in table  # the count sits under its header
+    # Roles in the sandbox's language only (Russian by default): no English label such as "teacher".
+    assert "ответственный за информатизацию" in table and "учитель" in table and "родитель" in table
+    assert "teacher of" not in table and "IT officer" not in table and "parent" not in table.replace("parent_", "")
+    assert "непрочитано" not in table  # the count sits under its header

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import cache
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from bot.fakeapi import SentMessage
 
@@ -15,6 +16,9 @@ class ChatOutput:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
+        # The sandbox's words ("edited", "keyboard:"); the chat engine puts its own language here.
+        self.t: Callable[..., str] = _russian
+
 
     def write(self, text: str = "") -> None:
         print(text, file=self.stream, flush=True)
@@ -25,18 +29,21 @@ class ChatOutput:
     def error(self, text: str) -> None:
         self.write(f"! {text}")
 
-    def message(self, who: str, message: SentMessage, *, edited: bool, numbers: dict[tuple[int, str], int],
+    def message(self, who: str, message: SentMessage, *, edited: bool, labels: dict[tuple[int, int], str],
                 saved: Path | None, when: str) -> None:
-        tag = " (edited)" if edited else ""
-        deleted = " (deleted)" if message.deleted else ""
-        self.write(f"── bot → {who} · #{message.message_id} · {when}{tag}{deleted}")
+        tag = f" ({self.t('edited')})" if edited else ""
+        deleted = f" ({self.t('deleted')})" if message.deleted else ""
+        self.write(f"── {self.t('bot_to', who=who)} · #{message.message_id} · {when}{tag}{deleted}")
         if message.plain:
             self.write(message.plain)
         if saved is not None:
-            kind = "photo" if message.method == "sendPhoto" else "document"
-            self.write(f"[{kind} saved: {saved}]")
-        for line in _button_lines(message, numbers):
+            self.write(self.saved_line(message, saved))
+        for line in _button_lines(message, labels, self.t("keyboard")):
             self.write(line)
+
+    def saved_line(self, message: SentMessage, saved: Path) -> str:
+        key = "photo_saved" if message.method == "sendPhoto" else "document_saved"
+        return self.t(key, path=str(saved))
 
     def table(self, title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[str] = ()) -> None:
         self.write(title)
@@ -62,19 +69,19 @@ class RichOutput(ChatOutput):
     def error(self, text: str) -> None:
         self.console.print(text, style="bold red", markup=False)
 
-    def message(self, who: str, message: SentMessage, *, edited: bool, numbers: dict[tuple[int, str], int],
+    def message(self, who: str, message: SentMessage, *, edited: bool, labels: dict[tuple[int, int], str],
                 saved: Path | None, when: str) -> None:
         from rich.panel import Panel
         from rich.text import Text
 
         body = Text(message.plain or "")
         if saved is not None:
-            kind = "photo" if message.method == "sendPhoto" else "document"
-            body.append(f"\n[{kind} saved: {saved}]", style="magenta")
-        lines = _button_lines(message, numbers)
+            body.append("\n" + self.saved_line(message, saved), style="magenta")
+        lines = _button_lines(message, labels, self.t("keyboard"))
         if lines:
             body.append("\n" + "\n".join(lines), style="bold yellow")
-        title = f"bot → {who} · #{message.message_id} · {when}" + (" · edited" if edited else "")
+        title = (f"{self.t('bot_to', who=who)} · #{message.message_id} · {when}"
+                 + (f" · {self.t('edited')}" if edited else ""))
         self.console.print(Panel(body, title=title, title_align="left", border_style="yellow" if edited else "green"))
 
     def table(self, title: str, rows: Sequence[tuple[str, ...]], headers: Sequence[str] = ()) -> None:
@@ -89,14 +96,36 @@ class RichOutput(ChatOutput):
         self.console.print(table)
 
 
-def _button_lines(message: SentMessage, numbers: dict[tuple[int, str], int]) -> list[str]:
-    def label(kind: str, text: str) -> str:
-        n = numbers.get((message.message_id if kind == "inline" else -message.message_id, text))
-        return f"[{n}] {text}" if n is not None else f"[·] {text}"
+def _button_lines(message: SentMessage, labels: dict[tuple[int, int], str], keyboard_word: str) -> list[str]:
+    """The message's buttons under their labels ("4.2": message #4, button 2); "·" for a button
+    no longer pressable (a keyboard a later message replaced, a deleted message)."""
+    def rows(kind: str, grid: list[list[str]]) -> list[str]:
+        lines, index = [], 0
+        sign = 1 if kind == "inline" else -1
+        for row in grid:
+            cells = []
+            for text in row:
+                index += 1
+                cells.append(f"[{labels.get((sign * message.message_id, index), '·')}] {text}")
+            lines.append("  " + "   ".join(cells))
+        return lines
 
-    lines = ["  " + "   ".join(label("inline", b) for b in row) for row in message.buttons()]
+    lines = rows("inline", message.buttons())
     keyboard = message.reply_buttons()
     if keyboard:
-        lines.append("  keyboard:")
-        lines += ["  " + "   ".join(label("reply", b) for b in row) for row in keyboard]
+        lines.append(f"  {keyboard_word}")
+        lines += rows("reply", keyboard)
     return lines
+
+
+@cache
+def _catalog() -> Any:
+    from bot.i18n import Catalog
+
+    return Catalog.load()
+
+
+def _russian(key: str, /, **params: object) -> str:
+    """The words of an output used without a chat engine (Russian, the sandbox's default)."""
+    text: str = _catalog().text("ru", f"sandbox.{key}", **params)
+    return text
