@@ -6,9 +6,10 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from bot.fakeapi import SentMessage
+from bot.i18n import Catalog
 
 
 class ChatOutput:
@@ -119,9 +120,7 @@ def _button_lines(message: SentMessage, labels: dict[tuple[int, int], str], keyb
 
 
 @cache
-def _catalog() -> Any:
-    from bot.i18n import Catalog
-
+def _catalog() -> Catalog:
     return Catalog.load()
 
 
