@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -52,6 +53,23 @@ async def bot(tg: FakeTelegram) -> AsyncIterator[Bot]:
         yield bot
     finally:
         await bot.session.close()
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A test that runs a CLI command in this process calls setup_logging, which sets the root logger
+    to ERROR or WARNING (basicConfig(force=True)); restored afterwards, so a later test on the same
+    worker still sees the WARNING lines it reads through caplog."""
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    yield
+    root.setLevel(level)
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    for handler in handlers:
+        if handler not in root.handlers:
+            root.addHandler(handler)
 
 
 @pytest.fixture(autouse=True)
