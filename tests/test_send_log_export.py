@@ -27,6 +27,7 @@ from bot.fakemax import FakeMax
 from bot.services.roster import import_roster
 from bot.services.send_log_export import summarise
 from bot.tg.callbacks import AdminAction
+from storage.db import Database
 from storage.messengers import MessengerRepo, SendRecord
 from storage.outbox import Payload
 from tests.codes_helpers import CODES, load_school
@@ -104,8 +105,16 @@ async def _routed_sends(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> tuple[
             return wanted <= {(r.channel, r.data_class, r.outcome) for r in await repo.send_log()}
 
         await _eventually(logged)
-        records = await repo.send_log()
-        return records, app.settings.database_path, app.settings.school_config
+        db_path, school = app.settings.database_path, app.settings.school_config
+    # Read once the bot has stopped: a send still in flight when the wanted rows appeared (the
+    # outbox drains on) would otherwise be logged after this count and before the export's.
+    db = Database(db_path)
+    await db.open()
+    try:
+        records = await MessengerRepo(db).send_log()
+    finally:
+        await db.close()
+    return records, db_path, school
 
 
 def _cli(monkeypatch: pytest.MonkeyPatch, db: Path, school: Path, argv: list[str]) -> int:
