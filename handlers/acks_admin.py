@@ -41,7 +41,7 @@ class AckNew(StatesGroup):
 async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
     message = message_of(query)
     if message is not None:
-        await message.edit_text(text[:4000], reply_markup=markup)
+        await message.edit_text(text, reply_markup=markup)
 
 
 def coverage_text(t: Translator, cov: Coverage) -> str:

@@ -120,7 +120,7 @@ async def file_received(message: Message, bot: Bot, t: Translator, state: FSMCon
         lines = render_errors(exc.errors, t)
         text = t("surveys.error.title", n=len(lines)) + "\n" + "\n".join(
             f"• {escape(line)}" for line in lines[:MAX_ERRORS])
-        await message.answer(text[:4000])
+        await message.answer(text)
         return
     await state.set_state(SurveyNew.setup)
     await state.set_data({"svn_spec": {"title": spec.title, "intro": spec.intro, "about_family": spec.about_family,
@@ -256,7 +256,7 @@ def results_text(t: Translator, res: Any, surveys: SurveysService) -> str:
             lines.append(f"\n{t(title)}: " + ", ".join(shown))
     if res.groups_hidden:
         lines.append(t("surveys.xlsx.hidden", n=MIN_GROUP))
-    return "\n".join(lines)[:4000]
+    return "\n".join(lines)
 
 
 @child_data
@@ -326,7 +326,7 @@ async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
     await query.answer()
     declare(DataClass(survey.data_class))
     body = "\n".join(f"• <i>{escape(q[:60])}</i>: {escape(text)}" for q, text in found) or t("surveys.admin.no_texts")
-    await message.answer((t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)[:4000])
+    await message.answer(t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)
 
 
 @public
