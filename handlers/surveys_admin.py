@@ -31,7 +31,7 @@ from bot.tg.filters import HasContent, HasRole
 from bot.tg.policy import child_data, declare, personal_file, public
 from handlers.common import message_of
 from storage.people import PersonRepo
-from storage.surveys import MIN_GROUP
+from storage.surveys import MIN_GROUP, SurveyRow
 
 STAFF_ONLY = True
 LIST_LIMIT = 10
@@ -276,16 +276,27 @@ async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
                            has_texts=has_texts))
 
 
-@personal_file
-async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
-                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
-                survey_results: SurveyResults) -> None:
+async def _managed(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
+                   surveys: SurveysService) -> tuple[SurveyRow, Message] | None:
+    """The survey a file button names and the message to answer on, once the caller may manage it;
+    otherwise the press is refused (and answered) and None returned."""
     survey = await surveys.survey(callback_data.sid)
     message = message_of(query)
     if survey is None or message is None or not surveys.may_manage(person, survey):
         await query.answer(t("surveys.expired"), show_alert=True)
-        return
+        return None
     await query.answer()
+    return survey, message
+
+
+@personal_file
+async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
+                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
+                survey_results: SurveyResults) -> None:
+    managed = await _managed(query, callback_data, person, t, surveys)
+    if managed is None:
+        return
+    survey, message = managed
     png = await survey_results.chart_png(survey, t)
     if png is None:
         await message.answer(t("surveys.admin.nothing_to_show", n=MIN_GROUP))
@@ -298,12 +309,10 @@ async def chart(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
 async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
-    survey = await surveys.survey(callback_data.sid)
-    message = message_of(query)
-    if survey is None or message is None or not surveys.may_manage(person, survey):
-        await query.answer(t("surveys.expired"), show_alert=True)
+    managed = await _managed(query, callback_data, person, t, surveys)
+    if managed is None:
         return
-    await query.answer()
+    survey, message = managed
     found = await survey_results.xlsx(survey, t)
     if found is None:
         await message.answer(t("surveys.admin.nothing_to_show", n=MIN_GROUP))
