@@ -8,7 +8,8 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import Database
+from bot.unit_of_work import Transaction
+from storage.db import Database, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -36,9 +37,10 @@ class AccessLogRepo:
 
     @staticmethod
     async def append(
-        conn: aiosqlite.Connection, *, at: datetime, actor: int | None, channel: str, kind: str,
+        conn: Transaction, *, at: datetime, actor: int | None, channel: str, kind: str,
         object_id: str | None, due_on: date | None = None,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO access_log(at, actor, channel, kind, object_id, due_on) VALUES (?, ?, ?, ?, ?, ?)",
             (to_db(at), actor, channel, kind, object_id, due_on.isoformat() if due_on else None),

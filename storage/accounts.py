@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-import aiosqlite
-
 from bot.channels import Channel
 from bot.domain.people import Account
-from storage.db import fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 _ORDER = {channel.value: index for index, channel in enumerate(Channel)}
@@ -42,16 +41,18 @@ class AccountRepo:
     """Writes take the caller's write-transaction connection."""
 
     @staticmethod
-    async def find(conn: aiosqlite.Connection, channel: Channel, user_id: int) -> int | None:
+    async def find(conn: Connection, channel: Channel, user_id: int) -> int | None:
         """The id of the account (channel, user_id), None when the bot has never seen it."""
+        conn = raw(conn)
         row = await fetchone_in(
             conn, "SELECT id FROM accounts WHERE channel = ? AND user_id = ?", (channel.value, user_id)
         )
         return None if row is None else int(row[0])
 
     @staticmethod
-    async def ensure(conn: aiosqlite.Connection, channel: Channel, user_id: int, now: datetime) -> int:
+    async def ensure(conn: Transaction, channel: Channel, user_id: int, now: datetime) -> int:
         """The id of the account (channel, user_id), created linked to nobody when it is new."""
+        conn = raw(conn)
         await conn.execute(
             "INSERT OR IGNORE INTO accounts(channel, user_id, created_at) VALUES (?, ?, ?)",
             (channel.value, user_id, to_db(now)),
@@ -62,12 +63,13 @@ class AccountRepo:
 
     @staticmethod
     async def link(
-        conn: aiosqlite.Connection, person_id: int, channel: Channel, user_id: int, username: str | None,
+        conn: Transaction, person_id: int, channel: Channel, user_id: int, username: str | None,
         now: datetime,
     ) -> int:
         """Link the account to ``person_id``: an account linked to someone else before moves (one
         account is one person); the person's earlier account on the same messenger is let go (one
         account per messenger per person). Linking again clears a refusal. Returns the account id."""
+        conn = raw(conn)
         account_id = await AccountRepo.ensure(conn, channel, user_id, now)
         stamp = to_db(now)
         await conn.execute(
@@ -83,13 +85,15 @@ class AccountRepo:
         return account_id
 
     @staticmethod
-    async def unlink(conn: aiosqlite.Connection, account_id: int) -> None:
+    async def unlink(conn: Transaction, account_id: int) -> None:
         """The account belongs to nobody any more (the row stays: ledger rows and tokens name it)."""
+        conn = raw(conn)
         await conn.execute("UPDATE accounts SET person_id = NULL, linked_at = NULL WHERE id = ?", (account_id,))
 
     @staticmethod
-    async def mark_unreachable(conn: aiosqlite.Connection, account_id: int, reason: str, now: datetime) -> None:
+    async def mark_unreachable(conn: Transaction, account_id: int, reason: str, now: datetime) -> None:
         """The messenger refuses delivery to this account (blocked, stopped, chat gone)."""
+        conn = raw(conn)
         await conn.execute(
             "UPDATE accounts SET unreachable_at = ?, unreachable_reason = ? WHERE id = ?",
             (to_db(now), reason[:200], account_id),

@@ -8,7 +8,8 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import Database
+from bot.unit_of_work import Transaction
+from storage.db import Database, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -97,9 +98,10 @@ class AckRepo:
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection, *, title: str, body: str, document: bytes | None, file_name: str | None,
+        conn: Transaction, *, title: str, body: str, document: bytes | None, file_name: str | None,
         sha256: str, plan_item: str | None, audience: str, author_id: int | None, now: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO ack_campaigns(title, body, document, file_name, sha256, plan_item, audience, author_id,"
             " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -109,7 +111,8 @@ class AckRepo:
         return cur.lastrowid
 
     @staticmethod
-    async def add_targets(conn: aiosqlite.Connection, campaign_id: int, rows: Iterable[Target]) -> None:
+    async def add_targets(conn: Transaction, campaign_id: int, rows: Iterable[Target]) -> None:
+        conn = raw(conn)
         await conn.executemany(
             "INSERT OR IGNORE INTO ack_targets(campaign_id, person_id, role, class_label) VALUES (?, ?, ?, ?)",
             [(campaign_id, r.person_id, r.role, r.class_label) for r in rows],
@@ -117,9 +120,10 @@ class AckRepo:
 
     @staticmethod
     async def confirm(
-        conn: aiosqlite.Connection, campaign_id: int, person_id: int, sha256: str, channel: str, now: datetime
+        conn: Transaction, campaign_id: int, person_id: int, sha256: str, channel: str, now: datetime
     ) -> bool:
         """The first confirmation stands (a second press changes nothing): True when it is new."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO ack_confirmations(campaign_id, person_id, sha256, confirmed_at, channel)"
             " VALUES (?, ?, ?, ?, ?)", (campaign_id, person_id, sha256, to_db(now), channel),
@@ -134,9 +138,10 @@ class AckRepo:
 
     @staticmethod
     async def record_reminder(
-        conn: aiosqlite.Connection, campaign_id: int, class_label: str, day: date, by_id: int | None,
+        conn: Transaction, campaign_id: int, class_label: str, day: date, by_id: int | None,
         recipients: int, now: datetime,
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO ack_reminders(campaign_id, class_label, day, by_id, recipients, sent_at)"
             " VALUES (?, ?, ?, ?, ?, ?)", (campaign_id, class_label, day.isoformat(), by_id, recipients, to_db(now)),

@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import Database, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 RoleGroup = Literal["staff", "parent", "student"]
@@ -208,7 +209,8 @@ class CodeRepo:
     # --- writes: call inside Database.transaction() with its connection -------------------------
 
     @staticmethod
-    async def active_in(conn: aiosqlite.Connection, person_ids: Iterable[int] | None = None) -> list[Code]:
+    async def active_in(conn: Connection, person_ids: Iterable[int] | None = None) -> list[Code]:
+        conn = raw(conn)
         if person_ids is None:
             rows = await fetchall_in(conn, f"SELECT {_COLUMNS} FROM codes WHERE status = 'active' ORDER BY id")
         else:
@@ -223,13 +225,15 @@ class CodeRepo:
         return [_code(r) for r in rows]
 
     @staticmethod
-    async def get_in(conn: aiosqlite.Connection, code_id: int) -> Code | None:
+    async def get_in(conn: Connection, code_id: int) -> Code | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, f"SELECT {_COLUMNS} FROM codes WHERE id = ?", (code_id,))
         return _code(row) if row else None
 
     @staticmethod
-    async def code_owners(conn: aiosqlite.Connection, values: Iterable[str]) -> dict[str, int]:
+    async def code_owners(conn: Connection, values: Iterable[str]) -> dict[str, int]:
         """Active code value -> owner id, for the values given."""
+        conn = raw(conn)
         vals = list(values)
         if not vals:
             return {}
@@ -240,10 +244,11 @@ class CodeRepo:
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection, new: NewCode, *, source: str, now: datetime
+        conn: Transaction, new: NewCode, *, source: str, now: datetime
     ) -> tuple[int, Code | None]:
         """Make `new` the person's active code for its role; the previous one, if any, is recorded
         as replaced. Returns (new id, the replaced code)."""
+        conn = raw(conn)
         old_row = await fetchone_in(
             conn, f"SELECT {_COLUMNS} FROM codes WHERE person_id = ? AND role = ? AND status = 'active'",
             (new.person_id, new.role),
@@ -263,11 +268,13 @@ class CodeRepo:
         return new_id, old
 
     @staticmethod
-    async def update_class(conn: aiosqlite.Connection, code_id: int, class_label: str | None) -> None:
+    async def update_class(conn: Transaction, code_id: int, class_label: str | None) -> None:
+        conn = raw(conn)
         await conn.execute("UPDATE codes SET class_label = ? WHERE id = ?", (class_label, code_id))
 
     @staticmethod
-    async def revoke(conn: aiosqlite.Connection, code_id: int, now: datetime) -> bool:
+    async def revoke(conn: Transaction, code_id: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE codes SET status = 'revoked', ended_at = ? WHERE id = ? AND status = 'active'",
             (to_db(now), code_id),
@@ -279,8 +286,9 @@ class CodeRepo:
         return True
 
     @staticmethod
-    async def cancel_pending_deliveries(conn: aiosqlite.Connection, code_ids: Sequence[int]) -> int:
+    async def cancel_pending_deliveries(conn: Transaction, code_ids: Sequence[int]) -> int:
         """Cancel the outbox messages of these codes that have not gone out yet (cards, nudges)."""
+        conn = raw(conn)
         ids = list(code_ids)
         if not ids:
             return 0
@@ -294,7 +302,8 @@ class CodeRepo:
         return cur.rowcount
 
     @staticmethod
-    async def mark_activated(conn: aiosqlite.Connection, code_id: int, via: str, now: datetime) -> bool:
+    async def mark_activated(conn: Transaction, code_id: int, via: str, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE codes SET activated_at = ?, activated_via = ? WHERE id = ? AND activated_at IS NULL",
             (to_db(now), via, code_id),
@@ -303,8 +312,9 @@ class CodeRepo:
 
     @staticmethod
     async def delivery_keys(
-        conn: aiosqlite.Connection, code_id: int, recipient_id: int
+        conn: Connection, code_id: int, recipient_id: int
     ) -> list[tuple[str, str | None]]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT d.outbox_key, o.status FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
@@ -315,7 +325,7 @@ class CodeRepo:
 
     @staticmethod
     async def record_delivery(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         code_id: int,
         recipient_id: int,
@@ -324,6 +334,7 @@ class CodeRepo:
         outbox_key: str | None = None,
         tg_message_id: int | None = None,
     ) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT OR IGNORE INTO code_deliveries(code_id, recipient_id, reason, outbox_key, tg_message_id,"
             " enqueued_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -331,7 +342,8 @@ class CodeRepo:
         )
 
     @staticmethod
-    async def record_nudge(conn: aiosqlite.Connection, code_id: int, recipient_id: int, n: int, now: datetime) -> bool:
+    async def record_nudge(conn: Transaction, code_id: int, recipient_id: int, n: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO code_nudges(code_id, recipient_id, n, enqueued_at) VALUES (?, ?, ?, ?)",
             (code_id, recipient_id, n, to_db(now)),
@@ -339,15 +351,17 @@ class CodeRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def last_nudge_to(conn: aiosqlite.Connection, recipient_id: int) -> datetime | None:
+    async def last_nudge_to(conn: Connection, recipient_id: int) -> datetime | None:
         """When the latest activation reminder to this person was enqueued (any code)."""
+        conn = raw(conn)
         cur = await conn.execute("SELECT max(enqueued_at) FROM code_nudges WHERE recipient_id = ?", (recipient_id,))
         row = await cur.fetchone()
         await cur.close()
         return opt_from_db(row[0]) if row else None
 
     @staticmethod
-    async def touch_request(conn: aiosqlite.Connection, requester_id: int, target_id: int, now: datetime) -> None:
+    async def touch_request(conn: Transaction, requester_id: int, target_id: int, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO code_requests(requester_id, target_id, last_at) VALUES (?, ?, ?)"
             " ON CONFLICT(requester_id, target_id) DO UPDATE SET last_at = excluded.last_at",
@@ -355,7 +369,8 @@ class CodeRepo:
         )
 
     @staticmethod
-    async def cancel_pending_for(conn: aiosqlite.Connection, recipient_ids: Iterable[int]) -> int:
+    async def cancel_pending_for(conn: Transaction, recipient_ids: Iterable[int]) -> int:
+        conn = raw(conn)
         ids = list(recipient_ids)
         if not ids:
             return 0

@@ -12,8 +12,9 @@ from typing import Literal
 
 import aiosqlite
 
+from bot.unit_of_work import Connection, Transaction
 from storage import chain
-from storage.db import fetchall_in, fetchone_in
+from storage.db import fetchall_in, fetchone_in, raw
 from storage.snapshot import CarrySet
 from storage.timefmt import from_db, to_db
 
@@ -135,20 +136,23 @@ class ConsentRepo:
 
     # --- versions -----------------------------------------------------------------------------------
     @staticmethod
-    async def current_version(conn: aiosqlite.Connection) -> Version | None:
+    async def current_version(conn: Connection) -> Version | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT * FROM consent_versions ORDER BY number DESC LIMIT 1")
         return _version(row) if row else None
 
     @staticmethod
-    async def get_version(conn: aiosqlite.Connection, number: int) -> Version | None:
+    async def get_version(conn: Connection, number: int) -> Version | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT * FROM consent_versions WHERE number = ?", (number,))
         return _version(row) if row else None
 
     @staticmethod
     async def insert_version(
-        conn: aiosqlite.Connection, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+        conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
     ) -> int:
         """Call inside a transaction; numbers the version one past the newest."""
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT coalesce(max(number), 0) + 1 FROM consent_versions")
         number = int(row[0]) if row else 1
         await conn.execute(
@@ -160,9 +164,10 @@ class ConsentRepo:
 
     # --- ledger -------------------------------------------------------------------------------------
     @staticmethod
-    async def insert_decision(conn: aiosqlite.Connection, d: NewDecision) -> bool:
+    async def insert_decision(conn: Connection, d: NewDecision) -> bool:
         """Append one row, chained onto the ledger head (call inside a write transaction); False when
         this callback query already recorded a row for this child."""
+        conn = raw(conn)
         values = (
             d.receipt_id, d.parent_id, d.child_id, d.decision, d.version, d.sha256, d.channel,
             # tg_user_id and max_user_id are history (migration 019): a new row names its account
@@ -173,11 +178,12 @@ class ConsentRepo:
         return await _append(conn, values)
 
     @staticmethod
-    async def carry_over(conn: aiosqlite.Connection, carry: CarrySet) -> list[str]:
+    async def carry_over(conn: Transaction, carry: CarrySet) -> list[str]:
         """Re-append `carry.ledger` (rows from another copy of this database) at the end of this ledger,
         chained, with the document versions and people they name where this copy lacks them. Call inside
         a write transaction; raises CarryOverError (the caller rolls back) when this copy holds a
         different version or person under the same number. Returns the receipts appended."""
+        conn = raw(conn)
         for v in carry.versions:
             row = await fetchone_in(conn, "SELECT sha256 FROM consent_versions WHERE number = ?", (v["number"],))
             if row is None:
@@ -211,7 +217,8 @@ class ConsentRepo:
 
     # --- the hash chain -----------------------------------------------------------------------------
     @staticmethod
-    async def chain_rows(conn: aiosqlite.Connection) -> list[chain.ChainRow]:
+    async def chain_rows(conn: Connection) -> list[chain.ChainRow]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn, f"SELECT id, prev_hash, row_hash, {', '.join(chain.COLUMNS)} FROM consent_ledger ORDER BY id"
         )
@@ -224,15 +231,17 @@ class ConsentRepo:
         ]
 
     @staticmethod
-    async def chain_head(conn: aiosqlite.Connection) -> chain.ChainHead | None:
+    async def chain_head(conn: Connection) -> chain.ChainHead | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT rows, last_receipt, last_hash FROM consent_ledger_head WHERE id = 1")
         return chain.ChainHead(int(row[0]), row[1], str(row[2])) if row else None
 
     @staticmethod
     async def latest(
-        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+        conn: Connection, version: int, child_ids: Iterable[int] | None = None
     ) -> dict[int, LedgerRow]:
         """Each child's latest decision on `version` (children without one are absent)."""
+        conn = raw(conn)
         sql = (
             "SELECT l.* FROM consent_ledger l WHERE l.version = ? AND l.id = ("
             " SELECT max(x.id) FROM consent_ledger x WHERE x.version = l.version AND x.child_id = l.child_id)"
@@ -248,11 +257,12 @@ class ConsentRepo:
 
     @staticmethod
     async def standing(
-        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+        conn: Connection, version: int, child_ids: Iterable[int] | None = None
     ) -> dict[int, list[LedgerRow]]:
         """child id -> each representative's latest decision on `version` (one row per parent; a
         paper row without a parent counts as one more): what bot.domain.consent's family rule reads.
         Children without a decision are absent."""
+        conn = raw(conn)
         sql = (
             "SELECT l.* FROM consent_ledger l WHERE l.id IN ("
             " SELECT max(x.id) FROM consent_ledger x WHERE x.version = ?"
@@ -271,7 +281,8 @@ class ConsentRepo:
         return out
 
     @staticmethod
-    async def ledger_rows(conn: aiosqlite.Connection, child_id: int | None = None) -> list[LedgerRow]:
+    async def ledger_rows(conn: Connection, child_id: int | None = None) -> list[LedgerRow]:
+        conn = raw(conn)
         if child_id is None:
             rows = await fetchall_in(conn, "SELECT * FROM consent_ledger ORDER BY id")
         else:
@@ -279,19 +290,22 @@ class ConsentRepo:
         return [_ledger(r) for r in rows]
 
     @staticmethod
-    async def by_receipt(conn: aiosqlite.Connection, receipt_id: str) -> LedgerRow | None:
+    async def by_receipt(conn: Connection, receipt_id: str) -> LedgerRow | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT * FROM consent_ledger WHERE receipt_id = ?", (receipt_id,))
         return _ledger(row) if row else None
 
     @staticmethod
-    async def rows_for_callback(conn: aiosqlite.Connection, callback_id: str) -> list[LedgerRow]:
+    async def rows_for_callback(conn: Connection, callback_id: str) -> list[LedgerRow]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn, "SELECT * FROM consent_ledger WHERE tg_callback_id = ? ORDER BY id", (callback_id,)
         )
         return [_ledger(r) for r in rows]
 
     @staticmethod
-    async def parents_who_declined(conn: aiosqlite.Connection, version: int) -> set[int]:
+    async def parents_who_declined(conn: Connection, version: int) -> set[int]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT DISTINCT parent_id FROM consent_ledger WHERE version = ? AND decision = 'declined'"
@@ -302,8 +316,9 @@ class ConsentRepo:
 
     # --- side effects of a withdrawal -----------------------------------------------------------------
     @staticmethod
-    async def cancel_pending_nudges(conn: aiosqlite.Connection, parent_id: int) -> None:
+    async def cancel_pending_nudges(conn: Transaction, parent_id: int) -> None:
         """A parent who has decided must not get a reminder that was queued for later."""
+        conn = raw(conn)
         await conn.execute(
             "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND person_id = ?"
             " AND (dedupe_key LIKE 'consent-nudge:%' OR dedupe_key LIKE 'consent-remind:%')",
@@ -311,9 +326,10 @@ class ConsentRepo:
         )
 
     @staticmethod
-    async def undecided_parent_ids(conn: aiosqlite.Connection, version: int) -> set[int]:
+    async def undecided_parent_ids(conn: Connection, version: int) -> set[int]:
         """Parents with an active child that has no decision on `version`, who have made no decision on
         it themselves (one query: the sweep runs every minute)."""
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT DISTINCT g.parent_id FROM guardians g JOIN persons c ON c.id = g.child_id AND c.active = 1"
@@ -325,8 +341,9 @@ class ConsentRepo:
 
     # --- nudges -------------------------------------------------------------------------------------
     @staticmethod
-    async def nudges(conn: aiosqlite.Connection, version: int) -> dict[int, dict[int, datetime]]:
+    async def nudges(conn: Connection, version: int) -> dict[int, dict[int, datetime]]:
         """parent id -> {n: due_at} of the reminders already scheduled for `version`."""
+        conn = raw(conn)
         out: dict[int, dict[int, datetime]] = {}
         for row in await fetchall_in(
             conn, "SELECT parent_id, n, due_at FROM consent_nudges WHERE version = ?", (version,)
@@ -335,7 +352,8 @@ class ConsentRepo:
         return out
 
     @staticmethod
-    async def record_nudge(conn: aiosqlite.Connection, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
+    async def record_nudge(conn: Transaction, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?)",
             (version, parent_id, n, to_db(due_at)),
@@ -343,7 +361,8 @@ class ConsentRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def class_reminder(conn: aiosqlite.Connection, version: int, class_label: str) -> datetime | None:
+    async def class_reminder(conn: Connection, version: int, class_label: str) -> datetime | None:
+        conn = raw(conn)
         row = await fetchone_in(
             conn,
             "SELECT sent_at FROM consent_class_reminders WHERE version = ? AND class_label = ?",
@@ -353,8 +372,9 @@ class ConsentRepo:
 
     @staticmethod
     async def record_class_reminder(
-        conn: aiosqlite.Connection, version: int, class_label: str, sent_by: int, now: datetime
+        conn: Transaction, version: int, class_label: str, sent_by: int, now: datetime
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)",
             (version, class_label, sent_by, to_db(now)),
@@ -362,8 +382,9 @@ class ConsentRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def nudges_of(conn: aiosqlite.Connection, version: int, parent_id: int) -> dict[int, datetime]:
+    async def nudges_of(conn: Connection, version: int, parent_id: int) -> dict[int, datetime]:
         """{n: due_at} of the consent reminders scheduled for one parent and `version`."""
+        conn = raw(conn)
         rows = await fetchall_in(
             conn, "SELECT n, due_at FROM consent_nudges WHERE version = ? AND parent_id = ?", (version, parent_id)
         )

@@ -9,7 +9,8 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from storage.db import fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -68,17 +69,19 @@ def _destruction(row: aiosqlite.Row) -> Destruction:
 
 class DestructionRepo:
     @staticmethod
-    async def open_for(conn: aiosqlite.Connection, child_id: int) -> Destruction | None:
+    async def open_for(conn: Connection, child_id: int) -> Destruction | None:
         """The child's task still waiting for its confirmation, if any."""
+        conn = raw(conn)
         row = await fetchone_in(conn, _SELECT + " WHERE d.child_id = ? AND c.id IS NULL ORDER BY d.id LIMIT 1",
                                 (child_id,))
         return _destruction(row) if row else None
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection, *, child_id: int, receipt_id: str, now: datetime, due_on: date,
+        conn: Transaction, *, child_id: int, receipt_id: str, now: datetime, due_on: date,
         subject_name: str, subject_class: str | None, representatives: str,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO consent_destructions(child_id, receipt_id, opened_at, due_on, subject_name, subject_class,"
             " representatives) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -87,16 +90,19 @@ class DestructionRepo:
         return int(cur.lastrowid or 0)
 
     @staticmethod
-    async def get(conn: aiosqlite.Connection, task_id: int) -> Destruction | None:
+    async def get(conn: Connection, task_id: int) -> Destruction | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, _SELECT + " WHERE d.id = ?", (task_id,))
         return _destruction(row) if row else None
 
     @staticmethod
-    async def all_open(conn: aiosqlite.Connection) -> list[Destruction]:
+    async def all_open(conn: Connection) -> list[Destruction]:
+        conn = raw(conn)
         return [_destruction(r) for r in await fetchall_in(conn, _SELECT + " WHERE c.id IS NULL ORDER BY d.id")]
 
     @staticmethod
-    async def of_children(conn: aiosqlite.Connection, child_ids: Iterable[int]) -> list[Destruction]:
+    async def of_children(conn: Connection, child_ids: Iterable[int]) -> list[Destruction]:
+        conn = raw(conn)
         ids = list(child_ids)
         if not ids:
             return []
@@ -106,7 +112,8 @@ class DestructionRepo:
         return [_destruction(r) for r in rows]
 
     @staticmethod
-    async def record_reminder(conn: aiosqlite.Connection, task_id: int, n: int, now: datetime) -> bool:
+    async def record_reminder(conn: Transaction, task_id: int, n: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, at)"
             " VALUES (?, 'reminder', ?, ?)",
@@ -116,9 +123,10 @@ class DestructionRepo:
 
     @staticmethod
     async def confirm(
-        conn: aiosqlite.Connection, task_id: int, *, by: int | None, channel: str, now: datetime
+        conn: Transaction, task_id: int, *, by: int | None, channel: str, now: datetime
     ) -> bool:
         """False when it was confirmed already (the first confirmation stands)."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, by_person, channel, at)"
             " VALUES (?, 'confirmed', 0, ?, ?, ?)",
@@ -127,8 +135,9 @@ class DestructionRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def cancel_reminders(conn: aiosqlite.Connection, task_id: int) -> None:
+    async def cancel_reminders(conn: Transaction, task_id: int) -> None:
         """A confirmed task's messages to the IT officers still waiting in the outbox are moot."""
+        conn = raw(conn)
         await conn.execute(
             "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
             (f"consent-destroy:{task_id}:%",),

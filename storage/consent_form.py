@@ -7,9 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
-from storage.db import fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -36,21 +35,24 @@ class ConsentFormRepo:
     its transaction)."""
 
     @staticmethod
-    async def store_text(conn: aiosqlite.Connection, sha256: str, text: str, now: datetime) -> None:
+    async def store_text(conn: Transaction, sha256: str, text: str, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT OR IGNORE INTO consent_texts(sha256, text, first_shown_at) VALUES (?, ?, ?)",
             (sha256, text, to_db(now)),
         )
 
     @staticmethod
-    async def text_by_hash(conn: aiosqlite.Connection, sha256: str) -> str | None:
+    async def text_by_hash(conn: Connection, sha256: str) -> str | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT text FROM consent_texts WHERE sha256 = ?", (sha256,))
         return None if row is None else str(row["text"])
 
     @staticmethod
     async def record_read(
-        conn: aiosqlite.Connection, *, parent_id: int, child_id: int, version: int, sha256: str, now: datetime
+        conn: Transaction, *, parent_id: int, child_id: int, version: int, sha256: str, now: datetime
     ) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO consent_reads(parent_id, child_id, version, sha256, read_at) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT(parent_id, child_id, version)"
@@ -59,8 +61,9 @@ class ConsentFormRepo:
         )
 
     @staticmethod
-    async def reads(conn: aiosqlite.Connection, parent_id: int, version: int) -> dict[int, Read]:
+    async def reads(conn: Connection, parent_id: int, version: int) -> dict[int, Read]:
         """child id -> the parent's latest opening of that child's document on `version`."""
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT parent_id, child_id, version, sha256, read_at FROM consent_reads"
@@ -74,9 +77,10 @@ class ConsentFormRepo:
 
     @staticmethod
     async def record_original(
-        conn: aiosqlite.Connection, *, child_id: int, version: int, received_on: date, by: int, now: datetime
+        conn: Transaction, *, child_id: int, version: int, received_on: date, by: int, now: datetime
     ) -> bool:
         """False when the original was already recorded."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_originals(child_id, version, received_on, recorded_by, recorded_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -86,8 +90,9 @@ class ConsentFormRepo:
 
     @staticmethod
     async def originals(
-        conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None
+        conn: Connection, version: int, child_ids: Iterable[int] | None = None
     ) -> dict[int, Original]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT child_id, version, received_on, recorded_by, recorded_at FROM consent_originals WHERE version = ?",
@@ -105,16 +110,18 @@ class ConsentFormRepo:
 
     # --- evidence (migration 025) -------------------------------------------------------------------
     @staticmethod
-    async def link_translation(conn: aiosqlite.Connection, sha256: str, shown_sha256: str, lang: str) -> None:
+    async def link_translation(conn: Transaction, sha256: str, shown_sha256: str, lang: str) -> None:
         """The parent read `shown_sha256` (a translation) standing for the Russian text `sha256`."""
+        conn = raw(conn)
         await conn.execute(
             "INSERT OR IGNORE INTO consent_translations(sha256, shown_sha256, lang) VALUES (?, ?, ?)",
             (sha256, shown_sha256, lang),
         )
 
     @staticmethod
-    async def translations(conn: aiosqlite.Connection, sha256: str) -> list[tuple[str, str]]:
+    async def translations(conn: Connection, sha256: str) -> list[tuple[str, str]]:
         """(lang, shown hash) of every translation shown for the Russian text `sha256`."""
+        conn = raw(conn)
         rows = await fetchall_in(
             conn, "SELECT lang, shown_sha256 FROM consent_translations WHERE sha256 = ? ORDER BY lang, shown_sha256",
             (sha256,),
@@ -123,10 +130,11 @@ class ConsentFormRepo:
 
     @staticmethod
     async def attach_scan(
-        conn: aiosqlite.Connection, *, receipt_id: str, scan_sha256: str | None, scan_ref: str | None,
+        conn: Transaction, *, receipt_id: str, scan_sha256: str | None, scan_ref: str | None,
         by: int | None, now: datetime,
     ) -> bool:
         """False when the receipt already carries a scan (the first one stands)."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO consent_scans(receipt_id, scan_sha256, scan_ref, recorded_by, recorded_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -135,8 +143,9 @@ class ConsentFormRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def scans(conn: aiosqlite.Connection, receipt_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+    async def scans(conn: Connection, receipt_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
         """receipt -> (scan sha256, reference)."""
+        conn = raw(conn)
         ids = list(receipt_ids)
         if not ids:
             return {}

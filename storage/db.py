@@ -28,6 +28,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.unit_of_work import Connection
 from storage import chain
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,22 @@ def private_dir(folder: Path) -> None:
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     for created in missing:
         os.chmod(created, 0o700)
+
+
+class QuietStatementLog(logging.Filter):
+    """aiosqlite logs every statement with its parameters at DEBUG, and those parameters carry
+    invitation codes (the import's INSERTs). Drop those records at the logger, so no handler
+    configuration (LOG_LEVEL=DEBUG, pytest's caplog) can put a code into a log. The driver is
+    storage's business, so the filter lives here; the codes capability installs it at set-up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.DEBUG
+
+
+def quiet_statement_log() -> None:
+    logger = logging.getLogger("aiosqlite")
+    if not any(isinstance(f, QuietStatementLog) for f in logger.filters):
+        logger.addFilter(QuietStatementLog())
 
 
 class StorageError(Exception):
@@ -268,6 +285,15 @@ class Database:
         """An update handled without writing (an answer only): known as processed until the process
         ends. Redelivery after a restart is bounded by the wires' cursors (bot/max/session.py)."""
         self._processed.add(update_id)
+
+
+def raw(conn: Connection) -> aiosqlite.Connection:
+    """The aiosqlite connection behind a handle a service passed in (bot/unit_of_work.py): only
+    storage/ unwraps it. Another backend's handle is refused here rather than failing at its first
+    statement."""
+    if not isinstance(conn, aiosqlite.Connection):
+        raise TypeError(f"not a handle of the SQLite storage: {type(conn).__name__}")
+    return conn
 
 
 async def fetchall_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:

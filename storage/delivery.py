@@ -16,8 +16,9 @@ from typing import Any
 
 import aiosqlite
 
+from bot.unit_of_work import Transaction
 from storage.accounts import AccountRepo
-from storage.db import Database, fetchall_in
+from storage.db import Database, fetchall_in, raw
 from storage.timefmt import to_db
 
 LEASE_SECONDS = 120.0
@@ -233,9 +234,10 @@ class DeliveryRepo:
 
     @staticmethod
     async def create_broadcast(
-        conn: aiosqlite.Connection, *, created_by: int | None, audience: str, text: str, total: int,
+        conn: Transaction, *, created_by: int | None, audience: str, text: str, total: int,
         reachable: int, now: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO broadcasts(created_by, audience, text, total, reachable, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",

@@ -10,7 +10,8 @@ from typing import Literal
 
 import aiosqlite
 
-from storage.db import Database, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import Database, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 TicketStatus = Literal["open", "answered", "closed"]
@@ -172,8 +173,9 @@ class HelpRepo:
 
     @staticmethod
     async def insert_ticket(
-        conn: aiosqlite.Connection, *, asker_id: int, text: str, context: str | None, now: datetime
+        conn: Transaction, *, asker_id: int, text: str, context: str | None, now: datetime
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO tickets(asker_id, text, context, created_at) VALUES (?, ?, ?, ?)",
             (asker_id, text, context, to_db(now)),
@@ -181,13 +183,15 @@ class HelpRepo:
         return int(cur.lastrowid or 0)
 
     @staticmethod
-    async def ticket_in(conn: aiosqlite.Connection, ticket_id: int) -> Ticket | None:
+    async def ticket_in(conn: Connection, ticket_id: int) -> Ticket | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT * FROM tickets WHERE id = ?", (ticket_id,))
         return None if row is None else _ticket(row)
 
     @staticmethod
-    async def record_answer(conn: aiosqlite.Connection, ticket_id: int, *, answer: str, by: int, now: datetime) -> int:
+    async def record_answer(conn: Transaction, ticket_id: int, *, answer: str, by: int, now: datetime) -> int:
         """Stores the answer; returns its ordinal (1 for the first answer)."""
+        conn = raw(conn)
         await conn.execute(
             "UPDATE tickets SET answer = ?, answers = answers + 1, answered_by = ?, answered_at = ?,"
             " status = CASE WHEN status = 'closed' THEN status ELSE 'answered' END WHERE id = ?",
@@ -197,7 +201,8 @@ class HelpRepo:
         return int(row["answers"]) if row else 0
 
     @staticmethod
-    async def close_ticket(conn: aiosqlite.Connection, ticket_id: int, now: datetime) -> bool:
+    async def close_ticket(conn: Transaction, ticket_id: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE tickets SET status = 'closed', closed_at = ? WHERE id = ? AND status != 'closed'",
             (to_db(now), ticket_id),
@@ -206,7 +211,7 @@ class HelpRepo:
 
     @staticmethod
     async def insert_faq_extra(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         ticket_id: int | None,
         audience: Iterable[str],
@@ -215,6 +220,7 @@ class HelpRepo:
         created_by: int | None,
         now: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO faq_extra(ticket_id, audience, question, answer, created_by, created_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -283,7 +289,7 @@ class HelpRepo:
 
     @staticmethod
     async def insert_session(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         title: str,
         audience: SessionAudience,
@@ -295,6 +301,7 @@ class HelpRepo:
         hour_at: datetime | None,
         now: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO training_sessions(title, audience, class_label, starts_at, place, created_by, created_at,"
             " evening_at, hour_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -313,7 +320,8 @@ class HelpRepo:
         return int(cur.lastrowid or 0)
 
     @staticmethod
-    async def add_invitees(conn: aiosqlite.Connection, session_id: int, person_ids: Iterable[int]) -> None:
+    async def add_invitees(conn: Transaction, session_id: int, person_ids: Iterable[int]) -> None:
+        conn = raw(conn)
         await conn.executemany(
             "INSERT OR IGNORE INTO training_invitees(session_id, person_id) VALUES (?, ?)",
             [(session_id, pid) for pid in sorted(set(person_ids))],
@@ -321,8 +329,9 @@ class HelpRepo:
 
     @staticmethod
     async def set_rsvp(
-        conn: aiosqlite.Connection, session_id: int, person_id: int, rsvp: Literal["yes", "no"], now: datetime
+        conn: Transaction, session_id: int, person_id: int, rsvp: Literal["yes", "no"], now: datetime
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE training_invitees SET rsvp = ?, rsvp_at = ? WHERE session_id = ? AND person_id = ?",
             (rsvp, to_db(now), session_id, person_id),
@@ -330,7 +339,8 @@ class HelpRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def set_attended(conn: aiosqlite.Connection, session_id: int, person_id: int, attended: bool | None) -> bool:
+    async def set_attended(conn: Transaction, session_id: int, person_id: int, attended: bool | None) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE training_invitees SET attended = ? WHERE session_id = ? AND person_id = ?",
             (None if attended is None else int(attended), session_id, person_id),
@@ -339,8 +349,9 @@ class HelpRepo:
 
     @staticmethod
     async def mark_reminder_done(
-        conn: aiosqlite.Connection, session_id: int, kind: ReminderKind, now: datetime
+        conn: Transaction, session_id: int, kind: ReminderKind, now: datetime
     ) -> None:
+        conn = raw(conn)
         column = "evening_done_at" if kind == "evening" else "hour_done_at"
         await conn.execute(
             f"UPDATE training_sessions SET {column} = ? WHERE id = ? AND {column} IS NULL", (to_db(now), session_id)

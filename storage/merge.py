@@ -14,7 +14,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import fetchall_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import fetchall_in, raw
 from storage.timefmt import to_db
 
 
@@ -29,8 +30,9 @@ async def _append_only_tables(conn: aiosqlite.Connection) -> set[str]:
     return {r["tbl_name"] for r in rows if "BEFORE UPDATE" in (r["sql"] or "").upper() and "RAISE" in r["sql"].upper()}
 
 
-async def person_references(conn: aiosqlite.Connection) -> list[tuple[str, str]]:
+async def person_references(conn: Connection) -> list[tuple[str, str]]:
     """(table, column) pairs that reference persons.id."""
+    conn = raw(conn)
     tables = await fetchall_in(
         conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
     )
@@ -42,12 +44,13 @@ async def person_references(conn: aiosqlite.Connection) -> list[tuple[str, str]]
     return found
 
 
-async def merge_person(conn: aiosqlite.Connection, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
+async def merge_person(conn: Transaction, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
     """Call inside a write transaction. The messenger accounts, roles, language and every reference
     of `duplicate_id` go to `into_id`; rows that would collide with the kept person's own (the same
     role twice, the same task done twice) are dropped from the duplicate's side. An account on a
     messenger the kept person already has is let go (linked to nobody), never deleted: a ledger
     row or a spent token may name it."""
+    conn = raw(conn)
     frozen = await _append_only_tables(conn)
     moved: dict[str, int] = {}
     kept: list[str] = []

@@ -16,8 +16,9 @@ import aiosqlite
 
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
+from bot.unit_of_work import Transaction
 from storage.accounts import ACCOUNTS_JSON, accounts_of
-from storage.db import CURRENT_UPDATE, Database, fetchone_in
+from storage.db import CURRENT_UPDATE, Database, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 OUTCOMES = ("sent", "pointer", "paper", "failed")
@@ -97,8 +98,9 @@ class MessengerRepo:
         return {int(r["id"]): _reach(r) for r in rows}
 
     @staticmethod
-    async def set_preferred(conn: aiosqlite.Connection, person_id: int, channel: Channel, now: datetime) -> bool:
+    async def set_preferred(conn: Transaction, person_id: int, channel: Channel, now: datetime) -> bool:
         """Choose the channel messages go to; refused (False) when the person is not linked there."""
+        conn = raw(conn)
         row = await fetchone_in(
             conn, "SELECT 1 FROM accounts WHERE person_id = ? AND channel = ?", (person_id, channel.value)
         )
@@ -112,9 +114,10 @@ class MessengerRepo:
 
     @staticmethod
     async def log_send(
-        conn: aiosqlite.Connection, channel: Channel | str, data_class: DataClass, outcome: str, now: datetime,
+        conn: Transaction, channel: Channel | str, data_class: DataClass, outcome: str, now: datetime,
         purpose: str = "",
     ) -> None:
+        conn = raw(conn)
         if outcome not in OUTCOMES:
             raise ValueError(f"unknown send outcome {outcome!r}")
         await conn.execute(

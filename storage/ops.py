@@ -15,7 +15,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database
+from bot.unit_of_work import Transaction
+from storage.db import Database, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -115,7 +116,7 @@ class OpsRepo:
 
     @staticmethod
     async def log_journal_backup(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         school_year: int,
         quarter: int,
@@ -124,6 +125,7 @@ class OpsRepo:
         now: datetime,
     ) -> int:
         """Call inside `Database.transaction()`."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO journal_backups(school_year, quarter, medium_label, logged_by, logged_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -133,7 +135,8 @@ class OpsRepo:
         return cur.lastrowid
 
     @staticmethod
-    async def attach_journal_photo(conn: aiosqlite.Connection, backup_id: int, file_id: str) -> None:
+    async def attach_journal_photo(conn: Transaction, backup_id: int, file_id: str) -> None:
+        conn = raw(conn)
         await conn.execute("UPDATE journal_backups SET photo_file_id = ? WHERE id = ?", (file_id, backup_id))
 
     async def journal_backups(self, school_year: int | None = None) -> list[JournalBackup]:

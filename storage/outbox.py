@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-import aiosqlite
-
 from bot.channels import DataClass
+from bot.unit_of_work import Connection, Transaction
+from storage.db import raw
 from storage.timefmt import to_db
 
 Kind = Literal["text", "photo", "document"]
@@ -74,7 +74,7 @@ class OutboxRepo:
 
     @staticmethod
     async def enqueue(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         dedupe_key: str,
         person_id: int,
@@ -92,6 +92,7 @@ class OutboxRepo:
         messenger they chose, under the channel policy, among those served) and records the account
         it went out on. ``data_class`` says what the message carries, for the channel policy
         (bot/channels.py)."""
+        conn = raw(conn)
         if kind != "text" and payload.renderer is None and payload.file_id is None:
             raise ValueError("photo and document messages need a renderer or a file_id")
         cur = await conn.execute(
@@ -112,9 +113,10 @@ class OutboxRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def waiting_payload(conn: aiosqlite.Connection, dedupe_key: str) -> Payload | None:
+    async def waiting_payload(conn: Connection, dedupe_key: str) -> Payload | None:
         """The payload of a message that is still waiting and that no sender has claimed (None once it
         is being sent, sent, cancelled or absent): only such a message may still be amended."""
+        conn = raw(conn)
         cur = await conn.execute(
             "SELECT payload FROM outbox WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
             (dedupe_key,),
@@ -124,9 +126,10 @@ class OutboxRepo:
         return Payload.from_json(row[0]) if row else None
 
     @staticmethod
-    async def amend_waiting(conn: aiosqlite.Connection, dedupe_key: str, payload: Payload) -> bool:
+    async def amend_waiting(conn: Transaction, dedupe_key: str, payload: Payload) -> bool:
         """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
         transaction. Returns False when the message is no longer waiting."""
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE outbox SET payload = ? WHERE dedupe_key = ? AND status = 'pending' AND lease_owner IS NULL",
             (payload.to_json(), dedupe_key),

@@ -12,8 +12,9 @@ import aiosqlite
 
 from bot.channels import Channel
 from bot.domain.people import Person, class_sort_key
+from bot.unit_of_work import Connection, Transaction
 from storage.accounts import ACCOUNTS_JSON, accounts_of
-from storage.db import Database, fetchall_in
+from storage.db import Database, fetchall_in, raw
 from storage.timefmt import to_db
 
 
@@ -163,12 +164,13 @@ class PersonRepo:
     # --- writes: call inside Database.transaction() with its connection -------------------------
 
     @staticmethod
-    async def set_lang(conn: aiosqlite.Connection, person_id: int, lang: str | None, now: datetime) -> None:
+    async def set_lang(conn: Transaction, person_id: int, lang: str | None, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute("UPDATE persons SET lang = ?, updated_at = ? WHERE id = ?", (lang, to_db(now), person_id))
 
     @staticmethod
     async def create(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         roster_key: str,
         full_name: str,
@@ -177,6 +179,7 @@ class PersonRepo:
         class_label: str | None = None,
         phone: str | None = None,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO persons(roster_key, full_name, class_label, phone, created_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -189,23 +192,48 @@ class PersonRepo:
         return person_id
 
     @staticmethod
-    async def id_by_key(conn: aiosqlite.Connection, roster_key: str) -> int | None:
+    async def active_children_ids(conn: Connection, parent_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Each parent's active children (ids, in the order `children` lists them), read on `conn`:
+        inside a write transaction it sees that transaction's rows (the consent gate's reads)."""
+        conn = raw(conn)
+        wanted = list(dict.fromkeys(parent_ids))
+        out: dict[int, list[int]] = {pid: [] for pid in wanted}
+        # In slices: the gate may ask for every parent of the school at once (the status views).
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            rows = await fetchall_in(
+                conn,
+                "SELECT g.parent_id, p.id FROM guardians g JOIN persons p ON p.id = g.child_id"
+                f" WHERE p.active = 1 AND g.parent_id IN ({', '.join('?' * len(part))})"
+                " ORDER BY p.class_label, p.full_name",
+                part,
+            )
+            for row in rows:
+                out[int(row[0])].append(int(row[1]))
+        return out
+
+    @staticmethod
+    async def id_by_key(conn: Connection, roster_key: str) -> int | None:
+        conn = raw(conn)
         rows = await fetchall_in(conn, "SELECT id FROM persons WHERE roster_key = ?", (roster_key,))
         return int(rows[0]["id"]) if rows else None
 
     @staticmethod
-    async def reactivate(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
+    async def reactivate(conn: Transaction, person_id: int, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "UPDATE persons SET active = 1, merged_into = NULL, updated_at = ? WHERE id = ?", (to_db(now), person_id)
         )
 
     @staticmethod
-    async def add_role(conn: aiosqlite.Connection, person_id: int, role: str) -> None:
+    async def add_role(conn: Transaction, person_id: int, role: str) -> None:
+        conn = raw(conn)
         await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
 
     @staticmethod
-    async def snapshot(conn: aiosqlite.Connection) -> dict[str, RosterRecord]:
+    async def snapshot(conn: Connection) -> dict[str, RosterRecord]:
         """The roster as it is, keyed like an import, read inside the import's transaction."""
+        conn = raw(conn)
         people = await fetchall_in(conn, f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE p.active = 1")
         keys = {row["id"]: row["roster_key"] for row in people}
         links = await fetchall_in(conn, "SELECT parent_id, child_id FROM guardians")
@@ -228,9 +256,10 @@ class PersonRepo:
 
     @staticmethod
     async def apply_roster(
-        conn: aiosqlite.Connection, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
+        conn: Transaction, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
     ) -> None:
         """Upsert every record by roster key; messenger accounts and ids survive."""
+        conn = raw(conn)
         stamp = to_db(now)
         ids: dict[str, int] = {}
         for rec in records:

@@ -16,7 +16,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in, fetchone_in
+from bot.unit_of_work import Transaction
+from storage.db import Database, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 LEFT = "left"
@@ -207,10 +208,11 @@ class RetentionRepo:
 
     @staticmethod
     async def purge(
-        conn: aiosqlite.Connection, candidate: Candidate, *, pseudonym: str, now: datetime, actor: int | None,
+        conn: Transaction, candidate: Candidate, *, pseudonym: str, now: datetime, actor: int | None,
         channel: str,
     ) -> dict[str, int]:
         """Remove the candidate's data, write the destruction record; returns the counts by kind."""
+        conn = raw(conn)
         counts: dict[str, int] = {}
         pid = candidate.person_id
         for step in await _steps(conn, candidate.reason):
@@ -235,9 +237,10 @@ class RetentionRepo:
 
     @staticmethod
     async def record(
-        conn: aiosqlite.Connection, *, now: datetime, reason: str, person_id: int | None, withdrawal_row: int | None,
+        conn: Transaction, *, now: datetime, reason: str, person_id: int | None, withdrawal_row: int | None,
         what: Mapping[str, object], actor: int | None, channel: str,
     ) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO destruction_records(at, reason, person_id, withdrawal_row, what, actor, channel)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -258,7 +261,8 @@ class RetentionRepo:
         return await self.db.fetchone("SELECT 1 FROM retention_runs WHERE local_day = ?", (local_day,)) is not None
 
     @staticmethod
-    async def mark_run(conn: aiosqlite.Connection, local_day: str, now: datetime) -> None:
+    async def mark_run(conn: Transaction, local_day: str, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT OR IGNORE INTO retention_runs(local_day, at) VALUES (?, ?)", (local_day, to_db(now))
         )

@@ -11,7 +11,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import Database, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 # A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
@@ -140,10 +141,11 @@ class SurveyRepo:
 
     @staticmethod
     async def insert(
-        conn: aiosqlite.Connection, *, title: str, template: str | None, spec: dict[str, Any], plan_item: str | None,
+        conn: Transaction, *, title: str, template: str | None, spec: dict[str, Any], plan_item: str | None,
         audience: str, audience_value: str, anonymous: bool, data_class: str, author_id: int | None,
         now: datetime, deadline: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO surveys(title, template, spec, plan_item, audience, audience_value, anonymous, data_class,"
             " author_id, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -155,8 +157,9 @@ class SurveyRepo:
 
     @staticmethod
     async def add_respondents(
-        conn: aiosqlite.Connection, survey_id: int, rows: Iterable[tuple[int, str, str | None]]
+        conn: Transaction, survey_id: int, rows: Iterable[tuple[int, str, str | None]]
     ) -> None:
+        conn = raw(conn)
         await conn.executemany(
             "INSERT OR IGNORE INTO survey_respondents(survey_id, person_id, role, class_label) VALUES (?, ?, ?, ?)",
             [(survey_id, pid, role, cls) for pid, role, cls in rows],
@@ -164,10 +167,11 @@ class SurveyRepo:
 
     @staticmethod
     async def put_answer(
-        conn: aiosqlite.Connection, survey_id: int, respondent: Respondent, question: int, value: Any, now: datetime
+        conn: Transaction, survey_id: int, respondent: Respondent, question: int, value: Any, now: datetime
     ) -> None:
         # A person's answers share a random sheet (never derived from who they are), so once the person
         # is unlinked (the anonymous close, a purge) nothing leads back to them.
+        conn = raw(conn)
         row = await fetchone_in(
             conn, "SELECT sheet FROM survey_answers WHERE survey_id = ? AND person_id = ? LIMIT 1",
             (survey_id, respondent.person_id),
@@ -182,7 +186,8 @@ class SurveyRepo:
         )
 
     @staticmethod
-    async def mark_finished(conn: aiosqlite.Connection, survey_id: int, person_id: int, now: datetime) -> bool:
+    async def mark_finished(conn: Transaction, survey_id: int, person_id: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE survey_respondents SET finished_at = ? WHERE survey_id = ? AND person_id = ?"
             " AND finished_at IS NULL", (to_db(now), survey_id, person_id),
@@ -191,8 +196,9 @@ class SurveyRepo:
 
     @staticmethod
     async def record_reminder(
-        conn: aiosqlite.Connection, survey_id: int, person_id: int, n: int, day: date, now: datetime
+        conn: Transaction, survey_id: int, person_id: int, n: int, day: date, now: datetime
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO survey_reminders(survey_id, person_id, n, day, enqueued_at) VALUES (?, ?, ?, ?, ?)",
             (survey_id, person_id, n, day.isoformat(), to_db(now)),
@@ -200,18 +206,20 @@ class SurveyRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def reminded_on(conn: aiosqlite.Connection, person_id: int, day: date) -> bool:
+    async def reminded_on(conn: Connection, person_id: int, day: date) -> bool:
+        conn = raw(conn)
         row = await fetchone_in(
             conn, "SELECT 1 FROM survey_reminders WHERE person_id = ? AND day = ? LIMIT 1", (person_id, day.isoformat())
         )
         return row is not None
 
     @staticmethod
-    async def close(conn: aiosqlite.Connection, survey: SurveyRow, now: datetime) -> None:
+    async def close(conn: Transaction, survey: SurveyRow, now: datetime) -> None:
         """Close the survey. An anonymous one keeps no link between a person and an answer: its answers
         are deleted and written again without the person, without times, in a random order, under a
         random sheet per respondent, and with the class (role) only where at least MIN_GROUP people of
         that class (role) answered; the respondents keep only whether they finished, not when."""
+        conn = raw(conn)
         await conn.execute("UPDATE surveys SET closed_at = ? WHERE id = ?", (to_db(now), survey.id))
         # Nothing still waiting in the outbox keeps nudging about a closed survey.
         await conn.execute(
@@ -255,8 +263,9 @@ class SurveyRepo:
         await conn.execute("DELETE FROM survey_reminders WHERE survey_id = ?", (survey.id,))
 
 
-async def cancel_reminders(conn: aiosqlite.Connection, survey_id: int, person_id: int) -> None:
+async def cancel_reminders(conn: Transaction, survey_id: int, person_id: int) -> None:
     """A reminder still waiting in the outbox is dropped once its person has answered."""
+    conn = raw(conn)
     await conn.execute(
         "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
         (f"survey:{survey_id}:remind:{person_id}:%",),

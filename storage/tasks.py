@@ -9,7 +9,8 @@ from datetime import date, datetime
 import aiosqlite
 
 from bot.domain.plan import Deadline, PlanItem
-from storage.db import Database, fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import Database, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 
@@ -136,7 +137,8 @@ class TaskRepo:
     # --- writes: call inside Database.transaction() with its connection -------------------------
 
     @staticmethod
-    async def log_plan_day(conn: aiosqlite.Connection, person_id: int, day: date, now: datetime) -> bool:
+    async def log_plan_day(conn: Transaction, person_id: int, day: date, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO task_plan_days(person_id, day, enqueued_at) VALUES (?, ?, ?)",
             (person_id, day.isoformat(), to_db(now)),
@@ -144,14 +146,15 @@ class TaskRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def existing_items(conn: aiosqlite.Connection) -> dict[str, tuple[PlanItem, bool]]:
+    async def existing_items(conn: Connection) -> dict[str, tuple[PlanItem, bool]]:
         """Every stored item, active or not, with its active flag."""
+        conn = raw(conn)
         rows = await fetchall_in(conn, f"SELECT {_ITEM_COLUMNS}, active FROM plan_items")
         return {r["number"]: (_item(r), bool(r["active"])) for r in rows}
 
     @staticmethod
     async def save_plan(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         items: Sequence[PlanItem],
         *,
         title: str,
@@ -159,6 +162,7 @@ class TaskRepo:
         school_year: int,
         now: datetime,
     ) -> None:
+        conn = raw(conn)
         stamp = to_db(now)
         numbers = [item.number for item in items]
         for position, item in enumerate(items):
@@ -199,7 +203,8 @@ class TaskRepo:
         )
 
     @staticmethod
-    async def update_deadline(conn: aiosqlite.Connection, number: str, deadline: Deadline, now: datetime) -> None:
+    async def update_deadline(conn: Transaction, number: str, deadline: Deadline, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "UPDATE plan_items SET deadline_kind = ?, deadline_date = ?, deadline_year = ?, deadline_month = ?,"
             " updated_at = ? WHERE number = ?",
@@ -214,7 +219,8 @@ class TaskRepo:
         )
 
     @staticmethod
-    async def update_roles(conn: aiosqlite.Connection, number: str, roles: Sequence[str], now: datetime) -> None:
+    async def update_roles(conn: Transaction, number: str, roles: Sequence[str], now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute(
             "UPDATE plan_items SET responsible = ?, updated_at = ? WHERE number = ?",
             (",".join(roles), to_db(now), number),
@@ -222,7 +228,7 @@ class TaskRepo:
 
     @staticmethod
     async def add_proof(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         item_number: str,
         occurrence_key: str,
@@ -234,6 +240,7 @@ class TaskRepo:
         file_name: str | None,
         now: datetime,
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO task_proofs(item_number, occurrence_key, person_id, kind, body, file_id, file_unique_id,"
             " file_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?)",
@@ -243,9 +250,10 @@ class TaskRepo:
 
     @staticmethod
     async def review_proof(
-        conn: aiosqlite.Connection, proof_id: int, *, status: str, reviewer_id: int, comment: str | None, now: datetime
+        conn: Transaction, proof_id: int, *, status: str, reviewer_id: int, comment: str | None, now: datetime
     ) -> bool:
         """Only a submitted proof can be reviewed; False when someone else already did."""
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE task_proofs SET status = ?, reviewed_by = ?, reviewed_at = ?, review_comment = ?"
             " WHERE id = ? AND status = 'submitted'",
@@ -255,8 +263,9 @@ class TaskRepo:
 
     @staticmethod
     async def log_reminder(
-        conn: aiosqlite.Connection, item_number: str, occurrence_key: str, person_id: int, kind: str, now: datetime
+        conn: Transaction, item_number: str, occurrence_key: str, person_id: int, kind: str, now: datetime
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO task_reminders(item_number, occurrence_key, person_id, kind, enqueued_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -266,8 +275,9 @@ class TaskRepo:
 
     @staticmethod
     async def add_snooze(
-        conn: aiosqlite.Connection, item_number: str, occurrence_key: str, person_id: int, at: datetime, now: datetime
+        conn: Transaction, item_number: str, occurrence_key: str, person_id: int, at: datetime, now: datetime
     ) -> int:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO task_snoozes(item_number, occurrence_key, person_id, remind_at, created_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -276,7 +286,8 @@ class TaskRepo:
         return int(cur.lastrowid or 0)
 
     @staticmethod
-    async def log_digest(conn: aiosqlite.Connection, week: str, person_id: int, now: datetime) -> bool:
+    async def log_digest(conn: Transaction, week: str, person_id: int, now: datetime) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO task_digests(week, person_id, enqueued_at) VALUES (?, ?, ?)",
             (week, person_id, to_db(now)),
@@ -284,5 +295,6 @@ class TaskRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def has_plan(conn: aiosqlite.Connection) -> bool:
+    async def has_plan(conn: Connection) -> bool:
+        conn = raw(conn)
         return (await fetchone_in(conn, "SELECT 1 FROM plan_meta WHERE key = 'school_year'")) is not None

@@ -6,9 +6,8 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
-from storage.db import fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -27,7 +26,7 @@ class LinkToken:
 class TokenRepo:
     @staticmethod
     async def create(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         token: str,
         purpose: str,
@@ -36,6 +35,7 @@ class TokenRepo:
         now: datetime,
         expires_at: datetime,
     ) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO link_tokens(token_hash, purpose, person_id, created_by, created_at, expires_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -43,7 +43,8 @@ class TokenRepo:
         )
 
     @staticmethod
-    async def get(conn: aiosqlite.Connection, token: str) -> LinkToken | None:
+    async def get(conn: Connection, token: str) -> LinkToken | None:
+        conn = raw(conn)
         row = await fetchone_in(
             conn,
             "SELECT purpose, person_id, expires_at, used_at FROM link_tokens WHERE token_hash = ?",
@@ -59,9 +60,10 @@ class TokenRepo:
         )
 
     @staticmethod
-    async def use(conn: aiosqlite.Connection, token: str, account_id: int, now: datetime) -> bool:
+    async def use(conn: Transaction, token: str, account_id: int, now: datetime) -> bool:
         """Spend the token by the messenger account ``account_id`` (storage.accounts); False when it
         was already spent (by a concurrent /start)."""
+        conn = raw(conn)
         cur = await conn.execute(
             "UPDATE link_tokens SET used_at = ?, used_by_account = ? WHERE token_hash = ? AND used_at IS NULL",
             (to_db(now), account_id, token_hash(token)),
@@ -69,9 +71,10 @@ class TokenRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def admin_grant_for(conn: aiosqlite.Connection, account_id: int, since: datetime) -> bool:
+    async def admin_grant_for(conn: Connection, account_id: int, since: datetime) -> bool:
         """Whether this account spent an admin token at or after `since`: it may then choose which
         roster IT officer it is."""
+        conn = raw(conn)
         row = await fetchone_in(
             conn,
             "SELECT 1 FROM link_tokens WHERE purpose = 'admin' AND used_by_account = ? AND used_at >= ? LIMIT 1",

@@ -10,7 +10,8 @@ from typing import Any
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in, fetchone_in
+from bot.unit_of_work import Connection, Transaction
+from storage.db import Database, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 ARCHIVE_STEPS = ("printed", "laced", "sealed", "signed", "handed")
@@ -82,12 +83,14 @@ class YearRepo:
         return _year(row) if row is not None else None
 
     @staticmethod
-    async def year_record(conn: aiosqlite.Connection, year: int) -> YearRecord | None:
+    async def year_record(conn: Connection, year: int) -> YearRecord | None:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT * FROM school_years WHERE year = ?", (year,))
         return _year(row) if row is not None else None
 
     @staticmethod
-    async def active_people_with_class(conn: aiosqlite.Connection) -> list[PersonClass]:
+    async def active_people_with_class(conn: Connection) -> list[PersonClass]:
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT p.id, p.roster_key, p.full_name, p.class_label,"
@@ -107,7 +110,7 @@ class YearRepo:
 
     @staticmethod
     async def record_year(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         year: int,
         quarters: Sequence[tuple[date, date]],
@@ -117,6 +120,7 @@ class YearRepo:
         now: datetime,
     ) -> bool:
         """False when this year was already recorded (a second new-year for it does nothing)."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO school_years(year, quarters, holidays, report, applied_by, applied_at)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -133,7 +137,7 @@ class YearRepo:
 
     @staticmethod
     async def move_person(
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         person_id: int,
         from_class: str | None,
@@ -145,6 +149,7 @@ class YearRepo:
         deactivate: bool = False,
     ) -> None:
         """Change a person's class in place (same id: links, consents, codes and ledger rows stay)."""
+        conn = raw(conn)
         stamp = to_db(now)
         if new_key is not None:
             await conn.execute("UPDATE persons SET roster_key = ? WHERE id = ?", (new_key, person_id))
@@ -163,8 +168,9 @@ class YearRepo:
 
     @staticmethod
     async def log_import_move(
-        conn: aiosqlite.Connection, person_id: int, from_class: str | None, to_class: str | None, now: datetime
+        conn: Transaction, person_id: int, from_class: str | None, to_class: str | None, now: datetime
     ) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO class_moves(person_id, from_class, to_class, reason, moved_at) VALUES (?, ?, ?, 'import', ?)",
             (person_id, from_class, to_class, to_db(now)),
@@ -173,10 +179,11 @@ class YearRepo:
 
     @staticmethod
     async def codes_follow(
-        conn: aiosqlite.Connection, person_id: int, from_class: str | None, to_class: str | None
+        conn: Transaction, person_id: int, from_class: str | None, to_class: str | None
     ) -> None:
         """The active codes of a moved pupil, and their parents' codes filed under the old class, follow
         the pupil to the new class (print sheets, QR cards and per-class counts read codes.class_label)."""
+        conn = raw(conn)
         if from_class is None or to_class is None or from_class == to_class:
             return
         await conn.execute(
@@ -186,16 +193,19 @@ class YearRepo:
         )
 
     @staticmethod
-    async def rekey_person(conn: aiosqlite.Connection, person_id: int, new_key: str) -> None:
+    async def rekey_person(conn: Transaction, person_id: int, new_key: str) -> None:
+        conn = raw(conn)
         await conn.execute("UPDATE persons SET roster_key = ? WHERE id = ?", (new_key, person_id))
 
     @staticmethod
-    async def key_taken(conn: aiosqlite.Connection, roster_key: str, except_id: int) -> bool:
+    async def key_taken(conn: Connection, roster_key: str, except_id: int) -> bool:
+        conn = raw(conn)
         row = await fetchone_in(conn, "SELECT 1 FROM persons WHERE roster_key = ? AND id != ?", (roster_key, except_id))
         return row is not None
 
     @staticmethod
-    async def set_plan_year(conn: aiosqlite.Connection, year: int) -> None:
+    async def set_plan_year(conn: Transaction, year: int) -> None:
+        conn = raw(conn)
         await conn.execute(
             "INSERT INTO plan_meta(key, value) VALUES ('school_year', ?)"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -220,9 +230,10 @@ class YearRepo:
 
     @staticmethod
     async def mark_archive_step(
-        conn: aiosqlite.Connection, *, school_year: int, class_label: str, step: str, person_id: int, now: datetime
+        conn: Transaction, *, school_year: int, class_label: str, step: str, person_id: int, now: datetime
     ) -> bool:
         """False when the step was already confirmed (the first confirmation stays on record)."""
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO archive_checks(school_year, class_label, step, person_id, done_at)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -231,7 +242,8 @@ class YearRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def archive_nudged(conn: aiosqlite.Connection, school_year: int, person_id: int, week: str) -> bool:
+    async def archive_nudged(conn: Connection, school_year: int, person_id: int, week: str) -> bool:
+        conn = raw(conn)
         row = await fetchone_in(
             conn,
             "SELECT 1 FROM archive_nudges WHERE school_year = ? AND person_id = ? AND week = ?",
@@ -241,8 +253,9 @@ class YearRepo:
 
     @staticmethod
     async def record_archive_nudge(
-        conn: aiosqlite.Connection, school_year: int, person_id: int, week: str, now: datetime
+        conn: Transaction, school_year: int, person_id: int, week: str, now: datetime
     ) -> bool:
+        conn = raw(conn)
         cur = await conn.execute(
             "INSERT OR IGNORE INTO archive_nudges(school_year, person_id, week, enqueued_at) VALUES (?, ?, ?, ?)",
             (school_year, person_id, week, to_db(now)),
@@ -250,20 +263,23 @@ class YearRepo:
         return cur.rowcount == 1
 
     @staticmethod
-    async def rekey_holder(conn: aiosqlite.Connection, roster_key: str) -> None:
+    async def rekey_holder(conn: Transaction, roster_key: str) -> None:
         """Give the inactive holder of `roster_key` a key of its own, so a promoted pupil can take it."""
+        conn = raw(conn)
         await conn.execute(
             "UPDATE persons SET roster_key = roster_key || ':left:' || id WHERE roster_key = ? AND active = 0",
             (roster_key,),
         )
 
     @staticmethod
-    async def deactivate(conn: aiosqlite.Connection, person_id: int, now: datetime) -> None:
+    async def deactivate(conn: Transaction, person_id: int, now: datetime) -> None:
+        conn = raw(conn)
         await conn.execute("UPDATE persons SET active = 0, updated_at = ? WHERE id = ?", (to_db(now), person_id))
 
     @staticmethod
-    async def parents_only_of(conn: aiosqlite.Connection, child_ids: set[int]) -> list[tuple[int, str]]:
+    async def parents_only_of(conn: Connection, child_ids: set[int]) -> list[tuple[int, str]]:
         """Active parents without a staff role whose every active child is among `child_ids`."""
+        conn = raw(conn)
         marks = ",".join("?" * len(child_ids))
         rows = await fetchall_in(
             conn,
@@ -280,8 +296,9 @@ class YearRepo:
         return [(int(r[0]), str(r[1])) for r in rows]
 
     @staticmethod
-    async def active_people(conn: aiosqlite.Connection) -> dict[str, RosterPerson]:
+    async def active_people(conn: Connection) -> dict[str, RosterPerson]:
         """Active people by roster key, read inside an import's transaction."""
+        conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT p.id, p.roster_key, p.full_name,"

@@ -135,7 +135,7 @@ async def test_the_gate_answers_per_code_role(harness: Harness) -> None:
     await _school(h)
     app = h.app
     ids = {name: await person_id(app, name) for name in (MISHA, KOLYA, DASHA, ELENA, OLEG, ANNA)}
-    gate = await code_clearances(app.db, [
+    gate = await code_clearances(app.db.conn, [
         (ids[MISHA], "student"), (ids[KOLYA], "student"), (ids[DASHA], "student"),
         (ids[ELENA], "parent"), (ids[OLEG], "parent"), (ids[ANNA], "parent"), (ids[ELENA], "staff"),
     ])

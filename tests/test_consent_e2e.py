@@ -119,8 +119,8 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (
             "paper", "given", teacher_person.id, "2026-11-27"
         )
-        assert await is_covered(app.db, paper.child_id)
-        assert await covered_children(app.db) == {paper.child_id}
+        assert await is_covered(app.db.conn, paper.child_id)
+        assert await covered_children(app.db.conn) == {paper.child_id}
 
         # The registers.
         t = app.catalog.bind("ru")

@@ -76,12 +76,12 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await ConsentRepo.ledger_rows(harness.app.db.conn))[0].child_id
-    assert await is_covered(harness.app.db, kolya)
+    assert await is_covered(harness.app.db.conn, kolya)
     old = await harness.app.services.consent.current()
     new = await harness.app.services.consent.publish(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
     assert new.number == old.number + 1 and new.sha256 != old.sha256
     assert new.sha256 == svc.sha256_text(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
-    assert not await is_covered(harness.app.db, kolya)
+    assert not await is_covered(harness.app.db.conn, kolya)
     text = texts(await harness.text(PARENT_ONE, "/consent"))[0]
     assert f"версия {new.number}" in text and "ответа нет" in text
     # The old press now names a version that is not current.

@@ -83,8 +83,8 @@ async def test_carry_over_keeps_every_receipt_chained(
     # The restored database decides as the live one did: Коля covered, Маша declined.
     await harness.app.open()
     rows = {r.receipt_id: r for r in await ConsentRepo.ledger_rows(harness.app.db.conn)}
-    assert await is_covered(harness.app.db, rows[receipts[1]].child_id)
-    assert not await is_covered(harness.app.db, rows[receipts[2]].child_id)
+    assert await is_covered(harness.app.db.conn, rows[receipts[1]].child_id)
+    assert not await is_covered(harness.app.db.conn, rows[receipts[2]].child_id)
 
 
 async def test_force_names_every_lost_receipt_and_keeps_the_previous_database(
@@ -115,7 +115,7 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     assert await _receipts(harness.app.db.path) == receipts
     await harness.app.open()
     [row] = await ConsentRepo.ledger_rows(harness.app.db.conn)
-    assert await is_covered(harness.app.db, row.child_id)
+    assert await is_covered(harness.app.db.conn, row.child_id)
 
 
 async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness: Harness) -> None:

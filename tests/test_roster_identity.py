@@ -69,7 +69,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     moved = await h.app.people.get(misha.id)
     assert moved is not None and moved.active and moved.class_label == "5Б"
     assert {c.id for c in await h.app.people.children(parent.id)} >= {misha.id}
-    assert await is_covered(h.app.db, misha.id)
+    assert await is_covered(h.app.db.conn, misha.id)
     assert await h.app.people.count_active() == len(ROSTER_ROWS) - 1  # nobody lost, nobody added
     # The codes stay theirs and follow the class (print sheets and QR cards read it).
     code_classes = {

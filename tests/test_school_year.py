@@ -100,7 +100,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
             parent=parent, child_ids=[child.id], decision="given", version=version.number,
             channel=Channel.TELEGRAM, user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
         )
-        assert await is_covered(h.app.db, child.id)
+        assert await is_covered(h.app.db.conn, child.id)
         before = await h.app.people.count_active()
 
         report = await h.app.services.school_year.new_year(2027, dry_run=False)
@@ -117,7 +117,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         }
         assert code_classes["Иванов Миша Андреевич"] == "6А" and code_classes["Иванова Маша Андреевна"] == "7Б"
         assert code_classes["Иванова Елена Викторовна"] == "6А"
-        assert await is_covered(h.app.db, child.id)  # the consent is still theirs
+        assert await is_covered(h.app.db.conn, child.id)  # the consent is still theirs
         again = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
         assert again is not None and again.id == parent.id
         assert [c.id for c in await h.app.people.children(parent.id)] == [child.id]

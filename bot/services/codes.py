@@ -28,8 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import aiosqlite
-
 from bot.channels import DataClass
 from bot.domain.access import STAFF_ROLES
 from bot.domain.people import Person
@@ -38,6 +36,7 @@ from bot.russian import Named
 from bot.services.consent_gate import code_clearance, code_clearances
 from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
+from bot.unit_of_work import Connection, Transaction
 from storage.codes import Code, CodeRepo, NewCode
 from storage.outbox import Payload
 
@@ -159,13 +158,18 @@ class CodesService:
         """Whether the school makes codes wait for the signed paper original (asked of the one gate)."""
         return self.school.consent.codes_wait_for_original
 
-    async def recipients(self, code: Code, *, reachable_only: bool = True) -> list[Person]:
+    async def recipients(
+        self, code: Code, *, reachable_only: bool = True, conn: Connection | None = None
+    ) -> list[Person]:
         """Who may receive this code now (the one access rule for codes): nobody while the consent
-        gate is closed; then the owner, and for a pupil's code also the pupil's parents."""
+        gate is closed; then the owner, and for a pupil's code also the pupil's parents. The gate is
+        read on `conn`: a caller inside a write transaction passes it (`deliver`), so a decision the
+        transaction just recorded counts."""
         owner = await self.people.get(code.person_id)
         if owner is None or not owner.active:
             return []
-        if not (await code_clearance(self.db, code.person_id, code.role, require_original=self._wait())).open:
+        gate_conn = self.db.conn if conn is None else conn
+        if not (await code_clearance(gate_conn, code.person_id, code.role, require_original=self._wait())).open:
             return []
         found = [owner, *await self.people.parents(owner.id)] if code.role == "student" else [owner]
         found = [p for p in found if p.reachable] if reachable_only else [
@@ -189,7 +193,7 @@ class CodesService:
 
     async def enqueue_card(
         self,
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         code: Code,
         owner: Person,
         recipient: Person,
@@ -224,7 +228,7 @@ class CodesService:
 
     async def deliver(
         self,
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         *,
         reason: str,
         now: datetime,
@@ -237,14 +241,16 @@ class CodesService:
         codes = await CodeRepo.active_in(conn, owner_ids)
         # One gate query for the whole batch first: the minute sweep walks every active code, and
         # most closed ones need no further look.
-        gate = await code_clearances(self.db, [(c.person_id, c.role) for c in codes], require_original=self._wait())
+        # Read on the transaction: the change that makes the cards due (a consent, a link, a
+        # reissue) is not committed yet.
+        gate = await code_clearances(conn, [(c.person_id, c.role) for c in codes], require_original=self._wait())
         for code in codes:
             if not gate[(code.person_id, code.role)].open:
                 continue
             owner = await self.people.get(code.person_id)
             if owner is None:
                 continue
-            for recipient in await self.recipients(code):
+            for recipient in await self.recipients(code, conn=conn):
                 if only_recipient is not None and recipient.id != only_recipient:
                     continue
                 if await self.enqueue_card(conn, code, owner, recipient, reason=reason, now=now, not_before=not_before):
@@ -253,13 +259,13 @@ class CodesService:
             self.outbox.wake()
         return count
 
-    async def on_link(self, conn: aiosqlite.Connection, person: Person, now: datetime) -> None:
+    async def on_link(self, conn: Transaction, person: Person, now: datetime) -> None:
         """Link hook: the person gets their own code and, as a parent, their children's (gate permitting)."""
         owners = [person.id, *(c.id for c in await self.people.children(person.id))]
         await self.deliver(conn, reason="link", now=now, owner_ids=owners, only_recipient=person.id)
 
     async def on_consent_given(
-        self, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime
+        self, conn: Transaction, child_id: int, parent_id: int | None, now: datetime
     ) -> None:
         """Consent hook: the child's code (to the pupil and parents) and the parent's own code."""
         owners = [child_id] if parent_id is None else [child_id, parent_id]
@@ -274,7 +280,7 @@ class CodesService:
         if owner is None:
             raise LookupError(f"owner of code {code.id} is gone")
         # The last check before the code leaves: the gate may have closed since the card was queued.
-        clearance = await code_clearance(self.db, code.person_id, code.role, require_original=self._wait())
+        clearance = await code_clearance(self.db.conn, code.person_id, code.role, require_original=self._wait())
         if not code.active or not clearance.open:
             raise Withheld(f"code {code.id}: the consent gate is closed")
         if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await self.recipients(code,

@@ -9,13 +9,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-import aiosqlite
-
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
+from bot.unit_of_work import Transaction
 from storage.codes import Code, CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import OutboxRepo, Payload
@@ -122,7 +121,7 @@ class CodesNudges:
         self.outbox.wake()
 
     async def _fold_into_consent_reminder(
-        self, conn: aiosqlite.Connection, recipient: Person, payload: Payload, now: datetime
+        self, conn: Transaction, recipient: Person, payload: Payload, now: datetime
     ) -> Literal["merged", "wait", "send"]:
         """Consent and code reminders to one family are one message: when the parent's consent
         reminder for today is still waiting in the outbox, the activation reminder is appended to it

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +16,7 @@ from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData
 from storage.codes import CodeRepo, FunnelCounts
+from storage.db import quiet_statement_log as quiet_statement_log  # the codes capability's set-up (bot/capabilities.py)
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -77,21 +77,6 @@ async def funnel(db: Any) -> list[FunnelRow]:
     return sorted(rows, key=lambda r: (r.class_label is None, class_sort_key(r.class_label or ""), order[r.role]))
 
 
-class QuietStatementLog(logging.Filter):
-    """aiosqlite logs every statement with its parameters at DEBUG, and those parameters carry
-    invitation codes (the import's INSERTs). Drop those records at the logger, so no handler
-    configuration (LOG_LEVEL=DEBUG, pytest's caplog) can put a code into a log."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno > logging.DEBUG
-
-
-def quiet_statement_log() -> None:
-    logger = logging.getLogger("aiosqlite")
-    if not any(isinstance(f, QuietStatementLog) for f in logger.filters):
-        logger.addFilter(QuietStatementLog())
-
-
 # --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------
 
 
@@ -133,7 +118,7 @@ class CodesPrint:
         found = await CodeRepo(self.db).for_print(class_label, role="parent" if parents else "student",
                                                  only_unlinked=not everyone)
         gate = await code_clearances(
-            self.db, [(code.person_id, code.role) for code, _ in found], require_original=self.codes._wait()
+            self.db.conn, [(code.person_id, code.role) for code, _ in found], require_original=self.codes._wait()
         )
         cards: list[CardData] = []
         left_out: list[LeftOut] = []
@@ -159,7 +144,7 @@ class CodesPrint:
         """(class, role) -> how many active codes the consent gate keeps in now."""
         holders = await CodeRepo(self.db).holders()
         gate = await code_clearances(
-            self.db, [(owner, role) for owner, role, _ in holders], require_original=self.codes._wait()
+            self.db.conn, [(owner, role) for owner, role, _ in holders], require_original=self.codes._wait()
         )
         counts: dict[tuple[str | None, str], int] = {}
         for owner, role, class_label in holders:

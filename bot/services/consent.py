@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import Effect, apply, effects, family_state, judge
@@ -29,6 +27,7 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
+from bot.unit_of_work import Transaction
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
 from storage.consent_form import ConsentFormRepo
@@ -230,7 +229,7 @@ class ConsentService:
         return set(await ConsentFormRepo.reads(self.db.conn, parent.id, version.number))
 
     async def _shown_text_hash(
-        self, conn: aiosqlite.Connection, version: Version, parent: Person | None, child: Person, now: datetime
+        self, conn: Transaction, version: Version, parent: Person | None, child: Person, now: datetime
     ) -> str:
         """The hash of the legally binding (Russian) text for this parent and child now, the text
         itself kept: for a decision made without opening the document (a decline, a withdrawal)."""
@@ -315,7 +314,7 @@ class ConsentService:
             return await self._write(conn, child, new, has_read=True, now=now)
 
     async def _write(
-        self, conn: aiosqlite.Connection, child: Person, new: NewDecision, *, has_read: bool, now: datetime
+        self, conn: Transaction, child: Person, new: NewDecision, *, has_read: bool, now: datetime
     ) -> Result:
         rows = (await ConsentRepo.standing(conn, new.version, [child.id])).get(child.id, [])
         before = family_state(rows)
@@ -332,7 +331,7 @@ class ConsentService:
         return Result(Outcome.RECORDED, child.id, row)
 
     async def _effects(
-        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, caused: frozenset[Effect], now: datetime,
+        self, conn: Transaction, child: Person, row: LedgerRow, caused: frozenset[Effect], now: datetime,
     ) -> None:
         if Effect.RELEASE in caused:
             # Covered under the family rule: no representative objects, so the codes go to every
@@ -343,8 +342,9 @@ class ConsentService:
             # and a parent's own when no other child is covered) stops at once; tell the staff.
             parents = [p.id for p in await self.people.parents(child.id)]
             family = await CodeRepo.active_in(conn, [child.id, *parents])
+            # On the transaction: the decision that closed the gate is not committed yet.
             gate = await code_clearances(
-                self.db,
+                conn,
                 [(c.person_id, c.role) for c in family],
                 require_original=self.school.consent.codes_wait_for_original,
             )
@@ -360,7 +360,7 @@ class ConsentService:
             await self._alert_staff(conn, child, row, now, "consent.alert_conflict", "consent-conflict")
 
     async def release_codes(
-        self, conn: aiosqlite.Connection, child: Person, parent_id: int | None, now: datetime
+        self, conn: Transaction, child: Person, parent_id: int | None, now: datetime
     ) -> None:
         """Tell the capabilities waiting on the gate (codes) that it may have opened for this child
         (a decision that covers the child, or a signed original the gate was waiting for)."""
@@ -374,7 +374,7 @@ class ConsentService:
                 await hook(conn, child.id, signer, now)
 
     async def _alert_staff(
-        self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime, key: str, dedupe: str,
+        self, conn: Transaction, child: Person, row: LedgerRow, now: datetime, key: str, dedupe: str,
     ) -> None:
         """The IT officer and the child's class teacher hear of it (a withdrawal, or a conflict between
         the representatives: a case to settle with the family)."""

@@ -8,18 +8,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-import aiosqlite
-
 from bot.domain.consent import PENDING, Decision, FamilyState, State, family_state, parent_covered
 from bot.domain.people import Person
+from bot.unit_of_work import Connection
 from storage.consent import ConsentRepo, LedgerRow, Version
 from storage.consent_form import ConsentFormRepo
-from storage.db import Database
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
     from storage.db import Database
-    from storage.people import PersonRepo
 
 
 # --- the gate: the one rule every invitation code asks before it leaves the system ---------------
@@ -42,7 +39,7 @@ class Clearance:
 
 
 async def code_clearances(
-    db: Database, holders: Iterable[tuple[int, str]], *, require_original: bool = False
+    conn: Connection, holders: Iterable[tuple[int, str]], *, require_original: bool = False
 ) -> dict[tuple[int, str], Clearance]:
     """The consent gate for invitation codes, one answer per (owner id, code role):
     - a staff member's code: open (it carries no child's data);
@@ -53,19 +50,17 @@ async def code_clearances(
     - a parent's own code: open when consent covers at least one of the parent's active children.
     With `require_original` (school.toml consent.codes_wait_for_original) a child counts as covered
     only once staff recorded the signed paper original too; until then it reads "pending".
-    Read on the caller's connection, so inside a write transaction it sees that transaction's rows."""
+    Every read is on `conn`, which the caller passes explicitly: inside a write transaction that
+    is the transaction itself (a decision just recorded, not yet committed, opens or closes the gate
+    for the codes the same transaction releases or stops); outside one, the unit of work's `conn`."""
     wanted = list(dict.fromkeys(holders))
-    people = PersonRepo(db)
-    children_of: dict[int, list[int]] = {}
-    for owner_id, role in wanted:
-        if role == "parent" and owner_id not in children_of:
-            children_of[owner_id] = [c.id for c in await people.children(owner_id)]
+    children_of = await PersonRepo.active_children_ids(conn, [o for o, role in wanted if role == "parent"])
     child_ids = {o for o, role in wanted if role == "student"} | {c for ids in children_of.values() for c in ids}
-    version = await ConsentRepo.current_version(db.conn)
+    version = await ConsentRepo.current_version(conn)
     states: dict[int, FamilyState] = {}
     if version is not None and child_ids:
         states = await family_states(
-            db.conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids,
+            conn, version.number, None if len(child_ids) > _ALL_ROWS_ABOVE else child_ids,
             require_original=require_original,
         )
     out: dict[tuple[int, str], Clearance] = {}
@@ -89,7 +84,7 @@ async def code_clearances(
 
 
 async def family_states(
-    conn: aiosqlite.Connection, version: int, child_ids: Iterable[int] | None = None, *,
+    conn: Connection, version: int, child_ids: Iterable[int] | None = None, *,
     require_original: bool = False,
 ) -> dict[int, FamilyState]:
     """Each child's state on `version` under the family rule (bot.domain.consent), read on `conn`
@@ -108,30 +103,30 @@ async def family_states(
     return out
 
 
-async def code_clearance(db: Database, owner_id: int, role: str, *, require_original: bool = False) -> Clearance:
-    return (await code_clearances(db, [(owner_id, role)], require_original=require_original))[(owner_id, role)]
+async def code_clearance(conn: Connection, owner_id: int, role: str, *, require_original: bool = False) -> Clearance:
+    return (await code_clearances(conn, [(owner_id, role)], require_original=require_original))[(owner_id, role)]
 
 
-async def is_covered(db: Database, child_id: int, *, require_original: bool = False) -> bool:
+async def is_covered(conn: Connection, child_id: int, *, require_original: bool = False) -> bool:
     """True when consent covers the child (the gate's answer for the child's own code)."""
-    return (await code_clearance(db, child_id, "student", require_original=require_original)).open
+    return (await code_clearance(conn, child_id, "student", require_original=require_original)).open
 
 
-async def covered_children(db: Database, *, require_original: bool = False) -> set[int]:
+async def covered_children(conn: Connection, *, require_original: bool = False) -> set[int]:
     """Every child consent covers now (the consent coverage figure in /status and the report)."""
-    version = await ConsentRepo.current_version(db.conn)
+    version = await ConsentRepo.current_version(conn)
     if version is None:
         return set()
-    states = await family_states(db.conn, version.number, require_original=require_original)
+    states = await family_states(conn, version.number, require_original=require_original)
     return {cid for cid, f in states.items() if f.covered}
 
 
-async def conflicts(db: Database, child_ids: Iterable[int] | None = None) -> set[int]:
+async def conflicts(conn: Connection, child_ids: Iterable[int] | None = None) -> set[int]:
     """Children whose representatives disagree on the current version (a case for the school)."""
-    version = await ConsentRepo.current_version(db.conn)
+    version = await ConsentRepo.current_version(conn)
     if version is None:
         return set()
-    return {cid for cid, f in (await family_states(db.conn, version.number, child_ids)).items() if f.conflict}
+    return {cid for cid, f in (await family_states(conn, version.number, child_ids)).items() if f.conflict}
 
 
 # --- states -------------------------------------------------------------------------------------
@@ -167,7 +162,7 @@ class ConsentGate:
 
 
 async def child_states(
-    conn: aiosqlite.Connection, version: Version, children: Iterable[Person], *, viewer: int | None = None
+    conn: Connection, version: Version, children: Iterable[Person], *, viewer: int | None = None
 ) -> list[ChildState]:
     """Each child's state under the family rule, with its newest decision (one read of the ledger)
     and, for a representative viewing their own family, their own latest decision."""

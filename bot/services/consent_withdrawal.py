@@ -25,8 +25,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import aiosqlite
-
 from bot.argparsing import SubParsers
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
@@ -37,6 +35,7 @@ from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
+from bot.unit_of_work import Transaction
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, LedgerRow
 from storage.consent_destruction import Destruction, DestructionRepo
@@ -75,7 +74,7 @@ class ConsentWithdrawal:
         """The last day for destruction: the withdrawal's day in the school's time zone + 30 days."""
         return self.school.calendar.local_date(withdrawn_at) + timedelta(days=DESTRUCTION_DAYS)
 
-    async def on_withdrawal(self, conn: aiosqlite.Connection, child: Person, row: LedgerRow, now: datetime) -> None:
+    async def on_withdrawal(self, conn: Transaction, child: Person, row: LedgerRow, now: datetime) -> None:
         """Called by ConsentService inside the transaction that recorded the withdrawal `row`."""
         codes = await CodeRepo.active_in(conn, [child.id])
         for code in codes:
@@ -107,7 +106,7 @@ class ConsentWithdrawal:
             )
 
     async def _tell_officers(
-        self, conn: aiosqlite.Connection, task: Destruction, child: Person, now: datetime, *, n: int
+        self, conn: Transaction, task: Destruction, child: Person, now: datetime, *, n: int
     ) -> int:
         """The task (n = 0) or its n-th reminder, with the confirm and act buttons, to every IT officer."""
         overdue = self.school.calendar.local_date(now) > task.due_on

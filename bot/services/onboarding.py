@@ -9,12 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
+from bot.unit_of_work import Transaction
 from storage.accounts import AccountRepo
 from storage.merge import merge_person
 from storage.messengers import MessengerRepo, Reach
@@ -75,7 +74,7 @@ def _is_bootstrap(person: Person) -> bool:
     return person.roster_key.startswith(BOOTSTRAP_PREFIX)
 
 
-async def _create_bootstrap(conn: aiosqlite.Connection, user: TelegramUser, now: datetime) -> int:
+async def _create_bootstrap(conn: Transaction, user: TelegramUser, now: datetime) -> int:
     existing = await PersonRepo.id_by_key(conn, f"{BOOTSTRAP_PREFIX}{user.id}")
     if existing is not None:
         await PersonRepo.reactivate(conn, existing, now)

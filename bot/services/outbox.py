@@ -6,10 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from bot.channels import DataClass
 from bot.domain.people import Person
+from bot.unit_of_work import Transaction
 from storage.outbox import Kind, OutboxRepo, Payload
 
 if TYPE_CHECKING:
@@ -31,7 +30,7 @@ class Outbox:
 
     async def notify(
         self,
-        conn: aiosqlite.Connection,
+        conn: Transaction,
         person: Person,
         *,
         key: str,

@@ -8,10 +8,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-import aiosqlite
-
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.unit_of_work import Transaction
 
 if TYPE_CHECKING:
     from bot.services.tasks import Task
@@ -54,14 +53,14 @@ class ConsentGivenListener(Protocol):
     `parent_id` is None for a paper form whose signer is unknown and who has no parent on file."""
 
     async def __call__(
-        self, conn: aiosqlite.Connection, child_id: int, parent_id: int | None, now: datetime, /
+        self, conn: Transaction, child_id: int, parent_id: int | None, now: datetime, /
     ) -> None: ...
 
 
 class PersonLinkedListener(Protocol):
     """Called inside the transaction that linked a messenger account to a roster person."""
 
-    async def __call__(self, conn: aiosqlite.Connection, person: Person, now: datetime, /) -> None: ...
+    async def __call__(self, conn: Transaction, person: Person, now: datetime, /) -> None: ...
 
 
 class Renderer(Protocol):

@@ -21,14 +21,13 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from bot.argparsing import SubParsers
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
+from bot.unit_of_work import Connection
 from storage import year as repo
 from storage.consent import ConsentRepo
 from storage.tasks import TaskRepo
@@ -173,7 +172,7 @@ def _class_order(label: str) -> tuple[int, str]:
     return (int(match.group(1)) if match else 0, label)
 
 
-async def _parents_leaving(conn: aiosqlite.Connection, graduate_ids: set[int]) -> list[tuple[int, str]]:
+async def _parents_leaving(conn: Connection, graduate_ids: set[int]) -> list[tuple[int, str]]:
     """Parents (not staff) whose every active child graduates: they leave with them."""
     if not graduate_ids:
         return []

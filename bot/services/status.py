@@ -334,8 +334,8 @@ class StatusService:
             return None
         # The consent capability's own rule (the same gate that releases invitation codes).
 
-        covered = await covered_children(self.db, require_original=self.school.consent.codes_wait_for_original)
-        disagree = await conflicts(self.db)
+        covered = await covered_children(self.db.conn, require_original=self.school.consent.codes_wait_for_original)
+        disagree = await conflicts(self.db.conn)
         cases: dict[str, int] = defaultdict(int)
         total = Ratio()
         per_class: dict[str, Ratio] = defaultdict(Ratio)

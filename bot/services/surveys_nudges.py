@@ -18,12 +18,11 @@ from datetime import date, datetime
 from html import escape
 from typing import TYPE_CHECKING
 
-import aiosqlite
-
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
 from bot.services.task_actions import ProofInput, Refused
+from bot.unit_of_work import Connection
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import Payload
@@ -101,7 +100,7 @@ class SurveyNudges:
 
     # --- reminders --------------------------------------------------------------------------------
 
-    async def _nudged_today(self, conn: aiosqlite.Connection, person_id: int, today: date) -> bool:
+    async def _nudged_today(self, conn: Connection, person_id: int, today: date) -> bool:
         cal = self.school.calendar
         if await SurveyRepo.reminded_on(conn, person_id, today):
             return True

@@ -15,12 +15,11 @@ from bot.domain.plan import Deadline, PlanItem
 from bot.russian import Named
 from bot.services.plan import ROLE_CODES
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
+from bot.unit_of_work import Transaction
 from storage.outbox import Payload
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
-
-    import aiosqlite
 
     from bot.clock import Clock
     from bot.config import SchoolConfig
@@ -235,7 +234,7 @@ class TaskActions:
         return at
 
     async def _notify_change(
-        self, conn: aiosqlite.Connection, snap: Snapshot, old: PlanItem, new: PlanItem, editor: Person, now: datetime
+        self, conn: Transaction, snap: Snapshot, old: PlanItem, new: PlanItem, editor: Person, now: datetime
     ) -> None:
         affected: dict[int, Person] = {}
         for role in set(old.responsible) | set(new.responsible):
