@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiosqlite
 
@@ -81,6 +81,24 @@ def _disk_full(exc: BaseException) -> bool:
         return False
     code = getattr(exc, "sqlite_errorcode", None)
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+
+
+# The driver's own errors, for the callers above storage/ that must tell "this database file cannot
+# be read" from a bug without naming the driver (the restore guard reading a backup's ledger).
+DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+
+def write_refusal(exc: BaseException) -> Literal["full", "read_only"] | None:
+    """Whether the driver's error says the disk is full or the database is read-only (None: it
+    says neither, or it is not the driver's): the start-up checks name the folder to fix."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    text = str(exc).lower()
+    if "disk is full" in text or "disk i/o error" in text:
+        return "full"
+    if "readonly" in text or "read-only" in text:
+        return "read_only"
+    return None
 
 
 class DuplicateUpdate(Exception):

@@ -10,11 +10,18 @@ ours outside itself; nothing below the messenger-facing package imports aiogram.
 one of ours inside a function body (that is how cycles were dodged); `if TYPE_CHECKING:` imports
 are not deferred, but they are arrows like any other. Lazy imports of heavy third-party libraries
 (fpdf, matplotlib, openpyxl) inside functions stay allowed: they keep start-up fast.
+
+Storage is the only place that knows the database (issue #27): no module above it imports a
+database driver (aiosqlite, sqlite3, asyncpg, psycopg), not even inside a function, and none holds
+SQL; services pass the opaque handles of bot/unit_of_work.py to repositories. Entry points build
+the backend through storage too (storage.db.Database). Tests and benchmarks may open a database
+file themselves to look at it.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +45,17 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 RANK = {"domain": 0, "kernel": 1, "storage": 2, "services": 3, "messenger": 4, "handlers": 5, "scheduler": 5,
         "root": 6, "entry": 7}
 WITHOUT_AIOGRAM = {"domain", "kernel", "storage", "services"}
+DRIVERS = {"aiosqlite", "sqlite3", "asyncpg", "psycopg", "psycopg2", "psycopg_pool"}
+# Above storage: the layers that must not name a database driver or hold SQL.
+WITHOUT_DRIVER = {layer for layer, rank in RANK.items() if rank > RANK["storage"]}
+# Entry points that look at database files themselves (to check what the bot wrote, or to count rows).
+DRIVER_ALLOWED = ("tests", "bench")
+# The start of a statement, as storage writes them: a string that begins so above storage is SQL.
+SQL_START = re.compile(
+    r"^\s*(SELECT\s.+\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s"
+    r"|CREATE\s+(TABLE|INDEX|TRIGGER|VIEW)\s|PRAGMA\s+\w+|BEGIN(\s+IMMEDIATE)?\s*;?\s*$)",
+    re.DOTALL,  # upper case, as storage writes them: "Select a class from the list" is not SQL
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,26 @@ def arrows_of(root: Path, path: Path) -> list[Arrow]:
     return found
 
 
+def sql_of(path: Path) -> list[int]:
+    """Lines of the string literals in `path` that are SQL statements (an f-string counts by its
+    first fixed part)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        text = None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            text = node.value
+        elif isinstance(node, ast.JoinedStr) and node.values and isinstance(node.values[0], ast.Constant):
+            text = str(node.values[0].value)
+        if text is not None and SQL_START.match(text):
+            found.append(node.lineno)
+    return sorted(set(found))
+
+
+def _storage_only(module: str, layer: str) -> bool:
+    """Whether `module` must leave the database to storage/ (no driver, no SQL)."""
+    return layer in WITHOUT_DRIVER and module.split(".")[0] not in DRIVER_ALLOWED
+
+
 def _ours(module: str) -> bool:
     return module.split(".")[0] in OURS
 
@@ -113,9 +151,12 @@ def check_tree(root: Path) -> list[str]:
         if src_layer is None:
             continue
         where = f"{path.relative_to(root)}"
+        storage_only = _storage_only(name, src_layer)
         for arrow in arrows_of(root, path):
             if arrow.target.split(".")[0] == "aiogram" and src_layer in WITHOUT_AIOGRAM:
                 problems.append(f"{where}:{arrow.line}: {src_layer} imports aiogram ({arrow.target})")
+            if arrow.target.split(".")[0] in DRIVERS and storage_only:
+                problems.append(f"{where}:{arrow.line}: {src_layer} imports a database driver ({arrow.target})")
             if not _ours(arrow.target):
                 continue
             target = resolve(arrow.target)
@@ -132,6 +173,8 @@ def check_tree(root: Path) -> list[str]:
                 problems.append(f"{where}:{arrow.line}: {src_layer} imports {dst_layer} ({target})")
             elif dst_layer != src_layer and RANK[dst_layer] == RANK[src_layer]:
                 problems.append(f"{where}:{arrow.line}: {src_layer} imports its sibling {dst_layer} ({target})")
+        if storage_only:
+            problems.extend(f"{where}:{line}: SQL in {src_layer}" for line in sql_of(path))
     return problems
 
 
@@ -201,6 +244,42 @@ def test_aiogram_below_the_messenger_package_fails(tmp_path: Path) -> None:
 def test_the_domain_imports_nothing_of_ours(tmp_path: Path) -> None:
     _write(tmp_path, {**CLEAN, "bot/domain/people.py": "from bot.i18n import Translator\n", "bot/i18n.py": ""})
     assert check_tree(tmp_path) == ["bot/domain/people.py:1: the domain imports bot.i18n"]
+
+
+def test_a_database_driver_above_storage_fails(tmp_path: Path) -> None:
+    for driver in ("aiosqlite", "sqlite3", "asyncpg", "psycopg"):
+        _write(tmp_path, {**CLEAN, "bot/services/roster.py": f"import {driver}\n"})
+        assert check_tree(tmp_path) == [f"bot/services/roster.py:1: services imports a database driver ({driver})"]
+    # In every layer above storage, deferred or not, the entry points' own modules included.
+    _write(tmp_path, {
+        **CLEAN,
+        "handlers/start.py": "from aiogram import Router\n\ndef f():\n    import sqlite3\n",
+        "bot/cli_app.py": "from aiosqlite import Connection\n",
+    })
+    assert check_tree(tmp_path) == [
+        "bot/cli_app.py:1: entry imports a database driver (aiosqlite.Connection)",
+        "handlers/start.py:4: handlers imports a database driver (sqlite3)",
+    ]
+
+
+def test_storage_and_tests_may_use_the_driver(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        **CLEAN,
+        "storage/people.py": "import aiosqlite\n\nQ = 'SELECT id FROM persons WHERE id = ?'\n",
+        "tests/__init__.py": "",
+        "tests/test_people.py": "import sqlite3\n\nQ = 'SELECT count(*) FROM persons'\n",
+    })
+    assert check_tree(tmp_path) == []
+
+
+def test_sql_above_storage_fails(tmp_path: Path) -> None:
+    sql = (
+        "Q = 'SELECT key, state FROM fsm'\n"
+        "W = f'DELETE FROM fsm WHERE key IN ({1})'\n"
+        "TEXT = 'Select a class from the list'\n"  # words, not a statement
+    )
+    _write(tmp_path, {**CLEAN, "bot/tg/fsm.py": sql, "bot/tg/__init__.py": ""})
+    assert check_tree(tmp_path) == ["bot/tg/fsm.py:1: SQL in messenger", "bot/tg/fsm.py:2: SQL in messenger"]
 
 
 def _functions(top: str) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import sqlite3
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +20,7 @@ from bot.services.backup import _STAMP, BackupError, decrypt_sync, is_encrypted
 from storage import consent as consent_repo
 from storage.access_log import AccessLogRepo
 from storage.consent import ConsentRepo
-from storage.db import Database
+from storage.db import DRIVER_ERRORS, Database
 from storage.lock import DatabaseLock
 from storage.snapshot import ReceiptInfo, carry_set, ledger_receipts, private_file, verify_file
 
@@ -89,13 +88,13 @@ def _missing_receipts(db_path: Path, source: Path) -> tuple[list[ReceiptInfo], s
         raise BackupError(reason)
     try:
         in_backup = {r.receipt_id for r in ledger_receipts(source, immutable=True)}
-    except sqlite3.Error as exc:
+    except DRIVER_ERRORS as exc:
         raise BackupError(startup_text("file_ledger_unreadable", path=source, detail=exc)) from None
     if not db_path.exists():
         return [], None
     try:
         live = ledger_receipts(db_path, immutable=False)
-    except sqlite3.Error as exc:
+    except DRIVER_ERRORS as exc:
         return [], str(exc)
     return [r for r in live if r.receipt_id not in in_backup], None
 

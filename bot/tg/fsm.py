@@ -1,4 +1,4 @@
-"""aiogram FSM storage in SQLite, so a restart does not lose a half-finished dialogue.
+"""aiogram FSM storage in the database (storage/fsm.py), so a restart does not lose a half-finished dialogue.
 
 aiogram reads the state of every update, and most handlers "clear" a state that is already
 empty. This process is the only writer of the fsm table, so the whole table is read once into
@@ -18,6 +18,7 @@ from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
 from storage.db import Database
+from storage.fsm import FsmRepo
 
 
 def _key(key: StorageKey) -> str:
@@ -32,11 +33,7 @@ class SQLiteStorage(BaseStorage):
 
     async def _entries(self) -> dict[str, tuple[str | None, dict[str, Any]]]:
         if self._cache is None:
-            cache: dict[str, tuple[str | None, dict[str, Any]]] = {}
-            for row in await self.db.fetchall("SELECT key, state, data FROM fsm"):
-                loaded = json.loads(row["data"] or "{}")
-                cache[row["key"]] = (row["state"], loaded if isinstance(loaded, dict) else {})
-            self._cache = cache
+            self._cache = await FsmRepo(self.db).all()
         return self._cache
 
     async def _write(self, key: str, state: str | None, data: dict[str, Any]) -> None:
@@ -44,14 +41,7 @@ class SQLiteStorage(BaseStorage):
         if entries.get(key, (None, {})) == (state, data):
             return
         async with self.db.transaction() as conn:
-            if state is None and not data:
-                await conn.execute("DELETE FROM fsm WHERE key = ?", (key,))
-            else:
-                await conn.execute(
-                    "INSERT INTO fsm(key, state, data) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET"
-                    " state = excluded.state, data = excluded.data",
-                    (key, state, json.dumps(data, ensure_ascii=False)),
-                )
+            await FsmRepo.put(conn, key, state, data)
         if state is None and not data:
             entries.pop(key, None)
         else:

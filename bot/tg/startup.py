@@ -17,7 +17,6 @@ import errno
 import logging
 import os
 import shutil
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from aiogram.types import User
 from aiogram.utils.backoff import BackoffConfig
 
 from bot.config import ConfigError, Settings, startup_text
-from storage.db import private_dir
+from storage.db import private_dir, write_refusal
 
 log = logging.getLogger("schoolbot")
 
@@ -114,12 +113,11 @@ def check_data_folders(settings: Settings) -> None:
 
 def write_failure(exc: BaseException, path: Path) -> tuple[str, str] | None:
     """(state, one line) when `exc` is the storage refusing writes (full disk, read-only folder)."""
-    text = str(exc).lower()
     full = isinstance(exc, OSError) and exc.errno in _FULL
     read_only = isinstance(exc, OSError) and exc.errno in _READ_ONLY
-    if isinstance(exc, sqlite3.OperationalError):
-        full = full or "disk is full" in text or "disk i/o error" in text
-        read_only = read_only or "readonly" in text or "read-only" in text
+    refusal = write_refusal(exc)  # the storage driver's own words for the same two cases
+    full = full or refusal == "full"
+    read_only = read_only or refusal == "read_only"
     folder = path.absolute().parent
     if full:
         return "full", startup_text("write_failed_full", path=folder)
