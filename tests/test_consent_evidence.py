@@ -139,8 +139,8 @@ async def test_the_register_shows_the_account_and_the_hash_by_class(harness: Har
     [row] = await ConsentRepo.ledger_rows(harness.app.db.conn)
     t = harness.app.catalog.bind("ru")
     data, _, count = await harness.app.services.consent_export.export("xlsx", t, "5А")
-    ws = load_workbook(io.BytesIO(data)).active
-    assert ws is not None
+    # How each decision was made is on the register's second sheet (the first prints the decisions).
+    ws = load_workbook(io.BytesIO(data))["Подтверждения 5А"]
     header = [c.value for c in ws[3]]
     assert "Учётная запись" in header and "SHA-256 текста" in header
     lines = [[c.value for c in r] for r in ws.iter_rows(min_row=4)]

@@ -1,30 +1,91 @@
-"""The workbooks the bot hands out print: LibreOffice (headless, one invocation for every file)
-turns each into a PDF, and pdftotext, pdffonts and pdfinfo read what came out: the expected text
-on the expected number of pages, every sheet with content, dates printed as dates, and no serif
-fallback font (every cell names its font)."""
+"""The files the bot hands out print: LibreOffice (headless, one invocation for every workbook) turns
+each XLSX into a PDF, and pdftotext, pdffonts and pdfinfo read what came out: the expected text on
+the expected number of pages, at a readable size, every sheet with content, dates printed as dates,
+and no serif fallback font (every cell names its font). The PDFs the bot draws itself (code sheets,
+analysis, archive) are read as they are.
+
+Every module that makes a workbook does it through bot.services.xlsx.new_workbook; the first test
+finds them in the source, so a new exporter fails here until it is printed below too."""
 
 from __future__ import annotations
 
+import argparse
+import ast
+import collections
+import io
 import os
+import re
 import shutil
 import subprocess
-from datetime import timedelta
+import zlib
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiogram.methods import SendDocument
+from openpyxl import load_workbook
+from openpyxl.cell.cell import MergedCell
 
-from bot.services.print_sheets import render_sheets
-from bot.services.qr_card import CardData, qr_payload
+from bot.channels import Channel
+from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
+from bot.services.surveys import Audience
 from bot.services.training import SessionSpec
-from tests.consent_helpers import school
-from tests.harness import ROSTER_ROWS, Harness, csv_bytes
+from bot.services.xlsx import FONT_NAME, FONT_SIZE
+from bot.tg.callbacks import CodePrint
+from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, person_id
+from tests.consent_helpers import PHONES
+from tests.harness import CLASS_TEACHER, ROSTER_ROWS, Harness, csv_bytes
+from tests.surveys_helpers import EXTRA_TEACHERS
 
+ROOT = Path(__file__).resolve().parent.parent
 SOFFICE = shutil.which("soffice") or shutil.which("libreoffice")
-pytestmark = pytest.mark.skipif(
+needs_office = pytest.mark.skipif(
     SOFFICE is None or shutil.which("pdftotext") is None,
     reason="LibreOffice (soffice) or poppler-utils is not installed: scripts/test.sh installs them",
 )
+
+# Every module that makes a workbook, and the file below that prints it.
+WORKBOOKS = {
+    "bot.services.report": "report.xlsx",
+    "bot.services.consent_export": "register.xlsx",
+    "bot.services.send_log_export": "sends.xlsx",
+    "bot.services.training": "attendance.xlsx",
+    "bot.services.access_log": "access.xlsx",
+    "bot.services.surveys_xlsx": "survey.xlsx",
+}
+# The smallest share of its size a sheet's type may print at once fitted to the page's width.
+MIN_SCALE = 0.85
+
+
+def _imports_and_calls(path: Path) -> tuple[set[str], set[str]]:
+    """(names imported from openpyxl, functions called by name) in one module."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").startswith("openpyxl") for alias in node.names}
+    called = {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
+              for node in ast.walk(tree) if isinstance(node, ast.Call)
+              and isinstance(node.func, ast.Name | ast.Attribute)}
+    return imported, called
+
+
+def test_every_workbook_starts_from_new_workbook_and_is_printed_here() -> None:
+    makers, own = set(), set()
+    for folder in ("bot", "handlers", "storage", "scheduler"):
+        for path in (ROOT / folder).rglob("*.py"):
+            module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+            imported, called = _imports_and_calls(path)
+            if "Workbook" in imported:
+                own.add(module)
+            if "new_workbook" in called and module != "bot.services.xlsx":
+                makers.add(module)
+    # Only new_workbook creates one (it sets the default font every width is measured in) ...
+    assert own == {"bot.services.xlsx"}, own
+    # ... and every module that calls it has its file printed by the test below.
+    assert makers == set(WORKBOOKS), makers ^ set(WORKBOOKS)
+
+
+# --- reading what was printed ---------------------------------------------------------------------
 
 
 def _to_pdf(files: dict[str, bytes], folder: Path) -> dict[str, Path]:
@@ -44,55 +105,184 @@ def _text(pdf: Path) -> str:
                           text=True).stdout
 
 
+def _flat(pdf: Path) -> str:
+    """pdftotext's text with line breaks and runs of spaces (wrapped cells, table layout) as one
+    space, and a name broken after its hyphen joined again."""
+    return " ".join(_text(pdf).split()).replace("- ", "-")
+
+
+def _wrapped(name: str, text: str) -> bool:
+    """Every part of a name a table cell wrapped (the layout puts the neighbours' lines between)."""
+    return all(part in text for part in re.split(r"[\s-]+", name))
+
+
 def _pages(pdf: Path) -> int:
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
     return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
 
 
-def _fonts(pdf: Path) -> str:
-    return subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
-
-
-# The longest name a school is likely to have: it wraps on paper, it is never cut.
-LONG_NAME = "Константинопольская-Голенищева Александра-Виктория Святославовна"
-
-
-def _flat(text: str) -> str:
-    """pdftotext's text with line breaks and runs of spaces (wrapped cells, table layout) as one space."""
-    return " ".join(text.split())
-
-
 def _sans_only(pdf: Path) -> None:
-    fonts = _fonts(pdf)
+    fonts = subprocess.run(["pdffonts", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
     assert "Serif" not in fonts and "Times" not in fonts, fonts
 
 
-async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -> None:
-    h = harness
-    await school(h)
-    # A teacher with a very long name: the training attendance sheet must wrap it.
-    rows = [*ROSTER_ROWS, [LONG_NAME, "учитель", "", "+79000000009", ""]]
+def _scales(pdf: Path) -> list[float]:
+    """Per page, the size the body type printed at as a share of FONT_SIZE: the commonest font size
+    set on the page (LibreOffice scales a sheet fitted to the page's width by scaling its type)."""
+    data = pdf.read_bytes()
+    found = []
+    for stream in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            content = zlib.decompress(stream.group(1))
+        except zlib.error:
+            continue   # an image or a font
+        sizes = collections.Counter(round(float(s), 1) for s in re.findall(rb"/F\d+ ([\d.]+) Tf", content))
+        if sizes:
+            found.append(sizes.most_common(1)[0][0] / FONT_SIZE)
+    return found
+
+
+# --- the workbooks as files: fonts, borders, real cells, page set-up, content on every sheet -------
+
+DATE_TEXT = re.compile(r"^\d{1,2}\.\d{1,2}\.\d{4}( \d{1,2}:\d{2})?$")
+# A share or a fraction written as text (a plan item's number such as "1.1" is a label, not a number).
+NUMBER_TEXT = re.compile(r"^-?\d+(,\d+)?\s?%$|^-?\d+,\d+$")
+
+
+def _check_workbook(name: str, data: bytes) -> None:
+    wb = load_workbook(io.BytesIO(data))
+    default = wb._fonts[0]  # type: ignore[attr-defined]
+    assert (default.name, default.sz) == (FONT_NAME, FONT_SIZE), (name, default)
+    for ws in wb.worksheets:
+        where = f"{name}: {ws.title}"
+        setup = ws.page_setup
+        assert str(setup.paperSize) == "9" and setup.orientation in ("landscape", "portrait"), where
+        assert setup.fitToWidth == 1 and setup.fitToHeight == 0, where
+        assert ws.sheet_properties.pageSetUpPr is not None and ws.sheet_properties.pageSetUpPr.fitToPage, where
+        assert ws.print_title_rows, where
+        header = int(re.findall(r"\d+", ws.print_title_rows)[0])
+        width = max(c.column or 1 for c in ws[header] if c.value is not None)
+        table = []
+        for row in ws.iter_rows(min_row=header, max_col=width):
+            if all(c.value is None for c in row) and (row[0].row or 0) > header:
+                break   # the table ends at its first empty line (a summary may follow)
+            table.append(row)
+        assert len(table) > 1, f"{where}: nothing under the header"
+        for row in table:
+            for cell in row:
+                if isinstance(cell, MergedCell):
+                    continue   # inside a merged cell: the first cell's borders are drawn
+                assert cell.border.left.style and cell.border.top.style, f"{where} {cell.coordinate}: no border"
+        for row in ws.iter_rows():
+            for cell in row:
+                if cell.value is None:
+                    continue
+                assert cell.font.name == FONT_NAME, f"{where} {cell.coordinate}: font {cell.font.name}"
+                if isinstance(cell.value, str):
+                    # Dates and numbers are cells of their kind, never their text.
+                    assert not DATE_TEXT.match(cell.value), f"{where} {cell.coordinate}: {cell.value!r}"
+                    assert not NUMBER_TEXT.match(cell.value), f"{where} {cell.coordinate}: {cell.value!r}"
+                if isinstance(cell.value, datetime):
+                    assert "DD.MM.YYYY" in cell.number_format, f"{where} {cell.coordinate}"
+
+
+# --- a school with long names, codes, decisions, a training and a survey ---------------------------
+
+# The longest names a school is likely to have: they wrap on paper, they are never cut.
+LONG_NAME = "Константинопольская-Голенищева Александра-Виктория Святославовна"
+LONG_PUPIL = "Константинопольская-Римская Александра-Виктория Владиславовна"
+LONG_PARENT = "Константинопольский-Римский Владислав Ильич"
+PUPILS = [LONG_PUPIL, *(f"Ученик{i} Артём Павлович" for i in range(1, 7))]
+PUPIL_CODES = {name: f"LNG{i}-STU5-K{i:02d}" for i, name in enumerate(PUPILS, start=1)}
+
+
+async def _school(h: Harness) -> None:
+    rows = [list(r) for r in ROSTER_ROWS]
+    rows.append([LONG_NAME, "учитель", "", "+79000000009", ""])
+    rows += [[name, "учитель", "", phone, ""] for _, name, phone in EXTRA_TEACHERS]
+    rows += [[pupil, "ученик", "5А", "", ""] for pupil in PUPILS]
+    rows.append([LONG_PARENT, "родитель", "", "+79000000010", "; ".join(PUPILS)])
     assert (await import_roster(h.app.db, csv_bytes(rows, encoding="utf-8", delimiter=";"), "roster.csv",
                                 now=h.clock.now())).ok
+    for user, phone in PHONES.items():
+        await h.contact(user, phone, user)
+    codes = [*CODE_ROWS, *([name, "5А", "ученик", code] for name, code in PUPIL_CODES.items())]
+    outcome = await h.app.importers["codes"].run(codes_csv(codes), "codes.csv", ImportOptions())
+    assert outcome.ok and outcome.applied, outcome.errors
+    # Decisions: in the bot for most children, one on a paper form the IT officer entered.
+    consent = h.app.services.consent
+    version = await consent.current()
+    for parent_name, children in (("Иванова Елена Викторовна", ["Иванов Миша Андреевич"]),
+                                  ("Смирнов Олег Павлович", ["Смирнов Коля Олегович"]), (LONG_PARENT, PUPILS)):
+        parent = await h.app.people.get(await person_id(h.app, parent_name))
+        assert parent is not None
+        ids = [await person_id(h.app, n) for n in children]
+        for child_id in ids:
+            child = await h.app.people.get(child_id)
+            assert child is not None
+            await consent.open_document(parent, child, "ru")
+        await consent.decide(parent=parent, child_ids=ids, decision="given", version=version.number,
+                             channel=Channel.TELEGRAM, user_id=parent.user_id(Channel.TELEGRAM) or 77,
+                             update_id=None, callback_id=f"cb-{ids}")
+    [officer] = await h.app.people.with_role("it_officer")
+    await h.app.services.consent_paper.record_paper(
+        staff=officer, child_id=await person_id(h.app, "Иванова Маша Андреевна"), decision="given",
+        paper_date=date(2026, 11, 27))
+
+
+async def _survey(h: Harness) -> bytes:
+    """The staff's ICT survey (5 questions), answered by ten of its eleven, closed."""
+    surveys = h.app.services.surveys
+    spec = surveys.templates["staff_ict"]
+    sid, _, _ = await surveys.create(None, spec, Audience("role", "staff"), 3, anonymous=False)
+    staff = sorted({p.id: p for role in ("it_officer", "director", "teacher")
+                    for p in await h.app.people.with_role(role)}.values(), key=lambda p: p.id)[:10]
+    assert len(staff) == 10
+    for i, person in enumerate(staff):
+        for q, question in enumerate(spec.questions):
+            if question.kind == "text":
+                await surveys.typed(person, sid, q, "Мало времени")
+            else:
+                await surveys.choose(person, sid, q, i % len(question.choices))
+    [officer] = await h.app.people.with_role("it_officer")
+    survey = await surveys.close_now(officer, sid)
+    made = await h.app.services.survey_results.xlsx(survey, h.app.catalog.bind("ru"))
+    assert made is not None
+    return made[0]
+
+
+@needs_office
+async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -> None:
+    h = harness
+    await _school(h)
     t = h.app.catalog.bind("ru")
-    report = await h.app.services.report.render_report(t)
-    register, _, _ = await h.app.services.consent_export.export("xlsx", t, None)
-    sends, _, _ = await h.app.services.send_log_export.export("xlsx", t, None)
     session_id, _, _ = await h.app.services.training.create_session(None, SessionSpec(
         title="Работа в электронном журнале", audience="teachers", class_label=None,
         starts_at=h.clock.now() + timedelta(days=2), place="Кабинет информатики"))
     attendance = await h.app.services.training.attendance_xlsx(session_id, "ru")
     assert attendance is not None
-    access, _, _ = await h.app.services.access_log.export(t)
-    pdfs = _to_pdf({"report.xlsx": report, "register.xlsx": register, "sends.xlsx": sends,
-                    "attendance.xlsx": attendance[0], "access.xlsx": access}, tmp_path)
-    # The class teacher's code sheet as print_cards renders it, with the long name on a card.
-    code = "AB12-CD34-EF56"
-    (tmp_path / "codes.pdf").write_bytes(render_sheets([CardData(
-        full_name=LONG_NAME, role_label="Обучающийся", class_label="5А", code=code,
-        qr_payload=qr_payload(code, None), where_to_enter="Введите код в боте школы",
-        school_name="МБОУ «СОШ № 17»")], title="5А — пригласительные коды"))
-    pdfs["codes.pdf"] = tmp_path / "codes.pdf"
+    workbooks = {
+        "report.xlsx": await h.app.services.report.render_report(t),
+        "register.xlsx": (await h.app.services.consent_export.export("xlsx", t, None))[0],
+        "sends.xlsx": (await h.app.services.send_log_export.export("xlsx", t, None))[0],
+        "attendance.xlsx": attendance[0],
+        "access.xlsx": (await h.app.services.access_log.export(t))[0],
+        "survey.xlsx": await _survey(h),
+    }
+    assert set(workbooks) == set(WORKBOOKS.values())
+    for name, data in workbooks.items():
+        _check_workbook(name, data)
+    pdfs = _to_pdf(workbooks, tmp_path)
+
+    # The code sheets, by both ways a school prints them: the class teacher's button in the bot
+    # (pupils without Telegram) and `schoolbot print cards --all --parents` (the parents' own codes).
+    calls = await h.press(CLASS_TEACHER, CodePrint().pack())
+    [doc] = [c for c in calls if isinstance(c, SendDocument)]
+    (tmp_path / "codes.pdf").write_bytes(doc.document.data)  # type: ignore[union-attr]
+    args = argparse.Namespace(class_label="5А", everyone=True, parents=True, out=str(tmp_path / "parents.pdf"))
+    assert await h.app.services.codes_print.cmd_print_cards(args, t) == 0
+    for name in ("codes.pdf", "parents.pdf"):
+        pdfs[name] = tmp_path / name
     # The PDFs the bot makes itself need no conversion: read them as they are.
     for name, (data, _) in {
         "analysis.pdf": await h.app.services.analysis.pdf_bytes(t),
@@ -104,40 +294,63 @@ async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -
         for pdf in pdfs.values():
             shutil.copy(pdf, keep)
 
-    text = _text(pdfs["report.xlsx"])
+    # Every workbook: sans-serif type, at a readable size on every page.
+    for name in workbooks:
+        _sans_only(pdfs[name])
+        scales = _scales(pdfs[name])
+        assert len(scales) == _pages(pdfs[name]) and min(scales) >= MIN_SCALE, (name, scales)
+    _expect(pdfs)
+
+
+def _expect(pdfs: dict[str, Path]) -> None:
+    text = _flat(pdfs["report.xlsx"])
     # Every sheet has content: the backups sheet says there were none instead of a lone header.
     assert "Копий пока не было" in text
     assert "Мероприятие" in text and "Итого" in text
     assert "31.10.2026" in text   # a deadline printed as a date (plan item 3: October 2026)
-    assert _pages(pdfs["report.xlsx"]) >= 7   # one sheet at least a page each
-    fonts = _fonts(pdfs["report.xlsx"])
-    assert "Serif" not in fonts and "Times" not in fonts, fonts
+    assert _pages(pdfs["report.xlsx"]) == 8   # one sheet a page
 
-    text = _text(pdfs["register.xlsx"])
+    # The register: the decisions on one page, how each was made on another; whole names.
+    text = _flat(pdfs["register.xlsx"])
     assert "Иванов Миша Андреевич" in text and "Смирнов Коля Олегович" in text
-    assert _pages(pdfs["register.xlsx"]) == 1
-    fonts = _fonts(pdfs["register.xlsx"])
-    assert "Serif" not in fonts and "Times" not in fonts, fonts
+    assert _wrapped(LONG_PUPIL, text) and _wrapped(LONG_PARENT, text), text
+    assert "внесено: Петров Пётр Петрович" in text and "27.11.2026" in text
+    assert "Подтверждения" in text and "SHA-256" in text
+    assert _pages(pdfs["register.xlsx"]) == 2
 
-    text = _flat(_text(pdfs["sends.xlsx"]))
+    text = _flat(pdfs["sends.xlsx"])
     assert "Журнал отправок сообщений" in text and _pages(pdfs["sends.xlsx"]) == 1
     # The subtitle wraps to its end instead of stopping at the page's edge ("… Только в").
     assert "персональных данных в журнале нет" in text, text
-    _sans_only(pdfs["sends.xlsx"])
 
-    text = _flat(_text(pdfs["attendance.xlsx"]))
+    text = _flat(pdfs["attendance.xlsx"])
     assert "Работа в электронном журнале" in text and "Присутствие" in text
-    assert all(part in text for part in LONG_NAME.split()), text   # wrapped, every word there
+    assert _wrapped(LONG_NAME, text), text
     assert _pages(pdfs["attendance.xlsx"]) == 1
-    _sans_only(pdfs["attendance.xlsx"])
 
-    text = _flat(_text(pdfs["access.xlsx"]))
+    text = _flat(pdfs["access.xlsx"])
     assert "Журнал" in text and _pages(pdfs["access.xlsx"]) == 1
-    _sans_only(pdfs["access.xlsx"])
 
-    # The card breaks the name after its hyphens and at spaces: whole on the card, never "…".
-    text = _flat(_text(pdfs["codes.pdf"])).replace("- ", "-")
-    assert "…" not in text and LONG_NAME in text, text
-    assert code in text and _pages(pdfs["codes.pdf"]) == 1
-    assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 1
+    # The survey: the totals on a page, each breakdown on one (it took 9 pages).
+    text = _flat(pdfs["survey.xlsx"])
+    assert "ИКТ-компетентность сотрудников" in text and "ответили 10 из 11" in text
+    assert "Работали ли вы раньше с электронным журналом?" in text and "Да, регулярно" in text
+    assert "учитель:" in text and "ответили 7" in text and "40%" in text
+    assert "Мало времени" not in text   # free text is counted, never quoted
+    assert _pages(pdfs["survey.xlsx"]) == 3
+
+    # The code sheets: each child's name and code, long names broken after their hyphens and at
+    # spaces, whole, never "…"; eight cards a page.
+    text = _flat(pdfs["codes.pdf"])
+    assert "…" not in text
+    for name, code in {**PUPIL_CODES, "Иванов Миша Андреевич": CODES["Иванов Миша Андреевич"],
+                       "Смирнов Коля Олегович": CODES["Смирнов Коля Олегович"]}.items():
+        assert _wrapped(name, text) and code in text, (name, text)
+    assert _pages(pdfs["codes.pdf"]) == 2   # nine pupils of 5А
+    text = _flat(pdfs["parents.pdf"])
+    assert CODES["Иванова Елена Викторовна"] in text and CODES["Смирнов Олег Павлович"] in text
+    assert _wrapped("Иванова Елена Викторовна", text) and _pages(pdfs["parents.pdf"]) == 1
+
+    assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 2
     assert "Сдача классных журналов в архив" in _text(pdfs["archive.pdf"]) and _pages(pdfs["archive.pdf"]) == 1
+

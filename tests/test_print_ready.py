@@ -54,13 +54,13 @@ async def test_consent_register_xlsx_has_real_cells_and_rows_that_fit(harness: H
     data, _, _ = await harness.app.services.consent_export.export("xlsx", t)
     ws = load_workbook(io.BytesIO(data)).active
     assert ws is not None and ws.title == "Реестр согласий"
-    assert ws["F3"].value == "Когда (время школы)"
+    assert ws["E3"].value == "Когда (время школы)"
     row = next(r for r in ws.iter_rows(min_row=4) if r[1].value == LONG)
     # The full name, never cut; a date-time cell in Moscow time (the clock is 07:00 UTC), shown dd.mm.yyyy.
-    when = row[5]
+    when = row[4]
     assert isinstance(when.value, datetime) and when.value == datetime(2026, 11, 30, 10, 0)
     assert when.number_format == "DD.MM.YYYY HH:MM"
-    assert isinstance(row[8].value, int)  # the version is a number
+    assert isinstance(row[7].value, int)  # the version is a number
     assert row[1].alignment.wrap_text
     # Tall enough for the wrapped name; single-line rows one line high.
     assert ws.row_dimensions[row[0].row].height >= 2 * LINE_POINTS
@@ -82,7 +82,14 @@ async def test_paper_date_is_a_date_cell(harness: Harness) -> None:
     ws = load_workbook(io.BytesIO(data)).active
     assert ws is not None
     row = next(r for r in ws.iter_rows(min_row=4) if r[1].value == "Смирнов Коля Олегович")
-    assert row[6].value == datetime(2026, 11, 27) and row[6].number_format == "DD.MM.YYYY"
+    assert row[5].value == datetime(2026, 11, 27) and row[5].number_format == "DD.MM.YYYY"
+    # Who entered the paper form, under the parent's name on the register; in its own column on
+    # the sheet of proofs.
+    assert "внесено: Петров Пётр Петрович" in str(row[3].value)
+    proof = load_workbook(io.BytesIO(data))["Подтверждения"]
+    header = [c.value for c in proof[3]]
+    line = next(r for r in proof.iter_rows(min_row=4, values_only=True) if r[1] == "Смирнов Коля Олегович")
+    assert line[header.index("Кто внёс")] == "Петров Пётр Петрович"
 
 
 async def test_pdf_register_shows_local_time_history_and_whole_names(harness: Harness, tmp_path: Path) -> None:

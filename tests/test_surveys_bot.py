@@ -187,8 +187,8 @@ async def test_results_chart_xlsx_and_free_text_for_the_author_only(harness: Har
     wb = load_workbook(io.BytesIO(doc.document.data))  # type: ignore[union-attr]
     assert wb.sheetnames == ["Итоги", "По классам", "По ролям"]
     ws = wb["Итоги"]
-    assert ws.page_setup.orientation == "landscape" and ws.page_setup.fitToWidth == 1
-    assert ws["A3"].font.name == "DejaVu Sans" and ws["A3"].border.left.style == "thin"
+    assert ws.page_setup.orientation == "portrait" and ws.page_setup.fitToWidth == 1
+    assert ws["A3"].font.name == "Arial" and ws["A3"].border.left.style == "thin"
     flat = [str(c.value) for row in ws.iter_rows() for c in row if c.value is not None]
     assert not any("Текст от" in v for v in flat)  # free text is never quoted in a report
     # Free text: the author sees it; the director (an author too, of other surveys) does not.

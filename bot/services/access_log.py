@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
-from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, style_table, wrap_across
+from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.access_log import AccessLogRepo, AccessRow
 
 if TYPE_CHECKING:
@@ -102,11 +102,10 @@ def _who(row: AccessRow, t: Translator) -> str:
 
 
 def to_xlsx(rows: Sequence[AccessRow], t: Translator, *, title: str, subtitle: str, tz: object) -> bytes:
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
+    wb = new_workbook()
     ws = wb.active
     assert ws is not None
     ws.title = t("access.export.sheet")[:31]

@@ -25,10 +25,12 @@ from bot.services.consent_evidence import add_evidence_commands
 from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.consent_withdrawal import add_consent_commands
 from bot.services.exports import csv_row, write_private, xlsx_append
-from bot.services.xlsx import fit_landscape_a4, fit_rows, style_table
+from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.consent import Version
 
 if TYPE_CHECKING:
+    from openpyxl.worksheet.worksheet import Worksheet
+
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.services.consent import ConsentService
@@ -40,10 +42,15 @@ COLUMNS = (
     "class", "child", "state", "by", "recorded_by", "when", "paper_date", "channel", "version", "receipt", "original",
     "account", "sha256", "conflict",
 )
-# XLSX column widths in characters, about 210 in all: at 10 pt an A4 landscape page scaled to its
-# width still prints readable type (284 with the hash on one line shrank it to ~5 pt). Long names
-# and the SHA-256 (four lines of 16) wrap.
-XLSX_WIDTHS = (7, 28, 15, 26, 22, 16, 12, 11, 8, 12, 12, 14, 18, 12)
+# The XLSX register prints on landscape A4 at 90 % or more: one sheet with what a school reads on
+# paper (the decisions), one with how each was made (the receipt, the account that pressed, the
+# SHA-256 of the text, who entered a paper form). All fourteen columns on one sheet printed at 48 %
+# (60 % once the default font was right): the hash alone is 64 characters. Widths in characters.
+XLSX_MAIN = ("class", "child", "state", "by", "when", "paper_date", "channel", "version", "receipt", "original",
+             "conflict")
+XLSX_MAIN_WIDTHS = (8, 25, 12, 26, 16, 11, 9, 9, 12.5, 11.5, 15)
+XLSX_PROOF = ("class", "child", "receipt", "version", "recorded_by", "account", "sha256")
+XLSX_PROOF_WIDTHS = (8, 25, 12.5, 9, 20, 14, 68)
 # The PDF register: one line of the table per child, with the history of decisions in the last
 # column; cells wrap so that no name is ever cut. Widths in mm (277 = A4 landscape minus margins).
 PDF_COLUMNS = ("class", "child", "state", "by", "when", "paper_date", "channel", "original", "receipt", "history")
@@ -109,41 +116,59 @@ def to_csv(rows: Sequence[RegisterRow], t: Translator, *, tz: tzinfo = UTC) -> b
 
 
 def to_xlsx(
-    rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: str, sheet: str, tz: tzinfo = UTC
+    rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: str, sheet: str, tz: tzinfo = UTC,
+    proof_sheet: str = "",
 ) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    wb = Workbook()
+    """The register (a decision a line) and, on a second sheet, how each decision was made. A paper
+    decision names who entered it under the parent's name on the first sheet."""
+    wb = new_workbook()
     ws = wb.active
     assert ws is not None
-    ws.title = sheet[:31]
-    xlsx_append(ws, [title])
-    xlsx_append(ws, [subtitle])
-    ws["A1"].font = Font(bold=True, size=13)
-    xlsx_append(ws, header(t))
-    for cell in ws[3]:
-        cell.font = Font(bold=True)
-        cell.fill = PatternFill("solid", fgColor="DDDDDD")
-        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    lines = []
     for row in rows:
-        xlsx_append(ws, _values(row, t, tz))
-    for row_cells in ws.iter_rows(min_row=4):
-        for cell in row_cells:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    for i, width in enumerate(XLSX_WIDTHS, 1):
-        ws.column_dimensions[get_column_letter(i)].width = width
-    style_table(ws, header_row=3, columns=len(COLUMNS))
-    ws.freeze_panes = "A4"
-    ws.auto_filter.ref = f"A3:{get_column_letter(len(COLUMNS))}{ws.max_row}"
-    fit_landscape_a4(ws, title_rows="3:3")
-    fit_rows(ws, first_row=3)
-    if ws.oddFooter is not None:
-        ws.oddFooter.center.text = "&P / &N"
+        values = dict(zip(COLUMNS, _values(row, t, tz), strict=True))
+        if row.recorded_by:
+            values["by"] = "\n".join(x for x in (row.by, t("consent.export.entered_by", name=row.recorded_by)) if x)
+        lines.append(values)
+    _register_sheet(ws, sheet, [title, subtitle], XLSX_MAIN, XLSX_MAIN_WIDTHS, lines, t)
+    proof = wb.create_sheet()
+    _register_sheet(proof, proof_sheet or t("consent.export.sheet_proof"), [t("consent.export.proof_title"), subtitle],
+                    XLSX_PROOF, XLSX_PROOF_WIDTHS, lines, t)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
+
+
+def _register_sheet(
+    ws: Worksheet, name: str, heading: list[str], columns: Sequence[str], widths: Sequence[float],
+    lines: list[dict[str, object]], t: Translator,
+) -> None:
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    ws.title = name[:31]
+    for i, width in enumerate(widths, 1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    for text in heading:
+        xlsx_append(ws, [text])
+    ws["A1"].font = Font(name=FONT_NAME, bold=True, size=13)
+    wrap_across(ws, row=2, columns=len(columns))
+    xlsx_append(ws, [t(f"consent.export.{c}") for c in columns])
+    for cell in ws[3]:
+        cell.fill = PatternFill("solid", fgColor="DDDDDD")
+        cell.alignment = Alignment(wrap_text=True, vertical="center")
+    for values in lines:
+        xlsx_append(ws, [values[c] for c in columns])
+    for row_cells in ws.iter_rows(min_row=4):
+        for cell in row_cells:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+    style_table(ws, header_row=3, columns=len(columns))
+    ws.freeze_panes = "C4"
+    ws.auto_filter.ref = f"A3:{get_column_letter(len(columns))}{ws.max_row}"
+    fit_landscape_a4(ws, title_rows="3:3")
+    fit_rows(ws, first_row=3)
+    if ws.oddFooter is not None:
+        ws.oddFooter.center.text = "&A · &P / &N"
 
 
 def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC) -> bytes:
@@ -298,7 +323,10 @@ class ConsentExport:
         if fmt == "xlsx":
             # A sheet title says what it is and for whom, within Excel's 31 characters.
             sheet = t("consent.export.sheet_class", cls=class_label) if class_label else t("consent.export.sheet")
-            data = await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle, sheet=sheet, tz=tz)
+            proof = (t("consent.export.sheet_proof_class", cls=class_label) if class_label
+                     else t("consent.export.sheet_proof"))
+            data = await asyncio.to_thread(to_xlsx, rows, t, title=title, subtitle=subtitle, sheet=sheet, tz=tz,
+                                           proof_sheet=proof)
             return data, name, len(rows)
         return await asyncio.to_thread(to_pdf, rows, t, title=title, subtitle=subtitle, tz=tz), name, len(rows)
 

@@ -29,7 +29,7 @@ from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import csv_row, write_private, xlsx_append
-from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_landscape_a4, fit_rows, style_table, wrap_across
+from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.messengers import MessengerRepo, SendRecord
 
 if TYPE_CHECKING:
@@ -126,11 +126,10 @@ def to_csv(records: Sequence[SendRecord], summary: Summary, t: Translator, *, tz
 def to_xlsx(
     records: Sequence[SendRecord], summary: Summary, t: Translator, *, title: str, subtitle: str, tz: tzinfo = UTC
 ) -> bytes:
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
 
-    wb = Workbook()
+    wb = new_workbook()
     ws = wb.active
     assert ws is not None
     ws.title = t("channels.export.sheet")[:31]

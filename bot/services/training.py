@@ -25,7 +25,7 @@ from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_e
 from bot.services.people_text import normalize_class
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
-from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, style_table
+from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table
 from storage.help import HelpRepo, Invitee, Session, SessionAudience
 from storage.outbox import Payload
 
@@ -122,10 +122,9 @@ RsvpStatus = Literal["ok", "not_invited", "past", "missing"]
 
 def _xlsx(rows: list[list[str]], title: str) -> bytes:
     """The first row is the session's title and time, the second the table's header."""
-    from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font, PatternFill
 
-    wb = Workbook()
+    wb = new_workbook()
     ws = wb.active
     assert ws is not None
     ws.title = title[:31] or "Sheet"
