@@ -116,6 +116,14 @@ def _wrapped(name: str, text: str) -> bool:
     return all(part in text for part in re.split(r"[\s-]+", name))
 
 
+def _words(pdf: Path) -> list[tuple[str, float, float]]:
+    """(word, top, bottom) of every word on the first page, in points from the top."""
+    html = subprocess.run(["pdftotext", "-bbox", "-l", "1", str(pdf), "-"], check=True,  # noqa: S607
+                          capture_output=True, text=True).stdout
+    return [(w, float(top), float(bottom)) for top, bottom, w in
+            re.findall(r'<word xMin="[\d.]+" yMin="([\d.]+)" xMax="[\d.]+" yMax="([\d.]+)">([^<]*)</word>', html)]
+
+
 def _pages(pdf: Path) -> int:
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout  # noqa: S607
     return int(next(line.split()[-1] for line in info.splitlines() if line.startswith("Pages:")))
@@ -198,7 +206,8 @@ PUPIL_CODES = {name: f"LNG{i}-STU5-K{i:02d}" for i, name in enumerate(PUPILS, st
 
 async def _school(h: Harness) -> None:
     rows = [list(r) for r in ROSTER_ROWS]
-    rows.append([LONG_NAME, "учитель", "", "+79000000009", ""])
+    # The long-named teacher is 6Б's class teacher: her name wraps on the archive checklist too.
+    rows.append([LONG_NAME, "классный руководитель, учитель", "6Б", "+79000000009", ""])
     rows += [[name, "учитель", "", phone, ""] for _, name, phone in EXTRA_TEACHERS]
     rows += [[pupil, "ученик", "5А", "", ""] for pupil in PUPILS]
     rows.append([LONG_PARENT, "родитель", "", "+79000000010", "; ".join(PUPILS)])
@@ -335,7 +344,7 @@ def _expect(pdfs: dict[str, Path]) -> None:
     text = _flat(pdfs["survey.xlsx"])
     assert "ИКТ-компетентность сотрудников" in text and "ответили 10 из 11" in text
     assert "Работали ли вы раньше с электронным журналом?" in text and "Да, регулярно" in text
-    assert "учитель:" in text and "ответили 7" in text and "40%" in text
+    assert "6Б: ответили 1" in text and "учитель:" in text and "ответили 6" in text and "40%" in text
     assert "Мало времени" not in text   # free text is counted, never quoted
     assert _pages(pdfs["survey.xlsx"]) == 3
 
@@ -352,5 +361,13 @@ def _expect(pdfs: dict[str, Path]) -> None:
     assert _wrapped("Иванова Елена Викторовна", text) and _pages(pdfs["parents.pdf"]) == 1
 
     assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 2
-    assert "Сдача классных журналов в архив" in _text(pdfs["archive.pdf"]) and _pages(pdfs["archive.pdf"]) == 1
+    text = _flat(pdfs["archive.pdf"])
+    assert "Сдача классных журналов в архив" in text and _pages(pdfs["archive.pdf"]) == 1
+    # The class teacher's long name wraps inside its row: every word of it above the line to sign.
+    assert _wrapped(LONG_NAME, text), text
+    words = _words(pdfs["archive.pdf"])
+    sign = min(top for word, top, _ in words if word.startswith("Ответственный"))
+    parts = set(re.split(r"[\s-]+", LONG_NAME))
+    name = [bottom for word, _, bottom in words if word.strip("-") in parts]
+    assert name and max(name) < sign, (name, sign)
 

@@ -19,6 +19,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
+from bot.services.qr_card import wrap_text
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
 
@@ -77,6 +78,7 @@ def _class_order(label: str) -> tuple[int, str]:
 
 def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle: str) -> bytes:
     from fpdf import FPDF  # heavy; imported where the PDF is made, as the consent register does
+    from fpdf.enums import MethodReturnValue
 
     pdf = FPDF(orientation="L", unit="mm", format="A4")
     pdf.set_margins(10, 10, 10)
@@ -91,23 +93,44 @@ def _pdf(rows: list[tuple[str, list[str]]], t: Translator, title: str, subtitle:
     pdf.ln(2)
     heads = [t("archive.pdf.class"), t("archive.pdf.teacher")] + [t(f"archive.step.{s}") for s in ARCHIVE_STEPS]
     widths = [18, 49] + [42] * len(ARCHIVE_STEPS)
-    pdf.set_font("DejaVu", "B", 8)
-    pdf.set_fill_color(221, 221, 221)
-    for head, width in zip(heads, widths, strict=True):
-        pdf.cell(width, 7, head, border=1, fill=True)
-    pdf.ln()
-    pdf.set_font("DejaVu", "", 7.5)
+
+    def heading() -> None:
+        pdf.set_font("DejaVu", "B", 8)
+        pdf.set_fill_color(221, 221, 221)
+        for head, width in zip(heads, widths, strict=True):
+            pdf.cell(width, 7, head, border=1, fill=True)
+        pdf.ln()
+        pdf.set_font("DejaVu", "", 7.5)
+
+    heading()
+    line = 5.0
+
+    def wrapped(text: str, width: float) -> str:
+        """Broken at spaces and after hyphens as the code cards break names (fpdf would cut a double
+        surname inside its second half: "Голенище|ва")."""
+        lines = wrap_text(text, width - 2 * pdf.c_margin, lambda s: float(pdf.get_string_width(s)), 20)
+        return "\n".join(lines)
+
+    def lines_of(text: str, width: float) -> int:
+        found = pdf.multi_cell(width, line, text, dry_run=True, output=MethodReturnValue.LINES)
+        return len(found) if isinstance(found, list) else 1
+
     for cls, cells in rows:
-        y = pdf.get_y()
-        if y > 180:
+        texts = [wrapped(text, width) for text, width in zip([cls, *cells], widths, strict=True)]
+        # Every cell of a row as tall as its tallest (a long name wraps; it used to run into the
+        # next row, and a short row left a gap under it); two lines at least, room to write by hand.
+        lines = max(lines_of(text, width) for text, width in zip(texts, widths, strict=True))
+        height = max(2, lines) * line
+        if pdf.get_y() + height > pdf.h - 20:
             pdf.add_page()
-            y = pdf.get_y()
-        x = pdf.l_margin
-        for text, width in zip([cls, *cells], widths, strict=True):
+            heading()
+        y, x = pdf.get_y(), pdf.l_margin
+        for text, width in zip(texts, widths, strict=True):
+            pdf.rect(x, y, width, height)
             pdf.set_xy(x, y)
-            pdf.multi_cell(width, 5, text, border=1, max_line_height=5, new_x="RIGHT", new_y="TOP")
+            pdf.multi_cell(width, line, text, new_x="RIGHT", new_y="TOP")
             x += width
-        pdf.set_xy(pdf.l_margin, y + 10)
+        pdf.set_xy(pdf.l_margin, y + height)
     pdf.ln(6)
     pdf.set_font("DejaVu", "", 9)
     pdf.cell(0, 5, t("archive.pdf.signature"), new_x="LMARGIN", new_y="NEXT")

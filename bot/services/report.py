@@ -86,6 +86,12 @@ def _write_sheet(ws: Worksheet, sheet: SheetData, title: str) -> None:
         for cell in row_cells:
             cell.alignment = Alignment(wrap_text=(int(cell.column or 1) - 1) in sheet.wrap, vertical="top")
     style_table(ws, header_row=1, columns=len(sheet.headers))
+    if len(sheet.rows) == 1 and len(sheet.rows[0]) == 1:
+        # A sheet that only says why it is empty says it across the table, not down its first column.
+        ws.merge_cells(start_row=2, start_column=1, end_row=2, end_column=len(sheet.headers))
+        ws["A2"].alignment = Alignment(wrap_text=True, vertical="top")
+        for merged in ws.merged_cells.ranges:
+            merged.format()   # the hidden cells carry the borders of the edges (Excel draws those)
     ws.freeze_panes = "A2"
     fit_landscape_a4(ws, title_rows="1:1")
     fit_rows(ws)

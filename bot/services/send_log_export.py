@@ -156,6 +156,7 @@ def to_xlsx(
     border = Border(left=thin, right=thin, top=thin, bottom=thin)
     headings = {t("channels.export.summary"), t("channels.export.by_class")}
     table_header = False
+    first_summary = ws.max_row + 1
     for row in summary_rows(summary, t):
         xlsx_append(ws, row)
         n = ws.max_row
@@ -166,7 +167,12 @@ def to_xlsx(
             cell.font = Font(name=FONT_NAME, size=FONT_SIZE, bold=heading or table_header)
             if len(row) > 1:
                 cell.border = border
+                # The summary's columns are the log's, narrower for some of its words: they wrap
+                # ("личные данные" under "Канал" was cut to "личные данны").
+                cell.alignment = Alignment(wrap_text=True, vertical="top",
+                                           horizontal="right" if isinstance(cell.value, int) else None)
         table_header = len(row) == 1 and row[0] in headings
+    fit_rows(ws, first_row=first_summary)
     ws.freeze_panes = "A4"
     ws.auto_filter.ref = f"A3:{last_column}{last}"
     fit_landscape_a4(ws, title_rows="3:3")
