@@ -26,9 +26,18 @@ from bot.services.surveys import AnswerResult, SurveysService
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import SurveyAction, SurveyCb
 from bot.tg.filters import IsLinked, MenuButton, PlainText
-from bot.tg.policy import child_data, declare, public
+from bot.tg.policy import declare, public, varies
 from handlers.common import message_of
 from storage.surveys import SurveyRow
+
+# A survey's questions and answers carry the survey's own class, fixed when it was created from its
+# audience and content (bot/services/surveys.py): a staff survey can name colleagues (personal); one
+# of pupils or parents, or about a family, can name a child (child data). Declared as soon as the
+# survey is known, before any answer (a toast too) is sent; child data until then.
+by_survey = varies(
+    DataClass.CHILD_PERSONAL, DataClass.PERSONAL,
+    by="the survey's: staff → personal; pupils, parents or about a family → child_personal",
+)
 
 
 class SurveyFlow(StatesGroup):
@@ -57,11 +66,12 @@ def question_text(t: Translator, survey: SurveyRow, index: int, answers: dict[in
     return text
 
 
-def _allowed(survey: SurveyRow) -> bool:
-    """A survey's answers carry its own class: declared for what follows (bot/tg/policy.py decides at
-    the send, replacing it by the pointer where the channel may not carry it)."""
-    declare(DataClass(survey.data_class))
-    return True
+def _declared(result: AnswerResult) -> AnswerResult:
+    """What follows carries the survey's own class (bot/tg/policy.py decides at the send, replacing it
+    by the pointer where the channel may not carry it); a survey not found keeps the bound."""
+    if result.survey is not None:
+        declare(DataClass(result.survey.data_class))
+    return result
 
 
 async def _refuse(query: CallbackQuery, t: Translator, result: AnswerResult) -> None:
@@ -131,18 +141,16 @@ async def my_surveys(message: Message, person: Person, t: Translator, state: FSM
 # --- answering --------------------------------------------------------------------------------------
 
 
-@child_data
+@by_survey
 async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
                       state: FSMContext, channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     """Start or resume: the first unanswered question (or, all answered, the offer to change them)."""
-    result = await surveys.state(person, callback_data.sid)
+    result = _declared(await surveys.state(person, callback_data.sid))
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
         return
     await query.answer()
-    if not _allowed(result.survey):
-        return
     index = surveys.next_question(result.survey, result.answers)
     if index is None:
         await message.answer(t("surveys.ask.all_done", deadline=surveys.format_day(result.survey.deadline)),
@@ -151,30 +159,29 @@ async def open_survey(query: CallbackQuery, callback_data: SurveyCb, person: Per
     await _ask(message, t, state, result.survey, index, result.answers, walk=False)
 
 
-@child_data
+@by_survey
 async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                  channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
-    result = await surveys.state(person, callback_data.sid)
+    result = _declared(await surveys.state(person, callback_data.sid))
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
         return
     await query.answer()
-    if _allowed(result.survey):
-        await _ask(message, t, state, result.survey, 0, result.answers, walk=True)
+    await _ask(message, t, state, result.survey, 0, result.answers, walk=True)
 
 
-@child_data
+@by_survey
 async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                  channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
-    result = await surveys.choose(person, cb.sid, cb.q, cb.v)
+    result = _declared(await surveys.choose(person, cb.sid, cb.q, cb.v))
     message = message_of(query)
     if result.status != "ok" or result.survey is None:
         await _refuse(query, t, result)
         return
     await query.answer(t("surveys.ask.saved"))
-    if message is None or not _allowed(result.survey):
+    if message is None:
         return
     await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
     # A multiple choice waits for "done"; any other choice moves on.
@@ -182,11 +189,11 @@ async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
         await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
-@child_data
+@by_survey
 async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator,
                      state: FSMContext, channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
-    result = await surveys.state(person, cb.sid)
+    result = _declared(await surveys.state(person, cb.sid))
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
@@ -195,23 +202,21 @@ async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Pers
         await query.answer(t("surveys.ask.pick_one"), show_alert=True)
         return
     await query.answer()
-    if _allowed(result.survey):
-        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+    await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
-@child_data
+@by_survey
 async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     cb = callback_data
-    result = await surveys.skip(person, cb.sid, cb.q)
+    result = _declared(await surveys.skip(person, cb.sid, cb.q))
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
         return
     await query.answer()
-    if _allowed(result.survey):
-        await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
-        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+    await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
+    await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
 
 
 @public
@@ -225,13 +230,13 @@ async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, st
         await message.answer(t("surveys.ask.later", deadline=surveys.format_day(survey.deadline)))
 
 
-@child_data
+@by_survey
 async def typed(message: Message, person: Person, t: Translator, state: FSMContext,
                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
     data = await state.get_data()
     sid, index, walk = int(data.get("svs", 0)), int(data.get("svq", 0)), bool(data.get("svw"))
     assert message.text is not None
-    result = await surveys.typed(person, sid, index, message.text)
+    result = _declared(await surveys.typed(person, sid, index, message.text))
     if result.status == "bad" and result.survey is not None:
         q = SurveysService.questions(result.survey)[index]
         await message.answer(t("surveys.ask.bad_number" if q.kind == "number" else "surveys.ask.bad_text"))
@@ -241,9 +246,8 @@ async def typed(message: Message, person: Person, t: Translator, state: FSMConte
         title = escape(result.survey.title) if result.survey is not None else ""
         await message.answer(t("surveys.closed" if result.status == "closed" else "surveys.expired", title=title))
         return
-    if _allowed(result.survey):
-        await message.answer(t("surveys.ask.saved"))
-        await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
+    await message.answer(t("surveys.ask.saved"))
+    await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
 
 
 @public

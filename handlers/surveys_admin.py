@@ -28,8 +28,9 @@ from bot.services.surveys_spec import MAX_FILE, SpecInvalid, parse_audience, par
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AdminAction, SurveyAdm, SurveyAdminAction
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import child_data, declare, personal_file, public
+from bot.tg.policy import declare, personal_file, public
 from handlers.common import message_of
+from handlers.surveys import by_survey
 from storage.people import PersonRepo
 from storage.surveys import MIN_GROUP, SurveyRow
 
@@ -259,7 +260,7 @@ def results_text(t: Translator, res: Any, surveys: SurveysService) -> str:
     return "\n".join(lines)
 
 
-@child_data
+@by_survey
 async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                survey_results: SurveyResults) -> None:
@@ -267,8 +268,8 @@ async def view(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
     if survey is None or not surveys.may_manage(person, survey):
         await query.answer(t("surveys.expired"), show_alert=True)
         return
-    await query.answer()
     declare(DataClass(survey.data_class))
+    await query.answer()
     res = await survey_results.results(survey)
     has_texts = any(qr.texts for qr in res.questions)
     await _edit(query, results_text(t, res, surveys),
@@ -322,7 +323,7 @@ async def xlsx(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t
                                   caption=t("surveys.admin.xlsx_caption", title=escape(survey.title)))
 
 
-@child_data
+@by_survey
 async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator,
                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService,
                 survey_results: SurveyResults) -> None:
@@ -332,8 +333,8 @@ async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
     if survey is None or message is None or found is None:
         await query.answer(t("surveys.admin.texts_author_only"), show_alert=True)
         return
-    await query.answer()
     declare(DataClass(survey.data_class))
+    await query.answer()
     body = "\n".join(f"• <i>{escape(q[:60])}</i>: {escape(text)}" for q, text in found) or t("surveys.admin.no_texts")
     await message.answer(t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)
 

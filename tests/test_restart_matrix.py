@@ -46,7 +46,7 @@ ASK = "Чтобы бот узнал вас"
 ROLES = "Ваши роли"
 # Where the policy keeps personal data off Telegram (a school on both), the welcome arrives as a
 # pointer to MAX naming what it holds back.
-POINTER = "Сведения о людях"
+POINTER = "Персональные данные"
 
 
 def linked(text: str) -> bool:

@@ -39,7 +39,7 @@ from tests.harness import (
 
 ASK = "Чтобы бот узнал вас"
 # The welcome, or the policy's pointer where Telegram may not carry it (MAX served).
-WELCOME = ("Ваши роли", "Сведения о людях")
+WELCOME = ("Ваши роли", "Персональные данные")
 
 
 def welcome(text: str) -> bool:

@@ -80,6 +80,37 @@ child_data = declares(DataClass.CHILD_PERSONAL)  # a child's name, class, consen
 credential = declares(DataClass.CREDENTIAL)  # an invitation code, a sign-in link
 personal_file = declares(DataClass.PERSONAL_FILE)  # a file with personal data (cards, registers, reports)
 
+VARIES = "data_class_varies"
+"""The handler flag of a handler whose class is data (``varies``): the classes it may declare and
+what decides among them, for docs/data-classes.md."""
+
+
+@dataclass(frozen=True)
+class Varies:
+    classes: tuple[DataClass, ...]
+    by: str  # what decides, in words (English, for the handler table)
+
+
+def varies(bound: DataClass, *others: DataClass, by: str) -> Callable[[Handler], Handler]:
+    """A handler whose answer's class is data, not code (a survey's answers carry the survey's class):
+    it calls ``declare`` with the class once it knows it. ``bound``, the widest it may declare, is in
+    force until then (a refusal sent before the survey is known goes out as ``bound``)."""
+    bound_flag = flags.data_class(bound)
+    varies_flag = getattr(flags, VARIES)(Varies((bound, *others), by))
+
+    def apply(handler: Handler) -> Handler:
+        bound_flag(handler)
+        varies_flag(handler)
+        return handler
+
+    return apply
+
+
+def varies_of(handler: HandlerObject) -> Varies | None:
+    value = handler.flags.get(VARIES)
+    return value if isinstance(value, Varies) else None
+
+
 PAPER_CLASSES = frozenset({DataClass.CREDENTIAL, DataClass.PERSONAL_FILE})
 """What the class teacher hands out on paper when a channel may not carry it (logged as the paper path)."""
 
@@ -165,8 +196,11 @@ class Pointers:
         self.max_served = False
         self.max_username: str | None = None
 
+    def _to_max(self, channel: Channel, data_class: DataClass) -> bool:
+        return channel is not Channel.MAX and self.max_served and not self.rules.forbids(Channel.MAX, data_class)
+
     def _where(self, t: Translator, channel: Channel, data_class: DataClass) -> str:
-        if channel is not Channel.MAX and self.max_served and not self.rules.forbids(Channel.MAX, data_class):
+        if self._to_max(channel, data_class):
             if self.max_username:
                 return t("channels.where_max_link", link=bot_link(self.max_username))
             return t("channels.where_max")
@@ -174,16 +208,18 @@ class Pointers:
 
     def text(self, lang: str | None, channel: Channel, data_class: DataClass) -> str:
         t = self.catalog.bind(lang or DEFAULT_LANG)
+        name = t(f"channels.export.channel_name.{channel.value}")
         return t(
-            "channels.pointer", what=t(f"channels.what.{data_class.value}"),
-            channel=t(f"channels.export.channel_name.{channel.value}"), where=self._where(t, channel, data_class),
+            "channels.pointer", withheld=t(f"channels.withheld.{data_class.value}", channel=name),
+            where=self._where(t, channel, data_class),
         )
 
     def toast(self, lang: str | None, channel: Channel, data_class: DataClass) -> str:
         t = self.catalog.bind(lang or DEFAULT_LANG)
+        where = "channels.where_short_max" if self._to_max(channel, data_class) else "channels.where_short_paper"
         return t(
             "channels.pointer_short", what=t(f"channels.what.{data_class.value}"),
-            channel=t(f"channels.export.channel_name.{channel.value}"),
+            channel=t(f"channels.export.channel_name.{channel.value}"), where=t(where),
         )
 
 
