@@ -18,14 +18,15 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.faq import FaqError
+from bot.services.faq import FaqEntry, FaqError
 from bot.services.tickets import TicketsService, audiences_of
-from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
+from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketAction, TicketCb
 from bot.tg.filters import HasRole, MenuButton
-from bot.tg.policy import public
+from bot.tg.policy import declare, public, varies
 from handlers.common import keyboard
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,19 @@ def button_text(question: str) -> str:
 
 
 
+# An FAQ screen is public, unless it shows an entry made from a question that no IT officer has yet
+# checked for personal data (made before that check existed; bot/services/tickets.py): then the
+# screen carries personal data, kept off channels that may not carry it.
+by_entries = varies(
+    DataClass.PUBLIC, DataClass.PERSONAL, by="personal when it shows an entry made from a question not yet checked",
+)
+
+
+def _declare_shown(entries: list[FaqEntry]) -> None:
+    if any(e.personal for e in entries):
+        declare(DataClass.PERSONAL)
+
+
 def _back(t: Translator, target: FaqNav) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=t("help.back"), callback_data=target.pack())
 
@@ -91,6 +105,7 @@ async def category_screen(
     pages = (len(entries) + PAGE_SIZE - 1) // PAGE_SIZE
     page = min(max(page, 0), pages - 1)
     shown = entries[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
+    _declare_shown(shown)
     rows = [
         [
             InlineKeyboardButton(
@@ -132,9 +147,17 @@ async def entry_screen(
         back = FaqNav(v=FaqView.SEARCH, cat=cat[1:])
     else:
         back = FaqNav(v=FaqView.CATEGORY, cat=cat, page=page) if cat else FaqNav(v=FaqView.CATEGORIES)
+    _declare_shown([entry])
     rows = [[_back(t, back)]]
     if person is not None:
         rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
+    if entry.personal and person is not None and person.is_admin:
+        # Not checked yet: the IT officer reviews it as a new one is reviewed before it is made.
+        ticket_id = await tickets.ticket_of_unchecked_entry(entry.id)
+        if ticket_id is not None:
+            rows.insert(0, [InlineKeyboardButton(
+                text=t("help.faq.check_entry"), callback_data=TicketCb(action=TicketAction.FAQ, id=ticket_id).pack()
+            )])
     return f"<b>{entry.question}</b>\n\n{entry.answer}", keyboard(rows)
 
 
@@ -144,6 +167,7 @@ async def results_screen(
     """The top three answers to a free-text question, plus "none of these — ask"."""
     faq = await tickets.faq_for(t.lang)
     found = faq.search(query, audiences_of(person), limit=3)
+    _declare_shown(found)
     rows = [
         [InlineKeyboardButton(
             text=button_text(e.question), callback_data=FaqNav(v=FaqView.ENTRY, cat=f"~{key}", e=e.id).pack()
@@ -188,7 +212,7 @@ async def _show_or_stale(
     await _show(query, *screen)
 
 
-@public
+@by_entries
 async def faq_search_back(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, state: FSMContext, *,
     tickets: TicketsService,
@@ -200,7 +224,7 @@ async def faq_search_back(
     await _show_or_stale(query, person, t, screen, tickets)
 
 
-@public
+@by_entries
 async def faq_category(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> None:
@@ -208,7 +232,7 @@ async def faq_category(
     await _show_or_stale(query, person, t, screen, tickets)
 
 
-@public
+@by_entries
 async def faq_entry(
     query: CallbackQuery, callback_data: FaqNav, person: Person | None, t: Translator, *, tickets: TicketsService,
 ) -> None:

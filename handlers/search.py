@@ -17,8 +17,7 @@ from bot.i18n import Catalog, Translator
 from bot.services.tickets import TicketsService
 from bot.tg.filters import HasContent, IsLinked
 from bot.tg.menu import menu_entry_of
-from bot.tg.policy import public
-from handlers.faq import remember_query, results_screen
+from handlers.faq import by_entries, remember_query, results_screen
 
 
 class NotMenuOrCommand(Filter):
@@ -31,7 +30,7 @@ class NotMenuOrCommand(Filter):
         return menu_entry_of(text, catalog) is None
 
 
-@public
+@by_entries
 async def free_text(
     message: Message, person: Person, t: Translator, state: FSMContext, *, tickets: TicketsService,
 ) -> None:

@@ -17,12 +17,11 @@ from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.ports import Buttons
-from bot.services.tickets import (
-    TicketsService,
-)
+from bot.services.tickets import MAX_ANSWER_TEXT, MAX_TICKET_TEXT, TicketsService
 from bot.tg.callbacks import AdminAction, AskQuery, TicketAction, TicketCb
 from bot.tg.filters import HasContent, HasRole, IsLinked, MenuButton, PlainText
 from bot.tg.policy import personal, public
+from handlers.common import message_of
 from handlers.faq import recall_query
 from storage.help import Ticket
 from storage.people import PersonRepo
@@ -34,6 +33,17 @@ class Asking(StatesGroup):
 
 class Answering(StatesGroup):
     text = State()
+
+
+class FaqReview(StatesGroup):
+    """The IT officer reviews an FAQ entry before it is made: a message rewrites the question (or,
+    after «✏️ Исправить ответ», the answer); the draft is kept in the FSM data under FAQ_DRAFT."""
+
+    question = State()
+    answer = State()
+
+
+FAQ_DRAFT = "faq_draft"
 
 
 def _cancel_kb(t: Translator) -> InlineKeyboardMarkup:
@@ -239,22 +249,109 @@ async def ticket_close(
         await query.message.edit_reply_markup(reply_markup=None)
 
 
+def _review_kb(t: Translator, ticket_id: int) -> InlineKeyboardMarkup:
+    def button(key: str, action: TicketAction) -> list[InlineKeyboardButton]:
+        return [InlineKeyboardButton(text=t(key), callback_data=TicketCb(action=action, id=ticket_id).pack())]
+
+    return InlineKeyboardMarkup(inline_keyboard=[
+        button("help.ticket.faq_review_ok", TicketAction.FAQ_OK),
+        button("help.ticket.faq_review_edit_answer", TicketAction.FAQ_ANSWER),
+        button("help.cancel", TicketAction.CANCEL),
+    ])
+
+
+async def _show_review(message: Message, t: Translator, state: FSMContext, draft: dict[str, Any]) -> None:
+    """The entry exactly as it would be published, and how to rewrite or publish it."""
+    await state.set_state(FaqReview.question)
+    await state.update_data({FAQ_DRAFT: draft})
+    await message.answer(
+        t("help.ticket.faq_review", id=draft["ticket"], question=html.escape(draft["question"]),
+          answer=html.escape(draft["answer"])),
+        reply_markup=_review_kb(t, int(draft["ticket"])),
+    )
+
+
 @personal
 async def ticket_to_faq(
-    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, *, tickets: TicketsService,
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, state: FSMContext, *,
+    tickets: TicketsService,
 ) -> None:
+    """«📚 Добавить в FAQ»: nothing is published yet; the officer sees the entry to be and rewrites it."""
     ticket = await _ticket(query, callback_data, t, tickets)
     if ticket is None:
         return
-    outcome = await tickets.make_faq_entry(person, ticket.id)
-    if outcome.status == "unanswered":
-        await query.answer(t("help.ticket.faq_unanswered"), show_alert=True)
+    draft = await tickets.faq_draft(person, ticket.id)
+    if draft.status != "draft":
+        key = {"unanswered": "help.ticket.faq_unanswered", "exists": "help.ticket.faq_exists"}
+        await query.answer(t(key.get(draft.status, "help.ticket.missing")), show_alert=True)
         return
-    await query.answer(
-        t("help.ticket.faq_created" if outcome.status == "created" else "help.ticket.faq_exists"), show_alert=True
+    await query.answer()
+    message = message_of(query)
+    if message is not None:
+        await _show_review(message, t, state, {"ticket": ticket.id, "question": draft.question,
+                                               "answer": draft.answer})
+
+
+async def _draft(state: FSMContext, ticket_id: int | None = None) -> dict[str, Any] | None:
+    """The draft under review (of ``ticket_id`` when given), or None."""
+    draft = (await state.get_data()).get(FAQ_DRAFT)
+    if not isinstance(draft, dict) or (ticket_id is not None and draft.get("ticket") != ticket_id):
+        return None
+    return draft
+
+
+@personal
+async def faq_review_text(message: Message, t: Translator, state: FSMContext) -> None:
+    """A message during the review: the question's new text (or the answer's, when asked for)."""
+    assert message.text is not None
+    draft = await _draft(state)
+    if draft is None:
+        await state.set_state(None)
+        await message.answer(t("help.ticket.faq_review_stale"))
+        return
+    part = "answer" if await state.get_state() == FaqReview.answer.state else "question"
+    limit = MAX_ANSWER_TEXT if part == "answer" else MAX_TICKET_TEXT
+    if len(message.text.strip()) > limit:
+        await message.answer(t("help.ticket.faq_review_too_long", n=limit))
+        return
+    await _show_review(message, t, state, {**draft, part: message.text.strip()})
+
+
+@personal
+async def faq_review_edit_answer(
+    query: CallbackQuery, callback_data: TicketCb, t: Translator, state: FSMContext,
+) -> None:
+    if await _draft(state, callback_data.id) is None:
+        await query.answer(t("help.ticket.faq_review_stale"), show_alert=True)
+        return
+    await state.set_state(FaqReview.answer)
+    await query.answer()
+    message = message_of(query)
+    if message is not None:
+        await message.answer(t("help.ticket.faq_review_answer_prompt"), reply_markup=_cancel_kb(t))
+
+
+@personal
+async def faq_review_ok(
+    query: CallbackQuery, callback_data: TicketCb, person: Person, t: Translator, state: FSMContext, *,
+    tickets: TicketsService,
+) -> None:
+    """The officer states the reviewed text carries no personal data: the entry is made from it."""
+    draft = await _draft(state, callback_data.id)
+    if draft is None:
+        await query.answer(t("help.ticket.faq_review_stale"), show_alert=True)
+        return
+    outcome = await tickets.make_faq_entry(
+        person, callback_data.id, question=str(draft["question"]), answer=str(draft["answer"])
     )
-    if isinstance(query.message, Message):
-        await query.message.edit_reply_markup(reply_markup=None)
+    await state.set_state(None)
+    await state.update_data({FAQ_DRAFT: None})
+    key = {"created": "help.ticket.faq_created", "exists": "help.ticket.faq_exists",
+           "unanswered": "help.ticket.faq_unanswered", "empty": "help.ticket.faq_review_stale"}
+    await query.answer(t(key.get(outcome.status, "help.ticket.missing")), show_alert=True)
+    message = message_of(query)
+    if message is not None:
+        await message.edit_reply_markup(reply_markup=None)
 
 
 @personal
@@ -325,6 +422,9 @@ def build_router() -> Router:
     officer.callback_query.register(ticket_answer, TicketCb.filter(F.action == TicketAction.ANSWER))
     officer.callback_query.register(ticket_close, TicketCb.filter(F.action == TicketAction.CLOSE))
     officer.callback_query.register(ticket_to_faq, TicketCb.filter(F.action == TicketAction.FAQ))
+    officer.callback_query.register(faq_review_ok, TicketCb.filter(F.action == TicketAction.FAQ_OK))
+    officer.callback_query.register(faq_review_edit_answer, TicketCb.filter(F.action == TicketAction.FAQ_ANSWER))
+    officer.message.register(faq_review_text, StateFilter(FaqReview.question, FaqReview.answer), PlainText())
     officer.callback_query.register(ticket_view, TicketCb.filter(F.action == TicketAction.VIEW))
 
     asker = Router(name="tickets-asker")

@@ -68,6 +68,18 @@ class FaqExtra:
     audience: tuple[str, ...]
     question: str
     answer: str
+    checked: bool  # an IT officer stated it carries no personal data (migration 032)
+
+
+def _faq_extra(row: aiosqlite.Row) -> FaqExtra:
+    return FaqExtra(
+        id=row["id"],
+        ticket_id=row["ticket_id"],
+        audience=tuple(a for a in str(row["audience"]).split(",") if a),
+        question=row["question"],
+        answer=row["answer"],
+        checked=row["checked_at"] is not None,
+    )
 
 
 @dataclass(frozen=True)
@@ -156,18 +168,18 @@ class HelpRepo:
 
     async def faq_extras(self) -> list[FaqExtra]:
         rows = await self.db.fetchall(
-            "SELECT id, ticket_id, audience, question, answer FROM faq_extra WHERE removed_at IS NULL ORDER BY id"
+            "SELECT id, ticket_id, audience, question, answer, checked_at FROM faq_extra WHERE removed_at IS NULL"
+            " ORDER BY id"
         )
-        return [
-            FaqExtra(
-                id=r["id"],
-                ticket_id=r["ticket_id"],
-                audience=tuple(a for a in str(r["audience"]).split(",") if a),
-                question=r["question"],
-                answer=r["answer"],
-            )
-            for r in rows
-        ]
+        return [_faq_extra(r) for r in rows]
+
+    async def faq_extra(self, extra_id: int) -> FaqExtra | None:
+        row = await self.db.fetchone(
+            "SELECT id, ticket_id, audience, question, answer, checked_at FROM faq_extra WHERE id = ?"
+            " AND removed_at IS NULL",
+            (extra_id,),
+        )
+        return None if row is None else _faq_extra(row)
 
     # --- tickets: writes (inside Database.transaction()) --------------------------------------
 
@@ -219,17 +231,33 @@ class HelpRepo:
         answer: str,
         created_by: int | None,
         now: datetime,
+        checked: bool = False,
     ) -> int:
+        """``checked``: ``created_by`` stated it carries no personal data (recorded as who and when)."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT INTO faq_extra(ticket_id, audience, question, answer, created_by, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (ticket_id, ",".join(sorted(set(audience))), question, answer, created_by, to_db(now)),
+            "INSERT INTO faq_extra(ticket_id, audience, question, answer, created_by, created_at, checked_by,"
+            " checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ticket_id, ",".join(sorted(set(audience))), question, answer, created_by, to_db(now),
+             created_by if checked else None, to_db(now) if checked else None),
         )
         extra_id = int(cur.lastrowid or 0)
         if ticket_id is not None:
             await conn.execute("UPDATE tickets SET faq_extra_id = ? WHERE id = ?", (extra_id, ticket_id))
         return extra_id
+
+    @staticmethod
+    async def check_faq_extra(
+        conn: Transaction, extra_id: int, *, question: str, answer: str, by: int, now: datetime
+    ) -> bool:
+        """An entry not yet checked gets the (rewritten) texts and who checked it; False if it was."""
+        conn = raw(conn)
+        cur = await conn.execute(
+            "UPDATE faq_extra SET question = ?, answer = ?, checked_by = ?, checked_at = ?"
+            " WHERE id = ? AND checked_at IS NULL AND removed_at IS NULL",
+            (question, answer, by, to_db(now), extra_id),
+        )
+        return cur.rowcount == 1
 
     # --- training sessions: reads -------------------------------------------------------------
 

@@ -45,7 +45,12 @@ async def test_ask_relay_answer_and_faq_entry(harness: Harness) -> None:
     relayed = [p for k, p in await _outbox(harness, PARENT_TWO) if k == "ticket:1:answer:1"]
     assert relayed and relayed[0].text is not None and "Профиль → Настройки" in relayed[0].text
 
+    # «Добавить в FAQ» shows the entry to be; it is made on the officer's statement that it carries
+    # no personal data (tests/test_faq_from_questions.py: rewriting it).
     calls = await harness.press(IT_OFFICER, "tk:faq:1")
+    assert "появится в FAQ" in texts(calls)[0] and "электронную почту" in texts(calls)[0]
+    assert await harness.app.db.fetchval("SELECT count(*) FROM faq_extra") == 0
+    calls = await harness.press(IT_OFFICER, "tk:faq_ok:1")
     assert any("добавлены в FAQ" in a for a in alerts(calls))
     # The new entry is found by search (parents' audience) and survives as data, not memory.
     harness.app.services.tickets.faq_merged.clear()

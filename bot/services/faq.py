@@ -59,6 +59,9 @@ class FaqEntry:
     question: str
     answer: str
     keywords: tuple[str, ...]
+    # Made from a question before an IT officer checked it for personal data (faq_extra, migration
+    # 032): screens showing it carry personal data, kept off channels that may not carry it.
+    personal: bool = False
 
     def visible_to(self, audiences: Collection[str]) -> bool:
         # "all" entries are for everyone, whatever the caller passes.

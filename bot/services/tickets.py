@@ -55,8 +55,18 @@ class AnswerOutcome:
 
 @dataclass(frozen=True)
 class FaqOutcome:
-    status: Literal["created", "missing", "unanswered", "exists"]
+    status: Literal["created", "missing", "unanswered", "exists", "empty"]
     entry_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FaqDraft:
+    """What an FAQ entry made from a question would say, for the IT officer to read and rewrite before
+    stating it carries no personal data (``status`` "draft"), or why there is nothing to review."""
+
+    status: Literal["draft", "missing", "unanswered", "exists"]
+    question: str = ""
+    answer: str = ""
 
 
 @dataclass(kw_only=True, eq=False)
@@ -106,6 +116,7 @@ class TicketsService:
                     question=html.escape(x.question),
                     answer=html.escape(x.answer),
                     keywords=(),
+                    personal=not x.checked,
                 )
                 for x in extras
             ]
@@ -205,32 +216,75 @@ class TicketsService:
         async with self.db.transaction() as conn:
             return await HelpRepo.close_ticket(conn, ticket_id, self.clock.now())
 
-    async def make_faq_entry(self, officer: Person, ticket_id: int) -> FaqOutcome:
-        """Turn a question and its answer into an FAQ entry (for the asker's audiences) and close it."""
+    # An FAQ entry made from a question is seen by everyone its audience covers, on every messenger,
+    # and a question is typed by a parent or a teacher: it can name a child. So the entry is made only
+    # when the IT officer has read the text as it will be published (rewritten where needed) and
+    # stated it carries no personal data (issue #22). Entries made before that statement existed stay
+    # personal data (FaqEntry.personal) until an officer checks them the same way.
+    async def faq_draft(self, officer: Person, ticket_id: int) -> FaqDraft:
+        """The text an FAQ entry made from this ticket would carry, to review before it is made."""
+        if not officer.is_admin:
+            return FaqDraft("missing")
+        ticket = await self.help.ticket(ticket_id)
+        if ticket is None:
+            return FaqDraft("missing")
+        if ticket.faq_extra_id is not None:
+            extra = await self.help.faq_extra(ticket.faq_extra_id)
+            if extra is None or extra.checked:
+                return FaqDraft("exists")
+            return FaqDraft("draft", extra.question, extra.answer)
+        if not ticket.answer:
+            return FaqDraft("unanswered")
+        return FaqDraft("draft", ticket.text, ticket.answer)
+
+    async def ticket_of_unchecked_entry(self, entry_id: str) -> int | None:
+        """The ticket an FAQ entry not yet checked for personal data was made from (None: checked,
+        not made from a ticket, or gone)."""
+        raw = entry_id.removeprefix(EXTRA_PREFIX)
+        if raw == entry_id or not raw.isdigit():
+            return None
+        extra = await self.help.faq_extra(int(raw))
+        return None if extra is None or extra.checked else extra.ticket_id
+
+    async def make_faq_entry(self, officer: Person, ticket_id: int, *, question: str, answer: str) -> FaqOutcome:
+        """Publish the question and answer as the officer reviewed them (``question`` and ``answer``,
+        rewritten or not: the officer states they carry no personal data) as an FAQ entry for the
+        asker's audiences, and close the ticket. An entry made before from this ticket without that
+        statement gets the texts and the statement."""
         if not officer.is_admin:
             return FaqOutcome("missing")
+        question, answer = question.strip()[:MAX_TICKET_TEXT], answer.strip()[:MAX_ANSWER_TEXT]
+        if not question or not answer:
+            return FaqOutcome("empty")
         now = self.clock.now()
         async with self.db.transaction() as conn:
             ticket = await HelpRepo.ticket_in(conn, ticket_id)
             if ticket is None:
                 return FaqOutcome("missing")
             if ticket.faq_extra_id is not None:
-                return FaqOutcome("exists", f"{EXTRA_PREFIX}{ticket.faq_extra_id}")
-            if not ticket.answer:
-                return FaqOutcome("unanswered")
-            asker = await self.people.get(ticket.asker_id)
-            audience = audiences_of(asker) - {"all"}
-            # A staff member's question about the journal is for teachers; a parent's for parents; an
-            # asker with no audience-giving role gets an entry for everyone.
-            extra_id = await HelpRepo.insert_faq_extra(
-                conn,
-                ticket_id=ticket.id,
-                audience=audience or {"all"},
-                question=ticket.text,
-                answer=ticket.answer,
-                created_by=officer.id,
-                now=now,
-            )
+                checked = await HelpRepo.check_faq_extra(
+                    conn, ticket.faq_extra_id, question=question, answer=answer, by=officer.id, now=now
+                )
+                if not checked:
+                    return FaqOutcome("exists", f"{EXTRA_PREFIX}{ticket.faq_extra_id}")
+                extra_id = ticket.faq_extra_id
+            else:
+                if not ticket.answer:
+                    return FaqOutcome("unanswered")
+                asker = await self.people.get(ticket.asker_id)
+                audience = audiences_of(asker) - {"all"}
+                # A staff member's question about the journal is for teachers; a parent's for parents; an
+                # asker with no audience-giving role gets an entry for everyone.
+                extra_id = await HelpRepo.insert_faq_extra(
+                    conn,
+                    ticket_id=ticket.id,
+                    audience=audience or {"all"},
+                    question=question,
+                    answer=answer,
+                    created_by=officer.id,
+                    now=now,
+                    checked=True,
+                )
             await HelpRepo.close_ticket(conn, ticket.id, now)
         self.faq_merged.clear()
         return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")

@@ -16,7 +16,9 @@ class TicketAction(enum.StrEnum):
     ASK = "ask"
     CANCEL = "cancel"
     CLOSE = "close"
-    FAQ = "faq"
+    FAQ = "faq"  # review the FAQ entry a ticket would make (it is made only on FAQ_OK)
+    FAQ_OK = "faq_ok"  # the officer states the reviewed text carries no personal data: publish it
+    FAQ_ANSWER = "faq_ans"  # rewrite the answer's text in the review (the question: just type it)
     VIEW = "view"
 
 

@@ -91,15 +91,16 @@ class Varies:
     by: str  # what decides, in words (English, for the handler table)
 
 
-def varies(bound: DataClass, *others: DataClass, by: str) -> Callable[[Handler], Handler]:
-    """A handler whose answer's class is data, not code (a survey's answers carry the survey's class):
-    it calls ``declare`` with the class once it knows it. ``bound``, the widest it may declare, is in
-    force until then (a refusal sent before the survey is known goes out as ``bound``)."""
-    bound_flag = flags.data_class(bound)
-    varies_flag = getattr(flags, VARIES)(Varies((bound, *others), by))
+def varies(default: DataClass, *others: DataClass, by: str) -> Callable[[Handler], Handler]:
+    """A handler whose answer's class is data, not code (a survey's answers carry the survey's class;
+    an FAQ screen is personal when it shows an entry not yet checked): it calls ``declare`` once it
+    knows. ``default`` is in force until then: the widest it may declare when what is sent before
+    could already show it (a survey's refusals), else the usual one (the FAQ's public)."""
+    default_flag = flags.data_class(default)
+    varies_flag = getattr(flags, VARIES)(Varies((default, *others), by))
 
     def apply(handler: Handler) -> Handler:
-        bound_flag(handler)
+        default_flag(handler)
         varies_flag(handler)
         return handler
 

@@ -229,7 +229,7 @@ def render(rows: list[HandlerRow], catalog: Catalog) -> str:
     varying = sum(1 for row in rows if row.varies is not None)
     if varying:
         out += ["", f"{varying} of them declare their class at run time from the data they show "
-                    "(counted above under the widest class they may declare)."]
+                    "(counted above under the class in force until they do)."]
     out += [
         "",
         "## The pointer per class (Russian, as sent)",
