@@ -16,7 +16,7 @@ import logging
 import sys
 from dataclasses import dataclass
 
-from aiogram import Bot, Dispatcher
+from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
@@ -24,16 +24,15 @@ from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
 from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass
-from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, SchoolConfig, Settings, apply_year_override, load_school_config, startup_text
+from bot.clock import Clock
+from bot.config import ConfigError, SchoolConfig, Settings, startup_text
+from bot.core import Core, core_parts
 from bot.i18n import Catalog
 from bot.max import MaxSession, channel_of
 from bot.max.limited import build_limited_max_bot
-from bot.paths import CONTENT_DIR
-from bot.services.faq import FaqLibrary
-from bot.services.imports import Importer
-from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener, Renderer
+from bot.services.ports import Renderer
 from bot.tg.buttons import TelegramButtons
+from bot.tg.filters import IsStaff
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, check_handler_dependencies, install_dependencies, install_middlewares
@@ -50,39 +49,27 @@ from bot.tg.startup import (
 )
 from bot.tg.wire_text import WireText
 from bot.webhook import drop_leftover_webhook, serve_webhooks
-from bot.wiring import Services, build_services
+from bot.wiring import Services
 from handlers.common import set_default_commands
 from handlers.errors import install_error_handler
 from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.cursors import UpdateCursorRepo
-from storage.db import Database
 from storage.messengers import MessengerRepo
-from storage.people import PersonRepo
-from storage.year import YearRepo
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(kw_only=True)
-class App:
-    """The composition root's product: what the process shares (settings, the school and its
-    calendar, the database, the clock, the catalog, the roster), every capability's service
-    (`services`, built once with narrow dependencies, see bot/wiring.py), what the capabilities
-    declared (importers, renderers, the /admin menu), and what only the root runs (the scheduler,
-    the outbox sender, the dispatcher and its update guard). Only entry points hold it: a handler gets
+class App(Core):
+    """The composition root's product: the shared part every command has (bot/core.py: settings, the
+    school and its calendar, the database, the clock, the catalog, the roster, every capability's
+    service built once with narrow dependencies, the importers), what the capabilities declared for
+    the messenger (renderers, the /admin menu), and what only the root runs (the scheduler, the
+    outbox sender, the dispatcher and its update guard). Only entry points hold it: a handler gets
     the one service it calls by name (`dispatcher_data`, handed over by bot.tg.middlewares.Dependencies)."""
 
-    settings: Settings
-    school: SchoolConfig
-    db: Database
-    clock: Clock
-    catalog: Catalog
-    people: PersonRepo
-    buttons: Buttons
     scheduler: Scheduler
-    services: Services
-    importers: dict[str, Importer]
     renderers: dict[str, Renderer]
     # (action id, catalog key of its label) of the IT officer's /admin menu, in display order.
     admin_actions: list[tuple[str, str]]
@@ -93,7 +80,6 @@ class App:
     # on the session of every Bot the application sends with.
     send_guard: SendGuard
     watchers: ProgressWatchers
-    outbox_wakeup: asyncio.Event
     # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
     # MAX beside Telegram. Set by `serve`.
     bot: Bot | None = None
@@ -104,9 +90,6 @@ class App:
     commands_retry: asyncio.Task[None] | None = None
     # Set by `serve` in webhook mode: setting it stops the server (see `stop_serving`).
     webhook_stop: asyncio.Event | None = None
-
-    def wake_sender(self) -> None:
-        self.outbox_wakeup.set()
 
     def dispatcher_data(self) -> dict[str, object]:
         """What handlers, filters and middlewares may ask for by name: the shared pieces, the
@@ -132,17 +115,6 @@ class App:
             concurrency=concurrency,
         )
 
-    async def open(self) -> None:
-        if not self.db.is_open:
-            await self.db.open()
-            # A school year moved on by `schoolbot new-year` lives in the database (see migration 010).
-            record = await YearRepo(self.db).latest_year()
-            if record is not None:
-                apply_year_override(self.school, record.year, record.quarters, record.holidays)
-
-    async def close(self) -> None:
-        await self.db.close()
-
     async def tick(self) -> None:
         """Run every capability's sweep at the clock's now, then let the sender drain."""
         await run_sweeps(self.clock.now(), self.sweeps)
@@ -160,51 +132,40 @@ def create_app(
     scheduler: Scheduler | None = None,
     school: SchoolConfig | None = None,
 ) -> App:
-    # Set in the environment or .env (not the default): the file must be there.
-    school_config = school or load_school_config(
-        settings.school_config, required="school_config" in settings.model_fields_set
-    )
-    db = Database(settings.database_path)
-    the_clock = clock or SystemClock()
-    catalog = Catalog.load()
-    people = PersonRepo(db)
-    buttons = TelegramButtons()
-    wakeup = asyncio.Event()
-    consent_listeners: list[ConsentGivenListener] = []
-    link_listeners: list[PersonLinkedListener] = []
-    services = build_services(
-        settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
-        buttons=buttons, faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
-        consent_listeners=consent_listeners, link_listeners=link_listeners,
-    )
-    # A listener is a method of a service built after the one that calls it: the lists are filled now.
-    consent_listeners.extend(capabilities.consent_listeners(services))
-    link_listeners.extend(capabilities.link_listeners(services))
+    parts = core_parts(settings, clock=clock, school=school, buttons=TelegramButtons())
+    school_config: SchoolConfig = parts["school"]
+    services: Services = parts["services"]
     # The school's channel policy from the start (safe by default: a state or municipal school's rules
     # unless school.toml says otherwise), for the handlers' answers and the outbox alike.
     channels = ChannelRules(school_config.channel_policy)
-    app = App(
-        settings=settings,
-        school=school_config,
-        db=db,
-        clock=the_clock,
-        catalog=catalog,
-        people=people,
-        buttons=buttons,
+    return App(
+        **parts,
         scheduler=scheduler or APScheduler(),
-        services=services,
-        importers=capabilities.importers(services),
         renderers=capabilities.renderers(services),
         admin_actions=capabilities.admin_actions(),
         channels=channels,
-        send_guard=SendGuard(rules=channels, catalog=catalog, db_repo=MessengerRepo(db), clock=the_clock),
-        watchers=ProgressWatchers(db=db, clock=the_clock, catalog=catalog),
-        outbox_wakeup=wakeup,
+        send_guard=SendGuard(rules=channels, catalog=parts["catalog"], db_repo=MessengerRepo(parts["db"]),
+                             clock=parts["clock"]),
+        watchers=ProgressWatchers(db=parts["db"], clock=parts["clock"], catalog=parts["catalog"]),
     )
-    for capability in capabilities.CAPABILITIES:
-        for setup in capability.setup:
-            setup()
-    return app
+
+
+def build_routers() -> list[Router]:
+    """Every capability's routers in their declared order; the staff-only ones in one group where the
+    first stands. The group lets parents, pupils and unknown users skip every staff router at one check."""
+    result: list[Router] = []
+    staff: Router | None = None
+    for spec in capabilities.router_specs():
+        if not spec.staff:
+            result.append(spec.router())
+            continue
+        if staff is None:
+            staff = Router(name="staff")
+            staff.message.filter(IsStaff())
+            staff.callback_query.filter(IsStaff())
+            result.append(staff)
+        staff.include_router(spec.router())
+    return result
 
 
 def build_max_bot(settings: Settings) -> Bot | None:
@@ -259,7 +220,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     dp.update.outer_middleware(GuardedBots(app.send_guard))
     install_error_handler(dp)
-    dp.include_routers(*capabilities.build_routers())
+    dp.include_routers(*build_routers())
     # Handlers get their dependencies from an inner middleware (once per update, for the chosen
     # handler); only what a filter asks for is in the Dispatcher's data, which aiogram passes to
     # every filter it checks.

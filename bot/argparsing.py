@@ -1,4 +1,4 @@
-"""The type of argparse's sub-command group, which the CLI hands each capability's `register_cli`."""
+"""The type of argparse's sub-command group, which bot/cli_specs.py's command declarations add to."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""One declaration per capability: its routers, sweeps, CLI commands, importers, outbox renderers,
-entries of the IT officer's /admin menu, listeners and process-wide set-up, in one place each.
+"""One declaration per capability: its routers, sweeps, importers, outbox renderers, entries of the
+IT officer's /admin menu, listeners, handler-side objects and process-wide set-up, in one place each.
 
 The composition root (bot/app.py) assembles the bot from `CAPABILITIES`: nothing registers itself
 anywhere and nothing here is mutable. Order matters three ways, each said where it applies: the
@@ -8,77 +8,46 @@ go into one staff-only group placed where the first of them stands); sweeps, imp
 menu entries carry an explicit rank (sweeps run in rank order; consent's before codes', because an
 activation reminder folds into a consent reminder still waiting).
 
-Entry-point-only commands (`schoolbot run`, `import`, `link`, `admin-token`, `broadcast`,
-`merge-person`, `sandbox`) are declared by bot/cli.py itself: they build the bot or talk to it.
+Reading this module loads the services and nothing of the messenger: routers and the screens
+handlers are given are named by module path ("handlers.tasks:build_router"), imported by bot/app.py
+when it builds the Dispatcher. The command line builds its services from these declarations
+(bot/core.py) and so never loads aiogram for a command that sends nothing. Every `schoolbot`
+command, a capability's own included, is declared in bot/cli_specs.py, by module path as well: the
+parser is built without loading any service.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from aiogram import Router
-
-from bot.argparsing import SubParsers
-from bot.services import (
-    access_log,
-    analysis,
-    codes_print,
-    consent_export,
-    ledger,
-    reminders,
-    report,
-    restore,
-    retention,
-    school_year,
-    send_log_export,
-    subject_report,
-)
+from bot.modpath import resolve
 from bot.services.acks import RENDERER as ACK_RENDERER
 from bot.services.codes import CARD_RENDERER
+from bot.services.codes_print import quiet_statement_log
 from bot.services.imports import Importer
 from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Renderer
 from bot.services.training import RENDERER as TRAINING_RENDERER
-from bot.tg.filters import IsStaff
 from bot.wiring import Services
-from handlers import access_log as access_log_handlers
-from handlers import acks as acks_handlers
-from handlers import (
-    acks_admin,
-    consent_destruction,
-    consent_paper,
-    consent_staff,
-    fallback,
-    faq,
-    search,
-    start,
-    surveys_admin,
-)
-from handlers import admin as admin_handlers
-from handlers import analysis as analysis_handlers
-from handlers import archive as archive_handlers
-from handlers import broadcast as broadcast_handlers
-from handlers import codes as codes_handlers
-from handlers import consent as consent_handlers
-from handlers import my_data as my_data_handlers
-from handlers import school_year as school_year_handlers
-from handlers import send_log as send_log_handlers
-from handlers import status as status_handlers
-from handlers import surveys as surveys_handlers
-from handlers import tasks as tasks_handlers
-from handlers import tickets as tickets_handlers
-from handlers import training as training_handlers
-from handlers.consent_parent import ParentScreens
-from handlers.consent_staff import ConsentScreens
-from scheduler.base import Sweep
 
-CliCommands = Callable[[SubParsers, SubParsers], None]
+if TYPE_CHECKING:
+    from aiogram import Router
 
+    from scheduler.base import Sweep
 
 @dataclass(frozen=True)
 class RouterSpec:
-    build: Callable[[], Router]  # a fresh Router per Dispatcher (tests build many)
+    # "handlers.module:build_router", a fresh Router per Dispatcher (tests build many). By module
+    # path, so that reading the declarations (the CLI builds services from them) loads no handler
+    # and no aiogram; bot/app.py imports the handlers when it builds the Dispatcher.
+    build: str
     staff: bool = False  # behind the one staff-only role check
+
+    def router(self) -> Router:
+        router: Router = resolve(self.build)()
+        return router
 
 
 # What a capability declares about its service is taken from the built services (bot/wiring.py):
@@ -107,7 +76,18 @@ class DataSpec:
     """A handler-side object (a screen reading several services) handed to handlers by name."""
 
     name: str
-    build: Callable[[Services], object]
+    # "handlers.module:Class", by module path as routers are; built with the services its
+    # constructor names (keyword-only parameters, filled by name as handlers' parameters are).
+    build: str
+
+    def make(self, services: Services) -> object:
+        cls = resolve(self.build)
+        known = {f.name for f in fields(services)}
+        wanted = [p.name for p in inspect.signature(cls).parameters.values() if p.kind is p.KEYWORD_ONLY]
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            raise LookupError(f"{self.build} asks for {', '.join(unknown)}: no service has that name")
+        return cls(**{name: getattr(services, name) for name in wanted})
 
 
 @dataclass(frozen=True)
@@ -122,7 +102,6 @@ class Capability:
     name: str
     routers: tuple[RouterSpec, ...] = ()
     sweeps: tuple[SweepSpec, ...] = ()
-    cli: tuple[CliCommands, ...] = ()
     importers: tuple[ImporterSpec, ...] = ()
     renderers: tuple[RendererSpec, ...] = ()
     admin_actions: tuple[AdminEntry, ...] = ()
@@ -135,77 +114,68 @@ class Capability:
 CAPABILITIES: tuple[Capability, ...] = (
     Capability(
         "onboarding",  # /start, contact and deep-link linking, language
-        routers=(RouterSpec(start.build_router),),
+        routers=(RouterSpec("handlers.start:build_router"),),
     ),
     Capability(
         "tasks",  # the plan's tasks, reminders and digests
-        routers=(RouterSpec(tasks_handlers.build_router, staff=True),),
+        routers=(RouterSpec("handlers.tasks:build_router", staff=True),),
         sweeps=(SweepSpec("tasks", lambda s: s.reminders.sweep, 40),),
-        cli=(reminders.register_cli,),
         importers=(ImporterSpec(lambda s: s.tasks_import.importer, 40),),
     ),
     Capability(
         "roster",  # imports, linking by the IT officer, merging duplicates
-        routers=(RouterSpec(admin_handlers.build_router, staff=True),),
+        routers=(RouterSpec("handlers.admin:build_router", staff=True),),
         importers=(ImporterSpec(lambda s: s.roster_import.importer, 10),),
         admin_actions=(AdminEntry("link", "admin.action.link", 10), AdminEntry("merge", "admin.action.merge", 40)),
     ),
     Capability(
         "school_year",
-        routers=(RouterSpec(school_year_handlers.build_router, staff=True),),
-        cli=(school_year.register_cli,),
+        routers=(RouterSpec("handlers.school_year:build_router", staff=True),),
         admin_actions=(AdminEntry("new_year", "year.action", 20),),
     ),
     Capability(
         "archive",  # plan item 19: printed journals to the archive each May
-        routers=(RouterSpec(archive_handlers.build_router, staff=True),),
+        routers=(RouterSpec("handlers.archive:build_router", staff=True),),
         sweeps=(SweepSpec("archive", lambda s: s.archive.run_nudges, 60),),
         admin_actions=(AdminEntry("archive", "archive.action", 30),),
     ),
     Capability(
         "status",  # status, reports, journal and database backups
-        routers=(RouterSpec(status_handlers.build_router, staff=True),),
+        routers=(RouterSpec("handlers.status:build_router", staff=True),),
         sweeps=(SweepSpec("ops", lambda s: s.ops.sweep, 10),),
-        cli=(report.register_cli, restore.register_cli),
         renderers=(RendererSpec("ops_consent_register", lambda s: s.report.consent_register),),
     ),
     Capability(
         "send_log",  # issue #17 item 5: every send by channel and data class, for an inspector
-        routers=(RouterSpec(send_log_handlers.build_router, staff=True),),
-        cli=(send_log_export.register_cli,),
-        admin_actions=(AdminEntry(send_log_handlers.ACTION, "channels.admin_action", 110),),
+        routers=(RouterSpec("handlers.send_log:build_router", staff=True),),
+        admin_actions=(AdminEntry("sends", "channels.admin_action", 110),),
     ),
     Capability(
         "access_log",  # issue #24 item 5: who opened or exported personal data, for an inspector
-        routers=(RouterSpec(access_log_handlers.build_router, staff=True),),
-        cli=(access_log.register_cli,),
-        admin_actions=(AdminEntry(access_log_handlers.ACTION, "access.admin_action", 115),),
+        routers=(RouterSpec("handlers.access_log:build_router", staff=True),),
+        admin_actions=(AdminEntry("access", "access.admin_action", 115),),
     ),
     Capability(
         "my_data",  # issue #24 item 4: a person's own data (152-FZ art. 14), bot button and CLI
-        routers=(RouterSpec(my_data_handlers.build_router),),
-        cli=(subject_report.register_cli,),
+        routers=(RouterSpec("handlers.my_data:build_router"),),
     ),
     Capability(
         "retention",  # issue #24 item 3: the daily purge of data past its term, `schoolbot purge`
         sweeps=(SweepSpec("retention", lambda s: s.retention.sweep, 70),),
-        cli=(retention.register_cli,),
     ),
     Capability(
         "analysis",  # plan item 18
-        routers=(RouterSpec(analysis_handlers.build_router, staff=True),),
-        cli=(analysis.register_cli,),
+        routers=(RouterSpec("handlers.analysis:build_router", staff=True),),
     ),
     Capability(
         "broadcast",
-        routers=(RouterSpec(broadcast_handlers.build_router, staff=True),),
+        routers=(RouterSpec("handlers.broadcast:build_router", staff=True),),
         admin_actions=(AdminEntry("dead", "broadcast.admin.dead", 60),),
     ),
     Capability(
         "codes",  # invitation codes as QR cards
-        routers=(RouterSpec(codes_handlers.build_router),),
+        routers=(RouterSpec("handlers.codes:build_router"),),
         sweeps=(SweepSpec("codes", lambda s: s.codes_nudges.sweep, 30),),
-        cli=(codes_print.register_cli,),
         importers=(
             ImporterSpec(lambda s: s.codes_import.codes_importer, 20),
             ImporterSpec(lambda s: s.codes_import.activations_importer, 30),
@@ -214,34 +184,29 @@ CAPABILITIES: tuple[Capability, ...] = (
         admin_actions=(AdminEntry("codes", "codes.admin_action", 70),),
         link_listeners=(lambda s: s.codes.on_link,),
         consent_listeners=(lambda s: s.codes.on_consent_given,),
-        setup=(codes_print.quiet_statement_log,),
+        setup=(quiet_statement_log,),
     ),
     Capability(
         "consent",
         routers=(
-            RouterSpec(consent_handlers.build_router), RouterSpec(consent_staff.build_router),
-            RouterSpec(consent_paper.build_router), RouterSpec(consent_destruction.build_router, staff=True),
+            RouterSpec("handlers.consent:build_router"), RouterSpec("handlers.consent_staff:build_router"),
+            RouterSpec("handlers.consent_paper:build_router"),
+            RouterSpec("handlers.consent_destruction:build_router", staff=True),
         ),
         sweeps=(
             SweepSpec("consent", lambda s: s.consent_nudges.sweep, 20),
             SweepSpec("consent_destruction", lambda s: s.consent_withdrawal.sweep, 21),
         ),
-        cli=(consent_export.register_cli, ledger.register_cli),
         admin_actions=(AdminEntry("consent", "consent.admin_action", 50),),
         data=(
-            DataSpec("consent_screens", lambda s: ConsentScreens(
-                access_log=s.access_log, consent_nudges=s.consent_nudges, consent_paper=s.consent_paper,
-                consent_registers=s.consent_registers, people=s.people, school=s.school,
-            )),
-            DataSpec("parent_screens", lambda s: ParentScreens(
-                consent=s.consent, consent_gate=s.consent_gate, school=s.school,
-            )),
+            DataSpec("consent_screens", "handlers.consent_staff:ConsentScreens"),
+            DataSpec("parent_screens", "handlers.consent_parent:ParentScreens"),
         ),
     ),
-    Capability("faq", routers=(RouterSpec(faq.build_router),)),
+    Capability("faq", routers=(RouterSpec("handlers.faq:build_router"),)),
     Capability(
         "tickets",  # "ask the IT officer"
-        routers=(RouterSpec(tickets_handlers.build_router),),
+        routers=(RouterSpec("handlers.tickets:build_router"),),
         # Unanswered questions: the IT officer's daily list, then the director (bot/services/tickets_escalation.py).
         sweeps=(SweepSpec("questions", lambda s: s.question_escalation.sweep, 55),),
         admin_actions=(
@@ -250,7 +215,7 @@ CAPABILITIES: tuple[Capability, ...] = (
     ),
     Capability(
         "training",  # training sessions and parent meetings
-        routers=(RouterSpec(training_handlers.build_router),),
+        routers=(RouterSpec("handlers.training:build_router"),),
         sweeps=(SweepSpec("training", lambda s: s.training.send_due_reminders, 50),),
         importers=(ImporterSpec(lambda s: s.training.importer, 50),),
         renderers=(RendererSpec(TRAINING_RENDERER, lambda s: s.training.render_attendance),),
@@ -260,39 +225,27 @@ CAPABILITIES: tuple[Capability, ...] = (
         "surveys",  # issue #26: the plan's own questions (items 1, 2, 11-14), results into item 18
         # After the plan's, consent's and codes' sweeps: a survey reminder keeps to the one nudge a
         # person a day that those have used or left (bot/services/surveys_nudges.py).
-        routers=(RouterSpec(surveys_handlers.build_router), RouterSpec(surveys_admin.build_router, staff=True)),
+        routers=(
+            RouterSpec("handlers.surveys:build_router"), RouterSpec("handlers.surveys_admin:build_router", staff=True),
+        ),
         sweeps=(SweepSpec("surveys", lambda s: s.survey_nudges.sweep, 70),),
         admin_actions=(AdminEntry("surveys", "surveys.admin.action", 105),),
     ),
     Capability(
         "acks",  # issue #26: «Ознакомлен(а)» under a broadcast or a plan document, coverage per class
-        routers=(RouterSpec(acks_handlers.build_router), RouterSpec(acks_admin.build_router, staff=True)),
+        routers=(RouterSpec("handlers.acks:build_router"), RouterSpec("handlers.acks_admin:build_router", staff=True)),
         renderers=(RendererSpec(ACK_RENDERER, lambda s: s.acks.render_document),),
     ),
     Capability(
         "catch_all",  # last by construction: free-text search, then the fallback
-        routers=(RouterSpec(search.build_router), RouterSpec(fallback.build_router)),
+        routers=(RouterSpec("handlers.search:build_router"), RouterSpec("handlers.fallback:build_router")),
     ),
 )
 
 
-def build_routers(capabilities: Sequence[Capability] = CAPABILITIES) -> list[Router]:
-    """Every capability's routers in order; the staff-only ones in one group where the first stands.
-    The group lets parents, pupils and unknown users skip every staff router at one check."""
-    result: list[Router] = []
-    staff: Router | None = None
-    for capability in capabilities:
-        for spec in capability.routers:
-            if not spec.staff:
-                result.append(spec.build())
-                continue
-            if staff is None:
-                staff = Router(name="staff")
-                staff.message.filter(IsStaff())
-                staff.callback_query.filter(IsStaff())
-                result.append(staff)
-            staff.include_router(spec.build())
-    return result
+def router_specs(capabilities: Sequence[Capability] = CAPABILITIES) -> list[RouterSpec]:
+    """Every capability's routers in order (bot/app.py builds them, the staff-only ones in one group)."""
+    return [spec for capability in capabilities for spec in capability.routers]
 
 
 def sweeps(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> list[tuple[str, Sweep]]:
@@ -316,7 +269,7 @@ def renderers(services: Services, capabilities: Sequence[Capability] = CAPABILIT
 
 
 def dispatcher_data(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> dict[str, object]:
-    return {spec.name: spec.build(services) for c in capabilities for spec in c.data}
+    return {spec.name: spec.make(services) for c in capabilities for spec in c.data}
 
 
 def consent_listeners(
@@ -327,7 +280,3 @@ def consent_listeners(
 
 def link_listeners(services: Services, capabilities: Sequence[Capability] = CAPABILITIES) -> list[PersonLinkedListener]:
     return [listener(services) for c in capabilities for listener in c.link_listeners]
-
-
-def cli_commands(capabilities: Sequence[Capability] = CAPABILITIES) -> list[CliCommands]:
-    return [register for c in capabilities for register in c.cli]

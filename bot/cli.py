@@ -1,8 +1,10 @@
 """The `schoolbot` command's entry point, kept light: `schoolbot`, `schoolbot --help` and a usage
-error answer from the catalog alone, and a command loads the full command line (bot/cli_app.py,
-which imports the bot, aiogram and the renderers) through importlib only when it runs. The command
-table resolves by module path on purpose: an `import` here would make every `--help` pay for
-the whole bot, and tests/test_layering.py forbids deferring our imports into function bodies."""
+error answer from the catalog alone; a command's arguments (and its `--help`) from the light table
+of every command (bot/cli_specs.py), which names by module path what runs each command. Only then
+does bot/cli_app.py load what that command uses: the services for `backup` or `purge` (no aiogram,
+no renderer), the whole bot for `run` or `broadcast`, a renderer only inside the command that
+renders. Module paths on purpose: an `import` here would make every `--help` pay for the whole
+bot, and tests/test_layering.py forbids deferring our imports into function bodies."""
 
 from __future__ import annotations
 
@@ -15,15 +17,16 @@ import tomllib
 from collections.abc import Sequence
 from typing import Any
 
+from bot.cli_specs import build_parser
 from bot.i18n import Catalog
+from bot.logging_setup import setup_logging
 from bot.paths import CONTENT_DIR
 
 FULL = "bot.cli_app"
 
 
 def __getattr__(name: str) -> Any:
-    """`from bot.cli import build_parser` (tests, the sandbox): the full command line's names,
-    loaded on first use."""
+    """`from bot.cli import cmd_import` (tests): the names of the command runner, loaded on first use."""
     if name.startswith("__"):
         raise AttributeError(name)
     return getattr(importlib.import_module(FULL), name)
@@ -109,16 +112,43 @@ def overview_parser(catalog: Catalog, lang: str) -> argparse.ArgumentParser:
     return parser
 
 
+def localize_parser(parser: argparse.ArgumentParser, catalog: Catalog, lang: str, path: str = "") -> None:
+    """Put the catalog's texts (clihelp.toml) into a built parser: commands are declared in English
+    (bot/cli_specs.py); a person reading `--help` reads their own language."""
+    known = catalog.keys(lang)
+
+    def text(key: str) -> str | None:
+        full = f"clihelp.{key}"
+        return catalog.text(lang, full) if full in known else None
+
+    parser.description = text(f"{path or 'schoolbot'}.description") or parser.description
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            by_name = {choice.dest: choice for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                sub_path = f"{path}.{name}" if path else name
+                if name in by_name:
+                    by_name[name].help = text(sub_path) or by_name[name].help
+                localize_parser(sub, catalog, lang, sub_path)
+        elif action.help not in (None, argparse.SUPPRESS) and action.dest != "help":
+            action.help = text(f"{path or 'schoolbot'}.{action.dest}") or action.help
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    catalog = Catalog.load()
+    lang = _argv_lang(argv)
+    speak_argparse(catalog, lang)
     if not _names_a_command(argv):
-        # `schoolbot`, `schoolbot --help`, `schoolbot -v`: answered without loading the bot.
-        catalog = Catalog.load()
-        lang = _argv_lang(argv)
-        speak_argparse(catalog, lang)
+        # `schoolbot`, `schoolbot --help`, `schoolbot -v`: the list of commands, from the catalog.
         overview_parser(catalog, lang).parse_args(argv)   # prints help or the usage error and exits
         return 2
-    code: int = importlib.import_module(FULL).main(argv)
+    parser = build_parser()
+    localize_parser(parser, catalog, lang)
+    args = parser.parse_args(argv)   # a command's `--help` or a usage error exits here, nothing loaded
+    # The running bot is a service and logs; a one-off command speaks to a person and only prints.
+    setup_logging(verbose=args.verbose, quiet="WARNING" if hasattr(args, "entry") else "ERROR")
+    code: int = importlib.import_module(FULL).run(args, catalog)
     return code
 
 

@@ -11,7 +11,6 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemaini
 from rich.progress import Progress as Bar
 
 from bot.app import App, build_bot
-from bot.argparsing import SubParsers
 from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES
 from bot.i18n import Translator
@@ -58,16 +57,3 @@ async def cmd_broadcast(app: App, args: argparse.Namespace, t: Translator) -> in
     await repo.finish_broadcast(broadcast_id, app.clock.now())
     print(render_progress(t, progress))
     return 0 if progress.failed == 0 else 1
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("broadcast", help="send a message to an audience, with a progress bar (needs BOT_TOKEN)")
-    p.add_argument("--audience", required=True, help="parents | parents:<class> | staff | role:<role> | all")
-    p.add_argument("--text", required=True, help="the message (plain text)")
-    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    p.add_argument(
-        "--no-personal-data", action="store_true",
-        help="the text names nobody and says nothing about children: send it as a public notice (else it is"
-        " personal data, and a messenger the school's rules keep it off gets a pointer instead)",
-    )
-    p.set_defaults(func=cmd_broadcast)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.app import App
-from bot.argparsing import SubParsers
+from bot.core import Core
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind
@@ -15,7 +14,7 @@ from bot.services.onboarding import MergeRefused
 from bot.services.people_text import find_people
 
 
-async def _one(app: App, query: str, t: Translator) -> Person | None:
+async def _one(app: Core, query: str, t: Translator) -> Person | None:
     by_id = [p for p in await app.people.active() if str(p.id) == query.strip()]
     matches = by_id or await find_people(app.people, query, limit=None)
     # Who looked (#24): the ids found, never the name typed.
@@ -31,7 +30,7 @@ async def _one(app: App, query: str, t: Translator) -> Person | None:
     return None
 
 
-async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) -> int:
+async def cmd_merge_person(app: Core, args: argparse.Namespace, t: Translator) -> int:
     duplicate, into = await _one(app, args.duplicate, t), await _one(app, args.into, t)
     if duplicate is None or into is None:
         return 1
@@ -42,10 +41,3 @@ async def cmd_merge_person(app: App, args: argparse.Namespace, t: Translator) ->
         return 1
     print(t("admin.merge_done", duplicate=duplicate.full_name, into=into.full_name))
     return 0
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("merge-person", help="объединить две записи об одном человеке (повтор → запись из состава)")
-    p.add_argument("duplicate", help="ФИО или номер записи-повтора (например, созданной по имени в Telegram)")
-    p.add_argument("into", help="ФИО или номер записи из состава школы, которая останется")
-    p.set_defaults(func=cmd_merge_person)

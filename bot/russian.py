@@ -25,11 +25,14 @@ import html
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
+from typing import TYPE_CHECKING
 
-import pymorphy3
 from pytrovich.enums import Case, NamePart
 from pytrovich.enums import Gender as PGender
 from pytrovich.maker import PetrovichDeclinationMaker
+
+if TYPE_CHECKING:
+    import pymorphy3
 
 
 class Gender(Enum):
@@ -90,7 +93,10 @@ def _maker() -> PetrovichDeclinationMaker:
 @cache
 def _morph() -> pymorphy3.MorphAnalyzer:
     # About 25 MB of dictionaries: loaded the first time a name without a patronymic is declined,
-    # so a school whose roster has patronymics never pays for it.
+    # so a school whose roster has patronymics never pays for it; the module itself too, so that a
+    # command that declines no name (`schoolbot backup`) never imports it.
+    import pymorphy3
+
     return pymorphy3.MorphAnalyzer()
 
 

@@ -1,14 +1,17 @@
 """`schoolbot`, `schoolbot --help` and a usage error answer from the catalog without loading the
-bot: no aiogram, no renderers, no application (bench/cli_start.py measures the time)."""
+bot: no aiogram, no renderers, no application; a command that sends nothing and draws nothing runs
+on the services alone (bench/cli_start.py measures the time)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 from bot import cli
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.i18n import Catalog
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,3 +45,61 @@ def test_the_light_list_of_commands_is_the_full_parsers() -> None:
         assert len(set(light)) == len(light)
     catalog = Catalog.load()
     assert all(catalog.text("ru", f"clihelp.{name}") == text for name, text in cli.commands("ru"))
+
+
+# Commands that send nothing and draw nothing: each must run on the services alone. `export report`
+# is the control: it renders (openpyxl), so the check below sees a renderer when one is loaded.
+LIGHT_COMMANDS: list[list[str]] = [
+    ["backup", "--help"],
+    ["import", "roster", "roster.csv"],
+    ["backup"],
+    ["verify-ledger"],
+    ["purge"],
+    ["reminders", "--dry-run", "--at", "2026-12-07 09:00"],
+    ["link", "Иванов"],
+    ["admin-token"],
+    ["consent", "destroyed", "1"],
+    ["export", "sends", "--format", "csv", "--out", "sends.csv"],
+    ["subject-report", "1", "--out", "my-data.txt"],
+    ["new-year", "2027", "--dry-run"],
+    ["merge-person", "1", "2"],
+]
+NOT_FOR_LIGHT = ("aiogram", "aiohttp", "PIL", "qrcode", "openpyxl", "matplotlib", "fpdf", "pymorphy3", "apscheduler",
+                 "bot.app", "bot.tg", "bot.max", "handlers", "scheduler", "bot.sandbox", "bot.fakeapi")
+# One child interpreter runs the commands in turn (as `schoolbot` would, one after another) and
+# reports what was loaded after each: sys.modules only grows, so a command that loads something
+# heavy shows it on its own line.
+CHILD = """
+import json, sys
+from bot import cli
+heavy = tuple(sys.argv[1].split(","))
+report = []
+for argv in json.loads(sys.argv[2]):
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit:
+        code = exit.code
+    report.append([argv, code, sorted(m for m in sys.modules if m.startswith(heavy))])
+print("REPORT " + json.dumps(report))
+"""
+
+
+def test_commands_that_send_nothing_load_no_messenger_and_no_renderer(tmp_path: Path) -> None:
+    (tmp_path / "roster.csv").write_text(
+        "ФИО;Роль;Класс\nИванов Иван Иванович;учитель;\nПетрова Анна Сергеевна;ученик;5А\n", encoding="utf-8")
+    env = {**{k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS"}},
+           "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
+           "SCHOOL_CONFIG": str(EXAMPLE_SCHOOL_CONFIG)}
+    cases = [*LIGHT_COMMANDS, ["export", "report", "--out", "report.xlsx"]]
+    done = subprocess.run([sys.executable, "-c", CHILD, ",".join(NOT_FOR_LIGHT), json.dumps(cases)],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=300)
+    lines = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
+    assert done.returncode == 0 and lines, done.stderr
+    report = json.loads(lines[0].removeprefix("REPORT "))
+    for argv, code, loaded in report[:-1]:
+        assert code in (0, 1), (argv, code, done.stderr)
+        assert loaded == [], f"schoolbot {' '.join(argv)} loaded {loaded}"
+    # The renderer is loaded by the command that renders, and only then.
+    argv, code, loaded = report[-1]
+    assert code == 0 and "openpyxl" in loaded, (argv, code, loaded)
+    assert not [m for m in loaded if m.startswith(("aiogram", "bot.app", "handlers"))], loaded

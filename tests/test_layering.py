@@ -38,8 +38,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("messenger", ("bot.tg", "bot.max")),  # one package per wire where they differ
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
-    ("root", ("bot.app", "bot.capabilities", "bot.wiring", "bot.webhook")),
-    ("entry", ("bot.cli", "bot.cli_app", "bot.cli_people", "bot.cli_broadcast", "bot.cli_groups", "bot.sandbox",
+    ("root", ("bot.app", "bot.core", "bot.capabilities", "bot.wiring", "bot.webhook")),
+    ("entry", ("bot.cli", "bot.cli_app", "bot.cli_people", "bot.cli_broadcast", "bot.cli_specs", "bot.cli_run",
+               "bot.sandbox",
                "bot.fakeapi", "bot.fakemax", "bench", "tests", "sandbox")),
 )
 RANK = {"domain": 0, "kernel": 1, "storage": 2, "services": 3, "messenger": 4, "handlers": 5, "scheduler": 5,

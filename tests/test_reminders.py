@@ -12,6 +12,7 @@ from bot.capabilities import CAPABILITIES
 from bot.channels import Channel
 from bot.cli import build_parser
 from bot.clock import ManualClock
+from bot.modpath import resolve
 from bot.services import reminders
 from scheduler.base import ManualScheduler
 from storage.timefmt import from_db
@@ -156,7 +157,7 @@ async def test_dry_run_prints_and_writes_nothing(tmp_path: Path, capsys: Any) ->
 def test_cli_parses_reminders_command() -> None:
 
     args = build_parser().parse_args(["reminders", "--dry-run", "--at", "2027-05-20 09:00"])
-    assert args.func is reminders.Reminders.cmd_reminders and args.service is reminders.Reminders
+    assert resolve(args.run) is reminders.Reminders.cmd_reminders
     assert args.dry_run and args.at == "2027-05-20 09:00"
 
 

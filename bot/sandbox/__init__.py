@@ -11,10 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from bot.argparsing import SubParsers
 from bot.config import load_school_config
 from bot.sandbox.chat import run_terminal
 from bot.sandbox.clock_args import parse_start, school_config_path
@@ -22,30 +20,6 @@ from bot.sandbox.demo import write_demo_files
 from bot.sandbox.options import SandboxOptions
 from bot.sandbox.runner import Sandbox
 from bot.sandbox.script import ScriptError, run_script
-
-DEFAULT_DATA_DIR = Path("sandbox-data")
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser(
-        "sandbox",
-        help="try the bot with no token: a fake Telegram, a demo school and a terminal chat",
-        description="Runs the real bot against a local fake Telegram Bot API server with a demo school. "
-        "Chat as anyone in the school, travel in time, or play a scripted conversation.",
-    )
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
-                   help="where the database and received files go (default ./sandbox-data, wiped at start)")
-    p.add_argument("--keep", action="store_true", help="keep the data dir from the last run (no wipe, no demo reload)")
-    p.add_argument("--script", type=Path, default=None, help="play this TOML script and exit (non-zero on failure)")
-    p.add_argument("--start", default=None, help='school time to start at, e.g. "2026-12-01 10:00" '
-                   "(default: the next working day 10:00)")
-    p.add_argument("--lang", default="ru", choices=["ru", "en"],
-                   help="the language of the sandbox's screens and of the demo people's Telegram")
-    p.add_argument("--max", action="store_true",
-                   help="serve MAX beside Telegram (a fake MAX server): play people on MAX with /as N max or /wire")
-    p.add_argument("--plain", action="store_true", help="plain text output even on a terminal")
-    p.add_argument("--verbose", action="store_true", help="show the bot's log lines")
-    p.set_defaults(entry=cmd_sandbox)
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -24,7 +24,6 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
@@ -83,13 +82,6 @@ def acting_as(accessor: Accessor) -> Iterator[None]:
 
 def current_accessor() -> Accessor:
     return _CURRENT.get()
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    e = export.add_parser("access", help="the access log for an inspector: who opened or exported what, when")
-    e.add_argument("--since", default=None, help="from this day on, YYYY-MM-DD (default: everything)")
-    e.add_argument("--out", default=None, help="output file (default: access-<date>.xlsx)")
-    e.set_defaults(func=AccessLog.cmd_export, service=AccessLog)
 
 
 XLSX_WIDTHS = (18, 19, 19, 40, 22, 14)  # "расписание бота" on one line

@@ -17,7 +17,6 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
@@ -299,13 +298,6 @@ def render_pdf(a: Analysis, t: Translator) -> bytes:
 
 def filename(a: Analysis) -> str:
     return f"analysis-{a.year}-{a.year + 1}.pdf"
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("analysis", help="plan item 18: the year's analysis and next year's tasks as a PDF")
-    p.add_argument("--out", default=None, help="where to write the PDF (default: analysis-YYYY-YYYY.pdf)")
-    p.add_argument("--tasks", default=None, help="a UTF-8 text file with next year's tasks, one per line")
-    p.set_defaults(func=AnalysisService.cmd_analysis, service=AnalysisService)
 
 
 @dataclass(kw_only=True, eq=False)

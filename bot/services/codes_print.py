@@ -6,7 +6,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from bot.argparsing import SubParsers
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
@@ -75,23 +74,6 @@ async def funnel(db: Any) -> list[FunnelRow]:
     order = {"student": 0, "parent": 1, "staff": 2}
     rows = [FunnelRow(c.class_label, c.role, c.imported, c.delivered, c.activated) for c in counts]
     return sorted(rows, key=lambda r: (r.class_label is None, class_sort_key(r.class_label or ""), order[r.role]))
-
-
-# --- CLI: `schoolbot print cards --class 5А [--all] [--out FILE]` ----------------------------------
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("print", help="printable sheets: `print cards --class 5А`")
-    what = p.add_subparsers(dest="what", required=True, metavar="WHAT")
-    cards = what.add_parser("cards", help="A4 PDF of invitation cards, 8 a page, for a class")
-    cards.add_argument("--class", dest="class_label", required=True, help="the class, e.g. 5А")
-    cards.add_argument("--all", dest="everyone", action="store_true",
-                       help="everyone with a code, not only people without Telegram")
-    cards.add_argument("--parents", action="store_true",
-                       help="the parents' own codes instead of the pupils' (a separate sheet: hand each card"
-                            " to that parent in person)")
-    cards.add_argument("--out", default=None, help="the PDF file (default: codes-<class>.pdf)")
-    cards.set_defaults(func=CodesPrint.cmd_print_cards, service=CodesPrint)
 
 
 @dataclass(kw_only=True, eq=False)

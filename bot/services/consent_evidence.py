@@ -16,7 +16,6 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
@@ -199,20 +198,3 @@ class ConsentEvidence:
         return 0 if outcome in ("attached", "already") else 1
 
 
-def add_evidence_commands(inner: SubParsers) -> None:
-    e = inner.add_parser(
-        "evidence", help="the ledger rows and the exact texts for a child, a parent or a receipt (PDF)"
-    )
-    who = e.add_mutually_exclusive_group(required=True)
-    who.add_argument("--child", type=int, default=None, help="a pupil's person id")
-    who.add_argument("--parent", type=int, default=None, help="a parent's person id (their children's rows too)")
-    who.add_argument("--receipt", default=None, help="one receipt number")
-    e.add_argument("--out", default=None, help="output file (default: consent-evidence-<what>.pdf)")
-    e.set_defaults(func=ConsentEvidence.cmd_evidence, service=ConsentEvidence)
-    s = inner.add_parser(
-        "scan", help="attach the scanned signed form (its hash) or where it is kept to a paper receipt"
-    )
-    s.add_argument("receipt")
-    s.add_argument("file", nargs="?", default=None, help="the scan; only its SHA-256 is stored")
-    s.add_argument("--ref", default=None, help="where the paper is kept, e.g. «папка 5А, лист 3»")
-    s.set_defaults(func=ConsentEvidence.cmd_scan, service=ConsentEvidence)

@@ -14,16 +14,13 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services import consent as svc
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.consent_evidence import add_evidence_commands
 from bot.services.consent_registers import RegisterRow, read_file_text
-from bot.services.consent_withdrawal import add_consent_commands
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.consent import Version
@@ -221,26 +218,6 @@ def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: 
         pdf.set_font("DejaVu", "", 8)
         pdf.cell(0, 5, t("consent.export.page", page=number, pages=total), align="C")
     return bytes(pdf.output())
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("consent", help="consent document: publish a new version")
-    inner = p.add_subparsers(dest="consent_command", required=True, metavar="ACTION")
-    q = inner.add_parser(
-        "publish", help="publish FILE (UTF-8 text) as the next consent version; parents are asked again"
-    )
-    q.add_argument("file")
-    q.add_argument("--en", default=None, help="an English translation shown to English-speaking parents")
-    q.set_defaults(func=ConsentExport.cmd_publish, service=ConsentExport)
-    add_consent_commands(inner)
-    add_evidence_commands(inner)
-
-
-    e = export.add_parser("consents", help="the consent register as CSV, XLSX or a printable PDF")
-    e.add_argument("--format", choices=("csv", "xlsx", "pdf"), default="xlsx")
-    e.add_argument("--class", dest="class_label", default=None, help="one class only, e.g. 5А")
-    e.add_argument("--out", default=None, help="output file (default: consents-<date>.<format>)")
-    e.set_defaults(func=ConsentExport.cmd_export, service=ConsentExport)
 
 
 # --- the consent form to sign ----------------------------------------------------------------------

@@ -25,7 +25,6 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bot.argparsing import SubParsers
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import DESTRUCTION_DAYS
@@ -263,11 +262,3 @@ class ConsentWithdrawal:
         return 0
 
 
-def add_consent_commands(inner: SubParsers) -> None:
-    d = inner.add_parser("destroyed", help="confirm that a withdrawn child's data was destroyed (task number)")
-    d.add_argument("task", type=int)
-    d.set_defaults(func=ConsentWithdrawal.cmd_destroyed, service=ConsentWithdrawal)
-    a = inner.add_parser("act", help="the destruction act of a task as PDF (акт об уничтожении)")
-    a.add_argument("task", type=int)
-    a.add_argument("--out", default=None, help="output file (default: destruction-act-<task>.pdf)")
-    a.set_defaults(func=ConsentWithdrawal.cmd_act, service=ConsentWithdrawal)

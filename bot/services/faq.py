@@ -19,6 +19,7 @@ import threading
 import tomllib
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,7 +88,13 @@ class Faq:
         self._by_id = {e.id: e for e in self._entries}
         self._category_by_id = {c.id: c for c in self._categories}
         self._analyzer = _Analyzer(lang)
-        self._index = self._build_index()
+
+    @cached_property
+    def _index(self) -> _Index:
+        # Built at the first search, not at load: stemming every entry takes a few tenths of a
+        # second, which a command that never searches (`schoolbot backup`) need not pay. A load
+        # still checks every entry; two threads racing here build the same index twice, harmlessly.
+        return self._build_index()
 
     # --- loading ------------------------------------------------------------------------------
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
 from storage import chain
@@ -60,14 +59,6 @@ def describe(verdict: chain.Verdict, t: Translator) -> str:
     if fault.kind == "head_missing":
         return t("ledger.broken_head", what=what)
     return t("ledger.broken", what=what, receipt=fault.receipt_id or "—", row=fault.row_id or "—")
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser(
-        "verify-ledger",
-        help="check the consent ledger's hash chain; names the first receipt that does not check out",
-    )
-    p.set_defaults(func=LedgerService.cmd_verify_ledger, service=LedgerService)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -13,13 +13,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-import qrcode
-from PIL import Image, ImageDraw, ImageFont
-from qrcode.constants import ERROR_CORRECT_M
-
 from bot.paths import CONTENT_DIR
+
+if TYPE_CHECKING:
+    # Pillow and qrcode are imported where a card is drawn: a command that draws none (`schoolbot
+    # backup`) never loads them (tests/test_cli_light.py).
+    from PIL import Image, ImageFont
 
 FONTS_DIR = CONTENT_DIR / "fonts"
 FONT_REGULAR = "DejaVuSans.ttf"
@@ -69,6 +71,9 @@ def qr_payload(code: str, template: str | None) -> str:
 
 def qr_matrix(payload: str) -> list[list[bool]]:
     """The QR modules including the quiet zone; True is a dark module."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
     qr = qrcode.QRCode(error_correction=ERROR_CORRECT_M, border=QR_BORDER)
     qr.add_data(payload)
     qr.make(fit=True)
@@ -84,6 +89,8 @@ def qr_image(payload: str, module_px: int = 1) -> Image.Image:
 def matrix_image(
     matrix: Sequence[Sequence[bool]], module_px: int = 1, *, dark: int = 0, light: int = 255
 ) -> Image.Image:
+    from PIL import Image
+
     n = len(matrix)
     raw = bytes(dark if cell else light for row in matrix for cell in row)
     img = Image.frombytes("L", (n, n), raw)
@@ -197,6 +204,8 @@ _PALETTE = _ramp(INK_RGB, PAPER_RGB, 128) + _ramp(HEADER_RGB, PAPER_RGB, 128)
 
 @lru_cache(maxsize=64)
 def font(name: str, size: int) -> ImageFont.FreeTypeFont:
+    from PIL import ImageFont
+
     # Basic layout: Cyrillic needs no shaping, and it skips raqm's per-call overhead.
     return ImageFont.truetype(str(FONTS_DIR / name), size, layout_engine=ImageFont.Layout.BASIC)
 
@@ -353,6 +362,8 @@ _LEVELS = {
 
 def render_card(data: CardData) -> bytes:
     """The card as PNG bytes."""
+    from PIL import Image, ImageDraw
+
     layout = layout_card(data)
     img = Image.new("L", (layout.width, layout.height), PAPER)
     draw = ImageDraw.Draw(img)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
@@ -128,13 +127,6 @@ class SweepPlan:
     digests: list[DueDigest]
     snap: Snapshot
     messages: list[PlanMessage]
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("reminders", help="show the plan reminders and digests due at a moment")
-    p.add_argument("--dry-run", action="store_true", help="print what would be sent; write nothing")
-    p.add_argument("--at", default=None, help='school-time moment, e.g. "2027-05-20 09:00" (default: now)')
-    p.set_defaults(func=Reminders.cmd_reminders, service=Reminders)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -15,7 +15,6 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.argparsing import SubParsers
 from bot.domain.calendar import deadline_words
 from bot.services import analysis
 from bot.services import status as status_service
@@ -59,8 +58,6 @@ class SheetData:
 class ReportData:
     title: str
     sheets: list[SheetData]
-
-
 
 
 def _local(moment: datetime, tz: tzinfo) -> datetime:
@@ -114,16 +111,6 @@ def build_xlsx(report: ReportData) -> bytes:
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-
-    e = export.add_parser("report", help="the rollout report (plan item 18) as XLSX")
-    e.add_argument("--out", default=None, help="output file (default: report-<date>.xlsx)")
-    e.set_defaults(func=ReportService.cmd_export_report, service=ReportService)
-
-    p = sub.add_parser("backup", help="back up the bot's database now (verified, rotated)")
-    p.set_defaults(func=ReportService.cmd_backup, service=ReportService)
 
 
 @dataclass(kw_only=True, eq=False)

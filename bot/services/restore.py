@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.argparsing import SubParsers
 from bot.config import load_settings, startup_text
 from bot.i18n import Catalog, Translator
 from bot.services.access_log import CLI, AccessKind
@@ -221,16 +220,3 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("restore", help="replace the bot's database with a backup (stop the bot first)")
-    p.add_argument("file", help="a backup made by `schoolbot backup` or the nightly backup")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument(
-        "--carry-over", action="store_true",
-        help="re-append the consent receipts the backup lacks to the restored ledger (nothing is lost)",
-    )
-    how.add_argument(
-        "--force", action="store_true",
-        help="restore even though consent receipts would be lost; lists them and keeps the previous database",
-    )
-    p.set_defaults(entry=cmd_restore)

@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.i18n import Translator
 from bot.services.access_log import current_accessor
 from bot.services.backup import expired
@@ -61,14 +60,6 @@ class PurgePlan:
     @property
     def empty(self) -> bool:
         return not self.people and not self.backups
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser(
-        "purge", help="удалить данные людей, чей срок хранения истёк (без --apply только показывает, что будет удалено)"
-    )
-    p.add_argument("--apply", action="store_true", help="удалить на самом деле (по умолчанию — только показать)")
-    p.set_defaults(func=RetentionService.cmd_purge, service=RetentionService)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -21,7 +21,6 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
@@ -203,19 +202,6 @@ def render_report(report: NewYearReport, t: Translator, *, limit: int | None = N
     if not report.applied:
         lines.append(t("year.nothing_written"))
     return "\n".join(lines)
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser(
-        "new-year",
-        help="move to the next school year: promote classes, retire the leaving grade, move the calendar",
-    )
-    p.add_argument("year", type=int, help="the year the new school year starts in, e.g. 2027 for 2027/2028")
-    p.add_argument("--mapping", default=None, help="TOML: merged or renamed classes, the new quarters")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--dry-run", action="store_true", help="list every change, write nothing (the default)")
-    group.add_argument("--apply", action="store_true", help="apply the changes the dry run lists")
-    p.set_defaults(func=SchoolYearService.cmd_new_year, service=SchoolYearService)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -24,7 +24,6 @@ from datetime import UTC, date, datetime, time, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from bot.argparsing import SubParsers
 from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
@@ -191,16 +190,6 @@ def parse_since(value: str) -> date | None:
         return date.fromisoformat(value) if len(value) == 10 else None
     except ValueError:
         return None
-
-
-def register_cli(sub: SubParsers, export_group: SubParsers) -> None:
-    e = export_group.add_parser(
-        "sends", help="the send log for an inspector: channel, data class and outcome of every send"
-    )
-    e.add_argument("--since", default=None, help="from this day on, YYYY-MM-DD (default: everything)")
-    e.add_argument("--format", choices=("csv", "xlsx"), default="xlsx")
-    e.add_argument("--out", default=None, help="output file (default: sends-<date>.<format>)")
-    e.set_defaults(func=SendLogExport.cmd_export, service=SendLogExport)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -24,7 +24,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.argparsing import SubParsers
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
@@ -41,13 +40,6 @@ if TYPE_CHECKING:
 
 ANSWER_WORKING_DAYS = 10  # 152-FZ art. 14 part 3 (see the module's docstring)
 WHEN = "%d.%m.%Y %H:%M"
-
-
-def register_cli(sub: SubParsers, export: SubParsers) -> None:
-    p = sub.add_parser("subject-report", help="what the bot holds about one person (152-FZ art. 14), as a text file")
-    p.add_argument("person", help="the person's record number or part of the full name")
-    p.add_argument("--out", default=None, help="output file (default: my-data-<id>.txt)")
-    p.set_defaults(func=SubjectReport.cmd_subject_report, service=SubjectReport)
 
 
 @dataclass(kw_only=True, eq=False)

@@ -1,0 +1,120 @@
+"""What every command of the bot shares, built without the messenger: settings, the school, the
+database, the clock, the catalog, the roster and every capability's service with its importers and
+listeners. `schoolbot backup`, `purge`, `consent destroyed` and the other commands that send
+nothing run on a `Core` alone and never import aiogram or the handlers (bot/cli_app.py); the
+running bot's `App` (bot/app.py) is a `Core` with the messenger, the scheduler and the sender
+added. Both are built by `build_core`, so a command and the bot see the same services wired the
+same way."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any, cast
+
+from bot import capabilities
+from bot.clock import Clock, SystemClock
+from bot.config import SchoolConfig, Settings, apply_year_override, load_school_config
+from bot.i18n import Catalog
+from bot.modpath import resolve
+from bot.paths import CONTENT_DIR
+from bot.services.faq import FaqLibrary
+from bot.services.imports import Importer
+from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
+from bot.wiring import Services, build_services
+from storage.db import Database
+from storage.people import PersonRepo
+from storage.year import YearRepo
+
+TELEGRAM_BUTTONS = "bot.tg.buttons:TelegramButtons"
+
+
+class LazyButtons:
+    """The messenger's keyboards, loaded the first time a service builds one: a command whose
+    services enqueue a message with buttons loads aiogram then, one that never does never loads
+    it."""
+
+    def __init__(self, path: str = TELEGRAM_BUTTONS) -> None:
+        self._path = path
+        self._real: Buttons | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._real is None:
+            self._real = cast(Buttons, resolve(self._path)())
+        return getattr(self._real, name)
+
+
+@dataclass(kw_only=True)
+class Core:
+    """The shared part of the application. Only entry points and the composition root hold it; a
+    command of a capability gets its one service (bot/cli_app.py)."""
+
+    settings: Settings
+    school: SchoolConfig
+    db: Database
+    clock: Clock
+    catalog: Catalog
+    people: PersonRepo
+    buttons: Buttons
+    services: Services
+    importers: dict[str, Importer]
+    # Set after a commit that enqueued a message: the running bot's sender drains the outbox at once.
+    outbox_wakeup: asyncio.Event
+
+    def wake_sender(self) -> None:
+        self.outbox_wakeup.set()
+
+    async def open(self) -> None:
+        if not self.db.is_open:
+            await self.db.open()
+            # A school year moved on by `schoolbot new-year` lives in the database (see migration 010).
+            record = await YearRepo(self.db).latest_year()
+            if record is not None:
+                apply_year_override(self.school, record.year, record.quarters, record.holidays)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+def core_parts(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    school: SchoolConfig | None = None,
+    buttons: Buttons | None = None,
+) -> dict[str, Any]:
+    """The fields of a `Core`, for `Core(**...)` or the `App` that extends it."""
+    # Set in the environment or .env (not the default): the file must be there.
+    school_config = school or load_school_config(
+        settings.school_config, required="school_config" in settings.model_fields_set
+    )
+    db = Database(settings.database_path)
+    the_clock = clock or SystemClock()
+    catalog = Catalog.load()
+    people = PersonRepo(db)
+    the_buttons = buttons if buttons is not None else cast(Buttons, LazyButtons())
+    wakeup = asyncio.Event()
+    consent_listeners: list[ConsentGivenListener] = []
+    link_listeners: list[PersonLinkedListener] = []
+    services = build_services(
+        settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
+        buttons=the_buttons, faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
+        consent_listeners=consent_listeners, link_listeners=link_listeners,
+    )
+    # A listener is a method of a service built after the one that calls it: the lists are filled now.
+    consent_listeners.extend(capabilities.consent_listeners(services))
+    link_listeners.extend(capabilities.link_listeners(services))
+    for capability in capabilities.CAPABILITIES:
+        for setup in capability.setup:
+            setup()
+    return {
+        "settings": settings, "school": school_config, "db": db, "clock": the_clock, "catalog": catalog,
+        "people": people, "buttons": the_buttons, "services": services,
+        "importers": capabilities.importers(services), "outbox_wakeup": wakeup,
+    }
+
+
+def build_core(settings: Settings, *, clock: Clock | None = None, school: SchoolConfig | None = None) -> Core:
+    return Core(**core_parts(settings, clock=clock, school=school))
