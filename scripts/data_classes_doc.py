@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiogram import Dispatcher
 
-from bot.capabilities import build_routers
+from bot.app import build_routers
 from bot.i18n import Catalog
 from bot.tg.policy_doc import handler_rows, render
 from handlers.errors import install_error_handler
