@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from bot.unit_of_work import Transaction
-from storage.db import Database, raw
+from bot.unit_of_work import Transaction, UnitOfWork
+from storage.db import database_of, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -32,8 +32,8 @@ def _row(row: aiosqlite.Row) -> AccessRow:
 
 
 class AccessLogRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     @staticmethod
     async def append(

@@ -8,8 +8,8 @@ from datetime import date, datetime
 
 import aiosqlite
 
-from bot.unit_of_work import Transaction
-from storage.db import Database, raw
+from bot.unit_of_work import Transaction, UnitOfWork
+from storage.db import database_of, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -50,8 +50,8 @@ def _campaign(r: aiosqlite.Row) -> Campaign:
 
 
 class AckRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def get(self, campaign_id: int) -> Campaign | None:
         row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM ack_campaigns WHERE id = ?", (campaign_id,))

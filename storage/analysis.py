@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
+from storage.db import database_of
 from storage.timefmt import from_db, to_db
 
 
@@ -19,8 +20,8 @@ class EditedTasks:
 class AnalysisRepo:
     """The analysis tables: reads on the database given, writes (static) in the caller's transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def ticket_texts(self) -> list[str]:
         """Every question asked through the bot ("ask the IT officer"), oldest first."""

@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.unit_of_work import Connection, Transaction
-from storage.db import Database, fetchall_in, fetchone_in, raw
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 RoleGroup = Literal["staff", "parent", "student"]
@@ -95,8 +95,8 @@ def _marks(values: Sequence[Any]) -> str:
 
 
 class CodeRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def get(self, code_id: int) -> Code | None:
         row = await self.db.fetchone(f"SELECT {_COLUMNS} FROM codes WHERE id = ?", (code_id,))

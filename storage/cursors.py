@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
+from storage.db import database_of
 
 
 class UpdateCursorRepo:
     """The polling marker of one wire (``channel``, e.g. "max"). ``load`` and ``save`` are what the
     MAX session asks of its marker store (bot.max.session.MarkerStore)."""
 
-    def __init__(self, db: Database, channel: str) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork, channel: str) -> None:
+        self.db = database_of(db)
         self.channel = channel
 
     async def load(self) -> int | None:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
-from bot.unit_of_work import Connection
+from bot.unit_of_work import Connection, UnitOfWork
 from storage import chain
 
 log = logging.getLogger(__name__)
@@ -303,6 +303,14 @@ class Database:
         """An update handled without writing (an answer only): known as processed until the process
         ends. Redelivery after a restart is bounded by the wires' cursors (bot/max/session.py)."""
         self._processed.add(update_id)
+
+
+def database_of(uow: UnitOfWork) -> Database:
+    """The SQLite database behind the unit of work a service holds (bot/unit_of_work.py): the
+    repositories built on it read with its helpers. Another backend's unit is refused here."""
+    if not isinstance(uow, Database):
+        raise TypeError(f"not the SQLite storage: {type(uow).__name__}")
+    return uow
 
 
 def raw(conn: Connection) -> aiosqlite.Connection:

@@ -16,9 +16,9 @@ from typing import Any
 
 import aiosqlite
 
-from bot.unit_of_work import Transaction
+from bot.unit_of_work import Transaction, UnitOfWork
 from storage.accounts import AccountRepo
-from storage.db import Database, fetchall_in, raw
+from storage.db import database_of, fetchall_in, raw
 from storage.timefmt import to_db
 
 LEASE_SECONDS = 120.0
@@ -63,8 +63,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 class DeliveryRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
         self.owner = os.getpid()
 
     async def release_orphans(self) -> int:

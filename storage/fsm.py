@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.unit_of_work import Transaction
-from storage.db import Database, raw
+from bot.unit_of_work import Transaction, UnitOfWork
+from storage.db import database_of, raw
 
 
 class FsmRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def all(self) -> dict[str, tuple[str | None, dict[str, Any]]]:
         """key -> (state, data) of every conversation in progress."""

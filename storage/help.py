@@ -10,8 +10,8 @@ from typing import Literal
 
 import aiosqlite
 
-from bot.unit_of_work import Connection, Transaction
-from storage.db import Database, fetchone_in, raw
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage.db import database_of, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 TicketStatus = Literal["open", "answered", "closed"]
@@ -134,8 +134,8 @@ def _invitee(row: aiosqlite.Row) -> Invitee:
 
 
 class HelpRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     # --- tickets: reads ---------------------------------------------------------------------
 

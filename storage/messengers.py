@@ -16,9 +16,9 @@ import aiosqlite
 
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
-from bot.unit_of_work import Transaction
+from bot.unit_of_work import Transaction, UnitOfWork
 from storage.accounts import ACCOUNTS_JSON, accounts_of
-from storage.db import CURRENT_UPDATE, Database, fetchone_in, raw
+from storage.db import CURRENT_UPDATE, database_of, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 OUTCOMES = ("sent", "pointer", "paper", "failed")
@@ -82,8 +82,8 @@ def _reach(row: aiosqlite.Row) -> Reach:
 
 
 class MessengerRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def reach(self, person_id: int) -> Reach | None:
         row = await self.db.fetchone(_REACH + " WHERE p.id = ?", (person_id,))

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.unit_of_work import Transaction
-from storage.db import Database, raw
+from bot.unit_of_work import Transaction, UnitOfWork
+from storage.db import database_of, raw
 from storage.timefmt import from_db, to_db
 
 
@@ -97,8 +97,8 @@ class PersonRow:
 class OpsRepo:
     """The ops tables: reads on the database given, writes (static) in the caller's transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     # --- schema introspection --------------------------------------------------------------------
     async def table_exists(self, name: str) -> bool:

@@ -12,9 +12,9 @@ import aiosqlite
 
 from bot.channels import Channel
 from bot.domain.people import Person, class_sort_key
-from bot.unit_of_work import Connection, Transaction
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.accounts import ACCOUNTS_JSON, accounts_of
-from storage.db import Database, fetchall_in, raw
+from storage.db import database_of, fetchall_in, raw
 from storage.timefmt import to_db
 
 
@@ -53,8 +53,8 @@ def _person(row: aiosqlite.Row) -> Person:
 
 
 class PersonRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def _many(self, where: str, params: Sequence[Any] = ()) -> list[Person]:
         rows = await self.db.fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)

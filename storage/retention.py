@@ -16,8 +16,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from bot.unit_of_work import Transaction
-from storage.db import Database, fetchall_in, fetchone_in, raw
+from bot.unit_of_work import Transaction, UnitOfWork
+from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 LEFT = "left"
@@ -162,8 +162,8 @@ async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
 
 
 class RetentionRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def left_before(self, cutoff: datetime) -> list[Candidate]:
         """Inactive people not yet purged whose leaving is at or before `cutoff`."""

@@ -12,7 +12,8 @@ from datetime import datetime
 
 import aiosqlite
 
-from storage.db import Database, fetchall_in
+from bot.unit_of_work import UnitOfWork
+from storage.db import database_of, fetchall_in
 from storage.timefmt import from_db, opt_from_db
 
 # Id columns that name a person without a foreign key (they must outlive a purge).
@@ -72,8 +73,8 @@ class CodeEntry:
 
 
 class SubjectRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def references(self, person_id: int) -> list[Reference]:
         conn = self.db.conn

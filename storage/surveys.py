@@ -11,8 +11,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.unit_of_work import Connection, Transaction
-from storage.db import Database, fetchall_in, fetchone_in, raw
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 # A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
@@ -73,8 +73,14 @@ def _respondent(row: aiosqlite.Row) -> Respondent:
 class SurveyRepo:
     """Reads on the database given; writes (static) in the caller's transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
+
+    async def forget_overwritten(self) -> None:
+        """After an anonymous survey's close (between write transactions): the rows it overwrote
+        leave no copy behind. Their old pages are overwritten in the file (secure_delete); the
+        write-ahead log that still holds them is folded into the file and emptied."""
+        await self.db.checkpoint()
 
     async def get(self, survey_id: int) -> SurveyRow | None:
         row = await self.db.fetchone("SELECT * FROM surveys WHERE id = ?", (survey_id,))

@@ -9,8 +9,8 @@ from datetime import date, datetime
 import aiosqlite
 
 from bot.domain.plan import Deadline, PlanItem
-from bot.unit_of_work import Connection, Transaction
-from storage.db import Database, fetchall_in, fetchone_in, raw
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, opt_from_db, to_db
 
 
@@ -76,8 +76,8 @@ _ITEM_COLUMNS = (
 
 
 class TaskRepo:
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
         # execute_fetchall is one hop to aiosqlite's thread instead of three (execute, fetch,

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiosqlite
 
-from bot.unit_of_work import Connection, Transaction
-from storage.db import Database, fetchall_in, fetchone_in, raw
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
 
 ARCHIVE_STEPS = ("printed", "laced", "sealed", "signed", "handed")
@@ -75,8 +75,8 @@ class RosterPerson:
 class YearRepo:
     """The year tables: reads on the database given, writes (static) in the caller's transaction."""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
 
     async def latest_year(self) -> YearRecord | None:
         row = await self.db.fetchone("SELECT * FROM school_years ORDER BY year DESC LIMIT 1")

@@ -32,7 +32,7 @@ from storage.access_log import AccessLogRepo, AccessRow
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 
 class AccessKind(enum.StrEnum):
@@ -135,7 +135,7 @@ class AccessLog:
     """The access log: `record` from every path that opens or exports personal data; the export."""
 
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
 
     async def record(

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bot.services.ports import Buttons
     from bot.services.task_actions import TaskActions
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 RENDERER = "ack_document"
@@ -94,7 +94,7 @@ class AcksService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

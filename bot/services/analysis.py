@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from bot.services.faq import Faq, FaqLibrary
     from bot.services.status import StatusService
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 FONTS = CONTENT_DIR / "fonts"
 TOP_QUESTIONS = 5
@@ -306,7 +306,7 @@ class AnalysisService:
 
     access_log: AccessLog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
     faq_library: FaqLibrary
     status: StatusService

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 FONT_DIR = CONTENT_DIR / "fonts"
@@ -145,7 +145,7 @@ class ArchiveService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

@@ -235,12 +235,18 @@ class BackupService:
 
     access_log: AccessLog
     clock: Clock
+    # The SQLite database itself, not the unit of work: a backup copies its file (a PostgreSQL
+    # backend will back up with pg_dump, #27 item 5).
     db: Database
     school: SchoolConfig
     settings: Settings
 
 
     # --- taking a backup -------------------------------------------------------------------------
+    def can_back_up(self) -> bool:
+        """False for an in-memory database (tests, benchmarks): there is no file to copy."""
+        return str(self.db.path) != ":memory:"
+
     async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:
         """Back up the live database into settings.backup_dir, record it, rotate old copies."""
         now = self.clock.now()

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class BroadcastService:
 
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
 

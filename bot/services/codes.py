@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.services.tickets import TicketsService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class CodesService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

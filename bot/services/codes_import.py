@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.services.codes import CodesService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -80,7 +80,7 @@ class CodesImport:
 
     clock: Clock
     codes: CodesService
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     school: SchoolConfig
     codes_importer: Importer = field(init=False)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from bot.services.codes import CodesService
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -42,7 +42,7 @@ class CodesNudges:
     buttons: Buttons
     catalog: Catalog
     codes: CodesService
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

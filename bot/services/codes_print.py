@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.i18n import Catalog
     from bot.services.codes import CodesService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -84,7 +84,7 @@ class CodesPrint:
     catalog: Catalog
     clock: Clock
     codes: CodesService
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
 
 

@@ -27,11 +27,10 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
-from bot.unit_of_work import Transaction
+from bot.unit_of_work import Transaction, UnitOfWork
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
 from storage.consent_form import ConsentFormRepo
-from storage.db import Database
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
     from bot.services.consent_withdrawal import ConsentWithdrawal
     from bot.services.outbox import Outbox
     from bot.services.ports import ConsentGivenListener
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def shipped_template(lang: str = "ru") -> str:
     return (DOC_DIR / f"{lang}.md").read_text(encoding="utf-8")
 
 
-async def current_or_none(db: Database) -> Version | None:
+async def current_or_none(db: UnitOfWork) -> Version | None:
     return await ConsentRepo.current_version(db.conn)
 
 
@@ -109,7 +108,7 @@ class ConsentService:
     clock: Clock
     consent_listeners: Sequence[ConsentGivenListener]
     consent_withdrawal: ConsentWithdrawal
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

@@ -28,7 +28,7 @@ from storage.consent_form import ConsentFormRepo
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -57,7 +57,7 @@ class ConsentEvidence:
 
     access_log: AccessLog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     school: SchoolConfig
 

@@ -16,7 +16,7 @@ from storage.consent_form import ConsentFormRepo
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 
 # --- the gate: the one rule every invitation code asks before it leaves the system ---------------
@@ -153,7 +153,7 @@ def new_receipt_id() -> str:
 class ConsentGate:
     """Who is covered by a consent: the one rule every code path asks."""
 
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
 
 

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from bot.services.consent import ConsentService
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -47,7 +47,7 @@ class ConsentNudges:
     catalog: Catalog
     clock: Clock
     consent: ConsentService
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.services.consent import ConsentService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -59,7 +59,7 @@ class ConsentPaper:
 
     clock: Clock
     consent: ConsentService
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     school: SchoolConfig
 

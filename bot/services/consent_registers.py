@@ -16,7 +16,7 @@ from storage.consent import ConsentRepo, LedgerRow, Version
 if TYPE_CHECKING:
     from bot.services.consent import ConsentService
     from bot.services.consent_paper import ConsentPaper
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 
@@ -69,7 +69,7 @@ class ConsentRegisters:
 
     consent: ConsentService
     consent_paper: ConsentPaper
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
 
 

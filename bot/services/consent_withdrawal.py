@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 # Reminders to the IT officer: weekly while the term runs, daily once it has passed.
@@ -64,7 +64,7 @@ class ConsentWithdrawal:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

@@ -15,7 +15,7 @@ from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, Table
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.i18n import Translator
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 MAX_IMPORT_BYTES = MAX_FILE_BYTES
 # The first this many errors are listed, then a count of the rest.
@@ -138,7 +138,7 @@ class RosterImport:
     """The roster file the IT officer imports (all-or-nothing, with confirmations)."""
 
     clock: Clock
-    db: Database
+    db: UnitOfWork
     importer: Importer = field(init=False)
 
     def __post_init__(self) -> None:

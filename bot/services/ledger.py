@@ -21,22 +21,22 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
+from bot.unit_of_work import UnitOfWork
 from storage import chain
 from storage.consent import ConsentRepo
-from storage.db import Database
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
 
-async def check(db: Database) -> chain.Verdict:
+async def check(db: UnitOfWork) -> chain.Verdict:
     """Read the ledger and its head in one transaction (one snapshot), hash off the event loop."""
     async with db.transaction() as conn:
         rows = await ConsentRepo.chain_rows(conn)
@@ -67,7 +67,7 @@ class LedgerService:
 
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
 

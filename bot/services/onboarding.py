@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import Settings
     from bot.services.ports import PersonLinkedListener
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class OnboardingService:
     """Linking a messenger account to a roster person (contact, deep link), admin claim, merges."""
 
     clock: Clock
-    db: Database
+    db: UnitOfWork
     link_listeners: Sequence[PersonLinkedListener]
     people: PersonRepo
     settings: Settings

@@ -20,7 +20,7 @@ from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Catalog
 from bot.services.backup import BackupService
 from bot.services.outbox import Outbox
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.ops import OpsRepo
 from storage.outbox import Payload
 from storage.people import PersonRepo
@@ -37,7 +37,7 @@ class OpsService:
     """The status capability's minute (its `sweep`): year-end reminders, the nightly backup."""
 
     school: SchoolConfig
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     catalog: Catalog
     outbox: Outbox
@@ -59,7 +59,7 @@ class OpsService:
 
     async def nightly_backup(self, now: datetime) -> bool:
         """Take today's backup inside the night window unless one already succeeded today."""
-        if str(self.db.path) == ":memory:":
+        if not self.backup.can_back_up():
             return False
         local = now.astimezone(self.school.tz)
         if not BACKUP_WINDOW[0] <= local.time() < BACKUP_WINDOW[1]:

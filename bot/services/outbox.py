@@ -14,13 +14,13 @@ from storage.outbox import Kind, OutboxRepo, Payload
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 
 class Outbox:
     """Enqueues for a person in the caller's transaction; the sender is woken after it commits."""
 
-    def __init__(self, *, db: Database, wake_sender: Callable[[], None]) -> None:
+    def __init__(self, *, db: UnitOfWork, wake_sender: Callable[[], None]) -> None:
         self.db = db
         self.wake_sender = wake_sender
 
@@ -43,7 +43,7 @@ class Outbox:
         data_class: DataClass = DataClass.PERSONAL,
     ) -> bool:
         """Enqueue `payload` for `person` under the dedupe `key`; True when it was new. Call inside
-        `Database.transaction()`. A person without a messenger account gets nothing (False).
+        `UnitOfWork.transaction()`. A person without a messenger account gets nothing (False).
 
         The row addresses the person; ``data_class`` says what the message carries. The sender picks
         the account at send time, by the person's messengers and the channel policy (bot/channels.py).

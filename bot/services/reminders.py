@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 DIGEST_LIMIT = 30
 # A "from <date>" item is announced once, on its start date; after downtime (or to someone linked
@@ -136,7 +136,7 @@ class Reminders:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     school: SchoolConfig
     tasks: TasksService

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from bot.services.consent_export import ConsentExport
     from bot.services.status import StatusService
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,7 @@ class ReportService:
     catalog: Catalog
     clock: Clock
     consent_export: ConsentExport
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
     status: StatusService
     tasks: TasksService

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig, Settings
     from bot.i18n import Catalog
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 
 class _DryRun(Exception):
@@ -66,7 +66,7 @@ class PurgePlan:
 class RetentionService:
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
     settings: Settings
 

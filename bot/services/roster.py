@@ -18,8 +18,8 @@ from bot.services.people_text import (
     split_list,
 )
 from bot.services.tabular import Limits, TableError, read_table
+from bot.unit_of_work import UnitOfWork
 from storage import year as year_repo
-from storage.db import Database
 from storage.people import PersonRepo, RosterRecord
 from storage.year import YearRepo
 
@@ -324,7 +324,7 @@ def _plan(
 
 
 async def import_roster(
-    db: Database,
+    db: UnitOfWork,
     data: bytes,
     filename: str,
     *,

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.services.tasks_import import TasksImport
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 LEAVING_GRADE = 11
 # A mapping-file value that retires a class instead of renaming it.
@@ -209,7 +209,7 @@ class SchoolYearService:
     """Moving to a new school year: promotions, plan dates, carried-over consents."""
 
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
     tasks_import: TasksImport
 

@@ -34,7 +34,7 @@ from storage.messengers import MessengerRepo, SendRecord
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 Format = Literal["csv", "xlsx"]
 COLUMNS = ("when", "channel", "data_class", "outcome", "purpose")
@@ -198,7 +198,7 @@ class SendLogExport:
 
     access_log: AccessLog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from bot.config import SchoolConfig
     from bot.services.codes_print import CodesPrint
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -299,7 +299,7 @@ class StatusService:
 
     clock: Clock
     codes_print: CodesPrint
-    db: Database
+    db: UnitOfWork
     question_escalation: QuestionEscalation
     school: SchoolConfig
     tasks: TasksService

@@ -35,7 +35,7 @@ from storage.subject import SubjectRepo
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 ANSWER_WORKING_DAYS = 10  # 152-FZ art. 14 part 3 (see the module's docstring)
@@ -46,7 +46,7 @@ WHEN = "%d.%m.%Y %H:%M"
 class SubjectReport:
     access_log: AccessLog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     school: SchoolConfig
 

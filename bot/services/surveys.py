@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 MIN_DAYS, MAX_DAYS = 1, 30
@@ -92,7 +92,7 @@ class SurveysService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig
@@ -300,7 +300,7 @@ class SurveysService:
         # The anonymised rows' old pages are overwritten (secure_delete); the write-ahead log that
         # still holds them is folded into the file and emptied.
         if survey.anonymous:
-            await self.db.checkpoint()
+            await SurveyRepo(self.db).forget_overwritten()
 
     async def close_now(self, person: Person, survey_id: int) -> SurveyRow:
         survey = await self.survey(survey_id)

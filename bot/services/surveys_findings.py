@@ -21,7 +21,7 @@ from storage.acks import AckRepo
 from storage.surveys import MIN_GROUP, SurveyRepo, SurveyRow
 
 if TYPE_CHECKING:
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 # The keys the analysis reads, by what they tell.
@@ -92,7 +92,7 @@ def _is_attention(q: Question, value: Any) -> bool:
 
 @dataclass(kw_only=True, eq=False)
 class SurveyFindings:
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
 
     async def _finding(self, survey: SurveyRow, index: int, q: Question, by_sheet: dict[str, dict[int, Any]],

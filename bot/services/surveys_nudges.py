@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from bot.services.surveys_results import SurveyResults
     from bot.services.task_actions import TaskActions
     from bot.services.tasks import TasksService
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 FIRST_AFTER_DAYS = 2  # working days after the invitation
@@ -49,7 +49,7 @@ MAX_REMINDERS = 2
 class SurveyNudges:
     buttons: Buttons
     catalog: Catalog
-    db: Database
+    db: UnitOfWork
     outbox: Outbox
     people: PersonRepo
     school: SchoolConfig

@@ -26,7 +26,7 @@ from storage.surveys import MIN_GROUP, SurveyRepo, SurveyRow
 
 if TYPE_CHECKING:
     from bot.services.access_log import AccessLog
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 FONT = "DejaVu Sans"   # the chart's; the workbook uses bot.services.xlsx's face like every other
 MAX_TEXTS = 50
@@ -39,7 +39,7 @@ def fmt_number(value: float) -> str:
 @dataclass(kw_only=True, eq=False)
 class SurveyResults:
     access_log: AccessLog
-    db: Database
+    db: UnitOfWork
 
     async def results(self, survey: SurveyRow) -> Results:
         repo = SurveyRepo(self.db)

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from bot.config import SchoolConfig
     from bot.i18n import Catalog
     from bot.services.tasks_import import TasksImport
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.people import PersonRepo
 
 NO_OCC = "-"
@@ -239,7 +239,7 @@ class TasksService:
     """The plan's tasks as each person sees them (one snapshot per reading)."""
 
     catalog: Catalog
-    db: Database
+    db: UnitOfWork
     people: PersonRepo
     school: SchoolConfig
     tasks_import: TasksImport

@@ -18,7 +18,7 @@ from storage.tasks import TaskRepo
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
 
 
 # --- plan import ----------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ class TasksImport:
     """The plan file: loaded once at start if missing, or imported by the IT officer."""
 
     clock: Clock
-    db: Database
+    db: UnitOfWork
     school: SchoolConfig
     plan_checked: bool = field(default=False, init=False)
     importer: Importer = field(init=False)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from bot.services.faq import FaqLibrary
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
-    from storage.db import Database
+    from bot.unit_of_work import UnitOfWork
     from storage.help import HelpRepo
     from storage.people import PersonRepo
 
@@ -76,7 +76,7 @@ class TicketsService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     faq_library: FaqLibrary
     help: HelpRepo
     outbox: Outbox

@@ -20,7 +20,7 @@ from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
 from bot.russian import Named
 from bot.services.outbox import Outbox
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.help import HelpRepo, Ticket
 from storage.outbox import Payload
 from storage.people import PersonRepo
@@ -49,7 +49,7 @@ class QuestionAges:
 class QuestionEscalation:
     catalog: Catalog
     clock: Clock
-    db: Database
+    db: UnitOfWork
     help: HelpRepo
     outbox: Outbox
     people: PersonRepo
