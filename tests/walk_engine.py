@@ -25,10 +25,11 @@ TYPED = "Иванова"  # what a screen waiting for a typed name or text gets:
 class Action:
     """One thing a person does: type a text, press a button (its callback data), send a file."""
 
-    kind: str  # "text" | "press" | "file"
-    value: str
+    kind: str  # "text" | "press" | "file" | "photo" | "reply" | "contact"
+    value: str  # the text, the callback data, the file's name
     data: bytes = b""
     mime: str = ""
+    reply_to: str = ""  # "reply": the callback data of a button on the message replied to
 
     def __str__(self) -> str:
         return f"{self.kind} {self.value!r}"
@@ -46,6 +47,20 @@ def file(name: str, data: bytes, mime: str) -> Action:
     return Action("file", name, data, mime)
 
 
+def contact(phone: str) -> Action:
+    """The person shares their own contact (the button under the bot's question)."""
+    return Action("contact", phone)
+
+
+def photo(file_id: str) -> Action:
+    return Action("photo", file_id)
+
+
+def reply(value: str, to_button: str) -> Action:
+    """A text sent as a reply to the bot's message that carries the button ``to_button``."""
+    return Action("reply", value, reply_to=to_button)
+
+
 @dataclass
 class Step:
     """An action and what the bot answered to it (and to the typed text and /cancel that followed)."""
@@ -53,6 +68,7 @@ class Step:
     actions: list[Action]
     strings: list[str] = field(default_factory=list)
     buttons: list[str] = field(default_factory=list)
+    labels: list[tuple[str, str]] = field(default_factory=list)  # (label, callback data)
 
 
 def strings_of(call: TelegramMethod[Any]) -> Iterator[str]:
@@ -102,48 +118,83 @@ async def act(h: Harness, who: int, action: Action) -> list[TelegramMethod[Any]]
         return await h.text(who, action.value)
     if action.kind == "press":
         return await h.press(who, action.value)
+    if action.kind == "contact":
+        return await h.contact(who, action.value, who)
+    if action.kind == "photo":
+        sizes = [{"file_id": action.value, "file_unique_id": f"u{action.value}", "width": 800, "height": 600}]
+        return await h.feed({"message": h._message(who, photo=sizes)})
+    if action.kind == "reply":
+        bot = await h.bot.me()
+        replied = {
+            "message_id": 900_000, "date": 0, "chat": {"id": who, "type": "private"}, "text": "…",
+            "from": {"id": bot.id, "is_bot": True, "first_name": bot.first_name, "username": bot.username},
+            "reply_markup": {"inline_keyboard": [[{"text": "…", "callback_data": action.reply_to}]]},
+        }
+        return await h.text(who, action.value, reply_to_message=replied)
     return await h.document(who, action.data, action.value, action.mime)
 
 
 async def run_step(h: Harness, who: int, actions: Sequence[Action]) -> Step:
     step = Step(list(actions))
     for action in actions:
-        for call in await act(h, who, action):
+        calls = await act(h, who, action)
+        for call in calls:
             step.strings += strings_of(call)
             step.buttons += buttons_of(call)
+        step.labels += labels_of(calls)
     return step
 
 
 def button_kind(data: str) -> str:
     parts = data.split(":")
     # An action name tells kinds apart; an id or a search key does not.
-    return ":".join(parts[:2]) if len(parts) > 1 and parts[1].isalpha() else parts[0]
+    return ":".join(parts[:2]) if len(parts) > 1 and parts[1].replace("_", "").isalpha() else parts[0]
 
 
-async def explore(h: Harness, who: int, first: Sequence[Sequence[Action]] = ()) -> list[Step]:
-    """Drive ``who`` through ``first`` (scripted steps), then every command and menu label, then the
-    buttons the bot answered with, breadth first. A step is its action, a typed name (a screen may
-    wait for one) and /cancel."""
+async def state_of(h: Harness, who: int) -> str | None:
+    """The screen ``who`` is in the middle of (an FSM state), if any."""
+    return await h.dp.fsm.get_context(h.bot, who, who).get_state()
+
+
+async def explore(
+    h: Harness, who: int, first: Sequence[Action] = (), cancelled: set[str] | None = None,
+) -> list[Step]:
+    """Drive ``who`` through ``first`` (the buttons of the notices they got, a question typed in
+    their own words...), then every command and menu label, then the buttons the bot answered with,
+    breadth first. A step is its action, a typed name (a screen may wait for one) and /cancel; the
+    first time a screen waits for something (a state not in ``cancelled``), /cancel comes at once,
+    and the same action again later with the typed name."""
     commands, labels = entry_points(h)
-    queue: list[Action] = [text(f"/{c}") for c in commands] + [text(label) for label in labels]
+    queue: list[Action] = [*first, *(text(f"/{c}") for c in commands), *(text(label) for label in labels)]
     done: set[Action] = set()
+    again: set[Action] = set()
+    cancelled = set() if cancelled is None else cancelled
     kinds: dict[str, int] = {}
     steps: list[Step] = []
-    for actions in first:
-        step = await run_step(h, who, actions)
-        steps.append(step)
-        queue += [press(data) for data in step.buttons]
     while queue and len(steps) < MAX_STEPS:
         action = queue.pop(0)
-        if action in done:
+        if action in done and action not in again:
             continue
-        done.add(action)
-        if action.kind == "press":
+        if action in done:
+            again.discard(action)
+        elif action.kind == "press":
             kind = button_kind(action.value)
             kinds[kind] = kinds.get(kind, 0) + 1
             if kinds[kind] > PER_KIND:
                 continue
-        step = await run_step(h, who, [action, text(TYPED), text("/cancel")])
+        done.add(action)
+        step = await run_step(h, who, [action])
+        state = await state_of(h, who)
+        if state is not None and state not in cancelled:
+            cancelled.add(state)
+            again.add(action)
+            queue.append(action)
+            follow = await run_step(h, who, [text("/cancel")])
+        else:
+            follow = await run_step(h, who, [text(TYPED), text("/cancel")])
+        step.actions += follow.actions
+        step.strings += follow.strings
+        step.buttons += follow.buttons
         steps.append(step)
         queue += [press(data) for data in step.buttons if press(data) not in done]
     assert len(steps) < MAX_STEPS, "the walk did not end"
