@@ -19,7 +19,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from aiogram.methods import TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 
 from bot.app import build_dispatcher
 from bot.channels import Channel, DataClass, Operator
@@ -52,6 +52,14 @@ def leaks(steps: Sequence[Step]) -> list[str]:
 
 def _strings(calls: Sequence[TelegramMethod[Any]]) -> list[str]:
     return [s for call in calls for s in strings_of(call)]
+
+
+def _pointers(calls: Sequence[TelegramMethod[Any]]) -> tuple[list[str], list[str]]:
+    """(pointers sent as messages, pointers shown as a button's toast)."""
+    said = [(c, getattr(c, "text", None) or getattr(c, "caption", None)) for c in calls]
+    pointers = [(c, s) for c, s in said if isinstance(s, str) and s.startswith("🔒")]
+    return ([s for c, s in pointers if not isinstance(c, AnswerCallbackQuery)],
+            [s for c, s in pointers if isinstance(c, AnswerCallbackQuery)])
 
 
 async def _registered(h: Harness) -> set[str]:
@@ -115,10 +123,10 @@ async def test_the_data_arrives_in_max_and_telegram_gets_pointers(tmp_path: Path
         for role, a, b in pairs:
             if leaks([a]):
                 assert any(s.startswith("🔒") for s in b.strings), (role, a.actions[0], b.strings)
-        pointers = [s for s in on_tg if s.startswith("🔒")]
-        # A message's pointer leads to the school's bot in MAX (a button's toast is too short for a link).
-        assert pointers and all(MAX_LINK in s for s in pointers if len(s) > 80), [
-            s for s in pointers if len(s) > 80 and MAX_LINK not in s]
+        # A message's pointer leads to the school's bot in MAX by its link; a button's toast names it.
+        messages, toasts = _pointers([*here.bot.calls, *twin.bot.calls])
+        assert messages and all(MAX_LINK in s for s in messages), [s for s in messages if MAX_LINK not in s]
+        assert toasts and all("MAX" in s for s in toasts), [s for s in toasts if "MAX" not in s]
         photos = [c for c in here.bot.calls if type(c).__name__ == "SendPhoto"]
         assert {getattr(c.photo, "filename", None) for c in photos} <= {"status.png"}  # type: ignore[attr-defined]
 
@@ -140,13 +148,14 @@ async def test_a_telegram_only_school_points_to_the_class_teacher_and_the_paper_
             await link(h, who)
         steps = [step for who in (PARENT_TWO, IT_OFFICER) for step in await explore(h, who)]
         assert leaks(steps) == []
-        pointers = [s for step in steps for s in step.strings if s.startswith("🔒")]
-        # A message's pointer names the class teacher and the paper form; no link to a bot elsewhere
-        # (in the walker's language: the walk presses /language too).
-        assert [s for s in pointers if len(s) > 80]
-        assert all(("классного руководителя" in s and "бумажном бланке" in s)
-                   or ("class teacher" in s and "paper form" in s) for s in pointers if len(s) > 80)
-        assert not [s for s in pointers if "max.ru" in s]
+        # A pointer names the class teacher (a message's: and the paper form), never a bot elsewhere;
+        # in the walker's language (the walk presses /language too).
+        messages, toasts = _pointers(h.bot.calls)
+        assert messages and toasts
+        teacher = ("классному руководителю", "классного руководителя", "class teacher")
+        assert all(any(w in s for w in teacher) for s in messages + toasts), messages + toasts
+        assert all("бумажном бланке" in s or "paper form" in s for s in messages), messages
+        assert not [s for s in messages + toasts if "MAX" in s]
         # No QR card at all: the only picture is the status chart (counts, a public notice).
         photos = [c for c in h.bot.calls if type(c).__name__ == "SendPhoto"]
         assert {getattr(c.photo, "filename", None) for c in photos} <= {"status.png"}  # type: ignore[attr-defined]
