@@ -27,12 +27,14 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
 
 from bot.channels import Channel
+from bot.services.consent_evidence import Selection
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.surveys import Audience
 from bot.services.training import SessionSpec
 from bot.services.xlsx import FONT_NAME, FONT_SIZE
 from bot.tg.callbacks import CodePrint
+from storage.consent_destruction import DestructionRepo
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, person_id
 from tests.consent_helpers import PHONES
 from tests.harness import CLASS_TEACHER, ROSTER_ROWS, Harness, csv_bytes
@@ -54,35 +56,47 @@ WORKBOOKS = {
     "bot.services.access_log": "access.xlsx",
     "bot.services.surveys_xlsx": "survey.xlsx",
 }
+# Every module that draws a PDF itself (fpdf), and the files below it draws.
+PDFS = {
+    "bot.services.print_sheets": ("codes.pdf", "parents.pdf"),
+    "bot.services.consent_export": ("consents.pdf", "form.pdf"),
+    "bot.services.consent_pdf": ("evidence.pdf", "act.pdf"),
+    "bot.services.analysis": ("analysis.pdf",),
+    "bot.services.archive": ("archive.pdf",),
+}
 # The smallest share of its size a sheet's type may print at once fitted to the page's width.
 MIN_SCALE = 0.85
 
 
 def _imports_and_calls(path: Path) -> tuple[set[str], set[str]]:
-    """(names imported from openpyxl, functions called by name) in one module."""
+    """(names imported from openpyxl and fpdf, functions called by name) in one module."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
-                and (node.module or "").startswith("openpyxl") for alias in node.names}
+                and (node.module or "").split(".")[0] in ("openpyxl", "fpdf") for alias in node.names}
     called = {node.func.id if isinstance(node.func, ast.Name) else node.func.attr
               for node in ast.walk(tree) if isinstance(node, ast.Call)
               and isinstance(node.func, ast.Name | ast.Attribute)}
     return imported, called
 
 
-def test_every_workbook_starts_from_new_workbook_and_is_printed_here() -> None:
-    makers, own = set(), set()
+def test_every_workbook_and_pdf_maker_is_printed_here() -> None:
+    makers, own, drawers = set(), set(), set()
     for folder in ("bot", "handlers", "storage", "scheduler"):
         for path in (ROOT / folder).rglob("*.py"):
             module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
             imported, called = _imports_and_calls(path)
             if "Workbook" in imported:
                 own.add(module)
+            if "FPDF" in imported:
+                drawers.add(module)
             if "new_workbook" in called and module != "bot.services.xlsx":
                 makers.add(module)
     # Only new_workbook creates one (it sets the default font every width is measured in) ...
     assert own == {"bot.services.xlsx"}, own
     # ... and every module that calls it has its file printed by the test below.
     assert makers == set(WORKBOOKS), makers ^ set(WORKBOOKS)
+    # Every module that draws a PDF has its files read by the test below.
+    assert drawers == set(PDFS), drawers ^ set(PDFS)
 
 
 # --- reading what was printed ---------------------------------------------------------------------
@@ -221,8 +235,8 @@ async def _school(h: Harness) -> None:
     # Decisions: in the bot for most children, one on a paper form the IT officer entered.
     consent = h.app.services.consent
     version = await consent.current()
-    for parent_name, children in (("Иванова Елена Викторовна", ["Иванов Миша Андреевич"]),
-                                  ("Смирнов Олег Павлович", ["Смирнов Коля Олегович"]), (LONG_PARENT, PUPILS)):
+    for parent_name, children in (("Иванова Елена Викторовна", ["Иванов Миша Андреевич", "Иванова Маша Андреевна"]),
+                                  (LONG_PARENT, PUPILS)):
         parent = await h.app.people.get(await person_id(h.app, parent_name))
         assert parent is not None
         ids = [await person_id(h.app, n) for n in children]
@@ -235,8 +249,14 @@ async def _school(h: Harness) -> None:
                              update_id=None, callback_id=f"cb-{ids}")
     [officer] = await h.app.people.with_role("it_officer")
     await h.app.services.consent_paper.record_paper(
-        staff=officer, child_id=await person_id(h.app, "Иванова Маша Андреевна"), decision="given",
+        staff=officer, child_id=await person_id(h.app, "Смирнов Коля Олегович"), decision="given",
         paper_date=date(2026, 11, 27))
+    # Маша's mother withdraws: a destruction task, and its act.
+    elena = await h.app.people.get(await person_id(h.app, "Иванова Елена Викторовна"))
+    assert elena is not None
+    await consent.decide(parent=elena, child_ids=[await person_id(h.app, "Иванова Маша Андреевна")],
+                         decision="withdrawn", version=version.number, channel=Channel.TELEGRAM,
+                         user_id=elena.user_id(Channel.TELEGRAM) or 77, update_id=None, callback_id="cb-withdraw")
 
 
 async def _survey(h: Harness) -> bytes:
@@ -293,12 +313,24 @@ async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -
     for name in ("codes.pdf", "parents.pdf"):
         pdfs[name] = tmp_path / name
     # The PDFs the bot makes itself need no conversion: read them as they are.
-    for name, (data, _) in {
-        "analysis.pdf": await h.app.services.analysis.pdf_bytes(t),
-        "archive.pdf": await h.app.services.archive.checklist_pdf(t),
+    parent = await h.app.people.get(await person_id(h.app, LONG_PARENT))
+    assert parent is not None
+    [task] = await DestructionRepo.all_open(h.app.db.conn)
+    act = await h.app.services.consent_withdrawal.act_pdf(task.id, t)
+    evidence = await h.app.services.consent_evidence.pdf(Selection(parent_id=parent.id), t)
+    assert act is not None and evidence is not None
+    for name, data in {
+        "analysis.pdf": (await h.app.services.analysis.pdf_bytes(t))[0],
+        "archive.pdf": (await h.app.services.archive.checklist_pdf(t))[0],
+        "consents.pdf": (await h.app.services.consent_export.export("pdf", t, None))[0],
+        "form.pdf": (await h.app.services.consent_export.signing_form(
+            parent, await h.app.people.get(await person_id(h.app, LONG_PUPIL)), t))[0],  # type: ignore[arg-type]
+        "evidence.pdf": evidence[0],
+        "act.pdf": act[0],
     }.items():
         (tmp_path / name).write_bytes(data)
         pdfs[name] = tmp_path / name
+    assert {n for names in PDFS.values() for n in names} <= set(pdfs)
     if keep := os.environ.get("KEEP_PRINTS"):   # to look at the pages: KEEP_PRINTS=/some/folder
         for pdf in pdfs.values():
             shutil.copy(pdf, keep)
@@ -361,6 +393,20 @@ def _expect(pdfs: dict[str, Path]) -> None:
     assert _wrapped("Иванова Елена Викторовна", text) and _pages(pdfs["parents.pdf"]) == 1
 
     assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 2
+    # The PDF register: a class a page group, every name whole; the form to sign names the child;
+    # the evidence of a parent's decisions; the act of destruction names the child withdrawn.
+    text = _flat(pdfs["consents.pdf"])
+    assert _wrapped(LONG_PUPIL, text) and "…" not in text and "История решений" in text, text
+    assert _pages(pdfs["consents.pdf"]) == 3   # 5А (nine children: two pages), 6Б
+    text = _flat(pdfs["form.pdf"])
+    assert "СОГЛАСИЕ родителя" in text and _wrapped(LONG_PARENT, text), text
+    assert _wrapped("Константинопольской-Римской Александры-Виктории Владиславовны", text), text   # declined
+    text = _flat(pdfs["evidence.pdf"])
+    assert "Доказательства согласия" in text and _wrapped(LONG_PUPIL, text), text
+    text = _flat(pdfs["act.pdf"])
+    assert "об уничтожении персональных данных" in text and _wrapped("Иванова Маша Андреевна", text), text
+    assert _pages(pdfs["act.pdf"]) == 1
+
     text = _flat(pdfs["archive.pdf"])
     assert "Сдача классных журналов в архив" in text and _pages(pdfs["archive.pdf"]) == 1
     # The class teacher's long name wraps inside its row: every word of it above the line to sign.

@@ -107,7 +107,9 @@ async def test_pdf_register_shows_local_time_history_and_whole_names(harness: Ha
     flat = "".join(done.stdout.split())
     # Every part of the long name is there (wrapped, not cut with "…"), the time is Moscow's,
     # and the child's three decisions are listed.
-    assert "Константинопольская-Римска" in flat and "Владиславовна" in flat and "…" not in done.stdout
+    # (Broken after its hyphen, not inside "Римская": pdftotext joins the two lines without it.)
+    assert "КонстантинопольскаяРимская" in flat.replace("-", "") and "Владиславовна" in flat
+    assert "…" not in done.stdout
     assert "30.11.202610:00" in flat
     assert flat.count("(Telegram,в.1)") >= 3 and "согласиеотозвано" in flat
 

@@ -8,14 +8,13 @@ from PIL import Image
 from bot.services.qr_card import (
     CARD_HEIGHT,
     CARD_WIDTH,
-    ELLIPSIS,
     HEADER_HEIGHT,
     CardData,
     layout_card,
     qr_payload,
     render_card,
-    wrap_text,
 )
+from bot.services.wrapping import ELLIPSIS, wrap_text
 
 CODE = "AB12-CD34-EF56"
 URL_TEMPLATE = "https://dnevnik.ru/register?code={code}"

@@ -19,7 +19,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.qr_card import wrap_text
+from bot.services.wrapping import wrap_text
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
 

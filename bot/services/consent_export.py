@@ -22,6 +22,7 @@ from bot.services import consent as svc
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.exports import csv_row, write_private, xlsx_append
+from bot.services.wrapping import wrap_text
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.consent import Version
 
@@ -184,6 +185,15 @@ def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: 
         groups.setdefault(row.class_label, []).append(row)
     heads = [t(f"consent.export.{c}") for c in PDF_COLUMNS]
     footer = t("consent.export.signature")
+
+    def wrap(text: str, width: float) -> str:
+        """The cell's lines broken at spaces and after hyphens, as the code cards break names: fpdf
+        alone cut a double surname inside its second half ("Константинопольская-Рим|ская")."""
+        pdf.set_font("DejaVu", "", 7.5)
+        room = width - 2 * pdf.c_margin - 0.5
+        return "\n".join(line for part in text.split("\n")
+                         for line in wrap_text(part, room, lambda s: float(pdf.get_string_width(s)), 50) or [""])
+
     for cls, members in (groups or {"": []}).items():
         pdf.add_page()
         pdf.set_font("DejaVu", "B", 13)
@@ -200,13 +210,14 @@ def to_pdf(rows: Sequence[RegisterRow], t: Translator, *, title: str, subtitle: 
             for r in members:
                 cells = dict(zip(COLUMNS, _cells(r, t, tz), strict=True))
                 who = r.by or (t("consent.export.entered_by", name=r.recorded_by) if r.recorded_by else "")
-                table.row([
+                texts = [
                     cells["class"], cells["child"], cells["state"], who, cells["when"], cells["paper_date"],
                     cells["channel"], cells["original"],
                     # The receipt names the account that pressed and the hash of the text it was on.
                     "\n".join(x for x in (cells["receipt"], cells["account"], cells["sha256"]) if x),
                     history_lines(r, t, tz),
-                ])
+                ]
+                table.row([wrap(text, width) for text, width in zip(texts, PDF_WIDTHS, strict=True)])
         pdf.ln(4)
         pdf.set_font("DejaVu", "", 8.5)
         pdf.multi_cell(0, 5, footer, new_x="LMARGIN", new_y="NEXT")

@@ -23,9 +23,8 @@ from bot.services.qr_card import (
     CardData,
     matrix_image,
     qr_matrix,
-    split_chars,
-    wrap_text,
 )
+from bot.services.wrapping import split_chars, wrap_text
 
 PAGE_W, PAGE_H = 210.0, 297.0  # A4, mm
 COLS, ROWS = 2, 4

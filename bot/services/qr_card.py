@@ -9,14 +9,14 @@ font face, so one `FreeTypeFont` can be shared by threads on a GIL build.
 from __future__ import annotations
 
 import io
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from bot.paths import CONTENT_DIR
+from bot.services.wrapping import split_chars, wrap_text
 
 if TYPE_CHECKING:
     # Pillow and qrcode are imported where a card is drawn: a command that draws none (`schoolbot
@@ -30,7 +30,6 @@ FONT_MONO = "DejaVuSansMono.ttf"
 
 CODE_PLACEHOLDER = "{code}"
 QR_BORDER = 4  # modules of quiet zone, as the QR specification asks for
-ELLIPSIS = "…"
 
 CARD_WIDTH = 900
 CARD_HEIGHT = 560
@@ -97,71 +96,6 @@ def matrix_image(
     if module_px > 1:
         img = img.resize((n * module_px, n * module_px), Image.Resampling.NEAREST)
     return img
-
-
-def wrap_text(text: str, max_width: float, measure: Callable[[str], float], max_lines: int) -> list[str]:
-    """Greedy word wrap into at most `max_lines` lines no wider than `max_width`.
-
-    Lines break at spaces and after hyphens (double surnames); a word still wider than a
-    line is split by characters. Text that does not fit ends with an ellipsis.
-    """
-    if max_lines < 1:
-        return []
-    # (glue, piece): glue is what joins the piece to the previous one on the same line.
-    pieces: list[tuple[str, str]] = []
-    for word in text.split():
-        glue = " "
-        for part in re.split(r"(?<=-)(?=.)", word):
-            while measure(part) > max_width and len(part) > 1:
-                cut = len(part) - 1
-                while cut > 1 and measure(part[:cut]) > max_width:
-                    cut -= 1
-                pieces.append((glue, part[:cut]))
-                part, glue = part[cut:], ""
-            pieces.append((glue, part))
-            glue = ""
-    if not pieces:
-        return []
-
-    lines: list[str] = []
-    current = ""
-    for i, (glue, piece) in enumerate(pieces):
-        candidate = current + glue + piece if current else piece
-        if not current or measure(candidate) <= max_width:
-            current = candidate
-            continue
-        lines.append(current)
-        current = piece
-        if len(lines) == max_lines:
-            rest = "".join(g + p for g, p in pieces[i + 1 :])
-            lines[-1] = _ellipsize(lines[-1] + glue + current + rest, max_width, measure)
-            return lines
-    lines.append(current)
-    return lines
-
-
-def _ellipsize(text: str, max_width: float, measure: Callable[[str], float]) -> str:
-    if measure(text) <= max_width:
-        return text
-    cut = len(text)
-    while cut > 0 and measure(text[:cut].rstrip() + ELLIPSIS) > max_width:
-        cut -= 1
-    return text[:cut].rstrip() + ELLIPSIS
-
-
-def split_chars(text: str, max_width: float, measure: Callable[[str], float]) -> list[str]:
-    """Break text anywhere (for codes, which must never be shortened) into lines that fit."""
-    lines: list[str] = []
-    current = ""
-    for ch in text:
-        if current and measure(current + ch) > max_width:
-            lines.append(current)
-            current = ch
-        else:
-            current += ch
-    if current:
-        lines.append(current)
-    return lines
 
 
 # --------------------------------------------------------------------------------------
