@@ -53,11 +53,24 @@ def _person(row: aiosqlite.Row) -> Person:
 
 
 class PersonRepo:
-    def __init__(self, db: UnitOfWork) -> None:
+    def __init__(self, db: UnitOfWork, conn: Connection | None = None) -> None:
         self.db = database_of(db)
+        self._conn = None if conn is None else raw(conn)
+
+    def on(self, conn: Connection) -> PersonRepo:
+        """The same reads on `conn`: a caller inside a write transaction passes it, so the reads see
+        what the transaction wrote and has not committed (an account just linked, a consent just
+        recorded). Without it the reads go to the database's own read handle, which only today's
+        single SQLite connection happens to share with the writer."""
+        return PersonRepo(self.db, conn)
+
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        if self._conn is None:
+            return await self.db.fetchall(sql, params)
+        return await fetchall_in(self._conn, sql, params)
 
     async def _many(self, where: str, params: Sequence[Any] = ()) -> list[Person]:
-        rows = await self.db.fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)
+        rows = await self._fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)
         return [_person(r) for r in rows]
 
     async def get(self, person_id: int) -> Person | None:
@@ -119,7 +132,7 @@ class PersonRepo:
         )
 
     async def classes(self) -> list[str]:
-        rows = await self.db.fetchall(
+        rows = await self._fetchall(
             "SELECT DISTINCT p.class_label FROM persons p JOIN person_roles r ON r.person_id = p.id"
             " WHERE r.role = 'student' AND p.active = 1 AND p.class_label IS NOT NULL"
         )
@@ -127,7 +140,7 @@ class PersonRepo:
 
     async def children_classes(self) -> dict[int, frozenset[str]]:
         """Parent id -> the classes of their active children."""
-        rows = await self.db.fetchall(
+        rows = await self._fetchall(
             "SELECT g.parent_id, c.class_label FROM guardians g JOIN persons c ON c.id = g.child_id"
             " WHERE c.active = 1 AND c.class_label IS NOT NULL"
         )
@@ -137,7 +150,8 @@ class PersonRepo:
         return {k: frozenset(v) for k, v in classes.items()}
 
     async def count_active(self) -> int:
-        return int(await self.db.fetchval("SELECT count(*) FROM persons WHERE active = 1") or 0)
+        rows = await self._fetchall("SELECT count(*) FROM persons WHERE active = 1")
+        return int(rows[0][0] or 0) if rows else 0
 
     async def unclaimed_it_officers(self, channel: Channel = Channel.TELEGRAM) -> list[Person]:
         """Roster IT officers with no account on ``channel`` yet: who an ADMIN_IDS user (or whoever

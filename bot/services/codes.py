@@ -162,16 +162,17 @@ class CodesService:
         self, code: Code, *, reachable_only: bool = True, conn: Connection | None = None
     ) -> list[Person]:
         """Who may receive this code now (the one access rule for codes): nobody while the consent
-        gate is closed; then the owner, and for a pupil's code also the pupil's parents. The gate is
-        read on `conn`: a caller inside a write transaction passes it (`deliver`), so a decision the
-        transaction just recorded counts."""
-        owner = await self.people.get(code.person_id)
+        gate is closed; then the owner, and for a pupil's code also the pupil's parents. Everything
+        is read on `conn`: a caller inside a write transaction passes it (`deliver`), so a decision,
+        a link or a roster change the transaction just recorded counts."""
+        people = self.people if conn is None else self.people.on(conn)
+        owner = await people.get(code.person_id)
         if owner is None or not owner.active:
             return []
         gate_conn = self.db.conn if conn is None else conn
         if not (await code_clearance(gate_conn, code.person_id, code.role, require_original=self._wait())).open:
             return []
-        found = [owner, *await self.people.parents(owner.id)] if code.role == "student" else [owner]
+        found = [owner, *await people.parents(owner.id)] if code.role == "student" else [owner]
         found = [p for p in found if p.reachable] if reachable_only else [
             p for p in found if p.linked
         ]
@@ -247,7 +248,7 @@ class CodesService:
         for code in codes:
             if not gate[(code.person_id, code.role)].open:
                 continue
-            owner = await self.people.get(code.person_id)
+            owner = await self.people.on(conn).get(code.person_id)
             if owner is None:
                 continue
             for recipient in await self.recipients(code, conn=conn):
@@ -261,7 +262,7 @@ class CodesService:
 
     async def on_link(self, conn: Transaction, person: Person, now: datetime) -> None:
         """Link hook: the person gets their own code and, as a parent, their children's (gate permitting)."""
-        owners = [person.id, *(c.id for c in await self.people.children(person.id))]
+        owners = [person.id, *(c.id for c in await self.people.on(conn).children(person.id))]
         await self.deliver(conn, reason="link", now=now, owner_ids=owners, only_recipient=person.id)
 
     async def on_consent_given(

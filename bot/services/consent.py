@@ -339,7 +339,7 @@ class ConsentService:
         if Effect.STOP in caused:
             # Covered -> not covered: every code of the family whose gate is now closed (the child's,
             # and a parent's own when no other child is covered) stops at once; tell the staff.
-            parents = [p.id for p in await self.people.parents(child.id)]
+            parents = [p.id for p in await self.people.on(conn).parents(child.id)]
             family = await CodeRepo.active_in(conn, [child.id, *parents])
             # On the transaction: the decision that closed the gate is not committed yet.
             gate = await code_clearances(
@@ -366,7 +366,8 @@ class ConsentService:
         hooks = self.consent_listeners
         # A paper form whose signer is not known: every parent of the child is its representative.
         signers: list[int | None] = (
-            [parent_id] if parent_id is not None else [p.id for p in await self.people.parents(child.id)] or [None]
+            [parent_id] if parent_id is not None
+            else [p.id for p in await self.people.on(conn).parents(child.id)] or [None]
         )
         for hook in hooks:
             for signer in signers:
@@ -377,9 +378,9 @@ class ConsentService:
     ) -> None:
         """The IT officer and the child's class teacher hear of it (a withdrawal, or a conflict between
         the representatives: a case to settle with the family)."""
-        staff = {p.id: p for p in await self.people.with_role(ADMIN_ROLE)}
+        staff = {p.id: p for p in await self.people.on(conn).with_role(ADMIN_ROLE)}
         if child.class_label:
-            staff.update({p.id: p for p in await self.people.with_role("class_teacher", child.class_label)})
+            staff.update({p.id: p for p in await self.people.on(conn).with_role("class_teacher", child.class_label)})
         when = now.astimezone(self.school.tz).strftime("%d.%m.%Y %H:%M")
         for person in staff.values():
             if not person.linked:

@@ -83,7 +83,7 @@ class ConsentWithdrawal:
         if task is None:
             # The act names the subject and the family as they are now: the bot's own copy of them is
             # purged 30 days after the withdrawal (retention), the act is kept.
-            family = ", ".join(p.full_name for p in await self.people.parents(child.id))
+            family = ", ".join(p.full_name for p in await self.people.on(conn).parents(child.id))
             task_id = await DestructionRepo.insert(
                 conn, child_id=child.id, receipt_id=row.receipt_id, now=now, due_on=self.due_on(row.created_at),
                 subject_name=child.full_name, subject_class=child.class_label, representatives=family,
@@ -92,7 +92,7 @@ class ConsentWithdrawal:
             assert task is not None
             await self._tell_officers(conn, task, child, now, n=0)
         # The representatives who withdrew (every parent, for a paper form without a known signer).
-        parents = [p for p in await self.people.parents(child.id) if row.parent_id in (None, p.id)]
+        parents = [p for p in await self.people.on(conn).parents(child.id) if row.parent_id in (None, p.id)]
         for parent in parents:
             lang = parent.lang or "ru"
             text = self.catalog.text(
@@ -111,7 +111,7 @@ class ConsentWithdrawal:
         overdue = self.school.calendar.local_date(now) > task.due_on
         key = "consent.destroy.task" if n == 0 else ("consent.destroy.overdue" if overdue else "consent.destroy.remind")
         sent = 0
-        for officer in await self.people.with_role(ADMIN_ROLE):
+        for officer in await self.people.on(conn).with_role(ADMIN_ROLE):
             lang = officer.lang or "ru"
             t = self.catalog.bind(lang)
             text = t(
@@ -141,7 +141,7 @@ class ConsentWithdrawal:
                 n = task.reminders + 1
                 if not await DestructionRepo.record_reminder(conn, task.id, n, now):
                     continue
-                child = await self.people.get(task.child_id)
+                child = await self.people.on(conn).get(task.child_id)
                 if child is not None:
                     count += await self._tell_officers(conn, task, child, now, n=n)
         return count
@@ -160,11 +160,11 @@ class ConsentWithdrawal:
                 return "already"
             # The reminders still waiting for the officers are moot now.
             await DestructionRepo.cancel_reminders(conn, task_id)
-            child = await self.people.get(task.child_id)
+            child = await self.people.on(conn).get(task.child_id)
             row = await ConsentRepo.by_receipt(conn, task.receipt_id)
             if child is not None and row is not None:
                 day = self.school.calendar.local_date(now).strftime("%d.%m.%Y")
-                for parent in await self.people.parents(child.id):
+                for parent in await self.people.on(conn).parents(child.id):
                     if row.parent_id not in (None, parent.id):
                         continue
                     lang = parent.lang or "ru"

@@ -116,7 +116,7 @@ class OnboardingService:
             await AccountRepo.link(conn, person_id, user.channel, user.id, user.username, now)
             if admin:
                 await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
-            person = await self.people.get(person_id)
+            person = await self.people.on(conn).get(person_id)
             assert person is not None
             for hook in self.link_listeners:
                 await hook(conn, person, now)
@@ -161,13 +161,13 @@ class OnboardingService:
             if not await TokenRepo.use(conn, token, account_id, now):
                 return LinkResult(LinkOutcome.BAD_TOKEN)
             if found.purpose == "admin":
-                current = await self.people.by_account(user.channel, user.id)
+                current = await self.people.on(conn).by_account(user.channel, user.id)
                 if current is not None:
                     await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
                     person_id = current.id
                 else:
                     # The spent token (used_by_account) is this account's right to choose its roster row.
-                    candidates = await self.people.unclaimed_it_officers()
+                    candidates = await self.people.on(conn).unclaimed_it_officers()
                     if candidates:
                         return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
                     person_id = await _create_bootstrap(conn, user, now)
@@ -232,7 +232,7 @@ class OnboardingService:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
-            person = await self.people.get(into.id)
+            person = await self.people.on(conn).get(into.id)
             assert person is not None
             if {a.channel for a in person.accounts} - {a.channel for a in into.accounts}:
                 for hook in self.link_listeners:
