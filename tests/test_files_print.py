@@ -18,7 +18,7 @@ import re
 import shutil
 import subprocess
 import zlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -27,14 +27,19 @@ from openpyxl import load_workbook
 from openpyxl.cell.cell import MergedCell
 
 from bot.channels import Channel
+from bot.i18n import Translator
 from bot.services.consent_evidence import Selection
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.surveys import Audience
+from bot.services.surveys_spec import load_templates
+from bot.services.surveys_tally import Results, group_results, tally
+from bot.services.surveys_xlsx import render_xlsx
 from bot.services.training import SessionSpec
 from bot.services.xlsx import FONT_NAME, FONT_SIZE
 from bot.tg.callbacks import CodePrint
 from storage.consent_destruction import DestructionRepo
+from storage.surveys import Answer, SurveyRow
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, person_id
 from tests.consent_helpers import PHONES
 from tests.harness import CLASS_TEACHER, ROSTER_ROWS, Harness, csv_bytes
@@ -183,6 +188,10 @@ def _check_workbook(name: str, data: bytes) -> None:
         assert ws.sheet_properties.pageSetUpPr is not None and ws.sheet_properties.pageSetUpPr.fitToPage, where
         assert ws.print_title_rows, where
         header = int(re.findall(r"\d+", ws.print_title_rows)[0])
+        # The rows repeated on every page are the table's header, or a title above the tables
+        # (a survey's breakdown in several tables, each starting a page): the table starts below.
+        while not ws.cell(row=header, column=1).border.left.style and header < ws.max_row:
+            header += 1
         width = max(c.column or 1 for c in ws[header] if c.value is not None)
         table = []
         for row in ws.iter_rows(min_row=header, max_col=width):
@@ -280,6 +289,30 @@ async def _survey(h: Harness) -> bytes:
     return made[0]
 
 
+# The parents' readiness survey in a school of twelve classes, anonymous: ten classes of six answers
+# (two tables of five classes on the breakdown), two of two (left out, and the sheet says so).
+CLASSES = [f"{n}А" for n in range(1, 11)] + ["11А", "11Б"]
+
+
+def _class_survey(t: Translator) -> bytes:
+    spec = load_templates()["parents_readiness"]
+    questions = list(spec.questions)
+    answers = []
+    for c, cls in enumerate(CLASSES):
+        for p in range(6 if c < 10 else 2):
+            answers += [Answer(q, (p + c) % len(question.choices), "parent", cls, f"{cls}-{p}")
+                        for q, question in enumerate(questions)]
+    by_class, hidden = group_results(questions, answers, "class_label", anonymous=True)
+    by_role, _ = group_results(questions, answers, "role", anonymous=True)
+    moment = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
+    survey = SurveyRow(id=7, title=spec.title, template="parents_readiness", spec={}, plan_item=spec.plan_item,
+                       audience="parents", audience_value="all", anonymous=True, data_class="child_personal",
+                       author_id=None, created_at=moment, deadline=moment, closed_at=moment)
+    sheets = len({a.sheet for a in answers})
+    return render_xlsx(Results(survey, 70, sheets, sheets, False, tally(questions, answers), by_class, by_role,
+                               groups_hidden=hidden, classes_hidden=hidden), t)
+
+
 @needs_office
 async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -> None:
     h = harness
@@ -297,8 +330,9 @@ async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -
         "attendance.xlsx": attendance[0],
         "access.xlsx": (await h.app.services.access_log.export(t))[0],
         "survey.xlsx": await _survey(h),
+        "classes.xlsx": _class_survey(t),
     }
-    assert set(workbooks) == set(WORKBOOKS.values())
+    assert set(WORKBOOKS.values()) <= set(workbooks)
     for name, data in workbooks.items():
         _check_workbook(name, data)
     pdfs = _to_pdf(workbooks, tmp_path)
@@ -380,6 +414,12 @@ def _expect(pdfs: dict[str, Path]) -> None:
     assert "Мало времени" not in text   # free text is counted, never quoted
     assert _pages(pdfs["survey.xlsx"]) == 3
 
+    # Ten classes: two tables of five, each on a page of its own, the classes of two left out.
+    text = _flat(pdfs["classes.xlsx"])
+    assert "1А: ответили 6" in text and "10А: ответили 6" in text and "11Б" not in text
+    assert text.count("Группы, где ответов меньше 5, не показаны") == 1   # on the classes' sheet only
+    assert _pages(pdfs["classes.xlsx"]) == 4   # totals, two tables by class, by role
+
     # The code sheets: each child's name and code, long names broken after their hyphens and at
     # spaces, whole, never "…"; eight cards a page.
     text = _flat(pdfs["codes.pdf"])
@@ -414,6 +454,6 @@ def _expect(pdfs: dict[str, Path]) -> None:
     words = _words(pdfs["archive.pdf"])
     sign = min(top for word, top, _ in words if word.startswith("Ответственный"))
     parts = set(re.split(r"[\s-]+", LONG_NAME))
-    name = [bottom for word, _, bottom in words if word.strip("-") in parts]
-    assert name and max(name) < sign, (name, sign)
+    bottoms = [bottom for word, _, bottom in words if word.strip("-") in parts]
+    assert bottoms and max(bottoms) < sign, (bottoms, sign)
 

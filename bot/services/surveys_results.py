@@ -56,7 +56,7 @@ class SurveyResults:
         res.questions = tally(questions, answers)
         res.by_class, hidden_c = group_results(questions, answers, "class_label", anonymous=survey.anonymous)
         res.by_role, hidden_r = group_results(questions, answers, "role", anonymous=survey.anonymous)
-        res.groups_hidden = hidden_c + hidden_r
+        res.groups_hidden, res.classes_hidden = hidden_c + hidden_r, hidden_c
         return res
 
     async def texts(self, viewer: Person, survey: SurveyRow) -> list[tuple[str, str]] | None:

@@ -42,6 +42,7 @@ class Results:
     by_class: list[GroupResult] = field(default_factory=list)
     by_role: list[GroupResult] = field(default_factory=list)
     groups_hidden: int = 0  # classes or roles left out for having fewer than MIN_GROUP answers
+    classes_hidden: int = 0  # of them, classes (the workbook says so on the sheet they are missing from)
 
 
 def tally(questions: list[Question], answers: list[Answer]) -> list[QuestionResult]:

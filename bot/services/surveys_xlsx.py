@@ -57,12 +57,12 @@ def render_xlsx(res: Results, t: Translator) -> bytes:
     # The answers kept without a class or a role come last.
     by_class = sorted(res.by_class, key=lambda g: not g.name)
     by_role = sorted(res.by_role, key=lambda g: not g.name)
-    for name, groups in (
-        (t("surveys.xlsx.by_class"), [(g.name or t("surveys.xlsx.other"), g) for g in by_class]),
+    for name, groups, hidden in (
+        (t("surveys.xlsx.by_class"), [(g.name or t("surveys.xlsx.other"), g) for g in by_class], res.classes_hidden),
         (t("surveys.xlsx.by_role"), [(t(f"roles.{g.name}") if g.name else t("surveys.xlsx.other"), g)
-                                     for g in by_role]),
+                                     for g in by_role], res.groups_hidden - res.classes_hidden),
     ):
-        _breakdown(wb.create_sheet(), name, title, groups, res.groups_hidden > 0, t)
+        _breakdown(wb.create_sheet(), name, title, groups, hidden > 0, t)
     buffer = io.BytesIO()
     wb.save(buffer)
     return buffer.getvalue()
