@@ -17,7 +17,7 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.fsm import FsmRepo
 
 
@@ -27,7 +27,7 @@ def _key(key: StorageKey) -> str:
 
 
 class SQLiteStorage(BaseStorage):
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: UnitOfWork) -> None:
         self.db = db
         self._cache: dict[str, tuple[str | None, dict[str, Any]]] | None = None
 

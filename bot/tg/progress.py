@@ -11,14 +11,14 @@ from aiogram.exceptions import TelegramAPIError
 from bot.clock import Clock
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.services.broadcast import PROGRESS_INTERVAL, render_progress
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.delivery import DeliveryRepo
 
 
 class ProgressWatchers:
     """The progress messages being edited, as tasks beside the updates (cancelled at shutdown)."""
 
-    def __init__(self, *, db: Database, clock: Clock, catalog: Catalog) -> None:
+    def __init__(self, *, db: UnitOfWork, clock: Clock, catalog: Catalog) -> None:
         self.db = db
         self.clock = clock
         self.catalog = catalog

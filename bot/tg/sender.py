@@ -50,7 +50,7 @@ from bot.services.ports import Renderer
 from bot.tg.limiter import SendLimiter, limiter_of
 from bot.tg.sender_row import RowSender, SenderStats, Target
 from bot.tg.startup import StateLog, write_failure
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
@@ -74,7 +74,7 @@ class OutboxSender(RowSender):
         self,
         bot: Bot,
         *,
-        db: Database,
+        db: UnitOfWork,
         clock: Clock,
         people: PersonRepo,
         catalog: Catalog,

@@ -28,7 +28,7 @@ from bot.i18n import Catalog
 from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends
 from bot.tg.policy import sending
-from storage.db import Database
+from bot.unit_of_work import UnitOfWork
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo, Reach
 from storage.outbox import Payload
@@ -74,7 +74,7 @@ class RowSender:
     """The per-row half of `OutboxSender`: route, render, send and record one row. The attributes
     are set by `OutboxSender.__init__`."""
 
-    db: Database
+    db: UnitOfWork
     clock: Clock
     people: PersonRepo
     catalog: Catalog
