@@ -114,7 +114,7 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
     }
     db_path = tmp_path / "schoolbot.sqlite3"
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        year_walk.lift_pace(app)
+        year_walk.lift_pace(app, tg)
         w = year_walk.Walk(tg, app, clock)
         await year_walk.run_year(w, extra)
         masha, grad = await _pid(w, MASHA), await _pid(w, GRADUATE)

@@ -202,7 +202,7 @@ def year_walk_tz() -> Any:
 async def test_surveys_through_the_year(tg: FakeTelegram, tmp_path: Path) -> None:
     clock = ManualClock(datetime.combine(year_walk.START, time(6, 0), tzinfo=UTC))
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        year_walk.lift_pace(app)
+        year_walk.lift_pace(app, tg)
         w = Walk(tg, app, clock)
         await year_walk.run_year(w, SURVEY_EVENTS)
         people = {r["id"]: r["user_id"] for r in await app.db.fetchall(

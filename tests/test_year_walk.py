@@ -191,7 +191,7 @@ async def test_school_year_end_to_end(tg: FakeTelegram, tmp_path: Path) -> None:
     began = timer.perf_counter()
     clock = ManualClock(datetime.combine(year_walk.START, time(6, 0), tzinfo=UTC))
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        year_walk.lift_pace(app)
+        year_walk.lift_pace(app, tg)
         w = year_walk.Walk(tg, app, clock)
         await year_walk.run_year(w)
         table = await w.table()

@@ -397,11 +397,16 @@ def uncovered_code_leaks(w: Walk) -> list[str]:
     return found
 
 
-def lift_pace(app: App) -> None:
+def lift_pace(app: App, tg: FakeTelegram) -> None:
     """The limiter runs on real time (1 message/s per chat): a year of messages would take minutes.
-    The walk counts messages, not pace, so the bot's session and its sender get a wide limiter."""
+    The walk counts messages, not pace, so the bot's session and its sender get a wide limiter, and
+    the fake stops counting its per-chat rate: with the bot's limiter lifted, two messages to one chat
+    in a tick (a digest and a nudge) drew a 429 and a real one-second pause, about 1 s a working day
+    (7 minutes for the retention walk). The pacing itself is tested on its own (test_limiter.py,
+    test_fakeapi_limits.py), against the strict fake."""
 
     assert app.sender is not None
+    tg.rate_limited = False
     fast = SendLimiter(rate=10_000.0, bulk_rate=10_000.0, per_chat_rate=10_000.0, chat_margin=0.0)
     session = app.sender.bot.session
     if isinstance(session, LimitedSession):
