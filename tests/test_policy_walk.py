@@ -32,7 +32,7 @@ from tests.harness import IT_OFFICER, PARENT_TWO, Harness, handler_harness
 from tests.walk_engine import Step, explore, press, replay, strings_of, text
 from tests.walk_flows import FLOWS, run_flow
 from tests.walk_max import MAX_USERNAME, max_side
-from tests.walk_school import ADMIN_ID, PASSPHRASE, ROLE, SECRETS, WALKERS, link, notice_buttons, school
+from tests.walk_school import ADMIN_ID, FREE_TEXT, PASSPHRASE, ROLE, SECRETS, WALKERS, link, notice_buttons, school
 
 MAX_LINK = bot_link(MAX_USERNAME)
 STALE = "gone:1"  # a button of a kind the bot no longer has (an old message's)
@@ -113,9 +113,11 @@ async def test_the_data_arrives_in_max_and_telegram_gets_pointers(tmp_path: Path
         assert any("?start=" in leak for leak in arrived)
         assert any("Иванов Миша Андреевич" in leak for leak in arrived)
         assert any("Игорь Сергеевич" in leak for leak in arrived)
+        assert any(FREE_TEXT in leak for leak in arrived)
         cards = [decode_qr(c.photo.data) for c in there.bot.calls  # type: ignore[attr-defined]
                  if type(c).__name__ == "SendPhoto" and str(c.photo.filename).startswith("code")]  # type: ignore[attr-defined]
         assert {code for codes in cards for code in codes} & set(CODES.values())
+        assert _pointers(there.bot.calls) == ([], [])  # MAX may carry all of it: nothing replaced there
         # On Telegram, nothing of it, in any call either school's bot made there; each step that
         # carried it in MAX answers on Telegram with the pointer.
         on_tg = _strings(here.bot.calls) + _strings(twin.bot.calls)

@@ -15,7 +15,7 @@ from tests.codes_helpers import person_id
 from tests.harness import DIRECTOR, IT_OFFICER, PARENT_ONE, TEACHER, Harness
 from tests.help_helpers import PHONES
 from tests.walk_engine import Action, Step, contact, file, photo, press, reply, run_step, text
-from tests.walk_school import ADMIN_ID, first_roster, notice_buttons, second_roster
+from tests.walk_school import ADMIN_ID, FREE_TEXT, first_roster, notice_buttons, second_roster
 
 # A survey from a file, as an author writes one.
 SURVEY_TOML = """title = "Удобство электронного журнала"
@@ -255,7 +255,7 @@ async def answering(s: Script) -> None:
     await s.pick(r"svy:a:\d+:0:1:1")
     await s.pick(r"svy:done:\d+:1:0:1")
     await s.do(text("7"))
-    await s.do(text("Больше подсказок для родителей"))
+    await s.do(text(FREE_TEXT))
 
 
 async def results(s: Script) -> None:

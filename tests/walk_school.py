@@ -16,6 +16,7 @@ from tests.harness import (
     CLASS_TEACHER,
     DIRECTOR,
     IT_OFFICER,
+    PARENT_ONE,
     PARENT_TWO,
     ROSTER_ROWS,
     TEACHER,
@@ -25,9 +26,9 @@ from tests.harness import (
 from tests.help_helpers import PHONES
 
 WALKERS = (PARENT_TWO, CLASS_TEACHER, TEACHER, DIRECTOR, IT_OFFICER)
-ROLE = {PARENT_TWO: "parent", CLASS_TEACHER: "class teacher", TEACHER: "teacher", DIRECTOR: "director",
-        IT_OFFICER: "IT officer"}
 ADMIN_ID = 9001  # in ADMIN_IDS, in no roster: the bot asks which roster IT officer they are
+ROLE = {PARENT_TWO: "parent", CLASS_TEACHER: "class teacher", TEACHER: "teacher", DIRECTOR: "director",
+        IT_OFFICER: "IT officer", PARENT_ONE: "parent joining", ADMIN_ID: "ADMIN_IDS administrator"}
 PASSPHRASE = "walk-offsite-passphrase-0123"
 
 # The roster file the IT officer sends first adds these; the second one moves the pupil of one name
@@ -43,8 +44,13 @@ EXTRA_ROWS = [
 ]
 NAMES = [row[0] for row in ROSTER_ROWS[1:]] + [row[0] for row in EXTRA_ROWS]
 # A name as a greeting writes it ("Игорь Сергеевич"), a child's first name, a code, a sign-in link.
+# A person's phone and a free-text survey answer (the flows type it) are personal data too.
+FREE_TEXT = "Больше подсказок для родителей"
+# A parent's questions to the IT officer: theirs, personal, until the officer makes one an FAQ entry
+# stating it carries no personal data.
+QUESTIONS = ("Когда придёт код приглашения?", "Где найти расписание собраний?")
 SECRETS = [*NAMES, *(" ".join(n.split()[1:]) for n in NAMES), *CODES.values(), "?start=", "Миша", "Маша", "Коля",
-           "Ваня"]
+           "Ваня", *(phone[-10:] for phone in PHONES.values()), FREE_TEXT, *QUESTIONS]
 
 
 def first_roster() -> bytes:
@@ -70,7 +76,7 @@ async def school(h: Harness, mx: Harness) -> None:
     # A question, so the IT officer's ticket list has an asker's name in it (in MAX: the notice's
     # buttons are the real ones). It names no child: the walk also presses "add to the FAQ", which
     # publishes the question as the officer's own public text.
-    for question in ("Когда придёт код приглашения?", "Где найти расписание собраний?"):
+    for question in QUESTIONS:
         await mx.text(PARENT_TWO, "/ask")
         await mx.text(PARENT_TWO, question)
     # A backup with the off-site passphrase set: /backup offers the encrypted archive.
