@@ -443,6 +443,10 @@ def _expect(pdfs: dict[str, Path]) -> None:
     assert _wrapped("Константинопольской-Римской Александры-Виктории Владиславовны", text), text   # declined
     text = _flat(pdfs["evidence.pdf"])
     assert "Доказательства согласия" in text and _wrapped(LONG_PUPIL, text), text
+    # Flush left where a hash or a quoted text is: justified, their words stood far apart.
+    layout = _text(pdfs["evidence.pdf"])
+    assert "Квитанции" in layout and "свидетельство о рождении или паспорт" in layout
+    assert not re.search(r"Квитанции {3,}|\(вид: {3,}свидетельство", layout), layout
     text = _flat(pdfs["act.pdf"])
     assert "об уничтожении персональных данных" in text and _wrapped("Иванова Маша Андреевна", text), text
     assert _pages(pdfs["act.pdf"]) == 1

@@ -50,7 +50,8 @@ def render(paras: Sequence[Para], *, title: str) -> bytes:
             pdf.ln(1)
         elif para.style == "mono":
             pdf.set_font("DejaVuMono", "", 7.5)
-            pdf.multi_cell(0, 3.6, para.text, new_x="LMARGIN", new_y="NEXT")
+            # Flush left: a quoted text is compared character by character, its spaces as they are.
+            pdf.multi_cell(0, 3.6, para.text, align="L", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1.5)
         elif para.style == "small":
             pdf.set_font("DejaVu", "", 8)
@@ -62,6 +63,9 @@ def render(paras: Sequence[Para], *, title: str) -> bytes:
             pdf.multi_cell(0, 5, para.text, new_x="LMARGIN", new_y="NEXT")
         else:
             pdf.set_font("DejaVu", "", 9.5)
-            pdf.multi_cell(0, 5, para.text, new_x="LMARGIN", new_y="NEXT")
+            # Justified, a line with a hash in it spread its other words across the page: such a
+            # paragraph is set flush left.
+            long_word = any(len(word) > 30 for word in para.text.split())
+            pdf.multi_cell(0, 5, para.text, align="L" if long_word else "J", new_x="LMARGIN", new_y="NEXT")
             pdf.ln(1)
     return bytes(pdf.output())
