@@ -66,6 +66,17 @@ class NewCode:
 
 
 @dataclass(frozen=True)
+class NudgeCandidate:
+    """An active, not activated code whose card reached `recipient_id`: how many activation nudges
+    followed, and `since`, the newest nudge (the card's first send before any)."""
+
+    code_id: int
+    recipient_id: int
+    nudges: int
+    since: datetime
+
+
+@dataclass(frozen=True)
 class FunnelCounts:
     class_label: str | None
     role: str
@@ -168,10 +179,9 @@ class CodeRepo:
         )
         return row is not None
 
-    async def nudge_candidates(self) -> list[aiosqlite.Row]:
-        """(code_id, recipient_id, first_sent, nudges, last_nudge) for active, not activated codes
-        whose card reached a recipient."""
-        return await self.db.fetchall(
+    async def nudge_candidates(self) -> list[NudgeCandidate]:
+        """Active, not activated codes whose card reached a recipient, one per (code, recipient)."""
+        rows = await self.db.fetchall(
             "SELECT d.code_id, d.recipient_id, min(o.sent_at) AS first_sent,"
             " (SELECT count(*) FROM code_nudges n WHERE n.code_id = d.code_id AND n.recipient_id = d.recipient_id)"
             "   AS nudges,"
@@ -182,6 +192,11 @@ class CodeRepo:
             " WHERE o.status = 'sent' AND c.status = 'active' AND c.activated_at IS NULL"
             " GROUP BY d.code_id, d.recipient_id"
         )
+        return [
+            NudgeCandidate(int(r["code_id"]), int(r["recipient_id"]), int(r["nudges"]),
+                           from_db(r["last_nudge"] or r["first_sent"]))
+            for r in rows
+        ]
 
     async def last_request(self, requester_id: int, target_id: int) -> datetime | None:
         value = await self.db.fetchval(

@@ -14,8 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.accounts import AccountRepo
 from storage.db import database_of, fetchall_in, raw
@@ -36,6 +34,16 @@ class OutboxRow:
     data_class: str = "personal"
     # The notice kind, the dedupe key's first part ("task", "codes", "bc"): the send log's purpose.
     purpose: str = ""
+
+
+@dataclass(frozen=True)
+class UnderWay:
+    """A broadcast still being sent whose progress message is kept up to date."""
+
+    broadcast_id: int
+    chat_id: int
+    message_id: int
+    lang: str | None  # the author's
 
 
 @dataclass(frozen=True)
@@ -259,13 +267,16 @@ class DeliveryRepo:
                 (to_db(now), broadcast_id),
             )
 
-    async def unfinished_broadcasts(self) -> list[aiosqlite.Row]:
-        """Broadcasts under way with a progress message (id, chat, message, the author's lang)."""
-        return await self.db.fetchall(
+    async def unfinished_broadcasts(self) -> list[UnderWay]:
+        """Broadcasts under way with a progress message."""
+        rows = await self.db.fetchall(
             "SELECT b.id, b.progress_chat_id, b.progress_message_id, p.lang FROM broadcasts b"
             " LEFT JOIN persons p ON p.id = b.created_by"
             " WHERE b.finished_at IS NULL AND b.progress_message_id IS NOT NULL"
         )
+        return [
+            UnderWay(int(r["id"]), int(r["progress_chat_id"]), int(r["progress_message_id"]), r["lang"]) for r in rows
+        ]
 
     async def broadcast(self, broadcast_id: int) -> dict[str, Any] | None:
         row = await self.db.fetchone("SELECT * FROM broadcasts WHERE id = ?", (broadcast_id,))

@@ -84,6 +84,17 @@ def _db_backup(row: aiosqlite.Row) -> DbBackup:
 
 
 @dataclass(frozen=True)
+class Attendance:
+    """A training session (not cancelled): who was invited, said yes, came."""
+
+    title: str
+    starts_at: datetime
+    invited: int
+    yes: int
+    attended: int
+
+
+@dataclass(frozen=True)
 class PersonRow:
     id: int
     full_name: str
@@ -235,7 +246,7 @@ class OpsRepo:
         return {str(r[0]): int(r[1]) for r in rows}
 
     # --- generic guarded reads over other capabilities' tables -----------------------------------
-    async def rows_if(
+    async def _rows_if(
         self, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()
     ) -> list[aiosqlite.Row] | None:
         """Run `sql` when `table` exists with the `needed` columns; None ("not available") otherwise."""
@@ -245,14 +256,14 @@ class OpsRepo:
         return await self.db.fetchall(sql, params)
 
     async def open_ticket_count(self) -> int | None:
-        rows = await self.rows_if(
+        rows = await self._rows_if(
             "tickets", {"status"}, "SELECT count(*) FROM tickets WHERE status = 'open'"
         )
         return None if rows is None else int(rows[0][0])
 
-    async def training_attendance(self) -> list[aiosqlite.Row] | None:
-        """Per session (not cancelled), in time order: title, starts_at, invited, yes, attended."""
-        return await self.rows_if(
+    async def training_attendance(self) -> list[Attendance] | None:
+        """Per session (not cancelled), in time order; None before the training tables exist."""
+        rows = await self._rows_if(
             "training_invitees",
             {"session_id", "rsvp", "attended"},
             "SELECT s.title, s.starts_at, count(i.person_id) AS invited,"
@@ -261,3 +272,10 @@ class OpsRepo:
             " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
             " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
         )
+        if rows is None:
+            return None
+        return [
+            Attendance(str(r["title"]), from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
+                       int(r["attended"] or 0))
+            for r in rows
+        ]

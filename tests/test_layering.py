@@ -283,6 +283,44 @@ def test_sql_above_storage_fails(tmp_path: Path) -> None:
     assert check_tree(tmp_path) == ["bot/tg/fsm.py:1: SQL in messenger", "bot/tg/fsm.py:2: SQL in messenger"]
 
 
+def driver_types_in_signatures(root: Path) -> list[str]:
+    """Public functions of storage/ (outside storage/db.py, the driver's own module) whose parameters
+    or result name the driver's types or the SQLite database itself: what services see of storage
+    must be the kernel's handles (bot/unit_of_work.py) and plain values."""
+    found = []
+    for path in sorted((root / "storage").glob("*.py")):
+        if path.name == "db.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            if node.name.startswith("_") and node.name != "__init__":
+                continue
+            signature = ast.unparse(node.args) + " -> " + (ast.unparse(node.returns) if node.returns else "")
+            if re.search(r"\b(aiosqlite|sqlite3|asyncpg|psycopg)\.|\bDatabase\b", signature):
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {node.name}({signature})")
+    return found
+
+
+def test_storage_shows_services_no_driver_type() -> None:
+    assert driver_types_in_signatures(ROOT) == []
+
+
+def test_a_driver_type_in_a_repository_signature_fails(tmp_path: Path) -> None:
+    repo = (
+        "import aiosqlite\n\n"
+        "class PersonRepo:\n"
+        "    def __init__(self, db: UnitOfWork) -> None: ...\n"
+        "    async def get(self, conn: Connection) -> Person: ...\n"
+        "    async def rows(self) -> list[aiosqlite.Row]: ...\n"
+        "    async def _private(self, conn: aiosqlite.Connection) -> None: ...\n"
+    )
+    _write(tmp_path, {**CLEAN, "storage/people.py": repo})
+    assert driver_types_in_signatures(tmp_path) == ["storage/people.py:6: rows(self -> list[aiosqlite.Row])"]
+    _write(tmp_path, {**CLEAN, "storage/people.py": "class PersonRepo:\n    def __init__(self, db: Database): ...\n"})
+    assert driver_types_in_signatures(tmp_path) == ["storage/people.py:2: __init__(self, db: Database -> )"]
+
+
 def _functions(top: str) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
     found = []
     for path in (ROOT / top).rglob("*.py"):

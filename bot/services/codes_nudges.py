@@ -18,7 +18,6 @@ from bot.unit_of_work import Transaction
 from storage.codes import Code, CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import OutboxRepo, Payload
-from storage.timefmt import from_db
 
 if TYPE_CHECKING:
 
@@ -64,14 +63,14 @@ class CodesNudges:
         due: dict[int, list[tuple[Code, Person, int]]] = {}
         recipients_by_id: dict[int, Person] = {}
         for row in await repo.nudge_candidates():
-            n = int(row["nudges"])
+            n = row.nudges
             if n >= MAX_NUDGES:
                 continue
-            since = from_db(row["last_nudge"] or row["first_sent"])
+            since = row.since
             if now < self.codes.allowed_time(since + NUDGE_INTERVAL):
                 continue
-            code = await repo.get(int(row["code_id"]))
-            recipient = await self.people.get(int(row["recipient_id"]))
+            code = await repo.get(row.code_id)
+            recipient = await self.people.get(row.recipient_id)
             if code is None or recipient is None or not recipient.reachable:
                 continue
             # The gate may have closed since the card went out (consent withdrawn).

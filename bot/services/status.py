@@ -26,7 +26,6 @@ from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
 from storage.codes import CodeRepo
 from storage.consent_destruction import DestructionRepo
 from storage.ops import DbBackup, JournalBackup, OpsRepo
-from storage.timefmt import from_db
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -384,11 +383,7 @@ class StatusService:
         if rows is None:
             return None
 
-        return [
-            TrainingRow(r["title"], from_db(r["starts_at"]), int(r["invited"] or 0), int(r["yes"] or 0),
-                        int(r["attended"] or 0))
-            for r in rows
-        ]
+        return [TrainingRow(r.title, r.starts_at, r.invited, r.yes, r.attended) for r in rows]
 
     async def collect(self, viewer: Person | None = None) -> StatusData:
         now = self.clock.now()

@@ -51,8 +51,8 @@ class ProgressWatchers:
     async def resume(self, bot: Bot) -> None:
         """After a restart, keep editing the progress messages of broadcasts still under way."""
         for row in await DeliveryRepo(self.db).unfinished_broadcasts():
-            t = self.catalog.bind(row["lang"] or DEFAULT_LANG)
-            self.start(bot, t, row["id"], row["progress_chat_id"], row["progress_message_id"])
+            t = self.catalog.bind(row.lang or DEFAULT_LANG)
+            self.start(bot, t, row.broadcast_id, row.chat_id, row.message_id)
 
     async def stop(self) -> None:
         tasks = self.tasks
