@@ -30,6 +30,8 @@ from bot.channels import Channel
 from bot.i18n import Translator
 from bot.services.consent_evidence import Selection
 from bot.services.imports import ImportOptions
+from bot.services.print_sheets import render_sheets
+from bot.services.qr_card import CardData, qr_payload
 from bot.services.roster import import_roster
 from bot.services.surveys import Audience
 from bot.services.surveys_spec import load_templates
@@ -63,7 +65,7 @@ WORKBOOKS = {
 }
 # Every module that draws a PDF itself (fpdf), and the files below it draws.
 PDFS = {
-    "bot.services.print_sheets": ("codes.pdf", "parents.pdf"),
+    "bot.services.print_sheets": ("codes.pdf", "parents.pdf", "school.pdf"),
     "bot.services.consent_export": ("consents.pdf", "form.pdf"),
     "bot.services.consent_pdf": ("evidence.pdf", "act.pdf"),
     "bot.services.analysis": ("analysis.pdf",),
@@ -223,6 +225,8 @@ def _check_workbook(name: str, data: bytes) -> None:
 LONG_NAME = "Константинопольская-Голенищева Александра-Виктория Святославовна"
 LONG_PUPIL = "Константинопольская-Римская Александра-Виктория Владиславовна"
 LONG_PARENT = "Константинопольский-Римский Владислав Ильич"
+LONG_SCHOOL = ("Муниципальное бюджетное общеобразовательное учреждение «Средняя общеобразовательная школа № 17"
+               " с углублённым изучением отдельных предметов»")
 PUPILS = [LONG_PUPIL, *(f"Ученик{i} Артём Павлович" for i in range(1, 7))]
 PUPIL_CODES = {name: f"LNG{i}-STU5-K{i:02d}" for i, name in enumerate(PUPILS, start=1)}
 
@@ -344,7 +348,12 @@ async def test_the_files_the_bot_makes_print(harness: Harness, tmp_path: Path) -
     (tmp_path / "codes.pdf").write_bytes(doc.document.data)  # type: ignore[union-attr]
     args = argparse.Namespace(class_label="5А", everyone=True, parents=True, out=str(tmp_path / "parents.pdf"))
     assert await h.app.services.codes_print.cmd_print_cards(args, t) == 0
-    for name in ("codes.pdf", "parents.pdf"):
+    # A school with its full official name: on two lines of each card, never cut.
+    (tmp_path / "school.pdf").write_bytes(render_sheets([CardData(
+        full_name=LONG_PUPIL, role_label="Обучающаяся", class_label="5А", code="AB12-CD34-EF56",
+        qr_payload=qr_payload("AB12-CD34-EF56", None), where_to_enter="Введите код в боте школы",
+        school_name=LONG_SCHOOL)], title="5А — пригласительные коды"))
+    for name in ("codes.pdf", "parents.pdf", "school.pdf"):
         pdfs[name] = tmp_path / name
     # The PDFs the bot makes itself need no conversion: read them as they are.
     parent = await h.app.people.get(await person_id(h.app, LONG_PARENT))
@@ -431,6 +440,8 @@ def _expect(pdfs: dict[str, Path]) -> None:
     text = _flat(pdfs["parents.pdf"])
     assert CODES["Иванова Елена Викторовна"] in text and CODES["Смирнов Олег Павлович"] in text
     assert _wrapped("Иванова Елена Викторовна", text) and _pages(pdfs["parents.pdf"]) == 1
+    text = _flat(pdfs["school.pdf"])
+    assert "…" not in text and _wrapped(LONG_SCHOOL, text) and _wrapped(LONG_PUPIL, text), text
 
     assert "Анализ текущего состояния" in _text(pdfs["analysis.pdf"]) and _pages(pdfs["analysis.pdf"]) == 2
     # The PDF register: a class a page group, every name whole; the form to sign names the child;

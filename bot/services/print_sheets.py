@@ -126,6 +126,10 @@ def _draw_card(pdf: FPDF, card: CardData, x0: float, y0: float) -> None:
     inner_w = CELL_W - 2 * PAD
 
     school, size = _lines(pdf, card.school_name, SANS, "B", (9, 8, 7), inner_w, 1)
+    if school[-1].endswith("…"):
+        # A school's full official name is long: up to three smaller lines rather than one cut short
+        # ("…«Ср…"), as on the card sent in the messenger.
+        school, size = _lines(pdf, card.school_name, SANS, "B", (8, 7, 6.5, 6), inner_w, 3)
     y = _text_block(pdf, school, x, y, SANS, "B", size, ACCENT)
     heading, size = _lines(pdf, card.title, SANS, "", (7.5, 6.5), inner_w, 1)
     y = _text_block(pdf, heading, x, y + 0.3, SANS, "", size, MUTED)
