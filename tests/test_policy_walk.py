@@ -4,7 +4,8 @@ linked on Telegram and on MAX, go through the flows of a school's term (tests/wa
 a sign-in link, training, surveys, acknowledgements, proofs, answers...), then every command, every
 main-menu label and the buttons the bot put on its answers and notices (the real ids), in MAX. The
 same steps, in the same order, are then taken on Telegram in a twin school (set up the same way, so
-every id and every state is the same at each step). In MAX the names, codes and sign-in links
+every id and every state is the same at each step; only the one-time link, random, does not work
+there, so the joining parent links by their phone instead). In MAX the names, codes and sign-in links
 arrive; on Telegram not one of them does, and each step that carried them in MAX answers on Telegram
 with the pointer to the school's bot in MAX. Every registered handler is reached on Telegram (the
 send log names the handler of every answer), but the few NOT_WALKED names, each with its reason.

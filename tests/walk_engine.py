@@ -161,9 +161,9 @@ async def explore(
 ) -> list[Step]:
     """Drive ``who`` through ``first`` (the buttons of the notices they got, a question typed in
     their own words...), then every command and menu label, then the buttons the bot answered with,
-    breadth first. A step is its action, a typed name (a screen may wait for one) and /cancel; the
-    first time a screen waits for something (a state not in ``cancelled``), /cancel comes at once,
-    and the same action again later with the typed name."""
+    breadth first. A screen that waits for an answer (an FSM state) gets /cancel the first time that
+    state is seen, and later (the same action again) a typed name (it matches the roster) and
+    /cancel: both the cancel and the answer are reached."""
     commands, labels = entry_points(h)
     queue: list[Action] = [*first, *(text(f"/{c}") for c in commands), *(text(label) for label in labels)]
     done: set[Action] = set()
@@ -185,7 +185,9 @@ async def explore(
         done.add(action)
         step = await run_step(h, who, [action])
         state = await state_of(h, who)
-        if state is not None and state not in cancelled:
+        if state is None:  # nothing waits for an answer
+            follow = Step([])
+        elif state not in cancelled:
             cancelled.add(state)
             again.add(action)
             queue.append(action)
