@@ -23,7 +23,7 @@ from bot.services.consent_paper import ConsentPaper, staff_classes
 from bot.services.consent_registers import ConsentRegisters, counts_by_class
 from bot.tg.callbacks import StaffAction, StaffCb
 from bot.tg.filters import HasRole
-from bot.tg.policy import child_data, personal_file, public
+from bot.tg.policy import child_data, declare, personal_file, varies
 from handlers.common import button, message_of
 from storage.people import PersonRepo
 
@@ -144,8 +144,10 @@ async def own_class(
     return True
 
 
-@public
+@varies(DataClass.CHILD_PERSONAL, DataClass.PUBLIC, by="a class teacher of one class: their pupils; else counts")
 async def show_classes(query: CallbackQuery, person: Person, t: Translator, *, consent_screens: ConsentScreens) -> None:
+    # «К списку классов» is a class teacher's own class by name when they have one class (staff_view).
+    declare(await consent_screens.staff_view_class(person))
     await query.answer()
     text, markup = await consent_screens.staff_view(person, t)
     msg = message_of(query)

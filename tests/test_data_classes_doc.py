@@ -77,7 +77,7 @@ def test_a_pointer_names_what_was_withheld_and_leads_somewhere(lang: str) -> Non
     unnamed_max = Pointers(catalog, rules)
     unnamed_max.max_served = True
     alone = Pointers(catalog, rules)
-    paper = ("классному руководителю", "бумажном бланке") if lang == "ru" else ("class teacher", "paper form")
+    paper = ("классного руководителя", "бумажном бланке") if lang == "ru" else ("class teacher", "paper form")
     for data_class, words in WITHHELD.items():
         said = words[0] if lang == "ru" else words[1]
         text = with_max.text(lang, Channel.TELEGRAM, data_class)

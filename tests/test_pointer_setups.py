@@ -114,7 +114,7 @@ async def test_telegram_only_the_pointer_leads_to_the_class_teacher_and_the_pape
         pointer = await _codes_on_telegram(tg, parent)
         assert pointer == (
             "🔒 Сведения о ребёнке школа не передаёт через Telegram. "
-            "Обратитесь к классному руководителю: он выдаст это на бумажном бланке."
+            "Получите это у классного руководителя на бумажном бланке."
         )
         await asyncio.sleep(0.2)
         assert parent.photos() == []  # the card is not sent either (the paper path)
@@ -142,7 +142,7 @@ async def test_telegram_and_max_the_pointer_leads_to_max_where_the_answer_arrive
         pointer = await _codes_on_telegram(tg, on_tg)
         assert pointer.startswith("🔒 Сведения о ребёнке школа не передаёт через Telegram. ")
         assert "Тот же ответ — в боте школы в MAX: https://max.ru/" in pointer
-        assert "классному руководителю" not in pointer
+        assert "классного руководителя" not in pointer
         await _codes_on_max(on_max)
         assert on_tg.photos() == []
         assert not any(name in _telegram_shows(tg) for name in CHILDREN)

@@ -186,6 +186,9 @@ class DeclaredClass(BaseMiddleware):
             return await handler(event, data)
 
 
+TOAST_LIMIT = 200  # the characters of a callback query's answer Telegram shows
+
+
 class Pointers:
     """The text sent instead of what a channel may not carry: what was withheld, in general words,
     and where to get it (a link to the bot in MAX when MAX is served and may carry it, else the class
@@ -216,12 +219,16 @@ class Pointers:
         )
 
     def toast(self, lang: str | None, channel: Channel, data_class: DataClass) -> str:
+        """A button's short answer: what and where as in the message (the link too) when it fits in
+        Telegram's 200 characters, else where in a few words."""
         t = self.catalog.bind(lang or DEFAULT_LANG)
+        what = t(f"channels.what.{data_class.value}")
+        name = t(f"channels.export.channel_name.{channel.value}")
+        text = t("channels.pointer_short", what=what, channel=name, where=self._where(t, channel, data_class))
+        if len(text) <= TOAST_LIMIT:
+            return text
         where = "channels.where_short_max" if self._to_max(channel, data_class) else "channels.where_short_paper"
-        return t(
-            "channels.pointer_short", what=t(f"channels.what.{data_class.value}"),
-            channel=t(f"channels.export.channel_name.{channel.value}"), where=t(where),
-        )
+        return t("channels.pointer_short", what=what, channel=name, where=t(where))
 
 
 def carries_content(name: str, method: TelegramMethod[Any]) -> bool:

@@ -35,11 +35,20 @@ MAX_BOT = "school_bot"
 
 EVENTS = {"message": "message", "callback_query": "button", "errors": "error", "edited_message": "edited message"}
 
-# Candidate values for a CallbackData field typed `str` (FaqNav.v): every action value the module declares.
-_STR_CANDIDATES: tuple[str, ...] = tuple(
-    sorted({m.value for obj in vars(callbacks).values() if isinstance(obj, type) and issubclass(obj, enum.StrEnum)
-            for m in obj})
-)
+# Candidate values for a CallbackData field typed `str` (FaqNav.v): every action value the module
+# declares, with the names it has there (shown next to a terse value: "v=s (search)").
+_STR_NAMES: dict[str, set[str]] = {}
+for _obj in vars(callbacks).values():
+    if isinstance(_obj, type) and issubclass(_obj, enum.StrEnum):
+        for _member in _obj:
+            _STR_NAMES.setdefault(_member.value, set()).add(_member.name.lower())
+_STR_CANDIDATES: tuple[str, ...] = tuple(sorted(_STR_NAMES))
+
+
+def _shown_value(value: Any, typed_str: bool) -> str:
+    text = str(getattr(value, "value", value))
+    names = sorted(_STR_NAMES.get(text, set()) - {text}) if typed_str else []
+    return f"{text} ({'/'.join(names)})" if names else text
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ def _callback(flt: CallbackQueryFilter) -> str:
         for value in candidates:
             try:
                 if flt.rule.resolve(cls.model_construct(**{**base, field: value})):
-                    passing.append(str(getattr(value, "value", value)))
+                    passing.append(_shown_value(value, tp is str))
             except (TypeError, ValueError, AttributeError):  # a rule that cannot judge this sample: no match
                 continue
         if passing and len(passing) < len(list(candidates)):
