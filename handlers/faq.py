@@ -24,7 +24,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import FaqEntry, FaqError
 from bot.services.tickets import TicketsService, audiences_of
-from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketAction, TicketCb
+from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
 from bot.tg.filters import HasRole, MenuButton
 from bot.tg.policy import declare, public, varies
 from handlers.common import keyboard
@@ -151,13 +151,6 @@ async def entry_screen(
     rows = [[_back(t, back)]]
     if person is not None:
         rows.insert(0, [InlineKeyboardButton(text=t("help.faq.ask"), callback_data=TicketCb(action="ask").pack())])
-    if entry.personal and person is not None and person.is_admin:
-        # Not checked yet: the IT officer reviews it as a new one is reviewed before it is made.
-        ticket_id = await tickets.ticket_of_unchecked_entry(entry.id)
-        if ticket_id is not None:
-            rows.insert(0, [InlineKeyboardButton(
-                text=t("help.faq.check_entry"), callback_data=TicketCb(action=TicketAction.FAQ, id=ticket_id).pack()
-            )])
     return f"<b>{entry.question}</b>\n\n{entry.answer}", keyboard(rows)
 
 

@@ -388,7 +388,8 @@ async def questions_command(message: Message, t: Translator, *, tickets: Tickets
 
 async def _send_open_list(message: Message, t: Translator, tickets: TicketsService) -> None:
     items = await tickets.tickets_overview()
-    if not items:
+    unchecked = await tickets.unchecked_faq()
+    if not items and not unchecked:
         await message.answer(t("help.ticket.none_open"))
         return
     rows = []
@@ -404,9 +405,16 @@ async def _send_open_list(message: Message, t: Translator, tickets: TicketsServi
                 )
             ]
         )
-    await message.answer(
-        t.plural("help.ticket.open_list", len(items)), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows)
-    )
+    # FAQ entries made from questions before the check existed: each offered for the same review.
+    for ticket in unchecked:
+        snippet = ticket.text if len(ticket.text) <= 30 else ticket.text[:29] + "…"
+        rows.append([InlineKeyboardButton(
+            text=f"📚 №{ticket.id}: {snippet}", callback_data=TicketCb(action=TicketAction.FAQ, id=ticket.id).pack()
+        )])
+    lines = [t.plural("help.ticket.open_list", len(items)) if items else t("help.ticket.none_open")]
+    if unchecked:
+        lines.append(t("help.ticket.faq_unchecked", n=len(unchecked)))
+    await message.answer("\n\n".join(lines), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 def build_router() -> Router:

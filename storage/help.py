@@ -149,6 +149,15 @@ class HelpRepo:
         )
         return [_ticket(r) for r in rows]
 
+    async def unchecked_faq_tickets(self, limit: int = 20) -> list[Ticket]:
+        """Tickets whose FAQ entry no IT officer has checked for personal data (made before migration 032)."""
+        rows = await self.db.fetchall(
+            "SELECT t.* FROM tickets t JOIN faq_extra f ON f.id = t.faq_extra_id"
+            " WHERE f.checked_at IS NULL AND f.removed_at IS NULL ORDER BY t.id LIMIT ?",
+            (limit,),
+        )
+        return [_ticket(r) for r in rows]
+
     async def count_unclosed(self) -> int:
         return int(await self.db.fetchval("SELECT count(*) FROM tickets WHERE status != 'closed'") or 0)
 

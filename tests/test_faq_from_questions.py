@@ -133,3 +133,23 @@ async def test_the_officer_sees_and_corrects_both_texts_before_the_entry_is_made
     assert any("добавлены в FAQ" in a for a in alerts(calls))
     row = await h.app.db.fetchone("SELECT question, answer FROM faq_extra")
     assert row is not None and (row["question"], row["answer"]) == (REWRITTEN, "Обновите страницу дневника вечером.")
+
+
+async def test_an_unchecked_entry_is_offered_to_the_it_officer_for_review(harness: Harness) -> None:
+    """The IT officer's list of questions offers every entry made before the check for review."""
+    h = harness
+    await linked_school(h, IT_OFFICER, PARENT_TWO)
+    await _asked_and_answered(h, 1)
+    async with h.app.db.transaction() as conn:
+        await HelpRepo.insert_faq_extra(conn, ticket_id=1, audience={"parent"}, question=ASKED, answer=ANSWER,
+                                        created_by=None, now=h.clock.now())
+        await HelpRepo.close_ticket(conn, 1, h.clock.now())
+    calls = await h.text(IT_OFFICER, "/questions")
+    assert "Открытых вопросов нет" in shown(calls) and "ещё не проверенные на персональные данные: 1" in shown(calls)
+    offered = [d for c in calls for label, d in buttons(c) if label.startswith("📚 №1")]
+    assert offered == ["tk:faq:1"]
+    assert ASKED in shown(await h.press(IT_OFFICER, "tk:faq:1"))
+    await h.press(IT_OFFICER, "tk:faq_ok:1")  # as it is: the officer's own statement
+    assert await h.app.db.fetchval("SELECT checked_by FROM faq_extra WHERE id = 1") is not None
+    calls = await h.text(IT_OFFICER, "/questions")
+    assert "Открытых вопросов нет" in shown(calls) and not [b for c in calls for b in buttons(c)]

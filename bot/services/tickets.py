@@ -237,15 +237,6 @@ class TicketsService:
             return FaqDraft("unanswered")
         return FaqDraft("draft", ticket.text, ticket.answer)
 
-    async def ticket_of_unchecked_entry(self, entry_id: str) -> int | None:
-        """The ticket an FAQ entry not yet checked for personal data was made from (None: checked,
-        not made from a ticket, or gone)."""
-        raw = entry_id.removeprefix(EXTRA_PREFIX)
-        if raw == entry_id or not raw.isdigit():
-            return None
-        extra = await self.help.faq_extra(int(raw))
-        return None if extra is None or extra.checked else extra.ticket_id
-
     async def make_faq_entry(self, officer: Person, ticket_id: int, *, question: str, answer: str) -> FaqOutcome:
         """Publish the question and answer as the officer reviewed them (``question`` and ``answer``,
         rewritten or not: the officer states they carry no personal data) as an FAQ entry for the
@@ -288,6 +279,11 @@ class TicketsService:
             await HelpRepo.close_ticket(conn, ticket.id, now)
         self.faq_merged.clear()
         return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
+
+    async def unchecked_faq(self, limit: int = 20) -> list[Ticket]:
+        """Tickets whose FAQ entry was made before the check and still waits for it (the IT officer's
+        list of questions offers each for review)."""
+        return await self.help.unchecked_faq_tickets(limit)
 
     async def tickets_overview(self, limit: int = 20) -> list[tuple[Ticket, Person | None]]:
         tickets = await self.help.unclosed_tickets(limit)
