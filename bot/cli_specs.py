@@ -80,7 +80,7 @@ def sandbox(sub: SubParsers, export: SubParsers) -> None:
     p.add_argument("--script", type=Path, default=None, help="play this TOML script and exit (non-zero on failure)")
     p.add_argument("--start", default=None, help='school time to start at, e.g. "2026-12-01 10:00" '
                    "(default: the next working day 10:00)")
-    p.add_argument("--lang", default="ru", choices=["ru", "en"],
+    p.add_argument("--lang", default=None, choices=["ru", "en"],
                    help="the language of the sandbox's screens and of the demo people's Telegram")
     p.add_argument("--max", action="store_true",
                    help="serve MAX beside Telegram (a fake MAX server): play people on MAX with /as N max or /wire")

@@ -13,6 +13,7 @@ import pytest
 
 from bot.channels import Channel
 from bot.cli import build_parser
+from bot.i18n import Catalog
 from bot.modpath import resolve
 from bot.paths import ROOT
 from bot.sandbox import cmd_sandbox
@@ -57,7 +58,7 @@ def test_parse_time_arg() -> None:
     assert (parse_time_arg("+1d12h", START, MSK) - START).total_seconds() == 36 * 3600
     assert parse_time_arg("2027-05-20 09:00", START, MSK).astimezone(MSK).hour == 9
     for bad in ("+", "+3x", "tomorrow", "+0d"):
-        with pytest.raises(ValueError, match="bad duration|expected"):
+        with pytest.raises(ValueError, match="time_duration|time_format"):
             parse_time_arg(bad, START, MSK)
 
 
@@ -194,29 +195,33 @@ press = "📱 Поделиться номером телефона"
 expect = "Смирнов Олег Павлович"
 """))
     result = await play(sandbox, good)
-    assert result.ok and result.summary() == "script s: 2 steps passed"
+    assert result.ok and result.summary() == "Сценарий «s» пройден, шагов: 2."
 
     step = {"as": "parent_one", "send": "/menu", "expect": "Этого текста нет", "timeout": 0.5}
     bad = Script("wrong", good.path, [step])
     result = await play(sandbox, bad)
     assert not result.ok
     summary = result.summary()
-    assert summary.startswith("script wrong: FAILED at step 1 of 1")
-    assert "- a new message containing 'Этого текста нет'" in summary
+    assert summary.startswith("Сценарий «wrong» не пройден: ошибка на шаге 1 из 1.")
+    assert "- новое сообщение с текстом «Этого текста нет»" in summary
     assert "+ #" in summary and "Главное меню" in summary  # what the chat actually got
 
     missing = Script("btn", good.path, [{"as": "parent_one", "press": "Нет такой кнопки"}])
     result = await play(sandbox, missing)
-    assert not result.ok and "buttons shown now" in (result.failure or "")
+    assert not result.ok and "кнопки сейчас" in (result.failure or "")
 
 
 def test_script_validation(tmp_path: Path) -> None:
-    with pytest.raises(ScriptError, match="unknown key"):
+    t = Catalog.load().bind("ru")
+    with pytest.raises(ScriptError, match="unknown_keys") as caught:
         load_script(_script(tmp_path, '[[steps]]\nas = "parent_5a"\nsned = "/start"\n'))
-    with pytest.raises(ScriptError, match="unknown persona"):
+    assert "шаг 1: неизвестные ключи: sned" in caught.value.text(t)
+    with pytest.raises(ScriptError, match="unknown_persona") as caught:
         load_script(_script(tmp_path, '[[steps]]\nas = "nobody"\n'))
-    with pytest.raises(ScriptError, match="one action per step"):
+    assert "человека «nobody» нет в учебной школе" in caught.value.text(t)
+    with pytest.raises(ScriptError, match="one_action") as caught:
         load_script(_script(tmp_path, '[[steps]]\nas = "pupil"\nsend = "/start"\ncontact = true\n'))
+    assert "одно действие" in caught.value.text(t)
 
 
 async def test_cli_script_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -226,7 +231,7 @@ async def test_cli_script_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtu
     args = build_parser().parse_args(["sandbox", "--script", str(path), "--data-dir", str(tmp_path / "d")])
     assert await cmd_sandbox(args) == 1
     err = capsys.readouterr().err
-    assert "FAILED at step 1" in err and "--- expected (stranger" in err
+    assert "ошибка на шаге 1" in err and "--- ожидалось (stranger" in err
     result = await run_script(path, SandboxOptions(data_dir=tmp_path / "d2"))
     assert not result.ok
 

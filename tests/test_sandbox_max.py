@@ -72,5 +72,6 @@ expect = "Смирнов Олег Павлович"
     person = sandbox.persona("parent_one").person
     assert await sandbox.app.people.by_account(Channel.MAX, sandbox.max_user_for(person).id) is not None
     path.write_text('[[steps]]\nas = "pupil"\nwire = "icq"\n', encoding="utf-8")
-    with pytest.raises(ScriptError, match="wire must be"):
+    with pytest.raises(ScriptError, match="bad_wire") as caught:
         load_script(path)
+    assert "wire — это «max» или «telegram», а не «icq»" in caught.value.text(sandbox.app.catalog.bind("ru"))

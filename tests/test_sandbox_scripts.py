@@ -21,4 +21,4 @@ def test_the_main_journeys_are_shipped() -> None:
 async def test_shipped_script_passes(script: Path, tmp_path: Path) -> None:
     result = await run_script(script, SandboxOptions(data_dir=tmp_path / "sandbox"))
     assert result.ok, result.summary() + "\n" + "\n".join(result.transcript)
-    assert result.summary() == f"script {script.stem}: {result.total} steps passed"
+    assert result.summary() == f"Сценарий «{script.stem}» пройден, шагов: {result.total}."

@@ -13,13 +13,15 @@ import logging
 import sys
 from zoneinfo import ZoneInfo
 
+from bot.cli import cli_lang
 from bot.config import load_school_config
+from bot.i18n import Catalog
 from bot.sandbox.chat import run_terminal
 from bot.sandbox.clock_args import parse_start, school_config_path
 from bot.sandbox.demo import write_demo_files
-from bot.sandbox.options import SandboxOptions
+from bot.sandbox.options import SandboxOptions, SandboxProblem
 from bot.sandbox.runner import Sandbox
-from bot.sandbox.script import ScriptError, run_script
+from bot.sandbox.script import run_script
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
@@ -27,19 +29,22 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
     if not args.verbose:
         # The bot's INFO lines would drown the chat; warnings still show.
         logging.getLogger().setLevel(logging.WARNING)
-    options = SandboxOptions(data_dir=args.data_dir, keep=args.keep, lang=args.lang, max=args.max)
+    # The sandbox's own --lang, else the command line's (`schoolbot --lang en sandbox`, an English LANG).
+    lang = args.lang or cli_lang(args)
+    t = Catalog.load().bind(lang)
+    options = SandboxOptions(data_dir=args.data_dir, keep=args.keep, lang=lang, max=args.max)
     if args.start:
         school = load_school_config(school_config_path(args.data_dir))
         try:
             options.start = parse_start(args.start, ZoneInfo(school.school.timezone))
-        except ValueError as exc:
-            print(f"schoolbot sandbox: --start: {exc}", file=sys.stderr)
+        except SandboxProblem as exc:
+            print(t("sandbox.start_error", error=exc.text(t)), file=sys.stderr)
             return 2
     if args.script is not None:
         try:
             result = await run_script(args.script, options)
-        except ScriptError as exc:
-            print(f"schoolbot sandbox: {exc}", file=sys.stderr)
+        except SandboxProblem as exc:  # the script is wrong (ScriptError) or its `start` is
+            print(t("sandbox.cli_error", error=exc.text(t)), file=sys.stderr)
             return 2
         print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
         return 0 if result.ok else 1

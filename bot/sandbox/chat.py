@@ -21,6 +21,7 @@ from bot.i18n import LANGUAGES
 from bot.sandbox.chat_output import ChatOutput, RichOutput
 from bot.sandbox.clock_args import parse_time_arg
 from bot.sandbox.demo import PERSONAS, DemoPerson
+from bot.sandbox.options import SandboxProblem
 from bot.sandbox.runner import Sandbox
 from bot.sandbox.wires import WIRE_LABELS, PlayedUser, Wire, parse_wire
 from bot.services.people_text import parse_role, split_list
@@ -368,8 +369,8 @@ class ChatEngine:
         now = self.sb.clock.now()
         try:
             target = parse_time_arg(arg, now, self.sb.tz)
-        except ValueError as exc:
-            raise ChatError(self.t("bad_time", arg=arg, error=str(exc))) from None
+        except SandboxProblem as exc:
+            raise ChatError(self.t("bad_time", arg=arg, error=exc.text(self.sb.app.catalog.bind(self.lang)))) from None
         if target <= now:
             raise ChatError(self.t("time_backwards", when=self.when(now)))
         ticks = await self.sb.travel(target)
@@ -433,7 +434,7 @@ async def run_terminal(sandbox: Sandbox, *, rich: bool | None = None) -> int:
     engine = ChatEngine(sandbox, out)
     out.info(engine.t("intro", url=sandbox.tg.base_url))
     out.info(engine.t("intro_time", when=engine.when(sandbox.clock.now())))
-    for report_line in sandbox.demo_report.lines():
+    for report_line in sandbox.demo_report.lines(sandbox.app.catalog.bind(engine.lang)):
         out.info(report_line)
     out.write(engine.t("help"))
     await engine.cmd_as("")

@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.app import App
+from bot.sandbox.options import SandboxProblem
 from bot.services.ops import BACKUP_WINDOW
 
 
@@ -20,7 +21,8 @@ def parse_start(value: str, tz: ZoneInfo) -> datetime:
         except ValueError:
             continue
         return naive.replace(tzinfo=tz).astimezone(UTC)
-    raise ValueError(f"expected 'YYYY-MM-DD HH:MM' (school time), got {value!r}")
+    raise SandboxProblem("time_format", value=value)
+
 
 NIGHTLY_BACKUP_AT = time(BACKUP_WINDOW[0].hour, 30)
 
@@ -77,8 +79,8 @@ def parse_time_arg(arg: str, now: datetime, tz: ZoneInfo) -> datetime:
                 total += int(number) * units[ch]
                 number = ""
             elif ch != " ":
-                raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
+                raise SandboxProblem("time_duration", value=arg)
         if number or total == 0:
-            raise ValueError(f"bad duration {arg!r}: use e.g. +3d, +2h, +1d12h, +30m")
+            raise SandboxProblem("time_duration", value=arg)
         return now + timedelta(seconds=total)
     return parse_start(text, tz)

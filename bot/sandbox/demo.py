@@ -16,7 +16,9 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
+from bot.sandbox.options import SandboxProblem
 from bot.services.exports import write_private
 from bot.services.imports import ImportOptions
 
@@ -162,13 +164,18 @@ def school_year_of(day_year: int, month: int) -> int:
 
 @dataclass
 class DemoReport:
-    # kind -> one-line result; skipped kinds name why.
-    loaded: dict[str, str] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
+    # kind -> what its import counted; skipped kinds say why (a catalog key and its values).
+    loaded: dict[str, dict[str, int]] = field(default_factory=dict)
+    skipped: dict[str, SandboxProblem] = field(default_factory=dict)
 
-    def lines(self) -> list[str]:
-        out = [f"  {kind}: {text}" for kind, text in self.loaded.items()]
-        out += [f"  {kind}: skipped ({why})" for kind, why in self.skipped.items()]
+    def lines(self, t: Translator) -> list[str]:
+        def counts(found: dict[str, int]) -> str:
+            return ", ".join(t("sandbox.demo.count", what=t(f"imports.count.{k}"), n=v) for k, v in found.items())
+
+        out = [t("sandbox.demo.loaded", kind=t(f"sandbox.demo.kind.{kind}"),
+                 counts=counts(found) or t("sandbox.demo.ok")) for kind, found in self.loaded.items()]
+        out += [t("sandbox.demo.skipped", kind=t(f"sandbox.demo.kind.{kind}"), why=why.text(t))
+                for kind, why in self.skipped.items()]
         return out
 
 
@@ -201,16 +208,16 @@ async def load_demo(app: App, *, school_year: int) -> DemoReport:
     for kind, data, filename in files:
         importer = app.importers.get(kind)
         if importer is None:
-            report.skipped[kind] = "importer not registered"
+            report.skipped[kind] = SandboxProblem("demo.no_importer")
             continue
         outcome = await importer.run(data, filename, ImportOptions(school_year=school_year))
         if outcome.ok:
-            report.loaded[kind] = ", ".join(f"{k} {v}" for k, v in outcome.counts.items()) or "ok"
+            report.loaded[kind] = dict(outcome.counts)
         else:
             first = outcome.errors[0]
-            report.skipped[kind] = (
-                f"{len(outcome.errors)} error(s), first at line {first.line}: {first.code} {first.params}"
-            )
+            message = SandboxProblem(first.code, area="import_errors", **first.params)
+            report.skipped[kind] = SandboxProblem("demo.errors", n=len(outcome.errors), line=first.line,
+                                                  message=message)
             log.warning("sandbox demo: %s import failed: %s", kind, outcome.errors[:3])
     return report
 

@@ -6,6 +6,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from bot.i18n import Translator
+
+
+class SandboxProblem(ValueError):
+    """A wrong time, option or script, said in the reader's language where it is shown: a catalog
+    key under `sandbox.` and its values (the sandbox speaks Russian, or English with --lang en)."""
+
+    def __init__(self, key: str, /, *, area: str = "sandbox", **params: object) -> None:
+        super().__init__(f"{area}.{key}", params)
+        self.key = f"{area}.{key}"
+        self.params: dict[str, object] = params
+
+    def text(self, t: Translator) -> str:
+        # A value may itself be a problem to word (an import error inside the demo's report).
+        return t(self.key, **{k: v.text(t) if isinstance(v, SandboxProblem) else v for k, v in self.params.items()})
+
 
 @dataclass
 class SandboxOptions:

@@ -29,10 +29,11 @@ from typing import Any
 
 from bot.config import load_school_config
 from bot.fakeapi import SentMessage
+from bot.i18n import Translator
 from bot.sandbox.chat import active_buttons
 from bot.sandbox.clock_args import parse_start, parse_time_arg, school_config_path
 from bot.sandbox.demo import PERSONAS, DemoPerson
-from bot.sandbox.options import SandboxOptions
+from bot.sandbox.options import SandboxOptions, SandboxProblem
 from bot.sandbox.runner import Sandbox
 from bot.sandbox.wires import PlayedUser, Wire, parse_wire
 
@@ -42,8 +43,14 @@ KEYS = frozenset({"as", "wire", *ACTIONS, *CHECKS, "timeout", "note"})
 DEFAULT_TIMEOUT = 5.0
 
 
-class ScriptError(Exception):
-    """The script itself is wrong (unknown key, unknown persona, bad value)."""
+class ScriptError(SandboxProblem):
+    """The script itself is wrong (unknown key, unknown persona, bad value): a catalog key under
+    `sandbox.script.` and its values, worded where it is shown."""
+
+    def __init__(self, key: str, /, **params: object) -> None:
+        super().__init__(f"script.{key}")
+        self.params = params
+        self.args = (self.key, params)
 
 
 class StepFailed(Exception):
@@ -63,6 +70,7 @@ class ScriptResult:
     name: str
     passed: int
     total: int
+    t: Translator  # the sandbox's language (Russian, or English with --lang en)
     failure: str | None = None
     transcript: list[str] = field(default_factory=list)
 
@@ -72,37 +80,52 @@ class ScriptResult:
 
     def summary(self) -> str:
         if self.ok:
-            return f"script {self.name}: {self.passed} steps passed"
-        return f"script {self.name}: FAILED at step {self.passed + 1} of {self.total}\n{self.failure}"
+            return self.t("sandbox.script.passed", name=self.name, n=self.passed)
+        return self.t("sandbox.script.failed", name=self.name, step=self.passed + 1, total=self.total,
+                      failure=self.failure)
 
 
 def load_script(path: Path) -> Script:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ScriptError(f"{path}: {exc}") from None
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ScriptError("not_toml", path=path, error=exc) from None
     steps = raw.get("steps")
     if not isinstance(steps, list) or not steps or not all(isinstance(s, dict) for s in steps):
-        raise ScriptError(f"{path}: expected [[steps]] tables")
+        raise ScriptError("no_steps", path=path)
     personas = {p.key for p in PERSONAS}
     for n, step in enumerate(steps, 1):
         unknown = set(step) - KEYS
         if unknown:
-            raise ScriptError(f"{path}: step {n}: unknown key(s) {sorted(unknown)}; known: {sorted(KEYS)}")
+            raise ScriptError("unknown_keys", path=path, n=n, keys=", ".join(sorted(unknown)),
+                              known=", ".join(sorted(KEYS)))
         actions = [k for k in ACTIONS if k in step]
         if len(actions) > 1:
-            raise ScriptError(f"{path}: step {n}: one action per step, got {actions}")
+            raise ScriptError("one_action", path=path, n=n, actions=", ".join(actions))
         if "wire" in step and parse_wire(str(step["wire"])) is None:
-            raise ScriptError(f"{path}: step {n}: wire must be \"max\" or \"telegram\", got {step['wire']!r}")
+            raise ScriptError("bad_wire", path=path, n=n, value=step["wire"])
         if "as" in step and step["as"] not in personas:
-            raise ScriptError(f"{path}: step {n}: unknown persona {step['as']!r}; known: {sorted(personas)}")
+            raise ScriptError("unknown_persona", path=path, n=n, value=step["as"], known=", ".join(sorted(personas)))
     start = raw.get("start")
     return Script(name=str(raw.get("name") or path.stem), path=path, steps=steps,
                   start=str(start) if start else None)
 
 
+def _unreadable(path: Path, exc: OSError) -> ScriptError:
+    # A missing file is said in the reader's language; anything rarer keeps the system's words.
+    if isinstance(exc, FileNotFoundError):
+        return ScriptError("no_file", path=path)
+    return ScriptError("unreadable", path=path, error=exc.strerror or exc)
+
+
 def _describe(step: dict[str, Any]) -> str:
-    return ", ".join(f"{k} = {v!r}" for k, v in step.items() if k != "note")
+    """The step as its script writes it (TOML: `contact = true`, not Python's True)."""
+    def value(v: Any) -> str:
+        return ("true" if v else "false") if isinstance(v, bool) else repr(v)
+
+    return ", ".join(f"{k} = {value(v)}" for k, v in step.items() if k != "note")
 
 
 def _text(message: SentMessage) -> str:
@@ -124,6 +147,7 @@ class Player:
         self.transcript: list[str] = []
         # The messenger each persona is played on (`wire = "max"` in a step); Telegram by default.
         self.wires: dict[str, Wire] = {}
+        self.t = sandbox.app.catalog.bind(sandbox.options.lang)
 
     def _snapshot(self, chat_id: int | None = None) -> None:
         """Start a new window: for one chat (its persona acted) or for all (time moved)."""
@@ -147,7 +171,7 @@ class Player:
     @property
     def chat_id(self) -> int:
         if self.current is None or self.current.tg_id is None:
-            raise ScriptError("no persona chosen yet: start with `as = \"...\"`")
+            raise ScriptError("no_persona")
         return self.sb.chat_of(self.current, self.wire)
 
     @property
@@ -156,7 +180,7 @@ class Player:
 
     def user(self) -> PlayedUser:
         if self.current is None:
-            raise ScriptError("no persona chosen yet")
+            raise ScriptError("no_persona")
         return self.sb.played(self.current, self.wire)
 
     async def play(self) -> ScriptResult:
@@ -166,21 +190,23 @@ class Player:
             try:
                 await self.step(step)
             except StepFailed as exc:
-                header = f"step {n + 1}: {_describe(step)}"
+                header = self.t("sandbox.script.step", n=n + 1, what=_describe(step))
                 if step.get("note"):
                     header += f"  ({step['note']})"
-                return ScriptResult(self.script.name, n, total, f"{header}\n{exc}", self.transcript)
-            except (ScriptError, LookupError, ValueError) as exc:
-                return ScriptResult(self.script.name, n, total, f"step {n + 1}: {_describe(step)}\n  {exc}",
+                return ScriptResult(self.script.name, n, total, self.t, f"{header}\n{exc}", self.transcript)
+            except (SandboxProblem, LookupError, ValueError) as exc:
+                said = exc.text(self.t) if isinstance(exc, SandboxProblem) else str(exc)
+                return ScriptResult(self.script.name, n, total, self.t,
+                                    f"{self.t('sandbox.script.step', n=n + 1, what=_describe(step))}\n  {said}",
                                     self.transcript)
-        return ScriptResult(self.script.name, total, total, None, self.transcript)
+        return ScriptResult(self.script.name, total, total, self.t, None, self.transcript)
 
     async def step(self, step: dict[str, Any]) -> None:
         if "as" in step:
             self.current = next(p.person for p in PERSONAS if p.key == step["as"])
         if "wire" in step:
             if self.current is None:
-                raise ScriptError("no persona chosen yet")
+                raise ScriptError("no_persona")
             wire = parse_wire(str(step["wire"]))
             assert wire is not None  # checked by load_script
             self.wires[self.current.full_name] = wire
@@ -195,20 +221,20 @@ class Player:
         if "expect" in step:
             wanted = step["expect"] if isinstance(step["expect"], list) else [step["expect"]]
             for text in wanted:
-                await self.wait(f"a new message containing {str(text)!r}", lambda m, s=str(text): s in _text(m),
+                await self.wait(self.t("sandbox.script.want_text", text=text), lambda m, s=str(text): s in _text(m),
                                 timeout)
         if step.get("expect_photo"):
-            await self.wait("a photo", lambda m: m.method == "sendPhoto", timeout)
+            await self.wait(self.t("sandbox.script.want_photo"), lambda m: m.method == "sendPhoto", timeout)
         if "expect_document" in step:
             part = step["expect_document"]
             if part is True:
-                await self.wait("a document", lambda m: m.method == "sendDocument", timeout)
+                await self.wait(self.t("sandbox.script.want_document"), lambda m: m.method == "sendDocument", timeout)
             else:
-                await self.wait(f"a document named like {part!r}",
+                await self.wait(self.t("sandbox.script.want_document_named", part=part),
                                 lambda m: m.method == "sendDocument" and str(part) in (m.filename or ""), timeout)
         if "expect_buttons" in step:
             for text in step["expect_buttons"]:
-                await self.wait(f"a new message with button {text!r}",
+                await self.wait(self.t("sandbox.script.want_button", text=text),
                                 lambda m, s=str(text): any(s in b for row in m.buttons() + m.reply_buttons()
                                                            for b in row), timeout)
         if "expect_not" in step:
@@ -217,11 +243,11 @@ class Player:
             for text in wanted:
                 bad = [m for m in self.new_messages(self.chat_id) if str(text) in _text(m)]
                 if bad:
-                    raise StepFailed(self.diff(f"no new message containing {str(text)!r}"))
+                    raise StepFailed(self.diff(self.t("sandbox.script.want_no_text", text=text)))
         if step.get("expect_none"):
             await self.sb.settle()
             if self.new_messages(self.chat_id):
-                raise StepFailed(self.diff("no new messages"))
+                raise StepFailed(self.diff(self.t("sandbox.script.want_nothing")))
 
     async def wait(self, what: str, predicate: Any, timeout: float) -> None:
         loop = asyncio.get_running_loop()
@@ -238,20 +264,21 @@ class Player:
         chat_id = self.chat_id
         got = self.new_messages(chat_id)
         who = self.sb.name_of(chat_id)
-        lines = [f"--- expected ({who}, after {self.last_action})", f"+++ got ({len(got)} new message(s))",
-                 f"- {expected}"]
+        lines = [self.t("sandbox.script.expected", who=who, action=self.last_action),
+                 self.t("sandbox.script.got", n=len(got)), f"- {expected}"]
         for m in got:
-            kind = {"sendPhoto": "photo ", "sendDocument": "document "}.get(m.method, "")
+            kind = {"sendPhoto": self.t("sandbox.script.photo"),
+                    "sendDocument": self.t("sandbox.script.document")}.get(m.method)
             file = f" [{m.filename}]" if m.filename else ""
-            lines.append(f"+ #{m.message_id} {kind}{(m.plain or '')!r}{file}")
+            lines.append(f"+ #{m.message_id} {kind + ' ' if kind else ''}{(m.plain or '')!r}{file}")
             buttons = [b for row in m.buttons() for b in row]
             keyboard = [b for row in m.reply_buttons() for b in row]
             if buttons:
-                lines.append(f"+     buttons: {buttons}")
+                lines.append(self.t("sandbox.script.buttons", buttons=buttons))
             if keyboard:
-                lines.append(f"+     keyboard: {keyboard}")
+                lines.append(self.t("sandbox.script.keyboard", keyboard=keyboard))
         if not got:
-            lines.append("+ (nothing)")
+            lines.append(self.t("sandbox.script.nothing"))
         return "\n".join(lines)
 
     # -- actions --------------------------------------------------------------------------------
@@ -261,7 +288,7 @@ class Player:
 
     async def do_send(self, text: str) -> None:
         user = self.user()
-        self._log(f"says {text!r}")
+        self._log(self.t("sandbox.script.says", text=text))
         await self.sb.act(user, user.send(str(text)))
 
     async def do_press(self, text: str) -> None:
@@ -269,7 +296,7 @@ class Player:
         messages = self.sb.sent(self.chat_id)
         for button in active_buttons(messages):
             if button.text == text:
-                self._log(f"presses {text!r}")
+                self._log(self.t("sandbox.script.presses", text=text))
                 if button.kind == "inline":
                     await self.sb.act(user, user.press(button.message, text))
                 else:
@@ -278,15 +305,15 @@ class Player:
         # An inline button on an older message is still pressable in Telegram.
         for message in reversed(messages):
             if not message.deleted and any(text == b for row in message.buttons() for b in row):
-                self._log(f"presses {text!r} (message #{message.message_id})")
+                self._log(self.t("sandbox.script.presses_on", text=text, n=message.message_id))
                 await self.sb.act(user, user.press(message, text))
                 return
         shown = [b.text for b in active_buttons(messages)]
-        raise StepFailed(f"--- expected a button {text!r}\n+++ buttons shown now: {shown}")
+        raise StepFailed(self.t("sandbox.script.no_button", text=text, shown=shown))
 
     async def do_contact(self, value: Any) -> None:
         user = self.user()
-        self._log("shares contact")
+        self._log(self.t("sandbox.script.shares_contact"))
         await self.sb.act(user, user.share_contact())
 
     async def do_file(self, value: str) -> None:
@@ -295,15 +322,16 @@ class Player:
         try:
             data = path.read_bytes()
         except OSError as exc:
-            raise ScriptError(f"{path}: {exc.strerror}") from None
+            raise _unreadable(path, exc) from None
         import mimetypes
 
-        self._log(f"sends file {path.name}")
+        self._log(self.t("sandbox.script.sends_file", name=path.name))
         await self.sb.act(user, user.send_document(data, path.name, mimetypes.guess_type(path.name)[0] or "text/csv"))
 
     async def do_time(self, value: str) -> None:
         target = parse_time_arg(str(value), self.sb.clock.now(), self.sb.tz)
-        self.transcript.append(f"time -> {target.astimezone(self.sb.tz):%Y-%m-%d %H:%M}")
+        when = f"{target.astimezone(self.sb.tz):%Y-%m-%d %H:%M}"
+        self.transcript.append(self.t("sandbox.script.time_moved", when=when))
         await self.sb.travel(target)
 
 
