@@ -14,7 +14,7 @@ import pytest
 from bot.app import build_dispatcher
 from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass
 from bot.i18n import Catalog
-from bot.tg.policy import Pointers
+from bot.tg.policy import Pointers, declare, sending
 from bot.tg.policy_doc import handler_rows
 from tests.harness import handler_harness
 
@@ -91,3 +91,22 @@ def test_a_pointer_names_what_was_withheld_and_leads_somewhere(lang: str) -> Non
         assert "MAX" in with_max.toast(lang, Channel.TELEGRAM, data_class)
         assert ("классного руководителя" if lang == "ru" else "class teacher") in alone.toast(
             lang, Channel.TELEGRAM, data_class)
+
+
+def test_only_a_varies_handler_declares_and_only_what_its_flag_lists() -> None:
+    """The table is written from the flags: a class set at run time that no flag names would make it
+    lie, so ``declare`` refuses it (the handler stops before sending anything more)."""
+    with sending(DataClass.PUBLIC, "fixed.handler") as scope:  # a handler with a fixed class
+        with pytest.raises(ValueError, match="fixed.handler declares personal"):
+            declare(DataClass.PERSONAL)
+        assert scope.data_class is DataClass.PUBLIC
+    with sending(DataClass.PERSONAL, "outbox:ticket") as scope:  # an outbox row carries its own
+        with pytest.raises(ValueError, match="outbox:ticket declares public"):
+            declare(DataClass.PUBLIC)
+    with sending(DataClass.PUBLIC, "faq.faq_entry") as scope:
+        scope.may_declare = (DataClass.PUBLIC, DataClass.PERSONAL)
+        declare(DataClass.PERSONAL)
+        assert scope.data_class is DataClass.PERSONAL
+        with pytest.raises(ValueError, match="not among its @varies classes"):
+            declare(DataClass.CREDENTIAL)
+        assert scope.data_class is DataClass.PERSONAL

@@ -130,6 +130,9 @@ class SendScope:
     data_class: DataClass
     purpose: str
     lang: str | None = None
+    # The classes the running handler's ``varies`` flag lists: the only ones ``declare`` may set (so
+    # docs/data-classes.md, written from the flags, tells the truth); None: its class is fixed.
+    may_declare: tuple[DataClass, ...] | None = None
     # chat id -> the pointer message already sent there in this scope: one answer that would have
     # been three messages (a "preparing" line, the file, a summary) becomes one pointer, not three.
     pointed: dict[int | str, Any] = field(default_factory=dict)
@@ -182,7 +185,9 @@ class DeclaredClass(BaseMiddleware):
         data_class = declared if isinstance(declared, DataClass) else DataClass.PERSONAL
         purpose = purpose_of(chosen) if isinstance(chosen, HandlerObject) else "unknown"
         t = data.get("t")
-        with sending(data_class, purpose, t.lang if isinstance(t, Translator) else None):
+        varying = varies_of(chosen) if isinstance(chosen, HandlerObject) else None
+        with sending(data_class, purpose, t.lang if isinstance(t, Translator) else None) as scope:
+            scope.may_declare = varying.classes if varying is not None else None
             return await handler(event, data)
 
 
@@ -355,7 +360,14 @@ class GuardedBots(BaseMiddleware):
 def declare(data_class: DataClass) -> None:
     """For a handler whose answer's class is data, not code (a survey carries its own class): what it
     sends from here on carries ``data_class``. The guard at the send still decides; handlers whose
-    class is fixed declare it with their flag only."""
+    class is fixed declare it with their flag only.
+
+    Only a handler registered with ``varies`` may call it, and only with a class its flag lists:
+    anything else raises (the handler then sends nothing more; the error handler apologises), so no
+    handler sends under a class its declaration, and the handler table, do not show."""
     scope = _scope.get()
-    if scope is not None:
-        scope.data_class = data_class
+    if scope is None:
+        return
+    if scope.may_declare is None or data_class not in scope.may_declare:
+        raise ValueError(f"{scope.purpose} declares {data_class.value}, not among its @varies classes")
+    scope.data_class = data_class
