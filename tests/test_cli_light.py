@@ -103,3 +103,19 @@ def test_commands_that_send_nothing_load_no_messenger_and_no_renderer(tmp_path: 
     argv, code, loaded = report[-1]
     assert code == 0 and "openpyxl" in loaded, (argv, code, loaded)
     assert not [m for m in loaded if m.startswith(("aiogram", "bot.app", "handlers"))], loaded
+
+
+def test_a_command_that_builds_a_keyboard_loads_the_messengers_buttons_then() -> None:
+    # bot/core.py hands the services keyboards that load aiogram on first use: a command that
+    # enqueues a message with buttons gets the very markup the running bot would make.
+    child = ("import json, sys\nfrom bot.core import LazyButtons\nbuttons = LazyButtons()\n"
+             "before = any(m.startswith('aiogram') for m in sys.modules)\n"
+             "markup = buttons.consent_open('Открыть', 3)\n"
+             "from bot.tg.buttons import TelegramButtons\n"
+             "print(json.dumps([before, markup == TelegramButtons().consent_open('Открыть', 3), markup]))\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, env=env, check=False,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    before, same, markup = json.loads(done.stdout)
+    assert before is False and same is True and markup["inline_keyboard"][0][0]["text"] == "Открыть"
