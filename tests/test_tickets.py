@@ -114,3 +114,19 @@ async def test_question_at_night_reaches_it_officer_in_the_morning(harness: Harn
     await harness.text(PARENT_ONE, "/ask Не приходит СМС с кодом")
     due = await harness.app.db.fetchval("SELECT next_attempt_at FROM outbox WHERE dedupe_key LIKE 'ticket:1:new:%'")
     assert from_db(due) == datetime(2026, 12, 1, 5, 0, tzinfo=UTC)  # 08:00 Moscow, when quiet hours end
+
+
+async def test_a_menu_button_pressed_while_answering_opens_the_menu_and_sends_nothing(harness: Harness) -> None:
+    """The IT officer starts an answer, then presses «📨 Открытые вопросы» instead of typing: the
+    list opens, and the label never reaches the parent as the answer."""
+    await linked_school(harness, IT_OFFICER, PARENT_TWO)
+    await harness.text(PARENT_TWO, "/ask Как войти в дневник?")
+    calls = await harness.press(IT_OFFICER, "tk:answer:1")
+    assert "Напишите ответ на вопрос №1" in texts(calls)[0]
+    calls = await harness.text(IT_OFFICER, "📨 Открытые вопросы")
+    assert "1 открытый вопрос" in texts(calls)[0]
+    assert await harness.app.db.fetchval("SELECT answers FROM tickets WHERE id = 1") == 0
+    assert not [k for k, _ in await _outbox(harness, PARENT_TWO) if k.startswith("ticket:1:answer")]
+    # The flow was left: typed text afterwards is a search, not an answer.
+    await harness.text(IT_OFFICER, "Профиль → Настройки")
+    assert await harness.app.db.fetchval("SELECT answers FROM tickets WHERE id = 1") == 0

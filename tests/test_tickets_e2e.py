@@ -36,8 +36,12 @@ async def test_question_relayed_and_answered_by_reply(tg: FakeTelegram, tmp_path
         answer = await tg.wait_for(PARENT_ONE, lambda m: "медсестра" in (m.plain or ""), after=mark)
         assert "Где взять справку для бассейна?" in (answer.plain or "")
 
-        # The IT officer turns it into an FAQ entry; the next parent asking finds it by search.
-        pressed = await officer.press(confirm, "📚 Добавить в FAQ")
+        # The IT officer turns it into an FAQ entry: the entry is shown as it will be published and made
+        # on the officer's word that it carries no personal data; the next parent asking finds it.
+        mark = len(tg.sent(IT_OFFICER))
+        await officer.press(confirm, "📚 Добавить в FAQ")
+        review = await tg.wait_for(IT_OFFICER, lambda m: "появится в FAQ" in (m.plain or ""), after=mark)
+        pressed = await officer.press(review, "✅ Персональных данных нет — добавить")
         answered = await tg.wait_callback_answer(pressed)
         assert "добавлены в FAQ" in str(answered)
         mark = len(tg.sent(PARENT_ONE))

@@ -15,12 +15,14 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackQueryFilter
-from aiogram.types import TelegramObject, Update, User
+from aiogram.fsm.context import FSMContext
+from aiogram.types import Message, TelegramObject, Update, User
 
 from bot.channels import Channel
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
 from bot.services.access_log import Accessor, acting_as
+from bot.tg.menu import menu_entry_of
 from bot.tg.policy import DeclaredClass
 from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
 from storage.people import PersonRepo
@@ -125,11 +127,31 @@ def install_dependencies(dp: Dispatcher, values: Mapping[str, object]) -> None:
             observer.middleware(declared)
 
 
+class MenuLeavesFlow(BaseMiddleware):
+    """A main-menu button pressed while a screen waits for typed text leaves that screen and opens
+    the menu entry, as the person expects. Without it, whichever handler of the waiting state stands
+    first took the label as the typed answer: an IT officer answering a question who pressed
+    «❓ Вопросы» sent «❓ Вопросы» to the parent as the answer. One rule here instead of a
+    "not a menu label" filter each waiting handler would have to remember."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        state = data.get("state")
+        if (isinstance(event, Message) and event.text and data.get("raw_state") is not None
+                and isinstance(state, FSMContext) and menu_entry_of(event.text, self.catalog) is not None):
+            await state.clear()
+            data["raw_state"] = None  # what StateFilter reads: the menu's handlers match now
+        return await handler(event, data)
+
+
 def install_middlewares(dp: Dispatcher, db: Database, people: PersonRepo, catalog: Catalog) -> UpdateGuard:
     """The middlewares in their order; the guard is returned so that shutdown can wait for it."""
     guard = UpdateGuard(db)
     dp.update.outer_middleware(guard)
     dp.update.outer_middleware(PersonContext(people, catalog))
+    dp.message.outer_middleware(MenuLeavesFlow(catalog))
     return guard
 
 
