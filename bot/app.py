@@ -14,7 +14,7 @@ import contextlib
 import gc
 import logging
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
@@ -23,7 +23,7 @@ from aiogram.enums import ParseMode
 from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
-from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass
+from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass, ServedBots
 from bot.clock import Clock
 from bot.config import ConfigError, SchoolConfig, Settings, startup_text
 from bot.core import Core, core_parts
@@ -80,6 +80,9 @@ class App(Core):
     # on the session of every Bot the application sends with.
     send_guard: SendGuard
     watchers: ProgressWatchers
+    # The messengers served and their bots' usernames (set by `serve`): the IT officer's sign-in
+    # link is given for each.
+    served: ServedBots = field(default_factory=ServedBots)
     # The wires being served (issue #17): `bot` is the primary one (Telegram, or MAX alone), `max_bot`
     # MAX beside Telegram. Set by `serve`.
     bot: Bot | None = None
@@ -99,7 +102,7 @@ class App(Core):
             "school": self.school, "clock": self.clock,
             "catalog": self.catalog, "people": self.people, "buttons": self.buttons,
             "importers": self.importers, "admin_actions": self.admin_actions, "channels": self.channels,
-            "watchers": self.watchers,
+            "watchers": self.watchers, "served": self.served,
             **dict(self.services.items()),
             **capabilities.dispatcher_data(self.services),
         }
@@ -239,6 +242,7 @@ def build_dispatcher(app: App) -> Dispatcher:
         # through the outbox; the bot starts either way, see bot/services/ledger.py).
         await app.services.ledger.check_at_start()
         me = await bot.get_me()
+        app.served.serve(channel_of(bot), me.username)
         # A convenience: a failure is one line and a background retry, never a stopped bot.
         retry = await try_or_retry(
             lambda: set_default_commands(bot, app.catalog),
@@ -257,6 +261,7 @@ def build_dispatcher(app: App) -> Dispatcher:
                 log.warning("MAX bot name not known (%s): pointers say 'the school's bot in MAX'", type(exc).__name__)
                 max_me = None
             app.send_guard.serve_max(max_me.username if max_me is not None else None)
+            app.served.serve(Channel.MAX, max_me.username if max_me is not None else None)
         app.sender = app.new_sender(bot, max_bot=app.max_bot)
         app.sender.start()
         await app.watchers.resume(bot)
@@ -370,6 +375,8 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
     app.send_guard.protect(max_bot)
     if Channel.MAX in wires:
         app.send_guard.serve_max(None)
+    for wire in wires:
+        app.served.serve(wire)
     served_max = Channel.MAX in wires
     log.info(channel_rules_line(app.channels, app.catalog, max_served=served_max))
     # Which messengers people are reached on (a MAX-only school: MAX alone, no Telegram).

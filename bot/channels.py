@@ -45,6 +45,41 @@ class Channel(StrEnum):
 
 _LABELS = {"telegram": "Telegram", "max": "MAX"}
 
+# Each messenger's deep link that opens the bot with a start payload, and the payload it accepts.
+# They live here, beside the messengers' names, rather than in bot/tg or bot/max: `schoolbot link`
+# and `schoolbot admin-token` print them without loading a wire (aiogram), and the wires' own
+# modules import aiogram on import. Telegram: `t.me/<bot>?start=`, 1-64 characters of A-Z a-z 0-9 _ -
+# (core.telegram.org/bots/features#deep-linking). MAX: `max.ru/<bot>?start=`, up to 128 characters
+# (dev.max.ru/help/deeplinks); the same alphabet keeps the payload intact in both.
+_DEEP_LINKS = {
+    "telegram": ("https://t.me/{bot}?start={payload}", 64),
+    "max": ("https://max.ru/{bot}?start={payload}", 128),
+}
+_PAYLOAD_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
+
+
+def deep_link(channel: Channel, bot_username: str, payload: str) -> str:
+    """The link that opens ``bot_username`` in ``channel`` and sends it ``/start <payload>``."""
+    form, limit = _DEEP_LINKS[channel.value]
+    if not 0 < len(payload) <= limit or not set(payload) <= _PAYLOAD_CHARS:
+        raise ValueError(f"a {channel.label} start payload is 1-{limit} characters of A-Z a-z 0-9 _ -")
+    return form.format(bot=bot_username.lstrip("@"), payload=payload)
+
+
+@dataclass
+class ServedBots:
+    """The messengers the running bot serves, in ``Channel`` order, and each bot's username as the
+    messenger told it at start (None until then, or when it would not say)."""
+
+    usernames: dict[Channel, str | None] = field(default_factory=dict)
+
+    def serve(self, channel: Channel, username: str | None = None) -> None:
+        self.usernames[channel] = username or self.usernames.get(channel)
+
+    @property
+    def channels(self) -> list[Channel]:
+        return [channel for channel in Channel if channel in self.usernames]
+
 
 class DataClass(StrEnum):
     """What an outgoing message contains, for the channel policy and the send log."""

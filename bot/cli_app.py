@@ -11,6 +11,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from bot.channels import Channel, deep_link
 from bot.cli import cli_lang
 from bot.config import ConfigError, load_settings
 from bot.core import Core, build_core
@@ -18,7 +19,6 @@ from bot.i18n import Catalog, Translator
 from bot.modpath import resolve, split
 from bot.services.access_log import CLI, AccessKind, acting_as
 from bot.services.imports import ImportOptions, render_outcome
-from bot.services.onboarding import deep_link
 from bot.services.people_text import find_people
 from storage.db import DiskFull, StorageError
 from storage.lock import DatabaseBusy, DatabaseLock
@@ -127,13 +127,24 @@ async def cmd_link(app: Core, args: argparse.Namespace, t: Translator) -> int:
             print(f"  {p.id}: {p.full_name} {p.class_label or ''}", file=sys.stderr)
         return 1
     token = await app.services.onboarding.create_token(purpose="link", person_id=matches[0].id, created_by=None)
-    link = deep_link(args.bot_username, token) if args.bot_username else f"/start {token}"
-    print(f"{matches[0].full_name}: {link}")
+    print(f"{matches[0].full_name}:")
+    _print_links(args, token)
     return 0
+
+
+def _print_links(args: argparse.Namespace, token: str) -> None:
+    """One line per messenger whose bot is named (a Telegram link does not open the bot in MAX);
+    without a name, the command to send the bot."""
+    usernames = {Channel.TELEGRAM: args.bot_username, Channel.MAX: args.max_bot_username}
+    named = [(channel, name) for channel, name in usernames.items() if name]
+    for channel, name in named:
+        print(f"{channel.label}: {deep_link(channel, name, token)}")
+    if not named:
+        print(f"/start {token}")
 
 
 async def cmd_admin_token(app: Core, args: argparse.Namespace, t: Translator) -> int:
     token = await app.services.onboarding.create_token(purpose="admin", person_id=None, created_by=None)
     print(t("cli.admin_token"))
-    print(deep_link(args.bot_username, token) if args.bot_username else f"/start {token}")
+    _print_links(args, token)
     return 0

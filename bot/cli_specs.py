@@ -47,10 +47,12 @@ def entry_commands(sub: SubParsers) -> None:
     p = sub.add_parser("link", help="create a one-time /start link for a roster person")
     p.add_argument("person", help="part of the full name, or the person id")
     p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
+    p.add_argument("--max-bot-username", default="", help="print a max.ru link for this bot in MAX")
     p.set_defaults(run="bot.cli_app:cmd_link")
 
     p = sub.add_parser("admin-token", help="create a one-time token that makes its user an IT officer")
     p.add_argument("--bot-username", default="", help="print a t.me link for this bot")
+    p.add_argument("--max-bot-username", default="", help="print a max.ru link for this bot in MAX")
     p.set_defaults(run="bot.cli_app:cmd_admin_token")
 
 

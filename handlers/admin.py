@@ -13,18 +13,15 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.text_decorations import html_decoration as html
 
-from bot.channels import Channel
+from bot.channels import Channel, ServedBots, deep_link
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.max import channel_of
 from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.imports import MAX_IMPORT_BYTES, Importer, ImportOptions, render_outcome
-from bot.services.onboarding import (
-    MergeRefused,
-    OnboardingService,
-    deep_link,
-)
+from bot.services.onboarding import MergeRefused, OnboardingService
 from bot.services.people_text import find_people, person_label
 from bot.tg.callbacks import AdminAction, ImportChoice, ImportConfirm, ImportPick, LinkPick, MergePick, MergeStep
 from bot.tg.filters import HasContent, HasRole, MenuButton
@@ -271,10 +268,27 @@ def _where(reach: Reach | None, t: Translator) -> str:
              preferred=t(f"admin.channel.{reach.preferred.value}"), how=how)
 
 
+async def sign_in_links(bot: Bot, served: ServedBots, token: str, t: Translator) -> str:
+    """One line per messenger the school serves, each naming its messenger: a person opens the link
+    of the one they use (a Telegram link does not open the bot in MAX)."""
+    here = channel_of(bot)
+    channels = served.channels if here in served.channels else [*served.channels, here]
+    lines = []
+    for channel in channels:
+        username = served.usernames.get(channel)
+        if not username and channel is here:
+            username = (await bot.me()).username  # aiogram keeps it after the first call
+        lines.append(
+            t("admin.link_line", messenger=channel.label, link=deep_link(channel, username, token)) if username
+            else t("admin.link_line_typed", messenger=channel.label, command=f"/start {token}")
+        )
+    return "\n".join(lines)
+
+
 @credential
 async def link_pick(
     query: CallbackQuery, callback_data: LinkPick, bot: Bot, person: Person, t: Translator, *,
-    onboarding: OnboardingService, people: PersonRepo,
+    onboarding: OnboardingService, people: PersonRepo, served: ServedBots,
 ) -> None:
     target = await people.get(callback_data.person_id)
     if target is None or not target.active:
@@ -284,9 +298,8 @@ async def link_pick(
     await query.answer()
     if isinstance(query.message, Message):
         # The link is shown once, to the IT officer who asked for it; only its hash is stored.
-        me = await bot.me()  # aiogram keeps it after the first call
-        link = deep_link(me.username or "", token)
-        await query.message.edit_text(t("admin.link_created", name=Named(target.full_name, escape=True), link=link))
+        links = await sign_in_links(bot, served, token, t)
+        await query.message.edit_text(t("admin.link_created", name=Named(target.full_name, escape=True), links=links))
 
 
 # --- one person per human ------------------------------------------------------------------------

@@ -42,3 +42,9 @@ def test_import_roster_dry_run_and_link(tmp_path: Path) -> None:
     link = _run(["link", "Морозов", "--bot-username", "school_bot"], tmp_path)
     assert link.returncode == 0, link.stderr
     assert "https://t.me/school_bot?start=" in link.stdout
+    # One line per messenger named, each saying which it is: a t.me link does not open the bot in MAX.
+    both = _run(["link", "Морозов", "--bot-username", "school_bot", "--max-bot-username", "school_max_bot"], tmp_path)
+    assert both.returncode == 0, both.stderr
+    lines = both.stdout.splitlines()
+    assert lines[1].startswith("Telegram: https://t.me/school_bot?start=")
+    assert lines[2].startswith("MAX: https://max.ru/school_max_bot?start=")

@@ -70,7 +70,7 @@ def _params(key: str, gender: str) -> dict[str, Any]:
     parent, child = Named(PARENT[gender], escape=True), Named(CHILD[gender], escape=True)
     base: dict[str, Any] = {
         "name": parent, "parent": parent, "child": child, "who": parent, "by": parent, "teacher": parent,
-        "roles": "—", "link": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
+        "roles": "—", "link": "L", "links": "L", "label": "L", "number": "1", "text": "T", "deadline": "D", "what": "W",
         "comment": "C", "paper_date": "01.12.2026", "when": "W", "version": 1, "date": "01.12.2026",
         "cls": "5А", "to": "6А", "old": "5А", "new": "6А", "task": "7", "platform": "P", "due": "D",
         "receipt": "R", "day": "D", "act": "A", "codes": "C", "title": "T",

@@ -88,10 +88,6 @@ class MergeRefused(Exception):
     """The two records cannot be merged; the message is a catalog key."""
 
 
-def deep_link(bot_username: str, token: str) -> str:
-    return f"https://t.me/{bot_username}?start={token}"
-
-
 @dataclass(kw_only=True, eq=False)
 class OnboardingService:
     """Linking a messenger account to a roster person (contact, deep link), admin claim, merges."""
