@@ -130,9 +130,19 @@ def migrations() -> list[tuple[int, str, str]]:
 
 
 class Database:
-    def __init__(self, path: Path | str) -> None:
+    """The unit of work (bot/unit_of_work.py) on SQLite: one connection writes, in guarded
+    transactions, and by default reads too.
+
+    With `separate_reader` the reads outside a transaction's handle (`conn`, `fetchall`, ...) go to
+    a second connection, which sees only what is committed, as a pooled backend's reads would
+    (PostgreSQL, #27). The tests run flows this way to show that whatever must see a transaction's
+    rows is passed the transaction; a file database only (each `:memory:` connection is its own)."""
+
+    def __init__(self, path: Path | str, *, separate_reader: bool = False) -> None:
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
-        self._conn: aiosqlite.Connection | None = None
+        self._conn: aiosqlite.Connection | None = None  # the writer
+        self._separate_reader = separate_reader and str(path) != ":memory:"
+        self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         # Update ids whose effects are committed, mirrored in memory so the check that every update
         # passes through costs no database round trip. Loaded at open, extended at each commit.
@@ -151,6 +161,11 @@ class Database:
 
     @property
     def conn(self) -> aiosqlite.Connection:
+        """The connection to read on (the writer itself unless `separate_reader`)."""
+        return self._reader if self._reader is not None else self._writer
+
+    @property
+    def _writer(self) -> aiosqlite.Connection:
         if self._conn is None:
             raise StorageError("the database is not open")
         return self._conn
@@ -172,18 +187,10 @@ class Database:
                 # Create it private before SQLite does (SQLite would use the umask).
                 os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
         try:
-            self._conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=5.0)
-            self._conn.row_factory = aiosqlite.Row
-            await self._conn.execute("PRAGMA busy_timeout = 5000")
-            if not memory:
-                await self._conn.execute("PRAGMA journal_mode = WAL")
-            await self._conn.execute("PRAGMA foreign_keys = ON")
-            await self._conn.execute("PRAGMA synchronous = NORMAL")
-            # Migration 008 hashes the consent ledger's existing rows with this function.
-            await self._conn.create_function(
-                chain.SQL_FUNCTION, len(chain.BASE_COLUMNS) + 1, chain.sql_row_hash, deterministic=True
-            )
+            self._conn = await self._connect(memory)
             await self._migrate()
+            if self._separate_reader:
+                self._reader = await self._connect(memory)
             rows = await self.fetchall(
                 "SELECT update_id FROM processed_updates ORDER BY update_id DESC LIMIT ?", (PROCESSED_MEMORY,)
             )
@@ -191,6 +198,24 @@ class Database:
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StorageError(self._explain(exc)) from None
+
+    async def _connect(self, memory: bool) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=5.0)
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            if not memory:
+                await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await conn.execute("PRAGMA synchronous = NORMAL")
+            # Migration 008 hashes the consent ledger's existing rows with this function.
+            await conn.create_function(
+                chain.SQL_FUNCTION, len(chain.BASE_COLUMNS) + 1, chain.sql_row_hash, deterministic=True
+            )
+        except BaseException:
+            await conn.close()  # not yet the database's: close() would not see it
+            raise
+        return conn
 
     def _explain(self, exc: sqlite3.DatabaseError) -> str:
         text = str(exc)
@@ -204,7 +229,7 @@ class Database:
         return f"database {self.path}: {text}"
 
     async def _migrate(self) -> None:
-        conn = self.conn
+        conn = self._writer
         async with conn.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()
         current = int(row[0]) if row else 0
@@ -223,6 +248,9 @@ class Database:
                 await conn.executescript(f"BEGIN IMMEDIATE;\n{sql}\nPRAGMA user_version = {number};\nCOMMIT;")
 
     async def close(self) -> None:
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await reader.close()
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await conn.close()
@@ -235,12 +263,12 @@ class Database:
         """Fold the write-ahead log into the file and empty it (between write transactions), so rows
         just overwritten do not linger in the log (an anonymous survey's close, storage/surveys.py)."""
         async with self._write_lock:
-            await self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
-            conn = self.conn
+            conn = self._writer
             await conn.execute("BEGIN IMMEDIATE")
             try:
                 mark = CURRENT_UPDATE.get()
