@@ -62,6 +62,8 @@ async def _everything_said(tmp_path: Path, lang: str, capsys: pytest.CaptureFixt
             [{"as": "parent_one", "press": "Нет такой кнопки"}],
             [{"send": "/start"}],
             [{"as": "pupil", "file": "missing.csv"}],
+            [{"time": "2020-01-01 10:00"}],
+            [{"as": "pupil", "wire": "max", "send": "/start"}],
         ]
         for n, steps in enumerate(failing):
             result = await play(sb, Script(f"bad{n}", tmp_path / "bad.toml", steps))
@@ -111,7 +113,8 @@ async def test_the_script_runner_and_its_errors_speak_russian(tmp_path: Path,
                    "неизвестные ключи: sned", "человека «nobody» нет в учебной школе", "одно действие",
                    "wire — это «max» или «telegram»", "нужны таблицы [[steps]]", "это не сценарий TOML",
                    "schoolbot sandbox: --start: нужно «ГГГГ-ММ-ДД ЧЧ:ММ» (время школы), а не «завтра»",
-                   "schoolbot sandbox: ", "человека «x» нет"):
+                   "schoolbot sandbox: ", "человека «x» нет",
+                   "время идёт только вперёд: сейчас 2026-12-01 11:00", "Песочница запущена без MAX"):
         assert wanted in text, wanted
     # The one English a Russian reader may meet is Python's own detail of a broken TOML file.
     toml_detail = re.compile(r"это не сценарий TOML \(.*?\)")
@@ -125,6 +128,7 @@ async def test_the_script_runner_speaks_english_with_lang_en(tmp_path: Path,
                    "- a new message containing 'Этого текста нет'", "buttons shown now", "no persona chosen yet",
                    "roster: added", "roster: skipped (2 errors in the file, the first at line 3",
                    "importer not registered", "bad duration '+3x'", "unknown key(s): sned", "unknown persona 'nobody'",
-                   "schoolbot sandbox: --start: expected 'YYYY-MM-DD HH:MM' (school time), got 'завтра'"):
+                   "schoolbot sandbox: --start: expected 'YYYY-MM-DD HH:MM' (school time), got 'завтра'",
+                   "Time only moves forward", "without MAX"):
         assert wanted in text, wanted
     assert "Сценарий" not in text and "ожидалось" not in text and "непонятный" not in text

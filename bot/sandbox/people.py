@@ -7,7 +7,7 @@ from bot.fakeapi import FakeTelegram, FakeUser, SentMessage
 from bot.fakemax import DIALOG_CHAT_BASE, FakeMax
 from bot.fakemax.user import FakeMaxUser
 from bot.sandbox.demo import PEOPLE, PERSONAS, STRANGER, DemoPerson, Persona
-from bot.sandbox.options import SandboxOptions
+from bot.sandbox.options import SandboxOptions, SandboxProblem
 from bot.sandbox.wires import PlayedUser, Wire, max_view
 from bot.services.people_text import name_key
 
@@ -39,7 +39,7 @@ class SandboxPeople:
         """The person on MAX: the same number as their Telegram id, in MAX's own id space."""
         assert demo.tg_id is not None, f"{demo.full_name} is not in the demo messengers"
         if self.mx is None:
-            raise LookupError("the sandbox runs without MAX (start it with --max)")
+            raise SandboxProblem("no_max")
         user = self.max_users.get(demo.full_name)
         if user is None:
             digits = "".join(ch for ch in demo.phone if ch.isdigit())

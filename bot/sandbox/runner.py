@@ -33,7 +33,7 @@ from bot.sandbox.clock_args import (
     school_config_path,
 )
 from bot.sandbox.demo import PERSONAS, DemoReport, load_demo, school_year_of
-from bot.sandbox.options import SandboxOptions
+from bot.sandbox.options import SandboxOptions, SandboxProblem
 from bot.sandbox.people import SandboxPeople
 from bot.sandbox.wires import PlayedUser
 from bot.services.exports import write_private
@@ -345,7 +345,7 @@ class Sandbox(SandboxPeople):
         """Move the clock to `target` in steps, sweeping at each; returns how many ticks ran."""
         now = self.clock.now()
         if target <= now:
-            raise ValueError("time only moves forward in the sandbox")
+            raise SandboxProblem("time_backwards", when=f"{now.astimezone(self.tz):%Y-%m-%d %H:%M}")
         moments = self.tick_times(now, target)
         for moment in moments:
             self.clock.set(moment)
