@@ -32,7 +32,7 @@ from bot.max import MaxSession, channel_of
 from bot.max.limited import build_limited_max_bot
 from bot.services.ports import Renderer
 from bot.tg.buttons import TelegramButtons
-from bot.tg.filters import IsStaff
+from bot.tg.filters import STAFF_GROUP, IsStaff
 from bot.tg.fsm import SQLiteStorage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, check_handler_dependencies, install_dependencies, install_middlewares
@@ -163,7 +163,7 @@ def build_routers() -> list[Router]:
             result.append(spec.router())
             continue
         if staff is None:
-            staff = Router(name="staff")
+            staff = Router(name=STAFF_GROUP)
             staff.message.filter(IsStaff())
             staff.callback_query.filter(IsStaff())
             result.append(staff)

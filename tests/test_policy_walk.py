@@ -149,16 +149,26 @@ async def test_a_telegram_only_school_points_to_the_class_teacher_and_the_paper_
         await load_school(h.app)
         for who in WALKERS:
             await link(h, who)
-        steps = [step for who in (PARENT_TWO, IT_OFFICER) for step in await explore(h, who)]
+        mark = len(h.bot.calls)
+        steps = await explore(h, PARENT_TWO)
+        parent_calls = [c for c in h.bot.calls[mark:] if getattr(c, "chat_id", PARENT_TWO) == PARENT_TWO]
+        mark = len(h.bot.calls)
+        steps += await explore(h, IT_OFFICER)
+        officer_calls = [c for c in h.bot.calls[mark:] if getattr(c, "chat_id", IT_OFFICER) == IT_OFFICER]
         assert leaks(steps) == []
-        # A pointer names the class teacher (a message's: and the paper form), never a bot elsewhere;
-        # in the walker's language (the walk presses /language too).
-        messages, toasts = _pointers(h.bot.calls)
-        assert messages and toasts
+        # A parent's pointer names the class teacher (a message's: and the paper form), never a bot
+        # elsewhere; in the walker's language (the walk presses /language too).
+        messages, toasts = _pointers(parent_calls)
+        assert messages
         teacher = ("классному руководителю", "классного руководителя", "class teacher")
         assert all(any(w in s for w in teacher) for s in messages + toasts), messages + toasts
         assert all("бумажном бланке" in s or "paper form" in s for s in messages), messages
-        assert not [s for s in messages + toasts if "MAX" in s]
+        # Staff are sent to the IT officer and the school computer's exports instead.
+        staff_messages, staff_toasts = _pointers(officer_calls)
+        assert staff_messages and staff_toasts
+        officer = ("ответственного по информатизации", "IT officer")
+        assert all(any(w in s for w in officer) for s in staff_messages + staff_toasts), staff_messages
+        assert not [s for s in messages + toasts + staff_messages + staff_toasts if "MAX" in s]
         # No QR card at all: the only picture is the status chart (counts, a public notice).
         photos = [c for c in h.bot.calls if type(c).__name__ == "SendPhoto"]
         assert {getattr(c.photo, "filename", None) for c in photos} <= {"status.png"}  # type: ignore[attr-defined]

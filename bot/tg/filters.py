@@ -28,6 +28,10 @@ class IsLinked(Filter):
         return person is not None
 
 
+# The router that holds the staff-only capabilities behind one IsStaff check (bot.app.build_routers).
+STAFF_GROUP = "staff"
+
+
 class IsStaff(HasRole):
     def __init__(self) -> None:
         super().__init__(*STAFF_ROLES)

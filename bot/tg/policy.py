@@ -45,6 +45,7 @@ from aiogram.types import MessageId, ReplyKeyboardMarkup, ReplyKeyboardRemove, T
 
 from bot.channels import Channel, ChannelRules, DataClass
 from bot.clock import Clock
+from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.max import channel_of
 from bot.max.wire import bot_link
@@ -130,6 +131,9 @@ class SendScope:
     data_class: DataClass
     purpose: str
     lang: str | None = None
+    # The recipient works at the school: a pointer on the paper path sends staff to the IT officer,
+    # not to a class teacher's paper form (which is how a family gets it).
+    staff: bool = False
     # The classes the running handler's ``varies`` flag lists: the only ones ``declare`` may set (so
     # docs/data-classes.md, written from the flags, tells the truth); None: its class is fixed.
     may_declare: tuple[DataClass, ...] | None = None
@@ -142,9 +146,10 @@ _scope: contextvars.ContextVar[SendScope | None] = contextvars.ContextVar("send_
 
 
 @contextlib.contextmanager
-def sending(data_class: DataClass, purpose: str, lang: str | None = None) -> Iterator[SendScope]:
+def sending(data_class: DataClass, purpose: str, lang: str | None = None, *, staff: bool = False
+            ) -> Iterator[SendScope]:
     """The sends made inside carry ``data_class`` for ``purpose`` (the outbox sender, a handler)."""
-    scope = SendScope(data_class, purpose, lang)
+    scope = SendScope(data_class, purpose, lang, staff)
     token = _scope.set(scope)
     try:
         yield scope
@@ -186,7 +191,9 @@ class DeclaredClass(BaseMiddleware):
         purpose = purpose_of(chosen) if isinstance(chosen, HandlerObject) else "unknown"
         t = data.get("t")
         varying = varies_of(chosen) if isinstance(chosen, HandlerObject) else None
-        with sending(data_class, purpose, t.lang if isinstance(t, Translator) else None) as scope:
+        person = data.get("person")
+        staff = isinstance(person, Person) and person.is_staff
+        with sending(data_class, purpose, t.lang if isinstance(t, Translator) else None, staff=staff) as scope:
             scope.may_declare = varying.classes if varying is not None else None
             return await handler(event, data)
 
@@ -208,31 +215,32 @@ class Pointers:
     def _to_max(self, channel: Channel, data_class: DataClass) -> bool:
         return channel is not Channel.MAX and self.max_served and not self.rules.forbids(Channel.MAX, data_class)
 
-    def _where(self, t: Translator, channel: Channel, data_class: DataClass) -> str:
+    def _where(self, t: Translator, channel: Channel, data_class: DataClass, staff: bool) -> str:
         if self._to_max(channel, data_class):
             if self.max_username:
                 return t("channels.where_max_link", link=bot_link(self.max_username))
             return t("channels.where_max")
-        return t("channels.where_paper")
+        return t("channels.where_staff" if staff else "channels.where_paper")
 
-    def text(self, lang: str | None, channel: Channel, data_class: DataClass) -> str:
+    def text(self, lang: str | None, channel: Channel, data_class: DataClass, *, staff: bool = False) -> str:
         t = self.catalog.bind(lang or DEFAULT_LANG)
         name = t(f"channels.export.channel_name.{channel.value}")
         return t(
             "channels.pointer", withheld=t(f"channels.withheld.{data_class.value}", channel=name),
-            where=self._where(t, channel, data_class),
+            where=self._where(t, channel, data_class, staff),
         )
 
-    def toast(self, lang: str | None, channel: Channel, data_class: DataClass) -> str:
+    def toast(self, lang: str | None, channel: Channel, data_class: DataClass, *, staff: bool = False) -> str:
         """A button's short answer: what and where as in the message (the link too) when it fits in
         Telegram's 200 characters, else where in a few words."""
         t = self.catalog.bind(lang or DEFAULT_LANG)
         what = t(f"channels.what.{data_class.value}")
         name = t(f"channels.export.channel_name.{channel.value}")
-        text = t("channels.pointer_short", what=what, channel=name, where=self._where(t, channel, data_class))
+        text = t("channels.pointer_short", what=what, channel=name, where=self._where(t, channel, data_class, staff))
         if len(text) <= TOAST_LIMIT:
             return text
-        where = "channels.where_short_max" if self._to_max(channel, data_class) else "channels.where_short_paper"
+        paper = "channels.where_short_staff" if staff else "channels.where_short_paper"
+        where = "channels.where_short_max" if self._to_max(channel, data_class) else paper
         return t("channels.pointer_short", what=what, channel=name, where=t(where))
 
 
@@ -298,9 +306,9 @@ class SendGuard:
         return cast(Response[TelegramType], self._as_original(name, result))
 
     def _replacement(self, name: str, method: Any, channel: Channel, scope: SendScope) -> TelegramMethod[Any]:
-        text = self.pointers.text(scope.lang, channel, scope.data_class)
+        text = self.pointers.text(scope.lang, channel, scope.data_class, staff=scope.staff)
         if name == "answerCallbackQuery":
-            toast = self.pointers.toast(scope.lang, channel, scope.data_class)
+            toast = self.pointers.toast(scope.lang, channel, scope.data_class, staff=scope.staff)
             return AnswerCallbackQuery(callback_query_id=method.callback_query_id, text=toast)
         where = {"chat_id": getattr(method, "chat_id", None), "message_id": getattr(method, "message_id", None),
                  "inline_message_id": getattr(method, "inline_message_id", None)}

@@ -18,16 +18,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import Dispatcher
+from aiogram import Dispatcher, Router
 from aiogram.dispatcher.event.handler import HandlerObject
 from aiogram.filters import Command, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData, CallbackQueryFilter
 from aiogram.fsm.state import State
 
 from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass
+from bot.domain.access import STAFF_ROLES
 from bot.i18n import DEFAULT_LANG, Catalog
 from bot.tg import callbacks
-from bot.tg.filters import HasContent, HasRole, MenuButton, PlainText
+from bot.tg.filters import STAFF_GROUP, HasContent, HasRole, MenuButton, PlainText
 from bot.tg.policy import Pointers, Varies, declared_class, purpose_of, varies_of
 
 MAX_BOT = "school_bot"
@@ -59,6 +60,7 @@ class HandlerRow:
     answers: str
     data_class: DataClass | None
     varies: Varies | None
+    staff_only: bool = False  # only staff reach it: their pointer sends them to the IT officer
 
 
 def _sample(field_type: Any) -> Any:
@@ -138,6 +140,18 @@ def _answers(handler: HandlerObject, event: str, catalog: Catalog) -> str:
     return "; ".join(parts)
 
 
+def _staff_only(router: Router, handler: HandlerObject) -> bool:
+    """Only staff reach it: a role filter on the handler that lets in staff only, or a router in the
+    staff group (bot.app.build_routers puts the staff-only capabilities in the router named STAFF_GROUP,
+    which lets in staff only)."""
+    current: Router | None = router
+    while current is not None:
+        if current.name == STAFF_GROUP:
+            return True
+        current = current.parent_router
+    return any(isinstance(f.callback, HasRole) and f.callback.roles <= STAFF_ROLES for f in handler.filters or [])
+
+
 def handler_rows(dp: Dispatcher, catalog: Catalog) -> list[HandlerRow]:
     """Every handler registered in ``dp``, in the order updates meet them."""
     rows = []
@@ -150,7 +164,7 @@ def handler_rows(dp: Dispatcher, catalog: Catalog) -> list[HandlerRow]:
                     router="dispatcher" if router is dp else router.name, purpose=purpose_of(handler),
                     event=EVENTS.get(event, event),
                     answers=_answers(handler, event, catalog), data_class=declared_class(handler),
-                    varies=varies_of(handler),
+                    varies=varies_of(handler), staff_only=_staff_only(router, handler),
                 ))
     return rows
 
@@ -165,10 +179,10 @@ class _SetUps:
         self.with_max.max_served, self.with_max.max_username = True, MAX_BOT
         self.alone = Pointers(catalog, rules)
 
-    def gets(self, pointers: Pointers, data_class: DataClass) -> str:
+    def gets(self, pointers: Pointers, data_class: DataClass, *, staff: bool = False) -> str:
         if not self.rules.forbids(Channel.TELEGRAM, data_class):
             return "the answer itself"
-        return pointers.text(DEFAULT_LANG, Channel.TELEGRAM, data_class)
+        return pointers.text(DEFAULT_LANG, Channel.TELEGRAM, data_class, staff=staff)
 
     def toast(self, pointers: Pointers, data_class: DataClass) -> str:
         if not self.rules.forbids(Channel.TELEGRAM, data_class):
@@ -196,9 +210,10 @@ def _class_cell(row: HandlerRow) -> str:
 
 def _gets_cell(row: HandlerRow, set_ups: _SetUps, pointers: Pointers) -> str:
     classes = _classes(row) or [DataClass.PERSONAL]
+    staff = row.staff_only
     if len(classes) == 1:
-        return _cell(set_ups.gets(pointers, classes[0]))
-    return "<br>".join(f"`{c.value}`: {_cell(set_ups.gets(pointers, c))}" for c in classes)
+        return _cell(set_ups.gets(pointers, classes[0], staff=staff))
+    return "<br>".join(f"`{c.value}`: {_cell(set_ups.gets(pointers, c, staff=staff))}" for c in classes)
 
 
 def render(rows: list[HandlerRow], catalog: Catalog) -> str:
@@ -243,14 +258,15 @@ def render(rows: list[HandlerRow], catalog: Catalog) -> str:
         "",
         "## The pointer per class (Russian, as sent)",
         "",
-        "| class | Telegram + MAX | Telegram only | a button's toast, Telegram + MAX "
-        "| a button's toast, Telegram only |",
-        "|---|---|---|---|---|",
+        "| class | Telegram + MAX | Telegram only | Telegram only, to a staff member "
+        "| a button's toast, Telegram + MAX | a button's toast, Telegram only |",
+        "|---|---|---|---|---|---|",
     ]
     for data_class in DataClass:
         out.append(
             f"| `{data_class.value}` | {_cell(set_ups.gets(set_ups.with_max, data_class))} "
             f"| {_cell(set_ups.gets(set_ups.alone, data_class))} "
+            f"| {_cell(set_ups.gets(set_ups.alone, data_class, staff=True))} "
             f"| {_cell(set_ups.toast(set_ups.with_max, data_class))} "
             f"| {_cell(set_ups.toast(set_ups.alone, data_class))} |"
         )

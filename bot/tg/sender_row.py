@@ -170,7 +170,8 @@ class RowSender:
         replaces by the pointer (in the person's language) and logs, with the paper path for a file."""
         assert row.person_id is not None
         person = await self.people.get(row.person_id)
-        with sending(DataClass(row.data_class), f"outbox:{row.purpose or row.kind}", person.lang if person else None):
+        with sending(DataClass(row.data_class), f"outbox:{row.purpose or row.kind}", person.lang if person else None,
+                     staff=person is not None and person.is_staff):
             return await target.bot.send_message(target.chat_id, "🔒", request_timeout=REQUEST_TIMEOUT)
 
     async def _deliver(self, row: OutboxRow, target: Target) -> Message:
