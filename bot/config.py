@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bot.channels import ChannelPolicy, ChannelPolicyError, parse_channels
+from bot.channels import Channel, ChannelPolicy, ChannelPolicyError, parse_channels
 from bot.domain.calendar import Quarter, SchoolCalendar
 from bot.i18n import DEFAULT_LANG, Catalog, Translator
 from bot.paths import CONTENT_DIR
@@ -134,7 +134,9 @@ class Settings(BaseSettings):
     # /backup can send. Never sent through the messenger, never written beside an archive.
     backup_passphrase: SecretStr | None = None
     school_config: Path = Path("school.toml")
-    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    # The bot's administrators before any roster says so: messenger accounts, ADMIN_IDS="123 max:456"
+    # (a plain number is a Telegram id, `max:` a MAX id; the two id spaces are apart).
+    admin_ids: Annotated[list[tuple[Channel, int]], NoDecode] = Field(default_factory=list)
     # Every send (direct answers and bulk) shares `send_rate`; bulk work alone is capped at
     # `outbox_rate` inside it. Telegram allows about 30 messages/s per bot.
     send_rate: float = Field(default=30.0, gt=0, le=30)
@@ -154,13 +156,18 @@ class Settings(BaseSettings):
     @field_validator("admin_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: Any) -> Any:
-        # ADMIN_IDS="1,2 3" is the natural way to write it in .env; JSON lists work too.
+        # ADMIN_IDS="1,2 max:3" is the natural way to write it in .env; JSON lists work too.
         if isinstance(value, str):
-            parts = value.replace(",", " ").split()
-            return [int(p) for p in parts] if parts else []
-        if isinstance(value, int):
-            return [value]
+            value = value.replace(",", " ").split()
+        if isinstance(value, int | str):
+            value = [value]
+        if isinstance(value, list | tuple):
+            return [_admin_account(each) for each in value]
         return value
+
+    def is_admin(self, channel: Channel, user_id: int) -> bool:
+        """Whether ADMIN_IDS names this messenger account."""
+        return (channel, user_id) in self.admin_ids
 
     @field_validator("bot_api_url", "max_api_url")
     @classmethod
@@ -210,6 +217,24 @@ class Settings(BaseSettings):
 # What both messengers accept as a webhook secret (MAX: 5-256 of these; Telegram: 1-256); at least
 # 16 so that it cannot be guessed.
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+_ADMIN_PREFIXES = {"": Channel.TELEGRAM, "telegram": Channel.TELEGRAM, "tg": Channel.TELEGRAM, "max": Channel.MAX}
+
+
+def _admin_account(value: Any) -> Any:
+    """One ADMIN_IDS entry: a number (a Telegram id), `max:<number>` or `telegram:<number>`."""
+    if isinstance(value, bool):
+        raise ValueError(startup_text("admin_id", value=str(value)))
+    if isinstance(value, int):
+        return (Channel.TELEGRAM, value)
+    if not isinstance(value, str):
+        return value  # a (channel, id) pair: pydantic checks it
+    prefix, _, number = value.strip().rpartition(":")
+    channel = _ADMIN_PREFIXES.get(prefix.strip().lower())
+    if channel is None or not number.strip().isdigit():
+        raise ValueError(startup_text("admin_id", value=value.strip()))
+    return (channel, int(number))
 
 
 def load_settings(**overrides: Any) -> Settings:

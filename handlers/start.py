@@ -18,7 +18,7 @@ from aiogram.types import (
     User,
 )
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
 from bot.config import SchoolConfig
 from bot.domain.people import Person
 from bot.i18n import LANGUAGES, Catalog, Translator
@@ -33,7 +33,7 @@ from bot.services.onboarding import (
 from bot.tg.callbacks import AdminClaim, ClaimAction, LangChoice, MessengerChoice
 from bot.tg.filters import HasContent, IsLinked, MenuButton
 from bot.tg.menu import main_keyboard, visible_entries
-from bot.tg.policy import personal, public
+from bot.tg.policy import declare, personal, public, varies
 from handlers.common import set_commands
 
 
@@ -70,17 +70,33 @@ async def _unknown(message: Message, t: Translator, *, school: SchoolConfig) -> 
 
 
 async def _admin_choice(message: Message, result: LinkResult, t: Translator) -> None:
-    """Which roster IT officer are you? Button texts are not HTML, names go in as they are."""
+    """Who are you? Two messages, so that the claim works wherever it is asked: the question and the
+    ways that need no names (find me by my phone, not in the list) are public, and arrive even where
+    the channel may carry no personal data (Telegram under the municipal rules); the roster's IT
+    officers by name are personal, and are replaced there by the pointer. Button texts are not HTML,
+    names go in as they are."""
     def button(text: str, action: ClaimAction, person_id: int = 0) -> list[InlineKeyboardButton]:
         return [InlineKeyboardButton(text=text, callback_data=AdminClaim(action=action, person_id=person_id).pack())]
 
-    rows = [button(p.full_name, ClaimAction.PICK, p.id) for p in result.candidates]
-    rows.append(button(t("start.admin_by_phone"), ClaimAction.CONTACT))
-    rows.append(button(t("start.admin_not_listed"), ClaimAction.NEW))
-    await message.answer(t("start.admin_who"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    declare(DataClass.PUBLIC)
+    ways = [
+        button(t("start.admin_by_phone"), ClaimAction.CONTACT), button(t("start.admin_not_listed"), ClaimAction.NEW),
+    ]
+    await message.answer(t("start.admin_who"), reply_markup=InlineKeyboardMarkup(inline_keyboard=ways))
+    if result.candidates:
+        declare(DataClass.PERSONAL)
+        rows = [button(p.full_name, ClaimAction.PICK, p.id) for p in result.candidates]
+        await message.answer(t("start.admin_pick"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
-@personal
+# An administrator not linked yet is asked who they are (see _admin_choice); everyone else is greeted.
+claims = varies(
+    DataClass.PERSONAL, DataClass.PUBLIC,
+    by="an administrator not linked yet: the question without names is public, the roster's IT officers personal",
+)
+
+
+@claims
 async def start_with_token(
     message: Message, command: CommandObject, bot: Bot, t: Translator, state: FSMContext, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,
@@ -115,7 +131,7 @@ async def start_newcomer(message: Message, t: Translator, state: FSMContext, *, 
     await _ask_contact(message, t, school=school)
 
 
-@personal
+@claims
 async def start(
     message: Message, bot: Bot, person: Person | None, t: Translator, state: FSMContext, *, catalog: Catalog,
     onboarding: OnboardingService, school: SchoolConfig,

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG, ConfigError, load_school_config, load_settings
 
 
@@ -42,7 +43,21 @@ def test_token_is_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_IDS", "1, 2 3")
     settings = load_settings(_env_file=None)
     assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
-    assert settings.admin_ids == [1, 2, 3]
+    assert settings.admin_ids == [(Channel.TELEGRAM, 1), (Channel.TELEGRAM, 2), (Channel.TELEGRAM, 3)]
+
+
+def test_admin_ids_name_max_accounts_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A MAX-only school's IT officer is a MAX account: `max:<id>`; a plain number stays Telegram's.
+    monkeypatch.setenv("ADMIN_IDS", "1, max:2 telegram:3")
+    settings = load_settings(_env_file=None)
+    assert settings.admin_ids == [(Channel.TELEGRAM, 1), (Channel.MAX, 2), (Channel.TELEGRAM, 3)]
+    assert settings.is_admin(Channel.MAX, 2) and not settings.is_admin(Channel.TELEGRAM, 2)
+    assert not settings.is_admin(Channel.MAX, 1)
+    for bad in ("max:abc", "vk:5", "12a"):
+        monkeypatch.setenv("ADMIN_IDS", f"1 {bad}")
+        with pytest.raises(ConfigError) as caught:
+            load_settings(_env_file=None)
+        assert str(caught.value).startswith(f"переменная окружения ADMIN_IDS: «{bad}» — не номер пользователя")
 
 
 def _school_toml(tmp_path: Path, old: str, new: str) -> Path:

@@ -75,13 +75,14 @@ def _is_bootstrap(person: Person) -> bool:
 
 
 async def _create_bootstrap(conn: Transaction, user: TelegramUser, now: datetime) -> int:
-    existing = await PersonRepo.id_by_key(conn, f"{BOOTSTRAP_PREFIX}{user.id}")
+    # Telegram's keys stay as they were (admin:<id>); a MAX id names its messenger, as the two id
+    # spaces overlap.
+    key = f"{BOOTSTRAP_PREFIX}{user.id}" if user.on_telegram else f"{BOOTSTRAP_PREFIX}{user.channel.value}:{user.id}"
+    existing = await PersonRepo.id_by_key(conn, key)
     if existing is not None:
         await PersonRepo.reactivate(conn, existing, now)
         return existing
-    return await PersonRepo.create(
-        conn, roster_key=f"{BOOTSTRAP_PREFIX}{user.id}", full_name=user.full_name, roles=[ADMIN_ROLE], now=now
-    )
+    return await PersonRepo.create(conn, roster_key=key, full_name=user.full_name, roles=[ADMIN_ROLE], now=now)
 
 
 class MergeRefused(Exception):
@@ -103,8 +104,9 @@ class OnboardingService:
         return await self.people.by_account(user.channel, user.id)
 
     def is_admin_id(self, user: TelegramUser) -> bool:
-        # ADMIN_IDS are Telegram ids: a MAX account with the same number is someone else.
-        return user.on_telegram and user.id in self.settings.admin_ids
+        # ADMIN_IDS names accounts with their messenger: a MAX account with the number of a Telegram
+        # id in it is someone else.
+        return self.settings.is_admin(user.channel, user.id)
 
     async def _link(self, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
         now = self.clock.now()
@@ -150,9 +152,6 @@ class OnboardingService:
             found = await TokenRepo.get(conn, token)
             if found is None or found.used or found.expires_at <= now:
                 return LinkResult(LinkOutcome.BAD_TOKEN)
-            if found.purpose == "admin" and not user.on_telegram:
-                # Admin grants are kept by Telegram id; the IT officer claims the role on Telegram.
-                return LinkResult(LinkOutcome.BAD_TOKEN)
             account_id = await AccountRepo.ensure(conn, user.channel, user.id, now)
             if not await TokenRepo.use(conn, token, account_id, now):
                 return LinkResult(LinkOutcome.BAD_TOKEN)
@@ -194,12 +193,12 @@ class OnboardingService:
         """An administrator says who they are: a roster IT officer (person_id) or "not in the list"
         (None: a person made from the display name). Allowed to ADMIN_IDS users and to whoever spent
         an admin token within its lifetime; anyone else is refused."""
+        # Any messenger: the grant is an account's (ADMIN_IDS names it with its messenger, an admin
+        # token is spent by one account), so a MAX-only school's first IT officer claims in MAX.
         now = self.clock.now()
-        if not user.on_telegram:
-            return LinkResult(LinkOutcome.FORBIDDEN)
         async with self.db.transaction() as conn:
             account_id = await AccountRepo.find(conn, user.channel, user.id)
-            allowed = user.id in self.settings.admin_ids or (
+            allowed = self.is_admin_id(user) or (
                 account_id is not None and await TokenRepo.admin_grant_for(conn, account_id, now - ADMIN_TOKEN_TTL)
             )
         if not allowed:
