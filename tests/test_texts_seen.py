@@ -5,6 +5,7 @@ receipt of a decline made without opening the document."""
 
 from __future__ import annotations
 
+from bot.paths import CONTENT_DIR
 from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm, ConsentCb
 from tests.codes_helpers import load_school
@@ -56,6 +57,17 @@ async def test_help_puts_the_schools_contact_on_its_own_line(harness: Harness) -
     text = texts(await h.text(PARENT_TWO, "/help"))[-1]
     contact = h.app.school.school.it_officer_contact
     assert f"или {contact}" not in text and f"\n{contact}" in text
+
+
+def test_every_text_puts_the_schools_contact_on_its_own_line() -> None:
+    """school.toml's contact is a block of its own («Ответственный по информатизации: каб. 214, …»):
+    inside a sentence it read «Вопросы: Ответственный по информатизации: …», capitalised mid-sentence
+    (and «напишите ответственному по информатизации: Ответственный по информатизации…»)."""
+    inline = [f"{path.parent.name}/{path.name}: {line.strip()}"
+              for path in sorted((CONTENT_DIR / "i18n").glob("*/*.toml"))
+              for line in path.read_text(encoding="utf-8").splitlines()
+              if "{contact}" in line and "\\n{contact}" not in line]
+    assert inline == []
 
 
 async def test_consent_screen_says_each_thing_once_and_stops_asking_to_read_once_answered(harness: Harness) -> None:
