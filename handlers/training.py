@@ -15,17 +15,19 @@ from aiogram.types import (
     InlineKeyboardMarkup,
 )
 
+from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.ports import Buttons
-from bot.services.training import TrainingService
+from bot.services.training import TrainingService, text_class
 from bot.tg.callbacks import AdminAction, TrAdm, TrainingAdminAction, TrRsvp
 from bot.tg.filters import HasRole, IsLinked, PlainText
-from bot.tg.policy import personal, personal_file, public
+from bot.tg.policy import declare, personal, personal_file
 from handlers.common import button, keyboard, message_of
 from handlers.training_new import (
     TrNew,
+    by_titles,
     cancel,
     create,
     got_audience,
@@ -44,15 +46,17 @@ MARK_PAGE = 10
 # --- invitees ---------------------------------------------------------------------------------
 
 
-@public
+@by_titles
 async def rsvp_pressed(
     query: CallbackQuery, callback_data: TrRsvp, person: Person, t: Translator, *, buttons: Buttons,
     training: TrainingService,
 ) -> None:
     status, session = await training.rsvp(person, callback_data.sid, callback_data.yes)
     if status != "ok" or session is None:
+        declare(DataClass.PUBLIC)
         await query.answer(t(f"help.training.rsvp_{status}"), show_alert=True)
         return
+    declare(text_class(session))  # the invitation shows the session's title and place
     choice = t("help.training.your_yes" if callback_data.yes else "help.training.your_no")
     await query.answer(choice)
     message = message_of(query)
@@ -170,7 +174,7 @@ async def xlsx(query: CallbackQuery, callback_data: TrAdm, t: Translator, *, tra
         )
 
 
-@personal
+@by_titles  # the same screen as sessions_menu, the same class
 async def back_to_list(query: CallbackQuery, t: Translator, *, training: TrainingService) -> None:
     await sessions_menu(query, t, training=training)
 

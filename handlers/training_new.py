@@ -5,6 +5,7 @@ attendance marks, the xlsx and the invitees' answers are handlers/training.py, w
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from aiogram.fsm.context import FSMContext
@@ -14,6 +15,7 @@ from aiogram.types import (
     Message,
 )
 
+from bot.channels import DataClass
 from bot.clock import Clock
 from bot.config import SchoolConfig
 from bot.domain.people import Person
@@ -24,9 +26,10 @@ from bot.services.training import (
     SessionSpec,
     TrainingService,
     parse_when,
+    text_class,
 )
 from bot.tg.callbacks import TrAdm
-from bot.tg.policy import public
+from bot.tg.policy import declare, personal, public, varies
 from handlers.common import button, keyboard, message_of
 from storage.people import PersonRepo
 
@@ -45,10 +48,21 @@ class TrNew(StatesGroup):
 
 
 
+# Titles and places are staff's free text (#22): a screen showing them is personal unless each one's
+# author confirmed it names no one (bot/services/training.text_class).
+by_titles = varies(
+    DataClass.PERSONAL, DataClass.PUBLIC,
+    by="the sessions' titles and places: public when their authors confirmed they name no one",
+)
+
+# A create button's `arg`: the author confirms the title and place name no one.
+PUBLIC_TEXT = "public"
+
+
 # --- the IT officer: list and create ----------------------------------------------------------
 
 
-@public
+@by_titles
 async def sessions_menu(
     query: CallbackQuery, t: Translator, *, training: TrainingService,
 ) -> None:
@@ -57,6 +71,7 @@ async def sessions_menu(
     if message is None:
         return
     sessions = await training.menu_sessions()
+    declare(DataClass.PUBLIC if all(s.public_text for s in sessions) else DataClass.PERSONAL)
     rows = [
         [button(
             f"{training.format_when(s.starts_at)} · {s.title}"[:60], TrAdm(action="view", sid=s.id)
@@ -161,7 +176,7 @@ def _spec(data: dict[str, object]) -> SessionSpec | None:
         return None
 
 
-@public
+@personal  # the preview shows the title and place as typed, not yet confirmed to name no one
 async def got_place(message: Message, t: Translator, state: FSMContext, *, training: TrainingService) -> None:
     assert message.text is not None
     place = message.text.strip()
@@ -179,26 +194,31 @@ async def got_place(message: Message, t: Translator, state: FSMContext, *, train
     reachable = sum(p.reachable for p in people)
     text = training.session_text(t, spec) + "\n\n" + t("help.training.preview", n=len(people), reachable=reachable)
     await message.answer(
-        text,
+        text + "\n\n" + t("help.training.class_note"),
+        # Two ways to create, as a broadcast is sent: as personal data (the default), or confirmed by
+        # the author as naming no one (public: invitations and reminders reach every messenger).
         reply_markup=keyboard(
             [
-                [
-                    button(t("help.training.btn_create"), TrAdm(action="create")),
-                    button(t("help.cancel"), TrAdm(action="cancel")),
-                ]
+                [button(t("help.training.btn_create"), TrAdm(action="create"))],
+                [button(t("help.training.btn_create_public"), TrAdm(action="create", arg=PUBLIC_TEXT))],
+                [button(t("help.cancel"), TrAdm(action="cancel"))],
             ]
         ),
     )
 
 
-@public
+@by_titles
 async def create(
-    query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *, training: TrainingService,
+    query: CallbackQuery, callback_data: TrAdm, person: Person, t: Translator, state: FSMContext, *,
+    training: TrainingService,
 ) -> None:
     spec = _spec(await state.get_data()) if await state.get_state() == TrNew.confirm.state else None
     if spec is None:
+        declare(DataClass.PUBLIC)
         await query.answer(t("help.expired"), show_alert=True)
         return
+    spec = replace(spec, public_text=callback_data.arg == PUBLIC_TEXT)
+    declare(text_class(spec))
     await state.set_state(None)
     await query.answer()
     sid, invitees, sent = await training.create_session(person, spec)

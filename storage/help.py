@@ -96,6 +96,8 @@ class Session:
     hour_at: datetime | None
     hour_done_at: datetime | None
     cancelled_at: datetime | None
+    # The author confirmed the title and place name no one (migration 033): public, else personal.
+    public_text: bool = False
 
 
 def _session(row: aiosqlite.Row) -> Session:
@@ -112,6 +114,7 @@ def _session(row: aiosqlite.Row) -> Session:
         hour_at=opt_from_db(row["hour_at"]),
         hour_done_at=opt_from_db(row["hour_done_at"]),
         cancelled_at=opt_from_db(row["cancelled_at"]),
+        public_text=bool(row["public_text"]),
     )
 
 
@@ -337,11 +340,12 @@ class HelpRepo:
         evening_at: datetime | None,
         hour_at: datetime | None,
         now: datetime,
+        public_text: bool = False,
     ) -> int:
         conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO training_sessions(title, audience, class_label, starts_at, place, created_by, created_at,"
-            " evening_at, hour_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " evening_at, hour_at, public_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 title,
                 audience,
@@ -352,6 +356,7 @@ class HelpRepo:
                 to_db(now),
                 None if evening_at is None else to_db(evening_at),
                 None if hour_at is None else to_db(hour_at),
+                int(public_text),
             ),
         )
         return int(cur.lastrowid or 0)

@@ -98,6 +98,12 @@ def parse_audience(text: str) -> tuple[SessionAudience, str | None] | None:
     return None if cls is None else (audience, cls)
 
 
+def text_class(s: Session | SessionSpec) -> DataClass:
+    """What a session's card is: its title and place are staff's free text, personal data unless the
+    author confirmed they name no one (as a broadcast's text)."""
+    return DataClass.PUBLIC if s.public_text else DataClass.PERSONAL
+
+
 def audience_text(t: Translator, audience: str, class_label: str | None) -> str:
     return t(f"help.training.audience.{audience}", cls=class_label or "")
 
@@ -112,6 +118,8 @@ class SessionSpec:
     class_label: str | None
     starts_at: datetime
     place: str
+    # The author confirmed the title and place name no one; else they count as personal data.
+    public_text: bool = False
 
 
 # --- RSVP and attendance ----------------------------------------------------------------------
@@ -249,6 +257,7 @@ class TrainingService:
             evening_at=evening,
             hour_at=hour,
             now=now,
+            public_text=spec.public_text,
         )
         await HelpRepo.add_invitees(conn, sid, [p.id for p in people])
         for p in people:
@@ -256,7 +265,7 @@ class TrainingService:
                 continue
             t = self.catalog.translator_for(p)
             await self.outbox.notify(
-                conn, p, data_class=DataClass.PUBLIC,
+                conn, p, data_class=text_class(spec),
                 key=f"training:{sid}:invite:{p.id}",
                 kind="text",
                 payload=Payload(
@@ -365,7 +374,7 @@ class TrainingService:
                     t = self.catalog.translator_for(person)
                     markup = self.buttons.training_rsvp(session.id, t) if inv.rsvp is None else None
                     queued += await self.outbox.notify(
-                        conn, person, data_class=DataClass.PUBLIC,
+                        conn, person, data_class=text_class(session),
                         key=f"training:{session.id}:{kind}:{person.id}",
                         kind="text",
                         payload=Payload(

@@ -1,0 +1,85 @@
+"""Staff-typed titles are personal data unless their author says they name no one (#22, links).
+
+A training session's title and place are free text: «Разбор ошибок с Ивановой Еленой Викторовной»
+went out as a `public` invitation, to Telegram too under the municipal rules. Now the author chooses
+when creating, as for a broadcast: «✅ Создать» (personal: where the school's rules keep personal data
+off a messenger, the invitee gets the pointer) or «в названии и месте нет персональных данных»
+(public). Built as `schoolbot run` builds it, a municipal school on Telegram and MAX.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.config import EXAMPLE_SCHOOL_CONFIG
+from bot.fakeapi import FakeTelegram
+from bot.fakemax import FakeMax
+from tests.codes_helpers import load_school
+from tests.harness import IT_OFFICER, TEACHER, running_bot
+from tests.help_helpers import PHONES
+from tests.test_max_e2e import MaxWire, TelegramWire
+
+NAMED = "Разбор ошибок с Ивановой Еленой Викторовной"
+PLAIN = "Обучение работе с электронным журналом"
+
+
+@pytest.fixture
+async def mx() -> AsyncIterator[FakeMax]:
+    async with FakeMax() as server:
+        yield server
+    assert server.response_violations == []
+    assert server.internal_errors == []
+
+
+async def _create(officer: MaxWire, title: str, create_label: str) -> None:
+    mark = officer.count()
+    await officer.send("/admin")
+    menu = await officer.wait(lambda text: "Администрирование" in text, after=mark)
+    await officer.press(menu, "🎓 Обучение и собрания")
+    sessions = await officer.wait(lambda text: "Выберите занятие или создайте новое" in text, after=mark)
+    await officer.press(sessions, "➕ Новое занятие или собрание")
+    await officer.wait(lambda text: "Название занятия" in text, after=mark)
+    await officer.send(title)
+    audience = await officer.wait(lambda text: "Кого пригласить?" in text, after=mark)
+    await officer.press(audience, "👩‍🏫 Все учителя")
+    await officer.wait(lambda text: "Дата и время" in text, after=mark)
+    await officer.send("02.12.2026 15:00")
+    await officer.wait(lambda text: "Место (кабинет)" in text, after=mark)
+    await officer.send("Кабинет 21")
+    preview = await officer.wait(lambda text: "Создать и разослать приглашения?" in text, after=mark)
+    assert title in str(preview.plain)
+    await officer.press(preview, create_label)
+    await officer.wait(lambda text: "Занятие создано" in text, after=mark)
+
+
+async def test_a_training_title_is_personal_unless_its_author_says_it_names_no_one(
+    tg: FakeTelegram, mx: FakeMax, tmp_path: Path
+) -> None:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
+        await load_school(app, with_codes=False)
+        officer = MaxWire(mx, IT_OFFICER, "Пётр", "Петров", PHONES[IT_OFFICER].lstrip("+"))
+        await officer.send("/start")
+        await officer.share_contact(await officer.wait(lambda text: "поделитесь своим номером" in text))
+        await officer.wait(lambda text: "Ваши роли" in text)
+        teacher = TelegramWire(tg, TEACHER, "Игорь", "Морозов", PHONES[TEACHER])
+        await teacher.send("/start")
+        await teacher.share_contact(await teacher.wait(lambda text: "поделитесь своим номером" in text))
+        await teacher.wait(lambda text: "🔒" in text)
+
+        # «✅ Создать»: the title may name someone, so Telegram gets the pointer, not the title.
+        mark = teacher.count()
+        await _create(officer, NAMED, "✅ Создать")
+        pointer = await teacher.wait(lambda text: "🔒" in text, after=mark)
+        assert "Ивановой" not in str(pointer.plain)
+        assert not [m for m in tg.sent(TEACHER) if "Ивановой" in (m.plain or "")]
+
+        # The author says the title and place name no one: the invitation itself reaches Telegram.
+        mark = teacher.count()
+        await _create(officer, PLAIN, "✅ Создать: в названии и месте нет персональных данных")
+        invitation = await teacher.wait(lambda text: PLAIN in text, after=mark)
+        assert "Приглашение" in str(invitation.plain) and "Кабинет 21" in str(invitation.plain)
+        rows = await app.db.fetchall("SELECT title, public_text FROM training_sessions ORDER BY id")
+        assert [(r["title"], r["public_text"]) for r in rows] == [(NAMED, 0), (PLAIN, 1)]
