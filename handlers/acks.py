@@ -8,23 +8,25 @@ from html import escape
 from aiogram import Router
 from aiogram.types import CallbackQuery
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.acks import AcksService
+from bot.services.acks import AcksService, text_class
 from bot.tg.callbacks import AckCb
 from bot.tg.filters import IsLinked
-from bot.tg.policy import public
+from bot.tg.policy import declare, varies
 from handlers.common import message_of
 
 
-@public
+@varies(DataClass.PERSONAL, DataClass.PUBLIC, by="the campaign's title: public when its author marked it")
 async def confirm(query: CallbackQuery, callback_data: AckCb, person: Person, t: Translator,
                   channel: Channel = Channel.TELEGRAM, *, acks: AcksService) -> None:
     status, campaign = await acks.confirm(person, callback_data.cid, channel.value)
     if status in ("missing", "not_target") or campaign is None:
+        declare(DataClass.PUBLIC)
         await query.answer(t(f"acks.{status}"), show_alert=True)
         return
+    declare(text_class(campaign.public_title))  # the note names the campaign's title
     await query.answer(t(f"acks.confirmed_{status}"))
     message = message_of(query)
     if message is not None and status == "ok":

@@ -15,6 +15,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.channels import DataClass
 from bot.domain.access import SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -24,7 +25,7 @@ from bot.services.tasks import TasksService
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AckAdm, AckAdminAction
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import personal, public
+from bot.tg.policy import declare, personal, public, varies
 from handlers.common import message_of
 from storage.people import PersonRepo
 
@@ -65,13 +66,17 @@ def coverage_text(t: Translator, cov: Coverage) -> str:
     return "\n".join(lines)
 
 
-@public
+# Titles are staff's free text (#22): the list is personal unless each shown was marked by its author
+# as naming no one.
+@varies(DataClass.PERSONAL, DataClass.PUBLIC, by="the campaigns' titles: public when their authors marked them")
 async def ack_list(query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *,
                    acks: AcksService) -> None:
     await state.clear()
     await query.answer()
     items = []
-    for campaign in (await acks.campaigns(person))[:LIST_LIMIT]:
+    shown = (await acks.campaigns(person))[:LIST_LIMIT]
+    declare(DataClass.PUBLIC if all(c.public_title for c in shown) else DataClass.PERSONAL)
+    for campaign in shown:
         cov = await acks.coverage(campaign, person)
         items.append((campaign.id, t("acks.list_item", title=campaign.title, confirmed=cov.confirmed,
                                      total=cov.total)))
@@ -161,7 +166,7 @@ async def item_chosen(query: CallbackQuery, callback_data: AckAdm, t: Translator
     await _edit(query, t("acks.ask_audience"), kb.ack_audiences(t))
 
 
-@public
+@personal  # the confirmation shows the title as typed, before its author says whether it names anyone
 async def audience_chosen(query: CallbackQuery, callback_data: AckAdm, t: Translator, state: FSMContext, *,
                           acks: AcksService, people: PersonRepo) -> None:
     arg = callback_data.arg
@@ -187,13 +192,14 @@ async def audience_chosen(query: CallbackQuery, callback_data: AckAdm, t: Transl
     await _edit(query, t("acks.confirm", title=escape(str(data.get("ack_title", ""))),
                          audience=audience.describe(t), n=len(targets),
                          reachable=sum(p.reachable for p, _ in targets),
-                         item=t("acks.item_btn", n=data["ack_item"]) if data.get("ack_item") else t("acks.no_item")),
+                         item=t("acks.item_btn", n=data["ack_item"]) if data.get("ack_item") else t("acks.no_item"))
+                + "\n\n" + t("acks.class_note"),
                 kb.ack_confirm_send(t))
 
 
 @public
-async def create(query: CallbackQuery, bot: Bot, person: Person, t: Translator, state: FSMContext, *,
-                 acks: AcksService) -> None:
+async def create(query: CallbackQuery, callback_data: AckAdm, bot: Bot, person: Person, t: Translator,
+                 state: FSMContext, *, acks: AcksService) -> None:
     data = await state.get_data()
     if await state.get_state() != AckNew.setup.state or not data.get("ack_audience"):
         await query.answer(t("acks.expired"), show_alert=True)
@@ -207,7 +213,7 @@ async def create(query: CallbackQuery, bot: Bot, person: Person, t: Translator, 
         _, n, sent = await acks.create(
             person, title=str(data.get("ack_title") or ""), body=str(data.get("ack_body") or ""),
             audience=Audience.parse(str(data["ack_audience"])), plan_item=data.get("ack_item"),
-            document=document, file_name=data.get("ack_name"),
+            document=document, file_name=data.get("ack_name"), public=callback_data.arg == kb.ACK_PUBLIC,
         )
     except AckRefused as exc:
         await query.answer(t(exc.key), show_alert=True)

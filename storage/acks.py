@@ -24,6 +24,9 @@ class Campaign:
     audience: str
     author_id: int | None
     created_at: datetime
+    # The author confirmed its title and text (or document) name no one (migration 033): public,
+    # else personal.
+    public_title: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,12 @@ class Confirmation:
     channel: str
 
 
-_COLUMNS = "id, title, body, file_name, sha256, plan_item, audience, author_id, created_at"
+_COLUMNS = "id, title, body, file_name, sha256, plan_item, audience, author_id, created_at, public_title"
 
 
 def _campaign(r: aiosqlite.Row) -> Campaign:
     return Campaign(r["id"], r["title"], r["body"], r["file_name"], r["sha256"], r["plan_item"], r["audience"],
-                    r["author_id"], from_db(r["created_at"]))
+                    r["author_id"], from_db(r["created_at"]), bool(r["public_title"]))
 
 
 class AckRepo:
@@ -100,12 +103,13 @@ class AckRepo:
     async def insert(
         conn: Transaction, *, title: str, body: str, document: bytes | None, file_name: str | None,
         sha256: str, plan_item: str | None, audience: str, author_id: int | None, now: datetime,
+        public_title: bool = False,
     ) -> int:
         conn = raw(conn)
         cur = await conn.execute(
             "INSERT INTO ack_campaigns(title, body, document, file_name, sha256, plan_item, audience, author_id,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (title, body, document, file_name, sha256, plan_item, audience, author_id, to_db(now)),
+            " created_at, public_title) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (title, body, document, file_name, sha256, plan_item, audience, author_id, to_db(now), int(public_title)),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid

@@ -24,6 +24,8 @@ from tests.test_max_e2e import MaxWire, TelegramWire
 
 NAMED = "Разбор ошибок с Ивановой Еленой Викторовной"
 PLAIN = "Обучение работе с электронным журналом"
+ORDER = "Приказ о назначении Ивановой Елены Викторовны ответственной за ЭЖ"
+MEMO = "Памятка по работе с электронным журналом"
 
 
 @pytest.fixture
@@ -55,19 +57,43 @@ async def _create(officer: MaxWire, title: str, create_label: str) -> None:
     await officer.wait(lambda text: "Занятие создано" in text, after=mark)
 
 
+async def _linked(tg: FakeTelegram, mx: FakeMax) -> tuple[MaxWire, TelegramWire]:
+    """The IT officer in MAX, a teacher on Telegram."""
+    officer = MaxWire(mx, IT_OFFICER, "Пётр", "Петров", PHONES[IT_OFFICER].lstrip("+"))
+    await officer.send("/start")
+    await officer.share_contact(await officer.wait(lambda text: "поделитесь своим номером" in text))
+    await officer.wait(lambda text: "Ваши роли" in text)
+    teacher = TelegramWire(tg, TEACHER, "Игорь", "Морозов", PHONES[TEACHER])
+    await teacher.send("/start")
+    await teacher.share_contact(await teacher.wait(lambda text: "поделитесь своим номером" in text))
+    await teacher.wait(lambda text: "🔒" in text)
+    return officer, teacher
+
+
+async def _send_for_reading(officer: MaxWire, text: str, send_label: str) -> None:
+    mark = officer.count()
+    await officer.send("/surveys")
+    menu = await officer.wait(lambda text: "опрос" in text.lower() or "ознакомлен" in text.lower(), after=mark)
+    await officer.press(menu, "✍️ Ознакомление с документами")
+    listed = await officer.wait(lambda text: "на ознакомление" in text, after=mark)
+    await officer.press(listed, "➕ Отправить документ на ознакомление")
+    await officer.wait(lambda text: "Пришлите документ" in text, after=mark)
+    await officer.send(text)
+    items = await officer.wait(lambda text: "Для какого пункта плана" in text, after=mark)
+    await officer.press(items, "Без пункта плана")
+    audience = await officer.wait(lambda text: "Кому отправить?" in text, after=mark)
+    await officer.press(audience, "Все сотрудники")
+    confirm = await officer.wait(lambda text: "на ознакомление?" in text, after=mark)
+    await officer.press(confirm, send_label)
+    await officer.wait(lambda text: "Отправлено на ознакомление" in text, after=mark)
+
+
 async def test_a_training_title_is_personal_unless_its_author_says_it_names_no_one(
     tg: FakeTelegram, mx: FakeMax, tmp_path: Path
 ) -> None:
     async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
         await load_school(app, with_codes=False)
-        officer = MaxWire(mx, IT_OFFICER, "Пётр", "Петров", PHONES[IT_OFFICER].lstrip("+"))
-        await officer.send("/start")
-        await officer.share_contact(await officer.wait(lambda text: "поделитесь своим номером" in text))
-        await officer.wait(lambda text: "Ваши роли" in text)
-        teacher = TelegramWire(tg, TEACHER, "Игорь", "Морозов", PHONES[TEACHER])
-        await teacher.send("/start")
-        await teacher.share_contact(await teacher.wait(lambda text: "поделитесь своим номером" in text))
-        await teacher.wait(lambda text: "🔒" in text)
+        officer, teacher = await _linked(tg, mx)
 
         # «✅ Создать»: the title may name someone, so Telegram gets the pointer, not the title.
         mark = teacher.count()
@@ -83,3 +109,28 @@ async def test_a_training_title_is_personal_unless_its_author_says_it_names_no_o
         assert "Приглашение" in str(invitation.plain) and "Кабинет 21" in str(invitation.plain)
         rows = await app.db.fetchall("SELECT title, public_text FROM training_sessions ORDER BY id")
         assert [(r["title"], r["public_text"]) for r in rows] == [(NAMED, 0), (PLAIN, 1)]
+
+
+async def test_an_acknowledgement_is_personal_unless_its_author_says_it_names_no_one(
+    tg: FakeTelegram, mx: FakeMax, tmp_path: Path
+) -> None:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
+        await load_school(app, with_codes=False)
+        officer, teacher = await _linked(tg, mx)
+
+        # «✅ Отправить»: the text is the author's and may name someone: Telegram gets the pointer.
+        mark = teacher.count()
+        await _send_for_reading(officer, ORDER, "✅ Отправить")
+        await teacher.wait(lambda text: "🔒" in text, after=mark)
+        assert not [m for m in tg.sent(TEACHER) if "Ивановой" in (m.plain or "")]
+
+        # Marked as naming no one: the text and its «Ознакомлен(а)» reach Telegram, and so does the
+        # note naming what was confirmed.
+        mark = teacher.count()
+        await _send_for_reading(officer, MEMO, "✅ Отправить: в названии и тексте нет персональных данных")
+        memo = await teacher.wait(lambda text: MEMO in text, after=mark)
+        mark = teacher.count()
+        await teacher.press(memo, "✅ Ознакомлен(а)")
+        await teacher.wait(lambda text: MEMO in text, after=mark)
+        rows = await app.db.fetchall("SELECT title, public_title FROM ack_campaigns ORDER BY id")
+        assert [(r["title"], r["public_title"]) for r in rows] == [(ORDER, 0), (MEMO, 1)]

@@ -88,6 +88,11 @@ def classes_of(target: Target) -> list[str]:
     return [c for c in (target.class_label or "").split(",") if c]
 
 
+def text_class(public: bool) -> DataClass:
+    """What a campaign's title and text are: personal unless the author marked them as naming no one."""
+    return DataClass.PUBLIC if public else DataClass.PERSONAL
+
+
 @dataclass(kw_only=True, eq=False)
 class AcksService:
     broadcast: BroadcastService
@@ -116,10 +121,13 @@ class AcksService:
 
     async def create(
         self, author: Person | None, *, title: str, body: str, audience: Audience, plan_item: str | None = None,
-        document: bytes | None = None, file_name: str | None = None,
+        document: bytes | None = None, file_name: str | None = None, public: bool = False,
     ) -> tuple[int, int, int]:
         """Send the text (or the document with `body` as its caption) with the «Ознакомлен(а)» button
-        to the audience, all in one transaction. Returns (campaign id, people asked, messages)."""
+        to the audience, all in one transaction. Returns (campaign id, people asked, messages).
+
+        Its title and text are the author's: personal data unless the author marked them as naming
+        no one (``public``), as a broadcast's text."""
         if author is not None and not author.has_role(*SURVEY_AUTHOR_ROLES):
             raise AckRefused("acks.not_author")
         title = " ".join(title.split())[:MAX_TITLE]
@@ -139,6 +147,7 @@ class AcksService:
             cid = await AckRepo.insert(
                 conn, title=title, body=body, document=document, file_name=file_name, sha256=sha,
                 plan_item=plan_item, audience=str(audience), author_id=None if author is None else author.id, now=now,
+                public_title=public,
             )
             await AckRepo.add_targets(conn, cid, [target for _, target in targets])
             for person, _ in targets:
@@ -156,7 +165,7 @@ class AcksService:
                     payload = Payload(text=t("acks.text_message", title=escape(title), body=body), reply_markup=markup)
                     kind = "text"
                 sent += await self.outbox.notify(conn, person, key=f"ack:{cid}:send:{person.id}", kind=kind,
-                                                 payload=payload, now=now, data_class=DataClass.PUBLIC)
+                                                 payload=payload, now=now, data_class=text_class(public))
         return cid, len(targets), sent
 
     async def render_document(self, args: dict[str, Any]) -> tuple[bytes, str]:
@@ -249,7 +258,7 @@ class AcksService:
                     conn, person, key=f"ack:{campaign_id}:remind:{person.id}:{today.isoformat()}",
                     payload=Payload(text=t("acks.reminder", title=escape(campaign.title)),
                                     reply_markup=self.buttons.ack_confirm(campaign_id, t("acks.btn_confirm"))),
-                    now=now, not_before=send_at, data_class=DataClass.PUBLIC,
+                    now=now, not_before=send_at, data_class=text_class(campaign.public_title),
                 )
         return count
 

@@ -183,8 +183,16 @@ def ack_classes(t: Translator, labels: Sequence[str]) -> InlineKeyboardMarkup:
     return _markup(rows)
 
 
+# A send button's `arg`: the author marks the campaign's title and text as naming no one.
+ACK_PUBLIC = "public"
+
+
 def ack_confirm_send(t: Translator) -> InlineKeyboardMarkup:
-    return _markup([[_button(t("acks.btn_send"), ack(AckAdminAction.CREATE))], ack_cancel_row(t)])
+    return _markup([
+        [_button(t("acks.btn_send"), ack(AckAdminAction.CREATE))],
+        [_button(t("acks.btn_send_public"), ack(AckAdminAction.CREATE, arg=ACK_PUBLIC))],
+        ack_cancel_row(t),
+    ])
 
 
 def ack_view(t: Translator, cid: int, *, pending: bool, plan_item: str | None) -> InlineKeyboardMarkup:
