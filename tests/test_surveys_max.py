@@ -80,13 +80,14 @@ async def test_a_family_survey_is_answered_in_max_and_withheld_from_telegram(
         for message in tg.sent(PARENT_TWO)[mark:]:
             assert "Вопрос" not in (message.plain or "") and "интернет" not in (message.plain or "")
 
-        # An acknowledgement (a public notice) goes where each parent is: Олег only in MAX confirms
-        # there, Елена on Telegram (her preferred messenger); the record names the messenger.
+        # An acknowledgement its author marked as naming no one (a public notice) goes where each
+        # parent is: Олег only in MAX confirms there, Елена on Telegram (her preferred messenger); the
+        # record names the messenger.
         oleg = MaxWire(mx, OLEG_MAX, "Олег", "Смирнов", PHONES[PARENT_ONE].lstrip("+"))
         await _link(oleg)
         oleg_mark, tg_mark = oleg.count(), on_tg.count()
         cid, n, _ = await app.services.acks.create(None, title="Памятка для родителей", body="Как войти в дневник",
-                                                   audience=BroadcastAudience("class", "5А"))
+                                                   audience=BroadcastAudience("class", "5А"), public=True)
         assert n == 2
         note = await oleg.wait(lambda text: "Памятка для родителей" in text, after=oleg_mark)
         await oleg.press(note, "✅ Ознакомлен(а)")
