@@ -92,7 +92,7 @@ async def cmd_import(app: Core, args: argparse.Namespace, t: Translator) -> int:
     try:
         data = await asyncio.to_thread(path.read_bytes)
     except OSError as exc:
-        print(t("cli.cannot_read", path=path, reason=exc.strerror), file=sys.stderr)
+        print(t("cli.cannot_read", path=path, reason=t.os_error(exc)), file=sys.stderr)
         return 2
     options = ImportOptions(
         dry_run=args.dry_run,

@@ -13,6 +13,7 @@ A person agrees the same way through `bot.russian.Named` (`{name:перевед�
 
 from __future__ import annotations
 
+import errno
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -162,3 +163,12 @@ class Translator:
 
     def plural(self, key: str, n: int, /, **params: Any) -> str:
         return self.catalog.plural(self.lang, key, n, **params)
+
+    def os_error(self, exc: OSError) -> str:
+        """Why a file could not be read or written, in the reader's language: the system's own text
+        (exc.strerror) is English whatever the locale ("No such file or directory")."""
+        name = errno.errorcode.get(exc.errno or 0, "")
+        key = f"oserror.{name}"
+        if name and key in self.catalog.keys(self.lang):
+            return self(key)
+        return self("oserror.other", detail=exc.strerror or type(exc).__name__)

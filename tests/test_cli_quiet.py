@@ -24,6 +24,7 @@ from tests.harness import roster_csv
 CASES: dict[str, list[str]] = {
     "import": ["import", "roster", "roster.csv"],
     "import-bad-kind": ["import", "nonsense", "roster.csv"],
+    "import-missing": ["import", "roster", "missing.csv"],
     "link": ["link", "Морозов"],
     "link-many": ["link", "Иванов"],
     "link-none": ["link", "Нетакогочеловека"],
@@ -109,6 +110,8 @@ def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
 
     assert "Импорт выполнен" in said("import") and "добавлено: 9" in said("import")
     assert "Неизвестный вид импорта «nonsense»" in said("import-bad-kind")
+    # The system's own reason is English whatever the locale ("No such file or directory").
+    assert "missing.csv: не удалось прочитать файл (такого файла нет)." in said("import-missing")
     assert "Под «Иванов» подходят 4 человека" in said("link-many")
     assert "Под «Нетакогочеловека» никто не подходит." in said("link-none")
     assert "Одноразовый токен ответственного по информатизации" in said("admin-token")

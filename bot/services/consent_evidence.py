@@ -187,7 +187,7 @@ class ConsentEvidence:
             try:
                 scan = await asyncio.to_thread(Path(args.file).read_bytes)
             except OSError as exc:
-                print(t("cli.cannot_read", path=args.file, reason=exc.strerror), file=sys.stderr)
+                print(t("cli.cannot_read", path=args.file, reason=t.os_error(exc)), file=sys.stderr)
                 return 2
         if scan is None and not args.ref:
             print(t("consent.evidence.cli_scan_needs"), file=sys.stderr)

@@ -331,7 +331,7 @@ class ConsentExport:
             text = read_file_text(Path(args.file))
             text_en = read_file_text(Path(args.en)) if args.en else None
         except OSError as exc:
-            print(t("cli.cannot_read", path=exc.filename, reason=exc.strerror), file=sys.stderr)
+            print(t("cli.cannot_read", path=exc.filename, reason=t.os_error(exc)), file=sys.stderr)
             return 2
         except UnicodeDecodeError:
             print(t("cli.not_utf8", path=args.file), file=sys.stderr)

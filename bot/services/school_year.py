@@ -363,9 +363,11 @@ class SchoolYearService:
                 path = Path(args.mapping)
                 try:
                     text = await asyncio.to_thread(path.read_text, encoding="utf-8-sig")
-                except (OSError, UnicodeDecodeError) as exc:
-                    reason = exc.strerror if isinstance(exc, OSError) else str(exc)
-                    print(t("cli.cannot_read", path=path, reason=reason), file=sys.stderr)
+                except OSError as exc:
+                    print(t("cli.cannot_read", path=path, reason=t.os_error(exc)), file=sys.stderr)
+                    return 2
+                except UnicodeDecodeError:
+                    print(t("cli.not_utf8", path=path), file=sys.stderr)
                     return 2
                 mapping = parse_mapping(text, args.year)
             report = await self.new_year(args.year, mapping=mapping, dry_run=not args.apply)
