@@ -22,7 +22,7 @@ from bot.domain.access import SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
 from bot.domain.surveys import Question
 from bot.i18n import Translator
-from bot.services.surveys import AnswerResult, SurveysService
+from bot.services.surveys import AnswerResult, SurveysService, title_class
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import SurveyAction, SurveyCb
 from bot.tg.filters import IsLinked, MenuButton, PlainText
@@ -122,12 +122,15 @@ async def _mark_answered(query: CallbackQuery, t: Translator, survey: SurveyRow,
 # --- the list ---------------------------------------------------------------------------------------
 
 
-@public
+@varies(DataClass.PERSONAL, DataClass.PUBLIC,
+        by="the surveys' titles: a shipped template's is public, one from a staff file personal")
 async def my_surveys(message: Message, person: Person, t: Translator, state: FSMContext, *,
                      surveys: SurveysService) -> None:
     await state.clear()
     items = []
-    for survey, _, answers in await surveys.mine(person):
+    mine = await surveys.mine(person)
+    declare(DataClass.PUBLIC if all(title_class(s) is DataClass.PUBLIC for s, _, _ in mine) else DataClass.PERSONAL)
+    for survey, _, answers in mine:
         total = len(SurveysService.questions(survey))
         items.append((survey.id, t("surveys.ask.list_item", title=survey.title, answered=len(answers), total=total,
                                    deadline=surveys.format_day(survey.deadline))))

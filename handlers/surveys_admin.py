@@ -21,14 +21,14 @@ from bot.domain.access import SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
 from bot.domain.surveys import Question, SurveySpec
 from bot.i18n import Translator
-from bot.services.surveys import Audience, SurveyRefused, SurveysService, audience_words
+from bot.services.surveys import Audience, SurveyRefused, SurveysService, audience_words, title_class
 from bot.services.surveys_nudges import SurveyNudges
 from bot.services.surveys_results import SurveyResults, fmt_number
 from bot.services.surveys_spec import MAX_FILE, SpecInvalid, parse_audience, parse_file, render_errors
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import AdminAction, SurveyAdm, SurveyAdminAction
 from bot.tg.filters import HasContent, HasRole
-from bot.tg.policy import declare, personal_file, public
+from bot.tg.policy import declare, personal, personal_file, public, varies
 from handlers.common import message_of
 from handlers.surveys import by_survey
 from storage.people import PersonRepo
@@ -61,13 +61,22 @@ async def _edit(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | 
         await message.edit_text(text, reply_markup=markup)
 
 
-@public
+# Screens that show a survey's title (#22): a template's is public, a staff file's personal.
+by_title = varies(
+    DataClass.PERSONAL, DataClass.PUBLIC,
+    by="the surveys' titles: a shipped template's is public, one from a staff file personal",
+)
+
+
+@by_title
 async def survey_list(query: CallbackQuery, t: Translator, state: FSMContext, *, surveys: SurveysService,
                       survey_results: SurveyResults) -> None:
     await state.clear()
     await query.answer()
     items = []
-    for survey in (await surveys.all())[::-1][:LIST_LIMIT]:
+    shown = (await surveys.all())[::-1][:LIST_LIMIT]
+    declare(DataClass.PUBLIC if all(title_class(s) is DataClass.PUBLIC for s in shown) else DataClass.PERSONAL)
+    for survey in shown:
         res = await survey_results.results(survey)
         status = "open" if surveys.is_open(survey) else "closed"
         items.append((survey.id, t(f"surveys.admin.item_{status}", title=survey.title, sheets=res.sheets,
@@ -106,7 +115,7 @@ async def ask_file(query: CallbackQuery, t: Translator, state: FSMContext) -> No
         await message.answer(t("surveys.admin.ask_file"), reply_markup=kb.cancel_only(t))
 
 
-@public
+@personal  # the file's own title and its errors' lines: staff's free text
 async def file_received(message: Message, bot: Bot, t: Translator, state: FSMContext) -> None:
     doc = message.document
     assert doc is not None
@@ -175,10 +184,11 @@ async def days_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Transla
     await _edit(query, t("surveys.admin.pick_anonymous"), kb.anonymity(t, spec.anonymous))
 
 
-@public
+@by_title
 async def anonymity_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Translator, state: FSMContext, *,
                            surveys: SurveysService) -> None:
     data = await state.get_data()
+    declare(title_class(template=bool(data.get("svn_template"))))
     spec = _spec_of(data, surveys)
     audience = parse_audience(str(data.get("svn_audience", "")))
     if await state.get_state() != SurveyNew.setup.state or spec is None or audience is None or (
@@ -198,10 +208,11 @@ async def anonymity_chosen(query: CallbackQuery, callback_data: SurveyAdm, t: Tr
     await _edit(query, text, kb.confirm(t))
 
 
-@public
+@by_title
 async def create(query: CallbackQuery, person: Person, t: Translator, state: FSMContext, *,
                  surveys: SurveysService) -> None:
     data = await state.get_data()
+    declare(title_class(template=bool(data.get("svn_template"))))
     spec = _spec_of(data, surveys)
     audience = parse_audience(str(data.get("svn_audience", "")))
     if await state.get_state() != SurveyNew.setup.state or spec is None or audience is None or (
@@ -339,18 +350,20 @@ async def texts(query: CallbackQuery, callback_data: SurveyAdm, person: Person, 
     await message.answer(t("surveys.admin.texts_head", title=escape(survey.title)) + "\n" + body)
 
 
-@public
+@by_title
 async def close(query: CallbackQuery, callback_data: SurveyAdm, person: Person, t: Translator, *,
                 surveys: SurveysService, survey_nudges: SurveyNudges) -> None:
     try:
         survey = await survey_nudges.close_now(person, callback_data.sid)
     except SurveyRefused as exc:
+        declare(DataClass.PUBLIC)
         await query.answer(t(exc.key), show_alert=True)
         return
+    declare(title_class(survey))  # the toast names the survey
     await query.answer(t("surveys.admin.closed", title=survey.title), show_alert=True)
 
 
-@public
+@by_title  # the same screen as survey_list, the same class
 async def admin_entry(query: CallbackQuery, t: Translator, state: FSMContext, *, surveys: SurveysService,
                       survey_results: SurveyResults) -> None:
     await survey_list(query, t, state, surveys=surveys, survey_results=survey_results)

@@ -10,6 +10,7 @@ off a messenger, the invitee gets the pointer) or «в названии и ме�
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import pytest
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
+from bot.services.surveys import Audience
 from tests.codes_helpers import load_school
 from tests.harness import IT_OFFICER, TEACHER, running_bot
 from tests.help_helpers import PHONES
@@ -134,3 +136,29 @@ async def test_an_acknowledgement_is_personal_unless_its_author_says_it_names_no
         await teacher.wait(lambda text: MEMO in text, after=mark)
         rows = await app.db.fetchall("SELECT title, public_title FROM ack_campaigns ORDER BY id")
         assert [(r["title"], r["public_title"]) for r in rows] == [(ORDER, 0), (MEMO, 1)]
+
+
+async def test_a_surveys_title_from_a_staff_file_is_personal_a_templates_public(
+    tg: FakeTelegram, mx: FakeMax, tmp_path: Path
+) -> None:
+    async with running_bot(tg, tmp_path, mx=mx, school_config=EXAMPLE_SCHOOL_CONFIG) as app:
+        await load_school(app, with_codes=False)
+        _officer, teacher = await _linked(tg, mx)
+        surveys = app.services.surveys
+        template = surveys.templates["staff_ict"]
+        await surveys.create(None, template, Audience("role", "staff"), 5, anonymous=False)
+
+        # A shipped template's title is the catalog's: the teacher's list of surveys reaches Telegram.
+        mark = teacher.count()
+        await teacher.send("/surveys")
+        await teacher.wait(lambda text: "Опросы, на которые" in text, after=mark)
+        listing = tg.sent(TEACHER)[-1]
+        assert any(template.title in label for row in listing.buttons() for label in row)
+
+        # A survey made from a staff file: its title is free text and may name someone.
+        from_file = replace(template, title=NAMED, name=None)
+        await surveys.create(None, from_file, Audience("role", "staff"), 5, anonymous=False)
+        mark = teacher.count()
+        await teacher.send("/surveys")
+        await teacher.wait(lambda text: "🔒" in text, after=mark)
+        assert not [m for m in tg.sent(TEACHER) if "Ивановой" in (m.plain or "") + repr(m.reply_markup)]

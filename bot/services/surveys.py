@@ -72,6 +72,14 @@ class AnswerResult:
     finished_now: bool = False
 
 
+def title_class(survey: SurveyRow | None = None, *, template: bool | None = None) -> DataClass:
+    """What a survey's title is (#22): a shipped template's is the catalog's (public); one from a
+    file is staff's free text, which may name someone (personal). A survey's questions and answers
+    carry the survey's own class (`data_class`), never public."""
+    from_template = template if template is not None else survey is not None and survey.template is not None
+    return DataClass.PUBLIC if from_template else DataClass.PERSONAL
+
+
 def main_role(person: Person, among: frozenset[str] | None = None) -> str:
     """The role a person answers in: the first of theirs in the plan's order (within `among`)."""
     return next((r for r in ALL_ROLES if r in person.roles and (among is None or r in among)), "other")
