@@ -79,8 +79,8 @@ async def test_bad_plan_writes_nothing_and_names_the_line(harness: Harness) -> N
     outcome = await app.importers["plan"].run(bad.encode(), "plan.toml", ImportOptions())
     assert not outcome.ok
     error = outcome.errors[0]
-    assert "deadline.date" in error.params["detail"]
-    assert 'number = "8"' in bad.splitlines()[error.line - 1]
+    assert error.code == "plan.date_required" and error.params["item"] == "8"
+    assert 'kind = "date"' in bad.splitlines()[error.line - 1]  # the deadline line of item 8
     item8 = await app.services.tasks.get_item("8")
     assert item8 is not None and item8.deadline.date is not None  # untouched
 

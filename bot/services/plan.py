@@ -29,6 +29,7 @@ __all__ = [
     "PlanError",
     "PlanItem",
     "load_plan",
+    "read_plan",
     "shift_plan",
 ]
 
@@ -55,45 +56,131 @@ _NUMBER_RE = re.compile(r"^\d+(\.\d+)*$")
 
 
 class PlanError(ValueError):
-    """The plan file is malformed; the message names the item and the field."""
+    """The plan file is malformed. `code` is a key of the `import_errors.plan` catalog table and
+    `params` fill its placeholders (the item's number among them), so the school reads the problem
+    in its own language; `entry` (the [[items]] table counted from 1, 0 for the top of the file) and
+    `field` say where it is, and :func:`read_plan` turns them into `line` (0: the file as a whole)."""
+
+    def __init__(self, code: str, *, entry: int = 0, field: str = "", line: int = 0, **params: str | int) -> None:
+        super().__init__(code, params)
+        self.code = code
+        self.entry = entry
+        self.field = field
+        self.line = line
+        self.params = params
+
+    @property
+    def catalog_code(self) -> str:
+        """The RowError code (a key under `import_errors`) that reports this problem."""
+        return f"plan.{self.code}"
 
 
 def load_plan(path: Path | str = PLAN_PATH) -> Plan:
     """Read and validate a plan TOML file. Raises PlanError on any problem, naming where it is."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except OSError as exc:
-        raise PlanError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise PlanError("unreadable") from exc
+    try:
+        text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise PlanError(f"{path}: not UTF-8: {exc.reason}") from exc
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise PlanError("encoding", line=line, byte=f"0x{data[exc.start]:02X}") from exc
+    return read_plan(text)
+
+
+# tomllib's own message ends "(at line 5, column 3)" or "(at end of document)"; its wording is
+# English and technical, so only the place is kept and the school reads a sentence of its own.
+_TOML_PLACE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def read_plan(text: str) -> Plan:
+    """Parse and validate the text of a plan file; a PlanError carries the line of the problem."""
+    try:
+        raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_plan(raw)
+        place = _TOML_PLACE_RE.search(str(exc))
+        if place:
+            raise PlanError("toml", line=int(place.group(1)), column=int(place.group(2))) from None
+        raise PlanError("toml_end", line=max(1, len(text.splitlines()))) from None
+    try:
+        return parse_plan(raw)
+    except PlanError as exc:
+        if not exc.line:
+            exc.line = _line_of(text.splitlines(), exc.entry, exc.field)
+        if "other_entry" in exc.params:
+            other = exc.params.pop("other_entry")
+            assert isinstance(other, int)
+            exc.params["other"] = _line_of(text.splitlines(), other, "number")
+        raise
+
+
+_HEADER_RE = re.compile(r"^\s*\[")
+_ITEMS_HEADER_RE = re.compile(r"^\s*\[\[\s*items\s*\]\]")
+_SUBTABLE_RE = re.compile(r"^\s*\[\s*items\s*\.")
+
+
+def _key_line(lines: list[str], start: int, end: int, key: str) -> int:
+    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
+    for index in range(start, end):
+        if pattern.match(lines[index]):
+            return index + 1
+    return 0
+
+
+def _line_of(lines: list[str], entry: int, field: str) -> int:
+    """The line a problem is on: the field's own line when it is written, else the item's number
+    line (or the line that opens its [[items]] table); 0 for a missing top-level field (the file
+    as a whole)."""
+    headers = [i for i, line in enumerate(lines) if _ITEMS_HEADER_RE.match(line)]
+    if entry == 0:
+        first_header = next((i for i, line in enumerate(lines) if _HEADER_RE.match(line)), len(lines))
+        return _key_line(lines, 0, first_header, field) if field else 0
+    if entry > len(headers):  # an inline array (items = [...]): no table header to point to
+        return _key_line(lines, 0, len(lines), "items") or 1
+    start = headers[entry - 1]
+    end = start + 1
+    # The table runs to the next header that is not one of its own sub-tables ([items.deadline]).
+    while end < len(lines) and not (_HEADER_RE.match(lines[end]) and not _SUBTABLE_RE.match(lines[end])):
+        end += 1
+    if field:
+        head, _, leaf = field.partition(".")
+        line = _key_line(lines, start, end, head)  # `deadline = { ... }` written inline
+        if not line and leaf:
+            line = _key_line(lines, start, end, leaf)  # or under [items.deadline]
+        if line:
+            return line
+    # A missing field: the item's number line says which item it is; else the [[items]] line.
+    return _key_line(lines, start, end, "number") or start + 1
 
 
 def parse_plan(raw: Mapping[str, Any]) -> Plan:
     """Validate an already-decoded plan mapping (the TOML document) and build a Plan."""
     unknown = sorted(set(raw) - _TOP_KEYS)
     if unknown:
-        raise PlanError(f"plan: unknown field(s) {', '.join(unknown)}")
-    title = _require_str(raw, "title", "plan")
+        raise PlanError("top_unknown", field=unknown[0], fields=", ".join(unknown))
+    title = raw.get("title")
+    if not isinstance(title, str):
+        raise PlanError("title_missing", field="title")
+    if not title.strip():
+        raise PlanError("title_empty", field="title")
     order = raw.get("order", "")
     if not isinstance(order, str):
-        raise PlanError("plan: order: must be a string")
+        raise PlanError("order", field="order")
     year = raw.get("source_school_year")
     if not _is_int(year) or not 1900 <= year <= 2999:
-        raise PlanError("plan: source_school_year: must be a year such as 2010")
+        raise PlanError("source_school_year", field="source_school_year")
     items_raw = raw.get("items")
     if not isinstance(items_raw, list) or not items_raw:
-        raise PlanError("plan: items: must be a non-empty array of tables ([[items]])")
+        raise PlanError("items", field="items")
 
     items: list[PlanItem] = []
     seen: dict[str, int] = {}
     for index, entry in enumerate(items_raw, start=1):
         item = _parse_item(entry, index)
         if item.number in seen:
-            raise PlanError(f"{_where(index, item.number)}: number: duplicate of entry {seen[item.number]}")
+            raise PlanError("duplicate", entry=index, field="number", item=item.number, other_entry=seen[item.number])
         seen[item.number] = index
         items.append(item)
     return Plan(title=title, source_school_year=year, items=tuple(items), order=order)
@@ -126,49 +213,63 @@ def _add_years(day: date, years: int) -> date:
     return date(year, day.month, min(day.day, last))
 
 
-def _where(index: int, number: str | None) -> str:
-    return f"item {number} (entry {index})" if number else f"entry {index}"
-
-
 def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _require_str(table: Mapping[str, Any], key: str, where: str, *, allow_empty: bool = False) -> str:
-    value = table.get(key)
+def _shown(value: object) -> str:
+    """A value from the file as the school wrote it (TOML spelling), for quoting back."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+def _quoted(codes: tuple[str, ...] | list[str]) -> str:
+    return ", ".join(f"«{code}»" for code in codes)
+
+
+def _text_field(entry: Mapping[str, Any], key: str, index: int, number: str, *, allow_empty: bool = False) -> str:
+    value = entry.get(key)
     if not isinstance(value, str):
-        raise PlanError(f"{where}: {key}: missing or not a string")
+        raise PlanError(f"{key}_missing", entry=index, field=key, item=number)
     if not allow_empty and not value.strip():
-        raise PlanError(f"{where}: {key}: must not be empty")
+        raise PlanError(f"{key}_empty", entry=index, field=key, item=number)
     return value
 
 
 def _parse_item(entry: object, index: int) -> PlanItem:
     if not isinstance(entry, dict):
-        raise PlanError(f"{_where(index, None)}: must be a table")
+        raise PlanError("item_not_table", entry=index, n=index)
     raw_number = entry.get("number")
     if not isinstance(raw_number, str) or not _NUMBER_RE.match(raw_number):
-        raise PlanError(f'{_where(index, None)}: number: must be a string such as "8" or "1.2"')
+        raise PlanError("number", entry=index, field="number", n=index)
     number = raw_number
-    where = _where(index, number)
     unknown = sorted(set(entry) - _ITEM_KEYS)
     if unknown:
-        raise PlanError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        raise PlanError("item_unknown", entry=index, field=unknown[0], item=number, fields=", ".join(unknown))
 
-    text = _require_str(entry, "text", where)
-    responsible_text = _require_str(entry, "responsible_text", where)
-    proof = _require_str(entry, "proof", where, allow_empty=True)
+    text = _text_field(entry, "text", index, number)
+    responsible_text = _text_field(entry, "responsible_text", index, number)
+    proof = _text_field(entry, "proof", index, number, allow_empty=True)
 
     roles = entry.get("responsible")
     if not isinstance(roles, list) or not roles:
-        raise PlanError(f"{where}: responsible: must be a non-empty list of role codes")
+        raise PlanError("responsible", entry=index, field="responsible", item=number, known=_quoted(ROLE_CODES))
     for role in roles:
         if role not in ROLE_CODES:
-            raise PlanError(f"{where}: responsible: unknown role {role!r} (known: {', '.join(ROLE_CODES)})")
+            raise PlanError(
+                "role_unknown", entry=index, field="responsible", item=number, value=_shown(role),
+                known=_quoted(ROLE_CODES),
+            )
     if len(set(roles)) != len(roles):
-        raise PlanError(f"{where}: responsible: a role is listed twice")
+        twice = next(role for role in roles if roles.count(role) > 1)
+        raise PlanError("role_twice", entry=index, field="responsible", item=number, value=twice)
 
-    deadline = _parse_deadline(entry.get("deadline"), where)
+    deadline = _parse_deadline(entry.get("deadline"), index, number)
     return PlanItem(
         number=number,
         text=text,
@@ -179,26 +280,30 @@ def _parse_item(entry: object, index: int) -> PlanItem:
     )
 
 
-def _parse_deadline(raw: object, where: str) -> Deadline:
+def _parse_deadline(raw: object, index: int, number: str) -> Deadline:
+    where: dict[str, Any] = {"entry": index, "item": number}
     if not isinstance(raw, dict):
-        raise PlanError(f"{where}: deadline: missing or not a table")
+        raise PlanError("deadline_missing", field="deadline", **where)
     unknown = sorted(set(raw) - _DEADLINE_KEYS)
     if unknown:
-        raise PlanError(f"{where}: deadline: unknown field(s) {', '.join(unknown)}")
+        raise PlanError("deadline_unknown", field=f"deadline.{unknown[0]}", fields=", ".join(unknown), **where)
     kind = raw.get("kind")
     if kind not in _KIND_FIELDS:
-        raise PlanError(f"{where}: deadline.kind: unknown kind {kind!r} (known: {', '.join(DEADLINE_KINDS)})")
+        raise PlanError(
+            "kind", field="deadline.kind", value=_shown(kind) if kind is not None else "",
+            known=_quoted(DEADLINE_KINDS), **where,
+        )
     assert isinstance(kind, str)
     source = raw.get("source")
     if not isinstance(source, str):
-        raise PlanError(f"{where}: deadline.source: missing or not a string")
+        raise PlanError("source_missing", field="deadline.source", **where)
 
     needed = _KIND_FIELDS[kind]
     for field in ("date", "year", "month"):
         if field in needed and field not in raw:
-            raise PlanError(f"{where}: deadline.{field}: required for kind {kind!r}")
+            raise PlanError(f"{field}_required", field=f"deadline.{field}", kind=kind, **where)
         if field not in needed and field in raw:
-            raise PlanError(f"{where}: deadline.{field}: not allowed for kind {kind!r}")
+            raise PlanError("not_allowed", field=f"deadline.{field}", kind=kind, name=field, **where)
 
     day: date | None = None
     if "date" in raw:
@@ -207,19 +312,19 @@ def _parse_deadline(raw: object, where: str) -> Deadline:
     if "year" in raw:
         year = raw["year"]
         if not _is_int(year) or not 1900 <= year <= 2999:
-            raise PlanError(f"{where}: deadline.year: must be a year such as 2011, got {raw['year']!r}")
+            raise PlanError("year", field="deadline.year", value=_shown(raw["year"]), **where)
     month: int | None = None
     if "month" in raw:
         month = raw["month"]
         if not _is_int(month) or not 1 <= month <= 12:
-            raise PlanError(f"{where}: deadline.month: must be 1..12, got {raw['month']!r}")
+            raise PlanError("month", field="deadline.month", value=_shown(raw["month"]), **where)
     return Deadline(kind=kind, date=day, year=year, month=month, source=source)
 
 
-def _parse_date(value: object, where: str) -> date:
+def _parse_date(value: object, where: dict[str, Any]) -> date:
     # datetime is a subclass of date: a time of day on a deadline is a data error, not a date.
     if isinstance(value, datetime):
-        raise PlanError(f"{where}: deadline.date: must be a date without time, got {value.isoformat()}")
+        raise PlanError("date_time", field="deadline.date", value=value.isoformat(sep=" "), **where)
     if isinstance(value, date):
         return value
     if isinstance(value, str):
@@ -227,4 +332,4 @@ def _parse_date(value: object, where: str) -> date:
             return date.fromisoformat(value)
         except ValueError:
             pass
-    raise PlanError(f"{where}: deadline.date: must be a date such as 2011-05-31, got {value!r}")
+    raise PlanError("date", field="deadline.date", value=_shown(value), **where)

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.domain.plan import Plan
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
-from bot.services.plan import PLAN_PATH, PlanError, parse_plan, shift_plan
+from bot.services.plan import PLAN_PATH, PlanError, read_plan, shift_plan
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
 from storage.tasks import TaskRepo
@@ -24,18 +22,6 @@ if TYPE_CHECKING:
 # --- plan import ----------------------------------------------------------------------------------
 
 
-def _error_line(source: str, message: str) -> int:
-    """The line of the item a PlanError names ("item 8 (entry 12): ..."), else 1."""
-    match = re.match(r"item (\S+) \(entry", message)
-    if match:
-        wanted = f'"{match.group(1)}"'
-        for number, line in enumerate(source.splitlines(), start=1):
-            if line.strip().startswith("number") and wanted in line:
-                return number
-    match = re.search(r"at line (\d+)", message)
-    return int(match.group(1)) if match else 1
-
-
 def _read_plan(data: bytes, year: int) -> Plan | RowError:
     """Decoding, TOML and validation: CPU work, run in a worker thread."""
     if len(data) > MAX_FILE_BYTES:
@@ -46,13 +32,10 @@ def _read_plan(data: bytes, year: int) -> Plan | RowError:
         line = data.count(b"\n", 0, exc.start) + 1
         return RowError(line, "file.text_encoding", {"byte": f"0x{data[exc.start]:02X}"})
     try:
-        return shift_plan(parse_plan(tomllib.loads(text)), year)
-    except tomllib.TOMLDecodeError as exc:
-        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
+        return shift_plan(read_plan(text), year)
     except PlanError as exc:
-        return RowError(_error_line(text, str(exc)), "table", {"detail": str(exc)})
-
-
+        # The problem on its line, in the reader's language (import_errors.plan.*).
+        return RowError(exc.line, exc.catalog_code, exc.params)
 
 
 @dataclass(kw_only=True, eq=False)
