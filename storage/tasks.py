@@ -76,13 +76,21 @@ _ITEM_COLUMNS = (
 
 
 class TaskRepo:
-    def __init__(self, db: UnitOfWork) -> None:
+    def __init__(self, db: UnitOfWork, conn: Connection | None = None) -> None:
         self.db = database_of(db)
+        self._conn = None if conn is None else raw(conn)
+
+    def on(self, conn: Connection) -> TaskRepo:
+        """The same reads on `conn` (as PersonRepo.on): a caller inside a write transaction passes
+        it, so the plan it reads is the one the transaction sees, not whatever another connection
+        of a pool last committed."""
+        return TaskRepo(self.db, conn)
 
     async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
         # execute_fetchall is one hop to aiosqlite's thread instead of three (execute, fetch,
         # close): the sweep reads these tables every minute, and the year-walk test thousands of times.
-        return list(await self.db.conn.execute_fetchall(sql, tuple(params)))
+        conn = self._conn if self._conn is not None else self.db.conn
+        return list(await conn.execute_fetchall(sql, tuple(params)))
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -95,20 +103,19 @@ class TaskRepo:
         return [_item(r) for r in rows]
 
     async def item(self, number: str) -> PlanItem | None:
-        row = await self.db.fetchone(
-            f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 AND number = ?", (number,)
-        )
-        return _item(row) if row is not None else None
+        rows = await self._rows(f"SELECT {_ITEM_COLUMNS} FROM plan_items WHERE active = 1 AND number = ?", (number,))
+        return _item(rows[0]) if rows else None
 
     async def proofs(self, item_number: str | None = None) -> list[Proof]:
         if item_number is None:
             rows = await self._rows("SELECT * FROM task_proofs ORDER BY id")
         else:
-            rows = await self.db.fetchall("SELECT * FROM task_proofs WHERE item_number = ? ORDER BY id", (item_number,))
+            rows = await self._rows("SELECT * FROM task_proofs WHERE item_number = ? ORDER BY id", (item_number,))
         return [_proof(r) for r in rows]
 
     async def proof(self, proof_id: int) -> Proof | None:
-        row = await self.db.fetchone("SELECT * FROM task_proofs WHERE id = ?", (proof_id,))
+        rows = await self._rows("SELECT * FROM task_proofs WHERE id = ?", (proof_id,))
+        row = rows[0] if rows else None
         return _proof(row) if row is not None else None
 
     async def reminder_log(self) -> set[tuple[str, str, int, str]]:

@@ -27,10 +27,25 @@ from tests.test_consent_family import *  # noqa: F403
 from tests.test_consent_withdrawal import *  # noqa: F403
 from tests.test_links import *  # noqa: F403
 
+# The asker of a ticket made into an FAQ entry and the plan the new year moves are read inside
+# their transactions (TicketService.make_faq_entry, SchoolYearService.new_year).
+from tests.test_school_year import (  # noqa: F401  (in-process ones: the CLI test's command opens its own)
+    test_consent_for_one_school_year_is_asked_again,
+    test_mapping_merges_classes_and_a_bad_mapping_names_the_field,
+    test_promotion_keeps_the_same_person_and_moves_the_calendar,
+    test_the_it_officer_moves_the_year_in_the_bot_after_a_preview,
+)
+from tests.test_tickets import *  # noqa: F403
+
+
+@pytest.fixture(autouse=True)
+def _pooled(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Also for the flows that build their own harness (handler_harness(tmp_path, ...)).
+    monkeypatch.setattr(core, "Database", functools.partial(Database, separate_reader=True))
+
 
 @pytest.fixture
-async def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Harness]:
-    monkeypatch.setattr(core, "Database", functools.partial(Database, separate_reader=True))
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
     async with handler_harness(tmp_path, admin_ids=[1]) as h:
         assert h.app.db.conn is not h.app.db._writer  # the reads really are elsewhere
         yield h

@@ -283,8 +283,9 @@ class SchoolYearService:
             # The plan's recurring items.
             old_qs = [Quarter(i, q.start, q.end) for i, q in enumerate(current.quarters, start=1)]
             new_qs = [Quarter(i, a, b) for i, (a, b) in enumerate(quarters, start=1)]
-            plan_year = await TaskRepo(self.db).plan_year()
-            for item in await TaskRepo(self.db).items():
+            plan = TaskRepo(self.db).on(conn)  # the plan as this transaction sees it
+            plan_year = await plan.plan_year()
+            for item in await plan.items():
                 if item.deadline.kind not in ("each_quarter", "yearly_month"):
                     continue
                 before = occurrences(item.deadline, school_year=plan_year or current.year, quarters=old_qs)

@@ -262,7 +262,7 @@ class TicketsService:
             else:
                 if not ticket.answer:
                     return FaqOutcome("unanswered")
-                asker = await self.people.get(ticket.asker_id)
+                asker = await self.people.on(conn).get(ticket.asker_id)
                 audience = audiences_of(asker) - {"all"}
                 # A staff member's question about the journal is for teachers; a parent's for parents; an
                 # asker with no audience-giving role gets an entry for everyone.
