@@ -417,15 +417,15 @@ def _expect(pdfs: dict[str, Path]) -> None:
 
     # The survey: the totals on a page, each breakdown on one (it took 9 pages).
     text = _flat(pdfs["survey.xlsx"])
-    assert "ИКТ-компетентность сотрудников" in text and "ответили 10 из 11" in text
+    assert "ИКТ-компетентность сотрудников" in text and "Ответов: 10 из 11" in text
     assert "Работали ли вы раньше с электронным журналом?" in text and "Да, регулярно" in text
-    assert "6Б: ответили 1" in text and "учитель:" in text and "ответили 6" in text and "40%" in text
+    assert "6Б. Ответов: 1" in text and "учитель." in text and "Ответов: 6" in text and "40%" in text
     assert "Мало времени" not in text   # free text is counted, never quoted
     assert _pages(pdfs["survey.xlsx"]) == 3
 
     # Ten classes: two tables of five, each on a page of its own, the classes of two left out.
     text = _flat(pdfs["classes.xlsx"])
-    assert "1А: ответили 6" in text and "10А: ответили 6" in text and "11Б" not in text
+    assert "1А. Ответов: 6" in text and "10А. Ответов: 6" in text and "11Б" not in text
     assert text.count("Группы, где ответов меньше 5, не показаны") == 1   # on the classes' sheet only
     assert _pages(pdfs["classes.xlsx"]) == 4   # totals, two tables by class, by role
 

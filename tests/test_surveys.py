@@ -185,7 +185,7 @@ async def test_staff_survey_answers_changes_reminders_and_deadline(harness: Harn
     proof = await h.app.db.fetchone("SELECT item_number, body, status FROM task_proofs WHERE person_id = ?",
                                     (officer.id,))
     assert proof is not None and proof["item_number"] == "1.1" and proof["status"] == "submitted"
-    assert "ответили 8 из 10" in proof["body"]
+    assert "Ответов: 8 из 10" in proof["body"]
 
 
 async def test_budget_one_nudge_a_day_plan_message_first(harness: Harness) -> None:

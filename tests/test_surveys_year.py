@@ -256,7 +256,7 @@ async def test_surveys_through_the_year(tg: FakeTelegram, tmp_path: Path) -> Non
                 last_day, time(18, 0), tzinfo=year_walk_tz())
             assert survey.deadline <= survey.closed_at <= survey.deadline + timedelta(days=1)
         proofs = {r[0]: r[1] for r in await app.db.fetchall("SELECT item_number, body FROM task_proofs")}
-        assert "ответили 1 из 2" in proofs["14"] and "ответили 2 из 4" in proofs["1.1"]
+        assert "Ответов: 1 из 2" in proofs["14"] and "Ответов: 2 из 4" in proofs["1.1"]
         assert "Нет компьютера" not in proofs["1.1"]  # free text never quoted
         assert "Ответили 2 из 4, полностью — 2" in w.notes["results.staff"]
 
