@@ -111,11 +111,11 @@ async def imports(s: Script) -> None:
 
 
 async def admin_claim(s: Script) -> None:
-    """Someone in ADMIN_IDS (Telegram ids) and in no roster row, on Telegram: the bot's question
-    "which roster IT officer are you?" names them, so the municipal rules put the pointer in its
-    place, buttons and all; the buttons it carried are pressed as the bot packed them: "find me by
-    my phone", then "not in the list" (a record of their own, which the IT officer can merge into the
-    roster's second IT officer)."""
+    """Someone in ADMIN_IDS and in no roster row, on Telegram: the claim comes as two messages, a
+    public question whose buttons need no names ("find me by my phone", "not in the list") and the
+    roster's IT officers by name, which the municipal rules replace by the pointer. Its buttons are
+    pressed: by phone, then "not in the list" (a record of their own, which the IT officer can merge
+    into the roster's second IT officer)."""
     await s.do(text("/start"))
     await s.do(press(AdminClaim(action=ClaimAction.CONTACT).pack()))
     await s.do(press(AdminClaim(action=ClaimAction.NEW).pack()))
