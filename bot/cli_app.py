@@ -18,6 +18,7 @@ from bot.core import Core, build_core
 from bot.i18n import Catalog, Translator
 from bot.modpath import resolve, split
 from bot.services.access_log import CLI, AccessKind, acting_as
+from bot.services.faq import FaqError, faq_error_text
 from bot.services.imports import ImportOptions, render_outcome
 from bot.services.people_text import find_people
 from storage.db import DiskFull, StorageError
@@ -78,6 +79,10 @@ def run(args: argparse.Namespace, catalog: Catalog) -> int:
     except (ConfigError, StorageError) as exc:
         # Settings errors are already in Russian, one line per field (bot.config).
         print(t("cli.error", message=str(exc)), file=sys.stderr)
+        return 2
+    except FaqError as exc:
+        # A school's edit of content/faq/*.toml that does not load: the file, the line and the field.
+        print(t("cli.error", message=faq_error_text(exc, t)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

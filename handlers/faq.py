@@ -22,7 +22,7 @@ from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.faq import FaqEntry, FaqError
+from bot.services.faq import FaqEntry, FaqError, faq_error_text
 from bot.services.tickets import TicketsService, audiences_of
 from bot.tg.callbacks import AdminAction, AskQuery, FaqNav, FaqView, TicketCb
 from bot.tg.filters import HasRole, MenuButton
@@ -247,7 +247,7 @@ async def faq_reload(query: CallbackQuery, t: Translator, *, tickets: TicketsSer
     except FaqError as exc:
         await query.answer()
         if isinstance(query.message, Message):
-            await query.message.answer(t("help.faq.reload_failed", error=html.escape(str(exc))))
+            await query.message.answer(t("help.faq.reload_failed", error=html.escape(faq_error_text(exc, t))))
         return
     count = len(await tickets.faq_for(t.lang))
     await query.answer(t("help.faq.reloaded", n=count), show_alert=True)

@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from bot.services.faq_index import (
     _AMP_RE,
@@ -45,11 +45,44 @@ from bot.services.faq_index import (
     _Index,
     _one_typo_apart,
 )
+from bot.services.toml_place import entry_line, section_line, syntax_place, top_line
+
+if TYPE_CHECKING:
+    from bot.i18n import Translator
 
 Audience = Literal["teacher", "pupil", "parent", "all"]
 AUDIENCES: frozenset[str] = frozenset({"teacher", "pupil", "parent", "all"})
+
+
 class FaqError(ValueError):
-    """Bad FAQ content; the message names the file, the entry and the field."""
+    """Bad FAQ content. `code` is a key of the `faq_file` catalog table and `params` fill its
+    placeholders, so the school reads the problem in its own language (:func:`faq_error_text`);
+    `path` is the file, `entry` the [[entry]] counted from 1 (0: not in an entry), `field` the field
+    as written in the file, `line` the line of the problem (0: the file as a whole)."""
+
+    def __init__(
+        self, code: str, *, path: Path | str, entry: int = 0, field: str = "", line: int = 0, **params: str | int
+    ) -> None:
+        super().__init__(code, str(path), params)
+        self.code = code
+        self.path = str(path)
+        self.entry = entry
+        self.field = field
+        self.line = line
+        self.params = params
+
+    def __str__(self) -> str:
+        # For logs and tracebacks; people read faq_error_text().
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.code} {self.params}"
+
+
+def faq_error_text(exc: FaqError, t: Translator) -> str:
+    """The problem as the school reads it: the file, the line and what is wrong there."""
+    message = t(f"faq_file.{exc.code}", **exc.params)
+    if exc.line:
+        return t("faq_file.at_line", file=exc.path, line=exc.line, message=message)
+    return t("faq_file.in_file", file=exc.path, message=message)
 
 
 @dataclass(frozen=True)
@@ -102,42 +135,63 @@ class Faq:
     def load(cls, path: Path, lang: str | None = None) -> Faq:
         lang = lang or path.stem
         try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = path.read_bytes()
         except OSError as exc:
-            raise FaqError(f"{path}: cannot read: {exc}") from exc
+            raise FaqError("unreadable", path=path) from exc
+        try:
+            text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise FaqError(f"{path}: not UTF-8: {exc}") from exc
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise FaqError("encoding", path=path, line=line, byte=f"0x{data[exc.start]:02X}") from None
+        try:
+            raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise FaqError(f"{path}: invalid TOML: {exc}") from exc
-        return cls._from_mapping(raw, path, lang)
+            # tomllib's English wording is dropped; its place is kept.
+            line, column = syntax_place(exc, text)
+            if column:
+                raise FaqError("toml", path=path, line=line, column=column) from None
+            raise FaqError("toml_end", path=path, line=line) from None
+        try:
+            return cls._from_mapping(raw, path, lang)
+        except FaqError as exc:
+            if not exc.line:
+                exc.line = _line_of(text.splitlines(), exc)
+            if "other_entry" in exc.params:
+                other = exc.params.pop("other_entry")
+                assert isinstance(other, int)
+                exc.params["other"] = entry_line(text.splitlines(), "entry", other, "id")
+            raise
 
     @classmethod
     def _from_mapping(cls, raw: Mapping[str, Any], path: Path, lang: str) -> Faq:
-        unknown = set(raw) - {"categories", "entry"}
+        unknown = sorted(set(raw) - {"categories", "entry"})
         if unknown:
-            raise FaqError(f"{path}: unknown top-level key(s): {', '.join(sorted(unknown))}")
+            raise FaqError("top_unknown", path=path, field=unknown[0], fields=", ".join(unknown))
         cats_raw = raw.get("categories")
         if not isinstance(cats_raw, dict) or not cats_raw:
-            raise FaqError(f"{path}: [categories] table is missing or empty")
+            raise FaqError("categories_missing", path=path, field="categories")
         categories: list[FaqCategory] = []
         for cid, title in cats_raw.items():
             if not _ID_RE.match(cid):
-                raise FaqError(f"{path}: [categories] key {cid!r}: must be a lowercase slug")
+                raise FaqError("category_id", path=path, field=f"categories.{cid}", value=cid)
             if not isinstance(title, str) or not title.strip():
-                raise FaqError(f"{path}: [categories] {cid!r}: title must be a non-empty string")
+                raise FaqError("category_title", path=path, field=f"categories.{cid}", value=cid)
             categories.append(FaqCategory(cid, title.strip()))
         cat_ids = {c.id for c in categories}
 
         entries_raw = raw.get("entry")
         if not isinstance(entries_raw, list) or not entries_raw:
-            raise FaqError(f"{path}: no [[entry]] tables")
+            raise FaqError("no_entries", path=path)
         entries: list[FaqEntry] = []
-        seen: set[str] = set()
+        seen: dict[str, int] = {}
         for number, item in enumerate(entries_raw, start=1):
             entry = _parse_entry(item, path, number, cat_ids)
             if entry.id in seen:
-                raise FaqError(f"{path}: entry #{number} (id={entry.id!r}): field 'id': duplicate id")
-            seen.add(entry.id)
+                raise FaqError(
+                    "duplicate_id", path=path, entry=number, field="id", n=number, value=entry.id,
+                    other_entry=seen[entry.id],
+                )
+            seen[entry.id] = number
             entries.append(entry)
         return cls(lang, categories, entries, source=str(path))
 
@@ -273,48 +327,62 @@ class Faq:
         return [entry for entry, score, _ in ranked[:limit] if score >= top * _MIN_RELATIVE_SCORE]
 
 
+def _line_of(lines: list[str], exc: FaqError) -> int:
+    """The line of the problem: the field's own line, else the entry's id line (or [[entry]] line);
+    a category's line in [categories]; 0 when the problem is the file as a whole."""
+    if exc.entry:
+        return entry_line(lines, "entry", exc.entry, exc.field, fallback="id")
+    section, _, key = exc.field.partition(".")
+    if section == "categories":
+        return section_line(lines, "categories", key)
+    return top_line(lines, exc.field) if exc.field else 0
+
+
+def _quoted(names: Iterable[str]) -> str:
+    return ", ".join(f"«{name}»" for name in names)
+
+
 def _parse_entry(item: Any, path: Path, number: int, cat_ids: set[str]) -> FaqEntry:
-    where = f"{path}: entry #{number}"
     if not isinstance(item, dict):
-        raise FaqError(f"{where}: must be a table")
-    raw_id = item.get("id")
-    if isinstance(raw_id, str):
-        where = f"{where} (id={raw_id!r})"
+        raise FaqError("entry_not_table", path=path, entry=number, n=number)
 
-    def fail(field_name: str, problem: str) -> FaqError:
-        return FaqError(f"{where}: field {field_name!r}: {problem}")
+    def fail(field_name: str, code: str, **params: str | int) -> FaqError:
+        error = FaqError(code, path=path, entry=number, field=field_name, n=number)
+        error.params.update(params)
+        return error
 
-    unknown = set(item) - set(_ENTRY_FIELDS)
+    unknown = sorted(set(item) - set(_ENTRY_FIELDS))
     if unknown:
-        raise fail(sorted(unknown)[0], "unknown field (expected: " + ", ".join(_ENTRY_FIELDS) + ")")
+        raise fail(unknown[0], "unknown_field", value=unknown[0], known=_quoted(_ENTRY_FIELDS))
     for name in _ENTRY_FIELDS:
         if name not in item:
-            raise fail(name, "missing")
+            raise fail(name, f"{name}_missing")
 
+    raw_id = item["id"]
     if not isinstance(raw_id, str) or not _ID_RE.match(raw_id):
-        raise fail("id", "must be a lowercase slug (a-z, 0-9, '-')")
+        raise fail("id", "id", value=str(raw_id))
     category = item["category"]
     if not isinstance(category, str) or category not in cat_ids:
-        raise fail("category", f"{category!r} is not in [categories] ({', '.join(sorted(cat_ids))})")
+        raise fail("category", "category", value=str(category), known=_quoted(sorted(cat_ids)))
     audience = item["audience"]
     if (
         not isinstance(audience, list)
         or not audience
         or not all(isinstance(a, str) and a in AUDIENCES for a in audience)
     ):
-        raise fail("audience", f"must be a non-empty list of {', '.join(sorted(AUDIENCES))}")
+        raise fail("audience", "audience", known=_quoted(sorted(AUDIENCES)))
     question = item["question"]
     if not isinstance(question, str) or not question.strip():
-        raise fail("question", "must be a non-empty string")
+        raise fail("question", "question_empty")
     if "<" in question or ">" in question:
-        raise fail("question", "must be plain text (no markup)")
+        raise fail("question", "question_markup")
     answer = item["answer"]
     if not isinstance(answer, str) or not answer.strip():
-        raise fail("answer", "must be a non-empty string")
+        raise fail("answer", "answer_empty")
     _check_answer_markup(answer, fail)
     keywords = item["keywords"]
     if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
-        raise fail("keywords", "must be a list of non-empty strings")
+        raise fail("keywords", "keywords")
     return FaqEntry(
         id=raw_id,
         category=category,
@@ -325,7 +393,7 @@ def _parse_entry(item: Any, path: Path, number: int, cat_ids: set[str]) -> FaqEn
     )
 
 
-def _check_answer_markup(answer: str, fail: Callable[[str, str], FaqError]) -> None:
+def _check_answer_markup(answer: str, fail: Callable[..., FaqError]) -> None:
     # Answers are sent with Telegram HTML parse mode: anything but balanced <b> would be rejected
     # by Telegram at send time, so it is rejected here, at load time, where the file is named.
     depth = 0
@@ -335,16 +403,16 @@ def _check_answer_markup(answer: str, fail: Callable[[str, str], FaqError]) -> N
         elif tag == "</b>":
             depth -= 1
             if depth < 0:
-                raise fail("answer", "</b> without <b>")
+                raise fail("answer", "answer_close")
         else:
-            raise fail("answer", f"only <b> markup is allowed, found {tag}")
+            raise fail("answer", "answer_tag", value=tag)
     if depth:
-        raise fail("answer", "unclosed <b>")
+        raise fail("answer", "answer_unclosed")
     stripped = _TAG_RE.sub("", answer)
     if "<" in stripped or ">" in stripped:
-        raise fail("answer", "stray '<' or '>' (write &lt; / &gt;)")
+        raise fail("answer", "answer_angle")
     if _AMP_RE.search(answer):
-        raise fail("answer", "bare '&' (write &amp;)")
+        raise fail("answer", "answer_amp")
 
 
 class FaqLibrary:
@@ -376,8 +444,9 @@ class FaqLibrary:
 def _load_all(directory: Path) -> dict[str, Faq]:
     paths = sorted(directory.glob("*.toml"))
     snapshots = {p.stem: Faq.load(p, p.stem) for p in paths}
+    base_path = directory / f"{DEFAULT_LANG}.toml"
     if DEFAULT_LANG not in snapshots:
-        raise FaqError(f"{directory}: {DEFAULT_LANG}.toml is missing")
+        raise FaqError("base_missing", path=base_path)
     base = snapshots[DEFAULT_LANG]
     base_ids = [e.id for e in base.all_entries()]
     base_cats = {c.id for c in base.all_categories()}
@@ -386,23 +455,18 @@ def _load_all(directory: Path) -> dict[str, Faq]:
             continue
         ids = [e.id for e in faq.all_entries()]
         missing = sorted(set(base_ids) - set(ids))
+        if missing:
+            raise FaqError("ids_missing", path=faq.source, base=base_path.name, ids=_quoted(missing))
         extra = sorted(set(ids) - set(base_ids))
-        if missing or extra:
-            raise FaqError(
-                f"{faq.source}: entry ids differ from {DEFAULT_LANG}.toml"
-                + (f"; missing: {', '.join(missing)}" if missing else "")
-                + (f"; extra: {', '.join(extra)}" if extra else "")
-            )
+        if extra:
+            raise FaqError("ids_extra", path=faq.source, base=base_path.name, ids=_quoted(extra))
         for entry_id in base_ids:
             mine, theirs = faq.get(entry_id), base.get(entry_id)
             assert mine is not None
             assert theirs is not None
             if mine.category != theirs.category or set(mine.audience) != set(theirs.audience):
-                raise FaqError(
-                    f"{faq.source}: entry {entry_id!r}: field 'category'/'audience' differs from "
-                    f"{DEFAULT_LANG}.toml"
-                )
+                raise FaqError("differs", path=faq.source, base=base_path.name, value=entry_id)
         missing_cats = sorted(base_cats - {c.id for c in faq.all_categories()})
         if missing_cats:
-            raise FaqError(f"{faq.source}: [categories]: missing {', '.join(missing_cats)}")
+            raise FaqError("categories_differ", path=faq.source, base=base_path.name, ids=_quoted(missing_cats))
     return snapshots

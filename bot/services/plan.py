@@ -19,6 +19,7 @@ from typing import Any, TypeGuard
 from bot.domain.access import ALL_ROLES as ROLE_CODES
 from bot.domain.plan import DEADLINE_KINDS, Deadline, Plan, PlanItem
 from bot.paths import CONTENT_DIR
+from bot.services.toml_place import entry_line, syntax_place, top_line
 
 __all__ = [
     "DEADLINE_KINDS",
@@ -90,69 +91,36 @@ def load_plan(path: Path | str = PLAN_PATH) -> Plan:
     return read_plan(text)
 
 
-# tomllib's own message ends "(at line 5, column 3)" or "(at end of document)"; its wording is
-# English and technical, so only the place is kept and the school reads a sentence of its own.
-_TOML_PLACE_RE = re.compile(r"\(at line (\d+), column (\d+)\)")
-
-
 def read_plan(text: str) -> Plan:
     """Parse and validate the text of a plan file; a PlanError carries the line of the problem."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        place = _TOML_PLACE_RE.search(str(exc))
-        if place:
-            raise PlanError("toml", line=int(place.group(1)), column=int(place.group(2))) from None
-        raise PlanError("toml_end", line=max(1, len(text.splitlines()))) from None
+        # tomllib's English wording is dropped; its place is kept.
+        line, column = syntax_place(exc, text)
+        if column:
+            raise PlanError("toml", line=line, column=column) from None
+        raise PlanError("toml_end", line=line) from None
     try:
         return parse_plan(raw)
     except PlanError as exc:
+        lines = text.splitlines()
         if not exc.line:
-            exc.line = _line_of(text.splitlines(), exc.entry, exc.field)
+            exc.line = _line_of(lines, exc.entry, exc.field)
         if "other_entry" in exc.params:
             other = exc.params.pop("other_entry")
             assert isinstance(other, int)
-            exc.params["other"] = _line_of(text.splitlines(), other, "number")
+            exc.params["other"] = _line_of(lines, other, "number")
         raise
-
-
-_HEADER_RE = re.compile(r"^\s*\[")
-_ITEMS_HEADER_RE = re.compile(r"^\s*\[\[\s*items\s*\]\]")
-_SUBTABLE_RE = re.compile(r"^\s*\[\s*items\s*\.")
-
-
-def _key_line(lines: list[str], start: int, end: int, key: str) -> int:
-    pattern = re.compile(rf"^\s*\"?{re.escape(key)}\"?\s*=")
-    for index in range(start, end):
-        if pattern.match(lines[index]):
-            return index + 1
-    return 0
 
 
 def _line_of(lines: list[str], entry: int, field: str) -> int:
     """The line a problem is on: the field's own line when it is written, else the item's number
     line (or the line that opens its [[items]] table); 0 for a missing top-level field (the file
     as a whole)."""
-    headers = [i for i, line in enumerate(lines) if _ITEMS_HEADER_RE.match(line)]
     if entry == 0:
-        first_header = next((i for i, line in enumerate(lines) if _HEADER_RE.match(line)), len(lines))
-        return _key_line(lines, 0, first_header, field) if field else 0
-    if entry > len(headers):  # an inline array (items = [...]): no table header to point to
-        return _key_line(lines, 0, len(lines), "items") or 1
-    start = headers[entry - 1]
-    end = start + 1
-    # The table runs to the next header that is not one of its own sub-tables ([items.deadline]).
-    while end < len(lines) and not (_HEADER_RE.match(lines[end]) and not _SUBTABLE_RE.match(lines[end])):
-        end += 1
-    if field:
-        head, _, leaf = field.partition(".")
-        line = _key_line(lines, start, end, head)  # `deadline = { ... }` written inline
-        if not line and leaf:
-            line = _key_line(lines, start, end, leaf)  # or under [items.deadline]
-        if line:
-            return line
-    # A missing field: the item's number line says which item it is; else the [[items]] line.
-    return _key_line(lines, start, end, "number") or start + 1
+        return top_line(lines, field) if field else 0
+    return entry_line(lines, "items", entry, field, fallback="number")
 
 
 def parse_plan(raw: Mapping[str, Any]) -> Plan:
