@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import itertools
 import socket
@@ -15,10 +16,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiogram import Dispatcher
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 
+from bot import core
 from bot.app import App, build_bots, build_dispatcher, create_app, serve, stop_serving
 from bot.clock import ManualClock
 from bot.config import EXAMPLE_SCHOOL_CONFIG, Settings
@@ -142,11 +145,25 @@ class Harness:
         return await self.feed({"callback_query": query})
 
 
+def pooled_app(settings: Settings, *, separate_reader: bool = True, **kwargs: Any) -> App:
+    """create_app, with reads (by default) on a second connection that sees only what is committed,
+    as a pooled backend's reads would (storage.db.Database(separate_reader=True), #27): every flow
+    the harness drives shows that whatever must see a transaction's rows is handed the transaction."""
+    if not separate_reader:
+        return create_app(settings, **kwargs)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(core, "Database", functools.partial(core.Database, separate_reader=True))
+        return create_app(settings, **kwargs)
+
+
 @asynccontextmanager
 async def handler_harness(
-    tmp_path: Path, *, start: datetime = DEFAULT_START, **settings: Any
+    tmp_path: Path, *, start: datetime = DEFAULT_START, separate_reader: bool = True, **settings: Any
 ) -> AsyncIterator[Harness]:
-    app = create_app(make_settings(tmp_path, **settings), clock=ManualClock(start), scheduler=ManualScheduler())
+    app = pooled_app(
+        make_settings(tmp_path, **settings), separate_reader=separate_reader,
+        clock=ManualClock(start), scheduler=ManualScheduler(),
+    )  # fmt: skip
     await app.open()
     bot = MockedBot()
     dp = build_dispatcher(app)
@@ -184,6 +201,7 @@ async def running_bot(
     mx: FakeMax | None = None,
     telegram: bool = True,
     webhook_port: int | None = None,
+    separate_reader: bool = True,
     **settings: Any,
 ) -> AsyncIterator[App]:
     """The bot exactly as `schoolbot run` builds it (create_app, build_bots, serve), polling `tg` and,
@@ -206,7 +224,8 @@ async def running_bot(
             "webhook_secret": WEBHOOK_SECRET, **settings,
         }  # fmt: skip
     cfg = make_settings(tmp_path, **settings)
-    app = create_app(cfg, clock=clock or ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+    app = pooled_app(cfg, separate_reader=separate_reader, clock=clock or ManualClock(DEFAULT_START),
+                     scheduler=ManualScheduler())
     bot, max_bot = build_bots(cfg)
     tg_mark, mx_mark = len(tg.requests), len(mx.requests) if mx is not None else 0
     # Polling: the first getUpdates of each wire (MAX without a saved marker keeps only the newest
