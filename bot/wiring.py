@@ -41,6 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
+from bot.services.repos import People
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -58,7 +59,6 @@ from bot.services.tickets_escalation import QuestionEscalation
 from bot.services.training import TrainingService
 from storage.db import Database
 from storage.help import HelpRepo
-from storage.people import PersonRepo
 
 S = TypeVar("S")
 
@@ -68,7 +68,7 @@ class Services:
     # What every capability is built from, beside the services themselves (for handler-side objects
     # a capability declares, see bot/capabilities.py `DataSpec`).
     school: SchoolConfig
-    people: PersonRepo
+    people: People
     outbox: Outbox
     access_log: AccessLog
     tickets: TicketsService
@@ -129,7 +129,7 @@ def build_services(
     db: Database,
     clock: Clock,
     catalog: Catalog,
-    people: PersonRepo,
+    people: People,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],

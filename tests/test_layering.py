@@ -390,3 +390,22 @@ def test_no_import_cycles() -> None:
 
     loops = [found for node in sorted(graph) if node not in state and (found := loop_from(node)) is not None]
     assert loops == []
+
+
+def test_services_read_people_through_the_protocol() -> None:
+    """Services name the `People` Protocol (bot/services/repos.py), not storage's PersonRepo, for the
+    roster they read (#27): another backend's repository drops in. PersonRepo's static writes, given
+    the caller's transaction, are still called by name."""
+    offenders: list[str] = []
+    for path in sorted((ROOT / "bot" / "services").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            annotations: list[ast.expr | None] = []
+            if isinstance(node, ast.AnnAssign | ast.arg):
+                annotations.append(node.annotation)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                annotations.append(node.returns)
+            for annotation in annotations:
+                if annotation is not None and "PersonRepo" in ast.unparse(annotation):
+                    offenders.append(f"{path.relative_to(ROOT)}:{annotation.lineno}")
+    assert offenders == []

@@ -25,6 +25,7 @@ from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import share
 from bot.i18n import Translator
 from bot.services.broadcast import Audience
+from bot.services.repos import People
 from bot.services.surveys import main_role
 from bot.services.task_actions import ProofInput, Refused
 from storage.acks import AckRepo, Campaign, Target
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from bot.services.task_actions import TaskActions
     from bot.services.tasks import TasksService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 RENDERER = "ack_document"
 MAX_DOCUMENT = 10 * 1024 * 1024
@@ -101,7 +101,7 @@ class AcksService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     task_actions: TaskActions
     tasks: TasksService

@@ -19,6 +19,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
+from bot.services.repos import People
 from bot.services.wrapping import wrap_text
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 FONT_DIR = CONTENT_DIR / "fonts"
 # The button of the nudge: handlers.archive.ArchiveView(action="open"), packed (a test checks it).
@@ -147,7 +147,7 @@ class ArchiveService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
 

@@ -14,6 +14,7 @@ from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.repos import People
 from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload
 
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class BroadcastService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
 
 
     async def resolve(self, audience: Audience) -> list[Person]:

@@ -36,6 +36,7 @@ from bot.russian import Named
 from bot.services.consent_gate import code_clearance, code_clearances
 from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
+from bot.services.repos import People
 from bot.unit_of_work import Connection, Transaction
 from storage.codes import Code, CodeRepo, NewCode
 from storage.outbox import Payload
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from bot.services.ports import Buttons
     from bot.services.tickets import TicketsService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,7 @@ class CodesService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     tickets: TicketsService
 

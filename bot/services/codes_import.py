@@ -9,6 +9,7 @@ from bot.domain.people import Person
 from bot.services.codes import _NO, _YES, BASE_ALIASES, normalize_code, parse_group
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import clean_name, name_key, normalize_class
+from bot.services.repos import People
 from bot.services.roster import RowError
 from bot.services.tabular import Limits, TableError, load_table
 from storage.codes import Code, CodeRepo, NewCode
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from bot.config import SchoolConfig
     from bot.services.codes import CodesService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- import ---------------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ class CodesImport:
     clock: Clock
     codes: CodesService
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     codes_importer: Importer = field(init=False)
     activations_importer: Importer = field(init=False)

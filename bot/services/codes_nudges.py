@@ -14,6 +14,7 @@ from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
+from bot.services.repos import People
 from bot.unit_of_work import Transaction
 from storage.codes import Code, CodeRepo
 from storage.consent import ConsentRepo
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 class _NotToday(Exception):
@@ -43,7 +43,7 @@ class CodesNudges:
     codes: CodesService
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
 

@@ -14,6 +14,7 @@ from bot.services.exports import write_private
 from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData
+from bot.services.repos import People
 from storage.codes import CodeRepo, FunnelCounts
 from storage.db import quiet_statement_log as quiet_statement_log  # the codes capability's set-up (bot/capabilities.py)
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.codes import CodesService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- print sheets -------------------------------------------------------------------------------------
@@ -85,7 +85,7 @@ class CodesPrint:
     clock: Clock
     codes: CodesService
     db: UnitOfWork
-    people: PersonRepo
+    people: People
 
 
     async def print_cards(

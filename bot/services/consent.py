@@ -27,6 +27,7 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
+from bot.services.repos import People
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import ConsentGivenListener
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class ConsentService:
     consent_withdrawal: ConsentWithdrawal
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
 

@@ -21,6 +21,7 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.consent_registers import account_of
 from bot.services.exports import write_private
+from bot.services.repos import People
 from storage import chain
 from storage.consent import ConsentRepo, LedgerRow
 from storage.consent_form import ConsentFormRepo
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 def sha256_text(text: str) -> str:
@@ -58,7 +58,7 @@ class ConsentEvidence:
     access_log: AccessLog
     clock: Clock
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
     async def rows(self, sel: Selection) -> list[LedgerRow]:

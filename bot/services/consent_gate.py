@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.domain.consent import PENDING, Decision, FamilyState, State, family_state, parent_covered
 from bot.domain.people import Person
+from bot.services.repos import People
 from bot.unit_of_work import Connection
 from storage.consent import ConsentRepo, LedgerRow, Version
 from storage.consent_form import ConsentFormRepo
@@ -154,7 +155,7 @@ class ConsentGate:
     """Who is covered by a consent: the one rule every code path asks."""
 
     db: UnitOfWork
-    people: PersonRepo
+    people: People
 
 
     async def family(self, parent: Person, version: Version) -> list[ChildState]:

@@ -12,6 +12,7 @@ from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
 from bot.services.consent_gate import ChildState, child_states
 from bot.services.consent_paper import staff_classes
+from bot.services.repos import People
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Version
 from storage.outbox import Payload
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- class view and the class teacher's reminder ---------------------------------------------------
@@ -49,7 +49,7 @@ class ConsentNudges:
     consent: ConsentService
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
 

@@ -14,6 +14,7 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent import Result
 from bot.services.consent_gate import family_states
+from bot.services.repos import People
 from storage.consent import LedgerRow, Version
 from storage.consent_form import ConsentFormRepo
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from bot.config import SchoolConfig
     from bot.services.consent import ConsentService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- paper --------------------------------------------------------------------------------------
@@ -60,7 +60,7 @@ class ConsentPaper:
     clock: Clock
     consent: ConsentService
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
 

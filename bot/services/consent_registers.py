@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 from bot.domain.consent import State
 from bot.domain.people import class_sort_key
 from bot.services.consent_gate import child_states
+from bot.services.repos import People
 from storage.consent import ConsentRepo, LedgerRow, Version
 
 if TYPE_CHECKING:
     from bot.services.consent import ConsentService
     from bot.services.consent_paper import ConsentPaper
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- registers ----------------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class ConsentRegisters:
     consent: ConsentService
     consent_paper: ConsentPaper
     db: UnitOfWork
-    people: PersonRepo
+    people: People
 
 
     async def register(self, class_label: str | None = None) -> tuple[Version, list[RegisterRow]]:

@@ -34,6 +34,7 @@ from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
+from bot.services.repos import People
 from bot.unit_of_work import Transaction
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, LedgerRow
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 # Reminders to the IT officer: weekly while the term runs, daily once it has passed.
 REMIND_EVERY = timedelta(days=7)
@@ -66,7 +66,7 @@ class ConsentWithdrawal:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
     def due_on(self, withdrawn_at: datetime) -> date:

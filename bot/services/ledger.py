@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Translator
+from bot.services.repos import People
 from bot.unit_of_work import UnitOfWork
 from storage import chain
 from storage.consent import ConsentRepo
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.outbox import Outbox
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class LedgerService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
 
 
     async def check_at_start(self) -> chain.Verdict:

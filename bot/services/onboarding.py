@@ -13,6 +13,7 @@ from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
+from bot.services.repos import People
 from bot.unit_of_work import Transaction
 from storage.accounts import AccountRepo
 from storage.merge import merge_person
@@ -96,7 +97,7 @@ class OnboardingService:
     clock: Clock
     db: UnitOfWork
     link_listeners: Sequence[PersonLinkedListener]
-    people: PersonRepo
+    people: People
     settings: Settings
 
 

@@ -20,10 +20,10 @@ from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Catalog
 from bot.services.backup import BackupService
 from bot.services.outbox import Outbox
+from bot.services.repos import People
 from bot.unit_of_work import UnitOfWork
 from storage.ops import OpsRepo
 from storage.outbox import Payload
-from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class OpsService:
 
     school: SchoolConfig
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     catalog: Catalog
     outbox: Outbox
     backup: BackupService

@@ -6,7 +6,7 @@ import re
 
 from bot.domain.access import ALL_ROLES
 from bot.domain.people import Person
-from storage.people import PersonRepo
+from bot.services.repos import People
 
 _LATIN_TO_CYRILLIC = str.maketrans("ABEKMHOPCTXYaekmhopctxy", "АВЕКМНОРСТХУАЕКМНОРСТХУ")
 CLASS_RE = re.compile(r"^(1[01]|[1-9])[А-Я]$")
@@ -87,7 +87,7 @@ def person_label(person: Person) -> str:
     return f"{person.full_name} · {person.class_label}" if person.class_label else person.full_name
 
 
-async def find_people(people: PersonRepo, text: str, *, limit: int | None = 10) -> list[Person]:
+async def find_people(people: People, text: str, *, limit: int | None = 10) -> list[Person]:
     """Active people whose full name contains `text` (case and ё/е insensitive)."""
     wanted = name_key(text)
     found = [p for p in await people.active() if wanted in name_key(p.full_name)]

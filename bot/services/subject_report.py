@@ -30,13 +30,13 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.codes import mask
 from bot.services.exports import write_private
 from bot.services.people_text import find_people
+from bot.services.repos import People
 from storage.subject import SubjectRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 ANSWER_WORKING_DAYS = 10  # 152-FZ art. 14 part 3 (see the module's docstring)
 WHEN = "%d.%m.%Y %H:%M"
@@ -47,7 +47,7 @@ class SubjectReport:
     access_log: AccessLog
     clock: Clock
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
     def due_on(self, requested: date) -> date:

@@ -33,6 +33,7 @@ from bot.domain.surveys import (
 )
 from bot.i18n import Translator
 from bot.russian import Named
+from bot.services.repos import People
 from bot.services.surveys_spec import load_templates
 from storage.outbox import Payload
 from storage.surveys import Respondent, SurveyRepo, SurveyRow, cancel_reminders
@@ -44,7 +45,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 MIN_DAYS, MAX_DAYS = 1, 30
 AnswerStatus = Literal["ok", "closed", "not_respondent", "bad", "missing"]
@@ -102,7 +102,7 @@ class SurveysService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     templates: dict[str, SurveySpec] = field(init=False)
 

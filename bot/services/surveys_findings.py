@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.surveys import Question, questions_of, share
 from bot.i18n import Translator
+from bot.services.repos import People
 from storage.acks import AckRepo
 from storage.surveys import MIN_GROUP, SurveyRepo, SurveyRow
 
 if TYPE_CHECKING:
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 # The keys the analysis reads, by what they tell.
 COMPETENCE = "competence"
@@ -93,7 +93,7 @@ def _is_attention(q: Question, value: Any) -> bool:
 @dataclass(kw_only=True, eq=False)
 class SurveyFindings:
     db: UnitOfWork
-    people: PersonRepo
+    people: People
 
     async def _finding(self, survey: SurveyRow, index: int, q: Question, by_sheet: dict[str, dict[int, Any]],
                        owners: dict[str, int]) -> Finding:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
+from bot.services.repos import People
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
 from storage.codes import CodeRepo
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from bot.services.task_actions import TaskActions
     from bot.services.tasks import TasksService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 FIRST_AFTER_DAYS = 2  # working days after the invitation
 MAX_REMINDERS = 2
@@ -51,7 +51,7 @@ class SurveyNudges:
     catalog: Catalog
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     surveys: SurveysService
     survey_results: SurveyResults

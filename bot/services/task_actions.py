@@ -14,6 +14,7 @@ from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem
 from bot.russian import Named
 from bot.services.plan import ROLE_CODES
+from bot.services.repos import People
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from bot.unit_of_work import Transaction
 from storage.outbox import Payload
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from bot.services.ports import Buttons
     from bot.services.tasks import TasksService
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 
 # --- actions -------------------------------------------------------------------------------------
@@ -96,7 +96,7 @@ class TaskActions:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     tasks: TasksService
 

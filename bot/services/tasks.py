@@ -18,6 +18,7 @@ from bot.domain.calendar import Occurrence, Quarter, occurrences
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.i18n import Translator
+from bot.services.repos import People
 from storage.ops import OpsRepo
 from storage.tasks import Proof, TaskRepo
 
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
     from bot.i18n import Catalog
     from bot.services.tasks_import import TasksImport
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 NO_OCC = "-"
 
@@ -240,7 +240,7 @@ class TasksService:
 
     catalog: Catalog
     db: UnitOfWork
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     tasks_import: TasksImport
 

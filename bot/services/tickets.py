@@ -20,6 +20,7 @@ from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
+from bot.services.repos import People
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload
 
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
     from storage.help import HelpRepo
-    from storage.people import PersonRepo
 
 FAQ_KEY = "faq"
 _MERGED_KEY = "faq_merged"
@@ -80,7 +80,7 @@ class TicketsService:
     faq_library: FaqLibrary
     help: HelpRepo
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     faq_merged: dict[str, tuple[Faq, Faq]] = field(default_factory=dict, init=False)
 

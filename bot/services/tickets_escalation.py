@@ -20,10 +20,10 @@ from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
 from bot.russian import Named
 from bot.services.outbox import Outbox
+from bot.services.repos import People
 from bot.unit_of_work import UnitOfWork
 from storage.help import HelpRepo, Ticket
 from storage.outbox import Payload
-from storage.people import PersonRepo
 
 DIRECTOR_ROLE = "director"
 LIST_LIMIT = 20
@@ -52,7 +52,7 @@ class QuestionEscalation:
     db: UnitOfWork
     help: HelpRepo
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
 
     async def waiting(self, now: datetime) -> list[Waiting]:

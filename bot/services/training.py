@@ -23,6 +23,7 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import normalize_class
+from bot.services.repos import People
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 # The evening reminder goes out at this local time the day before (earlier if quiet hours cover it).
 EVENING_REMINDER = time(18, 0)
@@ -182,7 +182,7 @@ class TrainingService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
-    people: PersonRepo
+    people: People
     school: SchoolConfig
     importer: Importer = field(init=False)
 

@@ -1,0 +1,59 @@
+"""The repositories services read through, as Protocols (#27): services hold these, storage's
+repositories implement them (storage.people.PersonRepo is `People`), and a backend with a pool
+(PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
+transaction. Only kernel imports here, so any service may name these without an import cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from bot.channels import Channel
+from bot.domain.people import Person
+from bot.unit_of_work import Connection
+
+
+class People(Protocol):
+    """The roster as services read it: people, their families and classes. Only active people
+    unless a method says otherwise (`get`, `get_many` and `by_key` find the inactive too). Reads go
+    to the unit of work's read handle; `on(conn)` gives the same reads on a transaction, for a
+    caller that must see what it has written and not committed (the account it just linked).
+    mypy checks that PersonRepo satisfies it where bot/core.py hands one to build_services."""
+
+    def on(self, conn: Connection) -> People: ...
+
+    async def get(self, person_id: int) -> Person | None: ...
+
+    async def get_many(self, ids: Iterable[int]) -> list[Person]: ...
+
+    async def by_account(self, channel: Channel, user_id: int) -> Person | None: ...
+
+    async def by_phone(self, phone: str) -> list[Person]: ...
+
+    async def by_key(self, roster_key: str) -> Person | None: ...
+
+    async def active(self) -> list[Person]: ...
+
+    async def with_role(self, role: str, class_label: str | None = None) -> list[Person]: ...
+
+    async def children(self, parent_id: int) -> list[Person]: ...
+
+    async def parents(self, child_id: int) -> list[Person]: ...
+
+    async def parents_of_class(self, class_label: str) -> list[Person]: ...
+
+    async def classes(self) -> list[str]:
+        """The classes that have active pupils, in school order."""
+        ...
+
+    async def children_classes(self) -> dict[int, frozenset[str]]:
+        """Parent id -> the classes of their active children."""
+        ...
+
+    async def count_active(self) -> int: ...
+
+    async def unclaimed_it_officers(self, channel: Channel = Channel.TELEGRAM) -> list[Person]: ...
+
+    async def bootstrap_admins(self) -> list[Person]: ...
+
+    async def unreachable(self) -> list[Person]: ...
