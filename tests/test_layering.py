@@ -392,10 +392,14 @@ def test_no_import_cycles() -> None:
     assert loops == []
 
 
-def test_services_read_people_through_the_protocol() -> None:
-    """Services name the `People` Protocol (bot/services/repos.py), not storage's PersonRepo, for the
-    roster they read (#27): another backend's repository drops in. PersonRepo's static writes, given
-    the caller's transaction, are still called by name."""
+# The repositories that have a Protocol in bot/services/repos.py, and its name.
+PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets"}
+
+
+def test_services_read_through_the_repository_protocols() -> None:
+    """Services name the Protocols of bot/services/repos.py (`People`, `Tickets`), not storage's
+    repositories, for what they read (#27): another backend's repository drops in. The repositories'
+    static writes, given the caller's transaction, are still called by name."""
     offenders: list[str] = []
     for path in sorted((ROOT / "bot" / "services").glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -406,6 +410,7 @@ def test_services_read_people_through_the_protocol() -> None:
             elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 annotations.append(node.returns)
             for annotation in annotations:
-                if annotation is not None and "PersonRepo" in ast.unparse(annotation):
-                    offenders.append(f"{path.relative_to(ROOT)}:{annotation.lineno}")
+                named = set() if annotation is None else set(re.findall(r"\w+", ast.unparse(annotation)))
+                for repo in sorted(named & PORTED_REPOS.keys()):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {repo} (use {PORTED_REPOS[repo]})")
     assert offenders == []

@@ -1,7 +1,8 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
-repositories implement them (storage.people.PersonRepo is `People`), and a backend with a pool
-(PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
-transaction. Only kernel imports here, so any service may name these without an import cycle."""
+repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
+`Tickets`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
+repositories' static methods, given the caller's transaction. Only kernel and storage's value types
+are imported here, so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Protocol
 from bot.channels import Channel
 from bot.domain.people import Person
 from bot.unit_of_work import Connection
+from storage.help import FaqExtra, Ticket
 
 
 class People(Protocol):
@@ -57,3 +59,25 @@ class People(Protocol):
     async def bootstrap_admins(self) -> list[Person]: ...
 
     async def unreachable(self) -> list[Person]: ...
+
+
+class Tickets(Protocol):
+    """Questions to the IT officer and the FAQ entries made from them, as the tickets service and
+    the escalation read them. mypy checks that HelpRepo satisfies it where bot/wiring.py builds
+    those services."""
+
+    async def ticket(self, ticket_id: int) -> Ticket | None: ...
+
+    async def unclosed_tickets(self, limit: int = 50) -> list[Ticket]: ...
+
+    async def unchecked_faq_tickets(self, limit: int = 20) -> list[Ticket]:
+        """Tickets whose FAQ entry no IT officer has checked for personal data."""
+        ...
+
+    async def ticket_for_notice(self, channel: str, user_id: int, message_id: int) -> int | None:
+        """The ticket whose notice was delivered as this message to this messenger account."""
+        ...
+
+    async def faq_extras(self) -> list[FaqExtra]: ...
+
+    async def faq_extra(self, extra_id: int) -> FaqExtra | None: ...

@@ -20,7 +20,7 @@ from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
-from bot.services.repos import People
+from bot.services.repos import People, Tickets
 from storage.help import HelpRepo, Ticket, ticket_notice_key
 from storage.outbox import Payload
 
@@ -78,7 +78,7 @@ class TicketsService:
     clock: Clock
     db: UnitOfWork
     faq_library: FaqLibrary
-    help: HelpRepo
+    help: Tickets
     outbox: Outbox
     people: People
     school: SchoolConfig

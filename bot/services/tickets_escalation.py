@@ -20,9 +20,9 @@ from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
 from bot.russian import Named
 from bot.services.outbox import Outbox
-from bot.services.repos import People
+from bot.services.repos import People, Tickets
 from bot.unit_of_work import UnitOfWork
-from storage.help import HelpRepo, Ticket
+from storage.help import Ticket
 from storage.outbox import Payload
 
 DIRECTOR_ROLE = "director"
@@ -50,7 +50,7 @@ class QuestionEscalation:
     catalog: Catalog
     clock: Clock
     db: UnitOfWork
-    help: HelpRepo
+    help: Tickets
     outbox: Outbox
     people: People
     school: SchoolConfig
