@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bot.app import App, create_app
+from bot.app import App
 from bot.capabilities import CAPABILITIES
 from bot.channels import Channel
 from bot.cli import build_parser
@@ -16,12 +16,12 @@ from bot.modpath import resolve
 from bot.services import reminders
 from scheduler.base import ManualScheduler
 from storage.timefmt import from_db
-from tests.harness import DEFAULT_START, DIRECTOR, IT_OFFICER, make_settings
+from tests.harness import DEFAULT_START, DIRECTOR, IT_OFFICER, make_settings, pooled_app
 from tests.test_tasks import local, outbox, seed
 
 
 async def _open(tmp_path: Path) -> App:
-    app = create_app(make_settings(tmp_path), clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler())
+    app = pooled_app(make_settings(tmp_path), clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler())
     await app.open()
     return app
 

@@ -176,7 +176,8 @@ async def test_a_database_that_refuses_writes_is_one_line_until_it_works_again(
 ) -> None:
     caplog.set_level(logging.INFO)
     clock = ManualClock(DEFAULT_START)
-    async with running_bot(tg, tmp_path, clock=clock) as app:
+    # One connection: the read-only switch below (`db.conn`) must reach the one that writes.
+    async with running_bot(tg, tmp_path, clock=clock, separate_reader=False) as app:
         people = await add_people(app, 3)
         async with app.db.transaction() as conn:
             for person_id, _tg_id in people:
