@@ -14,6 +14,7 @@ back its effects and raises DuplicateUpdate, so the effects happen once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import os
@@ -269,7 +270,7 @@ class Database:
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
             conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
+            await self._begin(conn)
             try:
                 mark = CURRENT_UPDATE.get()
                 if mark is not None and not mark.recorded:
@@ -301,6 +302,22 @@ class Database:
                 callbacks, self._after_commit = self._after_commit, []
                 for callback in callbacks:
                     callback()
+
+    @staticmethod
+    async def _begin(conn: aiosqlite.Connection) -> None:
+        """BEGIN, safe against a cancel: the statement runs in the driver's thread whatever happens to
+        the task that asked for it, so a task cancelled while waiting for it (a graceful stop cancels
+        sends mid-flight) left the connection inside a transaction nobody would end, and every later
+        transaction failed with "cannot start a transaction within a transaction" (the stop could not
+        hand its leased rows back). Wait for it anyway, then undo it, then let the cancel through."""
+        begin = asyncio.ensure_future(conn.execute("BEGIN IMMEDIATE"))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await begin
+                await Database._rollback(conn)
+            raise
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:

@@ -93,3 +93,28 @@ async def test_fsm_clear_removes_the_row_and_noop_writes_touch_nothing(tmp_path:
     await fsm.set_data(key, {})
     assert await db.fetchval("SELECT count(*) FROM fsm") == 0
     await db.close()
+
+
+async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tmp_path: Path) -> None:
+    """A graceful stop cancels sends mid-flight. A task cancelled while its BEGIN ran in the driver's
+    thread left the connection inside a transaction nobody ended: every later write failed with
+    "cannot start a transaction within a transaction" (the stop could not hand leased rows back)."""
+    db = Database(tmp_path / "db.sqlite3")
+    await db.open()
+    try:
+        async def write() -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO fsm(key, state) VALUES ('cancelled', 'x')")
+
+        for _ in range(20):  # the cancel lands while BEGIN is in the driver's thread
+            task = asyncio.create_task(write())
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            async with db.transaction() as tx:
+                await tx.execute("INSERT OR REPLACE INTO fsm(key, state) VALUES ('after', 'y')")
+        assert await db.fetchval("SELECT count(*) FROM fsm WHERE key = 'cancelled'") == 0
+        assert await db.fetchval("SELECT state FROM fsm WHERE key = 'after'") == "y"
+    finally:
+        await db.close()
