@@ -235,7 +235,8 @@ def render(rows: list[HandlerRow], catalog: Catalog) -> str:
         "",
         "- **Telegram + MAX**: on Telegram, the pointer leads to the school's bot in MAX "
         f"(`{MAX_BOT}` stands for its name as MAX reports it); the same person linked in MAX gets the answer itself.",
-        "- **Telegram only**: on Telegram, the pointer names the class teacher and the paper form.",
+        "- **Telegram only**: on Telegram, the pointer names the class teacher and the paper form; to a "
+        "staff member, the IT officer and the exports on the school computer.",
         "- **MAX only**: there is no Telegram user; in MAX every handler answers with the answer itself.",
         "",
         "A button whose short notice (toast) would carry such data shows the short pointer instead.",
