@@ -9,6 +9,7 @@ import pytest
 from aiogram import Bot
 
 from bot.fakeapi import FakeTelegram
+from bot.fakemax import FakeMax
 from tests.harness import Harness, handler_harness
 
 # Tests that start the bot or the CLI as child processes: each child imports aiogram and the rest
@@ -44,6 +45,15 @@ async def tg(request: pytest.FixtureRequest) -> AsyncIterator[FakeTelegram]:
         yield server
     if bare:
         assert server.internal_errors == []
+
+
+@pytest.fixture
+async def mx() -> AsyncIterator[FakeMax]:
+    """A fake MAX that must not break its own schema or fail inside (a module may define its own)."""
+    async with FakeMax() as server:
+        yield server
+    assert server.response_violations == []
+    assert server.internal_errors == []
 
 
 @pytest.fixture

@@ -12,11 +12,8 @@ is asked, the roster's IT officers by name in a message of their own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG
@@ -32,13 +29,6 @@ PETROV = "Петров Пётр Петрович"
 STRANGER = 4242
 ASKED = "Вы указаны администратором бота"
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _pick_petrov(who: MaxWire) -> None:

@@ -7,10 +7,8 @@ file. The send log records the pointer (and the paper path for the file), with n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import pytest
 
 from bot.channels import Channel, DataClass
 from bot.config import EXAMPLE_SCHOOL_CONFIG
@@ -25,13 +23,6 @@ from tests.test_max_e2e import ELENA, MASHA, MISHA, MaxWire, TelegramWire
 POINTER = "в боте школы в MAX"
 CHILDREN = ("Миша", "Маша", "Иванов Миша", MISHA, MASHA)
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], attempts: int = 400) -> None:

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax, FakeMaxUser
@@ -29,13 +26,6 @@ from tests.help_helpers import PHONES
 MARKER = re.compile(r"\n\n\((\d+)/(\d+)\)$")
 ERRORS = 150  # more than the report lists (100): the rest is counted in one line
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 def _visible(text: str) -> str:

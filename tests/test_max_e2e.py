@@ -113,13 +113,6 @@ def wire_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
-
 
 class World:
     def __init__(self, wire_name: str, app: App, tg: FakeTelegram, mx: FakeMax) -> None:

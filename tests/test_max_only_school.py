@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -30,13 +30,6 @@ from tests.test_max_e2e import ELENA, MISHA, TEACHER_NAME, MaxWire
 
 OLEG = "Смирнов Олег Павлович"
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _eventually(check: Callable[[], Awaitable[bool] | bool], what: str, attempts: int = 500) -> None:

@@ -94,13 +94,6 @@ def _router() -> Router:
     return router
 
 
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
-
 
 @pytest.fixture
 async def max_bot(mx: FakeMax) -> AsyncIterator[Bot]:

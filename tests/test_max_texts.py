@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,6 @@ from bot.tg.limiter import SendLimiter
 from tests.codes_helpers import load_school
 from tests.harness import TEACHER, running_bot
 from tests.help_helpers import PHONES
-
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == [] and server.internal_errors == []
 
 
 async def test_a_send_max_refuses_is_logged_as_refused_by_max(

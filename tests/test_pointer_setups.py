@@ -13,10 +13,8 @@ notices only):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-
-import pytest
 
 from bot.app import App
 from bot.channels import Channel, DataClass
@@ -32,13 +30,6 @@ from tests.test_max_e2e import ELENA, MASHA, MISHA, MaxWire, TelegramWire
 CHILDREN = ("Миша", "Маша", MISHA, MASHA)
 ON_MAX = 77_005  # the parent's MAX user id
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _eventually(check: Callable[[], Awaitable[bool]], what: str, attempts: int = 500) -> None:

@@ -15,7 +15,6 @@ and post them again until the restarted bot answers 200.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -62,13 +61,6 @@ class Pair:
     staff_name: str
     parent: Wire
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 def pairs(wires: str, tg: FakeTelegram, mx: FakeMax) -> list[Pair]:

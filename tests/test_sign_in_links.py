@@ -10,10 +10,7 @@ person it was made for. Built as `schoolbot run` builds it, against the fakes.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
@@ -28,13 +25,6 @@ ELENA_PARENT = "Иванова Елена Викторовна"
 MAX_LINK = re.compile(r"MAX: https://max\.ru/(\w+)\?start=([\w-]+)")
 TG_LINK = re.compile(r"Telegram: https://t\.me/(\w+)\?start=([\w-]+)")
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _officer_in_max(mx: FakeMax) -> MaxWire:

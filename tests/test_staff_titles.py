@@ -9,11 +9,8 @@ off a messenger, the invitee gets the pointer) or «в названии и ме�
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
-
-import pytest
 
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
@@ -29,13 +26,6 @@ PLAIN = "Обучение работе с электронным журнало�
 ORDER = "Приказ о назначении Ивановой Елены Викторовны ответственной за ЭЖ"
 MEMO = "Памятка по работе с электронным журналом"
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _create(officer: MaxWire, title: str, create_label: str) -> None:

@@ -7,10 +7,7 @@ a question. An acknowledgement (a public notice) is confirmed from MAX and recor
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG
@@ -26,13 +23,6 @@ from tests.test_max_e2e import MaxWire, TelegramWire
 POINTER = "в боте школы в MAX"
 ELENA_MAX, OLEG_MAX = 88_005, 88_006
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 async def _link(who: TelegramWire | MaxWire) -> None:

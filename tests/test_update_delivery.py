@@ -5,7 +5,6 @@ MAX start answered once."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,6 @@ from bot.max import MaxSession, make_max_bot
 from bot.max.convert import START_WINDOW_MS, Converter, MidRegistry
 from storage.cursors import UpdateCursorRepo
 from storage.db import Database
-
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 def _max_bot(mx: FakeMax) -> Bot:

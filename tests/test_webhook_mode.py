@@ -9,7 +9,6 @@ import hashlib
 import hmac
 import logging
 import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -45,13 +44,6 @@ WELCOME = ("Ваши роли", "Персональные данные")
 def welcome(text: str) -> bool:
     return any(part in text for part in WELCOME)
 
-
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == []
-    assert server.internal_errors == []
 
 
 def _derived(channel: str) -> str:

@@ -90,12 +90,6 @@ def _png() -> bytes:
     return buffer.getvalue()
 
 
-@pytest.fixture
-async def mx() -> AsyncIterator[FakeMax]:
-    async with FakeMax() as server:
-        yield server
-    assert server.response_violations == [] and server.internal_errors == []
-
 
 @pytest.fixture
 async def bots(tg: FakeTelegram, mx: FakeMax, tmp_path: Path) -> AsyncIterator[dict[str, Bot]]:
