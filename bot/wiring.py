@@ -41,7 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import People
+from bot.services.repos import InvitationCodes, People
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -130,6 +130,7 @@ def build_services(
     clock: Clock,
     catalog: Catalog,
     people: People,
+    code_repo: InvitationCodes,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -147,17 +148,19 @@ def build_services(
         people=people, school=school,
     )
     codes = CodesService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
-        tickets=tickets,
+        buttons=buttons, catalog=catalog, clock=clock, code_repo=code_repo, db=db, outbox=outbox, people=people,
+        school=school, tickets=tickets,
     )
-    codes_print = CodesPrint(access_log=access_log, catalog=catalog, clock=clock, codes=codes, db=db, people=people)
+    codes_print = CodesPrint(
+        access_log=access_log, catalog=catalog, clock=clock, code_repo=code_repo, codes=codes, db=db, people=people,
+    )
     tasks_import = TasksImport(clock=clock, db=db, school=school)
     tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
     question_escalation = QuestionEscalation(
         catalog=catalog, clock=clock, db=db, help=help_repo, outbox=outbox, people=people, school=school,
     )
-    status = StatusService(clock=clock, codes_print=codes_print, db=db, question_escalation=question_escalation,
-                           school=school, tasks=tasks)
+    status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db,
+                           question_escalation=question_escalation, school=school, tasks=tasks)
     survey_findings = SurveyFindings(db=db, people=people)
     analysis = AnalysisService(
         access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
@@ -171,7 +174,8 @@ def build_services(
     broadcast = BroadcastService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
     codes_nudges = CodesNudges(
-        buttons=buttons, catalog=catalog, codes=codes, db=db, outbox=outbox, people=people, school=school,
+        buttons=buttons, catalog=catalog, code_repo=code_repo, codes=codes, db=db, outbox=outbox, people=people,
+        school=school,
     )
     consent_withdrawal = ConsentWithdrawal(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,

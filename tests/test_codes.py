@@ -320,7 +320,7 @@ async def test_activation_import(harness: Harness) -> None:
     by_name = [["ФИО", "Класс", "Роль", "Активирован"], [ELENA, "5А", "родитель", "да"], ["Кто То", "", "", "да"]]
     outcome = await app.importers["activations"].run(codes_csv(by_name), "act.csv", ImportOptions())
     assert [(e.line, e.code) for e in outcome.errors] == [(3, "codes_role")]
-    funnel = {(r.class_label, r.role): r for r in await codes_print.funnel(app.db)}
+    funnel = {(r.class_label, r.role): r for r in await codes_print.funnel(CodeRepo(app.db))}
     assert funnel[("5А", "student")].imported == 2 and funnel[("5А", "student")].activated == 1
     assert funnel[("5А", "parent")].imported == 2
 

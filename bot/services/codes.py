@@ -36,7 +36,7 @@ from bot.russian import Named
 from bot.services.consent_gate import code_clearance, code_clearances
 from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
-from bot.services.repos import People
+from bot.services.repos import InvitationCodes, People
 from bot.unit_of_work import Connection, Transaction
 from storage.codes import Code, CodeRepo, NewCode
 from storage.outbox import Payload
@@ -139,6 +139,7 @@ class CodesService:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
+    code_repo: InvitationCodes
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -181,7 +182,7 @@ class CodesService:
     async def visible_codes(self, caller: Person) -> list[tuple[Person, Code]]:
         """The codes the caller may see: their own and their children's (gate permitting)."""
         owners = [caller, *(await self.people.children(caller.id) if caller.has_role("parent") else [])]
-        repo = CodeRepo(self.db)
+        repo = self.code_repo
         result: list[tuple[Person, Code]] = []
         by_id = {p.id: p for p in owners}
         for code in await repo.active_for(by_id):
@@ -274,7 +275,7 @@ class CodesService:
 
     async def render_card_for(self, args: dict[str, Any]) -> tuple[bytes, str]:
         """Outbox renderer "qr_card": the card of `args["code_id"]`, in `args["lang"]`."""
-        code = await CodeRepo(self.db).get(int(args["code_id"]))
+        code = await self.code_repo.get(int(args["code_id"]))
         if code is None:
             raise LookupError(f"code {args.get('code_id')} is gone")
         owner = await self.people.get(code.person_id)
@@ -311,7 +312,7 @@ class CodesService:
             # Same answer whether the person does not exist, is someone else's or has no code yet.
             return Shown("forbidden")
         now = self.clock.now()
-        last = await CodeRepo(self.db).last_request(caller.id, owner_id)
+        last = await self.code_repo.last_request(caller.id, owner_id)
         if last is not None and now - last < REQUEST_INTERVAL:
             left = REQUEST_INTERVAL - (now - last)
             return Shown("too_soon", wait_minutes=max(1, int(left.total_seconds() + 59) // 60))
@@ -327,7 +328,7 @@ class CodesService:
     # --- activation, trouble ------------------------------------------------------------------------
     async def confirm_activation(self, caller: Person, code_id: int) -> str:
         """"ok", "already" or "forbidden"."""
-        code = await CodeRepo(self.db).get(code_id)
+        code = await self.code_repo.get(code_id)
         if code is None or not await self.may_see(caller, code):
             return "forbidden"
         async with self.db.transaction() as conn:
@@ -336,7 +337,7 @@ class CodesService:
 
     async def report_trouble(self, caller: Person, code_id: int, t: Translator) -> str:
         """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
-        code = await CodeRepo(self.db).get(code_id)
+        code = await self.code_repo.get(code_id)
         if code is None or not await self.may_see(caller, code):
             return "forbidden"
         owner = await self.people.get(code.person_id)
@@ -353,11 +354,11 @@ class CodesService:
 
     # --- revoke and reissue ---------------------------------------------------------------------------
     async def code(self, code_id: int) -> Code | None:
-        return await CodeRepo(self.db).get(code_id)
+        return await self.code_repo.get(code_id)
 
     async def history(self, person_id: int) -> list[Code]:
         """Every code a person has had, for the IT officer's view."""
-        return await CodeRepo(self.db).history(person_id)
+        return await self.code_repo.history(person_id)
 
     async def revoke(self, code_id: int) -> bool:
         async with self.db.transaction() as conn:

@@ -14,7 +14,7 @@ from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
-from bot.services.repos import People
+from bot.services.repos import InvitationCodes, People
 from bot.unit_of_work import Transaction
 from storage.codes import Code, CodeRepo
 from storage.consent import ConsentRepo
@@ -40,6 +40,7 @@ class CodesNudges:
 
     buttons: Buttons
     catalog: Catalog
+    code_repo: InvitationCodes
     codes: CodesService
     db: UnitOfWork
     outbox: Outbox
@@ -59,7 +60,7 @@ class CodesNudges:
         """Activation nudges, one message per recipient: a parent whose own code and children's codes
         are all unactivated hears once about all of them, not once per code."""
 
-        repo = CodeRepo(self.db)
+        repo = self.code_repo
         due: dict[int, list[tuple[Code, Person, int]]] = {}
         recipients_by_id: dict[int, Person] = {}
         for row in await repo.nudge_candidates():

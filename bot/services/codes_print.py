@@ -14,8 +14,8 @@ from bot.services.exports import write_private
 from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData
-from bot.services.repos import People
-from storage.codes import CodeRepo, FunnelCounts
+from bot.services.repos import InvitationCodes, People
+from storage.codes import FunnelCounts
 from storage.db import quiet_statement_log as quiet_statement_log  # the codes capability's set-up (bot/capabilities.py)
 
 if TYPE_CHECKING:
@@ -68,9 +68,9 @@ class FunnelRow:
     activated: int
 
 
-async def funnel(db: Any) -> list[FunnelRow]:
+async def funnel(code_repo: InvitationCodes) -> list[FunnelRow]:
     """Per class and role: active codes imported, delivered (a card reached someone), activated."""
-    counts: list[FunnelCounts] = await CodeRepo(db).funnel()
+    counts: list[FunnelCounts] = await code_repo.funnel()
     order = {"student": 0, "parent": 1, "staff": 2}
     rows = [FunnelRow(c.class_label, c.role, c.imported, c.delivered, c.activated) for c in counts]
     return sorted(rows, key=lambda r: (r.class_label is None, class_sort_key(r.class_label or ""), order[r.role]))
@@ -83,6 +83,7 @@ class CodesPrint:
     access_log: AccessLog
     catalog: Catalog
     clock: Clock
+    code_repo: InvitationCodes
     codes: CodesService
     db: UnitOfWork
     people: People
@@ -97,7 +98,7 @@ class CodesPrint:
         the others are listed with the reason, and the sheet's footer says how many and why."""
         t = self.catalog.bind(lang)
         await self.access_log.record(AccessKind.CODE_SHEET, f"{class_label}:{'parents' if parents else 'pupils'}")
-        found = await CodeRepo(self.db).for_print(class_label, role="parent" if parents else "student",
+        found = await self.code_repo.for_print(class_label, role="parent" if parents else "student",
                                                  only_unlinked=not everyone)
         gate = await code_clearances(
             self.db.conn, [(code.person_id, code.role) for code, _ in found], require_original=self.codes._wait()
@@ -124,7 +125,7 @@ class CodesPrint:
     # --- withheld codes (the status views and the report) ------------------------------------------------
     async def withheld_counts(self) -> dict[tuple[str | None, str], int]:
         """(class, role) -> how many active codes the consent gate keeps in now."""
-        holders = await CodeRepo(self.db).holders()
+        holders = await self.code_repo.holders()
         gate = await code_clearances(
             self.db.conn, [(owner, role) for owner, role, _ in holders], require_original=self.codes._wait()
         )

@@ -1,17 +1,20 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
-repositories' static methods, given the caller's transaction. Only kernel and storage's value types
-are imported here, so any service may name these without an import cycle."""
+`Tickets`, storage.codes.CodeRepo is `InvitationCodes`), and a backend with a pool (PostgreSQL)
+would bring its own. Writes stay the repositories' static methods, given the caller's transaction.
+Only kernel and storage's value types are imported here, so any service may name these without an
+import cycle."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Protocol
 
 from bot.channels import Channel
 from bot.domain.people import Person
 from bot.unit_of_work import Connection
+from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Ticket
 
 
@@ -81,3 +84,30 @@ class Tickets(Protocol):
     async def faq_extras(self) -> list[FaqExtra]: ...
 
     async def faq_extra(self, extra_id: int) -> FaqExtra | None: ...
+
+
+class InvitationCodes(Protocol):
+    """Invitation codes as the codes services and the status read them, outside a transaction. The
+    reads a transaction must see (`active_in`, `code_owners`, `delivery_keys`, `last_nudge_to`) and
+    the writes stay CodeRepo's static methods, given the caller's transaction. mypy checks that
+    CodeRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def get(self, code_id: int) -> Code | None: ...
+
+    async def active_for(self, person_ids: Iterable[int]) -> list[Code]: ...
+
+    async def history(self, person_id: int) -> list[Code]: ...
+
+    async def for_print(self, class_label: str, *, role: RoleGroup, only_unlinked: bool) -> list[tuple[Code, int]]:
+        """Active codes for a class's print sheet, with the owner's id, by owner name."""
+        ...
+
+    async def holders(self) -> list[tuple[int, str, str | None]]:
+        """(owner id, role, class) of every active code of an active person (no code values)."""
+        ...
+
+    async def nudge_candidates(self) -> list[NudgeCandidate]: ...
+
+    async def last_request(self, requester_id: int, target_id: int) -> datetime | None: ...
+
+    async def funnel(self) -> list[FunnelCounts]: ...

@@ -22,8 +22,8 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import conflicts, covered_children
+from bot.services.repos import InvitationCodes
 from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
-from storage.codes import CodeRepo
 from storage.consent_destruction import DestructionRepo
 from storage.ops import DbBackup, JournalBackup, OpsRepo
 
@@ -297,6 +297,7 @@ class StatusService:
     """The /status figures: people, tasks, consent, codes, backups."""
 
     clock: Clock
+    code_repo: InvitationCodes
     codes_print: CodesPrint
     db: UnitOfWork
     question_escalation: QuestionEscalation
@@ -370,7 +371,7 @@ class StatusService:
             CodeRow(
                 f.role, f.class_label, f.imported, f.delivered, f.activated, withheld.get((f.class_label, f.role), 0)
             )
-            for f in await CodeRepo(self.db).funnel()
+            for f in await self.code_repo.funnel()
             if scope is None or f.class_label == scope
         ]
         return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
