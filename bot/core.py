@@ -25,6 +25,7 @@ from bot.wiring import Services, build_services
 from storage.codes import CodeRepo
 from storage.db import Database
 from storage.people import PersonRepo
+from storage.surveys import SurveyRepo
 from storage.year import YearRepo
 
 TELEGRAM_BUTTONS = "bot.tg.buttons:TelegramButtons"
@@ -101,8 +102,9 @@ def core_parts(
     link_listeners: list[PersonLinkedListener] = []
     services = build_services(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
-        code_repo=CodeRepo(db), buttons=the_buttons, faq_library=FaqLibrary.load(CONTENT_DIR / "faq"),
-        wake_sender=wakeup.set, consent_listeners=consent_listeners, link_listeners=link_listeners,
+        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), buttons=the_buttons,
+        faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
+        consent_listeners=consent_listeners, link_listeners=link_listeners,
     )
     # A listener is a method of a service built after the one that calls it: the lists are filled now.
     consent_listeners.extend(capabilities.consent_listeners(services))

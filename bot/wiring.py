@@ -41,7 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import InvitationCodes, People
+from bot.services.repos import InvitationCodes, People, Surveys
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -131,6 +131,7 @@ def build_services(
     catalog: Catalog,
     people: People,
     code_repo: InvitationCodes,
+    survey_repo: Surveys,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -161,7 +162,7 @@ def build_services(
     )
     status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db,
                            question_escalation=question_escalation, school=school, tasks=tasks)
-    survey_findings = SurveyFindings(db=db, people=people)
+    survey_findings = SurveyFindings(db=db, people=people, survey_repo=survey_repo)
     analysis = AnalysisService(
         access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
         survey_findings=survey_findings, tasks=tasks,
@@ -221,11 +222,12 @@ def build_services(
     ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
     surveys = SurveysService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
+        survey_repo=survey_repo,
     )
-    survey_results = SurveyResults(access_log=access_log, db=db)
+    survey_results = SurveyResults(access_log=access_log, db=db, survey_repo=survey_repo)
     survey_nudges = SurveyNudges(
         buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, school=school, surveys=surveys,
-        survey_results=survey_results, task_actions=task_actions, tasks=tasks,
+        survey_repo=survey_repo, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
     )
     acks = AcksService(
         broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,

@@ -393,7 +393,8 @@ def test_no_import_cycles() -> None:
 
 
 # The repositories that have a Protocol in bot/services/repos.py, and its name.
-PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets", "CodeRepo": "InvitationCodes"}
+PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets", "CodeRepo": "InvitationCodes",
+                "SurveyRepo": "Surveys"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

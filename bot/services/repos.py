@@ -1,21 +1,22 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets`, storage.codes.CodeRepo is `InvitationCodes`), and a backend with a pool (PostgreSQL)
-would bring its own. Writes stay the repositories' static methods, given the caller's transaction.
-Only kernel and storage's value types are imported here, so any service may name these without an
-import cycle."""
+`Tickets`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`),
+and a backend with a pool (PostgreSQL) would bring its own. Writes stay the repositories' static
+methods, given the caller's transaction. Only kernel and storage's value types are imported here,
+so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.channels import Channel
 from bot.domain.people import Person
 from bot.unit_of_work import Connection
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Ticket
+from storage.surveys import Answer, Respondent, SurveyRow
 
 
 class People(Protocol):
@@ -111,3 +112,37 @@ class InvitationCodes(Protocol):
     async def last_request(self, requester_id: int, target_id: int) -> datetime | None: ...
 
     async def funnel(self) -> list[FunnelCounts]: ...
+
+
+class Surveys(Protocol):
+    """Surveys, their respondents, answers and reminders, as the survey services read them outside a
+    transaction. The reads a transaction must see (`reminded_on`) and the writes stay SurveyRepo's
+    static methods, given the caller's transaction. mypy checks that SurveyRepo satisfies it where
+    bot/core.py hands one to build_services."""
+
+    async def forget_overwritten(self) -> None:
+        """After an anonymous survey's close (between write transactions): the rows it overwrote
+        leave no copy behind (in the file nor in a log the backend keeps)."""
+        ...
+
+    async def get(self, survey_id: int) -> SurveyRow | None: ...
+
+    async def all(self) -> list[SurveyRow]: ...
+
+    async def open_at(self, now: datetime) -> list[SurveyRow]: ...
+
+    async def due_to_close(self, now: datetime) -> list[SurveyRow]: ...
+
+    async def of_person(self, person_id: int) -> list[tuple[SurveyRow, Respondent]]: ...
+
+    async def respondent(self, survey_id: int, person_id: int) -> Respondent | None: ...
+
+    async def respondents(self, survey_id: int) -> list[Respondent]: ...
+
+    async def answers_of(self, survey_id: int, person_id: int) -> dict[int, Any]: ...
+
+    async def answers(self, survey_id: int) -> list[Answer]: ...
+
+    async def reminders(self, survey_id: int) -> dict[int, set[int]]:
+        """person id -> which reminders (n) they have had for this survey."""
+        ...

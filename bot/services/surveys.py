@@ -33,7 +33,7 @@ from bot.domain.surveys import (
 )
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.repos import People
+from bot.services.repos import People, Surveys
 from bot.services.surveys_spec import load_templates
 from storage.outbox import Payload
 from storage.surveys import Respondent, SurveyRepo, SurveyRow, cancel_reminders
@@ -104,6 +104,7 @@ class SurveysService:
     outbox: Outbox
     people: People
     school: SchoolConfig
+    survey_repo: Surveys
     templates: dict[str, SurveySpec] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -192,15 +193,15 @@ class SurveysService:
     # --- reading ----------------------------------------------------------------------------------
 
     async def survey(self, survey_id: int) -> SurveyRow | None:
-        return await SurveyRepo(self.db).get(survey_id)
+        return await self.survey_repo.get(survey_id)
 
     async def all(self) -> list[SurveyRow]:
-        return await SurveyRepo(self.db).all()
+        return await self.survey_repo.all()
 
     async def mine(self, person: Person) -> list[tuple[SurveyRow, Respondent, dict[int, Any]]]:
         """The open surveys a person is asked, with their answers so far."""
         now = self.clock.now()
-        repo = SurveyRepo(self.db)
+        repo = self.survey_repo
         return [
             (s, r, await repo.answers_of(s.id, person.id))
             for s, r in await repo.of_person(person.id)
@@ -212,7 +213,7 @@ class SurveysService:
 
     async def state(self, person: Person, survey_id: int) -> AnswerResult:
         """The survey as `person` may answer it now: refused unless they are a respondent and it is open."""
-        repo = SurveyRepo(self.db)
+        repo = self.survey_repo
         survey = await repo.get(survey_id)
         if survey is None:
             return AnswerResult("missing")
@@ -247,7 +248,7 @@ class SurveysService:
         answers = dict(current.answers)
         answers[question] = value
         done = finished(questions, answers)
-        respondent = await SurveyRepo(self.db).respondent(survey_id, person.id)
+        respondent = await self.survey_repo.respondent(survey_id, person.id)
         assert respondent is not None
         async with self.db.transaction() as conn:
             await SurveyRepo.put_answer(conn, survey_id, respondent, question, value, now)
@@ -308,7 +309,7 @@ class SurveysService:
         # The anonymised rows' old pages are overwritten (secure_delete); the write-ahead log that
         # still holds them is folded into the file and emptied.
         if survey.anonymous:
-            await SurveyRepo(self.db).forget_overwritten()
+            await self.survey_repo.forget_overwritten()
 
     async def close_now(self, person: Person, survey_id: int) -> SurveyRow:
         survey = await self.survey(survey_id)
@@ -323,7 +324,7 @@ class SurveysService:
     async def close_due(self, now: datetime) -> list[SurveyRow]:
         """Close every survey past its deadline; returns them as closed."""
         closed = []
-        for survey in await SurveyRepo(self.db).due_to_close(now):
+        for survey in await self.survey_repo.due_to_close(now):
             await self.close(survey, now)
             row = await self.survey(survey.id)
             assert row is not None

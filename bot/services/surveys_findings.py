@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.surveys import Question, questions_of, share
 from bot.i18n import Translator
-from bot.services.repos import People
+from bot.services.repos import People, Surveys
 from storage.acks import AckRepo
-from storage.surveys import MIN_GROUP, SurveyRepo, SurveyRow
+from storage.surveys import MIN_GROUP, SurveyRow
 
 if TYPE_CHECKING:
     from bot.unit_of_work import UnitOfWork
@@ -94,6 +94,7 @@ def _is_attention(q: Question, value: Any) -> bool:
 class SurveyFindings:
     db: UnitOfWork
     people: People
+    survey_repo: Surveys
 
     async def _finding(self, survey: SurveyRow, index: int, q: Question, by_sheet: dict[str, dict[int, Any]],
                        owners: dict[str, int]) -> Finding:
@@ -113,7 +114,7 @@ class SurveyFindings:
 
     async def collect(self) -> Findings:
         found = Findings()
-        repo = SurveyRepo(self.db)
+        repo = self.survey_repo
         for survey in await repo.all():
             answers = await repo.answers(survey.id)
             by_sheet: dict[str, dict[int, Any]] = defaultdict(dict)

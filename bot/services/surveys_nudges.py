@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
-from bot.services.repos import People
+from bot.services.repos import People, Surveys
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
 from storage.codes import CodeRepo
@@ -54,6 +54,7 @@ class SurveyNudges:
     people: People
     school: SchoolConfig
     surveys: SurveysService
+    survey_repo: Surveys
     survey_results: SurveyResults
     task_actions: TaskActions
     tasks: TasksService
@@ -131,7 +132,7 @@ class SurveyNudges:
         if cal.send_window(now) != now:
             return 0  # composed only at a sending moment, as the plan's reminders are
         today = cal.local_date(now)
-        repo = SurveyRepo(self.db)
+        repo = self.survey_repo
         queued = 0
         for survey in await repo.open_at(now):
             pending = [r for r in await repo.respondents(survey.id) if r.finished_at is None]

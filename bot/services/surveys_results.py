@@ -20,9 +20,10 @@ from bot.domain.surveys import questions_of, share
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind
 from bot.services.chart import _RENDER_LOCK, _ensure_fonts
+from bot.services.repos import Surveys
 from bot.services.surveys_tally import Results, group_results, tally
 from bot.services.surveys_xlsx import render_xlsx
-from storage.surveys import MIN_GROUP, SurveyRepo, SurveyRow
+from storage.surveys import MIN_GROUP, SurveyRow
 
 if TYPE_CHECKING:
     from bot.services.access_log import AccessLog
@@ -40,9 +41,10 @@ def fmt_number(value: float) -> str:
 class SurveyResults:
     access_log: AccessLog
     db: UnitOfWork
+    survey_repo: Surveys
 
     async def results(self, survey: SurveyRow) -> Results:
-        repo = SurveyRepo(self.db)
+        repo = self.survey_repo
         respondents = await repo.respondents(survey.id)
         answers = await repo.answers(survey.id)
         sheets = len({a.sheet for a in answers})
@@ -65,7 +67,7 @@ class SurveyResults:
         if viewer.id != survey.author_id:
             return None
         questions = questions_of(survey.spec)
-        found = [(questions[a.question].text, str(a.value)) for a in await SurveyRepo(self.db).answers(survey.id)
+        found = [(questions[a.question].text, str(a.value)) for a in await self.survey_repo.answers(survey.id)
                  if a.question < len(questions) and questions[a.question].kind == "text" and a.value]
         random.shuffle(found)
         await self.access_log.record(AccessKind.SURVEY_RESULTS, f"{survey.id}:texts")
