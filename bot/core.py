@@ -24,6 +24,7 @@ from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListen
 from bot.wiring import Services, build_services
 from storage.codes import CodeRepo
 from storage.db import Database
+from storage.ops import OpsRepo
 from storage.people import PersonRepo
 from storage.surveys import SurveyRepo
 from storage.year import YearRepo
@@ -102,7 +103,7 @@ def core_parts(
     link_listeners: list[PersonLinkedListener] = []
     services = build_services(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
-        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), buttons=the_buttons,
+        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

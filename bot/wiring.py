@@ -41,7 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import InvitationCodes, People, Surveys
+from bot.services.repos import InvitationCodes, OpsRecords, People, Surveys
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -132,6 +132,7 @@ def build_services(
     people: People,
     code_repo: InvitationCodes,
     survey_repo: Surveys,
+    ops_repo: OpsRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -156,11 +157,13 @@ def build_services(
         access_log=access_log, catalog=catalog, clock=clock, code_repo=code_repo, codes=codes, db=db, people=people,
     )
     tasks_import = TasksImport(clock=clock, db=db, school=school)
-    tasks = TasksService(catalog=catalog, db=db, people=people, school=school, tasks_import=tasks_import)
+    tasks = TasksService(
+        catalog=catalog, db=db, ops_repo=ops_repo, people=people, school=school, tasks_import=tasks_import,
+    )
     question_escalation = QuestionEscalation(
         catalog=catalog, clock=clock, db=db, help=help_repo, outbox=outbox, people=people, school=school,
     )
-    status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db,
+    status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db, ops_repo=ops_repo,
                            question_escalation=question_escalation, school=school, tasks=tasks)
     survey_findings = SurveyFindings(db=db, people=people, survey_repo=survey_repo)
     analysis = AnalysisService(
@@ -171,7 +174,9 @@ def build_services(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
         school=school,
     )
-    backup = BackupService(access_log=access_log, clock=clock, db=db, school=school, settings=settings)
+    backup = BackupService(
+        access_log=access_log, clock=clock, db=db, ops_repo=ops_repo, school=school, settings=settings,
+    )
     broadcast = BroadcastService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
     codes_nudges = CodesNudges(
@@ -205,7 +210,7 @@ def build_services(
     )
     report = ReportService(
         access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
-        consent_export=consent_export, db=db, school=school, status=status, tasks=tasks,
+        consent_export=consent_export, db=db, ops_repo=ops_repo, school=school, status=status, tasks=tasks,
     )
     retention = RetentionService(catalog=catalog, clock=clock, db=db, school=school, settings=settings)
     subject_report = SubjectReport(access_log=access_log, clock=clock, db=db, people=people, school=school)
@@ -219,7 +224,9 @@ def build_services(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
         school=school,
     )
-    ops = OpsService(school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup)
+    ops = OpsService(
+        school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup, ops_repo=ops_repo,
+    )
     surveys = SurveysService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
         survey_repo=survey_repo,

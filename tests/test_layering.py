@@ -394,7 +394,7 @@ def test_no_import_cycles() -> None:
 
 # The repositories that have a Protocol in bot/services/repos.py, and its name.
 PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets", "CodeRepo": "InvitationCodes",
-                "SurveyRepo": "Surveys"}
+                "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

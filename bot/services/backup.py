@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 import pyzipper
 
 from bot.services.access_log import AccessKind, AccessLog
+from bot.services.repos import OpsRecords
 from storage import ops
 from storage.ops import OpsRepo
 from storage.snapshot import backup_sync, private_file
@@ -238,6 +239,7 @@ class BackupService:
     # The SQLite database itself, not the unit of work: a backup copies its file (a PostgreSQL
     # backend will back up with pg_dump, #27 item 5).
     db: Database
+    ops_repo: OpsRecords
     school: SchoolConfig
     settings: Settings
 
@@ -261,7 +263,7 @@ class BackupService:
             target = await asyncio.to_thread(encrypt_in_place_sync, target, secret.get_secret_value())
             size = target.stat().st_size
         local_day = now.astimezone(self.school.tz).date().isoformat()
-        await OpsRepo(self.db).record_db_backup(
+        await self.ops_repo.record_db_backup(
             path=str(target), size_bytes=size, ok=failure is None, detail=failure, local_day=local_day, now=now
         )
         removed: tuple[Path, ...] = ()
@@ -278,7 +280,7 @@ class BackupService:
         latest, moment = items[-1] if items else (None, None)
         secret = self.settings.backup_passphrase
         return BackupStatus(
-            folder, len(items), latest, moment, size, await OpsRepo(self.db).last_db_backup(),
+            folder, len(items), latest, moment, size, await self.ops_repo.last_db_backup(),
             secret.get_secret_value() if secret is not None else None,
         )
 

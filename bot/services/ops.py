@@ -20,9 +20,8 @@ from bot.domain.access import ADMIN_ROLE
 from bot.i18n import Catalog
 from bot.services.backup import BackupService
 from bot.services.outbox import Outbox
-from bot.services.repos import People
+from bot.services.repos import OpsRecords, People
 from bot.unit_of_work import UnitOfWork
-from storage.ops import OpsRepo
 from storage.outbox import Payload
 
 log = logging.getLogger(__name__)
@@ -42,6 +41,7 @@ class OpsService:
     catalog: Catalog
     outbox: Outbox
     backup: BackupService
+    ops_repo: OpsRecords
 
 
     def allowed_now(self, now: datetime) -> bool:
@@ -65,9 +65,9 @@ class OpsService:
         if not BACKUP_WINDOW[0] <= local.time() < BACKUP_WINDOW[1]:
             return False
         day = local.date().isoformat()
-        if await OpsRepo(self.db).has_db_backup_on(day):
+        if await self.ops_repo.has_db_backup_on(day):
             return False
-        if await OpsRepo(self.db).db_backup_attempts_on(day) >= BACKUP_ATTEMPTS_PER_NIGHT:
+        if await self.ops_repo.db_backup_attempts_on(day) >= BACKUP_ATTEMPTS_PER_NIGHT:
             return False
         result = await self.backup.take_backup()
         return result.ok

@@ -20,9 +20,9 @@ from bot.services import analysis
 from bot.services import status as status_service
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import file_size, write_private, xlsx_append
+from bot.services.repos import OpsRecords
 from bot.services.tasks import Task
 from bot.services.xlsx import fit_landscape_a4, fit_rows, new_workbook, style_table
-from storage.ops import OpsRepo
 
 if TYPE_CHECKING:
     # openpyxl is imported where a report is written, not when the bot starts (memory).
@@ -124,13 +124,14 @@ class ReportService:
     clock: Clock
     consent_export: ConsentExport
     db: UnitOfWork
+    ops_repo: OpsRecords
     school: SchoolConfig
     status: StatusService
     tasks: TasksService
 
 
     async def _plan_rows(self, t: Any, today: date) -> list[Row] | None:
-        ops = OpsRepo(self.db)
+        ops = self.ops_repo
         if not await ops.table_exists("plan_items") or not await ops.table_exists("task_proofs"):
             return None
         snap = await self.tasks.snapshot()
@@ -223,10 +224,10 @@ class ReportService:
         )
 
         backup_rows: list[Row] = []
-        for j in await OpsRepo(self.db).journal_backups():
+        for j in await self.ops_repo.journal_backups():
             backup_rows.append([t(R + "journal"), _local(j.logged_at, tz), j.quarter,
                                 j.medium_label, j.logged_by_name or "", "📷" if j.photo_file_id else ""])
-        for b in reversed(await OpsRepo(self.db).db_backup_log(limit=40)):
+        for b in reversed(await self.ops_repo.db_backup_log(limit=40)):
             outcome = t(R + "ok") if b.ok else f"{t(R + 'failed')}: {b.detail}"
             backup_rows.append([t(R + "db"), _local(b.taken_at, tz), "", b.path.rsplit("/", 1)[-1], "", outcome])
         backups = SheetData(

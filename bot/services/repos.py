@@ -1,9 +1,9 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`),
-and a backend with a pool (PostgreSQL) would bring its own. Writes stay the repositories' static
-methods, given the caller's transaction. Only kernel and storage's value types are imported here,
-so any service may name these without an import cycle."""
+`Tickets`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`,
+storage.ops.OpsRepo is `OpsRecords`), and a backend with a pool (PostgreSQL) would bring its own.
+Writes stay the repositories' static methods, given the caller's transaction. Only kernel and
+storage's value types are imported here, so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from bot.domain.people import Person
 from bot.unit_of_work import Connection
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Ticket
+from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.surveys import Answer, Respondent, SurveyRow
 
 
@@ -146,3 +147,43 @@ class Surveys(Protocol):
     async def reminders(self, survey_id: int) -> dict[int, set[int]]:
         """person id -> which reminders (n) they have had for this survey."""
         ...
+
+
+class OpsRecords(Protocol):
+    """The ops tables as the status, the report, the plan's tasks, the nightly backup and the ops
+    minute read them: journal and database backups, the roster in one query, open questions and
+    training attendance (None before their tables exist). Journal backups are written by OpsRepo's
+    static methods in the caller's transaction; a database backup's attempt is recorded on its own.
+    mypy checks that OpsRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def table_exists(self, name: str) -> bool: ...
+
+    async def journal_backups(self, school_year: int | None = None) -> list[JournalBackup]: ...
+
+    async def last_journal_backup(self) -> JournalBackup | None: ...
+
+    async def quarter_has_backup(self, school_year: int, quarter: int) -> bool: ...
+
+    async def record_db_backup(
+        self, *, path: str, size_bytes: int, ok: bool, detail: str | None, local_day: str, now: datetime
+    ) -> None:
+        """One attempt of the nightly database backup, in a transaction of its own."""
+        ...
+
+    async def has_db_backup_on(self, local_day: str) -> bool: ...
+
+    async def db_backup_attempts_on(self, local_day: str) -> int: ...
+
+    async def last_db_backup(self, *, ok_only: bool = False) -> DbBackup | None: ...
+
+    async def db_backup_log(self, limit: int = 60) -> list[DbBackup]: ...
+
+    async def roster_rows(self) -> list[PersonRow]:
+        """Every active person with roles and link state."""
+        ...
+
+    async def guardian_pairs(self) -> list[tuple[int, int]]: ...
+
+    async def open_ticket_count(self) -> int | None: ...
+
+    async def training_attendance(self) -> list[Attendance] | None: ...

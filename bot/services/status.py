@@ -22,10 +22,10 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import conflicts, covered_children
-from bot.services.repos import InvitationCodes
+from bot.services.repos import InvitationCodes, OpsRecords
 from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
 from storage.consent_destruction import DestructionRepo
-from storage.ops import DbBackup, JournalBackup, OpsRepo
+from storage.ops import DbBackup, JournalBackup
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -300,6 +300,7 @@ class StatusService:
     code_repo: InvitationCodes
     codes_print: CodesPrint
     db: UnitOfWork
+    ops_repo: OpsRecords
     question_escalation: QuestionEscalation
     school: SchoolConfig
     tasks: TasksService
@@ -307,7 +308,7 @@ class StatusService:
 
     # --- sections ---------------------------------------------------------------------------------
     async def _tasks(self, today: date, viewer: Person | None) -> TasksSummary | None:
-        ops = OpsRepo(self.db)
+        ops = self.ops_repo
         if not await ops.table_exists("plan_items") or not await ops.table_exists("task_proofs"):
             return None
         # The plan's one reading (bot.services.tasks.Snapshot): what /tasks, the reminders, the chart
@@ -330,7 +331,7 @@ class StatusService:
         return summary
 
     async def _consent(self, children: dict[int, str | None], scope: str | None) -> ConsentSummary | None:
-        if not await OpsRepo(self.db).table_exists("consent_ledger"):
+        if not await self.ops_repo.table_exists("consent_ledger"):
             return None
         # The consent capability's own rule (the same gate that releases invitation codes).
 
@@ -354,7 +355,7 @@ class StatusService:
         pending = [
             d for d in await DestructionRepo.all_open(self.db.conn)
             if scope is None or children.get(d.child_id) == scope
-        ] if await OpsRepo(self.db).table_exists("consent_destructions") else []
+        ] if await self.ops_repo.table_exists("consent_destructions") else []
         return ConsentSummary(
             total, dict(sorted(per_class.items(), key=lambda kv: class_sort_key(kv[0]))),
             conflicts=dict(sorted(cases.items(), key=lambda kv: class_sort_key(kv[0]))),
@@ -362,7 +363,7 @@ class StatusService:
         )
 
     async def _codes(self, scope: str | None) -> list[CodeRow] | None:
-        ops = OpsRepo(self.db)
+        ops = self.ops_repo
         if not await ops.table_exists("codes") or not await ops.table_exists("code_deliveries"):
             return None
 
@@ -377,10 +378,10 @@ class StatusService:
         return sorted(rows, key=lambda r: (r.role, class_sort_key(r.class_label or "")))
 
     async def _open_questions(self) -> int | None:
-        return await OpsRepo(self.db).open_ticket_count()
+        return await self.ops_repo.open_ticket_count()
 
     async def training_rows(self) -> list[TrainingRow] | None:
-        rows = await OpsRepo(self.db).training_attendance()
+        rows = await self.ops_repo.training_attendance()
         if rows is None:
             return None
 
@@ -390,8 +391,8 @@ class StatusService:
         now = self.clock.now()
         today = now.astimezone(self.school.tz).date()
         scope = scope_for(viewer)
-        people = await OpsRepo(self.db).roster_rows()
-        pairs = await OpsRepo(self.db).guardian_pairs()
+        people = await self.ops_repo.roster_rows()
+        pairs = await self.ops_repo.guardian_pairs()
         children = {p.id: p.class_label for p in people if "student" in p.roles}
         in_scope: set[int]
         if scope is None:
@@ -412,7 +413,7 @@ class StatusService:
         tasks_viewer = viewer if scope is not None else None
         cq = self.school.calendar.current_quarter(today)
         year = self.school.school_year.year
-        done_now = cq is not None and await OpsRepo(self.db).quarter_has_backup(year, cq.number)
+        done_now = cq is not None and await self.ops_repo.quarter_has_backup(year, cq.number)
         next_due = cq
         if done_now and cq is not None:
             later = [q for q in self.school.calendar.quarters if q.number > cq.number]
@@ -430,10 +431,10 @@ class StatusService:
             codes=await _section("codes", lambda: self._codes(scope)),
             unreachable=unreachable,
             open_questions=await _section("questions", lambda: self._open_questions()) if scope is None else None,
-            last_journal=await OpsRepo(self.db).last_journal_backup(),
+            last_journal=await self.ops_repo.last_journal_backup(),
             next_journal_due=next_due,
             journal_done_this_quarter=done_now,
-            last_db_backup=await OpsRepo(self.db).last_db_backup(),
+            last_db_backup=await self.ops_repo.last_db_backup(),
             question_ages=await _section("questions", lambda: self.question_escalation.ages(now))
             if scope is None else None,
         )

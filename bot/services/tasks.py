@@ -18,8 +18,7 @@ from bot.domain.calendar import Occurrence, Quarter, occurrences
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.i18n import Translator
-from bot.services.repos import People
-from storage.ops import OpsRepo
+from bot.services.repos import OpsRecords, People
 from storage.tasks import Proof, TaskRepo
 
 if TYPE_CHECKING:
@@ -240,6 +239,7 @@ class TasksService:
 
     catalog: Catalog
     db: UnitOfWork
+    ops_repo: OpsRecords
     people: People
     school: SchoolConfig
     tasks_import: TasksImport
@@ -259,7 +259,7 @@ class TasksService:
             for role in person.roles:
                 by_role.setdefault(role, []).append(person)
         journal: dict[tuple[int, int], datetime] = {}
-        for backup in await OpsRepo(self.db).journal_backups():
+        for backup in await self.ops_repo.journal_backups():
             journal.setdefault((backup.school_year, backup.quarter), backup.logged_at)
         return Snapshot(
             year=year,
