@@ -222,7 +222,7 @@ def build_services(
     )
     training = TrainingService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school,
+        school=school, training_repo=help_repo,
     )
     ops = OpsService(
         school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup, ops_repo=ops_repo,

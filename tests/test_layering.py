@@ -393,18 +393,23 @@ def test_no_import_cycles() -> None:
 
 
 # The repositories that have a Protocol in bot/services/repos.py, and its name.
-PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets", "CodeRepo": "InvitationCodes",
+PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions", "CodeRepo": "InvitationCodes",
                 "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:
-    """Services name the Protocols of bot/services/repos.py (`People`, `Tickets`), not storage's
-    repositories, for what they read (#27): another backend's repository drops in. The repositories'
-    static writes, given the caller's transaction, are still called by name."""
+    """Services name the Protocols of bot/services/repos.py (`People`, `Tickets`, ...), not storage's
+    repositories, for what they read (#27), and never build one (`CodeRepo(self.db)`): the one they
+    read through is handed to their constructor (bot/wiring.py), so another backend's repository
+    drops in. The repositories' static writes, given the caller's transaction, are still called by
+    name."""
     offenders: list[str] = []
     for path in sorted((ROOT / "bot" / "services").glob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in PORTED_REPOS:
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: builds {node.func.id} (take a "
+                                 f"{PORTED_REPOS[node.func.id]} in the constructor)")
             annotations: list[ast.expr | None] = []
             if isinstance(node, ast.AnnAssign | ast.arg):
                 annotations.append(node.annotation)

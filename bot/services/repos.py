@@ -1,6 +1,6 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`,
+`Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`,
 storage.ops.OpsRepo is `OpsRecords`), and a backend with a pool (PostgreSQL) would bring its own.
 Writes stay the repositories' static methods, given the caller's transaction. Only kernel and
 storage's value types are imported here, so any service may name these without an import cycle."""
@@ -15,7 +15,7 @@ from bot.channels import Channel
 from bot.domain.people import Person
 from bot.unit_of_work import Connection
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
-from storage.help import FaqExtra, Ticket
+from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.surveys import Answer, Respondent, SurveyRow
 
@@ -187,3 +187,23 @@ class OpsRecords(Protocol):
     async def open_ticket_count(self) -> int | None: ...
 
     async def training_attendance(self) -> list[Attendance] | None: ...
+
+
+class TrainingSessions(Protocol):
+    """Training sessions and parent meetings and their invitees, as the training service reads them
+    outside a transaction; the writes stay HelpRepo's static methods, given the caller's transaction.
+    mypy checks that HelpRepo satisfies it where bot/wiring.py builds the service."""
+
+    async def session(self, session_id: int) -> Session | None: ...
+
+    async def sessions_after(self, moment: datetime, limit: int = 20) -> list[Session]: ...
+
+    async def recent_sessions(self, moment: datetime, limit: int = 10) -> list[Session]:
+        """Sessions that already started, newest first."""
+        ...
+
+    async def invitee(self, session_id: int, person_id: int) -> Invitee | None: ...
+
+    async def invitees(self, session_id: int) -> list[Invitee]: ...
+
+    async def due_reminders(self, now: datetime) -> list[tuple[Session, ReminderKind]]: ...

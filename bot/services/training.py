@@ -23,7 +23,7 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import xlsx_append
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import normalize_class
-from bot.services.repos import People
+from bot.services.repos import People, TrainingSessions
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table
@@ -184,6 +184,7 @@ class TrainingService:
     outbox: Outbox
     people: People
     school: SchoolConfig
+    training_repo: TrainingSessions
     importer: Importer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -211,11 +212,11 @@ class TrainingService:
         return evening, hour
 
     async def session(self, session_id: int) -> Session | None:
-        return await HelpRepo(self.db).session(session_id)
+        return await self.training_repo.session(session_id)
 
     async def menu_sessions(self) -> list[Session]:
         """The IT officer's list: the five latest past sessions, oldest first, then the next fifteen."""
-        repo, now = HelpRepo(self.db), self.clock.now()
+        repo, now = self.training_repo, self.clock.now()
         return [*await repo.recent_sessions(now, 5)][::-1] + await repo.sessions_after(now, 15)
 
     def format_when(self, moment: datetime) -> str:
@@ -295,7 +296,7 @@ class TrainingService:
         return (await self.create_sessions(creator, [spec]))[0]
 
     async def rsvp(self, person: Person, session_id: int, yes: bool) -> tuple[RsvpStatus, Session | None]:
-        repo = HelpRepo(self.db)
+        repo = self.training_repo
         session = await repo.session(session_id)
         if session is None or session.cancelled_at is not None:
             return "missing", None
@@ -310,7 +311,7 @@ class TrainingService:
 
     async def toggle_attendance(self, session_id: int, person_id: int) -> bool | None:
         """Cycle not marked -> present -> absent -> present ...; None when not an invitee."""
-        invitee = await HelpRepo(self.db).invitee(session_id, person_id)
+        invitee = await self.training_repo.invitee(session_id, person_id)
         if invitee is None:
             return None
         new = not invitee.attended if invitee.attended is not None else True
@@ -319,12 +320,12 @@ class TrainingService:
         return new
 
     async def roll(self, session_id: int) -> list[tuple[Invitee, Person]]:
-        invitees = await HelpRepo(self.db).invitees(session_id)
+        invitees = await self.training_repo.invitees(session_id)
         people = {p.id: p for p in await self.people.get_many(i.person_id for i in invitees)}
         return [(i, people[i.person_id]) for i in invitees if i.person_id in people]
 
     async def attendance_xlsx(self, session_id: int, lang: str) -> tuple[bytes, str] | None:
-        session = await HelpRepo(self.db).session(session_id)
+        session = await self.training_repo.session(session_id)
         if session is None:
             return None
         await self.access_log.record(AccessKind.TRAINING_ATTENDANCE, session_id)
@@ -360,7 +361,7 @@ class TrainingService:
 
     # --- reminders --------------------------------------------------------------------------------
     async def send_due_reminders(self, now: datetime) -> int:
-        repo = HelpRepo(self.db)
+        repo = self.training_repo
         queued = 0
         for session, kind in await repo.due_reminders(now):
             late = session.starts_at <= now or (
