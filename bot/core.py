@@ -27,6 +27,7 @@ from storage.db import Database
 from storage.ops import OpsRepo
 from storage.people import PersonRepo
 from storage.surveys import SurveyRepo
+from storage.tasks import TaskRepo
 from storage.year import YearRepo
 
 TELEGRAM_BUTTONS = "bot.tg.buttons:TelegramButtons"
@@ -103,7 +104,8 @@ def core_parts(
     link_listeners: list[PersonLinkedListener] = []
     services = build_services(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
-        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), buttons=the_buttons,
+        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
+        buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

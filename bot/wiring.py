@@ -41,7 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import InvitationCodes, OpsRecords, People, Surveys
+from bot.services.repos import InvitationCodes, OpsRecords, People, PlanRecords, Surveys
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -133,6 +133,7 @@ def build_services(
     code_repo: InvitationCodes,
     survey_repo: Surveys,
     ops_repo: OpsRecords,
+    plan_repo: PlanRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -156,9 +157,10 @@ def build_services(
     codes_print = CodesPrint(
         access_log=access_log, catalog=catalog, clock=clock, code_repo=code_repo, codes=codes, db=db, people=people,
     )
-    tasks_import = TasksImport(clock=clock, db=db, school=school)
+    tasks_import = TasksImport(clock=clock, db=db, plan_repo=plan_repo, school=school)
     tasks = TasksService(
-        catalog=catalog, db=db, ops_repo=ops_repo, people=people, school=school, tasks_import=tasks_import,
+        catalog=catalog, db=db, ops_repo=ops_repo, people=people, plan_repo=plan_repo, school=school,
+        tasks_import=tasks_import,
     )
     question_escalation = QuestionEscalation(
         catalog=catalog, clock=clock, db=db, help=help_repo, outbox=outbox, people=people, school=school,
@@ -206,7 +208,8 @@ def build_services(
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
     onboarding = OnboardingService(clock=clock, db=db, link_listeners=link_listeners, people=people, settings=settings)
     reminders = Reminders(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, school=school, tasks=tasks,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, plan_repo=plan_repo, school=school,
+        tasks=tasks,
     )
     report = ReportService(
         access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
@@ -214,11 +217,13 @@ def build_services(
     )
     retention = RetentionService(catalog=catalog, clock=clock, db=db, school=school, settings=settings)
     subject_report = SubjectReport(access_log=access_log, clock=clock, db=db, people=people, school=school)
-    school_year = SchoolYearService(clock=clock, db=db, school=school, tasks_import=tasks_import)
+    school_year = SchoolYearService(
+        clock=clock, db=db, plan_repo=plan_repo, school=school, tasks_import=tasks_import,
+    )
     send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, school=school)
     task_actions = TaskActions(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
-        tasks=tasks,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, plan_repo=plan_repo,
+        school=school, tasks=tasks,
     )
     training = TrainingService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
@@ -233,7 +238,8 @@ def build_services(
     )
     survey_results = SurveyResults(access_log=access_log, db=db, survey_repo=survey_repo)
     survey_nudges = SurveyNudges(
-        buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, school=school, surveys=surveys,
+        buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, plan_repo=plan_repo, school=school,
+        surveys=surveys,
         survey_repo=survey_repo, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
     )
     acks = AcksService(

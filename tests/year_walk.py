@@ -25,12 +25,12 @@ from bot.app import App
 from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
-from bot.services import tasks as task_service
 from bot.services.consent_gate import covered_children
 from bot.services.imports import ImportOptions
 from bot.services.task_actions import ProofInput
 from bot.services.training import SessionSpec
 from bot.tg.limiter import LimitedSession, SendLimiter
+from storage.tasks import TaskRepo
 from storage.timefmt import from_db, to_db
 from tests.codes_helpers import CODES, codes_csv
 from tests.harness import (
@@ -243,7 +243,7 @@ def task_done(tg_id: int, number: str, key: str, *, accept_by: int | None = DIRE
         if accept_by is None:
             return
         reviewer = await w.person(accept_by)
-        proofs = [p for p in await task_service.TaskRepo(w.app.db).proofs(number) if p.status == "submitted"]
+        proofs = [p for p in await TaskRepo(w.app.db).proofs(number) if p.status == "submitted"]
         for proof in proofs:
             await w.app.services.task_actions.review(reviewer, proof.id, accept=True, comment=None)
         del user

@@ -27,6 +27,7 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.repos import PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from storage.outbox import Payload
 from storage.tasks import TaskRepo
@@ -138,6 +139,7 @@ class Reminders:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
+    plan_repo: PlanRecords
     school: SchoolConfig
     tasks: TasksService
     send_at_cache: dict[date, datetime] = field(default_factory=dict, init=False)
@@ -300,7 +302,7 @@ class Reminders:
                 # due by then (a message enqueued at night could not take in what comes due later).
                 return SweepPlan([], [], snap, [])
             now = moment  # the dry run shows what the next sending moment will bring
-        repo = TaskRepo(self.db)
+        repo = self.plan_repo
         log = await repo.reminder_log()
         reminders = self.due_reminders(snap, log, now, linked_only=linked_only)
         not_before = self.school.calendar.send_window(now)

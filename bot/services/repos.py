@@ -1,23 +1,26 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`, storage.surveys.SurveyRepo is `Surveys`,
-storage.ops.OpsRepo is `OpsRecords`), and a backend with a pool (PostgreSQL) would bring its own.
-Writes stay the repositories' static methods, given the caller's transaction. Only kernel and
-storage's value types are imported here, so any service may name these without an import cycle."""
+`Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`,
+storage.surveys.SurveyRepo is `Surveys`, storage.ops.OpsRepo is `OpsRecords`, storage.tasks.TaskRepo
+is `PlanRecords`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
+repositories' static methods, given the caller's transaction. Only kernel and storage's value types
+are imported here, so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from bot.channels import Channel
 from bot.domain.people import Person
+from bot.domain.plan import PlanItem
 from bot.unit_of_work import Connection
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.surveys import Answer, Respondent, SurveyRow
+from storage.tasks import Proof
 
 
 class People(Protocol):
@@ -207,3 +210,35 @@ class TrainingSessions(Protocol):
     async def invitees(self, session_id: int) -> list[Invitee]: ...
 
     async def due_reminders(self, now: datetime) -> list[tuple[Session, ReminderKind]]: ...
+
+
+class PlanRecords(Protocol):
+    """The plan as services read it: its year, items, proofs, and what reminders, snoozes, digests
+    and plan messages were already sent. Reads go to the unit of work's read handle; `on(conn)`
+    gives the same reads on a transaction (the plan a new year moves, as that transaction sees it).
+    The writes stay TaskRepo's static methods, given the caller's transaction. mypy checks that
+    TaskRepo satisfies it where bot/core.py hands one to build_services."""
+
+    def on(self, conn: Connection) -> PlanRecords: ...
+
+    async def plan_year(self) -> int | None: ...
+
+    async def items(self) -> list[PlanItem]: ...
+
+    async def item(self, number: str) -> PlanItem | None: ...
+
+    async def proofs(self, item_number: str | None = None) -> list[Proof]: ...
+
+    async def proof(self, proof_id: int) -> Proof | None: ...
+
+    async def reminder_log(self) -> set[tuple[str, str, int, str]]:
+        """(item, occurrence, person id, kind) of every reminder sent."""
+        ...
+
+    async def due_snoozes(self, now: datetime) -> list[tuple[int, str, str, int]]: ...
+
+    async def digest_sent(self, week: str) -> set[int]: ...
+
+    async def plan_days(self, day: date) -> set[int]:
+        """Who already got their plan message on this school-local day."""
+        ...

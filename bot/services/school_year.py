@@ -26,10 +26,10 @@ from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
+from bot.services.repos import PlanRecords
 from bot.unit_of_work import Connection
 from storage import year as repo
 from storage.consent import ConsentRepo
-from storage.tasks import TaskRepo
 from storage.year import YearRepo
 
 if TYPE_CHECKING:
@@ -210,6 +210,7 @@ class SchoolYearService:
 
     clock: Clock
     db: UnitOfWork
+    plan_repo: PlanRecords
     school: SchoolConfig
     tasks_import: TasksImport
 
@@ -283,7 +284,7 @@ class SchoolYearService:
             # The plan's recurring items.
             old_qs = [Quarter(i, q.start, q.end) for i, q in enumerate(current.quarters, start=1)]
             new_qs = [Quarter(i, a, b) for i, (a, b) in enumerate(quarters, start=1)]
-            plan = TaskRepo(self.db).on(conn)  # the plan as this transaction sees it
+            plan = self.plan_repo.on(conn)  # the plan as this transaction sees it
             plan_year = await plan.plan_year()
             for item in await plan.items():
                 if item.deadline.kind not in ("each_quarter", "yearly_month"):

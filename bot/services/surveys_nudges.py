@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
-from bot.services.repos import People, Surveys
+from bot.services.repos import People, PlanRecords, Surveys
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import Payload
 from storage.surveys import SurveyRepo, SurveyRow
-from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig
@@ -52,6 +51,7 @@ class SurveyNudges:
     db: UnitOfWork
     outbox: Outbox
     people: People
+    plan_repo: PlanRecords
     school: SchoolConfig
     surveys: SurveysService
     survey_repo: Surveys
@@ -105,7 +105,7 @@ class SurveyNudges:
         cal = self.school.calendar
         if await SurveyRepo.reminded_on(conn, person_id, today):
             return True
-        if person_id in await TaskRepo(self.db).plan_days(today):
+        if person_id in await self.plan_repo.plan_days(today):
             return True
         last_code = await CodeRepo.last_nudge_to(conn, person_id)
         if last_code is not None and cal.local_date(last_code) == today:

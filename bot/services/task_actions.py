@@ -14,7 +14,7 @@ from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem
 from bot.russian import Named
 from bot.services.plan import ROLE_CODES
-from bot.services.repos import People
+from bot.services.repos import People, PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from bot.unit_of_work import Transaction
 from storage.outbox import Payload
@@ -97,6 +97,7 @@ class TaskActions:
     db: UnitOfWork
     outbox: Outbox
     people: People
+    plan_repo: PlanRecords
     school: SchoolConfig
     tasks: TasksService
 
@@ -173,7 +174,7 @@ class TaskActions:
     async def review(self, reviewer: Person, proof_id: int, *, accept: bool, comment: str | None) -> Proof:
         if not reviewer.roles & REVIEWER_ROLES:
             raise Refused("tasks.review.not_allowed")
-        repo = TaskRepo(self.db)
+        repo = self.plan_repo
         proof = await repo.proof(proof_id)
         if proof is None:
             raise Refused("tasks.gone")

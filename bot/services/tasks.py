@@ -18,8 +18,8 @@ from bot.domain.calendar import Occurrence, Quarter, occurrences
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.i18n import Translator
-from bot.services.repos import OpsRecords, People
-from storage.tasks import Proof, TaskRepo
+from bot.services.repos import OpsRecords, People, PlanRecords
+from storage.tasks import Proof
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig
@@ -241,6 +241,7 @@ class TasksService:
     db: UnitOfWork
     ops_repo: OpsRecords
     people: People
+    plan_repo: PlanRecords
     school: SchoolConfig
     tasks_import: TasksImport
 
@@ -250,7 +251,7 @@ class TasksService:
 
     async def snapshot(self) -> Snapshot:
         await self.tasks_import.ensure_plan()
-        repo = TaskRepo(self.db)
+        repo = self.plan_repo
         year = await repo.plan_year() or self.school.school_year.year
         items = await repo.items()
         # One read of the active roster, grouped by role (cheaper than a query per role every minute).
@@ -274,8 +275,8 @@ class TasksService:
         return self.catalog.translator_for(person)
 
     async def get_proof(self, proof_id: int) -> Proof | None:
-        return await TaskRepo(self.db).proof(proof_id)
+        return await self.plan_repo.proof(proof_id)
 
     async def get_item(self, number: str) -> PlanItem | None:
         await self.tasks_import.ensure_plan()
-        return await TaskRepo(self.db).item(number)
+        return await self.plan_repo.item(number)

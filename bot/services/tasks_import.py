@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from bot.domain.plan import Plan
 from bot.services.imports import Importer, ImportOptions, ImportOutcome
 from bot.services.plan import PLAN_PATH, PlanError, read_plan, shift_plan
+from bot.services.repos import PlanRecords
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
 from storage.tasks import TaskRepo
@@ -44,6 +45,7 @@ class TasksImport:
 
     clock: Clock
     db: UnitOfWork
+    plan_repo: PlanRecords
     school: SchoolConfig
     plan_checked: bool = field(default=False, init=False)
     importer: Importer = field(init=False)
@@ -84,7 +86,7 @@ class TasksImport:
         """Load the shipped plan for the configured school year once, on the first start."""
         if self.plan_checked:
             return
-        if await TaskRepo(self.db).plan_year() is None:
+        if await self.plan_repo.plan_year() is None:
             outcome = await self.import_plan(PLAN_PATH.read_bytes(), PLAN_PATH.name, ImportOptions())
             if not outcome.ok:  # pragma: no cover - the shipped plan is tested
                 raise RuntimeError(f"shipped plan does not load: {outcome.errors}")
