@@ -41,7 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import InvitationCodes, OpsRecords, People, PlanRecords, Surveys
+from bot.services.repos import AckCampaigns, InvitationCodes, OpsRecords, People, PlanRecords, Surveys
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -134,6 +134,7 @@ def build_services(
     survey_repo: Surveys,
     ops_repo: OpsRecords,
     plan_repo: PlanRecords,
+    ack_repo: AckCampaigns,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -167,7 +168,7 @@ def build_services(
     )
     status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db, ops_repo=ops_repo,
                            question_escalation=question_escalation, school=school, tasks=tasks)
-    survey_findings = SurveyFindings(db=db, people=people, survey_repo=survey_repo)
+    survey_findings = SurveyFindings(ack_repo=ack_repo, db=db, people=people, survey_repo=survey_repo)
     analysis = AnalysisService(
         access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
         survey_findings=survey_findings, tasks=tasks,
@@ -243,8 +244,8 @@ def build_services(
         survey_repo=survey_repo, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
     )
     acks = AcksService(
-        broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school, task_actions=task_actions, tasks=tasks,
+        ack_repo=ack_repo, broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
+        people=people, school=school, task_actions=task_actions, tasks=tasks,
     )
     return Services(
         school=school, people=people,

@@ -25,7 +25,7 @@ from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import share
 from bot.i18n import Translator
 from bot.services.broadcast import Audience
-from bot.services.repos import People
+from bot.services.repos import AckCampaigns, People
 from bot.services.surveys import main_role
 from bot.services.task_actions import ProofInput, Refused
 from storage.acks import AckRepo, Campaign, Target
@@ -95,6 +95,7 @@ def text_class(public: bool) -> DataClass:
 
 @dataclass(kw_only=True, eq=False)
 class AcksService:
+    ack_repo: AckCampaigns
     broadcast: BroadcastService
     buttons: Buttons
     catalog: Catalog
@@ -169,7 +170,7 @@ class AcksService:
         return cid, len(targets), sent
 
     async def render_document(self, args: dict[str, Any]) -> tuple[bytes, str]:
-        found = await AckRepo(self.db).document(int(args["campaign_id"]))
+        found = await self.ack_repo.document(int(args["campaign_id"]))
         if found is None:
             raise ValueError("acknowledgement document not found")
         return found
@@ -178,7 +179,7 @@ class AcksService:
 
     async def confirm(self, person: Person, campaign_id: int, channel: str) -> tuple[str, Campaign | None]:
         """("ok" | "again" | "not_target" | "missing", campaign)."""
-        repo = AckRepo(self.db)
+        repo = self.ack_repo
         campaign = await repo.get(campaign_id)
         if campaign is None:
             return "missing", None
@@ -201,10 +202,10 @@ class AcksService:
         return viewer.class_label
 
     async def campaigns(self, viewer: Person) -> list[Campaign]:
-        return [c for c in (await AckRepo(self.db).all())[::-1] if self.may_view(viewer, c)]
+        return [c for c in (await self.ack_repo.all())[::-1] if self.may_view(viewer, c)]
 
     async def coverage(self, campaign: Campaign, viewer: Person | None = None) -> Coverage:
-        repo = AckRepo(self.db)
+        repo = self.ack_repo
         targets = await repo.targets(campaign.id)
         done = await repo.confirmations(campaign.id)
         only = self._own_class(viewer, campaign) if viewer is not None else None
@@ -234,7 +235,7 @@ class AcksService:
     async def remind(self, viewer: Person, campaign_id: int, class_label: str = "") -> int:
         """Remind who has not confirmed (the viewer's class, or everyone for an author), once a day per
         class. Returns how many were reminded; raises AckRefused when not allowed or done today."""
-        campaign = await AckRepo(self.db).get(campaign_id)
+        campaign = await self.ack_repo.get(campaign_id)
         if campaign is None or not self.may_view(viewer, campaign):
             raise AckRefused("acks.expired")
         own = self._own_class(viewer, campaign)
@@ -273,7 +274,7 @@ class AcksService:
 
     async def to_plan(self, viewer: Person, campaign_id: int) -> int:
         """The coverage as the viewer's proof for the campaign's plan item (its current task)."""
-        campaign = await AckRepo(self.db).get(campaign_id)
+        campaign = await self.ack_repo.get(campaign_id)
         if campaign is None or campaign.plan_item is None or not self.may_view(viewer, campaign):
             raise AckRefused("acks.expired")
         snap = await self.tasks.snapshot()

@@ -2,9 +2,10 @@
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
 `Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`,
 storage.surveys.SurveyRepo is `Surveys`, storage.ops.OpsRepo is `OpsRecords`, storage.tasks.TaskRepo
-is `PlanRecords`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
-repositories' static methods, given the caller's transaction. Only kernel and storage's value types
-are imported here, so any service may name these without an import cycle."""
+is `PlanRecords`, storage.acks.AckRepo is `AckCampaigns`), and a backend with a pool (PostgreSQL)
+would bring its own. Writes stay the repositories' static methods, given the caller's transaction.
+Only kernel and storage's value types are imported here, so any service may name these without an
+import cycle."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from bot.channels import Channel
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.unit_of_work import Connection
+from storage.acks import Campaign, Confirmation, Target
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
@@ -242,3 +244,24 @@ class PlanRecords(Protocol):
     async def plan_days(self, day: date) -> set[int]:
         """Who already got their plan message on this school-local day."""
         ...
+
+
+class AckCampaigns(Protocol):
+    """Acknowledgement ("ознакомлен") campaigns, their targets and confirmations, as the acks
+    service and the item-18 findings read them; the writes stay AckRepo's static methods, given the
+    caller's transaction. mypy checks that AckRepo satisfies it where bot/core.py hands one to
+    build_services."""
+
+    async def get(self, campaign_id: int) -> Campaign | None: ...
+
+    async def all(self) -> list[Campaign]: ...
+
+    async def document(self, campaign_id: int) -> tuple[bytes, str] | None:
+        """A campaign's document: its bytes and file name."""
+        ...
+
+    async def targets(self, campaign_id: int) -> list[Target]: ...
+
+    async def target(self, campaign_id: int, person_id: int) -> Target | None: ...
+
+    async def confirmations(self, campaign_id: int) -> dict[int, Confirmation]: ...

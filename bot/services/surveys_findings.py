@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.domain.surveys import Question, questions_of, share
 from bot.i18n import Translator
-from bot.services.repos import People, Surveys
-from storage.acks import AckRepo
+from bot.services.repos import AckCampaigns, People, Surveys
 from storage.surveys import MIN_GROUP, SurveyRow
 
 if TYPE_CHECKING:
@@ -92,6 +91,7 @@ def _is_attention(q: Question, value: Any) -> bool:
 
 @dataclass(kw_only=True, eq=False)
 class SurveyFindings:
+    ack_repo: AckCampaigns
     db: UnitOfWork
     people: People
     survey_repo: Surveys
@@ -146,7 +146,7 @@ class SurveyFindings:
                     if room and any(_is_attention(questions[i], sheet.get(i)) for i in gaps):
                         found.rooms.append(str(room))
         found.rooms = sorted(set(found.rooms), key=lambda r: (len(r), r))
-        acks = AckRepo(self.db)
+        acks = self.ack_repo
         for campaign in await acks.all():
             targets = await acks.targets(campaign.id)
             done = await acks.confirmations(campaign.id)
