@@ -25,6 +25,7 @@ from bot.wiring import Services, build_services
 from storage.acks import AckRepo
 from storage.codes import CodeRepo
 from storage.db import Database
+from storage.delivery import DeliveryRepo
 from storage.ops import OpsRepo
 from storage.people import PersonRepo
 from storage.surveys import SurveyRepo
@@ -106,8 +107,9 @@ def core_parts(
     services = build_services(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
-        ack_repo=AckRepo(db), buttons=the_buttons, faq_library=FaqLibrary.load(CONTENT_DIR / "faq"),
-        wake_sender=wakeup.set, consent_listeners=consent_listeners, link_listeners=link_listeners,
+        ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), buttons=the_buttons,
+        faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
+        consent_listeners=consent_listeners, link_listeners=link_listeners,
     )
     # A listener is a method of a service built after the one that calls it: the lists are filled now.
     consent_listeners.extend(capabilities.consent_listeners(services))

@@ -41,7 +41,15 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import AckCampaigns, InvitationCodes, OpsRecords, People, PlanRecords, Surveys
+from bot.services.repos import (
+    AckCampaigns,
+    InvitationCodes,
+    OpsRecords,
+    OutboxRecords,
+    People,
+    PlanRecords,
+    Surveys,
+)
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -135,6 +143,7 @@ def build_services(
     ops_repo: OpsRecords,
     plan_repo: PlanRecords,
     ack_repo: AckCampaigns,
+    outbox_repo: OutboxRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -180,7 +189,9 @@ def build_services(
     backup = BackupService(
         access_log=access_log, clock=clock, db=db, ops_repo=ops_repo, school=school, settings=settings,
     )
-    broadcast = BroadcastService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
+    broadcast = BroadcastService(
+        catalog=catalog, clock=clock, db=db, outbox=outbox, outbox_repo=outbox_repo, people=people,
+    )
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
     codes_nudges = CodesNudges(
         buttons=buttons, catalog=catalog, code_repo=code_repo, codes=codes, db=db, outbox=outbox, people=people,

@@ -395,7 +395,8 @@ def test_no_import_cycles() -> None:
 # The repositories that have a Protocol in bot/services/repos.py, and its name.
 PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions", "CodeRepo": "InvitationCodes",
                 "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords",
-                "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns"}
+                "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
+                "DeliveryRepo": "OutboxRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

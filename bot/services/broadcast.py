@@ -14,7 +14,7 @@ from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
-from bot.services.repos import People
+from bot.services.repos import OutboxRecords, People
 from storage.delivery import DeliveryRepo, Progress
 from storage.outbox import Payload
 
@@ -92,6 +92,7 @@ class BroadcastService:
     clock: Clock
     db: UnitOfWork
     outbox: Outbox
+    outbox_repo: OutboxRecords
     people: People
 
 
@@ -113,16 +114,16 @@ class BroadcastService:
 
     async def remember_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
         """The author's progress message, edited until the broadcast is done (also after a restart)."""
-        await DeliveryRepo(self.db).set_progress_message(broadcast_id, chat_id, message_id)
+        await self.outbox_repo.set_progress_message(broadcast_id, chat_id, message_id)
 
     async def dead_letters(self) -> tuple[dict[str, int], list[tuple[str, int]]]:
         """The outbox's counts by status, and the commonest reasons messages died."""
-        repo = DeliveryRepo(self.db)
+        repo = self.outbox_repo
         return await repo.counts(), await repo.dead_by_error()
 
     async def requeue_dead(self) -> int:
         """Every dead message back in the queue; the sender woken."""
-        count = await DeliveryRepo(self.db).requeue_dead(self.clock.now())
+        count = await self.outbox_repo.requeue_dead(self.clock.now())
         self.outbox.wake()
         return count
 

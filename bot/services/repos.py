@@ -2,10 +2,10 @@
 repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
 `Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`,
 storage.surveys.SurveyRepo is `Surveys`, storage.ops.OpsRepo is `OpsRecords`, storage.tasks.TaskRepo
-is `PlanRecords`, storage.acks.AckRepo is `AckCampaigns`), and a backend with a pool (PostgreSQL)
-would bring its own. Writes stay the repositories' static methods, given the caller's transaction.
-Only kernel and storage's value types are imported here, so any service may name these without an
-import cycle."""
+is `PlanRecords`, storage.acks.AckRepo is `AckCampaigns`, storage.delivery.DeliveryRepo is
+`OutboxRecords`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
+repositories' static methods, given the caller's transaction. Only kernel and storage's value types
+are imported here, so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
@@ -265,3 +265,23 @@ class AckCampaigns(Protocol):
     async def target(self, campaign_id: int, person_id: int) -> Target | None: ...
 
     async def confirmations(self, campaign_id: int) -> dict[int, Confirmation]: ...
+
+
+class OutboxRecords(Protocol):
+    """The outbox and broadcasts as the broadcast service sees them: the queue's counts and its dead
+    letters, and the two writes it makes on its own (a broadcast's progress message, dead letters
+    back in the queue), each in a transaction of its own. The sender's claims and marks are not
+    here: they belong to the messenger-facing package. mypy checks that DeliveryRepo satisfies it
+    where bot/core.py hands one to build_services."""
+
+    async def counts(self) -> dict[str, int]:
+        """Outbox rows by status."""
+        ...
+
+    async def dead_by_error(self, limit: int = 5) -> list[tuple[str, int]]: ...
+
+    async def requeue_dead(self, now: datetime) -> int:
+        """Every dead letter a fresh set of attempts, due now; how many."""
+        ...
+
+    async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None: ...
