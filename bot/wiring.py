@@ -44,6 +44,7 @@ from bot.services.report import ReportService
 from bot.services.repos import (
     AckCampaigns,
     InvitationCodes,
+    Messengers,
     OpsRecords,
     OutboxRecords,
     People,
@@ -144,6 +145,7 @@ def build_services(
     plan_repo: PlanRecords,
     ack_repo: AckCampaigns,
     outbox_repo: OutboxRecords,
+    messengers: Messengers,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -218,7 +220,9 @@ def build_services(
     )
     roster_import = RosterImport(clock=clock, db=db)
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
-    onboarding = OnboardingService(clock=clock, db=db, link_listeners=link_listeners, people=people, settings=settings)
+    onboarding = OnboardingService(
+        clock=clock, db=db, link_listeners=link_listeners, messengers=messengers, people=people, settings=settings,
+    )
     reminders = Reminders(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, plan_repo=plan_repo, school=school,
         tasks=tasks,
@@ -232,7 +236,7 @@ def build_services(
     school_year = SchoolYearService(
         clock=clock, db=db, plan_repo=plan_repo, school=school, tasks_import=tasks_import,
     )
-    send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, school=school)
+    send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, messengers=messengers, school=school)
     task_actions = TaskActions(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, plan_repo=plan_repo,
         school=school, tasks=tasks,

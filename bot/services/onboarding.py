@@ -13,7 +13,7 @@ from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
-from bot.services.repos import People
+from bot.services.repos import Messengers, People
 from bot.unit_of_work import Transaction
 from storage.accounts import AccountRepo
 from storage.merge import merge_person
@@ -97,6 +97,7 @@ class OnboardingService:
     clock: Clock
     db: UnitOfWork
     link_listeners: Sequence[PersonLinkedListener]
+    messengers: Messengers
     people: People
     settings: Settings
 
@@ -251,7 +252,7 @@ class OnboardingService:
 
     async def reach(self, person_id: int) -> Reach | None:
         """Where a person is reached, and the messenger they chose (#17)."""
-        return await MessengerRepo(self.db).reach(person_id)
+        return await self.messengers.reach(person_id)
 
     async def choose_messenger(self, person_id: int, channel: Channel) -> bool:
         """The messenger the bot's messages go to; False when the person is not linked there."""

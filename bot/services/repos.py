@@ -3,9 +3,10 @@ repositories implement them (storage.people.PersonRepo is `People`, storage.help
 `Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`,
 storage.surveys.SurveyRepo is `Surveys`, storage.ops.OpsRepo is `OpsRecords`, storage.tasks.TaskRepo
 is `PlanRecords`, storage.acks.AckRepo is `AckCampaigns`, storage.delivery.DeliveryRepo is
-`OutboxRecords`), and a backend with a pool (PostgreSQL) would bring its own. Writes stay the
-repositories' static methods, given the caller's transaction. Only kernel and storage's value types
-are imported here, so any service may name these without an import cycle."""
+`OutboxRecords`, storage.messengers.MessengerRepo is `Messengers`), and a backend with a pool
+(PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
+transaction. Only kernel and storage's value types are imported here, so any service may name these
+without an import cycle."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from bot.unit_of_work import Connection
 from storage.acks import Campaign, Confirmation, Target
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
+from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
@@ -285,3 +287,14 @@ class OutboxRecords(Protocol):
         ...
 
     async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None: ...
+
+
+class Messengers(Protocol):
+    """A person's messenger accounts as onboarding reads them (which messengers reach them, which
+    one they prefer) and the log of every send, for its export. Choosing the preferred messenger
+    stays MessengerRepo's static write, given the caller's transaction. mypy checks that
+    MessengerRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def reach(self, person_id: int) -> Reach | None: ...
+
+    async def send_log(self, since: datetime | None = None) -> list[SendRecord]: ...

@@ -28,8 +28,9 @@ from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import csv_row, write_private, xlsx_append
+from bot.services.repos import Messengers
 from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
-from storage.messengers import MessengerRepo, SendRecord
+from storage.messengers import SendRecord
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -199,6 +200,7 @@ class SendLogExport:
     access_log: AccessLog
     clock: Clock
     db: UnitOfWork
+    messengers: Messengers
     school: SchoolConfig
 
 
@@ -209,7 +211,7 @@ class SendLogExport:
         await self.access_log.record(AccessKind.SEND_LOG, since.isoformat() if since else None)
         tz = self.school.tz
         start = datetime.combine(since, time(0), tz).astimezone(UTC) if since is not None else None
-        records = await MessengerRepo(self.db).send_log(start)
+        records = await self.messengers.send_log(start)
         # The school's policy as configured (the default for a municipal school when school.toml says
         # nothing): what an inspector checks the sends against, served channels or not.
         summary = summarise(records, self.school.channel_policy)
