@@ -23,6 +23,7 @@ from bot.services.imports import Importer
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.wiring import Services, build_services
 from storage.acks import AckRepo
+from storage.analysis import AnalysisRepo
 from storage.codes import CodeRepo
 from storage.db import Database
 from storage.delivery import DeliveryRepo
@@ -108,7 +109,8 @@ def core_parts(
     services = build_services(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
-        ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db), buttons=the_buttons,
+        ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
+        analysis_repo=AnalysisRepo(db), buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

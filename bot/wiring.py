@@ -43,6 +43,7 @@ from bot.services.reminders import Reminders
 from bot.services.report import ReportService
 from bot.services.repos import (
     AckCampaigns,
+    AnalysisRecords,
     InvitationCodes,
     Messengers,
     OpsRecords,
@@ -146,6 +147,7 @@ def build_services(
     ack_repo: AckCampaigns,
     outbox_repo: OutboxRecords,
     messengers: Messengers,
+    analysis_repo: AnalysisRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -181,8 +183,8 @@ def build_services(
                            question_escalation=question_escalation, school=school, tasks=tasks)
     survey_findings = SurveyFindings(ack_repo=ack_repo, db=db, people=people, survey_repo=survey_repo)
     analysis = AnalysisService(
-        access_log=access_log, clock=clock, db=db, faq_library=faq_library, school=school, status=status,
-        survey_findings=survey_findings, tasks=tasks,
+        access_log=access_log, analysis_repo=analysis_repo, clock=clock, db=db, faq_library=faq_library,
+        school=school, status=status, survey_findings=survey_findings, tasks=tasks,
     )
     archive = ArchiveService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,

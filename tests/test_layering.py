@@ -396,7 +396,8 @@ def test_no_import_cycles() -> None:
 PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions", "CodeRepo": "InvitationCodes",
                 "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords",
                 "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
-                "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers"}
+                "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
+                "AnalysisRepo": "AnalysisRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

@@ -22,11 +22,11 @@ from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import write_private
+from bot.services.repos import AnalysisRecords
 from bot.services.surveys_findings import Findings, SurveyFindings
 from bot.services.surveys_findings import lines as finding_lines
 from bot.services.surveys_findings import tasks as survey_tasks
 from bot.services.tasks import JOURNAL_ITEM, ROMAN, quarter_of, task_label
-from storage.analysis import AnalysisRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -305,6 +305,7 @@ class AnalysisService:
     """Plan item 18: the year's analysis (classes, training, plan) and next year's task list."""
 
     access_log: AccessLog
+    analysis_repo: AnalysisRecords
     clock: Clock
     db: UnitOfWork
     school: SchoolConfig
@@ -324,7 +325,7 @@ class AnalysisService:
             raise TasksError("analysis.tasks_empty")
         if len(text) > MAX_TASKS_TEXT or len(tasks) > MAX_TASKS:
             raise TasksError("analysis.tasks_too_long")
-        await AnalysisRepo(self.db).save_tasks(
+        await self.analysis_repo.save_tasks(
             self.school.school_year.year, "\n".join(tasks), by=by, now=self.clock.now()
         )
         return tasks
@@ -382,13 +383,13 @@ class AnalysisService:
             training=training,
             late=late,
             not_done=not_done,
-            topics=self._topics(await AnalysisRepo(self.db).ticket_texts(), t),
+            topics=self._topics(await self.analysis_repo.ticket_texts(), t),
             tasks=[],
             tasks_edited=False,
             findings=await self.survey_findings.collect(),
         )
         analysis.proposed = propose_tasks(analysis, t)
-        edited = await AnalysisRepo(self.db).edited_tasks(analysis.year)
+        edited = await self.analysis_repo.edited_tasks(analysis.year)
         analysis.tasks = edited.text.splitlines() if edited is not None else analysis.proposed
         analysis.tasks_edited = edited is not None
         return analysis

@@ -1,9 +1,6 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
-repositories implement them (storage.people.PersonRepo is `People`, storage.help.HelpRepo is
-`Tickets` and `TrainingSessions`, storage.codes.CodeRepo is `InvitationCodes`,
-storage.surveys.SurveyRepo is `Surveys`, storage.ops.OpsRepo is `OpsRecords`, storage.tasks.TaskRepo
-is `PlanRecords`, storage.acks.AckRepo is `AckCampaigns`, storage.delivery.DeliveryRepo is
-`OutboxRecords`, storage.messengers.MessengerRepo is `Messengers`), and a backend with a pool
+repositories implement them (each Protocol names the one that does, e.g. storage.people.PersonRepo
+is `People`; tests/test_layering.py PORTED_REPOS lists them all), and a backend with a pool
 (PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
 transaction. Only kernel and storage's value types are imported here, so any service may name these
 without an import cycle."""
@@ -19,6 +16,7 @@ from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.unit_of_work import Connection
 from storage.acks import Campaign, Confirmation, Target
+from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
@@ -298,3 +296,17 @@ class Messengers(Protocol):
     async def reach(self, person_id: int) -> Reach | None: ...
 
     async def send_log(self, since: datetime | None = None) -> list[SendRecord]: ...
+
+
+class AnalysisRecords(Protocol):
+    """What the item-18 analysis reads and keeps: every question asked through the bot (for its
+    topics) and the next year's tasks as staff edited them, saved in a transaction of its own.
+    mypy checks that AnalysisRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def ticket_texts(self) -> list[str]:
+        """Every question asked through the bot, oldest first."""
+        ...
+
+    async def edited_tasks(self, school_year: int) -> EditedTasks | None: ...
+
+    async def save_tasks(self, school_year: int, text: str, *, by: int | None, now: datetime) -> None: ...
