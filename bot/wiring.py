@@ -50,6 +50,7 @@ from bot.services.repos import (
     OutboxRecords,
     People,
     PlanRecords,
+    RetentionRecords,
     Surveys,
 )
 from bot.services.retention import RetentionService
@@ -148,6 +149,7 @@ def build_services(
     outbox_repo: OutboxRecords,
     messengers: Messengers,
     analysis_repo: AnalysisRecords,
+    retention_repo: RetentionRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -233,7 +235,9 @@ def build_services(
         access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
         consent_export=consent_export, db=db, ops_repo=ops_repo, school=school, status=status, tasks=tasks,
     )
-    retention = RetentionService(catalog=catalog, clock=clock, db=db, school=school, settings=settings)
+    retention = RetentionService(
+        catalog=catalog, clock=clock, db=db, retention_repo=retention_repo, school=school, settings=settings,
+    )
     subject_report = SubjectReport(access_log=access_log, clock=clock, db=db, people=people, school=school)
     school_year = SchoolYearService(
         clock=clock, db=db, plan_repo=plan_repo, school=school, tasks_import=tasks_import,

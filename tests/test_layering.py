@@ -397,7 +397,7 @@ PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions
                 "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords",
                 "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
                 "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
-                "AnalysisRepo": "AnalysisRecords"}
+                "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

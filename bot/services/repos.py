@@ -21,6 +21,7 @@ from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
+from storage.retention import Candidate
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
 
@@ -310,3 +311,16 @@ class AnalysisRecords(Protocol):
     async def edited_tasks(self, school_year: int) -> EditedTasks | None: ...
 
     async def save_tasks(self, school_year: int, text: str, *, by: int | None, now: datetime) -> None: ...
+
+
+class RetentionRecords(Protocol):
+    """Whom the retention terms are due for (people who left, withdrawn consents, before a cutoff)
+    and whether tonight's purge already ran; the purge and its records stay RetentionRepo's static
+    writes, given the caller's transaction. mypy checks that RetentionRepo satisfies it where
+    bot/core.py hands one to build_services."""
+
+    async def left_before(self, cutoff: datetime) -> list[Candidate]: ...
+
+    async def withdrawals_before(self, cutoff: datetime) -> list[Candidate]: ...
+
+    async def ran_on(self, local_day: str) -> bool: ...

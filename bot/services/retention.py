@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 from bot.i18n import Translator
 from bot.services.access_log import current_accessor
 from bot.services.backup import expired
+from bot.services.repos import RetentionRecords
 from storage.retention import BACKUP, KINDS, Candidate, RetentionRepo
 
 if TYPE_CHECKING:
@@ -67,6 +68,7 @@ class RetentionService:
     catalog: Catalog
     clock: Clock
     db: UnitOfWork
+    retention_repo: RetentionRecords
     school: SchoolConfig
     settings: Settings
 
@@ -75,7 +77,7 @@ class RetentionService:
 
     async def _candidates(self, now: datetime) -> list[Candidate]:
         terms = self.school.retention
-        repo = RetentionRepo(self.db)
+        repo = self.retention_repo
         return [
             *await repo.left_before(now - timedelta(days=terms.after_leaving_days)),
             *await repo.withdrawals_before(now - timedelta(days=terms.after_withdrawal_days)),
@@ -127,7 +129,7 @@ class RetentionService:
     async def sweep(self, now: datetime) -> int:
         """The daily run (the capability's sweep): once a school-local day."""
         day = now.astimezone(self.school.tz).date().isoformat()
-        if await RetentionRepo(self.db).ran_on(day):
+        if await self.retention_repo.ran_on(day):
             return 0
         done = await self.apply(now)
         async with self.db.transaction() as conn:
