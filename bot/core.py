@@ -111,7 +111,8 @@ def core_parts(
         settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
         ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
-        analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), buttons=the_buttons,
+        analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
+        buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

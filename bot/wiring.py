@@ -52,6 +52,7 @@ from bot.services.repos import (
     PlanRecords,
     RetentionRecords,
     Surveys,
+    YearRecords,
 )
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
@@ -150,6 +151,7 @@ def build_services(
     messengers: Messengers,
     analysis_repo: AnalysisRecords,
     retention_repo: RetentionRecords,
+    year_repo: YearRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -190,7 +192,7 @@ def build_services(
     )
     archive = ArchiveService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school,
+        school=school, year_repo=year_repo,
     )
     backup = BackupService(
         access_log=access_log, clock=clock, db=db, ops_repo=ops_repo, school=school, settings=settings,

@@ -397,7 +397,8 @@ PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions
                 "SurveyRepo": "Surveys", "OpsRepo": "OpsRecords",
                 "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
                 "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
-                "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords"}
+                "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords",
+                "YearRepo": "YearRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

@@ -19,7 +19,7 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.repos import People
+from bot.services.repos import People, YearRecords
 from bot.services.wrapping import wrap_text
 from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
@@ -149,6 +149,7 @@ class ArchiveService:
     outbox: Outbox
     people: People
     school: SchoolConfig
+    year_repo: YearRecords
 
 
     def archive_year(self) -> int:
@@ -157,7 +158,7 @@ class ArchiveService:
 
     async def checklist(self) -> list[ClassChecklist]:
         year = self.archive_year()
-        checks = await YearRepo(self.db).archive_checks(year)
+        checks = await self.year_repo.archive_checks(year)
         by_class: dict[str, dict[str, ArchiveCheck]] = {}
         for check in checks:
             by_class.setdefault(check.class_label, {})[check.step] = check

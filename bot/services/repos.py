@@ -24,6 +24,7 @@ from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.retention import Candidate
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
+from storage.year import ArchiveCheck
 
 
 class People(Protocol):
@@ -324,3 +325,11 @@ class RetentionRecords(Protocol):
     async def withdrawals_before(self, cutoff: datetime) -> list[Candidate]: ...
 
     async def ran_on(self, local_day: str) -> bool: ...
+
+
+class YearRecords(Protocol):
+    """The year-end archive's checklist as the archive service reads it; marking a step and its
+    nudges stay YearRepo's static writes, given the caller's transaction. mypy checks that YearRepo
+    satisfies it where bot/core.py hands one to build_services."""
+
+    async def archive_checks(self, school_year: int) -> list[ArchiveCheck]: ...
