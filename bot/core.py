@@ -31,6 +31,7 @@ from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
 from storage.people import PersonRepo
 from storage.retention import RetentionRepo
+from storage.subject import SubjectRepo
 from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
 from storage.year import YearRepo
@@ -112,7 +113,7 @@ def core_parts(
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
         ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
         analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
-        buttons=the_buttons,
+        subject_repo=SubjectRepo(db), buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

@@ -51,6 +51,7 @@ from bot.services.repos import (
     People,
     PlanRecords,
     RetentionRecords,
+    SubjectRecords,
     Surveys,
     YearRecords,
 )
@@ -152,6 +153,7 @@ def build_services(
     analysis_repo: AnalysisRecords,
     retention_repo: RetentionRecords,
     year_repo: YearRecords,
+    subject_repo: SubjectRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -240,7 +242,9 @@ def build_services(
     retention = RetentionService(
         catalog=catalog, clock=clock, db=db, retention_repo=retention_repo, school=school, settings=settings,
     )
-    subject_report = SubjectReport(access_log=access_log, clock=clock, db=db, people=people, school=school)
+    subject_report = SubjectReport(
+        access_log=access_log, clock=clock, db=db, people=people, school=school, subject_repo=subject_repo,
+    )
     school_year = SchoolYearService(
         clock=clock, db=db, plan_repo=plan_repo, school=school, tasks_import=tasks_import,
     )

@@ -398,7 +398,7 @@ PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions
                 "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
                 "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
                 "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords",
-                "YearRepo": "YearRecords"}
+                "YearRepo": "YearRecords", "SubjectRepo": "SubjectRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

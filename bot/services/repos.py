@@ -22,6 +22,7 @@ from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.retention import Candidate
+from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
 from storage.year import ArchiveCheck
@@ -333,3 +334,26 @@ class YearRecords(Protocol):
     satisfies it where bot/core.py hands one to build_services."""
 
     async def archive_checks(self, school_year: int) -> list[ArchiveCheck]: ...
+
+
+class SubjectRecords(Protocol):
+    """Everything the school keeps about one person, as the subject report (152-FZ art. 14) reads
+    it. mypy checks that SubjectRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def person_row(self, person_id: int) -> dict[str, object] | None:
+        """The person's own row, every column."""
+        ...
+
+    async def accounts(self, person_id: int) -> list[tuple[str, int, str | None]]:
+        """(channel, user id, username) of each messenger account."""
+        ...
+
+    async def codes(self, owner_ids: list[int]) -> list[CodeEntry]: ...
+
+    async def ledger(self, person_id: int, child_ids: list[int]) -> list[LedgerEntry]: ...
+
+    async def tickets(self, person_id: int) -> list[TicketEntry]: ...
+
+    async def sent(self, person_id: int) -> list[SentEntry]: ...
+
+    async def references(self, person_id: int) -> list[Reference]: ...

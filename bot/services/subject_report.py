@@ -30,8 +30,7 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.codes import mask
 from bot.services.exports import write_private
 from bot.services.people_text import find_people
-from bot.services.repos import People
-from storage.subject import SubjectRepo
+from bot.services.repos import People, SubjectRecords
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -49,6 +48,7 @@ class SubjectReport:
     db: UnitOfWork
     people: People
     school: SchoolConfig
+    subject_repo: SubjectRecords
 
     def due_on(self, requested: date) -> date:
         return self.school.calendar.add_working_days(requested, ANSWER_WORKING_DAYS)
@@ -65,7 +65,7 @@ class SubjectReport:
         return text.encode("utf-8"), f"my-data-{person.id}.txt", due
 
     async def render(self, person: Person, t: Translator, *, now: datetime, due: date) -> str:
-        repo = SubjectRepo(self.db)
+        repo = self.subject_repo
         row = await repo.person_row(person.id) or {}
         children = await self.people.children(person.id)
         lines = [
