@@ -22,6 +22,7 @@ from bot.services.faq import FaqLibrary
 from bot.services.imports import Importer
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.wiring import Services, build_services
+from storage.access_log import AccessLogRepo
 from storage.acks import AckRepo
 from storage.analysis import AnalysisRepo
 from storage.codes import CodeRepo
@@ -113,7 +114,7 @@ def core_parts(
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
         ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
         analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
-        subject_repo=SubjectRepo(db), buttons=the_buttons,
+        subject_repo=SubjectRepo(db), access_log_repo=AccessLogRepo(db), buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

@@ -42,6 +42,7 @@ from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListen
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
 from bot.services.repos import (
+    AccessLogRecords,
     AckCampaigns,
     AnalysisRecords,
     InvitationCodes,
@@ -154,6 +155,7 @@ def build_services(
     retention_repo: RetentionRecords,
     year_repo: YearRecords,
     subject_repo: SubjectRecords,
+    access_log_repo: AccessLogRecords,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -164,7 +166,7 @@ def build_services(
     root once every service exists (a listener is a method of a service built after the one that
     calls it)."""
     help_repo = HelpRepo(db)
-    access_log = AccessLog(clock=clock, db=db, school=school)
+    access_log = AccessLog(access_log_repo=access_log_repo, clock=clock, db=db, school=school)
     outbox = Outbox(db=db, wake_sender=wake_sender)
     tickets = TicketsService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=help_repo, outbox=outbox,

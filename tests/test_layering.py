@@ -398,7 +398,8 @@ PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions
                 "TaskRepo": "PlanRecords", "AckRepo": "AckCampaigns",
                 "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
                 "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords",
-                "YearRepo": "YearRecords", "SubjectRepo": "SubjectRecords"}
+                "YearRepo": "YearRecords", "SubjectRepo": "SubjectRecords",
+                "AccessLogRepo": "AccessLogRecords"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:

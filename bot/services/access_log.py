@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
+from bot.services.repos import AccessLogRecords
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
 from storage.access_log import AccessLogRepo, AccessRow
 
@@ -134,6 +135,7 @@ def to_xlsx(rows: Sequence[AccessRow], t: Translator, *, title: str, subtitle: s
 class AccessLog:
     """The access log: `record` from every path that opens or exports personal data; the export."""
 
+    access_log_repo: AccessLogRecords
     clock: Clock
     db: UnitOfWork
     school: SchoolConfig
@@ -151,7 +153,7 @@ class AccessLog:
             )
 
     async def rows(self, since: datetime | None = None) -> list[AccessRow]:
-        return await AccessLogRepo(self.db).rows(since=since)
+        return await self.access_log_repo.rows(since=since)
 
     async def export(self, t: Translator, since: date | None = None) -> tuple[bytes, str, int]:
         """(XLSX bytes, file name, rows). Exporting the log is itself an access, logged first."""

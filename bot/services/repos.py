@@ -15,6 +15,7 @@ from bot.channels import Channel
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.unit_of_work import Connection
+from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
@@ -357,3 +358,11 @@ class SubjectRecords(Protocol):
     async def sent(self, person_id: int) -> list[SentEntry]: ...
 
     async def references(self, person_id: int) -> list[Reference]: ...
+
+
+class AccessLogRecords(Protocol):
+    """The access log as its export reads it; a row is appended by AccessLogRepo's static write,
+    given the caller's transaction. mypy checks that AccessLogRepo satisfies it where bot/core.py
+    hands one to build_services."""
+
+    async def rows(self, *, since: datetime | None = None) -> list[AccessRow]: ...
