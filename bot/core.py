@@ -28,6 +28,7 @@ from storage.analysis import AnalysisRepo
 from storage.codes import CodeRepo
 from storage.db import Database
 from storage.delivery import DeliveryRepo
+from storage.help import HelpRepo
 from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
 from storage.people import PersonRepo
@@ -105,6 +106,7 @@ def core_parts(
     the_clock = clock or SystemClock()
     catalog = Catalog.load()
     people = PersonRepo(db)
+    help_repo = HelpRepo(db)  # questions and training sessions share the help tables
     the_buttons = buttons if buttons is not None else cast(Buttons, LazyButtons())
     wakeup = asyncio.Event()
     consent_listeners: list[ConsentGivenListener] = []
@@ -114,7 +116,8 @@ def core_parts(
         code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
         ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
         analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
-        subject_repo=SubjectRepo(db), access_log_repo=AccessLogRepo(db), buttons=the_buttons,
+        subject_repo=SubjectRepo(db), access_log_repo=AccessLogRepo(db), tickets_repo=help_repo,
+        training_repo=help_repo, buttons=the_buttons,
         faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )

@@ -54,6 +54,8 @@ from bot.services.repos import (
     RetentionRecords,
     SubjectRecords,
     Surveys,
+    Tickets,
+    TrainingSessions,
     YearRecords,
 )
 from bot.services.retention import RetentionService
@@ -72,7 +74,6 @@ from bot.services.tickets import TicketsService
 from bot.services.tickets_escalation import QuestionEscalation
 from bot.services.training import TrainingService
 from storage.db import Database
-from storage.help import HelpRepo
 
 S = TypeVar("S")
 
@@ -156,6 +157,8 @@ def build_services(
     year_repo: YearRecords,
     subject_repo: SubjectRecords,
     access_log_repo: AccessLogRecords,
+    tickets_repo: Tickets,
+    training_repo: TrainingSessions,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -165,11 +168,10 @@ def build_services(
     """Each service gets exactly the collaborators it names. The listener lists are filled by the
     root once every service exists (a listener is a method of a service built after the one that
     calls it)."""
-    help_repo = HelpRepo(db)
     access_log = AccessLog(access_log_repo=access_log_repo, clock=clock, db=db, school=school)
     outbox = Outbox(db=db, wake_sender=wake_sender)
     tickets = TicketsService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=help_repo, outbox=outbox,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=tickets_repo, outbox=outbox,
         people=people, school=school,
     )
     codes = CodesService(
@@ -185,7 +187,7 @@ def build_services(
         tasks_import=tasks_import,
     )
     question_escalation = QuestionEscalation(
-        catalog=catalog, clock=clock, db=db, help=help_repo, outbox=outbox, people=people, school=school,
+        catalog=catalog, clock=clock, db=db, help=tickets_repo, outbox=outbox, people=people, school=school,
     )
     status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db, ops_repo=ops_repo,
                            question_escalation=question_escalation, school=school, tasks=tasks)
@@ -257,7 +259,7 @@ def build_services(
     )
     training = TrainingService(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school, training_repo=help_repo,
+        school=school, training_repo=training_repo,
     )
     ops = OpsService(
         school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup, ops_repo=ops_repo,

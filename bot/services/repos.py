@@ -77,8 +77,8 @@ class People(Protocol):
 
 class Tickets(Protocol):
     """Questions to the IT officer and the FAQ entries made from them, as the tickets service and
-    the escalation read them. mypy checks that HelpRepo satisfies it where bot/wiring.py builds
-    those services."""
+    the escalation read them. mypy checks that HelpRepo satisfies it where bot/core.py hands one
+    to build_services."""
 
     async def ticket(self, ticket_id: int) -> Ticket | None: ...
 
@@ -201,7 +201,7 @@ class OpsRecords(Protocol):
 class TrainingSessions(Protocol):
     """Training sessions and parent meetings and their invitees, as the training service reads them
     outside a transaction; the writes stay HelpRepo's static methods, given the caller's transaction.
-    mypy checks that HelpRepo satisfies it where bot/wiring.py builds the service."""
+    mypy checks that HelpRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def session(self, session_id: int) -> Session | None: ...
 
