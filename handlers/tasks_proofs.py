@@ -11,14 +11,13 @@ from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.domain.access import ADMIN_ROLE, REVIEWER_ROLES, SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
-from bot.i18n import Catalog, Translator
+from bot.i18n import Translator
 from bot.services import task_actions as actions
 from bot.services import tasks as svc
 from bot.services.acks import PLAN_ITEMS as ACK_ITEMS
 from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct
-from bot.tg.menu import menu_entry_of
 from bot.tg.policy import personal
 from bot.tg.survey_keyboards import ack_from_proof
 from handlers.status import JournalFlow
@@ -72,8 +71,10 @@ async def done(
 
 @personal
 async def proof_received(
-    message: Message, person: Person, t: Translator, state: FSMContext, *, catalog: Catalog, task_actions: TaskActions,
+    message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
 ) -> None:
+    # A menu button pressed while a proof is awaited never arrives here: it leaves the flow first
+    # (bot.tg.middlewares.MenuLeavesFlow), so a label is never taken as a text proof.
     data = await state.get_data()
     number, key = str(data.get("task_item", "")), str(data.get("task_occ", ""))
     if message.document is not None:
@@ -90,11 +91,6 @@ async def proof_received(
         proof = actions.ProofInput(
             kind="photo", body=message.caption, file_id=photo.file_id, file_unique_id=photo.file_unique_id
         )
-    elif message.text and menu_entry_of(message.text, catalog) is not None:
-        # Pressing a menu button while a proof is awaited means "never mind", not a text proof.
-        await state.clear()
-        await message.answer(t("tasks.cancelled"))
-        return
     elif message.text and not message.text.startswith("/"):
         proof = actions.text_proof(message.text)
     else:
