@@ -243,7 +243,7 @@ async def faq_categories(
 @public
 async def faq_reload(query: CallbackQuery, t: Translator, *, tickets: TicketsService) -> None:
     try:
-        tickets.reload_faq()
+        await tickets.reload_faq()
     except FaqError as exc:
         await query.answer()
         if isinstance(query.message, Message):

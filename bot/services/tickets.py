@@ -11,6 +11,7 @@ asker through the outbox.
 
 from __future__ import annotations
 
+import asyncio
 import html
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -129,9 +130,11 @@ class TicketsService:
         cache[lang] = (base, merged)
         return merged
 
-    def reload_faq(self) -> None:
-        """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken."""
-        self.faq_library.reload()
+    async def reload_faq(self) -> None:
+        """Re-read the shipped FAQ; raises FaqError (old content stays) when a file is broken. The
+        files are read and parsed in a worker thread (the library swaps its snapshot under a lock),
+        not on the event loop every other update waits on."""
+        await asyncio.to_thread(self.faq_library.reload)
         self.faq_merged.clear()
 
     # --- tickets ----------------------------------------------------------------------------------
