@@ -105,7 +105,7 @@ class SurveyNudges:
         cal = self.school.calendar
         if await SurveyRepo.reminded_on(conn, person_id, today):
             return True
-        if person_id in await self.plan_repo.plan_days(today):
+        if person_id in await self.plan_repo.on(conn).plan_days(today):
             return True
         last_code = await CodeRepo.last_nudge_to(conn, person_id)
         if last_code is not None and cal.local_date(last_code) == today:
