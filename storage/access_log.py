@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 
@@ -24,7 +23,7 @@ class AccessRow:
     due_on: date | None
 
 
-def _row(row: aiosqlite.Row) -> AccessRow:
+def _row(row: Row) -> AccessRow:
     return AccessRow(
         id=row["id"], at=from_db(row["at"]), actor=row["actor"], channel=row["channel"], kind=row["kind"],
         object_id=row["object_id"], due_on=date.fromisoformat(row["due_on"]) if row["due_on"] else None,

@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 
@@ -47,7 +46,7 @@ class Confirmation:
 _COLUMNS = "id, title, body, file_name, sha256, plan_item, audience, author_id, created_at, public_title"
 
 
-def _campaign(r: aiosqlite.Row) -> Campaign:
+def _campaign(r: Row) -> Campaign:
     return Campaign(r["id"], r["title"], r["body"], r["file_name"], r["sha256"], r["plan_item"], r["audience"],
                     r["author_id"], from_db(r["created_at"]), bool(r["public_title"]))
 

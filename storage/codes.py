@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
 RoleGroup = Literal["staff", "parent", "student"]
@@ -85,7 +84,7 @@ class FunnelCounts:
     activated: int
 
 
-def _code(row: aiosqlite.Row) -> Code:
+def _code(row: Row) -> Code:
     return Code(
         id=row["id"],
         person_id=row["person_id"],

@@ -4,18 +4,16 @@ one) so that a decision re-checks the current state inside the same write transa
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction
 from storage import chain
-from storage.db import fetchall_in, fetchone_in, raw
+from storage.db import INTEGRITY_ERRORS, fetchall_in, fetchone_in, raw
 from storage.snapshot import CarrySet
+from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
 Decision = Literal["given", "declined", "withdrawn"]
@@ -71,11 +69,11 @@ class NewDecision:
     paper_date: date | None = None
 
 
-def _version(row: aiosqlite.Row) -> Version:
+def _version(row: Row) -> Version:
     return Version(row["number"], row["sha256"], row["text"], row["text_en"], from_db(row["published_at"]))
 
 
-def _ledger(row: aiosqlite.Row) -> LedgerRow:
+def _ledger(row: Row) -> LedgerRow:
     return LedgerRow(
         id=row["id"],
         receipt_id=row["receipt_id"],
@@ -94,7 +92,7 @@ def _ledger(row: aiosqlite.Row) -> LedgerRow:
     )
 
 
-async def _append(conn: aiosqlite.Connection, values: tuple[object, ...]) -> bool:
+async def _append(conn: SqlConn, values: tuple[object, ...]) -> bool:
     head = await fetchone_in(conn, "SELECT last_hash FROM consent_ledger_head WHERE id = 1")
     prev = str(head[0]) if head else chain.GENESIS
     cur = await conn.execute(
@@ -119,11 +117,11 @@ class CarryOverError(Exception):
         self.name = name
 
 
-async def _columns(conn: aiosqlite.Connection, table: str) -> list[str]:
+async def _columns(conn: SqlConn, table: str) -> list[str]:
     return [str(r[1]) for r in await fetchall_in(conn, f"PRAGMA table_info({table})")]
 
 
-async def _insert_raw(conn: aiosqlite.Connection, table: str, row: dict[str, object]) -> None:
+async def _insert_raw(conn: SqlConn, table: str, row: dict[str, object]) -> None:
     names = [c for c in await _columns(conn, table) if c in row]
     await conn.execute(
         f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", [row[c] for c in names]
@@ -195,7 +193,7 @@ class ConsentRepo:
             if row is None:
                 try:
                     await _insert_raw(conn, "persons", p)
-                except sqlite3.IntegrityError:
+                except INTEGRITY_ERRORS:
                     raise CarryOverError("person", p["id"], str(p["full_name"])) from None
             elif row[0] != p["roster_key"]:
                 raise CarryOverError("person", p["id"], str(p["full_name"]))

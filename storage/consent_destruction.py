@@ -7,10 +7,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchall_in, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 
@@ -52,7 +51,7 @@ _SELECT = (
 )
 
 
-def _destruction(row: aiosqlite.Row) -> Destruction:
+def _destruction(row: Row) -> Destruction:
     confirmed = (
         Confirmation(row["c_by"], str(row["c_channel"]), from_db(row["c_at"])) if row["c_at"] is not None else None
     )

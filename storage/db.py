@@ -1,5 +1,9 @@
 """The SQLite database: one aiosqlite connection, numbered migrations, guarded write transactions.
 
+What both backends share (the connection type repositories program against, the errors, the
+update-idempotency mark) is in storage/sql.py and re-exported here, so callers keep one import; the
+PostgreSQL database is storage/pg.py, and storage/backend.py picks one of them.
+
 One aiosqlite connection serialises statements, not transactions: two coroutines that each run
 BEGIN ... COMMIT on it would interleave their statements inside one transaction. Every write
 therefore goes through `Database.transaction()`, which holds an asyncio.Lock from BEGIN to
@@ -15,14 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -31,11 +33,16 @@ import aiosqlite
 
 from bot.unit_of_work import Connection, UnitOfWork
 from storage import chain
+from storage.sql import CURRENT_UPDATE as CURRENT_UPDATE  # re-exported: callers import them from here
+from storage.sql import PROCESSED_MEMORY as PROCESSED_MEMORY
+from storage.sql import AdapterConn, Dialect, IntegrityError, Row, SqlConn, SqlDatabase
+from storage.sql import DiskFull as DiskFull
+from storage.sql import DuplicateUpdate as DuplicateUpdate
+from storage.sql import StorageError as StorageError
+from storage.sql import UpdateMark as UpdateMark
 
 log = logging.getLogger(__name__)
 
-# Telegram redelivers only recent updates (after a crash while polling), so the newest ids suffice.
-PROCESSED_MEMORY = 100_000
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 
 
@@ -69,14 +76,6 @@ def quiet_statement_log() -> None:
         logger.addFilter(QuietStatementLog())
 
 
-class StorageError(Exception):
-    """The database cannot be used; the message is meant for the operator."""
-
-
-class DiskFull(StorageError):
-    """A write found no space on the disk; the transaction was rolled back, nothing was written."""
-
-
 def _disk_full(exc: BaseException) -> bool:
     if not isinstance(exc, sqlite3.DatabaseError):
         return False
@@ -87,6 +86,9 @@ def _disk_full(exc: BaseException) -> bool:
 # The driver's own errors, for the callers above storage/ that must tell "this database file cannot
 # be read" from a bug without naming the driver (the restore guard reading a backup's ledger).
 DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+# A constraint refused the statement, on either backend: `except INTEGRITY_ERRORS:`.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, IntegrityError)
 
 
 def write_refusal(exc: BaseException) -> Literal["full", "read_only"] | None:
@@ -100,19 +102,6 @@ def write_refusal(exc: BaseException) -> Literal["full", "read_only"] | None:
     if "readonly" in text or "read-only" in text:
         return "read_only"
     return None
-
-
-class DuplicateUpdate(Exception):
-    """This Telegram update has already had its effects."""
-
-
-@dataclass
-class UpdateMark:
-    update_id: int
-    recorded: bool = False
-
-
-CURRENT_UPDATE: contextvars.ContextVar[UpdateMark | None] = contextvars.ContextVar("current_update", default=None)
 
 
 def migrations() -> list[tuple[int, str, str]]:
@@ -130,7 +119,7 @@ def migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-class Database:
+class Database(SqlDatabase):
     """The unit of work (bot/unit_of_work.py) on SQLite: one connection writes, in guarded
     transactions, and by default reads too.
 
@@ -139,15 +128,16 @@ class Database:
     (PostgreSQL, #27). The tests run flows this way to show that whatever must see a transaction's
     rows is passed the transaction; a file database only (each `:memory:` connection is its own)."""
 
+    dialect: Dialect = "sqlite"
+    path: Path
+
     def __init__(self, path: Path | str, *, separate_reader: bool = False) -> None:
+        super().__init__()
         self.path = Path(path) if str(path) != ":memory:" else Path(":memory:")
         self._conn: aiosqlite.Connection | None = None  # the writer
         self._separate_reader = separate_reader and str(path) != ":memory:"
         self._reader: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
-        # Update ids whose effects are committed, mirrored in memory so the check that every update
-        # passes through costs no database round trip. Loaded at open, extended at each commit.
-        self._processed: set[int] = set()
         # Run once the write transaction in progress commits; dropped when it rolls back.
         self._after_commit: list[Callable[[], None]] = []
 
@@ -192,10 +182,7 @@ class Database:
             await self._migrate()
             if self._separate_reader:
                 self._reader = await self._connect(memory)
-            rows = await self.fetchall(
-                "SELECT update_id FROM processed_updates ORDER BY update_id DESC LIMIT ?", (PROCESSED_MEMORY,)
-            )
-            self._processed = {int(r[0]) for r in rows}
+            await self._load_processed()
         except sqlite3.DatabaseError as exc:
             await self.close()
             raise StorageError(self._explain(exc)) from None
@@ -329,50 +316,37 @@ class Database:
     def _full_message(self) -> str:
         return f"database {self.path}: the disk is full, nothing was written; free some space and try again"
 
-    # execute_fetchall is one hop to aiosqlite's thread; execute + fetch + close would be three.
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        rows = await self.conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        return list(await self.conn.execute_fetchall(sql, params))
-
-    async def fetchval(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        row = await self.fetchone(sql, params)
-        return None if row is None else row[0]
-
-    def is_processed(self, update_id: int) -> bool:
-        return update_id in self._processed
-
-    def remember_processed(self, update_id: int) -> None:
-        """An update handled without writing (an answer only): known as processed until the process
-        ends. Redelivery after a restart is bounded by the wires' cursors (bot/max/session.py)."""
-        self._processed.add(update_id)
-
-
-def database_of(uow: UnitOfWork) -> Database:
-    """The SQLite database behind the unit of work a service holds (bot/unit_of_work.py): the
-    repositories built on it read with its helpers. Another backend's unit is refused here."""
-    if not isinstance(uow, Database):
-        raise TypeError(f"not the SQLite storage: {type(uow).__name__}")
+def database_of(uow: UnitOfWork) -> SqlDatabase:
+    """The database behind the unit of work a service holds (bot/unit_of_work.py), SQLite or
+    PostgreSQL: the repositories built on it read with its helpers. Anything else is refused here."""
+    if not isinstance(uow, SqlDatabase):
+        raise TypeError(f"not a storage database: {type(uow).__name__}")
     return uow
 
 
-def raw(conn: Connection) -> aiosqlite.Connection:
-    """The aiosqlite connection behind a handle a service passed in (bot/unit_of_work.py): only
-    storage/ unwraps it. Another backend's handle is refused here rather than failing at its first
-    statement."""
-    if not isinstance(conn, aiosqlite.Connection):
-        raise TypeError(f"not a handle of the SQLite storage: {type(conn).__name__}")
-    return conn
+def raw(conn: Connection) -> SqlConn:
+    """The connection behind a handle a service passed in (bot/unit_of_work.py), aiosqlite's or the
+    PostgreSQL adapter's (storage/pg.py): only storage/ unwraps it. Anything else is refused here
+    rather than failing at its first statement."""
+    if isinstance(conn, aiosqlite.Connection):
+        return conn
+    if isinstance(conn, AdapterConn):
+        return conn  # type: ignore[return-value]  # an adapter satisfies SqlConn (checked in storage/pg.py)
+    raise TypeError(f"not a handle of the storage: {type(conn).__name__}")
 
 
-async def fetchall_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> list[aiosqlite.Row]:
+def dialect_of(conn: Connection) -> Dialect:
+    """Which SQL the connection speaks, for the few statements with no portable form."""
+    return conn.dialect if isinstance(conn, AdapterConn) else "sqlite"
+
+
+async def fetchall_in(conn: SqlConn, sql: str, params: Iterable[Any] = ()) -> list[Row]:
     """Read inside an open transaction (with the connection the transaction yielded)."""
     async with conn.execute(sql, tuple(params)) as cur:
         return list(await cur.fetchall())
 
 
-async def fetchone_in(conn: aiosqlite.Connection, sql: str, params: Iterable[Any] = ()) -> aiosqlite.Row | None:
+async def fetchone_in(conn: SqlConn, sql: str, params: Iterable[Any] = ()) -> Row | None:
     async with conn.execute(sql, tuple(params)) as cur:
         return await cur.fetchone()

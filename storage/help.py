@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
 TicketStatus = Literal["open", "answered", "closed"]
@@ -44,7 +43,7 @@ class Ticket:
     created_at: datetime
 
 
-def _ticket(row: aiosqlite.Row) -> Ticket:
+def _ticket(row: Row) -> Ticket:
     return Ticket(
         id=row["id"],
         asker_id=row["asker_id"],
@@ -71,7 +70,7 @@ class FaqExtra:
     checked: bool  # an IT officer stated it carries no personal data (migration 032)
 
 
-def _faq_extra(row: aiosqlite.Row) -> FaqExtra:
+def _faq_extra(row: Row) -> FaqExtra:
     return FaqExtra(
         id=row["id"],
         ticket_id=row["ticket_id"],
@@ -100,7 +99,7 @@ class Session:
     public_text: bool = False
 
 
-def _session(row: aiosqlite.Row) -> Session:
+def _session(row: Row) -> Session:
     return Session(
         id=row["id"],
         title=row["title"],
@@ -126,7 +125,7 @@ class Invitee:
     attended: bool | None
 
 
-def _invitee(row: aiosqlite.Row) -> Invitee:
+def _invitee(row: Row) -> Invitee:
     attended = row["attended"]
     return Invitee(
         session_id=row["session_id"],

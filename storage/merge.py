@@ -12,10 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchall_in, raw
+from storage.sql import SqlConn
 from storage.timefmt import to_db
 
 
@@ -25,7 +24,7 @@ class MergeReport:
     kept_as_evidence: list[str]  # append-only tables left as they are
 
 
-async def _append_only_tables(conn: aiosqlite.Connection) -> set[str]:
+async def _append_only_tables(conn: SqlConn) -> set[str]:
     rows = await fetchall_in(conn, "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
     return {r["tbl_name"] for r in rows if "BEFORE UPDATE" in (r["sql"] or "").upper() and "RAISE" in r["sql"].upper()}
 

@@ -12,13 +12,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.accounts import ACCOUNTS_JSON, accounts_of
 from storage.db import CURRENT_UPDATE, database_of, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 OUTCOMES = ("sent", "pointer", "paper", "failed")
@@ -77,7 +76,7 @@ def _chosen(value: str | None) -> Channel | None:
         return None
 
 
-def _reach(row: aiosqlite.Row) -> Reach:
+def _reach(row: Row) -> Reach:
     return Reach(person_id=row["id"], accounts=accounts_of(row["accounts"]), chosen=_chosen(row["preferred_channel"]))
 
 

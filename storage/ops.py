@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 
@@ -46,7 +45,7 @@ class DbBackup:
 # --- journal backups (item 16) ---------------------------------------------------------------
 
 
-def _journal(row: aiosqlite.Row) -> JournalBackup:
+def _journal(row: Row) -> JournalBackup:
     return JournalBackup(
         id=row["id"],
         school_year=row["school_year"],
@@ -68,7 +67,7 @@ _JOURNAL_SELECT = (
 # --- the bot's own database backups ---------------------------------------------------------
 
 
-def _db_backup(row: aiosqlite.Row) -> DbBackup:
+def _db_backup(row: Row) -> DbBackup:
     return DbBackup(
         id=row["id"],
         path=row["path"],
@@ -248,7 +247,7 @@ class OpsRepo:
     # --- generic guarded reads over other capabilities' tables -----------------------------------
     async def _rows_if(
         self, table: str, needed: set[str], sql: str, params: tuple[Any, ...] = ()
-    ) -> list[aiosqlite.Row] | None:
+    ) -> list[Row] | None:
         """Run `sql` when `table` exists with the `needed` columns; None ("not available") otherwise."""
         cols = await self.table_columns(table)
         if not cols or not needed <= cols:

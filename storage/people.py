@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.channels import Channel
 from bot.domain.people import Person, class_sort_key
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.accounts import ACCOUNTS_JSON, accounts_of
 from storage.db import database_of, fetchall_in, raw
+from storage.sql import Row
 from storage.timefmt import to_db
 
 
@@ -37,7 +36,7 @@ _PERSON_COLUMNS = (
 )
 
 
-def _person(row: aiosqlite.Row) -> Person:
+def _person(row: Row) -> Person:
     roles = row["roles"]
     return Person(
         id=row["id"],
@@ -64,7 +63,7 @@ class PersonRepo:
         single SQLite connection happens to share with the writer."""
         return PersonRepo(self.db, conn)
 
-    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self._conn is None:
             return await self.db.fetchall(sql, params)
         return await fetchall_in(self._conn, sql, params)

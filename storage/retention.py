@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
 LEFT = "left"
@@ -113,7 +112,7 @@ _STANDING = (
 )
 
 
-def _record(row: aiosqlite.Row) -> DestructionRecord:
+def _record(row: Row) -> DestructionRecord:
     return DestructionRecord(
         id=row["id"], at=from_db(row["at"]), reason=row["reason"], person_id=row["person_id"],
         withdrawal_row=row["withdrawal_row"], what=json.loads(row["what"]), actor=row["actor"],
@@ -129,7 +128,7 @@ _PERSON_ACCOUNT_COLUMNS = (
 )
 
 
-async def _steps(conn: aiosqlite.Connection, reason: str) -> list[_Step]:
+async def _steps(conn: SqlConn, reason: str) -> list[_Step]:
     tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     person_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(persons)")}
     ids = [f"SELECT {c} AS uid FROM persons WHERE id = ?1 AND {c} IS NOT NULL"

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import aiosqlite
-
 from bot.unit_of_work import UnitOfWork
 from storage.db import database_of, fetchall_in
+from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db
 
 # Id columns that name a person without a foreign key (they must outlive a purge).
@@ -157,7 +156,7 @@ class SubjectRepo:
         return [CodeEntry(r[0], r[1], r[2], r[3], r[4], opt_from_db(r[5])) for r in rows]
 
 
-def _ledger(row: aiosqlite.Row, person_id: int) -> LedgerEntry:
+def _ledger(row: Row, person_id: int) -> LedgerEntry:
     return LedgerEntry(
         receipt_id=row["receipt_id"], child_id=row["child_id"], child_name=row["child_name"],
         decision=row["decision"], version=row["version"], sha256=row["sha256"], channel=row["channel"],

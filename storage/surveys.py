@@ -9,10 +9,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
 # A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
@@ -55,7 +54,7 @@ class Answer:
     person_id: int | None = None  # a named (or still open) survey's; None once anonymised or purged
 
 
-def _survey(row: aiosqlite.Row) -> SurveyRow:
+def _survey(row: Row) -> SurveyRow:
     return SurveyRow(
         id=row["id"], title=row["title"], template=row["template"], spec=json.loads(row["spec"]),
         plan_item=row["plan_item"], audience=row["audience"], audience_value=row["audience_value"],
@@ -65,7 +64,7 @@ def _survey(row: aiosqlite.Row) -> SurveyRow:
     )
 
 
-def _respondent(row: aiosqlite.Row) -> Respondent:
+def _respondent(row: Row) -> Respondent:
     return Respondent(row["survey_id"], row["person_id"], row["role"], row["class_label"],
                       opt_from_db(row["finished_at"]))
 
@@ -240,7 +239,7 @@ class SurveyRepo:
             conn, "SELECT person_id, question, value, role, class_label FROM survey_answers WHERE survey_id = ?",
             (survey.id,),
         )
-        people: dict[int, list[aiosqlite.Row]] = {}
+        people: dict[int, list[Row]] = {}
         for r in rows:
             people.setdefault(int(r["person_id"]) if r["person_id"] is not None else -len(people) - 1, []).append(r)
         classes: dict[str | None, int] = {}

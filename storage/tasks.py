@@ -6,11 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-import aiosqlite
-
 from bot.domain.plan import Deadline, PlanItem
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
 
@@ -32,7 +31,7 @@ class Proof:
     review_comment: str | None
 
 
-def _item(row: aiosqlite.Row) -> PlanItem:
+def _item(row: Row) -> PlanItem:
     raw_date = row["deadline_date"]
     return PlanItem(
         number=row["number"],
@@ -50,7 +49,7 @@ def _item(row: aiosqlite.Row) -> PlanItem:
     )
 
 
-def _proof(row: aiosqlite.Row) -> Proof:
+def _proof(row: Row) -> Proof:
     return Proof(
         id=row["id"],
         item_number=row["item_number"],
@@ -86,7 +85,7 @@ class TaskRepo:
         of a pool last committed."""
         return TaskRepo(self.db, conn)
 
-    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[aiosqlite.Row]:
+    async def _rows(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         # execute_fetchall is one hop to aiosqlite's thread instead of three (execute, fetch,
         # close): the sweep reads these tables every minute, and the year-walk test thousands of times.
         conn = self._conn if self._conn is not None else self.db.conn

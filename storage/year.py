@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-import aiosqlite
-
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 ARCHIVE_STEPS = ("printed", "laced", "sealed", "signed", "handed")
@@ -54,7 +53,7 @@ class ArchiveCheck:
     done_at: datetime
 
 
-def _year(row: aiosqlite.Row) -> YearRecord:
+def _year(row: Row) -> YearRecord:
     quarters = [(date.fromisoformat(a), date.fromisoformat(b)) for a, b in json.loads(row["quarters"])]
     return YearRecord(
         year=int(row["year"]),

@@ -16,15 +16,15 @@ NOW = datetime(2026, 9, 1, 9, 0, tzinfo=UTC)
 
 
 class _OtherBackend:
-    """A handle of another backend: it has what the Protocols ask, and is not SQLite's."""
+    """A foreign handle: it has what the Protocols ask, and is neither SQLite's nor storage's adapter's."""
 
     in_transaction = True
 
 
 def test_storage_refuses_another_backends_handles() -> None:
-    with pytest.raises(TypeError, match="not a handle of the SQLite storage: _OtherBackend"):
+    with pytest.raises(TypeError, match="not a handle of the storage: _OtherBackend"):
         raw(_OtherBackend())
-    with pytest.raises(TypeError, match="not the SQLite storage: _OtherBackend"):
+    with pytest.raises(TypeError, match="not a storage database: _OtherBackend"):
         database_of(_OtherBackend())  # type: ignore[arg-type]
 
 
