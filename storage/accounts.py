@@ -7,34 +7,42 @@ delivery" mark goes through these rows; no code reads a per-messenger column. A 
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from datetime import datetime
 
 from bot.channels import Channel
 from bot.domain.people import Account
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchone_in, raw
+from storage.dialect import Fetch, rows_for_ids
 from storage.timefmt import from_db, to_db
 
 _ORDER = {channel.value: index for index, channel in enumerate(Channel)}
 
-# A person's accounts as one JSON value, for the person queries (storage.people) to carry along.
-ACCOUNTS_JSON = (
-    "(SELECT json_group_array(json_array(a.id, a.channel, a.user_id, a.username, a.unreachable_reason,"
-    " a.unreachable_at IS NOT NULL, a.linked_at)) FROM accounts a WHERE a.person_id = p.id)"
+# A person's accounts, read for a list of people in one query per slice (storage.people,
+# storage.messengers). Each engine aggregates rows into one value its own way, so the rows come
+# back as they are and are grouped here.
+_ACCOUNTS = (
+    "SELECT person_id, id, channel, user_id, username, unreachable_reason, unreachable_at, linked_at"
+    " FROM accounts WHERE person_id IN ({ids})"
 )
 
 
-def accounts_of(raw: str | None) -> tuple[Account, ...]:
-    """The accounts of an ``ACCOUNTS_JSON`` value, in Channel order."""
-    found = []
-    for account_id, channel, user_id, username, reason, refused, linked_at in json.loads(raw or "[]"):
-        if refused and reason is None:
+async def accounts_of_people(fetch: Fetch, person_ids: Iterable[int]) -> dict[int, tuple[Account, ...]]:
+    """person id -> their accounts in Channel order (people without one are absent)."""
+    found: dict[int, list[Account]] = {}
+    for row in await rows_for_ids(fetch, _ACCOUNTS, person_ids):
+        reason = row["unreachable_reason"]
+        if row["unreachable_at"] is not None and reason is None:
             reason = "refused"
-        linked = from_db(linked_at) if linked_at else None
-        found.append(Account(int(account_id), str(channel), int(user_id), username, reason, linked))
-    found.sort(key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel))
-    return tuple(found)
+        linked = from_db(row["linked_at"]) if row["linked_at"] else None
+        found.setdefault(int(row["person_id"]), []).append(
+            Account(int(row["id"]), str(row["channel"]), int(row["user_id"]), row["username"], reason, linked)
+        )
+    return {
+        pid: tuple(sorted(accounts, key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel)))
+        for pid, accounts in found.items()
+    }
 
 
 class AccountRepo:
@@ -54,7 +62,7 @@ class AccountRepo:
         """The id of the account (channel, user_id), created linked to nobody when it is new."""
         conn = raw(conn)
         await conn.execute(
-            "INSERT OR IGNORE INTO accounts(channel, user_id, created_at) VALUES (?, ?, ?)",
+            "INSERT INTO accounts(channel, user_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (channel.value, user_id, to_db(now)),
         )
         found = await AccountRepo.find(conn, channel, user_id)

@@ -8,15 +8,16 @@ decision by channel and data class only, so it can be exported for an inspector 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.accounts import ACCOUNTS_JSON, accounts_of
+from storage.accounts import accounts_of_people
 from storage.db import CURRENT_UPDATE, database_of, fetchone_in, raw
+from storage.dialect import Fetch, rows_for_ids
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -66,7 +67,7 @@ class SendRecord:
     purpose: str = ""
 
 
-_REACH = f"SELECT p.id, p.preferred_channel, {ACCOUNTS_JSON} AS accounts FROM persons p"
+_REACH = "SELECT p.id, p.preferred_channel FROM persons p"
 
 
 def _chosen(value: str | None) -> Channel | None:
@@ -76,8 +77,13 @@ def _chosen(value: str | None) -> Channel | None:
         return None
 
 
-def _reach(row: Row) -> Reach:
-    return Reach(person_id=row["id"], accounts=accounts_of(row["accounts"]), chosen=_chosen(row["preferred_channel"]))
+async def _reaches(fetch: Fetch, rows: Sequence[Row]) -> dict[int, Reach]:
+    accounts = await accounts_of_people(fetch, [int(r["id"]) for r in rows])
+    return {
+        int(r["id"]): Reach(person_id=r["id"], accounts=accounts.get(int(r["id"]), ()),
+                            chosen=_chosen(r["preferred_channel"]))
+        for r in rows
+    }
 
 
 class MessengerRepo:
@@ -85,16 +91,16 @@ class MessengerRepo:
         self.db = database_of(db)
 
     async def reach(self, person_id: int) -> Reach | None:
-        row = await self.db.fetchone(_REACH + " WHERE p.id = ?", (person_id,))
-        return None if row is None else _reach(row)
+        rows = await self.db.fetchall(_REACH + " WHERE p.id = ?", (person_id,))
+        return (await _reaches(self.db.fetchall, rows)).get(person_id)
 
     async def reaches(self, person_ids: Iterable[int]) -> dict[int, Reach]:
         """``reach`` for many people in one query (the sender routes a round of rows with it)."""
         ids = sorted(set(person_ids))
         if not ids:
             return {}
-        rows = await self.db.fetchall(_REACH + f" WHERE p.id IN ({','.join('?' * len(ids))})", ids)
-        return {int(r["id"]): _reach(r) for r in rows}
+        rows = await rows_for_ids(self.db.fetchall, _REACH + " WHERE p.id IN ({ids})", ids)
+        return await _reaches(self.db.fetchall, rows)
 
     @staticmethod
     async def set_preferred(conn: Transaction, person_id: int, channel: Channel, now: datetime) -> bool:

@@ -2,9 +2,9 @@
 backups, and read-only aggregate queries over the other capabilities' tables for /status and the
 report.
 
-The other capabilities land their tables independently, so every aggregate first asks
-`sqlite_master` whether the table (and the columns it needs) exist; a missing piece makes that
-section "not available" instead of an error.
+The other capabilities land their tables independently, so every aggregate first asks the
+database's catalogue (storage.dialect) whether the table (and the columns it needs) exist; a
+missing piece makes that section "not available" instead of an error.
 """
 
 from __future__ import annotations
@@ -14,7 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.unit_of_work import Transaction, UnitOfWork
+from storage import dialect
 from storage.db import database_of, raw
+from storage.people import roles_of_people
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -112,17 +114,10 @@ class OpsRepo:
 
     # --- schema introspection --------------------------------------------------------------------
     async def table_exists(self, name: str) -> bool:
-        row = await self.db.fetchone(
-            "SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,)
-        )
-        return row is not None
+        return name in await dialect.tables(self.db.conn, views=True)
 
     async def table_columns(self, name: str) -> set[str]:
-        # PRAGMA arguments cannot be bound; the name is checked against sqlite_master first.
-        if not await self.table_exists(name):
-            return set()
-        rows = await self.db.fetchall("SELECT name FROM pragma_table_info(?)", (name,))
-        return {str(r[0]) for r in rows}
+        return set(await dialect.columns(self.db.conn, name))
 
     @staticmethod
     async def log_journal_backup(
@@ -136,13 +131,12 @@ class OpsRepo:
     ) -> int:
         """Call inside `Database.transaction()`."""
         conn = raw(conn)
-        cur = await conn.execute(
+        return await dialect.returning_id(
+            conn,
             "INSERT INTO journal_backups(school_year, quarter, medium_label, logged_by, logged_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (school_year, quarter, medium_label, logged_by, to_db(now)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     @staticmethod
     async def attach_journal_photo(conn: Transaction, backup_id: int, file_id: str) -> None:
@@ -205,24 +199,30 @@ class OpsRepo:
         """Every active person with roles and link state, in one query."""
         rows = await self.db.fetchall(
             "SELECT p.id, p.full_name, p.class_label,"
-            " (SELECT group_concat(a.channel) FROM accounts a WHERE a.person_id = p.id) AS channels,"
             " (SELECT a.unreachable_reason FROM accounts a WHERE a.person_id = p.id AND a.unreachable_at IS NOT NULL"
-            " ORDER BY a.id LIMIT 1) AS unreachable_reason,"
-            " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
+            " ORDER BY a.id LIMIT 1) AS unreachable_reason"
             " FROM persons p WHERE p.active = 1 ORDER BY p.full_name"
         )
+        # Roles and channels as rows, grouped here (each engine spells string aggregation its own way).
+        roles = await roles_of_people(self.db.fetchall, [int(r["id"]) for r in rows])
+        channels: dict[int, set[str]] = {}
+        for a in await dialect.rows_for_ids(
+            self.db.fetchall, "SELECT person_id, channel FROM accounts WHERE person_id IN ({ids})",
+            [int(r["id"]) for r in rows],
+        ):
+            channels.setdefault(int(a[0]), set()).add(str(a[1]))
         result = []
         for r in rows:
-            channels = frozenset(r["channels"].split(",")) if r["channels"] else frozenset()
+            linked_on = frozenset(channels.get(int(r["id"]), ()))
             result.append(
                 PersonRow(
                     id=r["id"],
                     full_name=r["full_name"],
                     class_label=r["class_label"],
-                    roles=frozenset(r["roles"].split(",")) if r["roles"] else frozenset(),
-                    linked=bool(channels),
+                    roles=roles.get(int(r["id"]), frozenset()),
+                    linked=bool(linked_on),
                     unreachable_reason=r["unreachable_reason"],
-                    channels=channels,
+                    channels=linked_on,
                 )
             )
         return result
@@ -235,8 +235,10 @@ class OpsRepo:
 
     async def failed_outbox(self) -> list[tuple[int | None, str | None]]:
         """(person_id, last_error) of messages that could not be delivered (status 'dead')."""
+        # Each distinct pair once, the newest first (PostgreSQL orders a DISTINCT only by what it selects).
         rows = await self.db.fetchall(
-            "SELECT DISTINCT person_id, last_error FROM outbox WHERE status = 'dead' ORDER BY id DESC LIMIT 500"
+            "SELECT person_id, last_error FROM outbox WHERE status = 'dead' GROUP BY person_id, last_error"
+            " ORDER BY max(id) DESC LIMIT 500"
         )
         return [(r[0], r[1]) for r in rows]
 
@@ -269,7 +271,7 @@ class OpsRepo:
             " sum(CASE WHEN i.rsvp = 'yes' THEN 1 ELSE 0 END) AS yes,"
             " sum(CASE WHEN i.attended = 1 THEN 1 ELSE 0 END) AS attended"
             " FROM training_sessions s LEFT JOIN training_invitees i ON i.session_id = s.id"
-            " WHERE s.cancelled_at IS NULL GROUP BY s.id ORDER BY s.starts_at",
+            " WHERE s.cancelled_at IS NULL GROUP BY s.id, s.title, s.starts_at ORDER BY s.starts_at, s.id",
         )
         if rows is None:
             return None

@@ -11,8 +11,9 @@ from typing import Any
 from bot.channels import Channel
 from bot.domain.people import Person, class_sort_key
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
-from storage.accounts import ACCOUNTS_JSON, accounts_of
+from storage.accounts import accounts_of_people
 from storage.db import database_of, fetchall_in, raw
+from storage.dialect import Fetch, returning_id, rows_for_ids
 from storage.sql import Row
 from storage.timefmt import to_db
 
@@ -29,26 +30,38 @@ class RosterRecord:
     children: frozenset[str]  # roster keys of the pupils a parent represents
 
 
-_PERSON_COLUMNS = (
-    "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active,"
-    " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles,"
-    f" {ACCOUNTS_JSON} AS accounts"
-)
+_PERSON_COLUMNS = "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active"
+# Roles come as rows and are grouped here (string aggregation is spelled differently per engine).
+_ROLES = "SELECT person_id, role FROM person_roles WHERE person_id IN ({ids})"
 
 
-def _person(row: Row) -> Person:
-    roles = row["roles"]
-    return Person(
-        id=row["id"],
-        roster_key=row["roster_key"],
-        full_name=row["full_name"],
-        class_label=row["class_label"],
-        phone=row["phone"],
-        lang=row["lang"],
-        active=bool(row["active"]),
-        roles=frozenset(roles.split(",")) if roles else frozenset(),
-        accounts=accounts_of(row["accounts"]),
-    )
+async def roles_of_people(fetch: Fetch, person_ids: Iterable[int]) -> dict[int, frozenset[str]]:
+    """person id -> their roles (people without a role are absent)."""
+    found: dict[int, set[str]] = {}
+    for row in await rows_for_ids(fetch, _ROLES, person_ids):
+        found.setdefault(int(row[0]), set()).add(str(row[1]))
+    return {pid: frozenset(roles) for pid, roles in found.items()}
+
+
+async def _people(fetch: Fetch, rows: Sequence[Row]) -> list[Person]:
+    """Persons of `_PERSON_COLUMNS` rows, in their order, with roles and accounts read on `fetch`."""
+    ids = [int(r["id"]) for r in rows]
+    roles = await roles_of_people(fetch, ids)
+    accounts = await accounts_of_people(fetch, ids)
+    return [
+        Person(
+            id=row["id"],
+            roster_key=row["roster_key"],
+            full_name=row["full_name"],
+            class_label=row["class_label"],
+            phone=row["phone"],
+            lang=row["lang"],
+            active=bool(row["active"]),
+            roles=roles.get(int(row["id"]), frozenset()),
+            accounts=accounts.get(int(row["id"]), ()),
+        )
+        for row in rows
+    ]
 
 
 class PersonRepo:
@@ -70,7 +83,7 @@ class PersonRepo:
 
     async def _many(self, where: str, params: Sequence[Any] = ()) -> list[Person]:
         rows = await self._fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)
-        return [_person(r) for r in rows]
+        return await _people(self._fetchall, rows)
 
     async def get(self, person_id: int) -> Person | None:
         found = await self._many("p.id = ?", (person_id,))
@@ -100,7 +113,7 @@ class PersonRepo:
         return found[0] if found else None
 
     async def active(self) -> list[Person]:
-        return await self._many("p.active = 1 ORDER BY p.class_label, p.full_name")
+        return await self._many("p.active = 1 ORDER BY p.class_label NULLS FIRST, p.full_name")
 
     async def with_role(self, role: str, class_label: str | None = None) -> list[Person]:
         where = "p.active = 1 AND EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role = ?)"
@@ -108,12 +121,12 @@ class PersonRepo:
         if class_label is not None:
             where += " AND p.class_label = ?"
             params.append(class_label)
-        return await self._many(where + " ORDER BY p.class_label, p.full_name", params)
+        return await self._many(where + " ORDER BY p.class_label NULLS FIRST, p.full_name", params)
 
     async def children(self, parent_id: int) -> list[Person]:
         return await self._many(
             "p.active = 1 AND p.id IN (SELECT child_id FROM guardians WHERE parent_id = ?)"
-            " ORDER BY p.class_label, p.full_name",
+            " ORDER BY p.class_label NULLS FIRST, p.full_name",
             (parent_id,),
         )
 
@@ -193,12 +206,12 @@ class PersonRepo:
         phone: str | None = None,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        person_id = await returning_id(
+            conn,
             "INSERT INTO persons(roster_key, full_name, class_label, phone, created_at, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (roster_key, full_name, class_label, phone, to_db(now), to_db(now)),
         )
-        person_id = int(cur.lastrowid or 0)
         await conn.executemany(
             "INSERT INTO person_roles(person_id, role) VALUES (?, ?)", [(person_id, r) for r in sorted(set(roles))]
         )
@@ -218,7 +231,7 @@ class PersonRepo:
                 conn,
                 "SELECT g.parent_id, p.id FROM guardians g JOIN persons p ON p.id = g.child_id"
                 f" WHERE p.active = 1 AND g.parent_id IN ({', '.join('?' * len(part))})"
-                " ORDER BY p.class_label, p.full_name",
+                " ORDER BY p.class_label NULLS FIRST, p.full_name",
                 part,
             )
             for row in rows:
@@ -241,22 +254,26 @@ class PersonRepo:
     @staticmethod
     async def add_role(conn: Transaction, person_id: int, role: str) -> None:
         conn = raw(conn)
-        await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
+        await conn.execute(
+            "INSERT INTO person_roles(person_id, role) VALUES (?, ?) ON CONFLICT DO NOTHING", (person_id, role)
+        )
 
     @staticmethod
     async def snapshot(conn: Connection) -> dict[str, RosterRecord]:
         """The roster as it is, keyed like an import, read inside the import's transaction."""
         conn = raw(conn)
-        people = await fetchall_in(conn, f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE p.active = 1")
-        keys = {row["id"]: row["roster_key"] for row in people}
+        people = await _people(
+            lambda sql, params: fetchall_in(conn, sql, params),
+            await fetchall_in(conn, f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE p.active = 1"),
+        )
+        keys = {p.id: p.roster_key for p in people}
         links = await fetchall_in(conn, "SELECT parent_id, child_id FROM guardians")
         children: dict[int, set[str]] = {}
         for link in links:
             if link["child_id"] in keys:
                 children.setdefault(link["parent_id"], set()).add(keys[link["child_id"]])
         result = {}
-        for row in people:
-            p = _person(row)
+        for p in people:
             result[p.roster_key] = RosterRecord(
                 roster_key=p.roster_key,
                 full_name=p.full_name,

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.people import roles_of_people
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -92,17 +93,17 @@ class YearRepo:
         conn = raw(conn)
         rows = await fetchall_in(
             conn,
-            "SELECT p.id, p.roster_key, p.full_name, p.class_label,"
-            " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
+            "SELECT p.id, p.roster_key, p.full_name, p.class_label"
             " FROM persons p WHERE p.active = 1 AND p.class_label IS NOT NULL ORDER BY p.class_label, p.full_name",
         )
+        roles = await roles_of_people(lambda sql, params: fetchall_in(conn, sql, params), [int(r["id"]) for r in rows])
         return [
             PersonClass(
                 id=int(r["id"]),
                 roster_key=str(r["roster_key"]),
                 full_name=str(r["full_name"]),
                 class_label=r["class_label"],
-                roles=frozenset(str(r["roles"]).split(",")) if r["roles"] else frozenset(),
+                roles=roles.get(int(r["id"]), frozenset()),
             )
             for r in rows
         ]
@@ -121,8 +122,8 @@ class YearRepo:
         """False when this year was already recorded (a second new-year for it does nothing)."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO school_years(year, quarters, holidays, report, applied_by, applied_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO school_years(year, quarters, holidays, report, applied_by, applied_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (
                 year,
                 json.dumps([[a.isoformat(), b.isoformat()] for a, b in quarters]),
@@ -153,7 +154,7 @@ class YearRepo:
         if new_key is not None:
             await conn.execute("UPDATE persons SET roster_key = ? WHERE id = ?", (new_key, person_id))
         await conn.execute(
-            "UPDATE persons SET class_label = ?, active = CASE WHEN ? THEN 0 ELSE active END, updated_at = ?"
+            "UPDATE persons SET class_label = ?, active = CASE WHEN ? = 1 THEN 0 ELSE active END, updated_at = ?"
             " WHERE id = ?",
             (to_class, 1 if deactivate else 0, stamp, person_id),
         )
@@ -234,8 +235,8 @@ class YearRepo:
         """False when the step was already confirmed (the first confirmation stays on record)."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO archive_checks(school_year, class_label, step, person_id, done_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO archive_checks(school_year, class_label, step, person_id, done_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (school_year, class_label, step, person_id, to_db(now)),
         )
         return cur.rowcount == 1
@@ -256,7 +257,8 @@ class YearRepo:
     ) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO archive_nudges(school_year, person_id, week, enqueued_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO archive_nudges(school_year, person_id, week, enqueued_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (school_year, person_id, week, to_db(now)),
         )
         return cur.rowcount == 1
@@ -279,6 +281,8 @@ class YearRepo:
     async def parents_only_of(conn: Connection, child_ids: set[int]) -> list[tuple[int, str]]:
         """Active parents without a staff role whose every active child is among `child_ids`."""
         conn = raw(conn)
+        if not child_ids:  # `IN ()` is SQLite's alone
+            return []
         marks = ",".join("?" * len(child_ids))
         rows = await fetchall_in(
             conn,
@@ -298,15 +302,9 @@ class YearRepo:
     async def active_people(conn: Connection) -> dict[str, RosterPerson]:
         """Active people by roster key, read inside an import's transaction."""
         conn = raw(conn)
-        rows = await fetchall_in(
-            conn,
-            "SELECT p.id, p.roster_key, p.full_name,"
-            " (SELECT group_concat(role) FROM person_roles r WHERE r.person_id = p.id) AS roles"
-            " FROM persons p WHERE p.active = 1",
-        )
+        rows = await fetchall_in(conn, "SELECT p.id, p.roster_key, p.full_name FROM persons p WHERE p.active = 1")
+        roles = await roles_of_people(lambda sql, params: fetchall_in(conn, sql, params), [int(r["id"]) for r in rows])
         return {
-            str(r["roster_key"]): RosterPerson(
-                int(r["id"]), str(r["full_name"]), frozenset(str(r["roles"]).split(",")) if r["roles"] else frozenset()
-            )
+            str(r["roster_key"]): RosterPerson(int(r["id"]), str(r["full_name"]), roles.get(int(r["id"]), frozenset()))
             for r in rows
         }
