@@ -26,7 +26,7 @@ from bot import capabilities
 from bot.channels import Channel, ChannelPolicy, ChannelRules, DataClass, ServedBots
 from bot.clock import Clock
 from bot.config import ConfigError, SchoolConfig, Settings, startup_text
-from bot.core import Core, core_parts
+from bot.core import Core, SharedContent, core_parts
 from bot.i18n import Catalog
 from bot.max import MaxSession, channel_of
 from bot.max.limited import build_limited_max_bot
@@ -134,8 +134,9 @@ def create_app(
     clock: Clock | None = None,
     scheduler: Scheduler | None = None,
     school: SchoolConfig | None = None,
+    shared: SharedContent | None = None,
 ) -> App:
-    parts = core_parts(settings, clock=clock, school=school, buttons=TelegramButtons())
+    parts = core_parts(settings, clock=clock, school=school, buttons=TelegramButtons(), shared=shared)
     school_config: SchoolConfig = parts["school"]
     services: Services = parts["services"]
     # The school's channel policy from the start (safe by default: a state or municipal school's rules

@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = Field(default=8080, ge=1, le=65535)
     webhook_secret: SecretStr | None = None
+    # A district (issue #27): with DISTRICT_DIR set, one service holds many schools. The folder keeps
+    # the district's registry (district.db: the schools, their settings and tokens, the district's
+    # operators) and each school's own store (schools/<key>/), see bot/district/. Unset: the one
+    # school of school.toml and DATABASE_PATH, exactly as before.
+    district_dir: Path | None = None
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -501,12 +506,20 @@ def load_school_config(path: Path, *, required: bool = False) -> SchoolConfig:
         raise ConfigError(startup_text("school_missing", source=path))
     source = path if path.exists() else EXAMPLE_SCHOOL_CONFIG
     try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(startup_text("toml", source=source, detail=exc)) from None
+        text = source.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(startup_text("unreadable", source=source, detail=exc.strerror)) from None
+    return parse_school_config(text, str(source))
+
+
+def parse_school_config(text: str, source: str) -> SchoolConfig:
+    """A school.toml's text, checked as `load_school_config` checks the file (a district keeps each
+    school's settings as this text in its registry, bot/district/); `source` names it in messages."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(startup_text("toml", source=source, detail=exc)) from None
     try:
         return SchoolConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(str(source), exc)) from None
+        raise ConfigError(_format_validation_error(source, exc)) from None

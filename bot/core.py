@@ -90,21 +90,38 @@ class Core:
         await self.db.close()
 
 
+@dataclass(frozen=True)
+class SharedContent:
+    """What the schools of a district share instead of loading once each (#27): the catalog and the
+    FAQ library come from the install's content/ folder, hold no school's data and are not changed
+    per school (the FAQ's reload swaps the one snapshot every school reads, from the same files).
+    Nothing with a school's data is shared: each school's store, settings and services are its own."""
+
+    catalog: Catalog
+    faq_library: FaqLibrary
+
+    @classmethod
+    def load(cls) -> SharedContent:
+        return cls(catalog=Catalog.load(), faq_library=FaqLibrary.load(CONTENT_DIR / "faq"))
+
+
 def core_parts(
     settings: Settings,
     *,
     clock: Clock | None = None,
     school: SchoolConfig | None = None,
     buttons: Buttons | None = None,
+    shared: SharedContent | None = None,
 ) -> dict[str, Any]:
-    """The fields of a `Core`, for `Core(**...)` or the `App` that extends it."""
+    """The fields of a `Core`, for `Core(**...)` or the `App` that extends it. `shared`: the content a
+    district's schools share (one school loads its own)."""
     # Set in the environment or .env (not the default): the file must be there.
     school_config = school or load_school_config(
         settings.school_config, required="school_config" in settings.model_fields_set
     )
     db = Database(settings.database_path)
     the_clock = clock or SystemClock()
-    catalog = Catalog.load()
+    catalog = shared.catalog if shared is not None else Catalog.load()
     people = PersonRepo(db)
     help_repo = HelpRepo(db)  # questions and training sessions share the help tables
     the_buttons = buttons if buttons is not None else cast(Buttons, LazyButtons())
@@ -118,7 +135,8 @@ def core_parts(
         analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
         subject_repo=SubjectRepo(db), access_log_repo=AccessLogRepo(db), tickets_repo=help_repo,
         training_repo=help_repo, buttons=the_buttons,
-        faq_library=FaqLibrary.load(CONTENT_DIR / "faq"), wake_sender=wakeup.set,
+        faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),
+        wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,
     )
     # A listener is a method of a service built after the one that calls it: the lists are filled now.
@@ -134,5 +152,8 @@ def core_parts(
     }
 
 
-def build_core(settings: Settings, *, clock: Clock | None = None, school: SchoolConfig | None = None) -> Core:
-    return Core(**core_parts(settings, clock=clock, school=school))
+def build_core(
+    settings: Settings, *, clock: Clock | None = None, school: SchoolConfig | None = None,
+    shared: SharedContent | None = None,
+) -> Core:
+    return Core(**core_parts(settings, clock=clock, school=school, shared=shared))

@@ -38,8 +38,9 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("messenger", ("bot.tg", "bot.max")),  # one package per wire where they differ
     ("handlers", ("handlers",)),
     ("scheduler", ("scheduler",)),
-    ("root", ("bot.app", "bot.core", "bot.capabilities", "bot.wiring", "bot.webhook")),
+    ("root", ("bot.app", "bot.core", "bot.capabilities", "bot.wiring", "bot.webhook", "bot.district")),
     ("entry", ("bot.cli", "bot.cli_app", "bot.cli_people", "bot.cli_broadcast", "bot.cli_specs", "bot.cli_run",
+               "bot.cli_district", "bot.district.runtime",
                "bot.sandbox",
                "bot.fakeapi", "bot.fakemax", "bench", "tests", "sandbox")),
 )

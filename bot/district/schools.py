@@ -1,0 +1,106 @@
+"""Each school of a district as the rest of schoolbot knows a school: its own `Settings` (its store,
+its tokens) and its `SchoolConfig`, so that `bot/core.py` and `bot/app.py` build a district's school
+exactly as they build the one school of a plain install. Light on purpose: the `schoolbot district`
+commands import it, and it loads no messenger (tests/test_cli_light.py).
+
+Why a store per school and not a `school_id` column: see storage/district.py. The one decision
+that keeps schools apart is here, in `school_settings`: a school's services are built on
+`school_store_path(district_dir, key)` and nothing else, so no query of theirs can reach another
+school's rows.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.config import Settings
+from bot.core import Core, SharedContent, build_core
+from bot.i18n import Translator
+from bot.services.district import DistrictError, DistrictRegistry, NewSchool, School, SchoolFigures
+from storage.db import Database, StorageError
+from storage.district import (
+    DistrictStore,
+    SchoolFiguresRepo,
+    district_store_path,
+    school_folder,
+    school_store_path,
+)
+
+
+def district_dir(settings: Settings, t: Translator) -> Path:
+    """The district's folder (DISTRICT_DIR), or a clear refusal when the install is a single school."""
+    if settings.district_dir is None:
+        raise DistrictError(t("district.not_configured"))
+    return settings.district_dir
+
+
+def registry_store(settings: Settings, t: Translator) -> DistrictStore:
+    return DistrictStore(district_store_path(district_dir(settings, t)))
+
+
+def school_settings(settings: Settings, school: School) -> Settings:
+    """The school's copy of the district's settings: its own store and backups folder, its own bots'
+    tokens (None: only the district's bot serves it). ADMIN_IDS stay the district's and are not
+    handed down: a district operator is not a school's IT officer and must not see its codes or
+    children; a school's IT officer comes from its roster."""
+    assert settings.district_dir is not None
+    folder = school_folder(settings.district_dir, school.key)
+    return settings.model_copy(update={
+        "database_path": school_store_path(settings.district_dir, school.key),
+        "backup_dir": folder / "backups",
+        "bot_token": school.telegram_token,
+        "max_token": school.max_token,
+        "admin_ids": [],
+        "district_dir": None,
+    })
+
+
+def school_core(
+    settings: Settings, school: School, *, clock: Clock | None = None, shared: SharedContent | None = None
+) -> Core:
+    """The school's `Core` (services without the messenger), on its own store."""
+    return build_core(school_settings(settings, school), clock=clock, school=school.config, shared=shared)
+
+
+def school_figures(core: Core, school: School) -> SchoolFigures:
+    """What the district's coverage table reads of one school, on that school's store and services."""
+    return SchoolFigures(
+        key=school.key, title=school.title, db=core.db, tasks=core.services.tasks,
+        figures=SchoolFiguresRepo(core.db), school=core.school, clock=core.clock,
+    )
+
+
+@dataclass(frozen=True)
+class Added:
+    school: School
+    store: Path
+
+
+async def add_school(settings: Settings, registry: DistrictRegistry, new: NewSchool, t: Translator) -> Added:
+    """Create the school's store (every migration applied), then its registry row; nothing half
+    written: a store that cannot be made leaves no row, a row that cannot be written removes the
+    store just made, and a folder already there (not this command's) is never touched."""
+    root = district_dir(settings, t)
+    key = new.record.key
+    folder = school_folder(root, key)
+    if folder.exists():
+        raise DistrictError(t("district.leftover", path=folder, key=key))
+    store = school_store_path(root, key)
+    try:
+        db = Database(store)
+        try:
+            await db.open()
+        finally:
+            await db.close()
+        await registry.register(new)
+    except (StorageError, OSError) as exc:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise DistrictError(t("district.store_failed", key=key, detail=str(exc))) from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Added(School(key=key, title=new.record.title, config=new.config), store)
+

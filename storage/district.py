@@ -1,0 +1,299 @@
+"""A district's storage (#27): its registry of schools and operators, where each school's own store
+lives, and the aggregate reads the district role sees across schools.
+
+A store per school, not a `school_id` column on forty tables. Each school's rows live in a store of
+their own: on SQLite one database file per school under the district's folder
+(`<DISTRICT_DIR>/schools/<key>/schoolbot.sqlite3`, for development and tests), on PostgreSQL one
+schema per school (`schema_name(key)`) on one shared pool. Isolation is then decided in one place,
+the store a school's services are built on (bot/district/), instead of in every query remembering
+`WHERE school_id = ?`: a forgotten condition cannot leak school B's consent into school A, and each
+school has its own ledger chain and head, consent versions, codes, plan, staff and calendar by
+construction, with every migration, trigger and repository unchanged. The one-school install is the
+same store with no district around it.
+
+The registry itself is a small store of its own (`district.db` in DISTRICT_DIR; the `district`
+schema on PostgreSQL) with its own numbered migrations (storage/district_migrations/, portable SQL,
+applied in order and recorded in `district_migrations`). It holds each school's key, title, settings
+(the school.toml text) and optional bot tokens, and the district's operators with their messenger
+accounts. Tokens are secrets: the dataclass below keeps them out of its repr, the service wraps them
+in SecretStr and no command prints them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from bot.unit_of_work import UnitOfWork
+from storage.db import StorageError, database_of, private_dir
+from storage.timefmt import from_db, to_db
+
+log = logging.getLogger(__name__)
+
+# A school's key: lower-case Latin letters, digits and hyphens, 2-32 long, starting with a letter or a
+# digit. It names the school's folder and file (SQLite) or schema (PostgreSQL), so it is plain ASCII.
+SCHOOL_KEY = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
+MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
+REGISTRY_FILE = "district.db"
+SCHOOLS_FOLDER = "schools"
+SCHOOL_FILE = "schoolbot.sqlite3"
+
+
+def district_store_path(district_dir: Path) -> Path:
+    return district_dir / REGISTRY_FILE
+
+
+def school_folder(district_dir: Path, key: str) -> Path:
+    """The school's own folder on SQLite: its database file and its backups."""
+    if not SCHOOL_KEY.fullmatch(key):
+        raise ValueError(f"not a school key: {key!r}")
+    return district_dir / SCHOOLS_FOLDER / key
+
+
+def school_store_path(district_dir: Path, key: str) -> Path:
+    return school_folder(district_dir, key) / SCHOOL_FILE
+
+
+def schema_name(key: str) -> str:
+    """The school's PostgreSQL schema: `school_` and the key with `-` as `_` (keys hold no `_`, so two
+    keys never share a schema, and the name needs no quoting)."""
+    if not SCHOOL_KEY.fullmatch(key):
+        raise ValueError(f"not a school key: {key!r}")
+    return "school_" + key.replace("-", "_")
+
+
+class DuplicateSchool(StorageError):
+    """The registry already holds a school with this key."""
+
+
+class AccountTaken(StorageError):
+    """A messenger account already belongs to another district operator."""
+
+
+@dataclass(frozen=True)
+class SchoolRecord:
+    key: str
+    title: str
+    settings_toml: str
+    created_at: datetime
+    telegram_token: str | None = field(default=None, repr=False)
+    max_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class OperatorRecord:
+    id: int
+    full_name: str
+    accounts: tuple[tuple[str, int], ...]  # (channel value, user id)
+    created_at: datetime
+
+
+def district_migrations() -> list[tuple[int, str, str]]:
+    """(number, name, sql) of every registry migration, in order."""
+    found: list[tuple[int, str, str]] = []
+    for entry in (resources.files("storage") / "district_migrations").iterdir():
+        match = MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.name, entry.read_text(encoding="utf-8")))
+    found.sort()
+    return found
+
+
+class DistrictStore:
+    """The registry on SQLite: one connection, writes serialised by a lock (a handful of rows, written
+    by the operator's commands; the bot only reads it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    @property
+    def _db(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StorageError("the district registry is not open")
+        return self._conn
+
+    async def open(self) -> None:
+        if self._conn is not None:
+            return
+        private_dir(self.path.parent)
+        if not self.path.exists():
+            # Private before SQLite creates it: the registry holds the schools' bot tokens.
+            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        try:
+            conn = await aiosqlite.connect(str(self.path), isolation_level=None, timeout=5.0)
+        except sqlite3.DatabaseError as exc:
+            raise StorageError(f"district registry {self.path}: {exc}") from None
+        self._conn = conn
+        try:
+            conn.row_factory = aiosqlite.Row
+            await conn.execute("PRAGMA busy_timeout = 5000")
+            await conn.execute("PRAGMA foreign_keys = ON")
+            await self._migrate()
+        except sqlite3.DatabaseError as exc:
+            await self.close()
+            raise StorageError(f"district registry {self.path}: {exc}") from None
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await conn.close()
+
+    async def _migrate(self) -> None:
+        conn = self._db
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS district_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL)"
+        )
+        rows = await conn.execute_fetchall("SELECT number FROM district_migrations")
+        applied = {int(r[0]) for r in rows}
+        for number, name, sql in district_migrations():
+            if number in applied:
+                continue
+            log.info("applying district migration %s", name)
+            async with self._write_lock:
+                # executescript commits on its own; the BEGIN ... COMMIT keeps one migration atomic.
+                await conn.executescript(
+                    f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO district_migrations(number, name, applied_at)"
+                    f" VALUES ({number}, '{name}', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\nCOMMIT;"
+                )
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            conn = self._db
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    # --- schools ------------------------------------------------------------------------------------
+    @staticmethod
+    def _school(row: aiosqlite.Row) -> SchoolRecord:
+        return SchoolRecord(
+            key=row["key"], title=row["title"], settings_toml=row["settings_toml"],
+            created_at=from_db(row["created_at"]), telegram_token=row["telegram_token"], max_token=row["max_token"],
+        )
+
+    async def schools(self) -> list[SchoolRecord]:
+        rows = await self._db.execute_fetchall(
+            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools ORDER BY key"
+        )
+        return [self._school(r) for r in rows]
+
+    async def school(self, key: str) -> SchoolRecord | None:
+        rows = await self._db.execute_fetchall(
+            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools WHERE key = ?",
+            (key,),
+        )
+        return next((self._school(r) for r in rows), None)
+
+    async def add_school(self, record: SchoolRecord) -> None:
+        async with self._transaction() as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO schools(key, title, settings_toml, telegram_token, max_token, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.key, record.title, record.settings_toml, record.telegram_token, record.max_token,
+                     to_db(record.created_at)),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateSchool(record.key) from None
+
+    # --- operators ----------------------------------------------------------------------------------
+    async def operators(self) -> list[OperatorRecord]:
+        people = await self._db.execute_fetchall("SELECT id, full_name, created_at FROM operators ORDER BY id")
+        accounts = await self._db.execute_fetchall(
+            "SELECT operator_id, channel, user_id FROM operator_accounts ORDER BY channel, user_id"
+        )
+        by_operator: dict[int, list[tuple[str, int]]] = {}
+        for a in accounts:
+            by_operator.setdefault(int(a["operator_id"]), []).append((str(a["channel"]), int(a["user_id"])))
+        return [
+            OperatorRecord(int(p["id"]), p["full_name"], tuple(by_operator.get(int(p["id"]), ())),
+                           from_db(p["created_at"]))
+            for p in people
+        ]
+
+    async def operator_by_account(self, channel: str, user_id: int) -> OperatorRecord | None:
+        rows = list(await self._db.execute_fetchall(
+            "SELECT operator_id FROM operator_accounts WHERE channel = ? AND user_id = ?", (channel, user_id)
+        ))
+        if not rows:
+            return None
+        wanted = int(rows[0][0])
+        return next((o for o in await self.operators() if o.id == wanted), None)
+
+    async def add_operator(self, full_name: str, accounts: Iterable[tuple[str, int]], now: datetime) -> OperatorRecord:
+        wanted = tuple(dict.fromkeys(accounts))
+        async with self._transaction() as conn:
+            rows = list(await conn.execute_fetchall("SELECT COALESCE(MAX(id), 0) + 1 FROM operators"))
+            new_id = int(rows[0][0])
+            await conn.execute(
+                "INSERT INTO operators(id, full_name, created_at) VALUES (?, ?, ?)", (new_id, full_name, to_db(now))
+            )
+            for channel, user_id in wanted:
+                try:
+                    await conn.execute(
+                        "INSERT INTO operator_accounts(operator_id, channel, user_id) VALUES (?, ?, ?)",
+                        (new_id, channel, user_id),
+                    )
+                except sqlite3.IntegrityError:
+                    raise AccountTaken(f"{channel}:{user_id}") from None
+        return OperatorRecord(new_id, full_name, wanted, now)
+
+
+# --- what the district role sees of one school's store -------------------------------------------------
+@dataclass(frozen=True)
+class FamilyReach:
+    """A pupil's family as the district counts it: the pupil's id (never shown; it only joins the
+    consent figures of the same store) and whether the family is reached: the pupil or one of their
+    representatives has a linked messenger account or was delivered an invitation code."""
+
+    child_id: int
+    reached: bool
+
+
+class SchoolFiguresRepo:
+    """Aggregate reads on one school's store for the district's coverage table: ids and flags, no
+    name, no code. Built on the school's own unit of work, so it reads that school and no other."""
+
+    def __init__(self, db: UnitOfWork) -> None:
+        self.db = database_of(db)
+
+    async def families(self) -> list[FamilyReach]:
+        rows = await self.db.fetchall(
+            "SELECT p.id,"
+            " CASE WHEN EXISTS (SELECT 1 FROM accounts a WHERE a.person_id = p.id)"
+            "   OR EXISTS (SELECT 1 FROM guardians g JOIN persons gp ON gp.id = g.parent_id AND gp.active = 1"
+            "     JOIN accounts a ON a.person_id = g.parent_id WHERE g.child_id = p.id)"
+            "   OR EXISTS (SELECT 1 FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
+            "     WHERE (d.tg_message_id IS NOT NULL OR o.status = 'sent')"
+            "     AND (d.recipient_id = p.id OR d.recipient_id IN (SELECT g.parent_id FROM guardians g"
+            "       WHERE g.child_id = p.id)))"
+            " THEN 1 ELSE 0 END AS reached"
+            " FROM persons p WHERE p.active = 1"
+            " AND EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = p.id AND r.role = 'student')"
+            " ORDER BY p.id"
+        )
+        return [FamilyReach(int(r[0]), bool(r[1])) for r in rows]
