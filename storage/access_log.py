@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -40,11 +41,12 @@ class AccessLogRepo:
         object_id: str | None, due_on: date | None = None,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
-            "INSERT INTO access_log(at, actor, channel, kind, object_id, due_on) VALUES (?, ?, ?, ?, ?, ?)",
+        return await returning_id(
+            conn,
+            "INSERT INTO access_log(at, actor, channel, kind, object_id, due_on) VALUES (?, ?, ?, ?, ?, ?)"
+            " RETURNING id",
             (to_db(at), actor, channel, kind, object_id, due_on.isoformat() if due_on else None),
         )
-        return int(cur.lastrowid or 0)
 
     async def rows(self, *, since: datetime | None = None) -> list[AccessRow]:
         if since is None:

@@ -8,6 +8,7 @@ from datetime import date, datetime
 
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -105,19 +106,19 @@ class AckRepo:
         public_title: bool = False,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO ack_campaigns(title, body, document, file_name, sha256, plan_item, audience, author_id,"
-            " created_at, public_title) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, public_title) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (title, body, document, file_name, sha256, plan_item, audience, author_id, to_db(now), int(public_title)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     @staticmethod
     async def add_targets(conn: Transaction, campaign_id: int, rows: Iterable[Target]) -> None:
         conn = raw(conn)
         await conn.executemany(
-            "INSERT OR IGNORE INTO ack_targets(campaign_id, person_id, role, class_label) VALUES (?, ?, ?, ?)",
+            "INSERT INTO ack_targets(campaign_id, person_id, role, class_label) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [(campaign_id, r.person_id, r.role, r.class_label) for r in rows],
         )
 
@@ -128,8 +129,8 @@ class AckRepo:
         """The first confirmation stands (a second press changes nothing): True when it is new."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO ack_confirmations(campaign_id, person_id, sha256, confirmed_at, channel)"
-            " VALUES (?, ?, ?, ?, ?)", (campaign_id, person_id, sha256, to_db(now), channel),
+            "INSERT INTO ack_confirmations(campaign_id, person_id, sha256, confirmed_at, channel)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", (campaign_id, person_id, sha256, to_db(now), channel),
         )
         if cur.rowcount == 1:
             # Reminders still waiting for this person are dropped.
@@ -146,7 +147,8 @@ class AckRepo:
     ) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO ack_reminders(campaign_id, class_label, day, by_id, recipients, sent_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (campaign_id, class_label, day.isoformat(), by_id, recipients, to_db(now)),
+            "INSERT INTO ack_reminders(campaign_id, class_label, day, by_id, recipients, sent_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (campaign_id, class_label, day.isoformat(), by_id, recipients, to_db(now)),
         )
         return cur.rowcount == 1

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
@@ -270,13 +271,12 @@ class CodeRepo:
         old = _code(old_row) if old_row else None
         if old is not None:
             await conn.execute("UPDATE codes SET status = 'replaced', ended_at = ? WHERE id = ?", (to_db(now), old.id))
-        cur = await conn.execute(
+        new_id = await returning_id(
+            conn,
             "INSERT INTO codes(person_id, role, class_label, code, status, source, created_at)"
-            " VALUES (?, ?, ?, ?, 'active', ?, ?)",
+            " VALUES (?, ?, ?, ?, 'active', ?, ?) RETURNING id",
             (new.person_id, new.role, new.class_label, new.code, source, to_db(now)),
         )
-        new_id = cur.lastrowid
-        assert new_id is not None
         if old is not None:
             await conn.execute("UPDATE codes SET replaced_by = ? WHERE id = ?", (new_id, old.id))
         return new_id, old
@@ -350,8 +350,8 @@ class CodeRepo:
     ) -> None:
         conn = raw(conn)
         await conn.execute(
-            "INSERT OR IGNORE INTO code_deliveries(code_id, recipient_id, reason, outbox_key, tg_message_id,"
-            " enqueued_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO code_deliveries(code_id, recipient_id, reason, outbox_key, tg_message_id,"
+            " enqueued_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (code_id, recipient_id, reason, outbox_key, tg_message_id, to_db(now)),
         )
 
@@ -359,7 +359,8 @@ class CodeRepo:
     async def record_nudge(conn: Transaction, code_id: int, recipient_id: int, n: int, now: datetime) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO code_nudges(code_id, recipient_id, n, enqueued_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO code_nudges(code_id, recipient_id, n, enqueued_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (code_id, recipient_id, n, to_db(now)),
         )
         return cur.rowcount == 1

@@ -10,7 +10,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from bot.unit_of_work import Connection, Transaction
-from storage import chain
+from storage import chain, dialect
 from storage.db import INTEGRITY_ERRORS, fetchall_in, fetchone_in, raw
 from storage.snapshot import CarrySet
 from storage.sql import Row, SqlConn
@@ -117,12 +117,8 @@ class CarryOverError(Exception):
         self.name = name
 
 
-async def _columns(conn: SqlConn, table: str) -> list[str]:
-    return [str(r[1]) for r in await fetchall_in(conn, f"PRAGMA table_info({table})")]
-
-
 async def _insert_raw(conn: SqlConn, table: str, row: dict[str, object]) -> None:
-    names = [c for c in await _columns(conn, table) if c in row]
+    names = [c for c in await dialect.columns(conn, table) if c in row]
     await conn.execute(
         f"INSERT INTO {table}({', '.join(names)}) VALUES ({', '.join('?' * len(names))})", [row[c] for c in names]
     )
@@ -198,13 +194,23 @@ class ConsentRepo:
             elif row[0] != p["roster_key"]:
                 raise CarryOverError("person", p["id"], str(p["full_name"]))
         for person_id, role in carry.roles:
-            await conn.execute("INSERT OR IGNORE INTO person_roles(person_id, role) VALUES (?, ?)", (person_id, role))
-        for parent_id, child_id in carry.guardians:
             await conn.execute(
-                "INSERT OR IGNORE INTO guardians(parent_id, child_id) SELECT ?, ?"
-                " WHERE EXISTS (SELECT 1 FROM persons WHERE id = ?) AND EXISTS (SELECT 1 FROM persons WHERE id = ?)",
-                (parent_id, child_id, parent_id, child_id),
+                "INSERT INTO person_roles(person_id, role) VALUES (?, ?) ON CONFLICT DO NOTHING", (person_id, role)
             )
+        for parent_id, child_id in carry.guardians:
+            # A link whose two people are both here (checked first: PostgreSQL cannot tell the types of
+            # bare parameters in an INSERT ... SELECT).
+            both = await fetchone_in(
+                conn,
+                "SELECT 1 WHERE EXISTS (SELECT 1 FROM persons WHERE id = ?)"
+                " AND EXISTS (SELECT 1 FROM persons WHERE id = ?)",
+                (parent_id, child_id),
+            )
+            if both is not None:
+                await conn.execute(
+                    "INSERT INTO guardians(parent_id, child_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (parent_id, child_id),
+                )
         appended: list[str] = []
         for r in carry.ledger:
             # A backup made before migration 016 (019) has no max_user_id (user_id): its rows carry none.
@@ -353,7 +359,7 @@ class ConsentRepo:
     async def record_nudge(conn: Transaction, version: int, parent_id: int, n: int, due_at: datetime) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO consent_nudges(version, parent_id, n, due_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (version, parent_id, n, to_db(due_at)),
         )
         return cur.rowcount == 1
@@ -374,7 +380,8 @@ class ConsentRepo:
     ) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO consent_class_reminders(version, class_label, sent_by, sent_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (version, class_label, sent_by, to_db(now)),
         )
         return cur.rowcount == 1

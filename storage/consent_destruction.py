@@ -9,6 +9,7 @@ from datetime import date, datetime
 
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchall_in, fetchone_in, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -81,12 +82,12 @@ class DestructionRepo:
         subject_name: str, subject_class: str | None, representatives: str,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO consent_destructions(child_id, receipt_id, opened_at, due_on, subject_name, subject_class,"
-            " representatives) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " representatives) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (child_id, receipt_id, to_db(now), due_on.isoformat(), subject_name, subject_class, representatives),
         )
-        return int(cur.lastrowid or 0)
 
     @staticmethod
     async def get(conn: Connection, task_id: int) -> Destruction | None:
@@ -114,8 +115,8 @@ class DestructionRepo:
     async def record_reminder(conn: Transaction, task_id: int, n: int, now: datetime) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, at)"
-            " VALUES (?, 'reminder', ?, ?)",
+            "INSERT INTO consent_destruction_events(destruction_id, kind, n, at)"
+            " VALUES (?, 'reminder', ?, ?) ON CONFLICT DO NOTHING",
             (task_id, n, to_db(now)),
         )
         return cur.rowcount == 1
@@ -127,8 +128,8 @@ class DestructionRepo:
         """False when it was confirmed already (the first confirmation stands)."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_destruction_events(destruction_id, kind, n, by_person, channel, at)"
-            " VALUES (?, 'confirmed', 0, ?, ?, ?)",
+            "INSERT INTO consent_destruction_events(destruction_id, kind, n, by_person, channel, at)"
+            " VALUES (?, 'confirmed', 0, ?, ?, ?) ON CONFLICT DO NOTHING",
             (task_id, by, channel, to_db(now)),
         )
         return cur.rowcount == 1

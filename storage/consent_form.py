@@ -38,7 +38,7 @@ class ConsentFormRepo:
     async def store_text(conn: Transaction, sha256: str, text: str, now: datetime) -> None:
         conn = raw(conn)
         await conn.execute(
-            "INSERT OR IGNORE INTO consent_texts(sha256, text, first_shown_at) VALUES (?, ?, ?)",
+            "INSERT INTO consent_texts(sha256, text, first_shown_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (sha256, text, to_db(now)),
         )
 
@@ -82,8 +82,8 @@ class ConsentFormRepo:
         """False when the original was already recorded."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_originals(child_id, version, received_on, recorded_by, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO consent_originals(child_id, version, received_on, recorded_by, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (child_id, version, received_on.isoformat(), by, to_db(now)),
         )
         return cur.rowcount == 1
@@ -114,7 +114,7 @@ class ConsentFormRepo:
         """The parent read `shown_sha256` (a translation) standing for the Russian text `sha256`."""
         conn = raw(conn)
         await conn.execute(
-            "INSERT OR IGNORE INTO consent_translations(sha256, shown_sha256, lang) VALUES (?, ?, ?)",
+            "INSERT INTO consent_translations(sha256, shown_sha256, lang) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (sha256, shown_sha256, lang),
         )
 
@@ -136,8 +136,8 @@ class ConsentFormRepo:
         """False when the receipt already carries a scan (the first one stands)."""
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO consent_scans(receipt_id, scan_sha256, scan_ref, recorded_by, recorded_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO consent_scans(receipt_id, scan_sha256, scan_ref, recorded_by, recorded_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (receipt_id, scan_sha256, scan_ref, by, to_db(now)),
         )
         return cur.rowcount == 1

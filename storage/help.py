@@ -10,6 +10,7 @@ from typing import Literal
 
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchone_in, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
@@ -199,11 +200,11 @@ class HelpRepo:
         conn: Transaction, *, asker_id: int, text: str, context: str | None, now: datetime
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
-            "INSERT INTO tickets(asker_id, text, context, created_at) VALUES (?, ?, ?, ?)",
+        return await returning_id(
+            conn,
+            "INSERT INTO tickets(asker_id, text, context, created_at) VALUES (?, ?, ?, ?) RETURNING id",
             (asker_id, text, context, to_db(now)),
         )
-        return int(cur.lastrowid or 0)
 
     @staticmethod
     async def ticket_in(conn: Connection, ticket_id: int) -> Ticket | None:
@@ -246,13 +247,13 @@ class HelpRepo:
     ) -> int:
         """``checked``: ``created_by`` stated it carries no personal data (recorded as who and when)."""
         conn = raw(conn)
-        cur = await conn.execute(
+        extra_id = await returning_id(
+            conn,
             "INSERT INTO faq_extra(ticket_id, audience, question, answer, created_by, created_at, checked_by,"
-            " checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " checked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (ticket_id, ",".join(sorted(set(audience))), question, answer, created_by, to_db(now),
              created_by if checked else None, to_db(now) if checked else None),
         )
-        extra_id = int(cur.lastrowid or 0)
         if ticket_id is not None:
             await conn.execute("UPDATE tickets SET faq_extra_id = ? WHERE id = ?", (extra_id, ticket_id))
         return extra_id
@@ -342,9 +343,10 @@ class HelpRepo:
         public_text: bool = False,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO training_sessions(title, audience, class_label, starts_at, place, created_by, created_at,"
-            " evening_at, hour_at, public_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " evening_at, hour_at, public_text) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (
                 title,
                 audience,
@@ -358,13 +360,12 @@ class HelpRepo:
                 int(public_text),
             ),
         )
-        return int(cur.lastrowid or 0)
 
     @staticmethod
     async def add_invitees(conn: Transaction, session_id: int, person_ids: Iterable[int]) -> None:
         conn = raw(conn)
         await conn.executemany(
-            "INSERT OR IGNORE INTO training_invitees(session_id, person_id) VALUES (?, ?)",
+            "INSERT INTO training_invitees(session_id, person_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
             [(session_id, pid) for pid in sorted(set(person_ids))],
         )
 
