@@ -83,6 +83,23 @@ async def columns(conn: SqlConn, table: str) -> list[str]:
     return [str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM pragma_table_info(?)", (table,))]
 
 
+async def primary_key(conn: SqlConn, table: str) -> list[str]:
+    """The columns of `table`'s primary key; empty when it has none."""
+    if dialect(conn) == "postgres":
+        rows = await fetchall_in(
+            conn,
+            "SELECT a.attname FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY (i.indkey)"
+            " WHERE i.indisprimary AND n.nspname = current_schema() AND c.relname = ?"
+            " ORDER BY a.attnum",
+            (table,),
+        )
+    else:
+        rows = await fetchall_in(conn, "SELECT name FROM pragma_table_info(?) WHERE pk > 0 ORDER BY pk", (table,))
+    return [str(r[0]) for r in rows]
+
+
 async def references_to(conn: SqlConn, target: str) -> list[tuple[str, str]]:
     """(table, column) of every foreign key that references `target`, by table name."""
     if dialect(conn) == "postgres":

@@ -1,10 +1,15 @@
 """Merging two person rows that are one human (an IT officer's bootstrap record and their roster
 row): every reference moves to the kept person, the duplicate is retired and points at it.
 
-The referencing columns are found from the schema (PRAGMA foreign_key_list), so a table added by a
-later migration is covered without editing this module. Append-only tables (the consent ledger,
-whose rows are evidence and hash-chained) are never rewritten: their rows keep the old id, which
-`persons.merged_into` resolves.
+The referencing columns are found from the schema (storage.dialect reads the engine's catalogue),
+so a table added by a later migration is covered without editing this module. Append-only tables
+(the consent ledger, whose rows are evidence and hash-chained) are never rewritten: their rows
+keep the old id, which `persons.merged_into` resolves.
+
+A row of the duplicate that would collide with one of the kept person's (the same role twice) is
+left behind and then deleted. SQLite could say that in one statement (`UPDATE OR IGNORE`); no
+portable statement does, so the move is tried whole and, when a constraint refuses it, row by
+row, each under a savepoint (a refused statement spoils a PostgreSQL transaction without one).
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.unit_of_work import Connection, Transaction
-from storage.db import fetchall_in, raw
+from storage import dialect
+from storage.db import INTEGRITY_ERRORS, fetchall_in, raw
 from storage.sql import SqlConn
 from storage.timefmt import to_db
 
@@ -24,23 +30,42 @@ class MergeReport:
     kept_as_evidence: list[str]  # append-only tables left as they are
 
 
-async def _append_only_tables(conn: SqlConn) -> set[str]:
-    rows = await fetchall_in(conn, "SELECT tbl_name, sql FROM sqlite_master WHERE type = 'trigger'")
-    return {r["tbl_name"] for r in rows if "BEFORE UPDATE" in (r["sql"] or "").upper() and "RAISE" in r["sql"].upper()}
-
-
 async def person_references(conn: Connection) -> list[tuple[str, str]]:
     """(table, column) pairs that reference persons.id."""
-    conn = raw(conn)
-    tables = await fetchall_in(
-        conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-    )
-    found: list[tuple[str, str]] = []
-    for t in tables:
-        for fk in await fetchall_in(conn, f"PRAGMA foreign_key_list(\"{t['name']}\")"):
-            if fk["table"] == "persons":
-                found.append((t["name"], fk["from"]))
-    return found
+    return await dialect.references_to(raw(conn), "persons")
+
+
+async def _move(conn: SqlConn, table: str, column: str, duplicate_id: int, into_id: int, also: str = "") -> int:
+    """Point `column` of `table` from the duplicate to the kept person (with `also`, more `SET`
+    assignments), skipping the rows a constraint refuses; returns how many rows moved."""
+    sets = f'"{column}" = ?' + (f", {also}" if also else "")
+    await conn.execute("SAVEPOINT merge_move")
+    try:
+        cur = await conn.execute(f'UPDATE "{table}" SET {sets} WHERE "{column}" = ?', (into_id, duplicate_id))
+    except INTEGRITY_ERRORS:
+        await conn.execute("ROLLBACK TO SAVEPOINT merge_move")
+    else:
+        await conn.execute("RELEASE SAVEPOINT merge_move")
+        return max(cur.rowcount, 0)
+    await conn.execute("RELEASE SAVEPOINT merge_move")
+    # Row by row: each row named by its primary key (every column where the table has none).
+    key = await dialect.primary_key(conn, table) or await dialect.columns(conn, table)
+    names = ", ".join(f'"{c}"' for c in key)
+    moved = 0
+    for row in await fetchall_in(conn, f'SELECT {names} FROM "{table}" WHERE "{column}" = ?', (duplicate_id,)):
+        where = " AND ".join(f'"{c}" IS NULL' if row[i] is None else f'"{c}" = ?' for i, c in enumerate(key))
+        values = [v for v in row if v is not None]
+        await conn.execute("SAVEPOINT merge_row")
+        try:
+            cur = await conn.execute(
+                f'UPDATE "{table}" SET {sets} WHERE "{column}" = ? AND {where}', (into_id, duplicate_id, *values)
+            )
+        except INTEGRITY_ERRORS:
+            await conn.execute("ROLLBACK TO SAVEPOINT merge_row")
+        else:
+            moved += max(cur.rowcount, 0)
+        await conn.execute("RELEASE SAVEPOINT merge_row")
+    return moved
 
 
 async def merge_person(conn: Transaction, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
@@ -50,7 +75,7 @@ async def merge_person(conn: Transaction, *, duplicate_id: int, into_id: int, no
     messenger the kept person already has is let go (linked to nobody), never deleted: a ledger
     row or a spent token may name it."""
     conn = raw(conn)
-    frozen = await _append_only_tables(conn)
+    frozen = await dialect.append_only_tables(conn)
     moved: dict[str, int] = {}
     kept: list[str] = []
     for table, column in await person_references(conn):
@@ -59,20 +84,16 @@ async def merge_person(conn: Transaction, *, duplicate_id: int, into_id: int, no
             continue
         if table in ("persons", "accounts"):  # persons.merged_into itself; accounts below
             continue
-        cur = await conn.execute(
-            f'UPDATE OR IGNORE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (into_id, duplicate_id)
-        )
+        count = await _move(conn, table, column, duplicate_id, into_id)
         await conn.execute(f'DELETE FROM "{table}" WHERE "{column}" = ?', (duplicate_id,))
-        if cur.rowcount:
-            moved[f"{table}.{column}"] = cur.rowcount
+        if count:
+            moved[f"{table}.{column}"] = count
     stamp = to_db(now)
-    cur = await conn.execute(
-        "UPDATE OR IGNORE accounts SET person_id = ?, unreachable_at = NULL, unreachable_reason = NULL"
-        " WHERE person_id = ?",
-        (into_id, duplicate_id),
+    count = await _move(
+        conn, "accounts", "person_id", duplicate_id, into_id, "unreachable_at = NULL, unreachable_reason = NULL"
     )
-    if cur.rowcount:
-        moved["accounts.person_id"] = cur.rowcount
+    if count:
+        moved["accounts.person_id"] = count
     await conn.execute("UPDATE accounts SET person_id = NULL, linked_at = NULL WHERE person_id = ?", (duplicate_id,))
     rows = await fetchall_in(conn, "SELECT id, lang FROM persons WHERE id IN (?, ?)", (duplicate_id, into_id))
     by_id = {r["id"]: r for r in rows}

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage import dialect
+from storage.db import database_of, fetchone_in, raw
 from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
@@ -52,8 +53,8 @@ class DestructionRecord:
 @dataclass(frozen=True)
 class _Step:
     kind: str
-    count: str  # SELECT count(*)-like SQL with one parameter: the person id
-    actions: tuple[str, ...]  # statements with one parameter each: the person id
+    count: str  # SELECT count(*)-like SQL whose every parameter is the person id
+    actions: tuple[str, ...]  # statements whose every parameter is the person id
     left_only: bool = False
     needs: str | None = None  # a table another capability adds; the step is skipped without it
 
@@ -63,8 +64,8 @@ _FSM = "key LIKE '%:' || u.uid || ':' || u.uid || ':%'"
 # Outbox rows addressed to the person, and the cards of their codes delivered to someone else (a
 # parent receives the child's card): both carry the person's name or code in their payload.
 _OUTBOX = (
-    "(person_id = ?1 OR dedupe_key IN (SELECT d.outbox_key FROM code_deliveries d JOIN codes c ON c.id = d.code_id"
-    " WHERE c.person_id = ?1 AND d.outbox_key IS NOT NULL))"
+    "(person_id = ? OR dedupe_key IN (SELECT d.outbox_key FROM code_deliveries d JOIN codes c ON c.id = d.code_id"
+    " WHERE c.person_id = ? AND d.outbox_key IS NOT NULL))"
 )
 
 _STEPS: tuple[_Step, ...] = (
@@ -75,32 +76,32 @@ _STEPS: tuple[_Step, ...] = (
         f" status = CASE WHEN status IN ('pending', 'dead') THEN 'cancelled' ELSE status END"
         f" WHERE {_OUTBOX} AND (payload != '{{}}' OR status IN ('pending', 'dead'))",
     )),
-    _Step("codes", "SELECT count(*) FROM codes WHERE person_id = ?1", (
-        "DELETE FROM code_requests WHERE requester_id = ?1 OR target_id = ?1",
-        "DELETE FROM code_deliveries WHERE recipient_id = ?1",
-        "UPDATE codes SET replaced_by = NULL WHERE replaced_by IN (SELECT id FROM codes WHERE person_id = ?1)",
-        "DELETE FROM codes WHERE person_id = ?1",
+    _Step("codes", "SELECT count(*) FROM codes WHERE person_id = ?", (
+        "DELETE FROM code_requests WHERE requester_id = ? OR target_id = ?",
+        "DELETE FROM code_deliveries WHERE recipient_id = ?",
+        "UPDATE codes SET replaced_by = NULL WHERE replaced_by IN (SELECT id FROM codes WHERE person_id = ?)",
+        "DELETE FROM codes WHERE person_id = ?",
     )),
-    _Step("tickets", "SELECT count(*) FROM tickets WHERE asker_id = ?1", (
+    _Step("tickets", "SELECT count(*) FROM tickets WHERE asker_id = ?", (
         # An FAQ entry the IT officer wrote from a question stays (it is the school's text), unlinked.
-        "UPDATE faq_extra SET ticket_id = NULL WHERE ticket_id IN (SELECT id FROM tickets WHERE asker_id = ?1)",
-        "DELETE FROM tickets WHERE asker_id = ?1",
+        "UPDATE faq_extra SET ticket_id = NULL WHERE ticket_id IN (SELECT id FROM tickets WHERE asker_id = ?)",
+        "DELETE FROM tickets WHERE asker_id = ?",
     )),
-    _Step("links", "SELECT count(*) FROM link_tokens WHERE person_id = ?1", (
-        "DELETE FROM link_tokens WHERE person_id = ?1",
+    _Step("links", "SELECT count(*) FROM link_tokens WHERE person_id = ?", (
+        "DELETE FROM link_tokens WHERE person_id = ?",
     )),
-    _Step("phone", "SELECT count(*) FROM persons WHERE id = ?1 AND phone IS NOT NULL", (
-        "UPDATE persons SET phone = NULL WHERE id = ?1",
+    _Step("phone", "SELECT count(*) FROM persons WHERE id = ? AND phone IS NOT NULL", (
+        "UPDATE persons SET phone = NULL WHERE id = ?",
     )),
     # Survey answers stay for the results, no longer linked to the person (#26's table).
-    _Step("surveys", "SELECT count(*) FROM survey_answers WHERE person_id = ?1", (
-        "UPDATE survey_answers SET person_id = NULL WHERE person_id = ?1",
-        "DELETE FROM survey_reminders WHERE person_id = ?1",
+    _Step("surveys", "SELECT count(*) FROM survey_answers WHERE person_id = ?", (
+        "UPDATE survey_answers SET person_id = NULL WHERE person_id = ?",
+        "DELETE FROM survey_reminders WHERE person_id = ?",
     ), needs="survey_answers"),
-    _Step("family", "SELECT count(*) FROM guardians WHERE parent_id = ?1 OR child_id = ?1", (
-        "DELETE FROM guardians WHERE parent_id = ?1 OR child_id = ?1",
+    _Step("family", "SELECT count(*) FROM guardians WHERE parent_id = ? OR child_id = ?", (
+        "DELETE FROM guardians WHERE parent_id = ? OR child_id = ?",
     ), left_only=True),
-    _Step("name", "SELECT count(*) FROM persons WHERE id = ?1 AND purged_at IS NULL", (), left_only=True),
+    _Step("name", "SELECT count(*) FROM persons WHERE id = ? AND purged_at IS NULL", (), left_only=True),
 )
 
 
@@ -129,35 +130,40 @@ _PERSON_ACCOUNT_COLUMNS = (
 
 
 async def _steps(conn: SqlConn, reason: str) -> list[_Step]:
-    tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    person_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(persons)")}
-    ids = [f"SELECT {c} AS uid FROM persons WHERE id = ?1 AND {c} IS NOT NULL"
+    tables = await dialect.tables(conn)
+    person_columns = set(await dialect.columns(conn, "persons"))
+    ids = [f"SELECT {c} AS uid FROM persons WHERE id = ? AND {c} IS NOT NULL"
            for c in ("tg_user_id", "max_user_id") if c in person_columns]
     account_steps: list[_Step] = []
     if "accounts" in tables:
-        ids.append("SELECT user_id AS uid FROM accounts WHERE person_id = ?1")
+        ids.append("SELECT user_id AS uid FROM accounts WHERE person_id = ?")
         # The account row stays, unlinked and without its name: a ledger row or a spent token may
         # name it (what proves who pressed); nothing joins it back to the person any more.
-        account_columns = {str(r[1]) for r in await fetchall_in(conn, "PRAGMA table_info(accounts)")}
+        account_columns = set(await dialect.columns(conn, "accounts"))
         cleared = [f"{c} = NULL" for c in ("username", "linked_at", "unreachable_at", "unreachable_reason")
                    if c in account_columns]
-        account_steps.append(_Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?1", (
-            f"UPDATE accounts SET {', '.join(['person_id = NULL', *cleared])} WHERE person_id = ?1",
+        account_steps.append(_Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?", (
+            f"UPDATE accounts SET {', '.join(['person_id = NULL', *cleared])} WHERE person_id = ?",
         )))
     linked = [c for c in ("tg_user_id", "max_user_id") if c in person_columns]
     clear = [f"{c} = NULL" for c in _PERSON_ACCOUNT_COLUMNS if c in person_columns]
     if clear:
-        count = " + ".join(f"({c} IS NOT NULL)" for c in linked) or "0"
-        account_steps.append(_Step("accounts", f"SELECT {count} FROM persons WHERE id = ?1", (
-            f"UPDATE persons SET {', '.join(clear)} WHERE id = ?1",
+        count = " + ".join(f"(CASE WHEN {c} IS NULL THEN 0 ELSE 1 END)" for c in linked) or "0"
+        account_steps.append(_Step("accounts", f"SELECT {count} FROM persons WHERE id = ?", (
+            f"UPDATE persons SET {', '.join(clear)} WHERE id = ?",
         )))
-    ids_sql = " UNION ".join(ids) or "SELECT NULL AS uid WHERE 0"
+    ids_sql = " UNION ".join(ids) or "SELECT NULL AS uid WHERE 1 = 0"
     conversation = _Step("conversation", f"SELECT count(*) FROM fsm, ({ids_sql}) u WHERE {_FSM}", (
         f"DELETE FROM fsm WHERE EXISTS (SELECT 1 FROM ({ids_sql}) u WHERE {_FSM})",
     ))
     steps = [s for s in _STEPS if (reason == LEFT or not s.left_only) and (s.needs is None or s.needs in tables)]
     # Conversation state is found through the messenger ids, so before the accounts go.
     return [steps[0], conversation, *steps[1:], *account_steps]
+
+
+def _each(sql: str, value: object) -> tuple[object, ...]:
+    """`value` for every mark of `sql` (the steps name the person several times; `?1` is SQLite's)."""
+    return (value,) * sql.count("?")
 
 
 class RetentionRepo:
@@ -178,29 +184,30 @@ class RetentionRepo:
         yet carried out: the child's, and the withdrawing parent's own once none of their children
         is left under consent (the consent covers the parent's data in the bot too). A parent who is
         also staff keeps their data: the school processes staff data on another ground."""
+        stamp = to_db(cutoff)
         child_rows = await self.db.fetchall(
             "SELECT w.id, w.child_id AS person_id, w.created_at FROM consent_ledger w"
             " JOIN persons p ON p.id = w.child_id"
-            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ?1 AND p.purged_at IS NULL"
+            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ? AND p.purged_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id"
             "                 AND d.person_id = w.child_id)"
             " ORDER BY w.id",
-            (to_db(cutoff),),
+            (stamp,),
         )
         parent_rows = await self.db.fetchall(
             "SELECT w.id, w.parent_id AS person_id, w.created_at FROM consent_ledger w"
             " JOIN persons p ON p.id = w.parent_id"
-            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ?1 AND p.purged_at IS NULL"
+            f" WHERE {_STANDING.format(w='w')} AND w.created_at <= ? AND p.purged_at IS NULL"
             " AND w.id = (SELECT max(x.id) FROM consent_ledger x WHERE x.parent_id = w.parent_id"
             "             AND x.decision = 'withdrawn')"
             " AND NOT EXISTS (SELECT 1 FROM person_roles r WHERE r.person_id = w.parent_id AND r.role != 'parent')"
             " AND NOT EXISTS (SELECT 1 FROM guardians c WHERE c.parent_id = w.parent_id AND NOT EXISTS ("
             f"     SELECT 1 FROM consent_ledger s WHERE s.child_id = c.child_id AND {_STANDING.format(w='s')}"
-            "      AND s.created_at <= ?1))"
+            "      AND s.created_at <= ?))"
             " AND NOT EXISTS (SELECT 1 FROM destruction_records d WHERE d.withdrawal_row = w.id"
             "                 AND d.person_id = w.parent_id)"
             " ORDER BY w.id",
-            (to_db(cutoff),),
+            (stamp, stamp),
         )
         return [Candidate(int(r["person_id"]), WITHDRAWAL, from_db(r["created_at"]), int(r["id"]))
                 for r in [*child_rows, *parent_rows]]
@@ -215,10 +222,10 @@ class RetentionRepo:
         counts: dict[str, int] = {}
         pid = candidate.person_id
         for step in await _steps(conn, candidate.reason):
-            row = await fetchone_in(conn, step.count, (pid,))
+            row = await fetchone_in(conn, step.count, _each(step.count, pid))
             counts[step.kind] = counts.get(step.kind, 0) + (int(row[0] or 0) if row else 0)
             for sql in step.actions:
-                await conn.execute(sql, (pid,))
+                await conn.execute(sql, _each(sql, pid))
         if candidate.reason == LEFT:
             # The row stays as a tombstone (ledger rows, proofs and archive checks name it by id).
             await conn.execute(
@@ -263,6 +270,6 @@ class RetentionRepo:
     async def mark_run(conn: Transaction, local_day: str, now: datetime) -> None:
         conn = raw(conn)
         await conn.execute(
-            "INSERT OR IGNORE INTO retention_runs(local_day, at) VALUES (?, ?)", (local_day, to_db(now))
+            "INSERT INTO retention_runs(local_day, at) VALUES (?, ?) ON CONFLICT DO NOTHING", (local_day, to_db(now))
         )
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from bot.unit_of_work import UnitOfWork
+from storage import dialect
 from storage.db import database_of, fetchall_in
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db
@@ -77,15 +78,8 @@ class SubjectRepo:
 
     async def references(self, person_id: int) -> list[Reference]:
         conn = self.db.conn
-        tables = [str(r[0]) for r in await fetchall_in(
-            conn, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
-        )]
-        pairs: list[tuple[str, str]] = []
-        for table in tables:
-            # PRAGMA arguments cannot be bound; the names come from sqlite_master itself.
-            for fk in await fetchall_in(conn, f"PRAGMA foreign_key_list({table})"):
-                if str(fk["table"]) == "persons":
-                    pairs.append((table, str(fk["from"])))
+        tables = await dialect.tables(conn)
+        pairs = await dialect.references_to(conn, "persons")
         pairs += [(t, c) for t, c in UNLINKED_REFERENCES if t in tables]
         pairs.append(("persons", "id"))
         found = []
@@ -103,7 +97,7 @@ class SubjectRepo:
         """(channel, user id, username) of each messenger account: rows of `accounts` (#23) where
         that table exists, the persons columns where they still do."""
         conn = self.db.conn
-        tables = {str(r[0]) for r in await fetchall_in(conn, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        tables = await dialect.tables(conn)
         found: list[tuple[str, int, str | None]] = []
         if "accounts" in tables:
             for r in await fetchall_in(

@@ -10,7 +10,9 @@ from datetime import date, datetime
 from typing import Any
 
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
+from storage import dialect
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
@@ -129,8 +131,10 @@ class SurveyRepo:
 
     async def answers(self, survey_id: int) -> list[Answer]:
         rows = await self.db.fetchall(
+            # By sheet (random per respondent) and question: SQLite's rowid order has no portable
+            # twin, and a reader of the answers needs none (texts are shuffled, tallies count).
             "SELECT question, value, role, class_label, sheet, person_id FROM survey_answers WHERE survey_id = ?"
-            " ORDER BY rowid", (survey_id,),
+            " ORDER BY sheet, question", (survey_id,),
         )
         return [Answer(int(r[0]), json.loads(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
@@ -151,14 +155,13 @@ class SurveyRepo:
         now: datetime, deadline: datetime,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO surveys(title, template, spec, plan_item, audience, audience_value, anonymous, data_class,"
-            " author_id, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " author_id, created_at, deadline) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (title, template, json.dumps(spec, ensure_ascii=False), plan_item, audience, audience_value,
              int(anonymous), data_class, author_id, to_db(now), to_db(deadline)),
         )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
 
     @staticmethod
     async def add_respondents(
@@ -166,7 +169,8 @@ class SurveyRepo:
     ) -> None:
         conn = raw(conn)
         await conn.executemany(
-            "INSERT OR IGNORE INTO survey_respondents(survey_id, person_id, role, class_label) VALUES (?, ?, ?, ?)",
+            "INSERT INTO survey_respondents(survey_id, person_id, role, class_label) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             [(survey_id, pid, role, cls) for pid, role, cls in rows],
         )
 
@@ -205,7 +209,8 @@ class SurveyRepo:
     ) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO survey_reminders(survey_id, person_id, n, day, enqueued_at) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO survey_reminders(survey_id, person_id, n, day, enqueued_at) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
             (survey_id, person_id, n, day.isoformat(), to_db(now)),
         )
         return cur.rowcount == 1
@@ -234,7 +239,7 @@ class SurveyRepo:
         if not survey.anonymous:
             return
         # Overwrite freed pages, so the old rows do not linger in the file.
-        await conn.execute("PRAGMA secure_delete = ON")
+        await dialect.secure_delete(conn, True)
         rows = await fetchall_in(
             conn, "SELECT person_id, question, value, role, class_label FROM survey_answers WHERE survey_id = ?",
             (survey.id,),
@@ -260,7 +265,7 @@ class SurveyRepo:
             "INSERT INTO survey_answers(survey_id, person_id, sheet, question, value, role, class_label, answered_at)"
             " VALUES (?, NULL, ?, ?, ?, ?, ?, NULL)", shuffled,
         )
-        await conn.execute("PRAGMA secure_delete = OFF")
+        await dialect.secure_delete(conn, False)
         await conn.execute(
             "UPDATE survey_respondents SET finished_at = CASE WHEN finished_at IS NULL THEN NULL ELSE ? END"
             " WHERE survey_id = ?", (to_db(survey.deadline), survey.id),

@@ -9,6 +9,7 @@ from datetime import date, datetime
 from bot.domain.plan import Deadline, PlanItem
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
+from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
@@ -146,7 +147,7 @@ class TaskRepo:
     async def log_plan_day(conn: Transaction, person_id: int, day: date, now: datetime) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO task_plan_days(person_id, day, enqueued_at) VALUES (?, ?, ?)",
+            "INSERT INTO task_plan_days(person_id, day, enqueued_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (person_id, day.isoformat(), to_db(now)),
         )
         return cur.rowcount == 1
@@ -197,10 +198,10 @@ class TaskRepo:
                     stamp,
                 ),
             )
-        marks = ",".join("?" * len(numbers))
+        # Items the file no longer lists are inactive; an empty plan leaves none (`NOT IN ()` is SQLite's alone).
+        unlisted = f" AND number NOT IN ({','.join('?' * len(numbers))})" if numbers else ""
         await conn.execute(
-            f"UPDATE plan_items SET active = 0, updated_at = ? WHERE active = 1 AND number NOT IN ({marks})",
-            (stamp, *numbers),
+            f"UPDATE plan_items SET active = 0, updated_at = ? WHERE active = 1{unlisted}", (stamp, *numbers)
         )
         meta = {"title": title, "order": order, "school_year": str(school_year), "loaded_at": stamp}
         await conn.executemany(
@@ -247,12 +248,12 @@ class TaskRepo:
         now: datetime,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO task_proofs(item_number, occurrence_key, person_id, kind, body, file_id, file_unique_id,"
-            " file_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?)",
+            " file_name, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitted', ?) RETURNING id",
             (item_number, occurrence_key, person_id, kind, body, file_id, file_unique_id, file_name, to_db(now)),
         )
-        return int(cur.lastrowid or 0)
 
     @staticmethod
     async def review_proof(
@@ -273,8 +274,8 @@ class TaskRepo:
     ) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO task_reminders(item_number, occurrence_key, person_id, kind, enqueued_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO task_reminders(item_number, occurrence_key, person_id, kind, enqueued_at)"
+            " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (item_number, occurrence_key, person_id, kind, to_db(now)),
         )
         return cur.rowcount == 1
@@ -284,18 +285,18 @@ class TaskRepo:
         conn: Transaction, item_number: str, occurrence_key: str, person_id: int, at: datetime, now: datetime
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO task_snoozes(item_number, occurrence_key, person_id, remind_at, created_at)"
-            " VALUES (?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?) RETURNING id",
             (item_number, occurrence_key, person_id, to_db(at), to_db(now)),
         )
-        return int(cur.lastrowid or 0)
 
     @staticmethod
     async def log_digest(conn: Transaction, week: str, person_id: int, now: datetime) -> bool:
         conn = raw(conn)
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO task_digests(week, person_id, enqueued_at) VALUES (?, ?, ?)",
+            "INSERT INTO task_digests(week, person_id, enqueued_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             (week, person_id, to_db(now)),
         )
         return cur.rowcount == 1
