@@ -250,11 +250,47 @@ def verify_ledger(sub: SubParsers, export: SubParsers) -> None:
     p.set_defaults(run="bot.services.ledger:LedgerService.cmd_verify_ledger")
 
 
+# --- district (#27): many schools in one service ------------------------------------------------------
+def district(sub: SubParsers, export: SubParsers) -> None:
+    p = sub.add_parser("district", help="a district of many schools (DISTRICT_DIR): add, list, import, status")
+    inner = p.add_subparsers(dest="district_command", required=True, metavar="ACTION")
+    a = inner.add_parser("add-school", help="add a school: its own store, its settings, optionally its own bots")
+    a.add_argument("key", help="the school's key: 2-32 lower-case Latin letters, digits, hyphens (e.g. school-12)")
+    a.add_argument("--title", required=True, help="the school's name in the district's lists")
+    a.add_argument("--config", type=Path, required=True, help="the school's school.toml")
+    a.add_argument("--telegram-token-file", type=Path, default=None,
+                   help="a file holding the school's own Telegram bot token")
+    a.add_argument("--max-token-file", type=Path, default=None, help="a file holding the school's own MAX bot token")
+    a.set_defaults(entry="bot.cli_district:cmd_add_school")
+
+    lst = inner.add_parser("list", help="the district's schools (no token is shown)")
+    lst.set_defaults(entry="bot.cli_district:cmd_list")
+
+    i = inner.add_parser("import", help="import a school's roster, codes or plan")
+    i.add_argument("key", help="the school's key")
+    i.add_argument("kind", help="what the file holds: roster, codes, plan")
+    i.add_argument("file", help="CSV (cp1251 or UTF-8, ; or ,), XLSX, or TOML for the plan")
+    i.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
+    i.add_argument("--school-year", type=int, default=None, help="plan only: the year the school year starts")
+    i.add_argument("--confirm-deactivations", action="store_true",
+                   help="roster only: apply although staff or more than a fifth of the people leave")
+    i.set_defaults(entry="bot.cli_district:cmd_import")
+
+    st = inner.add_parser("status", help="coverage across schools: plan, consent, activation (counts only)")
+    st.set_defaults(entry="bot.cli_district:cmd_status")
+
+    o = inner.add_parser("add-operator", help="add a district officer, who sees coverage across schools")
+    o.add_argument("--full-name", required=True, help="the officer's full name")
+    o.add_argument("--telegram", type=int, action="append", default=[], help="the officer's Telegram user id")
+    o.add_argument("--max", type=int, action="append", default=[], help="the officer's MAX user id")
+    o.set_defaults(entry="bot.cli_district:cmd_add_operator")
+
+
 # After the entry points' own commands and the `export` group, in this order.
 COMMANDS: tuple[Register, ...] = (
     broadcast, sandbox, merge_person,
     reminders, new_year, report_and_backup, restore, export_sends, export_access, subject_report, purge,
-    analysis, print_cards, consent, verify_ledger,
+    analysis, print_cards, consent, verify_ledger, district,
 )
 
 

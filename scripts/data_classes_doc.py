@@ -18,16 +18,21 @@ from aiogram import Dispatcher
 from bot.app import build_routers
 from bot.i18n import Catalog
 from bot.tg.policy_doc import handler_rows, render
+from handlers import district
 from handlers.errors import install_error_handler
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "data-classes.md"
+# Routers of the district's bot only (#27), not of a school's: listed after the school bot's.
+DISTRICT_ROUTERS = ("district",)
 
 
 def dispatcher() -> Dispatcher:
-    """The handlers as bot/app.py build_dispatcher registers them."""
+    """The handlers as bot/app.py build_dispatcher registers them, and the district role's on the
+    district's bot (bot/district/runtime.py)."""
     dp = Dispatcher()
     install_error_handler(dp)
     dp.include_routers(*build_routers())
+    dp.include_router(district.build_router())
     return dp
 
 

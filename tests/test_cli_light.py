@@ -63,6 +63,12 @@ LIGHT_COMMANDS: list[list[str]] = [
     ["subject-report", "1", "--out", "my-data.txt"],
     ["new-year", "2027", "--dry-run"],
     ["merge-person", "1", "2"],
+    # A district's commands (DISTRICT_DIR is set below): a school's store and services, no messenger.
+    ["district", "add-school", "alpha", "--title", "Альфа", "--config", str(EXAMPLE_SCHOOL_CONFIG)],
+    ["district", "list"],
+    ["district", "import", "alpha", "roster", "roster.csv"],
+    ["district", "status"],
+    ["district", "add-operator", "--full-name", "Районова Анна", "--telegram", "5"],
 ]
 NOT_FOR_LIGHT = ("aiogram", "aiohttp", "PIL", "qrcode", "openpyxl", "matplotlib", "fpdf", "pymorphy3", "apscheduler",
                  "bot.app", "bot.tg", "bot.max", "handlers", "scheduler", "bot.sandbox", "bot.fakeapi")
@@ -89,7 +95,7 @@ def test_commands_that_send_nothing_load_no_messenger_and_no_renderer(tmp_path: 
         "ФИО;Роль;Класс\nИванов Иван Иванович;учитель;\nПетрова Анна Сергеевна;ученик;5А\n", encoding="utf-8")
     env = {**{k: v for k, v in os.environ.items() if k not in {"BOT_TOKEN", "ADMIN_IDS"}},
            "PYTHONPATH": str(ROOT), "LANG": "C.UTF-8", "DATABASE_PATH": str(tmp_path / "db.sqlite3"),
-           "SCHOOL_CONFIG": str(EXAMPLE_SCHOOL_CONFIG)}
+           "SCHOOL_CONFIG": str(EXAMPLE_SCHOOL_CONFIG), "DISTRICT_DIR": str(tmp_path / "district")}
     cases = [*LIGHT_COMMANDS, ["export", "report", "--out", "report.xlsx"]]
     done = subprocess.run([sys.executable, "-c", CHILD, ",".join(NOT_FOR_LIGHT), json.dumps(cases)],
                           capture_output=True, text=True, env=env, cwd=tmp_path, check=False, timeout=300)
