@@ -17,6 +17,7 @@ import handlers
 from bot.i18n import Catalog
 from bot.services.roster import import_roster
 from bot.tg.menu import MENU
+from storage import dialect
 from tests.harness import PARENT_TWO, Harness, roster_csv
 
 UNKNOWN = 777000
@@ -67,11 +68,8 @@ def _staff_callbacks() -> list[str]:
 
 
 async def _counts(h: Harness) -> dict[str, int]:
-    tables = [r[0] for r in await h.app.db.fetchall(
-        # The refusal itself is a send, and every send is logged (send_log): nothing else may change.
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('processed_updates', 'fsm', 'send_log')"
-        " AND name NOT LIKE 'sqlite_%'"
-    )]
+    # The refusal itself is a send, and every send is logged (send_log): nothing else may change.
+    tables = sorted(await dialect.tables(h.app.db.conn) - {"processed_updates", "fsm", "send_log"})
     return {t: int(await h.app.db.fetchval(f'SELECT count(*) FROM "{t}"')) for t in tables}
 
 

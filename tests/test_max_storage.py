@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.channels import Channel, DataClass
+from storage import dialect
 from storage.accounts import AccountRepo
 from storage.db import Database
 from storage.messengers import MessengerRepo
@@ -92,6 +93,6 @@ async def test_the_send_log_holds_no_personal_data(db: Database) -> None:
         ("telegram", DataClass.CREDENTIAL, "pointer"),
         ("paper", DataClass.CREDENTIAL, "paper"),
     ]
-    columns = [row[1] for row in await db.fetchall("PRAGMA table_info(send_log)")]
+    columns = await dialect.columns(db.conn, "send_log")
     assert columns == ["id", "at", "channel", "data_class", "outcome", "purpose"]
     assert len(await repo.send_log(since=NOW + timedelta(seconds=1))) == 1

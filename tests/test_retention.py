@@ -21,6 +21,7 @@ from bot.fakeapi import FakeTelegram
 from bot.services import ledger
 from bot.services.access_log import CLI, acting_as
 from bot.services.imports import ImportOptions
+from storage import dialect
 from storage.db import Database
 from storage.retention import RetentionRepo
 from tests import year_walk
@@ -77,20 +78,18 @@ async def _pid(w: year_walk.Walk, name: str) -> int:
     return int(row[0])
 
 
-def _dump(path: Path) -> dict[str, dict[int, dict[str, Any]]]:
-    """Every row of every table, by rowid (the database as a whole, to diff)."""
-    con = sqlite3.connect(path)
-    con.row_factory = sqlite3.Row
-    try:
-        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'"
-                                             " AND name NOT LIKE 'sqlite_%'")]
-        return {t: {int(r["_rid"]): {k: r[k] for k in r.keys() if k != "_rid"}  # noqa: SIM118
-                    for r in con.execute(f"SELECT rowid AS _rid, * FROM {t}")} for t in tables}
-    finally:
-        con.close()
+async def _dump(db: Database) -> dict[str, dict[tuple[Any, ...], dict[str, Any]]]:
+    """Every row of every table, by its primary key (all its columns where a table has none): the
+    database as a whole, to diff, read as the bot reads it (either backend)."""
+    out = {}
+    for table in sorted(await dialect.tables(db.conn)):
+        key = await dialect.primary_key(db.conn, table) or await dialect.columns(db.conn, table)
+        rows = await db.fetchall(f'SELECT * FROM "{table}"')
+        out[table] = {tuple(r[k] for k in key): {k: r[k] for k in r.keys()} for r in rows}  # noqa: SIM118
+    return out
 
 
-def _diff(before: dict[str, dict[int, dict[str, Any]]], after: dict[str, dict[int, dict[str, Any]]]) -> dict[
+def _diff(before: dict[str, dict[Any, dict[str, Any]]], after: dict[str, dict[Any, dict[str, Any]]]) -> dict[
         str, tuple[list[dict[str, Any]], list[dict[str, Any]], list[tuple[dict[str, Any], dict[str, Any]]]]]:
     """table -> (removed rows, added rows, (old, new) changed rows); unchanged tables left out."""
     out = {}
@@ -112,7 +111,6 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
         date(2027, 3, 1): [withdraw_masha],
         date(2027, 8, 20): [backup_at(date(2027, 8, 20))],
     }
-    db_path = tmp_path / "schoolbot.sqlite3"
     async with running_bot(tg, tmp_path, clock=clock) as app:
         year_walk.lift_pace(app, tg)
         w = year_walk.Walk(tg, app, clock)
@@ -139,9 +137,9 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
         # 1 October 2027: the graduate left on 25 August (new-year), 37 days ago.
         clock.set(datetime(2027, 10, 1, 8, 0, tzinfo=UTC))
         svc = app.services.retention
-        before = _dump(db_path)
+        before = await _dump(app.db)
         plan = await svc.plan(clock.now())
-        assert _dump(db_path) == before  # the dry run writes nothing
+        assert await _dump(app.db) == before  # the dry run writes nothing
         assert [(p.candidate.person_id, p.candidate.reason) for p in plan.people] == [(grad, "left")]
         counts = plan.people[0].counts
         assert counts["codes"] == 1 and counts["tickets"] == 1 and counts["name"] == 1
@@ -155,7 +153,7 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
 
         with acting_as(CLI):
             assert await svc.cmd_purge(argparse.Namespace(apply=True), t) == 0
-        after = _dump(db_path)
+        after = await _dump(app.db)
         changes = _diff(before, after)
         # What changed is exactly the graduate's data and the destruction records.
         assert set(changes) <= {"persons", "codes", "code_deliveries", "code_requests", "code_nudges", "tickets",
@@ -273,11 +271,15 @@ def test_schoolbot_purge_is_a_dry_run_unless_applied(
 async def _account_ids(db: Database, person_id: int) -> list[int]:
     """The messenger user ids linked to a person, wherever the schema keeps them (columns, or
     rows of `accounts` once #23 lands)."""
-    return [int(r[0]) for r in await db.fetchall(
-        "SELECT user_id FROM accounts WHERE person_id = ?" if await db.fetchone(
-            "SELECT 1 FROM sqlite_master WHERE name = 'accounts'") else
-        "SELECT tg_user_id FROM persons WHERE id = ?1 AND tg_user_id IS NOT NULL"
-        " UNION ALL SELECT max_user_id FROM persons WHERE id = ?1 AND max_user_id IS NOT NULL", (person_id,))]
+    if "accounts" in await dialect.tables(db.conn):
+        rows = await db.fetchall("SELECT user_id FROM accounts WHERE person_id = ?", (person_id,))
+    else:
+        rows = await db.fetchall(
+            "SELECT tg_user_id FROM persons WHERE id = ? AND tg_user_id IS NOT NULL"
+            " UNION ALL SELECT max_user_id FROM persons WHERE id = ? AND max_user_id IS NOT NULL",
+            (person_id, person_id),
+        )
+    return [int(r[0]) for r in rows]
 
 
 async def _agree_then_withdraw(h: Harness, user: int, child: str, agree: str) -> None:

@@ -23,7 +23,9 @@ from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.services.imports import ImportOptions
+from storage import dialect
 from storage.access_log import AccessLogRepo
+from storage.sql import SqlDatabase
 from tests.codes_helpers import codes_csv, load_school
 from tests.consent_helpers import consent_menu, school
 from tests.harness import PARENT_TWO, Harness, handler_harness, roster_csv, running_bot
@@ -40,23 +42,16 @@ async def mx() -> AsyncIterator[FakeMax]:
         yield server
 
 
-def _references(db_path: Path, person_id: int) -> dict[tuple[str, str], int]:
+async def _references(db: SqlDatabase, person_id: int) -> dict[tuple[str, str], int]:
     """(table, column) -> rows naming the person, straight from the schema and the data."""
-    con = sqlite3.connect(db_path)
-    try:
-        tables = [r[0] for r in con.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
-        pairs = [(t, fk[3]) for t in tables for fk in con.execute(f"PRAGMA foreign_key_list({t})")
-                 if fk[2] == "persons"]
-        pairs += [("access_log", "actor"), ("destruction_records", "person_id"), ("persons", "id")]
-        found = {}
-        for table, column in pairs:
-            n = con.execute(f"SELECT count(*) FROM {table} WHERE {column} = ?", (person_id,)).fetchone()[0]
-            if n:
-                found[(table, column)] = n
-        return found
-    finally:
-        con.close()
+    pairs = await dialect.references_to(db.conn, "persons")
+    pairs += [("access_log", "actor"), ("destruction_records", "person_id"), ("persons", "id")]
+    found = {}
+    for table, column in pairs:
+        n = await db.fetchval(f"SELECT count(*) FROM {table} WHERE {column} = ?", (person_id,))
+        if n:
+            found[(table, column)] = int(n)
+    return found
 
 
 async def _parent_with_a_history(h: Harness) -> int:
@@ -81,10 +76,10 @@ async def test_my_data_lists_everything_the_database_holds_about_the_parent(tmp_
         doc = next(c for c in calls if isinstance(c, SendDocument))
         assert doc.protect_content is True
         text = doc.document.data.decode("utf-8")  # type: ignore[union-attr]
-        db = h.app.db.path
+        db = h.app.db
 
         # Every table that names her, with the number of rows.
-        refs = _references(db, elena)
+        refs = await _references(db, elena)
         assert ("consent_ledger", "parent_id") in refs and ("tickets", "asker_id") in refs
         assert ("guardians", "parent_id") in refs and ("outbox", "person_id") in refs
         for (table, column), n in refs.items():
@@ -92,36 +87,31 @@ async def test_my_data_lists_everything_the_database_holds_about_the_parent(tmp_
                 continue  # this request itself adds a row after the document is built
             assert f"({table}.{column}): {n}" in text, (table, column, n)
 
-        con = sqlite3.connect(db)
-        con.row_factory = sqlite3.Row
-        try:
-            me = con.execute("SELECT * FROM persons WHERE id = ?", (elena,)).fetchone()
-            for value in (me["full_name"], me["phone"], str(PARENT_TWO)):  # her Telegram account's id
-                assert value in text, value
-            assert "Роли: родитель" in text
-            children = con.execute("SELECT p.full_name, p.id FROM guardians g JOIN persons p ON p.id = g.child_id"
-                                   " WHERE g.parent_id = ?", (elena,)).fetchall()
-            assert len(children) == 2
-            for child in children:
-                assert child["full_name"] in text
-            owners = [elena, *(c["id"] for c in children)]
-            codes = con.execute(f"SELECT code FROM codes WHERE person_id IN ({','.join('?' * len(owners))})",
-                                owners).fetchall()
-            assert len(codes) == 3
-            for (code,) in codes:
-                assert "••••••" + code[-3:] in text and code not in text  # masked, never whole
-            ledger = con.execute("SELECT receipt_id, sha256, decision FROM consent_ledger WHERE parent_id = ?",
-                                 (elena,)).fetchall()
-            assert {r["decision"] for r in ledger} == {"given", "declined"}
-            for r in ledger:
-                assert f"квитанция № {r['receipt_id']}" in text and r["sha256"] in text
-            for (question,) in con.execute("SELECT text FROM tickets WHERE asker_id = ?", (elena,)):
-                assert f"«{question}»" in text
-            sent = con.execute("SELECT count(*) FROM outbox WHERE person_id = ?", (elena,)).fetchone()[0]
-            section = text.split("6. Что бот вам отправлял\n", 1)[1].split("\n\n", 1)[0]
-            assert sent > 0 and len(section.splitlines()) == sent
-        finally:
-            con.close()
+        me = await db.fetchone("SELECT * FROM persons WHERE id = ?", (elena,))
+        assert me is not None
+        for value in (me["full_name"], me["phone"], str(PARENT_TWO)):  # her Telegram account's id
+            assert value in text, value
+        assert "Роли: родитель" in text
+        children = await db.fetchall("SELECT p.full_name, p.id FROM guardians g JOIN persons p ON p.id = g.child_id"
+                                     " WHERE g.parent_id = ?", (elena,))
+        assert len(children) == 2
+        for child in children:
+            assert child["full_name"] in text
+        owners = [elena, *(c["id"] for c in children)]
+        codes = await db.fetchall(f"SELECT code FROM codes WHERE person_id IN ({','.join('?' * len(owners))})", owners)
+        assert len(codes) == 3
+        for (code,) in codes:
+            assert "••••••" + code[-3:] in text and code not in text  # masked, never whole
+        ledger = await db.fetchall("SELECT receipt_id, sha256, decision FROM consent_ledger WHERE parent_id = ?",
+                                   (elena,))
+        assert {r["decision"] for r in ledger} == {"given", "declined"}
+        for r in ledger:
+            assert f"квитанция № {r['receipt_id']}" in text and r["sha256"] in text
+        for (question,) in await db.fetchall("SELECT text FROM tickets WHERE asker_id = ?", (elena,)):
+            assert f"«{question}»" in text
+        sent = await db.fetchval("SELECT count(*) FROM outbox WHERE person_id = ?", (elena,))
+        section = text.split("6. Что бот вам отправлял\n", 1)[1].split("\n\n", 1)[0]
+        assert sent > 0 and len(section.splitlines()) == sent
         for words in ("8. Цели обработки", "9. Кто получает данные", "ООО «Дневник.ру»", "10. Срок хранения",
                       "30 дн. после выбытия", "11. Ваши права"):
             assert words in text, words
