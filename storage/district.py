@@ -262,6 +262,22 @@ class DistrictStore:
                     raise AccountTaken(f"{channel}:{user_id}") from None
         return OperatorRecord(new_id, full_name, wanted, now)
 
+    # --- the district bot's remembered choices ----------------------------------------------------------
+    async def chosen(self, channel: str, user_id: int) -> str | None:
+        rows = list(await self._db.execute_fetchall(
+            "SELECT school_key FROM school_choices WHERE channel = ? AND user_id = ?", (channel, user_id)
+        ))
+        return str(rows[0][0]) if rows else None
+
+    async def choose(self, channel: str, user_id: int, key: str, now: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO school_choices(channel, user_id, school_key, chosen_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO UPDATE SET school_key = excluded.school_key,"
+                " chosen_at = excluded.chosen_at",
+                (channel, user_id, key, to_db(now)),
+            )
+
 
 # --- what the district role sees of one school's store -------------------------------------------------
 @dataclass(frozen=True)

@@ -149,3 +149,17 @@ async def test_schools_share_the_catalog_and_the_faq_but_nothing_of_their_own(tm
         assert a.school.school.name == SCHOOLS["alpha"] and b.school.school.name == SCHOOLS["beta"]
         # A district operator is no school's administrator: ADMIN_IDS are not handed down.
         assert a.settings.admin_ids == [] and a.settings.bot_token is None
+
+
+async def test_the_district_bot_remembers_a_school_chosen_across_a_restart(tmp_path: Path) -> None:
+    settings = district_settings(tmp_path)
+    await add_schools(settings, tmp_path)
+    async with built_district(settings) as district:
+        assert await district.choices.chosen(Channel.TELEGRAM, PARENT_ONE) is None
+        await district.choices.choose(Channel.TELEGRAM, PARENT_ONE, "beta")
+        await district.choices.choose(Channel.TELEGRAM, PARENT_ONE, "alpha")
+        await district.choices.choose(Channel.MAX, PARENT_ONE, "beta")
+    async with built_district(settings) as district:
+        # Per messenger account: the same number on MAX is another person.
+        assert await district.choices.chosen(Channel.TELEGRAM, PARENT_ONE) == "alpha"
+        assert await district.choices.chosen(Channel.MAX, PARENT_ONE) == "beta"

@@ -7,6 +7,8 @@ a plain install, and the district role's pieces for the district's bot.
 - `info`: key -> `School` (title, settings, its bots' tokens as SecretStr, None when only the
   district's bot serves it);
 - `service`: the district role's `DistrictService` (coverage across schools, who is an operator);
+- `choices`: `SchoolChoices` (`chosen(channel, user_id)`, `choose(channel, user_id, key)`), which school
+  each account last picked on the district's bot, kept in the registry across restarts;
 - `dispatcher_data()` / `install_district_role(dp)`: what the district bot's dispatcher needs for
   handlers/district.py.
 
@@ -34,7 +36,7 @@ from bot.core import SharedContent
 from bot.district.schools import registry_store, school_figures, school_settings
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
-from bot.services.district import DistrictRegistry, DistrictService, School
+from bot.services.district import DistrictRegistry, DistrictService, School, SchoolChoices
 from bot.tg.middlewares import check_handler_dependencies, install_dependencies
 from handlers import district as district_handlers
 from scheduler.base import APScheduler, Scheduler
@@ -53,6 +55,8 @@ class District:
     service: DistrictService
     shared: SharedContent
     clock: Clock
+    # Which school each account talks to on the district's bot (remembered in the registry).
+    choices: SchoolChoices
     # key -> the school's application, in key order.
     schools: Mapping[str, App] = field(default_factory=dict)
     # key -> the school's title, settings and its own bots' tokens.
@@ -113,7 +117,7 @@ async def build_district(
     )
     return District(
         settings=settings, store=store, registry=registry, service=service, shared=shared, clock=the_clock,
-        schools=apps, info={s.key: s for s in schools},
+        choices=SchoolChoices(records=store, clock=the_clock), schools=apps, info={s.key: s for s in schools},
     )
 
 

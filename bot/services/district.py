@@ -64,6 +64,10 @@ class DistrictRecords(Protocol):
         self, full_name: str, accounts: Iterable[tuple[str, int]], now: datetime
     ) -> OperatorRecord: ...
 
+    async def chosen(self, channel: str, user_id: int) -> str | None: ...
+
+    async def choose(self, channel: str, user_id: int, key: str, now: datetime) -> None: ...
+
 
 class FamilyFigures(Protocol):
     """One school's families as the district counts them (storage.district.SchoolFiguresRepo)."""
@@ -177,6 +181,21 @@ class DistrictRegistry:
 
     async def operators(self) -> list[OperatorRecord]:
         return await self.records.operators()
+
+
+@dataclass(kw_only=True, eq=False)
+class SchoolChoices:
+    """Which school each messenger account talks to on the district's bot (bot/multibot.py asks it),
+    kept in the registry so that a restart does not ask a person known in several schools again."""
+
+    records: DistrictRecords
+    clock: Clock
+
+    async def chosen(self, channel: Channel, user_id: int) -> str | None:
+        return await self.records.chosen(channel.value, user_id)
+
+    async def choose(self, channel: Channel, user_id: int, key: str) -> None:
+        await self.records.choose(channel.value, user_id, key, self.clock.now())
 
 
 # --- coverage across schools ------------------------------------------------------------------------------
