@@ -41,6 +41,8 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 
+from bot.tg.send_deadline import check_send
+
 log = logging.getLogger(__name__)
 
 # Methods that put a new message into a chat: global bucket + the chat's own pace.
@@ -294,6 +296,7 @@ class LimitedSession(AiohttpSession):
         attempt = 0
         while True:
             await self.limiter.acquire(chat_id, per_chat=per_chat)
+            check_send()  # an outbox send whose lease lapsed while it waited never leaves
             try:
                 return await super().make_request(bot, method, timeout)
             except TelegramRetryAfter as exc:

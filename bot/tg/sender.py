@@ -23,8 +23,12 @@ Errors:
 - 5xx, network errors, timeouts, renderer failures: exponential backoff with jitter, then a dead
   letter after MAX_ATTEMPTS (visible in /admin, retryable from there).
 
-Rows are leased while being sent (storage.delivery); a crash leaves them pending, so they are
-retried after a restart: a send in flight at a crash may be duplicated at most once.
+Several workers (processes, on one host or several) may run a sender each on one database: rows
+are claimed under leases (storage/delivery.py, whose docstring states the guarantee and its limit),
+so no two workers send a row at once and a dead worker's rows are taken over. While it works, a
+sender's keeper renews the leases it holds every KEEP_EVERY seconds and frees those of dead
+processes of its host; a crash leaves rows pending, retried by any worker once their lease is
+freed: a send in flight at a crash may be duplicated at most once.
 
 The per-row half (route, render, send, and what each answer above means for the row) is
 bot/tg/sender_row.py; this module holds the loop: picking, claiming and pacing rows, sends in
@@ -36,13 +40,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Mapping
+from datetime import datetime
 
 from aiogram import Bot
 
 from bot.channels import Channel, ChannelPolicy, ChannelRules
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.config import Settings, startup_text
 from bot.i18n import Catalog
 from bot.max import channel_of
@@ -51,13 +55,16 @@ from bot.tg.limiter import SendLimiter, limiter_of
 from bot.tg.sender_row import RowSender, SenderStats, Target
 from bot.tg.startup import StateLog, write_failure
 from bot.unit_of_work import UnitOfWork
-from storage.delivery import DeliveryRepo, OutboxRow
+from storage.delivery import LEASE, DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo
 from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 5.0
+# Real seconds between the keeper's rounds: renew the leases held (those with less than half of
+# LEASE left), free the leases of dead processes of this host.
+KEEP_EVERY = 10.0
 
 
 class OutboxSender(RowSender):
@@ -85,9 +92,13 @@ class OutboxSender(RowSender):
         max_bot: Bot | None = None,
         rate: float | None = None,
         concurrency: int | None = None,
+        lease_clock: Clock | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
+        # Leases measure real time (storage/delivery.py): not the app clock, which tests and the
+        # sandbox move by hours. Tests of the leases themselves pass a ManualClock.
+        self.lease_clock = lease_clock or SystemClock()
         self.people = people
         self.catalog = catalog
         self.settings = settings
@@ -114,7 +125,9 @@ class OutboxSender(RowSender):
         self._slots = asyncio.Semaphore(self.concurrency)
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._inflight_people: dict[int, int] = {}  # person (or -row id) -> sends in flight
+        self._held: dict[int, datetime] = {}
         self._task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
         self._stopping = False
         self._idle = asyncio.Event()
         self._health = StateLog(log)
@@ -124,16 +137,18 @@ class OutboxSender(RowSender):
     def start(self) -> None:
         self._stopping = False
         self._task = asyncio.create_task(self._run(), name="outbox-sender")
+        self._keeper = asyncio.create_task(self._keep(), name="outbox-lease-keeper")
 
     async def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Stop taking rows, wait (bounded) for the sends in flight, release unsent leases."""
         self._stopping = True
         self.wakeup.set()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._keeper):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._keeper = None
         pending = [t for t in self._inflight.values() if not t.done()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=timeout)
@@ -147,6 +162,7 @@ class OutboxSender(RowSender):
             await self.repo.release_own()
         self._inflight.clear()
         self._inflight_people.clear()
+        self._held.clear()
         if self._own_limiter:
             self.limiter.close()
 
@@ -182,6 +198,36 @@ class OutboxSender(RowSender):
             if started == 0:
                 await self._idle_wait(wait)
 
+    async def _keep(self) -> None:
+        """The keeper: renew the leases held before they run short, free dead neighbours' leases."""
+        while True:
+            await asyncio.sleep(KEEP_EVERY)
+            try:
+                await self.keep_leases()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # The loop's own round reports a database that fails; a renewal that could not be
+                # written leaves the leases to run short, and no send starts on a short lease.
+                log.debug("outbox lease keeper round failed", exc_info=True)
+
+    async def keep_leases(self) -> None:
+        """One keeper round (tests call it after moving the lease clock)."""
+        now = self.lease_clock.now()
+        short = [row_id for row_id, until in self._held.items() if until - now < LEASE / 2]
+        if short:
+            renewed = await self.repo.renew(short, now)
+            for row_id in short:
+                if row_id in renewed:
+                    self._held[row_id] = renewed[row_id]
+                else:
+                    # Taken over (or finished): its send, if not started, will not start.
+                    self._held.pop(row_id, None)
+        released = await self.repo.release_orphans()
+        if released:
+            log.info("took over %d outbox message(s) left by a stopped worker", released)
+            self.wakeup.set()
+
     async def _idle_wait(self, wait: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wakeup.wait(), timeout=max(0.01, min(1.0, wait)))
@@ -205,7 +251,7 @@ class OutboxSender(RowSender):
         await self._wait_pause()
         # About two seconds of sends per round: a newly enqueued urgent row waits at most that long.
         batch = max(20, int(self.rate * 2))
-        rows = await self.repo.due(self.clock.now(), time.time(), batch, set(self._inflight))
+        rows = await self.repo.due(self.clock.now(), self.lease_clock.now(), batch, set(self._inflight))
         if not rows:
             return 0, 1.0
         # Enqueued for someone who blocked the bot since: never send until they /start again.
@@ -237,7 +283,8 @@ class OutboxSender(RowSender):
             await self.repo.cancel(nowhere, "unreachable on every channel")
         if not picked:
             return 0, soonest
-        claimed = await self.repo.claim([r.id for r, _ in picked], time.time())
+        claimed = await self.repo.claim([r.id for r, _ in picked], self.clock.now(), self.lease_clock.now())
+        self._held.update(claimed)
         picked = [(r, target) for r, target in picked if r.id in claimed]
         started = 0
         for index, (row, target) in enumerate(picked):
@@ -245,7 +292,10 @@ class OutboxSender(RowSender):
             await self._slots.acquire()
             if self._stopping:
                 self._slots.release()
-                await self.repo.release([r.id for r, _ in picked[index:]])
+                left = [r.id for r, _ in picked[index:]]
+                for row_id in left:
+                    self._held.pop(row_id, None)
+                await self.repo.release(left)
                 break
             key = _person_key(row)
             self._inflight_people[key] = self._inflight_people.get(key, 0) + 1
@@ -267,6 +317,7 @@ class OutboxSender(RowSender):
             log.exception("outbox row %s: could not record the outcome", row.id)
         finally:
             self._inflight.pop(row.id, None)
+            self._held.pop(row.id, None)
             key = _person_key(row)
             left = self._inflight_people.pop(key, 1) - 1
             if left > 0:

@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -28,6 +28,7 @@ from bot.i18n import Catalog
 from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends
 from bot.tg.policy import sending
+from bot.tg.send_deadline import SEND_CHECK, LeaseLost, check_send
 from bot.unit_of_work import UnitOfWork
 from storage.delivery import DeliveryRepo, OutboxRow
 from storage.messengers import MessengerRepo, Reach
@@ -41,6 +42,12 @@ MAX_ATTEMPTS = 6
 BACKOFF_BASE = 2.0  # seconds; attempt n waits about BASE**n, jittered by +-50 %
 BACKOFF_CAP = 600.0
 REQUEST_TIMEOUT = 20  # seconds per Bot API call
+# A send starts only while its lease (storage/delivery.py, LEASE = 120 s) has this long to run:
+# asked for before rendering and the limiter's wait (renewed when less is left), then checked again
+# as the request leaves (LAST_MARGIN: the request's longest run, plus room for the clocks of two
+# hosts to differ). So no other worker can take the row over while its send may still be running.
+SEND_MARGIN = timedelta(seconds=60)
+LAST_MARGIN = timedelta(seconds=REQUEST_TIMEOUT + 10)
 
 # Without a channel policy (a Telegram-only school without [channels], see bot/app.py serve) every
 # served messenger may carry everything; rows are still routed by the person's accounts, so a
@@ -76,6 +83,7 @@ class RowSender:
 
     db: UnitOfWork
     clock: Clock
+    lease_clock: Clock
     people: PersonRepo
     catalog: Catalog
     renderers: Mapping[str, Renderer]
@@ -87,6 +95,9 @@ class RowSender:
     limiter: SendLimiter
     stats: SenderStats
     _own_limiter: bool
+    # The rows this worker holds a lease on (claimed, not yet recorded or released) and where each
+    # lease ends; renewed by the sender's keeper, checked before each send.
+    _held: dict[int, datetime]
 
     def _target(self, row: OutboxRow, reach: Reach | None) -> Target | None:
         """The account ``row`` goes to, given its person's ``reach`` (None: the person is reachable on
@@ -101,15 +112,44 @@ class RowSender:
         assert account is not None
         return Target(route.channel, self.wires[route.channel], account.user_id, route.pointer, account.id)
 
+    async def _secure_lease(self, row_id: int) -> bool:
+        """Whether the row's lease has SEND_MARGIN left, renewing it (while still ours) if not."""
+        now = self.lease_clock.now()
+        until = self._held.get(row_id)
+        if until is not None and until - now >= SEND_MARGIN:
+            return True
+        renewed = await self.repo.renew([row_id], now)
+        if row_id not in renewed:
+            self._held.pop(row_id, None)
+            return False
+        self._held[row_id] = renewed[row_id]
+        return True
+
+    def _check_lease(self, row_id: int) -> None:
+        """As the request leaves: the lease must outlast it (see LAST_MARGIN)."""
+        until = self._held.get(row_id)
+        if until is None or until - self.lease_clock.now() < LAST_MARGIN:
+            raise LeaseLost(row_id)
+
     async def _attempt(self, row: OutboxRow, target: Target) -> None:
         now = self.clock.now
         # Logs name the messenger that refused or throttled a send (an operator reads them).
         wire = target.channel.label
+        if not await self._secure_lease(row.id):
+            log.warning("outbox row %s: its lease passed to another worker before the send; not sent here", row.id)
+            return
+        check = SEND_CHECK.set(lambda: self._check_lease(row.id))
         try:
             # The row's class is in force for its send: the session's guard (bot/tg/policy.py) checks
             # it against the channel and logs the send with the notice kind as its purpose.
             with bulk_sends(), sending(DataClass(row.data_class), f"outbox:{row.purpose or row.kind}"):
                 message = await self._deliver(row, target)
+        except LeaseLost:
+            # It waited in the limiter past its lease: not sent, nothing recorded. If the lease is
+            # still ours after all, it is handed back so the row goes at the next round.
+            log.warning("outbox row %s: its lease ran out while the send waited; not sent", row.id)
+            self._held.pop(row.id, None)
+            await self.repo.release([row.id])
         except TelegramRetryAfter as exc:
             self.stats.rate_limited += 1
             if self._own_limiter and target.bot is self.bot:  # a limited session has paused its limiter already
@@ -140,7 +180,12 @@ class RowSender:
                 await self.repo.mark_retry(row.id, error, now() + timedelta(seconds=delay))
         else:
             self.stats.sent += 1
-            await self.repo.mark_sent(row.id, message.message_id, now(), account_id=target.account_id)
+            if not await self.repo.mark_sent(row.id, message.message_id, now(), account_id=target.account_id):
+                # Cannot happen while the margins hold (the lease outlasted the request); if the
+                # clocks of two hosts drift apart it can: say so, the row may go twice.
+                log.error("outbox row %s was sent, but its lease had passed to another worker", row.id)
+        finally:
+            SEND_CHECK.reset(check)
 
     async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
         """The account refuses messages. When the person has another served account, this one is
@@ -215,3 +260,4 @@ class RowSender:
     async def _own_pace(self, target: Target) -> None:
         if self._own_limiter:
             await self.limiter.acquire(target.chat_id, priority=Priority.BULK)
+            check_send()  # as the limited session does once its limiter lets a send go
