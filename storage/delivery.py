@@ -44,7 +44,8 @@ from typing import Any
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import workers
 from storage.accounts import AccountRepo
-from storage.db import database_of, raw
+from storage.db import database_of, dialect_of, raw
+from storage.dialect import returning_id
 from storage.timefmt import to_db
 
 # How long a claim or a renewal holds a row (app clock). A worker renews well before this runs out.
@@ -159,7 +160,7 @@ class DeliveryRepo:
         conditions = f"id IN ({_marks(ids)}) AND status = 'pending' AND next_attempt_at <= ? AND {_FREE}"
         params: list[Any] = [*ids, to_db(now), self.owner, to_db(lease_now)]
         async with self.db.transaction() as conn:
-            if getattr(conn, "dialect", "sqlite") == "postgres":
+            if dialect_of(conn) == "postgres":
                 # Rows another claim has locked are skipped, not waited for; the condition is checked
                 # again on the locked rows, so a row taken meanwhile is not taken twice.
                 sql = (
@@ -319,12 +320,12 @@ class DeliveryRepo:
         reachable: int, now: datetime,
     ) -> int:
         conn = raw(conn)
-        cur = await conn.execute(
+        return await returning_id(
+            conn,
             "INSERT INTO broadcasts(created_by, audience, text, total, reachable, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (created_by, audience, text, total, reachable, to_db(now)),
         )
-        return int(cur.lastrowid or 0)
 
     async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None:
         async with self.db.transaction() as conn:

@@ -96,8 +96,9 @@ class OutboxRepo:
         if kind != "text" and payload.renderer is None and payload.file_id is None:
             raise ValueError("photo and document messages need a renderer or a file_id")
         cur = await conn.execute(
-            "INSERT OR IGNORE INTO outbox(dedupe_key, person_id, kind, payload, priority, status,"
-            " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+            "INSERT INTO outbox(dedupe_key, person_id, kind, payload, priority, status,"
+            " next_attempt_at, broadcast_id, created_at, data_class) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)"
+            " ON CONFLICT (dedupe_key) DO NOTHING",
             (
                 dedupe_key,
                 person_id,
