@@ -7,6 +7,7 @@
 - `list`: the schools, with whether each has its own bots (never a token).
 - `import KEY roster|codes|plan FILE`: the one-school importers (bot/cli_app.py `cmd_import`), run on
   the school's own `Core` (bot/district/schools.py), under the school store's lock.
+- `admin-token KEY`: a school's first IT officer, as `schoolbot admin-token` makes one.
 - `status`: the district's coverage table (bot/services/district.py), counts only.
 - `add-operator --full-name N --telegram ID --max ID`: a person of the district role.
 
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from bot.channels import Channel
 from bot.cli import cli_lang
+from bot.cli_app import cmd_admin_token as admin_token_for
 from bot.cli_app import cmd_import as import_into
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
@@ -151,6 +153,28 @@ async def _import(
             await core.close()
     finally:
         lock.release()
+
+
+# --- admin-token --------------------------------------------------------------------------------------------
+async def cmd_admin_token(args: argparse.Namespace) -> int:
+    return await _with_registry(args, _admin_token)
+
+
+async def _admin_token(
+    settings: Settings, store: DistrictStore, registry: DistrictRegistry, args: argparse.Namespace, t: Translator
+) -> int:
+    """The school's first IT officer, as `schoolbot admin-token` makes one for a single school: a district
+    operator is no school's administrator (bot/district/schools.py), so each school gets its own."""
+    school = await _school(registry, args.key, t)
+    core = school_core(settings, school)
+    await core.open()
+    try:
+        print(t("district.import_school", title=school.title, key=school.key))
+        with acting_as(CLI):
+            code: int = await admin_token_for(core, args, t)
+        return code
+    finally:
+        await core.close()
 
 
 # --- status -------------------------------------------------------------------------------------------------

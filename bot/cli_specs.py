@@ -276,6 +276,12 @@ def district(sub: SubParsers, export: SubParsers) -> None:
                    help="roster only: apply although staff or more than a fifth of the people leave")
     i.set_defaults(entry="bot.cli_district:cmd_import")
 
+    k = inner.add_parser("admin-token", help="a one-time token that makes its user the school's IT officer")
+    k.add_argument("key", help="the school's key")
+    k.add_argument("--bot-username", default="", help="print a t.me link for this bot")
+    k.add_argument("--max-bot-username", default="", help="print a max.ru link for this bot in MAX")
+    k.set_defaults(entry="bot.cli_district:cmd_admin_token")
+
     st = inner.add_parser("status", help="coverage across schools: plan, consent, activation (counts only)")
     st.set_defaults(entry="bot.cli_district:cmd_status")
 

@@ -5,16 +5,20 @@ code in it, and a district officer."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot import cli
+from bot.app import build_dispatcher
+from bot.channels import Channel
 from storage.district import district_store_path, school_folder, school_store_path
 from tests.codes_helpers import CODES, codes_csv
-from tests.district_helpers import school_toml
-from tests.harness import ROSTER_ROWS, roster_csv
+from tests.district_helpers import built_district, district_settings, school_toml
+from tests.harness import ROSTER_ROWS, Harness, roster_csv
+from tests.mocked_bot import MockedBot
 
 TELEGRAM_TOKEN = "123456:SCHOOL-ALPHA-SECRET-TOKEN"
 MAX_TOKEN = "max-alpha-secret-token-0001"
@@ -181,3 +185,27 @@ def test_an_unknown_school_is_named_with_those_there_are(
     assert add(capsys, tmp_path, "alpha", "Альфа")[0] == 0
     code, _, err = run(capsys, "district", "import", "beta", "roster", "roster.csv")
     assert code == 2 and "Школы с ключом «beta» в районе нет. Есть: alpha." in err
+
+
+def test_a_schools_admin_token_makes_an_it_officer_of_that_school_only(
+    district_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert add(capsys, tmp_path, "alpha", "Альфа")[0] == 0
+    assert add(capsys, tmp_path, "beta", "Бета")[0] == 0
+    code, out, err = run(capsys, "district", "admin-token", "alpha")
+    assert code == 0, err
+    token = next(line.split()[1] for line in out.splitlines() if line.startswith("/start "))
+
+    async def start() -> tuple[bool, bool]:
+        settings = district_settings(tmp_path)
+        async with built_district(settings) as district:
+            alpha, beta = (Harness(district.schools[k], MockedBot(), build_dispatcher(district.schools[k]))
+                           for k in ("alpha", "beta"))
+            await alpha.text(4242, f"/start {token}")
+            # The same token means nothing to the other school.
+            await beta.text(4242, f"/start {token}")
+            in_alpha = await alpha.app.people.by_account(Channel.TELEGRAM, 4242)
+            in_beta = await beta.app.people.by_account(Channel.TELEGRAM, 4242)
+            return in_alpha is not None and in_alpha.has_role("it_officer"), in_beta is not None
+
+    assert asyncio.run(start()) == (True, False)
