@@ -291,6 +291,16 @@ def district(sub: SubParsers, export: SubParsers) -> None:
     o.add_argument("--max", type=int, action="append", default=[], help="the officer's MAX user id")
     o.set_defaults(entry="bot.cli_district:cmd_add_operator")
 
+    b = inner.add_parser("broadcast", help="a message to every family of every school, each through its school's bot")
+    b.add_argument("--text", required=True, help="the message (plain text)")
+    b.add_argument("--audience", default="parents", help="parents (default) | staff | role:<role> | all")
+    b.add_argument("--school", action="append", default=[], help="only this school (by key; may repeat)")
+    b.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    b.add_argument("--no-personal-data", action="store_true",
+                   help="the text names nobody and says nothing about children: send it as a public notice")
+    b.add_argument("--wait", action="store_true", help="follow the delivery until every school's broadcast is done")
+    b.set_defaults(entry="bot.cli_district_broadcast:cmd_district_broadcast")
+
 
 # After the entry points' own commands and the `export` group, in this order.
 COMMANDS: tuple[Register, ...] = (
