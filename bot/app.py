@@ -14,12 +14,15 @@ import contextlib
 import gc
 import logging
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from aiogram import Bot, Dispatcher, Router
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import User
 from aiogram.utils.token import TokenValidationError
 
 from bot import capabilities
@@ -220,7 +223,7 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_dispatcher(app: App) -> Dispatcher:
 
-    dp = Dispatcher(storage=SQLiteStorage(app.db))
+    dp = Dispatcher(storage=fsm_storage(app))
     app.update_guard = install_middlewares(dp, app.db, app.people, app.catalog)
     dp.update.outer_middleware(GuardedBots(app.send_guard))
     install_error_handler(dp)
@@ -238,35 +241,7 @@ def build_dispatcher(app: App) -> Dispatcher:
     async def on_startup(bot: Bot) -> None:
         # aiogram passes the last of the polled bots; the primary wire is the one set by `serve`.
         bot = app.bot or bot
-        await app.open()
-        # The consent ledger's hash chain, checked before anything else is sent (alerts go out
-        # through the outbox; the bot starts either way, see bot/services/ledger.py).
-        await app.services.ledger.check_at_start()
-        me = await bot.get_me()
-        app.served.serve(channel_of(bot), me.username)
-        # A convenience: a failure is one line and a background retry, never a stopped bot.
-        retry = await try_or_retry(
-            lambda: set_default_commands(bot, app.catalog),
-            failed_key="commands_failed", recovered_key="commands_recovered",
-        )
-        app.commands_retry = retry
-        if app.max_bot is not None:
-            try:
-                await set_default_commands(app.max_bot, app.catalog)
-            except Exception as exc:  # a convenience, as for Telegram: the bot serves without it
-                log.warning("MAX command list not set: %s", type(exc).__name__)
-            # Pointers on Telegram lead to the bot in MAX: its name, when MAX tells it.
-            try:
-                max_me = await app.max_bot.get_me()
-            except Exception as exc:
-                log.warning("MAX bot name not known (%s): pointers say 'the school's bot in MAX'", type(exc).__name__)
-                max_me = None
-            app.send_guard.serve_max(max_me.username if max_me is not None else None)
-            app.served.serve(Channel.MAX, max_me.username if max_me is not None else None)
-        app.sender = app.new_sender(bot, max_bot=app.max_bot)
-        app.sender.start()
-        await app.watchers.resume(bot)
-        app.scheduler.start(app.tick)
+        me = await start_school(app, bot)
         log.info("schoolbot started as @%s", me.username or "")
         # The operator's console says it in their language, whatever the log level.
         print(startup_text("started", username=me.username or ""), file=sys.stderr, flush=True)
@@ -275,22 +250,67 @@ def build_dispatcher(app: App) -> Dispatcher:
         # Graceful stop: polling has stopped; let running handlers and the sends in flight finish
         # (bounded), then close the database. Whatever is cut off is retried at the next start.
         await app.scheduler.shutdown()
-        await _wait_for_handlers(app, dp, timeout=SHUTDOWN_GRACE)
-        await app.watchers.stop()
-        retry, app.commands_retry = app.commands_retry, None
-        if retry is not None:
-            retry.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await retry
-        if app.sender is not None:
-            await app.sender.stop(timeout=SHUTDOWN_GRACE)
-        await app.close()
+        await _wait_for_handlers([app.update_guard], timeout=SHUTDOWN_GRACE)
+        await stop_school(app)
         log.info("schoolbot stopped")
         print(startup_text("stopped"), file=sys.stderr, flush=True)
 
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)
     return dp
+
+
+async def start_school(app: App, bot: Bot, *, commands: bool = True) -> User:
+    """What serving a school starts once its bots are known (`app.bot`, `app.max_bot`; ``bot`` the
+    primary): the database, the ledger's check, the bots' names and command lists, the outbox sender,
+    the progress watchers and the scheduler's tick. One school's bot (`build_dispatcher`) and each
+    school of a district (bot/multibot.py) alike; ``commands`` False: the bot's command list is another
+    school's to set (a district bot serves many). Returns the primary bot's own User."""
+    await app.open()
+    # The consent ledger's hash chain, checked before anything else is sent (alerts go out
+    # through the outbox; the bot starts either way, see bot/services/ledger.py).
+    await app.services.ledger.check_at_start()
+    me = await bot.get_me()
+    app.served.serve(channel_of(bot), me.username)
+    # A convenience: a failure is one line and a background retry, never a stopped bot.
+    if commands:
+        app.commands_retry = await try_or_retry(
+            lambda: set_default_commands(bot, app.catalog),
+            failed_key="commands_failed", recovered_key="commands_recovered",
+        )
+    if app.max_bot is not None:
+        if commands:
+            try:
+                await set_default_commands(app.max_bot, app.catalog)
+            except Exception as exc:  # a convenience, as for Telegram: the bot serves without it
+                log.warning("MAX command list not set: %s", type(exc).__name__)
+        # Pointers on Telegram lead to the bot in MAX: its name, when MAX tells it.
+        try:
+            max_me = await app.max_bot.get_me()
+        except Exception as exc:
+            log.warning("MAX bot name not known (%s): pointers say 'the school's bot in MAX'", type(exc).__name__)
+            max_me = None
+        app.send_guard.serve_max(max_me.username if max_me is not None else None)
+        app.served.serve(Channel.MAX, max_me.username if max_me is not None else None)
+    app.sender = app.new_sender(bot, max_bot=app.max_bot)
+    app.sender.start()
+    await app.watchers.resume(bot)
+    app.scheduler.start(app.tick)
+    return me
+
+
+async def stop_school(app: App) -> None:
+    """The school's part of a graceful stop, once its scheduler is stopped and the handlers ran:
+    watchers, the command list's retry, the sends in flight (bounded), then the database."""
+    await app.watchers.stop()
+    retry, app.commands_retry = app.commands_retry, None
+    if retry is not None:
+        retry.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await retry
+    if app.sender is not None:
+        await app.sender.stop(timeout=SHUTDOWN_GRACE)
+    await app.close()
 
 
 def channel_rules_line(rules: ChannelRules, catalog: Catalog, *, max_served: bool) -> str:
@@ -324,13 +344,12 @@ def filter_params(dp: Dispatcher) -> set[str]:
 SHUTDOWN_GRACE = 5.0  # seconds for running handlers, then as much for the sends in flight
 
 
-async def _wait_for_handlers(app: App, dp: Dispatcher, *, timeout: float) -> None:
-    # The update guard counts the handlers running (nothing of aiogram's private state is read).
-    guard = app.update_guard
+async def _wait_for_handlers(guards: Sequence[UpdateGuard | None], *, timeout: float) -> None:
+    # The update guards count the handlers running (nothing of aiogram's private state is read).
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     # The guard keeps a plain counter (no event to wait on); a short poll is fine at shutdown.
-    while guard is not None and guard.in_flight > 0 and loop.time() < deadline:  # noqa: ASYNC110
+    while any(g is not None and g.in_flight > 0 for g in guards) and loop.time() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
 
 
@@ -340,6 +359,30 @@ async def stop_serving(app: App) -> None:
         app.webhook_stop.set()
     elif app.dispatcher is not None:
         await app.dispatcher.stop_polling()
+
+
+def attach_bots(app: App, bot: Bot, max_bot: Bot | None) -> list[Channel]:
+    """The school's bots (``bot`` the primary, ``max_bot`` MAX beside it): the send guard on their
+    sessions, the messengers served; returns the wires."""
+    bots = [b for b in (bot, max_bot) if b is not None]
+    app.bot, app.max_bot = bot, max_bot
+    for each in bots:
+        if isinstance(each.session, MaxSession):
+            # MAX's polling marker survives a restart (migration 035); see bot/max/session.py.
+            each.session.marker_store = UpdateCursorRepo(app.db, "max")
+    wires = [channel_of(b) for b in bots]
+    app.send_guard.protect(bot)
+    app.send_guard.protect(max_bot)
+    if Channel.MAX in wires:
+        app.send_guard.serve_max(None)
+    for wire in wires:
+        app.served.serve(wire)
+    return wires
+
+
+def fsm_storage(app: App) -> BaseStorage:
+    """Where the school's conversations in progress are kept (bot/tg/fsm.py)."""
+    return SQLiteStorage(app.db)
 
 
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot | None = None) -> None:
@@ -366,18 +409,7 @@ async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot
         if max_bot is not None:
             await max_bot.session.close()
         raise
-    app.bot, app.max_bot = bot, max_bot
-    for each in bots:
-        if isinstance(each.session, MaxSession):
-            # MAX's polling marker survives a restart (migration 035); see bot/max/session.py.
-            each.session.marker_store = UpdateCursorRepo(app.db, "max")
-    wires = [channel_of(b) for b in bots]
-    app.send_guard.protect(bot)
-    app.send_guard.protect(max_bot)
-    if Channel.MAX in wires:
-        app.send_guard.serve_max(None)
-    for wire in wires:
-        app.served.serve(wire)
+    wires = attach_bots(app, bot, max_bot)
     served_max = Channel.MAX in wires
     log.info(channel_rules_line(app.channels, app.catalog, max_served=served_max))
     # Which messengers people are reached on (a MAX-only school: MAX alone, no Telegram).

@@ -72,6 +72,9 @@ class ServedBots:
     messenger told it at start (None until then, or when it would not say)."""
 
     usernames: dict[Channel, str | None] = field(default_factory=dict)
+    # Put before a start payload: a district bot serving the school (bot/multibot.py) learns the
+    # school from it (``<school key>-<payload>``); empty for the school's own bots.
+    payload_prefix: str = ""
 
     def serve(self, channel: Channel, username: str | None = None) -> None:
         self.usernames[channel] = username or self.usernames.get(channel)

@@ -2,6 +2,9 @@
 
 One aiohttp server listens on WEBHOOK_LISTEN:WEBHOOK_PORT (plain HTTP; the reverse proxy in front of
 it holds the certificate) with one route per messenger: WEBHOOK_URL/telegram and WEBHOOK_URL/max.
+One process serving many bots (a district, bot/multibot.py) has one route per messenger per bot,
+WEBHOOK_URL/telegram/<bot key> and WEBHOOK_URL/max/<bot key>, each with its own secret (derived from
+WEBHOOK_SECRET and the bot's key), all feeding one Dispatcher with the Bot that received the update.
 - Telegram: aiogram's SimpleRequestHandler; setWebhook with ``secret_token``, which Telegram sends
   back in ``X-Telegram-Bot-Api-Secret-Token``.
 - MAX: our handler; the update is converted by the MAX session (bot.max.convert, the same code as
@@ -58,19 +61,35 @@ def wire_name(bot: Bot) -> str:
     return WIRE_NAMES[channel_of(bot)]
 
 
-def wire_secret(settings: Settings, channel: Channel) -> str:
-    """The secret one messenger sends back: HMAC-SHA256 of the channel's name under WEBHOOK_SECRET,
-    in hex (within both platforms' alphabet and length)."""
+def wire_secret(settings: Settings, channel: Channel, key: str | None = None) -> str:
+    """The secret one messenger sends back: HMAC-SHA256 of the channel's name (and, for one of many
+    bots, its key: ``telegram/<key>``) under WEBHOOK_SECRET, in hex (within both platforms' alphabet
+    and length). Each bot has its own: one bot's platform never learns the secret of another's door."""
     if settings.webhook_secret is None:
         raise StartupError(webhook_text("no_secret"))
-    key = settings.webhook_secret.get_secret_value().encode()
-    return hmac.new(key, channel.value.encode(), hashlib.sha256).hexdigest()
+    secret = settings.webhook_secret.get_secret_value().encode()
+    name = channel.value if key is None else f"{channel.value}/{key}"
+    return hmac.new(secret, name.encode(), hashlib.sha256).hexdigest()
 
 
-def wire_url(settings: Settings, channel: Channel) -> str:
+def wire_url(settings: Settings, channel: Channel, key: str | None = None) -> str:
+    """WEBHOOK_URL/<messenger>, and /<key> after it for one of many bots (bot/multibot.py)."""
     if not settings.webhook_url:
         raise StartupError(webhook_text("bad_url"))
-    return f"{settings.webhook_url}/{channel.value}"
+    return f"{settings.webhook_url}/{channel.value}" + (f"/{key}" if key is not None else "")
+
+
+@dataclass(frozen=True)
+class Hook:
+    """One bot the server receives for: ``key`` None for a school's one bot (WEBHOOK_URL/telegram),
+    else the bot's key among many (WEBHOOK_URL/telegram/<key>)."""
+
+    bot: Bot
+    key: str | None = None
+
+    @property
+    def channel(self) -> Channel:
+        return channel_of(self.bot)
 
 
 def peer(request: web.Request) -> str:
@@ -136,31 +155,30 @@ class WebhookServer:
 
     dp: Dispatcher
     settings: Settings
-    bots: Sequence[Bot]
+    hooks: Sequence[Hook]
 
     def application(self) -> web.Application:
         app = web.Application()
-        for bot in self.bots:
-            channel = channel_of(bot)
-            path = urlsplit(wire_url(self.settings, channel)).path
-            secret = wire_secret(self.settings, channel)
-            if channel is Channel.MAX:
-                app.router.add_post(path, MaxWebhook(self.dp, bot, secret).handle)
+        for hook in self.hooks:
+            path = urlsplit(wire_url(self.settings, hook.channel, hook.key)).path
+            secret = wire_secret(self.settings, hook.channel, hook.key)
+            if hook.channel is Channel.MAX:
+                app.router.add_post(path, MaxWebhook(self.dp, hook.bot, secret).handle)
             else:
-                TelegramWebhook(self.dp, bot, secret).register(app, path=path)
+                TelegramWebhook(self.dp, hook.bot, secret).register(app, path=path)
         return app
 
     @property
     def listen(self) -> str:
         return f"{self.settings.webhook_listen}:{self.settings.webhook_port}"
 
-    async def register(self, bot: Bot) -> None:
+    async def register(self, hook: Hook) -> None:
         """setWebhook (MAX: the subscription) and a check that the messenger now holds it."""
-        channel = channel_of(bot)
-        name, url = WIRE_NAMES[channel], wire_url(self.settings, channel)
+        bot, channel = hook.bot, hook.channel
+        name, url = WIRE_NAMES[channel], wire_url(self.settings, channel, hook.key)
         try:
             await bot.set_webhook(
-                url, secret_token=wire_secret(self.settings, channel), drop_pending_updates=False,
+                url, secret_token=wire_secret(self.settings, channel, hook.key), drop_pending_updates=False,
                 allowed_updates=self.dp.resolve_used_update_types(),
             )  # fmt: skip
             if isinstance(bot.session, MaxSession):
@@ -190,8 +208,8 @@ class WebhookServer:
                 raise StartupError(
                     webhook_text("listen_failed", listen=self.listen, detail=exc.strerror or type(exc).__name__)
                 ) from None
-            for bot in self.bots:
-                await self.register(bot)
+            for hook in self.hooks:
+                await self.register(hook)
             loop = asyncio.get_running_loop()
             signals = (signal.SIGTERM, signal.SIGINT) if handle_signals else ()
             for signum in signals:
@@ -220,19 +238,30 @@ async def drop_leftover_webhook(bot: Bot) -> None:
 
 
 async def serve_webhooks(
-    dp: Dispatcher, settings: Settings, bots: Sequence[Bot], stop: asyncio.Event, *, handle_signals: bool
+    dp: Dispatcher, settings: Settings, bots: Sequence[Bot | Hook], stop: asyncio.Event, *, handle_signals: bool
 ) -> None:
-    """Startup hooks, the server until ``stop``, shutdown hooks: what start_polling does for polling."""
-    primary = bots[0]
-    workflow = {"dispatcher": dp, "bots": list(bots), **dp.workflow_data}
+    """Startup hooks, the server until ``stop``, shutdown hooks: what start_polling does for polling.
+    ``bots``: a school's bots (one route per messenger), or the hooks of many (bot/multibot.py)."""
+    hooks = [each if isinstance(each, Hook) else Hook(each) for each in bots]
+    every = _distinct([hook.bot for hook in hooks])
+    primary = every[0]
+    workflow = {"dispatcher": dp, "bots": every, **dp.workflow_data}
     try:
-        for bot in bots:
+        for bot in every:
             await bot.me()  # MAX's session learns its bot id here, as polling's start does
         await dp.emit_startup(bot=primary, **workflow)
         try:
-            await WebhookServer(dp, settings, bots).run(stop, handle_signals=handle_signals)
+            await WebhookServer(dp, settings, hooks).run(stop, handle_signals=handle_signals)
         finally:
             await dp.emit_shutdown(bot=primary, **workflow)
     finally:
-        for bot in bots:
+        for bot in every:
             await bot.session.close()
+
+
+def _distinct(bots: Sequence[Bot]) -> list[Bot]:
+    # By identity: aiogram's Bot compares by token, and every MAX Bot carries the same placeholder.
+    seen: dict[int, Bot] = {}
+    for bot in bots:
+        seen.setdefault(id(bot), bot)
+    return list(seen.values())

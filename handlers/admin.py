@@ -274,13 +274,14 @@ async def sign_in_links(bot: Bot, served: ServedBots, token: str, t: Translator)
     here = channel_of(bot)
     channels = served.channels if here in served.channels else [*served.channels, here]
     lines = []
+    payload = served.payload_prefix + token  # a district bot's: the school's key first
     for channel in channels:
         username = served.usernames.get(channel)
         if not username and channel is here:
             username = (await bot.me()).username  # aiogram keeps it after the first call
         lines.append(
-            t("admin.link_line", messenger=channel.label, link=deep_link(channel, username, token)) if username
-            else t("admin.link_line_typed", messenger=channel.label, command=f"/start {token}")
+            t("admin.link_line", messenger=channel.label, link=deep_link(channel, username, payload)) if username
+            else t("admin.link_line_typed", messenger=channel.label, command=f"/start {payload}")
         )
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from aiogram import Dispatcher
 from bot.app import build_routers
 from bot.i18n import Catalog
 from bot.tg.policy_doc import handler_rows, render
-from handlers import district
+from handlers import district, district_bot
 from handlers.errors import install_error_handler
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "data-classes.md"
@@ -27,10 +27,12 @@ DISTRICT_ROUTERS = ("district",)
 
 
 def dispatcher() -> Dispatcher:
-    """The handlers as bot/app.py build_dispatcher registers them, and the district role's on the
+    """The handlers as bot/app.py build_dispatcher registers them, the district bot's picker first
+    (bot/multibot.py registers it before the capabilities' routers), and the district role's on the
     district's bot (bot/district/runtime.py)."""
     dp = Dispatcher()
     install_error_handler(dp)
+    dp.include_router(district_bot.build_router())
     dp.include_routers(*build_routers())
     dp.include_router(district.build_router())
     return dp

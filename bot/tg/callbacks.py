@@ -399,3 +399,9 @@ class AckAdm(CallbackData, prefix="aka"):
     action: AckAdminAction
     cid: int = 0
     arg: str = ""
+
+
+class SchoolPick(CallbackData, prefix="dsc"):
+    """The district bot's school picker (bot/multibot.py): the school's key."""
+
+    key: str

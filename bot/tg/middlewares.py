@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+SCHOOL_VALUES = "school_values"
+"""The update's data entry with the chosen school's values for handlers (see ``Dependencies``)."""
+
 
 class UpdateGuard(BaseMiddleware):
     """Drops an update whose effects already happened (same update_id delivered again), on every
@@ -39,17 +42,22 @@ class UpdateGuard(BaseMiddleware):
     posts again, sometimes while the first delivery still runs).
 
     An update that wrote is known by its processed_updates row (restarts included); one that only
-    answered is remembered in memory once handled, and one still running drops its twin at once."""
+    answered is remembered in memory once handled, and one still running drops its twin at once.
 
-    def __init__(self, db: Database) -> None:
+    Update ids are a bot's own (two bots both deliver an update 1): a store that receives from two bots
+    (a school's own bot and the district's, bot/multibot.py) gives each an ``id_base``, the id space its
+    ids are recorded in (``id_base + update_id``; 0, the one bot of a school, keeps ids as they are)."""
+
+    def __init__(self, db: Database, *, id_base: int = 0) -> None:
         self.db = db
+        self.id_base = id_base
         self.in_flight = 0
         self._running: set[int] = set()
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        update_id = event.update_id
+        update_id = self.id_base + event.update_id
         if self.db.is_processed(update_id) or update_id in self._running:
             log.info("update %s already processed, skipped", update_id)
             return UNHANDLED
@@ -100,7 +108,11 @@ class Dependencies(BaseMiddleware):
     the school, the policy...). An inner middleware: aiogram runs it once per update, for the matched
     handler only, so the dozens of filters checked on the way do not each copy forty more entries
     (P5, a plain text: 0.69 of bare aiogram with them in the Dispatcher's data, see bench/run.py).
-    What a filter itself asks for stays in the Dispatcher's data."""
+    What a filter itself asks for stays in the Dispatcher's data.
+
+    One process serving many schools (bot/multibot.py) has one Dispatcher: the school of the update is
+    chosen by an outer middleware, which puts that school's values under ``SCHOOL_VALUES`` in the
+    update's data; they are handed over instead of the fixed ones."""
 
     def __init__(self, values: Mapping[str, object]) -> None:
         self.values = dict(values)
@@ -112,7 +124,8 @@ class Dependencies(BaseMiddleware):
         data: dict[str, Any],
     ) -> Any:
         # aiogram's own entries (bot, state, event_from_user...) win over ours.
-        return await handler(event, {**self.values, **data})
+        values = data.get(SCHOOL_VALUES, self.values)
+        return await handler(event, {**values, **data})
 
 
 def install_dependencies(dp: Dispatcher, values: Mapping[str, object]) -> None:

@@ -268,6 +268,11 @@ class SendGuard:
         bot.session.middleware(self)
         self._sessions.add(bot.session)
 
+    def delegated(self, bot: Bot) -> None:
+        """``bot``'s session already passes its requests to this guard when they are this school's (a
+        district bot serving many schools, bot/multibot.py): ``protect`` leaves it as it is."""
+        self._sessions.add(bot.session)
+
     def serve_max(self, username: str | None) -> None:
         """MAX is served (``username``: its bot's, when known): pointers lead there."""
         self.pointers.max_served = True
