@@ -22,8 +22,8 @@ from handlers import district, district_bot
 from handlers.errors import install_error_handler
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "data-classes.md"
-# Routers of the district's bot only (#27), not of a school's: listed after the school bot's.
-DISTRICT_ROUTERS = ("district",)
+# Routers of the district's bot only (#27), not of a school's: the picker first (bot/multibot.py), the role after.
+DISTRICT_ROUTERS = ("district_bot", "district")
 
 
 def dispatcher() -> Dispatcher:
