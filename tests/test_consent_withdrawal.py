@@ -41,13 +41,15 @@ async def _withdrawn(h: Harness) -> int:
     kolya = await person_id(h.app, KOLYA)
     codes = await CodeRepo(h.app.db).active_for([kolya])
     assert len(codes) == 1
-    # The card went out and reached the family (recorded as the sender records Telegram's answer).
+    # The card went out and reached the family (recorded as the sender records Telegram's answer,
+    # under its lease: storage/delivery.py).
     delivery = DeliveryRepo(h.app.db)
     for n, (row_id, account_id) in enumerate(await h.app.db.fetchall(
         "SELECT o.id, a.id FROM outbox o JOIN accounts a ON a.person_id = o.person_id AND a.channel = 'telegram'"
         " WHERE o.dedupe_key LIKE 'code:%'"
     )):
-        await delivery.mark_sent(int(row_id), 500 + n, h.clock.now(), account_id=int(account_id))
+        assert await delivery.claim([int(row_id)], h.clock.now(), h.clock.now())
+        assert await delivery.mark_sent(int(row_id), 500 + n, h.clock.now(), account_id=int(account_id))
     assert await CodeRepo(h.app.db).was_delivered_to(codes[0].id, await person_id(h.app, OLEG))
     keys = buttons(last_with_buttons(await h.text(PARENT_ONE, "/consent")))
     confirm = last_with_buttons(await h.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"]))

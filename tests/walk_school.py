@@ -89,7 +89,10 @@ async def school(h: Harness, mx: Harness) -> None:
         h.clock.set(start + timedelta(days=day))
         await h.app.tick()
     first = await h.app.db.fetchval("SELECT min(id) FROM outbox")
-    await DeliveryRepo(h.app.db).mark_dead(int(first), "Forbidden: bot was blocked by the user")
+    # As the sender records it: under its own lease (storage/delivery.py).
+    delivery = DeliveryRepo(h.app.db)
+    assert await delivery.claim([int(first)], h.clock.now(), h.clock.now())
+    assert await delivery.mark_dead(int(first), "Forbidden: bot was blocked by the user")
 
 
 async def notice_buttons(h: Harness, who: int) -> list[str]:
