@@ -26,17 +26,20 @@ import logging
 import os
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
 from bot.unit_of_work import UnitOfWork
-from storage.db import StorageError, database_of, private_dir
+from storage.db import INTEGRITY_ERRORS, StorageError, database_of, private_dir
+from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
 log = logging.getLogger(__name__)
@@ -110,9 +113,151 @@ def district_migrations() -> list[tuple[int, str, str]]:
     return found
 
 
-class DistrictStore:
-    """The registry on SQLite: one connection, writes serialised by a lock (a handful of rows, written
-    by the operator's commands; the bot only reads it)."""
+def statements(script: str) -> list[str]:
+    """A registry migration's statements, one by one (both drivers run one statement per call). The
+    registry's migrations are plain DDL: no trigger or function body holds a `;` of its own, and no
+    string literal holds `--` or `;`."""
+    lines = [line.split("--", 1)[0] for line in script.splitlines()]  # comments may hold a `;`
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]
+
+
+class DistrictStore(ABC):
+    """The registry, whatever the backend: its SQL is written once on `SqlConn` (storage/sql.py: `?`
+    placeholders, portable statements), and a backend supplies the connection: `SqliteDistrictStore`
+    (district.db in DISTRICT_DIR) here, a PostgreSQL one in the `district` schema. A handful of rows,
+    written by the operator's commands and the district bot's school choices."""
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool: ...
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect and apply the registry's migrations."""
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    def _transaction(self) -> AbstractAsyncContextManager[SqlConn]: ...
+
+    async def _migrate(self) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS district_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+                " applied_at TEXT NOT NULL)"
+            )
+        applied = {int(r[0]) for r in await self._read("SELECT number FROM district_migrations")}
+        for number, name, sql in district_migrations():
+            if number in applied:
+                continue
+            log.info("applying district migration %s", name)
+            async with self._transaction() as conn:  # one migration, atomic
+                for statement in statements(sql):
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO district_migrations(number, name, applied_at) VALUES (?, ?, ?)",
+                    (number, name, to_db(datetime.now(UTC))),
+                )
+
+
+    # --- schools ------------------------------------------------------------------------------------
+    @staticmethod
+    def _school(row: Row) -> SchoolRecord:
+        return SchoolRecord(
+            key=row["key"], title=row["title"], settings_toml=row["settings_toml"],
+            created_at=from_db(row["created_at"]), telegram_token=row["telegram_token"], max_token=row["max_token"],
+        )
+
+    async def schools(self) -> list[SchoolRecord]:
+        rows = await self._read(
+            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools ORDER BY key"
+        )
+        return [self._school(r) for r in rows]
+
+    async def school(self, key: str) -> SchoolRecord | None:
+        rows = await self._read(
+            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools WHERE key = ?",
+            (key,),
+        )
+        return next((self._school(r) for r in rows), None)
+
+    async def add_school(self, record: SchoolRecord) -> None:
+        async with self._transaction() as conn:
+            try:
+                await conn.execute(
+                    "INSERT INTO schools(key, title, settings_toml, telegram_token, max_token, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (record.key, record.title, record.settings_toml, record.telegram_token, record.max_token,
+                     to_db(record.created_at)),
+                )
+            except INTEGRITY_ERRORS:
+                raise DuplicateSchool(record.key) from None
+
+    # --- operators ----------------------------------------------------------------------------------
+    async def operators(self) -> list[OperatorRecord]:
+        people = await self._read("SELECT id, full_name, created_at FROM operators ORDER BY id")
+        accounts = await self._read(
+            "SELECT operator_id, channel, user_id FROM operator_accounts ORDER BY channel, user_id"
+        )
+        by_operator: dict[int, list[tuple[str, int]]] = {}
+        for a in accounts:
+            by_operator.setdefault(int(a["operator_id"]), []).append((str(a["channel"]), int(a["user_id"])))
+        return [
+            OperatorRecord(int(p["id"]), p["full_name"], tuple(by_operator.get(int(p["id"]), ())),
+                           from_db(p["created_at"]))
+            for p in people
+        ]
+
+    async def operator_by_account(self, channel: str, user_id: int) -> OperatorRecord | None:
+        rows = await self._read(
+            "SELECT operator_id FROM operator_accounts WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        if not rows:
+            return None
+        wanted = int(rows[0][0])
+        return next((o for o in await self.operators() if o.id == wanted), None)
+
+    async def add_operator(self, full_name: str, accounts: Iterable[tuple[str, int]], now: datetime) -> OperatorRecord:
+        wanted = tuple(dict.fromkeys(accounts))
+        async with self._transaction() as conn:
+            rows = list(await conn.execute_fetchall("SELECT COALESCE(MAX(id), 0) + 1 FROM operators"))
+            new_id = int(rows[0][0])
+            await conn.execute(
+                "INSERT INTO operators(id, full_name, created_at) VALUES (?, ?, ?)", (new_id, full_name, to_db(now))
+            )
+            for channel, user_id in wanted:
+                try:
+                    await conn.execute(
+                        "INSERT INTO operator_accounts(operator_id, channel, user_id) VALUES (?, ?, ?)",
+                        (new_id, channel, user_id),
+                    )
+                except INTEGRITY_ERRORS:
+                    raise AccountTaken(f"{channel}:{user_id}") from None
+        return OperatorRecord(new_id, full_name, wanted, now)
+
+    # --- the district bot's remembered choices ----------------------------------------------------------
+    async def chosen(self, channel: str, user_id: int) -> str | None:
+        rows = await self._read(
+            "SELECT school_key FROM school_choices WHERE channel = ? AND user_id = ?", (channel, user_id)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def choose(self, channel: str, user_id: int, key: str, now: datetime) -> None:
+        async with self._transaction() as conn:
+            await conn.execute(
+                "INSERT INTO school_choices(channel, user_id, school_key, chosen_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (channel, user_id) DO UPDATE SET school_key = excluded.school_key,"
+                " chosen_at = excluded.chosen_at",
+                (channel, user_id, key, to_db(now)),
+            )
+
+
+class SqliteDistrictStore(DistrictStore):
+    """The registry on SQLite (`district.db`): one connection, writes serialised by a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -155,27 +300,11 @@ class DistrictStore:
             conn, self._conn = self._conn, None
             await conn.close()
 
-    async def _migrate(self) -> None:
-        conn = self._db
-        await conn.execute(
-            "CREATE TABLE IF NOT EXISTS district_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL)"
-        )
-        rows = await conn.execute_fetchall("SELECT number FROM district_migrations")
-        applied = {int(r[0]) for r in rows}
-        for number, name, sql in district_migrations():
-            if number in applied:
-                continue
-            log.info("applying district migration %s", name)
-            async with self._write_lock:
-                # executescript commits on its own; the BEGIN ... COMMIT keeps one migration atomic.
-                await conn.executescript(
-                    f"BEGIN IMMEDIATE;\n{sql}\nINSERT INTO district_migrations(number, name, applied_at)"
-                    f" VALUES ({number}, '{name}', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));\nCOMMIT;"
-                )
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return list(await self._db.execute_fetchall(sql, params))
 
     @asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def _transaction(self) -> AsyncIterator[SqlConn]:
         async with self._write_lock:
             conn = self._db
             await conn.execute("BEGIN IMMEDIATE")
@@ -186,97 +315,6 @@ class DistrictStore:
                     await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
-
-    # --- schools ------------------------------------------------------------------------------------
-    @staticmethod
-    def _school(row: aiosqlite.Row) -> SchoolRecord:
-        return SchoolRecord(
-            key=row["key"], title=row["title"], settings_toml=row["settings_toml"],
-            created_at=from_db(row["created_at"]), telegram_token=row["telegram_token"], max_token=row["max_token"],
-        )
-
-    async def schools(self) -> list[SchoolRecord]:
-        rows = await self._db.execute_fetchall(
-            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools ORDER BY key"
-        )
-        return [self._school(r) for r in rows]
-
-    async def school(self, key: str) -> SchoolRecord | None:
-        rows = await self._db.execute_fetchall(
-            "SELECT key, title, settings_toml, telegram_token, max_token, created_at FROM schools WHERE key = ?",
-            (key,),
-        )
-        return next((self._school(r) for r in rows), None)
-
-    async def add_school(self, record: SchoolRecord) -> None:
-        async with self._transaction() as conn:
-            try:
-                await conn.execute(
-                    "INSERT INTO schools(key, title, settings_toml, telegram_token, max_token, created_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    (record.key, record.title, record.settings_toml, record.telegram_token, record.max_token,
-                     to_db(record.created_at)),
-                )
-            except sqlite3.IntegrityError:
-                raise DuplicateSchool(record.key) from None
-
-    # --- operators ----------------------------------------------------------------------------------
-    async def operators(self) -> list[OperatorRecord]:
-        people = await self._db.execute_fetchall("SELECT id, full_name, created_at FROM operators ORDER BY id")
-        accounts = await self._db.execute_fetchall(
-            "SELECT operator_id, channel, user_id FROM operator_accounts ORDER BY channel, user_id"
-        )
-        by_operator: dict[int, list[tuple[str, int]]] = {}
-        for a in accounts:
-            by_operator.setdefault(int(a["operator_id"]), []).append((str(a["channel"]), int(a["user_id"])))
-        return [
-            OperatorRecord(int(p["id"]), p["full_name"], tuple(by_operator.get(int(p["id"]), ())),
-                           from_db(p["created_at"]))
-            for p in people
-        ]
-
-    async def operator_by_account(self, channel: str, user_id: int) -> OperatorRecord | None:
-        rows = list(await self._db.execute_fetchall(
-            "SELECT operator_id FROM operator_accounts WHERE channel = ? AND user_id = ?", (channel, user_id)
-        ))
-        if not rows:
-            return None
-        wanted = int(rows[0][0])
-        return next((o for o in await self.operators() if o.id == wanted), None)
-
-    async def add_operator(self, full_name: str, accounts: Iterable[tuple[str, int]], now: datetime) -> OperatorRecord:
-        wanted = tuple(dict.fromkeys(accounts))
-        async with self._transaction() as conn:
-            rows = list(await conn.execute_fetchall("SELECT COALESCE(MAX(id), 0) + 1 FROM operators"))
-            new_id = int(rows[0][0])
-            await conn.execute(
-                "INSERT INTO operators(id, full_name, created_at) VALUES (?, ?, ?)", (new_id, full_name, to_db(now))
-            )
-            for channel, user_id in wanted:
-                try:
-                    await conn.execute(
-                        "INSERT INTO operator_accounts(operator_id, channel, user_id) VALUES (?, ?, ?)",
-                        (new_id, channel, user_id),
-                    )
-                except sqlite3.IntegrityError:
-                    raise AccountTaken(f"{channel}:{user_id}") from None
-        return OperatorRecord(new_id, full_name, wanted, now)
-
-    # --- the district bot's remembered choices ----------------------------------------------------------
-    async def chosen(self, channel: str, user_id: int) -> str | None:
-        rows = list(await self._db.execute_fetchall(
-            "SELECT school_key FROM school_choices WHERE channel = ? AND user_id = ?", (channel, user_id)
-        ))
-        return str(rows[0][0]) if rows else None
-
-    async def choose(self, channel: str, user_id: int, key: str, now: datetime) -> None:
-        async with self._transaction() as conn:
-            await conn.execute(
-                "INSERT INTO school_choices(channel, user_id, school_key, chosen_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (channel, user_id) DO UPDATE SET school_key = excluded.school_key,"
-                " chosen_at = excluded.chosen_at",
-                (channel, user_id, key, to_db(now)),
-            )
 
 
 # --- what the district role sees of one school's store -------------------------------------------------

@@ -24,6 +24,7 @@ from storage.db import Database, StorageError
 from storage.district import (
     DistrictStore,
     SchoolFiguresRepo,
+    SqliteDistrictStore,
     district_store_path,
     school_folder,
     school_store_path,
@@ -38,7 +39,7 @@ def district_dir(settings: Settings, t: Translator) -> Path:
 
 
 def registry_store(settings: Settings, t: Translator) -> DistrictStore:
-    return DistrictStore(district_store_path(district_dir(settings, t)))
+    return SqliteDistrictStore(district_store_path(district_dir(settings, t)))
 
 
 def school_settings(settings: Settings, school: School) -> Settings:
