@@ -118,7 +118,11 @@ def _format_validation_error(source: str, exc: ValidationError, *, environment: 
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a ValidationError's text never repeats a value (DATABASE_URL holds a
+    # password, BOT_TOKEN is one); the startup messages are built from its errors() (_message).
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     bot_token: SecretStr | None = None
     bot_api_url: str | None = None
@@ -129,6 +133,11 @@ class Settings(BaseSettings):
     # public roots stay trusted either way.
     max_ca_file: Path | None = None
     database_path: Path = Path("data/schoolbot.sqlite3")
+    # PostgreSQL (#27): DATABASE_URL=postgresql://user:password@host:5432/db puts the data there, in the
+    # schema DATABASE_SCHEMA, instead of the SQLite file at DATABASE_PATH (unset: SQLite, the
+    # one-school default). A secret: the password never reaches a log or an error text.
+    database_url: SecretStr | None = None
+    database_schema: str = Field(default="school", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     backup_dir: Path = Path("data/backups")
     # Set by the IT officer on the server only: the password of the encrypted off-site archive that
     # /backup can send. Never sent through the messenger, never written beside an archive.
@@ -173,6 +182,14 @@ class Settings(BaseSettings):
     def is_admin(self, channel: Channel, user_id: int) -> bool:
         """Whether ADMIN_IDS names this messenger account."""
         return (channel, user_id) in self.admin_ids
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message names the scheme only: the URL holds the password.
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("DATABASE_URL must start with postgresql:// (e.g. postgresql://user@host:5432/db)")
+        return value
 
     @field_validator("bot_api_url", "max_api_url")
     @classmethod

@@ -25,14 +25,15 @@ from bot.wiring import Services, build_services
 from storage.access_log import AccessLogRepo
 from storage.acks import AckRepo
 from storage.analysis import AnalysisRepo
+from storage.backend import make_database
 from storage.codes import CodeRepo
-from storage.db import Database
 from storage.delivery import DeliveryRepo
 from storage.help import HelpRepo
 from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
 from storage.people import PersonRepo
 from storage.retention import RetentionRepo
+from storage.sql import SqlDatabase
 from storage.subject import SubjectRepo
 from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
@@ -65,7 +66,7 @@ class Core:
 
     settings: Settings
     school: SchoolConfig
-    db: Database
+    db: SqlDatabase
     clock: Clock
     catalog: Catalog
     people: PersonRepo
@@ -119,7 +120,7 @@ def core_parts(
     school_config = school or load_school_config(
         settings.school_config, required="school_config" in settings.model_fields_set
     )
-    db = Database(settings.database_path)
+    db = make_database(settings)
     the_clock = clock or SystemClock()
     catalog = shared.catalog if shared is not None else Catalog.load()
     people = PersonRepo(db)

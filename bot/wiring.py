@@ -73,7 +73,7 @@ from bot.services.tasks_import import TasksImport
 from bot.services.tickets import TicketsService
 from bot.services.tickets_escalation import QuestionEscalation
 from bot.services.training import TrainingService
-from storage.db import Database
+from storage.sql import SqlDatabase
 
 S = TypeVar("S")
 
@@ -141,7 +141,7 @@ def build_services(
     *,
     settings: Settings,
     school: SchoolConfig,
-    db: Database,
+    db: SqlDatabase,
     clock: Clock,
     catalog: Catalog,
     people: People,

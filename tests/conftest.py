@@ -11,6 +11,12 @@ from aiogram import Bot
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from tests.harness import Harness, handler_harness
+from tests.servers import FreshDatabases, PgServer, backend_under_test, prepare_template, start_pg_server
+
+# SCHOOLBOT_TEST_BACKEND=postgres (scripts/test.sh runs the suite both ways): every database a test
+# opens is a fresh PostgreSQL database (#27), through the settings (DATABASE_URL) and through the
+# test modules' own `Database(...)`. A test about the SQLite file itself is marked `sqlite_only`.
+BACKEND = backend_under_test()
 
 # Tests that start the bot or the CLI as child processes: each child imports aiogram and the rest
 # (seconds of CPU), and several of them wait on those children with time limits. Under
@@ -24,10 +30,57 @@ PROCESS_MODULES = frozenset({
 })
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): about the SQLite file itself (backup, restore, locks); skipped on PostgreSQL"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.stem in PROCESS_MODULES:
             item.add_marker(pytest.mark.xdist_group("processes"))
+        marker = item.get_closest_marker("sqlite_only")
+        if BACKEND == "postgres" and marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "about the SQLite file")
+            item.add_marker(pytest.mark.skip(reason=f"sqlite only: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL for this session (this xdist worker), with the migrated template."""
+    server = start_pg_server()
+    if server is None:
+        if BACKEND == "postgres":
+            pytest.fail("SCHOOLBOT_TEST_BACKEND=postgres but PostgreSQL is not installed (apt-get install postgresql)")
+        pytest.skip("PostgreSQL is not installed")
+    try:
+        prepare_template(server)
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_databases(pg_server: PgServer) -> Iterator[FreshDatabases]:
+    """Fresh PostgreSQL databases for one test, dropped after it."""
+    databases = FreshDatabases(pg_server)
+    try:
+        yield databases
+    finally:
+        databases.drop()
+
+
+@pytest.fixture(autouse=True)
+def _storage_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if BACKEND != "postgres":
+        yield
+        return
+    databases: FreshDatabases = request.getfixturevalue("pg_databases")
+    monkeypatch.setenv("DATABASE_URL", databases.url())
+    if request.module is not None and hasattr(request.module, "Database"):
+        monkeypatch.setattr(request.module, "Database", databases.database)
+    yield
 
 
 @pytest.fixture

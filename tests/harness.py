@@ -147,12 +147,12 @@ class Harness:
 
 def pooled_app(settings: Settings, *, separate_reader: bool = True, **kwargs: Any) -> App:
     """create_app, with reads (by default) on a second connection that sees only what is committed,
-    as a pooled backend's reads would (storage.db.Database(separate_reader=True), #27): every flow
+    as a pooled backend's reads would (storage.db.Database(separate_reader=True); PostgreSQL's do): every flow
     the harness drives shows that whatever must see a transaction's rows is handed the transaction."""
     if not separate_reader:
         return create_app(settings, **kwargs)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(core, "Database", functools.partial(core.Database, separate_reader=True))
+        patch.setattr(core, "make_database", functools.partial(core.make_database, separate_reader=True))
         return create_app(settings, **kwargs)
 
 

@@ -11,6 +11,7 @@ from bot.tg.fsm import SQLiteStorage
 from storage.db import Database, StorageError, migrations
 
 
+@pytest.mark.sqlite_only(reason="the SQLite file's mode and PRAGMAs (PostgreSQL's: tests/test_pg_storage.py)")
 async def test_migrations_apply_once_and_file_is_private(tmp_path: Path) -> None:
     path = tmp_path / "sub" / "db.sqlite3"
     db = Database(path)
@@ -52,6 +53,7 @@ async def test_concurrent_write_transactions_do_not_mix(tmp_path: Path) -> None:
     await db.close()
 
 
+@pytest.mark.sqlite_only(reason="a corrupt SQLite file")
 async def test_corrupt_database_gives_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     path.write_bytes(b"this is not a database" * 100)
@@ -113,7 +115,8 @@ async def test_a_write_cancelled_while_it_begins_leaves_the_connection_usable(tm
             with pytest.raises(asyncio.CancelledError):
                 await task
             async with db.transaction() as tx:
-                await tx.execute("INSERT OR REPLACE INTO fsm(key, state) VALUES ('after', 'y')")
+                await tx.execute("INSERT INTO fsm(key, state) VALUES ('after', 'y')"
+                    " ON CONFLICT(key) DO UPDATE SET state = excluded.state")
         assert await db.fetchval("SELECT count(*) FROM fsm WHERE key = 'cancelled'") == 0
         assert await db.fetchval("SELECT state FROM fsm WHERE key = 'after'") == "y"
     finally:

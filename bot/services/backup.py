@@ -36,7 +36,7 @@ from storage.snapshot import backup_sync, private_file
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig, Settings
-    from storage.db import Database
+    from storage.sql import SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +238,7 @@ class BackupService:
     clock: Clock
     # The SQLite database itself, not the unit of work: a backup copies its file (a PostgreSQL
     # backend will back up with pg_dump, #27 item 5).
-    db: Database
+    db: SqlDatabase
     ops_repo: OpsRecords
     school: SchoolConfig
     settings: Settings
@@ -246,14 +246,17 @@ class BackupService:
 
     # --- taking a backup -------------------------------------------------------------------------
     def can_back_up(self) -> bool:
-        """False for an in-memory database (tests, benchmarks): there is no file to copy."""
-        return str(self.db.path) != ":memory:"
+        """False for an in-memory database (tests, benchmarks) and for PostgreSQL (no file to copy:
+        its backups are pg_dump's, #27 item 5)."""
+        return self.db.path is not None and str(self.db.path) != ":memory:"
 
     async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:
         """Back up the live database into settings.backup_dir, record it, rotate old copies."""
         now = self.clock.now()
         source = self.db.path
         target = Path(self.settings.backup_dir) / backup_name(now)
+        if source is None:
+            raise BackupError("a PostgreSQL database is backed up with pg_dump, not as a file")
         if str(source) == ":memory:":
             raise BackupError("an in-memory database cannot be backed up")
         size, failure = await asyncio.to_thread(backup_sync, source, target)

@@ -24,8 +24,9 @@ from bot.max import channel_of
 from bot.services.access_log import Accessor, acting_as
 from bot.tg.menu import menu_entry_of
 from bot.tg.policy import DeclaredClass
-from storage.db import CURRENT_UPDATE, Database, DuplicateUpdate, UpdateMark
+from storage.db import CURRENT_UPDATE, DuplicateUpdate, UpdateMark
 from storage.people import PersonRepo
+from storage.sql import SqlDatabase
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ class UpdateGuard(BaseMiddleware):
     (a school's own bot and the district's, bot/multibot.py) gives each an ``id_base``, the id space its
     ids are recorded in (``id_base + update_id``; 0, the one bot of a school, keeps ids as they are)."""
 
-    def __init__(self, db: Database, *, id_base: int = 0) -> None:
+    def __init__(self, db: SqlDatabase, *, id_base: int = 0) -> None:
         self.db = db
         self.id_base = id_base
         self.in_flight = 0
@@ -159,7 +160,7 @@ class MenuLeavesFlow(BaseMiddleware):
         return await handler(event, data)
 
 
-def install_middlewares(dp: Dispatcher, db: Database, people: PersonRepo, catalog: Catalog) -> UpdateGuard:
+def install_middlewares(dp: Dispatcher, db: SqlDatabase, people: PersonRepo, catalog: Catalog) -> UpdateGuard:
     """The middlewares in their order; the guard is returned so that shutdown can wait for it."""
     guard = UpdateGuard(db)
     dp.update.outer_middleware(guard)
