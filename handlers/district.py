@@ -5,6 +5,8 @@ Declared `public`: the table is counts per school (plan progress, consent and ac
 and the schools' titles; no code, no child's, parent's or staff name reaches it (the figures are
 read as ids and flags in storage/district.py and counted in bot/services/district.py). Whether the
 caller is an operator is asked of the district's registry by messenger account, on the server.
+Its dependency is `district_coverage` (bot/district/runtime.py `District.dispatcher_data`): `district`
+is the multi-bot root's picker (handlers/district_bot.py) on the same dispatcher.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from bot.tg.policy import public
 
 
 @public
-async def show_coverage(message: Message, t: Translator, channel: Channel, *, district: DistrictService) -> None:
+async def show_coverage(
+    message: Message, t: Translator, channel: Channel, *, district_coverage: DistrictService
+) -> None:
     user = message.from_user
-    if user is None or not await district.is_operator(channel, user.id):
+    if user is None or not await district_coverage.is_operator(channel, user.id):
         await message.answer(t("district.not_operator"))
         return
-    await message.answer(render_coverage(await district.coverage(), t, html=True))
+    await message.answer(render_coverage(await district_coverage.coverage(), t, html=True))
 
 
 def build_router() -> Router:

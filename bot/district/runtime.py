@@ -82,7 +82,7 @@ class District:
 
     def dispatcher_data(self) -> dict[str, object]:
         """What handlers/district.py asks for on the district's bot."""
-        return {"district": self.service, "catalog": self.shared.catalog}
+        return {"district_coverage": self.service, "catalog": self.shared.catalog}
 
 
 async def build_district(
