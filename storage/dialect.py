@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from storage.db import INTEGRITY_ERRORS, dialect_of, fetchall_in, fetchone_in
+from storage.db import dialect_of, fetchall_in, fetchone_in
 from storage.sql import Dialect, Row, SqlConn
 
 # Read rows: the repository's own read (a connection's, or the database's reader).
@@ -43,11 +43,6 @@ async def rows_for_ids(fetch: Fetch, sql: str, ids: Iterable[int]) -> list[Row]:
         part = wanted[start:start + SLICE]
         found.extend(await fetch(sql.format(ids=", ".join("?" * len(part))), part))
     return found
-
-
-def is_integrity_error(exc: BaseException) -> bool:
-    """A constraint refused the statement (a unique key, a check), on either engine."""
-    return isinstance(exc, INTEGRITY_ERRORS)
 
 
 # --- the schema, read from the engine's catalogue ---------------------------------------------------
