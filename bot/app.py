@@ -36,11 +36,12 @@ from bot.max.limited import build_limited_max_bot
 from bot.services.ports import Renderer
 from bot.tg.buttons import TelegramButtons
 from bot.tg.filters import STAFF_GROUP, IsStaff
-from bot.tg.fsm import SQLiteStorage
+from bot.tg.fsm import conversation_storage
 from bot.tg.limiter import LimitedSession, SendLimiter
 from bot.tg.middlewares import UpdateGuard, check_handler_dependencies, install_dependencies, install_middlewares
 from bot.tg.policy import GuardedBots, SendGuard
 from bot.tg.progress import ProgressWatchers
+from bot.tg.redis_rate import redis_budget
 from bot.tg.sender import OutboxSender
 from bot.tg.startup import (
     PollingLogFilter,
@@ -180,12 +181,9 @@ def build_max_bot(settings: Settings) -> Bot | None:
     MAX token."""
     if settings.max_token is None:
         return None
-    limiter = SendLimiter(
-        rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
-    )
-    bot = build_limited_max_bot(
-        settings.max_token.get_secret_value(), settings.max_api_url, limiter, ca_file=settings.max_ca_file
-    )
+    token = settings.max_token.get_secret_value()
+    bot = build_limited_max_bot(token, settings.max_api_url, send_limiter(settings, token, Channel.MAX),
+                                ca_file=settings.max_ca_file)
     bot.session.middleware(WireText())  # MAX's text limits, counted the MAX way
     return bot
 
@@ -198,13 +196,23 @@ def build_bots(settings: Settings) -> tuple[Bot, Bot | None]:
     return build_bot(settings), max_bot
 
 
+def send_limiter(settings: Settings, token: str, wire: Channel) -> SendLimiter:
+    """One limiter for every send of a bot: direct answers and the outbox alike. With REDIS_URL its
+    budget is shared by every process sending with `token` (bot/tg/redis_rate.py)."""
+    shared = (
+        redis_budget(settings.redis_url.get_secret_value(), token, wire=wire.value, prefix=settings.redis_prefix)
+        if settings.redis_url is not None else None
+    )
+    return SendLimiter(
+        rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate,
+        shared=shared,
+    )
+
+
 def build_bot(settings: Settings) -> Bot:
     if settings.bot_token is None:
         raise ConfigError(startup_text("no_token"))
-    # One limiter for every send of this bot: direct answers and the outbox alike.
-    limiter = SendLimiter(
-        rate=settings.send_rate, bulk_rate=settings.outbox_rate, per_chat_rate=settings.outbox_per_chat_rate
-    )
+    limiter = send_limiter(settings, settings.bot_token.get_secret_value(), Channel.TELEGRAM)
     session = (
         LimitedSession(limiter, api=TelegramAPIServer.from_base(settings.bot_api_url, is_local=False))
         if settings.bot_api_url
@@ -381,8 +389,9 @@ def attach_bots(app: App, bot: Bot, max_bot: Bot | None) -> list[Channel]:
 
 
 def fsm_storage(app: App) -> BaseStorage:
-    """Where the school's conversations in progress are kept (bot/tg/fsm.py)."""
-    return SQLiteStorage(app.db)
+    """Where the school's conversations in progress are kept (bot/tg/fsm.py: Redis with REDIS_URL,
+    else the school's database)."""
+    return conversation_storage(app.settings, app.db)
 
 
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot | None = None) -> None:

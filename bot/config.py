@@ -166,6 +166,15 @@ class Settings(BaseSettings):
     # operators) and each school's own store (schools/<key>/), see bot/district/. Unset: the one
     # school of school.toml and DATABASE_PATH, exactly as before.
     district_dir: Path | None = None
+    # Several workers (issue #27, docs/redis.md): with REDIS_URL set, conversation state lives in Redis
+    # (aiogram's RedisStorage) and every bot token's send budget is shared through it by all the
+    # processes that send with that token. Unset: state in the database, the budget in this process.
+    # A secret (it may carry a password): never logged.
+    redis_url: SecretStr | None = None
+    # The first part of every key this service writes to Redis. A district running several services
+    # on one Redis (or one per school) gives each its own prefix; a school's conversations inside one
+    # service are told apart by the bot id (one bot per school) or aiogram's destiny.
+    redis_prefix: str = "schoolbot"
 
     @field_validator("admin_ids", mode="before")
     @classmethod
@@ -197,6 +206,22 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError(startup_text("url"))
         return value.rstrip("/") if value else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not value.get_secret_value().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(startup_text("redis_url"))
+        return value
+
+    @field_validator("redis_prefix")
+    @classmethod
+    def _check_redis_prefix(cls, value: str) -> str:
+        if not REDIS_PREFIX.fullmatch(value):
+            raise ValueError(startup_text("redis_prefix", value=value))
+        return value
 
     @field_validator("max_ca_file")
     @classmethod
@@ -239,6 +264,10 @@ class Settings(BaseSettings):
 # What both messengers accept as a webhook secret (MAX: 5-256 of these; Telegram: 1-256); at least
 # 16 so that it cannot be guessed.
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{16,256}")
+
+
+# A Redis key prefix: no ':' (the keys' own separator), no spaces or braces (hash tags).
+REDIS_PREFIX = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 _ADMIN_PREFIXES = {"": Channel.TELEGRAM, "telegram": Channel.TELEGRAM, "tg": Channel.TELEGRAM, "max": Channel.MAX}

@@ -17,6 +17,12 @@ if ! command -v soffice >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &&
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libreoffice-calc-nogui) >/dev/null 2>&1 \
         || echo "LibreOffice not installed; the print test will skip"
 fi
+# redis-server (Redis) for the tests of several workers sharing conversations and send budgets
+# (tests/redis_server.py starts a throwaway one per test worker; in CI a missing binary fails them).
+if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
+        || echo "redis-server not installed; the Redis tests will skip (outside CI)"
+fi
 # Four workers on a two-core machine: most tests wait on sockets and child processes (a full run
 # used about 35% of two workers' time), and four brought the suite from about 15 to about 8 minutes
 # there. Tests that start child processes share one worker (PROCESS_MODULES in tests/conftest.py).

@@ -11,6 +11,7 @@ from aiogram import Bot
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from tests.harness import Harness, handler_harness
+from tests.redis_server import SESSION_SERVER_PIDS, redis_server, redis_url  # noqa: F401 - fixtures (#27)
 from tests.servers import FreshDatabases, PgServer, backend_under_test, prepare_template, start_pg_server
 
 # SCHOOLBOT_TEST_BACKEND=postgres (scripts/test.sh runs the suite both ways): every database a test
@@ -141,6 +142,8 @@ def _no_orphan_processes() -> Iterator[None]:
     polling for the rest of the run (orphans load the machine and skew every later timing)."""
     yield
     for child in psutil.Process().children(recursive=True):
+        if child.pid in SESSION_SERVER_PIDS:  # a server kept for the whole session (tests/redis_server.py)
+            continue
         try:
             child.kill()
         except psutil.NoSuchProcess:

@@ -51,6 +51,10 @@ WITHOUT_AIOGRAM = {"domain", "kernel", "storage", "services"}
 DRIVERS = {"aiosqlite", "sqlite3", "asyncpg", "psycopg", "psycopg2", "psycopg_pool"}
 # Above storage: the layers that must not name a database driver or hold SQL.
 WITHOUT_DRIVER = {layer for layer, rank in RANK.items() if rank > RANK["storage"]}
+# Redis is infrastructure of several workers (issue #27): only these modules talk to it (the send
+# budget, the conversation storage); services, the domain and the rest of the bot never see it.
+REDIS_MODULES = frozenset({"bot.tg.redis_rate", "bot.tg.redis_fsm"})
+REDIS_ALLOWED = ("tests", "bench")
 # Entry points that look at database files themselves (to check what the bot wrote, or to count rows).
 DRIVER_ALLOWED = ("tests", "bench")
 # The start of a statement, as storage writes them: a string that begins so above storage is SQL.
@@ -130,6 +134,10 @@ def _storage_only(module: str, layer: str) -> bool:
     return layer in WITHOUT_DRIVER and module.split(".")[0] not in DRIVER_ALLOWED
 
 
+def _is_redis(module: str) -> bool:
+    return module.split(".")[0] == "redis" or module.startswith("aiogram.fsm.storage.redis")
+
+
 def _ours(module: str) -> bool:
     return module.split(".")[0] in OURS
 
@@ -160,6 +168,9 @@ def check_tree(root: Path) -> list[str]:
                 problems.append(f"{where}:{arrow.line}: {src_layer} imports aiogram ({arrow.target})")
             if arrow.target.split(".")[0] in DRIVERS and storage_only:
                 problems.append(f"{where}:{arrow.line}: {src_layer} imports a database driver ({arrow.target})")
+            if _is_redis(arrow.target) and name not in REDIS_MODULES and name.split(".")[0] not in REDIS_ALLOWED:
+                problems.append(f"{where}:{arrow.line}: {src_layer} imports Redis ({arrow.target}); only "
+                                f"{', '.join(sorted(REDIS_MODULES))} may")
             if not _ours(arrow.target):
                 continue
             target = resolve(arrow.target)
@@ -262,6 +273,23 @@ def test_a_database_driver_above_storage_fails(tmp_path: Path) -> None:
     assert check_tree(tmp_path) == [
         "bot/cli_app.py:1: entry imports a database driver (aiosqlite.Connection)",
         "handlers/start.py:4: handlers imports a database driver (sqlite3)",
+    ]
+
+
+def test_redis_outside_its_modules_fails(tmp_path: Path) -> None:
+    _write(tmp_path, {
+        **CLEAN,
+        "bot/services/roster.py": "from redis.asyncio import Redis\n",
+        "bot/tg/__init__.py": "",
+        "bot/tg/fsm.py": "from aiogram.fsm.storage.redis import RedisStorage\n",
+        "bot/tg/redis_rate.py": "import redis\n",
+        "tests/__init__.py": "",
+        "tests/test_redis.py": "import redis\n",
+    })
+    only = "only bot.tg.redis_fsm, bot.tg.redis_rate may"
+    assert check_tree(tmp_path) == [
+        f"bot/services/roster.py:1: services imports Redis (redis.asyncio.Redis); {only}",
+        f"bot/tg/fsm.py:1: messenger imports Redis (aiogram.fsm.storage.redis.RedisStorage); {only}",
     ]
 
 

@@ -1,4 +1,8 @@
-"""aiogram FSM storage in the database (storage/fsm.py), so a restart does not lose a half-finished dialogue.
+"""Where conversation state lives (`conversation_storage`, the one choice): in Redis when REDIS_URL
+is set (bot/tg/redis_fsm.py: several workers share it), else in the database (storage/fsm.py), so a
+restart does not lose a half-finished dialogue.
+
+The database storage:
 
 aiogram reads the state of every update, and most handlers "clear" a state that is already
 empty. This process is the only writer of the fsm table, so the whole table is read once into
@@ -17,8 +21,18 @@ from typing import Any
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, StateType, StorageKey
 
+from bot.config import Settings
+from bot.tg.redis_fsm import redis_storage
 from bot.unit_of_work import UnitOfWork
 from storage.fsm import FsmRepo
+
+
+def conversation_storage(settings: Settings, db: UnitOfWork) -> BaseStorage:
+    """Redis with REDIS_URL (every worker reads and writes the same conversations), else the database
+    with a write-through cache, which is right for the one process that owns a database."""
+    if settings.redis_url is not None:
+        return redis_storage(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+    return SQLiteStorage(db)
 
 
 def _key(key: StorageKey) -> str:

@@ -20,6 +20,15 @@ answerCallbackQuery, getUpdates, setMyCommands and other calls are not paced.
 Bulk work marks itself with `bulk_sends()` (a context variable, so it covers exactly the calls
 made inside it); everything else is a direct answer. Time comes from an injectable monotonic
 `now` so unit tests move it by hand; waiting uses the event loop's timers, re-checked by `wake()`.
+
+Several workers (issue #27): Telegram counts per token, not per process. With a `SharedBudget`
+(bot/tg/redis_rate.py, when REDIS_URL is set) the limiter still orders its own waiters (priorities,
+busy chats), but the send it picks goes only once the shared budget grants it: the global, bulk and
+per-chat paces and a 429's pause then hold for every process sending with the token. One request to
+the shared budget is in flight at a time per limiter, so the local order is the order of asking. A
+refusal says how long to wait (global, bulk or that chat), which the limiter keeps as local holds.
+When the shared budget cannot be reached, the limiter paces this process alone (as without Redis),
+logs one line, and asks again after `SHARED_RETRY` seconds; see docs/redis.md.
 """
 
 from __future__ import annotations
@@ -33,13 +42,14 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiogram import Bot
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
+from aiohttp import ClientSession
 
 from bot.tg.send_deadline import check_send
 
@@ -66,6 +76,43 @@ CHAT_MARGIN = 0.1
 _EPS = 1e-9
 # Bounded retries of a direct answer answered 429 (bulk work records its own retry instead).
 INTERACTIVE_429_RETRIES = 3
+
+
+# Seconds this process paces itself alone after the shared budget failed, before asking it again.
+SHARED_RETRY = 5.0
+
+
+class SharedBudgetUnavailable(Exception):
+    """The shared budget could not be asked (Redis down or too slow); the limiter goes on alone."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The shared budget's answer: granted, or how long to wait before asking again (seconds; each
+    0 when that part is not what holds the send)."""
+
+    granted: bool
+    wait: float = 0.0  # the token's global pace or a 429's pause: holds every send
+    bulk_wait: float = 0.0  # the bulk cap: holds bulk sends
+    chat_wait: float = 0.0  # the chat's own pace: holds sends to that chat
+
+
+class SharedBudget(Protocol):
+    """One token's send budget shared by every process that sends with it (bot/tg/redis_rate.py).
+    The limiter passes its own rates, so the shared and the local paces are one configuration."""
+
+    async def reserve(
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+    ) -> Verdict:
+        """Take one send now if the budget allows (`bulk_rate` set: a bulk send; `chat_interval` set:
+        a send into `chat_id` paced per chat). Raises SharedBudgetUnavailable."""
+        ...
+
+    async def pause(self, seconds: float) -> None:
+        """The messenger answered 429: no send with this token anywhere for `seconds`."""
+        ...
+
+    async def close(self) -> None: ...
 
 
 class Priority(enum.IntEnum):
@@ -120,6 +167,7 @@ class SendLimiter:
         chat_margin: float = CHAT_MARGIN,
         burst: float | None = None,
         now: Callable[[], float] = time.monotonic,
+        shared: SharedBudget | None = None,
     ) -> None:
         if rate <= 0 or per_chat_rate <= 0 or (bulk_rate is not None and bulk_rate <= 0):
             raise ValueError("rates must be positive")
@@ -141,6 +189,14 @@ class SendLimiter:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self.stats = LimiterStats()
+        # The shared budget (several workers), the holds its refusals set, and its health.
+        self.shared = shared
+        self._held_until = start  # the shared global pace or another worker's 429
+        self._bulk_held_until = start  # the shared bulk cap
+        self._asking: asyncio.Task[None] | None = None
+        self._pausing: set[asyncio.Task[None]] = set()
+        self._shared_down = False
+        self._shared_retry_at = start
 
     # --- state ------------------------------------------------------------------------------
 
@@ -163,7 +219,8 @@ class SendLimiter:
         return len(self._waiters)
 
     def pause(self, seconds: float) -> None:
-        """Telegram answered 429: no send at all until `seconds` have passed."""
+        """Telegram answered 429: no send at all until `seconds` have passed (in every worker, when
+        the budget is shared)."""
         until = self._now() + max(0.0, seconds)
         if until > self._paused_until:
             self._paused_until = until
@@ -172,17 +229,30 @@ class SendLimiter:
         self._tokens = min(self._tokens, 0.0)
         self._bulk_tokens = min(self._bulk_tokens, 0.0)
         self._stamp = max(self._stamp, self._paused_until)
+        if self._shared_usable(self._now()):
+            task = asyncio.get_running_loop().create_task(self._publish_pause(seconds))
+            self._pausing.add(task)
+            task.add_done_callback(self._pausing.discard)
         self.wake()
+
+    async def _publish_pause(self, seconds: float) -> None:
+        assert self.shared is not None
+        try:
+            await self.shared.pause(seconds)
+        except SharedBudgetUnavailable:
+            self._shared_failed()
 
     # --- granting --------------------------------------------------------------------------------
 
     def _grant_delay(self, waiter: _Waiter, now: float) -> float:
         """0 when `waiter` may go now, else how long until it might."""
-        delay = self._paused_until - now
+        delay = max(self._paused_until, self._held_until) - now
         if self._tokens < 1.0 - _EPS:
             delay = max(delay, (1.0 - self._tokens) / self.rate)
-        if waiter.priority is Priority.BULK and self._bulk_tokens < 1.0 - _EPS:
-            delay = max(delay, (1.0 - self._bulk_tokens) / self.bulk_rate)
+        if waiter.priority is Priority.BULK:
+            delay = max(delay, self._bulk_held_until - now)
+            if self._bulk_tokens < 1.0 - _EPS:
+                delay = max(delay, (1.0 - self._bulk_tokens) / self.bulk_rate)
         if waiter.per_chat and waiter.chat_id is not None:
             delay = max(delay, self._chat_next.get(waiter.chat_id, 0.0) - now)
         return delay if delay > _EPS else 0.0
@@ -201,11 +271,15 @@ class SendLimiter:
             del self.stats.overtaken[:-1000]
 
     def wake(self) -> None:
-        """Grant every waiter that may go now, in priority order; arm a timer for the rest."""
+        """Grant every waiter that may go now, in priority order; arm a timer for the rest. With a
+        shared budget, the first waiter that may go is put to it instead (its answer wakes again)."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._asking is not None:
+            return
         now = self._now()
+        shared = self._shared_usable(now)
         self._refill(now)
         self._waiters = [w for w in self._waiters if not w.future.done()]  # cancelled callers
         self._waiters.sort(key=lambda w: (w.priority, w.seq))
@@ -224,6 +298,9 @@ class SendLimiter:
                 if not chat_only:
                     blocked.update(p for p in Priority if p >= waiter.priority)
                 continue
+            if shared:
+                self._asking = asyncio.get_running_loop().create_task(self._ask(waiter))
+                return
             self._take(waiter, now)
             self._waiters.remove(waiter)
             waiter.future.set_result(None)
@@ -231,9 +308,63 @@ class SendLimiter:
             self._arm(soonest)
 
     def _global_ready(self, waiter: _Waiter, now: float) -> bool:
-        if self._paused_until > now + _EPS or self._tokens < 1.0 - _EPS:
+        if max(self._paused_until, self._held_until) > now + _EPS or self._tokens < 1.0 - _EPS:
+            return False
+        if waiter.priority is Priority.BULK and self._bulk_held_until > now + _EPS:
             return False
         return not (waiter.priority is Priority.BULK and self._bulk_tokens < 1.0 - _EPS)
+
+    # --- the shared budget (several workers) ----------------------------------------------------
+
+    def _shared_usable(self, now: float) -> bool:
+        return self.shared is not None and (not self._shared_down or now >= self._shared_retry_at)
+
+    def _shared_failed(self) -> None:
+        self._shared_retry_at = self._now() + SHARED_RETRY
+        if not self._shared_down:
+            self._shared_down = True
+            # One line per outage, not one per send: the process paces itself meanwhile.
+            log.warning("the shared send budget (Redis) is unreachable: this process paces its sends alone "
+                        "and asks again every %s s", SHARED_RETRY)
+
+    async def _ask(self, waiter: _Waiter) -> None:
+        """Put `waiter`'s send to the shared budget; grant it, or keep the refusal's waits as holds."""
+        assert self.shared is not None
+        verdict: Verdict | None = None
+        try:
+            verdict = await self.shared.reserve(
+                waiter.chat_id if waiter.per_chat else None,
+                rate=self.rate,
+                bulk_rate=self.bulk_rate if waiter.priority is Priority.BULK else None,
+                chat_interval=self.chat_interval if waiter.per_chat and waiter.chat_id is not None else None,
+            )
+        except SharedBudgetUnavailable:
+            self._shared_failed()
+        finally:
+            self._asking = None
+        now = self._now()
+        if verdict is not None and self._shared_down:
+            self._shared_down = False
+            log.warning("the shared send budget (Redis) is reachable again")
+        if verdict is not None and verdict.granted:
+            if not waiter.future.done():  # a caller cancelled meanwhile: its slot is simply unused
+                self._refill(now)
+                self._take(waiter, now)
+                self._waiters.remove(waiter)
+                waiter.future.set_result(None)
+        elif verdict is not None:
+            self._held_until = max(self._held_until, now + verdict.wait)
+            self._bulk_held_until = max(self._bulk_held_until, now + verdict.bulk_wait)
+            if verdict.chat_wait > 0 and waiter.chat_id is not None:
+                self._chat_next[waiter.chat_id] = max(self._chat_next.get(waiter.chat_id, 0.0), now + verdict.chat_wait)
+        self.wake()
+
+    async def idle(self) -> None:
+        """Wait until no request to the shared budget is in flight (what the limiter can decide now
+        is decided): tests moving the clock by hand wait on this, not on time."""
+        while self._asking is not None or self._pausing:
+            pending = [t for t in (self._asking, *self._pausing) if t is not None]
+            await asyncio.wait(pending)
 
     def _arm(self, delay: float) -> None:
         try:
@@ -268,6 +399,18 @@ class SendLimiter:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for task in (self._asking, *self._pausing):
+            if task is not None:
+                task.cancel()
+
+    async def aclose(self) -> None:
+        """close(), then the shared budget's connection."""
+        self.close()
+        pending = [t for t in (self._asking, *self._pausing) if t is not None]
+        if pending:
+            await asyncio.wait(pending)
+        if self.shared is not None:
+            await self.shared.close()
 
 
 def _method_name(method: TelegramMethod[Any]) -> str:
@@ -284,6 +427,7 @@ class LimitedSession(AiohttpSession):
     def __init__(self, limiter: SendLimiter, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.limiter = limiter
+        self._resetting = False
 
     async def make_request(
         self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
@@ -308,8 +452,18 @@ class LimitedSession(AiohttpSession):
                 messenger = "MAX" if getattr(self, "channel", None) == "max" else "Telegram"
                 log.warning("%s asks to wait %s s before %s; the answer is retried", messenger, exc.retry_after, name)
 
+    async def create_session(self) -> ClientSession:
+        # aiogram closes the session before its first connection (a connector reset); that close is
+        # not the Bot's end, so the limiter (and its shared budget's connection) must live on.
+        self._resetting = True
+        try:
+            return await super().create_session()
+        finally:
+            self._resetting = False
+
     async def close(self) -> None:
-        self.limiter.close()
+        if not self._resetting:
+            await self.limiter.aclose()
         await super().close()
 
 

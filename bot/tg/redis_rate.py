@@ -1,0 +1,163 @@
+"""One bot token's send budget in Redis, shared by every worker process that sends with the token
+(issue #27; the `SharedBudget` of bot/tg/limiter.py, used by Telegram's and MAX's sessions alike).
+
+Telegram and MAX count about 30 messages per second per token, and Telegram about one per second per
+chat, whichever process sends. Each worker's limiter orders its own waiters and asks this budget for
+the send it picked; one Lua script decides atomically on the Redis server:
+
+- the token's global pace, a GCRA (the "theoretical arrival time" `tat` moves 1/rate per send) with
+  no burst: at most `rate` sends in any one-second window, whichever workers send them (Telegram's
+  own bucket tolerates a burst; none is needed here, and none means the promise holds exactly);
+- the bulk cap (`bulk_tat`, the outbox's own rate inside the global one);
+- the chat's pace: the next moment the chat may get a message (1 s plus the limiter's margin);
+- a 429's pause: no send with the token until `paused`, and the bucket starts empty after it.
+
+Keys (docs/redis.md): `<prefix>:rate:<wire>:{<digest>}` a hash (tat, bulk_tat, paused) and
+`<prefix>:rate:<wire>:{<digest>}:chat:<chat id>` the chat's next moment, each expiring once idle. The
+digest is the first 16 hex digits of SHA-256 of the token: the token itself is never in a key or a
+log line. The braces keep a token's keys in one Redis Cluster slot, as a script needs.
+
+Time is the Redis server's (`TIME`), so every worker, on any machine, measures against one clock; a
+refusal comes back as a duration, which each limiter adds to its own monotonic clock. Tests may pass
+`now` (their hand-moved clock) instead, sent to the script as its time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot.tg.limiter import SharedBudgetUnavailable, Verdict
+
+# How long an idle token's state stays (seconds); a pause keeps it at least as long as the pause.
+STATE_TTL = 3600
+# Redis answers within this or the budget counts as unreachable (the limiter then paces alone).
+SOCKET_TIMEOUT = 2.0
+
+_RESERVE = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local interval = tonumber(ARGV[2])
+local bulk_interval = tonumber(ARGV[3])
+local chat_interval = tonumber(ARGV[4])
+local ttl = tonumber(ARGV[5])
+local eps = 1e-9
+local state = redis.call('HMGET', KEYS[1], 'tat', 'bulk_tat', 'paused')
+local tat = math.max(tonumber(state[1]) or 0, now)
+local bulk_tat = math.max(tonumber(state[2]) or 0, now)
+local paused = tonumber(state[3]) or 0
+local wait = math.max(paused - now, tat - now, 0)
+local bulk_wait = 0
+if bulk_interval > 0 then bulk_wait = bulk_tat - now end
+local chat_tat = now
+local chat_wait = 0
+if chat_interval > 0 then
+  chat_tat = math.max(tonumber(redis.call('GET', KEYS[2])) or 0, now)
+  chat_wait = chat_tat - now
+end
+if wait > eps or bulk_wait > eps or chat_wait > eps then
+  return {0, string.format('%.9f', wait), string.format('%.9f', bulk_wait), string.format('%.9f', chat_wait)}
+end
+redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', tat + interval))
+if bulk_interval > 0 then
+  redis.call('HSET', KEYS[1], 'bulk_tat', string.format('%.6f', bulk_tat + bulk_interval))
+end
+if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
+if chat_interval > 0 then
+  local next_at = chat_tat + chat_interval
+  redis.call('SET', KEYS[2], string.format('%.6f', next_at), 'PX', math.ceil((next_at - now) * 1000) + 1000)
+end
+return {1, string.format('%.6f', now)}
+"""
+
+_PAUSE = """
+local now = tonumber(ARGV[1])
+if now < 0 then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+local seconds = tonumber(ARGV[2])
+local ttl = tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tat', 'bulk_tat', 'paused')
+local paused = math.max(tonumber(state[3]) or 0, now + seconds)
+-- The messenger's bucket is empty: after the pause, start from an empty one as well.
+redis.call('HSET', KEYS[1], 'paused', string.format('%.6f', paused),
+  'tat', string.format('%.6f', math.max(tonumber(state[1]) or 0, paused)),
+  'bulk_tat', string.format('%.6f', math.max(tonumber(state[2]) or 0, paused)))
+redis.call('EXPIRE', KEYS[1], math.max(ttl, math.ceil(paused - now) + 60))
+return string.format('%.6f', paused - now)
+"""
+
+
+def token_digest(token: str) -> str:
+    """What stands for a token in keys and logs: never the token itself."""
+    return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+def budget_key(prefix: str, wire: str, token: str) -> str:
+    return f"{prefix}:rate:{wire}:{{{token_digest(token)}}}"
+
+
+class RedisBudget:
+    """`SharedBudget` on Redis for one token. `grants` keeps the server's time of the latest grants
+    (tests and benchmarks read what Redis granted)."""
+
+    def __init__(
+        self, redis: Redis, *, token: str, wire: str, prefix: str = "schoolbot",
+        now: Callable[[], float] | None = None,
+    ) -> None:
+        self.redis = redis
+        self.key = budget_key(prefix, wire, token)
+        self._now = now
+        self._reserve = redis.register_script(_RESERVE)
+        self._pause = redis.register_script(_PAUSE)
+        self.grants: deque[float] = deque(maxlen=10_000)
+
+    def _time(self) -> float:
+        return self._now() if self._now is not None else -1.0
+
+    async def reserve(
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+    ) -> Verdict:
+        chat_key = f"{self.key}:chat:{chat_id}" if chat_interval and chat_id is not None else self.key
+        args: list[Any] = [
+            self._time(), 1.0 / rate, 1.0 / bulk_rate if bulk_rate else 0.0,
+            chat_interval if chat_interval and chat_id is not None else 0.0, STATE_TTL,
+        ]
+        try:
+            answer = await self._reserve(keys=[self.key, chat_key], args=args)
+        except (RedisError, OSError) as exc:
+            raise SharedBudgetUnavailable(type(exc).__name__) from None
+        if int(answer[0]) == 1:
+            self.grants.append(float(answer[1]))
+            return Verdict(granted=True)
+        return Verdict(granted=False, wait=float(answer[1]), bulk_wait=float(answer[2]), chat_wait=float(answer[3]))
+
+    async def pause(self, seconds: float) -> None:
+        try:
+            await self._pause(keys=[self.key], args=[self._time(), max(0.0, seconds), STATE_TTL])
+        except (RedisError, OSError) as exc:
+            raise SharedBudgetUnavailable(type(exc).__name__) from None
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def connect(url: str) -> Redis:
+    """A client for REDIS_URL that gives up quickly: a send waits at most SOCKET_TIMEOUT for Redis
+    before its process paces alone (bot/tg/limiter.py). Connections are made on first use."""
+    return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
+
+
+def redis_budget(
+    url: str, token: str, *, wire: str, prefix: str = "schoolbot", now: Callable[[], float] | None = None
+) -> RedisBudget:
+    return RedisBudget(connect(url), token=token, wire=wire, prefix=prefix, now=now)
