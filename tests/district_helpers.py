@@ -55,7 +55,7 @@ async def built_district(settings: Settings, *, separate_reader: bool = True) ->
     connection that sees only what is committed (as tests/harness.py pooled_app does for one school)."""
     with pytest.MonkeyPatch.context() as patch:
         if separate_reader:
-            patch.setattr(core, "Database", functools.partial(core.Database, separate_reader=True))
+            patch.setattr(core, "make_database", functools.partial(core.make_database, separate_reader=True))
         district = await build_district(settings, clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler)
     try:
         await district.open()
