@@ -73,7 +73,7 @@ class ServedBots:
 
     usernames: dict[Channel, str | None] = field(default_factory=dict)
     # Put before a start payload: a district bot serving the school (bot/multibot.py) learns the
-    # school from it (``<school key>-<payload>``); empty for the school's own bots.
+    # school from it (``<school key>_<payload>``); empty for the school's own bots.
     payload_prefix: str = ""
 
     def serve(self, channel: Channel, username: str | None = None) -> None:

@@ -7,7 +7,7 @@ outer update middleware `SchoolRouting`:
 - an update received by a school's own bot belongs to that school (the Bot object that received it,
   not its id: every MAX Bot carries the same placeholder id);
 - one received by the district bot belongs to the school a deep link names (``/start <key>-<payload>``,
-  the school's own payload after the key), else to the person's remembered choice, else to the one
+  ``_`` between them), else to the person's remembered choice, else to the one
   school that knows their messenger account; a person known in several schools who has not chosen is
   answered by the picker alone (handlers/district_bot.py).
 It then runs that school's own middlewares for the update (conversation state, the update guard, the
@@ -38,7 +38,7 @@ import html
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.session.middlewares.base import NextRequestMiddlewareType
@@ -65,8 +65,10 @@ from bot.app import (
 )
 from bot.channels import Channel
 from bot.config import ConfigError, Settings
+from bot.district.runtime import District
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
+from bot.services.district import DistrictService
 from bot.tg.middlewares import (
     SCHOOL_VALUES,
     MenuLeavesFlow,
@@ -92,6 +94,10 @@ DISTRICT_ID_BASE = 1 << 56
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
+# What the routing puts in a district bot's update for the district's own handlers (handlers/district_bot.py,
+# handlers/district.py): the picker, the district role's service, whether the school is still to be chosen.
+DISTRICT_NAMES = ("district_schools", "district", "school_pending")
+
 
 @functools.cache
 def _catalog() -> Catalog:
@@ -109,9 +115,17 @@ def district_destiny(key: str) -> str:
     return f"school:{key}"
 
 
-class SchoolChoices:
-    """Which school each messenger account talks to in the district bot. Kept in memory until the
-    district's registry (bot/district/) keeps it: a restart asks a person known in several schools again."""
+class Choices(Protocol):
+    """Which school each messenger account talks to in the district bot: the district's registry
+    (bot/services/district.py SchoolChoices) keeps it across restarts."""
+
+    async def chosen(self, channel: Channel, user_id: int) -> str | None: ...
+
+    async def choose(self, channel: Channel, user_id: int, key: str) -> None: ...
+
+
+class MemoryChoices:
+    """`Choices` in memory, for a district assembled without a registry (tests)."""
 
     def __init__(self) -> None:
         self._chosen: dict[tuple[Channel, int], str] = {}
@@ -143,6 +157,8 @@ class School:
     app: App
     bot: Bot | None = None
     max_bot: Bot | None = None
+    # The school's name in the district's lists (the registry's title); else school.toml's.
+    name: str | None = None
     values: dict[str, object] = field(default_factory=dict)
     filter_values: dict[str, object] = field(default_factory=dict)
     own: list[BaseMiddleware] = field(default_factory=list)
@@ -152,7 +168,7 @@ class School:
     @property
     def title(self) -> str:
         info = self.app.school.school
-        return info.short_name or info.name
+        return self.name or info.short_name or info.name
 
     def build(self, wanted_by_filters: set[str]) -> None:
         self.values = self.app.dispatcher_data()
@@ -228,7 +244,9 @@ class Multibot:
     settings: Settings
     district_bot: Bot | None = None
     district_max_bot: Bot | None = None
-    choices: SchoolChoices = field(default_factory=SchoolChoices)
+    choices: Choices = field(default_factory=MemoryChoices)
+    # The district role's service (handlers/district.py asks for it as ``district``), when there is one.
+    role: DistrictService | None = None
     dispatcher: Dispatcher | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     # id(Bot) -> the school key of a school's own bot, or None for the district's.
@@ -268,17 +286,17 @@ class Multibot:
         return primary, max_bot if telegram is not None else None
 
 
+LINK_SEPARATOR = "_"
+"""Between the school's key and its own payload in a district bot's start payload: a school key has
+none (storage/district.py SCHOOL_KEY: a-z, 0-9 and '-', at most 32), so the first one ends the key.
+A key and a sign-in token (24 characters) are at most 57 of Telegram's 64 (MAX allows 128)."""
+
+
 def deep_link_school(payload: str, schools: Mapping[str, object]) -> tuple[str, str] | None:
     """(school key, the school's own payload) of a district deep link's payload: ``<key>`` or
-    ``<key>-<payload>``; None when it names no school."""
-    if payload in schools:
-        return payload, ""
-    at = payload.find("-")
-    while at > 0:
-        if payload[:at] in schools:
-            return payload[:at], payload[at + 1:]
-        at = payload.find("-", at + 1)
-    return None
+    ``<key>_<payload>``; None when it names no school."""
+    key, _, rest = payload.partition(LINK_SEPARATOR)
+    return (key, rest) if key in schools else None
 
 
 def _start_payload(update: Update) -> str | None:
@@ -345,11 +363,16 @@ class SchoolRouting(BaseMiddleware):
             return UNHANDLED
         # Known in several schools (or none) and nothing chosen: the picker answers, no school does.
         data.update({
-            SCHOOL_VALUES: {"catalog": self.catalog, "district": multibot}, "catalog": self.catalog,
-            "district": multibot, "school_pending": True, "person": None, "channel": channel,
-            "t": self.catalog.bind(pick_lang(user.language_code)),
+            SCHOOL_VALUES: {"catalog": self.catalog}, "catalog": self.catalog, "school_pending": True,
+            "person": None, "channel": channel, "t": self.catalog.bind(pick_lang(user.language_code)),
         })
+        self._district_data(data)
         return await handler(event, data)
+
+    def _district_data(self, data: dict[str, Any]) -> None:
+        data["district_schools"] = self.multibot
+        if self.multibot.role is not None:
+            data["district"] = self.multibot.role
 
     async def _through(
         self, school: School, chain: Sequence[BaseMiddleware], handler: Handler, event: Update, data: dict[str, Any],
@@ -358,7 +381,7 @@ class SchoolRouting(BaseMiddleware):
         data.update(school.filter_values)
         data[SCHOOL_VALUES] = school.values
         if district is not None:  # the district bot's own handlers (the picker) act here alone
-            data["district"] = district
+            self._district_data(data)
         call: Handler = handler
         for middleware in reversed(chain):
             call = _bind(middleware, call)
@@ -390,7 +413,7 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
     for school in schools:
         school.build(wanted)
     install_dependencies(dp, {})
-    check_handler_dependencies(dp, [*schools[0].values, "district", "school_pending"])
+    check_handler_dependencies(dp, [*schools[0].values, *DISTRICT_NAMES])
     for school in schools:
         for bot in (school.bot, school.max_bot):
             if bot is not None:
@@ -407,7 +430,7 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
             primary, max_bot = multibot.wires_of(school)
             attach_bots(school.app, primary, max_bot)
             if school.bot is None and school.max_bot is None:
-                school.app.served.payload_prefix = f"{school.key}-"
+                school.app.served.payload_prefix = school.key + LINK_SEPARATOR
             # Every task the school starts (its sender, its watchers) speaks for it on the district bot.
             with speaking_for(school):
                 await start_school(school.app, primary, commands=school.bot is not None or school is schools[0])
@@ -426,21 +449,34 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
     return dp
 
 
-def build_multibot(settings: Settings, schools: Mapping[str, App]) -> Multibot:
+def build_multibot(
+    settings: Settings, schools: Mapping[str, App], *, titles: Mapping[str, str] | None = None,
+    choices: Choices | None = None, role: DistrictService | None = None,
+) -> Multibot:
     """The bots of a district: each school's own (from its settings: BOT_TOKEN, MAX_TOKEN, either or
     none) and the district bot (from the district's ``settings``: its BOT_TOKEN and MAX_TOKEN)."""
     served: dict[str, School] = {}
     for key, app in schools.items():
         own = app.settings
         served[key] = School(
-            key, app, bot=build_bot(own) if own.bot_token is not None else None, max_bot=build_max_bot(own)
+            key, app, bot=build_bot(own) if own.bot_token is not None else None, max_bot=build_max_bot(own),
+            name=(titles or {}).get(key),
         )
     multibot = Multibot(
         served, settings, district_bot=build_bot(settings) if settings.bot_token is not None else None,
-        district_max_bot=build_max_bot(settings),
+        district_max_bot=build_max_bot(settings), choices=choices or MemoryChoices(), role=role,
     )
     build_multibot_dispatcher(multibot)
     return multibot
+
+
+def build_district_bots(district: District) -> Multibot:
+    """`build_multibot` for a district read from its registry (bot/district/runtime.py build_district):
+    the registry's titles, its remembered choices and the district role."""
+    titles = {key: info.title for key, info in district.info.items()}
+    return build_multibot(
+        district.settings, district.schools, titles=titles, choices=district.choices, role=district.service
+    )
 
 
 async def serve_multibot(multibot: Multibot, *, handle_signals: bool = True) -> None:

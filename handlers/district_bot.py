@@ -6,7 +6,9 @@ person's remembered choice, or the one school that knows their account, or the s
 names. These handlers only answer what is left: a person known in several schools who has not
 chosen yet («Выберите школу» with a button per school), the choice itself, and «🏫 Сменить школу»
 (or /school) to change it. They are registered in the district's one router tree, first, and act in
-the district bot only (``district`` is in the update's data there alone).
+the district bot only (``district_schools`` is in the update's data there alone), with the district
+role's router (handlers/district.py, /district) between the picker and the catch-all of a person
+who has not chosen.
 
 The titles shown are the schools' own public names: every answer here is public."""
 
@@ -22,6 +24,7 @@ from bot.channels import Channel
 from bot.i18n import LANGUAGES, Catalog, Translator
 from bot.tg.callbacks import SchoolPick
 from bot.tg.policy import public
+from handlers import district
 from handlers.common import button, keyboard, message_of
 
 
@@ -41,8 +44,8 @@ class DistrictSchools(Protocol):
 class InDistrictBot(Filter):
     """The update came to the district bot (its routing put ``district`` in the update's data)."""
 
-    async def __call__(self, event: TelegramObject, district: DistrictSchools | None = None) -> bool:
-        return district is not None
+    async def __call__(self, event: TelegramObject, district_schools: DistrictSchools | None = None) -> bool:
+        return district_schools is not None
 
 
 class SchoolPending(Filter):
@@ -75,31 +78,35 @@ async def _offer(message: Message, t: Translator, channel: Channel, district: Di
 
 
 @public
-async def choose_first(message: Message, t: Translator, channel: Channel, *, district: DistrictSchools) -> None:
-    await _offer(message, t, channel, district)
+async def choose_first(message: Message, t: Translator, channel: Channel, *, district_schools: DistrictSchools
+                       ) -> None:
+    await _offer(message, t, channel, district_schools)
 
 
 @public
-async def choose_first_pressed(query: CallbackQuery, t: Translator, channel: Channel, *, district: DistrictSchools
-                               ) -> None:
+async def choose_first_pressed(
+    query: CallbackQuery, t: Translator, channel: Channel, *, district_schools: DistrictSchools
+) -> None:
     await query.answer()
     message = message_of(query)
     if message is not None and query.from_user is not None:
-        schools = await district.schools_of(channel, query.from_user.id)
+        schools = await district_schools.schools_of(channel, query.from_user.id)
         await message.answer(t("district_bot.pick") if schools else t("district_bot.unknown"),
                              reply_markup=picker(schools) if len(schools) > 1 else None)
 
 
 @public
-async def change_school(message: Message, t: Translator, channel: Channel, *, district: DistrictSchools) -> None:
-    await _offer(message, t, channel, district)
+async def change_school(message: Message, t: Translator, channel: Channel, *, district_schools: DistrictSchools
+                        ) -> None:
+    await _offer(message, t, channel, district_schools)
 
 
 @public
 async def school_picked(
-    query: CallbackQuery, callback_data: SchoolPick, t: Translator, channel: Channel, *, district: DistrictSchools
+    query: CallbackQuery, callback_data: SchoolPick, t: Translator, channel: Channel, *,
+    district_schools: DistrictSchools,
 ) -> None:
-    title = await district.choose(channel, query.from_user.id, callback_data.key)
+    title = await district_schools.choose(channel, query.from_user.id, callback_data.key)
     if title is None:
         await query.answer(t("district_bot.not_yours"), show_alert=True)
         return
@@ -116,6 +123,10 @@ def build_router() -> Router:
     router.callback_query.register(school_picked, SchoolPick.filter())
     router.message.register(change_school, Command("school"))
     router.message.register(change_school, ChangeSchool())
-    router.message.register(choose_first, SchoolPending())
-    router.callback_query.register(choose_first_pressed, SchoolPending())
+    # The district role (/district) answers an operator whether or not a school is chosen.
+    router.include_router(district.build_router())
+    pending = Router(name="district_bot_pending")
+    pending.message.register(choose_first, SchoolPending())
+    pending.callback_query.register(choose_first_pressed, SchoolPending())
+    router.include_router(pending)
     return router

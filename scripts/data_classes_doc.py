@@ -18,12 +18,13 @@ from aiogram import Dispatcher
 from bot.app import build_routers
 from bot.i18n import Catalog
 from bot.tg.policy_doc import handler_rows, render
-from handlers import district, district_bot
+from handlers import district_bot
 from handlers.errors import install_error_handler
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "data-classes.md"
-# Routers of the district's bot only (#27), not of a school's: the picker first (bot/multibot.py), the role after.
-DISTRICT_ROUTERS = ("district_bot", "district")
+# Routers of the district's bot only (#27), not of a school's: the picker, the district role inside it, the
+# picker's answer to a person who has not chosen a school (bot/multibot.py registers them first).
+DISTRICT_ROUTERS = ("district_bot", "district", "district_bot_pending")
 
 
 def dispatcher() -> Dispatcher:
@@ -34,7 +35,6 @@ def dispatcher() -> Dispatcher:
     install_error_handler(dp)
     dp.include_router(district_bot.build_router())
     dp.include_routers(*build_routers())
-    dp.include_router(district.build_router())
     return dp
 
 

@@ -183,7 +183,7 @@ async def test_an_unknown_person_joins_a_school_by_its_district_link(
     schools = {"a": SchoolSetup("Школа А", tg=fakes["a"]), "nobot": SchoolSetup("Школа без бота")}
     async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
         app = multibot.schools["nobot"].app
-        assert app.served.payload_prefix == "nobot-"
+        assert app.served.payload_prefix == "nobot_"
         assert app.served.usernames.get(Channel.TELEGRAM) == "district_bot"
         assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
         stranger = district.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
@@ -195,9 +195,19 @@ async def test_an_unknown_person_joins_a_school_by_its_district_link(
         await stranger.press_reply(ask, "📱 Поделиться номером телефона")
         await district.wait_for(TEACHER, lambda m: "Ваши роли" in (m.plain or ""))
         assert await app.people.by_account(Channel.TELEGRAM, TEACHER) is not None
-    # A 39-character key and a sign-in token (24 characters) fit Telegram's 64.
-    key = "k" * 39
-    link = deep_link(Channel.TELEGRAM, "district_bot", f"{key}-{'t' * 24}")
-    assert deep_link_school(link.rsplit("=", 1)[1], {key: None}) == (key, "t" * 24)
-    assert deep_link_school("a-b-token", {"a-b": None}) == ("a-b", "token")
-    assert deep_link_school("zzz-token", {"a": None}) is None
+        # A sign-in link the school's IT officer gives (the district bot's, the school's key first)
+        # opens the district bot and links its owner in that school.
+        olga = next(p for p in await app.people.active() if p.full_name.startswith("Кузнецова"))
+        token = await app.services.onboarding.create_token(purpose="link", person_id=olga.id, created_by=None)
+        newcomer = district.user(5555, "Ольга", "Кузнецова")
+        await newcomer.send(f"/start {app.served.payload_prefix}{token}")
+        await district.wait_for(5555, lambda m: "Ваши роли" in (m.plain or ""))
+        linked = await app.people.by_account(Channel.TELEGRAM, 5555)
+        assert linked is not None and linked.id == olga.id
+        assert await multibot.choices.chosen(Channel.TELEGRAM, 5555) == "nobot"
+    # The longest key (32) and a sign-in token (24 characters, '_' and '-' in it) fit Telegram's 64.
+    key, token = "k" + "-" * 31, "t_-" * 8
+    link = deep_link(Channel.TELEGRAM, "district_bot", f"{key}_{token}")
+    assert deep_link_school(link.rsplit("=", 1)[1], {key: None}) == (key, token)
+    assert deep_link_school("a-b_to-k_en", {"a": None, "a-b": None}) == ("a-b", "to-k_en")
+    assert deep_link_school("zzz_token", {"a": None}) is None
