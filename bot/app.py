@@ -60,6 +60,7 @@ from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.cursors import UpdateCursorRepo
 from storage.messengers import MessengerRepo
+from storage.sweep_runs import SweepRunRepo
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +98,8 @@ class App(Core):
     commands_retry: asyncio.Task[None] | None = None
     # Set by `serve` in webhook mode: setting it stops the server (see `stop_serving`).
     webhook_stop: asyncio.Event | None = None
+    # This worker's claims of the minute's sweeps (storage/sweep_runs.py), made at the first tick.
+    sweep_runs: SweepRunRepo | None = None
 
     def dispatcher_data(self) -> dict[str, object]:
         """What handlers, filters and middlewares may ask for by name: the shared pieces, the
@@ -123,8 +126,11 @@ class App(Core):
         )
 
     async def tick(self) -> None:
-        """Run every capability's sweep at the clock's now, then let the sender drain."""
-        await run_sweeps(self.clock.now(), self.sweeps)
+        """Run every capability's sweep at the clock's now (those this worker claims for the minute:
+        several workers may tick on one database, #27), then let the sender drain."""
+        if self.sweep_runs is None:
+            self.sweep_runs = SweepRunRepo(self.db)
+        await run_sweeps(self.clock.now(), self.sweeps, claims=self.sweep_runs)
         self.wake_sender()
 
     @property

@@ -1,15 +1,16 @@
 """The scheduler behind a small Protocol.
 
 There is one APScheduler job, the sweep, every minute. It runs every capability's sweep at
-`clock.now()`; each sweep looks in the database for what is due and records what it enqueued,
-so the database, not the APScheduler job store, is the truth: a restart neither loses nor repeats
-a reminder, and tests (and the sandbox's time travel) call `run_sweeps` after moving the clock.
+`clock.now()` (with several workers, those this worker claimed for the minute: `SweepClaims`);
+each sweep looks in the database for what is due and records what it enqueued, so the database,
+not the APScheduler job store, is the truth: a restart neither loses nor repeats a reminder, and
+tests (and the sandbox's time travel) call `run_sweeps` after moving the clock.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -21,6 +22,16 @@ log = logging.getLogger(__name__)
 # A capability's minute: a bound method of its service (or a small sweep object), given the time.
 Sweep = Callable[[datetime], Awaitable[object]]
 SWEEP_JOB_ID = "schoolbot-sweep"
+
+
+class SweepClaims(Protocol):
+    """Which sweeps this worker runs at a tick, when several workers tick on one database
+    (storage/sweep_runs.py SweepRunRepo): claimed for the tick's minute, renewed while they run,
+    finished when each ends."""
+
+    async def claim(self, sweeps: Sequence[str], tick: datetime) -> set[str]: ...
+    async def renew(self, sweeps: Sequence[str], tick: datetime) -> None: ...
+    async def finish(self, sweep: str, tick: datetime) -> None: ...
 
 
 class Scheduler(Protocol):
