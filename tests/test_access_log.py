@@ -26,6 +26,7 @@ from bot.services.imports import ImportOptions
 from bot.services.training import SessionSpec
 from bot.tg.callbacks import AdminAction, ArchiveView, CodePrint, StaffCb, TrAdm
 from storage.access_log import AccessLogRepo, AccessRow
+from storage.db import INTEGRITY_ERRORS
 from tests.codes_helpers import codes_csv, person_id
 from tests.consent_helpers import school
 from tests.harness import CLASS_TEACHER, IT_OFFICER, ROSTER_ROWS, Harness, handler_harness, roster_csv
@@ -125,7 +126,7 @@ async def test_the_log_refuses_edits_and_deletions(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
         await h.app.services.access_log.record("report", "x")  # type: ignore[arg-type]
         for sql in ("UPDATE access_log SET actor = 5", "DELETE FROM access_log"):
-            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+            with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
                 async with h.app.db.transaction() as conn:
                     await conn.execute(sql)
         assert len(await _rows(h)) == 1

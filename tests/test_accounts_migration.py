@@ -9,6 +9,8 @@ import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from bot.channels import Channel
 from bot.services import ledger
 from storage import chain
@@ -87,6 +89,7 @@ def _old_database(path: Path) -> None:
     raw.close()
 
 
+@pytest.mark.sqlite_only(reason="an SQLite file from before migration 017")
 async def test_migration_keeps_every_link_and_the_ledger_chain(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     _old_database(path)

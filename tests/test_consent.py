@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import re
-import sqlite3
 
 import pytest
 from aiogram.methods import EditMessageText
@@ -13,6 +12,7 @@ from bot.channels import Channel
 from bot.services import consent as svc
 from bot.services.consent_gate import covered_children, is_covered
 from storage.consent import ConsentRepo
+from storage.db import INTEGRITY_ERRORS
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
 from tests.delivery_helpers import TG_CHAT
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness
@@ -141,10 +141,10 @@ async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:
     keys = await _menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     conn = harness.app.db.conn
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         await conn.execute("UPDATE consent_ledger SET decision = 'declined'")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         await conn.execute("DELETE FROM consent_ledger")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+    with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
         await conn.execute("DELETE FROM consent_versions")
     assert len(await ConsentRepo.ledger_rows(conn)) == 1

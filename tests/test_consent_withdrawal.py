@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import sqlite3
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +20,7 @@ from bot.services.consent_pdf import plain_text
 from scheduler.sweeps import run_sweeps
 from storage.codes import CodeRepo
 from storage.consent_destruction import DestructionRepo
+from storage.db import INTEGRITY_ERRORS
 from storage.delivery import DeliveryRepo
 from tests.codes_helpers import load_school, person_id
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, texts
@@ -126,7 +126,7 @@ async def test_reminders_until_confirmed_then_the_act(harness: Harness, tmp_path
     assert confirmed.confirmed.channel == "telegram" and confirmed.confirmed.at == harness.clock.now()
     again = await harness.press(IT_OFFICER, done)
     assert any(isinstance(c, AnswerCallbackQuery) and "уже подтверждена" in (c.text or "") for c in again)
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         async with harness.app.db.transaction() as conn:
             await conn.execute("DELETE FROM consent_destruction_events")
     # No more reminders. (Confirmed past the term: the bot's own copy of the family was purged on

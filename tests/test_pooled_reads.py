@@ -11,20 +11,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot.fakeapi import FakeTelegram
 from tests.harness import Harness, handler_harness, running_bot
 
 
+@pytest.mark.sqlite_only(reason="SQLite's second reader connection; PostgreSQL reads on its pool (test_pg_storage.py)")
 async def test_the_harness_reads_on_a_second_connection(harness: Harness) -> None:
     db = harness.app.db
     assert db.conn is not db._writer
 
 
+@pytest.mark.sqlite_only(reason="SQLite's second reader connection; PostgreSQL reads on its pool (test_pg_storage.py)")
 async def test_the_running_bot_reads_on_a_second_connection(tg: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(tg, tmp_path) as app:
         assert app.db.conn is not app.db._writer
 
 
+@pytest.mark.sqlite_only(reason="SQLite's second reader connection; PostgreSQL reads on its pool (test_pg_storage.py)")
 async def test_a_test_may_ask_for_one_connection(tmp_path: Path) -> None:
     async with handler_harness(tmp_path, separate_reader=False) as h:
         assert h.app.db.conn is h.app.db._writer

@@ -22,7 +22,7 @@ from bot.services import ledger
 from bot.services.access_log import CLI, acting_as
 from bot.services.imports import ImportOptions
 from storage import dialect
-from storage.db import Database
+from storage.db import INTEGRITY_ERRORS, Database
 from storage.retention import RetentionRepo
 from tests import year_walk
 from tests.codes_helpers import codes_csv
@@ -189,7 +189,7 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
         assert (await svc.plan(clock.now())).empty
         assert "Удалять нечего" in svc.describe(await svc.plan(clock.now()), t, applied=False)
         # Destruction records are append-only.
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
             async with app.db.transaction() as conn:
                 await conn.execute("DELETE FROM destruction_records")
 

@@ -14,7 +14,7 @@ import pytest
 from bot.channels import DataClass
 from storage import chain
 from storage.access_log import AccessLogRepo
-from storage.db import Database, migrations
+from storage.db import INTEGRITY_ERRORS, Database, migrations
 from storage.messengers import MessengerRepo
 from storage.retention import RetentionRepo
 
@@ -81,13 +81,13 @@ async def test_a_channel_outside_telegram_and_max_is_accepted_by_every_log(tmp_p
         assert [r.channel for r in await AccessLogRepo(db).rows()] == [THIRD]
         assert [r.channel for r in await RetentionRepo(db).records()] == [THIRD]
         # The CHECKs that are not about messengers still hold; paper stays a send-log channel.
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(INTEGRITY_ERRORS):
             async with db.transaction() as conn:
                 await conn.execute(
                     "INSERT INTO send_log(at, channel, data_class, outcome) VALUES (?, ?, 'secret', 'sent')",
                     (STAMP, THIRD),
                 )
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises(INTEGRITY_ERRORS):
             async with db.transaction() as conn:
                 await RetentionRepo.record(
                     conn, now=NOW, reason="whim", person_id=1, withdrawal_row=None, what={}, actor=None,
@@ -99,6 +99,7 @@ async def test_a_channel_outside_telegram_and_max_is_accepted_by_every_log(tmp_p
         await db.close()
 
 
+@pytest.mark.sqlite_only(reason="an SQLite file from before migration 036")
 async def test_a_database_from_before_036_keeps_rows_indexes_and_append_only(tmp_path: Path) -> None:
     fresh = Database(tmp_path / "fresh.db")
     await fresh.open()
@@ -156,6 +157,7 @@ async def test_a_database_from_before_036_keeps_rows_indexes_and_append_only(tmp
     }
 
 
+@pytest.mark.sqlite_only(reason="an SQLite file from before migration 036")
 async def test_the_old_database_refused_a_third_messenger(tmp_path: Path) -> None:
     """What 036 fixes: before it, the logs refused any messenger not written into the schema."""
     path = tmp_path / "old.db"
