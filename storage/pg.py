@@ -67,6 +67,9 @@ SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PG_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.pg\.sql$")
 SQL_MIGRATION = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 BASELINE = re.compile(r"^pg_baseline_(\d{3})\.sql$")
+# What the bot's connections call themselves in pg_stat_activity: a restore refuses while any is
+# connected (storage/pg_backup.py), as a SQLite restore refuses while `run` holds the file's lock.
+APPLICATION_NAME = "schoolbot"
 # Serialises migrations of one schema across processes (several workers start at once).
 MIGRATION_LOCK = 0x5C4001B07
 
@@ -450,7 +453,8 @@ class PgDatabase(SqlDatabase):
 
         return AsyncConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, configure=configure,
-            kwargs={"autocommit": True, "cursor_factory": psycopg.AsyncClientCursor},
+            kwargs={"autocommit": True, "cursor_factory": psycopg.AsyncClientCursor,
+                    "application_name": APPLICATION_NAME},
         )  # fmt: skip
 
     @property

@@ -1,4 +1,9 @@
-"""Backups of the bot's own SQLite database: take, verify, rotate, restore.
+"""Backups of the bot's own database: take, verify, rotate, restore.
+
+On PostgreSQL (DATABASE_URL, #27 item 5) a backup is `pg_dump` of the school's schema in its custom
+format (storage/pg_backup.py: one consistent snapshot while the bot writes, checked by reading every
+block back with `pg_restore`), named `schoolbot-<time>.pgdump` and kept, encrypted, rotated and
+restored as the SQLite copy is; what follows describes the SQLite copy.
 
 A backup is made with SQLite's online backup API on a separate connection to the same file, in a
 worker thread: the copy is one consistent snapshot (the whole copy is one step, so it holds one
@@ -29,7 +34,7 @@ import pyzipper
 
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import OpsRecords
-from storage import ops
+from storage import ops, pg_backup
 from storage.ops import OpsRepo
 from storage.snapshot import backup_sync, private_file
 
@@ -42,7 +47,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "schoolbot-"
 SUFFIX = ".sqlite3"
-_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.sqlite3(\.zip)?$")
+PG_SUFFIX = pg_backup.DUMP_SUFFIX
+_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.(?:sqlite3|pgdump)(\.zip)?$")
 # With BACKUP_PASSPHRASE set, each nightly copy is kept as `<name>.zip`: the same AES-256 ZIP as the
 # off-site copy (7-Zip and WinZip open it; `schoolbot restore` reads it with the passphrase).
 ENCRYPTED = ".zip"
@@ -65,12 +71,12 @@ class BackupResult:
     removed: tuple[Path, ...] = ()
 
 
-def backup_name(moment: datetime) -> str:
-    return f"{PREFIX}{moment.astimezone(UTC).strftime(_STAMP)}{SUFFIX}"
+def backup_name(moment: datetime, suffix: str = SUFFIX) -> str:
+    return f"{PREFIX}{moment.astimezone(UTC).strftime(_STAMP)}{suffix}"
 
 
 def is_encrypted(path: Path) -> bool:
-    return path.name.endswith(SUFFIX + ENCRYPTED)
+    return path.name.endswith((SUFFIX + ENCRYPTED, PG_SUFFIX + ENCRYPTED))
 
 
 def stamp_of(path: Path) -> datetime | None:
@@ -134,9 +140,9 @@ def decrypt_sync(archive: Path, passphrase: str, into: Path) -> Path:
     try:
         with pyzipper.AESZipFile(archive) as zf:
             zf.setpassword(passphrase.encode("utf-8"))
-            names = [n for n in zf.namelist() if n.endswith(SUFFIX)]
+            names = [n for n in zf.namelist() if n.endswith((SUFFIX, PG_SUFFIX))]
             if len(names) != 1:
-                raise BackupError(f"{archive}: в архиве нет копии базы schoolbot (*.sqlite3)")
+                raise BackupError(f"{archive}: в архиве нет копии базы schoolbot (*.sqlite3 или *.pgdump)")
             data = zf.read(names[0])
     except RuntimeError as exc:  # pyzipper: a wrong or missing password
         raise BackupError(f"{archive}: не удалось расшифровать: неверная парольная фраза ({exc})") from None
@@ -236,8 +242,8 @@ class BackupService:
 
     access_log: AccessLog
     clock: Clock
-    # The SQLite database itself, not the unit of work: a backup copies its file (a PostgreSQL
-    # backend will back up with pg_dump, #27 item 5).
+    # The database itself, not the unit of work: a SQLite backup copies its file (PostgreSQL's is
+    # pg_dump of the schema settings name, #27 item 5).
     db: SqlDatabase
     ops_repo: OpsRecords
     school: SchoolConfig
@@ -246,20 +252,38 @@ class BackupService:
 
     # --- taking a backup -------------------------------------------------------------------------
     def can_back_up(self) -> bool:
-        """False for an in-memory database (tests, benchmarks) and for PostgreSQL (no file to copy:
-        its backups are pg_dump's, #27 item 5)."""
-        return self.db.path is not None and str(self.db.path) != ":memory:"
+        """False for an in-memory database (tests, benchmarks): there is nothing to copy."""
+        return self.settings.database_url is not None or (
+            self.db.path is not None and str(self.db.path) != ":memory:"
+        )
+
+    async def _copy(self, now: datetime) -> tuple[Path, int, str | None]:
+        """The live database copied into settings.backup_dir and checked: (file, size, failure)."""
+        folder = Path(self.settings.backup_dir)
+        url = self.settings.database_url
+        if url is not None:
+            # PostgreSQL: pg_dump of this school's schema; the password goes to the tool in its
+            # environment, never on its command line (storage/pg_backup.py).
+            target = folder / backup_name(now, PG_SUFFIX)
+            try:
+                where = pg_backup.PgTarget.from_url(url.get_secret_value())
+            except pg_backup.PgToolError as exc:
+                return target, 0, str(exc)
+            size, failure = await asyncio.to_thread(
+                pg_backup.dump_sync, where, self.settings.database_schema, target
+            )
+            return target, size, failure
+        source = self.db.path
+        if source is None or str(source) == ":memory:":
+            raise BackupError("an in-memory database cannot be backed up")
+        target = folder / backup_name(now)
+        size, failure = await asyncio.to_thread(backup_sync, source, target)
+        return target, size, failure
 
     async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:
         """Back up the live database into settings.backup_dir, record it, rotate old copies."""
         now = self.clock.now()
-        source = self.db.path
-        target = Path(self.settings.backup_dir) / backup_name(now)
-        if source is None:
-            raise BackupError("a PostgreSQL database is backed up with pg_dump, not as a file")
-        if str(source) == ":memory:":
-            raise BackupError("an in-memory database cannot be backed up")
-        size, failure = await asyncio.to_thread(backup_sync, source, target)
+        target, size, failure = await self._copy(now)
         secret = self.settings.backup_passphrase
         if failure is None and secret is not None:
             # At rest (#24 item 9): the copy is kept encrypted when the school set a passphrase.

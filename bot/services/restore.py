@@ -1,4 +1,10 @@
-"""Restoring the bot's database from a backup, and the restore command (stop the bot first)."""
+"""Restoring the bot's database from a backup, and the restore command (stop the bot first).
+
+SQLite: the backup file replaces the database file, the previous one is kept beside it. PostgreSQL
+(DATABASE_URL, #27 item 5): the dump replaces the school's schema, the previous schema is kept in
+the same database under another name (`<schema>_prev_<time>`). Either way the consent receipts of the
+live database and the backup are compared first, with the same guard (refuse, --carry-over, --force).
+"""
 
 from __future__ import annotations
 
@@ -12,12 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bot.config import load_settings, startup_text
+from bot.config import Settings, load_settings, startup_text
 from bot.i18n import Catalog, Translator
 from bot.services.access_log import CLI, AccessKind
 from bot.services.backup import _STAMP, BackupError, decrypt_sync, is_encrypted
 from storage import consent as consent_repo
+from storage import pg_backup
 from storage.access_log import AccessLogRepo
+from storage.backend import make_database
 from storage.consent import ConsentRepo
 from storage.db import DRIVER_ERRORS, Database
 from storage.lock import DatabaseLock
@@ -57,7 +65,7 @@ def restore_sync(db_path: Path, source: Path, now: datetime) -> Path | None:
 
 @dataclass(frozen=True)
 class RestoreOutcome:
-    aside: Path | None                      # where the previous database was kept
+    aside: Path | str | None                # where the previous database was kept (a file; a schema)
     carried: tuple[str, ...] = ()           # receipts re-appended to the restored ledger
     lost: tuple[ReceiptInfo, ...] = ()      # receipts the restored ledger lacks (only with force)
     live_unreadable: str | None = None      # the previous database could not be compared
@@ -173,6 +181,90 @@ async def _restore_plain(
     return RestoreOutcome(aside, tuple(carried), lost, unreadable)
 
 
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def aside_schema(schema: str, now: datetime) -> str:
+    """Where a restore keeps the schema it replaces: `<schema>_prev_<time>` (within PostgreSQL's 63)."""
+    return f"{schema[:40]}_prev_{now.astimezone(UTC).strftime(_STAMP).lower()}"
+
+
+def _pg_missing(target: pg_backup.PgTarget, schema: str, source: Path) -> list[ReceiptInfo]:
+    sessions = pg_backup.bot_sessions(target)
+    if sessions:
+        # The workers would go on writing into the schema being replaced (and into the restored one
+        # under the same name): they must be stopped, as `run` holds off a SQLite restore.
+        raise BackupError(startup_text("pg_restore_busy", count=sessions))
+    reason = pg_backup.verify_dump(source, schema)
+    if reason is not None:
+        raise BackupError(reason)
+    try:
+        in_backup = {r.receipt_id for r in pg_backup.dump_receipts(source, schema)}
+    except pg_backup.PgToolError as exc:
+        raise BackupError(startup_text("file_ledger_unreadable", path=source, detail=exc)) from None
+    live = pg_backup.live_receipts(target, schema)
+    return [r for r in live if r.receipt_id not in in_backup]
+
+
+async def restore_pg(
+    settings: Settings, source: Path, now: datetime, *, carry_over: bool = False, force: bool = False,
+    passphrase: str | None = None,
+) -> RestoreOutcome:
+    """Replace the school's schema (DATABASE_SCHEMA) by the dump `source`, with the receipts guard
+    of the SQLite restore. The workers must be stopped. Nothing changes on a refusal or a failure."""
+    url = settings.database_url
+    assert url is not None
+    target = pg_backup.PgTarget.from_url(url.get_secret_value())
+    schema = settings.database_schema
+    plain = source
+    if is_encrypted(source) or _is_zip(source):
+        if passphrase is None:
+            raise BackupError(f"{source}: копия зашифрована — задайте BACKUP_PASSPHRASE, с которой она сделана")
+        plain = Path(settings.backup_dir) / f".restore-{now.astimezone(UTC).strftime(_STAMP)}{pg_backup.DUMP_SUFFIX}"
+        await asyncio.to_thread(decrypt_sync, source, passphrase, plain)
+    try:
+        try:
+            missing = await asyncio.to_thread(_pg_missing, target, schema, plain)
+        except pg_backup.PgToolError as exc:
+            raise BackupError(str(exc)) from None
+        if missing and not (carry_over or force):
+            raise RestoreRefused(missing)
+        aside = aside_schema(schema, now)
+        try:
+            kept = await asyncio.to_thread(pg_backup.restore_schema_sync, target, schema, plain, aside)
+        except pg_backup.PgToolError as exc:
+            raise BackupError(str(exc)) from None
+    finally:
+        if plain != source:
+            plain.unlink(missing_ok=True)
+    # Opening applies any newer migrations to the restored schema; if that or the carry-over fails,
+    # the previous schema is put back: nothing half-done.
+    db = make_database(settings)
+    carried: list[str] = []
+    try:
+        await db.open()
+        if missing and carry_over and kept is not None:
+            carry = await asyncio.to_thread(pg_backup.carry_set, target, kept, [r.receipt_id for r in missing])
+            async with db.transaction() as conn:
+                carried = await ConsentRepo.carry_over(conn, carry)
+        async with db.transaction() as conn:
+            await AccessLogRepo.append(
+                conn, at=now, actor=None, channel=CLI.channel, kind=AccessKind.BACKUP_RESTORE, object_id=source.name
+            )
+    except consent_repo.CarryOverError as exc:
+        await db.close()
+        await asyncio.to_thread(pg_backup.put_back, target, schema, kept)
+        raise CarryOverFailed(exc) from None
+    except BaseException:
+        await db.close()
+        await asyncio.to_thread(pg_backup.put_back, target, schema, kept)
+        raise
+    finally:
+        await db.close()
+    lost = () if carry_over else tuple(missing)
+    return RestoreOutcome(kept, tuple(carried), lost, None)
+
+
 # --- the restore command ----------------------------------------------------------------------
 
 
@@ -187,12 +279,19 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     settings = load_settings()
     t = Catalog.load().bind("ru")
     source = Path(args.file)
+    passphrase = secret.get_secret_value() if (secret := settings.backup_passphrase) is not None else None
     with DatabaseLock(settings.database_path, "restore"):
         try:
-            outcome = await restore(
-                Path(settings.database_path), source, datetime.now(UTC), carry_over=args.carry_over, force=args.force,
-                passphrase=secret.get_secret_value() if (secret := settings.backup_passphrase) is not None else None,
-            )
+            if settings.database_url is not None:
+                outcome = await restore_pg(
+                    settings, source, datetime.now(UTC), carry_over=args.carry_over, force=args.force,
+                    passphrase=passphrase,
+                )
+            else:
+                outcome = await restore(
+                    Path(settings.database_path), source, datetime.now(UTC), carry_over=args.carry_over,
+                    force=args.force, passphrase=passphrase,
+                )
         except RestoreRefused as exc:
             lines = [t.plural("ledger.restore.refused", len(exc.missing), file=source)]
             lines += [_receipt_line(t, r) for r in exc.missing]
@@ -214,9 +313,14 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         print(t.plural("ledger.restore.lost", len(outcome.lost), aside=outcome.aside))
         for r in outcome.lost:
             print(_receipt_line(t, r))
-    if outcome.aside is not None:
+    if isinstance(outcome.aside, str):
+        print(t("ledger.restore.aside_schema", aside=outcome.aside))
+    elif outcome.aside is not None:
         print(t("ledger.restore.aside", aside=outcome.aside))
-    print(t("ledger.restore.done", file=source, db=settings.database_path))
+    if settings.database_url is not None:
+        print(t("ledger.restore.done_schema", file=source, schema=settings.database_schema))
+    else:
+        print(t("ledger.restore.done", file=source, db=settings.database_path))
     return 0
 
 
