@@ -15,8 +15,9 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import User
 
-from bot.app import build_dispatcher
+from bot.app import build_dispatcher, fsm_storage
 from bot.tg.fsm import SQLiteStorage, conversation_storage
+from tests.district_helpers import add_schools, built_district, district_settings
 from tests.harness import PARENT_ONE, free_port, handler_harness, make_settings
 from tests.help_helpers import linked_school, texts
 from tests.mocked_bot import BOT_ID, MockedBot, RecordingSession
@@ -117,3 +118,24 @@ async def test_with_redis_down_an_update_gets_the_apology_and_one_log_line(
             assert dead not in caplog.text
         finally:
             await h.dp.storage.close()
+
+
+async def test_each_school_of_a_district_keeps_its_own_conversations(tmp_path: Path, redis_url: str) -> None:
+    # Two schools' MAX bots share bot id 0 (bot/max/limited.py) and may meet the same person: each
+    # school's keys carry its own prefix (bot/district/schools.py), so nothing mixes.
+    settings = district_settings(tmp_path, redis_url=redis_url)
+    await add_schools(settings, tmp_path)
+    async with built_district(settings, separate_reader=False) as district:
+        alpha, beta = (fsm_storage(district.schools[key]) for key in ("alpha", "beta"))
+        try:
+            key = StorageKey(bot_id=0, chat_id=PARENT_ONE, user_id=PARENT_ONE)
+            await alpha.set_state(key, "Asking:text")
+            assert await beta.get_state(key) is None
+            assert await alpha.get_state(key) == "Asking:text"
+            assert isinstance(alpha, RedisStorage)
+            assert [k.decode() for k in await alpha.redis.keys("*")] == [
+                f"schoolbot.alpha:fsm:0:{PARENT_ONE}:{PARENT_ONE}:default:state"
+            ]
+        finally:
+            await alpha.close()
+            await beta.close()

@@ -56,6 +56,9 @@ def school_settings(settings: Settings, school: School) -> Settings:
         "max_token": school.max_token,
         "admin_ids": [],
         "district_dir": None,
+        # The school's own Redis keys (docs/redis.md): its conversations never meet another school's,
+        # even where bot ids are alike (every MAX bot's is 0); its own bots' send budgets are its own.
+        "redis_prefix": f"{settings.redis_prefix}.{school.key}",
     })
 
 
