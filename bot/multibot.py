@@ -96,7 +96,7 @@ Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
 # What the routing puts in a district bot's update for the district's own handlers (handlers/district_bot.py,
 # handlers/district.py): the picker, the district role's service, whether the school is still to be chosen.
-DISTRICT_NAMES = ("district_schools", "district", "school_pending")
+DISTRICT_NAMES = ("district_schools", "district_coverage", "school_pending")
 
 
 @functools.cache
@@ -245,7 +245,7 @@ class Multibot:
     district_bot: Bot | None = None
     district_max_bot: Bot | None = None
     choices: Choices = field(default_factory=MemoryChoices)
-    # The district role's service (handlers/district.py asks for it as ``district``), when there is one.
+    # The district role's service (handlers/district.py asks for it as ``district_coverage``), if any.
     role: DistrictService | None = None
     dispatcher: Dispatcher | None = None
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -372,7 +372,7 @@ class SchoolRouting(BaseMiddleware):
     def _district_data(self, data: dict[str, Any]) -> None:
         data["district_schools"] = self.multibot
         if self.multibot.role is not None:
-            data["district"] = self.multibot.role
+            data["district_coverage"] = self.multibot.role
 
     async def _through(
         self, school: School, chain: Sequence[BaseMiddleware], handler: Handler, event: Update, data: dict[str, Any],
