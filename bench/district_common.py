@@ -124,6 +124,90 @@ class ApiRouter:
             self._session = None
 
 
+# --- Telegram's delivery of updates, several at once -------------------------------------------------
+
+
+class ConcurrentDelivery:
+    """Delivers one fake bot's updates to its webhook as Telegram does: over several connections at
+    once (setWebhook's max_connections, 40 by default), each update retried until it gets a 2xx. The
+    fake's own delivery (bot.fakeapi.webhook) posts one update at a time, waiting for each answer; a
+    bot whose handlers wait for the per-chat pace would then serve one family at a time."""
+
+    def __init__(self, tg: FakeTelegram, connections: int = 8, retry: float = 0.2) -> None:
+        self.tg = tg
+        self.connections = connections
+        self.retry = retry
+        self.inflight = 0
+        self.posted = 0
+        self.failed_posts = 0
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._session: ClientSession | None = None
+        self._idle = asyncio.Event()
+
+    async def start(self) -> None:
+        await self.tg.webhooks.stop()  # the fake's own one-at-a-time loop
+        self._session = ClientSession(timeout=ClientTimeout(total=90))
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        tasks = [t for t in (self._task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._session is not None:
+            await self._session.close()
+
+    async def _loop(self) -> None:
+        slots = asyncio.Semaphore(self.connections)
+        while True:
+            queue = self.tg.updates
+            changed, hook_changed = queue.changed, self.tg.webhooks.changed
+            hook = self.tg.webhooks.webhook
+            item = queue.first() if hook is not None else None
+            if hook is None or item is None:
+                waiters = [asyncio.ensure_future(changed.wait()), asyncio.ensure_future(hook_changed.wait())]
+                try:
+                    await asyncio.wait(waiters, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters:
+                        waiter.cancel()
+                continue
+            queue.remove(item)
+            await slots.acquire()
+            self.inflight += 1
+            task = asyncio.create_task(self._deliver(item.update, slots))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, update: dict[str, Any], slots: asyncio.Semaphore) -> None:
+        assert self._session is not None
+        try:
+            while True:
+                hook = self.tg.webhooks.webhook
+                if hook is not None:
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": hook.secret_token} if hook.secret_token else {}
+                    try:
+                        async with self._session.post(hook.url, json=update, headers=headers) as resp:
+                            await resp.read()
+                            if 200 <= resp.status < 300:
+                                self.posted += 1
+                                return
+                    except (ClientError, TimeoutError):
+                        pass
+                    self.failed_posts += 1
+                await asyncio.sleep(self.retry)
+        finally:
+            self.inflight -= 1
+            slots.release()
+
+    @property
+    def idle(self) -> bool:
+        return self.inflight == 0 and len(self.tg.updates) == 0
+
+
 # --- the reverse proxy ------------------------------------------------------------------------------
 
 
