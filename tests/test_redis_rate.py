@@ -315,3 +315,19 @@ async def test_telegram_and_max_bots_each_get_their_tokens_shared_budget(tmp_pat
     finally:
         await telegram.session.close()
         await max_bot.session.close()
+
+
+class BrokenBudget(FlakyBudget):
+    async def reserve(
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+    ) -> Verdict:
+        raise RuntimeError("a bug in the budget")
+
+
+async def test_a_broken_budget_never_stalls_the_sends(caplog: pytest.LogCaptureFixture) -> None:
+    limiter = SendLimiter(rate=30, now=FakeTime(), shared=BrokenBudget(down=0))
+    with caplog.at_level(logging.WARNING, logger="bot.tg.limiter"):
+        await asyncio.wait_for(limiter.acquire(1), timeout=5)
+        await asyncio.wait_for(limiter.acquire(2), timeout=5)
+    assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING"]  # the traceback, then the one line
+    await limiter.aclose()

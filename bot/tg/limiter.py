@@ -241,6 +241,9 @@ class SendLimiter:
             await self.shared.pause(seconds)
         except SharedBudgetUnavailable:
             self._shared_failed()
+        except Exception:
+            log.exception("the shared send budget failed")
+            self._shared_failed()
 
     # --- granting --------------------------------------------------------------------------------
 
@@ -339,6 +342,11 @@ class SendLimiter:
                 chat_interval=self.chat_interval if waiter.per_chat and waiter.chat_id is not None else None,
             )
         except SharedBudgetUnavailable:
+            self._shared_failed()
+        except Exception:
+            # A bug of the budget must not stall every send of the process: paced alone, as when
+            # Redis is down, with the traceback in the log once.
+            log.exception("the shared send budget failed")
             self._shared_failed()
         finally:
             self._asking = None
