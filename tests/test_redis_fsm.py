@@ -16,9 +16,10 @@ from aiogram.fsm.storage.redis import RedisStorage
 from aiogram.types import User
 
 from bot.app import build_dispatcher, fsm_storage
+from bot.fakeapi import FakeTelegram
 from bot.tg.fsm import SQLiteStorage, conversation_storage
 from tests.district_helpers import add_schools, built_district, district_settings
-from tests.harness import PARENT_ONE, free_port, handler_harness, make_settings
+from tests.harness import PARENT_ONE, free_port, handler_harness, make_settings, running_bot
 from tests.help_helpers import linked_school, texts
 from tests.mocked_bot import BOT_ID, MockedBot, RecordingSession
 
@@ -139,3 +140,22 @@ async def test_each_school_of_a_district_keeps_its_own_conversations(tmp_path: P
         finally:
             await alpha.close()
             await beta.close()
+
+
+@pytest.mark.slow
+async def test_the_whole_bot_with_redis_down_answers_updates_with_the_apology(
+    tg: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"redis://:pass-word-1@127.0.0.1:{free_port()}/0"  # nothing listens there
+    with caplog.at_level(logging.WARNING):
+        async with running_bot(tg, tmp_path, redis_url=dead):
+            user = tg.user(777, "Анна")
+            for _ in range(2):
+                seen = len(tg.sent(user.id))
+                await user.send("/start")
+                await tg.wait_for(user.id, lambda m: "Что-то пошло не так" in (m.plain or ""), after=seen)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # Each update: one line; the send budget: one line for the whole outage.
+    assert sum(w.startswith("update ") and "ConnectionError" in w for w in warnings) == 2
+    assert sum("shared send budget (Redis) is unreachable" in w for w in warnings) == 1
+    assert "pass-word-1" not in caplog.text and tg.token not in caplog.text
