@@ -50,6 +50,9 @@ local bulk_interval = tonumber(ARGV[3])
 local chat_interval = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local eps = 1e-9
+-- Moments are stored to the microsecond, rounded up (past a nanosecond of float noise): a stored
+-- moment is never earlier than the pace allows, so rounding never fits one send more into a second.
+local function up(t) return string.format('%.6f', math.ceil(t * 1000000 - 0.001) / 1000000) end
 local state = redis.call('HMGET', KEYS[1], 'tat', 'bulk_tat', 'paused')
 local tat = math.max(tonumber(state[1]) or 0, now)
 local bulk_tat = math.max(tonumber(state[2]) or 0, now)
@@ -66,14 +69,14 @@ end
 if wait > eps or bulk_wait > eps or chat_wait > eps then
   return {0, string.format('%.9f', wait), string.format('%.9f', bulk_wait), string.format('%.9f', chat_wait)}
 end
-redis.call('HSET', KEYS[1], 'tat', string.format('%.6f', tat + interval))
+redis.call('HSET', KEYS[1], 'tat', up(tat + interval))
 if bulk_interval > 0 then
-  redis.call('HSET', KEYS[1], 'bulk_tat', string.format('%.6f', bulk_tat + bulk_interval))
+  redis.call('HSET', KEYS[1], 'bulk_tat', up(bulk_tat + bulk_interval))
 end
 if redis.call('TTL', KEYS[1]) < ttl then redis.call('EXPIRE', KEYS[1], ttl) end
 if chat_interval > 0 then
   local next_at = chat_tat + chat_interval
-  redis.call('SET', KEYS[2], string.format('%.6f', next_at), 'PX', math.ceil((next_at - now) * 1000) + 1000)
+  redis.call('SET', KEYS[2], up(next_at), 'PX', math.ceil((next_at - now) * 1000) + 1000)
 end
 return {1, string.format('%.6f', now)}
 """
@@ -84,14 +87,15 @@ if now < 0 then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
+local function up(t) return string.format('%.6f', math.ceil(t * 1000000 - 0.001) / 1000000) end
 local seconds = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tat', 'bulk_tat', 'paused')
 local paused = math.max(tonumber(state[3]) or 0, now + seconds)
 -- The messenger's bucket is empty: after the pause, start from an empty one as well.
-redis.call('HSET', KEYS[1], 'paused', string.format('%.6f', paused),
-  'tat', string.format('%.6f', math.max(tonumber(state[1]) or 0, paused)),
-  'bulk_tat', string.format('%.6f', math.max(tonumber(state[2]) or 0, paused)))
+redis.call('HSET', KEYS[1], 'paused', up(paused),
+  'tat', up(math.max(tonumber(state[1]) or 0, paused)),
+  'bulk_tat', up(math.max(tonumber(state[2]) or 0, paused)))
 redis.call('EXPIRE', KEYS[1], math.max(ttl, math.ceil(paused - now) + 60))
 return string.format('%.6f', paused - now)
 """
