@@ -60,6 +60,7 @@ from scheduler.base import APScheduler, Scheduler, Sweep
 from scheduler.sweeps import run_sweeps
 from storage.cursors import UpdateCursorRepo
 from storage.messengers import MessengerRepo
+from storage.sql import SqlDatabase
 from storage.sweep_runs import SweepRunRepo
 
 log = logging.getLogger(__name__)
@@ -145,8 +146,11 @@ def create_app(
     scheduler: Scheduler | None = None,
     school: SchoolConfig | None = None,
     shared: SharedContent | None = None,
+    database: SqlDatabase | None = None,
 ) -> App:
-    parts = core_parts(settings, clock=clock, school=school, buttons=TelegramButtons(), shared=shared)
+    parts = core_parts(
+        settings, clock=clock, school=school, buttons=TelegramButtons(), shared=shared, database=database
+    )
     school_config: SchoolConfig = parts["school"]
     services: Services = parts["services"]
     # The school's channel policy from the start (safe by default: a state or municipal school's rules

@@ -29,7 +29,7 @@ from bot.cli_app import cmd_import as import_into
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.core import Core, SharedContent
-from bot.district.schools import add_school, registry_store, school_core, school_figures
+from bot.district.schools import add_school, registry_store, school_core, school_figures, school_stores
 from bot.i18n import Catalog, Translator
 from bot.services.access_log import CLI, acting_as
 from bot.services.district import (
@@ -187,10 +187,12 @@ async def _status(
 ) -> int:
     shared = SharedContent.load()
     schools = await registry.schools()
+    stores = school_stores(settings, t)  # on PostgreSQL: one pool for every school's schema
+    await stores.open()
     cores: dict[str, tuple[School, Core]] = {}
     try:
         for school in schools:
-            core = school_core(settings, school, shared=shared)
+            core = school_core(settings, school, shared=shared, stores=stores)
             cores[school.key] = (school, core)
             await core.open()
         service = DistrictService(
@@ -200,6 +202,7 @@ async def _status(
         return 0
     finally:
         await asyncio.gather(*(core.close() for _, core in cores.values()))
+        await stores.close()
 
 
 # --- add-operator -------------------------------------------------------------------------------------------

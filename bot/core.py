@@ -113,14 +113,16 @@ def core_parts(
     school: SchoolConfig | None = None,
     buttons: Buttons | None = None,
     shared: SharedContent | None = None,
+    database: SqlDatabase | None = None,
 ) -> dict[str, Any]:
     """The fields of a `Core`, for `Core(**...)` or the `App` that extends it. `shared`: the content a
-    district's schools share (one school loads its own)."""
+    district's schools share (one school loads its own); `database`: the school's store when a district
+    made it (a schema on the district's shared PostgreSQL pool), else the settings' own."""
     # Set in the environment or .env (not the default): the file must be there.
     school_config = school or load_school_config(
         settings.school_config, required="school_config" in settings.model_fields_set
     )
-    db = make_database(settings)
+    db = database if database is not None else make_database(settings)
     the_clock = clock or SystemClock()
     catalog = shared.catalog if shared is not None else Catalog.load()
     people = PersonRepo(db)
@@ -155,6 +157,6 @@ def core_parts(
 
 def build_core(
     settings: Settings, *, clock: Clock | None = None, school: SchoolConfig | None = None,
-    shared: SharedContent | None = None,
+    shared: SharedContent | None = None, database: SqlDatabase | None = None,
 ) -> Core:
-    return Core(**core_parts(settings, clock=clock, school=school, shared=shared))
+    return Core(**core_parts(settings, clock=clock, school=school, shared=shared, database=database))

@@ -25,6 +25,7 @@ import asyncio
 import logging
 import os
 import re
+import shutil
 import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -36,10 +37,12 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import psycopg
 
 from bot.unit_of_work import UnitOfWork
-from storage.db import INTEGRITY_ERRORS, StorageError, database_of, private_dir
-from storage.sql import Row, SqlConn
+from storage.db import INTEGRITY_ERRORS, Database, StorageError, database_of, private_dir
+from storage.pg import PgDatabase, ddl, redact
+from storage.sql import CURRENT_UPDATE, Row, SqlConn, SqlDatabase
 from storage.timefmt import from_db, to_db
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 SCHOOL_KEY = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 REGISTRY_FILE = "district.db"
+REGISTRY_SCHEMA = "district"
 SCHOOLS_FOLDER = "schools"
 SCHOOL_FILE = "schoolbot.sqlite3"
 
@@ -144,12 +148,16 @@ class DistrictStore(ABC):
     @abstractmethod
     def _transaction(self) -> AbstractAsyncContextManager[SqlConn]: ...
 
+    def _ddl(self, statement: str) -> str:
+        """A portable statement as this backend's DDL needs it (PostgreSQL: BIGINT for INTEGER)."""
+        return statement
+
     async def _migrate(self) -> None:
         async with self._transaction() as conn:
-            await conn.execute(
+            await conn.execute(self._ddl(
                 "CREATE TABLE IF NOT EXISTS district_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                 " applied_at TEXT NOT NULL)"
-            )
+            ))
         applied = {int(r[0]) for r in await self._read("SELECT number FROM district_migrations")}
         for number, name, sql in district_migrations():
             if number in applied:
@@ -157,7 +165,7 @@ class DistrictStore(ABC):
             log.info("applying district migration %s", name)
             async with self._transaction() as conn:  # one migration, atomic
                 for statement in statements(sql):
-                    await conn.execute(statement)
+                    await conn.execute(self._ddl(statement))
                 await conn.execute(
                     "INSERT INTO district_migrations(number, name, applied_at) VALUES (?, ?, ?)",
                     (number, name, to_db(datetime.now(UTC))),
@@ -315,6 +323,137 @@ class SqliteDistrictStore(DistrictStore):
                     await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+
+class _RegistryDatabase(PgDatabase):
+    """A PostgreSQL unit of work on the registry's schema: the registry applies its own migrations
+    (storage/district_migrations/) and records no processed updates, so a school's are not run."""
+
+    async def _migrate(self) -> None:
+        async with self._connection() as conn:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    async def _load_processed(self) -> None:
+        return None
+
+
+class PgDistrictStore(DistrictStore):
+    """The registry on PostgreSQL, in the `district` schema of the district's database (a small pool of
+    its own: the operator's commands and the district bot's choices)."""
+
+    def __init__(self, url: str) -> None:
+        self._db = _RegistryDatabase(url, schema=REGISTRY_SCHEMA, min_size=1, max_size=2)
+
+    @property
+    def is_open(self) -> bool:
+        return self._db.is_open
+
+    async def open(self) -> None:
+        if self._db.is_open:
+            return
+        await self._db.open()
+        try:
+            await self._migrate()
+        except BaseException:
+            await self._db.close()
+            raise
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    def _ddl(self, statement: str) -> str:
+        return ddl(statement)
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return await self._db.fetchall(sql, params)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[SqlConn]:
+        # A write made while the district bot handles an update (a school chosen) records no processed
+        # update here: those are each school's own (its store's processed_updates).
+        token = CURRENT_UPDATE.set(None)
+        try:
+            async with self._db.transaction() as conn:
+                yield conn
+        finally:
+            CURRENT_UPDATE.reset(token)
+
+
+def registry(district_dir: Path, database_url: str | None) -> DistrictStore:
+    """The district's registry: in the district's PostgreSQL database when it has one, else district.db."""
+    if database_url is not None:
+        return PgDistrictStore(database_url)
+    return SqliteDistrictStore(district_store_path(district_dir))
+
+
+class SchoolStores:
+    """Where the district's schools' stores are: SQLite files under the district's folder, or one
+    PostgreSQL schema per school on one pool every school shares (`open()` opens it, `database(key)`
+    gives a school's unit of work on it). `create` / `remove` make and undo a new school's store for
+    `schoolbot district add-school`; a school's folder (backups, lock files) is made on either."""
+
+    def __init__(self, district_dir: Path, database_url: str | None, *, pool_size: int = 10) -> None:
+        self.district_dir = district_dir
+        self.url = database_url
+        self._pool = PgDatabase.make_pool(database_url, min_size=1, max_size=pool_size) if database_url else None
+        self._pool_open = False
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.url is not None
+
+    def where(self, key: str) -> str:
+        """The store as an operator reads it (never the URL's password)."""
+        if self.url is not None:
+            return f"{redact(self.url)} (schema {schema_name(key)})"
+        return str(school_store_path(self.district_dir, key))
+
+    async def open(self) -> None:
+        if self._pool is not None and not self._pool_open:
+            await self._pool.open(wait=True, timeout=30)
+            self._pool_open = True
+
+    async def close(self) -> None:
+        if self._pool is not None and self._pool_open:
+            self._pool_open = False
+            await self._pool.close()
+
+    def database(self, key: str) -> SqlDatabase | None:
+        """The school's unit of work on the shared pool (PostgreSQL); None on SQLite, where the
+        school's settings name its file (storage.backend.make_database)."""
+        if self._pool is None:
+            return None
+        return PgDatabase(pool=self._pool, schema=schema_name(key))
+
+    async def exists(self, key: str) -> bool:
+        if school_folder(self.district_dir, key).exists():
+            return True
+        if self.url is None:
+            return False
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            cur = await conn.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema_name(key),)
+            )
+            return await cur.fetchone() is not None
+
+    async def create(self, key: str) -> None:
+        """The school's store with every migration applied (its folder too)."""
+        private_dir(school_folder(self.district_dir, key))
+        if self.url is None:
+            db: SqlDatabase = Database(school_store_path(self.district_dir, key))
+        else:
+            db = PgDatabase(self.url, schema=schema_name(key), min_size=1, max_size=1)
+        try:
+            await db.open()
+        finally:
+            await db.close()
+
+    async def remove(self, key: str) -> None:
+        """Undo `create` (a school whose registry row could not be written): its folder and schema."""
+        shutil.rmtree(school_folder(self.district_dir, key), ignore_errors=True)
+        if self.url is not None:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(key)}" CASCADE')
 
 
 # --- what the district role sees of one school's store -------------------------------------------------

@@ -5,7 +5,6 @@ sees counts across schools and never a code or a name."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 from aiogram.methods import SendMessage
@@ -19,6 +18,7 @@ from bot.services.district import render_coverage
 from bot.services.imports import ImportOptions
 from storage.consent import ConsentRepo
 from storage.district import school_store_path
+from storage.pg import PgDatabase
 from tests.codes_helpers import CODES, codes_csv
 from tests.consent_helpers import PHONES, consent_menu
 from tests.district_helpers import SCHOOLS, add_schools, built_district, district_settings
@@ -84,18 +84,19 @@ async def test_two_schools_share_ids_but_never_rows(tmp_path: Path) -> None:
         assert head_a is not None and head_b is not None
         assert head_a.rows == head_b.rows == 1 and head_a.last_hash != head_b.last_hash
 
-        # Each school's store is its own file, with its own account row for the same Telegram user.
+        # Each school's store is its own (its file; on PostgreSQL its schema on the one pool every school
+        # shares), with its own account row for the same Telegram user.
         assert a.app.settings.database_path == school_store_path(settings.district_dir or tmp_path, "alpha")
         assert b.app.settings.database_path == school_store_path(settings.district_dir or tmp_path, "beta")
+        if settings.database_url is not None:
+            assert isinstance(a.app.db, PgDatabase) and isinstance(b.app.db, PgDatabase)
+            assert (a.app.db.schema, b.app.db.schema) == ("school_alpha", "school_beta")
+            assert a.app.db.url is None and b.app.db.url is None  # no pool of their own
         for key, h in (("alpha", a), ("beta", b)):
             person = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
             assert person is not None and person.full_name == "Смирнов Олег Павлович"
-            conn = sqlite3.connect(h.app.settings.database_path)
-            try:
-                accounts = conn.execute("SELECT count(*) FROM accounts WHERE user_id = ?", (PARENT_ONE,)).fetchone()
-            finally:
-                conn.close()
-            assert accounts == (1,), key
+            accounts = await h.app.db.fetchval("SELECT count(*) FROM accounts WHERE user_id = ?", (PARENT_ONE,))
+            assert accounts == 1, key
 
 
 async def test_the_district_role_sees_counts_across_schools_and_no_name_or_code(tmp_path: Path) -> None:

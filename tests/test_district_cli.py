@@ -6,7 +6,6 @@ code in it, and a district officer."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,12 @@ import pytest
 from bot import cli
 from bot.app import build_dispatcher
 from bot.channels import Channel
-from storage.district import district_store_path, school_folder, school_store_path
+from bot.clock import SystemClock
+from bot.config import load_settings
+from bot.district.schools import registry_store, school_core, school_stores
+from bot.i18n import Catalog
+from bot.services.district import DistrictRegistry
+from storage.district import district_store_path, school_folder
 from tests.codes_helpers import CODES, codes_csv
 from tests.district_helpers import built_district, district_settings, school_toml
 from tests.harness import ROSTER_ROWS, Harness, roster_csv
@@ -47,12 +51,46 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def registry_keys(district_dir: Path) -> list[str]:
-    conn = sqlite3.connect(district_store_path(district_dir))
-    try:
-        return [r[0] for r in conn.execute("SELECT key FROM schools ORDER BY key")]
-    finally:
-        conn.close()
+def registry_keys() -> list[str]:
+    """The registry's schools, read through storage (district.db, or the district schema)."""
+    t = Catalog.load().bind("ru")
+
+    async def keys() -> list[str]:
+        store = registry_store(load_settings(), t)
+        await store.open()
+        try:
+            return [record.key for record in await store.schools()]
+        finally:
+            await store.close()
+
+    return asyncio.run(keys())
+
+
+def store_exists(key: str) -> bool:
+    return asyncio.run(school_stores(load_settings(), Catalog.load().bind("ru")).exists(key))
+
+
+def school_figures_of(key: str) -> tuple[int, int]:
+    """(schema version, people) of a school's own store, read through its Core."""
+
+    async def read() -> tuple[int, int]:
+        settings = load_settings()
+        t = Catalog.load().bind("ru")
+        store = registry_store(settings, t)
+        await store.open()
+        try:
+            schools = await DistrictRegistry(records=store, clock=SystemClock()).schools()
+            school = next(s for s in schools if s.key == key)
+        finally:
+            await store.close()
+        core = school_core(settings, school)
+        await core.open()
+        try:
+            return await core.db.schema_version(), len(await core.people.active())
+        finally:
+            await core.close()
+
+    return asyncio.run(read())
 
 
 def add(capsys: pytest.CaptureFixture[str], tmp_path: Path, key: str, title: str, *extra: str) -> tuple[int, str, str]:
@@ -71,14 +109,12 @@ def test_schools_added_listed_imported_and_counted(
     assert "Школа «Школа № 1 «Альфа»» добавлена с ключом alpha" in out
     assert "Свой бот: Telegram — есть, MAX — есть." in out
     assert code == 0 and add(capsys, tmp_path, "beta", "Школа № 2 «Бета»")[0] == 0
-    # Each school's store exists with every migration applied; the registry is private (it holds tokens).
+    # Each school's store exists with every migration applied, and nobody in it yet.
     for key in ("alpha", "beta"):
-        conn = sqlite3.connect(school_store_path(district_dir, key))
-        try:
-            assert conn.execute("PRAGMA user_version").fetchone()[0] > 30
-        finally:
-            conn.close()
-    assert district_store_path(district_dir).stat().st_mode & 0o077 == 0
+        version, people = school_figures_of(key)
+        assert version > 30 and people == 0
+    if not load_settings().database_url:  # the registry's file is private: it holds tokens
+        assert district_store_path(district_dir).stat().st_mode & 0o077 == 0
 
     code, out, err = run(capsys, "district", "list")
     assert code == 0
@@ -95,13 +131,9 @@ def test_schools_added_listed_imported_and_counted(
             code, out, err = run(capsys, "district", "import", key, kind, str(path))
             assert code == 0, err
             assert f"({key}):" in out
-    # The same roster in both stores, each on its own: nine people in each file.
+    # The same roster in both stores, each on its own: nine people in each.
     for key in ("alpha", "beta"):
-        conn = sqlite3.connect(school_store_path(district_dir, key))
-        try:
-            assert conn.execute("SELECT count(*) FROM persons").fetchone() == (len(ROSTER_ROWS) - 1,)
-        finally:
-            conn.close()
+        assert school_figures_of(key)[1] == len(ROSTER_ROWS) - 1
 
     code, out, err = run(capsys, "district", "status")
     assert code == 0, err
@@ -160,12 +192,13 @@ def test_refusals_name_the_field_and_write_nothing(
     leftover.mkdir(parents=True)
     (leftover / "keep.txt").write_text("operator's file", encoding="utf-8")
     code, _, err = add(capsys, tmp_path, "gamma", "Гамма")
-    assert code == 2 and "уже существует" in err
+    assert code == 2 and "Для ключа «gamma» уже есть данные" in err
     assert (leftover / "keep.txt").read_text(encoding="utf-8") == "operator's file"
 
-    # Nothing of any refusal was written: one registry row, one store.
-    assert registry_keys(district_dir) == ["alpha"]
+    # Nothing of any refusal was written: one registry row, one store (and the folder left alone).
+    assert registry_keys() == ["alpha"]
     assert sorted(p.name for p in (district_dir / "schools").iterdir()) == ["alpha", "gamma"]
+    assert store_exists("alpha") and not store_exists("beta")
 
 
 def test_without_a_district_the_commands_say_how_to_set_one_up(

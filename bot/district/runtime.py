@@ -4,6 +4,8 @@ a plain install, and the district role's pieces for the district's bot.
 `build_district(settings)` reads the registry (DISTRICT_DIR/district.db) and gives a `District`:
 - `schools`: key -> that school's `App` (bot/app.py `create_app` on the school's own settings copy:
   its store, its tokens, its SchoolConfig), for the process that serves many bots (bot/multibot.py);
+  on PostgreSQL each school's store is its schema on one pool all schools share (`stores`), opened by
+  `District.open()` before any school's;
 - `info`: key -> `School` (title, settings, its bots' tokens as SecretStr, None when only the
   district's bot serves it);
 - `service`: the district role's `DistrictService` (coverage across schools, who is an operator);
@@ -33,14 +35,14 @@ from bot.app import App, create_app
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.core import SharedContent
-from bot.district.schools import registry_store, school_figures, school_settings
+from bot.district.schools import registry_store, school_figures, school_settings, school_stores
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
 from bot.services.district import DistrictRegistry, DistrictService, School, SchoolChoices
 from bot.tg.middlewares import check_handler_dependencies, install_dependencies
 from handlers import district as district_handlers
 from scheduler.base import APScheduler, Scheduler
-from storage.district import DistrictStore
+from storage.district import DistrictStore, SchoolStores
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
 
@@ -51,6 +53,8 @@ class District:
 
     settings: Settings
     store: DistrictStore
+    # The schools' stores: their files, or their schemas on one PostgreSQL pool every school shares.
+    stores: SchoolStores
     registry: DistrictRegistry
     service: DistrictService
     shared: SharedContent
@@ -72,12 +76,14 @@ class District:
     async def open(self) -> None:
         """Open the registry and every school's store (each applies its own migrations)."""
         await self.store.open()
+        await self.stores.open()
         for app in self.schools.values():
             await app.open()
 
     async def close(self) -> None:
         for app in self.schools.values():
             await app.close()
+        await self.stores.close()
         await self.store.close()
 
     def dispatcher_data(self) -> dict[str, object]:
@@ -104,20 +110,22 @@ async def build_district(
     except BaseException:
         await store.close()
         raise
+    stores = school_stores(settings, shared.catalog.bind("ru"))
     apps: dict[str, App] = {}
     for school in schools:
         apps[school.key] = create_app(
             school_settings(settings, school), clock=the_clock,
             scheduler=scheduler() if scheduler is not None else APScheduler(),
-            school=school.config, shared=shared,
+            school=school.config, shared=shared, database=stores.database(school.key),
         )
     service = DistrictService(
         records=store,
         schools={s.key: school_figures(apps[s.key], s) for s in schools},
     )
     return District(
-        settings=settings, store=store, registry=registry, service=service, shared=shared, clock=the_clock,
-        choices=SchoolChoices(records=store, clock=the_clock), schools=apps, info={s.key: s for s in schools},
+        settings=settings, store=store, stores=stores, registry=registry, service=service, shared=shared,
+        clock=the_clock, choices=SchoolChoices(records=store, clock=the_clock), schools=apps,
+        info={s.key: s for s in schools},
     )
 
 

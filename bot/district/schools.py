@@ -11,7 +11,6 @@ school's rows.
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +19,13 @@ from bot.config import Settings
 from bot.core import Core, SharedContent, build_core
 from bot.i18n import Translator
 from bot.services.district import DistrictError, DistrictRegistry, NewSchool, School, SchoolFigures
-from storage.db import Database, StorageError
+from storage.db import StorageError
 from storage.district import (
     DistrictStore,
     SchoolFiguresRepo,
-    SqliteDistrictStore,
-    district_store_path,
+    SchoolStores,
+    registry,
+    schema_name,
     school_folder,
     school_store_path,
 )
@@ -39,18 +39,27 @@ def district_dir(settings: Settings, t: Translator) -> Path:
 
 
 def registry_store(settings: Settings, t: Translator) -> DistrictStore:
-    return SqliteDistrictStore(district_store_path(district_dir(settings, t)))
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    return registry(district_dir(settings, t), url)
+
+
+def school_stores(settings: Settings, t: Translator) -> SchoolStores:
+    """Where the schools' stores are: files under DISTRICT_DIR, or schemas in DATABASE_URL's database."""
+    url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+    return SchoolStores(district_dir(settings, t), url)
 
 
 def school_settings(settings: Settings, school: School) -> Settings:
-    """The school's copy of the district's settings: its own store and backups folder, its own bots'
-    tokens (None: only the district's bot serves it). ADMIN_IDS stay the district's and are not
-    handed down: a district operator is not a school's IT officer and must not see its codes or
-    children; a school's IT officer comes from its roster."""
+    """The school's copy of the district's settings: its own store (its SQLite file, or its schema in
+    the district's PostgreSQL database) and backups folder, its own bots' tokens (None: only the
+    district's bot serves it). ADMIN_IDS stay the district's and are not handed down: a district
+    operator is not a school's IT officer and must not see its codes or children; a school's IT
+    officer comes from its roster or `schoolbot district admin-token`."""
     assert settings.district_dir is not None
     folder = school_folder(settings.district_dir, school.key)
     return settings.model_copy(update={
         "database_path": school_store_path(settings.district_dir, school.key),
+        "database_schema": schema_name(school.key),
         "backup_dir": folder / "backups",
         "bot_token": school.telegram_token,
         "max_token": school.max_token,
@@ -63,10 +72,15 @@ def school_settings(settings: Settings, school: School) -> Settings:
 
 
 def school_core(
-    settings: Settings, school: School, *, clock: Clock | None = None, shared: SharedContent | None = None
+    settings: Settings, school: School, *, clock: Clock | None = None, shared: SharedContent | None = None,
+    stores: SchoolStores | None = None,
 ) -> Core:
-    """The school's `Core` (services without the messenger), on its own store."""
-    return build_core(school_settings(settings, school), clock=clock, school=school.config, shared=shared)
+    """The school's `Core` (services without the messenger), on its own store (on the shared pool of
+    `stores` when given)."""
+    return build_core(
+        school_settings(settings, school), clock=clock, school=school.config, shared=shared,
+        database=stores.database(school.key) if stores is not None else None,
+    )
 
 
 def school_figures(core: Core, school: School) -> SchoolFigures:
@@ -80,31 +94,24 @@ def school_figures(core: Core, school: School) -> SchoolFigures:
 @dataclass(frozen=True)
 class Added:
     school: School
-    store: Path
+    store: str  # where its data are, as the operator reads it
 
 
 async def add_school(settings: Settings, registry: DistrictRegistry, new: NewSchool, t: Translator) -> Added:
     """Create the school's store (every migration applied), then its registry row; nothing half
     written: a store that cannot be made leaves no row, a row that cannot be written removes the
-    store just made, and a folder already there (not this command's) is never touched."""
-    root = district_dir(settings, t)
+    store just made, and a folder or schema already there (not this command's) is never touched."""
+    stores = school_stores(settings, t)
     key = new.record.key
-    folder = school_folder(root, key)
-    if folder.exists():
-        raise DistrictError(t("district.leftover", path=folder, key=key))
-    store = school_store_path(root, key)
+    if await stores.exists(key):
+        raise DistrictError(t("district.leftover", path=stores.where(key), key=key))
     try:
-        db = Database(store)
-        try:
-            await db.open()
-        finally:
-            await db.close()
+        await stores.create(key)
         await registry.register(new)
     except (StorageError, OSError) as exc:
-        shutil.rmtree(folder, ignore_errors=True)
+        await stores.remove(key)
         raise DistrictError(t("district.store_failed", key=key, detail=str(exc))) from None
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await stores.remove(key)
         raise
-    return Added(School(key=key, title=new.record.title, config=new.config), store)
-
+    return Added(School(key=key, title=new.record.title, config=new.config), stores.where(key))
