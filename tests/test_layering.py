@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("scheduler", ("scheduler",)),
     ("root", ("bot.app", "bot.core", "bot.capabilities", "bot.wiring", "bot.webhook", "bot.district")),
     ("entry", ("bot.cli", "bot.cli_app", "bot.cli_people", "bot.cli_broadcast", "bot.cli_specs", "bot.cli_run",
-               "bot.cli_district", "bot.cli_district_broadcast", "bot.district.runtime",
+               "bot.cli_district", "bot.cli_district_broadcast", "bot.cli_district_backup", "bot.district.runtime",
                "bot.multibot",
                "bot.sandbox",
                "bot.fakeapi", "bot.fakemax", "bench", "tests", "sandbox")),

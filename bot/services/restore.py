@@ -276,8 +276,11 @@ def _receipt_line(t: Translator, r: ReceiptInfo) -> str:
 async def cmd_restore(args: argparse.Namespace) -> int:
     # Not run through the app: the current database may be the broken thing being replaced, and
     # it must not be open while its file is swapped. The lock keeps a running bot (and imports) out.
-    settings = load_settings()
-    t = Catalog.load().bind("ru")
+    return await restore_command(load_settings(), args, Catalog.load().bind("ru"))
+
+
+async def restore_command(settings: Settings, args: argparse.Namespace, t: Translator) -> int:
+    """`schoolbot restore` on these settings' database (a district school's: bot/cli_district_backup.py)."""
     source = Path(args.file)
     passphrase = secret.get_secret_value() if (secret := settings.backup_passphrase) is not None else None
     with DatabaseLock(settings.database_path, "restore"):
