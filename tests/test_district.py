@@ -11,18 +11,20 @@ from aiogram.methods import SendMessage
 
 from bot.app import build_dispatcher
 from bot.channels import Channel
-from bot.district.runtime import District, build_district_dispatcher
+from bot.clock import ManualClock
+from bot.district.runtime import District, build_district, build_district_dispatcher
 from bot.services import ledger
 from bot.services.consent_gate import family_states
 from bot.services.district import render_coverage
 from bot.services.imports import ImportOptions
+from scheduler.base import ManualScheduler
 from storage.consent import ConsentRepo
 from storage.district import school_store_path
 from storage.pg import PgDatabase
 from tests.codes_helpers import CODES, codes_csv
 from tests.consent_helpers import PHONES, consent_menu
 from tests.district_helpers import SCHOOLS, add_schools, built_district, district_settings
-from tests.harness import PARENT_ONE, PARENT_TWO, ROSTER_ROWS, Harness, roster_csv
+from tests.harness import DEFAULT_START, PARENT_ONE, PARENT_TWO, ROSTER_ROWS, Harness, roster_csv
 from tests.ledger_helpers import decide
 from tests.mocked_bot import MockedBot
 
@@ -164,3 +166,16 @@ async def test_the_district_bot_remembers_a_school_chosen_across_a_restart(tmp_p
         # Per messenger account: the same number on MAX is another person.
         assert await district.choices.chosen(Channel.TELEGRAM, PARENT_ONE) == "alpha"
         assert await district.choices.chosen(Channel.MAX, PARENT_ONE) == "beta"
+
+
+async def test_a_school_opens_on_its_own_as_the_multi_bot_root_starts_it(tmp_path: Path) -> None:
+    """bot/multibot.py starts each school itself (its App's open), not through District.open()."""
+    settings = district_settings(tmp_path)
+    await add_schools(settings, tmp_path)
+    district = await build_district(settings, clock=ManualClock(DEFAULT_START), scheduler=ManualScheduler)
+    try:
+        app = district.schools["beta"]
+        await app.open()
+        assert await app.db.schema_version() > 30 and await app.people.active() == []
+    finally:
+        await district.close()

@@ -97,20 +97,25 @@ async def build_district(
     clock: Clock | None = None,
     scheduler: Callable[[], Scheduler] | None = None,
 ) -> District:
-    """Read the registry and build every school's `App`. The registry is left open (its operators
-    are read on each district command); the schools' stores open with `District.open()` or, served,
-    in each App's start-up. `scheduler` makes each school's scheduler (tests: ManualScheduler)."""
+    """Read the registry and build every school's `App`. The registry and the schools' shared pool
+    (PostgreSQL) are left open: the registry answers the district role and the school picker, and each
+    school's store opens on the pool with `District.open()` or, served, at its App's start-up.
+    `District.close()` closes all of it. `scheduler` makes each school's scheduler (tests:
+    ManualScheduler)."""
     shared = SharedContent.load()
     the_clock = clock or SystemClock()
     store = registry_store(settings, shared.catalog.bind("ru"))
+    stores = school_stores(settings, shared.catalog.bind("ru"))
     await store.open()
     try:
         registry = DistrictRegistry(records=store, clock=the_clock)
         schools = await registry.schools()
+        # Open now: a school's App opens its store on the shared pool at its start (the multi-bot
+        # root starts each school itself), and a store on an unopened pool cannot connect.
+        await stores.open()
     except BaseException:
         await store.close()
         raise
-    stores = school_stores(settings, shared.catalog.bind("ru"))
     apps: dict[str, App] = {}
     for school in schools:
         apps[school.key] = create_app(
