@@ -194,7 +194,16 @@ class FreshDatabases:
     def database(self, path: Path | str = ":memory:", *, separate_reader: bool = False) -> Any:
         """What `storage.db.Database(path)` gives a test on SQLite, on PostgreSQL: a PgDatabase on
         the database kept for `path` (":memory:" is always a new one, as on SQLite)."""
-        key = f"memory-{next(_COUNTER)}" if str(path) == ":memory:" else f"path:{path}"
+        if str(path) == ":memory:":
+            key = f"memory-{next(_COUNTER)}"
+        else:
+            # The first file a test names is the one its settings name too (a test that reopens the
+            # app's database by its path, as `schoolbot` would): the DATABASE_URL database. Another
+            # file is another database.
+            key = f"path:{path}"
+            if key not in self._names and not any(k.startswith("path:") for k in self._names):
+                self.url()
+                self._names[key] = self._names["settings"]
         return PgDatabase(self.url(key), min_size=1, max_size=4)
 
     def drop(self) -> None:
