@@ -21,6 +21,7 @@ from bot.paths import CONTENT_DIR
 from bot.services.faq import FaqLibrary
 from bot.services.imports import Importer
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
+from bot.services.repos import Repositories
 from bot.wiring import Services, build_services
 from storage.access_log import AccessLogRepo
 from storage.acks import AckRepo
@@ -132,12 +133,14 @@ def core_parts(
     consent_listeners: list[ConsentGivenListener] = []
     link_listeners: list[PersonLinkedListener] = []
     services = build_services(
-        settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog, people=people,
-        code_repo=CodeRepo(db), survey_repo=SurveyRepo(db), ops_repo=OpsRepo(db), plan_repo=TaskRepo(db),
-        ack_repo=AckRepo(db), outbox_repo=DeliveryRepo(db), messengers=MessengerRepo(db),
-        analysis_repo=AnalysisRepo(db), retention_repo=RetentionRepo(db), year_repo=YearRepo(db),
-        subject_repo=SubjectRepo(db), access_log_repo=AccessLogRepo(db), tickets_repo=help_repo,
-        training_repo=help_repo, buttons=the_buttons,
+        settings=settings, school=school_config, db=db, clock=the_clock, catalog=catalog,
+        repos=Repositories(
+            people=people, codes=CodeRepo(db), surveys=SurveyRepo(db), ops=OpsRepo(db), plan=TaskRepo(db),
+            acks=AckRepo(db), outbox=DeliveryRepo(db), messengers=MessengerRepo(db), analysis=AnalysisRepo(db),
+            retention=RetentionRepo(db), year=YearRepo(db), subject=SubjectRepo(db),
+            access_log=AccessLogRepo(db), tickets=help_repo, training=help_repo,
+        ),
+        buttons=the_buttons,
         faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),
         wake_sender=wakeup.set,
         consent_listeners=consent_listeners, link_listeners=link_listeners,

@@ -41,23 +41,7 @@ from bot.services.outbox import Outbox
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.reminders import Reminders
 from bot.services.report import ReportService
-from bot.services.repos import (
-    AccessLogRecords,
-    AckCampaigns,
-    AnalysisRecords,
-    InvitationCodes,
-    Messengers,
-    OpsRecords,
-    OutboxRecords,
-    People,
-    PlanRecords,
-    RetentionRecords,
-    SubjectRecords,
-    Surveys,
-    Tickets,
-    TrainingSessions,
-    YearRecords,
-)
+from bot.services.repos import People, Repositories
 from bot.services.retention import RetentionService
 from bot.services.school_year import SchoolYearService
 from bot.services.send_log_export import SendLogExport
@@ -144,21 +128,7 @@ def build_services(
     db: SqlDatabase,
     clock: Clock,
     catalog: Catalog,
-    people: People,
-    code_repo: InvitationCodes,
-    survey_repo: Surveys,
-    ops_repo: OpsRecords,
-    plan_repo: PlanRecords,
-    ack_repo: AckCampaigns,
-    outbox_repo: OutboxRecords,
-    messengers: Messengers,
-    analysis_repo: AnalysisRecords,
-    retention_repo: RetentionRecords,
-    year_repo: YearRecords,
-    subject_repo: SubjectRecords,
-    access_log_repo: AccessLogRecords,
-    tickets_repo: Tickets,
-    training_repo: TrainingSessions,
+    repos: Repositories,
     buttons: Buttons,
     faq_library: FaqLibrary,
     wake_sender: Callable[[], None],
@@ -168,118 +138,122 @@ def build_services(
     """Each service gets exactly the collaborators it names. The listener lists are filled by the
     root once every service exists (a listener is a method of a service built after the one that
     calls it)."""
-    access_log = AccessLog(access_log_repo=access_log_repo, clock=clock, db=db, school=school)
+    access_log = AccessLog(access_log_repo=repos.access_log, clock=clock, db=db, school=school)
     outbox = Outbox(db=db, wake_sender=wake_sender)
     tickets = TicketsService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=tickets_repo, outbox=outbox,
-        people=people, school=school,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=repos.tickets,
+        outbox=outbox, people=repos.people, school=school,
     )
     codes = CodesService(
-        buttons=buttons, catalog=catalog, clock=clock, code_repo=code_repo, db=db, outbox=outbox, people=people,
+        buttons=buttons, catalog=catalog, clock=clock, code_repo=repos.codes, db=db, outbox=outbox, people=repos.people,
         school=school, tickets=tickets,
     )
     codes_print = CodesPrint(
-        access_log=access_log, catalog=catalog, clock=clock, code_repo=code_repo, codes=codes, db=db, people=people,
+        access_log=access_log, catalog=catalog, clock=clock, code_repo=repos.codes, codes=codes, db=db,
+        people=repos.people,
     )
-    tasks_import = TasksImport(clock=clock, db=db, plan_repo=plan_repo, school=school)
+    tasks_import = TasksImport(clock=clock, db=db, plan_repo=repos.plan, school=school)
     tasks = TasksService(
-        catalog=catalog, db=db, ops_repo=ops_repo, people=people, plan_repo=plan_repo, school=school,
+        catalog=catalog, db=db, ops_repo=repos.ops, people=repos.people, plan_repo=repos.plan, school=school,
         tasks_import=tasks_import,
     )
     question_escalation = QuestionEscalation(
-        catalog=catalog, clock=clock, db=db, help=tickets_repo, outbox=outbox, people=people, school=school,
+        catalog=catalog, clock=clock, db=db, help=repos.tickets, outbox=outbox, people=repos.people, school=school,
     )
-    status = StatusService(clock=clock, code_repo=code_repo, codes_print=codes_print, db=db, ops_repo=ops_repo,
+    status = StatusService(clock=clock, code_repo=repos.codes, codes_print=codes_print, db=db, ops_repo=repos.ops,
                            question_escalation=question_escalation, school=school, tasks=tasks)
-    survey_findings = SurveyFindings(ack_repo=ack_repo, db=db, people=people, survey_repo=survey_repo)
+    survey_findings = SurveyFindings(ack_repo=repos.acks, db=db, people=repos.people, survey_repo=repos.surveys)
     analysis = AnalysisService(
-        access_log=access_log, analysis_repo=analysis_repo, clock=clock, db=db, faq_library=faq_library,
+        access_log=access_log, analysis_repo=repos.analysis, clock=clock, db=db, faq_library=faq_library,
         school=school, status=status, survey_findings=survey_findings, tasks=tasks,
     )
     archive = ArchiveService(
-        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school, year_repo=year_repo,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people,
+        school=school, year_repo=repos.year,
     )
     backup = BackupService(
-        access_log=access_log, clock=clock, db=db, ops_repo=ops_repo, school=school, settings=settings,
+        access_log=access_log, clock=clock, db=db, ops_repo=repos.ops, school=school, settings=settings,
     )
     broadcast = BroadcastService(
-        catalog=catalog, clock=clock, db=db, outbox=outbox, outbox_repo=outbox_repo, people=people,
+        catalog=catalog, clock=clock, db=db, outbox=outbox, outbox_repo=repos.outbox, people=repos.people,
     )
-    codes_import = CodesImport(clock=clock, codes=codes, db=db, people=people, school=school)
+    codes_import = CodesImport(clock=clock, codes=codes, db=db, people=repos.people, school=school)
     codes_nudges = CodesNudges(
-        buttons=buttons, catalog=catalog, code_repo=code_repo, codes=codes, db=db, outbox=outbox, people=people,
+        buttons=buttons, catalog=catalog, code_repo=repos.codes, codes=codes, db=db, outbox=outbox, people=repos.people,
         school=school,
     )
     consent_withdrawal = ConsentWithdrawal(
-        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people,
         school=school,
     )
-    consent_evidence = ConsentEvidence(access_log=access_log, clock=clock, db=db, people=people, school=school)
+    consent_evidence = ConsentEvidence(access_log=access_log, clock=clock, db=db, people=repos.people, school=school)
     consent = ConsentService(
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
-        db=db, outbox=outbox, people=people, school=school,
+        db=db, outbox=outbox, people=repos.people, school=school,
     )
-    consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=people, school=school)
-    consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=people)
+    consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=repos.people, school=school)
+    consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=repos.people)
     consent_export = ConsentExport(
         access_log=access_log, clock=clock, consent=consent, consent_registers=consent_registers, school=school,
     )
-    consent_gate = ConsentGate(db=db, people=people)
+    consent_gate = ConsentGate(db=db, people=repos.people)
     consent_nudges = ConsentNudges(
-        buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=people,
+        buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=repos.people,
         school=school,
     )
     roster_import = RosterImport(clock=clock, db=db)
-    ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=people)
+    ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people)
     onboarding = OnboardingService(
-        clock=clock, db=db, link_listeners=link_listeners, messengers=messengers, people=people, settings=settings,
+        clock=clock, db=db, link_listeners=link_listeners, messengers=repos.messengers, people=repos.people,
+        settings=settings,
     )
     reminders = Reminders(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, plan_repo=plan_repo, school=school,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, plan_repo=repos.plan, school=school,
         tasks=tasks,
     )
     report = ReportService(
         access_log=access_log, analysis=analysis, backup=backup, catalog=catalog, clock=clock,
-        consent_export=consent_export, db=db, ops_repo=ops_repo, school=school, status=status, tasks=tasks,
+        consent_export=consent_export, db=db, ops_repo=repos.ops, school=school, status=status, tasks=tasks,
     )
     retention = RetentionService(
-        catalog=catalog, clock=clock, db=db, retention_repo=retention_repo, school=school, settings=settings,
+        catalog=catalog, clock=clock, db=db, retention_repo=repos.retention, school=school, settings=settings,
     )
     subject_report = SubjectReport(
-        access_log=access_log, clock=clock, db=db, people=people, school=school, subject_repo=subject_repo,
+        access_log=access_log, clock=clock, db=db, people=repos.people, school=school, subject_repo=repos.subject,
     )
     school_year = SchoolYearService(
-        clock=clock, db=db, plan_repo=plan_repo, school=school, tasks_import=tasks_import,
+        clock=clock, db=db, plan_repo=repos.plan, school=school, tasks_import=tasks_import,
     )
-    send_log_export = SendLogExport(access_log=access_log, clock=clock, db=db, messengers=messengers, school=school)
+    send_log_export = SendLogExport(
+        access_log=access_log, clock=clock, db=db, messengers=repos.messengers, school=school,
+    )
     task_actions = TaskActions(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, plan_repo=plan_repo,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people, plan_repo=repos.plan,
         school=school, tasks=tasks,
     )
     training = TrainingService(
-        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people,
-        school=school, training_repo=training_repo,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people,
+        school=school, training_repo=repos.training,
     )
     ops = OpsService(
-        school=school, db=db, people=people, catalog=catalog, outbox=outbox, backup=backup, ops_repo=ops_repo,
+        school=school, db=db, people=repos.people, catalog=catalog, outbox=outbox, backup=backup, ops_repo=repos.ops,
     )
     surveys = SurveysService(
-        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=people, school=school,
-        survey_repo=survey_repo,
+        buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people, school=school,
+        survey_repo=repos.surveys,
     )
-    survey_results = SurveyResults(access_log=access_log, db=db, survey_repo=survey_repo)
+    survey_results = SurveyResults(access_log=access_log, db=db, survey_repo=repos.surveys)
     survey_nudges = SurveyNudges(
-        buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=people, plan_repo=plan_repo, school=school,
-        surveys=surveys,
-        survey_repo=survey_repo, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
+        buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=repos.people, plan_repo=repos.plan,
+        school=school, surveys=surveys,
+        survey_repo=repos.surveys, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
     )
     acks = AcksService(
-        ack_repo=ack_repo, broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
-        people=people, school=school, task_actions=task_actions, tasks=tasks,
+        ack_repo=repos.acks, broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
+        people=repos.people, school=school, task_actions=task_actions, tasks=tasks,
     )
     return Services(
-        school=school, people=people,
+        school=school, people=repos.people,
         outbox=outbox, access_log=access_log,
         tickets=tickets, question_escalation=question_escalation, codes=codes, codes_print=codes_print,
         tasks_import=tasks_import, tasks=tasks,

@@ -8,6 +8,7 @@ without an import cycle."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
 
@@ -366,3 +367,27 @@ class AccessLogRecords(Protocol):
     hands one to build_services."""
 
     async def rows(self, *, since: datetime | None = None) -> list[AccessRow]: ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class Repositories:
+    """Every repository port services are built from, as bot/core.py fills it for the backend it chose
+    and bot/wiring.py build_services hands each service the ones it names (#27). One typed bundle, so
+    a new port is one field here and one argument in core.py, not one more parameter on every call;
+    never handed to a service whole (a service names exactly what it uses)."""
+
+    people: People
+    codes: InvitationCodes
+    surveys: Surveys
+    ops: OpsRecords
+    plan: PlanRecords
+    acks: AckCampaigns
+    outbox: OutboxRecords
+    messengers: Messengers
+    analysis: AnalysisRecords
+    retention: RetentionRecords
+    year: YearRecords
+    subject: SubjectRecords
+    access_log: AccessLogRecords
+    tickets: Tickets
+    training: TrainingSessions
