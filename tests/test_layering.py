@@ -457,3 +457,115 @@ def test_services_read_through_the_repository_protocols() -> None:
                 for repo in sorted(named & PORTED_REPOS.keys()):
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: {repo} (use {PORTED_REPOS[repo]})")
     assert offenders == []
+
+
+# Services depend on ports, not on storage (#27 item 1): what is left, each with why, shrinking to
+# empty. A module drops out of the list once it imports nothing from storage/ (the test fails on a
+# stale entry, so the list only shrinks). "records" are plain dataclasses still defined in storage
+# (they move to a storage-free module); "statics" are a repository's writes called by class name.
+STORAGE_IMPORTS_LEFT: dict[str, str] = {
+    "access_log.py": "AccessLogRepo statics; AccessRow record",
+    "acks.py": "AckRepo statics; Campaign, Target, Payload, Kind records",
+    "archive.py": "ArchiveCheck, Payload records; ARCHIVE_STEPS",
+    "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
+    "broadcast.py": "DeliveryRepo statics; Progress, Payload records",
+    "codes.py": "CodeRepo statics; Code, NewCode, Payload records",
+    "codes_import.py": "CodeRepo statics; Code, NewCode records",
+    "codes_nudges.py": "CodeRepo, ConsentRepo, OutboxRepo statics; Code, Payload records",
+    "codes_print.py": "storage.db.quiet_statement_log; FunnelCounts record",
+    "consent.py": "CodeRepo, ConsentRepo, ConsentFormRepo statics; consent records",
+    "consent_evidence.py": "ConsentRepo, ConsentFormRepo statics; storage.chain hashing; LedgerRow",
+    "consent_export.py": "Version record",
+    "consent_gate.py": "ConsentRepo, ConsentFormRepo, PersonRepo statics; consent records",
+    "consent_nudges.py": "CodeRepo, ConsentRepo statics; Version, Payload records",
+    "consent_paper.py": "ConsentFormRepo statics; LedgerRow, Version records",
+    "consent_registers.py": "ConsentRepo statics; LedgerRow, Version records",
+    "consent_withdrawal.py": "CodeRepo, ConsentRepo, DestructionRepo statics; records",
+    "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
+    "ledger.py": "ConsentRepo statics; storage.chain hashing; Payload",
+    "onboarding.py": "AccountRepo, MessengerRepo, PersonRepo, TokenRepo statics; storage.merge",
+    "ops.py": "Payload record",
+    "outbox.py": "OutboxRepo statics (wt-lease edits storage/outbox.py); Kind, Payload records",
+    "ports.py": "Code record",
+    "reminders.py": "TaskRepo statics; Payload record",
+    "repos.py": "the record types the Protocols return",
+    "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
+    "retention.py": "RetentionRepo statics; Candidate record; kinds",
+    "roster.py": "PersonRepo statics; RosterRecord, RosterPerson records",
+    "school_year.py": "ConsentRepo statics; storage.year's records",
+    "send_log_export.py": "SendRecord record",
+    "status.py": "DestructionRepo statics; DbBackup, JournalBackup records",
+    "surveys.py": "SurveyRepo statics, cancel_reminders; Respondent, SurveyRow, Payload records",
+    "surveys_findings.py": "SurveyRow record; MIN_GROUP",
+    "surveys_nudges.py": "CodeRepo, ConsentRepo, SurveyRepo statics; SurveyRow, Payload records",
+    "surveys_results.py": "SurveyRow record; MIN_GROUP",
+    "surveys_tally.py": "Answer, SurveyRow records; MIN_GROUP",
+    "surveys_xlsx.py": "MIN_GROUP",
+    "task_actions.py": "TaskRepo statics; Proof, Payload records",
+    "tasks.py": "Proof record",
+    "tasks_import.py": "TaskRepo statics",
+    "tickets.py": "HelpRepo statics, ticket_notice_key; Ticket, Payload records",
+    "tickets_escalation.py": "Ticket, Payload records",
+    "training.py": "HelpRepo statics; Invitee, Session, SessionAudience, Payload records",
+}
+# Repositories whose transaction-side methods services still call by class name
+# (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py.
+STATIC_CALLS_LEFT: dict[str, str] = {
+    "AccessLogRepo": "append, in the caller's transaction",
+    "AccountRepo": "onboarding's account links",
+    "AckRepo": "campaign writes",
+    "CodeRepo": "code writes and the reads a transaction must see",
+    "ConsentFormRepo": "the consent document's versions and forms",
+    "ConsentRepo": "the ledger's appends and the reads a transaction must see",
+    "DeliveryRepo": "broadcast rows",
+    "DestructionRepo": "destruction acts",
+    "HelpRepo": "ticket and session writes",
+    "MessengerRepo": "the preferred messenger",
+    "OpsRepo": "journal backups",
+    "OutboxRepo": "the enqueue (wt-lease edits storage/outbox.py)",
+    "PersonRepo": "roster writes",
+    "RetentionRepo": "the purge",
+    "SurveyRepo": "survey writes",
+    "TaskRepo": "plan writes",
+    "TokenRepo": "link tokens",
+    "YearRepo": "the new year's moves and the archive's marks",
+}
+
+
+def _service_storage_use() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(module -> its imports from storage, repository class -> where a service calls it by name)."""
+    imports: dict[str, list[str]] = {}
+    calls: dict[str, list[str]] = {}
+    for path in sorted((ROOT / "bot" / "services").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "storage":
+                imports.setdefault(path.name, []).append(f"{node.lineno}: from {node.module}")
+            elif isinstance(node, ast.Import) and any(a.name.split(".")[0] == "storage" for a in node.names):
+                imports.setdefault(path.name, []).append(f"{node.lineno}: import storage")
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and isinstance(node.func.value, ast.Name) and node.func.value.id.endswith("Repo")):
+                calls.setdefault(node.func.value.id, []).append(f"{path.name}:{node.lineno}")
+    return imports, calls
+
+
+def test_services_import_nothing_from_storage_but_the_listed() -> None:
+    """A service module imports nothing from storage/ (#27): its repositories arrive as the ports of
+    bot/services/repos.py, its records from a storage-free module. The modules still listed say why;
+    an entry whose module no longer imports storage must go (the list only shrinks)."""
+    imports, _ = _service_storage_use()
+    new = {name: lines for name, lines in imports.items() if name not in STORAGE_IMPORTS_LEFT}
+    stale = sorted(STORAGE_IMPORTS_LEFT.keys() - imports.keys())
+    assert new == {}, "a service imports storage: take a port from bot/services/repos.py"
+    assert stale == [], "no longer imports storage: drop it from STORAGE_IMPORTS_LEFT"
+
+
+def test_no_service_calls_a_storage_class_by_name() -> None:
+    """`ConsentRepo.record(tx, ...)` in a service ties it to one backend's class (#27): the service
+    calls the port it was handed (`self.ledger.record(tx, ...)`). The repositories still called by
+    name are listed; a ported one must leave the list."""
+    _, calls = _service_storage_use()
+    new = {repo: sites for repo, sites in calls.items() if repo not in STATIC_CALLS_LEFT}
+    stale = sorted(STATIC_CALLS_LEFT.keys() - calls.keys())
+    assert new == {}, "a service calls a repository by name: call the port it was handed"
+    assert stale == [], "no longer called by name: drop it from STATIC_CALLS_LEFT"
