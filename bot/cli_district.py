@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,8 +42,11 @@ from bot.services.district import (
     check_token,
     render_coverage,
 )
+from storage.db import StorageError
 from storage.district import DistrictStore
 from storage.lock import DatabaseLock
+
+log = logging.getLogger(__name__)
 
 Command = Callable[[Settings, DistrictStore, DistrictRegistry, argparse.Namespace, Translator], Awaitable[int]]
 
@@ -194,7 +198,10 @@ async def _status(
         for school in schools:
             core = school_core(settings, school, shared=shared, stores=stores)
             cores[school.key] = (school, core)
-            await core.open()
+            try:
+                await core.open()
+            except StorageError as exc:  # its line says "no figures"; the other schools are counted
+                log.warning("district: school %s not opened: %s", school.key, type(exc).__name__)
         service = DistrictService(
             records=store, schools={key: school_figures(core, school) for key, (school, core) in cores.items()}
         )

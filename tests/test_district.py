@@ -179,3 +179,18 @@ async def test_a_school_opens_on_its_own_as_the_multi_bot_root_starts_it(tmp_pat
         assert await app.db.schema_version() > 30 and await app.people.active() == []
     finally:
         await district.close()
+
+
+async def test_a_school_that_cannot_be_read_does_not_hide_the_others(tmp_path: Path) -> None:
+    settings = district_settings(tmp_path)
+    await add_schools(settings, tmp_path)
+    async with built_district(settings) as district:
+        await load(harness(district, "alpha"))
+        await district.schools["beta"].db.close()  # its store down (being restored, say)
+        rows = {row.key: row for row in await district.service.coverage()}
+        assert rows["alpha"].available and rows["alpha"].families == 3
+        assert not rows["beta"].available
+        t = district.catalog.bind("ru")
+        text = render_coverage(list(rows.values()), t)
+        assert t("district.status_unavailable") in text and "Итого по 1 школе:" in text
+        assert "Подключение: код доставлен или аккаунт привязан у семей 0 из 3 (0%)" in text

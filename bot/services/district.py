@@ -19,6 +19,7 @@ a linked messenger account or was delivered an invitation code (storage.district
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.services.tasks import TasksService
     from bot.unit_of_work import UnitOfWork
+
+log = logging.getLogger(__name__)
 
 TITLE_LIMIT = 200
 
@@ -212,6 +215,12 @@ class SchoolCoverage:
     consent_decided: int
     consent_given: int
     reached: int
+    # False: the school's store could not be read just now (its line says so; the totals leave it out).
+    available: bool = True
+
+    @classmethod
+    def unavailable(cls, key: str, title: str) -> SchoolCoverage:
+        return cls(key, title, 0, 0, 0, 0, 0, 0, 0, available=False)
 
 
 @dataclass(kw_only=True, eq=False)
@@ -268,8 +277,13 @@ class DistrictService:
         gate = asyncio.Semaphore(self.parallel)
 
         async def one(figures: SchoolFigures) -> SchoolCoverage:
+            # One school whose store cannot be read (down, being restored) does not hide the others.
             async with gate:
-                return await figures.read()
+                try:
+                    return await figures.read()
+                except Exception as exc:
+                    log.warning("district: school %s not available: %s", figures.key, type(exc).__name__)
+                    return SchoolCoverage.unavailable(figures.key, figures.title)
 
         rows = await asyncio.gather(*(one(self.schools[key]) for key in sorted(self.schools)))
         return list(rows)
@@ -287,9 +301,14 @@ def render_coverage(rows: list[SchoolCoverage], t: Translator, *, html: bool = F
     shown = escape if html else str
     lines = [t("district.status_title")]
     total = SchoolCoverage("", "", 0, 0, 0, 0, 0, 0, 0)
+    counted = 0
     for row in rows:
         lines.append("")
         lines.append(t("district.status_school", title=shown(row.title), key=row.key))
+        if not row.available:
+            lines.append(t("district.status_unavailable"))
+            continue
+        counted += 1
         lines.extend(_figures(row, t))
         total = SchoolCoverage(
             "", "", total.plan_done + row.plan_done, total.plan_total + row.plan_total,
@@ -298,7 +317,7 @@ def render_coverage(rows: list[SchoolCoverage], t: Translator, *, html: bool = F
             total.reached + row.reached,
         )
     lines.append("")
-    lines.append(t.plural("district.status_total", len(rows)))
+    lines.append(t.plural("district.status_total", counted))
     lines.extend(_figures(total, t))
     lines.append("")
     lines.append(t("district.status_note"))
