@@ -222,7 +222,7 @@ def build_services(
         access_log=access_log, clock=clock, db=db, people=repos.people, school=school, subject_repo=repos.subject,
     )
     school_year = SchoolYearService(
-        clock=clock, db=db, plan_repo=repos.plan, school=school, tasks_import=tasks_import,
+        clock=clock, db=db, plan_repo=repos.plan, school=school, tasks_import=tasks_import, year_repo=repos.year,
     )
     send_log_export = SendLogExport(
         access_log=access_log, clock=clock, db=db, messengers=repos.messengers, school=school,

@@ -22,7 +22,7 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import People, YearRecords
 from bot.services.wrapping import wrap_text
 from storage.outbox import Payload
-from storage.year import ARCHIVE_STEPS, ArchiveCheck, YearRepo
+from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -183,7 +183,7 @@ class ArchiveService:
         if class_label not in {c.class_label for c in await self.checklist()}:
             return Marked.FORBIDDEN
         async with self.db.transaction() as conn:
-            done = await YearRepo.mark_archive_step(
+            done = await self.year_repo.mark_archive_step(
                 conn, school_year=self.archive_year(), class_label=class_label, step=step, person_id=person.id,
                 now=self.clock.now(),
             )
@@ -216,7 +216,7 @@ class ArchiveService:
         async with self.db.transaction() as conn:
             for person in teachers:
                 assert person.class_label is not None
-                if await YearRepo.archive_nudged(conn, year, person.id, week):
+                if await self.year_repo.archive_nudged(conn, year, person.id, week):
                     continue
                 t = self.catalog.translator_for(person)
                 missing = ", ".join(t(f"archive.step.{s}") for s in incomplete[person.class_label].missing)
@@ -226,7 +226,7 @@ class ArchiveService:
                     conn, person, data_class=DataClass.PUBLIC, key=f"archive:{year}:{person.id}:{week}",
                     kind="text", payload=Payload(text=text, reply_markup=open_markup), now=now,
                 )
-                await YearRepo.record_archive_nudge(conn, year, person.id, week, now)
+                await self.year_repo.record_archive_nudge(conn, year, person.id, week, now)
                 sent += added
         return sent
 

@@ -2,12 +2,13 @@
 repositories implement them (each Protocol names the one that does, e.g. storage.people.PersonRepo
 is `People`; tests/test_layering.py PORTED_REPOS lists them all), and a backend with a pool
 (PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
-transaction. Only kernel and storage's value types are imported here, so any service may name these
+transaction (a Protocol whose methods take the handle first, e.g. `YearRecords.move_person(tx, ...)`,
+is the port of such writes). Only kernel and storage's value types are imported here, so any service may name these
 without an import cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from bot.channels import Channel
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
-from bot.unit_of_work import Connection
+from bot.unit_of_work import Connection, Transaction
 from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
@@ -27,7 +28,7 @@ from storage.retention import Candidate
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
-from storage.year import ArchiveCheck
+from storage.year import ArchiveCheck, PersonClass, YearRecord
 
 
 class People(Protocol):
@@ -331,11 +332,77 @@ class RetentionRecords(Protocol):
 
 
 class YearRecords(Protocol):
-    """The year-end archive's checklist as the archive service reads it; marking a step and its
-    nudges stay YearRepo's static writes, given the caller's transaction. mypy checks that YearRepo
-    satisfies it where bot/core.py hands one to build_services."""
+    """The school year as services see it: the year-end archive's checklist (read outside a
+    transaction), and, given the caller's transaction (or a connection to read what it sees), the
+    new year's moves and the archive's marks and nudges (#27). The transaction-side methods take the
+    handle first: whatever must see the transaction's rows gets it explicitly. mypy checks that
+    YearRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def archive_checks(self, school_year: int) -> list[ArchiveCheck]: ...
+
+    # --- the May archive, in the caller's transaction -------------------------------------------
+    async def mark_archive_step(
+        self, conn: Transaction, *, school_year: int, class_label: str, step: str, person_id: int, now: datetime
+    ) -> bool:
+        """False when the step was already confirmed (the first confirmation stays on record)."""
+        ...
+
+    async def archive_nudged(self, conn: Connection, school_year: int, person_id: int, week: str) -> bool: ...
+
+    async def record_archive_nudge(
+        self, conn: Transaction, school_year: int, person_id: int, week: str, now: datetime
+    ) -> bool: ...
+
+    # --- the new school year, in the caller's transaction ---------------------------------------
+    async def year_record(self, conn: Connection, year: int) -> YearRecord | None: ...
+
+    async def active_people_with_class(self, conn: Connection) -> list[PersonClass]: ...
+
+    async def parents_only_of(self, conn: Connection, child_ids: set[int]) -> list[tuple[int, str]]:
+        """Active parents without a staff role whose every active child is among `child_ids`."""
+        ...
+
+    async def key_taken(self, conn: Connection, roster_key: str, except_id: int) -> bool: ...
+
+    async def rekey_person(self, conn: Transaction, person_id: int, new_key: str) -> None: ...
+
+    async def rekey_holder(self, conn: Transaction, roster_key: str) -> None:
+        """Give the inactive holder of `roster_key` a key of its own, so another can take it."""
+        ...
+
+    async def move_person(
+        self,
+        conn: Transaction,
+        *,
+        person_id: int,
+        from_class: str | None,
+        to_class: str | None,
+        reason: str,
+        school_year: int | None,
+        now: datetime,
+        new_key: str | None = None,
+        deactivate: bool = False,
+    ) -> None:
+        """Change a person's class in place (same id: links, consents, codes and ledger rows stay)."""
+        ...
+
+    async def deactivate(self, conn: Transaction, person_id: int, now: datetime) -> None: ...
+
+    async def set_plan_year(self, conn: Transaction, year: int) -> None: ...
+
+    async def record_year(
+        self,
+        conn: Transaction,
+        *,
+        year: int,
+        quarters: Sequence[tuple[date, date]],
+        holidays: Sequence[date],
+        report: dict[str, Any],
+        applied_by: int | None,
+        now: datetime,
+    ) -> bool:
+        """False when this year was already recorded (a second new-year for it does nothing)."""
+        ...
 
 
 class SubjectRecords(Protocol):

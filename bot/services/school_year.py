@@ -26,11 +26,10 @@ from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
-from bot.services.repos import PlanRecords
+from bot.services.repos import PlanRecords, YearRecords
 from bot.unit_of_work import Connection
 from storage import year as repo
 from storage.consent import ConsentRepo
-from storage.year import YearRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -171,11 +170,13 @@ def _class_order(label: str) -> tuple[int, str]:
     return (int(match.group(1)) if match else 0, label)
 
 
-async def _parents_leaving(conn: Connection, graduate_ids: set[int]) -> list[tuple[int, str]]:
+async def _parents_leaving(
+    year_repo: YearRecords, conn: Connection, graduate_ids: set[int]
+) -> list[tuple[int, str]]:
     """Parents (not staff) whose every active child graduates: they leave with them."""
     if not graduate_ids:
         return []
-    return await YearRepo.parents_only_of(conn, graduate_ids)
+    return await year_repo.parents_only_of(conn, graduate_ids)
 
 
 def render_report(report: NewYearReport, t: Translator, *, limit: int | None = None, html: bool = False) -> str:
@@ -213,6 +214,7 @@ class SchoolYearService:
     plan_repo: PlanRecords
     school: SchoolConfig
     tasks_import: TasksImport
+    year_repo: YearRecords
 
 
     async def new_year(
@@ -226,14 +228,14 @@ class SchoolYearService:
         current = self.school.school_year
         report = NewYearReport(year=year, from_year=current.year)
         async with self.db.transaction() as conn:
-            if year <= current.year or await YearRepo.year_record(conn, year) is not None:
+            if year <= current.year or await self.year_repo.year_record(conn, year) is not None:
                 report.already = True
                 return report
             if year != current.year + 1:
                 raise YearError("year_gap", year=str(year), current=str(current.year), next=str(current.year + 1))
 
             # Classes and people.
-            people = await YearRepo.active_people_with_class(conn)
+            people = await self.year_repo.active_people_with_class(conn)
             pupils = [p for p in people if "student" in p.roles]
             known_classes = {p.class_label for p in pupils if p.class_label}
             for old in mapping.classes:
@@ -266,7 +268,7 @@ class SchoolYearService:
                     Change(code, {"name": person.full_name, "cls": person.class_label, "to": target or ""})
                 )
             graduate_ids = {p.id for p, target in moves if target is None and "student" in p.roles}
-            parents_leaving = await _parents_leaving(conn, graduate_ids)
+            parents_leaving = await _parents_leaving(self.year_repo, conn, graduate_ids)
             for _, parent_name in parents_leaving:
                 report.changes.append(Change("parent_leaves", {"name": parent_name}))
 
@@ -316,17 +318,17 @@ class SchoolYearService:
             # Two passes over the keys: a promoted 5А pupil takes the key a promoted 6А pupil frees.
             for person, target in moves:
                 if "student" in person.roles and target is not None:
-                    await YearRepo.rekey_person(conn, person.id, f"moving:{person.id}")
+                    await self.year_repo.rekey_person(conn, person.id, f"moving:{person.id}")
             # Highest grade first: the codes of a family whose two children are in 5А and 6А move once each.
             for person, target in sorted(moves, key=lambda m: _class_order(m[0].class_label or ""), reverse=True):
                 new_key: str | None = None
                 if "student" in person.roles and target is not None:
                     new_key = student_key(person.full_name, target)
-                    if await YearRepo.key_taken(conn, new_key, person.id):
+                    if await self.year_repo.key_taken(conn, new_key, person.id):
                         # Only an inactive (left) person can hold it: they keep a key of their own.
-                        await YearRepo.rekey_holder(conn, new_key)
+                        await self.year_repo.rekey_holder(conn, new_key)
                 is_graduate = target is None and "student" in person.roles
-                await YearRepo.move_person(
+                await self.year_repo.move_person(
                     conn,
                     person_id=person.id,
                     from_class=person.class_label,
@@ -338,13 +340,13 @@ class SchoolYearService:
                     deactivate=is_graduate,
                 )
             for parent_id, _ in parents_leaving:
-                await YearRepo.deactivate(conn, parent_id, now)
-            await YearRepo.set_plan_year(conn, year)
+                await self.year_repo.deactivate(conn, parent_id, now)
+            await self.year_repo.set_plan_year(conn, year)
             if version is not None and self.school.consent.term == "school_year":
                 await ConsentRepo.insert_version(
                     conn, sha256=version.sha256, text=version.text, text_en=version.text_en, now=now, by=by
                 )
-            await YearRepo.record_year(
+            await self.year_repo.record_year(
                 conn,
                 year=year,
                 quarters=quarters,
