@@ -23,9 +23,14 @@ from pathlib import Path
 
 import pytest
 
+from bot.app import build_bot, create_app
+from bot.config import Settings
 from bot.fakeapi import FakeTelegram
-from bot.paths import ROOT
-from tests.delivery_helpers import add_people, bot_env, wait_until
+from scheduler.base import ManualScheduler
+from storage.delivery import DeliveryRepo
+from storage.outbox import OutboxRepo, Payload
+from tests.delivery_helpers import TG_CHAT, add_people, bot_env, wait_until
+from tests.harness import make_settings
 
 pytestmark = pytest.mark.slow
 
@@ -38,11 +43,6 @@ def _text(n: int, tg_id: int) -> str:
 
 
 async def _prepare(tg: FakeTelegram, folder: Path) -> list[tuple[int, int]]:
-    # Imported here: the child imports this module too, and needs none of the app at import time.
-    from bot.app import create_app
-    from scheduler.base import ManualScheduler
-    from storage.outbox import OutboxRepo, Payload
-    from tests.harness import make_settings
 
     app = create_app(make_settings(folder), scheduler=ManualScheduler())
     await app.open()
@@ -65,9 +65,6 @@ async def _prepare(tg: FakeTelegram, folder: Path) -> list[tuple[int, int]]:
 
 async def _state(folder: Path, victim: int) -> tuple[int, int, list[int]]:
     """(rows pending, rows sent, ids of the rows the victim holds), read as a fourth party."""
-    from bot.app import create_app
-    from scheduler.base import ManualScheduler
-    from tests.harness import make_settings
 
     app = create_app(make_settings(folder), scheduler=ManualScheduler())
     await app.open()
@@ -84,11 +81,6 @@ async def _state(folder: Path, victim: int) -> tuple[int, int, list[int]]:
 
 async def _texts_of(folder: Path, ids: list[int]) -> list[tuple[int, str]]:
     """(Telegram chat, text) of outbox rows, to look for them in the fake's record."""
-    from bot.app import create_app
-    from scheduler.base import ManualScheduler
-    from storage.outbox import Payload
-    from tests.delivery_helpers import TG_CHAT
-    from tests.harness import make_settings
 
     if not ids:
         return []
@@ -171,10 +163,6 @@ async def test_three_worker_processes_one_killed_mid_drain_nothing_lost_nothing_
 
 
 async def _child(folder: Path) -> None:
-    from bot.app import build_bot, create_app
-    from bot.config import Settings
-    from scheduler.base import ManualScheduler
-    from storage.delivery import DeliveryRepo
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     app = create_app(settings, scheduler=ManualScheduler())
@@ -195,6 +183,5 @@ async def _child(folder: Path) -> None:
         await app.close()
 
 
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+if __name__ == "__main__":  # a child: `python -m tests.test_outbox_workers_process FOLDER` (PYTHONPATH: the root)
     asyncio.run(_child(Path(sys.argv[1])))
