@@ -186,12 +186,17 @@ def build_services(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people,
         school=school,
     )
-    consent_evidence = ConsentEvidence(access_log=access_log, clock=clock, db=db, people=repos.people, school=school)
+    consent_evidence = ConsentEvidence(
+        access_log=access_log, clock=clock, db=db, people=repos.people, school=school,
+        consent_forms=repos.consent_forms,
+    )
     consent = ConsentService(
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
-        db=db, outbox=outbox, people=repos.people, school=school,
+        db=db, outbox=outbox, people=repos.people, school=school, consent_forms=repos.consent_forms,
     )
-    consent_paper = ConsentPaper(clock=clock, consent=consent, db=db, people=repos.people, school=school)
+    consent_paper = ConsentPaper(
+        clock=clock, consent=consent, db=db, people=repos.people, school=school, consent_forms=repos.consent_forms,
+    )
     consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=repos.people)
     consent_export = ConsentExport(
         access_log=access_log, clock=clock, consent=consent, consent_registers=consent_registers, school=school,

@@ -27,11 +27,10 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
-from bot.services.repos import People
+from bot.services.repos import ConsentForms, People
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
-from storage.consent_form import ConsentFormRepo
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -106,6 +105,7 @@ class ConsentService:
 
     catalog: Catalog
     clock: Clock
+    consent_forms: ConsentForms
     consent_listeners: Sequence[ConsentGivenListener]
     consent_withdrawal: ConsentWithdrawal
     db: UnitOfWork
@@ -214,18 +214,18 @@ class ConsentService:
         sha, shown_sha = sha256_text(legal), sha256_text(text)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await ConsentFormRepo.store_text(conn, sha, legal, now)
+            await self.consent_forms.store_text(conn, sha, legal, now)
             if shown_sha != sha:
-                await ConsentFormRepo.store_text(conn, shown_sha, text, now)
-                await ConsentFormRepo.link_translation(conn, sha, shown_sha, lang)
-            await ConsentFormRepo.record_read(
+                await self.consent_forms.store_text(conn, shown_sha, text, now)
+                await self.consent_forms.link_translation(conn, sha, shown_sha, lang)
+            await self.consent_forms.record_read(
                 conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
             )
         return version, text
 
     async def opened(self, parent: Person, version: Version) -> set[int]:
         """The children whose document this parent has opened on `version`."""
-        return set(await ConsentFormRepo.reads(self.db.conn, parent.id, version.number))
+        return set(await self.consent_forms.reads(self.db.conn, parent.id, version.number))
 
     async def _shown_text_hash(
         self, conn: Transaction, version: Version, parent: Person | None, child: Person, now: datetime
@@ -234,7 +234,7 @@ class ConsentService:
         itself kept: for a decision made without opening the document (a decline, a withdrawal)."""
         text = self.render_document(version, "ru", parent, child)
         sha = sha256_text(text)
-        await ConsentFormRepo.store_text(conn, sha, text, now)
+        await self.consent_forms.store_text(conn, sha, text, now)
         return sha
 
     # --- deciding: the one writer of decisions ------------------------------------------------------
@@ -267,7 +267,7 @@ class ConsentService:
             if current_version is None or version != current_version.number:
                 return [Result(Outcome.STALE, cid) for cid in child_ids]
             already = {r.child_id: r for r in await ConsentRepo.rows_for_callback(conn, callback_id)}
-            seen = await ConsentFormRepo.reads(conn, parent.id, version)
+            seen = await self.consent_forms.reads(conn, parent.id, version)
             for cid in child_ids:
                 if cid not in own:
                     # A forged or outdated child id: the caller does not represent this child.
@@ -300,7 +300,7 @@ class ConsentService:
             # The paper form is the one the bot printed for the signer (its opening recorded the text's
             # hash then, whatever changed in school.toml since); a form the bot did not print for them
             # is the one it prints now, the signer's name filled in when known.
-            printed = await ConsentFormRepo.reads(conn, signer.id, version.number) if signer else {}
+            printed = await self.consent_forms.reads(conn, signer.id, version.number) if signer else {}
             sha = printed[child.id].sha256 if child.id in printed else await self._shown_text_hash(
                 conn, version, signer, child, now
             )

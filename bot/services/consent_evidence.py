@@ -21,10 +21,9 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.consent_registers import account_of
 from bot.services.exports import write_private
-from bot.services.repos import People
+from bot.services.repos import ConsentForms, People
 from storage import chain
 from storage.consent import ConsentRepo, LedgerRow
-from storage.consent_form import ConsentFormRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -57,6 +56,7 @@ class ConsentEvidence:
 
     access_log: AccessLog
     clock: Clock
+    consent_forms: ConsentForms
     db: UnitOfWork
     people: People
     school: SchoolConfig
@@ -92,7 +92,7 @@ class ConsentEvidence:
         ids = {r.child_id for r in rows} | {r.parent_id for r in rows if r.parent_id} | {
             r.recorded_by for r in rows if r.recorded_by}
         names = {p.id: p.full_name for p in await self.people.get_many(i for i in ids if i is not None)}
-        scans = await ConsentFormRepo.scans(self.db.conn, [r.receipt_id for r in rows])
+        scans = await self.consent_forms.scans(self.db.conn, [r.receipt_id for r in rows])
         now = self.clock.now().astimezone(tz)
         out = [
             Para(t("consent.evidence.title"), "title"),
@@ -129,7 +129,7 @@ class ConsentEvidence:
         # Each text once, retrieved by its hash and hashed again here: the reader sees they agree.
         out.append(Para(t("consent.evidence.texts_heading"), "heading"))
         for sha in dict.fromkeys(r.sha256 for r in rows):
-            text = await ConsentFormRepo.text_by_hash(self.db.conn, sha)
+            text = await self.consent_forms.text_by_hash(self.db.conn, sha)
             if text is None:
                 out.append(Para(t("consent.evidence.text_missing", sha=sha), "mono"))
                 continue
@@ -138,8 +138,8 @@ class ConsentEvidence:
             out.append(Para(t("consent.evidence.text_head", receipts=receipts, sha=sha,
                               check=t("consent.evidence.hash_match" if match else "consent.evidence.hash_mismatch"))))
             out.append(Para(text, "mono"))
-            for lang, shown in await ConsentFormRepo.translations(self.db.conn, sha):
-                translated = await ConsentFormRepo.text_by_hash(self.db.conn, shown)
+            for lang, shown in await self.consent_forms.translations(self.db.conn, sha):
+                translated = await self.consent_forms.text_by_hash(self.db.conn, shown)
                 out.append(Para(t("consent.evidence.translation_head", lang=lang, sha=shown)))
                 out.append(Para(translated or "—", "mono"))
         return out
@@ -161,7 +161,7 @@ class ConsentEvidence:
                 return "unknown"
             if row.channel != "paper":
                 return "not_paper"
-            done = await ConsentFormRepo.attach_scan(
+            done = await self.consent_forms.attach_scan(
                 conn, receipt_id=receipt, scan_sha256=hashlib.sha256(scan).hexdigest() if scan is not None else None,
                 scan_ref=ref, by=by, now=self.clock.now(),
             )

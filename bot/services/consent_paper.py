@@ -14,9 +14,8 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent import Result
 from bot.services.consent_gate import family_states
-from bot.services.repos import People
+from bot.services.repos import ConsentForms, People
 from storage.consent import LedgerRow, Version
-from storage.consent_form import ConsentFormRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -59,6 +58,7 @@ class ConsentPaper:
 
     clock: Clock
     consent: ConsentService
+    consent_forms: ConsentForms
     db: UnitOfWork
     people: People
     school: SchoolConfig
@@ -87,7 +87,7 @@ class ConsentPaper:
             return Outcome.FORBIDDEN
         today = now.astimezone(self.school.tz).date()
         async with self.db.transaction() as conn:
-            if not await ConsentFormRepo.record_original(
+            if not await self.consent_forms.record_original(
                 conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
             ):
                 return Outcome.UNCHANGED
@@ -98,7 +98,7 @@ class ConsentPaper:
 
     async def originals(self, version: Version, child_ids: Sequence[int] | None = None) -> dict[int, date]:
         """child id -> the day its signed original was received."""
-        found = await ConsentFormRepo.originals(self.db.conn, version.number, child_ids)
+        found = await self.consent_forms.originals(self.db.conn, version.number, child_ids)
         return {cid: o.received_on for cid, o in found.items()}
 
     # --- receipts -----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
+from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
@@ -436,6 +437,54 @@ class AccessLogRecords(Protocol):
     async def rows(self, *, since: datetime | None = None) -> list[AccessRow]: ...
 
 
+class ConsentForms(Protocol):
+    """The consent document's texts as parents were shown them, their openings, paper originals,
+    translations and scans, on the caller's connection or transaction, which each method takes
+    first (every call may run inside the caller's transaction). mypy checks that ConsentFormRepo
+    satisfies it where bot/core.py hands one to build_services."""
+
+    async def store_text(self, conn: Transaction, sha256: str, text: str, now: datetime) -> None: ...
+
+    async def text_by_hash(self, conn: Connection, sha256: str) -> str | None: ...
+
+    async def record_read(
+        self, conn: Transaction, *, parent_id: int, child_id: int, version: int, sha256: str, now: datetime
+    ) -> None: ...
+
+    async def reads(self, conn: Connection, parent_id: int, version: int) -> dict[int, Read]:
+        """child id -> the parent's latest opening of that child's document on `version`."""
+        ...
+
+    async def record_original(
+        self, conn: Transaction, *, child_id: int, version: int, received_on: date, by: int, now: datetime
+    ) -> bool:
+        """False when the original was already recorded."""
+        ...
+
+    async def originals(
+        self, conn: Connection, version: int, child_ids: Iterable[int] | None = None
+    ) -> dict[int, Original]: ...
+
+    async def link_translation(self, conn: Transaction, sha256: str, shown_sha256: str, lang: str) -> None:
+        """The parent read `shown_sha256` (a translation) standing for the Russian text `sha256`."""
+        ...
+
+    async def translations(self, conn: Connection, sha256: str) -> list[tuple[str, str]]:
+        """(lang, shown hash) of every translation shown for the Russian text `sha256`."""
+        ...
+
+    async def attach_scan(
+        self, conn: Transaction, *, receipt_id: str, scan_sha256: str | None, scan_ref: str | None,
+        by: int | None, now: datetime,
+    ) -> bool:
+        """False when the receipt already carries a scan (the first one stands)."""
+        ...
+
+    async def scans(self, conn: Connection, receipt_ids: Iterable[str]) -> dict[str, tuple[str | None, str | None]]:
+        """receipt -> (scan sha256, reference)."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Repositories:
     """Every repository port services are built from, as bot/core.py fills it for the backend it chose
@@ -458,3 +507,4 @@ class Repositories:
     access_log: AccessLogRecords
     tickets: Tickets
     training: TrainingSessions
+    consent_forms: ConsentForms
