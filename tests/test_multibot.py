@@ -18,6 +18,7 @@ from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.multibot import DISTRICT_ID_BASE, deep_link_school
 from bot.services.roster import import_roster
+from storage.help import HelpRepo
 from tests.harness import PARENT_TWO, ROSTER_ROWS, TEACHER, WEBHOOK_SECRET, csv_bytes, free_port, roster_csv
 from tests.multibot_helpers import SchoolSetup, running_district
 
@@ -174,14 +175,15 @@ async def test_a_parent_in_two_schools_picks_one_in_the_district_bot_and_sees_it
 
 
 async def test_an_unknown_person_joins_a_school_by_its_district_link(
-    fakes: dict[str, FakeTelegram], tmp_path: Path
+    fakes: dict[str, FakeTelegram], mx: FakeMax, tmp_path: Path
 ) -> None:
-    """A school without a bot of its own is served by the district bot: its invitation link names the
-    school (``<key>-<payload>``) and fits both messengers' payload limits."""
+    """A school without a bot of its own is served by the district bot (Telegram and MAX): its invitation
+    link names the school (``<key>_<payload>``) and fits both messengers' payload limits; its outbox
+    sends through the district bot, under the school's name."""
     port = free_port()
     district = fakes["district"]
     schools = {"a": SchoolSetup("Школа А", tg=fakes["a"]), "nobot": SchoolSetup("Школа без бота")}
-    async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
+    async with running_district(tmp_path, schools, port, district_tg=district, district_mx=mx) as multibot:
         app = multibot.schools["nobot"].app
         assert app.served.payload_prefix == "nobot_"
         assert app.served.usernames.get(Channel.TELEGRAM) == "district_bot"
@@ -205,9 +207,72 @@ async def test_an_unknown_person_joins_a_school_by_its_district_link(
         linked = await app.people.by_account(Channel.TELEGRAM, 5555)
         assert linked is not None and linked.id == olga.id
         assert await multibot.choices.chosen(Channel.TELEGRAM, 5555) == "nobot"
+        # The IT officer joins in MAX through the district's MAX bot; a question asked on Telegram
+        # reaches them through the school's outbox, sent by the district's MAX bot under its name.
+        petrov = mx.user(88_001, "Пётр", "Петров", phone="79000000001")
+        await petrov.send("/start nobot")
+        max_ask = await mx.wait_for(petrov.id, lambda m: ASK in m.plain)
+        assert max_ask.plain.startswith("🏫 Школа без бота")
+        await petrov.press(max_ask, "📱 Поделиться номером телефона")
+        await mx.wait_for(petrov.id, lambda m: "Ваши роли" in m.plain)
+        await stranger.send("/ask")
+        await district.wait_for(TEACHER, lambda m: "Напишите свой вопрос" in (m.plain or ""))
+        await stranger.send("Где найти расписание?")
+        notice = await mx.wait_for(petrov.id, lambda m: "Где найти расписание?" in m.plain)
+        assert notice.plain.startswith("🏫 Школа без бота")
+        assert list(mx.subscriptions) == [f"http://127.0.0.1:{port}/hook/max/district"]
     # The longest key (32) and a sign-in token (24 characters, '_' and '-' in it) fit Telegram's 64.
     key, token = "k" + "-" * 31, "t_-" * 8
     link = deep_link(Channel.TELEGRAM, "district_bot", f"{key}_{token}")
     assert deep_link_school(link.rsplit("=", 1)[1], {key: None}) == (key, token)
     assert deep_link_school("a-b_to-k_en", {"a": None, "a-b": None}) == ("a-b", "to-k_en")
     assert deep_link_school("zzz_token", {"a": None}) is None
+
+
+async def test_a_conversation_belongs_to_its_bot_and_its_school(
+    fakes: dict[str, FakeTelegram], tmp_path: Path
+) -> None:
+    """The same person is asked for a question in A's own bot and in the district bot while in A; then
+    writes in the district bot after picking B: not taken for either of A's answers; back in A, each
+    bot's answer goes to A's question asked in that bot."""
+    port = free_port()
+    a, b, district = fakes["a"], fakes["b"], fakes["district"]
+    schools = {"a": SchoolSetup("Школа А", tg=a), "b": SchoolSetup("Школа Б", tg=b)}
+    async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
+        for key in ("a", "b"):
+            app = multibot.schools[key].app
+            assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        for fake in (a, b):
+            igor = fake.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
+            await igor.send("/start")
+            ask = await fake.wait_for(TEACHER, lambda m: ASK in (m.plain or ""))
+            await igor.press_reply(ask, "📱 Поделиться номером телефона")
+            await fake.wait_for(TEACHER, lambda m: "Ваши роли" in (m.plain or ""))
+        prompt = "Напишите свой вопрос"
+        in_a = a.user(TEACHER, "Игорь", "Морозов")
+        await in_a.send("/ask")
+        await a.wait_for(TEACHER, lambda m: prompt in (m.plain or ""))
+        igor = district.user(TEACHER, "Игорь", "Морозов")
+
+        async def pick(title: str) -> None:
+            mark = len(district.sent(TEACHER))
+            await igor.send("/school")
+            menu = await district.wait_for(TEACHER, lambda m: "Выберите школу" in (m.plain or ""), after=mark)
+            await igor.press(menu, title)
+            await district.wait_for(TEACHER, lambda m: f"Вы в школе «{title}»" in (m.plain or ""), after=mark)
+
+        await pick("Школа А")
+        await igor.send("/ask")
+        await district.wait_for(TEACHER, lambda m: prompt in (m.plain or ""))
+        await pick("Школа Б")
+        mark = len(district.sent(TEACHER))
+        await igor.send("И это не вопрос")
+        await district.wait_for(TEACHER, lambda m: True, after=mark)
+        await pick("Школа А")
+        await igor.send("Вопрос из бота района")
+        await district.wait_for(TEACHER, lambda m: "отправлен ответственному" in (m.plain or ""))
+        await in_a.send("Когда собрание?")
+        await a.wait_for(TEACHER, lambda m: "отправлен ответственному" in (m.plain or ""))
+        for key, expected in (("a", ["Вопрос из бота района", "Когда собрание?"]), ("b", [])):
+            tickets = await HelpRepo(multibot.schools[key].app.db).unclosed_tickets()
+            assert sorted(t.text for t in tickets) == sorted(expected), key
