@@ -97,7 +97,9 @@ async def prepare_broadcast(tmp_path: Path, recipients: int) -> int:
 
 
 def bot_env(tg: FakeTelegram, tmp_path: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_"))}
+    # DATABASE_URL stays: on the PostgreSQL pass (tests/conftest.py) the child uses the test's database.
+    env = {k: v for k, v in os.environ.items()
+           if k == "DATABASE_URL" or not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_"))}
     env.update(
         BOT_TOKEN=tg.token,
         BOT_API_URL=tg.base_url,

@@ -20,6 +20,7 @@ import os
 import pwd
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -29,7 +30,7 @@ from typing import Any
 
 import psycopg
 
-from storage.pg import PgDatabase
+from storage.pg import PgDatabase, translate
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
 SUPERUSER = "postgres"
@@ -218,3 +219,15 @@ class FreshDatabases:
 
 
 _COUNTER = itertools.count(1)
+
+
+def query_test_database(sqlite_path: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one query on the database a test's bot or command used, from outside it (a child
+    process wrote it, or the app is closed): the SQLite file at `sqlite_path`, or on the PostgreSQL
+    pass the test's DATABASE_URL database. `sql` is written as for SQLite (`?` placeholders)."""
+    if backend_under_test() == "postgres":
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute("SET search_path TO school")
+            return [tuple(r) for r in conn.execute(translate(sql), params).fetchall()]
+    with contextlib.closing(sqlite3.connect(sqlite_path)) as lite:
+        return [tuple(r) for r in lite.execute(sql, params).fetchall()]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import stat
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -30,6 +29,7 @@ from storage.db import INTEGRITY_ERRORS
 from tests.codes_helpers import codes_csv, person_id
 from tests.consent_helpers import school
 from tests.harness import CLASS_TEACHER, IT_OFFICER, ROSTER_ROWS, Harness, handler_harness, roster_csv
+from tests.servers import query_test_database
 
 Step = Callable[[], Awaitable[list[TelegramMethod[Any]]]]
 
@@ -158,11 +158,7 @@ def test_cli_exports_are_logged_as_the_command_line_and_the_log_exports_0600(
     for words in ("реестр согласий (файл)", "отчёт о внедрении (XLSX)", "журнал отправок", "анализ внедрения (PDF)",
                   "лист кодов приглашения для печати", "поиск человека по имени", "журнал доступа"):
         assert words in text, words
-    con = sqlite3.connect(tmp_path / "db.sqlite3")
-    try:
-        rows = con.execute("SELECT kind, actor, channel FROM access_log ORDER BY id").fetchall()
-    finally:
-        con.close()
+    rows = query_test_database(tmp_path / "db.sqlite3", "SELECT kind, actor, channel FROM access_log ORDER BY id")
     assert [k for k, _, _ in rows] == ["register_export", "report", "send_log", "analysis", "code_sheet",
                                        "person_search", "access_log"]
     assert {(a, c) for _, a, c in rows} == {(None, "cli")}

@@ -22,6 +22,7 @@ from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
 from tests.delivery_helpers import TG_CHAT, add_people, bot_env, drained, enqueue_texts, wait_until
 from tests.harness import DIRECTOR, PARENT_ONE, PARENT_TWO, TEACHER, Harness, make_settings, roster_csv, running_bot
+from tests.servers import query_test_database
 
 
 async def _school(h: Harness) -> None:
@@ -208,14 +209,9 @@ async def _some_sent(app: object, broadcast_id: int) -> bool:
 
 
 async def drained_quick(tmp_path: Path) -> bool:
-    import sqlite3
-
-    conn = sqlite3.connect(tmp_path / "schoolbot.sqlite3")
-    try:
-        pending = conn.execute("SELECT count(*) FROM outbox WHERE status = 'pending'").fetchone()[0]
-        leased = conn.execute("SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL").fetchone()[0]
-    finally:
-        conn.close()
+    db = tmp_path / "schoolbot.sqlite3"
+    [(pending,)] = query_test_database(db, "SELECT count(*) FROM outbox WHERE status = 'pending'")
+    [(leased,)] = query_test_database(db, "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")
     assert leased == 0  # a graceful stop hands unsent rows back
     return bool(pending == 0)
 

@@ -93,7 +93,7 @@ async def test_flaky_api_every_key_delivered_exactly_once(tg: FakeTelegram, tmp_
 
 
 async def _run_expecting_error(tmp_path: Path) -> tuple[int, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BOT_", "DATABASE_"))}
+    env = {k: v for k, v in os.environ.items() if k == "DATABASE_URL" or not k.startswith(("BOT_", "DATABASE_"))}
     env.update(
         BOT_TOKEN="123456:TEST-TOKEN",
         BOT_API_URL="http://127.0.0.1:9",  # never reached: the database is checked first

@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _env(folder: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_", "BACKUP_", "SCHOOL_"))}
+           if k == "DATABASE_URL" or not k.startswith(("BOT_", "DATABASE_", "ADMIN_", "OUTBOX_", "BACKUP_", "SCHOOL_"))}
     env.update(
         BOT_TOKEN="123456:TEST-TOKEN",
         BOT_API_URL="http://127.0.0.1:9",  # never reached: these commands do not talk to Telegram

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ from tests.codes_helpers import codes_csv
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons
 from tests.consent_helpers import school as consent_school
 from tests.harness import PARENT_ONE, PARENT_TWO, ROSTER_ROWS, Harness, csv_bytes, handler_harness, running_bot
+from tests.servers import query_test_database
 
 GRADUATE = year_walk.GRADUATE
 MASHA = "Иванова Маша Андреевна"
@@ -239,31 +239,24 @@ def test_schoolbot_purge_is_a_dry_run_unless_applied(
     (tmp_path / "roster2.csv").write_bytes(csv_bytes([r for r in ROSTER_ROWS if r[0] != leaving]))
     assert _cli(monkeypatch, tmp_path, ["import", "roster", "roster.csv"]) == 0
     assert _cli(monkeypatch, tmp_path, ["import", "roster", "roster2.csv", "--confirm-deactivations"]) == 0
-    con = sqlite3.connect(tmp_path / "db.sqlite3")
-    oleg, phone = con.execute("SELECT id, phone FROM persons WHERE full_name = ?", (leaving,)).fetchone()
-    con.close()
+    db = tmp_path / "db.sqlite3"
+    [(oleg, phone)] = query_test_database(db, "SELECT id, phone FROM persons WHERE full_name = ?", (leaving,))
     assert phone
     capsys.readouterr()
     assert _cli(monkeypatch, tmp_path, ["purge"]) == 0
     out = capsys.readouterr().out
     assert "ничего не удалено" in out and f"Запись № {oleg}" in out and "телефон" in out
     assert "связи родитель — ребёнок: 1" in out and "schoolbot purge --apply" in out and leaving not in out
-    con = sqlite3.connect(tmp_path / "db.sqlite3")
-    assert con.execute("SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)).fetchone() == (leaving, phone)
-    assert con.execute("SELECT count(*) FROM destruction_records").fetchone() == (0,)
-    con.close()
+    assert query_test_database(db, "SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)) == [(leaving, phone)]
+    assert query_test_database(db, "SELECT count(*) FROM destruction_records") == [(0,)]
     assert _cli(monkeypatch, tmp_path, ["purge", "--apply"]) == 0
     out = capsys.readouterr().out
     assert "Удаление данных" in out and f"Запись № {oleg}" in out
-    con = sqlite3.connect(tmp_path / "db.sqlite3")
-    try:
-        assert con.execute("SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)).fetchone() == (
-            f"Запись № {oleg} (данные удалены)", None)
-        assert con.execute("SELECT reason, person_id, channel FROM destruction_records").fetchall() == [
-            ("left", oleg, "cli")]
-        assert con.execute("SELECT count(*) FROM guardians WHERE parent_id = ?", (oleg,)).fetchone() == (0,)
-    finally:
-        con.close()
+    assert query_test_database(db, "SELECT full_name, phone FROM persons WHERE id = ?", (oleg,)) == [
+        (f"Запись № {oleg} (данные удалены)", None)]
+    assert query_test_database(db, "SELECT reason, person_id, channel FROM destruction_records") == [
+        ("left", oleg, "cli")]
+    assert query_test_database(db, "SELECT count(*) FROM guardians WHERE parent_id = ?", (oleg,)) == [(0,)]
     assert _cli(monkeypatch, tmp_path, ["purge"]) == 0
     assert "Удалять нечего" in capsys.readouterr().out
 

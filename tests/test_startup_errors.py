@@ -171,6 +171,7 @@ async def test_failing_set_my_commands_is_one_line_and_the_bot_keeps_going(
         assert tg.commands() != []
 
 
+@pytest.mark.sqlite_only(reason="a data folder turned read-only under SQLite (PRAGMA query_only)")
 async def test_a_database_that_refuses_writes_is_one_line_until_it_works_again(
     tg: FakeTelegram, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

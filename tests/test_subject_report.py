@@ -8,7 +8,6 @@ pointer and nothing else."""
 from __future__ import annotations
 
 import os
-import sqlite3
 import stat
 from collections.abc import AsyncIterator
 from datetime import date
@@ -30,6 +29,7 @@ from tests.codes_helpers import codes_csv, load_school
 from tests.consent_helpers import consent_menu, school
 from tests.harness import PARENT_TWO, Harness, handler_harness, roster_csv, running_bot
 from tests.help_helpers import PHONES
+from tests.servers import query_test_database
 from tests.test_channel_policy_direct import _link
 from tests.test_max_e2e import MaxWire, TelegramWire
 
@@ -176,11 +176,9 @@ def test_cli_subject_report_writes_a_private_file_and_logs_the_request(
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
     text = out.read_text(encoding="utf-8")
     assert ELENA in text and "Иванов Миша Андреевич" in text and "Иванова Маша Андреевна" in text
-    con = sqlite3.connect(tmp_path / "db.sqlite3")
-    try:
-        rows = con.execute("SELECT kind, actor, channel, object_id, due_on FROM access_log").fetchall()
-    finally:
-        con.close()
+    rows = query_test_database(
+        tmp_path / "db.sqlite3", "SELECT kind, actor, channel, object_id, due_on FROM access_log ORDER BY id"
+    )
     # The ambiguous name listed four people to pick from (a person search, ids only); then the report.
     assert [r[:3] for r in rows] == [("person_search", None, "cli"), ("subject_report", None, "cli")]
     assert len(rows[0][3].split(",")) == 4 and rows[1][4]
