@@ -179,32 +179,35 @@ def build_services(
     )
     codes_import = CodesImport(clock=clock, codes=codes, db=db, people=repos.people, school=school)
     codes_nudges = CodesNudges(
-        buttons=buttons, catalog=catalog, code_repo=repos.codes, codes=codes, db=db, outbox=outbox, people=repos.people,
-        school=school,
+        buttons=buttons, catalog=catalog, code_repo=repos.codes, codes=codes, db=db, outbox=outbox,
+        people=repos.people, school=school, consent_ledger=repos.consent_ledger,
     )
     consent_withdrawal = ConsentWithdrawal(
-        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people,
-        school=school,
+        access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
+        people=repos.people, school=school, consent_ledger=repos.consent_ledger,
     )
     consent_evidence = ConsentEvidence(
         access_log=access_log, clock=clock, db=db, people=repos.people, school=school,
-        consent_forms=repos.consent_forms,
+        consent_forms=repos.consent_forms, consent_ledger=repos.consent_ledger,
     )
     consent = ConsentService(
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
         db=db, outbox=outbox, people=repos.people, school=school, consent_forms=repos.consent_forms,
+        consent_ledger=repos.consent_ledger,
     )
     consent_paper = ConsentPaper(
         clock=clock, consent=consent, db=db, people=repos.people, school=school, consent_forms=repos.consent_forms,
     )
-    consent_registers = ConsentRegisters(consent=consent, consent_paper=consent_paper, db=db, people=repos.people)
+    consent_registers = ConsentRegisters(
+        consent=consent, consent_paper=consent_paper, db=db, people=repos.people, consent_ledger=repos.consent_ledger,
+    )
     consent_export = ConsentExport(
         access_log=access_log, clock=clock, consent=consent, consent_registers=consent_registers, school=school,
     )
     consent_gate = ConsentGate(db=db, people=repos.people)
     consent_nudges = ConsentNudges(
         buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=repos.people,
-        school=school,
+        school=school, consent_ledger=repos.consent_ledger,
     )
     roster_import = RosterImport(clock=clock, db=db)
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people)
@@ -228,6 +231,7 @@ def build_services(
     )
     school_year = SchoolYearService(
         clock=clock, db=db, plan_repo=repos.plan, school=school, tasks_import=tasks_import, year_repo=repos.year,
+        consent_ledger=repos.consent_ledger,
     )
     send_log_export = SendLogExport(
         access_log=access_log, clock=clock, db=db, messengers=repos.messengers, school=school,
@@ -250,8 +254,8 @@ def build_services(
     survey_results = SurveyResults(access_log=access_log, db=db, survey_repo=repos.surveys)
     survey_nudges = SurveyNudges(
         buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=repos.people, plan_repo=repos.plan,
-        school=school, surveys=surveys,
-        survey_repo=repos.surveys, survey_results=survey_results, task_actions=task_actions, tasks=tasks,
+        school=school, surveys=surveys, survey_repo=repos.surveys, survey_results=survey_results,
+        task_actions=task_actions, tasks=tasks, consent_ledger=repos.consent_ledger,
     )
     acks = AcksService(
         ack_repo=repos.acks, broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,

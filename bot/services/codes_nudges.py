@@ -14,10 +14,9 @@ from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
-from bot.services.repos import InvitationCodes, People
+from bot.services.repos import ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction
 from storage.codes import Code, CodeRepo
-from storage.consent import ConsentRepo
 from storage.outbox import OutboxRepo, Payload
 
 if TYPE_CHECKING:
@@ -42,6 +41,7 @@ class CodesNudges:
     catalog: Catalog
     code_repo: InvitationCodes
     codes: CodesService
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -126,11 +126,11 @@ class CodesNudges:
         """Consent and code reminders to one family are one message: when the parent's consent
         reminder for today is still waiting in the outbox, the activation reminder is appended to it
         (text and buttons); when it already went out today, the activation reminder waits a day."""
-        version = await ConsentRepo.current_version(conn)
+        version = await self.consent_ledger.current_version(conn)
         if version is None:
             return "send"
         today = self.school.calendar.local_date(self.codes.allowed_time(now))
-        for n, due in sorted((await ConsentRepo.nudges_of(conn, version.number, recipient.id)).items()):
+        for n, due in sorted((await self.consent_ledger.nudges_of(conn, version.number, recipient.id)).items()):
             if self.school.calendar.local_date(due) != today:
                 continue
             key = nudge_key(version.number, recipient.id, n)

@@ -27,7 +27,7 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
-from bot.services.repos import ConsentForms, People
+from bot.services.repos import ConsentForms, ConsentLedger, People
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
@@ -106,6 +106,7 @@ class ConsentService:
     catalog: Catalog
     clock: Clock
     consent_forms: ConsentForms
+    consent_ledger: ConsentLedger
     consent_listeners: Sequence[ConsentGivenListener]
     consent_withdrawal: ConsentWithdrawal
     db: UnitOfWork
@@ -119,10 +120,10 @@ class ConsentService:
         text = text.replace("\r\n", "\n")
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            number = await ConsentRepo.insert_version(
+            number = await self.consent_ledger.insert_version(
                 conn, sha256=sha256_text(text), text=text, text_en=text_en, now=now, by=by
             )
-        version = await ConsentRepo.get_version(self.db.conn, number)
+        version = await self.consent_ledger.get_version(self.db.conn, number)
         assert version is not None
         log.info("consent document version %s published", number)
         return version
@@ -131,7 +132,7 @@ class ConsentService:
         """The current version; the shipped document becomes version 1 the first time it is needed.
 
         Must not be called inside an open write transaction (it may open one)."""
-        version = await ConsentRepo.current_version(self.db.conn)
+        version = await self.consent_ledger.current_version(self.db.conn)
         if version is None:
             version = await self.publish(shipped_template("ru"), text_en=shipped_template("en"))
         return version
@@ -263,10 +264,10 @@ class ConsentService:
         results: list[Result] = []
         async with self.db.transaction() as conn:
             # Re-read inside the transaction: a version published meanwhile makes this press stale.
-            current_version = await ConsentRepo.current_version(conn)
+            current_version = await self.consent_ledger.current_version(conn)
             if current_version is None or version != current_version.number:
                 return [Result(Outcome.STALE, cid) for cid in child_ids]
-            already = {r.child_id: r for r in await ConsentRepo.rows_for_callback(conn, callback_id)}
+            already = {r.child_id: r for r in await self.consent_ledger.rows_for_callback(conn, callback_id)}
             seen = await self.consent_forms.reads(conn, parent.id, version)
             for cid in child_ids:
                 if cid not in own:
@@ -286,7 +287,7 @@ class ConsentService:
                     user_id=user_id, tg_update_id=update_id, tg_callback_id=callback_id,
                 )
                 results.append(await self._write(conn, own[cid], new, has_read=cid in seen, now=now))
-            await ConsentRepo.cancel_pending_nudges(conn, parent.id)
+            await self.consent_ledger.cancel_pending_nudges(conn, parent.id)
         return results
 
     async def record_paper(
@@ -315,15 +316,15 @@ class ConsentService:
     async def _write(
         self, conn: Transaction, child: Person, new: NewDecision, *, has_read: bool, now: datetime
     ) -> Result:
-        rows = (await ConsentRepo.standing(conn, new.version, [child.id])).get(child.id, [])
+        rows = (await self.consent_ledger.standing(conn, new.version, [child.id])).get(child.id, [])
         before = family_state(rows)
         newest = max(rows, key=lambda r: r.id) if rows else None
         outcome = judge(family=before, representative=new.parent_id, decision=new.decision, has_read=has_read)
         if outcome is not Outcome.RECORDED:
             return Result(outcome, child.id, newest)
-        if not await ConsentRepo.insert_decision(conn, new):
+        if not await self.consent_ledger.insert_decision(conn, new):
             return Result(Outcome.DUPLICATE, child.id)
-        row = await ConsentRepo.by_receipt(conn, new.receipt_id)
+        row = await self.consent_ledger.by_receipt(conn, new.receipt_id)
         assert row is not None
         after = apply(before, new.parent_id, new.decision)
         await self._effects(conn, child, row, effects(before, after, new.decision), now)

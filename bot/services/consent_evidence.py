@@ -21,9 +21,9 @@ from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.consent_registers import account_of
 from bot.services.exports import write_private
-from bot.services.repos import ConsentForms, People
+from bot.services.repos import ConsentForms, ConsentLedger, People
 from storage import chain
-from storage.consent import ConsentRepo, LedgerRow
+from storage.consent import LedgerRow
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -57,12 +57,13 @@ class ConsentEvidence:
     access_log: AccessLog
     clock: Clock
     consent_forms: ConsentForms
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     people: People
     school: SchoolConfig
 
     async def rows(self, sel: Selection) -> list[LedgerRow]:
-        everything = await ConsentRepo.ledger_rows(self.db.conn)
+        everything = await self.consent_ledger.ledger_rows(self.db.conn)
         if sel.receipt is not None:
             return [r for r in everything if r.receipt_id == sel.receipt]
         if sel.child_id is not None:
@@ -73,8 +74,8 @@ class ConsentEvidence:
     async def chain_status(self) -> tuple[dict[str, bool], chain.Verdict]:
         """receipt -> whether the row checks out in the chain (its own hash, and every row before it),
         and the chain's verdict as a whole."""
-        rows = await ConsentRepo.chain_rows(self.db.conn)
-        verdict = chain.verify(rows, await ConsentRepo.chain_head(self.db.conn))
+        rows = await self.consent_ledger.chain_rows(self.db.conn)
+        verdict = chain.verify(rows, await self.consent_ledger.chain_head(self.db.conn))
         broken_from = verdict.fault.row_id if verdict.fault is not None and verdict.fault.row_id else None
         ok: dict[str, bool] = {}
         for row in rows:
@@ -156,7 +157,7 @@ class ConsentEvidence:
     async def attach_scan(self, receipt: str, *, scan: bytes | None, ref: str | None, by: int | None) -> str:
         """'attached', 'already', 'unknown' (no such receipt) or 'not_paper'."""
         async with self.db.transaction() as conn:
-            row = await ConsentRepo.by_receipt(conn, receipt)
+            row = await self.consent_ledger.by_receipt(conn, receipt)
             if row is None:
                 return "unknown"
             if row.channel != "paper":

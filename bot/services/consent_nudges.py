@@ -12,9 +12,9 @@ from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
 from bot.services.consent_gate import ChildState, child_states
 from bot.services.consent_paper import staff_classes
-from bot.services.repos import People
+from bot.services.repos import ConsentLedger, People
 from storage.codes import CodeRepo
-from storage.consent import ConsentRepo, Version
+from storage.consent import Version
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -47,6 +47,7 @@ class ConsentNudges:
     catalog: Catalog
     clock: Clock
     consent: ConsentService
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -63,7 +64,7 @@ class ConsentNudges:
     async def pending_parents(self, version: Version) -> list[Person]:
         """Linked parents with a child that has no decision on `version`, who have themselves made no
         decision on it (a parent who declined is never nagged)."""
-        ids = await ConsentRepo.undecided_parent_ids(self.db.conn, version.number)
+        ids = await self.consent_ledger.undecided_parent_ids(self.db.conn, version.number)
         return [p for p in await self.people.get_many(ids) if p.active and p.reachable and p.has_role("parent")]
 
     async def sweep(self, now: datetime) -> None:
@@ -75,11 +76,11 @@ class ConsentNudges:
     async def run_nudges(self, now: datetime) -> int:
         """Schedule reminder n=1 as soon as a parent is pending, n=2 three days after n=1; each in
         working hours. Returns how many were enqueued."""
-        version = await ConsentRepo.current_version(self.db.conn)
+        version = await self.consent_ledger.current_version(self.db.conn)
         if version is None:
             return 0
-        scheduled = await ConsentRepo.nudges(self.db.conn, version.number)
-        ids = await ConsentRepo.undecided_parent_ids(self.db.conn, version.number)
+        scheduled = await self.consent_ledger.nudges(self.db.conn, version.number)
+        ids = await self.consent_ledger.undecided_parent_ids(self.db.conn, version.number)
         # Only those with a reminder due now are loaded: most minutes nobody is.
         due_ids = [
             pid for pid in ids
@@ -107,7 +108,7 @@ class ConsentNudges:
                 last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
                 if last_code_nudge is not None and self._school_day(last_code_nudge) == self._school_day(due):
                     continue
-                if not await ConsentRepo.record_nudge(conn, version.number, parent.id, n, due):
+                if not await self.consent_ledger.record_nudge(conn, version.number, parent.id, n, due):
                     continue
                 lang = parent.lang or "ru"
                 await self.outbox.notify(
@@ -132,7 +133,7 @@ class ConsentNudges:
         pending = [s.child for s in states if s.state == "pending"]
         declined = [s for s in states if s.state in ("declined", "withdrawn")]
         given = sum(1 for s in states if s.state == "given")
-        sent = await ConsentRepo.class_reminder(self.db.conn, version.number, class_label)
+        sent = await self.consent_ledger.class_reminder(self.db.conn, version.number, class_label)
         return ClassOverview(class_label, pending, declined, given, sent)
 
     async def remind_class(self, staff: Person, class_label: str) -> int | None:
@@ -143,7 +144,7 @@ class ConsentNudges:
         now = self.clock.now()
         version = await self.consent.current()
         overview = await self.class_overview(class_label)
-        declined_parents = await ConsentRepo.parents_who_declined(self.db.conn, version.number)
+        declined_parents = await self.consent_ledger.parents_who_declined(self.db.conn, version.number)
         targets: dict[int, Person] = {}
         for child in overview.pending:
             for parent in await self.people.parents(child.id):
@@ -151,7 +152,7 @@ class ConsentNudges:
                     targets[parent.id] = parent
         due = self._allowed(now)
         async with self.db.transaction() as conn:
-            if not await ConsentRepo.record_class_reminder(conn, version.number, class_label, staff.id, now):
+            if not await self.consent_ledger.record_class_reminder(conn, version.number, class_label, staff.id, now):
                 return None
             for parent in targets.values():
                 lang = parent.lang or "ru"

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from bot.domain.consent import State
 from bot.domain.people import class_sort_key
 from bot.services.consent_gate import child_states
-from bot.services.repos import People
-from storage.consent import ConsentRepo, LedgerRow, Version
+from bot.services.repos import ConsentLedger, People
+from storage.consent import LedgerRow, Version
 
 if TYPE_CHECKING:
     from bot.services.consent import ConsentService
@@ -68,6 +68,7 @@ class ConsentRegisters:
     """The consent register of a class or the school, as rows for print and export."""
 
     consent: ConsentService
+    consent_ledger: ConsentLedger
     consent_paper: ConsentPaper
     db: UnitOfWork
     people: People
@@ -81,7 +82,7 @@ class ConsentRegisters:
         latest = {cid: c.row for cid, c in states.items() if c.row is not None}
         wanted = {p.id for p in pupils}
         history: dict[int, list[LedgerRow]] = {}
-        for entry in await ConsentRepo.ledger_rows(self.db.conn):
+        for entry in await self.consent_ledger.ledger_rows(self.db.conn):
             if entry.child_id in wanted:
                 history.setdefault(entry.child_id, []).append(entry)
         received = await self.consent_paper.originals(version, list(wanted))

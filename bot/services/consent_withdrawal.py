@@ -34,10 +34,10 @@ from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
-from bot.services.repos import People
+from bot.services.repos import ConsentLedger, People
 from bot.unit_of_work import Transaction
 from storage.codes import CodeRepo
-from storage.consent import ConsentRepo, LedgerRow
+from storage.consent import LedgerRow
 from storage.consent_destruction import Destruction, DestructionRepo
 from storage.outbox import Payload
 
@@ -64,6 +64,7 @@ class ConsentWithdrawal:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -161,7 +162,7 @@ class ConsentWithdrawal:
             # The reminders still waiting for the officers are moot now.
             await DestructionRepo.cancel_reminders(conn, task_id)
             child = await self.people.on(conn).get(task.child_id)
-            row = await ConsentRepo.by_receipt(conn, task.receipt_id)
+            row = await self.consent_ledger.by_receipt(conn, task.receipt_id)
             if child is not None and row is not None:
                 day = self.school.calendar.local_date(now).strftime("%d.%m.%Y")
                 for parent in await self.people.on(conn).parents(child.id):
@@ -194,7 +195,7 @@ class ConsentWithdrawal:
         if task is None:
             return None
         child = await self.people.get(task.child_id)
-        row = await ConsentRepo.by_receipt(self.db.conn, task.receipt_id)
+        row = await self.consent_ledger.by_receipt(self.db.conn, task.receipt_id)
         assert child is not None and row is not None
         # The names the task was opened with (the person may be purged by now).
         parents = task.representatives or ", ".join(p.full_name for p in await self.people.parents(child.id)) or "—"

@@ -17,10 +17,12 @@ from bot.channels import Channel
 from bot.domain.people import Person
 from bot.domain.plan import PlanItem
 from bot.unit_of_work import Connection, Transaction
+from storage import chain
 from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
+from storage.consent import LedgerRow, NewDecision, Version
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
@@ -437,6 +439,74 @@ class AccessLogRecords(Protocol):
     async def rows(self, *, since: datetime | None = None) -> list[AccessRow]: ...
 
 
+class ConsentLedger(Protocol):
+    """The consent document's versions, the append-only ledger of decisions (its chain and head) and
+    the consent reminders, on the caller's connection or transaction, which each method takes first:
+    a decision and what it must see are read and written in one transaction. (Carrying receipts over
+    from another copy is the restore's, not a service's.) mypy checks that ConsentRepo satisfies it
+    where bot/core.py hands one to build_services."""
+
+    async def current_version(self, conn: Connection) -> Version | None: ...
+
+    async def get_version(self, conn: Connection, number: int) -> Version | None: ...
+
+    async def insert_version(
+        self, conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+    ) -> int:
+        """Call inside a transaction; numbers the version one past the newest."""
+        ...
+
+    async def insert_decision(self, conn: Connection, d: NewDecision) -> bool:
+        """Append one row, chained onto the ledger head (call inside a write transaction); False when
+        this callback query already recorded a row for this child."""
+        ...
+
+    async def chain_rows(self, conn: Connection) -> list[chain.ChainRow]: ...
+
+    async def chain_head(self, conn: Connection) -> chain.ChainHead | None: ...
+
+    async def standing(
+        self, conn: Connection, version: int, child_ids: Iterable[int] | None = None
+    ) -> dict[int, list[LedgerRow]]:
+        """child id -> each representative's latest decision on `version` (one row per parent; a
+        paper row without a parent counts as one more): what bot.domain.consent's family rule reads.
+        Children without a decision are absent."""
+        ...
+
+    async def ledger_rows(self, conn: Connection, child_id: int | None = None) -> list[LedgerRow]: ...
+
+    async def by_receipt(self, conn: Connection, receipt_id: str) -> LedgerRow | None: ...
+
+    async def rows_for_callback(self, conn: Connection, callback_id: str) -> list[LedgerRow]: ...
+
+    async def parents_who_declined(self, conn: Connection, version: int) -> set[int]: ...
+
+    async def cancel_pending_nudges(self, conn: Transaction, parent_id: int) -> None:
+        """A parent who has decided must not get a reminder that was queued for later."""
+        ...
+
+    async def undecided_parent_ids(self, conn: Connection, version: int) -> set[int]:
+        """Parents with an active child that has no decision on `version`, who have made no decision on
+        it themselves (one query: the sweep runs every minute)."""
+        ...
+
+    async def nudges(self, conn: Connection, version: int) -> dict[int, dict[int, datetime]]:
+        """parent id -> {n: due_at} of the reminders already scheduled for `version`."""
+        ...
+
+    async def record_nudge(self, conn: Transaction, version: int, parent_id: int, n: int, due_at: datetime) -> bool: ...
+
+    async def class_reminder(self, conn: Connection, version: int, class_label: str) -> datetime | None: ...
+
+    async def record_class_reminder(
+        self, conn: Transaction, version: int, class_label: str, sent_by: int, now: datetime
+    ) -> bool: ...
+
+    async def nudges_of(self, conn: Connection, version: int, parent_id: int) -> dict[int, datetime]:
+        """{n: due_at} of the consent reminders scheduled for one parent and `version`."""
+        ...
+
+
 class ConsentForms(Protocol):
     """The consent document's texts as parents were shown them, their openings, paper originals,
     translations and scans, on the caller's connection or transaction, which each method takes
@@ -508,3 +578,4 @@ class Repositories:
     tickets: Tickets
     training: TrainingSessions
     consent_forms: ConsentForms
+    consent_ledger: ConsentLedger

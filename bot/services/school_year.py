@@ -26,10 +26,9 @@ from bot.domain.calendar import Quarter, occurrences
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
-from bot.services.repos import PlanRecords, YearRecords
+from bot.services.repos import ConsentLedger, PlanRecords, YearRecords
 from bot.unit_of_work import Connection
 from storage import year as repo
-from storage.consent import ConsentRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -210,6 +209,7 @@ class SchoolYearService:
     """Moving to a new school year: promotions, plan dates, carried-over consents."""
 
     clock: Clock
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     plan_repo: PlanRecords
     school: SchoolConfig
@@ -300,7 +300,7 @@ class SchoolYearService:
                     report.changes.append(Change("plan_item", {"item": item.number, **dues}))
 
             # Consents, by the document's term.
-            version = await ConsentRepo.current_version(conn)
+            version = await self.consent_ledger.current_version(conn)
             graduates = sorted(p.full_name for p, target in moves if target is None and "student" in p.roles)
             if version is not None:
                 if self.school.consent.term == "school_year":
@@ -343,7 +343,7 @@ class SchoolYearService:
                 await self.year_repo.deactivate(conn, parent_id, now)
             await self.year_repo.set_plan_year(conn, year)
             if version is not None and self.school.consent.term == "school_year":
-                await ConsentRepo.insert_version(
+                await self.consent_ledger.insert_version(
                     conn, sha256=version.sha256, text=version.text, text_en=version.text_en, now=now, by=by
                 )
             await self.year_repo.record_year(

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
-from bot.services.repos import People, PlanRecords, Surveys
+from bot.services.repos import ConsentLedger, People, PlanRecords, Surveys
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
 from storage.codes import CodeRepo
-from storage.consent import ConsentRepo
 from storage.outbox import Payload
 from storage.surveys import SurveyRepo, SurveyRow
 
@@ -48,6 +47,7 @@ MAX_REMINDERS = 2
 class SurveyNudges:
     buttons: Buttons
     catalog: Catalog
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -110,9 +110,9 @@ class SurveyNudges:
         last_code = await CodeRepo.last_nudge_to(conn, person_id)
         if last_code is not None and cal.local_date(last_code) == today:
             return True
-        version = await ConsentRepo.current_version(conn)
+        version = await self.consent_ledger.current_version(conn)
         if version is not None:
-            for due in (await ConsentRepo.nudges_of(conn, version.number, person_id)).values():
+            for due in (await self.consent_ledger.nudges_of(conn, version.number, person_id)).values():
                 if cal.local_date(due) == today:
                     return True
         return False
