@@ -41,7 +41,7 @@ import psycopg
 
 from bot.unit_of_work import UnitOfWork
 from storage.db import INTEGRITY_ERRORS, Database, StorageError, database_of, private_dir
-from storage.pg import PgDatabase, ddl, redact
+from storage.pg import MIGRATION_LOCK, PgDatabase, ddl, redact
 from storage.sql import CURRENT_UPDATE, Row, SqlConn, SqlDatabase
 from storage.timefmt import from_db, to_db
 
@@ -152,8 +152,13 @@ class DistrictStore(ABC):
         """A portable statement as this backend's DDL needs it (PostgreSQL: BIGINT for INTEGER)."""
         return statement
 
+    async def _migration_lock(self, conn: SqlConn) -> None:
+        """Serialise the registry's migrations across processes (SQLite: BEGIN IMMEDIATE already does)."""
+        return None
+
     async def _migrate(self) -> None:
         async with self._transaction() as conn:
+            await self._migration_lock(conn)
             await conn.execute(self._ddl(
                 "CREATE TABLE IF NOT EXISTS district_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                 " applied_at TEXT NOT NULL)"
@@ -162,8 +167,13 @@ class DistrictStore(ABC):
         for number, name, sql in district_migrations():
             if number in applied:
                 continue
-            log.info("applying district migration %s", name)
             async with self._transaction() as conn:  # one migration, atomic
+                # Several workers may start on a new registry at once: one applies, the others see it.
+                await self._migration_lock(conn)
+                rows = await conn.execute_fetchall("SELECT 1 FROM district_migrations WHERE number = ?", (number,))
+                if list(rows):
+                    continue
+                log.info("applying district migration %s", name)
                 for statement in statements(sql):
                     await conn.execute(self._ddl(statement))
                 await conn.execute(
@@ -330,7 +340,9 @@ class _RegistryDatabase(PgDatabase):
     (storage/district_migrations/) and records no processed updates, so a school's are not run."""
 
     async def _migrate(self) -> None:
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction():
+            # Two workers creating the schema at once would collide even with IF NOT EXISTS.
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", (self.schema, MIGRATION_LOCK))
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
 
     async def _load_processed(self) -> None:
@@ -363,6 +375,9 @@ class PgDistrictStore(DistrictStore):
 
     def _ddl(self, statement: str) -> str:
         return ddl(statement)
+
+    async def _migration_lock(self, conn: SqlConn) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, ?))", (REGISTRY_SCHEMA, MIGRATION_LOCK))
 
     async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return await self._db.fetchall(sql, params)

@@ -5,6 +5,7 @@ sees counts across schools and never a code or a name."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from aiogram.methods import SendMessage
@@ -13,6 +14,8 @@ from bot.app import build_dispatcher
 from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.district.runtime import District, build_district, build_district_dispatcher
+from bot.district.schools import registry_store
+from bot.i18n import Catalog
 from bot.services import ledger
 from bot.services.consent_gate import family_states
 from bot.services.district import render_coverage
@@ -194,3 +197,16 @@ async def test_a_school_that_cannot_be_read_does_not_hide_the_others(tmp_path: P
         text = render_coverage(list(rows.values()), t)
         assert t("district.status_unavailable") in text and "Итого по 1 школе:" in text
         assert "Подключение: код доставлен или аккаунт привязан у семей 0 из 3 (0%)" in text
+
+
+async def test_workers_starting_together_on_a_new_registry_apply_its_migrations_once(tmp_path: Path) -> None:
+    settings = district_settings(tmp_path)
+    t = Catalog.load().bind("ru")
+    stores = [registry_store(settings, t) for _ in range(3)]
+    await asyncio.gather(*(store.open() for store in stores))
+    try:
+        for store in stores:
+            assert await store.schools() == []
+    finally:
+        for store in stores:
+            await store.close()
