@@ -412,7 +412,8 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
     wanted = filter_params(dp)
     for school in schools:
         school.build(wanted)
-    install_dependencies(dp, {})
+    # Before a school is resolved (an error in the routing itself) the error handler still has the catalog.
+    install_dependencies(dp, {"catalog": catalog})
     check_handler_dependencies(dp, [*schools[0].values, *DISTRICT_NAMES])
     for school in schools:
         for bot in (school.bot, school.max_bot):
