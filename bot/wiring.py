@@ -177,14 +177,16 @@ def build_services(
     broadcast = BroadcastService(
         catalog=catalog, clock=clock, db=db, outbox=outbox, outbox_repo=repos.outbox, people=repos.people,
     )
-    codes_import = CodesImport(clock=clock, codes=codes, db=db, people=repos.people, school=school)
+    codes_import = CodesImport(
+        clock=clock, codes=codes, db=db, people=repos.people, school=school, code_repo=repos.codes,
+    )
     codes_nudges = CodesNudges(
         buttons=buttons, catalog=catalog, code_repo=repos.codes, codes=codes, db=db, outbox=outbox,
         people=repos.people, school=school, consent_ledger=repos.consent_ledger,
     )
     consent_withdrawal = ConsentWithdrawal(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
-        people=repos.people, school=school, consent_ledger=repos.consent_ledger,
+        people=repos.people, school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     consent_evidence = ConsentEvidence(
         access_log=access_log, clock=clock, db=db, people=repos.people, school=school,
@@ -193,7 +195,7 @@ def build_services(
     consent = ConsentService(
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
         db=db, outbox=outbox, people=repos.people, school=school, consent_forms=repos.consent_forms,
-        consent_ledger=repos.consent_ledger,
+        consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     consent_paper = ConsentPaper(
         clock=clock, consent=consent, db=db, people=repos.people, school=school, consent_forms=repos.consent_forms,
@@ -207,7 +209,7 @@ def build_services(
     consent_gate = ConsentGate(db=db, people=repos.people)
     consent_nudges = ConsentNudges(
         buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=repos.people,
-        school=school, consent_ledger=repos.consent_ledger,
+        school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     roster_import = RosterImport(clock=clock, db=db)
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people)
@@ -255,7 +257,7 @@ def build_services(
     survey_nudges = SurveyNudges(
         buttons=buttons, catalog=catalog, db=db, outbox=outbox, people=repos.people, plan_repo=repos.plan,
         school=school, surveys=surveys, survey_repo=repos.surveys, survey_results=survey_results,
-        task_actions=task_actions, tasks=tasks, consent_ledger=repos.consent_ledger,
+        task_actions=task_actions, tasks=tasks, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     acks = AcksService(
         ack_repo=repos.acks, broadcast=broadcast, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,

@@ -38,7 +38,7 @@ from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.repos import InvitationCodes, People
 from bot.unit_of_work import Connection, Transaction
-from storage.codes import Code, CodeRepo, NewCode
+from storage.codes import Code, NewCode
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class CodesService:
     ) -> bool:
         """Enqueue the card once per (code, recipient); a delivery cancelled by a consent withdrawal
         is enqueued anew under a fresh key once the gate opens again."""
-        keys = await CodeRepo.delivery_keys(conn, code.id, recipient.id)
+        keys = await self.code_repo.delivery_keys(conn, code.id, recipient.id)
         if any(status != "cancelled" for _, status in keys):
             return False
         key = f"code:{code.id}:{recipient.id}" + (f":{len(keys) + 1}" if keys else "")
@@ -223,8 +223,9 @@ class CodesService:
             payload=payload, now=now, not_before=not_before,
         )
         if added:
-            await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason=reason, now=now,
-                                           outbox_key=key)
+            await self.code_repo.record_delivery(
+                conn, code_id=code.id, recipient_id=recipient.id, reason=reason, now=now, outbox_key=key
+            )
             log.info("code card %s enqueued for person %s (%s)", code.id, recipient.id, reason)
         return added
 
@@ -240,7 +241,7 @@ class CodesService:
     ) -> int:
         """Enqueue every card that is due: call inside the transaction of the change that makes it due."""
         count = 0
-        codes = await CodeRepo.active_in(conn, owner_ids)
+        codes = await self.code_repo.active_in(conn, owner_ids)
         # One gate query for the whole batch first: the minute sweep walks every active code, and
         # most closed ones need no further look.
         # Read on the transaction: the change that makes the cards due (a consent, a link, a
@@ -317,13 +318,15 @@ class CodesService:
             left = REQUEST_INTERVAL - (now - last)
             return Shown("too_soon", wait_minutes=max(1, int(left.total_seconds() + 59) // 60))
         async with self.db.transaction() as conn:
-            await CodeRepo.touch_request(conn, caller.id, owner_id, now)
+            await self.code_repo.touch_request(conn, caller.id, owner_id, now)
         return Shown("ok", cards)
 
     async def record_direct(self, code: Code, recipient: Person, message_id: int) -> None:
         async with self.db.transaction() as conn:
-            await CodeRepo.record_delivery(conn, code_id=code.id, recipient_id=recipient.id, reason="request",
-                                           now=self.clock.now(), tg_message_id=message_id)
+            await self.code_repo.record_delivery(
+                conn, code_id=code.id, recipient_id=recipient.id, reason="request", now=self.clock.now(),
+                tg_message_id=message_id,
+            )
 
     # --- activation, trouble ------------------------------------------------------------------------
     async def confirm_activation(self, caller: Person, code_id: int) -> str:
@@ -332,7 +335,7 @@ class CodesService:
         if code is None or not await self.may_see(caller, code):
             return "forbidden"
         async with self.db.transaction() as conn:
-            changed = await CodeRepo.mark_activated(conn, code.id, "user", self.clock.now())
+            changed = await self.code_repo.mark_activated(conn, code.id, "user", self.clock.now())
         return "ok" if changed else "already"
 
     async def report_trouble(self, caller: Person, code_id: int, t: Translator) -> str:
@@ -362,7 +365,7 @@ class CodesService:
 
     async def revoke(self, code_id: int) -> bool:
         async with self.db.transaction() as conn:
-            done = await CodeRepo.revoke(conn, code_id, self.clock.now())
+            done = await self.code_repo.revoke(conn, code_id, self.clock.now())
         if done:
             log.info("code %s revoked", code_id)
         return done
@@ -377,13 +380,13 @@ class CodesService:
             return "bad_code"
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            owners = await CodeRepo.code_owners(conn, [value])
+            owners = await self.code_repo.code_owners(conn, [value])
             if value in owners and owners[value] != person_id:
                 return "taken"
-            previous = [c for c in await CodeRepo.active_in(conn, [person_id]) if c.role == role]
+            previous = [c for c in await self.code_repo.active_in(conn, [person_id]) if c.role == role]
             class_label = previous[0].class_label if previous else _default_class(person, role)
             if previous and previous[0].code == value:
                 return "ok"
-            await CodeRepo.insert(conn, NewCode(person_id, role, class_label, value), source="manual", now=now)
+            await self.code_repo.insert(conn, NewCode(person_id, role, class_label, value), source="manual", now=now)
             await self.deliver(conn, reason="reissue", now=now, owner_ids=[person_id])
         return "ok"

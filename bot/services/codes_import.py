@@ -9,10 +9,10 @@ from bot.domain.people import Person
 from bot.services.codes import _NO, _YES, BASE_ALIASES, normalize_code, parse_group
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
 from bot.services.people_text import clean_name, name_key, normalize_class
-from bot.services.repos import People
+from bot.services.repos import InvitationCodes, People
 from bot.services.roster import RowError
 from bot.services.tabular import Limits, TableError, load_table
-from storage.codes import Code, CodeRepo, NewCode
+from storage.codes import Code, NewCode
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -79,6 +79,7 @@ class CodesImport:
     """The codes and activations files the IT officer imports (all-or-nothing)."""
 
     clock: Clock
+    code_repo: InvitationCodes
     codes: CodesService
     db: UnitOfWork
     people: People
@@ -188,8 +189,8 @@ class CodesImport:
         now = self.clock.now()
         added = replaced = unchanged = 0
         async with self.db.transaction() as conn:
-            current = {(c.person_id, c.role): c for c in await CodeRepo.active_in(conn)}
-            owners = await CodeRepo.code_owners(conn, seen_code)
+            current = {(c.person_id, c.role): c for c in await self.code_repo.active_in(conn)}
+            owners = await self.code_repo.code_owners(conn, seen_code)
             incoming = {row.person.id for row in rows}
             for row in rows:
                 assert row.code is not None
@@ -205,15 +206,16 @@ class CodesImport:
                 if old is not None and old.code == row.code:
                     unchanged += 1
                     if old.class_label != row.class_label and not options.dry_run:
-                        await CodeRepo.update_class(conn, old.id, row.class_label)
+                        await self.code_repo.update_class(conn, old.id, row.class_label)
                     continue
                 if old is None:
                     added += 1
                 else:
                     replaced += 1
                 if not options.dry_run:
-                    await CodeRepo.insert(conn, NewCode(row.person.id, row.group, row.class_label, row.code),
-                                          source="import", now=now)
+                    await self.code_repo.insert(
+                        conn, NewCode(row.person.id, row.group, row.class_label, row.code), source="import", now=now
+                    )
             if not options.dry_run:
                 await self.codes.deliver(conn, reason="import", now=now, not_before=self.codes.allowed_time(now))
         return ImportOutcome(
@@ -227,7 +229,7 @@ class CodesImport:
         now = self.clock.now()
         newly = unchanged = 0
         async with self.db.transaction() as conn:
-            active = await CodeRepo.active_in(conn)
+            active = await self.code_repo.active_in(conn)
             by_code = {c.code: c for c in active}
             by_person = {(c.person_id, c.role): c for c in active}
             targets: list[tuple[int, Code, bool]] = []
@@ -243,7 +245,7 @@ class CodesImport:
                 if status and code.activated_at is None:
                     newly += 1
                     if not options.dry_run:
-                        await CodeRepo.mark_activated(conn, code.id, "import", now)
+                        await self.code_repo.mark_activated(conn, code.id, "import", now)
                 else:
                     unchanged += 1
         return ImportOutcome(counts={"updated": newly, "unchanged": unchanged}, applied=not options.dry_run)

@@ -16,7 +16,7 @@ from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
 from bot.services.repos import ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction
-from storage.codes import Code, CodeRepo
+from storage.codes import Code
 from storage.outbox import OutboxRepo, Payload
 
 if TYPE_CHECKING:
@@ -89,8 +89,10 @@ class CodesNudges:
     async def _nudge_one(self, recipient: Person, items: list[tuple[Code, Person, int]], now: datetime) -> None:
         t = self.catalog.translator_for(recipient)
         async with self.db.transaction() as conn:
-            recorded = [item for item in items if await CodeRepo.record_nudge(conn, item[0].id, recipient.id,
-                                                                              item[2], now)]
+            recorded = [
+                item for item in items
+                if await self.code_repo.record_nudge(conn, item[0].id, recipient.id, item[2], now)
+            ]
             if not recorded:
                 return
             first, owner, n = recorded[0]

@@ -27,9 +27,8 @@ from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
-from bot.services.repos import ConsentForms, ConsentLedger, People
+from bot.services.repos import ConsentForms, ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.codes import CodeRepo
 from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
 from storage.outbox import Payload
 
@@ -105,6 +104,7 @@ class ConsentService:
 
     catalog: Catalog
     clock: Clock
+    code_repo: InvitationCodes
     consent_forms: ConsentForms
     consent_ledger: ConsentLedger
     consent_listeners: Sequence[ConsentGivenListener]
@@ -341,7 +341,7 @@ class ConsentService:
             # Covered -> not covered: every code of the family whose gate is now closed (the child's,
             # and a parent's own when no other child is covered) stops at once; tell the staff.
             parents = [p.id for p in await self.people.on(conn).parents(child.id)]
-            family = await CodeRepo.active_in(conn, [child.id, *parents])
+            family = await self.code_repo.active_in(conn, [child.id, *parents])
             # On the transaction: the decision that closed the gate is not committed yet.
             gate = await code_clearances(
                 conn,
@@ -349,7 +349,7 @@ class ConsentService:
                 require_original=self.school.consent.codes_wait_for_original,
             )
             closed = [c.id for c in family if not gate[(c.person_id, c.role)].open]
-            cancelled = await CodeRepo.cancel_pending_deliveries(conn, closed)
+            cancelled = await self.code_repo.cancel_pending_deliveries(conn, closed)
             log.info("consent no longer covers a child: %d pending code messages cancelled", cancelled)
             if Effect.CONFLICT not in caused:  # a conflict's own alert below says it all, once
                 await self._alert_staff(conn, child, row, now, "consent.alert_withdrawn", "consent-withdrawn")

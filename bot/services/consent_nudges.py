@@ -12,8 +12,7 @@ from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
 from bot.services.consent_gate import ChildState, child_states
 from bot.services.consent_paper import staff_classes
-from bot.services.repos import ConsentLedger, People
-from storage.codes import CodeRepo
+from bot.services.repos import ConsentLedger, InvitationCodes, People
 from storage.consent import Version
 from storage.outbox import Payload
 
@@ -46,6 +45,7 @@ class ConsentNudges:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
+    code_repo: InvitationCodes
     consent: ConsentService
     consent_ledger: ConsentLedger
     db: UnitOfWork
@@ -105,7 +105,7 @@ class ConsentNudges:
                 # One reminder a family a day: when an activation reminder already went to this parent
                 # today, the consent reminder waits for tomorrow (the codes sweep folds an activation
                 # reminder into a consent reminder still waiting, see codes._fold_into_consent_reminder).
-                last_code_nudge = await CodeRepo.last_nudge_to(conn, parent.id)
+                last_code_nudge = await self.code_repo.last_nudge_to(conn, parent.id)
                 if last_code_nudge is not None and self._school_day(last_code_nudge) == self._school_day(due):
                     continue
                 if not await self.consent_ledger.record_nudge(conn, version.number, parent.id, n, due):

@@ -34,9 +34,8 @@ from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
-from bot.services.repos import ConsentLedger, People
+from bot.services.repos import ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction
-from storage.codes import CodeRepo
 from storage.consent import LedgerRow
 from storage.consent_destruction import Destruction, DestructionRepo
 from storage.outbox import Payload
@@ -64,6 +63,7 @@ class ConsentWithdrawal:
     buttons: Buttons
     catalog: Catalog
     clock: Clock
+    code_repo: InvitationCodes
     consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
@@ -76,10 +76,10 @@ class ConsentWithdrawal:
 
     async def on_withdrawal(self, conn: Transaction, child: Person, row: LedgerRow, now: datetime) -> None:
         """Called by ConsentService inside the transaction that recorded the withdrawal `row`."""
-        codes = await CodeRepo.active_in(conn, [child.id])
+        codes = await self.code_repo.active_in(conn, [child.id])
         for code in codes:
-            await CodeRepo.revoke(conn, code.id, now)
-        await CodeRepo.cancel_pending_deliveries(conn, [c.id for c in codes])
+            await self.code_repo.revoke(conn, code.id, now)
+        await self.code_repo.cancel_pending_deliveries(conn, [c.id for c in codes])
         task = await DestructionRepo.open_for(conn, child.id)
         if task is None:
             # The act names the subject and the family as they are now: the bot's own copy of them is

@@ -21,7 +21,7 @@ from storage import chain
 from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
-from storage.codes import Code, FunnelCounts, NudgeCandidate, RoleGroup
+from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
 from storage.consent import LedgerRow, NewDecision, Version
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
@@ -103,10 +103,10 @@ class Tickets(Protocol):
 
 
 class InvitationCodes(Protocol):
-    """Invitation codes as the codes services and the status read them, outside a transaction. The
-    reads a transaction must see (`active_in`, `code_owners`, `delivery_keys`, `last_nudge_to`) and
-    the writes stay CodeRepo's static methods, given the caller's transaction. mypy checks that
-    CodeRepo satisfies it where bot/core.py hands one to build_services."""
+    """Invitation codes as the codes services and the status read them, outside a transaction, and,
+    given the caller's transaction (or connection) as their first parameter, the reads a transaction
+    must see (`active_in`, `code_owners`, `delivery_keys`, `last_nudge_to`) and the writes. mypy
+    checks that CodeRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def get(self, code_id: int) -> Code | None: ...
 
@@ -127,6 +127,54 @@ class InvitationCodes(Protocol):
     async def last_request(self, requester_id: int, target_id: int) -> datetime | None: ...
 
     async def funnel(self) -> list[FunnelCounts]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def active_in(self, conn: Connection, person_ids: Iterable[int] | None = None) -> list[Code]: ...
+
+    async def code_owners(self, conn: Connection, values: Iterable[str]) -> dict[str, int]:
+        """Active code value -> owner id, for the values given."""
+        ...
+
+    async def insert(
+        self, conn: Transaction, new: NewCode, *, source: str, now: datetime
+    ) -> tuple[int, Code | None]:
+        """Make `new` the person's active code for its role; the previous one, if any, is recorded
+        as replaced. Returns (new id, the replaced code)."""
+        ...
+
+    async def update_class(self, conn: Transaction, code_id: int, class_label: str | None) -> None: ...
+
+    async def revoke(self, conn: Transaction, code_id: int, now: datetime) -> bool: ...
+
+    async def cancel_pending_deliveries(self, conn: Transaction, code_ids: Sequence[int]) -> int:
+        """Cancel the outbox messages of these codes that have not gone out yet (cards, nudges)."""
+        ...
+
+    async def mark_activated(self, conn: Transaction, code_id: int, via: str, now: datetime) -> bool: ...
+
+    async def delivery_keys(
+        self, conn: Connection, code_id: int, recipient_id: int
+    ) -> list[tuple[str, str | None]]: ...
+
+    async def record_delivery(
+        self,
+        conn: Transaction,
+        *,
+        code_id: int,
+        recipient_id: int,
+        reason: str,
+        now: datetime,
+        outbox_key: str | None = None,
+        tg_message_id: int | None = None,
+    ) -> None: ...
+
+    async def record_nudge(self, conn: Transaction, code_id: int, recipient_id: int, n: int, now: datetime) -> bool: ...
+
+    async def last_nudge_to(self, conn: Connection, recipient_id: int) -> datetime | None:
+        """When the latest activation reminder to this person was enqueued (any code)."""
+        ...
+
+    async def touch_request(self, conn: Transaction, requester_id: int, target_id: int, now: datetime) -> None: ...
 
 
 class Surveys(Protocol):

@@ -21,10 +21,9 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.people import Person
 from bot.domain.surveys import questions_of
-from bot.services.repos import ConsentLedger, People, PlanRecords, Surveys
+from bot.services.repos import ConsentLedger, InvitationCodes, People, PlanRecords, Surveys
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
-from storage.codes import CodeRepo
 from storage.outbox import Payload
 from storage.surveys import SurveyRepo, SurveyRow
 
@@ -47,6 +46,7 @@ MAX_REMINDERS = 2
 class SurveyNudges:
     buttons: Buttons
     catalog: Catalog
+    code_repo: InvitationCodes
     consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
@@ -107,7 +107,7 @@ class SurveyNudges:
             return True
         if person_id in await self.plan_repo.on(conn).plan_days(today):
             return True
-        last_code = await CodeRepo.last_nudge_to(conn, person_id)
+        last_code = await self.code_repo.last_nudge_to(conn, person_id)
         if last_code is not None and cal.local_date(last_code) == today:
             return True
         version = await self.consent_ledger.current_version(conn)
