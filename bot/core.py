@@ -29,6 +29,7 @@ from storage.analysis import AnalysisRepo
 from storage.backend import make_database
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
+from storage.consent_destruction import DestructionRepo
 from storage.consent_form import ConsentFormRepo
 from storage.delivery import DeliveryRepo
 from storage.help import HelpRepo
@@ -141,7 +142,7 @@ def core_parts(
             acks=AckRepo(db), outbox=DeliveryRepo(db), messengers=MessengerRepo(db), analysis=AnalysisRepo(db),
             retention=RetentionRepo(db), year=YearRepo(db), subject=SubjectRepo(db),
             access_log=AccessLogRepo(db), tickets=help_repo, training=help_repo,
-            consent_forms=ConsentFormRepo(), consent_ledger=ConsentRepo(),
+            consent_forms=ConsentFormRepo(), consent_ledger=ConsentRepo(), destructions=DestructionRepo(),
         ),
         buttons=the_buttons,
         faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),

@@ -160,8 +160,10 @@ def build_services(
     question_escalation = QuestionEscalation(
         catalog=catalog, clock=clock, db=db, help=repos.tickets, outbox=outbox, people=repos.people, school=school,
     )
-    status = StatusService(clock=clock, code_repo=repos.codes, codes_print=codes_print, db=db, ops_repo=repos.ops,
-                           question_escalation=question_escalation, school=school, tasks=tasks)
+    status = StatusService(
+        clock=clock, code_repo=repos.codes, codes_print=codes_print, db=db, ops_repo=repos.ops,
+        question_escalation=question_escalation, school=school, tasks=tasks, destructions=repos.destructions,
+    )
     survey_findings = SurveyFindings(ack_repo=repos.acks, db=db, people=repos.people, survey_repo=repos.surveys)
     analysis = AnalysisService(
         access_log=access_log, analysis_repo=repos.analysis, clock=clock, db=db, faq_library=faq_library,
@@ -187,6 +189,7 @@ def build_services(
     consent_withdrawal = ConsentWithdrawal(
         access_log=access_log, buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox,
         people=repos.people, school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
+        destructions=repos.destructions,
     )
     consent_evidence = ConsentEvidence(
         access_log=access_log, clock=clock, db=db, people=repos.people, school=school,

@@ -34,10 +34,10 @@ from bot.russian import Named
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
-from bot.services.repos import ConsentLedger, InvitationCodes, People
+from bot.services.repos import ConsentLedger, Destructions, InvitationCodes, People
 from bot.unit_of_work import Transaction
 from storage.consent import LedgerRow
-from storage.consent_destruction import Destruction, DestructionRepo
+from storage.consent_destruction import Destruction
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -66,6 +66,7 @@ class ConsentWithdrawal:
     code_repo: InvitationCodes
     consent_ledger: ConsentLedger
     db: UnitOfWork
+    destructions: Destructions
     outbox: Outbox
     people: People
     school: SchoolConfig
@@ -80,16 +81,16 @@ class ConsentWithdrawal:
         for code in codes:
             await self.code_repo.revoke(conn, code.id, now)
         await self.code_repo.cancel_pending_deliveries(conn, [c.id for c in codes])
-        task = await DestructionRepo.open_for(conn, child.id)
+        task = await self.destructions.open_for(conn, child.id)
         if task is None:
             # The act names the subject and the family as they are now: the bot's own copy of them is
             # purged 30 days after the withdrawal (retention), the act is kept.
             family = ", ".join(p.full_name for p in await self.people.on(conn).parents(child.id))
-            task_id = await DestructionRepo.insert(
+            task_id = await self.destructions.insert(
                 conn, child_id=child.id, receipt_id=row.receipt_id, now=now, due_on=self.due_on(row.created_at),
                 subject_name=child.full_name, subject_class=child.class_label, representatives=family,
             )
-            task = await DestructionRepo.get(conn, task_id)
+            task = await self.destructions.get(conn, task_id)
             assert task is not None
             await self._tell_officers(conn, task, child, now, n=0)
         # The representatives who withdrew (every parent, for a paper form without a known signer).
@@ -134,13 +135,13 @@ class ConsentWithdrawal:
         the truth: each reminder is a recorded event, so a restart neither loses nor repeats one."""
         count = 0
         async with self.db.transaction() as conn:
-            for task in await DestructionRepo.all_open(conn):
+            for task in await self.destructions.all_open(conn):
                 last = task.last_reminder_at or task.opened_at
                 overdue = self.school.calendar.local_date(now) > task.due_on
                 if now < last + (REMIND_OVERDUE if overdue else REMIND_EVERY):
                     continue
                 n = task.reminders + 1
-                if not await DestructionRepo.record_reminder(conn, task.id, n, now):
+                if not await self.destructions.record_reminder(conn, task.id, n, now):
                     continue
                 child = await self.people.on(conn).get(task.child_id)
                 if child is not None:
@@ -154,13 +155,13 @@ class ConsentWithdrawal:
             return "forbidden"
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            task = await DestructionRepo.get(conn, task_id)
+            task = await self.destructions.get(conn, task_id)
             if task is None:
                 return "unknown"
-            if not await DestructionRepo.confirm(conn, task_id, by=by.id if by else None, channel=channel, now=now):
+            if not await self.destructions.confirm(conn, task_id, by=by.id if by else None, channel=channel, now=now):
                 return "already"
             # The reminders still waiting for the officers are moot now.
-            await DestructionRepo.cancel_reminders(conn, task_id)
+            await self.destructions.cancel_reminders(conn, task_id)
             child = await self.people.on(conn).get(task.child_id)
             row = await self.consent_ledger.by_receipt(conn, task.receipt_id)
             if child is not None and row is not None:
@@ -181,8 +182,8 @@ class ConsentWithdrawal:
 
     async def tasks(self, child_ids: list[int] | None = None) -> list[Destruction]:
         if child_ids is None:
-            return await DestructionRepo.all_open(self.db.conn)
-        return await DestructionRepo.of_children(self.db.conn, child_ids)
+            return await self.destructions.all_open(self.db.conn)
+        return await self.destructions.of_children(self.db.conn, child_ids)
 
     # --- the act --------------------------------------------------------------------------------------
 
@@ -191,7 +192,7 @@ class ConsentWithdrawal:
         Its elements follow Roskomnadzor's order No. 179 of 28.10.2022 on confirming destruction:
         the operator and processor, the subject, the categories of data, the information system,
         the method, the reason, the date, and who destroyed it, with room to sign."""
-        task = await DestructionRepo.get(self.db.conn, task_id)
+        task = await self.destructions.get(self.db.conn, task_id)
         if task is None:
             return None
         child = await self.people.get(task.child_id)

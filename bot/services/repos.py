@@ -23,6 +23,7 @@ from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
 from storage.consent import LedgerRow, NewDecision, Version
+from storage.consent_destruction import Destruction
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
 from storage.messengers import Reach, SendRecord
@@ -603,6 +604,39 @@ class ConsentForms(Protocol):
         ...
 
 
+class Destructions(Protocol):
+    """The destruction tasks a withdrawal of consent opens (and their reminders and confirmation), on
+    the caller's connection or transaction, which each method takes first. mypy checks that
+    DestructionRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def open_for(self, conn: Connection, child_id: int) -> Destruction | None:
+        """The child's task still waiting for its confirmation, if any."""
+        ...
+
+    async def insert(
+        self, conn: Transaction, *, child_id: int, receipt_id: str, now: datetime, due_on: date,
+        subject_name: str, subject_class: str | None, representatives: str,
+    ) -> int: ...
+
+    async def get(self, conn: Connection, task_id: int) -> Destruction | None: ...
+
+    async def all_open(self, conn: Connection) -> list[Destruction]: ...
+
+    async def of_children(self, conn: Connection, child_ids: Iterable[int]) -> list[Destruction]: ...
+
+    async def record_reminder(self, conn: Transaction, task_id: int, n: int, now: datetime) -> bool: ...
+
+    async def confirm(
+        self, conn: Transaction, task_id: int, *, by: int | None, channel: str, now: datetime
+    ) -> bool:
+        """False when it was confirmed already (the first confirmation stands)."""
+        ...
+
+    async def cancel_reminders(self, conn: Transaction, task_id: int) -> None:
+        """A confirmed task's messages to the IT officers still waiting in the outbox are moot."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Repositories:
     """Every repository port services are built from, as bot/core.py fills it for the backend it chose
@@ -627,3 +661,4 @@ class Repositories:
     training: TrainingSessions
     consent_forms: ConsentForms
     consent_ledger: ConsentLedger
+    destructions: Destructions

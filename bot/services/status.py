@@ -22,9 +22,8 @@ from bot.domain.calendar import Quarter
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import conflicts, covered_children
-from bot.services.repos import InvitationCodes, OpsRecords
+from bot.services.repos import Destructions, InvitationCodes, OpsRecords
 from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
-from storage.consent_destruction import DestructionRepo
 from storage.ops import DbBackup, JournalBackup
 
 if TYPE_CHECKING:
@@ -300,6 +299,7 @@ class StatusService:
     code_repo: InvitationCodes
     codes_print: CodesPrint
     db: UnitOfWork
+    destructions: Destructions
     ops_repo: OpsRecords
     question_escalation: QuestionEscalation
     school: SchoolConfig
@@ -353,7 +353,7 @@ class StatusService:
                 cases[label or "—"] += 1
         today = self.school.calendar.local_date(self.clock.now())
         pending = [
-            d for d in await DestructionRepo.all_open(self.db.conn)
+            d for d in await self.destructions.all_open(self.db.conn)
             if scope is None or children.get(d.child_id) == scope
         ] if await self.ops_repo.table_exists("consent_destructions") else []
         return ConsentSummary(
