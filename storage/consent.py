@@ -93,7 +93,11 @@ def _ledger(row: Row) -> LedgerRow:
 
 
 async def _append(conn: SqlConn, values: tuple[object, ...]) -> bool:
-    head = await fetchone_in(conn, "SELECT last_hash FROM consent_ledger_head WHERE id = 1")
+    # On PostgreSQL two transactions append at once: the head is read locked (FOR UPDATE), so the
+    # second waits for the first to commit and chains onto its row instead of onto the same head (its
+    # trigger would refuse that row). SQLite's write transactions are serial, and it has no FOR UPDATE.
+    lock = " FOR UPDATE" if dialect.dialect(conn) == "postgres" else ""
+    head = await fetchone_in(conn, f"SELECT last_hash FROM consent_ledger_head WHERE id = 1{lock}")
     prev = str(head[0]) if head else chain.GENESIS
     cur = await conn.execute(
         f"INSERT INTO consent_ledger({', '.join(chain.COLUMNS)}, prev_hash, row_hash)"
