@@ -518,7 +518,6 @@ STATIC_REASONS: dict[str, str] = {
     "ConsentFormRepo": "consent_gate.family_states, a function its callers hand a connection alone",
     "ConsentRepo": "consent_gate's and ledger.py's functions take a connection alone; restore's carry-over",
     "DeliveryRepo": "broadcast rows",
-    "HelpRepo": "ticket and session writes",
     "MessengerRepo": "the preferred messenger",
     "OpsRepo": "journal backups",
     "OutboxRepo": "the enqueue (wt-lease edits storage/outbox.py)",
@@ -549,8 +548,6 @@ STATIC_CALLS_LEFT: dict[str, set[str]] = {
     "surveys_nudges.py": {"SurveyRepo"},
     "task_actions.py": {"TaskRepo"},
     "tasks_import.py": {"TaskRepo"},
-    "tickets.py": {"HelpRepo"},
-    "training.py": {"HelpRepo"},
 }
 
 

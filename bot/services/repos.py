@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from bot.channels import Channel
 from bot.domain.people import Person
@@ -25,7 +25,7 @@ from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
 from storage.consent import LedgerRow, NewDecision, Version
 from storage.consent_destruction import Destruction
 from storage.consent_form import Original, Read
-from storage.help import FaqExtra, Invitee, ReminderKind, Session, Ticket
+from storage.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.retention import Candidate
@@ -83,8 +83,9 @@ class People(Protocol):
 
 class Tickets(Protocol):
     """Questions to the IT officer and the FAQ entries made from them, as the tickets service and
-    the escalation read them. mypy checks that HelpRepo satisfies it where bot/core.py hands one
-    to build_services."""
+    the escalation read them, and, given the caller's transaction (or connection) as their first
+    parameter, the ticket's and the FAQ entry's writes. mypy checks that HelpRepo satisfies it where
+    bot/core.py hands one to build_services."""
 
     async def ticket(self, ticket_id: int) -> Ticket | None: ...
 
@@ -101,6 +102,40 @@ class Tickets(Protocol):
     async def faq_extras(self) -> list[FaqExtra]: ...
 
     async def faq_extra(self, extra_id: int) -> FaqExtra | None: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def insert_ticket(
+        self, conn: Transaction, *, asker_id: int, text: str, context: str | None, now: datetime
+    ) -> int: ...
+
+    async def ticket_in(self, conn: Connection, ticket_id: int) -> Ticket | None: ...
+
+    async def record_answer(self, conn: Transaction, ticket_id: int, *, answer: str, by: int, now: datetime) -> int:
+        """Stores the answer; returns its ordinal (1 for the first answer)."""
+        ...
+
+    async def close_ticket(self, conn: Transaction, ticket_id: int, now: datetime) -> bool: ...
+
+    async def insert_faq_extra(
+        self,
+        conn: Transaction,
+        *,
+        ticket_id: int | None,
+        audience: Iterable[str],
+        question: str,
+        answer: str,
+        created_by: int | None,
+        now: datetime,
+        checked: bool = False,
+    ) -> int:
+        """``checked``: ``created_by`` stated it carries no personal data (recorded as who and when)."""
+        ...
+
+    async def check_faq_extra(
+        self, conn: Transaction, extra_id: int, *, question: str, answer: str, by: int, now: datetime
+    ) -> bool:
+        """An entry not yet checked gets the (rewritten) texts and who checked it; False if it was."""
+        ...
 
 
 class InvitationCodes(Protocol):
@@ -254,7 +289,7 @@ class OpsRecords(Protocol):
 
 class TrainingSessions(Protocol):
     """Training sessions and parent meetings and their invitees, as the training service reads them
-    outside a transaction; the writes stay HelpRepo's static methods, given the caller's transaction.
+    outside a transaction, and their writes, given the caller's transaction as their first parameter.
     mypy checks that HelpRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def session(self, session_id: int) -> Session | None: ...
@@ -270,6 +305,35 @@ class TrainingSessions(Protocol):
     async def invitees(self, session_id: int) -> list[Invitee]: ...
 
     async def due_reminders(self, now: datetime) -> list[tuple[Session, ReminderKind]]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def insert_session(
+        self,
+        conn: Transaction,
+        *,
+        title: str,
+        audience: SessionAudience,
+        class_label: str | None,
+        starts_at: datetime,
+        place: str,
+        created_by: int | None,
+        evening_at: datetime | None,
+        hour_at: datetime | None,
+        now: datetime,
+        public_text: bool = False,
+    ) -> int: ...
+
+    async def add_invitees(self, conn: Transaction, session_id: int, person_ids: Iterable[int]) -> None: ...
+
+    async def set_rsvp(
+        self, conn: Transaction, session_id: int, person_id: int, rsvp: Literal["yes", "no"], now: datetime
+    ) -> bool: ...
+
+    async def set_attended(self, conn: Transaction, session_id: int, person_id: int, attended: bool | None) -> bool: ...
+
+    async def mark_reminder_done(
+        self, conn: Transaction, session_id: int, kind: ReminderKind, now: datetime
+    ) -> None: ...
 
 
 class PlanRecords(Protocol):

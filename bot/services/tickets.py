@@ -22,11 +22,10 @@ from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
 from bot.services.repos import People, Tickets
-from storage.help import HelpRepo, Ticket, ticket_notice_key
+from storage.help import Ticket, ticket_notice_key
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
-
     from bot.clock import Clock
     from bot.config import SchoolConfig
     from bot.i18n import Catalog
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
     from bot.services.outbox import Outbox
     from bot.services.ports import Buttons
     from bot.unit_of_work import UnitOfWork
-    from storage.help import HelpRepo
 
 FAQ_KEY = "faq"
 _MERGED_KEY = "faq_merged"
@@ -166,7 +164,7 @@ class TicketsService:
             who = await self.describe_person(asker, t)
             notices.append((officer, who, {}))
         async with self.db.transaction() as conn:
-            ticket_id = await HelpRepo.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
+            ticket_id = await self.help.insert_ticket(conn, asker_id=asker.id, text=text, context=context, now=now)
             for officer, who, _ in notices:
                 t = self.catalog.translator_for(officer)
                 body = t("help.ticket.notice", id=ticket_id, who=who, text=html.escape(text))
@@ -193,7 +191,7 @@ class TicketsService:
         asker = await self.people.get(ticket.asker_id)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            number = await HelpRepo.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
+            number = await self.help.record_answer(conn, ticket_id, answer=text, by=officer.id, now=now)
             reachable = asker is not None and asker.reachable and asker.active
             if reachable:
                 assert asker is not None
@@ -217,7 +215,7 @@ class TicketsService:
         if not officer.is_admin:
             return False
         async with self.db.transaction() as conn:
-            return await HelpRepo.close_ticket(conn, ticket_id, self.clock.now())
+            return await self.help.close_ticket(conn, ticket_id, self.clock.now())
 
     # An FAQ entry made from a question is seen by everyone its audience covers, on every messenger,
     # and a question is typed by a parent or a teacher: it can name a child. So the entry is made only
@@ -252,11 +250,11 @@ class TicketsService:
             return FaqOutcome("empty")
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            ticket = await HelpRepo.ticket_in(conn, ticket_id)
+            ticket = await self.help.ticket_in(conn, ticket_id)
             if ticket is None:
                 return FaqOutcome("missing")
             if ticket.faq_extra_id is not None:
-                checked = await HelpRepo.check_faq_extra(
+                checked = await self.help.check_faq_extra(
                     conn, ticket.faq_extra_id, question=question, answer=answer, by=officer.id, now=now
                 )
                 if not checked:
@@ -269,7 +267,7 @@ class TicketsService:
                 audience = audiences_of(asker) - {"all"}
                 # A staff member's question about the journal is for teachers; a parent's for parents; an
                 # asker with no audience-giving role gets an entry for everyone.
-                extra_id = await HelpRepo.insert_faq_extra(
+                extra_id = await self.help.insert_faq_extra(
                     conn,
                     ticket_id=ticket.id,
                     audience=audience or {"all"},
@@ -279,7 +277,7 @@ class TicketsService:
                     now=now,
                     checked=True,
                 )
-            await HelpRepo.close_ticket(conn, ticket.id, now)
+            await self.help.close_ticket(conn, ticket.id, now)
         self.faq_merged.clear()
         return FaqOutcome("created", f"{EXTRA_PREFIX}{extra_id}")
 

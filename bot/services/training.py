@@ -27,7 +27,7 @@ from bot.services.repos import People, TrainingSessions
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table
-from storage.help import HelpRepo, Invitee, Session, SessionAudience
+from storage.help import Invitee, Session, SessionAudience
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -247,7 +247,7 @@ class TrainingService:
         evening, hour = self.reminder_times(spec.starts_at, now)
         send_at = self.school.calendar.outside_quiet_hours(now)
         sent = 0
-        sid = await HelpRepo.insert_session(
+        sid = await self.training_repo.insert_session(
             conn,
             title=spec.title,
             audience=spec.audience,
@@ -260,7 +260,7 @@ class TrainingService:
             now=now,
             public_text=spec.public_text,
         )
-        await HelpRepo.add_invitees(conn, sid, [p.id for p in people])
+        await self.training_repo.add_invitees(conn, sid, [p.id for p in people])
         for p in people:
             if not p.reachable:
                 continue
@@ -306,7 +306,7 @@ class TrainingService:
         if session.starts_at <= self.clock.now():
             return "past", session
         async with self.db.transaction() as conn:
-            await HelpRepo.set_rsvp(conn, session_id, person.id, "yes" if yes else "no", self.clock.now())
+            await self.training_repo.set_rsvp(conn, session_id, person.id, "yes" if yes else "no", self.clock.now())
         return "ok", session
 
     async def toggle_attendance(self, session_id: int, person_id: int) -> bool | None:
@@ -316,7 +316,7 @@ class TrainingService:
             return None
         new = not invitee.attended if invitee.attended is not None else True
         async with self.db.transaction() as conn:
-            await HelpRepo.set_attended(conn, session_id, person_id, new)
+            await self.training_repo.set_attended(conn, session_id, person_id, new)
         return new
 
     async def roll(self, session_id: int) -> list[tuple[Invitee, Person]]:
@@ -384,7 +384,7 @@ class TrainingService:
                         ),
                         now=now,
                     )
-                await HelpRepo.mark_reminder_done(conn, session.id, kind, now)
+                await self.training_repo.mark_reminder_done(conn, session.id, kind, now)
         if queued:
             self.outbox.wake()
         return queued
