@@ -503,7 +503,6 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "surveys_xlsx.py": "MIN_GROUP",
     "task_actions.py": "TaskRepo statics; Proof, Payload records",
     "tasks.py": "Proof record",
-    "tasks_import.py": "TaskRepo statics",
     "tickets.py": "HelpRepo statics, ticket_notice_key; Ticket, Payload records",
     "tickets_escalation.py": "Ticket, Payload records",
     "training.py": "HelpRepo statics; Invitee, Session, SessionAudience, Payload records",
@@ -524,7 +523,6 @@ STATIC_REASONS: dict[str, str] = {
     "PersonRepo": "roster writes",
     "RetentionRepo": "the purge",
     "SurveyRepo": "survey writes",
-    "TaskRepo": "plan writes",
     "TokenRepo": "link tokens",
     "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
@@ -540,14 +538,11 @@ STATIC_CALLS_LEFT: dict[str, set[str]] = {
     "ledger.py": {"ConsentRepo"},
     "onboarding.py": {"AccountRepo", "MessengerRepo", "PersonRepo", "TokenRepo"},
     "outbox.py": {"OutboxRepo"},
-    "reminders.py": {"TaskRepo"},
     "restore.py": {"AccessLogRepo", "ConsentRepo"},
     "retention.py": {"RetentionRepo"},
     "roster.py": {"PersonRepo", "YearRepo"},
     "surveys.py": {"SurveyRepo"},
     "surveys_nudges.py": {"SurveyRepo"},
-    "task_actions.py": {"TaskRepo"},
-    "tasks_import.py": {"TaskRepo"},
 }
 
 

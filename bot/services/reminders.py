@@ -30,7 +30,6 @@ from bot.i18n import Translator
 from bot.services.repos import PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from storage.outbox import Payload
-from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
 
@@ -339,12 +338,12 @@ class Reminders:
             return
         async with self.db.transaction() as conn:
             for m in plan.messages:
-                if not await TaskRepo.log_plan_day(conn, m.person.id, m.day, now):
+                if not await self.plan_repo.log_plan_day(conn, m.person.id, m.day, now):
                     continue
                 for r in m.due:
-                    await TaskRepo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now)
+                    await self.plan_repo.log_reminder(conn, r.task.item.number, r.task.key, r.person.id, r.kind, now)
                 if m.digest is not None:
-                    await TaskRepo.log_digest(conn, m.digest.week, m.person.id, now)
+                    await self.plan_repo.log_digest(conn, m.digest.week, m.person.id, now)
                 # The weekly digest names colleagues (whose tasks are overdue): personal data. The
                 # reminders alone name only the person's own tasks: a public notice.
                 await self.outbox.notify(

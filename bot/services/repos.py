@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from bot.channels import Channel
 from bot.domain.people import Person
-from bot.domain.plan import PlanItem
+from bot.domain.plan import Deadline, PlanItem
 from bot.unit_of_work import Connection, Transaction
 from storage import chain
 from storage.access_log import AccessRow
@@ -340,8 +340,8 @@ class PlanRecords(Protocol):
     """The plan as services read it: its year, items, proofs, and what reminders, snoozes, digests
     and plan messages were already sent. Reads go to the unit of work's read handle; `on(conn)`
     gives the same reads on a transaction (the plan a new year moves, as that transaction sees it).
-    The writes stay TaskRepo's static methods, given the caller's transaction. mypy checks that
-    TaskRepo satisfies it where bot/core.py hands one to build_services."""
+    The writes take the caller's transaction as their first parameter. mypy checks that TaskRepo
+    satisfies it where bot/core.py hands one to build_services."""
 
     def on(self, conn: Connection) -> PlanRecords: ...
 
@@ -366,6 +366,59 @@ class PlanRecords(Protocol):
     async def plan_days(self, day: date) -> set[int]:
         """Who already got their plan message on this school-local day."""
         ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def log_plan_day(self, conn: Transaction, person_id: int, day: date, now: datetime) -> bool: ...
+
+    async def existing_items(self, conn: Connection) -> dict[str, tuple[PlanItem, bool]]:
+        """Every stored item, active or not, with its active flag."""
+        ...
+
+    async def save_plan(
+        self,
+        conn: Transaction,
+        items: Sequence[PlanItem],
+        *,
+        title: str,
+        order: str,
+        school_year: int,
+        now: datetime,
+    ) -> None: ...
+
+    async def update_deadline(self, conn: Transaction, number: str, deadline: Deadline, now: datetime) -> None: ...
+
+    async def update_roles(self, conn: Transaction, number: str, roles: Sequence[str], now: datetime) -> None: ...
+
+    async def add_proof(
+        self,
+        conn: Transaction,
+        *,
+        item_number: str,
+        occurrence_key: str,
+        person_id: int,
+        kind: str,
+        body: str | None,
+        file_id: str | None,
+        file_unique_id: str | None,
+        file_name: str | None,
+        now: datetime,
+    ) -> int: ...
+
+    async def review_proof(
+        self, conn: Transaction, proof_id: int, *, status: str, reviewer_id: int, comment: str | None, now: datetime
+    ) -> bool:
+        """Only a submitted proof can be reviewed; False when someone else already did."""
+        ...
+
+    async def log_reminder(
+        self, conn: Transaction, item_number: str, occurrence_key: str, person_id: int, kind: str, now: datetime
+    ) -> bool: ...
+
+    async def add_snooze(
+        self, conn: Transaction, item_number: str, occurrence_key: str, person_id: int, at: datetime, now: datetime
+    ) -> int: ...
+
+    async def log_digest(self, conn: Transaction, week: str, person_id: int, now: datetime) -> bool: ...
 
 
 class AckCampaigns(Protocol):

@@ -18,7 +18,7 @@ from bot.services.repos import People, PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from bot.unit_of_work import Transaction
 from storage.outbox import Payload
-from storage.tasks import Proof, TaskRepo
+from storage.tasks import Proof
 
 if TYPE_CHECKING:
 
@@ -122,7 +122,7 @@ class TaskActions:
         now = self.clock.now()
         reviewers = [p for p in snap.reviewers() if p.id != person.id and p.reachable]
         async with self.db.transaction() as conn:
-            proof_id = await TaskRepo.add_proof(
+            proof_id = await self.plan_repo.add_proof(
                 conn,
                 item_number=number,
                 occurrence_key=key,
@@ -184,7 +184,7 @@ class TaskActions:
         submitter = await self.people.get(proof.person_id)
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            ok = await TaskRepo.review_proof(
+            ok = await self.plan_repo.review_proof(
                 conn,
                 proof_id,
                 status="accepted" if accept else "returned",
@@ -231,7 +231,7 @@ class TaskActions:
         now = self.clock.now()
         at = self.next_working_morning(now)
         async with self.db.transaction() as conn:
-            await TaskRepo.add_snooze(conn, number, task.key, person.id, at, now)
+            await self.plan_repo.add_snooze(conn, number, task.key, person.id, at, now)
         return at
 
     async def _notify_change(
@@ -285,7 +285,7 @@ class TaskActions:
         )
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await TaskRepo.update_deadline(conn, number, deadline, now)
+            await self.plan_repo.update_deadline(conn, number, deadline, now)
             await self._notify_change(conn, snap, old, new, editor, now)
         self.outbox.wake()
         return new
@@ -314,7 +314,7 @@ class TaskActions:
         )
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await TaskRepo.update_roles(conn, number, roles, now)
+            await self.plan_repo.update_roles(conn, number, roles, now)
             await self._notify_change(conn, snap, old, new, editor, now)
         self.outbox.wake()
         return new

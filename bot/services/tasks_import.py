@@ -12,7 +12,6 @@ from bot.services.plan import PLAN_PATH, PlanError, read_plan, shift_plan
 from bot.services.repos import PlanRecords
 from bot.services.roster import RowError
 from bot.services.tabular import MAX_FILE_BYTES
-from storage.tasks import TaskRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -63,7 +62,7 @@ class TasksImport:
         plan = parsed
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            existing = await TaskRepo.existing_items(conn)
+            existing = await self.plan_repo.existing_items(conn)
             added = updated = unchanged = 0
             for item in plan.items:
                 old = existing.get(item.number)
@@ -76,7 +75,7 @@ class TasksImport:
             incoming = {item.number for item in plan.items}
             removed = sum(1 for number, (_, active) in existing.items() if number not in incoming and active)
             if not options.dry_run:
-                await TaskRepo.save_plan(
+                await self.plan_repo.save_plan(
                     conn, plan.items, title=plan.title, order=plan.order, school_year=year, now=now
                 )
         counts = {"added": added, "updated": updated, "unchanged": unchanged, "deactivated": removed}
