@@ -491,6 +491,8 @@ class PgDatabase(SqlDatabase):
             self._open = True
             await self._migrate()
             await self._load_processed()
+            # Which database a process works in, for its operator (the URL without its password).
+            log.info("database %s at schema version %d", self.where, await self.schema_version())
         except psycopg.Error as exc:
             await self.close()
             raise StorageError(self._explain(exc)) from None

@@ -22,6 +22,8 @@ from storage.ops import OpsRepo
 from storage.snapshot import verify_file
 from tests.harness import Harness
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite file's backups and restores (pg_dump's: test_backup_pg.py)")
+
 MSK = ZoneInfo("Europe/Moscow")
 
 

@@ -26,6 +26,8 @@ from bot.services.roster import import_roster
 from storage.snapshot import verify_file
 from tests.harness import handler_harness, roster_csv
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite file's backups and restores (pg_dump's: test_backup_pg.py)")
+
 MSK = ZoneInfo("Europe/Moscow")
 SECRET = "correct horse battery staple"
 

@@ -20,6 +20,8 @@ from tests.consent_helpers import buttons, texts
 from tests.harness import DIRECTOR, IT_OFFICER, Harness, handler_harness
 from tests.status_helpers import populate
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite file's backups and restores (pg_dump's: test_backup_pg.py)")
+
 PASSPHRASE = "correct horse battery staple"
 
 

@@ -20,6 +20,8 @@ from tests.consent_helpers import school
 from tests.harness import PARENT_ONE, PARENT_TWO, Harness
 from tests.ledger_helpers import cli_env, decide
 
+pytestmark = pytest.mark.sqlite_only(reason="the SQLite file's backups and restores (pg_dump's: test_backup_pg.py)")
+
 
 async def _receipts(path: Path) -> list[str]:
     db = Database(path)

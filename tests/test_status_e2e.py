@@ -74,4 +74,6 @@ async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram
         assert b"SQLite format 3" not in copy.file
         with pyzipper.AESZipFile(io.BytesIO(copy.file)) as zf:
             zf.setpassword(PASSPHRASE.encode())
-            assert zf.read(zf.namelist()[0]).startswith(b"SQLite format 3\x00")
+            # The backend's own copy: the SQLite file, or PostgreSQL's pg_dump archive.
+            magic = b"PGDMP" if app.db.dialect == "postgres" else b"SQLite format 3\x00"
+            assert zf.read(zf.namelist()[0]).startswith(magic)
