@@ -270,3 +270,23 @@ async def test_a_worker_renews_its_leases_while_it_holds_rows(tmp_path: Path) ->
             assert slow.sender.stats.sent == 5 and other.sender.stats.sent == 0
         files = Counter(m.plain for _, tg_id in people for m in tg.sent(tg_id))
         assert sum(files.values()) == 5 and set(files.values()) == {1}
+
+
+async def test_on_postgresql_a_claim_skips_rows_another_claim_has_locked(tmp_path: Path) -> None:
+    """The PostgreSQL form of the claim (FOR UPDATE SKIP LOCKED): while one worker's claim holds rows
+    locked in its transaction, another's claim takes the other rows at once instead of waiting."""
+    async with FakeTelegram(rate_limited=False, strict_chats=True) as tg:
+        clock = ManualClock(DEFAULT_START)
+        async with worker(tg, tmp_path, clock) as one, worker(tg, tmp_path, clock) as two:
+            if one.app.db.dialect != "postgres":
+                pytest.skip("PostgreSQL's row locks (SCHOOLBOT_TEST_BACKEND=postgres); SQLite has one writer")
+            people = await started_people(one.app, tg, 10)
+            await enqueue(one.app, people, per_person=1)
+            ids = [int(r[0]) for r in await one.app.db.fetchall("SELECT id FROM outbox ORDER BY id")]
+            async with one.app.db.transaction() as conn:
+                # The first worker's claim in progress: half the rows locked, not yet committed.
+                await conn.execute(f"SELECT id FROM outbox WHERE id IN ({','.join('?' * 5)}) FOR UPDATE", ids[:5])
+                other = DeliveryRepo(two.app.db)
+                taken = await asyncio.wait_for(other.claim(ids, clock.now(), clock.now()), timeout=10)
+                assert sorted(taken) == ids[5:]
+            assert sorted(await other.claim(ids, clock.now(), clock.now())) == ids  # its own, and the freed
