@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import gc
 import html
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
@@ -87,6 +88,9 @@ log = logging.getLogger(__name__)
 
 DISTRICT = "district"
 """The district bot's key: its webhook routes are WEBHOOK_URL/telegram/district and /max/district."""
+
+STARTING_AT_ONCE = 8
+"""Schools whose start (the database, the ledger's check, the bots' names and commands) runs at once."""
 
 DISTRICT_ID_BASE = 1 << 56
 """Where the district bot's update ids are recorded in a school's store, apart from its own bot's
@@ -426,15 +430,28 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
             # The district bot's requests pass the school's guard through DistrictSession, per request.
             school.app.send_guard.delegated(bot)
 
-    async def on_startup() -> None:
-        for school in schools:
-            primary, max_bot = multibot.wires_of(school)
-            attach_bots(school.app, primary, max_bot)
-            if school.bot is None and school.max_bot is None:
-                school.app.served.payload_prefix = school.key + LINK_SEPARATOR
-            # Every task the school starts (its sender, its watchers) speaks for it on the district bot.
+    # Schools start side by side (each asks its bots' names and sets their commands), a few at a time.
+    starting = asyncio.Semaphore(STARTING_AT_ONCE)
+
+    async def start(school: School) -> None:
+        primary, max_bot = multibot.wires_of(school)
+        attach_bots(school.app, primary, max_bot)
+        if school.bot is None and school.max_bot is None:
+            school.app.served.payload_prefix = school.key + LINK_SEPARATOR
+        # Every task the school starts (its sender, its watchers) speaks for it on the district bot.
+        async with starting:
             with speaking_for(school):
                 await start_school(school.app, primary, commands=school.bot is not None or school is schools[0])
+
+    async def on_startup() -> None:
+        outcomes = await asyncio.gather(*(start(school) for school in schools), return_exceptions=True)
+        failed = [o for o in outcomes if isinstance(o, BaseException)]
+        if failed:
+            # One school that cannot start stops the start: the others' senders and ticks stop too.
+            for school in schools:
+                await school.app.scheduler.shutdown()
+                await stop_school(school.app)
+            raise failed[0]
         log.info(catalog.text("ru", "district_bot.started", schools=len(schools), bots=len(multibot.hooks())))
 
     async def on_shutdown() -> None:
@@ -486,9 +503,13 @@ async def serve_multibot(multibot: Multibot, *, handle_signals: bool = True) -> 
     if not multibot.settings.webhook_url:
         raise ConfigError(district_text("needs_webhook"))
     dp = multibot.dispatcher or build_multibot_dispatcher(multibot)
+    # As bot/app.py serve: what is built lives as long as the process, out of the collector's sight.
+    gc.freeze()
     try:
         await serve_webhooks(dp, multibot.settings, multibot.hooks(), multibot.stop, handle_signals=handle_signals)
     except BaseException:
         for school in multibot.schools.values():
             await school.app.close()
         raise
+    finally:
+        gc.unfreeze()

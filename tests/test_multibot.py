@@ -5,6 +5,7 @@ bots all handled."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import AsyncIterator
@@ -14,13 +15,25 @@ import aiohttp
 import pytest
 
 from bot.channels import Channel, deep_link
+from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.multibot import DISTRICT_ID_BASE, deep_link_school
+from bot.multibot import DISTRICT_ID_BASE, build_multibot, deep_link_school, serve_multibot
 from bot.services.roster import import_roster
+from storage.db import StorageError
 from storage.help import HelpRepo
-from tests.harness import PARENT_TWO, ROSTER_ROWS, TEACHER, WEBHOOK_SECRET, csv_bytes, free_port, roster_csv
-from tests.multibot_helpers import SchoolSetup, running_district
+from tests.harness import (
+    DEFAULT_START,
+    PARENT_TWO,
+    ROSTER_ROWS,
+    TEACHER,
+    WEBHOOK_SECRET,
+    csv_bytes,
+    free_port,
+    make_settings,
+    roster_csv,
+)
+from tests.multibot_helpers import SchoolSetup, running_district, school_apps
 
 ASK = "Чтобы бот узнал вас"
 # School B's roster: the same people, but the parent's children have other names there.
@@ -276,3 +289,23 @@ async def test_a_conversation_belongs_to_its_bot_and_its_school(
         for key, expected in (("a", ["Вопрос из бота района", "Когда собрание?"]), ("b", [])):
             tickets = await HelpRepo(multibot.schools[key].app.db).unclosed_tickets()
             assert sorted(t.text for t in tickets) == sorted(expected), key
+
+
+async def test_a_school_that_cannot_start_stops_the_start_and_leaves_nothing_running(
+    fakes: dict[str, FakeTelegram], tmp_path: Path
+) -> None:
+    """School B's store cannot be opened: the start fails with its one-line error, and school A, which
+    did start, is stopped (its sender and tick, its store closed) rather than left sending."""
+    port = free_port()
+    schools = {"a": SchoolSetup("Школа А", tg=fakes["a"]), "b": SchoolSetup("Школа Б", tg=fakes["b"])}
+    apps = school_apps(tmp_path, schools, ManualClock(DEFAULT_START))
+    apps["b"].settings.database_path.mkdir()  # a folder where its database file should be
+    settings = make_settings(tmp_path, bot_token=None, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_port=port,
+                             webhook_secret=WEBHOOK_SECRET)
+    multibot = build_multibot(settings, apps)
+    with pytest.raises(StorageError):
+        await asyncio.wait_for(serve_multibot(multibot, handle_signals=False), timeout=60)
+    started = apps["a"]
+    assert started.sender is not None and started.sender._task is None  # started, then stopped
+    assert not started.db.is_open and not apps["b"].db.is_open
+    assert fakes["a"].webhooks.webhook is None  # nothing registered for a server that never listened
