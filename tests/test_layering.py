@@ -511,38 +511,25 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per
 # repository, and the modules that still call each (exactly: a module that stops must leave).
 STATIC_REASONS: dict[str, str] = {
-    "AccessLogRepo": "append, in the caller's transaction",
+    "AccessLogRepo": "restore.py's functions (wt-ops edits restore now)",
     "AccountRepo": "onboarding's account links",
-    "AckRepo": "campaign writes",
     "ConsentFormRepo": "consent_gate.family_states, a function its callers hand a connection alone",
     "ConsentRepo": "consent_gate's and ledger.py's functions take a connection alone; restore's carry-over",
-    "DeliveryRepo": "broadcast rows",
-    "MessengerRepo": "the preferred messenger",
-    "OpsRepo": "journal backups",
     "OutboxRepo": "the enqueue (wt-lease edits storage/outbox.py)",
     "PersonRepo": "roster writes",
-    "RetentionRepo": "the purge",
-    "SurveyRepo": "survey writes",
     "TokenRepo": "link tokens",
     "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
 STATIC_CALLS_LEFT: dict[str, set[str]] = {
-    "access_log.py": {"AccessLogRepo"},
-    "acks.py": {"AckRepo"},
-    "backup.py": {"OpsRepo"},
-    "broadcast.py": {"DeliveryRepo"},
     "codes_nudges.py": {"OutboxRepo"},
     "consent.py": {"ConsentRepo"},
     "consent_gate.py": {"ConsentFormRepo", "ConsentRepo", "PersonRepo"},
     "district.py": {"ConsentRepo"},
     "ledger.py": {"ConsentRepo"},
-    "onboarding.py": {"AccountRepo", "MessengerRepo", "PersonRepo", "TokenRepo"},
+    "onboarding.py": {"AccountRepo", "PersonRepo", "TokenRepo"},
     "outbox.py": {"OutboxRepo"},
     "restore.py": {"AccessLogRepo", "ConsentRepo"},
-    "retention.py": {"RetentionRepo"},
     "roster.py": {"PersonRepo", "YearRepo"},
-    "surveys.py": {"SurveyRepo"},
-    "surveys_nudges.py": {"SurveyRepo"},
 }
 
 

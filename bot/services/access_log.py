@@ -28,7 +28,7 @@ from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
 from bot.services.repos import AccessLogRecords
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
-from storage.access_log import AccessLogRepo, AccessRow
+from storage.access_log import AccessRow
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -147,7 +147,7 @@ class AccessLog:
         """One row, committed at once (an export that fails after this still counts as opened)."""
         who = by if by is not None else current_accessor()
         async with self.db.transaction() as conn:
-            return await AccessLogRepo.append(
+            return await self.access_log_repo.append(
                 conn, at=self.clock.now(), actor=who.person_id, channel=who.channel, kind=AccessKind(kind).value,
                 object_id=None if object_id is None else str(object_id), due_on=due_on,
             )

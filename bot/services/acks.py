@@ -28,7 +28,7 @@ from bot.services.broadcast import Audience
 from bot.services.repos import AckCampaigns, People
 from bot.services.surveys import main_role
 from bot.services.task_actions import ProofInput, Refused
-from storage.acks import AckRepo, Campaign, Target
+from storage.acks import Campaign, Target
 from storage.outbox import Kind, Payload
 
 if TYPE_CHECKING:
@@ -145,12 +145,12 @@ class AcksService:
         sha = digest(document) if document is not None else digest(body.encode("utf-8"))
         sent = 0
         async with self.db.transaction() as conn:
-            cid = await AckRepo.insert(
+            cid = await self.ack_repo.insert(
                 conn, title=title, body=body, document=document, file_name=file_name, sha256=sha,
                 plan_item=plan_item, audience=str(audience), author_id=None if author is None else author.id, now=now,
                 public_title=public,
             )
-            await AckRepo.add_targets(conn, cid, [target for _, target in targets])
+            await self.ack_repo.add_targets(conn, cid, [target for _, target in targets])
             for person, _ in targets:
                 if not person.reachable:
                     continue
@@ -186,7 +186,7 @@ class AcksService:
         if await repo.target(campaign_id, person.id) is None:
             return "not_target", campaign
         async with self.db.transaction() as conn:
-            new = await AckRepo.confirm(conn, campaign_id, person.id, campaign.sha256, channel, self.clock.now())
+            new = await self.ack_repo.confirm(conn, campaign_id, person.id, campaign.sha256, channel, self.clock.now())
         return ("ok" if new else "again"), campaign
 
     # --- who has not confirmed --------------------------------------------------------------------
@@ -251,7 +251,9 @@ class AcksService:
         send_at = self.school.calendar.send_window(now)
         count = 0
         async with self.db.transaction() as conn:
-            if not await AckRepo.record_reminder(conn, campaign_id, class_label, today, viewer.id, len(pending), now):
+            if not await self.ack_repo.record_reminder(
+                conn, campaign_id, class_label, today, viewer.id, len(pending), now
+            ):
                 raise AckRefused("acks.reminded_today")
             for person, _ in pending:
                 t = self.catalog.translator_for(person)

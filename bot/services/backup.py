@@ -35,7 +35,6 @@ import pyzipper
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import OpsRecords
 from storage import ops, pg_backup
-from storage.ops import OpsRepo
 from storage.snapshot import backup_sync, private_file
 
 if TYPE_CHECKING:
@@ -336,7 +335,7 @@ class BackupService:
         if not 1 <= quarter <= len(self.school.school_year.quarters):
             raise JournalError("status.journal.no_quarter")
         async with self.db.transaction() as conn:
-            return await OpsRepo.log_journal_backup(
+            return await self.ops_repo.log_journal_backup(
                 conn,
                 school_year=self.school.school_year.year,
                 quarter=quarter,
@@ -347,4 +346,4 @@ class BackupService:
 
     async def attach_photo(self, backup_id: int, file_id: str) -> None:
         async with self.db.transaction() as conn:
-            await OpsRepo.attach_journal_photo(conn, backup_id, file_id)
+            await self.ops_repo.attach_journal_photo(conn, backup_id, file_id)

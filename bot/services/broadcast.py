@@ -15,7 +15,7 @@ from bot.domain.access import ALL_ROLES, STAFF_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.repos import OutboxRecords, People
-from storage.delivery import DeliveryRepo, Progress
+from storage.delivery import Progress
 from storage.outbox import Payload
 
 if TYPE_CHECKING:
@@ -143,7 +143,7 @@ class BroadcastService:
         reachable = [p for p in people if p.reachable]
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            broadcast_id = await DeliveryRepo.create_broadcast(
+            broadcast_id = await self.outbox_repo.create_broadcast(
                 conn, created_by=author.id if author else None, audience=str(audience), text=html_text,
                 total=len(people), reachable=len(reachable), now=now,
             )

@@ -17,7 +17,7 @@ from bot.services.repos import Messengers, People
 from bot.unit_of_work import Transaction
 from storage.accounts import AccountRepo
 from storage.merge import merge_person
-from storage.messengers import MessengerRepo, Reach
+from storage.messengers import Reach
 from storage.people import PersonRepo
 from storage.tokens import TokenRepo
 
@@ -257,7 +257,7 @@ class OnboardingService:
     async def choose_messenger(self, person_id: int, channel: Channel) -> bool:
         """The messenger the bot's messages go to; False when the person is not linked there."""
         async with self.db.transaction() as conn:
-            return await MessengerRepo.set_preferred(conn, person_id, channel, self.clock.now())
+            return await self.messengers.set_preferred(conn, person_id, channel, self.clock.now())
 
     async def set_language(self, person_id: int, lang: str) -> Person | None:
         async with self.db.transaction() as conn:

@@ -1,14 +1,16 @@
 """The repositories services read through, as Protocols (#27): services hold these, storage's
 repositories implement them (each Protocol names the one that does, e.g. storage.people.PersonRepo
 is `People`; tests/test_layering.py PORTED_REPOS lists them all), and a backend with a pool
-(PostgreSQL) would bring its own. Writes stay the repositories' static methods, given the caller's
-transaction (a Protocol whose methods take the handle first, e.g. `YearRecords.move_person(tx, ...)`,
-is the port of such writes). Only kernel and storage's value types are imported here, so any service may name these
-without an import cycle."""
+(PostgreSQL) would bring its own. What must run in the caller's transaction (its writes, and the
+reads that must see them) takes the handle as its first parameter (`YearRecords.move_person(tx, ...)`):
+the storage classes implement those as static methods, which an instance satisfies, so storage's own
+callers keep calling them by class. Services never name a storage class (tests/test_layering.py).
+`Repositories` bundles every port for bot/core.py and bot/wiring.py. Only kernel and storage's value
+types are imported here, so any service may name these without an import cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
@@ -215,8 +217,8 @@ class InvitationCodes(Protocol):
 
 class Surveys(Protocol):
     """Surveys, their respondents, answers and reminders, as the survey services read them outside a
-    transaction. The reads a transaction must see (`reminded_on`) and the writes stay SurveyRepo's
-    static methods, given the caller's transaction. mypy checks that SurveyRepo satisfies it where
+    transaction, and, given the caller's transaction as their first parameter, the reads it must see
+    (`reminded_on`) and the writes. mypy checks that SurveyRepo satisfies it where
     bot/core.py hands one to build_services."""
 
     async def forget_overwritten(self) -> None:
@@ -246,12 +248,42 @@ class Surveys(Protocol):
         """person id -> which reminders (n) they have had for this survey."""
         ...
 
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def insert(
+        self, conn: Transaction, *, title: str, template: str | None, spec: dict[str, Any], plan_item: str | None,
+        audience: str, audience_value: str, anonymous: bool, data_class: str, author_id: int | None,
+        now: datetime, deadline: datetime,
+    ) -> int: ...
+
+    async def add_respondents(
+        self, conn: Transaction, survey_id: int, rows: Iterable[tuple[int, str, str | None]]
+    ) -> None: ...
+
+    async def put_answer(
+        self, conn: Transaction, survey_id: int, respondent: Respondent, question: int, value: Any, now: datetime
+    ) -> None: ...
+
+    async def mark_finished(self, conn: Transaction, survey_id: int, person_id: int, now: datetime) -> bool: ...
+
+    async def record_reminder(
+        self, conn: Transaction, survey_id: int, person_id: int, n: int, day: date, now: datetime
+    ) -> bool: ...
+
+    async def reminded_on(self, conn: Connection, person_id: int, day: date) -> bool: ...
+
+    async def close(self, conn: Transaction, survey: SurveyRow, now: datetime) -> None:
+        """Close the survey. An anonymous one keeps no link between a person and an answer: its answers
+        are deleted and written again without the person, without times, in a random order, under a
+        random sheet per respondent, and with the class (role) only where at least MIN_GROUP people of
+        that class (role) answered; the respondents keep only whether they finished, not when."""
+        ...
+
 
 class OpsRecords(Protocol):
     """The ops tables as the status, the report, the plan's tasks, the nightly backup and the ops
     minute read them: journal and database backups, the roster in one query, open questions and
-    training attendance (None before their tables exist). Journal backups are written by OpsRepo's
-    static methods in the caller's transaction; a database backup's attempt is recorded on its own.
+    training attendance (None before their tables exist). Journal backups are written in the
+    caller's transaction (the handle first); a database backup's attempt is recorded on its own.
     mypy checks that OpsRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def table_exists(self, name: str) -> bool: ...
@@ -285,6 +317,22 @@ class OpsRecords(Protocol):
     async def open_ticket_count(self) -> int | None: ...
 
     async def training_attendance(self) -> list[Attendance] | None: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def log_journal_backup(
+        self,
+        conn: Transaction,
+        *,
+        school_year: int,
+        quarter: int,
+        medium_label: str,
+        logged_by: int | None,
+        now: datetime,
+    ) -> int:
+        """Call inside `Database.transaction()`."""
+        ...
+
+    async def attach_journal_photo(self, conn: Transaction, backup_id: int, file_id: str) -> None: ...
 
 
 class TrainingSessions(Protocol):
@@ -423,8 +471,8 @@ class PlanRecords(Protocol):
 
 class AckCampaigns(Protocol):
     """Acknowledgement ("ознакомлен") campaigns, their targets and confirmations, as the acks
-    service and the item-18 findings read them; the writes stay AckRepo's static methods, given the
-    caller's transaction. mypy checks that AckRepo satisfies it where bot/core.py hands one to
+    service and the item-18 findings read them; the writes take the caller's transaction as their
+    first parameter. mypy checks that AckRepo satisfies it where bot/core.py hands one to
     build_services."""
 
     async def get(self, campaign_id: int) -> Campaign | None: ...
@@ -440,6 +488,26 @@ class AckCampaigns(Protocol):
     async def target(self, campaign_id: int, person_id: int) -> Target | None: ...
 
     async def confirmations(self, campaign_id: int) -> dict[int, Confirmation]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def insert(
+        self, conn: Transaction, *, title: str, body: str, document: bytes | None, file_name: str | None,
+        sha256: str, plan_item: str | None, audience: str, author_id: int | None, now: datetime,
+        public_title: bool = False,
+    ) -> int: ...
+
+    async def add_targets(self, conn: Transaction, campaign_id: int, rows: Iterable[Target]) -> None: ...
+
+    async def confirm(
+        self, conn: Transaction, campaign_id: int, person_id: int, sha256: str, channel: str, now: datetime
+    ) -> bool:
+        """The first confirmation stands (a second press changes nothing): True when it is new."""
+        ...
+
+    async def record_reminder(
+        self, conn: Transaction, campaign_id: int, class_label: str, day: date, by_id: int | None,
+        recipients: int, now: datetime,
+    ) -> bool: ...
 
 
 class OutboxRecords(Protocol):
@@ -461,16 +529,27 @@ class OutboxRecords(Protocol):
 
     async def set_progress_message(self, broadcast_id: int, chat_id: int, message_id: int) -> None: ...
 
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def create_broadcast(
+        self, conn: Transaction, *, created_by: int | None, audience: str, text: str, total: int,
+        reachable: int, now: datetime,
+    ) -> int: ...
+
 
 class Messengers(Protocol):
     """A person's messenger accounts as onboarding reads them (which messengers reach them, which
     one they prefer) and the log of every send, for its export. Choosing the preferred messenger
-    stays MessengerRepo's static write, given the caller's transaction. mypy checks that
+    takes the caller's transaction as its first parameter. mypy checks that
     MessengerRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def reach(self, person_id: int) -> Reach | None: ...
 
     async def send_log(self, since: datetime | None = None) -> list[SendRecord]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def set_preferred(self, conn: Transaction, person_id: int, channel: Channel, now: datetime) -> bool:
+        """Choose the channel messages go to; refused (False) when the person is not linked there."""
+        ...
 
 
 class AnalysisRecords(Protocol):
@@ -489,8 +568,8 @@ class AnalysisRecords(Protocol):
 
 class RetentionRecords(Protocol):
     """Whom the retention terms are due for (people who left, withdrawn consents, before a cutoff)
-    and whether tonight's purge already ran; the purge and its records stay RetentionRepo's static
-    writes, given the caller's transaction. mypy checks that RetentionRepo satisfies it where
+    and whether tonight's purge already ran; the purge and its records take the caller's
+    transaction as their first parameter. mypy checks that RetentionRepo satisfies it where
     bot/core.py hands one to build_services."""
 
     async def left_before(self, cutoff: datetime) -> list[Candidate]: ...
@@ -498,6 +577,21 @@ class RetentionRecords(Protocol):
     async def withdrawals_before(self, cutoff: datetime) -> list[Candidate]: ...
 
     async def ran_on(self, local_day: str) -> bool: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def purge(
+        self, conn: Transaction, candidate: Candidate, *, pseudonym: str, now: datetime, actor: int | None,
+        channel: str,
+    ) -> dict[str, int]:
+        """Remove the candidate's data, write the destruction record; returns the counts by kind."""
+        ...
+
+    async def record(
+        self, conn: Transaction, *, now: datetime, reason: str, person_id: int | None, withdrawal_row: int | None,
+        what: Mapping[str, object], actor: int | None, channel: str,
+    ) -> None: ...
+
+    async def mark_run(self, conn: Transaction, local_day: str, now: datetime) -> None: ...
 
 
 class YearRecords(Protocol):
@@ -598,11 +692,17 @@ class SubjectRecords(Protocol):
 
 
 class AccessLogRecords(Protocol):
-    """The access log as its export reads it; a row is appended by AccessLogRepo's static write,
-    given the caller's transaction. mypy checks that AccessLogRepo satisfies it where bot/core.py
+    """The access log as its export reads it; a row is appended in the caller's transaction,
+    which `append` takes first. mypy checks that AccessLogRepo satisfies it where bot/core.py
     hands one to build_services."""
 
     async def rows(self, *, since: datetime | None = None) -> list[AccessRow]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def append(
+        self, conn: Transaction, *, at: datetime, actor: int | None, channel: str, kind: str,
+        object_id: str | None, due_on: date | None = None,
+    ) -> int: ...
 
 
 class ConsentLedger(Protocol):

@@ -34,7 +34,7 @@ from bot.i18n import Translator
 from bot.services.access_log import current_accessor
 from bot.services.backup import expired
 from bot.services.repos import RetentionRecords
-from storage.retention import BACKUP, KINDS, Candidate, RetentionRepo
+from storage.retention import BACKUP, KINDS, Candidate
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -93,7 +93,7 @@ class RetentionService:
         with contextlib.suppress(_DryRun):
             async with self.db.transaction() as conn:
                 for candidate in await self._candidates(now):
-                    counts = await RetentionRepo.purge(
+                    counts = await self.retention_repo.purge(
                         conn, candidate, pseudonym=t("retention.pseudonym", id=candidate.person_id), now=now,
                         actor=who.person_id, channel=who.channel,
                     )
@@ -109,7 +109,7 @@ class RetentionService:
         done = PurgePlan()
         for candidate in await self._candidates(now):
             async with self.db.transaction() as conn:
-                counts = await RetentionRepo.purge(
+                counts = await self.retention_repo.purge(
                     conn, candidate, pseudonym=t("retention.pseudonym", id=candidate.person_id), now=now,
                     actor=who.person_id, channel=who.channel,
                 )
@@ -119,7 +119,7 @@ class RetentionService:
         for path in plan.backups:
             await asyncio.to_thread(path.unlink, True)
             async with self.db.transaction() as conn:
-                await RetentionRepo.record(
+                await self.retention_repo.record(
                     conn, now=now, reason=BACKUP, person_id=None, withdrawal_row=None, what={"file": path.name},
                     actor=who.person_id, channel=who.channel,
                 )
@@ -133,7 +133,7 @@ class RetentionService:
             return 0
         done = await self.apply(now)
         async with self.db.transaction() as conn:
-            await RetentionRepo.mark_run(conn, day, now)
+            await self.retention_repo.mark_run(conn, day, now)
         return len(done.people) + len(done.backups)
 
     def describe(self, plan: PurgePlan, t: Translator, *, applied: bool) -> str:

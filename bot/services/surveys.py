@@ -36,7 +36,7 @@ from bot.russian import Named
 from bot.services.repos import People, Surveys
 from bot.services.surveys_spec import load_templates
 from storage.outbox import Payload
-from storage.surveys import Respondent, SurveyRepo, SurveyRow, cancel_reminders
+from storage.surveys import Respondent, SurveyRow, cancel_reminders
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -156,13 +156,13 @@ class SurveysService:
         body["about_family"] = about_family
         sent = 0
         async with self.db.transaction() as conn:
-            sid = await SurveyRepo.insert(
+            sid = await self.survey_repo.insert(
                 conn, title=spec.title, template=spec.name, spec=body, plan_item=spec.plan_item,
                 audience=audience.kind, audience_value=audience.value, anonymous=anonymous,
                 data_class=data_class.value, author_id=None if author is None else author.id, now=now,
                 deadline=deadline,
             )
-            await SurveyRepo.add_respondents(conn, sid, [(p.id, role, cls) for p, role, cls in people])
+            await self.survey_repo.add_respondents(conn, sid, [(p.id, role, cls) for p, role, cls in people])
             for person, _, _ in people:
                 if not person.reachable:
                     continue
@@ -251,8 +251,8 @@ class SurveysService:
         respondent = await self.survey_repo.respondent(survey_id, person.id)
         assert respondent is not None
         async with self.db.transaction() as conn:
-            await SurveyRepo.put_answer(conn, survey_id, respondent, question, value, now)
-            finished_now = done and await SurveyRepo.mark_finished(conn, survey_id, person.id, now)
+            await self.survey_repo.put_answer(conn, survey_id, respondent, question, value, now)
+            finished_now = done and await self.survey_repo.mark_finished(conn, survey_id, person.id, now)
             if finished_now:
                 await cancel_reminders(conn, survey_id, person.id)
         return AnswerResult("ok", survey, answers, finished_now)
@@ -305,7 +305,7 @@ class SurveysService:
 
     async def close(self, survey: SurveyRow, now: datetime) -> None:
         async with self.db.transaction() as conn:
-            await SurveyRepo.close(conn, survey, now)
+            await self.survey_repo.close(conn, survey, now)
         # The anonymised rows' old pages are overwritten (secure_delete); the write-ahead log that
         # still holds them is folded into the file and emptied.
         if survey.anonymous:

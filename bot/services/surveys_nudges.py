@@ -25,7 +25,7 @@ from bot.services.repos import ConsentLedger, InvitationCodes, People, PlanRecor
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
 from storage.outbox import Payload
-from storage.surveys import SurveyRepo, SurveyRow
+from storage.surveys import SurveyRow
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig
@@ -103,7 +103,7 @@ class SurveyNudges:
 
     async def _nudged_today(self, conn: Connection, person_id: int, today: date) -> bool:
         cal = self.school.calendar
-        if await SurveyRepo.reminded_on(conn, person_id, today):
+        if await self.survey_repo.reminded_on(conn, person_id, today):
             return True
         if person_id in await self.plan_repo.on(conn).plan_days(today):
             return True
@@ -149,7 +149,7 @@ class SurveyNudges:
                     if await self._nudged_today(conn, person.id, today):
                         continue
                     n = due[person.id]
-                    if not await SurveyRepo.record_reminder(conn, survey.id, person.id, n, today, now):
+                    if not await self.survey_repo.record_reminder(conn, survey.id, person.id, n, today, now):
                         continue
                     t = self.catalog.translator_for(person)
                     queued += await self.outbox.notify(
