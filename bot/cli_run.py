@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 
 from bot.app import build_bots, create_app, serve
 from bot.config import ConfigError, Settings, load_settings
@@ -30,12 +31,18 @@ async def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def run_district(settings: Settings) -> int:
-    """Every school's bots and the district's by webhook; polling serves one school only."""
+    """Every school's bots and the district's by webhook; polling serves one school only. On SQLite each
+    school's store is this process's while it runs, as one school's is (several workers share a
+    district on PostgreSQL, DATABASE_URL)."""
     if not settings.webhook_url:
         raise ConfigError(district_text("needs_webhook"))
     district = await build_district(settings)
     try:
-        await serve_multibot(build_district_bots(district))
+        with contextlib.ExitStack() as locks:
+            if settings.database_url is None:
+                for app in district.schools.values():
+                    locks.enter_context(DatabaseLock(app.settings.database_path, "run"))
+            await serve_multibot(build_district_bots(district))
     finally:
         await district.close()
     return 0

@@ -22,6 +22,7 @@ from bot.i18n import Catalog
 from bot.multibot import build_district_bots, serve_multibot
 from bot.services.district import DistrictRegistry
 from bot.services.roster import import_roster
+from storage.lock import DatabaseBusy, DatabaseLock
 from tests.district_helpers import built_district, district_settings, school_toml
 from tests.harness import DEFAULT_START, PARENT_TWO, WEBHOOK_SECRET, free_port, roster_csv
 
@@ -114,3 +115,17 @@ async def test_a_district_is_not_served_by_polling(tmp_path: Path, monkeypatch: 
     with pytest.raises(ConfigError) as caught:
         await cli_run.cmd_run(argparse.Namespace())
     assert "WEBHOOK_URL" in str(caught.value) and "одной школы" in str(caught.value)
+
+
+async def test_a_second_process_on_a_sqlite_district_stops_at_the_lock(tmp_path: Path) -> None:
+    """On SQLite a school's store is one process's: a `schoolbot run` while another holds a school's
+    store stops with the lock's message before anything is served."""
+    port = free_port()
+    settings = district_settings(tmp_path, bot_token="6999:DISTRICT", webhook_url=f"http://127.0.0.1:{port}/hook",
+                                 webhook_port=port, webhook_secret=WEBHOOK_SECRET)
+    await add(settings, tmp_path, "alpha", "Школа «Альфа»")
+    await add(settings, tmp_path, "beta", "Школа «Бета»")
+    async with built_district(settings) as district:
+        beta_store = district.schools["beta"].settings.database_path
+    with DatabaseLock(beta_store, "run"), pytest.raises(DatabaseBusy):
+        await cli_run.run_district(settings)
