@@ -67,7 +67,7 @@ from bot.app import (
 from bot.channels import Channel
 from bot.config import ConfigError, Settings
 from bot.district.runtime import District
-from bot.i18n import Catalog, pick_lang
+from bot.i18n import DEFAULT_LANG, LANGUAGES, Catalog, pick_lang
 from bot.max import channel_of
 from bot.services.district import DistrictService
 from bot.tg.middlewares import (
@@ -78,7 +78,7 @@ from bot.tg.middlewares import (
     check_handler_dependencies,
     install_dependencies,
 )
-from bot.tg.policy import GuardedBots
+from bot.tg.policy import GuardedBots, current_scope
 from bot.webhook import Hook, serve_webhooks
 from handlers import district_bot
 from handlers.district_bot import DistrictSchools
@@ -234,7 +234,9 @@ class DistrictSession:
             update["caption"] = f"{header}\n\n{method.caption}"
         markup = getattr(method, "reply_markup", None)
         if isinstance(markup, ReplyKeyboardMarkup):
-            label = self.catalog.text("ru", "district_bot.change")
+            # In the language of the answer it is on (the handler's or the outbox row's, bot/tg/policy.py).
+            lang = current_scope().lang
+            label = self.catalog.text(lang if lang in LANGUAGES else DEFAULT_LANG, "district_bot.change")
             rows = [*markup.keyboard, [KeyboardButton(text=label)]]
             update["reply_markup"] = markup.model_copy(update={"keyboard": rows})
         return method.model_copy(update=update) if update else method

@@ -135,8 +135,9 @@ async def test_update_ids_repeat_across_bots_and_each_is_handled(
         assert [d.update_id for d in district.webhooks.deliveries] == [1, 2]
         texts = [m.plain or "" for m in district.sent(TEACHER)]
         assert len(texts) == 2, texts
-        # Under the school's name: the person knows which school speaks.
+        # Under the school's name: the person knows which school speaks; the menu offers another school.
         assert all(t.startswith("🏫 Школа А") for t in texts), texts
+        assert "🏫 Сменить школу" in str(district.sent(TEACHER)[1].reply_markup)
         # Each bot's ids in their own space of A's store.
         assert app.db.is_processed(DISTRICT_ID_BASE + 1) and app.db.is_processed(DISTRICT_ID_BASE + 2)
 
