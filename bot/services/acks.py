@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels import DataClass
 from bot.domain.access import SURVEY_AUTHOR_ROLES
+from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import share
 from bot.i18n import Translator
@@ -29,7 +30,6 @@ from bot.services.repos import AckCampaigns, People
 from bot.services.surveys import main_role
 from bot.services.task_actions import ProofInput, Refused
 from storage.acks import Campaign, Target
-from storage.outbox import Kind, Payload
 
 if TYPE_CHECKING:
     from bot.clock import Clock

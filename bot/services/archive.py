@@ -15,13 +15,13 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from bot.channels import DataClass
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import People, YearRecords
 from bot.services.wrapping import wrap_text
-from storage.outbox import Payload
 from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:

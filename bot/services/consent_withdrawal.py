@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import DESTRUCTION_DAYS
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
@@ -38,7 +39,6 @@ from bot.services.repos import ConsentLedger, Destructions, InvitationCodes, Peo
 from bot.unit_of_work import Transaction
 from storage.consent import LedgerRow
 from storage.consent_destruction import Destruction
-from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -20,12 +20,12 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from bot.domain.access import ADMIN_ROLE
+from bot.domain.messages import Payload
 from bot.i18n import Translator
 from bot.services.repos import People
 from bot.unit_of_work import UnitOfWork
 from storage import chain
 from storage.consent import ConsentRepo
-from storage.outbox import Payload
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -17,12 +17,12 @@ from datetime import date, datetime, time, timedelta
 from bot.channels import DataClass
 from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLE
+from bot.domain.messages import Payload
 from bot.i18n import Catalog
 from bot.services.backup import BackupService
 from bot.services.outbox import Outbox
 from bot.services.repos import OpsRecords, People
 from bot.unit_of_work import UnitOfWork
-from storage.outbox import Payload
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from bot.channels import DataClass
+from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person
 from bot.unit_of_work import Transaction
-from storage.outbox import Kind, OutboxRepo, Payload
+from storage.outbox import OutboxRepo
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.calendar import deadline_words, overdue_moments, reminder_moments
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.repos import PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
-from storage.outbox import Payload
 
 if TYPE_CHECKING:
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES, SURVEY_AUTHOR_ROLES
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.domain.surveys import (
     AudienceKind,
@@ -35,7 +36,6 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.repos import People, Surveys
 from bot.services.surveys_spec import load_templates
-from storage.outbox import Payload
 from storage.surveys import Respondent, SurveyRow, cancel_reminders
 
 if TYPE_CHECKING:
