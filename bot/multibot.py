@@ -168,6 +168,7 @@ class School:
     own: list[BaseMiddleware] = field(default_factory=list)
     district: list[BaseMiddleware] = field(default_factory=list)
     guards: list[UpdateGuard] = field(default_factory=list)
+    storage: BaseStorage | None = None
 
     @property
     def title(self) -> str:
@@ -177,7 +178,7 @@ class School:
     def build(self, wanted_by_filters: set[str]) -> None:
         self.values = self.app.dispatcher_data()
         self.filter_values = {k: v for k, v in self.values.items() if k in wanted_by_filters}
-        storage = fsm_storage(self.app)
+        storage = self.storage = fsm_storage(self.app)
         person = PersonContext(self.app.people, self.app.catalog)
         guarded = GuardedBots(self.app.send_guard)
         own_guard = UpdateGuard(self.app.db)
@@ -462,6 +463,8 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
         await _wait_for_handlers([g for s in schools for g in s.guards], timeout=SHUTDOWN_GRACE)
         for school in schools:
             await stop_school(school.app)
+            if school.storage is not None:
+                await school.storage.close()  # a Redis storage's connections (the database's is the App's)
 
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)

@@ -51,13 +51,18 @@ def _bots(tg: FakeTelegram | None, mx: FakeMax | None) -> dict[str, Any]:
     return values
 
 
-def school_apps(tmp_path: Path, schools: Mapping[str, SchoolSetup], clock: ManualClock) -> dict[str, App]:
-    """Each school's App as create_app makes it, with its own database file, settings and tokens."""
+def school_apps(
+    tmp_path: Path, schools: Mapping[str, SchoolSetup], clock: ManualClock, **extra: Any
+) -> dict[str, App]:
+    """Each school's App as create_app makes it, with its own database file, settings and tokens (and
+    ``extra`` settings; with REDIS_URL each school's keys under its own prefix, as a district gives)."""
     apps: dict[str, App] = {}
     for key, setup in schools.items():
         folder = tmp_path / key
         folder.mkdir(parents=True, exist_ok=True)
-        settings = make_settings(folder, school_config=school_config(folder, setup.title), **_bots(setup.tg, setup.mx))
+        own = {**extra, "redis_prefix": f"schoolbot.{key}"} if "redis_url" in extra else extra
+        settings = make_settings(folder, school_config=school_config(folder, setup.title), **_bots(setup.tg, setup.mx),
+                                 **own)
         apps[key] = pooled_app(settings, clock=clock, scheduler=ManualScheduler())
     return apps
 
@@ -65,12 +70,12 @@ def school_apps(tmp_path: Path, schools: Mapping[str, SchoolSetup], clock: Manua
 @asynccontextmanager
 async def running_district(
     tmp_path: Path, schools: Mapping[str, SchoolSetup], port: int, *,
-    district_tg: FakeTelegram | None = None, district_mx: FakeMax | None = None,
+    district_tg: FakeTelegram | None = None, district_mx: FakeMax | None = None, **extra: Any,
 ) -> AsyncIterator[Multibot]:
     """The district's bots served by webhook on 127.0.0.1:``port``; yields once every bot's webhook
-    is registered and every school's sender runs."""
+    is registered and every school's sender runs. ``extra``: settings every school gets."""
     clock = ManualClock(DEFAULT_START)
-    apps = school_apps(tmp_path, schools, clock)
+    apps = school_apps(tmp_path, schools, clock, **extra)
     settings = make_settings(
         tmp_path, **_bots(district_tg, district_mx), webhook_url=f"http://127.0.0.1:{port}/hook",
         webhook_port=port, webhook_secret=WEBHOOK_SECRET,

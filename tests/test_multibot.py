@@ -243,16 +243,21 @@ async def test_an_unknown_person_joins_a_school_by_its_district_link(
     assert deep_link_school("zzz_token", {"a": None}) is None
 
 
+@pytest.mark.parametrize("store", ["database", "redis"])
 async def test_a_conversation_belongs_to_its_bot_and_its_school(
-    fakes: dict[str, FakeTelegram], tmp_path: Path
+    fakes: dict[str, FakeTelegram], tmp_path: Path, store: str, request: pytest.FixtureRequest
 ) -> None:
     """The same person is asked for a question in A's own bot and in the district bot while in A; then
     writes in the district bot after picking B: not taken for either of A's answers; back in A, each
-    bot's answer goes to A's question asked in that bot."""
+    bot's answer goes to A's question asked in that bot. Conversations in each school's database, or
+    in one Redis (each school's keys under its prefix, the district bot's keys naming the school)."""
     port = free_port()
     a, b, district = fakes["a"], fakes["b"], fakes["district"]
     schools = {"a": SchoolSetup("Школа А", tg=a), "b": SchoolSetup("Школа Б", tg=b)}
-    async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
+    extra = {"redis_url": request.getfixturevalue("redis_url")} if store == "redis" else {}
+    async with running_district(tmp_path, schools, port, district_tg=district, **extra) as multibot:
+        if store == "redis":
+            assert all(type(s.storage).__name__ == "RedisStorage" for s in multibot.schools.values())
         for key in ("a", "b"):
             app = multibot.schools[key].app
             assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
