@@ -24,6 +24,7 @@ from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListen
 from bot.services.repos import Repositories
 from bot.wiring import Services, build_services
 from storage.access_log import AccessLogRepo
+from storage.accounts import AccountRepo
 from storage.acks import AckRepo
 from storage.analysis import AnalysisRepo
 from storage.backend import make_database
@@ -41,6 +42,7 @@ from storage.sql import SqlDatabase
 from storage.subject import SubjectRepo
 from storage.surveys import SurveyRepo
 from storage.tasks import TaskRepo
+from storage.tokens import TokenRepo
 from storage.year import YearRepo
 
 TELEGRAM_BUTTONS = "bot.tg.buttons:TelegramButtons"
@@ -143,6 +145,7 @@ def core_parts(
             retention=RetentionRepo(db), year=YearRepo(db), subject=SubjectRepo(db),
             access_log=AccessLogRepo(db), tickets=help_repo, training=help_repo,
             consent_forms=ConsentFormRepo(), consent_ledger=ConsentRepo(), destructions=DestructionRepo(),
+            accounts=AccountRepo(), link_tokens=TokenRepo(),
         ),
         buttons=the_buttons,
         faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),

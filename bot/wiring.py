@@ -218,7 +218,7 @@ def build_services(
     ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people)
     onboarding = OnboardingService(
         clock=clock, db=db, link_listeners=link_listeners, messengers=repos.messengers, people=repos.people,
-        settings=settings,
+        settings=settings, accounts=repos.accounts, link_tokens=repos.link_tokens,
     )
     reminders = Reminders(
         buttons=buttons, catalog=catalog, clock=clock, db=db, outbox=outbox, plan_repo=repos.plan, school=school,

@@ -13,13 +13,10 @@ from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
 from bot.services.people_text import normalize_phone
-from bot.services.repos import Messengers, People
+from bot.services.repos import LinkTokens, MessengerAccounts, Messengers, People
 from bot.unit_of_work import Transaction
-from storage.accounts import AccountRepo
 from storage.merge import merge_person
 from storage.messengers import Reach
-from storage.people import PersonRepo
-from storage.tokens import TokenRepo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,7 +25,6 @@ if TYPE_CHECKING:
     from bot.config import Settings
     from bot.services.ports import PersonLinkedListener
     from bot.unit_of_work import UnitOfWork
-    from storage.people import PersonRepo
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +71,15 @@ def _is_bootstrap(person: Person) -> bool:
     return person.roster_key.startswith(BOOTSTRAP_PREFIX)
 
 
-async def _create_bootstrap(conn: Transaction, user: TelegramUser, now: datetime) -> int:
+async def _create_bootstrap(people: People, conn: Transaction, user: TelegramUser, now: datetime) -> int:
     # Telegram's keys stay as they were (admin:<id>); a MAX id names its messenger, as the two id
     # spaces overlap.
     key = f"{BOOTSTRAP_PREFIX}{user.id}" if user.on_telegram else f"{BOOTSTRAP_PREFIX}{user.channel.value}:{user.id}"
-    existing = await PersonRepo.id_by_key(conn, key)
+    existing = await people.id_by_key(conn, key)
     if existing is not None:
-        await PersonRepo.reactivate(conn, existing, now)
+        await people.reactivate(conn, existing, now)
         return existing
-    return await PersonRepo.create(conn, roster_key=key, full_name=user.full_name, roles=[ADMIN_ROLE], now=now)
+    return await people.create(conn, roster_key=key, full_name=user.full_name, roles=[ADMIN_ROLE], now=now)
 
 
 class MergeRefused(Exception):
@@ -94,9 +90,11 @@ class MergeRefused(Exception):
 class OnboardingService:
     """Linking a messenger account to a roster person (contact, deep link), admin claim, merges."""
 
+    accounts: MessengerAccounts
     clock: Clock
     db: UnitOfWork
     link_listeners: Sequence[PersonLinkedListener]
+    link_tokens: LinkTokens
     messengers: Messengers
     people: People
     settings: Settings
@@ -113,9 +111,9 @@ class OnboardingService:
     async def _link(self, person_id: int, user: TelegramUser, *, admin: bool = False) -> Person:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            await AccountRepo.link(conn, person_id, user.channel, user.id, user.username, now)
+            await self.accounts.link(conn, person_id, user.channel, user.id, user.username, now)
             if admin:
-                await PersonRepo.add_role(conn, person_id, ADMIN_ROLE)
+                await self.people.add_role(conn, person_id, ADMIN_ROLE)
             person = await self.people.on(conn).get(person_id)
             assert person is not None
             for hook in self.link_listeners:
@@ -151,23 +149,23 @@ class OnboardingService:
     async def link_by_token(self, user: TelegramUser, token: str) -> LinkResult:
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            found = await TokenRepo.get(conn, token)
+            found = await self.link_tokens.get(conn, token)
             if found is None or found.used or found.expires_at <= now:
                 return LinkResult(LinkOutcome.BAD_TOKEN)
-            account_id = await AccountRepo.ensure(conn, user.channel, user.id, now)
-            if not await TokenRepo.use(conn, token, account_id, now):
+            account_id = await self.accounts.ensure(conn, user.channel, user.id, now)
+            if not await self.link_tokens.use(conn, token, account_id, now):
                 return LinkResult(LinkOutcome.BAD_TOKEN)
             if found.purpose == "admin":
                 current = await self.people.on(conn).by_account(user.channel, user.id)
                 if current is not None:
-                    await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
+                    await self.people.add_role(conn, current.id, ADMIN_ROLE)
                     person_id = current.id
                 else:
                     # The spent token (used_by_account) is this account's right to choose its roster row.
                     candidates = await self.people.on(conn).unclaimed_it_officers()
                     if candidates:
                         return LinkResult(LinkOutcome.CHOOSE_ADMIN, candidates=tuple(candidates))
-                    person_id = await _create_bootstrap(conn, user, now)
+                    person_id = await _create_bootstrap(self.people, conn, user, now)
             else:
                 assert found.person_id is not None
                 person_id = found.person_id
@@ -183,7 +181,7 @@ class OnboardingService:
         if current is not None:
             if not current.is_admin:
                 async with self.db.transaction() as conn:
-                    await PersonRepo.add_role(conn, current.id, ADMIN_ROLE)
+                    await self.people.add_role(conn, current.id, ADMIN_ROLE)
                 current = await self.people.get(current.id)
             return LinkResult(LinkOutcome.ALREADY_LINKED, current)
         candidates = await self.people.unclaimed_it_officers()
@@ -199,9 +197,10 @@ class OnboardingService:
         # token is spent by one account), so a MAX-only school's first IT officer claims in MAX.
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            account_id = await AccountRepo.find(conn, user.channel, user.id)
+            account_id = await self.accounts.find(conn, user.channel, user.id)
             allowed = self.is_admin_id(user) or (
-                account_id is not None and await TokenRepo.admin_grant_for(conn, account_id, now - ADMIN_TOKEN_TTL)
+                account_id is not None
+                and await self.link_tokens.admin_grant_for(conn, account_id, now - ADMIN_TOKEN_TTL)
             )
         if not allowed:
             return LinkResult(LinkOutcome.FORBIDDEN)
@@ -210,7 +209,7 @@ class OnboardingService:
             return LinkResult(LinkOutcome.ALREADY_LINKED, current)
         if person_id is None:
             async with self.db.transaction() as conn:
-                new_id = await _create_bootstrap(conn, user, now)
+                new_id = await _create_bootstrap(self.people, conn, user, now)
             return LinkResult(LinkOutcome.LINKED, await self._link(new_id, user, admin=True))
         if person_id not in {p.id for p in await self.people.unclaimed_it_officers()}:
             return LinkResult(LinkOutcome.FORBIDDEN)
@@ -261,7 +260,7 @@ class OnboardingService:
 
     async def set_language(self, person_id: int, lang: str) -> Person | None:
         async with self.db.transaction() as conn:
-            await PersonRepo.set_lang(conn, person_id, lang, self.clock.now())
+            await self.people.set_lang(conn, person_id, lang, self.clock.now())
         return await self.people.get(person_id)
 
     async def create_token(self, *, purpose: str, person_id: int | None, created_by: int | None) -> str:
@@ -269,7 +268,7 @@ class OnboardingService:
         now = self.clock.now()
         ttl = ADMIN_TOKEN_TTL if purpose == "admin" else LINK_TOKEN_TTL
         async with self.db.transaction() as conn:
-            await TokenRepo.create(
+            await self.link_tokens.create(
                 conn, token=token, purpose=purpose, person_id=person_id, created_by=created_by, now=now,
                 expires_at=now + ttl,
             )

@@ -30,10 +30,12 @@ from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
+from storage.people import RosterRecord
 from storage.retention import Candidate
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from storage.surveys import Answer, Respondent, SurveyRow
 from storage.tasks import Proof
+from storage.tokens import LinkToken
 from storage.year import ArchiveCheck, PersonClass, YearRecord
 
 
@@ -81,6 +83,42 @@ class People(Protocol):
     async def bootstrap_admins(self) -> list[Person]: ...
 
     async def unreachable(self) -> list[Person]: ...
+
+    # --- in the caller's transaction (or on its connection) ----------------------------------------
+    async def set_lang(self, conn: Transaction, person_id: int, lang: str | None, now: datetime) -> None: ...
+
+    async def create(
+        self,
+        conn: Transaction,
+        *,
+        roster_key: str,
+        full_name: str,
+        roles: Iterable[str],
+        now: datetime,
+        class_label: str | None = None,
+        phone: str | None = None,
+    ) -> int: ...
+
+    async def active_children_ids(self, conn: Connection, parent_ids: Iterable[int]) -> dict[int, list[int]]:
+        """Each parent's active children (ids, in the order `children` lists them), read on `conn`:
+        inside a write transaction it sees that transaction's rows (the consent gate's reads)."""
+        ...
+
+    async def id_by_key(self, conn: Connection, roster_key: str) -> int | None: ...
+
+    async def reactivate(self, conn: Transaction, person_id: int, now: datetime) -> None: ...
+
+    async def add_role(self, conn: Transaction, person_id: int, role: str) -> None: ...
+
+    async def snapshot(self, conn: Connection) -> dict[str, RosterRecord]:
+        """The roster as it is, keyed like an import, read inside the import's transaction."""
+        ...
+
+    async def apply_roster(
+        self, conn: Transaction, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
+    ) -> None:
+        """Upsert every record by roster key; messenger accounts and ids survive."""
+        ...
 
 
 class Tickets(Protocol):
@@ -854,6 +892,59 @@ class Destructions(Protocol):
         ...
 
 
+class MessengerAccounts(Protocol):
+    """Messenger accounts (a channel and its user id) and the person each is linked to, as onboarding
+    finds, creates and links them in the caller's transaction, which each method takes first. mypy
+    checks that AccountRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def find(self, conn: Connection, channel: Channel, user_id: int) -> int | None:
+        """The id of the account (channel, user_id), None when the bot has never seen it."""
+        ...
+
+    async def ensure(self, conn: Transaction, channel: Channel, user_id: int, now: datetime) -> int:
+        """The id of the account (channel, user_id), created linked to nobody when it is new."""
+        ...
+
+    async def link(
+        self, conn: Transaction, person_id: int, channel: Channel, user_id: int, username: str | None,
+        now: datetime,
+    ) -> int:
+        """Link the account to ``person_id``: an account linked to someone else before moves (one
+        account is one person); the person's earlier account on the same messenger is let go (one
+        account per messenger per person). Linking again clears a refusal. Returns the account id."""
+        ...
+
+
+class LinkTokens(Protocol):
+    """One-time sign-in links (`/start <token>`) as onboarding creates, reads and spends them in the
+    caller's transaction, which each method takes first. mypy checks that TokenRepo satisfies it
+    where bot/core.py hands one to build_services."""
+
+    async def create(
+        self,
+        conn: Transaction,
+        *,
+        token: str,
+        purpose: str,
+        person_id: int | None,
+        created_by: int | None,
+        now: datetime,
+        expires_at: datetime,
+    ) -> None: ...
+
+    async def get(self, conn: Connection, token: str) -> LinkToken | None: ...
+
+    async def use(self, conn: Transaction, token: str, account_id: int, now: datetime) -> bool:
+        """Spend the token by the messenger account ``account_id`` (storage.accounts); False when it
+        was already spent (by a concurrent /start)."""
+        ...
+
+    async def admin_grant_for(self, conn: Connection, account_id: int, since: datetime) -> bool:
+        """Whether this account spent an admin token at or after `since`: it may then choose which
+        roster IT officer it is."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Repositories:
     """Every repository port services are built from, as bot/core.py fills it for the backend it chose
@@ -879,3 +970,5 @@ class Repositories:
     consent_forms: ConsentForms
     consent_ledger: ConsentLedger
     destructions: Destructions
+    accounts: MessengerAccounts
+    link_tokens: LinkTokens
