@@ -3,8 +3,15 @@ bot/district/runtime.py builds it (the catalog and the FAQ library shared), agai
 alone (each loading its own catalog and FAQ), and with every school's store open (SQLite here: one
 file and connection per school).
 
-Run: `python -m bench.district_memory [--schools 50]`. Prints a table of traced Python allocations
-(tracemalloc) and the process's resident set growth; never asserted (the machine varies)."""
+Run: `python -m bench.district_memory [--schools 50]`; with DATABASE_URL set the schools' stores are
+schemas of that PostgreSQL database on one shared pool (a store open then costs next to nothing: no
+connection of its own). Prints a table of traced Python allocations (tracemalloc) and the process's
+resident set growth; never asserted (the machine varies).
+
+Measured (50 schools, #27): built 87 KiB traced / 127 KiB RSS per school on SQLite (77 / 112 on
+PostgreSQL), its store open +7 / +303 KiB on SQLite (a connection and its thread each) and +1 / +5 KiB
+on PostgreSQL (the shared pool); a school App built alone, loading its own catalog and FAQ,
+1,119-1,138 KiB traced / 2.2 MiB RSS."""
 
 from __future__ import annotations
 
