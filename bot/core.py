@@ -36,6 +36,7 @@ from storage.delivery import DeliveryRepo
 from storage.help import HelpRepo
 from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
+from storage.outbox import OutboxRepo
 from storage.people import PersonRepo
 from storage.retention import RetentionRepo
 from storage.sql import SqlDatabase
@@ -145,7 +146,7 @@ def core_parts(
             retention=RetentionRepo(db), year=YearRepo(db), subject=SubjectRepo(db),
             access_log=AccessLogRepo(db), tickets=help_repo, training=help_repo,
             consent_forms=ConsentFormRepo(), consent_ledger=ConsentRepo(), destructions=DestructionRepo(),
-            accounts=AccountRepo(), link_tokens=TokenRepo(),
+            accounts=AccountRepo(), link_tokens=TokenRepo(), outbox_queue=OutboxRepo(),
         ),
         buttons=the_buttons,
         faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),

@@ -484,7 +484,6 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
     "ledger.py": "ConsentRepo statics; storage.chain hashing; Payload",
     "onboarding.py": "AccountRepo, MessengerRepo, PersonRepo, TokenRepo statics; storage.merge",
-    "outbox.py": "OutboxRepo statics (wt-lease edits storage/outbox.py); Kind, Payload records",
     "ports.py": "Code record",
     "repos.py": "the record types the Protocols return",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
@@ -512,17 +511,14 @@ STATIC_REASONS: dict[str, str] = {
     "AccessLogRepo": "restore.py's functions (wt-ops edits restore now)",
     "ConsentFormRepo": "consent_gate.family_states, a function its callers hand a connection alone",
     "ConsentRepo": "consent_gate's and ledger.py's functions take a connection alone; restore's carry-over",
-    "OutboxRepo": "the enqueue (wt-lease edits storage/outbox.py)",
     "PersonRepo": "consent_gate.code_clearances and roster.import_roster: functions handed a connection alone",
     "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
 STATIC_CALLS_LEFT: dict[str, set[str]] = {
-    "codes_nudges.py": {"OutboxRepo"},
     "consent.py": {"ConsentRepo"},
     "consent_gate.py": {"ConsentFormRepo", "ConsentRepo", "PersonRepo"},
     "district.py": {"ConsentRepo"},
     "ledger.py": {"ConsentRepo"},
-    "outbox.py": {"OutboxRepo"},
     "restore.py": {"AccessLogRepo", "ConsentRepo"},
     "roster.py": {"PersonRepo", "YearRepo"},
 }

@@ -15,10 +15,9 @@ from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
-from bot.services.repos import ConsentLedger, InvitationCodes, People
+from bot.services.repos import ConsentLedger, InvitationCodes, OutboxQueue, People
 from bot.unit_of_work import Transaction
 from storage.codes import Code
-from storage.outbox import OutboxRepo
 
 if TYPE_CHECKING:
 
@@ -45,6 +44,7 @@ class CodesNudges:
     consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
+    outbox_queue: OutboxQueue
     people: People
     school: SchoolConfig
 
@@ -137,11 +137,11 @@ class CodesNudges:
             if self.school.calendar.local_date(due) != today:
                 continue
             key = nudge_key(version.number, recipient.id, n)
-            waiting = await OutboxRepo.waiting_payload(conn, key)
+            waiting = await self.outbox_queue.waiting_payload(conn, key)
             if waiting is None:
                 return "wait"
             rows = [*(waiting.reply_markup or {}).get("inline_keyboard", []),
                     *(payload.reply_markup or {}).get("inline_keyboard", [])]
             merged = replace(waiting, text=f"{waiting.text}\n\n{payload.text}", reply_markup={"inline_keyboard": rows})
-            return "merged" if await OutboxRepo.amend_waiting(conn, key, merged) else "wait"
+            return "merged" if await self.outbox_queue.amend_waiting(conn, key, merged) else "wait"
         return "send"

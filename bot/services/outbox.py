@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person
+from bot.services.repos import OutboxQueue
 from bot.unit_of_work import Transaction
-from storage.outbox import OutboxRepo
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 class Outbox:
     """Enqueues for a person in the caller's transaction; the sender is woken after it commits."""
 
-    def __init__(self, *, db: UnitOfWork, wake_sender: Callable[[], None]) -> None:
+    def __init__(self, *, db: UnitOfWork, queue: OutboxQueue, wake_sender: Callable[[], None]) -> None:
         self.db = db
+        self.queue = queue
         self.wake_sender = wake_sender
 
     def wake(self) -> None:
@@ -51,7 +52,7 @@ class Outbox:
         Unlabelled: personal data."""
         if not person.linked:
             return False
-        added = await OutboxRepo.enqueue(
+        added = await self.queue.enqueue(
             conn, dedupe_key=key, person_id=person.id, kind=kind, payload=payload,
             now=now, not_before=not_before, priority=priority, broadcast_id=broadcast_id, data_class=data_class,
         )

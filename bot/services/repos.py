@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
+from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem
 from bot.unit_of_work import Connection, Transaction
@@ -945,6 +946,45 @@ class LinkTokens(Protocol):
         ...
 
 
+class OutboxQueue(Protocol):
+    """The outbox queue as services write it: a message for a person enqueued in the caller's
+    transaction (bot/services/outbox.py `Outbox.notify` is the one caller), and a waiting message
+    amended before any sender claims it. Each method takes the transaction (or connection) first.
+    mypy checks that OutboxRepo satisfies it where bot/core.py hands one to build_services."""
+
+    async def enqueue(
+        self,
+        conn: Transaction,
+        *,
+        dedupe_key: str,
+        person_id: int,
+        kind: Kind,
+        payload: Payload,
+        now: datetime,
+        not_before: datetime | None = None,
+        priority: int = 5,
+        broadcast_id: int | None = None,
+        data_class: DataClass = DataClass.PERSONAL,
+    ) -> bool:
+        """Call inside `Database.transaction()`. Returns False when the key was already enqueued.
+
+        A row addresses a person, never a chat: the sender resolves their account at send time (the
+        messenger they chose, under the channel policy, among those served) and records the account
+        it went out on. ``data_class`` says what the message carries, for the channel policy
+        (bot/channels.py)."""
+        ...
+
+    async def waiting_payload(self, conn: Connection, dedupe_key: str) -> Payload | None:
+        """The payload of a message that is still waiting and that no sender has claimed (None once it
+        is being sent, sent, cancelled or absent): only such a message may still be amended."""
+        ...
+
+    async def amend_waiting(self, conn: Transaction, dedupe_key: str, payload: Payload) -> bool:
+        """Replace the payload of a waiting, unclaimed message (see `waiting_payload`), in the caller's
+        transaction. Returns False when the message is no longer waiting."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Repositories:
     """Every repository port services are built from, as bot/core.py fills it for the backend it chose
@@ -972,3 +1012,4 @@ class Repositories:
     destructions: Destructions
     accounts: MessengerAccounts
     link_tokens: LinkTokens
+    outbox_queue: OutboxQueue
