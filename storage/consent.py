@@ -5,10 +5,14 @@ one) so that a decision re-checks the current state inside the same write transa
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 
+# The ledger's values are the domain's (bot/domain/ledger.py), re-exported for storage's callers.
+from bot.domain.ledger import Channel as Channel
+from bot.domain.ledger import LedgerRow as LedgerRow
+from bot.domain.ledger import NewDecision as NewDecision
+from bot.domain.ledger import Version as Version
 from bot.unit_of_work import Connection, Transaction
 from storage import chain, dialect
 from storage.db import INTEGRITY_ERRORS, fetchall_in, fetchone_in, raw
@@ -17,56 +21,7 @@ from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
 Decision = Literal["given", "declined", "withdrawn"]
-# The messenger a decision came through (a bot.channels.Channel value) or "paper".
-Channel = str
 DECISIONS: tuple[Decision, ...] = ("given", "declined", "withdrawn")
-
-
-@dataclass(frozen=True)
-class Version:
-    number: int
-    sha256: str
-    text: str
-    text_en: str | None
-    published_at: datetime
-
-
-@dataclass(frozen=True)
-class LedgerRow:
-    id: int
-    receipt_id: str
-    parent_id: int | None
-    child_id: int
-    decision: Decision
-    version: int
-    sha256: str
-    channel: Channel
-    # The account the decision came through, with `channel` (None for paper): the messenger's own
-    # user id. Rows written before migration 019 hold it in tg_user_id / max_user_id, which are
-    # read here as the same thing and never written again (see the migration).
-    user_id: int | None
-    tg_update_id: int | None
-    tg_callback_id: str | None
-    recorded_by: int | None
-    paper_date: date | None
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class NewDecision:
-    receipt_id: str
-    parent_id: int | None
-    child_id: int
-    decision: Decision
-    version: int
-    sha256: str
-    channel: Channel
-    created_at: datetime
-    user_id: int | None = None  # the account's id on `channel` (a messenger decision)
-    tg_update_id: int | None = None  # the update and press ids as the messenger delivered them
-    tg_callback_id: str | None = None
-    recorded_by: int | None = None
-    paper_date: date | None = None
 
 
 def _version(row: Row) -> Version:

@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING
 
 from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE
-from bot.domain.consent import Effect, apply, effects, family_state, judge
+from bot.domain.consent import Decision, Effect, apply, effects, family_state, judge
 from bot.domain.consent import Outcome as Outcome  # re-exported: handlers read outcomes from here
+from bot.domain.ledger import LedgerRow, NewDecision, Version
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
@@ -30,7 +31,7 @@ from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
 from bot.services.repos import ConsentForms, ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.consent import ConsentRepo, Decision, LedgerRow, NewDecision, Version
+from storage.consent import ConsentRepo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

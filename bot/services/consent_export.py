@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from bot.domain.ledger import Version
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
@@ -24,7 +25,6 @@ from bot.services.consent_registers import RegisterRow, read_file_text
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.wrapping import wrap_text
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
-from storage.consent import Version
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

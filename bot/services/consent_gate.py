@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.consent import PENDING, Decision, FamilyState, State, family_state, parent_covered
+from bot.domain.ledger import LedgerRow, Version
 from bot.domain.people import Person
 from bot.services.repos import People
 from bot.unit_of_work import Connection
-from storage.consent import ConsentRepo, LedgerRow, Version
+from storage.consent import ConsentRepo
 from storage.consent_form import ConsentFormRepo
 from storage.people import PersonRepo
 

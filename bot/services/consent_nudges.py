@@ -7,6 +7,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from bot.channels import DataClass
+from bot.domain.ledger import Version
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.russian import Named
@@ -14,7 +15,6 @@ from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
 from bot.services.consent_gate import ChildState, child_states
 from bot.services.consent_paper import staff_classes
 from bot.services.repos import ConsentLedger, InvitationCodes, People
-from storage.consent import Version
 
 if TYPE_CHECKING:
     from bot.clock import Clock

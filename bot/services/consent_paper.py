@@ -9,13 +9,13 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from bot.domain.consent import PENDING, Decision, Outcome
+from bot.domain.ledger import LedgerRow, Version
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.consent import Result
 from bot.services.consent_gate import family_states
 from bot.services.repos import ConsentForms, People
-from storage.consent import LedgerRow, Version
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.domain.consent import State
+from bot.domain.ledger import LedgerRow, Version
 from bot.domain.people import class_sort_key
 from bot.services.consent_gate import child_states
 from bot.services.repos import ConsentLedger, People
-from storage.consent import LedgerRow, Version
 
 if TYPE_CHECKING:
     from bot.services.consent import ConsentService

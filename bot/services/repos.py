@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from bot.channels import Channel, DataClass
+from bot.domain.ledger import LedgerRow, NewDecision, Version
 from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem
@@ -25,7 +26,6 @@ from storage.access_log import AccessRow
 from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
-from storage.consent import LedgerRow, NewDecision, Version
 from storage.consent_destruction import Destruction
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
