@@ -14,35 +14,26 @@ from bot.channels import Channel
 from bot.domain.people import Account
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchone_in, raw
-from storage.dialect import Fetch, rows_for_ids
+from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 _ORDER = {channel.value: index for index, channel in enumerate(Channel)}
 
-# A person's accounts, read for a list of people in one query per slice (storage.people,
-# storage.messengers). Each engine aggregates rows into one value its own way, so the rows come
-# back as they are and are grouped here.
-_ACCOUNTS = (
-    "SELECT person_id, id, channel, user_id, username, unreachable_reason, unreachable_at, linked_at"
-    " FROM accounts WHERE person_id IN ({ids})"
-)
+# A person's accounts come as rows joined to theirs (storage.people, storage.messengers) and are
+# grouped there: each engine aggregates rows into one value its own way.
 
 
-async def accounts_of_people(fetch: Fetch, person_ids: Iterable[int]) -> dict[int, tuple[Account, ...]]:
-    """person id -> their accounts in Channel order (people without one are absent)."""
-    found: dict[int, list[Account]] = {}
-    for row in await rows_for_ids(fetch, _ACCOUNTS, person_ids):
-        reason = row["unreachable_reason"]
-        if row["unreachable_at"] is not None and reason is None:
-            reason = "refused"
-        linked = from_db(row["linked_at"]) if row["linked_at"] else None
-        found.setdefault(int(row["person_id"]), []).append(
-            Account(int(row["id"]), str(row["channel"]), int(row["user_id"]), row["username"], reason, linked)
-        )
-    return {
-        pid: tuple(sorted(accounts, key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel)))
-        for pid, accounts in found.items()
-    }
+def account_of(row: Row, id_column: str = "id") -> Account:
+    """The account in a row of `accounts` columns (its id under `id_column`)."""
+    reason = row["unreachable_reason"]
+    if row["unreachable_at"] is not None and reason is None:
+        reason = "refused"
+    linked = from_db(row["linked_at"]) if row["linked_at"] else None
+    return Account(int(row[id_column]), str(row["channel"]), int(row["user_id"]), row["username"], reason, linked)
+
+
+def in_channel_order(accounts: Iterable[Account]) -> tuple[Account, ...]:
+    return tuple(sorted(accounts, key=lambda a: (_ORDER.get(a.channel, len(_ORDER)), a.channel)))
 
 
 class AccountRepo:

@@ -8,16 +8,16 @@ decision by channel and data class only, so it can be exported for an inspector 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.accounts import accounts_of_people
+from storage.accounts import account_of, in_channel_order
 from storage.db import CURRENT_UPDATE, database_of, fetchone_in, raw
-from storage.dialect import Fetch, rows_for_ids
+from storage.dialect import rows_for_ids
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
@@ -67,7 +67,11 @@ class SendRecord:
     purpose: str = ""
 
 
-_REACH = "SELECT p.id, p.preferred_channel FROM persons p"
+# A person with their accounts, one row per account (or one without), grouped in `_reaches`.
+_REACH = (
+    "SELECT p.id, p.preferred_channel, a.id AS account_id, a.channel, a.user_id, a.username,"
+    " a.unreachable_reason, a.unreachable_at, a.linked_at FROM persons p LEFT JOIN accounts a ON a.person_id = p.id"
+)
 
 
 def _chosen(value: str | None) -> Channel | None:
@@ -77,12 +81,18 @@ def _chosen(value: str | None) -> Channel | None:
         return None
 
 
-async def _reaches(fetch: Fetch, rows: Sequence[Row]) -> dict[int, Reach]:
-    accounts = await accounts_of_people(fetch, [int(r["id"]) for r in rows])
+def _reaches(rows: Iterable[Row]) -> dict[int, Reach]:
+    first: dict[int, Row] = {}
+    accounts: dict[int, list[Account]] = {}
+    for row in rows:
+        pid = int(row["id"])
+        first.setdefault(pid, row)
+        if row["account_id"] is not None:
+            accounts.setdefault(pid, []).append(account_of(row, "account_id"))
     return {
-        int(r["id"]): Reach(person_id=r["id"], accounts=accounts.get(int(r["id"]), ()),
-                            chosen=_chosen(r["preferred_channel"]))
-        for r in rows
+        pid: Reach(person_id=pid, accounts=in_channel_order(accounts.get(pid, ())),
+                   chosen=_chosen(row["preferred_channel"]))
+        for pid, row in first.items()
     }
 
 
@@ -91,16 +101,14 @@ class MessengerRepo:
         self.db = database_of(db)
 
     async def reach(self, person_id: int) -> Reach | None:
-        rows = await self.db.fetchall(_REACH + " WHERE p.id = ?", (person_id,))
-        return (await _reaches(self.db.fetchall, rows)).get(person_id)
+        return _reaches(await self.db.fetchall(_REACH + " WHERE p.id = ?", (person_id,))).get(person_id)
 
     async def reaches(self, person_ids: Iterable[int]) -> dict[int, Reach]:
         """``reach`` for many people in one query (the sender routes a round of rows with it)."""
         ids = sorted(set(person_ids))
         if not ids:
             return {}
-        rows = await rows_for_ids(self.db.fetchall, _REACH + " WHERE p.id IN ({ids})", ids)
-        return await _reaches(self.db.fetchall, rows)
+        return _reaches(await rows_for_ids(self.db.fetchall, _REACH + " WHERE p.id IN ({ids})", ids))
 
     @staticmethod
     async def set_preferred(conn: Transaction, person_id: int, channel: Channel, now: datetime) -> bool:

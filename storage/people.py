@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from bot.channels import Channel
-from bot.domain.people import Person, class_sort_key
+from bot.domain.people import Account, Person, class_sort_key
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
-from storage.accounts import accounts_of_people
+from storage.accounts import account_of, in_channel_order
 from storage.db import database_of, fetchall_in, raw
 from storage.dialect import Fetch, returning_id, rows_for_ids
 from storage.sql import Row
@@ -30,8 +30,15 @@ class RosterRecord:
     children: frozenset[str]  # roster keys of the pupils a parent represents
 
 
-_PERSON_COLUMNS = "p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active"
-# Roles come as rows and are grouped here (string aggregation is spelled differently per engine).
+# A person with their roles and accounts in one query: each person's row comes once per (role,
+# account) pair (a few at most) and is grouped here, in the order the query gives the people.
+# String or JSON aggregation would give one row per person, but each engine spells it its own way.
+_PERSON_SELECT = (
+    "SELECT p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active, r.role,"
+    " a.id AS account_id, a.channel, a.user_id, a.username, a.unreachable_reason, a.unreachable_at, a.linked_at"
+    " FROM persons p LEFT JOIN person_roles r ON r.person_id = p.id LEFT JOIN accounts a ON a.person_id = p.id"
+)
+# Roles alone, for the readers that need no accounts (storage.ops, storage.year).
 _ROLES = "SELECT person_id, role FROM person_roles WHERE person_id IN ({ids})"
 
 
@@ -43,11 +50,18 @@ async def roles_of_people(fetch: Fetch, person_ids: Iterable[int]) -> dict[int, 
     return {pid: frozenset(roles) for pid, roles in found.items()}
 
 
-async def _people(fetch: Fetch, rows: Sequence[Row]) -> list[Person]:
-    """Persons of `_PERSON_COLUMNS` rows, in their order, with roles and accounts read on `fetch`."""
-    ids = [int(r["id"]) for r in rows]
-    roles = await roles_of_people(fetch, ids)
-    accounts = await accounts_of_people(fetch, ids)
+def _people(rows: Iterable[Row]) -> list[Person]:
+    """Persons of `_PERSON_SELECT` rows, in the order each first appears."""
+    first: dict[int, Row] = {}
+    roles: dict[int, set[str]] = {}
+    accounts: dict[int, dict[int, Account]] = {}
+    for row in rows:
+        pid = int(row["id"])
+        first.setdefault(pid, row)
+        if row["role"] is not None:
+            roles.setdefault(pid, set()).add(str(row["role"]))
+        if row["account_id"] is not None:
+            accounts.setdefault(pid, {})[int(row["account_id"])] = account_of(row, "account_id")
     return [
         Person(
             id=row["id"],
@@ -57,10 +71,10 @@ async def _people(fetch: Fetch, rows: Sequence[Row]) -> list[Person]:
             phone=row["phone"],
             lang=row["lang"],
             active=bool(row["active"]),
-            roles=roles.get(int(row["id"]), frozenset()),
-            accounts=accounts.get(int(row["id"]), ()),
+            roles=frozenset(roles.get(pid, ())),
+            accounts=in_channel_order(accounts.get(pid, {}).values()),
         )
-        for row in rows
+        for pid, row in first.items()
     ]
 
 
@@ -82,8 +96,7 @@ class PersonRepo:
         return await fetchall_in(self._conn, sql, params)
 
     async def _many(self, where: str, params: Sequence[Any] = ()) -> list[Person]:
-        rows = await self._fetchall(f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE {where}", params)
-        return await _people(self._fetchall, rows)
+        return _people(await self._fetchall(f"{_PERSON_SELECT} WHERE {where}", params))
 
     async def get(self, person_id: int) -> Person | None:
         found = await self._many("p.id = ?", (person_id,))
@@ -262,10 +275,7 @@ class PersonRepo:
     async def snapshot(conn: Connection) -> dict[str, RosterRecord]:
         """The roster as it is, keyed like an import, read inside the import's transaction."""
         conn = raw(conn)
-        people = await _people(
-            lambda sql, params: fetchall_in(conn, sql, params),
-            await fetchall_in(conn, f"SELECT {_PERSON_COLUMNS} FROM persons p WHERE p.active = 1"),
-        )
+        people = _people(await fetchall_in(conn, f"{_PERSON_SELECT} WHERE p.active = 1"))
         keys = {p.id: p.roster_key for p in people}
         links = await fetchall_in(conn, "SELECT parent_id, child_id FROM guardians")
         children: dict[int, set[str]] = {}

@@ -29,7 +29,7 @@ SQLITE_ONLY = {
     r"\bUPDATE\s+OR\s+\w+\b": "an UPDATE under a SAVEPOINT (storage/merge.py)",
     r"(?<![\w.])rowid\b": "the real key, or an explicit ORDER BY column",
     r"(?i)\bgroup_concat\s*\(": "rows grouped in Python (storage.people.roles_of_people)",
-    r"(?i)\bjson_\w+\s*\(": "rows grouped in Python (storage.accounts.accounts_of_people)",
+    r"(?i)\bjson_\w+\s*\(": "rows joined and grouped in Python (storage.people._people)",
     r"\bsqlite_master\b": "storage.dialect.tables / columns / references_to",
     r"(?i)\bPRAGMA\b|\bpragma_\w+\s*\(": "storage.dialect (schema reads, secure_delete)",
     r"\?\d": "one ? per value (the same value passed again)",
