@@ -49,6 +49,8 @@ CASES: dict[str, list[str]] = {
     "analysis": ["analysis", "--out", "analysis.pdf"],
     "purge": ["purge"],
     "subject-report": ["subject-report", "Морозов", "--out", "my-data.txt"],
+    # A one-school install (no DISTRICT_DIR) asked for the district's commands.
+    "district": ["district", "list"],
 }
 SKIPPED = {
     "sandbox": "an interactive session of the whole bot, tested in test_sandbox",
@@ -119,6 +121,7 @@ def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
     assert "Consent register written to consents.csv (3 rows)." in said("export-en")
     assert "Журнал отправок записан в sends.csv (0 строк)." in said("export-sends")
     assert "empty.txt: документ пуст." in said("consent")
+    assert "Район не настроен: укажите папку района в переменной DISTRICT_DIR" in said("district")
     assert "будет отправлено" in said("reminders")
     assert "нужно «ГГГГ-ММ-ДД ЧЧ:ММ»" in said("reminders-bad")
     assert "«нет» — это не класс" in said("print-bad")
