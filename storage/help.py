@@ -8,40 +8,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+# Tickets' and sessions' values are the domain's (bot/domain/help.py), re-exported for storage's callers.
+from bot.domain.help import TICKET_NOTICE_MARK as TICKET_NOTICE_MARK
+from bot.domain.help import TICKET_NOTICE_PREFIX as TICKET_NOTICE_PREFIX
+from bot.domain.help import Invitee as Invitee
+from bot.domain.help import ReminderKind as ReminderKind
+from bot.domain.help import Session as Session
+from bot.domain.help import SessionAudience as SessionAudience
+from bot.domain.help import Ticket as Ticket
+from bot.domain.help import TicketStatus as TicketStatus
+from bot.domain.help import ticket_notice_key as ticket_notice_key
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchone_in, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
-
-TicketStatus = Literal["open", "answered", "closed"]
-SessionAudience = Literal["teachers", "pupils", "parents", "everyone"]
-ReminderKind = Literal["evening", "hour"]
-
-# Dedupe keys of the outbox messages that carry a new ticket to an IT officer start with this;
-# a reply to such a message is matched back to its ticket through the outbox row.
-TICKET_NOTICE_PREFIX = "ticket:"
-TICKET_NOTICE_MARK = ":new:"
-
-
-def ticket_notice_key(ticket_id: int, officer_id: int) -> str:
-    return f"{TICKET_NOTICE_PREFIX}{ticket_id}{TICKET_NOTICE_MARK}{officer_id}"
-
-
-@dataclass(frozen=True)
-class Ticket:
-    id: int
-    asker_id: int
-    text: str
-    context: str | None
-    status: TicketStatus
-    answer: str | None
-    answers: int
-    answered_by: int | None
-    answered_at: datetime | None
-    closed_at: datetime | None
-    faq_extra_id: int | None
-    created_at: datetime
 
 
 def _ticket(row: Row) -> Ticket:
@@ -82,24 +63,6 @@ def _faq_extra(row: Row) -> FaqExtra:
     )
 
 
-@dataclass(frozen=True)
-class Session:
-    id: int
-    title: str
-    audience: SessionAudience
-    class_label: str | None
-    starts_at: datetime
-    place: str
-    created_by: int | None
-    evening_at: datetime | None
-    evening_done_at: datetime | None
-    hour_at: datetime | None
-    hour_done_at: datetime | None
-    cancelled_at: datetime | None
-    # The author confirmed the title and place name no one (migration 033): public, else personal.
-    public_text: bool = False
-
-
 def _session(row: Row) -> Session:
     return Session(
         id=row["id"],
@@ -116,14 +79,6 @@ def _session(row: Row) -> Session:
         cancelled_at=opt_from_db(row["cancelled_at"]),
         public_text=bool(row["public_text"]),
     )
-
-
-@dataclass(frozen=True)
-class Invitee:
-    session_id: int
-    person_id: int
-    rsvp: Literal["yes", "no"] | None
-    attended: bool | None
 
 
 def _invitee(row: Row) -> Invitee:

@@ -5,55 +5,20 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+# Surveys' values are the domain's (bot/domain/surveys.py), re-exported for storage's callers.
+from bot.domain.surveys import MIN_GROUP as MIN_GROUP
+from bot.domain.surveys import Answer as Answer
+from bot.domain.surveys import Respondent as Respondent
+from bot.domain.surveys import SurveyRow as SurveyRow
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage import dialect
 from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
-
-# A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
-MIN_GROUP = 5
-
-
-@dataclass(frozen=True)
-class SurveyRow:
-    id: int
-    title: str
-    template: str | None
-    spec: dict[str, Any]
-    plan_item: str | None
-    audience: str
-    audience_value: str
-    anonymous: bool
-    data_class: str
-    author_id: int | None
-    created_at: datetime
-    deadline: datetime
-    closed_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Respondent:
-    survey_id: int
-    person_id: int
-    role: str
-    class_label: str | None
-    finished_at: datetime | None
-
-
-@dataclass(frozen=True)
-class Answer:
-    question: int
-    value: Any
-    role: str | None
-    class_label: str | None
-    sheet: str
-    person_id: int | None = None  # a named (or still open) survey's; None once anonymised or purged
 
 
 def _survey(row: Row) -> SurveyRow:

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
+# A proof is the domain's value (bot/domain/plan.py), re-exported for storage's callers.
 from bot.domain.plan import Deadline, PlanItem
+from bot.domain.plan import Proof as Proof
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
-
-
-@dataclass(frozen=True)
-class Proof:
-    id: int
-    item_number: str
-    occurrence_key: str
-    person_id: int
-    kind: str
-    body: str | None
-    file_id: str | None
-    file_unique_id: str | None
-    file_name: str | None
-    status: str
-    created_at: datetime
-    reviewed_by: int | None
-    reviewed_at: datetime | None
-    review_comment: str | None
 
 
 def _item(row: Row) -> PlanItem:

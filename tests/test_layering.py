@@ -489,16 +489,6 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "send_log_export.py": "SendRecord record",
     "status.py": "DestructionRepo statics; DbBackup, JournalBackup records",
     "surveys.py": "SurveyRepo statics, cancel_reminders; Respondent, SurveyRow, Payload records",
-    "surveys_findings.py": "SurveyRow record; MIN_GROUP",
-    "surveys_nudges.py": "CodeRepo, ConsentRepo, SurveyRepo statics; SurveyRow, Payload records",
-    "surveys_results.py": "SurveyRow record; MIN_GROUP",
-    "surveys_tally.py": "Answer, SurveyRow records; MIN_GROUP",
-    "surveys_xlsx.py": "MIN_GROUP",
-    "task_actions.py": "TaskRepo statics; Proof, Payload records",
-    "tasks.py": "Proof record",
-    "tickets.py": "HelpRepo statics, ticket_notice_key; Ticket, Payload records",
-    "tickets_escalation.py": "Ticket, Payload records",
-    "training.py": "HelpRepo statics; Invitee, Session, SessionAudience, Payload records",
 }
 # Repositories whose transaction-side methods services still call by class name
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 DEADLINE_KINDS: tuple[str, ...] = (
     "date",
@@ -49,3 +49,21 @@ class Plan:
             if item.number == number:
                 return item
         raise KeyError(number)
+
+
+@dataclass(frozen=True)
+class Proof:
+    id: int
+    item_number: str
+    occurrence_key: str
+    person_id: int
+    kind: str
+    body: str | None
+    file_id: str | None
+    file_unique_id: str | None
+    file_name: str | None
+    status: str
+    created_at: datetime
+    reviewed_by: int | None
+    reviewed_at: datetime | None
+    review_comment: str | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 Kind = Literal["single", "multi", "scale", "number", "text"]
@@ -141,3 +142,43 @@ def first_open(questions: list[Question], answers: dict[int, Any]) -> int | None
 def share(part: int, whole: int) -> int:
     """A share in whole percent."""
     return round(100 * part / whole) if whole else 0
+
+
+# A class or role group smaller than this is never shown, nor kept on an anonymous survey's answers.
+MIN_GROUP = 5
+
+
+@dataclass(frozen=True)
+class SurveyRow:
+    id: int
+    title: str
+    template: str | None
+    spec: dict[str, Any]
+    plan_item: str | None
+    audience: str
+    audience_value: str
+    anonymous: bool
+    data_class: str
+    author_id: int | None
+    created_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Respondent:
+    survey_id: int
+    person_id: int
+    role: str
+    class_label: str | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: int
+    value: Any
+    role: str | None
+    class_label: str | None
+    sheet: str
+    person_id: int | None = None  # a named (or still open) survey's; None once anonymised or purged

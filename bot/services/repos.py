@@ -16,10 +16,12 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from bot.channels import Channel, DataClass
+from bot.domain.help import Invitee, ReminderKind, Session, SessionAudience, Ticket
 from bot.domain.ledger import LedgerRow, NewDecision, Version
 from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person
-from bot.domain.plan import Deadline, PlanItem
+from bot.domain.plan import Deadline, PlanItem, Proof
+from bot.domain.surveys import Answer, Respondent, SurveyRow
 from bot.unit_of_work import Connection, Transaction
 from storage import chain
 from storage.access_log import AccessRow
@@ -28,14 +30,12 @@ from storage.analysis import EditedTasks
 from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
 from storage.consent_destruction import Destruction
 from storage.consent_form import Original, Read
-from storage.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
+from storage.help import FaqExtra
 from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
 from storage.people import RosterRecord
 from storage.retention import Candidate
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
-from storage.surveys import Answer, Respondent, SurveyRow
-from storage.tasks import Proof
 from storage.tokens import LinkToken
 from storage.year import ArchiveCheck, PersonClass, YearRecord
 

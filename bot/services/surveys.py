@@ -23,6 +23,8 @@ from bot.domain.people import Person
 from bot.domain.surveys import (
     AudienceKind,
     Question,
+    Respondent,
+    SurveyRow,
     SurveySpec,
     choice_value,
     finished,
@@ -36,7 +38,7 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.repos import People, Surveys
 from bot.services.surveys_spec import load_templates
-from storage.surveys import Respondent, SurveyRow, cancel_reminders
+from storage.surveys import cancel_reminders
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -15,10 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.domain.surveys import Question, questions_of, share
+from bot.domain.surveys import MIN_GROUP, Question, SurveyRow, questions_of, share
 from bot.i18n import Translator
 from bot.services.repos import AckCampaigns, People, Surveys
-from storage.surveys import MIN_GROUP, SurveyRow
 
 if TYPE_CHECKING:
     from bot.unit_of_work import UnitOfWork

@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.messages import Payload
 from bot.domain.people import Person
-from bot.domain.surveys import questions_of
+from bot.domain.surveys import SurveyRow, questions_of
 from bot.services.repos import ConsentLedger, InvitationCodes, People, PlanRecords, Surveys
 from bot.services.task_actions import ProofInput, Refused
 from bot.unit_of_work import Connection
-from storage.surveys import SurveyRow
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig

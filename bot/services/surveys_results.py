@@ -16,14 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.domain.people import Person
-from bot.domain.surveys import questions_of, share
+from bot.domain.surveys import MIN_GROUP, SurveyRow, questions_of, share
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind
 from bot.services.chart import _RENDER_LOCK, _ensure_fonts
 from bot.services.repos import Surveys
 from bot.services.surveys_tally import Results, group_results, tally
 from bot.services.surveys_xlsx import render_xlsx
-from storage.surveys import MIN_GROUP, SurveyRow
 
 if TYPE_CHECKING:
     from bot.services.access_log import AccessLog

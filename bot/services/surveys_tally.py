@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.domain.people import class_sort_key
-from bot.domain.surveys import Question, share
-from storage.surveys import MIN_GROUP, Answer, SurveyRow
+from bot.domain.surveys import MIN_GROUP, Answer, Question, SurveyRow, share
 
 
 @dataclass(frozen=True)

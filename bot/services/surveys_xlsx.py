@@ -14,11 +14,11 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from bot.domain.surveys import MIN_GROUP
 from bot.i18n import Translator
 from bot.services.exports import xlsx_append
 from bot.services.surveys_tally import GroupResult, QuestionResult, Results
 from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_a4, fit_rows, new_workbook
-from storage.surveys import MIN_GROUP
 
 if TYPE_CHECKING:
     from openpyxl.worksheet.worksheet import Worksheet

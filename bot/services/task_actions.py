@@ -12,13 +12,12 @@ from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
 from bot.domain.calendar import deadline_words
 from bot.domain.messages import Payload
 from bot.domain.people import Person
-from bot.domain.plan import Deadline, PlanItem
+from bot.domain.plan import Deadline, PlanItem, Proof
 from bot.russian import Named
 from bot.services.plan import ROLE_CODES
 from bot.services.repos import People, PlanRecords
 from bot.services.tasks import Snapshot, Task, esc, shorten, task_label
 from bot.unit_of_work import Transaction
-from storage.tasks import Proof
 
 if TYPE_CHECKING:
 

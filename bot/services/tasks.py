@@ -16,10 +16,9 @@ from typing import TYPE_CHECKING
 from bot.domain.access import REVIEWER_ROLES
 from bot.domain.calendar import Occurrence, Quarter, occurrences
 from bot.domain.people import Person
-from bot.domain.plan import PlanItem
+from bot.domain.plan import PlanItem, Proof
 from bot.i18n import Translator
 from bot.services.repos import OpsRecords, People, PlanRecords
-from storage.tasks import Proof
 
 if TYPE_CHECKING:
     from bot.config import SchoolConfig

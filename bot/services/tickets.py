@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE, faq_audiences
+from bot.domain.help import Ticket, ticket_notice_key
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
 from bot.services.repos import People, Tickets
-from storage.help import Ticket, ticket_notice_key
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -16,6 +16,7 @@ from datetime import datetime
 from bot.clock import Clock
 from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLE
+from bot.domain.help import Ticket
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Catalog, Translator
@@ -23,7 +24,6 @@ from bot.russian import Named
 from bot.services.outbox import Outbox
 from bot.services.repos import People, Tickets
 from bot.unit_of_work import UnitOfWork
-from storage.help import Ticket
 
 DIRECTOR_ROLE = "director"
 LIST_LIMIT = 20

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.channels import DataClass
 from bot.domain.access import TEACHER_ROLES
+from bot.domain.help import Invitee, Session, SessionAudience
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import DEFAULT_LANG, Translator
@@ -28,7 +29,6 @@ from bot.services.repos import People, TrainingSessions
 from bot.services.roster import RowError
 from bot.services.tabular import Row, TableError, load_table
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table
-from storage.help import Invitee, Session, SessionAudience
 
 if TYPE_CHECKING:
 
