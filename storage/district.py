@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiosqlite
 import psycopg
@@ -445,11 +446,21 @@ class SchoolStores:
             return True
         if self.url is None:
             return False
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(
-                "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema_name(key),)
-            )
-            return await cur.fetchone() is not None
+        try:
+            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                cur = await conn.execute(
+                    "SELECT 1 FROM information_schema.schemata WHERE schema_name = %s", (schema_name(key),)
+                )
+                return await cur.fetchone() is not None
+        except psycopg.Error as exc:
+            raise StorageError(self._unreachable(exc)) from None
+
+    def _unreachable(self, exc: BaseException) -> str:
+        # The server's reason, never the URL's password.
+        assert self.url is not None
+        text = str(exc).strip()
+        secret = urlsplit(self.url).password
+        return f"database {redact(self.url)}: {text.replace(secret, '***') if secret else text}"
 
     async def create(self, key: str) -> None:
         """The school's store with every migration applied (its folder too)."""
@@ -467,8 +478,11 @@ class SchoolStores:
         """Undo `create` (a school whose registry row could not be written): its folder and schema."""
         shutil.rmtree(school_folder(self.district_dir, key), ignore_errors=True)
         if self.url is not None:
-            async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(key)}" CASCADE')
+            try:
+                async with await psycopg.AsyncConnection.connect(self.url, autocommit=True, connect_timeout=10) as conn:
+                    await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(key)}" CASCADE')
+            except psycopg.Error as exc:
+                raise StorageError(self._unreachable(exc)) from None
 
 
 # --- what the district role sees of one school's store -------------------------------------------------

@@ -242,3 +242,13 @@ def test_a_schools_admin_token_makes_an_it_officer_of_that_school_only(
             return in_alpha is not None and in_alpha.has_role("it_officer"), in_beta is not None
 
     assert asyncio.run(start()) == (True, False)
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(
+    district_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://schoolbot:s3cret-pw@127.0.0.1:1/district")
+    code, out, err = add(capsys, tmp_path, "alpha", "Альфа")
+    assert code == 2 and "s3cret-pw" not in out + err and "Traceback" not in err
+    assert "127.0.0.1" in err
+    assert not (district_dir / "schools" / "alpha").exists()
