@@ -3,25 +3,15 @@ migration 027 refuse UPDATE and DELETE, so the only writer is `AccessLogRepo.app
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 
+# These values are the domain's (bot/domain/access_log.py), re-exported for storage's callers.
+from bot.domain.access_log import AccessRow as AccessRow
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class AccessRow:
-    id: int
-    at: datetime
-    actor: int | None
-    channel: str
-    kind: str
-    object_id: str | None
-    due_on: date | None
 
 
 def _row(row: Row) -> AccessRow:

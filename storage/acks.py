@@ -3,46 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 
+# These values are the domain's (bot/domain/acks.py), re-exported for storage's callers.
+from bot.domain.acks import Campaign as Campaign
+from bot.domain.acks import Confirmation as Confirmation
+from bot.domain.acks import Target as Target
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.db import database_of, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class Campaign:
-    id: int
-    title: str
-    body: str
-    file_name: str | None
-    sha256: str
-    plan_item: str | None
-    audience: str
-    author_id: int | None
-    created_at: datetime
-    # The author confirmed its title and text (or document) name no one (migration 033): public,
-    # else personal.
-    public_title: bool = False
-
-
-@dataclass(frozen=True)
-class Target:
-    person_id: int
-    role: str
-    class_label: str | None  # "5А" or "5А,6Б" for a parent of children in two classes
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    person_id: int
-    sha256: str
-    confirmed_at: datetime
-    channel: str
-
 
 _COLUMNS = "id, title, body, file_name, sha256, plan_item, audience, author_id, created_at, public_title"
 

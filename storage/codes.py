@@ -7,82 +7,25 @@ here logs a row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
+# Codes' values are the domain's (bot/domain/codes.py), re-exported for storage's callers.
+from bot.domain.codes import ROLE_GROUPS as ROLE_GROUPS
+from bot.domain.codes import Code as Code
+from bot.domain.codes import FunnelCounts as FunnelCounts
+from bot.domain.codes import NewCode as NewCode
+from bot.domain.codes import NudgeCandidate as NudgeCandidate
+from bot.domain.codes import RoleGroup as RoleGroup
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
 
-RoleGroup = Literal["staff", "parent", "student"]
-ROLE_GROUPS: tuple[RoleGroup, ...] = ("staff", "parent", "student")
-
 _COLUMNS = (
     "id, person_id, role, class_label, code, status, source, created_at, ended_at, activated_at, activated_via"
 )
-
-
-@dataclass(frozen=True)
-class Code:
-    id: int
-    person_id: int
-    role: str
-    class_label: str | None
-    code: str
-    status: str
-    source: str
-    created_at: datetime
-    ended_at: datetime | None
-    activated_at: datetime | None
-    activated_via: str | None
-
-    @property
-    def active(self) -> bool:
-        return self.status == "active"
-
-    def __repr__(self) -> str:
-        # Never let the secret reach a log line or an assertion dump by accident.
-        return f"Code(id={self.id}, person_id={self.person_id}, role={self.role!r}, status={self.status!r})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class NewCode:
-    """One row of a codes import, matched to a roster person."""
-
-    person_id: int
-    role: str
-    class_label: str | None
-    code: str
-
-    def __repr__(self) -> str:
-        return f"NewCode(person_id={self.person_id}, role={self.role!r})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class NudgeCandidate:
-    """An active, not activated code whose card reached `recipient_id`: how many activation nudges
-    followed, and `since`, the newest nudge (the card's first send before any)."""
-
-    code_id: int
-    recipient_id: int
-    nudges: int
-    since: datetime
-
-
-@dataclass(frozen=True)
-class FunnelCounts:
-    class_label: str | None
-    role: str
-    imported: int
-    delivered: int
-    activated: int
 
 
 def _code(row: Row) -> Code:

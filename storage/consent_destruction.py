@@ -4,41 +4,16 @@ confirmed the destruction, all append-only. Reads take the caller's connection."
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 
+# These values are the domain's (bot/domain/destruction.py), re-exported for storage's callers.
+from bot.domain.destruction import Confirmation as Confirmation
+from bot.domain.destruction import Destruction as Destruction
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchall_in, fetchone_in, raw
 from storage.dialect import returning_id
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    by: int | None          # persons.id; None from the command line
-    channel: str            # telegram, max or cli
-    at: datetime
-
-
-@dataclass(frozen=True)
-class Destruction:
-    id: int
-    child_id: int
-    receipt_id: str
-    opened_at: datetime
-    due_on: date
-    reminders: int                       # how many reminders went out
-    last_reminder_at: datetime | None
-    confirmed: Confirmation | None
-    subject_name: str | None = None        # as the act prints them, kept past the purge
-    subject_class: str | None = None
-    representatives: str | None = None
-
-    @property
-    def open(self) -> bool:
-        return self.confirmed is None
-
 
 _SELECT = (
     "SELECT d.*,"

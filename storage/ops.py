@@ -13,36 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# These values are the domain's (bot/domain/ops.py), re-exported for storage's callers.
+from bot.domain.ops import DbBackup as DbBackup
+from bot.domain.ops import JournalBackup as JournalBackup
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import dialect
 from storage.db import database_of, raw
 from storage.people import roles_of_people
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class JournalBackup:
-    id: int
-    school_year: int
-    quarter: int
-    medium_label: str
-    photo_file_id: str | None
-    logged_by: int | None
-    logged_by_name: str | None
-    logged_at: datetime
-
-
-@dataclass(frozen=True)
-class DbBackup:
-    id: int
-    path: str
-    size_bytes: int
-    ok: bool
-    detail: str | None
-    local_day: str
-    taken_at: datetime
-
 
 # --- journal backups (item 16) ---------------------------------------------------------------
 

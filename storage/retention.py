@@ -14,40 +14,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+# These values are the domain's (bot/domain/retention.py), re-exported for storage's callers.
+from bot.domain.retention import BACKUP as BACKUP
+from bot.domain.retention import KINDS as KINDS
+from bot.domain.retention import LEFT as LEFT
+from bot.domain.retention import WITHDRAWAL as WITHDRAWAL
+from bot.domain.retention import Candidate as Candidate
+from bot.domain.retention import DestructionRecord as DestructionRecord
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import dialect
 from storage.db import database_of, fetchone_in, raw
 from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
-
-LEFT = "left"
-WITHDRAWAL = "withdrawal"
-BACKUP = "backup"
-
-# What a purge removes, in the order the dry run names it (the service has a word for each).
-KINDS = (
-    "phone", "accounts", "codes", "tickets", "conversation", "messages", "links", "surveys", "family", "name",
-)
-
-
-@dataclass(frozen=True)
-class Candidate:
-    person_id: int
-    reason: str  # LEFT or WITHDRAWAL
-    since: datetime  # when the person left, or the withdrawal's time
-    withdrawal_row: int | None = None
-
-
-@dataclass(frozen=True)
-class DestructionRecord:
-    id: int
-    at: datetime
-    reason: str
-    person_id: int | None
-    withdrawal_row: int | None
-    what: dict[str, object]
-    actor: int | None
-    channel: str
 
 
 @dataclass(frozen=True)

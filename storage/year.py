@@ -4,54 +4,21 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+# These values are the domain's (bot/domain/year.py), re-exported for storage's callers.
+from bot.domain.year import ARCHIVE_STEPS as ARCHIVE_STEPS
+from bot.domain.year import ArchiveCheck as ArchiveCheck
+from bot.domain.year import PersonClass as PersonClass
+from bot.domain.year import PromotionMove as PromotionMove
+from bot.domain.year import RosterPerson as RosterPerson
+from bot.domain.year import YearRecord as YearRecord
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.db import database_of, fetchall_in, fetchone_in, raw
 from storage.people import roles_of_people
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
-
-ARCHIVE_STEPS = ("printed", "laced", "sealed", "signed", "handed")
-
-
-@dataclass(frozen=True)
-class YearRecord:
-    year: int
-    quarters: list[tuple[date, date]]
-    holidays: list[date]
-    report: dict[str, Any]
-    applied_at: datetime
-
-
-@dataclass(frozen=True)
-class PromotionMove:
-    person_id: int
-    from_class: str | None
-    to_class: str | None
-    reason: str
-
-
-@dataclass(frozen=True)
-class PersonClass:
-    """What the new year needs of a person: id, name, class, roles, whether active."""
-
-    id: int
-    roster_key: str
-    full_name: str
-    class_label: str | None
-    roles: frozenset[str]
-
-
-@dataclass(frozen=True)
-class ArchiveCheck:
-    class_label: str
-    step: str
-    person_id: int
-    person_name: str
-    done_at: datetime
 
 
 def _year(row: Row) -> YearRecord:
@@ -63,13 +30,6 @@ def _year(row: Row) -> YearRecord:
         report=json.loads(row["report"]),
         applied_at=from_db(row["applied_at"]),
     )
-
-
-@dataclass(frozen=True)
-class RosterPerson:
-    id: int
-    full_name: str
-    roles: frozenset[str]
 
 
 class YearRepo:

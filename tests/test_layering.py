@@ -464,30 +464,20 @@ def test_services_read_through_the_repository_protocols() -> None:
 # stale entry, so the list only shrinks). "records" are plain dataclasses still defined in storage
 # (they move to a storage-free module); "statics" are a repository's writes called by class name.
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
-    "access_log.py": "AccessLogRepo statics; AccessRow record",
-    "acks.py": "AckRepo statics; Campaign, Target, Payload, Kind records",
-    "archive.py": "ArchiveCheck, Payload records; ARCHIVE_STEPS",
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
     "broadcast.py": "DeliveryRepo statics; Progress, Payload records",
-    "codes.py": "CodeRepo statics; Code, NewCode, Payload records",
-    "codes_import.py": "CodeRepo statics; Code, NewCode records",
-    "codes_nudges.py": "CodeRepo, ConsentRepo, OutboxRepo statics; Code, Payload records",
     "codes_print.py": "storage.db.quiet_statement_log; FunnelCounts record",
     "consent.py": "CodeRepo, ConsentRepo, ConsentFormRepo statics; consent records",
     "consent_evidence.py": "ConsentRepo, ConsentFormRepo statics; storage.chain hashing; LedgerRow",
     "consent_gate.py": "ConsentRepo, ConsentFormRepo, PersonRepo statics; consent records",
-    "consent_withdrawal.py": "CodeRepo, ConsentRepo, DestructionRepo statics; records",
     "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
     "ledger.py": "ConsentRepo statics; storage.chain hashing; Payload",
     "onboarding.py": "AccountRepo, MessengerRepo, PersonRepo, TokenRepo statics; storage.merge",
     "ports.py": "Code record",
     "repos.py": "the record types the Protocols return",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
-    "retention.py": "RetentionRepo statics; Candidate record; kinds",
     "roster.py": "PersonRepo statics; RosterRecord, RosterPerson records",
-    "school_year.py": "ConsentRepo statics; storage.year's records",
     "send_log_export.py": "SendRecord record",
-    "status.py": "DestructionRepo statics; DbBackup, JournalBackup records",
     "surveys.py": "SurveyRepo statics, cancel_reminders; Respondent, SurveyRow, Payload records",
 }
 # Repositories whose transaction-side methods services still call by class name

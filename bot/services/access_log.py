@@ -24,11 +24,11 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.domain.access_log import AccessRow
 from bot.i18n import Translator
 from bot.services.exports import write_private, xlsx_append
 from bot.services.repos import AccessLogRecords
 from bot.services.xlsx import FONT_NAME, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
-from storage.access_log import AccessRow
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels import DataClass
 from bot.domain.access import SURVEY_AUTHOR_ROLES
+from bot.domain.acks import Campaign, Target
 from bot.domain.messages import Kind, Payload
 from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import share
@@ -29,7 +30,6 @@ from bot.services.broadcast import Audience
 from bot.services.repos import AckCampaigns, People
 from bot.services.surveys import main_role
 from bot.services.task_actions import ProofInput, Refused
-from storage.acks import Campaign, Target
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING
 from bot.channels import DataClass
 from bot.domain.messages import Payload
 from bot.domain.people import Person
+from bot.domain.year import ARCHIVE_STEPS, ArchiveCheck
 from bot.i18n import Translator
 from bot.paths import CONTENT_DIR
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import People, YearRecords
 from bot.services.wrapping import wrap_text
-from storage.year import ARCHIVE_STEPS, ArchiveCheck
 
 if TYPE_CHECKING:
     from bot.clock import Clock

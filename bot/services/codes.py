@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.channels import DataClass
 from bot.domain.access import STAFF_ROLES
+from bot.domain.codes import Code, NewCode
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
@@ -39,7 +40,6 @@ from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.repos import InvitationCodes, People
 from bot.unit_of_work import Connection, Transaction
-from storage.codes import Code, NewCode
 
 if TYPE_CHECKING:
 

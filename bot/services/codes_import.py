@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from bot.domain.codes import Code, NewCode
 from bot.domain.people import Person
 from bot.services.codes import _NO, _YES, BASE_ALIASES, normalize_code, parse_group
 from bot.services.imports import Importer, ImportOptions, ImportOutcome, table_error
@@ -12,7 +13,6 @@ from bot.services.people_text import clean_name, name_key, normalize_class
 from bot.services.repos import InvitationCodes, People
 from bot.services.roster import RowError
 from bot.services.tabular import Limits, TableError, load_table
-from storage.codes import Code, NewCode
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from bot.channels import DataClass
+from bot.domain.codes import Code
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.russian import Named
@@ -17,7 +18,6 @@ from bot.services.codes import MAX_NUDGES, NUDGE_INTERVAL
 from bot.services.consent import nudge_key
 from bot.services.repos import ConsentLedger, InvitationCodes, OutboxQueue, People
 from bot.unit_of_work import Transaction
-from storage.codes import Code
 
 if TYPE_CHECKING:
 

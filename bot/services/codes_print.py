@@ -6,6 +6,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from bot.domain.codes import FunnelCounts
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
@@ -15,7 +16,6 @@ from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData
 from bot.services.repos import InvitationCodes, People
-from storage.codes import FunnelCounts
 from storage.db import quiet_statement_log as quiet_statement_log  # the codes capability's set-up (bot/capabilities.py)
 
 if TYPE_CHECKING:

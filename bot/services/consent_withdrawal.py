@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from bot.channels import DataClass
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import DESTRUCTION_DAYS
+from bot.domain.destruction import Destruction
 from bot.domain.ledger import LedgerRow
 from bot.domain.messages import Payload
 from bot.domain.people import Person
@@ -38,7 +39,6 @@ from bot.services.consent_pdf import Para, render
 from bot.services.exports import write_private
 from bot.services.repos import ConsentLedger, Destructions, InvitationCodes, People
 from bot.unit_of_work import Transaction
-from storage.consent_destruction import Destruction
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -16,28 +16,29 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from bot.channels import Channel, DataClass
+from bot.domain.access_log import AccessRow
+from bot.domain.acks import Campaign, Confirmation, Target
+from bot.domain.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
+from bot.domain.destruction import Destruction
 from bot.domain.help import Invitee, ReminderKind, Session, SessionAudience, Ticket
 from bot.domain.ledger import LedgerRow, NewDecision, Version
 from bot.domain.messages import Kind, Payload
+from bot.domain.ops import DbBackup, JournalBackup
 from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem, Proof
+from bot.domain.retention import Candidate
 from bot.domain.surveys import Answer, Respondent, SurveyRow
+from bot.domain.year import ArchiveCheck, PersonClass, YearRecord
 from bot.unit_of_work import Connection, Transaction
 from storage import chain
-from storage.access_log import AccessRow
-from storage.acks import Campaign, Confirmation, Target
 from storage.analysis import EditedTasks
-from storage.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
-from storage.consent_destruction import Destruction
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra
 from storage.messengers import Reach, SendRecord
-from storage.ops import Attendance, DbBackup, JournalBackup, PersonRow
+from storage.ops import Attendance, PersonRow
 from storage.people import RosterRecord
-from storage.retention import Candidate
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from storage.tokens import LinkToken
-from storage.year import ArchiveCheck, PersonClass, YearRecord
 
 
 class People(Protocol):

@@ -30,11 +30,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.domain.retention import BACKUP, KINDS, Candidate
 from bot.i18n import Translator
 from bot.services.access_log import current_accessor
 from bot.services.backup import expired
 from bot.services.repos import RetentionRecords
-from storage.retention import BACKUP, KINDS, Candidate
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.domain.access import STAFF_ROLES
+from bot.domain.year import RosterPerson
 from bot.services.people_text import (
     clean_name,
     name_key,
@@ -19,7 +20,6 @@ from bot.services.people_text import (
 )
 from bot.services.tabular import Limits, TableError, read_table
 from bot.unit_of_work import UnitOfWork
-from storage import year as year_repo
 from storage.people import PersonRepo, RosterRecord
 from storage.year import YearRepo
 
@@ -236,10 +236,10 @@ def _plan(
     records: list[RosterRecord],
     extras: Mapping[str, RowExtra],
     current: Mapping[str, RosterRecord],
-    people: Mapping[str, year_repo.RosterPerson],
+    people: Mapping[str, RosterPerson],
     resolutions: Mapping[str, str],
     actor_id: int | None,
-) -> tuple[dict[str, str], list[year_repo.RosterPerson]]:
+) -> tuple[dict[str, str], list[RosterPerson]]:
     """The whole comparison of the file with the roster, filling `report`; returns the moves
     (existing key -> incoming key) and who would be deactivated. Pure Python over every row, so it
     runs in a worker thread: on a 20,000-row file it is the one long step of an import."""

@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING
 
 from bot.config import QuarterSpec, SchoolYear, apply_year_override
 from bot.domain.calendar import Quarter, occurrences
+from bot.domain.year import PersonClass
 from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.people_text import name_key, normalize_class
 from bot.services.repos import ConsentLedger, PlanRecords, YearRecords
 from bot.unit_of_work import Connection
-from storage import year as repo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -241,7 +241,7 @@ class SchoolYearService:
             for old in mapping.classes:
                 if old not in known_classes and not any(p.class_label == old for p in people):
                     raise YearError("mapping_unknown_class", value=old)
-            moves: list[tuple[repo.PersonClass, str | None]] = []
+            moves: list[tuple[PersonClass, str | None]] = []
             for cls in sorted(known_classes, key=_class_order):
                 target = promote_class(cls, mapping)
                 if target is None:

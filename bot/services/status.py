@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, TypeVar
 from bot.channels import Channel
 from bot.domain.access import MANAGER_ROLES
 from bot.domain.calendar import Quarter
+from bot.domain.ops import DbBackup, JournalBackup
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.consent_gate import conflicts, covered_children
 from bot.services.repos import Destructions, InvitationCodes, OpsRecords
 from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
-from storage.ops import DbBackup, JournalBackup
 
 if TYPE_CHECKING:
     from bot.clock import Clock
