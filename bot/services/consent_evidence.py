@@ -16,6 +16,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.domain import chain
 from bot.domain.ledger import LedgerRow
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
@@ -23,7 +24,6 @@ from bot.services.consent_pdf import Para, render
 from bot.services.consent_registers import account_of
 from bot.services.exports import write_private
 from bot.services.repos import ConsentForms, ConsentLedger, People
-from storage import chain
 
 if TYPE_CHECKING:
     from bot.clock import Clock

@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from html import escape
 from typing import TYPE_CHECKING
 
+from bot.domain import chain
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.messages import Payload
 from bot.i18n import Translator
 from bot.services.repos import People
 from bot.unit_of_work import UnitOfWork
-from storage import chain
 from storage.consent import ConsentRepo
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from bot.channels import Channel, DataClass
+from bot.domain import chain
 from bot.domain.access_log import AccessRow
 from bot.domain.acks import Campaign, Confirmation, Target
 from bot.domain.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
@@ -30,7 +31,6 @@ from bot.domain.retention import Candidate
 from bot.domain.surveys import Answer, Respondent, SurveyRow
 from bot.domain.year import ArchiveCheck, PersonClass, YearRecord
 from bot.unit_of_work import Connection, Transaction
-from storage import chain
 from storage.analysis import EditedTasks
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra
