@@ -237,11 +237,11 @@ class SurveyRepo:
         )
         await conn.execute("DELETE FROM survey_reminders WHERE survey_id = ?", (survey.id,))
 
-
-async def cancel_reminders(conn: Transaction, survey_id: int, person_id: int) -> None:
-    """A reminder still waiting in the outbox is dropped once its person has answered."""
-    conn = raw(conn)
-    await conn.execute(
-        "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
-        (f"survey:{survey_id}:remind:{person_id}:%",),
-    )
+    @staticmethod
+    async def cancel_reminders(conn: Transaction, survey_id: int, person_id: int) -> None:
+        """A reminder still waiting in the outbox is dropped once its person has answered."""
+        conn = raw(conn)
+        await conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE status = 'pending' AND dedupe_key LIKE ?",
+            (f"survey:{survey_id}:remind:{person_id}:%",),
+        )

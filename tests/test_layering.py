@@ -467,7 +467,6 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
     "broadcast.py": "DeliveryRepo statics; Progress, Payload records",
     "codes_print.py": "storage.db.quiet_statement_log; FunnelCounts record",
-    "consent.py": "CodeRepo, ConsentRepo, ConsentFormRepo statics; consent records",
     "consent_gate.py": "ConsentRepo, ConsentFormRepo, PersonRepo statics; consent records",
     "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
     "ledger.py": "ConsentRepo statics in check(), a function handed a connection alone",
@@ -477,7 +476,6 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
     "roster.py": "PersonRepo statics; RosterRecord, RosterPerson records",
     "send_log_export.py": "SendRecord record",
-    "surveys.py": "SurveyRepo statics, cancel_reminders; Respondent, SurveyRow, Payload records",
 }
 # Repositories whose transaction-side methods services still call by class name
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per
@@ -490,7 +488,6 @@ STATIC_REASONS: dict[str, str] = {
     "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
 STATIC_CALLS_LEFT: dict[str, set[str]] = {
-    "consent.py": {"ConsentRepo"},
     "consent_gate.py": {"ConsentFormRepo", "ConsentRepo", "PersonRepo"},
     "district.py": {"ConsentRepo"},
     "ledger.py": {"ConsentRepo"},

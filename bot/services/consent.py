@@ -31,7 +31,6 @@ from bot.russian import Named
 from bot.services.consent_gate import code_clearances, new_receipt_id
 from bot.services.repos import ConsentForms, ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction, UnitOfWork
-from storage.consent import ConsentRepo
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,10 +72,6 @@ def sha256_text(text: str) -> str:
 
 def shipped_template(lang: str = "ru") -> str:
     return (DOC_DIR / f"{lang}.md").read_text(encoding="utf-8")
-
-
-async def current_or_none(db: UnitOfWork) -> Version | None:
-    return await ConsentRepo.current_version(db.conn)
 
 
 class _Unknown:

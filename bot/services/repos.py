@@ -318,6 +318,10 @@ class Surveys(Protocol):
         that class (role) answered; the respondents keep only whether they finished, not when."""
         ...
 
+    async def cancel_reminders(self, conn: Transaction, survey_id: int, person_id: int) -> None:
+        """A reminder still waiting in the outbox is dropped once its person has answered."""
+        ...
+
 
 class OpsRecords(Protocol):
     """The ops tables as the status, the report, the plan's tasks, the nightly backup and the ops

@@ -38,7 +38,6 @@ from bot.i18n import Translator
 from bot.russian import Named
 from bot.services.repos import People, Surveys
 from bot.services.surveys_spec import load_templates
-from storage.surveys import cancel_reminders
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -256,7 +255,7 @@ class SurveysService:
             await self.survey_repo.put_answer(conn, survey_id, respondent, question, value, now)
             finished_now = done and await self.survey_repo.mark_finished(conn, survey_id, person.id, now)
             if finished_now:
-                await cancel_reminders(conn, survey_id, person.id)
+                await self.survey_repo.cancel_reminders(conn, survey_id, person.id)
         return AnswerResult("ok", survey, answers, finished_now)
 
     async def _question(self, person: Person, survey_id: int, question: int) -> tuple[AnswerResult, Question | None]:
