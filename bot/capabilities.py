@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 from bot.modpath import resolve
 from bot.services.acks import RENDERER as ACK_RENDERER
 from bot.services.codes import CARD_RENDERER
-from bot.services.codes_print import quiet_statement_log
 from bot.services.imports import Importer
 from bot.services.ports import ConsentGivenListener, PersonLinkedListener, Renderer
 from bot.services.training import RENDERER as TRAINING_RENDERER
 from bot.wiring import Services
+from storage.db import quiet_statement_log  # the codes capability's set-up: no code in the driver's log
 
 if TYPE_CHECKING:
     from aiogram import Router

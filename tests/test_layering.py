@@ -466,7 +466,6 @@ def test_services_read_through_the_repository_protocols() -> None:
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
     "broadcast.py": "DeliveryRepo statics; Progress, Payload records",
-    "codes_print.py": "storage.db.quiet_statement_log; FunnelCounts record",
     "consent_gate.py": "ConsentRepo, ConsentFormRepo, PersonRepo statics; consent records",
     "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
     "ledger.py": "ConsentRepo statics in check(), a function handed a connection alone",

@@ -16,7 +16,6 @@ from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData
 from bot.services.repos import InvitationCodes, People
-from storage.db import quiet_statement_log as quiet_statement_log  # the codes capability's set-up (bot/capabilities.py)
 
 if TYPE_CHECKING:
     from bot.clock import Clock
