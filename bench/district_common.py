@@ -10,21 +10,28 @@ import asyncio
 import contextlib
 import itertools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiohttp import ClientError, ClientSession, ClientTimeout, web
+import psycopg
+from aiohttp import ClientConnectorError, ClientError, ClientSession, ClientTimeout, web
 
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SEND_METHODS
+from bot.fakeapi.user import FakeUser
+from storage.district import schema_name
+from tests.servers import start_pg_server
 
 # --- measures ---------------------------------------------------------------------------------------
 
@@ -50,19 +57,20 @@ def min_gap(times: Iterable[float]) -> float | None:
 
 @dataclass
 class TokenFigures:
-    """What one bot token's fake saw: sends it accepted, their rate and per-chat pace."""
+    """What one bot token's fake saw. Delivered: the sends it accepted (the messages people got);
+    attempted: every send request, a refused one too (the bot's own pace)."""
 
-    sends: int
-    max_per_second: int            # the most sends in any one-second window
-    max_per_chat_second: int       # the most sends to one chat in any one-second window
-    min_chat_gap: float | None     # the shortest gap between two sends to one chat
-    refused_429: int
+    sends: int                     # delivered
+    max_per_second: int            # the most delivered in any one-second window
+    max_per_chat_second: int       # the most delivered to one chat in any one-second window
+    min_chat_gap: float | None     # the shortest gap between two deliveries to one chat
+    attempted_max_per_second: int  # the most requests in any one-second window, refused ones too
+    refused_429: int               # requests the fake refused for going too fast
 
 
 def token_figures(tg: FakeTelegram) -> TokenFigures:
-    """Every send request the fake received with its token (accepted or not: the rate is the bot's
-    doing, whatever the fake answered)."""
-    sends = [r for r in tg.requests if r.method in SEND_METHODS and not r.dropped]
+    requests = [r for r in tg.requests if r.method in SEND_METHODS and not r.dropped]
+    sends = [r for r in requests if r.status == 200]
     by_chat: dict[Any, list[float]] = {}
     for r in sends:
         by_chat.setdefault(r.params.get("chat_id"), []).append(r.time)
@@ -72,7 +80,8 @@ def token_figures(tg: FakeTelegram) -> TokenFigures:
         max_per_second=window_max(r.time for r in sends),
         max_per_chat_second=max((window_max(t) for t in by_chat.values()), default=0),
         min_chat_gap=min(gaps) if gaps else None,
-        refused_429=sum(1 for r in sends if r.status == 429),
+        attempted_max_per_second=window_max(r.time for r in requests),
+        refused_429=sum(1 for r in requests if r.status == 429),
     )
 
 
@@ -84,22 +93,25 @@ class ApiRouter:
     /bot<token>/<method> goes to that token's fake, whose own record and rate limits apply. Every
     worker of a district uses one Bot API address for all its bots, as with the real Telegram."""
 
-    def __init__(self, fakes: Sequence[FakeTelegram]) -> None:
+    def __init__(self, fakes: Sequence[FakeTelegram], default: FakeTelegram | None = None) -> None:
         self.fakes = {tg.token: tg for tg in fakes}
+        # A fake that answers for any other token (as its own bot): where the messenger is not what
+        # is measured (bench/district_worker_memory.py: 300 bots).
+        self.default = default
         self.base_url = ""
         self._runner: web.AppRunner | None = None
         self._session: ClientSession | None = None
 
     async def _forward(self, request: web.Request) -> web.StreamResponse:
-        tg = self.fakes.get(request.match_info["token"])
+        token = request.match_info["token"]
+        tg = self.fakes.get(token) or self.default
         if tg is None:
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
         assert self._session is not None
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type",)}
-        async with self._session.request(
-            request.method, tg.base_url + request.rel_url.path_qs, data=body, headers=headers
-        ) as resp:
+        path = request.rel_url.path_qs.replace(f"bot{token}/", f"bot{tg.token}/", 1)
+        async with self._session.request(request.method, tg.base_url + path, data=body, headers=headers) as resp:
             data = await resp.read()
             return web.Response(body=data, status=resp.status, content_type=resp.content_type)
 
@@ -216,6 +228,8 @@ class ProxyStats:
     served: Counter[int] = field(default_factory=Counter)   # port -> requests answered
     failed_over: int = 0                                    # tries that found a worker down
     unanswered: int = 0                                     # no worker answered at all
+    # The requests a worker died under (it had them, gave no answer): as received, an update's JSON.
+    cut_off: list[bytes] = field(default_factory=list)
 
 
 class RoundRobinProxy:
@@ -247,8 +261,11 @@ class RoundRobinProxy:
                     data = await resp.read()
                     self.stats.served[port] += 1
                     return web.Response(body=data, status=resp.status, content_type=resp.content_type)
+            except ClientConnectorError:
+                self.stats.failed_over += 1        # nobody listens there: the request never arrived
             except (ClientError, ConnectionError, TimeoutError):
                 self.stats.failed_over += 1
+                self.stats.cut_off.append(body)
         self.stats.unanswered += 1
         return web.Response(status=502)
 
@@ -314,9 +331,10 @@ class Worker:
 
 
 def start_worker(env: Mapping[str, str], port: int, folder: Path, *, name: str = "worker") -> Worker:
-    """`schoolbot run` with the shared environment and WEBHOOK_PORT=port (the unit's instance)."""
+    """`schoolbot run` with the shared environment and WEBHOOK_PORT=port (the unit's instance); a
+    variable given as "" is left unset."""
     log = folder / f"{name}-{port}.log"
-    full = {**os.environ, **env, "WEBHOOK_PORT": str(port)}
+    full = {k: v for k, v in {**os.environ, **env, "WEBHOOK_PORT": str(port)}.items() if v != ""}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "run"], cwd=folder, env=full, stdout=out, stderr=subprocess.STDOUT,
@@ -341,3 +359,200 @@ async def wait_listening(workers: Sequence[Worker], timeout: float = 60.0) -> No
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"worker {worker.port} not listening:\n{worker.output()[-3000:]}") from None
                 await asyncio.sleep(0.1)
+
+
+# --- a whole district for the benchmarks: servers, schools, families, workers ---------------------------
+
+BENCH_SECRET = "bench-webhook-secret-0123456789"
+CLASSES = ["5А", "5Б", "6А", "6Б", "7А", "7Б", "8А", "8Б", "9А", "9Б", "10А", "11А"]
+
+
+def school_token(school: int) -> str:
+    return f"{80_000 + school}:BENCH-SCHOOL-{school:03d}-TOKEN-0123456789ab"
+
+
+def school_key(school: int) -> str:
+    return f"s{school:03d}"
+
+
+def family_chat(school: int, family: int) -> int:
+    return 10_000_000 + school * 10_000 + family
+
+
+def roster_csv(families: int, staff: int = 1) -> bytes:
+    """A school's roster: an IT officer (and `staff` - 1 teachers), `families` pupils with a parent each."""
+    lines = ["ФИО;Роль;Класс;Телефон;Дети", "Петров Пётр Петрович;ответственный по информатизации;;+79000000001;"]
+    lines += [f"Учитель{n:03d} Ольга Ивановна;учитель;;;" for n in range(1, staff)]
+    for f in range(families):
+        cls = CLASSES[f % len(CLASSES)]
+        child = f"Ученик{f:05d} Иван Петрович"
+        lines.append(f"{child};ученик;{cls};;")
+        lines.append(f"Родитель{f:05d} Анна Сергеевна;родитель;;+7902{f:07d};{child} ({cls})")
+    return ("\r\n".join(lines) + "\r\n").encode("cp1251")
+
+
+def private_toml(folder: Path) -> Path:
+    """The example school, private (Telegram carries everything), without quiet hours."""
+    text = EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8")
+    text = text.replace('operator = "municipal"\n', 'operator = "private"\n').replace('telegram = ["public"]\n', "")
+    text = text.replace('quiet_start = "21:00"', 'quiet_start = "00:00"').replace('quiet_end = "08:00"',
+                                                                                  'quiet_end = "00:00"')
+    path = folder / "school.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def run_cli(env: Mapping[str, str], folder: Path, *argv: str, quiet: bool = True) -> int:
+    """A `schoolbot` command in a child process, as the operator runs it (the same environment)."""
+    full = {k: v for k, v in {**os.environ, **env}.items() if v != ""}
+    done = subprocess.run(  # noqa: S603 - our own entry point
+        [sys.executable, "-m", "bot.cli", *argv], cwd=folder, env=full, check=False,
+        stdout=subprocess.DEVNULL if quiet else None, stderr=subprocess.PIPE,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"schoolbot {' '.join(argv[:3])} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+    return done.returncode
+
+
+def link_parents(url: str, schools: int) -> int:
+    """Every parent of every school linked to a Telegram account (chat = family_chat): the state after
+    each family pressed /start and shared its phone, written directly (the benchmark measures what
+    comes after). Returns how many."""
+    linked = 0
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(schools):
+            schema = schema_name(school_key(i))
+            # Family number from the parent's name (Родитель00042 ...): its chat id.
+            cur = conn.execute(
+                f"INSERT INTO {schema}.accounts(person_id, channel, user_id, linked_at, created_at)"
+                f" SELECT p.id, 'telegram', %s + CAST(substr(p.full_name, 9, 5) AS BIGINT), %s, %s"
+                f" FROM {schema}.persons p JOIN {schema}.person_roles r ON r.person_id = p.id AND r.role = 'parent'",
+                (family_chat(i, 0), "2026-12-07T10:00:00+00:00", "2026-12-07T10:00:00+00:00"),
+            )
+            linked += cur.rowcount
+    return linked
+
+
+@dataclass
+class Rig:
+    """A district ready to serve: PostgreSQL and Redis, its schools with families linked, one fake bot
+    per school behind one API address, the reverse proxy; workers started with `start`."""
+
+    folder: Path
+    env: dict[str, str]
+    fakes: list[FakeTelegram]
+    router: ApiRouter
+    proxy: RoundRobinProxy
+    users: dict[tuple[int, int], FakeUser]
+    workers: list[Worker] = field(default_factory=list)
+
+    async def start(self, count: int, timeout: float = 300) -> None:
+        self.proxy.ports[:] = [free_port() for _ in range(count)]
+        before = {tg.token: sum(1 for r in tg.requests if r.method == "setWebhook") for tg in self.fakes}
+        self.workers = [start_worker(self.env, port, self.folder, name=f"w{n}") for n, port in
+                        enumerate(self.proxy.ports)]
+        await wait_listening(self.workers, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while any(sum(1 for r in tg.requests if r.method == "setWebhook") - before[tg.token] < count
+                  for tg in self.fakes):
+            if time.monotonic() > deadline or not all(w.alive for w in self.workers):
+                raise RuntimeError("workers did not register their webhooks:\n" + self.workers[0].output()[-3000:])
+            await asyncio.sleep(0.2)
+
+    def stop_workers(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.workers = []
+
+
+@contextlib.asynccontextmanager
+async def district_rig(
+    folder: Path, pg_url: str, redis_url: str, *, schools: int, families: int, rate_limited: bool = True,
+) -> AsyncIterator[Rig]:
+    fakes = [FakeTelegram(token=school_token(i), rate_limited=rate_limited) for i in range(schools)]
+    users: dict[tuple[int, int], FakeUser] = {}
+    for i, tg in enumerate(fakes):
+        await tg.start()
+        tg.webhooks.allow_http = True
+        for f in range(families):
+            users[(i, f)] = tg.user(family_chat(i, f), "Анна", f"Родитель{f:05d}")
+    router = ApiRouter(fakes)
+    await router.start()
+    proxy = RoundRobinProxy([])
+    await proxy.start()
+    env = {
+        "DATABASE_URL": pg_url, "REDIS_URL": redis_url, "DISTRICT_DIR": str(folder / "district"),
+        "BOT_API_URL": router.base_url, "WEBHOOK_URL": f"{proxy.base_url}/schoolbot",
+        "WEBHOOK_SECRET": BENCH_SECRET, "LOG_LEVEL": "WARNING", "LANG": "ru_RU.UTF-8",
+        "BOT_TOKEN": "", "MAX_TOKEN": "", "ADMIN_IDS": "",
+    }
+    toml = private_toml(folder)
+    roster = folder / "roster.csv"
+    roster.write_bytes(roster_csv(families))
+    for i in range(schools):
+        token_file = folder / f"{school_key(i)}.token"
+        token_file.write_text(school_token(i), encoding="utf-8")
+        await asyncio.to_thread(run_cli, env, folder, "district", "add-school", school_key(i), "--title",
+                                f"Школа № {i + 1}", "--config", str(toml), "--telegram-token-file", str(token_file))
+        await asyncio.to_thread(run_cli, env, folder, "district", "import", school_key(i), "roster", str(roster))
+    await asyncio.to_thread(link_parents, pg_url, schools)
+    rig = Rig(folder, env, fakes, router, proxy, users)
+    try:
+        yield rig
+    finally:
+        rig.stop_workers()
+        await proxy.stop()
+        await router.stop()
+        for tg in fakes:
+            await tg.stop()
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    """A throwaway redis-server on a free port (no persistence), its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not installed (apt-get install redis-server) and BENCH_REDIS_URL is unset")
+    port = free_port()
+    folder = Path(tempfile.mkdtemp(prefix="bench-redis-"))
+    proc = subprocess.Popen(  # noqa: S603 - the system's redis-server
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def servers() -> Iterator[tuple[str, str]]:
+    """A throwaway PostgreSQL (tests/servers.py) and Redis for a benchmark, or BENCH_DATABASE_URL and
+    BENCH_REDIS_URL of your own (a fresh database: the benchmark adds its schools)."""
+    pg_url = os.environ.get("BENCH_DATABASE_URL")
+    pg = None if pg_url else start_pg_server()
+    try:
+        if pg is not None:
+            pg_url = pg.dsn()
+        if not pg_url:
+            raise SystemExit("PostgreSQL is not installed and BENCH_DATABASE_URL is unset")
+        given = os.environ.get("BENCH_REDIS_URL")
+        if given:
+            yield pg_url, given
+            return
+        with redis_server() as redis_url:
+            yield pg_url, redis_url
+    finally:
+        if pg is not None:
+            pg.stop()

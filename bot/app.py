@@ -35,6 +35,7 @@ from bot.max import MaxSession, channel_of
 from bot.max.limited import build_limited_max_bot
 from bot.services.ports import Renderer
 from bot.tg.buttons import TelegramButtons
+from bot.tg.callback_answers import LateCallbackAnswers
 from bot.tg.filters import STAFF_GROUP, IsStaff
 from bot.tg.fsm import conversation_storage
 from bot.tg.limiter import LimitedSession, SendLimiter
@@ -229,6 +230,7 @@ def build_bot(settings: Settings) -> Bot:
         else LimitedSession(limiter)
     )
     session.middleware(WireText())  # Telegram's text and caption limits: services write texts whole
+    session.middleware(LateCallbackAnswers())  # a press answered by a worker that died is not an error
     try:
         return Bot(
             settings.bot_token.get_secret_value(),
