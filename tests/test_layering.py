@@ -465,16 +465,15 @@ def test_services_read_through_the_repository_protocols() -> None:
 # (they move to a storage-free module); "statics" are a repository's writes called by class name.
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
-    "broadcast.py": "DeliveryRepo statics; Progress, Payload records",
-    "consent_gate.py": "ConsentRepo, ConsentFormRepo, PersonRepo statics; consent records",
-    "district.py": "ConsentRepo statics; the district registry's records (wt-district's area)",
-    "ledger.py": "ConsentRepo statics in check(), a function handed a connection alone",
-    "onboarding.py": "AccountRepo, MessengerRepo, PersonRepo, TokenRepo statics; storage.merge",
-    "ports.py": "Code record",
-    "repos.py": "the record types the Protocols return",
+    "broadcast.py": "storage.delivery's Progress record (wt-lease edits storage/delivery.py)",
+    "consent_gate.py": "its gate functions (code_clearances, ...) take a connection alone and read storage by name",
+    "district.py": "the district registry's records and ConsentRepo (wt-district's area)",
+    "ledger.py": "check(db), a function tests call with the database alone, reads ConsentRepo by name",
+    "onboarding.py": "storage.merge.merge_person (a function, no port yet); Reach (names bot.channels.Channel)",
+    "repos.py": "the record types the Protocols return that still live in storage",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
-    "roster.py": "PersonRepo statics; RosterRecord, RosterPerson records",
-    "send_log_export.py": "SendRecord record",
+    "roster.py": "import_roster(db, ...), a function tests call with the database alone; RosterRecord",
+    "send_log_export.py": "SendRecord (names bot.channels.DataClass, so not a domain value)",
 }
 # Repositories whose transaction-side methods services still call by class name
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per

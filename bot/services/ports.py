@@ -13,8 +13,8 @@ from bot.i18n import Translator
 from bot.unit_of_work import Transaction
 
 if TYPE_CHECKING:
+    from bot.domain.codes import Code
     from bot.services.tasks import Task
-    from storage.codes import Code
 
 # An inline keyboard in its wire (JSON) form, as the outbox stores it.
 Markup = dict[str, Any]
