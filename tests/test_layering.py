@@ -429,7 +429,9 @@ PORTED_REPOS = {"PersonRepo": "People", "HelpRepo": "Tickets or TrainingSessions
                 "DeliveryRepo": "OutboxRecords", "MessengerRepo": "Messengers",
                 "AnalysisRepo": "AnalysisRecords", "RetentionRepo": "RetentionRecords",
                 "YearRepo": "YearRecords", "SubjectRepo": "SubjectRecords",
-                "AccessLogRepo": "AccessLogRecords"}
+                "AccessLogRepo": "AccessLogRecords", "ConsentRepo": "ConsentLedger",
+                "ConsentFormRepo": "ConsentForms", "DestructionRepo": "Destructions",
+                "AccountRepo": "MessengerAccounts", "TokenRepo": "LinkTokens", "OutboxRepo": "OutboxQueue"}
 
 
 def test_services_read_through_the_repository_protocols() -> None:
