@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 
 from bot.channels import Channel, DataClass
 from bot.domain.people import Account
+
+# These values are the kernel's (bot/reach.py), re-exported for storage's callers.
+from bot.reach import Reach as Reach
+from bot.reach import SendRecord as SendRecord
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage.accounts import account_of, in_channel_order
 from storage.db import CURRENT_UPDATE, database_of, fetchone_in, raw
@@ -22,49 +25,6 @@ from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 OUTCOMES = ("sent", "pointer", "paper", "failed")
-
-
-@dataclass(frozen=True)
-class Reach:
-    """A person's accounts per messenger and the channel they prefer."""
-
-    person_id: int
-    accounts: tuple[Account, ...]
-    chosen: Channel | None
-
-    def account(self, channel: Channel) -> Account | None:
-        return next((a for a in self.accounts if a.channel == channel.value), None)
-
-    def user_id(self, channel: Channel) -> int | None:
-        found = self.account(channel)
-        return None if found is None else found.user_id
-
-    @property
-    def linked(self) -> list[Channel]:
-        """The channels the person has an account on, in Channel order (unknown values skipped)."""
-        known = {c.value: c for c in Channel}
-        return [known[a.channel] for a in self.accounts if a.channel in known]
-
-    @property
-    def reachable(self) -> list[Channel]:
-        return [c for c in self.linked if (found := self.account(c)) is not None and found.reachable]
-
-    @property
-    def preferred(self) -> Channel:
-        """The chosen channel; unchosen: the first messenger (Channel order) they are linked on."""
-        if self.chosen is not None:
-            return self.chosen
-        linked = self.linked
-        return linked[0] if linked else next(iter(Channel))
-
-
-@dataclass(frozen=True)
-class SendRecord:
-    at: datetime
-    channel: str
-    data_class: DataClass
-    outcome: str
-    purpose: str = ""
 
 
 # A person with their accounts, one row per account (or one without), grouped in `_reaches`.

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.people import Person
+from bot.reach import Reach
 from bot.services.people_text import normalize_phone
 from bot.services.repos import LinkTokens, MessengerAccounts, Messengers, People
 from bot.unit_of_work import Transaction
 from storage.merge import merge_person
-from storage.messengers import Reach
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -30,11 +30,11 @@ from bot.domain.plan import Deadline, PlanItem, Proof
 from bot.domain.retention import Candidate
 from bot.domain.surveys import Answer, Respondent, SurveyRow
 from bot.domain.year import ArchiveCheck, PersonClass, YearRecord
+from bot.reach import Reach, SendRecord
 from bot.unit_of_work import Connection, Transaction
 from storage.analysis import EditedTasks
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra
-from storage.messengers import Reach, SendRecord
 from storage.ops import Attendance, PersonRow
 from storage.people import RosterRecord
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry

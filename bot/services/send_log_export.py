@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.channels import Channel, ChannelPolicy, DataClass
 from bot.i18n import Translator
+from bot.reach import SendRecord
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.exports import csv_row, write_private, xlsx_append
 from bot.services.repos import Messengers
 from bot.services.xlsx import FONT_NAME, FONT_SIZE, fit_landscape_a4, fit_rows, new_workbook, style_table, wrap_across
-from storage.messengers import SendRecord
 
 if TYPE_CHECKING:
     from bot.clock import Clock
