@@ -14,6 +14,7 @@ from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.accounts import account_of, in_channel_order
 from storage.db import database_of, fetchall_in, raw
 from storage.dialect import Fetch, returning_id, rows_for_ids
+from storage.merge import MergeReport, merge_person
 from storage.sql import Row
 from storage.timefmt import to_db
 
@@ -82,6 +83,11 @@ class PersonRepo:
     def __init__(self, db: UnitOfWork, conn: Connection | None = None) -> None:
         self.db = database_of(db)
         self._conn = None if conn is None else raw(conn)
+
+    @staticmethod
+    async def merge(conn: Transaction, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
+        """storage.merge's merge_person, reachable through the repository (the `People` port)."""
+        return await merge_person(conn, duplicate_id=duplicate_id, into_id=into_id, now=now)
 
     def on(self, conn: Connection) -> PersonRepo:
         """The same reads on `conn`: a caller inside a write transaction passes it, so the reads see

@@ -16,7 +16,6 @@ from bot.reach import Reach
 from bot.services.people_text import normalize_phone
 from bot.services.repos import LinkTokens, MessengerAccounts, Messengers, People
 from bot.unit_of_work import Transaction
-from storage.merge import merge_person
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -227,7 +226,7 @@ class OnboardingService:
             raise MergeRefused("admin.merge_both_linked")
         now = self.clock.now()
         async with self.db.transaction() as conn:
-            report = await merge_person(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
+            report = await self.people.merge(conn, duplicate_id=duplicate.id, into_id=into.id, now=now)
             person = await self.people.on(conn).get(into.id)
             assert person is not None
             if {a.channel for a in person.accounts} - {a.channel for a in into.accounts}:

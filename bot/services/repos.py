@@ -35,6 +35,7 @@ from bot.unit_of_work import Connection, Transaction
 from storage.analysis import EditedTasks
 from storage.consent_form import Original, Read
 from storage.help import FaqExtra
+from storage.merge import MergeReport
 from storage.ops import Attendance, PersonRow
 from storage.people import RosterRecord
 from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
@@ -120,6 +121,11 @@ class People(Protocol):
         self, conn: Transaction, records: Sequence[RosterRecord], *, deactivate_missing: bool, now: datetime
     ) -> None:
         """Upsert every record by roster key; messenger accounts and ids survive."""
+        ...
+
+    async def merge(self, conn: Transaction, *, duplicate_id: int, into_id: int, now: datetime) -> MergeReport:
+        """Merge the duplicate record into the kept one (accounts, roles, every reference), in the
+        caller's transaction."""
         ...
 
 
