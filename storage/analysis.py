@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+# These values are the domain's (bot/domain/analysis.py), re-exported for storage's callers.
+from bot.domain.analysis import EditedTasks as EditedTasks
 from bot.unit_of_work import UnitOfWork
 from storage.db import database_of
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class EditedTasks:
-    text: str
-    updated_by: int | None
-    updated_at: datetime
 
 
 class AnalysisRepo:

@@ -4,30 +4,14 @@ document each parent opened, and the signed paper originals the school received.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date, datetime
 
+# These values are the domain's (bot/domain/ledger.py), re-exported for storage's callers.
+from bot.domain.ledger import Original as Original
+from bot.domain.ledger import Read as Read
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchall_in, fetchone_in, raw
 from storage.timefmt import from_db, to_db
-
-
-@dataclass(frozen=True)
-class Read:
-    parent_id: int
-    child_id: int
-    version: int
-    sha256: str
-    read_at: datetime
-
-
-@dataclass(frozen=True)
-class Original:
-    child_id: int
-    version: int
-    received_on: date
-    recorded_by: int
-    recorded_at: datetime
 
 
 class ConsentFormRepo:

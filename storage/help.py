@@ -4,13 +4,13 @@ training sessions with invitees, RSVPs and attendance."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
 # Tickets' and sessions' values are the domain's (bot/domain/help.py), re-exported for storage's callers.
 from bot.domain.help import TICKET_NOTICE_MARK as TICKET_NOTICE_MARK
 from bot.domain.help import TICKET_NOTICE_PREFIX as TICKET_NOTICE_PREFIX
+from bot.domain.help import FaqExtra as FaqExtra
 from bot.domain.help import Invitee as Invitee
 from bot.domain.help import ReminderKind as ReminderKind
 from bot.domain.help import Session as Session
@@ -40,16 +40,6 @@ def _ticket(row: Row) -> Ticket:
         faq_extra_id=row["faq_extra_id"],
         created_at=from_db(row["created_at"]),
     )
-
-
-@dataclass(frozen=True)
-class FaqExtra:
-    id: int
-    ticket_id: int | None
-    audience: tuple[str, ...]
-    question: str
-    answer: str
-    checked: bool  # an IT officer stated it carries no personal data (migration 032)
 
 
 def _faq_extra(row: Row) -> FaqExtra:

@@ -14,20 +14,15 @@ row, each under a savepoint (a refused statement spoils a PostgreSQL transaction
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+# These values are the domain's (bot/domain/people.py), re-exported for storage's callers.
+from bot.domain.people import MergeReport as MergeReport
 from bot.unit_of_work import Connection, Transaction
 from storage import dialect
 from storage.db import INTEGRITY_ERRORS, fetchall_in, raw
 from storage.sql import SqlConn
 from storage.timefmt import to_db
-
-
-@dataclass(frozen=True)
-class MergeReport:
-    moved: dict[str, int]  # "table.column" -> rows re-pointed
-    kept_as_evidence: list[str]  # append-only tables left as they are
 
 
 async def person_references(conn: Connection) -> list[tuple[str, str]]:

@@ -9,13 +9,14 @@ missing piece makes that section "not available" instead of an error.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 # These values are the domain's (bot/domain/ops.py), re-exported for storage's callers.
+from bot.domain.ops import Attendance as Attendance
 from bot.domain.ops import DbBackup as DbBackup
 from bot.domain.ops import JournalBackup as JournalBackup
+from bot.domain.ops import PersonRow as PersonRow
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import dialect
 from storage.db import database_of, raw
@@ -61,28 +62,6 @@ def _db_backup(row: Row) -> DbBackup:
 
 
 # --- roster aggregates -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Attendance:
-    """A training session (not cancelled): who was invited, said yes, came."""
-
-    title: str
-    starts_at: datetime
-    invited: int
-    yes: int
-    attended: int
-
-
-@dataclass(frozen=True)
-class PersonRow:
-    id: int
-    full_name: str
-    class_label: str | None
-    roles: frozenset[str]
-    linked: bool
-    unreachable_reason: str | None
-    channels: frozenset[str] = frozenset()  # the messengers (Channel values) the person has an account on
 
 
 class OpsRepo:

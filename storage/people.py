@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from bot.channels import Channel
 from bot.domain.people import Account, Person, class_sort_key
+from bot.domain.people import RosterRecord as RosterRecord  # the domain's value, re-exported
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
 from storage.accounts import account_of, in_channel_order
 from storage.db import database_of, fetchall_in, raw
@@ -17,19 +17,6 @@ from storage.dialect import Fetch, returning_id, rows_for_ids
 from storage.merge import MergeReport, merge_person
 from storage.sql import Row
 from storage.timefmt import to_db
-
-
-@dataclass(frozen=True)
-class RosterRecord:
-    """One person as a roster import wants them to be."""
-
-    roster_key: str
-    full_name: str
-    class_label: str | None
-    phone: str | None
-    roles: frozenset[str]
-    children: frozenset[str]  # roster keys of the pupils a parent represents
-
 
 # A person with their roles and accounts in one query: each person's row comes once per (role,
 # account) pair (a few at most) and is grouped here, in the order the query gives the people.

@@ -7,9 +7,12 @@ the details the report spells out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
-
+# These values are the domain's (bot/domain/subject.py), re-exported for storage's callers.
+from bot.domain.subject import CodeEntry as CodeEntry
+from bot.domain.subject import LedgerEntry as LedgerEntry
+from bot.domain.subject import Reference as Reference
+from bot.domain.subject import SentEntry as SentEntry
+from bot.domain.subject import TicketEntry as TicketEntry
 from bot.unit_of_work import UnitOfWork
 from storage import dialect
 from storage.db import database_of, fetchall_in
@@ -21,55 +24,6 @@ UNLINKED_REFERENCES: tuple[tuple[str, str], ...] = (
     ("access_log", "actor"),
     ("destruction_records", "person_id"),
 )
-
-
-@dataclass(frozen=True)
-class Reference:
-    table: str
-    column: str
-    rows: int
-
-
-@dataclass(frozen=True)
-class LedgerEntry:
-    receipt_id: str
-    child_id: int
-    child_name: str
-    decision: str
-    version: int
-    sha256: str
-    channel: str
-    created_at: datetime
-    by_self: bool  # recorded for this person's own decision (or on paper in their name)
-
-
-@dataclass(frozen=True)
-class TicketEntry:
-    created_at: datetime
-    text: str
-    status: str
-    answer: str | None
-    answered_at: datetime | None
-
-
-@dataclass(frozen=True)
-class SentEntry:
-    created_at: datetime
-    sent_at: datetime | None
-    channel: str | None
-    data_class: str
-    kind: str
-    status: str
-
-
-@dataclass(frozen=True)
-class CodeEntry:
-    owner_id: int
-    owner_name: str
-    role: str
-    code: str
-    status: str
-    activated_at: datetime | None
 
 
 class SubjectRepo:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
+# These values are the domain's (bot/domain/tokens.py), re-exported for storage's callers.
+from bot.domain.tokens import LinkToken as LinkToken
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchone_in, raw
 from storage.timefmt import from_db, to_db
@@ -13,14 +14,6 @@ from storage.timefmt import from_db, to_db
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class LinkToken:
-    purpose: str
-    person_id: int | None
-    expires_at: datetime
-    used: bool
 
 
 class TokenRepo:

@@ -471,9 +471,8 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "consent_gate.py": "its gate functions (code_clearances, ...) take a connection alone and read storage by name",
     "district.py": "the district registry's records and ConsentRepo (wt-district's area)",
     "ledger.py": "check(db), a function tests call with the database alone, reads ConsentRepo by name",
-    "repos.py": "the record types the Protocols return that still live in storage",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
-    "roster.py": "import_roster(db, ...), a function tests call with the database alone; RosterRecord",
+    "roster.py": "import_roster(db, ...), a function tests call with the database alone",
 }
 # Repositories whose transaction-side methods services still call by class name
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per

@@ -63,3 +63,13 @@ class Invitee:
     person_id: int
     rsvp: Literal["yes", "no"] | None
     attended: bool | None
+
+
+@dataclass(frozen=True)
+class FaqExtra:
+    id: int
+    ticket_id: int | None
+    audience: tuple[str, ...]
+    question: str
+    answer: str
+    checked: bool  # an IT officer stated it carries no personal data (migration 032)

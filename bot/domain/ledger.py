@@ -58,3 +58,21 @@ class NewDecision:
     tg_callback_id: str | None = None
     recorded_by: int | None = None
     paper_date: date | None = None
+
+
+@dataclass(frozen=True)
+class Read:
+    parent_id: int
+    child_id: int
+    version: int
+    sha256: str
+    read_at: datetime
+
+
+@dataclass(frozen=True)
+class Original:
+    child_id: int
+    version: int
+    received_on: date
+    recorded_by: int
+    recorded_at: datetime

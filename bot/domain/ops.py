@@ -28,3 +28,25 @@ class DbBackup:
     detail: str | None
     local_day: str
     taken_at: datetime
+
+
+@dataclass(frozen=True)
+class Attendance:
+    """A training session (not cancelled): who was invited, said yes, came."""
+
+    title: str
+    starts_at: datetime
+    invited: int
+    yes: int
+    attended: int
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    id: int
+    full_name: str
+    class_label: str | None
+    roles: frozenset[str]
+    linked: bool
+    unreachable_reason: str | None
+    channels: frozenset[str] = frozenset()  # the messengers (Channel values) the person has an account on

@@ -76,3 +76,21 @@ class Person:
 def class_sort_key(label: str) -> tuple[int, str]:
     digits = "".join(ch for ch in label if ch.isdigit())
     return (int(digits) if digits else 0, label)
+
+
+@dataclass(frozen=True)
+class MergeReport:
+    moved: dict[str, int]  # "table.column" -> rows re-pointed
+    kept_as_evidence: list[str]  # append-only tables left as they are
+
+
+@dataclass(frozen=True)
+class RosterRecord:
+    """One person as a roster import wants them to be."""
+
+    roster_key: str
+    full_name: str
+    class_label: str | None
+    phone: str | None
+    roles: frozenset[str]
+    children: frozenset[str]  # roster keys of the pupils a parent represents

@@ -5,8 +5,9 @@ is `People`; tests/test_layering.py PORTED_REPOS lists them all), and a backend 
 reads that must see them) takes the handle as its first parameter (`YearRecords.move_person(tx, ...)`):
 the storage classes implement those as static methods, which an instance satisfies, so storage's own
 callers keep calling them by class. Services never name a storage class (tests/test_layering.py).
-`Repositories` bundles every port for bot/core.py and bot/wiring.py. Only kernel and storage's value
-types are imported here, so any service may name these without an import cycle."""
+`Repositories` bundles every port for bot/core.py and bot/wiring.py. Only the kernel's and the
+domain's types are imported here (nothing from storage), so any service may name these without an
+import cycle."""
 
 from __future__ import annotations
 
@@ -19,27 +20,22 @@ from bot.channels import Channel, DataClass
 from bot.domain import chain
 from bot.domain.access_log import AccessRow
 from bot.domain.acks import Campaign, Confirmation, Target
+from bot.domain.analysis import EditedTasks
 from bot.domain.codes import Code, FunnelCounts, NewCode, NudgeCandidate, RoleGroup
 from bot.domain.destruction import Destruction
-from bot.domain.help import Invitee, ReminderKind, Session, SessionAudience, Ticket
-from bot.domain.ledger import LedgerRow, NewDecision, Version
+from bot.domain.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
+from bot.domain.ledger import LedgerRow, NewDecision, Original, Read, Version
 from bot.domain.messages import Kind, Payload
-from bot.domain.ops import DbBackup, JournalBackup
-from bot.domain.people import Person
+from bot.domain.ops import Attendance, DbBackup, JournalBackup, PersonRow
+from bot.domain.people import MergeReport, Person, RosterRecord
 from bot.domain.plan import Deadline, PlanItem, Proof
 from bot.domain.retention import Candidate
+from bot.domain.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from bot.domain.surveys import Answer, Respondent, SurveyRow
+from bot.domain.tokens import LinkToken
 from bot.domain.year import ArchiveCheck, PersonClass, YearRecord
 from bot.reach import Reach, SendRecord
 from bot.unit_of_work import Connection, Transaction
-from storage.analysis import EditedTasks
-from storage.consent_form import Original, Read
-from storage.help import FaqExtra
-from storage.merge import MergeReport
-from storage.ops import Attendance, PersonRow
-from storage.people import RosterRecord
-from storage.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
-from storage.tokens import LinkToken
 
 
 class People(Protocol):

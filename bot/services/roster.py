@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from bot.domain.access import STAFF_ROLES
+from bot.domain.people import RosterRecord
 from bot.domain.year import RosterPerson
 from bot.services.people_text import (
     clean_name,
@@ -20,7 +21,7 @@ from bot.services.people_text import (
 )
 from bot.services.tabular import Limits, TableError, read_table
 from bot.unit_of_work import UnitOfWork
-from storage.people import PersonRepo, RosterRecord
+from storage.people import PersonRepo
 from storage.year import YearRepo
 
 ALIASES: dict[str, list[str]] = {
