@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.domain.broadcast import Progress as Progress  # the domain's value, re-exported
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import workers
 from storage.accounts import AccountRepo
@@ -74,18 +75,6 @@ class UnderWay:
     chat_id: int
     message_id: int
     lang: str | None  # the author's
-
-
-@dataclass(frozen=True)
-class Progress:
-    total: int
-    sent: int
-    failed: int  # dead or cancelled (unreachable)
-    left: int  # pending
-
-    @property
-    def done(self) -> bool:
-        return self.left == 0
 
 
 def _marks(ids: Sized) -> str:

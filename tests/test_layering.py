@@ -467,7 +467,6 @@ def test_services_read_through_the_repository_protocols() -> None:
 # (they move to a storage-free module); "statics" are a repository's writes called by class name.
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
-    "broadcast.py": "storage.delivery's Progress record (wt-lease edits storage/delivery.py)",
     "consent_gate.py": "its gate functions (code_clearances, ...) take a connection alone and read storage by name",
     "district.py": "the district registry's records and ConsentRepo (wt-district's area)",
     "ledger.py": "check(db), a function tests call with the database alone, reads ConsentRepo by name",

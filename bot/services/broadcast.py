@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES
+from bot.domain.broadcast import Progress
 from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.repos import OutboxRecords, People
-from storage.delivery import Progress
 
 if TYPE_CHECKING:
 
