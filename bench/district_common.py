@@ -427,7 +427,7 @@ def link_parents(url: str, schools: int) -> int:
                 f"INSERT INTO {schema}.accounts(person_id, channel, user_id, linked_at, created_at)"
                 f" SELECT p.id, 'telegram', %s + CAST(substr(p.full_name, 9, 5) AS BIGINT), %s, %s"
                 f" FROM {schema}.persons p JOIN {schema}.person_roles r ON r.person_id = p.id AND r.role = 'parent'",
-                (family_chat(i, 0), "2026-12-07T10:00:00+00:00", "2026-12-07T10:00:00+00:00"),
+                (family_chat(i, 0), "2026-12-07T10:00:00.000000Z", "2026-12-07T10:00:00.000000Z"),
             )
             linked += cur.rowcount
     return linked
