@@ -215,7 +215,9 @@ def build_services(
         school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     roster_import = RosterImport(clock=clock, db=db)
-    ledger = LedgerService(catalog=catalog, clock=clock, db=db, outbox=outbox, people=repos.people)
+    ledger = LedgerService(
+        catalog=catalog, clock=clock, consent_ledger=repos.consent_ledger, db=db, outbox=outbox, people=repos.people,
+    )
     onboarding = OnboardingService(
         clock=clock, db=db, link_listeners=link_listeners, messengers=repos.messengers, people=repos.people,
         settings=settings, accounts=repos.accounts, link_tokens=repos.link_tokens,

@@ -145,7 +145,7 @@ async def test_migration_keeps_every_link_and_the_ledger_chain(tmp_path: Path) -
         # Every ledger row, hash for hash, and the chain verifies; each row names its account.
         after = await db.fetchall("SELECT receipt_id, row_hash FROM consent_ledger ORDER BY id")
         assert [tuple(r) for r in after] == before
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 3
         rows = await ConsentRepo.ledger_rows(db.conn)
         assert [(r.channel, r.user_id) for r in rows] == [("telegram", 501), ("max", 7003), ("paper", None)]
@@ -155,7 +155,7 @@ async def test_migration_keeps_every_link_and_the_ledger_chain(tmp_path: Path) -
                 receipt_id="N1", parent_id=3, child_id=4, decision="given", version=1, sha256="abc",
                 channel="max", created_at=NOW, user_id=7003, tg_callback_id="cb-new",
             ))
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 4 and verdict.last_receipt == "N1"
         assert (await ConsentRepo.ledger_rows(db.conn))[-1].user_id == 7003
 

@@ -70,7 +70,7 @@ async def _receipts(settings_url: str, schema: str) -> list[str]:
     db = PgDatabase(settings_url, schema=schema, min_size=1, max_size=2)
     await db.open()
     try:
-        assert (await ledger.check(db)).ok
+        assert (await ledger.check(db, ConsentRepo())).ok
         return [r.receipt_id for r in await ConsentRepo.ledger_rows(db.conn)]
     finally:
         await db.close()

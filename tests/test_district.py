@@ -82,7 +82,7 @@ async def test_two_schools_share_ids_but_never_rows(tmp_path: Path) -> None:
         rows_b = await ConsentRepo.ledger_rows(b.app.db.conn)
         assert [r.decision for r in rows_a] == ["given"] and [r.decision for r in rows_b] == ["declined"]
         # Each school's chain is its own: both verify, their heads differ.
-        verdict_a, verdict_b = await ledger.check(a.app.db), await ledger.check(b.app.db)
+        verdict_a, verdict_b = await ledger.check(a.app.db, ConsentRepo()), await ledger.check(b.app.db, ConsentRepo())
         assert verdict_a.ok and verdict_b.ok
         head_a = await ConsentRepo.chain_head(a.app.db.conn)
         head_b = await ConsentRepo.chain_head(b.app.db.conn)

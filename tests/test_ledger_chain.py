@@ -36,7 +36,7 @@ async def test_intact_ledger_verifies_and_new_rows_chain(
     assert [r.prev_hash for r in rows[1:]] == [r.row_hash for r in rows[:-1]]
     head = await ConsentRepo.chain_head(harness.app.db.conn)
     assert head is not None and head.rows == 3 and head.last_receipt == receipts[-1]
-    assert (await ledger.check(harness.app.db)).ok
+    assert (await ledger.check(harness.app.db, ConsentRepo())).ok
     await harness.app.close()
     cli_env(monkeypatch, tmp_path)
     code, out = await _verify_cli(capsys)
@@ -72,7 +72,7 @@ async def test_changed_row_with_its_hash_recomputed_breaks_the_next_link(harness
             (chain.row_hash(row[0], values), receipts[0]),
         )
     await harness.app.open()
-    fault = (await ledger.check(harness.app.db)).fault
+    fault = (await ledger.check(harness.app.db, ConsentRepo())).fault
     assert fault is not None and fault.kind == "removed" and fault.receipt_id == receipts[1]
 
 
@@ -83,7 +83,7 @@ async def test_removed_row_is_named(harness: Harness, which: int) -> None:
     with bypass(harness.app.db.path) as conn:
         conn.execute("DELETE FROM consent_ledger WHERE receipt_id = ?", (receipts[which],))
     await harness.app.open()
-    verdict = await ledger.check(harness.app.db)
+    verdict = await ledger.check(harness.app.db, ConsentRepo())
     assert verdict.fault is not None and verdict.fault.receipt_id == receipts[which + 1]
     text = ledger.describe(verdict, harness.app.catalog.bind("ru"))
     assert "удалена запись" in text or "порядок записей" in text
@@ -114,7 +114,7 @@ async def test_reordered_rows_are_detected(harness: Harness) -> None:
         conn.execute("UPDATE consent_ledger SET id = 1 WHERE id = 2")
         conn.execute("UPDATE consent_ledger SET id = 2 WHERE id = 100")
     await harness.app.open()
-    verdict = await ledger.check(harness.app.db)
+    verdict = await ledger.check(harness.app.db, ConsentRepo())
     assert verdict.fault is not None and verdict.fault.kind == "reordered"
     assert verdict.fault.receipt_id == receipts[1]  # now first, it names its real predecessor
     assert "порядок записей в журнале изменён" in ledger.describe(verdict, harness.app.catalog.bind("ru"))
@@ -136,7 +136,7 @@ async def test_row_inserted_around_the_chain_is_refused_or_detected(harness: Har
     with bypass(harness.app.db.path) as raw:
         raw.execute(copy.format("", ""))
     await harness.app.open()
-    fault = (await ledger.check(harness.app.db)).fault
+    fault = (await ledger.check(harness.app.db, ConsentRepo())).fault
     assert fault is not None and fault.kind == "unsealed" and fault.receipt_id == "FORGED01"
 
 
@@ -162,7 +162,7 @@ async def test_existing_rows_are_chained_by_the_migration(tmp_path: Path) -> Non
     db = Database(path)
     await db.open()
     try:
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 3 and verdict.last_receipt == "OLD3"
         rows = await ConsentRepo.chain_rows(db.conn)
         assert rows[0].row_hash == chain.row_hash(chain.GENESIS, rows[0].values)

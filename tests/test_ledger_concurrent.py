@@ -52,7 +52,7 @@ async def test_two_decisions_committed_side_by_side_chain_one_after_the_other(pg
             while not await db.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted"):
                 assert not task.done(), task.result()
         assert await task
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 2 and verdict.last_receipt == "R-2", verdict
     finally:
         await db.close()

@@ -45,14 +45,14 @@ async def test_a_max_press_is_a_chained_row_with_its_own_account(harness: Harnes
         "SELECT tg_user_id, max_user_id, user_id FROM consent_ledger WHERE receipt_id = ?", (row.receipt_id,)
     )
     assert stored is not None and tuple(stored) == (None, None, MAX_ACCOUNT)
-    verdict = await ledger.check(harness.app.db)
+    verdict = await ledger.check(harness.app.db, ConsentRepo())
     assert verdict.ok and verdict.rows == 4 and verdict.last_receipt == row.receipt_id
     # The MAX account is part of the row's hashed evidence: changing it is detected.
     await harness.app.close()
     with bypass(harness.app.db.path) as conn:
         conn.execute("UPDATE consent_ledger SET user_id = 1 WHERE receipt_id = ?", (row.receipt_id,))
     await harness.app.open()
-    verdict = await ledger.check(harness.app.db)
+    verdict = await ledger.check(harness.app.db, ConsentRepo())
     assert not verdict.ok and verdict.fault is not None and verdict.fault.receipt_id == row.receipt_id
 
 
@@ -109,7 +109,7 @@ async def test_migration_016_keeps_every_row_and_hash(tmp_path: Path) -> None:
     try:
         after = await db.fetchall("SELECT id, receipt_id, row_hash FROM consent_ledger ORDER BY id")
         assert [tuple(r) for r in after] == before
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 3 and verdict.last_receipt == "OLD2"
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
             await db.conn.execute("UPDATE consent_ledger SET decision = 'given'")

@@ -200,7 +200,7 @@ async def test_the_ledger_chain_holds_on_postgresql(pg_databases: FreshDatabases
         await _append(db, _values('R-1 "quoted" \\ back\nslash\t\x01 Ёлка', callback="cb1"))
         await _append(db, _values("R-2", callback="cb2", user_id=9_000_000_000))
         await _append(db, _values("R-3", callback="cb3", max_user_id=8_000_000_000))
-        verdict = await ledger.check(db)
+        verdict = await ledger.check(db, ConsentRepo())
         assert verdict.ok and verdict.rows == 3 and verdict.last_receipt == "R-3"
         rows = await ConsentRepo.chain_rows(db.conn)
         assert [r.prev_hash for r in rows[1:]] == [r.row_hash for r in rows[:-1]]
@@ -210,7 +210,7 @@ async def test_the_ledger_chain_holds_on_postgresql(pg_databases: FreshDatabases
         values = _values("R-5", callback="cb5")
         with pytest.raises(INTEGRITY_ERRORS, match="must chain onto the ledger head"):
             await _insert(db, values, chain.GENESIS, chain.row_hash(chain.GENESIS, values))
-        assert (await ledger.check(db)).rows == 3
+        assert (await ledger.check(db, ConsentRepo())).rows == 3
     finally:
         await db.close()
 
@@ -246,7 +246,7 @@ async def test_append_only_rules_are_enforced_by_postgresql(pg_databases: FreshD
         with pytest.raises(INTEGRITY_ERRORS):
             async with db.transaction() as tx:
                 await tx.execute(statement)
-        assert (await ledger.check(db)).ok
+        assert (await ledger.check(db, ConsentRepo())).ok
     finally:
         await db.close()
 

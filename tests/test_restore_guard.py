@@ -27,7 +27,7 @@ async def _receipts(path: Path) -> list[str]:
     db = Database(path)
     await db.open()
     try:
-        assert (await ledger.check(db)).ok
+        assert (await ledger.check(db, ConsentRepo())).ok
         return [r.receipt_id for r in await ConsentRepo.ledger_rows(db.conn)]
     finally:
         await db.close()

@@ -21,6 +21,7 @@ from bot.services import ledger
 from bot.services.access_log import CLI, acting_as
 from bot.services.imports import ImportOptions
 from storage import dialect
+from storage.consent import ConsentRepo
 from storage.db import INTEGRITY_ERRORS, Database
 from storage.retention import RetentionRepo
 from tests import year_walk
@@ -184,7 +185,7 @@ async def test_purge_on_a_year_walk_removes_exactly_what_the_retention_says(tg: 
 
         # The ledger is untouched and still verifies; nothing is left to purge.
         assert "consent_ledger" not in changes
-        verdict = await ledger.check(app.db)
+        verdict = await ledger.check(app.db, ConsentRepo())
         assert verdict.ok and verdict.rows >= 3
         assert (await svc.plan(clock.now())).empty
         assert "Удалять нечего" in svc.describe(await svc.plan(clock.now()), t, applied=False)
@@ -320,7 +321,7 @@ async def test_a_withdrawal_purges_the_child_and_a_parent_left_with_no_child_und
         for pid in (oleg.id, kolya.id, masha.id):
             assert await h.app.db.fetchval("SELECT count(*) FROM codes WHERE person_id = ?", (pid,)) == 0
         assert await h.app.db.fetchval("SELECT count(*) FROM codes WHERE person_id = ?", (elena.id,)) == 1
-        assert (await ledger.check(h.app.db)).ok
+        assert (await ledger.check(h.app.db, ConsentRepo())).ok
         # Carried out once: the next day's plan is empty, and the records say who, why and by which door.
         assert (await svc.plan(h.clock.now() + timedelta(days=1))).people == []
         records = await RetentionRepo(h.app.db).records()

@@ -23,9 +23,8 @@ from bot.domain import chain
 from bot.domain.access import ADMIN_ROLE
 from bot.domain.messages import Payload
 from bot.i18n import Translator
-from bot.services.repos import People
+from bot.services.repos import ConsentLedger, People
 from bot.unit_of_work import UnitOfWork
-from storage.consent import ConsentRepo
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -36,11 +35,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def check(db: UnitOfWork) -> chain.Verdict:
+async def check(db: UnitOfWork, ledger: ConsentLedger) -> chain.Verdict:
     """Read the ledger and its head in one transaction (one snapshot), hash off the event loop."""
     async with db.transaction() as conn:
-        rows = await ConsentRepo.chain_rows(conn)
-        head = await ConsentRepo.chain_head(conn)
+        rows = await ledger.chain_rows(conn)
+        head = await ledger.chain_head(conn)
     return await asyncio.to_thread(chain.verify, rows, head)
 
 
@@ -67,13 +66,14 @@ class LedgerService:
 
     catalog: Catalog
     clock: Clock
+    consent_ledger: ConsentLedger
     db: UnitOfWork
     outbox: Outbox
     people: People
 
 
     async def check_at_start(self) -> chain.Verdict:
-        verdict = await check(self.db)
+        verdict = await check(self.db, self.consent_ledger)
         if verdict.ok:
             log.info("consent ledger: %d rows, hash chain intact", verdict.rows)
             return verdict
@@ -104,6 +104,6 @@ class LedgerService:
 
     # --- CLI ------------------------------------------------------------------------------------------
     async def cmd_verify_ledger(self, args: argparse.Namespace, t: Translator) -> int:
-        verdict = await check(self.db)
+        verdict = await check(self.db, self.consent_ledger)
         print(describe(verdict, t))
         return 0 if verdict.ok else 1
