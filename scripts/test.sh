@@ -23,6 +23,14 @@ if ! command -v redis-server >/dev/null 2>&1 && command -v apt-get >/dev/null 2>
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server) >/dev/null 2>&1 \
         || echo "redis-server not installed; the Redis tests will skip (outside CI)"
 fi
+# PostgreSQL (#27): tests/servers.py starts a throwaway server (initdb in a temporary folder, a unix
+# socket there, stopped after) for the PostgreSQL tests, and for the whole suite with
+# SCHOOLBOT_TEST_BACKEND=postgres. Its binaries come from the system's package; CI runs as root on Debian.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1 \
+    && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null 2>&1 \
+        || echo "PostgreSQL not installed; the PostgreSQL tests will skip"
+fi
 # Four workers on a two-core machine: most tests wait on sockets and child processes (a full run
 # used about 35% of two workers' time), and four brought the suite from about 15 to about 8 minutes
 # there. Tests that start child processes share one worker (PROCESS_MODULES in tests/conftest.py).

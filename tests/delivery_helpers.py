@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -21,6 +20,7 @@ from storage.delivery import DeliveryRepo
 from storage.outbox import OutboxRepo, Payload
 from storage.people import PersonRepo
 from tests.harness import make_settings, private_school_config
+from tests.servers import backend_under_test, query_test_database
 
 FIRST_TG = 50_000
 
@@ -131,15 +131,14 @@ def broadcast_deliveries(tg: FakeTelegram, recipients: int) -> dict[int, int]:
 
 
 def db_state(tmp_path: Path) -> dict[str, int]:
-    """Read with plain sqlite3 (the bot process is gone): integrity and outbox statuses."""
-    conn = sqlite3.connect(tmp_path / "schoolbot.sqlite3")
-    try:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        state = dict(conn.execute("SELECT status, count(*) FROM outbox GROUP BY status").fetchall())
-        state["leased"] = conn.execute("SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL").fetchone()[0]
-        state["sent_without_id"] = conn.execute(
-            "SELECT count(*) FROM outbox WHERE status = 'sent' AND tg_message_id IS NULL"
-        ).fetchone()[0]
-        return state
-    finally:
-        conn.close()
+    """Read from outside (the bot process is gone): integrity (SQLite's check of its file) and
+    outbox statuses, on the backend under test (tests/servers.query_test_database)."""
+    db = tmp_path / "schoolbot.sqlite3"
+    if backend_under_test() == "sqlite":
+        assert query_test_database(db, "PRAGMA integrity_check") == [("ok",)]
+    state = {str(k): int(v) for k, v in query_test_database(db, "SELECT status, count(*) FROM outbox GROUP BY status")}
+    [(state["leased"],)] = query_test_database(db, "SELECT count(*) FROM outbox WHERE lease_owner IS NOT NULL")
+    [(state["sent_without_id"],)] = query_test_database(
+        db, "SELECT count(*) FROM outbox WHERE status = 'sent' AND tg_message_id IS NULL"
+    )
+    return state

@@ -10,6 +10,8 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from bot.clock import ManualClock
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
@@ -118,6 +120,7 @@ async def _run_expecting_error(tmp_path: Path) -> tuple[int, str]:
     return proc.returncode, err.decode()
 
 
+@pytest.mark.sqlite_only(reason="a corrupt SQLite file")
 async def test_corrupt_database_is_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "schoolbot.sqlite3").write_bytes(os.urandom(8192))
     code, err = await _run_expecting_error(tmp_path)
@@ -127,6 +130,7 @@ async def test_corrupt_database_is_one_clear_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("schoolbot: database") and "corrupt" in lines[0], err
 
 
+@pytest.mark.sqlite_only(reason="an SQLite file locked by another process")
 async def test_locked_database_is_one_clear_line(tmp_path: Path) -> None:
     path = tmp_path / "schoolbot.sqlite3"
     holder = sqlite3.connect(path, isolation_level=None)

@@ -198,6 +198,7 @@ async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTeleg
     assert ("согласие дано" in (again.plain or "")) == (after_kill == 1), again.plain
 
 
+@pytest.mark.sqlite_only(reason="the SQLite file's backup copy")
 async def test_kill_9_during_a_backup_leaves_no_half_written_copy(tmp_path: Path) -> None:
     db = tmp_path / "schoolbot.sqlite3"
     backups = tmp_path / "backups"
@@ -267,6 +268,7 @@ def _fill(folder: Path, leave: int) -> Path:
     return filler
 
 
+@pytest.mark.sqlite_only(reason="a full disk under the SQLite file")
 async def test_full_disk_during_an_import_is_one_clear_line_and_writes_nothing(small_disk: Path) -> None:
     db = small_disk / "schoolbot.sqlite3"
     await _new_database(small_disk)
