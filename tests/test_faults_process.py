@@ -26,6 +26,7 @@ from storage.accounts import AccountRepo
 from storage.snapshot import verify_file
 from tests.delivery_helpers import start_bot
 from tests.harness import PARENT_TWO, ROSTER_ROWS, csv_bytes, make_settings, roster_csv
+from tests.servers import backend_under_test, query_test_database
 
 pytestmark = pytest.mark.slow
 
@@ -66,19 +67,17 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     assert proc.returncode == -9
 
 
-def _check(db: Path) -> sqlite3.Connection:
-    """The database after the fault, read by plain sqlite3 as the next start would read it."""
-    conn = sqlite3.connect(db)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    return conn
+def _count(db: Path, sql: str, params: tuple[object, ...] = ()) -> int:
+    """One count on the database after the fault, read from outside as the next start would read it
+    (on SQLite the file passes its integrity check first; on the PostgreSQL pass, the test's database)."""
+    if backend_under_test() == "sqlite":
+        assert query_test_database(db, "PRAGMA integrity_check") == [("ok",)]
+    [(n,)] = query_test_database(db, sql, params)
+    return int(n)
 
 
 def _people(db: Path) -> int:
-    conn = _check(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM persons").fetchone()[0])
-    finally:
-        conn.close()
+    return _count(db, "SELECT count(*) FROM persons")
 
 
 def _pupils(n: int) -> bytes:
@@ -88,6 +87,9 @@ def _pupils(n: int) -> bytes:
 
 def _write_locked(db: Path) -> bool:
     """Whether another connection holds the write lock (an import's transaction is open)."""
+    if backend_under_test() == "postgres":
+        return _count(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                          " AND pid <> pg_backend_pid() AND xact_start IS NOT NULL") > 0
     conn = sqlite3.connect(db, timeout=0)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -108,11 +110,7 @@ async def _new_database(folder: Path) -> None:
 
 
 def _active(db: Path) -> int:
-    conn = _check(db)
-    try:
-        return int(conn.execute("SELECT count(*) FROM persons WHERE active = 1").fetchone()[0])
-    finally:
-        conn.close()
+    return _count(db, "SELECT count(*) FROM persons WHERE active = 1")
 
 
 # --- kill -9 ------------------------------------------------------------------------------------
@@ -142,15 +140,10 @@ async def test_kill_9_during_a_roster_import_leaves_all_or_nothing(tmp_path: Pat
 
 
 def _decisions(db: Path, child: str) -> int:
-    conn = _check(db)
-    try:
-        row = conn.execute(
-            "SELECT count(*) FROM consent_ledger WHERE child_id = (SELECT id FROM persons WHERE full_name = ?)",
-            (child,),
-        ).fetchone()
-        return int(row[0])
-    finally:
-        conn.close()
+    return _count(
+        db, "SELECT count(*) FROM consent_ledger WHERE child_id = (SELECT id FROM persons WHERE full_name = ?)",
+        (child,),
+    )
 
 
 async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTelegram, tmp_path: Path) -> None:
@@ -221,7 +214,7 @@ async def test_kill_9_during_a_backup_leaves_no_half_written_copy(tmp_path: Path
     await _kill(proc)
     finished = [p for p in backups.iterdir() if ".part" not in p.name]
     assert finished == []  # a copy is renamed into place only once complete and verified
-    _check(db).close()
+    _people(db)  # the live database still reads (and on SQLite passes its integrity check)
     code, _, err = await _run(tmp_path, "backup")
     assert code == 0, err
     copies = sorted(backups.iterdir())
