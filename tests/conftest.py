@@ -8,6 +8,7 @@ import psutil
 import pytest
 from aiogram import Bot
 
+from bot import core as bot_core
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from tests.harness import Harness, handler_harness
@@ -80,6 +81,7 @@ def _storage_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         return
     databases: FreshDatabases = request.getfixturevalue("pg_databases")
     monkeypatch.setenv("DATABASE_URL", databases.url())
+    monkeypatch.setattr(bot_core, "make_database", databases.for_settings(bot_core.make_database))
     if request.module is not None and hasattr(request.module, "Database"):
         monkeypatch.setattr(request.module, "Database", databases.database)
     yield

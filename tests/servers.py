@@ -207,6 +207,20 @@ class FreshDatabases:
                 self._names[key] = self._names["settings"]
         return PgDatabase(self.url(key), min_size=1, max_size=4)
 
+    def for_settings(self, make: Any) -> Any:
+        """`storage.backend.make_database` for the PostgreSQL pass: settings that name the test's
+        DATABASE_URL get the database kept for their DATABASE_PATH, as `database` gives it, so two
+        schools a test builds side by side (two files on SQLite) are two databases here too, and the
+        first one is the DATABASE_URL database a child process or `query_test_database` reads."""
+
+        def make_database(settings: Any, *, separate_reader: bool = False) -> Any:
+            url = settings.database_url.get_secret_value() if settings.database_url is not None else None
+            if url is None or url != self.url() or settings.database_schema != "school":
+                return make(settings, separate_reader=separate_reader)
+            return self.database(settings.database_path)
+
+        return make_database
+
     def drop(self) -> None:
         if self._admin is None:
             return
