@@ -22,8 +22,12 @@ async def cmd_run(args: argparse.Namespace) -> int:
         return await run_district(settings)
     # A folder the bot cannot write gets its own one-line message before the lock file is tried.
     await asyncio.to_thread(check_data_folders, settings)
-    # Held until the process ends: a second `run`, a restore or an import fails at once.
-    with DatabaseLock(settings.database_path, "run"):
+    # Held until the process ends: a second `run`, a restore or an import fails at once. It guards
+    # the SQLite file, which one process owns. On PostgreSQL behind webhooks several workers share the
+    # school's database (outbox leases, sweep claims, Redis for conversations and the send rate), so
+    # no lock; polling still takes it, since two pollers of one bot would fight over getUpdates.
+    shared = settings.database_url is not None and bool(settings.webhook_url)
+    with contextlib.nullcontext() if shared else DatabaseLock(settings.database_path, "run"):
         bot, max_bot = build_bots(settings)
         app = create_app(settings)
         await serve(app, bot, max_bot=max_bot)

@@ -16,7 +16,8 @@ from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from storage.lock import DatabaseBusy, DatabaseLock
 from tests.delivery_helpers import bot_env, start_bot, wait_until
-from tests.harness import roster_csv
+from tests.harness import WEBHOOK_SECRET, free_port, roster_csv
+from tests.servers import FreshDatabases
 
 LOCK_LINE = "уже занята другим процессом schoolbot"
 
@@ -70,6 +71,42 @@ async def test_second_run_restore_and_import_exit_with_one_line_while_the_bot_ru
                     await first.wait()
         # Once the bot has stopped the database is free again.
         assert await asyncio.to_thread(cli.main, ["import", "roster", "roster.csv", "--dry-run"]) == 0
+
+
+@pytest.mark.slow
+async def test_webhook_workers_of_one_school_on_postgresql_start_side_by_side(
+    tmp_path: Path, pg_databases: FreshDatabases
+) -> None:
+    """The file lock guards an SQLite file: two `schoolbot run` workers of one school on PostgreSQL
+    behind webhooks (the reverse proxy's one address, a port each) both start and stop cleanly."""
+    async with FakeTelegram() as tg:
+        tg.webhooks.allow_http = True
+        ports = [free_port(), free_port()]
+        workers = []
+        for i, port in enumerate(ports):
+            env = bot_env(
+                tg, tmp_path, DATABASE_URL=pg_databases.url("workers"), WEBHOOK_URL=f"http://127.0.0.1:{ports[0]}/hook",
+                WEBHOOK_PORT=str(port), WEBHOOK_SECRET=WEBHOOK_SECRET,
+            )  # fmt: skip
+            with (tmp_path / f"worker-{i}.log").open("ab") as log:  # the child keeps its own descriptor
+                workers.append(await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "bot.cli", "run", cwd=tmp_path, env=env, stdout=log, stderr=log,
+                ))
+        try:
+            async def both_started() -> bool:
+                logs = [(tmp_path / f"worker-{i}.log").read_text(errors="replace") for i in range(2)]
+                return all("Бот запущен" in text for text in logs)
+
+            await wait_until(both_started, timeout=180)  # a loaded CI machine starts Python slowly
+            assert all(worker.returncode is None for worker in workers)
+            assert LOCK_LINE not in (tmp_path / "worker-1.log").read_text(errors="replace")
+        finally:
+            for worker in workers:
+                if worker.returncode is None:
+                    worker.send_signal(signal.SIGTERM)
+            # A graceful stop (handlers finish, leases go back) takes a while on a loaded machine.
+            codes = [await asyncio.wait_for(worker.wait(), timeout=120) for worker in workers]
+        assert codes == [0, 0]
 
 
 def test_lock_is_exclusive_between_holders_and_released(tmp_path: Path) -> None:
