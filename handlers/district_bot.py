@@ -14,6 +14,7 @@ The titles shown are the schools' own public names: every answer here is public.
 
 from __future__ import annotations
 
+from html import escape
 from typing import Protocol
 
 from aiogram import Router
@@ -72,7 +73,7 @@ async def _offer(message: Message, t: Translator, channel: Channel, district: Di
     if not schools:
         await message.answer(t("district_bot.unknown"))
     elif len(schools) == 1:
-        await message.answer(t("district_bot.only_one", title=schools[0][1]))
+        await message.answer(t("district_bot.only_one", title=escape(schools[0][1])))
     else:
         await message.answer(t("district_bot.pick"), reply_markup=picker(schools))
 
@@ -113,7 +114,7 @@ async def school_picked(
     await query.answer()
     message = message_of(query)
     if message is not None:
-        await message.answer(t("district_bot.picked", title=title))
+        await message.answer(t("district_bot.picked", title=escape(title)))
 
 
 def build_router() -> Router:
