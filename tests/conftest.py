@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -11,14 +13,16 @@ from aiogram import Bot
 from bot import core as bot_core
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
+from tests.db_use import DbUsePlugin
 from tests.harness import Harness, handler_harness
-from tests.redis_server import SESSION_SERVER_PIDS, redis_server, redis_url  # noqa: F401 - fixtures (#27)
+from tests.redis_server import SESSION_SERVER_PIDS, RedisServer, redis_server, redis_url  # noqa: F401 - fixtures (#27)
 from tests.servers import FreshDatabases, PgServer, backend_under_test, prepare_template, start_pg_server
 
 # SCHOOLBOT_TEST_BACKEND=postgres (scripts/test.sh runs the suite both ways): every database a test
 # opens is a fresh PostgreSQL database (#27), through the settings (DATABASE_URL) and through the
 # test modules' own `Database(...)`. A test about the SQLite file itself is marked `sqlite_only`.
 BACKEND = backend_under_test()
+_PREFIXES = itertools.count(1)
 
 # Tests that start the bot or the CLI as child processes: each child imports aiogram and the rest
 # (seconds of CPU), and several of them wait on those children with time limits. Under
@@ -34,6 +38,7 @@ PROCESS_MODULES = frozenset({
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(DbUsePlugin(BACKEND), "schoolbot-db-use")
     config.addinivalue_line(
         "markers", "sqlite_only(reason): about the SQLite file itself (backup, restore, locks); skipped on PostgreSQL"
     )
@@ -81,6 +86,12 @@ def _storage_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyP
         return
     databases: FreshDatabases = request.getfixturevalue("pg_databases")
     monkeypatch.setenv("DATABASE_URL", databases.url())
+    # The second pass is the district's set-up, PostgreSQL and Redis (#27 "Done when"): every bot a
+    # test builds from settings keeps its conversations and its send budget in Redis, under a prefix
+    # of its own (a test's keys never meet another's, and the server is not flushed under a test).
+    server: RedisServer = request.getfixturevalue("redis_server")
+    monkeypatch.setenv("REDIS_URL", server.url)
+    monkeypatch.setenv("REDIS_PREFIX", f"t{os.getpid()}n{next(_PREFIXES)}")
     monkeypatch.setattr(bot_core, "make_database", databases.for_settings(bot_core.make_database))
     if request.module is not None and hasattr(request.module, "Database"):
         monkeypatch.setattr(request.module, "Database", databases.database)

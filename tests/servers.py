@@ -245,3 +245,42 @@ def query_test_database(sqlite_path: Path, sql: str, params: tuple[Any, ...] = (
             return [tuple(r) for r in conn.execute(translate(sql), params).fetchall()]
     with contextlib.closing(sqlite3.connect(sqlite_path)) as lite:
         return [tuple(r) for r in lite.execute(sql, params).fetchall()]
+
+
+# --- a school's store in a district, on either backend ------------------------------------------
+
+
+def school_store_rows(district_dir: Path, key: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of one query on a district school's store, as `schoolbot district` made it: its SQLite
+    file under the district's folder, or on the PostgreSQL pass its schema in the DATABASE_URL
+    database. `sql` is written as for SQLite."""
+    from storage.district import schema_name, school_store_path
+
+    if backend_under_test() == "postgres":
+        with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+            conn.execute(f'SET search_path TO "{schema_name(key)}"')
+            return [tuple(r) for r in conn.execute(translate(sql), params).fetchall()]
+    with contextlib.closing(sqlite3.connect(school_store_path(district_dir, key))) as lite:
+        return [tuple(r) for r in lite.execute(sql, params).fetchall()]
+
+
+def school_store_database(district_dir: Path, key: str) -> Any:
+    """A district school's store to open in a test, on the backend under test (closed by the test)."""
+    from storage.db import Database
+    from storage.district import schema_name, school_store_path
+
+    if backend_under_test() == "postgres":
+        return PgDatabase(os.environ["DATABASE_URL"], schema=schema_name(key), min_size=1, max_size=1)
+    return Database(school_store_path(district_dir, key))
+
+
+def make_unopenable(db: Any, sqlite_path: Path) -> None:
+    """Damage a store (not open) so that opening it fails, as a real damaged store does: on SQLite
+    its file is not a database; on PostgreSQL its schema says a version newer than this program (a
+    schema a newer schoolbot migrated, then rolled back to this one), which `open` refuses."""
+    if isinstance(db, PgDatabase):
+        assert db.url is not None
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute(f'UPDATE "{db.schema}".schema_version SET version = 999999')
+        return
+    sqlite_path.write_bytes(b"not a database at all" * 100)

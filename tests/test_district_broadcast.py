@@ -6,7 +6,6 @@ opened stops the command before anything is queued anywhere; no name leaves a sc
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,10 @@ import pytest
 from bot import cli
 from bot.channels import Channel
 from storage.accounts import AccountRepo
-from storage.db import Database
 from storage.district import school_store_path
 from tests.district_helpers import school_toml
 from tests.harness import DEFAULT_START, ROSTER_ROWS, roster_csv
+from tests.servers import make_unopenable, school_store_database, school_store_rows
 
 SCHOOLS = {"alpha": "Школа № 1 «Альфа»", "beta": "Школа № 2 «Бета»", "gamma": "Школа № 3 «Гамма»"}
 PARENTS = ("Иванова Елена Викторовна", "Смирнов Олег Павлович")
@@ -40,9 +39,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-async def _link_parents(store: Path, first_chat: int, linked: int) -> None:
+async def _link_parents(district_dir: Path, key: str, first_chat: int, linked: int) -> None:
     """The first `linked` parents of the roster reached the school's bot (their Telegram accounts)."""
-    db = Database(store)
+    db = school_store_database(district_dir, key)
     await db.open()
     try:
         async with db.transaction() as conn:
@@ -55,13 +54,9 @@ async def _link_parents(store: Path, first_chat: int, linked: int) -> None:
         await db.close()
 
 
-def _outbox(store: Path) -> list[tuple[str, int, int | None]]:
-    conn = sqlite3.connect(store)
-    try:
-        return [(str(r[0]), int(r[1]), r[2]) for r in conn.execute(
-            "SELECT dedupe_key, person_id, broadcast_id FROM outbox ORDER BY id")]
-    finally:
-        conn.close()
+def _outbox(district_dir: Path, key: str) -> list[tuple[str, int, int | None]]:
+    rows = school_store_rows(district_dir, key, "SELECT dedupe_key, person_id, broadcast_id FROM outbox ORDER BY id")
+    return [(str(r[0]), int(r[1]), r[2]) for r in rows]
 
 
 async def _district(capsys: pytest.CaptureFixture[str], tmp_path: Path, district_dir: Path) -> None:
@@ -76,7 +71,7 @@ async def _district(capsys: pytest.CaptureFixture[str], tmp_path: Path, district
         code, _, err = await asyncio.to_thread(run, capsys, "district", "import", key, "roster", str(roster))
         assert code == 0, err
         # alpha: both parents reach the bot, beta: one, gamma: none.
-        await _link_parents(school_store_path(district_dir, key), 10_000 * (n + 1), 2 - n)
+        await _link_parents(district_dir, key, 10_000 * (n + 1), 2 - n)
 
 
 async def test_every_reachable_family_of_every_school_is_queued_once_in_its_own_school(
@@ -93,7 +88,7 @@ async def test_every_reachable_family_of_every_school_is_queued_once_in_its_own_
     assert "Всего в очереди сообщений: 3, школ: 3." in out
     for secret in [row[0] for row in ROSTER_ROWS[1:]]:
         assert secret not in out + err
-    queued = {key: _outbox(school_store_path(district_dir, key)) for key in SCHOOLS}
+    queued = {key: _outbox(district_dir, key) for key in SCHOOLS}
     assert [len(rows) for rows in queued.values()] == [2, 1, 0]
     for rows in queued.values():
         # One broadcast per school, one row per person, under the school's own dedupe keys.
@@ -105,22 +100,21 @@ async def test_every_reachable_family_of_every_school_is_queued_once_in_its_own_
     code, out, err = await asyncio.to_thread(
         run, capsys, "district", "broadcast", "--text", "Только Бете", "--school", "beta", "--yes")
     assert code == 0, err
-    assert "alpha" not in out and len(_outbox(school_store_path(district_dir, "beta"))) == 2
+    assert "alpha" not in out and len(_outbox(district_dir, "beta")) == 2
     code, out, err = await asyncio.to_thread(
         run, capsys, "district", "broadcast", "--text", "Никому", "--school", "delta", "--yes")
     assert code == 2 and "delta" in err and "alpha, beta, gamma" in err
-    assert [len(_outbox(school_store_path(district_dir, k))) for k in SCHOOLS] == [2, 2, 0]
+    assert [len(_outbox(district_dir, k)) for k in SCHOOLS] == [2, 2, 0]
 
 
 async def test_a_school_that_cannot_be_opened_stops_the_broadcast_before_anything_is_queued(
     district_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     await _district(capsys, tmp_path, district_dir)
-    broken = school_store_path(district_dir, "gamma")
-    broken.write_bytes(b"not a database at all" * 100)
+    make_unopenable(school_store_database(district_dir, "gamma"), school_store_path(district_dir, "gamma"))
     code, out, err = await asyncio.to_thread(
         run, capsys, "district", "broadcast", "--text", "Собрание", "--yes")
     assert code != 0
     assert "gamma" in err and "Traceback" not in err
     assert "Всего в очереди" not in out
-    assert [len(_outbox(school_store_path(district_dir, k))) for k in ("alpha", "beta")] == [0, 0]
+    assert [len(_outbox(district_dir, k)) for k in ("alpha", "beta")] == [0, 0]

@@ -34,6 +34,7 @@ from tests.harness import (
     roster_csv,
 )
 from tests.multibot_helpers import SchoolSetup, running_district, school_apps
+from tests.servers import make_unopenable
 
 ASK = "Чтобы бот узнал вас"
 # School B's roster: the same people, but the parent's children have other names there.
@@ -305,7 +306,7 @@ async def test_a_school_that_cannot_start_stops_the_start_and_leaves_nothing_run
     port = free_port()
     schools = {"a": SchoolSetup("Школа А", tg=fakes["a"]), "b": SchoolSetup("Школа Б", tg=fakes["b"])}
     apps = school_apps(tmp_path, schools, ManualClock(DEFAULT_START))
-    apps["b"].settings.database_path.mkdir()  # a folder where its database file should be
+    make_unopenable(apps["b"].db, apps["b"].settings.database_path)
     settings = make_settings(tmp_path, bot_token=None, webhook_url=f"http://127.0.0.1:{port}/hook", webhook_port=port,
                              webhook_secret=WEBHOOK_SECRET)
     multibot = build_multibot(settings, apps)
