@@ -301,18 +301,23 @@ def district(sub: SubParsers, export: SubParsers) -> None:
     b.add_argument("--wait", action="store_true", help="follow the delivery until every school's broadcast is done")
     b.set_defaults(entry="bot.cli_district_broadcast:cmd_district_broadcast")
 
-    k = inner.add_parser("backup", help="back up every school now (or those named), each into its own folder")
+    k = inner.add_parser("backup", help="back up every school now (or those named), each into its own folder,"
+                         " and the district's registry")
     k.add_argument("--school", action="append", default=[], help="only this school (by key; may repeat)")
     k.set_defaults(entry="bot.cli_district_backup:cmd_district_backup")
 
-    r = inner.add_parser("restore", help="restore one school from its backup (stop the workers first)")
-    r.add_argument("key", help="the school's key")
+    r = inner.add_parser("restore", help="restore one school from its backup, or the registry with --registry"
+                          " (stop the workers first)")
+    r.add_argument("key", nargs="?", default=None, help="the school's key (none with --registry)")
     r.add_argument("file", help="a backup of this school made by `schoolbot district backup` or the nightly backup")
+    r.add_argument("--registry", action="store_true",
+                   help="restore the district's registry (schools, tokens, operators) from FILE instead")
     how = r.add_mutually_exclusive_group()
     how.add_argument("--carry-over", action="store_true",
                      help="re-append the consent receipts the backup lacks to the restored ledger (nothing is lost)")
     how.add_argument("--force", action="store_true",
-                     help="restore even though consent receipts would be lost; lists them and keeps the previous data")
+                     help="restore even though consent receipts (with --registry: schools) would be lost; lists them"
+                     " and keeps the previous data")
     r.set_defaults(entry="bot.cli_district_backup:cmd_district_restore")
 
 

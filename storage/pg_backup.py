@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -150,7 +150,7 @@ def copy_rows(lines: Iterable[str]) -> Iterator[list[str | None]]:
         yield [_field(value) for value in line.split("\t")]
 
 
-def _table_data(path: Path, schema: str, table: str) -> list[dict[str, str | None]] | None:
+def table_data(path: Path, schema: str, table: str) -> list[dict[str, str | None]] | None:
     """A table's rows in a dump, column -> text (None: the dump holds no such table)."""
     out = _run(
         PgTarget("", None),
@@ -186,6 +186,11 @@ def newest_migration() -> int:
     return max([baseline[0] if baseline else 0, *(n for n, _, _ in steps)])
 
 
+def check_readable(path: Path) -> None:
+    """Read every data block of the dump back (pg_restore to nowhere): PgToolError when one fails."""
+    _run(PgTarget("", None), [tool("pg_restore"), "--file=/dev/null", str(path)], what=f"{path}: проверка копии")
+
+
 def verify_dump(path: Path, schema: str) -> str | None:
     """None when `path` is a complete schoolbot dump of `schema`; else the reason, in the operator's
     words. Every data block is read back (pg_restore to nowhere), so a truncated or damaged file fails."""
@@ -196,7 +201,7 @@ def verify_dump(path: Path, schema: str) -> str | None:
             return f"{path}: это не копия pg_dump в её собственном формате (pg_dump -Fc)"
     try:
         found = dump_tables(path)
-        _run(PgTarget("", None), [tool("pg_restore"), "--file=/dev/null", str(path)], what=f"{path}: проверка копии")
+        check_readable(path)
     except PgToolError as exc:
         return str(exc)
     others = sorted({name for name, _ in found} - {schema})
@@ -205,7 +210,7 @@ def verify_dump(path: Path, schema: str) -> str | None:
         return f"{path}: это копия другой схемы ({', '.join(others)}), а не школы «{schema}»"
     missing = REQUIRED_TABLES - {table for _, table in found}
     try:
-        versions = _table_data(path, schema, "schema_version") or []
+        versions = table_data(path, schema, "schema_version") or []
     except PgToolError as exc:
         return str(exc)
     version = max((int(str(r["version"])) for r in versions), default=0)
@@ -217,8 +222,11 @@ def verify_dump(path: Path, schema: str) -> str | None:
     return None
 
 
-def dump_sync(target: PgTarget, schema: str, dest: Path) -> tuple[int, str | None]:
-    """Dump `schema` into `dest` (replaced only once the new dump checks out). Returns (size, failure
+def dump_sync(
+    target: PgTarget, schema: str, dest: Path, *, verify: Callable[[Path, str], str | None] = verify_dump
+) -> tuple[int, str | None]:
+    """Dump `schema` into `dest` (replaced only once the new dump checks out with `verify`: a school's
+    store by default, the district's registry by storage/district_backup.py). Returns (size, failure
     or None). The file is 0600 from its first byte: it holds phone numbers and consent records."""
     check_schema(schema)
     part = dest.with_name(dest.name + ".part")
@@ -234,7 +242,7 @@ def dump_sync(target: PgTarget, schema: str, dest: Path) -> tuple[int, str | Non
             what="pg_dump",
         )
         os.chmod(part, 0o600)
-        failure = verify_dump(part, schema)
+        failure = verify(part, schema)
     except PgToolError as exc:
         failure = str(exc)
     if failure is not None:
@@ -253,7 +261,7 @@ def _receipt(row: dict[str, str | None]) -> ReceiptInfo:
 
 def dump_receipts(path: Path, schema: str) -> list[ReceiptInfo]:
     """Every receipt of the dump's consent ledger, oldest first."""
-    rows = _table_data(path, schema, "consent_ledger") or []
+    rows = table_data(path, schema, "consent_ledger") or []
     rows.sort(key=lambda r: int(str(r["id"])))
     return [_receipt(r) for r in rows]
 
@@ -327,13 +335,16 @@ def carry_set(target: PgTarget, schema: str, receipt_ids: Sequence[str]) -> Carr
 # --- restore -------------------------------------------------------------------------------------
 
 
-def restore_schema_sync(target: PgTarget, schema: str, source: Path, aside: str) -> str | None:
+def restore_schema_sync(
+    target: PgTarget, schema: str, source: Path, aside: str, *,
+    verify: Callable[[Path, str], str | None] = verify_dump,
+) -> str | None:
     """Replace the live `schema` by the dump `source`: the live schema is renamed to `aside` first
     (None returned when there was none), then the dump restored in one transaction. On any failure
     the half-restored schema is dropped and the live one renamed back: nothing changes."""
     check_schema(schema)
     check_schema(aside)
-    reason = verify_dump(source, schema)
+    reason = verify(source, schema)
     if reason is not None:
         raise PgToolError(reason)
     had_live = schema_exists(target, schema)

@@ -65,7 +65,8 @@ async def test_each_school_backed_up_into_its_own_folder_and_restored_alone_with
     code, out, err = await run(capsys, "district", "backup")
     assert code == 0, err
     lines = out.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("Школа № 1 «Альфа» (alpha): копия ") and "beta" in lines[1]
+    assert len(lines) == 3 and lines[0].startswith("Школа № 1 «Альфа» (alpha): копия ") and "beta" in lines[1]
+    assert lines[2].startswith("Реестр района: копия ")  # the registry with its schools
     copies = {key: sorted((tmp_path / "district" / "schools" / key / "backups").glob("schoolbot-*")) for key in SCHOOLS}
     assert all(len(found) == 1 for found in copies.values()), copies
     [alpha_copy] = copies["alpha"]

@@ -21,6 +21,7 @@ ENGINE_MODULES = {
     "pg_backup.py": "pg_dump backups",
     "dialect.py": "the per-engine branches repositories ask for (schema catalogue, secure_delete)",
     "district.py": "the registry's SQLite store opens its own connection (PRAGMA switches)",
+    "district_backup.py": "the registry's backups: SQLite file copies and pg_dump",
 }
 
 # Idiom -> the portable form.

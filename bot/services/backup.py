@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 PREFIX = "schoolbot-"
 SUFFIX = ".sqlite3"
 PG_SUFFIX = pg_backup.DUMP_SUFFIX
-_NAME = re.compile(r"^schoolbot-(\d{8}T\d{6}Z)\.(?:sqlite3|pgdump)(\.zip)?$")
+# `district-…`: the district registry's copies (bot/district/registry_backup.py), in a folder of their own.
+_NAME = re.compile(r"^(?:schoolbot|district)-(\d{8}T\d{6}Z)\.(?:sqlite3|pgdump)(\.zip)?$")
 # With BACKUP_PASSPHRASE set, each nightly copy is kept as `<name>.zip`: the same AES-256 ZIP as the
 # off-site copy (7-Zip and WinZip open it; `schoolbot restore` reads it with the passphrase).
 ENCRYPTED = ".zip"
