@@ -139,7 +139,7 @@ def build_services(
     root once every service exists (a listener is a method of a service built after the one that
     calls it)."""
     access_log = AccessLog(access_log_repo=repos.access_log, clock=clock, db=db, school=school)
-    outbox = Outbox(db=db, queue=repos.outbox_queue, wake_sender=wake_sender)
+    outbox = Outbox(clock=clock, db=db, queue=repos.outbox_queue, wake_sender=wake_sender)
     tickets = TicketsService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=repos.tickets,
         outbox=outbox, people=repos.people, school=school,

@@ -18,6 +18,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel
 from bot.config import SchoolConfig
 from bot.domain.access import ADMIN_ROLES, CLASS_TEACHER_ROLES
 from bot.domain.people import Person
@@ -27,8 +28,8 @@ from bot.services import codes as svc
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.codes import CodesService
 from bot.services.codes_print import CodesPrint, left_out_lines, left_out_summary
+from bot.services.outbox import Outbox
 from bot.services.people_text import find_people, person_label
-from bot.services.ports import Buttons
 from bot.tg.callbacks import (
     AdminAction,
     CodeActivated,
@@ -80,10 +81,10 @@ async def my_codes(message: Message, person: Person, t: Translator, *, codes: Co
 
 @credential
 async def show(
-    query: CallbackQuery, callback_data: CodeShow, person: Person, t: Translator,
-    *, buttons: Buttons, codes: CodesService, school: SchoolConfig,
+    query: CallbackQuery, callback_data: CodeShow, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, codes: CodesService, outbox: Outbox,
 ) -> None:
-    shown = await codes.request_cards(person, callback_data.person_id)
+    shown = await codes.request_cards(person, callback_data.person_id, t.lang)
     if shown.status == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
@@ -92,16 +93,18 @@ async def show(
         return
     await query.answer()
     if not isinstance(query.message, Message):
-        return
-    for owner, code in shown.cards:
-        png, filename = await codes.render_card_for({"code_id": code.id, "lang": t.lang})
+        return  # the cards were queued with the request: the outbox gives them
+    # Each card was queued with the request (bot/services/codes.py request_cards): given here, and
+    # whichever this handler does not give (a send that fails, a worker that dies now) by the outbox.
+    for card in shown.cards:
+        png, filename = await codes.render_card_for(card.payload.args)
         sent = await query.message.answer_photo(
             BufferedInputFile(png, filename=filename),
-            caption=svc.card_caption(t, owner, person),
-            reply_markup=InlineKeyboardMarkup.model_validate(buttons.code_card(code.id, t, person)),
-            protect_content=school.codes.protect_content,
+            caption=card.payload.text,
+            reply_markup=InlineKeyboardMarkup.model_validate(card.payload.reply_markup),
+            protect_content=card.payload.protect_content,
         )
-        await codes.record_direct(code, person, sent.message_id)
+        await outbox.answered(card, message_id=sent.message_id, channel=channel, user_id=query.from_user.id)
 
 
 @public

@@ -18,7 +18,6 @@ from bot.services import consent as svc
 from bot.services.consent import ConsentService
 from bot.services.consent_export import ConsentExport
 from bot.services.consent_gate import ConsentGate
-from bot.services.consent_paper import ConsentPaper
 from bot.services.outbox import Outbox
 from bot.tg.callbacks import ConsentAction, ConsentCb
 from bot.tg.policy import child_data, personal_file
@@ -217,13 +216,13 @@ DECISIONS: dict[ConsentAction, Decision] = {
 @child_data
 async def decide(
     query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
-    *, parent_screens: ParentScreens, consent: ConsentService, consent_gate: ConsentGate, consent_paper: ConsentPaper,
+    *, parent_screens: ParentScreens, consent: ConsentService, consent_gate: ConsentGate,
     outbox: Outbox, people: PersonRepo,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=False, consent=consent, people=people)
     if checked is None:
         return
-    version, children = checked
+    version, _children = checked
     decision = DECISIONS[callback_data.action]
     if callback_data.child == 0:
         if decision == "withdrawn":
@@ -246,7 +245,7 @@ async def decide(
         parent=person, child_ids=child_ids, decision=decision, version=callback_data.version,
         # The press names its account: the messenger it came from and the user id there.
         channel=channel, user_id=query.from_user.id,
-        update_id=_current_update_id(), callback_id=query.id,
+        update_id=_current_update_id(), callback_id=query.id, receipt_lang=t.lang,
     )
     outbox.wake()
     recorded = [r for r in results if r.outcome is svc.Outcome.RECORDED]
@@ -256,10 +255,13 @@ async def decide(
         return
     await query.answer()
     msg = message_of(query)
+    # Each receipt was queued with its decision: given here, in this chat, right after the commit;
+    # one this handler does not give (no message to answer, a send that fails, a worker that dies
+    # now) goes out through the outbox (storage/outbox.py, answers).
     for r in recorded:
-        assert r.row is not None
-        if msg is not None:
-            await msg.answer(consent_paper.receipt_text(t, r.row, children[r.child_id]))
+        if msg is not None and r.receipt is not None:
+            sent = await msg.answer(r.receipt.payload.text or "")
+            await outbox.answered(r.receipt, message_id=sent.message_id, channel=channel, user_id=query.from_user.id)
     await parent_screens.refresh(msg, person, t)
 
 

@@ -271,11 +271,14 @@ class CodeRepo:
     async def delivery_keys(
         conn: Connection, code_id: int, recipient_id: int
     ) -> list[tuple[str, str | None]]:
+        """(outbox key, status) of the cards the bot sent of its own accord (a card a person asked for
+        is an answer to their press, queued under its own key: it does not stand for these)."""
         conn = raw(conn)
         rows = await fetchall_in(
             conn,
             "SELECT d.outbox_key, o.status FROM code_deliveries d LEFT JOIN outbox o ON o.dedupe_key = d.outbox_key"
-            " WHERE d.code_id = ? AND d.recipient_id = ? AND d.outbox_key IS NOT NULL ORDER BY d.id",
+            " WHERE d.code_id = ? AND d.recipient_id = ? AND d.outbox_key IS NOT NULL AND d.reason <> 'request'"
+            " ORDER BY d.id",
             (code_id, recipient_id),
         )
         return [(r[0], r[1]) for r in rows]

@@ -12,7 +12,9 @@ COMMIT/ROLLBACK. Reads may run outside it.
 Idempotent updates: the dispatcher middleware puts the Telegram update id into `CURRENT_UPDATE`;
 the first write transaction of that update records the id in `processed_updates` inside the same
 transaction as its effects. A second delivery of the same update then fails that insert, rolls
-back its effects and raises DuplicateUpdate, so the effects happen once.
+back its effects and raises DuplicateUpdate, so the effects happen once. What the update owes the user
+for its effects (a receipt, a code card) is queued in that same transaction (storage/outbox.py,
+answers), so dropping the second delivery loses no answer, whatever happened after the commit.
 """
 
 from __future__ import annotations

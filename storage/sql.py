@@ -21,7 +21,7 @@ import contextvars
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -51,8 +51,14 @@ class DuplicateUpdate(Exception):
 
 @dataclass
 class UpdateMark:
+    """The update being handled (CURRENT_UPDATE). ``recorded``: its first write transaction committed
+    its id into processed_updates. ``owed``: the dedupe keys of the answers its transactions queued in
+    the outbox held for the handler to give itself (storage/outbox.py `OutboxRepo.enqueue_answer`);
+    the update guard hands whichever the handler did not give to the outbox's sender."""
+
     update_id: int
     recorded: bool = False
+    owed: list[str] = field(default_factory=list)
 
 
 CURRENT_UPDATE: contextvars.ContextVar[UpdateMark | None] = contextvars.ContextVar("current_update", default=None)

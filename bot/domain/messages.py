@@ -57,3 +57,14 @@ class Payload:
             filename=data.get("filename"),
             file_id=data.get("file_id"),
         )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer a press is owed, queued with the effect it reports (bot/services/outbox.py
+    `Outbox.answer`): its outbox key and what it says. The handler gives it and says so
+    (`Outbox.answered`); if it cannot, the outbox's sender does."""
+
+    key: str
+    kind: Kind
+    payload: Payload

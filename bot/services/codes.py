@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from bot.channels import DataClass
 from bot.domain.access import STAFF_ROLES
 from bot.domain.codes import Code, NewCode
-from bot.domain.messages import Payload
+from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
@@ -124,7 +124,8 @@ def card_caption(t: Translator, owner: Person, recipient: Person) -> str:
 @dataclass
 class Shown:
     status: str  # "ok" | "forbidden" | "too_soon" | "none"
-    cards: list[tuple[Person, Code]] = field(default_factory=list)
+    # The cards the press is owed, each queued with the request (`request_cards`), for the handler to give.
+    cards: list[Answer] = field(default_factory=list)
     wait_minutes: int = 0
 
 
@@ -306,8 +307,13 @@ class CodesService:
             title=t("codes.card_title"),
         )
 
-    async def request_cards(self, caller: Person, owner_id: int) -> Shown:
-        """The caller asks to see `owner_id`'s codes again: rights first, then the rate limit."""
+    async def request_cards(self, caller: Person, owner_id: int, lang: str) -> Shown:
+        """The caller asks to see `owner_id`'s codes again: rights first, then the rate limit.
+
+        The request starts the rate limit's ten minutes; the cards it asked for are queued with it,
+        in the same transaction, as the press's answers (`Outbox.answer`, in ``lang``): the handler
+        gives them, and if it cannot (its worker dies after the commit), the outbox does. Otherwise
+        a press that died there left the parent with no card and "wait ten minutes" (#27)."""
         cards = [(o, c) for o, c in await self.visible_codes(caller) if o.id == owner_id]
         if not cards:
             # Same answer whether the person does not exist, is someone else's or has no code yet.
@@ -317,16 +323,30 @@ class CodesService:
         if last is not None and now - last < REQUEST_INTERVAL:
             left = REQUEST_INTERVAL - (now - last)
             return Shown("too_soon", wait_minutes=max(1, int(left.total_seconds() + 59) // 60))
+        t = self.catalog.bind(lang)
+        answers: list[Answer] = []
         async with self.db.transaction() as conn:
             await self.code_repo.touch_request(conn, caller.id, owner_id, now)
-        return Shown("ok", cards)
-
-    async def record_direct(self, code: Code, recipient: Person, message_id: int) -> None:
-        async with self.db.transaction() as conn:
-            await self.code_repo.record_delivery(
-                conn, code_id=code.id, recipient_id=recipient.id, reason="request", now=self.clock.now(),
-                tg_message_id=message_id,
-            )
+            for owner, code in cards:
+                # One request per ten minutes: its time names its cards.
+                key = f"code-request:{code.id}:{caller.id}:{int(now.timestamp())}"
+                payload = Payload(
+                    text=card_caption(t, owner, caller),
+                    reply_markup=self.buttons.code_card(code.id, t, caller),
+                    protect_content=self.school.codes.protect_content,
+                    renderer=CARD_RENDERER,
+                    args={"code_id": code.id, "lang": t.lang, "recipient": caller.id},
+                )
+                answer = await self.outbox.answer(
+                    conn, caller, key=key, payload=payload, now=now, kind="photo", data_class=DataClass.CREDENTIAL,
+                )
+                if answer is None:
+                    continue  # a twin press of the same moment owes it already
+                await self.code_repo.record_delivery(
+                    conn, code_id=code.id, recipient_id=caller.id, reason="request", now=now, outbox_key=key
+                )
+                answers.append(answer)
+        return Shown("ok", answers)
 
     # --- activation, trouble ------------------------------------------------------------------------
     async def confirm_activation(self, caller: Person, code_id: int) -> str:

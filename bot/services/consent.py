@@ -24,11 +24,11 @@ from bot.domain.access import ADMIN_ROLE
 from bot.domain.consent import Decision, Effect, apply, effects, family_state, judge
 from bot.domain.consent import Outcome as Outcome  # re-exported: handlers read outcomes from here
 from bot.domain.ledger import LedgerRow, NewDecision, Version
-from bot.domain.messages import Payload
+from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
-from bot.services.consent_gate import code_clearances, new_receipt_id
+from bot.services.consent_gate import code_clearances, new_receipt_id, receipt_text
 from bot.services.repos import ConsentForms, ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction, UnitOfWork
 
@@ -61,6 +61,8 @@ class Result:
     outcome: Outcome
     child_id: int
     row: LedgerRow | None = None
+    # The receipt the press is owed for a recorded decision, queued with it (`decide`'s receipt_lang).
+    receipt: Answer | None = None
 
 
 # --- the document -------------------------------------------------------------------------------
@@ -251,9 +253,16 @@ class ConsentService:
         user_id: int,
         update_id: int | None,
         callback_id: str,
+        receipt_lang: str | None = None,
     ) -> list[Result]:
         """Record a parent's press in a messenger for each child (per child: one ledger row each). The
-        press names the account it came from: its messenger and the user id there."""
+        press names the account it came from: its messenger and the user id there.
+
+        With ``receipt_lang`` each recorded decision's receipt, in that language, is queued in the
+        decision's own transaction as the press's answer (`Outbox.answer`): the handler gives it, and
+        if the handler cannot (its worker dies right after the commit), the outbox does. The receipt
+        is the parent's proof; a decision recorded without its receipt is what a crash between the
+        commit and a send made after it used to leave (#27)."""
         now = self.clock.now()
         await self.current()  # publishes the shipped version 1 if needed (outside the transaction)
         own = {c.id: c for c in await self.people.children(parent.id)}
@@ -282,7 +291,15 @@ class ConsentService:
                     version=version, sha256=sha, channel=channel.value, created_at=now,
                     user_id=user_id, tg_update_id=update_id, tg_callback_id=callback_id,
                 )
-                results.append(await self._write(conn, own[cid], new, has_read=cid in seen, now=now))
+                result = await self._write(conn, own[cid], new, has_read=cid in seen, now=now)
+                if receipt_lang is not None and result.outcome is Outcome.RECORDED and result.row is not None:
+                    text = receipt_text(self.catalog.bind(receipt_lang), result.row, own[cid], self.school)
+                    receipt = await self.outbox.answer(
+                        conn, parent, key=f"receipt:{result.row.receipt_id}", payload=Payload(text=text), now=now,
+                        data_class=DataClass.CHILD_PERSONAL,
+                    )
+                    result = Result(result.outcome, result.child_id, result.row, receipt)
+                results.append(result)
             await self.consent_ledger.cancel_pending_nudges(conn, parent.id)
         return results
 

@@ -3,14 +3,17 @@ and each child's consent state."""
 
 from __future__ import annotations
 
+import html
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC
 from typing import TYPE_CHECKING, Literal
 
 from bot.domain.consent import PENDING, Decision, FamilyState, State, family_state, parent_covered
 from bot.domain.ledger import LedgerRow, Version
 from bot.domain.people import Person
+from bot.russian import Named
 from bot.services.repos import People
 from bot.unit_of_work import Connection
 from storage.consent import ConsentRepo
@@ -18,6 +21,8 @@ from storage.consent_form import ConsentFormRepo
 from storage.people import PersonRepo
 
 if TYPE_CHECKING:
+    from bot.config import SchoolConfig
+    from bot.i18n import Translator
     from bot.unit_of_work import UnitOfWork
 
 
@@ -149,6 +154,23 @@ def new_receipt_id() -> str:
     # 40 random bits in Crockford-like base32 without look-alikes: short enough to read out.
     alphabet = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
     return "".join(secrets.choice(alphabet) for _ in range(8))
+
+
+def receipt_text(t: Translator, row: LedgerRow, child: Person, school: SchoolConfig) -> str:
+    """The receipt a parent gets for a decision they pressed: what, for whom, when, on which text."""
+    local = row.created_at.astimezone(school.tz)
+    return t(
+        "consent.receipt",
+        decision=t(f"consent.decision.{row.decision}"),
+        child=Named(child.full_name, escape=True),
+        cls=html.escape(child.class_label or "—"),
+        local=local.strftime("%d.%m.%Y %H:%M:%S"),
+        tz=school.school.timezone,
+        utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        version=row.version,
+        sha=row.sha256,
+        receipt=row.receipt_id,
+    )
 
 
 @dataclass(kw_only=True, eq=False)

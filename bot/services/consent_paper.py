@@ -1,18 +1,15 @@
-"""Paper consent recorded by staff, signed originals, and receipts."""
+"""Paper consent recorded by staff, and signed originals (a pressed decision's receipt: consent_gate.py)."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from bot.domain.consent import PENDING, Decision, Outcome
-from bot.domain.ledger import LedgerRow, Version
+from bot.domain.ledger import Version
 from bot.domain.people import Person
-from bot.i18n import Translator
-from bot.russian import Named
 from bot.services.consent import Result
 from bot.services.consent_gate import family_states
 from bot.services.repos import ConsentForms, People
@@ -54,7 +51,7 @@ def parse_paper_date(text: str, today: date) -> date | None:
 
 @dataclass(kw_only=True, eq=False)
 class ConsentPaper:
-    """Paper consents recorded by staff, and receipts."""
+    """Paper consents recorded by staff, and signed originals."""
 
     clock: Clock
     consent: ConsentService
@@ -100,19 +97,3 @@ class ConsentPaper:
         """child id -> the day its signed original was received."""
         found = await self.consent_forms.originals(self.db.conn, version.number, child_ids)
         return {cid: o.received_on for cid, o in found.items()}
-
-    # --- receipts -----------------------------------------------------------------------------------
-    def receipt_text(self, t: Translator, row: LedgerRow, child: Person) -> str:
-        local = row.created_at.astimezone(self.school.tz)
-        return t(
-            "consent.receipt",
-            decision=t(f"consent.decision.{row.decision}"),
-            child=Named(child.full_name, escape=True),
-            cls=html.escape(child.class_label or "—"),
-            local=local.strftime("%d.%m.%Y %H:%M:%S"),
-            tz=self.school.school.timezone,
-            utc=row.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
-            version=row.version,
-            sha=row.sha256,
-            receipt=row.receipt_id,
-        )

@@ -981,6 +981,28 @@ class OutboxQueue(Protocol):
         (bot/channels.py)."""
         ...
 
+    async def enqueue_answer(
+        self,
+        conn: Transaction,
+        *,
+        dedupe_key: str,
+        person_id: int,
+        kind: Kind,
+        payload: Payload,
+        now: datetime,
+        data_class: DataClass = DataClass.PERSONAL,
+    ) -> bool:
+        """The answer to the update being handled that reports this transaction's effect, queued with
+        it and held for the handler to give (storage/outbox.py's docstring). False: already queued."""
+        ...
+
+    async def answered(
+        self, conn: Transaction, dedupe_key: str, *, message_id: int, channel: Channel, user_id: int, now: datetime
+    ) -> bool:
+        """The handler gave the held answer itself (message ``message_id`` to that account): recorded
+        sent. False when a sender took it over meanwhile."""
+        ...
+
     async def waiting_payload(self, conn: Connection, dedupe_key: str) -> Payload | None:
         """The payload of a message that is still waiting and that no sender has claimed (None once it
         is being sent, sent, cancelled or absent): only such a message may still be amended."""

@@ -25,6 +25,7 @@ from bot.services.access_log import Accessor, acting_as
 from bot.tg.menu import menu_entry_of
 from bot.tg.policy import DeclaredClass
 from storage.db import CURRENT_UPDATE, DuplicateUpdate, UpdateMark
+from storage.outbox import OutboxRepo
 from storage.people import PersonRepo
 from storage.sql import SqlDatabase
 
@@ -44,6 +45,11 @@ class UpdateGuard(BaseMiddleware):
 
     An update that wrote is known by its processed_updates row (restarts included); one that only
     answered is remembered in memory once handled, and one still running drops its twin at once.
+
+    Dropping a redelivered update loses nothing it owes: the answer that reports its effect was
+    queued with the effect (storage/outbox.py, answers) and is given by the handler or, failing that,
+    by the outbox. When the handler ends, however it ends (returned, raised, cancelled), the answers it
+    did not give are handed to the outbox's senders here: the one place, whatever the flow.
 
     Update ids are a bot's own (two bots both deliver an update 1): a store that receives from two bots
     (a school's own bot and the district's, bot/multibot.py) gives each an ``id_base``, the id space its
@@ -75,9 +81,23 @@ class UpdateGuard(BaseMiddleware):
             self._running.discard(update_id)
             self.in_flight -= 1
             CURRENT_UPDATE.reset(token)
+            if mark.owed:
+                await self._hand_over(update_id, mark.owed)
         if not mark.recorded:
             self.db.remember_processed(update_id)
         return result
+
+
+    async def _hand_over(self, update_id: int, keys: list[str]) -> None:
+        """The answers the handler did not give, to the senders (within a second: they poll). Should
+        this fail too, the hold runs out (storage/outbox.py ANSWER_HOLD) and a sender takes them then."""
+        try:
+            released = await OutboxRepo.release_answers(self.db, list(keys))
+        except Exception:
+            log.exception("update %s: its answers could not be handed to the outbox now", update_id)
+            return
+        if released:
+            log.info("update %s: %d answer(s) handed to the outbox", update_id, released)
 
 
 class PersonContext(BaseMiddleware):

@@ -1,0 +1,252 @@
+"""A press whose effect committed still gets its answer when the worker handling it fails, is
+cancelled or dies before answering (#27): the consent receipt, the code card. The effect happens
+once, the answer arrives once; the redelivered press is still dropped as done.
+
+Through the real Dispatcher: the first delivery's answer send fails (the messenger refuses it, or
+the task is cancelled as it sends, as a stopping worker's is), or the worker "dies" (its held
+answers are left to another worker); then the platform delivers the same update again, to this
+worker and to another one that did not see it handled; then the outbox's sender runs."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
+
+from bot.channels import Channel
+from bot.tg.callbacks import CodeShow
+from storage import outbox as outbox_storage
+from storage import workers
+from storage.consent import ConsentRepo
+from tests.codes_helpers import CODES, load_school, person_id
+from tests.consent_helpers import consent_menu, school
+from tests.harness import PARENT_TWO, Harness
+from tests.mocked_bot import MockedBot
+
+MISHA = "Иванов Миша Андреевич"
+ELENA = "Иванова Елена Викторовна"
+
+
+def _press(update_id: int, user_id: int, data: str) -> dict[str, Any]:
+    """A press with a fixed update id and callback id: the platform delivers it again as it is."""
+    return {
+        "update_id": update_id,
+        "callback_query": {
+            "id": f"cq{update_id}",
+            "from": {"id": user_id, "is_bot": False, "first_name": "Елена", "language_code": "ru"},
+            "chat_instance": "ci",
+            "data": data,
+            "message": {
+                "message_id": 5,
+                "date": int(time.time()),
+                "chat": {"id": user_id, "type": "private"},
+                "from": {"id": 42, "is_bot": True, "first_name": "SchoolBot"},
+                "text": "…",
+            },
+        },
+    }
+
+
+@contextmanager
+def failing(bot: MockedBot, error: BaseException, when: Callable[[TelegramMethod[Any]], bool]) -> Iterator[None]:
+    """The first request matching ``when`` fails with ``error`` (recorded: it was attempted)."""
+    session = bot.session
+    real = session.make_request
+    spent = False
+
+    async def make_request(b: Any, method: TelegramMethod[Any], timeout: int | None = None) -> Any:
+        nonlocal spent
+        if not spent and when(method):
+            spent = True
+            session.calls.append(method)
+            raise error
+        return await real(b, method, timeout)
+
+    session.make_request = make_request  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        session.make_request = real  # type: ignore[method-assign]
+
+
+def _is_receipt(method: TelegramMethod[Any]) -> bool:
+    return isinstance(method, SendMessage) and "Квитанция" in method.text
+
+
+CRASHES: dict[str, BaseException] = {
+    # The messenger refused the send (the network, a 5xx): the handler raises after the commit.
+    "send_failed": TelegramNetworkError(method=SendMessage(chat_id=0, text="-"), message="connection reset"),
+    # The task is cancelled right after the commit, as it sends (a stopping worker cancels it).
+    "cancelled": asyncio.CancelledError(),
+}
+
+
+async def _deliver(h: Harness, update: dict[str, Any]) -> None:
+    with suppress(asyncio.CancelledError):
+        await h.feed(dict(update))
+
+
+async def _redeliver(h: Harness, update: dict[str, Any]) -> list[TelegramMethod[Any]]:
+    """The platform delivers the same update again: to this worker, then to another one that did not
+    see it handled (its memory of handled updates does not have it; the database does)."""
+    calls = await h.feed(dict(update))
+    h.app.db._processed.discard(update["update_id"])  # another worker's memory
+    return calls + await h.feed(dict(update))
+
+
+async def _drain(h: Harness) -> list[TelegramMethod[Any]]:
+    """What the outbox's sender sends now (another worker's sender takes over a dead one's rows)."""
+    mark = len(h.bot.calls)
+    sender = h.app.new_sender(h.bot, rate=1000)
+    await sender.repo.release_orphans()
+    while await sender.drain_once():
+        pass
+    return h.bot.calls[mark:]
+
+
+async def _agree(h: Harness) -> dict[str, Any]:
+    await school(h)
+    keys = await consent_menu(h, PARENT_TWO)
+    return _press(9001, PARENT_TWO, keys["✅ Согласна: Миша"])
+
+
+async def _ledger(h: Harness) -> list[tuple[int, str]]:
+    return [(r.child_id, r.decision) for r in await ConsentRepo.ledger_rows(h.app.db.conn)]
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_a_receipt_whose_send_failed_after_the_commit_arrives_once(harness: Harness, crash: str) -> None:
+    h = harness
+    update = await _agree(h)
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _is_receipt):
+        await _deliver(h, update)
+    assert len(await _ledger(h)) == 1  # the decision committed; its receipt did not go out
+    assert await _redeliver(h, update) == []  # the redelivery has no effect: dropped as done
+    await _drain(h)
+    receipts = [c for c in h.bot.calls[mark:] if _is_receipt(c)]
+    # The failed attempt, then the outbox's send: the parent has exactly one receipt.
+    assert len(receipts) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]
+    got = receipts[-1]
+    assert isinstance(got, SendMessage) and got.chat_id == PARENT_TWO
+    rows = await ConsentRepo.ledger_rows(h.app.db.conn)
+    assert len(rows) == 1 and rows[0].receipt_id in got.text and "согласие дано" in got.text
+    assert await _drain(h) == [] and await _redeliver(h, update) == []  # and nothing more, ever
+
+
+def _dead_owner() -> str:
+    """The owner id of a process of this host that has ended (as a SIGKILLed worker's)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return f"{workers.host_id()}#{int(child.stdout)}#deadbeef0000"
+
+
+async def test_a_receipt_held_by_a_worker_that_died_after_the_commit_is_sent_by_another(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker dies between the commit and its send (SIGKILL: no code of it runs any more). Its
+    held answer is freed by another worker's sender, which sends it."""
+    h = harness
+    update = await _agree(h)
+    mark = len(h.bot.calls)
+    dead = _dead_owner()
+    monkeypatch.setattr(outbox_storage, "answers_owner", lambda: dead)
+
+    async def nothing_runs_any_more(*args: Any, **kwargs: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(outbox_storage.OutboxRepo, "release_answers", staticmethod(nothing_runs_any_more))
+    with failing(h.bot, asyncio.CancelledError(), _is_receipt):
+        await _deliver(h, update)
+    held = await h.app.db.fetchall("SELECT lease_owner, status FROM outbox WHERE dedupe_key LIKE 'receipt:%'")
+    assert [(r[0], r[1]) for r in held] == [(dead, "pending")]
+    assert await _redeliver(h, update) == []
+    sent = [c for c in await _drain(h) if _is_receipt(c)]
+    assert len(sent) == 1 and isinstance(sent[0], SendMessage) and sent[0].chat_id == PARENT_TWO
+    assert len(await _ledger(h)) == 1
+    assert [c for c in h.bot.calls[mark:] if _is_receipt(c)][-1] is sent[0]
+
+
+async def test_a_receipt_given_by_the_handler_is_recorded_sent_and_never_sent_again(harness: Harness) -> None:
+    h = harness
+    update = await _agree(h)
+    calls = await h.feed(dict(update))
+    receipts = [c for c in calls if _is_receipt(c)]
+    assert len(receipts) == 1
+    # The receipt is the press's own answer, in its chat, before the refreshed screen.
+    assert calls.index(receipts[0]) < max(i for i, c in enumerate(calls) if type(c).__name__ == "EditMessageText")
+    row = await h.app.db.fetchone(
+        "SELECT o.status, o.tg_message_id, o.priority, a.channel, a.user_id FROM outbox o"
+        " JOIN accounts a ON a.id = o.account_id WHERE o.dedupe_key LIKE 'receipt:%'"
+    )
+    assert row is not None and row[0] == "sent" and row[1] is not None
+    assert (row[2], row[3], row[4]) == (0, Channel.TELEGRAM.value, PARENT_TWO)
+    assert not [c for c in await _drain(h) if _is_receipt(c)]
+    assert await _redeliver(h, update) == []
+
+
+# --- the code card a press asks for ----------------------------------------------------------------
+
+
+async def _give_consent(h: Harness) -> None:
+    parent = await h.app.people.get(await person_id(h.app, ELENA))
+    child = await h.app.people.get(await person_id(h.app, MISHA))
+    assert parent is not None and child is not None
+    version = await h.app.services.consent.current()
+    await h.app.services.consent.open_document(parent, child, "ru")
+    await h.app.services.consent.decide(
+        parent=parent, child_ids=[child.id], decision="given", version=version.number, channel=Channel.TELEGRAM,
+        user_id=PARENT_TWO, update_id=None, callback_id="cb-given",
+    )
+
+
+def _is_card(method: TelegramMethod[Any]) -> bool:
+    """Misha's card, to his mother (her own card, released with the consent, may still be on its way:
+    the sender keeps a second between two messages to one chat)."""
+    return isinstance(method, SendPhoto) and method.chat_id == PARENT_TWO and MISHA in (method.caption or "")
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_a_code_card_whose_send_failed_after_the_request_committed_arrives_once(
+    harness: Harness, crash: str,
+) -> None:
+    h = harness
+    await load_school(h.app)
+    await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
+    await _give_consent(h)
+    await _drain(h)  # the cards the consent released went out; the press asks for Misha's again
+    misha = await person_id(h.app, MISHA)
+    update = _press(9101, PARENT_TWO, CodeShow(person_id=misha).pack())
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _is_card):
+        await _deliver(h, update)
+    # The request committed (its ten minutes run), the card did not go out. The redelivery has no
+    # effect and sends no card; another worker, which reads the ten minutes before it would write,
+    # may say the card was just shown (it is on its way).
+    assert not [c for c in await _redeliver(h, update) if _is_card(c)]
+    await _drain(h)
+    cards = [c for c in h.bot.calls[mark:] if _is_card(c)]
+    assert len(cards) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
+    card = cards[-1]
+    assert isinstance(card, SendPhoto) and card.protect_content
+    assert CODES[MISHA] not in (card.caption or "")  # the code is in the picture only
+    requests = await h.app.db.fetchall(
+        "SELECT o.status FROM code_deliveries d JOIN outbox o ON o.dedupe_key = d.outbox_key"
+        " WHERE d.reason = 'request' AND d.recipient_id = ?", (await person_id(h.app, ELENA),)
+    )
+    assert [r[0] for r in requests] == ["sent"]
+    assert not [c for c in await _drain(h) if _is_card(c)]
+    # The rate limit counts the request that was answered: a press within ten minutes waits.
+    again = await h.press(PARENT_TWO, CodeShow(person_id=misha).pack())
+    assert not [c for c in again if _is_card(c)]
+    h.clock.advance(timedelta(minutes=11))
+    assert len([c for c in await h.press(PARENT_TWO, CodeShow(person_id=misha).pack()) if _is_card(c)]) == 1
