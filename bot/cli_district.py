@@ -10,6 +10,10 @@
 - `admin-token KEY`: a school's first IT officer, as `schoolbot admin-token` makes one.
 - `status`: the district's coverage table (bot/services/district.py), counts only.
 - `add-operator --full-name N --telegram ID --max ID`: a person of the district role.
+- `remove-school KEY [--yes] [--no-backup]`: a school leaves the district: a final backup kept outside
+  its folder (unless --no-backup), then its store (schema or file, with its own backups) destroyed
+  together with its registry row and the district bot's choices of it. 152-FZ: this destroys the
+  personal data the school's store holds, and the command says so before it asks.
 
 Light, like every command that sends nothing: no messenger is loaded (tests/test_cli_light.py).
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -30,7 +35,15 @@ from bot.cli_app import cmd_import as import_into
 from bot.clock import SystemClock
 from bot.config import Settings, load_settings
 from bot.core import Core, SharedContent
-from bot.district.schools import add_school, registry_store, school_core, school_figures, school_stores
+from bot.district.schools import (
+    add_school,
+    district_dir,
+    registry_store,
+    school_core,
+    school_figures,
+    school_settings,
+    school_stores,
+)
 from bot.i18n import Catalog, Translator
 from bot.services.access_log import CLI, acting_as
 from bot.services.district import (
@@ -42,8 +55,9 @@ from bot.services.district import (
     check_token,
     render_coverage,
 )
-from storage.db import StorageError
-from storage.district import DistrictStore
+from storage import pg_backup
+from storage.db import StorageError, private_dir
+from storage.district import DistrictStore, school_folder
 from storage.lock import DatabaseLock
 
 log = logging.getLogger(__name__)
@@ -224,3 +238,75 @@ async def _add_operator(
     operator = await registry.add_operator(args.full_name, accounts, t)
     print(t("district.operator_added", id=operator.id))
     return 0
+
+
+# --- remove-school ------------------------------------------------------------------------------------------
+REMOVED_FOLDER = "removed"
+
+
+async def cmd_remove_school(args: argparse.Namespace) -> int:
+    t = Catalog.load().bind(cli_lang(args))
+    settings = load_settings()
+    if settings.database_url is not None:
+        # Before this command opens a connection of its own: every schoolbot connection counted now is
+        # a worker's, which would go on serving the school from a schema dropped under it.
+        try:
+            where = pg_backup.PgTarget.from_url(settings.database_url.get_secret_value())
+            sessions = await asyncio.to_thread(pg_backup.bot_sessions, where)
+        except pg_backup.PgToolError as exc:
+            print(t("cli.error", message=str(exc)), file=sys.stderr)
+            return 2
+        if sessions:
+            print(t("cli.error", message=t("district.remove_busy", count=sessions)), file=sys.stderr)
+            return 2
+    return await _with_registry(args, _remove_school)
+
+
+async def _remove_school(
+    settings: Settings, store: DistrictStore, registry: DistrictRegistry, args: argparse.Namespace, t: Translator
+) -> int:
+    school = await _school(registry, args.key, t)
+    stores = school_stores(settings, t)
+    folder = school_folder(district_dir(settings, t), school.key)
+    print(t("district.remove_warning", title=school.title, key=school.key, store=stores.where(school.key),
+            folder=folder))
+    print(t("district.remove_no_backup_warning") if args.no_backup else t("district.remove_backup_note"))
+    if not args.yes:
+        try:
+            answer = await asyncio.to_thread(input, t("district.remove_confirm", key=school.key) + " ")
+        except (EOFError, OSError):  # no terminal to ask on: as good as "no"
+            answer = ""
+        if answer.strip() != school.key:
+            print(t("district.remove_cancelled"), file=sys.stderr)
+            return 1
+    # On SQLite a running worker holds the school's lock: the store is not removed under it.
+    with DatabaseLock(school_settings(settings, school).database_path, "district remove-school"):
+        kept = None if args.no_backup else await _final_backup(settings, school, t)
+        try:
+            await stores.destroy(school.key, store)
+        except (StorageError, OSError) as exc:
+            raise DistrictError(t("district.remove_failed", key=school.key, detail=str(exc))) from None
+    if kept is not None:
+        print(t("district.remove_backup_kept", path=kept))
+    print(t("district.removed", title=school.title, key=school.key))
+    return 0
+
+
+async def _final_backup(settings: Settings, school: School, t: Translator) -> Path:
+    """The school's last backup, moved out of its folder (which goes) into `<DISTRICT_DIR>/removed/`:
+    encrypted with BACKUP_PASSPHRASE as every backup is. A backup that fails stops the removal."""
+    core = school_core(settings, school)
+    try:
+        await core.open()
+        result = await core.services.backup.take_backup(rotate_after=False)
+    except StorageError as exc:
+        raise DistrictError(t("district.remove_backup_failed", key=school.key, detail=str(exc))) from None
+    finally:
+        await core.close()
+    if not result.ok:
+        raise DistrictError(t("district.remove_backup_failed", key=school.key, detail=result.detail))
+    removed = district_dir(settings, t) / REMOVED_FOLDER
+    private_dir(removed)
+    kept = removed / f"{school.key}-{result.path.name}"
+    os.replace(result.path, kept)
+    return kept

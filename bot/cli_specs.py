@@ -291,6 +291,13 @@ def district(sub: SubParsers, export: SubParsers) -> None:
     o.add_argument("--max", type=int, action="append", default=[], help="the officer's MAX user id")
     o.set_defaults(entry="bot.cli_district:cmd_add_operator")
 
+    rm = inner.add_parser("remove-school", help="remove a school and destroy its data (a final backup is kept first)")
+    rm.add_argument("key", help="the school's key")
+    rm.add_argument("--yes", action="store_true", help="do not ask to type the school's key to confirm")
+    rm.add_argument("--no-backup", action="store_true",
+                    help="keep no final backup: the school's personal data are destroyed beyond recovery")
+    rm.set_defaults(entry="bot.cli_district:cmd_remove_school")
+
     b = inner.add_parser("broadcast", help="a message to every family of every school, each through its school's bot")
     b.add_argument("--text", required=True, help="the message (plain text)")
     b.add_argument("--audience", default="parents", help="parents (default) | staff | role:<role> | all")

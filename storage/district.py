@@ -28,7 +28,7 @@ import re
 import shutil
 import sqlite3
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -215,6 +215,20 @@ class DistrictStore(ABC):
                 )
             except INTEGRITY_ERRORS:
                 raise DuplicateSchool(record.key) from None
+
+    async def remove_school(self, key: str, drop_store: Callable[[SqlConn], Awaitable[None]]) -> bool:
+        """The school's row gone, with the district bot's choices of it (the next message from those
+        people gets the picker), and its store dropped by `drop_store` inside the same transaction:
+        on PostgreSQL the schema goes in it (both or neither), on SQLite the folder is moved aside
+        there and put back if the registry's commit fails. False when the registry has no such school."""
+        async with self._transaction() as conn:
+            found = list(await conn.execute_fetchall("SELECT 1 FROM schools WHERE key = ?", (key,)))
+            if not found:
+                return False
+            await conn.execute("DELETE FROM school_choices WHERE school_key = ?", (key,))
+            await conn.execute("DELETE FROM schools WHERE key = ?", (key,))
+            await drop_store(conn)
+        return True
 
     # --- operators ----------------------------------------------------------------------------------
     async def operators(self) -> list[OperatorRecord]:
@@ -473,6 +487,35 @@ class SchoolStores:
             await db.open()
         finally:
             await db.close()
+
+    async def destroy(self, key: str, registry: DistrictStore) -> bool:
+        """`schoolbot district remove-school`: the school's registry row and its store (its schema, its
+        folder with its file, backups and lock files) go together. The folder is moved aside inside the
+        registry's transaction and deleted only once it commits; a failure before puts it back. False
+        (nothing changed) when the registry has no such school."""
+        folder = school_folder(self.district_dir, key)
+        aside = folder.with_name(f".removing-{key}")
+        moved = False
+
+        async def drop(conn: SqlConn) -> None:
+            nonlocal moved
+            if folder.exists():
+                shutil.rmtree(aside, ignore_errors=True)  # a removal cut short before
+                os.replace(folder, aside)
+                moved = True
+            if self.url is not None:
+                # The registry's connection is on the district's database: the schema goes in its
+                # transaction, so a failed commit keeps both the row and the schema.
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{schema_name(key)}" CASCADE')
+
+        try:
+            removed = await registry.remove_school(key, drop)
+        except BaseException:
+            if moved:
+                os.replace(aside, folder)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return removed
 
     async def remove(self, key: str) -> None:
         """Undo `create` (a school whose registry row could not be written): its folder and schema."""
