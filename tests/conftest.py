@@ -34,6 +34,7 @@ PROCESS_MODULES = frozenset({
     "test_graceful_stop", "test_outbox_workers_process", "test_print_ready", "test_print_sheets",
     "test_school_year", "test_startup_errors",
     "test_sandbox", "test_sandbox_scripts", "test_sandbox_tidy", "test_redis_workers", "test_district_workers",
+    "test_packaging",
 })
 
 
