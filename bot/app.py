@@ -209,9 +209,11 @@ def build_bots(settings: Settings) -> tuple[Bot, Bot | None]:
 
 def send_limiter(settings: Settings, token: str, wire: Channel) -> SendLimiter:
     """One limiter for every send of a bot: direct answers and the outbox alike. With REDIS_URL its
-    budget is shared by every process sending with `token` (bot/tg/redis_rate.py)."""
+    budget is shared by every process sending with `token` (bot/tg/redis_rate.py), through the
+    process's one client for the URL (bot/tg/redis_clients.py)."""
     shared = (
-        redis_budget(settings.redis_url.get_secret_value(), token, wire=wire.value, prefix=settings.redis_prefix)
+        redis_budget(settings.redis_url.get_secret_value(), token, wire=wire.value, prefix=settings.redis_prefix,
+                     max_connections=settings.redis_max_connections)
         if settings.redis_url is not None else None
     )
     return SendLimiter(

@@ -175,6 +175,9 @@ class Settings(BaseSettings):
     # on one Redis (or one per school) gives each its own prefix; a school's conversations inside one
     # service are told apart by the bot id (one bot per school) or aiogram's destiny.
     redis_prefix: str = "schoolbot"
+    # Sockets to Redis this process keeps at most, for every school and bot together: one client per
+    # URL on one pool (bot/tg/redis_clients.py; docs/redis.md has the figure and the LimitNOFILE sum).
+    redis_max_connections: int = Field(default=16, ge=1, le=1000)
 
     @field_validator("admin_ids", mode="before")
     @classmethod

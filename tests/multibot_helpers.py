@@ -70,15 +70,17 @@ def school_apps(
 @asynccontextmanager
 async def running_district(
     tmp_path: Path, schools: Mapping[str, SchoolSetup], port: int, *,
-    district_tg: FakeTelegram | None = None, district_mx: FakeMax | None = None, **extra: Any,
+    district_tg: FakeTelegram | None = None, district_mx: FakeMax | None = None,
+    district_extra: Mapping[str, Any] | None = None, **extra: Any,
 ) -> AsyncIterator[Multibot]:
     """The district's bots served by webhook on 127.0.0.1:``port``; yields once every bot's webhook
-    is registered and every school's sender runs. ``extra``: settings every school gets."""
+    is registered and every school's sender runs. ``extra``: settings every school gets;
+    ``district_extra``: the district's own (its bots' settings)."""
     clock = ManualClock(DEFAULT_START)
     apps = school_apps(tmp_path, schools, clock, **extra)
     settings = make_settings(
         tmp_path, **_bots(district_tg, district_mx), webhook_url=f"http://127.0.0.1:{port}/hook",
-        webhook_port=port, webhook_secret=WEBHOOK_SECRET,
+        webhook_port=port, webhook_secret=WEBHOOK_SECRET, **(district_extra or {}),
     )  # fmt: skip
     multibot = build_multibot(settings, apps)
     fakes_tg = [f for f in [*(s.tg for s in schools.values()), district_tg] if f is not None]

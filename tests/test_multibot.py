@@ -13,6 +13,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiogram.fsm.storage.redis import RedisStorage
 
 from bot.channels import Channel, deep_link
 from bot.clock import ManualClock
@@ -258,7 +259,7 @@ async def test_a_conversation_belongs_to_its_bot_and_its_school(
     extra = {"redis_url": request.getfixturevalue("redis_url")} if store == "redis" else {}
     async with running_district(tmp_path, schools, port, district_tg=district, **extra) as multibot:
         if store == "redis":
-            assert all(type(s.storage).__name__ == "RedisStorage" for s in multibot.schools.values())
+            assert all(isinstance(s.storage, RedisStorage) for s in multibot.schools.values())
         for key in ("a", "b"):
             app = multibot.schools[key].app
             assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok

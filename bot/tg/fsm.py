@@ -31,7 +31,8 @@ def conversation_storage(settings: Settings, db: UnitOfWork) -> BaseStorage:
     """Redis with REDIS_URL (every worker reads and writes the same conversations), else the database
     with a write-through cache, which is right for the one process that owns a database."""
     if settings.redis_url is not None:
-        return redis_storage(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix)
+        return redis_storage(settings.redis_url.get_secret_value(), prefix=settings.redis_prefix,
+                             max_connections=settings.redis_max_connections)
     return SQLiteStorage(db)
 
 

@@ -29,15 +29,13 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from bot.tg.limiter import SharedBudgetUnavailable, Verdict
+from bot.tg.redis_clients import MAX_CONNECTIONS, RedisLease
 
 # How long an idle token's state stays (seconds); a pause keeps it at least as long as the pause.
 STATE_TTL = 3600
-# Redis answers within this or the budget counts as unreachable (the limiter then paces alone).
-SOCKET_TIMEOUT = 2.0
 
 _RESERVE = """
 local now = tonumber(ARGV[1])
@@ -111,14 +109,16 @@ def budget_key(prefix: str, wire: str, token: str) -> str:
 
 
 class RedisBudget:
-    """`SharedBudget` on Redis for one token. `grants` keeps the server's time of the latest grants
-    (tests and benchmarks read what Redis granted)."""
+    """`SharedBudget` on Redis for one token, on the process's shared client for its URL (`lease`,
+    bot/tg/redis_clients.py). `grants` keeps the server's time of the latest grants (tests and
+    benchmarks read what Redis granted)."""
 
     def __init__(
-        self, redis: Redis, *, token: str, wire: str, prefix: str = "schoolbot",
+        self, lease: RedisLease, *, token: str, wire: str, prefix: str = "schoolbot",
         now: Callable[[], float] | None = None,
     ) -> None:
-        self.redis = redis
+        self.lease = lease
+        self.redis = redis = lease.client
         self.key = budget_key(prefix, wire, token)
         self._now = now
         self._reserve = redis.register_script(_RESERVE)
@@ -152,16 +152,16 @@ class RedisBudget:
             raise SharedBudgetUnavailable(type(exc).__name__) from None
 
     async def close(self) -> None:
-        await self.redis.aclose()
-
-
-def connect(url: str) -> Redis:
-    """A client for REDIS_URL that gives up quickly: a send waits at most SOCKET_TIMEOUT for Redis
-    before its process paces alone (bot/tg/limiter.py). Connections are made on first use."""
-    return Redis.from_url(url, socket_timeout=SOCKET_TIMEOUT, socket_connect_timeout=SOCKET_TIMEOUT)
+        """Release this budget's hold on the shared client (closed with its last user)."""
+        await self.lease.close()
 
 
 def redis_budget(
-    url: str, token: str, *, wire: str, prefix: str = "schoolbot", now: Callable[[], float] | None = None
+    url: str, token: str, *, wire: str, prefix: str = "schoolbot", now: Callable[[], float] | None = None,
+    max_connections: int = MAX_CONNECTIONS,
 ) -> RedisBudget:
-    return RedisBudget(connect(url), token=token, wire=wire, prefix=prefix, now=now)
+    """The budget of `token` on the process's client for REDIS_URL, which gives up quickly: a send
+    waits at most SOCKET_TIMEOUT for Redis before its process paces alone (bot/tg/limiter.py).
+    Sockets are opened on first use."""
+    return RedisBudget(RedisLease(url, max_connections=max_connections), token=token, wire=wire, prefix=prefix,
+                       now=now)
