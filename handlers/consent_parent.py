@@ -11,6 +11,7 @@ from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton
 
 from bot.channels import Channel
 from bot.config import SchoolConfig
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
@@ -36,7 +37,11 @@ class ParentScreens:
         self.consent_gate = consent_gate
         self.school = school
 
-    async def view(self, parent: Person, t: Translator) -> tuple[str, InlineKeyboardMarkup | None]:
+    async def view(
+        self, parent: Person, t: Translator, *, opening: int | None = None,
+    ) -> tuple[str, InlineKeyboardMarkup | None]:
+        """The screen; ``opening``: a child whose document is being opened now (counted as opened:
+        the screen that follows the document is composed before the opening commits)."""
         version = await self.consent.current()
         states = await self.consent_gate.family(parent, version)
         if not states:
@@ -50,7 +55,7 @@ class ParentScreens:
             if s.conflict:
                 # The family rule weighs every representative's word: say why consent does not apply.
                 lines.append(t("consent.parent_conflict"))
-        seen = await self.consent.opened(parent, version)
+        seen = await self.consent.opened(parent, version) | ({opening} if opening is not None else set())
         undecided = [s for s in states if s.own != "given"]
         # Before the buttons, plainly: what a press records, and that it is not a signature; the
         # "open it first" line only while a document that still waits for an answer is unread.
@@ -97,15 +102,27 @@ class ParentScreens:
         text, markup = await self.view(person, t)
         await msg.edit_text(text, reply_markup=markup)
 
-    async def send_document(self, msg: Message | None, parent: Person, child: Person, t: Translator) -> None:
-        if msg is None:
-            return
+    async def send_document(
+        self, msg: Message | None, parent: Person, child: Person, t: Translator,
+        *, channel: Channel, user_id: int, outbox: Outbox,
+    ) -> None:
         # The text sent is the very text whose hash a decision will record; sent whole, the messenger's
-        # wire cuts it into messages its platform holds (bot/tg/wire_text.py).
-        _, text = await self.consent.open_document(parent, child, t.lang)
-        await msg.answer(html.escape(text))
-        text, markup = await self.view(parent, t)
-        await msg.answer(text, reply_markup=markup)
+        # wire cuts it into messages its platform holds (bot/tg/wire_text.py). The opening is recorded
+        # with the document and the screen that follows (its agree button) queued as the press's
+        # answers: a parent recorded as having opened the text gets it, whatever happens to this
+        # worker after the commit (storage/outbox.py, answers).
+        text, markup = await self.view(parent, t, opening=child.id)
+        screen = Payload(text=text, reply_markup=markup.model_dump(exclude_none=True) if markup else None)
+        answers = await self.consent.show_document(parent, child, t.lang, then=screen)
+        if msg is None:
+            return  # the outbox gives them
+        for answer in answers:
+            markup_then = answer.payload.reply_markup
+            sent = await msg.answer(
+                answer.payload.text or "",
+                reply_markup=InlineKeyboardMarkup.model_validate(markup_then) if markup_then else None,
+            )
+            await outbox.answered(answer, message_id=sent.message_id, channel=channel, user_id=user_id)
 
 
 @child_data
@@ -141,14 +158,17 @@ async def _checked(
 
 @child_data
 async def read_document(
-    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator,
-    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo,
+    query: CallbackQuery, callback_data: ConsentCb, person: Person, t: Translator, channel: Channel = Channel.TELEGRAM,
+    *, parent_screens: ParentScreens, consent: ConsentService, people: PersonRepo, outbox: Outbox,
 ) -> None:
     checked = await _checked(query, callback_data, person, t, per_child=True, consent=consent, people=people)
     if checked is None:
         return
     await query.answer()
-    await parent_screens.send_document(message_of(query), person, checked[1][callback_data.child], t)
+    await parent_screens.send_document(
+        message_of(query), person, checked[1][callback_data.child], t,
+        channel=channel, user_id=query.from_user.id, outbox=outbox,
+    )
 
 
 @personal_file

@@ -24,6 +24,7 @@ from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 
 from bot.channels import Channel
 from bot.tg.callbacks import CodeShow
+from bot.tg.limiter import SendLimiter
 from storage import outbox as outbox_storage
 from storage import workers
 from storage.consent import ConsentRepo
@@ -104,12 +105,19 @@ async def _redeliver(h: Harness, update: dict[str, Any]) -> list[TelegramMethod[
 
 
 async def _drain(h: Harness) -> list[TelegramMethod[Any]]:
-    """What the outbox's sender sends now (another worker's sender takes over a dead one's rows)."""
+    """What the outbox's sender sends (another worker's sender, which takes over a dead one's rows),
+    round after round, its pacing's clock moved on between rounds (a chat takes a message a second)."""
     mark = len(h.bot.calls)
     sender = h.app.new_sender(h.bot, rate=1000)
+    pace = [0.0]
+    sender.limiter.close()
+    sender.limiter = SendLimiter(rate=1000, now=lambda: pace[0])
     await sender.repo.release_orphans()
-    while await sender.drain_once():
-        pass
+    idle = 0
+    while idle < 2:
+        idle = 0 if await sender.drain_once() else idle + 1
+        pace[0] += 2.0
+    sender.limiter.close()
     return h.bot.calls[mark:]
 
 
@@ -250,3 +258,45 @@ async def test_a_code_card_whose_send_failed_after_the_request_committed_arrives
     assert not [c for c in again if _is_card(c)]
     h.clock.advance(timedelta(minutes=11))
     assert len([c for c in await h.press(PARENT_TWO, CodeShow(person_id=misha).pack()) if _is_card(c)]) == 1
+
+
+# --- the consent document a press opens ------------------------------------------------------------
+
+
+def _agree_buttons(calls: list[TelegramMethod[Any]]) -> list[TelegramMethod[Any]]:
+    return [c for c in calls if isinstance(c, SendMessage) and "✅ Согласна: Миша" in str(c.reply_markup)]
+
+
+def _document_start(method: TelegramMethod[Any]) -> bool:
+    """The first of the messages the document is cut into (bot/tg/wire_text.py)."""
+    return isinstance(method, SendMessage) and method.text.rstrip().endswith(")") and "(1/" in method.text
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_an_opened_document_whose_send_failed_after_the_opening_committed_arrives_once(
+    harness: Harness, crash: str,
+) -> None:
+    """The opening is recorded (it is what lets the parent agree, and the ledger will say the text was
+    shown): the text and the screen with the agree button reach the parent, once."""
+    h = harness
+    await school(h)
+    first = [c for c in await h.text(PARENT_TWO, "/consent") if isinstance(c, SendMessage)][-1]
+    read = next(b.callback_data for row in first.reply_markup.inline_keyboard  # type: ignore[union-attr]
+                for b in row if b.text == "📄 Прочитать документ: Миша")
+    assert read is not None
+    update = _press(9201, PARENT_TWO, read)
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _document_start):
+        await _deliver(h, update)
+    assert await h.app.db.fetchval("SELECT count(*) FROM consent_reads") == 1
+    # The redelivery sends nothing (another worker stops the press's spinner before it finds the
+    # update done: the handler answers the press before it writes).
+    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    await _drain(h)
+    calls = h.bot.calls[mark:]
+    starts = [i for i, c in enumerate(calls) if _document_start(c)]
+    assert len(starts) == 2, [type(c).__name__ for c in calls]  # the failed attempt, then the outbox's
+    agree = _agree_buttons(calls)
+    assert len(agree) == 1 and calls.index(agree[0]) > starts[-1]  # the screen after the text, once
+    assert await h.app.db.fetchval("SELECT count(*) FROM consent_reads") == 1
+    assert not _agree_buttons(await _drain(h))

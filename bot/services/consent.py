@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import html
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -207,11 +208,25 @@ class ConsentService:
         The legally binding document is the Russian text: the opening (and so the decision that
         follows) records the hash of the Russian text with this family's values. A parent who reads
         a translation has it kept too, linked to the Russian text it stands for."""
+        version, text, _ = await self._open(parent, child, lang, then=None, press=False)
+        return version, text
+
+    async def show_document(self, parent: Person, child: Person, lang: str, *, then: Payload | None) -> list[Answer]:
+        """A parent's press "read the document": the opening recorded (`open_document`) and, in the
+        same transaction, the text queued as the press's answer, followed by ``then`` (the screen the
+        caller shows after it, with the agree button). A parent the ledger will say opened the text
+        gets it even if the worker dies after the commit (Outbox.answer)."""
+        return (await self._open(parent, child, lang, then=then, press=True))[2]
+
+    async def _open(
+        self, parent: Person, child: Person, lang: str, *, then: Payload | None, press: bool,
+    ) -> tuple[Version, str, list[Answer]]:
         version = await self.current()
         text = self.render_document(version, lang, parent, child)
         legal = self.render_document(version, "ru", parent, child)
         sha, shown_sha = sha256_text(legal), sha256_text(text)
         now = self.clock.now()
+        answers: list[Answer] = []
         async with self.db.transaction() as conn:
             await self.consent_forms.store_text(conn, sha, legal, now)
             if shown_sha != sha:
@@ -220,7 +235,20 @@ class ConsentService:
             await self.consent_forms.record_read(
                 conn, parent_id=parent.id, child_id=child.id, version=version.number, sha256=sha, now=now
             )
-        return version, text
+            if press:
+                # A parent may open a document again, even within one tick of a test's clock: each
+                # opening's answers have their own key.
+                key = f"consent-read:{version.number}:{parent.id}:{child.id}:{secrets.token_hex(6)}"
+                queued = [(f"{key}:text", Payload(text=html.escape(text)))]
+                if then is not None:
+                    queued.append((f"{key}:then", then))
+                for k, payload in queued:
+                    answer = await self.outbox.answer(
+                        conn, parent, key=k, payload=payload, now=now, data_class=DataClass.CHILD_PERSONAL,
+                    )
+                    if answer is not None:
+                        answers.append(answer)
+        return version, text, answers
 
     async def opened(self, parent: Person, version: Version) -> set[int]:
         """The children whose document this parent has opened on `version`."""
