@@ -94,6 +94,9 @@ class App(Core):
     # MAX beside Telegram. Set by `serve`.
     bot: Bot | None = None
     max_bot: Bot | None = None
+    # In a district (bot/multibot.py): the district's bots beside the school's own, by messenger; the
+    # outbox sends by them to whoever talks to the school there only.
+    district_bots: dict[Channel, Bot] = field(default_factory=dict)
     sender: OutboxSender | None = None
     dispatcher: Dispatcher | None = None
     update_guard: UpdateGuard | None = None
@@ -123,8 +126,8 @@ class App(Core):
         self.send_guard.protect(max_bot)
         return OutboxSender(
             bot, db=self.db, clock=self.clock, people=self.people, catalog=self.catalog, settings=self.settings,
-            renderers=self.renderers, wakeup=self.outbox_wakeup, rules=self.channels, max_bot=max_bot, rate=rate,
-            concurrency=concurrency,
+            renderers=self.renderers, wakeup=self.outbox_wakeup, rules=self.channels, max_bot=max_bot,
+            district=self.district_bots, rate=rate, concurrency=concurrency,
         )
 
     async def tick(self) -> None:

@@ -21,6 +21,12 @@ bots), conversation state (the district bot's keys carry the school: `district_d
 sender (with the school's own bots, or the district's for a school that has none), the scheduler's
 tick, the served bots and the sign-in links' prefix, the progress watchers.
 
+A school with bots of its own is reached through the district bot too: a person may join it there and
+never start the school's own bot, which the messenger then does not let write to them. Each chain
+records which bot an account writes through (bot/tg/reached.py), and the school's sender has the
+district's bots beside its own (`fallback_of`): each message goes by a bot that reaches its person
+(bot/reach.py `via`, bot/tg/sender_row.py).
+
 The district bot speaks for many schools: every request it makes while a school is chosen passes that
 school's send guard and carries the school's title as a header (`DistrictSession`), so a parent with
 children in two schools knows which school speaks. The school of a request is a context variable set
@@ -69,6 +75,7 @@ from bot.config import ConfigError, Settings
 from bot.district.runtime import District
 from bot.i18n import DEFAULT_LANG, LANGUAGES, Catalog, pick_lang
 from bot.max import channel_of
+from bot.reach import Via
 from bot.services.district import DistrictService
 from bot.tg.middlewares import (
     SCHOOL_VALUES,
@@ -79,6 +86,7 @@ from bot.tg.middlewares import (
     install_dependencies,
 )
 from bot.tg.policy import GuardedBots, current_scope
+from bot.tg.reached import ReachedThrough
 from bot.webhook import Hook, serve_webhooks
 from handlers import district_bot
 from handlers.district_bot import DistrictSchools
@@ -184,8 +192,12 @@ class School:
         own_guard = UpdateGuard(self.app.db)
         district_guard = UpdateGuard(self.app.db, id_base=DISTRICT_ID_BASE)
         self.guards = [own_guard, district_guard]
-        self.own = [SchoolFsm(storage, "default"), own_guard, person, guarded]
-        self.district = [SchoolFsm(storage, district_destiny(self.key)), district_guard, person, guarded]
+        # Which bot each account writes through, so the outbox sends by one that reaches it
+        # (bot/tg/reached.py); recorded for a school without bots of its own too, which may get them later.
+        own_via = ReachedThrough(self.app.db, self.app.clock, Via.OWN)
+        district_via = ReachedThrough(self.app.db, self.app.clock, Via.DISTRICT)
+        self.own = [SchoolFsm(storage, "default"), own_guard, person, own_via, guarded]
+        self.district = [SchoolFsm(storage, district_destiny(self.key)), district_guard, person, district_via, guarded]
 
 
 _speaking: contextvars.ContextVar[School | None] = contextvars.ContextVar("speaking_school", default=None)
@@ -282,6 +294,14 @@ class Multibot:
         hooks = [Hook(bot, school.key) for school in self.schools.values()
                  for bot in (school.bot, school.max_bot) if bot is not None]
         return hooks + [Hook(bot, DISTRICT) for bot in self.district_bots()]
+
+    def fallback_of(self, school: School) -> dict[Channel, Bot]:
+        """The district's bots beside a school's own, by messenger: the school's outbox sends by them to
+        whoever talks to it only through the district bot (bot/reach.py `via`). None for a school
+        without bots of its own: the district's are its wires already."""
+        if school.bot is None and school.max_bot is None:
+            return {}
+        return {channel_of(bot): bot for bot in self.district_bots()}
 
     def wires_of(self, school: School) -> tuple[Bot, Bot | None]:
         """(primary, MAX beside it) the school's outbox sends with: its own, else the district's."""
@@ -439,6 +459,7 @@ def build_multibot_dispatcher(multibot: Multibot) -> Dispatcher:
     async def start(school: School) -> None:
         primary, max_bot = multibot.wires_of(school)
         attach_bots(school.app, primary, max_bot)
+        school.app.district_bots = multibot.fallback_of(school)
         if school.bot is None and school.max_bot is None:
             school.app.served.payload_prefix = school.key + LINK_SEPARATOR
         # Every task the school starts (its sender, its watchers) speaks for it on the district bot.

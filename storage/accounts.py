@@ -7,17 +7,26 @@ delivery" mark goes through these rows; no code reads a per-messenger column. A 
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Iterable
 from datetime import datetime
 
 from bot.channels import Channel
 from bot.domain.people import Account
+from bot.reach import Via
 from bot.unit_of_work import Connection, Transaction
 from storage.db import fetchone_in, raw
 from storage.sql import Row
 from storage.timefmt import from_db, to_db
 
 _ORDER = {channel.value: index for index, channel in enumerate(Channel)}
+# The column that records an account's writing through each of a school's bots (migration 040).
+_VIA_COLUMN = {Via.OWN: "via_own_at", Via.DISTRICT: "via_district_at"}
+
+CURRENT_VIA: contextvars.ContextVar[Via | None] = contextvars.ContextVar("current_via", default=None)
+"""The school's bot the update being handled came through, in a district (bot/tg/reached.py): an
+account linked while it is handled is recorded as reached through that bot by the link itself, in
+the link's transaction, so what the link enqueues (a code card) goes by a bot that reaches it."""
 
 # A person's accounts come as rows joined to theirs (storage.people, storage.messengers) and are
 # grouped there: each engine aggregates rows into one value its own way.
@@ -29,7 +38,10 @@ def account_of(row: Row, id_column: str = "id") -> Account:
     if row["unreachable_at"] is not None and reason is None:
         reason = "refused"
     linked = from_db(row["linked_at"]) if row["linked_at"] else None
-    return Account(int(row[id_column]), str(row["channel"]), int(row["user_id"]), row["username"], reason, linked)
+    return Account(
+        int(row[id_column]), str(row["channel"]), int(row["user_id"]), row["username"], reason, linked,
+        via_own=row["via_own_at"] is not None, via_district=row["via_district_at"] is not None,
+    )
 
 
 def in_channel_order(accounts: Iterable[Account]) -> tuple[Account, ...]:
@@ -80,6 +92,9 @@ class AccountRepo:
             " unreachable_reason = NULL WHERE id = ?",
             (person_id, username, stamp, account_id),
         )
+        via = CURRENT_VIA.get()
+        if via is not None:
+            await AccountRepo.reached_through(conn, account_id, via, now)
         await conn.execute("UPDATE persons SET updated_at = ? WHERE id = ?", (stamp, person_id))
         return account_id
 
@@ -97,3 +112,22 @@ class AccountRepo:
             "UPDATE accounts SET unreachable_at = ?, unreachable_reason = ? WHERE id = ?",
             (to_db(now), reason[:200], account_id),
         )
+
+    @staticmethod
+    async def reached_through(conn: Transaction, account_id: int, via: Via, now: datetime) -> None:
+        """The account wrote to the school through ``via``: that bot reaches it. Writing to a bot also
+        undoes a refusal (a user who blocked a bot must unblock it to write), so the mark goes too."""
+        conn = raw(conn)
+        column = _VIA_COLUMN[via]
+        await conn.execute(
+            f"UPDATE accounts SET {column} = coalesce({column}, ?), unreachable_at = NULL, unreachable_reason = NULL"
+            " WHERE id = ?",
+            (to_db(now), account_id),
+        )
+
+    @staticmethod
+    async def refused_through(conn: Transaction, account_id: int, via: Via) -> None:
+        """``via`` was refused delivery to the account: it no longer counts as reaching it (its other
+        bot, if it wrote through that one, takes its messages)."""
+        conn = raw(conn)
+        await conn.execute(f"UPDATE accounts SET {_VIA_COLUMN[via]} = NULL WHERE id = ?", (account_id,))

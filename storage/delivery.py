@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.domain.broadcast import Progress as Progress  # the domain's value, re-exported
+from bot.reach import Via
 from bot.unit_of_work import Transaction, UnitOfWork
 from storage import workers
 from storage.accounts import AccountRepo
@@ -254,6 +255,19 @@ class DeliveryRepo:
                 (reason[:500], person_id, row_id, self.owner),
             )
             return cur.rowcount
+
+    async def reroute(self, row_id: int, account_id: int, via: Via, reason: str, now: datetime) -> bool:
+        """``via`` refuses delivery to the account, which the school's other bot on that messenger
+        reaches: ``via`` no longer counts as reaching it, and the row is due again now (not a failed
+        attempt), to go by the other bot; in one transaction."""
+        async with self.db.transaction() as conn:
+            await AccountRepo.refused_through(conn, account_id, via)
+            cur = await conn.execute(
+                "UPDATE outbox SET last_error = ?, next_attempt_at = ?, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = ? AND status = 'pending' AND lease_owner = ?",
+                (reason[:500], to_db(now), row_id, self.owner),
+            )
+            return cur.rowcount == 1
 
     async def mark_account_unreachable(self, account_id: int, reason: str, now: datetime) -> None:
         async with self.db.transaction() as conn:

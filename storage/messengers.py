@@ -30,7 +30,8 @@ OUTCOMES = ("sent", "pointer", "paper", "failed")
 # A person with their accounts, one row per account (or one without), grouped in `_reaches`.
 _REACH = (
     "SELECT p.id, p.preferred_channel, a.id AS account_id, a.channel, a.user_id, a.username,"
-    " a.unreachable_reason, a.unreachable_at, a.linked_at FROM persons p LEFT JOIN accounts a ON a.person_id = p.id"
+    " a.unreachable_reason, a.unreachable_at, a.linked_at,"
+    " a.via_own_at, a.via_district_at FROM persons p LEFT JOIN accounts a ON a.person_id = p.id"
 )
 
 

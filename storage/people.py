@@ -23,7 +23,8 @@ from storage.timefmt import to_db
 # String or JSON aggregation would give one row per person, but each engine spells it its own way.
 _PERSON_SELECT = (
     "SELECT p.id, p.roster_key, p.full_name, p.class_label, p.phone, p.lang, p.active, r.role,"
-    " a.id AS account_id, a.channel, a.user_id, a.username, a.unreachable_reason, a.unreachable_at, a.linked_at"
+    " a.id AS account_id, a.channel, a.user_id, a.username, a.unreachable_reason, a.unreachable_at, a.linked_at,"
+    " a.via_own_at, a.via_district_at"
     " FROM persons p LEFT JOIN person_roles r ON r.person_id = p.id LEFT JOIN accounts a ON a.person_id = p.id"
 )
 # Roles alone, for the readers that need no accounts (storage.ops, storage.year).

@@ -118,7 +118,8 @@ async def _steps(conn: SqlConn, reason: str) -> list[_Step]:
         # The account row stays, unlinked and without its name: a ledger row or a spent token may
         # name it (what proves who pressed); nothing joins it back to the person any more.
         account_columns = set(await dialect.columns(conn, "accounts"))
-        cleared = [f"{c} = NULL" for c in ("username", "linked_at", "unreachable_at", "unreachable_reason")
+        cleared = [f"{c} = NULL" for c in ("username", "linked_at", "unreachable_at", "unreachable_reason",
+                                            "via_own_at", "via_district_at")
                    if c in account_columns]
         account_steps.append(_Step("accounts", "SELECT count(*) FROM accounts WHERE person_id = ?", (
             f"UPDATE accounts SET {', '.join(['person_id = NULL', *cleared])} WHERE person_id = ?",

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot.app import App
 from bot.clock import ManualClock
+from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.multibot import Multibot, build_multibot, serve_multibot
@@ -30,10 +31,13 @@ class SchoolSetup:
     title: str
     tg: FakeTelegram | None = None
     mx: FakeMax | None = None
+    # The example school's channel rules as shipped (a municipal school: Telegram carries public notices
+    # only); else a private school's, where Telegram carries everything.
+    municipal: bool = False
 
 
-def school_config(folder: Path, title: str) -> Path:
-    text = private_school_config(folder).read_text(encoding="utf-8")
+def school_config(folder: Path, title: str, *, municipal: bool = False) -> Path:
+    text = (EXAMPLE_SCHOOL_CONFIG if municipal else private_school_config(folder)).read_text(encoding="utf-8")
     assert EXAMPLE_NAME in text, "the example school's name changed"
     path = folder / "school.toml"
     path.write_text(text.replace(EXAMPLE_NAME, f'name = "МБОУ «{title}»"\nshort_name = "{title}"\n'), encoding="utf-8")
@@ -61,8 +65,8 @@ def school_apps(
         folder = tmp_path / key
         folder.mkdir(parents=True, exist_ok=True)
         own = {**extra, "redis_prefix": f"schoolbot.{key}"} if "redis_url" in extra else extra
-        settings = make_settings(folder, school_config=school_config(folder, setup.title), **_bots(setup.tg, setup.mx),
-                                 **own)
+        config = school_config(folder, setup.title, municipal=setup.municipal)
+        settings = make_settings(folder, school_config=config, **_bots(setup.tg, setup.mx), **own)
         apps[key] = pooled_app(settings, clock=clock, scheduler=ManualScheduler())
     return apps
 

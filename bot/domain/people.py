@@ -20,6 +20,11 @@ class Account:
     username: str | None = None
     unreachable_reason: str | None = None  # set when the messenger refused delivery
     linked_at: datetime | None = None
+    # In a district (#27): whether the account has written to the school through the school's own bot
+    # on its messenger, and through the district bot; a bot reaches only those who wrote to it
+    # (bot/reach.py `via` picks the bot a message goes by).
+    via_own: bool = False
+    via_district: bool = False
 
     @property
     def reachable(self) -> bool:

@@ -16,9 +16,12 @@ pace; the limiter alone decides when the next send starts.
 Errors:
 - 429 (TelegramRetryAfter): every send pauses for retry_after (the limiter's pause), the row is
   retried; a rate limit is not a failed attempt.
-- 403 (blocked, deactivated) and 400 "chat not found": that account is marked unreachable; the row
-  goes to the person's other messenger when they have one served, else all their pending rows are
-  cancelled; linking again (/start) clears the mark.
+- 403 (blocked, deactivated) and 400 "chat not found" (MAX: 404 chat.not.found): in a district, when
+  the school's other bot on that messenger has been written to by the account (the district bot
+  beside the school's own), the row goes there instead. Otherwise that account is marked
+  unreachable; the row goes to the person's other messenger when they have one served, else all
+  their pending rows are cancelled; linking again (/start), or writing to a district's bot, clears
+  the mark.
 - other 400s cannot succeed on retry: dead letter at once.
 - 5xx, network errors, timeouts, renderer failures: exponential backoff with jitter, then a dead
   letter after MAX_ATTEMPTS (visible in /admin, retryable from there).
@@ -68,13 +71,16 @@ KEEP_EVERY = 10.0
 
 
 class OutboxSender(RowSender):
-    """``bot`` is the primary wire (Telegram, or MAX for a MAX-only school); ``max_bot`` adds MAX.
+    """``bot`` is the primary wire (Telegram, or MAX for a MAX-only school); ``max_bot`` adds MAX;
+    ``district`` the district's bots beside a school's own in a district (bot/multibot.py).
 
     Every row is routed at send time to an account of its person on a served wire: the preferred
     channel when the policy lets it carry the row's data class, else another channel they are
     reachable on that may, else the pointer text (and, for a code or a file, the paper path in the
     send log). Without a policy (a Telegram-only school without ``[channels]``) every wire carries
-    everything.
+    everything. On that wire the message goes by a bot that reaches the account (bot/reach.py `via`):
+    the school's own if the person has written to it, else the district bot, which carries the
+    school's name and passes the school's send guard (bot/multibot.py DistrictSession).
     """
 
     def __init__(
@@ -90,6 +96,7 @@ class OutboxSender(RowSender):
         wakeup: asyncio.Event,
         rules: ChannelRules,
         max_bot: Bot | None = None,
+        district: Mapping[Channel, Bot] | None = None,
         rate: float | None = None,
         concurrency: int | None = None,
         lease_clock: Clock | None = None,
@@ -108,6 +115,7 @@ class OutboxSender(RowSender):
         self.wires: dict[Channel, Bot] = {channel_of(bot): bot}
         if max_bot is not None:
             self.wires[Channel.MAX] = max_bot
+        self.district = dict(district or {})
         # Read once: the root sets the policy before the sender starts.
         self.policy: ChannelPolicy | None = rules.policy
         self.messengers = MessengerRepo(db)

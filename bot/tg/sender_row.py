@@ -25,6 +25,7 @@ from aiogram.types import BufferedInputFile, InlineKeyboardMarkup, Message
 from bot.channels import ALL_CLASSES, Channel, ChannelPolicy, DataClass, Route
 from bot.clock import Clock
 from bot.i18n import Catalog
+from bot.reach import Via, via
 from bot.services.ports import Renderer
 from bot.tg.limiter import Priority, SendLimiter, bulk_sends
 from bot.tg.policy import sending
@@ -57,15 +58,23 @@ CARRY_ALL = ChannelPolicy(allowed={channel: ALL_CLASSES for channel in Channel})
 
 @dataclass(frozen=True)
 class Target:
-    """Where one outbox row goes: the wire, its Bot, the account there (its id and the chat, which is
-    the account's user id), and whether the pointer text goes instead of the message (the channel
-    policy forbids the message there)."""
+    """Where one outbox row goes: the wire, its Bot (and which of the school's bots on that wire it is),
+    the account there (its id and the chat, which is the account's user id), and whether the pointer
+    text goes instead of the message (the channel policy forbids the message there)."""
 
     channel: Channel
     bot: Bot
     chat_id: int
     pointer: bool
     account_id: int
+    via: Via = Via.OWN
+
+
+def refuses_chat(message: str) -> bool:
+    """A 400/404 that says the chat is not there for this bot (Telegram's "chat not found"; MAX's
+    chat.not.found, which MAX answers for a user who never started the bot): as a 403, a refusal."""
+    lowered = message.lower()
+    return "chat not found" in lowered or "chat.not.found" in lowered
 
 
 @dataclass
@@ -89,6 +98,9 @@ class RowSender:
     renderers: Mapping[str, Renderer]
     bot: Bot
     wires: dict[Channel, Bot]
+    # The district bot on each messenger, beside the school's own (bot/multibot.py): it reaches whoever
+    # talks to the school through it. Empty for a school alone, or served by the district's bots only.
+    district: dict[Channel, Bot]
     policy: ChannelPolicy | None
     messengers: MessengerRepo
     repo: DeliveryRepo
@@ -104,13 +116,26 @@ class RowSender:
         no served messenger, or the row addresses nobody)."""
         if row.person_id is None or reach is None:
             return None
-        served = [c for c in reach.reachable if c in self.wires]
+        served = [c for c in reach.reachable if self._bots(c)]
+        # The policy decides the messenger (and whether the pointer goes instead) before the bot is
+        # chosen: the district bot carries on a messenger exactly what the school's own bot would.
         route: Route = (self.policy or CARRY_ALL).route(DataClass(row.data_class), reach.preferred, served)
         if route.channel is None:
             return None
         account = reach.account(route.channel)
         assert account is not None
-        return Target(route.channel, self.wires[route.channel], account.user_id, route.pointer, account.id)
+        bots = self._bots(route.channel)
+        chosen = via(account, list(bots))
+        assert chosen is not None
+        return Target(route.channel, bots[chosen], account.user_id, route.pointer, account.id, chosen)
+
+    def _bots(self, channel: Channel) -> dict[Via, Bot]:
+        """The school's bots on ``channel``: its own (for a school without bots of its own, the
+        district's, then its only ones), and the district's beside them."""
+        bots = {Via.OWN: self.wires[channel]} if channel in self.wires else {}
+        if channel in self.district:
+            bots[Via.DISTRICT] = self.district[channel]
+        return bots
 
     async def _secure_lease(self, row_id: int) -> bool:
         """Whether the row's lease has SEND_MARGIN left, renewing it (while still ours) if not."""
@@ -159,7 +184,7 @@ class RowSender:
         except TelegramForbiddenError as exc:
             await self._refused(row, target, f"403 {exc.message}")
         except TelegramBadRequest as exc:
-            if "chat not found" in exc.message.lower():
+            if refuses_chat(exc.message):
                 await self._refused(row, target, f"400 {exc.message}")
             else:
                 # A malformed message is not fixed by waiting: dead letter now, with the reason.
@@ -188,12 +213,25 @@ class RowSender:
             SEND_CHECK.reset(check)
 
     async def _refused(self, row: OutboxRow, target: Target, reason: str) -> None:
-        """The account refuses messages. When the person has another served account, this one is
-        marked and the row goes round again (to the other); otherwise the person is unreachable and
-        everything pending for them is cancelled."""
+        """The account refuses messages. When the school's other bot on that messenger reaches it (the
+        district bot beside the school's own, or back), the bot that refused no longer counts as
+        reaching it and the row goes round again, to the other bot. Else, when the person has another
+        served account, this one is marked and the row goes round again (to the other); otherwise the
+        person is unreachable and everything pending for them is cancelled."""
         now = self.clock.now()
         reach = await self.messengers.reach(row.person_id) if row.person_id is not None else None
-        others = [c for c in reach.reachable if c in self.wires and c is not target.channel] if reach else []
+        account = reach.account(target.channel) if reach is not None else None
+        other = next((v for v in self._bots(target.channel) if v is not target.via), None)
+        if account is not None and account.id == target.account_id and other is not None and (
+            account.via_own if other is Via.OWN else account.via_district
+        ):
+            await self.repo.reroute(row.id, target.account_id, target.via, reason, now)
+            log.info(
+                "outbox row %s: the %s bot on %s refuses delivery (%s); sent by the %s bot", row.id,
+                target.via.value, target.channel.label, reason, other.value,
+            )
+            return
+        others = [c for c in reach.reachable if self._bots(c) and c is not target.channel] if reach else []
         if not others:
             await self._unreachable(row, target, reason)
             return
