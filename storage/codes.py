@@ -18,10 +18,12 @@ from bot.domain.codes import NewCode as NewCode
 from bot.domain.codes import NudgeCandidate as NudgeCandidate
 from bot.domain.codes import RoleGroup as RoleGroup
 from bot.unit_of_work import Connection, Transaction, UnitOfWork
-from storage.db import database_of, fetchall_in, fetchone_in, raw
-from storage.dialect import returning_id
+from storage.db import StorageError, database_of, fetchall_in, fetchone_in, raw
 from storage.sql import Row
 from storage.timefmt import from_db, opt_from_db, to_db
+
+# Rounds of CodeRepo.insert: each lost round means another worker's code committed meanwhile.
+REPLACE_ATTEMPTS = 5
 
 _COLUMNS = (
     "id, person_id, role, class_label, code, status, source, created_at, ended_at, activated_at, activated_via"
@@ -205,24 +207,43 @@ class CodeRepo:
         conn: Transaction, new: NewCode, *, source: str, now: datetime
     ) -> tuple[int, Code | None]:
         """Make `new` the person's active code for its role; the previous one, if any, is recorded
-        as replaced. Returns (new id, the replaced code)."""
+        as replaced. Returns (new id, the replaced code).
+
+        Two workers giving one person a code at once (an import and a reissue; transactions side by
+        side on PostgreSQL) both read the same active code, or none. Neither step trusts that read:
+        the old code is retired only while it is still active, and the new one goes in only where no
+        other is active (the partial unique index codes_one_active, ON CONFLICT DO NOTHING: the loser
+        waits for the winner's commit and inserts nothing). Either miss means the other committed
+        first, and the next round, in new statements that see its code, replaces that one: the
+        outcome of the two run one after the other, never two active codes or a constraint error."""
         conn = raw(conn)
-        old_row = await fetchone_in(
-            conn, f"SELECT {_COLUMNS} FROM codes WHERE person_id = ? AND role = ? AND status = 'active'",
-            (new.person_id, new.role),
-        )
-        old = _code(old_row) if old_row else None
-        if old is not None:
-            await conn.execute("UPDATE codes SET status = 'replaced', ended_at = ? WHERE id = ?", (to_db(now), old.id))
-        new_id = await returning_id(
-            conn,
-            "INSERT INTO codes(person_id, role, class_label, code, status, source, created_at)"
-            " VALUES (?, ?, ?, ?, 'active', ?, ?) RETURNING id",
-            (new.person_id, new.role, new.class_label, new.code, source, to_db(now)),
-        )
-        if old is not None:
-            await conn.execute("UPDATE codes SET replaced_by = ? WHERE id = ?", (new_id, old.id))
-        return new_id, old
+        for _ in range(REPLACE_ATTEMPTS):
+            old_row = await fetchone_in(
+                conn, f"SELECT {_COLUMNS} FROM codes WHERE person_id = ? AND role = ? AND status = 'active'",
+                (new.person_id, new.role),
+            )
+            old = _code(old_row) if old_row else None
+            if old is not None:
+                cur = await conn.execute(
+                    "UPDATE codes SET status = 'replaced', ended_at = ? WHERE id = ? AND status = 'active'",
+                    (to_db(now), old.id),
+                )
+                if cur.rowcount != 1:
+                    continue  # replaced meanwhile by another worker's code: that one is replaced next
+            row = await fetchone_in(
+                conn,
+                "INSERT INTO codes(person_id, role, class_label, code, status, source, created_at)"
+                " VALUES (?, ?, ?, ?, 'active', ?, ?)"
+                " ON CONFLICT (person_id, role) WHERE status = 'active' DO NOTHING RETURNING id",
+                (new.person_id, new.role, new.class_label, new.code, source, to_db(now)),
+            )
+            if row is None:
+                continue  # another worker's code became active meanwhile: replace it
+            new_id = int(row[0])
+            if old is not None:
+                await conn.execute("UPDATE codes SET replaced_by = ? WHERE id = ?", (new_id, old.id))
+            return new_id, old
+        raise StorageError(f"codes: person {new.person_id} ({new.role}) kept getting other codes")
 
     @staticmethod
     async def update_class(conn: Transaction, code_id: int, class_label: str | None) -> None:

@@ -15,10 +15,14 @@ from bot.domain.ledger import NewDecision as NewDecision
 from bot.domain.ledger import Version as Version
 from bot.unit_of_work import Connection, Transaction
 from storage import chain, dialect
-from storage.db import INTEGRITY_ERRORS, fetchall_in, fetchone_in, raw
+from storage.db import INTEGRITY_ERRORS, StorageError, fetchall_in, fetchone_in, raw
 from storage.snapshot import CarrySet
 from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
+
+# A number lost to another worker's publication is taken again; each loss means one more version
+# committed meanwhile, so a few attempts are plenty.
+NUMBER_ATTEMPTS = 5
 
 Decision = Literal["given", "declined", "withdrawn"]
 DECISIONS: tuple[Decision, ...] = ("given", "declined", "withdrawn")
@@ -104,16 +108,41 @@ class ConsentRepo:
     async def insert_version(
         conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
     ) -> int:
-        """Call inside a transaction; numbers the version one past the newest."""
+        """Call inside a transaction; numbers the version one past the newest.
+
+        The number is taken by the INSERT itself, not read before it: two workers publishing at once
+        on PostgreSQL (transactions side by side) would both read the same newest number. The loser
+        of the number waits for the winner's commit (the primary key), inserts nothing
+        (ON CONFLICT DO NOTHING) and takes the next number in a new statement, which sees the winner's
+        row: each publication gets its own version, as if they had run one after the other. (The
+        `WHERE true` lets SQLite read ON CONFLICT as the upsert clause, not as a join's ON.)"""
         conn = raw(conn)
-        row = await fetchone_in(conn, "SELECT coalesce(max(number), 0) + 1 FROM consent_versions")
-        number = int(row[0]) if row else 1
-        await conn.execute(
+        for _ in range(NUMBER_ATTEMPTS):
+            row = await fetchone_in(
+                conn,
+                "INSERT INTO consent_versions(number, sha256, text, text_en, published_at, published_by)"
+                " SELECT coalesce(max(number), 0) + 1, ?, ?, ?, ?, ? FROM consent_versions WHERE true"
+                " ON CONFLICT (number) DO NOTHING RETURNING number",
+                (sha256, text, text_en, to_db(now), by),
+            )
+            if row is not None:
+                return int(row[0])
+        raise StorageError(f"consent_versions: no free number after {NUMBER_ATTEMPTS} attempts")
+
+    @staticmethod
+    async def insert_first_version(
+        conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+    ) -> bool:
+        """Version 1 unless the school has one already (call inside a transaction). Several workers may
+        need the document at once on a school that has none yet: one publishes it, the others find
+        it (False), and the school never gets the shipped text twice as versions 1 and 2."""
+        conn = raw(conn)
+        cur = await conn.execute(
             "INSERT INTO consent_versions(number, sha256, text, text_en, published_at, published_by)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (number, sha256, text, text_en, to_db(now), by),
+            " VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (number) DO NOTHING",
+            (sha256, text, text_en, to_db(now), by),
         )
-        return number
+        return cur.rowcount == 1
 
     # --- ledger -------------------------------------------------------------------------------------
     @staticmethod

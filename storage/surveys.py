@@ -146,6 +146,15 @@ class SurveyRepo:
         # A person's answers share a random sheet (never derived from who they are), so once the person
         # is unlinked (the anonymous close, a purge) nothing leads back to them.
         conn = raw(conn)
+        # Two answers of one person at once (two workers, transactions side by side on PostgreSQL) would
+        # each read "no sheet yet" and split the person over two random sheets, counted as two
+        # respondents. The respondent's row is locked first (a no-op UPDATE: the portable SELECT ...
+        # FOR UPDATE; SQLite's writes are one at a time anyway), so the second waits for the first to
+        # commit and its read, a new statement, then finds the first one's sheet.
+        await conn.execute(
+            "UPDATE survey_respondents SET role = role WHERE survey_id = ? AND person_id = ?",
+            (survey_id, respondent.person_id),
+        )
         row = await fetchone_in(
             conn, "SELECT sheet FROM survey_answers WHERE survey_id = ? AND person_id = ? LIMIT 1",
             (survey_id, respondent.person_id),

@@ -133,7 +133,18 @@ class ConsentService:
         Must not be called inside an open write transaction (it may open one)."""
         version = await self.consent_ledger.current_version(self.db.conn)
         if version is None:
-            version = await self.publish(shipped_template("ru"), text_en=shipped_template("en"))
+            # Several workers may ask at once on a school that has no version yet: the shipped text
+            # becomes version 1 once, by whoever comes first, and the others read it.
+            text = shipped_template("ru").replace("\r\n", "\n")
+            async with self.db.transaction() as conn:
+                first = await self.consent_ledger.insert_first_version(
+                    conn, sha256=sha256_text(text), text=text, text_en=shipped_template("en"),
+                    now=self.clock.now(), by=None,
+                )
+            if first:
+                log.info("consent document version 1 published")
+            version = await self.consent_ledger.current_version(self.db.conn)
+            assert version is not None
         return version
 
     def render_document(self, version: Version, lang: str, parent: Person | None, child: Person) -> str:

@@ -765,7 +765,14 @@ class ConsentLedger(Protocol):
     async def insert_version(
         self, conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
     ) -> int:
-        """Call inside a transaction; numbers the version one past the newest."""
+        """Call inside a transaction; numbers the version one past the newest (atomically: two
+        publications at once get two numbers)."""
+        ...
+
+    async def insert_first_version(
+        self, conn: Transaction, *, sha256: str, text: str, text_en: str | None, now: datetime, by: int | None
+    ) -> bool:
+        """Version 1 unless one exists already (False): the first document published once."""
         ...
 
     async def insert_decision(self, conn: Connection, d: NewDecision) -> bool:
