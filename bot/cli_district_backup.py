@@ -118,6 +118,8 @@ async def _restore_registry(args: argparse.Namespace, t: Translator) -> int:
     except BackupError as exc:
         print(t("ledger.restore.bad_file", reason=exc), file=sys.stderr)
         return 1
+    if done.live_unreadable:
+        print(t("district_backup.registry_live_unreadable", reason=done.live_unreadable))
     if done.lost:
         print(t.plural("district_backup.registry_lost", len(done.lost), schools=", ".join(done.lost)))
     if done.no_store:

@@ -71,12 +71,23 @@ def verify_registry_file(path: Path) -> str | None:
 
 
 def file_school_keys(path: Path) -> list[str]:
-    """The school keys a registry file holds (the file verified first; a live one read as it is)."""
+    """The school keys of a verified registry file."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
     try:
         return [str(r[0]) for r in conn.execute("SELECT key FROM schools ORDER BY key")]
     finally:
         conn.close()
+
+
+def live_file_school_keys(path: Path) -> tuple[list[str], str | None]:
+    """The school keys of the live district.db, or why it cannot be read (a damaged registry is what
+    a restore is for: it goes on, the file kept aside, and the operator is told nothing was compared)."""
+    if not path.exists():
+        return [], None
+    try:
+        return file_school_keys(path), None
+    except sqlite3.Error as exc:
+        return [], str(exc)
 
 
 def backup_registry_file_sync(source: Path, target: Path) -> tuple[int, str | None]:

@@ -172,3 +172,23 @@ async def test_refusals_change_nothing(
         assert code == 1 and "подключены работающие процессы schoolbot" in err
     assert await registry_state() == before
     assert sorted(p.name for p in (cli_env / "backups").iterdir()) == [copy.name]  # nothing decrypted left
+
+
+@pytest.mark.sqlite_only(reason="district.db damaged as a file")
+async def test_a_damaged_registry_file_is_replaced_and_kept_aside(
+    tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await district_with_registry(tmp_path)
+    before = await registry_state()
+    code, out, err = await run(capsys, "district", "backup")
+    assert code == 0, err
+    [copy] = sorted((cli_env / "backups").glob("district-*"))
+    damaged = b"not a database at all" * 100
+    district_store_path(cli_env).write_bytes(damaged)
+
+    code, out, err = await run(capsys, "district", "restore", "--registry", str(copy))
+    assert code == 0, err
+    assert "Текущий реестр прочитать не удалось (" in out and "Он сохранён рядом" in out
+    assert await registry_state() == before
+    [aside] = [p for p in cli_env.iterdir() if p.name.startswith("district.db.before-restore-")]
+    assert aside.read_bytes() == damaged and f"Прежний реестр сохранён: {aside}." in out

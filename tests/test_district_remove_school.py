@@ -25,6 +25,7 @@ from bot.i18n import Catalog
 from bot.multibot import build_district_bots, serve_multibot
 from bot.services.backup import is_encrypted
 from bot.services.roster import import_roster
+from storage import pg_backup
 from storage.district import school_folder, school_store_path
 from storage.lock import DatabaseLock
 from tests.district_helpers import add_schools, built_district, district_settings
@@ -179,6 +180,31 @@ async def test_without_a_backup_nothing_of_the_school_is_kept(
     assert "Последняя копия не будет сделана (--no-backup): данные школы будут уничтожены безвозвратно." in out
     assert "сохранена" not in out
     assert not (district_dir / "removed").exists() and not school_folder(district_dir, "beta").exists()
+    assert await registry_view() == (["alpha"], None) and not await store_exists("beta")
+
+
+async def test_a_school_whose_store_cannot_be_backed_up_is_removed_only_without_a_backup(
+    tmp_path: Path, district_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await a_district(tmp_path, capsys)
+    # Beta's store damaged: on SQLite its file is no database, on PostgreSQL its schema says a version
+    # newer than this program.
+    settings = load_settings()
+    if settings.database_url is None:
+        school_store_path(district_dir, "beta").write_bytes(b"not a database at all" * 100)
+    else:
+        target = pg_backup.PgTarget.from_url(settings.database_url.get_secret_value())
+        await asyncio.to_thread(pg_backup.psql, target, "UPDATE school_beta.schema_version SET version = 999999",
+                                what="psql")
+    code, _, err = await run(capsys, "district", "remove-school", "beta", "--yes")
+    assert code == 2, err
+    assert "Последняя копия школы «beta» не сделана, школа не удалена, ничего не изменено: " in err
+    assert "повторите с --no-backup" in err
+    assert await registry_view() == (["alpha", "beta"], "beta") and await store_exists("beta")
+    assert not (district_dir / "removed").exists()
+
+    code, _, err = await run(capsys, "district", "remove-school", "beta", "--yes", "--no-backup")
+    assert code == 0, err
     assert await registry_view() == (["alpha"], None) and not await store_exists("beta")
 
 

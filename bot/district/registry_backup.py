@@ -111,6 +111,7 @@ class RegistryRestored:
     schools: tuple[str, ...]           # the restored registry's schools
     lost: tuple[str, ...] = ()         # live schools the copy lacked (only with force)
     no_store: tuple[str, ...] = ()     # restored schools whose store is not there
+    live_unreadable: str | None = None  # the previous registry could not be read: nothing compared
 
 
 def _is_zip(path: Path) -> bool:
@@ -170,7 +171,7 @@ async def _restore_file(district_dir: Path, source: Path, now: datetime, force: 
     if reason is not None:
         raise BackupError(reason)
     registry_path = district_store_path(district_dir)
-    live = await asyncio.to_thread(district_backup.file_school_keys, registry_path) if registry_path.exists() else []
+    live, unreadable = await asyncio.to_thread(district_backup.live_file_school_keys, registry_path)
     restored = await asyncio.to_thread(district_backup.file_school_keys, source)
     with contextlib.ExitStack() as locks:
         # A running worker holds each school's lock (bot/cli_run.py): taking them all keeps the
@@ -189,7 +190,7 @@ async def _restore_file(district_dir: Path, source: Path, now: datetime, force: 
             raise
         await store.close()
     no_store = tuple(key for key in restored if not school_store_path(district_dir, key).exists())
-    return RegistryRestored(aside, tuple(restored), lost, no_store)
+    return RegistryRestored(aside, tuple(restored), lost, no_store, unreadable)
 
 
 async def _restore_pg(settings: Settings, url: str, source: Path, now: datetime, force: bool) -> RegistryRestored:
