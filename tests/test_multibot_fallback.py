@@ -11,6 +11,7 @@ applies to the district bot's sends exactly as to the school's own."""
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -21,18 +22,20 @@ from bot.domain.people import Account
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.fakemax import FakeMax
-from bot.multibot import Multibot
+from bot.multibot import DISTRICT_ID_BASE, Multibot
 from bot.reach import Via, via
 from bot.services.broadcast import Audience
 from storage.messengers import MessengerRepo
 from tests.codes_helpers import CODES, decode_qr, load_school
-from tests.harness import CLASS_TEACHER, TEACHER, free_port
+from tests.harness import CLASS_TEACHER, PARENT_TWO, TEACHER, free_port
 from tests.multibot_helpers import SchoolSetup, running_district
 
 ASK = "Чтобы бот узнал вас"
 SHARE = "📱 Поделиться номером телефона"
 IGOR = "Морозов Игорь Сергеевич"
 OLGA = "Кузнецова Ольга Николаевна"
+ELENA = "Иванова Елена Викторовна"
+MISHA = "Иванов Миша Андреевич"
 NEWS = "Педсовет в пятницу в 15:00"
 
 
@@ -46,10 +49,11 @@ async def fakes() -> AsyncIterator[dict[str, FakeTelegram]]:
         yield {"a": a, "district": d}
 
 
-async def _eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
+async def _eventually(check: Callable[[], bool | Awaitable[bool]], what: str) -> None:
     # Real sends over a real socket to the fakes: the condition is polled (time is the ManualClock's).
     for _ in range(500):
-        if await check():
+        result = check()
+        if await result if inspect.isawaitable(result) else result:
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"{what}: not within 10 s")
@@ -148,6 +152,14 @@ async def test_a_refusal_by_the_schools_own_bot_goes_to_the_district_bot_that_re
         await district.user(TEACHER, "Игорь", "Морозов").send("/menu")
         await district.wait_for(TEACHER, lambda m: (m.plain or "").startswith("🏫 Школа А"))
         await district.webhooks.wait_delivered()
+        # That it reaches him is noted, but is not the update's effect: the update (it wrote nothing
+        # else) is not recorded as processed in the store, so a redelivery after a crash would run again.
+        recorded = await app.db.fetchall("SELECT update_id FROM processed_updates WHERE update_id >= ?",
+                                         (DISTRICT_ID_BASE,))
+        assert list(recorded) == []
+        account = await app.db.fetchone("SELECT via_own_at, via_district_at FROM accounts WHERE user_id = ?",
+                                        (TEACHER,))
+        assert account is not None and account[0] is not None and account[1] is not None
         a.block(TEACHER, notify=False)
         a.block(CLASS_TEACHER, notify=False)
         await app.services.broadcast.create(
@@ -289,3 +301,34 @@ def test_the_bot_a_message_goes_by() -> None:
     assert via(account(own=True), [Via.DISTRICT]) is Via.DISTRICT  # the only bot there is
     assert via(account(district=True), [Via.OWN]) is Via.OWN
     assert via(account(), []) is None
+
+
+def _label(message: SentMessage, start: str) -> str | None:
+    return next((b for row in message.buttons() for b in row if b.startswith(start) and "Миша" in b), None)
+
+
+async def test_a_parent_who_joined_through_the_district_bot_gets_the_familys_cards_after_consent_there(
+    fakes: dict[str, FakeTelegram], tmp_path: Path
+) -> None:
+    """Elena joins school A by its link in the district bot and consents there: the family's QR cards
+    that follow (the school's outbox) come by the district bot under A's name, each once."""
+    a, district = fakes["a"], fakes["district"]
+    schools = {"a": SchoolSetup("Школа А", tg=a)}
+    async with running_district(tmp_path, schools, free_port(), district_tg=district) as multibot:
+        app = multibot.schools["a"].app
+        await load_school(app)
+        await _join_by_district_link(district, PARENT_TWO, "Елена", "Иванова", "+79000000005")
+        elena = district.user(PARENT_TWO, "Елена", "Иванова")
+        await elena.send("📝 Согласие")
+        menu = await district.wait_for(PARENT_TWO, lambda m: _label(m, "📄") is not None)
+        await elena.press(menu, _label(menu, "📄") or "")
+        holder = await district.wait_for(PARENT_TWO, lambda m: _label(m, "✅") is not None)
+        await elena.press(holder, _label(holder, "✅") or "")
+        await _eventually(lambda: len(_photos(district, PARENT_TWO)) >= 2, "the family's cards")
+        await _eventually(await _drained(multibot), "A's outbox drained")
+        cards = _photos(district, PARENT_TWO)
+        assert sorted(decode_qr(c.file or b"")[0] for c in cards) == sorted([CODES[ELENA], CODES[MISHA]])
+        assert all((c.plain or "").startswith("🏫 Школа А") for c in cards)
+        assert a.sent(PARENT_TWO) == [] and not [r for r in a.requests if r.params.get("chat_id") == PARENT_TWO]
+        statuses = await _statuses(multibot)
+        assert set(statuses) == {"sent"}, statuses

@@ -28,7 +28,7 @@ from bot.domain.people import Person
 from bot.reach import Via
 from bot.unit_of_work import UnitOfWork
 from storage.accounts import CURRENT_VIA, AccountRepo
-from storage.db import StorageError
+from storage.db import CURRENT_UPDATE, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,14 @@ class ReachedThrough(BaseMiddleware):
         known = account.via_own if self.via is Via.OWN else account.via_district
         if known and account.reachable:
             return
+        # Bookkeeping, not the update's effect: it records no processed update (CURRENT_UPDATE), else a
+        # worker dying before the handler's own write would have a redelivery dropped as done.
+        token = CURRENT_UPDATE.set(None)
         try:
             async with self.db.transaction() as tx:
                 await AccountRepo.reached_through(tx, account.id, self.via, self.clock.now())
         except StorageError:
             # The update is answered anyway; the next one records it.
             log.warning("could not record which bot reaches account %s", account.id, exc_info=True)
+        finally:
+            CURRENT_UPDATE.reset(token)
