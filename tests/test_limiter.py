@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.methods import TelegramMethod
+from aiogram.methods.base import TelegramType
 
 from bot.app import build_bot
 from bot.fakeapi import FakeTelegram
@@ -193,6 +199,116 @@ async def test_a_direct_answer_answered_429_is_retried_after_the_pause(tg: FakeT
         assert limiter is not None and limiter.stats.paused == 1
     finally:
         await bot.session.close()
+
+
+# --- a chat's second is counted from the previous send's end, not its grant ----------------------
+
+
+class _Lag(AiohttpSession):
+    """Between the limiter's grant and the request reaching the server, `lag` seconds of the test's
+    clock pass (a loaded event loop resuming the granted task late, a slow request), once."""
+
+    clock: FakeTime
+    lag: float = 0.0
+
+    async def make_request(
+        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+    ) -> TelegramType:
+        self.clock.now += self.lag
+        self.lag = 0.0
+        return await super().make_request(bot, method, timeout)
+
+
+class LaggingSession(LimitedSession, _Lag):
+    """The application's limited session, with `_Lag` between its limiter and the HTTP request."""
+
+    def __init__(self, limiter: SendLimiter, clock: FakeTime, api_url: str) -> None:
+        super().__init__(limiter, api=TelegramAPIServer.from_base(api_url, is_local=False))
+        self.clock = clock
+
+
+def lagging_bot(tg: FakeTelegram, limiter: SendLimiter, clock: FakeTime) -> tuple[Bot, LaggingSession]:
+    session = LaggingSession(limiter, clock, tg.base_url)
+    return Bot(tg.token, session=session), session
+
+
+async def granted_by_time(clock: FakeTime, limiters: list[SendLimiter], grants: int, step: float = 0.05) -> None:
+    """Move the clock in steps (waking each limiter, letting it ask its shared budget) until the limiters
+    together have granted `grants` sends."""
+    for _ in range(200):
+        if sum(sum(each.stats.granted.values()) for each in limiters) >= grants:
+            return
+        clock.now += step
+        for each in limiters:
+            each.wake()
+        for each in limiters:
+            await each.idle()
+        await settle()
+    raise AssertionError(f"fewer than {grants} grants in {200 * step} s")
+
+
+async def test_a_send_that_reached_the_platform_late_still_leaves_its_chat_a_second() -> None:
+    """The first send to a chat reaches the (strict) fake 0.3 s after the limiter granted it; the next
+    one to the chat must still reach it a second or more after, or it is answered 429. Paced from the
+    first one's grant (+1.1 s) it came 0.8 s after it; paced from its end, 1.1 s."""
+    clock = FakeTime()
+    async with FakeTelegram(rate_limited=True, global_rate=30, per_chat_rate=1, monotonic=clock) as tg:
+        limiter = SendLimiter(rate=30, now=clock)
+        bot, session = lagging_bot(tg, limiter, clock)
+        second: asyncio.Task[Any] | None = None
+        try:
+            session.lag = 0.3
+            await bot.send_message(7, "раз")
+            arrived = clock.now
+            second = asyncio.create_task(bot.send_message(7, "два"))
+            await granted_by_time(clock, [limiter], 2)
+            await asyncio.wait({second}, timeout=5)  # its round trip to the fake (a 429 would pause it)
+            assert tg.stats.total_429 == 0
+            assert second.done() and [m.plain for m in tg.sent(7)] == ["раз", "два"]
+            assert clock.now - arrived >= 1.0
+        finally:
+            if second is not None:
+                await cancel_all([second])
+            await bot.session.close()
+
+
+async def test_a_chat_is_held_while_a_send_to_it_is_in_flight() -> None:
+    clock = FakeTime()
+    limiter = SendLimiter(rate=30, now=clock)
+    async with limiter.slot(7):
+        again = start(limiter, 7, Priority.INTERACTIVE)
+        other = start(limiter, 8, Priority.BULK)
+        await settle()
+        assert other.done() and not again.done()  # the chat in flight holds nobody else
+        await advance(limiter, clock, 3 * limiter.chat_interval)  # a slow request, still in flight
+        assert not again.done()
+        assert limiter.chat_delay(7) == pytest.approx(limiter.chat_interval)
+    ended = clock.now
+    await settle()
+    assert not again.done()
+    await advance(limiter, clock, limiter.chat_interval - 0.01)
+    assert not again.done()
+    await advance(limiter, clock, 0.01)
+    assert again.done() and clock.now - ended == pytest.approx(limiter.chat_interval)
+    limiter.close()
+
+
+async def test_a_slot_granted_then_cancelled_leaves_its_chat_free() -> None:
+    clock = FakeTime()
+    limiter = SendLimiter(rate=30, now=clock)
+
+    async def send() -> None:
+        async with limiter.slot(7):
+            await asyncio.Event().wait()  # a request that never ends: cancelled
+
+    task = asyncio.create_task(send())
+    await settle()
+    await cancel_all([task])
+    await advance(limiter, clock, limiter.chat_interval)
+    assert limiter.chat_delay(7) == 0.0
+    async with limiter.slot(7):
+        pass
+    limiter.close()
 
 
 # --- end to end ----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiogram import Bot
@@ -21,6 +22,7 @@ from bot.fakeapi import FakeTelegram
 from bot.tg.limiter import SHARED_RETRY, Priority, SendLimiter, SharedBudgetUnavailable, Verdict, limiter_of
 from bot.tg.redis_rate import RedisBudget, budget_key, redis_budget, token_digest
 from tests.harness import free_port, make_settings
+from tests.test_limiter import granted_by_time, lagging_bot
 
 TOKEN = "123456:TEST-TOKEN"
 OTHER_TOKEN = "654321:OTHER-TOKEN"
@@ -157,6 +159,59 @@ async def test_keys_name_a_digest_of_the_token_never_the_token(
     assert all(digest in k and "TEST-TOKEN" not in k and "123456" not in k for k in keys)
 
 
+async def test_a_chat_in_flight_in_one_worker_is_held_for_the_others(
+    workers: tuple[FakeTime, list[SendLimiter]],
+) -> None:
+    """Worker 1's send to chat 7 is still in flight past a chat interval (a slow request): worker 2 gets
+    the chat only a chat interval after that send ENDS, asking again meanwhile (not waiting out the
+    whole hold, which is there for a worker that dies mid-send)."""
+    clock, (w1, w2, _, _) = workers
+    async with w1.slot(7):
+        again = start(w2, 7)
+        await settle(w2)
+        assert not again.done()
+        assert 0 < w2.chat_delay(7) <= w2.chat_interval + 1e-6
+        for _ in range(3):
+            await advance(clock, w2.chat_interval, w2)
+            assert not again.done()
+    ended = clock.now
+    await settle(w1)  # w1 tells Redis that the send ended
+    await advance(clock, w2.chat_interval - 0.05, w2)
+    assert not again.done()
+    for _ in range(4):
+        await advance(clock, 0.05, w2)
+    assert again.done() and clock.now - ended >= w2.chat_interval
+
+
+async def test_a_send_that_reached_the_platform_late_leaves_its_chat_a_second_across_workers(redis_url: str) -> None:
+    """As tests/test_limiter.py's twin, with two workers of one token sharing the budget through Redis:
+    worker 1's send arrives 0.3 s after its grant, worker 2's next one to the chat still a second later."""
+    clock = FakeTime()
+    async with FakeTelegram(rate_limited=True, global_rate=30, per_chat_rate=1, monotonic=clock) as tg:
+        limiters = [
+            SendLimiter(rate=30, now=clock, shared=redis_budget(redis_url, tg.token, wire="telegram", now=clock))
+            for _ in range(2)
+        ]
+        (first, lagging), (second_bot, _) = (lagging_bot(tg, each, clock) for each in limiters)
+        second: asyncio.Task[Any] | None = None
+        try:
+            lagging.lag = 0.3
+            await first.send_message(7, "раз")
+            arrived = clock.now
+            second = asyncio.create_task(second_bot.send_message(7, "два"))
+            await granted_by_time(clock, limiters, 2)
+            await asyncio.wait({second}, timeout=5)  # its round trip to the fake (a 429 would pause it)
+            assert tg.stats.total_429 == 0
+            assert second.done() and [m.plain for m in tg.sent(7)] == ["раз", "два"]
+            assert clock.now - arrived >= 1.0
+        finally:
+            if second is not None:
+                second.cancel()
+                await asyncio.gather(second, return_exceptions=True)
+            await first.session.close()
+            await second_bot.session.close()
+
+
 # --- Redis unreachable ---------------------------------------------------------------------------
 
 
@@ -168,12 +223,16 @@ class FlakyBudget:
         self.asked = 0
 
     async def reserve(
-        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None,
+        flight: float = 0.0,
     ) -> Verdict:
         self.asked += 1
         if self.asked <= self.down:
             raise SharedBudgetUnavailable("ConnectionError")
         return Verdict(granted=True)
+
+    async def sent(self, chat_id: int | str, *, chat_interval: float) -> None:
+        raise SharedBudgetUnavailable("ConnectionError")
 
     async def pause(self, seconds: float) -> None:
         raise SharedBudgetUnavailable("ConnectionError")
@@ -319,7 +378,8 @@ async def test_telegram_and_max_bots_each_get_their_tokens_shared_budget(tmp_pat
 
 class BrokenBudget(FlakyBudget):
     async def reserve(
-        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None,
+        flight: float = 0.0,
     ) -> Verdict:
         raise RuntimeError("a bug in the budget")
 

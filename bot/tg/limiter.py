@@ -7,7 +7,8 @@ bulk work share that budget, so they pass ONE limiter, built into the session by
 
 - a global token bucket (`send_rate`, default 30/s) for every send;
 - a bulk cap (`outbox_rate`) only for bulk work, inside the global budget;
-- one "next allowed moment" per chat (1 s apart, plus a small margin against network jitter);
+- one "next allowed moment" per chat: 1 s (plus a small margin) after the previous send to that
+  chat COMPLETED, not after it was granted (see `CHAT_MARGIN` and `slot`);
 - two priorities: a waiting direct answer always gets the next free slot before any bulk send,
   so a reply waits behind at most the bulk sends already granted, never behind a backlog;
 - a 429 from Telegram pauses every send until retry_after has passed.
@@ -40,7 +41,7 @@ import enum
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -68,10 +69,24 @@ EDIT_METHODS = frozenset({
     "editMessageLiveLocation", "stopMessageLiveLocation", "stopPoll",
 })
 
-# Telegram's per-chat guidance is "about one message per second"; the fake server (and Telegram)
-# measure the gap on arrival, which network and event-loop jitter can shorten by some
-# milliseconds, so each chat is paced a little slower than the nominal rate.
+# Telegram's per-chat guidance is "about one message per second", measured where the platform receives
+# the sends. A grant is not an arrival: between the limiter's grant and the request reaching the
+# platform lie the event loop's lag (a loaded worker resumes the granted task late), building and
+# writing the request, the network. With the next send paced from the previous one's GRANT, a first
+# send that arrived late and a second that arrived on time came closer than a second: 15-17 sends
+# per end-to-end run of tests/test_district_workers.py were answered 429 on a loaded machine with a
+# margin of 0.1 s, and no constant margin is safe against an unbounded lag. So the chat's next moment
+# is counted from when the previous send COMPLETED (its answer came back, so it had arrived), and the
+# chat is held while a send to it is in flight (`slot`): the next send is granted no earlier than the
+# previous one's arrival plus the interval, whatever the lag, and it arrives later still. The margin
+# now only covers where the platform stamps a send against where it checks the rate (the fake stamps a
+# moment after its check, bench/district_common.py STAMP_SLACK) and clock granularity.
 CHAT_MARGIN = 0.1
+# With several workers, how long the shared budget holds a chat for a send in flight before the hold
+# lapses by itself (a worker that died mid-send must not silence the chat for long; a send still in
+# flight after this long has reached the platform, or failed, in practice). The sending worker's own
+# limiter holds the chat until the send ends, however long.
+CHAT_FLIGHT_HOLD = 5.0
 # Float drift of token arithmetic: a bucket this close to a whole token has it.
 _EPS = 1e-9
 # Bounded retries of a direct answer answered 429 (bulk work records its own retry instead).
@@ -102,10 +117,17 @@ class SharedBudget(Protocol):
     The limiter passes its own rates, so the shared and the local paces are one configuration."""
 
     async def reserve(
-        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None
+        self, chat_id: int | str | None, *, rate: float, bulk_rate: float | None, chat_interval: float | None,
+        flight: float = 0.0,
     ) -> Verdict:
         """Take one send now if the budget allows (`bulk_rate` set: a bulk send; `chat_interval` set:
-        a send into `chat_id` paced per chat). Raises SharedBudgetUnavailable."""
+        a send into `chat_id` paced per chat; `flight` > 0: the chat is held that much longer, until
+        `sent` says the send ended). Raises SharedBudgetUnavailable."""
+        ...
+
+    async def sent(self, chat_id: int | str, *, chat_interval: float) -> None:
+        """The send to `chat_id` granted with a `flight` hold ended: the chat's next moment is
+        `chat_interval` from now (from the completion, not the grant). Raises SharedBudgetUnavailable."""
         ...
 
     async def pause(self, seconds: float) -> None:
@@ -153,6 +175,7 @@ class _Waiter:
     per_chat: bool
     future: asyncio.Future[None]
     bulk_seen: int  # LimiterStats.granted[BULK] when it started waiting
+    holds: bool = False  # granted, the chat is in flight until `sent` (SendLimiter.slot)
 
 
 class SendLimiter:
@@ -184,6 +207,8 @@ class SendLimiter:
         self._bulk_tokens = self._bulk_burst
         self._stamp = start
         self._chat_next: dict[int | str, float] = {}
+        # Chats with a send in flight (granted through `slot`, not yet ended): held until it ends.
+        self._in_flight: dict[int | str, int] = {}
         self._paused_until = start
         self._waiters: list[_Waiter] = []
         self._seq = itertools.count()
@@ -194,7 +219,7 @@ class SendLimiter:
         self._held_until = start  # the shared global pace or another worker's 429
         self._bulk_held_until = start  # the shared bulk cap
         self._asking: asyncio.Task[None] | None = None
-        self._pausing: set[asyncio.Task[None]] = set()
+        self._pausing: set[asyncio.Task[None]] = set()  # 429 pauses and ended sends told to the budget
         self._shared_down = False
         self._shared_retry_at = start
 
@@ -211,8 +236,10 @@ class SendLimiter:
         return max(0.0, self._paused_until - self._now())
 
     def chat_delay(self, chat_id: int | str) -> float:
-        """Seconds until `chat_id` may get its next message (0: now). Lets the outbox skip busy chats."""
-        return max(0.0, self._chat_next.get(chat_id, 0.0) - self._now())
+        """Seconds until `chat_id` may get its next message (0: now). Lets the outbox skip busy chats;
+        a chat with a send in flight is at least a chat interval away."""
+        delay = max(0.0, self._chat_next.get(chat_id, 0.0) - self._now())
+        return max(delay, self.chat_interval) if chat_id in self._in_flight else delay
 
     @property
     def waiting(self) -> int:
@@ -230,15 +257,40 @@ class SendLimiter:
         self._bulk_tokens = min(self._bulk_tokens, 0.0)
         self._stamp = max(self._stamp, self._paused_until)
         if self._shared_usable(self._now()):
-            task = asyncio.get_running_loop().create_task(self._publish_pause(seconds))
-            self._pausing.add(task)
-            task.add_done_callback(self._pausing.discard)
+            assert self.shared is not None
+            self._publish(self.shared.pause(seconds))
         self.wake()
 
-    async def _publish_pause(self, seconds: float) -> None:
-        assert self.shared is not None
+    def sent(self, chat_id: int | str) -> None:
+        """A send to `chat_id` granted through `slot` has ended (answered, refused or failed): the chat
+        is no longer in flight, and its next message waits a chat interval from NOW, the send's
+        completion, however late the request left after its grant (see CHAT_MARGIN)."""
+        left = self._in_flight.get(chat_id, 0) - 1
+        if left > 0:
+            self._in_flight[chat_id] = left
+        else:
+            self._in_flight.pop(chat_id, None)
+        now = self._now()
+        self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.chat_interval)
+        if self._shared_usable(now):
+            assert self.shared is not None
+            self._publish(self.shared.sent(chat_id, chat_interval=self.chat_interval))
+        self.wake()
+
+    def _publish(self, request: Coroutine[Any, Any, None]) -> None:
+        """Tell the shared budget something (a 429's pause, a send's end) without holding the caller."""
         try:
-            await self.shared.pause(seconds)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside a loop (a unit test moving time by hand): nothing to tell it with
+            request.close()
+            return
+        task = loop.create_task(self._publish_one(request))
+        self._pausing.add(task)
+        task.add_done_callback(self._pausing.discard)
+
+    async def _publish_one(self, request: Coroutine[Any, Any, None]) -> None:
+        try:
+            await request
         except SharedBudgetUnavailable:
             self._shared_failed()
         except Exception:
@@ -257,6 +309,8 @@ class SendLimiter:
             if self._bulk_tokens < 1.0 - _EPS:
                 delay = max(delay, (1.0 - self._bulk_tokens) / self.bulk_rate)
         if waiter.per_chat and waiter.chat_id is not None:
+            if waiter.chat_id in self._in_flight:
+                return float("inf")  # until that send ends (`sent` wakes the limiter)
             delay = max(delay, self._chat_next.get(waiter.chat_id, 0.0) - now)
         return delay if delay > _EPS else 0.0
 
@@ -265,7 +319,10 @@ class SendLimiter:
         if waiter.priority is Priority.BULK:
             self._bulk_tokens -= 1.0
         if waiter.per_chat and waiter.chat_id is not None:
+            # Reserved from the grant; a send through `slot` is also held until it ends, and restamped then.
             self._chat_next[waiter.chat_id] = max(now, self._chat_next.get(waiter.chat_id, 0.0)) + self.chat_interval
+            if waiter.holds:
+                self._in_flight[waiter.chat_id] = self._in_flight.get(waiter.chat_id, 0) + 1
             if len(self._chat_next) > 20_000:
                 self._chat_next = {c: t for c, t in self._chat_next.items() if t > now}
         self.stats.granted[waiter.priority] += 1
@@ -340,6 +397,7 @@ class SendLimiter:
                 rate=self.rate,
                 bulk_rate=self.bulk_rate if waiter.priority is Priority.BULK else None,
                 chat_interval=self.chat_interval if waiter.per_chat and waiter.chat_id is not None else None,
+                flight=CHAT_FLIGHT_HOLD if waiter.holds and waiter.per_chat and waiter.chat_id is not None else 0.0,
             )
         except SharedBudgetUnavailable:
             self._shared_failed()
@@ -355,11 +413,14 @@ class SendLimiter:
             self._shared_down = False
             log.warning("the shared send budget (Redis) is reachable again")
         if verdict is not None and verdict.granted:
-            if not waiter.future.done():  # a caller cancelled meanwhile: its slot is simply unused
+            if not waiter.future.done():
                 self._refill(now)
                 self._take(waiter, now)
                 self._waiters.remove(waiter)
                 waiter.future.set_result(None)
+            elif waiter.holds and waiter.chat_id is not None:
+                # The caller cancelled meanwhile: its slot is unused, and the chat's hold is let go.
+                self._publish(self.shared.sent(waiter.chat_id, chat_interval=self.chat_interval))
         elif verdict is not None:
             self._held_until = max(self._held_until, now + verdict.wait)
             self._bulk_held_until = max(self._bulk_held_until, now + verdict.bulk_wait)
@@ -384,7 +445,13 @@ class SendLimiter:
     async def acquire(
         self, chat_id: int | str | None, *, per_chat: bool = True, priority: Priority | None = None
     ) -> None:
-        """Wait for a slot to send to `chat_id` (None: no chat, e.g. an inline message edit)."""
+        """Wait for a slot to send to `chat_id` (None: no chat, e.g. an inline message edit). The
+        chat's next moment is reserved from the grant; a send should rather go through `slot`."""
+        await self._acquire(chat_id, per_chat=per_chat, priority=priority, holds=False)
+
+    async def _acquire(
+        self, chat_id: int | str | None, *, per_chat: bool, priority: Priority | None, holds: bool
+    ) -> None:
         loop = asyncio.get_running_loop()
         waiter = _Waiter(
             priority=current_priority() if priority is None else priority,
@@ -393,6 +460,7 @@ class SendLimiter:
             per_chat=per_chat,
             future=loop.create_future(),
             bulk_seen=self.stats.granted[Priority.BULK],
+            holds=holds and per_chat and chat_id is not None,
         )
         self._waiters.append(waiter)
         self.wake()
@@ -401,7 +469,26 @@ class SendLimiter:
         except asyncio.CancelledError:
             if waiter in self._waiters:
                 self._waiters.remove(waiter)
+            if waiter.holds and waiter.future.done() and not waiter.future.cancelled():
+                # Granted, then cancelled before it could send: the chat is not left in flight.
+                assert chat_id is not None
+                self.sent(chat_id)
             raise
+
+    @contextlib.asynccontextmanager
+    async def slot(
+        self, chat_id: int | str | None, *, per_chat: bool = True, priority: Priority | None = None
+    ) -> AsyncIterator[None]:
+        """Wait for a slot to send to `chat_id`, and hold the chat while the send inside runs: the
+        chat's next send is granted a chat interval after this one ENDS (CHAT_MARGIN says why)."""
+        holds = per_chat and chat_id is not None
+        await self._acquire(chat_id, per_chat=per_chat, priority=priority, holds=holds)
+        try:
+            yield
+        finally:
+            if holds:
+                assert chat_id is not None
+                self.sent(chat_id)
 
     def close(self) -> None:
         if self._timer is not None:
@@ -447,18 +534,20 @@ class LimitedSession(AiohttpSession):
         per_chat = name in SEND_METHODS
         attempt = 0
         while True:
-            await self.limiter.acquire(chat_id, per_chat=per_chat)
-            check_send()  # an outbox send whose lease lapsed while it waited never leaves
-            try:
-                return await super().make_request(bot, method, timeout)
-            except TelegramRetryAfter as exc:
-                self.limiter.pause(exc.retry_after)
-                attempt += 1
-                if current_priority() is Priority.BULK or attempt > INTERACTIVE_429_RETRIES:
-                    raise
-                # The MAX session (bot/max/limited.py) shares this path: the log names the messenger.
-                messenger = "MAX" if getattr(self, "channel", None) == "max" else "Telegram"
-                log.warning("%s asks to wait %s s before %s; the answer is retried", messenger, exc.retry_after, name)
+            # The chat is held until the request ends: its next send is paced from this one's end.
+            async with self.limiter.slot(chat_id, per_chat=per_chat):
+                check_send()  # an outbox send whose lease lapsed while it waited never leaves
+                try:
+                    return await super().make_request(bot, method, timeout)
+                except TelegramRetryAfter as exc:
+                    self.limiter.pause(exc.retry_after)
+                    attempt += 1
+                    if current_priority() is Priority.BULK or attempt > INTERACTIVE_429_RETRIES:
+                        raise
+                    # The MAX session (bot/max/limited.py) shares this path: the log names the messenger.
+                    messenger = "MAX" if getattr(self, "channel", None) == "max" else "Telegram"
+                    log.warning("%s asks to wait %s s before %s; the answer is retried", messenger, exc.retry_after,
+                                name)
 
     async def create_session(self) -> ClientSession:
         # aiogram closes the session before its first connection (a connector reset); that close is
