@@ -5,8 +5,8 @@ its own settings); these are the same backup and restore as one school's `school
 store, its backups folder): on PostgreSQL pg_dump of the school's schema and a restore beside it with
 the receipts guard (bot/services/restore.py), on SQLite the school's file.
 
-- `backup [--school KEY ...]`: every school (or those named), one line each, then the district's
-  registry (bot/district/registry_backup.py); exit 1 if any failed.
+- `backup [--school KEY ... | --registry-only]`: every school (or those named, or none), one line each,
+  then the district's registry (bot/district/registry_backup.py); exit 1 if any failed.
 - `restore KEY FILE [--carry-over | --force]`: one school, the workers stopped.
 - `restore --registry FILE [--force]`: the district's registry, the workers stopped.
 """
@@ -48,7 +48,9 @@ async def _schools(args: argparse.Namespace, wanted: list[str], t: Translator) -
 async def cmd_district_backup(args: argparse.Namespace) -> int:
     t = Catalog.load().bind(cli_lang(args))
     try:
-        schools = await _schools(args, list(args.school), t)
+        # --registry-only: the daily timer's (deploy/systemd/schoolbot-backup.timer); the workers back
+        # the schools up each night themselves.
+        schools = [] if args.registry_only else await _schools(args, list(args.school), t)
     except DistrictError as exc:
         print(t("cli.error", message=str(exc)), file=sys.stderr)
         return 2

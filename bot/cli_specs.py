@@ -310,7 +310,10 @@ def district(sub: SubParsers, export: SubParsers) -> None:
 
     k = inner.add_parser("backup", help="back up every school now (or those named), each into its own folder,"
                          " and the district's registry")
-    k.add_argument("--school", action="append", default=[], help="only this school (by key; may repeat)")
+    which = k.add_mutually_exclusive_group()
+    which.add_argument("--school", action="append", default=[], help="only this school (by key; may repeat)")
+    which.add_argument("--registry-only", action="store_true",
+                       help="only the district's registry (the workers back the schools up each night)")
     k.set_defaults(entry="bot.cli_district_backup:cmd_district_backup")
 
     r = inner.add_parser("restore", help="restore one school from its backup, or the registry with --registry"

@@ -192,3 +192,19 @@ async def test_a_damaged_registry_file_is_replaced_and_kept_aside(
     assert await registry_state() == before
     [aside] = [p for p in cli_env.iterdir() if p.name.startswith("district.db.before-restore-")]
     assert aside.read_bytes() == damaged and f"Прежний реестр сохранён: {aside}." in out
+
+
+async def test_the_daily_timer_backs_up_the_registry_alone(
+    tmp_path: Path, cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`district backup --registry-only` (deploy/systemd/schoolbot-backup.service): the workers back the
+    schools up each night themselves."""
+    await district_with_registry(tmp_path)
+    code, out, err = await run(capsys, "district", "backup", "--registry-only")
+    assert code == 0, err
+    [line] = out.strip().splitlines()
+    assert line.startswith("Реестр района: копия ")
+    assert len(list((cli_env / "backups").glob("district-*"))) == 1
+    assert not list((cli_env / "schools").glob("*/backups/schoolbot-*"))
+    unit = Path(__file__).resolve().parent.parent / "deploy" / "systemd" / "schoolbot-backup.service"
+    assert "schoolbot district backup --registry-only" in unit.read_text(encoding="utf-8")
