@@ -15,14 +15,16 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.channels import Channel, DataClass
 from bot.domain.access import SURVEY_AUTHOR_ROLES
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.domain.surveys import Question
 from bot.i18n import Translator
-from bot.services.surveys import AnswerResult, SurveysService, title_class
+from bot.services.outbox import Outbox
+from bot.services.surveys import AnswerResult, SurveysService, Then, title_class
 from bot.tg import survey_keyboards as kb
 from bot.tg.callbacks import SurveyAction, SurveyCb
 from bot.tg.filters import IsLinked, MenuButton, PlainText
@@ -92,13 +94,68 @@ async def _ask(message: Message, t: Translator, state: FSMContext, survey: Surve
                          reply_markup=kb.question(t, survey.id, index, q, answers.get(index), walk=walk))
 
 
-async def _go_on(message: Message, t: Translator, state: FSMContext, result: AnswerResult, after: int, *,
-                 walk: bool, surveys: SurveysService) -> None:
-    """After an answer: the next question (walking: simply the next one), or the end."""
+def _next_index(result: AnswerResult, after: int, walk: bool, surveys: SurveysService) -> int | None:
+    """The question after `after` (walking: simply the next one); None: the end."""
     survey = result.survey
     assert survey is not None
     total = len(SurveysService.questions(survey))
-    nxt = (after + 1 if after + 1 < total else None) if walk else surveys.next_question(survey, result.answers, after)
+    return (after + 1 if after + 1 < total else None) if walk else surveys.next_question(survey, result.answers, after)
+
+
+def _next_payload(t: Translator, result: AnswerResult, after: int, walk: bool, surveys: SurveysService) -> Payload:
+    """What follows an answer: the next question, or the thanks."""
+    survey = result.survey
+    assert survey is not None
+    nxt = _next_index(result, after, walk, surveys)
+    if nxt is not None:
+        q = SurveysService.questions(survey)[nxt]
+        markup = kb.question(t, survey.id, nxt, q, result.answers.get(nxt), walk=walk)
+        text = question_text(t, survey, nxt, result.answers)
+        return Payload(text=text, reply_markup=markup.model_dump(exclude_none=True))
+    text = t("surveys.ask.thanks", title=escape(survey.title), deadline=surveys.format_day(survey.deadline))
+    return Payload(text=text, reply_markup=kb.finished(t, survey.id).model_dump(exclude_none=True))
+
+
+def _then(t: Translator, after: int, walk: bool, surveys: SurveysService) -> Then:
+    """For the service: what follows the answer, composed inside its transaction and queued with it
+    (a single choice, a skip, a typed answer; nothing yet for a multiple choice, which waits for
+    "done")."""
+
+    def then(result: AnswerResult) -> Payload | None:
+        assert result.survey is not None
+        if SurveysService.questions(result.survey)[after].kind == "multi":
+            return None
+        return _next_payload(t, result, after, walk, surveys)
+
+    return then
+
+
+async def _give_next(message: Message, t: Translator, state: FSMContext, result: AnswerResult, after: int, *,
+                     walk: bool, surveys: SurveysService, outbox: Outbox, channel: Channel, user_id: int) -> None:
+    """After an answer: what was queued with it (the next question, or the thanks), given here; the
+    conversation's state follows it (a typed question waits for the text)."""
+    survey = result.survey
+    assert survey is not None and result.then is not None
+    nxt = _next_index(result, after, walk, surveys)
+    if nxt is not None and SurveysService.questions(survey)[nxt].kind in ("number", "text"):
+        await state.set_state(SurveyFlow.typing)
+        await state.update_data(svs=survey.id, svq=nxt, svw=walk)
+    else:
+        await state.clear()
+    payload = result.then.payload
+    sent = await message.answer(
+        payload.text or "",
+        reply_markup=InlineKeyboardMarkup.model_validate(payload.reply_markup) if payload.reply_markup else None,
+    )
+    await outbox.answered(result.then, message_id=sent.message_id, channel=channel, user_id=user_id)
+
+
+async def _go_on(message: Message, t: Translator, state: FSMContext, result: AnswerResult, after: int, *,
+                 walk: bool, surveys: SurveysService) -> None:
+    """After "done" on a multiple choice (nothing written): the next question, or the end."""
+    survey = result.survey
+    assert survey is not None
+    nxt = _next_index(result, after, walk, surveys)
     if nxt is not None:
         await _ask(message, t, state, survey, nxt, result.answers, walk=walk)
         return
@@ -176,20 +233,21 @@ async def review(query: CallbackQuery, callback_data: SurveyCb, person: Person, 
 
 @by_survey
 async def choose(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
-                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
+                 channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService, outbox: Outbox) -> None:
     cb = callback_data
-    result = _declared(await surveys.choose(person, cb.sid, cb.q, cb.v))
+    # A multiple choice waits for "done"; any other choice moves on, with what follows queued with it.
+    result = _declared(await surveys.choose(person, cb.sid, cb.q, cb.v, _then(t, cb.q, cb.w, surveys)))
     message = message_of(query)
     if result.status != "ok" or result.survey is None:
         await _refuse(query, t, result)
         return
     await query.answer(t("surveys.ask.saved"))
     if message is None:
-        return
+        return  # what follows was queued with the answer: the outbox gives it
     await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
-    # A multiple choice waits for "done"; any other choice moves on.
-    if SurveysService.questions(result.survey)[cb.q].kind != "multi":
-        await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+    if result.then is not None:
+        await _give_next(message, t, state, result, cb.q, walk=cb.w, surveys=surveys, outbox=outbox,
+                         channel=channel, user_id=query.from_user.id)
 
 
 @by_survey
@@ -210,16 +268,18 @@ async def multi_done(query: CallbackQuery, callback_data: SurveyCb, person: Pers
 
 @by_survey
 async def skip(query: CallbackQuery, callback_data: SurveyCb, person: Person, t: Translator, state: FSMContext,
-               channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
+               channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService, outbox: Outbox) -> None:
     cb = callback_data
-    result = _declared(await surveys.skip(person, cb.sid, cb.q))
+    result = _declared(await surveys.skip(person, cb.sid, cb.q, _then(t, cb.q, cb.w, surveys)))
     message = message_of(query)
     if result.status != "ok" or result.survey is None or message is None:
         await _refuse(query, t, result)
         return
     await query.answer()
     await _mark_answered(query, t, result.survey, cb.q, result.answers, cb.w)
-    await _go_on(message, t, state, result, cb.q, walk=cb.w, surveys=surveys)
+    if result.then is not None:
+        await _give_next(message, t, state, result, cb.q, walk=cb.w, surveys=surveys, outbox=outbox,
+                         channel=channel, user_id=query.from_user.id)
 
 
 @public
@@ -235,11 +295,11 @@ async def later(query: CallbackQuery, callback_data: SurveyCb, t: Translator, st
 
 @by_survey
 async def typed(message: Message, person: Person, t: Translator, state: FSMContext,
-                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService) -> None:
+                channel: Channel = Channel.TELEGRAM, *, surveys: SurveysService, outbox: Outbox) -> None:
     data = await state.get_data()
     sid, index, walk = int(data.get("svs", 0)), int(data.get("svq", 0)), bool(data.get("svw"))
     assert message.text is not None
-    result = _declared(await surveys.typed(person, sid, index, message.text))
+    result = _declared(await surveys.typed(person, sid, index, message.text, _then(t, index, walk, surveys)))
     if result.status == "bad" and result.survey is not None:
         q = SurveysService.questions(result.survey)[index]
         await message.answer(t("surveys.ask.bad_number" if q.kind == "number" else "surveys.ask.bad_text"))
@@ -250,7 +310,9 @@ async def typed(message: Message, person: Person, t: Translator, state: FSMConte
         await message.answer(t("surveys.closed" if result.status == "closed" else "surveys.expired", title=title))
         return
     await message.answer(t("surveys.ask.saved"))
-    await _go_on(message, t, state, result, index, walk=walk, surveys=surveys)
+    if result.then is not None and message.from_user is not None:
+        await _give_next(message, t, state, result, index, walk=walk, surveys=surveys, outbox=outbox,
+                         channel=channel, user_id=message.from_user.id)
 
 
 @public

@@ -214,6 +214,9 @@ class SurveyRepo:
             return
         # Overwrite freed pages, so the old rows do not linger in the file.
         await dialect.secure_delete(conn, True)
+        # The questions each answer was followed by (queued with it as the press's answer: a question
+        # shows its current answer) would tie a person to an answer: gone with the link.
+        await conn.execute("DELETE FROM outbox WHERE dedupe_key LIKE ?", (f"survey-next:{survey.id}:%",))
         rows = await fetchall_in(
             conn, "SELECT person_id, question, value, role, class_label FROM survey_answers WHERE survey_id = ?",
             (survey.id,),

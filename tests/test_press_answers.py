@@ -23,6 +23,8 @@ from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
 
 from bot.channels import Channel
+from bot.domain.messages import Payload
+from bot.services.surveys import AnswerResult, Audience
 from bot.tg.callbacks import CodeShow
 from bot.tg.limiter import SendLimiter
 from storage import outbox as outbox_storage
@@ -30,8 +32,10 @@ from storage import workers
 from storage.consent import ConsentRepo
 from tests.codes_helpers import CODES, load_school, person_id
 from tests.consent_helpers import consent_menu, school
-from tests.harness import PARENT_TWO, Harness
+from tests.harness import IT_OFFICER, PARENT_TWO, TEACHER, Harness
 from tests.mocked_bot import MockedBot
+from tests.surveys_helpers import big_school
+from tests.test_surveys_bot import create_staff_survey, press_label
 
 MISHA = "Иванов Миша Андреевич"
 ELENA = "Иванова Елена Викторовна"
@@ -300,3 +304,61 @@ async def test_an_opened_document_whose_send_failed_after_the_opening_committed_
     assert len(agree) == 1 and calls.index(agree[0]) > starts[-1]  # the screen after the text, once
     assert await h.app.db.fetchval("SELECT count(*) FROM consent_reads") == 1
     assert not _agree_buttons(await _drain(h))
+
+
+# --- a survey's answer and the question that follows -----------------------------------------------
+
+
+def _question_two(method: TelegramMethod[Any]) -> bool:
+    return isinstance(method, SendMessage) and "Вопрос 2 из 5" in method.text
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_the_next_question_whose_send_failed_after_the_answer_committed_arrives_once(
+    harness: Harness, crash: str,
+) -> None:
+    h = harness
+    await big_school(h)
+    await create_staff_survey(h)
+    calls = await h.press(TEACHER, "svy:open:1:0:0:0")
+    update = _press(9301, TEACHER, press_label(calls, "4"))
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _question_two):
+        await _deliver(h, update)
+    answers = "SELECT question, value FROM survey_answers WHERE survey_id = 1"
+    assert [tuple(r) for r in await h.app.db.fetchall(answers)] == [(0, "4")]
+    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    await _drain(h)
+    asked = [c for c in h.bot.calls[mark:] if _question_two(c)]
+    assert len(asked) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
+    # The question arrives with its buttons: the teacher answers it and goes on.
+    calls = await h.press(TEACHER, press_label(asked[-1:], "Пробовал(а)"))
+    assert "Вопрос 3 из 5" in [c for c in calls if isinstance(c, SendMessage)][-1].text
+    assert len(await h.app.db.fetchall(answers)) == 2
+    assert not [c for c in await _drain(h) if _question_two(c)]
+
+
+async def test_an_anonymous_survey_keeps_no_queued_question_after_closing(harness: Harness) -> None:
+    """A queued follow-up shows the respondent's current answer to the next question (walking through
+    their answers again): an anonymous survey's close, which unties people from answers, deletes it."""
+    h = harness
+    await big_school(h)
+    surveys = h.app.services.surveys
+    officer = await h.app.people.by_account(Channel.TELEGRAM, IT_OFFICER)
+    teacher = await h.app.people.by_account(Channel.TELEGRAM, TEACHER)
+    assert officer is not None and teacher is not None
+    sid, _, _ = await surveys.create(officer, surveys.templates["training_feedback"], Audience("role", "teacher"), 3,
+                                     anonymous=True)
+
+    def then(result: AnswerResult) -> Payload:
+        return Payload(text=f"Вопрос 2. Ваш ответ: {result.answers.get(1)!r}-secret")
+
+    await surveys.choose(teacher, sid, 0, 3, then)
+    await surveys.choose(teacher, sid, 1, 0)
+    await surveys.choose(teacher, sid, 0, 2, then)  # walking again: the follow-up shows the answer to 1
+    queued = "SELECT count(*) FROM outbox WHERE dedupe_key LIKE 'survey-next:%'"
+    assert await h.app.db.fetchval(queued) == 2
+    assert await h.app.db.fetchval("SELECT count(*) FROM outbox WHERE payload LIKE '%0-secret%'") == 1
+    await surveys.close_now(officer, sid)
+    assert await h.app.db.fetchval(queued) == 0
+    assert await h.app.db.fetchone("SELECT 1 FROM outbox WHERE payload LIKE '%-secret%'") is None

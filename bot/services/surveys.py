@@ -11,6 +11,8 @@ not answered (bot/services/surveys_nudges.py). Results are bot/services/surveys_
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from html import escape
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from bot.channels import DataClass
 from bot.domain.access import ALL_ROLES, STAFF_ROLES, SURVEY_AUTHOR_ROLES
-from bot.domain.messages import Payload
+from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.domain.surveys import (
     AudienceKind,
@@ -71,6 +73,13 @@ class AnswerResult:
     survey: SurveyRow | None = None
     answers: dict[int, Any] = field(default_factory=dict)
     finished_now: bool = False
+    # What the answer is followed by (the next question, or the thanks), queued with it (`_record`).
+    then: Answer | None = None
+
+
+# Composes what follows an answer (the next question or the thanks) from the result it will have:
+# called inside the answer's transaction, so that it is queued with the answer (Outbox.answer).
+Then = Callable[[AnswerResult], Payload | None]
 
 
 def title_class(survey: SurveyRow | None = None, *, template: bool | None = None) -> DataClass:
@@ -239,7 +248,12 @@ class SurveysService:
 
     # --- answering --------------------------------------------------------------------------------
 
-    async def _record(self, person: Person, survey_id: int, question: int, value: Any) -> AnswerResult:
+    async def _record(
+        self, person: Person, survey_id: int, question: int, value: Any, then: Then | None = None,
+    ) -> AnswerResult:
+        """Record one answer. ``then`` composes what follows it (the next question, the thanks) from
+        the result; that message is queued with the answer as the press's answer (`Outbox.answer`),
+        so the respondent is asked on even if the worker dies right after the commit (#27)."""
         current = await self.state(person, survey_id)
         if current.status != "ok" or current.survey is None:
             return current
@@ -256,7 +270,16 @@ class SurveysService:
             finished_now = done and await self.survey_repo.mark_finished(conn, survey_id, person.id, now)
             if finished_now:
                 await self.survey_repo.cancel_reminders(conn, survey_id, person.id)
-        return AnswerResult("ok", survey, answers, finished_now)
+            result = AnswerResult("ok", survey, answers, finished_now)
+            payload = then(result) if then is not None else None
+            if payload is not None:
+                # Each answer's follow-up its own key: an answer may be changed, and given again.
+                key = f"survey-next:{survey_id}:{person.id}:{question}:{secrets.token_hex(6)}"
+                answer = await self.outbox.answer(
+                    conn, person, key=key, payload=payload, now=now, data_class=DataClass(survey.data_class),
+                )
+                result = AnswerResult("ok", survey, answers, finished_now, answer)
+        return result
 
     async def _question(self, person: Person, survey_id: int, question: int) -> tuple[AnswerResult, Question | None]:
         current = await self.state(person, survey_id)
@@ -267,8 +290,11 @@ class SurveysService:
             return AnswerResult("bad", current.survey), None
         return current, questions[question]
 
-    async def choose(self, person: Person, survey_id: int, question: int, index: int) -> AnswerResult:
-        """A single choice or a scale pressed; a multiple choice's option toggled (not yet final)."""
+    async def choose(
+        self, person: Person, survey_id: int, question: int, index: int, then: Then | None = None,
+    ) -> AnswerResult:
+        """A single choice or a scale pressed; a multiple choice's option toggled (not yet final).
+        ``then``: what follows the answer (`_record`)."""
         current, q = await self._question(person, survey_id, question)
         if q is None:
             return current
@@ -276,28 +302,30 @@ class SurveysService:
             selection = toggle(q, current.answers.get(question), index)
             if selection is None:
                 return AnswerResult("bad", current.survey)
-            return await self._record(person, survey_id, question, selection)
+            return await self._record(person, survey_id, question, selection, then)
         value = choice_value(q, index)
         if value is None:
             return AnswerResult("bad", current.survey)
-        return await self._record(person, survey_id, question, value + 1 if q.kind == "scale" else value)
+        return await self._record(person, survey_id, question, value + 1 if q.kind == "scale" else value, then)
 
-    async def typed(self, person: Person, survey_id: int, question: int, text: str) -> AnswerResult:
+    async def typed(
+        self, person: Person, survey_id: int, question: int, text: str, then: Then | None = None,
+    ) -> AnswerResult:
         current, q = await self._question(person, survey_id, question)
         if q is None:
             return current
         value: Any = parse_number(text) if q.kind == "number" else parse_text(text) if q.kind == "text" else None
         if value is None:
             return AnswerResult("bad", current.survey)
-        return await self._record(person, survey_id, question, value)
+        return await self._record(person, survey_id, question, value, then)
 
-    async def skip(self, person: Person, survey_id: int, question: int) -> AnswerResult:
+    async def skip(self, person: Person, survey_id: int, question: int, then: Then | None = None) -> AnswerResult:
         current, q = await self._question(person, survey_id, question)
         if q is None:
             return current
         if not q.optional:
             return AnswerResult("bad", current.survey)
-        return await self._record(person, survey_id, question, None)
+        return await self._record(person, survey_id, question, None, then)
 
     # --- closing ----------------------------------------------------------------------------------
 
