@@ -8,7 +8,9 @@ together; one worker is killed with SIGKILL in the middle.
 
 Then, from the fakes' records and the schools' stores:
 - every family got the broadcast exactly once (counted by chat in each bot's record);
-- every consent was recorded once (one ledger row per child) and acknowledged once (one receipt);
+- every consent was recorded once (one ledger row per child) and acknowledged once (one receipt),
+  with no parent pressing again: a press whose worker died after recording it still gets its answer
+  (the document and its agree button, the receipt), from the outbox (storage/outbox.py, answers);
 - no token sent more than 30 messages in any one-second window, nor more than one per chat;
 - the outbox rows the killed worker had leased were sent by the others, once.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import time
 from collections import Counter
@@ -359,13 +362,16 @@ async def test_three_workers_ten_schools_broadcast_and_consent_wave_survive_a_si
         assert figures.broadcast_missing == 0
         assert figures.duplicates_outside_killed_leases == 0, figures
         assert figures.consents_recorded == len(users) and figures.consent_duplicates == 0
-        # Every decision was acknowledged: by its receipt, or, for a press whose worker died after
-        # recording it and before answering, by the answer to the press made again ("already
-        # recorded"). Only presses that were in flight on the killed worker may lose their receipt
-        # (a direct answer is not in the outbox; see the report).
-        assert figures.receipt_duplicates == 0
-        assert figures.receipts + figures.receipts_lost_with_worker == len(users)
-        assert figures.receipts_lost_with_worker <= figures.updates_in_flight_on_killed
+        # Every decision was acknowledged by its receipt, and no parent had to press again: a press
+        # cut off with the killed worker went to another worker (the proxy), which either handled it
+        # or found it recorded, and then the answers the dead worker held for it were sent by the
+        # others (storage/outbox.py, answers). A receipt twice only for a press cut off with the
+        # killed worker, where its send reached Telegram before its record committed (the outbox's
+        # stated limit).
+        assert figures.pressed_again == 0, figures
+        assert figures.receipts_lost_with_worker == 0 and figures.receipts == len(users), figures
+        assert figures.receipt_duplicates_outside_cut_off == 0, figures
+        assert figures.receipt_duplicates <= figures.updates_in_flight_on_killed, figures
         # Within Telegram's limits as Telegram counts them: what was delivered. A request the fake
         # refused (429: it came too early) is counted apart; the bot waited and sent it again.
         assert figures.max_per_token_second <= 30, figures
@@ -387,6 +393,7 @@ class Figures:
     consent_duplicates: int
     receipts: int
     receipt_duplicates: int
+    receipt_duplicates_outside_cut_off: int
     pressed_again: int
     receipts_lost_with_worker: int
     updates_in_flight_on_killed: int
@@ -413,6 +420,8 @@ def report(d: District, users: dict[tuple[int, int], FakeUser], outcomes: list[O
     leased = rows_now(d.url, d.leased_by_killed)
     killed_chats = {(i, chat) for i, _, chat in leased}
     twice = {key for key, n in broadcast.items() if n > 1}
+    cut_off_users = {int(u["callback_query"]["from"]["id"]) for u in map(json.loads, d.proxy.stats.cut_off)
+                     if "callback_query" in u}
     figures = Figures(
         schools=SCHOOLS, families=len(users), messages=sum(len(tg.sent()) for tg in d.fakes),
         workers_killed=0 if d.killed_at is None else 1,
@@ -420,6 +429,8 @@ def report(d: District, users: dict[tuple[int, int], FakeUser], outcomes: list[O
         broadcast_duplicates=sum(n - 1 for n in broadcast.values() if n > 1),
         consents_recorded=len(by_child), consent_duplicates=sum(n - 1 for n in by_child.values() if n > 1),
         receipts=len(receipt_msgs), receipt_duplicates=sum(n - 1 for n in receipt_msgs.values() if n > 1),
+        receipt_duplicates_outside_cut_off=sum(n - 1 for (_i, chat), n in receipt_msgs.items()
+                                               if n > 1 and chat not in cut_off_users),
         pressed_again=sum(o.again for o in outcomes),
         receipts_lost_with_worker=sum(1 for o in outcomes if o.receipt is None),
         updates_in_flight_on_killed=len(d.proxy.stats.cut_off),
