@@ -3,7 +3,8 @@ the catalogs, FAQ, plan, consent texts, fonts and the example school.toml were l
 wheel, so an installed `schoolbot` could not load its texts. The wheel is built as pip builds it
 (from a copy of the source tree, so the checkout gets no build/ folder), every file of content/ must
 be inside it, and the code unpacked from it, in an environment that sees neither this checkout nor
-its editable install, loads the shared content and answers `schoolbot --help` in Russian."""
+its editable install, loads the shared content and the MAX schema the sandbox's fake MAX server
+checks against, and answers `schoolbot --help` in Russian."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ import pytest
 from bot.paths import ROOT
 
 CONTENT = ROOT / "content"
-SOURCES = ("bot", "handlers", "storage", "scheduler", "content", "pyproject.toml", "setup.py", "MANIFEST.in",
-           "README.md")
+SOURCES = ("bot", "handlers", "storage", "scheduler", "content", "tests/data/max", "pyproject.toml", "setup.py",
+           "MANIFEST.in", "README.md")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
 STARTS = """
@@ -30,8 +31,11 @@ from bot.paths import CONTENT_DIR
 from bot.config import EXAMPLE_SCHOOL_CONFIG, parse_school_config
 from bot.core import SharedContent
 from bot.cli import main
+from bot.fakemax.schema import SCHEMA_PATH, load_schema
 print("CONTENT", CONTENT_DIR)
+print("SCHEMA", SCHEMA_PATH)
 SharedContent.load()
+load_schema()  # what `schoolbot sandbox --max` starts the fake MAX server with
 parse_school_config(EXAMPLE_SCHOOL_CONFIG.read_text(encoding="utf-8"), str(EXAMPLE_SCHOOL_CONFIG))
 sys.exit(main(["--help"]))
 """
@@ -49,6 +53,7 @@ def test_the_wheel_carries_content_and_starts_from_it(tmp_path: Path) -> None:
         if (ROOT / name).is_dir():
             shutil.copytree(ROOT / name, source / name, ignore=IGNORED)
         else:
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
     built = subprocess.run(
@@ -61,6 +66,7 @@ def test_the_wheel_carries_content_and_starts_from_it(tmp_path: Path) -> None:
         names = set(zf.namelist())
     shipped = {name.removeprefix("bot/content/") for name in names if name.startswith("bot/content/")}
     assert content_files() - shipped == set()
+    assert {"bot/fakemax/data/schema.yaml", "bot/fakemax/data/LICENSE", "bot/fakemax/data/NOTICE"} <= names
     assert any(n.startswith("storage/migrations/") and n.endswith(".sql") for n in names)  # package-data, as before
 
     # A fresh environment: the wheel unpacked into its site-packages; the project's dependencies from
@@ -82,4 +88,6 @@ def test_the_wheel_carries_content_and_starts_from_it(tmp_path: Path) -> None:
     assert started.returncode == 0, started.stderr
     where = next(line.split(" ", 1)[1] for line in started.stdout.splitlines() if line.startswith("CONTENT "))
     assert Path(where) == site / "bot" / "content"
+    schema = next(line.split(" ", 1)[1] for line in started.stdout.splitlines() if line.startswith("SCHEMA "))
+    assert Path(schema) == site / "bot" / "fakemax" / "data" / "schema.yaml"
     assert "район из многих школ" in started.stdout

@@ -31,7 +31,9 @@ from referencing.jsonschema import DRAFT4
 
 from bot.paths import ROOT
 
-SCHEMA_PATH = ROOT / "tests" / "data" / "max" / "schema.yaml"
+# An installed wheel carries the schema inside the package (setup.py copies tests/data/max there).
+_PACKAGED = Path(__file__).resolve().parent / "data" / "schema.yaml"
+SCHEMA_PATH = _PACKAGED if _PACKAGED.is_file() else ROOT / "tests" / "data" / "max" / "schema.yaml"
 SCHEMA_VERSION = "0.0.33"
 _DOC_URI = "urn:max-bot-api:schema"
 _METHODS = ("get", "post", "put", "patch", "delete")
