@@ -69,6 +69,8 @@ LIGHT_COMMANDS: list[list[str]] = [
     ["district", "import", "alpha", "roster", "roster.csv"],
     ["district", "status"],
     ["district", "add-operator", "--full-name", "Районова Анна", "--telegram", "5"],
+    ["district", "backup"],
+    ["district", "remove-school", "alpha", "--yes"],
 ]
 NOT_FOR_LIGHT = ("aiogram", "aiohttp", "PIL", "qrcode", "openpyxl", "matplotlib", "fpdf", "pymorphy3", "apscheduler",
                  "bot.app", "bot.tg", "bot.max", "handlers", "scheduler", "bot.sandbox", "bot.fakeapi")
