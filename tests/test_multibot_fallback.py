@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ from bot.reach import Via, via
 from bot.services.broadcast import Audience
 from storage.messengers import MessengerRepo
 from tests.codes_helpers import CODES, decode_qr, load_school
-from tests.harness import CLASS_TEACHER, PARENT_TWO, TEACHER, free_port
+from tests.harness import CLASS_TEACHER, PARENT_ONE, PARENT_TWO, TEACHER, free_port
 from tests.multibot_helpers import SchoolSetup, running_district
 
 ASK = "Чтобы бот узнал вас"
@@ -36,6 +37,7 @@ IGOR = "Морозов Игорь Сергеевич"
 OLGA = "Кузнецова Ольга Николаевна"
 ELENA = "Иванова Елена Викторовна"
 MISHA = "Иванов Миша Андреевич"
+NUDGE = "Школа просит вас прочитать согласие"
 NEWS = "Педсовет в пятницу в 15:00"
 
 
@@ -310,8 +312,9 @@ def _label(message: SentMessage, start: str) -> str | None:
 async def test_a_parent_who_joined_through_the_district_bot_gets_the_familys_cards_after_consent_there(
     fakes: dict[str, FakeTelegram], tmp_path: Path
 ) -> None:
-    """Elena joins school A by its link in the district bot and consents there: the family's QR cards
-    that follow (the school's outbox) come by the district bot under A's name, each once."""
+    """Elena and Oleg join school A by its link in the district bot. Elena consents there: her receipt
+    and the family's QR cards that follow (the school's outbox) come by the district bot under A's
+    name, each once. Oleg does not decide: the school's reminder days later finds him there too."""
     a, district = fakes["a"], fakes["district"]
     schools = {"a": SchoolSetup("Школа А", tg=a)}
     async with running_district(tmp_path, schools, free_port(), district_tg=district) as multibot:
@@ -329,6 +332,21 @@ async def test_a_parent_who_joined_through_the_district_bot_gets_the_familys_car
         cards = _photos(district, PARENT_TWO)
         assert sorted(decode_qr(c.file or b"")[0] for c in cards) == sorted([CODES[ELENA], CODES[MISHA]])
         assert all((c.plain or "").startswith("🏫 Школа А") for c in cards)
-        assert a.sent(PARENT_TWO) == [] and not [r for r in a.requests if r.params.get("chat_id") == PARENT_TWO]
+        receipts = [m for m in district.sent(PARENT_TWO) if "Квитанция" in (m.plain or "")]
+        assert len(receipts) == 1 and (receipts[0].plain or "").startswith("🏫 Школа А")
+        # Oleg's reminder to read the consent: the school's sweep, days later, in working hours.
+        await _join_by_district_link(district, PARENT_ONE, "Олег", "Смирнов", "+79000000006")
+        start, mark = app.clock.now(), len(district.sent(PARENT_ONE))
+        for day in range(1, 8):
+            app.clock.set(start + timedelta(days=day))  # type: ignore[attr-defined]
+            await app.tick()
+            app.wake_sender()
+            await _eventually(await _drained(multibot), "A's outbox drained")
+            if any(NUDGE in (m.plain or "") for m in district.sent(PARENT_ONE)[mark:]):
+                break
+        nudges = [m for m in district.sent(PARENT_ONE)[mark:] if NUDGE in (m.plain or "")]
+        assert len(nudges) == 1 and (nudges[0].plain or "").startswith("🏫 Школа А")
+        for parent in (PARENT_TWO, PARENT_ONE):
+            assert a.sent(parent) == [] and not [r for r in a.requests if r.params.get("chat_id") == parent]
         statuses = await _statuses(multibot)
         assert set(statuses) == {"sent"}, statuses
