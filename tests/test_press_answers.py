@@ -35,6 +35,7 @@ from tests.consent_helpers import consent_menu, school
 from tests.harness import IT_OFFICER, PARENT_TWO, TEACHER, Harness
 from tests.mocked_bot import MockedBot
 from tests.surveys_helpers import big_school
+from tests.test_acks import _send_document as send_ack_document
 from tests.test_surveys_bot import create_staff_survey, press_label
 
 MISHA = "Иванов Миша Андреевич"
@@ -362,3 +363,32 @@ async def test_an_anonymous_survey_keeps_no_queued_question_after_closing(harnes
     await surveys.close_now(officer, sid)
     assert await h.app.db.fetchval(queued) == 0
     assert await h.app.db.fetchone("SELECT 1 FROM outbox WHERE payload LIKE '%-secret%'") is None
+
+
+# --- «Ознакомлен(а)» and its note ------------------------------------------------------------------
+
+
+def _ack_note(method: TelegramMethod[Any]) -> bool:
+    return isinstance(method, SendMessage) and "Вы ознакомились с документом" in method.text
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_an_acknowledgement_note_whose_send_failed_after_the_commit_arrives_once(
+    harness: Harness, crash: str,
+) -> None:
+    h = harness
+    await big_school(h)
+    await send_ack_document(h)
+    update = _press(9401, PARENT_TWO, "ack:1")
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _ack_note):
+        await _deliver(h, update)
+    assert await h.app.db.fetchval("SELECT count(*) FROM ack_confirmations") == 1
+    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    await _drain(h)
+    notes = [c for c in h.bot.calls[mark:] if _ack_note(c)]
+    assert len(notes) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
+    assert isinstance(notes[-1], SendMessage) and notes[-1].chat_id == PARENT_TWO
+    assert "«Положение об ЭЖ»" in notes[-1].text
+    assert not [c for c in await _drain(h) if _ack_note(c)]
+    assert await h.app.db.fetchval("SELECT count(*) FROM ack_confirmations") == 1

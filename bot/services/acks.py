@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from bot.channels import DataClass
 from bot.domain.access import SURVEY_AUTHOR_ROLES
 from bot.domain.acks import Campaign, Target
-from bot.domain.messages import Kind, Payload
+from bot.domain.messages import Answer, Kind, Payload
 from bot.domain.people import Person, class_sort_key
 from bot.domain.surveys import share
 from bot.i18n import Translator
@@ -177,17 +177,30 @@ class AcksService:
 
     # --- confirming -------------------------------------------------------------------------------
 
-    async def confirm(self, person: Person, campaign_id: int, channel: str) -> tuple[str, Campaign | None]:
-        """("ok" | "again" | "not_target" | "missing", campaign)."""
+    async def confirm(
+        self, person: Person, campaign_id: int, channel: str, note_lang: str | None = None,
+    ) -> tuple[str, Campaign | None, Answer | None]:
+        """("ok" | "again" | "not_target" | "missing", campaign, note). With ``note_lang`` a first
+        confirmation's note (what was confirmed, and when) is queued with it as the press's answer
+        (`Outbox.answer`): the person gets it even if the worker dies right after the commit (#27)."""
         repo = self.ack_repo
         campaign = await repo.get(campaign_id)
         if campaign is None:
-            return "missing", None
+            return "missing", None, None
         if await repo.target(campaign_id, person.id) is None:
-            return "not_target", campaign
+            return "not_target", campaign, None
+        now = self.clock.now()
+        note: Answer | None = None
         async with self.db.transaction() as conn:
-            new = await self.ack_repo.confirm(conn, campaign_id, person.id, campaign.sha256, channel, self.clock.now())
-        return ("ok" if new else "again"), campaign
+            new = await self.ack_repo.confirm(conn, campaign_id, person.id, campaign.sha256, channel, now)
+            if new and note_lang is not None:
+                text = self.catalog.text(note_lang, "acks.confirmed_note", title=escape(campaign.title),
+                                         when=self.when(now))
+                note = await self.outbox.answer(
+                    conn, person, key=f"ack-note:{campaign_id}:{person.id}", payload=Payload(text=text), now=now,
+                    data_class=text_class(campaign.public_title),
+                )
+        return ("ok" if new else "again"), campaign, note
 
     # --- who has not confirmed --------------------------------------------------------------------
 
