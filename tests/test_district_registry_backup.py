@@ -146,9 +146,12 @@ async def test_refusals_change_nothing(
     [school_copy] = sorted((cli_env / "schools" / "alpha" / "backups").glob("schoolbot-*"))
     before = await registry_state()
 
-    # A school's copy is not a registry.
+    # A school's copy is not a registry, and the registry's is no school's: each refusal names the file
+    # given (not the command's decrypted scratch copy).
     code, _out, err = await run(capsys, "district", "restore", "--registry", str(school_copy))
     assert code == 1 and str(school_copy) in err and "реестр" in err, err
+    code, _out, err = await run(capsys, "district", "restore", "alpha", str(copy))
+    assert code == 1 and str(copy) in err and ".restore" not in err, err
     # Neither a school's key with --registry nor --carry-over, which is about a school's receipts.
     code, _out, err = await run(capsys, "district", "restore", "alpha", str(copy), "--registry")
     assert code == 2 and "district restore --registry FILE" in err

@@ -137,8 +137,18 @@ async def restore(
     try:
         await asyncio.to_thread(decrypt_sync, source, passphrase, plain)
         return await _restore_plain(db_path, plain, now, carry_over=carry_over, force=force, name=source.name)
+    except (RestoreRefused, CarryOverFailed):
+        raise
+    except BackupError as exc:
+        raise _naming(exc, plain, source) from None
     finally:
         plain.unlink(missing_ok=True)
+
+
+def _naming(exc: BackupError, plain: Path, source: Path) -> BackupError:
+    """The refusal of a decrypted backup names the file the operator gave, not this command's scratch
+    copy of its contents."""
+    return BackupError(str(exc).replace(str(plain), str(source)))
 
 
 async def _restore_plain(
@@ -226,14 +236,16 @@ async def restore_pg(
         try:
             missing = await asyncio.to_thread(_pg_missing, target, schema, plain)
         except pg_backup.PgToolError as exc:
-            raise BackupError(str(exc)) from None
+            raise _naming(BackupError(str(exc)), plain, source) from None
+        except BackupError as exc:
+            raise _naming(exc, plain, source) from None
         if missing and not (carry_over or force):
             raise RestoreRefused(missing)
         aside = aside_schema(schema, now)
         try:
             kept = await asyncio.to_thread(pg_backup.restore_schema_sync, target, schema, plain, aside)
         except pg_backup.PgToolError as exc:
-            raise BackupError(str(exc)) from None
+            raise _naming(BackupError(str(exc)), plain, source) from None
     finally:
         if plain != source:
             plain.unlink(missing_ok=True)
