@@ -189,8 +189,8 @@ class School:
         storage = self.storage = fsm_storage(self.app)
         person = PersonContext(self.app.people, self.app.catalog)
         guarded = GuardedBots(self.app.send_guard)
-        own_guard = UpdateGuard(self.app.db)
-        district_guard = UpdateGuard(self.app.db, id_base=DISTRICT_ID_BASE)
+        own_guard = UpdateGuard(self.app.db, catalog=self.app.catalog)
+        district_guard = UpdateGuard(self.app.db, id_base=DISTRICT_ID_BASE, catalog=self.app.catalog)
         self.guards = [own_guard, district_guard]
         # Which bot each account writes through, so the outbox sends by one that reaches it
         # (bot/tg/reached.py); recorded for a school without bots of its own too, which may get them later.

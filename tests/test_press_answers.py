@@ -20,15 +20,16 @@ from typing import Any
 
 import pytest
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods import SendMessage, SendPhoto, TelegramMethod
+from aiogram.methods import AnswerCallbackQuery, SendMessage, SendPhoto, TelegramMethod
 
 from bot.channels import Channel
 from bot.domain.messages import Payload
 from bot.services.surveys import AnswerResult, Audience
-from bot.tg.callbacks import CodeShow
+from bot.tg.callbacks import CodeActivated, CodeShow
 from bot.tg.limiter import SendLimiter
 from storage import outbox as outbox_storage
 from storage import workers
+from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from tests.codes_helpers import CODES, load_school, person_id
 from tests.consent_helpers import consent_menu, school
@@ -109,6 +110,16 @@ async def _redeliver(h: Harness, update: dict[str, Any]) -> list[TelegramMethod[
     return calls + await h.feed(dict(update))
 
 
+HANDLED = "Это нажатие уже обработано."
+
+
+def _quiet(calls: list[TelegramMethod[Any]]) -> bool:
+    """A redelivered press sends nothing again: its spinner is stopped, with a word that it was
+    handled (another worker that reads before it writes may answer the press as a new one would)."""
+    return all(isinstance(c, AnswerCallbackQuery) for c in calls) and any(
+        isinstance(c, AnswerCallbackQuery) and c.text == HANDLED for c in calls)
+
+
 async def _drain(h: Harness) -> list[TelegramMethod[Any]]:
     """What the outbox's sender sends (another worker's sender, which takes over a dead one's rows),
     round after round, its pacing's clock moved on between rounds (a chat takes a message a second)."""
@@ -144,7 +155,7 @@ async def test_a_receipt_whose_send_failed_after_the_commit_arrives_once(harness
     with failing(h.bot, CRASHES[crash], _is_receipt):
         await _deliver(h, update)
     assert len(await _ledger(h)) == 1  # the decision committed; its receipt did not go out
-    assert await _redeliver(h, update) == []  # the redelivery has no effect: dropped as done
+    assert _quiet(await _redeliver(h, update))  # the redelivery has no effect: dropped as done
     await _drain(h)
     receipts = [c for c in h.bot.calls[mark:] if _is_receipt(c)]
     # The failed attempt, then the outbox's send: the parent has exactly one receipt.
@@ -153,7 +164,7 @@ async def test_a_receipt_whose_send_failed_after_the_commit_arrives_once(harness
     assert isinstance(got, SendMessage) and got.chat_id == PARENT_TWO
     rows = await ConsentRepo.ledger_rows(h.app.db.conn)
     assert len(rows) == 1 and rows[0].receipt_id in got.text and "согласие дано" in got.text
-    assert await _drain(h) == [] and await _redeliver(h, update) == []  # and nothing more, ever
+    assert await _drain(h) == [] and _quiet(await _redeliver(h, update))  # and nothing more, ever
 
 
 def _dead_owner() -> str:
@@ -182,7 +193,7 @@ async def test_a_receipt_held_by_a_worker_that_died_after_the_commit_is_sent_by_
         await _deliver(h, update)
     held = await h.app.db.fetchall("SELECT lease_owner, status FROM outbox WHERE dedupe_key LIKE 'receipt:%'")
     assert [(r[0], r[1]) for r in held] == [(dead, "pending")]
-    assert await _redeliver(h, update) == []
+    assert _quiet(await _redeliver(h, update))
     sent = [c for c in await _drain(h) if _is_receipt(c)]
     assert len(sent) == 1 and isinstance(sent[0], SendMessage) and sent[0].chat_id == PARENT_TWO
     assert len(await _ledger(h)) == 1
@@ -204,7 +215,7 @@ async def test_a_receipt_given_by_the_handler_is_recorded_sent_and_never_sent_ag
     assert row is not None and row[0] == "sent" and row[1] is not None
     assert (row[2], row[3], row[4]) == (0, Channel.TELEGRAM.value, PARENT_TWO)
     assert not [c for c in await _drain(h) if _is_receipt(c)]
-    assert await _redeliver(h, update) == []
+    assert _quiet(await _redeliver(h, update))
 
 
 # --- the code card a press asks for ----------------------------------------------------------------
@@ -245,7 +256,7 @@ async def test_a_code_card_whose_send_failed_after_the_request_committed_arrives
     # The request committed (its ten minutes run), the card did not go out. The redelivery has no
     # effect and sends no card; another worker, which reads the ten minutes before it would write,
     # may say the card was just shown (it is on its way).
-    assert not [c for c in await _redeliver(h, update) if _is_card(c)]
+    assert _quiet(await _redeliver(h, update))
     await _drain(h)
     cards = [c for c in h.bot.calls[mark:] if _is_card(c)]
     assert len(cards) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
@@ -296,7 +307,7 @@ async def test_an_opened_document_whose_send_failed_after_the_opening_committed_
     assert await h.app.db.fetchval("SELECT count(*) FROM consent_reads") == 1
     # The redelivery sends nothing (another worker stops the press's spinner before it finds the
     # update done: the handler answers the press before it writes).
-    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    assert _quiet(await _redeliver(h, update))
     await _drain(h)
     calls = h.bot.calls[mark:]
     starts = [i for i, c in enumerate(calls) if _document_start(c)]
@@ -328,7 +339,7 @@ async def test_the_next_question_whose_send_failed_after_the_answer_committed_ar
         await _deliver(h, update)
     answers = "SELECT question, value FROM survey_answers WHERE survey_id = 1"
     assert [tuple(r) for r in await h.app.db.fetchall(answers)] == [(0, "4")]
-    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    assert _quiet(await _redeliver(h, update))
     await _drain(h)
     asked = [c for c in h.bot.calls[mark:] if _question_two(c)]
     assert len(asked) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
@@ -384,7 +395,7 @@ async def test_an_acknowledgement_note_whose_send_failed_after_the_commit_arrive
     with failing(h.bot, CRASHES[crash], _ack_note):
         await _deliver(h, update)
     assert await h.app.db.fetchval("SELECT count(*) FROM ack_confirmations") == 1
-    assert not [c for c in await _redeliver(h, update) if isinstance(c, SendMessage)]
+    assert _quiet(await _redeliver(h, update))
     await _drain(h)
     notes = [c for c in h.bot.calls[mark:] if _ack_note(c)]
     assert len(notes) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
@@ -392,3 +403,33 @@ async def test_an_acknowledgement_note_whose_send_failed_after_the_commit_arrive
     assert "«Положение об ЭЖ»" in notes[-1].text
     assert not [c for c in await _drain(h) if _ack_note(c)]
     assert await h.app.db.fetchval("SELECT count(*) FROM ack_confirmations") == 1
+
+
+# --- any other press ---------------------------------------------------------------------------------
+
+
+async def test_a_press_delivered_again_after_it_was_handled_is_told_so_not_met_with_silence(
+    harness: Harness,
+) -> None:
+    """A press whose answer is only its toast ("activated: thank you") and whose worker died before
+    it: delivered again, it is not handled twice, and its spinner stops with a word that it was
+    handled, on this worker and on another one."""
+    h = harness
+    await load_school(h.app)
+    await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
+    await _give_consent(h)
+    misha_code = (await CodeRepo(h.app.db).active_for([await person_id(h.app, MISHA)]))[0]
+    update = _press(9501, PARENT_TWO, CodeActivated(code_id=misha_code.id).pack())
+    with failing(h.bot, asyncio.CancelledError(), lambda m: isinstance(m, AnswerCallbackQuery)):
+        await _deliver(h, update)
+    activated = await CodeRepo(h.app.db).get(misha_code.id)
+    assert activated is not None and activated.activated_at is not None
+    calls = await _redeliver(h, update)
+    assert [c.text for c in calls if isinstance(c, AnswerCallbackQuery)] == [HANDLED, HANDLED], calls
+    assert _quiet(calls)
+    # A message has no spinner: delivered again, it is skipped without a word.
+    contact = {"update_id": 9502, "message": {
+        "message_id": 77, "date": int(time.time()), "chat": {"id": PARENT_TWO, "type": "private"},
+        "from": {"id": PARENT_TWO, "is_bot": False, "first_name": "Елена", "language_code": "ru"}, "text": "/codes",
+        "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
+    assert await h.feed(dict(contact)) and await h.feed(dict(contact)) == []

@@ -18,12 +18,12 @@ from aiogram.filters.callback_data import CallbackQueryFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, TelegramObject, Update, User
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
 from bot.i18n import Catalog, pick_lang
 from bot.max import channel_of
 from bot.services.access_log import Accessor, acting_as
 from bot.tg.menu import menu_entry_of
-from bot.tg.policy import DeclaredClass
+from bot.tg.policy import DeclaredClass, sending
 from storage.db import CURRENT_UPDATE, DuplicateUpdate, UpdateMark
 from storage.outbox import OutboxRepo
 from storage.people import PersonRepo
@@ -55,9 +55,10 @@ class UpdateGuard(BaseMiddleware):
     (a school's own bot and the district's, bot/multibot.py) gives each an ``id_base``, the id space its
     ids are recorded in (``id_base + update_id``; 0, the one bot of a school, keeps ids as they are)."""
 
-    def __init__(self, db: SqlDatabase, *, id_base: int = 0) -> None:
+    def __init__(self, db: SqlDatabase, *, id_base: int = 0, catalog: Catalog | None = None) -> None:
         self.db = db
         self.id_base = id_base
+        self.catalog = catalog
         self.in_flight = 0
         self._running: set[int] = set()
 
@@ -65,28 +66,51 @@ class UpdateGuard(BaseMiddleware):
         if not isinstance(event, Update):
             return await handler(event, data)
         update_id = self.id_base + event.update_id
-        if self.db.is_processed(update_id) or update_id in self._running:
+        if update_id in self._running:
+            log.info("update %s delivered again while it is handled, skipped", update_id)
+            return UNHANDLED
+        if self.db.is_processed(update_id):
             log.info("update %s already processed, skipped", update_id)
+            await self._handled_already(event, data)
             return UNHANDLED
         mark = UpdateMark(update_id)
         token = CURRENT_UPDATE.set(mark)
         self.in_flight += 1
         self._running.add(update_id)
+        duplicate = False
         try:
             result = await handler(event, data)
         except DuplicateUpdate:
-            log.info("update %s delivered twice, effects kept once", update_id)
-            return UNHANDLED
+            duplicate = True
         finally:
             self._running.discard(update_id)
             self.in_flight -= 1
             CURRENT_UPDATE.reset(token)
             if mark.owed:
                 await self._hand_over(update_id, mark.owed)
+        if duplicate:
+            log.info("update %s delivered twice, effects kept once", update_id)
+            await self._handled_already(event, data)
+            return UNHANDLED
         if not mark.recorded:
             self.db.remember_processed(update_id)
         return result
 
+
+    async def _handled_already(self, event: Update, data: dict[str, Any]) -> None:
+        """A press delivered again after it was handled is not met with silence: its spinner stops with
+        a word that it was handled (what it owes comes from the outbox, see the class's docstring; a
+        press whose first answer did go out gets this one refused by Telegram as its second, which
+        bot/tg/callback_answers.py leaves as answered). A message has no spinner: nothing is sent."""
+        query, bot = event.callback_query, data.get("bot")
+        if query is None or bot is None or self.catalog is None:
+            return
+        lang = pick_lang(query.from_user.language_code)
+        try:
+            with sending(DataClass.PUBLIC, "update_guard.handled_already", lang):
+                await bot.answer_callback_query(query.id, text=self.catalog.text(lang, "fallback.press_handled"))
+        except Exception:
+            log.info("update %s: the press's spinner could not be stopped", event.update_id, exc_info=True)
 
     async def _hand_over(self, update_id: int, keys: list[str]) -> None:
         """The answers the handler did not give, to the senders (within a second: they poll). Should
@@ -182,7 +206,7 @@ class MenuLeavesFlow(BaseMiddleware):
 
 def install_middlewares(dp: Dispatcher, db: SqlDatabase, people: PersonRepo, catalog: Catalog) -> UpdateGuard:
     """The middlewares in their order; the guard is returned so that shutdown can wait for it."""
-    guard = UpdateGuard(db)
+    guard = UpdateGuard(db, catalog=catalog)
     dp.update.outer_middleware(guard)
     dp.update.outer_middleware(PersonContext(people, catalog))
     dp.message.outer_middleware(MenuLeavesFlow(catalog))
