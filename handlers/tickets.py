@@ -14,8 +14,10 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLES
+from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
+from bot.services.outbox import Outbox
 from bot.services.ports import Buttons
 from bot.services.tickets import MAX_ANSWER_TEXT, MAX_TICKET_TEXT, TicketsService
 from bot.tg.callbacks import AdminAction, AskQuery, TicketAction, TicketCb
@@ -60,20 +62,27 @@ def _markup(data: dict[str, Any]) -> InlineKeyboardMarkup:
 
 
 async def _submit(
-    message: Message, person: Person, t: Translator, text: str, context: str, *, tickets: TicketsService,
+    message: Message, person: Person, t: Translator, text: str, context: str, channel: Channel,
+    *, tickets: TicketsService, outbox: Outbox,
 ) -> None:
-    ticket_id = await tickets.open_ticket(person, text, context=context)
-    await message.answer(t("help.ask.sent", id=ticket_id))
+    # The confirmation is queued with the question (storage/outbox.py, answers): given here, or by
+    # the outbox if this worker cannot, so nobody asks twice for want of it.
+    _, sent = await tickets.open_ticket_answered(
+        person, text, context=context, confirm=lambda ticket_id: Payload(text=t("help.ask.sent", id=ticket_id)),
+    )
+    if sent is not None and message.from_user is not None:
+        given = await message.answer(sent.payload.text or "")
+        await outbox.answered(sent, message_id=given.message_id, channel=channel, user_id=message.from_user.id)
 
 
 @public
 async def ask_command(
-    message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None, *,
-    tickets: TicketsService,
+    message: Message, person: Person, t: Translator, state: FSMContext, command: CommandObject | None = None,
+    channel: Channel = Channel.TELEGRAM, *, tickets: TicketsService, outbox: Outbox,
 ) -> None:
     if command is not None and command.args and command.args.strip():
         await state.set_state(None)
-        await _submit(message, person, t, command.args, "command", tickets=tickets)
+        await _submit(message, person, t, command.args, "command", channel, tickets=tickets, outbox=outbox)
         return
     await state.set_state(Asking.text)
     await message.answer(t("help.ask.prompt"), reply_markup=_cancel_kb(t))
@@ -81,11 +90,12 @@ async def ask_command(
 
 @personal
 async def ask_text(
-    message: Message, person: Person, t: Translator, state: FSMContext, *, tickets: TicketsService,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM,
+    *, tickets: TicketsService, outbox: Outbox,
 ) -> None:
     assert message.text is not None
     await state.set_state(None)
-    await _submit(message, person, t, message.text, "menu", tickets=tickets)
+    await _submit(message, person, t, message.text, "menu", channel, tickets=tickets, outbox=outbox)
 
 
 @personal

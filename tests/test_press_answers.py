@@ -34,6 +34,7 @@ from storage.consent import ConsentRepo
 from tests.codes_helpers import CODES, load_school, person_id
 from tests.consent_helpers import consent_menu, school
 from tests.harness import IT_OFFICER, PARENT_TWO, TEACHER, Harness
+from tests.help_helpers import linked_school
 from tests.mocked_bot import MockedBot
 from tests.surveys_helpers import big_school
 from tests.test_acks import _send_document as send_ack_document
@@ -433,3 +434,35 @@ async def test_a_press_delivered_again_after_it_was_handled_is_told_so_not_met_w
         "from": {"id": PARENT_TWO, "is_bot": False, "first_name": "Елена", "language_code": "ru"}, "text": "/codes",
         "entities": [{"type": "bot_command", "offset": 0, "length": 6}]}}
     assert await h.feed(dict(contact)) and await h.feed(dict(contact)) == []
+
+
+# --- a question to the IT officer, typed ------------------------------------------------------------
+
+
+def _ticket_sent(method: TelegramMethod[Any]) -> bool:
+    return isinstance(method, SendMessage) and method.text.startswith("Вопрос №1 отправлен")
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_a_question_whose_confirmation_failed_after_the_commit_is_confirmed_once(
+    harness: Harness, crash: str,
+) -> None:
+    """A typed message has no spinner: the confirmation that the question went through is what the
+    asker waits for (without it they ask again); queued with the question, it arrives once."""
+    h = harness
+    await linked_school(h, IT_OFFICER, PARENT_TWO)
+    update = {"update_id": 9601, "message": {
+        "message_id": 601, "date": int(time.time()), "chat": {"id": PARENT_TWO, "type": "private"},
+        "from": {"id": PARENT_TWO, "is_bot": False, "first_name": "Елена", "language_code": "ru"},
+        "text": "/ask Не приходит СМС с кодом", "entities": [{"type": "bot_command", "offset": 0, "length": 4}]}}
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], _ticket_sent):
+        await _deliver(h, update)
+    assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1
+    assert await _redeliver(h, update) == []  # a message delivered again: skipped without a word
+    await _drain(h)
+    sent = [c for c in h.bot.calls[mark:] if _ticket_sent(c)]
+    assert len(sent) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
+    assert isinstance(sent[-1], SendMessage) and sent[-1].chat_id == PARENT_TWO
+    assert not [c for c in await _drain(h) if _ticket_sent(c)]
+    assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1

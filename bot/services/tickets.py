@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import html
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from bot.channels import Channel
+from bot.channels import Channel, DataClass
 from bot.domain.access import ADMIN_ROLE, faq_audiences
 from bot.domain.help import Ticket, ticket_notice_key
-from bot.domain.messages import Payload
+from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services.faq import Faq, FaqCategory, FaqEntry, FaqLibrary
@@ -153,6 +154,15 @@ class TicketsService:
 
     async def open_ticket(self, asker: Person, text: str, *, context: str | None = None) -> int:
         """Create a ticket and announce it to every reachable IT officer, in one transaction."""
+        return (await self.open_ticket_answered(asker, text, context=context))[0]
+
+    async def open_ticket_answered(
+        self, asker: Person, text: str, *, context: str | None = None, confirm: Callable[[int], Payload] | None = None,
+    ) -> tuple[int, Answer | None]:
+        """`open_ticket`, with the asker's confirmation (``confirm`` composes it from the ticket's
+        number) queued in the same transaction as the press's or message's answer (`Outbox.answer`):
+        the asker learns the question went through even if the worker dies right after the commit,
+        and does not ask it twice (#27)."""
         text = text.strip()[:MAX_TICKET_TEXT]
         if not text:
             raise ValueError("empty question")
@@ -178,8 +188,15 @@ class TicketsService:
                     not_before=self.school.calendar.outside_quiet_hours(now),
                     priority=3,
                 )
+            answer = None
+            if confirm is not None:
+                # The confirmation names the question's number only.
+                answer = await self.outbox.answer(
+                    conn, asker, key=f"ticket-sent:{ticket_id}", payload=confirm(ticket_id), now=now,
+                    data_class=DataClass.PUBLIC,
+                )
         self.outbox.wake()
-        return ticket_id
+        return ticket_id, answer
 
     async def answer_ticket(self, officer: Person, ticket_id: int, text: str) -> AnswerOutcome:
         text = text.strip()[:MAX_ANSWER_TEXT]
