@@ -30,6 +30,8 @@ from typing import Any
 
 import psycopg
 
+from storage.db import Database
+from storage.district import schema_name, school_store_path
 from storage.pg import PgDatabase, translate
 
 PG_BIN_DIRS = ("/usr/lib/postgresql/17/bin", "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin")
@@ -254,8 +256,6 @@ def school_store_rows(district_dir: Path, key: str, sql: str, params: tuple[Any,
     """Rows of one query on a district school's store, as `schoolbot district` made it: its SQLite
     file under the district's folder, or on the PostgreSQL pass its schema in the DATABASE_URL
     database. `sql` is written as for SQLite."""
-    from storage.district import schema_name, school_store_path
-
     if backend_under_test() == "postgres":
         with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
             conn.execute(f'SET search_path TO "{schema_name(key)}"')
@@ -266,9 +266,6 @@ def school_store_rows(district_dir: Path, key: str, sql: str, params: tuple[Any,
 
 def school_store_database(district_dir: Path, key: str) -> Any:
     """A district school's store to open in a test, on the backend under test (closed by the test)."""
-    from storage.db import Database
-    from storage.district import schema_name, school_store_path
-
     if backend_under_test() == "postgres":
         return PgDatabase(os.environ["DATABASE_URL"], schema=schema_name(key), min_size=1, max_size=1)
     return Database(school_store_path(district_dir, key))
