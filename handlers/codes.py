@@ -120,15 +120,18 @@ async def activated(
 
 @public
 async def trouble(
-    query: CallbackQuery, callback_data: CodeTrouble, person: Person, t: Translator, *, codes: CodesService,
+    query: CallbackQuery, callback_data: CodeTrouble, person: Person, t: Translator,
+    channel: Channel = Channel.TELEGRAM, *, codes: CodesService, outbox: Outbox,
 ) -> None:
-    outcome = await codes.report_trouble(person, callback_data.code_id, t)
+    outcome, confirmation = await codes.report_trouble(person, callback_data.code_id, t)
     if outcome == "forbidden":
         await query.answer(t("codes.forbidden"), show_alert=True)
         return
     await query.answer()
-    if isinstance(query.message, Message):
-        await query.message.answer(t("codes.trouble_ok"))
+    # The confirmation was queued with the question: given here, or by the outbox if this worker cannot.
+    if isinstance(query.message, Message) and confirmation is not None:
+        sent = await query.message.answer(confirmation.payload.text or "")
+        await outbox.answered(confirmation, message_id=sent.message_id, channel=channel, user_id=query.from_user.id)
 
 
 @personal_file

@@ -25,7 +25,7 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage, SendPhoto, Telegra
 from bot.channels import Channel
 from bot.domain.messages import Payload
 from bot.services.surveys import AnswerResult, Audience
-from bot.tg.callbacks import CodeActivated, CodeShow
+from bot.tg.callbacks import CodeActivated, CodeShow, CodeTrouble
 from bot.tg.limiter import SendLimiter
 from storage import outbox as outbox_storage
 from storage import workers
@@ -465,4 +465,31 @@ async def test_a_question_whose_confirmation_failed_after_the_commit_is_confirme
     assert len(sent) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
     assert isinstance(sent[-1], SendMessage) and sent[-1].chat_id == PARENT_TWO
     assert not [c for c in await _drain(h) if _ticket_sent(c)]
+    assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_a_code_trouble_report_whose_confirmation_failed_after_the_commit_is_confirmed_once(
+    harness: Harness, crash: str,
+) -> None:
+    h = harness
+    await load_school(h.app)
+    await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
+    await _give_consent(h)
+    misha_code = (await CodeRepo(h.app.db).active_for([await person_id(h.app, MISHA)]))[0]
+    update = _press(9701, PARENT_TWO, CodeTrouble(code_id=misha_code.id).pack())
+    confirmation = h.app.catalog.text("ru", "codes.trouble_ok")
+
+    def confirmed(method: TelegramMethod[Any]) -> bool:
+        return isinstance(method, SendMessage) and method.text == confirmation
+
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], confirmed):
+        await _deliver(h, update)
+    assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1
+    assert _quiet(await _redeliver(h, update))
+    await _drain(h)
+    sent = [c for c in h.bot.calls[mark:] if confirmed(c)]
+    assert len(sent) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
+    assert not [c for c in await _drain(h) if confirmed(c)]
     assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1

@@ -358,11 +358,12 @@ class CodesService:
             changed = await self.code_repo.mark_activated(conn, code.id, "user", self.clock.now())
         return "ok" if changed else "already"
 
-    async def report_trouble(self, caller: Person, code_id: int, t: Translator) -> str:
-        """Open a question to the IT officer with the context attached: "ok" or "forbidden"."""
+    async def report_trouble(self, caller: Person, code_id: int, t: Translator) -> tuple[str, Answer | None]:
+        """Open a question to the IT officer with the context attached: ("ok" | "forbidden", the
+        confirmation queued with the question as the press's answer, `TicketsService.open_ticket_answered`)."""
         code = await self.code_repo.get(code_id)
         if code is None or not await self.may_see(caller, code):
-            return "forbidden"
+            return "forbidden", None
         owner = await self.people.get(code.person_id)
         assert owner is not None
         context = t(
@@ -372,8 +373,10 @@ class CodesService:
             cls=code.class_label or "—",
             masked=mask(code.code),
         )
-        await self.tickets.open_ticket(caller, t("codes.ticket_text"), context=context)
-        return "ok"
+        _, confirmation = await self.tickets.open_ticket_answered(
+            caller, t("codes.ticket_text"), context=context, confirm=lambda _: Payload(text=t("codes.trouble_ok")),
+        )
+        return "ok", confirmation
 
     # --- revoke and reissue ---------------------------------------------------------------------------
     async def code(self, code_id: int) -> Code | None:
