@@ -9,12 +9,14 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
+from bot.channels import Channel
 from bot.domain.access import ADMIN_ROLE, REVIEWER_ROLES, SURVEY_AUTHOR_ROLES
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.services import task_actions as actions
 from bot.services import tasks as svc
 from bot.services.acks import PLAN_ITEMS as ACK_ITEMS
+from bot.services.outbox import Outbox
 from bot.services.task_actions import Refused, TaskActions
 from bot.services.tasks import TasksService
 from bot.tg.callbacks import ProofAct, TaskAct
@@ -71,7 +73,8 @@ async def done(
 
 @personal
 async def proof_received(
-    message: Message, person: Person, t: Translator, state: FSMContext, *, task_actions: TaskActions,
+    message: Message, person: Person, t: Translator, state: FSMContext, channel: Channel = Channel.TELEGRAM,
+    *, task_actions: TaskActions, outbox: Outbox,
 ) -> None:
     # A menu button pressed while a proof is awaited never arrives here: it leaves the flow first
     # (bot.tg.middlewares.MenuLeavesFlow), so a label is never taken as a text proof.
@@ -97,13 +100,16 @@ async def proof_received(
         await message.answer(t("tasks.proof_bad"))
         return
     try:
-        await task_actions.submit_proof(person, number, key, proof)
+        _, saved = await task_actions.submit_proof_answered(person, number, key, proof, saved_lang=t.lang)
     except Refused as exc:
         await state.clear()
         await message.answer(t(exc.key))
         return
     await state.clear()
-    await message.answer(t("tasks.proof_saved", number=number))
+    # The confirmation was queued with the proof: given here, or by the outbox if this worker cannot.
+    if saved is not None and message.from_user is not None:
+        sent = await message.answer(saved.payload.text or "")
+        await outbox.answered(saved, message_id=sent.message_id, channel=channel, user_id=message.from_user.id)
 
 
 # --- review ---------------------------------------------------------------------------------------

@@ -33,12 +33,14 @@ from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from tests.codes_helpers import CODES, load_school, person_id
 from tests.consent_helpers import consent_menu, school
-from tests.harness import IT_OFFICER, PARENT_TWO, TEACHER, Harness
+from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, TEACHER, Harness
 from tests.help_helpers import linked_school
 from tests.mocked_bot import MockedBot
 from tests.surveys_helpers import big_school
 from tests.test_acks import _send_document as send_ack_document
 from tests.test_surveys_bot import create_staff_survey, press_label
+from tests.test_tasks import local as local_time
+from tests.test_tasks import seed as seed_tasks
 
 MISHA = "Иванов Миша Андреевич"
 ELENA = "Иванова Елена Викторовна"
@@ -493,3 +495,35 @@ async def test_a_code_trouble_report_whose_confirmation_failed_after_the_commit_
     assert len(sent) == 2, [type(c).__name__ for c in h.bot.calls[mark:]]  # the failed attempt, then one
     assert not [c for c in await _drain(h) if confirmed(c)]
     assert await h.app.db.fetchval("SELECT count(*) FROM tickets") == 1
+
+
+# --- a plan task's proof, sent as a message ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("crash", sorted(CRASHES))
+async def test_a_proof_whose_confirmation_failed_after_the_commit_is_confirmed_once(
+    harness: Harness, crash: str,
+) -> None:
+    h = harness
+    await seed_tasks(h.app)
+    h.clock.set(local_time(h.app, "2027-01-25 10:00"))
+    await h.press(CLASS_TEACHER, "tsk:done:11:2027-01-31")  # «Пришлите подтверждение»
+    update = {"update_id": 9801, "message": {
+        "message_id": 801, "date": int(time.time()), "chat": {"id": CLASS_TEACHER, "type": "private"},
+        "from": {"id": CLASS_TEACHER, "is_bot": False, "first_name": "Ольга", "language_code": "ru"},
+        "text": "Коды розданы на собрании"}}
+
+    def confirmed(method: TelegramMethod[Any]) -> bool:
+        return isinstance(method, SendMessage) and "отправлено на проверку" in method.text
+
+    mark = len(h.bot.calls)
+    with failing(h.bot, CRASHES[crash], confirmed):
+        await _deliver(h, update)
+    proofs = "SELECT count(*) FROM task_proofs"
+    assert await h.app.db.fetchval(proofs) == 1
+    assert await _redeliver(h, update) == []  # a message delivered again: skipped without a word
+    sent = [c for c in await _drain(h) if confirmed(c)]
+    assert len(sent) == 1 and isinstance(sent[0], SendMessage) and sent[0].chat_id == CLASS_TEACHER
+    assert len([c for c in h.bot.calls[mark:] if confirmed(c)]) == 2  # the failed attempt, then one
+    assert not [c for c in await _drain(h) if confirmed(c)]
+    assert await h.app.db.fetchval(proofs) == 1

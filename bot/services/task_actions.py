@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from bot.domain.access import EDITOR_ROLES, REVIEWER_ROLES
 from bot.domain.calendar import deadline_words
-from bot.domain.messages import Payload
+from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.domain.plan import Deadline, PlanItem, Proof
 from bot.russian import Named
@@ -115,6 +115,14 @@ class TaskActions:
         return snap, task
 
     async def submit_proof(self, person: Person, number: str, key: str, proof: ProofInput) -> int:
+        return (await self.submit_proof_answered(person, number, key, proof))[0]
+
+    async def submit_proof_answered(
+        self, person: Person, number: str, key: str, proof: ProofInput, *, saved_lang: str | None = None,
+    ) -> tuple[int, Answer | None]:
+        """`submit_proof`; with ``saved_lang`` the submitter's confirmation («sent for review») is
+        queued in the same transaction as the message's answer (`Outbox.answer`): they learn the proof
+        went through even if the worker dies right after the commit, and do not send it twice (#27)."""
         snap, task = await self.checked_task(person, number, key, responsible=True)
         if snap.accepted(task):
             raise Refused("tasks.already_accepted")
@@ -167,8 +175,13 @@ class TaskActions:
                     now=now,
                     priority=4,
                 )
+            saved = None
+            if saved_lang is not None:
+                text = self.catalog.text(saved_lang, "tasks.proof_saved", number=number)
+                saved = await self.outbox.answer(conn, person, key=f"proof-saved:{proof_id}",
+                                                 payload=Payload(text=text), now=now)
         self.outbox.wake()
-        return proof_id
+        return proof_id, saved
 
     async def review(self, reviewer: Person, proof_id: int, *, accept: bool, comment: str | None) -> Proof:
         if not reviewer.roles & REVIEWER_ROLES:
