@@ -521,7 +521,10 @@ async def test_a_proof_whose_confirmation_failed_after_the_commit_is_confirmed_o
         await _deliver(h, update)
     proofs = "SELECT count(*) FROM task_proofs"
     assert await h.app.db.fetchval(proofs) == 1
-    assert await _redeliver(h, update) == []  # a message delivered again: skipped without a word
+    # Delivered again: no second proof, no confirmation. (Another worker whose conversation state
+    # lives apart from the database, in Redis, may read the text in the state the first run left,
+    # no proof awaited, and answer it as such: the FAQ's "maybe the answer is here".)
+    assert not [c for c in await _redeliver(h, update) if confirmed(c)]
     sent = [c for c in await _drain(h) if confirmed(c)]
     assert len(sent) == 1 and isinstance(sent[0], SendMessage) and sent[0].chat_id == CLASS_TEACHER
     assert len([c for c in h.bot.calls[mark:] if confirmed(c)]) == 2  # the failed attempt, then one
