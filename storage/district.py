@@ -15,7 +15,7 @@ The registry itself is a small store of its own (`district.db` in DISTRICT_DIR; 
 schema on PostgreSQL) with its own numbered migrations (storage/district_migrations/, portable SQL,
 applied in order and recorded in `district_migrations`). It holds each school's key, title, settings
 (the school.toml text) and optional bot tokens, and the district's operators with their messenger
-accounts. Tokens are secrets: the dataclass below keeps them out of its repr, the service wraps them
+accounts. Tokens are secrets: the record (bot.domain.district) keeps them out of its repr, the service wraps them
 in SecretStr and no command prints them.
 """
 
@@ -30,7 +30,6 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -40,6 +39,7 @@ from urllib.parse import urlsplit
 import aiosqlite
 import psycopg
 
+from bot.domain.district import SCHOOL_KEY, FamilyReach, OperatorRecord, SchoolRecord
 from bot.unit_of_work import UnitOfWork
 from storage.db import INTEGRITY_ERRORS, Database, StorageError, database_of, private_dir
 from storage.pg import MIGRATION_LOCK, PgDatabase, ddl, redact
@@ -48,9 +48,6 @@ from storage.timefmt import from_db, to_db
 
 log = logging.getLogger(__name__)
 
-# A school's key: lower-case Latin letters, digits and hyphens, 2-32 long, starting with a letter or a
-# digit. It names the school's folder and file (SQLite) or schema (PostgreSQL), so it is plain ASCII.
-SCHOOL_KEY = re.compile(r"[a-z0-9][a-z0-9-]{1,31}")
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
 REGISTRY_FILE = "district.db"
 REGISTRY_SCHEMA = "district"
@@ -87,24 +84,6 @@ class DuplicateSchool(StorageError):
 
 class AccountTaken(StorageError):
     """A messenger account already belongs to another district operator."""
-
-
-@dataclass(frozen=True)
-class SchoolRecord:
-    key: str
-    title: str
-    settings_toml: str
-    created_at: datetime
-    telegram_token: str | None = field(default=None, repr=False)
-    max_token: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class OperatorRecord:
-    id: int
-    full_name: str
-    accounts: tuple[tuple[str, int], ...]  # (channel value, user id)
-    created_at: datetime
 
 
 def district_migrations() -> list[tuple[int, str, str]]:
@@ -529,16 +508,6 @@ class SchoolStores:
 
 
 # --- what the district role sees of one school's store -------------------------------------------------
-@dataclass(frozen=True)
-class FamilyReach:
-    """A pupil's family as the district counts it: the pupil's id (never shown; it only joins the
-    consent figures of the same store) and whether the family is reached: the pupil or one of their
-    representatives has a linked messenger account or was delivered an invitation code."""
-
-    child_id: int
-    reached: bool
-
-
 class SchoolFiguresRepo:
     """Aggregate reads on one school's store for the district's coverage table: ids and flags, no
     name, no code. Built on the school's own unit of work, so it reads that school and no other."""

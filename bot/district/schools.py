@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.core import Core, SharedContent, build_core
 from bot.i18n import Translator
 from bot.services.district import DistrictError, DistrictRegistry, NewSchool, School, SchoolFigures
+from storage.consent import ConsentRepo
 from storage.db import StorageError
 from storage.district import (
     DistrictStore,
@@ -87,7 +88,7 @@ def school_figures(core: Core, school: School) -> SchoolFigures:
     """What the district's coverage table reads of one school, on that school's store and services."""
     return SchoolFigures(
         key=school.key, title=school.title, db=core.db, tasks=core.services.tasks,
-        figures=SchoolFiguresRepo(core.db), school=core.school, clock=core.clock,
+        figures=SchoolFiguresRepo(core.db), ledger=ConsentRepo(), school=core.school, clock=core.clock,
     )
 
 

@@ -30,10 +30,10 @@ from pydantic import SecretStr
 
 from bot.channels import Channel
 from bot.config import ConfigError, SchoolConfig, parse_school_config
+from bot.domain.district import SCHOOL_KEY, FamilyReach, OperatorRecord, SchoolRecord
 from bot.i18n import Translator
 from bot.services.consent_gate import family_states
-from storage.consent import ConsentRepo
-from storage.district import SCHOOL_KEY, FamilyReach, OperatorRecord, SchoolRecord
+from bot.services.repos import ConsentLedger
 
 if TYPE_CHECKING:
     from bot.clock import Clock
@@ -233,6 +233,7 @@ class SchoolFigures:
     db: UnitOfWork
     tasks: TasksService
     figures: FamilyFigures
+    ledger: ConsentLedger
     school: SchoolConfig
     clock: Clock
 
@@ -248,7 +249,7 @@ class SchoolFigures:
             overdue += state == "overdue"
         families = await self.figures.families()
         pupils = {f.child_id for f in families}
-        version = await ConsentRepo.current_version(self.db.conn)
+        version = await self.ledger.current_version(self.db.conn)
         states = await family_states(self.db.conn, version.number) if version is not None else {}
         decided = sum(1 for cid, s in states.items() if cid in pupils and s.state != "pending")
         given = sum(1 for cid, s in states.items() if cid in pupils and s.covered)
