@@ -140,15 +140,20 @@ def build_services(
     calls it)."""
     access_log = AccessLog(access_log_repo=repos.access_log, clock=clock, db=db, school=school)
     outbox = Outbox(clock=clock, db=db, queue=repos.outbox_queue, wake_sender=wake_sender)
+    consent_gate = ConsentGate(
+        db=db, people=repos.people, ledger=repos.consent_ledger, forms=repos.consent_forms,
+    )
     tickets = TicketsService(
         buttons=buttons, catalog=catalog, clock=clock, db=db, faq_library=faq_library, help=repos.tickets,
         outbox=outbox, people=repos.people, school=school,
     )
     codes = CodesService(
+        consent_gate=consent_gate,
         buttons=buttons, catalog=catalog, clock=clock, code_repo=repos.codes, db=db, outbox=outbox, people=repos.people,
         school=school, tickets=tickets,
     )
     codes_print = CodesPrint(
+        consent_gate=consent_gate,
         access_log=access_log, catalog=catalog, clock=clock, code_repo=repos.codes, codes=codes, db=db,
         people=repos.people,
     )
@@ -161,6 +166,7 @@ def build_services(
         catalog=catalog, clock=clock, db=db, help=repos.tickets, outbox=outbox, people=repos.people, school=school,
     )
     status = StatusService(
+        consent_gate=consent_gate,
         clock=clock, code_repo=repos.codes, codes_print=codes_print, db=db, ops_repo=repos.ops,
         question_escalation=question_escalation, school=school, tasks=tasks, destructions=repos.destructions,
     )
@@ -196,21 +202,24 @@ def build_services(
         consent_forms=repos.consent_forms, consent_ledger=repos.consent_ledger,
     )
     consent = ConsentService(
+        consent_gate=consent_gate,
         catalog=catalog, clock=clock, consent_listeners=consent_listeners, consent_withdrawal=consent_withdrawal,
         db=db, outbox=outbox, people=repos.people, school=school, consent_forms=repos.consent_forms,
         consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
     consent_paper = ConsentPaper(
+        consent_gate=consent_gate,
         clock=clock, consent=consent, db=db, people=repos.people, school=school, consent_forms=repos.consent_forms,
     )
     consent_registers = ConsentRegisters(
+        consent_gate=consent_gate,
         consent=consent, consent_paper=consent_paper, db=db, people=repos.people, consent_ledger=repos.consent_ledger,
     )
     consent_export = ConsentExport(
         access_log=access_log, clock=clock, consent=consent, consent_registers=consent_registers, school=school,
     )
-    consent_gate = ConsentGate(db=db, people=repos.people)
     consent_nudges = ConsentNudges(
+        consent_gate=consent_gate,
         buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=repos.people,
         school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )

@@ -22,7 +22,6 @@ from bot.cli import main as cli_main
 from bot.services import codes as svc
 from bot.services import consent
 from bot.services import status as status_service
-from bot.services.consent_gate import code_clearances
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.tg.callbacks import CodePrint, CodeShow
@@ -135,7 +134,7 @@ async def test_the_gate_answers_per_code_role(harness: Harness) -> None:
     await _school(h)
     app = h.app
     ids = {name: await person_id(app, name) for name in (MISHA, KOLYA, DASHA, ELENA, OLEG, ANNA)}
-    gate = await code_clearances(app.db.conn, [
+    gate = await app.services.consent_gate.code_clearances(app.db.conn, [
         (ids[MISHA], "student"), (ids[KOLYA], "student"), (ids[DASHA], "student"),
         (ids[ELENA], "parent"), (ids[OLEG], "parent"), (ids[ANNA], "parent"), (ids[ELENA], "staff"),
     ])

@@ -10,7 +10,6 @@ from aiogram.methods import EditMessageText
 
 from bot.channels import Channel
 from bot.services import consent as svc
-from bot.services.consent_gate import covered_children, is_covered
 from storage.consent import ConsentRepo
 from storage.db import INTEGRITY_ERRORS
 from tests.consent_helpers import answer, buttons, consent_menu, last_with_buttons, school, sent, texts
@@ -92,9 +91,9 @@ async def test_agree_gives_receipt_and_the_same_press_twice_writes_one_row(harne
     await harness.feed(dict(update))
     await harness.feed(dict(update))
     assert len(await ConsentRepo.ledger_rows(harness.app.db.conn)) == 2
-    assert await is_covered(harness.app.db.conn, rows[0].child_id)
+    assert await harness.app.services.consent_gate.is_covered(harness.app.db.conn, rows[0].child_id)
     ledger = await ConsentRepo.ledger_rows(harness.app.db.conn)
-    assert await covered_children(harness.app.db.conn) == {r.child_id for r in ledger}
+    assert await harness.app.services.consent_gate.covered_children(harness.app.db.conn) == {r.child_id for r in ledger}
 
 
 async def test_forged_child_and_stale_version_are_refused(harness: Harness) -> None:
@@ -133,7 +132,7 @@ async def test_withdraw_needs_confirmation_and_alerts_staff(harness: Harness) ->
     assert [r.decision for r in rows] == ["given", "withdrawn"]
     alerts = await harness.app.db.fetchall(f"SELECT {TG_CHAT} FROM outbox WHERE dedupe_key LIKE 'consent-withdrawn:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
-    assert not await is_covered(harness.app.db.conn, rows[0].child_id)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, rows[0].child_id)
 
 
 async def test_ledger_refuses_update_and_delete(harness: Harness) -> None:

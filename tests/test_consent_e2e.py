@@ -15,7 +15,6 @@ from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
-from bot.services.consent_gate import covered_children, is_covered
 from bot.services.roster import import_roster
 from storage.consent import ConsentRepo
 from storage.consent_form import ConsentFormRepo
@@ -119,8 +118,8 @@ async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegr
         assert (paper.channel, paper.decision, paper.recorded_by, str(paper.paper_date)) == (
             "paper", "given", teacher_person.id, "2026-11-27"
         )
-        assert await is_covered(app.db.conn, paper.child_id)
-        assert await covered_children(app.db.conn) == {paper.child_id}
+        assert await app.services.consent_gate.is_covered(app.db.conn, paper.child_id)
+        assert await app.services.consent_gate.covered_children(app.db.conn) == {paper.child_id}
 
         # The registers.
         t = app.catalog.bind("ru")

@@ -22,7 +22,6 @@ from bot.domain.consent import (
     family_state,
     judge,
 )
-from bot.services.consent_gate import code_clearance, conflicts, covered_children, is_covered
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from storage.codes import CodeRepo
@@ -134,11 +133,11 @@ async def test_both_orders_of_two_parents_give_the_same_coverage(harness: Harnes
     rows = await ConsentRepo.ledger_rows(harness.app.db.conn)
     assert sorted(r.decision for r in rows) == ["declined", "given"]
     assert [r.parent_id is not None for r in rows] == [True, True] and second
-    db = harness.app.db
-    assert not await is_covered(db.conn, kolya)
-    assert kolya not in await covered_children(db.conn)
-    assert not (await code_clearance(db.conn, kolya, "student")).open
-    assert await conflicts(db.conn) == {kolya}
+    db, gate = harness.app.db, harness.app.services.consent_gate
+    assert not await gate.is_covered(db.conn, kolya)
+    assert kolya not in await gate.covered_children(db.conn)
+    assert not (await gate.code_clearance(db.conn, kolya, "student")).open
+    assert await gate.conflicts(db.conn) == {kolya}
     # The conflict is a case for the class teacher and the IT officer, in both orders.
     alerts = await db.fetchall(f"SELECT {TG_CHAT} FROM outbox WHERE dedupe_key LIKE 'consent-conflict:%'")
     assert sorted(r[0] for r in alerts) == sorted([IT_OFFICER, CLASS_TEACHER])
@@ -159,22 +158,22 @@ async def test_both_orders_of_two_parents_give_the_same_coverage(harness: Harnes
     assert "ответили по-разному" in parent_view
     # The parent who declined changes their mind: now both agree and the child is covered.
     await press(harness, PARENT_THREE, "✅")
-    assert await is_covered(db.conn, kolya) and await conflicts(db.conn) == set()
+    assert await gate.is_covered(db.conn, kolya) and await gate.conflicts(db.conn) == set()
 
 
 async def test_withdrawal_by_the_second_parent_stops_the_first_parents_consent(harness: Harness) -> None:
     kolya = await two_parent_school(harness)
     await press(harness, PARENT_ONE, "✅")
-    assert await is_covered(harness.app.db.conn, kolya)
+    assert await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     keys = buttons(last_with_buttons(await harness.text(PARENT_THREE, "/consent")))
     withdraw = next(v for k, v in keys.items() if k.startswith("↩️") and "Коля" in k)
     confirm = last_with_buttons(await harness.press(PARENT_THREE, withdraw))
     await harness.press(PARENT_THREE, buttons(confirm)["Да, отозвать"])
-    assert not await is_covered(harness.app.db.conn, kolya)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     # The first parent's own consent stands (no "agree" to press again), but it no longer covers Коля.
     keys = await consent_menu(harness, PARENT_ONE)
     assert not [k for k in keys if k.startswith("✅") and "Коля" in k]
-    assert not await is_covered(harness.app.db.conn, kolya)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     assert [r.decision for r in await ConsentRepo.ledger_rows(harness.app.db.conn)] == ["given", "withdrawn"]
 
 
@@ -187,7 +186,7 @@ async def test_paper_goes_through_the_same_writer_and_rule(harness: Harness) -> 
     result = await paper.record_paper(staff=teacher, child_id=kolya, decision="given", paper_date=date(2026, 11, 30))
     assert result.outcome is Outcome.RECORDED and result.row is not None and result.row.parent_id is None
     # The unidentified signer's paper consent does not override the other parent's decline.
-    assert not await is_covered(harness.app.db.conn, kolya)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     again = await paper.record_paper(staff=teacher, child_id=kolya, decision="given", paper_date=date(2026, 11, 30))
     assert again.outcome is Outcome.UNCHANGED
 
@@ -219,6 +218,6 @@ async def test_retention_reads_a_withdrawal_as_the_family_rule_does(harness: Har
     confirm = last_with_buttons(await harness.press(PARENT_ONE, keys["↩️ Отозвать согласие: Коля"]))
     await harness.press(PARENT_ONE, buttons(confirm)["Да, отозвать"])
     await press(harness, PARENT_THREE, "✅")
-    assert not await is_covered(harness.app.db.conn, kolya)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     due = await RetentionRepo(harness.app.db).withdrawals_before(harness.clock.now())
     assert kolya in [c.person_id for c in due]

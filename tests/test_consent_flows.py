@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.services import consent as svc
-from bot.services.consent_gate import is_covered
 from bot.services.consent_paper import parse_paper_date
 from storage.consent import ConsentRepo
 from storage.timefmt import from_db
@@ -76,12 +75,12 @@ async def test_new_version_asks_again_and_keeps_old_decisions(harness: Harness) 
     keys = await consent_menu(harness, PARENT_ONE)
     await harness.press(PARENT_ONE, keys["✅ Согласен: Коля"])
     kolya = (await ConsentRepo.ledger_rows(harness.app.db.conn))[0].child_id
-    assert await is_covered(harness.app.db.conn, kolya)
+    assert await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     old = await harness.app.services.consent.current()
     new = await harness.app.services.consent.publish(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
     assert new.number == old.number + 1 and new.sha256 != old.sha256
     assert new.sha256 == svc.sha256_text(svc.shipped_template("ru") + "\n\nДополнение: новый пункт.")
-    assert not await is_covered(harness.app.db.conn, kolya)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, kolya)
     text = texts(await harness.text(PARENT_ONE, "/consent"))[0]
     assert f"версия {new.number}" in text and "ответа нет" in text
     # The old press now names a version that is not current.

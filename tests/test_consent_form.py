@@ -13,7 +13,6 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument
 
 from bot.config import MessengerSpec
 from bot.services import consent as svc
-from bot.services.consent_gate import is_covered
 from bot.tg.callbacks import ConsentCb, StaffCb
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
@@ -154,7 +153,7 @@ async def test_codes_wait_for_the_signed_original_when_the_school_says_so(harnes
     keys = await consent_menu(harness, PARENT_TWO)
     await harness.press(PARENT_TWO, keys["✅ Согласна: Миша"])
     misha = await person_id(app, MISHA)
-    assert not await is_covered(app.db.conn, misha, require_original=True)
+    assert not await app.services.consent_gate.is_covered(app.db.conn, misha, require_original=True)
     assert await _code_owners(harness) & {CODES[MISHA], CODES[ELENA]} == set()
     # The class teacher marks the signed original received: the codes go out now.
     view = last_with_buttons(await harness.text(CLASS_TEACHER, "/consent"))
@@ -163,7 +162,7 @@ async def test_codes_wait_for_the_signed_original_when_the_school_says_so(harnes
     calls = await harness.press(CLASS_TEACHER, pick[MISHA])
     assert any("подписанный оригинал согласия за Иванова Мишу Андреевича получен" in t for t in texts(calls))
     assert any("🖊 оригинал" in t for t in texts(calls))
-    assert await is_covered(app.db.conn, misha, require_original=True)
+    assert await app.services.consent_gate.is_covered(app.db.conn, misha, require_original=True)
     assert await _code_owners(harness) >= {CODES[MISHA], CODES[ELENA]}
     # Twice is refused politely; another class's pupil is not this teacher's to record.
     again = await harness.press(CLASS_TEACHER, pick[MISHA])

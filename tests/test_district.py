@@ -17,7 +17,6 @@ from bot.district.runtime import District, build_district, build_district_dispat
 from bot.district.schools import registry_store
 from bot.i18n import Catalog
 from bot.services import ledger
-from bot.services.consent_gate import family_states
 from bot.services.district import render_coverage
 from bot.services.imports import ImportOptions
 from scheduler.base import ManualScheduler
@@ -77,7 +76,8 @@ async def test_two_schools_share_ids_but_never_rows(tmp_path: Path) -> None:
         for h, state in ((a, "given"), (b, "declined")):
             version = await ConsentRepo.current_version(h.app.db.conn)
             assert version is not None
-            assert (await family_states(h.app.db.conn, version.number))[kolya].state == state
+            states = await h.app.services.consent_gate.family_states(h.app.db.conn, version.number)
+            assert states[kolya].state == state
         rows_a = await ConsentRepo.ledger_rows(a.app.db.conn)
         rows_b = await ConsentRepo.ledger_rows(b.app.db.conn)
         assert [r.decision for r in rows_a] == ["given"] and [r.decision for r in rows_b] == ["declined"]

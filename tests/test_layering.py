@@ -468,7 +468,6 @@ def test_services_read_through_the_repository_protocols() -> None:
 # (they move to a storage-free module); "statics" are a repository's writes called by class name.
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
-    "consent_gate.py": "its gate functions (code_clearances, ...) take a connection alone and read storage by name",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
     "roster.py": "import_roster(db, ...), a function tests call with the database alone",
 }
@@ -477,13 +476,11 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
 # repository, and the modules that still call each (exactly: a module that stops must leave).
 STATIC_REASONS: dict[str, str] = {
     "AccessLogRepo": "restore.py's functions (wt-ops edits restore now)",
-    "ConsentFormRepo": "consent_gate.family_states, a function its callers hand a connection alone",
-    "ConsentRepo": "consent_gate's functions take a connection alone; restore's carry-over",
-    "PersonRepo": "consent_gate.code_clearances and roster.import_roster: functions handed a connection alone",
+    "ConsentRepo": "restore's carry-over (wt-ops edits restore now)",
+    "PersonRepo": "roster.import_roster: a function handed a connection alone",
     "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
 STATIC_CALLS_LEFT: dict[str, set[str]] = {
-    "consent_gate.py": {"ConsentFormRepo", "ConsentRepo", "PersonRepo"},
     "restore.py": {"AccessLogRepo", "ConsentRepo"},
     "roster.py": {"PersonRepo", "YearRepo"},
 }

@@ -12,7 +12,6 @@ import pytest
 
 from bot import cli
 from bot.services import ledger
-from bot.services.consent_gate import is_covered
 from bot.services.restore import CarryOverFailed, RestoreRefused, restore
 from storage.consent import ConsentRepo
 from storage.db import Database
@@ -85,8 +84,8 @@ async def test_carry_over_keeps_every_receipt_chained(
     # The restored database decides as the live one did: Коля covered, Маша declined.
     await harness.app.open()
     rows = {r.receipt_id: r for r in await ConsentRepo.ledger_rows(harness.app.db.conn)}
-    assert await is_covered(harness.app.db.conn, rows[receipts[1]].child_id)
-    assert not await is_covered(harness.app.db.conn, rows[receipts[2]].child_id)
+    assert await harness.app.services.consent_gate.is_covered(harness.app.db.conn, rows[receipts[1]].child_id)
+    assert not await harness.app.services.consent_gate.is_covered(harness.app.db.conn, rows[receipts[2]].child_id)
 
 
 async def test_force_names_every_lost_receipt_and_keeps_the_previous_database(
@@ -117,7 +116,7 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     assert await _receipts(harness.app.db.path) == receipts
     await harness.app.open()
     [row] = await ConsentRepo.ledger_rows(harness.app.db.conn)
-    assert await is_covered(harness.app.db.conn, row.child_id)
+    assert await harness.app.services.consent_gate.is_covered(harness.app.db.conn, row.child_id)
 
 
 async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness: Harness) -> None:

@@ -10,7 +10,6 @@ import pytest
 from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
-from bot.services.consent_gate import is_covered
 from bot.services.roster import import_roster, parse_roster
 from storage.year import YearRepo
 from tests.codes_helpers import load_school
@@ -69,7 +68,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     moved = await h.app.people.get(misha.id)
     assert moved is not None and moved.active and moved.class_label == "5Б"
     assert {c.id for c in await h.app.people.children(parent.id)} >= {misha.id}
-    assert await is_covered(h.app.db.conn, misha.id)
+    assert await h.app.services.consent_gate.is_covered(h.app.db.conn, misha.id)
     assert await h.app.people.count_active() == len(ROSTER_ROWS) - 1  # nobody lost, nobody added
     # The codes stay theirs and follow the class (print sheets and QR cards read it).
     code_classes = {

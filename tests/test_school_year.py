@@ -11,7 +11,6 @@ import pytest
 from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
-from bot.services.consent_gate import is_covered
 from bot.services.imports import ImportOptions
 from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, parse_mapping, render_report
@@ -100,7 +99,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
             parent=parent, child_ids=[child.id], decision="given", version=version.number,
             channel=Channel.TELEGRAM, user_id=PARENT_ONE, update_id=None, callback_id="cb-1",
         )
-        assert await is_covered(h.app.db.conn, child.id)
+        assert await h.app.services.consent_gate.is_covered(h.app.db.conn, child.id)
         before = await h.app.people.count_active()
 
         report = await h.app.services.school_year.new_year(2027, dry_run=False)
@@ -117,7 +116,7 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
         }
         assert code_classes["Иванов Миша Андреевич"] == "6А" and code_classes["Иванова Маша Андреевна"] == "7Б"
         assert code_classes["Иванова Елена Викторовна"] == "6А"
-        assert await is_covered(h.app.db.conn, child.id)  # the consent is still theirs
+        assert await h.app.services.consent_gate.is_covered(h.app.db.conn, child.id)  # the consent is still theirs
         again = await h.app.people.by_account(Channel.TELEGRAM, PARENT_ONE)
         assert again is not None and again.id == parent.id
         assert [c.id for c in await h.app.people.children(parent.id)] == [child.id]

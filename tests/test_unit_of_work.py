@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.services.consent_gate import code_clearances
+from bot.services.consent_gate import ConsentGate
+from storage.consent import ConsentRepo
+from storage.consent_form import ConsentFormRepo
 from storage.db import Database, database_of, raw
 from storage.people import PersonRepo
 
@@ -34,6 +36,7 @@ async def test_the_transaction_passed_on_sees_its_own_rows(tmp_path: Path) -> No
     db = Database(tmp_path / "db.sqlite3")
     await db.open()
     people = PersonRepo(db)
+    consent_gate = ConsentGate(db=db, people=people, ledger=ConsentRepo(), forms=ConsentFormRepo())
     ids: list[int] = []
 
     async def write_and_look() -> None:
@@ -46,7 +49,7 @@ async def test_the_transaction_passed_on_sees_its_own_rows(tmp_path: Path) -> No
             await raw(tx).execute("INSERT INTO guardians(parent_id, child_id) VALUES (?, ?)", (parent, child))
             assert [p.id for p in await people.on(tx).children(parent)] == [child]
             assert (await PersonRepo.active_children_ids(tx, [parent])) == {parent: [child]}
-            gate = await code_clearances(tx, [(parent, "parent"), (child, "student")])
+            gate = await consent_gate.code_clearances(tx, [(parent, "parent"), (child, "student")])
             # No consent document yet: the child reads pending, the parent has a child and no consent.
             assert gate[(child, "student")].reason == "pending"
             assert gate[(parent, "parent")].reason == "pending"
@@ -56,7 +59,7 @@ async def test_the_transaction_passed_on_sees_its_own_rows(tmp_path: Path) -> No
         with pytest.raises(RuntimeError, match="roll back"):
             await write_and_look()
         assert await people.get(ids[0]) is None
-        gate = await code_clearances(db.conn, [(ids[0], "parent")])
+        gate = await consent_gate.code_clearances(db.conn, [(ids[0], "parent")])
         assert gate[(ids[0], "parent")].reason == "no_children"
     finally:
         await db.close()

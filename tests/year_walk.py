@@ -25,7 +25,6 @@ from bot.app import App
 from bot.channels import Channel
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram, FakeUser
-from bot.services.consent_gate import covered_children
 from bot.services.imports import ImportOptions
 from bot.services.task_actions import ProofInput
 from bot.services.training import SessionSpec
@@ -295,7 +294,8 @@ async def new_school_year(w: Walk) -> None:
     """The IT officer moves the school to 2027/28 (dry run first), as `schoolbot new-year 2027` does."""
     officer = await w.person(IT_OFFICER)
     before = await people_state(w)
-    covered = await covered_children(w.app.db.conn)
+    gate = w.app.services.consent_gate
+    covered = await gate.covered_children(w.app.db.conn)
     w.notes["walk.before_new_year"] = (before, covered)
     preview = await w.app.services.school_year.new_year(2027, dry_run=True, by=officer.id)
     assert not preview.applied and await people_state(w) == before
@@ -313,11 +313,12 @@ async def new_school_year(w: Walk) -> None:
             assert new_active == active, name
             if cls is not None and cls[:-1].isdigit():
                 assert new_cls == f"{int(cls[:-1]) + 1}{cls[-1]}", (name, cls, new_cls)
-    assert covered <= await covered_children(w.app.db.conn) | {p for p, v in before.items() if v[0] == GRADUATE}
+    assert covered <= await gate.covered_children(w.app.db.conn) | {p for p, v in before.items() if v[0] == GRADUATE}
 
 
 async def reimport_roster(w: Walk) -> None:
     """September's roster from the platform: the same people update in place, Коля moved to 6Б."""
+    gate = w.app.services.consent_gate
     before = await people_state(w)
     outcome = await w.app.importers["roster"].run(
         csv_bytes(next_roster()), "roster-2027.csv", ImportOptions(actor_id=(await w.person(IT_OFFICER)).id)
@@ -332,7 +333,7 @@ async def reimport_roster(w: Walk) -> None:
     parents = await w.app.people.parents(kolya)
     assert [p.full_name for p in parents] == ["Смирнов Олег Павлович"]
     _, covered = w.notes["walk.before_new_year"]
-    assert covered - {pid for pid, v in after.items() if not v[3]} <= await covered_children(w.app.db.conn)
+    assert covered - {pid for pid, v in after.items() if not v[3]} <= await gate.covered_children(w.app.db.conn)
 
 
 async def analysis_document(w: Walk) -> None:

@@ -88,7 +88,8 @@ def school_figures(core: Core, school: School) -> SchoolFigures:
     """What the district's coverage table reads of one school, on that school's store and services."""
     return SchoolFigures(
         key=school.key, title=school.title, db=core.db, tasks=core.services.tasks,
-        figures=SchoolFiguresRepo(core.db), ledger=ConsentRepo(), school=core.school, clock=core.clock,
+        figures=SchoolFiguresRepo(core.db), ledger=ConsentRepo(),
+        consent_gate=core.services.consent_gate, school=core.school, clock=core.clock,
     )
 
 

@@ -35,7 +35,7 @@ from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.i18n import Translator
 from bot.russian import Named
-from bot.services.consent_gate import code_clearance, code_clearances
+from bot.services.consent_gate import ConsentGate
 from bot.services.people_text import parse_role
 from bot.services.qr_card import CardData, qr_payload, render_card
 from bot.services.repos import InvitationCodes, People
@@ -141,6 +141,7 @@ class CodesService:
     catalog: Catalog
     clock: Clock
     code_repo: InvitationCodes
+    consent_gate: ConsentGate
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -172,7 +173,10 @@ class CodesService:
         if owner is None or not owner.active:
             return []
         gate_conn = self.db.conn if conn is None else conn
-        if not (await code_clearance(gate_conn, code.person_id, code.role, require_original=self._wait())).open:
+        clearance = await self.consent_gate.code_clearance(
+            gate_conn, code.person_id, code.role, require_original=self._wait()
+        )
+        if not clearance.open:
             return []
         found = [owner, *await people.parents(owner.id)] if code.role == "student" else [owner]
         found = [p for p in found if p.reachable] if reachable_only else [
@@ -247,7 +251,9 @@ class CodesService:
         # most closed ones need no further look.
         # Read on the transaction: the change that makes the cards due (a consent, a link, a
         # reissue) is not committed yet.
-        gate = await code_clearances(conn, [(c.person_id, c.role) for c in codes], require_original=self._wait())
+        gate = await self.consent_gate.code_clearances(
+            conn, [(c.person_id, c.role) for c in codes], require_original=self._wait()
+        )
         for code in codes:
             if not gate[(code.person_id, code.role)].open:
                 continue
@@ -284,7 +290,9 @@ class CodesService:
         if owner is None:
             raise LookupError(f"owner of code {code.id} is gone")
         # The last check before the code leaves: the gate may have closed since the card was queued.
-        clearance = await code_clearance(self.db.conn, code.person_id, code.role, require_original=self._wait())
+        clearance = await self.consent_gate.code_clearance(
+            self.db.conn, code.person_id, code.role, require_original=self._wait()
+        )
         if not code.active or not clearance.open:
             raise Withheld(f"code {code.id}: the consent gate is closed")
         if "recipient" in args and not any(r.id == int(args["recipient"]) for r in await self.recipients(code,

@@ -10,7 +10,7 @@ from bot.domain.codes import FunnelCounts
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.consent_gate import Clearance, GateReason, code_clearances
+from bot.services.consent_gate import Clearance, ConsentGate, GateReason
 from bot.services.exports import write_private
 from bot.services.people_text import normalize_class
 from bot.services.print_sheets import render_sheets
@@ -84,6 +84,7 @@ class CodesPrint:
     clock: Clock
     code_repo: InvitationCodes
     codes: CodesService
+    consent_gate: ConsentGate
     db: UnitOfWork
     people: People
 
@@ -99,7 +100,7 @@ class CodesPrint:
         await self.access_log.record(AccessKind.CODE_SHEET, f"{class_label}:{'parents' if parents else 'pupils'}")
         found = await self.code_repo.for_print(class_label, role="parent" if parents else "student",
                                                  only_unlinked=not everyone)
-        gate = await code_clearances(
+        gate = await self.consent_gate.code_clearances(
             self.db.conn, [(code.person_id, code.role) for code, _ in found], require_original=self.codes._wait()
         )
         cards: list[CardData] = []
@@ -125,7 +126,7 @@ class CodesPrint:
     async def withheld_counts(self) -> dict[tuple[str | None, str], int]:
         """(class, role) -> how many active codes the consent gate keeps in now."""
         holders = await self.code_repo.holders()
-        gate = await code_clearances(
+        gate = await self.consent_gate.code_clearances(
             self.db.conn, [(owner, role) for owner, role, _ in holders], require_original=self.codes._wait()
         )
         counts: dict[tuple[str | None, str], int] = {}

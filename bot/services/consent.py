@@ -29,7 +29,7 @@ from bot.domain.messages import Answer, Payload
 from bot.domain.people import Person
 from bot.paths import CONTENT_DIR
 from bot.russian import Named
-from bot.services.consent_gate import code_clearances, new_receipt_id, receipt_text
+from bot.services.consent_gate import ConsentGate, new_receipt_id, receipt_text
 from bot.services.repos import ConsentForms, ConsentLedger, InvitationCodes, People
 from bot.unit_of_work import Transaction, UnitOfWork
 
@@ -105,6 +105,7 @@ class ConsentService:
     clock: Clock
     code_repo: InvitationCodes
     consent_forms: ConsentForms
+    consent_gate: ConsentGate
     consent_ledger: ConsentLedger
     consent_listeners: Sequence[ConsentGivenListener]
     consent_withdrawal: ConsentWithdrawal
@@ -395,7 +396,7 @@ class ConsentService:
             parents = [p.id for p in await self.people.on(conn).parents(child.id)]
             family = await self.code_repo.active_in(conn, [child.id, *parents])
             # On the transaction: the decision that closed the gate is not committed yet.
-            gate = await code_clearances(
+            gate = await self.consent_gate.code_clearances(
                 conn,
                 [(c.person_id, c.role) for c in family],
                 require_original=self.school.consent.codes_wait_for_original,

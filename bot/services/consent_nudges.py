@@ -12,7 +12,7 @@ from bot.domain.messages import Payload
 from bot.domain.people import Person
 from bot.russian import Named
 from bot.services.consent import MAX_NUDGES, NUDGE_GAP, nudge_key
-from bot.services.consent_gate import ChildState, child_states
+from bot.services.consent_gate import ChildState, ConsentGate
 from bot.services.consent_paper import staff_classes
 from bot.services.repos import ConsentLedger, InvitationCodes, People
 
@@ -48,6 +48,7 @@ class ConsentNudges:
     code_repo: InvitationCodes
     consent: ConsentService
     consent_ledger: ConsentLedger
+    consent_gate: ConsentGate
     db: UnitOfWork
     outbox: Outbox
     people: People
@@ -129,7 +130,7 @@ class ConsentNudges:
     async def class_overview(self, class_label: str) -> ClassOverview:
         version = await self.consent.current()
         pupils = await self.people.with_role("student", class_label)
-        states = await child_states(self.db.conn, version, pupils)
+        states = await self.consent_gate.child_states(self.db.conn, version, pupils)
         pending = [s.child for s in states if s.state == "pending"]
         declined = [s for s in states if s.state in ("declined", "withdrawn")]
         given = sum(1 for s in states if s.state == "given")

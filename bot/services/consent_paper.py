@@ -11,7 +11,7 @@ from bot.domain.consent import PENDING, Decision, Outcome
 from bot.domain.ledger import Version
 from bot.domain.people import Person
 from bot.services.consent import Result
-from bot.services.consent_gate import family_states
+from bot.services.consent_gate import ConsentGate
 from bot.services.repos import ConsentForms, People
 
 if TYPE_CHECKING:
@@ -56,6 +56,7 @@ class ConsentPaper:
     clock: Clock
     consent: ConsentService
     consent_forms: ConsentForms
+    consent_gate: ConsentGate
     db: UnitOfWork
     people: People
     school: SchoolConfig
@@ -88,7 +89,7 @@ class ConsentPaper:
                 conn, child_id=child.id, version=version.number, received_on=today, by=staff.id, now=now
             ):
                 return Outcome.UNCHANGED
-            family = (await family_states(conn, version.number, [child.id])).get(child.id, PENDING)
+            family = (await self.consent_gate.family_states(conn, version.number, [child.id])).get(child.id, PENDING)
             if self.school.consent.codes_wait_for_original and family.covered:
                 await self.consent.release_codes(conn, child, None, now)
         return Outcome.RECORDED

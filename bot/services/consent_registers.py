@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from bot.domain.consent import State
 from bot.domain.ledger import LedgerRow, Version
 from bot.domain.people import class_sort_key
-from bot.services.consent_gate import child_states
+from bot.services.consent_gate import ConsentGate
 from bot.services.repos import ConsentLedger, People
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class ConsentRegisters:
 
     consent: ConsentService
     consent_ledger: ConsentLedger
+    consent_gate: ConsentGate
     consent_paper: ConsentPaper
     db: UnitOfWork
     people: People
@@ -78,7 +79,7 @@ class ConsentRegisters:
         version = await self.consent.current()
         pupils = await self.people.with_role("student", class_label)
         # The state is the family rule's; the row shown is the newest decision on this version.
-        states = {c.child.id: c for c in await child_states(self.db.conn, version, pupils)}
+        states = {c.child.id: c for c in await self.consent_gate.child_states(self.db.conn, version, pupils)}
         latest = {cid: c.row for cid, c in states.items() if c.row is not None}
         wanted = {p.id for p in pupils}
         history: dict[int, list[LedgerRow]] = {}

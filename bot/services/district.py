@@ -32,7 +32,7 @@ from bot.channels import Channel
 from bot.config import ConfigError, SchoolConfig, parse_school_config
 from bot.domain.district import SCHOOL_KEY, FamilyReach, OperatorRecord, SchoolRecord
 from bot.i18n import Translator
-from bot.services.consent_gate import family_states
+from bot.services.consent_gate import ConsentGate
 from bot.services.repos import ConsentLedger
 
 if TYPE_CHECKING:
@@ -234,6 +234,7 @@ class SchoolFigures:
     tasks: TasksService
     figures: FamilyFigures
     ledger: ConsentLedger
+    consent_gate: ConsentGate
     school: SchoolConfig
     clock: Clock
 
@@ -250,7 +251,7 @@ class SchoolFigures:
         families = await self.figures.families()
         pupils = {f.child_id for f in families}
         version = await self.ledger.current_version(self.db.conn)
-        states = await family_states(self.db.conn, version.number) if version is not None else {}
+        states = await self.consent_gate.family_states(self.db.conn, version.number) if version is not None else {}
         decided = sum(1 for cid, s in states.items() if cid in pupils and s.state != "pending")
         given = sum(1 for cid, s in states.items() if cid in pupils and s.covered)
         return SchoolCoverage(

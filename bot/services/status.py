@@ -22,7 +22,7 @@ from bot.domain.calendar import Quarter
 from bot.domain.ops import DbBackup, JournalBackup
 from bot.domain.people import Person, class_sort_key
 from bot.i18n import Translator
-from bot.services.consent_gate import conflicts, covered_children
+from bot.services.consent_gate import ConsentGate
 from bot.services.repos import Destructions, InvitationCodes, OpsRecords
 from bot.services.tickets_escalation import QuestionAges, QuestionEscalation
 
@@ -298,6 +298,7 @@ class StatusService:
     clock: Clock
     code_repo: InvitationCodes
     codes_print: CodesPrint
+    consent_gate: ConsentGate
     db: UnitOfWork
     destructions: Destructions
     ops_repo: OpsRecords
@@ -335,8 +336,10 @@ class StatusService:
             return None
         # The consent capability's own rule (the same gate that releases invitation codes).
 
-        covered = await covered_children(self.db.conn, require_original=self.school.consent.codes_wait_for_original)
-        disagree = await conflicts(self.db.conn)
+        covered = await self.consent_gate.covered_children(
+            self.db.conn, require_original=self.school.consent.codes_wait_for_original
+        )
+        disagree = await self.consent_gate.conflicts(self.db.conn)
         cases: dict[str, int] = defaultdict(int)
         total = Ratio()
         per_class: dict[str, Ratio] = defaultdict(Ratio)
