@@ -34,7 +34,6 @@ from typing import Any
 from bench.common import settings_for
 from bot.app import App, create_app
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from scheduler.base import ManualScheduler
 from storage.accounts import AccountRepo
 from storage.delivery import DeliveryRepo
@@ -92,7 +91,7 @@ async def measure_backend(app: App, families: int) -> dict[str, Measure]:
     out: dict[str, Measure] = {}
     now = app.clock.now()
     started = time.perf_counter()
-    report = await import_roster(app.db, roster_csv(families), "roster.csv", now=now)
+    report = await app.services.roster_import.import_roster(roster_csv(families), "roster.csv", now=now)
     assert report.ok, report
     out["roster import"] = Measure(2 * families + 1, time.perf_counter() - started, [time.perf_counter() - started])
 

@@ -112,7 +112,6 @@ from pathlib import Path
 import psutil
 from bench.common import settings_for
 from bot.app import create_app, build_dispatcher
-from bot.services.roster import import_roster
 from bot.services import broadcast
 from scheduler.base import ManualScheduler
 
@@ -131,7 +130,8 @@ async def main():
     for i in range(100):
         rows.append([f"Учитель{i} Тест Тестович", "учитель", "", f"+7901{i:07d}", ""])
     buf = io.StringIO(); csv.writer(buf, delimiter=";").writerows(rows)
-    report = await import_roster(app.db, buf.getvalue().encode("utf-8"), "roster.csv", now=app.clock.now())
+    roster = app.services.roster_import
+    report = await roster.import_roster(buf.getvalue().encode("utf-8"), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors[:3]
     people = await app.people.active()
     await app.services.broadcast.preview(broadcast.Audience("all"))

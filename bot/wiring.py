@@ -223,7 +223,7 @@ def build_services(
         buttons=buttons, catalog=catalog, clock=clock, consent=consent, db=db, outbox=outbox, people=repos.people,
         school=school, consent_ledger=repos.consent_ledger, code_repo=repos.codes,
     )
-    roster_import = RosterImport(clock=clock, db=db)
+    roster_import = RosterImport(clock=clock, db=db, people=repos.people, year_repo=repos.year)
     ledger = LedgerService(
         catalog=catalog, clock=clock, consent_ledger=repos.consent_ledger, db=db, outbox=outbox, people=repos.people,
     )

@@ -7,7 +7,6 @@ import io
 
 from bot.app import App
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from tests.harness import csv_bytes, roster_csv
 
 CODES = {
@@ -38,7 +37,7 @@ def codes_csv(rows: list[list[str]] | None = None) -> bytes:
 
 
 async def load_school(app: App, *, with_codes: bool = True) -> None:
-    report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
+    report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
     if with_codes:
         outcome = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())

@@ -6,7 +6,6 @@ from typing import Any
 
 from aiogram.methods import AnswerCallbackQuery, SendMessage, TelegramMethod
 
-from bot.services.roster import import_roster
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, PARENT_TWO, Harness, roster_csv
 
 PHONES = {
@@ -18,7 +17,7 @@ PHONES = {
 
 
 async def school(h: Harness, *who: int) -> None:
-    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for user in who or tuple(PHONES):
         await h.contact(user, PHONES[user], user)

@@ -9,7 +9,6 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText, SendMessage, T
 from bot.app import App
 from bot.channels import Channel
 from bot.fakeapi import FakeTelegram, FakeUser
-from bot.services.roster import import_roster
 from tests.harness import (
     CLASS_TEACHER,
     DIRECTOR,
@@ -33,7 +32,7 @@ PHONES = {
 
 async def linked_school(h: Harness, *who: int) -> None:
     """Import the roster and link the given Telegram ids (all adults by default) by contact."""
-    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for user_id in who or tuple(PHONES):
         await h.contact(user_id, PHONES[user_id], user_id)
@@ -72,5 +71,5 @@ async def link_e2e(tg: FakeTelegram, app: App, user_id: int, first: str, last: s
 
 
 async def import_school(app: App) -> None:
-    report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
+    report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors

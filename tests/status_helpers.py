@@ -8,7 +8,6 @@ from datetime import date
 
 from bot.app import App
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from storage import consent as consent_store
 from storage.accounts import AccountRepo
 from storage.codes import CodeRepo, NewCode
@@ -34,7 +33,7 @@ async def _telegram_account(app: App, person_id: int) -> int:
 async def populate(h: Harness) -> dict[str, int]:
     app = h.app
     await app.services.tasks_import.ensure_plan()
-    report = await import_roster(app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for tg_id, phone in PHONES.items():
         await h.contact(tg_id, phone, tg_id)

@@ -15,7 +15,6 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 import handlers
 from bot.i18n import Catalog
-from bot.services.roster import import_roster
 from bot.tg.menu import MENU
 from storage import dialect
 from tests.harness import PARENT_TWO, Harness, roster_csv
@@ -75,7 +74,7 @@ async def _counts(h: Harness) -> dict[str, int]:
 
 @pytest.fixture
 async def school(harness: Harness) -> Harness:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     return harness
 

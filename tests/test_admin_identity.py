@@ -11,7 +11,6 @@ from aiogram.types import InlineKeyboardMarkup
 
 from bot.channels import Channel
 from bot.cli_people import cmd_merge_person
-from bot.services.roster import import_roster
 from storage.merge import person_references
 from tests.harness import Harness, roster_csv
 
@@ -40,7 +39,7 @@ async def _it_officers(h: Harness) -> list[str]:
 
 
 async def test_admin_ids_user_picks_their_roster_row_instead_of_becoming_a_second_person(harness: Harness) -> None:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     people_before = await harness.app.people.count_active()
     calls = await _start_as(harness, ADMIN, "Петя <админ>")
     buttons = _buttons(calls)
@@ -55,7 +54,7 @@ async def test_admin_ids_user_picks_their_roster_row_instead_of_becoming_a_secon
 
 
 async def test_a_stranger_cannot_claim_a_roster_it_officer(harness: Harness) -> None:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     petrov = (await harness.app.people.with_role("it_officer"))[0]
     calls = await harness.press(STRANGER, f"adc:pick:{petrov.id}")
     answers = [c for c in calls if isinstance(c, AnswerCallbackQuery)]
@@ -64,7 +63,7 @@ async def test_a_stranger_cannot_claim_a_roster_it_officer(harness: Harness) -> 
 
 
 async def test_admin_token_user_picks_their_roster_row(harness: Harness) -> None:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     token = await harness.app.services.onboarding.create_token(purpose="admin", person_id=None, created_by=None)
     calls = await _start_as(harness, STRANGER, "Пётр", text=f"/start {token}")
     buttons = _buttons(calls)
@@ -81,7 +80,7 @@ async def test_admin_before_the_roster_then_shares_contact_is_merged_into_their_
     assert "Петя &lt;админ&gt; &amp; Ко" in welcome.text  # the display name is escaped in HTML
     boot = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert boot is not None and boot.roster_key.startswith("admin:")
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     assert sorted(await _it_officers(harness)) == ["Петров Пётр Петрович", "Петя <админ> & Ко"]
 
     await harness.contact(ADMIN, "+79000000001", ADMIN)
@@ -97,7 +96,7 @@ async def test_it_officer_merges_an_existing_duplicate_from_the_admin_menu(harne
     await _start_as(harness, ADMIN, "Петя")
     boot = await harness.app.people.by_account(Channel.TELEGRAM, ADMIN)
     assert boot is not None
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     # Something the duplicate owns: a queued message addressed to them.
     async with harness.app.db.transaction() as conn:
         await conn.execute(
@@ -132,7 +131,7 @@ async def test_cli_merge_person(harness: Harness, capsys: Any) -> None:
 
 
     await _start_as(harness, ADMIN, "Петя")
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     t = harness.app.catalog.bind("ru")
     args = argparse.Namespace(duplicate="Петя", into="Петров Пётр")
     assert await cmd_merge_person(harness.app, args, t) == 0

@@ -11,7 +11,6 @@ from zoneinfo import ZoneInfo
 from aiogram.methods import SendDocument
 
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from bot.tg.callbacks import ArchiveStep, ArchiveView
 from tests.consent_helpers import answer, buttons, last_with_buttons, texts
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_ONE, Harness, roster_csv
@@ -35,7 +34,7 @@ async def _tick_at(h: Harness, *moment: int) -> list[str]:
 
 async def test_class_teacher_confirms_each_step_and_the_it_officer_prints(harness: Harness) -> None:
     h = harness
-    assert (await import_roster(h.app.db, roster_csv(), "r.csv", now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=h.clock.now())).ok
     for user, phone in PHONES.items():
         await h.contact(user, phone, user)
     teacher = await h.app.people.by_account(Channel.TELEGRAM, CLASS_TEACHER)

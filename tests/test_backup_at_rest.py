@@ -22,7 +22,6 @@ from bot.config import EXAMPLE_SCHOOL_CONFIG, load_school_config
 from bot.i18n import Catalog
 from bot.paths import CONTENT_DIR
 from bot.services import backup as backup_service
-from bot.services.roster import import_roster
 from storage.snapshot import verify_file
 from tests.harness import handler_harness, roster_csv
 
@@ -49,7 +48,7 @@ async def test_nightly_backup_is_encrypted_and_folders_are_private(tmp_path: Pat
     async with handler_harness(tmp_path, database_path=data / "schoolbot.sqlite3", backup_dir=backups,
                                backup_passphrase=SECRET) as h:
         assert _mode(data) == 0o700 and _mode(tmp_path / "srv") == 0o700  # created by the bot: private
-        await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+        await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
         h.clock.set(datetime(2026, 12, 2, 3, 0, tzinfo=MSK))
         assert await h.app.services.ops.nightly_backup(h.clock.now())
         [(copy, _)] = backup_service.list_backups(backups)

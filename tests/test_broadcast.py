@@ -16,7 +16,6 @@ from bot.app import App, create_app
 from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.services import broadcast as service
-from bot.services.roster import import_roster
 from bot.tg.callbacks import AdminAction, BcAudience, BcConfirm
 from scheduler.base import ManualScheduler
 from storage.delivery import DeliveryRepo
@@ -27,7 +26,7 @@ from tests.servers import query_test_database
 
 async def _school(h: Harness) -> None:
 
-    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     await h.admin_start()  # the IT officer (ADMIN_IDS)
     await h.contact(PARENT_TWO, "+79000000005", PARENT_TWO)

@@ -23,7 +23,6 @@ from bot.services import codes as svc
 from bot.services import consent
 from bot.services import status as status_service
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from bot.tg.callbacks import CodePrint, CodeShow
 from storage.codes import CodeRepo
 from tests.codes_helpers import CODE_ROWS, CODES, codes_csv, decode_qr, person_id
@@ -63,7 +62,7 @@ def _codes() -> bytes:
 
 async def _school(h: Harness) -> None:
     app = h.app
-    report = await import_roster(app.db, _roster(), "roster.csv", now=app.clock.now())
+    report = await app.services.roster_import.import_roster(_roster(), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
     outcome = await app.importers["codes"].run(_codes(), "codes.csv", ImportOptions())
     assert outcome.ok, outcome.errors

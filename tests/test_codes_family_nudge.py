@@ -7,7 +7,6 @@ import json
 from datetime import timedelta
 
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from bot.tg.callbacks import CodeActivated
 from storage.codes import CodeRepo
 from tests.codes_helpers import codes_csv, load_school, person_id
@@ -70,7 +69,7 @@ async def _consent_and_codes_due_together(harness: Harness) -> None:
     for row in rows:
         if row[0] == IGOR:
             row[1], row[4] = "учитель, родитель", "Смирнов Коля Олегович (5А)"
-    report = await import_roster(app.db, csv_bytes(rows), "roster.csv", now=app.clock.now())
+    report = await app.services.roster_import.import_roster(csv_bytes(rows), "roster.csv", now=app.clock.now())
     assert report.ok, report.errors
     outcome = await app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.applied, outcome.errors

@@ -15,7 +15,6 @@ from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
 from bot.fakeapi.models import SentMessage
 from bot.services import consent as svc
-from bot.services.roster import import_roster
 from storage.consent import ConsentRepo
 from storage.consent_form import ConsentFormRepo
 from tests.harness import CLASS_TEACHER, IT_OFFICER, PARENT_TWO, roster_csv, running_bot
@@ -33,7 +32,7 @@ def has(text: str) -> Callable[[SentMessage], bool]:
 
 async def test_parent_decides_withdraws_and_teacher_records_paper(tg: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(tg, tmp_path) as app:
-        report = await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())
+        report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())
         assert report.ok
         people = {
             IT_OFFICER: tg.user(IT_OFFICER, "Пётр", "Петров", phone="+79000000001"),

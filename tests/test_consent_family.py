@@ -23,7 +23,6 @@ from bot.domain.consent import (
     judge,
 )
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from storage.codes import CodeRepo
 from storage.consent import ConsentRepo
 from storage.outbox import Payload
@@ -43,7 +42,7 @@ PHONES = {
 
 
 async def two_parent_school(h: Harness) -> int:
-    report = await import_roster(h.app.db, csv_bytes(ROWS), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(csv_bytes(ROWS), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for user, phone in PHONES.items():
         await h.contact(user, phone, user)

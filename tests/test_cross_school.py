@@ -33,7 +33,6 @@ from bot.clock import ManualClock
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.multibot import Multibot, School, SchoolFsm, build_multibot_dispatcher
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from bot.tg.policy import purpose_of
 from scheduler.base import ManualScheduler
 from storage.messengers import MessengerRepo
@@ -136,7 +135,7 @@ async def two_schools(tmp_path: Path) -> AsyncIterator[tuple[Multibot, Harness, 
 
 async def set_up_a(h: Harness) -> None:
     app = h.app
-    assert (await import_roster(app.db, _renamed(ROSTER_ROWS), "roster.csv", now=app.clock.now())).ok
+    assert (await app.services.roster_import.import_roster(_renamed(ROSTER_ROWS), "roster.csv", now=app.clock.now())).ok
     outcome = await app.importers["codes"].run(_a_codes(), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.applied, outcome.errors
     for who in (*STAFF, PARENT_TWO):

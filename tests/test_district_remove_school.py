@@ -24,7 +24,6 @@ from bot.fakeapi import FakeTelegram
 from bot.i18n import Catalog
 from bot.multibot import build_district_bots, serve_multibot
 from bot.services.backup import is_encrypted
-from bot.services.roster import import_roster
 from storage import pg_backup
 from storage.district import school_folder, school_store_path
 from storage.lock import DatabaseLock
@@ -249,7 +248,7 @@ async def test_who_chose_a_removed_school_gets_the_picker(
         # link: beta answers, and the choice is kept in the registry.
         for key in ("alpha", "gamma"):
             app = district.schools[key]
-            assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+            assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
             mark = len(district_tg.sent(PARENT_TWO))
             await elena.send(f"/start {key}")
             ask = await district_tg.wait_for(PARENT_TWO, lambda m: ASK in (m.plain or ""), after=mark)

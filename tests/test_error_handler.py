@@ -9,7 +9,6 @@ import pytest
 from aiogram.methods import AnswerCallbackQuery, SendMessage
 
 import handlers.start
-from bot.services.roster import import_roster
 from storage.people import PersonRepo
 from tests.harness import IT_OFFICER, Harness, roster_csv
 
@@ -18,7 +17,7 @@ SECRET = "KOD-SECRET-123"
 
 @pytest.fixture
 async def school(harness: Harness) -> Harness:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     await harness.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     return harness
 

@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 
 from bot.cli import main as cli_main
 from bot.services.exports import csv_cell, write_private
-from bot.services.roster import import_roster
 from storage.ops import OpsRepo
 from tests.codes_helpers import codes_csv
 from tests.harness import IT_OFFICER, PARENT_ONE, ROSTER_ROWS, Harness, csv_bytes, make_settings
@@ -68,7 +67,7 @@ def _sheet_xml(data: bytes) -> bytes:
 
 async def test_consent_register_keeps_a_formula_name_as_text(harness: Harness) -> None:
     app = harness.app
-    result = await import_roster(app.db, _roster_with_formula(), "roster.csv", now=app.clock.now())
+    result = await app.services.roster_import.import_roster(_roster_with_formula(), "roster.csv", now=app.clock.now())
     assert result.ok, result.errors
     t = app.catalog.bind("ru")
 
@@ -95,7 +94,7 @@ async def test_report_keeps_user_typed_labels_as_text(harness: Harness) -> None:
 
 async def test_training_attendance_keeps_a_formula_name_as_text(harness: Harness) -> None:
     h = harness
-    result = await import_roster(h.app.db, _roster_with_formula(), "roster.csv", now=h.clock.now())
+    result = await h.app.services.roster_import.import_roster(_roster_with_formula(), "roster.csv", now=h.clock.now())
     assert result.ok, result.errors
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)

@@ -20,7 +20,6 @@ from bot.app import create_app
 from bot.channels import Channel
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
-from bot.services.roster import import_roster
 from scheduler.base import ManualScheduler
 from storage.accounts import AccountRepo
 from storage.snapshot import verify_file
@@ -151,7 +150,7 @@ async def test_kill_9_during_a_consent_decision_then_a_clean_start(tg: FakeTeleg
     app = create_app(make_settings(tmp_path), scheduler=ManualScheduler())
     await app.open()
     try:
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         parent = next(p for p in await app.people.active() if p.full_name == "Иванова Елена Викторовна")
         async with app.db.transaction() as conn:
             await AccountRepo.link(conn, parent.id, Channel.TELEGRAM, PARENT_TWO, None, app.clock.now())

@@ -32,7 +32,6 @@ from bot.services.consent_evidence import Selection
 from bot.services.imports import ImportOptions
 from bot.services.print_sheets import render_sheets
 from bot.services.qr_card import CardData, qr_payload
-from bot.services.roster import import_roster
 from bot.services.surveys import Audience
 from bot.services.surveys_spec import load_templates
 from bot.services.surveys_tally import Results, group_results, tally
@@ -238,8 +237,8 @@ async def _school(h: Harness) -> None:
     rows += [[name, "учитель", "", phone, ""] for _, name, phone in EXTRA_TEACHERS]
     rows += [[pupil, "ученик", "5А", "", ""] for pupil in PUPILS]
     rows.append([LONG_PARENT, "родитель", "", "+79000000010", "; ".join(PUPILS)])
-    assert (await import_roster(h.app.db, csv_bytes(rows, encoding="utf-8", delimiter=";"), "roster.csv",
-                                now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(
+        csv_bytes(rows, encoding="utf-8", delimiter=";"), "roster.csv", now=h.clock.now())).ok
     for user, phone in PHONES.items():
         await h.contact(user, phone, user)
     codes = [*CODE_ROWS, *([name, "5А", "ученик", code] for name, code in PUPIL_CODES.items())]

@@ -23,7 +23,6 @@ from aiogram.methods import AnswerCallbackQuery
 
 import bot.services
 import handlers
-from bot.services.roster import import_roster
 from tests.harness import IT_OFFICER, PARENT_TWO, Harness, roster_csv
 
 UNKNOWN = 777000
@@ -100,7 +99,7 @@ CASES = [(cls.__prefix__, data) for cls in _callback_classes() for data in _forg
 
 @pytest.fixture
 async def school(harness: Harness) -> Harness:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     await harness.contact(PARENT_TWO, "+79000000005", PARENT_TWO)
     await harness.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     return harness

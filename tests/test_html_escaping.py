@@ -19,7 +19,6 @@ from bot import capabilities
 from bot.channels import Channel
 from bot.fakeapi.rules import check_caption, check_markup, check_text
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from scheduler.sweeps import run_sweeps
 from storage.accounts import AccountRepo
 from storage.outbox import Payload
@@ -93,7 +92,8 @@ def button_texts(calls: list[TelegramMethod[Any]]) -> list[str]:
 async def _school(h: Harness) -> None:
     app = h.app
     await app.services.tasks_import.ensure_plan()
-    report = await import_roster(app.db, csv_bytes(_rename(ROSTER_ROWS)), "roster.csv", now=h.clock.now())
+    report = await app.services.roster_import.import_roster(
+        csv_bytes(_rename(ROSTER_ROWS)), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     outcome = await app.importers["codes"].run(csv_bytes(_rename(CODE_ROWS)), "codes.csv", ImportOptions())
     assert outcome.ok and outcome.applied, outcome.errors

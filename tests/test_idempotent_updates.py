@@ -11,7 +11,6 @@ from aiogram.methods import SendMessage
 
 from bot.channels import Channel
 from bot.fakeapi import FakeTelegram
-from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm
 from tests.harness import PARENT_TWO, Harness, roster_csv, running_bot
 
@@ -31,7 +30,7 @@ def _contact_update(update_id: int, user_id: int, phone: str) -> dict[str, Any]:
 
 async def _roster(h: Harness) -> None:
 
-    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok
 
 
@@ -85,7 +84,7 @@ async def test_concurrent_duplicates_have_effects_once(harness: Harness) -> None
 async def test_duplicate_update_from_the_server(tg: FakeTelegram, tmp_path: Path) -> None:
     async with running_bot(tg, tmp_path, admin_ids=[1]) as app:
 
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")
         update = _contact_update(0, PARENT_TWO, "+79000000005")
         del update["update_id"]

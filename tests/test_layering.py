@@ -469,7 +469,6 @@ def test_services_read_through_the_repository_protocols() -> None:
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
     "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
-    "roster.py": "import_roster(db, ...), a function tests call with the database alone",
 }
 # Repositories whose transaction-side methods services still call by class name
 # (`XRepo.write(tx, ...)`), each waiting for its port in bot/services/repos.py: the reason per
@@ -477,12 +476,9 @@ STORAGE_IMPORTS_LEFT: dict[str, str] = {
 STATIC_REASONS: dict[str, str] = {
     "AccessLogRepo": "restore.py's functions (wt-ops edits restore now)",
     "ConsentRepo": "restore's carry-over (wt-ops edits restore now)",
-    "PersonRepo": "roster.import_roster: a function handed a connection alone",
-    "YearRepo": "roster.py's import_roster(db, ...) is a function many tests call with the database alone",
 }
 STATIC_CALLS_LEFT: dict[str, set[str]] = {
     "restore.py": {"AccessLogRepo", "ConsentRepo"},
-    "roster.py": {"PersonRepo", "YearRepo"},
 }
 
 

@@ -5,12 +5,11 @@ from datetime import timedelta
 from aiogram.methods import SendMessage
 
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from tests.harness import Harness, roster_csv
 
 
 async def test_one_time_link_token(harness: Harness) -> None:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     target = (await harness.app.people.by_phone("+79000000004"))[0]
     token = await harness.app.services.onboarding.create_token(purpose="link", person_id=target.id, created_by=None)
     stored = await harness.app.db.fetchval("SELECT token_hash FROM link_tokens")
@@ -27,7 +26,7 @@ async def test_one_time_link_token(harness: Harness) -> None:
 
 
 async def test_expired_token_is_refused(harness: Harness) -> None:
-    await import_roster(harness.app.db, roster_csv(), "r.csv", now=harness.clock.now())
+    await harness.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=harness.clock.now())
     target = (await harness.app.people.by_phone("+79000000004"))[0]
     token = await harness.app.services.onboarding.create_token(purpose="link", person_id=target.id, created_by=None)
     harness.clock.advance(timedelta(days=15))

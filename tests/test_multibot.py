@@ -20,7 +20,6 @@ from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
 from bot.multibot import DISTRICT_ID_BASE, build_multibot, deep_link_school, serve_multibot
-from bot.services.roster import import_roster
 from storage.db import StorageError
 from storage.help import HelpRepo
 from tests.harness import (
@@ -119,7 +118,7 @@ async def test_update_ids_repeat_across_bots_and_each_is_handled(
     schools = {"a": SchoolSetup("Школа А", tg=a), "b": SchoolSetup("Школа Б", tg=fakes["b"])}
     async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
         app = multibot.schools["a"].app
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         igor = a.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
         await igor.send("/start")
         ask = await a.wait_for(TEACHER, lambda m: ASK in (m.plain or ""))
@@ -153,7 +152,7 @@ async def test_a_parent_in_two_schools_picks_one_in_the_district_bot_and_sees_it
     async with running_district(tmp_path, schools, port, district_tg=district) as multibot:
         for key, roster in (("a", roster_csv()), ("b", roster_b())):
             app = multibot.schools[key].app
-            assert (await import_roster(app.db, roster, "roster.csv", now=app.clock.now())).ok
+            assert (await app.services.roster_import.import_roster(roster, "roster.csv", now=app.clock.now())).ok
         # The parent links in each school through that school's own bot (same Telegram id).
         for fake in (a, b):
             elena = fake.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")
@@ -203,7 +202,7 @@ async def test_an_unknown_person_joins_a_school_by_its_district_link(
         app = multibot.schools["nobot"].app
         assert app.served.payload_prefix == "nobot_"
         assert app.served.usernames.get(Channel.TELEGRAM) == "district_bot"
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         stranger = district.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
         await stranger.send("/start")
         await district.wait_for(TEACHER, lambda m: "ссылку-приглашение" in (m.plain or ""))
@@ -262,7 +261,7 @@ async def test_a_conversation_belongs_to_its_bot_and_its_school(
             assert all(isinstance(s.storage, RedisStorage) for s in multibot.schools.values())
         for key in ("a", "b"):
             app = multibot.schools[key].app
-            assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+            assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         for fake in (a, b):
             igor = fake.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
             await igor.send("/start")

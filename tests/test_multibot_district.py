@@ -21,7 +21,6 @@ from bot.fakeapi import FakeTelegram
 from bot.i18n import Catalog
 from bot.multibot import build_district_bots, serve_multibot
 from bot.services.district import DistrictRegistry
-from bot.services.roster import import_roster
 from storage.lock import DatabaseBusy, DatabaseLock
 from tests.district_helpers import built_district, district_settings, school_toml
 from tests.harness import DEFAULT_START, PARENT_TWO, WEBHOOK_SECRET, free_port, roster_csv
@@ -69,7 +68,7 @@ async def test_a_district_from_its_registry_serves_each_school_and_the_district_
         alpha = district.schools["alpha"]
         alpha.settings = alpha.settings.model_copy(update={"bot_api_url": alpha_tg.base_url})
         for app in district.schools.values():
-            assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+            assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         multibot = build_district_bots(district)
         assert multibot.schools["alpha"].bot is not None and multibot.schools["beta"].bot is None
         task = asyncio.create_task(serve_multibot(multibot, handle_signals=False))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from aiogram.methods import SendMessage, SetMyCommands
 
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from tests.harness import IT_OFFICER, PARENT_TWO, Harness, roster_csv
 
 
 async def _import(h: Harness) -> None:
-    report = await import_roster(h.app.db, roster_csv(), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     assert len(report.added) == 9
 

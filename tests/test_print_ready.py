@@ -15,7 +15,6 @@ from pathlib import Path
 from openpyxl import load_workbook
 
 from bot.channels import Channel
-from bot.services.roster import import_roster
 from bot.services.xlsx import LINE_POINTS, fit_rows, wrapped_lines
 from tests.codes_helpers import person_id
 from tests.harness import ROSTER_ROWS, Harness, csv_bytes
@@ -35,7 +34,7 @@ async def _school(h: Harness) -> None:
     rows = [list(r) for r in ROSTER_ROWS]
     rows.append([LONG, "ученица", "5А", "", ""])
     rows.append([LONG_PARENT, "родитель", "", "+7 900 000-00-09", LONG])
-    assert (await import_roster(h.app.db, csv_bytes(rows), "r.csv", now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(csv_bytes(rows), "r.csv", now=h.clock.now())).ok
     app = h.app
     parent = await app.people.get(await person_id(app, LONG_PARENT))
     child = await app.people.get(await person_id(app, LONG))

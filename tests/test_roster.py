@@ -8,11 +8,14 @@ import pytest
 from openpyxl import Workbook
 
 from bot.channels import Channel
+from bot.clock import ManualClock
+from bot.services.imports import RosterImport
 from bot.services.people_text import normalize_class, normalize_phone
-from bot.services.roster import import_roster, parse_roster
+from bot.services.roster import parse_roster
 from storage.accounts import AccountRepo
 from storage.db import Database
 from storage.people import PersonRepo
+from storage.year import YearRepo
 from tests.harness import ROSTER_ROWS, csv_bytes, roster_csv
 
 NOW = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
@@ -24,6 +27,11 @@ async def db(tmp_path: Path) -> Database:
     await database.open()
     yield database  # type: ignore[misc]
     await database.close()
+
+
+def _roster(db: Database) -> RosterImport:
+    """The roster import as bot/wiring.py builds it, on this bare database."""
+    return RosterImport(clock=ManualClock(NOW), db=db, people=PersonRepo(db), year_repo=YearRepo(db))
 
 
 def _xlsx(rows: list[list[str]]) -> bytes:
@@ -76,23 +84,23 @@ def test_every_bad_row_is_reported_with_its_line() -> None:
 
 async def test_bad_file_writes_nothing(db: Database) -> None:
     rows = [*ROSTER_ROWS, ["Плохой Человек", "космонавт", "", "", ""]]
-    report = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW)
+    report = await _roster(db).import_roster(csv_bytes(rows), "r.csv", now=NOW)
     assert not report.ok and report.errors[0].line == len(rows)
     assert await PersonRepo(db).count_active() == 0
 
 
 async def test_dry_run_then_import_then_reimport_is_a_no_op(db: Database) -> None:
-    preview = await import_roster(db, roster_csv(), "r.csv", now=NOW, dry_run=True)
+    preview = await _roster(db).import_roster(roster_csv(), "r.csv", now=NOW, dry_run=True)
     assert len(preview.added) == 9 and not preview.applied
     assert await PersonRepo(db).count_active() == 0
-    first = await import_roster(db, roster_csv(), "r.csv", now=NOW)
+    first = await _roster(db).import_roster(roster_csv(), "r.csv", now=NOW)
     assert len(first.added) == 9
-    again = await import_roster(db, roster_csv(), "r.csv", now=NOW)
+    again = await _roster(db).import_roster(roster_csv(), "r.csv", now=NOW)
     assert (again.added, again.updated, again.deactivated, again.unchanged) == ([], [], [], 9)
 
 
 async def test_changed_file_updates_in_place_and_keeps_the_telegram_link(db: Database) -> None:
-    await import_roster(db, roster_csv(), "r.csv", now=NOW)
+    await _roster(db).import_roster(roster_csv(), "r.csv", now=NOW)
     repo = PersonRepo(db)
     parent = (await repo.by_phone("+79000000005"))[0]
     async with db.transaction() as conn:
@@ -102,11 +110,11 @@ async def test_changed_file_updates_in_place_and_keeps_the_telegram_link(db: Dat
         if r[0] == "Иванова Елена Викторовна":
             r[3] = "+7 900 111-22-33"
     # Морозов is staff: his leaving needs an explicit confirmation; without it nothing is written.
-    refused = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW)
+    refused = await _roster(db).import_roster(csv_bytes(rows), "r.csv", now=NOW)
     assert refused.needs_confirmation and not refused.applied
     assert refused.deactivated_staff == ["Морозов Игорь Сергеевич"]
     assert (await repo.by_account(Channel.TELEGRAM, 555)).phone == "+79000000005"  # type: ignore[union-attr]
-    report = await import_roster(db, csv_bytes(rows), "r.csv", now=NOW, confirm_deactivations=True)
+    report = await _roster(db).import_roster(csv_bytes(rows), "r.csv", now=NOW, confirm_deactivations=True)
     assert report.updated == ["Иванова Елена Викторовна"]
     assert report.deactivated == ["Морозов Игорь Сергеевич"]
     again = await repo.by_account(Channel.TELEGRAM, 555)

@@ -10,7 +10,7 @@ import pytest
 from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
-from bot.services.roster import import_roster, parse_roster
+from bot.services.roster import parse_roster
 from storage.year import YearRepo
 from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, last_with_buttons, texts
@@ -82,7 +82,7 @@ async def test_a_pupil_moved_to_another_class_is_the_same_person(harness: Harnes
     moves = await YearRepo(h.app.db).class_moves(misha.id)
     assert [(m.from_class, m.to_class, m.reason) for m in moves] == [("5А", "5Б", "import")]
     # Importing the same file again changes nothing.
-    again = await import_roster(h.app.db, csv_bytes(rows), "r.csv", now=h.clock.now())
+    again = await h.app.services.roster_import.import_roster(csv_bytes(rows), "r.csv", now=h.clock.now())
     assert (again.added, again.moved, again.updated, again.deactivated) == ([], [], [], [])
 
 
@@ -116,7 +116,7 @@ def test_cli_refuses_ambiguous_pupils_and_a_previous_class_column_settles_them(
 
 async def test_the_bot_asks_which_pupil_is_meant(harness: Harness) -> None:
     h = harness
-    assert (await import_roster(h.app.db, csv_bytes(TWINS), "r.csv", now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(csv_bytes(TWINS), "r.csv", now=h.clock.now())).ok
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     ids = {p.class_label: p.id for p in await h.app.people.active() if p.full_name == "Петров Ваня Ильич"}
     moved = [list(r) for r in TWINS]
@@ -138,7 +138,7 @@ async def test_the_bot_asks_which_pupil_is_meant(harness: Harness) -> None:
 
 async def test_the_importing_it_officer_is_kept_and_staff_leave_only_when_confirmed(harness: Harness) -> None:
     h = harness
-    assert (await import_roster(h.app.db, roster_csv(), "r.csv", now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(roster_csv(), "r.csv", now=h.clock.now())).ok
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     before = await h.app.people.count_active()
     # The file forgets the IT officer himself and the director.

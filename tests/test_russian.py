@@ -10,7 +10,6 @@ import pytest
 
 from bot.i18n import Catalog
 from bot.russian import Gender, Named, decline, gender_of
-from bot.services.roster import import_roster
 from tests.consent_helpers import buttons, last_with_buttons, sent
 from tests.harness import Harness, csv_bytes
 
@@ -235,7 +234,7 @@ async def _three_families(h: Harness) -> None:
     for g in (MALE, FEMALE, UNKNOWN):
         rows.append([CHILD[g], "ученик", "5А", "", ""])
         rows.append([PARENT[g], "родитель", "", PHONES[g], CHILD[g]])
-    report = await import_roster(h.app.db, csv_bytes(rows), "roster.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(csv_bytes(rows), "roster.csv", now=h.clock.now())
     assert report.ok, report.errors
     for g in (MALE, FEMALE, UNKNOWN):
         await h.contact(USERS[g], PHONES[g], USERS[g])

@@ -12,7 +12,6 @@ from bot.channels import Channel
 from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.services.imports import ImportOptions
-from bot.services.roster import import_roster
 from bot.services.school_year import Mapping, YearError, parse_mapping, render_report
 from bot.tg.callbacks import YearConfirm
 from storage.tasks import TaskRepo
@@ -86,7 +85,7 @@ def test_cli_new_year_dry_run_lists_every_change_then_applies_once(
 
 async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
-        assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
+        assert (await h.app.services.roster_import.import_roster(year_csv(), "r.csv", now=h.clock.now())).ok
         outcome = await h.app.importers["codes"].run(codes_csv(), "codes.csv", ImportOptions())
         assert outcome.ok and outcome.applied, outcome.errors
         await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)
@@ -136,7 +135,8 @@ async def test_promotion_keeps_the_same_person_and_moves_the_calendar(tmp_path: 
             [r[0], r[1], classes.get(r[2], r[2]), r[3], r[4].replace("(5А)", "(6А)")]
             for r in YEAR_ROWS if not r[0].startswith("Выпускник")
         ]
-        reimport = await import_roster(h.app.db, csv_bytes(promoted_rows), "r.csv", now=h.clock.now(), dry_run=True)
+        reimport = await h.app.services.roster_import.import_roster(
+            csv_bytes(promoted_rows), "r.csv", now=h.clock.now(), dry_run=True)
         assert reimport.ok, reimport.errors
         assert reimport.added == [] and reimport.deactivated == []
         assert reimport.updated == ["Старшова Нина Львовна"]
@@ -159,7 +159,7 @@ async def test_mapping_merges_classes_and_a_bad_mapping_names_the_field(tmp_path
         parse_mapping("[school_year]\nquarters = [{ start = 2027-09-01, end = 2027-10-01 }]\n", 2027)
     assert cal.value.code == "mapping_calendar"
     async with handler_harness(tmp_path) as h:
-        assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
+        assert (await h.app.services.roster_import.import_roster(year_csv(), "r.csv", now=h.clock.now())).ok
         report = await h.app.services.school_year.new_year(2027, mapping=mapping)
         text = render_report(report, h.app.catalog.bind("ru"))
         assert "Иванов Миша Андреевич: переведён 5А → 6Б" in text
@@ -172,7 +172,7 @@ async def test_mapping_merges_classes_and_a_bad_mapping_names_the_field(tmp_path
 async def test_consent_for_one_school_year_is_asked_again(tmp_path: Path) -> None:
     async with handler_harness(tmp_path) as h:
         h.app.school.consent.term = "school_year"
-        assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
+        assert (await h.app.services.roster_import.import_roster(year_csv(), "r.csv", now=h.clock.now())).ok
         version = await h.app.services.consent.current()
         report = await h.app.services.school_year.new_year(2027, dry_run=False)
         assert report.count("consent_renew") == 1
@@ -182,7 +182,7 @@ async def test_consent_for_one_school_year_is_asked_again(tmp_path: Path) -> Non
 
 async def test_the_it_officer_moves_the_year_in_the_bot_after_a_preview(harness: Harness) -> None:
     h = harness
-    assert (await import_roster(h.app.db, year_csv(), "r.csv", now=h.clock.now())).ok
+    assert (await h.app.services.roster_import.import_roster(year_csv(), "r.csv", now=h.clock.now())).ok
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     await h.contact(PARENT_ONE, "+79000000006", PARENT_ONE)
     menu = await h.text(IT_OFFICER, "/admin")

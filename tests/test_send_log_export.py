@@ -24,7 +24,6 @@ from bot.cli import main as cli_main
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.fakeapi import FakeTelegram
 from bot.fakemax import FakeMax
-from bot.services.roster import import_roster
 from bot.services.send_log_export import summarise
 from bot.tg.callbacks import AdminAction
 from storage.db import Database
@@ -224,7 +223,7 @@ def test_a_forbidden_send_is_counted_and_a_bad_date_is_refused(
 async def test_the_it_officer_gets_the_send_log_from_admin(harness: Harness) -> None:
     """/admin offers the send log; pressing it answers "Готовлю файл…" at once, then sends the XLSX.
     Only the IT officer: the director's press sends nothing."""
-    report = await import_roster(harness.app.db, roster_csv(), "roster.csv", now=harness.clock.now())
+    report = await harness.app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=harness.clock.now())
     assert report.ok, report.errors
     await harness.admin_start()
     async with harness.app.db.transaction() as conn:

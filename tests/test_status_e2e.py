@@ -15,7 +15,6 @@ from PIL import Image
 
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.services.roster import import_roster
 from storage.ops import OpsRepo
 from tests.harness import DEFAULT_START, roster_csv, running_bot
 
@@ -27,7 +26,7 @@ MSK = ZoneInfo("Europe/Moscow")
 async def test_status_chart_report_and_journal_nudge_end_to_end(tg: FakeTelegram, tmp_path: Path) -> None:
     clock = ManualClock(DEFAULT_START)
     async with running_bot(tg, tmp_path, clock=clock, backup_passphrase=PASSPHRASE) as app:
-        await import_roster(app.db, roster_csv(), "roster.csv", now=clock.now())
+        await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=clock.now())
         officer = tg.user(1001, "Пётр", "Петров", phone="+79000000001")
         await officer.send("/start")
         ask = await tg.wait_for(1001)

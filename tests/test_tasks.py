@@ -13,7 +13,6 @@ from bot.channels import Channel
 from bot.cli import cmd_import
 from bot.services.imports import ImportOptions
 from bot.services.plan import PLAN_PATH
-from bot.services.roster import import_roster
 from storage.accounts import AccountRepo
 from storage.tasks import TaskRepo
 from tests.delivery_helpers import TG_CHAT
@@ -25,7 +24,7 @@ PHONE_TO_TG = {"1": IT_OFFICER, "2": DIRECTOR, "3": CLASS_TEACHER, "4": TEACHER,
 async def seed(app: App) -> None:
     """The small roster, every person with a phone linked to Telegram (ids from tests.harness)."""
     now = app.clock.now()
-    report = await import_roster(app.db, roster_csv(), "roster.csv", now=now)
+    report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=now)
     assert report.ok, report.errors
     async with app.db.transaction() as conn:
         for person in await app.people.active():

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from bot.clock import ManualClock
 from bot.fakeapi import FakeTelegram
-from bot.services.roster import import_roster
 from storage.tasks import TaskRepo
 from tests.harness import DIRECTOR, IT_OFFICER, TEACHER, roster_csv, running_bot
 from tests.test_fakeapi_messages import png
@@ -20,7 +19,7 @@ async def test_teacher_reminded_done_with_document_director_accepts(tg: FakeTele
     # Monday 1 February 2027, 08:00 Moscow: item 15 ("from February") starts today.
     clock = ManualClock(datetime(2027, 2, 1, 5, 0, tzinfo=UTC))
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        report = await import_roster(app.db, roster_csv(), "roster.csv", now=clock.now())
+        report = await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=clock.now())
         assert report.ok
         teacher = tg.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
         director = tg.user(DIRECTOR, "Анна", "Сидорова", phone="+79000000002")
@@ -65,7 +64,7 @@ async def test_teacher_reminded_done_with_document_director_accepts(tg: FakeTele
 async def test_photo_proof_reaches_every_reviewer_as_the_photo(tg: FakeTelegram, tmp_path: Path) -> None:
     clock = ManualClock(datetime(2027, 2, 1, 7, 0, tzinfo=UTC))  # Monday 10:00 Moscow
     async with running_bot(tg, tmp_path, clock=clock) as app:
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=clock.now())).ok
         teacher = tg.user(TEACHER, "Игорь", "Морозов", phone="+79000000004")
         director = tg.user(DIRECTOR, "Анна", "Сидорова", phone="+79000000002")
         officer = tg.user(IT_OFFICER, "Пётр", "Петров", phone="+79000000001")

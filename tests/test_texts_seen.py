@@ -6,7 +6,6 @@ receipt of a decline made without opening the document."""
 from __future__ import annotations
 
 from bot.paths import CONTENT_DIR
-from bot.services.roster import import_roster
 from bot.tg.callbacks import BcAudience, BcConfirm, ConsentCb
 from tests.codes_helpers import load_school
 from tests.consent_helpers import buttons, consent_menu, last_with_buttons, school, texts
@@ -42,7 +41,8 @@ async def test_status_says_из_21_ребёнка_and_names_no_class_for_parents
     await load_school(h.app)
     # 18 more pupils: 21 children in all.
     extra = [[f"Новиков Ученик{i} Петрович", "ученик", "7В", "", ""] for i in range(18)]
-    report = await import_roster(h.app.db, csv_bytes([*ROSTER_ROWS, *extra]), "r.csv", now=h.clock.now())
+    report = await h.app.services.roster_import.import_roster(
+        csv_bytes([*ROSTER_ROWS, *extra]), "r.csv", now=h.clock.now())
     assert report.ok, report.errors
     await h.contact(IT_OFFICER, "+79000000001", IT_OFFICER)
     text = texts(await h.text(IT_OFFICER, "/status"))[-1]

@@ -22,7 +22,6 @@ from bot.fakeapi import FakeTelegram
 from bot.fakeapi.webhook import Webhook
 from bot.fakemax import FakeMax
 from bot.fakemax.webhooks import Subscription
-from bot.services.roster import import_roster
 from bot.tg.startup import StartupError
 from scheduler.base import ManualScheduler
 from tests.harness import (
@@ -118,7 +117,7 @@ async def test_updates_delivered_twice_have_their_effects_once(tg: FakeTelegram,
     """Each platform posts every update twice (its side missed the 200): the contact links once, every
     answer is sent once."""
     async with running_bot(tg, tmp_path, mx=mx, webhook_port=free_port()) as app:
-        assert (await import_roster(app.db, roster_csv(), "roster.csv", now=app.clock.now())).ok
+        assert (await app.services.roster_import.import_roster(roster_csv(), "roster.csv", now=app.clock.now())).ok
         tg.webhooks.repeat_deliveries = mx.repeat_deliveries = 100
         elena = tg.user(PARENT_TWO, "Елена", "Иванова", phone="+79000000005")
         await elena.send("/start")

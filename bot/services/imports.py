@@ -3,13 +3,15 @@ and the CLI share the same all-or-nothing import and the same report."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING
 
 from bot.russian import Named
-from bot.services.roster import Ambiguity, RowError, import_roster
+from bot.services.repos import People, YearRecords
+from bot.services.roster import Ambiguity, RosterReport, RowError, import_roster
 from bot.services.tabular import DEFAULT_MAX_ROWS, MAX_FILE_BYTES, Limits, TableError
 
 if TYPE_CHECKING:
@@ -139,15 +141,33 @@ class RosterImport:
 
     clock: Clock
     db: UnitOfWork
+    people: People
+    year_repo: YearRecords
     importer: Importer = field(init=False)
 
     def __post_init__(self) -> None:
         self.importer = Importer(kind="roster", label_key="imports.kind.roster", run=self._roster)
 
+    async def import_roster(
+        self,
+        data: bytes,
+        filename: str,
+        *,
+        now: datetime,
+        dry_run: bool = False,
+        actor_id: int | None = None,
+        confirm_deactivations: bool = False,
+        resolutions: Mapping[str, str] | None = None,
+        limits: Limits | None = None,
+    ) -> RosterReport:
+        """The all-or-nothing roster import (bot.services.roster.import_roster) on this school's store."""
+        return await import_roster(
+            self.db, self.people, self.year_repo, data, filename, now=now, dry_run=dry_run, actor_id=actor_id,
+            confirm_deactivations=confirm_deactivations, resolutions=resolutions, limits=limits,
+        )
 
     async def _roster(self, data: bytes, filename: str, options: ImportOptions) -> ImportOutcome:
-        report = await import_roster(
-            self.db,
+        report = await self.import_roster(
             data,
             filename,
             now=self.clock.now(),

@@ -33,7 +33,7 @@ from bot.domain.retention import Candidate
 from bot.domain.subject import CodeEntry, LedgerEntry, Reference, SentEntry, TicketEntry
 from bot.domain.surveys import Answer, Respondent, SurveyRow
 from bot.domain.tokens import LinkToken
-from bot.domain.year import ArchiveCheck, PersonClass, YearRecord
+from bot.domain.year import ArchiveCheck, PersonClass, RosterPerson, YearRecord
 from bot.reach import Reach, SendRecord
 from bot.unit_of_work import Connection, Transaction
 
@@ -667,6 +667,10 @@ class YearRecords(Protocol):
 
     async def active_people_with_class(self, conn: Connection) -> list[PersonClass]: ...
 
+    async def active_people(self, conn: Connection) -> dict[str, RosterPerson]:
+        """Active people by roster key, read inside an import's transaction."""
+        ...
+
     async def parents_only_of(self, conn: Connection, child_ids: set[int]) -> list[tuple[int, str]]:
         """Active parents without a staff role whose every active child is among `child_ids`."""
         ...
@@ -696,6 +700,12 @@ class YearRecords(Protocol):
         ...
 
     async def deactivate(self, conn: Transaction, person_id: int, now: datetime) -> None: ...
+
+    async def log_import_move(
+        self, conn: Transaction, person_id: int, from_class: str | None, to_class: str | None, now: datetime
+    ) -> None:
+        """A pupil the roster import moved to another class (the class_moves log; their codes follow)."""
+        ...
 
     async def set_plan_year(self, conn: Transaction, year: int) -> None: ...
 

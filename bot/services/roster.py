@@ -19,10 +19,9 @@ from bot.services.people_text import (
     parse_role,
     split_list,
 )
+from bot.services.repos import People, YearRecords
 from bot.services.tabular import Limits, TableError, read_table
 from bot.unit_of_work import UnitOfWork
-from storage.people import PersonRepo
-from storage.year import YearRepo
 
 ALIASES: dict[str, list[str]] = {
     "full_name": ["ФИО", "Ф.И.О.", "Фамилия Имя Отчество", "Name", "Full name"],
@@ -326,6 +325,8 @@ def _plan(
 
 async def import_roster(
     db: UnitOfWork,
+    people_repo: People,
+    year_repo: YearRecords,
     data: bytes,
     filename: str,
     *,
@@ -346,6 +347,9 @@ async def import_roster(
 
     Guards: the importing IT officer and the last IT officer are never deactivated; deactivating any
     staff member or more than a fifth of the active people needs `confirm_deactivations`.
+
+    Every read and write is on the import's own transaction, through the ports it is handed
+    (bot.services.imports.RosterImport holds them).
     """
     records, extras, errors = await asyncio.to_thread(parse_roster_rows, data, filename, limits)
     report = RosterReport(errors=errors)
@@ -353,8 +357,8 @@ async def import_roster(
         return report
     resolutions = resolutions or {}
     async with db.transaction() as conn:
-        current = await PersonRepo.snapshot(conn)
-        people = await YearRepo.active_people(conn)
+        current = await people_repo.snapshot(conn)
+        people = await year_repo.active_people(conn)
         renames, leaving = await asyncio.to_thread(
             _plan, report, records, extras, current, people, resolutions, actor_id
         )
@@ -362,16 +366,16 @@ async def import_roster(
             return report
         # Moves first, in two passes, so that a key one pupil frees can be taken by another.
         for old_key in renames:
-            await YearRepo.rekey_person(conn, people[old_key].id, f"moving:{people[old_key].id}")
+            await year_repo.rekey_person(conn, people[old_key].id, f"moving:{people[old_key].id}")
         for old_key, new_key in renames.items():
-            await YearRepo.rekey_holder(conn, new_key)
-            await YearRepo.rekey_person(conn, people[old_key].id, new_key)
-            await YearRepo.log_import_move(
+            await year_repo.rekey_holder(conn, new_key)
+            await year_repo.rekey_person(conn, people[old_key].id, new_key)
+            await year_repo.log_import_move(
                 conn, people[old_key].id, current[old_key].class_label, _class_of(new_key), now
             )
         if report.added or report.updated or report.moved or leaving or renames:
-            await PersonRepo.apply_roster(conn, records, deactivate_missing=False, now=now)
+            await people_repo.apply_roster(conn, records, deactivate_missing=False, now=now)
             for person in leaving:
-                await YearRepo.deactivate(conn, person.id, now)
+                await year_repo.deactivate(conn, person.id, now)
         report.applied = True
     return report
