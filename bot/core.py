@@ -21,7 +21,7 @@ from bot.paths import CONTENT_DIR
 from bot.services.faq import FaqLibrary
 from bot.services.imports import Importer
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
-from bot.services.repos import Repositories
+from bot.services.repos import Backups, Repositories
 from bot.wiring import Services, build_services
 from storage.access_log import AccessLogRepo
 from storage.accounts import AccountRepo
@@ -38,7 +38,9 @@ from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
 from storage.outbox import OutboxRepo
 from storage.people import PersonRepo
+from storage.pg_backup import PgCopies
 from storage.retention import RetentionRepo
+from storage.snapshot import SqliteCopies
 from storage.sql import SqlDatabase
 from storage.subject import SubjectRepo
 from storage.surveys import SurveyRepo
@@ -113,6 +115,14 @@ class SharedContent:
         return cls(catalog=Catalog.load(), faq_library=FaqLibrary.load(CONTENT_DIR / "faq"))
 
 
+def database_copies(settings: Settings, db: SqlDatabase) -> Backups:
+    """How this school's database is backed up: pg_dump of its schema when DATABASE_URL names
+    PostgreSQL (the backend make_database chose), else SQLite's copy of its file."""
+    if settings.database_url is not None:
+        return PgCopies(settings.database_url.get_secret_value(), settings.database_schema)
+    return SqliteCopies(db.path)
+
+
 def core_parts(
     settings: Settings,
     *,
@@ -147,6 +157,7 @@ def core_parts(
             access_log=AccessLogRepo(db), tickets=help_repo, training=help_repo,
             consent_forms=ConsentFormRepo(), consent_ledger=ConsentRepo(), destructions=DestructionRepo(),
             accounts=AccountRepo(), link_tokens=TokenRepo(), outbox_queue=OutboxRepo(),
+            backups=database_copies(settings, db),
         ),
         buttons=the_buttons,
         faq_library=shared.faq_library if shared is not None else FaqLibrary.load(CONTENT_DIR / "faq"),

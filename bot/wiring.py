@@ -180,7 +180,8 @@ def build_services(
         school=school, year_repo=repos.year,
     )
     backup = BackupService(
-        access_log=access_log, clock=clock, db=db, ops_repo=repos.ops, school=school, settings=settings,
+        access_log=access_log, backups=repos.backups, clock=clock, db=db, ops_repo=repos.ops, school=school,
+        settings=settings,
     )
     broadcast = BroadcastService(
         catalog=catalog, clock=clock, db=db, outbox=outbox, outbox_repo=repos.outbox, people=repos.people,

@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 import aiosqlite
 
+from bot.paths import private_dir as private_dir  # re-exported: callers import it from here
 from bot.unit_of_work import Connection, UnitOfWork
 from storage import chain
 from storage.sql import CURRENT_UPDATE as CURRENT_UPDATE  # re-exported: callers import them from here
@@ -46,20 +47,6 @@ from storage.sql import UpdateMark as UpdateMark
 log = logging.getLogger(__name__)
 
 MIGRATION_NAME = re.compile(r"^(\d{3})_[a-z0-9_]+\.sql$")
-
-
-def private_dir(folder: Path) -> None:
-    """Create `folder` and any missing parents as 0700 (the umask cannot widen them): the data and
-    backup folders hold phone numbers and consent records (#24 item 9). A folder that exists is
-    left as its owner set it (it may be shared, e.g. /var/lib)."""
-    missing: list[Path] = []
-    current = folder
-    while not current.exists() and current != current.parent:
-        missing.append(current)
-        current = current.parent
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for created in missing:
-        os.chmod(created, 0o700)
 
 
 class QuietStatementLog(logging.Filter):

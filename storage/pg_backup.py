@@ -24,17 +24,17 @@ import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from bot.config import startup_text
+from bot.domain.ops import DUMP_SUFFIX as DUMP_SUFFIX  # re-exported: callers import it from here
 from storage.pg import APPLICATION_NAME, pg_migrations
 from storage.snapshot import REQUIRED_TABLES, CarrySet, ReceiptInfo, private_file
 
 # A dump and a restore of a school's schema are bounded: a hung server must not hang the nightly sweep.
 TOOL_TIMEOUT = 30 * 60
-DUMP_SUFFIX = ".pgdump"
 # What a dump's table of contents says about a table: "217; 1259 16388 TABLE school_a persons owner".
 _TOC_TABLE = re.compile(r"^\d+; \d+ \d+ TABLE (?!DATA )(\S+) (\S+) ")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -372,3 +372,24 @@ def put_back(target: PgTarget, schema: str, aside: str | None) -> None:
         sql += f" ALTER SCHEMA {aside} RENAME TO {schema};"
     with contextlib.suppress(PgToolError):
         psql(target, sql, what="psql: возврат прежней схемы")
+
+
+@dataclass(frozen=True)
+class PgCopies:
+    """The Backups port (bot/services/repos.py) on PostgreSQL: pg_dump of the school's schema, checked
+    (`dump_sync`); the password goes to the tool in its environment, never on its command line."""
+
+    database_url: str = field(repr=False)
+    schema: str
+    suffix: str = DUMP_SUFFIX
+
+    def can_copy(self) -> bool:
+        return True
+
+    def copy_sync(self, target: Path) -> tuple[int, str | None]:
+        """(size, failure or None); a DATABASE_URL the tools cannot use is a failure, not an error."""
+        try:
+            where = PgTarget.from_url(self.database_url)
+        except PgToolError as exc:
+            return 0, str(exc)
+        return dump_sync(where, self.schema, target)

@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import startup_text
-from storage.db import migrations, private_dir
+from bot.domain.ops import SQLITE_SUFFIX
+from bot.paths import private_file as private_file
+from storage.db import migrations
 
 # A file without these is not a schoolbot database, whatever its name.
 REQUIRED_TABLES = frozenset({"persons", "person_roles", "guardians", "outbox", "fsm", "processed_updates"})
@@ -47,12 +49,6 @@ def verify_file(path: Path) -> str | None:
     if version > newest:
         return startup_text("file_newer", path=path, version=version, newest=newest)
     return None
-
-
-def private_file(path: Path) -> None:
-    private_dir(path.parent)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
-    os.chmod(path, 0o600)
 
 
 def backup_sync(source: Path, target: Path) -> tuple[int, str | None]:
@@ -160,3 +156,21 @@ def carry_set(path: Path, receipt_ids: Sequence[str]) -> CarrySet:
         return out
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class SqliteCopies:
+    """The Backups port (bot/services/repos.py) on SQLite: the database file copied by SQLite's
+    online backup and checked (`backup_sync`). An in-memory database (tests, benchmarks) has nothing
+    to copy."""
+
+    path: Path | None
+    suffix: str = SQLITE_SUFFIX
+
+    def can_copy(self) -> bool:
+        return self.path is not None and str(self.path) != ":memory:"
+
+    def copy_sync(self, target: Path) -> tuple[int, str | None]:
+        if self.path is None or str(self.path) == ":memory:":
+            raise ValueError("an in-memory database cannot be backed up")
+        return backup_sync(self.path, target)

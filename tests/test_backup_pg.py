@@ -133,8 +133,9 @@ async def test_a_failed_dump_names_why_without_the_password_and_leaves_no_file(
     settings = pg_harness.app.settings
     # A database that does not exist: pg_dump fails on connecting.
     url = settings.database_url.get_secret_value()  # type: ignore[union-attr]
-    broken = settings.model_copy(update={"database_url": type(settings.database_url)(url.replace("/t_", "/no_such_"))})
-    monkeypatch.setattr(pg_harness.app.services.backup, "settings", broken)
+    # The service copies through its Backups port (bot/core.py database_copies): one on the broken URL.
+    broken = pg_backup.PgCopies(url.replace("/t_", "/no_such_"), settings.database_schema)
+    monkeypatch.setattr(pg_harness.app.services.backup, "backups", broken)
     result = await pg_harness.app.services.backup.take_backup()
     assert not result.ok and result.detail is not None
     assert "pg_dump" in result.detail and PASSWORD not in result.detail

@@ -467,7 +467,6 @@ def test_services_read_through_the_repository_protocols() -> None:
 # stale entry, so the list only shrinks). "records" are plain dataclasses still defined in storage
 # (they move to a storage-free module); "statics" are a repository's writes called by class name.
 STORAGE_IMPORTS_LEFT: dict[str, str] = {
-    "backup.py": "storage.snapshot's file copy and storage.pg_backup behind no Backups port yet (wt-ops edits it)",
     "restore.py": "the restore itself (backend, lock, snapshot, pg_backup) behind no port yet (wt-ops edits it)",
 }
 # Repositories whose transaction-side methods services still call by class name

@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# A database copy's file suffix: SQLite's own file format, or pg_dump's custom format (#27 item 5).
+SQLITE_SUFFIX = ".sqlite3"
+DUMP_SUFFIX = ".pgdump"
+
 
 @dataclass(frozen=True)
 class JournalBackup:

@@ -32,21 +32,21 @@ from zoneinfo import ZoneInfo
 
 import pyzipper
 
+from bot.domain.ops import DUMP_SUFFIX, SQLITE_SUFFIX, DbBackup
+from bot.paths import private_file
 from bot.services.access_log import AccessKind, AccessLog
-from bot.services.repos import OpsRecords
-from storage import ops, pg_backup
-from storage.snapshot import backup_sync, private_file
+from bot.services.repos import Backups, OpsRecords
 
 if TYPE_CHECKING:
     from bot.clock import Clock
     from bot.config import SchoolConfig, Settings
-    from storage.sql import SqlDatabase
+    from bot.unit_of_work import UnitOfWork
 
 log = logging.getLogger(__name__)
 
 PREFIX = "schoolbot-"
-SUFFIX = ".sqlite3"
-PG_SUFFIX = pg_backup.DUMP_SUFFIX
+SUFFIX = SQLITE_SUFFIX
+PG_SUFFIX = DUMP_SUFFIX
 # `district-…`: the district registry's copies (bot/district/registry_backup.py), in a folder of their own.
 _NAME = re.compile(r"^(?:schoolbot|district)-(\d{8}T\d{6}Z)\.(?:sqlite3|pgdump)(\.zip)?$")
 # With BACKUP_PASSPHRASE set, each nightly copy is kept as `<name>.zip`: the same AES-256 ZIP as the
@@ -100,7 +100,7 @@ class BackupStatus:
     latest: Path | None
     latest_at: datetime | None
     latest_size: int
-    last_run: ops.DbBackup | None        # the newest attempt, failed or not
+    last_run: DbBackup | None        # the newest attempt, failed or not
     passphrase: str | None               # None: off-site copies through the bot are off
 
 
@@ -241,10 +241,10 @@ class BackupService:
     """Backups of the bot's own database (verified, rotated, optionally encrypted off-site)."""
 
     access_log: AccessLog
+    # The live database's copy (#27 item 5): SQLite's file, or pg_dump of the schema settings name.
+    backups: Backups
     clock: Clock
-    # The database itself, not the unit of work: a SQLite backup copies its file (PostgreSQL's is
-    # pg_dump of the schema settings name, #27 item 5).
-    db: SqlDatabase
+    db: UnitOfWork
     ops_repo: OpsRecords
     school: SchoolConfig
     settings: Settings
@@ -253,31 +253,14 @@ class BackupService:
     # --- taking a backup -------------------------------------------------------------------------
     def can_back_up(self) -> bool:
         """False for an in-memory database (tests, benchmarks): there is nothing to copy."""
-        return self.settings.database_url is not None or (
-            self.db.path is not None and str(self.db.path) != ":memory:"
-        )
+        return self.backups.can_copy()
 
     async def _copy(self, now: datetime) -> tuple[Path, int, str | None]:
         """The live database copied into settings.backup_dir and checked: (file, size, failure)."""
-        folder = Path(self.settings.backup_dir)
-        url = self.settings.database_url
-        if url is not None:
-            # PostgreSQL: pg_dump of this school's schema; the password goes to the tool in its
-            # environment, never on its command line (storage/pg_backup.py).
-            target = folder / backup_name(now, PG_SUFFIX)
-            try:
-                where = pg_backup.PgTarget.from_url(url.get_secret_value())
-            except pg_backup.PgToolError as exc:
-                return target, 0, str(exc)
-            size, failure = await asyncio.to_thread(
-                pg_backup.dump_sync, where, self.settings.database_schema, target
-            )
-            return target, size, failure
-        source = self.db.path
-        if source is None or str(source) == ":memory:":
+        if not self.backups.can_copy():
             raise BackupError("an in-memory database cannot be backed up")
-        target = folder / backup_name(now)
-        size, failure = await asyncio.to_thread(backup_sync, source, target)
+        target = Path(self.settings.backup_dir) / backup_name(now, self.backups.suffix)
+        size, failure = await asyncio.to_thread(self.backups.copy_sync, target)
         return target, size, failure
 
     async def take_backup(self, *, rotate_after: bool = True) -> BackupResult:

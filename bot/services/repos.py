@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from bot.channels import Channel, DataClass
@@ -1031,6 +1032,25 @@ class OutboxQueue(Protocol):
         ...
 
 
+class Backups(Protocol):
+    """The live database copied into a file and checked (#27 item 5), as the backup service takes
+    it: SQLite's online backup of its file (storage.snapshot.SqliteCopies) or pg_dump of the school's
+    schema (storage.pg_backup.PgCopies). `copy_sync` blocks: the service runs it in a thread."""
+
+    @property
+    def suffix(self) -> str:
+        """The copy's file suffix (bot.domain.ops SQLITE_SUFFIX or DUMP_SUFFIX)."""
+        ...
+
+    def can_copy(self) -> bool:
+        """False for an in-memory database (tests, benchmarks): there is nothing to copy."""
+        ...
+
+    def copy_sync(self, target: Path) -> tuple[int, str | None]:
+        """Copy into `target` (replaced only once the copy checks out): (size, failure or None)."""
+        ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Repositories:
     """Every repository port services are built from, as bot/core.py fills it for the backend it chose
@@ -1058,4 +1078,5 @@ class Repositories:
     destructions: Destructions
     accounts: MessengerAccounts
     link_tokens: LinkTokens
+    backups: Backups
     outbox_queue: OutboxQueue
