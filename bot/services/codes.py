@@ -4,7 +4,7 @@ Import and match codes to roster people, deliver each code as a QR card to its o
 pupil's code to the pupil's parents) once the gate allows it, track activation, nudge, print sheets
 for families without Telegram, revoke and reissue, and count the funnel.
 
-Whether a code may leave at all is the consent gate (`bot.services.consent.code_clearances`), asked
+Whether a code may leave at all is the consent gate (`ConsentGate.code_clearances`, bot/services/consent_gate.py), asked
 by every path here: delivery, showing codes again, nudges, the card renderer at send time, print
 sheets (bot and CLI) and the counts of withheld codes. Who may receive it is one rule
 (`recipients`), used for delivery, for showing codes again on request and for checking every
