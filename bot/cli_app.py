@@ -30,9 +30,10 @@ CREATE_APP = "bot.app:create_app"
 
 async def _with_app(args: argparse.Namespace) -> int:
     settings = load_settings()
-    if getattr(args, "dry_run", False) and not settings.database_path.exists():
+    if getattr(args, "dry_run", False) and settings.database_url is None and not settings.database_path.exists():
         # A dry run writes nothing, not even an empty database file: preview against an empty
-        # database in memory (everything in the file shows as added).
+        # database in memory (everything in the file shows as added). On PostgreSQL the database is
+        # the server's, whatever DATABASE_PATH names, and the dry run previews against it.
         settings = settings.model_copy(update={"database_path": Path(":memory:")})
     # Commands that rewrite the database wholesale own it for their lifetime (see storage/lock.py).
     # A dry run writes nothing, so it may read beside a running bot (WAL lets it): "check first"

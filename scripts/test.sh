@@ -37,3 +37,9 @@ fi
 .venv-test/bin/ruff check .
 .venv-test/bin/mypy
 .venv-test/bin/pytest -q -p no:cacheprovider -n 4 --dist loadgroup
+# The same suite on a district's set-up (#27): every database a test opens is a fresh PostgreSQL
+# database, and every bot built from settings keeps its conversations and send budget in Redis
+# (tests/conftest.py; tests/servers.py and tests/redis_server.py start both servers in temporary
+# folders and stop them after). Modules that reach no database, or that start their own PostgreSQL
+# and Redis, ran the same code above and are left out here (tests/db_use.py, checked by the first pass).
+SCHOOLBOT_TEST_BACKEND=postgres .venv-test/bin/pytest -q -p no:cacheprovider -n 4 --dist loadgroup

@@ -17,8 +17,14 @@ ways to a database are watched, and a test that takes one fails with the module'
 - a child process running Python (`schoolbot run`, the CLI): whatever it opens is out of sight, so
   starting one counts as opening a database.
 
+`OWN_SERVERS_MODULES` names the other kind the second pass may leave out: modules that start their own
+PostgreSQL and Redis and name them to everything they run (the ten-school, three-worker end-to-end
+test), so they test PostgreSQL and Redis on both passes alike. Their check on the first pass: no SQLite
+connection, and no Python child process without a DATABASE_URL of the test's own.
+
 `SCHOOLBOT_RECORD_DB_USE=FILE` watches every module instead and appends each module's name and
-verdict ("db" or "free") to FILE: how the list was made, and how to find a module to add to it.
+verdict ("db" or "free") to FILE, one line per test process: a module is free when no line says "db".
+That is how the list was made, and how to find a module to add to it.
 """
 
 from __future__ import annotations
@@ -37,7 +43,15 @@ import pytest
 
 # Made with SCHOOLBOT_RECORD_DB_USE on the full suite; a name here that reaches a database fails its
 # test on the SQLite pass, and a name that is no module fails the collection.
-DB_FREE_MODULES: frozenset[str] = frozenset()
+DB_FREE_MODULES: frozenset[str] = frozenset({
+    "test_catalog_grammar", "test_deadlines", "test_declared_paths", "test_fakeapi_limits", "test_fakeapi_messages",
+    "test_fakeapi_strict", "test_faq_search", "test_i18n", "test_layering", "test_max_channels",
+    "test_max_resilience", "test_max_schema", "test_max_session", "test_max_tls", "test_plan", "test_portable_sql",
+    "test_print_sheets", "test_qr_card", "test_redis_rate", "test_settings",
+})
+# Start their own PostgreSQL and Redis for everything they run (checked as the module's text says).
+OWN_SERVERS_MODULES: frozenset[str] = frozenset({"test_district_workers"})
+LEFT_OUT = DB_FREE_MODULES | OWN_SERVERS_MODULES
 
 RECORD_ENV = "SCHOOLBOT_RECORD_DB_USE"
 
@@ -49,11 +63,13 @@ class _Watch:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.module: str | None = None
+        self.own_servers = False
         self.reached: list[str] = []
 
-    def touch(self, what: str) -> None:
+    def touch(self, what: str, *, its_own: bool = False) -> None:
+        """`its_own`: a PostgreSQL connection, or a child told DATABASE_URL: allowed in OWN_SERVERS_MODULES."""
         with self.lock:
-            if self.module is not None and len(self.reached) < 5:
+            if self.module is not None and not (its_own and self.own_servers) and len(self.reached) < 5:
                 self.reached.append(what)
 
 
@@ -83,11 +99,11 @@ def _install() -> None:
     async_connect = psycopg.AsyncConnection.connect.__func__  # type: ignore[attr-defined]
 
     def watched_sync(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        WATCH.touch("psycopg.connect")
+        WATCH.touch("psycopg.connect", its_own=True)
         return sync_connect(cls, *args, **kwargs)
 
     async def watched_async(cls: Any, *args: Any, **kwargs: Any) -> Any:
-        WATCH.touch("psycopg.AsyncConnection.connect")
+        WATCH.touch("psycopg.AsyncConnection.connect", its_own=True)
         return await async_connect(cls, *args, **kwargs)
 
     psycopg.Connection.connect = classmethod(watched_sync)  # type: ignore[assignment,method-assign]
@@ -97,7 +113,8 @@ def _install() -> None:
 
     def watched_popen(self: Any, args: Any, *rest: Any, **kwargs: Any) -> None:
         if _is_python(args):
-            WATCH.touch(f"a Python child process {args!r}"[:200])
+            env = kwargs.get("env")
+            WATCH.touch(f"a Python child process {args!r}"[:200], its_own=bool(env and env.get("DATABASE_URL")))
         popen_init(self, args, *rest, **kwargs)
 
     subprocess.Popen.__init__ = watched_popen  # type: ignore[method-assign]
@@ -116,18 +133,18 @@ class DbUsePlugin:
 
     def _watched(self, item: pytest.Item) -> str | None:
         stem = item.path.stem
-        return stem if self.record or stem in DB_FREE_MODULES else None
+        return stem if self.record or stem in LEFT_OUT else None
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         folder = Path(__file__).parent
-        stale = sorted(name for name in DB_FREE_MODULES if not (folder / f"{name}.py").exists())
+        stale = sorted(name for name in LEFT_OUT if not (folder / f"{name}.py").exists())
         if stale:
             raise pytest.UsageError(f"tests/db_use.py DB_FREE_MODULES names no test module: {', '.join(stale)}")
         if self.backend != "postgres":
             return
-        kept = [item for item in items if item.path.stem not in DB_FREE_MODULES]
-        dropped = [item for item in items if item.path.stem in DB_FREE_MODULES]
+        kept = [item for item in items if item.path.stem not in LEFT_OUT]
+        dropped = [item for item in items if item.path.stem in LEFT_OUT]
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
@@ -135,7 +152,8 @@ class DbUsePlugin:
 
     def pytest_report_header(self) -> str | None:
         if self.backend == "postgres":
-            return (f"PostgreSQL + Redis pass: {len(DB_FREE_MODULES)} modules that reach no database are left out "
+            return (f"PostgreSQL + Redis pass: {len(DB_FREE_MODULES)} modules that reach no database and "
+                    f"{len(OWN_SERVERS_MODULES)} that start their own PostgreSQL and Redis are left out "
                     "(tests/db_use.py, checked on the SQLite pass)")
         return None
 
@@ -146,6 +164,7 @@ class DbUsePlugin:
         module = self._watched(item)
         with WATCH.lock:
             WATCH.module, WATCH.reached = module, []
+            WATCH.own_servers = module in OWN_SERVERS_MODULES and not self.record
         try:
             return (yield)
         finally:
@@ -167,9 +186,10 @@ class DbUsePlugin:
             return report
         if reached and report.passed:
             report.outcome = "failed"
+            listed = "OWN_SERVERS_MODULES" if module in OWN_SERVERS_MODULES else "DB_FREE_MODULES"
             report.longrepr = (
-                f"{item.path.name} is in DB_FREE_MODULES (tests/db_use.py), so the PostgreSQL pass leaves it "
-                f"out, but this test reached a database: {'; '.join(reached)}. Take the module off the list."
+                f"{item.path.name} is in {listed} (tests/db_use.py), so the PostgreSQL pass leaves it out, but "
+                f"this test reached a database the pass would change: {'; '.join(reached)}. Take it off the list."
             )
         return report
 

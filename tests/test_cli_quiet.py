@@ -19,6 +19,7 @@ from bot import cli
 from bot.config import EXAMPLE_SCHOOL_CONFIG
 from bot.i18n import Catalog
 from tests.harness import roster_csv
+from tests.servers import backend_under_test
 
 # One line per command (all of them: a new command must be added here or to SKIPPED).
 CASES: dict[str, list[str]] = {
@@ -127,7 +128,8 @@ def test_every_command_is_quiet_and_russian(tmp_path: Path) -> None:
     assert "«нет» — это не класс" in said("print-bad")
     assert "BOT_TOKEN" in said("run") and "@BotFather" in said("run") and len(said("run").strip().splitlines()) == 1
     assert (tmp_path / "consents.pdf").exists()
-    assert re.search(r"Копия базы бота записана и проверена: .*schoolbot-.*\.sqlite3 \(\d+ КБ\)\.", said("backup"))
+    dump = "pgdump" if backend_under_test() == "postgres" else "sqlite3"  # pg_dump's format on PostgreSQL
+    assert re.search(rf"Копия базы бота записана и проверена: .*schoolbot-.*\.{dump} \(\d+ КБ\)\.", said("backup"))
     assert re.search(r"Файл записан: report\.xlsx \(\d+ КБ\)\.", said("export-report"))
     assert "bytes" not in said("backup") + said("export-report")
     # Every line a command prints is Russian: no English word outside names of files, commands and formats.

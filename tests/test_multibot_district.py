@@ -116,6 +116,7 @@ async def test_a_district_is_not_served_by_polling(tmp_path: Path, monkeypatch: 
     assert "WEBHOOK_URL" in str(caught.value) and "одной школы" in str(caught.value)
 
 
+@pytest.mark.sqlite_only(reason="the lock on a SQLite district's folder (a PostgreSQL district runs several workers)")
 async def test_a_second_process_on_a_sqlite_district_stops_at_the_lock(tmp_path: Path) -> None:
     """On SQLite a school's store is one process's: a `schoolbot run` while another holds a school's
     store stops with the lock's message before anything is served."""

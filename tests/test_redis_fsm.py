@@ -23,6 +23,15 @@ from tests.harness import PARENT_ONE, free_port, handler_harness, make_settings,
 from tests.help_helpers import linked_school, texts
 from tests.mocked_bot import BOT_ID, MockedBot, RecordingSession
 
+
+@pytest.fixture(autouse=True)
+def _redis_as_each_test_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests name REDIS_URL and REDIS_PREFIX themselves and check the defaults; the PostgreSQL +
+    # Redis pass's own (tests/conftest.py) would stand in for those defaults.
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_PREFIX", raising=False)
+
+
 QUESTION = "Когда придут коды для дневника?"
 
 

@@ -24,6 +24,15 @@ from bot.tg.redis_rate import RedisBudget, budget_key, redis_budget, token_diges
 from tests.harness import free_port, make_settings
 from tests.test_limiter import granted_by_time, lagging_bot
 
+
+@pytest.fixture(autouse=True)
+def _redis_as_each_test_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests name REDIS_URL and REDIS_PREFIX themselves and check the defaults; the PostgreSQL +
+    # Redis pass's own (tests/conftest.py) would stand in for those defaults.
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_PREFIX", raising=False)
+
+
 TOKEN = "123456:TEST-TOKEN"
 OTHER_TOKEN = "654321:OTHER-TOKEN"
 
