@@ -105,6 +105,16 @@ class App(Core):
     webhook_stop: asyncio.Event | None = None
     # This worker's claims of the minute's sweeps (storage/sweep_runs.py), made at the first tick.
     sweep_runs: SweepRunRepo | None = None
+    # Where conversations in progress are kept (`fsm_storage`), made once for the dispatchers built on
+    # this App and closed with it: with REDIS_URL it holds a lease of the process's Redis client, which
+    # the last user's close releases (bot/tg/redis_clients.py).
+    conversations: BaseStorage | None = None
+
+    async def close(self) -> None:
+        storage, self.conversations = self.conversations, None
+        if storage is not None:
+            await storage.close()
+        await super().close()
 
     def dispatcher_data(self) -> dict[str, object]:
         """What handlers, filters and middlewares may ask for by name: the shared pieces, the
@@ -407,8 +417,10 @@ def attach_bots(app: App, bot: Bot, max_bot: Bot | None) -> list[Channel]:
 
 def fsm_storage(app: App) -> BaseStorage:
     """Where the school's conversations in progress are kept (bot/tg/fsm.py: Redis with REDIS_URL,
-    else the school's database)."""
-    return conversation_storage(app.settings, app.db)
+    else the school's database): the App's one, closed when the App closes."""
+    if app.conversations is None:
+        app.conversations = conversation_storage(app.settings, app.db)
+    return app.conversations
 
 
 async def serve(app: App, bot: Bot, *, handle_signals: bool = True, max_bot: Bot | None = None) -> None:

@@ -23,6 +23,15 @@ from bot.tg.redis_rate import RedisBudget, token_digest
 from tests.harness import free_port, make_settings
 from tests.multibot_helpers import SchoolSetup, running_district
 
+
+@pytest.fixture(autouse=True)
+def _redis_as_each_test_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # These tests name REDIS_URL and REDIS_PREFIX themselves and check the defaults; the PostgreSQL +
+    # Redis pass's own (tests/conftest.py) would stand in for those defaults.
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    monkeypatch.delenv("REDIS_PREFIX", raising=False)
+
+
 ASK = "Чтобы бот узнал вас"
 # The pool's bound in these tests: fewer sockets than schools, so a pool per school cannot hide in it.
 BOUND = 3
