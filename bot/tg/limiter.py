@@ -258,7 +258,8 @@ class SendLimiter:
         self._stamp = max(self._stamp, self._paused_until)
         if self._shared_usable(self._now()):
             assert self.shared is not None
-            self._publish(self.shared.pause(seconds))
+            shared = self.shared
+            self._publish(lambda: shared.pause(seconds))
         self.wake()
 
     def sent(self, chat_id: int | str) -> None:
@@ -274,23 +275,25 @@ class SendLimiter:
         self._chat_next[chat_id] = max(self._chat_next.get(chat_id, 0.0), now + self.chat_interval)
         if self._shared_usable(now):
             assert self.shared is not None
-            self._publish(self.shared.sent(chat_id, chat_interval=self.chat_interval))
+            shared, interval = self.shared, self.chat_interval
+            self._publish(lambda: shared.sent(chat_id, chat_interval=interval))
         self.wake()
 
-    def _publish(self, request: Coroutine[Any, Any, None]) -> None:
-        """Tell the shared budget something (a 429's pause, a send's end) without holding the caller."""
+    def _publish(self, request: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Tell the shared budget something (a 429's pause, a send's end) without holding the caller.
+        `request` makes the call's coroutine only when its task runs: a task cancelled before it starts
+        (the limiter closing) leaves no coroutine that was never awaited."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # outside a loop (a unit test moving time by hand): nothing to tell it with
-            request.close()
             return
         task = loop.create_task(self._publish_one(request))
         self._pausing.add(task)
         task.add_done_callback(self._pausing.discard)
 
-    async def _publish_one(self, request: Coroutine[Any, Any, None]) -> None:
+    async def _publish_one(self, request: Callable[[], Coroutine[Any, Any, None]]) -> None:
         try:
-            await request
+            await request()
         except SharedBudgetUnavailable:
             self._shared_failed()
         except Exception:
@@ -420,7 +423,8 @@ class SendLimiter:
                 waiter.future.set_result(None)
             elif waiter.holds and waiter.chat_id is not None:
                 # The caller cancelled meanwhile: its slot is unused, and the chat's hold is let go.
-                self._publish(self.shared.sent(waiter.chat_id, chat_interval=self.chat_interval))
+                shared, chat, interval = self.shared, waiter.chat_id, self.chat_interval
+                self._publish(lambda: shared.sent(chat, chat_interval=interval))
         elif verdict is not None:
             self._held_until = max(self._held_until, now + verdict.wait)
             self._bulk_held_until = max(self._bulk_held_until, now + verdict.bulk_wait)
