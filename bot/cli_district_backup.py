@@ -3,7 +3,7 @@
 its own settings); these are the same backup and restore as one school's `schoolbot backup` and
 `schoolbot restore`, run on a school's own settings (bot/district/schools.py `school_settings`: its
 store, its backups folder): on PostgreSQL pg_dump of the school's schema and a restore beside it with
-the receipts guard (bot/services/restore.py), on SQLite the school's file.
+the receipts guard (bot/services/restore.py, bot/cli_restore.py), on SQLite the school's file.
 
 - `backup [--school KEY ... | --registry-only]`: every school (or those named, or none), one line each,
   then the district's registry (bot/district/registry_backup.py); exit 1 if any failed.
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.cli import cli_lang
+from bot.cli_restore import restore_command
 from bot.clock import SystemClock
 from bot.config import load_settings
 from bot.core import SharedContent
@@ -28,7 +29,6 @@ from bot.i18n import Catalog, Translator
 from bot.services.backup import BackupError
 from bot.services.district import DistrictError, DistrictRegistry, School
 from bot.services.exports import file_size
-from bot.services.restore import restore_command
 
 
 async def _schools(args: argparse.Namespace, wanted: list[str], t: Translator) -> list[School]:

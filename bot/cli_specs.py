@@ -142,7 +142,7 @@ def restore(sub: SubParsers, export: SubParsers) -> None:
         "--force", action="store_true",
         help="restore even though consent receipts would be lost; lists them and keeps the previous database",
     )
-    p.set_defaults(entry="bot.services.restore:cmd_restore")
+    p.set_defaults(entry="bot.cli_restore:cmd_restore")
 
 
 # --- send_log, access_log, my_data, retention ---------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, cast
 
 from bot import capabilities
@@ -22,6 +23,7 @@ from bot.services.faq import FaqLibrary
 from bot.services.imports import Importer
 from bot.services.ports import Buttons, ConsentGivenListener, PersonLinkedListener
 from bot.services.repos import Backups, Repositories
+from bot.services.restore import RestoreService
 from bot.wiring import Services, build_services
 from storage.access_log import AccessLogRepo
 from storage.accounts import AccountRepo
@@ -38,9 +40,9 @@ from storage.messengers import MessengerRepo
 from storage.ops import OpsRepo
 from storage.outbox import OutboxRepo
 from storage.people import PersonRepo
-from storage.pg_backup import PgCopies
+from storage.pg_backup import PgCopies, PgRestorer
 from storage.retention import RetentionRepo
-from storage.snapshot import SqliteCopies
+from storage.snapshot import SqliteCopies, SqliteRestorer
 from storage.sql import SqlDatabase
 from storage.subject import SubjectRepo
 from storage.surveys import SurveyRepo
@@ -121,6 +123,29 @@ def database_copies(settings: Settings, db: SqlDatabase) -> Backups:
     if settings.database_url is not None:
         return PgCopies(settings.database_url.get_secret_value(), settings.database_schema)
     return SqliteCopies(db.path)
+
+
+def database_restore(settings: Settings) -> RestoreService:
+    """How `schoolbot restore` puts a backup in place of this school's database (the bot stopped):
+    pg_restore of the dump into its schema when DATABASE_URL names PostgreSQL (the backend
+    make_database chooses), else the SQLite file swapped. A DATABASE_URL the tools cannot use raises
+    storage.pg_backup.PgToolError."""
+    if settings.database_url is not None:
+        return _restore_service(PgRestorer(
+            settings.database_url.get_secret_value(), settings.database_schema, Path(settings.backup_dir)
+        ))
+    return file_restore(Path(settings.database_path))
+
+
+def file_restore(path: Path) -> RestoreService:
+    """A restore of the SQLite database file at `path`."""
+    return _restore_service(SqliteRestorer(path))
+
+
+def _restore_service(restorer: SqliteRestorer | PgRestorer) -> RestoreService:
+    # The carry-over and the access-log row are written in the restored database (the restorer's
+    # store): the ledger's and the access log's repositories, as the services get them.
+    return RestoreService(restorer=restorer, ledger=ConsentRepo(), access_log=AccessLogRepo(restorer.store))
 
 
 def core_parts(

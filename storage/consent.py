@@ -13,10 +13,11 @@ from bot.domain.ledger import Channel as Channel
 from bot.domain.ledger import LedgerRow as LedgerRow
 from bot.domain.ledger import NewDecision as NewDecision
 from bot.domain.ledger import Version as Version
+from bot.domain.ops import CarryOverError as CarryOverError  # re-exported: the restore's error
+from bot.domain.ops import CarrySet
 from bot.unit_of_work import Connection, Transaction
 from storage import chain, dialect
 from storage.db import INTEGRITY_ERRORS, StorageError, fetchall_in, fetchone_in, raw
-from storage.snapshot import CarrySet
 from storage.sql import Row, SqlConn
 from storage.timefmt import from_db, to_db
 
@@ -68,16 +69,6 @@ async def _append(conn: SqlConn, values: tuple[object, ...]) -> bool:
 
 
 # --- carrying receipts over into a restored database ------------------------------------------
-
-
-class CarryOverError(Exception):
-    """A receipt cannot be re-appended: `what` is "version" or "person" or "duplicate"."""
-
-    def __init__(self, what: str, key: object, name: str = "") -> None:
-        super().__init__(f"cannot carry over: {what} {key} {name}".strip())
-        self.what = what
-        self.key = key
-        self.name = name
 
 
 async def _insert_raw(conn: SqlConn, table: str, row: dict[str, object]) -> None:

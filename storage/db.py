@@ -72,10 +72,6 @@ def _disk_full(exc: BaseException) -> bool:
     return code == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
 
 
-# The driver's own errors, for the callers above storage/ that must tell "this database file cannot
-# be read" from a bug without naming the driver (the restore guard reading a backup's ledger).
-DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error,)
-
 # A constraint refused the statement, on either backend: `except INTEGRITY_ERRORS:`.
 INTEGRITY_ERRORS: tuple[type[Exception], ...] = (sqlite3.IntegrityError, IntegrityError)
 

@@ -25,13 +25,16 @@ import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from bot.config import startup_text
+from bot.domain.ops import COPY_STAMP, BackupError
 from bot.domain.ops import DUMP_SUFFIX as DUMP_SUFFIX  # re-exported: callers import it from here
-from storage.pg import APPLICATION_NAME, pg_migrations
+from storage.pg import APPLICATION_NAME, PgDatabase, pg_migrations
 from storage.snapshot import REQUIRED_TABLES, CarrySet, ReceiptInfo, private_file
+from storage.sql import SqlDatabase
 
 # A dump and a restore of a school's schema are bounded: a hung server must not hang the nightly sweep.
 TOOL_TIMEOUT = 30 * 60
@@ -393,3 +396,65 @@ class PgCopies:
         except PgToolError as exc:
             return 0, str(exc)
         return dump_sync(where, self.schema, target)
+
+
+def aside_schema(schema: str, now: datetime) -> str:
+    """Where a restore keeps the schema it replaces: `<schema>_prev_<time>` (within PostgreSQL's 63)."""
+    return f"{schema[:40]}_prev_{now.astimezone(UTC).strftime(COPY_STAMP).lower()}"
+
+
+class PgRestorer:
+    """The Restorer port (bot/services/repos.py) on PostgreSQL: the dump replaces the school's schema,
+    the previous schema kept in the same database as `<schema>_prev_<time>`; an encrypted copy is
+    decrypted into the backups folder. The workers must be stopped (their sessions are counted
+    first). A DATABASE_URL the tools cannot use raises PgToolError here, as the restore always did."""
+
+    def __init__(self, database_url: str, schema: str, backup_dir: Path) -> None:
+        self.target = PgTarget.from_url(database_url)
+        self.schema = schema
+        self.backup_dir = backup_dir
+        self._store = PgDatabase(database_url, schema=schema)
+
+    def __repr__(self) -> str:
+        return f"PgRestorer({self._store!r})"
+
+    @property
+    def store(self) -> SqlDatabase:
+        return self._store
+
+    def scratch(self, now: datetime) -> Path:
+        return self.backup_dir / f".restore-{now.astimezone(UTC).strftime(COPY_STAMP)}{DUMP_SUFFIX}"
+
+    def missing_sync(self, source: Path) -> tuple[list[ReceiptInfo], str | None]:
+        try:
+            return self._missing(source), None
+        except PgToolError as exc:
+            raise BackupError(str(exc)) from None
+
+    def _missing(self, source: Path) -> list[ReceiptInfo]:
+        sessions = bot_sessions(self.target)
+        if sessions:
+            # The workers would go on writing into the schema being replaced (and into the restored
+            # one under the same name): they must be stopped, as `run` holds off a SQLite restore.
+            raise BackupError(startup_text("pg_restore_busy", count=sessions))
+        reason = verify_dump(source, self.schema)
+        if reason is not None:
+            raise BackupError(reason)
+        try:
+            in_backup = {r.receipt_id for r in dump_receipts(source, self.schema)}
+        except PgToolError as exc:
+            raise BackupError(startup_text("file_ledger_unreadable", path=source, detail=exc)) from None
+        live = live_receipts(self.target, self.schema)
+        return [r for r in live if r.receipt_id not in in_backup]
+
+    def replace_sync(self, source: Path, now: datetime) -> str | None:
+        try:
+            return restore_schema_sync(self.target, self.schema, source, aside_schema(self.schema, now))
+        except PgToolError as exc:
+            raise BackupError(str(exc)) from None
+
+    def put_back_sync(self, aside: Path | str | None) -> None:
+        put_back(self.target, self.schema, None if aside is None else str(aside))
+
+    def carry_set_sync(self, aside: Path | str, receipt_ids: Sequence[str]) -> CarrySet:
+        return carry_set(self.target, str(aside), receipt_ids)

@@ -1,18 +1,25 @@
-"""SQLite file mechanics for backups: a consistent online copy and the check that a file is a
-healthy schoolbot database. Blocking: callers run these in a thread."""
+"""SQLite file mechanics for backups: a consistent online copy, the check that a file is a healthy
+schoolbot database, and a restore that swaps the file (the Backups and Restorer ports of
+bot/services/repos.py on SQLite). Blocking: callers run these in a thread."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import startup_text
-from bot.domain.ops import SQLITE_SUFFIX
+from bot.domain.ops import COPY_STAMP, SQLITE_SUFFIX, BackupError
+from bot.domain.ops import CarrySet as CarrySet  # re-exported: callers import them from here
+from bot.domain.ops import ReceiptInfo as ReceiptInfo
 from bot.paths import private_file as private_file
-from storage.db import migrations
+from storage.db import Database, migrations
+from storage.sql import SqlDatabase
 
 # A file without these is not a schoolbot database, whatever its name.
 REQUIRED_TABLES = frozenset({"persons", "person_roles", "guardians", "outbox", "fsm", "processed_updates"})
@@ -86,26 +93,6 @@ def backup_sync(source: Path, target: Path) -> tuple[int, str | None]:
 # --- the consent ledger across files (restore compares receipts) --------------------------------
 
 
-@dataclass(frozen=True)
-class ReceiptInfo:
-    receipt_id: str
-    decision: str
-    version: int
-    created_at: str
-
-
-@dataclass
-class CarrySet:
-    """What re-appending some receipts to another database needs: the ledger rows (in their order)
-    and the people and document versions they name, as raw column -> value rows."""
-
-    ledger: list[dict[str, object]] = field(default_factory=list)
-    persons: list[dict[str, object]] = field(default_factory=list)
-    roles: list[tuple[int, str]] = field(default_factory=list)
-    guardians: list[tuple[int, int]] = field(default_factory=list)
-    versions: list[dict[str, object]] = field(default_factory=list)
-
-
 def _open_for_reading(path: Path, *, immutable: bool) -> sqlite3.Connection:
     if immutable:
         return sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True)
@@ -174,3 +161,82 @@ class SqliteCopies:
         if self.path is None or str(self.path) == ":memory:":
             raise ValueError("an in-memory database cannot be backed up")
         return backup_sync(self.path, target)
+
+
+# --- restore ---------------------------------------------------------------------------------
+
+
+def restore_sync(db_path: Path, source: Path, now: datetime) -> Path | None:
+    """Replace the database at `db_path` with `source`. The bot must be stopped. Returns where the
+    previous database was moved (None if there was none). Raises BackupError and changes nothing
+    when `source` is not a healthy schoolbot database."""
+    reason = verify_file(source)
+    if reason is not None:
+        raise BackupError(reason)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    part = db_path.with_name(db_path.name + ".restore-part")
+    private_file(part)
+    shutil.copyfile(source, part)
+    os.chmod(part, 0o600)
+    aside: Path | None = None
+    if db_path.exists():
+        aside = db_path.with_name(f"{db_path.name}.before-restore-{now.astimezone(UTC).strftime(COPY_STAMP)}")
+        os.replace(db_path, aside)
+    # The old WAL belongs to the old file: it moves along so the aside copy stays complete, and it
+    # must not be replayed into the restored one.
+    for ext in ("-wal", "-shm"):
+        side = Path(str(db_path) + ext)
+        if side.exists():
+            if aside is not None:
+                os.replace(side, Path(str(aside) + ext))
+            else:
+                side.unlink()
+    os.replace(part, db_path)
+    return aside
+
+
+class SqliteRestorer:
+    """The Restorer port (bot/services/repos.py) on SQLite: the copy replaces the database file, the
+    previous file (and its WAL) kept beside it as `<file>.before-restore-<time>`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._store = Database(path)
+
+    @property
+    def store(self) -> SqlDatabase:
+        return self._store
+
+    def scratch(self, now: datetime) -> Path:
+        return self.path.with_name(self.path.name + ".restore-plain")
+
+    def missing_sync(self, source: Path) -> tuple[list[ReceiptInfo], str | None]:
+        reason = verify_file(source)
+        if reason is not None:
+            raise BackupError(reason)
+        try:
+            in_backup = {r.receipt_id for r in ledger_receipts(source, immutable=True)}
+        except sqlite3.Error as exc:
+            raise BackupError(startup_text("file_ledger_unreadable", path=source, detail=exc)) from None
+        if not self.path.exists():
+            return [], None
+        try:
+            live = ledger_receipts(self.path, immutable=False)
+        except sqlite3.Error as exc:
+            return [], str(exc)
+        return [r for r in live if r.receipt_id not in in_backup], None
+
+    def replace_sync(self, source: Path, now: datetime) -> Path | None:
+        return restore_sync(self.path, source, now)
+
+    def put_back_sync(self, aside: Path | str | None) -> None:
+        if aside is None:
+            return
+        aside = Path(aside)
+        os.replace(aside, self.path)
+        for ext in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.replace(Path(str(aside) + ext), Path(str(self.path) + ext))
+
+    def carry_set_sync(self, aside: Path | str, receipt_ids: Sequence[str]) -> CarrySet:
+        return carry_set(Path(aside), receipt_ids)

@@ -14,9 +14,9 @@ import pytest
 
 from bot import cli
 from bot.config import EXAMPLE_SCHOOL_CONFIG
+from bot.core import file_restore
 from bot.services import backup as backup_service
 from bot.services.backup import BackupError, select_keep
-from bot.services.restore import restore
 from storage.db import Database
 from storage.ops import OpsRepo
 from storage.snapshot import verify_file
@@ -69,7 +69,7 @@ async def test_backup_during_concurrent_writes_restores_every_committed_row(harn
     assert writes_during > 0  # the writer kept committing while the backup ran (WAL: no blocking)
 
     target = tmp_path / "restored" / "schoolbot.sqlite3"
-    await restore(target, result.path, app.clock.now())
+    await file_restore(target).restore(result.path, app.clock.now())
     conn = sqlite3.connect(target)
     try:
         ids = [r[0] for r in conn.execute("SELECT id FROM bench_rows ORDER BY id")]
@@ -145,7 +145,7 @@ async def test_restore_refuses_corrupt_and_foreign_files_and_changes_nothing(tmp
     for bad, words in ((garbage, "это не база данных SQLite"), (foreign, "это не база schoolbot"), (truncated, None),
                        (newer, "более новой версией schoolbot"), (tmp_path / "missing.sqlite3", "такого файла нет")):
         with pytest.raises(BackupError, match=words):
-            await restore(db_path, bad, now)
+            await file_restore(db_path).restore(bad, now)
     assert db_path.read_bytes() == original
     assert not list(tmp_path.glob("*.before-restore-*"))
 
@@ -155,7 +155,7 @@ async def test_restore_moves_the_current_database_aside(harness: Harness, tmp_pa
     result = await app.services.backup.take_backup()
     await app.services.backup.log_journal(quarter=2, label="after the backup", person_id=None)
     await app.close()
-    aside = (await restore(app.db.path, result.path, datetime(2026, 12, 1, 7, tzinfo=UTC))).aside
+    aside = (await file_restore(app.db.path).restore(result.path, datetime(2026, 12, 1, 7, tzinfo=UTC))).aside
     assert aside is not None and aside.name == "schoolbot.sqlite3.before-restore-20261201T070000Z"
     assert stat.S_IMODE(app.db.path.stat().st_mode) == 0o600
     await app.open()

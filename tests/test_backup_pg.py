@@ -21,9 +21,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 from bot import cli
+from bot.core import database_restore
 from bot.services import ledger
 from bot.services.backup import BackupError
-from bot.services.restore import restore_pg
 from storage import pg_backup
 from storage.consent import ConsentRepo
 from storage.pg import PgDatabase
@@ -209,7 +209,7 @@ async def test_a_damaged_or_foreign_dump_is_refused_and_nothing_changes(pg_harne
         if not source.exists():
             source.write_bytes(b"SQLite format 3\x00" + bytes(100))
         with pytest.raises(BackupError) as refused:
-            await restore_pg(settings_used, source, pg_harness.clock.now(), force=True)
+            await database_restore(settings_used).restore(source, pg_harness.clock.now(), force=True)
         assert PASSWORD not in str(refused.value)
     assert _schemas(url) == before
     assert await _receipts(url, settings.database_schema) == receipts
@@ -221,7 +221,7 @@ async def test_restore_refuses_while_a_worker_is_connected(pg_harness: Harness) 
     assert backup.ok
     # The harness's app is open: a running worker on this database.
     with pytest.raises(BackupError, match="systemctl stop"):
-        await restore_pg(pg_harness.app.settings, backup.path, pg_harness.clock.now())
+        await database_restore(pg_harness.app.settings).restore(backup.path, pg_harness.clock.now())
 
 
 async def test_an_encrypted_dump_restores_with_the_passphrase(
@@ -238,10 +238,12 @@ async def test_an_encrypted_dump_restores_with_the_passphrase(
         await h.app.close()
         settings = h.app.settings
         with pytest.raises(BackupError, match="BACKUP_PASSPHRASE"):
-            await restore_pg(settings, result.path, h.clock.now())
+            await database_restore(settings).restore(result.path, h.clock.now())
         with pytest.raises(BackupError, match="неверная парольная фраза"):
-            await restore_pg(settings, result.path, h.clock.now(), passphrase="wrong passphrase!")
-        outcome = await restore_pg(settings, result.path, h.clock.now(), passphrase="correct horse battery")
+            await database_restore(settings).restore(result.path, h.clock.now(), passphrase="wrong passphrase!")
+        outcome = await database_restore(settings).restore(
+            result.path, h.clock.now(), passphrase="correct horse battery"
+        )
         assert isinstance(outcome.aside, str)
         assert await _receipts(pg_databases.url(), settings.database_schema) == receipts
         # The decrypted dump existed only during the restore.

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from bot import cli
+from bot.core import file_restore
 from bot.services import ledger
-from bot.services.restore import CarryOverFailed, RestoreRefused, restore
+from bot.services.restore import CarryOverFailed, RestoreRefused
 from storage.consent import ConsentRepo
 from storage.db import Database
 from tests.consent_helpers import school
@@ -110,8 +111,8 @@ async def test_carry_over_brings_the_people_and_version_an_early_backup_lacks(ha
     receipts = [r.receipt_id for r in await ConsentRepo.ledger_rows(harness.app.db.conn)]
     await harness.app.close()
     with pytest.raises(RestoreRefused):
-        await restore(harness.app.db.path, early.path, harness.clock.now())
-    outcome = await restore(harness.app.db.path, early.path, harness.clock.now(), carry_over=True)
+        await file_restore(harness.app.db.path).restore(early.path, harness.clock.now())
+    outcome = await file_restore(harness.app.db.path).restore(early.path, harness.clock.now(), carry_over=True)
     assert outcome.carried == tuple(receipts) and outcome.lost == ()
     assert await _receipts(harness.app.db.path) == receipts
     await harness.app.open()
@@ -133,5 +134,5 @@ async def test_carry_over_that_cannot_apply_puts_the_live_database_back(harness:
     conn.commit()
     conn.close()
     with pytest.raises(CarryOverFailed):
-        await restore(harness.app.db.path, backup.path, harness.clock.now(), carry_over=True)
+        await file_restore(harness.app.db.path).restore(backup.path, harness.clock.now(), carry_over=True)
     assert await _receipts(harness.app.db.path) == before

@@ -32,7 +32,8 @@ from zoneinfo import ZoneInfo
 
 import pyzipper
 
-from bot.domain.ops import DUMP_SUFFIX, SQLITE_SUFFIX, DbBackup
+from bot.domain.ops import COPY_STAMP, DUMP_SUFFIX, SQLITE_SUFFIX, DbBackup
+from bot.domain.ops import BackupError as BackupError  # re-exported: callers import it from here
 from bot.paths import private_file
 from bot.services.access_log import AccessKind, AccessLog
 from bot.services.repos import Backups, OpsRecords
@@ -52,13 +53,9 @@ _NAME = re.compile(r"^(?:schoolbot|district)-(\d{8}T\d{6}Z)\.(?:sqlite3|pgdump)(
 # With BACKUP_PASSPHRASE set, each nightly copy is kept as `<name>.zip`: the same AES-256 ZIP as the
 # off-site copy (7-Zip and WinZip open it; `schoolbot restore` reads it with the passphrase).
 ENCRYPTED = ".zip"
-_STAMP = "%Y%m%dT%H%M%SZ"
+_STAMP = COPY_STAMP
 
 DEFAULT_KEEP = (7, 4, 12)  # daily, weekly, monthly
-
-
-class BackupError(Exception):
-    """The message is meant for the operator."""
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from bot.domain.destruction import Destruction
 from bot.domain.help import FaqExtra, Invitee, ReminderKind, Session, SessionAudience, Ticket
 from bot.domain.ledger import LedgerRow, NewDecision, Original, Read, Version
 from bot.domain.messages import Kind, Payload
-from bot.domain.ops import Attendance, DbBackup, JournalBackup, PersonRow
+from bot.domain.ops import Attendance, CarrySet, DbBackup, JournalBackup, PersonRow, ReceiptInfo
 from bot.domain.people import MergeReport, Person, RosterRecord
 from bot.domain.plan import Deadline, PlanItem, Proof
 from bot.domain.retention import Candidate
@@ -36,7 +36,7 @@ from bot.domain.surveys import Answer, Respondent, SurveyRow
 from bot.domain.tokens import LinkToken
 from bot.domain.year import ArchiveCheck, PersonClass, RosterPerson, YearRecord
 from bot.reach import Reach, SendRecord
-from bot.unit_of_work import Connection, Transaction
+from bot.unit_of_work import Connection, Transaction, UnitOfWork
 
 
 class People(Protocol):
@@ -765,9 +765,9 @@ class AccessLogRecords(Protocol):
 class ConsentLedger(Protocol):
     """The consent document's versions, the append-only ledger of decisions (its chain and head) and
     the consent reminders, on the caller's connection or transaction, which each method takes first:
-    a decision and what it must see are read and written in one transaction. (Carrying receipts over
-    from another copy is the restore's, not a service's.) mypy checks that ConsentRepo satisfies it
-    where bot/core.py hands one to build_services."""
+    a decision and what it must see are read and written in one transaction (`carry_over`, receipts
+    from another copy of the database, is the restore's alone: bot/services/restore.py). mypy checks
+    that ConsentRepo satisfies it where bot/core.py hands one to build_services."""
 
     async def current_version(self, conn: Connection) -> Version | None: ...
 
@@ -827,6 +827,13 @@ class ConsentLedger(Protocol):
     async def record_nudge(self, conn: Transaction, version: int, parent_id: int, n: int, due_at: datetime) -> bool: ...
 
     async def class_reminder(self, conn: Connection, version: int, class_label: str) -> datetime | None: ...
+
+    async def carry_over(self, conn: Transaction, carry: CarrySet) -> list[str]:
+        """Re-append `carry.ledger` (rows of another copy of this database) at the end of this ledger,
+        chained, with the versions and people they name where this copy lacks them. Raises
+        bot.domain.ops.CarryOverError (the caller rolls back) when this copy holds a different version
+        or person under the same number. Returns the receipts appended."""
+        ...
 
     async def record_class_reminder(
         self, conn: Transaction, version: int, class_label: str, sent_by: int, now: datetime
@@ -1048,6 +1055,53 @@ class Backups(Protocol):
 
     def copy_sync(self, target: Path) -> tuple[int, str | None]:
         """Copy into `target` (replaced only once the copy checks out): (size, failure or None)."""
+        ...
+
+
+class RestoredStore(UnitOfWork, Protocol):
+    """The database a restore has just put in place, not yet open: opening applies any newer
+    migrations; the restore service writes its carry-over and its access-log row in it, then closes it."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Restorer(Protocol):
+    """A copy put in place of the live database, the live one kept aside (`schoolbot restore`, the bot
+    stopped): SQLite's file replaced beside `<file>.before-restore-<time>`
+    (storage.snapshot.SqliteRestorer), or the school's schema replaced by a pg_dump copy, the previous
+    one renamed `<schema>_prev_<time>` (storage.pg_backup.PgRestorer). bot/core.py picks it by
+    DATABASE_URL. The `_sync` methods block (the service runs them in a thread) and raise
+    bot.domain.ops.BackupError, in the operator's words, when the copy or the live store cannot be
+    used; nothing has changed then."""
+
+    @property
+    def store(self) -> RestoredStore:
+        """The restored database, to open once `replace_sync` put it in place."""
+        ...
+
+    def scratch(self, now: datetime) -> Path:
+        """Where an encrypted copy is decrypted for the restore (removed afterwards)."""
+        ...
+
+    def missing_sync(self, source: Path) -> tuple[list[ReceiptInfo], str | None]:
+        """Check the copy `source`; the receipts of the live ledger that it lacks (oldest first), and
+        why the live database could not be read (None when it could: then nothing is missing)."""
+        ...
+
+    def replace_sync(self, source: Path, now: datetime) -> Path | str | None:
+        """Put the copy in place of the live database: where the previous one was kept aside (a file,
+        a schema), None when there was none."""
+        ...
+
+    def put_back_sync(self, aside: Path | str | None) -> None:
+        """Undo `replace_sync`: the restored database goes, the one kept aside comes back."""
+        ...
+
+    def carry_set_sync(self, aside: Path | str, receipt_ids: Sequence[str]) -> CarrySet:
+        """The ledger rows of `receipt_ids` in the database kept aside, with the people and versions
+        they name: what `ConsentLedger.carry_over` re-appends to the restored one."""
         ...
 
 
